@@ -1,0 +1,211 @@
+"""Variants: each a small object that builds a runnable form of a model and proves what it built.
+
+A build error is the case's failure with its cause. Nothing here falls back to eager: that is the
+flaw of the Trainer recipe in the seed guide, which kept the eager model on a trace error.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+
+from .capabilities import Capabilities, import_ipex
+from .dtypes import DType
+from .errors import BuildError, ProofError, UsageError
+from .graphs import last_executed_kinds
+
+if TYPE_CHECKING:
+    import torch
+
+Inputs = Mapping[str, "torch.Tensor"]
+Outputs = tuple["torch.Tensor", ...]
+
+# TorchScript's profiling executor specializes on the 2nd call and runs the optimized graph from
+# the 3rd; IPEX's docs ask for at least two warm-up calls too. Compile compiles on the 1st.
+WARMUP_CALLS = 3
+
+IPEX_KIND_PREFIXES = ("ipex::", "ipex_prepack::")
+
+
+@dataclass
+class Built:
+    """A runnable, proven variant of one model at one dtype."""
+
+    variant: str
+    dtype: DType
+    call: Callable[[Inputs], Outputs]
+    proof: str
+    kinds: Counter[str] = field(default_factory=Counter)  # executed graph kinds (TorchScript only)
+    artifact: Any = None
+
+    def __call__(self, inputs: Inputs) -> Outputs:
+        return self.call(inputs)
+
+
+def _as_tuple(out: Any) -> Outputs:
+    if isinstance(out, tuple):
+        return out
+    if isinstance(out, list):
+        return tuple(out)
+    raise BuildError(f"model returned {type(out).__name__}; models must be built with return_dict=False")
+
+
+def _caller(fn: Callable[..., Any], dtype: DType) -> Callable[[Inputs], Outputs]:
+    import torch
+
+    def call(inputs: Inputs) -> Outputs:
+        with torch.no_grad(), dtype.autocast():
+            return _as_tuple(fn(**inputs))
+
+    return call
+
+
+def prove_frozen_script(module: Any) -> str:
+    import torch
+
+    if not isinstance(module, torch.jit.ScriptModule):
+        raise ProofError(f"expected a TorchScript module, got {type(module).__name__}")
+    n_params = sum(1 for _ in module.parameters())
+    if n_params:
+        raise ProofError(f"ScriptModule is not frozen: it still holds {n_params} parameters as attributes")
+    return "frozen ScriptModule (0 parameter attributes)"
+
+
+def prove_ipex_fused(kinds: Counter[str]) -> str:
+    fused = sorted(k for k in kinds if k.startswith(IPEX_KIND_PREFIXES))
+    if not fused:
+        raise ProofError("no IPEX node kind (ipex::*, ipex_prepack::*) in the executed optimized graph")
+    return "IPEX kinds executed: " + ", ".join(fused)
+
+
+def prove_compiled(graphs_compiled: int) -> str:
+    if graphs_compiled < 1:
+        raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
+    return f"inductor compiled {graphs_compiled} graph(s)"
+
+
+def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> None:
+    for _ in range(WARMUP_CALLS):
+        call(example)
+
+
+class Variant(abc.ABC):
+    name: ClassVar[str]
+
+    def unavailable(self, dtype: DType, caps: Capabilities) -> str | None:
+        """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
+        return None
+
+    def build(self, model: "torch.nn.Module", example: Inputs, dtype: DType) -> Built:
+        try:
+            built = self._build(model, example, dtype)
+        except (BuildError, ProofError):
+            raise
+        except Exception as exc:  # the cause goes into the case's failure, never a fallback
+            raise BuildError(f"{self.name}/{dtype.value} build failed: {type(exc).__name__}: {exc}") from exc
+        return built
+
+    @abc.abstractmethod
+    def _build(self, model: "torch.nn.Module", example: Inputs, dtype: DType) -> Built: ...
+
+
+class Eager(Variant):
+    name = "eager"
+
+    def _build(self, model, example, dtype):
+        call = _caller(model, dtype)
+        _warm_up(call, example)
+        return Built(self.name, dtype, call, "eager nn.Module", artifact=model)
+
+
+def _trace_and_freeze(model, example: Inputs, dtype: DType):
+    import torch
+
+    with torch.no_grad(), dtype.autocast():
+        traced = torch.jit.trace(model, example_kwarg_inputs=dict(example), strict=False, check_trace=False)
+        return torch.jit.freeze(traced)
+
+
+class Jit(Variant):
+    name = "jit"
+
+    def _build(self, model, example, dtype):
+        frozen = _trace_and_freeze(model, example, dtype)
+        proof = prove_frozen_script(frozen)
+        call = _caller(frozen, dtype)
+        _warm_up(call, example)
+        return Built(self.name, dtype, call, proof, kinds=last_executed_kinds(), artifact=frozen)
+
+
+class JitIpex(Variant):
+    name = "jit_ipex"
+
+    def unavailable(self, dtype, caps):
+        if dtype is DType.BF16:
+            return caps.ipex_bf16_problem()
+        return caps.ipex_problem
+
+    def _build(self, model, example, dtype):
+        ipex = import_ipex()
+        optimized = ipex.optimize(model.eval(), dtype=dtype.torch_dtype, inplace=False)
+        frozen = _trace_and_freeze(optimized, example, dtype)
+        proof = prove_frozen_script(frozen)
+        call = _caller(frozen, dtype)
+        _warm_up(call, example)
+        kinds = last_executed_kinds()
+        proof += "; " + prove_ipex_fused(kinds)
+        return Built(self.name, dtype, call, proof, kinds=kinds, artifact=frozen)
+
+
+class _RecordingInductor:
+    """Inductor with freezing, counting the graphs it compiles so the proof can check them."""
+
+    def __init__(self) -> None:
+        self.graphs = 0
+
+    def __call__(self, gm, example_inputs):
+        import torch._inductor.config as inductor_config
+        from torch._inductor.compile_fx import compile_fx
+
+        self.graphs += 1
+        with inductor_config.patch(freezing=True):
+            return compile_fx(gm, example_inputs)
+
+
+def _refuse_silent_recompile_fallback() -> None:
+    # Past its recompile limit dynamo quietly runs the frame eagerly; we want an error instead.
+    import torch._dynamo.config as dynamo_config
+
+    for flag in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
+        if hasattr(dynamo_config, flag):
+            setattr(dynamo_config, flag, True)
+            return
+
+
+class Compile(Variant):
+    name = "compile"
+
+    def _build(self, model, example, dtype):
+        import torch
+
+        _refuse_silent_recompile_fallback()
+        backend = _RecordingInductor()
+        compiled = torch.compile(model, backend=backend)
+        call = _caller(compiled, dtype)
+        _warm_up(call, example)
+        proof = prove_compiled(backend.graphs)
+        built = Built(self.name, dtype, call, proof, artifact=compiled)
+        built.recorder = backend  # type: ignore[attr-defined]
+        return built
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (Eager(), Jit(), JitIpex(), Compile())}
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise UsageError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}") from None
