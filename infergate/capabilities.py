@@ -8,11 +8,14 @@ So the pairing is read from package metadata first and IPEX is imported only whe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 IPEX_DIST = "intel-extension-for-pytorch"
 
@@ -147,3 +150,25 @@ def import_ipex():
     except SystemExit as exc:  # IPEX's own mismatch guard; metadata said OK, so report both
         raise BuildError(f"importing IPEX called exit({exc.code}) although metadata reported a match") from None
     return ipex
+
+
+@contextlib.contextmanager
+def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
+    """Set IPEX's TorchScript fusion passes on or off for the duration of a build or call.
+
+    Importing IPEX registers its graph passes for every TorchScript graph in the process, so a plain
+    ``jit`` case built after any IPEX case would silently become IPEX (and, measured on AVX2, its
+    BF16 graph then fails in ``ipex::mha_scores_calc``). Plain ``jit`` runs with them off.
+    A no-op when IPEX was never imported.
+    """
+    ipex = sys.modules.get("intel_extension_for_pytorch")
+    if ipex is None:
+        yield
+        return
+    core = ipex._C
+    before = bool(core.get_jit_opt())
+    (core.enable_jit_opt if enabled else core.disable_jit_opt)()
+    try:
+        yield
+    finally:
+        (core.enable_jit_opt if before else core.disable_jit_opt)()

@@ -1,0 +1,22 @@
+"""Every variant × dtype against the FP32 eager reference, within the named tolerance table."""
+
+from __future__ import annotations
+
+import pytest
+
+from infergate.agreement import closeness
+from infergate.harness import example_inputs
+from infergate.tolerances import TOLERANCES
+
+
+@pytest.mark.infergate_matrix(suite="correctness")
+def test_outputs_match_fp32_eager(case, harness):
+    inputs = example_inputs(case.spec)
+    reference = harness.reference(case.spec, inputs)
+    outputs = harness.built(case)(inputs)
+    tol = TOLERANCES[case.dtype]
+    result = closeness(reference, outputs, tol, inputs["attention_mask"])
+    assert result.ok, (
+        f"{case.id}: max |diff| {result.max_abs:.3e} exceeds atol={tol.atol} rtol={tol.rtol} "
+        f"by {result.worst_excess:.3e}"
+    )

@@ -1,0 +1,29 @@
+"""The answers a user sees agree: predicted class, QA start/end span, token tags."""
+
+from __future__ import annotations
+
+import pytest
+
+from infergate.agreement import task_agreement
+from infergate.harness import example_inputs
+from infergate.inputs import Shape
+from infergate.tolerances import TOLERANCES
+
+# A larger batch than the trace shape, so the agreement rate is over enough answers to mean something.
+AGREEMENT_SHAPE = Shape(batch=8, seq_len=32)
+
+
+@pytest.mark.infergate_matrix(suite="correctness")
+def test_task_answers_agree(case, harness):
+    inputs = example_inputs(case.spec, AGREEMENT_SHAPE, seed=99)
+    reference = harness.reference(case.spec, inputs)
+    outputs = harness.built(case)(inputs)
+    tol = TOLERANCES[case.dtype]
+    agreement = task_agreement(case.spec.task, reference, outputs, inputs["attention_mask"], tol)
+    assert not agreement.decisive_disagreements, (
+        f"{case.id}: answers changed where the reference was decisive "
+        f"(margin > {tol.decisive_margin}): {agreement.decisive_disagreements}"
+    )
+    assert agreement.rate >= tol.min_agreement, (
+        f"{case.id}: {agreement.agreed}/{agreement.total} answers agree, below {tol.min_agreement:.0%}"
+    )

@@ -1,0 +1,98 @@
+"""Comparing a variant's outputs with the reference: raw closeness and task-level answers.
+
+BF16 must be judged on answers (class, QA span, token tags), not only on logits: a logit 0.2 off
+matters only if it changes what the user gets back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+from .tolerances import Tolerance
+from .zoo import Task
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Closeness:
+    max_abs: float
+    worst_excess: float  # max(|d| - (atol + rtol*|ref|)); > 0 means out of tolerance
+
+    @property
+    def ok(self) -> bool:
+        return self.worst_excess <= 0
+
+
+def closeness(ref: Sequence["torch.Tensor"], out: Sequence["torch.Tensor"], tol: Tolerance,
+              mask: "torch.Tensor | None" = None) -> Closeness:
+    """Compare all output tensors; positions under padding (mask == 0) are ignored for per-token
+    outputs because no user ever reads them."""
+    import torch
+
+    if len(ref) != len(out):
+        raise AssertionError(f"variant returned {len(out)} outputs, reference {len(ref)}")
+    max_abs, excess = 0.0, float("-inf")
+    for r, o in zip(ref, out):
+        if r.shape != o.shape:
+            raise AssertionError(f"output shape {tuple(o.shape)} != reference {tuple(r.shape)}")
+        r32, o32 = r.float(), o.float()
+        diff = (o32 - r32).abs()
+        bound = tol.atol + tol.rtol * r32.abs()
+        keep = torch.ones_like(diff, dtype=torch.bool)
+        if mask is not None and r.dim() >= 2 and r.shape[:2] == mask.shape:
+            keep = mask.bool().reshape(*mask.shape, *([1] * (r.dim() - 2))).expand_as(diff)
+        if bool(torch.isnan(o32[keep]).any()):
+            return Closeness(float("nan"), float("inf"))
+        max_abs = max(max_abs, float(diff[keep].max()))
+        excess = max(excess, float((diff - bound)[keep].max()))
+    return Closeness(max_abs, excess)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    total: int
+    agreed: int
+    decisive_disagreements: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.agreed / self.total if self.total else 1.0
+
+
+def _margin(logits: "torch.Tensor") -> "torch.Tensor":
+    top2 = logits.float().topk(2, dim=-1).values
+    return top2[..., 0] - top2[..., 1]
+
+
+def _compare_argmax(ref: "torch.Tensor", out: "torch.Tensor", keep: "torch.Tensor", margin: float,
+                    what: str) -> Agreement:
+    r_arg, o_arg = ref.float().argmax(-1), out.float().argmax(-1)
+    decisive = _margin(ref) > margin
+    same = r_arg == o_arg
+    bad = (~same) & decisive & keep
+    where = [f"{what}{tuple(i.tolist())}: {int(r_arg[tuple(i)])}->{int(o_arg[tuple(i)])}" for i in bad.nonzero()]
+    return Agreement(int(keep.sum()), int((same & keep).sum()), where[:5])
+
+
+def task_agreement(task: Task, ref: Sequence["torch.Tensor"], out: Sequence["torch.Tensor"],
+                   mask: "torch.Tensor", tol: Tolerance) -> Agreement:
+    import torch
+
+    if task is Task.SEQ_CLS:
+        keep = torch.ones(ref[0].shape[0], dtype=torch.bool)
+        return _compare_argmax(ref[0], out[0], keep, tol.decisive_margin, "row")
+    if task is Task.TOKEN_CLS:
+        return _compare_argmax(ref[0], out[0], mask.bool(), tol.decisive_margin, "token")
+    # QA: the answer is the (start, end) span over real tokens; padding can never be the answer.
+    neg = torch.finfo(torch.float32).min
+    total, agreed, bad = 0, 0, []
+    for name, r, o in (("start", ref[0], out[0]), ("end", ref[1], out[1])):
+        r = r.float().masked_fill(~mask.bool(), neg)
+        o = o.float().masked_fill(~mask.bool(), neg)
+        keep = torch.ones(r.shape[0], dtype=torch.bool)
+        a = _compare_argmax(r, o, keep, tol.decisive_margin, name + " row")
+        total, agreed, bad = total + a.total, agreed + a.agreed, bad + a.decisive_disagreements
+    return Agreement(total, agreed, bad)

@@ -1,0 +1,469 @@
+"""Versioned baseline files: one per machine class x lane, ``baselines/<machine_class>/<lane_id>.json``.
+
+The files are reviewed in pull requests and hand-merged when two branches update them, so:
+- they are written with sorted keys, 2-space indent and a trailing newline, so diffs read well;
+- every way a file can be bad (empty, truncated, a merge leftover, a hand edit with a typo, a
+  newer format) is reported as one ``DataFileError`` naming the file and the problem, and the
+  file is never touched when that happens: it is someone's data;
+- updates take a lock, re-read and merge, then replace the file atomically, so two runs
+  recording different cases at once both keep their entries and a crash leaves the old file.
+
+Format, version 1::
+
+    {"schema": "infergate-baselines", "version": 1, "history": ["1: ..."],
+     "machine_class": "...", "lane": "...",
+     "cases": {case_id: {"speedup": float, "ci": [lo, hi], "confidence": 0.99, "rounds": int,
+                         "median_ms": {"eager": float, "<variant>": float},
+                         "floor": 0.05 (optional), "fusions": {pattern: count} (optional),
+                         "recorded": ISO timestamp, "environment": {...}}}}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import filelock
+
+from .errors import DataFileError
+
+SCHEMA = "infergate-baselines"
+VERSION = 1
+HISTORY: tuple[str, ...] = (
+    "1: first format: one file per machine class x lane; per case the speedup of the variant "
+    "over eager with its bootstrap CI, confidence, rounds, median ms per variant, optional effect "
+    "floor and fusion counts, record time and environment",
+)
+LOCK_TIMEOUT_S = 120.0
+
+_TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
+_CASE_REQUIRED = frozenset({"speedup", "ci", "confidence", "rounds", "median_ms", "recorded", "environment"})
+_CASE_OPTIONAL = frozenset({"floor", "fusions"})
+
+
+class InvalidBaseline(ValueError):
+    """A field that is not what the format says; ``load`` turns it into a DataFileError."""
+
+
+# --------------------------------------------------------------------------------------------
+# Field checks: each returns the normalised value or raises InvalidBaseline naming the field
+# --------------------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int subclass, and `true` in a hand-edited file is never meant as 1.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(name: str, value: Any) -> float:
+    if not _is_number(value):
+        raise InvalidBaseline(f"{name} must be a number, got {_describe(value)}")
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise InvalidBaseline(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def _fraction(name: str, value: Any, low: float, high: float, low_inclusive: bool) -> float:
+    if not _is_number(value):
+        raise InvalidBaseline(f"{name} must be a number, got {_describe(value)}")
+    number = float(value)
+    above = number >= low if low_inclusive else number > low
+    if not (above and number < high):
+        bracket = "[" if low_inclusive else "("
+        raise InvalidBaseline(f"{name} must be in {bracket}{low:g}, {high:g}), got {value!r}")
+    return number
+
+
+def _ci(value: Any) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InvalidBaseline(f"ci must be a pair [low, high] of numbers, got {_describe(value)}")
+    low, high = _positive("ci[0]", value[0]), _positive("ci[1]", value[1])
+    if low > high:
+        raise InvalidBaseline(f"ci must be [low, high] with low <= high, got {list(value)}")
+    return low, high
+
+
+def _rounds(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidBaseline(f"rounds must be an integer >= 1, got {_describe(value)}")
+    return value
+
+
+def _median_ms(value: Any) -> Mapping[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise InvalidBaseline(
+            f"median_ms must be a non-empty object of variant -> ms, got {_describe(value)}"
+        )
+    out = {}
+    for variant, ms in value.items():
+        if not isinstance(variant, str):
+            raise InvalidBaseline(f"median_ms keys must be variant names, got {variant!r}")
+        out[variant] = _positive(f"median_ms[{variant!r}]", ms)
+    if "eager" not in out:
+        raise InvalidBaseline("median_ms must include 'eager', the reference every speedup is against")
+    return MappingProxyType(out)
+
+
+def _fusions(value: Any) -> Mapping[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidBaseline(f"fusions must be an object of pattern -> count, got {_describe(value)}")
+    out = {}
+    for pattern, count in value.items():
+        if not isinstance(pattern, str) or not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidBaseline(f"fusions[{pattern!r}] must be a count >= 0, got {_describe(count)}")
+        out[pattern] = count
+    return MappingProxyType(out)
+
+
+def _recorded(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {_describe(value)}")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidBaseline(f"recorded must be an ISO timestamp, got {value!r}") from None
+    return value
+
+
+def _environment(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidBaseline(f"environment must be an object, got {_describe(value)}")
+    return MappingProxyType(dict(value))
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+# --------------------------------------------------------------------------------------------
+# The data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseBaseline:
+    """One case's recorded speedup. Construction validates and normalises every field."""
+
+    speedup: float
+    ci: tuple[float, float]
+    confidence: float
+    rounds: int
+    median_ms: Mapping[str, float]
+    recorded: str
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    floor: float | None = None
+    fusions: Mapping[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        # object.__setattr__ because the dataclass is frozen; normalising here means every
+        # CaseBaseline in memory, from a file or from a run, is known to be well-formed.
+        set_ = object.__setattr__
+        set_(self, "speedup", _positive("speedup", self.speedup))
+        set_(self, "ci", _ci(self.ci))
+        set_(self, "confidence", _fraction("confidence", self.confidence, 0.0, 1.0, low_inclusive=False))
+        set_(self, "rounds", _rounds(self.rounds))
+        set_(self, "median_ms", _median_ms(self.median_ms))
+        set_(self, "recorded", _recorded(self.recorded))
+        set_(self, "environment", _environment(self.environment))
+        if self.floor is not None:
+            set_(self, "floor", _fraction("floor", self.floor, 0.0, 1.0, low_inclusive=True))
+        set_(self, "fusions", _fusions(self.fusions))
+
+    @property
+    def estimate(self) -> tuple[float, float, float]:
+        """(point, low, high), the shape ``stats.gate_verdict`` takes."""
+        return self.speedup, self.ci[0], self.ci[1]
+
+    @classmethod
+    def from_json(cls, data: Any) -> CaseBaseline:
+        if not isinstance(data, Mapping):
+            raise InvalidBaseline(f"must be an object, got {_describe(data)}")
+        missing = sorted(_CASE_REQUIRED - data.keys())
+        if missing:
+            raise InvalidBaseline(f"is missing {', '.join(missing)}")
+        # A misspelt optional field ("flor") would otherwise be silently ignored.
+        unknown = sorted(data.keys() - _CASE_REQUIRED - _CASE_OPTIONAL)
+        if unknown:
+            raise InvalidBaseline(f"has unknown field(s) {', '.join(map(repr, unknown))}")
+        return cls(**{k: data[k] for k in data})
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "speedup": self.speedup,
+            "ci": list(self.ci),
+            "confidence": self.confidence,
+            "rounds": self.rounds,
+            "median_ms": dict(self.median_ms),
+            "recorded": self.recorded,
+            "environment": _plain(self.environment),
+        }
+        if self.floor is not None:
+            out["floor"] = self.floor
+        if self.fusions is not None:
+            out["fusions"] = dict(self.fusions)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """Read-only mappings back to dicts so json can write them."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class BaselineFile:
+    machine_class: str
+    lane: str
+    cases: Mapping[str, CaseBaseline]
+    history: tuple[str, ...] = HISTORY
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "version": self.version,
+            "history": list(self.history),
+            "machine_class": self.machine_class,
+            "lane": self.lane,
+            "cases": {case_id: case.to_json() for case_id, case in self.cases.items()},
+        }
+
+
+def baseline_path(root: Path, machine_class: str, lane: str) -> Path:
+    return Path(root) / machine_class / f"{lane}.json"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _reject_constant(token: str) -> Any:
+    # json accepts NaN/Infinity by default; they are not JSON and never a valid measurement.
+    raise InvalidBaseline(f"contains {token}, which is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A botched merge conflict resolution can leave a case twice; json would keep the last.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidBaseline(f"has the key {key!r} twice (a merge leftover?)")
+        out[key] = value
+    return out
+
+
+def _parse(path: Path, raw: bytes) -> Any:
+    if not raw.strip():
+        raise DataFileError(f"baselines file {path} is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"baselines file {path} is not UTF-8 text (byte {exc.start}): corrupt?") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except InvalidBaseline as exc:
+        raise DataFileError(f"baselines file {path} {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(
+            f"baselines file {path} is not valid JSON (truncated or corrupt?): "
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert, absurd nesting
+        raise DataFileError(f"baselines file {path} could not be parsed: {exc}") from None
+
+
+def _check_header(path: Path, data: Any) -> None:
+    if not isinstance(data, dict):
+        raise DataFileError(f"baselines file {path} must hold a JSON object, found {type(data).__name__}")
+    if "schema" not in data:
+        raise DataFileError(f"baselines file {path} has no 'schema' field: not an infergate baselines file")
+    if data["schema"] != SCHEMA:
+        raise DataFileError(
+            f"baselines file {path} has schema {_describe(data['schema'])}, expected {SCHEMA!r}: "
+            "not an infergate baselines file"
+        )
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DataFileError(f"baselines file {path} has version {version!r}; expected an integer")
+    if version != VERSION:
+        hint = "upgrade infergate or move the file aside" if version > VERSION else "move the file aside"
+        raise DataFileError(
+            f"baselines file {path} has version {version}; this infergate reads version {VERSION} — {hint}"
+        )
+    missing = sorted(_TOP_KEYS - data.keys())
+    if missing:
+        raise DataFileError(f"baselines file {path} is missing {', '.join(missing)}")
+    unknown = sorted(data.keys() - _TOP_KEYS)
+    if unknown:
+        raise DataFileError(f"baselines file {path} has unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+def _check_str(path: Path, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise DataFileError(
+            f"baselines file {path}: {name} must be a non-empty string, got {_describe(value)}"
+        )
+    return value
+
+
+def _from_json(path: Path, data: Any) -> BaselineFile:
+    _check_header(path, data)
+    history = data["history"]
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise DataFileError(
+            f"baselines file {path}: history must be a list of strings, got {_describe(history)}"
+        )
+    machine_class = _check_str(path, "machine_class", data["machine_class"])
+    lane = _check_str(path, "lane", data["lane"])
+    raw_cases = data["cases"]
+    if not isinstance(raw_cases, dict):
+        raise DataFileError(f"baselines file {path}: cases must be an object, got {_describe(raw_cases)}")
+    cases = {}
+    for case_id, raw in raw_cases.items():
+        try:
+            cases[case_id] = CaseBaseline.from_json(raw)
+        except (InvalidBaseline, TypeError) as exc:
+            raise DataFileError(f"baselines file {path}: case {case_id!r} {exc}") from None
+    return BaselineFile(machine_class, lane, MappingProxyType(cases), tuple(history), data["version"])
+
+
+def load(path: Path | str) -> BaselineFile:
+    """Read and validate a baselines file; any problem, including a missing file, is a DataFileError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(f"baselines file {path} does not exist") from None
+    except OSError as exc:
+        raise DataFileError(f"baselines file {path} could not be read: {exc.strerror or exc}") from None
+    return _from_json(path, _parse(path, raw))
+
+
+def load_or_none(path: Path | str) -> BaselineFile | None:
+    """Like ``load``, but a missing file is None: no baseline recorded yet is a normal state."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return load(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def dumps(baselines: BaselineFile) -> str:
+    """The file's text. allow_nan=False: a NaN written today would make the file unreadable.
+
+    ASCII-escaped (json's default) so any string, even one with a lone surrogate, can be written.
+    """
+    try:
+        text = json.dumps(baselines.to_json(), indent=2, sort_keys=True, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"refusing to write a non-finite number to a baselines file: {exc}") from None
+    return text + "\n"
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable; not possible everywhere (e.g. Windows), and not fatal.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temp file in the same directory, fsync, then rename over the target.
+
+    Same directory so the rename is atomic (same filesystem): a reader sees the old file or the
+    new one, never half of one, and a crash mid-write leaves the old file intact.
+    """
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp would give 0600
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _merge(
+    path: Path,
+    current: BaselineFile | None,
+    new_cases: Mapping[str, CaseBaseline],
+    machine_class: str,
+    lane: str,
+) -> BaselineFile:
+    if current is not None and (current.machine_class, current.lane) != (machine_class, lane):
+        raise DataFileError(
+            f"baselines file {path} is for machine class {current.machine_class!r} lane {current.lane!r}, "
+            f"not {machine_class!r} {lane!r}: refusing to mix them"
+        )
+    cases = dict(current.cases) if current is not None else {}
+    cases.update(new_cases)  # other cases kept, re-measured ones replaced
+    history = current.history if current is not None else HISTORY
+    return BaselineFile(machine_class, lane, cases, history)
+
+
+def update(
+    path: Path | str,
+    new_cases: Mapping[str, CaseBaseline],
+    machine_class: str,
+    lane: str,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+) -> None:
+    """Record ``new_cases`` in the file, keeping every other case already in it.
+
+    The file is re-read *under the lock*: reading it earlier and writing later would drop the
+    cases another run wrote in between. A corrupt current file is refused, not overwritten.
+    """
+    path = Path(path)
+    for case_id, case in new_cases.items():
+        if not isinstance(case_id, str) or not case_id or not isinstance(case, CaseBaseline):
+            raise TypeError(
+                f"new_cases must map case ids to CaseBaseline, got {case_id!r}: {type(case).__name__}"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path) + ".lock", timeout=lock_timeout)
+    try:
+        with lock:
+            merged = _merge(path, load_or_none(path), new_cases, machine_class, lane)
+            _write_atomically(path, dumps(merged))
+    except filelock.Timeout:
+        raise DataFileError(
+            f"baselines file {path} is locked by another run "
+            f"(lock {path}.lock held for over {lock_timeout:g}s)"
+        ) from None

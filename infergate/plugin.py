@@ -1,0 +1,95 @@
+"""The pytest plugin. Hooks stay thin: the matrix, building and checking live in plain modules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .cases import Case, correctness_cases
+from .errors import InfergateError
+from .options import Options, add_options
+
+if TYPE_CHECKING:
+    from .harness import Harness
+
+MATRIX_MARK = "infergate_matrix"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MATRIX_MARK}(suite, variants=None, dtypes=None): parametrize `case` over the matrix"
+    )
+    config.stash[_OPTIONS] = Options.from_pytest_config(config)
+    _register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
+
+
+def _register_hypothesis_profiles(explicit: bool) -> None:
+    # Property tests rebuild nothing per example, but compile may recompile once for a dynamic
+    # shape (~10 s on 2 cores); a handful of examples per case keeps a lane's run within CI time.
+    from hypothesis import HealthCheck, settings
+
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+                  derandomize=True)
+    settings.register_profile("infergate-default", max_examples=6, **common)
+    settings.register_profile("infergate-nightly", max_examples=40, **common)
+    if not explicit:
+        settings.load_profile("infergate-default")
+
+
+_OPTIONS = pytest.StashKey[Options]()
+
+
+def matrix_params(cases: list[Case]) -> list:
+    from .harness import skip_reason
+
+    params = []
+    for case in cases:
+        reason = skip_reason(case)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+def _checkpoint_cases(refs: tuple[str, ...]) -> list[Case]:
+    from .checkpoint import checkpoint_spec
+    from .dtypes import DType
+    from .variants import VARIANTS
+    from .zoo import Task
+
+    cases = []
+    for ref in refs:
+        for task in Task:
+            spec = checkpoint_spec(ref, task)
+            cases += [Case(spec, v, d) for v in VARIANTS for d in DType]
+    return cases
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    mark = metafunc.definition.get_closest_marker(MATRIX_MARK)
+    if mark is None or "case" not in metafunc.fixturenames:
+        return
+    options = metafunc.config.stash[_OPTIONS]
+    try:
+        cases = correctness_cases(options.profile)
+        cases += _checkpoint_cases(options.checkpoints)
+    except InfergateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    variants = mark.kwargs.get("variants")
+    dtypes = mark.kwargs.get("dtypes")
+    cases = [
+        c for c in cases
+        if (variants is None or c.variant in variants) and (dtypes is None or c.dtype in dtypes)
+    ]
+    metafunc.parametrize("case", matrix_params(cases))
+
+
+@pytest.fixture(scope="session")
+def harness() -> "Harness":
+    from .harness import harness as get
+
+    return get()

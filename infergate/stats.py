@@ -1,0 +1,432 @@
+"""Statistics for same-run paired sampling, and the gate that turns them into a verdict.
+
+How timings are taken: one *round* calls every variant of one model once, in a shuffled order. So
+each round yields one time per variant, and the times within a round share whatever the machine
+was doing at that moment (frequency, a noisy neighbour, a page-cache hiccup). That sharing is why
+everything here works on *rounds*: the bootstrap resamples whole rounds (the same indices for
+eager and variant), which keeps the pairing and lets the shared noise cancel out of the ratio.
+
+Speedups are ratios, so intervals are combined on the log scale, where a ratio is a difference
+and "5% slower" is the same distance whatever the absolute speed.
+
+Only numpy and the standard library are used: scipy is not in every lane, which is also why the
+Mann-Whitney test is implemented here (to emulate asv's rule for comparison).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+Status = Literal["pass", "regression", "improvement", "noisy"]
+
+
+class Estimate(NamedTuple):
+    """A point estimate with its confidence interval. Plain 3-tuples are accepted wherever this is."""
+
+    point: float
+    low: float
+    high: float
+
+
+# --------------------------------------------------------------------------------------------
+# Samples and the paired bootstrap
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Samples:
+    """Round-by-round timings of the variants of one model (seconds or ms; only ratios matter).
+
+    ``times[variant][i]`` is the time of ``variant`` in round ``i``; every variant has one time
+    per round, which is what makes the paired bootstrap valid.
+    """
+
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+    def add_round(self, round_times: Mapping[str, float]) -> None:
+        # A round with a missing or extra variant would silently break the pairing, so refuse it.
+        if self.times and set(round_times) != set(self.times):
+            raise ValueError(
+                f"round has variants {sorted(round_times)}, earlier rounds had {sorted(self.times)}"
+            )
+        for variant, t in round_times.items():
+            self.times.setdefault(variant, []).append(float(t))
+
+    @property
+    def rounds(self) -> int:
+        return len(next(iter(self.times.values()), []))
+
+    def array(self, variant: str) -> np.ndarray:
+        return np.asarray(self.times[variant], dtype=float)
+
+    def median(self, variant: str) -> float:
+        return float(np.median(self.array(variant)))
+
+    def speedup(self, variant: str, reference: str = "eager") -> float:
+        return speedup_ratio(self.array(reference), self.array(variant))
+
+    def speedup_estimate(
+        self,
+        variant: str,
+        reference: str = "eager",
+        confidence: float = 0.99,
+        resamples: int = 2000,
+        seed: int = 0,
+    ) -> Estimate:
+        a, b = self.array(reference), self.array(variant)
+        low, high = bootstrap_ratio_ci(a, b, confidence=confidence, resamples=resamples, seed=seed)
+        return Estimate(speedup_ratio(a, b), low, high)
+
+
+def _paired_arrays(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"paired samples need two 1-D arrays of equal length, got {x.shape} and {y.shape}")
+    if x.size == 0:
+        raise ValueError("no rounds to compute a ratio from")
+    return x, y
+
+
+def speedup_ratio(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
+    """median(eager) / median(variant): > 1 means the variant is faster.
+
+    A ratio of medians rather than a median of per-round ratios: the medians are each robust to
+    the odd slow call, and the ratio is what a user sees ("compile runs 1.4x faster").
+    """
+    a, b = _paired_arrays(eager, variant)
+    return float(np.median(a) / np.median(b))
+
+
+def _percentile_bounds(confidence: float) -> tuple[float, float]:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    tail = (1.0 - confidence) / 2.0
+    return 100.0 * tail, 100.0 * (1.0 - tail)
+
+
+def bootstrap_ratio_ci(
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    confidence: float = 0.99,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of median(a)/median(b), resampling whole rounds.
+
+    The same round indices are drawn for ``a`` and ``b`` so that a round that was slow for both
+    (the machine was busy) stays slow for both; resampling them independently would throw that
+    pairing away and give a needlessly wide interval. Seeded, so a run is reproducible.
+    """
+    x, y = _paired_arrays(a, b)
+    lo_pct, hi_pct = _percentile_bounds(confidence)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, size=(resamples, x.size))
+    ratios = np.median(x[idx], axis=1) / np.median(y[idx], axis=1)
+    low, high = np.percentile(ratios, [lo_pct, hi_pct])
+    return float(low), float(high)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing a measured speedup with a baseline from another day
+# --------------------------------------------------------------------------------------------
+
+
+def _z(confidence: float) -> float:
+    """Two-sided normal quantile for a confidence level (0.99 -> 2.576)."""
+    _percentile_bounds(confidence)  # validates the range
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def _log_half_widths(est: Sequence[float]) -> tuple[float, float]:
+    """Lower and upper half-widths of an estimate on the log scale.
+
+    Kept separately because a bootstrap interval of a ratio is usually asymmetric. A percentile
+    interval can, rarely, not contain its point estimate; the half-width is then clamped at 0
+    rather than allowed to go negative and *narrow* a combined interval.
+    """
+    point, low, high = (float(x) for x in est)
+    if not (point > 0 and low > 0 and high > 0):
+        raise ValueError(f"ratios and their bounds must be positive, got {tuple(est)}")
+    lp = math.log(point)
+    return max(lp - math.log(low), 0.0), max(math.log(high) - lp, 0.0)
+
+
+def rescale_estimate(est: Sequence[float], from_confidence: float, to_confidence: float) -> Estimate:
+    """Widen (or narrow) an interval to another confidence level, on the log scale.
+
+    Needed because a baseline is recorded at one confidence (0.99) while the gate may ask for more
+    (see ``family_confidence``). Assumes the log-ratio is roughly normal, which is what makes the
+    half-width proportional to the normal quantile.
+    """
+    point = float(est[0])
+    lo_hw, hi_hw = _log_half_widths(est)
+    scale = _z(to_confidence) / _z(from_confidence)
+    lp = math.log(point)
+    return Estimate(point, math.exp(lp - lo_hw * scale), math.exp(lp + hi_hw * scale))
+
+
+def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Estimate:
+    """measured/baseline with an interval combining both intervals' log half-widths in quadrature.
+
+    Quadrature (sqrt of the sum of squares) is right because the two estimates come from
+    independent runs, on different days: their errors add as variances, not as widths. Adding the
+    widths would assume the worst case for both at once and make the gate blind to real changes.
+    A paired bootstrap across the two runs is impossible (their rounds do not correspond), which
+    is why the baseline's own recorded interval is used. Both inputs must be at the same
+    confidence; use ``rescale_estimate`` first if they are not.
+
+    The lower bound of measured/baseline pairs the measured *lower* error with the baseline
+    *upper* error (a high baseline makes the ratio small), and vice versa.
+    """
+    m_lo, m_hi = _log_half_widths(measured)
+    b_lo, b_hi = _log_half_widths(baseline)
+    centre = math.log(float(measured[0])) - math.log(float(baseline[0]))
+    low = centre - math.hypot(m_lo, b_hi)
+    high = centre + math.hypot(m_hi, b_lo)
+    return Estimate(math.exp(centre), math.exp(low), math.exp(high))
+
+
+def bootstrap_ratio_of_ratios_ci(
+    eager: npt.ArrayLike,
+    variant: npt.ArrayLike,
+    baseline: Sequence[float],
+    confidence: float = 0.99,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> Estimate:
+    """Bootstrap today's speedup from its rounds, then compare it with a recorded baseline.
+
+    ``baseline`` is (point, low, high) at the same ``confidence``; see ``ratio_of_ratios`` for why
+    the intervals are combined in quadrature instead of bootstrapped together.
+    """
+    low, high = bootstrap_ratio_ci(eager, variant, confidence=confidence, resamples=resamples, seed=seed)
+    measured = Estimate(speedup_ratio(eager, variant), low, high)
+    return ratio_of_ratios(measured, baseline)
+
+
+# --------------------------------------------------------------------------------------------
+# The gate
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    message: str
+    ratio: Estimate  # measured speedup / baseline speedup, with the combined interval
+
+
+def gate_verdict(
+    measured: Sequence[float],
+    baseline: Sequence[float],
+    floor: float = 0.05,
+) -> Verdict:
+    """Decide whether a measured speedup regressed against its baseline.
+
+    ``floor`` is the smallest change worth failing a build for: a statistically certain 1% drift
+    is not a regression anyone will act on, so the *whole* interval must lie past the floor.
+
+    - regression:  upper bound of log(measured/baseline) < log(1 - floor)
+    - improvement: lower bound of log(measured/baseline) > log(1 + floor)
+    - noisy:       the interval reaches past *both* floors, so the run could not have told a
+                   floor-sized loss from a floor-sized gain: it proves nothing either way, and
+                   calling it "pass" would hide that the measurement is too noisy to gate on
+    - pass:        otherwise
+
+    Both estimates must be at the same confidence (see ``rescale_estimate``).
+    """
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must be in [0, 1), got {floor}")
+    ratio = ratio_of_ratios(measured, baseline)
+    lo_log, hi_log = math.log(ratio.low), math.log(ratio.high)
+    down, up = math.log(1.0 - floor), math.log(1.0 + floor)
+    summary = (
+        f"speedup {float(measured[0]):.3f} vs baseline {float(baseline[0]):.3f}: "
+        f"ratio {ratio.point:.3f} [{ratio.low:.3f}, {ratio.high:.3f}], floor {floor:.0%}"
+    )
+    if hi_log < down:
+        return Verdict("regression", f"regression: {summary}", ratio)
+    if lo_log > up:
+        return Verdict("improvement", f"improvement (update the baseline): {summary}", ratio)
+    if lo_log < down and hi_log > up:
+        return Verdict("noisy", f"too noisy to decide: {summary}", ratio)
+    return Verdict("pass", f"pass: {summary}", ratio)
+
+
+def family_confidence(family_alpha: float, n_cases: int, method: str = "bonferroni") -> float:
+    """Per-case confidence so that the chance of *any* false alarm over ``n_cases`` is <= alpha.
+
+    Gating 40 cases at 99% each would give a false alarm on about a third of clean runs
+    (1 - 0.99**40); people then learn to ignore the gate. So each case's interval is widened.
+
+    - "bonferroni": 1 - alpha/n. Valid whatever the dependence between cases (they share the
+      machine, so they are not independent); slightly conservative.
+    - "sidak": (1 - alpha)**(1/n). Exact for independent cases, a hair less conservative.
+    """
+    if not 0.0 < family_alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {family_alpha}")
+    if n_cases < 1:
+        raise ValueError(f"n_cases must be >= 1, got {n_cases}")
+    if method == "bonferroni":
+        return 1.0 - family_alpha / n_cases
+    if method == "sidak":
+        return float((1.0 - family_alpha) ** (1.0 / n_cases))
+    raise ValueError(f"unknown method {method!r}; use 'bonferroni' or 'sidak'")
+
+
+def holm_adjust(pvalues: npt.ArrayLike) -> list[float]:
+    """Holm step-down adjusted p-values (family-wise error control), in the input order.
+
+    Uniformly more powerful than Bonferroni and equally assumption-free; for use with p-value
+    based rules such as ``mann_whitney_u_p`` over many cases.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    n = p.size
+    if n == 0:
+        return []
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * (n - np.arange(n))
+    # Step-down: an adjusted p-value can never be smaller than the one before it.
+    adjusted_sorted = np.minimum(np.maximum.accumulate(scaled), 1.0)
+    adjusted = np.empty(n)
+    adjusted[order] = adjusted_sorted
+    return [float(x) for x in adjusted]
+
+
+# --------------------------------------------------------------------------------------------
+# Other tools' rules, emulated so their verdicts can be compared with ours on the same data
+# --------------------------------------------------------------------------------------------
+
+
+def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """1-based ranks with ties given their average rank, plus the sizes of the tie groups."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_vals = values[order]
+    # Boundaries of runs of equal values in the sorted array.
+    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
+    ends = np.r_[starts[1:], sorted_vals.size]
+    counts = ends - starts
+    avg_rank_per_group = (starts + ends + 1) / 2.0  # mean of (start+1 .. end)
+    ranks = np.empty(values.size)
+    ranks[order] = np.repeat(avg_rank_per_group, counts)
+    return ranks, counts
+
+
+def mann_whitney_u_p(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Two-sided Mann-Whitney U p-value: normal approximation, tie and continuity corrections.
+
+    Matches scipy.stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True). Not exact
+    for tiny samples (< ~8 per side), where it is somewhat conservative.
+    """
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    n1, n2 = x.size, y.size
+    if n1 == 0 or n2 == 0:
+        raise ValueError("Mann-Whitney needs at least one value in each sample")
+    ranks, ties = _average_ranks(np.concatenate([x, y]))
+    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2.0
+    n = n1 + n2
+    mu = n1 * n2 / 2.0
+    tie_term = float((ties**3 - ties).sum()) / (n * (n - 1)) if n > 1 else 0.0
+    var = n1 * n2 / 12.0 * ((n + 1) - tie_term)
+    if var <= 0:  # every value tied: no evidence of any difference
+        return 1.0
+    z = max(abs(u1 - mu) - 0.5, 0.0) / math.sqrt(var)
+    return min(1.0, math.erfc(z / math.sqrt(2.0)))
+
+
+def asv_rule(a_times: npt.ArrayLike, b_times: npt.ArrayLike) -> bool:
+    """asv's default regression call for b against a: significant (p < 0.002) and >10% slower.
+
+    An emulation: asv switches to the exact U distribution for small tie-free samples, where this
+    normal approximation is a little conservative; from ~20 samples a side they agree closely.
+    """
+    ratio = float(np.median(np.asarray(b_times, dtype=float)) / np.median(np.asarray(a_times, dtype=float)))
+    return mann_whitney_u_p(a_times, b_times) < 0.002 and ratio > 1.1
+
+
+def pytest_benchmark_rule(a_times: npt.ArrayLike, b_times: npt.ArrayLike, pct: float = 5) -> bool:
+    """pytest-benchmark's --benchmark-compare-fail=mean:<pct>%: no statistics, just the means."""
+    mean_a = float(np.mean(np.asarray(a_times, dtype=float)))
+    return float(np.mean(np.asarray(b_times, dtype=float))) > mean_a * (1.0 + pct / 100.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Is this run trustworthy at all?
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NoiseReport:
+    reasons: tuple[str, ...]
+
+    @property
+    def untrustworthy(self) -> bool:
+        return bool(self.reasons)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (affinity-aware: a container or taskset may restrict it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def read_load() -> float:
+    """1-minute load average; call it at the start and at the end of a run."""
+    return os.getloadavg()[0]
+
+
+def noise_report(
+    estimate: Sequence[float] | None = None,
+    *,
+    load_start: float | None = None,
+    load_end: float | None = None,
+    ncpu: int | None = None,
+    own_load: float = 0.0,
+    max_load_per_cpu: float = 0.5,
+    max_relative_ci_width: float = 0.10,
+) -> NoiseReport:
+    """Reasons not to trust a run's numbers; none means the run may be gated on.
+
+    The load check catches a busy machine (another build, a noisy neighbour): anything else
+    competing for cores makes both the times and their ratio unreliable. ``load_start`` and
+    ``load_end`` default to the current load, and ``ncpu`` to this process's usable CPUs.
+
+    The 1-minute load average at the *end* includes the suite's own threads (it decays over about
+    a minute), so on a small machine it would always look busy; pass the number of threads the
+    suite itself ran as ``own_load`` to subtract them from the end reading.
+
+    The width check catches a run whose interval is too wide to gate on: relative width is
+    (high - low) / point of the speedup estimate.
+    """
+    ncpu = usable_cpus() if ncpu is None else ncpu
+    limit = ncpu * max_load_per_cpu
+    over = f"exceeds {limit:.2f} ({max_load_per_cpu:g} x {ncpu} CPUs)"
+    reasons: list[str] = []
+    start = read_load() if load_start is None else load_start
+    end = (read_load() if load_end is None else load_end) - own_load
+    if start > limit:
+        reasons.append(f"load average {start:.2f} at start {over}")
+    if end > limit:
+        own = f" after subtracting the suite's own {own_load:g}" if own_load else ""
+        reasons.append(f"load average {end:.2f} at end{own} {over}")
+    if estimate is not None:
+        point, low, high = (float(x) for x in estimate)
+        width = (high - low) / point if point > 0 else math.inf
+        if not width <= max_relative_ci_width:  # also catches NaN
+            reasons.append(
+                f"confidence interval is {width:.1%} of the estimate, "
+                f"over the {max_relative_ci_width:.0%} limit"
+            )
+    return NoiseReport(tuple(reasons))

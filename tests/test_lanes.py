@@ -1,0 +1,490 @@
+"""Unit tests of infergate.lanes. Nothing here installs a package or builds a real venv:
+pip, venv creation and pip freeze are replaced by fakes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import pytest
+
+from infergate import lanes
+from infergate.lanes import (
+    LaneError,
+    classify_pip_failure,
+    ensure,
+    lane_python,
+    lock,
+    lock_digest,
+    lock_text_from_freeze,
+    main,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+LOCK_V1 = "# Lane 'ipex': pinned\npkg-a==1.0\npkg-b==2.0\ntorch==2.8.0\n"
+LOCK_V2 = "# Lane 'ipex': pinned\npkg-a==1.1\npkg-b==2.0\ntorch==2.8.0\n"
+
+# Shapes of real pip 23 output (captured from this machine's pip with unreachable indexes).
+NETWORK_LOG = """\
+Looking in indexes: https://nonexistent.invalid/simple
+WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f03f70a2c10>: Failed to establish a new connection: [Errno -3] Temporary failure in name resolution')': /simple/torch/
+ERROR: Could not find a version that satisfies the requirement torch==2.8.0 (from versions: none)
+ERROR: No matching distribution found for torch==2.8.0
+"""
+NOT_FOUND_LOG = """\
+Looking in indexes: file:///opt/pypi/simple
+ERROR: Could not find a version that satisfies the requirement intel_extension_for_pytorch==2.8.0 (from versions: 2.7.0)
+ERROR: No matching distribution found for intel_extension_for_pytorch==2.8.0
+"""
+CONFLICT_LOG = """\
+ERROR: Cannot install torch==2.99.0 because these package versions have conflicting dependencies.
+
+The conflict is caused by:
+    The user requested torch==2.99.0
+    The user requested (constraint) torch<=2.14.1
+
+To fix this you could try to:
+1. loosen the range of package versions you've specified
+
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/
+"""
+OTHER_LOG = """\
+Collecting pkg-a==1.0
+ERROR: Could not install packages due to an OSError: [Errno 13] Permission denied: '/x'
+Traceback-ish noise
+ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device
+"""
+
+
+class FakePip:
+    """Stands in for ``run_pip``: records commands, writes a canned log, returns a status."""
+
+    def __init__(self, returncode: int = 0, log: str = "Successfully installed pkg-a-1.0\n"):
+        self.returncode = returncode
+        self.log = log
+        self.calls: list[list[str]] = []
+
+    def __call__(self, cmd: Sequence[str], log_path: Path) -> int:
+        self.calls.append(list(cmd))
+        log_path.write_text(self.log, encoding="utf-8")
+        return self.returncode
+
+
+class FakeVenv:
+    """Stands in for ``create_venv``: a bin/python placeholder and a pyvenv.cfg."""
+
+    def __init__(self, version: str = "3.11.7"):
+        self.version = version
+        self.created: list[Path] = []
+
+    def __call__(self, venv: Path) -> None:
+        self.created.append(venv)
+        python = lanes.venv_python(venv)
+        python.parent.mkdir(parents=True, exist_ok=True)
+        python.write_text("#!/bin/sh\nexit 0\n")
+        python.chmod(0o755)
+        (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {self.version}\n")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    lanes_dir = tmp_path / "lanes"
+    lanes_dir.mkdir()
+    (lanes_dir / "ipex.lock").write_text(LOCK_V1)
+    (lanes_dir / "current.lock").write_text("# Lane 'current'\ntorch==2.13.0\n")
+    (lanes_dir / "ipex.in").write_text("torch==2.8.0\n")  # .in files are not lanes by themselves
+    venvs = tmp_path / "venvs"
+    # Anything not given explicitly must still stay inside tmp_path.
+    monkeypatch.setenv(lanes.VENVS_ENV_VAR, str(venvs))
+
+    class Env:
+        pass
+
+    e = Env()
+    e.lanes_dir, e.venvs, e.pip, e.mkvenv = lanes_dir, venvs, FakePip(), FakeVenv()
+
+    def run(lane: str = "ipex", **kw):
+        kw.setdefault("pip_runner", e.pip)
+        kw.setdefault("venv_creator", e.mkvenv)
+        return ensure(lane, lanes_dir=lanes_dir, venvs=venvs, **kw)
+
+    e.ensure = run
+    return e
+
+
+# ---- ensure: install, idempotency, stamp ----------------------------------------------------
+
+
+def test_first_ensure_creates_venv_installs_and_stamps(env):
+    result = env.ensure()
+    venv = env.venvs / "ipex"
+    assert env.mkvenv.created == [venv]
+    assert len(env.pip.calls) == 1
+    cmd = env.pip.calls[0]
+    assert cmd[:4] == [str(venv / "bin" / "python"), "-m", "pip", "install"]
+    assert "--disable-pip-version-check" in cmd
+    assert cmd[-2:] == ["-r", str(env.lanes_dir / "ipex.lock")]
+    assert result.installed and result.packages == 3
+    assert result.message.startswith("lane ipex: installed 3 pinned packages in ")
+    stamp = (venv / lanes.STAMP_NAME).read_text().strip()
+    assert stamp == lock_digest(env.lanes_dir / "ipex.lock", "3.11.7")
+    assert (venv / lanes.INSTALL_LOG_NAME).is_file()
+
+
+def test_second_ensure_does_not_call_pip(env):
+    env.ensure()
+    env.pip.calls.clear()
+    result = env.ensure()
+    assert env.pip.calls == []
+    assert len(env.mkvenv.created) == 1  # the existing venv is reused
+    assert not result.installed
+    assert result.message == f"lane ipex: up to date ({env.venvs / 'ipex'})"
+
+
+def test_changed_lock_reinstalls(env):
+    env.ensure()
+    (env.lanes_dir / "ipex.lock").write_text(LOCK_V2)
+    assert env.ensure().installed
+    assert len(env.pip.calls) == 2
+
+
+def test_changed_python_version_reinstalls(env):
+    env.ensure()
+    cfg = env.venvs / "ipex" / "pyvenv.cfg"
+    cfg.write_text(cfg.read_text().replace("3.11.7", "3.11.9"))
+    assert env.ensure().installed
+
+
+def test_lane_given_as_lock_path(env, tmp_path):
+    other = tmp_path / "elsewhere" / "exp.lock"
+    other.parent.mkdir()
+    other.write_text("pkg-a==1.0\n")
+    result = env.ensure(str(other))
+    assert result.lane == "exp" and result.venv == env.venvs / "exp"
+    assert env.pip.calls[0][-1] == str(other)
+
+
+def test_venvs_root_from_environment(env, monkeypatch, tmp_path):
+    monkeypatch.setenv(lanes.VENVS_ENV_VAR, str(tmp_path / "from-env"))
+    result = ensure("ipex", lanes_dir=env.lanes_dir, pip_runner=env.pip, venv_creator=env.mkvenv)
+    assert result.venv == tmp_path / "from-env" / "ipex"
+
+
+# ---- ensure: failures -----------------------------------------------------------------------
+
+
+def test_failure_leaves_no_stamp_and_next_run_retries(env):
+    env.pip.returncode, env.pip.log = 1, NOT_FOUND_LOG
+    with pytest.raises(LaneError):
+        env.ensure()
+    assert not (env.venvs / "ipex" / lanes.STAMP_NAME).exists()
+    env.pip.returncode, env.pip.log = 0, "ok\n"
+    assert env.ensure().installed
+    assert len(env.pip.calls) == 2
+
+
+def test_failed_upgrade_removes_old_stamp(env):
+    # v1 installed, v2 fails half-way, lock reverted to v1: the venv may now hold v2 pieces,
+    # so the old v1 stamp must not survive and vouch for it.
+    env.ensure()
+    (env.lanes_dir / "ipex.lock").write_text(LOCK_V2)
+    env.pip.returncode, env.pip.log = 1, OTHER_LOG
+    with pytest.raises(LaneError):
+        env.ensure()
+    assert not (env.venvs / "ipex" / lanes.STAMP_NAME).exists()
+    (env.lanes_dir / "ipex.lock").write_text(LOCK_V1)
+    env.pip.returncode = 0
+    assert env.ensure().installed
+
+
+@pytest.mark.parametrize(
+    "log, expected",
+    [
+        (NETWORK_LOG, "infergate: cannot set up lane 'ipex': package registry unreachable ("),
+        (
+            NOT_FOUND_LOG,
+            "infergate: cannot set up lane 'ipex': intel_extension_for_pytorch==2.8.0 is not"
+            " available from the configured registries; full log: ",
+        ),
+        (
+            OTHER_LOG,
+            "infergate: cannot set up lane 'ipex': pip failed: Could not install packages due to"
+            " an OSError: [Errno 28] No space left on device; full log: ",
+        ),
+        (CONFLICT_LOG, "infergate: cannot set up lane 'ipex': conflicting pins: "),
+    ],
+    ids=["network", "not-found", "last-error", "conflict"],
+)
+def test_cli_failure_is_one_line_on_stderr_exit_2(env, capsys, log, expected):
+    env.pip.returncode, env.pip.log = 1, log
+    rc = main(
+        ["ensure", "ipex"], lanes_dir=env.lanes_dir, venvs=env.venvs,
+        pip_runner=env.pip, venv_creator=env.mkvenv,
+    )
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.endswith("\n")
+    assert err.startswith(expected)
+    assert err.rstrip("\n").endswith(f"full log: {env.venvs / 'ipex' / lanes.INSTALL_LOG_NAME}")
+
+
+def test_missing_lock_lists_valid_lanes(env, capsys):
+    rc = main(["ensure", "nope"], lanes_dir=env.lanes_dir, venvs=env.venvs,
+              pip_runner=env.pip, venv_creator=env.mkvenv)
+    _, err = capsys.readouterr()
+    assert rc == 2
+    assert err.count("\n") == 1
+    assert str(env.lanes_dir / "nope.lock") in err
+    assert err.rstrip().endswith("valid lanes: current, ipex")
+    assert env.pip.calls == [] and env.mkvenv.created == []
+
+
+def test_missing_lock_path(env, tmp_path):
+    with pytest.raises(LaneError, match=r"no lock file for lane 'ghost' at .*ghost\.lock"):
+        env.ensure(str(tmp_path / "ghost.lock"))
+
+
+def test_invalid_lane_name_is_rejected(env):
+    with pytest.raises(LaneError, match="invalid lane name"):
+        env.ensure("..")
+
+
+def test_cli_success_lines(env, capsys):
+    argv = ["ensure", "ipex", "current"]
+    kw = dict(lanes_dir=env.lanes_dir, venvs=env.venvs, pip_runner=env.pip,
+              venv_creator=env.mkvenv)
+    assert main(argv, **kw) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("lane ipex: installed 3 pinned packages in ")
+    assert out[1].startswith("lane current: installed 1 pinned packages in ")
+    assert main(argv, **kw) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"lane ipex: up to date ({env.venvs / 'ipex'})",
+        f"lane current: up to date ({env.venvs / 'current'})",
+    ]
+
+
+# ---- digest ---------------------------------------------------------------------------------
+
+
+def test_digest_changes_with_lock_and_python(tmp_path):
+    lock_file = tmp_path / "x.lock"
+    lock_file.write_text(LOCK_V1)
+    d1 = lock_digest(lock_file, "3.11.7")
+    assert d1 == lock_digest(lock_file, "3.11.7")
+    assert len(d1) == 64
+    assert lock_digest(lock_file, "3.12.1") != d1
+    lock_file.write_text(LOCK_V2)
+    assert lock_digest(lock_file, "3.11.7") != d1
+
+
+def test_python_version_from_pyvenv_cfg(tmp_path):
+    (tmp_path / "pyvenv.cfg").write_text("home = /x\nversion_info = 3.12.4.final.0\n")
+    assert lanes.venv_python_version(tmp_path) == "3.12.4.final.0"
+
+
+# ---- classification -------------------------------------------------------------------------
+
+
+def test_classify_network_wins_over_not_found():
+    reason = classify_pip_failure(NETWORK_LOG)
+    assert reason.startswith("package registry unreachable (")
+    assert "Temporary failure in name resolution" in reason
+    assert "object at 0x" not in reason and "\n" not in reason
+    assert len(reason) < 260
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ERROR: Could not install packages due to an OSError: HTTPSConnectionPool(host='x', "
+        "port=443): Max retries exceeded with url: /a.whl",
+        "  raise ConnectTimeout(e, request=request)",
+        "urllib3.exceptions.ReadTimeoutError: HTTPSConnectionPool: Read timed out.",
+        "OSError: [Errno 101] Network is unreachable",
+        "[Errno 111] Connection refused",
+    ],
+)
+def test_classify_network_markers(line):
+    assert classify_pip_failure(f"Collecting a\n{line}\n").startswith("package registry unreachable")
+
+
+def test_classify_not_found_from_could_not_find_alone():
+    log = "ERROR: Could not find a version that satisfies the requirement foo==9 (from versions: 1)\n"
+    assert classify_pip_failure(log) == "foo==9 is not available from the configured registries"
+
+
+def test_classify_not_found():
+    assert classify_pip_failure(NOT_FOUND_LOG) == (
+        "intel_extension_for_pytorch==2.8.0 is not available from the configured registries"
+    )
+
+
+def test_classify_conflict_names_the_cause():
+    assert classify_pip_failure(CONFLICT_LOG) == (
+        "conflicting pins: The user requested torch==2.99.0; "
+        "The user requested (constraint) torch<=2.14.1"
+    )
+
+
+def test_classify_last_error_line():
+    assert classify_pip_failure(OTHER_LOG) == (
+        "pip failed: Could not install packages due to an OSError: [Errno 28] No space left on device"
+    )
+
+
+def test_classify_without_error_line():
+    assert classify_pip_failure("Killed\n", 137) == "pip failed with exit status 137 without an ERROR line"
+
+
+# ---- the default pip runner, with a fake python executable ----------------------------------
+
+
+def test_run_pip_captures_output_in_log(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho \"args: $*\"\necho 'ERROR: boom' >&2\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    log = tmp_path / "install.log"
+    rc = lanes.run_pip([str(fake), "-m", "pip", "install", "-r", "x.lock"], log)
+    assert rc == 3
+    text = log.read_text()
+    assert "args: -m pip install -r x.lock" in text and "ERROR: boom" in text
+
+
+def test_run_pip_missing_executable(tmp_path):
+    log = tmp_path / "install.log"
+    assert lanes.run_pip([str(tmp_path / "no-python")], log) == 127
+    assert classify_pip_failure(log.read_text()).startswith("pip failed: cannot run pip")
+
+
+# ---- lock -----------------------------------------------------------------------------------
+
+FREEZE = """\
+# Editable install with no version control (infergate==0.1.0)
+-e /work/main
+filelock==4.3.1
+infergate @ file:///work/main
+Jinja2==3.1.6
+torch==2.13.0+cpu
+torchvision==0.28.0+cu128
+some-pkg==1.0+local.build
+"""
+
+
+def test_lock_text_from_freeze():
+    text = lock_text_from_freeze("current", FREEZE)
+    lines = text.splitlines()
+    assert lines[0].startswith("# Lane 'current': every package pinned (generated by 'pip freeze'")
+    assert "python3 -m infergate.lanes lock current" in lines[0]
+    assert lines[1:] == [
+        "filelock==4.3.1",
+        "Jinja2==3.1.6",
+        "torch==2.13.0",
+        "torchvision==0.28.0",
+        "some-pkg==1.0+local.build",  # only PyTorch platform labels are stripped
+    ]
+    assert text.endswith("\n")
+
+
+def test_lock_header_matches_committed_locks():
+    for name in ("ipex", "current"):
+        committed = (REPO / "lanes" / f"{name}.lock").read_text().splitlines()[0]
+        assert lock_text_from_freeze(name, "").splitlines()[0] == committed
+
+
+def test_lock_writes_atomically_and_stamps(env):
+    env.ensure()
+    seen: list[Path] = []
+
+    def freeze(python: Path) -> str:
+        seen.append(python)
+        return FREEZE
+
+    lock_file = env.lanes_dir / "ipex.lock"
+    lock_file.chmod(0o644)
+    mode_before = stat.S_IMODE(lock_file.stat().st_mode)
+    path = lock("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs, freeze_runner=freeze)
+    assert path == env.lanes_dir / "ipex.lock"
+    assert seen == [env.venvs / "ipex" / "bin" / "python"]
+    assert "torch==2.13.0\n" in path.read_text()
+    assert not [p for p in env.lanes_dir.iterdir() if p.name.endswith(".tmp")]
+    assert stat.S_IMODE(path.stat().st_mode) == mode_before  # not mkstemp's 0600
+    # The venv produced the lock, so it already satisfies it: no reinstall.
+    env.pip.calls.clear()
+    assert not env.ensure().installed
+    assert env.pip.calls == []
+
+
+def test_lock_failed_freeze_keeps_old_lock(env):
+    env.ensure()
+
+    def broken(python: Path) -> str:
+        raise LaneError("pip freeze failed")
+
+    with pytest.raises(LaneError):
+        lock("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs, freeze_runner=broken)
+    assert (env.lanes_dir / "ipex.lock").read_text() == LOCK_V1
+
+
+def test_lock_without_venv(env, capsys):
+    rc = main(["lock", "ipex"], lanes_dir=env.lanes_dir, venvs=env.venvs,
+              freeze_runner=lambda p: FREEZE)
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ensure ipex" in err
+
+
+# ---- python ---------------------------------------------------------------------------------
+
+
+def test_python_command(env, capsys):
+    kw = dict(lanes_dir=env.lanes_dir, venvs=env.venvs)
+    assert main(["python", "ipex"], **kw) == 2
+    assert "is not set up" in capsys.readouterr().err
+    env.ensure()
+    assert main(["python", "ipex"], **kw) == 0
+    assert capsys.readouterr().out == f"{env.venvs / 'ipex' / 'bin' / 'python'}\n"
+    (env.lanes_dir / "ipex.lock").write_text(LOCK_V2)
+    with pytest.raises(LaneError, match="out of date"):
+        lane_python("ipex", **kw)
+
+
+def test_python_after_failed_install(env):
+    env.pip.returncode = 1
+    with pytest.raises(LaneError):
+        env.ensure()
+    with pytest.raises(LaneError, match="never installed completely"):
+        lane_python("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs)
+
+
+# ---- stdlib only ----------------------------------------------------------------------------
+
+
+def test_module_is_stdlib_only():
+    """Importing lanes pulls in nothing but the stdlib and infergate's own stdlib-only modules."""
+    code = (
+        "import sys; before = set(sys.modules); import infergate.lanes; "
+        "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
+        "bad = sorted(m for m in new if m not in sys.stdlib_module_names and m != 'infergate'); "
+        "loaded = sorted(m for m in sys.modules if m.startswith('infergate.')); "
+        "print(bad, loaded)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    ).stdout.strip()
+    assert out == "[] ['infergate.errors', 'infergate.lanes']"
+
+
+def test_cli_help_runs_as_module():
+    proc = subprocess.run(
+        [sys.executable, "-m", "infergate.lanes", "--help"], cwd=REPO,
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 0 and "ensure" in proc.stdout

@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from infergate import stats
+from infergate.stats import Estimate, Samples
+
+
+def paired_rounds(
+    rounds: int, eager_ms: float, variant_ms: float, seed: int, noise: float = 0.03
+) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic rounds: a shared per-round machine factor (what pairing cancels) plus own noise."""
+    rng = np.random.default_rng(seed)
+    machine = rng.lognormal(0.0, 0.05, rounds)
+    eager = eager_ms * machine * rng.lognormal(0.0, noise, rounds)
+    variant = variant_ms * machine * rng.lognormal(0.0, noise, rounds)
+    return eager, variant
+
+
+def estimate(eager: np.ndarray, variant: np.ndarray, confidence: float = 0.99) -> Estimate:
+    low, high = stats.bootstrap_ratio_ci(eager, variant, confidence=confidence)
+    return Estimate(stats.speedup_ratio(eager, variant), low, high)
+
+
+# -- speedup and bootstrap ---------------------------------------------------------------------
+
+
+def test_speedup_ratio_is_ratio_of_medians() -> None:
+    eager = np.array([10.0, 12.0, 11.0, 100.0])  # the outlier must not move a median much
+    variant = np.array([5.0, 6.0, 5.5, 5.5])
+    assert stats.speedup_ratio(eager, variant) == pytest.approx(11.5 / 5.5)
+
+
+def test_bootstrap_ci_covers_true_ratio() -> None:
+    eager, variant = paired_rounds(200, 10.0, 8.0, seed=1)
+    low, high = stats.bootstrap_ratio_ci(eager, variant)
+    assert low < 1.25 < high
+    assert high / low < 1.05  # pairing removes the shared machine noise: the interval is tight
+
+
+def test_bootstrap_ci_coverage_over_many_datasets() -> None:
+    covered = 0
+    for seed in range(40):
+        eager, variant = paired_rounds(60, 10.0, 8.0, seed=seed)
+        low, high = stats.bootstrap_ratio_ci(eager, variant, confidence=0.95, resamples=1000, seed=seed)
+        covered += low <= 1.25 <= high
+    assert covered >= 34  # nominal 38; percentile bootstrap of medians runs a little narrow
+
+
+def test_paired_bootstrap_is_narrower_than_unpaired() -> None:
+    eager, variant = paired_rounds(100, 10.0, 8.0, seed=3, noise=0.01)
+    paired = stats.bootstrap_ratio_ci(eager, variant)
+    unpaired = stats.bootstrap_ratio_ci(eager, np.random.default_rng(0).permutation(variant))
+    assert paired[1] - paired[0] < (unpaired[1] - unpaired[0]) / 2
+
+
+def test_bootstrap_is_reproducible_and_validates_input() -> None:
+    eager, variant = paired_rounds(30, 10.0, 8.0, seed=4)
+    first = stats.bootstrap_ratio_ci(eager, variant, seed=7)
+    assert stats.bootstrap_ratio_ci(eager, variant, seed=7) == first
+    with pytest.raises(ValueError):
+        stats.bootstrap_ratio_ci(eager, variant[:-1])
+    with pytest.raises(ValueError):
+        stats.bootstrap_ratio_ci(eager, variant, confidence=1.0)
+
+
+def test_samples_collects_rounds_and_refuses_a_broken_round() -> None:
+    samples = Samples()
+    eager, variant = paired_rounds(50, 10.0, 5.0, seed=5)
+    for e, v in zip(eager, variant, strict=True):
+        samples.add_round({"variant": v, "eager": e})  # order within a round does not matter
+    assert samples.rounds == 50
+    assert samples.speedup("variant") == pytest.approx(stats.speedup_ratio(eager, variant))
+    est = samples.speedup_estimate("variant")
+    assert est.low < 2.0 < est.high
+    with pytest.raises(ValueError, match="variants"):
+        samples.add_round({"eager": 1.0})
+
+
+# -- ratio of ratios and the gate --------------------------------------------------------------
+
+
+def test_ratio_of_ratios_with_exact_baseline_keeps_measured_interval() -> None:
+    combined = stats.ratio_of_ratios((1.2, 1.1, 1.3), (1.0, 1.0, 1.0))
+    assert combined == pytest.approx((1.2, 1.1, 1.3))
+
+
+def test_ratio_of_ratios_adds_log_half_widths_in_quadrature() -> None:
+    m = (1.0, math.exp(-0.03), math.exp(0.03))
+    b = (1.0, math.exp(-0.04), math.exp(0.04))
+    combined = stats.ratio_of_ratios(m, b)
+    assert math.log(combined.high) == pytest.approx(0.05)
+    assert math.log(combined.low) == pytest.approx(-0.05)
+
+
+def test_ratio_of_ratios_pairs_opposite_sides_of_asymmetric_intervals() -> None:
+    # A high baseline makes the ratio small: baseline's upper error feeds the lower bound.
+    combined = stats.ratio_of_ratios((1.0, 1.0, 1.0), (1.0, math.exp(-0.01), math.exp(0.2)))
+    assert math.log(combined.low) == pytest.approx(-0.2)
+    assert math.log(combined.high) == pytest.approx(0.01)
+
+
+def test_rescale_estimate_widens_to_higher_confidence() -> None:
+    est = (1.0, math.exp(-0.1), math.exp(0.1))
+    wider = stats.rescale_estimate(est, 0.95, 0.99)
+    assert math.log(wider.high) == pytest.approx(0.1 * 2.5758 / 1.9600, rel=1e-3)
+    assert stats.rescale_estimate(est, 0.99, 0.99) == pytest.approx(est)
+
+
+def day(eager_ms: float, variant_ms: float, seed: int) -> Estimate:
+    return estimate(*paired_rounds(150, eager_ms, variant_ms, seed=seed))
+
+
+def test_a_a_comparison_passes() -> None:
+    baseline = day(10.0, 8.0, seed=10)
+    for seed in range(11, 16):
+        verdict = stats.gate_verdict(day(10.0, 8.0, seed=seed), baseline)
+        assert verdict.status == "pass", verdict.message
+
+
+def test_ten_percent_slower_variant_is_a_regression() -> None:
+    baseline = day(10.0, 8.0, seed=20)
+    verdict = stats.gate_verdict(day(10.0, 8.8, seed=21), baseline)
+    assert verdict.status == "regression", verdict.message
+    assert "regression" in verdict.message and verdict.ratio.point == pytest.approx(1 / 1.1, rel=0.02)
+
+
+def test_ten_percent_faster_variant_is_an_improvement() -> None:
+    baseline = day(10.0, 8.0, seed=30)
+    verdict = stats.gate_verdict(day(10.0, 7.2, seed=31), baseline)
+    assert verdict.status == "improvement", verdict.message
+
+
+def test_bootstrap_ratio_of_ratios_feeds_the_gate() -> None:
+    baseline = day(10.0, 8.0, seed=40)
+    eager, variant = paired_rounds(150, 10.0, 8.8, seed=41)
+    combined = stats.bootstrap_ratio_of_ratios_ci(eager, variant, baseline)
+    assert combined.high < 0.95
+    assert combined.point == pytest.approx(stats.speedup_ratio(eager, variant) / baseline.point)
+
+
+def test_change_below_the_floor_passes_even_when_certain() -> None:
+    verdict = stats.gate_verdict((0.97, 0.969, 0.971), (1.0, 0.999, 1.001), floor=0.05)
+    assert verdict.status == "pass"
+
+
+def test_interval_spanning_both_floors_is_noisy() -> None:
+    verdict = stats.gate_verdict((1.0, 0.8, 1.25), (1.0, 0.99, 1.01))
+    assert verdict.status == "noisy"
+
+
+def test_family_confidence() -> None:
+    assert stats.family_confidence(0.01, 1) == pytest.approx(0.99)
+    assert stats.family_confidence(0.01, 10) == pytest.approx(0.999)
+    sidak = stats.family_confidence(0.01, 10, method="sidak")
+    assert 1 - sidak**10 == pytest.approx(0.01)
+    assert 0.998 < sidak <= 0.999  # Šidák asks for a hair less confidence than Bonferroni
+    with pytest.raises(ValueError):
+        stats.family_confidence(0.01, 0)
+
+
+def test_holm_adjust() -> None:
+    assert stats.holm_adjust([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm_adjust([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert stats.holm_adjust([]) == []
+
+
+# -- other tools' rules ------------------------------------------------------------------------
+
+
+def test_mann_whitney_matches_hand_computation() -> None:
+    # a = [1, 2, 3], b = [4, 5, 6]: rank sum of a = 6, U = 6 - 3*4/2 = 0, mu = 4.5,
+    # sigma^2 = 3*3/12 * 7 = 5.25, z = (4.5 - 0.5) / sqrt(5.25) = 1.7457, p = 2 * (1 - Phi(z)).
+    assert stats.mann_whitney_u_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.080856, abs=1e-5)
+
+
+def test_mann_whitney_with_ties_matches_hand_computation() -> None:
+    # a = [1, 2, 2], b = [2, 3, 4]: ranks 1, 3, 3 | 3, 5, 6 (three 2s share rank 3).
+    # U = 7 - 6 = 1; tie term = (27 - 3) / (6*5) = 0.8; sigma^2 = 9/12 * (7 - 0.8) = 4.65;
+    # z = (4.5 - 1 - 0.5) / sqrt(4.65) = 1.39122, p = 2 * (1 - Phi(z)) = 0.164160.
+    assert stats.mann_whitney_u_p([1, 2, 2], [2, 3, 4]) == pytest.approx(0.164160, abs=1e-5)
+    assert stats.mann_whitney_u_p([3, 3], [3, 3, 3]) == 1.0
+
+
+def test_mann_whitney_agrees_with_scipy_when_present() -> None:
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    a = np.round(rng.normal(10, 1, 40), 1)  # rounding makes ties
+    b = np.round(rng.normal(10.5, 1, 35), 1)
+    expected = scipy_stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True).pvalue
+    assert stats.mann_whitney_u_p(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_asv_rule() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.normal(10.0, 0.1, 30)
+    assert stats.asv_rule(a, a * 1.2)  # significant and > 10%
+    assert not stats.asv_rule(a, a * 1.05)  # significant but under asv's 10% factor
+    assert not stats.asv_rule(a[:3], a[:3] * 1.5)  # too few samples to reach p < 0.002
+
+
+def test_pytest_benchmark_rule() -> None:
+    assert stats.pytest_benchmark_rule([10, 10], [10.6, 10.6])
+    assert not stats.pytest_benchmark_rule([10, 10], [10.4, 10.4])
+    assert stats.pytest_benchmark_rule([10, 10], [10.4, 10.4], pct=3)
+
+
+# -- noise report ------------------------------------------------------------------------------
+
+
+def test_noise_report_clean_run() -> None:
+    report = stats.noise_report((1.5, 1.45, 1.55), load_start=0.2, load_end=0.4, ncpu=4)
+    assert not report.untrustworthy and report.reasons == ()
+
+
+def test_noise_report_busy_machine_at_start_and_end() -> None:
+    report = stats.noise_report(None, load_start=3.0, load_end=2.5, ncpu=4)
+    assert report.untrustworthy
+    assert len(report.reasons) == 2
+    assert "start" in report.reasons[0] and "end" in report.reasons[1]
+
+
+def test_noise_report_subtracts_own_load_at_end() -> None:
+    report = stats.noise_report(None, load_start=0.1, load_end=2.3, ncpu=2, own_load=2)
+    assert not report.untrustworthy
+
+
+def test_noise_report_wide_interval() -> None:
+    report = stats.noise_report((1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2)
+    assert report.reasons and "confidence interval" in report.reasons[0]
+    tolerant = stats.noise_report(
+        (1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2, max_relative_ci_width=0.3
+    )
+    assert not tolerant.untrustworthy
+
+
+def test_noise_report_reads_the_real_load_by_default() -> None:
+    report = stats.noise_report((1.0, 0.99, 1.01), ncpu=10_000)
+    assert not report.untrustworthy
