@@ -172,3 +172,23 @@ def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
         yield
     finally:
         (core.enable_jit_opt if before else core.disable_jit_opt)()
+
+
+def ipex_autocast_problem(caps: Capabilities) -> str | None:
+    """Why BF16 autocast cannot run in THIS process once IPEX is imported, or None.
+
+    Importing IPEX re-registers CPU autocast kernels (layer_norm, addmm...) with oneDNN ones; on a
+    CPU without the BF16 ISA those refuse to build ("could not create a primitive descriptor for the
+    layer normalization forward propagation primitive", measured here). That breaks BF16 for
+    eager/jit/compile too, so those cases must run in a process that never imported IPEX.
+    """
+    if "intel_extension_for_pytorch" not in sys.modules:
+        return None
+    isa = bf16_prepack_problem(caps.cpu_flags)
+    if isa is None:
+        return None
+    return (
+        "IPEX was imported in this process and its BF16 autocast kernels need avx512bw/vl/dq or "
+        f"avx_ne_convert (this CPU has {caps.isa}); run BF16 cases apart from jit_ipex cases "
+        "(-k 'not jit_ipex')"
+    )

@@ -24,3 +24,23 @@ class BuildError(InfergateError):
 
 class ProofError(InfergateError):
     """A variant was built but is not what it claims to be (e.g. a 'jit' that is still eager)."""
+
+
+class CaseCrashed(InfergateError):
+    """A case's worker process died: killed by a signal (segfault, abort) or exited (IPEX's exit(127)).
+
+    The message names the signal or exit code and ends with the last lines of the worker's stderr.
+    """
+
+
+class CaseTimeout(InfergateError):
+    """A case ran longer than its timeout; its worker's whole process group was killed."""
+
+
+class CaseError(InfergateError):
+    """An exception raised inside a case's worker that could not travel back as itself (unpicklable);
+    the message keeps its type and text."""
+
+
+class CaseUnavailable(InfergateError):
+    """Discovered at run time that a case cannot run here; the message is the precise skip reason."""

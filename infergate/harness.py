@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .capabilities import probe
+from .capabilities import ipex_autocast_problem, probe
 from .cases import Case
 from .dtypes import DType
+from .errors import CaseUnavailable
 from .inputs import TRACE_SHAPE, Shape, make_inputs
 from .models import ModelSpec, build_model
 from .variants import Built, Inputs, Outputs, get_variant
@@ -50,6 +51,10 @@ class Harness:
             return tuple(self.model(spec)(**inputs))
 
     def built(self, case: Case) -> Built:
+        if case.dtype is DType.BF16 and case.variant != "jit_ipex":
+            reason = ipex_autocast_problem(probe())
+            if reason:
+                raise CaseUnavailable(reason)
         if case.id not in self._built:
             spec = case.spec
             self._built[case.id] = get_variant(case.variant).build(

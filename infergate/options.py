@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .cases import PROFILES, Profile, get_profile
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
 
 PROFILE = "--ig-profile"
 CHECKPOINT = "--ig-checkpoint"
+BASELINES_DIR = "--ig-baselines"
+UPDATE_BASELINES = "--ig-update-baselines"
+RESULTS_JSON = "--ig-json"
 
 
 def _profile(value: str) -> Profile:
@@ -23,11 +27,30 @@ def _profile(value: str) -> Profile:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _directory(value: str) -> Path:
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} exists and is not a directory")
+    return path
+
+
 def add_options(parser: "pytest.Parser") -> None:
     group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
     group.addoption(
         PROFILE, metavar="NAME", type=_profile, default=get_profile("default"),
         help=f"which slice of the matrix to run ({', '.join(PROFILES)}). Default: default",
+    )
+    group.addoption(
+        BASELINES_DIR, metavar="DIR", type=_directory, default=Path("baselines"),
+        help="where baseline files live (one per machine class x lane). Default: baselines",
+    )
+    group.addoption(
+        UPDATE_BASELINES, action="store_true", default=False,
+        help="record this run's speedups and fusions into the baselines (merged, atomic). Default: off",
+    )
+    group.addoption(
+        RESULTS_JSON, metavar="PATH", type=Path, default=None,
+        help="also write this run's results (pytest-benchmark JSON form) to PATH. Default: none",
     )
     group.addoption(
         CHECKPOINT, metavar="DIR_OR_HUB_ID", action="append", default=[],
@@ -40,7 +63,16 @@ def add_options(parser: "pytest.Parser") -> None:
 class Options:
     profile: Profile
     checkpoints: tuple[str, ...]
+    baselines_dir: Path
+    update_baselines: bool
+    results_json: Path | None
 
     @classmethod
     def from_pytest_config(cls, config: "pytest.Config") -> "Options":
-        return cls(profile=config.getoption(PROFILE), checkpoints=tuple(config.getoption(CHECKPOINT)))
+        return cls(
+            profile=config.getoption(PROFILE),
+            checkpoints=tuple(config.getoption(CHECKPOINT)),
+            baselines_dir=config.getoption(BASELINES_DIR),
+            update_baselines=config.getoption(UPDATE_BASELINES),
+            results_json=config.getoption(RESULTS_JSON),
+        )

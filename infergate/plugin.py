@@ -15,9 +15,24 @@ if TYPE_CHECKING:
 
 MATRIX_MARK = "infergate_matrix"
 
+# Feature plugins, each owning its hooks and options; registered here so the root conftest stays one line.
+FEATURE_PLUGINS: tuple[str, ...] = ("infergate.perf_plugin", "infergate.isolation_plugin", "infergate.fusion_plugin")
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     add_options(parser)
+    import importlib
+
+    for name in FEATURE_PLUGINS:
+        module = importlib.import_module(name)
+        if not pluginmanager.is_registered(module):
+            pluginmanager.register(module, name)
+        if hasattr(module, "add_options"):
+            module.add_options(parser)
+
+
+def options(config: pytest.Config) -> Options:
+    return config.stash[_OPTIONS]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +84,18 @@ def _checkpoint_cases(refs: tuple[str, ...]) -> list[Case]:
     return cases
 
 
+def _checked_axes(variants, dtypes):
+    # A misspelt name in the marker would otherwise select no case at all, silently.
+    from .dtypes import DType, get_dtype
+    from .variants import get_variant
+
+    for name in variants or ():
+        get_variant(name)
+    if dtypes is not None:
+        dtypes = tuple(d if isinstance(d, DType) else get_dtype(d) for d in dtypes)
+    return variants, dtypes
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     mark = metafunc.definition.get_closest_marker(MATRIX_MARK)
     if mark is None or "case" not in metafunc.fixturenames:
@@ -77,10 +104,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         cases = correctness_cases(options.profile)
         cases += _checkpoint_cases(options.checkpoints)
+        variants, dtypes = _checked_axes(mark.kwargs.get("variants"), mark.kwargs.get("dtypes"))
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
-    variants = mark.kwargs.get("variants")
-    dtypes = mark.kwargs.get("dtypes")
     cases = [
         c for c in cases
         if (variants is None or c.variant in variants) and (dtypes is None or c.dtype in dtypes)
@@ -88,8 +114,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", matrix_params(cases))
 
 
+class _SkippingHarness:
+    """The process harness, turning run-time discoveries of 'cannot run here' into skips."""
+
+    def __init__(self, inner: "Harness") -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str):
+        from .errors import CaseUnavailable
+
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            try:
+                return attr(*args, **kwargs)
+            except CaseUnavailable as exc:
+                pytest.skip(str(exc))
+
+        return call
+
+
 @pytest.fixture(scope="session")
 def harness() -> "Harness":
     from .harness import harness as get
 
-    return get()
+    return _SkippingHarness(get())  # type: ignore[return-value]
