@@ -1,0 +1,28 @@
+"""Fusion coverage of the profile's perf models: which fusions the executed TorchScript graph got.
+
+Deterministic (node kinds, no timing): a fusion lost against this machine class and lane's
+expectations fails naming the pattern and the counts; a new one is reported. The table is printed
+in the terminal summary (and written with --ig-fusions-md). Patterns: infergate/fusions.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from infergate.fusion_plugin import FUSIONS_MARK
+from infergate.fusions import count_linear_calls, signals
+from infergate.harness import example_inputs
+
+
+@getattr(pytest.mark, FUSIONS_MARK)
+def test_no_fusion_lost(case, harness, fusion_session):
+    try:
+        built = harness.built(case)
+    except pytest.skip.Exception as exc:  # found unavailable at build time: keep its row in the table
+        fusion_session.skipped(case, str(exc.msg))
+        raise
+    inputs = example_inputs(case.spec)
+    counts = signals(built.kinds, linear_calls=count_linear_calls(harness.model(case.spec), inputs))
+    failure = fusion_session.check(case, counts)
+    if failure:
+        pytest.fail(failure, pytrace=False)
