@@ -114,7 +114,8 @@ def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
         except Exception as exc:
             raise UsageError(
                 f"refusing to load {pickles[0]}: it is not a plain tensor pickle "
-                f"(weights_only=True rejected it: {str(exc).splitlines()[0]})"
+                f"(weights_only=True rejected it: {_unpickler_reason(exc)}); "
+                f"convert it to {SAFETENSORS_NAME} from a trusted copy"
             ) from None
         config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=False, **common)
         model = auto.from_config(config, attn_implementation=spec.attention)
@@ -125,6 +126,17 @@ def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
     if head_parts:
         seeded_init_(_only(model, head_parts), spec.seed, head_names=head_parts)
     return model.eval()
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    # torch's message is a paragraph with ANSI bold and advice to load unsafely; keep only the cause.
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def _only(model, prefixes: tuple[str, ...]):

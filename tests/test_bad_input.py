@@ -1,0 +1,259 @@
+"""Bad input: each gets one clear line, never a traceback, and no file of the user's is touched.
+
+Each scenario is a real run (pytest, or the lanes CLI) in a fresh directory; the message is taken
+from its output the way a person would read it. The table in docs/bad-input.md is printed by
+running this file: ``PYTHONPATH=. .venvs/<lane>/bin/python tests/test_bad_input.py``.
+
+CPU and IPEX capabilities are injected with a conftest that replaces ``capabilities.probe``, so
+every lane shows every message and no run needs torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+MATRIX_TEST = """
+import pytest
+from infergate.dtypes import DType
+
+@pytest.mark.infergate_matrix(suite="correctness", variants={variants}, dtypes={dtypes})
+def test_case(case):
+    pass
+
+def test_not_a_case():
+    pass
+"""
+
+# Replaces the machine/lane probe with a fixed one: flags, torch and IPEX as the scenario says.
+FAKE_PROBE = """
+import infergate.capabilities as capabilities
+import infergate.harness as harness
+
+FAKE = capabilities.Capabilities(
+    cpu_model="Test CPU", cpu_flags=frozenset(({flags},)), torch_version={torch!r},
+    ipex_version={ipex!r}, transformers_version="4.57.6", torch_cpu_capability="DEFAULT",
+)
+capabilities.probe = harness.probe = lambda: FAKE
+"""
+
+AVX2_FLAGS = '"sse4_2", "avx", "avx2", "fma"'
+AVX_ONLY_FLAGS = '"sse4_2", "avx"'
+
+BASELINE_OK = {
+    "schema": "infergate-baselines", "version": 1, "history": ["1: first format"],
+    "machine_class": "{machine}", "lane": "{lane}",
+    "cases": {"bert-qa-tiny-eager_attn-jit-fp32": {
+        "speedup": 1.4, "ci": [1.3, 1.5], "confidence": 0.99, "rounds": 200,
+        "median_ms": {"eager": 14.0, "jit": 10.0}, "recorded": "2025-11-25T12:00:00+00:00",
+        "environment": {}}},
+}
+
+
+def _baseline_text(**changes) -> str:
+    data = json.loads(json.dumps(BASELINE_OK))
+    for key, value in changes.items():
+        if key == "speedup":
+            data["cases"]["bert-qa-tiny-eager_attn-jit-fp32"]["speedup"] = value
+        else:
+            data[key] = value
+    return json.dumps(data, indent=2)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    bad_input: str  # as the docs table names it
+    args: tuple[str, ...]  # pytest arguments, or the CLI's with cli=True
+    expected: str  # a part of the message that must be there
+    # relative path -> text; "{baselines}" stands for this machine and lane's baselines file
+    files: dict[str, str] = field(default_factory=dict)
+    raw_files: dict[str, bytes] = field(default_factory=dict)
+    cli: tuple[str, ...] | None = None  # run this module instead of pytest
+
+
+def _matrix(variants='("jit_ipex",)', dtypes="(DType.FP32,)") -> dict[str, str]:
+    return {"test_matrix.py": MATRIX_TEST.format(variants=variants, dtypes=dtypes)}
+
+
+def _probe(flags: str = AVX2_FLAGS, torch: str | None = "2.8.0",
+           ipex: str | None = "2.8.0") -> dict[str, str]:
+    return {"conftest.py": FAKE_PROBE.format(flags=flags, torch=torch, ipex=ipex)}
+
+
+SMOKE = ("--ig-profile", "smoke", "-rs", "-q")
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("profile", "`--ig-profile nope`", ("--ig-profile", "nope"),
+             "unknown profile 'nope'; valid: smoke"),
+    Scenario("timeout", "`--ig-timeout -3`", ("--ig-timeout", "-3"), "a timeout must be a finite number"),
+    Scenario("isolate", "`--ig-isolate sometimes`", ("--ig-isolate", "sometimes"),
+             "unknown isolation mode 'sometimes'; valid: auto, always, never"),
+    Scenario("baselines-dir", "`--ig-baselines` naming a file", ("--ig-baselines", "afile"),
+             "afile exists and is not a directory", files={"afile": "x"}),
+    Scenario("baseline-empty", "empty baselines file", ("--co", "-q"), "is empty", files={"{baselines}": ""}),
+    Scenario("baseline-truncated", "truncated baselines file", ("--co", "-q"),
+             "is not valid JSON (truncated or corrupt?)", files={"{baselines}": _baseline_text()[:150]}),
+    Scenario("baseline-binary", "corrupt (binary) baselines file", ("--co", "-q"), "is not UTF-8 text",
+             raw_files={"{baselines}": b"\x89PNG\r\n\x1a\n\x00\xff\xfe"}),
+    Scenario("baseline-version", "baselines file of a newer format", ("--co", "-q"),
+             "has version 2; this infergate reads version 1",
+             files={"{baselines}": _baseline_text(version=2)}),
+    Scenario("baseline-typed", "ill-typed baselines file", ("--co", "-q"),
+             "speedup must be a number, got str 'fast'",
+             files={"{baselines}": _baseline_text(speedup="fast")}),
+    Scenario("variant", "unknown variant (in a matrix marker)", SMOKE,
+             "unknown variant 'jit-ipex'; valid: eager",
+             files=_matrix(variants='("jit-ipex",)')),
+    Scenario("dtype", "unknown dtype (in a matrix marker)", SMOKE, "unknown dtype 'fp16'; valid: fp32, bf16",
+             files=_matrix(dtypes='("fp16",)')),
+    Scenario("checkpoint", "`--ig-checkpoint` that does not exist",
+             (*SMOKE, "--ig-checkpoint", "no/such-model"),
+             "checkpoint not found; looked for:", files=_matrix()),
+    Scenario("model-type", "checkpoint of a model type not in the zoo", (*SMOKE, "--ig-checkpoint", "ckpt"),
+             "checkpoint model_type 'gpt2' is not in the zoo; supported: albert, bert",
+             files={**_matrix(), "ckpt/config.json": '{"model_type": "gpt2"}'}),
+    Scenario("ipex-missing", "IPEX missing", SMOKE, "IPEX is not installed in this lane",
+             files={**_matrix(), **_probe(torch="2.13.0", ipex=None)}),
+    Scenario("ipex-mismatch", "IPEX and torch mismatch", SMOKE,
+             "IPEX 2.8.0 needs torch 2.8.*, this lane has torch 2.13.0 (importing IPEX would exit(127))",
+             files={**_matrix(), **_probe(torch="2.13.0", ipex="2.8.0")}),
+    Scenario("avx2", "CPU without AVX2 (every test skipped)", SMOKE,
+             "this suite's baselines and kernels assume AVX2; this CPU (Test CPU) has AVX",
+             files={**_matrix(), **_probe(flags=AVX_ONLY_FLAGS)}),
+    Scenario("lane", "lane that does not exist", (), "no lock file for lane 'nosuchlane'",
+             cli=("-m", "infergate.lanes", "ensure", "nosuchlane")),
+)
+
+
+def _baselines_relpath() -> str:
+    from infergate.machine import lane_id, lane_versions, machine_class
+
+    return f"baselines/{machine_class()}/{lane_id(lane_versions())}.json"
+
+
+def run_scenario(scenario: Scenario, where: Path) -> tuple[str, int, dict[Path, bytes]]:
+    """Run it in ``where``; returns (output, exit status, the files written, as written)."""
+    where.mkdir(parents=True, exist_ok=True)
+    written: dict[Path, bytes] = {}
+    items = [(k, v.encode()) for k, v in scenario.files.items()] + list(scenario.raw_files.items())
+    for rel, data in items:
+        path = where / rel.replace("{baselines}", _baselines_relpath())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written[path] = data
+    if scenario.cli is not None:
+        cmd = [sys.executable, *scenario.cli]
+    else:
+        cmd = [sys.executable, "-m", "pytest", "-p", "infergate.plugin", "-p", "no:cacheprovider",
+               "-p", "no:xdist", *scenario.args]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True, timeout=300)
+    return proc.stdout + proc.stderr, proc.returncode, written
+
+
+_ARGPARSE = re.compile(r"error: (argument .*)")
+_SKIPPED = re.compile(r"SKIPPED \[\d+\] [^:]+(?::\d+)?: (.*)")
+_COLLECTING = re.compile(r"^_+ ERROR collecting .* _+$")
+
+
+def message_of(output: str) -> str:
+    """The line a person reads: a usage error, a collection error, a skip reason or the CLI's line."""
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if _COLLECTING.match(line):
+            return lines[i + 1].strip()
+    for line in lines:
+        for pattern in (_ARGPARSE, _SKIPPED):
+            m = pattern.search(line)
+            if m:
+                return m.group(1)
+        if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
+            return line[len("ERROR: "):]
+        if line.startswith("infergate: "):
+            return line
+    raise AssertionError(f"no message found in:\n{output}")
+
+
+def run_inprocess(scenario: Scenario, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """The same run in this process (pytester): seconds faster than a subprocess, same messages."""
+    from infergate import capabilities, harness
+
+    if scenario.cli is not None:
+        return run_scenario(scenario, pytester.path)
+    # The injected conftest replaces these module attributes; monkeypatch puts them back after.
+    monkeypatch.setattr(capabilities, "probe", capabilities.probe)
+    monkeypatch.setattr(harness, "probe", harness.probe)
+    written: dict[Path, bytes] = {}
+    items = [(k, v.encode()) for k, v in scenario.files.items()] + list(scenario.raw_files.items())
+    for rel, data in items:
+        path = pytester.path / rel.replace("{baselines}", _baselines_relpath())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        written[path] = data
+    result = pytester.runpytest_inprocess("-p", "infergate.plugin", "-p", "no:cacheprovider", *scenario.args)
+    output = "\n".join(result.outlines + result.errlines)
+    return output, int(result.ret), written
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_bad_input_gets_one_clear_line(scenario: Scenario, pytester: pytest.Pytester,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    output, status, written = run_inprocess(scenario, pytester, monkeypatch)
+    assert "Traceback" not in output, output
+    message = message_of(output)
+    assert scenario.expected in message, output
+    assert status != 0 or "SKIPPED" in output, output
+    for path, data in written.items():
+        assert path.read_bytes() == data, f"{path} was changed"
+
+
+def test_avx2_problem_skips_every_test_not_only_cases(pytester: pytest.Pytester,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = next(s for s in SCENARIOS if s.id == "avx2")
+    output, status, _ = run_inprocess(scenario, pytester, monkeypatch)
+    assert status == 0, output
+    assert re.search(r"\b3 skipped\b", output), output  # the two matrix cases and the plain test
+
+
+def test_with_avx2_nothing_is_skipped_for_it(pytester: pytest.Pytester,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # The control: the same run with AVX2 in the injected flags runs both tests.
+    files = {**_matrix(variants='("eager",)'), **_probe()}
+    output, status, _ = run_inprocess(Scenario("ok", "", SMOKE, "", files=files), pytester, monkeypatch)
+    assert status == 0 and "AVX2" not in output and re.search(r"\b3 passed\b", output), output
+
+
+def test_messages_are_the_same_from_a_real_subprocess_run(tmp_path: Path) -> None:
+    # One scenario end to end as the docs table runs them, so the in-process shortcut cannot drift.
+    scenario = next(s for s in SCENARIOS if s.id == "baseline-version")
+    output, status, _ = run_scenario(scenario, tmp_path)
+    assert status == 4 and scenario.expected in message_of(output) and "Traceback" not in output, output
+
+
+def main() -> int:
+    import tempfile
+
+    print("| bad input | message |")
+    print("|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for scenario in SCENARIOS:
+            output, _, _ = run_scenario(scenario, Path(tmp) / scenario.id)
+            message = message_of(output).replace(tmp, "<tmp>").replace("|", "\\|")
+            print(f"| {scenario.bad_input} | `{message}` |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Isolation: a case that crashes, exits or hangs is that case's failure, with its cause, and the
+session, the other cases' results and the baselines survive it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from infergate import baselines
+from infergate.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
+from infergate.isolation import STACK_DUMP_GRACE_S, run_in_worker
+from infergate.isolation_plugin import (
+    DEFAULT_TIMEOUT_BY_VARIANT_S,
+    DEFAULT_TIMEOUT_S,
+    ISOLATE,
+    IsolationSettings,
+    Mode,
+    _mode,
+    _seconds,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# -- worker functions: top level, so the worker can import them by name -------------------------
+
+
+def add(a: int, b: int, *, scale: int = 1) -> int:
+    return (a + b) * scale
+
+
+def raise_value_error(text: str) -> None:
+    raise ValueError(text)
+
+
+class _Unpicklable(Exception):
+    def __init__(self, text: str, code: int) -> None:  # two required args: pickle cannot rebuild it
+        super().__init__(f"{text} ({code})")
+
+
+def raise_unpicklable() -> None:
+    raise _Unpicklable("odd", 7)
+
+
+def abort_after_printing(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+    os.abort()
+
+
+def exit_with(code: int) -> None:
+    os._exit(code)
+
+
+def sys_exit_with(code: int) -> None:
+    sys.exit(code)
+
+
+def hang_with_a_child(pid_file: str) -> None:
+    # A child in the worker's process group, as inductor's compile workers are: it must die too.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    Path(pid_file).write_text(str(child.pid))
+    while True:
+        time.sleep(60)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A killed child of the (dead) worker is reparented and reaped by init; a zombie is dead too.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(")")[-1].split()[0] != "Z"
+
+
+# -- run_in_worker ---------------------------------------------------------------------------------
+
+
+def test_returns_the_result_and_passes_keyword_arguments() -> None:
+    assert run_in_worker(add, 2, 3, scale=10, timeout=30) == 50
+
+
+def test_runs_in_another_process() -> None:
+    assert run_in_worker(os.getpid, timeout=30) != os.getpid()
+
+
+def test_an_exception_comes_back_as_itself_with_the_worker_traceback() -> None:
+    with pytest.raises(ValueError, match="^bad input 42$") as info:
+        run_in_worker(raise_value_error, "bad input 42", timeout=30)
+    assert "raise_value_error" in str(info.value.__cause__)  # where it was raised, in the worker
+
+
+def test_an_unpicklable_exception_keeps_its_type_and_message() -> None:
+    with pytest.raises(CaseError, match=r"test_isolation\._Unpicklable: odd \(7\)"):
+        run_in_worker(raise_unpicklable, timeout=30)
+
+
+def test_abort_is_a_crash_with_the_signal_and_the_stderr_tail() -> None:
+    with pytest.raises(CaseCrashed) as info:
+        run_in_worker(abort_after_printing, "last words before abort", timeout=30)
+    message = str(info.value)
+    assert "killed by signal SIGABRT (6)" in message
+    assert "last words before abort" in message
+    assert "abort_after_printing" in message  # faulthandler's Python stack, from the worker's stderr
+
+
+@pytest.mark.parametrize("fn", [exit_with, sys_exit_with], ids=["os._exit", "sys.exit"])
+def test_exit_code_is_a_crash_with_the_code(fn) -> None:
+    # IPEX's version guard calls exit(127) at import.
+    with pytest.raises(CaseCrashed, match="exited with code 127"):
+        run_in_worker(fn, 127, timeout=30)
+
+
+def test_exit_0_without_a_result_is_a_crash() -> None:
+    with pytest.raises(CaseCrashed, match="exited with code 0 without returning a result"):
+        run_in_worker(exit_with, 0, timeout=30)
+
+
+def test_hang_is_a_timeout_that_kills_the_whole_process_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    start = time.monotonic()
+    with pytest.raises(CaseTimeout) as info:
+        run_in_worker(hang_with_a_child, str(pid_file), timeout=3)
+    elapsed = time.monotonic() - start
+    assert "exceeded its timeout of 3s" in str(info.value)
+    assert "hang_with_a_child" in str(info.value)  # the stack dumped before the kill says where
+    assert elapsed < 3 + STACK_DUMP_GRACE_S + 5
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child), f"the worker's child {child} survived the timeout kill"
+
+
+def test_a_local_function_is_refused_before_starting_a_worker() -> None:
+    def local() -> None: ...
+
+    with pytest.raises(UsageError, match="top-level function"):
+        run_in_worker(local, timeout=30)
+
+
+@pytest.mark.parametrize("timeout", [0, -3, None])
+def test_timeout_must_be_positive(timeout) -> None:
+    with pytest.raises(UsageError, match="timeout > 0"):
+        run_in_worker(add, 1, 2, timeout=timeout)
+
+
+# -- settings and options --------------------------------------------------------------------------
+
+
+def test_auto_isolates_ipex_and_perf_only() -> None:
+    auto = IsolationSettings(Mode.AUTO, None)
+    assert auto.isolates("jit_ipex")
+    assert auto.isolates("eager", perf=True)
+    assert not auto.isolates("eager") and not auto.isolates("compile")
+    assert IsolationSettings(Mode.ALWAYS, None).isolates("eager")
+    assert not IsolationSettings(Mode.NEVER, None).isolates("jit_ipex", perf=True)
+
+
+def test_timeouts_default_per_variant_and_the_option_overrides_all() -> None:
+    default = IsolationSettings(Mode.AUTO, None)
+    assert default.timeout_for("compile") == DEFAULT_TIMEOUT_BY_VARIANT_S["compile"]
+    assert default.timeout_for("eager") == DEFAULT_TIMEOUT_S
+    assert DEFAULT_TIMEOUT_BY_VARIANT_S["compile"] > DEFAULT_TIMEOUT_S
+    assert IsolationSettings(Mode.AUTO, 7.5).timeout_for("compile") == 7.5
+
+
+@pytest.mark.parametrize("value", ["-3", "0", "nan", "inf", "soon"])
+def test_bad_timeout_values_are_refused(value: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        _seconds(value)
+
+
+def test_bad_mode_lists_the_valid_ones() -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="valid: auto, always, never"):
+        _mode("sometimes")
+
+
+# -- a test body run in a worker, as the plugin does it --------------------------------------------
+
+
+def body_using_the_harness(case_id: str, harness) -> str:
+    from infergate.harness import Harness
+
+    assert isinstance(harness, Harness)  # rebuilt in the worker, not pickled from here
+    return f"{case_id} in {os.getpid()}"
+
+
+def test_a_test_body_runs_in_a_worker_with_its_own_harness() -> None:
+    from infergate.isolation_plugin import _LocalFixture, call_test_function
+
+    kwargs = {"case_id": "x", "harness": _LocalFixture("harness")}
+    out = run_in_worker(call_test_function, __name__, None, "body_using_the_harness", kwargs, None,
+                        timeout=60)
+    assert out is None  # a test function's return value is not used; reaching here means it passed
+    with pytest.raises(AssertionError):
+        kwargs = {"case_id": "x", "harness": "not a harness"}
+        run_in_worker(call_test_function, __name__, None, "body_using_the_harness", kwargs, None,
+                      timeout=60)
+
+
+# -- a whole run with a crashing and a hanging test-only variant -----------------------------------
+
+# Registered only in this generated module (and again in each worker, which re-imports it).
+DEMO_TEST = textwrap.dedent('''
+    import os
+    import time
+
+    import pytest
+
+    from infergate import baselines
+    from infergate.dtypes import DType
+    from infergate.harness import example_inputs
+    from infergate.variants import VARIANTS, Variant
+
+
+    class Crash(Variant):
+        name = "crash"
+
+        def _build(self, model, example, dtype):
+            os.abort()
+
+
+    class Hang(Variant):
+        name = "hang"
+
+        def _build(self, model, example, dtype):
+            while True:
+                time.sleep(60)
+
+
+    VARIANTS.setdefault("crash", Crash())
+    VARIANTS.setdefault("hang", Hang())
+
+
+    @pytest.mark.infergate_matrix(suite="correctness", variants=("eager", "crash", "hang"),
+                                  dtypes=(DType.FP32,))
+    def test_case(case, harness):
+        outputs = harness.built(case)(example_inputs(case.spec))
+        assert outputs[0].isfinite().all()
+        # What a perf run would do after measuring a case: record it in the baselines.
+        entry = baselines.CaseBaseline.from_json(dict(
+            speedup=1.0, ci=[0.9, 1.1], confidence=0.99, rounds=1, median_ms={"eager": 1.0},
+            recorded="2025-11-25T12:00:00+00:00", environment={}))
+        baselines.update(os.environ["DEMO_BASELINES"], {case.id: entry}, "demo-machine", "demo-lane")
+''')
+
+# The test-only variants are risky like IPEX, so auto mode runs them in workers (eager stays
+# in-process: one worker start-up fewer); the hang gets a short timeout of its own.
+DEMO_CONFTEST = textwrap.dedent('''
+    from infergate import isolation_plugin
+
+    isolation_plugin.WORKER_BY_DEFAULT = isolation_plugin.WORKER_BY_DEFAULT | {"crash", "hang"}
+    isolation_plugin.DEFAULT_TIMEOUT_BY_VARIANT_S["hang"] = HANG_TIMEOUT_S
+''')
+
+PRE_EXISTING = {
+    "speedup": 1.5, "ci": [1.4, 1.6], "confidence": 0.99, "rounds": 50, "median_ms": {"eager": 2.0},
+    "recorded": "2025-11-24T12:00:00+00:00", "environment": {},
+}
+# A few seconds: whether the hang is reached or the worker is still importing torch when it fires,
+# the case is a CaseTimeout (where a hang is caught, with its stack, is asserted on hang_with_a_child).
+HANG_TIMEOUT_S = 8
+
+
+def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "test_demo.py").write_text(DEMO_TEST)
+    (tmp_path / "conftest.py").write_text(f"HANG_TIMEOUT_S = {HANG_TIMEOUT_S}\n" + DEMO_CONFTEST)
+    baseline_file = tmp_path / "baselines.json"
+    baselines.update(baseline_file, {"pre-existing": baselines.CaseBaseline.from_json(PRE_EXISTING)},
+                     "demo-machine", "demo-lane")
+    junit = tmp_path / "junit.xml"
+    env = {**os.environ, "DEMO_BASELINES": str(baseline_file), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "infergate.plugin", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "--ig-profile", "smoke", ISOLATE, "auto", "-k", "eager_attn", f"--junitxml={junit}", "test_demo.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=20 * HANG_TIMEOUT_S,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # 1: tests failed, the session itself did not
+    results = {tc.get("name"): tc for tc in ET.parse(junit).getroot().iter("testcase")}
+    expected = [f"test_case[bert-qa-tiny-eager_attn-{v}-fp32]" for v in ("crash", "eager", "hang")]
+    assert sorted(results) == expected
+
+    def failure(variant: str) -> str:
+        node = results[f"test_case[bert-qa-tiny-eager_attn-{variant}-fp32]"].find("failure")
+        assert node is not None, f"{variant} did not fail"
+        return node.get("message", "") + (node.text or "")
+
+    assert results["test_case[bert-qa-tiny-eager_attn-eager-fp32]"].find("failure") is None
+    crash = failure("crash")
+    assert "CaseCrashed" in crash and "killed by signal SIGABRT (6)" in crash
+    assert "in _build" in crash  # the stack from the worker's stderr points at the variant's build
+    hang = failure("hang")
+    assert "CaseTimeout" in hang and f"exceeded its timeout of {HANG_TIMEOUT_S}s" in hang
+
+    recorded = baselines.load(baseline_file)
+    assert sorted(recorded.cases) == ["bert-qa-tiny-eager_attn-eager-fp32", "pre-existing"]
+    before = baselines.CaseBaseline.from_json(PRE_EXISTING).to_json()
+    assert recorded.cases["pre-existing"].to_json() == before
+    json.loads(baseline_file.read_text())  # still plain JSON
