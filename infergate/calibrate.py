@@ -1,0 +1,226 @@
+"""``python -m infergate.calibrate``: measure the speedup gate itself on this machine.
+
+Each trial builds one model's eager and ``--variant`` forms once, adds copies of the variant
+slowed by 0 % (A/A) and by each injected slowdown (``sampling.Slowed``: a spin of a fixed share
+of the variant's own warm-up median), then times them twice:
+
+- shuffled paired rounds (what the suite does) -> our rules;
+- in blocks, one entry after the other, ~``--block-s`` seconds each (what a pytest-benchmark or
+  asv comparison of two runs amounts to) -> their rules, on the same built variants.
+
+Rules, per trial and per injected slowdown p (A/A is p = 0):
+- within-run: median(variant) / median(variant+p) from the same rounds, 99 % paired bootstrap;
+  a regression when the whole interval is below 1 (no floor);
+- vs stored baseline: speedup eager/(variant+p) of this trial against the speedup eager/variant
+  recorded by the *previous* trial (a separate build, as on another day), ``stats.gate_verdict``
+  at 99 % with each floor of ``--floors``;
+- pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
+  on the blocks of the variant (A) and the slowed copy (B, timed after A).
+
+Position bias: the A/A ratio median(variant+0%)/median(variant) - 1, mean over trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .dtypes import DType
+from .errors import InfergateError, UsageError
+from .isolation import run_in_worker
+from .models import ModelSpec
+from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
+from .stats import asv_rule, gate_verdict, pytest_benchmark_rule, read_load
+
+CONFIDENCE = 0.99
+DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
+DEFAULT_FLOORS = (0.05, 0.02)
+
+
+def copy_name(variant: str, pct: float) -> str:
+    return f"{variant}+{pct:g}%"
+
+
+def find_spec(model_id: str) -> ModelSpec:
+    from .cases import PROFILES
+
+    for profile in PROFILES.values():
+        for sel in (*profile.perf, *profile.correctness):
+            for spec in sel.specs():
+                if spec.id == model_id:
+                    return spec
+    raise UsageError(f"no model {model_id!r} in any profile (ids look like bert-qa-small-eager_attn)")
+
+
+@dataclass
+class Trial:
+    shuffled: ModelMeasurement
+    blocks: ModelMeasurement
+    seconds: float
+
+
+def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_s: float,
+              block_s: float, seed: int, threads: int | None) -> Trial:
+    copies = [Copy(copy_name(variant, p), variant, p / 100.0) for p in (0, *slowdowns)]
+    entries = 2 + len(copies)
+    plans = (
+        SamplingPlan(budget_s=budget_s, seed=seed, threads=threads),
+        SamplingPlan(budget_s=block_s * (entries - 1), seed=seed, threads=threads, schedule="blocks",
+                     warmup_s=0.5),
+    )
+    t0 = time.perf_counter()
+    # Each trial in a fresh worker: a separate process and build, as a baseline from another day is.
+    shuffled, blocks = run_in_worker(measure_model_plans, spec, DType.FP32, ("eager", variant), plans, copies,
+                                     timeout=900.0)
+    return Trial(shuffled, blocks, time.perf_counter() - t0)
+
+
+@dataclass
+class Tally:
+    hits: dict[float, int] = field(default_factory=dict)  # slowdown % (0 = A/A) -> regressions
+    trials: int = 0
+
+    def add(self, pct: float, hit: bool) -> None:
+        self.hits[pct] = self.hits.get(pct, 0) + int(hit)
+
+
+def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[float],
+                 floors: Sequence[float]) -> dict[str, Tally]:
+    rules = {"within": Tally(), **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(),
+             "asv": Tally()}
+    n = len(trials)
+    for i, trial in enumerate(trials):
+        s = trial.shuffled.samples()
+        previous = trials[(i - 1) % n].shuffled.samples()
+        baseline = previous.speedup_estimate(copy_name(variant, 0), confidence=CONFIDENCE)
+        for pct in (0, *slowdowns):
+            slowed = copy_name(variant, pct)
+            reference = variant  # the unwrapped variant: A/A then includes the wrapper, as it should
+            within = s.speedup_estimate(slowed, reference=reference, confidence=CONFIDENCE)
+            rules["within"].add(pct, within.high < 1.0)
+            measured = s.speedup_estimate(slowed, confidence=CONFIDENCE)
+            for f in floors:
+                verdict = gate_verdict(measured, baseline, floor=f)
+                rules[f"baseline@{f}"].add(pct, verdict.status == "regression")
+            a, b = trial.blocks.times_ns[reference], trial.blocks.times_ns[slowed]
+            rules["pytest-benchmark"].add(pct, pytest_benchmark_rule(a, b, pct=5))
+            rules["asv"].add(pct, asv_rule(a, b))
+    for tally in rules.values():
+        tally.trials = n
+    return rules
+
+
+def _bias(trials: Sequence[Trial], variant: str, schedule: str) -> tuple[float, float]:
+    """Mean and standard deviation over trials of median(variant+0%)/median(variant) - 1."""
+    values = []
+    for t in trials:
+        m = t.shuffled if schedule == "shuffled" else t.blocks
+        s = m.samples([variant, copy_name(variant, 0)])
+        values.append(s.median(copy_name(variant, 0)) / s.median(variant) - 1.0)
+    mean = sum(values) / len(values)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))
+    return mean, sd
+
+
+RULE_LABELS = {
+    "within": "infergate within-run: same-run shuffled pairs, ratio of medians, 99% bootstrap, no floor",
+    "pytest-benchmark": "pytest-benchmark compare-fail=mean:5% (block A then block B)",
+    "asv": "asv: Mann-Whitney p<0.002 and ratio>1.1 (block A then block B)",
+}
+
+
+def rule_label(key: str) -> str:
+    if key.startswith("baseline@"):
+        floor = float(key.split("@", 1)[1])
+        return f"infergate vs stored baseline (previous trial): gate_verdict 99%, floor {floor:.0%}"
+    return RULE_LABELS[key]
+
+
+def markdown(rules: dict[str, Tally], slowdowns: Sequence[float]) -> list[str]:
+    head = ["rule", "A/A false alarms", *(f"{p:g}% caught" for p in slowdowns)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, tally in rules.items():
+        cells = [f"{tally.hits.get(p, 0)}/{tally.trials} ({tally.hits.get(p, 0) / tally.trials:.0%})"
+                 for p in (0, *slowdowns)]
+        lines.append("| " + " | ".join([rule_label(key), *cells]) + " |")
+    return lines
+
+
+def report(trials: Sequence[Trial], spec: ModelSpec, variant: str, slowdowns: Sequence[float],
+           floors: Sequence[float], load: tuple[float, float], argv: Sequence[str]) -> list[str]:
+    rules = judge_trials(trials, variant, slowdowns, floors)
+    sh = [t.shuffled for t in trials]
+    bl = [t.blocks for t in trials]
+    entries = len(sh[0].variants)
+    bias_s, sd_s = _bias(trials, variant, "shuffled")
+    bias_b, sd_b = _bias(trials, variant, "blocks")
+    med = sum(m.median_ms(variant) for m in sh) / len(sh)
+    eager = sum(m.median_ms("eager") for m in sh) / len(sh)
+    lines = [
+        f"Command: `python -m infergate.calibrate {' '.join(argv)}`".replace("  ", " "),
+        "",
+        f"Model {spec.id}, fp32, variant `{variant}`; {len(trials)} trials; torch threads {sh[0].threads}; "
+        f"eager {eager:.2f} ms and {variant} {med:.2f} ms a call (mean of trial medians); "
+        f"load average {load[0]:.2f} at start, {load[1]:.2f} at end on {os.cpu_count()} CPUs.",
+        "",
+        *markdown(rules, slowdowns),
+        "",
+        f"- A/A position bias, shuffled rounds: {bias_s:+.2%} mean (sd {sd_s:.2%} over trials); "
+        f"blocks (fixed order): {bias_b:+.2%} (sd {sd_b:.2%}).",
+        f"- Shuffled: {sum(m.rounds for m in sh) / len(sh):.0f} rounds of {entries} entries, "
+        f"{sum(m.measure_s for m in sh) / len(sh):.1f} s of measuring per trial, i.e. "
+        f"{sum(m.measure_s for m in sh) / len(sh) / entries:.2f} s of samples per side; "
+        f"blocks: {sum(m.rounds for m in bl) / len(bl):.0f} calls per side, "
+        f"{sum(m.measure_s for m in bl) / len(bl) / entries:.2f} s per side.",
+        "- Time per trial (build, warm-up, both schedules): "
+        f"{sum(t.seconds for t in trials) / len(trials):.1f} s; "
+        f"measuring time of one suite case (eager + variant sides of the shuffled rounds): "
+        f"{2 * sum(m.measure_s for m in sh) / len(sh) / entries:.1f} s.",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m infergate.calibrate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=15, help="trials (separate builds). Default: 15")
+    parser.add_argument("--model", default="bert-qa-small-eager_attn", help="model id. Default: %(default)s")
+    parser.add_argument("--variant", default="jit", help="variant slowed and compared. Default: jit")
+    parser.add_argument("--budget", type=float, default=12.0,
+                        help="seconds of shuffled rounds per trial, all entries together. Default: 12")
+    parser.add_argument("--block-s", type=float, default=1.0, help="seconds per block. Default: 1")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads. Default: all usable CPUs")
+    parser.add_argument("--slowdowns", default=",".join(map(str, DEFAULT_SLOWDOWNS)),
+                        help="injected slowdowns in percent. Default: %(default)s")
+    parser.add_argument("--floors", default=",".join(map(str, DEFAULT_FLOORS)),
+                        help="effect floors judged against the stored baseline. Default: %(default)s")
+    args = parser.parse_args(argv)
+    if args.trials < 2:
+        parser.error("--trials must be >= 2: each trial's baseline is the previous trial")
+    try:
+        slowdowns = tuple(float(x) for x in args.slowdowns.split(","))
+        floors = tuple(float(x) for x in args.floors.split(","))
+        spec = find_spec(args.model)
+        load_start = read_load()
+        trials = []
+        for seed in range(args.trials):
+            trial = run_trial(spec, args.variant, slowdowns, args.budget, args.block_s, seed, args.threads)
+            trials.append(trial)
+            print(f"trial {seed + 1}/{args.trials}: {trial.seconds:.0f} s, {trial.shuffled.rounds} rounds, "
+                  f"load {read_load():.2f}", file=sys.stderr, flush=True)
+        lines = report(trials, spec, args.variant, slowdowns, floors, (load_start, read_load()), argv)
+    except (InfergateError, ValueError) as exc:
+        print(f"infergate.calibrate: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

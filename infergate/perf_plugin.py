@@ -1,0 +1,413 @@
+"""The perf suite's pytest hooks: options, the ``perf_case`` matrix, the run object, the summary.
+
+Hooks stay thin; measuring is ``sampling.measure_model``, the gate and the output ``summary``.
+One model's variants are measured together the first time one of its cases runs (same-run paired
+rounds), then each case reads its own speedup from that measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import baselines as bl
+from .cases import Case, Profile
+from .dtypes import DType
+from .errors import CaseCrashed, CaseTimeout, DataFileError
+from .models import ModelSpec
+from .sampling import ModelMeasurement, SamplingPlan, measure_model
+from .stats import NoiseReport, family_confidence, noise_report, read_load
+from .summary import (
+    DEFAULT_FAMILY_ALPHA,
+    DEFAULT_FLOOR,
+    CaseResult,
+    confirm,
+    format_table,
+    judge,
+    results_json,
+    to_case_baseline,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from _pytest.terminal import TerminalReporter
+
+FLOOR = "--ig-floor"
+ALPHA = "--ig-alpha"
+BUDGET = "--ig-budget"
+REQUIRE_BASELINE = "--ig-require-baseline"
+PERF_MARK = "infergate_perf"
+
+# A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
+# fifteen minutes only trips on a hung worker, never on a slow but healthy build on 2 busy cores.
+MEASURE_TIMEOUT_S = 900.0
+
+
+def _fraction(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must be a fraction in [0, 1), e.g. 0.05 for 5%")
+    return number
+
+
+def _alpha(value: str) -> float:
+    number = _fraction(value)
+    if number == 0.0:
+        raise argparse.ArgumentTypeError("the family-wise false-alarm rate must be > 0")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0.0 < number <= 600.0:
+        raise argparse.ArgumentTypeError(f"{value} must be in (0, 600] seconds")
+    return number
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
+    group.addoption(
+        FLOOR, metavar="FRACTION", type=_fraction, default=DEFAULT_FLOOR,
+        help="smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. "
+             f"Default: {DEFAULT_FLOOR}",
+    )
+    group.addoption(
+        ALPHA, metavar="FRACTION", type=_alpha, default=DEFAULT_FAMILY_ALPHA,
+        help="chance of any false alarm over the whole run (Bonferroni over gated cases). "
+             f"Default: {DEFAULT_FAMILY_ALPHA}",
+    )
+    group.addoption(
+        BUDGET, metavar="SECONDS", type=_seconds, default=SamplingPlan().budget_s,
+        help="measuring time per model, all its variants together. "
+             f"Default: {SamplingPlan().budget_s:g}",
+    )
+    group.addoption(
+        REQUIRE_BASELINE, action="store_true", default=False,
+        help="fail perf cases that have no baseline for this machine class and lane. Default: off",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Plain functions
+# --------------------------------------------------------------------------------------------
+
+
+def perf_cases(profile: Profile) -> list[Case]:
+    seen: dict[str, Case] = {}
+    for sel in profile.perf:
+        for case in sel.cases():
+            seen.setdefault(case.id, case)
+    return list(seen.values())
+
+
+def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
+    return (
+        f"infergate: no baselines for machine class {machine_class} lane {lane} ({path} does not exist); "
+        "speedups are reported, not gated (record them with --ig-update-baselines)"
+    )
+
+
+def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: SamplingPlan,
+            worker_timeout: float | None) -> ModelMeasurement:
+    """One model's measurement; in a fresh worker process unless ``worker_timeout`` is None
+    (``--ig-isolate never``): the worker shares no compiled graphs, IPEX passes or allocator state
+    with whatever ran before in the session, and a crash or hang fails only this model's cases."""
+    if worker_timeout is None:
+        return measure_model(spec, dtype, variants, plan)
+    from .isolation import run_in_worker
+
+    return run_in_worker(measure_model, spec, dtype, variants, plan, timeout=worker_timeout)
+
+
+@dataclass
+class PerfRun:
+    """Everything one pytest session knows about its perf cases."""
+
+    profile: Profile
+    baselines_root: Path
+    update: bool
+    results_path: Path | None
+    floor: float
+    alpha: float
+    budget_s: float
+    require_baseline: bool
+    machine_class: str
+    lane: str
+    worker_timeout: float | None = MEASURE_TIMEOUT_S
+    load_start: float = field(default_factory=read_load)
+    baseline: bl.BaselineFile | None = None
+    variants_by_model: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    gated_cases: int = 1
+    measurements: dict[tuple[str, str], ModelMeasurement] = field(default_factory=dict)
+    crashed: dict[tuple[str, str], str] = field(default_factory=dict)
+    results: list[CaseResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def baseline_path(self) -> Path:
+        return bl.baseline_path(self.baselines_root, self.machine_class, self.lane)
+
+    def prepare(self, cases: list[Case]) -> None:
+        """Called once the selected cases are known: loads the baseline (a bad file is one
+        DataFileError, never rewritten) and fixes the family size for the correction."""
+        self.baseline = bl.load_or_none(self.baseline_path)
+        if self.baseline is None:
+            if self.require_baseline and not self.update:
+                raise DataFileError(
+                    f"no baselines for machine class {self.machine_class} lane {self.lane} "
+                    f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
+                )
+            self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
+        models: dict[tuple[str, str], list[str]] = {}
+        for case in cases:
+            names = models.setdefault((case.spec.id, case.dtype.value), ["eager"])
+            if case.variant not in names:
+                names.append(case.variant)
+        self.variants_by_model = {k: tuple(v) for k, v in models.items()}
+        self.gated_cases = max(1, sum(1 for c in cases if c.variant != "eager"))
+
+    @property
+    def confidence(self) -> float:
+        return family_confidence(self.alpha, self.gated_cases, method="bonferroni")
+
+    def plan(self, seed: int = 0) -> SamplingPlan:
+        return SamplingPlan(budget_s=self.budget_s, seed=seed)
+
+    def measurement(self, case: Case) -> ModelMeasurement:
+        key = (case.spec.id, case.dtype.value)
+        if key in self.crashed:  # one crash per model is enough: its other cases report it
+            pytest.fail(self.crashed[key], pytrace=False)
+        if key not in self.measurements:
+            variants = self.variants_by_model.get(key, ("eager", case.variant))
+            try:
+                self.measurements[key] = measure(case.spec, case.dtype, variants, self.plan(),
+                                                 self.worker_timeout)
+            except (CaseCrashed, CaseTimeout) as exc:
+                what = f"measuring {case.spec.id}/{case.dtype.value}"
+                self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
+                pytest.fail(self.crashed[key], pytrace=False)
+        return self.measurements[key]
+
+    def _noise(self, m: ModelMeasurement, estimate: Any) -> NoiseReport:
+        return noise_report(None if estimate is None else tuple(estimate), load_start=self.load_start,
+                            load_end=m.load_end, own_load=m.threads)
+
+    def _judge(self, case: Case, m: ModelMeasurement) -> tuple[str, str, Any, NoiseReport]:
+        samples = m.samples(["eager", case.variant] if case.variant != "eager" else ["eager"])
+        case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
+        record = None if case.variant == "eager" else samples.speedup_estimate(case.variant, confidence=0.99)
+        noise = self._noise(m, record)
+        verdict, message, est = judge(
+            samples, case.variant, case_baseline, self.floor, self.confidence, noise
+        )
+        return verdict, message, est, noise
+
+    def run_case(self, case: Case) -> CaseResult:
+        m = self.measurement(case)
+        if case.variant in m.skipped:  # collection skips these; a worker may still disagree
+            pytest.skip(m.skipped[case.variant])
+        verdict, message, est, noise = self._judge(case, m)
+        if verdict == "regression":
+            # Re-measure only this variant against eager, with another shuffle seed.
+            again = measure(case.spec, case.dtype, ("eager", case.variant), self.plan(seed=1),
+                            self.worker_timeout)
+            second, second_message, _, _ = self._judge(case, again)
+            verdict, message = confirm(verdict, second, second_message)
+        if verdict == "no-baseline" and self.require_baseline and not self.update:
+            verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
+        case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
+        result = CaseResult(
+            case_id=case.id, model_id=case.spec.id, variant=case.variant, dtype=case.dtype.value,
+            lane=self.lane, threads=m.threads, rounds=m.rounds, median_ms=m.median_ms(case.variant),
+            eager_median_ms=m.median_ms("eager"), speedup=est.point, ci=(est.low, est.high),
+            confidence=self.confidence, verdict=verdict, message=message,  # type: ignore[arg-type]
+            baseline=case_baseline.speedup if case_baseline else None,
+            baseline_ci=case_baseline.ci if case_baseline else None,
+            floor=(case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
+            noise=noise.reasons, measure_s=m.measure_s,
+            times_s=[t / 1e9 for t in m.times_ns[case.variant]],
+        )
+        self.results.append(result)
+        return result
+
+    def record_baselines(self) -> str:
+        from .machine import environment
+
+        env = environment()
+        new = {}
+        for r in self.results:
+            if r.variant == "eager":
+                continue
+            m = self.measurements[(r.model_id, r.dtype)]
+            previous = self.baseline.cases.get(r.case_id) if self.baseline else None
+            # The worker's thread count, not this process's: the measurement ran there.
+            case_env = {**env, "torch_threads": m.threads}
+            new[r.case_id] = to_case_baseline(r, m.samples(["eager", r.variant]), case_env, previous)
+        if not new:
+            return "infergate: no speedups measured, baselines unchanged"
+        bl.update(self.baseline_path, new, self.machine_class, self.lane)
+        noisy = sum(1 for r in self.results if r.noise and r.variant != "eager")
+        warn = f" (WARNING: {noisy} of them measured while the machine was noisy)" if noisy else ""
+        return f"infergate: recorded {len(new)} baseline(s) in {self.baseline_path}{warn}"
+
+    def machine_info(self) -> dict[str, Any]:
+        import platform
+
+        from .capabilities import read_cpu_model
+        from .machine import environment
+
+        return {"machine_class": self.machine_class, "lane": self.lane, "cpu": read_cpu_model(),
+                "node": platform.node(), "python_version": platform.python_version(),
+                "environment": environment()}
+
+
+# --------------------------------------------------------------------------------------------
+# Hooks
+# --------------------------------------------------------------------------------------------
+
+_RUN = pytest.StashKey["PerfRun"]()
+
+
+def perf_run_of(config: pytest.Config) -> PerfRun:
+    if _RUN not in config.stash:
+        from .isolation_plugin import settings as isolation_settings
+        from .machine import lane_id, lane_versions, machine_class
+        from .plugin import options
+
+        opts = options(config)
+        isolation = isolation_settings(config)
+        # A model's measurement builds every variant, compile included: the compile timeout applies.
+        timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
+        config.stash[_RUN] = PerfRun(
+            profile=opts.profile, baselines_root=opts.baselines_dir, update=opts.update_baselines,
+            results_path=opts.results_json, floor=config.getoption(FLOOR), alpha=config.getoption(ALPHA),
+            budget_s=config.getoption(BUDGET), require_baseline=config.getoption(REQUIRE_BASELINE),
+            machine_class=machine_class(), lane=lane_id(lane_versions()),
+            worker_timeout=timeout if isolation.isolates("eager", perf=True) else None,
+        )
+    return config.stash[_RUN]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{PERF_MARK}: parametrize `perf_case` over the profile's perf matrix")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker(PERF_MARK) is None or "perf_case" not in metafunc.fixturenames:
+        return
+    from .plugin import matrix_params, options
+
+    metafunc.parametrize("perf_case", matrix_params(perf_cases(options(metafunc.config).profile)))
+
+
+def _selected_cases(items: list[pytest.Item]) -> list[Case]:
+    cases = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "perf_case" not in callspec.params or item.get_closest_marker("skip"):
+            continue
+        cases.append(callspec.params["perf_case"])
+    return cases
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    cases = _selected_cases(session.items)
+    if not cases:
+        return
+    try:
+        perf_run_of(session.config).prepare(cases)
+    except DataFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def perf_run(request: pytest.FixtureRequest) -> PerfRun:
+    return perf_run_of(request.config)
+
+
+def record_benchmark(benchmark: Any, result: CaseResult) -> None:
+    """Give pytest-benchmark the paired samples already taken instead of timing a second time."""
+    benchmark.extra_info.update({
+        "variant": result.variant, "dtype": result.dtype, "lane": result.lane, "threads": result.threads,
+        "speedup": result.speedup, "ci": list(result.ci), "confidence": result.confidence,
+        "baseline": result.baseline, "verdict": result.verdict, "rounds": result.rounds,
+    })
+    if getattr(benchmark, "disabled", False):
+        return
+    # Private API of pytest-benchmark 5 (fixture._make_stats / _mode): the public ones would time
+    # the call again, outside the shuffled rounds, and the two would disagree.
+    stats = benchmark._make_stats(1)
+    for t in result.times_s:
+        stats.update(t)
+    benchmark._mode = "infergate paired rounds"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    run = perf_run_of(config)
+    machine_info.update({"machine_class": run.machine_class, "lane": run.lane})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(_RUN, None)
+    if run is None or not run.results:
+        return
+    if run.update:
+        try:
+            run.notes.append(run.record_baselines())
+        except DataFileError as exc:
+            run.notes.append(f"infergate: baselines NOT updated: {exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if run.results_path is not None:
+        write_json(run.results_path, results_json(run.results, run.machine_info()))
+        run.notes.append(f"infergate: results JSON written to {run.results_path}")
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    run = terminalreporter.config.stash.get(_RUN, None)
+    if run is None or not run.results:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", f"infergate perf: {run.machine_class} / {run.lane}")
+    tr.write_line(
+        f"speedup = eager / variant from same-run shuffled rounds; CI at {run.confidence:.4f} "
+        f"(family alpha {run.alpha:g} over {run.gated_cases} gated case(s)); floor {run.floor:.0%}"
+    )
+    for line in format_table(run.results):
+        tr.write_line(line)
+    for r in run.results:
+        if r.verdict in ("regression", "unconfirmed", "untrustworthy"):
+            # The noise reasons are listed once below, not after every case.
+            tr.write_line(f"{r.case_id}: {r.message.split('; not gated: ')[0]}")
+    for line in noise_lines(run.results):
+        tr.write_line(line)
+    for note in run.notes:
+        tr.write_line(note)
+    measured = sum(m.measure_s for m in run.measurements.values())
+    tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
+                  f"{time.perf_counter() - _T0:.0f} s since the plugin loaded")
+
+
+_T0 = time.perf_counter()
+
+
+def noise_lines(results: list[CaseResult]) -> list[str]:
+    """The noise reasons of a run, each once: the load readings, and a count of over-wide intervals."""
+    wide = [r.case_id for r in results if any(n.startswith("confidence interval") for n in r.noise)]
+    other = sorted({n for r in results for n in r.noise if not n.startswith("confidence interval")})
+    lines = [f"machine noise: {reason}" for reason in other]
+    if wide:
+        lines.append(f"machine noise: {len(wide)} case(s) with a speedup interval wider than the limit "
+                     "(see each case's CI)")
+    return lines

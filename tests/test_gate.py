@@ -1,0 +1,221 @@
+"""The speedup gate: a slowed variant fails, a clean re-run passes, bad baseline files are refused
+in one message and left as they were, and a missing baseline is one line, not a failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infergate import baselines as bl
+from infergate import perf_plugin
+from infergate.cases import Case, get_profile
+from infergate.dtypes import DType
+from infergate.errors import DataFileError
+from infergate.models import ModelSpec
+from infergate.perf_plugin import PerfRun, no_baseline_line
+from infergate.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
+from infergate.stats import NoiseReport
+from infergate.summary import confirm, format_table, judge, results_json
+from infergate.zoo import ARCHS, SIZES, Task
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "eager")
+CASE = Case(SPEC, "jit", DType.FP32)
+MACHINE, LANE = "test-cpu__avx2__2c2t", "torch-0__noipex__tf-0"
+QUIET = NoiseReport(())
+
+
+def synthetic(
+    variant_ms: float, eager_ms: float = 10.0, rounds: int = 150, seed: int = 0
+) -> ModelMeasurement:
+    """Paired rounds: a per-round machine factor shared by both variants plus per-call noise."""
+    rng = np.random.default_rng(seed)
+    machine = rng.lognormal(0.0, 0.05, rounds)
+    times = {
+        name: [int(ms * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.02, rounds))]
+        for name, ms in (("eager", eager_ms), ("jit", variant_ms))
+    }
+    return ModelMeasurement(SPEC.id, "fp32", ["eager", "jit"], times, threads=2, rounds=rounds,
+                            measure_s=1.0, seed=seed, load_start=0.0, load_end=0.0)
+
+
+def make_run(root: Path, **kwargs) -> PerfRun:
+    defaults = dict(profile=get_profile("smoke"), baselines_root=root, update=False, results_path=None,
+                    floor=0.05, alpha=0.01, budget_s=1.0, require_baseline=False, machine_class=MACHINE,
+                    lane=LANE, worker_timeout=None, load_start=0.0)
+    defaults.update(kwargs)
+    return PerfRun(**defaults)
+
+
+def record(root: Path, m: ModelMeasurement, floor: float | None = None) -> None:
+    run = make_run(root, update=True)
+    run.prepare([CASE])
+    run.measurements[(SPEC.id, "fp32")] = m
+    run.run_case(CASE)
+    run.record_baselines()
+    if floor is not None:  # a hand-set per-case floor, as a reviewer would add it
+        data = bl.load(run.baseline_path)
+        case = data.cases[CASE.id]
+        hand_edited = bl.CaseBaseline(**{**case.__dict__, "floor": floor})
+        bl.update(run.baseline_path, {CASE.id: hand_edited}, MACHINE, LANE)
+
+
+def gate(root: Path, m: ModelMeasurement, confirmation: ModelMeasurement | None, monkeypatch, **kw):
+    run = make_run(root, **kw)
+    run.prepare([CASE])
+    run.measurements[(SPEC.id, "fp32")] = m
+    remeasured = []
+
+    def fake_measure(spec, dtype, variants, plan, worker_timeout):
+        remeasured.append(variants)
+        return confirmation
+
+    monkeypatch.setattr(perf_plugin, "measure", fake_measure)
+    return run, run.run_case(CASE), remeasured
+
+
+def test_a_slowed_variant_fails_the_gate_after_a_confirming_re_measure(tmp_path, monkeypatch) -> None:
+    record(tmp_path, synthetic(7.0, seed=1))
+    slowed = synthetic(7.0 * 1.10, seed=2)  # 10% slower: speedup 1.43 -> 1.30
+    run, result, remeasured = gate(tmp_path, slowed, synthetic(7.0 * 1.10, seed=3), monkeypatch)
+    assert result.verdict == "regression" and result.failed, result.message
+    assert remeasured == [("eager", "jit")]  # only the flagged variant, against eager
+    assert "confirmed" in result.message
+
+
+def test_an_unchanged_variant_passes_without_a_re_measure(tmp_path, monkeypatch) -> None:
+    record(tmp_path, synthetic(7.0, seed=1))
+    run, result, remeasured = gate(tmp_path, synthetic(7.0, seed=4), None, monkeypatch)
+    assert (result.verdict, remeasured) == ("pass", []), result.message
+    assert result.baseline is not None and result.ci[0] < result.speedup < result.ci[1]
+
+
+def test_a_flag_the_re_measure_does_not_confirm_does_not_fail(tmp_path, monkeypatch) -> None:
+    record(tmp_path, synthetic(7.0, seed=1))
+    run, result, _ = gate(tmp_path, synthetic(7.7, seed=2), synthetic(7.0, seed=5), monkeypatch)
+    assert result.verdict == "unconfirmed" and not result.failed
+
+
+def test_a_per_case_floor_in_the_baseline_overrides_the_default(tmp_path, monkeypatch) -> None:
+    record(tmp_path, synthetic(7.0, seed=1), floor=0.25)
+    run, result, remeasured = gate(tmp_path, synthetic(7.7, seed=2), None, monkeypatch)
+    assert (result.verdict, result.floor, remeasured) == ("pass", 0.25, [])
+
+
+def test_recording_keeps_a_hand_set_floor(tmp_path) -> None:
+    record(tmp_path, synthetic(7.0, seed=1), floor=0.2)
+    record(tmp_path, synthetic(7.0, seed=6))
+    assert bl.load(make_run(tmp_path).baseline_path).cases[CASE.id].floor == 0.2
+
+
+def test_a_noisy_machine_is_reported_untrustworthy_not_failed(tmp_path) -> None:
+    record(tmp_path, synthetic(7.0, seed=1))
+    base = bl.load(make_run(tmp_path).baseline_path).cases[CASE.id]
+    noisy = NoiseReport(("load average 3.10 at start exceeds 1.00",))
+    samples = synthetic(7.7, seed=2).samples(["eager", "jit"])
+    verdict, message, _ = judge(samples, "jit", base, 0.05, 0.99, noisy)
+    assert verdict == "untrustworthy" and "load average 3.10" in message
+    assert judge(samples, "jit", base, 0.05, 0.99, QUIET)[0] == "regression"
+
+
+def test_confirm_needs_both_measurements() -> None:
+    assert confirm("regression", "regression", "m")[0] == "regression"
+    assert confirm("regression", "pass", "m")[0] == "unconfirmed"
+    assert confirm("pass", "regression", "m")[0] == "pass"
+
+
+def test_family_confidence_widens_with_the_number_of_cases(tmp_path) -> None:
+    run = make_run(tmp_path)
+    run.prepare([CASE])
+    one = run.confidence
+    run.prepare([Case(SPEC, v, DType.FP32) for v in ("eager", "jit", "jit_ipex", "compile")] * 3)
+    assert one == pytest.approx(0.99) and run.confidence > one
+
+
+# --------------------------------------------------------------------------------------------
+# Baseline files
+
+
+def test_no_baseline_is_one_line_and_no_failure(tmp_path) -> None:
+    run = make_run(tmp_path)
+    run.prepare([CASE])
+    assert run.notes == [no_baseline_line(run.baseline_path, MACHINE, LANE)]
+    assert "\n" not in run.notes[0] and MACHINE in run.notes[0] and "not gated" in run.notes[0]
+    run.measurements[(SPEC.id, "fp32")] = synthetic(7.0)
+    result = run.run_case(CASE)
+    assert result.verdict == "no-baseline" and not result.failed
+
+
+def test_require_baseline_turns_a_missing_baseline_into_an_error(tmp_path) -> None:
+    with pytest.raises(DataFileError, match="--ig-require-baseline"):
+        make_run(tmp_path, require_baseline=True).prepare([CASE])
+
+
+@pytest.mark.parametrize("content", [b'{"schema": "infergate-baselines", "version": 1, "cases": {', (
+    b'{"schema": "infergate-baselines", "version": 99, "history": [], "machine_class": "m", '
+    b'"lane": "l", "cases": {}}\n')], ids=["truncated", "future-version"])
+def test_a_bad_baseline_file_is_one_message_and_left_untouched(tmp_path, content: bytes) -> None:
+    run = make_run(tmp_path, update=True)
+    run.baseline_path.parent.mkdir(parents=True)
+    run.baseline_path.write_bytes(content)
+    with pytest.raises(DataFileError) as exc:
+        run.prepare([CASE])
+    assert str(run.baseline_path) in str(exc.value) and "\n" not in str(exc.value)
+    run.measurements[(SPEC.id, "fp32")] = synthetic(7.0)
+    run.baseline = None
+    run.run_case(CASE)
+    with pytest.raises(DataFileError):  # and an update refuses to overwrite it
+        run.record_baselines()
+    assert run.baseline_path.read_bytes() == content
+
+
+def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) -> None:
+    from infergate.machine import lane_id, lane_versions, machine_class
+
+    path = bl.baseline_path(tmp_path, machine_class(), lane_id(lane_versions()))
+    path.parent.mkdir(parents=True)
+    content = b'{"schema": "infergate-baselines", "version": 2, "history": []}\n'
+    path.write_bytes(content)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "perf/test_speedups.py", "--collect-only", "-q",
+         "--ig-profile", "smoke", "--ig-baselines", str(tmp_path), "--ig-update-baselines"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if str(path) in line]
+    assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
+    assert len(errors) == 1 and "version 2" in errors[0]
+    assert path.read_bytes() == content
+
+
+# --------------------------------------------------------------------------------------------
+# Output, and the injector end to end on a tiny model
+
+
+def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
+    run = make_run(tmp_path)
+    run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
+    run.measurements[(SPEC.id, "fp32")] = synthetic(7.0)
+    results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
+    lines = format_table(results)
+    assert lines[0].split()[:3] == ["case", "ms", "speedup"] and "no-baseline" in lines[2]
+    data = results_json(results, run.machine_info())
+    assert {"machine_class", "lane"} <= data["machine_info"].keys()
+    extra = data["benchmarks"][1]["extra_info"]
+    assert {"variant", "dtype", "lane", "threads", "speedup", "ci", "baseline", "verdict"} <= extra.keys()
+    assert data["benchmarks"][1]["stats"]["rounds"] == 150
+
+
+def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
+    tiny = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    plan = SamplingPlan(budget_s=0.6, warmup_s=0.1, min_rounds=30, max_rounds=150, threads=1)
+    m = measure_model(tiny, DType.FP32, ("eager",), plan, copies=(Copy("slow", "eager", 1.0),))
+    # The stored baseline says "as fast as eager"; the injected 2x slowdown must fail against it.
+    baseline = bl.CaseBaseline(speedup=1.0, ci=(0.98, 1.02), confidence=0.99, rounds=m.rounds,
+                               median_ms={"eager": 1.0}, recorded="2025-01-01T00:00:00")
+    verdict, message, est = judge(m.samples(), "slow", baseline, 0.05, 0.99, QUIET)
+    assert verdict == "regression", message
+    assert est.point < 0.8, est  # not exactly 0.5: a spin on a loaded machine is preempted too

@@ -1,0 +1,119 @@
+"""Paired sampling and the slowdown injector: real timing, kept short (fake calls or a tiny model)."""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import pytest
+
+from infergate import variants
+from infergate.dtypes import DType
+from infergate.models import ModelSpec
+from infergate.sampling import (
+    Copy,
+    ModelMeasurement,
+    SamplingPlan,
+    Slowed,
+    busy_wait_ns,
+    measure_model,
+    measure_model_plans,
+    slowed,
+)
+from infergate.variants import Built, Variant
+from infergate.zoo import ARCHS, SIZES, Task
+
+TINY = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+# One thread: on a shared 2-core machine a 2-thread OpenMP call stalls whenever a neighbour holds a
+# core, and these tests must not depend on the neighbours.
+QUICK = SamplingPlan(budget_s=0.3, warmup_s=0.1, min_rounds=15, max_rounds=60, threads=1)
+
+
+def test_busy_wait_waits_at_least_the_duration() -> None:
+    t0 = time.perf_counter_ns()
+    busy_wait_ns(2_000_000)
+    assert time.perf_counter_ns() - t0 >= 2_000_000
+
+
+def test_slowed_adds_its_fraction_of_the_reference_after_the_call() -> None:
+    calls = []
+    s = Slowed(lambda inputs: calls.append(inputs) or (), 0.5)
+    s.set_reference(4_000_000)
+    assert s.delay_ns == 2_000_000
+    t0 = time.perf_counter_ns()
+    s({"x": 1})
+    assert time.perf_counter_ns() - t0 >= 2_000_000
+    assert calls == [{"x": 1}]
+
+
+def test_slowed_built_keeps_dtype_and_outputs() -> None:
+    built = Built("jit", DType.FP32, lambda inputs: (inputs["x"],), "frozen")
+    s = slowed(built, 0.02)
+    assert (s.variant, s.dtype, s({"x": 3})) == ("jit+2%", DType.FP32, (3,))
+    assert "slowed by 2.0%" in s.proof
+
+
+@pytest.mark.parametrize("fraction", [-0.1, 10.0])
+def test_slowed_rejects_absurd_fractions(fraction: float) -> None:
+    with pytest.raises(ValueError):
+        Slowed(lambda inputs: (), fraction)
+
+
+@pytest.mark.parametrize("kwargs", [dict(budget_s=0), dict(min_rounds=0), dict(min_rounds=5, max_rounds=4),
+                                    dict(schedule="random")])
+def test_plan_validates(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        SamplingPlan(**kwargs)
+
+
+class _Never(Variant):
+    name = "never"
+
+    def unavailable(self, dtype, caps):
+        return "never available: a test variant"
+
+    def _build(self, model, example, dtype):  # pragma: no cover - must not be reached
+        raise AssertionError("an unavailable variant was built")
+
+
+@pytest.fixture(scope="module")
+def tiny_measurement() -> list[ModelMeasurement]:
+    mp = pytest.MonkeyPatch()
+    mp.setitem(variants.VARIANTS, "never", _Never())
+    try:
+        return measure_model_plans(
+            TINY, DType.FP32, ("eager", "never"),
+            (QUICK, SamplingPlan(budget_s=0.2, warmup_s=0.05, min_rounds=10, max_rounds=30, threads=1,
+                                 schedule="blocks")),
+            copies=(Copy("eager+0%", "eager"), Copy("eager+100%", "eager", 1.0)),
+        )
+    finally:
+        mp.undo()
+
+
+def test_unavailable_variant_is_skipped_with_its_reason(tiny_measurement) -> None:
+    m = tiny_measurement[0]
+    assert m.skipped == {"never": "never available: a test variant"}
+    assert m.variants == ["eager", "eager+0%", "eager+100%"]
+
+
+def test_every_variant_has_one_time_per_round_and_the_result_pickles(tiny_measurement) -> None:
+    for m in tiny_measurement:
+        assert 10 <= m.rounds <= 60
+        assert {len(ts) for ts in m.times_ns.values()} == {m.rounds}
+        assert m.threads >= 1 and m.measure_s > 0
+        again = pickle.loads(pickle.dumps(m))
+        assert again == m
+
+
+def test_injected_slowdown_is_measured_and_a_copy_of_itself_is_not(tiny_measurement) -> None:
+    s = tiny_measurement[0].samples()
+    slow = s.speedup_estimate("eager+100%", reference="eager+0%")  # a 2x slower copy: ratio ~0.5
+    assert slow.high < 0.8, slow
+    same = s.speedup_estimate("eager+0%", reference="eager")
+    assert same.low < 1.0 < same.high or abs(same.point - 1.0) < 0.1, same
+
+
+def test_measure_model_rejects_a_copy_of_a_variant_it_did_not_build() -> None:
+    with pytest.raises(ValueError, match="not built"):
+        measure_model(TINY, DType.FP32, ("eager",), QUICK, copies=(Copy("x", "jit"),))
