@@ -1,0 +1,135 @@
+"""The foundation: matrix ids, seeded models and inputs, capability rules, and that every variant's
+proof can fail (a 'jit' or 'compile' that is really eager is rejected, never passed off)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from infergate.capabilities import bf16_prepack_problem, ipex_pairing_problem, isa_level
+from infergate.cases import PROFILES, Case, correctness_cases
+from infergate.dtypes import DType
+from infergate.errors import BuildError, ProofError, UsageError
+from infergate.harness import example_inputs
+from infergate.models import ModelSpec, build_model
+from infergate.variants import (
+    Compile,
+    Jit,
+    _RecordingInductor,
+    _trace_and_freeze,
+    get_variant,
+    prove_compiled,
+    prove_frozen_script,
+    prove_ipex_fused,
+)
+from infergate.zoo import ARCHS, SIZES, Task, get_arch
+
+AVX2_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma"})
+
+
+@pytest.fixture(scope="module")
+def tiny_bert() -> tuple[ModelSpec, torch.nn.Module]:
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    return spec, build_model(spec)
+
+
+def test_case_ids_are_readable_stable_and_unique() -> None:
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    assert Case(spec, "jit_ipex", DType.FP32).id == "bert-qa-tiny-eager_attn-jit_ipex-fp32"
+    ids = [c.id for c in correctness_cases(PROFILES["default"])]
+    assert len(ids) == len(set(ids))
+    assert {"deberta-v2-tokcls-tiny-eager_attn-jit-bf16", "minilm-l6-qa-real-sdpa_attn-jit-fp32"} <= set(ids)
+
+
+def test_declared_attentions_match_what_transformers_supports() -> None:
+    import transformers
+
+    for arch in ARCHS.values():
+        for task in Task:
+            spec = ModelSpec(arch, task, SIZES["tiny"], arch.attentions[0])
+            model_cls = type(build_model(spec))
+            supports_sdpa = bool(getattr(model_cls, "_supports_sdpa", False))
+            assert ("sdpa" in arch.attentions) == supports_sdpa, (arch.name, task, transformers.__version__)
+
+
+def test_seeded_weights_and_inputs_are_reproducible(tiny_bert) -> None:
+    spec, model = tiny_bert
+    again = build_model(spec)
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert a.equal(b), name
+    x, y = example_inputs(spec), example_inputs(spec)
+    assert all(x[k].equal(y[k]) for k in x)
+    lengths = x["attention_mask"].sum(1)
+    assert int(lengths.max()) == x["input_ids"].shape[1] and int(lengths.min()) < int(lengths.max()), (
+        "example batches must carry padding and variable lengths"
+    )
+
+
+def test_unknown_names_list_the_valid_ones() -> None:
+    with pytest.raises(UsageError, match="valid: bert, distilbert"):
+        get_arch("gpt2")
+    with pytest.raises(UsageError, match="valid: eager, jit, jit_ipex, compile"):
+        get_variant("onnx")
+
+
+def test_capability_rules_give_precise_reasons() -> None:
+    assert bf16_prepack_problem(AVX2_FLAGS) == (
+        "IPEX BF16 prepack needs avx512bw/vl/dq or avx_ne_convert; this CPU has AVX2"
+    )
+    assert bf16_prepack_problem(AVX2_FLAGS | {"avx512bw", "avx512vl", "avx512dq"}) is None
+    assert bf16_prepack_problem(AVX2_FLAGS | {"avx_ne_convert"}) is None
+    assert isa_level(AVX2_FLAGS) == "AVX2"
+    assert ipex_pairing_problem("2.8.0", "2.8.0") is None
+    assert "needs torch 2.8.*, this lane has torch 2.13.0" in ipex_pairing_problem("2.13.0", "2.8.0")
+    assert "IPEX is not installed" in ipex_pairing_problem("2.13.0", None)
+
+
+def test_frozen_proof_rejects_eager_and_unfrozen(tiny_bert) -> None:
+    spec, model = tiny_bert
+    with pytest.raises(ProofError, match="expected a TorchScript module"):
+        prove_frozen_script(model)
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example_kwarg_inputs=dict(example_inputs(spec)), strict=False)
+    with pytest.raises(ProofError, match="not frozen"):
+        prove_frozen_script(traced)
+    assert "frozen" in prove_frozen_script(_trace_and_freeze(model, example_inputs(spec), DType.FP32))
+
+
+def test_a_jit_variant_that_returns_eager_is_rejected(tiny_bert, monkeypatch) -> None:
+    spec, model = tiny_bert
+    monkeypatch.setattr("infergate.variants._trace_and_freeze", lambda m, example, dtype: m)
+    with pytest.raises(ProofError, match="expected a TorchScript module"):
+        Jit().build(model, example_inputs(spec), DType.FP32)
+
+
+def test_ipex_proof_rejects_a_graph_without_ipex_kinds(tiny_bert) -> None:
+    spec, model = tiny_bert
+    plain = Jit().build(model, example_inputs(spec), DType.FP32)
+    assert plain.kinds, "the executed graph must have been read"
+    with pytest.raises(ProofError, match="no IPEX node kind"):
+        prove_ipex_fused(plain.kinds)
+    assert "ipex::add_layernorm" in prove_ipex_fused(Counter({"ipex::add_layernorm": 2}))
+
+
+def test_a_compile_variant_that_never_compiles_is_rejected(tiny_bert, monkeypatch) -> None:
+    spec, model = tiny_bert
+    # torch.compile replaced by identity: the model runs eagerly and the recorder sees no graph.
+    monkeypatch.setattr(torch, "compile", lambda m, backend=None: m)
+    with pytest.raises(ProofError, match="no compiled graph"):
+        Compile().build(model, example_inputs(spec), DType.FP32)
+    with pytest.raises(ProofError):
+        prove_compiled(0)
+    assert isinstance(_RecordingInductor().graphs, int)
+
+
+def test_a_trace_error_is_the_case_failure_not_a_fallback(tiny_bert) -> None:
+    spec, _ = tiny_bert
+
+    class Broken(torch.nn.Module):
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            raise RuntimeError("boom in forward")
+
+    with pytest.raises(BuildError, match="jit/fp32 build failed: RuntimeError: boom in forward"):
+        Jit().build(Broken(), example_inputs(spec), DType.FP32)
