@@ -13,7 +13,7 @@ from .cases import Case
 from .dtypes import DType
 from .errors import CaseUnavailable
 from .inputs import TRACE_SHAPE, Shape, make_inputs
-from .models import ModelSpec, build_model
+from .models import ModelSpec, attention_problem, build_model
 from .variants import Built, Inputs, Outputs, get_variant
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def example_inputs(spec: ModelSpec, shape: Shape = TRACE_SHAPE, seed: int = EXAM
 
 
 def skip_reason(case: Case) -> str | None:
-    return get_variant(case.variant).unavailable(case.dtype, probe())
+    return attention_problem(case.spec) or get_variant(case.variant).unavailable(case.dtype, probe())
 
 
 class Harness:

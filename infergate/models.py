@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,3 +85,28 @@ def build_model(spec: ModelSpec) -> "torch.nn.Module":
     model = auto.from_config(config, attn_implementation=spec.attention)
     seeded_init_(model, spec.seed)
     return model.eval()
+
+
+@functools.cache
+def task_model_class(model_type: str, task: Task) -> type:
+    import transformers
+    from transformers import AutoConfig
+
+    auto = getattr(transformers, task.auto_class)
+    return auto._model_mapping[type(AutoConfig.for_model(model_type))]
+
+
+def attention_problem(spec: ModelSpec) -> str | None:
+    """Why this lane's transformers cannot build ``spec`` with its attention implementation.
+
+    The zoo declares what an architecture has in the newest lane; older transformers lack some
+    (measured: ELECTRA has no SDPA in 4.57.6, has it in 5.24.0).
+    """
+    if spec.attention != "sdpa":
+        return None
+    cls = task_model_class(spec.arch.model_type, spec.task)
+    if getattr(cls, "_supports_sdpa", False):
+        return None
+    import transformers
+
+    return f"{cls.__name__} has no SDPA attention in transformers {transformers.__version__}"
