@@ -1,0 +1,17 @@
+"""Tests of the tool itself.
+
+Some tests run pytest in-process (pytester), which restores ``sys.modules`` afterwards: a torch or
+transformers module first imported inside such a run is dropped and imported again later, and
+torch refuses to register its operator libraries twice ("Only a single TORCH_LIBRARY can be used to
+register the namespace c10d_functional"). Importing every model class of the zoo here, once, keeps
+them out of any snapshot.
+"""
+
+from __future__ import annotations
+
+from infergate.models import task_model_class
+from infergate.zoo import ARCHS, Task
+
+for _arch in ARCHS.values():
+    for _task in Task:
+        task_model_class(_arch.model_type, _task)
