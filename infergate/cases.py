@@ -142,9 +142,18 @@ def get_profile(name: str) -> Profile:
         raise UsageError(f"unknown profile {name!r}; valid: {', '.join(PROFILES)}") from None
 
 
-def correctness_cases(profile: Profile) -> list[Case]:
+def _unique_cases(selections: tuple[Selection, ...]) -> list[Case]:
+    """Cases in declaration order; a case two selections both cover appears once."""
     seen: dict[str, Case] = {}
-    for sel in profile.correctness:
+    for sel in selections:
         for case in sel.cases():
             seen.setdefault(case.id, case)
     return list(seen.values())
+
+
+def correctness_cases(profile: Profile) -> list[Case]:
+    return _unique_cases(profile.correctness)
+
+
+def perf_cases(profile: Profile) -> list[Case]:
+    return _unique_cases(profile.perf)

@@ -16,19 +16,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .cases import Case, Profile, get_profile
+from .cases import Case, Profile, get_profile, perf_cases
 from .errors import InfergateError, UsageError
 
 SCHEMA = "infergate-lane-block"
 VERSION = 1
 
-def perf_cases(profile: Profile) -> list[Case]:
-    """The profile's perf cases, in declaration order, without duplicates."""
-    seen: dict[str, Case] = {}
-    for sel in profile.perf:
-        for case in sel.cases():
-            seen.setdefault(case.id, case)
-    return list(seen.values())
 
 
 def case_matcher(expr: str | None) -> Callable[[str], bool]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import baselines as bl
-from .cases import Case, Profile
+from .cases import Case, Profile, perf_cases
 from .dtypes import DType
 from .errors import CaseCrashed, CaseTimeout, DataFileError
 from .models import ModelSpec
@@ -103,12 +103,6 @@ def add_options(parser: pytest.Parser) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def perf_cases(profile: Profile) -> list[Case]:
-    seen: dict[str, Case] = {}
-    for sel in profile.perf:
-        for case in sel.cases():
-            seen.setdefault(case.id, case)
-    return list(seen.values())
 
 
 def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
