@@ -8,14 +8,20 @@ The files are reviewed in pull requests and hand-merged when two branches update
 - updates take a lock, re-read and merge, then replace the file atomically, so two runs
   recording different cases at once both keep their entries and a crash leaves the old file.
 
-Format, version 1::
+Format, version 2 (version 1 files are read and rewritten as version 2 on the next update)::
 
-    {"schema": "infergate-baselines", "version": 1, "history": ["1: ..."],
+    {"schema": "infergate-baselines", "version": 2, "history": ["1: ...", "2: ..."],
      "machine_class": "...", "lane": "...",
-     "cases": {case_id: {"speedup": float, "ci": [lo, hi], "confidence": 0.99, "rounds": int,
-                         "median_ms": {"eager": float, "<variant>": float},
+     "cases": {case_id: {"confidence": 0.99, "environment": {...},
                          "floor": 0.05 (optional), "fusions": {pattern: count} (optional),
-                         "recorded": ISO timestamp, "environment": {...}}}}
+                         "runs": [{"speedup": float, "ci": [lo, hi], "rounds": int,
+                                   "median_ms": {"eager": float, "<variant>": float},
+                                   "recorded": ISO timestamp}, ...]}}}
+
+Why several runs: one run's bootstrap interval covers the noise of its own rounds only; separate
+processes scatter by more than that (docs/calibration.md). The spread of a case's runs, pooled
+over the file's cases (``stats.pooled_spread``), is what today's run is judged against. A version 1
+case is one run.
 """
 
 from __future__ import annotations
@@ -36,17 +42,22 @@ import filelock
 from .errors import DataFileError
 
 SCHEMA = "infergate-baselines"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HISTORY: tuple[str, ...] = (
     "1: first format: one file per machine class x lane; per case the speedup of the variant "
     "over eager with its bootstrap CI, confidence, rounds, median ms per variant, optional effect "
     "floor and fusion counts, record time and environment",
+    "2: per case a list of 'runs' (speedup, ci, rounds, median_ms, recorded), one per separate "
+    "measuring process, so the gate knows the between-run spread; a version 1 case is one run",
 )
 LOCK_TIMEOUT_S = 120.0
 
 _TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
-_CASE_REQUIRED = frozenset({"speedup", "ci", "confidence", "rounds", "median_ms", "recorded", "environment"})
+_RUN_KEYS = frozenset({"speedup", "ci", "rounds", "median_ms", "recorded"})
+_CASE_REQUIRED = {1: _RUN_KEYS | {"confidence", "environment"}, 2: frozenset({"runs", "confidence", "environment"})}
 _CASE_OPTIONAL = frozenset({"floor", "fusions"})
+MAX_RUNS = 20
 
 
 class InvalidBaseline(ValueError):
@@ -154,61 +165,116 @@ def _describe(value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _check_keys(data: Any, required: frozenset[str], optional: frozenset[str] = frozenset()) -> None:
+    if not isinstance(data, Mapping):
+        raise InvalidBaseline(f"must be an object, got {_describe(data)}")
+    missing = sorted(required - data.keys())
+    if missing:
+        raise InvalidBaseline(f"is missing {', '.join(missing)}")
+    # A misspelt optional field ("flor") would otherwise be silently ignored.
+    unknown = sorted(data.keys() - required - optional)
+    if unknown:
+        raise InvalidBaseline(f"has unknown field(s) {', '.join(map(repr, unknown))}")
+
+
 @dataclass(frozen=True)
-class CaseBaseline:
-    """One case's recorded speedup. Construction validates and normalises every field."""
+class RunRecord:
+    """One measuring process's speedup of a case. Construction validates every field."""
 
     speedup: float
     ci: tuple[float, float]
-    confidence: float
     rounds: int
     median_ms: Mapping[str, float]
     recorded: str
+
+    def __post_init__(self) -> None:
+        # object.__setattr__ because the dataclass is frozen; normalising here means every
+        # record in memory, from a file or from a run, is known to be well-formed.
+        set_ = object.__setattr__
+        set_(self, "speedup", _positive("speedup", self.speedup))
+        set_(self, "ci", _ci(self.ci))
+        set_(self, "rounds", _rounds(self.rounds))
+        set_(self, "median_ms", _median_ms(self.median_ms))
+        set_(self, "recorded", _recorded(self.recorded))
+
+    @classmethod
+    def from_json(cls, data: Any) -> RunRecord:
+        _check_keys(data, _RUN_KEYS)
+        return cls(**{k: data[k] for k in _RUN_KEYS})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"speedup": self.speedup, "ci": list(self.ci), "rounds": self.rounds,
+                "median_ms": dict(self.median_ms), "recorded": self.recorded}
+
+
+def _runs(value: Any) -> tuple[RunRecord, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InvalidBaseline(f"runs must be a non-empty list, got {_describe(value)}")
+    if len(value) > MAX_RUNS:
+        raise InvalidBaseline(f"runs has {len(value)} entries, more than the {MAX_RUNS} kept")
+    out = []
+    for i, run in enumerate(value):
+        if isinstance(run, RunRecord):
+            out.append(run)
+            continue
+        try:
+            out.append(RunRecord.from_json(run))
+        except InvalidBaseline as exc:
+            raise InvalidBaseline(f"runs[{i}] {exc}") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class CaseBaseline:
+    """One case's recorded runs. Construction validates and normalises every field."""
+
+    runs: tuple[RunRecord, ...]
+    confidence: float
     environment: Mapping[str, Any] = field(default_factory=dict)
     floor: float | None = None
     fusions: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
-        # object.__setattr__ because the dataclass is frozen; normalising here means every
-        # CaseBaseline in memory, from a file or from a run, is known to be well-formed.
         set_ = object.__setattr__
-        set_(self, "speedup", _positive("speedup", self.speedup))
-        set_(self, "ci", _ci(self.ci))
+        set_(self, "runs", _runs(self.runs))
         set_(self, "confidence", _fraction("confidence", self.confidence, 0.0, 1.0, low_inclusive=False))
-        set_(self, "rounds", _rounds(self.rounds))
-        set_(self, "median_ms", _median_ms(self.median_ms))
-        set_(self, "recorded", _recorded(self.recorded))
         set_(self, "environment", _environment(self.environment))
         if self.floor is not None:
             set_(self, "floor", _fraction("floor", self.floor, 0.0, 1.0, low_inclusive=True))
         set_(self, "fusions", _fusions(self.fusions))
 
     @property
-    def estimate(self) -> tuple[float, float, float]:
-        """(point, low, high), the shape ``stats.gate_verdict`` takes."""
-        return self.speedup, self.ci[0], self.ci[1]
+    def speedups(self) -> tuple[float, ...]:
+        return tuple(r.speedup for r in self.runs)
+
+    @property
+    def speedup(self) -> float:
+        """Geometric mean of the runs: speedups are ratios, so they are averaged on the log scale."""
+        return float(math.exp(sum(math.log(s) for s in self.speedups) / len(self.runs)))
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """Lowest and highest run, for people reading a table; the gate uses the pooled spread."""
+        return min(self.speedups), max(self.speedups)
+
+    @property
+    def recorded(self) -> str:
+        return max(r.recorded for r in self.runs)
 
     @classmethod
-    def from_json(cls, data: Any) -> CaseBaseline:
-        if not isinstance(data, Mapping):
-            raise InvalidBaseline(f"must be an object, got {_describe(data)}")
-        missing = sorted(_CASE_REQUIRED - data.keys())
-        if missing:
-            raise InvalidBaseline(f"is missing {', '.join(missing)}")
-        # A misspelt optional field ("flor") would otherwise be silently ignored.
-        unknown = sorted(data.keys() - _CASE_REQUIRED - _CASE_OPTIONAL)
-        if unknown:
-            raise InvalidBaseline(f"has unknown field(s) {', '.join(map(repr, unknown))}")
-        return cls(**{k: data[k] for k in data})
+    def from_json(cls, data: Any, version: int = VERSION) -> CaseBaseline:
+        _check_keys(data, _CASE_REQUIRED[version], _CASE_OPTIONAL)
+        extra = {k: data[k] for k in ("floor", "fusions") if k in data}
+        if version == 1:  # a version 1 case is one run
+            run = {k: data[k] for k in _RUN_KEYS}
+            return cls(runs=(RunRecord.from_json(run),), confidence=data["confidence"],
+                       environment=data["environment"], **extra)
+        return cls(runs=data["runs"], confidence=data["confidence"], environment=data["environment"], **extra)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "speedup": self.speedup,
-            "ci": list(self.ci),
+            "runs": [r.to_json() for r in self.runs],
             "confidence": self.confidence,
-            "rounds": self.rounds,
-            "median_ms": dict(self.median_ms),
-            "recorded": self.recorded,
             "environment": _plain(self.environment),
         }
         if self.floor is not None:
@@ -233,12 +299,12 @@ class BaselineFile:
     lane: str
     cases: Mapping[str, CaseBaseline]
     history: tuple[str, ...] = HISTORY
-    version: int = VERSION
+    version: int = VERSION  # as read; always written as VERSION
 
     def to_json(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA,
-            "version": self.version,
+            "version": VERSION,
             "history": list(self.history),
             "machine_class": self.machine_class,
             "lane": self.lane,
@@ -303,10 +369,11 @@ def _check_header(path: Path, data: Any) -> None:
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise DataFileError(f"baselines file {path} has version {version!r}; expected an integer")
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         hint = "upgrade infergate or move the file aside" if version > VERSION else "move the file aside"
+        readable = " and ".join(map(str, READABLE_VERSIONS))
         raise DataFileError(
-            f"baselines file {path} has version {version}; this infergate reads version {VERSION} — {hint}"
+            f"baselines file {path} has version {version}; this infergate reads versions {readable} — {hint}"
         )
     missing = sorted(_TOP_KEYS - data.keys())
     if missing:
@@ -339,7 +406,7 @@ def _from_json(path: Path, data: Any) -> BaselineFile:
     cases = {}
     for case_id, raw in raw_cases.items():
         try:
-            cases[case_id] = CaseBaseline.from_json(raw)
+            cases[case_id] = CaseBaseline.from_json(raw, data["version"])
         except (InvalidBaseline, TypeError) as exc:
             raise DataFileError(f"baselines file {path}: case {case_id!r} {exc}") from None
     return BaselineFile(machine_class, lane, MappingProxyType(cases), tuple(history), data["version"])
@@ -434,7 +501,10 @@ def _merge(
         )
     cases = dict(current.cases) if current is not None else {}
     cases.update(new_cases)  # other cases kept, re-measured ones replaced
-    history = current.history if current is not None else HISTORY
+    # An older file is rewritten in the current version; its history gains the newer lines.
+    history = current.history if current is not None else ()
+    known = {line.split(":", 1)[0] for line in history}
+    history = (*history, *(line for line in HISTORY if line.split(":", 1)[0] not in known))
     return BaselineFile(machine_class, lane, cases, history)
 
 

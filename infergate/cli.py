@@ -13,15 +13,24 @@ from pathlib import Path
 
 from .cases import PROFILES
 from .options import PROFILE, UPDATE_BASELINES
+from .perf_plugin import REPEAT
 
 ROOT = Path(__file__).resolve().parent.parent
 PERF_DIR = ROOT / "perf"
 
 
-def pytest_args(profile: str, update_baselines: bool, extra: list[str]) -> list[str]:
+# A baseline needs several runs for the gate to know the between-run spread (stats.RunSpread).
+RECORD_RUNS = 5
+
+
+def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra: list[str]) -> list[str]:
     args = [str(PERF_DIR), "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), PROFILE, profile]
     if update_baselines:
         args.append(UPDATE_BASELINES)
+    if repeat is None and update_baselines:
+        repeat = RECORD_RUNS
+    if repeat is not None:
+        args += [REPEAT, str(repeat)]
     return args + extra
 
 
@@ -34,11 +43,14 @@ def main(argv: list[str] | None = None) -> int:
                      help="which slice of the matrix to run. Default: default")
     run.add_argument("--update-baselines", action="store_true",
                      help="record this run's speedups as the baselines (merged, atomic). Default: off")
+    run.add_argument("--repeat", type=int, default=None, metavar="N",
+                     help=f"separate processes per model ({REPEAT}). Default: 1, or {RECORD_RUNS} with "
+                          "--update-baselines")
     args, extra = parser.parse_known_args(argv)
     import pytest
 
     start = time.perf_counter()
-    code = int(pytest.main(pytest_args(args.profile, args.update_baselines, extra)))
+    code = int(pytest.main(pytest_args(args.profile, args.update_baselines, args.repeat, extra)))
     elapsed = time.perf_counter() - start
     print(f"infergate run: profile {args.profile}, {elapsed:.0f} s, pytest exit code {code}")
     return code

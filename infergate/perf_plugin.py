@@ -21,15 +21,16 @@ from .dtypes import DType
 from .errors import CaseCrashed, CaseTimeout, DataFileError
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
-from .stats import NoiseReport, family_confidence, noise_report, read_load
+from .stats import NoiseReport, RunSpread, Samples, family_confidence, noise_report, read_load
 from .summary import (
+    DEFAULT_CONFIRM_RUNS,
     DEFAULT_FAMILY_ALPHA,
     DEFAULT_FLOOR,
     CaseResult,
-    confirm,
     format_table,
     judge,
     results_json,
+    spreads,
     to_case_baseline,
     write_json,
 )
@@ -41,6 +42,9 @@ FLOOR = "--ig-floor"
 ALPHA = "--ig-alpha"
 BUDGET = "--ig-budget"
 REQUIRE_BASELINE = "--ig-require-baseline"
+REPEAT = "--ig-repeat"
+CONFIRM_RUNS = "--ig-confirm-runs"
+MAX_RUNS = 20
 PERF_MARK = "infergate_perf"
 
 # A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
@@ -75,6 +79,20 @@ def _seconds(value: str) -> float:
     return number
 
 
+def _count(low: int) -> Any:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if not low <= number <= MAX_RUNS:
+            raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {MAX_RUNS}]")
+        return number
+
+    parse.__name__ = "count"  # argparse names the type in its error message
+    return parse
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
     group.addoption(
@@ -91,6 +109,17 @@ def add_options(parser: pytest.Parser) -> None:
         BUDGET, metavar="SECONDS", type=_seconds, default=SamplingPlan().budget_s,
         help="measuring time per model, all its variants together. "
              f"Default: {SamplingPlan().budget_s:g}",
+    )
+    group.addoption(
+        REPEAT, metavar="N", type=_count(1), default=1,
+        help="measure each model in N separate processes; all N runs are gated together, and "
+             "--ig-update-baselines records all N (record with 5: the gate needs the spread "
+             "between runs). Default: 1",
+    )
+    group.addoption(
+        CONFIRM_RUNS, metavar="N", type=_count(0), default=DEFAULT_CONFIRM_RUNS,
+        help="fresh processes that re-measure a case the screen flags; it fails only if all its "
+             f"runs together are a regression. 0: decide on the first runs. Default: {DEFAULT_CONFIRM_RUNS}",
     )
     group.addoption(
         REQUIRE_BASELINE, action="store_true", default=False,
@@ -139,11 +168,14 @@ class PerfRun:
     machine_class: str
     lane: str
     worker_timeout: float | None = MEASURE_TIMEOUT_S
+    repeat: int = 1
+    confirm_runs: int = DEFAULT_CONFIRM_RUNS
     load_start: float = field(default_factory=read_load)
     baseline: bl.BaselineFile | None = None
     variants_by_model: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     gated_cases: int = 1
-    measurements: dict[tuple[str, str], ModelMeasurement] = field(default_factory=dict)
+    spreads: dict[str, RunSpread] = field(default_factory=dict)
+    measurements: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
     crashed: dict[tuple[str, str], str] = field(default_factory=dict)
     results: list[CaseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -155,7 +187,11 @@ class PerfRun:
     def prepare(self, cases: list[Case]) -> None:
         """Called once the selected cases are known: loads the baseline (a bad file is one
         DataFileError, never rewritten) and fixes the family size for the correction."""
+        if self.repeat > 1 and self.worker_timeout is None:
+            raise DataFileError(f"{REPEAT} {self.repeat} needs a separate process per run; "
+                                "it cannot be combined with --ig-isolate never")
         self.baseline = bl.load_or_none(self.baseline_path)
+        self.spreads = spreads(self.baseline)
         if self.baseline is None:
             if self.require_baseline and not self.update:
                 raise DataFileError(
@@ -178,59 +214,71 @@ class PerfRun:
     def plan(self, seed: int = 0) -> SamplingPlan:
         return SamplingPlan(budget_s=self.budget_s, seed=seed)
 
-    def measurement(self, case: Case) -> ModelMeasurement:
+    def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
+        key = (case.spec.id, case.dtype.value)
+        try:
+            return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout)
+                    for seed in seeds]
+        except (CaseCrashed, CaseTimeout) as exc:
+            what = f"measuring {case.spec.id}/{case.dtype.value}"
+            self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
+            pytest.fail(self.crashed[key], pytrace=False)
+
+    def measurement(self, case: Case) -> list[ModelMeasurement]:
+        """The model's runs (``repeat`` separate processes), measured when its first case runs."""
         key = (case.spec.id, case.dtype.value)
         if key in self.crashed:  # one crash per model is enough: its other cases report it
             pytest.fail(self.crashed[key], pytrace=False)
         if key not in self.measurements:
             variants = self.variants_by_model.get(key, ("eager", case.variant))
-            try:
-                self.measurements[key] = measure(case.spec, case.dtype, variants, self.plan(),
-                                                 self.worker_timeout)
-            except (CaseCrashed, CaseTimeout) as exc:
-                what = f"measuring {case.spec.id}/{case.dtype.value}"
-                self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
-                pytest.fail(self.crashed[key], pytrace=False)
+            self.measurements[key] = self._measure_runs(case, variants, range(self.repeat))
         return self.measurements[key]
 
-    def _noise(self, m: ModelMeasurement, estimate: Any) -> NoiseReport:
+    def _noise(self, runs: list[ModelMeasurement], estimate: Any) -> NoiseReport:
         return noise_report(None if estimate is None else tuple(estimate), load_start=self.load_start,
-                            load_end=m.load_end, own_load=m.threads)
+                            load_end=max(m.load_end for m in runs), own_load=runs[0].threads)
 
-    def _judge(self, case: Case, m: ModelMeasurement) -> tuple[str, str, Any, NoiseReport]:
-        samples = m.samples(["eager", case.variant] if case.variant != "eager" else ["eager"])
+    def _remeasure(self, case: Case) -> list[Samples]:
+        # Only this variant against eager, with seeds no first run used.
+        seeds = range(self.repeat, self.repeat + self.confirm_runs)
+        return [m.samples(["eager", case.variant])
+                for m in self._measure_runs(case, ("eager", case.variant), seeds)]
+
+    def _judge(self, case: Case, runs: list[ModelMeasurement]) -> tuple[str, str, Any, NoiseReport]:
+        names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
+        samples = [m.samples(names) for m in runs]
         case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
-        record = None if case.variant == "eager" else samples.speedup_estimate(case.variant, confidence=0.99)
-        noise = self._noise(m, record)
+        record = None
+        if case.variant != "eager":
+            record = samples[0].speedup_estimate(case.variant, confidence=0.99)
+        noise = self._noise(runs, record)
         verdict, message, est = judge(
-            samples, case.variant, case_baseline, self.floor, self.confidence, noise
+            samples, case.variant, case_baseline, self.spreads.get(case.variant), self.floor,
+            self.confidence, noise, remeasure=(lambda: self._remeasure(case)) if self.confirm_runs else None,
         )
         return verdict, message, est, noise
 
     def run_case(self, case: Case) -> CaseResult:
-        m = self.measurement(case)
+        runs = self.measurement(case)
+        m = runs[0]
         if case.variant in m.skipped:  # collection skips these; a worker may still disagree
             pytest.skip(m.skipped[case.variant])
-        verdict, message, est, noise = self._judge(case, m)
-        if verdict == "regression":
-            # Re-measure only this variant against eager, with another shuffle seed.
-            again = measure(case.spec, case.dtype, ("eager", case.variant), self.plan(seed=1),
-                            self.worker_timeout)
-            second, second_message, _, _ = self._judge(case, again)
-            verdict, message = confirm(verdict, second, second_message)
+        verdict, message, est, noise = self._judge(case, runs)
         if verdict == "no-baseline" and self.require_baseline and not self.update:
             verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
         case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
         result = CaseResult(
             case_id=case.id, model_id=case.spec.id, variant=case.variant, dtype=case.dtype.value,
-            lane=self.lane, threads=m.threads, rounds=m.rounds, median_ms=m.median_ms(case.variant),
-            eager_median_ms=m.median_ms("eager"), speedup=est.point, ci=(est.low, est.high),
+            lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
+            median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, "eager"),
+            speedup=est.point, ci=(est.low, est.high),
             confidence=self.confidence, verdict=verdict, message=message,  # type: ignore[arg-type]
             baseline=case_baseline.speedup if case_baseline else None,
-            baseline_ci=case_baseline.ci if case_baseline else None,
+            baseline_ci=case_baseline.span if case_baseline else None,
+            runs=len(runs), baseline_runs=len(case_baseline.runs) if case_baseline else 0,
             floor=(case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
-            noise=noise.reasons, measure_s=m.measure_s,
-            times_s=[t / 1e9 for t in m.times_ns[case.variant]],
+            noise=noise.reasons, measure_s=sum(r.measure_s for r in runs),
+            times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
         )
         self.results.append(result)
         return result
@@ -243,17 +291,20 @@ class PerfRun:
         for r in self.results:
             if r.variant == "eager":
                 continue
-            m = self.measurements[(r.model_id, r.dtype)]
+            runs = self.measurements[(r.model_id, r.dtype)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
-            case_env = {**env, "torch_threads": m.threads}
-            new[r.case_id] = to_case_baseline(r, m.samples(["eager", r.variant]), case_env, previous)
+            case_env = {**env, "torch_threads": runs[0].threads}
+            samples = [m.samples(["eager", r.variant]) for m in runs]
+            new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous)
         if not new:
             return "infergate: no speedups measured, baselines unchanged"
         bl.update(self.baseline_path, new, self.machine_class, self.lane)
         noisy = sum(1 for r in self.results if r.noise and r.variant != "eager")
         warn = f" (WARNING: {noisy} of them measured while the machine was noisy)" if noisy else ""
-        return f"infergate: recorded {len(new)} baseline(s) in {self.baseline_path}{warn}"
+        runs = f" of {self.repeat} runs each" if self.repeat > 1 else (
+            " of 1 run each (the gate needs several: --ig-repeat 5)")
+        return f"infergate: recorded {len(new)} baseline(s){runs} in {self.baseline_path}{warn}"
 
     def machine_info(self) -> dict[str, Any]:
         import platform
@@ -289,6 +340,7 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             budget_s=config.getoption(BUDGET), require_baseline=config.getoption(REQUIRE_BASELINE),
             machine_class=machine_class(), lane=lane_id(lane_versions()),
             worker_timeout=timeout if isolation.isolates("eager", perf=True) else None,
+            repeat=config.getoption(REPEAT), confirm_runs=config.getoption(CONFIRM_RUNS),
         )
     return config.stash[_RUN]
 
@@ -376,7 +428,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     tr.write_sep("=", f"infergate perf: {run.machine_class} / {run.lane}")
     tr.write_line(
         f"speedup = eager / variant from same-run shuffled rounds; CI at {run.confidence:.4f} "
-        f"(family alpha {run.alpha:g} over {run.gated_cases} gated case(s)); floor {run.floor:.0%}"
+        f"(family alpha {run.alpha:g} over {run.gated_cases} gated case(s)); floor {run.floor:.0%}; "
+        f"{run.repeat} run(s) per model, {run.confirm_runs} re-measure(s) of a flagged case"
     )
     for line in format_table(run.results):
         tr.write_line(line)
@@ -388,12 +441,19 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
         tr.write_line(line)
     for note in run.notes:
         tr.write_line(note)
-    measured = sum(m.measure_s for m in run.measurements.values())
+    measured = sum(m.measure_s for runs in run.measurements.values() for m in runs)
     tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
                   f"{time.perf_counter() - _T0:.0f} s since the plugin loaded")
 
 
 _T0 = time.perf_counter()
+
+
+def _median_of(runs: list[ModelMeasurement], variant: str) -> float:
+    """Median ms over the runs' medians: for information only, never compared across runs."""
+    import statistics
+
+    return statistics.median(m.median_ms(variant) for m in runs)
 
 
 def noise_lines(results: list[CaseResult]) -> list[str]:

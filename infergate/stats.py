@@ -15,6 +15,7 @@ Mann-Whitney test is implemented here (to emulate asv's rule for comparison).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -106,7 +107,7 @@ def speedup_ratio(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
     return float(np.median(a) / np.median(b))
 
 
-def _percentile_bounds(confidence: float) -> tuple[float, float]:
+def percentile_bounds(confidence: float) -> tuple[float, float]:
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     tail = (1.0 - confidence) / 2.0
@@ -127,12 +128,37 @@ def bootstrap_ratio_ci(
     pairing away and give a needlessly wide interval. Seeded, so a run is reproducible.
     """
     x, y = _paired_arrays(a, b)
-    lo_pct, hi_pct = _percentile_bounds(confidence)
+    lo_pct, hi_pct = percentile_bounds(confidence)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, x.size, size=(resamples, x.size))
     ratios = np.median(x[idx], axis=1) / np.median(y[idx], axis=1)
     low, high = np.percentile(ratios, [lo_pct, hi_pct])
     return float(low), float(high)
+
+
+def runs_speedup_estimate(
+    runs: Sequence[Samples], variant: str, reference: str = "eager", confidence: float = 0.99,
+    resamples: int = 2000, seed: int = 0,
+) -> Estimate:
+    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run.
+
+    Each run's rounds are resampled on their own (rounds of different processes are not pairs),
+    and the runs' log-ratios averaged per resample. Like a single run's interval it covers the
+    sampling noise of the rounds, not the between-run spread; the gate adds that separately.
+    """
+    if not runs:
+        raise ValueError("no runs to estimate a speedup from")
+    rng = np.random.default_rng(seed)
+    points, draws = [], np.zeros(resamples)
+    for run in runs:
+        x, y = _paired_arrays(run.array(reference), run.array(variant))
+        points.append(math.log(speedup_ratio(x, y)))
+        idx = rng.integers(0, x.size, size=(resamples, x.size))
+        draws += np.log(np.median(x[idx], axis=1) / np.median(y[idx], axis=1))
+    draws /= len(runs)
+    lo_pct, hi_pct = percentile_bounds(confidence)
+    low, high = np.percentile(draws, [lo_pct, hi_pct])
+    return Estimate(math.exp(sum(points) / len(points)), math.exp(float(low)), math.exp(float(high)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,7 +168,7 @@ def bootstrap_ratio_ci(
 
 def _z(confidence: float) -> float:
     """Two-sided normal quantile for a confidence level (0.99 -> 2.576)."""
-    _percentile_bounds(confidence)  # validates the range
+    percentile_bounds(confidence)  # validates the range
     return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
@@ -214,6 +240,105 @@ def bootstrap_ratio_of_ratios_ci(
 
 
 # --------------------------------------------------------------------------------------------
+# Between-run spread: what a stored baseline cannot know from one run's bootstrap
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=256)  # the gate asks for the same few (p, df) over and over
+def student_t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t with ``df`` degrees of freedom (scipy is not in every lane).
+
+    The CDF is integrated numerically (Simpson's rule on the density, which is smooth) and inverted
+    by bisection; accurate to ~1e-6, far below what a gate decision can feel.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if df < 1:
+        raise ValueError(f"df must be >= 1, got {df}")
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(t: float) -> float:
+        x = np.linspace(0.0, t, 2001)
+        y = np.exp(log_norm - (df + 1) / 2 * np.log1p(x * x / df))
+        h = t / 2000
+        return 0.5 + h / 3 * float(y[0] + y[-1] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum())
+
+    low, high = 0.0, 1.0
+    while cdf(high) < p:
+        low, high = high, high * 2
+        if high > 1e7:  # only reachable for absurd p with df 1
+            raise ValueError(f"quantile {p} of t({df}) is out of range")
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < p else (low, mid)
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class RunSpread:
+    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases.
+
+    One run's bootstrap interval only covers the sampling noise of its own rounds. A separate
+    process also gets its own build, memory layout and neighbours, and measured here that moves a
+    speedup by more than the interval says (docs/calibration.md). The spread of several runs of
+    the same case is what a comparison with a stored baseline has to be judged against.
+    """
+
+    sd: float
+    df: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.sd) and self.sd >= 0) or self.df < 0:
+            raise ValueError(f"need a finite sd >= 0 and df >= 0, got {self.sd}, {self.df}")
+
+
+def pooled_spread(groups: Sequence[Sequence[float]]) -> RunSpread:
+    """Pool the within-case variance of log-speedups over cases: df = sum of (runs - 1).
+
+    Pooling is what makes a handful of runs per case usable: five runs of one case give 4 degrees
+    of freedom (t at 99.9 % one-sided: 7.2); five runs of nine cases give 36 (3.3). A case with a
+    single run adds nothing. Returns df 0 (and sd 0) when no case has two runs.
+    """
+    ss, df = 0.0, 0
+    for runs in groups:
+        logs = np.log(np.asarray(runs, dtype=float))
+        if logs.size and not np.all(np.isfinite(logs)):
+            raise ValueError(f"speedups must be finite and > 0, got {list(runs)}")
+        if logs.size >= 2:
+            ss += float(((logs - logs.mean()) ** 2).sum())
+            df += logs.size - 1
+    return RunSpread(math.sqrt(ss / df) if df else 0.0, df)
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    logs = np.log(np.asarray(values, dtype=float))
+    if logs.size == 0 or not np.all(np.isfinite(logs)):
+        raise ValueError(f"need positive finite values, got {list(values)}")
+    return float(math.exp(logs.mean()))
+
+
+def runs_ratio(measured: Sequence[float], baseline: Sequence[float], spread: RunSpread,
+               confidence: float) -> Estimate:
+    """geomean(measured runs) / geomean(baseline runs) with a two-sided interval at ``confidence``.
+
+    The log difference of the two means has standard error sd * sqrt(1/n_measured + 1/n_baseline)
+    when every run, today's and the recorded ones, scatters around its case's true speedup with
+    the pooled ``spread`` (same budget, same machine class); t with the pooled df because that
+    sd is itself estimated.
+    """
+    if not measured or not baseline:
+        raise ValueError("need at least one measured and one baseline run")
+    if spread.df < 1:
+        raise ValueError("the between-run spread needs at least 1 degree of freedom")
+    centre = math.log(geometric_mean(measured)) - math.log(geometric_mean(baseline))
+    se = spread.sd * math.sqrt(1.0 / len(measured) + 1.0 / len(baseline))
+    half = student_t_quantile(0.5 + confidence / 2.0, spread.df) * se
+    return Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
+
+
+# --------------------------------------------------------------------------------------------
 # The gate
 # --------------------------------------------------------------------------------------------
 
@@ -258,6 +383,46 @@ def gate_verdict(
     if lo_log > up:
         return Verdict("improvement", f"improvement (update the baseline): {summary}", ratio)
     if lo_log < down and hi_log > up:
+        return Verdict("noisy", f"too noisy to decide: {summary}", ratio)
+    return Verdict("pass", f"pass: {summary}", ratio)
+
+
+def runs_verdict(
+    measured: Sequence[float],
+    baseline: Sequence[float],
+    spread: RunSpread,
+    floor: float = 0.05,
+    confidence: float = 0.99,
+) -> Verdict:
+    """Today's runs of a case against its recorded runs, judged with the between-run spread.
+
+    ``floor`` is the drop the gate exists to catch. A case is a regression when its speedup is
+    significantly below the baseline (the whole interval of measured/baseline below 1, at
+    ``confidence``) *and* the estimated drop is at least half the floor. Why not "the whole
+    interval below 1 - floor": that rule catches a drop of exactly the floor at most half the
+    time, so a 5 % floor would let most 5 % regressions through. The half-floor condition is what
+    keeps a significant but tiny drift (1 %) from failing a build.
+
+    - regression:  high < 1 and point <= 1 - floor/2
+    - improvement: low > 1 and point >= 1 + floor/2
+    - noisy:       otherwise, when the interval reaches past both 1 - floor and 1 + floor: the
+                   run could not have told a floor-sized loss from a floor-sized gain
+    - pass:        otherwise
+    """
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must be in [0, 1), got {floor}")
+    ratio = runs_ratio(measured, baseline, spread, confidence)
+    summary = (
+        f"speedup {geometric_mean(measured):.3f} ({len(measured)} run(s)) vs baseline "
+        f"{geometric_mean(baseline):.3f} ({len(baseline)} run(s)): ratio {ratio.point:.3f} "
+        f"[{ratio.low:.3f}, {ratio.high:.3f}] at {confidence:.4g}, between-run sd {spread.sd:.2%} "
+        f"(df {spread.df}), floor {floor:.0%}"
+    )
+    if ratio.high < 1.0 and ratio.point <= 1.0 - floor / 2:
+        return Verdict("regression", f"regression: {summary}", ratio)
+    if ratio.low > 1.0 and ratio.point >= 1.0 + floor / 2:
+        return Verdict("improvement", f"improvement (update the baseline): {summary}", ratio)
+    if ratio.low < 1.0 - floor and ratio.high > 1.0 + floor:
         return Verdict("noisy", f"too noisy to decide: {summary}", ratio)
     return Verdict("pass", f"pass: {summary}", ratio)
 

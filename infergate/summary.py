@@ -3,13 +3,15 @@
 Plain functions of plain data, so the gate is tested without pytest or torch (tests/test_gate.py).
 
 The gate, per case (speedup = eager / variant, measured in the same run, never absolute times):
-1. the speedup's interval is bootstrapped at the *family* confidence (``stats.family_confidence``
-   over all gated cases of the run), and the baseline's recorded interval is rescaled to it, so
-   the chance of any false alarm in a whole run, not per case, is bounded by ``alpha``;
-2. ``stats.gate_verdict``: regression when the whole interval of measured/baseline lies below
-   1 - floor (the floor is the baseline's per-case ``floor`` or the run's ``--ig-floor``);
-3. a flagged case is re-measured once (the caller does that) and fails only if the confirmation
-   agrees: a single burst of a neighbour's load then cannot fail a build on its own;
+1. a baseline is several runs of the case, each a separate process; the spread of those runs,
+   pooled over the baseline file's cases of the same variant (``stats.pooled_spread``), is the
+   noise a run from another day carries, which one run's bootstrap interval cannot see;
+2. screen: today's run(s) against the baseline runs (``stats.runs_verdict``) at the lenient
+   ``SCREEN_CONFIDENCE``; most cases stop here;
+3. a flagged case is re-measured in ``confirm_runs`` fresh processes and fails only if *all* its
+   runs together are a regression at the *family* confidence (``stats.family_confidence`` over
+   all gated cases), so the chance of any false alarm in a whole run, not per case, is bounded by
+   ``alpha`` whatever the screen did: the screen only decides where to spend re-measuring time;
 4. a run the machine made unreliable (``stats.noise_report``: load, over-wide intervals) is
    reported "untrustworthy" instead of failing or passing on numbers nobody should believe.
 """
@@ -18,20 +20,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from .baselines import CaseBaseline
-from .stats import Estimate, NoiseReport, Samples, gate_verdict, rescale_estimate
+from .baselines import BaselineFile, CaseBaseline, RunRecord
+from .stats import Estimate, NoiseReport, RunSpread, Samples, pooled_spread, runs_speedup_estimate, runs_verdict
 
 # The confidence recorded in baselines: one fixed level, so files from different runs (with
 # different numbers of cases, hence different family confidences) are always comparable.
 RECORD_CONFIDENCE = 0.99
 DEFAULT_FLOOR = 0.05
 DEFAULT_FAMILY_ALPHA = 0.01
+# Screening only decides which cases get re-measured (the verdict is taken at the family
+# confidence on all runs), so it is lenient: one-sided 1 % per case, i.e. on a clean run of nine
+# cases about one run in eleven spends time re-measuring one case.
+SCREEN_CONFIDENCE = 0.98
+DEFAULT_CONFIRM_RUNS = 3
+# Fewer runs leave the between-run spread and the baseline's own mean too uncertain to gate on.
+MIN_SPREAD_DF = 2
 
 Verdict = Literal[
     "reference", "no-baseline", "pass", "improvement", "regression", "unconfirmed", "untrustworthy"
@@ -56,7 +65,9 @@ class CaseResult:
     verdict: Verdict
     message: str
     baseline: float | None = None
-    baseline_ci: tuple[float, float] | None = None
+    baseline_ci: tuple[float, float] | None = None  # lowest and highest baseline run
+    runs: int = 1
+    baseline_runs: int = 0
     floor: float | None = None
     noise: tuple[str, ...] = ()
     measure_s: float = 0.0
@@ -67,52 +78,101 @@ class CaseResult:
         return self.verdict in FAILING
 
 
+def run_speedups(runs: Sequence[Samples], variant: str) -> list[float]:
+    return [r.speedup(variant) for r in runs]
+
+
+def spreads(baseline: BaselineFile | None) -> dict[str, RunSpread]:
+    """Between-run spread per variant, pooled over the file's cases of that variant (the variant is
+    the non-eager key of a run's median_ms): compile and TorchScript need not scatter alike."""
+    groups: dict[str, list[tuple[float, ...]]] = {}
+    for case in (baseline.cases.values() if baseline else ()):
+        variant = next((v for v in case.runs[0].median_ms if v != "eager"), "eager")
+        groups.setdefault(variant, []).append(case.speedups)
+    return {variant: pooled_spread(g) for variant, g in groups.items()}
+
+
 def judge(
-    samples: Samples,
+    runs: Sequence[Samples],
     variant: str,
     baseline: CaseBaseline | None,
+    spread: RunSpread | None,
     floor: float,
     confidence: float,
     noise: NoiseReport,
+    remeasure: Callable[[], Sequence[Samples]] | None = None,
 ) -> tuple[Verdict, str, Estimate]:
-    """One case's verdict from its paired samples. Returns (verdict, message, speedup estimate)."""
+    """One case's verdict from its runs. Returns (verdict, message, speedup estimate).
+
+    ``remeasure`` gives fresh runs of the case; it is called only when the screen flags it.
+    """
     if variant == "eager":
         est = Estimate(1.0, 1.0, 1.0)
         return "reference", "eager is the reference every speedup is taken against", est
-    est = samples.speedup_estimate(variant, confidence=confidence)
+    est = runs_speedup_estimate(runs, variant, confidence=confidence)
     if baseline is None:
         return "no-baseline", "no baseline recorded for this case", est
+    if spread is None or spread.df < MIN_SPREAD_DF:
+        df = 0 if spread is None else spread.df
+        return ("untrustworthy",
+                f"not gated: the baselines of {variant} hold {df} degree(s) of freedom of between-run "
+                f"spread, {MIN_SPREAD_DF} needed; record them with several runs (--ig-repeat 5)", est)
     floor = baseline.floor if baseline.floor is not None else floor
-    base = rescale_estimate(baseline.estimate, baseline.confidence, confidence)
-    verdict = gate_verdict(est, base, floor=floor)
-    if noise.untrustworthy and verdict.status in ("regression", "noisy"):
-        return "untrustworthy", f"{verdict.message}; not gated: " + "; ".join(noise.reasons), est
+    more = None if remeasure is None else (lambda: run_speedups(remeasure(), variant))
+    verdict, message = staged_verdict(run_speedups(runs, variant), baseline.speedups, spread, floor,
+                                      confidence, more, noise)
+    return verdict, message, est
+
+
+def staged_verdict(
+    measured: Sequence[float],
+    baseline: Sequence[float],
+    spread: RunSpread,
+    floor: float,
+    confidence: float,
+    remeasure: Callable[[], Sequence[float]] | None,
+    noise: NoiseReport = NoiseReport(()),
+) -> tuple[Verdict, str]:
+    """Screen, re-measure if flagged, decide on all runs at ``confidence`` (see the module doc).
+
+    Plain speedups in and out, so the calibration harness judges its trials with this very code.
+    """
+    measured = list(measured)
+    screen = runs_verdict(measured, baseline, spread, floor, min(SCREEN_CONFIDENCE, confidence))
+    if screen.status == "regression" and noise.untrustworthy:
+        return "untrustworthy", f"{screen.message}; not gated: " + "; ".join(noise.reasons)
+    if screen.status == "regression" and remeasure is not None:
+        more = list(remeasure())
+        final = runs_verdict(measured + more, baseline, spread, floor, confidence)
+        if final.status == "regression":
+            return "regression", f"confirmed by {len(more)} re-measure(s): {final.message}"
+        return "unconfirmed", f"flagged, not confirmed by {len(more)} re-measure(s): {final.message}"
+    verdict = runs_verdict(measured, baseline, spread, floor, confidence)
     if verdict.status == "noisy":
-        return "untrustworthy", verdict.message, est
-    return verdict.status, verdict.message, est
+        reasons = "; not gated: " + "; ".join(noise.reasons) if noise.untrustworthy else ""
+        return "untrustworthy", verdict.message + reasons
+    # Without re-measuring (--ig-confirm-runs 0) the verdict is the family-confidence one above:
+    # still bounded by alpha, only less able to catch a small regression.
+    return verdict.status, verdict.message
 
 
-def confirm(first: Verdict, second: Verdict, second_message: str) -> tuple[Verdict, str]:
-    """Combine a flagged case's verdict with its re-measure: it fails only when both say so."""
-    if first != "regression":
-        return first, second_message
-    if second == "regression":
-        return "regression", f"confirmed by a re-measure: {second_message}"
-    return "unconfirmed", f"flagged, but the re-measure did not confirm it ({second_message})"
-
-
-def to_case_baseline(result: CaseResult, samples: Samples, environment: Mapping[str, Any],
+def to_case_baseline(variant: str, runs: Sequence[Samples], environment: Mapping[str, Any],
                      previous: CaseBaseline | None) -> CaseBaseline:
-    """What ``--ig-update-baselines`` records: the speedup at RECORD_CONFIDENCE. A per-case floor
-    someone set by hand in the file is kept: re-recording must not silently drop it."""
-    est = samples.speedup_estimate(result.variant, confidence=RECORD_CONFIDENCE)
+    """What ``--ig-update-baselines`` records: every run of this session, each at
+    RECORD_CONFIDENCE; they replace the case's older runs (a new baseline is a new accepted state,
+    and mixing runs from before and after a change would pass for spread). A per-case floor and
+    fusion counts someone set in the file are kept: re-recording must not silently drop them."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    records = []
+    for samples in runs:
+        est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
+        records.append(RunRecord(
+            speedup=est.point, ci=(est.low, est.high), rounds=samples.rounds,
+            median_ms={"eager": samples.median("eager"), variant: samples.median(variant)}, recorded=now,
+        ))
     return CaseBaseline(
-        speedup=est.point,
-        ci=(est.low, est.high),
+        runs=tuple(records),
         confidence=RECORD_CONFIDENCE,
-        rounds=samples.rounds,
-        median_ms={"eager": samples.median("eager"), result.variant: samples.median(result.variant)},
-        recorded=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         environment=dict(environment),
         floor=previous.floor if previous is not None else None,
         fusions=previous.fusions if previous is not None else None,
@@ -136,7 +196,7 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
             f"{r.median_ms:.2f}",
             f"{r.speedup:.3f}",
             "-" if r.variant == "eager" else _ci_text(r.ci),
-            "-" if r.baseline is None else f"{r.baseline:.3f} {_ci_text(r.baseline_ci)}",
+            "-" if r.baseline is None else f"{r.baseline:.3f} x{r.baseline_runs} {_ci_text(r.baseline_ci)}",
             r.verdict,
         )
         for r in results

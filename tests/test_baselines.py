@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infergate import baselines
-from infergate.baselines import BaselineFile, CaseBaseline, InvalidBaseline
+from infergate.baselines import BaselineFile, CaseBaseline, InvalidBaseline, RunRecord
 from infergate.errors import DataFileError
 
 MACHINE = "amd-epyc-9b14__avx2__2c2t"
@@ -22,6 +22,8 @@ LANE = "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
 
 
 def case_json(speedup: float = 1.4, **overrides: Any) -> dict[str, Any]:
+    """A version 1 case (one run, flat): most file tests write version 1 files, which must still
+    load, and an update rewrites them as version 2."""
     data: dict[str, Any] = {
         "speedup": speedup,
         "ci": [speedup * 0.97, speedup * 1.03] if isinstance(speedup, (int, float)) else [1.3, 1.5],
@@ -36,7 +38,21 @@ def case_json(speedup: float = 1.4, **overrides: Any) -> dict[str, Any]:
 
 
 def case(speedup: float = 1.4, **overrides: Any) -> CaseBaseline:
-    return CaseBaseline.from_json(case_json(speedup, **overrides))
+    return CaseBaseline.from_json(case_json(speedup, **overrides), version=1)
+
+
+RUN_FIELDS = ("speedup", "ci", "rounds", "median_ms", "recorded")
+
+
+def case_json_v2(speedups: tuple[float, ...] = (1.4, 1.42, 1.39), **overrides: Any) -> dict[str, Any]:
+    v1 = case_json()
+    data: dict[str, Any] = {
+        "runs": [{**{k: v1[k] for k in RUN_FIELDS}, "speedup": s, "ci": [s * 0.97, s * 1.03]} for s in speedups],
+        "confidence": 0.99,
+        "environment": v1["environment"],
+    }
+    data.update(overrides)
+    return data
 
 
 def file_json(cases: Any = None, **overrides: Any) -> dict[str, Any]:
@@ -65,12 +81,51 @@ def test_update_then_load_round_trips(path: Path) -> None:
     new = {"bert-fp32-compile": case(1.4), "bert-bf16-jit": case(1.2, floor=0.08, fusions=fusions)}
     baselines.update(path, new, MACHINE, LANE)
     loaded = baselines.load(path)
-    assert loaded.machine_class == MACHINE and loaded.lane == LANE and loaded.version == 1
+    assert loaded.machine_class == MACHINE and loaded.lane == LANE and loaded.version == 2
     assert dict(loaded.cases) == new
     assert loaded.cases["bert-bf16-jit"].floor == 0.08
     assert loaded.cases["bert-bf16-jit"].fusions == fusions
     assert loaded.cases["bert-fp32-compile"].fusions is None
-    assert loaded.cases["bert-fp32-compile"].estimate == pytest.approx((1.4, 1.4 * 0.97, 1.4 * 1.03))
+    only_run = loaded.cases["bert-fp32-compile"].runs[0]
+    assert (only_run.speedup, *only_run.ci) == pytest.approx((1.4, 1.4 * 0.97, 1.4 * 1.03))
+
+
+def test_a_version_1_file_loads_as_one_run_per_case_and_is_rewritten_as_version_2(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(file_json({"old": case_json(1.3, floor=0.1)})))
+    old = baselines.load(path).cases["old"]
+    assert old.speedups == (1.3,) and old.floor == 0.1 and old.span == (1.3, 1.3)
+    baselines.update(path, {"new": CaseBaseline.from_json(case_json_v2())}, MACHINE, LANE)
+    data = json.loads(path.read_text())
+    assert data["version"] == 2 and [h[:2] for h in data["history"]] == ["1:", "2:"]
+    assert data["cases"]["old"]["runs"][0]["speedup"] == 1.3 and "speedup" not in data["cases"]["old"]
+    new = baselines.load(path).cases["new"]
+    assert new.speedups == (1.4, 1.42, 1.39)
+    assert new.speedup == pytest.approx((1.4 * 1.42 * 1.39) ** (1 / 3))
+    assert new.span == (1.39, 1.42)
+
+
+V2_BAD_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "runs-empty": (case_json_v2(runs=[]), "runs must be a non-empty list"),
+    "runs-object": (case_json_v2(runs={"a": 1}), "runs must be a non-empty list"),
+    "runs-too-many": (case_json_v2(speedups=(1.4,) * 21), "more than the 20 kept"),
+    "run-missing-field": (case_json_v2(runs=[{"speedup": 1.4}]), "runs[0] is missing ci, median_ms"),
+    "run-bad-speedup": (case_json_v2(speedups=(1.4, -1.0)), "runs[1] speedup must be a finite number > 0"),
+    "run-extra-field": (case_json_v2(runs=[{**case_json_v2()["runs"][0], "x": 1}]), "runs[0] has unknown"),
+    "v1-field-in-v2": (case_json(), "is missing runs"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(V2_BAD_CASES))
+def test_bad_version_2_case_is_one_data_file_error(path: Path, name: str) -> None:
+    raw, expected = V2_BAD_CASES[name]
+    path.parent.mkdir(parents=True)
+    content = _dump(file_json({"c": raw}, version=2))
+    path.write_bytes(content)
+    with pytest.raises(DataFileError) as err:
+        baselines.load(path)
+    assert f"case 'c' {expected}" in str(err.value) or expected in str(err.value), str(err.value)
+    assert path.read_bytes() == content
 
 
 def test_written_file_is_review_friendly(path: Path) -> None:
@@ -79,8 +134,8 @@ def test_written_file_is_review_friendly(path: Path) -> None:
     data = json.loads(text)
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
-    assert data["schema"] == "infergate-baselines" and data["version"] == 1
-    assert data["history"][0].startswith("1: first format")
+    assert data["schema"] == "infergate-baselines" and data["version"] == 2
+    assert data["history"][0].startswith("1: first format") and data["history"][1].startswith("2: ")
     assert "floor" not in data["cases"]["a"] and "fusions" not in data["cases"]["a"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock")) == [path.name]
@@ -95,7 +150,7 @@ def test_missing_file(path: Path) -> None:
 def test_integers_are_accepted_as_numbers(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(file_json({"c": case_json(2, ci=[1, 3], median_ms={"eager": 4, "jit": 2})})))
-    assert baselines.load(path).cases["c"].speedup == 2.0
+    assert baselines.load(path).cases["c"].speedup == 2.0 and baselines.load(path).cases["c"].runs[0].rounds == 200
 
 
 # -- bad files ---------------------------------------------------------------------------------
@@ -127,7 +182,7 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "wrong-schema": (_dump(file_json(schema="asv-results")), "has schema str 'asv-results'"),
     "future-version": (
         _dump(file_json(version=7)),
-        "has version 7; this infergate reads version 1 — upgrade infergate",
+        "has version 7; this infergate reads versions 1 and 2 — upgrade infergate",
     ),
     "version-zero": (_dump(file_json(version=0)), "has version 0"),
     "version-string": (_dump(file_json(version="1")), "expected an integer"),
@@ -193,7 +248,7 @@ def test_future_version_message_is_exact(path: Path) -> None:
     with pytest.raises(DataFileError) as err:
         baselines.load(path)
     assert str(err.value) == (
-        f"baselines file {path} has version 7; this infergate reads version 1 — "
+        f"baselines file {path} has version 7; this infergate reads versions 1 and 2 — "
         "upgrade infergate or move the file aside"
     )
 
@@ -224,19 +279,22 @@ def test_update_refuses_a_file_of_another_machine_class(path: Path) -> None:
         {"median_ms": {}},
     ],
 )
-def test_case_baseline_validates_on_construction(overrides: dict[str, Any]) -> None:
-    fields = {**case_json(), **overrides}
+def test_run_record_validates_on_construction(overrides: dict[str, Any]) -> None:
+    fields = {**{k: case_json()[k] for k in RUN_FIELDS}, **overrides}
     with pytest.raises(InvalidBaseline):
-        CaseBaseline(**fields)
+        RunRecord(**fields)
 
 
 def test_case_baseline_is_frozen_and_normalised() -> None:
-    c = CaseBaseline(**case_json(2, ci=[1, 3]))
-    assert c.ci == (1.0, 3.0) and isinstance(c.speedup, float)
+    run = RunRecord(**{k: case_json(2, ci=[1, 3])[k] for k in RUN_FIELDS})
+    c = CaseBaseline(runs=[run], confidence=0.99)
+    assert run.ci == (1.0, 3.0) and isinstance(c.speedup, float) and c.runs == (run,)
     with pytest.raises(AttributeError):
-        c.speedup = 3.0  # type: ignore[misc]
+        c.confidence = 0.5  # type: ignore[misc]
     with pytest.raises(TypeError):
-        c.median_ms["eager"] = 1.0  # type: ignore[index]
+        run.median_ms["eager"] = 1.0  # type: ignore[index]
+    with pytest.raises(InvalidBaseline, match="runs must be a non-empty list"):
+        CaseBaseline(runs=[], confidence=0.99)
 
 
 def test_dumps_never_writes_nan() -> None:
@@ -355,3 +413,12 @@ def test_no_stray_temp_files_after_many_updates(path: Path) -> None:
         baselines.update(path, {f"c{i}": case()}, MACHINE, LANE)
     leftovers = [n for n in os.listdir(path.parent) if n.endswith(".tmp")]
     assert leftovers == []
+
+
+@FUZZ
+@given(field_name=st.sampled_from([*RUN_FIELDS, "runs", "confidence", "x"]), value=JSON)
+def test_fuzz_one_field_of_a_version_2_case(field_name: str, value: Any) -> None:
+    data = file_json({"c": case_json_v2()}, version=2)
+    target = data["cases"]["c"] if field_name in ("runs", "confidence", "x") else data["cases"]["c"]["runs"][1]
+    target[field_name] = value
+    _load_must_succeed_or_raise_data_file_error(json.dumps(data).encode())

@@ -19,7 +19,8 @@ from infergate.models import ModelSpec
 from infergate.perf_plugin import PerfRun, no_baseline_line
 from infergate.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
 from infergate.stats import NoiseReport
-from infergate.summary import confirm, format_table, judge, results_json
+from infergate.stats import RunSpread
+from infergate.summary import format_table, judge, results_json
 from infergate.zoo import ARCHS, SIZES, Task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,17 +45,23 @@ def synthetic(
 
 
 def make_run(root: Path, **kwargs) -> PerfRun:
+    # worker_timeout set (not None) only so that repeat > 1 is allowed: nothing is measured here,
+    # the tests put measurements in and replace ``measure`` for re-measures.
     defaults = dict(profile=get_profile("smoke"), baselines_root=root, update=False, results_path=None,
                     floor=0.05, alpha=0.01, budget_s=1.0, require_baseline=False, machine_class=MACHINE,
-                    lane=LANE, worker_timeout=None, load_start=0.0)
+                    lane=LANE, worker_timeout=60.0, load_start=0.0)
     defaults.update(kwargs)
     return PerfRun(**defaults)
 
 
-def record(root: Path, m: ModelMeasurement, floor: float | None = None) -> None:
-    run = make_run(root, update=True)
+def runs(variant_ms: float, first_seed: int, n: int = 5) -> list[ModelMeasurement]:
+    return [synthetic(variant_ms, seed=first_seed + i) for i in range(n)]
+
+
+def record(root: Path, measured: list[ModelMeasurement], floor: float | None = None) -> None:
+    run = make_run(root, update=True, repeat=len(measured))
     run.prepare([CASE])
-    run.measurements[(SPEC.id, "fp32")] = m
+    run.measurements[(SPEC.id, "fp32")] = measured
     run.run_case(CASE)
     run.record_baselines()
     if floor is not None:  # a hand-set per-case floor, as a reviewer would add it
@@ -64,68 +71,93 @@ def record(root: Path, m: ModelMeasurement, floor: float | None = None) -> None:
         bl.update(run.baseline_path, {CASE.id: hand_edited}, MACHINE, LANE)
 
 
-def gate(root: Path, m: ModelMeasurement, confirmation: ModelMeasurement | None, monkeypatch, **kw):
+def gate(root: Path, m: ModelMeasurement, confirmation: list[ModelMeasurement], monkeypatch, **kw):
     run = make_run(root, **kw)
     run.prepare([CASE])
-    run.measurements[(SPEC.id, "fp32")] = m
+    run.measurements[(SPEC.id, "fp32")] = [m]
     remeasured = []
+    queue = list(confirmation)
 
     def fake_measure(spec, dtype, variants, plan, worker_timeout):
-        remeasured.append(variants)
-        return confirmation
+        remeasured.append((variants, plan.seed))
+        return queue.pop(0)
 
     monkeypatch.setattr(perf_plugin, "measure", fake_measure)
     return run, run.run_case(CASE), remeasured
 
 
-def test_a_slowed_variant_fails_the_gate_after_a_confirming_re_measure(tmp_path, monkeypatch) -> None:
-    record(tmp_path, synthetic(7.0, seed=1))
-    slowed = synthetic(7.0 * 1.10, seed=2)  # 10% slower: speedup 1.43 -> 1.30
-    run, result, remeasured = gate(tmp_path, slowed, synthetic(7.0 * 1.10, seed=3), monkeypatch)
+def test_a_slowed_variant_fails_the_gate_after_confirming_re_measures(tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1))
+    slowed = synthetic(7.0 * 1.10, seed=20)  # 10% slower: speedup 1.43 -> 1.30
+    run, result, remeasured = gate(tmp_path, slowed, runs(7.0 * 1.10, 21, 3), monkeypatch)
     assert result.verdict == "regression" and result.failed, result.message
-    assert remeasured == [("eager", "jit")]  # only the flagged variant, against eager
-    assert "confirmed" in result.message
+    # Only the flagged variant, against eager, in three fresh runs with seeds no first run used.
+    assert remeasured == [(("eager", "jit"), 1), (("eager", "jit"), 2), (("eager", "jit"), 3)]
+    assert "confirmed by 3 re-measure(s)" in result.message and "4 run(s)" in result.message
 
 
 def test_an_unchanged_variant_passes_without_a_re_measure(tmp_path, monkeypatch) -> None:
-    record(tmp_path, synthetic(7.0, seed=1))
-    run, result, remeasured = gate(tmp_path, synthetic(7.0, seed=4), None, monkeypatch)
+    record(tmp_path, runs(7.0, 1))
+    run, result, remeasured = gate(tmp_path, synthetic(7.0, seed=30), [], monkeypatch)
     assert (result.verdict, remeasured) == ("pass", []), result.message
     assert result.baseline is not None and result.ci[0] < result.speedup < result.ci[1]
+    assert result.baseline_runs == 5 and result.runs == 1
 
 
-def test_a_flag_the_re_measure_does_not_confirm_does_not_fail(tmp_path, monkeypatch) -> None:
-    record(tmp_path, synthetic(7.0, seed=1))
-    run, result, _ = gate(tmp_path, synthetic(7.7, seed=2), synthetic(7.0, seed=5), monkeypatch)
-    assert result.verdict == "unconfirmed" and not result.failed
+def test_a_flag_the_re_measures_do_not_confirm_does_not_fail(tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1))
+    run, result, _ = gate(tmp_path, synthetic(7.7, seed=20), runs(6.9, 40, 3), monkeypatch)
+    assert result.verdict == "unconfirmed" and not result.failed, result.message
+
+
+def test_without_re_measures_the_first_run_decides_at_the_family_confidence(tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1))
+    run, result, remeasured = gate(tmp_path, synthetic(7.7, seed=20), [], monkeypatch, confirm_runs=0)
+    assert (result.verdict, remeasured) == ("regression", []), result.message
 
 
 def test_a_per_case_floor_in_the_baseline_overrides_the_default(tmp_path, monkeypatch) -> None:
-    record(tmp_path, synthetic(7.0, seed=1), floor=0.25)
-    run, result, remeasured = gate(tmp_path, synthetic(7.7, seed=2), None, monkeypatch)
-    assert (result.verdict, result.floor, remeasured) == ("pass", 0.25, [])
+    record(tmp_path, runs(7.0, 1), floor=0.25)
+    run, result, remeasured = gate(tmp_path, synthetic(7.7, seed=20), [], monkeypatch)
+    assert (result.verdict, result.floor, remeasured) == ("pass", 0.25, []), result.message
 
 
-def test_recording_keeps_a_hand_set_floor(tmp_path) -> None:
-    record(tmp_path, synthetic(7.0, seed=1), floor=0.2)
-    record(tmp_path, synthetic(7.0, seed=6))
-    assert bl.load(make_run(tmp_path).baseline_path).cases[CASE.id].floor == 0.2
+def test_recording_keeps_a_hand_set_floor_and_replaces_the_runs(tmp_path) -> None:
+    record(tmp_path, runs(7.0, 1), floor=0.2)
+    record(tmp_path, runs(7.0, 6, 3))
+    case = bl.load(make_run(tmp_path).baseline_path).cases[CASE.id]
+    assert case.floor == 0.2 and len(case.runs) == 3
 
 
 def test_a_noisy_machine_is_reported_untrustworthy_not_failed(tmp_path) -> None:
-    record(tmp_path, synthetic(7.0, seed=1))
-    base = bl.load(make_run(tmp_path).baseline_path).cases[CASE.id]
+    record(tmp_path, runs(7.0, 1))
+    run = make_run(tmp_path)
+    run.prepare([CASE])
+    base, spread = run.baseline.cases[CASE.id], run.spreads["jit"]
     noisy = NoiseReport(("load average 3.10 at start exceeds 1.00",))
-    samples = synthetic(7.7, seed=2).samples(["eager", "jit"])
-    verdict, message, _ = judge(samples, "jit", base, 0.05, 0.99, noisy)
+    samples = [synthetic(7.7, seed=20).samples(["eager", "jit"])]
+    verdict, message, _ = judge(samples, "jit", base, spread, 0.05, 0.99, noisy)
     assert verdict == "untrustworthy" and "load average 3.10" in message
-    assert judge(samples, "jit", base, 0.05, 0.99, QUIET)[0] == "regression"
+    assert judge(samples, "jit", base, spread, 0.05, 0.99, QUIET)[0] == "regression"
 
 
-def test_confirm_needs_both_measurements() -> None:
-    assert confirm("regression", "regression", "m")[0] == "regression"
-    assert confirm("regression", "pass", "m")[0] == "unconfirmed"
-    assert confirm("pass", "regression", "m")[0] == "pass"
+def test_a_baseline_of_single_runs_is_not_gated_and_says_how_to_fix_it(tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1, 1))
+    run, result, remeasured = gate(tmp_path, synthetic(7.7, seed=20), [], monkeypatch)
+    assert (result.verdict, remeasured) == ("untrustworthy", []), result.message
+    assert "--ig-repeat 5" in result.message and not result.failed
+
+
+def test_the_spread_is_pooled_per_variant(tmp_path) -> None:
+    record(tmp_path, runs(7.0, 1))
+    run = make_run(tmp_path)
+    run.prepare([CASE])
+    assert set(run.spreads) == {"jit"} and run.spreads["jit"].df == 4 and run.spreads["jit"].sd > 0
+
+
+def test_repeat_needs_worker_processes(tmp_path) -> None:
+    with pytest.raises(DataFileError, match="--ig-isolate never"):
+        make_run(tmp_path, repeat=3, worker_timeout=None).prepare([CASE])
 
 
 def test_family_confidence_widens_with_the_number_of_cases(tmp_path) -> None:
@@ -145,7 +177,7 @@ def test_no_baseline_is_one_line_and_no_failure(tmp_path) -> None:
     run.prepare([CASE])
     assert run.notes == [no_baseline_line(run.baseline_path, MACHINE, LANE)]
     assert "\n" not in run.notes[0] and MACHINE in run.notes[0] and "not gated" in run.notes[0]
-    run.measurements[(SPEC.id, "fp32")] = synthetic(7.0)
+    run.measurements[(SPEC.id, "fp32")] = [synthetic(7.0)]
     result = run.run_case(CASE)
     assert result.verdict == "no-baseline" and not result.failed
 
@@ -165,7 +197,7 @@ def test_a_bad_baseline_file_is_one_message_and_left_untouched(tmp_path, content
     with pytest.raises(DataFileError) as exc:
         run.prepare([CASE])
     assert str(run.baseline_path) in str(exc.value) and "\n" not in str(exc.value)
-    run.measurements[(SPEC.id, "fp32")] = synthetic(7.0)
+    run.measurements[(SPEC.id, "fp32")] = [synthetic(7.0)]
     run.baseline = None
     run.run_case(CASE)
     with pytest.raises(DataFileError):  # and an update refuses to overwrite it
@@ -178,7 +210,7 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
 
     path = bl.baseline_path(tmp_path, machine_class(), lane_id(lane_versions()))
     path.parent.mkdir(parents=True)
-    content = b'{"schema": "infergate-baselines", "version": 2, "history": []}\n'
+    content = b'{"schema": "infergate-baselines", "version": 3, "history": []}\n'
     path.write_bytes(content)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "perf/test_speedups.py", "--collect-only", "-q",
@@ -187,7 +219,7 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
     )
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if str(path) in line]
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
-    assert len(errors) == 1 and "version 2" in errors[0]
+    assert len(errors) == 1 and "version 3" in errors[0]
     assert path.read_bytes() == content
 
 
@@ -198,7 +230,7 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
 def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
     run = make_run(tmp_path)
     run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
-    run.measurements[(SPEC.id, "fp32")] = synthetic(7.0)
+    run.measurements[(SPEC.id, "fp32")] = [synthetic(7.0)]
     results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
     lines = format_table(results)
     assert lines[0].split()[:3] == ["case", "ms", "speedup"] and "no-baseline" in lines[2]
@@ -213,9 +245,12 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
     tiny = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
     plan = SamplingPlan(budget_s=0.6, warmup_s=0.1, min_rounds=30, max_rounds=150, threads=1)
     m = measure_model(tiny, DType.FP32, ("eager",), plan, copies=(Copy("slow", "eager", 1.0),))
-    # The stored baseline says "as fast as eager"; the injected 2x slowdown must fail against it.
-    baseline = bl.CaseBaseline(speedup=1.0, ci=(0.98, 1.02), confidence=0.99, rounds=m.rounds,
-                               median_ms={"eager": 1.0}, recorded="2025-01-01T00:00:00")
-    verdict, message, est = judge(m.samples(), "slow", baseline, 0.05, 0.99, QUIET)
+    # The stored baseline says "as fast as eager", within 2 % between runs; the injected 2x
+    # slowdown must fail against it.
+    run = bl.RunRecord(speedup=1.0, ci=(0.98, 1.02), rounds=m.rounds, median_ms={"eager": 1.0},
+                       recorded="2025-01-01T00:00:00")
+    baseline = bl.CaseBaseline(runs=(run,) * 3, confidence=0.99)
+    spread = RunSpread(0.02, 4)
+    verdict, message, est = judge([m.samples()], "slow", baseline, spread, 0.05, 0.99, QUIET)
     assert verdict == "regression", message
     assert est.point < 0.8, est  # not exactly 0.5: a spin on a loaded machine is preempted too

@@ -240,3 +240,61 @@ def test_noise_report_wide_interval() -> None:
 def test_noise_report_reads_the_real_load_by_default() -> None:
     report = stats.noise_report((1.0, 0.99, 1.01), ncpu=10_000)
     assert not report.untrustworthy
+
+
+# --------------------------------------------------------------------------------------------
+# Between-run spread and the staged gate
+
+
+def test_student_t_quantiles_match_tables() -> None:
+    for p, df, table in ((0.975, 4, 2.776), (0.995, 9, 3.250), (0.95, 1, 6.314), (0.999, 36, 3.333),
+                         (0.975, 1000, 1.962)):
+        assert stats.student_t_quantile(p, df) == pytest.approx(table, abs=2e-3)
+    assert stats.student_t_quantile(0.025, 4) == pytest.approx(-2.776, abs=2e-3)
+
+
+def test_pooled_spread_pools_log_deviations_and_ignores_single_runs() -> None:
+    a, b = [1.0, math.e ** 0.02], [2.0, 2.0 * math.e ** -0.02, 2.0 * math.e ** 0.02]
+    spread = stats.pooled_spread([a, b, [5.0]])
+    ss = 2 * 0.01**2 + 2 * 0.02**2  # squared deviations from each case's own mean log
+    assert spread.df == 3 and spread.sd == pytest.approx(math.sqrt(ss / 3))
+    assert stats.pooled_spread([[1.2], [1.3]]) == stats.RunSpread(0.0, 0)
+
+
+def _simulate_staged(drop: float, sigma: float, trials: int, seed: int) -> float:
+    """Share of trials the staged gate fails when the truth is a ``drop`` and every run's
+    log-speedup scatters by ``sigma`` (the gate's own model): 9 cases x 5 recorded runs pool the
+    spread, today is one run, a flagged case gets 3 re-measures."""
+    from infergate.summary import staged_verdict
+
+    rng = np.random.default_rng(seed)
+    fails = 0
+    for _ in range(trials):
+        recorded = np.exp(rng.normal(0.0, sigma, size=(9, 5))) * 1.5
+        spread = stats.pooled_spread(recorded.tolist())
+        today = np.exp(rng.normal(math.log(1 - drop), sigma, size=4)) * 1.5
+        verdict, _ = staged_verdict([today[0]], recorded[0].tolist(), spread, 0.05, 0.99,
+                                    lambda: today[1:].tolist())
+        fails += verdict == "regression"
+    return fails / trials
+
+
+def test_staged_gate_false_alarm_rate_and_power_under_its_model() -> None:
+    # Not a timing test: the statistics on synthetic draws, where the truth is known.
+    assert _simulate_staged(0.0, 0.01, 600, seed=1) <= 0.01
+    assert _simulate_staged(0.05, 0.01, 300, seed=2) >= 0.95
+    # A drift of a fifth of the floor is not what the gate is for, even when it is real.
+    assert _simulate_staged(0.01, 0.01, 300, seed=3) <= 0.05
+
+
+def test_runs_verdict_statuses() -> None:
+    spread = stats.RunSpread(0.01, 30)
+    base = [1.5, 1.51, 1.49, 1.5, 1.5]
+    assert stats.runs_verdict([1.5], base, spread).status == "pass"
+    assert stats.runs_verdict([1.35], base, spread).status == "regression"
+    assert stats.runs_verdict([1.65], base, spread).status == "improvement"
+    # Significant but below half the floor: not a regression.
+    assert stats.runs_verdict([1.47] * 20, base * 4, spread).status == "pass"
+    assert stats.runs_verdict([1.5], base, stats.RunSpread(0.05, 30)).status == "noisy"
+    with pytest.raises(ValueError, match="degree"):
+        stats.runs_verdict([1.5], base, stats.RunSpread(0.01, 0))
