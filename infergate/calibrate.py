@@ -11,9 +11,13 @@ of the variant's own warm-up median), then times them twice:
 Rules, per trial and per injected slowdown p (A/A is p = 0):
 - within-run: median(variant) / median(variant+p) from the same rounds, 99 % paired bootstrap;
   a regression when the whole interval is below 1 (no floor);
-- vs stored baseline: speedup eager/(variant+p) of this trial against the speedup eager/variant
-  recorded by the *previous* trial (a separate build, as on another day), ``stats.gate_verdict``
-  at 99 % with each floor of ``--floors``;
+- the suite's gate vs a stored baseline (``summary.staged_verdict``, the code the suite runs): the
+  speedup eager/(variant+p) of this trial against the speedups eager/variant of the 5 trials
+  before it (separate builds, as a baseline recorded with ``--ig-repeat 5`` on another day),
+  judged with the between-run spread of the other trials; when the screen flags it, the same
+  copy in the next 3 trials is its re-measure (fresh processes, as in the suite); 99 %;
+- the earlier rule, kept for comparison: against the single speedup recorded by the *previous*
+  trial, bootstrap intervals combined in quadrature (``stats.gate_verdict``);
 - pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
   on the blocks of the variant (A) and the slowed copy (B, timed after A).
 
@@ -23,6 +27,8 @@ Position bias: the A/A ratio median(variant+0%)/median(variant) - 1, mean over t
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import os
 import sys
@@ -35,11 +41,13 @@ from .errors import InfergateError, UsageError
 from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
-from .stats import asv_rule, gate_verdict, pytest_benchmark_rule, read_load
+from .stats import asv_rule, gate_verdict, pooled_spread, pytest_benchmark_rule, read_load
+from .summary import DEFAULT_CONFIRM_RUNS, staged_verdict
 
 CONFIDENCE = 0.99
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
-DEFAULT_FLOORS = (0.05, 0.02)
+DEFAULT_FLOORS = (0.05,)
+BASELINE_RUNS = 5  # what `--ig-repeat 5` records
 
 
 def copy_name(variant: str, pct: float) -> str:
@@ -80,6 +88,32 @@ def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_
     return Trial(shuffled, blocks, time.perf_counter() - t0)
 
 
+RAW_SCHEMA = "infergate-calibration-trials"
+RAW_VERSION = 1
+
+
+def save_trials(path: str, trials: Sequence[Trial], meta: dict[str, object]) -> None:
+    """Every trial's raw times as JSON, so new rules can be judged on the same samples later."""
+    data = {"schema": RAW_SCHEMA, "version": RAW_VERSION, **meta,
+            "trials": [{"seconds": t.seconds, "shuffled": dataclasses.asdict(t.shuffled),
+                        "blocks": dataclasses.asdict(t.blocks)} for t in trials]}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+
+
+def load_trials(path: str) -> tuple[list[Trial], dict[str, object]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read calibration trials {path}: {exc}") from exc
+    if not isinstance(data, dict) or data.get("schema") != RAW_SCHEMA or data.get("version") != RAW_VERSION:
+        raise UsageError(f"{path} is not an {RAW_SCHEMA} file of version {RAW_VERSION}")
+    trials = [Trial(ModelMeasurement(**t["shuffled"]), ModelMeasurement(**t["blocks"]), t["seconds"])
+              for t in data.pop("trials")]
+    return trials, data
+
+
 @dataclass
 class Tally:
     hits: dict[float, int] = field(default_factory=dict)  # slowdown % (0 = A/A) -> regressions
@@ -89,15 +123,31 @@ class Tally:
         self.hits[pct] = self.hits.get(pct, 0) + int(hit)
 
 
+def min_trials(confirm_runs: int = DEFAULT_CONFIRM_RUNS) -> int:
+    # trial i, its baseline trials and its re-measure trials must all be different trials, and
+    # the spread needs >= 2 degrees of freedom from trials other than i and its re-measures.
+    return max(BASELINE_RUNS, 3) + confirm_runs + 1
+
+
 def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[float],
                  floors: Sequence[float]) -> dict[str, Tally]:
-    rules = {"within": Tally(), **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(),
-             "asv": Tally()}
+    """Every rule on every trial. For the suite's gate (``staged@floor``), trial i is today's run;
+    its baseline is the BASELINE_RUNS trials before it (cyclically), its re-measures are the trials
+    after it (each a fresh process, as in the suite), and the between-run spread is pooled from
+    every trial except i and its re-measures (standing in for the suite's pooling over models)."""
+    rules = {"within": Tally(), **{f"staged@{f}": Tally() for f in floors},
+             **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
     n = len(trials)
+    aa = copy_name(variant, 0)
+    speedups = {pct: [t.shuffled.samples().speedup(copy_name(variant, pct)) for t in trials]
+                for pct in (0, *slowdowns)}
     for i, trial in enumerate(trials):
         s = trial.shuffled.samples()
         previous = trials[(i - 1) % n].shuffled.samples()
-        baseline = previous.speedup_estimate(copy_name(variant, 0), confidence=CONFIDENCE)
+        baseline = previous.speedup_estimate(aa, confidence=CONFIDENCE)
+        base_runs = [speedups[0][(i - j) % n] for j in range(1, BASELINE_RUNS + 1)]
+        confirm_idx = [(i + j) % n for j in range(1, DEFAULT_CONFIRM_RUNS + 1)]
+        spread = pooled_spread([[speedups[0][j] for j in range(n) if j != i and j not in confirm_idx]])
         for pct in (0, *slowdowns):
             slowed = copy_name(variant, pct)
             reference = variant  # the unwrapped variant: A/A then includes the wrapper, as it should
@@ -107,6 +157,9 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
             for f in floors:
                 verdict = gate_verdict(measured, baseline, floor=f)
                 rules[f"baseline@{f}"].add(pct, verdict.status == "regression")
+                more = [speedups[pct][j] for j in confirm_idx]
+                staged, _ = staged_verdict([speedups[pct][i]], base_runs, spread, f, CONFIDENCE, lambda: more)
+                rules[f"staged@{f}"].add(pct, staged == "regression")
             a, b = trial.blocks.times_ns[reference], trial.blocks.times_ns[slowed]
             rules["pytest-benchmark"].add(pct, pytest_benchmark_rule(a, b, pct=5))
             rules["asv"].add(pct, asv_rule(a, b))
@@ -137,8 +190,30 @@ RULE_LABELS = {
 def rule_label(key: str) -> str:
     if key.startswith("baseline@"):
         floor = float(key.split("@", 1)[1])
-        return f"infergate vs stored baseline (previous trial): gate_verdict 99%, floor {floor:.0%}"
+        return (f"earlier rule, vs one stored run (previous trial): bootstrap CIs in quadrature, whole "
+                f"interval below 1-floor, floor {floor:.0%}")
+    if key.startswith("staged@"):
+        floor = float(key.split("@", 1)[1])
+        return (f"**infergate gate vs stored baseline** ({BASELINE_RUNS} earlier runs, between-run spread, "
+                f"screen then {DEFAULT_CONFIRM_RUNS} re-measures, 99%), floor {floor:.0%}")
     return RULE_LABELS[key]
+
+
+def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
+    """Between-run sd of the log-speedup next to the sd one run's bootstrap implies: the gap is
+    why a stored baseline needs several runs."""
+    import numpy as np
+
+    logs, ses = [], []
+    for t in trials:
+        s = t.shuffled.samples()
+        est = s.speedup_estimate(copy_name(variant, 0), confidence=CONFIDENCE)
+        logs.append(math.log(est.point))
+        ses.append((math.log(est.high) - math.log(est.low)) / 2 / 2.5758)
+    between = float(np.std(logs, ddof=1))
+    return [f"- Speedup eager/{variant} over trials: {math.exp(min(logs)):.3f} to {math.exp(max(logs)):.3f}; "
+            f"between-run sd of the log-speedup {between:.2%}, while one run's bootstrap implies "
+            f"{sum(ses) / len(ses):.2%} on average."]
 
 
 def markdown(rules: dict[str, Tally], slowdowns: Sequence[float]) -> list[str]:
@@ -181,6 +256,7 @@ def report(trials: Sequence[Trial], spec: ModelSpec, variant: str, slowdowns: Se
         f"{sum(t.seconds for t in trials) / len(trials):.1f} s; "
         f"measuring time of one suite case (eager + variant sides of the shuffled rounds): "
         f"{2 * sum(m.measure_s for m in sh) / len(sh) / entries:.1f} s.",
+        *spread_lines(trials, variant),
     ]
     return lines
 
@@ -200,12 +276,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="injected slowdowns in percent. Default: %(default)s")
     parser.add_argument("--floors", default=",".join(map(str, DEFAULT_FLOORS)),
                         help="effect floors judged against the stored baseline. Default: %(default)s")
+    parser.add_argument("--save", metavar="FILE", help="also write every trial's raw times to FILE (JSON)")
+    parser.add_argument("--load", metavar="FILE",
+                        help="judge the trials saved in FILE instead of measuring (--model/--variant/"
+                             "--slowdowns come from the file)")
     args = parser.parse_args(argv)
-    if args.trials < 2:
-        parser.error("--trials must be >= 2: each trial's baseline is the previous trial")
+    if args.trials < min_trials() and not args.load:
+        parser.error(f"--trials must be >= {min_trials()}: each trial needs {BASELINE_RUNS} baseline "
+                     f"trials and {DEFAULT_CONFIRM_RUNS} re-measure trials besides itself")
     try:
         slowdowns = tuple(float(x) for x in args.slowdowns.split(","))
         floors = tuple(float(x) for x in args.floors.split(","))
+        if args.load:
+            trials, meta = load_trials(args.load)
+            spec, variant = find_spec(str(meta["model"])), str(meta["variant"])
+            slowdowns = tuple(float(x) for x in meta["slowdowns"])  # type: ignore[union-attr]
+            load = (float(meta["load_start"]), float(meta["load_end"]))  # type: ignore[arg-type]
+            print("\n".join(report(trials, spec, variant, slowdowns, floors, load, list(meta["argv"]))))
+            return 0
         spec = find_spec(args.model)
         load_start = read_load()
         trials = []
@@ -214,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
             trials.append(trial)
             print(f"trial {seed + 1}/{args.trials}: {trial.seconds:.0f} s, {trial.shuffled.rounds} rounds, "
                   f"load {read_load():.2f}", file=sys.stderr, flush=True)
-        lines = report(trials, spec, args.variant, slowdowns, floors, (load_start, read_load()), argv)
+        load_end = read_load()
+        if args.save:
+            save_trials(args.save, trials, {"model": spec.id, "variant": args.variant, "slowdowns": slowdowns,
+                                            "load_start": load_start, "load_end": load_end, "argv": argv})
+        lines = report(trials, spec, args.variant, slowdowns, floors, (load_start, load_end), argv)
     except (InfergateError, ValueError) as exc:
         print(f"infergate.calibrate: {exc}", file=sys.stderr)
         return 2
