@@ -186,7 +186,7 @@ def paired_block_ratio(
     """
     import numpy as np
 
-    from .stats import Estimate, _percentile_bounds
+    from .stats import Estimate, percentile_bounds
 
     if len(from_blocks) != len(to_blocks) or not from_blocks:
         raise ValueError(
@@ -198,7 +198,7 @@ def paired_block_ratio(
     fb = np.asarray(from_blocks, dtype=float)  # (blocks, rounds)
     tb = np.asarray(to_blocks, dtype=float)
     point = float(np.median(tb) / np.median(fb))
-    lo_pct, hi_pct = _percentile_bounds(confidence)
+    lo_pct, hi_pct = percentile_bounds(confidence)
     rng = np.random.default_rng(seed)
     n, r = fb.shape
     pick = rng.integers(0, n, size=(resamples, n, 1))  # stage 1: the same pairs for both lanes
@@ -209,8 +209,16 @@ def paired_block_ratio(
     return Estimate(point, float(low), float(high))
 
 
+def block_speedups(case: LaneCase) -> list[float]:
+    """One speedup per worker block (process): the units the between-run spread is measured on."""
+    import numpy as np
+
+    return [float(np.median(e) / np.median(v)) for e, v in zip(case.eager_blocks, case.blocks)]
+
+
 def lane_speedup(case: LaneCase, confidence: float, seed: int = 0):
-    """The variant's speedup over eager within one lane, from its paired rounds."""
+    """The variant's speedup over eager within one lane, from its paired rounds (for the report;
+    the verdict compares the lanes' per-block speedups, see ``compare_case``)."""
     from .stats import Samples
 
     samples = Samples()
@@ -351,7 +359,14 @@ def compare_case(cid: str, meta: Mapping[str, str], a: LaneCase, b: LaneCase,
     if meta["variant"] != "eager" and a.eager_blocks and b.eager_blocks:
         sa, sb = lane_speedup(a, confidence), lane_speedup(b, confidence)
         cmp.speedup_from, cmp.speedup_to = tuple(sa), tuple(sb)  # type: ignore[assignment]
-        cmp.speedup_status = gate_verdict(sb, sa, floor).status
+        # Per-block speedups, compared with the spread between blocks (processes) of both lanes: the
+        # rounds' bootstrap alone would miss how much a speedup moves from one process to the next.
+        from .stats import pooled_spread, runs_verdict
+
+        ka, kb = block_speedups(a), block_speedups(b)
+        spread = pooled_spread([ka, kb])
+        cmp.speedup_status = (runs_verdict(kb, ka, spread, floor, confidence).status if spread.df >= 1
+                              else "noisy")
         # A smaller speedup only hurts if the variant itself got slower; if eager merely got faster
         # around an unchanged variant, users lose nothing.
         if cmp.speedup_status == "regression" and cmp.latency_status != "improvement":
