@@ -9,7 +9,8 @@ drift (thermal, a neighbour ramping up) instead of always favouring the lane tha
 Per case the gate compares:
 - latency: median(to) / median(from) with a two-stage bootstrap interval (block pairs, then rounds
   within each block: rounds of one process are not independent, processes are);
-- speedup over eager: each lane's paired-round speedup, compared by ``stats.gate_verdict``;
+- speedup over eager: one speedup per worker block in each lane, compared with the spread between
+  blocks (``stats.runs_verdict``): one process's bootstrap cannot see how much processes differ;
 - fusions: fused graph node kinds present in "from" and gone in "to";
 - availability: a variant that built in "from" and is skipped or fails in "to";
 - correctness: the suite's correctness tests run under "to".
@@ -322,7 +323,7 @@ def _pct(ratio: float) -> str:
 
 def compare_case(cid: str, meta: Mapping[str, str], a: LaneCase, b: LaneCase,
                  confidence: float, floor: float) -> tuple[CaseComparison, list[str]]:
-    from .stats import Estimate, gate_verdict
+    from .stats import Estimate, ratio_status
 
     cmp = CaseComparison(cid, meta["model"], meta["variant"], meta["dtype"], status="pass",
                          fusions_from=dict(a.fusions), fusions_to=dict(b.fusions))
@@ -346,10 +347,10 @@ def compare_case(cid: str, meta: Mapping[str, str], a: LaneCase, b: LaneCase,
     cmp.to_ms = float(np.median(np.concatenate(b.blocks)))
     lat = paired_block_ratio(a.blocks, b.blocks, confidence)
     cmp.latency = tuple(lat)  # type: ignore[assignment]
-    # gate_verdict judges a speed ratio against a baseline; here the "baseline" is the from lane
-    # itself (ratio 1, no width), and speed is the inverse of latency, so its floor rule applies as is.
+    # Speed is the inverse of latency; the suite's floor rule (significant, and at least half the
+    # floor) then applies as is.
     speed = Estimate(1.0 / lat.point, 1.0 / lat.high, 1.0 / lat.low)
-    cmp.latency_status = gate_verdict(speed, Estimate(1.0, 1.0, 1.0), floor).status
+    cmp.latency_status = ratio_status(speed, floor)
     if cmp.latency_status == "regression":
         lines.append(
             f"REGRESSION {cid}: latency {_pct(lat.point)} ({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; "

@@ -418,13 +418,22 @@ def runs_verdict(
         f"[{ratio.low:.3f}, {ratio.high:.3f}] at {confidence:.4g}, between-run sd {spread.sd:.2%} "
         f"(df {spread.df}), floor {floor:.0%}"
     )
-    if ratio.high < 1.0 and ratio.point <= 1.0 - floor / 2:
-        return Verdict("regression", f"regression: {summary}", ratio)
-    if ratio.low > 1.0 and ratio.point >= 1.0 + floor / 2:
-        return Verdict("improvement", f"improvement (update the baseline): {summary}", ratio)
-    if ratio.low < 1.0 - floor and ratio.high > 1.0 + floor:
-        return Verdict("noisy", f"too noisy to decide: {summary}", ratio)
-    return Verdict("pass", f"pass: {summary}", ratio)
+    status = ratio_status(ratio, floor)
+    prefix = {"regression": "regression", "improvement": "improvement (update the baseline)",
+              "noisy": "too noisy to decide", "pass": "pass"}[status]
+    return Verdict(status, f"{prefix}: {summary}", ratio)
+
+
+def ratio_status(ratio: Sequence[float], floor: float) -> Status:
+    """The floor rule of ``runs_verdict`` for any ratio where below 1 is worse (a speed ratio)."""
+    point, low, high = (float(x) for x in ratio)
+    if high < 1.0 and point <= 1.0 - floor / 2:
+        return "regression"
+    if low > 1.0 and point >= 1.0 + floor / 2:
+        return "improvement"
+    if low < 1.0 - floor and high > 1.0 + floor:
+        return "noisy"
+    return "pass"
 
 
 def family_confidence(family_alpha: float, n_cases: int, method: str = "bonferroni") -> float:
