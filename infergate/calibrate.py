@@ -42,12 +42,12 @@ from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
 from .stats import asv_rule, gate_verdict, pooled_spread, pytest_benchmark_rule, read_load
-from .summary import DEFAULT_CONFIRM_RUNS, staged_verdict
+from .summary import DEFAULT_CONFIRM_RUNS, DEFAULT_REPEAT, DEFAULT_THREADS, staged_verdict
 
 CONFIDENCE = 0.99
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
 DEFAULT_FLOORS = (0.05,)
-BASELINE_RUNS = 5  # what `--ig-repeat 5` records
+BASELINE_RUNS = 5  # what `run --update-baselines` records
 
 
 def copy_name(variant: str, pct: float) -> str:
@@ -123,18 +123,28 @@ class Tally:
         self.hits[pct] = self.hits.get(pct, 0) + int(hit)
 
 
-def min_trials(confirm_runs: int = DEFAULT_CONFIRM_RUNS) -> int:
-    # trial i, its baseline trials and its re-measure trials must all be different trials, and
-    # the spread needs >= 2 degrees of freedom from trials other than i and its re-measures.
-    return max(BASELINE_RUNS, 3) + confirm_runs + 1
+@dataclass(frozen=True)
+class GateShape:
+    """How many separate runs the emulated suite gate uses: today, recorded, re-measures."""
+
+    first: int = DEFAULT_REPEAT
+    baseline: int = BASELINE_RUNS
+    confirm: int = DEFAULT_CONFIRM_RUNS
+
+
+def min_trials(shape: GateShape = GateShape()) -> int:
+    # Today's runs, the baseline's and the re-measures must all be different trials, and the
+    # spread needs >= 2 degrees of freedom from trials other than today's and the re-measures.
+    return max(shape.baseline, 3) + shape.first + shape.confirm
 
 
 def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[float],
-                 floors: Sequence[float]) -> dict[str, Tally]:
-    """Every rule on every trial. For the suite's gate (``staged@floor``), trial i is today's run;
-    its baseline is the BASELINE_RUNS trials before it (cyclically), its re-measures are the trials
-    after it (each a fresh process, as in the suite), and the between-run spread is pooled from
-    every trial except i and its re-measures (standing in for the suite's pooling over models)."""
+                 floors: Sequence[float], shape: GateShape = GateShape()) -> dict[str, Tally]:
+    """Every rule on every trial. For the suite's gate (``staged@floor``), trials i .. i+first-1
+    are today's runs; the baseline is the ``shape.baseline`` trials before i (cyclically), the
+    re-measures the ``shape.confirm`` trials after today's (each a fresh process, as in the suite),
+    and the between-run spread is pooled from every trial except today's and the re-measures
+    (standing in for the suite's pooling over models)."""
     rules = {"within": Tally(), **{f"staged@{f}": Tally() for f in floors},
              **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
     n = len(trials)
@@ -145,9 +155,10 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
         s = trial.shuffled.samples()
         previous = trials[(i - 1) % n].shuffled.samples()
         baseline = previous.speedup_estimate(aa, confidence=CONFIDENCE)
-        base_runs = [speedups[0][(i - j) % n] for j in range(1, BASELINE_RUNS + 1)]
-        confirm_idx = [(i + j) % n for j in range(1, DEFAULT_CONFIRM_RUNS + 1)]
-        spread = pooled_spread([[speedups[0][j] for j in range(n) if j != i and j not in confirm_idx]])
+        base_runs = [speedups[0][(i - j) % n] for j in range(1, shape.baseline + 1)]
+        today_idx = [(i + j) % n for j in range(shape.first)]
+        confirm_idx = [(i + shape.first + j) % n for j in range(shape.confirm)]
+        spread = pooled_spread([[speedups[0][j] for j in range(n) if j not in today_idx + confirm_idx]])
         for pct in (0, *slowdowns):
             slowed = copy_name(variant, pct)
             reference = variant  # the unwrapped variant: A/A then includes the wrapper, as it should
@@ -158,7 +169,8 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
                 verdict = gate_verdict(measured, baseline, floor=f)
                 rules[f"baseline@{f}"].add(pct, verdict.status == "regression")
                 more = [speedups[pct][j] for j in confirm_idx]
-                staged, _ = staged_verdict([speedups[pct][i]], base_runs, spread, f, CONFIDENCE, lambda: more)
+                today = [speedups[pct][j] for j in today_idx]
+                staged, _ = staged_verdict(today, base_runs, spread, f, CONFIDENCE, lambda: more)
                 rules[f"staged@{f}"].add(pct, staged == "regression")
             a, b = trial.blocks.times_ns[reference], trial.blocks.times_ns[slowed]
             rules["pytest-benchmark"].add(pct, pytest_benchmark_rule(a, b, pct=5))
@@ -187,15 +199,15 @@ RULE_LABELS = {
 }
 
 
-def rule_label(key: str) -> str:
+def rule_label(key: str, shape: GateShape = GateShape()) -> str:
     if key.startswith("baseline@"):
         floor = float(key.split("@", 1)[1])
         return (f"earlier rule, vs one stored run (previous trial): bootstrap CIs in quadrature, whole "
                 f"interval below 1-floor, floor {floor:.0%}")
     if key.startswith("staged@"):
         floor = float(key.split("@", 1)[1])
-        return (f"**infergate gate vs stored baseline** ({BASELINE_RUNS} earlier runs, between-run spread, "
-                f"screen then {DEFAULT_CONFIRM_RUNS} re-measures, 99%), floor {floor:.0%}")
+        return (f"**infergate gate vs stored baseline**: {shape.first} run(s) vs {shape.baseline} earlier runs, "
+                f"between-run spread, screen then {shape.confirm} re-measures, 99%, floor {floor:.0%}")
     return RULE_LABELS[key]
 
 
@@ -216,19 +228,20 @@ def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
             f"{sum(ses) / len(ses):.2%} on average."]
 
 
-def markdown(rules: dict[str, Tally], slowdowns: Sequence[float]) -> list[str]:
+def markdown(rules: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape = GateShape()) -> list[str]:
     head = ["rule", "A/A false alarms", *(f"{p:g}% caught" for p in slowdowns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, tally in rules.items():
         cells = [f"{tally.hits.get(p, 0)}/{tally.trials} ({tally.hits.get(p, 0) / tally.trials:.0%})"
                  for p in (0, *slowdowns)]
-        lines.append("| " + " | ".join([rule_label(key), *cells]) + " |")
+        lines.append("| " + " | ".join([rule_label(key, shape), *cells]) + " |")
     return lines
 
 
 def report(trials: Sequence[Trial], spec: ModelSpec, variant: str, slowdowns: Sequence[float],
-           floors: Sequence[float], load: tuple[float, float], argv: Sequence[str]) -> list[str]:
-    rules = judge_trials(trials, variant, slowdowns, floors)
+           floors: Sequence[float], load: tuple[float, float], argv: Sequence[str],
+           shape: GateShape = GateShape()) -> list[str]:
+    rules = judge_trials(trials, variant, slowdowns, floors, shape)
     sh = [t.shuffled for t in trials]
     bl = [t.blocks for t in trials]
     entries = len(sh[0].variants)
@@ -243,7 +256,7 @@ def report(trials: Sequence[Trial], spec: ModelSpec, variant: str, slowdowns: Se
         f"eager {eager:.2f} ms and {variant} {med:.2f} ms a call (mean of trial medians); "
         f"load average {load[0]:.2f} at start, {load[1]:.2f} at end on {os.cpu_count()} CPUs.",
         "",
-        *markdown(rules, slowdowns),
+        *markdown(rules, slowdowns, shape),
         "",
         f"- A/A position bias, shuffled rounds: {bias_s:+.2%} mean (sd {sd_s:.2%} over trials); "
         f"blocks (fixed order): {bias_b:+.2%} (sd {sd_b:.2%}).",
@@ -271,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=12.0,
                         help="seconds of shuffled rounds per trial, all entries together. Default: 12")
     parser.add_argument("--block-s", type=float, default=1.0, help="seconds per block. Default: 1")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads. Default: all usable CPUs")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"torch threads (--ig-threads). Default: {DEFAULT_THREADS}")
     parser.add_argument("--slowdowns", default=",".join(map(str, DEFAULT_SLOWDOWNS)),
                         help="injected slowdowns in percent. Default: %(default)s")
     parser.add_argument("--floors", default=",".join(map(str, DEFAULT_FLOORS)),
@@ -280,10 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", metavar="FILE",
                         help="judge the trials saved in FILE instead of measuring (--model/--variant/"
                              "--slowdowns come from the file)")
+    parser.add_argument("--first-runs", type=int, default=DEFAULT_REPEAT,
+                        help=f"runs of 'today' in the emulated gate (--ig-repeat). Default: {DEFAULT_REPEAT}")
+    parser.add_argument("--baseline-runs", type=int, default=BASELINE_RUNS,
+                        help=f"recorded runs in the emulated baseline. Default: {BASELINE_RUNS}")
+    parser.add_argument("--confirm-runs", type=int, default=DEFAULT_CONFIRM_RUNS,
+                        help=f"re-measures of a flagged case (--ig-confirm-runs). Default: {DEFAULT_CONFIRM_RUNS}")
     args = parser.parse_args(argv)
-    if args.trials < min_trials() and not args.load:
-        parser.error(f"--trials must be >= {min_trials()}: each trial needs {BASELINE_RUNS} baseline "
-                     f"trials and {DEFAULT_CONFIRM_RUNS} re-measure trials besides itself")
+    if min(args.first_runs, args.baseline_runs) < 1 or args.confirm_runs < 0:
+        parser.error("--first-runs and --baseline-runs must be >= 1, --confirm-runs >= 0")
+    shape = GateShape(args.first_runs, args.baseline_runs, args.confirm_runs)
+    if args.trials < min_trials(shape) and not args.load:
+        parser.error(f"--trials must be >= {min_trials(shape)}: each trial needs {shape.baseline} baseline "
+                     f"trials, {shape.first} of today and {shape.confirm} re-measures, all different")
     try:
         slowdowns = tuple(float(x) for x in args.slowdowns.split(","))
         floors = tuple(float(x) for x in args.floors.split(","))
@@ -292,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
             spec, variant = find_spec(str(meta["model"])), str(meta["variant"])
             slowdowns = tuple(float(x) for x in meta["slowdowns"])  # type: ignore[union-attr]
             load = (float(meta["load_start"]), float(meta["load_end"]))  # type: ignore[arg-type]
-            print("\n".join(report(trials, spec, variant, slowdowns, floors, load, list(meta["argv"]))))
+            if len(trials) < min_trials(shape):
+                raise UsageError(f"{args.load} holds {len(trials)} trials; this gate shape needs {min_trials(shape)}")
+            print("\n".join(report(trials, spec, variant, slowdowns, floors, load, list(meta["argv"]), shape)))
             return 0
         spec = find_spec(args.model)
         load_start = read_load()
@@ -306,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.save:
             save_trials(args.save, trials, {"model": spec.id, "variant": args.variant, "slowdowns": slowdowns,
                                             "load_start": load_start, "load_end": load_end, "argv": argv})
-        lines = report(trials, spec, args.variant, slowdowns, floors, (load_start, load_end), argv)
+        lines = report(trials, spec, args.variant, slowdowns, floors, (load_start, load_end), argv, shape)
     except (InfergateError, ValueError) as exc:
         print(f"infergate.calibrate: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ from pathlib import Path
 from .cases import PROFILES
 from .options import PROFILE, UPDATE_BASELINES
 from .perf_plugin import REPEAT
+from .summary import DEFAULT_REPEAT
 
 ROOT = Path(__file__).resolve().parent.parent
 PERF_DIR = ROOT / "perf"
@@ -44,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--update-baselines", action="store_true",
                      help="record this run's speedups as the baselines (merged, atomic). Default: off")
     run.add_argument("--repeat", type=int, default=None, metavar="N",
-                     help=f"separate processes per model ({REPEAT}). Default: 1, or {RECORD_RUNS} with "
-                          "--update-baselines")
+                     help=f"separate processes per model ({REPEAT}). Default: {DEFAULT_REPEAT}, or "
+                          f"{RECORD_RUNS} with --update-baselines")
     args, extra = parser.parse_known_args(argv)
     import pytest
 

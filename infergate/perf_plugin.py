@@ -21,9 +21,19 @@ from .dtypes import DType
 from .errors import CaseCrashed, CaseTimeout, DataFileError
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
-from .stats import NoiseReport, RunSpread, Samples, family_confidence, noise_report, read_load
+from .stats import (
+    NoiseReport,
+    RunSpread,
+    Samples,
+    family_confidence,
+    noise_report,
+    read_load,
+    runs_speedup_estimate,
+)
 from .summary import (
     DEFAULT_CONFIRM_RUNS,
+    DEFAULT_REPEAT,
+    DEFAULT_THREADS,
     DEFAULT_FAMILY_ALPHA,
     DEFAULT_FLOOR,
     CaseResult,
@@ -44,7 +54,9 @@ BUDGET = "--ig-budget"
 REQUIRE_BASELINE = "--ig-require-baseline"
 REPEAT = "--ig-repeat"
 CONFIRM_RUNS = "--ig-confirm-runs"
+THREADS = "--ig-threads"
 MAX_RUNS = 20
+
 PERF_MARK = "infergate_perf"
 
 # A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
@@ -93,6 +105,16 @@ def _count(low: int) -> Any:
     return parse
 
 
+def _threads(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= number <= 1024:
+        raise argparse.ArgumentTypeError(f"{value} must be in [1, 1024]")
+    return number
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
     group.addoption(
@@ -111,10 +133,15 @@ def add_options(parser: pytest.Parser) -> None:
              f"Default: {SamplingPlan().budget_s:g}",
     )
     group.addoption(
-        REPEAT, metavar="N", type=_count(1), default=1,
+        REPEAT, metavar="N", type=_count(1), default=DEFAULT_REPEAT,
         help="measure each model in N separate processes; all N runs are gated together, and "
              "--ig-update-baselines records all N (record with 5: the gate needs the spread "
-             "between runs). Default: 1",
+             f"between runs). Default: {DEFAULT_REPEAT}",
+    )
+    group.addoption(
+        THREADS, metavar="N", type=_threads, default=DEFAULT_THREADS,
+        help="torch intra-op threads while measuring; baselines recorded with another count are "
+             f"not compared. Default: {DEFAULT_THREADS}",
     )
     group.addoption(
         CONFIRM_RUNS, metavar="N", type=_count(0), default=DEFAULT_CONFIRM_RUNS,
@@ -170,6 +197,7 @@ class PerfRun:
     worker_timeout: float | None = MEASURE_TIMEOUT_S
     repeat: int = 1
     confirm_runs: int = DEFAULT_CONFIRM_RUNS
+    threads: int | None = None  # None: every usable CPU
     load_start: float = field(default_factory=read_load)
     baseline: bl.BaselineFile | None = None
     variants_by_model: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
@@ -212,7 +240,7 @@ class PerfRun:
         return family_confidence(self.alpha, self.gated_cases, method="bonferroni")
 
     def plan(self, seed: int = 0) -> SamplingPlan:
-        return SamplingPlan(budget_s=self.budget_s, seed=seed)
+        return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads)
 
     def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
         key = (case.spec.id, case.dtype.value)
@@ -248,6 +276,12 @@ class PerfRun:
         names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
         samples = [m.samples(names) for m in runs]
         case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
+        recorded_threads = case_baseline.environment.get("torch_threads") if case_baseline else None
+        if case_baseline is not None and recorded_threads not in (None, runs[0].threads):
+            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
+            why = (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
+                   f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
+            return "untrustworthy", why, est, NoiseReport((why,))
         record = None
         if case.variant != "eager":
             record = samples[0].speedup_estimate(case.variant, confidence=0.99)
@@ -341,6 +375,7 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             machine_class=machine_class(), lane=lane_id(lane_versions()),
             worker_timeout=timeout if isolation.isolates("eager", perf=True) else None,
             repeat=config.getoption(REPEAT), confirm_runs=config.getoption(CONFIRM_RUNS),
+            threads=config.getoption(THREADS),
         )
     return config.stash[_RUN]
 

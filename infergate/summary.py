@@ -39,6 +39,12 @@ DEFAULT_FAMILY_ALPHA = 0.01
 # cases about one run in eleven spends time re-measuring one case.
 SCREEN_CONFIDENCE = 0.98
 DEFAULT_CONFIRM_RUNS = 3
+# Measured with `python -m infergate.calibrate` on the 2-core machine (docs/calibration.md): the
+# speedup's sd between processes was ~3 % with 2 torch threads and ~1.7 % with 1, while eager got
+# only ~10 % slower (the free core absorbs the pytest process and the OS). With that spread one
+# run per model cannot see a 5 % drop reliably; two can (docs/calibration.md).
+DEFAULT_THREADS = 1
+DEFAULT_REPEAT = 2
 # Fewer runs leave the between-run spread and the baseline's own mean too uncertain to gate on.
 MIN_SPREAD_DF = 2
 
