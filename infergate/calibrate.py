@@ -97,15 +97,22 @@ def save_trials(path: str, trials: Sequence[Trial], meta: dict[str, object]) -> 
     data = {"schema": RAW_SCHEMA, "version": RAW_VERSION, **meta,
             "trials": [{"seconds": t.seconds, "shuffled": dataclasses.asdict(t.shuffled),
                         "blocks": dataclasses.asdict(t.blocks)} for t in trials]}
-    with open(path, "w", encoding="utf-8") as fh:
+    with _open(path, "wt") as fh:
         json.dump(data, fh)
+
+
+def _open(path: str, mode: str):  # type: ignore[no-untyped-def]
+    # .json.gz: the saved trials committed beside docs/calibration.md are ~1 MB of JSON each.
+    import gzip
+
+    return gzip.open(path, mode, encoding="utf-8") if path.endswith(".gz") else open(path, mode, encoding="utf-8")
 
 
 def load_trials(path: str) -> tuple[list[Trial], dict[str, object]]:
     try:
-        with open(path, encoding="utf-8") as fh:
+        with _open(path, "rt") as fh:
             data = json.load(fh)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read calibration trials {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("schema") != RAW_SCHEMA or data.get("version") != RAW_VERSION:
         raise UsageError(f"{path} is not an {RAW_SCHEMA} file of version {RAW_VERSION}")
