@@ -569,13 +569,14 @@ def main(argv: Sequence[str] | None = None, *, runner: WorkerRunner | None = Non
                   file=sys.stderr, flush=True)
             os.execv(str(py_to), [str(py_to), "-m", "infergate.lanegate", *argv, "--no-ensure"])
         out = args.out or Path("results") / f"gate-{Path(args.from_lane).stem}-to-{Path(args.to_lane).stem}"
+        # Read before the correctness run: afterwards the 1-minute average still holds its threads.
+        load_start = read_load()
         if args.no_correctness:
             correctness = Correctness(False, summary="not run (--no-correctness)")
         else:
             print(f"correctness under '{args.to_lane}' ({args.profile} profile)...", flush=True)
             correctness = run_correctness(py_to, args.profile, args.cases, out / "correctness-to.log")
         run = runner or subprocess_worker(args.profile, args.cases, args.rounds, out / "logs")
-        load_start = read_load()
         blocks = measure_lanes({"from": (args.from_lane, py_from), "to": (args.to_lane, py_to)},
                                args.blocks, run, progress=lambda m: print(m, flush=True))
         gate = compare(blocks["from"], blocks["to"], from_lane=args.from_lane, to_lane=args.to_lane,

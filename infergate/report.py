@@ -58,7 +58,8 @@ def gate_markdown(gate: "GateResult", images: Mapping[str, str] | None = None) -
         f"- machine class `{gate.machine_class}`, {gate.threads} torch threads; {gate.blocks} worker "
         f"blocks per lane alternated A B B A …, {gate.rounds} rounds per block",
         f"- intervals at {gate.confidence:.2%} confidence per comparison (family-wise correction); "
-        f"a change fails only when its whole interval is past the {gate.floor:.0%} floor",
+        f"a change fails when it is significant (whole interval on the bad side of 1) and at least "
+        f"half the {gate.floor:.0%} floor",
         f"- correctness under `{gate.to_lane}`: "
         + (("❌ " if gate.correctness.failed else "✅ ") + _md_escape(gate.correctness.summary)
            if gate.correctness.ran else _md_escape(gate.correctness.summary)),
