@@ -281,7 +281,7 @@ class PerfRun:
             est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
             why = (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
                    f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
-            return "untrustworthy", why, est, NoiseReport((why,))
+            return "untrustworthy", why, est, NoiseReport(())  # a set-up mismatch, not machine noise
         record = None
         if case.variant != "eager":
             record = samples[0].speedup_estimate(case.variant, confidence=0.99)
