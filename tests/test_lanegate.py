@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infergate import lanegate
+from infergate import lane_compare, lanegate
 from infergate.lane_worker import SCHEMA, VERSION, case_matcher, select_cases
 from infergate.cases import get_profile
 
@@ -122,27 +122,27 @@ def test_lost_fusion_is_a_regression(tmp_path, capsys):
 
 def test_failed_correctness_fails_the_gate():
     blocks = [fake_block(i) for i in range(2)]
-    bad = lanegate.Correctness(True, 1, "2 failed, 10 passed", "log.txt")
-    gate = lanegate.compare(blocks, blocks, from_lane="A", to_lane="B", correctness=bad, rounds=12)
+    bad = lane_compare.Correctness(True, 1, "2 failed, 10 passed", "log.txt")
+    gate = lane_compare.compare(blocks, blocks, from_lane="A", to_lane="B", correctness=bad, rounds=12)
     assert gate.regressions == ["REGRESSION correctness under 'B': 2 failed, 10 passed (log: log.txt)"]
-    nothing = lanegate.Correctness(True, 5, "no tests ran", "log.txt")
-    assert lanegate.compare(blocks, blocks, from_lane="A", to_lane="B", correctness=nothing, rounds=12).passed
+    nothing = lane_compare.Correctness(True, 5, "no tests ran", "log.txt")
+    assert lane_compare.compare(blocks, blocks, from_lane="A", to_lane="B", correctness=nothing, rounds=12).passed
 
 
 def test_block_interval_covers_identity_and_excludes_a_real_change():
     rng = np.random.default_rng(0)
     a = [list(10 * rng.lognormal(0, 0.03, 15)) for _ in range(4)]
     b = [list(10 * rng.lognormal(0, 0.03, 15)) for _ in range(4)]
-    same = lanegate.paired_block_ratio(a, b, confidence=0.99)
+    same = lane_compare.paired_block_ratio(a, b, confidence=0.99)
     assert same.low < 1.0 < same.high
-    slower = lanegate.paired_block_ratio(a, [[t * 1.2 for t in blk] for blk in b], confidence=0.99)
+    slower = lane_compare.paired_block_ratio(a, [[t * 1.2 for t in blk] for blk in b], confidence=0.99)
     assert 1.1 < slower.low <= slower.point <= slower.high < 1.3
 
 
 def test_gate_json_round_trips(tmp_path):
     run_gate(tmp_path, {"scale": {"jit": 0.7}})
     doc = json.loads((tmp_path / "gate.json").read_text())
-    gate = lanegate.GateResult.from_json(doc)
+    gate = lane_compare.GateResult.from_json(doc)
     assert gate.to_json() == doc
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
 
