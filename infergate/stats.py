@@ -405,9 +405,9 @@ def runs_verdict(
 
     - regression:  high < 1 and point <= 1 - floor/2
     - improvement: low > 1 and point >= 1 + floor/2
-    - noisy:       otherwise, when the interval reaches past both 1 - floor and 1 + floor: the
-                   run could not have told a floor-sized loss from a floor-sized gain
-    - pass:        otherwise
+    - noisy:       otherwise, when the interval still reaches below 1 - floor: a floor-sized
+                   loss was not ruled out, so calling it "pass" would claim more than was measured
+    - pass:        otherwise: any loss is smaller than the floor
     """
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
@@ -431,7 +431,9 @@ def ratio_status(ratio: Sequence[float], floor: float) -> Status:
         return "regression"
     if low > 1.0 and point >= 1.0 + floor / 2:
         return "improvement"
-    if low < 1.0 - floor and high > 1.0 + floor:
+    # "pass" has to mean a floor-sized loss was ruled out; an interval that still reaches below
+    # 1 - floor did not rule it out, whatever its point says.
+    if low < 1.0 - floor:
         return "noisy"
     return "pass"
 
