@@ -254,3 +254,22 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
     verdict, message, est = judge([m.samples()], "slow", baseline, spread, 0.05, 0.99, QUIET)
     assert verdict == "regression", message
     assert est.point < 0.8, est  # not exactly 0.5: a spin on a loaded machine is preempted too
+
+
+def test_the_run_command_records_several_runs_unless_told_otherwise() -> None:
+    from infergate.cli import RECORD_RUNS, pytest_args
+
+    recording = pytest_args("default", True, None, [])
+    assert recording[recording.index("--ig-repeat") + 1] == str(RECORD_RUNS) == "5"
+    assert "--ig-repeat" not in pytest_args("default", False, None, [])  # the option's default applies
+    explicit = pytest_args("default", True, 3, ["-k", "bert"])
+    assert explicit[explicit.index("--ig-repeat") + 1] == "3" and explicit[-2:] == ["-k", "bert"]
+
+
+def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1))  # synthetic runs say threads=2
+    one_thread = synthetic(7.7, seed=20)
+    one_thread.threads = 1
+    run, result, remeasured = gate(tmp_path, one_thread, [], monkeypatch)
+    assert result.verdict == "untrustworthy" and not result.failed and remeasured == []
+    assert "measured with 2 torch thread(s), this run with 1" in result.message
