@@ -12,10 +12,11 @@ Rules, per trial and per injected slowdown p (A/A is p = 0):
 - within-run: median(variant) / median(variant+p) from the same rounds, 99 % paired bootstrap;
   a regression when the whole interval is below 1 (no floor);
 - the suite's gate vs a stored baseline (``summary.staged_verdict``, the code the suite runs): the
-  speedup eager/(variant+p) of this trial against the speedups eager/variant of the 5 trials
-  before it (separate builds, as a baseline recorded with ``--ig-repeat 5`` on another day),
-  judged with the between-run spread of the other trials; when the screen flags it, the same
-  copy in the next 3 trials is its re-measure (fresh processes, as in the suite); 99 %;
+  speedups eager/(variant+p) of this trial and the next ``--first-runs - 1`` (today's runs)
+  against the speedups eager/variant of the ``--baseline-runs`` trials before it (separate
+  builds, as a baseline recorded on another day), judged with the between-run spread of the
+  other trials; when the screen flags it, the same copy in the next ``--confirm-runs`` trials is
+  its re-measure (fresh processes, as in the suite); 99 %;
 - the earlier rule, kept for comparison: against the single speedup recorded by the *previous*
   trial, bootstrap intervals combined in quadrature (``stats.gate_verdict``);
 - pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
