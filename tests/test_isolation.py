@@ -248,7 +248,7 @@ DEMO_TEST = textwrap.dedent('''
         outputs = harness.built(case)(example_inputs(case.spec))
         assert outputs[0].isfinite().all()
         # What a perf run would do after measuring a case: record it in the baselines.
-        entry = baselines.CaseBaseline.from_json(dict(
+        entry = baselines.CaseBaseline.from_json(version=1, data=dict(
             speedup=1.0, ci=[0.9, 1.1], confidence=0.99, rounds=1, median_ms={"eager": 1.0},
             recorded="2025-11-25T12:00:00+00:00", environment={}))
         baselines.update(os.environ["DEMO_BASELINES"], {case.id: entry}, "demo-machine", "demo-lane")
@@ -276,7 +276,7 @@ def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_
     (tmp_path / "test_demo.py").write_text(DEMO_TEST)
     (tmp_path / "conftest.py").write_text(f"HANG_TIMEOUT_S = {HANG_TIMEOUT_S}\n" + DEMO_CONFTEST)
     baseline_file = tmp_path / "baselines.json"
-    baselines.update(baseline_file, {"pre-existing": baselines.CaseBaseline.from_json(PRE_EXISTING)},
+    baselines.update(baseline_file, {"pre-existing": baselines.CaseBaseline.from_json(PRE_EXISTING, version=1)},
                      "demo-machine", "demo-lane")
     junit = tmp_path / "junit.xml"
     env = {**os.environ, "DEMO_BASELINES": str(baseline_file), "PYTHONPATH": str(REPO)}
@@ -304,6 +304,6 @@ def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_
 
     recorded = baselines.load(baseline_file)
     assert sorted(recorded.cases) == ["bert-qa-tiny-eager_attn-eager-fp32", "pre-existing"]
-    before = baselines.CaseBaseline.from_json(PRE_EXISTING).to_json()
+    before = baselines.CaseBaseline.from_json(PRE_EXISTING, version=1).to_json()
     assert recorded.cases["pre-existing"].to_json() == before
     json.loads(baseline_file.read_text())  # still plain JSON
