@@ -195,7 +195,8 @@ def _ci_text(ci: tuple[float, float] | None) -> str:
 
 
 def format_table(results: Sequence[CaseResult]) -> list[str]:
-    header = ("case", "ms", "speedup", "CI", "baseline", "verdict")
+    # The baseline column: geometric mean of the recorded runs, xN runs, [lowest, highest run].
+    header = ("case", "ms", "speedup", "CI", "baseline xruns [low, high]", "verdict")
     rows = [
         (
             r.case_id,
