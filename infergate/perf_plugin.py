@@ -8,6 +8,7 @@ rounds), then each case reads its own speedup from that measurement.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,28 +92,23 @@ def _seconds(value: str) -> float:
     return number
 
 
-def _count(low: int) -> Any:
+def _whole_number(low: int, high: int) -> Any:
+    """An argparse type: an int in [low, high], with one message for anything else."""
     def parse(value: str) -> int:
         try:
             number = int(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-        if not low <= number <= MAX_RUNS:
-            raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {MAX_RUNS}]")
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {high}]")
         return number
 
-    parse.__name__ = "count"  # argparse names the type in its error message
+    parse.__name__ = "whole number"  # argparse names the type in its error message
     return parse
 
 
-def _threads(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if not 1 <= number <= 1024:
-        raise argparse.ArgumentTypeError(f"{value} must be in [1, 1024]")
-    return number
+_count = functools.partial(_whole_number, high=MAX_RUNS)
+_threads = _whole_number(1, 1024)
 
 
 def add_options(parser: pytest.Parser) -> None:
