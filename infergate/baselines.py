@@ -8,11 +8,12 @@ The files are reviewed in pull requests and hand-merged when two branches update
 - updates take a lock, re-read and merge, then replace the file atomically, so two runs
   recording different cases at once both keep their entries and a crash leaves the old file.
 
-Format, version 2 (version 1 files are read and rewritten as version 2 on the next update)::
+Format, version 3 (versions 1 and 2 are read, and rewritten as version 3 on the next update)::
 
-    {"schema": "infergate-baselines", "version": 2, "history": ["1: ...", "2: ..."],
+    {"schema": "infergate-baselines", "version": 3, "history": ["1: ...", "2: ...", "3: ..."],
      "machine_class": "...", "lane": "...",
      "cases": {case_id: {"confidence": 0.99, "environment": {...},
+                         "estimator": "median-of-round-ratios" (``ESTIMATORS``),
                          "floor": 0.05 (optional), "fusions": {pattern: count} (optional),
                          "runs": [{"speedup": float, "ci": [lo, hi], "rounds": int,
                                    "median_ms": {"eager": float, "<variant>": float},
@@ -21,7 +22,8 @@ Format, version 2 (version 1 files are read and rewritten as version 2 on the ne
 Why several runs: one run's bootstrap interval covers the noise of its own rounds only; separate
 processes scatter by more than that (docs/calibration.md). The spread of a case's runs, pooled
 over the file's cases (``stats.pooled_spread``), is what today's run is judged against. A version 1
-case is one run.
+case is one run. Why the estimator is recorded: speedups taken another way (versions 1 and 2 hold
+ratios of medians) differ systematically from today's, so the gate must not compare them.
 """
 
 from __future__ import annotations
@@ -42,20 +44,26 @@ import filelock
 from .errors import DataFileError
 
 SCHEMA = "infergate-baselines"
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 HISTORY: tuple[str, ...] = (
     "1: first format: one file per machine class x lane; per case the speedup of the variant "
     "over eager with its bootstrap CI, confidence, rounds, median ms per variant, optional effect "
     "floor and fusion counts, record time and environment",
     "2: per case a list of 'runs' (speedup, ci, rounds, median_ms, recorded), one per separate "
     "measuring process, so the gate knows the between-run spread; a version 1 case is one run",
+    "3: per case the 'estimator' its speedups were taken with: 'median-of-round-ratios' (the median "
+    "over shuffled rounds of eager/variant) or 'ratio-of-medians' (what versions 1 and 2 hold)",
 )
+# What each estimator name means is in infergate.stats (speedup_ratio, ratio_of_medians).
+ESTIMATORS = ("median-of-round-ratios", "ratio-of-medians")
+LEGACY_ESTIMATOR = "ratio-of-medians"  # every case of a version 1 or 2 file
 LOCK_TIMEOUT_S = 120.0
 
 _TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
 _RUN_KEYS = frozenset({"speedup", "ci", "rounds", "median_ms", "recorded"})
-_CASE_REQUIRED = {1: _RUN_KEYS | {"confidence", "environment"}, 2: frozenset({"runs", "confidence", "environment"})}
+_CASE_REQUIRED = {1: _RUN_KEYS | {"confidence", "environment"}, 2: frozenset({"runs", "confidence", "environment"}),
+                  3: frozenset({"runs", "confidence", "environment", "estimator"})}
 _CASE_OPTIONAL = frozenset({"floor", "fusions"})
 MAX_RUNS = 20
 
@@ -153,6 +161,12 @@ def _environment(value: Any) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
+def _estimator(value: Any) -> str:
+    if value not in ESTIMATORS:
+        raise InvalidBaseline(f"estimator must be one of {', '.join(ESTIMATORS)}, got {_describe(value)}")
+    return str(value)
+
+
 def _describe(value: Any) -> str:
     text = repr(value)
     if len(text) > 60:
@@ -233,10 +247,12 @@ class CaseBaseline:
     environment: Mapping[str, Any] = field(default_factory=dict)
     floor: float | None = None
     fusions: Mapping[str, int] | None = None
+    estimator: str = ESTIMATORS[0]
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "runs", _runs(self.runs))
+        set_(self, "estimator", _estimator(self.estimator))
         set_(self, "confidence", _fraction("confidence", self.confidence, 0.0, 1.0, low_inclusive=False))
         set_(self, "environment", _environment(self.environment))
         if self.floor is not None:
@@ -268,14 +284,17 @@ class CaseBaseline:
         if version == 1:  # a version 1 case is one run
             run = {k: data[k] for k in _RUN_KEYS}
             return cls(runs=(RunRecord.from_json(run),), confidence=data["confidence"],
-                       environment=data["environment"], **extra)
-        return cls(runs=data["runs"], confidence=data["confidence"], environment=data["environment"], **extra)
+                       environment=data["environment"], estimator=LEGACY_ESTIMATOR, **extra)
+        estimator = data["estimator"] if version >= 3 else LEGACY_ESTIMATOR
+        return cls(runs=data["runs"], confidence=data["confidence"], environment=data["environment"],
+                   estimator=estimator, **extra)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "runs": [r.to_json() for r in self.runs],
             "confidence": self.confidence,
             "environment": _plain(self.environment),
+            "estimator": self.estimator,
         }
         if self.floor is not None:
             out["floor"] = self.floor
@@ -371,7 +390,7 @@ def _check_header(path: Path, data: Any) -> None:
         raise DataFileError(f"baselines file {path} has version {version!r}; expected an integer")
     if version not in READABLE_VERSIONS:
         hint = "upgrade infergate or move the file aside" if version > VERSION else "move the file aside"
-        readable = " and ".join(map(str, READABLE_VERSIONS))
+        readable = ", ".join(map(str, READABLE_VERSIONS))
         raise DataFileError(
             f"baselines file {path} has version {version}; this infergate reads versions {readable} — {hint}"
         )

@@ -9,8 +9,10 @@ of the variant's own warm-up median), then times them twice:
   asv comparison of two runs amounts to) -> their rules, on the same built variants.
 
 Rules, per trial and per injected slowdown p (A/A is p = 0):
-- within-run: median(variant) / median(variant+p) from the same rounds, 99 % paired bootstrap;
-  a regression when the whole interval is below 1 (no floor);
+- within-run: the median over the same rounds of variant/(variant+p) (``stats.speedup_ratio``),
+  99 % paired bootstrap; a regression when the whole interval is below 1 (no floor); and the same
+  with the ratio of medians, the issue's reference rule and the suite's estimator until baseline
+  format 3;
 - the suite's gate vs a stored baseline (``summary.staged_verdict``, the code the suite runs): the
   speedups eager/(variant+p) of this trial and the next ``--first-runs - 1`` (today's runs)
   against the speedups eager/variant of the ``--baseline-runs`` trials before it (separate
@@ -22,7 +24,8 @@ Rules, per trial and per injected slowdown p (A/A is p = 0):
 - pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
   on the blocks of the variant (A) and the slowed copy (B, timed after A).
 
-Position bias: the A/A ratio median(variant+0%)/median(variant) - 1, mean over trials.
+Position bias: the A/A ratio (variant+0%)/variant - 1, mean over trials (shuffled: the suite's
+estimator; blocks: the ratio of medians, as their calls are not paired).
 """
 
 from __future__ import annotations
@@ -153,7 +156,7 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
     re-measures the ``shape.confirm`` trials after today's (each a fresh process, as in the suite),
     and the between-run spread is pooled from every trial except today's and the re-measures
     (standing in for the suite's pooling over models)."""
-    rules = {"within": Tally(), **{f"staged@{f}": Tally() for f in floors},
+    rules = {"within": Tally(), "within-rom": Tally(), **{f"staged@{f}": Tally() for f in floors},
              **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
     n = len(trials)
     aa = copy_name(variant, 0)
@@ -172,6 +175,8 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
             reference = variant  # the unwrapped variant: A/A then includes the wrapper, as it should
             within = s.speedup_estimate(slowed, reference=reference, confidence=CONFIDENCE)
             rules["within"].add(pct, within.high < 1.0)
+            rom = s.ratio_of_medians_estimate(slowed, reference=reference, confidence=CONFIDENCE)
+            rules["within-rom"].add(pct, rom.high < 1.0)
             measured = s.speedup_estimate(slowed, confidence=CONFIDENCE)
             for f in floors:
                 verdict = gate_verdict(measured, baseline, floor=f)
@@ -189,19 +194,24 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
 
 
 def _bias(trials: Sequence[Trial], variant: str, schedule: str) -> tuple[float, float]:
-    """Mean and standard deviation over trials of median(variant+0%)/median(variant) - 1."""
+    """Mean and standard deviation over trials of (variant+0%)/variant - 1: shuffled rounds with
+    the suite's per-round estimator, blocks (not paired) with the ratio of medians."""
+    from .stats import ratio_of_medians, speedup_ratio
+
     values = []
     for t in trials:
         m = t.shuffled if schedule == "shuffled" else t.blocks
-        s = m.samples([variant, copy_name(variant, 0)])
-        values.append(s.median(copy_name(variant, 0)) / s.median(variant) - 1.0)
+        a, b = m.times_ns[copy_name(variant, 0)], m.times_ns[variant]
+        values.append((speedup_ratio if schedule == "shuffled" else ratio_of_medians)(a, b) - 1.0)
     mean = sum(values) / len(values)
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1))
     return mean, sd
 
 
 RULE_LABELS = {
-    "within": "infergate within-run: same-run shuffled pairs, ratio of medians, 99% bootstrap, no floor",
+    "within": "**infergate within-run**: same-run shuffled rounds, median of per-round ratios, 99% bootstrap, "
+              "no floor",
+    "within-rom": "same-run shuffled rounds, ratio of medians (the issue's reference rule), 99% bootstrap, no floor",
     "pytest-benchmark": "pytest-benchmark compare-fail=mean:5% (block A then block B)",
     "asv": "asv: Mann-Whitney p<0.002 and ratio>1.1 (block A then block B)",
 }
@@ -220,20 +230,39 @@ def rule_label(key: str, shape: GateShape = GateShape()) -> str:
 
 
 def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
-    """Between-run sd of the log-speedup next to the sd one run's bootstrap implies: the gap is
-    why a stored baseline needs several runs."""
+    """Per estimator, the between-run sd of the log-speedup next to the sd one run's bootstrap
+    implies (the gap is why a stored baseline needs several runs), and the scatter of single
+    calls against that of per-round ratios (why the suite takes ratios per round)."""
     import numpy as np
 
-    logs, ses = [], []
+    lines = []
+    for name, estimate in (("median of per-round ratios", "speedup_estimate"),
+                           ("ratio of medians", "ratio_of_medians_estimate")):
+        logs, ses, aa_widths = [], [], []
+        for t in trials:
+            s = t.shuffled.samples()
+            est = getattr(s, estimate)(variant, confidence=CONFIDENCE)
+            logs.append(math.log(est.point))
+            ses.append((math.log(est.high) - math.log(est.low)) / 2 / 2.5758)
+            aa = getattr(s, estimate)(copy_name(variant, 0), reference=variant, confidence=CONFIDENCE)
+            aa_widths.append(math.log(aa.high) - math.log(aa.low))
+        between = float(np.std(logs, ddof=1))
+        lines.append(f"- {name}: speedup eager/{variant} over trials {math.exp(min(logs)):.3f} to "
+                     f"{math.exp(max(logs)):.3f}; between-run sd of the log-speedup {between:.2%}, while one "
+                     f"run's bootstrap implies {sum(ses) / len(ses):.2%} on average; A/A 99% interval "
+                     f"{sum(aa_widths) / len(aa_widths):.2%} wide on average.")
+    call_iqr, ratio_iqr = [], []
     for t in trials:
-        s = t.shuffled.samples()
-        est = s.speedup_estimate(copy_name(variant, 0), confidence=CONFIDENCE)
-        logs.append(math.log(est.point))
-        ses.append((math.log(est.high) - math.log(est.low)) / 2 / 2.5758)
-    between = float(np.std(logs, ddof=1))
-    return [f"- Speedup eager/{variant} over trials: {math.exp(min(logs)):.3f} to {math.exp(max(logs)):.3f}; "
-            f"between-run sd of the log-speedup {between:.2%}, while one run's bootstrap implies "
-            f"{sum(ses) / len(ses):.2%} on average."]
+        x = np.asarray(t.shuffled.times_ns[variant], dtype=float)
+        y = np.asarray(t.shuffled.times_ns[copy_name(variant, 0)], dtype=float)
+        q1, q2, q3 = np.percentile(x, [25, 50, 75])
+        call_iqr.append((q3 - q1) / q2)
+        r1, r3 = np.percentile(np.log(y / x), [25, 75])
+        ratio_iqr.append(r3 - r1)
+    lines.append(f"- Scatter within a trial: single calls of {variant}, interquartile range "
+                 f"{float(np.mean(call_iqr)):.1%} of the median; per-round log-ratios {variant}+0%/{variant}, "
+                 f"interquartile range {float(np.mean(ratio_iqr)):.1%} (means over trials).")
+    return lines
 
 
 def markdown(rules: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape = GateShape()) -> list[str]:

@@ -122,9 +122,9 @@ def paired_block_ratio(
 
 def block_speedups(case: LaneCase) -> list[float]:
     """One speedup per worker block (process): the units the between-run spread is measured on."""
-    import numpy as np
+    from .stats import speedup_ratio
 
-    return [float(np.median(e) / np.median(v)) for e, v in zip(case.eager_blocks, case.blocks)]
+    return [speedup_ratio(e, v) for e, v in zip(case.eager_blocks, case.blocks)]
 
 
 def lane_speedup(case: LaneCase, confidence: float, seed: int = 0):

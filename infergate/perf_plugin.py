@@ -38,6 +38,7 @@ from .summary import (
     DEFAULT_FAMILY_ALPHA,
     DEFAULT_FLOOR,
     CaseResult,
+    SpreadKey,
     format_table,
     judge,
     results_json,
@@ -198,7 +199,7 @@ class PerfRun:
     baseline: bl.BaselineFile | None = None
     variants_by_model: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     gated_cases: int = 1
-    spreads: dict[str, RunSpread] = field(default_factory=dict)
+    spreads: dict[SpreadKey, RunSpread] = field(default_factory=dict)
     measurements: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
     crashed: dict[tuple[str, str], str] = field(default_factory=dict)
     results: list[CaseResult] = field(default_factory=list)
@@ -283,7 +284,8 @@ class PerfRun:
             record = samples[0].speedup_estimate(case.variant, confidence=0.99)
         noise = self._noise(runs, record)
         verdict, message, est = judge(
-            samples, case.variant, case_baseline, self.spreads.get(case.variant), self.floor,
+            samples, case.variant, case_baseline,
+            self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None, self.floor,
             self.confidence, noise, remeasure=(lambda: self._remeasure(case)) if self.confirm_runs else None,
         )
         return verdict, message, est, noise
@@ -458,7 +460,7 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     tr = terminalreporter
     tr.write_sep("=", f"infergate perf: {run.machine_class} / {run.lane}")
     tr.write_line(
-        f"speedup = eager / variant from same-run shuffled rounds; CI at {run.confidence:.4f} "
+        f"speedup = median over same-run shuffled rounds of eager / variant; CI at {run.confidence:.4f} "
         f"(family alpha {run.alpha:g} over {run.gated_cases} gated case(s)); floor {run.floor:.0%}; "
         f"{run.repeat} run(s) per model, {run.confirm_runs} re-measure(s) of a flagged case"
     )

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .baselines import BaselineFile, CaseBaseline, RunRecord
-from .stats import Estimate, NoiseReport, RunSpread, Samples, pooled_spread, runs_speedup_estimate, runs_verdict
+from .stats import (
+    ESTIMATOR, Estimate, NoiseReport, RunSpread, Samples, pooled_spread, runs_speedup_estimate, runs_verdict,
+)
 
 # The confidence recorded in baselines: one fixed level, so files from different runs (with
 # different numbers of cases, hence different family confidences) are always comparable.
@@ -84,18 +86,22 @@ class CaseResult:
         return self.verdict in FAILING
 
 
-def run_speedups(runs: Sequence[Samples], variant: str) -> list[float]:
-    return [r.speedup(variant) for r in runs]
+def run_speedups(runs: Sequence[Samples], variant: str, estimator: str = ESTIMATOR) -> list[float]:
+    return [r.speedup(variant, estimator=estimator) for r in runs]
 
 
-def spreads(baseline: BaselineFile | None) -> dict[str, RunSpread]:
-    """Between-run spread per variant, pooled over the file's cases of that variant (the variant is
-    the non-eager key of a run's median_ms): compile and TorchScript need not scatter alike."""
-    groups: dict[str, list[tuple[float, ...]]] = {}
+SpreadKey = tuple[str, str]  # (variant, estimator)
+
+
+def spreads(baseline: BaselineFile | None) -> dict[SpreadKey, RunSpread]:
+    """Between-run spread per variant and estimator, pooled over the file's cases of that variant
+    (the non-eager key of a run's median_ms) recorded with that estimator: compile and TorchScript
+    need not scatter alike, and a ratio of medians scatters more than a median of round ratios."""
+    groups: dict[SpreadKey, list[tuple[float, ...]]] = {}
     for case in (baseline.cases.values() if baseline else ()):
         variant = next((v for v in case.runs[0].median_ms if v != "eager"), "eager")
-        groups.setdefault(variant, []).append(case.speedups)
-    return {variant: pooled_spread(g) for variant, g in groups.items()}
+        groups.setdefault((variant, case.estimator), []).append(case.speedups)
+    return {key: pooled_spread(g) for key, g in groups.items()}
 
 
 def judge(
@@ -124,9 +130,13 @@ def judge(
                 f"not gated: the baselines of {variant} hold {df} degree(s) of freedom of between-run "
                 f"spread, {MIN_SPREAD_DF} needed; record them with several runs (--ig-repeat 5)", est)
     floor = baseline.floor if baseline.floor is not None else floor
-    more = None if remeasure is None else (lambda: run_speedups(remeasure(), variant))
-    verdict, message = staged_verdict(run_speedups(runs, variant), baseline.speedups, spread, floor,
+    # Today's runs are taken the way the baseline's were (older files hold ratios of medians).
+    how = baseline.estimator
+    more = None if remeasure is None else (lambda: run_speedups(remeasure(), variant, how))
+    verdict, message = staged_verdict(run_speedups(runs, variant, how), baseline.speedups, spread, floor,
                                       confidence, more, noise)
+    if how != ESTIMATOR:
+        message += f" (judged as {how}, as the baseline was recorded; re-record it to gate on {ESTIMATOR})"
     return verdict, message, est
 
 
@@ -182,6 +192,7 @@ def to_case_baseline(variant: str, runs: Sequence[Samples], environment: Mapping
         environment=dict(environment),
         floor=previous.floor if previous is not None else None,
         fusions=previous.fusions if previous is not None else None,
+        estimator=ESTIMATOR,
     )
 
 

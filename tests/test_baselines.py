@@ -4,6 +4,7 @@ import copy
 import json
 import multiprocessing
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_update_then_load_round_trips(path: Path) -> None:
     new = {"bert-fp32-compile": case(1.4), "bert-bf16-jit": case(1.2, floor=0.08, fusions=fusions)}
     baselines.update(path, new, MACHINE, LANE)
     loaded = baselines.load(path)
-    assert loaded.machine_class == MACHINE and loaded.lane == LANE and loaded.version == 2
+    assert loaded.machine_class == MACHINE and loaded.lane == LANE and loaded.version == 3
     assert dict(loaded.cases) == new
     assert loaded.cases["bert-bf16-jit"].floor == 0.08
     assert loaded.cases["bert-bf16-jit"].fusions == fusions
@@ -90,15 +91,18 @@ def test_update_then_load_round_trips(path: Path) -> None:
     assert (only_run.speedup, *only_run.ci) == pytest.approx((1.4, 1.4 * 0.97, 1.4 * 1.03))
 
 
-def test_a_version_1_file_loads_as_one_run_per_case_and_is_rewritten_as_version_2(path: Path) -> None:
+def test_a_version_1_file_loads_as_one_run_per_case_and_is_rewritten_as_version_3(path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(file_json({"old": case_json(1.3, floor=0.1)})))
     old = baselines.load(path).cases["old"]
     assert old.speedups == (1.3,) and old.floor == 0.1 and old.span == (1.3, 1.3)
-    baselines.update(path, {"new": CaseBaseline.from_json(case_json_v2())}, MACHINE, LANE)
+    assert old.estimator == "ratio-of-medians"  # what versions 1 and 2 recorded
+    baselines.update(path, {"new": CaseBaseline.from_json(case_json_v2(), version=2)}, MACHINE, LANE)
     data = json.loads(path.read_text())
-    assert data["version"] == 2 and [h[:2] for h in data["history"]] == ["1:", "2:"]
+    assert data["version"] == 3 and [h[:2] for h in data["history"]] == ["1:", "2:", "3:"]
     assert data["cases"]["old"]["runs"][0]["speedup"] == 1.3 and "speedup" not in data["cases"]["old"]
+    # An old case keeps saying how its speedups were taken, so the gate will not compare them.
+    assert data["cases"]["old"]["estimator"] == "ratio-of-medians"
     new = baselines.load(path).cases["new"]
     assert new.speedups == (1.4, 1.42, 1.39)
     assert new.speedup == pytest.approx((1.4 * 1.42 * 1.39) ** (1 / 3))
@@ -113,7 +117,35 @@ V2_BAD_CASES: dict[str, tuple[dict[str, Any], str]] = {
     "run-bad-speedup": (case_json_v2(speedups=(1.4, -1.0)), "runs[1] speedup must be a finite number > 0"),
     "run-extra-field": (case_json_v2(runs=[{**case_json_v2()["runs"][0], "x": 1}]), "runs[0] has unknown"),
     "v1-field-in-v2": (case_json(), "is missing runs"),
+    "estimator-in-v2": (case_json_v2(estimator="median-of-round-ratios"), "unknown field(s) 'estimator'"),
 }
+
+V3_BAD_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "estimator-missing": (case_json_v2(), "is missing estimator"),
+    "estimator-unknown": (case_json_v2(estimator="mean"), "estimator must be one of median-of-round-ratios, "
+                                                          "ratio-of-medians, got str 'mean'"),
+    "estimator-number": (case_json_v2(estimator=1), "estimator must be one of"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(V3_BAD_CASES))
+def test_bad_version_3_case_is_one_data_file_error(path: Path, name: str) -> None:
+    raw, expected = V3_BAD_CASES[name]
+    path.parent.mkdir(parents=True)
+    content = _dump(file_json({"c": raw}, version=3))
+    path.write_bytes(content)
+    with pytest.raises(DataFileError, match=re.escape(expected)):
+        baselines.load(path)
+    assert path.read_bytes() == content
+
+
+def test_a_version_2_case_reads_as_ratio_of_medians_and_a_new_record_as_todays_estimator(path: Path) -> None:
+    from infergate.stats import ESTIMATOR
+
+    path.parent.mkdir(parents=True)
+    path.write_bytes(_dump(file_json({"old": case_json_v2()}, version=2)))
+    assert baselines.load(path).cases["old"].estimator == "ratio-of-medians"
+    assert CaseBaseline(runs=case(1.4).runs, confidence=0.99).estimator == ESTIMATOR == "median-of-round-ratios"
 
 
 @pytest.mark.parametrize("name", sorted(V2_BAD_CASES))
@@ -134,8 +166,9 @@ def test_written_file_is_review_friendly(path: Path) -> None:
     data = json.loads(text)
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
-    assert data["schema"] == "infergate-baselines" and data["version"] == 2
+    assert data["schema"] == "infergate-baselines" and data["version"] == 3
     assert data["history"][0].startswith("1: first format") and data["history"][1].startswith("2: ")
+    assert data["history"][2].startswith("3: ")
     assert "floor" not in data["cases"]["a"] and "fusions" not in data["cases"]["a"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock")) == [path.name]
@@ -182,7 +215,7 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "wrong-schema": (_dump(file_json(schema="asv-results")), "has schema str 'asv-results'"),
     "future-version": (
         _dump(file_json(version=7)),
-        "has version 7; this infergate reads versions 1 and 2 — upgrade infergate",
+        "has version 7; this infergate reads versions 1, 2, 3 — upgrade infergate",
     ),
     "version-zero": (_dump(file_json(version=0)), "has version 0"),
     "version-string": (_dump(file_json(version="1")), "expected an integer"),
@@ -248,7 +281,7 @@ def test_future_version_message_is_exact(path: Path) -> None:
     with pytest.raises(DataFileError) as err:
         baselines.load(path)
     assert str(err.value) == (
-        f"baselines file {path} has version 7; this infergate reads versions 1 and 2 — "
+        f"baselines file {path} has version 7; this infergate reads versions 1, 2, 3 — "
         "upgrade infergate or move the file aside"
     )
 

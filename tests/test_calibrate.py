@@ -52,8 +52,11 @@ def test_report_is_a_markdown_table_with_the_spread(tmp_path) -> None:
     spec = calibrate.find_spec("bert-qa-small-eager_attn")
     lines = calibrate.report(trials, spec, "jit", SLOWDOWNS, (0.05,), (0.1, 0.2), ["--trials", "9"])
     table = [line for line in lines if line.startswith("|")]
-    assert table[0].startswith("| rule | A/A false alarms | 2% caught | 10% caught |") and len(table) == 7
-    assert any("between-run sd of the log-speedup" in line for line in lines)
+    assert table[0].startswith("| rule | A/A false alarms | 2% caught | 10% caught |") and len(table) == 8
+    assert any("ratio of medians (the issue's reference rule)" in line for line in table)
+    spread = [line for line in lines if "between-run sd of the log-speedup" in line]
+    assert [line.split(":")[0] for line in spread] == ["- median of per-round ratios", "- ratio of medians"]
+    assert any(line.startswith("- Scatter within a trial: single calls of jit") for line in lines)
 
 
 def test_saved_trials_load_back_and_a_foreign_file_is_refused(tmp_path) -> None:

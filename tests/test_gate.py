@@ -133,7 +133,7 @@ def test_a_noisy_machine_is_reported_untrustworthy_not_failed(tmp_path) -> None:
     record(tmp_path, runs(7.0, 1))
     run = make_run(tmp_path)
     run.prepare([CASE])
-    base, spread = run.baseline.cases[CASE.id], run.spreads["jit"]
+    base, spread = run.baseline.cases[CASE.id], run.spreads[("jit", "median-of-round-ratios")]
     noisy = NoiseReport(("load average 3.10 at start exceeds 1.00",))
     samples = [synthetic(7.7, seed=20).samples(["eager", "jit"])]
     verdict, message, _ = judge(samples, "jit", base, spread, 0.05, 0.99, noisy)
@@ -152,7 +152,8 @@ def test_the_spread_is_pooled_per_variant(tmp_path) -> None:
     record(tmp_path, runs(7.0, 1))
     run = make_run(tmp_path)
     run.prepare([CASE])
-    assert set(run.spreads) == {"jit"} and run.spreads["jit"].df == 4 and run.spreads["jit"].sd > 0
+    key = ("jit", "median-of-round-ratios")
+    assert set(run.spreads) == {key} and run.spreads[key].df == 4 and run.spreads[key].sd > 0
 
 
 def test_repeat_needs_worker_processes(tmp_path) -> None:
@@ -210,7 +211,7 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
 
     path = bl.baseline_path(tmp_path, machine_class(), lane_id(lane_versions()))
     path.parent.mkdir(parents=True)
-    content = b'{"schema": "infergate-baselines", "version": 3, "history": []}\n'
+    content = b'{"schema": "infergate-baselines", "version": 4, "history": []}\n'
     path.write_bytes(content)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "perf/test_speedups.py", "--collect-only", "-q",
@@ -219,7 +220,7 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
     )
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if str(path) in line]
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, proc.stdout + proc.stderr
-    assert len(errors) == 1 and "version 3" in errors[0]
+    assert len(errors) == 1 and "version 4" in errors[0]
     assert path.read_bytes() == content
 
 
@@ -273,3 +274,16 @@ def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatc
     run, result, remeasured = gate(tmp_path, one_thread, [], monkeypatch)
     assert result.verdict == "untrustworthy" and not result.failed and remeasured == []
     assert "measured with 2 torch thread(s), this run with 1" in result.message
+
+
+def test_a_baseline_of_the_earlier_estimator_is_judged_that_way_and_says_so(tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1))
+    path = make_run(tmp_path).baseline_path
+    case = bl.load(path).cases[CASE.id]
+    bl.update(path, {CASE.id: bl.CaseBaseline(**{**case.__dict__, "estimator": "ratio-of-medians"})},
+              MACHINE, LANE)
+    slower = [synthetic(8.4, seed=30 + i) for i in range(3)]  # 20 % slower
+    run, result, remeasured = gate(tmp_path, synthetic(8.4, seed=20), slower, monkeypatch)
+    assert set(run.spreads) == {("jit", "ratio-of-medians")}  # pooled only with its own kind
+    assert result.verdict == "regression" and result.failed, result.message
+    assert "judged as ratio-of-medians, as the baseline was recorded" in result.message

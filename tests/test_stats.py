@@ -28,10 +28,27 @@ def estimate(eager: np.ndarray, variant: np.ndarray, confidence: float = 0.99) -
 # -- speedup and bootstrap ---------------------------------------------------------------------
 
 
-def test_speedup_ratio_is_ratio_of_medians() -> None:
-    eager = np.array([10.0, 12.0, 11.0, 100.0])  # the outlier must not move a median much
+def test_speedup_ratio_is_the_median_of_per_round_ratios() -> None:
+    eager = np.array([10.0, 12.0, 11.0, 100.0])  # the disturbed round must not move a median
     variant = np.array([5.0, 6.0, 5.5, 5.5])
-    assert stats.speedup_ratio(eager, variant) == pytest.approx(11.5 / 5.5)
+    assert stats.speedup_ratio(eager, variant) == pytest.approx(2.0)  # rounds: 2, 2, 2, 18.2
+    assert stats.ratio_of_medians(eager, variant) == pytest.approx(11.5 / 5.5)
+    # On the log scale, so the two directions agree.
+    assert stats.speedup_ratio(variant, eager) == pytest.approx(1 / stats.speedup_ratio(eager, variant))
+    with pytest.raises(ValueError, match="> 0"):
+        stats.speedup_ratio([1.0, 0.0], [1.0, 1.0])
+
+
+def test_per_round_ratios_cancel_what_a_round_shares() -> None:
+    # A machine factor shared by the round (sd 10 %) and little own noise: per-round ratios see
+    # only the own noise, medians of each side see both.
+    eager, variant = paired_rounds(300, 10.0, 8.0, seed=11, noise=0.01)
+    machine = np.random.default_rng(13).lognormal(0.0, 0.1, 300)
+    eager, variant = eager * machine, variant * machine
+    per_round = stats.bootstrap_ratio_ci(eager, variant)
+    of_medians = stats.bootstrap_ratio_ci(eager, variant, per_round=False)
+    assert per_round[0] < 1.25 < per_round[1] and of_medians[0] < 1.25 < of_medians[1]
+    assert per_round[1] - per_round[0] < (of_medians[1] - of_medians[0]) / 3
 
 
 def test_bootstrap_ci_covers_true_ratio() -> None:
