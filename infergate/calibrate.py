@@ -18,7 +18,8 @@ Rules, per trial and per injected slowdown p (A/A is p = 0):
   against the speedups eager/variant of the ``--baseline-runs`` trials before it (separate
   builds, as a baseline recorded on another day), judged with the between-run spread of the
   other trials; when the screen flags it, the same copy in the next ``--confirm-runs`` trials is
-  its re-measure (fresh processes, as in the suite); 99 %;
+  its re-measure (fresh processes, as in the suite); the final verdict at the suite's family
+  confidence over ``--gated-cases``;
 - the earlier rule, kept for comparison: against the single speedup recorded by the *previous*
   trial, bootstrap intervals combined in quadrature (``stats.gate_verdict``);
 - pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
@@ -45,13 +46,17 @@ from .errors import InfergateError, UsageError
 from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
-from .stats import asv_rule, gate_verdict, pooled_spread, pytest_benchmark_rule, read_load
-from .summary import DEFAULT_CONFIRM_RUNS, DEFAULT_REPEAT, DEFAULT_THREADS, staged_verdict
+from .stats import asv_rule, family_confidence, gate_verdict, pooled_spread, pytest_benchmark_rule, read_load
+from .summary import (
+    DEFAULT_CONFIRM_RUNS, DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, DEFAULT_THREADS, staged_verdict,
+)
 
 CONFIDENCE = 0.99
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
 DEFAULT_FLOORS = (0.05,)
 BASELINE_RUNS = 5  # what `run --update-baselines` records
+# The default profile's gated cases on the ipex lane: 3 models x jit, jit_ipex, compile.
+DEFAULT_GATED_CASES = 9
 
 
 def copy_name(variant: str, pct: float) -> str:
@@ -141,6 +146,11 @@ class GateShape:
     first: int = DEFAULT_REPEAT
     baseline: int = BASELINE_RUNS
     confirm: int = DEFAULT_CONFIRM_RUNS
+    gated_cases: int = 1  # the final verdict's confidence is the suite's family confidence over these
+
+    @property
+    def confidence(self) -> float:
+        return family_confidence(DEFAULT_FAMILY_ALPHA, self.gated_cases)
 
 
 def min_trials(shape: GateShape = GateShape()) -> int:
@@ -183,7 +193,7 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
                 rules[f"baseline@{f}"].add(pct, verdict.status == "regression")
                 more = [speedups[pct][j] for j in confirm_idx]
                 today = [speedups[pct][j] for j in today_idx]
-                staged, _ = staged_verdict(today, base_runs, spread, f, CONFIDENCE, lambda: more)
+                staged, _ = staged_verdict(today, base_runs, spread, f, shape.confidence, lambda: more)
                 rules[f"staged@{f}"].add(pct, staged == "regression")
             a, b = trial.blocks.times_ns[reference], trial.blocks.times_ns[slowed]
             rules["pytest-benchmark"].add(pct, pytest_benchmark_rule(a, b, pct=5))
@@ -225,7 +235,8 @@ def rule_label(key: str, shape: GateShape = GateShape()) -> str:
     if key.startswith("staged@"):
         floor = float(key.split("@", 1)[1])
         return (f"**infergate gate vs stored baseline**: {shape.first} run(s) vs {shape.baseline} earlier runs, "
-                f"between-run spread, screen then {shape.confirm} re-measures, 99%, floor {floor:.0%}")
+                f"between-run spread, screen then {shape.confirm} re-measures, {shape.confidence:.4g} "
+                f"(family alpha {DEFAULT_FAMILY_ALPHA:g} over {shape.gated_cases} case(s)), floor {floor:.0%}")
     return RULE_LABELS[key]
 
 
@@ -337,10 +348,14 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"recorded runs in the emulated baseline. Default: {BASELINE_RUNS}")
     parser.add_argument("--confirm-runs", type=int, default=DEFAULT_CONFIRM_RUNS,
                         help=f"re-measures of a flagged case (--ig-confirm-runs). Default: {DEFAULT_CONFIRM_RUNS}")
+    parser.add_argument("--gated-cases", type=int, default=DEFAULT_GATED_CASES,
+                        help="cases the suite gates at once, for its family confidence (Bonferroni over "
+                             f"alpha {DEFAULT_FAMILY_ALPHA:g}). Default: {DEFAULT_GATED_CASES}, the "
+                             "default profile on the ipex lane")
     args = parser.parse_args(argv)
-    if min(args.first_runs, args.baseline_runs) < 1 or args.confirm_runs < 0:
-        parser.error("--first-runs and --baseline-runs must be >= 1, --confirm-runs >= 0")
-    shape = GateShape(args.first_runs, args.baseline_runs, args.confirm_runs)
+    if min(args.first_runs, args.baseline_runs, args.gated_cases) < 1 or args.confirm_runs < 0:
+        parser.error("--first-runs, --baseline-runs and --gated-cases must be >= 1, --confirm-runs >= 0")
+    shape = GateShape(args.first_runs, args.baseline_runs, args.confirm_runs, args.gated_cases)
     if args.trials < min_trials(shape) and not args.load:
         parser.error(f"--trials must be >= {min_trials(shape)}: each trial needs {shape.baseline} baseline "
                      f"trials, {shape.first} of today and {shape.confirm} re-measures, all different")

@@ -74,3 +74,13 @@ def test_too_few_trials_is_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         calibrate.main(["--trials", "3"])
     assert exc.value.code == 2 and f">= {calibrate.min_trials()}" in capsys.readouterr().err
+
+
+def test_the_emulated_family_confidence_is_the_default_profiles() -> None:
+    from infergate.cases import get_profile
+    from infergate.variants import VARIANTS
+
+    gated = [(spec.id, v) for sel in get_profile("default").perf for spec in sel.specs()
+             for v in (sel.variants or tuple(VARIANTS)) if v != "eager"]
+    assert calibrate.DEFAULT_GATED_CASES == len(gated)
+    assert calibrate.GateShape(gated_cases=9).confidence == pytest.approx(1 - 0.01 / 9)
