@@ -119,9 +119,9 @@ def speedup_ratio(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
 
     Per round, not median(eager)/median(variant): the two calls of one round share the machine's
     state of that moment (clock, a neighbour, the caches), so their ratio is far steadier than
-    either time. Measured on the calibration data (docs/calibration.md): single calls scatter by
-    an IQR of ~20 % of their median here, per-round ratios by ~6 %, and the 99 % interval of an
-    A/A comparison is ~1.4 % wide this way against ~5 % for the ratio of medians. The median (on
+    either time. From the calibration data (docs/calibration.md, AMD EPYC run `t1`): single calls
+    scatter by an IQR of ~22 % of their median, per-round ratios by ~6 %, and the 99 % interval
+    of an A/A comparison is ~1.4 % wide this way against ~5 % for the ratio of medians. The median (on
     the log scale, so eager/variant and variant/eager agree) keeps one disturbed round harmless.
     """
     x, y = _paired_arrays(eager, variant)
