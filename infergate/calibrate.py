@@ -46,7 +46,9 @@ from .errors import InfergateError, UsageError
 from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
-from .stats import asv_rule, family_confidence, gate_verdict, pooled_spread, pytest_benchmark_rule, read_load
+from .stats import (
+    asv_rule, family_confidence, gate_verdict, pooled_spread, pytest_benchmark_rule, ratio_status, read_load,
+)
 from .summary import (
     DEFAULT_CONFIRM_RUNS, DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, DEFAULT_THREADS, staged_verdict,
 )
@@ -54,6 +56,11 @@ from .summary import (
 CONFIDENCE = 0.99
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
 DEFAULT_FLOORS = (0.05,)
+# Within one run, a change must be significant *and* at least half this floor (``stats.ratio_status``,
+# the rule ``lanegate`` applies): an A/A ratio scatters over trials by an sd of 0.17-0.27 %
+# (docs/calibration.md), a little more than one trial's bootstrap allows for (~0.15 %), so
+# "significant" alone flags the odd A/A trial.
+WITHIN_FLOOR = 0.02
 BASELINE_RUNS = 5  # what `run --update-baselines` records
 # The default profile's gated cases on the ipex lane: 3 models x jit, jit_ipex, compile.
 DEFAULT_GATED_CASES = 9
@@ -166,7 +173,7 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
     re-measures the ``shape.confirm`` trials after today's (each a fresh process, as in the suite),
     and the between-run spread is pooled from every trial except today's and the re-measures
     (standing in for the suite's pooling over models)."""
-    rules = {"within": Tally(), "within-rom": Tally(), **{f"staged@{f}": Tally() for f in floors},
+    rules = {"within": Tally(), "within-floor": Tally(), "within-rom": Tally(), **{f"staged@{f}": Tally() for f in floors},
              **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
     n = len(trials)
     aa = copy_name(variant, 0)
@@ -185,6 +192,7 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
             reference = variant  # the unwrapped variant: A/A then includes the wrapper, as it should
             within = s.speedup_estimate(slowed, reference=reference, confidence=CONFIDENCE)
             rules["within"].add(pct, within.high < 1.0)
+            rules["within-floor"].add(pct, ratio_status(within, WITHIN_FLOOR) == "regression")
             rom = s.ratio_of_medians_estimate(slowed, reference=reference, confidence=CONFIDENCE)
             rules["within-rom"].add(pct, rom.high < 1.0)
             measured = s.speedup_estimate(slowed, confidence=CONFIDENCE)
@@ -221,6 +229,8 @@ def _bias(trials: Sequence[Trial], variant: str, schedule: str) -> tuple[float, 
 RULE_LABELS = {
     "within": "**infergate within-run**: same-run shuffled rounds, median of per-round ratios, 99% bootstrap, "
               "no floor",
+    "within-floor": f"**infergate within-run with a floor**: as above, and at least half of a {WITHIN_FLOOR:.0%} "
+                    "floor (stats.ratio_status)",
     "within-rom": "same-run shuffled rounds, ratio of medians (the issue's reference rule), 99% bootstrap, no floor",
     "pytest-benchmark": "pytest-benchmark compare-fail=mean:5% (block A then block B)",
     "asv": "asv: Mann-Whitney p<0.002 and ratio>1.1 (block A then block B)",
