@@ -42,6 +42,7 @@ from typing import Any
 import filelock
 
 from .errors import DataFileError
+from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
 
 SCHEMA = "infergate-baselines"
 VERSION = 3
@@ -55,9 +56,9 @@ HISTORY: tuple[str, ...] = (
     "3: per case the 'estimator' its speedups were taken with: 'median-of-round-ratios' (the median "
     "over shuffled rounds of eager/variant) or 'ratio-of-medians' (what versions 1 and 2 hold)",
 )
-# What each estimator name means is in infergate.stats (speedup_ratio, ratio_of_medians).
-ESTIMATORS = ("median-of-round-ratios", "ratio-of-medians")
-LEGACY_ESTIMATOR = "ratio-of-medians"  # every case of a version 1 or 2 file
+# The names a case may record; what each means is in infergate.stats. Every case of a version 1
+# or 2 file holds LEGACY_ESTIMATOR's speedups.
+ESTIMATORS = tuple(SPEEDUP_ESTIMATORS)
 LOCK_TIMEOUT_S = 120.0
 
 _TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
@@ -247,7 +248,7 @@ class CaseBaseline:
     environment: Mapping[str, Any] = field(default_factory=dict)
     floor: float | None = None
     fusions: Mapping[str, int] | None = None
-    estimator: str = ESTIMATORS[0]
+    estimator: str = ESTIMATOR
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__

@@ -47,7 +47,8 @@ from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
 from .stats import (
-    asv_rule, family_confidence, gate_verdict, pooled_spread, pytest_benchmark_rule, ratio_status, read_load,
+    ESTIMATOR, LEGACY_ESTIMATOR, asv_rule, family_confidence, gate_verdict, pooled_spread,
+    pytest_benchmark_rule, ratio_of_medians, ratio_status, read_load, speedup_ratio,
 )
 from .summary import (
     DEFAULT_CONFIRM_RUNS, DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, DEFAULT_THREADS, staged_verdict,
@@ -173,8 +174,9 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
     re-measures the ``shape.confirm`` trials after today's (each a fresh process, as in the suite),
     and the between-run spread is pooled from every trial except today's and the re-measures
     (standing in for the suite's pooling over models)."""
-    rules = {"within": Tally(), "within-floor": Tally(), "within-rom": Tally(), **{f"staged@{f}": Tally() for f in floors},
-             **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
+    rules = {"within": Tally(), "within-floor": Tally(), "within-rom": Tally(),
+             **{f"staged@{f}": Tally() for f in floors}, **{f"baseline@{f}": Tally() for f in floors},
+             "pytest-benchmark": Tally(), "asv": Tally()}
     n = len(trials)
     aa = copy_name(variant, 0)
     speedups = {pct: [t.shuffled.samples().speedup(copy_name(variant, pct)) for t in trials]
@@ -193,7 +195,8 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
             within = s.speedup_estimate(slowed, reference=reference, confidence=CONFIDENCE)
             rules["within"].add(pct, within.high < 1.0)
             rules["within-floor"].add(pct, ratio_status(within, WITHIN_FLOOR) == "regression")
-            rom = s.ratio_of_medians_estimate(slowed, reference=reference, confidence=CONFIDENCE)
+            rom = s.speedup_estimate(slowed, reference=reference, confidence=CONFIDENCE,
+                                     estimator=LEGACY_ESTIMATOR)
             rules["within-rom"].add(pct, rom.high < 1.0)
             measured = s.speedup_estimate(slowed, confidence=CONFIDENCE)
             for f in floors:
@@ -214,8 +217,6 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
 def _bias(trials: Sequence[Trial], variant: str, schedule: str) -> tuple[float, float]:
     """Mean and standard deviation over trials of (variant+0%)/variant - 1: shuffled rounds with
     the suite's per-round estimator, blocks (not paired) with the ratio of medians."""
-    from .stats import ratio_of_medians, speedup_ratio
-
     values = []
     for t in trials:
         m = t.shuffled if schedule == "shuffled" else t.blocks
@@ -257,15 +258,15 @@ def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
     import numpy as np
 
     lines = []
-    for name, estimate in (("median of per-round ratios", "speedup_estimate"),
-                           ("ratio of medians", "ratio_of_medians_estimate")):
+    for name, estimator in (("median of per-round ratios", ESTIMATOR), ("ratio of medians", LEGACY_ESTIMATOR)):
         logs, ses, aa_widths = [], [], []
         for t in trials:
             s = t.shuffled.samples()
-            est = getattr(s, estimate)(variant, confidence=CONFIDENCE)
+            est = s.speedup_estimate(variant, confidence=CONFIDENCE, estimator=estimator)
             logs.append(math.log(est.point))
             ses.append((math.log(est.high) - math.log(est.low)) / 2 / 2.5758)
-            aa = getattr(s, estimate)(copy_name(variant, 0), reference=variant, confidence=CONFIDENCE)
+            aa = s.speedup_estimate(copy_name(variant, 0), reference=variant, confidence=CONFIDENCE,
+                                    estimator=estimator)
             aa_widths.append(math.log(aa.high) - math.log(aa.low))
         between = float(np.std(logs, ddof=1))
         lines.append(f"- {name}: speedup eager/{variant} over trials {math.exp(min(logs)):.3f} to "

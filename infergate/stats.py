@@ -31,6 +31,7 @@ Status = Literal["pass", "regression", "improvement", "noisy"]
 # How a run's speedup is taken (``speedup_ratio``), as baselines record it: a baseline holding
 # another estimator's speedups is compared with today's runs taken that same way.
 ESTIMATOR = "median-of-round-ratios"
+LEGACY_ESTIMATOR = "ratio-of-medians"  # ``ratio_of_medians``: what baseline formats 1 and 2 hold
 
 
 class Estimate(NamedTuple):
@@ -85,17 +86,12 @@ class Samples:
         confidence: float = 0.99,
         resamples: int = 2000,
         seed: int = 0,
+        estimator: str = ESTIMATOR,
     ) -> Estimate:
         a, b = self.array(reference), self.array(variant)
-        low, high = bootstrap_ratio_ci(a, b, confidence=confidence, resamples=resamples, seed=seed)
-        return Estimate(speedup_ratio(a, b), low, high)
-
-    def ratio_of_medians_estimate(self, variant: str, reference: str = "eager", confidence: float = 0.99,
-                                  resamples: int = 2000, seed: int = 0) -> Estimate:
-        """The earlier estimator with its bootstrap interval (for the calibration's comparison)."""
-        a, b = self.array(reference), self.array(variant)
-        low, high = bootstrap_ratio_ci(a, b, confidence, resamples, seed, per_round=False)
-        return Estimate(ratio_of_medians(a, b), low, high)
+        low, high = bootstrap_ratio_ci(a, b, confidence=confidence, resamples=resamples, seed=seed,
+                                       estimator=estimator)
+        return Estimate(SPEEDUP_ESTIMATORS[estimator](a, b), low, high)
 
 
 def _paired_arrays(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -135,9 +131,9 @@ def ratio_of_medians(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
     return float(np.median(x) / np.median(y))
 
 
-# Every estimator a baseline may hold (``baselines.ESTIMATORS`` names the same), by name: a
-# baseline is judged with the estimator it was recorded with, so older files stay usable.
-SPEEDUP_ESTIMATORS = {ESTIMATOR: speedup_ratio, "ratio-of-medians": ratio_of_medians}
+# Every estimator a baseline may hold, by the name it records: a baseline is judged with the
+# estimator it was recorded with, so older files stay usable.
+SPEEDUP_ESTIMATORS = {ESTIMATOR: speedup_ratio, LEGACY_ESTIMATOR: ratio_of_medians}
 
 
 def percentile_bounds(confidence: float) -> tuple[float, float]:
@@ -148,13 +144,16 @@ def percentile_bounds(confidence: float) -> tuple[float, float]:
 
 
 def _bootstrap_log_speedups(x: np.ndarray, y: np.ndarray, resamples: int, rng: np.random.Generator,
-                            per_round: bool = True) -> np.ndarray:
-    """``resamples`` bootstrap draws of the log-speedup, resampling whole rounds (the same indices
-    for both, so the pairing is kept)."""
+                            estimator: str = ESTIMATOR) -> np.ndarray:
+    """``resamples`` bootstrap draws of the log-speedup by ``estimator`` (vectorised, hence not
+    through ``SPEEDUP_ESTIMATORS``), resampling whole rounds: the same indices for both, so the
+    pairing is kept."""
     idx = rng.integers(0, x.size, size=(resamples, x.size))
-    if per_round:
+    if estimator == ESTIMATOR:
         return np.median(_round_log_ratios(x, y)[idx], axis=1)
-    return np.log(np.median(x[idx], axis=1) / np.median(y[idx], axis=1))
+    if estimator == LEGACY_ESTIMATOR:
+        return np.log(np.median(x[idx], axis=1) / np.median(y[idx], axis=1))
+    raise ValueError(f"unknown estimator {estimator!r}; valid: {', '.join(SPEEDUP_ESTIMATORS)}")
 
 
 def bootstrap_ratio_ci(
@@ -163,10 +162,10 @@ def bootstrap_ratio_ci(
     confidence: float = 0.99,
     resamples: int = 2000,
     seed: int = 0,
-    per_round: bool = True,
+    estimator: str = ESTIMATOR,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``speedup_ratio(a, b)`` (``per_round=False``:
-    of ``ratio_of_medians``), resampling whole rounds.
+    """Percentile bootstrap interval of the speedup a/b by ``estimator`` (``SPEEDUP_ESTIMATORS``),
+    resampling whole rounds.
 
     The same round indices are drawn for ``a`` and ``b`` so that a round that was slow for both
     (the machine was busy) stays slow for both; resampling them independently would throw that
@@ -174,7 +173,7 @@ def bootstrap_ratio_ci(
     """
     x, y = _paired_arrays(a, b)
     lo_pct, hi_pct = percentile_bounds(confidence)
-    draws = _bootstrap_log_speedups(x, y, resamples, np.random.default_rng(seed), per_round)
+    draws = _bootstrap_log_speedups(x, y, resamples, np.random.default_rng(seed), estimator)
     low, high = np.exp(np.percentile(draws, [lo_pct, hi_pct]))
     return float(low), float(high)
 

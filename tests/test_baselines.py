@@ -4,7 +4,6 @@ import copy
 import json
 import multiprocessing
 import os
-import re
 import stat
 import tempfile
 from pathlib import Path
@@ -109,33 +108,32 @@ def test_a_version_1_file_loads_as_one_run_per_case_and_is_rewritten_as_version_
     assert new.span == (1.39, 1.42)
 
 
-V2_BAD_CASES: dict[str, tuple[dict[str, Any], str]] = {
-    "runs-empty": (case_json_v2(runs=[]), "runs must be a non-empty list"),
-    "runs-object": (case_json_v2(runs={"a": 1}), "runs must be a non-empty list"),
-    "runs-too-many": (case_json_v2(speedups=(1.4,) * 21), "more than the 20 kept"),
-    "run-missing-field": (case_json_v2(runs=[{"speedup": 1.4}]), "runs[0] is missing ci, median_ms"),
-    "run-bad-speedup": (case_json_v2(speedups=(1.4, -1.0)), "runs[1] speedup must be a finite number > 0"),
-    "run-extra-field": (case_json_v2(runs=[{**case_json_v2()["runs"][0], "x": 1}]), "runs[0] has unknown"),
-    "v1-field-in-v2": (case_json(), "is missing runs"),
-    "estimator-in-v2": (case_json_v2(estimator="median-of-round-ratios"), "unknown field(s) 'estimator'"),
+# (format version, name) -> (case, a part of the one message)
+BAD_CASES: dict[tuple[int, str], tuple[dict[str, Any], str]] = {
+    (2, "runs-empty"): (case_json_v2(runs=[]), "runs must be a non-empty list"),
+    (2, "runs-object"): (case_json_v2(runs={"a": 1}), "runs must be a non-empty list"),
+    (2, "runs-too-many"): (case_json_v2(speedups=(1.4,) * 21), "more than the 20 kept"),
+    (2, "run-missing-field"): (case_json_v2(runs=[{"speedup": 1.4}]), "runs[0] is missing ci, median_ms"),
+    (2, "run-bad-speedup"): (case_json_v2(speedups=(1.4, -1.0)), "runs[1] speedup must be a finite number > 0"),
+    (2, "run-extra-field"): (case_json_v2(runs=[{**case_json_v2()["runs"][0], "x": 1}]), "runs[0] has unknown"),
+    (2, "v1-field-in-v2"): (case_json(), "is missing runs"),
+    (2, "estimator-in-v2"): (case_json_v2(estimator="median-of-round-ratios"), "unknown field(s) 'estimator'"),
+    (3, "estimator-missing"): (case_json_v2(), "is missing estimator"),
+    (3, "estimator-unknown"): (case_json_v2(estimator="mean"), "estimator must be one of median-of-round-ratios, "
+                                                               "ratio-of-medians, got str 'mean'"),
+    (3, "estimator-number"): (case_json_v2(estimator=1), "estimator must be one of"),
 }
 
-V3_BAD_CASES: dict[str, tuple[dict[str, Any], str]] = {
-    "estimator-missing": (case_json_v2(), "is missing estimator"),
-    "estimator-unknown": (case_json_v2(estimator="mean"), "estimator must be one of median-of-round-ratios, "
-                                                          "ratio-of-medians, got str 'mean'"),
-    "estimator-number": (case_json_v2(estimator=1), "estimator must be one of"),
-}
 
-
-@pytest.mark.parametrize("name", sorted(V3_BAD_CASES))
-def test_bad_version_3_case_is_one_data_file_error(path: Path, name: str) -> None:
-    raw, expected = V3_BAD_CASES[name]
+@pytest.mark.parametrize("key", sorted(BAD_CASES), ids=lambda key: f"v{key[0]}-{key[1]}")
+def test_bad_case_is_one_data_file_error(path: Path, key: tuple[int, str]) -> None:
+    raw, expected = BAD_CASES[key]
     path.parent.mkdir(parents=True)
-    content = _dump(file_json({"c": raw}, version=3))
+    content = _dump(file_json({"c": raw}, version=key[0]))
     path.write_bytes(content)
-    with pytest.raises(DataFileError, match=re.escape(expected)):
+    with pytest.raises(DataFileError) as err:
         baselines.load(path)
+    assert expected in str(err.value), str(err.value)
     assert path.read_bytes() == content
 
 
@@ -146,18 +144,6 @@ def test_a_version_2_case_reads_as_ratio_of_medians_and_a_new_record_as_todays_e
     path.write_bytes(_dump(file_json({"old": case_json_v2()}, version=2)))
     assert baselines.load(path).cases["old"].estimator == "ratio-of-medians"
     assert CaseBaseline(runs=case(1.4).runs, confidence=0.99).estimator == ESTIMATOR == "median-of-round-ratios"
-
-
-@pytest.mark.parametrize("name", sorted(V2_BAD_CASES))
-def test_bad_version_2_case_is_one_data_file_error(path: Path, name: str) -> None:
-    raw, expected = V2_BAD_CASES[name]
-    path.parent.mkdir(parents=True)
-    content = _dump(file_json({"c": raw}, version=2))
-    path.write_bytes(content)
-    with pytest.raises(DataFileError) as err:
-        baselines.load(path)
-    assert f"case 'c' {expected}" in str(err.value) or expected in str(err.value), str(err.value)
-    assert path.read_bytes() == content
 
 
 def test_written_file_is_review_friendly(path: Path) -> None:

@@ -46,7 +46,7 @@ def test_per_round_ratios_cancel_what_a_round_shares() -> None:
     machine = np.random.default_rng(13).lognormal(0.0, 0.1, 300)
     eager, variant = eager * machine, variant * machine
     per_round = stats.bootstrap_ratio_ci(eager, variant)
-    of_medians = stats.bootstrap_ratio_ci(eager, variant, per_round=False)
+    of_medians = stats.bootstrap_ratio_ci(eager, variant, estimator="ratio-of-medians")
     assert per_round[0] < 1.25 < per_round[1] and of_medians[0] < 1.25 < of_medians[1]
     assert per_round[1] - per_round[0] < (of_medians[1] - of_medians[0]) / 3
 
