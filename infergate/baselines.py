@@ -8,22 +8,28 @@ The files are reviewed in pull requests and hand-merged when two branches update
 - updates take a lock, re-read and merge, then replace the file atomically, so two runs
   recording different cases at once both keep their entries and a crash leaves the old file.
 
-Format, version 3 (versions 1 and 2 are read, and rewritten as version 3 on the next update)::
+Format, version 4 (versions 1-3 are read as one session each, and rewritten as version 4 on the
+next update)::
 
-    {"schema": "infergate-baselines", "version": 3, "history": ["1: ...", "2: ...", "3: ..."],
+    {"schema": "infergate-baselines", "version": 4, "history": ["1: ...", ..., "4: ..."],
      "machine_class": "...", "lane": "...",
+     "sessions": {session_id: {"host": "h-<hash>", "kernel": "...", "first": ISO, "last": ISO,
+                               "environment": {...}, "source": "recorded" | "added from <file>" | ...}},
      "cases": {case_id: {"confidence": 0.99, "environment": {...},
                          "estimator": "median-of-round-ratios" (``ESTIMATORS``),
                          "floor": 0.05 (optional), "fusions": {pattern: count} (optional),
                          "runs": [{"speedup": float, "ci": [lo, hi], "rounds": int,
                                    "median_ms": {"eager": float, "<variant>": float},
-                                   "recorded": ISO timestamp}, ...]}}}
+                                   "recorded": ISO timestamp, "session": session_id}, ...]}}}
 
 Why several runs: one run's bootstrap interval covers the noise of its own rounds only; separate
-processes scatter by more than that (docs/calibration.md). The spread of a case's runs, pooled
-over the file's cases (``stats.pooled_spread``), is what today's run is judged against. A version 1
-case is one run. Why the estimator is recorded: speedups taken another way (versions 1 and 2 hold
-ratios of medians) differ systematically from today's, so the gate must not compare them.
+processes scatter by more than that (docs/calibration.md). Why sessions: another host or boot of
+the same machine class scatters by more again, and only runs from several sessions measure it
+(``session_gate``). A session is a host boot (``host_identity``); a recording appends its runs to
+its session and the oldest sessions age out beyond ``MAX_SESSIONS``. Why the estimator is
+recorded: speedups taken another way (versions 1 and 2 hold ratios of medians) differ
+systematically from today's, so the gate must not compare them, and an update drops a case's runs
+of another estimator.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -45,8 +51,8 @@ from .errors import DataFileError
 from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
 
 SCHEMA = "infergate-baselines"
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 HISTORY: tuple[str, ...] = (
     "1: first format: one file per machine class x lane; per case the speedup of the variant "
     "over eager with its bootstrap CI, confidence, rounds, median ms per variant, optional effect "
@@ -55,6 +61,9 @@ HISTORY: tuple[str, ...] = (
     "measuring process, so the gate knows the between-run spread; a version 1 case is one run",
     "3: per case the 'estimator' its speedups were taken with: 'median-of-round-ratios' (the median "
     "over shuffled rounds of eager/variant) or 'ratio-of-medians' (what versions 1 and 2 hold)",
+    "4: 'sessions' (host boot identity, kernel, first/last record, measuring environment, source) and "
+    "per run the 'session' it was measured in, so the gate can tell within-session from "
+    "between-session spread; a version 1-3 file is one session",
 )
 # The names a case may record; what each means is in infergate.stats. Every case of a version 1
 # or 2 file holds LEGACY_ESTIMATOR's speedups.
@@ -62,11 +71,17 @@ ESTIMATORS = tuple(SPEEDUP_ESTIMATORS)
 LOCK_TIMEOUT_S = 120.0
 
 _TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
+_TOP_KEYS_V4 = _TOP_KEYS | {"sessions"}
 _RUN_KEYS = frozenset({"speedup", "ci", "rounds", "median_ms", "recorded"})
+_RUN_KEYS_V4 = _RUN_KEYS | {"session"}
+_SESSION_KEYS = frozenset({"host", "kernel", "first", "last", "environment", "source"})
 _CASE_REQUIRED = {1: _RUN_KEYS | {"confidence", "environment"}, 2: frozenset({"runs", "confidence", "environment"}),
-                  3: frozenset({"runs", "confidence", "environment", "estimator"})}
+                  3: frozenset({"runs", "confidence", "environment", "estimator"}),
+                  4: frozenset({"runs", "confidence", "environment", "estimator"})}
 _CASE_OPTIONAL = frozenset({"floor", "fusions"})
-MAX_RUNS = 20
+MAX_RUNS = 60  # per case, over all its sessions
+MAX_SESSIONS = 8  # the newest kept; older ones age out on the next update
+LEGACY_SESSION = "legacy"  # the one session a version 1-3 file is read as
 
 
 class InvalidBaseline(ValueError):
@@ -201,6 +216,7 @@ class RunRecord:
     rounds: int
     median_ms: Mapping[str, float]
     recorded: str
+    session: str = LEGACY_SESSION
 
     def __post_init__(self) -> None:
         # object.__setattr__ because the dataclass is frozen; normalising here means every
@@ -211,18 +227,56 @@ class RunRecord:
         set_(self, "rounds", _rounds(self.rounds))
         set_(self, "median_ms", _median_ms(self.median_ms))
         set_(self, "recorded", _recorded(self.recorded))
+        set_(self, "session", _session_id(self.session))
 
     @classmethod
-    def from_json(cls, data: Any) -> RunRecord:
-        _check_keys(data, _RUN_KEYS)
-        return cls(**{k: data[k] for k in _RUN_KEYS})
+    def from_json(cls, data: Any, version: int = VERSION) -> RunRecord:
+        keys = _RUN_KEYS_V4 if version >= 4 else _RUN_KEYS
+        _check_keys(data, keys)
+        return cls(**{k: data[k] for k in keys})
 
     def to_json(self) -> dict[str, Any]:
         return {"speedup": self.speedup, "ci": list(self.ci), "rounds": self.rounds,
-                "median_ms": dict(self.median_ms), "recorded": self.recorded}
+                "median_ms": dict(self.median_ms), "recorded": self.recorded, "session": self.session}
 
 
-def _runs(value: Any) -> tuple[RunRecord, ...]:
+def _session_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 80:
+        raise InvalidBaseline(f"session must be a non-empty id string, got {_describe(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One recording session: a host boot. ``host`` is a hash, never the host name itself."""
+
+    host: str
+    kernel: str
+    first: str
+    last: str
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "recorded"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("host", "kernel", "source"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidBaseline(f"{name} must be a string, got {_describe(getattr(self, name))}")
+        set_(self, "first", _recorded(self.first))
+        set_(self, "last", _recorded(self.last))
+        set_(self, "environment", _environment(self.environment))
+
+    @classmethod
+    def from_json(cls, data: Any) -> SessionInfo:
+        _check_keys(data, _SESSION_KEYS)
+        return cls(**{k: data[k] for k in _SESSION_KEYS})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "kernel": self.kernel, "first": self.first, "last": self.last,
+                "environment": _plain(self.environment), "source": self.source}
+
+
+def _runs(value: Any, version: int = VERSION) -> tuple[RunRecord, ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise InvalidBaseline(f"runs must be a non-empty list, got {_describe(value)}")
     if len(value) > MAX_RUNS:
@@ -233,7 +287,7 @@ def _runs(value: Any) -> tuple[RunRecord, ...]:
             out.append(run)
             continue
         try:
-            out.append(RunRecord.from_json(run))
+            out.append(RunRecord.from_json(run, version))
         except InvalidBaseline as exc:
             raise InvalidBaseline(f"runs[{i}] {exc}") from None
     return tuple(out)
@@ -278,16 +332,29 @@ class CaseBaseline:
     def recorded(self) -> str:
         return max(r.recorded for r in self.runs)
 
+    @property
+    def variant(self) -> str:
+        """The variant its speedups are of: the non-eager key of its runs' median_ms."""
+        return next((v for v in self.runs[0].median_ms if v != "eager"), "eager")
+
+    def by_session(self) -> dict[str, tuple[float, ...]]:
+        """Run speedups grouped by session, in the order sessions first appear."""
+        out: dict[str, list[float]] = {}
+        for r in self.runs:
+            out.setdefault(r.session, []).append(r.speedup)
+        return {k: tuple(v) for k, v in out.items()}
+
     @classmethod
     def from_json(cls, data: Any, version: int = VERSION) -> CaseBaseline:
         _check_keys(data, _CASE_REQUIRED[version], _CASE_OPTIONAL)
         extra = {k: data[k] for k in ("floor", "fusions") if k in data}
         if version == 1:  # a version 1 case is one run
             run = {k: data[k] for k in _RUN_KEYS}
-            return cls(runs=(RunRecord.from_json(run),), confidence=data["confidence"],
+            return cls(runs=(RunRecord.from_json(run, version),), confidence=data["confidence"],
                        environment=data["environment"], estimator=LEGACY_ESTIMATOR, **extra)
         estimator = data["estimator"] if version >= 3 else LEGACY_ESTIMATOR
-        return cls(runs=data["runs"], confidence=data["confidence"], environment=data["environment"],
+        runs = _runs(data["runs"], version)
+        return cls(runs=runs, confidence=data["confidence"], environment=data["environment"],
                    estimator=estimator, **extra)
 
     def to_json(self) -> dict[str, Any]:
@@ -320,6 +387,7 @@ class BaselineFile:
     cases: Mapping[str, CaseBaseline]
     history: tuple[str, ...] = HISTORY
     version: int = VERSION  # as read; always written as VERSION
+    sessions: Mapping[str, SessionInfo] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -328,6 +396,7 @@ class BaselineFile:
             "history": list(self.history),
             "machine_class": self.machine_class,
             "lane": self.lane,
+            "sessions": {sid: info.to_json() for sid, info in self.sessions.items()},
             "cases": {case_id: case.to_json() for case_id, case in self.cases.items()},
         }
 
@@ -395,10 +464,11 @@ def _check_header(path: Path, data: Any) -> None:
         raise DataFileError(
             f"baselines file {path} has version {version}; this infergate reads versions {readable} — {hint}"
         )
-    missing = sorted(_TOP_KEYS - data.keys())
+    top = _TOP_KEYS_V4 if version >= 4 else _TOP_KEYS
+    missing = sorted(top - data.keys())
     if missing:
         raise DataFileError(f"baselines file {path} is missing {', '.join(missing)}")
-    unknown = sorted(data.keys() - _TOP_KEYS)
+    unknown = sorted(data.keys() - top)
     if unknown:
         raise DataFileError(f"baselines file {path} has unknown field(s) {', '.join(map(repr, unknown))}")
 
@@ -429,7 +499,40 @@ def _from_json(path: Path, data: Any) -> BaselineFile:
             cases[case_id] = CaseBaseline.from_json(raw, data["version"])
         except (InvalidBaseline, TypeError) as exc:
             raise DataFileError(f"baselines file {path}: case {case_id!r} {exc}") from None
-    return BaselineFile(machine_class, lane, MappingProxyType(cases), tuple(history), data["version"])
+    sessions = _sessions(path, data, cases)
+    return BaselineFile(machine_class, lane, MappingProxyType(cases), tuple(history), data["version"],
+                        MappingProxyType(sessions))
+
+
+def _sessions(path: Path, data: Mapping[str, Any], cases: Mapping[str, CaseBaseline]) -> dict[str, SessionInfo]:
+    """A version 4 file's sessions, each referenced by a run and every run's session known; an
+    older file is one session, described from what it recorded."""
+    if data["version"] < 4:
+        if not cases:
+            return {}
+        stamps = [r.recorded for c in cases.values() for r in c.runs]
+        env = next(iter(cases.values())).environment
+        return {LEGACY_SESSION: SessionInfo(host="unknown", kernel="unknown", first=min(stamps),
+                                            last=max(stamps), environment=env,
+                                            source=f"a version {data['version']} file: host not recorded")}
+    raw = data["sessions"]
+    if not isinstance(raw, Mapping):
+        raise DataFileError(f"baselines file {path}: sessions must be an object, got {_describe(raw)}")
+    sessions = {}
+    for sid, info in raw.items():
+        try:
+            sessions[_session_id(sid)] = SessionInfo.from_json(info)
+        except (InvalidBaseline, TypeError) as exc:
+            raise DataFileError(f"baselines file {path}: session {sid!r} {exc}") from None
+    used = {r.session for c in cases.values() for r in c.runs}
+    unknown = sorted(used - sessions.keys())
+    if unknown:
+        raise DataFileError(f"baselines file {path}: run(s) of unknown session(s) {', '.join(unknown)}")
+    unused = sorted(sessions.keys() - used)
+    if unused:
+        raise DataFileError(f"baselines file {path}: session(s) {', '.join(unused)} hold no run "
+                            "(a hand edit or a merge leftover?)")
+    return sessions
 
 
 def load(path: Path | str) -> BaselineFile:
@@ -513,19 +616,62 @@ def _merge(
     new_cases: Mapping[str, CaseBaseline],
     machine_class: str,
     lane: str,
+    session: tuple[str, SessionInfo] | None = None,
+    replace: bool = False,
+    notes: list[str] | None = None,
 ) -> BaselineFile:
+    notes = [] if notes is None else notes
     if current is not None and (current.machine_class, current.lane) != (machine_class, lane):
         raise DataFileError(
             f"baselines file {path} is for machine class {current.machine_class!r} lane {current.lane!r}, "
             f"not {machine_class!r} {lane!r}: refusing to mix them"
         )
     cases = dict(current.cases) if current is not None else {}
-    cases.update(new_cases)  # other cases kept, re-measured ones replaced
+    for case_id, new in new_cases.items():
+        old = cases.get(case_id)
+        runs = new.runs
+        if old is not None and not replace:
+            if old.estimator != new.estimator:
+                notes.append(f"{case_id}: dropped {len(old.runs)} run(s) taken as {old.estimator}; "
+                             f"they cannot be pooled with {new.estimator}")
+            else:
+                runs = tuple(sorted((*old.runs, *new.runs), key=lambda r: r.recorded))[-MAX_RUNS:]
+        cases[case_id] = CaseBaseline(runs, new.confidence, new.environment, new.floor, new.fusions, new.estimator)
+    sessions = dict(current.sessions) if current is not None else {}
+    if session is not None:
+        sid, info = session
+        if sid in sessions:  # the same host boot recording again: one session, its span widened
+            old_info = sessions[sid]
+            info = SessionInfo(info.host, info.kernel, min(old_info.first, info.first),
+                               max(old_info.last, info.last), info.environment, old_info.source)
+        sessions[sid] = info
+    for case in cases.values():  # runs whose session nobody described (a caller without one)
+        for r in case.runs:
+            if r.session not in sessions:
+                sessions[r.session] = SessionInfo("unknown", "unknown", r.recorded, r.recorded, case.environment,
+                                                  "recorded without a session description")
+    # Age out: the newest MAX_SESSIONS sessions by their last record are kept.
+    used = {r.session for c in cases.values() for r in c.runs}
+    ordered = sorted((sid for sid in sessions if sid in used), key=lambda sid: sessions[sid].last)
+    kept = set(ordered[-MAX_SESSIONS:])
+    aged = [sid for sid in ordered if sid not in kept]
+    if aged:
+        notes.append(f"aged out {len(aged)} session(s) beyond the newest {MAX_SESSIONS}: {', '.join(aged)}")
+    for case_id in list(cases):
+        case = cases[case_id]
+        runs = tuple(r for r in case.runs if r.session in kept)
+        if not runs:
+            del cases[case_id]
+            notes.append(f"{case_id}: every run aged out; case removed")
+        elif len(runs) != len(case.runs):
+            cases[case_id] = CaseBaseline(runs, case.confidence, case.environment, case.floor, case.fusions,
+                                          case.estimator)
+    sessions = {sid: info for sid, info in sessions.items() if sid in kept}
     # An older file is rewritten in the current version; its history gains the newer lines.
     history = current.history if current is not None else ()
     known = {line.split(":", 1)[0] for line in history}
     history = (*history, *(line for line in HISTORY if line.split(":", 1)[0] not in known))
-    return BaselineFile(machine_class, lane, cases, history)
+    return BaselineFile(machine_class, lane, cases, history, VERSION, sessions)
 
 
 def update(
@@ -534,8 +680,15 @@ def update(
     machine_class: str,
     lane: str,
     lock_timeout: float = LOCK_TIMEOUT_S,
-) -> None:
-    """Record ``new_cases`` in the file, keeping every other case already in it.
+    session: tuple[str, SessionInfo] | None = None,
+    replace: bool = False,
+) -> list[str]:
+    """Record ``new_cases`` in the file, keeping every other case already in it; returns notes on
+    what was dropped (runs of another estimator, sessions aged out).
+
+    ``session`` (id, description) is the session the new runs were measured in: their runs are
+    appended to the case's earlier sessions (``replace``: the recorded cases keep only the new
+    runs, for accepting an intended change).
 
     The file is re-read *under the lock*: reading it earlier and writing later would drop the
     cases another run wrote in between. A corrupt current file is refused, not overwritten.
@@ -550,10 +703,43 @@ def update(
     lock = filelock.FileLock(str(path) + ".lock", timeout=lock_timeout)
     try:
         with lock:
-            merged = _merge(path, load_or_none(path), new_cases, machine_class, lane)
+            notes: list[str] = []
+            merged = _merge(path, load_or_none(path), new_cases, machine_class, lane, session, replace, notes)
             _write_atomically(path, dumps(merged))
+            return notes
     except filelock.Timeout:
         raise DataFileError(
             f"baselines file {path} is locked by another run "
             f"(lock {path}.lock held for over {lock_timeout:g}s)"
         ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def host_identity(boot_id_path: Path = BOOT_ID) -> str:
+    """A session id: a hash of the host name and its boot id. Not a secret and not reversible to
+    the name; the same host after a reboot is a new session, as its state (memory layout, clocks,
+    neighbours) is new."""
+    import hashlib
+    import platform
+
+    try:
+        boot = boot_id_path.read_text().strip()
+    except OSError:
+        boot = "no-boot-id"
+    return "h-" + hashlib.sha256(f"{platform.node()}|{boot}".encode()).hexdigest()[:12]
+
+
+def this_session(environment: Mapping[str, Any], source: str = "recorded") -> tuple[str, SessionInfo]:
+    import platform
+
+    sid = host_identity()
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return sid, SessionInfo(host=sid, kernel=platform.release(), first=now, last=now,
+                            environment=dict(environment), source=source)

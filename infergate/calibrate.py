@@ -46,6 +46,8 @@ from .errors import InfergateError, UsageError
 from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
+from .measuring_env import suite_env
+from .session_gate import Components, components, prior_for
 from .stats import (
     ESTIMATOR, LEGACY_ESTIMATOR, asv_rule, family_confidence, gate_verdict, pooled_spread,
     pytest_benchmark_rule, ratio_of_medians, ratio_status, read_load, speedup_ratio,
@@ -100,8 +102,9 @@ def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_
     )
     t0 = time.perf_counter()
     # Each trial in a fresh worker: a separate process and build, as a baseline from another day is.
+    menv = suite_env()  # the suite's measuring environment: calibration measures what the suite does
     shuffled, blocks = run_in_worker(measure_model_plans, spec, DType.FP32, ("eager", variant), plans, copies,
-                                     timeout=900.0)
+                                     timeout=900.0, env=dict(menv.env), argv_prefix=menv.argv_prefix)
     return Trial(shuffled, blocks, time.perf_counter() - t0)
 
 
@@ -142,6 +145,7 @@ def load_trials(path: str) -> tuple[list[Trial], dict[str, object]]:
 class Tally:
     hits: dict[float, int] = field(default_factory=dict)  # slowdown % (0 = A/A) -> regressions
     trials: int = 0
+    mdds: list[float] = field(default_factory=list)  # the A/A judgements' minimum detectable drops
 
     def add(self, pct: float, hit: bool) -> None:
         self.hits[pct] = self.hits.get(pct, 0) + int(hit)
@@ -175,8 +179,8 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
     and the between-run spread is pooled from every trial except today's and the re-measures
     (standing in for the suite's pooling over models)."""
     rules = {"within": Tally(), "within-floor": Tally(), "within-rom": Tally(),
-             **{f"staged@{f}": Tally() for f in floors}, **{f"baseline@{f}": Tally() for f in floors},
-             "pytest-benchmark": Tally(), "asv": Tally()}
+             **{f"same@{f}": Tally() for f in floors}, **{f"staged@{f}": Tally() for f in floors},
+             **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
     n = len(trials)
     aa = copy_name(variant, 0)
     speedups = {pct: [t.shuffled.samples().speedup(copy_name(variant, pct)) for t in trials]
@@ -189,6 +193,12 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
         today_idx = [(i + j) % n for j in range(shape.first)]
         confirm_idx = [(i + shape.first + j) % n for j in range(shape.confirm)]
         spread = pooled_spread([[speedups[0][j] for j in range(n) if j not in today_idx + confirm_idx]])
+        # One session's runs: the new gate uses the documented prior for the between-session part;
+        # "same" pretends today is the recording session (between-session sd 0), as the old gate did.
+        one_session = components([[base_runs]], 1, prior_for(variant))
+        one_session = Components(spread.sd, spread.df, one_session.between_sd, one_session.between_df, 1, None,
+                                 one_session.prior_sd, one_session.prior_df)
+        same = Components(spread.sd, spread.df, 0.0, math.inf, 1, 0.0, 0.0, 0)
         for pct in (0, *slowdowns):
             slowed = copy_name(variant, pct)
             reference = variant  # the unwrapped variant: A/A then includes the wrapper, as it should
@@ -202,16 +212,78 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
             for f in floors:
                 verdict = gate_verdict(measured, baseline, floor=f)
                 rules[f"baseline@{f}"].add(pct, verdict.status == "regression")
-                more = [speedups[pct][j] for j in confirm_idx]
-                today = [speedups[pct][j] for j in today_idx]
-                staged, _ = staged_verdict(today, base_runs, spread, f, shape.confidence, lambda: more)
-                rules[f"staged@{f}"].add(pct, staged == "regression")
+                more = [(speedups[pct][j], ()) for j in confirm_idx]
+                today = [(speedups[pct][j], ()) for j in today_idx]
+                for key, comp in ((f"staged@{f}", one_session), (f"same@{f}", same)):
+                    decision = staged_verdict(today, [base_runs], comp, f, shape.confidence, lambda: more)
+                    rules[key].add(pct, decision.verdict == "regression")
             a, b = trial.blocks.times_ns[reference], trial.blocks.times_ns[slowed]
             rules["pytest-benchmark"].add(pct, pytest_benchmark_rule(a, b, pct=5))
             rules["asv"].add(pct, asv_rule(a, b))
     for tally in rules.values():
         tally.trials = n
     return rules
+
+
+def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str, slowdowns: Sequence[float],
+                   floor: float, shape: GateShape = GateShape()) -> tuple[dict[str, Tally], list[str]]:
+    """The suite's gate across sessions: each session in turn is "today" (a host that did not record
+    the baseline), judged against the *other* sessions as the baseline's sessions, exactly as
+    ``summary.staged_verdict`` judges a case (the between-session part measured from those
+    sessions, shrunk toward the documented prior). Every trial of today's session starts one
+    emulated run: it and the next ``shape.first - 1`` are today's runs, the following
+    ``shape.confirm`` its re-measures. Returns the tally per today-session and notes with the
+    measured components."""
+    if len(sessions) < 2:
+        raise UsageError("a cross-session calibration needs at least two sessions (--sessions A,B)")
+    per_session = {name: {pct: [t.shuffled.samples().speedup(copy_name(variant, pct)) for t in trials]
+                          for pct in (0, *slowdowns)} for name, trials in sessions}
+    tallies: dict[str, Tally] = {}
+    for name, trials in sessions:
+        others = [per_session[o][0][: shape.baseline] for o, _ in sessions if o != name]
+        comp = components([others], len(others), prior_for(variant))
+        tally = Tally()
+        n = len(trials)
+        for i in range(n):
+            today_idx = [(i + j) % n for j in range(shape.first)]
+            confirm_idx = [(i + shape.first + j) % n for j in range(shape.confirm)]
+            for pct in (0, *slowdowns):
+                sp = per_session[name][pct]
+                today = [(sp[j], ()) for j in today_idx]
+                more = [(sp[j], ()) for j in confirm_idx]
+                decision = staged_verdict(today, others, comp, floor, shape.confidence, lambda: more)
+                tally.add(pct, decision.verdict == "regression")
+                if pct == 0:
+                    tally.hits[-1] = tally.hits.get(-1, 0) + int(decision.verdict == "inconclusive")
+                    if decision.judgement is not None:
+                        tally.mdds.append(decision.judgement.mdd)
+        tally.trials = n
+        tallies[name] = tally
+    every = [per_session[name][0] for name, _ in sessions]
+    measured = components([every], len(every), prior_sd=0.0, prior_df=0)
+    notes = [f"- sessions: " + "; ".join(
+        f"{name}: {len(per_session[name][0])} trials, speedup eager/{variant} geometric mean "
+        f"{math.exp(sum(map(math.log, per_session[name][0])) / len(per_session[name][0])):.3f}"
+        for name, _ in sessions),
+        f"- measured over all {len(sessions)} sessions: within-session sd {measured.within_sd:.2%} "
+        f"(df {measured.within_df}), between-session sd {measured.measured_between_sd or 0:.2%} "
+        f"(df {len(sessions) - 1}); the gate's prior for {variant}: {prior_for(variant):.2%}"]
+    return tallies, notes
+
+
+def session_markdown(tallies: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape, floor: float) -> list[str]:
+    head = ["today's session (judged against the others)", "A/A false alarms", "A/A inconclusive",
+            *(f"{p:g}% caught" for p in slowdowns), "detectable drop (median)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, t in tallies.items():
+        mdd = sorted(t.mdds)[len(t.mdds) // 2] if t.mdds else float("nan")
+        cells = [f"{t.hits.get(p, 0)}/{t.trials}" for p in (0, -1, *slowdowns)] + [f"{mdd:.1%}"]
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    lines.append("")
+    lines.append(f"Gate shape: {shape.first} run(s) today, up to {shape.baseline} runs per baseline session, "
+                 f"{shape.confirm} re-measures, confidence {shape.confidence:.4g}, floor {floor:.0%} or the "
+                 "detectable drop (summary.staged_verdict, as the suite runs it).")
+    return lines
 
 
 def _bias(trials: Sequence[Trial], variant: str, schedule: str) -> tuple[float, float]:
@@ -245,9 +317,14 @@ def rule_label(key: str, shape: GateShape = GateShape()) -> str:
                 f"interval below 1-floor, floor {floor:.0%}")
     if key.startswith("staged@"):
         floor = float(key.split("@", 1)[1])
-        return (f"**infergate gate vs stored baseline**: {shape.first} run(s) vs {shape.baseline} earlier runs, "
-                f"between-run spread, screen then {shape.confirm} re-measures, {shape.confidence:.4g} "
-                f"(family alpha {DEFAULT_FAMILY_ALPHA:g} over {shape.gated_cases} case(s)), floor {floor:.0%}")
+        return (f"**infergate gate vs a one-session baseline**: {shape.first} run(s) vs {shape.baseline} earlier "
+                f"runs as one session, between-run spread plus the documented between-session prior, screen "
+                f"then {shape.confirm} re-measures, {shape.confidence:.4g} (family alpha {DEFAULT_FAMILY_ALPHA:g} "
+                f"over {shape.gated_cases} case(s)), floor {floor:.0%} or the detectable drop")
+    if key.startswith("same@"):
+        floor = float(key.split("@", 1)[1])
+        return (f"same, but assuming today is the recording session (between-session sd 0: the gate before "
+                f"sessions), floor {floor:.0%}")
     return RULE_LABELS[key]
 
 
@@ -353,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", metavar="FILE",
                         help="judge the trials saved in FILE instead of measuring (--model/--variant/"
                              "--slowdowns come from the file)")
+    parser.add_argument("--sessions", metavar="FILE[,FILE...]",
+                        help="judge saved trial files against each other, each file one session (another "
+                             "host or boot): the cross-session table")
     parser.add_argument("--first-runs", type=int, default=DEFAULT_REPEAT,
                         help=f"runs of 'today' in the emulated gate (--ig-repeat). Default: {DEFAULT_REPEAT}")
     parser.add_argument("--baseline-runs", type=int, default=BASELINE_RUNS,
@@ -373,6 +453,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         slowdowns = tuple(float(x) for x in args.slowdowns.split(","))
         floors = tuple(float(x) for x in args.floors.split(","))
+        if args.sessions:
+            loaded = [(f.rsplit("/", 1)[-1].split(".")[0], *load_trials(f)) for f in args.sessions.split(",")]
+            metas = {(str(m["model"]), str(m["variant"])) for _, _, m in loaded}
+            if len(metas) != 1:
+                raise UsageError(f"the sessions must be trials of one model and variant, got {sorted(metas)}")
+            model, variant = metas.pop()
+            common = sorted(set.intersection(*(set(float(x) for x in m["slowdowns"]) for _, _, m in loaded)))
+            tallies, notes = judge_sessions([(name, trials) for name, trials, _ in loaded], variant, common,
+                                            floors[0], shape)
+            print(f"Command: `python -m infergate.calibrate {' '.join(argv)}`\n\nModel {model}, variant `{variant}`.\n")
+            print("\n".join(session_markdown(tallies, common, shape, floors[0]) + [""] + notes))
+            return 0
         if args.load:
             trials, meta = load_trials(args.load)
             spec, variant = find_spec(str(meta["model"])), str(meta["variant"])

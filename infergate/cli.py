@@ -1,7 +1,12 @@
 """``python -m infergate run``: the perf suite (everything under ``perf/``) with the speedup gate.
 
-A thin front to pytest: the exit code is pytest's, and any argument it does not know itself is
-passed to pytest unchanged (``-k bert``, ``--ig-json out.json``, ``--ig-floor 0.03``...).
+A thin front to pytest: any argument it does not know itself is passed to pytest unchanged
+(``-k bert``, ``--ig-json out.json``, ``--ig-floor 0.03``...). Exit codes: 0 every gated case
+passed; 1 a regression (or another test failure); 6 nothing regressed but a case could not be
+decided (``--ig-inconclusive fail``, the default); 2-5 pytest's own (interrupted, internal error,
+usage error, no tests).
+
+``python -m infergate baselines add|show``: see ``infergate.baselines_cli``.
 """
 
 from __future__ import annotations
@@ -47,13 +52,21 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--repeat", type=int, default=None, metavar="N",
                      help=f"separate processes per model ({REPEAT}). Default: {DEFAULT_REPEAT}, or "
                           f"{RECORD_RUNS} with --update-baselines")
+    commands.add_parser("baselines", help="add CI results as baseline sessions; show what baselines hold",
+                        add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["baselines"]:
+        from .baselines_cli import main as baselines_main
+
+        return baselines_main(argv[1:])
     args, extra = parser.parse_known_args(argv)
     import pytest
 
     start = time.perf_counter()
     code = int(pytest.main(pytest_args(args.profile, args.update_baselines, args.repeat, extra)))
     elapsed = time.perf_counter() - start
-    print(f"infergate run: profile {args.profile}, {elapsed:.0f} s, pytest exit code {code}")
+    meaning = {0: "pass", 1: "REGRESSION or a failed test", 6: "INCONCLUSIVE (no regression, but a case could not be decided)"}
+    print(f"infergate run: profile {args.profile}, {elapsed:.0f} s, exit code {code}: {meaning.get(code, 'pytest error')}")
     return code
 
 

@@ -24,6 +24,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, Callable, TypeVar
 
 from .errors import CaseCrashed, CaseError, CaseTimeout, UsageError
@@ -55,8 +56,13 @@ class RemoteTraceback(Exception):
         return str(self.args[0])
 
 
-def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
+def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
+                  env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (), **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in a fresh worker process; its result, or its exception re-raised here.
+
+    ``env`` is added to this process's environment for the worker and ``argv_prefix`` runs before
+    the interpreter (e.g. ``setarch x86_64 -R``): the measuring environment (``measuring_env``) is
+    fixed when a process starts, so it can only be given here.
 
     Raises CaseCrashed when the worker dies (signal or exit code, with the tail of its stderr) and
     CaseTimeout when it runs over ``timeout`` seconds (its process group is killed first).
@@ -78,8 +84,9 @@ def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float, **kwargs: An
                              "picklable arguments are needed)") from None
         with open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, str(call_path), str(result_path)],
+                [*argv_prefix, sys.executable, "-c", _BOOTSTRAP, str(call_path), str(result_path)],
                 stdin=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                env=None if not env else {**os.environ, **env},
             )
             try:
                 _wait(proc, timeout, name, stderr_path)

@@ -22,26 +22,23 @@ from .dtypes import DType
 from .errors import CaseCrashed, CaseTimeout, DataFileError
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
-from .stats import (
-    NoiseReport,
-    RunSpread,
-    Samples,
-    family_confidence,
-    noise_report,
-    read_load,
-    runs_speedup_estimate,
-)
+from .measuring_env import MeasuringEnv, check_applied, suite_env
+from .session_gate import Components
+from .stats import Samples, family_confidence, runs_speedup_estimate
 from .summary import (
+    DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,
-    DEFAULT_REPEAT,
-    DEFAULT_THREADS,
     DEFAULT_FAMILY_ALPHA,
     DEFAULT_FLOOR,
+    DEFAULT_REPEAT,
+    DEFAULT_THREADS,
+    INCONCLUSIVE,
     CaseResult,
     SpreadKey,
     format_table,
     judge,
     results_json,
+    run_record,
     spreads,
     to_case_baseline,
     write_json,
@@ -57,7 +54,14 @@ REQUIRE_BASELINE = "--ig-require-baseline"
 REPEAT = "--ig-repeat"
 CONFIRM_RUNS = "--ig-confirm-runs"
 THREADS = "--ig-threads"
+ON_INCONCLUSIVE = "--ig-inconclusive"
+CONFIRM_BUDGET = "--ig-confirm-budget"
+REPLACE_BASELINES = "--ig-replace-baselines"
+INJECT = "--ig-inject-slowdown"
 MAX_RUNS = 20
+# pytest's own codes are 0-5; a run with no regression but a case it could not decide exits with
+# this one (with --ig-inconclusive fail, the default), so CI can tell "slower" from "could not tell".
+EXIT_INCONCLUSIVE = 6
 
 PERF_MARK = "infergate_perf"
 
@@ -83,14 +87,35 @@ def _alpha(value: str) -> float:
     return number
 
 
-def _seconds(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-    if not 0.0 < number <= 600.0:
-        raise argparse.ArgumentTypeError(f"{value} must be in (0, 600] seconds")
-    return number
+def _seconds_up_to(high: float) -> Any:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+        if not 0.0 < number <= high:
+            raise argparse.ArgumentTypeError(f"{value} must be in (0, {high:g}] seconds")
+        return number
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+_seconds = _seconds_up_to(600.0)
+
+
+def _injection(value: str) -> tuple[str, float]:
+    """VARIANT=FRACTION, e.g. compile=0.10."""
+    from .variants import VARIANTS
+
+    variant, sep, fraction = value.partition("=")
+    if not sep or variant not in VARIANTS or variant == "eager":
+        names = ", ".join(v for v in VARIANTS if v != "eager")
+        raise argparse.ArgumentTypeError(f"{value!r} must be VARIANT=FRACTION with VARIANT one of {names}")
+    number = _fraction(fraction)
+    if number == 0.0:
+        raise argparse.ArgumentTypeError("an injected slowdown of 0 injects nothing; leave the option out")
+    return variant, number
 
 
 def _whole_number(low: int, high: int) -> Any:
@@ -149,6 +174,27 @@ def add_options(parser: pytest.Parser) -> None:
         REQUIRE_BASELINE, action="store_true", default=False,
         help="fail perf cases that have no baseline for this machine class and lane. Default: off",
     )
+    group.addoption(
+        ON_INCONCLUSIVE, choices=("fail", "pass"), default="fail",
+        help="what a case the gate could not decide does to the run: 'fail' exits with code "
+             f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
+    )
+    group.addoption(
+        CONFIRM_BUDGET, metavar="SECONDS", type=_seconds_up_to(7200.0), default=DEFAULT_CONFIRM_BUDGET_S,
+        help="re-measuring time the whole run may spend on flagged cases. "
+             f"Default: {DEFAULT_CONFIRM_BUDGET_S:g}",
+    )
+    group.addoption(
+        REPLACE_BASELINES, action="store_true", default=False,
+        help="with --ig-update-baselines: the recorded cases keep only this session's runs (accepting an "
+             "intended change) instead of appending a session. Default: off",
+    )
+    group.addoption(
+        INJECT, metavar="VARIANT=FRACTION", type=_injection, default=None,
+        help="TEST ONLY: build VARIANT with extra in-graph work in every layer (zero-weight matmuls "
+             "sized to FRACTION of the layer's FLOPs) to see the gate catch a real slowdown; the "
+             "summary flags it. Default: off",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -166,15 +212,22 @@ def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
 
 
 def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: SamplingPlan,
-            worker_timeout: float | None) -> ModelMeasurement:
+            worker_timeout: float | None, menv: MeasuringEnv | None = None) -> ModelMeasurement:
     """One model's measurement; in a fresh worker process unless ``worker_timeout`` is None
     (``--ig-isolate never``): the worker shares no compiled graphs, IPEX passes or allocator state
-    with whatever ran before in the session, and a crash or hang fails only this model's cases."""
+    with whatever ran before in the session, and a crash or hang fails only this model's cases.
+    The worker starts with the measuring environment ``menv`` and must prove it applied."""
     if worker_timeout is None:
         return measure_model(spec, dtype, variants, plan)
     from .isolation import run_in_worker
 
-    return run_in_worker(measure_model, spec, dtype, variants, plan, timeout=worker_timeout)
+    menv = menv or suite_env()
+    m = run_in_worker(measure_model, spec, dtype, variants, plan, timeout=worker_timeout,
+                      env=dict(menv.env), argv_prefix=menv.argv_prefix)
+    problem = check_applied(menv, m.observed_env)
+    if problem:
+        raise CaseCrashed(f"the measuring environment did not apply in the worker: {problem}")
+    return m
 
 
 @dataclass
@@ -195,15 +248,21 @@ class PerfRun:
     repeat: int = 1
     confirm_runs: int = DEFAULT_CONFIRM_RUNS
     threads: int | None = None  # None: every usable CPU
-    load_start: float = field(default_factory=read_load)
+    inconclusive_fails: bool = True
+    confirm_budget_s: float = DEFAULT_CONFIRM_BUDGET_S
+    replace: bool = False
+    inject: tuple[str, float] | None = None
+    menv: MeasuringEnv = field(default_factory=suite_env)
     baseline: bl.BaselineFile | None = None
     variants_by_model: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     gated_cases: int = 1
-    spreads: dict[SpreadKey, RunSpread] = field(default_factory=dict)
+    spreads: dict[SpreadKey, Components] = field(default_factory=dict)
     measurements: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
     crashed: dict[tuple[str, str], str] = field(default_factory=dict)
     results: list[CaseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    confirm_spent_s: float = 0.0
+    confirm_skipped: list[str] = field(default_factory=list)
 
     @property
     def baseline_path(self) -> Path:
@@ -216,6 +275,12 @@ class PerfRun:
             raise DataFileError(f"{REPEAT} {self.repeat} needs a separate process per run; "
                                 "it cannot be combined with --ig-isolate never")
         self.baseline = bl.load_or_none(self.baseline_path)
+        if self.baseline is not None and (self.baseline.machine_class, self.baseline.lane) != (
+                self.machine_class, self.lane):
+            raise DataFileError(
+                f"baselines file {self.baseline_path} says machine class {self.baseline.machine_class!r} lane "
+                f"{self.baseline.lane!r}, but it sits where {self.machine_class!r} {self.lane!r} belongs: "
+                "moved or renamed by hand? refusing to gate against it")
         self.spreads = spreads(self.baseline)
         if self.baseline is None:
             if self.require_baseline and not self.update:
@@ -230,19 +295,24 @@ class PerfRun:
             if case.variant not in names:
                 names.append(case.variant)
         self.variants_by_model = {k: tuple(v) for k, v in models.items()}
-        self.gated_cases = max(1, sum(1 for c in cases if c.variant != "eager"))
+        # The family is the cases that can fail: a case without a baseline is never judged, so
+        # counting it would only widen every other case's interval.
+        gated = [c for c in cases if c.variant != "eager"
+                 and (self.baseline is None or c.id in self.baseline.cases)]
+        self.gated_cases = max(1, len(gated))
 
     @property
     def confidence(self) -> float:
         return family_confidence(self.alpha, self.gated_cases, method="bonferroni")
 
     def plan(self, seed: int = 0) -> SamplingPlan:
-        return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads)
+        return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads,
+                            inject=(self.inject,) if self.inject else ())
 
     def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
         key = (case.spec.id, case.dtype.value)
         try:
-            return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout)
+            return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv)
                     for seed in seeds]
         except (CaseCrashed, CaseTimeout) as exc:
             what = f"measuring {case.spec.id}/{case.dtype.value}"
@@ -259,46 +329,54 @@ class PerfRun:
             self.measurements[key] = self._measure_runs(case, variants, range(self.repeat))
         return self.measurements[key]
 
-    def _noise(self, runs: list[ModelMeasurement], estimate: Any) -> NoiseReport:
-        return noise_report(None if estimate is None else tuple(estimate), load_start=self.load_start,
-                            load_end=max(m.load_end for m in runs), own_load=runs[0].threads)
-
-    def _remeasure(self, case: Case) -> list[Samples]:
-        # Only this variant against eager, with seeds no first run used.
+    def _remeasure(self, case: Case) -> list[tuple[Samples, tuple[str, ...]]]:
+        """Fresh runs of only this variant against eager, with seeds no first run used, while the
+        run's re-measuring budget lasts (none once it is spent: the case is decided as it is)."""
+        if self.confirm_spent_s >= self.confirm_budget_s:
+            self.confirm_skipped.append(case.id)
+            return []
+        start = time.perf_counter()
         seeds = range(self.repeat, self.repeat + self.confirm_runs)
-        return [m.samples(["eager", case.variant])
-                for m in self._measure_runs(case, ("eager", case.variant), seeds)]
+        runs = self._measure_runs(case, ("eager", case.variant), seeds)
+        self.confirm_spent_s += time.perf_counter() - start
+        return [(m.samples(["eager", case.variant]), m.noise.reasons()) for m in runs]
 
-    def _judge(self, case: Case, runs: list[ModelMeasurement]) -> tuple[str, str, Any, NoiseReport]:
-        names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
-        samples = [m.samples(names) for m in runs]
-        case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
-        recorded_threads = case_baseline.environment.get("torch_threads") if case_baseline else None
-        if case_baseline is not None and recorded_threads not in (None, runs[0].threads):
-            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
-            why = (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
-                   f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
-            return "untrustworthy", why, est, NoiseReport(())  # a set-up mismatch, not machine noise
-        record = None
-        if case.variant != "eager":
-            record = samples[0].speedup_estimate(case.variant, confidence=0.99)
-        noise = self._noise(runs, record)
-        verdict, message, est = judge(
-            samples, case.variant, case_baseline,
-            self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None, self.floor,
-            self.confidence, noise, remeasure=(lambda: self._remeasure(case)) if self.confirm_runs else None,
-        )
-        return verdict, message, est, noise
+    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
+        """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
+        env = case_baseline.environment
+        recorded_threads = env.get("torch_threads")
+        if recorded_threads not in (None, runs[0].threads):
+            return (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
+                    f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
+        measuring = env.get("measuring")
+        if isinstance(measuring, dict) and measuring.get("settings") != list(self.menv.names):
+            return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
+                    f"this run with {list(self.menv.names)} (infergate.measuring_env); re-record it")
+        return None
 
     def run_case(self, case: Case) -> CaseResult:
         runs = self.measurement(case)
         m = runs[0]
         if case.variant in m.skipped:  # collection skips these; a worker may still disagree
             pytest.skip(m.skipped[case.variant])
-        verdict, message, est, noise = self._judge(case, runs)
+        names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
+        samples = [r.samples(names) for r in runs]
+        case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
+        why_not = self._comparable(case_baseline, runs) if case_baseline is not None else None
+        decision = None
+        if why_not is not None:
+            verdict, message = INCONCLUSIVE, why_not
+            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
+        else:
+            comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
+            remeasure = (lambda: self._remeasure(case)) if self.confirm_runs else None
+            verdict, message, est, decision = judge(  # type: ignore[assignment]
+                samples, case.variant, case_baseline, comp, self.floor, self.confidence,
+                [r.noise.reasons() for r in runs], remeasure)
         if verdict == "no-baseline" and self.require_baseline and not self.update:
             verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
-        case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
+        judgement = decision.judgement if decision else None
+        noise = sorted({n for r in runs for n in r.noise.reasons()})
         result = CaseResult(
             case_id=case.id, model_id=case.spec.id, variant=case.variant, dtype=case.dtype.value,
             lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
@@ -307,46 +385,78 @@ class PerfRun:
             confidence=self.confidence, verdict=verdict, message=message,  # type: ignore[arg-type]
             baseline=case_baseline.speedup if case_baseline else None,
             baseline_ci=case_baseline.span if case_baseline else None,
-            runs=len(runs), baseline_runs=len(case_baseline.runs) if case_baseline else 0,
-            floor=(case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
-            noise=noise.reasons, measure_s=sum(r.measure_s for r in runs),
+            runs=len(decision.speedups) if decision else len(runs),
+            baseline_runs=len(case_baseline.runs) if case_baseline else 0,
+            floor=judgement.floor if judgement else (
+                case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
+            noise=tuple(noise), measure_s=sum(r.measure_s for r in runs),
             times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
+            run_speedups=[s.speedup(case.variant) for s in samples] if case.variant != "eager" else [],
+            run_records=[run_record(case.variant, s, bl.host_identity()).to_json() for s in samples]
+            if case.variant != "eager" else [],
+            mdd=judgement.mdd if judgement else None,
+            floor_source=judgement.floor_source if judgement else None,
+            spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
+                    if decision and case_baseline else None),
         )
         self.results.append(result)
         return result
 
-    def record_baselines(self) -> str:
+    def session_environment(self) -> dict[str, Any]:
         from .machine import environment
 
-        env = environment()
+        threads = next((runs[0].threads for runs in self.measurements.values()), None)
+        return {**environment(), "torch_threads": threads, "measuring": self.menv.describe(),
+                "injected_slowdown": list(self.inject) if self.inject else None}
+
+    def record_baselines(self) -> str:
+        if self.inject:
+            return (f"infergate: baselines NOT updated: {INJECT} was given; a deliberately slowed variant "
+                    "is never recorded as the accepted state")
+        env = self.session_environment()
+        session = bl.this_session(env)
         new = {}
         for r in self.results:
-            if r.variant == "eager":
+            if r.variant == "eager" or r.verdict == "reference":
                 continue
             runs = self.measurements[(r.model_id, r.dtype)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
             case_env = {**env, "torch_threads": runs[0].threads}
             samples = [m.samples(["eager", r.variant]) for m in runs]
-            new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous)
+            new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous, session[0])
         if not new:
             return "infergate: no speedups measured, baselines unchanged"
-        bl.update(self.baseline_path, new, self.machine_class, self.lane)
+        notes = bl.update(self.baseline_path, new, self.machine_class, self.lane, session=session,
+                          replace=self.replace)
         noisy = sum(1 for r in self.results if r.noise and r.variant != "eager")
-        warn = f" (WARNING: {noisy} of them measured while the machine was noisy)" if noisy else ""
+        warn = f" (WARNING: {noisy} of them measured while the machine was busy)" if noisy else ""
         runs = f" of {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
-        return f"infergate: recorded {len(new)} baseline(s){runs} in {self.baseline_path}{warn}"
+        how = "replacing their earlier runs" if self.replace else f"as session {session[0]}"
+        lines = [f"infergate: recorded {len(new)} baseline(s){runs} in {self.baseline_path}, {how}{warn}"]
+        return "\n".join(lines + [f"infergate: {n}" for n in notes])
 
     def machine_info(self) -> dict[str, Any]:
         import platform
 
         from .capabilities import read_cpu_model
-        from .machine import environment
 
+        sid, info = bl.this_session(self.session_environment())
         return {"machine_class": self.machine_class, "lane": self.lane, "cpu": read_cpu_model(),
                 "node": platform.node(), "python_version": platform.python_version(),
-                "environment": environment()}
+                "environment": self.session_environment(),
+                "infergate": {"results_version": RESULTS_VERSION, "session": sid,
+                              "session_info": info.to_json(), "estimator": "median-of-round-ratios"}}
+
+    @property
+    def inconclusive(self) -> list[CaseResult]:
+        return [r for r in self.results if r.verdict == INCONCLUSIVE]
+
+
+# Version of what --ig-json adds to pytest-benchmark's form (machine_info["infergate"] and each
+# benchmark's extra_info), read back by `python -m infergate baselines add`.
+RESULTS_VERSION = 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,6 +484,9 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             worker_timeout=timeout if isolation.isolates("eager", perf=True) else None,
             repeat=config.getoption(REPEAT), confirm_runs=config.getoption(CONFIRM_RUNS),
             threads=config.getoption(THREADS),
+            inconclusive_fails=config.getoption(ON_INCONCLUSIVE) == "fail",
+            confirm_budget_s=config.getoption(CONFIRM_BUDGET), replace=config.getoption(REPLACE_BASELINES),
+            inject=config.getoption(INJECT),
         )
     return config.stash[_RUN]
 
@@ -451,6 +564,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run.results_path is not None:
         write_json(run.results_path, results_json(run.results, run.machine_info()))
         run.notes.append(f"infergate: results JSON written to {run.results_path}")
+    # Could not decide is never a pass: with nothing worse to report, the run says so in its code.
+    if run.inconclusive and run.inconclusive_fails and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = EXIT_INCONCLUSIVE
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
@@ -459,24 +575,46 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
         return
     tr = terminalreporter
     tr.write_sep("=", f"infergate perf: {run.machine_class} / {run.lane}")
-    tr.write_line(
-        f"speedup = median over same-run shuffled rounds of eager / variant; CI at {run.confidence:.4f} "
-        f"(family alpha {run.alpha:g} over {run.gated_cases} gated case(s)); floor {run.floor:.0%}; "
-        f"{run.repeat} run(s) per model, {run.confirm_runs} re-measure(s) of a flagged case"
-    )
-    for line in format_table(run.results):
+    for line in summary_lines(run):
         tr.write_line(line)
-    for r in run.results:
-        if r.verdict in ("regression", "unconfirmed", "untrustworthy"):
-            # The noise reasons are listed once below, not after every case.
-            tr.write_line(f"{r.case_id}: {r.message.split('; not gated: ')[0]}")
-    for line in noise_lines(run.results):
-        tr.write_line(line)
-    for note in run.notes:
-        tr.write_line(note)
     measured = sum(m.measure_s for runs in run.measurements.values() for m in runs)
     tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
-                  f"{time.perf_counter() - _T0:.0f} s since the plugin loaded")
+                  f"{run.confirm_spent_s:.0f} s re-measuring, {time.perf_counter() - _T0:.0f} s since the plugin loaded")
+
+
+def summary_lines(run: PerfRun) -> list[str]:
+    """The summary's text: how speedups were judged, the table, each failing or undecided case, the
+    environment, and a loud block when something could not be decided."""
+    lines = [
+        f"speedup = median over same-run shuffled rounds of eager / variant; judged as a new session against "
+        f"the baseline's sessions at {run.confidence:.4f} (family alpha {run.alpha:g} over {run.gated_cases} "
+        f"gated case(s)); floor {run.floor:.0%} or the detectable drop if larger ('sees', * = it was); "
+        f"{run.repeat} run(s) per model, up to {run.confirm_runs} re-measure(s) of a flagged case",
+        f"measuring environment: {', '.join(run.menv.names) or 'none'} "
+        f"({' '.join(f'{k}={v}' for k, v in sorted(run.menv.env.items())) or 'nothing added'})",
+    ]
+    if run.inject:
+        lines.append(f"!!! TEST HOOK {INJECT} {run.inject[0]}={run.inject[1]:g}: {run.inject[0]} was built with "
+                     "extra in-graph work; its regression is deliberate")
+    lines += format_table(run.results)
+    for key, comp in sorted(run.spreads.items()):
+        lines.append(f"spread {key[0]} ({key[1]}): {comp.describe()}")
+    for r in run.results:
+        if r.verdict in ("regression", INCONCLUSIVE):
+            lines.append(f"{r.case_id}: {r.verdict.upper()}: {r.message}")
+    lines += noise_lines(run.results)
+    if run.confirm_skipped:
+        lines.append(f"re-measuring budget ({run.confirm_budget_s:g} s, {CONFIRM_BUDGET}) spent: "
+                     f"{', '.join(run.confirm_skipped)} decided without re-measures")
+    lines += run.notes
+    if run.inconclusive:
+        effect = (f"this run exits with code {EXIT_INCONCLUSIVE}" if run.inconclusive_fails
+                  else f"reported only ({ON_INCONCLUSIVE} pass)")
+        lines.append("!" * 100)
+        lines.append(f"!!! {len(run.inconclusive)} case(s) INCONCLUSIVE: the gate could not tell whether they "
+                     f"regressed; {effect}")
+        lines.append("!" * 100)
+    return lines
 
 
 _T0 = time.perf_counter()
@@ -490,11 +628,5 @@ def _median_of(runs: list[ModelMeasurement], variant: str) -> float:
 
 
 def noise_lines(results: list[CaseResult]) -> list[str]:
-    """The noise reasons of a run, each once: the load readings, and a count of over-wide intervals."""
-    wide = [r.case_id for r in results if any(n.startswith("confidence interval") for n in r.noise)]
-    other = sorted({n for r in results for n in r.noise if not n.startswith("confidence interval")})
-    lines = [f"machine noise: {reason}" for reason in other]
-    if wide:
-        lines.append(f"machine noise: {len(wide)} case(s) with a speedup interval wider than the limit "
-                     "(see each case's CI)")
-    return lines
+    """What the workers saw while measuring (inrun_noise), each reason once."""
+    return [f"machine busy while measuring: {reason}" for reason in sorted({n for r in results for n in r.noise})]

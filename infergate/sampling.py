@@ -22,6 +22,8 @@ from typing import Literal
 
 from .dtypes import DType
 from .models import ModelSpec
+from .inrun_noise import InRunNoise, NoiseSampler
+from .measuring_env import observed
 from .stats import Samples, read_load, usable_cpus
 from .variants import Built, Inputs, Outputs
 
@@ -47,6 +49,8 @@ class SamplingPlan:
     seed: int = 0
     threads: int | None = None  # None: every CPU this process may use
     schedule: Schedule = "shuffled"  # "blocks" (all of A, then all of B) only to emulate other tools
+    # TEST ONLY (--ig-inject-slowdown): (variant, fraction) built with extra in-graph work (inject.py)
+    inject: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.budget_s > 0 or self.warmup_s < 0:
@@ -89,6 +93,8 @@ class ModelMeasurement:
     seed: int = 0
     load_start: float = 0.0
     load_end: float = 0.0
+    noise: InRunNoise = field(default_factory=InRunNoise)  # sampled while timing (inrun_noise)
+    observed_env: dict[str, object] = field(default_factory=dict)  # measuring_env.observed()
 
     def samples(self, variants: Sequence[str] | None = None) -> Samples:
         names = list(variants) if variants is not None else self.variants
@@ -160,12 +166,15 @@ def _shuffled_rounds(
     rounds: int,
     rng: random.Random,
     times: dict[str, list[int]],
+    between: Callable[[], None] | None = None,
 ) -> None:
     order = list(calls)
     for _ in range(rounds):
         rng.shuffle(order)
         for name in order:
             times[name].append(_time_once(calls[name], inputs))
+        if between is not None:  # outside every timed call
+            between()
 
 
 def _blocks(
@@ -230,7 +239,13 @@ def measure_model_plans(
             skipped[name] = reason
             continue
         t0 = time.perf_counter()
-        built = variant.build(model, inputs, dtype)
+        slow = dict(plans[0].inject).get(name)
+        if slow:
+            from .inject import slowed_copy
+
+            built = variant.build(slowed_copy(model, slow), inputs, dtype)
+        else:
+            built = variant.build(model, inputs, dtype)
         build_s[name] = time.perf_counter() - t0
         proofs[name] = built.proof
         calls[name] = built.call
@@ -244,7 +259,7 @@ def measure_model_plans(
         result = ModelMeasurement(
             spec.id, dtype.value, list(calls), {name: [] for name in calls}, skipped=dict(skipped),
             proofs=dict(proofs), build_s=dict(build_s), threads=threads, schedule=plan.schedule,
-            seed=plan.seed, load_start=load_start,
+            seed=plan.seed, load_start=load_start, observed_env=observed(),
         )
         if calls:
             _sample(calls, inputs, plan, result)
@@ -281,13 +296,15 @@ def _sample(
     gc.collect()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # a collection inside one timed call would land on whichever variant was running
+    sampler = NoiseSampler()
     t0 = time.perf_counter()
     try:
         if plan.schedule == "shuffled":
-            _shuffled_rounds(calls, inputs, result.rounds, rng, result.times_ns)
+            _shuffled_rounds(calls, inputs, result.rounds, rng, result.times_ns, between=sampler.sample)
         else:
             _blocks(calls, inputs, result.rounds, result.times_ns)
     finally:
         if gc_was_enabled:
             gc.enable()
     result.measure_s = time.perf_counter() - t0
+    result.noise = sampler.result()

@@ -3,17 +3,19 @@
 Plain functions of plain data, so the gate is tested without pytest or torch (tests/test_gate.py).
 
 The gate, per case (speedup = eager / variant, measured in the same run, never absolute times):
-1. a baseline is several runs of the case, each a separate process; the spread of those runs,
-   pooled over the baseline file's cases of the same variant (``stats.pooled_spread``), is the
-   noise a run from another day carries, which one run's bootstrap interval cannot see;
-2. screen: today's run(s) against the baseline runs (``stats.runs_verdict``) at the lenient
-   ``SCREEN_CONFIDENCE``; most cases stop here;
-3. a flagged case is re-measured in ``confirm_runs`` fresh processes and fails only if *all* its
-   runs together are a regression at the *family* confidence (``stats.family_confidence`` over
-   all gated cases), so the chance of any false alarm in a whole run, not per case, is bounded by
-   ``alpha`` whatever the screen did: the screen only decides where to spend re-measuring time;
-4. a run the machine made unreliable (``stats.noise_report``: load, over-wide intervals) is
-   reported "untrustworthy" instead of failing or passing on numbers nobody should believe.
+1. a baseline is runs of the case from one or more *sessions* (host boots); the gate estimates,
+   per variant and pooled over the file's cases, the within-session and the between-session sd
+   (``session_gate.components``) and judges today's runs as a new session, stating the minimum
+   detectable drop; with one recorded session the between part is a documented prior, and the
+   verdict says so;
+2. screen at the lenient ``SCREEN_CONFIDENCE``; a case it flags (or judges inconclusive, or one
+   measured while the machine was busy) is re-measured in ``confirm_runs`` fresh processes, within
+   the run's re-measuring budget, and decided on all its clean runs at the *family* confidence
+   (Bonferroni over the gated cases), so the chance of any false alarm in a whole run is bounded
+   by ``alpha`` whatever the screen did;
+3. three outcomes: pass (or improvement), regression, inconclusive. A run whose every measurement
+   was disturbed (``inrun_noise``: other runnable threads or stolen time *while* measuring, or an
+   over-wide interval) is inconclusive, never a pass.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .baselines import BaselineFile, CaseBaseline, RunRecord
-from .stats import (
-    ESTIMATOR, Estimate, NoiseReport, RunSpread, Samples, pooled_spread, runs_speedup_estimate, runs_verdict,
-)
+from .session_gate import Components, Judgement, components, prior_for
+from .session_gate import judge as judge_session
+from .stats import ESTIMATOR, Estimate, Samples, runs_speedup_estimate
 
 # The confidence recorded in baselines: one fixed level, so files from different runs (with
 # different numbers of cases, hence different family confidences) are always comparable.
@@ -47,13 +49,17 @@ DEFAULT_CONFIRM_RUNS = 3
 # run per model cannot see a 5 % drop reliably; two can (docs/calibration.md).
 DEFAULT_THREADS = 1
 DEFAULT_REPEAT = 2
-# Fewer runs leave the between-run spread and the baseline's own mean too uncertain to gate on.
-MIN_SPREAD_DF = 2
+# Seconds of re-measuring a whole run may spend on flagged cases; past it a flagged case is decided
+# on the runs it has (and is inconclusive if they cannot decide).
+DEFAULT_CONFIRM_BUDGET_S = 600.0
+# Over this relative width (high - low) / point, one run's own interval says the run was disturbed.
+MAX_RUN_CI_WIDTH = 0.10
 
-Verdict = Literal[
-    "reference", "no-baseline", "pass", "improvement", "regression", "unconfirmed", "untrustworthy"
-]
+Verdict = Literal["reference", "no-baseline", "pass", "improvement", "regression", "inconclusive"]
 FAILING: frozenset[str] = frozenset({"regression"})
+INCONCLUSIVE = "inconclusive"
+# Run speedups with the reasons each run is not to be trusted (empty: a clean run).
+RunNoise = tuple[str, ...]
 
 
 @dataclass
@@ -80,6 +86,12 @@ class CaseResult:
     noise: tuple[str, ...] = ()
     measure_s: float = 0.0
     times_s: list[float] = field(default_factory=list, repr=False)  # the variant's raw samples
+    run_speedups: list[float] = field(default_factory=list)  # the first runs' own speedups
+    run_records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # as a baseline stores them
+    mdd: float | None = None  # minimum detectable drop at the run's family confidence
+    floor_source: str | None = None  # "floor" (--ig-floor) or "mdd" (the data could see no less)
+    spread: str | None = None  # the variance components the verdict was judged with
+    estimator: str = ESTIMATOR
 
     @property
     def failed(self) -> bool:
@@ -93,101 +105,134 @@ def run_speedups(runs: Sequence[Samples], variant: str, estimator: str = ESTIMAT
 SpreadKey = tuple[str, str]  # (variant, estimator)
 
 
-def spreads(baseline: BaselineFile | None) -> dict[SpreadKey, RunSpread]:
-    """Between-run spread per variant and estimator, pooled over the file's cases of that variant
-    (the non-eager key of a run's median_ms) recorded with that estimator: compile and TorchScript
-    need not scatter alike, and a ratio of medians scatters more than a median of round ratios."""
-    groups: dict[SpreadKey, list[tuple[float, ...]]] = {}
+def spreads(baseline: BaselineFile | None) -> dict[SpreadKey, Components]:
+    """The two variance components per variant and estimator, pooled over the file's cases of that
+    variant recorded with that estimator: compile and TorchScript need not scatter alike, and a
+    ratio of medians scatters more than a median of round ratios."""
+    groups: dict[SpreadKey, list[CaseBaseline]] = {}
     for case in (baseline.cases.values() if baseline else ()):
-        variant = next((v for v in case.runs[0].median_ms if v != "eager"), "eager")
-        groups.setdefault((variant, case.estimator), []).append(case.speedups)
-    return {key: pooled_spread(g) for key, g in groups.items()}
+        groups.setdefault((case.variant, case.estimator), []).append(case)
+    out = {}
+    for (variant, estimator), cases in groups.items():
+        sessions = {r.session for c in cases for r in c.runs}
+        out[(variant, estimator)] = components([list(c.by_session().values()) for c in cases], len(sessions),
+                                               prior_for(variant))
+    return out
+
+
+def run_noise(samples: Samples, variant: str, in_run: Sequence[str]) -> RunNoise:
+    """Why one run of a case is not to be trusted: what the worker saw while measuring, and its own
+    interval when that is over-wide (the rounds disagreed with each other)."""
+    reasons = list(in_run)
+    est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
+    width = (est.high - est.low) / est.point if est.point > 0 else float("inf")
+    if not width <= MAX_RUN_CI_WIDTH:
+        reasons.append(f"its speedup interval is {width:.1%} of the estimate, over {MAX_RUN_CI_WIDTH:.0%}")
+    return tuple(reasons)
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    message: str
+    judgement: Judgement | None = None
+    speedups: tuple[float, ...] = ()  # every run's speedup, re-measures included
+
+
+def staged_verdict(
+    measured: Sequence[tuple[float, RunNoise]],
+    baseline_sessions: Sequence[Sequence[float]],
+    comp: Components,
+    floor: float,
+    confidence: float,
+    remeasure: Callable[[], Sequence[tuple[float, RunNoise]]] | None,
+) -> Decision:
+    """Screen, re-measure if flagged, decide on all clean runs at ``confidence`` (see the module doc).
+
+    Plain speedups in and out, so the calibration harness judges its trials with this very code.
+    """
+    runs = list(measured)
+    clean = [s for s, noise in runs if not noise]
+    screen = judge_session(clean, baseline_sessions, comp, floor, min(SCREEN_CONFIDENCE, confidence)) if clean else None
+    flagged = screen is None or len(clean) < len(runs) or screen.status in ("regression", INCONCLUSIVE)
+    how = ""
+    if flagged and remeasure is not None:
+        more = list(remeasure())
+        runs += more
+        clean = [s for s, noise in runs if not noise]
+        how = f"after {len(more)} re-measure(s): "
+    speedups = tuple(s for s, _ in runs)
+    if not clean:
+        reasons = sorted({r for _, noise in runs for r in noise})
+        return Decision(INCONCLUSIVE, f"{how}no run was measured on a quiet machine: " + "; ".join(reasons),
+                        None, speedups)
+    final = judge_session(clean, baseline_sessions, comp, floor, confidence)
+    dropped = len(runs) - len(clean)
+    extra = f" ({dropped} disturbed run(s) left out)" if dropped else ""
+    prefix = {"regression": "regression", "improvement": "improvement (update the baseline)",
+              "pass": "pass", INCONCLUSIVE: "could not decide"}[final.status]
+    return Decision(final.status, f"{how}{prefix}: {final.message}{extra}; {comp.describe()}", final, speedups)
 
 
 def judge(
     runs: Sequence[Samples],
     variant: str,
     baseline: CaseBaseline | None,
-    spread: RunSpread | None,
+    comp: Components | None,
     floor: float,
     confidence: float,
-    noise: NoiseReport,
-    remeasure: Callable[[], Sequence[Samples]] | None = None,
-) -> tuple[Verdict, str, Estimate]:
-    """One case's verdict from its runs. Returns (verdict, message, speedup estimate).
+    in_run_noise: Sequence[Sequence[str]] = (),
+    remeasure: Callable[[], Sequence[tuple[Samples, Sequence[str]]]] | None = None,
+) -> tuple[Verdict, str, Estimate, Decision | None]:
+    """One case's verdict from its runs. Returns (verdict, message, speedup estimate, decision).
 
-    ``remeasure`` gives fresh runs of the case; it is called only when the screen flags it.
+    ``in_run_noise[i]``: what run i's worker saw while measuring; ``remeasure`` gives fresh runs of
+    the case with theirs, and is called only when the screen flags the case.
     """
     if variant == "eager":
         est = Estimate(1.0, 1.0, 1.0)
-        return "reference", "eager is the reference every speedup is taken against", est
+        return "reference", "eager is the reference every speedup is taken against", est, None
     est = runs_speedup_estimate(runs, variant, confidence=confidence)
     if baseline is None:
-        return "no-baseline", "no baseline recorded for this case", est
-    if spread is None or spread.df < MIN_SPREAD_DF:
-        df = 0 if spread is None else spread.df
-        return ("untrustworthy",
-                f"not gated: the baselines of {variant} hold {df} degree(s) of freedom of between-run "
-                f"spread, {MIN_SPREAD_DF} needed; record them with several runs (--ig-repeat 5)", est)
+        return "no-baseline", "no baseline recorded for this case", est, None
+    if comp is None or comp.within_df < 1:
+        return (INCONCLUSIVE, f"not gated: the baselines of {variant} hold no case with two runs in one "
+                              "session, so the between-run spread is unknown; record them with several runs "
+                              "(--ig-repeat 5)", est, None)
     floor = baseline.floor if baseline.floor is not None else floor
     # Today's runs are taken the way the baseline's were (older files hold ratios of medians).
     how = baseline.estimator
-    more = None if remeasure is None else (lambda: run_speedups(remeasure(), variant, how))
-    verdict, message = staged_verdict(run_speedups(runs, variant, how), baseline.speedups, spread, floor,
-                                      confidence, more, noise)
+    noise = list(in_run_noise) or [()] * len(runs)
+
+    def taken(samples: Samples, reasons: Sequence[str]) -> tuple[float, RunNoise]:
+        return samples.speedup(variant, estimator=how), run_noise(samples, variant, reasons)
+
+    more = None if remeasure is None else (lambda: [taken(s, n) for s, n in remeasure()])
+    decision = staged_verdict([taken(s, n) for s, n in zip(runs, noise)], list(baseline.by_session().values()),
+                              comp, floor, confidence, more)
+    message = decision.message
     if how != ESTIMATOR:
         message += f" (judged as {how}, as the baseline was recorded; re-record it to gate on {ESTIMATOR})"
-    return verdict, message, est
+    return decision.verdict, message, est, decision
 
 
-def staged_verdict(
-    measured: Sequence[float],
-    baseline: Sequence[float],
-    spread: RunSpread,
-    floor: float,
-    confidence: float,
-    remeasure: Callable[[], Sequence[float]] | None,
-    noise: NoiseReport = NoiseReport(()),
-) -> tuple[Verdict, str]:
-    """Screen, re-measure if flagged, decide on all runs at ``confidence`` (see the module doc).
-
-    Plain speedups in and out, so the calibration harness judges its trials with this very code.
-    """
-    measured = list(measured)
-    screen = runs_verdict(measured, baseline, spread, floor, min(SCREEN_CONFIDENCE, confidence))
-    if screen.status == "regression" and noise.untrustworthy:
-        return "untrustworthy", f"{screen.message}; not gated: " + "; ".join(noise.reasons)
-    if screen.status == "regression" and remeasure is not None:
-        more = list(remeasure())
-        final = runs_verdict(measured + more, baseline, spread, floor, confidence)
-        if final.status == "regression":
-            return "regression", f"confirmed by {len(more)} re-measure(s): {final.message}"
-        return "unconfirmed", f"flagged, not confirmed by {len(more)} re-measure(s): {final.message}"
-    verdict = runs_verdict(measured, baseline, spread, floor, confidence)
-    if verdict.status == "noisy":
-        reasons = "; not gated: " + "; ".join(noise.reasons) if noise.untrustworthy else ""
-        return "untrustworthy", verdict.message + reasons
-    # Without re-measuring (--ig-confirm-runs 0) the verdict is the family-confidence one above:
-    # still bounded by alpha, only less able to catch a small regression.
-    return verdict.status, verdict.message
+def run_record(variant: str, samples: Samples, session: str, recorded: str | None = None) -> RunRecord:
+    """One run as a baseline stores it, at RECORD_CONFIDENCE."""
+    now = recorded or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
+    return RunRecord(speedup=est.point, ci=(est.low, est.high), rounds=samples.rounds,
+                     median_ms={"eager": samples.median("eager"), variant: samples.median(variant)},
+                     recorded=now, session=session)
 
 
-def to_case_baseline(variant: str, runs: Sequence[Samples], environment: Mapping[str, Any],
-                     previous: CaseBaseline | None) -> CaseBaseline:
-    """What ``--ig-update-baselines`` records: every run of this session, each at
-    RECORD_CONFIDENCE; they replace the case's older runs (a new baseline is a new accepted state,
-    and mixing runs from before and after a change would pass for spread). A per-case floor and
+def to_case_baseline(variant: str, runs: Sequence[Samples] | Sequence[RunRecord], environment: Mapping[str, Any],
+                     previous: CaseBaseline | None, session: str) -> CaseBaseline:
+    """What ``--ig-update-baselines`` records: every run of this session, each at RECORD_CONFIDENCE,
+    to be appended to the case's earlier sessions (``baselines.update``). A per-case floor and
     fusion counts someone set in the file are kept: re-recording must not silently drop them."""
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    records = []
-    for samples in runs:
-        est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
-        records.append(RunRecord(
-            speedup=est.point, ci=(est.low, est.high), rounds=samples.rounds,
-            median_ms={"eager": samples.median("eager"), variant: samples.median(variant)}, recorded=now,
-        ))
+    records = tuple(r if isinstance(r, RunRecord) else run_record(variant, r, session) for r in runs)
     return CaseBaseline(
-        runs=tuple(records),
+        runs=records,
         confidence=RECORD_CONFIDENCE,
         environment=dict(environment),
         floor=previous.floor if previous is not None else None,
@@ -207,7 +252,8 @@ def _ci_text(ci: tuple[float, float] | None) -> str:
 
 def format_table(results: Sequence[CaseResult]) -> list[str]:
     # The baseline column: geometric mean of the recorded runs, xN runs, [lowest, highest run].
-    header = ("case", "ms", "speedup", "CI", "baseline xruns [low, high]", "verdict")
+    # "sees": the minimum detectable drop; "*" marks the case whose floor it raised.
+    header = ("case", "ms", "speedup", "CI", "baseline xruns [low, high]", "sees", "verdict")
     rows = [
         (
             r.case_id,
@@ -215,7 +261,8 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
             f"{r.speedup:.3f}",
             "-" if r.variant == "eager" else _ci_text(r.ci),
             "-" if r.baseline is None else f"{r.baseline:.3f} x{r.baseline_runs} {_ci_text(r.baseline_ci)}",
-            r.verdict,
+            "-" if r.mdd is None else f"{r.mdd:.1%}" + ("*" if r.floor_source == "mdd" else ""),
+            r.verdict.upper() if r.verdict in ("regression", INCONCLUSIVE) else r.verdict,
         )
         for r in results
     ]

@@ -81,7 +81,7 @@ def test_update_then_load_round_trips(path: Path) -> None:
     new = {"bert-fp32-compile": case(1.4), "bert-bf16-jit": case(1.2, floor=0.08, fusions=fusions)}
     baselines.update(path, new, MACHINE, LANE)
     loaded = baselines.load(path)
-    assert loaded.machine_class == MACHINE and loaded.lane == LANE and loaded.version == 3
+    assert loaded.machine_class == MACHINE and loaded.lane == LANE and loaded.version == 4
     assert dict(loaded.cases) == new
     assert loaded.cases["bert-bf16-jit"].floor == 0.08
     assert loaded.cases["bert-bf16-jit"].fusions == fusions
@@ -98,7 +98,7 @@ def test_a_version_1_file_loads_as_one_run_per_case_and_is_rewritten_as_version_
     assert old.estimator == "ratio-of-medians"  # what versions 1 and 2 recorded
     baselines.update(path, {"new": CaseBaseline.from_json(case_json_v2(), version=2)}, MACHINE, LANE)
     data = json.loads(path.read_text())
-    assert data["version"] == 3 and [h[:2] for h in data["history"]] == ["1:", "2:", "3:"]
+    assert data["version"] == 4 and [h[:2] for h in data["history"]] == ["1:", "2:", "3:", "4:"]
     assert data["cases"]["old"]["runs"][0]["speedup"] == 1.3 and "speedup" not in data["cases"]["old"]
     # An old case keeps saying how its speedups were taken, so the gate will not compare them.
     assert data["cases"]["old"]["estimator"] == "ratio-of-medians"
@@ -112,7 +112,7 @@ def test_a_version_1_file_loads_as_one_run_per_case_and_is_rewritten_as_version_
 BAD_CASES: dict[tuple[int, str], tuple[dict[str, Any], str]] = {
     (2, "runs-empty"): (case_json_v2(runs=[]), "runs must be a non-empty list"),
     (2, "runs-object"): (case_json_v2(runs={"a": 1}), "runs must be a non-empty list"),
-    (2, "runs-too-many"): (case_json_v2(speedups=(1.4,) * 21), "more than the 20 kept"),
+    (2, "runs-too-many"): (case_json_v2(speedups=(1.4,) * 61), "more than the 60 kept"),
     (2, "run-missing-field"): (case_json_v2(runs=[{"speedup": 1.4}]), "runs[0] is missing ci, median_ms"),
     (2, "run-bad-speedup"): (case_json_v2(speedups=(1.4, -1.0)), "runs[1] speedup must be a finite number > 0"),
     (2, "run-extra-field"): (case_json_v2(runs=[{**case_json_v2()["runs"][0], "x": 1}]), "runs[0] has unknown"),
@@ -152,7 +152,7 @@ def test_written_file_is_review_friendly(path: Path) -> None:
     data = json.loads(text)
     assert text.endswith("}\n") and not text.endswith("\n\n")
     assert text == json.dumps(data, indent=2, sort_keys=True) + "\n"
-    assert data["schema"] == "infergate-baselines" and data["version"] == 3
+    assert data["schema"] == "infergate-baselines" and data["version"] == 4
     assert data["history"][0].startswith("1: first format") and data["history"][1].startswith("2: ")
     assert data["history"][2].startswith("3: ")
     assert "floor" not in data["cases"]["a"] and "fusions" not in data["cases"]["a"]
@@ -201,7 +201,7 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
     "wrong-schema": (_dump(file_json(schema="asv-results")), "has schema str 'asv-results'"),
     "future-version": (
         _dump(file_json(version=7)),
-        "has version 7; this infergate reads versions 1, 2, 3 — upgrade infergate",
+        "has version 7; this infergate reads versions 1, 2, 3, 4 — upgrade infergate",
     ),
     "version-zero": (_dump(file_json(version=0)), "has version 0"),
     "version-string": (_dump(file_json(version="1")), "expected an integer"),
@@ -267,7 +267,7 @@ def test_future_version_message_is_exact(path: Path) -> None:
     with pytest.raises(DataFileError) as err:
         baselines.load(path)
     assert str(err.value) == (
-        f"baselines file {path} has version 7; this infergate reads versions 1, 2, 3 — "
+        f"baselines file {path} has version 7; this infergate reads versions 1, 2, 3, 4 — "
         "upgrade infergate or move the file aside"
     )
 
@@ -333,7 +333,7 @@ def test_update_rejects_non_case_values(path: Path) -> None:
 
 def test_merge_keeps_other_cases_and_replaces_updated(path: Path) -> None:
     baselines.update(path, {"a": case(1.1), "b": case(1.2)}, MACHINE, LANE)
-    baselines.update(path, {"b": case(1.5), "c": case(1.3)}, MACHINE, LANE)
+    baselines.update(path, {"b": case(1.5), "c": case(1.3)}, MACHINE, LANE, replace=True)
     cases = baselines.load(path).cases
     assert {k: v.speedup for k, v in cases.items()} == {"a": 1.1, "b": 1.5, "c": 1.3}
 

@@ -1,0 +1,103 @@
+"""Evidence of a busy machine taken *while* measuring, inside the measuring process.
+
+The 1-minute load average before a run says what the machine did in the minute before: after any
+set-up step (a lane install, a compile) it is near 1 on 2 cores although the machine is idle by the
+time timing starts, and a neighbour that starts mid-run is missed. What disturbs a measurement is
+what competes with it while it runs, so the worker samples, between rounds and outside every timed
+call, from ``/proc/stat``:
+
+- ``procs_running``: runnable threads on the machine; minus the sampling thread itself (which is
+  the measuring thread), what else wanted a CPU at that moment;
+- the ``steal`` column: time the hypervisor gave this VM's CPUs to someone else.
+
+Both are machine-wide, so the suite's own idle pytest process does not count (it sleeps) and an
+inductor compile worker left behind would (it should not be running).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC_STAT = Path("/proc/stat")
+SAMPLE_EVERY_S = 0.1
+# Judged per run (summary.run_noise): more than this many other runnable threads on average means
+# something competed for the CPUs while measuring; more than this share of stolen CPU time means
+# the hypervisor did.
+MAX_OTHERS_RUNNABLE = 0.5
+MAX_STEAL_SHARE = 0.02
+
+
+@dataclass(frozen=True)
+class InRunNoise:
+    """What the sampler saw over one measurement. ``samples == 0``: nothing could be read."""
+
+    samples: int = 0
+    others_runnable: float = 0.0  # mean other runnable threads
+    others_runnable_max: int = 0
+    steal_share: float = 0.0  # stolen / all CPU time over the measurement
+
+    def reasons(self) -> tuple[str, ...]:
+        out = []
+        if self.samples and self.others_runnable > MAX_OTHERS_RUNNABLE:
+            out.append(f"{self.others_runnable:.2f} other runnable thread(s) on average while measuring "
+                       f"(max {self.others_runnable_max}), over {MAX_OTHERS_RUNNABLE:g}")
+        if self.samples and self.steal_share > MAX_STEAL_SHARE:
+            out.append(f"{self.steal_share:.1%} of CPU time stolen by the hypervisor while measuring, "
+                       f"over {MAX_STEAL_SHARE:.0%}")
+        return tuple(out)
+
+
+def read_proc_stat(path: Path = PROC_STAT) -> tuple[int, int, int] | None:
+    """(steal jiffies, all jiffies, procs_running), or None where /proc/stat is not Linux's."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    steal = total = running = None
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            fields = [int(x) for x in line.split()[1:]]
+            # user nice system idle iowait irq softirq steal [guest guest_nice: already in user]
+            total = sum(fields[:8])
+            steal = fields[7] if len(fields) > 7 else 0
+        elif line.startswith("procs_running "):
+            running = int(line.split()[1])
+    if steal is None or total is None or running is None:
+        return None
+    return steal, total, running
+
+
+class NoiseSampler:
+    """Call ``sample()`` between rounds (it reads at most every ``every_s``), then ``result()``."""
+
+    def __init__(self, path: Path = PROC_STAT, every_s: float = SAMPLE_EVERY_S) -> None:
+        self.path = path
+        self.every_s = every_s
+        self.first = read_proc_stat(path)
+        self.last = self.first
+        self.running: list[int] = []
+        self._next = 0.0
+
+    def sample(self) -> None:
+        now = time.perf_counter()
+        if now < self._next or self.first is None:
+            return
+        self._next = now + self.every_s
+        reading = read_proc_stat(self.path)
+        if reading is not None:
+            self.last = reading
+            self.running.append(max(0, reading[2] - 1))  # the reader itself is running
+
+    def result(self) -> InRunNoise:
+        if self.first is None or self.last is None or not self.running:
+            return InRunNoise()
+        steal = self.last[0] - self.first[0]
+        total = self.last[1] - self.first[1]
+        return InRunNoise(
+            samples=len(self.running),
+            others_runnable=sum(self.running) / len(self.running),
+            others_runnable_max=max(self.running),
+            steal_share=steal / total if total > 0 else 0.0,
+        )

@@ -1,0 +1,178 @@
+"""Noise seen while measuring, the measuring environment, the in-graph slowdown, CI results as sessions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from infergate import baselines as bl
+from infergate import baselines_cli, inrun_noise, measuring_env
+from infergate.errors import DataFileError, UsageError
+
+STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\nprocs_running {running}\nprocs_blocked 0\n"
+
+
+def _stat(path: Path, user: int, idle: int, steal: int, running: int) -> None:
+    path.write_text(STAT.format(user=user, system=0, idle=idle, steal=steal, running=running))
+
+
+def test_a_busy_neighbour_while_measuring_is_noise(tmp_path) -> None:
+    stat = tmp_path / "stat"
+    _stat(stat, 0, 0, 0, 3)
+    sampler = inrun_noise.NoiseSampler(stat, every_s=0.0)
+    for i in range(1, 6):
+        _stat(stat, 100 * i, 100 * i, 0, 3)  # the measuring thread + 2 others, all the time
+        sampler.sample()
+    result = sampler.result()
+    assert result.others_runnable == 2.0 and result.reasons() and "other runnable" in result.reasons()[0]
+
+
+def test_a_run_after_a_set_up_step_is_not_noise(tmp_path) -> None:
+    # The set-up step has pushed the 1-minute load average to ~1, but it is over: while measuring
+    # only the measuring thread runs. Nothing here reads the load average.
+    stat = tmp_path / "stat"
+    _stat(stat, 0, 0, 0, 1)
+    sampler = inrun_noise.NoiseSampler(stat, every_s=0.0)
+    for i in range(1, 6):
+        _stat(stat, 100 * i, 100 * i, 0, 1)
+        sampler.sample()
+    assert sampler.result().reasons() == () and sampler.result().samples == 5
+
+
+def test_stolen_time_is_noise(tmp_path) -> None:
+    stat = tmp_path / "stat"
+    _stat(stat, 0, 0, 0, 1)
+    sampler = inrun_noise.NoiseSampler(stat, every_s=0.0)
+    _stat(stat, 900, 0, 100, 1)
+    sampler.sample()
+    assert sampler.result().steal_share == pytest.approx(0.1) and "stolen" in sampler.result().reasons()[0]
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")
+def test_a_real_busy_process_is_seen_by_the_sampler() -> None:
+    spinner = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"])
+    try:
+        time.sleep(0.3)
+        sampler = inrun_noise.NoiseSampler(every_s=0.01)
+        end = time.perf_counter() + 1.0
+        while time.perf_counter() < end:
+            sum(range(10_000))  # this thread is "measuring"
+            sampler.sample()
+        result = sampler.result()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert result.samples > 20 and result.others_runnable >= 0.6, result
+
+
+def test_no_proc_stat_means_no_evidence_and_no_claim(tmp_path) -> None:
+    sampler = inrun_noise.NoiseSampler(tmp_path / "missing")
+    sampler.sample()
+    assert sampler.result().samples == 0 and sampler.result().reasons() == ()
+
+
+# -- measuring environment ---------------------------------------------------------------------
+
+
+def test_a_missing_allocator_is_one_usage_error_naming_the_package(tmp_path) -> None:
+    with pytest.raises(UsageError, match="libjemalloc2"):
+        measuring_env.resolve(["jemalloc"], dirs=(tmp_path,))
+    with pytest.raises(UsageError, match="unknown measuring setting 'turbo'"):
+        measuring_env.resolve(["turbo"])
+
+
+def test_an_allocator_the_worker_did_not_load_is_caught(tmp_path) -> None:
+    (tmp_path / measuring_env.JEMALLOC).write_bytes(b"")
+    menv = measuring_env.resolve(["jemalloc"], dirs=(tmp_path,))
+    assert menv.env["LD_PRELOAD"].endswith(measuring_env.JEMALLOC)
+    seen = {"allocator": "glibc", "aslr": True, "env": dict(menv.env)}
+    assert "the worker runs glibc" in measuring_env.check_applied(menv, seen)
+    assert measuring_env.check_applied(menv, {**seen, "allocator": "jemalloc"}) is None
+
+
+def test_the_suite_settings_apply_in_a_real_worker() -> None:
+    from infergate.isolation import run_in_worker
+
+    menv = measuring_env.suite_env()
+    seen = run_in_worker(measuring_env.observed, timeout=60, env=dict(menv.env), argv_prefix=menv.argv_prefix)
+    assert measuring_env.check_applied(menv, seen) is None, seen
+
+
+# -- the in-graph slowdown ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_injected_slowdown_keeps_outputs_and_adds_work_in_the_graph() -> None:
+    import torch
+
+    from infergate.harness import example_inputs
+    from infergate.inject import slowed_copy
+    from infergate.models import ModelSpec, build_model
+    from infergate.zoo import ARCHS, SIZES, Task
+
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    model = build_model(spec)
+    slow = slowed_copy(model, 0.5)
+    inputs = example_inputs(spec)
+    with torch.no_grad():
+        ref, out = model(**inputs), slow(**inputs)
+        traced = torch.jit.trace(slow, example_kwarg_inputs=dict(inputs), strict=False)
+    assert all(torch.equal(a, b) for a, b in zip(ref, out))
+    matmuls = sum(1 for n in traced.inlined_graph.nodes() if n.kind() == "aten::linear")
+    plain = sum(1 for n in torch.jit.trace(model, example_kwarg_inputs=dict(inputs), strict=False)
+                .inlined_graph.nodes() if n.kind() == "aten::linear")
+    assert matmuls == plain + 2 * spec.size.layers
+    assert not hasattr(model.bert.encoder.layer[0], "infergate_extra_work")  # the original is untouched
+
+
+# -- CI results become baseline sessions -------------------------------------------------------
+
+
+def _results(tmp_path: Path, **machine) -> Path:
+    run = {"speedup": 1.4, "ci": [1.38, 1.42], "rounds": 300, "median_ms": {"eager": 14.0, "jit": 10.0},
+           "recorded": "2026-11-27T12:00:00+00:00", "session": "h-runner1"}
+    info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x", "environment": {"torch_threads": 1},
+            "infergate": {"results_version": 1, "session": "h-runner1", "estimator": "median-of-round-ratios",
+                          "session_info": {"host": "h-runner1", "kernel": "6.1", "first": run["recorded"],
+                                           "last": run["recorded"], "environment": {}, "source": "recorded"}}}
+    info.update(machine)
+    data = {"machine_info": info, "benchmarks": [
+        {"extra_info": {"case_id": "bert-jit", "variant": "jit", "threads": 1, "estimator": "median-of-round-ratios",
+                        "run_records": [run, {**run, "speedup": 1.41}]}},
+        {"extra_info": {"case_id": "bert-eager", "variant": "eager", "run_records": []}}]}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_ci_results_are_added_as_a_session(tmp_path) -> None:
+    root = tmp_path / "baselines"
+    lines = baselines_cli.add(_results(tmp_path), root)
+    f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
+    assert "added 2 run(s) of 1 case(s) as session h-runner1" in lines[0]
+    assert set(f.sessions) == {"h-runner1"} and f.sessions["h-runner1"].source == "added from results.json"
+    assert f.cases["bert-jit"].speedups == (1.4, 1.41)
+
+
+def test_results_of_an_unknown_version_or_the_test_hook_are_refused(tmp_path) -> None:
+    root = tmp_path / "baselines"
+    bad = _results(tmp_path, infergate={"results_version": 9})
+    with pytest.raises(DataFileError, match="results version 9"):
+        baselines_cli.add(bad, root)
+    hooked = _results(tmp_path, environment={"injected_slowdown": ["jit", 0.1]})
+    with pytest.raises(DataFileError, match="test-only slowdown hook"):
+        baselines_cli.add(hooked, root)
+    assert not root.exists()  # nothing written
+
+
+def test_the_baselines_command_exits_2_with_one_line(tmp_path, capsys) -> None:
+    from infergate.cli import main
+
+    assert main(["baselines", "add", str(tmp_path / "nope.json")]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "does not exist" in out[0]
