@@ -46,7 +46,8 @@ from .errors import InfergateError, UsageError
 from .isolation import run_in_worker
 from .models import ModelSpec
 from .sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
-from .measuring_env import suite_env
+from .baselines import host_identity
+from .measuring_env import SUITE_SETTINGS, resolve, suite_env
 from .session_gate import Components, components, prior_for
 from .stats import (
     ESTIMATOR, LEGACY_ESTIMATOR, asv_rule, family_confidence, gate_verdict, pooled_spread,
@@ -92,7 +93,7 @@ class Trial:
 
 
 def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_s: float,
-              block_s: float, seed: int, threads: int | None) -> Trial:
+              block_s: float, seed: int, threads: int | None, settings: Sequence[str] | None = None) -> Trial:
     copies = [Copy(copy_name(variant, p), variant, p / 100.0) for p in (0, *slowdowns)]
     entries = 2 + len(copies)
     plans = (
@@ -102,7 +103,8 @@ def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_
     )
     t0 = time.perf_counter()
     # Each trial in a fresh worker: a separate process and build, as a baseline from another day is.
-    menv = suite_env()  # the suite's measuring environment: calibration measures what the suite does
+    # The suite's measuring environment unless told otherwise: calibration measures what the suite does.
+    menv = suite_env() if settings is None else resolve(settings)
     shuffled, blocks = run_in_worker(measure_model_plans, spec, DType.FP32, ("eager", variant), plans, copies,
                                      timeout=900.0, env=dict(menv.env), argv_prefix=menv.argv_prefix)
     return Trial(shuffled, blocks, time.perf_counter() - t0)
@@ -430,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", metavar="FILE",
                         help="judge the trials saved in FILE instead of measuring (--model/--variant/"
                              "--slowdowns come from the file)")
+    parser.add_argument("--settings", default=",".join(SUITE_SETTINGS) or "none",
+                        help="measuring settings of the trial workers (infergate.measuring_env), comma-separated. "
+                             "Default: the suite's, %(default)s")
     parser.add_argument("--sessions", metavar="FILE[,FILE...]",
                         help="judge saved trial files against each other, each file one session (another "
                              "host or boot): the cross-session table")
@@ -478,14 +483,16 @@ def main(argv: list[str] | None = None) -> int:
         load_start = read_load()
         trials = []
         for seed in range(args.trials):
-            trial = run_trial(spec, args.variant, slowdowns, args.budget, args.block_s, seed, args.threads)
+            trial = run_trial(spec, args.variant, slowdowns, args.budget, args.block_s, seed, args.threads,
+                              args.settings.split(","))
             trials.append(trial)
             print(f"trial {seed + 1}/{args.trials}: {trial.seconds:.0f} s, {trial.shuffled.rounds} rounds, "
                   f"load {read_load():.2f}", file=sys.stderr, flush=True)
         load_end = read_load()
         if args.save:
             save_trials(args.save, trials, {"model": spec.id, "variant": args.variant, "slowdowns": slowdowns,
-                                            "load_start": load_start, "load_end": load_end, "argv": argv})
+                                            "load_start": load_start, "load_end": load_end, "argv": argv,
+                                            "settings": args.settings, "session": host_identity()})
         lines = report(trials, spec, args.variant, slowdowns, floors, (load_start, load_end), argv, shape)
     except (InfergateError, ValueError) as exc:
         print(f"infergate.calibrate: {exc}", file=sys.stderr)

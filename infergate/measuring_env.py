@@ -109,7 +109,7 @@ def resolve(names: Sequence[str], dirs: Sequence[Path] = LIB_DIRS) -> MeasuringE
 
 # What the suite's perf workers run with (see the module doc and docs/calibration.md, "Measuring
 # environment"): chosen from envprobe's A/A spreads, not from the tuning guide's say-so.
-SUITE_SETTINGS: tuple[str, ...] = ("passive-omp",)
+SUITE_SETTINGS: tuple[str, ...] = ("none",)
 
 
 def suite_env() -> MeasuringEnv:
@@ -151,3 +151,23 @@ def check_applied(menv: MeasuringEnv, seen: Mapping[str, object]) -> str | None:
         if k != "LD_PRELOAD" and isinstance(env, Mapping) and env.get(k) != v:
             return f"asked for {k}={v}, the worker has {env.get(k)!r}"
     return None
+
+
+DEBIAN_PACKAGES = {JEMALLOC: "libjemalloc2", TCMALLOC: "libtcmalloc-minimal4"}
+
+
+def missing_packages(names: Sequence[str] = SUITE_SETTINGS, dirs: Sequence[Path] = LIB_DIRS) -> list[str]:
+    """Debian packages the settings ``names`` need and this machine lacks."""
+    out = []
+    for name in names:
+        setting = SETTINGS.get(name)
+        if setting and setting.preload and find_library(setting.preload, dirs) is None:
+            out.append(DEBIAN_PACKAGES[setting.preload])
+    return out
+
+
+if __name__ == "__main__":  # `python3 -m infergate.measuring_env missing`: for ./suite's set-up (stdlib only)
+    import sys
+
+    print(" ".join(missing_packages()))
+    sys.exit(0)

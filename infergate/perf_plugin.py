@@ -19,7 +19,7 @@ import pytest
 from . import baselines as bl
 from .cases import Case, Profile, perf_cases
 from .dtypes import DType
-from .errors import CaseCrashed, CaseTimeout, DataFileError
+from .errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
 from .measuring_env import MeasuringEnv, check_applied, suite_env
@@ -474,6 +474,10 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
 
         opts = options(config)
         isolation = isolation_settings(config)
+        try:
+            menv = suite_env()
+        except UsageError as exc:  # e.g. the allocator library is not installed: one line, no traceback
+            raise pytest.UsageError(f"infergate: {exc}") from None
         # A model's measurement builds every variant, compile included: the compile timeout applies.
         timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
         config.stash[_RUN] = PerfRun(
@@ -486,7 +490,7 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             threads=config.getoption(THREADS),
             inconclusive_fails=config.getoption(ON_INCONCLUSIVE) == "fail",
             confirm_budget_s=config.getoption(CONFIRM_BUDGET), replace=config.getoption(REPLACE_BASELINES),
-            inject=config.getoption(INJECT),
+            inject=config.getoption(INJECT), menv=menv,
         )
     return config.stash[_RUN]
 

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .lane_compare import GateResult
 
 _ICON = {"pass": "✅ pass", "regression": "❌ regression", "improvement": "🟢 improvement",
-         "noisy": "⚠️ noisy", "unavailable": "— unavailable", None: "—"}
+         "noisy": "⚠️ noisy", "inconclusive": "⚠️ INCONCLUSIVE", "no-baseline": "— no baseline",
+         "reference": "reference", "unavailable": "— unavailable", None: "—"}
 
 
 def _pct(ratio: float) -> str:
