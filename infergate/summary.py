@@ -51,7 +51,7 @@ DEFAULT_THREADS = 1
 DEFAULT_REPEAT = 2
 # Seconds of re-measuring a whole run may spend on flagged cases; past it a flagged case is decided
 # on the runs it has (and is inconclusive if they cannot decide).
-DEFAULT_CONFIRM_BUDGET_S = 600.0
+DEFAULT_CONFIRM_BUDGET_S = 300.0
 # Over this relative width (high - low) / point, one run's own interval says the run was disturbed.
 MAX_RUN_CI_WIDTH = 0.10
 

@@ -222,9 +222,17 @@ def test_the_re_measuring_budget_bounds_the_time_spent(tmp_path, monkeypatch) ->
     sessions(tmp_path, PRECISE)
     run, result, remeasured = gate(tmp_path, [synthetic(7.0, seed=20, noise=BUSY)], runs(7.0, 60, 3), monkeypatch,
                                    confirm_budget_s=1e-9)
-    run.confirm_spent_s = 1.0  # already spent by an earlier case
+    run.confirm_spent_s = 1.0  # already spent by an earlier model
+    run.remeasured.clear()
     second = run.run_case(CASE)
     assert second.verdict == "inconclusive" and CASE.id in run.confirm_skipped
+
+
+def test_a_model_is_re_measured_once_for_all_its_flagged_variants(tmp_path, monkeypatch) -> None:
+    sessions(tmp_path, PRECISE)
+    run, first, remeasured = gate(tmp_path, [synthetic(7.0, seed=20, noise=BUSY)], runs(7.0, 60, 3), monkeypatch)
+    second = run.run_case(CASE)  # another case of the same model: the same re-measures serve it
+    assert len(remeasured) == 3 and first.verdict == second.verdict == "pass"
 
 
 def test_a_baseline_with_no_two_runs_in_a_session_is_not_gated_and_says_how_to_fix_it(tmp_path, monkeypatch) -> None:
