@@ -148,6 +148,7 @@ class Tally:
     hits: dict[float, int] = field(default_factory=dict)  # slowdown % (0 = A/A) -> regressions
     trials: int = 0
     mdds: list[float] = field(default_factory=list)  # the A/A judgements' minimum detectable drops
+    undecided: dict[float, int] = field(default_factory=dict)  # slowdown % -> inconclusive
 
     def add(self, pct: float, hit: bool) -> None:
         self.hits[pct] = self.hits.get(pct, 0) + int(hit)
@@ -255,6 +256,7 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
                 more = [(sp[j], ()) for j in confirm_idx]
                 decision = staged_verdict(today, others, comp, floor, shape.confidence, lambda: more)
                 tally.add(pct, decision.verdict == "regression")
+                tally.undecided[pct] = tally.undecided.get(pct, 0) + int(decision.verdict == "inconclusive")
                 if pct == 0:
                     tally.hits[-1] = tally.hits.get(-1, 0) + int(decision.verdict == "inconclusive")
                     if decision.judgement is not None:
@@ -275,11 +277,12 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
 
 def session_markdown(tallies: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape, floor: float) -> list[str]:
     head = ["today's session (judged against the others)", "A/A false alarms", "A/A inconclusive",
-            *(f"{p:g}% caught" for p in slowdowns), "detectable drop (median)"]
+            *(f"{p:g}% caught (inconclusive)" for p in slowdowns), "detectable drop (median)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, t in tallies.items():
         mdd = sorted(t.mdds)[len(t.mdds) // 2] if t.mdds else float("nan")
-        cells = [f"{t.hits.get(p, 0)}/{t.trials}" for p in (0, -1, *slowdowns)] + [f"{mdd:.1%}"]
+        cells = ([f"{t.hits.get(p, 0)}/{t.trials}" for p in (0, -1)]
+                 + [f"{t.hits.get(p, 0)}/{t.trials} ({t.undecided.get(p, 0)})" for p in slowdowns] + [f"{mdd:.1%}"])
         lines.append("| " + " | ".join([name, *cells]) + " |")
     lines.append("")
     lines.append(f"Gate shape: {shape.first} run(s) today, up to {shape.baseline} runs per baseline session, "

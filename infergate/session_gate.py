@@ -36,7 +36,9 @@ larger of the user's floor and the MDD; a verdict never claims more precision th
 - regression:   the interval at the family confidence lies below 1, and the drop is at least half
                 the effective floor;
 - improvement:  the mirror image;
-- pass:         a drop as large as the effective floor is ruled out at ``POWER`` one-sided;
+- pass:         a drop as large as the effective floor is ruled out at ``POWER`` one-sided, and
+                the measured speedup is not below the user's floor (a case that *looks* a floor
+                slower is never passed because the gate could not confirm it);
 - inconclusive: anything else. Never a pass.
 """
 
@@ -199,13 +201,15 @@ def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]
         status: Status = "regression"
     elif ratio.low > 1.0 and ratio.point >= 1.0 + eff / 2:
         status = "improvement"
-    elif ruled_out_low >= 1.0 - eff:
+    elif ruled_out_low >= 1.0 - eff and ratio.point > 1.0 - floor:
         status = "pass"
     else:
         status = "inconclusive"
     floor_text = (f"floor {eff:.1%} (--ig-floor)" if source == "floor"
                   else f"floor {eff:.1%} = the minimum detectable drop, above --ig-floor {floor:.0%}")
+    looks = (f"; looks {1 - ratio.point:.1%} slower, more than --ig-floor {floor:.0%}, which this gate cannot "
+             f"confirm" if status == "inconclusive" and ratio.point <= 1.0 - floor else "")
     message = (f"speedup {math.exp(today):.3f} ({len(measured)} run(s)) vs baseline {math.exp(base):.3f} "
                f"({len(sessions)} session(s)): ratio {ratio.point:.3f} [{ratio.low:.3f}, {ratio.high:.3f}] at "
-               f"{confidence:.4g}; detectable drop {mdd:.1%}; {floor_text}")
+               f"{confidence:.4g}; detectable drop {mdd:.1%}; {floor_text}{looks}")
     return Judgement(status, ratio, mdd, eff, source, se, df, confidence, message)

@@ -414,3 +414,12 @@ def test_a_baseline_of_the_earlier_estimator_is_judged_that_way_and_says_so(tmp_
     assert set(run.spreads) == {("jit", "ratio-of-medians")}  # pooled only with its own kind
     assert result.verdict == "regression" and result.failed, result.message
     assert "judged as ratio-of-medians, as the baseline was recorded" in result.message
+
+
+def test_a_case_that_looks_a_floor_slower_but_cannot_be_confirmed_is_inconclusive_not_a_pass(
+        tmp_path, monkeypatch) -> None:
+    record(tmp_path, runs(7.0, 1))  # one session: the prior's spread, it sees ~20 %
+    slower = [synthetic(7.0 * 1.10, seed=20 + i) for i in range(2)]
+    run, result, _ = gate(tmp_path, slower, runs(7.0 * 1.10, 40, 3), monkeypatch)
+    assert result.verdict == "inconclusive" and result.mdd > 0.10, result.message
+    assert "slower, more than --ig-floor 5%, which this gate cannot confirm" in result.message
