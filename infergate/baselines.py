@@ -610,6 +610,14 @@ def _write_atomically(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
+def _set_up(environment: Mapping[str, Any]) -> tuple[Any, Any]:
+    """What makes runs incomparable: torch threads and the measuring settings (None when unrecorded,
+    as in files older than the measuring environment, which were all taken in the inherited one)."""
+    measuring = environment.get("measuring")
+    settings = measuring.get("settings") if isinstance(measuring, Mapping) else None
+    return environment.get("torch_threads"), tuple(settings) if settings not in (None, ["none"], ("none",)) else None
+
+
 def _merge(
     path: Path,
     current: BaselineFile | None,
@@ -631,11 +639,20 @@ def _merge(
         old = cases.get(case_id)
         runs = new.runs
         if old is not None and not replace:
+            set_up = _set_up(old.environment) != _set_up(new.environment)
             if old.estimator != new.estimator:
                 notes.append(f"{case_id}: dropped {len(old.runs)} run(s) taken as {old.estimator}; "
                              f"they cannot be pooled with {new.estimator}")
+            elif set_up:
+                notes.append(f"{case_id}: dropped {len(old.runs)} run(s) measured with {_set_up(old.environment)}; "
+                             f"they cannot be pooled with runs measured with {_set_up(new.environment)}")
             else:
-                runs = tuple(sorted((*old.runs, *new.runs), key=lambda r: r.recorded))[-MAX_RUNS:]
+                # The same run added twice (a CI retry, `add` of a run that also recorded) counts once.
+                seen = {(r.session, r.recorded, r.speedup, r.ci) for r in old.runs}
+                fresh = [r for r in new.runs if (r.session, r.recorded, r.speedup, r.ci) not in seen]
+                if len(fresh) < len(new.runs):
+                    notes.append(f"{case_id}: {len(new.runs) - len(fresh)} run(s) already recorded, kept once")
+                runs = tuple(sorted((*old.runs, *fresh), key=lambda r: r.recorded))[-MAX_RUNS:]
         cases[case_id] = CaseBaseline(runs, new.confidence, new.environment, new.floor, new.fusions, new.estimator)
     sessions = dict(current.sessions) if current is not None else {}
     if session is not None:

@@ -138,9 +138,16 @@ def load_trials(path: str) -> tuple[list[Trial], dict[str, object]]:
         raise UsageError(f"cannot read calibration trials {path}: {exc}") from exc
     if not isinstance(data, dict) or data.get("schema") != RAW_SCHEMA or data.get("version") != RAW_VERSION:
         raise UsageError(f"{path} is not an {RAW_SCHEMA} file of version {RAW_VERSION}")
-    trials = [Trial(ModelMeasurement(**t["shuffled"]), ModelMeasurement(**t["blocks"]), t["seconds"])
-              for t in data.pop("trials")]
+    trials = [Trial(_measurement(t["shuffled"]), _measurement(t["blocks"]), t["seconds"]) for t in data.pop("trials")]
     return trials, data
+
+
+def _measurement(data: dict) -> ModelMeasurement:
+    from .inrun_noise import InRunNoise
+
+    if isinstance(data.get("noise"), dict):  # saved by dataclasses.asdict
+        data = {**data, "noise": InRunNoise(**data["noise"])}
+    return ModelMeasurement(**data)
 
 
 @dataclass
@@ -239,6 +246,12 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
     measured components."""
     if len(sessions) < 2:
         raise UsageError("a cross-session calibration needs at least two sessions (--sessions A,B)")
+    if len({name for name, _ in sessions}) != len(sessions):
+        raise UsageError(f"session names must differ, got {[name for name, _ in sessions]}")
+    short = [name for name, trials in sessions if len(trials) < shape.first + shape.confirm + 1]
+    if short:
+        raise UsageError(f"session(s) {', '.join(short)} hold fewer than {shape.first + shape.confirm + 1} trials: "
+                         "today's runs and their re-measures must be different trials")
     per_session = {name: {pct: [t.shuffled.samples().speedup(copy_name(variant, pct)) for t in trials]
                           for pct in (0, *slowdowns)} for name, trials in sessions}
     tallies: dict[str, Tally] = {}

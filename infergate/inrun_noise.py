@@ -49,6 +49,25 @@ class InRunNoise:
         return tuple(out)
 
 
+def own_running(tasks: Path = Path("/proc/self/task")) -> int:
+    """This process's runnable threads (state R), the sampling thread included: with several torch
+    threads, OpenMP workers still spinning after a round are the measurement's own, not a neighbour."""
+    count = 0
+    try:
+        entries = list(tasks.iterdir())
+    except OSError:
+        return 1
+    for task in entries:
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) S ...": the state follows the last ')', as comm may contain spaces and ')'.
+        if stat[stat.rfind(")") + 2: stat.rfind(")") + 3] == "R":
+            count += 1
+    return max(count, 1)
+
+
 def read_proc_stat(path: Path = PROC_STAT) -> tuple[int, int, int] | None:
     """(steal jiffies, all jiffies, procs_running), or None where /proc/stat is not Linux's."""
     try:
@@ -72,8 +91,10 @@ def read_proc_stat(path: Path = PROC_STAT) -> tuple[int, int, int] | None:
 class NoiseSampler:
     """Call ``sample()`` between rounds (it reads at most every ``every_s``), then ``result()``."""
 
-    def __init__(self, path: Path = PROC_STAT, every_s: float = SAMPLE_EVERY_S) -> None:
+    def __init__(self, path: Path = PROC_STAT, every_s: float = SAMPLE_EVERY_S,
+                 tasks: Path = Path("/proc/self/task")) -> None:
         self.path = path
+        self.tasks = tasks
         self.every_s = every_s
         self.first = read_proc_stat(path)
         self.last = self.first
@@ -88,7 +109,8 @@ class NoiseSampler:
         reading = read_proc_stat(self.path)
         if reading is not None:
             self.last = reading
-            self.running.append(max(0, reading[2] - 1))  # the reader itself is running
+            mine = own_running(self.tasks) if self.path == PROC_STAT else 1  # a fake /proc/stat: only the reader
+            self.running.append(max(0, reading[2] - mine))
 
     def result(self) -> InRunNoise:
         if self.first is None or self.last is None or not self.running:

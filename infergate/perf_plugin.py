@@ -343,7 +343,13 @@ class PerfRun:
             start = time.perf_counter()
             seeds = range(self.repeat, self.repeat + self.confirm_runs)
             variants = self.variants_by_model.get(key, ("eager", case.variant))
-            self.remeasured[key] = self._measure_runs(case, variants, seeds)
+            try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
+                self.remeasured[key] = [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout,
+                                                self.menv) for seed in seeds]
+            except (CaseCrashed, CaseTimeout) as exc:
+                self.notes.append(f"infergate: re-measuring {case.spec.id}/{case.dtype.value} failed "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
+                self.remeasured[key] = []
             self.confirm_spent_s += time.perf_counter() - start
         return [(m.samples(["eager", case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
 

@@ -106,7 +106,7 @@ def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_
     ss_w, df_w = 0.0, 0
     ss_m, df_m, inv_n = 0.0, 0, []
     for case in cases:
-        means = []
+        means, case_inv_n = [], []
         for runs in case:
             logs = [math.log(float(v)) for v in runs]
             if not logs or not all(math.isfinite(x) for x in logs):
@@ -115,8 +115,9 @@ def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_
             ss_w += sum((x - mean) ** 2 for x in logs)
             df_w += len(logs) - 1
             means.append(mean)
-            inv_n.append(1.0 / len(logs))
-        if len(means) >= 2:
+            case_inv_n.append(1.0 / len(logs))
+        if len(means) >= 2:  # only cases whose session means scatter carry the within part to take out
+            inv_n += case_inv_n
             grand = sum(means) / len(means)
             ss_m += sum((m - grand) ** 2 for m in means)
             df_m += len(means) - 1

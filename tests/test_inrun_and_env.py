@@ -176,3 +176,20 @@ def test_the_baselines_command_exits_2_with_one_line(tmp_path, capsys) -> None:
     assert main(["baselines", "add", str(tmp_path / "nope.json")]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "does not exist" in out[0]
+
+
+def test_adding_the_same_results_twice_counts_each_run_once(tmp_path) -> None:
+    root = tmp_path / "baselines"
+    baselines_cli.add(_results(tmp_path), root)
+    lines = baselines_cli.add(_results(tmp_path), root)
+    f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
+    assert f.cases["bert-jit"].speedups == (1.4, 1.41) and any("already recorded" in line for line in lines)
+
+
+def test_runs_of_another_thread_count_are_not_pooled_on_update(tmp_path) -> None:
+    path = tmp_path / "b.json"
+    run = bl.RunRecord(1.4, (1.38, 1.42), 100, {"eager": 14.0, "jit": 10.0}, "2026-11-27T12:00:00+00:00", "h-a")
+    bl.update(path, {"c": bl.CaseBaseline((run,), 0.99, {"torch_threads": 2})}, "m", "l")
+    later = bl.RunRecord(1.3, (1.28, 1.32), 100, {"eager": 14.0, "jit": 10.8}, "2026-11-28T12:00:00+00:00", "h-b")
+    notes = bl.update(path, {"c": bl.CaseBaseline((later,), 0.99, {"torch_threads": 1})}, "m", "l")
+    assert bl.load(path).cases["c"].speedups == (1.3,) and "cannot be pooled" in notes[0]
