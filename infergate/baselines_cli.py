@@ -119,16 +119,6 @@ def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
     return lines
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
-    return number
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m infergate baselines", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -140,7 +130,9 @@ def main(argv: list[str]) -> int:
                        help="the cases keep only these runs (accepting an intended change). Default: append")
     p_show = sub.add_parser("show", help="sessions, variance components and detectable drops per file")
     p_show.add_argument("--baselines", type=Path, default=DEFAULT_ROOT, help=f"Default: {DEFAULT_ROOT}")
-    p_show.add_argument("--runs", type=_positive_int, default=DEFAULT_REPEAT,
+    from .perf_plugin import _whole_number  # the same validated type as --ig-repeat
+
+    p_show.add_argument("--runs", type=_whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs today. Default: {DEFAULT_REPEAT}")
     args = parser.parse_args(argv)
     try:
