@@ -116,6 +116,9 @@ def suite_env() -> MeasuringEnv:
     return resolve(SUITE_SETTINGS)
 
 
+ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
+
+
 def observed(maps: Path = Path("/proc/self/maps"), personality: Path = Path("/proc/self/personality"),
              environ: Mapping[str, str] | None = None) -> dict[str, object]:
     """What this process really runs with, read from the inside: the proof that a setting applied
@@ -134,8 +137,6 @@ def observed(maps: Path = Path("/proc/self/maps"), personality: Path = Path("/pr
             "MALLOC_CONF")
     return {"allocator": allocator, "aslr": aslr, "env": {k: environ[k] for k in keys if k in environ}}
 
-
-ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
 
 
 def check_applied(menv: MeasuringEnv, seen: Mapping[str, object]) -> str | None:

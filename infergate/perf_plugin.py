@@ -269,6 +269,11 @@ class PerfRun:
     def baseline_path(self) -> Path:
         return bl.baseline_path(self.baselines_root, self.machine_class, self.lane)
 
+    @functools.cached_property
+    def session_id(self) -> str:
+        """This host boot's session id, read once per run (results and recordings name it)."""
+        return bl.host_identity()
+
     def prepare(self, cases: list[Case]) -> None:
         """Called once the selected cases are known: loads the baseline (a bad file is one
         DataFileError, never rewritten) and fixes the family size for the correction."""
@@ -310,11 +315,14 @@ class PerfRun:
         return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads,
                             inject=(self.inject,) if self.inject else ())
 
+    def _measure_seeds(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
+        return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv)
+                for seed in seeds]
+
     def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
         key = (case.spec.id, case.dtype.value)
         try:
-            return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv)
-                    for seed in seeds]
+            return self._measure_seeds(case, variants, seeds)
         except (CaseCrashed, CaseTimeout) as exc:
             what = f"measuring {case.spec.id}/{case.dtype.value}"
             self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
@@ -344,8 +352,7 @@ class PerfRun:
             seeds = range(self.repeat, self.repeat + self.confirm_runs)
             variants = self.variants_by_model.get(key, ("eager", case.variant))
             try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
-                self.remeasured[key] = [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout,
-                                                self.menv) for seed in seeds]
+                self.remeasured[key] = self._measure_seeds(case, variants, seeds)
             except (CaseCrashed, CaseTimeout) as exc:
                 self.notes.append(f"infergate: re-measuring {case.spec.id}/{case.dtype.value} failed "
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
@@ -404,7 +411,7 @@ class PerfRun:
             noise=tuple(noise), measure_s=sum(r.measure_s for r in runs),
             times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
             run_speedups=[s.speedup(case.variant) for s in samples] if case.variant != "eager" else [],
-            run_records=[run_record(case.variant, s, bl.host_identity()).to_json() for s in samples]
+            run_records=[run_record(case.variant, s, self.session_id).to_json() for s in samples]
             if case.variant != "eager" else [],
             mdd=judgement.mdd if judgement else None,
             floor_source=judgement.floor_source if judgement else None,
@@ -454,10 +461,11 @@ class PerfRun:
 
         from .capabilities import read_cpu_model
 
-        sid, info = bl.this_session(self.session_environment())
+        env = self.session_environment()
+        sid, info = bl.this_session(env)
         return {"machine_class": self.machine_class, "lane": self.lane, "cpu": read_cpu_model(),
                 "node": platform.node(), "python_version": platform.python_version(),
-                "environment": self.session_environment(),
+                "environment": env,
                 "infergate": {"results_version": RESULTS_VERSION, "session": sid,
                               "session_info": info.to_json(), "estimator": "median-of-round-ratios"}}
 
