@@ -1,18 +1,25 @@
-"""How two lanes compare, case by case, from their worker blocks: latency, speedup, fusions.
+"""How two lanes compare, case by case, from lockstep worker pairs: latency, speedup, outputs, fusions.
 
-Plain data in, plain data out (no processes, no venvs), so the statistics are tested on synthetic
-blocks (tests/test_lanegate.py). ``infergate.lanegate`` runs the workers and writes the reports.
+Plain data in (``lockstep.PairRecord``), plain data out, so the statistics are tested on synthetic
+workers with per-process offsets (tests/test_lanegate.py). ``infergate.lanegate`` runs the workers.
 
-- latency: median(to) / median(from) with a two-stage bootstrap interval (block pairs, then rounds
-  within each block: rounds of one process are not independent, processes are);
-- speedup over eager: one speedup per worker block in each lane, compared with the spread between
-  blocks (``stats.runs_verdict``): one process's bootstrap cannot see how much processes differ;
-- fusions: fused graph node kinds present in "from" and gone in "to";
-- availability: a variant that built in "from" and is skipped or fails in "to".
+- latency: in each pair, the median over lockstep rounds of to/from (both calls of a round share the
+  machine's state); across pairs, a t interval on the log scale with df = pairs - 1. Each pair is
+  two fresh processes, so the spread between pairs carries the per-process offset that rounds
+  inside one process cannot see (docs/upgrade-gate.md, "Calibration").
+- speedup over eager: per pair and lane the median over rounds of eager/variant; the lanes' ratio
+  judged across pairs the same way. It only fails when the variant's own latency did not improve.
+- outputs: "to" against "from" on the same seeded weights (their digests must match) and inputs,
+  per variant and dtype, with the tolerance table; task answers must agree.
+- fusions: a fusion signal whose count went down; availability: a variant lost in "to".
+
+Verdicts: a significant slowdown of at least ``min_change`` is a regression; a case passes only when
+its interval rules out a slowdown of ``floor``; anything else is inconclusive, which is never a pass.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,63 +27,11 @@ from typing import Any
 from .errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
-GATE_VERSION = 1
-DEFAULT_FLOOR = 0.05
+GATE_VERSION = 2
+DEFAULT_FLOOR = 0.05  # a pass must rule out a slowdown this large (the size users care about)
+DEFAULT_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
 DEFAULT_ALPHA = 0.05
-RESAMPLES = 2000
-
-# --------------------------------------------------------------------------------------------
-# Collecting blocks into per-case data
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class LaneCase:
-    """One case in one lane: its times per block (ms), and how it fared."""
-
-    blocks: list[list[float]] = field(default_factory=list)
-    eager_blocks: list[list[float]] = field(default_factory=list)  # the same rounds' eager times
-    skipped: str | None = None
-    failed: str | None = None
-    fusions: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def measured(self) -> bool:
-        return bool(self.blocks) and self.skipped is None and self.failed is None
-
-
-@dataclass
-class LaneRun:
-    lane: str
-    machine_class: str
-    threads: int
-    versions: dict[str, Any]
-    cases: dict[str, LaneCase]
-    meta: dict[str, dict[str, str]]  # case id -> {model, variant, dtype}
-
-
-def collect(blocks: Sequence[Mapping[str, Any]]) -> LaneRun:
-    first = blocks[0]
-    cases: dict[str, LaneCase] = {}
-    meta: dict[str, dict[str, str]] = {}
-    for block in blocks:
-        for model in block["models"]:
-            times = model["times_ms"]
-            eager_id = next((cid for cid, v in model["variants"].items() if v == "eager"), None)
-            for cid, variant in model["variants"].items():
-                meta[cid] = {"model": model["model"], "variant": variant, "dtype": model["dtypes"][cid]}
-                lc = cases.setdefault(cid, LaneCase())
-                if cid in model.get("skipped", {}):
-                    lc.skipped = model["skipped"][cid]
-                elif cid in model.get("failed", {}):
-                    lc.failed = model["failed"][cid]
-                elif cid in times:
-                    lc.blocks.append([float(t) for t in times[cid]])
-                    if eager_id in times:
-                        lc.eager_blocks.append([float(t) for t in times[eager_id]])
-                lc.fusions = dict(model.get("fusions", {}).get(cid, lc.fusions))
-    return LaneRun(first["lane"], first["machine_class"], int(first["threads"]),
-                   dict(first.get("versions") or {}), cases, meta)
+MIN_PAIRS = 2  # one pair has no spread between pairs: it cannot see the per-process offset
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,63 +39,58 @@ def collect(blocks: Sequence[Mapping[str, Any]]) -> LaneRun:
 # --------------------------------------------------------------------------------------------
 
 
-def paired_block_ratio(
-    from_blocks: Sequence[Sequence[float]], to_blocks: Sequence[Sequence[float]],
-    confidence: float, resamples: int = RESAMPLES, seed: int = 0,
-):
-    """median(to) / median(from) with a two-stage percentile bootstrap interval.
+@dataclass(frozen=True)
+class PairedChange:
+    """A ratio judged across worker pairs: > 1 means "to" is slower (latency) or lost speedup."""
 
-    Stage 1 draws block *pairs* (the same index for both lanes: the pair shared the machine state);
-    stage 2 draws rounds within each drawn block. Resampling rounds alone would treat the rounds of
-    one process as independent, and a process-level difference (memory layout, a JIT decision)
-    would then pass for a lane difference.
-    """
-    import numpy as np
+    point: float
+    low: float
+    high: float
+    pairs: tuple[float, ...]  # one ratio per pair
+    sd: float  # of the log ratios between pairs
+    df: int
 
-    from .stats import Estimate, percentile_bounds
-
-    if len(from_blocks) != len(to_blocks) or not from_blocks:
-        raise ValueError(
-            f"need the same number (>0) of blocks per lane, got {len(from_blocks)} and {len(to_blocks)}"
-        )
-    sizes = {len(b) for b in (*from_blocks, *to_blocks)}
-    if len(sizes) != 1 or 0 in sizes:
-        raise ValueError(f"every block must have the same number (>0) of rounds, got sizes {sorted(sizes)}")
-    fb = np.asarray(from_blocks, dtype=float)  # (blocks, rounds)
-    tb = np.asarray(to_blocks, dtype=float)
-    point = float(np.median(tb) / np.median(fb))
-    lo_pct, hi_pct = percentile_bounds(confidence)
-    rng = np.random.default_rng(seed)
-    n, r = fb.shape
-    pick = rng.integers(0, n, size=(resamples, n, 1))  # stage 1: the same pairs for both lanes
-    a = fb[pick, rng.integers(0, r, size=(resamples, n, r))].reshape(resamples, -1)
-    b = tb[pick, rng.integers(0, r, size=(resamples, n, r))].reshape(resamples, -1)
-    ratios = np.median(b, axis=1) / np.median(a, axis=1)
-    low, high = np.percentile(ratios, [lo_pct, hi_pct])
-    return Estimate(point, float(low), float(high))
+    @property
+    def beyond(self) -> float:
+        """x in "no change beyond +-x": the interval's larger distance from 1."""
+        return max(self.high - 1.0, 1.0 - self.low)
 
 
-def block_speedups(case: LaneCase) -> list[float]:
-    """One speedup per worker block (process): the units the between-run spread is measured on."""
+def change_over_pairs(per_pair: Sequence[float], confidence: float) -> PairedChange:
+    from .stats import student_t_quantile
+
+    logs = [math.log(r) for r in per_pair]
+    n = len(logs)
+    mean = sum(logs) / n
+    if n < MIN_PAIRS:
+        return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), math.nan, 0)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    half = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1) * sd / math.sqrt(n)
+    return PairedChange(math.exp(mean), math.exp(mean - half), math.exp(mean + half), tuple(per_pair), sd, n - 1)
+
+
+def change_status(change: PairedChange, floor: float, min_change: float) -> str:
+    """regression | improvement | pass | inconclusive, for a ratio where above 1 is worse."""
+    if change.low > 1.0 and change.point >= 1.0 + min_change:
+        return "regression"
+    if change.high < 1.0 and change.point <= 1.0 - min_change:
+        return "improvement"
+    # "pass" must mean a floor-sized slowdown was ruled out; an interval reaching past 1 + floor
+    # did not rule it out, whatever its point says.
+    if change.high <= 1.0 + floor:
+        return "pass"
+    return "inconclusive"
+
+
+def round_ratio(num: Sequence[float], den: Sequence[float]) -> float:
+    """Median over rounds of num/den (on the log scale), the rounds paired by index."""
     from .stats import speedup_ratio
 
-    return [speedup_ratio(e, v) for e, v in zip(case.eager_blocks, case.blocks)]
-
-
-def lane_speedup(case: LaneCase, confidence: float, seed: int = 0):
-    """The variant's speedup over eager within one lane, from its paired rounds (for the report;
-    the verdict compares the lanes' per-block speedups, see ``compare_case``)."""
-    from .stats import Samples
-
-    samples = Samples()
-    for eager, variant in zip(case.eager_blocks, case.blocks):
-        for e, v in zip(eager, variant):
-            samples.add_round({"eager": e, "variant": v})
-    return samples.speedup_estimate("variant", "eager", confidence=confidence, seed=seed)
+    return speedup_ratio(num, den)
 
 
 # --------------------------------------------------------------------------------------------
-# Comparison
+# Results
 # --------------------------------------------------------------------------------------------
 
 
@@ -150,18 +100,28 @@ class CaseComparison:
     model: str
     variant: str
     dtype: str
-    status: str  # pass | regression | improvement | noisy | unavailable
+    status: str  # pass | improvement | regression | inconclusive | unavailable
     from_ms: float | None = None
     to_ms: float | None = None
     latency: tuple[float, float, float] | None = None  # to/from (point, low, high)
+    latency_pairs: list[float] = field(default_factory=list)
     latency_status: str | None = None
-    speedup_from: tuple[float, float, float] | None = None
-    speedup_to: tuple[float, float, float] | None = None
+    speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
+    speedup_to: float | None = None
+    speedup_change: tuple[float, float, float] | None = None  # from/to: > 1 means "to" lost speedup
     speedup_status: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # status, max_abs, agreement, detail
     fusions_from: dict[str, int] = field(default_factory=dict)
     fusions_to: dict[str, int] = field(default_factory=dict)
     lost_fusions: list[str] = field(default_factory=list)
+    proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
     note: str | None = None
+
+    @property
+    def beyond(self) -> float | None:
+        if self.latency is None:
+            return None
+        return max(self.latency[2] - 1.0, 1.0 - self.latency[1])
 
 
 @dataclass
@@ -185,31 +145,37 @@ class GateResult:
     to_id: str
     machine_class: str
     threads: int
-    blocks: int
+    pairs: int
     rounds: int
     confidence: float
     floor: float
+    min_change: float
     cases: list[CaseComparison]
     correctness: Correctness
     regressions: list[str]
     warnings: list[str]
+    environment: dict[str, Any] = field(default_factory=dict)  # measuring env, cpus, per worker
+    timing: dict[str, Any] = field(default_factory=dict)  # wall time, calls, what a minute bought
+    injected: dict[str, float] = field(default_factory=dict)  # TEST ONLY: slowdowns put into "to"
+
+    @property
+    def inconclusive(self) -> list[str]:
+        return [c.case for c in self.cases if c.status == "inconclusive"]
 
     @property
     def passed(self) -> bool:
         return not self.regressions
 
-    @property
-    def noisy(self) -> list[str]:
-        return [c.case for c in self.cases if c.status == "noisy"]
-
     def headline(self) -> str:
-        """PASS, FAIL, or a pass that says how much of it could not be decided: a gate whose every
-        interval straddles both floors proved nothing, and a bare PASS would hide that."""
+        """FAIL, INCONCLUSIVE (never a pass: a case that could hide a floor-sized slowdown proved
+        nothing), or PASS with the largest change the run could still hide."""
         if self.regressions:
             return f"FAIL ({len(self.regressions)} regression(s))"
-        if self.noisy:
-            return f"NO REGRESSION FOUND, but {len(self.noisy)} case(s) too noisy to decide"
-        return "PASS"
+        if self.inconclusive:
+            return (f"INCONCLUSIVE: {len(self.inconclusive)} case(s) could not rule out a "
+                    f"{self.floor:.0%} slowdown")
+        widths = [c.beyond for c in self.cases if c.beyond is not None]
+        return f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}
@@ -231,115 +197,200 @@ def _pct(ratio: float) -> str:
     return f"{(ratio - 1.0) * 100:+.1f}%"
 
 
-def compare_case(cid: str, meta: Mapping[str, str], a: LaneCase, b: LaneCase,
-                 confidence: float, floor: float) -> tuple[CaseComparison, list[str]]:
-    from .stats import Estimate, ratio_status
+def _interval(c: PairedChange) -> str:
+    return f"[{_pct(c.low)}, {_pct(c.high)}]"
 
-    cmp = CaseComparison(cid, meta["model"], meta["variant"], meta["dtype"], status="pass",
-                         fusions_from=dict(a.fusions), fusions_to=dict(b.fusions))
+
+# --------------------------------------------------------------------------------------------
+# Outputs across lanes
+# --------------------------------------------------------------------------------------------
+
+
+def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weights: Mapping[str, str]
+                    ) -> dict[str, Any]:
+    """"to" against "from" for one variant: closeness with the dtype's tolerance, task answers."""
+    import torch
+
+    from .agreement import closeness, task_agreement
+    from .dtypes import DType
+    from .tolerances import TOLERANCES
+    from .zoo import Task
+
+    if weights["from"] != weights["to"]:
+        return {"status": "not compared",
+                "detail": f"the lanes built different seeded weights (digest {weights['from']} vs "
+                          f"{weights['to']}): their outputs say nothing about the upgrade"}
+    a, b = records["from"], records["to"]
+    if variant not in a["outputs"] or variant not in b["outputs"]:
+        return {"status": "not compared", "detail": "not built in both lanes"}
+    tol = TOLERANCES[DType(dtype)]
+    ref = [torch.tensor(x) for x in a["outputs"][variant]]
+    out = [torch.tensor(x) for x in b["outputs"][variant]]
+    mask = torch.tensor(a["mask"]) if a.get("mask") is not None else None
+    try:
+        close = closeness(ref, out, tol, mask)
+    except AssertionError as exc:  # a shape or arity change is a drift of its own
+        return {"status": "drift", "detail": str(exc)}
+    agree = task_agreement(Task(a["task"]), ref, out, mask if mask is not None else torch.ones(ref[0].shape[:2]), tol)
+    ok = close.ok and agree.rate >= tol.min_agreement and not agree.decisive_disagreements
+    detail = (f"max |to - from| {close.max_abs:.2e} (tolerance atol {tol.atol:g}, rtol {tol.rtol:g}); "
+              f"answers agree {agree.agreed}/{agree.total}")
+    if agree.decisive_disagreements:
+        detail += f"; decisive flips: {', '.join(agree.decisive_disagreements)}"
+    return {"status": "same" if ok else "drift", "max_abs": close.max_abs, "agreement": agree.rate,
+            "detail": detail}
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Case:
+    """One case gathered over pairs."""
+
+    model: str
+    variant: str
+    dtype: str
+    built: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> first pair's build reply
+    lat_pairs: list[float] = field(default_factory=list)
+    speed_pairs: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})
+    times: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})  # ms, all rounds
+    outputs: dict[str, Any] = field(default_factory=dict)
+    fusions: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -> dict[str, _Case]:
+    """Per case id, the per-pair ratios and everything the first pair saw (``lockstep.PairRecord``s)."""
+    cases: dict[str, _Case] = {}
+    for pair in pairs:
+        for m in pair.models:
+            for variant in m.built["from"]:
+                cid = case_ids[(m.model, variant, m.dtype)]
+                c = cases.setdefault(cid, _Case(m.model, variant, m.dtype))
+                if not c.built:
+                    c.built = {s: dict(m.built[s].get(variant, {"skipped": "not requested"})) for s in ("from", "to")}
+                    if m.outputs is not None:
+                        c.outputs = compare_outputs(variant, m.dtype, m.outputs, m.weights)
+                    if m.fusions is not None:
+                        c.fusions = {s: dict(m.fusions[s].get(variant, {})) for s in ("from", "to")}
+                t = m.times_ns
+                if variant not in t["from"] or variant not in t["to"] or not t["from"][variant]:
+                    continue
+                f, g = t["from"][variant], t["to"][variant]
+                c.lat_pairs.append(round_ratio(g, f))
+                c.times["from"] += [x / 1e6 for x in f]
+                c.times["to"] += [x / 1e6 for x in g]
+                if variant != "eager" and "eager" in t["from"] and "eager" in t["to"]:
+                    c.speed_pairs["from"].append(round_ratio(t["from"]["eager"], f))
+                    c.speed_pairs["to"].append(round_ratio(t["to"]["eager"], g))
+    return cases
+
+
+def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change: float
+                 ) -> tuple[CaseComparison, list[str]]:
+    import statistics
+
+    cmp = CaseComparison(cid, c.model, c.variant, c.dtype, status="pass",
+                         fusions_from=c.fusions.get("from", {}), fusions_to=c.fusions.get("to", {}),
+                         proofs={s: c.built[s].get("proof", "") for s in ("from", "to")})
     lines: list[str] = []
-    if not a.measured:
+    a, b = c.built["from"], c.built["to"]
+    if "proof" not in a:
         cmp.status = "unavailable"
-        cmp.note = f"not measured in 'from': {a.skipped or a.failed}"
-        if b.measured:
+        cmp.note = f"not measured in 'from': {a.get('skipped') or a.get('failed')}"
+        if "proof" in b:
             cmp.note += "; available in 'to'"
         return cmp, lines
-    if not b.measured:
+    if "proof" not in b:
         cmp.status = "regression"
-        why = f"skipped: {b.skipped}" if b.skipped else f"build failed: {b.failed}"
+        why = f"skipped: {b['skipped']}" if "skipped" in b else f"build failed: {b.get('failed')}"
         cmp.note = f"ran in 'from', {why} in 'to'"
-        lines.append(f"REGRESSION {cid}: variant lost in 'to' ({why})")
-        return cmp, lines
+        return cmp, [f"REGRESSION {cid}: variant lost in 'to' ({why})"]
 
-    import numpy as np
-
-    cmp.from_ms = float(np.median(np.concatenate(a.blocks)))
-    cmp.to_ms = float(np.median(np.concatenate(b.blocks)))
-    lat = paired_block_ratio(a.blocks, b.blocks, confidence)
-    cmp.latency = tuple(lat)  # type: ignore[assignment]
-    # Speed is the inverse of latency; the suite's floor rule (significant, and at least half the
-    # floor) then applies as is.
-    speed = Estimate(1.0 / lat.point, 1.0 / lat.high, 1.0 / lat.low)
-    cmp.latency_status = ratio_status(speed, floor)
+    cmp.from_ms = statistics.median(c.times["from"])
+    cmp.to_ms = statistics.median(c.times["to"])
+    lat = change_over_pairs(c.lat_pairs, confidence)
+    cmp.latency, cmp.latency_pairs = (lat.point, lat.low, lat.high), list(lat.pairs)
+    cmp.latency_status = change_status(lat, floor, min_change)
     if cmp.latency_status == "regression":
-        lines.append(
-            f"REGRESSION {cid}: latency {_pct(lat.point)} ({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; "
-            f"to/from {lat.point:.3f} [{lat.low:.3f}, {lat.high:.3f}])"
-        )
+        lines.append(f"REGRESSION {cid}: latency {_pct(lat.point)} {_interval(lat)} "
+                     f"({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; {len(lat.pairs)} worker pairs)")
 
-    if meta["variant"] != "eager" and a.eager_blocks and b.eager_blocks:
-        sa, sb = lane_speedup(a, confidence), lane_speedup(b, confidence)
-        cmp.speedup_from, cmp.speedup_to = tuple(sa), tuple(sb)  # type: ignore[assignment]
-        # Per-block speedups, compared with the spread between blocks (processes) of both lanes: the
-        # rounds' bootstrap alone would miss how much a speedup moves from one process to the next.
-        from .stats import pooled_spread, runs_verdict
-
-        ka, kb = block_speedups(a), block_speedups(b)
-        spread = pooled_spread([ka, kb])
-        cmp.speedup_status = (runs_verdict(kb, ka, spread, floor, confidence).status if spread.df >= 1
-                              else "noisy")
+    if c.speed_pairs["from"]:
+        cmp.speedup_from = statistics.median(c.speed_pairs["from"])
+        cmp.speedup_to = statistics.median(c.speed_pairs["to"])
+        lost = change_over_pairs([f / t for f, t in zip(c.speed_pairs["from"], c.speed_pairs["to"])], confidence)
+        cmp.speedup_change = (lost.point, lost.low, lost.high)
+        cmp.speedup_status = change_status(lost, floor, min_change)
         # A smaller speedup only hurts if the variant itself got slower; if eager merely got faster
         # around an unchanged variant, users lose nothing.
         if cmp.speedup_status == "regression" and cmp.latency_status != "improvement":
-            lines.append(
-                f"REGRESSION {cid}: speedup over eager {sa.point:.2f}x -> {sb.point:.2f}x "
-                f"({_pct(sb.point / sa.point)})"
-            )
+            lines.append(f"REGRESSION {cid}: speedup over eager {cmp.speedup_from:.2f}x -> "
+                         f"{cmp.speedup_to:.2f}x ({_pct(1 / lost.point)} {_interval(lost)} lost)")
+        elif cmp.speedup_status == "inconclusive" and cmp.latency_status == "improvement":
+            cmp.speedup_status = "pass"  # the variant got faster: a noisy speedup cannot hurt users
 
-    if a.fusions:
+    cmp.outputs = c.outputs
+    if c.outputs.get("status") == "drift":
+        lines.append(f"REGRESSION {cid}: outputs drift between lanes: {c.outputs['detail']}")
+
+    if cmp.fusions_from:
         from .fusions import compare as compare_fusions
 
         # The "from" lane's counts are the expectation: a count that went down is a lost fusion.
-        fv = compare_fusions(cid, a.fusions, b.fusions)
-        cmp.lost_fusions = [c.signal for c in fv.lost]
+        fv = compare_fusions(cid, cmp.fusions_from, cmp.fusions_to)
+        cmp.lost_fusions = [x.signal for x in fv.lost]
         if fv.lost:
             lines.append(f"REGRESSION {cid}: lost fusion(s) in 'to': {'; '.join(map(str, fv.lost))}")
 
     if lines:
         cmp.status = "regression"
-    elif "noisy" in (cmp.latency_status, cmp.speedup_status):
-        cmp.status = "noisy"
+    elif "inconclusive" in (cmp.latency_status, cmp.speedup_status) or c.outputs.get("status") == "not compared":
+        cmp.status = "inconclusive"
     elif cmp.latency_status == "improvement":
         cmp.status = "improvement"
     return cmp, lines
 
 
 def compare(
-    from_blocks: Sequence[Mapping[str, Any]], to_blocks: Sequence[Mapping[str, Any]],
-    *, from_lane: str, to_lane: str, correctness: Correctness, rounds: int,
-    floor: float = DEFAULT_FLOOR, alpha: float = DEFAULT_ALPHA,
+    pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str], *, from_lane: str, to_lane: str,
+    correctness: Correctness, rounds: int, floor: float = DEFAULT_FLOOR,
+    min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA,
 ) -> GateResult:
+    """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id."""
     from .stats import family_confidence
 
-    a, b = collect(from_blocks), collect(to_blocks)
+    if not pairs:
+        raise ValueError("no worker pairs to compare")
+    hello = pairs[0].hello
     warnings: list[str] = []
-    if a.machine_class != b.machine_class:
-        raise DataFileError(
-            f"the lanes ran on different machine classes: {a.machine_class} vs {b.machine_class}"
-        )
-    if a.threads != b.threads:
-        warnings.append(f"the lanes ran with different torch thread counts: {a.threads} vs {b.threads}")
-    ids = list(dict.fromkeys([*a.meta, *b.meta]))
+    classes = {h["machine_class"] for p in pairs for h in p.hello.values()}
+    if len(classes) != 1:
+        raise DataFileError(f"the lanes ran on different machine classes: {', '.join(sorted(classes))}")
+    threads = {h["threads"] for p in pairs for h in p.hello.values()}
+    if len(threads) != 1:
+        warnings.append(f"the workers ran with different torch thread counts: {sorted(threads)}")
+    gathered = gather(pairs, case_ids)
     # One latency and (for non-eager variants) one speedup comparison per measured case: widen each
     # interval so the chance of any false alarm over the whole gate stays <= alpha.
-    tests = sum(1 + (a.meta[c]["variant"] != "eager") for c in ids if c in a.cases and a.cases[c].measured)
+    tests = sum(1 + (c.variant != "eager") for c in gathered.values() if c.lat_pairs)
     confidence = family_confidence(alpha, max(tests, 1))
     cases, regressions = [], []
-    for cid in ids:
-        meta = a.meta.get(cid) or b.meta[cid]
-        cmp, lines = compare_case(cid, meta, a.cases.get(cid, LaneCase(skipped="not selected")),
-                                  b.cases.get(cid, LaneCase(skipped="not in this lane's profile")),
-                                  confidence, floor)
+    for cid, c in gathered.items():
+        cmp, lines = compare_case(cid, c, confidence, floor, min_change)
         cases.append(cmp)
         regressions += lines
-        if cmp.status == "noisy":
-            warnings.append(
-                f"{cid}: too noisy to decide (run more --blocks or --rounds on a quieter machine)"
-            )
+        if cmp.status == "inconclusive":
+            why = (cmp.outputs.get("detail") if cmp.outputs.get("status") == "not compared"
+                   else f"latency {_pct(cmp.latency[0])} [{_pct(cmp.latency[1])}, {_pct(cmp.latency[2])}]"
+                   if cmp.latency else "no interval")
+            warnings.append(f"{cid}: inconclusive ({why}); run more --pairs on a quieter machine")
     if correctness.failed:
         regressions.append(
             f"REGRESSION correctness under '{to_lane}': {correctness.summary} (log: {correctness.log})"
         )
-    return GateResult(from_lane, to_lane, a.lane, b.lane, a.machine_class, a.threads, len(from_blocks),
-                      rounds,
-                      confidence, floor, cases, correctness, regressions, warnings)
+    return GateResult(from_lane, to_lane, hello["from"]["lane"], hello["to"]["lane"], classes.pop(),
+                      int(hello["from"]["threads"]), len(pairs), rounds, confidence, floor, min_change,
+                      cases, correctness, regressions, warnings)

@@ -1,26 +1,45 @@
-"""``<lane python> -m infergate.lane_worker``: one block of timings in one lane, printed as JSON.
+"""``<lane python> -m infergate.lane_worker``: a live worker in one lane, driven call by call.
 
-The lane gate (``infergate.lanegate``) starts this in the "from" and the "to" lane alternately
-(A, B, B, A, ...). Each start is a fresh process that builds the selected cases' variants and times
-a block of rounds: one round calls every built variant of one model once, in a shuffled order, so
-the variants of a round share the machine state (see ``infergate.stats``). Only the JSON document
-goes to stdout; anything the libraries print goes to stderr.
+The upgrade gate (``infergate.lanegate``) keeps one of these per lane and drives both in lockstep
+(``infergate.lockstep``): each round it calls every built variant of both lanes once, in a shuffled
+order, so a round's "from" and "to" calls share the machine's state as the perf suite's variants
+do within one process. A worker process is one sample of the per-process offset (memory layout,
+JIT decisions), so the gate starts several pairs of them.
+
+Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
+(``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``). Anything the libraries print goes
+to stderr. Operations:
+
+- ``hello``: lane versions, machine class, torch threads, the measuring environment seen inside.
+- ``build`` {profile, model, dtype, variants, inject}: build one model's variants (dropping the previous
+  model's); each variant is built, skipped (with the precise reason) or failed (with its cause).
+  ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.inject``: {variant: fraction}.
+- ``warmup`` {seconds}: shuffled untimed rounds of the built variants.
+- ``time`` {variant}: one timed call (ns); garbage collection is off between build and ``done``.
+- ``outputs``: every built variant's outputs on the example inputs (for the cross-lane check), the
+  padding mask, the task, and a digest of the seeded weights (the lanes must share them).
+- ``fusions``: fusion signals of the TorchScript variants (``fusions.signals``).
+- ``quit``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import gc
+import hashlib
 import json
+import os
+import random
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any
 
-from .cases import Case, Profile, get_profile, perf_cases
-from .errors import InfergateError, UsageError
+from .cases import Case, Profile, perf_cases
+from .errors import UsageError
 
-SCHEMA = "infergate-lane-block"
-VERSION = 1
+PROTOCOL = 2
+THREADS = 1  # as perf/ (summary.DEFAULT_THREADS): calibration found two threads about twice as noisy
 
 
 
@@ -49,91 +68,156 @@ def select_cases(profile: Profile, expr: str | None) -> list[Case]:
     return [c for c in perf_cases(profile) if match(c.id)]
 
 
-def measure_block(cases: Sequence[Case], rounds: int, seed: int, fusions: bool) -> dict[str, Any]:
-    """Time every case's model in ``rounds`` shuffled rounds with the perf suite's own sampler
-    (``sampling.measure_model``: same warm-up, thread pinning and GC handling as perf/), and, if
-    ``fusions``, count each TorchScript case's fusion signals (``fusions.signals``)."""
-    from .harness import harness
-    from .machine import lane_id, lane_versions, machine_class
-    from .sampling import SamplingPlan, measure_model
+def weights_digest(model: Any) -> str:
+    """sha256 over the state dict in name order: equal digests mean the lanes built equal weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
 
-    # The round count is fixed (min = max) so both lanes' blocks have the same size, which the
-    # gate's block bootstrap needs; the budget then plays no part.
-    plan = SamplingPlan(min_rounds=rounds, max_rounds=rounds, seed=seed)
-    groups: dict[tuple[str, str], list[Case]] = {}
-    for case in cases:
-        groups.setdefault((case.spec.id, case.dtype.value), []).append(case)
 
-    models, threads = [], 0
-    for group in groups.values():
-        spec, dtype = group[0].spec, group[0].dtype
-        # Eager is always timed: every speedup is against the same rounds' eager time.
-        variants = list(dict.fromkeys(["eager", *(c.variant for c in group)]))
-        ids = {v: f"{spec.id}-{v}-{dtype.value}" for v in variants}
-        entry: dict[str, Any] = {
-            "model": spec.id, "times_ms": {}, "variants": {ids[v]: v for v in variants},
-            "dtypes": {ids[v]: dtype.value for v in variants}, "skipped": {}, "failed": {}, "fusions": {},
-        }
-        try:
-            m = measure_model(spec, dtype, variants, plan)
-        except InfergateError as exc:
-            # measure_model builds the variants together, so one build error loses the group.
-            entry["failed"] = {ids[v]: str(exc) for v in variants}
-            models.append(entry)
-            continue
-        threads = m.threads
-        entry["times_ms"] = {ids[v]: [t / 1e6 for t in m.times_ns[v]] for v in m.variants}
-        entry["skipped"] = {ids[v]: reason for v, reason in m.skipped.items()}
-        if fusions:
-            timed = [c for c in group if ids[c.variant] in entry["times_ms"]]
-            entry["fusions"] = _fusion_signals(timed, harness())
-        models.append(entry)
-    versions = lane_versions()
-    return {
-        "schema": SCHEMA, "version": VERSION, "lane": lane_id(versions), "versions": versions,
-        "machine_class": machine_class(), "threads": threads, "rounds": rounds, "seed": seed,
-        "models": models,
+def _to_lists(outputs: Sequence[Any]) -> list[Any]:
+    return [o.detach().float().tolist() for o in outputs]
+
+
+class Worker:
+    """The state of one worker process: the model being measured and its built variants."""
+
+    def __init__(self) -> None:
+        from .sampling import pin_threads
+
+        self.threads = pin_threads(THREADS)
+        self.model: Any = None
+        self.spec: Any = None
+        self.inputs: Any = None
+        self.calls: dict[str, Callable[[Any], Any]] = {}
+        self.built: dict[str, Any] = {}
+        self.rng = random.Random(0)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        from .machine import lane_id, lane_versions, machine_class
+        from .measuring_env import observed
+
+        versions = lane_versions()
+        return {"protocol": PROTOCOL, "lane": lane_id(versions), "versions": versions,
+                "machine_class": machine_class(), "threads": self.threads, "observed_env": observed(),
+                "pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0))}
+
+    def build(self, profile: str, model: str, dtype: str, variants: Sequence[str],
+              inject: Mapping[str, float] | None = None, seed: int = 0) -> dict[str, Any]:
+        from .capabilities import probe
+        from .dtypes import DType
+        from .harness import example_inputs
+        from .models import attention_problem, build_model
+        from .cases import get_profile
+        from .variants import get_variant
+
+        gc.enable()
+        self.calls, self.built, self.model = {}, {}, None
+        gc.collect()
+        specs = {c.spec.id: c.spec for c in perf_cases(get_profile(profile))}
+        if model not in specs:
+            raise UsageError(f"model {model!r} is not in this lane's {profile!r} perf profile")
+        self.spec, dt = specs[model], DType(dtype)
+        self.rng = random.Random(seed)
+        self.model = build_model(self.spec)
+        self.inputs = example_inputs(self.spec)
+        caps = probe()
+        out: dict[str, dict[str, Any]] = {}
+        problem = attention_problem(self.spec)
+        for name in variants:
+            variant = get_variant(name)
+            reason = problem or variant.unavailable(dt, caps)
+            if reason:
+                out[name] = {"skipped": reason}
+                continue
+            t0 = time.perf_counter()
+            try:
+                source = self.model
+                fraction = (inject or {}).get(name)
+                if fraction:
+                    from .inject import slowed_copy
+
+                    source = slowed_copy(self.model, fraction)
+                built = variant.build(source, self.inputs, dt)
+            except Exception as exc:  # a build error is this variant's result in this lane, reported
+                out[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+                continue
+            self.built[name] = built
+            self.calls[name] = built.call
+            out[name] = {"proof": built.proof, "build_s": round(time.perf_counter() - t0, 3),
+                         **({"injected": fraction} if fraction else {})}
+        return {"variants": out, "weights": weights_digest(self.model)}
+
+    def warmup(self, seconds: float, min_rounds: int = 5) -> dict[str, Any]:
+        order = list(self.calls)
+        t0, rounds = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds or rounds < min_rounds:
+            self.rng.shuffle(order)
+            for name in order:
+                self.calls[name](self.inputs)
+            rounds += 1
+        # From here to the next build, a collection inside a timed call would land on whichever
+        # variant happened to run; collect once now instead.
+        gc.collect()
+        gc.disable()
+        return {"rounds": rounds, "cpus": sorted(os.sched_getaffinity(0))}
+
+    def time(self, variant: str) -> dict[str, Any]:
+        call = self.calls.get(variant)
+        if call is None:
+            raise UsageError(f"variant {variant!r} is not built here (built: {', '.join(self.calls) or 'none'})")
+        t0 = time.perf_counter_ns()
+        call(self.inputs)
+        return {"ns": time.perf_counter_ns() - t0}
+
+    def outputs(self) -> dict[str, Any]:
+        mask = self.inputs.get("attention_mask")
+        outs = {name: _to_lists(built(self.inputs)) for name, built in self.built.items()}
+        return {"task": self.spec.task.value, "outputs": outs,
+                "mask": mask.tolist() if mask is not None else None}
+
+    def fusions(self) -> dict[str, Any]:
+        from .fusions import FUSION_VARIANTS, count_linear_calls, signals
+
+        linear_calls = count_linear_calls(self.model, self.inputs)
+        return {"fusions": {name: signals(b.kinds, linear_calls)
+                            for name, b in self.built.items() if name in FUSION_VARIANTS}}
+
+
+def serve(stdin: IO[str], stdout: IO[str]) -> int:
+    worker = Worker()
+    ops: dict[str, Callable[..., dict[str, Any]]] = {
+        "hello": worker.hello, "build": worker.build, "warmup": worker.warmup, "time": worker.time,
+        "outputs": worker.outputs, "fusions": worker.fusions,
     }
-
-
-def _fusion_signals(cases: Sequence[Case], h: Any) -> dict[str, dict[str, int]]:
-    from .fusions import FUSION_VARIANTS, count_linear_calls, signals
-    from .harness import example_inputs
-
-    out = {}
-    for case in cases:
-        if case.variant in FUSION_VARIANTS:
-            inputs = example_inputs(case.spec)
-            linear_calls = count_linear_calls(h.model(case.spec), inputs)
-            out[case.id] = signals(h.built(case).kinds, linear_calls)
-    return out
+    for line in stdin:
+        try:
+            request = json.loads(line)
+            op = request.pop("op")
+            if op == "quit":
+                return 0
+            if op not in ops:
+                raise UsageError(f"unknown operation {op!r}")
+            reply: dict[str, Any] = {"ok": True, **ops[op](**request)}
+        except Exception as exc:  # every failure is one reply line; the gate decides what it means
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+        stdout.write(json.dumps(reply) + "\n")
+        stdout.flush()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infergate.lane_worker", description=__doc__)
-    parser.add_argument("--profile", default="smoke", help="perf profile. Default: smoke")
-    parser.add_argument("--cases", default=None, help="pytest -k style expression on case ids. Default: all")
-    parser.add_argument("--rounds", type=int, default=10, help="rounds per model. Default: 10")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the round order. Default: 0")
-    parser.add_argument("--fusions", action="store_true",
-                        help="also count fusion signals of the TorchScript cases (deterministic, so the gate "
-                             "asks for them in one block per lane). Default: off")
-    args = parser.parse_args(argv)
-    try:
-        if args.rounds < 1:
-            raise UsageError(f"--rounds must be >= 1, got {args.rounds}")
-        cases = select_cases(get_profile(args.profile), args.cases)
-        if not cases:
-            raise UsageError(f"no perf case of profile {args.profile!r} matches {args.cases!r}")
-        # Libraries print warnings and banners; stdout must hold only the JSON document.
-        with contextlib.redirect_stdout(sys.stderr):
-            doc = measure_block(cases, args.rounds, args.seed, args.fusions)
-    except InfergateError as exc:
-        print(f"infergate: {exc}", file=sys.stderr)
-        return 2
-    json.dump(doc, sys.stdout)
-    sys.stdout.write("\n")
-    return 0
+    parser = argparse.ArgumentParser(prog="python -m infergate.lane_worker", description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
+    # Libraries print warnings and banners; the protocol owns the real stdout.
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return serve(sys.stdin, protocol_out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .cases import PROFILES, Profile, get_profile
 from .errors import UsageError
@@ -32,6 +32,67 @@ def _directory(value: str) -> Path:
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} exists and is not a directory")
     return path
+
+
+def fraction_type(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must be a fraction in [0, 1), e.g. 0.05 for 5%")
+    return number
+
+
+def alpha_type(value: str) -> float:
+    number = fraction_type(value)
+    if number == 0.0:
+        raise argparse.ArgumentTypeError("the family-wise false-alarm rate must be > 0")
+    return number
+
+
+def seconds_up_to(high: float) -> Any:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+        if not 0.0 < number <= high:
+            raise argparse.ArgumentTypeError(f"{value} must be in (0, {high:g}] seconds")
+        return number
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+
+def injection_type(value: str) -> tuple[str, float]:
+    """VARIANT=FRACTION, e.g. compile=0.10."""
+    from .variants import VARIANTS
+
+    variant, sep, fraction = value.partition("=")
+    if not sep or variant not in VARIANTS or variant == "eager":
+        names = ", ".join(v for v in VARIANTS if v != "eager")
+        raise argparse.ArgumentTypeError(f"{value!r} must be VARIANT=FRACTION with VARIANT one of {names}")
+    number = fraction_type(fraction)
+    if number == 0.0:
+        raise argparse.ArgumentTypeError("an injected slowdown of 0 injects nothing; leave the option out")
+    return variant, number
+
+
+def whole_number(low: int, high: int) -> Any:
+    """An argparse type: an int in [low, high], with one message for anything else."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {high}]")
+        return number
+
+    parse.__name__ = "whole number"  # argparse names the type in its error message
+    return parse
 
 
 def add_options(parser: "pytest.Parser") -> None:

@@ -7,7 +7,6 @@ rounds), then each case reads its own speedup from that measurement.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from .errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
 from .measuring_env import MeasuringEnv, check_applied, suite_env
+from .options import alpha_type, fraction_type, injection_type, seconds_up_to, whole_number
 from .session_gate import Components
 from .stats import Samples, family_confidence, runs_speedup_estimate
 from .summary import (
@@ -70,67 +70,10 @@ PERF_MARK = "infergate_perf"
 MEASURE_TIMEOUT_S = 900.0
 
 
-def _fraction(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if not 0.0 <= number < 1.0:
-        raise argparse.ArgumentTypeError(f"{value} must be a fraction in [0, 1), e.g. 0.05 for 5%")
-    return number
-
-
-def _alpha(value: str) -> float:
-    number = _fraction(value)
-    if number == 0.0:
-        raise argparse.ArgumentTypeError("the family-wise false-alarm rate must be > 0")
-    return number
-
-
-def _seconds_up_to(high: float) -> Any:
-    def parse(value: str) -> float:
-        try:
-            number = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
-        if not 0.0 < number <= high:
-            raise argparse.ArgumentTypeError(f"{value} must be in (0, {high:g}] seconds")
-        return number
-
-    parse.__name__ = "seconds"
-    return parse
-
-
+# The argparse types are shared with the lane gate's command line (options.py).
+_fraction, _alpha, _seconds_up_to, _injection, _whole_number = (
+    fraction_type, alpha_type, seconds_up_to, injection_type, whole_number)
 _seconds = _seconds_up_to(600.0)
-
-
-def _injection(value: str) -> tuple[str, float]:
-    """VARIANT=FRACTION, e.g. compile=0.10."""
-    from .variants import VARIANTS
-
-    variant, sep, fraction = value.partition("=")
-    if not sep or variant not in VARIANTS or variant == "eager":
-        names = ", ".join(v for v in VARIANTS if v != "eager")
-        raise argparse.ArgumentTypeError(f"{value!r} must be VARIANT=FRACTION with VARIANT one of {names}")
-    number = _fraction(fraction)
-    if number == 0.0:
-        raise argparse.ArgumentTypeError("an injected slowdown of 0 injects nothing; leave the option out")
-    return variant, number
-
-
-def _whole_number(low: int, high: int) -> Any:
-    """An argparse type: an int in [low, high], with one message for anything else."""
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-        if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {high}]")
-        return number
-
-    parse.__name__ = "whole number"  # argparse names the type in its error message
-    return parse
 
 
 _count = functools.partial(_whole_number, high=MAX_RUNS)

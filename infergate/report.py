@@ -47,45 +47,100 @@ def _md_escape(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _change(est: Sequence[float] | None) -> str:
+    if not est:
+        return "—"
+    p, lo, hi = est
+    return f"{_pct(p)} [{_pct(lo)}, {_pct(hi)}]"
+
+
+def _outputs_cell(outputs: Mapping[str, Any]) -> str:
+    status = outputs.get("status")
+    if not status:
+        return "—"
+    mark = {"same": "✅ same", "drift": "❌ drift", "not compared": "⚠️ not compared"}.get(status, status)
+    if "max_abs" in outputs:
+        return f"{mark} (max {outputs['max_abs']:.1e}, answers {outputs.get('agreement', 0):.0%})"
+    return mark
+
+
+def _what_it_saw(c: Any) -> str:
+    """The case's verdict in the words the issue asked for: a regression with its interval, or the
+    largest change the run rules out."""
+    if c.latency is None:
+        return c.note or "—"
+    if c.status == "regression" and c.latency_status == "regression":
+        return f"slower by {_pct(c.latency[0])} {_change(c.latency)[len(_pct(c.latency[0])) + 1:]}"
+    return f"no change beyond ±{c.beyond * 100:.1f}%"
+
+
 def gate_markdown(gate: "GateResult", images: Mapping[str, str] | None = None) -> str:
     images = images or {}
-    icon = "❌" if not gate.passed else ("⚠️" if gate.noisy else "✅")
+    icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive else "✅")
     verdict = f"{icon} {gate.headline()}"
+    env = gate.environment.get("measuring", {})
+    timing = gate.timing
     out = [
         f"## Upgrade gate: `{gate.from_lane}` → `{gate.to_lane}`: {verdict}",
         "",
         f"- from: `{gate.from_id}`",
         f"- to: `{gate.to_id}`",
-        f"- machine class `{gate.machine_class}`, {gate.threads} torch threads; {gate.blocks} worker "
-        f"blocks per lane alternated A B B A …, {gate.rounds} rounds per block",
-        f"- intervals at {gate.confidence:.2%} confidence per comparison (family-wise correction); "
-        f"a change fails when it is significant (whole interval on the bad side of 1) and at least "
-        f"half the {gate.floor:.0%} floor",
+        f"- machine class `{gate.machine_class}`, {gate.threads} torch thread(s) per worker; "
+        f"{gate.pairs} pairs of fresh workers (one per lane) driven in lockstep, {gate.rounds} rounds "
+        f"per pair and model, every round's calls over both lanes shuffled",
+        f"- measuring environment: settings {', '.join(env.get('settings', [])) or '—'}; "
+        f"env {', '.join(f'{k}={v}' for k, v in (env.get('env') or {}).items()) or '—'}; "
+        f"both lanes' workers measure on CPU {env.get('worker_cpus', '—')} (built on all)",
+        f"- intervals: t across worker pairs (df {max(gate.pairs - 1, 0)}) at {gate.confidence:.2%} per "
+        f"comparison (Bonferroni over all comparisons of the run); a significant "
+        f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}",
         f"- correctness under `{gate.to_lane}`: "
         + (("❌ " if gate.correctness.failed else "✅ ") + _md_escape(gate.correctness.summary)
            if gate.correctness.ran else _md_escape(gate.correctness.summary)),
-        "",
     ]
+    if timing:
+        out.append(
+            f"- measured in {timing.get('seconds', 0) / 60:.1f} min: {timing.get('timed_calls')} timed calls "
+            f"({timing.get('calls_per_minute')} per minute); widest interval ±"
+            + (f"{timing['widest_interval'] * 100:.1f}%" if timing.get("widest_interval") is not None else "—")
+        )
+    if gate.injected:
+        out.append("- ⚠️ TEST ONLY: injected into 'to': "
+                   + ", ".join(f"`{k}` {v:.0%}" for k, v in gate.injected.items()))
+    out.append("")
     if gate.regressions:
         out += ["### Regressions", "", *[f"- {_md_escape(line)}" for line in gate.regressions], ""]
     if gate.warnings:
         out += ["### Warnings", "", *[f"- {_md_escape(w)}" for w in gate.warnings], ""]
     out += [
-        "### Latency, to vs from (same machine, interleaved)", "",
-        "| case | from ms | to ms | change [interval] | speedup from | speedup to | verdict |",
-        "|---|---:|---:|---|---|---|---|",
+        "### Per case (same machine, same moment, lockstep)", "",
+        "| case | from ms | to ms | latency to/from [interval] | what it saw | speedup from → to | "
+        "outputs to vs from | verdict |",
+        "|---|---:|---:|---|---|---|---|---|",
     ]
     for c in gate.cases:
-        change = "—"
-        if c.latency:
-            p, lo, hi = c.latency
-            change = f"{_pct(p)} [{_pct(lo)}, {_pct(hi)}]"
+        speed = (f"{c.speedup_from:.2f}x → {c.speedup_to:.2f}x" if c.speedup_from and c.speedup_to else "—")
         row = [f"`{c.case}`", f"{c.from_ms:.2f}" if c.from_ms else "—", f"{c.to_ms:.2f}" if c.to_ms else "—",
-               change, _est(c.speedup_from), _est(c.speedup_to), _ICON.get(c.status, c.status)]
+               _change(c.latency), _md_escape(_what_it_saw(c)), speed, _md_escape(_outputs_cell(c.outputs)),
+               _ICON.get(c.status, c.status)]
         out.append("| " + " | ".join(row) + " |")
         if c.note:
-            out.append(f"| ↳ {_md_escape(c.note)} | | | | | | |")
+            out.append(f"| ↳ {_md_escape(c.note)} | | | | | | | |")
     out.append("")
+    pair_rows = [c for c in gate.cases if c.latency_pairs]
+    if pair_rows:
+        out += ["### Latency to/from in each worker pair", "",
+                "| case | " + " | ".join(f"pair {i + 1}" for i in range(gate.pairs)) + " |",
+                "|---|" + "---:|" * gate.pairs]
+        for c in pair_rows:
+            cells = [_pct(r) for r in c.latency_pairs] + ["—"] * (gate.pairs - len(c.latency_pairs))
+            out.append(f"| `{c.case}` | " + " | ".join(cells) + " |")
+        out.append("")
+    drift = [c for c in gate.cases if c.outputs.get("detail")]
+    if drift:
+        out += ["### Outputs, to vs from (same seeded weights and inputs)", ""]
+        out += [f"- `{c.case}`: {_md_escape(c.outputs['detail'])}" for c in drift]
+        out.append("")
     # Signals at 0 in both lanes (patterns this case never had) would only bury the ones that count.
     fusion_rows = [(c, kind) for c in gate.cases for kind in sorted(set(c.fusions_from) | set(c.fusions_to))
                    if c.fusions_from.get(kind, 0) or c.fusions_to.get(kind, 0)]
@@ -108,13 +163,16 @@ def gate_terminal(gate: "GateResult") -> str:
     width = max((len(c.case) for c in gate.cases), default=10)
     for c in gate.cases:
         if c.latency:
-            p, lo, hi = c.latency
-            detail = f"{c.from_ms:9.2f} -> {c.to_ms:9.2f} ms  {_pct(p):>7} [{_pct(lo)}, {_pct(hi)}]"
+            detail = (f"{c.from_ms:9.2f} -> {c.to_ms:9.2f} ms  {_change(c.latency):<24} {_what_it_saw(c)}"
+                      + (f"; outputs {c.outputs['status']}" if c.outputs.get("status") else ""))
         else:
             detail = c.note or ""
-        lines.append(f"  {c.case:<{width}}  {c.status:<11} {detail}")
+        lines.append(f"  {c.case:<{width}}  {c.status.upper() if c.status != 'pass' else 'pass':<12} {detail}")
     if gate.correctness.ran:
         lines.append(f"  correctness under {gate.to_lane}: {gate.correctness.summary}")
+    if gate.timing:
+        lines.append(f"  measured {gate.pairs} worker pairs x {gate.rounds} lockstep rounds in "
+                     f"{gate.timing.get('seconds', 0) / 60:.1f} min ({gate.timing.get('timed_calls')} timed calls)")
     lines += [f"  warning: {w}" for w in gate.warnings]
     lines += gate.regressions
     return "\n".join(lines)
@@ -168,12 +226,12 @@ def gate_plots(gate: "GateResult", out_dir: Path) -> dict[str, Path]:
             "latency to / from (< 1: faster after the upgrade)", 1.0, out_dir / "latency.png",
             f"{gate.from_lane} → {gate.to_lane} ({gate.confidence:.1%} intervals)",
         )
-    sped = [c for c in gate.cases if c.speedup_from or c.speedup_to]
+    sped = [c for c in gate.cases if c.speedup_change]
     if sped:
         plots["speedups"] = _interval_plot(
-            [c.case for c in sped],
-            [(gate.from_lane, [c.speedup_from for c in sped]), (gate.to_lane, [c.speedup_to for c in sped])],
-            "speedup over eager (x)", 1.0, out_dir / "speedups.png", "speedup over eager, per lane",
+            [c.case for c in sped], [("from / to", [c.speedup_change for c in sped])],
+            "speedup over eager, from / to (> 1: 'to' lost speedup)", 1.0, out_dir / "speedups.png",
+            "speedup over eager lost by the upgrade",
         )
     return plots
 

@@ -98,9 +98,10 @@ def test_gate_reports_from_json(tmp_path):
 
     gate = GateResult(
         "ipex27", "ipex", "torch-2.7.1__ipex-2.7.0__tf-4.57.6", "torch-2.8.0__ipex-2.8.0__tf-4.57.6",
-        "amd-epyc__avx2__2c2t", 2, 4, 10, 0.99, 0.05,
+        "amd-epyc__avx2__2c2t", 1, 6, 40, 0.99, 0.05, 0.01,
         [CaseComparison(CASES[1], "bert", "compile", "fp32", "regression", 10.0, 12.5, (1.25, 1.2, 1.3),
-                        "regression", (2.0, 1.9, 2.1), (1.6, 1.5, 1.7), "regression",
+                        [1.22, 1.28], "regression", 2.0, 1.6, (1.25, 1.2, 1.3), "regression",
+                        {"status": "same", "max_abs": 1e-6, "agreement": 1.0, "detail": "max 1e-6"},
                         {"linear_gelu": 4}, {"linear_gelu": 0}, ["linear_gelu"])],
         Correctness(True, 0, "12 passed"), [f"REGRESSION {CASES[1]}: latency +25.0%"], [],
     )
