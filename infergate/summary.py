@@ -273,12 +273,11 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
 
 
 def _stats_dict(times_s: Sequence[float]) -> dict[str, Any]:
-    from pytest_benchmark.stats import Stats
+    # One builder for both results files (merge.bench_stats): pytest-benchmark's Stats.as_dict()
+    # alone lacks "iterations", and `pytest-benchmark compare` then fails with KeyError.
+    from .merge import bench_stats
 
-    stats = Stats()
-    for t in times_s:
-        stats.update(t)
-    return stats.as_dict()
+    return bench_stats(times_s)
 
 
 def results_json(results: Sequence[CaseResult], machine_info: Mapping[str, Any]) -> dict[str, Any]:

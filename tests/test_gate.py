@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 from pathlib import Path
@@ -366,6 +368,16 @@ def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
     extra = data["benchmarks"][1]["extra_info"]
     assert {"variant", "dtype", "lane", "threads", "speedup", "ci", "baseline", "verdict"} <= extra.keys()
     assert data["benchmarks"][1]["stats"]["rounds"] == 150
+    # A real client reads it: pytest-benchmark's own CLI (it failed with KeyError 'iterations').
+    import subprocess
+    import sys
+
+    path = tmp_path / "0001_results.json"
+    path.write_text(json.dumps(data))
+    cli = Path(sys.executable).parent / "pytest-benchmark"
+    proc = subprocess.run([str(cli), "compare", str(path)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert CASE.id in proc.stdout
 
 
 def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
