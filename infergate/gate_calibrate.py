@@ -56,9 +56,12 @@ def load_pool(path: Path) -> dict[str, Any]:
     if doc.get("schema") != POOL_SCHEMA or doc.get("version") != POOL_VERSION:
         raise DataFileError(f"{path}: not a gate pool of version {POOL_VERSION} "
                             f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})")
-    doc["records"] = [PairRecord(p["pair"], p["hello"], [ModelRecord(**m) for m in p["models"]], p["seconds"])
-                      for p in doc["pairs"]]
-    doc["ids"] = {(m, v, d): cid for m, v, d, cid in doc["case_ids"]}
+    try:
+        doc["records"] = [PairRecord(p["pair"], p["hello"], [ModelRecord(**m) for m in p["models"]], p["seconds"])
+                          for p in doc["pairs"]]
+        doc["ids"] = {(m, v, d): cid for m, v, d, cid in doc["case_ids"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFileError(f"{path}: a gate pool with a malformed pair ({type(exc).__name__}: {exc})") from None
     return doc
 
 
@@ -72,10 +75,10 @@ def record(args: argparse.Namespace) -> int:
         rounds=args.rounds, floor=DEFAULT_FLOOR, min_change=DEFAULT_MIN_CHANGE, alpha=DEFAULT_ALPHA,
         inject_slowdown=args.inject_slowdown)
     t0 = time.perf_counter()
-    gate, captured = lanegate.run_gate(gate_args, {"from": python, "to": python}, args.out.parent / "logs",
+    gate, captured = lanegate.run_gate(gate_args, {"from": python, "to": python}, args.out.parent,
                                        progress=lambda m: print(m, flush=True))
     ids = {(c.model, c.variant, c.dtype): c.case for c in gate.cases}
-    injected = {i.variant: i.fraction for i in args.inject_slowdown}
+    injected = dict(gate.injected)  # what the workers built slowed, in their own word
     save_pool(args.out, args.lane, args.profile, args.rounds, injected, captured, ids, time.perf_counter() - t0)
     print(f"pool of {len(captured)} pairs written to {args.out} ({time.perf_counter() - t0:.0f} s)")
     return 0
@@ -100,7 +103,7 @@ def trials(pool: Mapping[str, Any], pairs: int, subsets: int, seed: int = 0) -> 
                                                          "regression": 0, "inconclusive": 0, "pass": 0,
                                                          "improvement": 0, "beyond": []})
             row["trials"] += 1
-            row[c.status if c.status in row else "inconclusive"] += 1
+            row[c.status if c.status in ("regression", "pass", "improvement") else "inconclusive"] += 1
             row["beyond"].append(c.beyond)
     rows = []
     for row in counts.values():
@@ -112,12 +115,12 @@ def trials(pool: Mapping[str, Any], pairs: int, subsets: int, seed: int = 0) -> 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     out = ["| variant | true change | pairs | trials (≈ independent gates) | regression | inconclusive | "
-           "pass | median ±x |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "pass | improvement | median ±x |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["truth"], r["variant"], r["pairs"])):
         n = r["trials"]
         out.append(f"| {r['variant']} | {r['truth']:+.0%} | {r['pairs']} | {n} (≈{r['pool'] // r['pairs']}) | "
-                   f"{r['regression'] / n:.1%} | {r['inconclusive'] / n:.1%} | {(r['pass'] + r['improvement']) / n:.1%}"
-                   f" | ±{r['median_beyond'] * 100:.1f}% |")
+                   f"{r['regression'] / n:.1%} | {r['inconclusive'] / n:.1%} | {r['pass'] / n:.1%} | "
+                   f"{r['improvement'] / n:.1%} | ±{r['median_beyond'] * 100:.1f}% |")
     return "\n".join(out)
 
 
@@ -163,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         return record(args) if args.cmd == "record" else table(args)
-    except InfergateError as exc:
+    except (InfergateError, OSError) as exc:
         print(f"infergate: {exc}", file=sys.stderr)
         return 2
 

@@ -130,9 +130,11 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, start: Any =
         all_moves = moves(_in_file(args.from_lane), _in_file(args.to_lane))
     except (OSError, InfergateError) as exc:
         return [f"bisect: cannot read the lanes' top-level pins: {exc}"]
-    if len(all_moves) < 2:
-        only = all_moves[0].describe() if all_moves else "nothing"
-        return [f"bisect: the lanes differ in one move ({only}); it carries the regression"]
+    if not all_moves:
+        return ["bisect: the lanes' top-level pins are the same; the regression is not a package move "
+                "(compare their locks' dependencies, or the machine)"]
+    if len(all_moves) == 1:
+        return [f"bisect: the lanes differ in one move ({all_moves[0].describe()}); it carries the regression"]
     lines = [f"bisect: {len(all_moves)} moves between '{args.from_lane}' and '{args.to_lane}': "
              + "; ".join(m.describe() for m in all_moves)]
     results: list[MoveResult] = []
@@ -141,16 +143,16 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, start: Any =
     for move in all_moves:
         name = f"bisect-{Path(args.from_lane).stem}-{_norm(move.name)}"
         lock = lock_dir / f"{name}.lock"
-        from_lock = lanes_mod.resolve_lane(args.from_lane).lock
-        to_lock = lanes_mod.resolve_lane(args.to_lane).lock
-        lock.write_text(intermediate_lock(from_lock, to_lock, move, name, all_moves), encoding="utf-8")
         try:
+            from_lock = lanes_mod.resolve_lane(args.from_lane).lock
+            to_lock = lanes_mod.resolve_lane(args.to_lane).lock
+            lock.write_text(intermediate_lock(from_lock, to_lock, move, name, all_moves), encoding="utf-8")
             ensure(str(lock))
             pythons = {"from": lane_python(args.from_lane), "to": lane_python(str(lock))}
             sub = argparse.Namespace(**{**vars(args), "to_lane": str(lock), "no_correctness": True,
                                         "cases": " or ".join(regressed), "bisect": False})
             sub_gate, _ = run(sub, pythons, out / name, start=start, progress=lambda m: print(m, flush=True))
-        except (InfergateError, OSError) as exc:
+        except (InfergateError, OSError, ValueError) as exc:  # this move's answer; the others go on
             results.append(MoveResult(move.describe(), name, "skipped", str(exc).splitlines()[0]))
             lines.append(f"bisect: {move.describe()}: could not be measured, skipped ({results[-1].reason})")
             continue
@@ -176,12 +178,14 @@ def culprit_lines(results: Sequence[MoveResult], regressed: Mapping[str, float])
     """Per regressed case: the move whose own change is a significant slowdown and carries the
     largest share; "undecided" when none or several moves are significantly slower on their own."""
     out = []
+    skipped = [r.move for r in results if r.status == "skipped"]
+    caveat = f"; not measured: {', '.join(skipped)}" if skipped else ""
     for case in regressed:
         slower = [r for r in results if r.changes and case in r.changes and r.changes[case][1] > 1.0]
         if len(slower) == 1:
             r = slower[0]
             out.append(f"bisect: CULPRIT for {case}: {r.move} (alone {(r.changes[case][0] - 1) * 100:+.1f}%, "
-                       f"{r.shares[case] * 100:.0f}% of the regression)")
+                       f"{r.shares[case] * 100:.0f}% of the regression{caveat})")
         elif not slower:
             out.append(f"bisect: {case}: no single move is significantly slower on its own "
                        "(the regression needs both, or a move could not be measured)")

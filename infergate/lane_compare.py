@@ -100,7 +100,7 @@ class CaseComparison:
     model: str
     variant: str
     dtype: str
-    status: str  # pass | improvement | regression | inconclusive | unavailable
+    status: str  # pass | improvement | regression | inconclusive | unavailable | reference
     from_ms: float | None = None
     to_ms: float | None = None
     latency: tuple[float, float, float] | None = None  # to/from (point, low, high)
@@ -174,8 +174,10 @@ class GateResult:
         if self.inconclusive:
             return (f"INCONCLUSIVE: {len(self.inconclusive)} case(s) could not rule out a "
                     f"{self.floor:.0%} slowdown")
-        widths = [c.beyond for c in self.cases if c.beyond is not None]
-        return f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
+        widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
+        faster = sum(c.status == "improvement" for c in self.cases)
+        text = f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
+        return text + (f", {faster} case(s) faster" if faster else "")
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}
@@ -187,8 +189,21 @@ class GateResult:
                 f"not a lane gate result of version {GATE_VERSION} "
                 f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})"
             )
-        fields = {k: v for k, v in doc.items() if k not in ("schema", "version")}
-        fields["cases"] = [CaseComparison(**c) for c in fields["cases"]]
+        try:
+            return cls._from_fields({k: v for k, v in doc.items() if k not in ("schema", "version")})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> "GateResult":
+        cases = []
+        for c in fields["cases"]:
+            c = dict(c)
+            for key in ("latency", "speedup_change"):  # JSON has no tuples
+                if c.get(key) is not None:
+                    c[key] = tuple(c[key])
+            cases.append(CaseComparison(**c))
+        fields["cases"] = cases
         fields["correctness"] = Correctness(**fields["correctness"])
         return cls(**fields)
 
@@ -237,6 +252,8 @@ def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weight
               f"answers agree {agree.agreed}/{agree.total}")
     if agree.decisive_disagreements:
         detail += f"; decisive flips: {', '.join(agree.decisive_disagreements)}"
+    if math.isnan(close.max_abs):  # closeness() says NaN this way; JSON has no NaN
+        return {"status": "drift", "detail": "'to' returned NaN outputs"}
     return {"status": "same" if ok else "drift", "max_abs": close.max_abs, "agreement": agree.rate,
             "detail": detail}
 
@@ -259,6 +276,7 @@ class _Case:
     times: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})  # ms, all rounds
     outputs: dict[str, Any] = field(default_factory=dict)
     fusions: dict[str, dict[str, int]] = field(default_factory=dict)
+    lost_in: list[str] = field(default_factory=list)  # "pair N: why" where a later pair lost it
 
 
 def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -> dict[str, _Case]:
@@ -277,6 +295,12 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
                         c.fusions = {s: dict(m.fusions[s].get(variant, {})) for s in ("from", "to")}
                 t = m.times_ns
                 if variant not in t["from"] or variant not in t["to"] or not t["from"][variant]:
+                    if "proof" in c.built["from"] and "proof" in c.built["to"]:
+                        # Built in the first pair, not in this one: a flaky build is not dropped quietly.
+                        why = {s: m.built[s].get(variant, {}) for s in ("from", "to")}
+                        side = "to" if "proof" not in why["to"] else "from"
+                        c.lost_in.append(f"pair {pair.pair + 1}: not built in '{side}' "
+                                         f"({why[side].get('failed') or why[side].get('skipped')})")
                     continue
                 f, g = t["from"][variant], t["to"][variant]
                 c.lat_pairs.append(round_ratio(g, f))
@@ -288,8 +312,8 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
     return cases
 
 
-def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change: float
-                 ) -> tuple[CaseComparison, list[str]]:
+def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change: float,
+                 gated: bool = True) -> tuple[CaseComparison, list[str]]:
     import statistics
 
     cmp = CaseComparison(cid, c.model, c.variant, c.dtype, status="pass",
@@ -309,12 +333,24 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
         cmp.note = f"ran in 'from', {why} in 'to'"
         return cmp, [f"REGRESSION {cid}: variant lost in 'to' ({why})"]
 
+    if c.lost_in:
+        side_to = any("'to'" in x for x in c.lost_in)
+        cmp.note = "; ".join(c.lost_in)
+        if side_to:
+            return cmp, [f"REGRESSION {cid}: variant lost in 'to' in some pairs ({cmp.note})"]
     cmp.from_ms = statistics.median(c.times["from"])
     cmp.to_ms = statistics.median(c.times["to"])
+    cmp.latency_pairs = list(c.lat_pairs)
+    if len(c.lat_pairs) < MIN_PAIRS:
+        cmp.status, cmp.latency_status = "inconclusive", "inconclusive"
+        cmp.note = "measured in one worker pair only: no spread between pairs, no interval"
+        return cmp, lines
     lat = change_over_pairs(c.lat_pairs, confidence)
-    cmp.latency, cmp.latency_pairs = (lat.point, lat.low, lat.high), list(lat.pairs)
+    cmp.latency = (lat.point, lat.low, lat.high)
     cmp.latency_status = change_status(lat, floor, min_change)
-    if cmp.latency_status == "regression":
+    if not gated:
+        cmp.latency_status = "reference"
+    elif cmp.latency_status == "regression":
         lines.append(f"REGRESSION {cid}: latency {_pct(lat.point)} {_interval(lat)} "
                      f"({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; {len(lat.pairs)} worker pairs)")
 
@@ -326,7 +362,7 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
         # Reported, not gated: users serve the variant, so its latency is the verdict. A speedup lost
         # because eager got faster around an unchanged variant costs them nothing, and one lost
         # because the variant got slower is already a latency regression.
-        cmp.speedup_status = change_status(lost, floor, min_change)
+        cmp.speedup_status = change_status(lost, floor, min_change) if len(lost.pairs) >= MIN_PAIRS else None
 
     cmp.outputs = c.outputs
     if c.outputs.get("status") == "drift":
@@ -343,6 +379,8 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
 
     if lines:
         cmp.status = "regression"
+    elif not gated:
+        cmp.status = "reference"
     elif cmp.latency_status == "inconclusive" or c.outputs.get("status") == "not compared":
         cmp.status = "inconclusive"
     elif cmp.latency_status == "improvement":
@@ -353,9 +391,11 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
 def compare(
     pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str], *, from_lane: str, to_lane: str,
     correctness: Correctness, rounds: int, floor: float = DEFAULT_FLOOR,
-    min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA,
+    min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA, gated: set[str] | None = None,
 ) -> GateResult:
-    """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id."""
+    """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id;
+    ``gated``: the selected cases (default all). Eager is always timed, for the speedups; when it
+    was not selected it is shown as a reference, outside the verdict and the family."""
     from .stats import family_confidence
 
     if not pairs:
@@ -371,11 +411,15 @@ def compare(
     gathered = gather(pairs, case_ids)
     # One latency comparison per measured case: widen each interval so the chance of any false
     # alarm over the whole gate stays <= alpha.
-    tests = sum(1 for c in gathered.values() if c.lat_pairs)
+    is_gated = (lambda cid: True) if gated is None else (lambda cid: cid in gated)
+    tests = sum(1 for cid, c in gathered.items() if c.lat_pairs and is_gated(cid))
     confidence = family_confidence(alpha, max(tests, 1))
     cases, regressions = [], []
     for cid, c in gathered.items():
-        cmp, lines = compare_case(cid, c, confidence, floor, min_change)
+        cmp, lines = compare_case(cid, c, confidence, floor, min_change, is_gated(cid))
+        if cmp.latency and cmp.latency_status == "pass" and cmp.latency[1] > 1.0:
+            warnings.append(f"{cid}: slower by {_pct(cmp.latency[0])} {_pct(cmp.latency[1])}..{_pct(cmp.latency[2])}, "
+                            f"significant but below --min-change {min_change:.0%}: reported, not failed")
         cases.append(cmp)
         regressions += lines
         if cmp.status == "inconclusive":

@@ -15,9 +15,10 @@ to stderr. Operations:
   model's); each variant is built, skipped (with the precise reason) or failed (with its cause).
   ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.inject``: {variant: fraction}.
 - ``warmup`` {seconds}: shuffled untimed rounds of the built variants.
-- ``time`` {variant}: one timed call (ns); garbage collection is off between build and ``done``.
+- ``time`` {variant}: one timed call (ns); garbage collection is off from the warm-up's end to the
+  next ``build``. The build reply carries a digest of the seeded weights (the lanes must share them).
 - ``outputs``: every built variant's outputs on the example inputs (for the cross-lane check), the
-  padding mask, the task, and a digest of the seeded weights (the lanes must share them).
+  padding mask and the task.
 - ``fusions``: fusion signals of the TorchScript variants (``fusions.signals``).
 - ``quit``.
 """
@@ -154,6 +155,8 @@ class Worker:
 
     def warmup(self, seconds: float, min_rounds: int = 5) -> dict[str, Any]:
         order = list(self.calls)
+        if not order:
+            raise UsageError("nothing is built to warm up")
         t0, rounds = time.perf_counter(), 0
         while time.perf_counter() - t0 < seconds or rounds < min_rounds:
             self.rng.shuffle(order)

@@ -109,7 +109,7 @@ def injection_arg(value: str) -> Injection:
 def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pairs: int, rounds: int,
             start: Starter, to_versions: Mapping[str, str | None], injections: Sequence[Injection] = (),
             progress: Callable[[str], None] = lambda msg: None) -> list[PairRecord]:
-    from .lockstep import check_worker_env, run_pair
+    from .lockstep import run_pair
 
     inject = {i.variant: i.fraction for i in injections if i.applies(to_versions)}
     records = []
@@ -117,7 +117,6 @@ def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pai
         progress(f"[pair {p + 1}/{pairs}] fresh workers: '{lanes['from']}' (from) and '{lanes['to']}' (to)")
         rec = run_pair(p, lanes, plans, profile=profile, rounds=rounds, start=start, inject_to=inject,
                        first=(p == 0), seed=p, progress=progress)
-        check_worker_env(rec.hello)
         records.append(rec)
     return records
 
@@ -175,7 +174,9 @@ def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: 
     first = records[0].hello
     gate.environment = {
         "measuring": dict(env_desc),
-        "workers": [{"pair": r.pair + 1, **{s: {"pid": h.get("pid"), "cpus": h.get("cpus"),
+        # The CPUs each worker measured on, in its own word (read after it was moved there).
+        "workers": [{"pair": r.pair + 1, **{s: {"pid": h.get("pid"),
+                                                 "measured_on_cpus": sorted({c for m in r.models for c in (m.cpus.get(s) or [])}),
                                                  "observed": h.get("observed_env")}
                                             for s, h in r.hello.items()}} for r in records],
         "versions_from": first["from"].get("versions"), "versions_to": first["to"].get("versions"),
@@ -293,10 +294,18 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     gate = compare(records, ids, from_lane=args.from_lane, to_lane=args.to_lane,
                    correctness=correctness or Correctness(False, summary="not run (--no-correctness)"),
-                   rounds=args.rounds, floor=args.floor, min_change=args.min_change, alpha=args.alpha)
+                   rounds=args.rounds, floor=args.floor, min_change=args.min_change, alpha=args.alpha,
+                   gated={c.id for c in cases})
     attach_run_facts(gate, records, env_desc, plans, seconds)
-    gate.injected = {f"{i.variant}" + (f"@{i.package}>={i.min_version}" if i.package else ""): i.fraction
-                     for i in args.inject_slowdown}
+    # What the "to" workers really built slowed (their own word), not what was asked: a condition
+    # on a version that this lane does not meet, or a variant not in the run, injects nothing.
+    gate.injected = {v: float(b["injected"]) for r in records for m in r.models
+                     for v, b in m.built["to"].items() if b.get("injected")}
+    asked = {i.variant for i in args.inject_slowdown}
+    if asked - set(gate.injected):
+        gate.warnings.append("TEST ONLY: --inject-slowdown asked for " + ", ".join(sorted(asked - set(gate.injected)))
+                             + " but the 'to' lane built no such slowdown (a version condition not met, or "
+                               "the variant is not in this run)")
     if gate.injected:
         gate.warnings.append("TEST ONLY: slowdowns were injected into the 'to' lane: "
                              + ", ".join(f"{k} {v:.0%}" for k, v in gate.injected.items()))
@@ -320,7 +329,11 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
     from . import lanes as lanes_mod
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.min_change > args.floor:
+        parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
+                     "them could be neither a regression nor ruled out, whatever the number of pairs")
     try:
         if not args.no_ensure:
             for lane in (args.from_lane, args.to_lane):
@@ -345,14 +358,15 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         from .report import gate_terminal
 
         print(gate_terminal(gate))
-        if args.bisect:
-            from .lane_bisect import bisect_after
-
-            for line in bisect_after(gate, args, out, start=start, lane_python=find_python):
-                print(line, flush=True)
-    except (InfergateError, ValueError) as exc:
+    except (InfergateError, ValueError, OSError) as exc:
         print(f"infergate: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.bisect:
+        from .lane_bisect import bisect_after
+
+        # The gate's own verdict stands whatever happens while bisecting.
+        for line in bisect_after(gate, args, out, start=start, lane_python=find_python):
+            print(line, flush=True)
     others = ", ".join(p.name for k, p in paths.items() if k != "markdown")
     print(f"reports: {paths['markdown']} (and {others})")
     code = exit_code(gate, args.inconclusive)

@@ -21,6 +21,7 @@ import json
 import os
 import random
 import select
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -65,13 +66,16 @@ class Endpoint:
     def pin(self) -> None:
         """Move the worker onto its measuring CPU (after the builds, which may use every CPU)."""
 
+    def unpin(self) -> None:
+        """Give the worker every CPU again (before the next model's builds)."""
+
     def close(self) -> None:
         pass
 
 
 def pin_process(pid: int, cpus: frozenset[int]) -> None:
     """Set the CPU mask of every thread of ``pid`` (sched_setaffinity on a pid moves one thread)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for task in Path(f"/proc/{pid}/task").iterdir():  # FileNotFoundError (an OSError): pid is gone
         try:
             os.sched_setaffinity(int(task.name), cpus)
         except ProcessLookupError:  # a thread that ended meanwhile
@@ -86,18 +90,24 @@ class ProcessEndpoint(Endpoint):
         self.name, self.log = name, log
         log.parent.mkdir(parents=True, exist_ok=True)
         self._err = log.open("w", encoding="utf-8")
-        self.proc = subprocess.Popen(
-            [*argv_prefix, str(python), "-m", "infergate.lane_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
-            cwd=Path(__file__).resolve().parent.parent, env={**os.environ, **env},
-        )
+        try:
+            # A session of its own, so closing it also ends inductor's compile-worker processes.
+            self.proc = subprocess.Popen(
+                [*argv_prefix, str(python), "-m", "infergate.lane_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
+                cwd=Path(__file__).resolve().parent.parent, env={**os.environ, **env}, start_new_session=True,
+            )
+        except OSError as exc:
+            self._err.close()
+            raise WorkerError(f"cannot start lane worker {name} with {python}: {exc.strerror or exc}") from None
         self.cpus = cpus
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self._in: IO[str] = self.proc.stdin
         self._out: IO[str] = self.proc.stdout
 
-    def _died(self, what: str) -> WorkerError:
-        code = self.proc.poll()
+    def _died(self, what: str, *, alive: bool = False) -> WorkerError:
+        """``alive``: the worker did not exit by itself (it hung); say ``what`` it did instead."""
+        code = None if alive else self.proc.poll()
         try:
             tail = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
         except OSError:
@@ -113,13 +123,19 @@ class ProcessEndpoint(Endpoint):
             raise self._died("stopped reading") from None
 
     def receive(self, timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
+        # select() sees the pipe, not the stream's buffer; that is safe because the protocol has
+        # exactly one reply line per request, so nothing is ever left buffered between replies.
         ready, _, _ = select.select([self._out], [], [], timeout)
         if not ready:
+            error = self._died(f"gave no answer within {timeout:.0f} s (stopped)", alive=True)
             self.close()
-            raise self._died(f"gave no answer within {timeout:.0f} s")
+            raise error
         line = self._out.readline()
         if not line:
-            self.proc.wait(timeout=30)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
             raise self._died("closed its output")
         try:
             reply = json.loads(line)
@@ -132,7 +148,17 @@ class ProcessEndpoint(Endpoint):
 
     def pin(self) -> None:
         if self.cpus:
-            pin_process(self.proc.pid, self.cpus)
+            self._set_cpus(self.cpus)
+
+    def unpin(self) -> None:
+        if self.cpus:
+            self._set_cpus(frozenset(os.sched_getaffinity(0)))
+
+    def _set_cpus(self, cpus: frozenset[int]) -> None:
+        try:
+            pin_process(self.proc.pid, cpus)
+        except OSError:
+            raise self._died("could not be moved to its CPU") from None
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -141,9 +167,17 @@ class ProcessEndpoint(Endpoint):
                 self._in.flush()
                 self.proc.wait(timeout=30)
             except (OSError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        self._err.close()
+                pass
+        try:  # whatever is left of its session: inductor's compile workers, or a hung worker
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for stream in (self._in, self._out, self._err):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
 
 # (side, lane name, pair index) -> a started endpoint
@@ -255,11 +289,14 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
         for side in SIDES:
             endpoints[side] = start(side, lanes[side], pair)
         hello = _both(endpoints, "hello", CALL_TIMEOUT_S, {})
+        check_worker_env(hello)
         records = []
         for plan in plans:
             t_model = time.perf_counter()
             base = {"profile": profile, "model": plan.model, "dtype": plan.dtype,
                     "variants": list(plan.variants), "seed": rng.randrange(2**31)}
+            for ep in endpoints.values():
+                ep.unpin()
             built = _both(endpoints, "build", BUILD_TIMEOUT_S,
                           {"from": base, "to": {**base, "inject": dict(inject_to or {})}})
             rec = ModelRecord(plan.model, plan.dtype, {s: built[s]["variants"] for s in SIDES},
@@ -272,6 +309,7 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
                     ep.pin()
                 warm = _both(endpoints, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in SIDES})
                 rec.cpus = {s: warm[s].get("cpus") for s in SIDES}
+                check_pinned(endpoints, rec.cpus)
                 calls = [(s, v) for s in SIDES for v in timed[s]]
                 for _ in range(rounds):
                     rng.shuffle(calls)
@@ -290,6 +328,15 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
     finally:
         for ep in endpoints.values():
             ep.close()
+
+
+def check_pinned(endpoints: Mapping[str, Endpoint], seen: Mapping[str, Any]) -> None:
+    """Both workers say, from the inside, that they measure on the CPU they were moved to."""
+    for side, ep in endpoints.items():
+        wanted = getattr(ep, "cpus", None)
+        if wanted and seen.get(side) != sorted(wanted):
+            raise WorkerError(f"the '{side}' lane worker measures on CPU(s) {seen.get(side)}, not on "
+                              f"{sorted(wanted)} as asked")
 
 
 def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:

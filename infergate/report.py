@@ -69,8 +69,11 @@ def _what_it_saw(c: Any) -> str:
     largest change the run rules out."""
     if c.latency is None:
         return c.note or "—"
-    if c.status == "regression" and c.latency_status == "regression":
-        return f"slower by {_pct(c.latency[0])} {_change(c.latency)[len(_pct(c.latency[0])) + 1:]}"
+    interval = _change(c.latency)[len(_pct(c.latency[0])) + 1:]
+    if c.latency_status == "regression":
+        return f"slower by {_pct(c.latency[0])} {interval}"
+    if c.latency_status == "improvement":
+        return f"faster by {_pct(c.latency[0])} {interval}"
     return f"no change beyond ±{c.beyond * 100:.1f}%"
 
 

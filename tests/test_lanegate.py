@@ -69,7 +69,8 @@ class FakeWorker(lockstep.Endpoint):
         if op == "build":
             self.injected = dict(kw.get("inject") or {})
             return {"ok": True, "weights": self.weights, "variants": {
-                v: ({"skipped": self.skipped[v]} if v in self.skipped else {"proof": f"{v} built"})
+                v: ({"skipped": self.skipped[v]} if v in self.skipped else
+                    {"proof": f"{v} built", **({"injected": self.injected[v]} if v in self.injected else {})})
                 for v in kw["variants"]}}
         if op == "warmup":
             return {"ok": True, "rounds": 5, "cpus": [1]}
@@ -226,7 +227,8 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     run(tmp_path, to={"scale": {"jit": 0.7}}, offset_sd=0.005)
     doc = json.loads((tmp_path / "gate.json").read_text())
     gate = lane_compare.GateResult.from_json(doc)
-    assert gate.to_json() == doc
+    assert json.loads(json.dumps(gate.to_json())) == doc
+    assert isinstance(gate.cases[0].latency, tuple)
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
     text = (tmp_path / "report.md").read_text()
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
@@ -339,7 +341,9 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
                                      lane_python=lambda lane: Path("/x"))
     text = "\n".join(lines)
     assert "transformers 5.23.0 -> 5.24.0: could not be measured, skipped (cannot set up lane" in text
-    assert f"CULPRIT for {case_id('compile')}: torch 2.13.0 -> 2.14.1 (alone +5.8%, 97% of the regression)" in text
+    # The culprit line says what could not be measured: the evidence is partial.
+    assert (f"CULPRIT for {case_id('compile')}: torch 2.13.0 -> 2.14.1 (alone +5.8%, 97% of the regression; "
+            "not measured: transformers 5.23.0 -> 5.24.0)") in text
     assert "### Bisection" in (tmp_path / "out" / "report.md").read_text()
 
 
@@ -365,3 +369,64 @@ def test_calibration_pool_round_trips_and_counts_the_gates_answers(tmp_path):
     path.write_bytes(b"not gzip")
     with pytest.raises(Exception, match="not a readable gate pool"):
         gate_calibrate.load_pool(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Failures inside a pair, and what the workers must prove
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_worker_failing_mid_pair_closes_both_and_is_one_message(tmp_path, capsys):
+    closed = []
+
+    class Failing(FakeWorker):
+        def receive(self, timeout: float = 0) -> dict[str, Any]:
+            if self.pending and self.pending[0] == "time" and self.lane == "lane-B":
+                raise lockstep.WorkerError("lane worker 'B' (to, pair 1) gave no answer within 300 s (stopped): x")
+            return super().receive(timeout)
+
+        def close(self) -> None:
+            closed.append(self.lane)
+
+    def start(side, lane, pair):
+        return Failing(Machine(pair), 1, lane=f"lane-{lane}", scale={}, offset_sd=0.0, skipped={}, fusions={},
+                       outputs_shift=0.0, weights="w")
+
+    code = lanegate.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
+                         start=start, lane_python=lambda lane: Path("/x"))
+    assert code == 2 and sorted(closed) == ["lane-A", "lane-B"]
+    assert "gave no answer within 300 s (stopped)" in capsys.readouterr().err
+
+
+def test_workers_must_prove_passive_openmp_and_their_cpu():
+    with pytest.raises(lockstep.WorkerError, match="OMP_WAIT_POLICY=PASSIVE"):
+        lockstep.check_worker_env({"to": {"observed_env": {"env": {}}}})
+
+    class Pinned(lockstep.Endpoint):
+        cpus = frozenset({1})
+
+    with pytest.raises(lockstep.WorkerError, match=r"measures on CPU\(s\) \[0, 1\], not on \[1\]"):
+        lockstep.check_pinned({"from": Pinned()}, {"from": [0, 1]})
+    lockstep.check_pinned({"from": Pinned()}, {"from": [1]})
+
+
+def test_an_injection_whose_condition_fails_is_reported_as_not_applied(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(lanegate, "_versions_of", lambda python: {"torch": "2.13.0"})
+    assert run(tmp_path, "--inject-slowdown", "compile=0.1@torch>=2.14", offset_sd=0.005) == 0
+    out = capsys.readouterr().out
+    assert "asked for compile but the 'to' lane built no such slowdown" in out
+    assert gate_of(tmp_path).injected == {}
+    assert run(tmp_path, "--inject-slowdown", "compile=0.1", offset_sd=0.005) == 1
+    assert gate_of(tmp_path).injected == {"compile": 0.1}
+
+
+def test_unselected_eager_is_a_reference_outside_the_verdict(tmp_path):
+    assert run(tmp_path, "--cases", "compile", offset_sd=0.005, to={"scale": {"eager": 1.3}}) == 0
+    statuses = {c.variant: c.status for c in gate_of(tmp_path).cases}
+    assert statuses == {"eager": "reference", "compile": "pass"}
+
+
+def test_min_change_above_the_floor_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        lanegate.main(["--from", "A", "--to", "B", "--min-change", "0.06", "--floor", "0.05"])
+    assert "--min-change 0.06 is above --floor 0.05" in capsys.readouterr().err
