@@ -267,10 +267,11 @@ class PairRecord:
 
 def _both(endpoints: Mapping[str, Endpoint], op: str, timeout: float, per_side: Mapping[str, dict[str, Any]]
           ) -> dict[str, dict[str, Any]]:
-    """Send to both workers, then read both: builds and warm-ups are untimed, so they may overlap."""
-    for side in SIDES:
-        endpoints[side].send(op, **per_side.get(side, {}))
-    return {side: endpoints[side].receive(timeout) for side in SIDES}
+    """Send to both workers, then read both: builds and warm-ups are untimed, so they may overlap.
+    ``endpoints``' order is the order of starting and sending (see ``run_pair``)."""
+    for side, ep in endpoints.items():
+        ep.send(op, **per_side.get(side, {}))
+    return {side: ep.receive(timeout) for side, ep in endpoints.items()}
 
 
 def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *, profile: str, rounds: int,
@@ -286,7 +287,10 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
     rng = random.Random(seed * 7919 + pair)
     endpoints: dict[str, Endpoint] = {}
     try:
-        for side in SIDES:
+        # Whichever worker starts, builds and warms up first could carry a systematic edge (an A/A
+        # pool leaned +0.8 % one way, docs/upgrade-gate.md); alternate the order by pair, so any
+        # such edge becomes spread between pairs, which the interval accounts for.
+        for side in (SIDES if pair % 2 == 0 else SIDES[::-1]):
             endpoints[side] = start(side, lanes[side], pair)
         hello = _both(endpoints, "hello", CALL_TIMEOUT_S, {})
         check_worker_env(hello)
