@@ -40,7 +40,7 @@ from .lockstep import PairRecord, Starter
 from .options import alpha_type, fraction_type, injection_type, whole_number
 
 DEFAULT_PAIRS = 10
-DEFAULT_ROUNDS = 30
+DEFAULT_ROUNDS = 100
 EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 1, 2, 6  # 6 as perf/ (perf_plugin.EXIT_INCONCLUSIVE)
 
 # --------------------------------------------------------------------------------------------

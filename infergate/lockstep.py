@@ -245,7 +245,7 @@ class ModelRecord:
     built: dict[str, dict[str, dict[str, Any]]]  # side -> variant -> {proof|skipped|failed, ...}
     weights: dict[str, str]  # side -> weights digest
     times_ns: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # side -> variant -> rounds
-    order_first: dict[str, int] = field(default_factory=dict)  # side -> rounds where it was called first
+    order_first: dict[str, int] = field(default_factory=dict)  # side -> calls where it went first of the two
     cpus: dict[str, Any] = field(default_factory=dict)  # side -> CPUs the worker measured on (its own word)
     outputs: dict[str, Any] | None = None  # side -> worker "outputs" reply (first pair only)
     fusions: dict[str, Any] | None = None  # side -> variant -> signals (first pair only)
@@ -308,18 +308,14 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
             timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}
             rec.times_ns = {s: {v: [] for v in timed[s]} for s in SIDES}
             rec.order_first = {s: 0 for s in SIDES}
-            if any(timed.values()):
-                for ep in endpoints.values():
+            busy = {s: ep for s, ep in endpoints.items() if timed[s]}
+            if busy:
+                for ep in busy.values():
                     ep.pin()
-                warm = _both(endpoints, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in SIDES})
-                rec.cpus = {s: warm[s].get("cpus") for s in SIDES}
-                check_pinned(endpoints, rec.cpus)
-                calls = [(s, v) for s in SIDES for v in timed[s]]
-                for _ in range(rounds):
-                    rng.shuffle(calls)
-                    rec.order_first[calls[0][0]] += 1
-                    for side, variant in calls:
-                        rec.times_ns[side][variant].append(int(endpoints[side].request("time", variant=variant)["ns"]))
+                warm = _both(busy, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in busy})
+                rec.cpus = {s: warm[s].get("cpus") for s in busy}
+                check_pinned(busy, rec.cpus)
+                _lockstep_rounds(endpoints, timed, rounds, rng, rec)
             if first:
                 rec.outputs = {s: endpoints[s].request("outputs") for s in SIDES}
                 rec.fusions = {s: endpoints[s].request("fusions")["fusions"] for s in SIDES}
@@ -341,6 +337,24 @@ def check_pinned(endpoints: Mapping[str, Endpoint], seen: Mapping[str, Any]) -> 
         if wanted and seen.get(side) != sorted(wanted):
             raise WorkerError(f"the '{side}' lane worker measures on CPU(s) {seen.get(side)}, not on "
                               f"{sorted(wanted)} as asked")
+
+
+def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
+                     rng: random.Random, rec: ModelRecord) -> None:
+    """Every round: the variants in a shuffled order, and each variant's "from" and "to" calls
+    back to back in a random order of the two. Back to back, because the machine's state moves on
+    the scale of a few calls: in A/A pools whose rounds shuffled all calls of both lanes together,
+    the per-round ratio scattered so much that the median of 40 rounds carried ~1.5 % of sampling
+    error, as much as the whole spread between pairs (docs/upgrade-gate.md, "Calibration")."""
+    variants = list(dict.fromkeys([*timed["from"], *timed["to"]]))
+    for _ in range(rounds):
+        rng.shuffle(variants)
+        for variant in variants:
+            sides = [s for s in SIDES if variant in timed[s]]
+            rng.shuffle(sides)
+            rec.order_first[sides[0]] += 1
+            for side in sides:
+                rec.times_ns[side][variant].append(int(endpoints[side].request("time", variant=variant)["ns"]))
 
 
 def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:
