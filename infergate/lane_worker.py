@@ -1,9 +1,8 @@
 """``<lane python> -m infergate.lane_worker``: a live worker in one lane, driven call by call.
 
 The upgrade gate (``infergate.lanegate``) keeps one of these per lane and drives both in lockstep
-(``infergate.lockstep``): each round it calls every built variant of both lanes once, in a shuffled
-order, so a round's "from" and "to" calls share the machine's state as the perf suite's variants
-do within one process. A worker process is one sample of the per-process offset (memory layout,
+(``infergate.lockstep``): each round it calls every built variant of both lanes once, a variant's
+"from" and "to" calls back to back, so the two calls of a ratio share the machine's state. A worker process is one sample of the per-process offset (memory layout,
 JIT decisions), so the gate starts several pairs of them.
 
 Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
