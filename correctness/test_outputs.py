@@ -9,7 +9,7 @@ from infergate.harness import example_inputs
 from infergate.tolerances import TOLERANCES
 
 
-@pytest.mark.infergate_matrix(suite="correctness")
+@pytest.mark.infergate_matrix(suite="correctness", against_reference=True)
 def test_outputs_match_fp32_eager(case, harness):
     inputs = example_inputs(case.spec)
     reference = harness.reference(case.spec, inputs)

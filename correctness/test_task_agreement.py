@@ -13,7 +13,7 @@ from infergate.tolerances import TOLERANCES
 AGREEMENT_SHAPE = Shape(batch=8, seq_len=32)
 
 
-@pytest.mark.infergate_matrix(suite="correctness")
+@pytest.mark.infergate_matrix(suite="correctness", against_reference=True)
 def test_task_answers_agree(case, harness):
     inputs = example_inputs(case.spec, AGREEMENT_SHAPE, seed=99)
     reference = harness.reference(case.spec, inputs)

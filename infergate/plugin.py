@@ -37,7 +37,8 @@ def options(config: pytest.Config) -> Options:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MATRIX_MARK}(suite, variants=None, dtypes=None): parametrize `case` over the matrix"
+        "markers", f"{MATRIX_MARK}(suite, variants=None, dtypes=None, against_reference=False): parametrize "
+                   "`case` over the matrix; against_reference leaves out the FP32 eager reference itself"
     )
     config.stash[_OPTIONS] = Options.from_pytest_config(config)
     _register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
@@ -111,6 +112,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         c for c in cases
         if (variants is None or c.variant in variants) and (dtypes is None or c.dtype in dtypes)
     ]
+    if mark.kwargs.get("against_reference"):
+        from .dtypes import DType
+
+        # The FP32 eager case *is* the reference: comparing it with itself is a test that cannot fail.
+        cases = [c for c in cases if not (c.variant == "eager" and c.dtype is DType.FP32)]
     metafunc.parametrize("case", matrix_params(cases))
 
 
