@@ -465,9 +465,19 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(PERF_MARK) is None or "perf_case" not in metafunc.fixturenames:
         return
-    from .plugin import matrix_params, options
+    from .errors import InfergateError
+    from .plugin import checkpoint_cases, matrix_params, options
 
-    metafunc.parametrize("perf_case", matrix_params(perf_cases(options(metafunc.config).profile)))
+    opts = options(metafunc.config)
+    cases = perf_cases(opts.profile)
+    try:
+        # A user's own checkpoint is timed too (same variants and dtypes as the profile's perf
+        # cases); ignoring the option would give them numbers for our models instead.
+        cases += checkpoint_cases(opts.checkpoints, tuple(dict.fromkeys(c.variant for c in cases)),
+                                  tuple(dict.fromkeys(c.dtype for c in cases)))
+    except InfergateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    metafunc.parametrize("perf_case", matrix_params(cases))
 
 
 def _selected_cases(items: list[pytest.Item]) -> list[Case]:

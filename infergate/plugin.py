@@ -71,7 +71,10 @@ def matrix_params(cases: list[Case]) -> list:
     return params
 
 
-def _checkpoint_cases(refs: tuple[str, ...]) -> list[Case]:
+def checkpoint_cases(refs: tuple[str, ...], variants: tuple[str, ...] | None = None,
+                     dtypes: tuple | None = None) -> list[Case]:
+    """The cases of user checkpoints (``--ig-checkpoint``): every task, the given variants and
+    dtypes (default all). Shared by correctness and perf, so neither can ignore the option."""
     from .checkpoint import checkpoint_spec
     from .dtypes import DType
     from .variants import VARIANTS
@@ -81,7 +84,7 @@ def _checkpoint_cases(refs: tuple[str, ...]) -> list[Case]:
     for ref in refs:
         for task in Task:
             spec = checkpoint_spec(ref, task)
-            cases += [Case(spec, v, d) for v in VARIANTS for d in DType]
+            cases += [Case(spec, v, d) for v in (variants or tuple(VARIANTS)) for d in (dtypes or tuple(DType))]
     return cases
 
 
@@ -104,7 +107,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     options = metafunc.config.stash[_OPTIONS]
     try:
         cases = correctness_cases(options.profile)
-        cases += _checkpoint_cases(options.checkpoints)
+        cases += checkpoint_cases(options.checkpoints)
         variants, dtypes = _checked_axes(mark.kwargs.get("variants"), mark.kwargs.get("dtypes"))
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
