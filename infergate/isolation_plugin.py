@@ -273,9 +273,24 @@ def _factory(fixture: str) -> Any:
 
 @contextlib.contextmanager
 def alarm(seconds: float, case_id: str) -> Iterator[None]:
-    """Raise CaseTimeout in the main thread after ``seconds`` (POSIX; elsewhere no timeout)."""
+    """Raise CaseTimeout in the main thread after ``seconds``.
+
+    Off the main thread (or without ``setitimer``) a signal cannot reach the case, and no timeout
+    at all would be a silent one: faulthandler then dumps every thread's stack and ends the
+    process when the time is up, which is loud, and ``--ig-isolate always`` is the clean way.
+    """
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
+        import faulthandler
+        import sys
+
+        print(f"infergate: {case_id} runs off the main thread: on its timeout of {seconds:g}s the whole "
+              f"process is stopped with every thread's stack (use {ISOLATE} always to lose only the case)",
+              file=sys.stderr)
+        faulthandler.dump_traceback_later(seconds, exit=True)
+        try:
+            yield
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         return
 
     def expire(signum: int, frame: Any) -> None:

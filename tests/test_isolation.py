@@ -307,3 +307,20 @@ def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_
     before = baselines.CaseBaseline.from_json(PRE_EXISTING, version=1).to_json()
     assert recorded.cases["pre-existing"].to_json() == before
     json.loads(baseline_file.read_text())  # still plain JSON
+
+
+def test_an_in_process_timeout_off_the_main_thread_still_stops_the_case() -> None:
+    """A signal cannot reach a case off the main thread; the timeout must not silently vanish."""
+    code = textwrap.dedent("""
+        import threading, time
+        from infergate.isolation_plugin import alarm
+        def case():
+            with alarm(0.5, "slow-case"):
+                time.sleep(30)
+        t = threading.Thread(target=case); t.start(); t.join()
+        print("the case ran to its end")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert proc.returncode != 0 and "the case ran to its end" not in proc.stdout
+    assert "slow-case runs off the main thread" in proc.stderr and "Timeout" in proc.stderr
