@@ -121,11 +121,27 @@ def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
         model = auto.from_config(config, attn_implementation=spec.attention)
         result = model.load_state_dict(state, strict=False)
         missing = set(result.missing_keys)
+    _refuse_missing_encoder(model, missing, directory)
     # New task heads must be reproducible: reseed exactly the weights the checkpoint lacked.
     head_parts = tuple(sorted({k.split(".")[0] for k in missing}))
     if head_parts:
         seeded_init_(_only(model, head_parts), spec.seed, head_names=head_parts)
     return model.eval()
+
+
+def _refuse_missing_encoder(model: "torch.nn.Module", missing: set[str], directory: Path) -> None:
+    """Only the new task head may be missing. An encoder weight the checkpoint did not provide (a
+    key-prefix mismatch, another architecture's names) would leave a randomly initialised encoder
+    timed and checked as if it were the user's model."""
+    base = getattr(model, "base_model_prefix", "") or ""
+    params = {name for name, _ in model.named_parameters()}
+    encoder = sorted(k for k in missing if k in params and k.split(".")[0] == base)
+    if encoder:
+        raise UsageError(
+            f"checkpoint {directory} does not provide {len(encoder)} of the encoder's weights (first: "
+            f"{encoder[0]}): its parameter names do not match this {type(model).__name__}; refusing to "
+            "use a randomly initialised encoder"
+        )
 
 
 def _unpickler_reason(exc: Exception) -> str:

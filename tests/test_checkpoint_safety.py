@@ -75,12 +75,32 @@ def test_a_config_asking_for_remote_code_does_not_run_it(tmp_path: Path) -> None
                                         "AutoModelForSequenceClassification": "custom.CustomModel"}}
     (ckpt / "config.json").write_text(json.dumps(config))
     (ckpt / "custom.py").write_text(REMOTE_CODE.format(marker=str(marker)))
-    torch.save({}, ckpt / "pytorch_model.bin")  # a plain (empty) state dict: weights_only accepts it
+    _save_encoder(ckpt)  # a plain state dict: weights_only accepts it
     model = load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager"))
     assert type(model).__module__.startswith("transformers.models.bert")
     assert not marker.exists(), "the checkpoint's custom code was imported"
     runpy.run_path(str(ckpt / "custom.py"))  # the control: the code is live
     assert marker.exists()
+
+
+def _save_encoder(ckpt: Path, rename: str | None = None) -> None:
+    """A tiny BERT's encoder weights as a plain pickle; ``rename`` replaces the 'bert.' prefix."""
+    import transformers
+
+    model = transformers.BertModel(transformers.BertConfig(**TINY_BERT))
+    state = {("bert." if rename is None else rename) + k: v for k, v in model.state_dict().items()}
+    torch.save(state, ckpt / "pytorch_model.bin")
+
+
+def test_a_checkpoint_whose_encoder_names_do_not_match_is_refused(tmp_path: Path) -> None:
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps(TINY_BERT))
+    _save_encoder(ckpt, rename="roberta.")
+    with pytest.raises(UsageError, match=r"does not provide \d+ of the encoder's weights \(first: bert\."):
+        load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager"))
+    _save_encoder(ckpt)  # the control: the same weights under the right names load
+    assert load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager")) is not None
 
 
 def _sources() -> list[Path]:
