@@ -365,7 +365,8 @@ def test_calibration_pool_round_trips_and_counts_the_gates_answers(tmp_path):
     rows = {(r["variant"], r["truth"]): r for r in gate_calibrate.trials(gate_calibrate.load_pool(path), 4, 50)}
     assert rows[("compile", 0.10)]["regression"] == 50
     assert rows[("jit", 0.0)]["regression"] == 0 and rows[("jit", 0.0)]["trials"] == 50
-    assert "| compile | +10% | 4 | 50 (≈2) | 100.0% |" in gate_calibrate.table_markdown(list(rows.values()))
+    table = gate_calibrate.table_markdown(list(rows.values()))
+    assert "| compile | +10% | +10.0% | 4 | 50 (≈2) | 100.0% |" in table
     path.write_bytes(b"not gzip")
     with pytest.raises(Exception, match="not a readable gate pool"):
         gate_calibrate.load_pool(path)
