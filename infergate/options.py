@@ -102,8 +102,9 @@ def add_options(parser: "pytest.Parser") -> None:
         help=f"which slice of the matrix to run ({', '.join(PROFILES)}). Default: default",
     )
     group.addoption(
-        BASELINES_DIR, metavar="DIR", type=_directory, default=Path("baselines"),
-        help="where baseline files live (one per machine class x lane). Default: baselines",
+        BASELINES_DIR, metavar="DIR", type=_directory, default=None,
+        help="where baseline files live (one per machine class x lane). Default: baselines/ beside "
+             "the rootdir's conftest.py, wherever pytest is started from",
     )
     group.addoption(
         UPDATE_BASELINES, action="store_true", default=False,
@@ -133,7 +134,9 @@ class Options:
         return cls(
             profile=config.getoption(PROFILE),
             checkpoints=tuple(config.getoption(CHECKPOINT)),
-            baselines_dir=config.getoption(BASELINES_DIR),
+            # Relative to the rootdir, not the working directory: started from a subdirectory, a
+            # cwd-relative default would find no baselines and pass every case as "no-baseline".
+            baselines_dir=config.getoption(BASELINES_DIR) or Path(config.rootpath) / "baselines",
             update_baselines=config.getoption(UPDATE_BASELINES),
             results_json=config.getoption(RESULTS_JSON),
         )

@@ -259,3 +259,16 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_the_default_baselines_are_found_from_a_subdirectory(pytester: pytest.Pytester,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Started from a subdirectory, a cwd-relative default would find no baselines at all (every
+    # case "no-baseline", a pass); the rootdir's baselines/ is found, and its problem reported.
+    scenario = next(s for s in SCENARIOS if s.id == "baseline-empty")
+    (pytester.path / "pytest.ini").write_text("[pytest]\n")
+    sub = pytester.path / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    output, status, _ = run_inprocess(scenario, pytester, monkeypatch)
+    assert status != 0 and "is empty" in output, output
