@@ -104,7 +104,7 @@ def trials(pool: Mapping[str, Any], pairs: int, subsets: int, seed: int = 0) -> 
                                                          "improvement": 0, "beyond": [], "change": []})
             row["trials"] += 1
             row[c.status if c.status in ("regression", "pass", "improvement") else "inconclusive"] += 1
-            row["beyond"].append(c.beyond)
+            row["beyond"].append((c.latency[2] - c.latency[1]) / 2.0)  # the interval's half-width
             row["change"].append(c.latency[0] - 1.0)
     rows = []
     for row in counts.values():
@@ -117,7 +117,7 @@ def trials(pool: Mapping[str, Any], pairs: int, subsets: int, seed: int = 0) -> 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     out = ["| variant | injected | measured (median) | pairs | trials (≈ independent gates) | regression | "
-           "inconclusive | pass | improvement | median ±x |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "inconclusive | pass | improvement | median half-width |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["truth"], r["variant"], r["pairs"])):
         n = r["trials"]
         out.append(f"| {r['variant']} | {r['truth']:+.0%} | {r['median_change'] * 100:+.1f}% | {r['pairs']} | "

@@ -39,7 +39,7 @@ from .lane_compare import (
 from .lockstep import PairRecord, Starter
 from .options import alpha_type, fraction_type, injection_type, whole_number
 
-DEFAULT_PAIRS = 10
+DEFAULT_PAIRS = 6
 DEFAULT_ROUNDS = 100
 EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 1, 2, 6  # 6 as perf/ (perf_plugin.EXIT_INCONCLUSIVE)
 
