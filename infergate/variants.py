@@ -88,7 +88,7 @@ def prove_ipex_fused(kinds: Counter[str]) -> str:
 def prove_compiled(graphs_compiled: int) -> str:
     if graphs_compiled < 1:
         raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
-    return f"inductor compiled {graphs_compiled} graph(s)"
+    return f"inductor compiled {graphs_compiled} graph(s), whole model (fullgraph: no graph break)"
 
 
 def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> None:
@@ -211,7 +211,9 @@ class Compile(Variant):
 
         _refuse_silent_recompile_fallback()
         backend = _RecordingInductor()
-        compiled = torch.compile(model, backend=backend)
+        # fullgraph: a graph break would run part of the model eagerly, the silent partial fallback
+        # this project never takes; with it dynamo raises, naming the break, and the build fails.
+        compiled = torch.compile(model, backend=backend, fullgraph=True)
         call = _caller(compiled, dtype)
         _warm_up(call, example)
         proof = prove_compiled(backend.graphs)

@@ -17,7 +17,6 @@ from infergate.models import ModelSpec, attention_problem, build_model
 from infergate.variants import (
     Compile,
     Jit,
-    _RecordingInductor,
     _trace_and_freeze,
     get_variant,
     prove_compiled,
@@ -117,12 +116,28 @@ def test_ipex_proof_rejects_a_graph_without_ipex_kinds(tiny_bert) -> None:
 def test_a_compile_variant_that_never_compiles_is_rejected(tiny_bert, monkeypatch) -> None:
     spec, model = tiny_bert
     # torch.compile replaced by identity: the model runs eagerly and the recorder sees no graph.
-    monkeypatch.setattr(torch, "compile", lambda m, backend=None: m)
+    monkeypatch.setattr(torch, "compile", lambda m, backend=None, fullgraph=False: m)
     with pytest.raises(ProofError, match="no compiled graph"):
         Compile().build(model, example_inputs(spec), DType.FP32)
     with pytest.raises(ProofError):
         prove_compiled(0)
-    assert isinstance(_RecordingInductor().graphs, int)
+
+
+def test_a_graph_break_fails_the_compile_build_instead_of_running_part_eagerly(tiny_bert) -> None:
+    spec, model = tiny_bert
+
+    class Breaking(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, **inputs):
+            out = self.inner(**inputs)
+            torch._dynamo.graph_break()  # what an unsupported Python construct does inside a model
+            return out
+
+    with pytest.raises(BuildError, match="compile/fp32 build failed"):
+        Compile().build(Breaking(), example_inputs(spec), DType.FP32)
 
 
 def test_a_trace_error_is_the_case_failure_not_a_fallback(tiny_bert) -> None:
