@@ -90,7 +90,7 @@ def gate_markdown(gate: "GateResult", images: Mapping[str, str] | None = None) -
         f"- to: `{gate.to_id}`",
         f"- machine class `{gate.machine_class}`, {gate.threads} torch thread(s) per worker; "
         f"{gate.pairs} pairs of fresh workers (one per lane) driven in lockstep, {gate.rounds} rounds "
-        f"per pair and model, every round's calls over both lanes shuffled",
+        f"per pair and model (variants shuffled, each variant's from/to calls back to back)",
         f"- measuring environment: settings {', '.join(env.get('settings', [])) or '—'}; "
         f"env {', '.join(f'{k}={v}' for k, v in (env.get('env') or {}).items()) or '—'}; "
         f"both lanes' workers measure on CPU {env.get('worker_cpus', '—')} (built on all)",
