@@ -278,7 +278,7 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
         tallies[name] = tally
     every = [per_session[name][0] for name, _ in sessions]
     measured = components([every], len(every), prior_sd=0.0, prior_df=0)
-    notes = [f"- sessions: " + "; ".join(
+    notes = ["- sessions: " + "; ".join(
         f"{name}: {len(per_session[name][0])} trials, speedup eager/{variant} geometric mean "
         f"{math.exp(sum(map(math.log, per_session[name][0])) / len(per_session[name][0])):.3f}"
         for name, _ in sessions),
