@@ -115,14 +115,16 @@ def regressed_cases(gate: Any) -> dict[str, float]:
 def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, start: Any = None,
                  lane_python: Callable[[str], Path] | None = None,
                  ensure: Callable[[str], Any] | None = None,
-                 run: Callable[..., Any] | None = None) -> list[str]:
-    """Bisect a finished gate. ``start``/``ensure``/``run`` are injected in tests."""
+                 run: Callable[..., Any] | None = None,
+                 write: Callable[[Any, Path], Any] | None = None) -> list[str]:
+    """Bisect a finished gate. ``start``/``ensure``/``run``/``write`` are injected in tests."""
     from . import lanes as lanes_mod
-    from .lanegate import run_gate
+    from .lanegate import run_gate, write_outputs
 
     ensure = ensure or (lambda lane: lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)))
     lane_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
-    run = run or run_gate
+    if run is None:
+        run, write = run_gate, write or write_outputs
     regressed = regressed_cases(gate)
     if not regressed:
         return ["bisect: no latency regression to trace"]
@@ -152,6 +154,8 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, start: Any =
             sub = argparse.Namespace(**{**vars(args), "to_lane": str(lock), "no_correctness": True,
                                         "cases": " or ".join(regressed), "bisect": False})
             sub_gate, _ = run(sub, pythons, out / name, start=start, progress=lambda m: print(m, flush=True))
+            if write is not None:
+                write(sub_gate, out / name)  # each intermediate gate's own report beside the main one
         except (InfergateError, OSError, ValueError) as exc:  # this move's answer; the others go on
             results.append(MoveResult(move.describe(), name, "skipped", str(exc).splitlines()[0]))
             lines.append(f"bisect: {move.describe()}: could not be measured, skipped ({results[-1].reason})")
