@@ -190,11 +190,11 @@ def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: 
                 for v, ns in per_variant.items():
                     times[side].setdefault(ids[(m.model, v, m.dtype)], []).extend(x / 1e6 for x in ns)
                     calls += len(ns)
-    widths = [c.beyond for c in gate.cases if c.beyond is not None]
+    widths = [(c.latency[2] - c.latency[1]) / 2 for c in gate.cases if c.latency]
     gate.timing = {
         "seconds": round(seconds, 1), "pair_seconds": [r.seconds for r in records], "timed_calls": calls,
         "calls_per_minute": round(calls / (seconds / 60.0), 1) if seconds > 0 else None,
-        "widest_interval": max(widths) if widths else None,
+        "widest_half_width": max(widths) if widths else None,
         "times_ms": times,
     }
 

@@ -68,7 +68,7 @@ def _what_it_saw(c: Any) -> str:
     """The case's verdict in the words the issue asked for: a regression with its interval, or the
     largest change the run rules out."""
     if c.latency is None:
-        return c.note or "—"
+        return "—"  # the note says why, on its own line
     interval = _change(c.latency)[len(_pct(c.latency[0])) + 1:]
     if c.latency_status == "regression":
         return f"slower by {_pct(c.latency[0])} {interval}"
@@ -102,10 +102,11 @@ def gate_markdown(gate: "GateResult", images: Mapping[str, str] | None = None) -
            if gate.correctness.ran else _md_escape(gate.correctness.summary)),
     ]
     if timing:
+        halves = [(c.latency[2] - c.latency[1]) / 2 for c in gate.cases if c.latency]
         out.append(
             f"- measured in {timing.get('seconds', 0) / 60:.1f} min: {timing.get('timed_calls')} timed calls "
-            f"({timing.get('calls_per_minute')} per minute); widest interval ±"
-            + (f"{timing['widest_interval'] * 100:.1f}%" if timing.get("widest_interval") is not None else "—")
+            f"({timing.get('calls_per_minute')} per minute); intervals' half-widths "
+            + (f"±{min(halves) * 100:.1f}% to ±{max(halves) * 100:.1f}%" if halves else "—")
         )
     if gate.injected:
         out.append("- ⚠️ TEST ONLY: injected into 'to': "
