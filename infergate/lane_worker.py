@@ -39,7 +39,6 @@ from .cases import Case, Profile, perf_cases
 from .errors import UsageError
 
 PROTOCOL = 2
-THREADS = 1  # as perf/ (summary.DEFAULT_THREADS): calibration found two threads about twice as noisy
 
 
 
@@ -86,8 +85,9 @@ class Worker:
 
     def __init__(self) -> None:
         from .sampling import pin_threads
+        from .summary import DEFAULT_THREADS  # perf/'s: calibration found two threads about twice as noisy
 
-        self.threads = pin_threads(THREADS)
+        self.threads = pin_threads(DEFAULT_THREADS)
         self.model: Any = None
         self.spec: Any = None
         self.inputs: Any = None
@@ -196,20 +196,23 @@ def serve(stdin: IO[str], stdout: IO[str]) -> int:
         "hello": worker.hello, "build": worker.build, "warmup": worker.warmup, "time": worker.time,
         "outputs": worker.outputs, "fusions": worker.fusions,
     }
-    for line in stdin:
-        try:
-            request = json.loads(line)
-            op = request.pop("op")
-            if op == "quit":
-                return 0
-            if op not in ops:
-                raise UsageError(f"unknown operation {op!r}")
-            reply: dict[str, Any] = {"ok": True, **ops[op](**request)}
-        except Exception as exc:  # every failure is one reply line; the gate decides what it means
-            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
-        stdout.write(json.dumps(reply) + "\n")
-        stdout.flush()
-    return 0
+    try:
+        for line in stdin:
+            try:
+                request = json.loads(line)
+                op = request.pop("op")
+                if op == "quit":
+                    return 0
+                if op not in ops:
+                    raise UsageError(f"unknown operation {op!r}")
+                reply: dict[str, Any] = {"ok": True, **ops[op](**request)}
+            except Exception as exc:  # every failure is one reply line; the gate decides what it means
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+            stdout.write(json.dumps(reply) + "\n")
+            stdout.flush()
+        return 0
+    finally:
+        gc.enable()  # warm-up turned it off for the timed calls; whoever called serve() gets it back
 
 
 def main(argv: Sequence[str] | None = None) -> int:

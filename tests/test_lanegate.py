@@ -431,3 +431,29 @@ def test_min_change_above_the_floor_is_refused(capsys):
     with pytest.raises(SystemExit):
         lanegate.main(["--from", "A", "--to", "B", "--min-change", "0.06", "--floor", "0.05"])
     assert "--min-change 0.06 is above --floor 0.05" in capsys.readouterr().err
+
+
+def test_the_real_worker_speaks_the_protocol_one_line_per_request():
+    """The worker itself, in-process, on the smoke model (eager only, to stay fast)."""
+    import io
+
+    torch = pytest.importorskip("torch")
+    from infergate.lane_worker import serve
+
+    threads = torch.get_num_threads()  # the worker pins one thread for its process: give it back after
+    requests = [{"op": "hello"},
+                {"op": "build", "profile": "smoke", "model": MODEL, "dtype": "fp32", "variants": ["eager"]},
+                {"op": "warmup", "seconds": 0.05}, {"op": "time", "variant": "eager"},
+                {"op": "time", "variant": "jit"}, {"op": "outputs"}, {"op": "nope"}, {"op": "quit"}]
+    out = io.StringIO()
+    try:
+        assert serve(io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), out) == 0
+    finally:
+        torch.set_num_threads(threads)
+    hello, build, warm, timed, not_built, outputs, unknown = map(json.loads, out.getvalue().splitlines())
+    assert hello["ok"] and hello["threads"] == 1 and hello["protocol"] == 2
+    assert build["variants"]["eager"]["proof"] and len(build["weights"]) == 16
+    assert warm["rounds"] >= 5 and timed["ns"] > 0
+    assert not_built == {"ok": False, "error": "UsageError: variant 'jit' is not built here (built: eager)"}
+    assert outputs["task"] == "qa" and len(outputs["outputs"]["eager"]) == 2
+    assert unknown == {"ok": False, "error": "UsageError: unknown operation 'nope'"}
