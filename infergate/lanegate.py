@@ -36,7 +36,7 @@ from .lane_compare import (
     GateResult,
     compare,
 )
-from .lockstep import PairRecord, Starter
+from .lockstep import PairRecord, Starter, case_ids
 from .options import alpha_type, fraction_type, injection_type, whole_number
 
 DEFAULT_PAIRS = 6
@@ -181,7 +181,7 @@ def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: 
                                             for s, h in r.hello.items()}} for r in records],
         "versions_from": first["from"].get("versions"), "versions_to": first["to"].get("versions"),
     }
-    ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
+    ids = case_ids(plans)
     times: dict[str, dict[str, list[float]]] = {"from": {}, "to": {}}
     calls = 0
     for r in records:
@@ -291,7 +291,7 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
                       to_versions=to_versions, injections=args.inject_slowdown,
                       progress=lambda msg: progress(msg))
     seconds = time.perf_counter() - t0
-    ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
+    ids = case_ids(plans)
     gate = compare(records, ids, from_lane=args.from_lane, to_lane=args.to_lane,
                    correctness=correctness or Correctness(False, summary="not run (--no-correctness)"),
                    rounds=args.rounds, floor=args.floor, min_change=args.min_change, alpha=args.alpha,

@@ -357,22 +357,30 @@ def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequ
                 rec.times_ns[side][variant].append(int(endpoints[side].request("time", variant=variant)["ns"]))
 
 
-def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:
+def _worker_menv() -> Any:
     """The lane workers' measuring environment: perf/'s settings plus passive OpenMP."""
     from .measuring_env import SUITE_SETTINGS, resolve
 
-    names = tuple(n for n in (*SUITE_SETTINGS, *WORKER_SETTINGS) if n != "none") or ("none",)
-    menv = resolve(names)
+    return resolve(tuple(n for n in (*SUITE_SETTINGS, *WORKER_SETTINGS) if n != "none") or ("none",))
+
+
+def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:
+    """(environment to add, argv prefix, description to record) for starting a lane worker."""
+    menv = _worker_menv()
     return dict(menv.env), tuple(menv.argv_prefix), menv.describe()
 
 
 def check_worker_env(hello: Mapping[str, Mapping[str, Any]]) -> None:
     """Every worker proves, from the inside, that it runs with the settings it was started with."""
-    from .measuring_env import SUITE_SETTINGS, check_applied, resolve
+    from .measuring_env import check_applied
 
-    names = tuple(n for n in (*SUITE_SETTINGS, *WORKER_SETTINGS) if n != "none") or ("none",)
-    menv = resolve(names)
+    menv = _worker_menv()
     for side, h in hello.items():
         problem = check_applied(menv, h.get("observed_env") or {})
         if problem:
             raise WorkerError(f"the '{side}' lane worker does not run with the gate's measuring environment: {problem}")
+
+
+def case_ids(plans: Sequence[ModelPlan]) -> dict[tuple[str, str, str], str]:
+    """(model, variant, dtype) -> case id, for every variant the plans time."""
+    return {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
