@@ -610,12 +610,25 @@ def _write_atomically(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
-def _set_up(environment: Mapping[str, Any]) -> tuple[Any, Any]:
-    """What makes runs incomparable: torch threads and the measuring settings (None when unrecorded,
-    as in files older than the measuring environment, which were all taken in the inherited one)."""
+# The environment key holding the variant's recipe revision (variants.Variant.recipe); files
+# recorded before it existed were all measured with revision 1.
+RECIPE = "recipe"
+
+
+def recipe_of(environment: Mapping[str, Any]) -> int:
+    value = environment.get(RECIPE, 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def _set_up(environment: Mapping[str, Any]) -> tuple[Any, Any, int]:
+    """What makes runs incomparable: torch threads, the measuring settings (None when unrecorded,
+    as in files older than the measuring environment, which were all taken in the inherited one)
+    and the revision of the variant's recipe."""
     measuring = environment.get("measuring")
     settings = measuring.get("settings") if isinstance(measuring, Mapping) else None
-    return environment.get("torch_threads"), tuple(settings) if settings not in (None, ["none"], ("none",)) else None
+    return (environment.get("torch_threads"),
+            tuple(settings) if settings not in (None, ["none"], ("none",)) else None,
+            recipe_of(environment))
 
 
 def _merge(

@@ -21,6 +21,7 @@ from .dtypes import DType
 from .errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
+from .variants import get_variant
 from .measuring_env import MeasuringEnv, check_applied, suite_env
 from .options import alpha_type, fraction_type, injection_type, seconds_up_to, whole_number
 from .session_gate import Components
@@ -303,13 +304,18 @@ class PerfRun:
             self.confirm_spent_s += time.perf_counter() - start
         return [(m.samples(["eager", case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
 
-    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
+    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement], variant: str) -> str | None:
         """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
         env = case_baseline.environment
         recorded_threads = env.get("torch_threads")
         if recorded_threads not in (None, runs[0].threads):
             return (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
                     f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
+        recipe = get_variant(variant).recipe
+        if bl.recipe_of(env) != recipe:
+            return (f"not comparable: the baseline was measured with revision {bl.recipe_of(env)} of the "
+                    f"{variant} recipe, this run with revision {recipe} (infergate.variants); "
+                    "re-record it on this machine class")
         measuring = env.get("measuring")
         if isinstance(measuring, dict) and measuring.get("settings") != list(self.menv.names):
             return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
@@ -324,7 +330,7 @@ class PerfRun:
         names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
         samples = [r.samples(names) for r in runs]
         case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
-        why_not = self._comparable(case_baseline, runs) if case_baseline is not None else None
+        why_not = self._comparable(case_baseline, runs, case.variant) if case_baseline is not None else None
         decision = None
         if why_not is not None:
             verdict, message = INCONCLUSIVE, why_not
@@ -384,7 +390,7 @@ class PerfRun:
             runs = self.measurements[(r.model_id, r.dtype)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
-            case_env = {**env, "torch_threads": runs[0].threads}
+            case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: get_variant(r.variant).recipe}
             samples = [m.samples(["eager", r.variant]) for m in runs]
             new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous, session[0])
         if not new:

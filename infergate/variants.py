@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 from .capabilities import Capabilities, import_ipex, ipex_jit_fusion
 from .dtypes import DType
@@ -39,6 +39,7 @@ class Built:
     proof: str
     kinds: Counter[str] = field(default_factory=Counter)  # executed graph kinds (TorchScript only)
     artifact: Any = None
+    warmup_s: tuple[float, ...] = ()  # each warm-up call's seconds; the first is the first-call latency
 
     def __call__(self, inputs: Inputs) -> Outputs:
         return self.call(inputs)
@@ -85,19 +86,43 @@ def prove_ipex_fused(kinds: Counter[str]) -> str:
     return "IPEX kinds executed: " + ", ".join(fused)
 
 
-def prove_compiled(graphs_compiled: int) -> str:
-    if graphs_compiled < 1:
+def prove_compiled(graphs: Sequence["CompiledGraph"], model_inputs: int, parameters: int) -> str:
+    """A compile that ran: at least one graph, and every graph inductor compiled frozen, i.e. the
+    model's weights are constants in it and its tensor inputs are at most the model's own inputs."""
+    if not graphs:
         raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
-    return f"inductor compiled {graphs_compiled} graph(s), whole model (fullgraph: no graph break)"
+    for i, graph in enumerate(graphs):
+        if not graph.frozen or graph.tensor_inputs > model_inputs:
+            raise ProofError(
+                f"compiled graph {i} is not frozen: it takes {graph.tensor_inputs} tensor inputs for the "
+                f"model's {model_inputs} (its {parameters} parameters are read at every call, not constants); "
+                "inductor freezes only with torch._inductor.config.freezing set while dynamo traces, under no_grad")
+    return (f"inductor compiled {len(graphs)} graph(s), whole model (fullgraph: no graph break), frozen "
+            f"({parameters} parameters are constants; the graph takes {graphs[0].tensor_inputs} tensor inputs)")
 
 
-def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> None:
+def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> tuple[float, ...]:
+    """The warm-up calls, timed: the first is what a server's first request pays (compile compiles
+    there, TorchScript profiles), reported as the variant's first-call latency."""
+    import time
+
+    seconds = []
     for _ in range(WARMUP_CALLS):
+        t0 = time.perf_counter()
         call(example)
+        seconds.append(time.perf_counter() - t0)
+    return tuple(seconds)
+
+
+# What a baseline recorded without a recipe revision was measured with: revision 1 of every variant.
+FIRST_RECIPE = 1
 
 
 class Variant(abc.ABC):
     name: ClassVar[str]
+    # Bumped whenever how the variant is built changes what it measures: a baseline recorded with
+    # another revision is not comparable (perf says so and does not judge it; recording drops it).
+    recipe: ClassVar[int] = FIRST_RECIPE
 
     def unavailable(self, dtype: DType, caps: Capabilities) -> str | None:
         """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
@@ -121,8 +146,8 @@ class Eager(Variant):
 
     def _build(self, model, example, dtype):
         call = _caller(model, dtype)
-        _warm_up(call, example)
-        return Built(self.name, dtype, call, "eager nn.Module", artifact=model)
+        warmup = _warm_up(call, example)
+        return Built(self.name, dtype, call, "eager nn.Module", artifact=model, warmup_s=warmup)
 
 
 def _trace_and_freeze(model, example: Inputs, dtype: DType):
@@ -141,8 +166,8 @@ class Jit(Variant):
             frozen = _trace_and_freeze(model, example, dtype)
         proof = prove_frozen_script(frozen)
         call = _caller(frozen, dtype, ipex_fusion=False)
-        _warm_up(call, example)
-        return Built(self.name, dtype, call, proof, kinds=last_executed_kinds(), artifact=frozen)
+        warmup = _warm_up(call, example)
+        return Built(self.name, dtype, call, proof, kinds=last_executed_kinds(), artifact=frozen, warmup_s=warmup)
 
 
 class JitIpex(Variant):
@@ -164,25 +189,49 @@ class JitIpex(Variant):
             frozen = _trace_and_freeze(optimized, example, dtype)
         proof = prove_frozen_script(frozen)
         call = _caller(frozen, dtype, ipex_fusion=self.fusion)
-        _warm_up(call, example)
+        warmup = _warm_up(call, example)
         kinds = last_executed_kinds()
         proof += "; " + prove_ipex_fused(kinds)
-        return Built(self.name, dtype, call, proof, kinds=kinds, artifact=frozen)
+        return Built(self.name, dtype, call, proof, kinds=kinds, artifact=frozen, warmup_s=warmup)
+
+
+@dataclass(frozen=True)
+class CompiledGraph:
+    """What inductor's inner compiler was handed: after freezing, only the model's inputs remain."""
+
+    tensor_inputs: int
+    frozen: bool
 
 
 class _RecordingInductor:
-    """Inductor with freezing, counting the graphs it compiles so the proof can check them."""
+    """Inductor, recording each graph it compiles so the proof can check that it is frozen."""
 
     def __init__(self) -> None:
-        self.graphs = 0
+        self.graphs: list[CompiledGraph] = []
 
     def __call__(self, gm, example_inputs):
-        import torch._inductor.config as inductor_config
-        from torch._inductor.compile_fx import compile_fx
+        import torch
+        from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+        from torch._inductor.freezing_utils import has_frozen_params
 
-        self.graphs += 1
-        with inductor_config.patch(freezing=True):
-            return compile_fx(gm, example_inputs)
+        def inner(graph, inputs, **kwargs):
+            tensors = sum(isinstance(x, torch.Tensor) for x in inputs)
+            self.graphs.append(CompiledGraph(tensors, has_frozen_params(graph)))
+            return compile_fx_inner(graph, inputs, **kwargs)
+
+        return compile_fx(gm, example_inputs, inner_compile=inner)
+
+
+def _freeze_compiled_graphs() -> None:
+    """Inference compiles frozen, as PyTorch's CPU inference guidance asks: weights become constants
+    that inductor folds and prepacks. It is process-wide on purpose: dynamo reads the flag while it
+    traces (to lift parameters as constants), long before any backend runs, so a patch inside the
+    backend does not apply (measured: the graph then still took all 75 parameters of small BERT as
+    inputs), and a patch around each call would add ~40 us to every timed call. Every compile in
+    our processes is this variant's, and its proof checks each graph, so nothing relies on it silently."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
 
 
 def _refuse_silent_recompile_fallback() -> None:
@@ -205,19 +254,24 @@ def _refuse_silent_recompile_fallback() -> None:
 
 class Compile(Variant):
     name = "compile"
+    # 2: inductor freezing applies (revision 1 set it only inside the backend, where it did not:
+    # its graphs read every parameter at each call).
+    recipe = 2
 
     def _build(self, model, example, dtype):
         import torch
 
         _refuse_silent_recompile_fallback()
+        _freeze_compiled_graphs()
         backend = _RecordingInductor()
         # fullgraph: a graph break would run part of the model eagerly, the silent partial fallback
         # this project never takes; with it dynamo raises, naming the break, and the build fails.
         compiled = torch.compile(model, backend=backend, fullgraph=True)
         call = _caller(compiled, dtype)
-        _warm_up(call, example)
-        proof = prove_compiled(backend.graphs)
-        built = Built(self.name, dtype, call, proof, artifact=compiled)
+        warmup = _warm_up(call, example)
+        parameters = sum(1 for _ in model.parameters())
+        proof = prove_compiled(backend.graphs, len(example), parameters)
+        built = Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
         built.recorder = backend  # type: ignore[attr-defined]
         return built
 

@@ -415,6 +415,25 @@ def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatc
     assert "measured with 2 torch thread(s), this run with 1" in result.message
 
 
+def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_dropped_on_recording(
+        tmp_path, monkeypatch) -> None:
+    from infergate.variants import Jit
+
+    record(tmp_path, runs(7.0, 1))
+    path = make_run(tmp_path).baseline_path
+    assert bl.recipe_of(bl.load(path).cases[CASE.id].environment) == Jit.recipe == 1
+    # The variant's recipe moves on (as compile's did when freezing began to apply): the old
+    # speedups measured something else, so they are neither judged against nor pooled.
+    monkeypatch.setattr(Jit, "recipe", 2)
+    run, result, remeasured = gate(tmp_path, synthetic(7.0, seed=20), [], monkeypatch)
+    assert result.verdict == "inconclusive" and not result.failed and remeasured == []
+    assert "revision 1 of the jit recipe, this run with revision 2" in result.message
+    note = record(tmp_path, runs(6.0, 30, 3), session="h-b")
+    case = bl.load(path).cases[CASE.id]
+    assert len(case.runs) == 3 and bl.recipe_of(case.environment) == 2
+    assert "dropped 5 run(s)" in note
+
+
 def test_a_baseline_of_the_earlier_estimator_is_judged_that_way_and_says_so(tmp_path, monkeypatch) -> None:
     record(tmp_path, runs(7.0, 1))
     path = make_run(tmp_path).baseline_path

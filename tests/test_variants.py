@@ -120,7 +120,24 @@ def test_a_compile_variant_that_never_compiles_is_rejected(tiny_bert, monkeypatc
     with pytest.raises(ProofError, match="no compiled graph"):
         Compile().build(model, example_inputs(spec), DType.FP32)
     with pytest.raises(ProofError):
-        prove_compiled(0)
+        prove_compiled([], model_inputs=3, parameters=71)
+
+
+def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monkeypatch) -> None:
+    import torch._inductor.config as inductor_config
+
+    spec, model = tiny_bert
+    built = Compile().build(model, example_inputs(spec), DType.FP32)
+    assert "frozen" in built.proof
+    graphs = built.recorder.graphs  # type: ignore[attr-defined]
+    assert graphs and all(g.frozen and g.tensor_inputs <= 3 for g in graphs)
+    # The old recipe: freezing patched inside the backend only, after dynamo had lifted the
+    # parameters as graph inputs. It compiled, it ran, and it was not frozen.
+    monkeypatch.setattr("infergate.variants._freeze_compiled_graphs", lambda: None)
+    monkeypatch.setattr(inductor_config, "freezing", False)
+    torch._dynamo.reset()
+    with pytest.raises(ProofError, match="compiled graph 0 is not frozen: it takes [0-9]+ tensor inputs"):
+        Compile().build(model, example_inputs(spec), DType.FP32)
 
 
 def test_a_graph_break_fails_the_compile_build_instead_of_running_part_eagerly(tiny_bert) -> None:
