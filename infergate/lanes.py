@@ -239,18 +239,39 @@ def create_venv(venv: Path) -> None:
         raise LaneError(f"cannot create venv {venv}: {_trim(detail)}")
 
 
-def run_pip(cmd: Sequence[str], log: Path) -> int:
-    """Run pip with all output in ``log``; the terminal stays quiet, the log keeps the detail."""
+# A silent terminal during a two-minute install looks like a hang: after this long, and as often,
+# say what pip is doing (its latest Collecting / Downloading / Installing line) and for how long.
+PROGRESS_EVERY_S = 15.0
+_PIP_STEPS = ("Collecting ", "Downloading ", "Installing collected packages", "Successfully installed")
+
+
+def pip_progress(log_text: str, elapsed_s: float) -> str:
+    """One line on how far an install got, read from its log."""
+    lines = [ln.strip() for ln in log_text.splitlines()]
+    collected = sum(1 for ln in lines if ln.startswith("Collecting "))
+    step = next((ln for ln in reversed(lines) if ln.startswith(_PIP_STEPS)), "starting")
+    if step.startswith("Installing collected packages"):
+        step = "installing the downloaded packages"
+    return f"infergate: pip, {elapsed_s:.0f} s: {collected} package(s) collected; now: {_trim(step, 120)}"
+
+
+def run_pip(cmd: Sequence[str], log: Path, every_s: float = PROGRESS_EVERY_S,
+            say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> int:
+    """Run pip with all output in ``log``; the terminal gets a progress line every ``every_s``."""
     with open(log, "w", encoding="utf-8") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
         try:
-            return subprocess.run(
-                list(cmd), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT
-            ).returncode
+            proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT)
         except OSError as exc:  # e.g. the venv's python vanished
             fh.write(f"ERROR: cannot run pip: {exc}\n")
             return 127
+        start = time.monotonic()
+        while True:
+            try:
+                return proc.wait(timeout=every_s)
+            except subprocess.TimeoutExpired:
+                say(pip_progress(log.read_text(encoding="utf-8", errors="replace"), time.monotonic() - start))
 
 
 def pip_freeze(python: Path) -> str:

@@ -488,3 +488,15 @@ def test_cli_help_runs_as_module():
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0 and "ensure" in proc.stdout
+
+
+def test_a_long_install_says_what_pip_is_doing(tmp_path) -> None:
+    from infergate.lanes import pip_progress, run_pip
+
+    log = "Collecting numpy==2.1\nCollecting torch==2.8.0\n  Downloading torch-2.8.0-cp311.whl (888.1 MB)\n"
+    assert pip_progress(log, 47.2) == ("infergate: pip, 47 s: 2 package(s) collected; "
+                                       "now: Downloading torch-2.8.0-cp311.whl (888.1 MB)")
+    said: list[str] = []
+    script = "import sys, time\nprint('Collecting x==1', flush=True)\ntime.sleep(0.5)\nsys.exit(3)\n"
+    code = run_pip([sys.executable, "-c", script], tmp_path / "log", every_s=0.1, say=said.append)
+    assert code == 3 and said and "1 package(s) collected; now: Collecting x==1" in said[-1]
