@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .cases import PROFILES
-from .options import PROFILE, UPDATE_BASELINES
+from .options import PROFILE, UPDATE_BASELINES, whole_number
 from .perf_plugin import REPEAT
 from .summary import DEFAULT_REPEAT
 
@@ -40,26 +40,39 @@ def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra:
     return args + extra
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infergate", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run the perf suite and gate speedups against the baselines",
                               description=__doc__)
-    run.add_argument("--profile", choices=sorted(PROFILES), default="default",
+    # pytest's own spellings are the same options here (one meaning per option): the run command
+    # passes them to pytest itself, so a second copy in the pytest arguments would be ignored.
+    run.add_argument("--profile", PROFILE, choices=sorted(PROFILES), default="default",
                      help="which slice of the matrix to run. Default: default")
-    run.add_argument("--update-baselines", action="store_true",
+    run.add_argument("--update-baselines", UPDATE_BASELINES, action="store_true",
                      help="record this run's speedups as the baselines (merged, atomic). Default: off")
-    run.add_argument("--repeat", type=int, default=None, metavar="N",
+    run.add_argument("--repeat", REPEAT, type=whole_number(1, 50), default=None, metavar="N",
                      help=f"separate processes per model ({REPEAT}). Default: {DEFAULT_REPEAT}, or "
                           f"{RECORD_RUNS} with --update-baselines")
     commands.add_parser("baselines", help="add CI results as baseline sessions; show what baselines hold",
                         add_help=False)
+    commands.add_parser("claims", help="measure the guide's fusion claim and whether compile can replace IPEX",
+                        add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser_ = parser()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["baselines"]:
         from .baselines_cli import main as baselines_main
 
         return baselines_main(argv[1:])
-    args, extra = parser.parse_known_args(argv)
+    if argv[:1] == ["claims"]:
+        from .claims_cli import main as claims_main
+
+        return claims_main(argv[1:])
+    args, extra = parser_.parse_known_args(argv)
     import pytest
 
     start = time.perf_counter()
