@@ -1,7 +1,10 @@
 """The case matrix, declared once: model specs × variants × dtypes, selected by named profiles.
 
 Ids are built here and only here, so ``-k`` expressions and baseline keys never drift apart:
-``<arch>-<task>-<size>-<attention>_attn-<variant>-<dtype>``, e.g. ``bert-qa-tiny-eager_attn-jit_ipex-fp32``.
+``<arch>-<task>-<size>-<attention>_attn[-<shape>]-<variant>-<dtype>``, e.g.
+``bert-qa-tiny-eager_attn-jit_ipex-fp32`` or ``bert-qa-small-sdpa_attn-b1s128-compile-fp32``. A perf
+case's shape (batch x sequence) is what it is traced at and timed at; the trace shape b2s32 is left
+out of ids, so that baselines recorded before shapes were declared keep their keys.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Iterator
 
 from .dtypes import DType
 from .errors import UsageError
+from .inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
 from .models import ModelSpec
 from .variants import VARIANTS
 from .zoo import ARCHS, SIZES, Task
@@ -21,10 +25,16 @@ class Case:
     spec: ModelSpec
     variant: str
     dtype: DType
+    shape: Shape = TRACE_SHAPE  # perf: traced and timed at it; correctness varies shapes itself
+
+    @property
+    def model_id(self) -> str:
+        """The measured model: its spec at its shape (one worker measures all its variants)."""
+        return self.spec.id if self.shape == TRACE_SHAPE else f"{self.spec.id}-{self.shape}"
 
     @property
     def id(self) -> str:
-        return f"{self.spec.id}-{self.variant}-{self.dtype.value}"
+        return f"{self.model_id}-{self.variant}-{self.dtype.value}"
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,13 @@ class Selection:
     variants: tuple[str, ...] | None = None
     dtypes: tuple[DType, ...] | None = None
     real_checkpoint: bool = False  # add the packaged MiniLM-L6 checkpoint
+    # Perf shapes (batch x sequence). The checkpoint's inputs are its tokenizer's real texts, whose
+    # length is the texts' own, so checkpoint selections keep the trace shape's batch only.
+    shapes: tuple[Shape, ...] = (TRACE_SHAPE,)
+
+    def __post_init__(self) -> None:
+        if self.real_checkpoint and self.shapes != (TRACE_SHAPE,):
+            raise UsageError("a real-checkpoint selection is timed on its tokenizer's texts: it takes no shapes")
 
     def specs(self) -> Iterator[ModelSpec]:
         for size in self.sizes:
@@ -56,9 +73,10 @@ class Selection:
 
     def cases(self) -> Iterator[Case]:
         for spec in self.specs():
-            for variant in self.variants or tuple(VARIANTS):
-                for dtype in self.dtypes or tuple(DType):
-                    yield Case(spec, variant, dtype)
+            for shape in self.shapes if spec.checkpoint is None else (TRACE_SHAPE,):
+                for variant in self.variants or tuple(VARIANTS):
+                    for dtype in self.dtypes or tuple(DType):
+                        yield Case(spec, variant, dtype, shape)
 
 
 def preferred_attention(arch_name: str) -> str:
@@ -113,22 +131,26 @@ PROFILES: dict[str, Profile] = {
             "default",
             "tiny models for correctness, small models and the real MiniLM-L6 checkpoint for perf",
             correctness=_CORRECTNESS,
-            # Perf must finish in <= 5 min of suite time on 2 cores. A model costs a worker start,
-            # four builds (compile is the slowest) and --ig-budget seconds of rounds, so three models:
-            # BERT's eager vs SDPA attention pair (the one attention comparison users ask about) and
-            # the real MiniLM-L6 checkpoint; FP32 only, so that every machine class gates the same
-            # cases: IPEX's BF16 needs AVX-512 or AVX-NE-CONVERT, which the AMD EPYC runners lack.
+            # Perf must finish in about 5 min of suite time on 2 cores. A model costs a worker
+            # start, four builds (compile is the slowest) and --ig-budget seconds of rounds, so four:
+            # BERT's eager vs SDPA attention pair at the trace shape (IPEX's MHA fusion needs eager
+            # attention), BERT with SDPA at the serving shape, in BF16 too where the CPU computes
+            # BF16 natively (elsewhere the BF16 case is skipped with that reason), and the real
+            # MiniLM-L6 checkpoint on its tokenizer's texts.
             perf=(
                 Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), dtypes=(DType.FP32,)),
+                Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), attentions=("sdpa",),
+                          shapes=(SERVING_SHAPE,)),
                 Selection(sizes=(), real_checkpoint=True, tasks=(Task.SEQ_CLS,), dtypes=(DType.FP32,)),
             ),
         ),
         Profile(
             "nightly",
-            "adds the real base shapes and every task to perf",
+            "adds every architecture and task to perf, base sizes at the serving shape in FP32 and BF16",
             correctness=_CORRECTNESS_NIGHTLY,
             perf=(
-                Selection(sizes=("small", "base"), dtypes=(DType.FP32,)),
+                Selection(sizes=("small",), dtypes=(DType.FP32,)),
+                Selection(sizes=("base",), shapes=(SERVING_SHAPE,)),  # BF16 where the CPU has it
                 Selection(sizes=(), real_checkpoint=True, dtypes=(DType.FP32,)),
             ),
         ),

@@ -34,6 +34,16 @@ def skip_reason(case: Case) -> str | None:
     return attention_problem(case.spec) or get_variant(case.variant).unavailable(case.dtype, probe())
 
 
+def perf_skip_reason(case: Case) -> str | None:
+    """Why a case is not timed here: it cannot run, or it is BF16 on a CPU that only emulates BF16
+    (correctness still checks those answers; their speed would measure nothing anyone deploys)."""
+    from .capabilities import bf16_perf_problem
+
+    if case.dtype is DType.BF16 and (problem := bf16_perf_problem(probe().cpu_flags)):
+        return problem
+    return skip_reason(case)
+
+
 class Harness:
     def __init__(self) -> None:
         self._models: dict[str, "torch.nn.Module"] = {}
@@ -73,4 +83,4 @@ def harness() -> Harness:
     return _HARNESS
 
 
-__all__ = ["Harness", "harness", "example_inputs", "skip_reason", "DType"]
+__all__ = ["Harness", "harness", "example_inputs", "skip_reason", "perf_skip_reason", "DType"]

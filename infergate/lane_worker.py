@@ -118,16 +118,20 @@ class Worker:
         gc.enable()
         self.calls, self.built, self.model = {}, {}, None
         gc.collect()
-        specs = {c.spec.id: c.spec for c in perf_cases(get_profile(profile))}
-        if model not in specs:
+        models = {c.model_id: c for c in perf_cases(get_profile(profile))}
+        if model not in models:
             raise UsageError(f"model {model!r} is not in this lane's {profile!r} perf profile")
-        self.spec, dt = specs[model], DType(dtype)
+        self.spec, dt = models[model].spec, DType(dtype)
         self.rng = random.Random(seed)
         self.model = build_model(self.spec)
-        self.inputs = example_inputs(self.spec)
+        self.inputs = example_inputs(self.spec, models[model].shape)
         caps = probe()
         out: dict[str, dict[str, Any]] = {}
         problem = attention_problem(self.spec)
+        if dt is DType.BF16:
+            from .capabilities import bf16_perf_problem
+
+            problem = problem or bf16_perf_problem(caps.cpu_flags)
         for name in variants:
             variant = get_variant(name)
             reason = problem or variant.unavailable(dt, caps)

@@ -225,13 +225,13 @@ class ModelPlan:
 def plan_models(cases: Sequence[Case]) -> list[ModelPlan]:
     groups: dict[tuple[str, str], list[Case]] = {}
     for case in cases:
-        groups.setdefault((case.spec.id, case.dtype.value), []).append(case)
+        groups.setdefault((case.model_id, case.dtype.value), []).append(case)
     plans = []
     for (model, dtype), group in groups.items():
         variants = tuple(dict.fromkeys(["eager", *(c.variant for c in group)]))
         spec, dt = group[0].spec, group[0].dtype
         # Ids come from cases.Case (an eager case need not be among the selected ones).
-        ids = {v: Case(spec, v, dt).id for v in variants}
+        ids = {v: Case(spec, v, dt, group[0].shape).id for v in variants}
         plans.append(ModelPlan(model, dtype, variants, ids))
     return plans
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from . import baselines as bl
 from .cases import Case, Profile, perf_cases
 from .dtypes import DType
 from .errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
+from .inputs import TRACE_SHAPE, Shape
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
 from .variants import get_variant
@@ -36,6 +37,7 @@ from .summary import (
     INCONCLUSIVE,
     CaseResult,
     SpreadKey,
+    cost_table,
     format_table,
     judge,
     results_json,
@@ -156,17 +158,18 @@ def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
 
 
 def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: SamplingPlan,
-            worker_timeout: float | None, menv: MeasuringEnv | None = None) -> ModelMeasurement:
+            worker_timeout: float | None, menv: MeasuringEnv | None = None,
+            shape: Shape = TRACE_SHAPE) -> ModelMeasurement:
     """One model's measurement; in a fresh worker process unless ``worker_timeout`` is None
     (``--ig-isolate never``): the worker shares no compiled graphs, IPEX passes or allocator state
     with whatever ran before in the session, and a crash or hang fails only this model's cases.
     The worker starts with the measuring environment ``menv`` and must prove it applied."""
     if worker_timeout is None:
-        return measure_model(spec, dtype, variants, plan)
+        return measure_model(spec, dtype, variants, plan, shape=shape)
     from .isolation import run_in_worker
 
     menv = menv or suite_env()
-    m = run_in_worker(measure_model, spec, dtype, variants, plan, timeout=worker_timeout,
+    m = run_in_worker(measure_model, spec, dtype, variants, plan, shape=shape, timeout=worker_timeout,
                       env=dict(menv.env), argv_prefix=menv.argv_prefix)
     problem = check_applied(menv, m.observed_env)
     if problem:
@@ -241,7 +244,7 @@ class PerfRun:
             self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
         models: dict[tuple[str, str], list[str]] = {}
         for case in cases:
-            names = models.setdefault((case.spec.id, case.dtype.value), ["eager"])
+            names = models.setdefault((case.model_id, case.dtype.value), ["eager"])
             if case.variant not in names:
                 names.append(case.variant)
         self.variants_by_model = {k: tuple(v) for k, v in models.items()}
@@ -260,21 +263,21 @@ class PerfRun:
                             inject=(self.inject,) if self.inject else ())
 
     def _measure_seeds(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
-        return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv)
-                for seed in seeds]
+        return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv,
+                        shape=case.shape) for seed in seeds]
 
     def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
-        key = (case.spec.id, case.dtype.value)
+        key = (case.model_id, case.dtype.value)
         try:
             return self._measure_seeds(case, variants, seeds)
         except (CaseCrashed, CaseTimeout) as exc:
-            what = f"measuring {case.spec.id}/{case.dtype.value}"
+            what = f"measuring {case.model_id}/{case.dtype.value}"
             self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
             pytest.fail(self.crashed[key], pytrace=False)
 
     def measurement(self, case: Case) -> list[ModelMeasurement]:
         """The model's runs (``repeat`` separate processes), measured when its first case runs."""
-        key = (case.spec.id, case.dtype.value)
+        key = (case.model_id, case.dtype.value)
         if key in self.crashed:  # one crash per model is enough: its other cases report it
             pytest.fail(self.crashed[key], pytrace=False)
         if key not in self.measurements:
@@ -287,7 +290,7 @@ class PerfRun:
         re-measuring budget lasts (none once it is spent: the case is decided as it is). One model's
         variants are re-measured together, once: a disturbance that flags one of them (a busy
         neighbour, stolen time) usually flags them all, and one set of processes serves every case."""
-        key = (case.spec.id, case.dtype.value)
+        key = (case.model_id, case.dtype.value)
         if key not in self.remeasured:
             if self.confirm_spent_s >= self.confirm_budget_s:
                 self.confirm_skipped.append(case.id)
@@ -298,7 +301,7 @@ class PerfRun:
             try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
                 self.remeasured[key] = self._measure_seeds(case, variants, seeds)
             except (CaseCrashed, CaseTimeout) as exc:
-                self.notes.append(f"infergate: re-measuring {case.spec.id}/{case.dtype.value} failed "
+                self.notes.append(f"infergate: re-measuring {case.model_id}/{case.dtype.value} failed "
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
                 self.remeasured[key] = []
             self.confirm_spent_s += time.perf_counter() - start
@@ -346,7 +349,7 @@ class PerfRun:
         judgement = decision.judgement if decision else None
         noise = sorted({n for r in runs for n in r.noise.reasons()})
         result = CaseResult(
-            case_id=case.id, model_id=case.spec.id, variant=case.variant, dtype=case.dtype.value,
+            case_id=case.id, model_id=case.model_id, variant=case.variant, dtype=case.dtype.value,
             lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
             median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, "eager"),
             speedup=est.point, ci=(est.low, est.high),
@@ -366,6 +369,7 @@ class PerfRun:
             floor_source=judgement.floor_source if judgement else None,
             spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
                     if decision and case_baseline else None),
+            cost=asdict(m.costs[case.variant]) if case.variant in m.costs else None,
         )
         self.results.append(result)
         return result
@@ -483,7 +487,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                   tuple(dict.fromkeys(c.dtype for c in cases)))
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
-    metafunc.parametrize("perf_case", matrix_params(cases))
+    metafunc.parametrize("perf_case", matrix_params(cases, perf=True))
 
 
 def _selected_cases(items: list[pytest.Item]) -> list[Case]:
@@ -580,6 +584,7 @@ def summary_lines(run: PerfRun) -> list[str]:
         lines.append(f"!!! TEST HOOK {INJECT} {run.inject[0]}={run.inject[1]:g}: {run.inject[0]} was built with "
                      "extra in-graph work; its regression is deliberate")
     lines += format_table(run.results)
+    lines += cost_table(run.results)
     for key, comp in sorted(run.spreads.items()):
         lines.append(f"spread {key[0]} ({key[1]}): {comp.describe()}")
     for r in run.results:

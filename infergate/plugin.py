@@ -60,12 +60,12 @@ def _register_hypothesis_profiles(explicit: bool) -> None:
 _OPTIONS = pytest.StashKey[Options]()
 
 
-def matrix_params(cases: list[Case]) -> list:
-    from .harness import skip_reason
+def matrix_params(cases: list[Case], perf: bool = False) -> list:
+    from .harness import perf_skip_reason, skip_reason
 
     params = []
     for case in cases:
-        reason = skip_reason(case)
+        reason = perf_skip_reason(case) if perf else skip_reason(case)
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params

@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .dtypes import DType
+from .inputs import TRACE_SHAPE, Shape
 from .models import ModelSpec
 from .inrun_noise import InRunNoise, NoiseSampler
 from .measuring_env import observed
+from .memory import PeakResident
 from .stats import Samples, read_load, usable_cpus
 from .variants import Built, Inputs, Outputs
 
@@ -73,6 +75,18 @@ class Copy:
     slowdown: float = 0.0
 
 
+@dataclass(frozen=True)
+class Cost:
+    """What building a variant cost in its worker: seconds (build, proof and warm-up calls), the
+    first call's latency (what a server's first request pays), and resident memory (memory.py):
+    the build's highest point above its start, and what the built variant keeps."""
+
+    build_s: float
+    first_call_s: float
+    peak_rise_mib: float
+    held_mib: float
+
+
 @dataclass
 class ModelMeasurement:
     """Plain data only (picklable across a worker boundary)."""
@@ -84,6 +98,7 @@ class ModelMeasurement:
     skipped: dict[str, str] = field(default_factory=dict)  # variant -> precise reason
     proofs: dict[str, str] = field(default_factory=dict)
     build_s: dict[str, float] = field(default_factory=dict)
+    costs: dict[str, Cost] = field(default_factory=dict)  # in build order: later builds may reuse freed memory
     warmup_median_ns: dict[str, float] = field(default_factory=dict)
     threads: int = 0
     rounds: int = 0
@@ -199,12 +214,14 @@ def measure_model(
     variants: Sequence[str],
     plan: SamplingPlan = SamplingPlan(),
     copies: Sequence[Copy] = (),
+    shape: Shape = TRACE_SHAPE,
 ) -> ModelMeasurement:
-    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), warm up, time in rounds.
+    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), traced at ``shape``, warm up,
+    time in rounds at ``shape``.
 
     A variant whose ``unavailable()`` gives a reason is not built; the reason is in ``skipped``.
     """
-    return measure_model_plans(spec, dtype, variants, (plan,), copies)[0]
+    return measure_model_plans(spec, dtype, variants, (plan,), copies, shape)[0]
 
 
 def measure_model_plans(
@@ -213,6 +230,7 @@ def measure_model_plans(
     variants: Sequence[str],
     plans: Sequence[SamplingPlan],
     copies: Sequence[Copy] = (),
+    shape: Shape = TRACE_SHAPE,
 ) -> list[ModelMeasurement]:
     """Like ``measure_model``, one measurement per plan from a single build (calibration times
     the same built variants in shuffled rounds and in blocks). Threads come from the first plan."""
@@ -227,10 +245,11 @@ def measure_model_plans(
     threads = pin_threads(plans[0].threads)
     caps = probe()
     model = build_model(spec)
-    inputs = example_inputs(spec)
+    inputs = example_inputs(spec, shape)
     skipped: dict[str, str] = {}
     proofs: dict[str, str] = {}
     build_s: dict[str, float] = {}
+    costs: dict[str, Cost] = {}
     calls: dict[str, Callable[[Inputs], Outputs]] = {}
     for name in variants:
         variant = get_variant(name)
@@ -240,13 +259,17 @@ def measure_model_plans(
             continue
         t0 = time.perf_counter()
         slow = dict(plans[0].inject).get(name)
-        if slow:
-            from .inject import slowed_copy
+        with PeakResident() as window:
+            if slow:
+                from .inject import slowed_copy
 
-            built = variant.build(slowed_copy(model, slow), inputs, dtype)
-        else:
-            built = variant.build(model, inputs, dtype)
+                built = variant.build(slowed_copy(model, slow), inputs, dtype)
+            else:
+                built = variant.build(model, inputs, dtype)
         build_s[name] = time.perf_counter() - t0
+        assert window.use is not None
+        costs[name] = Cost(build_s[name], built.warmup_s[0] if built.warmup_s else 0.0,
+                           window.use.peak_rise_mib, window.use.held_mib)
         proofs[name] = built.proof
         calls[name] = built.call
     for copy in copies:
@@ -257,18 +280,18 @@ def measure_model_plans(
     results = []
     for plan in plans:
         result = ModelMeasurement(
-            spec.id, dtype.value, list(calls), {name: [] for name in calls}, skipped=dict(skipped),
-            proofs=dict(proofs), build_s=dict(build_s), threads=threads, schedule=plan.schedule,
+            spec.id if shape == TRACE_SHAPE else f"{spec.id}-{shape}", dtype.value, list(calls), {name: [] for name in calls}, skipped=dict(skipped),
+            proofs=dict(proofs), build_s=dict(build_s), costs=dict(costs), threads=threads, schedule=plan.schedule,
             seed=plan.seed, load_start=load_start, observed_env=observed(),
         )
         if calls:
-            _sample(calls, inputs, plan, result)
+            sample_rounds(calls, inputs, plan, result)
         result.load_end = load_start = read_load()
         results.append(result)
     return results
 
 
-def _sample(
+def sample_rounds(
     calls: dict[str, Callable[[Inputs], Outputs]],
     inputs: Inputs,
     plan: SamplingPlan,

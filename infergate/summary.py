@@ -92,6 +92,9 @@ class CaseResult:
     floor_source: str | None = None  # "floor" (--ig-floor) or "mdd" (the data could see no less)
     spread: str | None = None  # the variance components the verdict was judged with
     estimator: str = ESTIMATOR
+    # sampling.Cost of the variant in the first run's worker (build_s, first_call_s, peak_rise_mib,
+    # held_mib); None when not built there
+    cost: dict[str, float] | None = None
 
     @property
     def failed(self) -> bool:
@@ -268,6 +271,27 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return lines
+
+
+def cost_table(results: Sequence[CaseResult]) -> list[str]:
+    """What each variant cost to build and hold, per measured model (first run's worker)."""
+    header = ("model", "dtype", "variant", "build s", "first call ms", "peak rise MiB", "held MiB")
+    rows, seen = [], set()
+    for r in results:
+        key = (r.model_id, r.dtype, r.variant)
+        if r.cost is None or key in seen:
+            continue
+        seen.add(key)
+        c = r.cost
+        rows.append((r.model_id, r.dtype, r.variant, f"{c['build_s']:.1f}", f"{c['first_call_s'] * 1e3:.0f}",
+                     f"{c['peak_rise_mib']:.0f}", f"{c['held_mib']:.0f}"))
+    if not rows:
+        return []
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["cost per variant (built in the order eager, jit, jit_ipex, compile: memory a later build "
+             "reuses from an earlier one is not counted again)", "  ".join(h.ljust(w) for h, w in zip(header, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     return lines
 

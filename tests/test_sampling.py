@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import pickle
 import time
 
@@ -104,6 +107,18 @@ def test_every_variant_has_one_time_per_round_and_the_result_pickles(tiny_measur
         assert m.threads >= 1 and m.measure_s > 0
         again = pickle.loads(pickle.dumps(m))
         assert again == m
+
+
+def test_each_built_variant_has_its_cost_and_the_perf_summary_shows_it(tiny_measurement) -> None:
+    from infergate.summary import cost_table
+
+    m = tiny_measurement[0]
+    assert set(m.costs) == {"eager"}  # built variants only: copies are not builds, "never" was skipped
+    cost = m.costs["eager"]
+    assert cost.build_s >= cost.first_call_s > 0 and cost.peak_rise_mib >= 0
+    result = SimpleNamespace(model_id=m.model_id, dtype="fp32", variant="eager", cost=dataclasses.asdict(cost))
+    lines = cost_table([result, result])  # type: ignore[list-item]
+    assert len(lines) == 3 and lines[2].split()[:3] == [m.model_id, "fp32", "eager"]
 
 
 def test_injected_slowdown_is_measured_and_a_copy_of_itself_is_not(tiny_measurement) -> None:

@@ -166,3 +166,37 @@ def test_a_trace_error_is_the_case_failure_not_a_fallback(tiny_bert) -> None:
 
     with pytest.raises(BuildError, match="jit/fp32 build failed: RuntimeError: boom in forward"):
         Jit().build(Broken(), example_inputs(spec), DType.FP32)
+
+
+def test_perf_shapes_are_declared_per_profile_and_carried_in_ids() -> None:
+    from infergate.cases import Selection, perf_cases
+    from infergate.inputs import SERVING_SHAPE, TRACE_SHAPE
+
+    for name in ("default", "nightly"):
+        shapes = {c.shape for c in perf_cases(PROFILES[name])}
+        assert any(s.seq_len >= 128 for s in shapes), f"{name} has no serving shape"
+    default = {c.id: c for c in perf_cases(PROFILES["default"])}
+    assert "bert-qa-small-sdpa_attn-b1s128-compile-fp32" in default  # the serving shape is in the id
+    assert "bert-qa-small-eager_attn-jit_ipex-fp32" in default  # the trace shape is not: old keys hold
+    assert default["bert-qa-small-sdpa_attn-b1s128-compile-fp32"].shape == SERVING_SHAPE
+    assert {c.dtype for c in default.values() if c.shape == SERVING_SHAPE} == {DType.FP32, DType.BF16}
+    with pytest.raises(UsageError, match="takes no shapes"):
+        Selection(sizes=(), real_checkpoint=True, shapes=(SERVING_SHAPE,))
+    assert Case(ModelSpec(get_arch("bert"), Task.QA, SIZES["tiny"], "eager"), "jit", DType.FP32, TRACE_SHAPE).id \
+        == "bert-qa-tiny-eager_attn-jit-fp32"
+
+
+def test_bf16_is_timed_only_where_the_cpu_computes_bf16_natively(monkeypatch) -> None:
+    from infergate import capabilities, harness
+    from infergate.capabilities import bf16_perf_problem
+
+    avx2 = frozenset({"avx", "avx2", "fma"})
+    reason = bf16_perf_problem(avx2)
+    assert reason and "native BF16 arithmetic (amx_bf16 or avx512_bf16)" in reason and "AVX2" in reason
+    assert bf16_perf_problem(avx2 | {"avx512f", "avx512bw", "avx512vl", "avx512dq", "amx_bf16", "amx_tile"}) is None
+    case = Case(ModelSpec(get_arch("bert"), Task.QA, SIZES["small"], "sdpa"), "compile", DType.BF16)
+    caps = capabilities.probe()
+    monkeypatch.setattr(harness, "probe", lambda: capabilities.Capabilities(
+        caps.cpu_model, avx2, caps.torch_version, caps.ipex_version, caps.transformers_version, "AVX2"))
+    assert harness.perf_skip_reason(case) == reason
+    assert harness.skip_reason(case) is None  # correctness still checks BF16 answers there
