@@ -97,7 +97,7 @@ def gate(root: Path, m: ModelMeasurement | list[ModelMeasurement], confirmation:
     remeasured = []
     queue = list(confirmation)
 
-    def fake_measure(spec, dtype, variants, plan, worker_timeout, menv=None):
+    def fake_measure(spec, dtype, variants, plan, worker_timeout, menv=None, shape=None):
         remeasured.append((variants, plan.seed))
         return queue.pop(0)
 
@@ -404,6 +404,18 @@ def test_the_run_command_records_several_runs_unless_told_otherwise() -> None:
     assert "--ig-repeat" not in pytest_args("default", False, None, [])  # the option's default applies
     explicit = pytest_args("default", True, 3, ["-k", "bert"])
     assert explicit[explicit.index("--ig-repeat") + 1] == "3" and explicit[-2:] == ["-k", "bert"]
+
+
+def test_the_run_command_and_pytest_spell_one_option_one_way() -> None:
+    from infergate.cli import parser
+
+    for argv in (["run", "--ig-profile", "smoke"], ["run", "--profile", "smoke"]):
+        args, extra = parser().parse_known_args([*argv, "-k", "bert"])
+        assert args.profile == "smoke" and extra == ["-k", "bert"]  # not "default" with a stray copy
+    args, _ = parser().parse_known_args(["run", "--ig-update-baselines", "--ig-repeat", "3"])
+    assert args.update_baselines and args.repeat == 3
+    with pytest.raises(SystemExit):
+        parser().parse_known_args(["run", "--repeat", "0"])
 
 
 def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatch) -> None:

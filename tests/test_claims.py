@@ -1,0 +1,123 @@
+"""The claims report: its verdicts on synthetic timings, the memory sampler, one tiny real run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from infergate.claims import benefit_counts, can_leave_ipex, fusion_share, speedup
+from infergate.claims_measure import Answers, ClaimMeasurement
+from infergate.claims_report import render
+from infergate.memory import MIB, PeakResident
+from infergate.sampling import ModelMeasurement
+
+SAME = Answers(max_abs=1e-6, within_tolerance=True, agreed=2, total=2, min_agreement=1.0)
+
+
+def row(ms: dict[str, float], model: str = "bert-qa-base-eager_attn", shape: str = "b1s128", dtype: str = "fp32",
+        rounds: int = 120, seed: int = 0, **kw) -> ClaimMeasurement:
+    """Shuffled-round timings: a per-round machine factor shared by the variants, per-call noise."""
+    rng = np.random.default_rng(seed)
+    machine = rng.lognormal(0.0, 0.03, rounds)
+    times = {v: [int(t * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.01, rounds))]
+             for v, t in ms.items()}
+    timing = ModelMeasurement(f"{model}-{shape}", dtype, list(ms), times, threads=2, rounds=rounds)
+    answers = kw.pop("answers", {v: SAME for v in ms})
+    return ClaimMeasurement(model, model.split("-")[0], "qa", shape, dtype, timing=timing, answers=answers, **kw)
+
+
+def models_with_benefits(benefits: list[float]) -> list[ClaimMeasurement]:
+    return [row({"eager": 100.0, "jit": 80.0, "jit_ipex": 80.0 / b, "compile": 70.0}, model=f"m{i}-qa-base-eager_attn",
+                seed=i) for i, b in enumerate(benefits)]
+
+
+def test_a_fusion_benefit_counts_only_when_significant_and_at_least_five_percent() -> None:
+    assert benefit_counts(speedup(row({"jit": 80.0, "jit_ipex": 80.0 / 1.10}), "jit_ipex", "jit"))
+    assert not benefit_counts(speedup(row({"jit": 80.0, "jit_ipex": 80.0 / 1.02}), "jit_ipex", "jit"))
+    assert not benefit_counts(speedup(row({"jit": 80.0, "jit_ipex": 80.0 / 0.9}), "jit_ipex", "jit"))
+    assert not benefit_counts(None)
+
+
+def test_the_share_comes_out_below_the_guides_seventy_percent_when_the_models_say_so() -> None:
+    # 6 of 10 models gain >= 5 %, two gain 2 % (significant but small), two lose.
+    rows = models_with_benefits([1.3, 1.2, 1.12, 1.08, 1.07, 1.06, 1.02, 1.02, 0.95, 0.9])
+    share = fusion_share(rows, "fp32")
+    assert (share.counted, share.measured) == (6, 10)
+    assert "in 6 of 10 models (60%), below the guide's about 70%" in share.sentence("cls")
+    high = fusion_share(models_with_benefits([1.3, 1.2, 1.2, 1.1, 1.1, 1.1, 1.1, 1.1, 0.95, 0.9]), "fp32")
+    assert "8 of 10 models (80%), at or above" in high.sentence("cls")
+
+
+def test_the_share_counts_one_row_per_model_and_says_when_a_dtype_was_not_measured() -> None:
+    rows = models_with_benefits([1.3, 1.0])
+    rows.append(row({"jit": 80.0, "jit_ipex": 60.0}, model="m0-qa-base-eager_attn", shape="b1s384"))
+    rows.append(ClaimMeasurement("m0-qa-base-eager_attn", "m0", "qa", "b1s128", "bf16",
+                                 skipped={"jit_ipex": "no native BF16"}))
+    assert fusion_share(rows, "fp32").measured == 2  # the 384 row is extra evidence, not a model
+    bf16 = fusion_share(rows, "bf16")
+    assert bf16.measured == 0 and "not measured (1 model(s) skipped)" in bf16.sentence("cls")
+
+
+@pytest.mark.parametrize("compile_ms, answers, expected", [
+    (81.0, SAME, "yes"),  # 1 % slower than jit_ipex: within 5 %
+    (60.0, SAME, "yes"),  # faster
+    (92.0, SAME, "no"),  # 15 % slower
+    (80.0, Answers(0.5, False, 1, 2, 1.0), "no"),  # fast but wrong
+])
+def test_can_leave_ipex(compile_ms: float, answers: Answers, expected: str) -> None:
+    m = row({"eager": 100.0, "jit": 90.0, "jit_ipex": 80.0, "compile": compile_ms},
+            answers={"jit_ipex": SAME, "compile": answers})
+    verdict = can_leave_ipex(m)
+    assert verdict.answer == expected, verdict.why
+    if not answers.same:
+        assert "answers differ: outputs off by 0.5" in verdict.why
+
+
+def test_leaving_is_undecided_when_the_interval_straddles_the_limit_and_n_a_without_ipex() -> None:
+    noisy = row({"jit_ipex": 80.0, "compile": 84.0}, rounds=6, seed=3)
+    noisy.timing.times_ns["compile"][0] *= 3  # type: ignore[union-attr]
+    noisy.timing.times_ns["jit_ipex"][1] *= 3  # type: ignore[union-attr]
+    assert can_leave_ipex(noisy).answer in ("undecided", "yes")  # never "no" on a straddling interval
+    lane = row({"eager": 100.0, "compile": 60.0}, skipped={"jit_ipex": "IPEX ended at 2.8"})
+    assert can_leave_ipex(lane).answer == "n/a" and "IPEX ended" in can_leave_ipex(lane).why
+
+
+def test_the_report_has_the_one_line_answer_and_every_table() -> None:
+    rows = models_with_benefits([1.3, 1.0])
+    text = render(rows, {"command": "`x`"}, "cls", ["fp32"])
+    assert "cls, FP32: fusion benefit >= 5% in 1 of 2 models (50%), below" in text
+    for heading in ("## Speedups, FP32", "## Cost per variant", "## Answers against eager FP32"):
+        assert heading in text
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_the_memory_sampler_sees_a_known_allocation(keep: bool) -> None:
+    size = 256 * MIB
+    with PeakResident() as window:
+        block = bytearray(b"\x01") * size  # written, so resident
+        if not keep:
+            del block
+    use = window.use
+    assert use is not None
+    assert 0.9 * 256 <= use.peak_rise_mib <= 1.2 * 256, use
+    if keep:
+        assert 0.9 * 256 <= use.held_mib <= 1.2 * 256, use
+    else:  # a block this large is its own mapping, returned to the system when freed
+        assert abs(use.held_mib) < 32, use
+
+
+def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
+    from infergate.claims_cli import main
+
+    code = main(["--size", "tiny", "--archs", "bert", "--tasks", "seqcls", "--dtypes", "fp32,bf16",
+                 "--budget", "0.3", "--out", str(tmp_path)])
+    assert code == 0
+    data = json.loads((tmp_path / "claims.json").read_text())
+    assert (data["schema"], data["version"]) == ("infergate-claims", 1)
+    fp32 = next(r for r in data["rows"] if r["dtype"] == "fp32")
+    assert "frozen" in fp32["proofs"]["compile"] and fp32["answers"]["compile"]["within_tolerance"]
+    assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"]["rounds"] >= 20
+    text = (tmp_path / "claims.md").read_text()
+    assert "FP32: fusion benefit" in text and (tmp_path / "claims.png").is_file()
