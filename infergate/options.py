@@ -18,6 +18,7 @@ CHECKPOINT = "--ig-checkpoint"
 BASELINES_DIR = "--ig-baselines"
 UPDATE_BASELINES = "--ig-update-baselines"
 RESULTS_JSON = "--ig-json"
+SHARD = "--ig-shard"
 
 
 def _profile(value: str) -> Profile:
@@ -25,6 +26,12 @@ def _profile(value: str) -> Profile:
         return get_profile(value)
     except UsageError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(value: str) -> tuple[int, int]:
+    from .shards import parse_shard
+
+    return parse_shard(value)
 
 
 def _directory(value: str) -> Path:
@@ -115,6 +122,11 @@ def add_options(parser: "pytest.Parser") -> None:
         help="also write this run's results (pytest-benchmark JSON form) to PATH. Default: none",
     )
     group.addoption(
+        SHARD, metavar="I/N", type=_shard, default=None,
+        help="run only shard I of N of the profile's models (python -m infergate.shards plans them: "
+             "by model, balanced by estimated cost, the same plan in every job). Default: all",
+    )
+    group.addoption(
         CHECKPOINT, metavar="DIR_OR_HUB_ID", action="append", default=[],
         help="add a real checkpoint (a local directory, or a hub id already in the offline HF cache) "
              "to the correctness suite; repeatable. Default: only the packaged MiniLM-L6",
@@ -128,6 +140,7 @@ class Options:
     baselines_dir: Path
     update_baselines: bool
     results_json: Path | None
+    shard: tuple[int, int] | None = None
 
     @classmethod
     def from_pytest_config(cls, config: "pytest.Config") -> "Options":
@@ -139,4 +152,5 @@ class Options:
             baselines_dir=config.getoption(BASELINES_DIR) or Path(config.rootpath) / "baselines",
             update_baselines=config.getoption(UPDATE_BASELINES),
             results_json=config.getoption(RESULTS_JSON),
+            shard=config.getoption(SHARD),
         )

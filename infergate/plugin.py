@@ -123,6 +123,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", matrix_params(cases))
 
 
+@pytest.hookimpl(tryfirst=True)  # before perf's hook collects its cases: it must see this shard's only
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    shard = options(config).shard
+    if shard is None:
+        return
+    from .shards import plan
+
+    index, total = shard
+    assignment = plan(options(config).profile, total)
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("case", callspec.params.get("perf_case")) if callspec else None
+        # A model outside the profile (--ig-checkpoint) goes to shard 1, once.
+        home = assignment.get(case.spec.id, 1) if isinstance(case, Case) else index
+        (kept if home == index else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 class _SkippingHarness:
     """The process harness, turning run-time discoveries of 'cannot run here' into skips."""
 

@@ -112,3 +112,14 @@ def test_correctness_is_sharded_with_xdist():
     for name in ("pr.yml", "nightly.yml"):
         text = (ROOT / ".github" / "workflows" / name).read_text()
         assert re.search(r"-m pytest correctness -n auto", text), name
+
+
+def test_the_nightly_shards_come_from_the_planner_and_every_step_applies_them():
+    text = (ROOT / ".github" / "workflows" / "nightly.yml").read_text()
+    assert "-m infergate.shards --profile nightly" in text
+    assert "shard: ${{ fromJSON(needs.plan.outputs.shards) }}" in text  # not a hand-kept list
+    assert re.search(r"timeout-minutes: 60\n", text)
+    for step in ("-m pytest correctness", "-m pytest perf"):
+        line = next(ln for ln in text.splitlines() if step in ln)
+        assert '--ig-shard "$SHARD"' in line, step
+    assert "NO BASELINE for this runner's machine class" in text
