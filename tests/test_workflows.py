@@ -123,3 +123,13 @@ def test_the_nightly_shards_come_from_the_planner_and_every_step_applies_them():
         line = next(ln for ln in text.splitlines() if step in ln)
         assert '--ig-shard "$SHARD"' in line, step
     assert "NO BASELINE for this runner's machine class" in text
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_by_commit_with_its_tag_beside_it(path):
+    # A tag can be moved to other code after review; a commit cannot.
+    uses = re.findall(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", path.read_text(), re.MULTILINE)
+    assert uses, path.name
+    for ref, rest in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref} is not pinned by a commit SHA"
+        assert re.fullmatch(r"\s+# v\d+(\.\d+)*", rest), f"{path.name}: {ref} lacks its '# vX.Y.Z' tag comment"
