@@ -42,8 +42,8 @@ def read_pins(path: Path) -> dict[str, str]:
         if not line or COMMON_INCLUDE.match(line):
             continue
         name, sep, version = line.partition("==")
-        if sep:
-            pins[_norm(name)] = version.strip()
+        if sep:  # a hashed lock continues the pin's line with " \"
+            pins[_norm(name)] = version.rstrip("\\").strip()
     return pins
 
 

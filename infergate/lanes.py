@@ -397,6 +397,11 @@ def ensure(
         str(spec.python), "-m", "pip", "install", "--disable-pip-version-check",
         "-r", str(spec.lock),
     ]
+    if "--hash=" in spec.lock.read_text(encoding="utf-8"):
+        # Every file pip fetches must match a reviewed hash (lock_hashes); a committed lane's lock
+        # always has them. Bisection's intermediate locks leave disputed dependencies to pip and
+        # carry none.
+        cmd.append("--require-hashes")
     start = clock()
     returncode = pip_runner(cmd, spec.install_log)
     seconds = clock() - start
@@ -452,8 +457,11 @@ def lock(
     lanes_dir: Optional[Path] = None,
     venvs: Optional[Path] = None,
     freeze_runner: FreezeRunner = pip_freeze,
+    hasher: Callable[[str], str] | None = None,
 ) -> Path:
-    """Regenerate ``lanes/<lane>.lock`` from the lane venv's ``pip freeze``."""
+    """Regenerate ``lanes/<lane>.lock`` from the lane venv's ``pip freeze``, with hashes."""
+    if hasher is None:
+        from .lock_hashes import hash_lock as hasher
     # The lock may not exist yet (a new lane), so no resolve_lane() here.
     name, lock_path = _name_and_lock(lane, lanes_dir or DEFAULT_LANES_DIR)
     venv = venvs_root(venvs) / name
@@ -462,7 +470,13 @@ def lock(
         raise LaneError(
             f"lane '{name}' has no venv at {venv}; run: python3 -m infergate.lanes ensure {name}"
         )
-    atomic_write_text(lock_path, lock_text_from_freeze(name, freeze_runner(python)))
+    from .lock_hashes import HashError
+
+    try:
+        text = hasher(lock_text_from_freeze(name, freeze_runner(python)))
+    except HashError as exc:
+        raise LaneError(f"cannot lock lane '{name}': {exc}") from None
+    atomic_write_text(lock_path, text)
     # The venv is, by construction, exactly what the new lock describes: stamp it so the next
     # 'ensure' does not reinstall for nothing.
     atomic_write_text(venv / STAMP_NAME, lock_digest(lock_path, venv_python_version(venv)) + "\n")
@@ -499,6 +513,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("lanes", nargs="+", metavar="LANE", help="lane name or path to a .lock file")
     p = sub.add_parser("lock", help="regenerate lanes/LANE.lock from the lane venv's pip freeze")
     p.add_argument("lane", metavar="LANE")
+    p = sub.add_parser("hash", help="add (or refresh) the sha256 hashes of every pin in lanes/LANE.lock")
+    p.add_argument("lane", metavar="LANE")
     p = sub.add_parser("python", help="print the lane venv's python path")
     p.add_argument("lane", metavar="LANE")
     return parser
@@ -527,6 +543,16 @@ def main(
         elif args.command == "lock":
             path = lock(args.lane, lanes_dir=lanes_dir, venvs=venvs, freeze_runner=freeze_runner)
             print(f"lane {Path(path).stem}: wrote {path}")
+        elif args.command == "hash":
+            from .lock_hashes import HashError, hash_lock, pins
+
+            _, lock_path = _name_and_lock(args.lane, lanes_dir or DEFAULT_LANES_DIR)
+            try:
+                text = hash_lock(lock_path.read_text(encoding="utf-8"))
+            except HashError as exc:
+                raise LaneError(str(exc)) from None
+            atomic_write_text(lock_path, text)
+            print(f"lane {lock_path.stem}: {len(pins(text))} pins hashed in {lock_path}")
         else:
             print(lane_python(args.lane, lanes_dir=lanes_dir, venvs=venvs))
     except InfergateError as exc:

@@ -409,10 +409,11 @@ def test_lock_writes_atomically_and_stamps(env):
     lock_file = env.lanes_dir / "ipex.lock"
     lock_file.chmod(0o644)
     mode_before = stat.S_IMODE(lock_file.stat().st_mode)
-    path = lock("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs, freeze_runner=freeze)
+    path = lock("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs, freeze_runner=freeze,
+                hasher=lambda text: text.replace("torch==2.13.0\n", "torch==2.13.0 \\\n    --hash=sha256:ab\n"))
     assert path == env.lanes_dir / "ipex.lock"
     assert seen == [env.venvs / "ipex" / "bin" / "python"]
-    assert "torch==2.13.0\n" in path.read_text()
+    assert "torch==2.13.0 \\\n    --hash=sha256:ab\n" in path.read_text()  # the lock is hashed as written
     assert not [p for p in env.lanes_dir.iterdir() if p.name.endswith(".tmp")]
     assert stat.S_IMODE(path.stat().st_mode) == mode_before  # not mkstemp's 0600
     # The venv produced the lock, so it already satisfies it: no reinstall.
@@ -500,3 +501,52 @@ def test_a_long_install_says_what_pip_is_doing(tmp_path) -> None:
     script = "import sys, time\nprint('Collecting x==1', flush=True)\ntime.sleep(0.5)\nsys.exit(3)\n"
     code = run_pip([sys.executable, "-c", script], tmp_path / "log", every_s=0.1, say=said.append)
     assert code == 3 and said and "1 package(s) collected; now: Collecting x==1" in said[-1]
+
+
+def test_hashes_come_from_every_source_for_every_platform_and_a_missing_pin_is_refused(tmp_path) -> None:
+    import json as json_
+    import hashlib
+
+    from infergate.lock_hashes import HashError, hash_lock, pins
+
+    index = tmp_path / "simple" / "tiny-pkg"
+    index.mkdir(parents=True)
+    (index / "index.html").write_text('<a href="../../files/tiny_pkg-1.0-py3-none-any.whl#sha256=' + "1" * 64 + '">x</a>'
+                                      '<a href="../../files/tiny_pkg-0.9-py3-none-any.whl#sha256=' + "2" * 64 + '">x</a>')
+    links = tmp_path / "wheels"
+    links.mkdir()
+    (links / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"cpu wheel")
+    pypi = {"torch": [("torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl", "3" * 64),
+                      ("torch-2.13.0-cp312-cp312-win_amd64.whl", "4" * 64),
+                      ("torch-2.12.0-cp311-cp311-manylinux_2_28_x86_64.whl", "5" * 64)]}
+
+    def fetch(url: str) -> str:
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        if name not in pypi:
+            raise OSError("404")
+        return json_.dumps({"files": [{"filename": f, "hashes": {"sha256": h}} for f, h in pypi[name]]})
+
+    config = f"global.extra-index-url='file://{tmp_path / 'simple'}'\nglobal.find-links='{links}'\n"
+    text = hash_lock("# header\ntiny-pkg==1.0\ntorch==2.13.0\n", fetch=fetch, config_list=config)
+    cpu = hashlib.sha256(b"cpu wheel").hexdigest()
+    assert text == ("# header\ntiny-pkg==1.0 \\\n    --hash=sha256:" + "1" * 64 + "\ntorch==2.13.0 \\\n"
+                    + "".join(f"    --hash=sha256:{h} \\\n" for h in sorted(["3" * 64, "4" * 64, cpu])[:-1])
+                    + f"    --hash=sha256:{sorted(['3' * 64, '4' * 64, cpu])[-1]}\n")
+    assert pins(text) == [("tiny-pkg", "1.0"), ("torch", "2.13.0")]
+    assert hash_lock(text, fetch=fetch, config_list=config) == text  # re-hashing replaces, never duplicates
+    with pytest.raises(HashError, match="no index offers a file for ghost==1.0"):
+        hash_lock("ghost==1.0\n", fetch=fetch, config_list=config)
+
+
+def test_every_committed_lane_lock_has_a_hash_for_every_pin_and_ensure_requires_them(env) -> None:
+    from infergate.lane_bisect import read_pins
+    from infergate.lock_hashes import pins
+
+    for lock_path in sorted((REPO / "lanes").glob("*.lock")):
+        text = lock_path.read_text()
+        blocks = text.split("==")[1:]
+        assert pins(text) and all("--hash=sha256:" in b.split("\n", 2)[1] for b in blocks), lock_path.name
+        assert set(read_pins(lock_path).values()) == {v for _, v in pins(text)}  # no stray backslashes
+    (env.lanes_dir / "ipex.lock").write_text("torch==2.13.0 \\\n    --hash=sha256:" + "a" * 64 + "\n")
+    env.ensure()
+    assert "--require-hashes" in env.pip.calls[-1]

@@ -1,0 +1,154 @@
+"""Hashes for a lane's lock: every pin gets the sha256 of every file its index offers for that
+version, so ``pip install --require-hashes`` installs nothing that was not reviewed.
+
+Every platform's file of a pinned version is listed, as pip-tools does: a runner picks another
+wheel than this machine (GitHub's runners take torch's CUDA build from PyPI; these machines take
+a CPU build from a local wheel directory), and each must be allowed. Sources: PyPI's JSON simple
+API, the local file indexes and find-links directories in pip's configuration. A pin no source
+knows is an error naming it: a lock is never written with a pin left unhashed.
+
+Runs under the system ``python3`` before any lane exists: standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+from urllib.parse import unquote, urlparse
+
+PYPI_SIMPLE = "https://pypi.org/simple"
+_HREF = re.compile(r'href="([^"#]+)#sha256=([0-9a-f]{64})"')
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)")
+
+Fetch = Callable[[str], str]
+
+
+class HashError(Exception):
+    pass
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _public(version: str) -> str:
+    return version.split("+", 1)[0]
+
+
+def file_version(filename: str) -> tuple[str, str] | None:
+    """(normalized name, version) of a wheel or sdist file name, or None."""
+    if filename.endswith(".whl"):
+        parts = filename[:-4].split("-")
+        return (normalize(parts[0]), parts[1]) if len(parts) >= 5 else None
+    for ext in (".tar.gz", ".zip", ".tar.bz2"):
+        if filename.endswith(ext):
+            name, sep, version = filename[: -len(ext)].rpartition("-")
+            return (normalize(name), version) if sep else None
+    return None
+
+
+def _matches(filename: str, name: str, version: str) -> bool:
+    parsed = file_version(filename)
+    # A pin without a local label (torch==2.13.0) is satisfied by 2.13.0+cpu too: list both.
+    return parsed is not None and parsed[0] == normalize(name) and _public(parsed[1]) == _public(version)
+
+
+def _http_get(url: str) -> str:
+    request = urllib.request.Request(url, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - the configured index
+        return response.read().decode("utf-8")
+
+
+def pypi_hashes(name: str, version: str, fetch: Fetch = _http_get, base: str = PYPI_SIMPLE) -> set[str]:
+    try:
+        data = json.loads(fetch(f"{base}/{normalize(name)}/"))
+    except Exception:  # the index may not know the package (a local-only wheel): other sources may
+        return set()
+    return {f["hashes"]["sha256"] for f in data.get("files", [])
+            if "sha256" in f.get("hashes", {}) and _matches(f["filename"], name, version)}
+
+
+def local_index_hashes(name: str, version: str, index_dir: Path) -> set[str]:
+    page = index_dir / normalize(name) / "index.html"
+    if not page.is_file():
+        return set()
+    return {digest for href, digest in _HREF.findall(page.read_text(encoding="utf-8", errors="replace"))
+            if _matches(unquote(href.rsplit("/", 1)[-1]), name, version)}
+
+
+def find_links_hashes(name: str, version: str, directory: Path) -> set[str]:
+    out = set()
+    if directory.is_dir():
+        for path in directory.iterdir():
+            if _matches(path.name, name, version):
+                out.add(hashlib.sha256(path.read_bytes()).hexdigest())
+    return out
+
+
+def pip_sources(config_list: str) -> tuple[list[Path], list[Path]]:
+    """Local index directories and find-links directories from ``pip config list`` output."""
+    indexes, links = [], []
+    for line in config_list.splitlines():
+        key, _, value = line.partition("=")
+        values = value.strip().strip("'\"").split()
+        if key.endswith(("index-url", "extra-index-url")):
+            indexes += [Path(unquote(urlparse(v).path)) for v in values if v.startswith("file://")]
+        elif key.endswith("find-links"):
+            links += [Path(v[7:] if v.startswith("file://") else v) for v in values if "://" not in v or v.startswith("file://")]
+    return list(dict.fromkeys(indexes)), list(dict.fromkeys(links))
+
+
+def _pip_config_list() -> str:
+    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+def hashes_for(name: str, version: str, indexes: Sequence[Path], links: Sequence[Path],
+               fetch: Fetch = _http_get) -> list[str]:
+    found = pypi_hashes(name, version, fetch)
+    for index in indexes:
+        found |= local_index_hashes(name, version, index)
+    for directory in links:
+        found |= find_links_hashes(name, version, directory)
+    return sorted(found)
+
+
+def pins(lock_text: str) -> list[tuple[str, str]]:
+    return [(m.group(1), m.group(2)) for line in lock_text.splitlines() if (m := _PIN.match(line.strip()))]
+
+
+def with_hashes(lock_text: str, hashes: Mapping[tuple[str, str], Iterable[str]]) -> str:
+    """The lock with each pin followed by its ``--hash`` lines (existing hash lines replaced)."""
+    out = []
+    for raw in lock_text.splitlines():
+        line = raw.strip()
+        if line.startswith("--hash="):
+            continue
+        m = _PIN.match(line)
+        if not m:
+            out.append(raw)
+            continue
+        digests = sorted(hashes[(m.group(1), m.group(2))])
+        out.append(f"{m.group(1)}=={m.group(2)} \\")
+        out += [f"    --hash=sha256:{d}" + (" \\" if i < len(digests) - 1 else "") for i, d in enumerate(digests)]
+    return "\n".join(out) + "\n"
+
+
+def hash_lock(lock_text: str, fetch: Fetch = _http_get, config_list: str | None = None) -> str:
+    indexes, links = pip_sources(_pip_config_list() if config_list is None else config_list)
+    found, missing = {}, []
+    for name, version in pins(lock_text):
+        digests = hashes_for(name, version, indexes, links, fetch)
+        if not digests:
+            missing.append(f"{name}=={version}")
+        found[(name, version)] = digests
+    if missing:
+        raise HashError(f"no index offers a file for {', '.join(missing)}: cannot hash the lock")
+    return with_hashes(lock_text, found)
