@@ -1,0 +1,40 @@
+"""The lock audit: a vulnerability fails, an unreachable service is NOT AUDITED (never a pass)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from infergate.audit import main
+
+
+def fake(stdout: str, code: int):
+    calls = []
+
+    def run(cmd):
+        calls.append(list(cmd))
+        return subprocess.CompletedProcess(cmd, code, stdout=stdout, stderr="")
+
+    return run, calls
+
+
+def test_a_clean_audit_passes_and_is_strict(tmp_path: Path, capsys) -> None:
+    lock = tmp_path / "x.lock"
+    lock.write_text("a==1 \\\n    --hash=sha256:" + "0" * 64 + "\n")
+    run, calls = fake("No known vulnerabilities found", 0)
+    assert main(["--pip-audit", "pa", str(lock)], run=run) == 0
+    assert {"--strict", "--no-deps", "--disable-pip"} <= set(calls[0])
+    assert "x.lock: no known vulnerability" in capsys.readouterr().out
+
+
+def test_a_vulnerability_fails(tmp_path: Path, capsys) -> None:
+    run, _ = fake("Found 1 known vulnerability in 1 package\nName Version ID\nfoo 1.0 GHSA-xxxx", 1)
+    assert main(["--pip-audit", "pa", str(tmp_path / "x.lock")], run=run) == 1
+    assert "VULNERABLE" in capsys.readouterr().out
+
+
+def test_offline_is_not_audited_and_not_a_pass(tmp_path: Path, capsys) -> None:
+    run, _ = fake("ERROR: annotated-doc: Dependency not found on PyPI and could not be audited", 1)
+    assert main(["--pip-audit", "pa", str(tmp_path / "x.lock")], run=run) == 3
+    captured = capsys.readouterr()
+    assert "NOT AUDITED" in captured.out and "this is not a pass" in captured.err
