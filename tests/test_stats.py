@@ -254,9 +254,12 @@ def test_noise_report_wide_interval() -> None:
     assert not tolerant.untrustworthy
 
 
-def test_noise_report_reads_the_real_load_by_default() -> None:
-    report = stats.noise_report((1.0, 0.99, 1.01), ncpu=10_000)
-    assert not report.untrustworthy
+def test_noise_report_reads_the_load_itself_when_not_given(monkeypatch) -> None:
+    monkeypatch.setattr(stats, "read_load", lambda: 5.0)  # a busy 2-CPU machine
+    busy = stats.noise_report((1.0, 0.99, 1.01), ncpu=2)
+    assert busy.untrustworthy and any("5.00" in r for r in busy.reasons), busy.reasons
+    monkeypatch.setattr(stats, "read_load", lambda: 0.1)
+    assert not stats.noise_report((1.0, 0.99, 1.01), ncpu=2).untrustworthy
 
 
 # --------------------------------------------------------------------------------------------
