@@ -63,12 +63,18 @@ def cases_from_results(path: Path, data: dict[str, Any]) -> tuple[dict[str, bl.C
         if extra.get("variant") in (None, "eager"):
             continue
         records = extra.get("run_records") or []
+        recipe = extra.get("recipe")
+        if not isinstance(recipe, int) or isinstance(recipe, bool):
+            # Results written before variants had recipe revisions: which build they measured is
+            # unknown, so they never become a baseline (compile's revision 1 was not frozen).
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} does not say which recipe "
+                                "revision of its variant it measured (written by an older infergate): re-run it")
         if not records:
             raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} carries no runs")
         try:
             runs = tuple(bl.RunRecord.from_json(r) for r in records)
             cases[extra["case_id"]] = bl.CaseBaseline(
-                runs=runs, confidence=RECORD_CONFIDENCE, environment={**env, "torch_threads": extra.get("threads")},
+                runs=runs, confidence=RECORD_CONFIDENCE, environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
                 estimator=extra.get("estimator", "median-of-round-ratios"))
         except (KeyError, TypeError, bl.InvalidBaseline) as exc:
             raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None

@@ -20,6 +20,10 @@ from .variants import VARIANTS
 from .zoo import ARCHS, SIZES, Task
 
 
+def measured_model_id(spec: ModelSpec, shape: Shape) -> str:
+    return spec.id if shape == TRACE_SHAPE else f"{spec.id}-{shape}"
+
+
 @dataclass(frozen=True)
 class Case:
     spec: ModelSpec
@@ -30,7 +34,7 @@ class Case:
     @property
     def model_id(self) -> str:
         """The measured model: its spec at its shape (one worker measures all its variants)."""
-        return self.spec.id if self.shape == TRACE_SHAPE else f"{self.spec.id}-{self.shape}"
+        return measured_model_id(self.spec, self.shape)
 
     @property
     def id(self) -> str:

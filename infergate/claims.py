@@ -11,7 +11,9 @@ which fusion patterns fired, and whether ``compile`` can replace ``jit_ipex`` (s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Sequence
 
 from .claims_measure import ClaimMeasurement
@@ -33,15 +35,37 @@ SPEEDUPS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE) -> Estimate | None:
+def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
+            across_hosts: bool = False) -> Estimate | None:
     """How many times faster ``faster`` ran than ``slower`` in the same rounds, with its interval;
-    None when either was not timed."""
+    None when either was not timed.
+
+    The bootstrap interval covers this process's noise only. ``across_hosts`` widens it by the
+    between-session spread measured on this project's machines (session_gate's priors: another
+    process or host of the class moves a speedup by that much), which is what a claim about the
+    machine class, not this one process, has to carry."""
     t = m.timing
     if t is None or faster not in t.times_ns or slower not in t.times_ns:
         return None
     a, b = t.times_ns[slower], t.times_ns[faster]
     low, high = bootstrap_ratio_ci(a, b, confidence=confidence)
-    return Estimate(speedup_ratio(a, b), low, high)
+    point = speedup_ratio(a, b)
+    if not across_hosts:
+        return Estimate(point, low, high)
+    half = max(math.log(high / point), math.log(point / low))
+    spread = between_hosts_sd(faster, slower)
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    wide = math.sqrt(half ** 2 + (z * spread) ** 2)
+    return Estimate(point, point * math.exp(-wide), point * math.exp(wide))
+
+
+def between_hosts_sd(faster: str, slower: str) -> float:
+    """sd of log(time ratio) between sessions: the priors are per variant against eager; a ratio of
+    two non-eager variants takes both (as if independent: their shared eager part cancels, the rest
+    does not)."""
+    from .session_gate import prior_for
+
+    return math.sqrt(sum(prior_for(v) ** 2 for v in (faster, slower) if v != "eager"))
 
 
 def benefit_counts(est: Estimate | None, at_least: float = BENEFIT) -> bool:
@@ -55,9 +79,12 @@ class LeaveVerdict:
     why: str
 
 
-def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN) -> LeaveVerdict:
+def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hosts: bool = False) -> LeaveVerdict:
     """Can ``compile`` replace ``jit_ipex`` for this model: the same answers as eager FP32 and at
-    most ``within`` slower than ``jit_ipex``, judged on the interval (never on a point alone)."""
+    most ``within`` slower than ``jit_ipex``, judged on the interval (never on a point alone):
+    this process's interval, or with ``across_hosts`` the one any host of the class can expect."""
+    if "worker" in m.failed or m.timing is None:
+        return LeaveVerdict("undecided", "the row was not measured: " + m.failed.get("worker", "nothing timed"))
     for variant in ("jit_ipex", "compile"):
         if variant in m.skipped:
             return LeaveVerdict("n/a", f"{variant} skipped: {m.skipped[variant]}")
@@ -66,7 +93,7 @@ def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN) -> LeaveVe
     answers = m.answers.get("compile")
     if answers is None or not answers.same:
         return LeaveVerdict("no", "compile's answers differ: " + (answers.why_not() if answers else "not checked"))
-    est = speedup(m, "compile", "jit_ipex")
+    est = speedup(m, "compile", "jit_ipex", across_hosts=across_hosts)
     if est is None:
         return LeaveVerdict("n/a", "compile and jit_ipex were not both timed")
     # est > 1: compile faster. compile's time / jit_ipex's time = 1 / est.
@@ -82,9 +109,11 @@ def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN) -> LeaveVe
 @dataclass(frozen=True)
 class Share:
     dtype: str
-    counted: int  # models whose fusion benefit counts
+    counted: int  # models whose fusion benefit counts on this host (same-process intervals)
     measured: int  # models where both jit and jit_ipex were timed
     skipped: int  # models where the dtype could not run (the reason is in the rows)
+    failed: int = 0  # models where a build, proof or the worker failed: named in the rows
+    counted_across_hosts: int = 0  # ... and still counts with the between-host spread
 
     @property
     def fraction(self) -> float | None:
@@ -96,8 +125,10 @@ class Share:
         frac = self.fraction
         assert frac is not None
         side = "at or above" if frac >= GUIDE_SHARE else "below"
+        failed = f"; {self.failed} model(s) FAILED and are not counted" if self.failed else ""
         return (f"{machine_class}, {self.dtype.upper()}: fusion benefit >= {BENEFIT:.0%} in {self.counted} of "
-                f"{self.measured} models ({frac:.0%}), {side} the guide's about {GUIDE_SHARE:.0%}")
+                f"{self.measured} models ({frac:.0%}), {side} the guide's about {GUIDE_SHARE:.0%} "
+                f"({self.counted_across_hosts} of {self.measured} when judged with the between-host spread){failed}")
 
 
 def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMeasurement]:
@@ -106,12 +137,16 @@ def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMea
 
 
 def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str) -> Share:
-    counted = measured = skipped = 0
+    counted = measured = skipped = failed = wide = 0
     for m in headline_rows(rows, dtype):
         est = speedup(m, "jit_ipex", "jit")
         if est is None:
-            skipped += 1
+            if m.failed:
+                failed += 1
+            else:
+                skipped += 1
             continue
         measured += 1
         counted += benefit_counts(est)
-    return Share(dtype, counted, measured, skipped)
+        wide += benefit_counts(speedup(m, "jit_ipex", "jit", across_hosts=True))
+    return Share(dtype, counted, measured, skipped, failed, wide)

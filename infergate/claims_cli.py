@@ -21,7 +21,7 @@ from .claims_measure import ClaimMeasurement, measure_claim
 from .dtypes import DType
 from .inputs import Shape
 from .models import ModelSpec
-from .options import seconds_up_to
+from .options import seconds_up_to, whole_number
 from .sampling import SamplingPlan
 from .zoo import ARCHS, SIZES, Task
 
@@ -51,6 +51,8 @@ def plan_rows(archs: Sequence[str], tasks: Sequence[Task], size: str, attention:
         for arch in archs:
             for task in tasks:
                 spec = ModelSpec(ARCHS[arch], task, SIZES[size], attention)
+                if attention not in spec.arch.attentions:  # e.g. DeBERTa-v2 has eager attention only
+                    continue
                 seqs = (SEQ, QA_LONG_SEQ) if task is Task.QA else (SEQ,)
                 rows += [Row(spec, Shape(batch, s), dtype) for s in seqs]
     return rows
@@ -82,12 +84,14 @@ def parser() -> argparse.ArgumentParser:
                    help="attention implementation; IPEX's MHA fusion matches eager attention only. Default: eager")
     p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",
                    help=f"timed rounds per row, all variants together. Default: {DEFAULT_BUDGET_S:g}")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
+    p.add_argument("--threads", type=whole_number(1, 1024), default=None, metavar="N",
                    help="torch threads. Default: every CPU this process may use")
     p.add_argument("--timeout", type=seconds_up_to(7200), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"per-row worker limit. Default: {DEFAULT_TIMEOUT_S:g}")
     p.add_argument("--out", type=Path, default=None,
                    help="report directory. Default: docs/claims/<machine class>/<lane>")
+    p.add_argument("--render", type=Path, default=None, metavar="DIR",
+                   help="measure nothing: re-render DIR/claims.md and claims.png from DIR/claims.json")
     return p
 
 
@@ -109,7 +113,8 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
             f"(row {m.wall_s:.0f} s; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left)")
 
 
-def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print) -> list[ClaimMeasurement]:  # type: ignore[no-untyped-def]
+def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,  # type: ignore[no-untyped-def]
+             after_row=None) -> list[ClaimMeasurement]:
     from .errors import CaseCrashed, CaseTimeout
     from .isolation import run_in_worker
     from .measuring_env import suite_env
@@ -132,11 +137,14 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print)
             m = run_in_worker(measure_claim, row.spec, row.shape, row.dtype, plan, timeout=timeout,
                               env=dict(menv.env), argv_prefix=menv.argv_prefix)
             error = None
-        except (CaseCrashed, CaseTimeout) as exc:
+        except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
+            first = (str(exc).splitlines() or [""])[0]
+            error = first if isinstance(exc, (CaseCrashed, CaseTimeout)) else f"{type(exc).__name__}: {first}"
             m = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape),
-                                 row.dtype.value, failed={"worker": str(exc).splitlines()[0]})
-            error = str(exc).splitlines()[0]
+                                 row.dtype.value, failed={"worker": error})
         results.append(m)
+        if after_row is not None:  # the rows so far are on disk: a long run interrupted keeps them
+            after_row(results)
         to_measure -= 1
         out(_progress(i, len(rows), row, m, error, started, len(results) - skipped_rows, to_measure), flush=True)
     return results
@@ -153,16 +161,56 @@ def _finite(value):  # type: ignore[no-untyped-def]
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from .capabilities import probe
+def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls: str, lane: str,
+           dtypes: Sequence[str]) -> None:
     from .claims_report import plot, render
-    from .errors import UsageError
-    from .machine import lane_id, lane_versions, machine_class
     from .summary import write_json
 
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts, "dtypes": list(dtypes),
+                                         "machine_class": cls, "lane": lane,
+                                         "rows": [_finite(dataclasses.asdict(m)) for m in results]})
+    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes), encoding="utf-8")
+    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
+
+
+def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
+    """A claims.json back into rows (refusing another schema or version)."""
+    from .claims_measure import Answers
+    from .errors import DataFileError
+    from .inrun_noise import InRunNoise
+    from .sampling import Cost, ModelMeasurement
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"claims file {path}: cannot read it: {exc}") from None
+    if not isinstance(data, dict) or (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
+        raise DataFileError(f"claims file {path}: not an {SCHEMA} version {VERSION} file")
+    rows = []
+    for raw in data["rows"]:
+        timing = raw.pop("timing")
+        if timing is not None:
+            timing = ModelMeasurement(**{**timing, "noise": InRunNoise(**timing["noise"]),
+                                         "costs": {k: Cost(**v) for k, v in timing.get("costs", {}).items()}})
+        answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
+                                 "disagreements": tuple(v["disagreements"])}) for k, v in raw.pop("answers").items()}
+        costs = {k: Cost(**{f: float("nan") if x is None else x for f, x in v.items()})
+                 for k, v in raw.pop("costs").items()}
+        rows.append(ClaimMeasurement(**raw, timing=timing, answers=answers, costs=costs))
+    return data, rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .capabilities import probe
+    from .machine import lane_id, lane_versions, machine_class
+
     args = parser().parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.render is not None:
+        data, results = load_rows(args.render / "claims.json")
+        _write(args.render, results, data["facts"], data["machine_class"], data["lane"], data["dtypes"])
+        print(f"infergate claims: re-rendered {args.render / 'claims.md'} from its {len(results)} rows")
+        return 0
     cls, lane = machine_class(), lane_id(lane_versions())
     out_dir = args.out or ROOT / "docs" / "claims" / cls / lane
     dtypes = [DType(d) for d in args.dtypes]
@@ -171,23 +219,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"infergate claims: {len(rows)} rows ({args.size} models, {args.attention} attention) on {cls}, "
           f"lane {lane}; writing {out_dir}", flush=True)
     started = time.perf_counter()
-    results = run_rows(rows, plan, args.timeout)
-    wall = time.perf_counter() - started
     caps = probe()
     command = "python -m infergate claims " + " ".join(sys.argv[2:] if argv is None else argv)
-    facts = {
-        "command": f"`{command.strip()}`", "wall time": f"{wall / 60:.1f} min", "machine class": cls,
-        "lane": lane, "CPU": caps.cpu_model, "torch threads": str(results[0].timing.threads)
-        if results and results[0].timing else "—",
-        "rows": f"{len(rows)} ({args.size} size, batch 1, {args.attention} attention, budget {args.budget:g} s of rounds each)",
-    }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "claims.md").write_text(render(results, facts, cls, [d.value for d in dtypes]), encoding="utf-8")
-    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
-    write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
-                                         "rows": [_finite(dataclasses.asdict(m)) for m in results]})
+
+    def facts(results: Sequence[ClaimMeasurement], done: bool) -> dict:
+        wall = time.perf_counter() - started
+        threads = next((m.timing.threads for m in results if m.timing), None)
+        return {
+            "command": f"`{command.strip()}`",
+            "wall time": f"{wall / 60:.1f} min" + ("" if done else f" so far ({len(results)} of {len(rows)} rows)"),
+            "machine class": cls, "lane": lane, "CPU": caps.cpu_model, "torch threads": str(threads or "—"),
+            "rows": f"{len(rows)} ({args.size} size, batch 1, {args.attention} attention, "
+                    f"budget {args.budget:g} s of rounds each)",
+        }
+
+    dtype_names = [d.value for d in dtypes]
+    results = run_rows(rows, plan, args.timeout,
+                       after_row=lambda so_far: _write(out_dir, so_far, facts(so_far, False), cls, lane, dtype_names))
+    _write(out_dir, results, facts(results, True), cls, lane, dtype_names)
     failed = [m.model_id for m in results if m.failed]
-    print(f"infergate claims: {wall / 60:.1f} min; report {out_dir / 'claims.md'}"
+    print(f"infergate claims: {(time.perf_counter() - started) / 60:.1f} min; report {out_dir / 'claims.md'}"
           + (f"; {len(failed)} row(s) with a failed variant" if failed else ""))
     return 1 if failed else 0
 

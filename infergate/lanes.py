@@ -267,11 +267,16 @@ def run_pip(cmd: Sequence[str], log: Path, every_s: float = PROGRESS_EVERY_S,
             fh.write(f"ERROR: cannot run pip: {exc}\n")
             return 127
         start = time.monotonic()
-        while True:
-            try:
-                return proc.wait(timeout=every_s)
-            except subprocess.TimeoutExpired:
-                say(pip_progress(log.read_text(encoding="utf-8", errors="replace"), time.monotonic() - start))
+        try:
+            while True:
+                try:
+                    return proc.wait(timeout=every_s)
+                except subprocess.TimeoutExpired:
+                    say(pip_progress(log.read_text(encoding="utf-8", errors="replace"), time.monotonic() - start))
+        except BaseException:  # Ctrl-C: pip must not go on writing into the venv behind our back
+            proc.kill()
+            proc.wait()
+            raise
 
 
 def pip_freeze(python: Path) -> str:

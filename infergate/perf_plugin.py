@@ -221,7 +221,7 @@ class PerfRun:
         """This host boot's session id, read once per run (results and recordings name it)."""
         return bl.host_identity()
 
-    def prepare(self, cases: list[Case]) -> None:
+    def prepare(self, cases: list[Case], family: list[Case] | None = None) -> None:
         """Called once the selected cases are known: loads the baseline (a bad file is one
         DataFileError, never rewritten) and fixes the family size for the correction."""
         if self.repeat > 1 and self.worker_timeout is None:
@@ -248,11 +248,13 @@ class PerfRun:
             if case.variant not in names:
                 names.append(case.variant)
         self.variants_by_model = {k: tuple(v) for k, v in models.items()}
-        # The family is the cases that can fail: a case without a baseline is never judged, so
-        # counting it would only widen every other case's interval.
-        gated = [c for c in cases if c.variant != "eager"
-                 and (self.baseline is None or c.id in self.baseline.cases)]
-        self.gated_cases = max(1, len(gated))
+        # The family is the cases that can fail: a case without a baseline (or with a stale one) is
+        # never judged, so counting it would only widen every other case's interval. A shard of
+        # the nightly judges its cases in the family of the whole run (``family``), so splitting
+        # a run into more jobs never loosens the family-wise false-alarm rate.
+        self.gated_cases = max(1, sum(1 for c in (family or cases) if c.variant != "eager"
+                                      and (self.baseline is None or c.id in self.baseline.cases)
+                                      and self._stale(c) is None))
 
     @property
     def confidence(self) -> float:
@@ -307,23 +309,29 @@ class PerfRun:
             self.confirm_spent_s += time.perf_counter() - start
         return [(m.samples(["eager", case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
 
-    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement], variant: str) -> str | None:
+    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
         """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
         env = case_baseline.environment
         recorded_threads = env.get("torch_threads")
         if recorded_threads not in (None, runs[0].threads):
             return (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
                     f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
-        recipe = get_variant(variant).recipe
-        if bl.recipe_of(env) != recipe:
-            return (f"not comparable: the baseline was measured with revision {bl.recipe_of(env)} of the "
-                    f"{variant} recipe, this run with revision {recipe} (infergate.variants); "
-                    "re-record it on this machine class")
         measuring = env.get("measuring")
         if isinstance(measuring, dict) and measuring.get("settings") != list(self.menv.names):
             return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
                     f"this run with {list(self.menv.names)} (infergate.measuring_env); re-record it")
         return None
+
+    def _stale(self, case: Case) -> str | None:
+        """Why the case's baseline measured another build of the variant (its recipe revision)."""
+        base = self.baseline.cases.get(case.id) if self.baseline else None
+        if base is None:
+            return None
+        recorded, current = bl.recipe_of(base.environment), get_variant(case.variant).recipe
+        if recorded == current:
+            return None
+        return (f"stale baseline: recorded with revision {recorded} of the {case.variant} recipe, this build is "
+                f"revision {current} (infergate.variants); measured, not gated: re-record it on this machine class")
 
     def run_case(self, case: Case) -> CaseResult:
         runs = self.measurement(case)
@@ -332,10 +340,14 @@ class PerfRun:
             pytest.skip(m.skipped[case.variant])
         names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
         samples = [r.samples(names) for r in runs]
-        case_baseline = self.baseline.cases.get(case.id) if self.baseline else None
-        why_not = self._comparable(case_baseline, runs, case.variant) if case_baseline is not None else None
+        stale = self._stale(case)
+        case_baseline = self.baseline.cases.get(case.id) if self.baseline and not stale else None
+        why_not = self._comparable(case_baseline, runs) if case_baseline is not None else None
         decision = None
-        if why_not is not None:
+        if stale is not None:
+            verdict, message = "no-baseline", stale
+            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
+        elif why_not is not None:
             verdict, message = INCONCLUSIVE, why_not
             est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
         else:
@@ -370,6 +382,7 @@ class PerfRun:
             spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
                     if decision and case_baseline else None),
             cost=asdict(m.costs[case.variant]) if case.variant in m.costs else None,
+            recipe=get_variant(case.variant).recipe,
         )
         self.results.append(result)
         return result
@@ -504,8 +517,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     cases = _selected_cases(session.items)
     if not cases:
         return
+    from .harness import perf_skip_reason
+    from .plugin import checkpoint_cases, options
+
+    opts = options(session.config)
+    family = None
+    if opts.shard is not None:  # the whole run's gateable cases, not this shard's
+        family = [c for c in perf_cases(opts.profile) + checkpoint_cases(opts.checkpoints)
+                  if perf_skip_reason(c) is None]
     try:
-        perf_run_of(session.config).prepare(cases)
+        perf_run_of(session.config).prepare(cases, family)
     except DataFileError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -235,6 +235,7 @@ def measure_model_plans(
     """Like ``measure_model``, one measurement per plan from a single build (calibration times
     the same built variants in shuffled rounds and in blocks). Threads come from the first plan."""
     from .capabilities import probe
+    from .cases import measured_model_id
     from .harness import example_inputs
     from .models import build_model
     from .variants import get_variant
@@ -280,7 +281,7 @@ def measure_model_plans(
     results = []
     for plan in plans:
         result = ModelMeasurement(
-            spec.id if shape == TRACE_SHAPE else f"{spec.id}-{shape}", dtype.value, list(calls), {name: [] for name in calls}, skipped=dict(skipped),
+            measured_model_id(spec, shape), dtype.value, list(calls), {name: [] for name in calls}, skipped=dict(skipped),
             proofs=dict(proofs), build_s=dict(build_s), costs=dict(costs), threads=threads, schedule=plan.schedule,
             seed=plan.seed, load_start=load_start, observed_env=observed(),
         )

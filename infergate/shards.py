@@ -4,7 +4,7 @@ A model (a ``ModelSpec``: architecture x task x size x attention, or a checkpoin
 perf cases share one worker per run and its correctness cases share one built model, so splitting
 a model would pay its builds twice. Models are assigned greedily, largest estimated cost first, to
 the least loaded shard (deterministic: ties broken by id), so every job of a run agrees on the
-plan without talking to the others. ``python -m infergate shards`` prints the GitHub Actions
+plan without talking to the others. ``python -m infergate.shards`` prints the GitHub Actions
 matrix; ``--ig-shard I/N`` makes pytest keep shard I's models and deselect the rest.
 """
 
@@ -71,11 +71,17 @@ def loads_s(profile: Profile, shards: int, repeat: int = PLAN_REPEAT) -> list[fl
 
 
 def shards_needed(profile: Profile, budget_s: float, repeat: int = PLAN_REPEAT, most: int = 64) -> int:
-    """The fewest shards whose busiest job fits ``budget_s`` (``most`` if none does)."""
+    """The fewest shards whose busiest job fits ``budget_s``; an error naming the model when one
+    model alone does not fit (no number of shards can help then)."""
+    costs = _cost_s(perf_cases(profile), repeat)
+    biggest = max(costs.items(), key=lambda kv: kv[1], default=("", 0.0))
+    if biggest[1] > budget_s:
+        raise ValueError(f"model {biggest[0]} alone is estimated at {biggest[1] / 60:.0f} min, over the "
+                         f"{budget_s / 60:.0f} min a shard may take")
     for n in range(1, most + 1):
         if max(loads_s(profile, n, repeat)) <= budget_s:
             return n
-    return most
+    raise ValueError(f"the profile needs more than {most} shards of {budget_s / 60:.0f} min")
 
 
 def parse_shard(value: str) -> tuple[int, int]:
@@ -91,7 +97,7 @@ def parse_shard(value: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m infergate shards", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m infergate.shards", description=__doc__)
     p.add_argument("--profile", choices=("default", "nightly", "smoke"), default="nightly",
                    help="the profile to split. Default: nightly")
     p.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_MIN,
@@ -100,7 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.budget_min > 0:
         p.error(f"--budget-min must be > 0, got {args.budget_min}")
     profile = get_profile(args.profile)
-    n = shards_needed(profile, args.budget_min * 60)
+    try:
+        n = shards_needed(profile, args.budget_min * 60)
+    except ValueError as exc:
+        p.error(str(exc))
     loads = loads_s(profile, n)
     print(f"infergate shards: profile {args.profile}, {PLAN_REPEAT} perf run(s) per model: {n} shard(s), estimated "
           f"{', '.join(f'{s / 60:.0f}' for s in loads)} min", file=sys.stderr)

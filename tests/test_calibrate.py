@@ -82,7 +82,9 @@ def test_the_emulated_family_confidence_is_the_default_profiles() -> None:
     from infergate.cases import get_profile
     from infergate.variants import VARIANTS
 
-    gated = [(spec.id, v) for sel in get_profile("default").perf for spec in sel.specs()
-             for v in (sel.variants or tuple(VARIANTS)) if v != "eager"]
-    assert calibrate.DEFAULT_GATED_CASES == len(gated)
-    assert calibrate.GateShape(gated_cases=9).confidence == pytest.approx(1 - 0.01 / 9)
+    from infergate.cases import perf_cases
+    from infergate.dtypes import DType
+
+    gated = [c for c in perf_cases(get_profile("default")) if c.variant != "eager" and c.dtype is DType.FP32]
+    assert calibrate.DEFAULT_GATED_CASES == len(gated) and {c.variant for c in gated} == set(VARIANTS) - {"eager"}
+    assert calibrate.GateShape(gated_cases=12).confidence == pytest.approx(1 - 0.01 / 12)

@@ -438,8 +438,9 @@ def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_d
     # speedups measured something else, so they are neither judged against nor pooled.
     monkeypatch.setattr(Jit, "recipe", 2)
     run, result, remeasured = gate(tmp_path, synthetic(7.0, seed=20), [], monkeypatch)
-    assert result.verdict == "inconclusive" and not result.failed and remeasured == []
-    assert "revision 1 of the jit recipe, this run with revision 2" in result.message
+    assert result.verdict == "no-baseline" and not result.failed and remeasured == []
+    assert "stale baseline: recorded with revision 1 of the jit recipe, this build is revision 2" in result.message
+    assert "measured, not gated" in result.message
     note = record(tmp_path, runs(6.0, 30, 3), session="h-b")
     case = bl.load(path).cases[CASE.id]
     assert len(case.runs) == 3 and bl.recipe_of(case.environment) == 2

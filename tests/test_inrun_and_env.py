@@ -133,7 +133,7 @@ def test_the_injected_slowdown_keeps_outputs_and_adds_work_in_the_graph() -> Non
 # -- CI results become baseline sessions -------------------------------------------------------
 
 
-def _results(tmp_path: Path, **machine) -> Path:
+def _results(tmp_path: Path, recipe: int | None = 1, **machine) -> Path:
     run = {"speedup": 1.4, "ci": [1.38, 1.42], "rounds": 300, "median_ms": {"eager": 14.0, "jit": 10.0},
            "recorded": "2026-11-27T12:00:00+00:00", "session": "h-runner1"}
     info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x", "environment": {"torch_threads": 1},
@@ -143,7 +143,8 @@ def _results(tmp_path: Path, **machine) -> Path:
     info.update(machine)
     data = {"machine_info": info, "benchmarks": [
         {"extra_info": {"case_id": "bert-jit", "variant": "jit", "threads": 1, "estimator": "median-of-round-ratios",
-                        "run_records": [run, {**run, "speedup": 1.41}]}},
+                        "run_records": [run, {**run, "speedup": 1.41}],
+                        **({} if recipe is None else {"recipe": recipe})}},
         {"extra_info": {"case_id": "bert-eager", "variant": "eager", "run_records": []}}]}
     path = tmp_path / "results.json"
     path.write_text(json.dumps(data))
@@ -157,6 +158,15 @@ def test_ci_results_are_added_as_a_session(tmp_path) -> None:
     assert "added 2 run(s) of 1 case(s) as session h-runner1" in lines[0]
     assert set(f.sessions) == {"h-runner1"} and f.sessions["h-runner1"].source == "added from results.json"
     assert f.cases["bert-jit"].speedups == (1.4, 1.41)
+    assert bl.recipe_of(f.cases["bert-jit"].environment) == 1
+
+
+def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path) -> None:
+    root = tmp_path / "baselines"
+    baselines_cli.add(_results(tmp_path, recipe=2), root)
+    assert bl.recipe_of(bl.load(root / "m__avx2__2c2t" / "torch-x.json").cases["bert-jit"].environment) == 2
+    with pytest.raises(DataFileError, match="does not say which recipe revision"):
+        baselines_cli.add(_results(tmp_path, recipe=None), tmp_path / "other")
 
 
 def test_results_of_an_unknown_version_or_the_test_hook_are_refused(tmp_path) -> None:
