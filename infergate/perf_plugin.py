@@ -22,7 +22,7 @@ from .errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from .inputs import TRACE_SHAPE, Shape
 from .models import ModelSpec
 from .sampling import ModelMeasurement, SamplingPlan, measure_model
-from .variants import get_variant
+from .variants import get_variant, process_group
 from .measuring_env import MeasuringEnv, check_applied, suite_env
 from .options import alpha_type, fraction_type, injection_type, seconds_up_to, whole_number
 from .session_gate import Components
@@ -157,6 +157,15 @@ def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
     )
 
 
+def measurement_key(case: Case) -> tuple[str, str, str]:
+    """Which worker measures a case: one per model, shape, dtype and variants.process_group."""
+    return _key(case.model_id, case.dtype.value, case.variant)
+
+
+def _key(model_id: str, dtype: str, variant: str) -> tuple[str, str, str]:
+    return model_id, dtype, process_group(variant, DType(dtype))
+
+
 def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: SamplingPlan,
             worker_timeout: float | None, menv: MeasuringEnv | None = None,
             shape: Shape = TRACE_SHAPE) -> ModelMeasurement:
@@ -201,7 +210,7 @@ class PerfRun:
     inject: tuple[str, float] | None = None
     menv: MeasuringEnv = field(default_factory=suite_env)
     baseline: bl.BaselineFile | None = None
-    variants_by_model: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    variants_by_model: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
     gated_cases: int = 1
     spreads: dict[SpreadKey, Components] = field(default_factory=dict)
     measurements: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
@@ -242,9 +251,9 @@ class PerfRun:
                     f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
                 )
             self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
-        models: dict[tuple[str, str], list[str]] = {}
+        models: dict[tuple[str, str, str], list[str]] = {}
         for case in cases:
-            names = models.setdefault((case.model_id, case.dtype.value), ["eager"])
+            names = models.setdefault(measurement_key(case), ["eager"])
             if case.variant not in names:
                 names.append(case.variant)
         self.variants_by_model = {k: tuple(v) for k, v in models.items()}
@@ -269,7 +278,7 @@ class PerfRun:
                         shape=case.shape) for seed in seeds]
 
     def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
-        key = (case.model_id, case.dtype.value)
+        key = measurement_key(case)
         try:
             return self._measure_seeds(case, variants, seeds)
         except (CaseCrashed, CaseTimeout) as exc:
@@ -279,7 +288,7 @@ class PerfRun:
 
     def measurement(self, case: Case) -> list[ModelMeasurement]:
         """The model's runs (``repeat`` separate processes), measured when its first case runs."""
-        key = (case.model_id, case.dtype.value)
+        key = measurement_key(case)
         if key in self.crashed:  # one crash per model is enough: its other cases report it
             pytest.fail(self.crashed[key], pytrace=False)
         if key not in self.measurements:
@@ -292,7 +301,7 @@ class PerfRun:
         re-measuring budget lasts (none once it is spent: the case is decided as it is). One model's
         variants are re-measured together, once: a disturbance that flags one of them (a busy
         neighbour, stolen time) usually flags them all, and one set of processes serves every case."""
-        key = (case.model_id, case.dtype.value)
+        key = measurement_key(case)
         if key not in self.remeasured:
             if self.confirm_spent_s >= self.confirm_budget_s:
                 self.confirm_skipped.append(case.id)
@@ -404,7 +413,7 @@ class PerfRun:
         for r in self.results:
             if r.variant == "eager" or r.verdict == "reference":
                 continue
-            runs = self.measurements[(r.model_id, r.dtype)]
+            runs = self.measurements[_key(r.model_id, r.dtype, r.variant)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
             case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: get_variant(r.variant).recipe}

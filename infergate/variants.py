@@ -279,6 +279,13 @@ class Compile(Variant):
 VARIANTS: dict[str, Variant] = {v.name: v for v in (Eager(), Jit(), JitIpex(), Compile())}
 
 
+def process_group(variant: str, dtype: DType) -> str:
+    """Which variants may be timed in one process: all, except BF16 ``jit_ipex``. Importing IPEX
+    replaces torch's CPU autocast kernels with oneDNN ones for the whole process, so BF16 eager, jit
+    and compile timed beside it would measure torch-with-IPEX; FP32 has no such swap."""
+    return "ipex" if dtype is DType.BF16 and variant == JitIpex.name else "torch"
+
+
 def get_variant(name: str) -> Variant:
     try:
         return VARIANTS[name]

@@ -68,7 +68,7 @@ def record(root: Path, measured: list[ModelMeasurement], floor: float | None = N
     try:
         run = make_run(root, update=True, repeat=len(measured), **kw)
         run.prepare([CASE])
-        run.measurements[(SPEC.id, "fp32")] = measured
+        run.measurements[(SPEC.id, "fp32", "torch")] = measured
         run.run_case(CASE)
         note = run.record_baselines()
     finally:
@@ -93,7 +93,7 @@ def gate(root: Path, m: ModelMeasurement | list[ModelMeasurement], confirmation:
     first = m if isinstance(m, list) else [m]
     run = make_run(root, repeat=len(first), **kw)
     run.prepare([CASE])
-    run.measurements[(SPEC.id, "fp32")] = first
+    run.measurements[(SPEC.id, "fp32", "torch")] = first
     remeasured = []
     queue = list(confirmation)
 
@@ -306,7 +306,7 @@ def test_no_baseline_is_one_line_and_no_failure(tmp_path) -> None:
     run.prepare([CASE])
     assert run.notes == [no_baseline_line(run.baseline_path, MACHINE, LANE)]
     assert "\n" not in run.notes[0] and MACHINE in run.notes[0] and "not gated" in run.notes[0]
-    run.measurements[(SPEC.id, "fp32")] = [synthetic(7.0)]
+    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
     result = run.run_case(CASE)
     assert result.verdict == "no-baseline" and not result.failed
 
@@ -326,7 +326,7 @@ def test_a_bad_baseline_file_is_one_message_and_left_untouched(tmp_path, content
     with pytest.raises(DataFileError) as exc:
         run.prepare([CASE])
     assert str(run.baseline_path) in str(exc.value) and "\n" not in str(exc.value)
-    run.measurements[(SPEC.id, "fp32")] = [synthetic(7.0)]
+    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
     run.baseline = None
     run.run_case(CASE)
     with pytest.raises(DataFileError):  # and an update refuses to overwrite it
@@ -359,7 +359,7 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
 def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
     run = make_run(tmp_path)
     run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
-    run.measurements[(SPEC.id, "fp32")] = [synthetic(7.0)]
+    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
     results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
     lines = format_table(results)
     assert lines[0].split()[:3] == ["case", "ms", "speedup"] and "no-baseline" in lines[2]
@@ -467,3 +467,15 @@ def test_a_case_that_looks_a_floor_slower_but_cannot_be_confirmed_is_inconclusiv
     run, result, _ = gate(tmp_path, slower, runs(7.0 * 1.10, 40, 3), monkeypatch)
     assert result.verdict == "inconclusive" and result.mdd > 0.10, result.message
     assert "slower, more than --ig-floor 5%, which this gate cannot confirm" in result.message
+
+
+def test_bf16_jit_ipex_is_measured_apart_from_the_variants_it_would_skew() -> None:
+    from infergate.perf_plugin import measurement_key
+
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "sdpa")
+    keys = {v: measurement_key(Case(spec, v, DType.BF16)) for v in ("eager", "jit", "jit_ipex", "compile")}
+    assert keys["jit_ipex"] != keys["eager"] == keys["jit"] == keys["compile"]
+    assert len({measurement_key(Case(spec, v, DType.FP32)) for v in keys}) == 1  # FP32 shares one worker
+    run = make_run(Path("/nonexistent"))
+    run.prepare([Case(spec, v, DType.BF16) for v in keys])
+    assert sorted(run.variants_by_model.values()) == [("eager", "jit", "compile"), ("eager", "jit_ipex")]
