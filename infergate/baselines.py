@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -572,42 +570,10 @@ def dumps(baselines: BaselineFile) -> str:
     return text + "\n"
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; not possible everywhere (e.g. Windows), and not fatal.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temp file in the same directory, fsync, then rename over the target.
+    from .atomic import write_text
 
-    Same directory so the rename is atomic (same filesystem): a reader sees the old file or the
-    new one, never half of one, and a crash mid-write leaves the old file intact.
-    """
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # mkstemp would give 0600
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    write_text(path, text)
 
 
 # The environment key holding the variant's recipe revision (variants.Variant.recipe); files

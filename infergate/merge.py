@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,17 +98,9 @@ def results_doc(info: Mapping[str, Any], benchmarks: Iterable[Mapping[str, Any]]
 
 
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """Atomic: a reader (or an artifact upload) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from .atomic import write_json as write
+
+    write(path, doc)
 
 
 # --------------------------------------------------------------------------------------------

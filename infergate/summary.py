@@ -20,8 +20,6 @@ The gate, per case (speedup = eager / variant, measured in the same run, never a
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -336,7 +334,6 @@ def results_json(results: Sequence[CaseResult], machine_info: Mapping[str, Any])
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    os.replace(tmp, path)
+    from .atomic import write_json as write
+
+    write(path, data)
