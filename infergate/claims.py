@@ -83,11 +83,12 @@ def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hos
     """Can ``compile`` replace ``jit_ipex`` for this model: the same answers as eager FP32 and at
     most ``within`` slower than ``jit_ipex``, judged on the interval (never on a point alone):
     this process's interval, or with ``across_hosts`` the one any host of the class can expect."""
+    for variant in ("jit_ipex", "compile"):  # a row that cannot run here is n/a, not undecided
+        if variant in m.skipped:
+            return LeaveVerdict("n/a", f"{variant} skipped: {m.skipped[variant]}")
     if "worker" in m.failed or m.timing is None:
         return LeaveVerdict("undecided", "the row was not measured: " + m.failed.get("worker", "nothing timed"))
     for variant in ("jit_ipex", "compile"):
-        if variant in m.skipped:
-            return LeaveVerdict("n/a", f"{variant} skipped: {m.skipped[variant]}")
         if variant in m.failed:
             return LeaveVerdict("no" if variant == "compile" else "n/a", f"{variant} failed: {m.failed[variant]}")
     answers = m.answers.get("compile")

@@ -208,7 +208,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.render is not None:
         data, results = load_rows(args.render / "claims.json")
-        _write(args.render, results, data["facts"], data["machine_class"], data["lane"], data["dtypes"])
+        facts = data["facts"]  # the first reports named class, lane and dtypes only among their facts
+        cls = data.get("machine_class") or facts["machine class"]
+        dtypes = data.get("dtypes") or list(dict.fromkeys(m.dtype for m in results))
+        _write(args.render, results, facts, cls, data.get("lane") or facts["lane"], dtypes)
         print(f"infergate claims: re-rendered {args.render / 'claims.md'} from its {len(results)} rows")
         return 0
     cls, lane = machine_class(), lane_id(lane_versions())

@@ -196,7 +196,7 @@ def judge(
         return "reference", "eager is the reference every speedup is taken against", est, None
     est = runs_speedup_estimate(runs, variant, confidence=confidence)
     if baseline is None:
-        return "no-baseline", "no baseline recorded for this case", est, None
+        return "no-baseline", "no baseline recorded for this case: measured, not gated", est, None
     if comp is None or comp.within_df < 1:
         return (INCONCLUSIVE, f"not gated: the baselines of {variant} hold no case with two runs in one "
                               "session, so the between-run spread is unknown; record them with several runs "

@@ -89,6 +89,9 @@ def test_leaving_is_undecided_when_the_interval_straddles_the_limit_and_n_a_with
     crashed = ClaimMeasurement("m", "bert", "qa", "b1s128", "fp32", failed={"worker": "killed by SIGKILL"})
     assert can_leave_ipex(crashed).answer == "undecided" and "SIGKILL" in can_leave_ipex(crashed).why
     assert fusion_share([crashed], "fp32").failed == 1  # named in the sentence, not silently dropped
+    skipped = ClaimMeasurement("m", "bert", "qa", "b1s128", "bf16", skipped={"jit_ipex": "no native BF16",
+                                                                             "compile": "no native BF16"})
+    assert can_leave_ipex(skipped).answer == "n/a" and "no native BF16" in can_leave_ipex(skipped).why
 
 
 def test_the_report_has_the_one_line_answer_and_every_table() -> None:
