@@ -258,7 +258,10 @@ def run_pip(cmd: Sequence[str], log: Path, every_s: float = PROGRESS_EVERY_S,
 
 def pip_freeze(python: Path) -> str:
     proc = subprocess.run(
-        [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"],
+        # --all: setuptools too. Plain freeze leaves it out, and torch 2.13 requires setuptools>=77,
+        # newer than the one a fresh venv has; in --require-hashes mode pip refuses to fetch an
+        # unpinned dependency, so the lock must pin it (measured: a fresh clone's current lane failed so).
+        [str(python), "-m", "pip", "freeze", "--all", "--disable-pip-version-check"],
         stdin=subprocess.DEVNULL, capture_output=True, text=True,
     )
     if proc.returncode != 0:
@@ -427,8 +430,8 @@ def lock_text_from_freeze(lane: str, freeze: str) -> str:
             continue  # pip freeze's own comments (e.g. about editables) are not pins
         if line.startswith("-e ") or line.startswith("--editable"):
             continue  # a checkout on this machine, not something another machine can install
-        if _requirement_name(line) == "infergate":
-            continue  # the project itself is not a dependency of its lanes
+        if _requirement_name(line) in ("infergate", "pip"):
+            continue  # the project is not a dependency of its lanes; pip is the venv's own installer
         out.append(_PLATFORM_LOCAL.sub(r"\g<req>", line))
     return "\n".join(out) + "\n"
 
