@@ -82,10 +82,14 @@ def local_index_hashes(name: str, version: str, index_dir: Path) -> set[str]:
             if _matches(unquote(href.rsplit("/", 1)[-1]), name, version)}
 
 
-def find_links_hashes(name: str, version: str, directory: Path) -> set[str]:
+def find_links_hashes(name: str, version: str, directory: Path, local: str | None = None) -> set[str]:
+    """Hashes of the matching files in a find-links directory (only ``+<local>`` builds if given)."""
     out = set()
     if directory.is_dir():
         for path in directory.iterdir():
+            parsed = file_version(path.name)
+            if local is not None and not (parsed and parsed[1].endswith(f"+{local}")):
+                continue
             if _matches(path.name, name, version):
                 out.add(hashlib.sha256(path.read_bytes()).hexdigest())
     return out
@@ -112,6 +116,16 @@ def _pip_config_list() -> str:
 
 def hashes_for(name: str, version: str, indexes: Sequence[Path], links: Sequence[Path],
                fetch: Fetch = _http_get) -> list[str]:
+    """Every file's hash, except that a CPU build (``+cpu``) on this machine's disk, when there is
+    one, is the only one allowed. In --require-hashes mode pip ranks a candidate whose link carries
+    an allowed hash above any other, and a find-links file carries none: with PyPI's CUDA wheel
+    allowed too, pip took it (526 MB plus CUDA dependencies the lock does not pin) over the CPU
+    wheel the lane was frozen from. Elsewhere the CPU build comes from PyTorch's CPU index."""
+    cpu = set()
+    for directory in links:
+        cpu |= find_links_hashes(name, version, directory, local="cpu")
+    if cpu:
+        return sorted(cpu)
     found = pypi_hashes(name, version, fetch)
     for index in indexes:
         found |= local_index_hashes(name, version, index)
