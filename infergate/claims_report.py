@@ -44,7 +44,8 @@ def _cell(m: ClaimMeasurement, faster: str, slower: str) -> str:
 
 def _fired(m: ClaimMeasurement) -> str:
     sig = m.fusions.get("jit_ipex", {})
-    fired = [f"{fusion_label(k)} ×{n}" for k, n in sig.items() if n]
+    # Sorted, so a report re-rendered from its JSON (written with sorted keys) reads the same.
+    fired = [f"{fusion_label(k)} ×{n}" for k, n in sorted(sig.items()) if n]
     return ", ".join(fired) if fired else ("—" if "jit_ipex" not in m.fusions else "none")
 
 
