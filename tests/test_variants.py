@@ -135,6 +135,12 @@ def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monk
     # parameters as graph inputs. It compiled, it ran, and it was not frozen.
     monkeypatch.setattr("infergate.variants._freeze_compiled_graphs", lambda: None)
     monkeypatch.setattr(inductor_config, "freezing", False)
+    # Unfrozen graphs go through AOTAutograd's cache (frozen ones bypass it): an earlier test's
+    # identical graph would be served from it without reaching inductor's inner compiler at all.
+    import torch._functorch.config as functorch_config
+
+    monkeypatch.setattr(functorch_config, "enable_autograd_cache", False, raising=False)
+    monkeypatch.setattr(inductor_config, "fx_graph_cache", False, raising=False)
     torch._dynamo.reset()
     with pytest.raises(ProofError, match="compiled graph 0 is not frozen: it takes [0-9]+ tensor inputs"):
         Compile().build(model, example_inputs(spec), DType.FP32)
