@@ -123,7 +123,7 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
     results, started, skipped_rows = [], time.perf_counter(), 0
     from .claims_measure import CLAIM_VARIANTS, unavailable
 
-    plans = [{v: unavailable(v, row.dtype) for v in CLAIM_VARIANTS} for row in rows]
+    plans = [{v: unavailable(row.spec, row.shape, v, row.dtype) for v in CLAIM_VARIANTS} for row in rows]
     to_measure = sum(1 for reasons in plans if not all(reasons.values()))
     for i, (row, reasons) in enumerate(zip(rows, plans), 1):
         if all(reasons.values()):  # nothing to build: no worker, the reasons are the row

@@ -71,13 +71,14 @@ def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers
                    tuple(agreement.decisive_disagreements))
 
 
-def unavailable(variant: str, dtype: DType) -> str | None:
-    from .capabilities import bf16_perf_problem, ipex_autocast_problem, probe
-    from .variants import get_variant
+def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> str | None:
+    """perf's skip rule (harness.perf_skip_reason), plus one of this worker's own: its BF16 variants
+    share the process with jit_ipex, so BF16 autocast must survive IPEX's kernels here."""
+    from .capabilities import ipex_autocast_problem, probe
+    from .cases import Case
+    from .harness import perf_skip_reason
 
-    if dtype is DType.BF16 and (problem := bf16_perf_problem(probe().cpu_flags)):
-        return problem
-    reason = get_variant(variant).unavailable(dtype, probe())
+    reason = perf_skip_reason(Case(spec, variant, dtype, shape))
     if reason is None and dtype is DType.BF16 and variant != "jit_ipex":
         reason = ipex_autocast_problem(probe())
     return reason
@@ -108,7 +109,7 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
     linear_calls = count_linear_calls(model, inputs)
     calls = {}
     for name in variants:
-        reason = unavailable(name, dtype)
+        reason = unavailable(spec, shape, name, dtype)
         if reason:
             out.skipped[name] = reason
             continue

@@ -108,10 +108,9 @@ class Worker:
 
     def build(self, profile: str, model: str, dtype: str, variants: Sequence[str],
               inject: Mapping[str, float] | None = None, seed: int = 0) -> dict[str, Any]:
-        from .capabilities import probe
         from .dtypes import DType
-        from .harness import example_inputs
-        from .models import attention_problem, build_model
+        from .harness import example_inputs, perf_skip_reason
+        from .models import build_model
         from .cases import get_profile
         from .variants import get_variant
 
@@ -125,16 +124,10 @@ class Worker:
         self.rng = random.Random(seed)
         self.model = build_model(self.spec)
         self.inputs = example_inputs(self.spec, models[model].shape)
-        caps = probe()
         out: dict[str, dict[str, Any]] = {}
-        problem = attention_problem(self.spec)
-        if dt is DType.BF16:
-            from .capabilities import bf16_perf_problem
-
-            problem = problem or bf16_perf_problem(caps.cpu_flags)
         for name in variants:
             variant = get_variant(name)
-            reason = problem or variant.unavailable(dt, caps)
+            reason = perf_skip_reason(Case(self.spec, name, dt, models[model].shape))
             if reason:
                 out[name] = {"skipped": reason}
                 continue

@@ -353,11 +353,8 @@ class PerfRun:
         case_baseline = self.baseline.cases.get(case.id) if self.baseline and not stale else None
         why_not = self._comparable(case_baseline, runs) if case_baseline is not None else None
         decision = None
-        if stale is not None:
-            verdict, message = "no-baseline", stale
-            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
-        elif why_not is not None:
-            verdict, message = INCONCLUSIVE, why_not
+        if stale is not None or why_not is not None:  # measured, not judged against the baseline
+            verdict, message = ("no-baseline", stale) if stale is not None else (INCONCLUSIVE, why_not)
             est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
         else:
             comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
@@ -416,7 +413,7 @@ class PerfRun:
             runs = self.measurements[_key(r.model_id, r.dtype, r.variant)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
-            case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: get_variant(r.variant).recipe}
+            case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: r.recipe}
             samples = [m.samples(["eager", r.variant]) for m in runs]
             new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous, session[0])
         if not new:

@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from typing import Sequence
 
-from .cases import Case, Profile, correctness_cases, get_profile, perf_cases
+from .cases import Profile, correctness_cases, get_profile, perf_cases
 
 # Seconds one perf run of one measured model (a model at one shape and dtype) costs on 2 cores:
 # worker start, four builds, warm-up and the rounds. Measured: `./suite main` timed 3 small models
@@ -33,53 +33,52 @@ DEFAULT_BUDGET_MIN = 50.0  # of the 60 the issue allows a job: set-up and report
 PLAN_REPEAT = 3
 
 
-def _cost_s(perf: Sequence[Case], repeat: int) -> dict[str, float]:
-    """Estimated seconds per model id (spec id) over the perf cases (one run per measured model and
-    dtype, ``repeat`` times) and its correctness."""
+def _cost_s(profile: Profile, repeat: int) -> dict[str, float]:
+    """Estimated seconds per model id (spec id): one perf run per measured model and dtype,
+    ``repeat`` times, plus its correctness; correctness-only models (tiny) cost correctness alone."""
     measured: dict[str, set[tuple[str, str]]] = defaultdict(set)
     sizes: dict[str, float] = {}
-    for case in perf:
+    for case in perf_cases(profile):
         measured[case.spec.id].add((case.model_id, case.dtype.value))
         sizes[case.spec.id] = CHECKPOINT_RUN_COST_S if case.spec.checkpoint else RUN_COST_S[case.spec.size.name]
-    return {spec_id: len(runs) * repeat * sizes[spec_id] + CORRECTNESS_COST_S for spec_id, runs in measured.items()}
-
-
-def plan(profile: Profile, shards: int, repeat: int = PLAN_REPEAT) -> dict[str, int]:
-    """Model id -> shard (1-based). Correctness-only models (tiny) are spread the same way."""
-    if shards < 1:
-        raise ValueError(f"need at least one shard, got {shards}")
-    costs = _cost_s(perf_cases(profile), repeat)
+    costs = {spec_id: len(runs) * repeat * sizes[spec_id] + CORRECTNESS_COST_S for spec_id, runs in measured.items()}
     for case in correctness_cases(profile):
         costs.setdefault(case.spec.id, CORRECTNESS_COST_S)
+    return costs
+
+
+def _assign(costs: dict[str, float], shards: int) -> tuple[dict[str, int], list[float]]:
+    """Greedy, largest first, to the least loaded shard: (model id -> shard, each shard's load)."""
+    if shards < 1:
+        raise ValueError(f"need at least one shard, got {shards}")
     load = [0.0] * shards
     assignment = {}
     for model, cost in sorted(costs.items(), key=lambda kv: (-kv[1], kv[0])):
         target = min(range(shards), key=lambda i: (load[i], i))
         load[target] += cost
         assignment[model] = target + 1
-    return assignment
+    return assignment, load
+
+
+def plan(profile: Profile, shards: int, repeat: int = PLAN_REPEAT) -> dict[str, int]:
+    """Model id -> shard (1-based)."""
+    return _assign(_cost_s(profile, repeat), shards)[0]
 
 
 def loads_s(profile: Profile, shards: int, repeat: int = PLAN_REPEAT) -> list[float]:
-    costs = _cost_s(perf_cases(profile), repeat)
-    for case in correctness_cases(profile):
-        costs.setdefault(case.spec.id, CORRECTNESS_COST_S)
-    out = [0.0] * shards
-    for model, shard in plan(profile, shards, repeat).items():
-        out[shard - 1] += costs[model]
-    return out
+    return _assign(_cost_s(profile, repeat), shards)[1]
 
 
 def shards_needed(profile: Profile, budget_s: float, repeat: int = PLAN_REPEAT, most: int = 64) -> int:
     """The fewest shards whose busiest job fits ``budget_s``; an error naming the model when one
     model alone does not fit (no number of shards can help then)."""
-    costs = _cost_s(perf_cases(profile), repeat)
+    costs = _cost_s(profile, repeat)  # once: the profile's cases are built and read only here
     biggest = max(costs.items(), key=lambda kv: kv[1], default=("", 0.0))
     if biggest[1] > budget_s:
         raise ValueError(f"model {biggest[0]} alone is estimated at {biggest[1] / 60:.0f} min, over the "
                          f"{budget_s / 60:.0f} min a shard may take")
     for n in range(1, most + 1):
-        if max(loads_s(profile, n, repeat)) <= budget_s:
+        if max(_assign(costs, n)[1]) <= budget_s:
             return n
     raise ValueError(f"the profile needs more than {most} shards of {budget_s / 60:.0f} min")
 
