@@ -16,7 +16,7 @@ from .dtypes import DType
 from .errors import UsageError
 from .inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
 from .models import ModelSpec
-from .variants import VARIANTS
+from .variants import DEFAULT_VARIANTS
 from .zoo import ARCHS, SIZES, Task
 
 
@@ -78,7 +78,7 @@ class Selection:
     def cases(self) -> Iterator[Case]:
         for spec in self.specs():
             for shape in self.shapes if spec.checkpoint is None else (TRACE_SHAPE,):
-                for variant in self.variants or tuple(VARIANTS):
+                for variant in self.variants or DEFAULT_VARIANTS:
                     for dtype in self.dtypes or tuple(DType):
                         yield Case(spec, variant, dtype, shape)
 
@@ -97,14 +97,20 @@ class Profile:
     perf: tuple[Selection, ...]
 
 
-ALL_BUT_COMPILE = tuple(v for v in VARIANTS if v != "compile")
+ALL_BUT_COMPILE = tuple(v for v in DEFAULT_VARIANTS if v != "compile")
 
 # Compile costs 5-15 s per build on 2 cores plus a recompile per new shape in the property tests
 # (measured: the 133 compile correctness tests of one lane took 12 min of wall time with -n 2), so
 # the default run compiles each architecture once, for QA (two outputs, the span check) at its
 # preferred attention; nightly compiles every task. TorchScript variants, cheap to build, cover
-# every task and both attention implementations.
-def _correctness(compile_tasks: tuple[Task, ...] | None) -> tuple[Selection, ...]:
+# every task and both attention implementations. The compile options (C++ wrapper, max-autotune)
+# take 25-45 s per tiny build (measured, torch 2.13 on 2 AMD cores): their proofs run on BERT QA,
+# FP32 by default and every dtype nightly; claims --compile-options times them per model.
+COMPILE_OPTIONS = ("compile_cpp", "compile_autotune")
+
+
+def _correctness(compile_tasks: tuple[Task, ...] | None,
+                 option_dtypes: tuple[DType, ...] | None) -> tuple[Selection, ...]:
     return (
         Selection(sizes=("tiny",), variants=ALL_BUT_COMPILE),
         *(
@@ -112,14 +118,16 @@ def _correctness(compile_tasks: tuple[Task, ...] | None) -> tuple[Selection, ...
                       attentions=(preferred_attention(a),), variants=("compile",))
             for a in ARCHS
         ),
+        Selection(sizes=("tiny",), archs=("bert",), tasks=(Task.QA,), attentions=("sdpa",),
+                  variants=COMPILE_OPTIONS, dtypes=option_dtypes),
         # The real-loading path: the packaged MiniLM-L6 with its tokenizer and real text, every task.
         Selection(sizes=(), real_checkpoint=True, variants=ALL_BUT_COMPILE),
         Selection(sizes=(), real_checkpoint=True, tasks=(Task.SEQ_CLS,), variants=("compile",)),
     )
 
 
-_CORRECTNESS = _correctness(compile_tasks=(Task.QA,))
-_CORRECTNESS_NIGHTLY = _correctness(compile_tasks=None)
+_CORRECTNESS = _correctness(compile_tasks=(Task.QA,), option_dtypes=(DType.FP32,))
+_CORRECTNESS_NIGHTLY = _correctness(compile_tasks=None, option_dtypes=None)
 
 PROFILES: dict[str, Profile] = {
     p.name: p

@@ -77,14 +77,14 @@ def checkpoint_cases(refs: tuple[str, ...], variants: tuple[str, ...] | None = N
     dtypes (default all). Shared by correctness and perf, so neither can ignore the option."""
     from .checkpoint import checkpoint_spec
     from .dtypes import DType
-    from .variants import VARIANTS
+    from .variants import DEFAULT_VARIANTS
     from .zoo import Task
 
     cases = []
     for ref in refs:
         for task in Task:
             spec = checkpoint_spec(ref, task)
-            cases += [Case(spec, v, d) for v in (variants or tuple(VARIANTS)) for d in (dtypes or tuple(DType))]
+            cases += [Case(spec, v, d) for v in (variants or DEFAULT_VARIANTS) for d in (dtypes or tuple(DType))]
     return cases
 
 

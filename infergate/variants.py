@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
-from .capabilities import Capabilities, import_ipex, ipex_jit_fusion
+from .capabilities import Capabilities, import_ipex, ipex_jit_fusion, major_minor
 from .dtypes import DType
 from .errors import BuildError, ProofError, UsageError
 from .graphs import last_executed_kinds
@@ -123,6 +123,7 @@ class Variant(abc.ABC):
     # Bumped whenever how the variant is built changes what it measures: a baseline recorded with
     # another revision is not comparable (perf says so and does not judge it; recording drops it).
     recipe: ClassVar[int] = FIRST_RECIPE
+    in_default_matrix: ClassVar[bool] = True  # part of a selection that names no variants
 
     def unavailable(self, dtype: DType, caps: Capabilities) -> str | None:
         """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
@@ -201,25 +202,42 @@ class CompiledGraph:
 
     tensor_inputs: int
     frozen: bool
+    # The inductor settings in effect while it lowered this graph (where inductor reads them) and
+    # what it made: the C++ wrapper as its fx_kwargs say, and how many C++ GEMM template kernels
+    # max-autotune chose (0 when ATen won every choice, or on a cache hit that kept no counters).
+    cpp_wrapper: bool = False
+    max_autotune: bool = False
+    templated_kernels: int = 0
 
 
 class _RecordingInductor:
     """Inductor, recording each graph it compiles so the proof can check that it is frozen."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: Mapping[str, bool] | None = None) -> None:
         self.graphs: list[CompiledGraph] = []
+        self.options = dict(options or {})
 
     def __call__(self, gm, example_inputs):
         import torch
+        import torch._inductor.config as inductor_config
         from torch._inductor.compile_fx import compile_fx, compile_fx_inner
         from torch._inductor.freezing_utils import has_frozen_params
 
         def inner(graph, inputs, **kwargs):
             tensors = sum(isinstance(x, torch.Tensor) for x in inputs)
-            self.graphs.append(CompiledGraph(tensors, has_frozen_params(graph)))
-            return compile_fx_inner(graph, inputs, **kwargs)
+            compiled = compile_fx_inner(graph, inputs, **kwargs)
+            made = getattr(compiled, "fx_kwargs", None) or {}
+            counters = getattr(compiled, "counter_deltas", None) or {}
+            self.graphs.append(CompiledGraph(
+                tensors, has_frozen_params(graph), cpp_wrapper=bool(made.get("cpp_wrapper")),
+                max_autotune=bool(inductor_config.max_autotune),
+                templated_kernels=int(counters.get("cpp_templated_kernel_counter", 0))))
+            return compiled
 
-        return compile_fx(gm, example_inputs, inner_compile=inner)
+        # The options are read while inductor lowers and generates code, all inside compile_fx here
+        # (unlike freezing, which dynamo reads while tracing); the proof checks each one took effect.
+        with inductor_config.patch(self.options):
+            return compile_fx(gm, example_inputs, inner_compile=inner)
 
 
 def _freeze_compiled_graphs() -> None:
@@ -252,31 +270,82 @@ def _refuse_silent_recompile_fallback() -> None:
             return
 
 
+def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) -> str:
+    """Each inductor option the variant names took effect in every graph it compiled."""
+    said = []
+    if options.get("cpp_wrapper"):
+        if not all(g.cpp_wrapper for g in graphs):
+            raise ProofError("cpp_wrapper was asked for, but inductor generated a Python wrapper")
+        said.append("C++ wrapper")
+    if options.get("max_autotune"):
+        if not all(g.max_autotune for g in graphs):
+            raise ProofError("max_autotune was asked for, but was not in effect while inductor lowered the graph")
+        said.append(f"max-autotune ({sum(g.templated_kernels for g in graphs)} C++ GEMM template kernel(s) chosen)")
+    return "; " + ", ".join(said) if said else ""
+
+
 class Compile(Variant):
+    """torch.compile as PyTorch's CPU inference guidance configures it: inductor with freezing."""
+
     name = "compile"
     # 2: inductor freezing applies (revision 1 set it only inside the backend, where it did not:
     # its graphs read every parameter at each call).
     recipe = 2
+    # Inductor options beyond freezing (the guidance's measured options: the C++ wrapper, which
+    # drops the Python wrapper's per-call overhead, and max-autotune, which benchmarks GEMM kernels).
+    options: ClassVar[Mapping[str, bool]] = {}
 
     def _build(self, model, example, dtype):
         import torch
 
         _refuse_silent_recompile_fallback()
         _freeze_compiled_graphs()
-        backend = _RecordingInductor()
+        backend = _RecordingInductor(self.options)
         # fullgraph: a graph break would run part of the model eagerly, the silent partial fallback
         # this project never takes; with it dynamo raises, naming the break, and the build fails.
         compiled = torch.compile(model, backend=backend, fullgraph=True)
         call = _caller(compiled, dtype)
         warmup = _warm_up(call, example)
         parameters = sum(1 for _ in model.parameters())
-        proof = prove_compiled(backend.graphs, len(example), parameters)
+        proof = prove_compiled(backend.graphs, len(example), parameters) + prove_options(backend.graphs, self.options)
         built = Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
         built.recorder = backend  # type: ignore[attr-defined]
         return built
 
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in (Eager(), Jit(), JitIpex(), Compile())}
+class CompileCpp(Compile):
+    """compile with inductor's C++ wrapper."""
+
+    name = "compile_cpp"
+    recipe = 1
+    in_default_matrix = False
+    options = {"cpp_wrapper": True}
+
+
+class CompileAutotune(Compile):
+    """compile with the C++ wrapper and max-autotune: what the guidance calls the fastest setting."""
+
+    name = "compile_autotune"
+    recipe = 1
+    in_default_matrix = False
+    options = {"cpp_wrapper": True, "max_autotune": True}
+    # Measured on amd-epyc__avx2__2c2t: torch 2.8's max-autotune CPU GEMM template does not compile
+    # (CppCompileError in its generated C++, with or without the C++ wrapper); 2.13's does.
+    _FIRST_TORCH = (2, 9)
+
+    def unavailable(self, dtype, caps):
+        if caps.torch_version and major_minor(caps.torch_version) < self._FIRST_TORCH:
+            return (f"max-autotune needs torch >= {'.'.join(map(str, self._FIRST_TORCH))}: torch "
+                    f"{caps.torch_version}'s inductor generates CPU GEMM template C++ that does not "
+                    "compile (CppCompileError, measured on amd-epyc__avx2__2c2t)")
+        return None
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v for v in (Eager(), Jit(), JitIpex(), Compile(), CompileCpp(), CompileAutotune())}
+# The matrix's variants when a selection names none; the compile options are measured where named
+# (correctness of one model per lane, and claims --compile-options), being slow to build.
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(n for n, v in VARIANTS.items() if v.in_default_matrix)
 
 
 def process_group(variant: str, dtype: DType) -> str:

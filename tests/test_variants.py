@@ -16,12 +16,16 @@ from infergate.harness import example_inputs, skip_reason
 from infergate.models import ModelSpec, attention_problem, build_model
 from infergate.variants import (
     Compile,
+    CompileAutotune,
+    CompileCpp,
+    CompiledGraph,
     Jit,
     _trace_and_freeze,
     get_variant,
     prove_compiled,
     prove_frozen_script,
     prove_ipex_fused,
+    prove_options,
 )
 from infergate.zoo import ARCHS, SIZES, Task, get_arch
 
@@ -134,16 +138,61 @@ def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monk
     # The old recipe: freezing patched inside the backend only, after dynamo had lifted the
     # parameters as graph inputs. It compiled, it ran, and it was not frozen.
     monkeypatch.setattr("infergate.variants._freeze_compiled_graphs", lambda: None)
-    monkeypatch.setattr(inductor_config, "freezing", False)
     # Unfrozen graphs go through AOTAutograd's cache (frozen ones bypass it): an earlier test's
     # identical graph would be served from it without reaching inductor's inner compiler at all.
+    # torch's configs are patched with their own patch(): monkeypatch's undo of a config module
+    # leaves the option undefined for every later compile in the process.
     import torch._functorch.config as functorch_config
 
-    monkeypatch.setattr(functorch_config, "enable_autograd_cache", False, raising=False)
-    monkeypatch.setattr(inductor_config, "fx_graph_cache", False, raising=False)
     torch._dynamo.reset()
-    with pytest.raises(ProofError, match="compiled graph 0 is not frozen: it takes [0-9]+ tensor inputs"):
+    with inductor_config.patch(freezing=False, fx_graph_cache=False), \
+            functorch_config.patch(enable_autograd_cache=False), \
+            pytest.raises(ProofError, match="compiled graph 0 is not frozen: it takes [0-9]+ tensor inputs"):
         Compile().build(model, example_inputs(spec), DType.FP32)
+
+
+def test_compile_options_are_proven_in_every_graph_not_assumed() -> None:
+    cpp = CompiledGraph(3, True, cpp_wrapper=True, max_autotune=True, templated_kernels=2)
+    plain = CompiledGraph(3, True)
+    assert "C++ wrapper" in prove_options([cpp], CompileCpp.options)
+    assert "max-autotune (2 C++ GEMM template kernel(s) chosen)" in prove_options([cpp], CompileAutotune.options)
+    assert prove_options([plain], Compile.options) == ""
+    with pytest.raises(ProofError, match="cpp_wrapper was asked for, but inductor generated a Python wrapper"):
+        prove_options([cpp, plain], CompileCpp.options)
+    with pytest.raises(ProofError, match="max_autotune was asked for"):
+        prove_options([CompiledGraph(3, True, cpp_wrapper=True)], CompileAutotune.options)
+
+
+def test_a_compile_option_that_does_not_apply_fails_the_build(tiny_bert, monkeypatch) -> None:
+    import infergate.variants as variants
+
+    spec, model = tiny_bert
+    real_init = variants._RecordingInductor.__init__
+    # The backend loses the options on the way (as a patch in the wrong place would): it compiles,
+    # it runs, and the C++ wrapper the variant's name promises is not there.
+    monkeypatch.setattr(variants._RecordingInductor, "__init__", lambda self, options=None: real_init(self))
+    torch._dynamo.reset()
+    with pytest.raises(ProofError, match="cpp_wrapper was asked for"):
+        CompileCpp().build(model, example_inputs(spec), DType.FP32)
+
+
+def test_max_autotune_skips_on_torch_2_8_with_the_measured_reason() -> None:
+    from dataclasses import replace
+
+    from infergate.capabilities import probe
+
+    caps = probe()
+    old, new = replace(caps, torch_version="2.8.0"), replace(caps, torch_version="2.13.0")
+    assert "max-autotune needs torch >= 2.9: torch 2.8.0's inductor" in CompileAutotune().unavailable(DType.FP32, old)
+    assert CompileAutotune().unavailable(DType.FP32, new) is None
+
+
+def test_compile_options_are_named_where_they_run_not_added_to_every_selection() -> None:
+    from infergate.cases import perf_cases
+
+    assert not {c.variant for c in perf_cases(PROFILES["default"])} & {"compile_cpp", "compile_autotune"}
+    options = [c.id for c in correctness_cases(PROFILES["default"]) if c.variant in ("compile_cpp", "compile_autotune")]
+    assert options == ["bert-qa-tiny-sdpa_attn-compile_cpp-fp32", "bert-qa-tiny-sdpa_attn-compile_autotune-fp32"]
 
 
 def test_a_graph_break_fails_the_compile_build_instead_of_running_part_eagerly(tiny_bert) -> None:
