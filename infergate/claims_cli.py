@@ -90,6 +90,10 @@ def parser() -> argparse.ArgumentParser:
                    help=f"per-row worker limit. Default: {DEFAULT_TIMEOUT_S:g}")
     p.add_argument("--out", type=Path, default=None,
                    help="report directory. Default: docs/claims/<machine class>/<lane>")
+    p.add_argument("--compile-options", action="store_true",
+                   help="also build and time compile_cpp (inductor's C++ wrapper) and compile_autotune (C++ "
+                        "wrapper + max-autotune), PyTorch's measured options for CPU inference; adds 1-2 min "
+                        "per row. Default: off")
     p.add_argument("--render", type=Path, default=None, metavar="DIR",
                    help="measure nothing: re-render DIR/claims.md and claims.png from DIR/claims.json")
     return p
@@ -114,7 +118,7 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
 
 
 def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,  # type: ignore[no-untyped-def]
-             after_row=None) -> list[ClaimMeasurement]:
+             after_row=None, variants: tuple[str, ...] | None = None) -> list[ClaimMeasurement]:
     from .errors import CaseCrashed, CaseTimeout
     from .isolation import run_in_worker
     from .measuring_env import suite_env
@@ -123,7 +127,8 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
     results, started, skipped_rows = [], time.perf_counter(), 0
     from .claims_measure import CLAIM_VARIANTS, unavailable
 
-    plans = [{v: unavailable(row.spec, row.shape, v, row.dtype) for v in CLAIM_VARIANTS} for row in rows]
+    variants = variants or CLAIM_VARIANTS
+    plans = [{v: unavailable(row.spec, row.shape, v, row.dtype) for v in variants} for row in rows]
     to_measure = sum(1 for reasons in plans if not all(reasons.values()))
     for i, (row, reasons) in enumerate(zip(rows, plans), 1):
         if all(reasons.values()):  # nothing to build: no worker, the reasons are the row
@@ -134,7 +139,7 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
             out(f"[{i}/{len(rows)}] {row.name}: skipped: {next(iter(m.skipped.values()))}", flush=True)
             continue
         try:
-            m = run_in_worker(measure_claim, row.spec, row.shape, row.dtype, plan, timeout=timeout,
+            m = run_in_worker(measure_claim, row.spec, row.shape, row.dtype, plan, variants, timeout=timeout,
                               env=dict(menv.env), argv_prefix=menv.argv_prefix)
             error = None
         except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
@@ -234,10 +239,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine class": cls, "lane": lane, "CPU": caps.cpu_model, "torch threads": str(threads or "—"),
             "rows": f"{len(rows)} ({args.size} size, batch 1, {args.attention} attention, "
                     f"budget {args.budget:g} s of rounds each)",
+            "variants": ", ".join(variants),
         }
 
     dtype_names = [d.value for d in dtypes]
-    results = run_rows(rows, plan, args.timeout,
+    from .cases import COMPILE_OPTIONS
+    from .claims_measure import CLAIM_VARIANTS
+
+    variants = CLAIM_VARIANTS + (COMPILE_OPTIONS if args.compile_options else ())
+    results = run_rows(rows, plan, args.timeout, variants=variants,
                        after_row=lambda so_far: _write(out_dir, so_far, facts(so_far, False), cls, lane, dtype_names))
     _write(out_dir, results, facts(results, True), cls, lane, dtype_names)
     failed = [m.model_id for m in results if m.failed]

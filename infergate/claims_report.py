@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 from .claims import (
     BENEFIT, CONFIDENCE, HEADLINE_SEQ, LEAVE_WITHIN, benefit_counts, can_leave_ipex, fusion_share, speedup,
 )
-from .claims_measure import CLAIM_VARIANTS, ClaimMeasurement
+from .claims_measure import ClaimMeasurement
 from .fusions import label as fusion_label
 from .stats import Estimate
 
@@ -69,11 +69,36 @@ def speedup_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
     return lines
 
 
+OPTION_RATIOS = (("compile_cpp", "compile"), ("compile_autotune", "compile"),
+                 ("compile_cpp", "jit_ipex"), ("compile_autotune", "jit_ipex"))
+
+
+def options_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
+    """compile's inductor options against plain (frozen) compile and against jit_ipex, for the rows
+    that built any of them (claims --compile-options); empty when none did."""
+    rows = [m for m in rows if any(v in m.costs or v in m.failed or v in m.skipped for v, _ in OPTION_RATIOS)]
+    if not rows:
+        return []
+    head = " | ".join(f"{a} / {b}" for a, b in OPTION_RATIOS)
+    lines = [f"| model | shape | {head} |", "|---|---|" + "---|" * len(OPTION_RATIOS)]
+    for m in rows:
+        lines.append(f"| {m.model_id} | {m.shape} | " + " | ".join(_cell(m, a, b) for a, b in OPTION_RATIOS) + " |")
+    return lines
+
+
+def _variants(rows: Sequence[ClaimMeasurement]) -> list[str]:
+    """The variants the rows built or tried, in the order they are built (the registry's)."""
+    from .variants import VARIANTS
+
+    seen = {v for m in rows for v in (*m.costs, *m.skipped, *m.failed) if v != "worker"}
+    return [v for v in VARIANTS if v in seen]
+
+
 def cost_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
     lines = ["| model | shape | variant | median ms | build s | first call s | peak rise MiB | held MiB |",
              "|---|---|---|---|---|---|---|---|"]
     for m in rows:
-        for v in CLAIM_VARIANTS:
+        for v in _variants(rows):
             c = m.costs.get(v)
             if c is None:
                 continue
@@ -115,8 +140,14 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
         if not sel:
             continue
         lines += [f"## Speedups, {dtype.upper()}", "", *speedup_table(sel), ""]
+    options = options_table(rows)
+    if options:
+        lines += ["## compile's inductor options", "",
+                  "`compile_cpp`: inductor's C++ wrapper; `compile_autotune`: C++ wrapper and max-autotune (both "
+                  "frozen, each proven to have taken effect). Speedups as above (> 1: the first is faster), this "
+                  "host's intervals; \"can leave IPEX\" above is judged on plain `compile`.", "", *options, ""]
     lines += ["## Cost per variant", "",
-              "Built in the order eager, jit, jit_ipex, compile in one process; \"peak rise\" is the resident "
+              f"Built in the order {', '.join(_variants(rows))} in one process; \"peak rise\" is the resident "
               "set's highest point above its level when the build began (build, proof, warm-up calls), "
               "\"held\" what stayed resident after it. Memory glibc keeps from an earlier build may be reused "
               "by a later one, so later variants' figures are lower bounds.", "", *cost_table(rows), "",

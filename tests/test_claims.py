@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import numpy as np
@@ -100,6 +101,22 @@ def test_the_report_has_the_one_line_answer_and_every_table() -> None:
     assert "cls, FP32: fusion benefit >= 5% in 1 of 2 models (50%), below" in text
     for heading in ("## Speedups, FP32", "## Cost per variant", "## Answers against eager FP32"):
         assert heading in text
+    assert "compile's inductor options" not in text  # only when claims --compile-options built them
+
+
+def test_the_compile_options_get_their_own_table_against_compile_and_jit_ipex() -> None:
+    from infergate.sampling import Cost
+
+    ms = {"eager": 100.0, "jit": 80.0, "jit_ipex": 60.0, "compile": 60.0, "compile_cpp": 50.0}
+    m = row(ms, costs={v: Cost(1.0, 0.1, 10.0, 5.0) for v in ms},
+            skipped={"compile_autotune": "max-autotune needs torch >= 2.9"})
+    text = render([m], {"command": "`x`"}, "cls", ["fp32"])
+    table = text.split("## compile's inductor options")[1].split("## Cost per variant")[0]
+    assert "| compile_cpp / compile | compile_autotune / compile | compile_cpp / jit_ipex |" in table
+    assert "| bert-qa-base-eager_attn | b1s128 | 1.20× [" in table and "skip (compile_autotune: max-autotune" in table
+    costs = text.split("## Cost per variant")[1]
+    assert "Built in the order eager, jit, jit_ipex, compile, compile_cpp, compile_autotune" in costs
+    assert re.search(r"\| bert-qa-base-eager_attn \| b1s128 \| compile_cpp \| 5[01]\.[0-9] \| 1\.0 \|", costs)
 
 
 @pytest.mark.parametrize("keep", [True, False])
