@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.harness import example_inputs
+from infergate.building.harness import example_inputs
 
 
 @pytest.mark.infergate_matrix(suite="correctness")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.agreement import closeness
-from infergate.harness import example_inputs
-from infergate.tolerances import TOLERANCES
+from infergate.matrix.agreement import closeness
+from infergate.building.harness import example_inputs
+from infergate.matrix.tolerances import TOLERANCES
 
 
 @pytest.mark.infergate_matrix(suite="correctness", against_reference=True)

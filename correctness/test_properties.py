@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from infergate.agreement import closeness
-from infergate.dtypes import DType
-from infergate.inputs import Shape, make_inputs
-from infergate.tolerances import TOLERANCES
+from infergate.matrix.agreement import closeness
+from infergate.matrix.dtypes import DType
+from infergate.matrix.inputs import Shape, make_inputs
+from infergate.matrix.tolerances import TOLERANCES
 
 
 @st.composite

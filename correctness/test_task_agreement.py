@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.agreement import task_agreement
-from infergate.harness import example_inputs
-from infergate.inputs import Shape
-from infergate.tolerances import TOLERANCES
+from infergate.matrix.agreement import task_agreement
+from infergate.building.harness import example_inputs
+from infergate.matrix.inputs import Shape
+from infergate.matrix.tolerances import TOLERANCES
 
 # A larger batch than the trace shape, so the agreement rate is over enough answers to mean something.
 AGREEMENT_SHAPE = Shape(batch=8, seq_len=32)

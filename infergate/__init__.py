@@ -1,6 +1,6 @@
 """infergate: a pytest-based performance regression suite for CPU inference of HF task models.
 
-Importing the package must stay cheap and free of torch: the lane set-up (``infergate.lanes``)
+Importing the package must stay cheap and free of torch: the lane set-up (``infergate.gate.lanes``)
 runs under the system Python before any lane exists.
 """
 

@@ -1,9 +1,9 @@
-"""``python -m infergate``: see ``infergate.cli``."""
+"""``python -m infergate``: see ``infergate.commands.main``."""
 
 from __future__ import annotations
 
 import sys
 
-from .cli import main
+from .commands.main import main
 
 sys.exit(main())

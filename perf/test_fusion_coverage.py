@@ -2,16 +2,16 @@
 
 Deterministic (node kinds, no timing): a fusion lost against this machine class and lane's
 expectations fails naming the pattern and the counts; a new one is reported. The table is printed
-in the terminal summary (and written with --ig-fusions-md). Patterns: infergate/fusions.py.
+in the terminal summary (and written with --ig-fusions-md). Patterns: infergate/measuring/fusions.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from infergate.fusion_plugin import FUSIONS_MARK
-from infergate.fusions import count_linear_calls, signals
-from infergate.harness import example_inputs
+from infergate.pytest_plugin.fusion_plugin import FUSIONS_MARK
+from infergate.measuring.fusions import count_linear_calls, signals
+from infergate.building.harness import example_inputs
 
 
 @getattr(pytest.mark, FUSIONS_MARK)

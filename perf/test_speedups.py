@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.perf_plugin import PERF_MARK, record_benchmark
+from infergate.pytest_plugin.perf_plugin import PERF_MARK, record_benchmark
 
 
 @getattr(pytest.mark, PERF_MARK)

@@ -9,8 +9,8 @@ them out of any snapshot.
 
 from __future__ import annotations
 
-from infergate.models import task_model_class
-from infergate.zoo import ARCHS, Task
+from infergate.matrix.models import task_model_class
+from infergate.matrix.zoo import ARCHS, Task
 
 for _arch in ARCHS.values():
     for _task in Task:

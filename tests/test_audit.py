@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from infergate.audit import main
+from infergate.commands.audit import main
 
 
 def fake(stdout: str, code: int):

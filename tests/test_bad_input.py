@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 MATRIX_TEST = """
 import pytest
-from infergate.dtypes import DType
+from infergate.matrix.dtypes import DType
 
 @pytest.mark.infergate_matrix(suite="correctness", variants={variants}, dtypes={dtypes})
 def test_case(case):
@@ -38,8 +38,8 @@ def test_not_a_case():
 
 # Replaces the machine/lane probe with a fixed one: flags, torch and IPEX as the scenario says.
 FAKE_PROBE = """
-import infergate.capabilities as capabilities
-import infergate.harness as harness
+import infergate.building.capabilities as capabilities
+import infergate.building.harness as harness
 
 FAKE = capabilities.Capabilities(
     cpu_model="Test CPU", cpu_flags=frozenset(({flags},)), torch_version={torch!r},
@@ -97,7 +97,7 @@ SMOKE = ("--ig-profile", "smoke", "-rs", "-q")
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("profile", "`--ig-profile nope`", ("--ig-profile", "nope"),
              "unknown profile 'nope'; valid: smoke"),
-    Scenario("timeout", "`--ig-timeout -3`", ("--ig-timeout", "-3"), "a timeout must be a finite number"),
+    Scenario("timeout", "`--ig-timeout -3`", ("--ig-timeout", "-3"), "-3 must be in (0, 86400] seconds"),
     Scenario("isolate", "`--ig-isolate sometimes`", ("--ig-isolate", "sometimes"),
              "unknown isolation mode 'sometimes'; valid: auto, always, never"),
     Scenario("baselines-dir", "`--ig-baselines` naming a file", ("--ig-baselines", "afile"),
@@ -133,12 +133,12 @@ SCENARIOS: tuple[Scenario, ...] = (
              "this suite's baselines and kernels assume AVX2; this CPU (Test CPU) has AVX",
              files={**_matrix(), **_probe(flags=AVX_ONLY_FLAGS)}),
     Scenario("lane", "lane that does not exist", (), "no lock file for lane 'nosuchlane'",
-             cli=("-m", "infergate.lanes", "ensure", "nosuchlane")),
+             cli=("-m", "infergate.gate.lanes", "ensure", "nosuchlane")),
 )
 
 
 def _baselines_relpath() -> str:
-    from infergate.machine import lane_id, lane_versions, machine_class
+    from infergate.building.machine import lane_id, lane_versions, machine_class
 
     return f"baselines/{machine_class()}/{lane_id(lane_versions())}.json"
 
@@ -156,7 +156,7 @@ def run_scenario(scenario: Scenario, where: Path) -> tuple[str, int, dict[Path, 
     if scenario.cli is not None:
         cmd = [sys.executable, *scenario.cli]
     else:
-        cmd = [sys.executable, "-m", "pytest", "-p", "infergate.plugin", "-p", "no:cacheprovider",
+        cmd = [sys.executable, "-m", "pytest", "-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
                "-p", "no:xdist", *scenario.args]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, cwd=where, env=env, capture_output=True, text=True, timeout=300)
@@ -188,7 +188,7 @@ def message_of(output: str) -> str:
 
 def run_inprocess(scenario: Scenario, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """The same run in this process (pytester): seconds faster than a subprocess, same messages."""
-    from infergate import capabilities, harness
+    from infergate.building import capabilities, harness
 
     if scenario.cli is not None:
         return run_scenario(scenario, pytester.path)
@@ -202,7 +202,7 @@ def run_inprocess(scenario: Scenario, pytester: pytest.Pytester, monkeypatch: py
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written[path] = data
-    result = pytester.runpytest_inprocess("-p", "infergate.plugin", "-p", "no:cacheprovider", *scenario.args)
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider", *scenario.args)
     output = "\n".join(result.outlines + result.errlines)
     return output, int(result.ret), written
 

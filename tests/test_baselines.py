@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infergate import baselines
-from infergate.baselines import BaselineFile, CaseBaseline, InvalidBaseline, RunRecord
-from infergate.errors import DataFileError
+from infergate.core.errors import DataFileError
+from infergate.measuring import baselines
+from infergate.measuring.baselines import BaselineFile, CaseBaseline, InvalidBaseline, RunRecord
 
 MACHINE = "amd-epyc-9b14__avx2__2c2t"
 LANE = "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
@@ -138,7 +138,7 @@ def test_bad_case_is_one_data_file_error(path: Path, key: tuple[int, str]) -> No
 
 
 def test_a_version_2_case_reads_as_ratio_of_medians_and_a_new_record_as_todays_estimator(path: Path) -> None:
-    from infergate.stats import ESTIMATOR
+    from infergate.measuring.stats import ESTIMATOR
 
     path.parent.mkdir(parents=True)
     path.write_bytes(_dump(file_json({"old": case_json_v2()}, version=2)))

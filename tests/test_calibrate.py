@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from infergate import calibrate
-from infergate.errors import UsageError
-from infergate.sampling import ModelMeasurement
+from infergate.commands import calibrate
+from infergate.core.errors import UsageError
+from infergate.measuring.sampling import ModelMeasurement
 
 SLOWDOWNS = (2, 10)
 
@@ -79,12 +79,10 @@ def test_too_few_trials_is_a_usage_error(capsys) -> None:
 
 
 def test_the_emulated_family_confidence_is_the_default_profiles() -> None:
-    from infergate.cases import get_profile
-    from infergate.variants import DEFAULT_VARIANTS
-
-    from infergate.cases import perf_cases
-    from infergate.dtypes import DType
+    from infergate.building.cases import get_profile, perf_cases
+    from infergate.building.variants import default_variants
+    from infergate.matrix.dtypes import DType
 
     gated = [c for c in perf_cases(get_profile("default")) if c.variant != "eager" and c.dtype is DType.FP32]
-    assert calibrate.DEFAULT_GATED_CASES == len(gated) and {c.variant for c in gated} == set(DEFAULT_VARIANTS) - {"eager"}
+    assert calibrate.DEFAULT_GATED_CASES == len(gated) and {c.variant for c in gated} == set(default_variants()) - {"eager"}
     assert calibrate.GateShape(gated_cases=12).confidence == pytest.approx(1 - 0.01 / 12)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infergate.checkpoint import checkpoint_spec, load_task_model
-from infergate.errors import UsageError
-from infergate.zoo import Task
+from infergate.core.errors import UsageError
+from infergate.matrix.checkpoint import checkpoint_spec, load_task_model
+from infergate.matrix.zoo import Task
 
 torch = pytest.importorskip("torch")
 
@@ -121,7 +121,7 @@ def test_every_torch_load_is_weights_only() -> None:
     assert all("weights_only=True" in call for _, call in calls), calls
 
 
-# Our own worker IPC (infergate/isolation.py) pickles between processes we start, in a private temp
+# Our own worker IPC (infergate/measuring/isolation.py) pickles between processes we start, in a private temp
 # directory; nothing else may read pickles, so baselines and results stay plain JSON.
 PICKLE_ALLOWED = {"isolation.py"}
 

@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from infergate.claims import benefit_counts, can_leave_ipex, fusion_share, speedup
-from infergate.claims_measure import Answers, ClaimMeasurement
-from infergate.claims_report import render
-from infergate.memory import MIB, PeakResident
-from infergate.sampling import ModelMeasurement
+from infergate.measuring.claims import benefit_counts, can_leave_ipex, fusion_share, speedup
+from infergate.measuring.claims_measure import Answers, ClaimMeasurement
+from infergate.measuring.memory import MIB, PeakResident
+from infergate.measuring.sampling import ModelMeasurement
+from infergate.reports.claims_report import render
 
 SAME = Answers(max_abs=1e-6, within_tolerance=True, agreed=2, total=2, min_agreement=1.0)
 
@@ -105,7 +105,7 @@ def test_the_report_has_the_one_line_answer_and_every_table() -> None:
 
 
 def test_the_compile_options_get_their_own_table_against_compile_and_jit_ipex() -> None:
-    from infergate.sampling import Cost
+    from infergate.measuring.sampling import Cost
 
     ms = {"eager": 100.0, "jit": 80.0, "jit_ipex": 60.0, "compile": 60.0, "compile_cpp": 50.0}
     m = row(ms, costs={v: Cost(1.0, 0.1, 10.0, 5.0) for v in ms},
@@ -138,7 +138,7 @@ def test_the_memory_sampler_sees_a_known_allocation(keep: bool) -> None:
 
 
 def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
-    from infergate.claims_cli import main
+    from infergate.commands.claims_cli import main
 
     code = main(["--size", "tiny", "--archs", "bert", "--tasks", "seqcls", "--dtypes", "fp32,bf16",
                  "--budget", "0.3", "--out", str(tmp_path)])
@@ -148,7 +148,7 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
     fp32 = next(r for r in data["rows"] if r["dtype"] == "fp32")
     assert "frozen" in fp32["proofs"]["compile"] and fp32["answers"]["compile"]["within_tolerance"]
     assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"]["rounds"] >= 20
-    from infergate.capabilities import probe
+    from infergate.building.capabilities import probe
 
     text = (tmp_path / "claims.md").read_text()
     if probe().ipex_problem is None:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from infergate import fusions
-from infergate.capabilities import probe
-from infergate.cases import PROFILES, Case
-from infergate.dtypes import DType
-from infergate.errors import DataFileError
-from infergate.fusions import PATTERNS, compare, signals
-from infergate.harness import skip_reason
-from infergate.models import ModelSpec
-from infergate.zoo import ARCHS, SIZES, Task
+from infergate.building.capabilities import probe
+from infergate.building.cases import PROFILES, Case
+from infergate.building.harness import skip_reason
+from infergate.core.errors import DataFileError
+from infergate.matrix.dtypes import DType
+from infergate.matrix.models import ModelSpec
+from infergate.matrix.zoo import ARCHS, SIZES, Task
+from infergate.measuring import fusions
+from infergate.measuring.fusions import PATTERNS, compare, signals
 
 MACHINE = "amd-epyc-9b14__avx2__2c2t"
 LANE = "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
@@ -239,11 +239,11 @@ def test_disabling_ipex_fusion_is_caught_naming_the_patterns() -> None:
     problem = probe().ipex_problem
     if problem:
         pytest.skip(problem)
-    from infergate.errors import ProofError
-    from infergate.graphs import last_executed_kinds
-    from infergate.harness import example_inputs
-    from infergate.models import build_model
-    from infergate.variants import JitIpex
+    from infergate.building.graphs import last_executed_kinds
+    from infergate.building.harness import example_inputs
+    from infergate.building.variants import JitIpex
+    from infergate.core.errors import ProofError
+    from infergate.matrix.models import build_model
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
     model, inputs = build_model(spec), example_inputs(spec)

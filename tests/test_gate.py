@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import subprocess
 import sys
 from pathlib import Path
@@ -12,18 +11,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from infergate import baselines as bl
-from infergate import perf_plugin
-from infergate.cases import Case, get_profile
-from infergate.dtypes import DType
-from infergate.errors import DataFileError
-from infergate.inrun_noise import InRunNoise
-from infergate.models import ModelSpec
-from infergate.perf_plugin import EXIT_INCONCLUSIVE, PerfRun, no_baseline_line
-from infergate.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
-from infergate.session_gate import components
-from infergate.summary import format_table, judge, results_json
-from infergate.zoo import ARCHS, SIZES, Task
+from infergate.building.cases import Case, get_profile
+from infergate.core.errors import DataFileError
+from infergate.matrix.dtypes import DType
+from infergate.matrix.models import ModelSpec
+from infergate.matrix.zoo import ARCHS, SIZES, Task
+from infergate.measuring import baselines as bl
+from infergate.measuring.inrun_noise import InRunNoise
+from infergate.measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
+from infergate.measuring.session_gate import components
+from infergate.pytest_plugin import perf_plugin
+from infergate.pytest_plugin.perf_plugin import EXIT_INCONCLUSIVE, PerfRun, no_baseline_line
+from infergate.reports.summary import format_table, judge, results_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "eager")
@@ -140,7 +139,7 @@ def test_a_new_host_shifted_within_the_measured_between_session_spread_passes(tm
 def test_a_baseline_of_one_session_uses_the_documented_prior_and_says_so(tmp_path, monkeypatch) -> None:
     record(tmp_path, runs(7.0, 1))
     run, result, _ = gate(tmp_path, [synthetic(7.0, seed=30), synthetic(7.0, seed=31)], [], monkeypatch)
-    from infergate.session_gate import prior_for
+    from infergate.measuring.session_gate import prior_for
 
     assert run.spreads[("jit", "median-of-round-ratios")].prior_only
     assert "ASSUMED" in result.message and f"{prior_for('jit'):.2%}" in result.message
@@ -335,7 +334,7 @@ def test_a_bad_baseline_file_is_one_message_and_left_untouched(tmp_path, content
 
 
 def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) -> None:
-    from infergate.machine import lane_id, lane_versions, machine_class
+    from infergate.building.machine import lane_id, lane_versions, machine_class
 
     path = bl.baseline_path(tmp_path, machine_class(), lane_id(lane_versions()))
     path.parent.mkdir(parents=True)
@@ -396,26 +395,28 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
     assert est.point < 0.8, est  # not exactly 0.5: a spin on a loaded machine is preempted too
 
 
-def test_the_run_command_records_several_runs_unless_told_otherwise() -> None:
-    from infergate.cli import RECORD_RUNS, pytest_args
+def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_command_alike() -> None:
+    from infergate.commands.run import pytest_args
+    from infergate.reports.summary import DEFAULT_REPEAT, RECORD_RUNS, runs_per_model
 
-    recording = pytest_args("default", True, None, [])
-    assert recording[recording.index("--ig-repeat") + 1] == str(RECORD_RUNS) == "5"
-    assert "--ig-repeat" not in pytest_args("default", False, None, [])  # the option's default applies
+    assert (runs_per_model(None, True), runs_per_model(None, False), runs_per_model(3, True)) == (RECORD_RUNS, DEFAULT_REPEAT, 3)
+    assert RECORD_RUNS == 5 and DEFAULT_REPEAT == 2
+    # The command adds no repeat of its own: pytest's rule applies to both.
+    assert "--ig-repeat" not in pytest_args("default", True, None, []) + pytest_args("default", False, None, [])
     explicit = pytest_args("default", True, 3, ["-k", "bert"])
     assert explicit[explicit.index("--ig-repeat") + 1] == "3" and explicit[-2:] == ["-k", "bert"]
 
 
 def test_the_run_command_and_pytest_spell_one_option_one_way() -> None:
-    from infergate.cli import parser
+    from infergate.commands.run import parser
 
-    for argv in (["run", "--ig-profile", "smoke"], ["run", "--profile", "smoke"]):
+    for argv in (["--ig-profile", "smoke"], ["--profile", "smoke"]):
         args, extra = parser().parse_known_args([*argv, "-k", "bert"])
         assert args.profile == "smoke" and extra == ["-k", "bert"]  # not "default" with a stray copy
-    args, _ = parser().parse_known_args(["run", "--ig-update-baselines", "--ig-repeat", "3"])
+    args, _ = parser().parse_known_args(["--ig-update-baselines", "--ig-repeat", "3"])
     assert args.update_baselines and args.repeat == 3
     with pytest.raises(SystemExit):
-        parser().parse_known_args(["run", "--repeat", "0"])
+        parser().parse_known_args(["--repeat", "0"])
 
 
 def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatch) -> None:
@@ -429,7 +430,7 @@ def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatc
 
 def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_dropped_on_recording(
         tmp_path, monkeypatch) -> None:
-    from infergate.variants import Jit
+    from infergate.building.variants import Jit
 
     record(tmp_path, runs(7.0, 1))
     path = make_run(tmp_path).baseline_path
@@ -470,7 +471,7 @@ def test_a_case_that_looks_a_floor_slower_but_cannot_be_confirmed_is_inconclusiv
 
 
 def test_bf16_jit_ipex_is_measured_apart_from_the_variants_it_would_skew() -> None:
-    from infergate.perf_plugin import measurement_key
+    from infergate.pytest_plugin.perf_plugin import measurement_key
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "sdpa")
     keys = {v: measurement_key(Case(spec, v, DType.BF16)) for v in ("eager", "jit", "jit_ipex", "compile")}

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from infergate import baselines as bl
-from infergate import baselines_cli, inrun_noise, measuring_env
-from infergate.errors import DataFileError, UsageError
+from infergate.commands import baselines_cli
+from infergate.core.errors import DataFileError, UsageError
+from infergate.measuring import baselines as bl
+from infergate.measuring import inrun_noise, measuring_env
 
 STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\nprocs_running {running}\nprocs_blocked 0\n"
 
@@ -96,7 +97,7 @@ def test_an_allocator_the_worker_did_not_load_is_caught(tmp_path) -> None:
 
 
 def test_the_suite_settings_apply_in_a_real_worker() -> None:
-    from infergate.isolation import run_in_worker
+    from infergate.measuring.isolation import run_in_worker
 
     menv = measuring_env.suite_env()
     seen = run_in_worker(measuring_env.observed, timeout=60, env=dict(menv.env), argv_prefix=menv.argv_prefix)
@@ -110,10 +111,10 @@ def test_the_suite_settings_apply_in_a_real_worker() -> None:
 def test_the_injected_slowdown_keeps_outputs_and_adds_work_in_the_graph() -> None:
     import torch
 
-    from infergate.harness import example_inputs
-    from infergate.inject import slowed_copy
-    from infergate.models import ModelSpec, build_model
-    from infergate.zoo import ARCHS, SIZES, Task
+    from infergate.building.harness import example_inputs
+    from infergate.building.inject import slowed_copy
+    from infergate.matrix.models import ModelSpec, build_model
+    from infergate.matrix.zoo import ARCHS, SIZES, Task
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
     model = build_model(spec)
@@ -181,7 +182,7 @@ def test_results_of_an_unknown_version_or_the_test_hook_are_refused(tmp_path) ->
 
 
 def test_the_baselines_command_exits_2_with_one_line(tmp_path, capsys) -> None:
-    from infergate.cli import main
+    from infergate.commands.main import main
 
     assert main(["baselines", "add", str(tmp_path / "nope.json")]) == 2
     out = capsys.readouterr().out.strip().splitlines()

@@ -15,17 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from infergate import baselines
-from infergate.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
-from infergate.isolation import STACK_DUMP_GRACE_S, run_in_worker
-from infergate.isolation_plugin import (
-    DEFAULT_TIMEOUT_BY_VARIANT_S,
-    DEFAULT_TIMEOUT_S,
+from infergate.building.variants import Compile, Eager
+from infergate.core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
+from infergate.measuring import baselines
+from infergate.measuring.isolation import STACK_DUMP_GRACE_S, run_in_worker
+from infergate.pytest_plugin.isolation_plugin import (
     ISOLATE,
+    TIMEOUT_SECONDS,
     IsolationSettings,
     Mode,
     _mode,
-    _seconds,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -168,16 +167,16 @@ def test_auto_isolates_ipex_and_perf_only() -> None:
 
 def test_timeouts_default_per_variant_and_the_option_overrides_all() -> None:
     default = IsolationSettings(Mode.AUTO, None)
-    assert default.timeout_for("compile") == DEFAULT_TIMEOUT_BY_VARIANT_S["compile"]
-    assert default.timeout_for("eager") == DEFAULT_TIMEOUT_S
-    assert DEFAULT_TIMEOUT_BY_VARIANT_S["compile"] > DEFAULT_TIMEOUT_S
+    assert default.timeout_for("compile") == Compile.timeout_s
+    assert default.timeout_for("eager") == Eager.timeout_s
+    assert Compile.timeout_s > Eager.timeout_s
     assert IsolationSettings(Mode.AUTO, 7.5).timeout_for("compile") == 7.5
 
 
 @pytest.mark.parametrize("value", ["-3", "0", "nan", "inf", "soon"])
 def test_bad_timeout_values_are_refused(value: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        _seconds(value)
+        TIMEOUT_SECONDS(value)
 
 
 def test_bad_mode_lists_the_valid_ones() -> None:
@@ -189,14 +188,14 @@ def test_bad_mode_lists_the_valid_ones() -> None:
 
 
 def body_using_the_harness(case_id: str, harness) -> str:
-    from infergate.harness import Harness
+    from infergate.building.harness import Harness
 
     assert isinstance(harness, Harness)  # rebuilt in the worker, not pickled from here
     return f"{case_id} in {os.getpid()}"
 
 
 def test_a_test_body_runs_in_a_worker_with_its_own_harness() -> None:
-    from infergate.isolation_plugin import _LocalFixture, call_test_function
+    from infergate.pytest_plugin.isolation_plugin import _LocalFixture, call_test_function
 
     kwargs = {"case_id": "x", "harness": _LocalFixture("harness")}
     out = run_in_worker(call_test_function, __name__, None, "body_using_the_harness", kwargs, None,
@@ -217,14 +216,16 @@ DEMO_TEST = textwrap.dedent('''
 
     import pytest
 
-    from infergate import baselines
-    from infergate.dtypes import DType
-    from infergate.harness import example_inputs
-    from infergate.variants import VARIANTS, Variant
+    from infergate.measuring import baselines
+    from infergate.matrix.dtypes import DType
+    from infergate.building.harness import example_inputs
+    from infergate.building.variants import VARIANTS, Variant
 
 
     class Crash(Variant):
+        # Risky like IPEX, so auto mode runs it in a worker (eager stays in-process).
         name = "crash"
+        crash_prone = True
 
         def _build(self, model, example, dtype):
             os.abort()
@@ -232,6 +233,8 @@ DEMO_TEST = textwrap.dedent('''
 
     class Hang(Variant):
         name = "hang"
+        crash_prone = True
+        timeout_s = HANG_TIMEOUT_S
 
         def _build(self, model, example, dtype):
             while True:
@@ -254,14 +257,6 @@ DEMO_TEST = textwrap.dedent('''
         baselines.update(os.environ["DEMO_BASELINES"], {case.id: entry}, "demo-machine", "demo-lane")
 ''')
 
-# The test-only variants are risky like IPEX, so auto mode runs them in workers (eager stays
-# in-process: one worker start-up fewer); the hang gets a short timeout of its own.
-DEMO_CONFTEST = textwrap.dedent('''
-    from infergate import isolation_plugin
-
-    isolation_plugin.WORKER_BY_DEFAULT = isolation_plugin.WORKER_BY_DEFAULT | {"crash", "hang"}
-    isolation_plugin.DEFAULT_TIMEOUT_BY_VARIANT_S["hang"] = HANG_TIMEOUT_S
-''')
 
 PRE_EXISTING = {
     "speedup": 1.5, "ci": [1.4, 1.6], "confidence": 0.99, "rounds": 50, "median_ms": {"eager": 2.0},
@@ -273,15 +268,15 @@ HANG_TIMEOUT_S = 8
 
 
 def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_path: Path) -> None:
-    (tmp_path / "test_demo.py").write_text(DEMO_TEST)
-    (tmp_path / "conftest.py").write_text(f"HANG_TIMEOUT_S = {HANG_TIMEOUT_S}\n" + DEMO_CONFTEST)
+    # The hang variant's own timeout is short: a few seconds are enough to see it caught.
+    (tmp_path / "test_demo.py").write_text(f"HANG_TIMEOUT_S = {HANG_TIMEOUT_S}\n" + DEMO_TEST)
     baseline_file = tmp_path / "baselines.json"
     baselines.update(baseline_file, {"pre-existing": baselines.CaseBaseline.from_json(PRE_EXISTING, version=1)},
                      "demo-machine", "demo-lane")
     junit = tmp_path / "junit.xml"
     env = {**os.environ, "DEMO_BASELINES": str(baseline_file), "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "infergate.plugin", "-p", "no:cacheprovider", "-p", "no:xdist",
+        [sys.executable, "-m", "pytest", "-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider", "-p", "no:xdist",
          "--ig-profile", "smoke", ISOLATE, "auto", "-k", "eager_attn", f"--junitxml={junit}", "test_demo.py"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=20 * HANG_TIMEOUT_S,
     )
@@ -313,7 +308,7 @@ def test_an_in_process_timeout_off_the_main_thread_still_stops_the_case() -> Non
     """A signal cannot reach a case off the main thread; the timeout must not silently vanish."""
     code = textwrap.dedent("""
         import threading, time
-        from infergate.isolation_plugin import alarm
+        from infergate.pytest_plugin.isolation_plugin import alarm
         def case():
             with alarm(0.5, "slow-case"):
                 time.sleep(30)

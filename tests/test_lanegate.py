@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from infergate import lane_bisect, lane_compare, lanegate, lockstep
-from infergate.cases import get_profile
-from infergate.lane_worker import case_matcher, select_cases
+from infergate.building.cases import get_profile
+from infergate.gate import lane_bisect, lanegate, lockstep
+from infergate.gate.lane_worker import case_matcher, select_cases
+from infergate.measuring import lane_compare
 
 MODEL = "bert-qa-small-eager_attn"
 BASE_MS = {"eager": 20.0, "jit": 14.0, "jit_ipex": 11.0, "compile": 10.0}
@@ -316,7 +317,7 @@ def test_intermediate_lock_moves_one_pin_and_floats_disputed_dependencies(tmp_pa
 
 
 def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_path, monkeypatch):
-    from infergate import lanes as lanes_mod
+    from infergate.gate import lanes as lanes_mod
 
     d = _lane_files(tmp_path)
     monkeypatch.setattr(lanes_mod, "DEFAULT_LANES_DIR", d)
@@ -353,7 +354,7 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
 
 
 def test_calibration_pool_round_trips_and_counts_the_gates_answers(tmp_path):
-    from infergate import gate_calibrate
+    from infergate.commands import gate_calibrate
 
     start = starter(7, offset_sd=0.005, to={"scale": {"compile": 1.10}})
     plans = lockstep.plan_models(select_cases(get_profile("smoke"), None))
@@ -438,7 +439,7 @@ def test_the_real_worker_speaks_the_protocol_one_line_per_request():
     import io
 
     torch = pytest.importorskip("torch")
-    from infergate.lane_worker import serve
+    from infergate.gate.lane_worker import serve
 
     threads = torch.get_num_threads()  # the worker pins one thread for its process: give it back after
     requests = [{"op": "hello"},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infergate import machine
+from infergate.building import machine
 
 SAFE_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]*__[a-z0-9]+__\d+c\d+t$")
 
@@ -149,7 +149,7 @@ def test_environment_tolerates_missing_torch(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_modules_do_not_import_torch() -> None:
     code = (
-        "import sys, infergate.stats, infergate.machine, infergate.baselines; "
+        "import sys, infergate.measuring.stats, infergate.building.machine, infergate.measuring.baselines; "
         "sys.exit('torch' in sys.modules)"
     )
     root = Path(__file__).resolve().parents[1]

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from types import SimpleNamespace
-
 import pickle
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from infergate import variants
-from infergate.dtypes import DType
-from infergate.models import ModelSpec
-from infergate.sampling import (
+from infergate.building import variants
+from infergate.building.variants import Built, Variant
+from infergate.matrix.dtypes import DType
+from infergate.matrix.models import ModelSpec
+from infergate.matrix.zoo import ARCHS, SIZES, Task
+from infergate.measuring.sampling import (
     Copy,
     ModelMeasurement,
     SamplingPlan,
@@ -23,8 +24,6 @@ from infergate.sampling import (
     measure_model_plans,
     slowed,
 )
-from infergate.variants import Built, Variant
-from infergate.zoo import ARCHS, SIZES, Task
 
 TINY = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
 # One thread: on a shared 2-core machine a 2-thread OpenMP call stalls whenever a neighbour holds a
@@ -110,7 +109,7 @@ def test_every_variant_has_one_time_per_round_and_the_result_pickles(tiny_measur
 
 
 def test_each_built_variant_has_its_cost_and_the_perf_summary_shows_it(tiny_measurement) -> None:
-    from infergate.summary import cost_table
+    from infergate.reports.summary import cost_table
 
     m = tiny_measurement[0]
     assert set(m.costs) == {"eager"}  # built variants only: copies are not builds, "never" was skipped

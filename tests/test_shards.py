@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from infergate.cases import correctness_cases, get_profile, perf_cases
-from infergate.shards import loads_s, parse_shard, plan, shards_needed
+from infergate.building.cases import correctness_cases, get_profile, perf_cases
+from infergate.building.shards import loads_s, parse_shard, plan, shards_needed
 
 ROOT = Path(__file__).resolve().parent.parent
 NIGHTLY = get_profile("nightly")
@@ -52,7 +52,7 @@ def test_pytest_runs_only_its_shards_models_and_the_shards_add_up() -> None:
 
 
 def test_the_planner_prints_a_github_matrix() -> None:
-    out = subprocess.run([sys.executable, "-m", "infergate.shards", "--profile", "nightly"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "infergate.building.shards", "--profile", "nightly"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     matrix = json.loads(out.stdout)
     assert matrix == [f"{i}/{len(matrix)}" for i in range(1, len(matrix) + 1)] and len(matrix) > 1

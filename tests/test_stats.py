@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from infergate import stats
-from infergate.stats import Estimate, Samples
+from infergate.measuring import stats
+from infergate.measuring.stats import Estimate, Samples
 
 
 def paired_rounds(
@@ -286,8 +286,8 @@ def _simulate_staged(drop: float, within: float, between: float, trials: int, se
     ``drop`` and every session's host moves the log-speedup by N(0, between), every run by N(0,
     within) (the gate's own model): 9 cases x 6 recorded sessions x 5 runs pool the components,
     today is a new session of 2 runs, a flagged case gets 3 re-measures (same session)."""
-    from infergate.session_gate import components, prior_for
-    from infergate.summary import staged_verdict
+    from infergate.measuring.session_gate import components, prior_for
+    from infergate.reports.summary import staged_verdict
 
     rng = np.random.default_rng(seed)
     fails = undecided = 0

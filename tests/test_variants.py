@@ -8,13 +8,10 @@ from collections import Counter
 import pytest
 import torch
 
-from infergate.capabilities import bf16_prepack_problem, ipex_pairing_problem, isa_level
-from infergate.cases import PROFILES, Case, correctness_cases
-from infergate.dtypes import DType
-from infergate.errors import BuildError, ProofError, UsageError
-from infergate.harness import example_inputs, skip_reason
-from infergate.models import ModelSpec, attention_problem, build_model
-from infergate.variants import (
+from infergate.building.capabilities import bf16_prepack_problem, ipex_pairing_problem, isa_level
+from infergate.building.cases import PROFILES, Case, correctness_cases
+from infergate.building.harness import example_inputs, skip_reason
+from infergate.building.variants import (
     Compile,
     CompileAutotune,
     CompileCpp,
@@ -27,7 +24,10 @@ from infergate.variants import (
     prove_ipex_fused,
     prove_options,
 )
-from infergate.zoo import ARCHS, SIZES, Task, get_arch
+from infergate.core.errors import BuildError, ProofError, UsageError
+from infergate.matrix.dtypes import DType
+from infergate.matrix.models import ModelSpec, attention_problem, build_model
+from infergate.matrix.zoo import ARCHS, SIZES, Task, get_arch
 
 AVX2_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma"})
 
@@ -103,7 +103,7 @@ def test_frozen_proof_rejects_eager_and_unfrozen(tiny_bert) -> None:
 
 def test_a_jit_variant_that_returns_eager_is_rejected(tiny_bert, monkeypatch) -> None:
     spec, model = tiny_bert
-    monkeypatch.setattr("infergate.variants._trace_and_freeze", lambda m, example, dtype: m)
+    monkeypatch.setattr("infergate.building.variants._trace_and_freeze", lambda m, example, dtype: m)
     with pytest.raises(ProofError, match="expected a TorchScript module"):
         Jit().build(model, example_inputs(spec), DType.FP32)
 
@@ -137,7 +137,7 @@ def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monk
     assert graphs and all(g.frozen and g.tensor_inputs <= 3 for g in graphs)
     # The old recipe: freezing patched inside the backend only, after dynamo had lifted the
     # parameters as graph inputs. It compiled, it ran, and it was not frozen.
-    monkeypatch.setattr("infergate.variants._freeze_compiled_graphs", lambda: None)
+    monkeypatch.setattr("infergate.building.variants._freeze_compiled_graphs", lambda: None)
     # Unfrozen graphs go through AOTAutograd's cache (frozen ones bypass it): an earlier test's
     # identical graph would be served from it without reaching inductor's inner compiler at all.
     # torch's configs are patched with their own patch(): monkeypatch's undo of a config module
@@ -164,7 +164,7 @@ def test_compile_options_are_proven_in_every_graph_not_assumed() -> None:
 
 
 def test_a_compile_option_that_does_not_apply_fails_the_build(tiny_bert, monkeypatch) -> None:
-    import infergate.variants as variants
+    import infergate.building.variants as variants
 
     spec, model = tiny_bert
     real_init = variants._RecordingInductor.__init__
@@ -179,7 +179,7 @@ def test_a_compile_option_that_does_not_apply_fails_the_build(tiny_bert, monkeyp
 def test_max_autotune_skips_on_torch_2_8_with_the_measured_reason() -> None:
     from dataclasses import replace
 
-    from infergate.capabilities import probe
+    from infergate.building.capabilities import probe
 
     caps = probe()
     old, new = replace(caps, torch_version="2.8.0"), replace(caps, torch_version="2.13.0")
@@ -188,7 +188,7 @@ def test_max_autotune_skips_on_torch_2_8_with_the_measured_reason() -> None:
 
 
 def test_compile_options_are_named_where_they_run_not_added_to_every_selection() -> None:
-    from infergate.cases import perf_cases
+    from infergate.building.cases import perf_cases
 
     assert not {c.variant for c in perf_cases(PROFILES["default"])} & {"compile_cpp", "compile_autotune"}
     options = [c.id for c in correctness_cases(PROFILES["default"]) if c.variant in ("compile_cpp", "compile_autotune")]
@@ -224,8 +224,8 @@ def test_a_trace_error_is_the_case_failure_not_a_fallback(tiny_bert) -> None:
 
 
 def test_perf_shapes_are_declared_per_profile_and_carried_in_ids() -> None:
-    from infergate.cases import Selection, perf_cases
-    from infergate.inputs import SERVING_SHAPE, TRACE_SHAPE
+    from infergate.building.cases import Selection, perf_cases
+    from infergate.matrix.inputs import SERVING_SHAPE, TRACE_SHAPE
 
     for name in ("default", "nightly"):
         shapes = {c.shape for c in perf_cases(PROFILES[name])}
@@ -242,8 +242,8 @@ def test_perf_shapes_are_declared_per_profile_and_carried_in_ids() -> None:
 
 
 def test_bf16_is_timed_only_where_the_cpu_computes_bf16_natively(monkeypatch) -> None:
-    from infergate import capabilities, harness
-    from infergate.capabilities import bf16_perf_problem
+    from infergate.building import capabilities, harness
+    from infergate.building.capabilities import bf16_perf_problem
 
     avx2 = frozenset({"avx", "avx2", "fma"})
     reason = bf16_perf_problem(avx2)

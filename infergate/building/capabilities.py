@@ -1,0 +1,207 @@
+"""What this machine and this lane can run, decided once, before anything is imported that might
+kill the process.
+
+IPEX pairs only with the torch of the same major.minor, and on a mismatch
+``import intel_extension_for_pytorch`` calls ``exit(127)`` (a SystemExit, not an ImportError).
+So the pairing is read from package metadata first and IPEX is imported only when it matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.metadata
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+IPEX_DIST = "intel-extension-for-pytorch"
+
+# IPEX's BF16 weight prepack (oneDNN) refuses to run without one of these ISA sets; we measured it
+# refusing on an AVX2-only EPYC. Keys are /proc/cpuinfo flag names.
+BF16_PREPACK_ISA_SETS: tuple[frozenset[str], ...] = (
+    frozenset({"avx512bw", "avx512vl", "avx512dq"}),
+    frozenset({"avx_ne_convert"}),
+)
+
+
+def dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def major_minor(version: str) -> tuple[int, int]:
+    parts = version.split("+")[0].split(".")
+    return int(parts[0]), int(parts[1])
+
+
+def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def read_cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown-cpu"
+
+
+def isa_level(flags: frozenset[str]) -> str:
+    """The highest x86 ISA level that matters to oneDNN/IPEX kernels, as a short name."""
+    if "amx_bf16" in flags:
+        return "AMX"
+    if {"avx512bw", "avx512vl", "avx512dq"} <= flags:
+        return "AVX512"
+    if "avx2" in flags:
+        return "AVX2"
+    if "avx" in flags:
+        return "AVX"
+    return "baseline"
+
+
+def ipex_pairing_problem(torch_version: str | None, ipex_version: str | None) -> str | None:
+    """Why IPEX cannot be used in this lane, or None when it can. Pure: reads no environment."""
+    if ipex_version is None:
+        tv = torch_version or "none"
+        return f"IPEX is not installed in this lane (torch {tv}; IPEX ended at 2.8 and pairs only with torch 2.8)"
+    if torch_version is None:
+        return f"IPEX {ipex_version} is installed but torch is not"
+    if major_minor(torch_version) != major_minor(ipex_version):
+        return (
+            f"IPEX {ipex_version} needs torch {'.'.join(map(str, major_minor(ipex_version)))}.*, "
+            f"this lane has torch {torch_version} (importing IPEX would exit(127))"
+        )
+    return None
+
+
+def bf16_prepack_problem(flags: frozenset[str]) -> str | None:
+    if any(s <= flags for s in BF16_PREPACK_ISA_SETS):
+        return None
+    return (
+        "IPEX BF16 prepack needs avx512bw/vl/dq or avx_ne_convert; "
+        f"this CPU has {isa_level(flags)}"
+    )
+
+
+# Instructions that compute in BF16 natively. Without them BF16 autocast and IPEX's kernels convert
+# to FP32 and back around every op (measured ~6x slower than FP32 on the AVX2 runners): a speed
+# nobody deploys, so BF16 is timed only where one of these exists.
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def bf16_perf_problem(flags: frozenset[str]) -> str | None:
+    if any(f in flags for f in NATIVE_BF16_FLAGS):
+        return None
+    return (f"BF16 speed is measured only on CPUs with native BF16 arithmetic ({' or '.join(NATIVE_BF16_FLAGS)}); "
+            f"this CPU has {isa_level(flags)}, where BF16 runs emulated (~6x slower than FP32)")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    cpu_model: str
+    cpu_flags: frozenset[str]
+    torch_version: str | None
+    ipex_version: str | None
+    transformers_version: str | None
+    torch_cpu_capability: str
+
+    @property
+    def isa(self) -> str:
+        return isa_level(self.cpu_flags)
+
+    @property
+    def ipex_problem(self) -> str | None:
+        return ipex_pairing_problem(self.torch_version, self.ipex_version)
+
+    def ipex_bf16_problem(self) -> str | None:
+        return self.ipex_problem or bf16_prepack_problem(self.cpu_flags)
+
+    def avx2_problem(self) -> str | None:
+        if "avx2" in self.cpu_flags or platform.machine() not in ("x86_64", "AMD64"):
+            return None
+        return f"this suite's baselines and kernels assume AVX2; this CPU ({self.cpu_model}) has {self.isa}"
+
+
+@functools.cache
+def probe() -> Capabilities:
+    """Read the machine once per process. Imports torch (never IPEX)."""
+    import torch
+
+    return Capabilities(
+        cpu_model=read_cpu_model(),
+        cpu_flags=read_cpu_flags(),
+        torch_version=dist_version("torch"),
+        ipex_version=dist_version(IPEX_DIST),
+        transformers_version=dist_version("transformers"),
+        torch_cpu_capability=torch.backends.cpu.get_cpu_capability(),
+    )
+
+
+def import_ipex():
+    """Import IPEX only after the pairing check; never lets its exit(127) reach the caller."""
+    from ..core.errors import BuildError
+
+    problem = probe().ipex_problem
+    if problem:
+        raise BuildError(problem)
+    try:
+        import intel_extension_for_pytorch as ipex
+    except SystemExit as exc:  # IPEX's own mismatch guard; metadata said OK, so report both
+        raise BuildError(f"importing IPEX called exit({exc.code}) although metadata reported a match") from None
+    return ipex
+
+
+@contextlib.contextmanager
+def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
+    """Set IPEX's TorchScript fusion passes on or off for the duration of a build or call.
+
+    Importing IPEX registers its graph passes for every TorchScript graph in the process, so a plain
+    ``jit`` case built after any IPEX case would silently become IPEX (and, measured on AVX2, its
+    BF16 graph then fails in ``ipex::mha_scores_calc``). Plain ``jit`` runs with them off.
+    A no-op when IPEX was never imported.
+    """
+    ipex = sys.modules.get("intel_extension_for_pytorch")
+    if ipex is None:
+        yield
+        return
+    core = ipex._C
+    before = bool(core.get_jit_opt())
+    (core.enable_jit_opt if enabled else core.disable_jit_opt)()
+    try:
+        yield
+    finally:
+        (core.enable_jit_opt if before else core.disable_jit_opt)()
+
+
+def ipex_autocast_problem(caps: Capabilities) -> str | None:
+    """Why BF16 autocast cannot run in THIS process once IPEX is imported, or None.
+
+    Importing IPEX re-registers CPU autocast kernels (layer_norm, addmm...) with oneDNN ones; on a
+    CPU without the BF16 ISA those refuse to build ("could not create a primitive descriptor for the
+    layer normalization forward propagation primitive", measured here). That breaks BF16 for
+    eager/jit/compile too, so those cases must run in a process that never imported IPEX.
+    """
+    if "intel_extension_for_pytorch" not in sys.modules:
+        return None
+    isa = bf16_prepack_problem(caps.cpu_flags)
+    if isa is None:
+        return None
+    return (
+        "IPEX was imported in this process and its BF16 autocast kernels need avx512bw/vl/dq or "
+        f"avx_ne_convert (this CPU has {caps.isa}); run BF16 cases apart from jit_ipex cases "
+        "(-k 'not jit_ipex')"
+    )

@@ -1,0 +1,86 @@
+"""Builds and caches what tests need: models, example inputs, FP32 eager references, variants.
+
+One cache per process (pytest-xdist workers each have their own), so a model is built once however
+many variants and tests use it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core.errors import CaseUnavailable
+from ..matrix.dtypes import DType
+from ..matrix.inputs import TRACE_SHAPE, Shape, make_inputs
+from ..matrix.models import ModelSpec, attention_problem, build_model
+from .capabilities import ipex_autocast_problem, probe
+from .cases import Case
+from .variants import Built, Inputs, Outputs, get_variant
+
+if TYPE_CHECKING:
+    import torch
+
+EXAMPLE_SEED = 1234
+
+
+def example_inputs(spec: ModelSpec, shape: Shape = TRACE_SHAPE, seed: int = EXAMPLE_SEED) -> Inputs:
+    if spec.checkpoint is not None:
+        from ..matrix.texts import tokenize
+
+        return tokenize(spec.checkpoint, spec.task, shape.batch)
+    return make_inputs(spec.arch, spec.size.vocab or spec.arch.base_vocab, shape, seed)
+
+
+def skip_reason(case: Case) -> str | None:
+    return attention_problem(case.spec) or get_variant(case.variant).unavailable(case.dtype, probe())
+
+
+def perf_skip_reason(case: Case) -> str | None:
+    """Why a case is not timed here: it cannot run, or it is BF16 on a CPU that only emulates BF16
+    (correctness still checks those answers; their speed would measure nothing anyone deploys)."""
+    from .capabilities import bf16_perf_problem
+
+    if case.dtype is DType.BF16 and (problem := bf16_perf_problem(probe().cpu_flags)):
+        return problem
+    return skip_reason(case)
+
+
+class Harness:
+    def __init__(self) -> None:
+        self._models: dict[str, "torch.nn.Module"] = {}
+        self._built: dict[str, Built] = {}
+
+    def model(self, spec: ModelSpec) -> "torch.nn.Module":
+        if spec.id not in self._models:
+            self._models[spec.id] = build_model(spec)
+        return self._models[spec.id]
+
+    def reference(self, spec: ModelSpec, inputs: Inputs) -> Outputs:
+        import torch
+
+        with torch.no_grad():
+            return tuple(self.model(spec)(**inputs))
+
+    def built(self, case: Case) -> Built:
+        if case.dtype is DType.BF16 and case.variant != "jit_ipex":
+            reason = ipex_autocast_problem(probe())
+            if reason:
+                raise CaseUnavailable(reason)
+        if case.id not in self._built:
+            spec = case.spec
+            self._built[case.id] = get_variant(case.variant).build(
+                self.model(spec), example_inputs(spec), case.dtype
+            )
+        return self._built[case.id]
+
+
+_HARNESS: Harness | None = None
+
+
+def harness() -> Harness:
+    global _HARNESS
+    if _HARNESS is None:
+        _HARNESS = Harness()
+    return _HARNESS
+
+
+__all__ = ["Harness", "harness", "example_inputs", "skip_reason", "perf_skip_reason", "DType"]

@@ -1,0 +1,80 @@
+"""TEST ONLY: a real, in-graph slowdown of one variant, to see the gate catch one (``--ig-inject-slowdown``).
+
+A spin after each call (``sampling.Slowed``) slows a variant by a share of its time, but nothing in
+the graph changes, and a user's regression always lives in the graph. Here every encoder layer of a
+*copy* of the model gets an extra block after it: ``h + (h @ A) @ B`` with zero-valued ``A`` (hidden
+x k) and ``B`` (k x hidden). The result is exactly ``h`` (zeros times finite values), so outputs and
+task answers do not change, while the work is real: tracing records the two matmuls, freezing keeps
+them (constants whose values no pass inspects), IPEX prepacks them, inductor compiles them. ``k``
+is sized so the extra FLOPs are ``fraction`` of a BERT layer's GEMM FLOPs (12 hidden^2 per token:
+Q, K, V, output, and the 4x feed-forward up and down); what that costs in time is what the gate
+then measures, which is the point.
+
+Off unless asked for; the summary flags a run that used it, and such a run never records baselines.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+LAYER_FLOPS_PER_HIDDEN2 = 12
+
+
+def _layers(model: Any) -> Any:
+    """The encoder's layers: the largest ModuleList in the model (BERT's ``encoder.layer``,
+    DistilBERT's ``transformer.layer``, ALBERT's shared ``albert_layers``...)."""
+    import torch
+
+    lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 0]
+    if not lists:
+        raise ValueError(f"{type(model).__name__} has no ModuleList of layers to slow down")
+    return max(lists, key=len)
+
+
+def extra_width(hidden: int, fraction: float) -> int:
+    """k such that 2 * hidden * k FLOPs per token are ``fraction`` of a layer's 12 hidden^2."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    return max(1, round(fraction * LAYER_FLOPS_PER_HIDDEN2 * hidden / 2))
+
+
+def _after_layer(module: Any, args: Any, output: Any) -> Any:
+    extra = module.infergate_extra_work
+    if isinstance(output, tuple):
+        return (output[0] + extra(output[0]), *output[1:])
+    return output + extra(output)
+
+
+def slowed_copy(model: Any, fraction: float) -> Any:
+    """A deep copy of ``model`` whose every encoder layer does the extra work; the original is untouched."""
+    import copy
+
+    import torch
+
+    slow = copy.deepcopy(model)
+    hidden = int(slow.config.hidden_size)
+    k = extra_width(hidden, fraction)
+    for layer in _layers(slow):
+        work = torch.nn.Sequential(torch.nn.Linear(hidden, k, bias=False), torch.nn.Linear(k, hidden, bias=False))
+        with torch.no_grad():
+            for lin in work:
+                lin.weight.zero_()
+        layer.infergate_extra_work = work.to(next(slow.parameters()).dtype)
+        layer.register_forward_hook(_after_layer)
+    return slow.eval()
+
+
+def injection_type(value: str) -> tuple[str, float]:
+    """VARIANT=FRACTION, e.g. compile=0.10."""
+    from ..core.validate import fraction_type
+    from .variants import VARIANTS
+
+    variant, sep, fraction = value.partition("=")
+    if not sep or variant not in VARIANTS or variant == "eager":
+        names = ", ".join(v for v in VARIANTS if v != "eager")
+        raise argparse.ArgumentTypeError(f"{value!r} must be VARIANT=FRACTION with VARIANT one of {names}")
+    number = fraction_type(fraction)
+    if number == 0.0:
+        raise argparse.ArgumentTypeError("an injected slowdown of 0 injects nothing; leave the option out")
+    return variant, number

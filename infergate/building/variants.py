@@ -1,0 +1,375 @@
+"""Variants: each a small object that builds a runnable form of a model and proves what it built.
+
+A build error is the case's failure with its cause. Nothing here falls back to eager: that is the
+flaw of the Trainer recipe in the seed guide, which kept the eager model on a trace error.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+
+from ..core.errors import BuildError, ProofError, UsageError
+from ..matrix.dtypes import DType
+from .capabilities import Capabilities, import_ipex, ipex_jit_fusion, major_minor
+from .graphs import last_executed_kinds
+
+if TYPE_CHECKING:
+    import torch
+
+Inputs = Mapping[str, "torch.Tensor"]
+Outputs = tuple["torch.Tensor", ...]
+
+# TorchScript's profiling executor specializes on the 2nd call and runs the optimized graph from
+# the 3rd; IPEX's docs ask for at least two warm-up calls too. Compile compiles on the 1st.
+WARMUP_CALLS = 3
+
+IPEX_KIND_PREFIXES = ("ipex::", "ipex_prepack::")
+
+
+@dataclass
+class Built:
+    """A runnable, proven variant of one model at one dtype."""
+
+    variant: str
+    dtype: DType
+    call: Callable[[Inputs], Outputs]
+    proof: str
+    kinds: Counter[str] = field(default_factory=Counter)  # executed graph kinds (TorchScript only)
+    artifact: Any = None
+    warmup_s: tuple[float, ...] = ()  # each warm-up call's seconds; the first is the first-call latency
+
+    def __call__(self, inputs: Inputs) -> Outputs:
+        return self.call(inputs)
+
+
+def _as_tuple(out: Any) -> Outputs:
+    if isinstance(out, tuple):
+        return out
+    if isinstance(out, list):
+        return tuple(out)
+    raise BuildError(f"model returned {type(out).__name__}; models must be built with return_dict=False")
+
+
+def _caller(fn: Callable[..., Any], dtype: DType, ipex_fusion: bool | None = None) -> Callable[[Inputs], Outputs]:
+    """A call under no_grad and the dtype's autocast; for TorchScript variants also with IPEX's
+    graph passes pinned on or off (``ipex_fusion``), since they are process-global."""
+    import contextlib
+
+    import torch
+
+    def call(inputs: Inputs) -> Outputs:
+        fusion = contextlib.nullcontext() if ipex_fusion is None else ipex_jit_fusion(ipex_fusion)
+        with fusion, torch.no_grad(), dtype.autocast():
+            return _as_tuple(fn(**inputs))
+
+    return call
+
+
+def prove_frozen_script(module: Any) -> str:
+    import torch
+
+    if not isinstance(module, torch.jit.ScriptModule):
+        raise ProofError(f"expected a TorchScript module, got {type(module).__name__}")
+    n_params = sum(1 for _ in module.parameters())
+    if n_params:
+        raise ProofError(f"ScriptModule is not frozen: it still holds {n_params} parameters as attributes")
+    return "frozen ScriptModule (0 parameter attributes)"
+
+
+def prove_ipex_fused(kinds: Counter[str]) -> str:
+    fused = sorted(k for k in kinds if k.startswith(IPEX_KIND_PREFIXES))
+    if not fused:
+        raise ProofError("no IPEX node kind (ipex::*, ipex_prepack::*) in the executed optimized graph")
+    return "IPEX kinds executed: " + ", ".join(fused)
+
+
+def prove_compiled(graphs: Sequence["CompiledGraph"], model_inputs: int, parameters: int) -> str:
+    """A compile that ran: at least one graph, and every graph inductor compiled frozen, i.e. the
+    model's weights are constants in it and its tensor inputs are at most the model's own inputs."""
+    if not graphs:
+        raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
+    for i, graph in enumerate(graphs):
+        if not graph.frozen or graph.tensor_inputs > model_inputs:
+            raise ProofError(
+                f"compiled graph {i} is not frozen: it takes {graph.tensor_inputs} tensor inputs for the "
+                f"model's {model_inputs} (its {parameters} parameters are read at every call, not constants); "
+                "inductor freezes only with torch._inductor.config.freezing set while dynamo traces, under no_grad")
+    return (f"inductor compiled {len(graphs)} graph(s), whole model (fullgraph: no graph break), frozen "
+            f"({parameters} parameters are constants; the graph takes {graphs[0].tensor_inputs} tensor inputs)")
+
+
+def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> tuple[float, ...]:
+    """The warm-up calls, timed: the first is what a server's first request pays (compile compiles
+    there, TorchScript profiles), reported as the variant's first-call latency."""
+    import time
+
+    seconds = []
+    for _ in range(WARMUP_CALLS):
+        t0 = time.perf_counter()
+        call(example)
+        seconds.append(time.perf_counter() - t0)
+    return tuple(seconds)
+
+
+# What a baseline recorded without a recipe revision was measured with: revision 1 of every variant.
+FIRST_RECIPE = 1
+
+
+class Variant(abc.ABC):
+    name: ClassVar[str]
+    # Bumped whenever how the variant is built changes what it measures: a baseline recorded with
+    # another revision is not comparable (perf says so and does not judge it; recording drops it).
+    recipe: ClassVar[int] = FIRST_RECIPE
+    in_default_matrix: ClassVar[bool] = True  # part of a selection that names no variants
+    # A worker's limit for one case: generous, so that only a hang trips it (a cold cache, a
+    # base-size model and a loaded machine multiply a build's usual seconds).
+    timeout_s: ClassVar[float] = 300.0
+    # Whether --ig-isolate auto runs its correctness cases in a worker: a variant whose import can
+    # exit() or whose kernels can abort (IPEX) would otherwise take the whole session down.
+    crash_prone: ClassVar[bool] = False
+
+    def unavailable(self, dtype: DType, caps: Capabilities) -> str | None:
+        """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
+        return None
+
+    def build(self, model: "torch.nn.Module", example: Inputs, dtype: DType) -> Built:
+        try:
+            built = self._build(model, example, dtype)
+        except (BuildError, ProofError):
+            raise
+        except Exception as exc:  # the cause goes into the case's failure, never a fallback
+            raise BuildError(f"{self.name}/{dtype.value} build failed: {type(exc).__name__}: {exc}") from exc
+        return built
+
+    @abc.abstractmethod
+    def _build(self, model: "torch.nn.Module", example: Inputs, dtype: DType) -> Built: ...
+
+
+class Eager(Variant):
+    name = "eager"
+
+    def _build(self, model, example, dtype):
+        call = _caller(model, dtype)
+        warmup = _warm_up(call, example)
+        return Built(self.name, dtype, call, "eager nn.Module", artifact=model, warmup_s=warmup)
+
+
+def _trace_and_freeze(model, example: Inputs, dtype: DType):
+    import torch
+
+    with torch.no_grad(), dtype.autocast():
+        traced = torch.jit.trace(model, example_kwarg_inputs=dict(example), strict=False, check_trace=False)
+        return torch.jit.freeze(traced)
+
+
+class Jit(Variant):
+    name = "jit"
+
+    def _build(self, model, example, dtype):
+        with ipex_jit_fusion(False):
+            frozen = _trace_and_freeze(model, example, dtype)
+        proof = prove_frozen_script(frozen)
+        call = _caller(frozen, dtype, ipex_fusion=False)
+        warmup = _warm_up(call, example)
+        return Built(self.name, dtype, call, proof, kinds=last_executed_kinds(), artifact=frozen, warmup_s=warmup)
+
+
+class JitIpex(Variant):
+    name = "jit_ipex"
+    crash_prone = True  # IPEX's import calls exit(127) on a torch mismatch; its kernels can abort
+
+    def __init__(self, fusion: bool = True) -> None:
+        # ``fusion=False`` exists so tests can show a lost fusion is caught.
+        self.fusion = fusion
+
+    def unavailable(self, dtype, caps):
+        if dtype is DType.BF16:
+            return caps.ipex_bf16_problem()
+        return caps.ipex_problem
+
+    def _build(self, model, example, dtype):
+        ipex = import_ipex()
+        optimized = ipex.optimize(model.eval(), dtype=dtype.torch_dtype, inplace=False)
+        with ipex_jit_fusion(self.fusion):
+            frozen = _trace_and_freeze(optimized, example, dtype)
+        proof = prove_frozen_script(frozen)
+        call = _caller(frozen, dtype, ipex_fusion=self.fusion)
+        warmup = _warm_up(call, example)
+        kinds = last_executed_kinds()
+        proof += "; " + prove_ipex_fused(kinds)
+        return Built(self.name, dtype, call, proof, kinds=kinds, artifact=frozen, warmup_s=warmup)
+
+
+@dataclass(frozen=True)
+class CompiledGraph:
+    """What inductor's inner compiler was handed: after freezing, only the model's inputs remain."""
+
+    tensor_inputs: int
+    frozen: bool
+    # The inductor settings in effect while it lowered this graph (where inductor reads them) and
+    # what it made: the C++ wrapper as its fx_kwargs say, and how many C++ GEMM template kernels
+    # max-autotune chose (0 when ATen won every choice, or on a cache hit that kept no counters).
+    cpp_wrapper: bool = False
+    max_autotune: bool = False
+    templated_kernels: int = 0
+
+
+class _RecordingInductor:
+    """Inductor, recording each graph it compiles so the proof can check that it is frozen."""
+
+    def __init__(self, options: Mapping[str, bool] | None = None) -> None:
+        self.graphs: list[CompiledGraph] = []
+        self.options = dict(options or {})
+
+    def __call__(self, gm, example_inputs):
+        import torch
+        import torch._inductor.config as inductor_config
+        from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+        from torch._inductor.freezing_utils import has_frozen_params
+
+        def inner(graph, inputs, **kwargs):
+            tensors = sum(isinstance(x, torch.Tensor) for x in inputs)
+            compiled = compile_fx_inner(graph, inputs, **kwargs)
+            made = getattr(compiled, "fx_kwargs", None) or {}
+            counters = getattr(compiled, "counter_deltas", None) or {}
+            self.graphs.append(CompiledGraph(
+                tensors, has_frozen_params(graph), cpp_wrapper=bool(made.get("cpp_wrapper")),
+                max_autotune=bool(inductor_config.max_autotune),
+                templated_kernels=int(counters.get("cpp_templated_kernel_counter", 0))))
+            return compiled
+
+        # The options are read while inductor lowers and generates code, all inside compile_fx here
+        # (unlike freezing, which dynamo reads while tracing); the proof checks each one took effect.
+        with inductor_config.patch(self.options):
+            return compile_fx(gm, example_inputs, inner_compile=inner)
+
+
+def _freeze_compiled_graphs() -> None:
+    """Inference compiles frozen, as PyTorch's CPU inference guidance asks: weights become constants
+    that inductor folds and prepacks. It is process-wide on purpose: dynamo reads the flag while it
+    traces (to lift parameters as constants), long before any backend runs, so a patch inside the
+    backend does not apply (measured: the graph then still took all 75 parameters of small BERT as
+    inputs), and a patch around each call would add ~40 us to every timed call. Every compile in
+    our processes is this variant's, and its proof checks each graph, so nothing relies on it silently."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+
+
+def _refuse_silent_recompile_fallback() -> None:
+    # Past its recompile limit dynamo quietly runs the frame eagerly; we want an error instead.
+    import torch._dynamo.config as dynamo_config
+
+    # Dynamo's limits count cache entries per code object across the whole process: every model
+    # instance (weights are guarded by identity), dtype and dynamic-shape promotion adds one, so a
+    # correctness worker compiling ~20 BERT-family models hit the default limits (measured: 8 and
+    # then 32). The limits only have to be finite so that hitting them is loud, not a fallback.
+    for limit, value in (("recompile_limit", 1024), ("cache_size_limit", 1024),
+                         ("accumulated_recompile_limit", 8192), ("accumulated_cache_size_limit", 8192)):
+        if hasattr(dynamo_config, limit):
+            setattr(dynamo_config, limit, max(getattr(dynamo_config, limit), value))
+    for flag in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
+        if hasattr(dynamo_config, flag):
+            setattr(dynamo_config, flag, True)
+            return
+
+
+def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) -> str:
+    """Each inductor option the variant names took effect in every graph it compiled."""
+    said = []
+    if options.get("cpp_wrapper"):
+        if not all(g.cpp_wrapper for g in graphs):
+            raise ProofError("cpp_wrapper was asked for, but inductor generated a Python wrapper")
+        said.append("C++ wrapper")
+    if options.get("max_autotune"):
+        if not all(g.max_autotune for g in graphs):
+            raise ProofError("max_autotune was asked for, but was not in effect while inductor lowered the graph")
+        said.append(f"max-autotune ({sum(g.templated_kernels for g in graphs)} C++ GEMM template kernel(s) chosen)")
+    return "; " + ", ".join(said) if said else ""
+
+
+class Compile(Variant):
+    """torch.compile as PyTorch's CPU inference guidance configures it: inductor with freezing."""
+
+    name = "compile"
+    timeout_s = 600.0  # a compile build is 5-45 s on 2 cores, minutes on a cold cache at base size
+    # 2: inductor freezing applies (revision 1 set it only inside the backend, where it did not:
+    # its graphs read every parameter at each call).
+    recipe = 2
+    # Inductor options beyond freezing (the guidance's measured options: the C++ wrapper, which
+    # drops the Python wrapper's per-call overhead, and max-autotune, which benchmarks GEMM kernels).
+    options: ClassVar[Mapping[str, bool]] = {}
+
+    def _build(self, model, example, dtype):
+        import torch
+
+        _refuse_silent_recompile_fallback()
+        _freeze_compiled_graphs()
+        backend = _RecordingInductor(self.options)
+        # fullgraph: a graph break would run part of the model eagerly, the silent partial fallback
+        # this project never takes; with it dynamo raises, naming the break, and the build fails.
+        compiled = torch.compile(model, backend=backend, fullgraph=True)
+        call = _caller(compiled, dtype)
+        warmup = _warm_up(call, example)
+        parameters = sum(1 for _ in model.parameters())
+        proof = prove_compiled(backend.graphs, len(example), parameters) + prove_options(backend.graphs, self.options)
+        built = Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
+        built.recorder = backend  # type: ignore[attr-defined]
+        return built
+
+
+class CompileCpp(Compile):
+    """compile with inductor's C++ wrapper."""
+
+    name = "compile_cpp"
+    recipe = 1
+    in_default_matrix = False
+    options = {"cpp_wrapper": True}
+
+
+class CompileAutotune(Compile):
+    """compile with the C++ wrapper and max-autotune: what the guidance calls the fastest setting."""
+
+    name = "compile_autotune"
+    recipe = 1
+    in_default_matrix = False
+    options = {"cpp_wrapper": True, "max_autotune": True}
+    # Measured on amd-epyc__avx2__2c2t: torch 2.8's max-autotune CPU GEMM template does not compile
+    # (CppCompileError in its generated C++, with or without the C++ wrapper); 2.13's does.
+    _FIRST_TORCH = (2, 9)
+
+    def unavailable(self, dtype, caps):
+        if caps.torch_version and major_minor(caps.torch_version) < self._FIRST_TORCH:
+            return (f"max-autotune needs torch >= {'.'.join(map(str, self._FIRST_TORCH))}: torch "
+                    f"{caps.torch_version}'s inductor generates CPU GEMM template C++ that does not "
+                    "compile (CppCompileError, measured on amd-epyc__avx2__2c2t)")
+        return None
+
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v for v in (Eager(), Jit(), JitIpex(), Compile(), CompileCpp(), CompileAutotune())}
+
+
+def default_variants() -> tuple[str, ...]:
+    """The matrix's variants when a selection names none: every registered variant that is
+    ``in_default_matrix`` (read at call time, so a test may register one). The compile options are
+    measured where named (correctness of one model per lane, and claims --compile-options), being
+    slow to build."""
+    return tuple(n for n, v in VARIANTS.items() if v.in_default_matrix)
+
+
+def process_group(variant: str, dtype: DType) -> str:
+    """Which variants may be timed in one process: all, except BF16 ``jit_ipex``. Importing IPEX
+    replaces torch's CPU autocast kernels with oneDNN ones for the whole process, so BF16 eager, jit
+    and compile timed beside it would measure torch-with-IPEX; FP32 has no such swap."""
+    return "ipex" if dtype is DType.BF16 and variant == JitIpex.name else "torch"
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise UsageError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}") from None

@@ -1,0 +1,66 @@
+"""``python3 -m infergate audit``: known vulnerabilities in every committed lane lock (pip-audit).
+
+Each lock is audited as written (hashed pins, no resolution: ``--no-deps --disable-pip``) with
+``--strict``: a pin the vulnerability service cannot look up fails the audit instead of being
+skipped. Without ``--strict`` pip-audit exits 0 on a machine that cannot reach the service, every
+package "could not be audited" — a silent pass. Offline (these machines reach package indexes
+only) the answer is therefore NOT AUDITED and exit 3, never a pass; CI runs it where PyPI's JSON
+API is reachable.
+
+Exit codes: 0 no known vulnerability in any lock; 1 a vulnerability (listed); 3 not audited.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..core.paths import REPO_ROOT
+
+PIP_AUDIT_VERSION = "2.10.1"
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+def _run(cmd: Sequence[str]) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run(list(cmd), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+
+
+def audit_lock(lock: Path, pip_audit: str, run: Runner = _run) -> tuple[str, str]:
+    """('ok' | 'vulnerable' | 'not audited', detail) for one lock."""
+    proc = run([pip_audit, "--requirement", str(lock), "--no-deps", "--disable-pip", "--strict",
+                "--progress-spinner", "off"])
+    text = (proc.stdout + proc.stderr).strip()
+    last = text.splitlines()[-1] if text else f"exit status {proc.returncode}"
+    if proc.returncode == 0:
+        return "ok", last
+    if "Found" in text and "vulnerabilit" in text and "could not be audited" not in text:
+        return "vulnerable", text
+    return "not audited", last
+
+
+def main(argv: Sequence[str] | None = None, run: Runner = _run) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m infergate audit", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--pip-audit", default="pip-audit",
+                   help=f"the pip-audit executable (pinned {PIP_AUDIT_VERSION} in CI). Default: pip-audit")
+    p.add_argument("locks", nargs="*", type=Path, help="lock files. Default: every lanes/*.lock")
+    args = p.parse_args(argv)
+    locks = args.locks or sorted((REPO_ROOT / "lanes").glob("*.lock"))
+    worst = 0
+    for lock in locks:
+        status, detail = audit_lock(lock, args.pip_audit, run)
+        print(f"infergate audit: {lock.name}: {status.upper() if status != 'ok' else 'no known vulnerability'}"
+              + ("" if status == "ok" else f": {detail}"), flush=True)
+        worst = max(worst, {"ok": 0, "vulnerable": 1, "not audited": 3}[status])
+    if worst == 3:
+        print("infergate audit: NOT AUDITED: the vulnerability service could not be asked about every pin "
+              "(offline machines reach package indexes only); this is not a pass", file=sys.stderr)
+    return worst
+
+
+if __name__ == "__main__":
+    sys.exit(main())

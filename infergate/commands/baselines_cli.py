@@ -1,0 +1,156 @@
+"""``python -m infergate baselines add|show``: CI results become baseline sessions; what a file holds.
+
+``add RESULTS.json`` takes a results file written by ``--ig-json`` (pytest-benchmark's form with
+infergate's fields), on any runner of the machine class, and appends its runs as a session of that
+runner's host boot to ``<baselines>/<machine class>/<lane>.json``: nightly artifacts from many
+runners are how the between-session spread becomes measured instead of assumed. Refused, with
+the file left as it was: an unknown results version, a run that used the test-only slowdown hook,
+a case with no runs, a file of another machine class or lane than the one it would land in.
+
+``show`` prints, per baselines file, its sessions and the two variance components per variant
+with the detectable drop they allow: the figures docs/calibration.md tabulates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import DataFileError, InfergateError
+from ..core.paths import REPO_ROOT
+from ..measuring import baselines as bl
+from ..measuring.session_gate import minimum_detectable_drop, predictive_se
+from ..measuring.stats import family_confidence
+from ..reports.summary import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_CONFIDENCE, spreads
+
+RESULTS_VERSIONS = (1,)
+DEFAULT_ROOT = REPO_ROOT / "baselines"
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(f"results file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFileError(f"results file {path} is not readable JSON: {exc}") from None
+    info = data.get("machine_info", {}) if isinstance(data, dict) else {}
+    ig = info.get("infergate") if isinstance(info, dict) else None
+    if not isinstance(ig, dict) or "results_version" not in ig:
+        raise DataFileError(f"results file {path} has no machine_info.infergate: not written by --ig-json "
+                            "of this infergate (or written before results carried their runs)")
+    if ig["results_version"] not in RESULTS_VERSIONS:
+        raise DataFileError(f"results file {path} has results version {ig['results_version']!r}; this "
+                            f"infergate reads {', '.join(map(str, RESULTS_VERSIONS))}")
+    return data
+
+
+def cases_from_results(path: Path, data: dict[str, Any]) -> tuple[dict[str, bl.CaseBaseline], tuple[str, bl.SessionInfo]]:
+    info = data["machine_info"]
+    ig = info["infergate"]
+    env = info.get("environment") or {}
+    if env.get("injected_slowdown"):
+        raise DataFileError(f"results file {path} comes from a run with the test-only slowdown hook "
+                            f"({env['injected_slowdown']}); it is never a baseline")
+    try:
+        session = (str(ig["session"]), bl.SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"}))
+    except (KeyError, TypeError, bl.InvalidBaseline) as exc:
+        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
+    cases: dict[str, bl.CaseBaseline] = {}
+    for bench in data.get("benchmarks", []):
+        extra = bench.get("extra_info") or {}
+        if extra.get("variant") in (None, "eager"):
+            continue
+        records = extra.get("run_records") or []
+        recipe = extra.get("recipe")
+        if not isinstance(recipe, int) or isinstance(recipe, bool):
+            # Results written before variants had recipe revisions: which build they measured is
+            # unknown, so they never become a baseline (compile's revision 1 was not frozen).
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} does not say which recipe "
+                                "revision of its variant it measured (written by an older infergate): re-run it")
+        if not records:
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} carries no runs")
+        try:
+            runs = tuple(bl.RunRecord.from_json(r) for r in records)
+            cases[extra["case_id"]] = bl.CaseBaseline(
+                runs=runs, confidence=RECORD_CONFIDENCE, environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
+                estimator=extra.get("estimator", "median-of-round-ratios"))
+        except (KeyError, TypeError, bl.InvalidBaseline) as exc:
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None
+    if not cases:
+        raise DataFileError(f"results file {path} holds no measured speedups")
+    return cases, session
+
+
+def add(path: Path, root: Path, replace: bool = False) -> list[str]:
+    data = read_results(path)
+    info = data["machine_info"]
+    machine_class, lane = info.get("machine_class"), info.get("lane")
+    if not isinstance(machine_class, str) or not isinstance(lane, str):
+        raise DataFileError(f"results file {path} names no machine class and lane")
+    cases, session = cases_from_results(path, data)
+    target = bl.baseline_path(root, machine_class, lane)
+    # Keep the floors and fusion counts someone set by hand in the file.
+    current = bl.load_or_none(target)
+    if current is not None:
+        cases = {cid: bl.CaseBaseline(c.runs, c.confidence, c.environment,
+                                      current.cases[cid].floor if cid in current.cases else None,
+                                      current.cases[cid].fusions if cid in current.cases else None, c.estimator)
+                 for cid, c in cases.items()}
+    notes = bl.update(target, cases, machine_class, lane, session=session, replace=replace)
+    runs = sum(len(c.runs) for c in cases.values())
+    return [f"added {runs} run(s) of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
+
+
+def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
+    lines = []
+    for path in sorted(root.glob("*/*.json")):
+        if path.name.endswith(".fusions.json"):
+            continue
+        f = bl.load(path)
+        gated = sum(1 for _ in f.cases)
+        conf = family_confidence(DEFAULT_FAMILY_ALPHA, max(1, gated))
+        lines.append(f"{path.relative_to(root)}: {len(f.cases)} case(s), {len(f.sessions)} session(s): "
+                     + ", ".join(f"{sid} ({info.first[:10]}, {info.source})" for sid, info in f.sessions.items()))
+        for (variant, estimator), comp in sorted(spreads(f).items()):
+            cases = [c for c in f.cases.values() if c.variant == variant and c.estimator == estimator]
+            per_session = [len(c.runs) / max(1, len(c.by_session())) for c in cases]
+            n = sum(per_session) / len(per_session)
+            sessions = round(sum(len(c.by_session()) for c in cases) / len(cases))
+            se, df = predictive_se(comp, today_runs, max(1, sessions), n)
+            mdd = minimum_detectable_drop(se, df, conf)
+            lines.append(f"  {variant:9} {comp.describe()}; detectable drop with {today_runs} run(s) today at "
+                         f"{conf:.4f}: {mdd:.1%}")
+    return lines
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infergate baselines", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p_add = sub.add_parser("add", help="append a results file's runs as a baseline session")
+    p_add.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
+    p_add.add_argument("--baselines", type=Path, default=DEFAULT_ROOT, help=f"Default: {DEFAULT_ROOT}")
+    p_add.add_argument("--replace", action="store_true",
+                       help="the cases keep only these runs (accepting an intended change). Default: append")
+    p_show = sub.add_parser("show", help="sessions, variance components and detectable drops per file")
+    p_show.add_argument("--baselines", type=Path, default=DEFAULT_ROOT, help=f"Default: {DEFAULT_ROOT}")
+    from ..pytest_plugin.perf_plugin import _whole_number  # the same validated type as --ig-repeat
+
+    p_show.add_argument("--runs", type=_whole_number(1, 100), default=DEFAULT_REPEAT,
+                        help=f"runs today. Default: {DEFAULT_REPEAT}")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "add":
+            for i, results in enumerate(args.results):
+                # --replace replaces what was there before this command, not the previous file's runs.
+                for line in add(results, args.baselines, args.replace and i == 0):
+                    print(f"infergate baselines: {line}")
+        else:
+            print("\n".join(show(args.baselines, args.runs)))
+    except InfergateError as exc:
+        print(f"infergate baselines: {exc}")
+        return 2
+    return 0

@@ -1,0 +1,199 @@
+"""``python -m infergate gate-calibrate``: how often the upgrade gate is wrong, measured.
+
+Two steps, so that the slow part runs once:
+
+``record LANE --pairs M [--inject-slowdown VARIANT=FRACTION ...] --out POOL.json.gz``
+    M lockstep pairs of the lane against itself (two fresh processes of one lane per pair), the
+    "to" worker optionally built with the TEST-ONLY in-graph slowdowns of ``infergate.building.inject``.
+    Without an injection every case is an A/A comparison; with one, the injected variant's truth
+    is its fraction and the other variants stay A/A.
+
+``table POOL.json.gz [...] --pairs 4,6,8 [--subsets N]``
+    Trials are gates over P pairs drawn without replacement from a pool; per true change and P:
+    how often the gate said regression, inconclusive, pass, and the interval's half-width. The
+    trials share pairs (a pool of M pairs holds only M / P disjoint gates), so a rate is only as
+    certain as ~M / P independent gates: the table prints that number beside every rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import statistics
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import DataFileError, InfergateError
+from ..gate.lockstep import ModelRecord, PairRecord
+from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, Correctness, compare
+
+POOL_SCHEMA = "infergate-gate-pool"
+POOL_VERSION = 1
+
+
+def save_pool(path: Path, lane: str, profile: str, rounds: int, injected: Mapping[str, float],
+              records: Sequence[PairRecord], case_ids: Mapping[tuple[str, str, str], str], seconds: float) -> None:
+    doc = {"schema": POOL_SCHEMA, "version": POOL_VERSION, "lane": lane, "profile": profile, "rounds": rounds,
+           "injected": dict(injected), "seconds": round(seconds, 1),
+           "case_ids": [[*k, v] for k, v in case_ids.items()], "pairs": [asdict(r) for r in records]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+
+def load_pool(path: Path) -> dict[str, Any]:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, json.JSONDecodeError, EOFError) as exc:
+        raise DataFileError(f"{path}: not a readable gate pool ({exc})") from None
+    if doc.get("schema") != POOL_SCHEMA or doc.get("version") != POOL_VERSION:
+        raise DataFileError(f"{path}: not a gate pool of version {POOL_VERSION} "
+                            f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})")
+    try:
+        doc["records"] = [PairRecord(p["pair"], p["hello"], [ModelRecord(**m) for m in p["models"]], p["seconds"])
+                          for p in doc["pairs"]]
+        doc["ids"] = {(m, v, d): cid for m, v, d, cid in doc["case_ids"]}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataFileError(f"{path}: a gate pool with a malformed pair ({type(exc).__name__}: {exc})") from None
+    return doc
+
+
+def record(args: argparse.Namespace) -> int:
+    from ..gate import lanegate
+    from ..gate.lanes import lane_python
+
+    python = lane_python(args.lane)
+    gate_args = argparse.Namespace(
+        from_lane=args.lane, to_lane=args.lane, profile=args.profile, cases=args.cases, pairs=args.pairs,
+        rounds=args.rounds, floor=DEFAULT_FLOOR, min_change=DEFAULT_MIN_CHANGE, alpha=DEFAULT_ALPHA,
+        inject_slowdown=args.inject_slowdown)
+    t0 = time.perf_counter()
+    gate, captured = lanegate.run_gate(gate_args, {"from": python, "to": python}, args.out.parent,
+                                       progress=lambda m: print(m, flush=True))
+    ids = {(c.model, c.variant, c.dtype): c.case for c in gate.cases}
+    injected = dict(gate.injected)  # what the workers built slowed, in their own word
+    save_pool(args.out, args.lane, args.profile, args.rounds, injected, captured, ids, time.perf_counter() - t0)
+    print(f"pool of {len(captured)} pairs written to {args.out} ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
+def trials(pool: Mapping[str, Any], pairs: int, subsets: int, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per (variant, truth): the gate's answers over ``subsets`` draws of ``pairs`` pairs."""
+    records, ids = pool["records"], pool["ids"]
+    if pairs > len(records):
+        raise InfergateError(f"a pool of {len(records)} pairs cannot give trials of {pairs}")
+    rng = random.Random(seed)
+    counts: dict[tuple[str, float], dict[str, Any]] = {}
+    for _ in range(subsets):
+        chosen = rng.sample(records, pairs)
+        gate = compare(chosen, ids, from_lane=pool["lane"], to_lane=pool["lane"], rounds=pool["rounds"],
+                       correctness=Correctness(False))
+        for c in gate.cases:
+            if c.latency is None:
+                continue
+            truth = float(pool["injected"].get(c.variant, 0.0))
+            row = counts.setdefault((c.variant, truth), {"variant": c.variant, "truth": truth, "trials": 0,
+                                                         "regression": 0, "inconclusive": 0, "pass": 0,
+                                                         "improvement": 0, "beyond": [], "change": []})
+            row["trials"] += 1
+            row[c.status if c.status in ("regression", "pass", "improvement") else "inconclusive"] += 1
+            row["beyond"].append((c.latency[2] - c.latency[1]) / 2.0)  # the interval's half-width
+            row["change"].append(c.latency[0] - 1.0)
+    rows = []
+    for row in counts.values():
+        row["median_beyond"] = statistics.median(row.pop("beyond"))
+        row["median_change"] = statistics.median(row.pop("change"))
+        row["pairs"], row["pool"] = pairs, len(records)
+        rows.append(row)
+    return rows
+
+
+def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    out = ["| variant | injected | measured (median) | pairs | trials (≈ independent gates) | regression | "
+           "inconclusive | pass | improvement | median half-width |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: (r["truth"], r["variant"], r["pairs"])):
+        n = r["trials"]
+        out.append(f"| {r['variant']} | {r['truth']:+.0%} | {r['median_change'] * 100:+.1f}% | {r['pairs']} | "
+                   f"{n} (≈{r['pool'] // r['pairs']}) | "
+                   f"{r['regression'] / n:.1%} | {r['inconclusive'] / n:.1%} | {r['pass'] / n:.1%} | "
+                   f"{r['improvement'] / n:.1%} | ±{r['median_beyond'] * 100:.1f}% |")
+    return "\n".join(out)
+
+
+def whole_pool_lines(pool: Mapping[str, Any], name: str) -> list[str]:
+    """Each case over all the pool's pairs at 95 %: for an A/A case, an interval that misses 0 is a
+    lean one way (a bias the subsets would all inherit); for an injected one, what it really cost."""
+    from ..measuring.lane_compare import change_over_pairs, gather
+
+    out = []
+    for cid, c in gather(pool["records"], pool["ids"]).items():
+        if len(c.lat_pairs) < 2:
+            continue
+        ch = change_over_pairs(c.lat_pairs, 0.95)
+        truth = float(pool["injected"].get(c.variant, 0.0))
+        out.append(f"| {name} | {c.variant} | {truth:+.0%} | {len(c.lat_pairs)} | {(ch.point - 1) * 100:+.2f}% "
+                   f"[{(ch.low - 1) * 100:+.2f}%, {(ch.high - 1) * 100:+.2f}%] | {ch.sd * 100:.2f}% |")
+    return out
+
+
+def table(args: argparse.Namespace) -> int:
+    rows, whole = [], []
+    for path in args.pools:
+        pool = load_pool(path)
+        whole += whole_pool_lines(pool, path.name)
+        for p in args.pairs:
+            rows += trials(pool, p, args.subsets)
+    print(table_markdown(rows))
+    print()
+    print("| pool | variant | injected | pairs | to/from over all pairs [95 %] | sd between pairs |")
+    print("|---|---|---:|---:|---|---:|")
+    print("\n".join(whole))
+    return 0
+
+
+def _pairs_list(value: str) -> list[int]:
+    try:
+        out = [int(x) for x in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} must be whole numbers separated by commas") from None
+    if any(p < 2 for p in out):
+        raise argparse.ArgumentTypeError("every pair count must be >= 2")
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..core.validate import whole_number
+    from ..gate.lanegate import injection_arg
+
+    p = argparse.ArgumentParser(prog="python -m infergate gate-calibrate", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("record", help="record a pool of lockstep pairs of a lane against itself")
+    r.add_argument("lane")
+    r.add_argument("--profile", default="smoke", help="Default: smoke")
+    r.add_argument("--cases", default=None, help="pytest -k expression on case ids. Default: all")
+    r.add_argument("--pairs", type=whole_number(2, 1000), default=16, help="Default: 16")
+    r.add_argument("--rounds", type=whole_number(1, 100_000), default=40, help="Default: 40")
+    r.add_argument("--inject-slowdown", type=injection_arg, action="append", default=[],
+                   metavar="VARIANT=FRACTION", help="TEST ONLY: slow VARIANT in the 'to' worker. Default: none")
+    r.add_argument("--out", type=Path, required=True, help="pool file (.json.gz)")
+    t = sub.add_parser("table", help="rates of the gate's answers over trials drawn from pools")
+    t.add_argument("pools", type=Path, nargs="+")
+    t.add_argument("--pairs", type=_pairs_list, default=[4, 6, 8], help="pairs per trial. Default: 4,6,8")
+    t.add_argument("--subsets", type=whole_number(1, 100_000), default=300, help="trials per pool. Default: 300")
+    args = p.parse_args(argv)
+    try:
+        return record(args) if args.cmd == "record" else table(args)
+    except (InfergateError, OSError) as exc:
+        print(f"infergate: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""``python -m infergate measure``: measure output differences over the correctness matrix.
+
+This is where the tolerance table's numbers come from: for every case it prints the worst absolute
+difference from the FP32 eager reference, the worst difference relative to |reference|, and the
+smallest top-1/top-2 margin where the task answer flipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..building.cases import correctness_cases, get_profile
+from ..building.harness import example_inputs, harness, skip_reason
+from ..matrix.agreement import closeness, task_agreement
+from ..matrix.inputs import Shape
+from ..matrix.tolerances import Tolerance
+
+# A tolerance that accepts everything, so we see raw numbers.
+_OPEN = Tolerance(atol=0.0, rtol=0.0, decisive_margin=float("inf"), min_agreement=0.0, why="measure")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infergate measure", description=__doc__)
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("-k", default="", help="substring a case id must contain")
+    args = parser.parse_args(argv)
+    h = harness()
+    worst: dict[str, float] = {}
+    print(f"{'case':55} {'max_abs':>9} {'max_rel':>9} {'agree':>6}")
+    for case in correctness_cases(get_profile(args.profile)):
+        if args.k not in case.id or skip_reason(case):
+            continue
+        rows = []
+        for shape, seed in ((None, None), (Shape(4, 24), 7), (Shape(3, 40), 8)):
+            inputs = example_inputs(case.spec) if shape is None else example_inputs(case.spec, shape, seed)
+            ref = h.reference(case.spec, inputs)
+            out = h.built(case)(inputs)
+            c = closeness(ref, out, _OPEN, inputs["attention_mask"])
+            rel = max(float(((o.float() - r).abs() / (r.abs() + 1.0)).max()) for r, o in zip(ref, out))
+            a = task_agreement(case.spec.task, ref, out, inputs["attention_mask"], _OPEN)
+            rows.append((c.max_abs, rel, a.rate))
+        max_abs, rel, rate = max(r[0] for r in rows), max(r[1] for r in rows), min(r[2] for r in rows)
+        key = f"{case.variant}-{case.dtype.value}"
+        worst[key] = max(worst.get(key, 0.0), max_abs)
+        print(f"{case.id:55} {max_abs:9.2e} {rel:9.2e} {rate:6.3f}", flush=True)
+    print("\nworst max_abs per variant-dtype:")
+    for key, value in sorted(worst.items()):
+        print(f"  {key:20} {value:.3e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Argument types shared by pytest options and the commands: one message per kind of bad value,
+so a value means and is checked the same wherever it is given."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def directory(value: str) -> Path:
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} exists and is not a directory")
+    return path
+
+
+def fraction_type(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 <= number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must be a fraction in [0, 1), e.g. 0.05 for 5%")
+    return number
+
+
+def alpha_type(value: str) -> float:
+    number = fraction_type(value)
+    if number == 0.0:
+        raise argparse.ArgumentTypeError("the family-wise false-alarm rate must be > 0")
+    return number
+
+
+def seconds_up_to(high: float) -> Any:
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+        if not 0.0 < number <= high:
+            raise argparse.ArgumentTypeError(f"{value} must be in (0, {high:g}] seconds")
+        return number
+
+    parse.__name__ = "seconds"
+    return parse
+
+
+
+def whole_number(low: int, high: int) -> Any:
+    """An argparse type: an int in [low, high], with one message for anything else."""
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value} must be in [{low}, {high}]")
+        return number
+
+    parse.__name__ = "whole number"  # argparse names the type in its error message
+    return parse

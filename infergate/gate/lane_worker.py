@@ -1,0 +1,228 @@
+"""``<lane python> -m infergate.gate.lane_worker``: a live worker in one lane, driven call by call.
+
+The upgrade gate (``infergate.gate.lanegate``) keeps one of these per lane and drives both in lockstep
+(``infergate.gate.lockstep``): each round it calls every built variant of both lanes once, a variant's
+"from" and "to" calls back to back, so the two calls of a ratio share the machine's state. A worker process is one sample of the per-process offset (memory layout,
+JIT decisions), so the gate starts several pairs of them.
+
+Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
+(``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``). Anything the libraries print goes
+to stderr. Operations:
+
+- ``hello``: lane versions, machine class, torch threads, the measuring environment seen inside.
+- ``build`` {profile, model, dtype, variants, inject}: build one model's variants (dropping the previous
+  model's); each variant is built, skipped (with the precise reason) or failed (with its cause).
+  ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.building.inject``: {variant: fraction}.
+- ``warmup`` {seconds}: shuffled untimed rounds of the built variants.
+- ``time`` {variant}: one timed call (ns); garbage collection is off from the warm-up's end to the
+  next ``build``. The build reply carries a digest of the seeded weights (the lanes must share them).
+- ``outputs``: every built variant's outputs on the example inputs (for the cross-lane check), the
+  padding mask and the task.
+- ``fusions``: fusion signals of the TorchScript variants (``fusions.signals``).
+- ``quit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import IO, Any
+
+from ..building.cases import Case, Profile, perf_cases
+from ..core.errors import UsageError
+
+PROTOCOL = 2
+
+
+
+def case_matcher(expr: str | None) -> Callable[[str], bool]:
+    """A predicate on case ids that follows pytest's ``-k`` rules, so one expression selects the
+    same cases in the correctness run and here: each name is a case-insensitive substring test."""
+    if not expr:
+        return lambda case_id: True
+    # pytest's own parser: the grammar (and, or, not, parentheses) is then exactly pytest's.
+    from _pytest.mark.expression import Expression
+
+    try:
+        compiled = Expression.compile(expr)
+    except Exception as exc:  # pytest raises its own ParseError type
+        raise UsageError(f"invalid case expression {expr!r}: {exc}") from None
+
+    def matches(case_id: str) -> bool:
+        low = case_id.lower()
+        return compiled.evaluate(lambda name, **_: name.lower() in low)
+
+    return matches
+
+
+def select_cases(profile: Profile, expr: str | None) -> list[Case]:
+    match = case_matcher(expr)
+    return [c for c in perf_cases(profile) if match(c.id)]
+
+
+def weights_digest(model: Any) -> str:
+    """sha256 over the state dict in name order: equal digests mean the lanes built equal weights."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _to_lists(outputs: Sequence[Any]) -> list[Any]:
+    return [o.detach().float().tolist() for o in outputs]
+
+
+class Worker:
+    """The state of one worker process: the model being measured and its built variants."""
+
+    def __init__(self) -> None:
+        from ..measuring.sampling import pin_threads
+        from ..reports.summary import (
+            DEFAULT_THREADS,  # perf/'s: calibration found two threads about twice as noisy
+        )
+
+        self.threads = pin_threads(DEFAULT_THREADS)
+        self.model: Any = None
+        self.spec: Any = None
+        self.inputs: Any = None
+        self.calls: dict[str, Callable[[Any], Any]] = {}
+        self.built: dict[str, Any] = {}
+        self.rng = random.Random(0)
+
+    # -- operations ------------------------------------------------------------------------
+
+    def hello(self) -> dict[str, Any]:
+        from ..building.machine import lane_id, lane_versions, machine_class
+        from ..measuring.measuring_env import observed
+
+        versions = lane_versions()
+        return {"protocol": PROTOCOL, "lane": lane_id(versions), "versions": versions,
+                "machine_class": machine_class(), "threads": self.threads, "observed_env": observed(),
+                "pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0))}
+
+    def build(self, profile: str, model: str, dtype: str, variants: Sequence[str],
+              inject: Mapping[str, float] | None = None, seed: int = 0) -> dict[str, Any]:
+        from ..building.cases import get_profile
+        from ..building.harness import example_inputs, perf_skip_reason
+        from ..building.variants import get_variant
+        from ..matrix.dtypes import DType
+        from ..matrix.models import build_model
+
+        gc.enable()
+        self.calls, self.built, self.model = {}, {}, None
+        gc.collect()
+        models = {c.model_id: c for c in perf_cases(get_profile(profile))}
+        if model not in models:
+            raise UsageError(f"model {model!r} is not in this lane's {profile!r} perf profile")
+        self.spec, dt = models[model].spec, DType(dtype)
+        self.rng = random.Random(seed)
+        self.model = build_model(self.spec)
+        self.inputs = example_inputs(self.spec, models[model].shape)
+        out: dict[str, dict[str, Any]] = {}
+        for name in variants:
+            variant = get_variant(name)
+            reason = perf_skip_reason(Case(self.spec, name, dt, models[model].shape))
+            if reason:
+                out[name] = {"skipped": reason}
+                continue
+            t0 = time.perf_counter()
+            try:
+                source = self.model
+                fraction = (inject or {}).get(name)
+                if fraction:
+                    from ..building.inject import slowed_copy
+
+                    source = slowed_copy(self.model, fraction)
+                built = variant.build(source, self.inputs, dt)
+            except Exception as exc:  # a build error is this variant's result in this lane, reported
+                out[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+                continue
+            self.built[name] = built
+            self.calls[name] = built.call
+            out[name] = {"proof": built.proof, "build_s": round(time.perf_counter() - t0, 3),
+                         **({"injected": fraction} if fraction else {})}
+        return {"variants": out, "weights": weights_digest(self.model)}
+
+    def warmup(self, seconds: float, min_rounds: int = 5) -> dict[str, Any]:
+        order = list(self.calls)
+        if not order:
+            raise UsageError("nothing is built to warm up")
+        t0, rounds = time.perf_counter(), 0
+        while time.perf_counter() - t0 < seconds or rounds < min_rounds:
+            self.rng.shuffle(order)
+            for name in order:
+                self.calls[name](self.inputs)
+            rounds += 1
+        # From here to the next build, a collection inside a timed call would land on whichever
+        # variant happened to run; collect once now instead.
+        gc.collect()
+        gc.disable()
+        return {"rounds": rounds, "cpus": sorted(os.sched_getaffinity(0))}
+
+    def time(self, variant: str) -> dict[str, Any]:
+        call = self.calls.get(variant)
+        if call is None:
+            raise UsageError(f"variant {variant!r} is not built here (built: {', '.join(self.calls) or 'none'})")
+        t0 = time.perf_counter_ns()
+        call(self.inputs)
+        return {"ns": time.perf_counter_ns() - t0}
+
+    def outputs(self) -> dict[str, Any]:
+        mask = self.inputs.get("attention_mask")
+        outs = {name: _to_lists(built(self.inputs)) for name, built in self.built.items()}
+        return {"task": self.spec.task.value, "outputs": outs,
+                "mask": mask.tolist() if mask is not None else None}
+
+    def fusions(self) -> dict[str, Any]:
+        from ..measuring.fusions import FUSION_VARIANTS, count_linear_calls, signals
+
+        linear_calls = count_linear_calls(self.model, self.inputs)
+        return {"fusions": {name: signals(b.kinds, linear_calls)
+                            for name, b in self.built.items() if name in FUSION_VARIANTS}}
+
+
+def serve(stdin: IO[str], stdout: IO[str]) -> int:
+    worker = Worker()
+    ops: dict[str, Callable[..., dict[str, Any]]] = {
+        "hello": worker.hello, "build": worker.build, "warmup": worker.warmup, "time": worker.time,
+        "outputs": worker.outputs, "fusions": worker.fusions,
+    }
+    try:
+        for line in stdin:
+            try:
+                request = json.loads(line)
+                op = request.pop("op")
+                if op == "quit":
+                    return 0
+                if op not in ops:
+                    raise UsageError(f"unknown operation {op!r}")
+                reply: dict[str, Any] = {"ok": True, **ops[op](**request)}
+            except Exception as exc:  # every failure is one reply line; the gate decides what it means
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+            stdout.write(json.dumps(reply) + "\n")
+            stdout.flush()
+        return 0
+    finally:
+        gc.enable()  # warm-up turned it off for the timed calls; whoever called serve() gets it back
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infergate.gate.lane_worker", description=__doc__.split("\n\n")[0])
+    parser.parse_args(argv)
+    # Libraries print warnings and banners; the protocol owns the real stdout.
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return serve(sys.stdin, protocol_out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

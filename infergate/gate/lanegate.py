@@ -1,0 +1,381 @@
+"""``python -m infergate gate --from LANE --to LANE``: gate an upgrade of torch / IPEX / transformers.
+
+An upgrade changes everything at once, eager included, so a speedup over eager cannot see it; and
+absolute times measured hours apart are noise. So both lanes are measured *now*, on the same
+machine, in lockstep: one live worker per lane, both driven call by call in a shuffled order every
+round (``infergate.gate.lockstep``), several fresh pairs of workers to see the per-process offset.
+
+Per case the gate compares (``infergate.measuring.lane_compare``): latency to/from with a t interval across
+worker pairs; speedup over eager in each lane; outputs of "to" against "from" on the same seeded
+weights; fusion signals; availability; and the correctness suite under "to". Exit codes: 0 pass,
+1 a regression, 2 a usage or set-up error, 6 inconclusive (a case could not rule out a slowdown of
+``--floor``; with ``--inconclusive pass`` it exits 0 and says so). With ``--bisect``, a regression
+between lanes that differ in more than one top-level pin is traced to the package that carries it
+(``infergate.gate.lane_bisect``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..building.inject import injection_type
+from ..core.errors import InfergateError, UsageError
+from ..core.paths import REPO_ROOT
+from ..core.validate import alpha_type, fraction_type, whole_number
+from ..measuring.lane_compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_FLOOR,
+    DEFAULT_MIN_CHANGE,
+    Correctness,
+    GateResult,
+    compare,
+)
+from .lockstep import PairRecord, Starter, case_ids
+
+DEFAULT_PAIRS = 6
+DEFAULT_ROUNDS = 100
+EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 1, 2, 6  # 6 as perf/ (perf_plugin.EXIT_INCONCLUSIVE)
+
+# --------------------------------------------------------------------------------------------
+# Correctness under "to"
+# --------------------------------------------------------------------------------------------
+
+_SUMMARY = re.compile(r"^=+ (.*) =+$")
+
+
+def run_correctness(python: Path, profile: str, cases: str | None, log: Path) -> Correctness:
+    cmd = [str(python), "-m", "pytest", "correctness", "-q", "-p", "no:cacheprovider",
+           "--ig-profile", profile]
+    if cases:
+        cmd += ["-k", cases]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w", encoding="utf-8") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              cwd=REPO_ROOT)
+    summary = ""
+    for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()):
+        m = _SUMMARY.match(line.strip())
+        if m or re.search(r"\d+ (passed|failed|error)", line):
+            summary = m.group(1) if m else line.strip()
+            break
+    return Correctness(True, proc.returncode, summary or f"pytest exit status {proc.returncode}", str(log))
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Injection:
+    """TEST ONLY: an in-graph slowdown (inject.py) of one variant in the "to" lane, optionally only
+    when the "to" lane has a package version at or above a bound (to give bisection a culprit)."""
+
+    variant: str
+    fraction: float
+    package: str | None = None
+    min_version: str | None = None
+
+    def applies(self, versions: Mapping[str, str | None]) -> bool:
+        if self.package is None:
+            return True
+        have = versions.get(self.package)
+        return have is not None and _version_key(have) >= _version_key(self.min_version or "0")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in re.findall(r"\d+", version.split("+")[0])[:3])
+
+
+def injection_arg(value: str) -> Injection:
+    """VARIANT=FRACTION or VARIANT=FRACTION@PACKAGE>=VERSION (PACKAGE: torch, ipex, transformers)."""
+    spec, _, cond = value.partition("@")
+    variant, fraction = injection_type(spec)
+    if not cond:
+        return Injection(variant, fraction)
+    m = re.fullmatch(r"(torch|ipex|transformers)>=([0-9][0-9.]*)", cond)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{cond!r} must be PACKAGE>=VERSION with PACKAGE torch, ipex or transformers")
+    return Injection(variant, fraction, m.group(1), m.group(2))
+
+
+def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pairs: int, rounds: int,
+            start: Starter, to_versions: Mapping[str, str | None], injections: Sequence[Injection] = (),
+            progress: Callable[[str], None] = lambda msg: None) -> list[PairRecord]:
+    from .lockstep import run_pair
+
+    inject = {i.variant: i.fraction for i in injections if i.applies(to_versions)}
+    records = []
+    for p in range(pairs):
+        progress(f"[pair {p + 1}/{pairs}] fresh workers: '{lanes['from']}' (from) and '{lanes['to']}' (to)")
+        rec = run_pair(p, lanes, plans, profile=profile, rounds=rounds, start=start, inject_to=inject,
+                       first=(p == 0), seed=p, progress=progress)
+        records.append(rec)
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
+    """One lane's timings in pytest-benchmark form, so ``pytest-benchmark compare from.json to.json``
+    shows both lanes side by side."""
+    from ..reports.merge import benchmark_entry, machine_info, results_doc
+
+    lane_name = gate.from_lane if side == "from" else gate.to_lane
+    lane = gate.from_id if side == "from" else gate.to_id
+    benches = []
+    for c in gate.cases:
+        times = gate.timing.get("times_ms", {}).get(side, {}).get(c.case)
+        if not times:
+            continue
+        extra = {"case_id": c.case, "model_id": c.model, "model": c.model, "variant": c.variant,
+                 "dtype": c.dtype, "lane": lane, "lane_name": lane_name, "threads": gate.threads,
+                 "machine_class": gate.machine_class,
+                 "speedup": c.speedup_from if side == "from" else c.speedup_to,
+                 "verdict": c.status if side == "to" else None,
+                 "fusions": c.fusions_from if side == "from" else c.fusions_to}
+        benches.append(benchmark_entry(c.case, [t / 1000.0 for t in times], extra, group=c.model))
+    info = machine_info(gate.machine_class, lane, lane_name=lane_name, versions=gate.environment.get(f"versions_{side}"))
+    return results_doc(info, benches)
+
+
+def write_outputs(gate: GateResult, out_dir: Path) -> dict[str, Path]:
+    from ..reports import report
+    from ..reports.merge import write_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"gate": out_dir / "gate.json", "from": out_dir / "from.json", "to": out_dir / "to.json",
+             "markdown": out_dir / "report.md"}
+    for side in ("from", "to"):
+        write_json(paths[side], lane_results_doc(gate, side))
+    doc = gate.to_json()
+    write_json(paths["gate"], doc)
+    plots = report.gate_plots(gate, out_dir)
+    paths.update(plots)
+    paths["markdown"].write_text(
+        report.gate_markdown(gate, {k: p.name for k, p in plots.items()}), encoding="utf-8"
+    )
+    return paths
+
+
+def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: Mapping[str, Any],
+                     plans: Sequence[Any], seconds: float) -> None:
+    """What the report says about how it measured: environment per worker, time and what it bought."""
+    first = records[0].hello
+    gate.environment = {
+        "measuring": dict(env_desc),
+        # The CPUs each worker measured on, in its own word (read after it was moved there).
+        "workers": [{"pair": r.pair + 1, **{s: {"pid": h.get("pid"),
+                                                 "measured_on_cpus": sorted({c for m in r.models for c in (m.cpus.get(s) or [])}),
+                                                 "observed": h.get("observed_env")}
+                                            for s, h in r.hello.items()}} for r in records],
+        "versions_from": first["from"].get("versions"), "versions_to": first["to"].get("versions"),
+    }
+    ids = case_ids(plans)
+    times: dict[str, dict[str, list[float]]] = {"from": {}, "to": {}}
+    calls = 0
+    for r in records:
+        for m in r.models:
+            for side, per_variant in m.times_ns.items():
+                for v, ns in per_variant.items():
+                    times[side].setdefault(ids[(m.model, v, m.dtype)], []).extend(x / 1e6 for x in ns)
+                    calls += len(ns)
+    widths = [(c.latency[2] - c.latency[1]) / 2 for c in gate.cases if c.latency]
+    gate.timing = {
+        "seconds": round(seconds, 1), "pair_seconds": [r.seconds for r in records], "timed_calls": calls,
+        "calls_per_minute": round(calls / (seconds / 60.0), 1) if seconds > 0 else None,
+        "widest_half_width": max(widths) if widths else None,
+        "times_ms": times,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+# --------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    from ..building.cases import PROFILES
+
+    p = argparse.ArgumentParser(prog="python -m infergate gate", description=__doc__.split("\n\n")[0])
+    g = p.add_argument_group("lanes and cases")
+    g.add_argument("--from", dest="from_lane", required=True, metavar="LANE", help="lane name or .lock path")
+    g.add_argument("--to", dest="to_lane", required=True, metavar="LANE", help="lane name or .lock path")
+    g.add_argument("--profile", choices=tuple(PROFILES), default="smoke", help="Default: smoke")
+    g.add_argument("--cases", default=None, metavar="EXPR",
+                   help="pytest -k expression on case ids. Default: all of the profile's perf cases")
+    m = p.add_argument_group("measuring")
+    m.add_argument("--pairs", type=whole_number(2, 100), default=DEFAULT_PAIRS, metavar="N",
+                   help="pairs of fresh workers (one per lane, driven in lockstep); the interval comes "
+                        f"from the spread between pairs, t with N - 1 df. Default: {DEFAULT_PAIRS}")
+    m.add_argument("--rounds", type=whole_number(1, 100_000), default=DEFAULT_ROUNDS, metavar="N",
+                   help=f"lockstep rounds per pair and model. Default: {DEFAULT_ROUNDS}")
+    v = p.add_argument_group("verdicts")
+    v.add_argument("--floor", type=fraction_type, default=DEFAULT_FLOOR, metavar="FRACTION",
+                   help="a case passes only if its interval rules out a slowdown this large. "
+                        f"Default: {DEFAULT_FLOOR}")
+    v.add_argument("--min-change", type=fraction_type, default=DEFAULT_MIN_CHANGE, metavar="FRACTION",
+                   help="a significant slowdown at least this large is a regression; a smaller one is "
+                        f"reported. Default: {DEFAULT_MIN_CHANGE}")
+    v.add_argument("--alpha", type=alpha_type, default=DEFAULT_ALPHA, metavar="P",
+                   help=f"family-wise false alarm rate over all comparisons. Default: {DEFAULT_ALPHA}")
+    v.add_argument("--inconclusive", choices=("fail", "pass"), default="fail",
+                   help=f"what a case that cannot rule out a --floor slowdown does to the exit code: "
+                        f"fail (exit {EXIT_INCONCLUSIVE}) or pass (exit 0, still reported). Default: fail")
+    o = p.add_argument_group("other")
+    o.add_argument("--bisect", action="store_true",
+                   help="on a regression between lanes that differ in more than one top-level pin, build "
+                        "the lanes in between (one pin moved at a time) and name the package that carries "
+                        "it. Default: off")
+    o.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="where reports go. Default: results/gate-FROM-to-TO")
+    o.add_argument("--no-correctness", action="store_true", help="skip the correctness run. Default: run it")
+    o.add_argument("--no-ensure", action="store_true", help="lanes are already set up. Default: ensure them")
+    o.add_argument("--inject-slowdown", type=injection_arg, action="append", default=[],
+                   metavar="VARIANT=FRACTION[@PKG>=VERSION]",
+                   help="TEST ONLY: build VARIANT in the 'to' lane with extra in-graph work of FRACTION "
+                        "(inject.py), optionally only where the lane has PKG>=VERSION; for calibrating the "
+                        "gate and demonstrating --bisect. Default: none")
+    return p
+
+
+def _lacks_report_deps() -> str | None:
+    for module in ("numpy", "matplotlib", "torch"):
+        try:
+            __import__(module)
+        except ImportError:
+            return module
+    return None
+
+
+def exit_code(gate: GateResult, inconclusive: str) -> int:
+    if gate.regressions:
+        return EXIT_REGRESSION
+    if gate.inconclusive and inconclusive == "fail":
+        return EXIT_INCONCLUSIVE
+    return 0
+
+
+def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *,
+             start: Starter | None = None, correctness: Correctness | None = None,
+             progress: Callable[[str], None] = print) -> tuple[GateResult, list[PairRecord]]:
+    """Measure and compare two set-up lanes; ``start`` replaces the real workers in tests."""
+    from ..building.cases import get_profile
+    from ..building.machine import lane_versions
+    from .lane_worker import select_cases
+    from .lockstep import measuring_cpus, plan_models, process_starter, worker_env
+
+    cases = select_cases(get_profile(args.profile), args.cases)
+    if not cases:
+        raise UsageError(f"no perf case of profile {args.profile!r} matches {args.cases!r}")
+    plans = plan_models(cases)
+    env, prefix, env_desc = worker_env()
+    if start is None:
+        worker_cpus = measuring_cpus()
+        env_desc = {**env_desc, "worker_cpus": sorted(worker_cpus)}
+        start = process_starter(pythons, out / "logs", env, prefix, worker_cpus)
+    lanes = {"from": args.from_lane, "to": args.to_lane}
+    to_versions = _versions_of(pythons["to"]) if pythons.get("to") else lane_versions()
+    t0 = time.perf_counter()
+    records = measure(lanes, plans, profile=args.profile, pairs=args.pairs, rounds=args.rounds, start=start,
+                      to_versions=to_versions, injections=args.inject_slowdown,
+                      progress=lambda msg: progress(msg))
+    seconds = time.perf_counter() - t0
+    ids = case_ids(plans)
+    gate = compare(records, ids, from_lane=args.from_lane, to_lane=args.to_lane,
+                   correctness=correctness or Correctness(False, summary="not run (--no-correctness)"),
+                   rounds=args.rounds, floor=args.floor, min_change=args.min_change, alpha=args.alpha,
+                   gated={c.id for c in cases})
+    attach_run_facts(gate, records, env_desc, plans, seconds)
+    # What the "to" workers really built slowed (their own word), not what was asked: a condition
+    # on a version that this lane does not meet, or a variant not in the run, injects nothing.
+    gate.injected = {v: float(b["injected"]) for r in records for m in r.models
+                     for v, b in m.built["to"].items() if b.get("injected")}
+    asked = {i.variant for i in args.inject_slowdown}
+    if asked - set(gate.injected):
+        gate.warnings.append("TEST ONLY: --inject-slowdown asked for " + ", ".join(sorted(asked - set(gate.injected)))
+                             + " but the 'to' lane built no such slowdown (a version condition not met, or "
+                               "the variant is not in this run)")
+    if gate.injected:
+        gate.warnings.append("TEST ONLY: slowdowns were injected into the 'to' lane: "
+                             + ", ".join(f"{k} {v:.0%}" for k, v in gate.injected.items()))
+    return gate, records
+
+
+def _versions_of(python: Path) -> dict[str, str | None]:
+    """The lane's package versions, read by its own python (metadata only, nothing imported)."""
+    import json
+
+    code = "import json; from infergate.building.machine import lane_versions; print(json.dumps(lane_versions()))"
+    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                          cwd=REPO_ROOT, check=False)
+    if proc.returncode != 0:
+        raise InfergateError(f"cannot read the package versions of {python}: {proc.stderr.strip()[-200:]}")
+    return json.loads(proc.stdout)
+
+
+def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
+         lane_python: Callable[[str], Path] | None = None) -> int:
+    from . import lanes as lanes_mod
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.min_change > args.floor:
+        parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
+                     "them could be neither a regression nor ruled out, whatever the number of pairs")
+    try:
+        if not args.no_ensure:
+            for lane in (args.from_lane, args.to_lane):
+                print(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
+        find_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
+        pythons = {"from": find_python(args.from_lane), "to": find_python(args.to_lane)}
+        missing = _lacks_report_deps()
+        if missing and start is None:
+            # The system python3 that set the lanes up may lack numpy/torch; every lane has them.
+            print(f"infergate: this python has no {missing}; continuing under {pythons['to']}",
+                  file=sys.stderr, flush=True)
+            os.execv(str(pythons["to"]), [str(pythons["to"]), "-m", "infergate.gate.lanegate", *argv, "--no-ensure"])
+        out = args.out or Path("results") / f"gate-{Path(args.from_lane).stem}-to-{Path(args.to_lane).stem}"
+        if args.no_correctness:
+            correctness = Correctness(False, summary="not run (--no-correctness)")
+        else:
+            print(f"correctness under '{args.to_lane}' ({args.profile} profile)...", flush=True)
+            correctness = run_correctness(pythons["to"], args.profile, args.cases, out / "correctness-to.log")
+        gate, _ = run_gate(args, pythons, out, start=start, correctness=correctness,
+                        progress=lambda m: print(m, flush=True))
+        paths = write_outputs(gate, out)
+        from ..reports.report import gate_terminal
+
+        print(gate_terminal(gate))
+    except (InfergateError, ValueError, OSError) as exc:
+        print(f"infergate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.bisect:
+        from .lane_bisect import bisect_after
+
+        # The gate's own verdict stands whatever happens while bisecting.
+        for line in bisect_after(gate, args, out, start=start, lane_python=find_python):
+            print(line, flush=True)
+    others = ", ".join(p.name for k, p in paths.items() if k != "markdown")
+    print(f"reports: {paths['markdown']} (and {others})")
+    code = exit_code(gate, args.inconclusive)
+    if gate.inconclusive and args.inconclusive == "pass":
+        print(f"exit 0 although {len(gate.inconclusive)} case(s) were inconclusive (--inconclusive pass)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

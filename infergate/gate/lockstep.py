@@ -1,0 +1,387 @@
+"""Driving one live worker per lane in lockstep: the measuring half of the upgrade gate.
+
+Why lockstep: a lane's worker processes used to run minutes apart, so each block's absolute latency
+carried that moment's machine state (about 10 % from one process to the next on a 2-core VM). Here
+both lanes' workers are alive together and the gate calls them one call at a time: every round
+takes the variants in a shuffled order and calls each variant's "from" and "to" back to back, in a
+random order of the two, so the two calls of a ratio share the machine's state of that moment. The spin-wait of an idle worker's OpenMP
+threads would burn the core the other is measuring on, so workers run with passive OpenMP
+(``measuring_env`` "passive-omp") on top of the suite's settings, and prove it from the inside.
+
+Why pairs: a fresh process has its own offset (memory layout, JIT and oneDNN decisions) that no
+number of rounds inside it averages away. A *pair* (one fresh worker per lane) gives one paired
+latency ratio per case; ``lane_compare`` takes the interval from the spread between pairs.
+
+The endpoints are injected (``Starter``), so tests drive synthetic workers with per-process offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..building.cases import Case
+from ..core.errors import InfergateError
+from ..core.paths import REPO_ROOT
+
+SIDES = ("from", "to")
+WORKER_SETTINGS = ("passive-omp",)  # added to measuring_env.SUITE_SETTINGS for lane workers
+DEFAULT_WARMUP_S = 1.5  # as sampling.DEFAULT_WARMUP_S, per worker and model
+BUILD_TIMEOUT_S = 1800.0
+CALL_TIMEOUT_S = 300.0
+
+
+class WorkerError(InfergateError):
+    """A lane worker died, hung or answered outside the protocol. One line, with its log."""
+
+
+# --------------------------------------------------------------------------------------------
+# Endpoints
+# --------------------------------------------------------------------------------------------
+
+
+class Endpoint:
+    """One live worker: ``send`` a request, ``receive`` its reply (so two workers can build at once)."""
+
+    name = "worker"
+
+    def send(self, op: str, **kw: Any) -> None:
+        raise NotImplementedError
+
+    def receive(self, timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def request(self, op: str, timeout: float = CALL_TIMEOUT_S, **kw: Any) -> dict[str, Any]:
+        self.send(op, **kw)
+        return self.receive(timeout)
+
+    def pin(self) -> None:
+        """Move the worker onto its measuring CPU (after the builds, which may use every CPU)."""
+
+    def unpin(self) -> None:
+        """Give the worker every CPU again (before the next model's builds)."""
+
+    def close(self) -> None:
+        pass
+
+
+def pin_process(pid: int, cpus: frozenset[int]) -> None:
+    """Set the CPU mask of every thread of ``pid`` (sched_setaffinity on a pid moves one thread)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():  # FileNotFoundError (an OSError): pid is gone
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            pass
+
+
+class ProcessEndpoint(Endpoint):
+    """``<lane python> -m infergate.gate.lane_worker`` speaking one JSON line per request and reply."""
+
+    def __init__(self, name: str, python: Path, log: Path, env: Mapping[str, str],
+                 argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None) -> None:
+        self.name, self.log = name, log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._err = log.open("w", encoding="utf-8")
+        try:
+            # A session of its own, so closing it also ends inductor's compile-worker processes.
+            self.proc = subprocess.Popen(
+                [*argv_prefix, str(python), "-m", "infergate.gate.lane_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
+                cwd=REPO_ROOT, env={**os.environ, **env}, start_new_session=True,
+            )
+        except OSError as exc:
+            self._err.close()
+            raise WorkerError(f"cannot start lane worker {name} with {python}: {exc.strerror or exc}") from None
+        self.cpus = cpus
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self._in: IO[str] = self.proc.stdin
+        self._out: IO[str] = self.proc.stdout
+
+    def _died(self, what: str, *, alive: bool = False) -> WorkerError:
+        """``alive``: the worker did not exit by itself (it hung); say ``what`` it did instead."""
+        code = None if alive else self.proc.poll()
+        try:
+            tail = self.log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
+        except OSError:
+            tail = []
+        status = f"exited with status {code}" if code is not None else what
+        return WorkerError(f"lane worker {self.name} {status}: {tail[0] if tail else ''} (log: {self.log})")
+
+    def send(self, op: str, **kw: Any) -> None:
+        try:
+            self._in.write(json.dumps({"op": op, **kw}) + "\n")
+            self._in.flush()
+        except (BrokenPipeError, OSError):
+            raise self._died("stopped reading") from None
+
+    def receive(self, timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
+        # select() sees the pipe, not the stream's buffer; that is safe because the protocol has
+        # exactly one reply line per request, so nothing is ever left buffered between replies.
+        ready, _, _ = select.select([self._out], [], [], timeout)
+        if not ready:
+            error = self._died(f"gave no answer within {timeout:.0f} s (stopped)", alive=True)
+            self.close()
+            raise error
+        line = self._out.readline()
+        if not line:
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            raise self._died("closed its output")
+        try:
+            reply = json.loads(line)
+        except json.JSONDecodeError:
+            raise WorkerError(f"lane worker {self.name} printed a line outside the protocol: "
+                              f"{line.strip()[:120]!r} (log: {self.log})") from None
+        if not reply.get("ok"):
+            raise WorkerError(f"lane worker {self.name}: {reply.get('error')} (log: {self.log})")
+        return reply
+
+    def pin(self) -> None:
+        if self.cpus:
+            self._set_cpus(self.cpus)
+
+    def unpin(self) -> None:
+        if self.cpus:
+            self._set_cpus(frozenset(os.sched_getaffinity(0)))
+
+    def _set_cpus(self, cpus: frozenset[int]) -> None:
+        try:
+            pin_process(self.proc.pid, cpus)
+        except OSError:
+            raise self._died("could not be moved to its CPU") from None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self._in.write(json.dumps({"op": "quit"}) + "\n")
+                self._in.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        try:  # whatever is left of its session: inductor's compile workers, or a hung worker
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for stream in (self._in, self._out, self._err):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+# (side, lane name, pair index) -> a started endpoint
+Starter = Callable[[str, str, int], Endpoint]
+
+
+def measuring_cpus() -> frozenset[int]:
+    """The one CPU both lanes' workers measure on.
+
+    The workers build on every CPU and move to this one before warming up (``Endpoint.pin``).
+    The same CPU for both lanes: on a VM, vCPUs differ in speed (a busy sibling on the host), and
+    a scheduler that keeps "from" on one vCPU and "to" on another turns that difference into a
+    per-pair lane difference. Only one worker runs at a time, so they never compete for it; the
+    gate itself only works between timed calls (it waits on the worker's reply during one), so it
+    needs no CPU of its own.
+    """
+    return frozenset({max(os.sched_getaffinity(0))})
+
+
+def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str, str],
+                    argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None) -> Starter:
+    def start(side: str, lane: str, pair: int) -> Endpoint:
+        return ProcessEndpoint(f"'{lane}' ({side}, pair {pair + 1})", pythons[side],
+                               log_dir / f"pair{pair + 1}-{side}-{lane}.log", env, argv_prefix, cpus)
+
+    return start
+
+
+# --------------------------------------------------------------------------------------------
+# What to measure
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model at one dtype: the variants its selected cases need (eager always: every speedup is
+    against the same rounds' eager time) and their case ids."""
+
+    model: str
+    dtype: str
+    variants: tuple[str, ...]
+    case_ids: Mapping[str, str]  # variant -> case id
+
+
+def plan_models(cases: Sequence[Case]) -> list[ModelPlan]:
+    groups: dict[tuple[str, str], list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.model_id, case.dtype.value), []).append(case)
+    plans = []
+    for (model, dtype), group in groups.items():
+        variants = tuple(dict.fromkeys(["eager", *(c.variant for c in group)]))
+        spec, dt = group[0].spec, group[0].dtype
+        # Ids come from cases.Case (an eager case need not be among the selected ones).
+        ids = {v: Case(spec, v, dt, group[0].shape).id for v in variants}
+        plans.append(ModelPlan(model, dtype, variants, ids))
+    return plans
+
+
+@dataclass
+class ModelRecord:
+    """Plain data (goes into gate.json): one model in one pair of workers."""
+
+    model: str
+    dtype: str
+    built: dict[str, dict[str, dict[str, Any]]]  # side -> variant -> {proof|skipped|failed, ...}
+    weights: dict[str, str]  # side -> weights digest
+    times_ns: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # side -> variant -> rounds
+    order_first: dict[str, int] = field(default_factory=dict)  # side -> calls where it went first of the two
+    cpus: dict[str, Any] = field(default_factory=dict)  # side -> CPUs the worker measured on (its own word)
+    outputs: dict[str, Any] | None = None  # side -> worker "outputs" reply (first pair only)
+    fusions: dict[str, Any] | None = None  # side -> variant -> signals (first pair only)
+    seconds: float = 0.0
+
+
+@dataclass
+class PairRecord:
+    pair: int
+    hello: dict[str, dict[str, Any]]  # side -> worker "hello" reply
+    models: list[ModelRecord]
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# One pair
+# --------------------------------------------------------------------------------------------
+
+
+def _both(endpoints: Mapping[str, Endpoint], op: str, timeout: float, per_side: Mapping[str, dict[str, Any]]
+          ) -> dict[str, dict[str, Any]]:
+    """Send to both workers, then read both: builds and warm-ups are untimed, so they may overlap.
+    ``endpoints``' order is the order of starting and sending (see ``run_pair``)."""
+    for side, ep in endpoints.items():
+        ep.send(op, **per_side.get(side, {}))
+    return {side: ep.receive(timeout) for side, ep in endpoints.items()}
+
+
+def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *, profile: str, rounds: int,
+             start: Starter, inject_to: Mapping[str, float] | None = None, first: bool = False,
+             warmup_s: float = DEFAULT_WARMUP_S, seed: int = 0,
+             progress: Callable[[str], None] = lambda msg: None) -> PairRecord:
+    """Start one worker per lane, build each model in both, time ``rounds`` lockstep rounds.
+
+    ``first``: also fetch outputs and fusion signals (deterministic: one pair is enough).
+    ``inject_to``: TEST ONLY, an in-graph slowdown of variants in the "to" worker (inject.py).
+    """
+    t_pair = time.perf_counter()
+    rng = random.Random(seed * 7919 + pair)
+    endpoints: dict[str, Endpoint] = {}
+    try:
+        # Whichever worker starts, builds and warms up first could carry a systematic edge (an A/A
+        # pool leaned +0.8 % one way, docs/upgrade-gate.md); alternate the order by pair, so any
+        # such edge becomes spread between pairs, which the interval accounts for.
+        for side in (SIDES if pair % 2 == 0 else SIDES[::-1]):
+            endpoints[side] = start(side, lanes[side], pair)
+        hello = _both(endpoints, "hello", CALL_TIMEOUT_S, {})
+        check_worker_env(hello)
+        records = []
+        for plan in plans:
+            t_model = time.perf_counter()
+            base = {"profile": profile, "model": plan.model, "dtype": plan.dtype,
+                    "variants": list(plan.variants), "seed": rng.randrange(2**31)}
+            for ep in endpoints.values():
+                ep.unpin()
+            built = _both(endpoints, "build", BUILD_TIMEOUT_S,
+                          {"from": base, "to": {**base, "inject": dict(inject_to or {})}})
+            rec = ModelRecord(plan.model, plan.dtype, {s: built[s]["variants"] for s in SIDES},
+                              {s: built[s]["weights"] for s in SIDES})
+            timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}
+            rec.times_ns = {s: {v: [] for v in timed[s]} for s in SIDES}
+            rec.order_first = {s: 0 for s in SIDES}
+            busy = {s: ep for s, ep in endpoints.items() if timed[s]}
+            if busy:
+                for ep in busy.values():
+                    ep.pin()
+                warm = _both(busy, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in busy})
+                rec.cpus = {s: warm[s].get("cpus") for s in busy}
+                check_pinned(busy, rec.cpus)
+                _lockstep_rounds(endpoints, timed, rounds, rng, rec)
+            if first:
+                rec.outputs = {s: endpoints[s].request("outputs") for s in SIDES}
+                rec.fusions = {s: endpoints[s].request("fusions")["fusions"] for s in SIDES}
+            rec.seconds = round(time.perf_counter() - t_model, 2)
+            records.append(rec)
+            progress(f"  {plan.model} {plan.dtype}: built from {len(timed['from'])}/{len(plan.variants)}, "
+                     f"to {len(timed['to'])}/{len(plan.variants)} variants; {rounds} lockstep rounds "
+                     f"({rec.seconds:.0f} s)")
+        return PairRecord(pair, hello, records, round(time.perf_counter() - t_pair, 2))
+    finally:
+        for ep in endpoints.values():
+            ep.close()
+
+
+def check_pinned(endpoints: Mapping[str, Endpoint], seen: Mapping[str, Any]) -> None:
+    """Both workers say, from the inside, that they measure on the CPU they were moved to."""
+    for side, ep in endpoints.items():
+        wanted = getattr(ep, "cpus", None)
+        if wanted and seen.get(side) != sorted(wanted):
+            raise WorkerError(f"the '{side}' lane worker measures on CPU(s) {seen.get(side)}, not on "
+                              f"{sorted(wanted)} as asked")
+
+
+def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
+                     rng: random.Random, rec: ModelRecord) -> None:
+    """Every round: the variants in a shuffled order, and each variant's "from" and "to" calls
+    back to back in a random order of the two. Back to back, because the machine's state moves on
+    the scale of a few calls: with every call of a round shuffled over both lanes (and 40 rounds),
+    A/A pairs spread by 1.3-1.7 % between pairs; back to back (and 100 rounds), by 0.7-1.0 %
+    (docs/upgrade-gate.md, "Calibration")."""
+    variants = list(dict.fromkeys([*timed["from"], *timed["to"]]))
+    for _ in range(rounds):
+        rng.shuffle(variants)
+        for variant in variants:
+            sides = [s for s in SIDES if variant in timed[s]]
+            rng.shuffle(sides)
+            rec.order_first[sides[0]] += 1
+            for side in sides:
+                rec.times_ns[side][variant].append(int(endpoints[side].request("time", variant=variant)["ns"]))
+
+
+def _worker_menv() -> Any:
+    """The lane workers' measuring environment: perf/'s settings plus passive OpenMP."""
+    from ..measuring.measuring_env import SUITE_SETTINGS, resolve
+
+    return resolve(tuple(n for n in (*SUITE_SETTINGS, *WORKER_SETTINGS) if n != "none") or ("none",))
+
+
+def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:
+    """(environment to add, argv prefix, description to record) for starting a lane worker."""
+    menv = _worker_menv()
+    return dict(menv.env), tuple(menv.argv_prefix), menv.describe()
+
+
+def check_worker_env(hello: Mapping[str, Mapping[str, Any]]) -> None:
+    """Every worker proves, from the inside, that it runs with the settings it was started with."""
+    from ..measuring.measuring_env import check_applied
+
+    menv = _worker_menv()
+    for side, h in hello.items():
+        problem = check_applied(menv, h.get("observed_env") or {})
+        if problem:
+            raise WorkerError(f"the '{side}' lane worker does not run with the gate's measuring environment: {problem}")
+
+
+def case_ids(plans: Sequence[ModelPlan]) -> dict[tuple[str, str, str], str]:
+    """(model, variant, dtype) -> case id, for every variant the plans time."""
+    return {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}

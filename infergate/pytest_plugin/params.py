@@ -1,0 +1,63 @@
+"""What the root plugin and the feature plugins share: the matrix marker, turning cases into
+pytest params with their skip reasons, user checkpoints' cases, and the hypothesis profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from ..building.cases import Case
+
+MATRIX_MARK = "infergate_matrix"
+
+
+def matrix_params(cases: list[Case], perf: bool = False) -> list:
+    from ..building.harness import perf_skip_reason, skip_reason
+
+    params = []
+    for case in cases:
+        reason = perf_skip_reason(case) if perf else skip_reason(case)
+        marks = [pytest.mark.skip(reason=reason)] if reason else []
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+def checkpoint_cases(refs: tuple[str, ...], variants: tuple[str, ...] | None = None,
+                     dtypes: tuple | None = None) -> list[Case]:
+    """The cases of user checkpoints (``--ig-checkpoint``): every task, the given variants and
+    dtypes (default all). Shared by correctness and perf, so neither can ignore the option."""
+    from ..building.variants import default_variants
+    from ..matrix.checkpoint import checkpoint_spec
+    from ..matrix.dtypes import DType
+    from ..matrix.zoo import Task
+
+    cases = []
+    for ref in refs:
+        for task in Task:
+            spec = checkpoint_spec(ref, task)
+            cases += [Case(spec, v, d) for v in (variants or default_variants()) for d in (dtypes or tuple(DType))]
+    return cases
+
+
+def checked_axes(variants, dtypes):
+    # A misspelt name in the marker would otherwise select no case at all, silently.
+    from ..building.variants import get_variant
+    from ..matrix.dtypes import DType, get_dtype
+
+    for name in variants or ():
+        get_variant(name)
+    if dtypes is not None:
+        dtypes = tuple(d if isinstance(d, DType) else get_dtype(d) for d in dtypes)
+    return variants, dtypes
+
+
+def register_hypothesis_profiles(explicit: bool) -> None:
+    # Property tests rebuild nothing per example, but compile may recompile once for a dynamic
+    # shape (~10 s on 2 cores); a handful of examples per case keeps a lane's run within CI time.
+    from hypothesis import HealthCheck, settings
+
+    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+                  derandomize=True)
+    settings.register_profile("infergate-default", max_examples=6, **common)
+    settings.register_profile("infergate-nightly", max_examples=40, **common)
+    if not explicit:
+        settings.load_profile("infergate-default")

@@ -1,0 +1,651 @@
+"""The perf suite's pytest hooks: options, the ``perf_case`` matrix, the run object, the summary.
+
+Hooks stay thin; measuring is ``sampling.measure_model``, the gate and the output ``summary``.
+One model's variants are measured together the first time one of its cases runs (same-run paired
+rounds), then each case reads its own speedup from that measurement.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+from ..building.cases import Case, Profile, perf_cases
+from ..building.inject import injection_type
+from ..building.variants import get_variant, process_group
+from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
+from ..core.validate import alpha_type, fraction_type, seconds_up_to, whole_number
+from ..matrix.dtypes import DType
+from ..matrix.inputs import TRACE_SHAPE, Shape
+from ..matrix.models import ModelSpec
+from ..measuring import baselines as bl
+from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
+from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
+from ..measuring.session_gate import Components
+from ..measuring.stats import Samples, family_confidence, runs_speedup_estimate
+from ..reports.summary import (
+    DEFAULT_CONFIRM_BUDGET_S,
+    DEFAULT_CONFIRM_RUNS,
+    DEFAULT_FAMILY_ALPHA,
+    DEFAULT_FLOOR,
+    DEFAULT_REPEAT,
+    DEFAULT_THREADS,
+    INCONCLUSIVE,
+    RECORD_RUNS,
+    CaseResult,
+    SpreadKey,
+    cost_table,
+    format_table,
+    judge,
+    results_json,
+    run_record,
+    runs_per_model,
+    spreads,
+    to_case_baseline,
+    write_json,
+)
+from .params import checkpoint_cases, matrix_params
+from .session import session as run_session
+
+if TYPE_CHECKING:
+    from _pytest.terminal import TerminalReporter
+
+FLOOR = "--ig-floor"
+ALPHA = "--ig-alpha"
+BUDGET = "--ig-budget"
+REQUIRE_BASELINE = "--ig-require-baseline"
+REPEAT = "--ig-repeat"
+CONFIRM_RUNS = "--ig-confirm-runs"
+THREADS = "--ig-threads"
+ON_INCONCLUSIVE = "--ig-inconclusive"
+CONFIRM_BUDGET = "--ig-confirm-budget"
+REPLACE_BASELINES = "--ig-replace-baselines"
+INJECT = "--ig-inject-slowdown"
+MAX_RUNS = 20
+# pytest's own codes are 0-5; a run with no regression but a case it could not decide exits with
+# this one (with --ig-inconclusive fail, the default), so CI can tell "slower" from "could not tell".
+EXIT_INCONCLUSIVE = 6
+
+PERF_MARK = "infergate_perf"
+
+# A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
+# fifteen minutes only trips on a hung worker, never on a slow but healthy build on 2 busy cores.
+MEASURE_TIMEOUT_S = 900.0
+
+
+# The argparse types are shared with the lane gate's command line (options.py).
+_fraction, _alpha, _seconds_up_to, _injection, _whole_number = (
+    fraction_type, alpha_type, seconds_up_to, injection_type, whole_number)
+_seconds = _seconds_up_to(600.0)
+
+
+_count = functools.partial(_whole_number, high=MAX_RUNS)
+_threads = _whole_number(1, 1024)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
+    group.addoption(
+        FLOOR, metavar="FRACTION", type=_fraction, default=DEFAULT_FLOOR,
+        help="smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. "
+             f"Default: {DEFAULT_FLOOR}",
+    )
+    group.addoption(
+        ALPHA, metavar="FRACTION", type=_alpha, default=DEFAULT_FAMILY_ALPHA,
+        help="chance of any false alarm over the whole run (Bonferroni over gated cases). "
+             f"Default: {DEFAULT_FAMILY_ALPHA}",
+    )
+    group.addoption(
+        BUDGET, metavar="SECONDS", type=_seconds, default=SamplingPlan().budget_s,
+        help="measuring time per model, all its variants together. "
+             f"Default: {SamplingPlan().budget_s:g}",
+    )
+    group.addoption(
+        REPEAT, metavar="N", type=_count(1), default=None,
+        help="measure each model in N separate processes; all N runs are gated together, and "
+             "--ig-update-baselines records all N (the gate needs the spread between runs). "
+             f"Default: {DEFAULT_REPEAT}, or {RECORD_RUNS} with --ig-update-baselines",
+    )
+    group.addoption(
+        THREADS, metavar="N", type=_threads, default=DEFAULT_THREADS,
+        help="torch intra-op threads while measuring; baselines recorded with another count are "
+             f"not compared. Default: {DEFAULT_THREADS}",
+    )
+    group.addoption(
+        CONFIRM_RUNS, metavar="N", type=_count(0), default=DEFAULT_CONFIRM_RUNS,
+        help="fresh processes that re-measure a case the screen flags; it fails only if all its "
+             f"runs together are a regression. 0: decide on the first runs. Default: {DEFAULT_CONFIRM_RUNS}",
+    )
+    group.addoption(
+        REQUIRE_BASELINE, action="store_true", default=False,
+        help="fail perf cases that have no baseline for this machine class and lane. Default: off",
+    )
+    group.addoption(
+        ON_INCONCLUSIVE, choices=("fail", "pass"), default="fail",
+        help="what a case the gate could not decide does to the run: 'fail' exits with code "
+             f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
+    )
+    group.addoption(
+        CONFIRM_BUDGET, metavar="SECONDS", type=_seconds_up_to(7200.0), default=DEFAULT_CONFIRM_BUDGET_S,
+        help="re-measuring time the whole run may spend on flagged cases. "
+             f"Default: {DEFAULT_CONFIRM_BUDGET_S:g}",
+    )
+    group.addoption(
+        REPLACE_BASELINES, action="store_true", default=False,
+        help="with --ig-update-baselines: the recorded cases keep only this session's runs (accepting an "
+             "intended change) instead of appending a session. Default: off",
+    )
+    group.addoption(
+        INJECT, metavar="VARIANT=FRACTION", type=_injection, default=None,
+        help="TEST ONLY: build VARIANT with extra in-graph work in every layer (zero-weight matmuls "
+             "sized to FRACTION of the layer's FLOPs) to see the gate catch a real slowdown; the "
+             "summary flags it. Default: off",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Plain functions
+# --------------------------------------------------------------------------------------------
+
+
+
+
+def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
+    return (
+        f"infergate: no baselines for machine class {machine_class} lane {lane} ({path} does not exist); "
+        "speedups are reported, not gated (record them with --ig-update-baselines)"
+    )
+
+
+def measurement_key(case: Case) -> tuple[str, str, str]:
+    """Which worker measures a case: one per model, shape, dtype and variants.process_group."""
+    return _key(case.model_id, case.dtype.value, case.variant)
+
+
+def _key(model_id: str, dtype: str, variant: str) -> tuple[str, str, str]:
+    return model_id, dtype, process_group(variant, DType(dtype))
+
+
+def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: SamplingPlan,
+            worker_timeout: float | None, menv: MeasuringEnv | None = None,
+            shape: Shape = TRACE_SHAPE) -> ModelMeasurement:
+    """One model's measurement; in a fresh worker process unless ``worker_timeout`` is None
+    (``--ig-isolate never``): the worker shares no compiled graphs, IPEX passes or allocator state
+    with whatever ran before in the session, and a crash or hang fails only this model's cases.
+    The worker starts with the measuring environment ``menv`` and must prove it applied."""
+    if worker_timeout is None:
+        return measure_model(spec, dtype, variants, plan, shape=shape)
+    from ..measuring.isolation import run_in_worker
+
+    menv = menv or suite_env()
+    m = run_in_worker(measure_model, spec, dtype, variants, plan, shape=shape, timeout=worker_timeout,
+                      env=dict(menv.env), argv_prefix=menv.argv_prefix)
+    problem = check_applied(menv, m.observed_env)
+    if problem:
+        raise CaseCrashed(f"the measuring environment did not apply in the worker: {problem}")
+    return m
+
+
+@dataclass
+class PerfRun:
+    """Everything one pytest session knows about its perf cases."""
+
+    profile: Profile
+    baselines_root: Path
+    update: bool
+    results_path: Path | None
+    floor: float
+    alpha: float
+    budget_s: float
+    require_baseline: bool
+    machine_class: str
+    lane: str
+    worker_timeout: float | None = MEASURE_TIMEOUT_S
+    repeat: int = 1
+    confirm_runs: int = DEFAULT_CONFIRM_RUNS
+    threads: int | None = None  # None: every usable CPU
+    inconclusive_fails: bool = True
+    confirm_budget_s: float = DEFAULT_CONFIRM_BUDGET_S
+    replace: bool = False
+    inject: tuple[str, float] | None = None
+    menv: MeasuringEnv = field(default_factory=suite_env)
+    # The pytest session's reader, which reads the file once for every plugin; alone, the file.
+    load_baseline: Callable[[], bl.BaselineFile | None] | None = None
+    baseline: bl.BaselineFile | None = None
+    variants_by_model: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    gated_cases: int = 1
+    spreads: dict[SpreadKey, Components] = field(default_factory=dict)
+    measurements: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
+    crashed: dict[tuple[str, str], str] = field(default_factory=dict)
+    results: list[CaseResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    remeasured: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
+    confirm_spent_s: float = 0.0
+    confirm_skipped: list[str] = field(default_factory=list)
+
+    @property
+    def baseline_path(self) -> Path:
+        return bl.baseline_path(self.baselines_root, self.machine_class, self.lane)
+
+    @functools.cached_property
+    def session_id(self) -> str:
+        """This host boot's session id, read once per run (results and recordings name it)."""
+        return bl.host_identity()
+
+    def prepare(self, cases: list[Case], family: list[Case] | None = None) -> None:
+        """Called once the selected cases are known: loads the baseline (a bad file is one
+        DataFileError, never rewritten) and fixes the family size for the correction."""
+        if self.repeat > 1 and self.worker_timeout is None:
+            raise DataFileError(f"{REPEAT} {self.repeat} needs a separate process per run; "
+                                "it cannot be combined with --ig-isolate never")
+        self.baseline = self.load_baseline() if self.load_baseline else bl.load_or_none(self.baseline_path)
+        if self.baseline is not None and (self.baseline.machine_class, self.baseline.lane) != (
+                self.machine_class, self.lane):
+            raise DataFileError(
+                f"baselines file {self.baseline_path} says machine class {self.baseline.machine_class!r} lane "
+                f"{self.baseline.lane!r}, but it sits where {self.machine_class!r} {self.lane!r} belongs: "
+                "moved or renamed by hand? refusing to gate against it")
+        self.spreads = spreads(self.baseline)
+        if self.baseline is None:
+            if self.require_baseline and not self.update:
+                raise DataFileError(
+                    f"no baselines for machine class {self.machine_class} lane {self.lane} "
+                    f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
+                )
+            self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
+        models: dict[tuple[str, str, str], list[str]] = {}
+        for case in cases:
+            names = models.setdefault(measurement_key(case), ["eager"])
+            if case.variant not in names:
+                names.append(case.variant)
+        self.variants_by_model = {k: tuple(v) for k, v in models.items()}
+        # The family is the cases that can fail: a case without a baseline (or with a stale one) is
+        # never judged, so counting it would only widen every other case's interval. A shard of
+        # the nightly judges its cases in the family of the whole run (``family``), so splitting
+        # a run into more jobs never loosens the family-wise false-alarm rate.
+        self.gated_cases = max(1, sum(1 for c in (family or cases) if c.variant != "eager"
+                                      and (self.baseline is None or c.id in self.baseline.cases)
+                                      and self._stale(c) is None))
+
+    @property
+    def confidence(self) -> float:
+        return family_confidence(self.alpha, self.gated_cases, method="bonferroni")
+
+    def plan(self, seed: int = 0) -> SamplingPlan:
+        return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads,
+                            inject=(self.inject,) if self.inject else ())
+
+    def _measure_seeds(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
+        return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv,
+                        shape=case.shape) for seed in seeds]
+
+    def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
+        key = measurement_key(case)
+        try:
+            return self._measure_seeds(case, variants, seeds)
+        except (CaseCrashed, CaseTimeout) as exc:
+            what = f"measuring {case.model_id}/{case.dtype.value}"
+            self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
+            pytest.fail(self.crashed[key], pytrace=False)
+
+    def measurement(self, case: Case) -> list[ModelMeasurement]:
+        """The model's runs (``repeat`` separate processes), measured when its first case runs."""
+        key = measurement_key(case)
+        if key in self.crashed:  # one crash per model is enough: its other cases report it
+            pytest.fail(self.crashed[key], pytrace=False)
+        if key not in self.measurements:
+            variants = self.variants_by_model.get(key, ("eager", case.variant))
+            self.measurements[key] = self._measure_runs(case, variants, range(self.repeat))
+        return self.measurements[key]
+
+    def _remeasure(self, case: Case) -> list[tuple[Samples, tuple[str, ...]]]:
+        """Fresh runs of the case's model, with seeds no first run used, while the run's
+        re-measuring budget lasts (none once it is spent: the case is decided as it is). One model's
+        variants are re-measured together, once: a disturbance that flags one of them (a busy
+        neighbour, stolen time) usually flags them all, and one set of processes serves every case."""
+        key = measurement_key(case)
+        if key not in self.remeasured:
+            if self.confirm_spent_s >= self.confirm_budget_s:
+                self.confirm_skipped.append(case.id)
+                return []
+            start = time.perf_counter()
+            seeds = range(self.repeat, self.repeat + self.confirm_runs)
+            variants = self.variants_by_model.get(key, ("eager", case.variant))
+            try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
+                self.remeasured[key] = self._measure_seeds(case, variants, seeds)
+            except (CaseCrashed, CaseTimeout) as exc:
+                self.notes.append(f"infergate: re-measuring {case.model_id}/{case.dtype.value} failed "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
+                self.remeasured[key] = []
+            self.confirm_spent_s += time.perf_counter() - start
+        return [(m.samples(["eager", case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
+
+    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
+        """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
+        env = case_baseline.environment
+        recorded_threads = env.get("torch_threads")
+        if recorded_threads not in (None, runs[0].threads):
+            return (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
+                    f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
+        measuring = env.get("measuring")
+        if isinstance(measuring, dict) and measuring.get("settings") != list(self.menv.names):
+            return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
+                    f"this run with {list(self.menv.names)} (infergate.measuring.measuring_env); re-record it")
+        return None
+
+    def _stale(self, case: Case) -> str | None:
+        """Why the case's baseline measured another build of the variant (its recipe revision)."""
+        base = self.baseline.cases.get(case.id) if self.baseline else None
+        if base is None:
+            return None
+        recorded, current = bl.recipe_of(base.environment), get_variant(case.variant).recipe
+        if recorded == current:
+            return None
+        return (f"stale baseline: recorded with revision {recorded} of the {case.variant} recipe, this build is "
+                f"revision {current} (infergate.building.variants); measured, not gated: re-record it on this machine class")
+
+    def run_case(self, case: Case) -> CaseResult:
+        runs = self.measurement(case)
+        m = runs[0]
+        if case.variant in m.skipped:  # collection skips these; a worker may still disagree
+            pytest.skip(m.skipped[case.variant])
+        names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
+        samples = [r.samples(names) for r in runs]
+        stale = self._stale(case)
+        case_baseline = self.baseline.cases.get(case.id) if self.baseline and not stale else None
+        why_not = self._comparable(case_baseline, runs) if case_baseline is not None else None
+        decision = None
+        if stale is not None or why_not is not None:  # measured, not judged against the baseline
+            verdict, message = ("no-baseline", stale) if stale is not None else (INCONCLUSIVE, why_not)
+            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
+        else:
+            comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
+            remeasure = (lambda: self._remeasure(case)) if self.confirm_runs else None
+            verdict, message, est, decision = judge(  # type: ignore[assignment]
+                samples, case.variant, case_baseline, comp, self.floor, self.confidence,
+                [r.noise.reasons() for r in runs], remeasure)
+        if verdict == "no-baseline" and self.require_baseline and not self.update:
+            verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
+        judgement = decision.judgement if decision else None
+        noise = sorted({n for r in runs for n in r.noise.reasons()})
+        result = CaseResult(
+            case_id=case.id, model_id=case.model_id, variant=case.variant, dtype=case.dtype.value,
+            lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
+            median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, "eager"),
+            speedup=est.point, ci=(est.low, est.high),
+            confidence=self.confidence, verdict=verdict, message=message,  # type: ignore[arg-type]
+            baseline=case_baseline.speedup if case_baseline else None,
+            baseline_ci=case_baseline.span if case_baseline else None,
+            runs=len(decision.speedups) if decision else len(runs),
+            baseline_runs=len(case_baseline.runs) if case_baseline else 0,
+            floor=judgement.floor if judgement else (
+                case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
+            noise=tuple(noise), measure_s=sum(r.measure_s for r in runs),
+            times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
+            run_speedups=[s.speedup(case.variant) for s in samples] if case.variant != "eager" else [],
+            run_records=[run_record(case.variant, s, self.session_id).to_json() for s in samples]
+            if case.variant != "eager" else [],
+            mdd=judgement.mdd if judgement else None,
+            floor_source=judgement.floor_source if judgement else None,
+            spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
+                    if decision and case_baseline else None),
+            cost=asdict(m.costs[case.variant]) if case.variant in m.costs else None,
+            recipe=get_variant(case.variant).recipe,
+        )
+        self.results.append(result)
+        return result
+
+    def session_environment(self) -> dict[str, Any]:
+        from ..building.machine import environment
+
+        threads = next((runs[0].threads for runs in self.measurements.values()), None)
+        return {**environment(), "torch_threads": threads, "measuring": self.menv.describe(),
+                "injected_slowdown": list(self.inject) if self.inject else None}
+
+    def record_baselines(self) -> str:
+        if self.inject:
+            return (f"infergate: baselines NOT updated: {INJECT} was given; a deliberately slowed variant "
+                    "is never recorded as the accepted state")
+        env = self.session_environment()
+        session = bl.this_session(env)
+        new = {}
+        for r in self.results:
+            if r.variant == "eager" or r.verdict == "reference":
+                continue
+            runs = self.measurements[_key(r.model_id, r.dtype, r.variant)]
+            previous = self.baseline.cases.get(r.case_id) if self.baseline else None
+            # The worker's thread count, not this process's: the measurement ran there.
+            case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: r.recipe}
+            samples = [m.samples(["eager", r.variant]) for m in runs]
+            new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous, session[0])
+        if not new:
+            return "infergate: no speedups measured, baselines unchanged"
+        notes = bl.update(self.baseline_path, new, self.machine_class, self.lane, session=session,
+                          replace=self.replace)
+        noisy = sum(1 for r in self.results if r.noise and r.variant != "eager")
+        warn = f" (WARNING: {noisy} of them measured while the machine was busy)" if noisy else ""
+        runs = f" of {self.repeat} runs each" if self.repeat > 1 else (
+            " of 1 run each (the gate needs several: --ig-repeat 5)")
+        how = "replacing their earlier runs" if self.replace else f"as session {session[0]}"
+        lines = [f"infergate: recorded {len(new)} baseline(s){runs} in {self.baseline_path}, {how}{warn}"]
+        return "\n".join(lines + [f"infergate: {n}" for n in notes])
+
+    def machine_info(self) -> dict[str, Any]:
+        import platform
+
+        from ..building.capabilities import read_cpu_model
+
+        env = self.session_environment()
+        sid, info = bl.this_session(env)
+        return {"machine_class": self.machine_class, "lane": self.lane, "cpu": read_cpu_model(),
+                "node": platform.node(), "python_version": platform.python_version(),
+                "environment": env,
+                "infergate": {"results_version": RESULTS_VERSION, "session": sid,
+                              "session_info": info.to_json(), "estimator": "median-of-round-ratios"}}
+
+    @property
+    def inconclusive(self) -> list[CaseResult]:
+        return [r for r in self.results if r.verdict == INCONCLUSIVE]
+
+
+# Version of what --ig-json adds to pytest-benchmark's form (machine_info["infergate"] and each
+# benchmark's extra_info), read back by `python -m infergate baselines add`.
+RESULTS_VERSION = 1
+
+
+# --------------------------------------------------------------------------------------------
+# Hooks
+# --------------------------------------------------------------------------------------------
+
+_RUN = pytest.StashKey["PerfRun"]()
+
+
+def perf_run_of(config: pytest.Config) -> PerfRun:
+    if _RUN not in config.stash:
+        from .isolation_plugin import settings as isolation_settings
+
+        run = run_session(config)
+        opts = run.options
+        isolation = isolation_settings(config)
+        try:
+            menv = suite_env()
+        except UsageError as exc:  # e.g. the allocator library is not installed: one line, no traceback
+            raise pytest.UsageError(f"infergate: {exc}") from None
+        # A model's measurement builds every variant, compile included: the compile timeout applies.
+        timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
+        config.stash[_RUN] = PerfRun(
+            profile=opts.profile, baselines_root=opts.baselines_dir, update=opts.update_baselines,
+            results_path=opts.results_json, floor=config.getoption(FLOOR), alpha=config.getoption(ALPHA),
+            budget_s=config.getoption(BUDGET), require_baseline=config.getoption(REQUIRE_BASELINE),
+            machine_class=run.machine_class, lane=run.lane, load_baseline=lambda: run.baseline,
+            worker_timeout=timeout if isolation.isolates("eager", perf=True) else None,
+            repeat=runs_per_model(config.getoption(REPEAT), opts.update_baselines), confirm_runs=config.getoption(CONFIRM_RUNS),
+            threads=config.getoption(THREADS),
+            inconclusive_fails=config.getoption(ON_INCONCLUSIVE) == "fail",
+            confirm_budget_s=config.getoption(CONFIRM_BUDGET), replace=config.getoption(REPLACE_BASELINES),
+            inject=config.getoption(INJECT), menv=menv,
+        )
+    return config.stash[_RUN]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{PERF_MARK}: parametrize `perf_case` over the profile's perf matrix")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker(PERF_MARK) is None or "perf_case" not in metafunc.fixturenames:
+        return
+    from ..core.errors import InfergateError
+
+    opts = run_session(metafunc.config).options
+    cases = perf_cases(opts.profile)
+    try:
+        # A user's own checkpoint is timed too (same variants and dtypes as the profile's perf
+        # cases); ignoring the option would give them numbers for our models instead.
+        cases += checkpoint_cases(opts.checkpoints, tuple(dict.fromkeys(c.variant for c in cases)),
+                                  tuple(dict.fromkeys(c.dtype for c in cases)))
+    except InfergateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    metafunc.parametrize("perf_case", matrix_params(cases, perf=True))
+
+
+def _selected_cases(items: list[pytest.Item]) -> list[Case]:
+    cases = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "perf_case" not in callspec.params or item.get_closest_marker("skip"):
+            continue
+        cases.append(callspec.params["perf_case"])
+    return cases
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    cases = _selected_cases(session.items)
+    if not cases:
+        return
+    from ..building.harness import perf_skip_reason
+
+    opts = run_session(session.config).options
+    family = None
+    if opts.shard is not None:  # the whole run's gateable cases, not this shard's
+        family = [c for c in perf_cases(opts.profile) + checkpoint_cases(opts.checkpoints)
+                  if perf_skip_reason(c) is None]
+    try:
+        perf_run_of(session.config).prepare(cases, family)
+    except DataFileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.fixture(scope="session")
+def perf_run(request: pytest.FixtureRequest) -> PerfRun:
+    return perf_run_of(request.config)
+
+
+def record_benchmark(benchmark: Any, result: CaseResult) -> None:
+    """Give pytest-benchmark the paired samples already taken instead of timing a second time."""
+    benchmark.extra_info.update({
+        "variant": result.variant, "dtype": result.dtype, "lane": result.lane, "threads": result.threads,
+        "speedup": result.speedup, "ci": list(result.ci), "confidence": result.confidence,
+        "baseline": result.baseline, "verdict": result.verdict, "rounds": result.rounds,
+    })
+    if getattr(benchmark, "disabled", False):
+        return
+    # Private API of pytest-benchmark 5 (fixture._make_stats / _mode): the public ones would time
+    # the call again, outside the shuffled rounds, and the two would disagree.
+    stats = benchmark._make_stats(1)
+    for t in result.times_s:
+        stats.update(t)
+    benchmark._mode = "infergate paired rounds"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    run = perf_run_of(config)
+    machine_info.update({"machine_class": run.machine_class, "lane": run.lane})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(_RUN, None)
+    if run is None or not run.results:
+        return
+    if run.update:
+        try:
+            run.notes.append(run.record_baselines())
+        except DataFileError as exc:
+            run.notes.append(f"infergate: baselines NOT updated: {exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if run.results_path is not None:
+        write_json(run.results_path, results_json(run.results, run.machine_info()))
+        run.notes.append(f"infergate: results JSON written to {run.results_path}")
+    # Could not decide is never a pass: with nothing worse to report, the run says so in its code.
+    if run.inconclusive and run.inconclusive_fails and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = EXIT_INCONCLUSIVE
+
+
+def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
+    run = terminalreporter.config.stash.get(_RUN, None)
+    if run is None or not run.results:
+        return
+    tr = terminalreporter
+    tr.write_sep("=", f"infergate perf: {run.machine_class} / {run.lane}")
+    for line in summary_lines(run):
+        tr.write_line(line)
+    measured = sum(m.measure_s for runs in run.measurements.values() for m in runs)
+    tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
+                  f"{run.confirm_spent_s:.0f} s re-measuring, {time.perf_counter() - _T0:.0f} s since the plugin loaded")
+
+
+def summary_lines(run: PerfRun) -> list[str]:
+    """The summary's text: how speedups were judged, the table, each failing or undecided case, the
+    environment, and a loud block when something could not be decided."""
+    lines = [
+        f"speedup = median over same-run shuffled rounds of eager / variant; judged as a new session against "
+        f"the baseline's sessions at {run.confidence:.4f} (family alpha {run.alpha:g} over {run.gated_cases} "
+        f"gated case(s)); floor {run.floor:.0%} or the detectable drop if larger ('sees', * = it was); "
+        f"{run.repeat} run(s) per model, up to {run.confirm_runs} re-measure(s) of a flagged case",
+        f"measuring environment: {', '.join(run.menv.names) or 'none'} "
+        f"({' '.join(f'{k}={v}' for k, v in sorted(run.menv.env.items())) or 'nothing added'})",
+    ]
+    if run.inject:
+        lines.append(f"!!! TEST HOOK {INJECT} {run.inject[0]}={run.inject[1]:g}: {run.inject[0]} was built with "
+                     "extra in-graph work; its regression is deliberate")
+    lines += format_table(run.results)
+    lines += cost_table(run.results)
+    for key, comp in sorted(run.spreads.items()):
+        lines.append(f"spread {key[0]} ({key[1]}): {comp.describe()}")
+    for r in run.results:
+        if r.verdict in ("regression", INCONCLUSIVE):
+            lines.append(f"{r.case_id}: {r.verdict.upper()}: {r.message}")
+    lines += noise_lines(run.results)
+    if run.confirm_skipped:
+        lines.append(f"re-measuring budget ({run.confirm_budget_s:g} s, {CONFIRM_BUDGET}) spent: "
+                     f"{', '.join(run.confirm_skipped)} decided without re-measures")
+    lines += run.notes
+    if run.inconclusive:
+        effect = (f"this run exits with code {EXIT_INCONCLUSIVE}" if run.inconclusive_fails
+                  else f"reported only ({ON_INCONCLUSIVE} pass)")
+        lines.append("!" * 100)
+        lines.append(f"!!! {len(run.inconclusive)} case(s) INCONCLUSIVE: the gate could not tell whether they "
+                     f"regressed; {effect}")
+        lines.append("!" * 100)
+    return lines
+
+
+_T0 = time.perf_counter()
+
+
+def _median_of(runs: list[ModelMeasurement], variant: str) -> float:
+    """Median ms over the runs' medians: for information only, never compared across runs."""
+    import statistics
+
+    return statistics.median(m.median_ms(variant) for m in runs)
+
+
+def noise_lines(results: list[CaseResult]) -> list[str]:
+    """What the workers saw while measuring (inrun_noise), each reason once."""
+    return [f"machine busy while measuring: {reason}" for reason in sorted({n for r in results for n in r.noise})]

@@ -1,0 +1,113 @@
+"""The pytest plugin. Hooks stay thin: the matrix, building and checking live in plain modules."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..building.cases import Case, correctness_cases
+from ..core.errors import InfergateError
+from . import fusion_plugin, isolation_plugin, perf_plugin
+from .options import add_options
+from .params import MATRIX_MARK, checked_axes, checkpoint_cases, matrix_params, register_hypothesis_profiles
+from .session import session, start
+
+if TYPE_CHECKING:
+    from ..building.harness import Harness
+
+# Feature plugins, each owning its hooks and options; registered here so the root conftest stays
+# one line. They receive the session (session.py) and never import this module.
+FEATURE_PLUGINS = (perf_plugin, isolation_plugin, fusion_plugin)
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    add_options(parser)
+    for module in FEATURE_PLUGINS:
+        if not pluginmanager.is_registered(module):
+            pluginmanager.register(module, module.__name__)
+        module.add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)  # the feature plugins' pytest_configure read the session
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MATRIX_MARK}(suite, variants=None, dtypes=None, against_reference=False): parametrize "
+                   "`case` over the matrix; against_reference leaves out the FP32 eager reference itself"
+    )
+    start(config)
+    register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    mark = metafunc.definition.get_closest_marker(MATRIX_MARK)
+    if mark is None or "case" not in metafunc.fixturenames:
+        return
+    options = session(metafunc.config).options
+    try:
+        cases = correctness_cases(options.profile)
+        cases += checkpoint_cases(options.checkpoints)
+        variants, dtypes = checked_axes(mark.kwargs.get("variants"), mark.kwargs.get("dtypes"))
+    except InfergateError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    cases = [
+        c for c in cases
+        if (variants is None or c.variant in variants) and (dtypes is None or c.dtype in dtypes)
+    ]
+    if mark.kwargs.get("against_reference"):
+        from ..matrix.dtypes import DType
+
+        # The FP32 eager case *is* the reference: comparing it with itself is a test that cannot fail.
+        cases = [c for c in cases if not (c.variant == "eager" and c.dtype is DType.FP32)]
+    metafunc.parametrize("case", matrix_params(cases))
+
+
+@pytest.hookimpl(tryfirst=True)  # before perf's hook collects its cases: it must see this shard's only
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    options = session(config).options
+    shard = options.shard
+    if shard is None:
+        return
+    from ..building.shards import plan
+
+    index, total = shard
+    assignment = plan(options.profile, total)
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        case = callspec.params.get("case", callspec.params.get("perf_case")) if callspec else None
+        # A model outside the profile (--ig-checkpoint) goes to shard 1, once.
+        home = assignment.get(case.spec.id, 1) if isinstance(case, Case) else index
+        (kept if home == index else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+class _SkippingHarness:
+    """The process harness, turning run-time discoveries of 'cannot run here' into skips."""
+
+    def __init__(self, inner: "Harness") -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str):
+        from ..core.errors import CaseUnavailable
+
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            try:
+                return attr(*args, **kwargs)
+            except CaseUnavailable as exc:
+                pytest.skip(str(exc))
+
+        return call
+
+
+@pytest.fixture(scope="session")
+def harness() -> "Harness":
+    from ..building.harness import harness as get
+
+    return _SkippingHarness(get())  # type: ignore[return-value]

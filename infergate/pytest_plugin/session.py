@@ -1,0 +1,57 @@
+"""One pytest session's settings and facts, built once in the root plugin's ``pytest_configure``
+(tryfirst) and handed to the feature plugins: the options, this machine's class and lane, and the
+baselines file, read at most once. The feature plugins read it from here and never import the root
+plugin."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from .options import Options
+
+if TYPE_CHECKING:
+    from ..measuring.baselines import BaselineFile
+
+
+@dataclass(frozen=True)
+class Session:
+    options: Options
+    machine_class: str
+    lane: str
+
+    @classmethod
+    def from_pytest_config(cls, config: pytest.Config) -> Session:
+        from ..building.machine import lane_id, lane_versions, machine_class
+
+        return cls(Options.from_pytest_config(config), machine_class(), lane_id(lane_versions()))
+
+    @property
+    def baseline_path(self) -> Path:
+        from ..measuring.baselines import baseline_path
+
+        return baseline_path(self.options.baselines_dir, self.machine_class, self.lane)
+
+    @functools.cached_property
+    def baseline(self) -> BaselineFile | None:
+        """This class and lane's baselines file (None when none is recorded); a bad file raises
+        DataFileError, on every access (a failed load is not cached)."""
+        from ..measuring.baselines import load_or_none
+
+        return load_or_none(self.baseline_path)
+
+
+_SESSION = pytest.StashKey[Session]()
+
+
+def start(config: pytest.Config) -> Session:
+    config.stash[_SESSION] = Session.from_pytest_config(config)
+    return config.stash[_SESSION]
+
+
+def session(config: pytest.Config) -> Session:
+    return config.stash[_SESSION]

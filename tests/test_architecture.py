@@ -1,0 +1,100 @@
+"""The package's layers as a test: a layer imports only the layers below it, and no module sits
+outside a layer. Every import counts, including those inside functions and the module names given
+as strings to importlib, to ``-m`` and to worker fixture factories ("module:function"): an import
+deferred into a function is still a dependency, only a later one."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "infergate"
+# Bottom to top; each subpackage's docstring says what it owns.
+LAYERS = ("core", "matrix", "building", "measuring", "reports", "gate", "pytest_plugin", "commands")
+_NAMED = re.compile(r"^infergate\.([a-z_]+)(?:[.:]|$)")
+
+
+def _imported(tree: ast.AST, layer: str) -> set[str]:
+    """The layers a module's imports reach: relative and absolute imports, and module names in strings."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:
+                found.add(layer)
+            elif node.level == 2:  # from ..<layer>[.module] import ...
+                if node.module:
+                    found.add(node.module.split(".")[0])
+                else:
+                    found.update(a.name for a in node.names)
+            elif node.module and node.module.startswith("infergate."):
+                found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("infergate."))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _NAMED.match(node.value)
+            if match:
+                found.add(match.group(1))
+    return found
+
+
+def violations(package: Path, layers: tuple[str, ...] = LAYERS) -> list[str]:
+    """Each import of a higher layer (or of no layer) by a lower one, as 'module -> layer'."""
+    rank = {name: i for i, name in enumerate(layers)}
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if len(rel.parts) == 1:
+            if rel.name not in ("__init__.py", "__main__.py"):
+                found.append(f"{rel}: a module outside every layer")
+            continue
+        layer = rel.parts[0]
+        if layer not in rank:
+            found.append(f"{rel}: in {layer!r}, which is not a layer")
+            continue
+        for target in sorted(_imported(ast.parse(path.read_text(encoding="utf-8")), layer)):
+            if target not in rank:
+                found.append(f"{rel} -> {target}: not a layer")
+            elif rank[target] > rank[layer]:
+                found.append(f"{rel} -> {target}: {layer} may not import the higher layer {target}")
+    return found
+
+
+def test_every_layer_imports_only_the_layers_below_it() -> None:
+    assert violations(PACKAGE) == []
+
+
+def test_every_layer_says_what_it_owns_and_what_it_may_import() -> None:
+    for layer in LAYERS:
+        doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text()))
+        assert doc and "May import" in doc, layer
+
+
+def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / "infergate" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path / "infergate"
+
+
+@pytest.mark.parametrize("text", [
+    "from ..commands.run import main\n",  # a relative import
+    "def f():\n    from infergate.commands import run\n",  # deferred into a function, absolute
+    "import importlib\nplugin = importlib.import_module('infergate.commands.run')\n",  # by name
+    "WORKER = ['-m', 'infergate.gate.lane_worker']\n",  # a worker started by module name
+])
+def test_a_lower_layer_importing_a_higher_one_fails(tmp_path: Path, text: str) -> None:
+    package = _tree(tmp_path, {"matrix/__init__.py": "", "matrix/zoo.py": text,
+                               "commands/__init__.py": "", "commands/run.py": "from ..matrix import zoo\n"})
+    found = violations(package)
+    assert len(found) == 1 and found[0].startswith("matrix/zoo.py -> "), found
+    assert "matrix may not import the higher layer" in found[0]
+
+
+def test_a_module_outside_the_layers_fails(tmp_path: Path) -> None:
+    package = _tree(tmp_path, {"helpers.py": "", "misc/__init__.py": ""})
+    assert violations(package) == ["helpers.py: a module outside every layer",
+                                   "misc/__init__.py: in 'misc', which is not a layer"]
