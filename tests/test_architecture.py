@@ -62,6 +62,53 @@ def violations(package: Path, layers: tuple[str, ...] = LAYERS) -> list[str]:
     return found
 
 
+def _module_imports(path: Path, layer: str, known: set[str]) -> set[str]:
+    """The package's modules ('layer.module') that one module imports, however it imports them."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.level in (1, 2):
+            base = layer if node.level == 1 else ""
+            module = ".".join(x for x in (base, node.module or "") if x)
+            names = [module] + [f"{module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("infergate."):
+            module = node.module.split(".", 1)[1]
+            names = [module] + [f"{module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _NAMED.match(node.value):
+            names = [node.value.split(":")[0].split(".", 1)[1]]
+        found.update(n for n in names if n in known)
+    return found
+
+
+def module_cycles(package: Path) -> list[list[str]]:
+    """Groups of modules that import each other, directly or round a loop (an import deferred into
+    a function counts: it hides a circle, it does not remove it)."""
+    paths = {f"{p.parent.name}.{p.stem}": p for p in package.glob("*/*.py") if p.name != "__init__.py"}
+    graph = {m: _module_imports(p, m.split(".")[0], set(paths)) - {m} for m, p in paths.items()}
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph[todo.pop()] - seen:
+                seen.add(nxt)
+                todo.append(nxt)
+        return seen
+
+    reachable = {m: reach(m) for m in graph}
+    groups = {frozenset({m} | {n for n in reachable[m] if m in reachable[n]}) for m in graph if m in reachable[m]}
+    return sorted(sorted(g) for g in groups)
+
+
+def test_no_modules_import_each_other() -> None:
+    assert module_cycles(PACKAGE) == []
+
+
+def test_a_circle_hidden_in_a_function_is_found(tmp_path: Path) -> None:
+    package = _tree(tmp_path, {"matrix/__init__.py": "", "matrix/models.py": "from .spec import ModelSpec\n",
+                               "matrix/spec.py": "def load():\n    from .models import build\n"})
+    assert module_cycles(package) == [["matrix.models", "matrix.spec"]]
+
+
 def test_every_layer_imports_only_the_layers_below_it() -> None:
     assert violations(PACKAGE) == []
 

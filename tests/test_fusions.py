@@ -14,7 +14,7 @@ from infergate.building.cases import PROFILES, Case
 from infergate.building.harness import skip_reason
 from infergate.core.errors import DataFileError
 from infergate.matrix.dtypes import DType
-from infergate.matrix.models import ModelSpec
+from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import fusions
 from infergate.measuring.fusions import PATTERNS, compare, signals

@@ -14,7 +14,7 @@ import pytest
 from infergate.building.cases import Case, get_profile
 from infergate.core.errors import DataFileError
 from infergate.matrix.dtypes import DType
-from infergate.matrix.models import ModelSpec
+from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import baselines as bl
 from infergate.measuring.inrun_noise import InRunNoise
@@ -382,17 +382,26 @@ def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
 def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
     tiny = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
     plan = SamplingPlan(budget_s=1.5, warmup_s=0.1, min_rounds=30, max_rounds=600, threads=1)
-    m = measure_model(tiny, DType.FP32, ("eager",), plan, copies=(Copy("slow", "eager", 1.0),))
-    # The stored baseline says "as fast as eager" over three sessions; the injected 2x slowdown
-    # must fail against it even with the prior's between-session spread.
-    baseline = bl.CaseBaseline(runs=tuple(
-        bl.RunRecord(speedup=s, ci=(0.98, 1.02), rounds=m.rounds, median_ms={"eager": 1.0},
-                     recorded="2025-01-01T00:00:00", session=f"h-{i // 2}")
-        for i, s in enumerate((1.0, 1.01, 0.99, 1.0, 1.02, 0.99))), confidence=0.99)
-    comp = components([list(baseline.by_session().values())], 3, prior_sd=0.04)
-    verdict, message, est, _ = judge([m.samples()], "slow", baseline, comp, 0.05, 0.99)
-    assert verdict == "regression", message
+    # On a busy machine (other tests, CI neighbours) the gate rightly refuses to decide; the test
+    # measures again, as perf's confirmation does, and a busy machine's verdict must still not pass.
+    for _ in range(3):
+        m = measure_model(tiny, DType.FP32, ("eager",), plan, copies=(Copy("slow", "eager", 1.0),))
+        # The stored baseline says "as fast as eager" over three sessions; the injected 2x slowdown
+        # must fail against it even with the prior's between-session spread.
+        baseline = bl.CaseBaseline(runs=tuple(
+            bl.RunRecord(speedup=s, ci=(0.98, 1.02), rounds=m.rounds, median_ms={"eager": 1.0},
+                         recorded="2025-01-01T00:00:00", session=f"h-{i // 2}")
+            for i, s in enumerate((1.0, 1.01, 0.99, 1.0, 1.02, 0.99))), confidence=0.99)
+        comp = components([list(baseline.by_session().values())], 3, prior_sd=0.04)
+        verdict, message, est, _ = judge([m.samples()], "slow", baseline, comp, 0.05, 0.99)
+        if verdict != "inconclusive":
+            break
     assert est.point < 0.8, est  # not exactly 0.5: a spin on a loaded machine is preempted too
+    if verdict == "inconclusive":  # three busy measurements: not a pass, and the evidence shows the drop
+        assert "quiet machine" in message, message
+        assert est.high < 0.95, est
+    else:
+        assert verdict == "regression", message
 
 
 def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_command_alike() -> None:

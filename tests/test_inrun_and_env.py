@@ -113,7 +113,8 @@ def test_the_injected_slowdown_keeps_outputs_and_adds_work_in_the_graph() -> Non
 
     from infergate.building.harness import example_inputs
     from infergate.building.inject import slowed_copy
-    from infergate.matrix.models import ModelSpec, build_model
+    from infergate.matrix.models import build_model
+    from infergate.matrix.spec import ModelSpec
     from infergate.matrix.zoo import ARCHS, SIZES, Task
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")

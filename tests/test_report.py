@@ -12,6 +12,7 @@ import pytest
 
 from infergate.core.errors import DataFileError
 from infergate.reports import merge, report
+from infergate.reports import results_json as rj
 
 CASES = ("bert-qa-small-eager_attn-jit-fp32", "bert-qa-small-eager_attn-compile-fp32")
 
@@ -25,8 +26,8 @@ def results_file(path: Path, machine_class: str, lane: str, speedups: dict[str, 
         extra = {"case_id": case, "variant": case.split("-")[-2], "dtype": "fp32", "lane": lane, "threads": 2,
                  "speedup": speedup, "ci": [speedup * 0.97, speedup * 1.03], "baseline": speedup * 1.01,
                  "baseline_ci": [speedup * 0.98, speedup * 1.04], "verdict": "pass"}
-        benches.append(merge.benchmark_entry(f"test_speedup[{case}]", times_s, extra, group="bert"))
-    merge.write_json(path, merge.results_doc(merge.machine_info(machine_class, lane), benches))
+        benches.append(rj.benchmark_entry(f"test_speedup[{case}]", times_s, extra, group="bert"))
+    rj.write_json(path, rj.results_doc(rj.machine_info(machine_class, lane), benches))
     return path
 
 
@@ -53,7 +54,7 @@ def test_merged_report_of_two_machine_classes(tmp_path):
     out, md = tmp_path / "merged.json", tmp_path / "report.md"
     args = [str(x86), str(amd), "--out", str(out), "--markdown", str(md), "--plots", str(tmp_path)]
     assert merge.main(args) == 0
-    merged = merge.load_results(out)
+    merged = rj.load_results(out)
     assert len(merged["benchmarks"]) == 4
     assert {b["extra_info"]["machine_class"] for b in merged["benchmarks"]} == {
         "intel-xeon__avx512__4c8t", "amd-epyc__avx2__2c2t"}
@@ -68,7 +69,7 @@ def test_merged_report_of_two_machine_classes(tmp_path):
 def test_merge_refuses_overlapping_shards(tmp_path):
     a = results_file(tmp_path / "a.json", "amd-epyc__avx2__2c2t", "lane", {CASES[0]: 1.2}, 1)
     b = results_file(tmp_path / "b.json", "amd-epyc__avx2__2c2t", "lane", {CASES[0]: 1.3}, 2)
-    docs = [(str(p), merge.load_results(p)) for p in (a, b)]
+    docs = [(str(p), rj.load_results(p)) for p in (a, b)]
     with pytest.raises(DataFileError, match="two shards measured the same case"):
         merge.merge_docs(docs)
 
@@ -83,7 +84,7 @@ def test_bad_results_files_are_named(tmp_path, content, problem):
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(DataFileError, match=problem):
-        merge.load_results(path)
+        rj.load_results(path)
 
 
 def test_results_carry_no_commit_or_token_information(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from infergate.building import variants
 from infergate.building.variants import Built, Variant
 from infergate.matrix.dtypes import DType
-from infergate.matrix.models import ModelSpec
+from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring.sampling import (
     Copy,

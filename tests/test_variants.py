@@ -26,7 +26,8 @@ from infergate.building.variants import (
 )
 from infergate.core.errors import BuildError, ProofError, UsageError
 from infergate.matrix.dtypes import DType
-from infergate.matrix.models import ModelSpec, attention_problem, build_model
+from infergate.matrix.models import attention_problem, build_model
+from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task, get_arch
 
 AVX2_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma"})

@@ -15,7 +15,7 @@ from typing import Iterator
 from ..core.errors import UsageError
 from ..matrix.dtypes import DType
 from ..matrix.inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
-from ..matrix.models import ModelSpec
+from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, SIZES, Task
 from .variants import default_variants
 

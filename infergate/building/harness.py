@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from ..core.errors import CaseUnavailable
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape, make_inputs
-from ..matrix.models import ModelSpec, attention_problem, build_model
+from ..matrix.models import attention_problem, build_model
+from ..matrix.spec import ModelSpec
 from .capabilities import ipex_autocast_problem, probe
 from .cases import Case
 from .variants import Built, Inputs, Outputs, get_variant

@@ -43,13 +43,14 @@ from dataclasses import dataclass, field
 
 from ..core.errors import InfergateError, UsageError
 from ..matrix.dtypes import DType
-from ..matrix.models import ModelSpec
+from ..matrix.spec import ModelSpec
 from ..measuring.baselines import host_identity
 from ..measuring.isolation import run_in_worker
 from ..measuring.measuring_env import SUITE_SETTINGS, resolve, suite_env
 from ..measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
 from ..measuring.session_gate import Components, components, prior_for
 from ..measuring.stats import (
+    DEFAULT_FLOOR,
     ESTIMATOR,
     LEGACY_ESTIMATOR,
     asv_rule,
@@ -67,12 +68,13 @@ from ..reports.summary import (
     DEFAULT_FAMILY_ALPHA,
     DEFAULT_REPEAT,
     DEFAULT_THREADS,
+    RECORD_CONFIDENCE,
     staged_verdict,
 )
 
-CONFIDENCE = 0.99
+CONFIDENCE = RECORD_CONFIDENCE  # the interval a recorded baseline carries
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
-DEFAULT_FLOORS = (0.05,)
+DEFAULT_FLOORS = (DEFAULT_FLOOR,)
 # Within one run, a change must be significant *and* at least half this floor (``stats.ratio_status``,
 # the rule ``lanegate`` applies): an A/A ratio scatters over trials by an sd of 0.17-0.27 %
 # (docs/calibration.md), a little more than one trial's bootstrap allows for (~0.15 %), so

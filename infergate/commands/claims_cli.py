@@ -20,7 +20,7 @@ from ..core.paths import REPO_ROOT
 from ..core.validate import seconds_up_to, whole_number
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
-from ..matrix.models import ModelSpec
+from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, SIZES, Task
 from ..measuring.claims import can_leave_ipex, speedup
 from ..measuring.claims_measure import ClaimMeasurement, measure_claim

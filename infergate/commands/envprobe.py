@@ -25,6 +25,7 @@ from ..matrix.dtypes import DType
 from ..measuring.isolation import run_in_worker
 from ..measuring.measuring_env import SETTINGS, check_applied, resolve
 from ..measuring.sampling import SamplingPlan, measure_model
+from ..measuring.stats import DEFAULT_CONFIDENCE
 from ..reports.summary import DEFAULT_THREADS
 from .calibrate import find_spec
 
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                        "observed": m.observed_env, "others_runnable": m.noise.others_runnable,
                        "steal": m.noise.steal_share}
                 for v in built:
-                    est = s.speedup_estimate(v, confidence=0.99)
+                    est = s.speedup_estimate(v, confidence=DEFAULT_CONFIDENCE)
                     row[v] = [est.point, est.low, est.high]
                 rows.append(row)
                 print(f"rep {rep + 1}/{args.reps} {name:24} eager {row['eager_ms']:.2f} ms "

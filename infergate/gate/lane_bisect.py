@@ -112,19 +112,17 @@ def regressed_cases(gate: Any) -> dict[str, float]:
     return {c.case: c.latency[0] for c in gate.cases if c.latency_status == "regression" and c.latency}
 
 
-def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, start: Any = None,
+def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callable[..., Any],
+                 write: Callable[[Any, Path], Any] | None = None, start: Any = None,
                  lane_python: Callable[[str], Path] | None = None,
-                 ensure: Callable[[str], Any] | None = None,
-                 run: Callable[..., Any] | None = None,
-                 write: Callable[[Any, Path], Any] | None = None) -> list[str]:
-    """Bisect a finished gate. ``start``/``ensure``/``run``/``write`` are injected in tests."""
+                 ensure: Callable[[str], Any] | None = None) -> list[str]:
+    """Bisect a finished gate, running the gate (``run``, ``write``: lanegate's run_gate and
+    write_outputs, passed in so that this module does not import the gate back) once per move;
+    without ``write`` the intermediate gates' reports are not written."""
     from . import lanes as lanes_mod
-    from .lanegate import run_gate, write_outputs
 
     ensure = ensure or (lambda lane: lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)))
     lane_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
-    if run is None:
-        run, write = run_gate, write or write_outputs
     regressed = regressed_cases(gate)
     if not regressed:
         return ["bisect: no latency regression to trace"]

@@ -131,7 +131,7 @@ def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pai
 def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
     """One lane's timings in pytest-benchmark form, so ``pytest-benchmark compare from.json to.json``
     shows both lanes side by side."""
-    from ..reports.merge import benchmark_entry, machine_info, results_doc
+    from ..reports.results_json import benchmark_entry, machine_info, results_doc
 
     lane_name = gate.from_lane if side == "from" else gate.to_lane
     lane = gate.from_id if side == "from" else gate.to_id
@@ -153,7 +153,7 @@ def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
 
 def write_outputs(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     from ..reports import report
-    from ..reports.merge import write_json
+    from ..reports.results_json import write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"gate": out_dir / "gate.json", "from": out_dir / "from.json", "to": out_dir / "to.json",
@@ -367,7 +367,8 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         from .lane_bisect import bisect_after
 
         # The gate's own verdict stands whatever happens while bisecting.
-        for line in bisect_after(gate, args, out, start=start, lane_python=find_python):
+        for line in bisect_after(gate, args, out, run=run_gate, write=write_outputs, start=start,
+                                 lane_python=find_python):
             print(line, flush=True)
     others = ", ".join(p.name for k, p in paths.items() if k != "markdown")
     print(f"reports: {paths['markdown']} (and {others})")

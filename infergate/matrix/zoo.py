@@ -114,17 +114,3 @@ def get_arch(name: str) -> Arch:
         return ARCHS[name]
     except KeyError:
         raise UsageError(f"unknown architecture {name!r}; valid: {', '.join(ARCHS)}") from None
-
-
-def get_size(name: str) -> Size:
-    try:
-        return SIZES[name]
-    except KeyError:
-        raise UsageError(f"unknown size {name!r}; valid: {', '.join(SIZES)}") from None
-
-
-def get_task(name: str) -> Task:
-    try:
-        return Task(name)
-    except ValueError:
-        raise UsageError(f"unknown task {name!r}; valid: {', '.join(t.value for t in Task)}") from None

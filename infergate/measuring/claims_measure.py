@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
-from ..matrix.models import ModelSpec
+from ..matrix.spec import ModelSpec
 from .sampling import Cost, ModelMeasurement, SamplingPlan
 
 # Built (and so held in memory) in this order; the report says so beside the memory columns.

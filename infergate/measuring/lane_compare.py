@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.errors import DataFileError
+from .stats import DEFAULT_FLOOR
 
 GATE_SCHEMA = "infergate-lane-gate"
 GATE_VERSION = 2
-DEFAULT_FLOOR = 0.05  # a pass must rule out a slowdown this large (the size users care about)
 DEFAULT_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
 DEFAULT_ALPHA = 0.05
 MIN_PAIRS = 2  # one pair has no spread between pairs: it cannot see the per-process offset

@@ -23,7 +23,7 @@ from typing import Literal
 from ..building.variants import Built, Inputs, Outputs
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
-from ..matrix.models import ModelSpec
+from ..matrix.spec import ModelSpec
 from .inrun_noise import InRunNoise, NoiseSampler
 from .measuring_env import observed
 from .memory import PeakResident

@@ -28,6 +28,11 @@ import numpy.typing as npt
 
 Status = Literal["pass", "regression", "improvement", "noisy"]
 
+# The one default of each: a change smaller than the floor never fails a gate (the size users
+# care about), and intervals are at this confidence unless a family correction asks for more.
+DEFAULT_FLOOR = 0.05
+DEFAULT_CONFIDENCE = 0.99
+
 # How a run's speedup is taken (``speedup_ratio``), as baselines record it: a baseline holding
 # another estimator's speedups is compared with today's runs taken that same way.
 ESTIMATOR = "median-of-round-ratios"
@@ -83,7 +88,7 @@ class Samples:
         self,
         variant: str,
         reference: str = "eager",
-        confidence: float = 0.99,
+        confidence: float = DEFAULT_CONFIDENCE,
         resamples: int = 2000,
         seed: int = 0,
         estimator: str = ESTIMATOR,
@@ -159,7 +164,7 @@ def _bootstrap_log_speedups(x: np.ndarray, y: np.ndarray, resamples: int, rng: n
 def bootstrap_ratio_ci(
     a: npt.ArrayLike,
     b: npt.ArrayLike,
-    confidence: float = 0.99,
+    confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 2000,
     seed: int = 0,
     estimator: str = ESTIMATOR,
@@ -179,7 +184,7 @@ def bootstrap_ratio_ci(
 
 
 def runs_speedup_estimate(
-    runs: Sequence[Samples], variant: str, reference: str = "eager", confidence: float = 0.99,
+    runs: Sequence[Samples], variant: str, reference: str = "eager", confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 2000, seed: int = 0,
 ) -> Estimate:
     """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run.
@@ -260,24 +265,6 @@ def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Est
     low = centre - math.hypot(m_lo, b_hi)
     high = centre + math.hypot(m_hi, b_lo)
     return Estimate(math.exp(centre), math.exp(low), math.exp(high))
-
-
-def bootstrap_ratio_of_ratios_ci(
-    eager: npt.ArrayLike,
-    variant: npt.ArrayLike,
-    baseline: Sequence[float],
-    confidence: float = 0.99,
-    resamples: int = 2000,
-    seed: int = 0,
-) -> Estimate:
-    """Bootstrap today's speedup from its rounds, then compare it with a recorded baseline.
-
-    ``baseline`` is (point, low, high) at the same ``confidence``; see ``ratio_of_ratios`` for why
-    the intervals are combined in quadrature instead of bootstrapped together.
-    """
-    low, high = bootstrap_ratio_ci(eager, variant, confidence=confidence, resamples=resamples, seed=seed)
-    measured = Estimate(speedup_ratio(eager, variant), low, high)
-    return ratio_of_ratios(measured, baseline)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,7 +381,7 @@ class Verdict:
 def gate_verdict(
     measured: Sequence[float],
     baseline: Sequence[float],
-    floor: float = 0.05,
+    floor: float = DEFAULT_FLOOR,
 ) -> Verdict:
     """Decide whether a measured speedup regressed against its baseline.
 
@@ -432,8 +419,8 @@ def runs_verdict(
     measured: Sequence[float],
     baseline: Sequence[float],
     spread: RunSpread,
-    floor: float = 0.05,
-    confidence: float = 0.99,
+    floor: float = DEFAULT_FLOOR,
+    confidence: float = DEFAULT_CONFIDENCE,
 ) -> Verdict:
     """Today's runs of a case against its recorded runs, judged with the between-run spread.
 
@@ -479,44 +466,20 @@ def ratio_status(ratio: Sequence[float], floor: float) -> Status:
     return "pass"
 
 
-def family_confidence(family_alpha: float, n_cases: int, method: str = "bonferroni") -> float:
+def family_confidence(family_alpha: float, n_cases: int) -> float:
     """Per-case confidence so that the chance of *any* false alarm over ``n_cases`` is <= alpha.
 
     Gating 40 cases at 99% each would give a false alarm on about a third of clean runs
     (1 - 0.99**40); people then learn to ignore the gate. So each case's interval is widened.
 
-    - "bonferroni": 1 - alpha/n. Valid whatever the dependence between cases (they share the
-      machine, so they are not independent); slightly conservative.
-    - "sidak": (1 - alpha)**(1/n). Exact for independent cases, a hair less conservative.
+    Bonferroni, 1 - alpha/n: valid whatever the dependence between cases (they share the machine,
+    so they are not independent); slightly conservative.
     """
     if not 0.0 < family_alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {family_alpha}")
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
-    if method == "bonferroni":
-        return 1.0 - family_alpha / n_cases
-    if method == "sidak":
-        return float((1.0 - family_alpha) ** (1.0 / n_cases))
-    raise ValueError(f"unknown method {method!r}; use 'bonferroni' or 'sidak'")
-
-
-def holm_adjust(pvalues: npt.ArrayLike) -> list[float]:
-    """Holm step-down adjusted p-values (family-wise error control), in the input order.
-
-    Uniformly more powerful than Bonferroni and equally assumption-free; for use with p-value
-    based rules such as ``mann_whitney_u_p`` over many cases.
-    """
-    p = np.asarray(pvalues, dtype=float)
-    n = p.size
-    if n == 0:
-        return []
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * (n - np.arange(n))
-    # Step-down: an adjusted p-value can never be smaller than the one before it.
-    adjusted_sorted = np.minimum(np.maximum.accumulate(scaled), 1.0)
-    adjusted = np.empty(n)
-    adjusted[order] = adjusted_sorted
-    return [float(x) for x in adjusted]
+    return 1.0 - family_alpha / n_cases
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,17 +22,16 @@ from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from ..core.validate import alpha_type, fraction_type, seconds_up_to, whole_number
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
-from ..matrix.models import ModelSpec
+from ..matrix.spec import ModelSpec
 from ..measuring import baselines as bl
 from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
 from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
 from ..measuring.session_gate import Components
-from ..measuring.stats import Samples, family_confidence, runs_speedup_estimate
+from ..measuring.stats import DEFAULT_FLOOR, Samples, family_confidence, runs_speedup_estimate
 from ..reports.summary import (
     DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,
     DEFAULT_FAMILY_ALPHA,
-    DEFAULT_FLOOR,
     DEFAULT_REPEAT,
     DEFAULT_THREADS,
     INCONCLUSIVE,
@@ -274,7 +273,7 @@ class PerfRun:
 
     @property
     def confidence(self) -> float:
-        return family_confidence(self.alpha, self.gated_cases, method="bonferroni")
+        return family_confidence(self.alpha, self.gated_cases)
 
     def plan(self, seed: int = 0) -> SamplingPlan:
         return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads,

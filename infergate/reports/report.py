@@ -248,7 +248,7 @@ def gate_plots(gate: "GateResult", out_dir: Path) -> dict[str, Path]:
 def result_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per benchmark, from the fields the perf suite (``summary.results_json``) and the lane
     gate put in ``extra_info``; the benchmark's name is used when no ``case_id`` is given."""
-    from .merge import benchmark_origin
+    from .results_json import benchmark_origin
 
     rows = []
     for bench in doc["benchmarks"]:
@@ -346,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             text = gate_markdown(gate, {k: p.name for k, p in plots.items()})
             print(gate_terminal(gate))
         else:
-            from .merge import load_results
+            from .results_json import load_results
 
             results = load_results(args.input)
             plots = results_plots(results, args.out)

@@ -29,12 +29,18 @@ from typing import Any, Literal
 from ..measuring.baselines import BaselineFile, CaseBaseline, RunRecord
 from ..measuring.session_gate import Components, Judgement, components, prior_for
 from ..measuring.session_gate import judge as judge_session
-from ..measuring.stats import ESTIMATOR, Estimate, Samples, runs_speedup_estimate
+from ..measuring.stats import (
+    DEFAULT_CONFIDENCE,
+    ESTIMATOR,
+    Estimate,
+    Samples,
+    runs_speedup_estimate,
+)
+from .results_json import bench_stats, results_doc
 
 # The confidence recorded in baselines: one fixed level, so files from different runs (with
 # different numbers of cases, hence different family confidences) are always comparable.
-RECORD_CONFIDENCE = 0.99
-DEFAULT_FLOOR = 0.05
+RECORD_CONFIDENCE = DEFAULT_CONFIDENCE
 DEFAULT_FAMILY_ALPHA = 0.01
 # Screening only decides which cases get re-measured (the verdict is taken at the family
 # confidence on all runs), so it is lenient: one-sided 1 % per case, i.e. on a clean run of nine
@@ -305,19 +311,8 @@ def cost_table(results: Sequence[CaseResult]) -> list[str]:
     return lines
 
 
-def _stats_dict(times_s: Sequence[float]) -> dict[str, Any]:
-    # One builder for both results files (merge.bench_stats): pytest-benchmark's Stats.as_dict()
-    # alone lacks "iterations", and `pytest-benchmark compare` then fails with KeyError.
-    from .merge import bench_stats
-
-    return bench_stats(times_s)
-
-
 def results_json(results: Sequence[CaseResult], machine_info: Mapping[str, Any]) -> dict[str, Any]:
-    """The pytest-benchmark JSON layout (machine_info, commit_info, benchmarks, datetime, version),
-    so its tools read it, with our fields in each benchmark's extra_info."""
-    import pytest_benchmark
-
+    """The pytest-benchmark JSON layout (results_json), with our fields in each benchmark's extra_info."""
     benchmarks = []
     for r in results:
         extra = {k: v for k, v in asdict(r).items() if k not in ("times_s",)}
@@ -332,15 +327,10 @@ def results_json(results: Sequence[CaseResult], machine_info: Mapping[str, Any])
             "param": r.case_id,
             "extra_info": extra,
             "options": {"timer": "perf_counter_ns", "disable_gc": True, "schedule": "shuffled rounds"},
-            "stats": _stats_dict(r.times_s) if r.times_s else None,
+            # pytest-benchmark's Stats.as_dict() alone lacks "iterations" (compare then fails).
+            "stats": bench_stats(r.times_s) if r.times_s else None,
         })
-    return {
-        "machine_info": dict(machine_info),
-        "commit_info": {},
-        "benchmarks": benchmarks,
-        "datetime": datetime.now(timezone.utc).isoformat(),
-        "version": pytest_benchmark.__version__,
-    }
+    return results_doc(machine_info, benchmarks)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
