@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+# The namespaces of IPEX's own ops in an executed graph (its fused ops, prepacked kernels, and
+# the torch_ipex:: ops some versions register): one list for the variant's proof and the fusion table.
+IPEX_KIND_PREFIXES = ("ipex::", "ipex_prepack::", "torch_ipex::")
+
 
 def node_kinds(graph: Any) -> Counter[str]:
     """Count node kinds of a torch._C.Graph, descending into blocks and fallback subgraphs."""

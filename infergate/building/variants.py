@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 from ..core.errors import BuildError, ProofError, UsageError
 from ..matrix.dtypes import DType
 from .capabilities import Capabilities, import_ipex, ipex_jit_fusion, major_minor
-from .graphs import last_executed_kinds
+from .graphs import IPEX_KIND_PREFIXES, last_executed_kinds
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +26,6 @@ Outputs = tuple["torch.Tensor", ...]
 # the 3rd; IPEX's docs ask for at least two warm-up calls too. Compile compiles on the 1st.
 WARMUP_CALLS = 3
 
-IPEX_KIND_PREFIXES = ("ipex::", "ipex_prepack::")
 
 
 @dataclass
@@ -82,7 +81,7 @@ def prove_frozen_script(module: Any) -> str:
 def prove_ipex_fused(kinds: Counter[str]) -> str:
     fused = sorted(k for k in kinds if k.startswith(IPEX_KIND_PREFIXES))
     if not fused:
-        raise ProofError("no IPEX node kind (ipex::*, ipex_prepack::*) in the executed optimized graph")
+        raise ProofError("no IPEX node kind (" + ", ".join(f"{p}*" for p in IPEX_KIND_PREFIXES) + ") in the executed optimized graph")
     return "IPEX kinds executed: " + ", ".join(fused)
 
 

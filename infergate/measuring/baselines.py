@@ -45,6 +45,8 @@ from typing import Any
 
 import filelock
 
+from ..core.atomic import write_text
+from ..core.datafile import InvalidData, describe, parse_json
 from ..core.errors import DataFileError
 from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
 
@@ -82,8 +84,8 @@ MAX_SESSIONS = 8  # the newest kept; older ones age out on the next update
 LEGACY_SESSION = "legacy"  # the one session a version 1-3 file is read as
 
 
-class InvalidBaseline(ValueError):
-    """A field that is not what the format says; ``load`` turns it into a DataFileError."""
+# A field that is not what the format says; ``load`` turns it into a DataFileError.
+InvalidBaseline = InvalidData
 
 
 # --------------------------------------------------------------------------------------------
@@ -98,7 +100,7 @@ def _is_number(value: Any) -> bool:
 
 def _positive(name: str, value: Any) -> float:
     if not _is_number(value):
-        raise InvalidBaseline(f"{name} must be a number, got {_describe(value)}")
+        raise InvalidBaseline(f"{name} must be a number, got {describe(value)}")
     number = float(value)
     if not (math.isfinite(number) and number > 0):
         raise InvalidBaseline(f"{name} must be a finite number > 0, got {value!r}")
@@ -107,7 +109,7 @@ def _positive(name: str, value: Any) -> float:
 
 def _fraction(name: str, value: Any, low: float, high: float, low_inclusive: bool) -> float:
     if not _is_number(value):
-        raise InvalidBaseline(f"{name} must be a number, got {_describe(value)}")
+        raise InvalidBaseline(f"{name} must be a number, got {describe(value)}")
     number = float(value)
     above = number >= low if low_inclusive else number > low
     if not (above and number < high):
@@ -118,7 +120,7 @@ def _fraction(name: str, value: Any, low: float, high: float, low_inclusive: boo
 
 def _ci(value: Any) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise InvalidBaseline(f"ci must be a pair [low, high] of numbers, got {_describe(value)}")
+        raise InvalidBaseline(f"ci must be a pair [low, high] of numbers, got {describe(value)}")
     low, high = _positive("ci[0]", value[0]), _positive("ci[1]", value[1])
     if low > high:
         raise InvalidBaseline(f"ci must be [low, high] with low <= high, got {list(value)}")
@@ -127,14 +129,14 @@ def _ci(value: Any) -> tuple[float, float]:
 
 def _rounds(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidBaseline(f"rounds must be an integer >= 1, got {_describe(value)}")
+        raise InvalidBaseline(f"rounds must be an integer >= 1, got {describe(value)}")
     return value
 
 
 def _median_ms(value: Any) -> Mapping[str, float]:
     if not isinstance(value, Mapping) or not value:
         raise InvalidBaseline(
-            f"median_ms must be a non-empty object of variant -> ms, got {_describe(value)}"
+            f"median_ms must be a non-empty object of variant -> ms, got {describe(value)}"
         )
     out = {}
     for variant, ms in value.items():
@@ -150,18 +152,18 @@ def _fusions(value: Any) -> Mapping[str, int] | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise InvalidBaseline(f"fusions must be an object of pattern -> count, got {_describe(value)}")
+        raise InvalidBaseline(f"fusions must be an object of pattern -> count, got {describe(value)}")
     out = {}
     for pattern, count in value.items():
         if not isinstance(pattern, str) or not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise InvalidBaseline(f"fusions[{pattern!r}] must be a count >= 0, got {_describe(count)}")
+            raise InvalidBaseline(f"fusions[{pattern!r}] must be a count >= 0, got {describe(count)}")
         out[pattern] = count
     return MappingProxyType(out)
 
 
 def _recorded(value: Any) -> str:
     if not isinstance(value, str):
-        raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {_describe(value)}")
+        raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {describe(value)}")
     try:
         datetime.fromisoformat(value)
     except ValueError:
@@ -171,21 +173,14 @@ def _recorded(value: Any) -> str:
 
 def _environment(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
-        raise InvalidBaseline(f"environment must be an object, got {_describe(value)}")
+        raise InvalidBaseline(f"environment must be an object, got {describe(value)}")
     return MappingProxyType(dict(value))
 
 
 def _estimator(value: Any) -> str:
     if value not in ESTIMATORS:
-        raise InvalidBaseline(f"estimator must be one of {', '.join(ESTIMATORS)}, got {_describe(value)}")
+        raise InvalidBaseline(f"estimator must be one of {', '.join(ESTIMATORS)}, got {describe(value)}")
     return str(value)
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +190,7 @@ def _describe(value: Any) -> str:
 
 def _check_keys(data: Any, required: frozenset[str], optional: frozenset[str] = frozenset()) -> None:
     if not isinstance(data, Mapping):
-        raise InvalidBaseline(f"must be an object, got {_describe(data)}")
+        raise InvalidBaseline(f"must be an object, got {describe(data)}")
     missing = sorted(required - data.keys())
     if missing:
         raise InvalidBaseline(f"is missing {', '.join(missing)}")
@@ -240,7 +235,7 @@ class RunRecord:
 
 def _session_id(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 80:
-        raise InvalidBaseline(f"session must be a non-empty id string, got {_describe(value)}")
+        raise InvalidBaseline(f"session must be a non-empty id string, got {describe(value)}")
     return value
 
 
@@ -259,7 +254,7 @@ class SessionInfo:
         set_ = object.__setattr__
         for name in ("host", "kernel", "source"):
             if not isinstance(getattr(self, name), str):
-                raise InvalidBaseline(f"{name} must be a string, got {_describe(getattr(self, name))}")
+                raise InvalidBaseline(f"{name} must be a string, got {describe(getattr(self, name))}")
         set_(self, "first", _recorded(self.first))
         set_(self, "last", _recorded(self.last))
         set_(self, "environment", _environment(self.environment))
@@ -276,7 +271,7 @@ class SessionInfo:
 
 def _runs(value: Any, version: int = VERSION) -> tuple[RunRecord, ...]:
     if not isinstance(value, (list, tuple)) or not value:
-        raise InvalidBaseline(f"runs must be a non-empty list, got {_describe(value)}")
+        raise InvalidBaseline(f"runs must be a non-empty list, got {describe(value)}")
     if len(value) > MAX_RUNS:
         raise InvalidBaseline(f"runs has {len(value)} entries, more than the {MAX_RUNS} kept")
     out = []
@@ -408,39 +403,8 @@ def baseline_path(root: Path, machine_class: str, lane: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def _reject_constant(token: str) -> Any:
-    # json accepts NaN/Infinity by default; they are not JSON and never a valid measurement.
-    raise InvalidBaseline(f"contains {token}, which is not valid JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # A botched merge conflict resolution can leave a case twice; json would keep the last.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise InvalidBaseline(f"has the key {key!r} twice (a merge leftover?)")
-        out[key] = value
-    return out
-
-
 def _parse(path: Path, raw: bytes) -> Any:
-    if not raw.strip():
-        raise DataFileError(f"baselines file {path} is empty")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"baselines file {path} is not UTF-8 text (byte {exc.start}): corrupt?") from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
-    except InvalidBaseline as exc:
-        raise DataFileError(f"baselines file {path} {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise DataFileError(
-            f"baselines file {path} is not valid JSON (truncated or corrupt?): "
-            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert, absurd nesting
-        raise DataFileError(f"baselines file {path} could not be parsed: {exc}") from None
+    return parse_json(path, raw, "baselines")
 
 
 def _check_header(path: Path, data: Any) -> None:
@@ -450,7 +414,7 @@ def _check_header(path: Path, data: Any) -> None:
         raise DataFileError(f"baselines file {path} has no 'schema' field: not an infergate baselines file")
     if data["schema"] != SCHEMA:
         raise DataFileError(
-            f"baselines file {path} has schema {_describe(data['schema'])}, expected {SCHEMA!r}: "
+            f"baselines file {path} has schema {describe(data['schema'])}, expected {SCHEMA!r}: "
             "not an infergate baselines file"
         )
     version = data.get("version")
@@ -474,7 +438,7 @@ def _check_header(path: Path, data: Any) -> None:
 def _check_str(path: Path, name: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise DataFileError(
-            f"baselines file {path}: {name} must be a non-empty string, got {_describe(value)}"
+            f"baselines file {path}: {name} must be a non-empty string, got {describe(value)}"
         )
     return value
 
@@ -484,13 +448,13 @@ def _from_json(path: Path, data: Any) -> BaselineFile:
     history = data["history"]
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
         raise DataFileError(
-            f"baselines file {path}: history must be a list of strings, got {_describe(history)}"
+            f"baselines file {path}: history must be a list of strings, got {describe(history)}"
         )
     machine_class = _check_str(path, "machine_class", data["machine_class"])
     lane = _check_str(path, "lane", data["lane"])
     raw_cases = data["cases"]
     if not isinstance(raw_cases, dict):
-        raise DataFileError(f"baselines file {path}: cases must be an object, got {_describe(raw_cases)}")
+        raise DataFileError(f"baselines file {path}: cases must be an object, got {describe(raw_cases)}")
     cases = {}
     for case_id, raw in raw_cases.items():
         try:
@@ -515,7 +479,7 @@ def _sessions(path: Path, data: Mapping[str, Any], cases: Mapping[str, CaseBasel
                                             source=f"a version {data['version']} file: host not recorded")}
     raw = data["sessions"]
     if not isinstance(raw, Mapping):
-        raise DataFileError(f"baselines file {path}: sessions must be an object, got {_describe(raw)}")
+        raise DataFileError(f"baselines file {path}: sessions must be an object, got {describe(raw)}")
     sessions = {}
     for sid, info in raw.items():
         try:
@@ -568,12 +532,6 @@ def dumps(baselines: BaselineFile) -> str:
     except ValueError as exc:
         raise ValueError(f"refusing to write a non-finite number to a baselines file: {exc}") from None
     return text + "\n"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    from ..core.atomic import write_text
-
-    write_text(path, text)
 
 
 # The environment key holding the variant's recipe revision (variants.Variant.recipe); files
@@ -701,7 +659,7 @@ def update(
         with lock:
             notes: list[str] = []
             merged = _merge(path, load_or_none(path), new_cases, machine_class, lane, session, replace, notes)
-            _write_atomically(path, dumps(merged))
+            write_text(path, dumps(merged))
             return notes
     except filelock.Timeout:
         raise DataFileError(

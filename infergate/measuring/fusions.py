@@ -28,9 +28,12 @@ from typing import TYPE_CHECKING, Any
 import filelock
 
 from ..building.cases import Case, Profile
+from ..building.graphs import IPEX_KIND_PREFIXES
+from ..core.atomic import write_text
+from ..core.datafile import InvalidData, describe, parse_json
 from ..core.errors import DataFileError
 from ..matrix.dtypes import DType
-from .baselines import LOCK_TIMEOUT_S, InvalidBaseline, _describe, _parse, _write_atomically
+from .baselines import LOCK_TIMEOUT_S
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +64,6 @@ LINEAR_KINDS: tuple[str, ...] = (
     "ipex::tpp_linear", "ipex::tpp_linear_bias", "ipex::tpp_linear_gelu", "ipex::tpp_linear_add",
 )
 
-IPEX_PREFIXES = ("ipex::", "ipex_prepack::", "torch_ipex::")
 
 # Fused kinds outside IPEX, reported for plain `jit` too. Each one line on why it counts.
 NATIVE_FUSED_KINDS: Mapping[str, str] = MappingProxyType({
@@ -114,7 +116,7 @@ PATTERN_KINDS: frozenset[str] = frozenset(k for p in PATTERNS for k in p.kinds)
 
 def is_tracked_kind(kind: str) -> bool:
     """Kinds reported one by one beside the patterns: every IPEX kind and the native fused ones."""
-    return kind.startswith(IPEX_PREFIXES) or kind in NATIVE_FUSED_KINDS
+    return kind.startswith(IPEX_KIND_PREFIXES) or kind in NATIVE_FUSED_KINDS
 
 
 def linear_nodes(kinds: Mapping[str, int]) -> int:
@@ -272,22 +274,22 @@ class Expectation:
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", MappingProxyType(_counts(self.counts)))
         if not isinstance(self.recorded, str):
-            raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {_describe(self.recorded)}")
+            raise InvalidData(f"recorded must be an ISO timestamp string, got {describe(self.recorded)}")
         try:
             datetime.fromisoformat(self.recorded)
         except ValueError:
-            raise InvalidBaseline(f"recorded must be an ISO timestamp, got {self.recorded!r}") from None
+            raise InvalidData(f"recorded must be an ISO timestamp, got {self.recorded!r}") from None
 
 
 def _counts(value: Any) -> dict[str, int]:
     if not isinstance(value, Mapping):
-        raise InvalidBaseline(f"counts must be an object of signal -> count, got {_describe(value)}")
+        raise InvalidData(f"counts must be an object of signal -> count, got {describe(value)}")
     out = {}
     for signal, count in value.items():
         if not isinstance(signal, str) or not signal:
-            raise InvalidBaseline(f"counts keys must be non-empty strings, got {signal!r}")
+            raise InvalidData(f"counts keys must be non-empty strings, got {signal!r}")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise InvalidBaseline(f"counts[{signal!r}] must be an integer >= 0, got {_describe(count)}")
+            raise InvalidData(f"counts[{signal!r}] must be an integer >= 0, got {describe(count)}")
         out[signal] = count
     return out
 
@@ -320,7 +322,7 @@ def _from_json(path: Path, data: Any) -> FusionFile:
     if not isinstance(data, dict):
         raise bad(f"must hold a JSON object, found {type(data).__name__}")
     if data.get("schema") != SCHEMA:
-        raise bad(f"has schema {_describe(data.get('schema'))}, expected {SCHEMA!r}")
+        raise bad(f"has schema {describe(data.get('schema'))}, expected {SCHEMA!r}")
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise bad(f"has version {version!r}; expected an integer")
@@ -333,21 +335,21 @@ def _from_json(path: Path, data: Any) -> FusionFile:
         raise bad(f"has unknown field(s) {', '.join(map(repr, unknown))}")
     history = data["history"]
     if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
-        raise bad(f"history must be a list of strings, got {_describe(history)}")
+        raise bad(f"history must be a list of strings, got {describe(history)}")
     for name in ("machine_class", "lane"):
         if not isinstance(data[name], str) or not data[name]:
-            raise bad(f"{name} must be a non-empty string, got {_describe(data[name])}")
+            raise bad(f"{name} must be a non-empty string, got {describe(data[name])}")
     if not isinstance(data["cases"], dict):
-        raise bad(f"cases must be an object, got {_describe(data['cases'])}")
+        raise bad(f"cases must be an object, got {describe(data['cases'])}")
     cases = {}
     for case_id, raw in data["cases"].items():
         try:
             if not isinstance(raw, dict) or raw.keys() != _CASE_KEYS:
-                raise InvalidBaseline(
-                    f"must be an object with exactly {sorted(_CASE_KEYS)}, got {_describe(raw)}"
+                raise InvalidData(
+                    f"must be an object with exactly {sorted(_CASE_KEYS)}, got {describe(raw)}"
                 )
             cases[case_id] = Expectation(raw["counts"], raw["recorded"])
-        except InvalidBaseline as exc:
+        except InvalidData as exc:
             raise bad(f"case {case_id!r} {exc}") from None
     return FusionFile(data["machine_class"], data["lane"], MappingProxyType(cases), tuple(history))
 
@@ -363,7 +365,7 @@ def load(path: Path | str) -> FusionFile | None:
         raise DataFileError(
             f"fusion expectations file {path} could not be read: {exc.strerror or exc}"
         ) from None
-    return _from_json(path, _parse(path, raw))
+    return _from_json(path, parse_json(path, raw, "fusion expectations"))
 
 
 def dumps(fusion_file: FusionFile) -> str:
@@ -392,7 +394,7 @@ def update(path: Path | str, new_counts: Mapping[str, Mapping[str, int]], machin
             cases = dict(current.cases) if current else {}
             cases.update(new)
             merged = FusionFile(machine_class, lane, cases, current.history if current else HISTORY)
-            _write_atomically(path, dumps(merged))
+            write_text(path, dumps(merged))
             return merged
     except filelock.Timeout:
         raise DataFileError(
@@ -483,4 +485,4 @@ def replace_section(document: str, lane: str, body: str) -> str:
 def write_markdown(path: Path, lane: str, body: str) -> None:
     document = path.read_text(encoding="utf-8") if path.exists() else "# Fusion coverage\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(path, replace_section(document, lane, body))
+    write_text(path, replace_section(document, lane, body))

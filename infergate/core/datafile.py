@@ -1,0 +1,59 @@
+"""Reading the project's versioned JSON data files (baselines, fusion expectations) strictly and
+with one message style that names the kind of file: NaN/Infinity and duplicate keys are refused
+(JSON allows neither; a botched merge leaves the second), as are empty, non-UTF-8 and truncated files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import DataFileError
+
+
+class InvalidData(ValueError):
+    """A field that is not what its format says; the loaders turn it into a DataFileError naming the file."""
+
+
+def describe(value: Any) -> str:
+    """A value as an error message shows it: its type and a short repr."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _reject_constant(token: str) -> Any:
+    # json accepts NaN/Infinity by default; they are not JSON and never a valid measurement.
+    raise InvalidData(f"contains {token}, which is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A botched merge conflict resolution can leave a case twice; json would keep the last.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InvalidData(f"has the key {key!r} twice (a merge leftover?)")
+        out[key] = value
+    return out
+
+
+def parse_json(path: Path, raw: bytes, kind: str) -> Any:
+    """The JSON in ``raw`` (read from ``path``), or one DataFileError beginning '<kind> file <path>'."""
+    if not raw.strip():
+        raise DataFileError(f"{kind} file {path} is empty")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{kind} file {path} is not UTF-8 text (byte {exc.start}): corrupt?") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
+    except InvalidData as exc:
+        raise DataFileError(f"{kind} file {path} {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(
+            f"{kind} file {path} is not valid JSON (truncated or corrupt?): "
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert, absurd nesting
+        raise DataFileError(f"{kind} file {path} could not be parsed: {exc}") from None
