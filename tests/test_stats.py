@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from infergate.measuring import stats
+from infergate.measuring import load, other_tools, stats
 from infergate.measuring.stats import Estimate, Samples
 
 
@@ -174,15 +174,15 @@ def test_family_confidence() -> None:
 def test_mann_whitney_matches_hand_computation() -> None:
     # a = [1, 2, 3], b = [4, 5, 6]: rank sum of a = 6, U = 6 - 3*4/2 = 0, mu = 4.5,
     # sigma^2 = 3*3/12 * 7 = 5.25, z = (4.5 - 0.5) / sqrt(5.25) = 1.7457, p = 2 * (1 - Phi(z)).
-    assert stats.mann_whitney_u_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.080856, abs=1e-5)
+    assert other_tools.mann_whitney_u_p([1, 2, 3], [4, 5, 6]) == pytest.approx(0.080856, abs=1e-5)
 
 
 def test_mann_whitney_with_ties_matches_hand_computation() -> None:
     # a = [1, 2, 2], b = [2, 3, 4]: ranks 1, 3, 3 | 3, 5, 6 (three 2s share rank 3).
     # U = 7 - 6 = 1; tie term = (27 - 3) / (6*5) = 0.8; sigma^2 = 9/12 * (7 - 0.8) = 4.65;
     # z = (4.5 - 1 - 0.5) / sqrt(4.65) = 1.39122, p = 2 * (1 - Phi(z)) = 0.164160.
-    assert stats.mann_whitney_u_p([1, 2, 2], [2, 3, 4]) == pytest.approx(0.164160, abs=1e-5)
-    assert stats.mann_whitney_u_p([3, 3], [3, 3, 3]) == 1.0
+    assert other_tools.mann_whitney_u_p([1, 2, 2], [2, 3, 4]) == pytest.approx(0.164160, abs=1e-5)
+    assert other_tools.mann_whitney_u_p([3, 3], [3, 3, 3]) == 1.0
 
 
 def test_mann_whitney_agrees_with_scipy_when_present() -> None:
@@ -191,58 +191,58 @@ def test_mann_whitney_agrees_with_scipy_when_present() -> None:
     a = np.round(rng.normal(10, 1, 40), 1)  # rounding makes ties
     b = np.round(rng.normal(10.5, 1, 35), 1)
     expected = scipy_stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True).pvalue
-    assert stats.mann_whitney_u_p(a, b) == pytest.approx(expected, rel=1e-9)
+    assert other_tools.mann_whitney_u_p(a, b) == pytest.approx(expected, rel=1e-9)
 
 
 def test_asv_rule() -> None:
     rng = np.random.default_rng(1)
     a = rng.normal(10.0, 0.1, 30)
-    assert stats.asv_rule(a, a * 1.2)  # significant and > 10%
-    assert not stats.asv_rule(a, a * 1.05)  # significant but under asv's 10% factor
-    assert not stats.asv_rule(a[:3], a[:3] * 1.5)  # too few samples to reach p < 0.002
+    assert other_tools.asv_rule(a, a * 1.2)  # significant and > 10%
+    assert not other_tools.asv_rule(a, a * 1.05)  # significant but under asv's 10% factor
+    assert not other_tools.asv_rule(a[:3], a[:3] * 1.5)  # too few samples to reach p < 0.002
 
 
 def test_pytest_benchmark_rule() -> None:
-    assert stats.pytest_benchmark_rule([10, 10], [10.6, 10.6])
-    assert not stats.pytest_benchmark_rule([10, 10], [10.4, 10.4])
-    assert stats.pytest_benchmark_rule([10, 10], [10.4, 10.4], pct=3)
+    assert other_tools.pytest_benchmark_rule([10, 10], [10.6, 10.6])
+    assert not other_tools.pytest_benchmark_rule([10, 10], [10.4, 10.4])
+    assert other_tools.pytest_benchmark_rule([10, 10], [10.4, 10.4], pct=3)
 
 
 # -- noise report ------------------------------------------------------------------------------
 
 
 def test_noise_report_clean_run() -> None:
-    report = stats.noise_report((1.5, 1.45, 1.55), load_start=0.2, load_end=0.4, ncpu=4)
+    report = load.noise_report((1.5, 1.45, 1.55), load_start=0.2, load_end=0.4, ncpu=4)
     assert not report.untrustworthy and report.reasons == ()
 
 
 def test_noise_report_busy_machine_at_start_and_end() -> None:
-    report = stats.noise_report(None, load_start=3.0, load_end=2.5, ncpu=4)
+    report = load.noise_report(None, load_start=3.0, load_end=2.5, ncpu=4)
     assert report.untrustworthy
     assert len(report.reasons) == 2
     assert "start" in report.reasons[0] and "end" in report.reasons[1]
 
 
 def test_noise_report_subtracts_own_load_at_end() -> None:
-    report = stats.noise_report(None, load_start=0.1, load_end=2.3, ncpu=2, own_load=2)
+    report = load.noise_report(None, load_start=0.1, load_end=2.3, ncpu=2, own_load=2)
     assert not report.untrustworthy
 
 
 def test_noise_report_wide_interval() -> None:
-    report = stats.noise_report((1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2)
+    report = load.noise_report((1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2)
     assert report.reasons and "confidence interval" in report.reasons[0]
-    tolerant = stats.noise_report(
+    tolerant = load.noise_report(
         (1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2, max_relative_ci_width=0.3
     )
     assert not tolerant.untrustworthy
 
 
 def test_noise_report_reads_the_load_itself_when_not_given(monkeypatch) -> None:
-    monkeypatch.setattr(stats, "read_load", lambda: 5.0)  # a busy 2-CPU machine
-    busy = stats.noise_report((1.0, 0.99, 1.01), ncpu=2)
+    monkeypatch.setattr(load, "read_load", lambda: 5.0)  # a busy 2-CPU machine
+    busy = load.noise_report((1.0, 0.99, 1.01), ncpu=2)
     assert busy.untrustworthy and any("5.00" in r for r in busy.reasons), busy.reasons
-    monkeypatch.setattr(stats, "read_load", lambda: 0.1)
-    assert not stats.noise_report((1.0, 0.99, 1.01), ncpu=2).untrustworthy
+    monkeypatch.setattr(load, "read_load", lambda: 0.1)
+    assert not load.noise_report((1.0, 0.99, 1.01), ncpu=2).untrustworthy
 
 
 # --------------------------------------------------------------------------------------------

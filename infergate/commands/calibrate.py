@@ -46,21 +46,20 @@ from ..matrix.dtypes import DType
 from ..matrix.spec import ModelSpec
 from ..measuring.baselines import host_identity
 from ..measuring.isolation import run_in_worker
+from ..measuring.load import read_load
 from ..measuring.measuring_env import SUITE_SETTINGS, resolve, suite_env
+from ..measuring.other_tools import asv_rule, pytest_benchmark_rule
 from ..measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
 from ..measuring.session_gate import Components, components, prior_for
 from ..measuring.stats import (
     DEFAULT_FLOOR,
     ESTIMATOR,
     LEGACY_ESTIMATOR,
-    asv_rule,
     family_confidence,
     gate_verdict,
     pooled_spread,
-    pytest_benchmark_rule,
     ratio_of_medians,
     ratio_status,
-    read_load,
     speedup_ratio,
 )
 from ..reports.summary import (

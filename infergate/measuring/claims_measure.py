@@ -95,9 +95,9 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
     from ..core.errors import BuildError, ProofError
     from ..matrix.models import build_model
     from .fusions import count_linear_calls, signals
+    from .load import read_load
     from .memory import PeakResident
     from .sampling import pin_threads, sample_rounds
-    from .stats import read_load
 
     start = time.perf_counter()
     out = ClaimMeasurement(spec.id, spec.arch.name, spec.task.value, str(shape), dtype.value)

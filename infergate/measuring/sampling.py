@@ -25,9 +25,10 @@ from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
 from .inrun_noise import InRunNoise, NoiseSampler
+from .load import read_load, usable_cpus
 from .measuring_env import observed
 from .memory import PeakResident
-from .stats import Samples, read_load, usable_cpus
+from .stats import Samples
 
 Schedule = Literal["shuffled", "blocks"]
 

@@ -9,15 +9,14 @@ eager and variant), which keeps the pairing and lets the shared noise cancel out
 Speedups are ratios, so intervals are combined on the log scale, where a ratio is a difference
 and "5% slower" is the same distance whatever the absolute speed.
 
-Only numpy and the standard library are used: scipy is not in every lane, which is also why the
-Mann-Whitney test is implemented here (to emulate asv's rule for comparison).
+Only numpy and the standard library are used: scipy is not in every lane. Other tools' rules,
+emulated for comparison, are in ``other_tools``; whether the machine was quiet, in ``load``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
@@ -480,133 +479,3 @@ def family_confidence(family_alpha: float, n_cases: int) -> float:
     if n_cases < 1:
         raise ValueError(f"n_cases must be >= 1, got {n_cases}")
     return 1.0 - family_alpha / n_cases
-
-
-# --------------------------------------------------------------------------------------------
-# Other tools' rules, emulated so their verdicts can be compared with ours on the same data
-# --------------------------------------------------------------------------------------------
-
-
-def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """1-based ranks with ties given their average rank, plus the sizes of the tie groups."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_vals = values[order]
-    # Boundaries of runs of equal values in the sorted array.
-    starts = np.flatnonzero(np.r_[True, sorted_vals[1:] != sorted_vals[:-1]])
-    ends = np.r_[starts[1:], sorted_vals.size]
-    counts = ends - starts
-    avg_rank_per_group = (starts + ends + 1) / 2.0  # mean of (start+1 .. end)
-    ranks = np.empty(values.size)
-    ranks[order] = np.repeat(avg_rank_per_group, counts)
-    return ranks, counts
-
-
-def mann_whitney_u_p(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Two-sided Mann-Whitney U p-value: normal approximation, tie and continuity corrections.
-
-    Matches scipy.stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True). Not exact
-    for tiny samples (< ~8 per side), where it is somewhat conservative.
-    """
-    x = np.asarray(a, dtype=float)
-    y = np.asarray(b, dtype=float)
-    n1, n2 = x.size, y.size
-    if n1 == 0 or n2 == 0:
-        raise ValueError("Mann-Whitney needs at least one value in each sample")
-    ranks, ties = _average_ranks(np.concatenate([x, y]))
-    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2.0
-    n = n1 + n2
-    mu = n1 * n2 / 2.0
-    tie_term = float((ties**3 - ties).sum()) / (n * (n - 1)) if n > 1 else 0.0
-    var = n1 * n2 / 12.0 * ((n + 1) - tie_term)
-    if var <= 0:  # every value tied: no evidence of any difference
-        return 1.0
-    z = max(abs(u1 - mu) - 0.5, 0.0) / math.sqrt(var)
-    return min(1.0, math.erfc(z / math.sqrt(2.0)))
-
-
-def asv_rule(a_times: npt.ArrayLike, b_times: npt.ArrayLike) -> bool:
-    """asv's default regression call for b against a: significant (p < 0.002) and >10% slower.
-
-    An emulation: asv switches to the exact U distribution for small tie-free samples, where this
-    normal approximation is a little conservative; from ~20 samples a side they agree closely.
-    """
-    ratio = float(np.median(np.asarray(b_times, dtype=float)) / np.median(np.asarray(a_times, dtype=float)))
-    return mann_whitney_u_p(a_times, b_times) < 0.002 and ratio > 1.1
-
-
-def pytest_benchmark_rule(a_times: npt.ArrayLike, b_times: npt.ArrayLike, pct: float = 5) -> bool:
-    """pytest-benchmark's --benchmark-compare-fail=mean:<pct>%: no statistics, just the means."""
-    mean_a = float(np.mean(np.asarray(a_times, dtype=float)))
-    return float(np.mean(np.asarray(b_times, dtype=float))) > mean_a * (1.0 + pct / 100.0)
-
-
-# --------------------------------------------------------------------------------------------
-# Is this run trustworthy at all?
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NoiseReport:
-    reasons: tuple[str, ...]
-
-    @property
-    def untrustworthy(self) -> bool:
-        return bool(self.reasons)
-
-
-def usable_cpus() -> int:
-    """CPUs this process may run on (affinity-aware: a container or taskset may restrict it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def read_load() -> float:
-    """1-minute load average; call it at the start and at the end of a run."""
-    return os.getloadavg()[0]
-
-
-def noise_report(
-    estimate: Sequence[float] | None = None,
-    *,
-    load_start: float | None = None,
-    load_end: float | None = None,
-    ncpu: int | None = None,
-    own_load: float = 0.0,
-    max_load_per_cpu: float = 0.5,
-    max_relative_ci_width: float = 0.10,
-) -> NoiseReport:
-    """Reasons not to trust a run's numbers; none means the run may be gated on.
-
-    The load check catches a busy machine (another build, a noisy neighbour): anything else
-    competing for cores makes both the times and their ratio unreliable. ``load_start`` and
-    ``load_end`` default to the current load, and ``ncpu`` to this process's usable CPUs.
-
-    The 1-minute load average at the *end* includes the suite's own threads (it decays over about
-    a minute), so on a small machine it would always look busy; pass the number of threads the
-    suite itself ran as ``own_load`` to subtract them from the end reading.
-
-    The width check catches a run whose interval is too wide to gate on: relative width is
-    (high - low) / point of the speedup estimate.
-    """
-    ncpu = usable_cpus() if ncpu is None else ncpu
-    limit = ncpu * max_load_per_cpu
-    over = f"exceeds {limit:.2f} ({max_load_per_cpu:g} x {ncpu} CPUs)"
-    reasons: list[str] = []
-    start = read_load() if load_start is None else load_start
-    end = (read_load() if load_end is None else load_end) - own_load
-    if start > limit:
-        reasons.append(f"load average {start:.2f} at start {over}")
-    if end > limit:
-        own = f" after subtracting the suite's own {own_load:g}" if own_load else ""
-        reasons.append(f"load average {end:.2f} at end{own} {over}")
-    if estimate is not None:
-        point, low, high = (float(x) for x in estimate)
-        width = (high - low) / point if point > 0 else math.inf
-        if not width <= max_relative_ci_width:  # also catches NaN
-            reasons.append(
-                f"confidence interval is {width:.1%} of the estimate, "
-                f"over the {max_relative_ci_width:.0%} limit"
-            )
-    return NoiseReport(tuple(reasons))
