@@ -68,11 +68,11 @@ def slowed_copy(model: Any, fraction: float) -> Any:
 def injection_type(value: str) -> tuple[str, float]:
     """VARIANT=FRACTION, e.g. compile=0.10."""
     from ..core.validate import fraction_type
-    from .variants import VARIANTS
+    from .variants import REFERENCE, VARIANTS
 
     variant, sep, fraction = value.partition("=")
-    if not sep or variant not in VARIANTS or variant == "eager":
-        names = ", ".join(v for v in VARIANTS if v != "eager")
+    if not sep or variant not in VARIANTS or variant == REFERENCE:
+        names = ", ".join(v for v in VARIANTS if v != REFERENCE)
         raise argparse.ArgumentTypeError(f"{value!r} must be VARIANT=FRACTION with VARIANT one of {names}")
     number = fraction_type(fraction)
     if number == 0.0:

@@ -348,6 +348,9 @@ class CompileAutotune(Compile):
         return None
 
 
+# The variant every speedup is measured against (eager / variant), in the same rounds.
+REFERENCE = Eager.name
+
 VARIANTS: dict[str, Variant] = {
     v.name: v for v in (Eager(), Jit(), JitIpex(), Compile(), CompileCpp(), CompileAutotune())}
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..building.cases import Case
+from ..building.variants import REFERENCE
 from ..core.errors import InfergateError
 from ..core.paths import REPO_ROOT
 
@@ -229,7 +230,7 @@ def plan_models(cases: Sequence[Case]) -> list[ModelPlan]:
         groups.setdefault((case.model_id, case.dtype.value), []).append(case)
     plans = []
     for (model, dtype), group in groups.items():
-        variants = tuple(dict.fromkeys(["eager", *(c.variant for c in group)]))
+        variants = tuple(dict.fromkeys([REFERENCE, *(c.variant for c in group)]))
         spec, dt = group[0].spec, group[0].dtype
         # Ids come from cases.Case (an eager case need not be among the selected ones).
         ids = {v: Case(spec, v, dt, group[0].shape).id for v in variants}

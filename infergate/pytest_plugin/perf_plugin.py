@@ -17,7 +17,7 @@ import pytest
 
 from ..building.cases import Case, Profile, perf_cases
 from ..building.inject import injection_type
-from ..building.variants import get_variant, process_group
+from ..building.variants import REFERENCE, get_variant, process_group
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from ..core.validate import alpha_type, fraction_type, seconds_up_to, whole_number
 from ..matrix.dtypes import DType
@@ -259,7 +259,7 @@ class PerfRun:
             self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
         models: dict[tuple[str, str, str], list[str]] = {}
         for case in cases:
-            names = models.setdefault(measurement_key(case), ["eager"])
+            names = models.setdefault(measurement_key(case), [REFERENCE])
             if case.variant not in names:
                 names.append(case.variant)
         self.variants_by_model = {k: tuple(v) for k, v in models.items()}
@@ -267,7 +267,7 @@ class PerfRun:
         # never judged, so counting it would only widen every other case's interval. A shard of
         # the nightly judges its cases in the family of the whole run (``family``), so splitting
         # a run into more jobs never loosens the family-wise false-alarm rate.
-        self.gated_cases = max(1, sum(1 for c in (family or cases) if c.variant != "eager"
+        self.gated_cases = max(1, sum(1 for c in (family or cases) if c.variant != REFERENCE
                                       and (self.baseline is None or c.id in self.baseline.cases)
                                       and self._stale(c) is None))
 
@@ -298,7 +298,7 @@ class PerfRun:
         if key in self.crashed:  # one crash per model is enough: its other cases report it
             pytest.fail(self.crashed[key], pytrace=False)
         if key not in self.measurements:
-            variants = self.variants_by_model.get(key, ("eager", case.variant))
+            variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
             self.measurements[key] = self._measure_runs(case, variants, range(self.repeat))
         return self.measurements[key]
 
@@ -314,7 +314,7 @@ class PerfRun:
                 return []
             start = time.perf_counter()
             seeds = range(self.repeat, self.repeat + self.confirm_runs)
-            variants = self.variants_by_model.get(key, ("eager", case.variant))
+            variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
             try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
                 self.remeasured[key] = self._measure_seeds(case, variants, seeds)
             except (CaseCrashed, CaseTimeout) as exc:
@@ -322,7 +322,7 @@ class PerfRun:
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
                 self.remeasured[key] = []
             self.confirm_spent_s += time.perf_counter() - start
-        return [(m.samples(["eager", case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
+        return [(m.samples([REFERENCE, case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
 
     def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
         """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
@@ -353,7 +353,7 @@ class PerfRun:
         m = runs[0]
         if case.variant in m.skipped:  # collection skips these; a worker may still disagree
             pytest.skip(m.skipped[case.variant])
-        names = ["eager", case.variant] if case.variant != "eager" else ["eager"]
+        names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
         samples = [r.samples(names) for r in runs]
         stale = self._stale(case)
         case_baseline = self.baseline.cases.get(case.id) if self.baseline and not stale else None
@@ -375,7 +375,7 @@ class PerfRun:
         result = CaseResult(
             case_id=case.id, model_id=case.model_id, variant=case.variant, dtype=case.dtype.value,
             lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
-            median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, "eager"),
+            median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, REFERENCE),
             speedup=est.point, ci=(est.low, est.high),
             confidence=self.confidence, verdict=verdict, message=message,  # type: ignore[arg-type]
             baseline=case_baseline.speedup if case_baseline else None,
@@ -386,9 +386,9 @@ class PerfRun:
                 case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
             noise=tuple(noise), measure_s=sum(r.measure_s for r in runs),
             times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
-            run_speedups=[s.speedup(case.variant) for s in samples] if case.variant != "eager" else [],
+            run_speedups=[s.speedup(case.variant) for s in samples] if case.variant != REFERENCE else [],
             run_records=[run_record(case.variant, s, self.session_id).to_json() for s in samples]
-            if case.variant != "eager" else [],
+            if case.variant != REFERENCE else [],
             mdd=judgement.mdd if judgement else None,
             floor_source=judgement.floor_source if judgement else None,
             spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
@@ -414,19 +414,19 @@ class PerfRun:
         session = bl.this_session(env)
         new = {}
         for r in self.results:
-            if r.variant == "eager" or r.verdict == "reference":
+            if r.variant == REFERENCE or r.verdict == "reference":
                 continue
             runs = self.measurements[_key(r.model_id, r.dtype, r.variant)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
             case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: r.recipe}
-            samples = [m.samples(["eager", r.variant]) for m in runs]
+            samples = [m.samples([REFERENCE, r.variant]) for m in runs]
             new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous, session[0])
         if not new:
             return "infergate: no speedups measured, baselines unchanged"
         notes = bl.update(self.baseline_path, new, self.machine_class, self.lane, session=session,
                           replace=self.replace)
-        noisy = sum(1 for r in self.results if r.noise and r.variant != "eager")
+        noisy = sum(1 for r in self.results if r.noise and r.variant != REFERENCE)
         warn = f" (WARNING: {noisy} of them measured while the machine was busy)" if noisy else ""
         runs = f" of {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
@@ -482,7 +482,7 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             results_path=opts.results_json, floor=config.getoption(FLOOR), alpha=config.getoption(ALPHA),
             budget_s=config.getoption(BUDGET), require_baseline=config.getoption(REQUIRE_BASELINE),
             machine_class=run.machine_class, lane=run.lane, load_baseline=lambda: run.baseline,
-            worker_timeout=timeout if isolation.isolates("eager", perf=True) else None,
+            worker_timeout=timeout if isolation.isolates(REFERENCE, perf=True) else None,
             repeat=runs_per_model(config.getoption(REPEAT), opts.update_baselines), confirm_runs=config.getoption(CONFIRM_RUNS),
             threads=config.getoption(THREADS),
             inconclusive_fails=config.getoption(ON_INCONCLUSIVE) == "fail",

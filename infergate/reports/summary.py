@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from ..building.variants import REFERENCE
 from ..measuring.baselines import BaselineFile, CaseBaseline, RunRecord
 from ..measuring.session_gate import Components, Judgement, components, prior_for
 from ..measuring.session_gate import judge as judge_session
@@ -207,7 +208,7 @@ def judge(
     ``in_run_noise[i]``: what run i's worker saw while measuring; ``remeasure`` gives fresh runs of
     the case with theirs, and is called only when the screen flags the case.
     """
-    if variant == "eager":
+    if variant == REFERENCE:
         est = Estimate(1.0, 1.0, 1.0)
         return "reference", "eager is the reference every speedup is taken against", est, None
     est = runs_speedup_estimate(runs, variant, confidence=confidence)
@@ -239,7 +240,7 @@ def run_record(variant: str, samples: Samples, session: str, recorded: str | Non
     now = recorded or datetime.now(timezone.utc).isoformat(timespec="seconds")
     est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
     return RunRecord(speedup=est.point, ci=(est.low, est.high), rounds=samples.rounds,
-                     median_ms={"eager": samples.median("eager"), variant: samples.median(variant)},
+                     median_ms={REFERENCE: samples.median(REFERENCE), variant: samples.median(variant)},
                      recorded=now, session=session)
 
 
@@ -277,7 +278,7 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
             r.case_id,
             f"{r.median_ms:.2f}",
             f"{r.speedup:.3f}",
-            "-" if r.variant == "eager" else _ci_text(r.ci),
+            "-" if r.variant == REFERENCE else _ci_text(r.ci),
             "-" if r.baseline is None else f"{r.baseline:.3f} x{r.baseline_runs} {_ci_text(r.baseline_ci)}",
             "-" if r.mdd is None else f"{r.mdd:.1%}" + ("*" if r.floor_source == "mdd" else ""),
             r.verdict.upper() if r.verdict in ("regression", INCONCLUSIVE) else r.verdict,
