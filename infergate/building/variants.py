@@ -129,6 +129,11 @@ class Variant(abc.ABC):
     # Whether --ig-isolate auto runs its correctness cases in a worker: a variant whose import can
     # exit() or whose kernels can abort (IPEX) would otherwise take the whole session down.
     crash_prone: ClassVar[bool] = False
+    # Whether building it imports IPEX, which swaps torch's CPU autocast kernels for the whole
+    # process (so BF16 timings beside it, and later BF16 cases in the process, change).
+    imports_ipex: ClassVar[bool] = False
+    # Whether it leaves a TorchScript graph whose executed node kinds can be read (fusion table).
+    has_graph: ClassVar[bool] = False
 
     def unavailable(self, dtype: DType, caps: Capabilities) -> str | None:
         """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
@@ -166,6 +171,7 @@ def _trace_and_freeze(model, example: Inputs, dtype: DType):
 
 class Jit(Variant):
     name = "jit"
+    has_graph = True
 
     def _build(self, model, example, dtype):
         with ipex_jit_fusion(False):
@@ -179,6 +185,8 @@ class Jit(Variant):
 class JitIpex(Variant):
     name = "jit_ipex"
     crash_prone = True  # IPEX's import calls exit(127) on a torch mismatch; its kernels can abort
+    imports_ipex = True
+    has_graph = True
 
     def __init__(self, fusion: bool = True) -> None:
         # ``fusion=False`` exists so tests can show a lost fusion is caught.
@@ -364,10 +372,10 @@ def default_variants() -> tuple[str, ...]:
 
 
 def process_group(variant: str, dtype: DType) -> str:
-    """Which variants may be timed in one process: all, except BF16 ``jit_ipex``. Importing IPEX
+    """Which variants may be timed in one process: all, except BF16 ones that import IPEX (``jit_ipex``). Importing IPEX
     replaces torch's CPU autocast kernels with oneDNN ones for the whole process, so BF16 eager, jit
     and compile timed beside it would measure torch-with-IPEX; FP32 has no such swap."""
-    return "ipex" if dtype is DType.BF16 and variant == JitIpex.name else "torch"
+    return "ipex" if dtype is DType.BF16 and get_variant(variant).imports_ipex else "torch"
 
 
 def get_variant(name: str) -> Variant:

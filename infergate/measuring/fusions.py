@@ -29,6 +29,7 @@ import filelock
 
 from ..building.cases import Case, Profile
 from ..building.graphs import IPEX_KIND_PREFIXES
+from ..building.variants import VARIANTS
 from ..core.atomic import write_text
 from ..core.datafile import InvalidData, describe, parse_json
 from ..core.errors import DataFileError
@@ -231,7 +232,8 @@ def _signal_order(signal: str) -> tuple[int, str]:
 # Which cases
 # --------------------------------------------------------------------------------------------
 
-FUSION_VARIANTS = ("jit", "jit_ipex")  # the TorchScript variants: the only ones with a graph to read
+# The variants with a graph to read (the TorchScript ones), in registry order.
+FUSION_VARIANTS = tuple(name for name, v in VARIANTS.items() if v.has_graph)
 # Both precisions whatever the perf profile times: reading a graph costs a build, not a timing
 # run, and BF16 is where IPEX's bf16-only rewrites (flash MHA, split_tensor) live. A variant that
 # cannot run BF16 on this CPU skips it with its own reason.

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..building.cases import Case
+from ..building.variants import get_variant
 from ..core.errors import DataFileError, InfergateError
 from ..measuring import fusions
 from .params import matrix_params
@@ -152,7 +153,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _needs_ipex(item: pytest.Item) -> bool:
     case = getattr(getattr(item, "callspec", None), "params", {}).get("case")
-    return isinstance(case, Case) and case.variant == "jit_ipex"
+    return isinstance(case, Case) and get_variant(case.variant).imports_ipex
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
