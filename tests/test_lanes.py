@@ -471,6 +471,7 @@ def test_python_after_failed_install(env):
 def test_module_is_stdlib_only():
     """The one command and its lanes module pull in nothing but the stdlib and infergate's own
     stdlib-only modules: they run under the system Python before any lane exists."""
+    # (The upgrade gate's front, test_the_gate_starts_under_a_python_without_numpy, likewise.)
     code = (
         "import sys; before = set(sys.modules); import infergate.commands.main, infergate.gate.lanes; "
         "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
@@ -557,3 +558,21 @@ def test_every_committed_lane_lock_has_a_hash_for_every_pin_and_ensure_requires_
     (env.lanes_dir / "ipex.lock").write_text("torch==2.13.0 \\\n    --hash=sha256:" + "a" * 64 + "\n")
     env.ensure()
     assert "--require-hashes" in env.pip.calls[-1]
+
+
+def test_the_gate_starts_under_a_python_without_numpy() -> None:
+    """``python3 -m infergate gate`` starts under the system Python and re-runs itself in the target
+    lane's: importing it must not need numpy or torch (a constant imported from stats once did)."""
+    code = (
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('numpy', 'torch', 'transformers'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import infergate.gate.lanegate\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-800:]

@@ -41,6 +41,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import InfergateError, UsageError
 from ..matrix.dtypes import DType
 from ..matrix.spec import ModelSpec
@@ -52,7 +53,6 @@ from ..measuring.other_tools import asv_rule, pytest_benchmark_rule
 from ..measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
 from ..measuring.session_gate import Components, components, prior_for
 from ..measuring.stats import (
-    DEFAULT_FLOOR,
     ESTIMATOR,
     LEGACY_ESTIMATOR,
     family_confidence,

@@ -20,12 +20,12 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from ..core.defaults import DEFAULT_CONFIDENCE
 from ..core.errors import InfergateError
 from ..matrix.dtypes import DType
 from ..measuring.isolation import run_in_worker
 from ..measuring.measuring_env import SETTINGS, check_applied, resolve
 from ..measuring.sampling import SamplingPlan, measure_model
-from ..measuring.stats import DEFAULT_CONFIDENCE
 from ..reports.summary import DEFAULT_THREADS
 from .calibrate import find_spec
 

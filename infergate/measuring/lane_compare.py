@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import DataFileError
-from .stats import DEFAULT_FLOOR
 
 GATE_SCHEMA = "infergate-lane-gate"
 GATE_VERSION = 2

@@ -176,3 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(" ".join(missing_packages()))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -25,12 +25,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-Status = Literal["pass", "regression", "improvement", "noisy"]
+from ..core.defaults import DEFAULT_CONFIDENCE, DEFAULT_FLOOR
 
-# The one default of each: a change smaller than the floor never fails a gate (the size users
-# care about), and intervals are at this confidence unless a family correction asks for more.
-DEFAULT_FLOOR = 0.05
-DEFAULT_CONFIDENCE = 0.99
+Status = Literal["pass", "regression", "improvement", "noisy"]
 
 # How a run's speedup is taken (``speedup_ratio``), as baselines record it: a baseline holding
 # another estimator's speedups is compared with today's runs taken that same way.

@@ -18,6 +18,7 @@ import pytest
 from ..building.cases import Case, Profile, perf_cases
 from ..building.inject import injection_type
 from ..building.variants import REFERENCE, get_variant, process_group
+from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
 from ..core.validate import alpha_type, fraction_type, seconds_up_to, whole_number
 from ..matrix.dtypes import DType
@@ -27,7 +28,7 @@ from ..measuring import baselines as bl
 from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
 from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
 from ..measuring.session_gate import Components
-from ..measuring.stats import DEFAULT_FLOOR, Samples, family_confidence, runs_speedup_estimate
+from ..measuring.stats import Samples, family_confidence, runs_speedup_estimate
 from ..reports.summary import (
     DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,

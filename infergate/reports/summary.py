@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..building.variants import REFERENCE
+from ..core.defaults import DEFAULT_CONFIDENCE
 from ..measuring.baselines import BaselineFile, CaseBaseline, RunRecord
 from ..measuring.session_gate import Components, Judgement, components, prior_for
 from ..measuring.session_gate import judge as judge_session
 from ..measuring.stats import (
-    DEFAULT_CONFIDENCE,
     ESTIMATOR,
     Estimate,
     Samples,
