@@ -17,7 +17,7 @@ from ..matrix.dtypes import DType
 from ..matrix.inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, SIZES, Task
-from .variants import default_variants
+from .variants import VARIANTS, default_variants
 
 
 def measured_model_id(spec: ModelSpec, shape: Shape) -> str:
@@ -106,7 +106,8 @@ ALL_BUT_COMPILE = tuple(v for v in default_variants() if v != "compile")
 # every task and both attention implementations. The compile options (C++ wrapper, max-autotune)
 # take 25-45 s per tiny build (measured, torch 2.13 on 2 AMD cores): their proofs run on BERT QA,
 # FP32 by default and every dtype nightly; claims --compile-options times them per model.
-COMPILE_OPTIONS = ("compile_cpp", "compile_autotune")
+# The registry's variants outside the default matrix (compile_cpp, compile_autotune), not a second list.
+COMPILE_OPTIONS = tuple(n for n, v in VARIANTS.items() if not v.in_default_matrix)
 
 
 def _correctness(compile_tasks: tuple[Task, ...] | None,

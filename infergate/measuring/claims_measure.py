@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..building.variants import default_variants
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
 from .sampling import Cost, ModelMeasurement, SamplingPlan
 
 # Built (and so held in memory) in this order; the report says so beside the memory columns.
-CLAIM_VARIANTS = ("eager", "jit", "jit_ipex", "compile")
+# (the registry's default matrix: eager, jit, jit_ipex, compile)
+CLAIM_VARIANTS = default_variants()
 
 
 @dataclass(frozen=True)
