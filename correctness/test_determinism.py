@@ -13,5 +13,5 @@ def test_same_input_same_output(case, harness):
     inputs = example_inputs(case.spec)
     first = built(inputs)
     second = built(inputs)
-    for i, (a, b) in enumerate(zip(first, second)):
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
         assert a.equal(b), f"{case.id}: output {i} differs between two identical calls"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.matrix.agreement import closeness
 from infergate.building.harness import example_inputs
+from infergate.matrix.agreement import closeness
 from infergate.matrix.tolerances import TOLERANCES
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.matrix.agreement import task_agreement
 from infergate.building.harness import example_inputs
+from infergate.matrix.agreement import task_agreement
 from infergate.matrix.inputs import Shape
 from infergate.matrix.tolerances import TOLERANCES
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.pytest_plugin.fusion_plugin import FUSIONS_MARK
-from infergate.measuring.fusions import count_linear_calls, signals
 from infergate.building.harness import example_inputs
+from infergate.measuring.fusions import count_linear_calls, signals
+from infergate.pytest_plugin.fusion_plugin import FUSIONS_MARK
 
 
 @getattr(pytest.mark, FUSIONS_MARK)

@@ -202,7 +202,8 @@ def run_inprocess(scenario: Scenario, pytester: pytest.Pytester, monkeypatch: py
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written[path] = data
-    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider", *scenario.args)
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                          *scenario.args)
     output = "\n".join(result.outlines + result.errlines)
     return output, int(result.ret), written
 

@@ -22,7 +22,7 @@ def trial(seed: int, process_sd: float = 0.003, rounds: int = 200) -> calibrate.
     means = {"eager": 10.0, "jit": jit_ms, **{calibrate.copy_name("jit", p): jit_ms * (1 + p / 100)
                                               for p in (0, *SLOWDOWNS)}}
     machine = rng.lognormal(0.0, 0.03, rounds)
-    times = {v: [int(ms * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.01, rounds))]
+    times = {v: [int(ms * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.01, rounds), strict=True)]
              for v, ms in means.items()}
     shuffled = ModelMeasurement("m", "fp32", list(means), times, threads=1, rounds=rounds, measure_s=4.0)
     blocks = ModelMeasurement("m", "fp32", list(means), {v: t[:50] for v, t in times.items()}, threads=1,
@@ -84,5 +84,6 @@ def test_the_emulated_family_confidence_is_the_default_profiles() -> None:
     from infergate.matrix.dtypes import DType
 
     gated = [c for c in perf_cases(get_profile("default")) if c.variant != "eager" and c.dtype is DType.FP32]
-    assert calibrate.DEFAULT_GATED_CASES == len(gated) and {c.variant for c in gated} == set(default_variants()) - {"eager"}
+    assert calibrate.DEFAULT_GATED_CASES == len(gated)
+    assert {c.variant for c in gated} == set(default_variants()) - {"eager"}
     assert calibrate.GateShape(gated_cases=12).confidence == pytest.approx(1 - 0.01 / 12)

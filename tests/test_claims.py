@@ -23,7 +23,7 @@ def row(ms: dict[str, float], model: str = "bert-qa-base-eager_attn", shape: str
     """Shuffled-round timings: a per-round machine factor shared by the variants, per-call noise."""
     rng = np.random.default_rng(seed)
     machine = rng.lognormal(0.0, 0.03, rounds)
-    times = {v: [int(t * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.01, rounds))]
+    times = {v: [int(t * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.01, rounds), strict=True)]
              for v, t in ms.items()}
     timing = ModelMeasurement(f"{model}-{shape}", dtype, list(ms), times, threads=2, rounds=rounds)
     answers = kw.pop("answers", {v: SAME for v in ms})

@@ -38,7 +38,7 @@ def synthetic(
     rng = np.random.default_rng(seed)
     machine = rng.lognormal(0.0, 0.05, rounds)
     times = {
-        name: [int(ms * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.02, rounds))]
+        name: [int(ms * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.02, rounds), strict=True)]
         for name, ms in (("eager", eager_ms), ("jit", variant_ms))
     }
     return ModelMeasurement(SPEC.id, "fp32", ["eager", "jit"], times, threads=2, rounds=rounds,
@@ -256,7 +256,7 @@ def test_the_components_are_pooled_per_variant(tmp_path) -> None:
 def test_components_separate_between_from_within_session_spread() -> None:
     rng = np.random.default_rng(1)
     cases = []
-    for c in range(4):
+    for _ in range(4):
         host = rng.normal(0, 0.03, 12)  # 12 sessions, between sd 3 %
         cases.append([list(np.exp(0.3 + h + rng.normal(0, 0.01, 4))) for h in host])
     comp = components(cases, sessions=12, prior_sd=0.03)
@@ -408,7 +408,9 @@ def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_co
     from infergate.commands.run import pytest_args
     from infergate.reports.summary import DEFAULT_REPEAT, RECORD_RUNS, runs_per_model
 
-    assert (runs_per_model(None, True), runs_per_model(None, False), runs_per_model(3, True)) == (RECORD_RUNS, DEFAULT_REPEAT, 3)
+    assert runs_per_model(None, True) == RECORD_RUNS
+    assert runs_per_model(None, False) == DEFAULT_REPEAT
+    assert runs_per_model(3, True) == 3
     assert RECORD_RUNS == 5 and DEFAULT_REPEAT == 2
     # The command adds no repeat of its own: pytest's rule applies to both.
     assert "--ig-repeat" not in pytest_args("default", True, None, []) + pytest_args("default", False, None, [])

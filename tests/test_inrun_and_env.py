@@ -124,7 +124,7 @@ def test_the_injected_slowdown_keeps_outputs_and_adds_work_in_the_graph() -> Non
     with torch.no_grad():
         ref, out = model(**inputs), slow(**inputs)
         traced = torch.jit.trace(slow, example_kwarg_inputs=dict(inputs), strict=False)
-    assert all(torch.equal(a, b) for a, b in zip(ref, out))
+    assert all(torch.equal(a, b) for a, b in zip(ref, out, strict=True))
     matmuls = sum(1 for n in traced.inlined_graph.nodes() if n.kind() == "aten::linear")
     plain = sum(1 for n in torch.jit.trace(model, example_kwarg_inputs=dict(inputs), strict=False)
                 .inlined_graph.nodes() if n.kind() == "aten::linear")

@@ -276,7 +276,8 @@ def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_
     junit = tmp_path / "junit.xml"
     env = {**os.environ, "DEMO_BASELINES": str(baseline_file), "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider", "-p", "no:xdist",
+        [sys.executable, "-m", "pytest", "-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+         "-p", "no:xdist",
          "--ig-profile", "smoke", ISOLATE, "auto", "-k", "eager_attn", f"--junitxml={junit}", "test_demo.py"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=20 * HANG_TIMEOUT_S,
     )

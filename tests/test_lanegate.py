@@ -99,7 +99,8 @@ def starter(seed: int = 0, offset_sd: float = 0.03, to: dict | None = None, frm:
         machine = machines.setdefault(pair, Machine(seed * 1000 + pair))
         kw = {"scale": {}, "skipped": {}, "fusions": {}, "outputs_shift": 0.0, "weights": "w0",
               **((to or {}) if side == "to" else (frm or {}))}
-        return FakeWorker(machine, zlib.crc32(f'{seed}-{pair}-{side}'.encode()), lane=f"lane-{lane}", offset_sd=offset_sd, **kw)
+        return FakeWorker(machine, zlib.crc32(f'{seed}-{pair}-{side}'.encode()), lane=f"lane-{lane}",
+                          offset_sd=offset_sd, **kw)
 
     return start
 

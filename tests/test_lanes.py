@@ -8,8 +8,8 @@ import os
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
 
@@ -36,7 +36,7 @@ Looking in indexes: https://nonexistent.invalid/simple
 WARNING: Retrying (Retry(total=0, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError('<pip._vendor.urllib3.connection.HTTPSConnection object at 0x7f03f70a2c10>: Failed to establish a new connection: [Errno -3] Temporary failure in name resolution')': /simple/torch/
 ERROR: Could not find a version that satisfies the requirement torch==2.8.0 (from versions: none)
 ERROR: No matching distribution found for torch==2.8.0
-"""
+"""  # noqa: E501 (a real pip log line, kept whole)
 NOT_FOUND_LOG = """\
 Looking in indexes: file:///opt/pypi/simple
 ERROR: Could not find a version that satisfies the requirement intel_extension_for_pytorch==2.8.0 (from versions: 2.7.0)
@@ -485,8 +485,9 @@ def test_module_is_stdlib_only():
     ).stdout.strip()
     bad, loaded = out.split(" ", 1)
     assert bad == "[]"
-    assert set(ast.literal_eval(loaded)) <= {"infergate.commands", "infergate.commands.main", "infergate.core", "infergate.core.errors",
-                                 "infergate.core.atomic", "infergate.core.paths", "infergate.gate", "infergate.gate.lanes"}, loaded
+    assert set(ast.literal_eval(loaded)) <= {
+        "infergate.commands", "infergate.commands.main", "infergate.core", "infergate.core.errors",
+        "infergate.core.atomic", "infergate.core.paths", "infergate.gate", "infergate.gate.lanes"}, loaded
 
 
 def test_cli_help_runs_as_module():
@@ -517,8 +518,8 @@ def test_hashes_come_from_every_source_for_every_platform_and_a_missing_pin_is_r
 
     index = tmp_path / "simple" / "tiny-pkg"
     index.mkdir(parents=True)
-    (index / "index.html").write_text('<a href="../../files/tiny_pkg-1.0-py3-none-any.whl#sha256=' + "1" * 64 + '">x</a>'
-                                      '<a href="../../files/tiny_pkg-0.9-py3-none-any.whl#sha256=' + "2" * 64 + '">x</a>')
+    link = '<a href="../../files/tiny_pkg-{}-py3-none-any.whl#sha256={}">x</a>'
+    (index / "index.html").write_text(link.format("1.0", "1" * 64) + link.format("0.9", "2" * 64))
     links = tmp_path / "wheels"
     links.mkdir()
     (links / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"cpu wheel")

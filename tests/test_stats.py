@@ -282,7 +282,7 @@ def _simulate_staged(drop: float, within: float, between: float, trials: int, se
         host_today = rng.normal(0.0, between)
         today = np.exp(host_today + rng.normal(math.log(1 - drop), within, size=5)) * 1.5
         d = staged_verdict([(x, ()) for x in today[:2]], recorded[0].tolist(), comp, 0.05, conf,
-                           lambda: [(x, ()) for x in today[2:]])
+                           lambda today=today: [(x, ()) for x in today[2:]])
         fails += d.verdict == "regression"
         undecided += d.verdict == "inconclusive"
     return fails / trials, undecided / trials

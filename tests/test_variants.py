@@ -62,7 +62,7 @@ def test_declared_attentions_cover_what_transformers_supports() -> None:
 def test_seeded_weights_and_inputs_are_reproducible(tiny_bert) -> None:
     spec, model = tiny_bert
     again = build_model(spec)
-    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
         assert a.equal(b), name
     x, y = example_inputs(spec), example_inputs(spec)
     assert all(x[k].equal(y[k]) for k in x)

@@ -13,9 +13,9 @@ import functools
 import importlib.metadata
 import platform
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 IPEX_DIST = "intel-extension-for-pytorch"
 

@@ -9,8 +9,8 @@ out of ids, so that baselines recorded before shapes were declared keep their ke
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 from ..core.errors import UsageError
 from ..matrix.dtypes import DType

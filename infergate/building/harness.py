@@ -47,10 +47,10 @@ def perf_skip_reason(case: Case) -> str | None:
 
 class Harness:
     def __init__(self) -> None:
-        self._models: dict[str, "torch.nn.Module"] = {}
+        self._models: dict[str, torch.nn.Module] = {}
         self._built: dict[str, Built] = {}
 
-    def model(self, spec: ModelSpec) -> "torch.nn.Module":
+    def model(self, spec: ModelSpec) -> torch.nn.Module:
         if spec.id not in self._models:
             self._models[spec.id] = build_model(spec)
         return self._models[spec.id]

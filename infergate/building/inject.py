@@ -56,10 +56,11 @@ def slowed_copy(model: Any, fraction: float) -> Any:
     hidden = int(slow.config.hidden_size)
     k = extra_width(hidden, fraction)
     for layer in _layers(slow):
-        work = torch.nn.Sequential(torch.nn.Linear(hidden, k, bias=False), torch.nn.Linear(k, hidden, bias=False))
+        down, up = torch.nn.Linear(hidden, k, bias=False), torch.nn.Linear(k, hidden, bias=False)
         with torch.no_grad():
-            for lin in work:
-                lin.weight.zero_()
+            down.weight.zero_()
+            up.weight.zero_()
+        work = torch.nn.Sequential(down, up)
         layer.infergate_extra_work = work.to(next(slow.parameters()).dtype)
         layer.register_forward_hook(_after_layer)
     return slow.eval()

@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 from .cases import Profile, correctness_cases, get_profile, perf_cases
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..core.errors import BuildError, ProofError, UsageError
 from ..matrix.dtypes import DType
@@ -81,11 +82,12 @@ def prove_frozen_script(module: Any) -> str:
 def prove_ipex_fused(kinds: Counter[str]) -> str:
     fused = sorted(k for k in kinds if k.startswith(IPEX_KIND_PREFIXES))
     if not fused:
-        raise ProofError("no IPEX node kind (" + ", ".join(f"{p}*" for p in IPEX_KIND_PREFIXES) + ") in the executed optimized graph")
+        kinds_text = ", ".join(f"{p}*" for p in IPEX_KIND_PREFIXES)
+        raise ProofError(f"no IPEX node kind ({kinds_text}) in the executed optimized graph")
     return "IPEX kinds executed: " + ", ".join(fused)
 
 
-def prove_compiled(graphs: Sequence["CompiledGraph"], model_inputs: int, parameters: int) -> str:
+def prove_compiled(graphs: Sequence[CompiledGraph], model_inputs: int, parameters: int) -> str:
     """A compile that ran: at least one graph, and every graph inductor compiled frozen, i.e. the
     model's weights are constants in it and its tensor inputs are at most the model's own inputs."""
     if not graphs:
@@ -139,7 +141,7 @@ class Variant(abc.ABC):
         """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
         return None
 
-    def build(self, model: "torch.nn.Module", example: Inputs, dtype: DType) -> Built:
+    def build(self, model: torch.nn.Module, example: Inputs, dtype: DType) -> Built:
         try:
             built = self._build(model, example, dtype)
         except (BuildError, ProofError):
@@ -149,7 +151,7 @@ class Variant(abc.ABC):
         return built
 
     @abc.abstractmethod
-    def _build(self, model: "torch.nn.Module", example: Inputs, dtype: DType) -> Built: ...
+    def _build(self, model: torch.nn.Module, example: Inputs, dtype: DType) -> Built: ...
 
 
 class Eager(Variant):
@@ -324,7 +326,7 @@ class Compile(Variant):
         parameters = sum(1 for _ in model.parameters())
         proof = prove_compiled(backend.graphs, len(example), parameters) + prove_options(backend.graphs, self.options)
         built = Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
-        built.recorder = backend  # type: ignore[attr-defined]
+        built.recorder = backend
         return built
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..core.paths import REPO_ROOT
 
@@ -25,7 +25,7 @@ PIP_AUDIT_VERSION = "2.10.1"
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
-def _run(cmd: Sequence[str]) -> "subprocess.CompletedProcess[str]":
+def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
 

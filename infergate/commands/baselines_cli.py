@@ -47,7 +47,9 @@ def read_results(path: Path) -> dict[str, Any]:
     return data
 
 
-def cases_from_results(path: Path, data: dict[str, Any]) -> tuple[dict[str, bl.CaseBaseline], tuple[str, bl.SessionInfo]]:
+def cases_from_results(
+    path: Path, data: dict[str, Any]
+) -> tuple[dict[str, bl.CaseBaseline], tuple[str, bl.SessionInfo]]:
     info = data["machine_info"]
     ig = info["infergate"]
     env = info.get("environment") or {}
@@ -75,7 +77,8 @@ def cases_from_results(path: Path, data: dict[str, Any]) -> tuple[dict[str, bl.C
         try:
             runs = tuple(bl.RunRecord.from_json(r) for r in records)
             cases[extra["case_id"]] = bl.CaseBaseline(
-                runs=runs, confidence=RECORD_CONFIDENCE, environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
+                runs=runs, confidence=RECORD_CONFIDENCE,
+                environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
                 estimator=extra.get("estimator", "median-of-round-ratios"))
         except (KeyError, TypeError, bl.InvalidBaseline) as exc:
             raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None

@@ -40,6 +40,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import InfergateError, UsageError
@@ -138,14 +139,14 @@ def save_trials(path: str, trials: Sequence[Trial], meta: dict[str, object]) -> 
         json.dump(data, fh)
 
 
-def _open(path: str, mode: str):  # type: ignore[no-untyped-def]
+def _open(path: str, mode: str):
     # .json.gz: the saved trials committed beside docs/calibration.md are ~1 MB of JSON each.
     import gzip
 
     return gzip.open(path, mode, encoding="utf-8") if path.endswith(".gz") else open(path, mode, encoding="utf-8")
 
 
-def load_trials(path: str) -> tuple[list[Trial], dict[str, object]]:
+def load_trials(path: str) -> tuple[list[Trial], dict[str, Any]]:
     try:
         with _open(path, "rt") as fh:
             data = json.load(fh)
@@ -240,7 +241,7 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
                 more = [(speedups[pct][j], ()) for j in confirm_idx]
                 today = [(speedups[pct][j], ()) for j in today_idx]
                 for key, comp in ((f"staged@{f}", one_session), (f"same@{f}", same)):
-                    decision = staged_verdict(today, [base_runs], comp, f, shape.confidence, lambda: more)
+                    decision = staged_verdict(today, [base_runs], comp, f, shape.confidence, more.copy)
                     rules[key].add(pct, decision.verdict == "regression")
             a, b = trial.blocks.times_ns[reference], trial.blocks.times_ns[slowed]
             rules["pytest-benchmark"].add(pct, pytest_benchmark_rule(a, b, pct=5))
@@ -282,7 +283,7 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
                 sp = per_session[name][pct]
                 today = [(sp[j], ()) for j in today_idx]
                 more = [(sp[j], ()) for j in confirm_idx]
-                decision = staged_verdict(today, others, comp, floor, shape.confidence, lambda: more)
+                decision = staged_verdict(today, others, comp, floor, shape.confidence, more.copy)
                 tally.add(pct, decision.verdict == "regression")
                 tally.undecided[pct] = tally.undecided.get(pct, 0) + int(decision.verdict == "inconclusive")
                 if pct == 0:
@@ -303,7 +304,9 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
     return tallies, notes
 
 
-def session_markdown(tallies: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape, floor: float) -> list[str]:
+def session_markdown(
+    tallies: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape, floor: float
+) -> list[str]:
     head = ["today's session (judged against the others)", "A/A false alarms", "A/A inconclusive",
             *(f"{p:g}% caught (inconclusive)" for p in slowdowns), "detectable drop (median)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -464,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="judge the trials saved in FILE instead of measuring (--model/--variant/"
                              "--slowdowns come from the file)")
     parser.add_argument("--settings", default=",".join(SUITE_SETTINGS) or "none",
-                        help="measuring settings of the trial workers (infergate.measuring.measuring_env), comma-separated. "
+                        help="measuring settings of the trial workers (infergate.measuring.measuring_env), "
+                             "comma-separated. "
                              "Default: the suite's, %(default)s")
     parser.add_argument("--sessions", metavar="FILE[,FILE...]",
                         help="judge saved trial files against each other, each file one session (another "
@@ -504,8 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.load:
             trials, meta = load_trials(args.load)
             spec, variant = find_spec(str(meta["model"])), str(meta["variant"])
-            slowdowns = tuple(float(x) for x in meta["slowdowns"])  # type: ignore[union-attr]
-            load = (float(meta["load_start"]), float(meta["load_end"]))  # type: ignore[arg-type]
+            slowdowns = tuple(float(x) for x in meta["slowdowns"])
+            load = (float(meta["load_start"]), float(meta["load_end"]))
             if len(trials) < min_trials(shape):
                 raise UsageError(f"{args.load} holds {len(trials)} trials; this gate shape needs {min_trials(shape)}")
             print("\n".join(report(trials, spec, variant, slowdowns, floors, load, list(meta["argv"]), shape)))

@@ -13,8 +13,8 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..core.paths import REPO_ROOT
 from ..core.validate import seconds_up_to, whole_number
@@ -58,8 +58,8 @@ def plan_rows(archs: Sequence[str], tasks: Sequence[Task], size: str, attention:
     return rows
 
 
-def _csv(kind, valid):  # type: ignore[no-untyped-def]
-    def parse(value: str):  # type: ignore[no-untyped-def]
+def _csv(kind, valid):
+    def parse(value: str):
         items = [v.strip() for v in value.split(",") if v.strip()]
         bad = [v for v in items if v not in valid]
         if bad or not items:
@@ -117,7 +117,7 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
             f"(row {m.wall_s:.0f} s; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left)")
 
 
-def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,  # type: ignore[no-untyped-def]
+def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
              after_row=None, variants: tuple[str, ...] | None = None) -> list[ClaimMeasurement]:
     from ..core.errors import CaseCrashed, CaseTimeout
     from ..measuring.isolation import run_in_worker
@@ -130,7 +130,7 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
     variants = variants or CLAIM_VARIANTS
     plans = [{v: unavailable(row.spec, row.shape, v, row.dtype) for v in variants} for row in rows]
     to_measure = sum(1 for reasons in plans if not all(reasons.values()))
-    for i, (row, reasons) in enumerate(zip(rows, plans), 1):
+    for i, (row, reasons) in enumerate(zip(rows, plans, strict=True), 1):
         if all(reasons.values()):  # nothing to build: no worker, the reasons are the row
             m = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape),
                                  row.dtype.value, skipped={v: r for v, r in reasons.items() if r})
@@ -155,7 +155,7 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
     return results
 
 
-def _finite(value):  # type: ignore[no-untyped-def]
+def _finite(value):
     """JSON has no NaN or infinity: a NaN output difference is written as null."""
     if isinstance(value, float):
         return value if value == value and abs(value) != float("inf") else None
@@ -213,10 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.render is not None:
         data, results = load_rows(args.render / "claims.json")
-        facts = data["facts"]  # the first reports named class, lane and dtypes only among their facts
-        cls = data.get("machine_class") or facts["machine class"]
+        stored = data["facts"]  # the first reports named class, lane and dtypes only among their facts
+        cls = data.get("machine_class") or stored["machine class"]
         dtypes = data.get("dtypes") or list(dict.fromkeys(m.dtype for m in results))
-        _write(args.render, results, facts, cls, data.get("lane") or facts["lane"], dtypes)
+        _write(args.render, results, stored, cls, data.get("lane") or stored["lane"], dtypes)
         print(f"infergate claims: re-rendered {args.render / 'claims.md'} from its {len(results)} rows")
         return 0
     cls, lane = machine_class(), lane_id(lane_versions())

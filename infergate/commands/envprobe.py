@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                     row[v] = [est.point, est.low, est.high]
                 rows.append(row)
                 print(f"rep {rep + 1}/{args.reps} {name:24} eager {row['eager_ms']:.2f} ms "
-                      + " ".join(f"{v} {row[v][0]:.3f}" for v in built)  # type: ignore[index]
+                      + " ".join(f"{v} {row[v][0]:.3f}" for v in built)
                       + f"  others {m.noise.others_runnable:.2f} ({time.perf_counter() - t0:.0f} s)",
                       file=sys.stderr, flush=True)
     except (InfergateError, ValueError) as exc:

@@ -117,7 +117,8 @@ def trials(pool: Mapping[str, Any], pairs: int, subsets: int, seed: int = 0) -> 
 
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     out = ["| variant | injected | measured (median) | pairs | trials (≈ independent gates) | regression | "
-           "inconclusive | pass | improvement | median half-width |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "inconclusive | pass | improvement | median half-width |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["truth"], r["variant"], r["pairs"])):
         n = r["trials"]
         out.append(f"| {r['variant']} | {r['truth']:+.0%} | {r['median_change'] * 100:+.1f}% | {r['pairs']} | "
@@ -133,7 +134,7 @@ def whole_pool_lines(pool: Mapping[str, Any], name: str) -> list[str]:
     from ..measuring.lane_compare import change_over_pairs, gather
 
     out = []
-    for cid, c in gather(pool["records"], pool["ids"]).items():
+    for c in gather(pool["records"], pool["ids"]).values():
         if len(c.lat_pairs) < 2:
             continue
         ch = change_over_pairs(c.lat_pairs, 0.95)

@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     code = int(pytest.main(pytest_args(args.profile, args.update_baselines, args.repeat, extra)))
     elapsed = time.perf_counter() - start
-    meaning = {0: "pass", 1: "REGRESSION or a failed test", 6: "INCONCLUSIVE (no regression, but a case could not be decided)"}
-    print(f"infergate run: profile {args.profile}, {elapsed:.0f} s, exit code {code}: {meaning.get(code, 'pytest error')}")
+    meaning = {0: "pass", 1: "REGRESSION or a failed test",
+               6: "INCONCLUSIVE (no regression, but a case could not be decided)"}.get(code, "pytest error")
+    print(f"infergate run: profile {args.profile}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code
 
 

@@ -186,6 +186,7 @@ def culprit_lines(results: Sequence[MoveResult], regressed: Mapping[str, float])
         slower = [r for r in results if r.changes and case in r.changes and r.changes[case][1] > 1.0]
         if len(slower) == 1:
             r = slower[0]
+            assert r.changes is not None and r.shares is not None  # measured moves carry both
             out.append(f"bisect: CULPRIT for {case}: {r.move} (alone {(r.changes[case][0] - 1) * 100:+.1f}%, "
                        f"{r.shares[case] * 100:.0f}% of the regression{caveat})")
         elif not slower:
@@ -200,5 +201,6 @@ def culprit_lines(results: Sequence[MoveResult], regressed: Mapping[str, float])
 def _append_report(out: Path, lines: Sequence[str]) -> None:
     report = out / "report.md"
     text = report.read_text(encoding="utf-8") if report.exists() else ""
-    text += "\n### Bisection (`--bisect`)\n\n" + "\n".join(f"- {line.removeprefix('bisect: ')}" for line in lines) + "\n"
+    items = "\n".join(f"- {line.removeprefix('bisect: ')}" for line in lines)
+    text += "\n### Bisection (`--bisect`)\n\n" + items + "\n"
     report.write_text(text, encoding="utf-8")

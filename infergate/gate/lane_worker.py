@@ -2,8 +2,9 @@
 
 The upgrade gate (``infergate.gate.lanegate``) keeps one of these per lane and drives both in lockstep
 (``infergate.gate.lockstep``): each round it calls every built variant of both lanes once, a variant's
-"from" and "to" calls back to back, so the two calls of a ratio share the machine's state. A worker process is one sample of the per-process offset (memory layout,
-JIT decisions), so the gate starts several pairs of them.
+"from" and "to" calls back to back, so the two calls of a ratio share the machine's state. A worker
+process is one sample of the per-process offset (memory layout, JIT decisions), so the gate starts
+several pairs of them.
 
 Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
 (``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``). Anything the libraries print goes
@@ -57,7 +58,11 @@ def case_matcher(expr: str | None) -> Callable[[str], bool]:
 
     def matches(case_id: str) -> bool:
         low = case_id.lower()
-        return compiled.evaluate(lambda name, **_: name.lower() in low)
+
+        def has(name: str, /, **_: object) -> bool:
+            return name.lower() in low
+
+        return compiled.evaluate(has)
 
     return matches
 

@@ -147,7 +147,8 @@ def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
                  "verdict": c.status if side == "to" else None,
                  "fusions": c.fusions_from if side == "from" else c.fusions_to}
         benches.append(benchmark_entry(c.case, [t / 1000.0 for t in times], extra, group=c.model))
-    info = machine_info(gate.machine_class, lane, lane_name=lane_name, versions=gate.environment.get(f"versions_{side}"))
+    info = machine_info(gate.machine_class, lane, lane_name=lane_name,
+                        versions=gate.environment.get(f"versions_{side}"))
     return results_doc(info, benches)
 
 
@@ -178,7 +179,8 @@ def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: 
         "measuring": dict(env_desc),
         # The CPUs each worker measured on, in its own word (read after it was moved there).
         "workers": [{"pair": r.pair + 1, **{s: {"pid": h.get("pid"),
-                                                 "measured_on_cpus": sorted({c for m in r.models for c in (m.cpus.get(s) or [])}),
+                                                 "measured_on_cpus": sorted({c for m in r.models
+                                                                             for c in (m.cpus.get(s) or [])}),
                                                  "observed": h.get("observed_env")}
                                             for s, h in r.hello.items()}} for r in records],
         "versions_from": first["from"].get("versions"), "versions_to": first["to"].get("versions"),

@@ -22,9 +22,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from ..core.errors import InfergateError
 from ..core.paths import REPO_ROOT
@@ -89,7 +89,7 @@ class EnsureResult:
 # Locating lanes
 
 
-def venvs_root(override: Optional[Path] = None) -> Path:
+def venvs_root(override: Path | None = None) -> Path:
     if override is not None:
         return override
     env = os.environ.get(VENVS_ENV_VAR)
@@ -120,7 +120,7 @@ def _name_and_lock(spec: str, lanes_dir: Path) -> tuple[str, Path]:
 
 
 def resolve_lane(
-    spec: str, *, lanes_dir: Optional[Path] = None, venvs: Optional[Path] = None
+    spec: str, *, lanes_dir: Path | None = None, venvs: Path | None = None
 ) -> Lane:
     """A lane name (``ipex``) or a path to a ``.lock`` file (lane name = file stem)."""
     lanes_dir = lanes_dir or DEFAULT_LANES_DIR
@@ -175,7 +175,7 @@ def lock_digest(lock: Path, python_version: str) -> str:
     return h.hexdigest()
 
 
-def read_stamp(stamp: Path) -> Optional[str]:
+def read_stamp(stamp: Path) -> str | None:
     try:
         return stamp.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError):
@@ -314,7 +314,7 @@ def _conflict_lines(lines: list[str]) -> list[str]:
     return out
 
 
-def classify_pip_failure(log_text: str, returncode: Optional[int] = None) -> str:
+def classify_pip_failure(log_text: str, returncode: int | None = None) -> str:
     """The reason a ``pip install`` failed, as one line (without lane name or log path).
 
     Order matters: an unreachable registry also ends in "No matching distribution", so the
@@ -352,12 +352,12 @@ def classify_pip_failure(log_text: str, returncode: Optional[int] = None) -> str
 def ensure(
     lane: str,
     *,
-    lanes_dir: Optional[Path] = None,
-    venvs: Optional[Path] = None,
+    lanes_dir: Path | None = None,
+    venvs: Path | None = None,
     pip_runner: PipRunner = run_pip,
     venv_creator: VenvCreator = create_venv,
     clock: Callable[[], float] = time.monotonic,
-    on_install: Optional[Callable[[str], None]] = None,
+    on_install: Callable[[str], None] | None = None,
 ) -> EnsureResult:
     """Create the lane's venv if needed and install its lock unless the stamp says it's done."""
     spec = resolve_lane(lane, lanes_dir=lanes_dir, venvs=venvs)
@@ -439,14 +439,16 @@ def lock_text_from_freeze(lane: str, freeze: str) -> str:
 def lock(
     lane: str,
     *,
-    lanes_dir: Optional[Path] = None,
-    venvs: Optional[Path] = None,
+    lanes_dir: Path | None = None,
+    venvs: Path | None = None,
     freeze_runner: FreezeRunner = pip_freeze,
     hasher: Callable[[str], str] | None = None,
 ) -> Path:
     """Regenerate ``lanes/<lane>.lock`` from the lane venv's ``pip freeze``, with hashes."""
     if hasher is None:
-        from .lock_hashes import hash_lock as hasher
+        from .lock_hashes import hash_lock
+
+        hasher = hash_lock
     # The lock may not exist yet (a new lane), so no resolve_lane() here.
     name, lock_path = _name_and_lock(lane, lanes_dir or DEFAULT_LANES_DIR)
     venv = venvs_root(venvs) / name
@@ -469,7 +471,7 @@ def lock(
 
 
 def lane_python(
-    lane: str, *, lanes_dir: Optional[Path] = None, venvs: Optional[Path] = None
+    lane: str, *, lanes_dir: Path | None = None, venvs: Path | None = None
 ) -> Path:
     """The python of a lane that 'ensure' has completed for its current lock."""
     spec = resolve_lane(lane, lanes_dir=lanes_dir, venvs=venvs)
@@ -506,10 +508,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(
-    argv: Optional[Sequence[str]] = None,
+    argv: Sequence[str] | None = None,
     *,
-    lanes_dir: Optional[Path] = None,
-    venvs: Optional[Path] = None,
+    lanes_dir: Path | None = None,
+    venvs: Path | None = None,
     pip_runner: PipRunner = run_pip,
     venv_creator: VenvCreator = create_venv,
     freeze_runner: FreezeRunner = pip_freeze,

@@ -18,8 +18,8 @@ import re
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 from urllib.parse import unquote, urlparse
 
 PYPI_SIMPLE = "https://pypi.org/simple"

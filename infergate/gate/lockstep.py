@@ -4,9 +4,10 @@ Why lockstep: a lane's worker processes used to run minutes apart, so each block
 carried that moment's machine state (about 10 % from one process to the next on a 2-core VM). Here
 both lanes' workers are alive together and the gate calls them one call at a time: every round
 takes the variants in a shuffled order and calls each variant's "from" and "to" back to back, in a
-random order of the two, so the two calls of a ratio share the machine's state of that moment. The spin-wait of an idle worker's OpenMP
-threads would burn the core the other is measuring on, so workers run with passive OpenMP
-(``measuring_env`` "passive-omp") on top of the suite's settings, and prove it from the inside.
+random order of the two, so the two calls of a ratio share the machine's state of that moment. The
+spin-wait of an idle worker's OpenMP threads would burn the core the other is measuring on, so
+workers run with passive OpenMP (``measuring_env`` "passive-omp") on top of the suite's settings,
+and prove it from the inside.
 
 Why pairs: a fresh process has its own offset (memory layout, JIT and oneDNN decisions) that no
 number of rounds inside it averages away. A *pair* (one fresh worker per lane) gives one paired

@@ -6,8 +6,9 @@ matters only if it changes what the user gets back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .tolerances import Tolerance
 from .zoo import Task
@@ -26,8 +27,8 @@ class Closeness:
         return self.worst_excess <= 0
 
 
-def closeness(ref: Sequence["torch.Tensor"], out: Sequence["torch.Tensor"], tol: Tolerance,
-              mask: "torch.Tensor | None" = None) -> Closeness:
+def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tolerance,
+              mask: torch.Tensor | None = None) -> Closeness:
     """Compare all output tensors; positions under padding (mask == 0) are ignored for per-token
     outputs because no user ever reads them."""
     import torch
@@ -35,7 +36,7 @@ def closeness(ref: Sequence["torch.Tensor"], out: Sequence["torch.Tensor"], tol:
     if len(ref) != len(out):
         raise AssertionError(f"variant returned {len(out)} outputs, reference {len(ref)}")
     max_abs, excess = 0.0, float("-inf")
-    for r, o in zip(ref, out):
+    for r, o in zip(ref, out, strict=True):
         if r.shape != o.shape:
             raise AssertionError(f"output shape {tuple(o.shape)} != reference {tuple(r.shape)}")
         r32, o32 = r.float(), o.float()
@@ -62,12 +63,12 @@ class Agreement:
         return self.agreed / self.total if self.total else 1.0
 
 
-def _margin(logits: "torch.Tensor") -> "torch.Tensor":
+def _margin(logits: torch.Tensor) -> torch.Tensor:
     top2 = logits.float().topk(2, dim=-1).values
     return top2[..., 0] - top2[..., 1]
 
 
-def _compare_argmax(ref: "torch.Tensor", out: "torch.Tensor", keep: "torch.Tensor", margin: float,
+def _compare_argmax(ref: torch.Tensor, out: torch.Tensor, keep: torch.Tensor, margin: float,
                     what: str) -> Agreement:
     r_arg, o_arg = ref.float().argmax(-1), out.float().argmax(-1)
     decisive = _margin(ref) > margin
@@ -77,8 +78,8 @@ def _compare_argmax(ref: "torch.Tensor", out: "torch.Tensor", keep: "torch.Tenso
     return Agreement(int(keep.sum()), int((same & keep).sum()), where[:5])
 
 
-def task_agreement(task: Task, ref: Sequence["torch.Tensor"], out: Sequence["torch.Tensor"],
-                   mask: "torch.Tensor", tol: Tolerance) -> Agreement:
+def task_agreement(task: Task, ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor],
+                   mask: torch.Tensor, tol: Tolerance) -> Agreement:
     import torch
 
     if task is Task.SEQ_CLS:
@@ -88,7 +89,8 @@ def task_agreement(task: Task, ref: Sequence["torch.Tensor"], out: Sequence["tor
         return _compare_argmax(ref[0], out[0], mask.bool(), tol.decisive_margin, "token")
     # QA: the answer is the (start, end) span over real tokens; padding can never be the answer.
     neg = torch.finfo(torch.float32).min
-    total, agreed, bad = 0, 0, []
+    total, agreed = 0, 0
+    bad: list[str] = []
     for name, r, o in (("start", ref[0], out[0]), ("end", ref[1], out[1])):
         r = r.float().masked_fill(~mask.bool(), neg)
         o = o.float().masked_fill(~mask.bool(), neg)

@@ -65,7 +65,7 @@ def arch_for_model_type(model_type: str) -> Arch:
     )
 
 
-def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | None = None) -> "ModelSpec":
+def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | None = None) -> ModelSpec:
     import json
 
 
@@ -85,11 +85,11 @@ def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | 
     return ModelSpec(arch, task, size, attention, checkpoint=str(directory), label=label or directory.name)
 
 
-def default_checkpoint_spec(task: Task, attention: str = "sdpa") -> "ModelSpec":
+def default_checkpoint_spec(task: Task, attention: str = "sdpa") -> ModelSpec:
     return checkpoint_spec(str(packaged_minilm_dir()), task, attention, label=DEFAULT_CHECKPOINT_LABEL)
 
 
-def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
+def load_task_model(spec: ModelSpec) -> torch.nn.Module:
     import torch
     import transformers
 
@@ -126,7 +126,7 @@ def load_task_model(spec: "ModelSpec") -> "torch.nn.Module":
     return model.eval()
 
 
-def _refuse_missing_encoder(model: "torch.nn.Module", missing: set[str], directory: Path) -> None:
+def _refuse_missing_encoder(model: torch.nn.Module, missing: set[str], directory: Path) -> None:
     """Only the new task head may be missing. An encoder weight the checkpoint did not provide (a
     key-prefix mismatch, another architecture's names) would leave a randomly initialised encoder
     timed and checked as if it were the user's model."""

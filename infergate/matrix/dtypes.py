@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 from ..core.errors import UsageError
 
@@ -13,7 +13,7 @@ class DType(enum.Enum):
     FP32 = "fp32"
     BF16 = "bf16"  # autocast mixed precision, as IPEX and the seed guide use it
 
-    def autocast(self) -> ContextManager[object]:
+    def autocast(self) -> AbstractContextManager[object]:
         import torch
 
         if self is DType.BF16:

@@ -24,7 +24,7 @@ def build_config(spec: ModelSpec):
     )
 
 
-def build_model(spec: ModelSpec) -> "torch.nn.Module":
+def build_model(spec: ModelSpec) -> torch.nn.Module:
     import transformers
 
     if spec.checkpoint is not None:

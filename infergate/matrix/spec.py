@@ -38,7 +38,7 @@ def num_labels(task: Task) -> int:
     return {Task.QA: 2, Task.SEQ_CLS: NUM_SEQ_LABELS, Task.TOKEN_CLS: NUM_TOKEN_LABELS}[task]
 
 
-def seeded_init_(model: "torch.nn.Module", seed: int, head_names: tuple[str, ...] = HEAD_PREFIXES) -> None:
+def seeded_init_(model: torch.nn.Module, seed: int, head_names: tuple[str, ...] = HEAD_PREFIXES) -> None:
     """Overwrite every parameter from one seeded generator, in name order.
 
     Independent of transformers' own init, so the same spec gives the same weights in every lane:

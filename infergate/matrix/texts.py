@@ -20,13 +20,15 @@ SENTENCES = (
 
 QA_PAIRS = (
     ("Where was the service moved?", "She moved the inference service from Frankfurt to Dublin in March."),
-    ("What do frozen graphs keep as constants?", "Frozen graphs keep their weights as constants, so no attribute lookups remain."),
-    ("When did development of the extension end?", "The extension for PyTorch had its last release, 2.8, and development ended in 2025."),
+    ("What do frozen graphs keep as constants?",
+     "Frozen graphs keep their weights as constants, so no attribute lookups remain."),
+    ("When did development of the extension end?",
+     "The extension for PyTorch had its last release, 2.8, and development ended in 2025."),
     ("How many cores does the runner have?", "Each nightly runner has two cores and twenty-four gigabytes of memory."),
 )
 
 
-def tokenize(directory: str, task: Task, batch: int) -> dict[str, "torch.Tensor"]:
+def tokenize(directory: str, task: Task, batch: int) -> dict[str, torch.Tensor]:
     """A padded batch of real text, cycling through the written examples to fill ``batch`` rows."""
     from transformers import AutoTokenizer
 

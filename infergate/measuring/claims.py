@@ -12,9 +12,9 @@ which fusion patterns fired, and whether ``compile`` can replace ``jit_ipex`` (s
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 from .claims_measure import ClaimMeasurement
 from .stats import Estimate, bootstrap_ratio_ci, speedup_ratio

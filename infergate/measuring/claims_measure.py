@@ -62,7 +62,7 @@ class ClaimMeasurement:
     wall_s: float = 0.0
 
 
-def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers:  # type: ignore[no-untyped-def]
+def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers:
     from ..matrix.agreement import closeness, task_agreement
     from ..matrix.tolerances import TOLERANCES
 

@@ -149,7 +149,7 @@ def label(signal: str) -> str:
     return pattern.title if pattern else signal
 
 
-def count_linear_calls(model: "torch.nn.Module", inputs: Mapping[str, "torch.Tensor"]) -> int:
+def count_linear_calls(model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]) -> int:
     """How many nn.Linear forwards one eager call makes: the reference for Concat Linear.
 
     Calls, not modules: DeBERTa-v2 holds Linear modules it never calls, and a graph node is a call.

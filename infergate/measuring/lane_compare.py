@@ -183,7 +183,7 @@ class GateResult:
         return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> "GateResult":
+    def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
         if doc.get("schema") != GATE_SCHEMA or doc.get("version") != GATE_VERSION:
             raise DataFileError(
                 f"not a lane gate result of version {GATE_VERSION} "
@@ -195,7 +195,7 @@ class GateResult:
             raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
 
     @classmethod
-    def _from_fields(cls, fields: dict[str, Any]) -> "GateResult":
+    def _from_fields(cls, fields: dict[str, Any]) -> GateResult:
         cases = []
         for c in fields["cases"]:
             c = dict(c)
@@ -357,7 +357,8 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
     if c.speed_pairs["from"]:
         cmp.speedup_from = statistics.median(c.speed_pairs["from"])
         cmp.speedup_to = statistics.median(c.speed_pairs["to"])
-        lost = change_over_pairs([f / t for f, t in zip(c.speed_pairs["from"], c.speed_pairs["to"])], confidence)
+        pairs = zip(c.speed_pairs["from"], c.speed_pairs["to"], strict=True)
+        lost = change_over_pairs([f / t for f, t in pairs], confidence)
         cmp.speedup_change = (lost.point, lost.low, lost.high)
         # Reported, not gated: users serve the variant, so its latency is the verdict. A speedup lost
         # because eager got faster around an unchanged variant costs them nothing, and one lost

@@ -282,7 +282,8 @@ def measure_model_plans(
     results = []
     for plan in plans:
         result = ModelMeasurement(
-            measured_model_id(spec, shape), dtype.value, list(calls), {name: [] for name in calls}, skipped=dict(skipped),
+            measured_model_id(spec, shape), dtype.value, list(calls), {name: [] for name in calls},
+            skipped=dict(skipped),
             proofs=dict(proofs), build_s=dict(build_s), costs=dict(costs), threads=threads, schedule=plan.schedule,
             seed=plan.seed, load_start=load_start, observed_env=observed(),
         )

@@ -196,7 +196,8 @@ def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]
     half = _t(0.5 + confidence / 2.0, df) * se
     ratio = Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
     mdd = minimum_detectable_drop(se, df, confidence, power)
-    eff, source = (floor, "floor") if floor >= mdd else (mdd, "mdd")
+    source: Literal["floor", "mdd"] = "floor" if floor >= mdd else "mdd"
+    eff = floor if source == "floor" else mdd
     ruled_out_low = math.exp(centre - _t(power, df) * se)  # a drop of ``eff`` ruled out at ``power``
     if ratio.high < 1.0 and ratio.point <= 1.0 - eff / 2:
         status: Status = "regression"

@@ -161,7 +161,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # harness skips it), so fusion cases that do not need IPEX run first; other items keep their slots.
     slots = [i for i, item in enumerate(items) if item.get_closest_marker(FUSIONS_MARK)]
     ordered = sorted((items[i] for i in slots), key=_needs_ipex)
-    for slot, item in zip(slots, ordered):
+    for slot, item in zip(slots, ordered, strict=True):
         items[slot] = item
 
 

@@ -24,8 +24,9 @@ import importlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -180,7 +181,7 @@ def baselines_problem(run: Session) -> str | None:
     """The one-line problem of this machine's baselines file, checked before any case runs (the
     session keeps the file it read, so perf does not read it again)."""
     try:
-        run.baseline
+        _ = run.baseline  # reading the property loads and checks the file
     except DataFileError as exc:
         return str(exc)
     return None

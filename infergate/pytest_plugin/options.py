@@ -35,7 +35,7 @@ def _shard(value: str) -> tuple[int, int]:
     return parse_shard(value)
 
 
-def add_options(parser: "pytest.Parser") -> None:
+def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
     group.addoption(
         PROFILE, metavar="NAME", type=_profile, default=get_profile("default"),
@@ -76,7 +76,7 @@ class Options:
     shard: tuple[int, int] | None = None
 
     @classmethod
-    def from_pytest_config(cls, config: "pytest.Config") -> "Options":
+    def from_pytest_config(cls, config: pytest.Config) -> Options:
         return cls(
             profile=config.getoption(PROFILE),
             checkpoints=tuple(config.getoption(CHECKPOINT)),

@@ -55,9 +55,9 @@ def register_hypothesis_profiles(explicit: bool) -> None:
     # shape (~10 s on 2 cores); a handful of examples per case keeps a lane's run within CI time.
     from hypothesis import HealthCheck, settings
 
-    common = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
-                  derandomize=True)
-    settings.register_profile("infergate-default", max_examples=6, **common)
-    settings.register_profile("infergate-nightly", max_examples=40, **common)
+    common = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors],
+                      derandomize=True)
+    settings.register_profile("infergate-default", common, max_examples=6)
+    settings.register_profile("infergate-nightly", common, max_examples=40)
     if not explicit:
         settings.load_profile("infergate-default")

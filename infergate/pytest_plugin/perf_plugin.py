@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -162,12 +163,16 @@ def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
     )
 
 
-def measurement_key(case: Case) -> tuple[str, str, str]:
+# (model id, dtype, the variant's process group): the runs one set of worker processes measured.
+MeasurementKey = tuple[str, str, str]
+
+
+def measurement_key(case: Case) -> MeasurementKey:
     """Which worker measures a case: one per model, shape, dtype and variants.process_group."""
     return _key(case.model_id, case.dtype.value, case.variant)
 
 
-def _key(model_id: str, dtype: str, variant: str) -> tuple[str, str, str]:
+def _key(model_id: str, dtype: str, variant: str) -> MeasurementKey:
     return model_id, dtype, process_group(variant, DType(dtype))
 
 
@@ -220,11 +225,11 @@ class PerfRun:
     variants_by_model: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
     gated_cases: int = 1
     spreads: dict[SpreadKey, Components] = field(default_factory=dict)
-    measurements: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
-    crashed: dict[tuple[str, str], str] = field(default_factory=dict)
+    measurements: dict[MeasurementKey, list[ModelMeasurement]] = field(default_factory=dict)
+    crashed: dict[MeasurementKey, str] = field(default_factory=dict)
     results: list[CaseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    remeasured: dict[tuple[str, str], list[ModelMeasurement]] = field(default_factory=dict)
+    remeasured: dict[MeasurementKey, list[ModelMeasurement]] = field(default_factory=dict)
     confirm_spent_s: float = 0.0
     confirm_skipped: list[str] = field(default_factory=list)
 
@@ -258,7 +263,7 @@ class PerfRun:
                     f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
                 )
             self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
-        models: dict[tuple[str, str, str], list[str]] = {}
+        models: dict[MeasurementKey, list[str]] = {}
         for case in cases:
             names = models.setdefault(measurement_key(case), [REFERENCE])
             if case.variant not in names:
@@ -347,7 +352,8 @@ class PerfRun:
         if recorded == current:
             return None
         return (f"stale baseline: recorded with revision {recorded} of the {case.variant} recipe, this build is "
-                f"revision {current} (infergate.building.variants); measured, not gated: re-record it on this machine class")
+                f"revision {current} (infergate.building.variants); measured, not gated: re-record it on this "
+                "machine class")
 
     def run_case(self, case: Case) -> CaseResult:
         runs = self.measurement(case)
@@ -366,7 +372,7 @@ class PerfRun:
         else:
             comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
             remeasure = (lambda: self._remeasure(case)) if self.confirm_runs else None
-            verdict, message, est, decision = judge(  # type: ignore[assignment]
+            verdict, message, est, decision = judge(
                 samples, case.variant, case_baseline, comp, self.floor, self.confidence,
                 [r.noise.reasons() for r in runs], remeasure)
         if verdict == "no-baseline" and self.require_baseline and not self.update:
@@ -413,7 +419,7 @@ class PerfRun:
                     "is never recorded as the accepted state")
         env = self.session_environment()
         session = bl.this_session(env)
-        new = {}
+        new: dict[str, bl.CaseBaseline] = {}
         for r in self.results:
             if r.variant == REFERENCE or r.verdict == "reference":
                 continue
@@ -429,10 +435,10 @@ class PerfRun:
                           replace=self.replace)
         noisy = sum(1 for r in self.results if r.noise and r.variant != REFERENCE)
         warn = f" (WARNING: {noisy} of them measured while the machine was busy)" if noisy else ""
-        runs = f" of {self.repeat} runs each" if self.repeat > 1 else (
+        each = f" of {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
         how = "replacing their earlier runs" if self.replace else f"as session {session[0]}"
-        lines = [f"infergate: recorded {len(new)} baseline(s){runs} in {self.baseline_path}, {how}{warn}"]
+        lines = [f"infergate: recorded {len(new)} baseline(s){each} in {self.baseline_path}, {how}{warn}"]
         return "\n".join(lines + [f"infergate: {n}" for n in notes])
 
     def machine_info(self) -> dict[str, Any]:
@@ -484,7 +490,8 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             budget_s=config.getoption(BUDGET), require_baseline=config.getoption(REQUIRE_BASELINE),
             machine_class=run.machine_class, lane=run.lane, load_baseline=lambda: run.baseline,
             worker_timeout=timeout if isolation.isolates(REFERENCE, perf=True) else None,
-            repeat=runs_per_model(config.getoption(REPEAT), opts.update_baselines), confirm_runs=config.getoption(CONFIRM_RUNS),
+            repeat=runs_per_model(config.getoption(REPEAT), opts.update_baselines),
+            confirm_runs=config.getoption(CONFIRM_RUNS),
             threads=config.getoption(THREADS),
             inconclusive_fails=config.getoption(ON_INCONCLUSIVE) == "fail",
             confirm_budget_s=config.getoption(CONFIRM_BUDGET), replace=config.getoption(REPLACE_BASELINES),
@@ -597,7 +604,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
         tr.write_line(line)
     measured = sum(m.measure_s for runs in run.measurements.values() for m in runs)
     tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
-                  f"{run.confirm_spent_s:.0f} s re-measuring, {time.perf_counter() - _T0:.0f} s since the plugin loaded")
+                  f"{run.confirm_spent_s:.0f} s re-measuring, "
+                  f"{time.perf_counter() - _T0:.0f} s since the plugin loaded")
 
 
 def summary_lines(run: PerfRun) -> list[str]:

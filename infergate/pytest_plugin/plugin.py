@@ -72,7 +72,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     index, total = shard
     assignment = plan(options.profile, total)
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("case", callspec.params.get("perf_case")) if callspec else None
@@ -87,7 +88,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 class _SkippingHarness:
     """The process harness, turning run-time discoveries of 'cannot run here' into skips."""
 
-    def __init__(self, inner: "Harness") -> None:
+    def __init__(self, inner: Harness) -> None:
         self._inner = inner
 
     def __getattr__(self, name: str):
@@ -107,7 +108,7 @@ class _SkippingHarness:
 
 
 @pytest.fixture(scope="session")
-def harness() -> "Harness":
+def harness() -> Harness:
     from ..building.harness import harness as get
 
     return _SkippingHarness(get())  # type: ignore[return-value]

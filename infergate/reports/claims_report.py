@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..measuring.claims import (
     BENEFIT,
@@ -140,7 +140,8 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
               f"below {1 + LEAVE_WITHIN:.2f}; \"undecided\" when the interval straddles it. Two intervals: *this "
               "host*, the paired bootstrap over same-process shuffled rounds (this process's noise only), and "
               "*across hosts*, the same widened by the between-session spread measured on this project's machines "
-              "(infergate/measuring/session_gate.py priors: a speedup against eager moves by 3-6 % sd between sessions), "
+              "(infergate/measuring/session_gate.py priors: a speedup against eager moves by 3-6 % sd between "
+              "sessions), "
               "which is what any other host of the class can expect. A claim about the class needs the second.", ""]
     for dtype in dtypes:
         sel = [m for m in rows if m.dtype == dtype]

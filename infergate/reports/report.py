@@ -77,7 +77,7 @@ def _what_it_saw(c: Any) -> str:
     return f"no change beyond ±{c.beyond * 100:.1f}%"
 
 
-def gate_markdown(gate: "GateResult", images: Mapping[str, str] | None = None) -> str:
+def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> str:
     images = images or {}
     icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive else "✅")
     verdict = f"{icon} {gate.headline()}"
@@ -162,7 +162,7 @@ def gate_markdown(gate: "GateResult", images: Mapping[str, str] | None = None) -
     return "\n".join(out)
 
 
-def gate_terminal(gate: "GateResult") -> str:
+def gate_terminal(gate: GateResult) -> str:
     lines = [f"upgrade gate {gate.from_lane} -> {gate.to_lane} on {gate.machine_class}: {gate.headline()}"]
     width = max((len(c.case) for c in gate.cases), default=10)
     for c in gate.cases:
@@ -191,7 +191,7 @@ def _plt():
     return plt
 
 
-def _interval_plot(labels: list[str], series: list[tuple[str, list[Sequence[float] | None]]],
+def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
                    xlabel: str, reference: float, path: Path, title: str) -> Path:
     """Horizontal point-and-interval plot, one row per label, one marker per series."""
     plt = _plt()
@@ -220,7 +220,7 @@ def _interval_plot(labels: list[str], series: list[tuple[str, list[Sequence[floa
     return path
 
 
-def gate_plots(gate: "GateResult", out_dir: Path) -> dict[str, Path]:
+def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = [c for c in gate.cases if c.latency]
     plots: dict[str, Path] = {}

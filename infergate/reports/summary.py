@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
@@ -72,7 +72,7 @@ MAX_RUN_CI_WIDTH = 0.10
 
 Verdict = Literal["reference", "no-baseline", "pass", "improvement", "regression", "inconclusive"]
 FAILING: frozenset[str] = frozenset({"regression"})
-INCONCLUSIVE = "inconclusive"
+INCONCLUSIVE: Final = "inconclusive"
 # Run speedups with the reasons each run is not to be trusted (empty: a clean run).
 RunNoise = tuple[str, ...]
 
@@ -227,8 +227,8 @@ def judge(
         return samples.speedup(variant, estimator=how), run_noise(samples, variant, reasons)
 
     more = None if remeasure is None else (lambda: [taken(s, n) for s, n in remeasure()])
-    decision = staged_verdict([taken(s, n) for s, n in zip(runs, noise)], list(baseline.by_session().values()),
-                              comp, floor, confidence, more)
+    first = [taken(s, n) for s, n in zip(runs, noise, strict=True)]
+    decision = staged_verdict(first, list(baseline.by_session().values()), comp, floor, confidence, more)
     message = decision.message
     if how != ESTIMATOR:
         message += f" (judged as {how}, as the baseline was recorded; re-record it to gate on {ESTIMATOR})"
@@ -286,8 +286,8 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
         for r in results
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return lines
 
 
@@ -307,8 +307,9 @@ def cost_table(results: Sequence[CaseResult]) -> list[str]:
         return []
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     lines = ["cost per variant (built in the order eager, jit, jit_ipex, compile: memory a later build "
-             "reuses from an earlier one is not counted again)", "  ".join(h.ljust(w) for h, w in zip(header, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+             "reuses from an earlier one is not counted again)",
+             "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return lines
 
 

@@ -1,0 +1,51 @@
+"""The package's static checks as tests: ruff over the repository and mypy over the package.
+
+They run where the checkers are pinned (the current lane, lanes/current.in); mypy is pointed at this
+interpreter, so the types it checks against are the lane's torch, transformers and pytest.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infergate.core.paths import REPO_ROOT
+
+
+def _needs(module: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is pinned in the current lane only (lanes/current.in); this lane has no {module}")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_ruff_finds_nothing_in_the_repository() -> None:
+    _needs("ruff")
+    proc = _run("ruff", "check", "--no-cache", ".")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_finds_nothing_in_the_package() -> None:
+    _needs("mypy")
+    proc = _run("mypy", "--python-executable", sys.executable)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_checkers_fail_on_a_broken_module(tmp_path: Path) -> None:
+    """The two tests above can fail: the same commands reject a module with an unused import and a
+    wrong return type."""
+    _needs("ruff")
+    _needs("mypy")
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\n\n\ndef f() -> int:\n    return 'x'\n", encoding="utf-8")
+    ruff = _run("ruff", "check", "--no-cache", "--config", str(REPO_ROOT / "pyproject.toml"), str(bad))
+    assert ruff.returncode == 1 and "F401" in ruff.stdout, ruff.stdout + ruff.stderr
+    mypy = _run("mypy", "--no-incremental", "--config-file", str(REPO_ROOT / "pyproject.toml"), str(bad))
+    assert mypy.returncode == 1 and "Incompatible return value type" in mypy.stdout, mypy.stdout + mypy.stderr
