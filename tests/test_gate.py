@@ -420,14 +420,19 @@ def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_co
 
 def test_the_run_command_and_pytest_spell_one_option_one_way() -> None:
     from infergate.commands.run import parser
+    from infergate.core.paths import REPO_ROOT
+    from infergate.pytest_plugin.settings import MAX_RUNS, Settings
 
     for argv in (["--ig-profile", "smoke"], ["--profile", "smoke"]):
         args, extra = parser().parse_known_args([*argv, "-k", "bert"])
-        assert args.profile == "smoke" and extra == ["-k", "bert"]  # not "default" with a stray copy
+        # not "default" with a stray copy
+        assert Settings.from_args(args, REPO_ROOT).profile.name == "smoke" and extra == ["-k", "bert"]
     args, _ = parser().parse_known_args(["--ig-update-baselines", "--ig-repeat", "3"])
-    assert args.update_baselines and args.repeat == 3
-    with pytest.raises(SystemExit):
-        parser().parse_known_args(["--repeat", "0"])
+    settings = Settings.from_args(args, REPO_ROOT)
+    assert settings.update_baselines and settings.repeat == 3
+    for bad in ("0", str(MAX_RUNS + 1)):  # the command's range is pytest's (it was 1-50 against 1-20)
+        with pytest.raises(SystemExit):
+            parser().parse_known_args(["--repeat", bad])
 
 
 def test_a_baseline_of_another_thread_count_is_not_compared(tmp_path, monkeypatch) -> None:

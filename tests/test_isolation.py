@@ -19,13 +19,8 @@ from infergate.building.variants import Compile, Eager
 from infergate.core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
 from infergate.measuring import baselines
 from infergate.measuring.isolation import STACK_DUMP_GRACE_S, run_in_worker
-from infergate.pytest_plugin.isolation_plugin import (
-    ISOLATE,
-    TIMEOUT_SECONDS,
-    IsolationSettings,
-    Mode,
-    _mode,
-)
+from infergate.pytest_plugin.isolation_plugin import IsolationSettings
+from infergate.pytest_plugin.settings import ISOLATE, TIMEOUT_SECONDS, Mode, _mode
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -20,13 +20,14 @@ from typing import Any
 
 from ..core.errors import DataFileError, InfergateError
 from ..core.paths import REPO_ROOT
+from ..core.validate import whole_number
 from ..measuring import baselines as bl
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
 from ..measuring.stats import family_confidence
+from ..pytest_plugin.settings import BASELINES_DIR, Settings, option
 from ..reports.summary import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_CONFIDENCE, spreads
 
 RESULTS_VERSIONS = (1,)
-DEFAULT_ROOT = REPO_ROOT / "baselines"
 
 
 def read_results(path: Path) -> dict[str, Any]:
@@ -135,24 +136,24 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     p_add = sub.add_parser("add", help="append a results file's runs as a baseline session")
     p_add.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
-    p_add.add_argument("--baselines", type=Path, default=DEFAULT_ROOT, help=f"Default: {DEFAULT_ROOT}")
+    # --baselines is --ig-baselines (one type, one default: the project's baselines/).
+    option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines")
     p_add.add_argument("--replace", action="store_true",
                        help="the cases keep only these runs (accepting an intended change). Default: append")
     p_show = sub.add_parser("show", help="sessions, variance components and detectable drops per file")
-    p_show.add_argument("--baselines", type=Path, default=DEFAULT_ROOT, help=f"Default: {DEFAULT_ROOT}")
-    from ..pytest_plugin.perf_plugin import _whole_number  # the same validated type as --ig-repeat
-
-    p_show.add_argument("--runs", type=_whole_number(1, 100), default=DEFAULT_REPEAT,
+    option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines")
+    p_show.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs today. Default: {DEFAULT_REPEAT}")
     args = parser.parse_args(argv)
+    root = Settings.from_args(args, REPO_ROOT).baselines_dir
     try:
         if args.action == "add":
             for i, results in enumerate(args.results):
                 # --replace replaces what was there before this command, not the previous file's runs.
-                for line in add(results, args.baselines, args.replace and i == 0):
+                for line in add(results, root, args.replace and i == 0):
                     print(f"infergate baselines: {line}")
         else:
-            print("\n".join(show(args.baselines, args.runs)))
+            print("\n".join(show(root, args.runs)))
     except InfergateError as exc:
         print(f"infergate baselines: {exc}")
         return 2

@@ -14,12 +14,8 @@ import argparse
 import sys
 import time
 
-from ..building.cases import PROFILES
 from ..core.paths import REPO_ROOT
-from ..core.validate import whole_number
-from ..pytest_plugin.options import PROFILE, UPDATE_BASELINES
-from ..pytest_plugin.perf_plugin import REPEAT
-from ..reports.summary import DEFAULT_REPEAT, RECORD_RUNS
+from ..pytest_plugin.settings import PROFILE, REPEAT, UPDATE_BASELINES, Settings, option
 
 PERF_DIR = REPO_ROOT / "perf"
 
@@ -36,28 +32,24 @@ def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra:
 def parser() -> argparse.ArgumentParser:
     run = argparse.ArgumentParser(prog="python -m infergate run", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    # pytest's own spellings are the same options here (one meaning per option): the run command
-    # passes them to pytest itself, so a second copy in the pytest arguments would be ignored.
-    run.add_argument("--profile", PROFILE, choices=sorted(PROFILES), default="default",
-                     help="which slice of the matrix to run. Default: default")
-    run.add_argument("--update-baselines", UPDATE_BASELINES, action="store_true",
-                     help="record this run's speedups as the baselines (merged, atomic). Default: off")
-    run.add_argument("--repeat", REPEAT, type=whole_number(1, 50), default=None, metavar="N",
-                     help=f"separate processes per model ({REPEAT}). Default: {DEFAULT_REPEAT}, or "
-                          f"{RECORD_RUNS} with --update-baselines")
+    # pytest's own options (settings.OPTIONS: one type, default and help), with a short alias each;
+    # the run command passes them to pytest itself, so a second copy in the pytest arguments would be ignored.
+    for alias, flag in (("--profile", PROFILE), ("--update-baselines", UPDATE_BASELINES), ("--repeat", REPEAT)):
+        option(flag).add_to(run.add_argument, alias)
     return run
 
 
 def main(argv: list[str] | None = None) -> int:
     args, extra = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    settings = Settings.from_args(args, REPO_ROOT)
     import pytest
 
     start = time.perf_counter()
-    code = int(pytest.main(pytest_args(args.profile, args.update_baselines, args.repeat, extra)))
+    code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra)))
     elapsed = time.perf_counter() - start
     meaning = {0: "pass", 1: "REGRESSION or a failed test",
                6: "INCONCLUSIVE (no regression, but a case could not be decided)"}.get(code, "pytest error")
-    print(f"infergate run: profile {args.profile}, {elapsed:.0f} s, exit code {code}: {meaning}")
+    print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code
 
 

@@ -43,7 +43,7 @@ from .lockstep import PairRecord, Starter, case_ids
 
 DEFAULT_PAIRS = 6
 DEFAULT_ROUNDS = 100
-EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 1, 2, 6  # 6 as perf/ (perf_plugin.EXIT_INCONCLUSIVE)
+EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 1, 2, 6  # 6 as perf/ (pytest_plugin.settings.EXIT_INCONCLUSIVE)
 
 # --------------------------------------------------------------------------------------------
 # Correctness under "to"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
@@ -23,25 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 FUSIONS_MARK = "infergate_fusions"
-FUSIONS_MD = "--ig-fusions-md"
-
-
-def _markdown_path(value: str) -> Path:
-    path = Path(value)
-    if path.is_dir() or path.suffix != ".md":
-        raise argparse.ArgumentTypeError(f"{value} must name a .md file")
-    return path
-
-
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("infergate")
-    group.addoption(
-        FUSIONS_MD, metavar="PATH", type=_markdown_path, default=None,
-        help="also write the fusion table into this Markdown file, replacing only this lane's "
-             "section. Default: none",
-    )
-
-
 @dataclass
 class FusionSession:
     """This run's fusion rows and what to record; one per pytest session."""
@@ -141,14 +121,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{FUSIONS_MARK}: parametrize `case` over the profile's fusion cases")
     run = run_session(config)
     config.stash[_SESSION] = FusionSession(
-        fusions.fusions_path(run.options.baselines_dir, run.machine_class, run.lane), run.machine_class, run.lane,
-        run.options.update_baselines)
+        fusions.fusions_path(run.settings.baselines_dir, run.machine_class, run.lane), run.machine_class, run.lane,
+        run.settings.update_baselines)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(FUSIONS_MARK) is None or "case" not in metafunc.fixturenames:
         return
-    metafunc.parametrize("case", matrix_params(fusions.fusion_cases(run_session(metafunc.config).options.profile)))
+    metafunc.parametrize("case", matrix_params(fusions.fusion_cases(run_session(metafunc.config).settings.profile)))
 
 
 def _needs_ipex(item: pytest.Item) -> bool:
@@ -192,9 +172,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     try:
         fusion_session.finish()
-        md = session.config.getoption(FUSIONS_MD)
+        md = run_session(session.config).settings.fusions_md
         if md is not None:
-            body = fusion_session.markdown(_command(session.config), run_session(session.config).options.profile.name)
+            body = fusion_session.markdown(_command(session.config), run_session(session.config).settings.profile.name)
             fusions.write_markdown(md, fusion_session.lane, body)
             fusion_session.notes.append(f"wrote the fusion table into {md}")
     except InfergateError as exc:  # a bad expectations file: reported, the run fails, the file is kept

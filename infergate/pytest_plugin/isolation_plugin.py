@@ -17,9 +17,7 @@ reported before any case runs, in one line.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import enum
 import importlib
 import signal
 import sys
@@ -31,64 +29,29 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
-from ..core.validate import seconds_up_to
 from .session import Session
 from .session import session as run_session
+from .settings import ISOLATE, Mode
 
 if TYPE_CHECKING:
     from ..building.cases import Case
-
-ISOLATE = "--ig-isolate"
-TIMEOUT = "--ig-timeout"
-
-# Per-variant timeouts and which variants auto mode isolates are the variants' own rules
-# (Variant.timeout_s, Variant.crash_prone); --ig-timeout overrides the first for every case.
-TIMEOUT_SECONDS = seconds_up_to(24 * 3600.0)
 
 # Fixtures that must not travel to a worker (they hold models) but are rebuilt there from a
 # zero-argument factory: name -> "module:function".
 PROCESS_LOCAL_FIXTURES: dict[str, str] = {"harness": "infergate.building.harness:harness"}
 
 
-class Mode(enum.Enum):
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
-
-
-def _mode(value: str) -> Mode:
-    try:
-        return Mode(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"unknown isolation mode {value!r}; valid: {', '.join(m.value for m in Mode)}"
-        ) from None
-
-
-def add_options(parser: pytest.Parser) -> None:
-    from ..building.variants import VARIANTS
-
-    group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
-    group.addoption(
-        ISOLATE, metavar="MODE", type=_mode, default=Mode.AUTO,
-        help="run each case's build and run in a worker process, so a crash or hang fails only that "
-             "case: auto (perf and IPEX cases), always, never. Default: auto",
-    )
-    group.addoption(
-        TIMEOUT, metavar="SECONDS", type=TIMEOUT_SECONDS, default=None,
-        help="per-case timeout, a hard kill for cases in a worker, best effort (SIGALRM) in-process. "
-             "Default: each variant's own (" + ", ".join(f"{n} {v.timeout_s:g}" for n, v in VARIANTS.items()) + ")",
-    )
-
-
 @dataclass(frozen=True)
 class IsolationSettings:
+    """Which cases run in a worker and their timeouts: --ig-isolate and --ig-timeout applied to the
+    variants' own rules (Variant.crash_prone, Variant.timeout_s)."""
+
     mode: Mode
     timeout: float | None  # None: the per-variant defaults
 
     @classmethod
-    def from_pytest_config(cls, config: pytest.Config) -> IsolationSettings:
-        return cls(mode=config.getoption(ISOLATE), timeout=config.getoption(TIMEOUT))
+    def of(cls, run: Session) -> IsolationSettings:
+        return cls(mode=run.settings.isolate, timeout=run.settings.timeout_s)
 
     def timeout_for(self, variant: str) -> float:
         if self.timeout is not None:
@@ -106,19 +69,12 @@ class IsolationSettings:
         return self.mode is Mode.ALWAYS
 
 
-_SETTINGS = pytest.StashKey[IsolationSettings]()
-
-
 def settings(config: pytest.Config) -> IsolationSettings:
-    return config.stash[_SETTINGS]
+    return IsolationSettings.of(run_session(config))
 
 
 # --------------------------------------------------------------------------------------------
 # Hooks
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[_SETTINGS] = IsolationSettings.from_pytest_config(config)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

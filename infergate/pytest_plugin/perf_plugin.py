@@ -17,11 +17,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..building.cases import Case, Profile, perf_cases
-from ..building.inject import injection_type
 from ..building.variants import REFERENCE, get_variant, process_group
-from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, UsageError
-from ..core.validate import alpha_type, fraction_type, seconds_up_to, whole_number
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
@@ -33,11 +30,7 @@ from ..measuring.stats import Samples, family_confidence, runs_speedup_estimate
 from ..reports.summary import (
     DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,
-    DEFAULT_FAMILY_ALPHA,
-    DEFAULT_REPEAT,
-    DEFAULT_THREADS,
     INCONCLUSIVE,
-    RECORD_RUNS,
     CaseResult,
     SpreadKey,
     cost_table,
@@ -52,101 +45,16 @@ from ..reports.summary import (
 )
 from .params import checkpoint_cases, matrix_params
 from .session import session as run_session
+from .settings import CONFIRM_BUDGET, EXIT_INCONCLUSIVE, INJECT, ON_INCONCLUSIVE, REPEAT, REQUIRE_BASELINE, THREADS
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
-
-FLOOR = "--ig-floor"
-ALPHA = "--ig-alpha"
-BUDGET = "--ig-budget"
-REQUIRE_BASELINE = "--ig-require-baseline"
-REPEAT = "--ig-repeat"
-CONFIRM_RUNS = "--ig-confirm-runs"
-THREADS = "--ig-threads"
-ON_INCONCLUSIVE = "--ig-inconclusive"
-CONFIRM_BUDGET = "--ig-confirm-budget"
-REPLACE_BASELINES = "--ig-replace-baselines"
-INJECT = "--ig-inject-slowdown"
-MAX_RUNS = 20
-# pytest's own codes are 0-5; a run with no regression but a case it could not decide exits with
-# this one (with --ig-inconclusive fail, the default), so CI can tell "slower" from "could not tell".
-EXIT_INCONCLUSIVE = 6
 
 PERF_MARK = "infergate_perf"
 
 # A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
 # fifteen minutes only trips on a hung worker, never on a slow but healthy build on 2 busy cores.
 MEASURE_TIMEOUT_S = 900.0
-
-
-# The argparse types are shared with the lane gate's command line (options.py).
-_fraction, _alpha, _seconds_up_to, _injection, _whole_number = (
-    fraction_type, alpha_type, seconds_up_to, injection_type, whole_number)
-_seconds = _seconds_up_to(600.0)
-
-
-_count = functools.partial(_whole_number, high=MAX_RUNS)
-_threads = _whole_number(1, 1024)
-
-
-def add_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("infergate", "infergate: CPU inference regression suite")
-    group.addoption(
-        FLOOR, metavar="FRACTION", type=_fraction, default=DEFAULT_FLOOR,
-        help="smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. "
-             f"Default: {DEFAULT_FLOOR}",
-    )
-    group.addoption(
-        ALPHA, metavar="FRACTION", type=_alpha, default=DEFAULT_FAMILY_ALPHA,
-        help="chance of any false alarm over the whole run (Bonferroni over gated cases). "
-             f"Default: {DEFAULT_FAMILY_ALPHA}",
-    )
-    group.addoption(
-        BUDGET, metavar="SECONDS", type=_seconds, default=SamplingPlan().budget_s,
-        help="measuring time per model, all its variants together. "
-             f"Default: {SamplingPlan().budget_s:g}",
-    )
-    group.addoption(
-        REPEAT, metavar="N", type=_count(1), default=None,
-        help="measure each model in N separate processes; all N runs are gated together, and "
-             "--ig-update-baselines records all N (the gate needs the spread between runs). "
-             f"Default: {DEFAULT_REPEAT}, or {RECORD_RUNS} with --ig-update-baselines",
-    )
-    group.addoption(
-        THREADS, metavar="N", type=_threads, default=DEFAULT_THREADS,
-        help="torch intra-op threads while measuring; baselines recorded with another count are "
-             f"not compared. Default: {DEFAULT_THREADS}",
-    )
-    group.addoption(
-        CONFIRM_RUNS, metavar="N", type=_count(0), default=DEFAULT_CONFIRM_RUNS,
-        help="fresh processes that re-measure a case the screen flags; it fails only if all its "
-             f"runs together are a regression. 0: decide on the first runs. Default: {DEFAULT_CONFIRM_RUNS}",
-    )
-    group.addoption(
-        REQUIRE_BASELINE, action="store_true", default=False,
-        help="fail perf cases that have no baseline for this machine class and lane. Default: off",
-    )
-    group.addoption(
-        ON_INCONCLUSIVE, choices=("fail", "pass"), default="fail",
-        help="what a case the gate could not decide does to the run: 'fail' exits with code "
-             f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
-    )
-    group.addoption(
-        CONFIRM_BUDGET, metavar="SECONDS", type=_seconds_up_to(7200.0), default=DEFAULT_CONFIRM_BUDGET_S,
-        help="re-measuring time the whole run may spend on flagged cases. "
-             f"Default: {DEFAULT_CONFIRM_BUDGET_S:g}",
-    )
-    group.addoption(
-        REPLACE_BASELINES, action="store_true", default=False,
-        help="with --ig-update-baselines: the recorded cases keep only this session's runs (accepting an "
-             "intended change) instead of appending a session. Default: off",
-    )
-    group.addoption(
-        INJECT, metavar="VARIANT=FRACTION", type=_injection, default=None,
-        help="TEST ONLY: build VARIANT with extra in-graph work in every layer (zero-weight matmuls "
-             "sized to FRACTION of the layer's FLOPs) to see the gate catch a real slowdown; the "
-             "summary flags it. Default: off",
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -476,7 +384,6 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
         from .isolation_plugin import settings as isolation_settings
 
         run = run_session(config)
-        opts = run.options
         isolation = isolation_settings(config)
         try:
             menv = suite_env()
@@ -484,18 +391,16 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             raise pytest.UsageError(f"infergate: {exc}") from None
         # A model's measurement builds every variant, compile included: the compile timeout applies.
         timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
+        s = run.settings
         config.stash[_RUN] = PerfRun(
-            profile=opts.profile, baselines_root=opts.baselines_dir, update=opts.update_baselines,
-            results_path=opts.results_json, floor=config.getoption(FLOOR), alpha=config.getoption(ALPHA),
-            budget_s=config.getoption(BUDGET), require_baseline=config.getoption(REQUIRE_BASELINE),
-            machine_class=run.machine_class, lane=run.lane, load_baseline=lambda: run.baseline,
+            profile=s.profile, baselines_root=s.baselines_dir, update=s.update_baselines,
+            results_path=s.results_json, floor=s.floor, alpha=s.alpha, budget_s=s.budget_s,
+            require_baseline=s.require_baseline, machine_class=run.machine_class, lane=run.lane,
+            load_baseline=lambda: run.baseline,
             worker_timeout=timeout if isolation.isolates(REFERENCE, perf=True) else None,
-            repeat=runs_per_model(config.getoption(REPEAT), opts.update_baselines),
-            confirm_runs=config.getoption(CONFIRM_RUNS),
-            threads=config.getoption(THREADS),
-            inconclusive_fails=config.getoption(ON_INCONCLUSIVE) == "fail",
-            confirm_budget_s=config.getoption(CONFIRM_BUDGET), replace=config.getoption(REPLACE_BASELINES),
-            inject=config.getoption(INJECT), menv=menv,
+            repeat=runs_per_model(s.repeat, s.update_baselines), confirm_runs=s.confirm_runs,
+            threads=s.threads, inconclusive_fails=s.on_inconclusive == "fail",
+            confirm_budget_s=s.confirm_budget_s, replace=s.replace_baselines, inject=s.inject, menv=menv,
         )
     return config.stash[_RUN]
 
@@ -509,12 +414,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from ..core.errors import InfergateError
 
-    opts = run_session(metafunc.config).options
-    cases = perf_cases(opts.profile)
+    settings = run_session(metafunc.config).settings
+    cases = perf_cases(settings.profile)
     try:
         # A user's own checkpoint is timed too (same variants and dtypes as the profile's perf
         # cases); ignoring the option would give them numbers for our models instead.
-        cases += checkpoint_cases(opts.checkpoints, tuple(dict.fromkeys(c.variant for c in cases)),
+        cases += checkpoint_cases(settings.checkpoints, tuple(dict.fromkeys(c.variant for c in cases)),
                                   tuple(dict.fromkeys(c.dtype for c in cases)))
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -537,10 +442,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     from ..building.harness import perf_skip_reason
 
-    opts = run_session(session.config).options
+    settings = run_session(session.config).settings
     family = None
-    if opts.shard is not None:  # the whole run's gateable cases, not this shard's
-        family = [c for c in perf_cases(opts.profile) + checkpoint_cases(opts.checkpoints)
+    if settings.shard is not None:  # the whole run's gateable cases, not this shard's
+        family = [c for c in perf_cases(settings.profile) + checkpoint_cases(settings.checkpoints)
                   if perf_skip_reason(c) is None]
     try:
         perf_run_of(session.config).prepare(cases, family)

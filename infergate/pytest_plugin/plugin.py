@@ -9,24 +9,23 @@ import pytest
 from ..building.cases import Case, correctness_cases
 from ..core.errors import InfergateError
 from . import fusion_plugin, isolation_plugin, perf_plugin
-from .options import add_options
 from .params import MATRIX_MARK, checked_axes, checkpoint_cases, matrix_params, register_hypothesis_profiles
 from .session import session, start
+from .settings import add_options
 
 if TYPE_CHECKING:
     from ..building.harness import Harness
 
-# Feature plugins, each owning its hooks and options; registered here so the root conftest stays
+# Feature plugins, each owning its hooks; registered here so the root conftest stays
 # one line. They receive the session (session.py) and never import this module.
 FEATURE_PLUGINS = (perf_plugin, isolation_plugin, fusion_plugin)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
-    add_options(parser)
+    add_options(parser)  # every plugin's options, declared once (settings.OPTIONS)
     for module in FEATURE_PLUGINS:
         if not pluginmanager.is_registered(module):
             pluginmanager.register(module, module.__name__)
-        module.add_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)  # the feature plugins' pytest_configure read the session
@@ -43,10 +42,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     mark = metafunc.definition.get_closest_marker(MATRIX_MARK)
     if mark is None or "case" not in metafunc.fixturenames:
         return
-    options = session(metafunc.config).options
+    settings = session(metafunc.config).settings
     try:
-        cases = correctness_cases(options.profile)
-        cases += checkpoint_cases(options.checkpoints)
+        cases = correctness_cases(settings.profile)
+        cases += checkpoint_cases(settings.checkpoints)
         variants, dtypes = checked_axes(mark.kwargs.get("variants"), mark.kwargs.get("dtypes"))
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -64,14 +63,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before perf's hook collects its cases: it must see this shard's only
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    options = session(config).options
-    shard = options.shard
+    settings = session(config).settings
+    shard = settings.shard
     if shard is None:
         return
     from ..building.shards import plan
 
     index, total = shard
-    assignment = plan(options.profile, total)
+    assignment = plan(settings.profile, total)
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:

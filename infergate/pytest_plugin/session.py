@@ -1,4 +1,4 @@
-"""One pytest session's settings and facts, built once in the root plugin's ``pytest_configure``
+"""One pytest session's settings (``settings.Settings``) and facts, built once in the root plugin's ``pytest_configure``
 (tryfirst) and handed to the feature plugins: the options, this machine's class and lane, and the
 baselines file, read at most once. The feature plugins read it from here and never import the root
 plugin."""
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .options import Options
+from .settings import Settings
 
 if TYPE_CHECKING:
     from ..measuring.baselines import BaselineFile
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Session:
-    options: Options
+    settings: Settings
     machine_class: str
     lane: str
 
@@ -28,13 +28,13 @@ class Session:
     def from_pytest_config(cls, config: pytest.Config) -> Session:
         from ..building.machine import lane_id, lane_versions, machine_class
 
-        return cls(Options.from_pytest_config(config), machine_class(), lane_id(lane_versions()))
+        return cls(Settings.from_pytest_config(config), machine_class(), lane_id(lane_versions()))
 
     @property
     def baseline_path(self) -> Path:
         from ..measuring.baselines import baseline_path
 
-        return baseline_path(self.options.baselines_dir, self.machine_class, self.lane)
+        return baseline_path(self.settings.baselines_dir, self.machine_class, self.lane)
 
     @functools.cached_property
     def baseline(self) -> BaselineFile | None:

@@ -1,0 +1,270 @@
+"""Every infergate option, declared once as data, and the one frozen ``Settings`` built from them.
+
+pytest's option group and the commands' argparse parsers take the same ``Option`` objects, so a flag
+has one spelling, one type (the validators in ``core.validate``), one default and one help text
+wherever it is accepted. ``Settings`` is built from a pytest config or from parsed CLI arguments and
+is what the feature plugins read; nothing else calls ``getoption`` for an infergate flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..building.cases import PROFILES, Profile, get_profile
+from ..building.inject import injection_type
+from ..core.defaults import DEFAULT_FLOOR
+from ..core.errors import UsageError
+from ..core.validate import alpha_type, directory, fraction_type, seconds_up_to, whole_number
+from ..measuring.sampling import SamplingPlan
+from ..reports.summary import (
+    DEFAULT_CONFIRM_BUDGET_S,
+    DEFAULT_CONFIRM_RUNS,
+    DEFAULT_FAMILY_ALPHA,
+    DEFAULT_REPEAT,
+    DEFAULT_THREADS,
+    RECORD_RUNS,
+)
+
+if TYPE_CHECKING:
+    import pytest
+
+GROUP = "infergate"
+GROUP_DESCRIPTION = "infergate: CPU inference regression suite"
+
+PROFILE = "--ig-profile"
+CHECKPOINT = "--ig-checkpoint"
+BASELINES_DIR = "--ig-baselines"
+UPDATE_BASELINES = "--ig-update-baselines"
+REPLACE_BASELINES = "--ig-replace-baselines"
+RESULTS_JSON = "--ig-json"
+SHARD = "--ig-shard"
+FLOOR = "--ig-floor"
+ALPHA = "--ig-alpha"
+BUDGET = "--ig-budget"
+REPEAT = "--ig-repeat"
+THREADS = "--ig-threads"
+CONFIRM_RUNS = "--ig-confirm-runs"
+CONFIRM_BUDGET = "--ig-confirm-budget"
+REQUIRE_BASELINE = "--ig-require-baseline"
+ON_INCONCLUSIVE = "--ig-inconclusive"
+INJECT = "--ig-inject-slowdown"
+ISOLATE = "--ig-isolate"
+TIMEOUT = "--ig-timeout"
+FUSIONS_MD = "--ig-fusions-md"
+
+MAX_RUNS = 20
+# pytest's own codes are 0-5; a run with no regression but a case it could not decide exits with
+# this one (with --ig-inconclusive fail, the default), so CI can tell "slower" from "could not tell".
+EXIT_INCONCLUSIVE = 6
+# Per-variant timeouts are the variants' own (Variant.timeout_s); --ig-timeout overrides them all.
+TIMEOUT_SECONDS = seconds_up_to(24 * 3600.0)
+
+
+class Mode(enum.Enum):
+    """Which cases run in a worker process (--ig-isolate)."""
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def _mode(value: str) -> Mode:
+    try:
+        return Mode(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"unknown isolation mode {value!r}; valid: {', '.join(m.value for m in Mode)}"
+        ) from None
+
+
+def _profile(value: str) -> Profile:
+    try:
+        return get_profile(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _shard(value: str) -> tuple[int, int]:
+    from ..building.shards import parse_shard
+
+    return parse_shard(value)
+
+
+def _markdown_path(value: str) -> Path:
+    path = Path(value)
+    if path.is_dir() or path.suffix != ".md":
+        raise argparse.ArgumentTypeError(f"{value} must name a .md file")
+    return path
+
+
+def _timeout_help() -> str:
+    from ..building.variants import VARIANTS
+
+    own = ", ".join(f"{n} {v.timeout_s:g}" for n, v in VARIANTS.items())
+    return ("per-case timeout, a hard kill for cases in a worker, best effort (SIGALRM) in-process. "
+            f"Default: each variant's own ({own})")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One flag: its spelling, the ``Settings`` field it fills, and argparse's keyword arguments
+    (pytest's ``addoption`` takes the same)."""
+
+    flag: str
+    setting: str
+    help: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def add_to(self, add: Callable[..., Any], *aliases: str) -> None:
+        """Declare the option with ``add`` (``group.addoption`` or ``parser.add_argument``); an alias
+        (a command's short spelling) means exactly the same."""
+        add(*aliases, self.flag, dest=self.dest, help=self.help, **self.kwargs)
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+_BUDGET = SamplingPlan().budget_s
+OPTIONS: tuple[Option, ...] = (
+    Option(PROFILE, "profile", f"which slice of the matrix to run ({', '.join(PROFILES)}). Default: default",
+           {"metavar": "NAME", "type": _profile, "default": get_profile("default")}),
+    Option(BASELINES_DIR, "baselines_dir",
+           "where baseline files live (one per machine class x lane). Default: baselines/ beside "
+           "the rootdir's conftest.py, wherever pytest is started from",
+           {"metavar": "DIR", "type": directory, "default": None}),
+    Option(UPDATE_BASELINES, "update_baselines",
+           "record this run's speedups and fusions into the baselines (merged, atomic). Default: off",
+           {"action": "store_true", "default": False}),
+    Option(REPLACE_BASELINES, "replace_baselines",
+           "with --ig-update-baselines: the recorded cases keep only this session's runs (accepting an "
+           "intended change) instead of appending a session. Default: off",
+           {"action": "store_true", "default": False}),
+    Option(RESULTS_JSON, "results_json",
+           "also write this run's results (pytest-benchmark JSON form) to PATH. Default: none",
+           {"metavar": "PATH", "type": Path, "default": None}),
+    Option(SHARD, "shard",
+           "run only shard I of N of the profile's models (python -m infergate shards plans them: "
+           "by model, balanced by estimated cost, the same plan in every job). Default: all",
+           {"metavar": "I/N", "type": _shard, "default": None}),
+    Option(CHECKPOINT, "checkpoints",
+           "add a real checkpoint (a local directory, or a hub id already in the offline HF cache) "
+           "to the correctness suite; repeatable. Default: only the packaged MiniLM-L6",
+           {"metavar": "DIR_OR_HUB_ID", "action": "append", "default": []}),
+    Option(FLOOR, "floor",
+           "smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. "
+           f"Default: {DEFAULT_FLOOR}",
+           {"metavar": "FRACTION", "type": fraction_type, "default": DEFAULT_FLOOR}),
+    Option(ALPHA, "alpha",
+           "chance of any false alarm over the whole run (Bonferroni over gated cases). "
+           f"Default: {DEFAULT_FAMILY_ALPHA}",
+           {"metavar": "FRACTION", "type": alpha_type, "default": DEFAULT_FAMILY_ALPHA}),
+    Option(BUDGET, "budget_s", f"measuring time per model, all its variants together. Default: {_BUDGET:g}",
+           {"metavar": "SECONDS", "type": seconds_up_to(600.0), "default": _BUDGET}),
+    Option(REPEAT, "repeat",
+           "measure each model in N separate processes; all N runs are gated together, and "
+           "--ig-update-baselines records all N (the gate needs the spread between runs). "
+           f"Default: {DEFAULT_REPEAT}, or {RECORD_RUNS} with --ig-update-baselines",
+           {"metavar": "N", "type": whole_number(1, MAX_RUNS), "default": None}),
+    Option(THREADS, "threads",
+           "torch intra-op threads while measuring; baselines recorded with another count are "
+           f"not compared. Default: {DEFAULT_THREADS}",
+           {"metavar": "N", "type": whole_number(1, 1024), "default": DEFAULT_THREADS}),
+    Option(CONFIRM_RUNS, "confirm_runs",
+           "fresh processes that re-measure a case the screen flags; it fails only if all its "
+           f"runs together are a regression. 0: decide on the first runs. Default: {DEFAULT_CONFIRM_RUNS}",
+           {"metavar": "N", "type": whole_number(0, MAX_RUNS), "default": DEFAULT_CONFIRM_RUNS}),
+    Option(CONFIRM_BUDGET, "confirm_budget_s",
+           f"re-measuring time the whole run may spend on flagged cases. Default: {DEFAULT_CONFIRM_BUDGET_S:g}",
+           {"metavar": "SECONDS", "type": seconds_up_to(7200.0), "default": DEFAULT_CONFIRM_BUDGET_S}),
+    Option(REQUIRE_BASELINE, "require_baseline",
+           "fail perf cases that have no baseline for this machine class and lane. Default: off",
+           {"action": "store_true", "default": False}),
+    Option(ON_INCONCLUSIVE, "on_inconclusive",
+           "what a case the gate could not decide does to the run: 'fail' exits with code "
+           f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
+           {"choices": ("fail", "pass"), "default": "fail"}),
+    Option(INJECT, "inject",
+           "TEST ONLY: build VARIANT with extra in-graph work in every layer (zero-weight matmuls "
+           "sized to FRACTION of the layer's FLOPs) to see the gate catch a real slowdown; the "
+           "summary flags it. Default: off",
+           {"metavar": "VARIANT=FRACTION", "type": injection_type, "default": None}),
+    Option(ISOLATE, "isolate",
+           "run each case's build and run in a worker process, so a crash or hang fails only that "
+           "case: auto (perf and IPEX cases), always, never. Default: auto",
+           {"metavar": "MODE", "type": _mode, "default": Mode.AUTO}),
+    Option(TIMEOUT, "timeout_s", "", {"metavar": "SECONDS", "type": TIMEOUT_SECONDS, "default": None}),
+    Option(FUSIONS_MD, "fusions_md",
+           "also write the fusion table into this Markdown file, replacing only this lane's "
+           "section. Default: none",
+           {"metavar": "PATH", "type": _markdown_path, "default": None}),
+)
+
+
+def option(flag: str) -> Option:
+    """The declared option ``flag`` (a command adds it to its own parser with this)."""
+    found = next((o for o in OPTIONS if o.flag == flag), None)
+    if found is None:
+        raise KeyError(f"no infergate option {flag}")
+    if flag == TIMEOUT:  # its help names every variant's own timeout, read when asked
+        return Option(found.flag, found.setting, _timeout_help(), found.kwargs)
+    return found
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, GROUP_DESCRIPTION)
+    for o in OPTIONS:
+        option(o.flag).add_to(group.addoption)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """This run's infergate options, typed and validated (each by its option's type)."""
+
+    profile: Profile
+    baselines_dir: Path
+    update_baselines: bool = False
+    replace_baselines: bool = False
+    results_json: Path | None = None
+    shard: tuple[int, int] | None = None
+    checkpoints: tuple[str, ...] = ()
+    floor: float = DEFAULT_FLOOR
+    alpha: float = DEFAULT_FAMILY_ALPHA
+    budget_s: float = _BUDGET
+    repeat: int | None = None  # None: summary.runs_per_model's rule
+    threads: int = DEFAULT_THREADS
+    confirm_runs: int = DEFAULT_CONFIRM_RUNS
+    confirm_budget_s: float = DEFAULT_CONFIRM_BUDGET_S
+    require_baseline: bool = False
+    on_inconclusive: Literal["fail", "pass"] = "fail"
+    inject: tuple[str, float] | None = None
+    isolate: Mode = Mode.AUTO
+    timeout_s: float | None = None  # None: each variant's own
+    fusions_md: Path | None = None
+
+    @classmethod
+    def from_values(cls, value: Callable[[Option], Any], root: Path) -> Settings:
+        """Settings from ``value(option)``, each already converted by the option's type; an unset
+        baselines directory is ``root``/baselines."""
+        known = {f.name for f in fields(cls)}
+        values = {o.setting: value(o) for o in OPTIONS}
+        assert set(values) == known, sorted(set(values) ^ known)  # one field per option, no more
+        values["checkpoints"] = tuple(values["checkpoints"] or ())
+        values["baselines_dir"] = values["baselines_dir"] or root / "baselines"
+        return cls(**values)
+
+    @classmethod
+    def from_pytest_config(cls, config: pytest.Config) -> Settings:
+        # Relative to the rootdir, not the working directory: started from a subdirectory, a
+        # cwd-relative default would find no baselines and pass every case as "no-baseline".
+        return cls.from_values(lambda o: config.getoption(o.flag), Path(config.rootpath))
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, root: Path) -> Settings:
+        """From a command's parsed arguments; options the command does not take keep their defaults."""
+        return cls.from_values(lambda o: getattr(args, o.dest, o.kwargs.get("default")), root)

@@ -1,0 +1,60 @@
+"""One Settings: every option declared once, read the same from pytest and from a command line."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from infergate.pytest_plugin import settings as s
+
+ARGV = ["--ig-profile", "smoke", "--ig-floor", "0.03", "--ig-repeat", "4", "--ig-isolate", "never",
+        "--ig-timeout", "30", "--ig-inject-slowdown", "compile=0.2", "--ig-checkpoint", "a",
+        "--ig-checkpoint", "b", "--ig-inconclusive", "pass", "--ig-threads", "2"]
+
+
+def test_every_settings_field_is_one_declared_option() -> None:
+    declared = [o.setting for o in s.OPTIONS]
+    assert sorted(declared) == sorted(f.name for f in fields(s.Settings))
+    assert len({o.flag for o in s.OPTIONS}) == len(s.OPTIONS) == len(set(declared))
+    assert all(o.flag.startswith("--ig-") and o.help or o.flag == s.TIMEOUT for o in s.OPTIONS)
+    assert "compile" in s.option(s.TIMEOUT).help  # its help names the variants' own timeouts
+
+
+def _from_argparse(argv: list[str], root: Path) -> s.Settings:
+    parser = argparse.ArgumentParser()
+    for o in s.OPTIONS:
+        s.option(o.flag).add_to(parser.add_argument)
+    return s.Settings.from_args(parser.parse_args(argv), root)
+
+
+def test_pytest_and_a_command_line_give_the_same_settings(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest('pytest_plugins = ["infergate.pytest_plugin.plugin"]')
+    config = pytester.parseconfig(*ARGV)
+    from_pytest = s.Settings.from_pytest_config(config)
+    from_cli = _from_argparse(ARGV, Path(config.rootpath))
+    assert from_pytest == from_cli
+    assert from_pytest.profile.name == "smoke" and from_pytest.floor == 0.03 and from_pytest.repeat == 4
+    assert from_pytest.isolate is s.Mode.NEVER and from_pytest.timeout_s == 30.0
+    assert from_pytest.inject == ("compile", 0.2) and from_pytest.checkpoints == ("a", "b")
+    assert from_pytest.on_inconclusive == "pass" and from_pytest.threads == 2
+    # An unset baselines directory is the root's, not the working directory's.
+    assert from_pytest.baselines_dir == Path(config.rootpath) / "baselines"
+
+
+def test_defaults_are_the_declared_ones(tmp_path: Path) -> None:
+    settings = _from_argparse([], tmp_path)
+    assert settings.profile.name == "default" and settings.repeat is None and settings.isolate is s.Mode.AUTO
+    assert settings == s.Settings(profile=settings.profile, baselines_dir=tmp_path / "baselines")
+
+
+@pytest.mark.parametrize("argv", [["--ig-floor", "1.5"], ["--ig-repeat", "0"], ["--ig-isolate", "sometimes"],
+                                  ["--ig-profile", "nope"], ["--ig-fusions-md", "x.txt"],
+                                  ["--ig-inject-slowdown", "eager=0.1"], ["--ig-inconclusive", "maybe"]])
+def test_a_bad_value_is_refused_by_its_type(argv: list[str], tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        _from_argparse(argv, tmp_path)
+    assert argv[0] in capsys.readouterr().err
