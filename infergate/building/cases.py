@@ -17,7 +17,7 @@ from ..matrix.dtypes import DType
 from ..matrix.inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, SIZES, Task
-from .variants import VARIANTS, default_variants
+from .variants import COMPILE, VARIANTS, default_variants
 
 
 def measured_model_id(spec: ModelSpec, shape: Shape) -> str:
@@ -97,7 +97,7 @@ class Profile:
     perf: tuple[Selection, ...]
 
 
-ALL_BUT_COMPILE = tuple(v for v in default_variants() if v != "compile")
+ALL_BUT_COMPILE = tuple(v for v in default_variants() if v != COMPILE)
 
 # Compile costs 5-15 s per build on 2 cores plus a recompile per new shape in the property tests
 # (measured: the 133 compile correctness tests of one lane took 12 min of wall time with -n 2), so
@@ -123,7 +123,7 @@ def _correctness(compile_tasks: tuple[Task, ...] | None,
                   variants=COMPILE_OPTIONS, dtypes=option_dtypes),
         # The real-loading path: the packaged MiniLM-L6 with its tokenizer and real text, every task.
         Selection(sizes=(), real_checkpoint=True, variants=ALL_BUT_COMPILE),
-        Selection(sizes=(), real_checkpoint=True, tasks=(Task.SEQ_CLS,), variants=("compile",)),
+        Selection(sizes=(), real_checkpoint=True, tasks=(Task.SEQ_CLS,), variants=(COMPILE,)),
     )
 
 

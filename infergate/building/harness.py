@@ -62,7 +62,7 @@ class Harness:
             return tuple(self.model(spec)(**inputs))
 
     def built(self, case: Case) -> Built:
-        if case.dtype is DType.BF16 and case.variant != "jit_ipex":
+        if case.dtype is DType.BF16 and get_variant(case.variant).bf16_by_autocast:
             reason = ipex_autocast_problem(probe())
             if reason:
                 raise CaseUnavailable(reason)

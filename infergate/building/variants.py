@@ -136,6 +136,9 @@ class Variant(abc.ABC):
     imports_ipex: ClassVar[bool] = False
     # Whether it leaves a TorchScript graph whose executed node kinds can be read (fusion table).
     has_graph: ClassVar[bool] = False
+    # Whether its BF16 runs under torch's CPU autocast (so a CPU or process where autocast BF16 is
+    # broken or emulated cannot run it); IPEX's own BF16 path converts the weights instead.
+    bf16_by_autocast: ClassVar[bool] = True
 
     def unavailable(self, dtype: DType, caps: Capabilities) -> str | None:
         """Why this variant cannot run at ``dtype`` here (a precise skip reason), or None."""
@@ -189,6 +192,7 @@ class JitIpex(Variant):
     crash_prone = True  # IPEX's import calls exit(127) on a torch mismatch; its kernels can abort
     imports_ipex = True
     has_graph = True
+    bf16_by_autocast = False  # ipex.optimize(dtype=bfloat16) converts and prepacks the weights
 
     def __init__(self, fusion: bool = True) -> None:
         # ``fusion=False`` exists so tests can show a lost fusion is caught.
@@ -358,8 +362,12 @@ class CompileAutotune(Compile):
         return None
 
 
+# The registered variants' names, for the rules and reports that name one: other modules use these,
+# never a string literal, so a renamed variant cannot leave a comparison silently false.
+EAGER, JIT, JIT_IPEX, COMPILE = Eager.name, Jit.name, JitIpex.name, Compile.name
+COMPILE_CPP, COMPILE_AUTOTUNE = CompileCpp.name, CompileAutotune.name
 # The variant every speedup is measured against (eager / variant), in the same rounds.
-REFERENCE = Eager.name
+REFERENCE = EAGER
 
 VARIANTS: dict[str, Variant] = {
     v.name: v for v in (Eager(), Jit(), JitIpex(), Compile(), CompileCpp(), CompileAutotune())}

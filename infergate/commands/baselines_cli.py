@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..building.variants import REFERENCE
 from ..core.errors import DataFileError, InfergateError
 from ..core.paths import REPO_ROOT
 from ..core.validate import whole_number
@@ -64,7 +65,7 @@ def cases_from_results(
     cases: dict[str, bl.CaseBaseline] = {}
     for bench in data.get("benchmarks", []):
         extra = bench.get("extra_info") or {}
-        if extra.get("variant") in (None, "eager"):
+        if extra.get("variant") in (None, REFERENCE):
             continue
         records = extra.get("run_records") or []
         recipe = extra.get("recipe")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE
 from ..core.paths import REPO_ROOT
 from ..core.validate import seconds_up_to, whole_number
 from ..matrix.dtypes import DType
@@ -110,7 +111,7 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
         return f"{head}: FAILED: {error} ({elapsed / 60:.1f} min, ~{left / 60:.0f} min left)"
     assert m is not None
     parts = []
-    for name, a, b in (("jit", "jit", "eager"), ("fusions", "jit_ipex", "jit"), ("compile", "compile", "eager")):
+    for name, a, b in ((JIT, JIT, REFERENCE), ("fusions", JIT_IPEX, JIT), (COMPILE, COMPILE, REFERENCE)):
         est = speedup(m, a, b)
         parts.append(f"{name} {est.point:.2f}x" if est else f"{name} -")
     return (f"{head}: {', '.join(parts)}; leave IPEX: {can_leave_ipex(m).answer} "

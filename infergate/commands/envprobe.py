@@ -20,6 +20,7 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
 from ..core.errors import InfergateError
 from ..matrix.dtypes import DType
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = find_spec(args.model)
         settings = {name: resolve(name.split("+")) for name in args.settings.split(",")}
-        variants = ("eager", *args.variants.split(","))
+        variants = (REFERENCE, *args.variants.split(","))
         rows: list[dict[str, object]] = []
         rng = random.Random(0)
         t0 = time.perf_counter()
@@ -72,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 if problem:
                     raise InfergateError(f"setting {name}: {problem}")
                 built = [v for v in variants[1:] if v not in m.skipped]
-                s = m.samples(["eager", *built])
-                row = {"setting": name, "rep": rep, "eager_ms": m.median_ms("eager"), "rounds": m.rounds,
+                s = m.samples([REFERENCE, *built])
+                row = {"setting": name, "rep": rep, "eager_ms": m.median_ms(REFERENCE), "rounds": m.rounds,
                        "observed": m.observed_env, "others_runnable": m.noise.others_runnable,
                        "steal": m.noise.steal_share}
                 for v in built:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE
 from .claims_measure import ClaimMeasurement
 from .stats import Estimate, bootstrap_ratio_ci, speedup_ratio
 
@@ -27,11 +28,11 @@ HEADLINE_SEQ = 128  # the share is counted over the models at this sequence leng
 
 # (numerator, denominator): a ratio of times den/num > 1 means ``num`` is faster.
 SPEEDUPS: tuple[tuple[str, str, str], ...] = (
-    ("jit_vs_eager", "jit", "eager"),
-    ("fusion_benefit", "jit_ipex", "jit"),
-    ("ipex_vs_eager", "jit_ipex", "eager"),
-    ("compile_vs_eager", "compile", "eager"),
-    ("compile_vs_ipex", "compile", "jit_ipex"),
+    ("jit_vs_eager", JIT, REFERENCE),
+    ("fusion_benefit", JIT_IPEX, JIT),
+    ("ipex_vs_eager", JIT_IPEX, REFERENCE),
+    ("compile_vs_eager", COMPILE, REFERENCE),
+    ("compile_vs_ipex", COMPILE, JIT_IPEX),
 )
 
 
@@ -65,7 +66,7 @@ def between_hosts_sd(faster: str, slower: str) -> float:
     does not)."""
     from .session_gate import prior_for
 
-    return math.sqrt(sum(prior_for(v) ** 2 for v in (faster, slower) if v != "eager"))
+    return math.sqrt(sum(prior_for(v) ** 2 for v in (faster, slower) if v != REFERENCE))
 
 
 def benefit_counts(est: Estimate | None, at_least: float = BENEFIT) -> bool:
@@ -83,18 +84,18 @@ def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hos
     """Can ``compile`` replace ``jit_ipex`` for this model: the same answers as eager FP32 and at
     most ``within`` slower than ``jit_ipex``, judged on the interval (never on a point alone):
     this process's interval, or with ``across_hosts`` the one any host of the class can expect."""
-    for variant in ("jit_ipex", "compile"):  # a row that cannot run here is n/a, not undecided
+    for variant in (JIT_IPEX, COMPILE):  # a row that cannot run here is n/a, not undecided
         if variant in m.skipped:
             return LeaveVerdict("n/a", f"{variant} skipped: {m.skipped[variant]}")
     if "worker" in m.failed or m.timing is None:
         return LeaveVerdict("undecided", "the row was not measured: " + m.failed.get("worker", "nothing timed"))
-    for variant in ("jit_ipex", "compile"):
+    for variant in (JIT_IPEX, COMPILE):
         if variant in m.failed:
-            return LeaveVerdict("no" if variant == "compile" else "n/a", f"{variant} failed: {m.failed[variant]}")
-    answers = m.answers.get("compile")
+            return LeaveVerdict("no" if variant == COMPILE else "n/a", f"{variant} failed: {m.failed[variant]}")
+    answers = m.answers.get(COMPILE)
     if answers is None or not answers.same:
         return LeaveVerdict("no", "compile's answers differ: " + (answers.why_not() if answers else "not checked"))
-    est = speedup(m, "compile", "jit_ipex", across_hosts=across_hosts)
+    est = speedup(m, COMPILE, JIT_IPEX, across_hosts=across_hosts)
     if est is None:
         return LeaveVerdict("n/a", "compile and jit_ipex were not both timed")
     # est > 1: compile faster. compile's time / jit_ipex's time = 1 / est.
@@ -140,7 +141,7 @@ def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMea
 def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str) -> Share:
     counted = measured = skipped = failed = wide = 0
     for m in headline_rows(rows, dtype):
-        est = speedup(m, "jit_ipex", "jit")
+        est = speedup(m, JIT_IPEX, JIT)
         if est is None:
             if m.failed:
                 failed += 1
@@ -149,5 +150,5 @@ def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str) -> Share:
             continue
         measured += 1
         counted += benefit_counts(est)
-        wide += benefit_counts(speedup(m, "jit_ipex", "jit", across_hosts=True))
+        wide += benefit_counts(speedup(m, JIT_IPEX, JIT, across_hosts=True))
     return Share(dtype, counted, measured, skipped, failed, wide)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from ..building.variants import default_variants
+from ..building.variants import default_variants, get_variant
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
@@ -81,7 +81,7 @@ def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> st
     from ..building.harness import perf_skip_reason
 
     reason = perf_skip_reason(Case(spec, variant, dtype, shape))
-    if reason is None and dtype is DType.BF16 and variant != "jit_ipex":
+    if reason is None and dtype is DType.BF16 and get_variant(variant).bf16_by_autocast:
         reason = ipex_autocast_problem(probe())
     return reason
 

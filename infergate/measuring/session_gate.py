@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
+from ..building.variants import COMPILE, JIT, JIT_IPEX
 from .stats import Estimate, student_t_quantile
 
 Status = Literal["pass", "improvement", "regression", "inconclusive"]
@@ -60,7 +61,7 @@ Status = Literal["pass", "improvement", "regression", "inconclusive"]
 # baselines) and the AMD class (docs/calibration.md, "Between sessions"). A shift d between two
 # sessions has sd sqrt(2) x the between-session sd, so these are the observed shifts / sqrt(2),
 # rounded up.
-PRIOR_BETWEEN_SD: Mapping[str, float] = {"jit": 0.03, "compile": 0.04, "jit_ipex": 0.06}
+PRIOR_BETWEEN_SD: Mapping[str, float] = {JIT: 0.03, COMPILE: 0.04, JIT_IPEX: 0.06}
 DEFAULT_PRIOR_BETWEEN_SD = 0.06  # a variant never measured across sessions: the largest above
 PRIOR_DF = 2  # the prior's weight, in sessions' worth of evidence
 POWER = 0.95

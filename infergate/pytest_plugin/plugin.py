@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..building.cases import Case, correctness_cases
+from ..building.variants import REFERENCE
 from ..core.errors import InfergateError
 from . import fusion_plugin, isolation_plugin, perf_plugin
 from .params import MATRIX_MARK, checked_axes, checkpoint_cases, matrix_params, register_hypothesis_profiles
@@ -57,7 +58,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         from ..matrix.dtypes import DType
 
         # The FP32 eager case *is* the reference: comparing it with itself is a test that cannot fail.
-        cases = [c for c in cases if not (c.variant == "eager" and c.dtype is DType.FP32)]
+        cases = [c for c in cases if not (c.variant == REFERENCE and c.dtype is DType.FP32)]
     metafunc.parametrize("case", matrix_params(cases))
 
 

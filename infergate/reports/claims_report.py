@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..building.variants import COMPILE, COMPILE_AUTOTUNE, COMPILE_CPP, JIT, JIT_IPEX, REFERENCE
 from ..measuring.claims import (
     BENEFIT,
     CONFIDENCE,
@@ -40,7 +41,7 @@ def _cell(m: ClaimMeasurement, faster: str, slower: str) -> str:
     est = speedup(m, faster, slower)
     if est is None:
         return _why_missing(m, faster, slower)
-    if not (faster == "jit_ipex" and slower == "jit"):
+    if not (faster == JIT_IPEX and slower == JIT):
         return _est(est)
     wide = speedup(m, faster, slower, across_hosts=True)
     assert wide is not None
@@ -50,14 +51,14 @@ def _cell(m: ClaimMeasurement, faster: str, slower: str) -> str:
 
 
 def _fired(m: ClaimMeasurement) -> str:
-    sig = m.fusions.get("jit_ipex", {})
+    sig = m.fusions.get(JIT_IPEX, {})
     # Sorted, so a report re-rendered from its JSON (written with sorted keys) reads the same.
     fired = [f"{fusion_label(k)} ×{n}" for k, n in sorted(sig.items()) if n]
-    return ", ".join(fired) if fired else ("—" if "jit_ipex" not in m.fusions else "none")
+    return ", ".join(fired) if fired else ("—" if JIT_IPEX not in m.fusions else "none")
 
 
 def _eager_ms(m: ClaimMeasurement) -> str:
-    if m.timing is None or "eager" not in m.timing.times_ns:
+    if m.timing is None or REFERENCE not in m.timing.times_ns:
         return "—"
     return f"{m.timing.median_ms('eager'):.1f}"
 
@@ -76,8 +77,8 @@ def speedup_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
     return lines
 
 
-OPTION_RATIOS = (("compile_cpp", "compile"), ("compile_autotune", "compile"),
-                 ("compile_cpp", "jit_ipex"), ("compile_autotune", "jit_ipex"))
+OPTION_RATIOS = ((COMPILE_CPP, COMPILE), (COMPILE_AUTOTUNE, COMPILE),
+                 (COMPILE_CPP, JIT_IPEX), (COMPILE_AUTOTUNE, JIT_IPEX))
 
 
 def options_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
@@ -119,7 +120,7 @@ def answers_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
     lines = ["| model | shape | variant | max abs diff | task answers | same |", "|---|---|---|---|---|---|"]
     for m in rows:
         for v, a in m.answers.items():
-            if v == "eager" and m.dtype == "fp32":
+            if v == REFERENCE and m.dtype == "fp32":
                 continue  # the reference itself
             same = "yes" if a.same else f"NO: {a.why_not()}"
             lines.append(f"| {m.model_id} | {m.shape} | {v} | {a.max_abs:.2g} | {a.agreed}/{a.total} | {same} |")
@@ -176,9 +177,9 @@ def plot(rows: Sequence[ClaimMeasurement], path: Path, title: str) -> Path | Non
         return None
     labels = [f"{m.model_id} {m.shape} {m.dtype}" for m in timed]
     series = [(name, [speedup(m, a, b) for m in timed]) for name, a, b in (
-        ("jit_ipex / jit (the fusions)", "jit_ipex", "jit"),
-        ("compile / jit_ipex", "compile", "jit_ipex"),
-        ("compile / eager", "compile", "eager"),
+        ("jit_ipex / jit (the fusions)", JIT_IPEX, JIT),
+        ("compile / jit_ipex", COMPILE, JIT_IPEX),
+        ("compile / eager", COMPILE, REFERENCE),
     )]
     series = [(n, s) for n, s in series if any(e is not None and math.isfinite(e.point) for e in s)]
     if not series:
