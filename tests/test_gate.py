@@ -20,8 +20,9 @@ from infergate.measuring import baselines as bl
 from infergate.measuring.inrun_noise import InRunNoise
 from infergate.measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
 from infergate.measuring.session_gate import components
-from infergate.pytest_plugin import perf_plugin
-from infergate.pytest_plugin.perf_plugin import EXIT_INCONCLUSIVE, PerfRun, no_baseline_line
+from infergate.pytest_plugin import perf_plugin, perf_run
+from infergate.pytest_plugin.perf_run import PerfRun, no_baseline_line
+from infergate.pytest_plugin.settings import EXIT_INCONCLUSIVE
 from infergate.reports.summary import format_table, judge, results_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +101,7 @@ def gate(root: Path, m: ModelMeasurement | list[ModelMeasurement], confirmation:
         remeasured.append((variants, plan.seed))
         return queue.pop(0)
 
-    monkeypatch.setattr(perf_plugin, "measure", fake_measure)
+    monkeypatch.setattr(perf_run, "measure", fake_measure)
     return run, run.run_case(CASE), remeasured
 
 
@@ -487,7 +488,7 @@ def test_a_case_that_looks_a_floor_slower_but_cannot_be_confirmed_is_inconclusiv
 
 
 def test_bf16_jit_ipex_is_measured_apart_from_the_variants_it_would_skew() -> None:
-    from infergate.pytest_plugin.perf_plugin import measurement_key
+    from infergate.pytest_plugin.perf_run import measurement_key
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "sdpa")
     keys = {v: measurement_key(Case(spec, v, DType.BF16)) for v in ("eager", "jit", "jit_ipex", "compile")}

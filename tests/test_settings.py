@@ -10,6 +10,8 @@ import pytest
 
 from infergate.pytest_plugin import settings as s
 
+pytest_plugins = ["pytester"]
+
 ARGV = ["--ig-profile", "smoke", "--ig-floor", "0.03", "--ig-repeat", "4", "--ig-isolate", "never",
         "--ig-timeout", "30", "--ig-inject-slowdown", "compile=0.2", "--ig-checkpoint", "a",
         "--ig-checkpoint", "b", "--ig-inconclusive", "pass", "--ig-threads", "2"]
