@@ -16,7 +16,7 @@ from ..core.errors import UsageError
 from ..matrix.dtypes import DType
 from ..matrix.inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
-from ..matrix.zoo import ARCHS, SIZES, Task
+from ..matrix.zoo import ARCHS, EAGER_ATTENTION, SIZES, Task
 from .variants import COMPILE, VARIANTS, default_variants
 
 
@@ -116,7 +116,7 @@ def _correctness(compile_tasks: tuple[Task, ...] | None,
         Selection(sizes=("tiny",), variants=ALL_BUT_COMPILE),
         *(
             Selection(sizes=("tiny",), archs=(a,), tasks=compile_tasks,
-                      attentions=(preferred_attention(a),), variants=("compile",))
+                      attentions=(preferred_attention(a),), variants=(COMPILE,))
             for a in ARCHS
         ),
         Selection(sizes=("tiny",), archs=("bert",), tasks=(Task.QA,), attentions=("sdpa",),
@@ -137,7 +137,7 @@ PROFILES: dict[str, Profile] = {
             "smoke",
             "one model, for PR smoke runs and the tool's own tests",
             correctness=(Selection(sizes=("tiny",), archs=("bert",), tasks=(Task.QA,)),),
-            perf=(Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), attentions=("eager",),
+            perf=(Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), attentions=(EAGER_ATTENTION,),
                             dtypes=(DType.FP32,)),),
         ),
         Profile(

@@ -22,7 +22,7 @@ from ..core.validate import seconds_up_to, whole_number
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
-from ..matrix.zoo import ARCHS, SIZES, Task
+from ..matrix.zoo import ARCHS, ATTENTIONS, EAGER_ATTENTION, SIZES, Task
 from ..measuring.claims import can_leave_ipex, speedup
 from ..measuring.claims_measure import ClaimMeasurement, measure_claim
 from ..measuring.sampling import SamplingPlan
@@ -81,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated; a dtype this CPU cannot run is measured as skipped rows with the "
                         "reason. Default: fp32,bf16")
     p.add_argument("--size", choices=sorted(SIZES), default="base", help="model size. Default: base")
-    p.add_argument("--attention", choices=("eager", "sdpa"), default="eager",
+    p.add_argument("--attention", choices=ATTENTIONS, default=EAGER_ATTENTION,
                    help="attention implementation; IPEX's MHA fusion matches eager attention only. Default: eager")
     p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",
                    help=f"timed rounds per row, all variants together. Default: {DEFAULT_BUDGET_S:g}")

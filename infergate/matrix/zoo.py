@@ -79,6 +79,10 @@ class Arch:
         return kwargs
 
 
+# transformers' attn_implementation values the matrix uses ("eager" here is attention, not a variant).
+EAGER_ATTENTION, SDPA_ATTENTION = "eager", "sdpa"
+ATTENTIONS = (EAGER_ATTENTION, SDPA_ATTENTION)
+
 ARCHS: dict[str, Arch] = {
     a.name: a
     for a in (
