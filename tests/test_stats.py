@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from infergate.measuring import load, other_tools, stats
+from infergate.measuring import other_tools, stats
 from infergate.measuring.stats import Estimate, Samples
 
 
@@ -206,43 +206,6 @@ def test_pytest_benchmark_rule() -> None:
     assert other_tools.pytest_benchmark_rule([10, 10], [10.6, 10.6])
     assert not other_tools.pytest_benchmark_rule([10, 10], [10.4, 10.4])
     assert other_tools.pytest_benchmark_rule([10, 10], [10.4, 10.4], pct=3)
-
-
-# -- noise report ------------------------------------------------------------------------------
-
-
-def test_noise_report_clean_run() -> None:
-    report = load.noise_report((1.5, 1.45, 1.55), load_start=0.2, load_end=0.4, ncpu=4)
-    assert not report.untrustworthy and report.reasons == ()
-
-
-def test_noise_report_busy_machine_at_start_and_end() -> None:
-    report = load.noise_report(None, load_start=3.0, load_end=2.5, ncpu=4)
-    assert report.untrustworthy
-    assert len(report.reasons) == 2
-    assert "start" in report.reasons[0] and "end" in report.reasons[1]
-
-
-def test_noise_report_subtracts_own_load_at_end() -> None:
-    report = load.noise_report(None, load_start=0.1, load_end=2.3, ncpu=2, own_load=2)
-    assert not report.untrustworthy
-
-
-def test_noise_report_wide_interval() -> None:
-    report = load.noise_report((1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2)
-    assert report.reasons and "confidence interval" in report.reasons[0]
-    tolerant = load.noise_report(
-        (1.0, 0.9, 1.15), load_start=0.0, load_end=0.0, ncpu=2, max_relative_ci_width=0.3
-    )
-    assert not tolerant.untrustworthy
-
-
-def test_noise_report_reads_the_load_itself_when_not_given(monkeypatch) -> None:
-    monkeypatch.setattr(load, "read_load", lambda: 5.0)  # a busy 2-CPU machine
-    busy = load.noise_report((1.0, 0.99, 1.01), ncpu=2)
-    assert busy.untrustworthy and any("5.00" in r for r in busy.reasons), busy.reasons
-    monkeypatch.setattr(load, "read_load", lambda: 0.1)
-    assert not load.noise_report((1.0, 0.99, 1.01), ncpu=2).untrustworthy
 
 
 # --------------------------------------------------------------------------------------------
