@@ -22,7 +22,7 @@ from ..core.errors import DataFileError, InfergateError
 from ..core.paths import REPO_ROOT
 from ..measuring import baselines as bl
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
-from ..measuring.stats import family_confidence
+from ..measuring.speedup_verdicts import family_confidence
 from ..reports.summary import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_CONFIDENCE, spreads
 
 RESULTS_VERSIONS = (1,)

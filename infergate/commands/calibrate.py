@@ -51,18 +51,11 @@ from ..measuring.isolation import run_in_worker
 from ..measuring.load import read_load
 from ..measuring.measuring_env import SUITE_SETTINGS, resolve, suite_env
 from ..measuring.other_tools import asv_rule, pytest_benchmark_rule
+from ..measuring.run_spread import pooled_spread
 from ..measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model_plans
 from ..measuring.session_gate import Components, components, prior_for
-from ..measuring.stats import (
-    ESTIMATOR,
-    LEGACY_ESTIMATOR,
-    family_confidence,
-    gate_verdict,
-    pooled_spread,
-    ratio_of_medians,
-    ratio_status,
-    speedup_ratio,
-)
+from ..measuring.speedup_verdicts import family_confidence, gate_verdict, ratio_status
+from ..measuring.stats import ESTIMATOR, LEGACY_ESTIMATOR, ratio_of_medians, speedup_ratio
 from ..reports.summary import (
     DEFAULT_CONFIRM_RUNS,
     DEFAULT_FAMILY_ALPHA,
@@ -75,7 +68,7 @@ from ..reports.summary import (
 CONFIDENCE = RECORD_CONFIDENCE  # the interval a recorded baseline carries
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
 DEFAULT_FLOORS = (DEFAULT_FLOOR,)
-# Within one run, a change must be significant *and* at least half this floor (``stats.ratio_status``,
+# Within one run, a change must be significant *and* at least half this floor (``speedup_verdicts.ratio_status``,
 # the rule ``lanegate`` applies): an A/A ratio scatters over trials by an sd of 0.17-0.27 %
 # (docs/calibration.md), a little more than one trial's bootstrap allows for (~0.15 %), so
 # "significant" alone flags the odd A/A trial.

@@ -57,7 +57,7 @@ class PairedChange:
 
 
 def change_over_pairs(per_pair: Sequence[float], confidence: float) -> PairedChange:
-    from .stats import student_t_quantile
+    from .run_spread import student_t_quantile
 
     logs = [math.log(r) for r in per_pair]
     n = len(logs)
@@ -397,7 +397,7 @@ def compare(
     """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id;
     ``gated``: the selected cases (default all). Eager is always timed, for the speedups; when it
     was not selected it is shown as a reference, outside the verdict and the family."""
-    from .stats import family_confidence
+    from .speedup_verdicts import family_confidence
 
     if not pairs:
         raise ValueError("no worker pairs to compare")

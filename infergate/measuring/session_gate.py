@@ -50,7 +50,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
-from .stats import Estimate, student_t_quantile
+from .run_spread import student_t_quantile
+from .stats import Estimate
 
 Status = Literal["pass", "improvement", "regression", "inconclusive"]
 

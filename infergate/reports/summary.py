@@ -54,7 +54,7 @@ DEFAULT_CONFIRM_RUNS = 3
 # run per model cannot see a 5 % drop reliably; two can (docs/calibration.md).
 DEFAULT_THREADS = 1
 DEFAULT_REPEAT = 2
-# Recording needs several runs per model for the gate to know the between-run spread (stats.RunSpread).
+# Recording needs several runs per model for the gate to know the between-run spread (run_spread.RunSpread).
 RECORD_RUNS = 5
 
 
