@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
-from ..measuring.baselines import BaselineFile, CaseBaseline, RunRecord
+from ..measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord
 from ..measuring.session_gate import Components, Judgement, components, prior_for
 from ..measuring.session_gate import judge as judge_session
 from ..measuring.stats import (
