@@ -1,6 +1,6 @@
 """Reports people read: Markdown (fits a GitHub step summary), PNG plots, a plain-text summary.
 
-Two inputs: a lane gate result (``lane_compare.GateResult``: latency change to/from per case, speedups
+Two inputs: a lane gate result (``lane_results.GateResult``: latency change to/from per case, speedups
 in both lanes, fusions, correctness) and results files in pytest-benchmark form (one run, or a merge
 of several machine classes: speedups per case against their baselines).
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import DataFileError, InfergateError
 
 if TYPE_CHECKING:
-    from ..measuring.lane_compare import GateResult
+    from ..measuring.lane_results import GateResult
 
 _ICON = {"pass": "✅ pass", "regression": "❌ regression", "improvement": "🟢 improvement",
          "noisy": "⚠️ noisy", "inconclusive": "⚠️ INCONCLUSIVE", "no-baseline": "— no baseline",
@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, json.JSONDecodeError) as exc:
             raise DataFileError(f"{args.input}: cannot read JSON: {exc}") from None
         if isinstance(doc, dict) and doc.get("schema") == "infergate-lane-gate":
-            from ..measuring.lane_compare import GateResult
+            from ..measuring.lane_results import GateResult
 
             gate = GateResult.from_json(doc)
             plots = gate_plots(gate, args.out)
