@@ -318,10 +318,10 @@ def test_intermediate_lock_moves_one_pin_and_floats_disputed_dependencies(tmp_pa
 
 
 def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_path, monkeypatch):
-    from infergate.gate import lanes as lanes_mod
+    from infergate.gate import lane_venvs
 
     d = _lane_files(tmp_path)
-    monkeypatch.setattr(lanes_mod, "DEFAULT_LANES_DIR", d)
+    monkeypatch.setattr(lane_venvs, "DEFAULT_LANES_DIR", d)
     total = lane_results.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
                                         latency=(1.06, 1.04, 1.08), latency_status="regression")
     gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
@@ -330,7 +330,7 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
 
     def ensure(lock: str) -> None:
         if "transformers" in lock:
-            raise lanes_mod.LaneError("cannot set up lane 'bisect-old-transformers': no matching distribution")
+            raise lane_venvs.LaneError("cannot set up lane 'bisect-old-transformers': no matching distribution")
 
     def fake_run(sub, pythons, out, **kw):
         assert sub.cases == case_id("compile") and sub.no_correctness

@@ -92,7 +92,7 @@ def intermediate_lock(from_lock: Path, to_lock: Path, move: Move, name: str,
 
 
 def _in_file(lane: str) -> Path:
-    from .lanes import resolve_lane
+    from .lane_venvs import resolve_lane
 
     return resolve_lane(lane).lock.with_suffix(".in")
 
@@ -120,6 +120,7 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callabl
     write_outputs, passed in so that this module does not import the gate back) once per move;
     without ``write`` the intermediate gates' reports are not written."""
     from . import lanes as lanes_mod
+    from .lane_venvs import resolve_lane
 
     ensure = ensure or (lambda lane: lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)))
     lane_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
@@ -144,8 +145,8 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callabl
         name = f"bisect-{Path(args.from_lane).stem}-{_norm(move.name)}"
         lock = lock_dir / f"{name}.lock"
         try:
-            from_lock = lanes_mod.resolve_lane(args.from_lane).lock
-            to_lock = lanes_mod.resolve_lane(args.to_lane).lock
+            from_lock = resolve_lane(args.from_lane).lock
+            to_lock = resolve_lane(args.to_lane).lock
             lock.write_text(intermediate_lock(from_lock, to_lock, move, name, all_moves), encoding="utf-8")
             ensure(str(lock))
             pythons = {"from": lane_python(args.from_lane), "to": lane_python(str(lock))}
