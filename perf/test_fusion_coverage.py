@@ -2,7 +2,7 @@
 
 Deterministic (node kinds, no timing): a fusion lost against this machine class and lane's
 expectations fails naming the pattern and the counts; a new one is reported. The table is printed
-in the terminal summary (and written with --ig-fusions-md). Patterns: infergate/measuring/fusions.py.
+in the terminal summary (and written with --ig-fusions-md). Patterns: infergate/measuring/fusion_patterns.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from infergate.building.harness import example_inputs
-from infergate.measuring.fusions import count_linear_calls, signals
+from infergate.measuring.fusion_patterns import count_linear_calls, signals
 from infergate.pytest_plugin.fusion_plugin import FUSIONS_MARK
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from infergate.core.errors import DataFileError
 from infergate.measuring import baselines
-from infergate.measuring.baselines import BaselineFile, CaseBaseline, InvalidBaseline, RunRecord
+from infergate.measuring.baseline_records import BaselineFile, CaseBaseline, InvalidBaseline, RunRecord
 
 MACHINE = "amd-epyc-9b14__avx2__2c2t"
 LANE = "torch-2.8.0__ipex-2.8.0__tf-4.57.6"

@@ -16,8 +16,9 @@ from infergate.core.errors import DataFileError
 from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
-from infergate.measuring import fusions
-from infergate.measuring.fusions import PATTERNS, compare, signals
+from infergate.measuring import fusion_patterns, fusions
+from infergate.measuring.fusion_patterns import PATTERNS, signals
+from infergate.measuring.fusions import compare
 
 MACHINE = "amd-epyc-9b14__avx2__2c2t"
 LANE = "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
@@ -70,7 +71,7 @@ def test_pattern_table_is_well_formed() -> None:
     }
     assert all("::" not in key for key in keys)  # pattern keys never collide with kind names
     for pattern in PATTERNS:
-        assert pattern.why and all(fusions.is_tracked_kind(k) for k in pattern.kinds)
+        assert pattern.why and all(fusion_patterns.is_tracked_kind(k) for k in pattern.kinds)
 
 
 @pytest.mark.ipex
@@ -81,7 +82,7 @@ def test_every_ipex_kind_named_is_an_op_of_the_installed_ipex() -> None:
     import mmap
 
     lib = Path(importlib.util.find_spec("intel_extension_for_pytorch").origin).parent / "lib"
-    named = {k for p in PATTERNS for k in p.kinds} | set(fusions.LINEAR_KINDS) - {"aten::linear"}
+    named = {k for p in PATTERNS for k in p.kinds} | set(fusion_patterns.LINEAR_KINDS) - {"aten::linear"}
     missing = set(named)
     for so in lib.glob("*.so"):  # the ops are registered by name in the libraries
         with so.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as blob:
@@ -248,7 +249,7 @@ def test_disabling_ipex_fusion_is_caught_naming_the_patterns() -> None:
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
     model, inputs = build_model(spec), example_inputs(spec)
-    calls = fusions.count_linear_calls(model, inputs)
+    calls = fusion_patterns.count_linear_calls(model, inputs)
     expected = signals(JitIpex().build(model, inputs, DType.FP32).kinds, calls)
     try:
         off_kinds = JitIpex(fusion=False).build(model, inputs, DType.FP32).kinds

@@ -17,6 +17,7 @@ from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import baselines as bl
+from infergate.measuring.baseline_records import MAX_SESSIONS, CaseBaseline, RunRecord
 from infergate.measuring.inrun_noise import InRunNoise
 from infergate.measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
 from infergate.measuring.session_gate import components
@@ -77,7 +78,7 @@ def record(root: Path, measured: list[ModelMeasurement], floor: float | None = N
     if floor is not None:  # a hand-set per-case floor, as a reviewer would add it
         data = bl.load(run.baseline_path)
         case = data.cases[CASE.id]
-        hand_edited = bl.CaseBaseline(**{**case.__dict__, "floor": floor})
+        hand_edited = CaseBaseline(**{**case.__dict__, "floor": floor})
         bl.update(run.baseline_path, {CASE.id: hand_edited}, MACHINE, LANE, replace=True)
     return note
 
@@ -159,10 +160,10 @@ def test_recordings_on_one_boot_are_one_session_and_another_boot_is_another(tmp_
 
 
 def test_old_sessions_age_out_by_count(tmp_path) -> None:
-    for i in range(bl.MAX_SESSIONS + 2):
+    for i in range(MAX_SESSIONS + 2):
         record(tmp_path, runs(7.0, 10 * i, 2), session=f"h-{i:02d}")
     f = bl.load(make_run(tmp_path).baseline_path)
-    assert len(f.sessions) == bl.MAX_SESSIONS and "h-00" not in f.sessions and "h-01" not in f.sessions
+    assert len(f.sessions) == MAX_SESSIONS and "h-00" not in f.sessions and "h-01" not in f.sessions
 
 
 def test_a_flag_the_re_measures_do_not_confirm_does_not_fail(tmp_path, monkeypatch) -> None:
@@ -183,7 +184,7 @@ def test_a_per_case_floor_in_the_baseline_overrides_the_default(tmp_path, monkey
     sessions(tmp_path, PRECISE)
     path = make_run(tmp_path).baseline_path
     case = bl.load(path).cases[CASE.id]
-    bl.update(path, {CASE.id: bl.CaseBaseline(**{**case.__dict__, "floor": 0.25})}, MACHINE, LANE, replace=True)
+    bl.update(path, {CASE.id: CaseBaseline(**{**case.__dict__, "floor": 0.25})}, MACHINE, LANE, replace=True)
     run, result, remeasured = gate(tmp_path, [synthetic(7.7, seed=20), synthetic(7.7, seed=21)], [], monkeypatch)
     assert (result.verdict, result.floor, remeasured) == ("pass", 0.25, []), result.message
 
@@ -389,8 +390,8 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
         m = measure_model(tiny, DType.FP32, ("eager",), plan, copies=(Copy("slow", "eager", 1.0),))
         # The stored baseline says "as fast as eager" over three sessions; the injected 2x slowdown
         # must fail against it even with the prior's between-session spread.
-        baseline = bl.CaseBaseline(runs=tuple(
-            bl.RunRecord(speedup=s, ci=(0.98, 1.02), rounds=m.rounds, median_ms={"eager": 1.0},
+        baseline = CaseBaseline(runs=tuple(
+            RunRecord(speedup=s, ci=(0.98, 1.02), rounds=m.rounds, median_ms={"eager": 1.0},
                          recorded="2025-01-01T00:00:00", session=f"h-{i // 2}")
             for i, s in enumerate((1.0, 1.01, 0.99, 1.0, 1.02, 0.99))), confidence=0.99)
         comp = components([list(baseline.by_session().values())], 3, prior_sd=0.04)
@@ -469,7 +470,7 @@ def test_a_baseline_of_the_earlier_estimator_is_judged_that_way_and_says_so(tmp_
     record(tmp_path, runs(7.0, 1))
     path = make_run(tmp_path).baseline_path
     case = bl.load(path).cases[CASE.id]
-    bl.update(path, {CASE.id: bl.CaseBaseline(**{**case.__dict__, "estimator": "ratio-of-medians"})},
+    bl.update(path, {CASE.id: CaseBaseline(**{**case.__dict__, "estimator": "ratio-of-medians"})},
               MACHINE, LANE)
     slower = [synthetic(8.4, seed=30 + i) for i in range(3)]  # 20 % slower
     run, result, remeasured = gate(tmp_path, synthetic(8.4, seed=20), slower, monkeypatch)

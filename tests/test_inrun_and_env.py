@@ -14,6 +14,7 @@ from infergate.commands import baselines_cli
 from infergate.core.errors import DataFileError, UsageError
 from infergate.measuring import baselines as bl
 from infergate.measuring import inrun_noise, measuring_env
+from infergate.measuring.baseline_records import CaseBaseline, RunRecord
 
 STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\nprocs_running {running}\nprocs_blocked 0\n"
 
@@ -200,8 +201,8 @@ def test_adding_the_same_results_twice_counts_each_run_once(tmp_path) -> None:
 
 def test_runs_of_another_thread_count_are_not_pooled_on_update(tmp_path) -> None:
     path = tmp_path / "b.json"
-    run = bl.RunRecord(1.4, (1.38, 1.42), 100, {"eager": 14.0, "jit": 10.0}, "2026-11-27T12:00:00+00:00", "h-a")
-    bl.update(path, {"c": bl.CaseBaseline((run,), 0.99, {"torch_threads": 2})}, "m", "l")
-    later = bl.RunRecord(1.3, (1.28, 1.32), 100, {"eager": 14.0, "jit": 10.8}, "2026-11-28T12:00:00+00:00", "h-b")
-    notes = bl.update(path, {"c": bl.CaseBaseline((later,), 0.99, {"torch_threads": 1})}, "m", "l")
+    run = RunRecord(1.4, (1.38, 1.42), 100, {"eager": 14.0, "jit": 10.0}, "2026-11-27T12:00:00+00:00", "h-a")
+    bl.update(path, {"c": CaseBaseline((run,), 0.99, {"torch_threads": 2})}, "m", "l")
+    later = RunRecord(1.3, (1.28, 1.32), 100, {"eager": 14.0, "jit": 10.8}, "2026-11-28T12:00:00+00:00", "h-b")
+    notes = bl.update(path, {"c": CaseBaseline((later,), 0.99, {"torch_threads": 1})}, "m", "l")
     assert bl.load(path).cases["c"].speedups == (1.3,) and "cannot be pooled" in notes[0]

@@ -18,6 +18,7 @@ import pytest
 from infergate.building.variants import Compile, Eager
 from infergate.core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
 from infergate.measuring import baselines
+from infergate.measuring.baseline_records import CaseBaseline
 from infergate.measuring.isolation import STACK_DUMP_GRACE_S, run_in_worker
 from infergate.pytest_plugin.isolation_plugin import IsolationSettings
 from infergate.pytest_plugin.settings import ISOLATE, TIMEOUT_SECONDS, Mode, _mode
@@ -212,6 +213,7 @@ DEMO_TEST = textwrap.dedent('''
     import pytest
 
     from infergate.measuring import baselines
+    from infergate.measuring.baseline_records import CaseBaseline
     from infergate.matrix.dtypes import DType
     from infergate.building.harness import example_inputs
     from infergate.building.variants import VARIANTS, Variant
@@ -246,7 +248,7 @@ DEMO_TEST = textwrap.dedent('''
         outputs = harness.built(case)(example_inputs(case.spec))
         assert outputs[0].isfinite().all()
         # What a perf run would do after measuring a case: record it in the baselines.
-        entry = baselines.CaseBaseline.from_json(version=1, data=dict(
+        entry = CaseBaseline.from_json(version=1, data=dict(
             speedup=1.0, ci=[0.9, 1.1], confidence=0.99, rounds=1, median_ms={"eager": 1.0},
             recorded="2025-11-25T12:00:00+00:00", environment={}))
         baselines.update(os.environ["DEMO_BASELINES"], {case.id: entry}, "demo-machine", "demo-lane")
@@ -266,7 +268,7 @@ def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_
     # The hang variant's own timeout is short: a few seconds are enough to see it caught.
     (tmp_path / "test_demo.py").write_text(f"HANG_TIMEOUT_S = {HANG_TIMEOUT_S}\n" + DEMO_TEST)
     baseline_file = tmp_path / "baselines.json"
-    baselines.update(baseline_file, {"pre-existing": baselines.CaseBaseline.from_json(PRE_EXISTING, version=1)},
+    baselines.update(baseline_file, {"pre-existing": CaseBaseline.from_json(PRE_EXISTING, version=1)},
                      "demo-machine", "demo-lane")
     junit = tmp_path / "junit.xml"
     env = {**os.environ, "DEMO_BASELINES": str(baseline_file), "PYTHONPATH": str(REPO)}
@@ -295,7 +297,7 @@ def test_a_run_with_crashing_and_hanging_cases_completes_and_keeps_the_rest(tmp_
 
     recorded = baselines.load(baseline_file)
     assert sorted(recorded.cases) == ["bert-qa-tiny-eager_attn-eager-fp32", "pre-existing"]
-    before = baselines.CaseBaseline.from_json(PRE_EXISTING, version=1).to_json()
+    before = CaseBaseline.from_json(PRE_EXISTING, version=1).to_json()
     assert recorded.cases["pre-existing"].to_json() == before
     json.loads(baseline_file.read_text())  # still plain JSON
 

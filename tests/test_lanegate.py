@@ -19,7 +19,7 @@ import pytest
 from infergate.building.cases import get_profile
 from infergate.gate import lane_bisect, lanegate, lockstep
 from infergate.gate.lane_worker import case_matcher, select_cases
-from infergate.measuring import lane_compare
+from infergate.measuring import lane_compare, lane_results
 
 MODEL = "bert-qa-small-eager_attn"
 BASE_MS = {"eager": 20.0, "jit": 14.0, "jit_ipex": 11.0, "compile": 10.0}
@@ -113,8 +113,8 @@ def run(tmp_path: Path, *extra: str, seed: int = 0, offset_sd: float = 0.03, to:
     )
 
 
-def gate_of(tmp_path: Path) -> lane_compare.GateResult:
-    return lane_compare.GateResult.from_json(json.loads((tmp_path / "gate.json").read_text()))
+def gate_of(tmp_path: Path) -> lane_results.GateResult:
+    return lane_results.GateResult.from_json(json.loads((tmp_path / "gate.json").read_text()))
 
 
 @pytest.fixture(autouse=True)
@@ -163,7 +163,7 @@ def test_the_interval_covers_the_true_change_despite_per_process_offsets():
                                   seed=seed) for p in range(6)]
         ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
         gate = lane_compare.compare(recs, ids, from_lane="A", to_lane="B", rounds=20,
-                                    correctness=lane_compare.Correctness(False), alpha=0.02)
+                                    correctness=lane_results.Correctness(False), alpha=0.02)
         c = next(c for c in gate.cases if c.variant == "compile")
         covered += c.latency[1] <= 1.04 <= c.latency[2]
         # The same data judged as if rounds of one pair were independent: a round-level interval.
@@ -184,7 +184,7 @@ def test_aa_false_alarms_stay_rare_with_per_process_offsets():
                                   seed=seed) for p in range(4)]
         ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
         gate = lane_compare.compare(recs, ids, from_lane="A", to_lane="B", rounds=10,
-                                    correctness=lane_compare.Correctness(False))
+                                    correctness=lane_results.Correctness(False))
         alarms += bool(gate.regressions)
     assert alarms <= 2  # family alpha 5 % per gate: ~2 expected at most by chance
 
@@ -221,14 +221,14 @@ def test_failed_correctness_fails_the_gate():
             for p in range(3)]
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     gate = lane_compare.compare(recs, ids, from_lane="A", to_lane="B", rounds=10,
-                                correctness=lane_compare.Correctness(True, 1, "1 failed", "log"))
+                                correctness=lane_results.Correctness(True, 1, "1 failed", "log"))
     assert gate.regressions == ["REGRESSION correctness under 'B': 1 failed (log: log)"]
 
 
 def test_gate_json_round_trips_and_reports_render(tmp_path):
     run(tmp_path, to={"scale": {"jit": 0.7}}, offset_sd=0.005)
     doc = json.loads((tmp_path / "gate.json").read_text())
-    gate = lane_compare.GateResult.from_json(doc)
+    gate = lane_results.GateResult.from_json(doc)
     assert json.loads(json.dumps(gate.to_json())) == doc
     assert isinstance(gate.cases[0].latency, tuple)
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
@@ -236,7 +236,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
     assert json.loads((tmp_path / "to.json").read_text())["benchmarks"]
     with pytest.raises(Exception, match="not a lane gate result of version 2"):
-        lane_compare.GateResult.from_json({**doc, "version": 1})
+        lane_results.GateResult.from_json({**doc, "version": 1})
 
 
 def test_a_worker_that_dies_is_one_message_and_exit_2(tmp_path, capsys):
@@ -318,26 +318,26 @@ def test_intermediate_lock_moves_one_pin_and_floats_disputed_dependencies(tmp_pa
 
 
 def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_path, monkeypatch):
-    from infergate.gate import lanes as lanes_mod
+    from infergate.gate import lane_venvs
 
     d = _lane_files(tmp_path)
-    monkeypatch.setattr(lanes_mod, "DEFAULT_LANES_DIR", d)
-    total = lane_compare.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
+    monkeypatch.setattr(lane_venvs, "DEFAULT_LANES_DIR", d)
+    total = lane_results.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
                                         latency=(1.06, 1.04, 1.08), latency_status="regression")
-    gate = lane_compare.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
-                                   lane_compare.Correctness(False), ["REGRESSION x"], [])
+    gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
+                                   lane_results.Correctness(False), ["REGRESSION x"], [])
     args = lanegate._parser().parse_args(["--from", "old", "--to", "new"])
 
     def ensure(lock: str) -> None:
         if "transformers" in lock:
-            raise lanes_mod.LaneError("cannot set up lane 'bisect-old-transformers': no matching distribution")
+            raise lane_venvs.LaneError("cannot set up lane 'bisect-old-transformers': no matching distribution")
 
     def fake_run(sub, pythons, out, **kw):
         assert sub.cases == case_id("compile") and sub.no_correctness
-        moved = lane_compare.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
+        moved = lane_results.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
                                             latency=(1.058, 1.04, 1.075), latency_status="regression")
-        return lane_compare.GateResult("old", sub.to_lane, "a", "c", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [moved],
-                                       lane_compare.Correctness(False), [], []), []
+        return lane_results.GateResult("old", sub.to_lane, "a", "c", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [moved],
+                                       lane_results.Correctness(False), [], []), []
 
     lines = lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=ensure, run=fake_run,
                                      lane_python=lambda lane: Path("/x"))

@@ -1,5 +1,5 @@
-"""Unit tests of infergate.gate.lanes. Nothing here installs a package or builds a real venv:
-pip, venv creation and pip freeze are replaced by fakes."""
+"""Unit tests of the lanes (infergate.gate.lanes, lane_venvs, lane_pip). Nothing here installs a
+package or builds a real venv: pip, venv creation and pip freeze are replaced by fakes."""
 
 from __future__ import annotations
 
@@ -13,17 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from infergate.gate import lanes
-from infergate.gate.lanes import (
-    LaneError,
-    classify_pip_failure,
-    ensure,
-    lane_python,
-    lock,
-    lock_digest,
-    lock_text_from_freeze,
-    main,
-)
+from infergate.gate import lane_pip, lane_venvs
+from infergate.gate.lane_pip import classify_pip_failure
+from infergate.gate.lane_venvs import LaneError, lock_digest
+from infergate.gate.lanes import ensure, lane_python, lock, lock_text_from_freeze, main
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +78,7 @@ class FakeVenv:
 
     def __call__(self, venv: Path) -> None:
         self.created.append(venv)
-        python = lanes.venv_python(venv)
+        python = lane_venvs.venv_python(venv)
         python.parent.mkdir(parents=True, exist_ok=True)
         python.write_text("#!/bin/sh\nexit 0\n")
         python.chmod(0o755)
@@ -101,7 +94,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (lanes_dir / "ipex.in").write_text("torch==2.8.0\n")  # .in files are not lanes by themselves
     venvs = tmp_path / "venvs"
     # Anything not given explicitly must still stay inside tmp_path.
-    monkeypatch.setenv(lanes.VENVS_ENV_VAR, str(venvs))
+    monkeypatch.setenv(lane_venvs.VENVS_ENV_VAR, str(venvs))
 
     class Env:
         pass
@@ -132,9 +125,9 @@ def test_first_ensure_creates_venv_installs_and_stamps(env):
     assert cmd[-2:] == ["-r", str(env.lanes_dir / "ipex.lock")]
     assert result.installed and result.packages == 3
     assert result.message.startswith("lane ipex: installed 3 pinned packages in ")
-    stamp = (venv / lanes.STAMP_NAME).read_text().strip()
+    stamp = (venv / lane_venvs.STAMP_NAME).read_text().strip()
     assert stamp == lock_digest(env.lanes_dir / "ipex.lock", "3.11.7")
-    assert (venv / lanes.INSTALL_LOG_NAME).is_file()
+    assert (venv / lane_venvs.INSTALL_LOG_NAME).is_file()
 
 
 def test_second_ensure_does_not_call_pip(env):
@@ -171,7 +164,7 @@ def test_lane_given_as_lock_path(env, tmp_path):
 
 
 def test_venvs_root_from_environment(env, monkeypatch, tmp_path):
-    monkeypatch.setenv(lanes.VENVS_ENV_VAR, str(tmp_path / "from-env"))
+    monkeypatch.setenv(lane_venvs.VENVS_ENV_VAR, str(tmp_path / "from-env"))
     result = ensure("ipex", lanes_dir=env.lanes_dir, pip_runner=env.pip, venv_creator=env.mkvenv)
     assert result.venv == tmp_path / "from-env" / "ipex"
 
@@ -183,7 +176,7 @@ def test_failure_leaves_no_stamp_and_next_run_retries(env):
     env.pip.returncode, env.pip.log = 1, NOT_FOUND_LOG
     with pytest.raises(LaneError):
         env.ensure()
-    assert not (env.venvs / "ipex" / lanes.STAMP_NAME).exists()
+    assert not (env.venvs / "ipex" / lane_venvs.STAMP_NAME).exists()
     env.pip.returncode, env.pip.log = 0, "ok\n"
     assert env.ensure().installed
     assert len(env.pip.calls) == 2
@@ -197,7 +190,7 @@ def test_failed_upgrade_removes_old_stamp(env):
     env.pip.returncode, env.pip.log = 1, OTHER_LOG
     with pytest.raises(LaneError):
         env.ensure()
-    assert not (env.venvs / "ipex" / lanes.STAMP_NAME).exists()
+    assert not (env.venvs / "ipex" / lane_venvs.STAMP_NAME).exists()
     (env.lanes_dir / "ipex.lock").write_text(LOCK_V1)
     env.pip.returncode = 0
     assert env.ensure().installed
@@ -232,7 +225,7 @@ def test_cli_failure_is_one_line_on_stderr_exit_2(env, capsys, log, expected):
     assert out == ""
     assert err.count("\n") == 1 and err.endswith("\n")
     assert err.startswith(expected)
-    assert err.rstrip("\n").endswith(f"full log: {env.venvs / 'ipex' / lanes.INSTALL_LOG_NAME}")
+    assert err.rstrip("\n").endswith(f"full log: {env.venvs / 'ipex' / lane_venvs.INSTALL_LOG_NAME}")
 
 
 def test_missing_lock_lists_valid_lanes(env, capsys):
@@ -287,7 +280,7 @@ def test_digest_changes_with_lock_and_python(tmp_path):
 
 def test_python_version_from_pyvenv_cfg(tmp_path):
     (tmp_path / "pyvenv.cfg").write_text("home = /x\nversion_info = 3.12.4.final.0\n")
-    assert lanes.venv_python_version(tmp_path) == "3.12.4.final.0"
+    assert lane_venvs.venv_python_version(tmp_path) == "3.12.4.final.0"
 
 
 # ---- classification -------------------------------------------------------------------------
@@ -352,7 +345,7 @@ def test_run_pip_captures_output_in_log(tmp_path):
     fake.write_text("#!/bin/sh\necho \"args: $*\"\necho 'ERROR: boom' >&2\nexit 3\n")
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     log = tmp_path / "install.log"
-    rc = lanes.run_pip([str(fake), "-m", "pip", "install", "-r", "x.lock"], log)
+    rc = lane_pip.run_pip([str(fake), "-m", "pip", "install", "-r", "x.lock"], log)
     assert rc == 3
     text = log.read_text()
     assert "args: -m pip install -r x.lock" in text and "ERROR: boom" in text
@@ -360,7 +353,7 @@ def test_run_pip_captures_output_in_log(tmp_path):
 
 def test_run_pip_missing_executable(tmp_path):
     log = tmp_path / "install.log"
-    assert lanes.run_pip([str(tmp_path / "no-python")], log) == 127
+    assert lane_pip.run_pip([str(tmp_path / "no-python")], log) == 127
     assert classify_pip_failure(log.read_text()).startswith("pip failed: cannot run pip")
 
 
@@ -487,7 +480,8 @@ def test_module_is_stdlib_only():
     assert bad == "[]"
     assert set(ast.literal_eval(loaded)) <= {
         "infergate.commands", "infergate.commands.main", "infergate.core", "infergate.core.errors",
-        "infergate.core.atomic", "infergate.core.paths", "infergate.gate", "infergate.gate.lanes"}, loaded
+        "infergate.core.atomic", "infergate.core.paths", "infergate.gate", "infergate.gate.lanes",
+        "infergate.gate.lane_pip", "infergate.gate.lane_venvs"}, loaded
 
 
 def test_cli_help_runs_as_module():
@@ -499,7 +493,7 @@ def test_cli_help_runs_as_module():
 
 
 def test_a_long_install_says_what_pip_is_doing(tmp_path) -> None:
-    from infergate.gate.lanes import pip_progress, run_pip
+    from infergate.gate.lane_pip import pip_progress, run_pip
 
     log = "Collecting numpy==2.1\nCollecting torch==2.8.0\n  Downloading torch-2.8.0-cp311.whl (888.1 MB)\n"
     assert pip_progress(log, 47.2) == ("infergate: pip, 47 s: 2 package(s) collected; "

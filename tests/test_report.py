@@ -95,7 +95,7 @@ def test_results_carry_no_commit_or_token_information(tmp_path):
 
 def test_gate_reports_from_json(tmp_path):
     """Markdown, PNGs and the terminal summary re-rendered from a gate.json by the report CLI."""
-    from infergate.measuring.lane_compare import CaseComparison, Correctness, GateResult
+    from infergate.measuring.lane_results import CaseComparison, Correctness, GateResult
 
     gate = GateResult(
         "ipex27", "ipex", "torch-2.7.1__ipex-2.7.0__tf-4.57.6", "torch-2.8.0__ipex-2.8.0__tf-4.57.6",

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from infergate.measuring import other_tools, stats
+from infergate.measuring import other_tools, run_spread, speedup_verdicts, stats
 from infergate.measuring.stats import Estimate, Samples
 
 
@@ -101,30 +101,30 @@ def test_samples_collects_rounds_and_refuses_a_broken_round() -> None:
 
 
 def test_ratio_of_ratios_with_exact_baseline_keeps_measured_interval() -> None:
-    combined = stats.ratio_of_ratios((1.2, 1.1, 1.3), (1.0, 1.0, 1.0))
+    combined = speedup_verdicts.ratio_of_ratios((1.2, 1.1, 1.3), (1.0, 1.0, 1.0))
     assert combined == pytest.approx((1.2, 1.1, 1.3))
 
 
 def test_ratio_of_ratios_adds_log_half_widths_in_quadrature() -> None:
     m = (1.0, math.exp(-0.03), math.exp(0.03))
     b = (1.0, math.exp(-0.04), math.exp(0.04))
-    combined = stats.ratio_of_ratios(m, b)
+    combined = speedup_verdicts.ratio_of_ratios(m, b)
     assert math.log(combined.high) == pytest.approx(0.05)
     assert math.log(combined.low) == pytest.approx(-0.05)
 
 
 def test_ratio_of_ratios_pairs_opposite_sides_of_asymmetric_intervals() -> None:
     # A high baseline makes the ratio small: baseline's upper error feeds the lower bound.
-    combined = stats.ratio_of_ratios((1.0, 1.0, 1.0), (1.0, math.exp(-0.01), math.exp(0.2)))
+    combined = speedup_verdicts.ratio_of_ratios((1.0, 1.0, 1.0), (1.0, math.exp(-0.01), math.exp(0.2)))
     assert math.log(combined.low) == pytest.approx(-0.2)
     assert math.log(combined.high) == pytest.approx(0.01)
 
 
 def test_rescale_estimate_widens_to_higher_confidence() -> None:
     est = (1.0, math.exp(-0.1), math.exp(0.1))
-    wider = stats.rescale_estimate(est, 0.95, 0.99)
+    wider = speedup_verdicts.rescale_estimate(est, 0.95, 0.99)
     assert math.log(wider.high) == pytest.approx(0.1 * 2.5758 / 1.9600, rel=1e-3)
-    assert stats.rescale_estimate(est, 0.99, 0.99) == pytest.approx(est)
+    assert speedup_verdicts.rescale_estimate(est, 0.99, 0.99) == pytest.approx(est)
 
 
 def day(eager_ms: float, variant_ms: float, seed: int) -> Estimate:
@@ -134,38 +134,38 @@ def day(eager_ms: float, variant_ms: float, seed: int) -> Estimate:
 def test_a_a_comparison_passes() -> None:
     baseline = day(10.0, 8.0, seed=10)
     for seed in range(11, 16):
-        verdict = stats.gate_verdict(day(10.0, 8.0, seed=seed), baseline)
+        verdict = speedup_verdicts.gate_verdict(day(10.0, 8.0, seed=seed), baseline)
         assert verdict.status == "pass", verdict.message
 
 
 def test_ten_percent_slower_variant_is_a_regression() -> None:
     baseline = day(10.0, 8.0, seed=20)
-    verdict = stats.gate_verdict(day(10.0, 8.8, seed=21), baseline)
+    verdict = speedup_verdicts.gate_verdict(day(10.0, 8.8, seed=21), baseline)
     assert verdict.status == "regression", verdict.message
     assert "regression" in verdict.message and verdict.ratio.point == pytest.approx(1 / 1.1, rel=0.02)
 
 
 def test_ten_percent_faster_variant_is_an_improvement() -> None:
     baseline = day(10.0, 8.0, seed=30)
-    verdict = stats.gate_verdict(day(10.0, 7.2, seed=31), baseline)
+    verdict = speedup_verdicts.gate_verdict(day(10.0, 7.2, seed=31), baseline)
     assert verdict.status == "improvement", verdict.message
 
 
 def test_change_below_the_floor_passes_even_when_certain() -> None:
-    verdict = stats.gate_verdict((0.97, 0.969, 0.971), (1.0, 0.999, 1.001), floor=0.05)
+    verdict = speedup_verdicts.gate_verdict((0.97, 0.969, 0.971), (1.0, 0.999, 1.001), floor=0.05)
     assert verdict.status == "pass"
 
 
 def test_interval_spanning_both_floors_is_noisy() -> None:
-    verdict = stats.gate_verdict((1.0, 0.8, 1.25), (1.0, 0.99, 1.01))
+    verdict = speedup_verdicts.gate_verdict((1.0, 0.8, 1.25), (1.0, 0.99, 1.01))
     assert verdict.status == "noisy"
 
 
 def test_family_confidence() -> None:
-    assert stats.family_confidence(0.01, 1) == pytest.approx(0.99)
-    assert stats.family_confidence(0.01, 10) == pytest.approx(0.999)
+    assert speedup_verdicts.family_confidence(0.01, 1) == pytest.approx(0.99)
+    assert speedup_verdicts.family_confidence(0.01, 10) == pytest.approx(0.999)
     with pytest.raises(ValueError):
-        stats.family_confidence(0.01, 0)
+        speedup_verdicts.family_confidence(0.01, 0)
 
 
 # -- other tools' rules ------------------------------------------------------------------------
@@ -215,16 +215,16 @@ def test_pytest_benchmark_rule() -> None:
 def test_student_t_quantiles_match_tables() -> None:
     for p, df, table in ((0.975, 4, 2.776), (0.995, 9, 3.250), (0.95, 1, 6.314), (0.999, 36, 3.333),
                          (0.975, 1000, 1.962)):
-        assert stats.student_t_quantile(p, df) == pytest.approx(table, abs=2e-3)
-    assert stats.student_t_quantile(0.025, 4) == pytest.approx(-2.776, abs=2e-3)
+        assert run_spread.student_t_quantile(p, df) == pytest.approx(table, abs=2e-3)
+    assert run_spread.student_t_quantile(0.025, 4) == pytest.approx(-2.776, abs=2e-3)
 
 
 def test_pooled_spread_pools_log_deviations_and_ignores_single_runs() -> None:
     a, b = [1.0, math.e ** 0.02], [2.0, 2.0 * math.e ** -0.02, 2.0 * math.e ** 0.02]
-    spread = stats.pooled_spread([a, b, [5.0]])
+    spread = run_spread.pooled_spread([a, b, [5.0]])
     ss = 2 * 0.01**2 + 2 * 0.02**2  # squared deviations from each case's own mean log
     assert spread.df == 3 and spread.sd == pytest.approx(math.sqrt(ss / 3))
-    assert stats.pooled_spread([[1.2], [1.3]]) == stats.RunSpread(0.0, 0)
+    assert run_spread.pooled_spread([[1.2], [1.3]]) == run_spread.RunSpread(0.0, 0)
 
 
 def _simulate_staged(drop: float, within: float, between: float, trials: int, seed: int) -> tuple[float, float]:
@@ -237,7 +237,7 @@ def _simulate_staged(drop: float, within: float, between: float, trials: int, se
 
     rng = np.random.default_rng(seed)
     fails = undecided = 0
-    conf = stats.family_confidence(0.01, 9)
+    conf = speedup_verdicts.family_confidence(0.01, 9)
     for _ in range(trials):
         hosts = rng.normal(0.0, between, size=(9, 6, 1))
         recorded = np.exp(hosts + rng.normal(0.0, within, size=(9, 6, 5))) * 1.5
@@ -264,13 +264,13 @@ def test_staged_gate_false_alarm_rate_and_power_under_its_model() -> None:
 
 
 def test_runs_verdict_statuses() -> None:
-    spread = stats.RunSpread(0.01, 30)
+    spread = run_spread.RunSpread(0.01, 30)
     base = [1.5, 1.51, 1.49, 1.5, 1.5]
-    assert stats.runs_verdict([1.5], base, spread).status == "pass"
-    assert stats.runs_verdict([1.35], base, spread).status == "regression"
-    assert stats.runs_verdict([1.65], base, spread).status == "improvement"
+    assert speedup_verdicts.runs_verdict([1.5], base, spread).status == "pass"
+    assert speedup_verdicts.runs_verdict([1.35], base, spread).status == "regression"
+    assert speedup_verdicts.runs_verdict([1.65], base, spread).status == "improvement"
     # Significant but below half the floor: not a regression.
-    assert stats.runs_verdict([1.47] * 20, base * 4, spread).status == "pass"
-    assert stats.runs_verdict([1.5], base, stats.RunSpread(0.05, 30)).status == "noisy"
+    assert speedup_verdicts.runs_verdict([1.47] * 20, base * 4, spread).status == "pass"
+    assert speedup_verdicts.runs_verdict([1.5], base, run_spread.RunSpread(0.05, 30)).status == "noisy"
     with pytest.raises(ValueError, match="degree"):
-        stats.runs_verdict([1.5], base, stats.RunSpread(0.01, 0))
+        speedup_verdicts.runs_verdict([1.5], base, run_spread.RunSpread(0.01, 0))

@@ -23,8 +23,9 @@ from ..core.errors import DataFileError, InfergateError
 from ..core.paths import REPO_ROOT
 from ..core.validate import whole_number
 from ..measuring import baselines as bl
+from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
-from ..measuring.stats import family_confidence
+from ..measuring.speedup_verdicts import family_confidence
 from ..pytest_plugin.settings import BASELINES_DIR, Settings, option
 from ..reports.summary import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_CONFIDENCE, spreads
 
@@ -51,7 +52,7 @@ def read_results(path: Path) -> dict[str, Any]:
 
 def cases_from_results(
     path: Path, data: dict[str, Any]
-) -> tuple[dict[str, bl.CaseBaseline], tuple[str, bl.SessionInfo]]:
+) -> tuple[dict[str, CaseBaseline], tuple[str, SessionInfo]]:
     info = data["machine_info"]
     ig = info["infergate"]
     env = info.get("environment") or {}
@@ -59,10 +60,10 @@ def cases_from_results(
         raise DataFileError(f"results file {path} comes from a run with the test-only slowdown hook "
                             f"({env['injected_slowdown']}); it is never a baseline")
     try:
-        session = (str(ig["session"]), bl.SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"}))
-    except (KeyError, TypeError, bl.InvalidBaseline) as exc:
+        session = (str(ig["session"]), SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"}))
+    except (KeyError, TypeError, InvalidBaseline) as exc:
         raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
-    cases: dict[str, bl.CaseBaseline] = {}
+    cases: dict[str, CaseBaseline] = {}
     for bench in data.get("benchmarks", []):
         extra = bench.get("extra_info") or {}
         if extra.get("variant") in (None, REFERENCE):
@@ -77,12 +78,12 @@ def cases_from_results(
         if not records:
             raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} carries no runs")
         try:
-            runs = tuple(bl.RunRecord.from_json(r) for r in records)
-            cases[extra["case_id"]] = bl.CaseBaseline(
+            runs = tuple(RunRecord.from_json(r) for r in records)
+            cases[extra["case_id"]] = CaseBaseline(
                 runs=runs, confidence=RECORD_CONFIDENCE,
                 environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
                 estimator=extra.get("estimator", "median-of-round-ratios"))
-        except (KeyError, TypeError, bl.InvalidBaseline) as exc:
+        except (KeyError, TypeError, InvalidBaseline) as exc:
             raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None
     if not cases:
         raise DataFileError(f"results file {path} holds no measured speedups")
@@ -100,7 +101,7 @@ def add(path: Path, root: Path, replace: bool = False) -> list[str]:
     # Keep the floors and fusion counts someone set by hand in the file.
     current = bl.load_or_none(target)
     if current is not None:
-        cases = {cid: bl.CaseBaseline(c.runs, c.confidence, c.environment,
+        cases = {cid: CaseBaseline(c.runs, c.confidence, c.environment,
                                       current.cases[cid].floor if cid in current.cases else None,
                                       current.cases[cid].fusions if cid in current.cases else None, c.estimator)
                  for cid, c in cases.items()}

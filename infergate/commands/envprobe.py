@@ -28,7 +28,7 @@ from ..measuring.isolation import run_in_worker
 from ..measuring.measuring_env import SETTINGS, check_applied, resolve
 from ..measuring.sampling import SamplingPlan, measure_model
 from ..reports.summary import DEFAULT_THREADS
-from .calibrate import find_spec
+from .calibration_trials import find_spec
 
 WORKER_TIMEOUT_S = 900.0
 

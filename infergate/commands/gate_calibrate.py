@@ -31,7 +31,8 @@ from typing import Any
 
 from ..core.errors import DataFileError, InfergateError
 from ..gate.lockstep import ModelRecord, PairRecord
-from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, Correctness, compare
+from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
+from ..measuring.lane_results import Correctness
 
 POOL_SCHEMA = "infergate-gate-pool"
 POOL_VERSION = 1

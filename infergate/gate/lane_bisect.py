@@ -92,7 +92,7 @@ def intermediate_lock(from_lock: Path, to_lock: Path, move: Move, name: str,
 
 
 def _in_file(lane: str) -> Path:
-    from .lanes import resolve_lane
+    from .lane_venvs import resolve_lane
 
     return resolve_lane(lane).lock.with_suffix(".in")
 
@@ -141,39 +141,54 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callabl
     lock_dir = out / "bisect-lanes"
     lock_dir.mkdir(parents=True, exist_ok=True)
     for move in all_moves:
-        name = f"bisect-{Path(args.from_lane).stem}-{_norm(move.name)}"
-        lock = lock_dir / f"{name}.lock"
-        try:
-            from_lock = lanes_mod.resolve_lane(args.from_lane).lock
-            to_lock = lanes_mod.resolve_lane(args.to_lane).lock
-            lock.write_text(intermediate_lock(from_lock, to_lock, move, name, all_moves), encoding="utf-8")
-            ensure(str(lock))
-            pythons = {"from": lane_python(args.from_lane), "to": lane_python(str(lock))}
-            sub = argparse.Namespace(**{**vars(args), "to_lane": str(lock), "no_correctness": True,
-                                        "cases": " or ".join(regressed), "bisect": False})
-            sub_gate, _ = run(sub, pythons, out / name, start=start, progress=lambda m: print(m, flush=True))
-            if write is not None:
-                write(sub_gate, out / name)  # each intermediate gate's own report beside the main one
-        except (InfergateError, OSError, ValueError) as exc:  # this move's answer; the others go on
-            results.append(MoveResult(move.describe(), name, "skipped", str(exc).splitlines()[0]))
-            lines.append(f"bisect: {move.describe()}: could not be measured, skipped ({results[-1].reason})")
-            continue
-        by_case = {c.case: c for c in sub_gate.cases}
-        changes, shares = {}, {}
-        for case, total in regressed.items():
-            c = by_case.get(case)
-            if c is None or c.latency is None:
-                continue
-            changes[case] = tuple(c.latency)
-            shares[case] = math.log(c.latency[0]) / math.log(total) if total != 1.0 else math.nan
-        results.append(MoveResult(move.describe(), name, "measured", changes=changes, shares=shares))
-        for case, (p, lo, hi) in changes.items():
-            lines.append(f"bisect: {move.describe()} alone: {case} latency {(p - 1) * 100:+.1f}% "
-                         f"[{(lo - 1) * 100:+.1f}%, {(hi - 1) * 100:+.1f}%], "
-                         f"{shares[case] * 100:.0f}% of the upgrade's {(regressed[case] - 1) * 100:+.1f}%")
+        results.append(_measure_move(move, all_moves, regressed, args, out, lock_dir, run=run, write=write,
+                                     start=start, lane_python=lane_python, ensure=ensure))
+        lines += _move_lines(results[-1], regressed)
     lines += culprit_lines(results, regressed)
     _append_report(out, lines)
     return lines
+
+
+def _measure_move(move: Move, all_moves: Sequence[Move], regressed: Mapping[str, float], args: argparse.Namespace,
+                  out: Path, lock_dir: Path, *, run: Callable[..., Any], write: Callable[[Any, Path], Any] | None,
+                  start: Any, lane_python: Callable[[str], Path], ensure: Callable[[str], Any]) -> MoveResult:
+    """The gate of "from" against the lane with this one move, on the regressed cases."""
+    from .lane_venvs import resolve_lane
+
+    name = f"bisect-{Path(args.from_lane).stem}-{_norm(move.name)}"
+    lock = lock_dir / f"{name}.lock"
+    try:
+        from_lock = resolve_lane(args.from_lane).lock
+        to_lock = resolve_lane(args.to_lane).lock
+        lock.write_text(intermediate_lock(from_lock, to_lock, move, name, all_moves), encoding="utf-8")
+        ensure(str(lock))
+        pythons = {"from": lane_python(args.from_lane), "to": lane_python(str(lock))}
+        sub = argparse.Namespace(**{**vars(args), "to_lane": str(lock), "no_correctness": True,
+                                    "cases": " or ".join(regressed), "bisect": False})
+        sub_gate, _ = run(sub, pythons, out / name, start=start, progress=lambda m: print(m, flush=True))
+        if write is not None:
+            write(sub_gate, out / name)  # each intermediate gate's own report beside the main one
+    except (InfergateError, OSError, ValueError) as exc:  # this move's answer; the others go on
+        return MoveResult(move.describe(), name, "skipped", str(exc).splitlines()[0])
+    by_case = {c.case: c for c in sub_gate.cases}
+    changes, shares = {}, {}
+    for case, total in regressed.items():
+        c = by_case.get(case)
+        if c is None or c.latency is None:
+            continue
+        changes[case] = tuple(c.latency)
+        shares[case] = math.log(c.latency[0]) / math.log(total) if total != 1.0 else math.nan
+    return MoveResult(move.describe(), name, "measured", changes=changes, shares=shares)
+
+
+def _move_lines(result: MoveResult, regressed: Mapping[str, float]) -> list[str]:
+    if result.status == "skipped":
+        return [f"bisect: {result.move}: could not be measured, skipped ({result.reason})"]
+    changes, shares = result.changes or {}, result.shares or {}
+    return [f"bisect: {result.move} alone: {case} latency {(p - 1) * 100:+.1f}% "
+            f"[{(lo - 1) * 100:+.1f}%, {(hi - 1) * 100:+.1f}%], "
+            f"{shares[case] * 100:.0f}% of the upgrade's {(regressed[case] - 1) * 100:+.1f}%"
+            for case, (p, lo, hi) in changes.items()]
 
 
 def culprit_lines(results: Sequence[MoveResult], regressed: Mapping[str, float]) -> list[str]:

@@ -19,7 +19,7 @@ to stderr. Operations:
   next ``build``. The build reply carries a digest of the seeded weights (the lanes must share them).
 - ``outputs``: every built variant's outputs on the example inputs (for the cross-lane check), the
   padding mask and the task.
-- ``fusions``: fusion signals of the TorchScript variants (``fusions.signals``).
+- ``fusions``: fusion signals of the TorchScript variants (``fusion_patterns.signals``).
 - ``quit``.
 """
 
@@ -187,7 +187,8 @@ class Worker:
                 "mask": mask.tolist() if mask is not None else None}
 
     def fusions(self) -> dict[str, Any]:
-        from ..measuring.fusions import FUSION_VARIANTS, count_linear_calls, signals
+        from ..measuring.fusion_patterns import count_linear_calls, signals
+        from ..measuring.fusions import FUSION_VARIANTS
 
         linear_calls = count_linear_calls(self.model, self.inputs)
         return {"fusions": {name: signals(b.kinds, linear_calls)

@@ -31,14 +31,8 @@ from ..building.inject import injection_type
 from ..core.errors import InfergateError, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import alpha_type, fraction_type, whole_number
-from ..measuring.lane_compare import (
-    DEFAULT_ALPHA,
-    DEFAULT_FLOOR,
-    DEFAULT_MIN_CHANGE,
-    Correctness,
-    GateResult,
-    compare,
-)
+from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
+from ..measuring.lane_results import Correctness, GateResult
 from .lockstep import PairRecord, Starter, case_ids
 
 DEFAULT_PAIRS = 6

@@ -58,7 +58,7 @@ class ClaimMeasurement:
     failed: dict[str, str] = field(default_factory=dict)  # variant -> build or proof error
     answers: dict[str, Answers] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)
-    fusions: dict[str, dict[str, int]] = field(default_factory=dict)  # variant -> fusions.signals
+    fusions: dict[str, dict[str, int]] = field(default_factory=dict)  # variant -> fusion_patterns.signals
     wall_s: float = 0.0
 
 
@@ -96,7 +96,7 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
     from ..building.variants import get_variant
     from ..core.errors import BuildError, ProofError
     from ..matrix.models import build_model
-    from .fusions import count_linear_calls, signals
+    from .fusion_patterns import count_linear_calls, signals
     from .load import read_load
     from .memory import PeakResident
     from .sampling import pin_threads, sample_rounds

@@ -1,6 +1,6 @@
 """How two lanes compare, case by case, from lockstep worker pairs: latency, speedup, outputs, fusions.
 
-Plain data in (``lockstep.PairRecord``), plain data out, so the statistics are tested on synthetic
+Plain data in (``lockstep.PairRecord``), plain data out (``lane_results``), so the statistics are tested on synthetic
 workers with per-process offsets (tests/test_lanegate.py). ``infergate.gate.lanegate`` runs the workers.
 
 - latency: in each pair, the median over lockstep rounds of to/from (both calls of a round share the
@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import DataFileError
+from .lane_results import CaseComparison, Correctness, GateResult
 
-GATE_SCHEMA = "infergate-lane-gate"
-GATE_VERSION = 2
 DEFAULT_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
 DEFAULT_ALPHA = 0.05
 MIN_PAIRS = 2  # one pair has no spread between pairs: it cannot see the per-process offset
@@ -57,7 +56,7 @@ class PairedChange:
 
 
 def change_over_pairs(per_pair: Sequence[float], confidence: float) -> PairedChange:
-    from .stats import student_t_quantile
+    from .run_spread import student_t_quantile
 
     logs = [math.log(r) for r in per_pair]
     n = len(logs)
@@ -87,125 +86,6 @@ def round_ratio(num: Sequence[float], den: Sequence[float]) -> float:
     from .stats import speedup_ratio
 
     return speedup_ratio(num, den)
-
-
-# --------------------------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class CaseComparison:
-    case: str
-    model: str
-    variant: str
-    dtype: str
-    status: str  # pass | improvement | regression | inconclusive | unavailable | reference
-    from_ms: float | None = None
-    to_ms: float | None = None
-    latency: tuple[float, float, float] | None = None  # to/from (point, low, high)
-    latency_pairs: list[float] = field(default_factory=list)
-    latency_status: str | None = None
-    speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
-    speedup_to: float | None = None
-    speedup_change: tuple[float, float, float] | None = None  # from/to: > 1 means "to" lost speedup
-    speedup_status: str | None = None
-    outputs: dict[str, Any] = field(default_factory=dict)  # status, max_abs, agreement, detail
-    fusions_from: dict[str, int] = field(default_factory=dict)
-    fusions_to: dict[str, int] = field(default_factory=dict)
-    lost_fusions: list[str] = field(default_factory=list)
-    proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
-    note: str | None = None
-
-    @property
-    def beyond(self) -> float | None:
-        if self.latency is None:
-            return None
-        return max(self.latency[2] - 1.0, 1.0 - self.latency[1])
-
-
-@dataclass
-class Correctness:
-    ran: bool
-    returncode: int | None = None
-    summary: str = ""
-    log: str | None = None
-
-    @property
-    def failed(self) -> bool:
-        # pytest: 0 all passed, 5 nothing collected (the -k expression matched no correctness case).
-        return self.ran and self.returncode not in (0, 5)
-
-
-@dataclass
-class GateResult:
-    from_lane: str
-    to_lane: str
-    from_id: str
-    to_id: str
-    machine_class: str
-    threads: int
-    pairs: int
-    rounds: int
-    confidence: float
-    floor: float
-    min_change: float
-    cases: list[CaseComparison]
-    correctness: Correctness
-    regressions: list[str]
-    warnings: list[str]
-    environment: dict[str, Any] = field(default_factory=dict)  # measuring env, cpus, per worker
-    timing: dict[str, Any] = field(default_factory=dict)  # wall time, calls, what a minute bought
-    injected: dict[str, float] = field(default_factory=dict)  # TEST ONLY: slowdowns put into "to"
-
-    @property
-    def inconclusive(self) -> list[str]:
-        return [c.case for c in self.cases if c.status == "inconclusive"]
-
-    @property
-    def passed(self) -> bool:
-        return not self.regressions
-
-    def headline(self) -> str:
-        """FAIL, INCONCLUSIVE (never a pass: a case that could hide a floor-sized slowdown proved
-        nothing), or PASS with the largest change the run could still hide."""
-        if self.regressions:
-            return f"FAIL ({len(self.regressions)} regression(s))"
-        if self.inconclusive:
-            return (f"INCONCLUSIVE: {len(self.inconclusive)} case(s) could not rule out a "
-                    f"{self.floor:.0%} slowdown")
-        widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
-        faster = sum(c.status == "improvement" for c in self.cases)
-        text = f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
-        return text + (f", {faster} case(s) faster" if faster else "")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}
-
-    @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
-        if doc.get("schema") != GATE_SCHEMA or doc.get("version") != GATE_VERSION:
-            raise DataFileError(
-                f"not a lane gate result of version {GATE_VERSION} "
-                f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})"
-            )
-        try:
-            return cls._from_fields({k: v for k, v in doc.items() if k not in ("schema", "version")})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
-
-    @classmethod
-    def _from_fields(cls, fields: dict[str, Any]) -> GateResult:
-        cases = []
-        for c in fields["cases"]:
-            c = dict(c)
-            for key in ("latency", "speedup_change"):  # JSON has no tuples
-                if c.get(key) is not None:
-                    c[key] = tuple(c[key])
-            cases.append(CaseComparison(**c))
-        fields["cases"] = cases
-        fields["correctness"] = Correctness(**fields["correctness"])
-        return cls(**fields)
 
 
 def _pct(ratio: float) -> str:
@@ -319,64 +199,25 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
     cmp = CaseComparison(cid, c.model, c.variant, c.dtype, status="pass",
                          fusions_from=c.fusions.get("from", {}), fusions_to=c.fusions.get("to", {}),
                          proofs={s: c.built[s].get("proof", "") for s in ("from", "to")})
-    lines: list[str] = []
-    a, b = c.built["from"], c.built["to"]
-    if "proof" not in a:
-        cmp.status = "unavailable"
-        cmp.note = f"not measured in 'from': {a.get('skipped') or a.get('failed')}"
-        if "proof" in b:
-            cmp.note += "; available in 'to'"
-        return cmp, lines
-    if "proof" not in b:
-        cmp.status = "regression"
-        why = f"skipped: {b['skipped']}" if "skipped" in b else f"build failed: {b.get('failed')}"
-        cmp.note = f"ran in 'from', {why} in 'to'"
-        return cmp, [f"REGRESSION {cid}: variant lost in 'to' ({why})"]
-
-    if c.lost_in:
-        side_to = any("'to'" in x for x in c.lost_in)
-        cmp.note = "; ".join(c.lost_in)
-        if side_to:
-            return cmp, [f"REGRESSION {cid}: variant lost in 'to' in some pairs ({cmp.note})"]
+    not_measured = _availability(cid, c, cmp)
+    if not_measured is not None:
+        return cmp, not_measured
     cmp.from_ms = statistics.median(c.times["from"])
     cmp.to_ms = statistics.median(c.times["to"])
     cmp.latency_pairs = list(c.lat_pairs)
     if len(c.lat_pairs) < MIN_PAIRS:
         cmp.status, cmp.latency_status = "inconclusive", "inconclusive"
         cmp.note = "measured in one worker pair only: no spread between pairs, no interval"
-        return cmp, lines
-    lat = change_over_pairs(c.lat_pairs, confidence)
-    cmp.latency = (lat.point, lat.low, lat.high)
-    cmp.latency_status = change_status(lat, floor, min_change)
-    if not gated:
-        cmp.latency_status = "reference"
-    elif cmp.latency_status == "regression":
-        lines.append(f"REGRESSION {cid}: latency {_pct(lat.point)} {_interval(lat)} "
-                     f"({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; {len(lat.pairs)} worker pairs)")
-
+        return cmp, []
+    lines = _judge_latency(cid, c, cmp, confidence, floor, min_change, gated)
     if c.speed_pairs["from"]:
-        cmp.speedup_from = statistics.median(c.speed_pairs["from"])
-        cmp.speedup_to = statistics.median(c.speed_pairs["to"])
-        pairs = zip(c.speed_pairs["from"], c.speed_pairs["to"], strict=True)
-        lost = change_over_pairs([f / t for f, t in pairs], confidence)
-        cmp.speedup_change = (lost.point, lost.low, lost.high)
-        # Reported, not gated: users serve the variant, so its latency is the verdict. A speedup lost
-        # because eager got faster around an unchanged variant costs them nothing, and one lost
-        # because the variant got slower is already a latency regression.
-        cmp.speedup_status = change_status(lost, floor, min_change) if len(lost.pairs) >= MIN_PAIRS else None
+        _judge_speedup(c, cmp, confidence, floor, min_change)
 
     cmp.outputs = c.outputs
     if c.outputs.get("status") == "drift":
         lines.append(f"REGRESSION {cid}: outputs drift between lanes: {c.outputs['detail']}")
-
     if cmp.fusions_from:
-        from .fusions import compare as compare_fusions
-
-        # The "from" lane's counts are the expectation: a count that went down is a lost fusion.
-        fv = compare_fusions(cid, cmp.fusions_from, cmp.fusions_to)
-        cmp.lost_fusions = [x.signal for x in fv.lost]
-        if fv.lost:
-            lines.append(f"REGRESSION {cid}: lost fusion(s) in 'to': {'; '.join(map(str, fv.lost))}")
+        lines += _lost_fusions(cid, cmp)
 
     if lines:
         cmp.status = "regression"
@@ -389,6 +230,67 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
     return cmp, lines
 
 
+def _availability(cid: str, c: _Case, cmp: CaseComparison) -> list[str] | None:
+    """The case's verdict lines when a side did not measure it, else None (and a note on pairs
+    that lost it in 'from' only)."""
+    a, b = c.built["from"], c.built["to"]
+    if "proof" not in a:
+        cmp.status = "unavailable"
+        cmp.note = f"not measured in 'from': {a.get('skipped') or a.get('failed')}"
+        if "proof" in b:
+            cmp.note += "; available in 'to'"
+        return []
+    if "proof" not in b:
+        cmp.status = "regression"
+        why = f"skipped: {b['skipped']}" if "skipped" in b else f"build failed: {b.get('failed')}"
+        cmp.note = f"ran in 'from', {why} in 'to'"
+        return [f"REGRESSION {cid}: variant lost in 'to' ({why})"]
+    if c.lost_in:
+        side_to = any("'to'" in x for x in c.lost_in)
+        cmp.note = "; ".join(c.lost_in)
+        if side_to:
+            return [f"REGRESSION {cid}: variant lost in 'to' in some pairs ({cmp.note})"]
+    return None
+
+
+def _judge_latency(cid: str, c: _Case, cmp: CaseComparison, confidence: float, floor: float,
+                   min_change: float, gated: bool) -> list[str]:
+    lat = change_over_pairs(c.lat_pairs, confidence)
+    cmp.latency = (lat.point, lat.low, lat.high)
+    cmp.latency_status = change_status(lat, floor, min_change)
+    if not gated:
+        cmp.latency_status = "reference"
+    elif cmp.latency_status == "regression":
+        return [f"REGRESSION {cid}: latency {_pct(lat.point)} {_interval(lat)} "
+                f"({cmp.from_ms:.2f} ms -> {cmp.to_ms:.2f} ms; {len(lat.pairs)} worker pairs)"]
+    return []
+
+
+def _judge_speedup(c: _Case, cmp: CaseComparison, confidence: float, floor: float, min_change: float) -> None:
+    import statistics
+
+    cmp.speedup_from = statistics.median(c.speed_pairs["from"])
+    cmp.speedup_to = statistics.median(c.speed_pairs["to"])
+    pairs = zip(c.speed_pairs["from"], c.speed_pairs["to"], strict=True)
+    lost = change_over_pairs([f / t for f, t in pairs], confidence)
+    cmp.speedup_change = (lost.point, lost.low, lost.high)
+    # Reported, not gated: users serve the variant, so its latency is the verdict. A speedup lost
+    # because eager got faster around an unchanged variant costs them nothing, and one lost
+    # because the variant got slower is already a latency regression.
+    cmp.speedup_status = change_status(lost, floor, min_change) if len(lost.pairs) >= MIN_PAIRS else None
+
+
+def _lost_fusions(cid: str, cmp: CaseComparison) -> list[str]:
+    from .fusions import compare as compare_fusions
+
+    # The "from" lane's counts are the expectation: a count that went down is a lost fusion.
+    fv = compare_fusions(cid, cmp.fusions_from, cmp.fusions_to)
+    cmp.lost_fusions = [x.signal for x in fv.lost]
+    if fv.lost:
+        return [f"REGRESSION {cid}: lost fusion(s) in 'to': {'; '.join(map(str, fv.lost))}"]
+    return []
+
+
 def compare(
     pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str], *, from_lane: str, to_lane: str,
     correctness: Correctness, rounds: int, floor: float = DEFAULT_FLOOR,
@@ -397,7 +299,7 @@ def compare(
     """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id;
     ``gated``: the selected cases (default all). Eager is always timed, for the speedups; when it
     was not selected it is shown as a reference, outside the verdict and the family."""
-    from .stats import family_confidence
+    from .speedup_verdicts import family_confidence
 
     if not pairs:
         raise ValueError("no worker pairs to compare")

@@ -18,7 +18,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..building.variants import Built, Inputs, Outputs
 from ..matrix.dtypes import DType
@@ -29,6 +29,11 @@ from .load import read_load, usable_cpus
 from .measuring_env import observed
 from .memory import PeakResident
 from .stats import Samples
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..building.capabilities import Capabilities
 
 Schedule = Literal["shuffled", "blocks"]
 
@@ -238,7 +243,6 @@ def measure_model_plans(
     from ..building.capabilities import probe
     from ..building.cases import measured_model_id
     from ..building.harness import example_inputs
-    from ..building.variants import get_variant
     from ..matrix.models import build_model
 
     if not plans:
@@ -248,32 +252,7 @@ def measure_model_plans(
     caps = probe()
     model = build_model(spec)
     inputs = example_inputs(spec, shape)
-    skipped: dict[str, str] = {}
-    proofs: dict[str, str] = {}
-    build_s: dict[str, float] = {}
-    costs: dict[str, Cost] = {}
-    calls: dict[str, Callable[[Inputs], Outputs]] = {}
-    for name in variants:
-        variant = get_variant(name)
-        reason = variant.unavailable(dtype, caps)
-        if reason:
-            skipped[name] = reason
-            continue
-        t0 = time.perf_counter()
-        slow = dict(plans[0].inject).get(name)
-        with PeakResident() as window:
-            if slow:
-                from ..building.inject import slowed_copy
-
-                built = variant.build(slowed_copy(model, slow), inputs, dtype)
-            else:
-                built = variant.build(model, inputs, dtype)
-        build_s[name] = time.perf_counter() - t0
-        assert window.use is not None
-        costs[name] = Cost(build_s[name], built.warmup_s[0] if built.warmup_s else 0.0,
-                           window.use.peak_rise_mib, window.use.held_mib)
-        proofs[name] = built.proof
-        calls[name] = built.call
+    skipped, proofs, build_s, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
     for copy in copies:
         if copy.base not in calls:
             raise ValueError(f"copy {copy.name!r} needs variant {copy.base!r}, which was not built here")
@@ -292,6 +271,43 @@ def measure_model_plans(
         result.load_end = load_start = read_load()
         results.append(result)
     return results
+
+
+def _build_variants(
+    model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
+    caps: Capabilities,
+) -> tuple[dict[str, str], dict[str, str], dict[str, float], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
+    """Each variant built once, with what its build cost (``plan.inject``: built from a slowed copy):
+    skipped reasons, proofs, build seconds, costs and the calls to time."""
+    from ..building.variants import get_variant
+
+    skipped: dict[str, str] = {}
+    proofs: dict[str, str] = {}
+    build_s: dict[str, float] = {}
+    costs: dict[str, Cost] = {}
+    calls: dict[str, Callable[[Inputs], Outputs]] = {}
+    for name in variants:
+        variant = get_variant(name)
+        reason = variant.unavailable(dtype, caps)
+        if reason:
+            skipped[name] = reason
+            continue
+        t0 = time.perf_counter()
+        slow = dict(plan.inject).get(name)
+        with PeakResident() as window:
+            if slow:
+                from ..building.inject import slowed_copy
+
+                built = variant.build(slowed_copy(model, slow), inputs, dtype)
+            else:
+                built = variant.build(model, inputs, dtype)
+        build_s[name] = time.perf_counter() - t0
+        assert window.use is not None
+        costs[name] = Cost(build_s[name], built.warmup_s[0] if built.warmup_s else 0.0,
+                           window.use.peak_rise_mib, window.use.held_mib)
+        proofs[name] = built.proof
+        calls[name] = built.call
+    return skipped, proofs, build_s, costs, calls
 
 
 def sample_rounds(

@@ -51,7 +51,8 @@ from statistics import NormalDist
 from typing import Literal
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX
-from .stats import Estimate, student_t_quantile
+from .run_spread import student_t_quantile
+from .stats import Estimate
 
 Status = Literal["pass", "improvement", "regression", "inconclusive"]
 

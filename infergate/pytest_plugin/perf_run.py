@@ -25,7 +25,8 @@ from ..measuring import baselines as bl
 from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
 from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
 from ..measuring.session_gate import Components
-from ..measuring.stats import Samples, family_confidence, runs_speedup_estimate
+from ..measuring.speedup_verdicts import family_confidence
+from ..measuring.stats import Samples, runs_speedup_estimate
 from ..reports.summary import (
     DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,

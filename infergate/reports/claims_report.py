@@ -18,7 +18,7 @@ from ..measuring.claims import (
     speedup,
 )
 from ..measuring.claims_measure import ClaimMeasurement
-from ..measuring.fusions import label as fusion_label
+from ..measuring.fusion_patterns import label as fusion_label
 from ..measuring.stats import Estimate
 
 

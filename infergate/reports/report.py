@@ -1,6 +1,6 @@
 """Reports people read: Markdown (fits a GitHub step summary), PNG plots, a plain-text summary.
 
-Two inputs: a lane gate result (``lane_compare.GateResult``: latency change to/from per case, speedups
+Two inputs: a lane gate result (``lane_results.GateResult``: latency change to/from per case, speedups
 in both lanes, fusions, correctness) and results files in pytest-benchmark form (one run, or a merge
 of several machine classes: speedups per case against their baselines).
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import DataFileError, InfergateError
 
 if TYPE_CHECKING:
-    from ..measuring.lane_compare import GateResult
+    from ..measuring.lane_results import GateResult
 
 _ICON = {"pass": "✅ pass", "regression": "❌ regression", "improvement": "🟢 improvement",
          "noisy": "⚠️ noisy", "inconclusive": "⚠️ INCONCLUSIVE", "no-baseline": "— no baseline",
@@ -79,6 +79,21 @@ def _what_it_saw(c: Any) -> str:
 
 def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> str:
     images = images or {}
+    out = _gate_header(gate)
+    out.append("")
+    if gate.regressions:
+        out += ["### Regressions", "", *[f"- {_md_escape(line)}" for line in gate.regressions], ""]
+    if gate.warnings:
+        out += ["### Warnings", "", *[f"- {_md_escape(w)}" for w in gate.warnings], ""]
+    out += _case_rows(gate) + _pair_rows(gate) + _drift_lines(gate) + _fusion_rows(gate)
+    for key, title in (("latency", "Latency change"), ("speedups", "Speedups over eager")):
+        if key in images:
+            out += [f"![{title}]({images[key]})", ""]
+    return "\n".join(out)
+
+
+def _gate_header(gate: GateResult) -> list[str]:
+    """The verdict and how the gate measured: lanes, machine, environment, intervals, correctness."""
     icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive else "✅")
     verdict = f"{icon} {gate.headline()}"
     env = gate.environment.get("measuring", {})
@@ -111,12 +126,11 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
     if gate.injected:
         out.append("- ⚠️ TEST ONLY: injected into 'to': "
                    + ", ".join(f"`{k}` {v:.0%}" for k, v in gate.injected.items()))
-    out.append("")
-    if gate.regressions:
-        out += ["### Regressions", "", *[f"- {_md_escape(line)}" for line in gate.regressions], ""]
-    if gate.warnings:
-        out += ["### Warnings", "", *[f"- {_md_escape(w)}" for w in gate.warnings], ""]
-    out += [
+    return out
+
+
+def _case_rows(gate: GateResult) -> list[str]:
+    out = [
         "### Per case (same machine, same moment, lockstep)", "",
         "| case | from ms | to ms | latency to/from [interval] | what it saw | speedup from → to | "
         "outputs to vs from | verdict |",
@@ -131,6 +145,11 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
         if c.note:
             out.append(f"| ↳ {_md_escape(c.note)} | | | | | | | |")
     out.append("")
+    return out
+
+
+def _pair_rows(gate: GateResult) -> list[str]:
+    out: list[str] = []
     pair_rows = [c for c in gate.cases if c.latency_pairs]
     if pair_rows:
         out += ["### Latency to/from in each worker pair", "",
@@ -140,11 +159,21 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
             cells = [_pct(r) for r in c.latency_pairs] + ["—"] * (gate.pairs - len(c.latency_pairs))
             out.append(f"| `{c.case}` | " + " | ".join(cells) + " |")
         out.append("")
+    return out
+
+
+def _drift_lines(gate: GateResult) -> list[str]:
+    out: list[str] = []
     drift = [c for c in gate.cases if c.outputs.get("detail")]
     if drift:
         out += ["### Outputs, to vs from (same seeded weights and inputs)", ""]
         out += [f"- `{c.case}`: {_md_escape(c.outputs['detail'])}" for c in drift]
         out.append("")
+    return out
+
+
+def _fusion_rows(gate: GateResult) -> list[str]:
+    out: list[str] = []
     # Signals at 0 in both lanes (patterns this case never had) would only bury the ones that count.
     fusion_rows = [(c, kind) for c in gate.cases for kind in sorted(set(c.fusions_from) | set(c.fusions_to))
                    if c.fusions_from.get(kind, 0) or c.fusions_to.get(kind, 0)]
@@ -156,10 +185,7 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
             mark = " ❌" if kind in c.lost_fusions else ""
             out.append(f"| `{c.case}` | `{kind}` | {a} | {b}{mark} |")
         out.append("")
-    for key, title in (("latency", "Latency change"), ("speedups", "Speedups over eager")):
-        if key in images:
-            out += [f"![{title}]({images[key]})", ""]
-    return "\n".join(out)
+    return out
 
 
 def gate_terminal(gate: GateResult) -> str:
@@ -339,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, json.JSONDecodeError) as exc:
             raise DataFileError(f"{args.input}: cannot read JSON: {exc}") from None
         if isinstance(doc, dict) and doc.get("schema") == "infergate-lane-gate":
-            from ..measuring.lane_compare import GateResult
+            from ..measuring.lane_results import GateResult
 
             gate = GateResult.from_json(doc)
             plots = gate_plots(gate, args.out)

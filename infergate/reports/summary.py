@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
-from ..measuring.baselines import BaselineFile, CaseBaseline, RunRecord
+from ..measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord
 from ..measuring.session_gate import Components, Judgement, components, prior_for
 from ..measuring.session_gate import judge as judge_session
 from ..measuring.stats import (
@@ -54,7 +54,7 @@ DEFAULT_CONFIRM_RUNS = 3
 # run per model cannot see a 5 % drop reliably; two can (docs/calibration.md).
 DEFAULT_THREADS = 1
 DEFAULT_REPEAT = 2
-# Recording needs several runs per model for the gate to know the between-run spread (stats.RunSpread).
+# Recording needs several runs per model for the gate to know the between-run spread (run_spread.RunSpread).
 RECORD_RUNS = 5
 
 

@@ -1,0 +1,166 @@
+"""Where a lane's lock and venv live, and whether the venv still matches its lock.
+
+Owns the lane names and paths (``resolve_lane``: ``lanes/<lane>.lock`` and ``<repo>/.venvs/<lane>``,
+root overridable with ``INFERGATE_VENVS``), ``LaneError``, and the install stamp: the digest of the
+lock and the venv's Python that ``lanes.ensure`` leaves once an install completed.
+
+Stdlib only, as ``lanes``: it runs under the system ``python3`` before any lane exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import InfergateError
+from ..core.paths import REPO_ROOT
+
+DEFAULT_LANES_DIR = REPO_ROOT / "lanes"
+DEFAULT_VENVS_ROOT = REPO_ROOT / ".venvs"
+VENVS_ENV_VAR = "INFERGATE_VENVS"
+
+STAMP_NAME = ".infergate-lock.sha256"
+INSTALL_LOG_NAME = ".infergate-install.log"
+
+# Lane names become directory names: keep them to a safe alphabet (no '/', no '..').
+_LANE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class LaneError(InfergateError):
+    """A lane could not be resolved, created, installed or locked. The message is one line."""
+
+
+@dataclass(frozen=True)
+class Lane:
+    name: str
+    lock: Path
+    venv: Path
+
+    @property
+    def python(self) -> Path:
+        return venv_python(self.venv)
+
+    @property
+    def stamp(self) -> Path:
+        return self.venv / STAMP_NAME
+
+    @property
+    def install_log(self) -> Path:
+        return self.venv / INSTALL_LOG_NAME
+
+
+# --------------------------------------------------------------------------------------------
+# Locating lanes
+
+
+def venvs_root(override: Path | None = None) -> Path:
+    if override is not None:
+        return override
+    env = os.environ.get(VENVS_ENV_VAR)
+    return Path(env) if env else DEFAULT_VENVS_ROOT
+
+
+def venv_python(venv: Path) -> Path:
+    if os.name == "nt":  # pragma: no cover - the suite targets Linux, but keep the layout right
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def available_lanes(lanes_dir: Path) -> list[str]:
+    """Lanes that can be set up: those with a lock file."""
+    return sorted(p.stem for p in lanes_dir.glob("*.lock"))
+
+
+def name_and_lock(spec: str, lanes_dir: Path) -> tuple[str, Path]:
+    if spec.endswith(".lock") or os.sep in spec:
+        lock = Path(spec)
+        name = lock.stem
+    else:
+        name = spec
+        lock = lanes_dir / f"{spec}.lock"
+    if not _LANE_NAME.match(name):
+        raise LaneError(f"invalid lane name {name!r}: use letters, digits, '_', '-', '.'")
+    return name, lock
+
+
+def resolve_lane(
+    spec: str, *, lanes_dir: Path | None = None, venvs: Path | None = None
+) -> Lane:
+    """A lane name (``ipex``) or a path to a ``.lock`` file (lane name = file stem)."""
+    lanes_dir = lanes_dir or DEFAULT_LANES_DIR
+    name, lock = name_and_lock(spec, lanes_dir)
+    if not lock.is_file():
+        valid = ", ".join(available_lanes(lanes_dir)) or "none"
+        raise LaneError(f"no lock file for lane '{name}' at {lock}; valid lanes: {valid}")
+    return Lane(name=name, lock=lock, venv=venvs_root(venvs) / name)
+
+
+# --------------------------------------------------------------------------------------------
+# Digest and stamp
+
+
+def venv_python_version(venv: Path) -> str:
+    """The venv interpreter's version, read from ``pyvenv.cfg`` (no subprocess needed).
+
+    Part of the digest so that a venv rebuilt on another Python reinstalls its wheels.
+    """
+    cfg = venv / "pyvenv.cfg"
+    values: dict[str, str] = {}
+    if cfg.is_file():
+        for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, value = line.partition("=")
+            if sep:
+                values[key.strip()] = value.strip()
+    # 'version_info' is what newer venv/virtualenv write; 'version' is what 3.11's venv writes.
+    version = values.get("version_info") or values.get("version")
+    if version:
+        return version
+    # No usable pyvenv.cfg: ask the interpreter itself rather than guess.
+    return _query_python_version(venv_python(venv))
+
+
+def _query_python_version(python: Path) -> str:
+    try:
+        out = subprocess.run(
+            [str(python), "-c", "import sys; print(sys.version)"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise LaneError(f"cannot run the venv's python {python}: {exc}") from None
+    return out.stdout.strip()
+
+
+def lock_digest(lock: Path, python_version: str) -> str:
+    """sha256 of the lock's bytes plus the Python version: what a stamp must equal."""
+    h = hashlib.sha256()
+    h.update(lock.read_bytes())
+    h.update(b"\0python=")
+    h.update(python_version.encode("utf-8"))
+    return h.hexdigest()
+
+
+def read_stamp(stamp: Path) -> str | None:
+    try:
+        return stamp.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    from ..core.atomic import write_text
+
+    write_text(path, text)
+
+
+def count_pins(lock: Path) -> int:
+    """Requirement lines in a lock (comments, blanks and pip options like ``-r`` excluded)."""
+    count = 0
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "-")):
+            count += 1
+    return count

@@ -1,0 +1,131 @@
+"""A lane gate's result as data: per case comparison (``CaseComparison``), the correctness run
+(``Correctness``) and the whole gate (``GateResult``), with its headline and its JSON form.
+
+Produced by ``lane_compare``; read back and rendered by ``reports.report``. Standard library only:
+the gate's front starts under a Python without numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..core.errors import DataFileError
+
+GATE_SCHEMA = "infergate-lane-gate"
+GATE_VERSION = 2
+
+
+@dataclass
+class CaseComparison:
+    case: str
+    model: str
+    variant: str
+    dtype: str
+    status: str  # pass | improvement | regression | inconclusive | unavailable | reference
+    from_ms: float | None = None
+    to_ms: float | None = None
+    latency: tuple[float, float, float] | None = None  # to/from (point, low, high)
+    latency_pairs: list[float] = field(default_factory=list)
+    latency_status: str | None = None
+    speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
+    speedup_to: float | None = None
+    speedup_change: tuple[float, float, float] | None = None  # from/to: > 1 means "to" lost speedup
+    speedup_status: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)  # status, max_abs, agreement, detail
+    fusions_from: dict[str, int] = field(default_factory=dict)
+    fusions_to: dict[str, int] = field(default_factory=dict)
+    lost_fusions: list[str] = field(default_factory=list)
+    proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
+    note: str | None = None
+
+    @property
+    def beyond(self) -> float | None:
+        if self.latency is None:
+            return None
+        return max(self.latency[2] - 1.0, 1.0 - self.latency[1])
+
+
+@dataclass
+class Correctness:
+    ran: bool
+    returncode: int | None = None
+    summary: str = ""
+    log: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        # pytest: 0 all passed, 5 nothing collected (the -k expression matched no correctness case).
+        return self.ran and self.returncode not in (0, 5)
+
+
+@dataclass
+class GateResult:
+    from_lane: str
+    to_lane: str
+    from_id: str
+    to_id: str
+    machine_class: str
+    threads: int
+    pairs: int
+    rounds: int
+    confidence: float
+    floor: float
+    min_change: float
+    cases: list[CaseComparison]
+    correctness: Correctness
+    regressions: list[str]
+    warnings: list[str]
+    environment: dict[str, Any] = field(default_factory=dict)  # measuring env, cpus, per worker
+    timing: dict[str, Any] = field(default_factory=dict)  # wall time, calls, what a minute bought
+    injected: dict[str, float] = field(default_factory=dict)  # TEST ONLY: slowdowns put into "to"
+
+    @property
+    def inconclusive(self) -> list[str]:
+        return [c.case for c in self.cases if c.status == "inconclusive"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.regressions
+
+    def headline(self) -> str:
+        """FAIL, INCONCLUSIVE (never a pass: a case that could hide a floor-sized slowdown proved
+        nothing), or PASS with the largest change the run could still hide."""
+        if self.regressions:
+            return f"FAIL ({len(self.regressions)} regression(s))"
+        if self.inconclusive:
+            return (f"INCONCLUSIVE: {len(self.inconclusive)} case(s) could not rule out a "
+                    f"{self.floor:.0%} slowdown")
+        widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
+        faster = sum(c.status == "improvement" for c in self.cases)
+        text = f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
+        return text + (f", {faster} case(s) faster" if faster else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
+        if doc.get("schema") != GATE_SCHEMA or doc.get("version") != GATE_VERSION:
+            raise DataFileError(
+                f"not a lane gate result of version {GATE_VERSION} "
+                f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})"
+            )
+        try:
+            return cls._from_fields({k: v for k, v in doc.items() if k not in ("schema", "version")})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
+
+    @classmethod
+    def _from_fields(cls, fields: dict[str, Any]) -> GateResult:
+        cases = []
+        for c in fields["cases"]:
+            c = dict(c)
+            for key in ("latency", "speedup_change"):  # JSON has no tuples
+                if c.get(key) is not None:
+                    c[key] = tuple(c[key])
+            cases.append(CaseComparison(**c))
+        fields["cases"] = cases
+        fields["correctness"] = Correctness(**fields["correctness"])
+        return cls(**fields)

@@ -1,0 +1,111 @@
+"""Between-run spread: what a stored baseline cannot know from one run's bootstrap.
+
+Owns the pooled spread of log-speedups over separate runs (``RunSpread``), Student's t without
+scipy, and the ratio of two sets of runs judged with that spread (``runs_ratio``). Only numpy and
+the standard library.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stats import Estimate
+
+
+@functools.lru_cache(maxsize=256)  # the gate asks for the same few (p, df) over and over
+def student_t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t with ``df`` degrees of freedom (scipy is not in every lane).
+
+    The CDF is integrated numerically (Simpson's rule on the density, which is smooth) and inverted
+    by bisection; accurate to ~1e-6, far below what a gate decision can feel.
+    """
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if df < 1:
+        raise ValueError(f"df must be >= 1, got {df}")
+    if p < 0.5:
+        return -student_t_quantile(1.0 - p, df)
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def cdf(t: float) -> float:
+        x = np.linspace(0.0, t, 2001)
+        y = np.exp(log_norm - (df + 1) / 2 * np.log1p(x * x / df))
+        h = t / 2000
+        return 0.5 + h / 3 * float(y[0] + y[-1] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum())
+
+    low, high = 0.0, 1.0
+    while cdf(high) < p:
+        low, high = high, high * 2
+        if high > 1e7:  # only reachable for absurd p with df 1
+            raise ValueError(f"quantile {p} of t({df}) is out of range")
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if cdf(mid) < p else (low, mid)
+    return (low + high) / 2
+
+
+@dataclass(frozen=True)
+class RunSpread:
+    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases.
+
+    One run's bootstrap interval only covers the sampling noise of its own rounds. A separate
+    process also gets its own build, memory layout and neighbours, and measured here that moves a
+    speedup by more than the interval says (docs/calibration.md). The spread of several runs of
+    the same case is what a comparison with a stored baseline has to be judged against.
+    """
+
+    sd: float
+    df: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.sd) and self.sd >= 0) or self.df < 0:
+            raise ValueError(f"need a finite sd >= 0 and df >= 0, got {self.sd}, {self.df}")
+
+
+def pooled_spread(groups: Sequence[Sequence[float]]) -> RunSpread:
+    """Pool the within-case variance of log-speedups over cases: df = sum of (runs - 1).
+
+    Pooling is what makes a handful of runs per case usable: five runs of one case give 4 degrees
+    of freedom (t at 99.9 % one-sided: 7.2); five runs of nine cases give 36 (3.3). A case with a
+    single run adds nothing. Returns df 0 (and sd 0) when no case has two runs.
+    """
+    ss, df = 0.0, 0
+    for runs in groups:
+        logs = np.log(np.asarray(runs, dtype=float))
+        if logs.size and not np.all(np.isfinite(logs)):
+            raise ValueError(f"speedups must be finite and > 0, got {list(runs)}")
+        if logs.size >= 2:
+            ss += float(((logs - logs.mean()) ** 2).sum())
+            df += logs.size - 1
+    return RunSpread(math.sqrt(ss / df) if df else 0.0, df)
+
+
+def geometric_mean(values: Sequence[float]) -> float:
+    logs = np.log(np.asarray(values, dtype=float))
+    if logs.size == 0 or not np.all(np.isfinite(logs)):
+        raise ValueError(f"need positive finite values, got {list(values)}")
+    return float(math.exp(logs.mean()))
+
+
+def runs_ratio(measured: Sequence[float], baseline: Sequence[float], spread: RunSpread,
+               confidence: float) -> Estimate:
+    """geomean(measured runs) / geomean(baseline runs) with a two-sided interval at ``confidence``.
+
+    The log difference of the two means has standard error sd * sqrt(1/n_measured + 1/n_baseline)
+    when every run, today's and the recorded ones, scatters around its case's true speedup with
+    the pooled ``spread`` (same budget, same machine class); t with the pooled df because that
+    sd is itself estimated.
+    """
+    if not measured or not baseline:
+        raise ValueError("need at least one measured and one baseline run")
+    if spread.df < 1:
+        raise ValueError("the between-run spread needs at least 1 degree of freedom")
+    centre = math.log(geometric_mean(measured)) - math.log(geometric_mean(baseline))
+    se = spread.sd * math.sqrt(1.0 / len(measured) + 1.0 / len(baseline))
+    half = student_t_quantile(0.5 + confidence / 2.0, spread.df) * se
+    return Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
