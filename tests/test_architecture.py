@@ -145,3 +145,36 @@ def test_a_module_outside_the_layers_fails(tmp_path: Path) -> None:
     package = _tree(tmp_path, {"helpers.py": "", "misc/__init__.py": ""})
     assert violations(package) == ["helpers.py: a module outside every layer",
                                    "misc/__init__.py: in 'misc', which is not a layer"]
+
+
+# -- variant names: the registered objects' names, never a literal compared in another module -------
+
+def variant_name_literals(package: Path, names: frozenset[str]) -> list[str]:
+    """Each string literal equal to a variant's name outside building/variants.py, as 'path:line'.
+    The matrix layer is exempt: it sits below the variants and its "eager" is an attention
+    implementation (zoo.EAGER_ATTENTION). Docstrings do not count."""
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel == "building/variants.py" or rel.startswith("matrix/"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        found += [f"{rel}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings]
+    return found
+
+
+def test_no_module_spells_a_variant_name_itself() -> None:
+    from infergate.building.variants import VARIANTS
+
+    assert variant_name_literals(PACKAGE, frozenset(VARIANTS)) == []
+
+
+def test_a_spelled_variant_name_is_found(tmp_path: Path) -> None:
+    (tmp_path / "measuring").mkdir()
+    (tmp_path / "measuring" / "rule.py").write_text(
+        '"""jit_ipex in a docstring is prose."""\n\ndef slow(v):\n    return v != "jit_ipex"\n', encoding="utf-8")
+    assert variant_name_literals(tmp_path, frozenset({"jit_ipex"})) == ["measuring/rule.py:4 'jit_ipex'"]

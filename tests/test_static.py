@@ -49,3 +49,36 @@ def test_the_checkers_fail_on_a_broken_module(tmp_path: Path) -> None:
     assert ruff.returncode == 1 and "F401" in ruff.stdout, ruff.stdout + ruff.stderr
     mypy = _run("mypy", "--no-incremental", "--config-file", str(REPO_ROOT / "pyproject.toml"), str(bad))
     assert mypy.returncode == 1 and "Incompatible return value type" in mypy.stdout, mypy.stdout + mypy.stderr
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def oversized(package: Path) -> list[str]:
+    """Modules over MAX_MODULE_LINES and functions over MAX_FUNCTION_LINES, as 'path[:name] lines'."""
+    import ast
+
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(package).as_posix()
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            found.append(f"{rel} {len(text.splitlines())}")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    found.append(f"{rel}:{node.name} {lines}")
+    return found
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """Small modules with names that explain themselves: split by concern rather than grow."""
+    assert oversized(REPO_ROOT / "infergate") == []
+
+
+def test_an_oversized_function_is_found(tmp_path: Path) -> None:
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def long():\n{body}\n", encoding="utf-8")
+    assert oversized(tmp_path) == [f"long.py:long {MAX_FUNCTION_LINES + 1}"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..building.variants import JIT
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import InfergateError, UsageError
 from ..measuring.baselines import host_identity
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=15, help="trials (separate builds). Default: 15")
     parser.add_argument("--model", default="bert-qa-small-eager_attn", help="model id. Default: %(default)s")
-    parser.add_argument("--variant", default="jit", help="variant slowed and compared. Default: jit")
+    parser.add_argument("--variant", default=JIT, help=f"variant slowed and compared. Default: {JIT}")
     parser.add_argument("--budget", type=float, default=12.0,
                         help="seconds of shuffled rounds per trial, all entries together. Default: 12")
     parser.add_argument("--block-s", type=float, default=1.0, help="seconds per block. Default: 1")

@@ -8,6 +8,7 @@ import math
 import os
 from collections.abc import Sequence
 
+from ..building.variants import REFERENCE
 from ..matrix.spec import ModelSpec
 from ..measuring.stats import ESTIMATOR, LEGACY_ESTIMATOR, ratio_of_medians, speedup_ratio
 from ..reports.summary import DEFAULT_FAMILY_ALPHA
@@ -131,7 +132,7 @@ def report(trials: Sequence[Trial], spec: ModelSpec, variant: str, slowdowns: Se
     bias_s, sd_s = _bias(trials, variant, "shuffled")
     bias_b, sd_b = _bias(trials, variant, "blocks")
     med = sum(m.median_ms(variant) for m in sh) / len(sh)
-    eager = sum(m.median_ms("eager") for m in sh) / len(sh)
+    eager = sum(m.median_ms(REFERENCE) for m in sh) / len(sh)
     lines = [
         f"Command: `python -m infergate calibrate {' '.join(argv)}`".replace("  ", " "),
         "",

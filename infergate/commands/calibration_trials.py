@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..building.variants import REFERENCE
 from ..core.errors import UsageError
 from ..matrix.dtypes import DType
 from ..matrix.spec import ModelSpec
@@ -54,7 +55,7 @@ def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_
     # Each trial in a fresh worker: a separate process and build, as a baseline from another day is.
     # The suite's measuring environment unless told otherwise: calibration measures what the suite does.
     menv = suite_env() if settings is None else resolve(settings)
-    shuffled, blocks = run_in_worker(measure_model_plans, spec, DType.FP32, ("eager", variant), plans, copies,
+    shuffled, blocks = run_in_worker(measure_model_plans, spec, DType.FP32, (REFERENCE, variant), plans, copies,
                                      timeout=900.0, env=dict(menv.env), argv_prefix=menv.argv_prefix)
     return Trial(shuffled, blocks, time.perf_counter() - t0)
 

@@ -36,6 +36,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+from ..building.variants import REFERENCE
 from ..core.datafile import InvalidData, describe
 from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
 
@@ -131,7 +132,7 @@ def _median_ms(value: Any) -> Mapping[str, float]:
         if not isinstance(variant, str):
             raise InvalidBaseline(f"median_ms keys must be variant names, got {variant!r}")
         out[variant] = _positive(f"median_ms[{variant!r}]", ms)
-    if "eager" not in out:
+    if REFERENCE not in out:
         raise InvalidBaseline("median_ms must include 'eager', the reference every speedup is against")
     return MappingProxyType(out)
 
@@ -316,7 +317,7 @@ class CaseBaseline:
     @property
     def variant(self) -> str:
         """The variant its speedups are of: the non-eager key of its runs' median_ms."""
-        return next((v for v in self.runs[0].median_ms if v != "eager"), "eager")
+        return next((v for v in self.runs[0].median_ms if v != REFERENCE), REFERENCE)
 
     def by_session(self) -> dict[str, tuple[float, ...]]:
         """Run speedups grouped by session, in the order sessions first appear."""

@@ -22,11 +22,12 @@ from typing import Any
 import filelock
 
 from ..building.cases import Case, Profile
-from ..building.variants import VARIANTS
+from ..building.variants import VARIANTS, get_variant
 from ..core.atomic import write_text
 from ..core.datafile import InvalidData, describe, parse_json
 from ..core.errors import DataFileError
 from ..matrix.dtypes import DType
+from ..matrix.zoo import ATTENTIONS, EAGER_ATTENTION, SDPA_ATTENTION
 from .baselines import LOCK_TIMEOUT_S
 from .fusion_patterns import PATTERN_BY_KEY, PATTERNS, label
 
@@ -321,10 +322,10 @@ def sdpa_cost(rows: Iterable[Row]) -> list[str]:
         key = (spec.id.removesuffix(f"-{spec.attention}_attn"), row.case.variant, row.case.dtype.value)
         by_model.setdefault(key, {})[spec.attention] = row.counts.get("mha", 0)
     return [
-        f"{model} {variant}/{dtype}: Multi-head attention fusions {attn['eager']} with eager attention, "
-        f"{attn['sdpa']} with SDPA"
+        f"{model} {variant}/{dtype}: Multi-head attention fusions {attn[EAGER_ATTENTION]} with eager attention, "
+        f"{attn[SDPA_ATTENTION]} with SDPA"
         for (model, variant, dtype), attn in sorted(by_model.items())
-        if {"eager", "sdpa"} <= attn.keys() and variant == "jit_ipex"
+        if set(ATTENTIONS) <= attn.keys() and get_variant(variant).imports_ipex
     ]
 
 

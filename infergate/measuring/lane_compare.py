@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import DataFileError
 from .lane_results import CaseComparison, Correctness, GateResult
@@ -186,9 +187,9 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
                 c.lat_pairs.append(round_ratio(g, f))
                 c.times["from"] += [x / 1e6 for x in f]
                 c.times["to"] += [x / 1e6 for x in g]
-                if variant != "eager" and "eager" in t["from"] and "eager" in t["to"]:
-                    c.speed_pairs["from"].append(round_ratio(t["from"]["eager"], f))
-                    c.speed_pairs["to"].append(round_ratio(t["to"]["eager"], g))
+                if variant != REFERENCE and REFERENCE in t["from"] and REFERENCE in t["to"]:
+                    c.speed_pairs["from"].append(round_ratio(t["from"][REFERENCE], f))
+                    c.speed_pairs["to"].append(round_ratio(t["to"][REFERENCE], g))
     return cases
 
 

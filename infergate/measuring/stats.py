@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
 
 # How a run's speedup is taken (``speedup_ratio``), as baselines record it: a baseline holding
@@ -74,13 +75,13 @@ class Samples:
     def median(self, variant: str) -> float:
         return float(np.median(self.array(variant)))
 
-    def speedup(self, variant: str, reference: str = "eager", estimator: str = ESTIMATOR) -> float:
+    def speedup(self, variant: str, reference: str = REFERENCE, estimator: str = ESTIMATOR) -> float:
         return SPEEDUP_ESTIMATORS[estimator](self.array(reference), self.array(variant))
 
     def speedup_estimate(
         self,
         variant: str,
-        reference: str = "eager",
+        reference: str = REFERENCE,
         confidence: float = DEFAULT_CONFIDENCE,
         resamples: int = 2000,
         seed: int = 0,
@@ -177,7 +178,7 @@ def bootstrap_ratio_ci(
 
 
 def runs_speedup_estimate(
-    runs: Sequence[Samples], variant: str, reference: str = "eager", confidence: float = DEFAULT_CONFIDENCE,
+    runs: Sequence[Samples], variant: str, reference: str = REFERENCE, confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 2000, seed: int = 0,
 ) -> Estimate:
     """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run.
