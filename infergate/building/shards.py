@@ -16,7 +16,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 
-from .cases import Profile, correctness_cases, get_profile, perf_cases
+from .cases import PROFILES, Profile, correctness_cases, get_profile, perf_cases
 
 # Seconds one perf run of one measured model (a model at one shape and dtype) costs on 2 cores:
 # worker start, four builds, warm-up and the rounds. Measured: `./suite main` timed 3 small models
@@ -97,7 +97,7 @@ def parse_shard(value: str) -> tuple[int, int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m infergate shards", description=__doc__)
-    p.add_argument("--profile", choices=("default", "nightly", "smoke"), default="nightly",
+    p.add_argument("--profile", choices=tuple(PROFILES), default="nightly",
                    help="the profile to split. Default: nightly")
     p.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_MIN,
                    help=f"estimated minutes a shard may take. Default: {DEFAULT_BUDGET_MIN:g}")

@@ -139,11 +139,11 @@ def main(argv: list[str]) -> int:
     p_add = sub.add_parser("add", help="append a results file's runs as a baseline session")
     p_add.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
     # --baselines is --ig-baselines (one type, one default: the project's baselines/).
-    option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines")
+    option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_add.add_argument("--replace", action="store_true",
                        help="the cases keep only these runs (accepting an intended change). Default: append")
     p_show = sub.add_parser("show", help="sessions, variance components and detectable drops per file")
-    option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines")
+    option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_show.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs today. Default: {DEFAULT_REPEAT}")
     args = parser.parse_args(argv)

@@ -21,7 +21,7 @@ Rules, per trial and per injected slowdown p (A/A is p = 0):
   its re-measure (fresh processes, as in the suite); the final verdict at the suite's family
   confidence over ``--gated-cases``;
 - the earlier rule, kept for comparison: against the single speedup recorded by the *previous*
-  trial, bootstrap intervals combined in quadrature (``stats.gate_verdict``);
+  trial, bootstrap intervals combined in quadrature (``speedup_verdicts.gate_verdict``);
 - pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
   on the blocks of the variant (A) and the slowed copy (B, timed after A).
 
@@ -37,6 +37,7 @@ import sys
 from ..building.variants import JIT
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import InfergateError, UsageError
+from ..core.validate import seconds_up_to, whole_number
 from ..measuring.baselines import host_identity
 from ..measuring.load import read_load
 from ..measuring.measuring_env import SUITE_SETTINGS
@@ -55,13 +56,14 @@ DEFAULT_GATED_CASES = 12
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m infergate calibrate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=15, help="trials (separate builds). Default: 15")
+    parser.add_argument("--trials", type=whole_number(1, 10_000), default=15,
+                        help="trials (separate builds). Default: 15")
     parser.add_argument("--model", default="bert-qa-small-eager_attn", help="model id. Default: %(default)s")
     parser.add_argument("--variant", default=JIT, help=f"variant slowed and compared. Default: {JIT}")
-    parser.add_argument("--budget", type=float, default=12.0,
+    parser.add_argument("--budget", type=seconds_up_to(600.0), default=12.0,
                         help="seconds of shuffled rounds per trial, all entries together. Default: 12")
-    parser.add_argument("--block-s", type=float, default=1.0, help="seconds per block. Default: 1")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+    parser.add_argument("--block-s", type=seconds_up_to(60.0), default=1.0, help="seconds per block. Default: 1")
+    parser.add_argument("--threads", type=whole_number(1, 1024), default=DEFAULT_THREADS,
                         help=f"torch threads (--ig-threads). Default: {DEFAULT_THREADS}")
     parser.add_argument("--slowdowns", default=",".join(map(str, DEFAULT_SLOWDOWNS)),
                         help="injected slowdowns in percent. Default: %(default)s")
@@ -78,13 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--sessions", metavar="FILE[,FILE...]",
                         help="judge saved trial files against each other, each file one session (another "
                              "host or boot): the cross-session table")
-    parser.add_argument("--first-runs", type=int, default=DEFAULT_REPEAT,
+    parser.add_argument("--first-runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs of 'today' in the emulated gate (--ig-repeat). Default: {DEFAULT_REPEAT}")
-    parser.add_argument("--baseline-runs", type=int, default=BASELINE_RUNS,
+    parser.add_argument("--baseline-runs", type=whole_number(1, 100), default=BASELINE_RUNS,
                         help=f"recorded runs in the emulated baseline. Default: {BASELINE_RUNS}")
-    parser.add_argument("--confirm-runs", type=int, default=DEFAULT_CONFIRM_RUNS,
+    parser.add_argument("--confirm-runs", type=whole_number(0, 100), default=DEFAULT_CONFIRM_RUNS,
                         help=f"re-measures of a flagged case (--ig-confirm-runs). Default: {DEFAULT_CONFIRM_RUNS}")
-    parser.add_argument("--gated-cases", type=int, default=DEFAULT_GATED_CASES,
+    parser.add_argument("--gated-cases", type=whole_number(1, 10_000), default=DEFAULT_GATED_CASES,
                         help="cases the suite gates at once, for its family confidence (Bonferroni over "
                              f"alpha {DEFAULT_FAMILY_ALPHA:g}). Default: {DEFAULT_GATED_CASES}, the "
                              "default profile on the ipex lane")

@@ -51,7 +51,7 @@ RULE_LABELS = {
     "within": "**infergate within-run**: same-run shuffled rounds, median of per-round ratios, 99% bootstrap, "
               "no floor",
     "within-floor": f"**infergate within-run with a floor**: as above, and at least half of a {WITHIN_FLOOR:.0%} "
-                    "floor (stats.ratio_status)",
+                    "floor (speedup_verdicts.ratio_status)",
     "within-rom": "same-run shuffled rounds, ratio of medians (the issue's reference rule), 99% bootstrap, no floor",
     "pytest-benchmark": "pytest-benchmark compare-fail=mean:5% (block A then block B)",
     "asv": "asv: Mann-Whitney p<0.002 and ratio>1.1 (block A then block B)",

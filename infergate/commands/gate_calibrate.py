@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..building.cases import PROFILES
 from ..core.errors import DataFileError, InfergateError
 from ..gate.lockstep import ModelRecord, PairRecord
 from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("record", help="record a pool of lockstep pairs of a lane against itself")
     r.add_argument("lane")
-    r.add_argument("--profile", default="smoke", help="Default: smoke")
+    r.add_argument("--profile", choices=tuple(PROFILES), default="smoke", help="Default: smoke")
     r.add_argument("--cases", default=None, help="pytest -k expression on case ids. Default: all")
     r.add_argument("--pairs", type=whole_number(2, 1000), default=16, help="Default: 16")
     r.add_argument("--rounds", type=whole_number(1, 100_000), default=40, help="Default: 40")

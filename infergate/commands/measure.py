@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..building.cases import correctness_cases, get_profile
+from ..building.cases import correctness_cases
 from ..building.harness import example_inputs, harness, skip_reason
 from ..matrix.agreement import closeness, task_agreement
 from ..matrix.inputs import Shape
 from ..matrix.tolerances import Tolerance
+from ..pytest_plugin.settings import PROFILE, option
 
 # A tolerance that accepts everything, so we see raw numbers.
 _OPEN = Tolerance(atol=0.0, rtol=0.0, decisive_margin=float("inf"), min_agreement=0.0, why="measure")
@@ -22,13 +23,13 @@ _OPEN = Tolerance(atol=0.0, rtol=0.0, decisive_margin=float("inf"), min_agreemen
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infergate measure", description=__doc__)
-    parser.add_argument("--profile", default="default")
+    option(PROFILE).add_to(parser.add_argument, "--profile")
     parser.add_argument("-k", default="", help="substring a case id must contain")
     args = parser.parse_args(argv)
     h = harness()
     worst: dict[str, float] = {}
     print(f"{'case':55} {'max_abs':>9} {'max_rel':>9} {'agree':>6}")
-    for case in correctness_cases(get_profile(args.profile)):
+    for case in correctness_cases(args.ig_profile):
         if args.k not in case.id or skip_reason(case):
             continue
         rows = []

@@ -11,8 +11,6 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import UsageError
-
 
 class Task(enum.Enum):
     QA = "qa"
@@ -112,9 +110,3 @@ ARCHS: dict[str, Arch] = {
     )
 }
 
-
-def get_arch(name: str) -> Arch:
-    try:
-        return ARCHS[name]
-    except KeyError:
-        raise UsageError(f"unknown architecture {name!r}; valid: {', '.join(ARCHS)}") from None

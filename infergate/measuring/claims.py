@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE
+from ..core.defaults import DEFAULT_CONFIDENCE
 from .claims_measure import ClaimMeasurement
 from .stats import Estimate, bootstrap_ratio_ci, speedup_ratio
 
 GUIDE_SHARE = 0.70  # the guide's "about 70 %"
 BENEFIT = 0.05  # a fusion benefit counts when significant and at least this large
 LEAVE_WITHIN = 0.05  # compile may be this much slower than jit_ipex and still replace it
-CONFIDENCE = 0.99
+CONFIDENCE = DEFAULT_CONFIDENCE
 HEADLINE_SEQ = 128  # the share is counted over the models at this sequence length, one row each
 
 # (numerator, denominator): a ratio of times den/num > 1 means ``num`` is faster.

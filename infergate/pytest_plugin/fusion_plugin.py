@@ -121,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{FUSIONS_MARK}: parametrize `case` over the profile's fusion cases")
     run = run_session(config)
     config.stash[_SESSION] = FusionSession(
-        fusions.fusions_path(run.settings.baselines_dir, run.machine_class, run.lane), run.machine_class, run.lane,
+        run.fusions_path, run.machine_class, run.lane,
         run.settings.update_baselines)
 
 

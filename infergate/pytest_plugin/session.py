@@ -36,6 +36,14 @@ class Session:
 
         return baseline_path(self.settings.baselines_dir, self.machine_class, self.lane)
 
+    @property
+    def fusions_path(self) -> Path:
+        """This class and lane's fusion expectations (read by the fusion plugin's FusionSession,
+        which also records into it)."""
+        from ..measuring.fusions import fusions_path
+
+        return fusions_path(self.settings.baselines_dir, self.machine_class, self.lane)
+
     @functools.cached_property
     def baseline(self) -> BaselineFile | None:
         """This class and lane's baselines file (None when none is recorded); a bad file raises

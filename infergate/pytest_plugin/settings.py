@@ -117,13 +117,20 @@ class Option:
 
     flag: str
     setting: str
-    help: str
+    help: str | Callable[[], str]  # a callable when the text is read from the registry when asked
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
-    def add_to(self, add: Callable[..., Any], *aliases: str) -> None:
+    def help_text(self) -> str:
+        return self.help() if callable(self.help) else self.help
+
+    def add_to(self, add: Callable[..., Any], *aliases: str, default_help: str | None = None) -> None:
         """Declare the option with ``add`` (``group.addoption`` or ``parser.add_argument``); an alias
-        (a command's short spelling) means exactly the same."""
-        add(*aliases, self.flag, dest=self.dest, help=self.help, **self.kwargs)
+        (a command's short spelling) means exactly the same. ``default_help`` replaces the text
+        after "Default:" where a command resolves the default differently (e.g. without a rootdir)."""
+        text = self.help_text()
+        if default_help is not None:
+            text = text.split("Default:")[0] + f"Default: {default_help}"
+        add(*aliases, self.flag, dest=self.dest, help=text, **self.kwargs)
 
     @property
     def dest(self) -> str:
@@ -198,7 +205,7 @@ OPTIONS: tuple[Option, ...] = (
            "run each case's build and run in a worker process, so a crash or hang fails only that "
            "case: auto (perf and IPEX cases), always, never. Default: auto",
            {"metavar": "MODE", "type": _mode, "default": Mode.AUTO}),
-    Option(TIMEOUT, "timeout_s", "", {"metavar": "SECONDS", "type": TIMEOUT_SECONDS, "default": None}),
+    Option(TIMEOUT, "timeout_s", _timeout_help, {"metavar": "SECONDS", "type": TIMEOUT_SECONDS, "default": None}),
     Option(FUSIONS_MD, "fusions_md",
            "also write the fusion table into this Markdown file, replacing only this lane's "
            "section. Default: none",
@@ -211,15 +218,13 @@ def option(flag: str) -> Option:
     found = next((o for o in OPTIONS if o.flag == flag), None)
     if found is None:
         raise KeyError(f"no infergate option {flag}")
-    if flag == TIMEOUT:  # its help names every variant's own timeout, read when asked
-        return Option(found.flag, found.setting, _timeout_help(), found.kwargs)
     return found
 
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, GROUP_DESCRIPTION)
     for o in OPTIONS:
-        option(o.flag).add_to(group.addoption)
+        o.add_to(group.addoption)
 
 
 @dataclass(frozen=True)
@@ -266,5 +271,7 @@ class Settings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, root: Path) -> Settings:
-        """From a command's parsed arguments; options the command does not take keep their defaults."""
+        """From a command's parsed arguments. Options the command does not declare hold their
+        declared defaults here, even when given on to pytest (``run`` passes them through): read
+        only the fields the command declares."""
         return cls.from_values(lambda o: getattr(args, o.dest, o.kwargs.get("default")), root)
