@@ -229,28 +229,29 @@ def add_options(parser: pytest.Parser) -> None:
 
 @dataclass(frozen=True)
 class Settings:
-    """This run's infergate options, typed and validated (each by its option's type)."""
+    """This run's infergate options, typed and validated (each by its option's type). No field has a
+    default of its own: the defaults are the options' (OPTIONS), so there is one place to change one."""
 
     profile: Profile
     baselines_dir: Path
-    update_baselines: bool = False
-    replace_baselines: bool = False
-    results_json: Path | None = None
-    shard: tuple[int, int] | None = None
-    checkpoints: tuple[str, ...] = ()
-    floor: float = DEFAULT_FLOOR
-    alpha: float = DEFAULT_FAMILY_ALPHA
-    budget_s: float = _BUDGET
-    repeat: int | None = None  # None: summary.runs_per_model's rule
-    threads: int = DEFAULT_THREADS
-    confirm_runs: int = DEFAULT_CONFIRM_RUNS
-    confirm_budget_s: float = DEFAULT_CONFIRM_BUDGET_S
-    require_baseline: bool = False
-    on_inconclusive: Literal["fail", "pass"] = "fail"
-    inject: tuple[str, float] | None = None
-    isolate: Mode = Mode.AUTO
-    timeout_s: float | None = None  # None: each variant's own
-    fusions_md: Path | None = None
+    update_baselines: bool
+    replace_baselines: bool
+    results_json: Path | None
+    shard: tuple[int, int] | None
+    checkpoints: tuple[str, ...]
+    floor: float
+    alpha: float
+    budget_s: float
+    repeat: int | None  # None: summary.runs_per_model's rule
+    threads: int
+    confirm_runs: int
+    confirm_budget_s: float
+    require_baseline: bool
+    on_inconclusive: Literal["fail", "pass"]
+    inject: tuple[str, float] | None
+    isolate: Mode
+    timeout_s: float | None  # None: each variant's own
+    fusions_md: Path | None
 
     @classmethod
     def from_values(cls, value: Callable[[Option], Any], root: Path) -> Settings:
