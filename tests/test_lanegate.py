@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from infergate.building.cases import get_profile
-from infergate.gate import lane_bisect, lanegate, lockstep
+from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan
 from infergate.gate.lane_worker import case_matcher, select_cases
 from infergate.measuring import lane_compare, lane_results
 
@@ -158,7 +158,7 @@ def test_the_interval_covers_the_true_change_despite_per_process_offsets():
     covered, one_process_covered = 0, 0
     for seed in range(60):
         start = starter(seed, offset_sd=0.03, to={"scale": {"compile": 1.04}})
-        plans = lockstep.plan_models(select_cases(get_profile("smoke"), "compile"))
+        plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), "compile"))
         recs = [lockstep.run_pair(p, {"from": "A", "to": "B"}, plans, profile="smoke", rounds=20, start=start,
                                   seed=seed) for p in range(6)]
         ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
@@ -179,7 +179,7 @@ def test_aa_false_alarms_stay_rare_with_per_process_offsets():
     alarms = 0
     for seed in range(40):
         start = starter(100 + seed, offset_sd=0.03)
-        plans = lockstep.plan_models(select_cases(get_profile("smoke"), None))
+        plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), None))
         recs = [lockstep.run_pair(p, {"from": "A", "to": "B"}, plans, profile="smoke", rounds=10, start=start,
                                   seed=seed) for p in range(4)]
         ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
@@ -216,7 +216,7 @@ def test_outputs_of_different_weights_are_not_compared_and_say_why(tmp_path, cap
 
 def test_failed_correctness_fails_the_gate():
     start = starter(0, offset_sd=0.005)
-    plans = lockstep.plan_models(select_cases(get_profile("smoke"), "jit and not ipex"))
+    plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), "jit and not ipex"))
     recs = [lockstep.run_pair(p, {"from": "A", "to": "B"}, plans, profile="smoke", rounds=10, start=start)
             for p in range(3)]
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
@@ -358,7 +358,7 @@ def test_calibration_pool_round_trips_and_counts_the_gates_answers(tmp_path):
     from infergate.commands import gate_calibrate
 
     start = starter(7, offset_sd=0.005, to={"scale": {"compile": 1.10}})
-    plans = lockstep.plan_models(select_cases(get_profile("smoke"), None))
+    plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), None))
     recs = [lockstep.run_pair(p, {"from": "A", "to": "A"}, plans, profile="smoke", rounds=10, start=start)
             for p in range(8)]
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
@@ -459,3 +459,87 @@ def test_the_real_worker_speaks_the_protocol_one_line_per_request():
     assert not_built == {"ok": False, "error": "UsageError: variant 'jit' is not built here (built: eager)"}
     assert outputs["task"] == "qa" and len(outputs["outputs"]["eager"]) == 2
     assert unknown == {"ok": False, "error": "UsageError: unknown operation 'nope'"}
+
+
+# --------------------------------------------------------------------------------------------
+# --replace: another variant stands in for one in "to" (leaving IPEX)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_stand_in_is_built_and_timed_in_to_and_judged_as_the_case(tmp_path, capsys):
+    asked: dict[str, list[list[str]]] = {"from": [], "to": []}
+    inner = starter(0, 0.005, to={"skipped": {"jit_ipex": "IPEX is not installed"}, "fusions": {}},
+                    frm={"fusions": {"jit_ipex": {"mha": 4, "add_layernorm": 8}}})
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        worker = inner(side, lane, pair)
+        send = worker.send
+
+        def spy(op: str, **kw: Any) -> None:
+            if op == "build":
+                asked[side].append(list(kw["variants"]))
+            send(op, **kw)
+
+        worker.send = spy  # type: ignore[method-assign]
+        return worker
+
+    argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)]
+    # Without the stand-in, IPEX missing in "to" is a lost variant (and its fusions lost).
+    assert lanegate.main(argv, start=start, lane_python=lambda lane: Path("/x")) == 1
+    asked = {"from": [], "to": []}
+    assert lanegate.main([*argv, "--replace", "jit_ipex=compile"], start=start,
+                         lane_python=lambda lane: Path("/x")) == 0
+    assert all("jit_ipex" in v for v in asked["from"]) and not any("jit_ipex" in v for v in asked["to"])
+    gate = gate_of(tmp_path)
+    case = {c.case: c for c in gate.cases}[case_id("jit_ipex")]
+    assert gate.replaced == {"jit_ipex": "compile"} and case.to_variant == "compile"
+    # compile's 10 ms in "to" against jit_ipex's 11 ms in "from": about -9 %, an improvement.
+    assert case.latency is not None and case.latency[0] == pytest.approx(10 / 11, rel=0.03)
+    assert case.status == "improvement" and case.outputs["status"] == "same" and not case.lost_fusions
+    out = capsys.readouterr().out
+    assert f"{case_id('jit_ipex')} (to: compile)" in out
+    assert "replaced in `B`: its `compile` is timed against `A`'s `jit_ipex`" in (tmp_path / "report.md").read_text()
+    to_doc = json.loads((tmp_path / "to.json").read_text())
+    assert {b["extra_info"]["case_id"]: b["extra_info"]["variant"] for b in to_doc["benchmarks"]}[
+        case_id("jit_ipex")] == "compile"
+
+
+def test_a_slower_stand_in_is_a_regression_named_with_it(tmp_path, capsys):
+    # An in-graph slowdown of compile in "to" reaches the stand-in too: 10 ms x 1.2 against 11 ms.
+    assert run(tmp_path, "--replace", "jit_ipex=compile", "--inject-slowdown", "compile=0.2",
+               to={"skipped": {"jit_ipex": "IPEX is not installed"}}, offset_sd=0.005) == 1
+    out = capsys.readouterr().out
+    assert f"REGRESSION {case_id('jit_ipex')} (to: compile): latency +" in out
+    assert "injected into the 'to' lane: compile 20%" in out  # by what was built, not by case
+    case = {c.case: c for c in gate_of(tmp_path).cases}[case_id("jit_ipex")]
+    assert case.latency is not None and case.latency[0] == pytest.approx(12 / 11, rel=0.03)
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--replace", "eager=compile"], "must be VARIANT=VARIANT"),
+    (["--replace", "jit_ipex=eager"], "must be VARIANT=VARIANT"),
+    (["--replace", "jit_ipex"], "must be VARIANT=VARIANT"),
+    (["--replace", "jit=jit"], "replaces a variant with itself"),
+])
+def test_bad_replacements_are_one_message(argv, problem, capsys):
+    with pytest.raises(SystemExit) as exc:
+        lanegate.main(["--from", "A", "--to", "B", *argv])
+    assert exc.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("extra, problem", [
+    (["--replace", "jit_ipex=compile", "--replace", "jit_ipex=jit"], "--replace names jit_ipex twice"),
+    (["--cases", "compile", "--replace", "jit_ipex=compile"], "so it would replace nothing"),
+])
+def test_replacements_that_cannot_apply_are_one_message(tmp_path, capsys, extra, problem):
+    assert run(tmp_path, *extra) == lanegate.EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("infergate: ") and problem in err and len(err.splitlines()) == 1
+
+
+def test_a_version_2_gate_result_still_reads():
+    doc = json.loads((Path(__file__).parents[1] / "docs/reports/ipex27-to-ipex/gate.json").read_text())
+    assert doc["version"] == 2
+    gate = lane_results.GateResult.from_json(doc)
+    assert gate.replaced == {} and all(c.to_variant is None for c in gate.cases)

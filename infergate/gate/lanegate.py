@@ -33,7 +33,9 @@ from ..core.paths import REPO_ROOT
 from ..core.validate import alpha_type, fraction_type, whole_number
 from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
 from ..measuring.lane_results import Correctness, GateResult
-from .lockstep import PairRecord, Starter, case_ids
+from .gate_outputs import attach_run_facts, write_outputs
+from .lockstep import PairRecord, Starter
+from .lockstep_plan import case_ids, plan_models
 
 DEFAULT_PAIRS = 6
 DEFAULT_ROUNDS = 100
@@ -102,6 +104,29 @@ def injection_arg(value: str) -> Injection:
     return Injection(variant, fraction, m.group(1), m.group(2))
 
 
+def replacement_arg(value: str) -> tuple[str, str]:
+    """VARIANT=STAND_IN, e.g. jit_ipex=compile: in the "to" lane, STAND_IN is built and timed where
+    "from" times VARIANT. Eager is every speedup's reference in both lanes, so it is never replaced."""
+    from ..building.variants import REFERENCE, VARIANTS
+
+    variant, sep, stand_in = value.partition("=")
+    names = ", ".join(v for v in VARIANTS if v != REFERENCE)
+    if not sep or variant not in VARIANTS or stand_in not in VARIANTS or REFERENCE in (variant, stand_in):
+        raise argparse.ArgumentTypeError(f"{value!r} must be VARIANT=VARIANT, each one of {names}")
+    if variant == stand_in:
+        raise argparse.ArgumentTypeError(f"{value!r} replaces a variant with itself; leave the option out")
+    return variant, stand_in
+
+
+def replacements(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for variant, stand_in in pairs:
+        if out.get(variant, stand_in) != stand_in:
+            raise UsageError(f"--replace names {variant} twice ({out[variant]} and {stand_in})")
+        out[variant] = stand_in
+    return out
+
+
 def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pairs: int, rounds: int,
             start: Starter, to_versions: Mapping[str, str | None], injections: Sequence[Injection] = (),
             progress: Callable[[str], None] = lambda msg: None) -> list[PairRecord]:
@@ -115,86 +140,6 @@ def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pai
                        first=(p == 0), seed=p, progress=progress)
         records.append(rec)
     return records
-
-
-# --------------------------------------------------------------------------------------------
-# Outputs
-# --------------------------------------------------------------------------------------------
-
-
-def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
-    """One lane's timings in pytest-benchmark form, so ``pytest-benchmark compare from.json to.json``
-    shows both lanes side by side."""
-    from ..reports.results_json import benchmark_entry, machine_info, results_doc
-
-    lane_name = gate.from_lane if side == "from" else gate.to_lane
-    lane = gate.from_id if side == "from" else gate.to_id
-    benches = []
-    for c in gate.cases:
-        times = gate.timing.get("times_ms", {}).get(side, {}).get(c.case)
-        if not times:
-            continue
-        extra = {"case_id": c.case, "model_id": c.model, "model": c.model, "variant": c.variant,
-                 "dtype": c.dtype, "lane": lane, "lane_name": lane_name, "threads": gate.threads,
-                 "machine_class": gate.machine_class,
-                 "speedup": c.speedup_from if side == "from" else c.speedup_to,
-                 "verdict": c.status if side == "to" else None,
-                 "fusions": c.fusions_from if side == "from" else c.fusions_to}
-        benches.append(benchmark_entry(c.case, [t / 1000.0 for t in times], extra, group=c.model))
-    info = machine_info(gate.machine_class, lane, lane_name=lane_name,
-                        versions=gate.environment.get(f"versions_{side}"))
-    return results_doc(info, benches)
-
-
-def write_outputs(gate: GateResult, out_dir: Path) -> dict[str, Path]:
-    from ..reports import report
-    from ..reports.results_json import write_json
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"gate": out_dir / "gate.json", "from": out_dir / "from.json", "to": out_dir / "to.json",
-             "markdown": out_dir / "report.md"}
-    for side in ("from", "to"):
-        write_json(paths[side], lane_results_doc(gate, side))
-    doc = gate.to_json()
-    write_json(paths["gate"], doc)
-    plots = report.gate_plots(gate, out_dir)
-    paths.update(plots)
-    paths["markdown"].write_text(
-        report.gate_markdown(gate, {k: p.name for k, p in plots.items()}), encoding="utf-8"
-    )
-    return paths
-
-
-def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: Mapping[str, Any],
-                     plans: Sequence[Any], seconds: float) -> None:
-    """What the report says about how it measured: environment per worker, time and what it bought."""
-    first = records[0].hello
-    gate.environment = {
-        "measuring": dict(env_desc),
-        # The CPUs each worker measured on, in its own word (read after it was moved there).
-        "workers": [{"pair": r.pair + 1, **{s: {"pid": h.get("pid"),
-                                                 "measured_on_cpus": sorted({c for m in r.models
-                                                                             for c in (m.cpus.get(s) or [])}),
-                                                 "observed": h.get("observed_env")}
-                                            for s, h in r.hello.items()}} for r in records],
-        "versions_from": first["from"].get("versions"), "versions_to": first["to"].get("versions"),
-    }
-    ids = case_ids(plans)
-    times: dict[str, dict[str, list[float]]] = {"from": {}, "to": {}}
-    calls = 0
-    for r in records:
-        for m in r.models:
-            for side, per_variant in m.times_ns.items():
-                for v, ns in per_variant.items():
-                    times[side].setdefault(ids[(m.model, v, m.dtype)], []).extend(x / 1e6 for x in ns)
-                    calls += len(ns)
-    widths = [(c.latency[2] - c.latency[1]) / 2 for c in gate.cases if c.latency]
-    gate.timing = {
-        "seconds": round(seconds, 1), "pair_seconds": [r.seconds for r in records], "timed_calls": calls,
-        "calls_per_minute": round(calls / (seconds / 60.0), 1) if seconds > 0 else None,
-        "widest_half_width": max(widths) if widths else None,
-        "times_ms": times,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +176,11 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"what a case that cannot rule out a --floor slowdown does to the exit code: "
                         f"fail (exit {EXIT_INCONCLUSIVE}) or pass (exit 0, still reported). Default: fail")
     o = p.add_argument_group("other")
+    g.add_argument("--replace", type=replacement_arg, action="append", default=[], metavar="VARIANT=VARIANT",
+                   help="time the second variant in the 'to' lane where 'from' times the first, e.g. "
+                        "jit_ipex=compile: does torch.compile in the new lane keep IPEX's speed and answers in "
+                        "the old? The case keeps the first variant's id; fusions are not compared. "
+                        "Repeatable. Default: none")
     o.add_argument("--bisect", action="store_true",
                    help="on a regression between lanes that differ in more than one top-level pin, build "
                         "the lanes in between (one pin moved at a time) and name the package that carries "
@@ -271,12 +221,17 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
     from ..building.cases import get_profile
     from ..building.machine import lane_versions
     from .lane_worker import select_cases
-    from .lockstep import measuring_cpus, plan_models, process_starter, worker_env
+    from .lockstep import measuring_cpus, process_starter, worker_env
 
     cases = select_cases(get_profile(args.profile), args.cases)
     if not cases:
         raise UsageError(f"no perf case of profile {args.profile!r} matches {args.cases!r}")
-    plans = plan_models(cases)
+    replaced = replacements(args.replace)
+    idle = sorted(set(replaced) - {c.variant for c in cases})
+    if idle:
+        raise UsageError(f"--replace {', '.join(idle)}: no selected case of profile {args.profile!r} times "
+                         f"{' or '.join(idle)}, so it would replace nothing")
+    plans = plan_models(cases, replaced)
     env, prefix, env_desc = worker_env()
     if start is None:
         worker_cpus = measuring_cpus()
@@ -295,9 +250,10 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
                    rounds=args.rounds, floor=args.floor, min_change=args.min_change, alpha=args.alpha,
                    gated={c.id for c in cases})
     attach_run_facts(gate, records, env_desc, plans, seconds)
+    gate.replaced = replaced
     # What the "to" workers really built slowed (their own word), not what was asked: a condition
     # on a version that this lane does not meet, or a variant not in the run, injects nothing.
-    gate.injected = {v: float(b["injected"]) for r in records for m in r.models
+    gate.injected = {b.get("variant", v): float(b["injected"]) for r in records for m in r.models
                      for v, b in m.built["to"].items() if b.get("injected")}
     asked = {i.variant for i in args.inject_slowdown}
     if asked - set(gate.injected):

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..building.cases import Case
-from ..building.variants import REFERENCE
 from ..core.errors import InfergateError
 from ..core.paths import REPO_ROOT
+from .lockstep_plan import ModelPlan, builds_by_case, by_case
 
 SIDES = ("from", "to")
 WORKER_SETTINGS = ("passive-omp",)  # added to measuring_env.SUITE_SETTINGS for lane workers
@@ -209,36 +208,6 @@ def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str
     return start
 
 
-# --------------------------------------------------------------------------------------------
-# What to measure
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelPlan:
-    """One model at one dtype: the variants its selected cases need (eager always: every speedup is
-    against the same rounds' eager time) and their case ids."""
-
-    model: str
-    dtype: str
-    variants: tuple[str, ...]
-    case_ids: Mapping[str, str]  # variant -> case id
-
-
-def plan_models(cases: Sequence[Case]) -> list[ModelPlan]:
-    groups: dict[tuple[str, str], list[Case]] = {}
-    for case in cases:
-        groups.setdefault((case.model_id, case.dtype.value), []).append(case)
-    plans = []
-    for (model, dtype), group in groups.items():
-        variants = tuple(dict.fromkeys([REFERENCE, *(c.variant for c in group)]))
-        spec, dt = group[0].spec, group[0].dtype
-        # Ids come from cases.Case (an eager case need not be among the selected ones).
-        ids = {v: Case(spec, v, dt, group[0].shape).id for v in variants}
-        plans.append(ModelPlan(model, dtype, variants, ids))
-    return plans
-
-
 @dataclass
 class ModelRecord:
     """Plain data (goes into gate.json): one model in one pair of workers."""
@@ -305,8 +274,10 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
             for ep in endpoints.values():
                 ep.unpin()
             built = _both(endpoints, "build", BUILD_TIMEOUT_S,
-                          {"from": base, "to": {**base, "inject": dict(inject_to or {})}})
-            rec = ModelRecord(plan.model, plan.dtype, {s: built[s]["variants"] for s in SIDES},
+                          {"from": base, "to": {**base, "variants": plan.built_on("to"),
+                                                "inject": dict(inject_to or {})}})
+            rec = ModelRecord(plan.model, plan.dtype,
+                              {s: builds_by_case(plan, s, built[s]["variants"]) for s in SIDES},
                               {s: built[s]["weights"] for s in SIDES})
             timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}
             rec.times_ns = {s: {v: [] for v in timed[s]} for s in SIDES}
@@ -318,10 +289,9 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
                 warm = _both(busy, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in busy})
                 rec.cpus = {s: warm[s].get("cpus") for s in busy}
                 check_pinned(busy, rec.cpus)
-                _lockstep_rounds(endpoints, timed, rounds, rng, rec)
+                _lockstep_rounds(endpoints, timed, rounds, rng, rec, plan)
             if first:
-                rec.outputs = {s: endpoints[s].request("outputs") for s in SIDES}
-                rec.fusions = {s: endpoints[s].request("fusions")["fusions"] for s in SIDES}
+                _outputs_and_fusions(endpoints, plan, rec)
             rec.seconds = round(time.perf_counter() - t_model, 2)
             records.append(rec)
             progress(f"  {plan.model} {plan.dtype}: built from {len(timed['from'])}/{len(plan.variants)}, "
@@ -331,6 +301,17 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
     finally:
         for ep in endpoints.values():
             ep.close()
+
+
+def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec: ModelRecord) -> None:
+    """Deterministic, so read from the first pair only; keyed by case."""
+    rec.outputs, rec.fusions = {}, {}
+    for s in SIDES:
+        reply = endpoints[s].request("outputs")
+        rec.outputs[s] = {**reply, "outputs": by_case(plan, s, reply["outputs"])}
+        fusions = by_case(plan, s, endpoints[s].request("fusions")["fusions"])
+        # A replaced case's "to" is another variant: its fusions are not the same recipe's to compare.
+        rec.fusions[s] = {v: f for v, f in fusions.items() if v not in plan.replaced}
 
 
 def check_pinned(endpoints: Mapping[str, Endpoint], seen: Mapping[str, Any]) -> None:
@@ -343,7 +324,7 @@ def check_pinned(endpoints: Mapping[str, Endpoint], seen: Mapping[str, Any]) -> 
 
 
 def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
-                     rng: random.Random, rec: ModelRecord) -> None:
+                     rng: random.Random, rec: ModelRecord, plan: ModelPlan) -> None:
     """Every round: the variants in a shuffled order, and each variant's "from" and "to" calls
     back to back in a random order of the two. Back to back, because the machine's state moves on
     the scale of a few calls: with every call of a round shuffled over both lanes (and 40 rounds),
@@ -357,7 +338,8 @@ def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequ
             rng.shuffle(sides)
             rec.order_first[sides[0]] += 1
             for side in sides:
-                rec.times_ns[side][variant].append(int(endpoints[side].request("time", variant=variant)["ns"]))
+                ns = endpoints[side].request("time", variant=plan.on(side, variant))["ns"]
+                rec.times_ns[side][variant].append(int(ns))
 
 
 def _worker_menv() -> Any:
@@ -382,8 +364,3 @@ def check_worker_env(hello: Mapping[str, Mapping[str, Any]]) -> None:
         problem = check_applied(menv, h.get("observed_env") or {})
         if problem:
             raise WorkerError(f"the '{side}' lane worker does not run with the gate's measuring environment: {problem}")
-
-
-def case_ids(plans: Sequence[ModelPlan]) -> dict[tuple[str, str, str], str]:
-    """(model, variant, dtype) -> case id, for every variant the plans time."""
-    return {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}

@@ -158,6 +158,7 @@ class _Case:
     outputs: dict[str, Any] = field(default_factory=dict)
     fusions: dict[str, dict[str, int]] = field(default_factory=dict)
     lost_in: list[str] = field(default_factory=list)  # "pair N: why" where a later pair lost it
+    to_variant: str | None = None  # what "to" timed in this variant's place (gate --replace)
 
 
 def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -> dict[str, _Case]:
@@ -170,6 +171,7 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
                 c = cases.setdefault(cid, _Case(m.model, variant, m.dtype))
                 if not c.built:
                     c.built = {s: dict(m.built[s].get(variant, {"skipped": "not requested"})) for s in ("from", "to")}
+                    c.to_variant = c.built["to"].get("variant")
                     if m.outputs is not None:
                         c.outputs = compare_outputs(variant, m.dtype, m.outputs, m.weights)
                     if m.fusions is not None:
@@ -199,7 +201,8 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
 
     cmp = CaseComparison(cid, c.model, c.variant, c.dtype, status="pass",
                          fusions_from=c.fusions.get("from", {}), fusions_to=c.fusions.get("to", {}),
-                         proofs={s: c.built[s].get("proof", "") for s in ("from", "to")})
+                         proofs={s: c.built[s].get("proof", "") for s in ("from", "to")}, to_variant=c.to_variant)
+    cid = cmp.label  # verdict lines name a stand-in ("... (to: compile)") when one was timed
     not_measured = _availability(cid, c, cmp)
     if not_measured is not None:
         return cmp, not_measured
@@ -217,7 +220,7 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
     cmp.outputs = c.outputs
     if c.outputs.get("status") == "drift":
         lines.append(f"REGRESSION {cid}: outputs drift between lanes: {c.outputs['detail']}")
-    if cmp.fusions_from:
+    if cmp.fusions_from and c.to_variant is None:  # a replacement is another recipe: nothing to lose
         lines += _lost_fusions(cid, cmp)
 
     if lines:
@@ -322,7 +325,8 @@ def compare(
     for cid, c in gathered.items():
         cmp, lines = compare_case(cid, c, confidence, floor, min_change, is_gated(cid))
         if cmp.latency and cmp.latency_status == "pass" and cmp.latency[1] > 1.0:
-            warnings.append(f"{cid}: slower by {_pct(cmp.latency[0])} {_pct(cmp.latency[1])}..{_pct(cmp.latency[2])}, "
+            point, low, high = cmp.latency
+            warnings.append(f"{cmp.label}: slower by {_pct(point)} {_pct(low)}..{_pct(high)}, "
                             f"significant but below --min-change {min_change:.0%}: reported, not failed")
         cases.append(cmp)
         regressions += lines
@@ -330,7 +334,7 @@ def compare(
             why = (cmp.outputs.get("detail") if cmp.outputs.get("status") == "not compared"
                    else f"latency {_pct(cmp.latency[0])} [{_pct(cmp.latency[1])}, {_pct(cmp.latency[2])}]"
                    if cmp.latency else "no interval")
-            warnings.append(f"{cid}: inconclusive ({why}); run more --pairs on a quieter machine")
+            warnings.append(f"{cmp.label}: inconclusive ({why}); run more --pairs on a quieter machine")
     if correctness.failed:
         regressions.append(
             f"REGRESSION correctness under '{to_lane}': {correctness.summary} (log: {correctness.log})"

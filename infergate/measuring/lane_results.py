@@ -14,7 +14,8 @@ from typing import Any
 from ..core.errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
-GATE_VERSION = 2
+GATE_VERSION = 3  # 3 added CaseComparison.to_variant and GateResult.replaced
+READABLE_VERSIONS = (2, 3)  # a version-2 result is a version-3 one that replaced nothing
 
 
 @dataclass
@@ -39,6 +40,12 @@ class CaseComparison:
     lost_fusions: list[str] = field(default_factory=list)
     proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
     note: str | None = None
+    to_variant: str | None = None  # what "to" timed in ``variant``'s place (gate --replace), else None
+
+    @property
+    def label(self) -> str:
+        """The case, and what stood in for its variant in "to" when something did."""
+        return f"{self.case} (to: {self.to_variant})" if self.to_variant else self.case
 
     @property
     def beyond(self) -> float | None:
@@ -80,6 +87,7 @@ class GateResult:
     environment: dict[str, Any] = field(default_factory=dict)  # measuring env, cpus, per worker
     timing: dict[str, Any] = field(default_factory=dict)  # wall time, calls, what a minute bought
     injected: dict[str, float] = field(default_factory=dict)  # TEST ONLY: slowdowns put into "to"
+    replaced: dict[str, str] = field(default_factory=dict)  # variant -> what "to" timed in its place
 
     @property
     def inconclusive(self) -> list[str]:
@@ -107,9 +115,9 @@ class GateResult:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
-        if doc.get("schema") != GATE_SCHEMA or doc.get("version") != GATE_VERSION:
+        if doc.get("schema") != GATE_SCHEMA or doc.get("version") not in READABLE_VERSIONS:
             raise DataFileError(
-                f"not a lane gate result of version {GATE_VERSION} "
+                f"not a lane gate result of version {' or '.join(map(str, READABLE_VERSIONS))} "
                 f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})"
             )
         try:

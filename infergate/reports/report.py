@@ -123,10 +123,17 @@ def _gate_header(gate: GateResult) -> list[str]:
             f"({timing.get('calls_per_minute')} per minute); intervals' half-widths "
             + (f"±{min(halves) * 100:.1f}% to ±{max(halves) * 100:.1f}%" if halves else "—")
         )
+    for variant, stand_in in gate.replaced.items():
+        out.append(f"- replaced in `{gate.to_lane}`: its `{stand_in}` is timed against `{gate.from_lane}`'s "
+                   f"`{variant}` in the `{variant}` cases (same seeded weights and inputs; fusions not compared)")
     if gate.injected:
         out.append("- ⚠️ TEST ONLY: injected into 'to': "
                    + ", ".join(f"`{k}` {v:.0%}" for k, v in gate.injected.items()))
     return out
+
+
+def _md_label(c: Any) -> str:
+    return f"`{c.case}` (to: `{c.to_variant}`)" if c.to_variant else f"`{c.case}`"
 
 
 def _case_rows(gate: GateResult) -> list[str]:
@@ -138,7 +145,7 @@ def _case_rows(gate: GateResult) -> list[str]:
     ]
     for c in gate.cases:
         speed = (f"{c.speedup_from:.2f}x → {c.speedup_to:.2f}x" if c.speedup_from and c.speedup_to else "—")
-        row = [f"`{c.case}`", f"{c.from_ms:.2f}" if c.from_ms else "—", f"{c.to_ms:.2f}" if c.to_ms else "—",
+        row = [_md_label(c), f"{c.from_ms:.2f}" if c.from_ms else "—", f"{c.to_ms:.2f}" if c.to_ms else "—",
                _change(c.latency), _md_escape(_what_it_saw(c)), speed, _md_escape(_outputs_cell(c.outputs)),
                _ICON.get(c.status, c.status)]
         out.append("| " + " | ".join(row) + " |")
@@ -157,7 +164,7 @@ def _pair_rows(gate: GateResult) -> list[str]:
                 "|---|" + "---:|" * gate.pairs]
         for c in pair_rows:
             cells = [_pct(r) for r in c.latency_pairs] + ["—"] * (gate.pairs - len(c.latency_pairs))
-            out.append(f"| `{c.case}` | " + " | ".join(cells) + " |")
+            out.append(f"| {_md_label(c)} | " + " | ".join(cells) + " |")
         out.append("")
     return out
 
@@ -167,7 +174,7 @@ def _drift_lines(gate: GateResult) -> list[str]:
     drift = [c for c in gate.cases if c.outputs.get("detail")]
     if drift:
         out += ["### Outputs, to vs from (same seeded weights and inputs)", ""]
-        out += [f"- `{c.case}`: {_md_escape(c.outputs['detail'])}" for c in drift]
+        out += [f"- {_md_label(c)}: {_md_escape(c.outputs['detail'])}" for c in drift]
         out.append("")
     return out
 
@@ -190,14 +197,14 @@ def _fusion_rows(gate: GateResult) -> list[str]:
 
 def gate_terminal(gate: GateResult) -> str:
     lines = [f"upgrade gate {gate.from_lane} -> {gate.to_lane} on {gate.machine_class}: {gate.headline()}"]
-    width = max((len(c.case) for c in gate.cases), default=10)
+    width = max((len(c.label) for c in gate.cases), default=10)
     for c in gate.cases:
         if c.latency:
             detail = (f"{c.from_ms:9.2f} -> {c.to_ms:9.2f} ms  {_change(c.latency):<24} {_what_it_saw(c)}"
                       + (f"; outputs {c.outputs['status']}" if c.outputs.get("status") else ""))
         else:
             detail = c.note or ""
-        lines.append(f"  {c.case:<{width}}  {c.status.upper() if c.status != 'pass' else 'pass':<12} {detail}")
+        lines.append(f"  {c.label:<{width}}  {c.status.upper() if c.status != 'pass' else 'pass':<12} {detail}")
     if gate.correctness.ran:
         lines.append(f"  correctness under {gate.to_lane}: {gate.correctness.summary}")
     if gate.timing:
@@ -252,14 +259,14 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     plots: dict[str, Path] = {}
     if measured:
         plots["latency"] = _interval_plot(
-            [c.case for c in measured], [("to / from", [c.latency for c in measured])],
+            [c.label for c in measured], [("to / from", [c.latency for c in measured])],
             "latency to / from (< 1: faster after the upgrade)", 1.0, out_dir / "latency.png",
             f"{gate.from_lane} → {gate.to_lane} ({gate.confidence:.1%} intervals)",
         )
     sped = [c for c in gate.cases if c.speedup_change]
     if sped:
         plots["speedups"] = _interval_plot(
-            [c.case for c in sped], [("from / to", [c.speedup_change for c in sped])],
+            [c.label for c in sped], [("from / to", [c.speedup_change for c in sped])],
             "speedup over eager, from / to (> 1: 'to' lost speedup)", 1.0, out_dir / "speedups.png",
             "speedup over eager lost by the upgrade",
         )

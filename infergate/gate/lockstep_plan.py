@@ -1,0 +1,69 @@
+"""What the upgrade gate measures per model: the variants each side builds and times, and case ids.
+
+Plain data, shared by ``lockstep`` (which drives the workers) and ``lanegate`` (which names the
+cases). ``gate --replace`` lives here: a replaced case keeps the "from" variant's name and id while
+the "to" worker builds and calls its stand-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..building.cases import Case
+from ..building.variants import REFERENCE
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """One model at one dtype: the variants its selected cases need (eager always: every speedup is
+    against the same rounds' eager time) and their case ids.
+
+    ``replaced``: variant -> the variant the "to" lane times in its place (``gate --replace``), e.g.
+    jit_ipex -> compile for leaving IPEX. A case keeps the "from" variant's name and id; only the
+    "to" worker's build and calls use the replacement (``on``)."""
+
+    model: str
+    dtype: str
+    variants: tuple[str, ...]
+    case_ids: Mapping[str, str]  # variant -> case id
+    replaced: Mapping[str, str] = field(default_factory=dict)
+
+    def on(self, side: str, variant: str) -> str:
+        """The variant ``side``'s worker builds and calls for the case of ``variant``."""
+        return self.replaced.get(variant, variant) if side == "to" else variant
+
+    def built_on(self, side: str) -> list[str]:
+        return list(dict.fromkeys(self.on(side, v) for v in self.variants))
+
+
+def plan_models(cases: Sequence[Case], replaced: Mapping[str, str] | None = None) -> list[ModelPlan]:
+    groups: dict[tuple[str, str], list[Case]] = {}
+    for case in cases:
+        groups.setdefault((case.model_id, case.dtype.value), []).append(case)
+    plans = []
+    for (model, dtype), group in groups.items():
+        variants = tuple(dict.fromkeys([REFERENCE, *(c.variant for c in group)]))
+        spec, dt = group[0].spec, group[0].dtype
+        # Ids come from cases.Case (an eager case need not be among the selected ones).
+        ids = {v: Case(spec, v, dt, group[0].shape).id for v in variants}
+        swaps = {v: to for v, to in (replaced or {}).items() if v in variants}
+        plans.append(ModelPlan(model, dtype, variants, ids, swaps))
+    return plans
+
+
+def by_case(plan: ModelPlan, side: str, per_built: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker's reply keyed by what it built, re-keyed by the plan's cases (their "from" names)."""
+    return {v: per_built[plan.on(side, v)] for v in plan.variants if plan.on(side, v) in per_built}
+
+
+def builds_by_case(plan: ModelPlan, side: str, per_built: Mapping[str, Any]) -> dict[str, Any]:
+    """The build reply by case; a replaced case's says which variant stood in for it."""
+    return {v: {**r, "variant": plan.on(side, v)} if plan.on(side, v) != v else r
+            for v, r in by_case(plan, side, per_built).items()}
+
+
+def case_ids(plans: Sequence[ModelPlan]) -> dict[tuple[str, str, str], str]:
+    """(model, variant, dtype) -> case id, for every variant the plans time."""
+    return {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
