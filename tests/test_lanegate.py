@@ -543,3 +543,58 @@ def test_a_version_2_gate_result_still_reads():
     assert doc["version"] == 2
     gate = lane_results.GateResult.from_json(doc)
     assert gate.replaced == {} and all(c.to_variant is None for c in gate.cases)
+
+
+# --------------------------------------------------------------------------------------------
+# BF16 jit_ipex in workers of its own (importing IPEX swaps torch's autocast kernels process-wide)
+# --------------------------------------------------------------------------------------------
+
+
+def _bf16_plans() -> list[lockstep_plan.ModelPlan]:
+    plans = lockstep_plan.plan_models(select_cases(get_profile("default"), "bf16"))
+    assert plans, "the default profile has BF16 perf cases"
+    return plans
+
+
+def test_bf16_jit_ipex_gets_workers_of_its_own_and_eager_is_one_case():
+    plans = _bf16_plans()
+    groups = {(p.model, p.group): p.variants for p in plans}
+    model = plans[0].model
+    assert groups[(model, "ipex")] == ("eager", "jit_ipex")  # eager only as its speedups' reference
+    assert "jit_ipex" not in groups[(model, "torch")] and "eager" in groups[(model, "torch")]
+    started: list[tuple[str, int]] = []
+    inner = starter(0, 0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        started.append((side, pair))
+        return inner(side, lane, pair)
+
+    recs = [lockstep.run_pair(p, {"from": "A", "to": "B"}, plans, profile="default", rounds=10, start=start,
+                              first=p == 0) for p in range(3)]
+    assert len(started) == 3 * 2 * len({p.group for p in plans})  # a fresh pair of workers per group
+    ids = lockstep_plan.case_ids(plans)
+    gate = lane_compare.compare(recs, ids, from_lane="A", to_lane="B", rounds=10,
+                                correctness=lane_results.Correctness(False))
+    eager = [c for c in gate.cases if c.variant == "eager"]
+    assert eager and all(len(c.latency_pairs) == 3 for c in eager)  # once per pair, not once per group
+    jit_ipex = [c for c in gate.cases if c.variant == "jit_ipex"]
+    assert jit_ipex and all(c.speedup_from for c in jit_ipex)  # against its own worker's eager
+
+
+def test_a_bf16_torch_worker_with_ipex_loaded_is_refused():
+    plans = [p for p in _bf16_plans() if p.group == "torch"]
+    inner = starter(0, 0.005)
+
+    class Loaded(FakeWorker):
+        def receive(self, timeout: float = 0) -> dict[str, Any]:
+            op = self.pending[0] if self.pending else None
+            reply = super().receive(timeout)
+            return {**reply, "ipex_loaded": True} if op == "warmup" else reply
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        worker = inner(side, lane, pair)
+        worker.__class__ = Loaded if side == "to" else FakeWorker
+        return worker
+
+    with pytest.raises(lockstep.WorkerError, match="'to' lane worker timing BF16 .* has IPEX loaded"):
+        lockstep.run_pair(0, {"from": "A", "to": "B"}, plans, profile="default", rounds=5, start=start)

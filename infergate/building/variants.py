@@ -370,7 +370,7 @@ EAGER, JIT, JIT_IPEX, COMPILE = Eager.name, Jit.name, JitIpex.name, Compile.name
 COMPILE_CPP, COMPILE_AUTOTUNE = CompileCpp.name, CompileAutotune.name
 # The variant every speedup is measured against (eager / variant), in the same rounds.
 REFERENCE = EAGER
-
+TORCH_GROUP, IPEX_GROUP = "torch", "ipex"  # process_group's answers
 VARIANTS: dict[str, Variant] = {
     v.name: v for v in (Eager(), Jit(), JitIpex(), Compile(), CompileCpp(), CompileAutotune())}
 
@@ -383,11 +383,13 @@ def default_variants() -> tuple[str, ...]:
     return tuple(n for n, v in VARIANTS.items() if v.in_default_matrix)
 
 
+
 def process_group(variant: str, dtype: DType) -> str:
     """Which variants may be timed in one process: all, except BF16 ones that import IPEX (``jit_ipex``). Importing IPEX
     replaces torch's CPU autocast kernels with oneDNN ones for the whole process, so BF16 eager, jit
     and compile timed beside it would measure torch-with-IPEX; FP32 has no such swap."""
-    return "ipex" if dtype is DType.BF16 and get_variant(variant).imports_ipex else "torch"
+    return IPEX_GROUP if dtype is DType.BF16 and get_variant(variant).imports_ipex else TORCH_GROUP
+
 
 
 def get_variant(name: str) -> Variant:

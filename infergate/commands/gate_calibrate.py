@@ -36,7 +36,8 @@ from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_C
 from ..measuring.lane_results import Correctness
 
 POOL_SCHEMA = "infergate-gate-pool"
-POOL_VERSION = 1
+POOL_VERSION = 2  # 2: a pair's models carry their process group (lockstep.ModelRecord.group)
+READABLE_POOL_VERSIONS = (1, 2)  # a version-1 pool is all torch group
 
 
 def save_pool(path: Path, lane: str, profile: str, rounds: int, injected: Mapping[str, float],
@@ -55,8 +56,8 @@ def load_pool(path: Path) -> dict[str, Any]:
             doc = json.load(f)
     except (OSError, json.JSONDecodeError, EOFError) as exc:
         raise DataFileError(f"{path}: not a readable gate pool ({exc})") from None
-    if doc.get("schema") != POOL_SCHEMA or doc.get("version") != POOL_VERSION:
-        raise DataFileError(f"{path}: not a gate pool of version {POOL_VERSION} "
+    if doc.get("schema") != POOL_SCHEMA or doc.get("version") not in READABLE_POOL_VERSIONS:
+        raise DataFileError(f"{path}: not a gate pool of version {' or '.join(map(str, READABLE_POOL_VERSIONS))} "
                             f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})")
     try:
         doc["records"] = [PairRecord(p["pair"], p["hello"], [ModelRecord(**m) for m in p["models"]], p["seconds"])

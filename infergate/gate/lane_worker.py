@@ -14,7 +14,8 @@ to stderr. Operations:
 - ``build`` {profile, model, dtype, variants, inject}: build one model's variants (dropping the previous
   model's); each variant is built, skipped (with the precise reason) or failed (with its cause).
   ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.building.inject``: {variant: fraction}.
-- ``warmup`` {seconds}: shuffled untimed rounds of the built variants.
+- ``warmup`` {seconds}: shuffled untimed rounds of the built variants; says the CPUs it runs on and
+  whether IPEX is loaded in this process.
 - ``time`` {variant}: one timed call (ns); garbage collection is off from the warm-up's end to the
   next ``build``. The build reply carries a digest of the seeded weights (the lanes must share them).
 - ``outputs``: every built variant's outputs on the example inputs (for the cross-lane check), the
@@ -170,7 +171,9 @@ class Worker:
         # variant happened to run; collect once now instead.
         gc.collect()
         gc.disable()
-        return {"rounds": rounds, "cpus": sorted(os.sched_getaffinity(0))}
+        # Said so the gate can check that a BF16 worker without jit_ipex really runs torch's kernels.
+        return {"rounds": rounds, "cpus": sorted(os.sched_getaffinity(0)),
+                "ipex_loaded": "intel_extension_for_pytorch" in sys.modules}
 
     def time(self, variant: str) -> dict[str, Any]:
         call = self.calls.get(variant)

@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..building.variants import TORCH_GROUP
 from ..core.errors import InfergateError
 from ..core.paths import REPO_ROOT
+from ..matrix.dtypes import DType
 from .lockstep_plan import ModelPlan, builds_by_case, by_case
 
 SIDES = ("from", "to")
@@ -201,9 +203,15 @@ def measuring_cpus() -> frozenset[int]:
 
 def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str, str],
                     argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None) -> Starter:
+    started: dict[str, int] = {}
+
     def start(side: str, lane: str, pair: int) -> Endpoint:
-        return ProcessEndpoint(f"'{lane}' ({side}, pair {pair + 1})", pythons[side],
-                               log_dir / f"pair{pair + 1}-{side}-{lane}.log", env, argv_prefix, cpus)
+        # A pair starts a second worker per lane for another process group: it gets a log of its own.
+        name = f"pair{pair + 1}-{side}-{lane}"
+        started[name] = started.get(name, 0) + 1
+        suffix = f"-{started[name]}" if started[name] > 1 else ""
+        return ProcessEndpoint(f"'{lane}' ({side}, pair {pair + 1}{suffix})", pythons[side],
+                               log_dir / f"{name}{suffix}.log", env, argv_prefix, cpus)
 
     return start
 
@@ -222,6 +230,7 @@ class ModelRecord:
     outputs: dict[str, Any] | None = None  # side -> worker "outputs" reply (first pair only)
     fusions: dict[str, Any] | None = None  # side -> variant -> signals (first pair only)
     seconds: float = 0.0
+    group: str = TORCH_GROUP  # ModelPlan.group: outside the torch group, eager is only a reference
 
 
 @dataclass
@@ -250,57 +259,80 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
              start: Starter, inject_to: Mapping[str, float] | None = None, first: bool = False,
              warmup_s: float = DEFAULT_WARMUP_S, seed: int = 0,
              progress: Callable[[str], None] = lambda msg: None) -> PairRecord:
-    """Start one worker per lane, build each model in both, time ``rounds`` lockstep rounds.
+    """Start one worker per lane, build each model in both, time ``rounds`` lockstep rounds. Plans of
+    another process group (``ModelPlan.group``: BF16 ``jit_ipex``) get a fresh pair of workers.
 
     ``first``: also fetch outputs and fusion signals (deterministic: one pair is enough).
     ``inject_to``: TEST ONLY, an in-graph slowdown of variants in the "to" worker (inject.py).
     """
     t_pair = time.perf_counter()
     rng = random.Random(seed * 7919 + pair)
-    endpoints: dict[str, Endpoint] = {}
-    try:
-        # Whichever worker starts, builds and warms up first could carry a systematic edge (an A/A
-        # pool leaned +0.8 % one way, docs/upgrade-gate.md); alternate the order by pair, so any
-        # such edge becomes spread between pairs, which the interval accounts for.
-        for side in (SIDES if pair % 2 == 0 else SIDES[::-1]):
-            endpoints[side] = start(side, lanes[side], pair)
-        hello = _both(endpoints, "hello", CALL_TIMEOUT_S, {})
-        check_worker_env(hello)
-        records = []
-        for plan in plans:
-            t_model = time.perf_counter()
-            base = {"profile": profile, "model": plan.model, "dtype": plan.dtype,
-                    "variants": list(plan.variants), "seed": rng.randrange(2**31)}
+    hello: dict[str, dict[str, Any]] = {}
+    records: list[ModelRecord] = []
+    for group in dict.fromkeys(p.group for p in plans):
+        endpoints: dict[str, Endpoint] = {}
+        try:
+            # Whichever worker starts, builds and warms up first could carry a systematic edge (an A/A
+            # pool leaned +0.8 % one way, docs/upgrade-gate.md); alternate the order by pair, so any
+            # such edge becomes spread between pairs, which the interval accounts for.
+            for side in (SIDES if pair % 2 == 0 else SIDES[::-1]):
+                endpoints[side] = start(side, lanes[side], pair)
+            said = _both(endpoints, "hello", CALL_TIMEOUT_S, {})
+            check_worker_env(said)
+            hello = hello or said
+            for plan in (p for p in plans if p.group == group):
+                rec = _run_model(endpoints, plan, profile=profile, rounds=rounds, rng=rng, inject_to=inject_to,
+                                 first=first, warmup_s=warmup_s)
+                records.append(rec)
+                progress(f"  {plan.model} {plan.dtype}"
+                         f"{'' if group == TORCH_GROUP else f' ({group} worker)'}: built from "
+                         f"{len(rec.times_ns['from'])}/{len(plan.variants)}, to {len(rec.times_ns['to'])}/"
+                         f"{len(plan.variants)} variants; {rounds} lockstep rounds ({rec.seconds:.0f} s)")
+        finally:
             for ep in endpoints.values():
-                ep.unpin()
-            built = _both(endpoints, "build", BUILD_TIMEOUT_S,
-                          {"from": base, "to": {**base, "variants": plan.built_on("to"),
-                                                "inject": dict(inject_to or {})}})
-            rec = ModelRecord(plan.model, plan.dtype,
-                              {s: builds_by_case(plan, s, built[s]["variants"]) for s in SIDES},
-                              {s: built[s]["weights"] for s in SIDES})
-            timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}
-            rec.times_ns = {s: {v: [] for v in timed[s]} for s in SIDES}
-            rec.order_first = {s: 0 for s in SIDES}
-            busy = {s: ep for s, ep in endpoints.items() if timed[s]}
-            if busy:
-                for ep in busy.values():
-                    ep.pin()
-                warm = _both(busy, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in busy})
-                rec.cpus = {s: warm[s].get("cpus") for s in busy}
-                check_pinned(busy, rec.cpus)
-                _lockstep_rounds(endpoints, timed, rounds, rng, rec, plan)
-            if first:
-                _outputs_and_fusions(endpoints, plan, rec)
-            rec.seconds = round(time.perf_counter() - t_model, 2)
-            records.append(rec)
-            progress(f"  {plan.model} {plan.dtype}: built from {len(timed['from'])}/{len(plan.variants)}, "
-                     f"to {len(timed['to'])}/{len(plan.variants)} variants; {rounds} lockstep rounds "
-                     f"({rec.seconds:.0f} s)")
-        return PairRecord(pair, hello, records, round(time.perf_counter() - t_pair, 2))
-    finally:
-        for ep in endpoints.values():
-            ep.close()
+                ep.close()
+    return PairRecord(pair, hello, records, round(time.perf_counter() - t_pair, 2))
+
+
+def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: str, rounds: int,
+               rng: random.Random, inject_to: Mapping[str, float] | None, first: bool,
+               warmup_s: float) -> ModelRecord:
+    t_model = time.perf_counter()
+    base = {"profile": profile, "model": plan.model, "dtype": plan.dtype,
+            "variants": list(plan.variants), "seed": rng.randrange(2**31)}
+    for ep in endpoints.values():
+        ep.unpin()
+    built = _both(endpoints, "build", BUILD_TIMEOUT_S,
+                  {"from": base, "to": {**base, "variants": plan.built_on("to"), "inject": dict(inject_to or {})}})
+    rec = ModelRecord(plan.model, plan.dtype, {s: builds_by_case(plan, s, built[s]["variants"]) for s in SIDES},
+                      {s: built[s]["weights"] for s in SIDES}, group=plan.group)
+    timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}
+    rec.times_ns = {s: {v: [] for v in timed[s]} for s in SIDES}
+    rec.order_first = {s: 0 for s in SIDES}
+    busy = {s: ep for s, ep in endpoints.items() if timed[s]}
+    if busy:
+        for ep in busy.values():
+            ep.pin()
+        warm = _both(busy, "warmup", CALL_TIMEOUT_S, {s: {"seconds": warmup_s} for s in busy})
+        rec.cpus = {s: warm[s].get("cpus") for s in busy}
+        check_pinned(busy, rec.cpus)
+        check_no_ipex(plan, warm)
+        _lockstep_rounds(endpoints, timed, rounds, rng, rec, plan)
+    if first:
+        _outputs_and_fusions(endpoints, plan, rec)
+    rec.seconds = round(time.perf_counter() - t_model, 2)
+    return rec
+
+
+def check_no_ipex(plan: ModelPlan, warm: Mapping[str, Mapping[str, Any]]) -> None:
+    """A BF16 plan of the torch group must be timed without IPEX loaded (``ModelPlan.group``); each
+    worker says, after warming up, whether it is."""
+    if plan.group != TORCH_GROUP or plan.dtype != DType.BF16.value:
+        return
+    for side, reply in warm.items():
+        if reply.get("ipex_loaded"):
+            raise WorkerError(f"the '{side}' lane worker timing BF16 {plan.model} without IPEX has IPEX loaded: "
+                              "its autocast kernels would be IPEX's, not torch's")
 
 
 def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec: ModelRecord) -> None:

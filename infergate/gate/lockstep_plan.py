@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..building.cases import Case
-from ..building.variants import REFERENCE
+from ..building.variants import REFERENCE, TORCH_GROUP, process_group
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,19 @@ class ModelPlan:
 
     ``replaced``: variant -> the variant the "to" lane times in its place (``gate --replace``), e.g.
     jit_ipex -> compile for leaving IPEX. A case keeps the "from" variant's name and id; only the
-    "to" worker's build and calls use the replacement (``on``)."""
+    "to" worker's build and calls use the replacement (``on``).
+
+    ``group``: ``variants.process_group`` of the plan's variants. Each group gets workers of its
+    own: importing IPEX swaps torch's BF16 autocast kernels for the whole process, so BF16 eager,
+    jit and compile must never share a worker with BF16 ``jit_ipex``. A plan outside the torch group
+    times eager only as its speedups' reference; the eager *case* is the torch group's."""
 
     model: str
     dtype: str
     variants: tuple[str, ...]
     case_ids: Mapping[str, str]  # variant -> case id
     replaced: Mapping[str, str] = field(default_factory=dict)
+    group: str = TORCH_GROUP
 
     def on(self, side: str, variant: str) -> str:
         """The variant ``side``'s worker builds and calls for the case of ``variant``."""
@@ -39,17 +45,18 @@ class ModelPlan:
 
 
 def plan_models(cases: Sequence[Case], replaced: Mapping[str, str] | None = None) -> list[ModelPlan]:
-    groups: dict[tuple[str, str], list[Case]] = {}
+    groups: dict[tuple[str, str, str], list[Case]] = {}
     for case in cases:
-        groups.setdefault((case.model_id, case.dtype.value), []).append(case)
+        key = (case.model_id, case.dtype.value, process_group(case.variant, case.dtype))
+        groups.setdefault(key, []).append(case)
     plans = []
-    for (model, dtype), group in groups.items():
+    for (model, dtype, process), group in groups.items():
         variants = tuple(dict.fromkeys([REFERENCE, *(c.variant for c in group)]))
         spec, dt = group[0].spec, group[0].dtype
         # Ids come from cases.Case (an eager case need not be among the selected ones).
         ids = {v: Case(spec, v, dt, group[0].shape).id for v in variants}
         swaps = {v: to for v, to in (replaced or {}).items() if v in variants}
-        plans.append(ModelPlan(model, dtype, variants, ids, swaps))
+        plans.append(ModelPlan(model, dtype, variants, ids, swaps, process))
     return plans
 
 

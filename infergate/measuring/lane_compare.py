@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..building.variants import REFERENCE
+from ..building.variants import REFERENCE, TORCH_GROUP
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import DataFileError
 from .lane_results import CaseComparison, Correctness, GateResult
@@ -167,6 +167,8 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
     for pair in pairs:
         for m in pair.models:
             for variant in m.built["from"]:
+                if variant == REFERENCE and getattr(m, "group", TORCH_GROUP) != TORCH_GROUP:
+                    continue  # there eager is only the reference of its worker's speedups
                 cid = case_ids[(m.model, variant, m.dtype)]
                 c = cases.setdefault(cid, _Case(m.model, variant, m.dtype))
                 if not c.built:
