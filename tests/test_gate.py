@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -498,3 +499,19 @@ def test_bf16_jit_ipex_is_measured_apart_from_the_variants_it_would_skew() -> No
     run = make_run(Path("/nonexistent"))
     run.prepare([Case(spec, v, DType.BF16) for v in keys])
     assert sorted(run.variants_by_model.values()) == [("eager", "jit", "compile"), ("eager", "jit_ipex")]
+
+
+def test_a_case_whose_build_failed_fails_alone_with_the_error(tmp_path) -> None:
+    """A variant that did not build fails its own case, once, with its error; the model is not
+    re-measured for it, and a case whose reference did not build says so."""
+    run = make_run(tmp_path)
+    run.prepare([CASE])
+    m = synthetic(7.0)
+    broken = dataclasses.replace(m, failed={"jit": "BuildError: jit/fp32 build failed: RuntimeError: no trace"})
+    run.measurements[(SPEC.id, "fp32", "torch")] = [broken]
+    with pytest.raises(pytest.fail.Exception, match=r"-jit-fp32: did not build: BuildError: jit/fp32 build failed"):
+        run.run_case(CASE)
+    no_reference = dataclasses.replace(m, failed={"eager": "ProofError: eager: outputs differ"})
+    run.measurements[(SPEC.id, "fp32", "torch")] = [no_reference]
+    with pytest.raises(pytest.fail.Exception, match="its speedup's reference eager did not build: ProofError"):
+        run.run_case(CASE)

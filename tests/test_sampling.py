@@ -131,3 +131,20 @@ def test_injected_slowdown_is_measured_and_a_copy_of_itself_is_not(tiny_measurem
 def test_measure_model_rejects_a_copy_of_a_variant_it_did_not_build() -> None:
     with pytest.raises(ValueError, match="not built"):
         measure_model(TINY, DType.FP32, ("eager",), QUICK, copies=(Copy("x", "jit"),))
+
+
+class _Broken(Variant):
+    name = "broken"
+
+    def unavailable(self, dtype, caps):
+        return None
+
+    def _build(self, model, example, dtype):
+        raise RuntimeError("trace failed here")
+
+
+def test_a_variant_that_fails_to_build_is_reported_and_the_others_are_measured(monkeypatch) -> None:
+    monkeypatch.setitem(variants.VARIANTS, "broken", _Broken())
+    m = measure_model(TINY, DType.FP32, ("eager", "broken"), QUICK)
+    assert m.failed == {"broken": "BuildError: broken/fp32 build failed: RuntimeError: trace failed here"}
+    assert m.variants == ["eager"] and m.times_ns["eager"] and "broken" not in m.costs

@@ -102,6 +102,7 @@ class ModelMeasurement:
     variants: list[str]  # timed, in declaration order (copies last)
     times_ns: dict[str, list[int]]  # times_ns[v][i]: variant v in round i
     skipped: dict[str, str] = field(default_factory=dict)  # variant -> precise reason
+    failed: dict[str, str] = field(default_factory=dict)  # variant -> its build or proof error (that case fails)
     proofs: dict[str, str] = field(default_factory=dict)
     build_s: dict[str, float] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)  # in build order: later builds may reuse freed memory
@@ -252,7 +253,7 @@ def measure_model_plans(
     caps = probe()
     model = build_model(spec)
     inputs = example_inputs(spec, shape)
-    skipped, proofs, build_s, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
+    skipped, failed, proofs, build_s, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
     for copy in copies:
         if copy.base not in calls:
             raise ValueError(f"copy {copy.name!r} needs variant {copy.base!r}, which was not built here")
@@ -262,7 +263,7 @@ def measure_model_plans(
     for plan in plans:
         result = ModelMeasurement(
             measured_model_id(spec, shape), dtype.value, list(calls), {name: [] for name in calls},
-            skipped=dict(skipped),
+            skipped=dict(skipped), failed=dict(failed),
             proofs=dict(proofs), build_s=dict(build_s), costs=dict(costs), threads=threads, schedule=plan.schedule,
             seed=plan.seed, load_start=load_start, observed_env=observed(),
         )
@@ -276,12 +277,16 @@ def measure_model_plans(
 def _build_variants(
     model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
     caps: Capabilities,
-) -> tuple[dict[str, str], dict[str, str], dict[str, float], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, float], dict[str, Cost],
+           dict[str, Callable[[Inputs], Outputs]]]:
     """Each variant built once, with what its build cost (``plan.inject``: built from a slowed copy):
-    skipped reasons, proofs, build seconds, costs and the calls to time."""
+    skipped reasons, build or proof errors, proofs, build seconds, costs and the calls to time. A
+    variant that fails is that case's failure; the model's other variants are still measured."""
     from ..building.variants import get_variant
+    from ..core.errors import BuildError, ProofError
 
     skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
     proofs: dict[str, str] = {}
     build_s: dict[str, float] = {}
     costs: dict[str, Cost] = {}
@@ -294,20 +299,24 @@ def _build_variants(
             continue
         t0 = time.perf_counter()
         slow = dict(plan.inject).get(name)
-        with PeakResident() as window:
-            if slow:
-                from ..building.inject import slowed_copy
+        try:
+            with PeakResident() as window:
+                source = model
+                if slow:
+                    from ..building.inject import slowed_copy
 
-                built = variant.build(slowed_copy(model, slow), inputs, dtype)
-            else:
-                built = variant.build(model, inputs, dtype)
+                    source = slowed_copy(model, slow)
+                built = variant.build(source, inputs, dtype)
+        except (BuildError, ProofError) as exc:
+            failed[name] = f"{type(exc).__name__}: {exc}"
+            continue
         build_s[name] = time.perf_counter() - t0
         assert window.use is not None
         costs[name] = Cost(build_s[name], built.warmup_s[0] if built.warmup_s else 0.0,
                            window.use.peak_rise_mib, window.use.held_mib)
         proofs[name] = built.proof
         calls[name] = built.call
-    return skipped, proofs, build_s, costs, calls
+    return skipped, failed, proofs, build_s, costs, calls
 
 
 def sample_rounds(

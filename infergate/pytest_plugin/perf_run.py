@@ -256,6 +256,10 @@ class PerfRun:
         m = runs[0]
         if case.variant in m.skipped:  # collection skips these; a worker may still disagree
             pytest.skip(m.skipped[case.variant])
+        for name in dict.fromkeys((case.variant, REFERENCE)):  # its own build, then its speedup's reference
+            if name in m.failed:
+                what = "" if name == case.variant else f"its speedup's reference {name} "
+                pytest.fail(f"{case.id}: {what}did not build: {m.failed[name]}", pytrace=False)
         names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
         samples = [r.samples(names) for r in runs]
         stale = self._stale(case)
