@@ -515,3 +515,29 @@ def test_a_case_whose_build_failed_fails_alone_with_the_error(tmp_path) -> None:
     run.measurements[(SPEC.id, "fp32", "torch")] = [no_reference]
     with pytest.raises(pytest.fail.Exception, match="its speedup's reference eager did not build: ProofError"):
         run.run_case(CASE)
+
+
+def test_baselines_that_cannot_be_written_lose_no_results(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from infergate.pytest_plugin import perf_plugin
+
+    monkeypatch.setattr(bl, "host_identity", lambda *a: "h-a")
+    results_path = tmp_path / "results.json"
+    run = make_run(tmp_path, update=True, repeat=2, results_path=results_path)
+    run.prepare([CASE])
+    run.measurements[(SPEC.id, "fp32", "torch")] = runs(7.0, 1, 2)
+    run.run_case(CASE)
+
+    def read_only(*a, **k):
+        raise PermissionError(13, "Permission denied", str(tmp_path / "baselines.json"))
+
+    monkeypatch.setattr(run, "record_baselines", read_only)
+    stash = pytest.Stash()
+    stash[perf_plugin._RUN] = run
+    session = SimpleNamespace(config=SimpleNamespace(stash=stash), exitstatus=pytest.ExitCode.OK)
+    perf_plugin.pytest_sessionfinish(session)  # type: ignore[arg-type]
+    assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert json.loads(results_path.read_text())["benchmarks"]  # written before the baselines failed
+    assert run.notes[-1] == (f"infergate: baselines NOT updated: Permission denied ({tmp_path / 'baselines.json'}); "
+                             f"this run's results are in {results_path}")

@@ -63,3 +63,15 @@ def test_a_bad_value_is_refused_by_its_type(argv: list[str], tmp_path: Path,
     with pytest.raises(SystemExit):
         _from_argparse(argv, tmp_path)
     assert argv[0] in capsys.readouterr().err
+
+
+def test_replace_without_update_is_one_message_not_a_setting_that_does_nothing(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    with pytest.raises(s.UsageError, match="--ig-replace-baselines changes how --ig-update-baselines records"):
+        _from_argparse(["--ig-replace-baselines"], tmp_path)
+    assert _from_argparse(["--ig-replace-baselines", "--ig-update-baselines"], tmp_path).replace_baselines
+    pytester.makeconftest('pytest_plugins = ["infergate.pytest_plugin.plugin"]')
+    result = pytester.runpytest("--ig-replace-baselines")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*infergate: --ig-replace-baselines changes how --ig-update-baselines records*"])
+    assert "Traceback" not in result.stderr.str()

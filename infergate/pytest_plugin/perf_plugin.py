@@ -148,15 +148,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(_RUN, None)
     if run is None or not run.results:
         return
-    if run.update:
-        try:
-            run.notes.append(run.record_baselines())
-        except DataFileError as exc:
-            run.notes.append(f"infergate: baselines NOT updated: {exc}")
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    # The results first: a baselines file that cannot be written must not lose the run's measurements.
     if run.results_path is not None:
         write_json(run.results_path, results_json(run.results, run.machine_info()))
         run.notes.append(f"infergate: results JSON written to {run.results_path}")
+    if run.update:
+        try:
+            run.notes.append(run.record_baselines())
+        except (DataFileError, OSError, ValueError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+            run.notes.append(f"infergate: baselines NOT updated: {why}{where}"
+                             + (f"; this run's results are in {run.results_path}" if run.results_path else ""))
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     # Could not decide is never a pass: with nothing worse to report, the run says so in its code.
     if run.inconclusive and run.inconclusive_fails and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = EXIT_INCONCLUSIVE

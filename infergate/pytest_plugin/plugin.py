@@ -35,7 +35,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{MATRIX_MARK}(suite, variants=None, dtypes=None, against_reference=False): parametrize "
                    "`case` over the matrix; against_reference leaves out the FP32 eager reference itself"
     )
-    start(config)
+    try:
+        start(config)
+    except InfergateError as exc:  # a bad combination of options: one line, no traceback
+        raise pytest.UsageError(f"infergate: {exc}") from None
     register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
 
 

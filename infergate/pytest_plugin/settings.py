@@ -262,6 +262,9 @@ class Settings:
         assert set(values) == known, sorted(set(values) ^ known)  # one field per option, no more
         values["checkpoints"] = tuple(values["checkpoints"] or ())
         values["baselines_dir"] = values["baselines_dir"] or root / "baselines"
+        if values["replace_baselines"] and not values["update_baselines"]:  # it would silently do nothing
+            raise UsageError(f"{REPLACE_BASELINES} changes how {UPDATE_BASELINES} records: give both, "
+                             f"or leave {REPLACE_BASELINES} out")
         return cls(**values)
 
     @classmethod
