@@ -11,18 +11,16 @@ import torch
 from infergate.building.capabilities import bf16_prepack_problem, ipex_pairing_problem, isa_level
 from infergate.building.cases import PROFILES, Case, correctness_cases
 from infergate.building.harness import example_inputs, skip_reason
+from infergate.building.inductor import CompiledGraph, prove_compiled, prove_options
 from infergate.building.variants import (
     Compile,
     CompileAutotune,
     CompileCpp,
-    CompiledGraph,
     Jit,
     _trace_and_freeze,
     get_variant,
-    prove_compiled,
     prove_frozen_script,
     prove_ipex_fused,
-    prove_options,
 )
 from infergate.core.errors import BuildError, ProofError, UsageError
 from infergate.matrix.dtypes import DType
@@ -136,7 +134,7 @@ def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monk
     assert graphs and all(g.frozen and g.tensor_inputs <= 3 for g in graphs)
     # The old recipe: freezing patched inside the backend only, after dynamo had lifted the
     # parameters as graph inputs. It compiled, it ran, and it was not frozen.
-    monkeypatch.setattr("infergate.building.variants._freeze_compiled_graphs", lambda: None)
+    monkeypatch.setattr("infergate.building.inductor.freeze_compiled_graphs", lambda: None)
     # Unfrozen graphs go through AOTAutograd's cache (frozen ones bypass it): an earlier test's
     # identical graph would be served from it without reaching inductor's inner compiler at all.
     # torch's configs are patched with their own patch(): monkeypatch's undo of a config module
@@ -163,13 +161,13 @@ def test_compile_options_are_proven_in_every_graph_not_assumed() -> None:
 
 
 def test_a_compile_option_that_does_not_apply_fails_the_build(tiny_bert, monkeypatch) -> None:
-    import infergate.building.variants as variants
+    from infergate.building import inductor
 
     spec, model = tiny_bert
-    real_init = variants._RecordingInductor.__init__
+    real_init = inductor.RecordingInductor.__init__
     # The backend loses the options on the way (as a patch in the wrong place would): it compiles,
     # it runs, and the C++ wrapper the variant's name promises is not there.
-    monkeypatch.setattr(variants._RecordingInductor, "__init__", lambda self, options=None: real_init(self))
+    monkeypatch.setattr(inductor.RecordingInductor, "__init__", lambda self, options=None: real_init(self))
     torch._dynamo.reset()
     with pytest.raises(ProofError, match="cpp_wrapper was asked for"):
         CompileCpp().build(model, example_inputs(spec), DType.FP32)
@@ -254,3 +252,29 @@ def test_bf16_is_timed_only_where_the_cpu_computes_bf16_natively(monkeypatch) ->
         caps.cpu_model, avx2, caps.torch_version, caps.ipex_version, caps.transformers_version, "AVX2"))
     assert harness.perf_skip_reason(case) == reason
     assert harness.skip_reason(case) is None  # correctness still checks BF16 answers there
+
+
+def test_a_torch_without_dynamos_fail_flags_is_refused_not_trusted() -> None:
+    from types import SimpleNamespace
+
+    from infergate.building import inductor
+
+    old_torch = SimpleNamespace(recompile_limit=8, cache_size_limit=8)
+    with pytest.raises(BuildError, match="neither fail_on_recompile_limit_hit nor fail_on_cache_limit_hit"):
+        inductor.refuse_silent_recompile_fallback(old_torch)
+    assert old_torch.recompile_limit == 1024  # finite and raised, so hitting it is loud
+    recent = SimpleNamespace(fail_on_recompile_limit_hit=False)
+    inductor.refuse_silent_recompile_fallback(recent)
+    assert recent.fail_on_recompile_limit_hit is True
+
+
+def test_jit_fails_its_proof_when_ipex_kinds_reach_its_graph(tiny_bert, monkeypatch) -> None:
+    from collections import Counter
+
+    spec, model = tiny_bert
+    assert "no IPEX kinds in the executed graph" in Jit().build(model, example_inputs(spec), DType.FP32).proof
+    # As if IPEX's passes had run on the plain TorchScript variant: jit_ipex/jit would compare IPEX with itself.
+    monkeypatch.setattr("infergate.building.variants.last_executed_kinds",
+                        lambda: Counter({"aten::linear": 3, "ipex::add_layernorm": 2}))
+    with pytest.raises(ProofError, match=r"jit/fp32: the executed graph holds IPEX kinds \(ipex::add_layernorm\)"):
+        Jit().build(model, example_inputs(spec), DType.FP32)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..core.errors import BuildError, ProofError, UsageError
 from ..matrix.dtypes import DType
+from . import inductor
 from .capabilities import Capabilities, import_ipex, ipex_jit_fusion, major_minor
 from .graphs import IPEX_KIND_PREFIXES, last_executed_kinds
 
@@ -85,21 +86,6 @@ def prove_ipex_fused(kinds: Counter[str]) -> str:
         kinds_text = ", ".join(f"{p}*" for p in IPEX_KIND_PREFIXES)
         raise ProofError(f"no IPEX node kind ({kinds_text}) in the executed optimized graph")
     return "IPEX kinds executed: " + ", ".join(fused)
-
-
-def prove_compiled(graphs: Sequence[CompiledGraph], model_inputs: int, parameters: int) -> str:
-    """A compile that ran: at least one graph, and every graph inductor compiled frozen, i.e. the
-    model's weights are constants in it and its tensor inputs are at most the model's own inputs."""
-    if not graphs:
-        raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
-    for i, graph in enumerate(graphs):
-        if not graph.frozen or graph.tensor_inputs > model_inputs:
-            raise ProofError(
-                f"compiled graph {i} is not frozen: it takes {graph.tensor_inputs} tensor inputs for the "
-                f"model's {model_inputs} (its {parameters} parameters are read at every call, not constants); "
-                "inductor freezes only with torch._inductor.config.freezing set while dynamo traces, under no_grad")
-    return (f"inductor compiled {len(graphs)} graph(s), whole model (fullgraph: no graph break), frozen "
-            f"({parameters} parameters are constants; the graph takes {graphs[0].tensor_inputs} tensor inputs)")
 
 
 def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> tuple[float, ...]:
@@ -184,7 +170,15 @@ class Jit(Variant):
         proof = prove_frozen_script(frozen)
         call = _caller(frozen, dtype, ipex_fusion=False)
         warmup = _warm_up(call, example)
-        return Built(self.name, dtype, call, proof, kinds=last_executed_kinds(), artifact=frozen, warmup_s=warmup)
+        kinds = last_executed_kinds()
+        # Plain TorchScript: with IPEX imported in the process its passes are pinned off, and the
+        # executed graph must show it (an IPEX kind here would make jit_ipex/jit measure nothing).
+        ipex_kinds = sorted(k for k in kinds if k.startswith(IPEX_KIND_PREFIXES))
+        if ipex_kinds:
+            raise ProofError(f"jit/{dtype.value}: the executed graph holds IPEX kinds ({', '.join(ipex_kinds)}) "
+                             "although IPEX's TorchScript passes were pinned off")
+        proof += "; no IPEX kinds in the executed graph"
+        return Built(self.name, dtype, call, proof, kinds=kinds, artifact=frozen, warmup_s=warmup)
 
 
 class JitIpex(Variant):
@@ -216,96 +210,6 @@ class JitIpex(Variant):
         return Built(self.name, dtype, call, proof, kinds=kinds, artifact=frozen, warmup_s=warmup)
 
 
-@dataclass(frozen=True)
-class CompiledGraph:
-    """What inductor's inner compiler was handed: after freezing, only the model's inputs remain."""
-
-    tensor_inputs: int
-    frozen: bool
-    # The inductor settings in effect while it lowered this graph (where inductor reads them) and
-    # what it made: the C++ wrapper as its fx_kwargs say, and how many C++ GEMM template kernels
-    # max-autotune chose (0 when ATen won every choice). The count is always this build's own:
-    # frozen graphs bypass inductor's FX graph cache and AOTAutograd's cache (measured, torch 2.13,
-    # tiny BERT: fxgraph_cache_bypass 1, autograd_cache_bypass 1, 13 template kernels on every build).
-    cpp_wrapper: bool = False
-    max_autotune: bool = False
-    templated_kernels: int = 0
-
-
-class _RecordingInductor:
-    """Inductor, recording each graph it compiles so the proof can check that it is frozen."""
-
-    def __init__(self, options: Mapping[str, bool] | None = None) -> None:
-        self.graphs: list[CompiledGraph] = []
-        self.options = dict(options or {})
-
-    def __call__(self, gm, example_inputs):
-        import torch
-        import torch._inductor.config as inductor_config
-        from torch._inductor.compile_fx import compile_fx, compile_fx_inner
-        from torch._inductor.freezing_utils import has_frozen_params
-
-        def inner(graph, inputs, **kwargs):
-            tensors = sum(isinstance(x, torch.Tensor) for x in inputs)
-            compiled = compile_fx_inner(graph, inputs, **kwargs)
-            made = getattr(compiled, "fx_kwargs", None) or {}
-            counters = getattr(compiled, "counter_deltas", None) or {}
-            self.graphs.append(CompiledGraph(
-                tensors, has_frozen_params(graph), cpp_wrapper=bool(made.get("cpp_wrapper")),
-                max_autotune=bool(inductor_config.max_autotune),
-                templated_kernels=int(counters.get("cpp_templated_kernel_counter", 0))))
-            return compiled
-
-        # The options are read while inductor lowers and generates code, all inside compile_fx here
-        # (unlike freezing, which dynamo reads while tracing); the proof checks each one took effect.
-        with inductor_config.patch(self.options):
-            return compile_fx(gm, example_inputs, inner_compile=inner)
-
-
-def _freeze_compiled_graphs() -> None:
-    """Inference compiles frozen, as PyTorch's CPU inference guidance asks: weights become constants
-    that inductor folds and prepacks. It is process-wide on purpose: dynamo reads the flag while it
-    traces (to lift parameters as constants), long before any backend runs, so a patch inside the
-    backend does not apply (measured: the graph then still took all 75 parameters of small BERT as
-    inputs), and a patch around each call would add ~40 us to every timed call. Every compile in
-    our processes is this variant's, and its proof checks each graph, so nothing relies on it silently."""
-    import torch._inductor.config as inductor_config
-
-    inductor_config.freezing = True
-
-
-def _refuse_silent_recompile_fallback() -> None:
-    # Past its recompile limit dynamo quietly runs the frame eagerly; we want an error instead.
-    import torch._dynamo.config as dynamo_config
-
-    # Dynamo's limits count cache entries per code object across the whole process: every model
-    # instance (weights are guarded by identity), dtype and dynamic-shape promotion adds one, so a
-    # correctness worker compiling ~20 BERT-family models hit the default limits (measured: 8 and
-    # then 32). The limits only have to be finite so that hitting them is loud, not a fallback.
-    for limit, value in (("recompile_limit", 1024), ("cache_size_limit", 1024),
-                         ("accumulated_recompile_limit", 8192), ("accumulated_cache_size_limit", 8192)):
-        if hasattr(dynamo_config, limit):
-            setattr(dynamo_config, limit, max(getattr(dynamo_config, limit), value))
-    for flag in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
-        if hasattr(dynamo_config, flag):
-            setattr(dynamo_config, flag, True)
-            return
-
-
-def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) -> str:
-    """Each inductor option the variant names took effect in every graph it compiled."""
-    said = []
-    if options.get("cpp_wrapper"):
-        if not all(g.cpp_wrapper for g in graphs):
-            raise ProofError("cpp_wrapper was asked for, but inductor generated a Python wrapper")
-        said.append("C++ wrapper")
-    if options.get("max_autotune"):
-        if not all(g.max_autotune for g in graphs):
-            raise ProofError("max_autotune was asked for, but was not in effect while inductor lowered the graph")
-        said.append(f"max-autotune ({sum(g.templated_kernels for g in graphs)} C++ GEMM template kernel(s) chosen)")
-    return "; " + ", ".join(said) if said else ""
-
-
 class Compile(Variant):
     """torch.compile as PyTorch's CPU inference guidance configures it: inductor with freezing."""
 
@@ -321,16 +225,17 @@ class Compile(Variant):
     def _build(self, model, example, dtype):
         import torch
 
-        _refuse_silent_recompile_fallback()
-        _freeze_compiled_graphs()
-        backend = _RecordingInductor(self.options)
+        inductor.refuse_silent_recompile_fallback()
+        inductor.freeze_compiled_graphs()
+        backend = inductor.RecordingInductor(self.options)
         # fullgraph: a graph break would run part of the model eagerly, the silent partial fallback
         # this project never takes; with it dynamo raises, naming the break, and the build fails.
         compiled = torch.compile(model, backend=backend, fullgraph=True)
         call = _caller(compiled, dtype)
         warmup = _warm_up(call, example)
         parameters = sum(1 for _ in model.parameters())
-        proof = prove_compiled(backend.graphs, len(example), parameters) + prove_options(backend.graphs, self.options)
+        proof = (inductor.prove_compiled(backend.graphs, len(example), parameters)
+                 + inductor.prove_options(backend.graphs, self.options))
         built = Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
         built.recorder = backend
         return built

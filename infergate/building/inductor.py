@@ -1,0 +1,123 @@
+"""What the compile variants hand inductor, and how they prove it took: freezing, the C++ wrapper,
+max-autotune, and no silent eager fallback past dynamo's recompile limit.
+
+Split from ``variants`` (which owns the variants themselves) because these are inductor's
+mechanics: a recording backend, process-wide settings, and the proofs read from what it recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core.errors import BuildError, ProofError
+
+
+@dataclass(frozen=True)
+class CompiledGraph:
+    """What inductor's inner compiler was handed: after freezing, only the model's inputs remain."""
+
+    tensor_inputs: int
+    frozen: bool
+    # The inductor settings in effect while it lowered this graph (where inductor reads them) and
+    # what it made: the C++ wrapper as its fx_kwargs say, and how many C++ GEMM template kernels
+    # max-autotune chose (0 when ATen won every choice). The count is always this build's own:
+    # frozen graphs bypass inductor's FX graph cache and AOTAutograd's cache (measured, torch 2.13,
+    # tiny BERT: fxgraph_cache_bypass 1, autograd_cache_bypass 1, 13 template kernels on every build).
+    cpp_wrapper: bool = False
+    max_autotune: bool = False
+    templated_kernels: int = 0
+
+
+class RecordingInductor:
+    """Inductor, recording each graph it compiles so the proof can check that it is frozen."""
+
+    def __init__(self, options: Mapping[str, bool] | None = None) -> None:
+        self.graphs: list[CompiledGraph] = []
+        self.options = dict(options or {})
+
+    def __call__(self, gm, example_inputs):
+        import torch
+        import torch._inductor.config as inductor_config
+        from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+        from torch._inductor.freezing_utils import has_frozen_params
+
+        def inner(graph, inputs, **kwargs):
+            tensors = sum(isinstance(x, torch.Tensor) for x in inputs)
+            compiled = compile_fx_inner(graph, inputs, **kwargs)
+            made = getattr(compiled, "fx_kwargs", None) or {}
+            counters = getattr(compiled, "counter_deltas", None) or {}
+            self.graphs.append(CompiledGraph(
+                tensors, has_frozen_params(graph), cpp_wrapper=bool(made.get("cpp_wrapper")),
+                max_autotune=bool(inductor_config.max_autotune),
+                templated_kernels=int(counters.get("cpp_templated_kernel_counter", 0))))
+            return compiled
+
+        # The options are read while inductor lowers and generates code, all inside compile_fx here
+        # (unlike freezing, which dynamo reads while tracing); the proof checks each one took effect.
+        with inductor_config.patch(self.options):
+            return compile_fx(gm, example_inputs, inner_compile=inner)
+
+
+def freeze_compiled_graphs() -> None:
+    """Inference compiles frozen, as PyTorch's CPU inference guidance asks: weights become constants
+    that inductor folds and prepacks. It is process-wide on purpose: dynamo reads the flag while it
+    traces (to lift parameters as constants), long before any backend runs, so a patch inside the
+    backend does not apply (measured: the graph then still took all 75 parameters of small BERT as
+    inputs), and a patch around each call would add ~40 us to every timed call. Every compile in
+    our processes is this variant's, and its proof checks each graph, so nothing relies on it silently."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+
+
+def refuse_silent_recompile_fallback(dynamo_config: Any = None) -> None:
+    """Past its recompile limit dynamo quietly runs the frame eagerly; we want an error instead.
+    ``dynamo_config``: torch._dynamo.config unless given (tests give a torch without the flags)."""
+    if dynamo_config is None:
+        import torch._dynamo.config as dynamo_config
+
+    # Dynamo's limits count cache entries per code object across the whole process: every model
+    # instance (weights are guarded by identity), dtype and dynamic-shape promotion adds one, so a
+    # correctness worker compiling ~20 BERT-family models hit the default limits (measured: 8 and
+    # then 32). The limits only have to be finite so that hitting them is loud, not a fallback.
+    for limit, value in (("recompile_limit", 1024), ("cache_size_limit", 1024),
+                         ("accumulated_recompile_limit", 8192), ("accumulated_cache_size_limit", 8192)):
+        if hasattr(dynamo_config, limit):
+            setattr(dynamo_config, limit, max(getattr(dynamo_config, limit), value))
+    for flag in ("fail_on_recompile_limit_hit", "fail_on_cache_limit_hit"):
+        if hasattr(dynamo_config, flag):
+            setattr(dynamo_config, flag, True)
+            return
+    raise BuildError("this torch's dynamo has neither fail_on_recompile_limit_hit nor fail_on_cache_limit_hit: "
+                     "past its recompile limit it would run the model eagerly without a word")
+
+
+def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) -> str:
+    """Each inductor option the variant names took effect in every graph it compiled."""
+    said = []
+    if options.get("cpp_wrapper"):
+        if not all(g.cpp_wrapper for g in graphs):
+            raise ProofError("cpp_wrapper was asked for, but inductor generated a Python wrapper")
+        said.append("C++ wrapper")
+    if options.get("max_autotune"):
+        if not all(g.max_autotune for g in graphs):
+            raise ProofError("max_autotune was asked for, but was not in effect while inductor lowered the graph")
+        said.append(f"max-autotune ({sum(g.templated_kernels for g in graphs)} C++ GEMM template kernel(s) chosen)")
+    return "; " + ", ".join(said) if said else ""
+
+
+def prove_compiled(graphs: Sequence[CompiledGraph], model_inputs: int, parameters: int) -> str:
+    """A compile that ran: at least one graph, and every graph inductor compiled frozen, i.e. the
+    model's weights are constants in it and its tensor inputs are at most the model's own inputs."""
+    if not graphs:
+        raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
+    for i, graph in enumerate(graphs):
+        if not graph.frozen or graph.tensor_inputs > model_inputs:
+            raise ProofError(
+                f"compiled graph {i} is not frozen: it takes {graph.tensor_inputs} tensor inputs for the "
+                f"model's {model_inputs} (its {parameters} parameters are read at every call, not constants); "
+                "inductor freezes only with torch._inductor.config.freezing set while dynamo traces, under no_grad")
+    return (f"inductor compiled {len(graphs)} graph(s), whole model (fullgraph: no graph break), frozen "
+            f"({parameters} parameters are constants; the graph takes {graphs[0].tensor_inputs} tensor inputs)")
