@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import urllib.error
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -524,7 +525,7 @@ def test_hashes_come_from_every_source_for_every_platform_and_a_missing_pin_is_r
     def fetch(url: str) -> str:
         name = url.rstrip("/").rsplit("/", 1)[-1]
         if name not in pypi:
-            raise OSError("404")
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
         return json_.dumps({"files": [{"filename": f, "hashes": {"sha256": h}} for f, h in pypi[name]]})
 
     config = f"global.extra-index-url='file://{tmp_path / 'simple'}'\nglobal.find-links='{links}'\n"
@@ -539,6 +540,14 @@ def test_hashes_come_from_every_source_for_every_platform_and_a_missing_pin_is_r
         hash_lock("ghost==1.0\n", fetch=fetch, config_list=config)
     (links / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl").unlink()  # no CPU build here:
     assert hash_lock("torch==2.13.0\n", fetch=fetch, config_list=config).count("--hash") == 2  # every file
+
+    def unreachable(url: str) -> str:
+        raise urllib.error.URLError("timed out")
+
+    # Only "the index does not know it" (404) is no files; an index that did not answer is an error,
+    # not a lock quietly hashed from the other sources.
+    with pytest.raises(HashError, match=r"cannot read https://pypi.org/simple/tiny-pkg/: <urlopen error timed out>"):
+        hash_lock("tiny-pkg==1.0\n", fetch=unreachable, config_list=config)
 
 
 def test_every_committed_lane_lock_has_a_hash_for_every_pin_and_ensure_requires_them(env) -> None:

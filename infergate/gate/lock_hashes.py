@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -66,10 +67,17 @@ def _http_get(url: str) -> str:
 
 
 def pypi_hashes(name: str, version: str, fetch: Fetch = _http_get, base: str = PYPI_SIMPLE) -> set[str]:
+    url = f"{base}/{normalize(name)}/"
     try:
-        data = json.loads(fetch(f"{base}/{normalize(name)}/"))
-    except Exception:  # the index may not know the package (a local-only wheel): other sources may
-        return set()
+        data = json.loads(fetch(url))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:  # the index does not know the package (a local-only wheel): other sources may
+            return set()
+        raise HashError(f"cannot read {url}: HTTP {exc.code}: a lock hashed without it could lack the "
+                        "files other machines install") from None
+    except (OSError, ValueError) as exc:  # unreachable, timed out, or not the index's JSON
+        raise HashError(f"cannot read {url}: {exc}: a lock hashed without it could lack the files other "
+                        "machines install") from None
     return {f["hashes"]["sha256"] for f in data.get("files", [])
             if "sha256" in f.get("hashes", {}) and _matches(f["filename"], name, version)}
 
