@@ -225,6 +225,20 @@ def test_failed_correctness_fails_the_gate():
     assert gate.regressions == ["REGRESSION correctness under 'B': 1 failed (log: log)"]
 
 
+def test_correctness_that_matched_nothing_is_a_warning_not_a_tick(tmp_path):
+    start = starter(0, offset_sd=0.005)
+    plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), "jit and not ipex"))
+    recs = [lockstep.run_pair(p, {"from": "A", "to": "B"}, plans, profile="smoke", rounds=10, start=start)
+            for p in range(3)]
+    gate = lane_compare.compare(recs, lockstep_plan.case_ids(plans), from_lane="A", to_lane="B", rounds=10,
+                                correctness=lane_results.Correctness(True, 5, "no tests ran", "log"))
+    assert not gate.regressions
+    assert any("no correctness test matched --cases" in w for w in gate.warnings)
+    from infergate.reports.report import gate_markdown
+
+    assert "correctness under `B`: ⚠️ no tests ran" in gate_markdown(gate)
+
+
 def test_gate_json_round_trips_and_reports_render(tmp_path):
     run(tmp_path, to={"scale": {"jit": 0.7}}, offset_sd=0.005)
     doc = json.loads((tmp_path / "gate.json").read_text())

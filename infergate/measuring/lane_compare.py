@@ -337,6 +337,9 @@ def compare(
                    else f"latency {_pct(cmp.latency[0])} [{_pct(cmp.latency[1])}, {_pct(cmp.latency[2])}]"
                    if cmp.latency else "no interval")
             warnings.append(f"{cmp.label}: inconclusive ({why}); run more --pairs on a quieter machine")
+    if correctness.matched_nothing:
+        warnings.append(f"correctness under '{to_lane}': no correctness test matched --cases (pytest exit 5): "
+                        "answers were checked only by comparing the lanes' outputs")
     if correctness.failed:
         regressions.append(
             f"REGRESSION correctness under '{to_lane}': {correctness.summary} (log: {correctness.log})"

@@ -66,6 +66,11 @@ class Correctness:
         # pytest: 0 all passed, 5 nothing collected (the -k expression matched no correctness case).
         return self.ran and self.returncode not in (0, 5)
 
+    @property
+    def matched_nothing(self) -> bool:
+        """It ran, and no correctness test matched ``--cases``: not a failure, and not a check either."""
+        return self.ran and self.returncode == 5
+
 
 @dataclass
 class GateResult:

@@ -113,8 +113,8 @@ def _gate_header(gate: GateResult) -> list[str]:
         f"comparison (Bonferroni over all comparisons of the run); a significant "
         f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}",
         f"- correctness under `{gate.to_lane}`: "
-        + (("❌ " if gate.correctness.failed else "✅ ") + _md_escape(gate.correctness.summary)
-           if gate.correctness.ran else _md_escape(gate.correctness.summary)),
+        + (("❌ " if gate.correctness.failed else "⚠️ " if gate.correctness.matched_nothing else "✅ ")
+           + _md_escape(gate.correctness.summary) if gate.correctness.ran else _md_escape(gate.correctness.summary)),
     ]
     if timing:
         halves = [(c.latency[2] - c.latency[1]) / 2 for c in gate.cases if c.latency]
