@@ -155,7 +155,30 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
         assert "FP32: fusion benefit" in text
     else:  # the current lane: no IPEX, so no fusion benefit to count, and the report says why
         assert "FP32: not measured (1 model(s) skipped)" in text and "IPEX" in text
-    assert (tmp_path / "claims.png").is_file()
+    assert (tmp_path / "claims.png").is_file() and not (tmp_path / "in-progress").exists()
     (tmp_path / "claims.md").unlink()
     assert main(["--render", str(tmp_path)]) == 0  # the committed JSON is enough to re-render the report
     assert (tmp_path / "claims.md").read_text().split("## Speedups")[1] == text.split("## Speedups")[1]
+
+
+def test_only_a_whole_matrix_run_writes_the_committed_report_by_default() -> None:
+    from infergate.commands.claims_cli import default_out, parser
+
+    whole = default_out(parser().parse_args(["--dtypes", "fp32"]), "cls", "lane")
+    assert whole.parts[-4:] == ("docs", "claims", "cls", "lane")
+    one = default_out(parser().parse_args(["--archs", "bert", "--tasks", "qa"]), "cls", "lane")
+    assert one.parts[-4:] == ("results", "claims", "cls", "lane")
+    assert default_out(parser().parse_args(["--size", "tiny"]), "cls", "lane").parts[-4] == "results"
+
+
+@pytest.mark.parametrize("content", ['{"schema": "something-else", "version": 1}',
+                                     '{"schema": "infergate-claims", "version": 1, "rows": [{"model_id": 1}]}',
+                                     "not json"])
+def test_rendering_a_bad_claims_file_is_one_line_and_leaves_it(tmp_path, capsys, content) -> None:
+    from infergate.commands.claims_cli import main
+
+    (tmp_path / "claims.json").write_text(content)
+    assert main(["--render", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("infergate claims: claims file ") and len(err.splitlines()) == 1
+    assert (tmp_path / "claims.json").read_text() == content and not (tmp_path / "claims.md").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -90,7 +91,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=seconds_up_to(7200), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"per-row worker limit. Default: {DEFAULT_TIMEOUT_S:g}")
     p.add_argument("--out", type=Path, default=None,
-                   help="report directory. Default: docs/claims/<machine class>/<lane>")
+                   help="report directory; rows are written to OUT/in-progress as they finish and the report "
+                        "replaces OUT's only when the run ends. Default: docs/claims/<machine class>/<lane> for "
+                        "every architecture and task at base size (the committed report), else "
+                        "results/claims/<machine class>/<lane>")
     p.add_argument("--compile-options", action="store_true",
                    help="also build and time compile_cpp (inductor's C++ wrapper) and compile_autotune (C++ "
                         "wrapper + max-autotune), PyTorch's measured options for CPU inference; adds 1-2 min "
@@ -194,39 +198,69 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
     if not isinstance(data, dict) or (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
         raise DataFileError(f"claims file {path}: not an {SCHEMA} version {VERSION} file")
     rows = []
-    for raw in data["rows"]:
-        timing = raw.pop("timing")
-        if timing is not None:
-            timing = ModelMeasurement(**{**timing, "noise": InRunNoise(**timing["noise"]),
-                                         "costs": {k: Cost(**v) for k, v in timing.get("costs", {}).items()}})
-        answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
-                                 "disagreements": tuple(v["disagreements"])}) for k, v in raw.pop("answers").items()}
-        costs = {k: Cost(**{f: float("nan") if x is None else x for f, x in v.items()})
-                 for k, v in raw.pop("costs").items()}
-        rows.append(ClaimMeasurement(**raw, timing=timing, answers=answers, costs=costs))
+    try:
+        for raw in data["rows"]:
+            timing = raw.pop("timing")
+            if timing is not None:
+                timing = ModelMeasurement(**{**timing, "noise": InRunNoise(**timing["noise"]),
+                                             "costs": {k: Cost(**v) for k, v in timing.get("costs", {}).items()}})
+            answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
+                                     "disagreements": tuple(v["disagreements"])})
+                       for k, v in raw.pop("answers").items()}
+            costs = {k: Cost(**{f: float("nan") if x is None else x for f, x in v.items()})
+                     for k, v in raw.pop("costs").items()}
+            rows.append(ClaimMeasurement(**raw, timing=timing, answers=answers, costs=costs))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataFileError(f"claims file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
     return data, rows
 
 
+def default_out(args: argparse.Namespace, cls: str, lane: str) -> Path:
+    """The committed report's directory only for a run of the whole matrix at base size: a run of
+    one model must not replace the report of eighteen."""
+    whole = set(args.archs) >= set(ARCHS) and set(args.tasks) >= {t.value for t in Task} and args.size == "base"
+    return REPO_ROOT / ("docs" if whole else "results") / "claims" / cls / lane
+
+
+def render_again(directory: Path) -> int:
+    from ..core.errors import DataFileError
+
+    data, results = load_rows(directory / "claims.json")
+    try:
+        stored = data["facts"]  # the first reports named class, lane and dtypes only among their facts
+        cls = data.get("machine_class") or stored["machine class"]
+        lane = data.get("lane") or stored["lane"]
+    except (KeyError, TypeError) as exc:
+        raise DataFileError(f"claims file {directory / 'claims.json'}: no {exc} among its facts") from None
+    dtypes = data.get("dtypes") or list(dict.fromkeys(m.dtype for m in results))
+    _write(directory, results, stored, cls, lane, dtypes)
+    print(f"infergate claims: re-rendered {directory / 'claims.md'} from its {len(results)} rows")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ..core.errors import InfergateError
+
+    args = parser().parse_args(argv)
+    try:
+        return render_again(args.render) if args.render is not None else measure_claims(args, argv)
+    except InfergateError as exc:  # a bad or foreign claims file: one line, the file untouched
+        print(f"infergate claims: {exc}", file=sys.stderr)
+        return 2
+
+
+def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     from ..building.capabilities import probe
     from ..building.machine import lane_id, lane_versions, machine_class
 
-    args = parser().parse_args(argv)
-    if args.render is not None:
-        data, results = load_rows(args.render / "claims.json")
-        stored = data["facts"]  # the first reports named class, lane and dtypes only among their facts
-        cls = data.get("machine_class") or stored["machine class"]
-        dtypes = data.get("dtypes") or list(dict.fromkeys(m.dtype for m in results))
-        _write(args.render, results, stored, cls, data.get("lane") or stored["lane"], dtypes)
-        print(f"infergate claims: re-rendered {args.render / 'claims.md'} from its {len(results)} rows")
-        return 0
     cls, lane = machine_class(), lane_id(lane_versions())
-    out_dir = args.out or REPO_ROOT / "docs" / "claims" / cls / lane
+    out_dir = args.out or default_out(args, cls, lane)
+    partial = out_dir / "in-progress"
     dtypes = [DType(d) for d in args.dtypes]
     rows = plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes)
     plan = SamplingPlan(budget_s=args.budget, threads=args.threads)
     print(f"infergate claims: {len(rows)} rows ({args.size} models, {args.attention} attention) on {cls}, "
-          f"lane {lane}; writing {out_dir}", flush=True)
+          f"lane {lane}; writing {out_dir} (rows so far in {partial} until the run ends)", flush=True)
     started = time.perf_counter()
     caps = probe()
     command = "python -m infergate claims " + " ".join(sys.argv[2:] if argv is None else argv)
@@ -249,8 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     variants = CLAIM_VARIANTS + (COMPILE_OPTIONS if args.compile_options else ())
     results = run_rows(rows, plan, args.timeout, variants=variants,
-                       after_row=lambda so_far: _write(out_dir, so_far, facts(so_far, False), cls, lane, dtype_names))
+                       after_row=lambda so_far: _write(partial, so_far, facts(so_far, False), cls, lane, dtype_names))
     _write(out_dir, results, facts(results, True), cls, lane, dtype_names)
+    shutil.rmtree(partial, ignore_errors=True)  # the whole run is in out_dir now
     failed = [m.model_id for m in results if m.failed]
     print(f"infergate claims: {(time.perf_counter() - started) / 60:.1f} min; report {out_dir / 'claims.md'}"
           + (f"; {len(failed)} row(s) with a failed variant" if failed else ""))
