@@ -26,3 +26,6 @@ def test_no_fusion_lost(case, harness, fusion_session):
     failure = fusion_session.check(case, counts)
     if failure:
         pytest.fail(failure, pytrace=False)
+    unchecked = fusion_session.unchecked(case)
+    if unchecked:
+        pytest.skip(unchecked)

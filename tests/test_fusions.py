@@ -265,3 +265,19 @@ def test_disabling_ipex_fusion_is_caught_naming_the_patterns() -> None:
     message = verdict.message()
     assert message.startswith(case_id) and f"Multi-head attention {spec.size.layers} -> 0" in message
     assert "Add+LayerNorm" in message
+
+
+def test_a_case_without_an_expectation_is_skipped_with_why_or_fails_when_one_is_required(tmp_path: Path) -> None:
+    from infergate.pytest_plugin.fusion_plugin import FusionSession
+
+    case = Case(ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "eager"), "jit", DType.FP32)
+    counts = {"Multi-head attention": 0, "aten::linear": 25}
+    lenient = FusionSession(tmp_path / "none.fusions.json", "cls", "lane", update=False)
+    assert lenient.check(case, counts) is None
+    why = lenient.unchecked(case)
+    assert why is not None and why.startswith("no fusion expectation for this case in ")
+    assert "nothing was compared" in why and lenient.rows[-1].counts == counts  # still in the table
+    strict = FusionSession(tmp_path / "none.fusions.json", "cls", "lane", update=False, require=True)
+    assert "--ig-require-baseline was given" in (strict.check(case, counts) or "")
+    recording = FusionSession(tmp_path / "none.fusions.json", "cls", "lane", update=True)
+    assert recording.check(case, counts) is None and recording.unchecked(case) is None

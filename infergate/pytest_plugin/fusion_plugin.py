@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 FUSIONS_MARK = "infergate_fusions"
+
+
 @dataclass
 class FusionSession:
     """This run's fusion rows and what to record; one per pytest session."""
@@ -30,6 +32,7 @@ class FusionSession:
     machine_class: str
     lane: str
     update: bool
+    require: bool = False  # --ig-require-baseline: a case without an expectation fails
     rows: list[fusions.Row] = field(default_factory=list)
     recorded: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -58,6 +61,10 @@ class FusionSession:
             status = "recorded" + (f" ({verdict.message().split(': ', 1)[1]})" if changed else "")
         elif not verdict.expected:
             status = "no expectation"
+            if self.require:
+                self.rows.append(fusions.Row(case, dict(counts), status))
+                return (f"{case.id}: no fusion expectation in {self.path} and --ig-require-baseline was given; "
+                        "record them with --ig-update-baselines")
         elif verdict.lost:
             status = "LOST " + "; ".join(map(str, verdict.lost))
         elif verdict.new:
@@ -68,6 +75,14 @@ class FusionSession:
         if verdict.failed and not self.update:
             return f"{verdict.message()} (expected per {self.path}; accept with --ig-update-baselines)"
         return None
+
+    def unchecked(self, case: Case) -> str | None:
+        """Why the case compared nothing (no expectation recorded), else None: a pass would claim a check."""
+        row = next((r for r in reversed(self.rows) if r.case == case), None)
+        if row is None or row.status != "no expectation":
+            return None
+        return (f"no fusion expectation for this case in {self.path} (machine class {self.machine_class}, lane "
+                f"{self.lane}): its counts are in the table, nothing was compared; record with --ig-update-baselines")
 
     def skipped(self, case: Case, reason: str) -> None:
         # Reasons are long and repeat across cases: the row carries a footnote number.
@@ -122,7 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = run_session(config)
     config.stash[_SESSION] = FusionSession(
         run.fusions_path, run.machine_class, run.lane,
-        run.settings.update_baselines)
+        run.settings.update_baselines, run.settings.require_baseline)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
