@@ -281,3 +281,23 @@ def test_a_case_without_an_expectation_is_skipped_with_why_or_fails_when_one_is_
     assert "--ig-require-baseline was given" in (strict.check(case, counts) or "")
     recording = FusionSession(tmp_path / "none.fusions.json", "cls", "lane", update=True)
     assert recording.check(case, counts) is None and recording.unchecked(case) is None
+
+
+def test_fusion_counts_come_back_from_a_worker_and_so_does_a_skip() -> None:
+    """Fusion cases isolate as matrix cases do (IPEX builds in a worker by default); the counts, or
+    the build-time skip with its reason, come back to the process that keeps the table."""
+    from infergate.measuring.isolation import run_in_worker
+    from infergate.pytest_plugin.fusion_plugin import counts_of
+
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    counts = run_in_worker(counts_of, Case(spec, "jit", DType.FP32), timeout=300)
+    assert counts == counts_of(Case(spec, "jit", DType.FP32))  # the same graph in either process
+    assert counts["mha"] == 0 and sum(counts.values()) > 0  # plain jit: no IPEX pattern, its own fused kinds
+    # A case found unavailable at build time skips inside the worker; the skip, with its reason,
+    # must reach this process (where the fusion test records it in the table), not become a crash.
+    with pytest.raises(pytest.skip.Exception, match="unavailable at build time: a test reason"):
+        run_in_worker(_skips_in_the_worker, timeout=60)
+
+
+def _skips_in_the_worker() -> None:
+    pytest.skip("unavailable at build time: a test reason")

@@ -46,6 +46,10 @@ def raise_unpicklable() -> None:
     raise _Unpicklable("odd", 7)
 
 
+def pytest_outcome(kind: str, message: str) -> None:
+    {"skip": pytest.skip, "xfail": pytest.xfail, "fail": pytest.fail}[kind](message)
+
+
 def abort_after_printing(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
     os.abort()
@@ -317,3 +321,11 @@ def test_an_in_process_timeout_off_the_main_thread_still_stops_the_case() -> Non
                           cwd=Path(__file__).resolve().parent.parent, check=False)
     assert proc.returncode != 0 and "the case ran to its end" not in proc.stdout
     assert "slow-case runs off the main thread" in proc.stderr and "Timeout" in proc.stderr
+
+
+@pytest.mark.parametrize("kind, outcome", [("skip", pytest.skip.Exception), ("xfail", pytest.xfail.Exception),
+                                           ("fail", pytest.fail.Exception)])
+def test_a_pytest_outcome_in_the_worker_is_the_same_outcome_here(kind: str, outcome: type) -> None:
+    # pytest's outcome classes do not pickle: a skip used to come back as a CaseError, i.e. a failure.
+    with pytest.raises(outcome, match=f"^{kind}: because of a test reason$"):
+        run_in_worker(pytest_outcome, kind, f"{kind}: because of a test reason", timeout=30)

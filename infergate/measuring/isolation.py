@@ -155,6 +155,15 @@ def tail(stderr_text: str, lines: int = STDERR_TAIL_LINES) -> str:
 def _unwrap(outcome: tuple) -> Any:
     if outcome[0] == "ok":
         return outcome[1]
+    if outcome[0] == "pytest":  # a skip, xfail or fail inside the worker is the case's outcome here too
+        import pytest
+
+        _, kind, message = outcome
+        if kind == "Skipped":
+            pytest.skip(message)
+        if kind == "XFailed":
+            pytest.xfail(message)
+        pytest.fail(message, pytrace=False)
     _, exc_bytes, type_name, message, tb_text = outcome
     exc: BaseException | None = None
     if exc_bytes is not None:
@@ -197,6 +206,12 @@ def _worker_main(call_file: BinaryIO, result_path: str) -> None:
 
 
 def _raised(exc: BaseException) -> tuple:
+    # pytest's outcome exceptions do not pickle (their classes claim the module "builtins"): sent as
+    # their kind and message, or a skip in a worker would come back as a CaseError, a failure.
+    outcomes = sys.modules.get("_pytest.outcomes")
+    for kind in ("XFailed", "Skipped", "Failed"):  # XFailed is a Failed: most specific first
+        if outcomes is not None and isinstance(exc, getattr(outcomes, kind)):
+            return ("pytest", kind, str(getattr(exc, "msg", None) or exc))
     tb_text = "".join(traceback.format_exception(exc))
     try:
         exc_bytes: bytes | None = pickle.dumps(exc)

@@ -19,7 +19,7 @@ from .params import matrix_params
 from .session import session as run_session
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 FUSIONS_MARK = "infergate_fusions"
 
@@ -172,6 +172,46 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def fusion_session(request: pytest.FixtureRequest) -> FusionSession:
     return session_of(request.config)
+
+
+def counts_of(case: Case) -> dict[str, int]:
+    """The fusion signals of the case's executed graph, built by this process's harness. Top level:
+    an isolated case runs it in a worker, which imports it by name."""
+    from ..building.harness import example_inputs, harness
+    from ..core.errors import CaseUnavailable
+    from ..measuring.fusion_patterns import count_linear_calls, signals
+
+    h = harness()
+    try:
+        built = h.built(case)
+    except CaseUnavailable as exc:  # found unavailable at build time
+        pytest.skip(str(exc))
+    return dict(signals(built.kinds, linear_calls=count_linear_calls(h.model(case.spec), example_inputs(case.spec))))
+
+
+@pytest.fixture
+def fusion_counts(request: pytest.FixtureRequest) -> Callable[[Case], dict[str, int]]:
+    """``counts(case)``, built where --ig-isolate and --ig-timeout say, as every matrix case is: IPEX
+    builds in a worker of their own by default (its import can exit(127), its kernels abort). The
+    check itself stays in this process, where the table and the expectations are."""
+    from ..core.errors import CaseCrashed, CaseTimeout
+    from ..measuring.isolation import run_in_worker
+    from .isolation_plugin import alarm, settings
+
+    isolation = settings(request.config)
+
+    def counts(case: Case) -> dict[str, int]:
+        timeout = isolation.timeout_for(case.variant)
+        if not isolation.isolates(case.variant):
+            with alarm(timeout, case.id):
+                return counts_of(case)
+        try:
+            return run_in_worker(counts_of, case, timeout=timeout)
+        except (CaseCrashed, CaseTimeout) as exc:
+            failure = f"{case.id}: {type(exc).__name__}: {exc}"
+        pytest.fail(failure, pytrace=False)
+
+    return counts
 
 
 def _command(config: pytest.Config) -> str:
