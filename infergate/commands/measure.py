@@ -1,8 +1,8 @@
 """``python -m infergate measure``: measure output differences over the correctness matrix.
 
 This is where the tolerance table's numbers come from: for every case it prints the worst absolute
-difference from the FP32 eager reference, the worst difference relative to |reference|, and the
-smallest top-1/top-2 margin where the task answer flipped.
+difference from the FP32 eager reference, the worst difference relative to |reference|, and how
+often the task answer agrees with the reference's.
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ from ..measuring.fusion_patterns import label as fusion_label
 from ..measuring.stats import Estimate
 
 
+def _prior_range() -> str:
+    from ..measuring.session_gate import PRIOR_BETWEEN_SD
+
+    low, high = min(PRIOR_BETWEEN_SD.values()), max(PRIOR_BETWEEN_SD.values())
+    return f"{low:.0%}-{high:.0%}"
+
+
 def _est(est: Estimate | None) -> str:
     if est is None:
         return "—"
@@ -141,8 +148,8 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
               f"below {1 + LEAVE_WITHIN:.2f}; \"undecided\" when the interval straddles it. Two intervals: *this "
               "host*, the paired bootstrap over same-process shuffled rounds (this process's noise only), and "
               "*across hosts*, the same widened by the between-session spread measured on this project's machines "
-              "(infergate/measuring/session_gate.py priors: a speedup against eager moves by 3-6 % sd between "
-              "sessions), "
+              f"(infergate/measuring/session_gate.py priors: a speedup against eager moves by {_prior_range()} sd "
+              "between sessions), "
               "which is what any other host of the class can expect. A claim about the class needs the second.", ""]
     for dtype in dtypes:
         sel = [m for m in rows if m.dtype == dtype]
