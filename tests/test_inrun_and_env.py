@@ -206,3 +206,29 @@ def test_runs_of_another_thread_count_are_not_pooled_on_update(tmp_path) -> None
     later = RunRecord(1.3, (1.28, 1.32), 100, {"eager": 14.0, "jit": 10.8}, "2026-11-28T12:00:00+00:00", "h-b")
     notes = bl.update(path, {"c": CaseBaseline((later,), 0.99, {"torch_threads": 1})}, "m", "l")
     assert bl.load(path).cases["c"].speedups == (1.3,) and "cannot be pooled" in notes[0]
+
+
+def test_replace_over_several_results_files_replaces_every_case_once(tmp_path) -> None:
+    root = tmp_path / "baselines"
+    old_dir, a_dir, b_dir = (tmp_path / n for n in ("old", "a", "b"))
+    for d in (old_dir, a_dir, b_dir):
+        d.mkdir()
+    old = json.loads(_results(old_dir).read_text())
+    old["benchmarks"].append({"extra_info": {**old["benchmarks"][0]["extra_info"], "case_id": "bert-compile"}})
+    (old_dir / "results.json").write_text(json.dumps(old))
+    baselines_cli.add(old_dir / "results.json", root)  # the old session holds both cases
+    a = json.loads(_results(a_dir).read_text())  # only bert-jit
+    b = json.loads(_results(b_dir).read_text())  # only bert-compile, from another runner
+    b["benchmarks"][0]["extra_info"]["case_id"] = "bert-compile"
+    for doc, host, speedup in ((a, "h-runner2", 1.5), (b, "h-runner3", 1.6)):
+        doc["machine_info"]["infergate"]["session"] = host
+        doc["machine_info"]["infergate"]["session_info"]["host"] = host
+        for r in doc["benchmarks"][0]["extra_info"]["run_records"]:
+            r.update(session=host, speedup=speedup)
+    (a_dir / "results.json").write_text(json.dumps(a))
+    (b_dir / "results.json").write_text(json.dumps(b))
+    assert baselines_cli.main(["add", "--replace", str(a_dir / "results.json"), str(b_dir / "results.json"),
+                               "--baselines", str(root)]) == 0
+    f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
+    # A case found only in the second file is replaced too, not appended to the old session's runs.
+    assert f.cases["bert-jit"].speedups == (1.5, 1.5) and f.cases["bert-compile"].speedups == (1.6, 1.6)

@@ -90,7 +90,10 @@ def cases_from_results(
     return cases, session
 
 
-def add(path: Path, root: Path, replace: bool = False) -> list[str]:
+def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path, str]] | None = None) -> list[str]:
+    """Append the results file's runs as a session. ``replace``: its cases keep only the new runs;
+    across several files of one command, ``replaced`` remembers which (file, case) were replaced
+    already, so a later file's runs of that case are appended to them rather than replacing them."""
     data = read_results(path)
     info = data["machine_info"]
     machine_class, lane = info.get("machine_class"), info.get("lane")
@@ -105,7 +108,14 @@ def add(path: Path, root: Path, replace: bool = False) -> list[str]:
                                       current.cases[cid].floor if cid in current.cases else None,
                                       current.cases[cid].fusions if cid in current.cases else None, c.estimator)
                  for cid, c in cases.items()}
-    notes = bl.update(target, cases, machine_class, lane, session=session, replace=replace)
+    done = replaced if replaced is not None else set()
+    fresh = {cid: c for cid, c in cases.items() if replace and (target, cid) not in done}
+    again = {cid: c for cid, c in cases.items() if cid not in fresh}
+    notes = []
+    for group, replacing in ((fresh, True), (again, False)):
+        if group:
+            notes += bl.update(target, group, machine_class, lane, session=session, replace=replacing)
+    done |= {(target, cid) for cid in fresh}
     runs = sum(len(c.runs) for c in cases.values())
     return [f"added {runs} run(s) of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
 
@@ -150,9 +160,10 @@ def main(argv: list[str]) -> int:
     root = Settings.from_args(args, REPO_ROOT).baselines_dir
     try:
         if args.action == "add":
-            for i, results in enumerate(args.results):
-                # --replace replaces what was there before this command, not the previous file's runs.
-                for line in add(results, root, args.replace and i == 0):
+            replaced: set[tuple[Path, str]] = set()
+            for results in args.results:
+                # --replace replaces what was there before this command, not an earlier file's runs.
+                for line in add(results, root, args.replace, replaced):
                     print(f"infergate baselines: {line}")
         else:
             print("\n".join(show(root, args.runs)))
