@@ -45,7 +45,8 @@ def synthetic(
         for name, ms in (("eager", eager_ms), ("jit", variant_ms))
     }
     return ModelMeasurement(SPEC.id, "fp32", ["eager", "jit"], times, threads=2, rounds=rounds,
-                            measure_s=1.0, seed=seed, load_start=0.0, load_end=0.0, noise=noise or InRunNoise())
+                            measure_s=1.0, seed=seed, load_start=0.0, load_end=0.0,
+                            noise=noise or InRunNoise(samples=10))  # observed, and quiet
 
 
 def make_run(root: Path, **kwargs) -> PerfRun:
@@ -541,3 +542,14 @@ def test_baselines_that_cannot_be_written_lose_no_results(tmp_path, monkeypatch)
     assert json.loads(results_path.read_text())["benchmarks"]  # written before the baselines failed
     assert run.notes[-1] == (f"infergate: baselines NOT updated: Permission denied ({tmp_path / 'baselines.json'}); "
                              f"this run's results are in {results_path}")
+
+
+def test_a_run_that_could_not_observe_the_machine_says_so_once(tmp_path) -> None:
+    run = make_run(tmp_path, repeat=2)
+    run.prepare([CASE])
+    blind = [dataclasses.replace(m, noise=InRunNoise()) for m in runs(7.0, 1, 2)]  # no /proc/stat sample
+    run.measurements[(SPEC.id, "fp32", "torch")] = blind
+    run.run_case(CASE)
+    run.run_case(CASE)
+    said = [n for n in run.notes if "could not be read while measuring" in n]
+    assert len(said) == 1 and "a busy run cannot be told from a quiet one" in said[0]

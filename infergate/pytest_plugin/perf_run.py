@@ -279,6 +279,10 @@ class PerfRun:
             verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
         judgement = decision.judgement if decision else None
         noise = sorted({n for r in runs for n in r.noise.reasons()})
+        unobserved = ("infergate: the machine's load could not be read while measuring (no /proc/stat samples): "
+                      "a busy run cannot be told from a quiet one, so no run was re-measured for noise")
+        if any(r.noise.samples == 0 and r.measure_s > 0.5 for r in runs) and unobserved not in self.notes:
+            self.notes.append(unobserved)
         result = CaseResult(
             case_id=case.id, model_id=case.model_id, variant=case.variant, dtype=case.dtype.value,
             lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
