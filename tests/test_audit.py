@@ -38,3 +38,18 @@ def test_offline_is_not_audited_and_not_a_pass(tmp_path: Path, capsys) -> None:
     assert main(["--pip-audit", "pa", str(tmp_path / "x.lock")], run=run) == 3
     captured = capsys.readouterr()
     assert "NOT AUDITED" in captured.out and "this is not a pass" in captured.err
+
+
+def test_vulnerabilities_beside_unaudited_pins_are_shown_and_still_not_a_pass(tmp_path: Path, capsys) -> None:
+    run, _ = fake("Found 1 known vulnerability in 1 package\nName Version ID\nfoo 1.0 GHSA-xxxx\n"
+                  "ERROR: bar: Dependency not found on PyPI and could not be audited", 1)
+    assert main(["--pip-audit", "pa", str(tmp_path / "x.lock")], run=run) == 3
+    out = capsys.readouterr().out
+    assert "NOT AUDITED: vulnerabilities found, and some pins could not be audited" in out and "GHSA-xxxx" in out
+
+
+def test_a_missing_pip_audit_is_not_audited_in_one_line(tmp_path: Path, capsys) -> None:
+    assert main(["--pip-audit", str(tmp_path / "no-such-pip-audit"), str(tmp_path / "x.lock")]) == 3
+    out = capsys.readouterr().out.strip()
+    missing = tmp_path / "no-such-pip-audit"
+    assert out == f"infergate audit: x.lock: NOT AUDITED: cannot run {missing}: No such file or directory"

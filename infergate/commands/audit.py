@@ -31,14 +31,20 @@ def _run(cmd: Sequence[str]) -> subprocess.CompletedProcess[str]:
 
 def audit_lock(lock: Path, pip_audit: str, run: Runner = _run) -> tuple[str, str]:
     """('ok' | 'vulnerable' | 'not audited', detail) for one lock."""
-    proc = run([pip_audit, "--requirement", str(lock), "--no-deps", "--disable-pip", "--strict",
-                "--progress-spinner", "off"])
+    try:
+        proc = run([pip_audit, "--requirement", str(lock), "--no-deps", "--disable-pip", "--strict",
+                    "--progress-spinner", "off"])
+    except OSError as exc:  # no such executable, or not runnable
+        return "not audited", f"cannot run {pip_audit}: {exc.strerror or exc}"
     text = (proc.stdout + proc.stderr).strip()
     last = text.splitlines()[-1] if text else f"exit status {proc.returncode}"
     if proc.returncode == 0:
         return "ok", last
-    if "Found" in text and "vulnerabilit" in text and "could not be audited" not in text:
+    found = "Found" in text and "vulnerabilit" in text
+    if found and "could not be audited" not in text:
         return "vulnerable", text
+    if found:  # both: still not audited (the worse answer), but the vulnerabilities it did find are shown
+        return "not audited", f"vulnerabilities found, and some pins could not be audited:\n{text}"
     return "not audited", last
 
 
