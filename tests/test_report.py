@@ -87,6 +87,18 @@ def test_bad_results_files_are_named(tmp_path, content, problem):
         rj.load_results(path)
 
 
+def test_a_binary_file_is_one_message_in_merge_and_report(tmp_path, capsys):
+    from infergate.reports import report
+
+    path = tmp_path / "bad.json"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    with pytest.raises(DataFileError, match="not UTF-8 text"):
+        rj.load_results(path)
+    assert report.main([str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"infergate: {path}: cannot read JSON") and len(err.splitlines()) == 1
+
+
 def test_results_carry_no_commit_or_token_information(tmp_path):
     doc = json.loads(results_file(tmp_path / "r.json", "m", "l", {CASES[0]: 1.2}, 1).read_text())
     assert doc["commit_info"] == {}

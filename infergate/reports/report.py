@@ -369,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             doc = json.loads(args.input.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 text at all
             raise DataFileError(f"{args.input}: cannot read JSON: {exc}") from None
         if isinstance(doc, dict) and doc.get("schema") == "infergate-lane-gate":
             from ..measuring.lane_results import GateResult

@@ -98,6 +98,8 @@ def load_results(path: Path) -> dict[str, Any]:
         raise DataFileError(f"{path}: cannot read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise DataFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not UTF-8 text (byte {exc.start}): not a results file, or corrupt") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise DataFileError(f"{path}: not a pytest-benchmark results file (no 'benchmarks' list)")
     info = doc.get("machine_info")
