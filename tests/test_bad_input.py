@@ -273,3 +273,32 @@ def test_the_default_baselines_are_found_from_a_subdirectory(pytester: pytest.Py
     monkeypatch.chdir(sub)
     output, status, _ = run_inprocess(scenario, pytester, monkeypatch)
     assert status != 0 and "is empty" in output, output
+
+
+def test_measure_reports_a_case_that_cannot_build_or_run_and_goes_on(monkeypatch, capsys) -> None:
+    from infergate.building.cases import Case
+    from infergate.commands import measure
+    from infergate.core.errors import BuildError, CaseUnavailable
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.spec import ModelSpec
+    from infergate.matrix.zoo import ARCHS, SIZES, Task
+
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    cases = [Case(spec, "jit", DType.FP32), Case(spec, "eager", DType.BF16)]
+
+    class Harness:
+        def reference(self, spec, inputs):
+            return ()
+
+        def built(self, case):
+            if case.variant == "jit":
+                raise BuildError("jit/fp32 build failed: RuntimeError: no trace")
+            raise CaseUnavailable("BF16 autocast is unavailable after IPEX was imported on AVX2")
+
+    monkeypatch.setattr(measure, "correctness_cases", lambda profile: cases)
+    monkeypatch.setattr(measure, "harness", Harness)
+    monkeypatch.setattr(measure, "skip_reason", lambda case: None)
+    assert measure.main([]) == 1
+    out = capsys.readouterr().out
+    assert "bert-qa-tiny-eager_attn-jit-fp32" in out and "FAILED: jit/fp32 build failed" in out
+    assert "skipped: BF16 autocast is unavailable" in out and "1 case(s) FAILED to build or prove" in out
