@@ -164,7 +164,9 @@ OPTIONS: tuple[Option, ...] = (
            "to the correctness suite; repeatable. Default: only the packaged MiniLM-L6",
            {"metavar": "DIR_OR_HUB_ID", "action": "append", "default": []}),
     Option(FLOOR, "floor",
-           "smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. "
+           "smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. Where "
+           "the baseline's spread cannot see a drop this small, the case is judged at the drop it can see "
+           "(its minimum detectable drop: the summary's 'sees' column, marked *), and says so. "
            f"Default: {DEFAULT_FLOOR}",
            {"metavar": "FRACTION", "type": fraction_type, "default": DEFAULT_FLOOR}),
     Option(ALPHA, "alpha",
