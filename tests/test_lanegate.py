@@ -612,3 +612,15 @@ def test_a_bf16_torch_worker_with_ipex_loaded_is_refused():
 
     with pytest.raises(lockstep.WorkerError, match="'to' lane worker timing BF16 .* has IPEX loaded"):
         lockstep.run_pair(0, {"from": "A", "to": "B"}, plans, profile="default", rounds=5, start=start)
+
+
+def test_the_calibration_pools_gate_arguments_are_all_the_gate_reads(tmp_path):
+    import argparse
+
+    from infergate.commands import gate_calibrate
+
+    ns = argparse.Namespace(lane="A", profile="smoke", cases="compile", pairs=2, rounds=5,
+                            inject_slowdown=[lanegate.injection_arg("compile=0.1")])
+    gate, records = lanegate.run_gate(gate_calibrate.aa_gate_args(ns), {"from": Path("/x"), "to": Path("/x")},
+                                      tmp_path, start=starter(0, 0.005), progress=lambda m: None)
+    assert len(records) == 2 and gate.injected == {"compile": 0.1} and gate.replaced == {}

@@ -68,17 +68,21 @@ def load_pool(path: Path) -> dict[str, Any]:
     return doc
 
 
+def aa_gate_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The gate's arguments for an A/A pool: the lane against itself, every variant against itself."""
+    return argparse.Namespace(
+        from_lane=args.lane, to_lane=args.lane, profile=args.profile, cases=args.cases, pairs=args.pairs,
+        rounds=args.rounds, floor=DEFAULT_FLOOR, min_change=DEFAULT_MIN_CHANGE, alpha=DEFAULT_ALPHA,
+        inject_slowdown=args.inject_slowdown, replace=[])
+
+
 def record(args: argparse.Namespace) -> int:
     from ..gate import lanegate
     from ..gate.lanes import lane_python
 
     python = lane_python(args.lane)
-    gate_args = argparse.Namespace(
-        from_lane=args.lane, to_lane=args.lane, profile=args.profile, cases=args.cases, pairs=args.pairs,
-        rounds=args.rounds, floor=DEFAULT_FLOOR, min_change=DEFAULT_MIN_CHANGE, alpha=DEFAULT_ALPHA,
-        inject_slowdown=args.inject_slowdown)
     t0 = time.perf_counter()
-    gate, captured = lanegate.run_gate(gate_args, {"from": python, "to": python}, args.out.parent,
+    gate, captured = lanegate.run_gate(aa_gate_args(args), {"from": python, "to": python}, args.out.parent,
                                        progress=lambda m: print(m, flush=True))
     ids = {(c.model, c.variant, c.dtype): c.case for c in gate.cases}
     injected = dict(gate.injected)  # what the workers built slowed, in their own word
