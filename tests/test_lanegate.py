@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from infergate.building.cases import get_profile
-from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan
+from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan, worker_checks
 from infergate.gate.lane_worker import case_matcher, select_cases
 from infergate.measuring import lane_compare, lane_results
 
@@ -69,12 +69,15 @@ class FakeWorker(lockstep.Endpoint):
                     "pid": 1, "cpus": [1]}
         if op == "build":
             self.injected = dict(kw.get("inject") or {})
+            # As a real worker: once it has built jit_ipex, IPEX stays loaded for the process's life.
+            self.ipex_loaded = getattr(self, "ipex_loaded", False) or (
+                "jit_ipex" in kw["variants"] and "jit_ipex" not in self.skipped)
             return {"ok": True, "weights": self.weights, "variants": {
                 v: ({"skipped": self.skipped[v]} if v in self.skipped else
                     {"proof": f"{v} built", **({"injected": self.injected[v]} if v in self.injected else {})})
                 for v in kw["variants"]}}
         if op == "warmup":
-            return {"ok": True, "rounds": 5, "cpus": [1]}
+            return {"ok": True, "rounds": 5, "cpus": [1], "ipex_loaded": getattr(self, "ipex_loaded", False)}
         if op == "time":
             v = kw["variant"]
             ms = (BASE_MS[v] * self.scale.get(v, 1.0) * (1.0 + self.injected.get(v, 0.0)) * self.offset[v]
@@ -233,10 +236,12 @@ def test_correctness_that_matched_nothing_is_a_warning_not_a_tick(tmp_path):
     gate = lane_compare.compare(recs, lockstep_plan.case_ids(plans), from_lane="A", to_lane="B", rounds=10,
                                 correctness=lane_results.Correctness(True, 5, "no tests ran", "log"))
     assert not gate.regressions
-    assert any("no correctness test matched --cases" in w for w in gate.warnings)
+    assert any("no correctness test passed (none matched --cases, or all skipped)" in w for w in gate.warnings)
     from infergate.reports.report import gate_markdown
 
     assert "correctness under `B`: ⚠️ no tests ran" in gate_markdown(gate)
+    assert lane_results.Correctness(True, 0, "12 skipped in 3.1s").checked_nothing  # all skipped: not a tick
+    assert not lane_results.Correctness(True, 0, "3 passed, 12 skipped in 9.0s").checked_nothing
 
 
 def test_gate_json_round_trips_and_reports_render(tmp_path):
@@ -417,7 +422,7 @@ def test_a_worker_failing_mid_pair_closes_both_and_is_one_message(tmp_path, caps
 
 def test_workers_must_prove_passive_openmp_and_their_cpu():
     with pytest.raises(lockstep.WorkerError, match="OMP_WAIT_POLICY=PASSIVE"):
-        lockstep.check_worker_env({"to": {"observed_env": {"env": {}}}})
+        worker_checks.check_worker_env({"to": {"observed_env": {"env": {}}}})
 
     class Pinned(lockstep.Endpoint):
         cpus = frozenset({1})
@@ -510,6 +515,7 @@ def test_a_stand_in_is_built_and_timed_in_to_and_judged_as_the_case(tmp_path, ca
     # compile's 10 ms in "to" against jit_ipex's 11 ms in "from": about -9 %, an improvement.
     assert case.latency is not None and case.latency[0] == pytest.approx(10 / 11, rel=0.03)
     assert case.status == "improvement" and case.outputs["status"] == "same" and not case.lost_fusions
+    assert case.fusions_from == {"mha": 4, "add_layernorm": 8} and case.fusions_to == {}  # "from"'s kept
     out = capsys.readouterr().out
     assert f"{case_id('jit_ipex')} (to: compile)" in out
     assert "replaced in `B`: its `compile` is timed against `A`'s `jit_ipex`" in (tmp_path / "report.md").read_text()
@@ -545,6 +551,8 @@ def test_bad_replacements_are_one_message(argv, problem, capsys):
 @pytest.mark.parametrize("extra, problem", [
     (["--replace", "jit_ipex=compile", "--replace", "jit_ipex=jit"], "--replace names jit_ipex twice"),
     (["--cases", "compile", "--replace", "jit_ipex=compile"], "so it would replace nothing"),
+    (["--replace", "jit_ipex=compile", "--inject-slowdown", "jit_ipex=0.1"],
+     "the 'to' lane builds compile in its place (--replace); inject compile"),
 ])
 def test_replacements_that_cannot_apply_are_one_message(tmp_path, capsys, extra, problem):
     assert run(tmp_path, *extra) == lanegate.EXIT_USAGE
@@ -570,6 +578,30 @@ def _bf16_plans() -> list[lockstep_plan.ModelPlan]:
     return plans
 
 
+def test_fp32_and_bf16_plans_never_share_a_worker_that_has_loaded_ipex():
+    # FP32 jit_ipex imports IPEX in the torch group; the BF16 torch-group plans that follow must
+    # get workers of their own, or the no-IPEX proof (rightly) stops the gate.
+    plans = lockstep_plan.plan_models(select_cases(get_profile("default"), None))
+    assert {p.dtype for p in plans} == {"fp32", "bf16"}
+    started: list[tuple[str, int]] = []
+    inner = starter(0, 0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        started.append((side, pair))
+        return inner(side, lane, pair)
+
+    rec = lockstep.run_pair(0, {"from": "A", "to": "B"}, plans, profile="default", rounds=5, start=start)
+    assert len(started) == 2 * len({p.workers for p in plans}) == 2 * 3  # fp32, bf16 torch, bf16 ipex
+    assert {m.dtype for m in rec.models} == {"fp32", "bf16"}
+    assert len(rec.hellos) == 3  # every worker pair's hello is kept, for the report's worker list
+
+
+def test_an_ipex_stand_in_takes_its_case_to_the_ipex_workers():
+    plans = lockstep_plan.plan_models(select_cases(get_profile("default"), "bf16 and compile"),
+                                      {"compile": "jit_ipex"})
+    assert plans and all(p.group == "ipex" and p.on("to", "compile") == "jit_ipex" for p in plans)
+
+
 def test_bf16_jit_ipex_gets_workers_of_its_own_and_eager_is_one_case():
     plans = _bf16_plans()
     groups = {(p.model, p.group): p.variants for p in plans}
@@ -593,6 +625,12 @@ def test_bf16_jit_ipex_gets_workers_of_its_own_and_eager_is_one_case():
     assert eager and all(len(c.latency_pairs) == 3 for c in eager)  # once per pair, not once per group
     jit_ipex = [c for c in gate.cases if c.variant == "jit_ipex"]
     assert jit_ipex and all(c.speedup_from for c in jit_ipex)  # against its own worker's eager
+    # The pytest-benchmark files hold the eager case's own rounds only, not the IPEX workers' eager.
+    from infergate.gate.gate_outputs import attach_run_facts
+
+    attach_run_facts(gate, recs, {}, plans, 1.0)
+    for c in eager:
+        assert len(gate.timing["times_ms"]["from"][c.case]) == 3 * 10
 
 
 def test_a_bf16_torch_worker_with_ipex_loaded_is_refused():
@@ -624,3 +662,24 @@ def test_the_calibration_pools_gate_arguments_are_all_the_gate_reads(tmp_path):
     gate, records = lanegate.run_gate(gate_calibrate.aa_gate_args(ns), {"from": Path("/x"), "to": Path("/x")},
                                       tmp_path, start=starter(0, 0.005), progress=lambda m: None)
     assert len(records) == 2 and gate.injected == {"compile": 0.1} and gate.replaced == {}
+
+
+def test_replace_is_checked_before_any_set_up_and_refused_with_bisect(tmp_path, capsys):
+    def never(lane):
+        raise AssertionError("set-up ran before the arguments were checked")
+
+    argv = ["--from", "A", "--to", "B", "--out", str(tmp_path), "--cases", "compile", "--replace", "jit_ipex=compile"]
+    assert lanegate.main(argv, start=starter(0), lane_python=never) == lanegate.EXIT_USAGE  # ensure is not reached
+    assert "would replace nothing" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        lanegate.main(["--from", "A", "--to", "B", "--bisect", "--replace", "jit_ipex=compile"])
+    assert exc.value.code == 2 and "bisect without --replace" in capsys.readouterr().err
+
+
+def test_the_correctness_run_under_to_checks_the_stand_ins_too():
+    import argparse
+
+    ns = argparse.Namespace(cases="jit_ipex", replace=[("jit_ipex", "compile")])
+    assert lanegate.correctness_cases(ns) == "(jit_ipex) or compile"
+    assert lanegate.correctness_cases(argparse.Namespace(cases=None, replace=[("jit_ipex", "compile")])) is None
+    assert lanegate.correctness_cases(argparse.Namespace(cases="jit", replace=[])) == "jit"

@@ -60,7 +60,8 @@ def load_pool(path: Path) -> dict[str, Any]:
         raise DataFileError(f"{path}: not a gate pool of version {' or '.join(map(str, READABLE_POOL_VERSIONS))} "
                             f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})")
     try:
-        doc["records"] = [PairRecord(p["pair"], p["hello"], [ModelRecord(**m) for m in p["models"]], p["seconds"])
+        doc["records"] = [PairRecord(p["pair"], p["hello"], [ModelRecord(**m) for m in p["models"]], p["seconds"],
+                                     p.get("more_hellos", []))  # version 1 pools: one worker pair each
                           for p in doc["pairs"]]
         doc["ids"] = {(m, v, d): cid for m, v, d, cid in doc["case_ids"]}
     except (KeyError, TypeError, ValueError) as exc:

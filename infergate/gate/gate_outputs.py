@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..building.variants import REFERENCE, TORCH_GROUP
 from ..measuring.lane_results import GateResult
 from .lockstep import PairRecord
 from .lockstep_plan import case_ids
@@ -67,7 +68,10 @@ def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: 
                                                  "measured_on_cpus": sorted({c for m in r.models
                                                                              for c in (m.cpus.get(s) or [])}),
                                                  "observed": h.get("observed_env")}
-                                            for s, h in r.hello.items()}} for r in records],
+                                            for s, h in r.hello.items()},
+                     # the pair's workers of other process groups (BF16 jit_ipex): pids and environments
+                     "more": [{s: {"pid": h.get("pid"), "observed": h.get("observed_env")} for s, h in said.items()}
+                              for said in r.more_hellos]} for r in records],
         "versions_from": first["from"].get("versions"), "versions_to": first["to"].get("versions"),
     }
     ids = case_ids(plans)
@@ -77,8 +81,10 @@ def attach_run_facts(gate: GateResult, records: Sequence[PairRecord], env_desc: 
         for m in r.models:
             for side, per_variant in m.times_ns.items():
                 for v, ns in per_variant.items():
-                    times[side].setdefault(ids[(m.model, v, m.dtype)], []).extend(x / 1e6 for x in ns)
                     calls += len(ns)
+                    if v == REFERENCE and m.group != TORCH_GROUP:  # eager under IPEX: a reference only
+                        continue
+                    times[side].setdefault(ids[(m.model, v, m.dtype)], []).extend(x / 1e6 for x in ns)
     widths = [(c.latency[2] - c.latency[1]) / 2 for c in gate.cases if c.latency]
     gate.timing = {
         "seconds": round(seconds, 1), "pair_seconds": [r.seconds for r in records], "timed_calls": calls,

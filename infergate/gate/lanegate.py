@@ -214,14 +214,11 @@ def exit_code(gate: GateResult, inconclusive: str) -> int:
     return 0
 
 
-def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *,
-             start: Starter | None = None, correctness: Correctness | None = None,
-             progress: Callable[[str], None] = print) -> tuple[GateResult, list[PairRecord]]:
-    """Measure and compare two set-up lanes; ``start`` replaces the real workers in tests."""
+def selection(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+    """The selected perf cases and the replacements, refused in one line before anything is set up
+    or measured: no case, a variant given two stand-ins, or a replacement no selected case uses."""
     from ..building.cases import get_profile
-    from ..building.machine import lane_versions
     from .lane_worker import select_cases
-    from .lockstep import measuring_cpus, process_starter, worker_env
 
     cases = select_cases(get_profile(args.profile), args.cases)
     if not cases:
@@ -231,6 +228,32 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
     if idle:
         raise UsageError(f"--replace {', '.join(idle)}: no selected case of profile {args.profile!r} times "
                          f"{' or '.join(idle)}, so it would replace nothing")
+    for injection in getattr(args, "inject_slowdown", ()):
+        if injection.variant in replaced:
+            raise UsageError(f"--inject-slowdown {injection.variant}: the 'to' lane builds "
+                             f"{replaced[injection.variant]} in its place (--replace); inject "
+                             f"{replaced[injection.variant]} to slow the stand-in")
+    return cases, replaced
+
+
+def correctness_cases(args: argparse.Namespace) -> str | None:
+    """The -k expression of the correctness run under "to": the perf selection, and the stand-ins'
+    own cases, whose answers are what a replaced case depends on in "to"."""
+    if args.cases is None:
+        return None
+    stand_ins = sorted({to for _, to in args.replace})
+    return f"({args.cases}) or " + " or ".join(stand_ins) if stand_ins else args.cases
+
+
+def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *,
+             start: Starter | None = None, correctness: Correctness | None = None,
+             progress: Callable[[str], None] = print) -> tuple[GateResult, list[PairRecord]]:
+    """Measure and compare two set-up lanes; ``start`` replaces the real workers in tests."""
+    from ..building.machine import lane_versions
+    from .lockstep import measuring_cpus, process_starter
+    from .worker_checks import worker_env
+
+    cases, replaced = selection(args)
     plans = plan_models(cases, replaced)
     env, prefix, env_desc = worker_env()
     if start is None:
@@ -285,10 +308,14 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.bisect and args.replace:
+        parser.error("--bisect traces a change to the package that carries it; with --replace a case compares "
+                     "two different variants, so every move would carry their gap: bisect without --replace")
     if args.min_change > args.floor:
         parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
                      "them could be neither a regression nor ruled out, whatever the number of pairs")
     try:
+        selection(args)  # a bad --cases or --replace is one line now, not after set-up and correctness
         if not args.no_ensure:
             for lane in (args.from_lane, args.to_lane):
                 print(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
@@ -305,7 +332,8 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
             correctness = Correctness(False, summary="not run (--no-correctness)")
         else:
             print(f"correctness under '{args.to_lane}' ({args.profile} profile)...", flush=True)
-            correctness = run_correctness(pythons["to"], args.profile, args.cases, out / "correctness-to.log")
+            correctness = run_correctness(pythons["to"], args.profile, correctness_cases(args),
+                                          out / "correctness-to.log")
         gate, _ = run_gate(args, pythons, out, start=start, correctness=correctness,
                         progress=lambda m: print(m, flush=True))
         paths = write_outputs(gate, out)

@@ -31,20 +31,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..building.variants import TORCH_GROUP
-from ..core.errors import InfergateError
 from ..core.paths import REPO_ROOT
-from ..matrix.dtypes import DType
 from .lockstep_plan import ModelPlan, builds_by_case, by_case
+from .worker_checks import WorkerError, check_no_ipex, check_pinned, check_worker_env
 
 SIDES = ("from", "to")
-WORKER_SETTINGS = ("passive-omp",)  # added to measuring_env.SUITE_SETTINGS for lane workers
 DEFAULT_WARMUP_S = 1.5  # as sampling.DEFAULT_WARMUP_S, per worker and model
 BUILD_TIMEOUT_S = 1800.0
 CALL_TIMEOUT_S = 300.0
 
 
-class WorkerError(InfergateError):
-    """A lane worker died, hung or answered outside the protocol. One line, with its log."""
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,9 +233,15 @@ class ModelRecord:
 @dataclass
 class PairRecord:
     pair: int
-    hello: dict[str, dict[str, Any]]  # side -> worker "hello" reply
+    hello: dict[str, dict[str, Any]]  # side -> worker "hello" reply (the pair's first workers)
     models: list[ModelRecord]
     seconds: float = 0.0
+    more_hellos: list[dict[str, dict[str, Any]]] = field(default_factory=list)  # later worker pairs' (other groups)
+
+    @property
+    def hellos(self) -> list[dict[str, dict[str, Any]]]:
+        """Every worker pair's hello, the first one's first."""
+        return [self.hello, *self.more_hellos]
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,7 +263,7 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
              warmup_s: float = DEFAULT_WARMUP_S, seed: int = 0,
              progress: Callable[[str], None] = lambda msg: None) -> PairRecord:
     """Start one worker per lane, build each model in both, time ``rounds`` lockstep rounds. Plans of
-    another process group (``ModelPlan.group``: BF16 ``jit_ipex``) get a fresh pair of workers.
+    another process group or dtype (``ModelPlan.workers``) get a fresh pair of workers.
 
     ``first``: also fetch outputs and fusion signals (deterministic: one pair is enough).
     ``inject_to``: TEST ONLY, an in-graph slowdown of variants in the "to" worker (inject.py).
@@ -268,8 +271,9 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
     t_pair = time.perf_counter()
     rng = random.Random(seed * 7919 + pair)
     hello: dict[str, dict[str, Any]] = {}
+    more: list[dict[str, dict[str, Any]]] = []
     records: list[ModelRecord] = []
-    for group in dict.fromkeys(p.group for p in plans):
+    for key in dict.fromkeys(p.workers for p in plans):
         endpoints: dict[str, Endpoint] = {}
         try:
             # Whichever worker starts, builds and warms up first could carry a systematic edge (an A/A
@@ -279,19 +283,22 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
                 endpoints[side] = start(side, lanes[side], pair)
             said = _both(endpoints, "hello", CALL_TIMEOUT_S, {})
             check_worker_env(said)
-            hello = hello or said
-            for plan in (p for p in plans if p.group == group):
+            if hello:
+                more.append(said)
+            else:
+                hello = said
+            for plan in (p for p in plans if p.workers == key):
                 rec = _run_model(endpoints, plan, profile=profile, rounds=rounds, rng=rng, inject_to=inject_to,
                                  first=first, warmup_s=warmup_s)
                 records.append(rec)
                 progress(f"  {plan.model} {plan.dtype}"
-                         f"{'' if group == TORCH_GROUP else f' ({group} worker)'}: built from "
+                         f"{'' if plan.group == TORCH_GROUP else f' ({plan.group} worker)'}: built from "
                          f"{len(rec.times_ns['from'])}/{len(plan.variants)}, to {len(rec.times_ns['to'])}/"
                          f"{len(plan.variants)} variants; {rounds} lockstep rounds ({rec.seconds:.0f} s)")
         finally:
             for ep in endpoints.values():
                 ep.close()
-    return PairRecord(pair, hello, records, round(time.perf_counter() - t_pair, 2))
+    return PairRecord(pair, hello, records, round(time.perf_counter() - t_pair, 2), more)
 
 
 def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: str, rounds: int,
@@ -324,17 +331,6 @@ def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: s
     return rec
 
 
-def check_no_ipex(plan: ModelPlan, warm: Mapping[str, Mapping[str, Any]]) -> None:
-    """A BF16 plan of the torch group must be timed without IPEX loaded (``ModelPlan.group``); each
-    worker says, after warming up, whether it is."""
-    if plan.group != TORCH_GROUP or plan.dtype != DType.BF16.value:
-        return
-    for side, reply in warm.items():
-        if reply.get("ipex_loaded"):
-            raise WorkerError(f"the '{side}' lane worker timing BF16 {plan.model} without IPEX has IPEX loaded: "
-                              "its autocast kernels would be IPEX's, not torch's")
-
-
 def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec: ModelRecord) -> None:
     """Deterministic, so read from the first pair only; keyed by case."""
     rec.outputs, rec.fusions = {}, {}
@@ -342,17 +338,9 @@ def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec
         reply = endpoints[s].request("outputs")
         rec.outputs[s] = {**reply, "outputs": by_case(plan, s, reply["outputs"])}
         fusions = by_case(plan, s, endpoints[s].request("fusions")["fusions"])
-        # A replaced case's "to" is another variant: its fusions are not the same recipe's to compare.
-        rec.fusions[s] = {v: f for v, f in fusions.items() if v not in plan.replaced}
-
-
-def check_pinned(endpoints: Mapping[str, Endpoint], seen: Mapping[str, Any]) -> None:
-    """Both workers say, from the inside, that they measure on the CPU they were moved to."""
-    for side, ep in endpoints.items():
-        wanted = getattr(ep, "cpus", None)
-        if wanted and seen.get(side) != sorted(wanted):
-            raise WorkerError(f"the '{side}' lane worker measures on CPU(s) {seen.get(side)}, not on "
-                              f"{sorted(wanted)} as asked")
+        # A replaced case's "to" is another variant: its fusions are not the same recipe's to compare;
+        # "from"'s are kept (they are that lane's record).
+        rec.fusions[s] = {v: f for v, f in fusions.items() if s == "from" or v not in plan.replaced}
 
 
 def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
@@ -372,27 +360,3 @@ def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequ
             for side in sides:
                 ns = endpoints[side].request("time", variant=plan.on(side, variant))["ns"]
                 rec.times_ns[side][variant].append(int(ns))
-
-
-def _worker_menv() -> Any:
-    """The lane workers' measuring environment: perf/'s settings plus passive OpenMP."""
-    from ..measuring.measuring_env import SUITE_SETTINGS, resolve
-
-    return resolve(tuple(n for n in (*SUITE_SETTINGS, *WORKER_SETTINGS) if n != "none") or ("none",))
-
-
-def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:
-    """(environment to add, argv prefix, description to record) for starting a lane worker."""
-    menv = _worker_menv()
-    return dict(menv.env), tuple(menv.argv_prefix), menv.describe()
-
-
-def check_worker_env(hello: Mapping[str, Mapping[str, Any]]) -> None:
-    """Every worker proves, from the inside, that it runs with the settings it was started with."""
-    from ..measuring.measuring_env import check_applied
-
-    menv = _worker_menv()
-    for side, h in hello.items():
-        problem = check_applied(menv, h.get("observed_env") or {})
-        if problem:
-            raise WorkerError(f"the '{side}' lane worker does not run with the gate's measuring environment: {problem}")

@@ -43,11 +43,26 @@ class ModelPlan:
     def built_on(self, side: str) -> list[str]:
         return list(dict.fromkeys(self.on(side, v) for v in self.variants))
 
+    @property
+    def workers(self) -> tuple[str, str]:
+        """Which plans may share a pair of workers: the same group *and* dtype. FP32 ``jit_ipex`` is
+        in the torch group (FP32 has no kernel swap) yet imports IPEX for good, so BF16 eager, jit
+        and compile must not follow it into the same process either."""
+        return self.group, self.dtype
+
+
+def _group(case: Case, replaced: Mapping[str, str]) -> str:
+    """The case's process group on both sides: a stand-in that imports IPEX (``--replace
+    compile=jit_ipex``) needs the IPEX group as much as the variant it stands in for."""
+    names = {case.variant, replaced.get(case.variant, case.variant)}
+    groups = {process_group(n, case.dtype) for n in names}
+    return TORCH_GROUP if groups == {TORCH_GROUP} else (groups - {TORCH_GROUP}).pop()
+
 
 def plan_models(cases: Sequence[Case], replaced: Mapping[str, str] | None = None) -> list[ModelPlan]:
     groups: dict[tuple[str, str, str], list[Case]] = {}
     for case in cases:
-        key = (case.model_id, case.dtype.value, process_group(case.variant, case.dtype))
+        key = (case.model_id, case.dtype.value, _group(case, replaced or {}))
         groups.setdefault(key, []).append(case)
     plans = []
     for (model, dtype, process), group in groups.items():

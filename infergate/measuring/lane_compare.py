@@ -311,10 +311,11 @@ def compare(
         raise ValueError("no worker pairs to compare")
     hello = pairs[0].hello
     warnings: list[str] = []
-    classes = {h["machine_class"] for p in pairs for h in p.hello.values()}
+    every = [h for p in pairs for said in getattr(p, "hellos", [p.hello]) for h in said.values()]
+    classes = {h["machine_class"] for h in every}
     if len(classes) != 1:
         raise DataFileError(f"the lanes ran on different machine classes: {', '.join(sorted(classes))}")
-    threads = {h["threads"] for p in pairs for h in p.hello.values()}
+    threads = {h["threads"] for h in every}
     if len(threads) != 1:
         warnings.append(f"the workers ran with different torch thread counts: {sorted(threads)}")
     gathered = gather(pairs, case_ids)
@@ -337,9 +338,9 @@ def compare(
                    else f"latency {_pct(cmp.latency[0])} [{_pct(cmp.latency[1])}, {_pct(cmp.latency[2])}]"
                    if cmp.latency else "no interval")
             warnings.append(f"{cmp.label}: inconclusive ({why}); run more --pairs on a quieter machine")
-    if correctness.matched_nothing:
-        warnings.append(f"correctness under '{to_lane}': no correctness test matched --cases (pytest exit 5): "
-                        "answers were checked only by comparing the lanes' outputs")
+    if correctness.checked_nothing:
+        warnings.append(f"correctness under '{to_lane}': no correctness test passed (none matched --cases, or "
+                        "all skipped): answers were checked only by comparing the lanes' outputs")
     if correctness.failed:
         regressions.append(
             f"REGRESSION correctness under '{to_lane}': {correctness.summary} (log: {correctness.log})"

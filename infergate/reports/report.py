@@ -113,7 +113,7 @@ def _gate_header(gate: GateResult) -> list[str]:
         f"comparison (Bonferroni over all comparisons of the run); a significant "
         f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}",
         f"- correctness under `{gate.to_lane}`: "
-        + (("❌ " if gate.correctness.failed else "⚠️ " if gate.correctness.matched_nothing else "✅ ")
+        + (("❌ " if gate.correctness.failed else "⚠️ " if gate.correctness.checked_nothing else "✅ ")
            + _md_escape(gate.correctness.summary) if gate.correctness.ran else _md_escape(gate.correctness.summary)),
     ]
     if timing:
@@ -190,7 +190,8 @@ def _fusion_rows(gate: GateResult) -> list[str]:
         for c, kind in fusion_rows:
             a, b = c.fusions_from.get(kind, 0), c.fusions_to.get(kind, 0)
             mark = " ❌" if kind in c.lost_fusions else ""
-            out.append(f"| `{c.case}` | `{kind}` | {a} | {b}{mark} |")
+            to_cell = f"— (`{c.to_variant}`, not compared)" if c.to_variant else f"{b}{mark}"
+            out.append(f"| `{c.case}` | `{kind}` | {a} | {to_cell} |")
         out.append("")
     return out
 
