@@ -164,11 +164,12 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
 def test_only_a_whole_matrix_run_writes_the_committed_report_by_default() -> None:
     from infergate.commands.claims_cli import default_out, parser
 
-    whole = default_out(parser().parse_args(["--dtypes", "fp32"]), "cls", "lane")
+    whole = default_out(parser().parse_args(["--compile-options"]), "cls", "lane")
     assert whole.parts[-4:] == ("docs", "claims", "cls", "lane")
     one = default_out(parser().parse_args(["--archs", "bert", "--tasks", "qa"]), "cls", "lane")
     assert one.parts[-4:] == ("results", "claims", "cls", "lane")
-    assert default_out(parser().parse_args(["--size", "tiny"]), "cls", "lane").parts[-4] == "results"
+    for smaller in (["--size", "tiny"], ["--dtypes", "fp32"], ["--attention", "sdpa"]):
+        assert default_out(parser().parse_args(smaller), "cls", "lane").parts[-4] == "results", smaller
 
 
 @pytest.mark.parametrize("content", ['{"schema": "something-else", "version": 1}',

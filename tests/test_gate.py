@@ -516,6 +516,17 @@ def test_a_case_whose_build_failed_fails_alone_with_the_error(tmp_path) -> None:
     run.measurements[(SPEC.id, "fp32", "torch")] = [no_reference]
     with pytest.raises(pytest.fail.Exception, match="its speedup's reference eager did not build: ProofError"):
         run.run_case(CASE)
+    # A flaky build: fine in the first run, failed in the second process (--ig-repeat 2).
+    run.measurements[(SPEC.id, "fp32", "torch")] = [m, broken]
+    with pytest.raises(pytest.fail.Exception, match="-jit-fp32: did not build: BuildError"):
+        run.run_case(CASE)
+
+
+def test_a_build_that_fails_in_a_re_measure_fails_the_case_not_a_traceback(tmp_path, monkeypatch) -> None:
+    sessions(tmp_path, PRECISE)
+    broken = dataclasses.replace(synthetic(7.0 * 1.12, seed=90), failed={"jit": "BuildError: flaky"})
+    with pytest.raises(pytest.fail.Exception, match=r"did not build: BuildError: flaky \(in a re-measure run\)"):
+        gate(tmp_path, [synthetic(7.0 * 1.12, seed=20 + i) for i in range(2)], [broken] * 3, monkeypatch)
 
 
 def test_baselines_that_cannot_be_written_lose_no_results(tmp_path, monkeypatch) -> None:

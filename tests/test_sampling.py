@@ -148,3 +148,11 @@ def test_a_variant_that_fails_to_build_is_reported_and_the_others_are_measured(m
     m = measure_model(TINY, DType.FP32, ("eager", "broken"), QUICK)
     assert m.failed == {"broken": "BuildError: broken/fp32 build failed: RuntimeError: trace failed here"}
     assert m.variants == ["eager"] and m.times_ns["eager"] and "broken" not in m.costs
+
+
+def test_a_copy_of_a_variant_that_failed_to_build_says_the_build_error(monkeypatch) -> None:
+    from infergate.core.errors import BuildError
+
+    monkeypatch.setitem(variants.VARIANTS, "broken", _Broken())
+    with pytest.raises(BuildError, match="copy 'broken\\+5%' of broken: BuildError: broken/fp32 build failed"):
+        measure_model(TINY, DType.FP32, ("eager", "broken"), QUICK, copies=(Copy("broken+5%", "broken", 0.05),))

@@ -93,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="report directory; rows are written to OUT/in-progress as they finish and the report "
                         "replaces OUT's only when the run ends. Default: docs/claims/<machine class>/<lane> for "
-                        "every architecture and task at base size (the committed report), else "
+                        "the whole matrix (every architecture, task and dtype, base size, eager attention: "
+                        "the committed report), else "
                         "results/claims/<machine class>/<lane>")
     p.add_argument("--compile-options", action="store_true",
                    help="also build and time compile_cpp (inductor's C++ wrapper) and compile_autotune (C++ "
@@ -218,7 +219,8 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
 def default_out(args: argparse.Namespace, cls: str, lane: str) -> Path:
     """The committed report's directory only for a run of the whole matrix at base size: a run of
     one model must not replace the report of eighteen."""
-    whole = set(args.archs) >= set(ARCHS) and set(args.tasks) >= {t.value for t in Task} and args.size == "base"
+    whole = (set(args.archs) >= set(ARCHS) and set(args.tasks) >= {t.value for t in Task} and args.size == "base"
+             and args.attention == EAGER_ATTENTION and set(args.dtypes) >= {d.value for d in DType})
     return REPO_ROOT / ("docs" if whole else "results") / "claims" / cls / lane
 
 

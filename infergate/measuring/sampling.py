@@ -255,6 +255,10 @@ def measure_model_plans(
     inputs = example_inputs(spec, shape)
     skipped, failed, proofs, build_s, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
     for copy in copies:
+        if copy.base in failed:  # calibration copies a variant that did not build: its own error says why
+            from ..core.errors import BuildError
+
+            raise BuildError(f"copy {copy.name!r} of {copy.base}: {failed[copy.base]}")
         if copy.base not in calls:
             raise ValueError(f"copy {copy.name!r} needs variant {copy.base!r}, which was not built here")
         calls[copy.name] = Slowed(calls[copy.base], copy.slowdown)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,17 @@ def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: Samp
     if problem:
         raise CaseCrashed(f"the measuring environment did not apply in the worker: {problem}")
     return m
+
+
+def build_failure(case: Case, runs: Sequence[ModelMeasurement]) -> str | None:
+    """The case's failure if its variant, or its speedup's reference, did not build in any of the
+    runs (each run is a fresh process: a flaky build shows in one of them only)."""
+    for run in runs:
+        for name in dict.fromkeys((case.variant, REFERENCE)):
+            if name in run.failed:
+                what = "" if name == case.variant else f"its speedup's reference {name} "
+                return f"{case.id}: {what}did not build: {run.failed[name]}"
+    return None
 
 
 def _median_of(runs: list[ModelMeasurement], variant: str) -> float:
@@ -224,6 +235,9 @@ class PerfRun:
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
                 self.remeasured[key] = []
             self.confirm_spent_s += time.perf_counter() - start
+        failure = build_failure(case, self.remeasured[key])
+        if failure:  # built in the first runs, not in a re-measure: a flaky build is this case's failure
+            pytest.fail(f"{failure} (in a re-measure run)", pytrace=False)
         return [(m.samples([REFERENCE, case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
 
     def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
@@ -256,10 +270,9 @@ class PerfRun:
         m = runs[0]
         if case.variant in m.skipped:  # collection skips these; a worker may still disagree
             pytest.skip(m.skipped[case.variant])
-        for name in dict.fromkeys((case.variant, REFERENCE)):  # its own build, then its speedup's reference
-            if name in m.failed:
-                what = "" if name == case.variant else f"its speedup's reference {name} "
-                pytest.fail(f"{case.id}: {what}did not build: {m.failed[name]}", pytrace=False)
+        failure = build_failure(case, runs)
+        if failure:
+            pytest.fail(failure, pytrace=False)
         names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
         samples = [r.samples(names) for r in runs]
         stale = self._stale(case)
