@@ -228,7 +228,7 @@ def selection(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
     if idle:
         raise UsageError(f"--replace {', '.join(idle)}: no selected case of profile {args.profile!r} times "
                          f"{' or '.join(idle)}, so it would replace nothing")
-    for injection in getattr(args, "inject_slowdown", ()):
+    for injection in args.inject_slowdown:
         if injection.variant in replaced:
             raise UsageError(f"--inject-slowdown {injection.variant}: the 'to' lane builds "
                              f"{replaced[injection.variant]} in its place (--replace); inject "

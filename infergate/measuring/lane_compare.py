@@ -167,7 +167,7 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
     for pair in pairs:
         for m in pair.models:
             for variant in m.built["from"]:
-                if variant == REFERENCE and getattr(m, "group", TORCH_GROUP) != TORCH_GROUP:
+                if variant == REFERENCE and m.group != TORCH_GROUP:
                     continue  # there eager is only the reference of its worker's speedups
                 cid = case_ids[(m.model, variant, m.dtype)]
                 c = cases.setdefault(cid, _Case(m.model, variant, m.dtype))
@@ -311,7 +311,7 @@ def compare(
         raise ValueError("no worker pairs to compare")
     hello = pairs[0].hello
     warnings: list[str] = []
-    every = [h for p in pairs for said in getattr(p, "hellos", [p.hello]) for h in said.values()]
+    every = [h for p in pairs for said in p.hellos for h in said.values()]
     classes = {h["machine_class"] for h in every}
     if len(classes) != 1:
         raise DataFileError(f"the lanes ran on different machine classes: {', '.join(sorted(classes))}")
