@@ -38,15 +38,22 @@ def test_a_bad_shard_is_refused(bad: str) -> None:
         parse_shard(bad)
 
 
-def _collected(*args: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-m", "pytest", "perf", "correctness", "--co", "-q", "-p", "no:cacheprovider",
-                          "--ig-profile", "nightly", *args], cwd=ROOT, capture_output=True, text=True, check=True)
-    return {line for line in out.stdout.splitlines() if "::" in line}
+def _collected(*shards: str) -> list[set[str]]:
+    """The test ids `pytest --co` collects for each shard ("" for no --ig-shard), collected in
+    parallel: each is a separate pytest process that spends its ~10 s importing and collecting."""
+    procs = [subprocess.Popen([sys.executable, "-m", "pytest", "perf", "correctness", "--co", "-q",
+                               "-p", "no:cacheprovider", "--ig-profile", "nightly",
+                               *(("--ig-shard", shard) if shard else ())],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for shard in shards]
+    outs = [p.communicate() for p in procs]
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    return [{line for line in out.splitlines() if "::" in line} for out, _ in outs]
 
 
 def test_pytest_runs_only_its_shards_models_and_the_shards_add_up() -> None:
-    everything = _collected()
-    shards = [_collected("--ig-shard", f"{i}/3") for i in (1, 2, 3)]
+    everything, *shards = _collected("", "1/3", "2/3", "3/3")
     assert shards[0] and not (shards[0] & shards[1]) and not (shards[1] & shards[2]) and not (shards[0] & shards[2])
     assert set().union(*shards) == everything
 
