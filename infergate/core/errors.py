@@ -11,6 +11,11 @@ class UsageError(InfergateError):
     """A bad option value, unknown model/variant/dtype name, or a missing checkpoint."""
 
 
+class PackageMissing(UsageError):
+    """A package every lane installs (the packaged checkpoint) is absent from this interpreter, e.g.
+    the bare python3 that sets the lanes up."""
+
+
 class DataFileError(InfergateError):
     """A baseline or result file that is corrupt, truncated, ill-typed or of an unknown version.
 

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from ..building.inject import injection_type
-from ..core.errors import InfergateError, UsageError
+from ..core.errors import InfergateError, PackageMissing, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import alpha_type, fraction_type, whole_number
+from ..matrix.checkpoint import DEFAULT_CHECKPOINT_MODULE
 from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
 from ..measuring.lane_results import Correctness, GateResult
 from .gate_outputs import attach_run_facts, write_outputs
@@ -197,11 +198,16 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _lacks_report_deps() -> str | None:
-    for module in ("numpy", "matplotlib", "torch"):
+def _lacks_gate_deps() -> str | None:
+    """A module the gate's own process needs and only the lanes install, or None: the reports'
+    numpy/matplotlib/torch, and the packaged checkpoint the default and nightly profiles list."""
+    import importlib.util
+
+    for module in ("numpy", "matplotlib", "torch", DEFAULT_CHECKPOINT_MODULE):
         try:
-            __import__(module)
-        except ImportError:
+            if importlib.util.find_spec(module) is None:
+                return module
+        except (ImportError, ValueError):
             return module
     return None
 
@@ -315,13 +321,19 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
                      "them could be neither a regression nor ruled out, whatever the number of pairs")
     try:
-        selection(args)  # a bad --cases or --replace is one line now, not after set-up and correctness
+        try:
+            selection(args)  # a bad --cases or --replace is one line now, not after set-up and correctness
+        except PackageMissing:
+            # The profile lists the packaged checkpoint, which the lanes have and this python (the bare
+            # python3 that sets them up) may not: the gate goes on under the "to" lane's python
+            # below, which checks the selection again before anything is run.
+            pass
         if not args.no_ensure:
             for lane in (args.from_lane, args.to_lane):
                 print(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
         find_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
         pythons = {"from": find_python(args.from_lane), "to": find_python(args.to_lane)}
-        missing = _lacks_report_deps()
+        missing = _lacks_gate_deps()
         if missing and start is None:
             # The system python3 that set the lanes up may lack numpy/torch; every lane has them.
             print(f"infergate: this python has no {missing}; continuing under {pythons['to']}",

