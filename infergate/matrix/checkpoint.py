@@ -31,10 +31,13 @@ def packaged_minilm_dir() -> Path:
 
     try:
         package = importlib.import_module(DEFAULT_CHECKPOINT_MODULE)
-    except ImportError:
+    except ModuleNotFoundError as exc:
+        if exc.name != DEFAULT_CHECKPOINT_MODULE:  # installed, but broken inside: that error, as it is
+            raise
         raise PackageMissing(
-            f"the default real checkpoint needs the package {DEFAULT_CHECKPOINT_DIST}; "
-            "it is pinned in every lane file: re-run the lane set-up"
+            f"the default real checkpoint needs the package {DEFAULT_CHECKPOINT_DIST}; every lane file "
+            "in lanes/ pins it: re-run the lane set-up (or pin it in your own lock)",
+            DEFAULT_CHECKPOINT_MODULE,
         ) from None
     return Path(package.get_model_path())
 
