@@ -46,7 +46,12 @@ def _collected(*shards: str) -> list[set[str]]:
                                *(("--ig-shard", shard) if shard else ())],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for shard in shards]
-    outs = [p.communicate() for p in procs]
+    try:
+        outs = [p.communicate() for p in procs]
+    finally:  # a failure above leaves no collection running
+        for p in procs:
+            p.kill()
+            p.wait()
     for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
     return [{line for line in out.splitlines() if "::" in line} for out, _ in outs]

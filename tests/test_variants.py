@@ -16,6 +16,7 @@ from infergate.building.variants import (
     Compile,
     CompileAutotune,
     CompileCpp,
+    Eager,
     Jit,
     _trace_and_freeze,
     get_variant,
@@ -278,3 +279,15 @@ def test_jit_fails_its_proof_when_ipex_kinds_reach_its_graph(tiny_bert, monkeypa
                         lambda: Counter({"aten::linear": 3, "ipex::add_layernorm": 2}))
     with pytest.raises(ProofError, match=r"jit/fp32: the executed graph holds IPEX kinds \(ipex::add_layernorm\)"):
         Jit().build(model, example_inputs(spec), DType.FP32)
+
+
+def test_a_bf16_build_whose_autocast_does_not_apply_fails_its_proof(tiny_bert, monkeypatch) -> None:
+    # It would still run (in FP32) and still meet the BF16 tolerances: only the outputs' dtype tells.
+    import contextlib
+
+    spec, model = tiny_bert
+    assert "outputs bfloat16" in Eager().build(model, example_inputs(spec), DType.BF16).proof
+    assert "outputs float32" in Jit().build(model, example_inputs(spec), DType.FP32).proof
+    monkeypatch.setattr(DType, "autocast", lambda self: contextlib.nullcontext())
+    with pytest.raises(ProofError, match="eager/bf16: the outputs are float32, not bfloat16: bf16 did not apply"):
+        Eager().build(model, example_inputs(spec), DType.BF16)

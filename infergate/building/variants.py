@@ -88,6 +88,19 @@ def prove_ipex_fused(kinds: Counter[str]) -> str:
     return "IPEX kinds executed: " + ", ".join(fused)
 
 
+def prove_output_dtype(label: str, outputs: Outputs, dtype: DType) -> str:
+    """Every floating output is in the case's dtype. A BF16 case whose autocast (or IPEX's weight
+    conversion) did not apply still runs, in FP32, and still meets the BF16 tolerances: only the
+    outputs' dtype tells, and a case timed in the wrong dtype measures nothing its id says."""
+    found = sorted({str(o.dtype).removeprefix("torch.") for o in outputs
+                    if hasattr(o, "is_floating_point") and o.is_floating_point()})
+    want = str(dtype.torch_dtype).removeprefix("torch.")
+    if found != [want]:
+        raise ProofError(f"{label}: the outputs are {', '.join(found) or 'not floating point'}, not {want}: "
+                         f"{dtype.value} did not apply")
+    return f"outputs {want}"
+
+
 def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> tuple[float, ...]:
     """The warm-up calls, timed: the first is what a server's first request pays (compile compiles
     there, TorchScript profiles), reported as the variant's first-call latency."""
@@ -133,6 +146,7 @@ class Variant(abc.ABC):
     def build(self, model: torch.nn.Module, example: Inputs, dtype: DType) -> Built:
         try:
             built = self._build(model, example, dtype)
+            built.proof += "; " + prove_output_dtype(f"{self.name}/{dtype.value}", built(example), dtype)
         except (BuildError, ProofError):
             raise
         except Exception as exc:  # the cause goes into the case's failure, never a fallback

@@ -318,6 +318,7 @@ class PerfRun:
             spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
                     if decision and case_baseline else None),
             cost=asdict(m.costs[case.variant]) if case.variant in m.costs else None,
+            proof=m.proofs.get(case.variant),
             recipe=get_variant(case.variant).recipe,
         )
         self.results.append(result)

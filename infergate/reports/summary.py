@@ -110,6 +110,7 @@ class CaseResult:
     # sampling.Cost of the variant in the first run's worker (build_s, first_call_s, peak_rise_mib,
     # held_mib); None when not built there
     cost: dict[str, float] | None = None
+    proof: str | None = None  # what the variant's build proved of itself (variants.Built.proof), first run
     recipe: int = 1  # variants.Variant.recipe of what was measured; `baselines add` records it
 
     @property
