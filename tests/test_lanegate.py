@@ -674,4 +674,3 @@ def test_the_correctness_run_under_to_checks_the_stand_ins_too():
     assert lanegate.correctness_cases(ns) == "(jit_ipex) or compile"
     assert lanegate.correctness_cases(argparse.Namespace(cases=None, replace=[("jit_ipex", "compile")])) is None
     assert lanegate.correctness_cases(argparse.Namespace(cases="jit", replace=[])) == "jit"
-

@@ -26,7 +26,10 @@ def _lane_python(lane: str) -> Path:
 def bare_python(monkeypatch):
     """As in the bare python3: the checkpoint's package cannot be imported; os.execv is recorded."""
     monkeypatch.setitem(sys.modules, checkpoint.DEFAULT_CHECKPOINT_MODULE, None)  # import fails
-    monkeypatch.delenv(lanegate.HANDED_OVER, raising=False)
+    # main sets the marker in os.environ itself: recorded first, so that teardown removes it again
+    # and no later test (or subprocess) starts out "handed over".
+    monkeypatch.setenv(lanegate.HANDED_OVER, "")
+    monkeypatch.delenv(lanegate.HANDED_OVER)
     execs: list[list[str]] = []
 
     def execv(path, args):

@@ -3,8 +3,9 @@
 perf times BF16 only where the CPU computes it natively (AMX or AVX512-BF16), so on the AVX2 class
 that CI and most sessions run on, the BF16 perf path (autocast in the torch worker, BF16 ``jit_ipex``
 in a worker of its own, baselines and verdicts keyed by dtype, the cost table) would otherwise run
-for the first time on the one machine class that needs it. An injected conftest adds ``amx_bf16`` to
-the probed CPU flags and declares a one-model profile; the pytest run and its workers are real. The
+for the first time on the one machine class that needs it. An injected plugin adds ``amx_bf16`` to
+the probed CPU flags (replacing ``capabilities.probe`` as tests/test_bad_input.py's FAKE_PROBE does)
+and declares a one-model profile; the pytest run and its workers are real. The
 times are emulated BF16 and mean nothing: only what the run did with them is asserted.
 """
 
