@@ -19,8 +19,8 @@ from .calibration_trials import Trial, copy_name
 def session_markdown(
     tallies: dict[str, Tally], slowdowns: Sequence[float], shape: GateShape, floor: float
 ) -> list[str]:
-    head = ["today's session (judged against the others)", "A/A false alarms", "A/A inconclusive",
-            *(f"{p:g}% caught (inconclusive)" for p in slowdowns), "detectable drop (median)"]
+    head = ["today's session (judged against the others)", "A/A false alarms", "A/A undecided",
+            *(f"{p:g}% caught (undecided)" for p in slowdowns), "detectable drop (median)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, t in tallies.items():
         mdd = sorted(t.mdds)[len(t.mdds) // 2] if t.mdds else float("nan")
@@ -29,8 +29,8 @@ def session_markdown(
         lines.append("| " + " | ".join([name, *cells]) + " |")
     lines.append("")
     lines.append(f"Gate shape: {shape.first} run(s) today, up to {shape.baseline} runs per baseline session, "
-                 f"{shape.confirm} re-measures, confidence {shape.confidence:.4g}, floor {floor:.0%} or the "
-                 "detectable drop (summary.staged_verdict, as the suite runs it).")
+                 f"{shape.confirm} re-measures, one-sided confidence {shape.confidence:.4g}, floor {floor:.0%}; "
+                 "undecided = unverified or inconclusive (summary.staged_verdict, as the suite runs it).")
     return lines
 
 

@@ -38,7 +38,7 @@ class Tally:
     hits: dict[float, int] = field(default_factory=dict)  # slowdown % (0 = A/A) -> regressions
     trials: int = 0
     mdds: list[float] = field(default_factory=list)  # the A/A judgements' minimum detectable drops
-    undecided: dict[float, int] = field(default_factory=dict)  # slowdown % -> inconclusive
+    undecided: dict[float, int] = field(default_factory=dict)  # slowdown % -> unverified or inconclusive
 
     def add(self, pct: float, hit: bool) -> None:
         self.hits[pct] = self.hits.get(pct, 0) + int(hit)
@@ -157,9 +157,10 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
                 more = [(sp[j], ()) for j in confirm_idx]
                 decision = staged_verdict(today, others, comp, floor, shape.confidence, more.copy)
                 tally.add(pct, decision.verdict == "regression")
-                tally.undecided[pct] = tally.undecided.get(pct, 0) + int(decision.verdict == "inconclusive")
+                undecided = int(decision.verdict in ("inconclusive", "unverified"))
+                tally.undecided[pct] = tally.undecided.get(pct, 0) + undecided
                 if pct == 0:
-                    tally.hits[-1] = tally.hits.get(-1, 0) + int(decision.verdict == "inconclusive")
+                    tally.hits[-1] = tally.hits.get(-1, 0) + undecided
                     if decision.judgement is not None:
                         tally.mdds.append(decision.judgement.mdd)
         tally.trials = n

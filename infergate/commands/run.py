@@ -1,10 +1,10 @@
 """``python -m infergate run``: the perf suite (everything under ``perf/``) with the speedup gate.
 
 A thin front to pytest: any argument it does not know itself is passed to pytest unchanged
-(``-k bert``, ``--ig-json out.json``, ``--ig-floor 0.03``...). Exit codes: 0 every gated case
-passed; 1 a regression (or another test failure); 6 nothing regressed but a case could not be
-decided (``--ig-inconclusive fail``, the default); 2-5 pytest's own (interrupted, internal error,
-usage error, no tests).
+(``-k bert``, ``--ig-json out.json``, ``--ig-floor 0.03``...). Exit codes (``core.exit_codes``):
+0 every gated case passed; 1 a regression (or another test failure); 6 a case could not be judged
+(``--ig-inconclusive fail``); 8 a case could not rule out the floor (``--ig-unverified fail``);
+7 nothing was judged (no baselines for this machine class and lane); 2-5 pytest's own.
 
 """
 
@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 
+from ..core import exit_codes
 from ..core.paths import REPO_ROOT
 from ..pytest_plugin.settings import PROFILE, REPEAT, UPDATE_BASELINES, Settings, option
 
@@ -47,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra)))
     elapsed = time.perf_counter() - start
-    meaning = {0: "pass", 1: "REGRESSION or a failed test",
-               6: "INCONCLUSIVE (no regression, but a case could not be decided)"}.get(code, "pytest error")
+    meaning = exit_codes.MEANING.get(code, "pytest error")
     print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code
 

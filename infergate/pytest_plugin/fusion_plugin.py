@@ -132,6 +132,13 @@ def session_of(config: pytest.Config) -> FusionSession:
     return config.stash[_SESSION]
 
 
+def compared_count(config: pytest.Config) -> int:
+    """Fusion cases compared with a recorded expectation in this run (0 without the plugin)."""
+    if _SESSION not in config.stash:
+        return 0
+    return sum(1 for r in config.stash[_SESSION].rows if r.status == "ok" or r.status.startswith(("LOST", "new")))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{FUSIONS_MARK}: parametrize `case` over the profile's fusion cases")
     run = run_session(config)

@@ -18,9 +18,11 @@ from ..core.errors import DataFileError, UsageError
 from ..measuring.measuring_env import suite_env
 from ..reports.summary import (
     INCONCLUSIVE,
+    UNVERIFIED,
     CaseResult,
     cost_table,
     format_table,
+    legend,
     results_json,
     runs_per_model,
     write_json,
@@ -28,7 +30,7 @@ from ..reports.summary import (
 from .params import checkpoint_cases, matrix_params
 from .perf_run import MEASURE_TIMEOUT_S, PerfRun
 from .session import session as run_session
-from .settings import CONFIRM_BUDGET, EXIT_INCONCLUSIVE, INJECT, ON_INCONCLUSIVE
+from .settings import CONFIRM_BUDGET, INJECT
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -63,6 +65,7 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             worker_timeout=timeout if isolation.isolates(REFERENCE, perf=True) else None,
             repeat=runs_per_model(s.repeat, s.update_baselines), confirm_runs=s.confirm_runs,
             threads=s.threads, inconclusive_fails=s.on_inconclusive == "fail",
+            unverified_fails=s.on_unverified == "fail",
             confirm_budget_s=s.confirm_budget_s, replace=s.replace_baselines, inject=s.inject, menv=menv,
         )
     return config.stash[_RUN]
@@ -161,10 +164,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             run.notes.append(f"infergate: baselines NOT updated: {why}{where}"
                              + (f"; this run's results are in {run.results_path}" if run.results_path else ""))
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    # Could not decide is never a pass: with nothing worse to report, the run says so in its code.
-    if run.inconclusive and run.inconclusive_fails and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = EXIT_INCONCLUSIVE
+    # Could not decide, could not verify and judged nothing are never a pass: with nothing worse to
+    # report, the run says so in its own code.
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = run.outcome(fusions_compared(session.config)).exit_code
 
+
+def fusions_compared(config: pytest.Config) -> int:
+    from .fusion_plugin import compared_count
+
+    return compared_count(config)
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     run = terminalreporter.config.stash.get(_RUN, None)
@@ -178,6 +187,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
                   f"{run.confirm_spent_s:.0f} s re-measuring, "
                   f"{time.perf_counter() - _T0:.0f} s since the plugin loaded")
+    for line in run.outcome(fusions_compared(tr.config)).lines():
+        tr.write_line(line)
 
 
 def summary_lines(run: PerfRun) -> list[str]:
@@ -195,24 +206,18 @@ def summary_lines(run: PerfRun) -> list[str]:
         lines.append(f"!!! TEST HOOK {INJECT} {run.inject[0]}={run.inject[1]:g}: {run.inject[0]} was built with "
                      "extra in-graph work; its regression is deliberate")
     lines += format_table(run.results)
+    lines += legend(run.floor, run.confidence)
     lines += cost_table(run.results)
     for key, comp in sorted(run.spreads.items()):
         lines.append(f"spread {key[0]} ({key[1]}): {comp.describe()}")
     for r in run.results:
-        if r.verdict in ("regression", INCONCLUSIVE):
+        if r.verdict in ("regression", INCONCLUSIVE, UNVERIFIED):
             lines.append(f"{r.case_id}: {r.verdict.upper()}: {r.message}")
     lines += noise_lines(run.results)
     if run.confirm_skipped:
         lines.append(f"re-measuring budget ({run.confirm_budget_s:g} s, {CONFIRM_BUDGET}) spent: "
                      f"{', '.join(run.confirm_skipped)} decided without re-measures")
     lines += run.notes
-    if run.inconclusive:
-        effect = (f"this run exits with code {EXIT_INCONCLUSIVE}" if run.inconclusive_fails
-                  else f"reported only ({ON_INCONCLUSIVE} pass)")
-        lines.append("!" * 100)
-        lines.append(f"!!! {len(run.inconclusive)} case(s) INCONCLUSIVE: the gate could not tell whether they "
-                     f"regressed; {effect}")
-        lines.append("!" * 100)
     return lines
 
 

@@ -22,16 +22,19 @@ from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
 from ..measuring import baselines as bl
+from ..measuring.baseline_rules import not_comparable_reason, stale_reason
 from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
 from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
 from ..measuring.session_gate import Components
 from ..measuring.speedup_verdicts import family_confidence
-from ..measuring.stats import Samples, runs_speedup_estimate
+from ..measuring.stats import Estimate, Samples, runs_speedup_estimate
+from ..reports.outcome import RunOutcome
 from ..reports.summary import (
     DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,
     INCONCLUSIVE,
     CaseResult,
+    Decision,
     SpreadKey,
     judge,
     run_record,
@@ -122,6 +125,7 @@ class PerfRun:
     confirm_runs: int = DEFAULT_CONFIRM_RUNS
     threads: int | None = None  # None: every usable CPU
     inconclusive_fails: bool = True
+    unverified_fails: bool = True
     confirm_budget_s: float = DEFAULT_CONFIRM_BUDGET_S
     replace: bool = False
     inject: tuple[str, float] | None = None
@@ -240,30 +244,21 @@ class PerfRun:
             pytest.fail(f"{failure} (in a re-measure run)", pytrace=False)
         return [(m.samples([REFERENCE, case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
 
-    def _comparable(self, case_baseline: bl.CaseBaseline, runs: list[ModelMeasurement]) -> str | None:
-        """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
-        env = case_baseline.environment
-        recorded_threads = env.get("torch_threads")
-        if recorded_threads not in (None, runs[0].threads):
-            return (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
-                    f"this run with {runs[0].threads}; re-record it or pass {THREADS} {recorded_threads}")
-        measuring = env.get("measuring")
-        if isinstance(measuring, dict) and measuring.get("settings") != list(self.menv.names):
-            return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
-                    f"this run with {list(self.menv.names)} (infergate.measuring.measuring_env); re-record it")
-        return None
-
     def _stale(self, case: Case) -> str | None:
-        """Why the case's baseline measured another build of the variant (its recipe revision)."""
-        base = self.baseline.cases.get(case.id) if self.baseline else None
-        if base is None:
-            return None
-        recorded, current = bl.recipe_of(base.environment), get_variant(case.variant).recipe
-        if recorded == current:
-            return None
-        return (f"stale baseline: recorded with revision {recorded} of the {case.variant} recipe, this build is "
-                f"revision {current} (infergate.building.variants); measured, not gated: re-record it on this "
-                "machine class")
+        return stale_reason(case.id, case.variant, self.baseline.cases.get(case.id) if self.baseline else None)
+
+    def _judge(self, case: Case, samples: list[Samples], runs: list[ModelMeasurement],
+               case_baseline: bl.CaseBaseline | None) -> tuple[str, str, Estimate, Decision | None]:
+        comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
+        remeasure = (lambda: self._remeasure(case)) if self.confirm_runs else None
+        verdict, message, est, decision = judge(
+            samples, case.variant, case_baseline, comp, self.floor, self.confidence,
+            [r.noise.reasons() for r in runs], remeasure, self.confirm_runs)
+        if decision is not None and case_baseline is not None and self.session_id in case_baseline.by_session():
+            message += (f"; today's runs come from host boot {self.session_id}, which the baseline already holds: "
+                        "judged as a new occasion of it, with the between-session spread (drift between "
+                        "occasions of one boot was measured as large as between boots: docs/calibration.md)")
+        return verdict, message, est, decision
 
     def run_case(self, case: Case) -> CaseResult:
         runs = self.measurement(case)
@@ -277,17 +272,14 @@ class PerfRun:
         samples = [r.samples(names) for r in runs]
         stale = self._stale(case)
         case_baseline = self.baseline.cases.get(case.id) if self.baseline and not stale else None
-        why_not = self._comparable(case_baseline, runs) if case_baseline is not None else None
+        why_not = (not_comparable_reason(case_baseline, runs[0].threads, self.menv.names, THREADS)
+                   if case_baseline is not None else None)
         decision = None
-        if stale is not None or why_not is not None:  # measured, not judged against the baseline
-            verdict, message = ("no-baseline", stale) if stale is not None else (INCONCLUSIVE, why_not)
+        if stale is not None or why_not is not None:  # measured, never judged against the baseline
+            verdict, message = INCONCLUSIVE, stale or why_not or ""
             est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
         else:
-            comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
-            remeasure = (lambda: self._remeasure(case)) if self.confirm_runs else None
-            verdict, message, est, decision = judge(
-                samples, case.variant, case_baseline, comp, self.floor, self.confidence,
-                [r.noise.reasons() for r in runs], remeasure)
+            verdict, message, est, decision = self._judge(case, samples, runs, case_baseline)
         if verdict == "no-baseline" and self.require_baseline and not self.update:
             verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
         judgement = decision.judgement if decision else None
@@ -314,7 +306,7 @@ class PerfRun:
             run_records=[run_record(case.variant, s, self.session_id).to_json() for s in samples]
             if case.variant != REFERENCE else [],
             mdd=judgement.mdd if judgement else None,
-            floor_source=judgement.floor_source if judgement else None,
+            floor_source=("floor" if judgement.verified else "mdd") if judgement else None,
             spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
                     if decision and case_baseline else None),
             cost=asdict(m.costs[case.variant]) if case.variant in m.costs else None,
@@ -375,6 +367,13 @@ class PerfRun:
     @property
     def inconclusive(self) -> list[CaseResult]:
         return [r for r in self.results if r.verdict == INCONCLUSIVE]
+
+    def outcome(self, fusions_compared: int) -> RunOutcome:
+        import sys
+
+        return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
+                          f"{sys.executable} -m infergate run --update-baselines", self.inconclusive_fails,
+                          self.unverified_fails, fusions_compared, self.update)
 
 
 # Version of what --ig-json adds to pytest-benchmark's form (machine_info["infergate"] and each

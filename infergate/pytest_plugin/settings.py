@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..building.cases import PROFILES, Profile, get_profile
 from ..building.inject import injection_type
+from ..core import exit_codes
 from ..core.defaults import DEFAULT_FLOOR
 from ..core.errors import UsageError
 from ..core.validate import alpha_type, directory, fraction_type, seconds_up_to, whole_number
@@ -52,15 +53,15 @@ CONFIRM_RUNS = "--ig-confirm-runs"
 CONFIRM_BUDGET = "--ig-confirm-budget"
 REQUIRE_BASELINE = "--ig-require-baseline"
 ON_INCONCLUSIVE = "--ig-inconclusive"
+ON_UNVERIFIED = "--ig-unverified"
 INJECT = "--ig-inject-slowdown"
 ISOLATE = "--ig-isolate"
 TIMEOUT = "--ig-timeout"
 FUSIONS_MD = "--ig-fusions-md"
 
 MAX_RUNS = 20
-# pytest's own codes are 0-5; a run with no regression but a case it could not decide exits with
-# this one (with --ig-inconclusive fail, the default), so CI can tell "slower" from "could not tell".
-EXIT_INCONCLUSIVE = 6
+EXIT_INCONCLUSIVE, EXIT_UNVERIFIED, EXIT_NOTHING_JUDGED = exit_codes.INCONCLUSIVE, exit_codes.UNVERIFIED, \
+    exit_codes.NOTHING_JUDGED
 # Per-variant timeouts are the variants' own (Variant.timeout_s); --ig-timeout overrides them all.
 TIMEOUT_SECONDS = seconds_up_to(24 * 3600.0)
 
@@ -192,11 +193,17 @@ OPTIONS: tuple[Option, ...] = (
            f"re-measuring time the whole run may spend on flagged cases. Default: {DEFAULT_CONFIRM_BUDGET_S:g}",
            {"metavar": "SECONDS", "type": seconds_up_to(7200.0), "default": DEFAULT_CONFIRM_BUDGET_S}),
     Option(REQUIRE_BASELINE, "require_baseline",
-           "fail perf cases that have no baseline for this machine class and lane. Default: off",
+           "fail perf cases (exit 1) that have no baseline or fusion expectation for this machine class and lane; "
+           f"without it, a run that judged nothing exits {EXIT_NOTHING_JUDGED}. Default: off",
            {"action": "store_true", "default": False}),
     Option(ON_INCONCLUSIVE, "on_inconclusive",
            "what a case the gate could not decide does to the run: 'fail' exits with code "
            f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
+           {"choices": ("fail", "pass"), "default": "fail"}),
+    Option(ON_UNVERIFIED, "on_unverified",
+           "what a case that showed no significant drop but could not rule out the floor does to the run: "
+           f"'fail' exits with code {EXIT_UNVERIFIED} (when nothing worse happened), 'pass' only reports it. "
+           "Default: fail",
            {"choices": ("fail", "pass"), "default": "fail"}),
     Option(INJECT, "inject",
            "TEST ONLY: build VARIANT with extra in-graph work in every layer (zero-weight matmuls "
@@ -250,6 +257,7 @@ class Settings:
     confirm_budget_s: float
     require_baseline: bool
     on_inconclusive: Literal["fail", "pass"]
+    on_unverified: Literal["fail", "pass"]
     inject: tuple[str, float] | None
     isolate: Mode
     timeout_s: float | None  # None: each variant's own

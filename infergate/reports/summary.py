@@ -1,21 +1,12 @@
 """The perf run's results: each case's verdict from the gate, the terminal table and the JSON.
 
 Plain functions of plain data, so the gate is tested without pytest or torch (tests/test_gate.py).
-
-The gate, per case (speedup = eager / variant, measured in the same run, never absolute times):
-1. a baseline is runs of the case from one or more *sessions* (host boots); the gate estimates,
-   per variant and pooled over the file's cases, the within-session and the between-session sd
-   (``session_gate.components``) and judges today's runs as a new session, stating the minimum
-   detectable drop; with one recorded session the between part is a documented prior, and the
-   verdict says so;
-2. screen at the lenient ``SCREEN_CONFIDENCE``; a case it flags (or judges inconclusive, or one
-   measured while the machine was busy) is re-measured in ``confirm_runs`` fresh processes, within
-   the run's re-measuring budget, and decided on all its clean runs at the *family* confidence
-   (Bonferroni over the gated cases), so the chance of any false alarm in a whole run is bounded
-   by ``alpha`` whatever the screen did;
-3. three outcomes: pass (or improvement), regression, inconclusive. A run whose every measurement
-   was disturbed (``inrun_noise``: other runnable threads or stolen time *while* measuring, or an
-   over-wide interval) is inconclusive, never a pass.
+Per case (speedup = eager / variant in the same run, never absolute times): today's runs are judged
+as a new session against the baseline's sessions (``session_gate``); a case the lenient screen
+flags, or one measured while the machine was busy, is re-measured in fresh processes within the
+run's budget and decided on all its clean runs at the *family* confidence (Bonferroni over the
+gated cases). Outcomes: pass, unverified, improvement, regression, inconclusive (every run
+disturbed, a set-up mismatch, a stale recipe), no-baseline and reference.
 """
 
 from __future__ import annotations
@@ -29,7 +20,14 @@ from typing import Any, Final, Literal
 from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
 from ..measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord
-from ..measuring.session_gate import Components, Judgement, components, prior_for
+from ..measuring.session_gate import (
+    Components,
+    Judgement,
+    components,
+    minimum_detectable_drop,
+    predictive_se,
+    prior_for,
+)
 from ..measuring.session_gate import judge as judge_session
 from ..measuring.stats import (
     ESTIMATOR,
@@ -70,9 +68,12 @@ DEFAULT_CONFIRM_BUDGET_S = 300.0
 # Over this relative width (high - low) / point, one run's own interval says the run was disturbed.
 MAX_RUN_CI_WIDTH = 0.10
 
-Verdict = Literal["reference", "no-baseline", "pass", "improvement", "regression", "inconclusive"]
+Verdict = Literal["reference", "no-baseline", "pass", "unverified", "improvement", "regression", "inconclusive"]
 FAILING: frozenset[str] = frozenset({"regression"})
 INCONCLUSIVE: Final = "inconclusive"
+UNVERIFIED: Final = "unverified"
+# Verdicts that judged the case against a baseline (the rest measured it only).
+JUDGED: frozenset[str] = frozenset({"pass", "unverified", "improvement", "regression"})
 # Run speedups with the reasons each run is not to be trusted (empty: a clean run).
 RunNoise = tuple[str, ...]
 
@@ -166,15 +167,20 @@ def staged_verdict(
     floor: float,
     confidence: float,
     remeasure: Callable[[], Sequence[tuple[float, RunNoise]]] | None,
+    more_runs: int = DEFAULT_CONFIRM_RUNS,
 ) -> Decision:
     """Screen, re-measure if flagged, decide on all clean runs at ``confidence`` (see the module doc).
 
+    An unverified case is re-measured only when ``more_runs`` more runs could make the floor
+    visible: where the between-session part dominates, more runs today cannot.
     Plain speedups in and out, so the calibration harness judges its trials with this very code.
     """
     runs = list(measured)
     clean = [s for s, noise in runs if not noise]
     screen = judge_session(clean, baseline_sessions, comp, floor, min(SCREEN_CONFIDENCE, confidence)) if clean else None
-    flagged = screen is None or len(clean) < len(runs) or screen.status in ("regression", INCONCLUSIVE)
+    flagged = screen is None or len(clean) < len(runs) or screen.status == "regression" or (
+        screen.status == UNVERIFIED and _could_verify(len(clean) + more_runs, baseline_sessions, comp, floor,
+                                                      confidence))
     how = ""
     if flagged and remeasure is not None:
         more = list(remeasure())
@@ -190,8 +196,17 @@ def staged_verdict(
     dropped = len(runs) - len(clean)
     extra = f" ({dropped} disturbed run(s) left out)" if dropped else ""
     prefix = {"regression": "regression", "improvement": "improvement (update the baseline)",
-              "pass": "pass", INCONCLUSIVE: "could not decide"}[final.status]
+              "pass": "pass", UNVERIFIED: "unverified (no significant drop; the floor was not ruled out)",
+              INCONCLUSIVE: "could not decide"}[final.status]
     return Decision(final.status, f"{how}{prefix}: {final.message}{extra}; {comp.describe()}", final, speedups)
+
+
+def _could_verify(runs: int, baseline_sessions: Sequence[Sequence[float]], comp: Components, floor: float,
+                  confidence: float) -> bool:
+    sessions = [s for s in baseline_sessions if s]
+    n_h = len(sessions) / sum(1.0 / len(s) for s in sessions)
+    se, df = predictive_se(comp, runs, len(sessions), n_h)
+    return minimum_detectable_drop(se, df, confidence) <= floor
 
 
 def judge(
@@ -203,6 +218,7 @@ def judge(
     confidence: float,
     in_run_noise: Sequence[Sequence[str]] = (),
     remeasure: Callable[[], Sequence[tuple[Samples, Sequence[str]]]] | None = None,
+    confirm_runs: int = DEFAULT_CONFIRM_RUNS,
 ) -> tuple[Verdict, str, Estimate, Decision | None]:
     """One case's verdict from its runs. Returns (verdict, message, speedup estimate, decision).
 
@@ -229,7 +245,8 @@ def judge(
 
     more = None if remeasure is None else (lambda: [taken(s, n) for s, n in remeasure()])
     first = [taken(s, n) for s, n in zip(runs, noise, strict=True)]
-    decision = staged_verdict(first, list(baseline.by_session().values()), comp, floor, confidence, more)
+    decision = staged_verdict(first, list(baseline.by_session().values()), comp, floor, confidence, more,
+                              confirm_runs)
     message = decision.message
     if how != ESTIMATOR:
         message += f" (judged as {how}, as the baseline was recorded; re-record it to gate on {ESTIMATOR})"
@@ -270,9 +287,10 @@ def _ci_text(ci: tuple[float, float] | None) -> str:
     return "-" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+LOUD: frozenset[str] = frozenset({"regression", INCONCLUSIVE})
+
+
 def format_table(results: Sequence[CaseResult]) -> list[str]:
-    # The baseline column: geometric mean of the recorded runs, xN runs, [lowest, highest run].
-    # "sees": the minimum detectable drop; "*" marks the case whose floor it raised.
     header = ("case", "ms", "speedup", "CI", "baseline xruns [low, high]", "sees", "verdict")
     rows = [
         (
@@ -282,7 +300,7 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
             "-" if r.variant == REFERENCE else _ci_text(r.ci),
             "-" if r.baseline is None else f"{r.baseline:.3f} x{r.baseline_runs} {_ci_text(r.baseline_ci)}",
             "-" if r.mdd is None else f"{r.mdd:.1%}" + ("*" if r.floor_source == "mdd" else ""),
-            r.verdict.upper() if r.verdict in ("regression", INCONCLUSIVE) else r.verdict,
+            r.verdict.upper() if r.verdict in LOUD else r.verdict,
         )
         for r in results
     ]
@@ -290,6 +308,32 @@ def format_table(results: Sequence[CaseResult]) -> list[str]:
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     return lines
+
+
+def legend(floor: float, confidence: float) -> list[str]:
+    """What every column of ``format_table`` means, printed under it."""
+    return [
+        "legend: ms = the variant's median call time in this run (information only: never compared across runs);",
+        "  speedup = median over shuffled rounds of eager / variant, runs pooled; CI = its interval at the family "
+        f"confidence {confidence:.4g};",
+        "  baseline = geometric mean of the recorded runs, xN = recorded runs (all sessions), [low, high] = the "
+        "lowest and highest recorded run;",
+        "  sees = the smallest drop this case catches in 95 % of sessions (minimum detectable drop); * = larger "
+        f"than the {floor:.0%} floor, so the floor cannot be ruled out;",
+        f"  verdicts: pass = a {floor:.0%} drop ruled out; unverified = no significant drop, floor not ruled out; "
+        "REGRESSION = significantly slower;",
+        "  INCONCLUSIVE = not judged (every run disturbed, set-up mismatch, stale recipe); no-baseline = measured, "
+        "not gated; reference = eager itself.",
+        "  Gated: the speedup against the baseline. Not gated: ms, cost, and cases without a baseline.",
+    ]
+
+
+def outcome_counts(results: Sequence[CaseResult]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in results:
+        if r.verdict != "reference":
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+    return counts
 
 
 def cost_table(results: Sequence[CaseResult]) -> list[str]:

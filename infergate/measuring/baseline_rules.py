@@ -1,0 +1,39 @@
+"""When a recorded baseline may not be judged against at all: another recipe, another set-up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..building.variants import get_variant
+from .baseline_records import CaseBaseline
+from .baselines import recipe_of
+
+# In the lane's python; recording drops the runs of an older recipe.
+RERECORD = "python -m infergate run --update-baselines"
+
+
+def stale_reason(case_id: str, variant: str, base: CaseBaseline | None) -> str | None:
+    """Why the case's baseline measured another build of the variant (its recipe revision)."""
+    if base is None:
+        return None
+    recorded, current = recipe_of(base.environment), get_variant(variant).recipe
+    if recorded == current:
+        return None
+    return (f"stale baseline: recorded with revision {recorded} of the {variant} recipe, this build is "
+            f"revision {current} (infergate.building.variants), so it measured another build: not judged; "
+            f"re-record it on this machine class: {RERECORD} -k '{case_id}'")
+
+
+def not_comparable_reason(base: CaseBaseline, threads: int, measuring_settings: Sequence[str],
+                          threads_flag: str) -> str | None:
+    """Why today's runs cannot be compared with the recorded ones at all (a set-up mismatch)."""
+    env = base.environment
+    recorded_threads = env.get("torch_threads")
+    if recorded_threads not in (None, threads):
+        return (f"not comparable: the baseline was measured with {recorded_threads} torch thread(s), "
+                f"this run with {threads}; re-record it or pass {threads_flag} {recorded_threads}")
+    measuring = env.get("measuring")
+    if isinstance(measuring, dict) and measuring.get("settings") != list(measuring_settings):
+        return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
+                f"this run with {list(measuring_settings)} (infergate.measuring.measuring_env); re-record it")
+    return None

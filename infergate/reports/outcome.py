@@ -1,0 +1,78 @@
+"""What a whole perf run decided: its exit code and its closing lines, from the cases' verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..core import exit_codes
+from .summary import INCONCLUSIVE, JUDGED, UNVERIFIED, CaseResult, outcome_counts
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    results: Sequence[CaseResult]
+    floor: float
+    machine_class: str
+    lane: str
+    record_command: str
+    inconclusive_fails: bool = True
+    unverified_fails: bool = True
+    fusions_compared: int = 0
+    recording: bool = False
+
+    @property
+    def measured(self) -> list[CaseResult]:
+        return [r for r in self.results if r.verdict != "reference"]
+
+    @property
+    def judged(self) -> list[CaseResult]:
+        return [r for r in self.measured if r.verdict in JUDGED]
+
+    @property
+    def nothing_judged(self) -> bool:
+        return not self.recording and not self.judged and not self.fusions_compared and bool(self.measured) and all(
+            r.verdict == "no-baseline" for r in self.measured)
+
+    @property
+    def exit_code(self) -> int:
+        """For a run in which no test failed: the most serious of what was left undecided."""
+        counts = outcome_counts(self.results)
+        if counts.get("regression"):
+            return exit_codes.REGRESSION
+        if counts.get(INCONCLUSIVE) and self.inconclusive_fails:
+            return exit_codes.INCONCLUSIVE
+        if counts.get(UNVERIFIED) and self.unverified_fails:
+            return exit_codes.UNVERIFIED
+        if self.nothing_judged:
+            return exit_codes.NOTHING_JUDGED
+        return exit_codes.OK
+
+    def lines(self) -> list[str]:
+        measured, judged = self.measured, self.judged
+        if self.nothing_judged:
+            return ["!" * 100,
+                    f"!!! NOTHING JUDGED: no baselines for machine class {self.machine_class} lane {self.lane}: "
+                    f"{len(measured)} case(s) measured, none gated, no fusion expectation compared "
+                    f"(exit code {exit_codes.NOTHING_JUDGED}); record them on a quiet machine of this class: "
+                    f"{self.record_command}",
+                    "!" * 100]
+        counts = outcome_counts(self.results)
+        verified = [r for r in judged if r.floor_source == "floor"]
+        only_mdd = [r for r in judged if r.floor_source == "mdd"]
+        parts = [f"{counts[v]} {v}" for v in ("pass", UNVERIFIED, "improvement", "regression", INCONCLUSIVE,
+                                             "no-baseline") if counts.get(v)]
+        sees = [r.mdd or 0.0 for r in only_mdd]
+        out = [f"infergate: {len(judged)} of {len(measured)} case(s) gated ({', '.join(parts) or 'none'}); "
+               f"{len(verified)} verified against the {self.floor:.0%} floor, {len(only_mdd)} only at their "
+               "detectable drop" + (f" ({min(sees):.1%}-{max(sees):.1%})" if sees else "")]
+        if counts.get(UNVERIFIED):
+            effect = (f"the run exits with code {exit_codes.UNVERIFIED}" if self.unverified_fails
+                      else "reported only (--ig-unverified pass)")
+            out.append(f"!!! {counts[UNVERIFIED]} case(s) UNVERIFIED: no significant drop, but a {self.floor:.0%} "
+                       f"drop could not be ruled out (record more sessions to see smaller drops); {effect}")
+        if counts.get(INCONCLUSIVE):
+            effect = (f"the run exits with code {exit_codes.INCONCLUSIVE}" if self.inconclusive_fails
+                      else "reported only (--ig-inconclusive pass)")
+            out.append(f"!!! {counts[INCONCLUSIVE]} case(s) INCONCLUSIVE: the gate could not judge them; {effect}")
+        return out
