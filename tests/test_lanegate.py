@@ -157,7 +157,8 @@ def test_the_interval_covers_the_true_change_despite_per_process_offsets():
     """The issue's failure: with a per-process offset, an interval from one process's rounds (or a
     bootstrap over few blocks) misses the truth far more often than its confidence says. Across
     pairs it does not: over 60 synthetic gates with offsets of 3 % and a true +4 % change, the
-    99 % interval covers +4 % at least 55 times (binomial: 1 % misses expected)."""
+    interval (each end a one-sided 99 % bound: 98 % two-sided) covers +4 % at least 55 times
+    (binomial: 2 % misses expected)."""
     covered, one_process_covered = 0, 0
     for seed in range(60):
         start = starter(seed, offset_sd=0.03, to={"scale": {"compile": 1.04}})
@@ -172,7 +173,7 @@ def test_the_interval_covers_the_true_change_despite_per_process_offsets():
         # The same data judged as if rounds of one pair were independent: a round-level interval.
         rounds_only = lane_compare.change_over_pairs(
             [r.times_ns["to"]["compile"][i] / r.times_ns["from"]["compile"][i]
-             for r in (recs[0].models[0],) for i in range(20)], 0.99)
+             for r in (recs[0].models[0],) for i in range(20)], 0.99, one_sided=True)
         one_process_covered += rounds_only.low <= 1.04 <= rounds_only.high
     assert covered >= 55
     assert one_process_covered < 45  # what the pairs are for
@@ -190,6 +191,49 @@ def test_aa_false_alarms_stay_rare_with_per_process_offsets():
                                     correctness=lane_results.Correctness(False))
         alarms += bool(gate.regressions)
     assert alarms <= 2  # family alpha 5 % per gate: ~2 expected at most by chance
+
+
+def _pair_records(ratios: dict[str, list[float]], rounds: int = 5) -> list[lockstep.PairRecord]:
+    """Pairs whose every round gives exactly ``ratios[variant][pair]`` (to/from); variants not named: 1."""
+    n = len(next(iter(ratios.values())))
+    hello = {s: {"lane": f"lane-{s}", "machine_class": CLASS, "threads": 1} for s in lockstep.SIDES}
+    out = []
+    for i in range(n):
+        times = {"from": {v: [int(ms * 1e6)] * rounds for v, ms in BASE_MS.items()},
+                 "to": {v: [int(ms * 1e6 * ratios.get(v, [1.0] * n)[i])] * rounds for v, ms in BASE_MS.items()}}
+        built = {s: {v: {"proof": f"{v} built"} for v in BASE_MS} for s in lockstep.SIDES}
+        out.append(lockstep.PairRecord(i, hello, [lockstep.ModelRecord(MODEL, "fp32", built, {"from": "w", "to": "w"},
+                                                                       times)]))
+    return out
+
+
+def test_the_regression_decision_uses_the_one_sided_quantile():
+    """Only slowdowns fail, so the lower bound is one-sided at the family confidence: a +2 % change
+    with t = 3.5 over 6 pairs fails (one-sided t(5) at 1 - 0.05/4 is 3.16), although the two-sided
+    interval at that confidence (t 3.81) still reaches below 1."""
+    from infergate.measuring.run_spread import student_t_quantile
+    from infergate.measuring.speedup_verdicts import family_confidence
+
+    z = [-1.5, -0.9, -0.3, 0.3, 0.9, 1.5]
+    zsd = math.sqrt(sum(x * x for x in z) / 5)
+    sd = 0.02 / 3.5 * math.sqrt(6)  # the mean log ratio 0.02 is 3.5 standard errors above 0
+    ratios = [math.exp(0.02 + sd * x / zsd) for x in z]
+    conf = family_confidence(0.05, 4)
+    one = lane_compare.change_over_pairs(ratios, conf, one_sided=True)
+    two = lane_compare.change_over_pairs(ratios, conf, one_sided=False)
+    assert one.quantile == pytest.approx(student_t_quantile(1 - 0.05 / 4, 5))
+    assert two.quantile == pytest.approx(student_t_quantile(1 - 0.05 / 8, 5))
+    assert two.low < 1.0 < one.low
+    assert lane_compare.change_status(one, 0.05, 0.01) == "regression"
+    assert lane_compare.change_status(two, 0.05, 0.01) != "regression"
+
+    ids = {(MODEL, v, "fp32"): case_id(v) for v in BASE_MS}
+    gate = lane_compare.compare(_pair_records({"compile": ratios}), ids, from_lane="A", to_lane="B", rounds=5,
+                                correctness=lane_results.Correctness(False))
+    assert gate.one_sided and gate.confidence == pytest.approx(conf)
+    c = next(c for c in gate.cases if c.variant == "compile")
+    assert c.status == "regression" and c.latency[1] == pytest.approx(one.low)
+    assert [x.status for x in gate.cases if x.variant != "compile"] == ["pass"] * 3
 
 
 def test_variant_lost_in_to_is_a_regression(tmp_path, capsys):
@@ -253,6 +297,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
     text = (tmp_path / "report.md").read_text()
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
+    assert doc["version"] == 4 and "each end is a one-sided bound at" in text
     assert json.loads((tmp_path / "to.json").read_text())["benchmarks"]
     with pytest.raises(Exception, match="not a lane gate result of version 2"):
         lane_results.GateResult.from_json({**doc, "version": 1})
@@ -556,6 +601,9 @@ def test_a_version_2_gate_result_still_reads():
     assert doc["version"] == 2
     gate = lane_results.GateResult.from_json(doc)
     assert gate.replaced == {} and all(c.to_variant is None for c in gate.cases)
+    assert not gate.one_sided  # its intervals were two-sided, and its report says so
+    from infergate.reports import report
+    assert "two-sided at" in report.gate_markdown(gate)
 
 
 # --------------------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def whole_pool_lines(pool: Mapping[str, Any], name: str) -> list[str]:
     for c in gather(pool["records"], pool["ids"]).values():
         if len(c.lat_pairs) < 2:
             continue
-        ch = change_over_pairs(c.lat_pairs, 0.95)
+        ch = change_over_pairs(c.lat_pairs, 0.95, one_sided=False)  # a lean either way
         truth = float(pool["injected"].get(c.variant, 0.0))
         out.append(f"| {name} | {c.variant} | {truth:+.0%} | {len(c.lat_pairs)} | {(ch.point - 1) * 100:+.2f}% "
                    f"[{(ch.low - 1) * 100:+.2f}%, {(ch.high - 1) * 100:+.2f}%] | {ch.sd * 100:.2f}% |")

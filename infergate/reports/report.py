@@ -109,9 +109,7 @@ def _gate_header(gate: GateResult) -> list[str]:
         f"- measuring environment: settings {', '.join(env.get('settings', [])) or '—'}; "
         f"env {', '.join(f'{k}={v}' for k, v in (env.get('env') or {}).items()) or '—'}; "
         f"both lanes' workers measure on CPU {env.get('worker_cpus', '—')} (built on all)",
-        f"- intervals: t across worker pairs (df {max(gate.pairs - 1, 0)}) at {gate.confidence:.2%} per "
-        f"comparison (Bonferroni over all comparisons of the run); a significant "
-        f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}",
+        _intervals_line(gate),
         f"- correctness under `{gate.to_lane}`: "
         + (("❌ " if gate.correctness.failed else "⚠️ " if gate.correctness.checked_nothing else "✅ ")
            + _md_escape(gate.correctness.summary) if gate.correctness.ran else _md_escape(gate.correctness.summary)),
@@ -254,6 +252,19 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
     return path
 
 
+def _intervals_line(gate: GateResult) -> str:
+    """What the intervals are: one-sided bounds (version 4 on) or two-sided intervals (older results)."""
+    df = max(gate.pairs - 1, 0)
+    if gate.one_sided:
+        return (f"- intervals: t across worker pairs (df {df}); each end is a one-sided bound at "
+                f"{gate.confidence:.2%} per comparison (Bonferroni over all comparisons of the run; together "
+                f"a {2 * gate.confidence - 1:.2%} two-sided interval). A regression: the lower bound above 1 "
+                f"and a slowdown of ≥{gate.min_change:.0%}; a pass: the upper bound rules out {gate.floor:.0%}")
+    return (f"- intervals: t across worker pairs (df {df}), two-sided at {gate.confidence:.2%} per "
+            f"comparison (Bonferroni over all comparisons of the run); a significant "
+            f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}")
+
+
 def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = [c for c in gate.cases if c.latency]
@@ -262,7 +273,9 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
         plots["latency"] = _interval_plot(
             [c.label for c in measured], [("to / from", [c.latency for c in measured])],
             "latency to / from (< 1: faster after the upgrade)", 1.0, out_dir / "latency.png",
-            f"{gate.from_lane} → {gate.to_lane} ({gate.confidence:.1%} intervals)",
+            f"{gate.from_lane} → {gate.to_lane} ("
+            + (f"one-sided bounds at {gate.confidence:.1%}" if gate.one_sided else f"{gate.confidence:.1%} intervals")
+            + ")",
         )
     sped = [c for c in gate.cases if c.speedup_change]
     if sped:
