@@ -236,6 +236,45 @@ def test_the_regression_decision_uses_the_one_sided_quantile():
     assert [x.status for x in gate.cases if x.variant != "compile"] == ["pass"] * 3
 
 
+def test_the_from_to_order_alternates_by_round_and_is_saved_in_gate_json(tmp_path, capsys):
+    """Within a pair, which lane's call goes first alternates round by round ("from" first in even
+    pairs' first round, "to" in odd ones'): with 9 rounds, each pair is 5/4 one way, and the pairs
+    together are balanced. What the workers received, and what gate.json says, is that order."""
+    calls: list[tuple[int, str, str]] = []  # (pair, side, variant) of every timed call, in order
+    base = starter(0, offset_sd=0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        ep = base(side, lane, pair)
+        send = ep.send
+
+        def logged(op: str, **kw: Any) -> None:
+            if op == "time":
+                calls.append((pair, side, kw["variant"]))
+            send(op, **kw)
+
+        ep.send = logged  # type: ignore[method-assign]
+        return ep
+
+    assert lanegate.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path),
+                          "--pairs", "4", "--rounds", "9"],
+                         start=start, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python")) == 0
+    gate = gate_of(tmp_path)
+    for c in gate.cases:
+        seen = []
+        for pair in range(4):
+            mine = [side for p, side, v in calls if p == pair and v == c.variant]
+            assert len(mine) == 18 and all(mine[i] != mine[i + 1] for i in range(0, 18, 2))  # back to back
+            firsts = mine[::2]
+            assert firsts == [lockstep.SIDES[(r + pair) % 2] for r in range(9)]
+            seen.append({side: firsts.count(side) for side in lockstep.SIDES})
+        assert c.order_first == seen
+        assert [o["from"] for o in c.order_first] == [5, 4, 5, 4]
+        assert sum(o["from"] for o in c.order_first) == sum(o["to"] for o in c.order_first) == 18
+    doc = json.loads((tmp_path / "gate.json").read_text())
+    assert doc["version"] == 4 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
+    assert "'from' first in 72, 'to' first in 72" in (tmp_path / "report.md").read_text()
+
+
 def test_variant_lost_in_to_is_a_regression(tmp_path, capsys):
     assert run(tmp_path, to={"skipped": {"jit_ipex": "IPEX is not installed"}}, offset_sd=0.005) == 1
     assert f"REGRESSION {case_id('jit_ipex')}: variant lost in 'to' (skipped: IPEX is not installed)" \
@@ -432,11 +471,16 @@ def test_calibration_pool_round_trips_and_counts_the_gates_answers(tmp_path):
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     path = tmp_path / "pool.json.gz"
     gate_calibrate.save_pool(path, "A", "smoke", 10, {"compile": 0.10}, recs, ids, 1.0)
-    rows = {(r["variant"], r["truth"]): r for r in gate_calibrate.trials(gate_calibrate.load_pool(path), 4, 50)}
+    pool = gate_calibrate.load_pool(path)
+    assert pool["version"] == 3 and [m.first_by_variant for r in pool["records"] for m in r.models] == \
+        [m.first_by_variant for r in recs for m in r.models]
+    rows = {(r["variant"], r["truth"]): r for r in gate_calibrate.trials(pool, 4, 50)}
     assert rows[("compile", 0.10)]["regression"] == 50
     assert rows[("jit", 0.0)]["regression"] == 0 and rows[("jit", 0.0)]["trials"] == 50
     table = gate_calibrate.table_markdown(list(rows.values()))
-    assert "| compile | +10% | +10.0% | 4 | 50 (≈2) | 100.0% |" in table
+    measured = rows[("compile", 0.10)]["median_change"]
+    assert abs(measured - 0.10) < 0.01
+    assert f"| compile | +10% | {measured * 100:+.1f}% | 4 | 50 (≈2) | 100.0% |" in table
     path.write_bytes(b"not gzip")
     with pytest.raises(Exception, match="not a readable gate pool"):
         gate_calibrate.load_pool(path)
@@ -602,6 +646,7 @@ def test_a_version_2_gate_result_still_reads():
     gate = lane_results.GateResult.from_json(doc)
     assert gate.replaced == {} and all(c.to_variant is None for c in gate.cases)
     assert not gate.one_sided  # its intervals were two-sided, and its report says so
+    assert all(c.order_first == [] for c in gate.cases)  # the order was not recorded then
     from infergate.reports import report
     assert "two-sided at" in report.gate_markdown(gate)
 

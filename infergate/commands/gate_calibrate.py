@@ -36,8 +36,10 @@ from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_C
 from ..measuring.lane_results import Correctness
 
 POOL_SCHEMA = "infergate-gate-pool"
-POOL_VERSION = 2  # 2: a pair's models carry their process group (lockstep.ModelRecord.group)
-READABLE_POOL_VERSIONS = (1, 2)  # a version-1 pool is all torch group
+# 2: a pair's models carry their process group (lockstep.ModelRecord.group); 3: and which side went
+# first per variant (ModelRecord.first_by_variant, the order alternating by round)
+POOL_VERSION = 3
+READABLE_POOL_VERSIONS = (1, 2, 3)  # a version-1 pool is all torch group; 1 and 2 drew the order at random
 
 
 def save_pool(path: Path, lane: str, profile: str, rounds: int, injected: Mapping[str, float],

@@ -15,7 +15,7 @@ from ..core.errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
 # 3 added CaseComparison.to_variant and GateResult.replaced; 4 added GateResult.one_sided (the
-# intervals' ends are one-sided bounds)
+# intervals' ends are one-sided bounds) and CaseComparison.order_first
 GATE_VERSION = 4
 READABLE_VERSIONS = (2, 3, 4)  # a version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided
 
@@ -31,6 +31,8 @@ class CaseComparison:
     to_ms: float | None = None
     latency: tuple[float, float, float] | None = None  # to/from (point, low, high); see GateResult.one_sided
     latency_pairs: list[float] = field(default_factory=list)
+    # per pair, as latency_pairs: side -> calls of the case where that side went first (version 4 on)
+    order_first: list[dict[str, int]] = field(default_factory=list)
     latency_status: str | None = None
     speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
     speedup_to: float | None = None

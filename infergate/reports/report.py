@@ -105,7 +105,7 @@ def _gate_header(gate: GateResult) -> list[str]:
         f"- to: `{gate.to_id}`",
         f"- machine class `{gate.machine_class}`, {gate.threads} torch thread(s) per worker; "
         f"{gate.pairs} pairs of fresh workers (one per lane) driven in lockstep, {gate.rounds} rounds "
-        f"per pair and model (variants shuffled, each variant's from/to calls back to back)",
+        f"per pair and model (variants shuffled, each variant's from/to calls back to back)" + _order_note(gate),
         f"- measuring environment: settings {', '.join(env.get('settings', [])) or '—'}; "
         f"env {', '.join(f'{k}={v}' for k, v in (env.get('env') or {}).items()) or '—'}; "
         f"both lanes' workers measure on CPU {env.get('worker_cpus', '—')} (built on all)",
@@ -250,6 +250,15 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _order_note(gate: GateResult) -> str:
+    """Which lane went first within the rounds, as recorded (gate.json version 4 on)."""
+    first = {side: sum(o.get(side, 0) for c in gate.cases for o in c.order_first) for side in ("from", "to")}
+    if not any(first.values()):
+        return ""  # an older result: the order was random and not recorded
+    return (f"; which lane goes first alternates by round: 'from' first in {first['from']}, "
+            f"'to' first in {first['to']} of the cases' rounds")
 
 
 def _intervals_line(gate: GateResult) -> str:
