@@ -31,8 +31,6 @@ class CaseComparison:
     to_ms: float | None = None
     latency: tuple[float, float, float] | None = None  # to/from (point, low, high); see GateResult.one_sided
     latency_pairs: list[float] = field(default_factory=list)
-    # per pair, as latency_pairs: side -> calls of the case where that side went first (version 4 on)
-    order_first: list[dict[str, int]] = field(default_factory=list)
     latency_status: str | None = None
     speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
     speedup_to: float | None = None
@@ -45,6 +43,8 @@ class CaseComparison:
     proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
     note: str | None = None
     to_variant: str | None = None  # what "to" timed in ``variant``'s place (gate --replace), else None
+    # per pair, as latency_pairs: side -> calls of the case where that side went first (version 4 on)
+    order_first: list[dict[str, int]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
