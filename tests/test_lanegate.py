@@ -157,7 +157,8 @@ def test_the_interval_covers_the_true_change_despite_per_process_offsets():
     """The issue's failure: with a per-process offset, an interval from one process's rounds (or a
     bootstrap over few blocks) misses the truth far more often than its confidence says. Across
     pairs it does not: over 60 synthetic gates with offsets of 3 % and a true +4 % change, the
-    99 % interval covers +4 % at least 55 times (binomial: 1 % misses expected)."""
+    interval (each end a one-sided 99 % bound: 98 % two-sided) covers +4 % at least 55 times
+    (binomial: 2 % misses expected)."""
     covered, one_process_covered = 0, 0
     for seed in range(60):
         start = starter(seed, offset_sd=0.03, to={"scale": {"compile": 1.04}})
@@ -172,7 +173,7 @@ def test_the_interval_covers_the_true_change_despite_per_process_offsets():
         # The same data judged as if rounds of one pair were independent: a round-level interval.
         rounds_only = lane_compare.change_over_pairs(
             [r.times_ns["to"]["compile"][i] / r.times_ns["from"]["compile"][i]
-             for r in (recs[0].models[0],) for i in range(20)], 0.99)
+             for r in (recs[0].models[0],) for i in range(20)], 0.99, one_sided=True)
         one_process_covered += rounds_only.low <= 1.04 <= rounds_only.high
     assert covered >= 55
     assert one_process_covered < 45  # what the pairs are for
@@ -190,6 +191,88 @@ def test_aa_false_alarms_stay_rare_with_per_process_offsets():
                                     correctness=lane_results.Correctness(False))
         alarms += bool(gate.regressions)
     assert alarms <= 2  # family alpha 5 % per gate: ~2 expected at most by chance
+
+
+def _pair_records(ratios: dict[str, list[float]], rounds: int = 5) -> list[lockstep.PairRecord]:
+    """Pairs whose every round gives exactly ``ratios[variant][pair]`` (to/from); variants not named: 1."""
+    n = len(next(iter(ratios.values())))
+    hello = {s: {"lane": f"lane-{s}", "machine_class": CLASS, "threads": 1} for s in lockstep.SIDES}
+    out = []
+    for i in range(n):
+        times = {"from": {v: [int(ms * 1e6)] * rounds for v, ms in BASE_MS.items()},
+                 "to": {v: [int(ms * 1e6 * ratios.get(v, [1.0] * n)[i])] * rounds for v, ms in BASE_MS.items()}}
+        built = {s: {v: {"proof": f"{v} built"} for v in BASE_MS} for s in lockstep.SIDES}
+        out.append(lockstep.PairRecord(i, hello, [lockstep.ModelRecord(MODEL, "fp32", built, {"from": "w", "to": "w"},
+                                                                       times)]))
+    return out
+
+
+def test_the_regression_decision_uses_the_one_sided_quantile():
+    """Only slowdowns fail, so the lower bound is one-sided at the family confidence: a +2 % change
+    with t = 3.5 over 6 pairs fails (one-sided t(5) at 1 - 0.05/4 is 3.16), although the two-sided
+    interval at that confidence (t 3.81) still reaches below 1."""
+    from infergate.measuring.run_spread import student_t_quantile
+    from infergate.measuring.speedup_verdicts import family_confidence
+
+    z = [-1.5, -0.9, -0.3, 0.3, 0.9, 1.5]
+    zsd = math.sqrt(sum(x * x for x in z) / 5)
+    sd = 0.02 / 3.5 * math.sqrt(6)  # the mean log ratio 0.02 is 3.5 standard errors above 0
+    ratios = [math.exp(0.02 + sd * x / zsd) for x in z]
+    conf = family_confidence(0.05, 4)
+    one = lane_compare.change_over_pairs(ratios, conf, one_sided=True)
+    two = lane_compare.change_over_pairs(ratios, conf, one_sided=False)
+    assert one.quantile == pytest.approx(student_t_quantile(1 - 0.05 / 4, 5))
+    assert two.quantile == pytest.approx(student_t_quantile(1 - 0.05 / 8, 5))
+    assert two.low < 1.0 < one.low
+    assert lane_compare.change_status(one, 0.05, 0.01) == "regression"
+    assert lane_compare.change_status(two, 0.05, 0.01) != "regression"
+
+    ids = {(MODEL, v, "fp32"): case_id(v) for v in BASE_MS}
+    gate = lane_compare.compare(_pair_records({"compile": ratios}), ids, from_lane="A", to_lane="B", rounds=5,
+                                correctness=lane_results.Correctness(False))
+    assert gate.one_sided and gate.confidence == pytest.approx(conf)
+    c = next(c for c in gate.cases if c.variant == "compile")
+    assert c.status == "regression" and c.latency[1] == pytest.approx(one.low)
+    assert [x.status for x in gate.cases if x.variant != "compile"] == ["pass"] * 3
+
+
+def test_the_from_to_order_alternates_by_round_and_is_saved_in_gate_json(tmp_path, capsys):
+    """Within a pair, which lane's call goes first alternates round by round ("from" first in even
+    pairs' first round, "to" in odd ones'): with 9 rounds, each pair is 5/4 one way, and the pairs
+    together are balanced. What the workers received, and what gate.json says, is that order."""
+    calls: list[tuple[int, str, str]] = []  # (pair, side, variant) of every timed call, in order
+    base = starter(0, offset_sd=0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        ep = base(side, lane, pair)
+        send = ep.send
+
+        def logged(op: str, **kw: Any) -> None:
+            if op == "time":
+                calls.append((pair, side, kw["variant"]))
+            send(op, **kw)
+
+        ep.send = logged  # type: ignore[method-assign]
+        return ep
+
+    assert lanegate.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path),
+                          "--pairs", "4", "--rounds", "9"],
+                         start=start, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python")) == 0
+    gate = gate_of(tmp_path)
+    for c in gate.cases:
+        seen = []
+        for pair in range(4):
+            mine = [side for p, side, v in calls if p == pair and v == c.variant]
+            assert len(mine) == 18 and all(mine[i] != mine[i + 1] for i in range(0, 18, 2))  # back to back
+            firsts = mine[::2]
+            assert firsts == [lockstep.SIDES[(r + pair) % 2] for r in range(9)]
+            seen.append({side: firsts.count(side) for side in lockstep.SIDES})
+        assert c.order_first == seen
+        assert [o["from"] for o in c.order_first] == [5, 4, 5, 4]
+        assert sum(o["from"] for o in c.order_first) == sum(o["to"] for o in c.order_first) == 18
+    doc = json.loads((tmp_path / "gate.json").read_text())
+    assert doc["version"] == 4 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
+    assert "'from' first in 72, 'to' first in 72" in (tmp_path / "report.md").read_text()
 
 
 def test_variant_lost_in_to_is_a_regression(tmp_path, capsys):
@@ -253,6 +336,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
     text = (tmp_path / "report.md").read_text()
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
+    assert doc["version"] == 4 and "each end is a one-sided bound at" in text
     assert json.loads((tmp_path / "to.json").read_text())["benchmarks"]
     with pytest.raises(Exception, match="not a lane gate result of version 2"):
         lane_results.GateResult.from_json({**doc, "version": 1})
@@ -387,14 +471,84 @@ def test_calibration_pool_round_trips_and_counts_the_gates_answers(tmp_path):
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     path = tmp_path / "pool.json.gz"
     gate_calibrate.save_pool(path, "A", "smoke", 10, {"compile": 0.10}, recs, ids, 1.0)
-    rows = {(r["variant"], r["truth"]): r for r in gate_calibrate.trials(gate_calibrate.load_pool(path), 4, 50)}
+    pool = gate_calibrate.load_pool(path)
+    assert pool["version"] == 3 and [m.first_by_variant for r in pool["records"] for m in r.models] == \
+        [m.first_by_variant for r in recs for m in r.models]
+    rows = {(r["variant"], r["truth"]): r for r in gate_calibrate.trials(pool, 4, 50)}
     assert rows[("compile", 0.10)]["regression"] == 50
     assert rows[("jit", 0.0)]["regression"] == 0 and rows[("jit", 0.0)]["trials"] == 50
     table = gate_calibrate.table_markdown(list(rows.values()))
-    assert "| compile | +10% | +10.0% | 4 | 50 (≈2) | 100.0% |" in table
+    measured = rows[("compile", 0.10)]["median_change"]
+    assert abs(measured - 0.10) < 0.01
+    assert f"| compile | +10% | {measured * 100:+.1f}% | 4 | 50 (≈2) | 100.0% |" in table
     path.write_bytes(b"not gzip")
     with pytest.raises(Exception, match="not a readable gate pool"):
         gate_calibrate.load_pool(path)
+
+
+def test_lean_and_tails_follow_t_under_the_gates_model():
+    """Normal A/A pairs: each leave-one-out studentized pair is t(n - 2), so 2.5 % of them fall
+    beyond its 97.5 % quantile on each side (32000 of them here: 800 expected, sd 28); the lean
+    interval is the two-sided t interval of the pairs."""
+    from infergate.commands import gate_calibrate
+
+    rng = random.Random(3)
+    above = below = beyond = 0
+    for _ in range(2000):
+        r = gate_calibrate.lean_and_tails([rng.gauss(0.0, 0.01) for _ in range(16)])
+        above, below, beyond = above + r["above"], below + r["below"], beyond + r["beyond_99"]
+    assert 700 < above < 900 and 700 < below < 900 and 240 < beyond < 400  # 320 expected, sd 18
+    logs = [0.004, -0.002, 0.011, 0.001, -0.006, 0.003, 0.0, 0.008]
+    r = gate_calibrate.lean_and_tails(logs)
+    ch = lane_compare.change_over_pairs([math.exp(x) for x in logs], 0.95, one_sided=False)
+    assert (math.exp(r["low"]), math.exp(r["high"])) == pytest.approx((ch.low, ch.high))
+    skewed = gate_calibrate.lean_and_tails([*logs, 0.08])
+    assert (skewed["above"], skewed["below"]) == (1, 0) and skewed["max_abs_r"] > 10
+    with pytest.raises(ValueError):
+        gate_calibrate.lean_and_tails(logs[:3])
+
+
+def test_rate_bounds_from_independent_trials():
+    from infergate.commands import gate_calibrate
+
+    # 0 alarms in 17 independent gates: the issue's ~16 %, 1 - 0.05 ** (1 / 17)
+    assert gate_calibrate.rate_bound(0, 17, upper=True) == pytest.approx(1 - 0.05 ** (1 / 17))
+    assert gate_calibrate.rate_bound(0, 17, upper=True) == pytest.approx(0.1616, abs=1e-4)
+    assert gate_calibrate.rate_bound(2, 2, upper=False) == pytest.approx(0.05 ** 0.5)
+    up = gate_calibrate.rate_bound(3, 40, upper=True)
+    assert 1 - gate_calibrate.binomial_tail(4, 40, up) == pytest.approx(0.05, abs=1e-6)
+    low = gate_calibrate.rate_bound(3, 40, upper=False)
+    assert gate_calibrate.binomial_tail(3, 40, low) == pytest.approx(0.05, abs=1e-6)
+
+
+def test_disjoint_gates_count_each_pair_once(tmp_path):
+    from infergate.commands import gate_calibrate
+
+    start = starter(5, offset_sd=0.005, to={"scale": {"compile": 1.10}})
+    plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), None))
+    recs = [lockstep.run_pair(p, {"from": "A", "to": "A"}, plans, profile="smoke", rounds=10, start=start)
+            for p in range(13)]
+    ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
+    pool = {"records": recs, "ids": ids, "lane": "A", "rounds": 10, "injected": {"compile": 0.10}}
+    rows = {(g["variant"], g["truth"]): g for g in gate_calibrate.disjoint_gates(pool, 6)}
+    assert rows[("compile", 0.10)] == {"variant": "compile", "truth": 0.10, "gates": 2, "regression": 2}
+    assert rows[("jit", 0.0)]["gates"] == 2
+    text = gate_calibrate.aa_markdown(gate_calibrate.aa_lean_rows(pool, "p"), {"p": list(rows.values())}, 6)
+    assert "| p | compile | +10% | 2 | 2 | caught ≥ 22% |" in text
+    assert "| all pools | every A/A case | +0% | 6 | " in text
+    assert "| p | compile |" not in text.split("\n\n")[0]  # an injected case has no lean to test
+
+
+def test_the_docs_aa_figures_are_the_commands_output_on_the_committed_pools(capsys):
+    """docs/upgrade-gate.md quotes ``gate-calibrate aa`` on the committed pools line by line."""
+    from infergate.commands import gate_calibrate
+
+    root = Path(__file__).parents[1]
+    pools = [root / "docs/calibration-data" / f"gate-{n}-ipex.json.gz" for n in ("aa", "inj-a", "inj-b", "inj-c")]
+    assert gate_calibrate.main(["aa", *map(str, pools)]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    doc = (root / "docs/upgrade-gate.md").read_text().splitlines()
+    assert len(printed) > 20 and [line for line in printed if line not in doc] == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -556,6 +710,10 @@ def test_a_version_2_gate_result_still_reads():
     assert doc["version"] == 2
     gate = lane_results.GateResult.from_json(doc)
     assert gate.replaced == {} and all(c.to_variant is None for c in gate.cases)
+    assert not gate.one_sided  # its intervals were two-sided, and its report says so
+    assert all(c.order_first == [] for c in gate.cases)  # the order was not recorded then
+    from infergate.reports import report
+    assert "two-sided at" in report.gate_markdown(gate)
 
 
 # --------------------------------------------------------------------------------------------

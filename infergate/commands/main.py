@@ -27,7 +27,7 @@ COMMANDS: dict[str, Command] = {
                       "measure the guide's fusion claim and whether compile can replace IPEX"),
     "lanes": Command("infergate.gate.lanes", "set up, lock, hash and locate the lanes' environments"),
     "gate": Command("infergate.gate.lanegate", "the upgrade gate: two lanes measured in lock-step, then bisected"),
-    "gate-calibrate": Command("infergate.commands.gate_calibrate", "the upgrade gate's false-alarm rate, measured"),
+    "gate-calibrate": Command("infergate.commands.gate_calibrate", "the upgrade gate checked on recorded pools"),
     "calibrate": Command("infergate.commands.calibrate", "the speedup gate's false-alarm rate and power, measured"),
     "envprobe": Command("infergate.commands.envprobe", "compare measuring environments (allocator, threads)"),
     "measuring-env": Command("infergate.measuring.measuring_env",

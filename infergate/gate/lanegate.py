@@ -5,8 +5,8 @@ absolute times measured hours apart are noise. So both lanes are measured *now*,
 machine, in lockstep: one live worker per lane, both driven call by call in a shuffled order every
 round (``infergate.gate.lockstep``), several fresh pairs of workers to see the per-process offset.
 
-Per case the gate compares (``infergate.measuring.lane_compare``): latency to/from with a t interval across
-worker pairs; speedup over eager in each lane; outputs of "to" against "from" on the same seeded
+Per case the gate compares (``infergate.measuring.lane_compare``): latency to/from with one-sided t bounds
+across worker pairs; speedup over eager in each lane; outputs of "to" against "from" on the same seeded
 weights; fusion signals; availability; and the correctness suite under "to". Exit codes: 0 pass,
 1 a regression, 2 a usage or set-up error, 6 inconclusive (a case could not rule out a slowdown of
 ``--floor``; with ``--inconclusive pass`` it exits 0 and says so). With ``--bisect``, a regression
@@ -165,13 +165,14 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"lockstep rounds per pair and model. Default: {DEFAULT_ROUNDS}")
     v = p.add_argument_group("verdicts")
     v.add_argument("--floor", type=fraction_type, default=DEFAULT_FLOOR, metavar="FRACTION",
-                   help="a case passes only if its interval rules out a slowdown this large. "
+                   help="a case passes only if its one-sided upper bound rules out a slowdown this large. "
                         f"Default: {DEFAULT_FLOOR}")
     v.add_argument("--min-change", type=fraction_type, default=DEFAULT_MIN_CHANGE, metavar="FRACTION",
                    help="a significant slowdown at least this large is a regression; a smaller one is "
                         f"reported. Default: {DEFAULT_MIN_CHANGE}")
     v.add_argument("--alpha", type=alpha_type, default=DEFAULT_ALPHA, metavar="P",
-                   help=f"family-wise false alarm rate over all comparisons. Default: {DEFAULT_ALPHA}")
+                   help="family-wise false-alarm rate over all comparisons, under the model (one-sided t "
+                        f"across pairs, no systematic lean; docs/upgrade-gate.md). Default: {DEFAULT_ALPHA}")
     v.add_argument("--inconclusive", choices=("fail", "pass"), default="fail",
                    help=f"what a case that cannot rule out a --floor slowdown does to the exit code: "
                         f"fail (exit {EXIT_INCONCLUSIVE}) or pass (exit 0, still reported). Default: fail")

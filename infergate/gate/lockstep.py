@@ -223,6 +223,8 @@ class ModelRecord:
     weights: dict[str, str]  # side -> weights digest
     times_ns: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # side -> variant -> rounds
     order_first: dict[str, int] = field(default_factory=dict)  # side -> calls where it went first of the two
+    # variant -> side -> calls where that side went first (pools of version 3 on; older: {}, not recorded)
+    first_by_variant: dict[str, dict[str, int]] = field(default_factory=dict)
     cpus: dict[str, Any] = field(default_factory=dict)  # side -> CPUs the worker measured on (its own word)
     outputs: dict[str, Any] | None = None  # side -> worker "outputs" reply (first pair only)
     fusions: dict[str, Any] | None = None  # side -> variant -> signals (first pair only)
@@ -289,7 +291,7 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
                 hello = said
             for plan in (p for p in plans if p.workers == key):
                 rec = _run_model(endpoints, plan, profile=profile, rounds=rounds, rng=rng, inject_to=inject_to,
-                                 first=first, warmup_s=warmup_s)
+                                 first=first, warmup_s=warmup_s, pair=pair)
                 records.append(rec)
                 progress(f"  {plan.model} {plan.dtype}"
                          f"{'' if plan.group == TORCH_GROUP else f' ({plan.group} worker)'}: built from "
@@ -303,7 +305,7 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
 
 def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: str, rounds: int,
                rng: random.Random, inject_to: Mapping[str, float] | None, first: bool,
-               warmup_s: float) -> ModelRecord:
+               warmup_s: float, pair: int) -> ModelRecord:
     t_model = time.perf_counter()
     base = {"profile": profile, "model": plan.model, "dtype": plan.dtype,
             "variants": list(plan.variants), "seed": rng.randrange(2**31)}
@@ -316,6 +318,7 @@ def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: s
     timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}
     rec.times_ns = {s: {v: [] for v in timed[s]} for s in SIDES}
     rec.order_first = {s: 0 for s in SIDES}
+    rec.first_by_variant = {v: {s: 0 for s in SIDES} for v in dict.fromkeys([*timed["from"], *timed["to"]])}
     busy = {s: ep for s, ep in endpoints.items() if timed[s]}
     if busy:
         for ep in busy.values():
@@ -324,7 +327,7 @@ def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: s
         rec.cpus = {s: warm[s].get("cpus") for s in busy}
         check_pinned(busy, rec.cpus)
         check_no_ipex(plan, warm)
-        _lockstep_rounds(endpoints, timed, rounds, rng, rec, plan)
+        _lockstep_rounds(endpoints, timed, rounds, rng, rec, plan, pair)
     if first:
         _outputs_and_fusions(endpoints, plan, rec)
     rec.seconds = round(time.perf_counter() - t_model, 2)
@@ -344,19 +347,26 @@ def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec
 
 
 def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
-                     rng: random.Random, rec: ModelRecord, plan: ModelPlan) -> None:
+                     rng: random.Random, rec: ModelRecord, plan: ModelPlan, pair: int) -> None:
     """Every round: the variants in a shuffled order, and each variant's "from" and "to" calls
-    back to back in a random order of the two. Back to back, because the machine's state moves on
-    the scale of a few calls: with every call of a round shuffled over both lanes (and 40 rounds),
-    A/A pairs spread by 1.3-1.7 % between pairs; back to back (and 100 rounds), by 0.7-1.0 %
-    (docs/upgrade-gate.md, "Calibration")."""
+    back to back. Back to back, because the machine's state moves on the scale of a few calls:
+    with every call of a round shuffled over both lanes (and 40 rounds), A/A pairs spread by
+    1.3-1.7 % between pairs; back to back (and 100 rounds), by 0.7-1.0 % (docs/upgrade-gate.md,
+    "Calibration").
+
+    Which of the two goes first alternates round by round, starting with "from" in even pairs and
+    "to" in odd ones: any edge of going first is balanced within each pair (to one call when
+    ``rounds`` is odd, and that one alternates by pair), where a random order only balanced it on
+    average. Counted in ``rec.first_by_variant``."""
     variants = list(dict.fromkeys([*timed["from"], *timed["to"]]))
-    for _ in range(rounds):
+    for r in range(rounds):
         rng.shuffle(variants)
         for variant in variants:
             sides = [s for s in SIDES if variant in timed[s]]
-            rng.shuffle(sides)
+            if (r + pair) % 2 and len(sides) == 2:
+                sides.reverse()
             rec.order_first[sides[0]] += 1
+            rec.first_by_variant[variant][sides[0]] += 1
             for side in sides:
                 ns = endpoints[side].request("time", variant=plan.on(side, variant))["ns"]
                 rec.times_ns[side][variant].append(int(ns))

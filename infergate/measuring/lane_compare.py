@@ -4,17 +4,20 @@ Plain data in (``lockstep.PairRecord``), plain data out (``lane_results``), so t
 workers with per-process offsets (tests/test_lanegate.py). ``infergate.gate.lanegate`` runs the workers.
 
 - latency: in each pair, the median over lockstep rounds of to/from (both calls of a round share the
-  machine's state); across pairs, a t interval on the log scale with df = pairs - 1. Each pair is
+  machine's state); across pairs, t bounds on the log scale with df = pairs - 1. Each pair is
   two fresh processes, so the spread between pairs carries the per-process offset that rounds
-  inside one process cannot see (docs/upgrade-gate.md, "Calibration").
+  inside one process cannot see (docs/upgrade-gate.md, "Calibration"). The rule is one-sided
+  (only a slowdown fails), so each end of the interval is a one-sided bound at the family
+  confidence: a regression needs the lower bound above 1, a pass the upper one within the floor.
 - speedup over eager: per pair and lane the median over rounds of eager/variant; the lanes' ratio
   with the same interval, reported (users serve the variant: its latency is the verdict).
 - outputs: "to" against "from" on the same seeded weights (their digests must match) and inputs,
   per variant and dtype, with the tolerance table; task answers must agree.
 - fusions: a fusion signal whose count went down; availability: a variant lost in "to".
 
-Verdicts: a significant slowdown of at least ``min_change`` is a regression; a case passes only when
-its interval rules out a slowdown of ``floor``; anything else is inconclusive, which is never a pass.
+Verdicts: a slowdown of at least ``min_change`` whose lower bound is above 1 is a regression; a case
+passes only when its upper bound rules out a slowdown of ``floor``; anything else is inconclusive,
+which is never a pass.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class PairedChange:
     pairs: tuple[float, ...]  # one ratio per pair
     sd: float  # of the log ratios between pairs
     df: int
+    quantile: float = math.inf  # the t quantile that set low and high (inf: one pair, no bounds)
 
     @property
     def beyond(self) -> float:
@@ -56,7 +60,12 @@ class PairedChange:
         return max(self.high - 1.0, 1.0 - self.low)
 
 
-def change_over_pairs(per_pair: Sequence[float], confidence: float) -> PairedChange:
+def change_over_pairs(per_pair: Sequence[float], confidence: float, *, one_sided: bool) -> PairedChange:
+    """The mean log ratio over pairs with t bounds (df = pairs - 1).
+
+    ``one_sided``: low and high are each a one-sided bound at ``confidence`` (what a one-sided
+    decision needs; together a two-sided interval at 2 * confidence - 1). Otherwise a two-sided
+    interval at ``confidence`` (a lean either way, as in calibration)."""
     from .run_spread import student_t_quantile
 
     logs = [math.log(r) for r in per_pair]
@@ -65,12 +74,14 @@ def change_over_pairs(per_pair: Sequence[float], confidence: float) -> PairedCha
     if n < MIN_PAIRS:
         return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), math.nan, 0)
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
-    half = student_t_quantile(1.0 - (1.0 - confidence) / 2.0, n - 1) * sd / math.sqrt(n)
-    return PairedChange(math.exp(mean), math.exp(mean - half), math.exp(mean + half), tuple(per_pair), sd, n - 1)
+    q = student_t_quantile(confidence if one_sided else 1.0 - (1.0 - confidence) / 2.0, n - 1)
+    half = q * sd / math.sqrt(n)
+    return PairedChange(math.exp(mean), math.exp(mean - half), math.exp(mean + half), tuple(per_pair), sd, n - 1, q)
 
 
 def change_status(change: PairedChange, floor: float, min_change: float) -> str:
-    """regression | improvement | pass | inconclusive, for a ratio where above 1 is worse."""
+    """regression | improvement | pass | inconclusive, for a ratio where above 1 is worse.
+    ``change`` should carry one-sided bounds: each verdict is a one-sided claim."""
     if change.low > 1.0 and change.point >= 1.0 + min_change:
         return "regression"
     if change.high < 1.0 and change.point <= 1.0 - min_change:
@@ -153,6 +164,7 @@ class _Case:
     dtype: str
     built: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> first pair's build reply
     lat_pairs: list[float] = field(default_factory=list)
+    order_first: list[dict[str, int]] = field(default_factory=list)  # per pair as lat_pairs: side -> calls first
     speed_pairs: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})
     times: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})  # ms, all rounds
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -189,6 +201,7 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
                     continue
                 f, g = t["from"][variant], t["to"][variant]
                 c.lat_pairs.append(round_ratio(g, f))
+                c.order_first.append(dict(m.first_by_variant.get(variant, {})))  # {}: an older pool's, not recorded
                 c.times["from"] += [x / 1e6 for x in f]
                 c.times["to"] += [x / 1e6 for x in g]
                 if variant != REFERENCE and REFERENCE in t["from"] and REFERENCE in t["to"]:
@@ -211,6 +224,7 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
     cmp.from_ms = statistics.median(c.times["from"])
     cmp.to_ms = statistics.median(c.times["to"])
     cmp.latency_pairs = list(c.lat_pairs)
+    cmp.order_first = list(c.order_first)
     if len(c.lat_pairs) < MIN_PAIRS:
         cmp.status, cmp.latency_status = "inconclusive", "inconclusive"
         cmp.note = "measured in one worker pair only: no spread between pairs, no interval"
@@ -261,7 +275,7 @@ def _availability(cid: str, c: _Case, cmp: CaseComparison) -> list[str] | None:
 
 def _judge_latency(cid: str, c: _Case, cmp: CaseComparison, confidence: float, floor: float,
                    min_change: float, gated: bool) -> list[str]:
-    lat = change_over_pairs(c.lat_pairs, confidence)
+    lat = change_over_pairs(c.lat_pairs, confidence, one_sided=True)
     cmp.latency = (lat.point, lat.low, lat.high)
     cmp.latency_status = change_status(lat, floor, min_change)
     if not gated:
@@ -278,7 +292,7 @@ def _judge_speedup(c: _Case, cmp: CaseComparison, confidence: float, floor: floa
     cmp.speedup_from = statistics.median(c.speed_pairs["from"])
     cmp.speedup_to = statistics.median(c.speed_pairs["to"])
     pairs = zip(c.speed_pairs["from"], c.speed_pairs["to"], strict=True)
-    lost = change_over_pairs([f / t for f, t in pairs], confidence)
+    lost = change_over_pairs([f / t for f, t in pairs], confidence, one_sided=True)
     cmp.speedup_change = (lost.point, lost.low, lost.high)
     # Reported, not gated: users serve the variant, so its latency is the verdict. A speedup lost
     # because eager got faster around an unchanged variant costs them nothing, and one lost
@@ -319,8 +333,8 @@ def compare(
     if len(threads) != 1:
         warnings.append(f"the workers ran with different torch thread counts: {sorted(threads)}")
     gathered = gather(pairs, case_ids)
-    # One latency comparison per measured case: widen each interval so the chance of any false
-    # alarm over the whole gate stays <= alpha.
+    # One latency comparison per measured case: widen each bound so the chance of any false
+    # alarm over the whole gate stays <= alpha (Bonferroni; one-sided, as only slowdowns fail).
     is_gated = (lambda cid: True) if gated is None else (lambda cid: cid in gated)
     tests = sum(1 for cid, c in gathered.items() if c.lat_pairs and is_gated(cid))
     confidence = family_confidence(alpha, max(tests, 1))
@@ -347,4 +361,4 @@ def compare(
         )
     return GateResult(from_lane, to_lane, hello["from"]["lane"], hello["to"]["lane"], classes.pop(),
                       int(hello["from"]["threads"]), len(pairs), rounds, confidence, floor, min_change,
-                      cases, correctness, regressions, warnings)
+                      cases, correctness, regressions, warnings, one_sided=True)

@@ -14,8 +14,10 @@ from typing import Any
 from ..core.errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
-GATE_VERSION = 3  # 3 added CaseComparison.to_variant and GateResult.replaced
-READABLE_VERSIONS = (2, 3)  # a version-2 result is a version-3 one that replaced nothing
+# 3 added CaseComparison.to_variant and GateResult.replaced; 4 added GateResult.one_sided (the
+# intervals' ends are one-sided bounds) and CaseComparison.order_first
+GATE_VERSION = 4
+READABLE_VERSIONS = (2, 3, 4)  # a version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided
 
 
 @dataclass
@@ -27,7 +29,7 @@ class CaseComparison:
     status: str  # pass | improvement | regression | inconclusive | unavailable | reference
     from_ms: float | None = None
     to_ms: float | None = None
-    latency: tuple[float, float, float] | None = None  # to/from (point, low, high)
+    latency: tuple[float, float, float] | None = None  # to/from (point, low, high); see GateResult.one_sided
     latency_pairs: list[float] = field(default_factory=list)
     latency_status: str | None = None
     speedup_from: float | None = None  # median over pairs of each pair's speedup over eager
@@ -41,6 +43,8 @@ class CaseComparison:
     proofs: dict[str, str] = field(default_factory=dict)  # side -> what was built
     note: str | None = None
     to_variant: str | None = None  # what "to" timed in ``variant``'s place (gate --replace), else None
+    # per pair, as latency_pairs: side -> calls of the case where that side went first (version 4 on)
+    order_first: list[dict[str, int]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -94,6 +98,9 @@ class GateResult:
     timing: dict[str, Any] = field(default_factory=dict)  # wall time, calls, what a minute bought
     injected: dict[str, float] = field(default_factory=dict)  # TEST ONLY: slowdowns put into "to"
     replaced: dict[str, str] = field(default_factory=dict)  # variant -> what "to" timed in its place
+    # True: low and high are each a one-sided bound at ``confidence`` (version 4 on); False: a
+    # two-sided interval at ``confidence`` (versions 2 and 3, which lack the field)
+    one_sided: bool = False
 
     @property
     def inconclusive(self) -> list[str]:

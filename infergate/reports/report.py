@@ -105,13 +105,11 @@ def _gate_header(gate: GateResult) -> list[str]:
         f"- to: `{gate.to_id}`",
         f"- machine class `{gate.machine_class}`, {gate.threads} torch thread(s) per worker; "
         f"{gate.pairs} pairs of fresh workers (one per lane) driven in lockstep, {gate.rounds} rounds "
-        f"per pair and model (variants shuffled, each variant's from/to calls back to back)",
+        f"per pair and model (variants shuffled, each variant's from/to calls back to back)" + _order_note(gate),
         f"- measuring environment: settings {', '.join(env.get('settings', [])) or '—'}; "
         f"env {', '.join(f'{k}={v}' for k, v in (env.get('env') or {}).items()) or '—'}; "
         f"both lanes' workers measure on CPU {env.get('worker_cpus', '—')} (built on all)",
-        f"- intervals: t across worker pairs (df {max(gate.pairs - 1, 0)}) at {gate.confidence:.2%} per "
-        f"comparison (Bonferroni over all comparisons of the run); a significant "
-        f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}",
+        _intervals_line(gate),
         f"- correctness under `{gate.to_lane}`: "
         + (("❌ " if gate.correctness.failed else "⚠️ " if gate.correctness.checked_nothing else "✅ ")
            + _md_escape(gate.correctness.summary) if gate.correctness.ran else _md_escape(gate.correctness.summary)),
@@ -254,6 +252,28 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
     return path
 
 
+def _order_note(gate: GateResult) -> str:
+    """Which lane went first within the rounds, as recorded (gate.json version 4 on)."""
+    first = {side: sum(o.get(side, 0) for c in gate.cases for o in c.order_first) for side in ("from", "to")}
+    if not any(first.values()):
+        return ""  # an older result: the order was random and not recorded
+    return (f"; which lane goes first alternates by round: 'from' first in {first['from']}, "
+            f"'to' first in {first['to']} of the cases' rounds")
+
+
+def _intervals_line(gate: GateResult) -> str:
+    """What the intervals are: one-sided bounds (version 4 on) or two-sided intervals (older results)."""
+    df = max(gate.pairs - 1, 0)
+    if gate.one_sided:
+        return (f"- intervals: t across worker pairs (df {df}); each end is a one-sided bound at "
+                f"{gate.confidence:.2%} per comparison (Bonferroni over all comparisons of the run; together "
+                f"a {2 * gate.confidence - 1:.2%} two-sided interval). A regression: the lower bound above 1 "
+                f"and a slowdown of ≥{gate.min_change:.0%}; a pass: the upper bound rules out {gate.floor:.0%}")
+    return (f"- intervals: t across worker pairs (df {df}), two-sided at {gate.confidence:.2%} per "
+            f"comparison (Bonferroni over all comparisons of the run); a significant "
+            f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}")
+
+
 def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = [c for c in gate.cases if c.latency]
@@ -262,7 +282,9 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
         plots["latency"] = _interval_plot(
             [c.label for c in measured], [("to / from", [c.latency for c in measured])],
             "latency to / from (< 1: faster after the upgrade)", 1.0, out_dir / "latency.png",
-            f"{gate.from_lane} → {gate.to_lane} ({gate.confidence:.1%} intervals)",
+            f"{gate.from_lane} → {gate.to_lane} ("
+            + (f"one-sided bounds at {gate.confidence:.1%}" if gate.one_sided else f"{gate.confidence:.1%} intervals")
+            + ")",
         )
     sped = [c for c in gate.cases if c.speedup_change]
     if sped:
