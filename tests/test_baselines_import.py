@@ -84,6 +84,19 @@ def test_a_second_session_is_appended_beside_the_first(tmp_path: Path) -> None:
     assert "(another runner)" in f.sessions["h-two"].source and f"({ORIGIN})" in f.sessions["h-one"].source
 
 
+def test_new_runs_of_a_session_already_there_keep_both_origins(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    src, _ = runner_files(tmp_path / "a", session="h-one")
+    baselines_cli.import_files([src], root, ORIGIN)
+    src2, _ = runner_files(tmp_path / "b", session="h-one", speedups=(1.25,))  # the same boot, one more run
+    lines = baselines_cli.import_files([src2], root, "the runner's second artifact")
+    f = bl.load(bl.baseline_path(root, MACHINE, LANE))
+    assert lines[0].startswith("imported 1 run(s)") and len(f.cases["bert-jit"].runs) == 4
+    assert f"({ORIGIN})" in f.sessions["h-one"].source
+    assert "; then imported " in f.sessions["h-one"].source and "(the runner's second artifact)" in f.sessions[
+        "h-one"].source
+
+
 def test_a_hand_set_floor_in_the_target_is_kept(tmp_path: Path) -> None:
     root = tmp_path / "baselines"
     src, _ = runner_files(tmp_path / "a", session="h-one")
