@@ -218,6 +218,7 @@ def merge(
     replace: bool = False,
     notes: list[str] | None = None,
 ) -> BaselineFile:
+    """``current`` with ``new_cases`` recorded in ``session``, in memory; callers hold the file's lock."""
     notes = [] if notes is None else notes
     if current is not None and (current.machine_class, current.lane) != (machine_class, lane):
         raise DataFileError(
