@@ -61,6 +61,37 @@ BASELINE_OK = {
 }
 
 
+# A runner's recording, as `baselines import` takes it: a version 4 baselines file of one session.
+RUNNER_CLASS, RUNNER_LANE = "amd-epyc__avx512__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
+RUNNER_PATH = f"runner/{RUNNER_CLASS}/{RUNNER_LANE}.json"
+RUNNER_FUSIONS = f"runner/{RUNNER_CLASS}/{RUNNER_LANE}.fusions.json"
+_STAMP = "2026-12-06T02:02:57+00:00"
+RUNNER_OK = {
+    "schema": "infergate-baselines", "version": 4, "history": ["1: ..."], "machine_class": RUNNER_CLASS,
+    "lane": RUNNER_LANE,
+    "sessions": {"h-runner": {"host": "h-runner", "kernel": "6.18", "first": _STAMP, "last": _STAMP,
+                              "environment": {}, "source": "recorded"}},
+    "cases": {"bert-qa-small-eager_attn-jit-fp32": {
+        "runs": [{"speedup": 1.23, "ci": [1.22, 1.24], "rounds": 400, "median_ms": {"eager": 9.0, "jit": 7.3},
+                  "recorded": _STAMP, "session": "h-runner"}],
+        "confidence": 0.99, "environment": {"torch_threads": 1}, "estimator": "median-of-round-ratios"}},
+}
+
+
+def _runner_text(**changes) -> str:
+    data = json.loads(json.dumps(RUNNER_OK))
+    for key, value in changes.items():
+        if key == "case_environment":
+            data["cases"]["bert-qa-small-eager_attn-jit-fp32"]["environment"] = value
+        else:
+            data[key] = value
+    return json.dumps(data, indent=2)
+
+
+def _import(*paths: str, origin: tuple[str, ...] = ("--origin", "runner X")) -> tuple[str, ...]:
+    return ("-m", "infergate", "baselines", "import", *paths, *origin, "--baselines", "baselines")
+
+
 def _baseline_text(**changes) -> str:
     data = json.loads(json.dumps(BASELINE_OK))
     for key, value in changes.items():
@@ -134,6 +165,32 @@ SCENARIOS: tuple[Scenario, ...] = (
              files={**_matrix(), **_probe(flags=AVX_ONLY_FLAGS)}),
     Scenario("lane", "lane that does not exist", (), "no lock file for lane 'nosuchlane'",
              cli=("-m", "infergate.gate.lanes", "ensure", "nosuchlane")),
+    Scenario("import-class", "`baselines import` of a file whose machine class is not its path's", (),
+             "but its path names 'amd-epyc__avx512__2c2t'",
+             files={RUNNER_PATH: _runner_text(machine_class="intel-xeon__amx__2c2t")}, cli=_import(RUNNER_PATH)),
+    Scenario("import-lane", "`baselines import` of a file renamed to another lane", (),
+             "but its path names 'amd-epyc__avx512__2c2t' 'torch-2.13.0__noipex__tf-5.24.0'",
+             files={f"runner/{RUNNER_CLASS}/torch-2.13.0__noipex__tf-5.24.0.json": _runner_text()},
+             cli=_import(f"runner/{RUNNER_CLASS}/torch-2.13.0__noipex__tf-5.24.0.json")),
+    Scenario("import-version", "`baselines import` of a baselines file of a newer format", (),
+             "has version 5; this infergate reads versions 1, 2, 3, 4",
+             files={RUNNER_PATH: _runner_text(version=5)}, cli=_import(RUNNER_PATH)),
+    Scenario("import-fusions-version", "`baselines import` of a fusion expectations file of a newer format", (),
+             "has version 3; this infergate reads versions 1, 2",
+             files={RUNNER_FUSIONS: '{"schema": "infergate-fusions", "version": 3}'}, cli=_import(RUNNER_FUSIONS)),
+    Scenario("import-garbage", "`baselines import` of a binary file", (), "is not UTF-8 text",
+             raw_files={RUNNER_PATH: b"\x89PNG\r\n\x1a\n\x00\xff\xfe"}, cli=_import(RUNNER_PATH)),
+    Scenario("import-hook", "`baselines import` of runs of the test-only slowdown hook", (),
+             "holds runs of the test-only slowdown hook",
+             files={RUNNER_PATH: _runner_text(case_environment={"injected_slowdown": ["jit", 0.1]})},
+             cli=_import(RUNNER_PATH)),
+    Scenario("import-target", "`baselines import` into a file of another class (moved there by hand)", (),
+             "is for machine class 'intel-xeon__amx__2c2t'",
+             files={RUNNER_PATH: _runner_text(), f"baselines/{RUNNER_CLASS}/{RUNNER_LANE}.json":
+                    _runner_text(machine_class="intel-xeon__amx__2c2t")},
+             cli=_import(RUNNER_PATH)),
+    Scenario("import-origin", "`baselines import` with an empty `--origin`", (), "--origin must be one line",
+             files={RUNNER_PATH: _runner_text()}, cli=_import(RUNNER_PATH, origin=("--origin", " "))),
 )
 
 
@@ -181,7 +238,7 @@ def message_of(output: str) -> str:
                 return m.group(1)
         if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
             return line[len("ERROR: "):]
-        if line.startswith("infergate: "):
+        if line.startswith(("infergate: ", "infergate baselines: ")):
             return line
     raise AssertionError(f"no message found in:\n{output}")
 
@@ -220,6 +277,14 @@ def test_bad_input_gets_one_clear_line(scenario: Scenario, pytester: pytest.Pyte
         assert path.read_bytes() == data, f"{path} was changed"
 
 
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id.startswith("import-")],
+                         ids=lambda s: s.id)
+def test_a_refused_import_exits_2_and_writes_nothing(scenario: Scenario, tmp_path: Path) -> None:
+    output, status, written = run_scenario(scenario, tmp_path)
+    assert status == 2 and len(output.strip().splitlines()) == 1, output
+    assert {p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".lock"} == set(written), output
+
+
 def test_avx2_problem_skips_the_model_cases_and_still_runs_other_tests(pytester: pytest.Pytester,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # A CPU without AVX2 must not turn the tool's own tests into skips: `./suite test` would then
@@ -245,13 +310,18 @@ def test_messages_are_the_same_from_a_real_subprocess_run(tmp_path: Path) -> Non
     assert status == 4 and scenario.expected in message_of(output) and "Traceback" not in output, output
 
 
-def main() -> int:
+def main(ids: list[str]) -> int:
+    """The docs table; ``ids``: only these scenarios' rows (all when none)."""
     import tempfile
 
+    unknown = set(ids) - {s.id for s in SCENARIOS}
+    if unknown:
+        print(f"unknown scenario(s) {', '.join(sorted(unknown))}; valid: {', '.join(s.id for s in SCENARIOS)}")
+        return 2
     print("| bad input | message |")
     print("|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for scenario in SCENARIOS:
+        for scenario in (s for s in SCENARIOS if not ids or s.id in ids):
             output, _, _ = run_scenario(scenario, Path(tmp) / scenario.id)
             message = message_of(output).replace(tmp, "<tmp>").replace("|", "\\|")
             print(f"| {scenario.bad_input} | `{message}` |", flush=True)
@@ -259,7 +329,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
 
 
 def test_the_default_baselines_are_found_from_a_subdirectory(pytester: pytest.Pytester,

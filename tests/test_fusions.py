@@ -161,6 +161,7 @@ def test_update_merges_and_round_trips(path: Path) -> None:
     assert path.name == f"{LANE}.fusions.json"
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
     assert json.loads(text)["schema"] == "infergate-fusions"
+    assert json.loads(text)["version"] == 2 and loaded.cases["b"].source == "recorded"
 
 
 BAD = {
@@ -168,8 +169,8 @@ BAD = {
     "empty": ("", "^fusion expectations file .* is empty"),
     "truncated": ('{"schema": "infergate-fusions", ', "^fusion expectations file .* not valid JSON"),
     "speedup-file": ('{"schema": "infergate-baselines", "version": 1}', "expected 'infergate-fusions'"),
-    "future": ('{"schema": "infergate-fusions", "version": 2}',
-               "has version 2; this infergate reads version 1"),
+    "future": ('{"schema": "infergate-fusions", "version": 3}',
+               "has version 3; this infergate reads versions 1, 2"),
 }
 
 

@@ -1,4 +1,5 @@
-"""``python -m infergate baselines add|show``: CI results become baseline sessions; what a file holds.
+"""``python -m infergate baselines add|import|show``: CI results and files recorded elsewhere become
+baseline sessions; what a file holds.
 
 ``add RESULTS.json`` takes a results file written by ``--ig-json`` (pytest-benchmark's form with
 infergate's fields), on any runner of the machine class, and appends its runs as a session of that
@@ -6,6 +7,13 @@ runner's host boot to ``<baselines>/<machine class>/<lane>.json``: nightly artif
 runners are how the between-session spread becomes measured instead of assumed. Refused, with
 the file left as it was: an unknown results version, a run that used the test-only slowdown hook,
 a case with no runs, a file of another machine class or lane than the one it would land in.
+
+``import PATH... --origin TEXT`` takes baselines files (``<class>/<lane>.json``) and fusion
+expectation files (``<class>/<lane>.fusions.json``) written by ``--update-baselines`` on another
+machine, such as a runner of a class this project has no machine of. Each is validated by the
+loaders, must say the machine class and lane its path names, and must not come from a run with the
+test-only slowdown hook; if any file is refused, no file is written. Its sessions are appended (runs
+already there count once) and every imported session and expectation records where it came from.
 
 ``show`` prints, per baselines file, its sessions and the two variance components per variant
 with the detectable drop they allow: the figures docs/calibration.md tabulates.
@@ -15,14 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..building.variants import REFERENCE
-from ..core.errors import DataFileError, InfergateError
+from ..core.errors import DataFileError, InfergateError, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import whole_number
 from ..measuring import baselines as bl
+from ..measuring import fusions, imported
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
 from ..measuring.speedup_verdicts import family_confidence
@@ -120,6 +131,101 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
     return [f"added {runs} run(s) of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
 
 
+# What building.machine names: '<cpu model>__<isa level>__<cores>c<threads>t' and
+# 'torch-<v>|notorch__ipex-<v>|noipex__tf-<v>|notf'. Checked before either names a directory or file.
+_MACHINE_CLASS = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*__(?:amx|avx512|avx2|avx|baseline)__[0-9]+c[0-9]+t")
+_LANE = re.compile(r"(?:torch-[A-Za-z0-9.-]+|notorch)__(?:ipex-[A-Za-z0-9.-]+|noipex)__(?:tf-[A-Za-z0-9.-]+|notf)")
+FUSIONS_SUFFIX = ".fusions.json"
+
+
+def _check_origin(origin: str) -> str:
+    origin = origin.strip()
+    if not origin or not origin.isprintable() or len(origin) > 200:
+        raise UsageError("--origin must be one line of 1-200 characters saying where the files were recorded "
+                         "(e.g. \"runner amd-epyc__avx512__2c2t, recorded 2026-12-06 from c48a9e4\")")
+    return origin
+
+
+def _check_placed(path: Path, kind: str, machine_class: str, lane: str) -> None:
+    """The file must say the class and lane its path names, and both must be names infergate makes."""
+    named_lane = path.name.removesuffix(FUSIONS_SUFFIX if kind == "fusion expectations" else ".json")
+    named = (path.parent.name, named_lane)
+    if (machine_class, lane) != named:
+        raise DataFileError(f"{kind} file {path} says machine class {machine_class!r} lane {lane!r}, but its path "
+                            f"names {named[0]!r} {named[1]!r}: refusing to import it (renamed or moved by hand?)")
+    if not _MACHINE_CLASS.fullmatch(machine_class) or not _LANE.fullmatch(lane):
+        raise DataFileError(f"{kind} file {path}: {machine_class!r} / {lane!r} is not a machine class and lane "
+                            "infergate names (e.g. 'amd-epyc__avx512__2c2t' / 'torch-2.8.0__ipex-2.8.0__tf-4.57.6')")
+
+
+def _check_unhooked(path: Path, f: bl.BaselineFile) -> None:
+    envs = [*(c.environment for c in f.cases.values()), *(s.environment for s in f.sessions.values())]
+    hooked = next((e["injected_slowdown"] for e in envs if e.get("injected_slowdown")), None)
+    if hooked:
+        raise DataFileError(f"baselines file {path} holds runs of the test-only slowdown hook ({hooked}); "
+                            "they are never a baseline")
+
+
+def _load_import(path: Path) -> bl.BaselineFile | fusions.FusionFile:
+    if path.name.endswith(FUSIONS_SUFFIX):
+        ff = fusions.load(path)
+        if ff is None:  # "none recorded yet" to a run; a file to import must be there
+            raise DataFileError(f"fusion expectations file {path} does not exist")
+        _check_placed(path, "fusion expectations", ff.machine_class, ff.lane)
+        return ff
+    if path.suffix != ".json":
+        raise DataFileError(f"{path} is neither a baselines file (<lane>.json) nor a fusion expectations file "
+                            f"(<lane>{FUSIONS_SUFFIX})")
+    f = bl.load(path)
+    _check_placed(path, "baselines", f.machine_class, f.lane)
+    if f.version < 4:
+        raise DataFileError(f"baselines file {path} is version {f.version}: it names no session (host boot), "
+                            "so where it was measured cannot be kept; re-record it")
+    _check_unhooked(path, f)
+    return f
+
+
+def import_files(paths: list[Path], root: Path, origin: str, today: str | None = None) -> list[str]:
+    """Validate every file first (one bad file: nothing written), then merge each into ``root``."""
+    origin = _check_origin(origin)
+    day = today or datetime.now(timezone.utc).date().isoformat()
+    loaded = [(path, _load_import(path)) for path in paths]
+    for path, data in loaded:  # the files they would land in must load too, and be of their class and lane
+        if isinstance(data, fusions.FusionFile):
+            target = fusions.fusions_path(root, data.machine_class, data.lane)
+            current: bl.BaselineFile | fusions.FusionFile | None = fusions.load(target)
+        else:
+            target = bl.baseline_path(root, data.machine_class, data.lane)
+            current = bl.load_or_none(target)
+        if current is not None and (current.machine_class, current.lane) != (data.machine_class, data.lane):
+            raise DataFileError(f"{target} is for machine class {current.machine_class!r} lane {current.lane!r}, "
+                                f"not {data.machine_class!r} {data.lane!r}: refusing to import {path} into it")
+    lines = []
+    for path, data in loaded:
+        def source_of(was: str, path: Path = path) -> str:
+            return f"imported {day} from {path} ({origin}); not measured on this tree; there: {was}"
+
+        if isinstance(data, fusions.FusionFile):
+            target = fusions.fusions_path(root, data.machine_class, data.lane)
+            merged, present, newer = imported.merge_fusions(target, data, lambda e: source_of(e.source))
+            line = f"imported {merged} of {len(data.cases)} fusion expectation(s) from {path} into {target}"
+            extra = [f"{present} already there with the same counts and record time"] if present else []
+            extra += [f"{newer} kept as recorded there more recently"] if newer else []
+            lines.append(line + (f" ({'; '.join(extra)})" if extra else ""))
+            continue
+        target = bl.baseline_path(root, data.machine_class, data.lane)
+        added, present, notes = imported.merge_sessions(target, data, lambda sid, info: source_of(info.source))
+        sessions = ", ".join(data.sessions)
+        if added:
+            lines.append(f"imported {added} run(s) of {len(data.cases)} case(s), session(s) {sessions}, "
+                         f"from {path} into {target}")
+        if present:
+            lines.append(f"{present} run(s) of session(s) {sessions} from {path} were already in {target}: "
+                         "kept once" + ("" if added else ", nothing imported"))
+        lines += notes
+    return lines
+
+
 def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
     lines = []
     for path in sorted(root.glob("*/*.json")):
@@ -152,6 +258,12 @@ def main(argv: list[str]) -> int:
     option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_add.add_argument("--replace", action="store_true",
                        help="the cases keep only these runs (accepting an intended change). Default: append")
+    p_import = sub.add_parser("import", help="baselines and fusion expectation files recorded on another machine")
+    p_import.add_argument("files", type=Path, nargs="+", metavar="PATH",
+                          help="<class>/<lane>.json or <class>/<lane>.fusions.json, as --update-baselines wrote them")
+    p_import.add_argument("--origin", required=True, metavar="TEXT",
+                          help="where they were recorded, kept with every imported session and expectation")
+    option(BASELINES_DIR).add_to(p_import.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_show = sub.add_parser("show", help="sessions, variance components and detectable drops per file")
     option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_show.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
@@ -165,6 +277,9 @@ def main(argv: list[str]) -> int:
                 # --replace replaces what was there before this command, not an earlier file's runs.
                 for line in add(results, root, args.replace, replaced):
                     print(f"infergate baselines: {line}")
+        elif args.action == "import":
+            for line in import_files(args.files, root, args.origin):
+                print(f"infergate baselines: {line}")
         else:
             print("\n".join(show(root, args.runs)))
     except InfergateError as exc:

@@ -22,7 +22,8 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "run": Command("infergate.commands.run", "run the perf suite and gate speedups against the baselines"),
-    "baselines": Command("infergate.commands.baselines_cli", "add CI results as baseline sessions; show baselines"),
+    "baselines": Command("infergate.commands.baselines_cli",
+                         "add CI results or import runner files as baseline sessions; show baselines"),
     "claims": Command("infergate.commands.claims_cli",
                       "measure the guide's fusion claim and whether compile can replace IPEX"),
     "lanes": Command("infergate.gate.lanes", "set up, lock, hash and locate the lanes' environments"),

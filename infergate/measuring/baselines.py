@@ -208,7 +208,7 @@ def _set_up(environment: Mapping[str, Any]) -> tuple[Any, Any, int]:
             recipe_of(environment))
 
 
-def _merge(
+def merge(
     path: Path,
     current: BaselineFile | None,
     new_cases: Mapping[str, CaseBaseline],
@@ -218,6 +218,7 @@ def _merge(
     replace: bool = False,
     notes: list[str] | None = None,
 ) -> BaselineFile:
+    """``current`` with ``new_cases`` recorded in ``session``, in memory; callers hold the file's lock."""
     notes = [] if notes is None else notes
     if current is not None and (current.machine_class, current.lane) != (machine_class, lane):
         raise DataFileError(
@@ -249,8 +250,8 @@ def _pooled_runs(case_id: str, old: CaseBaseline, new: CaseBaseline, notes: list
                      f"they cannot be pooled with runs measured with {_set_up(new.environment)}")
         return new.runs
     # The same run added twice (a CI retry, `add` of a run that also recorded) counts once.
-    seen = {(r.session, r.recorded, r.speedup, r.ci) for r in old.runs}
-    fresh = [r for r in new.runs if (r.session, r.recorded, r.speedup, r.ci) not in seen]
+    seen = {run_key(r) for r in old.runs}
+    fresh = [r for r in new.runs if run_key(r) not in seen]
     if len(fresh) < len(new.runs):
         notes.append(f"{case_id}: {len(new.runs) - len(fresh)} run(s) already recorded, kept once")
     return tuple(sorted((*old.runs, *fresh), key=lambda r: r.recorded))[-MAX_RUNS:]
@@ -335,7 +336,7 @@ def update(
     try:
         with lock:
             notes: list[str] = []
-            merged = _merge(path, load_or_none(path), new_cases, machine_class, lane, session, replace, notes)
+            merged = merge(path, load_or_none(path), new_cases, machine_class, lane, session, replace, notes)
             write_text(path, dumps(merged))
             return notes
     except filelock.Timeout:
@@ -343,6 +344,11 @@ def update(
             f"baselines file {path} is locked by another run "
             f"(lock {path}.lock held for over {lock_timeout:g}s)"
         ) from None
+
+
+def run_key(r: RunRecord) -> tuple[str, str, float, tuple[float, float]]:
+    """What makes two runs the same run (a CI retry, a file imported twice)."""
+    return r.session, r.recorded, r.speedup, r.ci
 
 
 # --------------------------------------------------------------------------------------------

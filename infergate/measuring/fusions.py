@@ -108,32 +108,41 @@ def fusion_cases(profile: Profile) -> list[Case]:
 # Expectation files
 # --------------------------------------------------------------------------------------------
 #
-# Format, version 1 (sorted keys, 2-space indent, trailing newline: reviewed in pull requests):
+# Format, version 2 (sorted keys, 2-space indent, trailing newline: reviewed in pull requests):
 #
-#   {"schema": "infergate-fusions", "version": 1, "history": ["1: ..."],
+#   {"schema": "infergate-fusions", "version": 2, "history": ["1: ...", "2: ..."],
 #    "machine_class": "...", "lane": "...",
-#    "cases": {case_id: {"counts": {signal: int >= 0}, "recorded": ISO timestamp}}}
+#    "cases": {case_id: {"counts": {signal: int >= 0}, "recorded": ISO timestamp,
+#                        "source": "recorded" | "imported ... from ..."}}}
 #
-# A bad file is one DataFileError naming it and is never overwritten; updates lock, re-read,
-# merge and replace atomically (the helpers are the speedup baselines' own).
+# A version 1 case has no "source": it is read as recorded, and the file is rewritten as version 2
+# on the next update. A bad file is one DataFileError naming it and is never overwritten; updates
+# lock, re-read, merge and replace atomically (the helpers are the speedup baselines' own).
 
 SCHEMA = "infergate-fusions"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HISTORY: tuple[str, ...] = (
     "1: first format: per case the count of each fusion pattern and tracked node kind of the "
     "executed optimized TorchScript graph, and when it was recorded",
+    "2: per case its 'source': 'recorded' by this tree's own run, or where an imported expectation "
+    "came from (`python -m infergate baselines import`)",
 )
+RECORDED = "recorded"
 _TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
-_CASE_KEYS = frozenset({"counts", "recorded"})
+_CASE_KEYS = {1: frozenset({"counts", "recorded"}), 2: frozenset({"counts", "recorded", "source"})}
 
 
 @dataclass(frozen=True)
 class Expectation:
     counts: Mapping[str, int]
     recorded: str
+    source: str = RECORDED
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "counts", MappingProxyType(_counts(self.counts)))
+        if not isinstance(self.source, str) or not self.source:
+            raise InvalidData(f"source must be a non-empty string, got {describe(self.source)}")
         if not isinstance(self.recorded, str):
             raise InvalidData(f"recorded must be an ISO timestamp string, got {describe(self.recorded)}")
         try:
@@ -167,7 +176,8 @@ class FusionFile:
             "schema": SCHEMA, "version": VERSION, "history": list(self.history),
             "machine_class": self.machine_class, "lane": self.lane,
             "cases": {
-                cid: {"counts": dict(e.counts), "recorded": e.recorded} for cid, e in self.cases.items()
+                cid: {"counts": dict(e.counts), "recorded": e.recorded, "source": e.source}
+                for cid, e in self.cases.items()
             },
         }
 
@@ -187,9 +197,10 @@ def _from_json(path: Path, data: Any) -> FusionFile:
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise bad(f"has version {version!r}; expected an integer")
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         hint = "upgrade infergate or move the file aside" if version > VERSION else "move the file aside"
-        raise bad(f"has version {version}; this infergate reads version {VERSION} — {hint}")
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise bad(f"has version {version}; this infergate reads versions {readable} — {hint}")
     if missing := sorted(_TOP_KEYS - data.keys()):
         raise bad(f"is missing {', '.join(missing)}")
     if unknown := sorted(data.keys() - _TOP_KEYS):
@@ -203,13 +214,12 @@ def _from_json(path: Path, data: Any) -> FusionFile:
     if not isinstance(data["cases"], dict):
         raise bad(f"cases must be an object, got {describe(data['cases'])}")
     cases = {}
+    keys = _CASE_KEYS[version]
     for case_id, raw in data["cases"].items():
         try:
-            if not isinstance(raw, dict) or raw.keys() != _CASE_KEYS:
-                raise InvalidData(
-                    f"must be an object with exactly {sorted(_CASE_KEYS)}, got {describe(raw)}"
-                )
-            cases[case_id] = Expectation(raw["counts"], raw["recorded"])
+            if not isinstance(raw, dict) or raw.keys() != keys:
+                raise InvalidData(f"must be an object with exactly {sorted(keys)}, got {describe(raw)}")
+            cases[case_id] = Expectation(raw["counts"], raw["recorded"], raw.get("source", RECORDED))
         except InvalidData as exc:
             raise bad(f"case {case_id!r} {exc}") from None
     return FusionFile(data["machine_class"], data["lane"], MappingProxyType(cases), tuple(history))
@@ -254,13 +264,20 @@ def update(path: Path | str, new_counts: Mapping[str, Mapping[str, int]], machin
                 )
             cases = dict(current.cases) if current else {}
             cases.update(new)
-            merged = FusionFile(machine_class, lane, cases, current.history if current else HISTORY)
+            merged = FusionFile(machine_class, lane, cases, merged_history(current))
             write_text(path, dumps(merged))
             return merged
     except filelock.Timeout:
         raise DataFileError(
             f"fusion expectations file {path} is locked by another run (over {lock_timeout:g}s)"
         ) from None
+
+
+def merged_history(current: FusionFile | None) -> tuple[str, ...]:
+    # An older file is rewritten in the current version; its history gains the newer lines.
+    history = current.history if current is not None else ()
+    known = {line.split(":", 1)[0] for line in history}
+    return (*history, *(line for line in HISTORY if line.split(":", 1)[0] not in known))
 
 
 # --------------------------------------------------------------------------------------------
