@@ -490,39 +490,39 @@ def test_lean_and_tails_follow_t_under_the_gates_model():
     """Normal A/A pairs: each leave-one-out studentized pair is t(n - 2), so 2.5 % of them fall
     beyond its 97.5 % quantile on each side (32000 of them here: 800 expected, sd 28); the lean
     interval is the two-sided t interval of the pairs."""
-    from infergate.commands import gate_calibrate
+    from infergate.commands import gate_aa
 
     rng = random.Random(3)
     above = below = beyond = 0
     for _ in range(2000):
-        r = gate_calibrate.lean_and_tails([rng.gauss(0.0, 0.01) for _ in range(16)])
+        r = gate_aa.lean_and_tails([rng.gauss(0.0, 0.01) for _ in range(16)])
         above, below, beyond = above + r["above"], below + r["below"], beyond + r["beyond_99"]
     assert 700 < above < 900 and 700 < below < 900 and 240 < beyond < 400  # 320 expected, sd 18
     logs = [0.004, -0.002, 0.011, 0.001, -0.006, 0.003, 0.0, 0.008]
-    r = gate_calibrate.lean_and_tails(logs)
+    r = gate_aa.lean_and_tails(logs)
     ch = lane_compare.change_over_pairs([math.exp(x) for x in logs], 0.95, one_sided=False)
     assert (math.exp(r["low"]), math.exp(r["high"])) == pytest.approx((ch.low, ch.high))
-    skewed = gate_calibrate.lean_and_tails([*logs, 0.08])
+    skewed = gate_aa.lean_and_tails([*logs, 0.08])
     assert (skewed["above"], skewed["below"]) == (1, 0) and skewed["max_abs_r"] > 10
     with pytest.raises(ValueError):
-        gate_calibrate.lean_and_tails(logs[:3])
+        gate_aa.lean_and_tails(logs[:3])
 
 
 def test_rate_bounds_from_independent_trials():
-    from infergate.commands import gate_calibrate
+    from infergate.commands import gate_aa
 
     # 0 alarms in 17 independent gates: the issue's ~16 %, 1 - 0.05 ** (1 / 17)
-    assert gate_calibrate.rate_bound(0, 17, upper=True) == pytest.approx(1 - 0.05 ** (1 / 17))
-    assert gate_calibrate.rate_bound(0, 17, upper=True) == pytest.approx(0.1616, abs=1e-4)
-    assert gate_calibrate.rate_bound(2, 2, upper=False) == pytest.approx(0.05 ** 0.5)
-    up = gate_calibrate.rate_bound(3, 40, upper=True)
-    assert 1 - gate_calibrate.binomial_tail(4, 40, up) == pytest.approx(0.05, abs=1e-6)
-    low = gate_calibrate.rate_bound(3, 40, upper=False)
-    assert gate_calibrate.binomial_tail(3, 40, low) == pytest.approx(0.05, abs=1e-6)
+    assert gate_aa.rate_bound(0, 17, upper=True) == pytest.approx(1 - 0.05 ** (1 / 17))
+    assert gate_aa.rate_bound(0, 17, upper=True) == pytest.approx(0.1616, abs=1e-4)
+    assert gate_aa.rate_bound(2, 2, upper=False) == pytest.approx(0.05 ** 0.5)
+    up = gate_aa.rate_bound(3, 40, upper=True)
+    assert 1 - gate_aa.binomial_tail(4, 40, up) == pytest.approx(0.05, abs=1e-6)
+    low = gate_aa.rate_bound(3, 40, upper=False)
+    assert gate_aa.binomial_tail(3, 40, low) == pytest.approx(0.05, abs=1e-6)
 
 
 def test_disjoint_gates_count_each_pair_once(tmp_path):
-    from infergate.commands import gate_calibrate
+    from infergate.commands import gate_aa
 
     start = starter(5, offset_sd=0.005, to={"scale": {"compile": 1.10}})
     plans = lockstep_plan.plan_models(select_cases(get_profile("smoke"), None))
@@ -530,10 +530,10 @@ def test_disjoint_gates_count_each_pair_once(tmp_path):
             for p in range(13)]
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     pool = {"records": recs, "ids": ids, "lane": "A", "rounds": 10, "injected": {"compile": 0.10}}
-    rows = {(g["variant"], g["truth"]): g for g in gate_calibrate.disjoint_gates(pool, 6)}
+    rows = {(g["variant"], g["truth"]): g for g in gate_aa.disjoint_gates(pool, 6)}
     assert rows[("compile", 0.10)] == {"variant": "compile", "truth": 0.10, "gates": 2, "regression": 2}
     assert rows[("jit", 0.0)]["gates"] == 2
-    text = gate_calibrate.aa_markdown(gate_calibrate.aa_lean_rows(pool, "p"), {"p": list(rows.values())}, 6)
+    text = gate_aa.aa_markdown(gate_aa.aa_lean_rows(pool, "p"), {"p": list(rows.values())}, 6)
     assert "| p | compile | +10% | 2 | 2 | caught ≥ 22% |" in text
     assert "| all pools | every A/A case | +0% | 6 | " in text
     assert "| p | compile |" not in text.split("\n\n")[0]  # an injected case has no lean to test

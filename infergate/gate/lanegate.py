@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..building.inject import injection_type
+from ..core import exit_codes
 from ..core.errors import InfergateError, PackageMissing, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import alpha_type, fraction_type, whole_number
@@ -39,7 +40,7 @@ from .lockstep_plan import case_ids, plan_models
 
 DEFAULT_PAIRS = 6
 DEFAULT_ROUNDS = 100
-EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = 1, 2, 6  # 6 as perf/ (pytest_plugin.settings.EXIT_INCONCLUSIVE)
+EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = exit_codes.REGRESSION, exit_codes.USAGE, exit_codes.INCONCLUSIVE
 
 # --------------------------------------------------------------------------------------------
 # Correctness under "to"

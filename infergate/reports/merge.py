@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         merged = merge_docs(docs)
         write_json(args.out, merged)
         if args.markdown or args.plots:
-            from . import report
+            from . import results_report as report
 
             plots = report.results_plots(merged, args.plots) if args.plots else {}
             if args.markdown:

@@ -18,29 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import DataFileError, InfergateError
+from .report_parts import _ICON, _interval_plot, _md_escape, _pct
 
 if TYPE_CHECKING:
     from ..measuring.lane_results import GateResult
-
-_ICON = {"pass": "✅ pass", "regression": "❌ regression", "improvement": "🟢 improvement",
-         "noisy": "⚠️ noisy", "inconclusive": "⚠️ INCONCLUSIVE", "no-baseline": "— no baseline",
-         "reference": "reference", "unavailable": "— unavailable", None: "—"}
-
-
-def _pct(ratio: float) -> str:
-    return f"{(ratio - 1.0) * 100:+.1f}%"
-
-
-def _est(est: Sequence[float] | None, fmt: str = "{:.2f}") -> str:
-    if not est:
-        return "—"
-    p, lo, hi = est
-    return f"{fmt.format(p)} [{fmt.format(lo)}, {fmt.format(hi)}]"
-
-
-def _md_escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
 
 # --------------------------------------------------------------------------------------------
 # Lane gate
@@ -214,44 +195,6 @@ def gate_terminal(gate: GateResult) -> str:
     return "\n".join(lines)
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
-                   xlabel: str, reference: float, path: Path, title: str) -> Path:
-    """Horizontal point-and-interval plot, one row per label, one marker per series."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6))
-    n = len(series)
-    for s, (name, ests) in enumerate(series):
-        offset = (s - (n - 1) / 2) * 0.25
-        ys, xs, lo, hi = [], [], [], []
-        for i, est in enumerate(ests):
-            if est:
-                ys.append(i + offset)
-                xs.append(est[0])
-                lo.append(est[0] - est[1])
-                hi.append(est[2] - est[0])
-        ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=name)
-    ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
-    ax.set_title(title, fontsize=10)
-    if n > 1:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def _order_note(gate: GateResult) -> str:
     """Which lane went first within the rounds, as recorded (gate.json version 4 on)."""
     first = {side: sum(o.get(side, 0) for c in gate.cases for o in c.order_first) for side in ("from", "to")}
@@ -296,93 +239,6 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     return plots
 
 
-# --------------------------------------------------------------------------------------------
-# pytest-benchmark results (one run or merged)
-# --------------------------------------------------------------------------------------------
-
-
-def result_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per benchmark, from the fields the perf suite (``summary.results_json``) and the lane
-    gate put in ``extra_info``; the benchmark's name is used when no ``case_id`` is given."""
-    from .results_json import benchmark_origin
-
-    rows = []
-    for bench in doc["benchmarks"]:
-        extra = bench.get("extra_info") or {}
-        machine_class, lane = benchmark_origin(doc, bench)
-        stats = bench.get("stats")
-        median_ms = float(stats["median"]) * 1000.0 if stats else extra.get("median_ms")
-        baseline = extra.get("baseline")
-        baseline_ci = extra.get("baseline_ci")
-        rows.append({
-            "case": extra.get("case_id") or bench["name"], "machine_class": machine_class, "lane": lane,
-            "median_ms": median_ms, "variant": extra.get("variant"),
-            "speedup": extra.get("speedup"), "ci": extra.get("ci"),
-            "baseline": ((float(baseline), *map(float, baseline_ci))
-                         if baseline is not None and baseline_ci else None),
-            "verdict": extra.get("verdict"), "fusions": extra.get("fusions") or {},
-        })
-    return rows
-
-
-def _speedup_est(row: Mapping[str, Any]) -> tuple[float, float, float] | None:
-    if row["speedup"] is None or not row["ci"]:
-        return None
-    return (float(row["speedup"]), float(row["ci"][0]), float(row["ci"][1]))
-
-
-def _baseline_est(row: Mapping[str, Any]) -> tuple[float, float, float] | None:
-    return row["baseline"]
-
-
-def results_markdown(doc: Mapping[str, Any], images: Mapping[str, str] | None = None) -> str:
-    images = images or {}
-    rows = result_rows(doc)
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["machine_class"], row["lane"]), []).append(row)
-    out = ["## infergate results", "",
-           f"{len(rows)} benchmarks from {len(groups)} machine class × lane combination(s).", ""]
-    for (machine_class, lane), group in sorted(groups.items()):
-        out += [f"### `{machine_class}` · `{lane}`", "",
-                "| case | median ms | speedup [interval] | baseline [interval] | verdict |",
-                "|---|---:|---|---|---|"]
-        for r in sorted(group, key=lambda r: r["case"]):
-            median = f"{r['median_ms']:.2f}" if r["median_ms"] is not None else "—"
-            out.append(f"| `{r['case']}` | {median} | {_est(_speedup_est(r))} | "
-                       f"{_est(_baseline_est(r))} | {_ICON.get(r['verdict'], r['verdict'])} |")
-        out.append("")
-        fused = [r for r in group if r["fusions"]]
-        if fused:
-            out += ["| case | fusion kind | count |", "|---|---|---:|"]
-            for r in fused:
-                out += [f"| `{r['case']}` | `{k}` | {n} |" for k, n in sorted(r["fusions"].items())]
-            out.append("")
-    if "speedups" in images:
-        out += [f"![Speedups]({images['speedups']})", ""]
-    return "\n".join(out)
-
-
-def results_plots(doc: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [r for r in result_rows(doc) if _speedup_est(r)]
-    if not rows:
-        return {}
-    keys = sorted({(r["machine_class"], r["lane"]) for r in rows})
-    cases = sorted({r["case"] for r in rows})
-    index = {(r["machine_class"], r["lane"], r["case"]): r for r in rows}
-    series = []
-    for mc, lane in keys:
-        series.append((f"{mc} · {lane}", [_speedup_est(index[(mc, lane, c)]) if (mc, lane, c) in index
-                                         else None for c in cases]))
-        if any(_baseline_est(index[(mc, lane, c)]) for c in cases if (mc, lane, c) in index):
-            series.append((f"baseline {mc} · {lane}",
-                           [_baseline_est(index[(mc, lane, c)]) if (mc, lane, c) in index else None
-                            for c in cases]))
-    return {"speedups": _interval_plot(cases, series, "speedup over eager (x)", 1.0,
-                                       out_dir / "speedups.png", "speedup per case vs baseline")}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infergate report", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", type=Path, metavar="JSON",
@@ -405,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .results_json import load_results
 
             results = load_results(args.input)
+            from .results_report import results_markdown, results_plots
+
             plots = results_plots(results, args.out)
             text = results_markdown(results, {k: p.name for k, p in plots.items()})
         (args.out / "report.md").write_text(text, encoding="utf-8")

@@ -1,0 +1,64 @@
+"""Pieces every report shares: verdict icons, interval text, the point-and-interval plot."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+_ICON = {"pass": "✅ pass", "unverified": "⚠️ unverified", "regression": "❌ regression",
+         "improvement": "🟢 improvement", "noisy": "⚠️ noisy", "inconclusive": "⚠️ INCONCLUSIVE",
+         "no-baseline": "— no baseline",
+         "reference": "reference", "unavailable": "— unavailable", None: "—"}
+
+
+def _pct(ratio: float) -> str:
+    return f"{(ratio - 1.0) * 100:+.1f}%"
+
+
+def _est(est: Sequence[float] | None, fmt: str = "{:.2f}") -> str:
+    if not est:
+        return "—"
+    p, lo, hi = est
+    return f"{fmt.format(p)} [{fmt.format(lo)}, {fmt.format(hi)}]"
+
+
+def _md_escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
+                   xlabel: str, reference: float, path: Path, title: str) -> Path:
+    """Horizontal point-and-interval plot, one row per label, one marker per series."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6))
+    n = len(series)
+    for s, (name, ests) in enumerate(series):
+        offset = (s - (n - 1) / 2) * 0.25
+        ys, xs, lo, hi = [], [], [], []
+        for i, est in enumerate(ests):
+            if est:
+                ys.append(i + offset)
+                xs.append(est[0])
+                lo.append(est[0] - est[1])
+                hi.append(est[2] - est[0])
+        ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=name)
+    ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    if n > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
