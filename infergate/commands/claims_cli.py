@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import shutil
 import sys
 import time
@@ -316,7 +317,8 @@ def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
              "origin": origin or facts.get("date", "not recorded in the file")}]
 
 
-def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None) -> int:
+def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
+                 command: str | None = None) -> int:
     """Render one or several claims.json of one class and lane into one report; a file of another
     class or lane is refused before anything is written."""
     from ..core.errors import DataFileError, UsageError
@@ -352,6 +354,8 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
         facts = {"machine class": first[3], "lane": first[4], "CPU": first[1]["facts"].get("CPU", "—"),
                  "torch threads": first[1]["facts"].get("torch threads", "—"),
                  "rows": f"{len(results)}, from {len(loaded)} runs (see Sources)"}
+        if command:
+            facts["rendered by"] = f"`{command}`"
     target = out_dir or directories[0]
     _write(target, results, facts, first[3], first[4], dtypes, sources, rows_too=not in_place)
     print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s)")
@@ -378,7 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.summary:
             return print_summary(REPO_ROOT / "docs" / "claims")
         if args.render is not None:
-            return render_again(args.render, args.out, args.origin)
+            command = "python -m infergate claims " + " ".join(
+                shlex.quote(a) for a in (sys.argv[2:] if argv is None else argv))
+            return render_again(args.render, args.out, args.origin, command)
         return measure_claims(args, argv)
     except InfergateError as exc:  # a bad or foreign claims file: one line, the file untouched
         print(f"infergate claims: {exc}", file=sys.stderr)

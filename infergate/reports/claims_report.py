@@ -36,7 +36,8 @@ from ..measuring.fusion_patterns import label as fusion_label
 
 WIDTH = 120  # prose lines; table rows are as wide as their cells
 BASELINES = REPO_ROOT / "baselines"
-FACTS_ORDER = ("command", "date", "wall time", "machine class", "lane", "CPU", "torch threads", "rows", "variants")
+FACTS_ORDER = ("command", "rendered by", "date", "wall time", "machine class", "lane", "CPU", "torch threads", "rows",
+               "variants")
 MAIN_RATIOS = ((JIT, REFERENCE), (JIT_IPEX, JIT), (JIT_IPEX, REFERENCE), (COMPILE, REFERENCE), (COMPILE, JIT_IPEX))
 
 
