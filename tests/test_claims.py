@@ -341,7 +341,9 @@ def test_several_runs_render_into_one_report_with_their_origin_and_classes_never
     assert len(err.splitlines()) == 1 and "one report is one class and lane" in err and not out.exists()
     assert main(["--render", str(a), str(b), "--out", str(out), "--origin", "recorded on a runner, 2026-12-06"]) == 0
     text = (out / "claims.md").read_text()
-    assert text.count("recorded on a runner, 2026-12-06") == 2 and f"`{a / 'claims.json'}`" in text
+    sources = text.split("## Sources")[1].split("##")[0]
+    assert sources.count("| recorded on a runner, 2026-12-06 |") == 2 and f"`{a / 'claims.json'}`" in sources
+    assert "- **rendered by**: `python -m infergate claims --render" in text
     assert "| m0-qa-base-eager_attn |" in text and "| m-qa-base-eager_attn |" in text
     merged = json.loads((out / "claims.json").read_text())
     assert merged["version"] == 2 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
