@@ -154,14 +154,18 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
     from infergate.commands.claims_cli import main
 
     code = main(["--size", "tiny", "--archs", "bert", "--tasks", "seqcls", "--dtypes", "fp32,bf16",
-                 "--budget", "0.3", "--processes", "2", "--out", str(tmp_path)])
+                 "--budget", "0.3", "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "claims.json").read_text())
     assert (data["schema"], data["version"]) == ("infergate-claims", 2)
     fp32 = next(r for r in data["rows"] if r["dtype"] == "fp32")
     assert "frozen" in fp32["proofs"]["compile"] and fp32["answers"]["compile"]["within_tolerance"]
     assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"] is None
-    assert [t["process"] for t in fp32["trials"]] == [0, 1] and fp32["trials"][0]["timing"]["rounds"] >= 20
+    assert [t["process"] for t in fp32["trials"]] == [0, 1, 2] and fp32["trials"][0]["timing"]["rounds"] >= 20
+    bf16 = next(r for r in data["rows"] if r["dtype"] == "bf16")
+    if bf16["trials"]:  # a native-BF16 CPU in the ipex lane: jit_ipex apart, the plain workers never import IPEX
+        groups = {t["group"]: t for t in bf16["trials"]}
+        assert not groups["torch"]["ipex_imported"] and "jit_ipex" not in groups["torch"]["timing"]["times_ns"]
     assert (tmp_path / "claims.log").is_file()  # the workers' stderr, not the console
     from infergate.building.capabilities import probe
 
@@ -349,3 +353,17 @@ def test_several_runs_render_into_one_report_with_their_origin_and_classes_never
     assert merged["version"] == 2 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
     assert main(["--render", str(out)]) == 0  # the merged file renders again, its sources kept
     assert (out / "claims.md").read_text() == text
+
+
+def test_a_version_1_file_still_renders_and_says_its_intervals_are_one_process(tmp_path) -> None:
+    from pathlib import Path
+
+    from infergate.commands.claims_cli import main
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx2__2c2t"
+                 / "torch-2.8.0__ipex-2.8.0__tf-4.57.6")
+    assert json.loads((committed / "claims.json").read_text())["version"] == 1
+    assert main(["--render", str(committed), "--out", str(tmp_path), "--origin", "o"]) == 0
+    text = (tmp_path / "claims.md").read_text()
+    assert "**One-process intervals**: 24 row(s) come from claims.json version 1" in text
+    assert "| claims.json v1 | 48 | o |" in text

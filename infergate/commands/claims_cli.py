@@ -107,7 +107,7 @@ def parser() -> argparse.ArgumentParser:
                    help="also build and time compile_cpp (inductor's C++ wrapper) and compile_autotune (C++ "
                         "wrapper + max-autotune), PyTorch's measured options for CPU inference; adds 1-2 min "
                         "per row. Default: off")
-    p.add_argument("--processes", type=whole_number(2, 20), default=DEFAULT_PROCESSES, metavar="N",
+    p.add_argument("--processes", type=whole_number(3, 20), default=DEFAULT_PROCESSES, metavar="N",
                    help="worker processes per row (per worker group): the interval is taken across them. "
                         f"Default: {DEFAULT_PROCESSES}")
     p.add_argument("--render", type=Path, nargs="+", default=None, metavar="DIR",
