@@ -367,3 +367,25 @@ def test_a_version_1_file_still_renders_and_says_its_intervals_are_one_process(t
     text = (tmp_path / "claims.md").read_text()
     assert "**One-process intervals**: 24 row(s) come from claims.json version 1" in text
     assert "| claims.json v1 | 48 | o |" in text
+
+
+def test_bf16_jit_ipex_has_workers_of_its_own_and_fp32_shares_one() -> None:
+    from infergate.commands.claims_cli import plan_rows, worker_groups
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.zoo import Task
+
+    fp32, bf16 = plan_rows(["bert"], [Task.SEQ_CLS], "tiny", "eager", [DType.FP32, DType.BF16])
+    variants = ("eager", "jit", "jit_ipex", "compile")
+    assert worker_groups(fp32, variants) == {"torch": variants}
+    assert worker_groups(bf16, variants) == {"torch": ("eager", "jit", "compile"), "ipex": ("jit_ipex",)}
+
+
+def test_a_row_whose_rounds_scatter_is_flagged_even_when_the_samples_missed_it() -> None:
+    from infergate.measuring.claims import disturbed
+
+    quiet = row({"eager": 100.0, "jit": 80.0})
+    assert disturbed(quiet) == ()
+    assert quiet.timing is not None
+    times = quiet.timing.times_ns["eager"]
+    quiet.timing.times_ns["eager"] = [t * 5 if i % 2 else t for i, t in enumerate(times)]  # half the rounds 5x slower
+    assert any("eager" in r and "IQR" in r for r in disturbed(quiet))
