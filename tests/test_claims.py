@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+import sys
 import time
 
 import numpy as np
 import pytest
 
-from infergate.measuring.claims import benefit_counts, can_leave_ipex, fusion_share, speedup
-from infergate.measuring.claims_measure import Answers, ClaimMeasurement
+from infergate.measuring.claims import (
+    NOT_ASSESSABLE,
+    HostSpread,
+    benefit_counts,
+    can_leave_ipex,
+    fusion_share,
+    host_spread,
+    speedup,
+)
+from infergate.measuring.claims_measure import Answers, ClaimMeasurement, Trial
 from infergate.measuring.memory import MIB, PeakResident
 from infergate.measuring.sampling import ModelMeasurement
 from infergate.reports.claims_report import render
@@ -84,15 +94,17 @@ def test_leaving_is_undecided_when_the_interval_straddles_the_limit_and_n_a_with
     assert can_leave_ipex(straddling).answer == "undecided", can_leave_ipex(straddling).why
     clear_here = row({"jit_ipex": 80.0, "compile": 76.0}, answers={"jit_ipex": SAME, "compile": SAME})
     assert can_leave_ipex(clear_here).answer == "yes"
-    assert can_leave_ipex(clear_here, across_hosts=True).answer == "undecided"  # 5 % is inside the host spread
+    spread = HostSpread(sd=0.04, sessions=3, cases=2)
+    assert can_leave_ipex(clear_here, across_hosts=True, hosts=spread).answer == "undecided"  # 5 % is inside it
+    assert can_leave_ipex(clear_here, across_hosts=True).answer == NOT_ASSESSABLE  # no sessions: no sum of priors
     lane = row({"eager": 100.0, "compile": 60.0}, skipped={"jit_ipex": "IPEX ended at 2.8"})
-    assert can_leave_ipex(lane).answer == "n/a" and "IPEX ended" in can_leave_ipex(lane).why
+    assert can_leave_ipex(lane).answer == "n/a" and "jit_ipex skipped" in can_leave_ipex(lane).why
     crashed = ClaimMeasurement("m", "bert", "qa", "b1s128", "fp32", failed={"worker": "killed by SIGKILL"})
     assert can_leave_ipex(crashed).answer == "undecided" and "SIGKILL" in can_leave_ipex(crashed).why
     assert fusion_share([crashed], "fp32").failed == 1  # named in the sentence, not silently dropped
     skipped = ClaimMeasurement("m", "bert", "qa", "b1s128", "bf16", skipped={"jit_ipex": "no native BF16",
                                                                              "compile": "no native BF16"})
-    assert can_leave_ipex(skipped).answer == "n/a" and "no native BF16" in can_leave_ipex(skipped).why
+    assert can_leave_ipex(skipped).answer == "n/a" and "skipped" in can_leave_ipex(skipped).why
 
 
 def test_the_report_has_the_one_line_answer_and_every_table() -> None:
@@ -112,11 +124,12 @@ def test_the_compile_options_get_their_own_table_against_compile_and_jit_ipex() 
             skipped={"compile_autotune": "max-autotune needs torch >= 2.9"})
     text = render([m], {"command": "`x`"}, "cls", ["fp32"])
     table = text.split("## compile's inductor options")[1].split("## Cost per variant")[0]
-    assert "| compile_cpp / compile | compile_autotune / compile | compile_cpp / jit_ipex |" in table
-    assert "| bert-qa-base-eager_attn | b1s128 | 1.20× [" in table and "skip (compile_autotune: max-autotune" in table
+    assert "| compile_cpp vs compile | compile_autotune vs compile | compile_cpp vs jit_ipex |" in table
+    assert "| bert-qa-base-eager_attn | b1s128 | fp32 | 1.20× [" in table and "skip [1]" in table
+    assert "- skip [1] (compile_autotune; 2 cell(s)): max-autotune needs torch >= 2.9" in text
     costs = text.split("## Cost per variant")[1]
     assert "Built in the order eager, jit, jit_ipex, compile, compile_cpp, compile_autotune" in costs
-    assert re.search(r"\| bert-qa-base-eager_attn \| b1s128 \| compile_cpp \| 5[01]\.[0-9] \| 1\.0 \|", costs)
+    assert re.search(r"\| bert-qa-base-eager_attn \| b1s128 \| fp32 \| 1\.0 / 1\.0 / 1\.0 / 1\.0 / 1\.0 / — \|", costs)
 
 
 @pytest.mark.parametrize("keep", [True, False])
@@ -144,10 +157,16 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
                  "--budget", "0.3", "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "claims.json").read_text())
-    assert (data["schema"], data["version"]) == ("infergate-claims", 1)
+    assert (data["schema"], data["version"]) == ("infergate-claims", 2)
     fp32 = next(r for r in data["rows"] if r["dtype"] == "fp32")
     assert "frozen" in fp32["proofs"]["compile"] and fp32["answers"]["compile"]["within_tolerance"]
-    assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"]["rounds"] >= 20
+    assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"] is None
+    assert [t["process"] for t in fp32["trials"]] == [0, 1, 2] and fp32["trials"][0]["timing"]["rounds"] >= 20
+    bf16 = next(r for r in data["rows"] if r["dtype"] == "bf16")
+    if bf16["trials"]:  # a native-BF16 CPU in the ipex lane: jit_ipex apart, the plain workers never import IPEX
+        groups = {t["group"]: t for t in bf16["trials"]}
+        assert not groups["torch"]["ipex_imported"] and "jit_ipex" not in groups["torch"]["timing"]["times_ns"]
+    assert (tmp_path / "claims.log").is_file()  # the workers' stderr, not the console
     from infergate.building.capabilities import probe
 
     text = (tmp_path / "claims.md").read_text()
@@ -174,6 +193,7 @@ def test_only_a_whole_matrix_run_writes_the_committed_report_by_default() -> Non
 
 @pytest.mark.parametrize("content", ['{"schema": "something-else", "version": 1}',
                                      '{"schema": "infergate-claims", "version": 1, "rows": [{"model_id": 1}]}',
+                                     '{"schema": "infergate-claims", "version": 99, "rows": []}',
                                      "not json"])
 def test_rendering_a_bad_claims_file_is_one_line_and_leaves_it(tmp_path, capsys, content) -> None:
     from infergate.commands.claims_cli import main
@@ -183,3 +203,189 @@ def test_rendering_a_bad_claims_file_is_one_line_and_leaves_it(tmp_path, capsys,
     err = capsys.readouterr().err.strip()
     assert err.startswith("infergate claims: claims file ") and len(err.splitlines()) == 1
     assert (tmp_path / "claims.json").read_text() == content and not (tmp_path / "claims.md").exists()
+
+
+# --- across processes, across hosts, the report's legends, the worker log -----------------------
+
+
+def trial_row(log_speedup: float, offsets: list[float], rounds: int = 20, seed: int = 0, split: bool = False,
+              dtype: str = "fp32") -> ClaimMeasurement:
+    """jit and jit_ipex (true jit_ipex/jit speedup exp(log_speedup)) timed in len(offsets) processes;
+    process i shifts the ratio by offsets[i] (what a new process does to a speedup). ``split``:
+    jit_ipex in a worker of its own in each process, as BF16 is."""
+    rng = np.random.default_rng(seed)
+    trials = []
+    for i, off in enumerate(offsets):
+        machine = rng.lognormal(0.0, 0.03, rounds)
+        jit = [int(80e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.01, rounds), strict=True)]
+        ipex = [int(80e6 * math.exp(-log_speedup - off) * f * g)
+                for f, g in zip(machine if not split else rng.lognormal(0.0, 0.03, rounds),
+                                rng.lognormal(0.0, 0.01, rounds), strict=True)]
+        if split:
+            trials += [Trial(i, "torch", ModelMeasurement("m", dtype, ["jit"], {"jit": jit}, rounds=rounds)),
+                       Trial(i, "ipex", ModelMeasurement("m", dtype, ["jit_ipex"], {"jit_ipex": ipex}, rounds=rounds))]
+        else:
+            trials.append(Trial(i, "torch", ModelMeasurement("m", dtype, ["jit", "jit_ipex"],
+                                                             {"jit": jit, "jit_ipex": ipex}, rounds=rounds)))
+    return ClaimMeasurement("m-qa-base-eager_attn", "m", "qa", "b1s128", dtype, trials=trials)
+
+
+def test_the_across_process_interval_covers_at_its_rate_where_one_process_bootstrap_does_not() -> None:
+    # Each process shifts log(jit_ipex/jit) by N(0, 2 %) (the issue's between-process sd); rounds
+    # add 1 % per call. 99 % intervals over 300 seeded rows: the t interval over 3 processes covers
+    # the true ratio at about its rate; process 0's bootstrap, blind to the shift, far less often.
+    truth, n = math.log(1.06), 300
+    rng = np.random.default_rng(123)
+    across = one = 0
+    for seed in range(n):
+        m = trial_row(truth, list(rng.normal(0.0, 0.02, 3)), seed=seed)
+        est = speedup(m, "jit_ipex", "jit")
+        assert est is not None and est.processes == 3
+        across += est.low <= math.exp(truth) <= est.high
+        first = ClaimMeasurement(m.model_id, "m", "qa", m.shape, "fp32", timing=m.trials[0].timing)
+        single = speedup(first, "jit_ipex", "jit")
+        assert single is not None and single.processes == 1
+        one += single.low <= math.exp(truth) <= single.high
+    assert across / n >= 0.96, across / n  # nominal 0.99; 300 rows' binomial sd is ~0.006
+    assert one / n <= 0.6, one / n
+
+
+def test_a_cross_worker_ratio_pairs_process_i_with_process_i() -> None:
+    m = trial_row(math.log(1.2), [0.0, 0.0, 0.0], split=True, dtype="bf16")
+    est = speedup(m, "jit_ipex", "jit")
+    assert est is not None and est.processes == 3 and 1.15 < est.point < 1.25 and est.low > 1.05
+    one = trial_row(math.log(1.2), [0.0], split=True)
+    lone = speedup(one, "jit_ipex", "jit")
+    assert lone is not None and lone.high == math.inf  # one process says nothing about the next
+    assert not benefit_counts(lone)
+
+
+def _baselines(tmp_path, extra_session: bool):
+    """The committed AVX2 ipex baseline, optionally with a second session whose jit_ipex runs are
+    3 % faster (and its jit runs as they were)."""
+    from pathlib import Path
+
+    cls, lane = "amd-epyc__avx2__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
+    src = Path(__file__).resolve().parents[1] / "baselines" / cls / f"{lane}.json"
+    data = json.loads(src.read_text())
+    if extra_session:
+        sid = "h-000000000002"
+        data["sessions"][sid] = dict(next(iter(data["sessions"].values())), host=sid)
+        for case_id, case in data["cases"].items():
+            factor = 1.03 if "-jit_ipex-" in case_id else 1.0
+            case["runs"] += [dict(r, session=sid, speedup=r["speedup"] * factor) for r in case["runs"]]
+    (tmp_path / cls).mkdir()
+    (tmp_path / cls / f"{lane}.json").write_text(json.dumps(data))
+    return cls, lane
+
+
+def test_across_hosts_is_not_assessable_with_one_session_and_measured_with_two(tmp_path) -> None:
+    cls, lane = _baselines(tmp_path, extra_session=False)
+    assert host_spread(tmp_path, cls, lane, "jit_ipex", "jit", "fp32") is None  # the committed files: 1 session
+    rows = models_with_benefits([1.3, 1.0])
+    text = render(rows, {"command": "`x`"}, cls, ["fp32"], lane=lane, baselines=tmp_path)
+    assert "across hosts: not assessable yet" in text and "jit_ipex vs jit FP32: not assessable yet" in text
+    assert "hosts [" not in text  # no interval drawn from priors
+
+    two = tmp_path / "two"
+    two.mkdir()
+    _baselines(two, extra_session=True)
+    spread = host_spread(two, cls, lane, "jit_ipex", "jit", "fp32")
+    assert spread is not None and spread.sessions == 2 and 0.01 < spread.sd < 0.03  # a 3 % shift between 2
+    assert host_spread(two, cls, lane, "jit_ipex", "jit", "bf16") is None  # no BF16 cases recorded
+    text = render(rows, {"command": "`x`"}, cls, ["fp32"], lane=lane, baselines=two)
+    assert "jit_ipex vs jit FP32: between-session sd" in text and "hosts [" in text
+
+
+def test_one_legend_line_per_skip_reason_and_a_flag_for_a_disturbed_row() -> None:
+    from infergate.measuring.inrun_noise import InRunNoise
+
+    reason = "BF16 speed is measured only on CPUs with native BF16 arithmetic (amx_bf16 or avx512_bf16)"
+    rows = [ClaimMeasurement(f"m{i}-qa-base-eager_attn", "m", "qa", "b1s128", "bf16",
+                             skipped={v: reason for v in ("eager", "jit", "jit_ipex", "compile")}) for i in range(6)]
+    noisy = row({"eager": 100.0, "jit": 80.0, "jit_ipex": 70.0, "compile": 75.0}, model="n-qa-base-eager_attn")
+    assert noisy.timing is not None
+    noisy.timing.noise = InRunNoise(samples=20, others_runnable=1.2, others_runnable_max=2)
+    text = render([*rows, noisy], {"command": "`x`"}, "cls", ["bf16", "fp32"])
+    flat = " ".join(text.split())  # the legend wraps at 120 columns
+    assert flat.count(reason) == 1
+    assert "- skip [1] (jit, jit_ipex, compile; 30 cell(s)): " + reason in flat
+    assert "| n-qa-base-eager_attn ⚠ |" in text and "1.20 other runnable thread(s)" in text
+    assert all(len(line) <= 120 for line in text.splitlines() if not line.startswith("|"))
+
+
+def _shout() -> int:
+    print("a worker's warning", file=sys.stderr)
+    return 7
+
+
+def test_a_workers_stderr_goes_to_the_log_not_the_console(tmp_path, capfd) -> None:
+    from infergate.measuring.isolation import run_in_worker
+
+    log = tmp_path / "claims.log"
+    assert run_in_worker(_shout, timeout=120, stderr_log=log) == 7
+    assert "a worker's warning" in log.read_text() and "a worker's warning" not in capfd.readouterr().err
+
+
+def _write_claims(directory, cls: str, lane: str, rows: list[ClaimMeasurement]) -> None:
+    from infergate.commands.claims_cli import _write
+
+    _write(directory, rows, {"command": "`x`", "machine class": cls, "lane": lane}, cls, lane, ["fp32"])
+
+
+def test_several_runs_render_into_one_report_with_their_origin_and_classes_never_mix(tmp_path, capsys) -> None:
+    from infergate.commands.claims_cli import main
+
+    a, b, c, out = (tmp_path / n for n in ("a", "b", "c", "out"))
+    _write_claims(a, "cls", "lane", models_with_benefits([1.3]))
+    _write_claims(b, "cls", "lane", [trial_row(math.log(1.1), [0.0, 0.01, -0.01])])
+    _write_claims(c, "other", "lane", models_with_benefits([1.0]))
+    assert main(["--render", str(a), str(c), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "one report is one class and lane" in err and not out.exists()
+    assert main(["--render", str(a), str(b), "--out", str(out), "--origin", "recorded on a runner, 2026-12-06"]) == 0
+    text = (out / "claims.md").read_text()
+    sources = text.split("## Sources")[1].split("##")[0]
+    assert sources.count("| recorded on a runner, 2026-12-06 |") == 2 and f"`{a / 'claims.json'}`" in sources
+    assert "- **rendered by**: `python -m infergate claims --render" in text
+    assert "| m0-qa-base-eager_attn |" in text and "| m-qa-base-eager_attn |" in text
+    merged = json.loads((out / "claims.json").read_text())
+    assert merged["version"] == 2 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
+    assert main(["--render", str(out)]) == 0  # the merged file renders again, its sources kept
+    assert (out / "claims.md").read_text() == text
+
+
+def test_a_version_1_file_still_renders_and_says_its_intervals_are_one_process(tmp_path) -> None:
+    from pathlib import Path
+
+    from infergate.commands.claims_cli import main
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx2__2c2t"
+                 / "torch-2.8.0__ipex-2.8.0__tf-4.57.6")
+    assert json.loads((committed / "claims.json").read_text())["version"] == 1
+    assert main(["--render", str(committed), "--out", str(tmp_path), "--origin", "o"]) == 0
+    text = (tmp_path / "claims.md").read_text()
+    assert "**One-process intervals**: 24 row(s) come from claims.json version 1" in text
+    assert "| claims.json v1 | 48 | o |" in text
+
+
+def test_bf16_jit_ipex_has_workers_of_its_own_and_fp32_shares_one() -> None:
+    from infergate.commands.claims_cli import plan_rows, worker_groups
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.zoo import Task
+
+    fp32, bf16 = plan_rows(["bert"], [Task.SEQ_CLS], "tiny", "eager", [DType.FP32, DType.BF16])
+    variants = ("eager", "jit", "jit_ipex", "compile")
+    assert worker_groups(fp32, variants) == {"torch": variants}
+    assert worker_groups(bf16, variants) == {"torch": ("eager", "jit", "compile"), "ipex": ("jit_ipex",)}
+
+
+def test_a_row_whose_rounds_scatter_is_flagged_even_when_the_samples_missed_it() -> None:
+    from infergate.measuring.claims import disturbed
+
+    quiet = row({"eager": 100.0, "jit": 80.0})
+    assert disturbed(quiet) == ()
+    assert quiet.timing is not None
+    times = quiet.timing.times_ns["eager"]
+    quiet.timing.times_ns["eager"] = [t * 5 if i % 2 else t for i, t in enumerate(times)]  # half the rounds 5x slower
+    assert any("eager" in r and "IQR" in r for r in disturbed(quiet))

@@ -1,23 +1,25 @@
-"""``python -m infergate claims``: measure the claims matrix, one worker per row, and write the
-report (Markdown, PNG and the raw rows as JSON) under ``--out``.
+"""``python -m infergate claims``: measure the claims matrix, each row in ``--processes`` worker
+processes (BF16 jit_ipex in workers of its own), and write the report (Markdown, PNG and the raw
+rows as JSON) under ``--out``; or ``--render`` stored rows again, several runs of one class and
+lane into one report.
 
-Long (about a minute or two per base-size row on 2 cores), so every finished row is printed with
-its headline numbers and the time left. A row whose worker crashes or hangs is reported in the
-table as failed; the other rows still run.
+Long (one to two minutes per base-size row and process on 2 cores), so every finished row is
+printed with its headline numbers and the time left; the workers' warnings go to claims.log beside
+the report. A row whose worker crashes or hangs is reported as failed; the other rows still run.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import shlex
 import shutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE
+from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE, TORCH_GROUP, process_group
 from ..core.paths import REPO_ROOT
 from ..core.validate import seconds_up_to, whole_number
 from ..matrix.dtypes import DType
@@ -27,8 +29,10 @@ from ..matrix.zoo import ARCHS, ATTENTIONS, EAGER_ATTENTION, SIZES, Task
 from ..measuring.claims import can_leave_ipex, speedup
 from ..measuring.claims_measure import ClaimMeasurement, measure_claim
 from ..measuring.sampling import SamplingPlan
+from .claims_files import _write, print_summary, render_again
 
-SCHEMA, VERSION = "infergate-claims", 1
+DEFAULT_PROCESSES = 3
+LOG_NAME = "claims.log"
 SEQ, QA_LONG_SEQ = 128, 384
 DEFAULT_BUDGET_S = 15.0
 DEFAULT_TIMEOUT_S = 1800.0
@@ -100,8 +104,18 @@ def parser() -> argparse.ArgumentParser:
                    help="also build and time compile_cpp (inductor's C++ wrapper) and compile_autotune (C++ "
                         "wrapper + max-autotune), PyTorch's measured options for CPU inference; adds 1-2 min "
                         "per row. Default: off")
-    p.add_argument("--render", type=Path, default=None, metavar="DIR",
-                   help="measure nothing: re-render DIR/claims.md and claims.png from DIR/claims.json")
+    p.add_argument("--processes", type=whole_number(3, 20), default=DEFAULT_PROCESSES, metavar="N",
+                   help="worker processes per row (per worker group): the interval is taken across them. "
+                        f"Default: {DEFAULT_PROCESSES}")
+    p.add_argument("--render", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="measure nothing: render DIR/claims.json (several: one report of one class and lane) "
+                        "into claims.md and claims.png, in DIR or --out")
+    p.add_argument("--summary", action="store_true",
+                   help="measure nothing: print the cross-class table of every committed report "
+                        "(docs/claims/*/*/claims.json) as Markdown")
+    p.add_argument("--origin", default=None, metavar="TEXT",
+                   help="with --render: where the rows come from, kept in the report "
+                        "(e.g. 'recorded on a runner, 2026-12-06'). Default: the files' own")
     return p
 
 
@@ -109,6 +123,8 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
               measured: int, to_measure: int) -> str:
     """The row's headline; the time left extrapolates the rows measured so far (skipped rows cost
     nothing) over the rows still to measure."""
+    from ..measuring.claims import disturbed
+
     elapsed = time.perf_counter() - started
     left = elapsed / max(measured, 1) * to_measure
     head = f"[{i}/{n}] {row.name}"
@@ -118,13 +134,46 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
     parts = []
     for name, a, b in ((JIT, JIT, REFERENCE), ("fusions", JIT_IPEX, JIT), (COMPILE, COMPILE, REFERENCE)):
         est = speedup(m, a, b)
-        parts.append(f"{name} {est.point:.2f}x" if est else f"{name} -")
-    return (f"{head}: {', '.join(parts)}; leave IPEX: {can_leave_ipex(m).answer} "
+        parts.append(f"{name} {est.point:.2f}× [{est.low:.2f}, {est.high:.2f}]" if est else f"{name} -")
+    noisy = "; DISTURBED" if disturbed(m) else ""
+    return (f"{head}: {', '.join(parts)}; leave IPEX: {can_leave_ipex(m).answer}{noisy} "
             f"(row {m.wall_s:.0f} s; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left)")
 
 
+def worker_groups(row: Row, variants: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """The row's variants by the worker that times them (``variants.process_group``)."""
+    groups: dict[str, list[str]] = {}
+    for v in variants:
+        groups.setdefault(process_group(v, row.dtype), []).append(v)
+    return {g: tuple(names) for g, names in groups.items()}
+
+
+def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> ClaimMeasurement:
+    """One row from its workers: each variant's build facts from its own group's first worker,
+    every worker's timing as a trial."""
+    from ..measuring.claims_measure import Trial
+
+    out = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape), row.dtype.value)
+    for process, group, m in parts:
+        own = [v for v in (*m.costs, *m.skipped, *m.failed) if process_group(v, row.dtype) == group]
+        if process == 0:
+            out.costs.update({v: m.costs[v] for v in own if v in m.costs})
+            out.proofs.update({v: m.proofs[v] for v in own if v in m.proofs})
+            out.skipped.update({v: m.skipped[v] for v in own if v in m.skipped})
+            out.failed.update({v: m.failed[v] for v in own if v in m.failed})
+            out.answers.update({v: m.answers[v] for v in own if v in m.answers})
+            out.fusions.update({v: m.fusions[v] for v in own if v in m.fusions})
+        if m.timing is not None:
+            out.trials.append(Trial(process, group, m.timing, m.ipex_imported))
+        out.wall_s += m.wall_s
+        if group == TORCH_GROUP and row.dtype is DType.BF16 and m.ipex_imported:
+            out.failed["worker"] = "IPEX was imported in a BF16 plain-torch worker: its autocast kernels were IPEX's"
+    return out
+
+
 def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
-             after_row=None, variants: tuple[str, ...] | None = None) -> list[ClaimMeasurement]:
+             after_row=None, variants: tuple[str, ...] | None = None, processes: int = DEFAULT_PROCESSES,
+             log: Path | None = None) -> list[ClaimMeasurement]:
     from ..core.errors import CaseCrashed, CaseTimeout
     from ..measuring.isolation import run_in_worker
     from ..measuring.measuring_env import suite_env
@@ -144,76 +193,38 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
             skipped_rows += 1
             out(f"[{i}/{len(rows)}] {row.name}: skipped: {next(iter(m.skipped.values()))}", flush=True)
             continue
-        try:
-            m = run_in_worker(measure_claim, row.spec, row.shape, row.dtype, plan, variants, timeout=timeout,
-                              env=dict(menv.env), argv_prefix=menv.argv_prefix)
-            error = None
-        except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
-            first = (str(exc).splitlines() or [""])[0]
-            error = first if isinstance(exc, (CaseCrashed, CaseTimeout)) else f"{type(exc).__name__}: {first}"
+        groups = worker_groups(row, [v for v in variants if not reasons[v]])
+        parts, error = [], None
+        for process in range(processes):
+            # alternate the groups' order, so neither always runs first after a row's start
+            order = list(groups) if process % 2 == 0 else list(groups)[::-1]
+            for group in order:
+                if log is not None:
+                    with open(log, "a", encoding="utf-8") as fh:
+                        fh.write(f"=== {row.name}, process {process}, {group} worker ===\n")
+                try:
+                    m = run_in_worker(measure_claim, row.spec, row.shape, row.dtype, plan, groups[group],
+                                      timeout=timeout, env=dict(menv.env), argv_prefix=menv.argv_prefix,
+                                      stderr_log=log)
+                except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
+                    first = (str(exc).splitlines() or [""])[0]
+                    error = first if isinstance(exc, (CaseCrashed, CaseTimeout)) else f"{type(exc).__name__}: {first}"
+                    break
+                parts.append((process, group, m))
+            if error:
+                break
+        if error:
             m = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape),
                                  row.dtype.value, failed={"worker": error})
+        else:
+            m = _merge(row, parts)
+            m.skipped.update({v: r for v, r in reasons.items() if r})
         results.append(m)
         if after_row is not None:  # the rows so far are on disk: a long run interrupted keeps them
             after_row(results)
         to_measure -= 1
         out(_progress(i, len(rows), row, m, error, started, len(results) - skipped_rows, to_measure), flush=True)
     return results
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: a NaN output difference is written as null."""
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls: str, lane: str,
-           dtypes: Sequence[str]) -> None:
-    from ..reports.claims_report import plot, render
-    from ..reports.summary import write_json
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts, "dtypes": list(dtypes),
-                                         "machine_class": cls, "lane": lane,
-                                         "rows": [_finite(dataclasses.asdict(m)) for m in results]})
-    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes), encoding="utf-8")
-    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
-
-
-def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
-    """A claims.json back into rows (refusing another schema or version)."""
-    from ..core.errors import DataFileError
-    from ..measuring.claims_measure import Answers
-    from ..measuring.inrun_noise import InRunNoise
-    from ..measuring.sampling import Cost, ModelMeasurement
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataFileError(f"claims file {path}: cannot read it: {exc}") from None
-    if not isinstance(data, dict) or (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
-        raise DataFileError(f"claims file {path}: not an {SCHEMA} version {VERSION} file")
-    rows = []
-    try:
-        for raw in data["rows"]:
-            timing = raw.pop("timing")
-            if timing is not None:
-                timing = ModelMeasurement(**{**timing, "noise": InRunNoise(**timing["noise"]),
-                                             "costs": {k: Cost(**v) for k, v in timing.get("costs", {}).items()}})
-            answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
-                                     "disagreements": tuple(v["disagreements"])})
-                       for k, v in raw.pop("answers").items()}
-            costs = {k: Cost(**{f: float("nan") if x is None else x for f, x in v.items()})
-                     for k, v in raw.pop("costs").items()}
-            rows.append(ClaimMeasurement(**raw, timing=timing, answers=answers, costs=costs))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataFileError(f"claims file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
-    return data, rows
 
 
 def default_out(args: argparse.Namespace, cls: str, lane: str) -> Path:
@@ -224,73 +235,70 @@ def default_out(args: argparse.Namespace, cls: str, lane: str) -> Path:
     return REPO_ROOT / ("docs" if whole else "results") / "claims" / cls / lane
 
 
-def render_again(directory: Path) -> int:
-    from ..core.errors import DataFileError
-
-    data, results = load_rows(directory / "claims.json")
-    try:
-        stored = data["facts"]  # the first reports named class, lane and dtypes only among their facts
-        cls = data.get("machine_class") or stored["machine class"]
-        lane = data.get("lane") or stored["lane"]
-    except (KeyError, TypeError) as exc:
-        raise DataFileError(f"claims file {directory / 'claims.json'}: no {exc} among its facts") from None
-    dtypes = data.get("dtypes") or list(dict.fromkeys(m.dtype for m in results))
-    _write(directory, results, stored, cls, lane, dtypes)
-    print(f"infergate claims: re-rendered {directory / 'claims.md'} from its {len(results)} rows")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from ..core.errors import InfergateError
 
     args = parser().parse_args(argv)
     try:
-        return render_again(args.render) if args.render is not None else measure_claims(args, argv)
+        if args.summary:
+            return print_summary(REPO_ROOT / "docs" / "claims")
+        if args.render is not None:
+            command = "python -m infergate claims " + " ".join(
+                shlex.quote(a) for a in (sys.argv[2:] if argv is None else argv))
+            return render_again(args.render, args.out, args.origin, command)
+        return measure_claims(args, argv)
     except InfergateError as exc:  # a bad or foreign claims file: one line, the file untouched
         print(f"infergate claims: {exc}", file=sys.stderr)
         return 2
 
 
 def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from datetime import datetime, timezone
+
     from ..building.capabilities import probe
     from ..building.machine import lane_id, lane_versions, machine_class
 
     cls, lane = machine_class(), lane_id(lane_versions())
     out_dir = args.out or default_out(args, cls, lane)
     partial = out_dir / "in-progress"
+    partial.mkdir(parents=True, exist_ok=True)
+    log = out_dir / LOG_NAME
+    log.write_text("", encoding="utf-8")
     dtypes = [DType(d) for d in args.dtypes]
     rows = plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes)
     plan = SamplingPlan(budget_s=args.budget, threads=args.threads)
     print(f"infergate claims: {len(rows)} rows ({args.size} models, {args.attention} attention) on {cls}, "
-          f"lane {lane}; writing {out_dir} (rows so far in {partial} until the run ends)", flush=True)
+          f"lane {lane}, {args.processes} processes per row; writing {out_dir} (rows so far in {partial} "
+          f"until the run ends); the workers' warnings go to {log}", flush=True)
     started = time.perf_counter()
     caps = probe()
     command = "python -m infergate claims " + " ".join(sys.argv[2:] if argv is None else argv)
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d")
 
     def facts(results: Sequence[ClaimMeasurement], done: bool) -> dict:
         wall = time.perf_counter() - started
-        threads = next((m.timing.threads for m in results if m.timing), None)
+        threads = next((t.threads for m in results for t in timings(m)), None)
         return {
-            "command": f"`{command.strip()}`",
+            "command": f"`{command.strip()}`", "date": date,
             "wall time": f"{wall / 60:.1f} min" + ("" if done else f" so far ({len(results)} of {len(rows)} rows)"),
             "machine class": cls, "lane": lane, "CPU": caps.cpu_model, "torch threads": str(threads or "—"),
-            "rows": f"{len(rows)} ({args.size} size, batch 1, {args.attention} attention, "
-                    f"budget {args.budget:g} s of rounds each)",
+            "rows": f"{len(rows)} ({args.size} size, batch 1, {args.attention} attention, {args.processes} "
+                    f"processes each, budget {args.budget:g} s of rounds per process)",
             "variants": ", ".join(variants),
         }
 
     dtype_names = [d.value for d in dtypes]
     from ..building.cases import COMPILE_OPTIONS
-    from ..measuring.claims_measure import CLAIM_VARIANTS
+    from ..measuring.claims_measure import CLAIM_VARIANTS, timings
 
     variants = CLAIM_VARIANTS + (COMPILE_OPTIONS if args.compile_options else ())
-    results = run_rows(rows, plan, args.timeout, variants=variants,
+    results = run_rows(rows, plan, args.timeout, variants=variants, processes=args.processes, log=log,
                        after_row=lambda so_far: _write(partial, so_far, facts(so_far, False), cls, lane, dtype_names))
     _write(out_dir, results, facts(results, True), cls, lane, dtype_names)
     shutil.rmtree(partial, ignore_errors=True)  # the whole run is in out_dir now
     failed = [m.model_id for m in results if m.failed]
-    print(f"infergate claims: {(time.perf_counter() - started) / 60:.1f} min; report {out_dir / 'claims.md'}"
-          + (f"; {len(failed)} row(s) with a failed variant" if failed else ""))
+    print(f"infergate claims: {(time.perf_counter() - started) / 60:.1f} min; report {out_dir / 'claims.md'}; "
+          f"workers' warnings in {log}" + (f"; {len(failed)} row(s) with a failed variant" if failed else ""))
     return 1 if failed else 0
 
 

@@ -2,32 +2,41 @@
 
 The guide says IPEX's jit-mode fusions speed up "about 70 %" of popular question-answering,
 text-classification and token-classification models, in FP32 and BF16. For each architecture x
-task at a base shape this measures, in one worker process per model, shape and dtype (shuffled
-same-process rounds, as perf/ does), the speedup of ``jit`` over eager, of ``jit_ipex`` over ``jit``
-(the fusions' own benefit), of ``jit_ipex`` and ``compile`` over eager, each with its interval,
-which fusion patterns fired, and whether ``compile`` can replace ``jit_ipex`` (same answers, within
-5 % of its speed). The verdicts here are plain functions of the measurements.
+task at a base shape this measures the speedup of ``jit`` over eager, of ``jit_ipex`` over ``jit``
+(the fusions' own benefit), of ``jit_ipex`` and ``compile`` over eager, which fusion patterns fired,
+and whether ``compile`` can replace ``jit_ipex`` (same answers, within 5 % of its speed). The
+verdicts here are plain functions of the measurements.
+
+A row is timed in several worker processes, and a speedup's interval is taken across them
+(per-process log speedups, t with df = processes - 1): a process moves a speedup by more than its
+own rounds show. A version 1 row (one process) keeps its rounds' bootstrap, and says so.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import NormalDist
+from typing import NamedTuple
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
-from .claims_measure import ClaimMeasurement
-from .stats import Estimate, bootstrap_ratio_ci, speedup_ratio
+from .claims_measure import ClaimMeasurement, timings
+from .run_spread import student_t_quantile
+from .stats import bootstrap_ratio_ci, speedup_ratio
 
 GUIDE_SHARE = 0.70  # the guide's "about 70 %"
 BENEFIT = 0.05  # a fusion benefit counts when significant and at least this large
 LEAVE_WITHIN = 0.05  # compile may be this much slower than jit_ipex and still replace it
 CONFIDENCE = DEFAULT_CONFIDENCE
 HEADLINE_SEQ = 128  # the share is counted over the models at this sequence length, one row each
+MIN_SESSIONS = 2  # baseline sessions needed to say anything about another host
 
-# (numerator, denominator): a ratio of times den/num > 1 means ``num`` is faster.
+# (name, faster, slower): the speedup slower's time / faster's time, > 1 when ``faster`` is faster.
 SPEEDUPS: tuple[tuple[str, str, str], ...] = (
     ("jit_vs_eager", JIT, REFERENCE),
     ("fusion_benefit", JIT_IPEX, JIT),
@@ -37,86 +46,240 @@ SPEEDUPS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+class Speedup(NamedTuple):
+    """``point`` [``low``, ``high``] times faster; ``se`` of its log; ``processes`` it came from
+    (1: a version 1 row's one-process bootstrap)."""
+
+    point: float
+    low: float
+    high: float
+    processes: int
+    se: float
+
+
+@dataclass(frozen=True)
+class HostSpread:
+    """Between-session sd of a ratio's log, measured in the committed baselines."""
+
+    sd: float
+    sessions: int
+    cases: int
+
+
+def _t(confidence: float, df: int) -> float:
+    return student_t_quantile(0.5 + confidence / 2.0, df)
+
+
+def per_process_logs(m: ClaimMeasurement, faster: str, slower: str) -> list[float]:
+    """log(slower's time / faster's time) per process: per-round ratios within one worker, medians
+    when the two ran in different workers of process i (BF16 jit_ipex against jit)."""
+    by_process = defaultdict(list)
+    for trial in m.trials:
+        by_process[trial.process].append(trial.timing)
+    logs = []
+    for process in sorted(by_process):
+        group = by_process[process]
+        a = next((t for t in group if slower in t.times_ns), None)
+        b = next((t for t in group if faster in t.times_ns), None)
+        if a is None or b is None:
+            continue
+        if a is b:
+            logs.append(math.log(speedup_ratio(a.times_ns[slower], b.times_ns[faster])))
+        else:
+            logs.append(math.log(statistics.median(a.times_ns[slower]) / statistics.median(b.times_ns[faster])))
+    return logs
+
+
+def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> Speedup:
+    """Geometric mean of per-process speedups, t interval with df = processes - 1."""
+    n = len(logs)
+    mean = sum(logs) / n
+    if n < 2:  # one process says nothing about the next one
+        return Speedup(math.exp(mean), 0.0, math.inf, n, math.inf)
+    se = statistics.stdev(logs) / math.sqrt(n)
+    half = _t(confidence, n - 1) * se
+    return Speedup(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, se)
+
+
 def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
-            across_hosts: bool = False) -> Estimate | None:
-    """How many times faster ``faster`` ran than ``slower`` in the same rounds, with its interval;
-    None when either was not timed.
+            hosts: HostSpread | None = None) -> Speedup | None:
+    """How many times faster ``faster`` ran than ``slower``, with its interval; None when either
+    was not timed. With ``hosts``, the interval any host of the class can expect: the
+    between-session spread of the ratio added to this session's."""
+    if m.trials:
+        logs = per_process_logs(m, faster, slower)
+        if not logs:
+            return None
+        est = across_processes(logs, confidence)
+    else:
+        t = m.timing
+        if t is None or faster not in t.times_ns or slower not in t.times_ns:
+            return None
+        a, b = t.times_ns[slower], t.times_ns[faster]
+        low, high = bootstrap_ratio_ci(a, b, confidence=confidence)
+        point = speedup_ratio(a, b)
+        half = max(math.log(high / point), math.log(point / low))
+        est = Speedup(point, low, high, 1, half / NormalDist().inv_cdf(0.5 + confidence / 2))
+    if hosts is None:
+        return est
+    se = math.sqrt(est.se ** 2 + hosts.sd ** 2)
+    half = _t(confidence, hosts.sessions - 1) * se
+    return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
 
-    The bootstrap interval covers this process's noise only. ``across_hosts`` widens it by the
-    between-session spread measured on this project's machines (session_gate's priors: another
-    process or host of the class moves a speedup by that much), which is what a claim about the
-    machine class, not this one process, has to carry."""
-    t = m.timing
-    if t is None or faster not in t.times_ns or slower not in t.times_ns:
+
+def _session_logs(runs) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = defaultdict(list)
+    for r in runs:
+        out[r.session].append(math.log(r.speedup))
+    return out
+
+
+def _aligned(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
+             dtype: str) -> list[dict[str, list[float]]]:
+    """Per case of ``baselines_dir/<class>/<lane>.json``, per session, the run-aligned log ratio:
+    run i of ``faster`` over run i of ``slower``, both measured in process i against its eager."""
+    from .baselines import baseline_path, load_or_none
+
+    base = load_or_none(baseline_path(baselines_dir, machine_class, lane))
+    if base is None:
+        return []
+    cases: dict[str, dict] = defaultdict(dict)
+    for case_id, case in base.cases.items():
+        prefix, variant, case_dtype = case_id.rsplit("-", 2)
+        if case_dtype == dtype:
+            cases[prefix][variant] = case
+    out = []
+    for variants in cases.values():
+        if faster not in variants or (slower != REFERENCE and slower not in variants):
+            continue
+        f = _session_logs(variants[faster].runs)
+        s = _session_logs(variants[slower].runs) if slower != REFERENCE else {}
+        sessions = {k: [x - s[k][i] for i, x in enumerate(v) if i < len(s[k])] if s else v
+                    for k, v in f.items() if not s or k in s}
+        out.append({k: v for k, v in sessions.items() if v})
+    return out
+
+
+def process_sd(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
+               dtype: str) -> tuple[float, int] | None:
+    """(sd, df) of the ratio's log between processes of one session, pooled over the baselines'
+    cases and sessions; None where they hold no two runs of a session."""
+    ss = df = 0.0
+    for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
+        for v in sessions.values():
+            if len(v) > 1:
+                ss += statistics.variance(v) * (len(v) - 1)
+                df += len(v) - 1
+    return (math.sqrt(ss / df), int(df)) if df else None
+
+
+def host_spread(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
+                dtype: str) -> HostSpread | None:
+    """The ratio's between-session sd from the baselines (``_aligned``): per case, the variance of
+    its session means less what the within-session spread explains, pooled over cases. None below
+    ``MIN_SESSIONS``."""
+    between, weight, seen, used = 0.0, 0, set(), 0
+    for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
+        if len(sessions) < MIN_SESSIONS:
+            continue
+        means = [sum(v) / len(v) for v in sessions.values()]
+        within = [statistics.variance(v) for v in sessions.values() if len(v) > 1]
+        mean_inv_n = sum(1 / len(v) for v in sessions.values()) / len(sessions)
+        var = statistics.variance(means) - (statistics.mean(within) if within else 0.0) * mean_inv_n
+        between += max(0.0, var) * (len(sessions) - 1)
+        weight += len(sessions) - 1
+        seen |= set(sessions)
+        used += 1
+    if not used:
         return None
-    a, b = t.times_ns[slower], t.times_ns[faster]
-    low, high = bootstrap_ratio_ci(a, b, confidence=confidence)
-    point = speedup_ratio(a, b)
-    if not across_hosts:
-        return Estimate(point, low, high)
-    half = max(math.log(high / point), math.log(point / low))
-    spread = between_hosts_sd(faster, slower)
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    wide = math.sqrt(half ** 2 + (z * spread) ** 2)
-    return Estimate(point, point * math.exp(-wide), point * math.exp(wide))
+    return HostSpread(math.sqrt(between / weight), len(seen), used)
 
 
-def between_hosts_sd(faster: str, slower: str) -> float:
-    """sd of log(time ratio) between sessions: the priors are per variant against eager; a ratio of
-    two non-eager variants takes both (as if independent: their shared eager part cancels, the rest
-    does not)."""
-    from .session_gate import prior_for
-
-    return math.sqrt(sum(prior_for(v) ** 2 for v in (faster, slower) if v != REFERENCE))
-
-
-def benefit_counts(est: Estimate | None, at_least: float = BENEFIT) -> bool:
+def benefit_counts(est: Speedup | None, at_least: float = BENEFIT) -> bool:
     """Significant (interval above 1) and at least ``at_least`` faster at the point estimate."""
     return est is not None and est.low > 1.0 and est.point >= 1.0 + at_least
 
 
+NOT_ASSESSABLE = "not assessable yet"
+
+
 @dataclass(frozen=True)
 class LeaveVerdict:
-    answer: str  # "yes", "no", "undecided", "n/a"
+    answer: str  # "yes", "no", "undecided", "n/a", NOT_ASSESSABLE
     why: str
 
 
-def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hosts: bool = False) -> LeaveVerdict:
+def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hosts: bool = False,
+                   hosts: HostSpread | None = None) -> LeaveVerdict:
     """Can ``compile`` replace ``jit_ipex`` for this model: the same answers as eager FP32 and at
-    most ``within`` slower than ``jit_ipex``, judged on the interval (never on a point alone):
-    this process's interval, or with ``across_hosts`` the one any host of the class can expect."""
+    most ``within`` slower, judged on the interval (never on a point alone): this session's, or
+    with ``across_hosts`` the one widened by ``hosts`` (without it: not assessable)."""
     for variant in (JIT_IPEX, COMPILE):  # a row that cannot run here is n/a, not undecided
         if variant in m.skipped:
-            return LeaveVerdict("n/a", f"{variant} skipped: {m.skipped[variant]}")
-    if "worker" in m.failed or m.timing is None:
+            return LeaveVerdict("n/a", f"{variant} skipped")
+    if "worker" in m.failed or not timings(m):
         return LeaveVerdict("undecided", "the row was not measured: " + m.failed.get("worker", "nothing timed"))
     for variant in (JIT_IPEX, COMPILE):
         if variant in m.failed:
-            return LeaveVerdict("no" if variant == COMPILE else "n/a", f"{variant} failed: {m.failed[variant]}")
+            return LeaveVerdict("no" if variant == COMPILE else "n/a", f"{variant} failed")
     answers = m.answers.get(COMPILE)
     if answers is None or not answers.same:
         return LeaveVerdict("no", "compile's answers differ: " + (answers.why_not() if answers else "not checked"))
-    est = speedup(m, COMPILE, JIT_IPEX, across_hosts=across_hosts)
+    if across_hosts and hosts is None:
+        return LeaveVerdict(NOT_ASSESSABLE, f"fewer than {MIN_SESSIONS} baseline sessions of this class and lane")
+    est = speedup(m, COMPILE, JIT_IPEX, hosts=hosts if across_hosts else None)
     if est is None:
         return LeaveVerdict("n/a", "compile and jit_ipex were not both timed")
-    # est > 1: compile faster. compile's time / jit_ipex's time = 1 / est.
-    worst, best = 1.0 / est.low, 1.0 / est.high
-    span = f"compile/jit_ipex time {1 / est.point:.3f} [{best:.3f}, {worst:.3f}]"
-    if worst <= 1.0 + within:
-        return LeaveVerdict("yes", f"same answers; {span}, within {within:.0%}")
-    if best > 1.0 + within:
-        return LeaveVerdict("no", f"{span}: more than {within:.0%} slower")
-    return LeaveVerdict("undecided", f"{span}: the interval straddles {within:.0%}; measure longer")
+    need = 1.0 / (1.0 + within)  # at most ``within`` slower, as a speed
+    span = f"{est.point:.2f}× [{est.low:.2f}, {est.high:.2f}]"
+    if est.low >= need:
+        return LeaveVerdict("yes", span)
+    if est.high < need:
+        return LeaveVerdict("no", f"{span}: slower")
+    return LeaveVerdict("undecided", f"{span}: straddles {need:.3f}")
+
+
+# On a quiet machine one call's time scatters by an IQR of ~22 % of its median (stats.speedup_ratio,
+# from the calibration data); more than twice that in a row's rounds is a machine that changed
+# speed while it was timed, which the in-run samples can miss (a neighbour between two samples).
+MAX_ROUND_SCATTER = 0.5
+
+
+def disturbed(m: ClaimMeasurement) -> tuple[str, ...]:
+    """Evidence that something competed with the row while it was timed: the in-run samples
+    (inrun_noise), or its rounds' times scattering beyond ``MAX_ROUND_SCATTER``."""
+    reasons = [r for t in timings(m) for r in t.noise.reasons()]
+    for t in timings(m):
+        scatter = {}
+        for v, times in t.times_ns.items():
+            if len(times) > 1:
+                q1, median, q3 = statistics.quantiles(times, n=4)
+                if median > 0 and (q3 - q1) / median > MAX_ROUND_SCATTER:
+                    scatter[v] = (q3 - q1) / median
+        if scatter:
+            reasons.append(f"times scattered by an IQR over {MAX_ROUND_SCATTER:.0%} of their median: "
+                           + ", ".join(f"{v} {x:.0%}" for v, x in sorted(scatter.items())))
+    return tuple(dict.fromkeys(reasons))
+
+
+def wilson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a share of k in n."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 @dataclass(frozen=True)
 class Share:
     dtype: str
-    counted: int  # models whose fusion benefit counts on this host (same-process intervals)
+    counted: int  # models whose fusion benefit counts in this session (across-process intervals)
     measured: int  # models where both jit and jit_ipex were timed
     skipped: int  # models where the dtype could not run (the reason is in the rows)
     failed: int = 0  # models where a build, proof or the worker failed: named in the rows
-    counted_across_hosts: int = 0  # ... and still counts with the between-host spread
+    counted_across_hosts: int | None = None  # with the between-session spread; None: not assessable
+    one_process: int = 0  # of the measured, rows with one process's interval (version 1)
 
     @property
     def fraction(self) -> float | None:
@@ -127,11 +290,16 @@ class Share:
             return f"{machine_class}, {self.dtype.upper()}: not measured ({self.skipped} model(s) skipped)"
         frac = self.fraction
         assert frac is not None
+        low, high = wilson(self.counted, self.measured)
         side = "at or above" if frac >= GUIDE_SHARE else "below"
+        hosts = (NOT_ASSESSABLE if self.counted_across_hosts is None
+                 else f"{self.counted_across_hosts} of {self.measured}")
         failed = f"; {self.failed} model(s) FAILED and are not counted" if self.failed else ""
+        one = "; one-process intervals" if self.one_process else ""
         return (f"{machine_class}, {self.dtype.upper()}: fusion benefit >= {BENEFIT:.0%} in {self.counted} of "
                 f"{self.measured} models ({frac:.0%}), {side} the guide's about {GUIDE_SHARE:.0%} "
-                f"({self.counted_across_hosts} of {self.measured} when judged with the between-host spread){failed}")
+                f"({CONFIDENCE:.0%} Wilson interval of the share {low:.0%}-{high:.0%}; across hosts: {hosts}"
+                f"{one}){failed}")
 
 
 def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMeasurement]:
@@ -139,8 +307,8 @@ def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMea
     return [m for m in rows if m.dtype == dtype and m.shape.endswith(f"s{HEADLINE_SEQ}")]
 
 
-def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str) -> Share:
-    counted = measured = skipped = failed = wide = 0
+def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str, hosts: HostSpread | None = None) -> Share:
+    counted = measured = skipped = failed = wide = one = 0
     for m in headline_rows(rows, dtype):
         est = speedup(m, JIT_IPEX, JIT)
         if est is None:
@@ -150,6 +318,8 @@ def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str) -> Share:
                 skipped += 1
             continue
         measured += 1
+        one += est.processes == 1
         counted += benefit_counts(est)
-        wide += benefit_counts(speedup(m, JIT_IPEX, JIT, across_hosts=True))
-    return Share(dtype, counted, measured, skipped, failed, wide)
+        if hosts is not None:
+            wide += benefit_counts(speedup(m, JIT_IPEX, JIT, hosts=hosts))
+    return Share(dtype, counted, measured, skipped, failed, wide if hosts is not None else None, one)

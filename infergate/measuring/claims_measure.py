@@ -1,6 +1,7 @@
-"""One row of the claims report, measured in its own worker process: one model at one serving
-shape and dtype, every variant built, proven, checked against the FP32 eager answers, costed
-(build, first call, memory) and timed in the same shuffled rounds as perf/.
+"""One row of the claims report: one model at one serving shape and dtype, measured in several
+worker processes (trials). Each worker builds its variants, proves them, checks them against the
+FP32 eager answers, costs them (build, first call, memory) and times them in shuffled rounds as
+perf/ does. BF16 ``jit_ipex`` has workers of its own (``variants.process_group``).
 
 Plain data out (``ClaimMeasurement`` pickles across the worker boundary); the verdicts are drawn
 from it by ``claims``, so they can be tested on synthetic timings.
@@ -8,10 +9,11 @@ from it by ``claims``, so they can be tested on synthetic timings.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 
-from ..building.variants import default_variants, get_variant
+from ..building.variants import default_variants
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
@@ -60,6 +62,24 @@ class ClaimMeasurement:
     costs: dict[str, Cost] = field(default_factory=dict)
     fusions: dict[str, dict[str, int]] = field(default_factory=dict)  # variant -> fusion_patterns.signals
     wall_s: float = 0.0
+    # One per worker process (claims.json version 2); a version 1 row has ``timing`` only.
+    trials: list[Trial] = field(default_factory=list)
+    ipex_imported: bool = False  # by this worker, read when it ends; kept per trial
+
+
+@dataclass
+class Trial:
+    """One worker's timing: ``process`` i of the row, in the worker group ``group``."""
+
+    process: int
+    group: str
+    timing: ModelMeasurement
+    ipex_imported: bool = False
+
+
+def timings(m: ClaimMeasurement) -> list[ModelMeasurement]:
+    """Every timing of a row: its trials', or a version 1 row's one."""
+    return [t.timing for t in m.trials] if m.trials else ([m.timing] if m.timing else [])
 
 
 def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers:
@@ -74,16 +94,12 @@ def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers
 
 
 def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> str | None:
-    """perf's skip rule (harness.perf_skip_reason), plus one of this worker's own: its BF16 variants
-    share the process with jit_ipex, so BF16 autocast must survive IPEX's kernels here."""
-    from ..building.capabilities import ipex_autocast_problem, probe
+    """perf's skip rule (harness.perf_skip_reason): BF16 jit_ipex is timed in workers of its own, so
+    BF16 autocast never shares a process with IPEX."""
     from ..building.cases import Case
     from ..building.harness import perf_skip_reason
 
-    reason = perf_skip_reason(Case(spec, variant, dtype, shape))
-    if reason is None and dtype is DType.BF16 and get_variant(variant).bf16_by_autocast:
-        reason = ipex_autocast_problem(probe())
-    return reason
+    return perf_skip_reason(Case(spec, variant, dtype, shape))
 
 
 def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan,
@@ -138,4 +154,5 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
         timing.load_end = read_load()
         out.timing = timing
     out.wall_s = time.perf_counter() - start
+    out.ipex_imported = "intel_extension_for_pytorch" in sys.modules
     return out

@@ -57,12 +57,14 @@ class RemoteTraceback(Exception):
 
 
 def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
-                  env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (), **kwargs: Any) -> T:
+                  env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (),
+                  stderr_log: Path | None = None, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` in a fresh worker process; its result, or its exception re-raised here.
 
     ``env`` is added to this process's environment for the worker and ``argv_prefix`` runs before
     the interpreter (e.g. ``setarch x86_64 -R``): the measuring environment (``measuring_env``) is
-    fixed when a process starts, so it can only be given here.
+    fixed when a process starts, so it can only be given here. ``stderr_log``: the worker's stderr
+    is appended to that file instead of this process's stderr.
 
     Raises CaseCrashed when the worker dies (signal or exit code, with the tail of its stderr) and
     CaseTimeout when it runs over ``timeout`` seconds (its process group is killed first).
@@ -93,7 +95,10 @@ def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
             finally:
                 _kill_group(proc)
         stderr_text = stderr_path.read_text(encoding="utf-8", errors="replace")
-        if stderr_text:  # a passing case's warnings are not lost: pytest captures them as the test's
+        if stderr_text and stderr_log is not None:  # a console for progress only, the warnings kept
+            with open(stderr_log, "a", encoding="utf-8") as log:
+                log.write(f"--- {name} (pid {proc.pid}, exit {proc.returncode}) ---\n{stderr_text}")
+        elif stderr_text:  # a passing case's warnings are not lost: pytest captures them as the test's
             sys.stderr.write(stderr_text)
         if proc.returncode != 0:
             raise CaseCrashed(f"worker running {name} {describe_exit(proc.returncode)}" + tail(stderr_text))

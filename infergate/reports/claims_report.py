@@ -1,86 +1,147 @@
-"""The claims report: Markdown tables and one PNG, from ``ClaimMeasurement`` rows."""
+"""The claims report: Markdown tables and one PNG, from ``ClaimMeasurement`` rows.
+
+Every ratio reads "× faster" (the first named over the second); a skip or failure reason is one
+line of a legend, cited in the cells by its number.
+"""
 
 from __future__ import annotations
 
 import math
+import statistics
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..building.variants import COMPILE, COMPILE_AUTOTUNE, COMPILE_CPP, JIT, JIT_IPEX, REFERENCE
+from ..core.paths import REPO_ROOT
 from ..measuring.claims import (
     BENEFIT,
     CONFIDENCE,
     HEADLINE_SEQ,
     LEAVE_WITHIN,
+    MIN_SESSIONS,
+    NOT_ASSESSABLE,
+    HostSpread,
+    Speedup,
     benefit_counts,
     can_leave_ipex,
+    disturbed,
     fusion_share,
+    host_spread,
+    process_sd,
     speedup,
 )
-from ..measuring.claims_measure import ClaimMeasurement
+from ..measuring.claims_measure import ClaimMeasurement, timings
 from ..measuring.fusion_patterns import label as fusion_label
-from ..measuring.stats import Estimate
+
+WIDTH = 120  # prose lines; table rows are as wide as their cells
+BASELINES = REPO_ROOT / "baselines"
+FACTS_ORDER = ("command", "rendered by", "date", "wall time", "machine class", "lane", "CPU", "torch threads", "rows",
+               "variants")
+MAIN_RATIOS = ((JIT, REFERENCE), (JIT_IPEX, JIT), (JIT_IPEX, REFERENCE), (COMPILE, REFERENCE), (COMPILE, JIT_IPEX))
 
 
-def _prior_range() -> str:
-    from ..measuring.session_gate import PRIOR_BETWEEN_SD
-
-    low, high = min(PRIOR_BETWEEN_SD.values()), max(PRIOR_BETWEEN_SD.values())
-    return f"{low:.0%}-{high:.0%}"
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
 
 
-def _est(est: Estimate | None) -> str:
+class Legend:
+    """Reasons (skips, failures, fusion sets), numbered in the order first cited; a line each."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[tuple[str, str], int] = {}
+        self.uses: dict[int, int] = {}
+        self.variants: dict[int, list[str]] = {}
+
+    def cite(self, kind: str, reason: str, variant: str | None = None) -> str:
+        n = self.reasons.setdefault((kind, reason), len(self.reasons) + 1)
+        self.uses[n] = self.uses.get(n, 0) + 1
+        if variant is not None and variant not in self.variants.setdefault(n, []):
+            self.variants[n].append(variant)
+        return f"{kind} [{n}]"
+
+    def lines(self) -> list[str]:
+        out = []
+        for (kind, reason), n in self.reasons.items():
+            who = f"{', '.join(self.variants[n])}; " if self.variants.get(n) else ""
+            out += _wrap(f"- {kind} [{n}] ({who}{self.uses[n]} cell(s)): {reason}", "  ")
+        return out
+
+
+def _est(est: Speedup | None) -> str:
     if est is None:
         return "—"
-    return f"{est.point:.2f}× [{est.low:.2f}, {est.high:.2f}]"
+    high = "∞" if math.isinf(est.high) else f"{est.high:.2f}"
+    return f"{est.point:.2f}× [{est.low:.2f}, {high}]"
 
 
-def _why_missing(m: ClaimMeasurement, *variants: str) -> str:
+def _why_missing(m: ClaimMeasurement, legend: Legend, *variants: str) -> str:
     for v in variants:
         if v in m.skipped:
-            return f"skip ({v}: {m.skipped[v]})"
+            return legend.cite("skip", m.skipped[v], v)
         if v in m.failed:
-            return f"FAILED ({v}: {m.failed[v]})"
+            return legend.cite("FAILED", m.failed[v], v)
+    if "worker" in m.failed:
+        return legend.cite("FAILED", m.failed["worker"], "worker")
     return "—"
 
 
-def _cell(m: ClaimMeasurement, faster: str, slower: str) -> str:
+def _cell(m: ClaimMeasurement, faster: str, slower: str, legend: Legend, hosts: HostSpread | None = None) -> str:
     est = speedup(m, faster, slower)
     if est is None:
-        return _why_missing(m, faster, slower)
+        return _why_missing(m, legend, faster, slower)
     if not (faster == JIT_IPEX and slower == JIT):
         return _est(est)
-    wide = speedup(m, faster, slower, across_hosts=True)
-    assert wide is not None
     mark = " **≥5 %**" if benefit_counts(est) else ""
-    mark += "; **≥5 % across hosts**" if benefit_counts(wide) else ""
-    return f"{_est(est)}{mark}; across hosts [{wide.low:.2f}, {wide.high:.2f}]"
+    if hosts is not None:
+        wide = speedup(m, faster, slower, hosts=hosts)
+        assert wide is not None
+        mark += f"; hosts [{wide.low:.2f}, {wide.high:.2f}]" + (" **≥5 %**" if benefit_counts(wide) else "")
+    return _est(est) + mark
 
 
-def _fired(m: ClaimMeasurement) -> str:
+def _fired(m: ClaimMeasurement, legend: Legend) -> str:
+    """The IPEX fusions that fired, as a set cited from the legend (few distinct sets, long text)."""
     sig = m.fusions.get(JIT_IPEX, {})
     # Sorted, so a report re-rendered from its JSON (written with sorted keys) reads the same.
     fired = [f"{fusion_label(k)} ×{n}" for k, n in sorted(sig.items()) if n]
-    return ", ".join(fired) if fired else ("—" if JIT_IPEX not in m.fusions else "none")
+    if not fired:
+        return "—" if JIT_IPEX not in m.fusions else "none"
+    return legend.cite("fused", ", ".join(fired))
 
 
 def _eager_ms(m: ClaimMeasurement) -> str:
-    if m.timing is None or REFERENCE not in m.timing.times_ns:
-        return "—"
-    return f"{m.timing.median_ms(REFERENCE):.1f}"
+    medians = [t.median_ms(REFERENCE) for t in timings(m) if REFERENCE in t.times_ns]
+    return f"{statistics.median(medians):.1f}" if medians else "—"
 
 
-def speedup_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
-    lines = ["| model | shape | eager ms | jit / eager | jit_ipex / jit (fusions) | jit_ipex / eager "
-             "| compile / eager | compile / jit_ipex | IPEX fusions fired | can leave IPEX: this host "
-             "| can leave IPEX: any host of the class |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+def _spreads(machine_class: str, lane: str | None, dtype: str,
+             baselines: Path) -> dict[tuple[str, str], HostSpread | None]:
+    if lane is None:
+        return {r: None for r in MAIN_RATIOS}
+    return {(a, b): host_spread(baselines, machine_class, lane, a, b, dtype) for a, b in MAIN_RATIOS}
+
+
+def speedup_table(rows: Sequence[ClaimMeasurement], legend: Legend, fusions: Legend,
+                  spreads: Mapping[tuple[str, str], HostSpread | None] | None = None) -> list[str]:
+    spreads = spreads or {}
+    fusion_hosts, leave_hosts = spreads.get((JIT_IPEX, JIT)), spreads.get((COMPILE, JIT_IPEX))
+    lines = ["| model | shape | eager ms | jit vs eager | jit_ipex vs jit (fusions) | jit_ipex vs eager "
+             "| compile vs eager | compile vs jit_ipex | can leave IPEX | IPEX fusions fired |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for m in rows:
-        here, anywhere = can_leave_ipex(m), can_leave_ipex(m, across_hosts=True)
+        here = can_leave_ipex(m)
+        leave = f"**{here.answer}**"
+        if leave_hosts is not None:
+            leave += f"; hosts: {can_leave_ipex(m, across_hosts=True, hosts=leave_hosts).answer}"
+        if here.answer in ("no", "undecided") and "×" not in here.why:
+            leave += f": {here.why}"
+        flag = " ⚠" if disturbed(m) else ""
         lines.append(
-            f"| {m.model_id} | {m.shape} | {_eager_ms(m)} | {_cell(m, JIT, REFERENCE)} | {_cell(m, JIT_IPEX, JIT)} "
-            f"| {_cell(m, JIT_IPEX, REFERENCE)} | {_cell(m, COMPILE, REFERENCE)} | {_cell(m, COMPILE, JIT_IPEX)} "
-            f"| {_fired(m)} | **{here.answer}**: {here.why} | **{anywhere.answer}**: {anywhere.why} |")
+            f"| {m.model_id}{flag} | {m.shape} | {_eager_ms(m)} | {_cell(m, JIT, REFERENCE, legend)} "
+            f"| {_cell(m, JIT_IPEX, JIT, legend, fusion_hosts)} | {_cell(m, JIT_IPEX, REFERENCE, legend)} "
+            f"| {_cell(m, COMPILE, REFERENCE, legend)} | {_cell(m, COMPILE, JIT_IPEX, legend)} "
+            f"| {leave} | {_fired(m, fusions)} |")
     return lines
 
 
@@ -88,16 +149,17 @@ OPTION_RATIOS = ((COMPILE_CPP, COMPILE), (COMPILE_AUTOTUNE, COMPILE),
                  (COMPILE_CPP, JIT_IPEX), (COMPILE_AUTOTUNE, JIT_IPEX))
 
 
-def options_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
+def options_table(rows: Sequence[ClaimMeasurement], legend: Legend) -> list[str]:
     """compile's inductor options against plain (frozen) compile and against jit_ipex, for the rows
     that built any of them (claims --compile-options); empty when none did."""
     rows = [m for m in rows if any(v in m.costs or v in m.failed or v in m.skipped for v, _ in OPTION_RATIOS)]
     if not rows:
         return []
-    head = " | ".join(f"{a} / {b}" for a, b in OPTION_RATIOS)
-    lines = [f"| model | shape | {head} |", "|---|---|" + "---|" * len(OPTION_RATIOS)]
+    head = " | ".join(f"{a} vs {b}" for a, b in OPTION_RATIOS)
+    lines = [f"| model | shape | dtype | {head} |", "|---|---|---|" + "---|" * len(OPTION_RATIOS)]
     for m in rows:
-        lines.append(f"| {m.model_id} | {m.shape} | " + " | ".join(_cell(m, a, b) for a, b in OPTION_RATIOS) + " |")
+        lines.append(f"| {m.model_id} | {m.shape} | {m.dtype} | "
+                     + " | ".join(_cell(m, a, b, legend) for a, b in OPTION_RATIOS) + " |")
     return lines
 
 
@@ -110,85 +172,224 @@ def _variants(rows: Sequence[ClaimMeasurement]) -> list[str]:
 
 
 def cost_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
-    lines = ["| model | shape | variant | median ms | build s | first call s | peak rise MiB | held MiB |",
-             "|---|---|---|---|---|---|---|---|"]
+    """One line per row, one figure per variant in each cell (the order is in the header)."""
+    variants = _variants(rows)
+    order = " / ".join(variants)
+    lines = [f"| model | shape | dtype | build s ({order}) | first call s | peak rise MiB | held MiB |",
+             "|---|---|---|---|---|---|---|"]
+
+    def figures(m: ClaimMeasurement, field: str, fmt: str) -> str:
+        return " / ".join(format(getattr(m.costs[v], field), fmt) if v in m.costs else "—" for v in variants)
+
     for m in rows:
-        for v in _variants(rows):
-            c = m.costs.get(v)
-            if c is None:
+        if not m.costs:
+            continue
+        lines.append(f"| {m.model_id} | {m.shape} | {m.dtype} | {figures(m, 'build_s', '.1f')} "
+                     f"| {figures(m, 'first_call_s', '.2f')} | {figures(m, 'peak_rise_mib', '.0f')} "
+                     f"| {figures(m, 'held_mib', '.0f')} |")
+    return lines
+
+
+def answers_lines(rows: Sequence[ClaimMeasurement]) -> list[str]:
+    """How many checks gave eager FP32's answers; a table line for each that did not."""
+    checks = [(m, v, a) for m in rows for v, a in m.answers.items() if not (v == REFERENCE and m.dtype == "fp32")]
+    differ = [(m, v, a) for m, v, a in checks if not a.same]
+    worst = max((a.max_abs for _, _, a in checks if math.isfinite(a.max_abs)), default=float("nan"))
+    out = _wrap(f"{len(checks) - len(differ)} of {len(checks)} variant outputs gave eager FP32's answers "
+                f"(tolerance table and task answers); the largest output difference among them {worst:.2g}. "
+                "Every figure per row and variant is in claims.json.")
+    if differ:
+        out += ["", "| model | shape | dtype | variant | max abs diff | task answers | why |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {m.model_id} | {m.shape} | {m.dtype} | {v} | {a.max_abs:.2g} | {a.agreed}/{a.total} "
+                f"| {a.why_not()} |" for m, v, a in differ]
+    return out
+
+
+def proof_lines(rows: Sequence[ClaimMeasurement]) -> list[str]:
+    """Per variant and dtype: how many rows proved it, and one proof (each row's is in claims.json)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for m in rows:
+        for v, p in m.proofs.items():
+            seen.setdefault((v, m.dtype), []).append(p)
+    out = []
+    for (v, dtype), proofs in seen.items():
+        out += _wrap(f"- {v} {dtype.upper()}, {len(proofs)} row(s), e.g.: {proofs[0]}", "  ")
+    return out
+
+
+def _beside_ipex(m: ClaimMeasurement) -> bool:
+    """A version 1 BF16 row: its eager, jit and compile shared the process with jit_ipex."""
+    return (not m.trials and m.dtype == "bf16" and m.timing is not None and JIT_IPEX in m.timing.times_ns
+            and len(m.timing.times_ns) > 1)
+
+
+def _process_spread(machine_class: str, lane: str | None, baselines: Path) -> str:
+    """What another process does to the fusion ratio, from the baselines' runs, for the caveat."""
+    if lane is None:
+        return "another process moves these ratios by more than the rounds show"
+    for faster, slower in ((JIT_IPEX, JIT), (JIT, REFERENCE)):  # a lane without IPEX has the second only
+        said = []
+        for dtype in ("fp32", "bf16"):
+            got = process_sd(baselines, machine_class, lane, faster, slower, dtype)
+            if got is not None:
+                said.append(f"{dtype.upper()} sd {got[0]:.1%} ({got[1]} df)")
+        if said:
+            return (f"between processes of one session, log({faster}/{slower}) moves by {', '.join(said)} in "
+                    f"baselines/{machine_class}/{lane}.json (its small models' run-aligned speedups)")
+    return "how far another process moves them is not in this class's baselines yet"
+
+
+def _caveats(rows: Sequence[ClaimMeasurement], machine_class: str, lane: str | None, baselines: Path) -> list[str]:
+    one = [m for m in rows if timings(m) and not m.trials]
+    shared_bf16 = [m for m in one if _beside_ipex(m)]
+    out = []
+    if one:
+        out += _wrap(f"- **One-process intervals**: {len(one)} row(s) come from claims.json version 1: all "
+                     "variants timed in one worker process, the interval a bootstrap of its rounds. It covers that "
+                     f"process's noise only: {_process_spread(machine_class, lane, baselines)}. Such an interval "
+                     "is too narrow for the session, let alone the class.", "  ")
+    if shared_bf16:
+        out += _wrap(f"- **BF16 timed beside IPEX**: in {len(shared_bf16)} BF16 row(s) eager, jit and compile were "
+                     "timed in the same process as jit_ipex. Importing IPEX replaces torch's CPU autocast kernels "
+                     "for the whole process, so these rows do not measure plain torch BF16; they are to be "
+                     "re-measured (BF16 jit_ipex in a worker of its own) on a native-BF16 CPU.", "  ")
+    return out
+
+
+def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpread | None]], machine_class: str,
+                 lane: str | None) -> list[str]:
+    said = []
+    for dtype, spreads in spreads_by_dtype.items():
+        for (a, b), hs in spreads.items():
+            if (a, b) not in ((JIT_IPEX, JIT), (COMPILE, JIT_IPEX)):
                 continue
-            median = f"{m.timing.median_ms(v):.1f}" if m.timing and v in m.timing.times_ns else "—"
-            lines.append(f"| {m.model_id} | {m.shape} | {v} | {median} | {c.build_s:.1f} | {c.first_call_s:.2f} "
-                         f"| {c.peak_rise_mib:.0f} | {c.held_mib:.0f} |")
-    return lines
+            said.append(f"{a} vs {b} {dtype.upper()}: "
+                        + (NOT_ASSESSABLE if hs is None else
+                           f"between-session sd {hs.sd:.1%} ({hs.sessions} sessions, {hs.cases} case(s))"))
+    where = f"baselines/{machine_class}/{lane}.json" if lane else "the baselines (no lane named)"
+    return _wrap(f"**Across hosts of the class**: widened by the between-session spread of the ratio itself, measured "
+                 f"in {where} where it holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. "
+                 + "; ".join(said) + ".")
 
 
-def answers_table(rows: Sequence[ClaimMeasurement]) -> list[str]:
-    lines = ["| model | shape | variant | max abs diff | task answers | same |", "|---|---|---|---|---|---|"]
-    for m in rows:
-        for v, a in m.answers.items():
-            if v == REFERENCE and m.dtype == "fp32":
-                continue  # the reference itself
-            same = "yes" if a.same else f"NO: {a.why_not()}"
-            lines.append(f"| {m.model_id} | {m.shape} | {v} | {a.max_abs:.2g} | {a.agreed}/{a.total} | {same} |")
-    return lines
+def _method_lines() -> list[str]:
+    """How the report counts and what its symbols mean."""
+    need = 1 / (1 + LEAVE_WITHIN)
+    return _wrap(
+        f"Counted over one row per model at sequence {HEADLINE_SEQ} (QA's 384 rows are extra evidence); the share's "
+        "interval is Wilson's on k of n models. Every ratio is \"× faster\": the first variant named over the "
+        f"second (slower time / faster time). A fusion benefit counts when `jit_ipex` is faster than `jit` with its "
+        f"{CONFIDENCE:.0%} interval above 1 and by at least {BENEFIT:.0%}. Intervals are across the row's worker "
+        "processes (per-process log speedups, t with df = processes - 1); `jit_ipex` vs `jit` in BF16 pairs "
+        "process i's IPEX worker with process i's plain-torch worker. \"Can leave IPEX\": `compile` gives eager "
+        f"FP32's answers and is at least {need:.3f}× as fast as `jit_ipex` (at most {LEAVE_WITHIN:.0%} slower) over "
+        "its whole interval (`yes`), below that over all of it (`no`), else `undecided`. ⚠: something competed "
+        "for the CPUs while the row was timed (sampled from /proc/stat between rounds; listed below the tables).")
 
 
 def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_class: str,
-           dtypes: Sequence[str]) -> str:
+           dtypes: Sequence[str], lane: str | None = None, sources: Sequence[Mapping] = (),
+           baselines: Path = BASELINES) -> str:
+    legend, fusions = Legend(), Legend()
+    spreads = {d: _spreads(machine_class, lane, d, baselines) for d in dtypes}
     lines = [f"# The guide's claim, measured: {machine_class}", ""]
-    lines += [f"- **{k}**: {v}" for k, v in facts.items()]
+    # A fixed order: claims.json keeps its keys sorted, and a re-render must read as the first.
+    for k in sorted(facts, key=lambda k: (FACTS_ORDER.index(k) if k in FACTS_ORDER else len(FACTS_ORDER), k)):
+        lines += _wrap(f"- **{k}**: {facts[k]}", "  ")
+    if sources:
+        lines += ["", "## Sources", "", "| file | format | rows | origin | command | wall time |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| `{s['path']}` | claims.json v{s['version']} | {s['rows']} | {s['origin']} | {s['command']} "
+                  f"| {s['wall time']} |" for s in sources]
     lines += ["", "## The guide's \"about 70 %\"", ""]
     for dtype in dtypes:
-        lines.append(f"- {fusion_share(rows, dtype).sentence(machine_class)}")
-    lines += ["", f"Counted over one row per model at sequence {HEADLINE_SEQ} (QA's 384 rows are extra evidence). "
-              f"A fusion benefit counts when `jit_ipex` is faster than `jit` with its {CONFIDENCE:.0%} interval "
-              f"above 1 and by at least {BENEFIT:.0%}. \"Can leave IPEX\": `compile` gives the same answers as eager "
-              f"FP32 (tolerance table and task answers) and its time over `jit_ipex`'s has its interval at or "
-              f"below {1 + LEAVE_WITHIN:.2f}; \"undecided\" when the interval straddles it. Two intervals: *this "
-              "host*, the paired bootstrap over same-process shuffled rounds (this process's noise only), and "
-              "*across hosts*, the same widened by the between-session spread measured on this project's machines "
-              f"(infergate/measuring/session_gate.py priors: a speedup against eager moves by {_prior_range()} sd "
-              "between sessions), "
-              "which is what any other host of the class can expect. A claim about the class needs the second.", ""]
+        lines += _wrap(f"- {fusion_share(rows, dtype, spreads[dtype][(JIT_IPEX, JIT)]).sentence(machine_class)}",
+                       "  ")
+    caveats = _caveats(rows, machine_class, lane, baselines)
+    if caveats:
+        lines += ["", *caveats]
+    lines += ["", *_method_lines()]
+    lines += ["", *_hosts_lines(spreads, machine_class, lane), ""]
     for dtype in dtypes:
         sel = [m for m in rows if m.dtype == dtype]
-        if not sel:
-            continue
-        lines += [f"## Speedups, {dtype.upper()}", "", *speedup_table(sel), ""]
-    options = options_table(rows)
+        if sel:
+            lines += [f"## Speedups, {dtype.upper()}", "", *speedup_table(sel, legend, fusions, spreads[dtype]), ""]
+    noisy = [(m, disturbed(m)) for m in rows if disturbed(m)]
+    if noisy:
+        lines += ["Disturbed while timed (⚠): a row's eager ms and its ratios may disagree.", ""]
+        for m, why in noisy:
+            lines += _wrap(f"- {m.model_id} {m.shape} {m.dtype}: {'; '.join(why)}", "  ")
+        lines.append("")
+    options = options_table(rows, legend)
     if options:
-        lines += ["## compile's inductor options", "",
-                  "`compile_cpp`: inductor's C++ wrapper; `compile_autotune`: C++ wrapper and max-autotune (both "
-                  "frozen, each proven to have taken effect). Speedups as above (> 1: the first is faster), this "
-                  "host's intervals; \"can leave IPEX\" above is judged on plain `compile`.", "", *options, ""]
-    lines += ["## Cost per variant", "",
-              f"Built in the order {', '.join(_variants(rows))} in one process; \"peak rise\" is the resident "
-              "set's highest point above its level when the build began (build, proof, warm-up calls), "
-              "\"held\" what stayed resident after it. Memory glibc keeps from an earlier build may be reused "
-              "by a later one, so later variants' figures are lower bounds.", "", *cost_table(rows), "",
-              "## Answers against eager FP32", "", *answers_table(rows), "", "## Proofs, skips, failures", ""]
-    for m in rows:
-        for v, p in m.proofs.items():
-            lines.append(f"- {m.model_id} {m.shape} {m.dtype} {v}: {p}")
-        for v, r in {**m.skipped, **m.failed}.items():
-            lines.append(f"- {m.model_id} {m.shape} {m.dtype} {v}: **{'FAILED' if v in m.failed else 'skipped'}**: {r}")
+        lines += ["## compile's inductor options", ""]
+        lines += _wrap("`compile_cpp`: inductor's C++ wrapper; `compile_autotune`: C++ wrapper and max-autotune (both "
+                       "frozen, each proven to have taken effect). × faster as above; \"can leave IPEX\" is judged "
+                       "on plain `compile`.")
+        lines += ["", *options, ""]
+    if fusions.reasons:
+        lines += ["## IPEX fusions fired", "", "In `jit_ipex`'s executed graph (fusion_patterns.py), per set of rows:",
+                  "", *fusions.lines(), ""]
+    if legend.reasons:
+        lines += ["## Skips and failures", "", *legend.lines(), ""]
+    lines += ["## Cost per variant", ""]
+    lines += _wrap(f"Built in the order {', '.join(_variants(rows))} in each worker; \"peak rise\" is the resident "
+                   "set's highest point above its level when the build began (build, proof, warm-up calls), \"held\" "
+                   "what stayed resident after it. Memory glibc keeps from an earlier build may be reused by a later "
+                   "one, so later variants' figures are lower bounds. From each variant's first worker.")
+    lines += ["", *cost_table(rows), "", "## Answers against eager FP32", "", *answers_lines(rows), "",
+              "## Proofs", "", *proof_lines(rows)]
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: Sequence[ClaimMeasurement], path: Path, title: str) -> Path | None:
-    from .report import _interval_plot
+def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]]) -> list[str]:
+    """Per class, lane and dtype: the share of models with a fusion benefit, its Wilson interval,
+    and what "can leave IPEX" said, from committed reports (class, lane, dtypes, rows)."""
+    from ..measuring.claims import wilson
 
-    timed = [m for m in rows if m.timing is not None]
+    lines = [f"| machine class | lane | dtype | fusion benefit ≥ {BENEFIT:.0%} "
+             f"| share, {CONFIDENCE:.0%} Wilson interval | intervals | can leave IPEX (rows: yes / no / undecided) |",
+             "|---|---|---|---|---|---|---|"]
+    for cls, lane, dtypes, rows in reports:
+        for dtype in dtypes:
+            share = fusion_share(rows, dtype)
+            if not share.measured:
+                lines.append(f"| {cls} | {lane} | {dtype.upper()} | not measured ({share.skipped} skipped) "
+                             "| — | — | — |")
+                continue
+            low, high = wilson(share.counted, share.measured)
+            kinds = sorted({f"{e.processes} process(es)" for m in rows if m.dtype == dtype
+                            for e in [speedup(m, JIT_IPEX, JIT)] if e is not None})
+            if any(_beside_ipex(m) for m in rows if m.dtype == dtype):
+                kinds.append("BF16 timed beside IPEX")
+            verdicts = [can_leave_ipex(m).answer for m in rows if m.dtype == dtype]
+            tally = " / ".join(str(verdicts.count(a)) for a in ("yes", "no", "undecided"))
+            lines.append(f"| {cls} | {lane} | {dtype.upper()} | {share.counted} of {share.measured} models "
+                         f"| {share.fraction:.0%} [{low:.0%}, {high:.0%}] | {', '.join(kinds)} | {tally} |")
+    return lines
+
+
+def plot(rows: Sequence[ClaimMeasurement], path: Path, title: str) -> Path | None:
+    from .report_parts import _interval_plot
+
+    timed = [m for m in rows if timings(m)]
     if not timed:
         return None
     labels = [f"{m.model_id} {m.shape} {m.dtype}" for m in timed]
-    series = [(name, [speedup(m, a, b) for m in timed]) for name, a, b in (
-        ("jit_ipex / jit (the fusions)", JIT_IPEX, JIT),
-        ("compile / jit_ipex", COMPILE, JIT_IPEX),
-        ("compile / eager", COMPILE, REFERENCE),
+
+    def finite(est: Speedup | None) -> Speedup | None:
+        return est if est is not None and math.isfinite(est.high) else None
+
+    series = [(name, [finite(speedup(m, a, b)) for m in timed]) for name, a, b in (
+        ("jit_ipex vs jit (the fusions)", JIT_IPEX, JIT),
+        ("compile vs jit_ipex", COMPILE, JIT_IPEX),
+        ("compile vs eager", COMPILE, REFERENCE),
     )]
-    series = [(n, s) for n, s in series if any(e is not None and math.isfinite(e.point) for e in s)]
+    series = [(n, s) for n, s in series if any(e is not None for e in s)]
     if not series:
         return None
-    return _interval_plot(labels, series, "speedup (x faster; > 1 the first is faster)", 1.0, path, title)
+    return _interval_plot(labels, series, "× faster (the first named over the second)", 1.0, path, title,
+                          marks=((1.0 + BENEFIT, f"{1 + BENEFIT:.2f}: a fusion benefit that counts"),
+                                 (1 / (1 + LEAVE_WITHIN), f"{1 / (1 + LEAVE_WITHIN):.3f}: compile may replace jit_ipex "
+                                                          "from here up")))

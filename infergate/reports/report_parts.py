@@ -36,8 +36,10 @@ def _plt():
 
 
 def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
-                   xlabel: str, reference: float, path: Path, title: str) -> Path:
-    """Horizontal point-and-interval plot, one row per label, one marker per series."""
+                   xlabel: str, reference: float, path: Path, title: str,
+                   marks: Sequence[tuple[float, str]] = ()) -> Path:
+    """Horizontal point-and-interval plot, one row per label, one marker per series; ``marks``: more
+    labelled vertical lines (a threshold)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6))
     n = len(series)
@@ -52,11 +54,13 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
                 hi.append(est[2] - est[0])
         ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=name)
     ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
+    for (x, text), color in zip(marks, ("tab:red", "tab:purple", "tab:brown"), strict=False):
+        ax.axvline(x, color=color, linestyle=":", linewidth=1, label=text)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    if n > 1:
+    if n > 1 or marks:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,0 +1,153 @@
+"""The claims command's files: claims.json written, read back (refusing unknown versions), and
+rendered again, one run or several of one class and lane into one report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..measuring.claims_measure import ClaimMeasurement
+
+SCHEMA, VERSION = "infergate-claims", 2
+# 1: one process per row (``timing``); 2: ``trials``, one per worker process, and ``sources``.
+READABLE_VERSIONS = (1, 2)
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: a NaN output difference is written as null."""
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls: str, lane: str,
+           dtypes: Sequence[str], sources: Sequence[dict] = (), rows_too: bool = True) -> None:
+    """The report; with ``rows_too`` also claims.json (a re-render in place leaves its file as it is)."""
+    from ..reports.claims_report import plot, render
+    from ..reports.summary import write_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if rows_too:
+        write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
+                                             "dtypes": list(dtypes), "machine_class": cls, "lane": lane,
+                                             "sources": list(sources),
+                                             "rows": [_finite(dataclasses.asdict(m)) for m in results]})
+    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes, lane=lane, sources=sources),
+                                       encoding="utf-8")
+    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
+
+
+def _timing(raw: dict):
+    from ..measuring.inrun_noise import InRunNoise
+    from ..measuring.sampling import Cost, ModelMeasurement
+
+    return ModelMeasurement(**{**raw, "noise": InRunNoise(**raw["noise"]),
+                               "costs": {k: Cost(**v) for k, v in raw.get("costs", {}).items()}})
+
+
+def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
+    """A claims.json back into rows (refusing another schema or an unknown version)."""
+    from ..core.errors import DataFileError
+    from ..measuring.claims_measure import Answers, Trial
+    from ..measuring.sampling import Cost
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"claims file {path}: cannot read it: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("version") not in READABLE_VERSIONS:
+        raise DataFileError(f"claims file {path}: not an {SCHEMA} file of version "
+                            f"{' or '.join(map(str, READABLE_VERSIONS))}")
+    rows = []
+    try:
+        for raw in data["rows"]:
+            raw = dict(raw)
+            timing = raw.pop("timing")
+            trials = [Trial(t["process"], t["group"], _timing(t["timing"]), t.get("ipex_imported", False))
+                      for t in raw.pop("trials", [])]
+            answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
+                                     "disagreements": tuple(v["disagreements"])})
+                       for k, v in raw.pop("answers").items()}
+            costs = {k: Cost(**{f: float("nan") if x is None else x for f, x in v.items()})
+                     for k, v in raw.pop("costs").items()}
+            rows.append(ClaimMeasurement(**raw, timing=None if timing is None else _timing(timing),
+                                         trials=trials, answers=answers, costs=costs))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataFileError(f"claims file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
+    return data, rows
+
+
+def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
+    """Where a file's rows come from: its own sources when it has them (a report rendered before),
+    else the file itself."""
+    if data.get("sources"):
+        return list(data["sources"])
+    facts = data.get("facts", {})
+    return [{"path": str(path), "version": data["version"], "command": facts.get("command", "—"),
+             "wall time": facts.get("wall time", "—"), "rows": len(data["rows"]),
+             "origin": origin or facts.get("date", "not recorded in the file")}]
+
+
+def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
+                 command: str | None = None) -> int:
+    """Render one or several claims.json of one class and lane into one report; a file of another
+    class or lane is refused before anything is written."""
+    from ..core.errors import DataFileError, UsageError
+
+    loaded = []
+    for directory in directories:
+        path = directory / "claims.json"
+        data, results = load_rows(path)
+        try:
+            stored = data["facts"]  # the first reports named class, lane and dtypes only among their facts
+            cls = data.get("machine_class") or stored["machine class"]
+            lane = data.get("lane") or stored["lane"]
+        except (KeyError, TypeError) as exc:
+            raise DataFileError(f"claims file {path}: no {exc} among its facts") from None
+        loaded.append((path, data, results, cls, lane))
+    first = loaded[0]
+    for path, _, _, cls, lane in loaded[1:]:
+        if (cls, lane) != (first[3], first[4]):
+            raise DataFileError(f"claims file {path}: {cls}, {lane}, not {first[3]}, {first[4]} as "
+                                f"{first[0]}: one report is one class and lane")
+    results = [m for _, _, rows, _, _ in loaded for m in rows]
+    dtypes = list(dict.fromkeys(d for _, data, rows, _, _ in loaded
+                                for d in (data.get("dtypes") or [m.dtype for m in rows])))
+    in_place = len(loaded) == 1 and (out_dir is None or out_dir.resolve() == directories[0].resolve())
+    if len(loaded) == 1:
+        facts, sources = first[1]["facts"], first[1].get("sources") or []
+        if origin:
+            if in_place:
+                raise UsageError("--origin is kept in claims.json: render into another --out")
+            sources = _source(first[0], first[1], origin)
+    else:
+        sources = [s for path, data, *_ in loaded for s in _source(path, data, origin)]
+        facts = {"machine class": first[3], "lane": first[4], "CPU": first[1]["facts"].get("CPU", "—"),
+                 "torch threads": first[1]["facts"].get("torch threads", "—"),
+                 "rows": f"{len(results)}, from {len(loaded)} runs (see Sources)"}
+        if command:
+            facts["rendered by"] = f"`{command}`"
+    target = out_dir or directories[0]
+    _write(target, results, facts, first[3], first[4], dtypes, sources, rows_too=not in_place)
+    print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s)")
+    return 0
+
+
+def print_summary(root: Path) -> int:
+    from ..reports.claims_report import summary_table
+
+    reports = []
+    for path in sorted(root.glob("*/*/claims.json")):
+        data, rows = load_rows(path)
+        reports.append((path.parent.parent.name, path.parent.name,
+                        data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
+    print("\n".join(summary_table(reports)))
+    return 0
+
+
