@@ -26,6 +26,8 @@ COMMANDS: dict[str, Command] = {
                          "add CI results or import runner files as baseline sessions; show baselines"),
     "claims": Command("infergate.commands.claims_cli",
                       "measure the guide's fusion claim and whether compile can replace IPEX"),
+    "guide-recipe": Command("infergate.commands.guide_recipe_cli",
+                            "run the guide's Trainer --jit_mode_eval recipe: traced or fell back, and its speed"),
     "lanes": Command("infergate.gate.lanes", "set up, lock, hash and locate the lanes' environments"),
     "gate": Command("infergate.gate.lanegate", "the upgrade gate: two lanes measured in lock-step, then bisected"),
     "gate-calibrate": Command("infergate.commands.gate_calibrate", "the upgrade gate checked on recorded pools"),

@@ -1,0 +1,188 @@
+"""``python -m infergate guide-recipe``: the seed guide's Trainer recipe (``--jit_mode_eval``), run on
+each model in a worker of its own: whether the Trainer really traced or fell back (and why), which
+of the guide's flags this lane's ``TrainingArguments`` still has, and the Trainer's model timed
+against the suite's ``jit`` and ``eager`` in the same rounds. Writes guide-recipe.md and .json to
+``--out``. Where ``jit_mode_eval`` is gone, the rows say so and nothing is timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.paths import REPO_ROOT
+from ..core.validate import seconds_up_to, whole_number
+from ..matrix.inputs import Shape
+from ..matrix.spec import ModelSpec
+from ..matrix.zoo import ARCHS, EAGER_ATTENTION, SIZES, Task
+from .claims_cli import _csv
+
+SCHEMA, VERSION = "infergate-guide-recipe", 1
+DEFAULT_BUDGET_S = 8.0
+DEFAULT_TIMEOUT_S = 900.0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m infergate guide-recipe", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--archs", type=_csv("architectures", list(ARCHS)), default=list(ARCHS),
+                   help=f"comma-separated. Default: {','.join(ARCHS)} (the claims matrix)")
+    p.add_argument("--tasks", type=_csv("tasks", [t.value for t in Task]), default=[t.value for t in Task],
+                   help=f"comma-separated. Default: {','.join(t.value for t in Task)}")
+    p.add_argument("--size", choices=sorted(SIZES), default="base", help="model size. Default: base")
+    p.add_argument("--batch", type=whole_number(1, 64), default=1, help="batch. Default: 1")
+    p.add_argument("--seq", type=whole_number(8, 512), default=128, help="sequence length. Default: 128")
+    p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",
+                   help=f"timed rounds per model, the three forms together. Default: {DEFAULT_BUDGET_S:g}")
+    p.add_argument("--threads", type=whole_number(1, 1024), default=None, metavar="N",
+                   help="torch threads. Default: every CPU this process may use")
+    p.add_argument("--timeout", type=seconds_up_to(7200), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                   help=f"per-model worker limit. Default: {DEFAULT_TIMEOUT_S:g}")
+    p.add_argument("--out", type=Path, default=None,
+                   help="report directory. Default: results/guide-recipe/<machine class>/<lane>")
+    p.add_argument("--render", type=Path, default=None, metavar="DIR",
+                   help="measure nothing: re-render DIR/guide-recipe.md from DIR/guide-recipe.json")
+    return p
+
+
+def load(path: Path) -> tuple[dict, list]:
+    """A guide-recipe.json back into rows (refusing another schema or version)."""
+    from ..core.errors import DataFileError
+    from ..measuring.guide_recipe import RecipeRow
+    from ..measuring.inrun_noise import InRunNoise
+    from ..measuring.sampling import Cost, ModelMeasurement
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFileError(f"guide-recipe file {path}: cannot read it: {exc}") from None
+    if not isinstance(data, dict) or (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
+        raise DataFileError(f"guide-recipe file {path}: not an {SCHEMA} version {VERSION} file")
+    rows = []
+    try:
+        for raw in data["rows"]:
+            timing = raw.pop("timing")
+            if timing is not None:
+                timing = ModelMeasurement(**{**timing, "noise": InRunNoise(**timing["noise"]),
+                                             "costs": {k: Cost(**v) for k, v in timing["costs"].items()}})
+            rows.append(RecipeRow(**raw, timing=timing))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise DataFileError(f"guide-recipe file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
+    return data, rows
+
+
+def _write(out_dir: Path, rows: Sequence, facts: dict, flags: dict[str, bool], lane: str) -> None:
+    from ..reports.guide_recipe_report import render
+    from ..reports.summary import write_json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / "guide-recipe.json", {"schema": SCHEMA, "version": VERSION, "facts": facts, "flags": flags,
+                                               "rows": [dataclasses.asdict(r) for r in rows]})
+    (out_dir / "guide-recipe.md").write_text(render(rows, facts, {lane: flags}), encoding="utf-8")
+
+
+def specs(archs: Sequence[str], tasks: Sequence[str], size: str) -> list[ModelSpec]:
+    """The claims matrix's models (eager attention, which every architecture has)."""
+    return [ModelSpec(ARCHS[a], Task(t), SIZES[size], EAGER_ATTENTION) for a in archs for t in tasks]
+
+
+def measure_rows(models: Sequence[ModelSpec], shape: Shape, plan, timeout: float, flags: dict[str, bool],
+                 out=print) -> list:
+    """Each model in a fresh worker (IPEX, once imported, stays for the process); a crash or hang
+    is that row's failure."""
+    from ..core.errors import CaseCrashed, CaseTimeout
+    from ..measuring.guide_recipe import FAILED, RECIPE_FLAG, RecipeRow, measure_recipe
+    from ..measuring.isolation import run_in_worker
+    from ..measuring.measuring_env import suite_env
+    from ..reports.guide_recipe_report import line
+
+    menv = suite_env()
+    rows = []
+    for i, spec in enumerate(models, 1):
+        if not flags[RECIPE_FLAG]:  # nothing to build or time: the row says why, no worker needed
+            rows.append(measure_recipe(spec, shape, plan))
+            out(f"[{i}/{len(models)}] {line(rows[-1])}", flush=True)
+            continue
+        try:
+            row = run_in_worker(measure_recipe, spec, shape, plan, timeout=timeout, env=dict(menv.env),
+                                argv_prefix=menv.argv_prefix)
+        except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
+            first = (str(exc).splitlines() or [""])[0]
+            reason = first if isinstance(exc, (CaseCrashed, CaseTimeout)) else f"{type(exc).__name__}: {first}"
+            row = RecipeRow(spec.id, spec.arch.name, spec.task.value, str(shape), flags, status=FAILED,
+                            reason=f"worker: {reason}")
+        rows.append(row)
+        out(f"[{i}/{len(models)}] {line(row)}", flush=True)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ..core.errors import InfergateError
+
+    args = parser().parse_args(argv)
+    try:
+        return render_again(args.render) if args.render is not None else measure(args, argv)
+    except InfergateError as exc:  # a bad or foreign report file: one line, the file untouched
+        print(f"infergate guide-recipe: {exc}", file=sys.stderr)
+        return 2
+
+
+def render_again(directory: Path) -> int:
+    data, rows = load(directory / "guide-recipe.json")
+    _write(directory, rows, data["facts"], data["flags"], data["facts"]["lane"])
+    print(f"infergate guide-recipe: re-rendered {directory / 'guide-recipe.md'} from its {len(rows)} rows")
+    return 0
+
+
+def measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from ..building.machine import lane_id, lane_versions, machine_class
+    from ..measuring.guide_recipe import FAILED, guide_flags
+    from ..measuring.sampling import SamplingPlan
+    from ..reports.guide_recipe_report import flags_text
+
+    cls, lane = machine_class(), lane_id(lane_versions())
+    out_dir = args.out or REPO_ROOT / "results" / "guide-recipe" / cls / lane
+    flags = guide_flags()
+    models = specs(args.archs, args.tasks, args.size)
+    shape = Shape(args.batch, args.seq)
+    plan = SamplingPlan(budget_s=args.budget, threads=args.threads)
+    print(f"infergate guide-recipe: lane {lane}: {flags_text(flags)}", flush=True)
+    print(f"infergate guide-recipe: {len(models)} {args.size} models at {shape} on {cls}; writing {out_dir}",
+          flush=True)
+    started = time.perf_counter()
+    rows = measure_rows(models, shape, plan, args.timeout, flags)
+
+    def installed(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "not installed"
+
+    command = "python -m infergate guide-recipe " + " ".join(sys.argv[2:] if argv is None else argv)
+    threads = next((r.timing.threads for r in rows if r.timing), None)
+    facts = {
+        "command": f"`{command.strip()}`",
+        "wall time": f"{(time.perf_counter() - started) / 60:.1f} min",
+        "machine class": cls, "lane": lane,
+        "packages": ", ".join(f"{d} {installed(d)}" for d in
+                              ("torch", "transformers", "accelerate", "intel_extension_for_pytorch")),
+        "models": f"{len(models)} ({args.size} size, {EAGER_ATTENTION} attention, FP32, {shape}, "
+                  f"budget {args.budget:g} s of rounds each)",
+        "torch threads": str(threads or "—"),
+    }
+    _write(out_dir, rows, facts, flags, lane)
+    failed = [r.model_id for r in rows if r.status == FAILED or r.failed]
+    print(f"infergate guide-recipe: {facts['wall time']}; report {out_dir / 'guide-recipe.md'}"
+          + (f"; {len(failed)} row(s) FAILED" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
