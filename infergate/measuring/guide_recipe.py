@@ -137,6 +137,30 @@ def run_trainer_eval(model: torch.nn.Module, inputs: dict[str, torch.Tensor], fl
     return (seen[0] if seen else None), capture.lines, metrics
 
 
+def _inspect_evaluated(row: RecipeRow, evaluated: Any, inputs: dict, reference: tuple) -> Callable:
+    """What the Trainer evaluated with, recorded on ``row``; returns the call to time."""
+    import torch
+
+    from ..building.graphs import IPEX_KIND_PREFIXES, last_executed_kinds
+
+    row.evaluated_with = f"{type(evaluated).__module__}.{type(evaluated).__qualname__}"
+    row.script_module = isinstance(evaluated, torch.jit.ScriptModule)
+    row.parameters = sum(1 for _ in evaluated.parameters())
+
+    # As prediction_step calls it without labels; its loss context is a no-op in FP32.
+    def trainer_call(batch, _m=evaluated):
+        with torch.no_grad():
+            return _m(**batch)
+
+    outputs = trainer_call(inputs)
+    outputs = tuple(outputs.values()) if isinstance(outputs, dict) else tuple(outputs)
+    row.max_abs_vs_eager = max(float((a.float() - b.float()).abs().max())
+                               for a, b in zip(reference, outputs, strict=True))
+    if row.script_module:
+        row.ipex_kinds = sorted(k for k in last_executed_kinds() if k.startswith(IPEX_KIND_PREFIXES))
+    return trainer_call
+
+
 def measure_recipe(spec: ModelSpec, shape: Shape, plan: SamplingPlan,
                    factory: ModelFactory | None = None) -> RecipeRow:
     """In this process: the Trainer's jit evaluation of ``spec`` (built by ``factory``, default the
@@ -144,7 +168,6 @@ def measure_recipe(spec: ModelSpec, shape: Shape, plan: SamplingPlan,
     together at ``shape``. A suite build error is recorded, never replaced."""
     import torch
 
-    from ..building.graphs import IPEX_KIND_PREFIXES, last_executed_kinds
     from ..building.harness import example_inputs
     from ..building.variants import get_variant
     from ..core.errors import BuildError, ProofError
@@ -171,22 +194,7 @@ def measure_recipe(spec: ModelSpec, shape: Shape, plan: SamplingPlan,
     row.jit_compilation_s = row.metrics.get("eval_jit_compilation_time")
     calls: dict[str, Callable] = {}
     if evaluated is not None:
-        row.evaluated_with = f"{type(evaluated).__module__}.{type(evaluated).__qualname__}"
-        row.script_module = isinstance(evaluated, torch.jit.ScriptModule)
-        row.parameters = sum(1 for _ in evaluated.parameters())
-
-        # As prediction_step calls it without labels; its loss context is a no-op in FP32.
-        def trainer_call(batch, _m=evaluated):
-            with torch.no_grad():
-                return _m(**batch)
-
-        outputs = trainer_call(inputs)
-        outputs = tuple(outputs.values()) if isinstance(outputs, dict) else tuple(outputs)
-        row.max_abs_vs_eager = max(float((a.float() - b.float()).abs().max())
-                                   for a, b in zip(reference, outputs, strict=True))
-        if row.script_module:
-            row.ipex_kinds = sorted(k for k in last_executed_kinds() if k.startswith(IPEX_KIND_PREFIXES))
-        calls[TRAINER] = trainer_call
+        calls[TRAINER] = _inspect_evaluated(row, evaluated, inputs, reference)
     for name in (EAGER, JIT):
         try:
             calls[name] = get_variant(name).build(model, inputs, DType.FP32).call
