@@ -24,6 +24,8 @@ COMMANDS: dict[str, Command] = {
     "run": Command("infergate.commands.run", "run the perf suite and gate speedups against the baselines"),
     "baselines": Command("infergate.commands.baselines_cli",
                          "add CI results or import runner files as baseline sessions; show baselines"),
+    "history": Command("infergate.commands.history_cli",
+                       "the results history: add perf results, show, detect change points, promote, publish"),
     "claims": Command("infergate.commands.claims_cli",
                       "measure the guide's fusion claim and whether compile can replace IPEX"),
     "guide-recipe": Command("infergate.commands.guide_recipe_cli",
