@@ -1,18 +1,83 @@
-"""The history command's analysis actions (detect, promote, publish): parsers and dispatch."""
+"""The history command's analysis actions: detect, calibrate (and their parsers)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from ..core import exit_codes
+from ..core.errors import DataFileError
+from ..core.paths import REPO_ROOT
+from ..core.validate import whole_number
+from ..measuring import baselines as bl
+from ..measuring import history as hi
+from ..measuring.changepoints import DEFAULT_HOLD, DEFAULT_PENALTY
+from ..measuring.history_analysis import analyse, describe
+from ..measuring.history_replay import Recorded, calibrate, recorded
+
+CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
+CALIBRATION_PENALTIES = (4.0, 5.0, 6.0, 8.0)
+STEPS = ((0.05, 2), (0.03, 5))  # step, the issue's target delay in nights
 
 
 def add_parsers(sub: Any) -> None:
-    """No analysis actions yet."""
+    p_detect = sub.add_parser("detect", help="change points per case; exit 1 when a regression alerts")
+    p_detect.add_argument("--hold", type=whole_number(1, 30), default=DEFAULT_HOLD,
+                          help=f"nights a regression must hold before it alerts. Default: {DEFAULT_HOLD}")
+    p_cal = sub.add_parser("calibrate", help="detection delay and false change points on replayed nights")
+    p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400)
+    p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
+    p_cal.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+                       help="the recorded sessions the nights are built from. Default: the committed baselines/")
 
 
 def run(args: argparse.Namespace) -> list[str]:
+    if args.action == "detect":
+        return detect_lines(args.history, args.hold)
+    if args.action == "calibrate":
+        return calibration_lines(args.baselines, args.replays, args.seed)
     raise AssertionError(f"unknown history action {args.action}")
 
 
 def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
-    return 0
+    alerted = args.action == "detect" and any(line.startswith("REGRESSION ALERT") for line in lines)
+    return exit_codes.REGRESSION if alerted else exit_codes.OK
+
+
+def detect_lines(root: Path, hold: int) -> list[str]:
+    found = analyse(hi.load(root))
+    lines = [describe(s, c, hold) for s in found for c in s.fit.changes]
+    alerts = sum(1 for s in found for _ in s.alerts(hold))
+    nights = sum(len(s.points) for s in found)
+    lines.append(f"{len(found)} case series, {nights} case-nights: {len(lines)} change point(s), "
+                 f"{alerts} regression alert(s) (held >= {hold} nights)")
+    return lines
+
+
+def _recorded(root: Path) -> Recorded:
+    cases = [c for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")
+             for c in bl.load(p).cases.values()]
+    try:
+        return recorded(cases)
+    except ValueError as exc:
+        raise DataFileError(f"baselines under {root}: {exc}") from None
+
+
+def calibration_lines(root: Path, replays: int, seed: int, warm: int = 20, runs: int = 3) -> list[str]:
+    data = _recorded(root)
+    lines = [f"replays of {warm} quiet nights then a drop, {runs} runs a night, built from {len(data.levels)} "
+             f"recorded case(s) / {data.sessions} session(s) under {root} (within-session sd "
+             f"{data.within_sd:.2%}); {replays} replays per row, seed {seed}",
+             "| night-to-night sd | penalty | step | detected at the step (±1 night) within target | median "
+             "delay (nights) | false change points per 100 case-nights |", "|---|---|---|---|---|---|"]
+    rows = [(sd, DEFAULT_PENALTY) for sd in CALIBRATION_SDS]
+    rows += [(0.017, p) for p in CALIBRATION_PENALTIES if p != DEFAULT_PENALTY]
+    for sd, penalty in rows:
+        for step, target in STEPS:
+            r = calibrate(data, sd, penalty, step, target, replays, warm, runs, seed)
+            delay = "-" if r.median_delay is None else f"{r.median_delay:g}"
+            low = " (recorded within-session spread alone is wider)" if data.within_sd**2 / runs > sd * sd else ""
+            lines.append(f"| {sd:.1%}{low} | {penalty:g}{' (default)' if penalty == DEFAULT_PENALTY else ''} "
+                         f"| {step:.0%} | {r.within:.1%} within {target} | {delay} | {r.false_per_100:.2f} |")
+    return lines

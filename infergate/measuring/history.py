@@ -189,3 +189,16 @@ def append(root: Path, run: RunInfo, cases: Sequence[CaseRecord]) -> bool:
             out.write("\n".join(lines) + "\n")
             out.flush()
     return True
+
+
+def series(history: History, machine_class: str, lane: str) -> dict[str, list[tuple[RunInfo, CaseRecord]]]:
+    """Each case's records of a class and lane, oldest first."""
+    out: dict[str, list[tuple[RunInfo, CaseRecord]]] = {}
+    for run, case in history.of(machine_class, lane):
+        out.setdefault(case.case_id, []).append((run, case))
+    return out
+
+
+def set_up_key(run: RunInfo, case: CaseRecord) -> str:
+    """What a series' segment must share: the lock digest, the variant's recipe and the threads."""
+    return f"{run.lock or 'unknown-lock'}|recipe {case.recipe}|threads {case.threads}"

@@ -1,0 +1,51 @@
+"""Change points of every case in a history: the series of session means per class × lane × case,
+with lock, recipe and thread changes as forced segment starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import history as hi
+from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect
+
+
+@dataclass(frozen=True)
+class CaseSeries:
+    machine_class: str
+    lane: str
+    case_id: str
+    variant: str
+    points: tuple[Point, ...]
+    fit: Fit
+
+    def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
+        return [c for c in self.fit.changes if c.alerts(hold)]
+
+    @property
+    def open_regression(self) -> Change | None:
+        """The newest change, when it is a drop the series has not come back from."""
+        last = self.fit.changes[-1] if self.fit.changes else None
+        return last if last is not None and last.kind == "regression" and last.index == self.fit.bounds[-1] else None
+
+
+def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, ...]:
+    return tuple(Point(run.night, case.mean_log, run.commit, hi.set_up_key(run, case), run.packages)
+                 for run, case in records)
+
+
+def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseSeries]:
+    out = []
+    for machine_class, lane in history.classes_and_lanes():
+        for case_id, records in sorted(hi.series(history, machine_class, lane).items()):
+            points = points_of(records)
+            out.append(CaseSeries(machine_class, lane, case_id, records[-1][1].variant, points,
+                                  detect(points, penalty)))
+    return out
+
+
+def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
+    flag = " ALERT" if c.alerts(hold) else (f" (alerts after {hold} nights)" if c.kind == "regression" else "")
+    lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
+    return (f"{c.kind.upper()}{flag} {s.machine_class} {s.lane} {s.case_id}: {c.size:+.1%} "
+            f"[{c.low:+.1%}, {c.high:+.1%}] between night {c.before.night} (commit {str(c.before.commit)[:10]}) "
+            f"and night {c.after.night} (commit {str(c.after.commit)[:10]}), held {c.nights_held} night(s){lock}")
