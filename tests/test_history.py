@@ -85,3 +85,27 @@ def test_provenance_names_the_commit_lock_packages_and_speed_flags(tmp_path) -> 
     assert got["commit"] is not None and len(got["commit"]) == 40
     assert all(f.startswith(("avx", "amx", "fma", "f16c", "sse4")) for f in got["cpu_flags"])
     assert provenance(tmp_path / "absent", tmp_path)["lock"] is None  # recorded as unknown, shown as such
+
+
+def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_file(tmp_path, capsys) -> None:
+    from infergate.measuring import baselines as bl
+
+    root = tmp_path / "history"
+    for n in range(6):
+        lock = "lock-a" if n < 2 else "lock-b"
+        history_cli.add([results(tmp_path / f"r{n}.json", night=f"2026-11-{n + 10}", speedup=1.4 + 0.01 * n,
+                                 lock=lock, session=f"h-{n}")], root)
+    out_dir = tmp_path / "rolling"
+    argv = ["history", "--history", str(root), "promote", "--class", "m__avx2__2c2t", "--lane", "torch-x",
+            "--sessions", "3", "--baselines", str(out_dir)]
+    assert main(argv) == 0
+    f = bl.load(out_dir / "m__avx2__2c2t" / "torch-x.json")
+    assert list(f.sessions) == ["h-3", "h-4", "h-5"]
+    assert len(f.cases["bert-jit"].runs) == 6 and min(f.cases["bert-jit"].speedups) >= 1.43
+    wide = tmp_path / "wide"
+    assert main([*argv[:-3], "8", "--baselines", str(wide)]) == 0
+    kept = bl.load(wide / "m__avx2__2c2t" / "torch-x.json").sessions
+    assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
+    capsys.readouterr()
+    assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
+    assert "holds no runs" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The history command's analysis actions: detect, calibrate (and their parsers)."""
+"""The history command's analysis actions: detect, promote, calibrate (and their parsers)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from ..core.paths import REPO_ROOT
 from ..core.validate import whole_number
 from ..measuring import baselines as bl
 from ..measuring import history as hi
+from ..measuring.baseline_records import MAX_SESSIONS
 from ..measuring.changepoints import DEFAULT_HOLD, DEFAULT_PENALTY
-from ..measuring.history_analysis import analyse, describe
+from ..measuring.history_analysis import analyse, describe, window
 from ..measuring.history_replay import Recorded, calibrate, recorded
 
 CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
@@ -25,6 +26,13 @@ def add_parsers(sub: Any) -> None:
     p_detect = sub.add_parser("detect", help="change points per case; exit 1 when a regression alerts")
     p_detect.add_argument("--hold", type=whole_number(1, 30), default=DEFAULT_HOLD,
                           help=f"nights a regression must hold before it alerts. Default: {DEFAULT_HOLD}")
+    p_promote = sub.add_parser("promote", help="the last K sessions of a class x lane into a baselines file")
+    p_promote.add_argument("--class", dest="machine_class", required=True, metavar="MACHINE_CLASS")
+    p_promote.add_argument("--lane", required=True, help="the lane's name as results give it (torch-...__tf-...)")
+    p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
+                           help=f"how many of the newest sessions. Default: {MAX_SESSIONS}, as many as a file keeps")
+    p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+                           help="where the baselines file is written (a rolling window: a directory of its own)")
     p_cal = sub.add_parser("calibrate", help="detection delay and false change points on replayed nights")
     p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400)
     p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
@@ -35,6 +43,8 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> list[str]:
     if args.action == "detect":
         return detect_lines(args.history, args.hold)
+    if args.action == "promote":
+        return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines)
     if args.action == "calibrate":
         return calibration_lines(args.baselines, args.replays, args.seed)
     raise AssertionError(f"unknown history action {args.action}")
@@ -52,6 +62,18 @@ def detect_lines(root: Path, hold: int) -> list[str]:
     nights = sum(len(s.points) for s in found)
     lines.append(f"{len(found)} case series, {nights} case-nights: {len(lines)} change point(s), "
                  f"{alerts} regression alert(s) (held >= {hold} nights)")
+    return lines
+
+
+def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines: Path) -> list[str]:
+    chosen = window(hi.load(root, machine_class), machine_class, lane, sessions)
+    if not chosen:
+        raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r}")
+    target = bl.baseline_path(baselines, machine_class, lane)
+    lines = []
+    for sid, info, cases in chosen:
+        lines += bl.update(target, cases, machine_class, lane, session=(sid, info))
+    lines.append(f"promoted {len(chosen)} session(s) ({', '.join(s for s, _, _ in chosen)}) into {target}")
     return lines
 
 
