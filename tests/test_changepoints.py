@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import random
 
-from infergate.commands import history_actions, history_cli
+from infergate.commands import history_actions
+from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
 from infergate.measuring.changepoints import Point, detect
 from tests.test_history import results

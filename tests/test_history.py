@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infergate.commands import history_cli
+from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
 from infergate.core.errors import DataFileError
 from infergate.measuring import history as hi

@@ -1,4 +1,4 @@
-"""The history command's analysis actions: detect, promote, calibrate (and their parsers)."""
+"""The history command's analysis actions: detect, promote, publish, simulate, calibrate (and their parsers)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from typing import Any
 from ..core import exit_codes
 from ..core.errors import DataFileError
 from ..core.paths import REPO_ROOT
-from ..core.validate import whole_number
+from ..core.validate import fraction_type, whole_number
 from ..measuring import baselines as bl
 from ..measuring import history as hi
 from ..measuring.baseline_records import MAX_SESSIONS
 from ..measuring.changepoints import DEFAULT_HOLD, DEFAULT_PENALTY
 from ..measuring.history_analysis import analyse, describe, window
 from ..measuring.history_replay import Recorded, calibrate, recorded
+from ..reports import dashboard
+from .history_simulate import simulate
 
 CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
 CALIBRATION_PENALTIES = (4.0, 5.0, 6.0, 8.0)
@@ -33,6 +35,17 @@ def add_parsers(sub: Any) -> None:
                            help=f"how many of the newest sessions. Default: {MAX_SESSIONS}, as many as a file keeps")
     p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                            help="where the baselines file is written (a rolling window: a directory of its own)")
+    p_pub = sub.add_parser("publish", help="the static site: a page per class x lane, open regressions")
+    p_pub.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
+    p_sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the results files go")
+    p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30)
+    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts")
+    p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
+    p_sim.add_argument("--sd", type=fraction_type, default=0.013, help="night-to-night sd. Default: 0.013")
+    p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None, help="the night the lock changes")
+    p_sim.add_argument("--seed", type=whole_number(0, 2**31), default=1)
+    p_sim.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines")
     p_cal = sub.add_parser("calibrate", help="detection delay and false change points on replayed nights")
     p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400)
     p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
@@ -45,6 +58,14 @@ def run(args: argparse.Namespace) -> list[str]:
         return detect_lines(args.history, args.hold)
     if args.action == "promote":
         return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines)
+    if args.action == "publish":
+        found = analyse(hi.load(args.history))
+        if not found:
+            raise DataFileError(f"history {args.history} holds no runs: nothing to publish")
+        return [f"wrote {p}" for p in dashboard.publish(found, args.out)]
+    if args.action == "simulate":
+        return simulate(args.baselines, args.out, args.history, args.nights, args.step, args.at, args.sd,
+                        seed=args.seed, lock_at=args.lock_at)
     if args.action == "calibrate":
         return calibration_lines(args.baselines, args.replays, args.seed)
     raise AssertionError(f"unknown history action {args.action}")

@@ -44,6 +44,7 @@ class Change:
     high: float
     nights_held: int
     lock_changes: tuple[str, ...]
+    z: float  # the step over its standard error; z² is what the split saved, in sd² units
 
     @property
     def kind(self) -> str:
@@ -124,7 +125,7 @@ def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float) 
     se = sd * math.sqrt(1 / len(old) + 1 / len(new))
     t = student_t_quantile(1 - (1 - INTERVAL) / 2, PRIOR_DF + len(points) - 1)
     return Change(nxt, points[nxt - 1], points[nxt], math.expm1(diff), math.expm1(diff - t * se),
-                  math.expm1(diff + t * se), end - nxt, lock_differences(points[nxt - 1], points[nxt]))
+                  math.expm1(diff + t * se), end - nxt, lock_differences(points[nxt - 1], points[nxt]), diff / se)
 
 
 def _segments(values: Sequence[float], edges: Sequence[int], penalty: float) -> list[int]:
@@ -159,6 +160,7 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY) -> Fit:
     ends = [*bounds[1:], len(points)]
     means = tuple(sum(values[a:b]) / (b - a) for a, b in zip(bounds, ends, strict=True))
     every = [_change(points, bounds[k - 1], ends[k], bounds[k], sd) for k in range(1, len(bounds))]
-    # A lock change starts a segment unconditionally; it is a change point when it moved the speedup.
-    changes = tuple(c for c in every if c.index not in forced or c.kind != "unclear")
+    # A lock change starts a segment unconditionally; it is a change point when it moved the speedup
+    # by as much as a free split must (z² over the penalty), else every lock change would be a test.
+    changes = tuple(c for c in every if c.index not in forced or (c.kind != "unclear" and c.z**2 > penalty))
     return Fit(tuple(bounds), tuple(forced), means, sd, changes)

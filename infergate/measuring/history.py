@@ -175,20 +175,31 @@ def load(root: Path, machine_class: str | None = None) -> History:
     return history
 
 
-def append(root: Path, run: RunInfo, cases: Sequence[CaseRecord]) -> bool:
-    """Append the run and its cases; False (nothing written) when the run is already there."""
-    path = month_path(root, run.machine_class, run.night)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with filelock.FileLock(str(path.parent / ".lock"), timeout=120):
-        present = load(root, run.machine_class)
-        if run.run_id in present.runs:
-            return False
-        lines = [json.dumps(run.to_json(), sort_keys=True)]
-        lines += [json.dumps(c.to_json(), sort_keys=True, allow_nan=False) for c in cases]
-        with path.open("a", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
-            out.flush()
-    return True
+def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) -> list[bool]:
+    """Append each run and its cases, under one lock per class; False where the run (its id) is
+    already in the history or earlier in ``items``: nothing written for it."""
+    by_class: dict[str, list[int]] = {}
+    for k, (run, _) in enumerate(items):
+        by_class.setdefault(run.machine_class, []).append(k)
+    added = [False] * len(items)
+    for machine_class, indices in by_class.items():
+        (root / machine_class).mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(str(root / machine_class / ".lock"), timeout=120):
+            known = set(load(root, machine_class).runs)
+            lines: dict[Path, list[str]] = {}
+            for k in indices:
+                run, cases = items[k]
+                if run.run_id in known:
+                    continue
+                known.add(run.run_id)
+                added[k] = True
+                text = [json.dumps(run.to_json(), sort_keys=True)]
+                text += [json.dumps(c.to_json(), sort_keys=True, allow_nan=False) for c in cases]
+                lines.setdefault(month_path(root, machine_class, run.night), []).extend(text)
+            for path, text in lines.items():
+                with path.open("a", encoding="utf-8") as out:
+                    out.write("\n".join(text) + "\n")
+    return added
 
 
 def series(history: History, machine_class: str, lane: str) -> dict[str, list[tuple[RunInfo, CaseRecord]]]:
