@@ -62,4 +62,5 @@ def test_detect_reads_a_history_and_exits_1_on_an_alert(tmp_path, capsys) -> Non
 def test_the_calibration_replays_print_a_table_from_the_committed_sessions() -> None:
     lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1)
     assert "recorded case(s)" in lines[0] and lines[1].startswith("| night-to-night sd")
-    assert len(lines) == 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_PENALTIES) - 1)
+    rows = 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_PENALTIES) - 1)
+    assert len(lines) == rows + 4 + len(history_actions.CALIBRATION_SDS) and "over a year" in lines[rows + 1]

@@ -15,12 +15,13 @@ from ..measuring import history as hi
 from ..measuring.baseline_records import MAX_SESSIONS
 from ..measuring.changepoints import DEFAULT_HOLD, DEFAULT_PENALTY
 from ..measuring.history_analysis import analyse, describe, window
-from ..measuring.history_replay import Recorded, calibrate, recorded
+from ..measuring.history_replay import Recorded, calibrate, false_rate_long, recorded
 from ..reports import dashboard
 from .history_simulate import simulate
 
 CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
-CALIBRATION_PENALTIES = (4.0, 5.0, 6.0, 8.0)
+CALIBRATION_PENALTIES = (1.25, 1.5, 1.75, 2.5)
+YEAR = 365
 STEPS = ((0.05, 2), (0.03, 5))  # step, the target delay in nights
 
 
@@ -110,7 +111,7 @@ def _recorded(root: Path) -> Recorded:
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = 20, runs: int = 3) -> list[str]:
     data = _recorded(root)
     lines = [f"replays of {warm} quiet nights then a drop, {runs} runs a night, built from {len(data.levels)} "
-             f"recorded case(s) / {data.sessions} session(s) under {root} (within-session sd "
+             f"recorded case(s) / {data.sessions} case-session(s) under {root} (within-session sd "
              f"{data.within_sd:.2%}); {replays} replays per row, seed {seed}",
              "| night-to-night sd | penalty | step | detected at the step (±1 night) within target | median "
              "delay (nights) | false change points per 100 case-nights |", "|---|---|---|---|---|---|"]
@@ -123,4 +124,10 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = 20, runs:
             low = " (recorded within-session spread alone is wider)" if data.within_sd**2 / runs > sd * sd else ""
             lines.append(f"| {sd:.1%}{low} | {penalty:g}{' (default)' if penalty == DEFAULT_PENALTY else ''} "
                          f"| {step:.0%} | {r.within:.1%} within {target} | {delay} | {r.false_per_100:.2f} |")
+    long_replays = max(10, replays // 10)
+    lines += ["", f"over a year ({YEAR} nights, unchanged, final fit only, {long_replays} replays per row):",
+              "| night-to-night sd | penalty | false change points per 100 case-nights |", "|---|---|---|"]
+    for sd in CALIBRATION_SDS:
+        rate = false_rate_long(data, sd, DEFAULT_PENALTY, YEAR, long_replays, runs, seed)
+        lines.append(f"| {sd:.1%} | {DEFAULT_PENALTY:g} (default) | {rate:.2f} |")
     return lines

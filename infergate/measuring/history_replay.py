@@ -106,3 +106,13 @@ def calibrate(data: Recorded, sd: float, penalty: float, step: float, target_del
     return Row(sd, penalty, step, sum(1 for d in found if d <= target_delay) / replays,
                float(found[len(found) // 2]) if len(found) * 2 > replays else None,
                100.0 * false / (replays * nights), replays)
+
+
+def false_rate_long(data: Recorded, sd: float, penalty: float, nights: int, replays: int, runs: int,
+                    seed: int) -> float:
+    """False change points per 100 case-nights in the final fit of long unchanged series (the
+    nightly alert check on every prefix is left out here: O(n³) per series)."""
+    rng = random.Random(seed)
+    false = sum(len(detect(series(data, sd, nights, runs, 0.0, nights, rng), penalty).changes)
+                for _ in range(replays))
+    return 100.0 * false / (replays * nights)
