@@ -39,7 +39,7 @@ COMMANDS: dict[str, Command] = {
                              "the Debian packages the measuring environment needs and this machine lacks"),
     "measure": Command("infergate.commands.measure", "one model's outputs, for looking at a case by hand"),
     "merge": Command("infergate.reports.merge", "merge results JSON files of sharded or repeated runs"),
-    "report": Command("infergate.reports.report", "HTML/PNG report of a gate or perf result"),
+    "report": Command("infergate.reports.report", "Markdown/PNG report of a gate or perf result"),
     "shards": Command("infergate.building.shards", "the nightly's shard plan, derived from a profile"),
     "audit": Command("infergate.commands.audit", "pip-audit every lane lock (strict: unaudited is a failure)"),
 }
