@@ -109,3 +109,22 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     capsys.readouterr()
     assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
     assert "holds no runs" in capsys.readouterr().out
+
+
+def test_results_written_by_the_perf_run_become_history_with_their_provenance(tmp_path) -> None:
+    from infergate.building.cases import Case
+    from infergate.core.atomic import write_json
+    from infergate.matrix.dtypes import DType
+    from infergate.reports.summary import results_json
+    from tests.test_gate import CASE, SPEC, make_run, synthetic
+
+    run = make_run(tmp_path)
+    run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
+    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
+    results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
+    path = tmp_path / "perf-run.json"
+    write_json(path, results_json(results, run.machine_info()))
+    lines = history_cli.add([path], tmp_path / "history")
+    assert "added run" in lines[0]
+    (info, case), = hi.load(tmp_path / "history").of(run.machine_class, run.lane)
+    assert case.case_id == CASE.id and info.commit is not None and info.packages and "torch" in info.packages
