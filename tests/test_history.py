@@ -109,6 +109,11 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     capsys.readouterr()
     assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
     assert "holds no runs" in capsys.readouterr().out
+    assert main([*argv[:4], "--class", "m__avx2__2c2t", "--baselines", str(tmp_path / "x")]) == 2
+    assert "needs --lane" in capsys.readouterr().out
+    every = tmp_path / "every"
+    assert main([*argv[:4], "--all", "--sessions", "3", "--baselines", str(every)]) == 0
+    assert list(bl.load(every / "m__avx2__2c2t" / "torch-x.json").sessions) == ["h-3", "h-4", "h-5"]
 
 
 def test_results_written_by_the_perf_run_become_history_with_their_provenance(tmp_path) -> None:

@@ -66,6 +66,22 @@ def test_two_nightlies_append_to_the_branch_and_the_second_alerts_on_the_drop(tm
     again = _publish(clone, second)  # a re-run appends nothing and pushes nothing
     assert again.returncode == 1 and "nothing to push" in again.stdout
     assert len(_git("--git-dir", str(origin), "log", "--format=%H", BRANCH).split()) == 2
+    _lane_job_reads_the_window(tmp_path, origin)
+
+
+def _lane_job_reads_the_window(tmp_path: Path, origin: Path) -> None:
+    """The nightly lane job's next night: the committed baselines joined by the branch's newest sessions."""
+    from infergate.measuring import baselines as bl
+
+    branch = tmp_path / "history-branch"
+    _git("clone", "--quiet", "--branch", BRANCH, str(origin), str(branch))
+    rolling = tmp_path / "rolling-baselines"
+    shutil.copytree(REPO_ROOT / "baselines", rolling)
+    subprocess.run([sys.executable, "-m", "infergate", "history", "--history", str(branch / "history"), "promote",
+                    "--all", "--baselines", str(rolling)], check=True, capture_output=True, timeout=300)
+    f = bl.load(rolling / "amd-epyc__avx512__2c2t" / "torch-2.8.0__ipex-2.8.0__tf-4.57.6.json")
+    assert len(f.sessions) == 8 and "sim-025" in f.sessions  # the newest night is in the window
+    assert (rolling / "amd-epyc__avx512__2c2t" / "torch-2.8.0__ipex-2.8.0__tf-4.57.6.fusions.json").exists()
 
 
 def test_no_results_is_one_line_and_exit_2(tmp_path, clone) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import exit_codes
-from ..core.errors import DataFileError
+from ..core.errors import DataFileError, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import fraction_type, whole_number
 from ..measuring import baselines as bl
@@ -30,8 +30,10 @@ def add_parsers(sub: Any) -> None:
     p_detect.add_argument("--hold", type=whole_number(1, 30), default=DEFAULT_HOLD,
                           help=f"nights a regression must hold before it alerts. Default: {DEFAULT_HOLD}")
     p_promote = sub.add_parser("promote", help="the last K sessions of a class x lane into a baselines file")
-    p_promote.add_argument("--class", dest="machine_class", required=True, metavar="MACHINE_CLASS")
-    p_promote.add_argument("--lane", required=True, help="the lane's name as results give it (torch-...__tf-...)")
+    which = p_promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--class", dest="machine_class", metavar="MACHINE_CLASS", help="with --lane")
+    which.add_argument("--all", action="store_true", help="every class x lane in the history")
+    p_promote.add_argument("--lane", help="the lane's name as results give it (torch-...__tf-...)")
     p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
                            help=f"how many of the newest sessions. Default: {MAX_SESSIONS}, as many as a file keeps")
     p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
@@ -58,6 +60,10 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.action == "detect":
         return detect_lines(args.history, args.hold)
     if args.action == "promote":
+        if args.all:
+            return promote_all(args.history, args.sessions, args.baselines)
+        if args.lane is None:
+            raise UsageError("history promote --class needs --lane")
         return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines)
     if args.action == "publish":
         found = analyse(hi.load(args.history))
@@ -97,6 +103,13 @@ def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines:
         lines += bl.update(target, cases, machine_class, lane, session=(sid, info))
     lines.append(f"promoted {len(chosen)} session(s) ({', '.join(s for s, _, _ in chosen)}) into {target}")
     return lines
+
+
+def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
+    pairs = hi.load(root).classes_and_lanes()
+    if not pairs:
+        raise DataFileError(f"history {root} holds no runs: nothing to promote")
+    return [line for machine_class, lane in pairs for line in promote(root, machine_class, lane, sessions, baselines)]
 
 
 def _recorded(root: Path) -> Recorded:
