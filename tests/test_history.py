@@ -133,3 +133,10 @@ def test_results_written_by_the_perf_run_become_history_with_their_provenance(tm
     assert "added run" in lines[0]
     (info, case), = hi.load(tmp_path / "history").of(run.machine_class, run.lane)
     assert case.case_id == CASE.id and info.commit is not None and info.packages and "torch" in info.packages
+
+
+@pytest.mark.parametrize("action", [["detect"], ["show"], ["publish", "--out", "site"]])
+def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, action) -> None:
+    assert main(["history", "--history", str(tmp_path / "nope"), *action]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "does not exist" in out[0]

@@ -164,6 +164,8 @@ def read_file(path: Path, into: History) -> None:
 
 
 def load(root: Path, machine_class: str | None = None) -> History:
+    if not root.is_dir():  # a mistyped --history must not read as an empty history
+        raise DataFileError(f"history directory {root} does not exist")
     history = History()
     pattern = f"{machine_class}/*.jsonl" if machine_class else "*/*.jsonl"
     for path in sorted(root.glob(pattern)):
