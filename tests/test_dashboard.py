@@ -51,6 +51,7 @@ def test_a_page_per_class_and_lane_with_every_series_segment_and_lock_marker(sit
     assert page.count('class="night"') == sum(len(s.points) for s in mine)
     assert page.count('class="lock"') == len(mine)  # the lock changed once, at night 10, in every series
     assert "http" not in page  # nothing fetched from the network
+    assert page.count("the speedup gate on night 2026-11-30: not gated (simulated)") == len(mine)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium): "

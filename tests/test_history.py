@@ -133,6 +133,7 @@ def test_results_written_by_the_perf_run_become_history_with_their_provenance(tm
     assert "added run" in lines[0]
     (info, case), = hi.load(tmp_path / "history").of(run.machine_class, run.lane)
     assert case.case_id == CASE.id and info.commit is not None and info.packages and "torch" in info.packages
+    assert case.verdict == results[1].verdict
 
 
 @pytest.mark.parametrize("action", [["detect"], ["show"], ["publish", "--out", "site"]])

@@ -24,13 +24,16 @@ def records_from_results(path: Path) -> tuple[hi.RunInfo, list[hi.CaseRecord]]:
     first = min(recorded)
     run = hi.RunInfo(rid, machine_class, lane, session, first[:10], first, prov.get("commit"), prov.get("lock"),
                      prov.get("packages"), str(info.get("cpu", "unknown")), prov.get("cpu_flags"), path.name)
-    return run, [_case_record(rid, cid, c) for cid, c in sorted(cases.items())]
+    verdicts = {(b.get("extra_info") or {}).get("case_id"): (b.get("extra_info") or {}).get("verdict")
+                for b in data.get("benchmarks", [])}
+    return run, [_case_record(rid, cid, c, verdicts.get(cid)) for cid, c in sorted(cases.items())]
 
 
-def _case_record(rid: str, case_id: str, case: CaseBaseline) -> hi.CaseRecord:
+def _case_record(rid: str, case_id: str, case: CaseBaseline, verdict: object) -> hi.CaseRecord:
     env = dict(case.environment)
     return hi.CaseRecord(rid, case_id, case.variant, int(env.pop("recipe")), env.pop("torch_threads", None),
-                         case.runs, {k: v for k, v in env.items() if k in ("allocator", "measuring", "python")})
+                         case.runs, {k: v for k, v in env.items() if k in ("allocator", "measuring", "python")},
+                         verdict if isinstance(verdict, str) else None)
 
 
 def add(paths: list[Path], root: Path) -> list[str]:

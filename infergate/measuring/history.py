@@ -67,6 +67,7 @@ class CaseRecord:
     threads: int | None
     runs: tuple[RunRecord, ...]
     environment: Mapping[str, Any] = field(default_factory=dict)
+    verdict: str | None = None  # the gate's verdict that night (pass, unverified, REGRESSION, ...)
 
     @property
     def mean_log(self) -> float:
@@ -87,7 +88,8 @@ class CaseRecord:
         return {"schema": SCHEMA, "version": VERSION, "kind": "case", "run_id": self.run_id,
                 "case_id": self.case_id, "variant": self.variant, "recipe": self.recipe, "threads": self.threads,
                 "runs": [r.to_json() for r in self.runs], "eager_ms": self.eager_ms,
-                "cost_s": round(self.cost_s, 3), "environment": dict(self.environment)}
+                "cost_s": round(self.cost_s, 3), "environment": dict(self.environment),
+                "verdict": self.verdict}
 
 
 @dataclass
@@ -139,7 +141,7 @@ def _case_from(data: Mapping[str, Any]) -> CaseRecord:
     if not runs:
         raise InvalidBaseline("a case record with no runs")
     return CaseRecord(data["run_id"], data["case_id"], data["variant"], int(data["recipe"]), data["threads"],
-                      runs, data["environment"])
+                      runs, data["environment"], data["verdict"])
 
 
 def read_file(path: Path, into: History) -> None:

@@ -20,6 +20,7 @@ class CaseSeries:
     variant: str
     points: tuple[Point, ...]
     fit: Fit
+    gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
 
     def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
         return [c for c in self.fit.changes if c.alerts(hold)]
@@ -42,7 +43,7 @@ def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseS
         for case_id, records in sorted(hi.series(history, machine_class, lane).items()):
             points = points_of(records)
             out.append(CaseSeries(machine_class, lane, case_id, records[-1][1].variant, points,
-                                  detect(points, penalty)))
+                                  detect(points, penalty), records[-1][1].verdict))
     return out
 
 

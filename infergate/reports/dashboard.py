@@ -95,8 +95,9 @@ def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> st
             "Dots: nightly session means; blue: segment means; red/green lines: change points (regression / "
             "improvement); grey dashes: the lock changed.</p>"]
     for s in found:
+        gate = html.escape(s.gate_verdict or "not recorded")
         body.append(f'<div class="case"><h3>{html.escape(s.case_id)}</h3>{svg(s)}<p>{verdict(s)}; noise sd '
-                    f"{s.fit.sd:.2%}</p></div>")
+                    f"{s.fit.sd:.2%}; the speedup gate on night {html.escape(s.points[-1].night)}: {gate}</p></div>")
     return _page(f"infergate {machine_class} {lane}", "\n".join(body))
 
 
