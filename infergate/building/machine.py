@@ -198,3 +198,30 @@ def environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
         "torch_threads": torch_threads(),
         "env": thread_env(env),
     }
+
+
+# The CPU flags a speedup depends on (ISA and matrix extensions); the full list is ~100 names that
+# would repeat in every history record.
+_SPEED_FLAGS = ("avx", "amx", "fma", "f16c", "sse4")
+
+
+def provenance(lock_stamp: Path, repo: Path) -> dict[str, Any]:
+    """What a perf run was measured with, for the history: commit (None outside a git checkout),
+    the lane's lock digest (its venv stamp; None when the lane was not set up by ``lanes ensure``),
+    the installed package versions and the speed-relevant CPU flags."""
+    import subprocess
+    from importlib import metadata
+
+    try:
+        done = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=30)
+        commit = done.stdout.strip() if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    try:
+        lock = lock_stamp.read_text().strip() or None
+    except OSError:
+        lock = None
+    packages = {d.metadata["Name"].lower(): d.version for d in metadata.distributions() if d.metadata["Name"]}
+    flags = sorted(f for f in read_cpu_flags() if f.startswith(_SPEED_FLAGS))
+    return {"commit": commit, "lock": lock, "packages": dict(sorted(packages.items())), "cpu_flags": flags}

@@ -24,6 +24,8 @@ COMMANDS: dict[str, Command] = {
     "run": Command("infergate.commands.run", "run the perf suite and gate speedups against the baselines"),
     "baselines": Command("infergate.commands.baselines_cli",
                          "add CI results or import runner files as baseline sessions; show baselines"),
+    "history": Command("infergate.commands.history_cli",
+                       "the results history: add perf results, show, detect change points, promote, publish"),
     "claims": Command("infergate.commands.claims_cli",
                       "measure the guide's fusion claim and whether compile can replace IPEX"),
     "guide-recipe": Command("infergate.commands.guide_recipe_cli",
@@ -37,7 +39,7 @@ COMMANDS: dict[str, Command] = {
                              "the Debian packages the measuring environment needs and this machine lacks"),
     "measure": Command("infergate.commands.measure", "one model's outputs, for looking at a case by hand"),
     "merge": Command("infergate.reports.merge", "merge results JSON files of sharded or repeated runs"),
-    "report": Command("infergate.reports.report", "HTML/PNG report of a gate or perf result"),
+    "report": Command("infergate.reports.report", "Markdown/PNG report of a gate or perf result"),
     "shards": Command("infergate.building.shards", "the nightly's shard plan, derived from a profile"),
     "audit": Command("infergate.commands.audit", "pip-audit every lane lock (strict: unaudited is a failure)"),
 }

@@ -353,14 +353,18 @@ class PerfRun:
 
     def machine_info(self) -> dict[str, Any]:
         import platform
+        import sys
 
         from ..building.capabilities import read_cpu_model
+        from ..building.machine import provenance
+        from ..core.paths import REPO_ROOT
+        from ..gate.lane_venvs import STAMP_NAME
 
         env = self.session_environment()
         sid, info = bl.this_session(env)
         return {"machine_class": self.machine_class, "lane": self.lane, "cpu": read_cpu_model(),
                 "node": platform.node(), "python_version": platform.python_version(),
-                "environment": env,
+                "environment": env, "provenance": provenance(Path(sys.prefix) / STAMP_NAME, REPO_ROOT),
                 "infergate": {"results_version": RESULTS_VERSION, "session": sid,
                               "session_info": info.to_json(), "estimator": "median-of-round-ratios"}}
 

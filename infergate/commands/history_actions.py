@@ -1,0 +1,146 @@
+"""The history command's analysis actions: detect, promote, publish, simulate, calibrate (and their parsers)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..core import exit_codes
+from ..core.errors import DataFileError, UsageError
+from ..core.paths import REPO_ROOT
+from ..core.validate import fraction_type, whole_number
+from ..measuring import baselines as bl
+from ..measuring import history as hi
+from ..measuring.baseline_records import MAX_SESSIONS
+from ..measuring.changepoints import DEFAULT_HOLD, DEFAULT_PENALTY
+from ..measuring.history_analysis import analyse, describe, window
+from ..measuring.history_replay import Recorded, calibrate, false_rate_long, recorded
+from ..reports import dashboard
+from .history_simulate import simulate
+
+CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
+CALIBRATION_PENALTIES = (1.25, 1.5, 1.75, 2.5)
+YEAR = 365
+STEPS = ((0.05, 2), (0.03, 5))  # step, the issue's target delay in nights
+
+
+def add_parsers(sub: Any) -> None:
+    p_detect = sub.add_parser("detect", help="change points per case; exit 1 when a regression alerts")
+    p_detect.add_argument("--hold", type=whole_number(1, 30), default=DEFAULT_HOLD,
+                          help=f"nights a regression must hold before it alerts. Default: {DEFAULT_HOLD}")
+    p_promote = sub.add_parser("promote", help="the last K sessions of a class x lane into a baselines file")
+    which = p_promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--class", dest="machine_class", metavar="MACHINE_CLASS", help="with --lane")
+    which.add_argument("--all", action="store_true", help="every class x lane in the history")
+    p_promote.add_argument("--lane", help="the lane's name as results give it (torch-...__tf-...)")
+    p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
+                           help=f"how many of the newest sessions. Default: {MAX_SESSIONS}, as many as a file keeps")
+    p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+                           help="where the baselines file is written (a rolling window: a directory of its own)")
+    p_pub = sub.add_parser("publish", help="the static site: a page per class x lane, open regressions")
+    p_pub.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
+    p_sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the results files go")
+    p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30)
+    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts")
+    p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
+    p_sim.add_argument("--sd", type=fraction_type, default=0.013, help="night-to-night sd. Default: 0.013")
+    p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None, help="the night the lock changes")
+    p_sim.add_argument("--seed", type=whole_number(0, 2**31), default=1)
+    p_sim.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines")
+    p_cal = sub.add_parser("calibrate", help="detection delay and false change points on replayed nights")
+    p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400)
+    p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
+    p_cal.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+                       help="the recorded sessions the nights are built from. Default: the committed baselines/")
+
+
+def run(args: argparse.Namespace) -> list[str]:
+    if args.action == "detect":
+        return detect_lines(args.history, args.hold)
+    if args.action == "promote":
+        if args.all:
+            return promote_all(args.history, args.sessions, args.baselines)
+        if args.lane is None:
+            raise UsageError("history promote --class needs --lane")
+        return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines)
+    if args.action == "publish":
+        found = analyse(hi.load(args.history))
+        if not found:
+            raise DataFileError(f"history {args.history} holds no runs: nothing to publish")
+        return [f"wrote {p}" for p in dashboard.publish(found, args.out)]
+    if args.action == "simulate":
+        return simulate(args.baselines, args.out, args.history, args.nights, args.step, args.at, args.sd,
+                        seed=args.seed, lock_at=args.lock_at)
+    if args.action == "calibrate":
+        return calibration_lines(args.baselines, args.replays, args.seed)
+    raise AssertionError(f"unknown history action {args.action}")
+
+
+def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
+    alerted = args.action == "detect" and any(line.startswith("REGRESSION ALERT") for line in lines)
+    return exit_codes.REGRESSION if alerted else exit_codes.OK
+
+
+def detect_lines(root: Path, hold: int) -> list[str]:
+    found = analyse(hi.load(root))
+    lines = [describe(s, c, hold) for s in found for c in s.fit.changes]
+    alerts = sum(1 for s in found for _ in s.alerts(hold))
+    nights = sum(len(s.points) for s in found)
+    lines.append(f"{len(found)} case series, {nights} case-nights: {len(lines)} change point(s), "
+                 f"{alerts} regression alert(s) (held >= {hold} nights)")
+    return lines
+
+
+def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines: Path) -> list[str]:
+    chosen = window(hi.load(root, machine_class), machine_class, lane, sessions)
+    if not chosen:
+        raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r}")
+    target = bl.baseline_path(baselines, machine_class, lane)
+    lines = []
+    for sid, info, cases in chosen:
+        lines += bl.update(target, cases, machine_class, lane, session=(sid, info))
+    lines.append(f"promoted {len(chosen)} session(s) ({', '.join(s for s, _, _ in chosen)}) into {target}")
+    return lines
+
+
+def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
+    pairs = hi.load(root).classes_and_lanes()
+    if not pairs:
+        raise DataFileError(f"history {root} holds no runs: nothing to promote")
+    return [line for machine_class, lane in pairs for line in promote(root, machine_class, lane, sessions, baselines)]
+
+
+def _recorded(root: Path) -> Recorded:
+    cases = [c for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")
+             for c in bl.load(p).cases.values()]
+    try:
+        return recorded(cases)
+    except ValueError as exc:
+        raise DataFileError(f"baselines under {root}: {exc}") from None
+
+
+def calibration_lines(root: Path, replays: int, seed: int, warm: int = 20, runs: int = 3) -> list[str]:
+    data = _recorded(root)
+    lines = [f"replays of {warm} quiet nights then a drop, {runs} runs a night, built from {len(data.levels)} "
+             f"recorded case(s) / {data.sessions} case-session(s) under {root} (within-session sd "
+             f"{data.within_sd:.2%}); {replays} replays per row, seed {seed}",
+             "| night-to-night sd | penalty | step | detected at the step (±1 night) within target | median "
+             "delay (nights) | false change points per 100 case-nights |", "|---|---|---|---|---|---|"]
+    rows = [(sd, DEFAULT_PENALTY) for sd in CALIBRATION_SDS]
+    rows += [(0.017, p) for p in CALIBRATION_PENALTIES if p != DEFAULT_PENALTY]
+    for sd, penalty in rows:
+        for step, target in STEPS:
+            r = calibrate(data, sd, penalty, step, target, replays, warm, runs, seed)
+            delay = "-" if r.median_delay is None else f"{r.median_delay:g}"
+            low = " (recorded within-session spread alone is wider)" if data.within_sd**2 / runs > sd * sd else ""
+            lines.append(f"| {sd:.1%}{low} | {penalty:g}{' (default)' if penalty == DEFAULT_PENALTY else ''} "
+                         f"| {step:.0%} | {r.within:.1%} within {target} | {delay} | {r.false_per_100:.2f} |")
+    long_replays = max(10, replays // 10)
+    lines += ["", f"over a year ({YEAR} nights, unchanged, final fit only, {long_replays} replays per row):",
+              "| night-to-night sd | penalty | false change points per 100 case-nights |", "|---|---|---|"]
+    for sd in CALIBRATION_SDS:
+        rate = false_rate_long(data, sd, DEFAULT_PENALTY, YEAR, long_replays, runs, seed)
+        lines.append(f"| {sd:.1%} | {DEFAULT_PENALTY:g} (default) | {rate:.2f} |")
+    return lines

@@ -1,0 +1,72 @@
+"""``history simulate``: a month (or a year) of nights built from recorded sessions, appended to a
+history directory through ``history add``, with a drop injected into one case at night N.
+
+Every case of the committed baselines file of a class and lane gives its recorded speedup level;
+each night adds a between-night draw (``--sd``) and the mean of ``--runs`` within-session
+deviations resampled from the recorded sessions (measuring/history_replay.py). The results files
+say they are simulated: session ``sim-NNN``, commit ``simulated``, source ``simulated-*.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..building.variants import REFERENCE
+from ..measuring import baselines as bl
+from ..measuring.history_replay import recorded
+from .history_add import add
+
+
+def _run(variant: str, speedup: float, stamp: str, session: str) -> dict[str, Any]:
+    eager_ms = 10.0
+    return {"speedup": speedup, "ci": [speedup * 0.99, speedup * 1.01], "rounds": 200,
+            "median_ms": {REFERENCE: eager_ms, variant: eager_ms / speedup}, "recorded": stamp, "session": session}
+
+
+def night_results(f: bl.BaselineFile, night: int, day: date, values: dict[str, list[float]], lock: str) -> dict:
+    stamp = f"{day.isoformat()}T02:{night % 60:02d}:00+00:00"
+    session = f"sim-{night:03d}"
+    info = {"machine_class": f.machine_class, "lane": f.lane, "cpu": "simulated", "environment": {},
+            "provenance": {"commit": "simulated", "lock": lock, "packages": {"lock": lock}, "cpu_flags": []},
+            "infergate": {"results_version": 1, "session": session, "estimator": "median-of-round-ratios",
+                          "session_info": {"host": session, "kernel": "simulated", "first": stamp, "last": stamp,
+                                           "environment": {}, "source": "simulated"}}}
+    benches = [{"extra_info": {"case_id": cid, "variant": f.cases[cid].variant, "threads": 1,
+                               "recipe": bl.recipe_of(f.cases[cid].environment),
+                               "estimator": "median-of-round-ratios", "verdict": "not gated (simulated)",
+                               "run_records": [_run(f.cases[cid].variant, v, stamp, session) for v in runs]}}
+               for cid, runs in values.items()]
+    return {"machine_info": info, "benchmarks": benches}
+
+
+def simulate(baselines: Path, out: Path, history: Path, nights: int, step: float, at: int, sd: float,
+             runs: int = 3, seed: int = 1, start: date = date(2026, 11, 1), lock_at: int | None = None) -> list[str]:
+    """Writes ``nights`` results files to ``out`` and appends them to ``history``; the first case
+    (sorted) of each file drops by ``step`` from night ``at``; the lock changes at ``lock_at``."""
+    rng = random.Random(seed)
+    files = [bl.load(p) for p in sorted(baselines.glob("*/*.json")) if not p.name.endswith(".fusions.json")]
+    data = recorded(c for f in files for c in f.cases.values())
+    between = math.sqrt(max(0.0, sd * sd - data.within_sd**2 / runs))
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for n in range(nights):
+        day = start + timedelta(days=n)
+        lock = "simulated-lock-b" if lock_at is not None and n >= lock_at else "simulated-lock-a"
+        for k, f in enumerate(files):
+            values: dict[str, list[float]] = {}
+            for i, (cid, case) in enumerate(sorted(f.cases.items())):
+                level = math.log(case.speedup) + rng.gauss(0.0, between)
+                level += math.log1p(-step) if i == 0 and n >= at else 0.0
+                values[cid] = [math.exp(level + rng.choice(data.deviations)) for _ in range(runs)]
+            path = out / f"simulated-{n:03d}-{k}.json"
+            path.write_text(json.dumps(night_results(f, n, day, values, lock)))
+            paths.append(path)
+    add(paths, history)
+    return [f"simulated {nights} night(s) of {len(files)} class x lane file(s) from {baselines} into {history} "
+            f"(night-to-night sd {sd:.1%}, {runs} runs a night, a {step:.0%} drop of each file's first case "
+            f"from night {at}, {start + timedelta(days=at)})"]

@@ -1,0 +1,219 @@
+"""The results history: every perf run's cases, append-only, as JSONL per machine class and month.
+
+Layout ``<root>/<machine class>/<YYYY-MM>.jsonl`` (locally a directory; in CI the files of a
+dedicated branch). Each line is one JSON object with ``schema``, ``version`` and ``kind``:
+a ``run`` line (one perf results file: session, commit, lock digest, package versions, CPU) and
+one ``case`` line per case of that run (its per-run speedups, eager latency, measuring cost).
+A run already in the history (same run id) is never written twice. Lines of another schema or
+an unknown version are refused with the file and line named; nothing is rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from ..building.variants import REFERENCE
+from ..core.datafile import parse_json
+from ..core.errors import DataFileError
+from .baseline_records import InvalidBaseline, RunRecord
+
+SCHEMA = "infergate-history"
+VERSION = 1
+READABLE_VERSIONS = (1,)
+KIND = "history"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One perf run (one results file) of a machine class and lane."""
+
+    run_id: str
+    machine_class: str
+    lane: str
+    session: str
+    night: str  # UTC date of its first measured run
+    recorded: str  # its first measured run's timestamp
+    commit: str | None
+    lock: str | None
+    packages: Mapping[str, str] | None
+    cpu: str
+    cpu_flags: Sequence[str] | None
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "version": VERSION, "kind": "run", "run_id": self.run_id,
+                "machine_class": self.machine_class, "lane": self.lane, "session": self.session,
+                "night": self.night, "recorded": self.recorded, "commit": self.commit, "lock": self.lock,
+                "packages": None if self.packages is None else dict(self.packages), "cpu": self.cpu,
+                "cpu_flags": None if self.cpu_flags is None else list(self.cpu_flags), "source": self.source}
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """One case of one run: its runs (separate processes), eager latency and what measuring cost."""
+
+    run_id: str
+    case_id: str
+    variant: str
+    recipe: int
+    threads: int | None
+    runs: tuple[RunRecord, ...]
+    environment: Mapping[str, Any] = field(default_factory=dict)
+    verdict: str | None = None  # the gate's verdict that night (pass, unverified, REGRESSION, ...)
+
+    @property
+    def mean_log(self) -> float:
+        """The session mean on the log scale: speedups are ratios."""
+        return sum(math.log(r.speedup) for r in self.runs) / len(self.runs)
+
+    @property
+    def eager_ms(self) -> float | None:
+        values = sorted(r.median_ms[REFERENCE] for r in self.runs if REFERENCE in r.median_ms)
+        return values[len(values) // 2] if values else None
+
+    @property
+    def cost_s(self) -> float:
+        """Time spent in the timed calls: rounds × (eager + variant) per run."""
+        return sum(r.rounds * sum(r.median_ms.values()) for r in self.runs) / 1000.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, "version": VERSION, "kind": "case", "run_id": self.run_id,
+                "case_id": self.case_id, "variant": self.variant, "recipe": self.recipe, "threads": self.threads,
+                "runs": [r.to_json() for r in self.runs], "eager_ms": self.eager_ms,
+                "cost_s": round(self.cost_s, 3), "environment": dict(self.environment),
+                "verdict": self.verdict}
+
+
+@dataclass
+class History:
+    runs: dict[str, RunInfo] = field(default_factory=dict)
+    cases: list[CaseRecord] = field(default_factory=list)
+
+    def of(self, machine_class: str, lane: str) -> list[tuple[RunInfo, CaseRecord]]:
+        """The class and lane's case records with their run, oldest run first."""
+        pairs = [(self.runs[c.run_id], c) for c in self.cases]
+        pairs = [(r, c) for r, c in pairs if (r.machine_class, r.lane) == (machine_class, lane)]
+        return sorted(pairs, key=lambda p: (p[0].recorded, p[0].run_id))
+
+    def classes_and_lanes(self) -> list[tuple[str, str]]:
+        return sorted({(r.machine_class, r.lane) for r in self.runs.values()})
+
+
+def run_id(machine_class: str, lane: str, session: str, recorded: Iterable[str]) -> str:
+    """Same results file, same id: the class, lane, session and every run's timestamp."""
+    text = "|".join([machine_class, lane, session, *sorted(recorded)])
+    return "r-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def month_path(root: Path, machine_class: str, night: str) -> Path:
+    return root / machine_class / f"{night[:7]}.jsonl"
+
+
+def _check_line(path: Path, number: int, data: Any) -> str:
+    where = f"history file {path} line {number}"
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise DataFileError(f"{where} is not an infergate history record")
+    if data.get("version") not in READABLE_VERSIONS:
+        raise DataFileError(f"{where} has history version {data.get('version')!r}; this infergate reads "
+                            f"{', '.join(map(str, READABLE_VERSIONS))}")
+    kind = data.get("kind")
+    if kind not in ("run", "case"):
+        raise DataFileError(f"{where} has unknown kind {kind!r}")
+    return str(kind)
+
+
+def _run_from(data: Mapping[str, Any]) -> RunInfo:
+    keys = ("run_id", "machine_class", "lane", "session", "night", "recorded", "commit", "lock", "packages",
+            "cpu", "cpu_flags", "source")
+    return RunInfo(**{k: data[k] for k in keys})
+
+
+def _case_from(data: Mapping[str, Any]) -> CaseRecord:
+    runs = tuple(RunRecord.from_json(r) for r in data["runs"])
+    if not runs:
+        raise InvalidBaseline("a case record with no runs")
+    return CaseRecord(data["run_id"], data["case_id"], data["variant"], int(data["recipe"]), data["threads"],
+                      runs, data["environment"], data["verdict"])
+
+
+def read_file(path: Path, into: History) -> None:
+    """Add one JSONL file's records to ``into``; any bad line is one DataFileError naming it."""
+    try:
+        raw_lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        raise DataFileError(f"history file {path} is not readable: {exc}") from None
+    for number, raw in enumerate(raw_lines, 1):
+        if not raw.strip():
+            continue
+        data = parse_json(path, raw, f"{KIND} (line {number})")
+        kind = _check_line(path, number, data)
+        try:
+            if kind == "run":
+                info = _run_from(data)
+                into.runs[info.run_id] = info
+            else:
+                into.cases.append(_case_from(data))
+        except (KeyError, TypeError, ValueError, InvalidBaseline) as exc:
+            raise DataFileError(f"history file {path} line {number}: {exc!s} is missing or invalid") from None
+
+
+def load(root: Path, machine_class: str | None = None) -> History:
+    if not root.is_dir():  # a mistyped --history must not read as an empty history
+        raise DataFileError(f"history directory {root} does not exist")
+    history = History()
+    pattern = f"{machine_class}/*.jsonl" if machine_class else "*/*.jsonl"
+    for path in sorted(root.glob(pattern)):
+        read_file(path, history)
+    orphans = {c.run_id for c in history.cases} - set(history.runs)
+    if orphans:
+        raise DataFileError(f"history {root}: case records of run(s) {', '.join(sorted(orphans)[:3])} have no run "
+                            "record (a file was truncated or edited by hand)")
+    return history
+
+
+def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) -> list[bool]:
+    """Append each run and its cases, under one lock per class; False where the run (its id) is
+    already in the history or earlier in ``items``: nothing written for it."""
+    by_class: dict[str, list[int]] = {}
+    for k, (run, _) in enumerate(items):
+        by_class.setdefault(run.machine_class, []).append(k)
+    added = [False] * len(items)
+    for machine_class, indices in by_class.items():
+        (root / machine_class).mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(str(root / machine_class / ".lock"), timeout=120):
+            known = set(load(root, machine_class).runs)
+            lines: dict[Path, list[str]] = {}
+            for k in indices:
+                run, cases = items[k]
+                if run.run_id in known:
+                    continue
+                known.add(run.run_id)
+                added[k] = True
+                text = [json.dumps(run.to_json(), sort_keys=True)]
+                text += [json.dumps(c.to_json(), sort_keys=True, allow_nan=False) for c in cases]
+                lines.setdefault(month_path(root, machine_class, run.night), []).extend(text)
+            for path, text in lines.items():
+                with path.open("a", encoding="utf-8") as out:
+                    out.write("\n".join(text) + "\n")
+    return added
+
+
+def series(history: History, machine_class: str, lane: str) -> dict[str, list[tuple[RunInfo, CaseRecord]]]:
+    """Each case's records of a class and lane, oldest first."""
+    out: dict[str, list[tuple[RunInfo, CaseRecord]]] = {}
+    for run, case in history.of(machine_class, lane):
+        out.setdefault(case.case_id, []).append((run, case))
+    return out
+
+
+def set_up_key(run: RunInfo, case: CaseRecord) -> str:
+    """What a series' segment must share: the lock digest, the variant's recipe and the threads."""
+    return f"{run.lock or 'unknown-lock'}|recipe {case.recipe}|threads {case.threads}"

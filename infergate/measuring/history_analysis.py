@@ -1,0 +1,79 @@
+"""Change points of every case in a history: the series of session means per class × lane × case,
+with lock, recipe and thread changes as forced segment starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..core.defaults import DEFAULT_CONFIDENCE as RECORD_CONFIDENCE  # what reports.summary records at
+from . import baselines as bl
+from . import history as hi
+from .baseline_records import CaseBaseline, SessionInfo
+from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect
+
+
+@dataclass(frozen=True)
+class CaseSeries:
+    machine_class: str
+    lane: str
+    case_id: str
+    variant: str
+    points: tuple[Point, ...]
+    fit: Fit
+    gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
+
+    def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
+        return [c for c in self.fit.changes if c.alerts(hold)]
+
+    @property
+    def open_regression(self) -> Change | None:
+        """The newest change, when it is a drop the series has not come back from."""
+        last = self.fit.changes[-1] if self.fit.changes else None
+        return last if last is not None and last.kind == "regression" and last.index == self.fit.bounds[-1] else None
+
+
+def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, ...]:
+    return tuple(Point(run.night, case.mean_log, run.commit, hi.set_up_key(run, case), run.packages)
+                 for run, case in records)
+
+
+def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseSeries]:
+    out = []
+    for machine_class, lane in history.classes_and_lanes():
+        for case_id, records in sorted(hi.series(history, machine_class, lane).items()):
+            points = points_of(records)
+            out.append(CaseSeries(machine_class, lane, case_id, records[-1][1].variant, points,
+                                  detect(points, penalty), records[-1][1].verdict))
+    return out
+
+
+def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
+    flag = " ALERT" if c.alerts(hold) else (f" (alerts after {hold} nights)" if c.kind == "regression" else "")
+    lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
+    return (f"{c.kind.upper()}{flag} {s.machine_class} {s.lane} {s.case_id}: {c.size:+.1%} "
+            f"[{c.low:+.1%}, {c.high:+.1%}] between night {c.before.night} (commit {str(c.before.commit)[:10]}) "
+            f"and night {c.after.night} (commit {str(c.after.commit)[:10]}), held {c.nights_held} night(s){lock}")
+
+
+def window(history: hi.History, machine_class: str, lane: str,
+           sessions: int) -> list[tuple[str, SessionInfo, dict[str, CaseBaseline]]]:
+    """The last ``sessions`` sessions of a class × lane as baseline sessions, oldest first. Each
+    case keeps only records of its newest set-up (lock, recipe, threads): a baseline never pools
+    runs of another lock."""
+    newest: dict[str, str] = {}
+    for run, case in history.of(machine_class, lane):
+        newest[case.case_id] = hi.set_up_key(run, case)
+    pairs = [(r, c) for r, c in history.of(machine_class, lane) if hi.set_up_key(r, c) == newest[c.case_id]]
+    order = list(dict.fromkeys(r.session for r, _ in pairs))
+    kept = order[-sessions:]
+    out = []
+    for sid in kept:
+        runs = [(r, c) for r, c in pairs if r.session == sid]
+        first, last = min(r.recorded for r, _ in runs), max(r.recorded for r, _ in runs)
+        info = SessionInfo(host=sid, kernel="not kept in the history", first=first, last=last,
+                           source=f"promoted from the history (nights {runs[0][0].night}..{runs[-1][0].night})")
+        cases = {c.case_id: CaseBaseline(c.runs, RECORD_CONFIDENCE,
+                                         {**c.environment, "torch_threads": c.threads, bl.RECIPE: c.recipe})
+                 for _, c in runs}
+        out.append((sid, info, cases))
+    return out

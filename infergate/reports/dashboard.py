@@ -1,0 +1,142 @@
+"""The history's static site (``history publish --out DIR``), ready for GitHub Pages.
+
+``index.html``: the open regressions (a case whose newest segment is a significant drop) and one
+link per class × lane; ``<class>__<lane>.html``: each case's nightly series as inline SVG (points,
+segment means, change points, lock-change markers) with its latest verdict; ``regressions.json``:
+the open regressions as data. No network: no CDN, no fonts, one small inline script that counts
+what was drawn (the browser test reads it).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..core.atomic import write_text
+from ..measuring.changepoints import DEFAULT_HOLD, Change
+from ..measuring.history_analysis import CaseSeries, describe
+
+WIDTH, HEIGHT, PAD = 640, 170, 34
+STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:60em;color:#222}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}
+.regression{color:#b00}.improvement{color:#070}.case{margin:1.2em 0}
+svg{background:#fafafa;border:1px solid #ddd}"""
+SCRIPT = """document.querySelectorAll('svg.series').forEach(function(s){
+s.setAttribute('data-drawn', s.querySelectorAll('circle.night').length);});
+document.body.setAttribute('data-series', document.querySelectorAll('svg.series').length);"""
+
+
+def page_name(machine_class: str, lane: str) -> str:
+    return f"{machine_class}__{lane}.html"
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head>\n<body>\n{body}\n<script>{SCRIPT}</script>\n</body></html>\n")
+
+
+def _scale(values: Sequence[float]) -> tuple[float, float]:
+    low, high = min(values), max(values)
+    margin = max(0.01, (high - low) * 0.1)
+    return low - margin, high + margin
+
+
+def svg(s: CaseSeries) -> str:
+    """One case's series: x is the night's index, y the speedup (log scale)."""
+    values = [p.value for p in s.points]
+    low, high = _scale(values)
+    n = len(values)
+
+    def x(i: float) -> float:
+        return PAD + (WIDTH - 2 * PAD) * (i / max(1, n - 1))
+
+    def y(v: float) -> float:
+        return HEIGHT - PAD / 2 - (HEIGHT - PAD) * (v - low) / (high - low)
+
+    parts = [f'<text x="2" y="12" font-size="10">{math.exp(high):.3g}x</text>',
+             f'<text x="2" y="{HEIGHT - 4}" font-size="10">{math.exp(low):.3g}x</text>']
+    for i in s.fit.lock_starts:
+        parts.append(f'<line class="lock" x1="{x(i - 0.5):.1f}" x2="{x(i - 0.5):.1f}" y1="0" y2="{HEIGHT}" '
+                     'stroke="#888" stroke-dasharray="2,3"><title>lock changed</title></line>')
+    for c in s.fit.changes:
+        colour = {"regression": "#c00", "improvement": "#080"}.get(c.kind, "#c80")
+        parts.append(f'<line class="change {c.kind}" x1="{x(c.index - 0.5):.1f}" x2="{x(c.index - 0.5):.1f}" '
+                     f'y1="0" y2="{HEIGHT}" stroke="{colour}" stroke-width="2"><title>{html.escape(describe(s, c))}'
+                     '</title></line>')
+    ends = [*s.fit.bounds[1:], n]
+    for a, b, mean in zip(s.fit.bounds, ends, s.fit.means, strict=True):
+        parts.append(f'<line class="segment" x1="{x(a):.1f}" x2="{x(b - 1):.1f}" y1="{y(mean):.1f}" '
+                     f'y2="{y(mean):.1f}" stroke="#36c" stroke-width="2"/>')
+    for i, p in enumerate(s.points):
+        parts.append(f'<circle class="night" cx="{x(i):.1f}" cy="{y(p.value):.1f}" r="2.5" fill="#333">'
+                     f'<title>{html.escape(p.night)} {math.exp(p.value):.3f}x commit {html.escape(str(p.commit)[:10])}'
+                     '</title></circle>')
+    return (f'<svg class="series" data-case="{html.escape(s.case_id)}" data-points="{n}" width="{WIDTH}" '
+            f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">{"".join(parts)}</svg>')
+
+
+def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
+    last: Change | None = s.fit.changes[-1] if s.fit.changes else None
+    if last is None:
+        return "no change point"
+    state = "open" if s.open_regression is last else "not the newest segment"
+    held = f", ALERT (held {last.nights_held} nights)" if last.alerts(hold) else ""
+    return (f'<span class="{last.kind}">latest change: {last.kind} {last.size:+.1%} [{last.low:+.1%}, '
+            f'{last.high:+.1%}] at night {html.escape(last.after.night)} ({state}{held})</span>')
+
+
+def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> str:
+    nights = sorted({p.night for s in found for p in s.points})
+    body = [f"<h1>{html.escape(machine_class)} · {html.escape(lane)}</h1>",
+            f'<p><a href="index.html">all classes</a> · {len(found)} case(s), nights {nights[0]} .. {nights[-1]}. '
+            "Dots: nightly session means; blue: segment means; red/green lines: change points (regression / "
+            "improvement); grey dashes: the lock changed.</p>"]
+    for s in found:
+        gate = html.escape(s.gate_verdict or "not recorded")
+        body.append(f'<div class="case"><h3>{html.escape(s.case_id)}</h3>{svg(s)}<p>{verdict(s)}; noise sd '
+                    f"{s.fit.sd:.2%}; the speedup gate on night {html.escape(s.points[-1].night)}: {gate}</p></div>")
+    return _page(f"infergate {machine_class} {lane}", "\n".join(body))
+
+
+def regressions(found: Sequence[CaseSeries]) -> list[dict[str, object]]:
+    out = []
+    for s in found:
+        c = s.open_regression
+        if c is not None:
+            out.append({"machine_class": s.machine_class, "lane": s.lane, "case_id": s.case_id, "size": c.size,
+                        "interval": [c.low, c.high], "since_night": c.after.night, "commit": c.after.commit,
+                        "before_night": c.before.night, "before_commit": c.before.commit,
+                        "nights_held": c.nights_held, "alerts": c.alerts(), "lock_changes": list(c.lock_changes)})
+    return out
+
+
+def index_page(found: Sequence[CaseSeries], open_: list[dict[str, object]]) -> str:
+    rows = "".join(f"<tr><td>{html.escape(str(r['machine_class']))}</td><td>{html.escape(str(r['lane']))}</td>"
+                   f"<td>{html.escape(str(r['case_id']))}</td><td class=regression>{float(str(r['size'])):+.1%}</td>"
+                   f"<td>{html.escape(str(r['since_night']))}</td><td>{r['nights_held']}</td>"
+                   f"<td>{'ALERT' if r['alerts'] else 'not yet held'}</td></tr>" for r in open_)
+    pages = sorted({(s.machine_class, s.lane) for s in found})
+    links = "".join(f'<li><a href="{html.escape(page_name(c, lane))}">{html.escape(c)} · {html.escape(lane)}</a>'
+                    "</li>" for c, lane in pages)
+    table = ("<table><tr><th>class</th><th>lane</th><th>case</th><th>size</th><th>since night</th><th>nights held"
+             f"</th><th>alert</th></tr>{rows}</table>") if open_ else "<p>No open regression.</p>"
+    return _page("infergate nightly history", f"<h1>infergate nightly history</h1><h2>Open regressions "
+                 f"({len(open_)})</h2>{table}<h2>Classes and lanes</h2><ul>{links}</ul>"
+                 '<p><a href="regressions.json">regressions.json</a></p>')
+
+
+def publish(found: Sequence[CaseSeries], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for machine_class, lane in sorted({(s.machine_class, s.lane) for s in found}):
+        mine = [s for s in found if (s.machine_class, s.lane) == (machine_class, lane)]
+        path = out / page_name(machine_class, lane)
+        write_text(path, class_page(machine_class, lane, mine))
+        written.append(path)
+    open_ = regressions(found)
+    write_text(out / "regressions.json", json.dumps(open_, indent=1, sort_keys=True) + "\n")
+    write_text(out / "index.html", index_page(found, open_))
+    return [*written, out / "regressions.json", out / "index.html"]

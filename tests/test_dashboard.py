@@ -1,0 +1,70 @@
+"""The history's static site: a month of nights built from recorded sessions with a 5 % drop at night
+20, detected and published; the page is loaded in headless Chromium, which must find every series."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infergate.commands.history_simulate import simulate
+from infergate.core.paths import REPO_ROOT
+from infergate.measuring import history as hi
+from infergate.measuring.history_analysis import analyse
+from infergate.reports import dashboard
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> tuple[Path, list]:
+    tmp = tmp_path_factory.mktemp("month")
+    simulate(REPO_ROOT / "baselines", tmp / "results", tmp / "history", nights=30, step=0.05, at=20, sd=0.013,
+             lock_at=10)
+    found = analyse(hi.load(tmp / "history"))
+    dashboard.publish(found, tmp / "site")
+    return tmp / "site", found
+
+
+def test_the_month_of_nights_reports_each_injected_drop_at_its_night(site) -> None:
+    out, found = site
+    opened = json.loads((out / "regressions.json").read_text())
+    injected = {(s.machine_class, s.lane, sorted({x.case_id for x in found
+                                                  if (x.machine_class, x.lane) == (s.machine_class, s.lane)})[0])
+                for s in found}
+    hits = {(r["machine_class"], r["lane"], r["case_id"]) for r in opened if r["since_night"] == "2026-11-21"}
+    assert hits == injected and all(r["alerts"] for r in opened if r["since_night"] == "2026-11-21")
+    assert all(r["interval"][0] < -0.02 for r in opened if r["since_night"] == "2026-11-21")
+
+
+def test_a_page_per_class_and_lane_with_every_series_segment_and_lock_marker(site) -> None:
+    out, found = site
+    pages = sorted(p.name for p in out.glob("*.html"))
+    assert len(pages) == 1 + len({(s.machine_class, s.lane) for s in found}) and "index.html" in pages
+    page = (out / dashboard.page_name(found[0].machine_class, found[0].lane)).read_text()
+    mine = [s for s in found if (s.machine_class, s.lane) == (found[0].machine_class, found[0].lane)]
+    assert page.count('<svg class="series"') == len(mine)
+    assert page.count('class="night"') == sum(len(s.points) for s in mine)
+    assert page.count('class="lock"') == len(mine)  # the lock changed once, at night 10, in every series
+    assert "http" not in page  # nothing fetched from the network
+    assert page.count("the speedup gate on night 2026-11-30: not gated (simulated)") == len(mine)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install -y chromium): "
+                    "the dashboard was not loaded in a real browser on this machine")
+def test_headless_chromium_draws_every_point_of_every_series(site) -> None:
+    out, found = site
+    s = found[0]
+    page = out / dashboard.page_name(s.machine_class, s.lane)
+    done = subprocess.run([str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                           page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    mine = [x for x in found if (x.machine_class, x.lane) == (s.machine_class, s.lane)]
+    # data-series and data-drawn are set by the page's script: only a browser that ran it writes them.
+    assert re.search(rf'data-series="{len(mine)}"', done.stdout)
+    drawn = re.findall(r'data-points="(\d+)"[^>]*data-drawn="(\d+)"', done.stdout)
+    assert len(drawn) == len(mine) and all(a == b for a, b in drawn)

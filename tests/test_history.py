@@ -1,0 +1,143 @@
+"""The results history: append-only JSONL per class and month, versioned, a re-added run kept once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infergate.commands import history_add as history_cli
+from infergate.commands.main import main
+from infergate.core.errors import DataFileError
+from infergate.measuring import history as hi
+
+
+def results(path: Path, night: str = "2026-11-27", speedup: float = 1.4, lock: str = "lock-a",
+            session: str = "h-runner1", version: int = 1) -> Path:
+    """A results file as --ig-json writes it (the fields history add reads)."""
+    stamp = f"{night}T02:30:00+00:00"
+    run = {"speedup": speedup, "ci": [speedup * 0.99, speedup * 1.01], "rounds": 300,
+           "median_ms": {"eager": 14.0, "jit": 14.0 / speedup}, "recorded": stamp, "session": session}
+    info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x", "cpu": "Some CPU", "environment": {},
+            "provenance": {"commit": f"c{night}", "lock": lock, "packages": {"torch": "2.8.0"}, "cpu_flags": ["avx2"]},
+            "infergate": {"results_version": version, "session": session, "estimator": "median-of-round-ratios",
+                          "session_info": {"host": session, "kernel": "6.1", "first": stamp, "last": stamp,
+                                           "environment": {}, "source": "recorded"}}}
+    data = {"machine_info": info, "benchmarks": [
+        {"extra_info": {"case_id": "bert-jit", "variant": "jit", "threads": 1, "recipe": 1,
+                        "estimator": "median-of-round-ratios",
+                        "run_records": [run, {**run, "speedup": speedup * 1.01}]}}]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
+    root = tmp_path / "history"
+    first = history_cli.add([results(tmp_path / "a.json")], root)
+    again = history_cli.add([results(tmp_path / "a.json")], root)
+    later = history_cli.add([results(tmp_path / "b.json", night="2026-12-01", session="h-2")], root)
+    assert "added run" in first[0] and "already in the history" in again[0] and "added run" in later[0]
+    assert sorted(p.name for p in (root / "m__avx2__2c2t").glob("*.jsonl")) == ["2026-11.jsonl", "2026-12.jsonl"]
+    h = hi.load(root)
+    pairs = h.of("m__avx2__2c2t", "torch-x")
+    assert [r.night for r, _ in pairs] == ["2026-11-27", "2026-12-01"]
+    run, case = pairs[0]
+    assert (run.commit, run.lock, run.cpu_flags, case.eager_ms) == ("c2026-11-27", "lock-a", ["avx2"], 14.0)
+    assert case.cost_s == pytest.approx(2 * 300 * 24.0 / 1000, rel=1e-3)
+
+
+def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys) -> None:
+    root = tmp_path / "history"
+    good = results(tmp_path / "good.json")
+    bad = results(tmp_path / "bad.json", version=9, night="2026-11-28")
+    assert main(["history", "--history", str(root), "add", str(good), str(bad)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "results version 9" in out[0]
+    assert not root.exists()  # the good file was not appended either
+    history_cli.add([good], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    before = month.read_bytes()
+    month.write_bytes(before + json.dumps({"schema": hi.SCHEMA, "version": 2, "kind": "run"}).encode() + b"\n")
+    with pytest.raises(DataFileError, match="line 3 has history version 2"):
+        hi.load(root)
+    assert main(["history", "--history", str(root), "add", str(results(tmp_path / "c.json", night="2026-11-29"))]) == 2
+    assert "history version 2" in capsys.readouterr().out
+
+
+def test_a_truncated_history_is_named(tmp_path) -> None:
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    month.write_bytes(month.read_bytes()[:-40])
+    with pytest.raises(DataFileError, match="line 2"):
+        hi.load(root)
+
+
+def test_provenance_names_the_commit_lock_packages_and_speed_flags(tmp_path) -> None:
+    from infergate.building.machine import provenance
+    from infergate.core.paths import REPO_ROOT
+
+    stamp = tmp_path / "stamp"
+    stamp.write_text("abc123\n")
+    got = provenance(stamp, REPO_ROOT)
+    assert got["lock"] == "abc123" and "pytest" in got["packages"]
+    assert got["commit"] is not None and len(got["commit"]) == 40
+    assert all(f.startswith(("avx", "amx", "fma", "f16c", "sse4")) for f in got["cpu_flags"])
+    assert provenance(tmp_path / "absent", tmp_path)["lock"] is None  # recorded as unknown, shown as such
+
+
+def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_file(tmp_path, capsys) -> None:
+    from infergate.measuring import baselines as bl
+
+    root = tmp_path / "history"
+    for n in range(6):
+        lock = "lock-a" if n < 2 else "lock-b"
+        history_cli.add([results(tmp_path / f"r{n}.json", night=f"2026-11-{n + 10}", speedup=1.4 + 0.01 * n,
+                                 lock=lock, session=f"h-{n}")], root)
+    out_dir = tmp_path / "rolling"
+    argv = ["history", "--history", str(root), "promote", "--class", "m__avx2__2c2t", "--lane", "torch-x",
+            "--sessions", "3", "--baselines", str(out_dir)]
+    assert main(argv) == 0
+    f = bl.load(out_dir / "m__avx2__2c2t" / "torch-x.json")
+    assert list(f.sessions) == ["h-3", "h-4", "h-5"]
+    assert len(f.cases["bert-jit"].runs) == 6 and min(f.cases["bert-jit"].speedups) >= 1.43
+    wide = tmp_path / "wide"
+    assert main([*argv[:-3], "8", "--baselines", str(wide)]) == 0
+    kept = bl.load(wide / "m__avx2__2c2t" / "torch-x.json").sessions
+    assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
+    capsys.readouterr()
+    assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
+    assert "holds no runs" in capsys.readouterr().out
+    assert main([*argv[:4], "--class", "m__avx2__2c2t", "--baselines", str(tmp_path / "x")]) == 2
+    assert "needs --lane" in capsys.readouterr().out
+    every = tmp_path / "every"
+    assert main([*argv[:4], "--all", "--sessions", "3", "--baselines", str(every)]) == 0
+    assert list(bl.load(every / "m__avx2__2c2t" / "torch-x.json").sessions) == ["h-3", "h-4", "h-5"]
+
+
+def test_results_written_by_the_perf_run_become_history_with_their_provenance(tmp_path) -> None:
+    from infergate.building.cases import Case
+    from infergate.core.atomic import write_json
+    from infergate.matrix.dtypes import DType
+    from infergate.reports.summary import results_json
+    from tests.test_gate import CASE, SPEC, make_run, synthetic
+
+    run = make_run(tmp_path)
+    run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
+    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
+    results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
+    path = tmp_path / "perf-run.json"
+    write_json(path, results_json(results, run.machine_info()))
+    lines = history_cli.add([path], tmp_path / "history")
+    assert "added run" in lines[0]
+    (info, case), = hi.load(tmp_path / "history").of(run.machine_class, run.lane)
+    assert case.case_id == CASE.id and info.commit is not None and info.packages and "torch" in info.packages
+    assert case.verdict == results[1].verdict
+
+
+@pytest.mark.parametrize("action", [["detect"], ["show"], ["publish", "--out", "site"]])
+def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, action) -> None:
+    assert main(["history", "--history", str(tmp_path / "nope"), *action]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "does not exist" in out[0]

@@ -1,0 +1,90 @@
+"""The nightly's publish job run locally (tools/history_publish.sh, as .github/workflows/nightly.yml
+calls it), with a local bare repository standing in for the history branch's remote."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infergate.commands.history_simulate import simulate
+from infergate.core.paths import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "tools" / "history_publish.sh"
+BRANCH = "infergate-history"
+pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None,
+                                reason="git and bash run the publish job; this machine lacks one")
+
+
+def _git(*args: str, cwd: Path | None = None) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+
+def _publish(repo: Path, results: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", str(SCRIPT), sys.executable, str(repo), BRANCH, str(results)],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def clone(tmp_path) -> Path:
+    origin = tmp_path / "origin.git"
+    _git("init", "--quiet", "--bare", str(origin))
+    repo = tmp_path / "repo"
+    _git("clone", "--quiet", str(origin), str(repo))
+    (repo / "README.md").write_text("the project\n")
+    _git("add", "README.md", cwd=repo)
+    _git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "--quiet", "-m", "init", cwd=repo)
+    _git("push", "--quiet", "origin", "HEAD", cwd=repo)
+    return repo
+
+
+def test_two_nightlies_append_to_the_branch_and_the_second_alerts_on_the_drop(tmp_path, clone) -> None:
+    made = tmp_path / "made"
+    simulate(REPO_ROOT / "baselines", made, tmp_path / "scratch-history", nights=26, step=0.05, at=20, sd=0.013)
+    first, second = tmp_path / "first", tmp_path / "second"
+    for path in sorted(made.glob("*.json")):
+        night = int(path.name.split("-")[1])
+        target = first if night < 20 else second
+        target.mkdir(exist_ok=True)
+        shutil.copy(path, target / f"perf-{path.name}")
+    done = _publish(clone, first)
+    # 1 is possible before the drop: the detector's false alerts (docs/calibration.md, "The nightly history").
+    assert done.returncode in (0, 1) and "2026-11-21" not in done.stdout, done.stderr
+    origin = tmp_path / "origin.git"
+    files = _git("--git-dir", str(origin), "ls-tree", "-r", "--name-only", BRANCH).split()
+    assert "docs/index.html" in files and "detect.txt" in files
+    assert any(f.startswith("history/amd-epyc__avx512__2c2t/") and f.endswith(".jsonl") for f in files)
+    done = _publish(clone, second)
+    assert done.returncode == 1, done.stderr  # the drop held 6 nights: a regression alert
+    detect = _git("--git-dir", str(origin), "show", f"{BRANCH}:detect.txt")
+    dropped = [line for line in detect.splitlines() if "REGRESSION ALERT" in line and "and night 2026-11-21" in line]
+    assert len(dropped) == 6, detect  # each class x lane file's first case
+    assert len(_git("--git-dir", str(origin), "log", "--format=%H", BRANCH).split()) == 2
+    again = _publish(clone, second)  # a re-run appends nothing and pushes nothing
+    assert again.returncode == 1 and "nothing to push" in again.stdout
+    assert len(_git("--git-dir", str(origin), "log", "--format=%H", BRANCH).split()) == 2
+    _lane_job_reads_the_window(tmp_path, origin)
+
+
+def _lane_job_reads_the_window(tmp_path: Path, origin: Path) -> None:
+    """The nightly lane job's next night: the committed baselines joined by the branch's newest sessions."""
+    from infergate.measuring import baselines as bl
+
+    branch = tmp_path / "history-branch"
+    _git("clone", "--quiet", "--branch", BRANCH, str(origin), str(branch))
+    rolling = tmp_path / "rolling-baselines"
+    shutil.copytree(REPO_ROOT / "baselines", rolling)
+    subprocess.run([sys.executable, "-m", "infergate", "history", "--history", str(branch / "history"), "promote",
+                    "--all", "--baselines", str(rolling)], check=True, capture_output=True, timeout=300)
+    f = bl.load(rolling / "amd-epyc__avx512__2c2t" / "torch-2.8.0__ipex-2.8.0__tf-4.57.6.json")
+    assert len(f.sessions) == 8 and "sim-025" in f.sessions  # the newest night is in the window
+    assert (rolling / "amd-epyc__avx512__2c2t" / "torch-2.8.0__ipex-2.8.0__tf-4.57.6.fusions.json").exists()
+
+
+def test_no_results_is_one_line_and_exit_2(tmp_path, clone) -> None:
+    (tmp_path / "empty").mkdir()
+    done = _publish(clone, tmp_path / "empty")
+    assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "nothing to append" in done.stderr
