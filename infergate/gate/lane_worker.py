@@ -90,10 +90,8 @@ class Worker:
     """The state of one worker process: the model being measured and its built variants."""
 
     def __init__(self) -> None:
+        from ..core.defaults import DEFAULT_THREADS
         from ..measuring.sampling import pin_threads
-        from ..reports.summary import (
-            DEFAULT_THREADS,  # perf/'s: calibration found two threads about twice as noisy
-        )
 
         self.threads = pin_threads(DEFAULT_THREADS)
         self.model: Any = None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ..building.variants import Built, Inputs, Outputs
+from ..core.defaults import DEFAULT_BUDGET_S
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
@@ -50,7 +51,7 @@ class SamplingPlan:
     variants together); the number of rounds follows from the warm-up medians, so it is fixed
     before timing starts and every variant gets the same count."""
 
-    budget_s: float = 12.0
+    budget_s: float = DEFAULT_BUDGET_S
     warmup_s: float = DEFAULT_WARMUP_S
     min_rounds: int = 20
     max_rounds: int = 2000
