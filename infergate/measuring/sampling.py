@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ..building.variants import Built, Inputs, Outputs
+from ..building.variants import Inputs, Outputs
 from ..core.defaults import DEFAULT_BUDGET_S
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
@@ -105,7 +105,6 @@ class ModelMeasurement:
     skipped: dict[str, str] = field(default_factory=dict)  # variant -> precise reason
     failed: dict[str, str] = field(default_factory=dict)  # variant -> its build or proof error (that case fails)
     proofs: dict[str, str] = field(default_factory=dict)
-    build_s: dict[str, float] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)  # in build order: later builds may reuse freed memory
     warmup_median_ns: dict[str, float] = field(default_factory=dict)
     threads: int = 0
@@ -162,14 +161,6 @@ class Slowed:
         if self.delay_ns:
             busy_wait_ns(self.delay_ns)
         return out
-
-
-def slowed(built: Built, fraction: float, name: str | None = None) -> Built:
-    """``built`` made ``fraction`` slower (after ``call.set_reference``); same outputs."""
-    return Built(
-        name or f"{built.variant}+{fraction:.0%}", built.dtype, Slowed(built.call, fraction),
-        f"{built.proof}; slowed by {fraction:.1%}", built.kinds, built.artifact,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,7 +245,7 @@ def measure_model_plans(
     caps = probe()
     model = build_model(spec)
     inputs = example_inputs(spec, shape)
-    skipped, failed, proofs, build_s, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
+    skipped, failed, proofs, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
     for copy in copies:
         if copy.base in failed:  # calibration copies a variant that did not build: its own error says why
             from ..core.errors import BuildError
@@ -269,7 +260,7 @@ def measure_model_plans(
         result = ModelMeasurement(
             measured_model_id(spec, shape), dtype.value, list(calls), {name: [] for name in calls},
             skipped=dict(skipped), failed=dict(failed),
-            proofs=dict(proofs), build_s=dict(build_s), costs=dict(costs), threads=threads, schedule=plan.schedule,
+            proofs=dict(proofs), costs=dict(costs), threads=threads, schedule=plan.schedule,
             seed=plan.seed, load_start=load_start, observed_env=observed(),
         )
         if calls:
@@ -282,10 +273,9 @@ def measure_model_plans(
 def _build_variants(
     model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
     caps: Capabilities,
-) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, float], dict[str, Cost],
-           dict[str, Callable[[Inputs], Outputs]]]:
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
     """Each variant built once, with what its build cost (``plan.inject``: built from a slowed copy):
-    skipped reasons, build or proof errors, proofs, build seconds, costs and the calls to time. A
+    skipped reasons, build or proof errors, proofs, costs and the calls to time. A
     variant that fails is that case's failure; the model's other variants are still measured."""
     from ..building.variants import get_variant
     from ..core.errors import BuildError, ProofError
@@ -293,7 +283,6 @@ def _build_variants(
     skipped: dict[str, str] = {}
     failed: dict[str, str] = {}
     proofs: dict[str, str] = {}
-    build_s: dict[str, float] = {}
     costs: dict[str, Cost] = {}
     calls: dict[str, Callable[[Inputs], Outputs]] = {}
     for name in variants:
@@ -315,13 +304,12 @@ def _build_variants(
         except (BuildError, ProofError) as exc:
             failed[name] = f"{type(exc).__name__}: {exc}"
             continue
-        build_s[name] = time.perf_counter() - t0
         assert window.use is not None
-        costs[name] = Cost(build_s[name], built.warmup_s[0] if built.warmup_s else 0.0,
+        costs[name] = Cost(time.perf_counter() - t0, built.warmup_s[0] if built.warmup_s else 0.0,
                            window.use.peak_rise_mib, window.use.held_mib)
         proofs[name] = built.proof
         calls[name] = built.call
-    return skipped, failed, proofs, build_s, costs, calls
+    return skipped, failed, proofs, costs, calls
 
 
 def sample_rounds(

@@ -1,8 +1,8 @@
 """The speedup gate's verdicts: a measured speedup against its baseline, as pass, regression,
 improvement or noisy.
 
-Owns combining intervals on the log scale (``rescale_estimate``, ``ratio_of_ratios``), the floor
-rules (``gate_verdict``, ``runs_verdict``, ``ratio_status``) and the per-case confidence of a
+Owns combining intervals on the log scale (``ratio_of_ratios``), the floor
+rules (``gate_verdict``, ``ratio_status``) and the per-case confidence of a
 family of cases (``family_confidence``).
 """
 
@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Literal
 
-from ..core.defaults import DEFAULT_CONFIDENCE, DEFAULT_FLOOR
-from .run_spread import RunSpread, geometric_mean, runs_ratio
-from .stats import Estimate, percentile_bounds
+from ..core.defaults import DEFAULT_FLOOR
+from .stats import Estimate
 
 Status = Literal["pass", "regression", "improvement", "noisy"]
 
@@ -24,12 +22,6 @@ Status = Literal["pass", "regression", "improvement", "noisy"]
 # --------------------------------------------------------------------------------------------
 # Comparing a measured speedup with a baseline from another day
 # --------------------------------------------------------------------------------------------
-
-
-def _z(confidence: float) -> float:
-    """Two-sided normal quantile for a confidence level (0.99 -> 2.576)."""
-    percentile_bounds(confidence)  # validates the range
-    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
 
 
 def _log_half_widths(est: Sequence[float]) -> tuple[float, float]:
@@ -46,20 +38,6 @@ def _log_half_widths(est: Sequence[float]) -> tuple[float, float]:
     return max(lp - math.log(low), 0.0), max(math.log(high) - lp, 0.0)
 
 
-def rescale_estimate(est: Sequence[float], from_confidence: float, to_confidence: float) -> Estimate:
-    """Widen (or narrow) an interval to another confidence level, on the log scale.
-
-    Needed because a baseline is recorded at one confidence (0.99) while the gate may ask for more
-    (see ``family_confidence``). Assumes the log-ratio is roughly normal, which is what makes the
-    half-width proportional to the normal quantile.
-    """
-    point = float(est[0])
-    lo_hw, hi_hw = _log_half_widths(est)
-    scale = _z(to_confidence) / _z(from_confidence)
-    lp = math.log(point)
-    return Estimate(point, math.exp(lp - lo_hw * scale), math.exp(lp + hi_hw * scale))
-
-
 def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Estimate:
     """measured/baseline with an interval combining both intervals' log half-widths in quadrature.
 
@@ -68,7 +46,7 @@ def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Est
     widths would assume the worst case for both at once and make the gate blind to real changes.
     A paired bootstrap across the two runs is impossible (their rounds do not correspond), which
     is why the baseline's own recorded interval is used. Both inputs must be at the same
-    confidence; use ``rescale_estimate`` first if they are not.
+    confidence.
 
     The lower bound of measured/baseline pairs the measured *lower* error with the baseline
     *upper* error (a high baseline makes the ratio small), and vice versa.
@@ -130,45 +108,9 @@ def gate_verdict(
     return Verdict("pass", f"pass: {summary}", ratio)
 
 
-def runs_verdict(
-    measured: Sequence[float],
-    baseline: Sequence[float],
-    spread: RunSpread,
-    floor: float = DEFAULT_FLOOR,
-    confidence: float = DEFAULT_CONFIDENCE,
-) -> Verdict:
-    """Today's runs of a case against its recorded runs, judged with the between-run spread.
-
-    ``floor`` is the drop the gate exists to catch. A case is a regression when its speedup is
-    significantly below the baseline (the whole interval of measured/baseline below 1, at
-    ``confidence``) *and* the estimated drop is at least half the floor. Why not "the whole
-    interval below 1 - floor": that rule catches a drop of exactly the floor at most half the
-    time, so a 5 % floor would let most 5 % regressions through. The half-floor condition is what
-    keeps a significant but tiny drift (1 %) from failing a build.
-
-    - regression:  high < 1 and point <= 1 - floor/2
-    - improvement: low > 1 and point >= 1 + floor/2
-    - noisy:       otherwise, when the interval still reaches below 1 - floor: a floor-sized
-                   loss was not ruled out, so calling it "pass" would claim more than was measured
-    - pass:        otherwise: any loss is smaller than the floor
-    """
-    if not 0.0 <= floor < 1.0:
-        raise ValueError(f"floor must be in [0, 1), got {floor}")
-    ratio = runs_ratio(measured, baseline, spread, confidence)
-    summary = (
-        f"speedup {geometric_mean(measured):.3f} ({len(measured)} run(s)) vs baseline "
-        f"{geometric_mean(baseline):.3f} ({len(baseline)} run(s)): ratio {ratio.point:.3f} "
-        f"[{ratio.low:.3f}, {ratio.high:.3f}] at {confidence:.4g}, between-run sd {spread.sd:.2%} "
-        f"(df {spread.df}), floor {floor:.0%}"
-    )
-    status = ratio_status(ratio, floor)
-    prefix = {"regression": "regression", "improvement": "improvement (update the baseline)",
-              "noisy": "too noisy to decide", "pass": "pass"}[status]
-    return Verdict(status, f"{prefix}: {summary}", ratio)
-
-
 def ratio_status(ratio: Sequence[float], floor: float) -> Status:
-    """The floor rule of ``runs_verdict`` for any ratio where below 1 is worse (a speed ratio)."""
+    """The floor rule for any ratio where below 1 is worse (a speed ratio): a regression is significant
+    and at least half the floor; "pass" means a floor-sized loss was ruled out."""
     point, low, high = (float(x) for x in ratio)
     if high < 1.0 and point <= 1.0 - floor / 2:
         return "regression"
