@@ -274,42 +274,23 @@ def _build_variants(
     model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
     caps: Capabilities,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
-    """Each variant built once, with what its build cost (``plan.inject``: built from a slowed copy):
-    skipped reasons, build or proof errors, proofs, costs and the calls to time. A
-    variant that fails is that case's failure; the model's other variants are still measured."""
+    """``building.builds.build_variants`` (``plan.inject``: built from a slowed copy), as skipped
+    reasons, build or proof errors, proofs, costs and the calls to time."""
+    from ..building.builds import build_variants
     from ..building.variants import get_variant
-    from ..core.errors import BuildError, ProofError
 
-    skipped: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    proofs: dict[str, str] = {}
+    builds = build_variants(model, inputs, dtype, variants, watch=PeakResident, inject=dict(plan.inject),
+                            skip_reason=lambda n: get_variant(n).unavailable(dtype, caps))
     costs: dict[str, Cost] = {}
     calls: dict[str, Callable[[Inputs], Outputs]] = {}
-    for name in variants:
-        variant = get_variant(name)
-        reason = variant.unavailable(dtype, caps)
-        if reason:
-            skipped[name] = reason
-            continue
-        t0 = time.perf_counter()
-        slow = dict(plan.inject).get(name)
-        try:
-            with PeakResident() as window:
-                source = model
-                if slow:
-                    from ..building.inject import slowed_copy
-
-                    source = slowed_copy(model, slow)
-                built = variant.build(source, inputs, dtype)
-        except (BuildError, ProofError) as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"
-            continue
-        assert window.use is not None
-        costs[name] = Cost(time.perf_counter() - t0, built.warmup_s[0] if built.warmup_s else 0.0,
-                           window.use.peak_rise_mib, window.use.held_mib)
-        proofs[name] = built.proof
-        calls[name] = built.call
-    return skipped, failed, proofs, costs, calls
+    for b in builds:
+        if b.built is not None:
+            assert b.watched is not None and b.watched.use is not None
+            costs[b.name] = Cost(b.seconds, b.built.warmup_s[0] if b.built.warmup_s else 0.0,
+                                 b.watched.use.peak_rise_mib, b.watched.use.held_mib)
+            calls[b.name] = b.built.call
+    return ({b.name: b.skipped for b in builds if b.skipped}, {b.name: b.error for b in builds if b.error},
+            {b.name: b.built.proof for b in builds if b.built}, costs, calls)
 
 
 def sample_rounds(
