@@ -48,13 +48,9 @@ def student_t_quantile(p: float, df: int) -> float:
 
 @dataclass(frozen=True)
 class RunSpread:
-    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases.
-
-    One run's bootstrap interval only covers the sampling noise of its own rounds. A separate
-    process also gets its own build, memory layout and neighbours, and measured here that moves a
-    speedup by more than the interval says (docs/calibration.md). The spread of several runs of
-    the same case is what a comparison with a stored baseline has to be judged against.
-    """
+    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases: what
+    a comparison with a stored baseline is judged against, since a separate process moves a
+    speedup by more than one run's bootstrap interval says (docs/calibration.md)."""
 
     sd: float
     df: int

@@ -1,10 +1,6 @@
-"""The speedup gate's verdicts: a measured speedup against its baseline, as pass, regression,
-improvement or noisy.
-
-Owns combining intervals on the log scale (``ratio_of_ratios``), the floor
-rules (``gate_verdict``, ``ratio_status``) and the per-case confidence of a
-family of cases (``family_confidence``).
-"""
+"""Floor rules on a speedup ratio (``ratio_status``, and ``gate_verdict``: the calibration's earlier
+rule, which says "noisy" where the suite's gate says "inconclusive"), combining two intervals on the
+log scale, and the per-case confidence of a family of cases."""
 
 from __future__ import annotations
 
@@ -39,18 +35,9 @@ def _log_half_widths(est: Sequence[float]) -> tuple[float, float]:
 
 
 def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Estimate:
-    """measured/baseline with an interval combining both intervals' log half-widths in quadrature.
-
-    Quadrature (sqrt of the sum of squares) is right because the two estimates come from
-    independent runs, on different days: their errors add as variances, not as widths. Adding the
-    widths would assume the worst case for both at once and make the gate blind to real changes.
-    A paired bootstrap across the two runs is impossible (their rounds do not correspond), which
-    is why the baseline's own recorded interval is used. Both inputs must be at the same
-    confidence.
-
-    The lower bound of measured/baseline pairs the measured *lower* error with the baseline
-    *upper* error (a high baseline makes the ratio small), and vice versa.
-    """
+    """measured/baseline, its interval both log half-widths in quadrature (independent runs: errors
+    add as variances); the lower bound pairs measured's lower error with baseline's upper one. Both
+    inputs must be at the same confidence."""
     m_lo, m_hi = _log_half_widths(measured)
     b_lo, b_hi = _log_half_widths(baseline)
     centre = math.log(float(measured[0])) - math.log(float(baseline[0]))
@@ -76,20 +63,9 @@ def gate_verdict(
     baseline: Sequence[float],
     floor: float = DEFAULT_FLOOR,
 ) -> Verdict:
-    """Decide whether a measured speedup regressed against its baseline.
-
-    ``floor`` is the smallest change worth failing a build for: a statistically certain 1% drift
-    is not a regression anyone will act on, so the *whole* interval must lie past the floor.
-
-    - regression:  upper bound of log(measured/baseline) < log(1 - floor)
-    - improvement: lower bound of log(measured/baseline) > log(1 + floor)
-    - noisy:       the interval reaches past *both* floors, so the run could not have told a
-                   floor-sized loss from a floor-sized gain: it proves nothing either way, and
-                   calling it "pass" would hide that the measurement is too noisy to gate on
-    - pass:        otherwise
-
-    Both estimates must be at the same confidence (see ``rescale_estimate``).
-    """
+    """The calibration's earlier rule: one measured speedup against one recorded, the whole interval
+    of their ratio past ``floor`` (regression below 1 - floor, improvement above 1 + floor; noisy
+    when it reaches past both). Both estimates must be at the same confidence."""
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
     ratio = ratio_of_ratios(measured, baseline)
@@ -124,14 +100,8 @@ def ratio_status(ratio: Sequence[float], floor: float) -> Status:
 
 
 def family_confidence(family_alpha: float, n_cases: int) -> float:
-    """Per-case confidence so that the chance of *any* false alarm over ``n_cases`` is <= alpha.
-
-    Gating 40 cases at 99% each would give a false alarm on about a third of clean runs
-    (1 - 0.99**40); people then learn to ignore the gate. So each case's interval is widened.
-
-    Bonferroni, 1 - alpha/n: valid whatever the dependence between cases (they share the machine,
-    so they are not independent); slightly conservative.
-    """
+    """Per-case confidence so that the chance of *any* false alarm over ``n_cases`` is <= alpha:
+    Bonferroni, 1 - alpha/n, valid whatever the dependence between cases."""
     if not 0.0 < family_alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {family_alpha}")
     if n_cases < 1:
