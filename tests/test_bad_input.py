@@ -164,7 +164,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              "this suite's baselines and kernels assume AVX2; this CPU (Test CPU) has AVX",
              files={**_matrix(), **_probe(flags=AVX_ONLY_FLAGS)}),
     Scenario("lane", "lane that does not exist", (), "no lock file for lane 'nosuchlane'",
-             cli=("-m", "infergate.gate.lanes", "ensure", "nosuchlane")),
+             cli=("-m", "infergate", "lanes", "ensure", "nosuchlane")),
     Scenario("import-class", "`baselines import` of a file whose machine class is not its path's", (),
              "but its path names 'amd-epyc__avx512__2c2t'",
              files={RUNNER_PATH: _runner_text(machine_class="intel-xeon__amx__2c2t")}, cli=_import(RUNNER_PATH)),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from infergate.commands import baselines_cli
+from infergate.commands import baseline_sessions
 from infergate.commands.main import main
 from infergate.core.errors import DataFileError, UsageError
 from infergate.measuring import baselines as bl
@@ -42,7 +42,7 @@ def files_under(root: Path) -> dict[Path, bytes]:
 def test_runner_files_import_with_their_origin_and_numbers_unchanged(tmp_path: Path) -> None:
     src, fsrc = runner_files(tmp_path / "runner")
     root = tmp_path / "baselines"
-    lines = baselines_cli.import_files([src, fsrc], root, ORIGIN, today="2026-12-06")
+    lines = baseline_sessions.import_files([src, fsrc], root, ORIGIN, today="2026-12-06")
     assert lines[0].startswith("imported 3 run(s) of 1 case(s), session(s) h-runner, from ")
     assert lines[1].startswith("imported 1 of 1 fusion expectation(s) from ")
     f, ff = bl.load(bl.baseline_path(root, MACHINE, LANE)), fusions.load(fusions.fusions_path(root, MACHINE, LANE))
@@ -57,16 +57,16 @@ def test_runner_files_import_with_their_origin_and_numbers_unchanged(tmp_path: P
     # The fusion file was version 1; written as version 2, its history says what changed.
     assert json.loads(fusions.fusions_path(root, MACHINE, LANE).read_text())["version"] == 2
     assert [h[:2] for h in ff.history] == ["1:", "2:"]
-    assert baselines_cli.show(root)[0].startswith(f"{MACHINE}/{LANE}.json: 1 case(s), 1 session(s): h-runner "
+    assert baseline_sessions.show(root)[0].startswith(f"{MACHINE}/{LANE}.json: 1 case(s), 1 session(s): h-runner "
                                                   "(2026-12-06, imported 2026-12-06 from ")
 
 
 def test_the_same_session_imported_twice_is_kept_once_and_says_so(tmp_path: Path) -> None:
     src, fsrc = runner_files(tmp_path / "runner")
     root = tmp_path / "baselines"
-    baselines_cli.import_files([src, fsrc], root, ORIGIN)
+    baseline_sessions.import_files([src, fsrc], root, ORIGIN)
     before = files_under(root)
-    lines = baselines_cli.import_files([src, fsrc], root, "a CI retry")
+    lines = baseline_sessions.import_files([src, fsrc], root, "a CI retry")
     assert "3 run(s) of session(s) h-runner" in lines[0] and "already in" in lines[0]
     assert lines[0].endswith("kept once, nothing imported")
     assert "imported 0 of 1 fusion expectation(s)" in lines[1] and "1 already there" in lines[1]
@@ -76,9 +76,9 @@ def test_the_same_session_imported_twice_is_kept_once_and_says_so(tmp_path: Path
 def test_a_second_session_is_appended_beside_the_first(tmp_path: Path) -> None:
     root = tmp_path / "baselines"
     src, _ = runner_files(tmp_path / "a", session="h-one")
-    baselines_cli.import_files([src], root, ORIGIN)
+    baseline_sessions.import_files([src], root, ORIGIN)
     src2, _ = runner_files(tmp_path / "b", session="h-two", speedups=(1.30, 1.31))
-    baselines_cli.import_files([src2], root, "another runner")
+    baseline_sessions.import_files([src2], root, "another runner")
     f = bl.load(bl.baseline_path(root, MACHINE, LANE))
     assert set(f.sessions) == {"h-one", "h-two"} and len(f.cases["bert-jit"].runs) == 5
     assert "(another runner)" in f.sessions["h-two"].source and f"({ORIGIN})" in f.sessions["h-one"].source
@@ -87,9 +87,9 @@ def test_a_second_session_is_appended_beside_the_first(tmp_path: Path) -> None:
 def test_new_runs_of_a_session_already_there_keep_both_origins(tmp_path: Path) -> None:
     root = tmp_path / "baselines"
     src, _ = runner_files(tmp_path / "a", session="h-one")
-    baselines_cli.import_files([src], root, ORIGIN)
+    baseline_sessions.import_files([src], root, ORIGIN)
     src2, _ = runner_files(tmp_path / "b", session="h-one", speedups=(1.25,))  # the same boot, one more run
-    lines = baselines_cli.import_files([src2], root, "the runner's second artifact")
+    lines = baseline_sessions.import_files([src2], root, "the runner's second artifact")
     f = bl.load(bl.baseline_path(root, MACHINE, LANE))
     assert lines[0].startswith("imported 1 run(s)") and len(f.cases["bert-jit"].runs) == 4
     assert f"({ORIGIN})" in f.sessions["h-one"].source
@@ -100,12 +100,12 @@ def test_new_runs_of_a_session_already_there_keep_both_origins(tmp_path: Path) -
 def test_a_hand_set_floor_in_the_target_is_kept(tmp_path: Path) -> None:
     root = tmp_path / "baselines"
     src, _ = runner_files(tmp_path / "a", session="h-one")
-    baselines_cli.import_files([src], root, ORIGIN)
+    baseline_sessions.import_files([src], root, ORIGIN)
     target = bl.baseline_path(root, MACHINE, LANE)
     case = bl.load(target).cases["bert-jit"]
     bl.update(target, {"bert-jit": CaseBaseline(**{**case.__dict__, "floor": 0.08})}, MACHINE, LANE, replace=True)
     src2, _ = runner_files(tmp_path / "b", session="h-two")
-    baselines_cli.import_files([src2], root, ORIGIN)
+    baseline_sessions.import_files([src2], root, ORIGIN)
     assert bl.load(target).cases["bert-jit"].floor == 0.08
 
 
@@ -166,7 +166,7 @@ def test_a_bad_file_is_refused_with_one_message_and_nothing_is_written(tmp_path:
     runner = files_under(tmp_path / "runner")
     root = tmp_path / "baselines"
     with pytest.raises(DataFileError, match=message) as caught:
-        baselines_cli.import_files([good, bad], root, ORIGIN)  # the good file first: still nothing written
+        baseline_sessions.import_files([good, bad], root, ORIGIN)  # the good file first: still nothing written
     assert "\n" not in str(caught.value)
     assert not root.exists() and files_under(tmp_path / "runner") == runner
 
@@ -180,13 +180,13 @@ def test_a_version_3_file_is_refused_as_it_names_no_session(tmp_path: Path) -> N
     path.write_text(json.dumps({"schema": "infergate-baselines", "version": 3, "history": [],
                                 "machine_class": MACHINE, "lane": LANE, "cases": {"bert-jit": case}}))
     with pytest.raises(DataFileError, match="is version 3: it names no session"):
-        baselines_cli.import_files([path], tmp_path / "baselines", ORIGIN)
+        baseline_sessions.import_files([path], tmp_path / "baselines", ORIGIN)
 
 
 def test_runs_of_the_test_only_slowdown_hook_are_refused(tmp_path: Path) -> None:
     src, _ = runner_files(tmp_path / "runner", env={**ENV, "injected_slowdown": ["jit", 0.1]})
     with pytest.raises(DataFileError, match="test-only slowdown hook"):
-        baselines_cli.import_files([src], tmp_path / "baselines", ORIGIN)
+        baseline_sessions.import_files([src], tmp_path / "baselines", ORIGIN)
     assert not (tmp_path / "baselines").exists()
 
 
@@ -202,7 +202,7 @@ def test_a_target_of_another_class_at_that_place_is_refused_and_left_alone(tmp_p
     target.write_bytes(moved[0](tmp_path / "other", "intel-xeon__amx__2c2t", LANE).read_bytes())
     before = files_under(root)
     with pytest.raises(DataFileError, match="is for machine class 'intel-xeon__amx__2c2t'.*refusing to import"):
-        baselines_cli.import_files([src, fsrc], root, ORIGIN)
+        baseline_sessions.import_files([src, fsrc], root, ORIGIN)
     assert files_under(root) == before
 
 
@@ -211,7 +211,7 @@ def test_a_newer_fusion_record_in_the_target_is_kept(tmp_path: Path) -> None:
     root = tmp_path / "baselines"
     target = fusions.fusions_path(root, MACHINE, LANE)
     fusions.update(target, {"bert-jit": {"mha": 2}}, MACHINE, LANE, recorded="2026-12-07T00:00:00+00:00")
-    lines = baselines_cli.import_files([fsrc], root, ORIGIN)
+    lines = baseline_sessions.import_files([fsrc], root, ORIGIN)
     assert "imported 0 of 1" in lines[0] and "1 kept as recorded there more recently" in lines[0]
     loaded = fusions.load(target)
     assert loaded is not None and dict(loaded.cases["bert-jit"].counts) == {"mha": 2}
@@ -222,7 +222,7 @@ def test_a_newer_fusion_record_in_the_target_is_kept(tmp_path: Path) -> None:
 def test_the_origin_is_one_line_of_text(tmp_path: Path, origin: str) -> None:
     src, _ = runner_files(tmp_path / "runner")
     with pytest.raises(UsageError, match="--origin must be one line"):
-        baselines_cli.import_files([src], tmp_path / "baselines", origin)
+        baseline_sessions.import_files([src], tmp_path / "baselines", origin)
     assert not (tmp_path / "baselines").exists()
 
 

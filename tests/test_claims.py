@@ -328,7 +328,7 @@ def test_a_workers_stderr_goes_to_the_log_not_the_console(tmp_path, capfd) -> No
 
 
 def _write_claims(directory, cls: str, lane: str, rows: list[ClaimMeasurement]) -> None:
-    from infergate.commands.claims_cli import _write
+    from infergate.commands.claims_files import _write
 
     _write(directory, rows, {"command": "`x`", "machine class": cls, "lane": lane}, cls, lane, ["fp32"])
 

@@ -475,7 +475,8 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
 
 def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_command_alike() -> None:
     from infergate.commands.run import pytest_args
-    from infergate.reports.summary import DEFAULT_REPEAT, RECORD_RUNS, runs_per_model
+    from infergate.core.defaults import DEFAULT_REPEAT, RECORD_RUNS
+    from infergate.reports.summary import runs_per_model
 
     assert runs_per_model(None, True) == RECORD_RUNS
     assert runs_per_model(None, False) == DEFAULT_REPEAT

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infergate.commands import baselines_cli
+from infergate.commands import baseline_sessions, baselines_cli
 from infergate.core.errors import DataFileError, UsageError
 from infergate.measuring import baselines as bl
 from infergate.measuring import inrun_noise, measuring_env
@@ -156,7 +156,7 @@ def _results(tmp_path: Path, recipe: int | None = 1, **machine) -> Path:
 
 def test_ci_results_are_added_as_a_session(tmp_path) -> None:
     root = tmp_path / "baselines"
-    lines = baselines_cli.add(_results(tmp_path), root)
+    lines = baseline_sessions.add(_results(tmp_path), root)
     f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
     assert "added 2 run(s) of 1 case(s) as session h-runner1" in lines[0]
     assert set(f.sessions) == {"h-runner1"} and f.sessions["h-runner1"].source == "added from results.json"
@@ -166,20 +166,20 @@ def test_ci_results_are_added_as_a_session(tmp_path) -> None:
 
 def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path) -> None:
     root = tmp_path / "baselines"
-    baselines_cli.add(_results(tmp_path, recipe=2), root)
+    baseline_sessions.add(_results(tmp_path, recipe=2), root)
     assert bl.recipe_of(bl.load(root / "m__avx2__2c2t" / "torch-x.json").cases["bert-jit"].environment) == 2
     with pytest.raises(DataFileError, match="does not say which recipe revision"):
-        baselines_cli.add(_results(tmp_path, recipe=None), tmp_path / "other")
+        baseline_sessions.add(_results(tmp_path, recipe=None), tmp_path / "other")
 
 
 def test_results_of_an_unknown_version_or_the_test_hook_are_refused(tmp_path) -> None:
     root = tmp_path / "baselines"
     bad = _results(tmp_path, infergate={"results_version": 9})
     with pytest.raises(DataFileError, match="results version 9"):
-        baselines_cli.add(bad, root)
+        baseline_sessions.add(bad, root)
     hooked = _results(tmp_path, environment={"injected_slowdown": ["jit", 0.1]})
     with pytest.raises(DataFileError, match="test-only slowdown hook"):
-        baselines_cli.add(hooked, root)
+        baseline_sessions.add(hooked, root)
     assert not root.exists()  # nothing written
 
 
@@ -193,8 +193,8 @@ def test_the_baselines_command_exits_2_with_one_line(tmp_path, capsys) -> None:
 
 def test_adding_the_same_results_twice_counts_each_run_once(tmp_path) -> None:
     root = tmp_path / "baselines"
-    baselines_cli.add(_results(tmp_path), root)
-    lines = baselines_cli.add(_results(tmp_path), root)
+    baseline_sessions.add(_results(tmp_path), root)
+    lines = baseline_sessions.add(_results(tmp_path), root)
     f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
     assert f.cases["bert-jit"].speedups == (1.4, 1.41) and any("already recorded" in line for line in lines)
 
@@ -216,7 +216,7 @@ def test_replace_over_several_results_files_replaces_every_case_once(tmp_path) -
     old = json.loads(_results(old_dir).read_text())
     old["benchmarks"].append({"extra_info": {**old["benchmarks"][0]["extra_info"], "case_id": "bert-compile"}})
     (old_dir / "results.json").write_text(json.dumps(old))
-    baselines_cli.add(old_dir / "results.json", root)  # the old session holds both cases
+    baseline_sessions.add(old_dir / "results.json", root)  # the old session holds both cases
     a = json.loads(_results(a_dir).read_text())  # only bert-jit
     b = json.loads(_results(b_dir).read_text())  # only bert-compile, from another runner
     b["benchmarks"][0]["extra_info"]["case_id"] = "bert-compile"

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from infergate.building.cases import get_profile
+from infergate.commands import gate_cli
+from infergate.core import exit_codes
 from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan, worker_checks
 from infergate.gate.lane_worker import case_matcher, select_cases
 from infergate.measuring import lane_compare, lane_results
@@ -110,7 +112,7 @@ def starter(seed: int = 0, offset_sd: float = 0.03, to: dict | None = None, frm:
 
 def run(tmp_path: Path, *extra: str, seed: int = 0, offset_sd: float = 0.03, to: dict | None = None,
         frm: dict | None = None) -> int:
-    return lanegate.main(
+    return gate_cli.main(
         ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path), *extra],
         start=starter(seed, offset_sd, to, frm), lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python"),
     )
@@ -147,7 +149,7 @@ def test_slower_to_lane_fails_naming_the_case_and_its_interval(tmp_path, capsys)
 
 def test_a_wide_interval_is_inconclusive_never_a_pass(tmp_path, capsys):
     # Large per-process offsets and only two pairs: nothing can be ruled out.
-    assert run(tmp_path, "--pairs", "2", offset_sd=0.08) == lanegate.EXIT_INCONCLUSIVE
+    assert run(tmp_path, "--pairs", "2", offset_sd=0.08) == exit_codes.INCONCLUSIVE
     assert "INCONCLUSIVE" in capsys.readouterr().out
     assert run(tmp_path, "--pairs", "2", "--inconclusive", "pass", offset_sd=0.08) == 0
     assert "exit 0 although" in capsys.readouterr().out
@@ -255,7 +257,7 @@ def test_the_from_to_order_alternates_by_round_and_is_saved_in_gate_json(tmp_pat
         ep.send = logged  # type: ignore[method-assign]
         return ep
 
-    assert lanegate.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path),
+    assert gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path),
                           "--pairs", "4", "--rounds", "9"],
                          start=start, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python")) == 0
     gate = gate_of(tmp_path)
@@ -296,7 +298,7 @@ def test_outputs_that_drift_between_lanes_are_a_regression(tmp_path, capsys):
 
 
 def test_outputs_of_different_weights_are_not_compared_and_say_why(tmp_path, capsys):
-    assert run(tmp_path, to={"weights": "w1"}, offset_sd=0.005) == lanegate.EXIT_INCONCLUSIVE
+    assert run(tmp_path, to={"weights": "w1"}, offset_sd=0.005) == exit_codes.INCONCLUSIVE
     assert "the lanes built different seeded weights" in capsys.readouterr().out
 
 
@@ -354,7 +356,7 @@ def test_a_worker_that_dies_is_one_message_and_exit_2(tmp_path, capsys):
     def dead(side, lane, pair):
         raise lockstep.WorkerError("lane worker 'B' exited with status 1: boom (log: x)")
 
-    code = lanegate.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
+    code = gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
                          start=dead, lane_python=lambda lane: Path("/x"))
     assert code == 2
     assert capsys.readouterr().err.strip() == "infergate: lane worker 'B' exited with status 1: boom (log: x)"
@@ -372,7 +374,7 @@ def test_a_worker_that_dies_is_one_message_and_exit_2(tmp_path, capsys):
 ])
 def test_bad_options_are_one_message(argv, problem, capsys):
     with pytest.raises(SystemExit) as exc:
-        lanegate.main(["--from", "A", "--to", "B", *argv])
+        gate_cli.main(["--from", "A", "--to", "B", *argv])
     assert exc.value.code == 2
     assert problem in capsys.readouterr().err
 
@@ -433,7 +435,7 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
                                         latency=(1.06, 1.04, 1.08), latency_status="regression")
     gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
                                    lane_results.Correctness(False), ["REGRESSION x"], [])
-    args = lanegate._parser().parse_args(["--from", "old", "--to", "new"])
+    args = gate_cli._parser().parse_args(["--from", "old", "--to", "new"])
 
     def ensure(lock: str) -> None:
         if "transformers" in lock:
@@ -572,7 +574,7 @@ def test_a_worker_failing_mid_pair_closes_both_and_is_one_message(tmp_path, caps
         return Failing(Machine(pair), 1, lane=f"lane-{lane}", scale={}, offset_sd=0.0, skipped={}, fusions={},
                        outputs_shift=0.0, weights="w")
 
-    code = lanegate.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
+    code = gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
                          start=start, lane_python=lambda lane: Path("/x"))
     assert code == 2 and sorted(closed) == ["lane-A", "lane-B"]
     assert "gave no answer within 300 s (stopped)" in capsys.readouterr().err
@@ -608,7 +610,7 @@ def test_unselected_eager_is_a_reference_outside_the_verdict(tmp_path):
 
 def test_min_change_above_the_floor_is_refused(capsys):
     with pytest.raises(SystemExit):
-        lanegate.main(["--from", "A", "--to", "B", "--min-change", "0.06", "--floor", "0.05"])
+        gate_cli.main(["--from", "A", "--to", "B", "--min-change", "0.06", "--floor", "0.05"])
     assert "--min-change 0.06 is above --floor 0.05" in capsys.readouterr().err
 
 
@@ -662,9 +664,9 @@ def test_a_stand_in_is_built_and_timed_in_to_and_judged_as_the_case(tmp_path, ca
 
     argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)]
     # Without the stand-in, IPEX missing in "to" is a lost variant (and its fusions lost).
-    assert lanegate.main(argv, start=start, lane_python=lambda lane: Path("/x")) == 1
+    assert gate_cli.main(argv, start=start, lane_python=lambda lane: Path("/x")) == 1
     asked = {"from": [], "to": []}
-    assert lanegate.main([*argv, "--replace", "jit_ipex=compile"], start=start,
+    assert gate_cli.main([*argv, "--replace", "jit_ipex=compile"], start=start,
                          lane_python=lambda lane: Path("/x")) == 0
     assert all("jit_ipex" in v for v in asked["from"]) and not any("jit_ipex" in v for v in asked["to"])
     gate = gate_of(tmp_path)
@@ -700,7 +702,7 @@ def test_a_slower_stand_in_is_a_regression_named_with_it(tmp_path, capsys):
      "the 'to' lane builds compile in its place (--replace); inject compile"),
 ])
 def test_replacements_that_cannot_apply_are_one_message(tmp_path, capsys, extra, problem):
-    assert run(tmp_path, *extra) == lanegate.EXIT_USAGE
+    assert run(tmp_path, *extra) == exit_codes.USAGE
     err = capsys.readouterr().err.strip()
     assert err.startswith("infergate: ") and problem in err and len(err.splitlines()) == 1
 
@@ -818,10 +820,10 @@ def test_replace_is_checked_before_any_set_up_and_refused_with_bisect(tmp_path, 
         raise AssertionError("set-up ran before the arguments were checked")
 
     argv = ["--from", "A", "--to", "B", "--out", str(tmp_path), "--cases", "compile", "--replace", "jit_ipex=compile"]
-    assert lanegate.main(argv, start=starter(0), lane_python=never) == lanegate.EXIT_USAGE  # ensure is not reached
+    assert gate_cli.main(argv, start=starter(0), lane_python=never) == exit_codes.USAGE  # ensure is not reached
     assert "would replace nothing" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
-        lanegate.main(["--from", "A", "--to", "B", "--bisect", "--replace", "jit_ipex=compile"])
+        gate_cli.main(["--from", "A", "--to", "B", "--bisect", "--replace", "jit_ipex=compile"])
     assert exc.value.code == 2 and "bisect without --replace" in capsys.readouterr().err
 
 

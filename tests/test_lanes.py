@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from infergate.commands.lanes_cli import main
 from infergate.gate import lane_pip, lane_venvs
 from infergate.gate.lane_pip import classify_pip_failure
 from infergate.gate.lane_venvs import LaneError, lock_digest
-from infergate.gate.lanes import ensure, lane_python, lock, lock_text_from_freeze, main
+from infergate.gate.lanes import ensure, lane_python, lock, lock_text_from_freeze
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -467,7 +468,7 @@ def test_module_is_stdlib_only():
     stdlib-only modules: they run under the system Python before any lane exists."""
     # (The upgrade gate's front, test_the_gate_starts_under_a_python_without_numpy, likewise.)
     code = (
-        "import sys; before = set(sys.modules); import infergate.commands.main, infergate.gate.lanes; "
+        "import sys; before = set(sys.modules); import infergate.commands.main, infergate.commands.lanes_cli; "
         "new = {m.split('.')[0] for m in set(sys.modules) - before}; "
         "bad = sorted(m for m in new if m not in sys.stdlib_module_names and m != 'infergate'); "
         "loaded = sorted(m for m in sys.modules if m.startswith('infergate.')); "
@@ -480,7 +481,8 @@ def test_module_is_stdlib_only():
     bad, loaded = out.split(" ", 1)
     assert bad == "[]"
     assert set(ast.literal_eval(loaded)) <= {
-        "infergate.commands", "infergate.commands.main", "infergate.core", "infergate.core.errors",
+        "infergate.commands", "infergate.commands.main", "infergate.commands.front", "infergate.commands.lanes_cli",
+        "infergate.core", "infergate.core.errors", "infergate.core.exit_codes",
         "infergate.core.atomic", "infergate.core.paths", "infergate.gate", "infergate.gate.lanes",
         "infergate.gate.lane_pip", "infergate.gate.lane_venvs"}, loaded
 
@@ -574,7 +576,7 @@ def test_the_gate_starts_under_a_python_without_numpy() -> None:
         "        if name.split('.')[0] in ('numpy', 'torch', 'transformers'):\n"
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import infergate.gate.lanegate\n"
+        "import infergate.commands.gate_cli\n"
         "print('ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from infergate.commands import merge_cli, report_cli
 from infergate.core.errors import DataFileError
 from infergate.reports import merge, report
 from infergate.reports import results_json as rj
@@ -53,7 +54,7 @@ def test_merged_report_of_two_machine_classes(tmp_path):
                        {CASES[0]: 1.2, CASES[1]: 1.7}, 2)
     out, md = tmp_path / "merged.json", tmp_path / "report.md"
     args = [str(x86), str(amd), "--out", str(out), "--markdown", str(md), "--plots", str(tmp_path)]
-    assert merge.main(args) == 0
+    assert merge_cli.main(args) == 0
     merged = rj.load_results(out)
     assert len(merged["benchmarks"]) == 4
     assert {b["extra_info"]["machine_class"] for b in merged["benchmarks"]} == {
@@ -88,13 +89,12 @@ def test_bad_results_files_are_named(tmp_path, content, problem):
 
 
 def test_a_binary_file_is_one_message_in_merge_and_report(tmp_path, capsys):
-    from infergate.reports import report
 
     path = tmp_path / "bad.json"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
     with pytest.raises(DataFileError, match="not UTF-8 text"):
         rj.load_results(path)
-    assert report.main([str(path), "--out", str(tmp_path / "out")]) == 2
+    assert report_cli.main([str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"infergate: {path}: cannot read JSON") and len(err.splitlines()) == 1
 
@@ -120,7 +120,7 @@ def test_gate_reports_from_json(tmp_path):
     )
     path = tmp_path / "gate.json"
     path.write_text(json.dumps(gate.to_json()))
-    assert report.main([str(path), "--out", str(tmp_path / "r")]) == 0
+    assert report_cli.main([str(path), "--out", str(tmp_path / "r")]) == 0
     text = (tmp_path / "r" / "report.md").read_text()
     assert "`ipex27` → `ipex`: ❌ FAIL (1 regression(s))" in text
     assert "+25.0% [+20.0%, +30.0%]" in text

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from infergate.building import variants
-from infergate.building.variants import Built, Variant
+from infergate.building.variants import Variant
 from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
@@ -22,7 +22,6 @@ from infergate.measuring.sampling import (
     busy_wait_ns,
     measure_model,
     measure_model_plans,
-    slowed,
 )
 
 TINY = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
@@ -46,13 +45,6 @@ def test_slowed_adds_its_fraction_of_the_reference_after_the_call() -> None:
     s({"x": 1})
     assert time.perf_counter_ns() - t0 >= 2_000_000
     assert calls == [{"x": 1}]
-
-
-def test_slowed_built_keeps_dtype_and_outputs() -> None:
-    built = Built("jit", DType.FP32, lambda inputs: (inputs["x"],), "frozen")
-    s = slowed(built, 0.02)
-    assert (s.variant, s.dtype, s({"x": 3})) == ("jit+2%", DType.FP32, (3,))
-    assert "slowed by 2.0%" in s.proof
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 10.0])

@@ -64,7 +64,7 @@ def test_pytest_runs_only_its_shards_models_and_the_shards_add_up() -> None:
 
 
 def test_the_planner_prints_a_github_matrix() -> None:
-    out = subprocess.run([sys.executable, "-m", "infergate.building.shards", "--profile", "nightly"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "infergate", "shards", "--profile", "nightly"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     matrix = json.loads(out.stdout)
     assert matrix == [f"{i}/{len(matrix)}" for i in range(1, len(matrix) + 1)] and len(matrix) > 1

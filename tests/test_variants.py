@@ -130,9 +130,7 @@ def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monk
 
     spec, model = tiny_bert
     built = Compile().build(model, example_inputs(spec), DType.FP32)
-    assert "frozen" in built.proof
-    graphs = built.recorder.graphs  # type: ignore[attr-defined]
-    assert graphs and all(g.frozen and g.tensor_inputs <= 3 for g in graphs)
+    assert "frozen" in built.proof  # prove_compiled: every graph frozen, its inputs the model's only
     # The old recipe: freezing patched inside the backend only, after dynamo had lifted the
     # parameters as graph inputs. It compiled, it ran, and it was not frozen.
     monkeypatch.setattr("infergate.building.inductor.freeze_compiled_graphs", lambda: None)

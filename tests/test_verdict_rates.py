@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 from infergate.building.cases import get_profile, perf_cases
+from infergate.core.defaults import DEFAULT_FAMILY_ALPHA
 from infergate.measuring.session_gate import components, one_sided_t, prior_for
 from infergate.measuring.speedup_verdicts import family_confidence
-from infergate.reports.summary import DEFAULT_FAMILY_ALPHA, staged_verdict
+from infergate.reports.summary import staged_verdict
 
 FLOOR = 0.05
 WITHIN_SD = 0.013  # the AMD class's within-session sd of `jit` (docs/calibration.md)

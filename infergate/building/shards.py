@@ -11,12 +11,9 @@ matrix; ``--ig-shard I/N`` makes pytest keep shard I's models and deselect the r
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections import defaultdict
-from collections.abc import Sequence
 
-from .cases import PROFILES, Profile, correctness_cases, get_profile, perf_cases
+from .cases import Profile, correctness_cases, perf_cases
 
 # Seconds one perf run of one measured model (a model at one shape and dtype) costs on 2 cores:
 # worker start, four builds, warm-up and the rounds. Measured: `./suite main` timed 3 small models
@@ -93,28 +90,3 @@ def parse_shard(value: str) -> tuple[int, int]:
     if not sep or not 1 <= i <= n:
         raise argparse.ArgumentTypeError(f"{value!r} must be I/N with 1 <= I <= N")
     return i, n
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m infergate shards", description=__doc__)
-    p.add_argument("--profile", choices=tuple(PROFILES), default="nightly",
-                   help="the profile to split. Default: nightly")
-    p.add_argument("--budget-min", type=float, default=DEFAULT_BUDGET_MIN,
-                   help=f"estimated minutes a shard may take. Default: {DEFAULT_BUDGET_MIN:g}")
-    args = p.parse_args(argv)
-    if not args.budget_min > 0:
-        p.error(f"--budget-min must be > 0, got {args.budget_min}")
-    profile = get_profile(args.profile)
-    try:
-        n = shards_needed(profile, args.budget_min * 60)
-    except ValueError as exc:
-        p.error(str(exc))
-    loads = loads_s(profile, n)
-    print(f"infergate shards: profile {args.profile}, {PLAN_REPEAT} perf run(s) per model: {n} shard(s), estimated "
-          f"{', '.join(f'{s / 60:.0f}' for s in loads)} min", file=sys.stderr)
-    print(json.dumps([f"{i}/{n}" for i in range(1, n + 1)]))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

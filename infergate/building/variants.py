@@ -250,9 +250,7 @@ class Compile(Variant):
         parameters = sum(1 for _ in model.parameters())
         proof = (inductor.prove_compiled(backend.graphs, len(example), parameters)
                  + inductor.prove_options(backend.graphs, self.options))
-        built = Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
-        built.recorder = backend
-        return built
+        return Built(self.name, dtype, call, proof, artifact=compiled, warmup_s=warmup)
 
 
 class CompileCpp(Compile):

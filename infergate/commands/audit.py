@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.paths import REPO_ROOT
+from .front import prog
 
 PIP_AUDIT_VERSION = "2.10.1"
 
@@ -49,7 +50,7 @@ def audit_lock(lock: Path, pip_audit: str, run: Runner = _run) -> tuple[str, str
 
 
 def main(argv: Sequence[str] | None = None, run: Runner = _run) -> int:
-    p = argparse.ArgumentParser(prog="python3 -m infergate audit", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("audit"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pip-audit", default="pip-audit",
                    help=f"the pip-audit executable (pinned {PIP_AUDIT_VERSION} in CI). Default: pip-audit")
@@ -66,7 +67,3 @@ def main(argv: Sequence[str] | None = None, run: Runner = _run) -> int:
         print("infergate audit: NOT AUDITED: the vulnerability service could not be asked about every pin "
               "(offline machines reach package indexes only); this is not a pass", file=sys.stderr)
     return worst
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -33,18 +33,28 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..building.variants import JIT
-from ..core.defaults import DEFAULT_FLOOR
+from ..core.defaults import (
+    DEFAULT_CONFIRM_RUNS,
+    DEFAULT_FAMILY_ALPHA,
+    DEFAULT_FLOOR,
+    DEFAULT_REPEAT,
+    DEFAULT_THREADS,
+    RECORD_RUNS,
+)
 from ..core.errors import InfergateError, UsageError
 from ..core.validate import seconds_up_to, whole_number
-from ..measuring.baselines import host_identity
-from ..measuring.load import read_load
 from ..measuring.measuring_env import SUITE_SETTINGS
-from ..reports.summary import DEFAULT_CONFIRM_RUNS, DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, DEFAULT_THREADS
-from .calibration_report import report, session_markdown
-from .calibration_rules import BASELINE_RUNS, GateShape, judge_sessions, min_trials
-from .calibration_trials import Trial, find_spec, load_trials, run_trial, save_trials
+from .front import prog
+
+if TYPE_CHECKING:
+    from .calibration_rules import GateShape
+    from .calibration_trials import Trial
+
+# The trials, rules and report need a lane's numpy and torch: imported once the arguments are read,
+# so that --help works under the bare python3.
 
 DEFAULT_SLOWDOWNS = (1, 2, 3, 5, 10)
 DEFAULT_FLOORS = (DEFAULT_FLOOR,)
@@ -54,7 +64,7 @@ DEFAULT_GATED_CASES = 12
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m infergate calibrate", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("calibrate"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=whole_number(1, 10_000), default=15,
                         help="trials (separate builds). Default: 15")
@@ -82,8 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                              "host or boot): the cross-session table")
     parser.add_argument("--first-runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs of 'today' in the emulated gate (--ig-repeat). Default: {DEFAULT_REPEAT}")
-    parser.add_argument("--baseline-runs", type=whole_number(1, 100), default=BASELINE_RUNS,
-                        help=f"recorded runs in the emulated baseline. Default: {BASELINE_RUNS}")
+    parser.add_argument("--baseline-runs", type=whole_number(1, 100), default=RECORD_RUNS,
+                        help=f"recorded runs in the emulated baseline. Default: {RECORD_RUNS}")
     parser.add_argument("--confirm-runs", type=whole_number(0, 100), default=DEFAULT_CONFIRM_RUNS,
                         help=f"re-measures of a flagged case (--ig-confirm-runs). Default: {DEFAULT_CONFIRM_RUNS}")
     parser.add_argument("--gated-cases", type=whole_number(1, 10_000), default=DEFAULT_GATED_CASES,
@@ -97,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = _parser()
     args = parser.parse_args(argv)
+    from .calibration_rules import GateShape, min_trials
+
     if min(args.first_runs, args.baseline_runs, args.gated_cases) < 1 or args.confirm_runs < 0:
         parser.error("--first-runs, --baseline-runs and --gated-cases must be >= 1, --confirm-runs >= 0")
     shape = GateShape(args.first_runs, args.baseline_runs, args.confirm_runs, args.gated_cases)
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         lines = _measure(args, slowdowns, floors, shape, argv)
     except (InfergateError, ValueError) as exc:
-        print(f"infergate.commands.calibrate: {exc}", file=sys.stderr)
+        print(f"infergate calibrate: {exc}", file=sys.stderr)
         return 2
     print("\n".join(lines))
     return 0
@@ -122,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_sessions(files: list[str], floors: tuple[float, ...], shape: GateShape, argv: list[str]) -> None:
     """--sessions: the saved trial files judged against each other, each file one session."""
+    from .calibration_report import session_markdown
+    from .calibration_rules import judge_sessions
+    from .calibration_trials import load_trials
+
     loaded = [(f.rsplit("/", 1)[-1].split(".")[0], *load_trials(f)) for f in files]
     metas = {(str(m["model"]), str(m["variant"])) for _, _, m in loaded}
     if len(metas) != 1:
@@ -136,6 +152,10 @@ def _print_sessions(files: list[str], floors: tuple[float, ...], shape: GateShap
 
 def _print_loaded(path: str, floors: tuple[float, ...], shape: GateShape) -> None:
     """--load: the report of trials saved earlier, with the model, variant and slowdowns they hold."""
+    from .calibration_report import report
+    from .calibration_rules import min_trials
+    from .calibration_trials import find_spec, load_trials
+
     trials, meta = load_trials(path)
     spec, variant = find_spec(str(meta["model"])), str(meta["variant"])
     slowdowns = tuple(float(x) for x in meta["slowdowns"])
@@ -148,6 +168,11 @@ def _print_loaded(path: str, floors: tuple[float, ...], shape: GateShape) -> Non
 def _measure(args: argparse.Namespace, slowdowns: tuple[float, ...], floors: tuple[float, ...],
              shape: GateShape, argv: list[str]) -> list[str]:
     """The trials measured now (and saved with --save), as the report's lines."""
+    from ..measuring.baselines import host_identity
+    from ..measuring.load import read_load
+    from .calibration_report import report
+    from .calibration_trials import find_spec, run_trial, save_trials
+
     spec = find_spec(args.model)
     load_start = read_load()
     trials: list[Trial] = []
@@ -163,6 +188,3 @@ def _measure(args: argparse.Namespace, slowdowns: tuple[float, ...], floors: tup
                                         "load_start": load_start, "load_end": load_end, "argv": argv,
                                         "settings": args.settings, "session": host_identity()})
     return report(trials, spec, args.variant, slowdowns, floors, (load_start, load_end), argv, shape)
-
-if __name__ == "__main__":
-    sys.exit(main())

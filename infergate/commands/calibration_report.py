@@ -9,9 +9,9 @@ import os
 from collections.abc import Sequence
 
 from ..building.variants import REFERENCE
+from ..core.defaults import DEFAULT_FAMILY_ALPHA
 from ..matrix.spec import ModelSpec
 from ..measuring.stats import ESTIMATOR, LEGACY_ESTIMATOR, ratio_of_medians, speedup_ratio
-from ..reports.summary import DEFAULT_FAMILY_ALPHA
 from .calibration_rules import CONFIDENCE, DEFAULT_SHAPE, WITHIN_FLOOR, GateShape, Tally, judge_trials
 from .calibration_trials import Trial, copy_name
 

@@ -9,19 +9,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ..core.defaults import DEFAULT_CONFIRM_RUNS, DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_RUNS
 from ..core.errors import UsageError
 from ..measuring.other_tools import asv_rule, pytest_benchmark_rule
 from ..measuring.run_spread import pooled_spread
 from ..measuring.session_gate import Components, components, prior_for
 from ..measuring.speedup_verdicts import family_confidence, gate_verdict, ratio_status
 from ..measuring.stats import LEGACY_ESTIMATOR
-from ..reports.summary import (
-    DEFAULT_CONFIRM_RUNS,
-    DEFAULT_FAMILY_ALPHA,
-    DEFAULT_REPEAT,
-    RECORD_CONFIDENCE,
-    staged_verdict,
-)
+from ..reports.summary import RECORD_CONFIDENCE, staged_verdict
 from .calibration_trials import Trial, copy_name
 
 CONFIDENCE = RECORD_CONFIDENCE  # the interval a recorded baseline carries
@@ -30,7 +25,7 @@ CONFIDENCE = RECORD_CONFIDENCE  # the interval a recorded baseline carries
 # (docs/calibration.md), a little more than one trial's bootstrap allows for (~0.15 %), so
 # "significant" alone flags the odd A/A trial.
 WITHIN_FLOOR = 0.02
-BASELINE_RUNS = 5  # what `run --update-baselines` records
+BASELINE_RUNS = RECORD_RUNS  # what `run --update-baselines` records
 
 
 @dataclass

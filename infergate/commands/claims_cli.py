@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE, TORCH_GROUP, process_group
 from ..core.paths import REPO_ROOT
@@ -26,10 +27,14 @@ from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, ATTENTIONS, EAGER_ATTENTION, SIZES, Task
-from ..measuring.claims import can_leave_ipex, speedup
-from ..measuring.claims_measure import ClaimMeasurement, measure_claim
-from ..measuring.sampling import SamplingPlan
-from .claims_files import _write, print_summary, render_again
+from .front import prog
+
+if TYPE_CHECKING:
+    from ..measuring.claims_measure import ClaimMeasurement
+    from ..measuring.sampling import SamplingPlan
+
+# Measuring, rendering and the report need a lane's numpy and torch: imported where used, so that
+# --help works under the bare python3.
 
 DEFAULT_PROCESSES = 3
 LOG_NAME = "claims.log"
@@ -76,7 +81,7 @@ def _csv(kind, valid):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m infergate claims", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("claims"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=_csv("architectures", list(ARCHS)), default=list(ARCHS),
                    help=f"comma-separated. Default: {','.join(ARCHS)}")
@@ -123,7 +128,7 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
               measured: int, to_measure: int) -> str:
     """The row's headline; the time left extrapolates the rows measured so far (skipped rows cost
     nothing) over the rows still to measure."""
-    from ..measuring.claims import disturbed
+    from ..measuring.claims import can_leave_ipex, disturbed, speedup
 
     elapsed = time.perf_counter() - started
     left = elapsed / max(measured, 1) * to_measure
@@ -151,7 +156,7 @@ def worker_groups(row: Row, variants: Sequence[str]) -> dict[str, tuple[str, ...
 def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> ClaimMeasurement:
     """One row from its workers: each variant's build facts from its own group's first worker,
     every worker's timing as a trial."""
-    from ..measuring.claims_measure import Trial
+    from ..measuring.claims_measure import ClaimMeasurement, Trial
 
     out = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape), row.dtype.value)
     for process, group, m in parts:
@@ -180,7 +185,7 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
 
     menv = suite_env()
     results, started, skipped_rows = [], time.perf_counter(), 0
-    from ..measuring.claims_measure import CLAIM_VARIANTS, unavailable
+    from ..measuring.claims_measure import CLAIM_VARIANTS, ClaimMeasurement, measure_claim, unavailable
 
     variants = variants or CLAIM_VARIANTS
     plans = [{v: unavailable(row.spec, row.shape, v, row.dtype) for v in variants} for row in rows]
@@ -239,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..core.errors import InfergateError
 
     args = parser().parse_args(argv)
+    from .claims_files import print_summary, render_again
+
     try:
         if args.summary:
             return print_summary(REPO_ROOT / "docs" / "claims")
@@ -257,6 +264,8 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
     from ..building.capabilities import probe
     from ..building.machine import lane_id, lane_versions, machine_class
+    from ..measuring.sampling import SamplingPlan
+    from .claims_files import _write
 
     cls, lane = machine_class(), lane_id(lane_versions())
     out_dir = args.out or default_out(args, cls, lane)
@@ -300,7 +309,3 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     print(f"infergate claims: {(time.perf_counter() - started) / 60:.1f} min; report {out_dir / 'claims.md'}; "
           f"workers' warnings in {log}" + (f"; {len(failed)} row(s) with a failed variant" if failed else ""))
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,16 +21,14 @@ import time
 from datetime import datetime, timezone
 
 from ..building.variants import REFERENCE
-from ..core.defaults import DEFAULT_CONFIDENCE
+from ..core.defaults import DEFAULT_CONFIDENCE, DEFAULT_THREADS
 from ..core.errors import InfergateError
 from ..matrix.dtypes import DType
-from ..measuring.isolation import run_in_worker
 from ..measuring.measuring_env import SETTINGS, check_applied, resolve
-from ..measuring.sampling import SamplingPlan, measure_model
-from ..reports.summary import DEFAULT_THREADS
-from .calibration_trials import find_spec
+from .front import prog
 
 WORKER_TIMEOUT_S = 900.0
+# The workers need a lane's torch: main imports them once the arguments are read (--help needs none).
 
 
 def sd_of_logs(values: list[float]) -> float:
@@ -40,7 +38,7 @@ def sd_of_logs(values: list[float]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m infergate envprobe", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("envprobe"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--settings", default="none,passive-omp,jemalloc,tcmalloc,thp,no-aslr",
                         help="comma-separated settings, '+' combines (e.g. jemalloc+no-aslr). "
@@ -55,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps < 2:
         parser.error("--reps must be >= 2: a spread needs two processes")
     try:
+        from ..measuring.isolation import run_in_worker
+        from ..measuring.sampling import SamplingPlan, measure_model
+        from .calibration_trials import find_spec
+
         spec = find_spec(args.model)
         settings = {name: resolve(name.split("+")) for name in args.settings.split(",")}
         variants = (REFERENCE, *args.variants.split(","))
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                       + f"  others {m.noise.others_runnable:.2f} ({time.perf_counter() - t0:.0f} s)",
                       file=sys.stderr, flush=True)
     except (InfergateError, ValueError) as exc:
-        print(f"infergate.commands.envprobe: {exc}", file=sys.stderr)
+        print(f"infergate envprobe: {exc}", file=sys.stderr)
         return 2
     if args.save:
         with open(args.save, "w") as fh:
@@ -115,7 +117,3 @@ def table(rows: list[dict[str, object]], variants: list[str], settings: list[str
         eager = statistics.median(float(r["eager_ms"]) for r in mine)  # type: ignore[arg-type]
         lines.append(f"| {name} (n={len(mine)}) | {eager:.2f} | " + " | ".join(cells) + " |")
     return lines
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,7 +8,8 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_MIN_CHANGE, compare
+from ..core.defaults import UPGRADE_ALPHA, UPGRADE_MIN_CHANGE
+from ..measuring.lane_compare import compare
 from ..measuring.lane_results import Correctness
 
 
@@ -50,8 +51,8 @@ def alarm_rate_at_lean(lean: float, sd: float, pairs: int, cases: int, draws: in
     from ..measuring.run_spread import student_t_quantile
     from ..measuring.speedup_verdicts import family_confidence
 
-    q = student_t_quantile(family_confidence(DEFAULT_ALPHA, cases), pairs - 1)
-    need = math.log1p(DEFAULT_MIN_CHANGE)
+    q = student_t_quantile(family_confidence(UPGRADE_ALPHA, cases), pairs - 1)
+    need = math.log1p(UPGRADE_MIN_CHANGE)
     rng = random.Random(seed)
     alarms = 0
     for _ in range(draws):

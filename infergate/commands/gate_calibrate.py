@@ -38,10 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from ..building.cases import PROFILES
+from ..core.defaults import DEFAULT_FLOOR, UPGRADE_ALPHA, UPGRADE_MIN_CHANGE
 from ..core.errors import DataFileError, InfergateError
 from ..gate.lockstep import ModelRecord, PairRecord
-from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
+from ..measuring.lane_compare import compare
 from ..measuring.lane_results import Correctness
+from .front import prog
 
 POOL_SCHEMA = "infergate-gate-pool"
 # 2: a pair's models carry their process group (lockstep.ModelRecord.group); 3: and which side went
@@ -83,7 +85,7 @@ def aa_gate_args(args: argparse.Namespace) -> argparse.Namespace:
     """The gate's arguments for an A/A pool: the lane against itself, every variant against itself."""
     return argparse.Namespace(
         from_lane=args.lane, to_lane=args.lane, profile=args.profile, cases=args.cases, pairs=args.pairs,
-        rounds=args.rounds, floor=DEFAULT_FLOOR, min_change=DEFAULT_MIN_CHANGE, alpha=DEFAULT_ALPHA,
+        rounds=args.rounds, floor=DEFAULT_FLOOR, min_change=UPGRADE_MIN_CHANGE, alpha=UPGRADE_ALPHA,
         inject_slowdown=args.inject_slowdown, replace=[])
 
 
@@ -204,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..core.validate import whole_number
     from ..gate.lanegate import injection_arg
 
-    p = argparse.ArgumentParser(prog="python -m infergate gate-calibrate", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog("gate-calibrate"), description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("record", help="record a pool of lockstep pairs of a lane against itself")
     r.add_argument("lane")
@@ -229,7 +231,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (InfergateError, OSError) as exc:
         print(f"infergate: {exc}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,6 +21,7 @@ from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, EAGER_ATTENTION, SIZES, Task
 from .claims_cli import _csv
+from .front import prog
 
 SCHEMA, VERSION = "infergate-guide-recipe", 1
 DEFAULT_BUDGET_S = 8.0
@@ -28,7 +29,7 @@ DEFAULT_TIMEOUT_S = 900.0
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m infergate guide-recipe", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("guide-recipe"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=_csv("architectures", list(ARCHS)), default=list(ARCHS),
                    help=f"comma-separated. Default: {','.join(ARCHS)} (the claims matrix)")
@@ -182,7 +183,3 @@ def measure(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     print(f"infergate guide-recipe: {facts['wall time']}; report {out_dir / 'guide-recipe.md'}"
           + (f"; {len(failed)} row(s) FAILED" if failed else ""))
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

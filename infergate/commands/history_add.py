@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core.errors import DataFileError
 from ..measuring import history as hi
 from ..measuring.baseline_records import CaseBaseline
-from .baselines_cli import cases_from_results, read_results
+from .baseline_sessions import cases_from_results, read_results
 
 
 def records_from_results(path: Path) -> tuple[hi.RunInfo, list[hi.CaseRecord]]:

@@ -8,7 +8,6 @@ often the task answer agrees with the reference's.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..building.cases import correctness_cases
@@ -18,13 +17,14 @@ from ..matrix.agreement import closeness, task_agreement
 from ..matrix.inputs import Shape
 from ..matrix.tolerances import Tolerance
 from ..pytest_plugin.settings import PROFILE, option
+from .front import prog
 
 # A tolerance that accepts everything, so we see raw numbers.
 _OPEN = Tolerance(atol=0.0, rtol=0.0, decisive_margin=float("inf"), min_agreement=0.0, why="measure")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infergate measure", description=__doc__)
+    parser = argparse.ArgumentParser(prog=prog("measure"), description=__doc__)
     option(PROFILE).add_to(parser.add_argument, "--profile")
     parser.add_argument("-k", default="", help="substring a case id must contain")
     args = parser.parse_args(argv)
@@ -69,7 +69,3 @@ def _differences(h: Any, case: Any) -> list[tuple[float, float, float]]:
         a = task_agreement(case.spec.task, ref, out, inputs["attention_mask"], _OPEN)
         rows.append((c.max_abs, rel, a.rate))
     return rows
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,6 +17,7 @@ import time
 from ..core import exit_codes
 from ..core.paths import REPO_ROOT
 from ..pytest_plugin.settings import PROFILE, REPEAT, UPDATE_BASELINES, Settings, option
+from .front import prog
 
 PERF_DIR = REPO_ROOT / "perf"
 
@@ -31,7 +32,7 @@ def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra:
 
 
 def parser() -> argparse.ArgumentParser:
-    run = argparse.ArgumentParser(prog="python -m infergate run", description=__doc__,
+    run = argparse.ArgumentParser(prog=prog("run"), description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     # pytest's own options (settings.OPTIONS: one type, default and help), with a short alias each;
     # the run command passes them to pytest itself, so a second copy in the pytest arguments would be ignored.
@@ -51,7 +52,3 @@ def main(argv: list[str] | None = None) -> int:
     meaning = exit_codes.MEANING.get(code, "pytest error")
     print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,23 @@
-"""The gates' defaults, one of each, stdlib-only (the upgrade gate starts under the system Python,
-before any lane's numpy exists): a change smaller than the floor never fails a gate (the size users
-care about), and intervals are at this confidence unless a family correction asks for more."""
+"""The gates' and the perf run's defaults, one of each, stdlib-only: every command's ``--help`` and
+the upgrade gate start under the system Python, before any lane's numpy exists. Why each value is
+what it is: docs/calibration.md."""
 
 from __future__ import annotations
 
+# A change smaller than the floor never fails a gate (the size users care about); intervals are at
+# this confidence unless a family correction asks for more.
 DEFAULT_FLOOR = 0.05
 DEFAULT_CONFIDENCE = 0.99
+
+# The speedup gate (pytest perf, python -m infergate run).
+DEFAULT_FAMILY_ALPHA = 0.01  # chance of any false alarm over the whole run
+DEFAULT_CONFIRM_RUNS = 3  # fresh processes re-measuring a case the screen flags
+DEFAULT_CONFIRM_BUDGET_S = 300.0  # re-measuring time a whole run may spend on flagged cases
+DEFAULT_THREADS = 1  # torch intra-op threads while measuring
+DEFAULT_REPEAT = 2  # runs per model when gating
+RECORD_RUNS = 5  # runs per model when recording baselines: the gate needs the between-run spread
+DEFAULT_BUDGET_S = 12.0  # measuring time per model, all its variants together
+
+# The upgrade gate (python -m infergate gate).
+UPGRADE_ALPHA = 0.05  # family-wise false-alarm rate over all comparisons
+UPGRADE_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed

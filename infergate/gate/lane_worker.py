@@ -35,6 +35,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import IO, Any
 
 from ..building.cases import Case, Profile, perf_cases
@@ -90,10 +91,8 @@ class Worker:
     """The state of one worker process: the model being measured and its built variants."""
 
     def __init__(self) -> None:
+        from ..core.defaults import DEFAULT_THREADS
         from ..measuring.sampling import pin_threads
-        from ..reports.summary import (
-            DEFAULT_THREADS,  # perf/'s: calibration found two threads about twice as noisy
-        )
 
         self.threads = pin_threads(DEFAULT_THREADS)
         self.model: Any = None
@@ -116,9 +115,9 @@ class Worker:
 
     def build(self, profile: str, model: str, dtype: str, variants: Sequence[str],
               inject: Mapping[str, float] | None = None, seed: int = 0) -> dict[str, Any]:
+        from ..building.builds import build_variants
         from ..building.cases import get_profile
         from ..building.harness import example_inputs, perf_skip_reason
-        from ..building.variants import get_variant
         from ..matrix.dtypes import DType
         from ..matrix.models import build_model
 
@@ -133,28 +132,16 @@ class Worker:
         self.model = build_model(self.spec)
         self.inputs = example_inputs(self.spec, models[model].shape)
         out: dict[str, dict[str, Any]] = {}
-        for name in variants:
-            variant = get_variant(name)
-            reason = perf_skip_reason(Case(self.spec, name, dt, models[model].shape))
-            if reason:
-                out[name] = {"skipped": reason}
+        shape = models[model].shape
+        for b in build_variants(self.model, self.inputs, dt, variants, watch=nullcontext, inject=inject,
+                                skip_reason=lambda n: perf_skip_reason(Case(self.spec, n, dt, shape))):
+            if b.built is None:  # one reply line each: the gate compares availability across the lanes
+                out[b.name] = {"skipped": b.skipped} if b.skipped else {"failed": (b.error or "").splitlines()[0]}
                 continue
-            t0 = time.perf_counter()
-            try:
-                source = self.model
-                fraction = (inject or {}).get(name)
-                if fraction:
-                    from ..building.inject import slowed_copy
-
-                    source = slowed_copy(self.model, fraction)
-                built = variant.build(source, self.inputs, dt)
-            except Exception as exc:  # a build error is this variant's result in this lane, reported
-                out[name] = {"failed": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
-                continue
-            self.built[name] = built
-            self.calls[name] = built.call
-            out[name] = {"proof": built.proof, "build_s": round(time.perf_counter() - t0, 3),
-                         **({"injected": fraction} if fraction else {})}
+            self.built[b.name] = b.built
+            self.calls[b.name] = b.built.call
+            out[b.name] = {"proof": b.built.proof, "build_s": round(b.seconds, 3),
+                           **({"injected": b.injected} if b.injected else {})}
         return {"variants": out, "weights": weights_digest(self.model)}
 
     def warmup(self, seconds: float, min_rounds: int = 5) -> dict[str, Any]:

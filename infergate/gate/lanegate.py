@@ -1,26 +1,17 @@
-"""``python -m infergate gate --from LANE --to LANE``: gate an upgrade of torch / IPEX / transformers.
+"""The upgrade gate's run: both lanes set up, correctness under "to", the lanes measured in lockstep
+and compared (``measuring.lane_compare``). The command is ``commands/gate_cli.py``.
 
 An upgrade changes everything at once, eager included, so a speedup over eager cannot see it; and
 absolute times measured hours apart are noise. So both lanes are measured *now*, on the same
-machine, in lockstep: one live worker per lane, both driven call by call in a shuffled order every
-round (``infergate.gate.lockstep``), several fresh pairs of workers to see the per-process offset.
-
-Per case the gate compares (``infergate.measuring.lane_compare``): latency to/from with one-sided t bounds
-across worker pairs; speedup over eager in each lane; outputs of "to" against "from" on the same seeded
-weights; fusion signals; availability; and the correctness suite under "to". Exit codes: 0 pass,
-1 a regression, 2 a usage or set-up error, 6 inconclusive (a case could not rule out a slowdown of
-``--floor``; with ``--inconclusive pass`` it exits 0 and says so). With ``--bisect``, a regression
-between lanes that differ in more than one top-level pin is traced to the package that carries it
-(``infergate.gate.lane_bisect``).
+machine: one live worker per lane, both driven call by call in a shuffled order every round
+(``gate.lockstep``), several fresh pairs of workers to see the per-process offset.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,19 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from ..building.inject import injection_type
-from ..core import exit_codes
-from ..core.errors import InfergateError, PackageMissing, UsageError
+from ..core.errors import InfergateError, UsageError
 from ..core.paths import REPO_ROOT
-from ..core.validate import alpha_type, fraction_type, whole_number
-from ..measuring.lane_compare import DEFAULT_ALPHA, DEFAULT_FLOOR, DEFAULT_MIN_CHANGE, compare
+from ..measuring.lane_compare import compare
 from ..measuring.lane_results import Correctness, GateResult
-from .gate_outputs import attach_run_facts, write_outputs
+from .gate_outputs import attach_run_facts
 from .lockstep import PairRecord, Starter
 from .lockstep_plan import case_ids, plan_models
 
 DEFAULT_PAIRS = 6
 DEFAULT_ROUNDS = 100
-EXIT_REGRESSION, EXIT_USAGE, EXIT_INCONCLUSIVE = exit_codes.REGRESSION, exit_codes.USAGE, exit_codes.INCONCLUSIVE
 
 # --------------------------------------------------------------------------------------------
 # Correctness under "to"
@@ -143,105 +131,6 @@ def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pai
     return records
 
 
-# --------------------------------------------------------------------------------------------
-# CLI
-# --------------------------------------------------------------------------------------------
-
-
-def _parser() -> argparse.ArgumentParser:
-    from ..building.cases import PROFILES
-
-    p = argparse.ArgumentParser(prog="python -m infergate gate", description=__doc__.split("\n\n")[0])
-    g = p.add_argument_group("lanes and cases")
-    g.add_argument("--from", dest="from_lane", required=True, metavar="LANE", help="lane name or .lock path")
-    g.add_argument("--to", dest="to_lane", required=True, metavar="LANE", help="lane name or .lock path")
-    g.add_argument("--profile", choices=tuple(PROFILES), default="smoke", help="Default: smoke")
-    g.add_argument("--cases", default=None, metavar="EXPR",
-                   help="pytest -k expression on case ids. Default: all of the profile's perf cases")
-    m = p.add_argument_group("measuring")
-    m.add_argument("--pairs", type=whole_number(2, 100), default=DEFAULT_PAIRS, metavar="N",
-                   help="pairs of fresh workers (one per lane, driven in lockstep); the interval comes "
-                        f"from the spread between pairs, t with N - 1 df. Default: {DEFAULT_PAIRS}")
-    m.add_argument("--rounds", type=whole_number(1, 100_000), default=DEFAULT_ROUNDS, metavar="N",
-                   help=f"lockstep rounds per pair and model. Default: {DEFAULT_ROUNDS}")
-    v = p.add_argument_group("verdicts")
-    v.add_argument("--floor", type=fraction_type, default=DEFAULT_FLOOR, metavar="FRACTION",
-                   help="a case passes only if its one-sided upper bound rules out a slowdown this large. "
-                        f"Default: {DEFAULT_FLOOR}")
-    v.add_argument("--min-change", type=fraction_type, default=DEFAULT_MIN_CHANGE, metavar="FRACTION",
-                   help="a significant slowdown at least this large is a regression; a smaller one is "
-                        f"reported. Default: {DEFAULT_MIN_CHANGE}")
-    v.add_argument("--alpha", type=alpha_type, default=DEFAULT_ALPHA, metavar="P",
-                   help="family-wise false-alarm rate over all comparisons, under the model (one-sided t "
-                        f"across pairs, no systematic lean; docs/upgrade-gate.md). Default: {DEFAULT_ALPHA}")
-    v.add_argument("--inconclusive", choices=("fail", "pass"), default="fail",
-                   help=f"what a case that cannot rule out a --floor slowdown does to the exit code: "
-                        f"fail (exit {EXIT_INCONCLUSIVE}) or pass (exit 0, still reported). Default: fail")
-    o = p.add_argument_group("other")
-    g.add_argument("--replace", type=replacement_arg, action="append", default=[], metavar="VARIANT=VARIANT",
-                   help="time the second variant in the 'to' lane where 'from' times the first, e.g. "
-                        "jit_ipex=compile: does torch.compile in the new lane keep IPEX's speed and answers in "
-                        "the old? The case keeps the first variant's id; fusions are not compared. "
-                        "Repeatable. Default: none")
-    o.add_argument("--bisect", action="store_true",
-                   help="on a regression between lanes that differ in more than one top-level pin, build "
-                        "the lanes in between (one pin moved at a time) and name the package that carries "
-                        "it. Default: off")
-    o.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="where reports go. Default: results/gate-FROM-to-TO")
-    o.add_argument("--no-correctness", action="store_true", help="skip the correctness run. Default: run it")
-    o.add_argument("--no-ensure", action="store_true", help="lanes are already set up. Default: ensure them")
-    o.add_argument("--inject-slowdown", type=injection_arg, action="append", default=[],
-                   metavar="VARIANT=FRACTION[@PKG>=VERSION]",
-                   help="TEST ONLY: build VARIANT in the 'to' lane with extra in-graph work of FRACTION "
-                        "(inject.py), optionally only where the lane has PKG>=VERSION; for calibrating the "
-                        "gate and demonstrating --bisect. Default: none")
-    return p
-
-
-def _lacks_report_deps() -> str | None:
-    for module in ("numpy", "matplotlib", "torch"):
-        try:
-            __import__(module)
-        except ImportError:
-            return module
-    return None
-
-
-# Set in the "to" lane's python that the gate hands over to, so that it never hands over again.
-HANDED_OVER = "INFERGATE_GATE_HANDED_OVER"
-
-
-def _check_selection_early(args: argparse.Namespace, can_defer: bool) -> str | None:
-    """A bad --cases or --replace is one line before set-up and correctness. Returns the module this
-    python lacks to list the profile's cases, when the check is left to the python the gate hands
-    over to (the bare python3 that sets the lanes up has no packaged checkpoint; every lane has it)."""
-    try:
-        selection(args)
-    except PackageMissing as exc:
-        if not can_defer:
-            raise
-        return exc.module
-    return None
-
-
-def _hand_over(argv: Sequence[str], to_python: Path, missing: str) -> None:
-    """Go on under the "to" lane's python, which checks the selection again before anything runs."""
-    if os.environ.get(HANDED_OVER):
-        raise UsageError(f"{to_python}, the 'to' lane's python, has no {missing}: its lock must pin it")
-    print(f"infergate: this python has no {missing}; continuing under {to_python}", file=sys.stderr, flush=True)
-    os.environ[HANDED_OVER] = "1"
-    os.execv(str(to_python), [str(to_python), "-m", "infergate.gate.lanegate", *argv, "--no-ensure"])
-
-
-def exit_code(gate: GateResult, inconclusive: str) -> int:
-    if gate.regressions:
-        return EXIT_REGRESSION
-    if gate.inconclusive and inconclusive == "fail":
-        return EXIT_INCONCLUSIVE
-    return 0
-
-
 def selection(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
     """The selected perf cases and the replacements, refused in one line before anything is set up
     or measured: no case, a variant given two stand-ins, or a replacement no selected case uses."""
@@ -327,61 +216,3 @@ def _versions_of(python: Path) -> dict[str, str | None]:
     if proc.returncode != 0:
         raise InfergateError(f"cannot read the package versions of {python}: {proc.stderr.strip()[-200:]}")
     return json.loads(proc.stdout)
-
-
-def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
-         lane_python: Callable[[str], Path] | None = None) -> int:
-    from . import lanes as lanes_mod
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.bisect and args.replace:
-        parser.error("--bisect traces a change to the package that carries it; with --replace a case compares "
-                     "two different variants, so every move would carry their gap: bisect without --replace")
-    if args.min_change > args.floor:
-        parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
-                     "them could be neither a regression nor ruled out, whatever the number of pairs")
-    try:
-        unlisted = _check_selection_early(args, can_defer=start is None and not os.environ.get(HANDED_OVER))
-        if not args.no_ensure:
-            for lane in (args.from_lane, args.to_lane):
-                print(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
-        find_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
-        pythons = {"from": find_python(args.from_lane), "to": find_python(args.to_lane)}
-        missing = _lacks_report_deps() or unlisted  # the system python3 may lack them; every lane has them
-        if missing and start is None:
-            _hand_over(argv, pythons["to"], missing)
-        out = args.out or Path("results") / f"gate-{Path(args.from_lane).stem}-to-{Path(args.to_lane).stem}"
-        if args.no_correctness:
-            correctness = Correctness(False, summary="not run (--no-correctness)")
-        else:
-            print(f"correctness under '{args.to_lane}' ({args.profile} profile)...", flush=True)
-            correctness = run_correctness(pythons["to"], args.profile, correctness_cases(args),
-                                          out / "correctness-to.log")
-        gate, _ = run_gate(args, pythons, out, start=start, correctness=correctness,
-                        progress=lambda m: print(m, flush=True))
-        paths = write_outputs(gate, out)
-        from ..reports.report import gate_terminal
-
-        print(gate_terminal(gate))
-    except (InfergateError, ValueError, OSError) as exc:
-        print(f"infergate: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.bisect:
-        from .lane_bisect import bisect_after
-
-        # The gate's own verdict stands whatever happens while bisecting.
-        for line in bisect_after(gate, args, out, run=run_gate, write=write_outputs, start=start,
-                                 lane_python=find_python):
-            print(line, flush=True)
-    others = ", ".join(p.name for k, p in paths.items() if k != "markdown")
-    print(f"reports: {paths['markdown']} (and {others})")
-    code = exit_code(gate, args.inconclusive)
-    if gate.inconclusive and args.inconclusive == "pass":
-        print(f"exit 0 although {len(gate.inconclusive)} case(s) were inconclusive (--inconclusive pass)")
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

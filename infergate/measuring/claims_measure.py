@@ -108,9 +108,8 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
     them together in shuffled rounds at that shape. A failed build is recorded, never replaced."""
     import torch
 
+    from ..building.builds import build_variants
     from ..building.harness import example_inputs
-    from ..building.variants import get_variant
-    from ..core.errors import BuildError, ProofError
     from ..matrix.models import build_model
     from .fusion_patterns import count_linear_calls, signals
     from .load import read_load
@@ -126,27 +125,23 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
         reference = tuple(model(**inputs))
     linear_calls = count_linear_calls(model, inputs)
     calls = {}
-    for name in variants:
-        reason = unavailable(spec, shape, name, dtype)
-        if reason:
-            out.skipped[name] = reason
+    for b in build_variants(model, inputs, dtype, variants, watch=PeakResident,
+                            skip_reason=lambda n: unavailable(spec, shape, n, dtype)):
+        if b.skipped:
+            out.skipped[b.name] = b.skipped
+        if b.error:
+            out.failed[b.name] = b.error
+        built, use = b.built, b.watched.use if b.watched else None
+        if built is None:
             continue
-        t0 = time.perf_counter()
-        try:
-            with PeakResident() as window:
-                built = get_variant(name).build(model, inputs, dtype)
-        except (BuildError, ProofError) as exc:
-            out.failed[name] = str(exc)
-            continue
-        use = window.use
         assert use is not None
-        out.costs[name] = Cost(time.perf_counter() - t0, built.warmup_s[0] if built.warmup_s else float("nan"),
-                               use.peak_rise_mib, use.held_mib)
-        out.proofs[name] = built.proof
-        out.answers[name] = _answers(spec, dtype, reference, built(inputs), inputs["attention_mask"])
+        out.costs[b.name] = Cost(b.seconds, built.warmup_s[0] if built.warmup_s else float("nan"),
+                                 use.peak_rise_mib, use.held_mib)
+        out.proofs[b.name] = built.proof
+        out.answers[b.name] = _answers(spec, dtype, reference, built(inputs), inputs["attention_mask"])
         if built.kinds:
-            out.fusions[name] = signals(built.kinds, linear_calls)
-        calls[name] = built.call
+            out.fusions[b.name] = signals(built.kinds, linear_calls)
+        calls[b.name] = built.call
     if calls:
         timing = ModelMeasurement(f"{spec.id}-{shape}", dtype.value, list(calls), {n: [] for n in calls},
                                   threads=threads, schedule=plan.schedule, seed=plan.seed, load_start=read_load())

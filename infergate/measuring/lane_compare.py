@@ -28,12 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..building.variants import REFERENCE, TORCH_GROUP
-from ..core.defaults import DEFAULT_FLOOR
+from ..core.defaults import DEFAULT_FLOOR, UPGRADE_ALPHA, UPGRADE_MIN_CHANGE
 from ..core.errors import DataFileError
 from .lane_results import CaseComparison, Correctness, GateResult
 
-DEFAULT_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
-DEFAULT_ALPHA = 0.05
 MIN_PAIRS = 2  # one pair has no spread between pairs: it cannot see the per-process offset
 
 
@@ -314,7 +312,7 @@ def _lost_fusions(cid: str, cmp: CaseComparison) -> list[str]:
 def compare(
     pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str], *, from_lane: str, to_lane: str,
     correctness: Correctness, rounds: int, floor: float = DEFAULT_FLOOR,
-    min_change: float = DEFAULT_MIN_CHANGE, alpha: float = DEFAULT_ALPHA, gated: set[str] | None = None,
+    min_change: float = UPGRADE_MIN_CHANGE, alpha: float = UPGRADE_ALPHA, gated: set[str] | None = None,
 ) -> GateResult:
     """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id;
     ``gated``: the selected cases (default all). Eager is always timed, for the speedups; when it

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,17 +165,3 @@ def missing_packages(names: Sequence[str] = SUITE_SETTINGS, dirs: Sequence[Path]
         if setting and setting.preload and find_library(setting.preload, dirs) is None:
             out.append(DEBIAN_PACKAGES[setting.preload])
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python3 -m infergate measuring-env``: prints the missing Debian packages (for ./suite's
-    set-up, under the system Python: stdlib only)."""
-    if argv:
-        print(f"infergate measuring-env: takes no arguments, got {' '.join(argv)}", file=sys.stderr)
-        return 2
-    print(" ".join(missing_packages()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -1,8 +1,7 @@
 """Between-run spread: what a stored baseline cannot know from one run's bootstrap.
 
-Owns the pooled spread of log-speedups over separate runs (``RunSpread``), Student's t without
-scipy, and the ratio of two sets of runs judged with that spread (``runs_ratio``). Only numpy and
-the standard library.
+Owns the pooled spread of log-speedups over separate runs (``RunSpread``) and Student's t without
+scipy. Only numpy and the standard library.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from .stats import Estimate
 
 
 @functools.lru_cache(maxsize=256)  # the gate asks for the same few (p, df) over and over
@@ -51,13 +48,9 @@ def student_t_quantile(p: float, df: int) -> float:
 
 @dataclass(frozen=True)
 class RunSpread:
-    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases.
-
-    One run's bootstrap interval only covers the sampling noise of its own rounds. A separate
-    process also gets its own build, memory layout and neighbours, and measured here that moves a
-    speedup by more than the interval says (docs/calibration.md). The spread of several runs of
-    the same case is what a comparison with a stored baseline has to be judged against.
-    """
+    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases: what
+    a comparison with a stored baseline is judged against, since a separate process moves a
+    speedup by more than one run's bootstrap interval says (docs/calibration.md)."""
 
     sd: float
     df: int
@@ -83,29 +76,3 @@ def pooled_spread(groups: Sequence[Sequence[float]]) -> RunSpread:
             ss += float(((logs - logs.mean()) ** 2).sum())
             df += logs.size - 1
     return RunSpread(math.sqrt(ss / df) if df else 0.0, df)
-
-
-def geometric_mean(values: Sequence[float]) -> float:
-    logs = np.log(np.asarray(values, dtype=float))
-    if logs.size == 0 or not np.all(np.isfinite(logs)):
-        raise ValueError(f"need positive finite values, got {list(values)}")
-    return float(math.exp(logs.mean()))
-
-
-def runs_ratio(measured: Sequence[float], baseline: Sequence[float], spread: RunSpread,
-               confidence: float) -> Estimate:
-    """geomean(measured runs) / geomean(baseline runs) with a two-sided interval at ``confidence``.
-
-    The log difference of the two means has standard error sd * sqrt(1/n_measured + 1/n_baseline)
-    when every run, today's and the recorded ones, scatters around its case's true speedup with
-    the pooled ``spread`` (same budget, same machine class); t with the pooled df because that
-    sd is itself estimated.
-    """
-    if not measured or not baseline:
-        raise ValueError("need at least one measured and one baseline run")
-    if spread.df < 1:
-        raise ValueError("the between-run spread needs at least 1 degree of freedom")
-    centre = math.log(geometric_mean(measured)) - math.log(geometric_mean(baseline))
-    se = spread.sd * math.sqrt(1.0 / len(measured) + 1.0 / len(baseline))
-    half = student_t_quantile(0.5 + confidence / 2.0, spread.df) * se
-    return Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))

@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from ..building.variants import Built, Inputs, Outputs
+from ..building.variants import Inputs, Outputs
+from ..core.defaults import DEFAULT_BUDGET_S
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
@@ -50,7 +51,7 @@ class SamplingPlan:
     variants together); the number of rounds follows from the warm-up medians, so it is fixed
     before timing starts and every variant gets the same count."""
 
-    budget_s: float = 12.0
+    budget_s: float = DEFAULT_BUDGET_S
     warmup_s: float = DEFAULT_WARMUP_S
     min_rounds: int = 20
     max_rounds: int = 2000
@@ -104,7 +105,6 @@ class ModelMeasurement:
     skipped: dict[str, str] = field(default_factory=dict)  # variant -> precise reason
     failed: dict[str, str] = field(default_factory=dict)  # variant -> its build or proof error (that case fails)
     proofs: dict[str, str] = field(default_factory=dict)
-    build_s: dict[str, float] = field(default_factory=dict)
     costs: dict[str, Cost] = field(default_factory=dict)  # in build order: later builds may reuse freed memory
     warmup_median_ns: dict[str, float] = field(default_factory=dict)
     threads: int = 0
@@ -161,14 +161,6 @@ class Slowed:
         if self.delay_ns:
             busy_wait_ns(self.delay_ns)
         return out
-
-
-def slowed(built: Built, fraction: float, name: str | None = None) -> Built:
-    """``built`` made ``fraction`` slower (after ``call.set_reference``); same outputs."""
-    return Built(
-        name or f"{built.variant}+{fraction:.0%}", built.dtype, Slowed(built.call, fraction),
-        f"{built.proof}; slowed by {fraction:.1%}", built.kinds, built.artifact,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +245,7 @@ def measure_model_plans(
     caps = probe()
     model = build_model(spec)
     inputs = example_inputs(spec, shape)
-    skipped, failed, proofs, build_s, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
+    skipped, failed, proofs, costs, calls = _build_variants(model, inputs, dtype, variants, plans[0], caps)
     for copy in copies:
         if copy.base in failed:  # calibration copies a variant that did not build: its own error says why
             from ..core.errors import BuildError
@@ -268,7 +260,7 @@ def measure_model_plans(
         result = ModelMeasurement(
             measured_model_id(spec, shape), dtype.value, list(calls), {name: [] for name in calls},
             skipped=dict(skipped), failed=dict(failed),
-            proofs=dict(proofs), build_s=dict(build_s), costs=dict(costs), threads=threads, schedule=plan.schedule,
+            proofs=dict(proofs), costs=dict(costs), threads=threads, schedule=plan.schedule,
             seed=plan.seed, load_start=load_start, observed_env=observed(),
         )
         if calls:
@@ -281,46 +273,24 @@ def measure_model_plans(
 def _build_variants(
     model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
     caps: Capabilities,
-) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, float], dict[str, Cost],
-           dict[str, Callable[[Inputs], Outputs]]]:
-    """Each variant built once, with what its build cost (``plan.inject``: built from a slowed copy):
-    skipped reasons, build or proof errors, proofs, build seconds, costs and the calls to time. A
-    variant that fails is that case's failure; the model's other variants are still measured."""
+) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
+    """``building.builds.build_variants`` (``plan.inject``: built from a slowed copy), as skipped
+    reasons, build or proof errors, proofs, costs and the calls to time."""
+    from ..building.builds import build_variants
     from ..building.variants import get_variant
-    from ..core.errors import BuildError, ProofError
 
-    skipped: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    proofs: dict[str, str] = {}
-    build_s: dict[str, float] = {}
+    builds = build_variants(model, inputs, dtype, variants, watch=PeakResident, inject=dict(plan.inject),
+                            skip_reason=lambda n: get_variant(n).unavailable(dtype, caps))
     costs: dict[str, Cost] = {}
     calls: dict[str, Callable[[Inputs], Outputs]] = {}
-    for name in variants:
-        variant = get_variant(name)
-        reason = variant.unavailable(dtype, caps)
-        if reason:
-            skipped[name] = reason
-            continue
-        t0 = time.perf_counter()
-        slow = dict(plan.inject).get(name)
-        try:
-            with PeakResident() as window:
-                source = model
-                if slow:
-                    from ..building.inject import slowed_copy
-
-                    source = slowed_copy(model, slow)
-                built = variant.build(source, inputs, dtype)
-        except (BuildError, ProofError) as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"
-            continue
-        build_s[name] = time.perf_counter() - t0
-        assert window.use is not None
-        costs[name] = Cost(build_s[name], built.warmup_s[0] if built.warmup_s else 0.0,
-                           window.use.peak_rise_mib, window.use.held_mib)
-        proofs[name] = built.proof
-        calls[name] = built.call
-    return skipped, failed, proofs, build_s, costs, calls
+    for b in builds:
+        if b.built is not None:
+            assert b.watched is not None and b.watched.use is not None
+            costs[b.name] = Cost(b.seconds, b.built.warmup_s[0] if b.built.warmup_s else 0.0,
+                                 b.watched.use.peak_rise_mib, b.watched.use.held_mib)
+            calls[b.name] = b.built.call
+    return ({b.name: b.skipped for b in builds if b.skipped}, {b.name: b.error for b in builds if b.error},
+            {b.name: b.built.proof for b in builds if b.built}, costs, calls)
 
 
 def sample_rounds(

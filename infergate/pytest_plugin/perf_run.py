@@ -17,6 +17,7 @@ import pytest
 
 from ..building.cases import Case, Profile
 from ..building.variants import REFERENCE, get_variant, process_group
+from ..core.defaults import DEFAULT_CONFIRM_BUDGET_S, DEFAULT_CONFIRM_RUNS
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
@@ -30,8 +31,6 @@ from ..measuring.speedup_verdicts import family_confidence
 from ..measuring.stats import Estimate, Samples, runs_speedup_estimate
 from ..reports.outcome import RunOutcome
 from ..reports.summary import (
-    DEFAULT_CONFIRM_BUDGET_S,
-    DEFAULT_CONFIRM_RUNS,
     INCONCLUSIVE,
     CaseResult,
     Decision,

@@ -18,18 +18,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..building.cases import PROFILES, Profile, get_profile
 from ..building.inject import injection_type
 from ..core import exit_codes
-from ..core.defaults import DEFAULT_FLOOR
-from ..core.errors import UsageError
-from ..core.validate import alpha_type, directory, fraction_type, seconds_up_to, whole_number
-from ..measuring.sampling import SamplingPlan
-from ..reports.summary import (
+from ..core.defaults import (
+    DEFAULT_BUDGET_S,
     DEFAULT_CONFIRM_BUDGET_S,
     DEFAULT_CONFIRM_RUNS,
     DEFAULT_FAMILY_ALPHA,
+    DEFAULT_FLOOR,
     DEFAULT_REPEAT,
     DEFAULT_THREADS,
     RECORD_RUNS,
 )
+from ..core.errors import UsageError
+from ..core.validate import alpha_type, directory, fraction_type, seconds_up_to, whole_number
 
 if TYPE_CHECKING:
     import pytest
@@ -138,7 +138,7 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-_BUDGET = SamplingPlan().budget_s
+_BUDGET = DEFAULT_BUDGET_S
 OPTIONS: tuple[Option, ...] = (
     Option(PROFILE, "profile", f"which slice of the matrix to run ({', '.join(PROFILES)}). Default: default",
            {"metavar": "NAME", "type": _profile, "default": get_profile("default")}),

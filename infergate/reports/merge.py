@@ -13,15 +13,11 @@ means two shards overlapped, and keeping either silently would hide it.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-from ..core.errors import DataFileError, InfergateError
-from .results_json import benchmark_origin, load_results, results_doc, write_json
+from ..core.errors import DataFileError
+from .results_json import benchmark_origin, results_doc
 
 MERGED_CLASS = "merged"
 
@@ -50,39 +46,3 @@ def merge_docs(docs: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
             benchmarks.append(merged)
     info = {"machine_class": MERGED_CLASS, "lane": MERGED_CLASS, "sources": sources}
     return results_doc(info, benchmarks)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m infergate merge",
-        description="Join pytest-benchmark JSON results from several runners into one file and one report.",
-    )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS.json")
-    parser.add_argument("--out", type=Path, required=True, metavar="PATH", help="merged JSON to write")
-    parser.add_argument("--markdown", type=Path, default=None, metavar="PATH",
-                        help="also write a Markdown report. Default: none")
-    parser.add_argument("--plots", type=Path, default=None, metavar="DIR",
-                        help="also write PNG plots into DIR. Default: none")
-    args = parser.parse_args(argv)
-    try:
-        docs = [(str(p), load_results(p)) for p in args.inputs]
-        merged = merge_docs(docs)
-        write_json(args.out, merged)
-        if args.markdown or args.plots:
-            from . import results_report as report
-
-            plots = report.results_plots(merged, args.plots) if args.plots else {}
-            if args.markdown:
-                base = args.markdown.parent
-                links = {k: os.path.relpath(v, base) for k, v in plots.items()}
-                args.markdown.parent.mkdir(parents=True, exist_ok=True)
-                args.markdown.write_text(report.results_markdown(merged, links), encoding="utf-8")
-    except InfergateError as exc:
-        print(f"infergate: {exc}", file=sys.stderr)
-        return 2
-    print(f"merged {len(merged['benchmarks'])} benchmarks from {len(docs)} files into {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

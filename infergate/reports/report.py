@@ -10,14 +10,10 @@ Plots use matplotlib's Agg backend: no display, same PNG on every runner.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import DataFileError, InfergateError
 from .report_parts import _ICON, _interval_plot, _md_escape, _pct
 
 if TYPE_CHECKING:
@@ -237,40 +233,3 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
             "speedup over eager lost by the upgrade",
         )
     return plots
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infergate report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("input", type=Path, metavar="JSON",
-                        help="a gate.json or a pytest-benchmark results file")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where report.md and PNGs go")
-    args = parser.parse_args(argv)
-    try:
-        try:
-            doc = json.loads(args.input.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 text at all
-            raise DataFileError(f"{args.input}: cannot read JSON: {exc}") from None
-        if isinstance(doc, dict) and doc.get("schema") == "infergate-lane-gate":
-            from ..measuring.lane_results import GateResult
-
-            gate = GateResult.from_json(doc)
-            plots = gate_plots(gate, args.out)
-            text = gate_markdown(gate, {k: p.name for k, p in plots.items()})
-            print(gate_terminal(gate))
-        else:
-            from .results_json import load_results
-
-            results = load_results(args.input)
-            from .results_report import results_markdown, results_plots
-
-            plots = results_plots(results, args.out)
-            text = results_markdown(results, {k: p.name for k, p in plots.items()})
-        (args.out / "report.md").write_text(text, encoding="utf-8")
-    except InfergateError as exc:
-        print(f"infergate: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

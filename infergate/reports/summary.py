@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ..building.variants import REFERENCE
-from ..core.defaults import DEFAULT_CONFIDENCE
+from ..core.defaults import DEFAULT_CONFIDENCE, DEFAULT_CONFIRM_RUNS, DEFAULT_REPEAT, RECORD_RUNS
 from ..measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord
 from ..measuring.session_gate import (
     Components,
@@ -40,20 +40,9 @@ from .results_json import bench_stats, results_doc
 # The confidence recorded in baselines: one fixed level, so files from different runs (with
 # different numbers of cases, hence different family confidences) are always comparable.
 RECORD_CONFIDENCE = DEFAULT_CONFIDENCE
-DEFAULT_FAMILY_ALPHA = 0.01
 # Screening only decides which cases get re-measured (the verdict is taken at the family
-# confidence on all runs), so it is lenient: one-sided 1 % per case, i.e. on a clean run of nine
-# cases about one run in eleven spends time re-measuring one case.
+# confidence on all runs), so it is lenient.
 SCREEN_CONFIDENCE = 0.98
-DEFAULT_CONFIRM_RUNS = 3
-# Measured with `python -m infergate calibrate` on the 2-core machine (docs/calibration.md): the
-# speedup's sd between processes was ~3 % with 2 torch threads and ~1.7 % with 1, while eager got
-# only ~10 % slower (the free core absorbs the pytest process and the OS). With that spread one
-# run per model cannot see a 5 % drop reliably; two can (docs/calibration.md).
-DEFAULT_THREADS = 1
-DEFAULT_REPEAT = 2
-# Recording needs several runs per model for the gate to know the between-run spread (run_spread.RunSpread).
-RECORD_RUNS = 5
 
 
 def runs_per_model(repeat: int | None, recording: bool) -> int:
@@ -62,9 +51,8 @@ def runs_per_model(repeat: int | None, recording: bool) -> int:
     if repeat is not None:
         return repeat
     return RECORD_RUNS if recording else DEFAULT_REPEAT
-# Seconds of re-measuring a whole run may spend on flagged cases; past it a flagged case is decided
-# on the runs it has (and is inconclusive if they cannot decide).
-DEFAULT_CONFIRM_BUDGET_S = 300.0
+
+
 # Over this relative width (high - low) / point, one run's own interval says the run was disturbed.
 MAX_RUN_CI_WIDTH = 0.10
 

@@ -1,0 +1,227 @@
+"""What ``python -m infergate baselines`` does: CI results and files recorded elsewhere become
+baseline sessions (``add``, ``import``); what a baselines file holds (``show``)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..building.variants import REFERENCE
+from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT
+from ..core.errors import DataFileError, UsageError
+from ..measuring import baselines as bl
+from ..measuring import fusions, imported
+from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
+from ..measuring.session_gate import minimum_detectable_drop, predictive_se
+from ..measuring.speedup_verdicts import family_confidence
+from ..reports.summary import RECORD_CONFIDENCE, spreads
+
+RESULTS_VERSIONS = (1,)
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataFileError(f"results file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataFileError(f"results file {path} is not readable JSON: {exc}") from None
+    info = data.get("machine_info", {}) if isinstance(data, dict) else {}
+    ig = info.get("infergate") if isinstance(info, dict) else None
+    if not isinstance(ig, dict) or "results_version" not in ig:
+        raise DataFileError(f"results file {path} has no machine_info.infergate: not written by --ig-json "
+                            "of this infergate (or written before results carried their runs)")
+    if ig["results_version"] not in RESULTS_VERSIONS:
+        raise DataFileError(f"results file {path} has results version {ig['results_version']!r}; this "
+                            f"infergate reads {', '.join(map(str, RESULTS_VERSIONS))}")
+    return data
+
+
+def cases_from_results(
+    path: Path, data: dict[str, Any]
+) -> tuple[dict[str, CaseBaseline], tuple[str, SessionInfo]]:
+    info = data["machine_info"]
+    ig = info["infergate"]
+    env = info.get("environment") or {}
+    if env.get("injected_slowdown"):
+        raise DataFileError(f"results file {path} comes from a run with the test-only slowdown hook "
+                            f"({env['injected_slowdown']}); it is never a baseline")
+    try:
+        session = (str(ig["session"]), SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"}))
+    except (KeyError, TypeError, InvalidBaseline) as exc:
+        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
+    cases: dict[str, CaseBaseline] = {}
+    for bench in data.get("benchmarks", []):
+        extra = bench.get("extra_info") or {}
+        if extra.get("variant") in (None, REFERENCE):
+            continue
+        records = extra.get("run_records") or []
+        recipe = extra.get("recipe")
+        if not isinstance(recipe, int) or isinstance(recipe, bool):
+            # Results written before variants had recipe revisions: which build they measured is
+            # unknown, so they never become a baseline (compile's revision 1 was not frozen).
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} does not say which recipe "
+                                "revision of its variant it measured (written by an older infergate): re-run it")
+        if not records:
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} carries no runs")
+        try:
+            runs = tuple(RunRecord.from_json(r) for r in records)
+            cases[extra["case_id"]] = CaseBaseline(
+                runs=runs, confidence=RECORD_CONFIDENCE,
+                environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
+                estimator=extra.get("estimator", "median-of-round-ratios"))
+        except (KeyError, TypeError, InvalidBaseline) as exc:
+            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None
+    if not cases:
+        raise DataFileError(f"results file {path} holds no measured speedups")
+    return cases, session
+
+
+def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path, str]] | None = None) -> list[str]:
+    """Append the results file's runs as a session. ``replace``: its cases keep only the new runs;
+    across several files of one command, ``replaced`` remembers which (file, case) were replaced
+    already, so a later file's runs of that case are appended to them rather than replacing them."""
+    data = read_results(path)
+    info = data["machine_info"]
+    machine_class, lane = info.get("machine_class"), info.get("lane")
+    if not isinstance(machine_class, str) or not isinstance(lane, str):
+        raise DataFileError(f"results file {path} names no machine class and lane")
+    cases, session = cases_from_results(path, data)
+    target = bl.baseline_path(root, machine_class, lane)
+    # Keep the floors and fusion counts someone set by hand in the file.
+    current = bl.load_or_none(target)
+    if current is not None:
+        cases = {cid: CaseBaseline(c.runs, c.confidence, c.environment,
+                                      current.cases[cid].floor if cid in current.cases else None,
+                                      current.cases[cid].fusions if cid in current.cases else None, c.estimator)
+                 for cid, c in cases.items()}
+    done = replaced if replaced is not None else set()
+    fresh = {cid: c for cid, c in cases.items() if replace and (target, cid) not in done}
+    again = {cid: c for cid, c in cases.items() if cid not in fresh}
+    notes = []
+    for group, replacing in ((fresh, True), (again, False)):
+        if group:
+            notes += bl.update(target, group, machine_class, lane, session=session, replace=replacing)
+    done |= {(target, cid) for cid in fresh}
+    runs = sum(len(c.runs) for c in cases.values())
+    return [f"added {runs} run(s) of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
+
+
+# What building.machine names: '<cpu model>__<isa level>__<cores>c<threads>t' and
+# 'torch-<v>|notorch__ipex-<v>|noipex__tf-<v>|notf'. Checked before either names a directory or file.
+_MACHINE_CLASS = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*__(?:amx|avx512|avx2|avx|baseline)__[0-9]+c[0-9]+t")
+_LANE = re.compile(r"(?:torch-[A-Za-z0-9.-]+|notorch)__(?:ipex-[A-Za-z0-9.-]+|noipex)__(?:tf-[A-Za-z0-9.-]+|notf)")
+FUSIONS_SUFFIX = ".fusions.json"
+
+
+def _check_origin(origin: str) -> str:
+    origin = origin.strip()
+    if not origin or not origin.isprintable() or len(origin) > 200:
+        raise UsageError("--origin must be one line of 1-200 characters saying where the files were recorded "
+                         "(e.g. \"runner amd-epyc__avx512__2c2t, recorded 2026-12-06 from c48a9e4\")")
+    return origin
+
+
+def _check_placed(path: Path, kind: str, machine_class: str, lane: str) -> None:
+    """The file must say the class and lane its path names, and both must be names infergate makes."""
+    named_lane = path.name.removesuffix(FUSIONS_SUFFIX if kind == "fusion expectations" else ".json")
+    named = (path.parent.name, named_lane)
+    if (machine_class, lane) != named:
+        raise DataFileError(f"{kind} file {path} says machine class {machine_class!r} lane {lane!r}, but its path "
+                            f"names {named[0]!r} {named[1]!r}: refusing to import it (renamed or moved by hand?)")
+    if not _MACHINE_CLASS.fullmatch(machine_class) or not _LANE.fullmatch(lane):
+        raise DataFileError(f"{kind} file {path}: {machine_class!r} / {lane!r} is not a machine class and lane "
+                            "infergate names (e.g. 'amd-epyc__avx512__2c2t' / 'torch-2.8.0__ipex-2.8.0__tf-4.57.6')")
+
+
+def _check_unhooked(path: Path, f: bl.BaselineFile) -> None:
+    envs = [*(c.environment for c in f.cases.values()), *(s.environment for s in f.sessions.values())]
+    hooked = next((e["injected_slowdown"] for e in envs if e.get("injected_slowdown")), None)
+    if hooked:
+        raise DataFileError(f"baselines file {path} holds runs of the test-only slowdown hook ({hooked}); "
+                            "they are never a baseline")
+
+
+def _load_import(path: Path) -> bl.BaselineFile | fusions.FusionFile:
+    if path.name.endswith(FUSIONS_SUFFIX):
+        ff = fusions.load(path)
+        if ff is None:  # "none recorded yet" to a run; a file to import must be there
+            raise DataFileError(f"fusion expectations file {path} does not exist")
+        _check_placed(path, "fusion expectations", ff.machine_class, ff.lane)
+        return ff
+    if path.suffix != ".json":
+        raise DataFileError(f"{path} is neither a baselines file (<lane>.json) nor a fusion expectations file "
+                            f"(<lane>{FUSIONS_SUFFIX})")
+    f = bl.load(path)
+    _check_placed(path, "baselines", f.machine_class, f.lane)
+    if f.version < 4:
+        raise DataFileError(f"baselines file {path} is version {f.version}: it names no session (host boot), "
+                            "so where it was measured cannot be kept; re-record it")
+    _check_unhooked(path, f)
+    return f
+
+
+def import_files(paths: list[Path], root: Path, origin: str, today: str | None = None) -> list[str]:
+    """Validate every file first (one bad file: nothing written), then merge each into ``root``."""
+    origin = _check_origin(origin)
+    day = today or datetime.now(timezone.utc).date().isoformat()
+    loaded = [(path, _load_import(path)) for path in paths]
+    for path, data in loaded:  # the files they would land in must load too, and be of their class and lane
+        if isinstance(data, fusions.FusionFile):
+            target = fusions.fusions_path(root, data.machine_class, data.lane)
+            current: bl.BaselineFile | fusions.FusionFile | None = fusions.load(target)
+        else:
+            target = bl.baseline_path(root, data.machine_class, data.lane)
+            current = bl.load_or_none(target)
+        if current is not None and (current.machine_class, current.lane) != (data.machine_class, data.lane):
+            raise DataFileError(f"{target} is for machine class {current.machine_class!r} lane {current.lane!r}, "
+                                f"not {data.machine_class!r} {data.lane!r}: refusing to import {path} into it")
+    lines = []
+    for path, data in loaded:
+        def source_of(was: str, path: Path = path) -> str:
+            return f"imported {day} from {path} ({origin}); not measured on this tree; there: {was}"
+
+        if isinstance(data, fusions.FusionFile):
+            target = fusions.fusions_path(root, data.machine_class, data.lane)
+            merged, present, newer = imported.merge_fusions(target, data, lambda e: source_of(e.source))
+            line = f"imported {merged} of {len(data.cases)} fusion expectation(s) from {path} into {target}"
+            extra = [f"{present} already there with the same counts and record time"] if present else []
+            extra += [f"{newer} kept as recorded there more recently"] if newer else []
+            lines.append(line + (f" ({'; '.join(extra)})" if extra else ""))
+            continue
+        target = bl.baseline_path(root, data.machine_class, data.lane)
+        added, present, notes = imported.merge_sessions(target, data, lambda sid, info: source_of(info.source))
+        sessions = ", ".join(data.sessions)
+        if added:
+            lines.append(f"imported {added} run(s) of {len(data.cases)} case(s), session(s) {sessions}, "
+                         f"from {path} into {target}")
+        if present:
+            lines.append(f"{present} run(s) of session(s) {sessions} from {path} were already in {target}: "
+                         "kept once" + ("" if added else ", nothing imported"))
+        lines += notes
+    return lines
+
+
+def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
+    lines = []
+    for path in sorted(root.glob("*/*.json")):
+        if path.name.endswith(".fusions.json"):
+            continue
+        f = bl.load(path)
+        gated = sum(1 for _ in f.cases)
+        conf = family_confidence(DEFAULT_FAMILY_ALPHA, max(1, gated))
+        lines.append(f"{path.relative_to(root)}: {len(f.cases)} case(s), {len(f.sessions)} session(s): "
+                     + ", ".join(f"{sid} ({info.first[:10]}, {info.source})" for sid, info in f.sessions.items()))
+        for (variant, estimator), comp in sorted(spreads(f).items()):
+            cases = [c for c in f.cases.values() if c.variant == variant and c.estimator == estimator]
+            per_session = [len(c.runs) / max(1, len(c.by_session())) for c in cases]
+            n = sum(per_session) / len(per_session)
+            sessions = round(sum(len(c.by_session()) for c in cases) / len(cases))
+            se, df = predictive_se(comp, today_runs, max(1, sessions), n)
+            mdd = minimum_detectable_drop(se, df, conf)
+            lines.append(f"  {variant:9} {comp.describe()}; detectable drop with {today_runs} run(s) today at "
+                         f"{conf:.4f}: {mdd:.1%}")
+    return lines
