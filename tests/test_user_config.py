@@ -198,6 +198,15 @@ def test_init_writes_a_starter_that_validates_and_never_overwrites(tmp_path: Pat
     assert main(["--output", str(out)]) == 2 and out.read_text() == text
 
 
+def test_the_readme_config_validates(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Your models", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    minilm, mine = configured(load_config(_write(tmp_path, block), required=True))
+    assert [s.id for s in minilm.specs] == ["minilm-seqcls-real-eager_attn"] and mine.specs[0].factory
+    assert [c.id for c in user_cases((minilm,), perf=True)][:2] == [
+        "minilm-seqcls-real-eager_attn-b1s128-eager-fp32", "minilm-seqcls-real-eager_attn-b1s128-jit-fp32"]
+
+
 def current_ids() -> dict:
     return {name: {"correctness": [c.id for c in correctness_cases(p)], "perf": [c.id for c in perf_cases(p)]}
             for name, p in PROFILES.items()}
