@@ -137,6 +137,15 @@ def test_the_packaged_minilm_has_no_head_so_a_task_must_be_asked_for_and_is_said
                              "(architectures: BertModel)"]
 
 
+def test_the_run_says_the_head_is_random_before_and_after_its_results(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_outputs=OUTPUTS_TEST)
+    pytester.makefile(".toml", models=_model(tasks='["seqcls"]'))
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                          "--ig-profile", "smoke", "--ig-config", "models.toml", "--co")
+    said = [line for line in result.outlines if "the seqcls head is random (seeded), not trained" in line]
+    assert len(said) == 2, result.outlines  # the header and the summary
+
+
 def test_a_checkpoint_with_its_own_head_runs_its_task_with_its_labels(tmp_path: Path) -> None:
     import transformers
 

@@ -51,6 +51,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"infergate: your models ({models[0].model.path}): {ids}", *(f"infergate: {n}" for n in notes(models))]
 
 
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    # Again under the results: a random head's answers and speed are not the trained model's.
+    for note in notes(session(config).models):
+        terminalreporter.write_line(f"infergate: {note}")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     mark = metafunc.definition.get_closest_marker(MATRIX_MARK)
     if mark is None or "case" not in metafunc.fixturenames:
