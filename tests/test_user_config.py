@@ -160,6 +160,25 @@ def test_a_checkpoint_with_its_own_head_runs_its_task_with_its_labels(tmp_path: 
     assert build_model(spec).classifier.out_features == 5  # its 5 labels, not the zoo's 9 seeded ones
 
 
+def test_a_model_type_outside_the_zoo_is_taken_when_transformers_knows_it(tmp_path: Path) -> None:
+    import transformers
+
+    from infergate.matrix.models import build_model
+
+    config = transformers.MPNetConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=32, num_labels=2,
+                                      architectures=["MPNetForSequenceClassification"])
+    transformers.MPNetForSequenceClassification(config).save_pretrained(tmp_path / "mpnet")
+    models = configured(load_config(_write(tmp_path, _model(source=f'"{tmp_path / "mpnet"}"')), required=True))
+    (spec,) = models[0].specs
+    assert spec.arch.model_type == "mpnet" and spec.id == "m-seqcls-real-eager_attn"
+    assert type(build_model(spec)).__name__ == "MPNetForSequenceClassification"
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.json").write_text('{"model_type": "nosuch"}')
+    with pytest.raises(ConfigError, match=r"models\[0\]\.source: model_type 'nosuch' is not one transformers knows"):
+        configured(load_config(_write(tmp_path, _model(source=f'"{tmp_path / "odd"}"')), required=True))
+
+
 def test_factory_cases_have_their_ids_shapes_and_contract(tmp_path: Path, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(igfactories=FACTORIES)
     pytester.syspathinsert()

@@ -99,7 +99,7 @@ def parse_config(table: Any, path: Path) -> UserConfig:
     _table(table, TABLE, path)
     _known(table, TABLE, ("version", "models"), path)
     version = table.get("version", CONFIG_VERSION)
-    if version != CONFIG_VERSION:
+    if isinstance(version, bool) or version != CONFIG_VERSION:
         raise config_error(path, f"{TABLE}.version", f"{version!r}: this infergate reads version {CONFIG_VERSION}")
     models = table.get("models", [])
     if not isinstance(models, list) or not models:

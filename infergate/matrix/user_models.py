@@ -73,6 +73,8 @@ def _checkpoint_specs(model: UserModel) -> UserSpecs:
                 heads=int(config.get("num_attention_heads", 0)),
                 intermediate=int(config.get("intermediate_size", 0)), vocab=int(config.get("vocab_size", 0)))
     specs, notes = [], []
+    if arch.name not in ARCHS:  # the zoo's architectures have every task; another may lack one
+        _check_heads(arch, model.tasks or own, model)
     for task in model.tasks or own:
         specs.append(ModelSpec(arch, task, size, model.attention, checkpoint=str(directory), label=model.id,
                                shape=model.shapes[0], own_head=task in own, tolerances=model.tolerances,
@@ -95,6 +97,17 @@ def _arch(config: dict, model: UserModel, key: str) -> Arch:
     # Not one of the zoo's: its inputs come from its tokenizer; these fields serve the property tests.
     return Arch(model_type, model_type, ("eager", "sdpa"), int(config.get("type_vocab_size", 0) or 0) > 1,
                 int(config.get("vocab_size", 0)))
+
+
+def _check_heads(arch: Arch, tasks: tuple[Task, ...], model: UserModel) -> None:
+    from .models import task_model_class
+
+    for task in tasks:
+        try:
+            task_model_class(arch.model_type, task)
+        except (KeyError, ValueError):
+            raise config_error(model.path, f"{model.key}.tasks", f"transformers has no {task.auto_class} "
+                                                                 f"for model_type {arch.model_type!r}") from None
 
 
 def _skips(model: UserModel) -> tuple[tuple[str | None, DType | None, str], ...]:
