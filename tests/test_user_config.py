@@ -214,6 +214,16 @@ def test_the_built_in_preset_keeps_every_id() -> None:
     assert current_ids() == recorded["profiles"]
 
 
+def test_a_bad_preset_selection_is_refused_naming_the_key_and_the_file(tmp_path: Path) -> None:
+    from infergate.building.preset import PRESET, load_preset
+
+    text = PRESET.read_text()
+    broken = _write(tmp_path, text.replace('archs = "each", tasks', 'archs = "each", task', 1), "preset.toml")
+    with pytest.raises(ConfigError, match=r"preset\.toml: tool\.infergate\.profiles\[1\]\.correctness\[1\]\.task: "
+                                          "unknown key"):
+        load_preset(broken)
+
+
 def test_init_writes_a_starter_that_validates_and_never_overwrites(tmp_path: Path) -> None:
     from infergate.commands.init import main
 

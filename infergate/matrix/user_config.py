@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.errors import UsageError
 from .dtypes import DType
@@ -21,6 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # 3.10, which pyproject still supports: tomli is tomllib's own backport (a 3.10-only dependency)
     import tomli as tomllib
 
+T = TypeVar("T")
 CONFIG_VERSION = 1  # of the [tool.infergate] table; a file may say ``version = 1``
 TABLE = "tool.infergate"
 MODEL_KEYS = ("id", "source", "tasks", "shapes", "dtypes", "variants", "attention", "tolerance", "skip")
@@ -96,8 +98,8 @@ def load_config(path: Path, required: bool) -> UserConfig | None:
 
 
 def parse_config(table: Any, path: Path) -> UserConfig:
-    _table(table, TABLE, path)
-    _known(table, TABLE, ("version", "models"), path)
+    check_table(table, TABLE, path)
+    check_known(table, TABLE, ("version", "models"), path)
     version = table.get("version", CONFIG_VERSION)
     if isinstance(version, bool) or version != CONFIG_VERSION:
         raise config_error(path, f"{TABLE}.version", f"{version!r}: this infergate reads version {CONFIG_VERSION}")
@@ -114,12 +116,12 @@ def parse_config(table: Any, path: Path) -> UserConfig:
 
 
 def _model(raw: Any, key: str, path: Path) -> UserModel:
-    _table(raw, key, path)
-    _known(raw, key, MODEL_KEYS, path)
+    check_table(raw, key, path)
+    check_known(raw, key, MODEL_KEYS, path)
     for required in ("id", "source"):
         if required not in raw:
             raise config_error(path, f"{key}.{required}", "missing")
-    model_id = _string(raw["id"], f"{key}.id", path)
+    model_id = check_string(raw["id"], f"{key}.id", path)
     if not _ID.match(model_id):
         raise config_error(path, f"{key}.id", f"{model_id!r} must be lower-case letters, digits, '_' or '.' "
                                               "(no '-': it separates the parts of test ids)")
@@ -128,29 +130,33 @@ def _model(raw: Any, key: str, path: Path) -> UserModel:
         raise config_error(path, f"{key}.attention", f"{attention!r}; valid: {', '.join(ATTENTIONS)}")
     variants = raw.get("variants")
     return UserModel(
-        id=model_id, source=_string(raw["source"], f"{key}.source", path),
-        tasks=tuple(_task(t, f"{key}.tasks", path) for t in _list(raw.get("tasks", []), f"{key}.tasks", path)),
-        shapes=tuple(_shape(s, f"{key}.shapes", path) for s in _list(raw.get("shapes", ["1x128"]), f"{key}.shapes",
-                                                                     path, nonempty=True)),
-        dtypes=tuple(_dtype(d, f"{key}.dtypes", path) for d in _list(raw.get("dtypes", ["fp32"]), f"{key}.dtypes",
-                                                                     path, nonempty=True)),
-        variants=None if variants is None else tuple(
-            _string(v, f"{key}.variants", path) for v in _list(variants, f"{key}.variants", path, nonempty=True)),
+        id=model_id, source=check_string(raw["source"], f"{key}.source", path),
+        tasks=each(raw, "tasks", [], parse_task, key, path, nonempty=False),
+        shapes=each(raw, "shapes", ["1x128"], parse_shape, key, path),
+        dtypes=each(raw, "dtypes", ["fp32"], parse_dtype, key, path),
+        variants=None if variants is None else each(raw, "variants", None, check_string, key, path),
         attention=attention,
         tolerances=_tolerances(raw.get("tolerance", {}), f"{key}.tolerance", path),
-        skips=tuple(_skip(s, f"{key}.skip[{i}]", path) for i, s in enumerate(_list(raw.get("skip", []),
-                                                                                    f"{key}.skip", path))),
+        skips=tuple(_skip(s, f"{key}.skip[{i}]", path)
+                    for i, s in enumerate(check_array(raw.get("skip", []), f"{key}.skip", path))),
         key=key, path=path,
     )
 
 
+def each(raw: dict, name: str, default: Any, parse: Callable[[Any, str, Path], T], key: str, path: Path,
+         nonempty: bool = True) -> tuple[T, ...]:
+    """``raw[name]`` (or ``default``), an array, each item parsed; errors name ``key.name``."""
+    full = f"{key}.{name}"
+    return tuple(parse(item, full, path) for item in check_array(raw.get(name, default), full, path, nonempty))
+
+
 def _tolerances(raw: Any, key: str, path: Path) -> tuple[tuple[DType, float, float], ...]:
-    _table(raw, key, path)
+    check_table(raw, key, path)
     out = []
     for name, bounds in raw.items():
-        dtype = _dtype(name, key, path)
-        _table(bounds, f"{key}.{name}", path)
-        _known(bounds, f"{key}.{name}", TOLERANCE_KEYS, path)
+        dtype = parse_dtype(name, key, path)
+        check_table(bounds, f"{key}.{name}", path)
+        check_known(bounds, f"{key}.{name}", TOLERANCE_KEYS, path)
         if set(bounds) != set(TOLERANCE_KEYS):
             raise config_error(path, f"{key}.{name}", "needs both atol and rtol")
         values = [_positive(bounds[k], f"{key}.{name}.{k}", path) for k in TOLERANCE_KEYS]
@@ -159,35 +165,35 @@ def _tolerances(raw: Any, key: str, path: Path) -> tuple[tuple[DType, float, flo
 
 
 def _skip(raw: Any, key: str, path: Path) -> Skip:
-    _table(raw, key, path)
-    _known(raw, key, SKIP_KEYS, path)
+    check_table(raw, key, path)
+    check_known(raw, key, SKIP_KEYS, path)
     if not str(raw.get("reason", "")).strip():
         raise config_error(path, f"{key}.reason", "missing: a skip says why")
-    reason = _string(raw["reason"], f"{key}.reason", path).strip()
+    reason = check_string(raw["reason"], f"{key}.reason", path).strip()
     variant = raw.get("variant")
     dtype = raw.get("dtype")
-    return Skip(None if variant is None else _string(variant, f"{key}.variant", path),
-                None if dtype is None else _dtype(dtype, f"{key}.dtype", path), reason)
+    return Skip(None if variant is None else check_string(variant, f"{key}.variant", path),
+                None if dtype is None else parse_dtype(dtype, f"{key}.dtype", path), reason)
 
 
-def _table(value: Any, key: str, path: Path) -> None:
+def check_table(value: Any, key: str, path: Path) -> None:
     if not isinstance(value, dict):
         raise config_error(path, key, f"must be a table, got {type(value).__name__}")
 
 
-def _known(table: dict, key: str, allowed: tuple[str, ...], path: Path) -> None:
+def check_known(table: dict, key: str, allowed: tuple[str, ...], path: Path) -> None:
     for name in table:
         if name not in allowed:
             raise config_error(path, f"{key}.{name}", f"unknown key; valid: {', '.join(allowed)}")
 
 
-def _list(value: Any, key: str, path: Path, nonempty: bool = False) -> list:
+def check_array(value: Any, key: str, path: Path, nonempty: bool = False) -> list:
     if not isinstance(value, list) or (nonempty and not value):
         raise config_error(path, key, f"must be a{' non-empty' if nonempty else 'n'} array, got {value!r}")
     return value
 
 
-def _string(value: Any, key: str, path: Path) -> str:
+def check_string(value: Any, key: str, path: Path) -> str:
     if not isinstance(value, str) or not value:
         raise config_error(path, key, f"must be a non-empty string, got {value!r}")
     return value
@@ -199,21 +205,21 @@ def _positive(value: Any, key: str, path: Path) -> float:
     return float(value)
 
 
-def _task(value: Any, key: str, path: Path) -> Task:
+def parse_task(value: Any, key: str, path: Path) -> Task:
     try:
         return Task(value)
     except ValueError:
         raise config_error(path, key, f"unknown task {value!r}; valid: {', '.join(t.value for t in Task)}") from None
 
 
-def _dtype(value: Any, key: str, path: Path) -> DType:
+def parse_dtype(value: Any, key: str, path: Path) -> DType:
     try:
         return DType(value)
     except ValueError:
         raise config_error(path, key, f"unknown dtype {value!r}; valid: {', '.join(d.value for d in DType)}") from None
 
 
-def _shape(value: Any, key: str, path: Path) -> Shape:
+def parse_shape(value: Any, key: str, path: Path) -> Shape:
     m = _SHAPE.match(value) if isinstance(value, str) else None
     if m is None:
         raise config_error(path, key, f"{value!r} is not BATCHxSEQUENCE, e.g. \"1x128\"")
