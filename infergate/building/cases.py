@@ -1,4 +1,5 @@
-"""The case matrix, declared once: model specs × variants × dtypes, selected by named profiles.
+"""The case matrix, declared once: model specs × variants × dtypes, selected by named profiles
+(the built-in preset, declared as data in ``builtin_preset.toml`` and read by ``preset.py``).
 
 Ids are built here and only here, so ``-k`` expressions and baseline keys never drift apart:
 ``<arch>-<task>-<size>-<attention>_attn[-<shape>]-<variant>-<dtype>``, e.g.
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 
 from ..core.errors import UsageError
 from ..matrix.dtypes import DType
-from ..matrix.inputs import SERVING_SHAPE, TRACE_SHAPE, Shape
+from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
-from ..matrix.zoo import ARCHS, EAGER_ATTENTION, SIZES, Task
-from .variants import COMPILE, VARIANTS, default_variants
+from ..matrix.zoo import ARCHS, SIZES, Task
+from .preset import load_preset
+from .variants import VARIANTS, default_variants
 
 
 def measured_model_id(spec: ModelSpec, shape: Shape) -> str:
@@ -83,12 +85,6 @@ class Selection:
                         yield Case(spec, variant, dtype, shape)
 
 
-def preferred_attention(arch_name: str) -> str:
-    """The attention transformers picks by default: SDPA where the architecture has it."""
-    attns = ARCHS[arch_name].attentions
-    return "sdpa" if "sdpa" in attns else attns[0]
-
-
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -97,77 +93,15 @@ class Profile:
     perf: tuple[Selection, ...]
 
 
-ALL_BUT_COMPILE = tuple(v for v in default_variants() if v != COMPILE)
-
-# Compile costs 5-15 s per build on 2 cores plus a recompile per new shape in the property tests
-# (measured: the 133 compile correctness tests of one lane took 12 min of wall time with -n 2), so
-# the default run compiles each architecture once, for QA (two outputs, the span check) at its
-# preferred attention; nightly compiles every task. TorchScript variants, cheap to build, cover
-# every task and both attention implementations. The compile options (C++ wrapper, max-autotune)
-# take 25-45 s per tiny build (measured, torch 2.13 on 2 AMD cores): their proofs run on BERT QA,
-# FP32 by default and every dtype nightly; claims --compile-options times them per model.
-# The registry's variants outside the default matrix (compile_cpp, compile_autotune), not a second list.
+# The registry's variants outside the default matrix (compile_cpp, compile_autotune), not a second
+# list: correctness proves them on BERT QA (builtin_preset.toml), claims --compile-options times them.
 COMPILE_OPTIONS = tuple(n for n, v in VARIANTS.items() if not v.in_default_matrix)
 
-
-def _correctness(compile_tasks: tuple[Task, ...] | None,
-                 option_dtypes: tuple[DType, ...] | None) -> tuple[Selection, ...]:
-    return (
-        Selection(sizes=("tiny",), variants=ALL_BUT_COMPILE),
-        *(
-            Selection(sizes=("tiny",), archs=(a,), tasks=compile_tasks,
-                      attentions=(preferred_attention(a),), variants=(COMPILE,))
-            for a in ARCHS
-        ),
-        Selection(sizes=("tiny",), archs=("bert",), tasks=(Task.QA,), attentions=("sdpa",),
-                  variants=COMPILE_OPTIONS, dtypes=option_dtypes),
-        # The real-loading path: the packaged MiniLM-L6 with its tokenizer and real text, every task.
-        Selection(sizes=(), real_checkpoint=True, variants=ALL_BUT_COMPILE),
-        Selection(sizes=(), real_checkpoint=True, tasks=(Task.SEQ_CLS,), variants=(COMPILE,)),
-    )
-
-
-_CORRECTNESS = _correctness(compile_tasks=(Task.QA,), option_dtypes=(DType.FP32,))
-_CORRECTNESS_NIGHTLY = _correctness(compile_tasks=None, option_dtypes=None)
-
+# The built-in preset, declared as data in builtin_preset.toml (the same format as a user's models).
 PROFILES: dict[str, Profile] = {
-    p.name: p
-    for p in (
-        Profile(
-            "smoke",
-            "one model, for PR smoke runs and the tool's own tests",
-            correctness=(Selection(sizes=("tiny",), archs=("bert",), tasks=(Task.QA,)),),
-            perf=(Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), attentions=(EAGER_ATTENTION,),
-                            dtypes=(DType.FP32,)),),
-        ),
-        Profile(
-            "default",
-            "tiny models for correctness, small models and the real MiniLM-L6 checkpoint for perf",
-            correctness=_CORRECTNESS,
-            # Perf must finish in about 5 min of suite time on 2 cores. A model costs a worker
-            # start, four builds (compile is the slowest) and --ig-budget seconds of rounds, so four:
-            # BERT's eager vs SDPA attention pair at the trace shape (IPEX's MHA fusion needs eager
-            # attention), BERT with SDPA at the serving shape, in BF16 too where the CPU computes
-            # BF16 natively (elsewhere the BF16 case is skipped with that reason), and the real
-            # MiniLM-L6 checkpoint on its tokenizer's texts.
-            perf=(
-                Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), dtypes=(DType.FP32,)),
-                Selection(sizes=("small",), archs=("bert",), tasks=(Task.QA,), attentions=("sdpa",),
-                          shapes=(SERVING_SHAPE,)),
-                Selection(sizes=(), real_checkpoint=True, tasks=(Task.SEQ_CLS,), dtypes=(DType.FP32,)),
-            ),
-        ),
-        Profile(
-            "nightly",
-            "adds every architecture and task to perf, base sizes at the serving shape in FP32 and BF16",
-            correctness=_CORRECTNESS_NIGHTLY,
-            perf=(
-                Selection(sizes=("small",), dtypes=(DType.FP32,)),
-                Selection(sizes=("base",), shapes=(SERVING_SHAPE,)),  # BF16 where the CPU has it
-                Selection(sizes=(), real_checkpoint=True, dtypes=(DType.FP32,)),
-            ),
-        ),
-    )
+    p.name: Profile(p.name, p.help, tuple(Selection(**s) for s in p.correctness),
+                    tuple(Selection(**s) for s in p.perf))
+    for p in load_preset()
 }
 
 

@@ -23,16 +23,26 @@ if TYPE_CHECKING:
 EXAMPLE_SEED = 1234
 
 
-def example_inputs(spec: ModelSpec, shape: Shape = TRACE_SHAPE, seed: int = EXAMPLE_SEED) -> Inputs:
+def example_inputs(spec: ModelSpec, shape: Shape | None = None, seed: int = EXAMPLE_SEED) -> Inputs:
+    """Inputs at ``shape``, by default the spec's own example shape (a user's first), else the trace shape."""
+    if spec.factory is not None:
+        from ..matrix.factory import factory_build
+
+        return factory_build(spec.factory, spec.task, shape or spec.shape or TRACE_SHAPE)[1]
     if spec.checkpoint is not None:
         from ..matrix.texts import tokenize
 
-        return tokenize(spec.checkpoint, spec.task, shape.batch)
+        # The built-in checkpoint cases keep their texts' own length; a user's model has its shapes.
+        seq_len = None if spec.shape is None else (shape or spec.shape).seq_len
+        return tokenize(spec.checkpoint, spec.task, (shape or spec.shape or TRACE_SHAPE).batch, seq_len)
+    shape = shape or spec.shape or TRACE_SHAPE
     return make_inputs(spec.arch, spec.size.vocab or spec.arch.base_vocab, shape, seed)
 
 
 def skip_reason(case: Case) -> str | None:
-    return attention_problem(case.spec) or get_variant(case.variant).unavailable(case.dtype, probe())
+    spec = case.spec
+    return (spec.skip_reason(case.variant, case.dtype) or attention_problem(spec)
+            or get_variant(case.variant).unavailable(case.dtype, probe()))
 
 
 def perf_skip_reason(case: Case) -> str | None:

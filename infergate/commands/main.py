@@ -41,6 +41,7 @@ COMMANDS: dict[str, Command] = {
     "envprobe": Command("infergate.commands.envprobe", "compare measuring environments (allocator, threads)"),
     "measuring-env": Command("infergate.commands.measuring_env_cli",
                              "the Debian packages the measuring environment needs and this machine lacks"),
+    "init": Command("infergate.commands.init", "write a commented starter config of your models (README: Your models)"),
     "measure": Command("infergate.commands.measure", "one model's outputs, for looking at a case by hand"),
     "merge": Command("infergate.commands.merge_cli", "merge results JSON files of sharded or repeated runs"),
     "report": Command("infergate.commands.report_cli", "Markdown/PNG report of a gate or perf result"),

@@ -42,8 +42,31 @@ def packaged_minilm_dir() -> Path:
     return Path(package.get_model_path())
 
 
+PACKAGE_PREFIX = "pkg:"  # pkg:module/relative/dir, a checkpoint directory inside an installed package
+
+
+def package_checkpoint_dir(ref: str) -> Path:
+    """``pkg:module/relative``: the directory inside the installed package, found without importing it."""
+    import importlib.util
+
+    module, _, relative = ref[len(PACKAGE_PREFIX):].partition("/")
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise UsageError(f"checkpoint {ref}: no installed package {module!r}")
+    path = Path(next(iter(found.submodule_search_locations))) / relative
+    if not (path / "config.json").is_file():
+        raise UsageError(f"checkpoint {ref}: {path} has no config.json")
+    return path.resolve()
+
+
 def resolve_checkpoint(ref: str) -> Path:
-    """A local directory, or a hub id resolved from the local HF cache only (never downloaded)."""
+    """A local directory, an installed package's directory (``pkg:``), or a hub id resolved from the
+    local HF cache only (never downloaded)."""
+    if ref.startswith(PACKAGE_PREFIX):
+        return package_checkpoint_dir(ref)
     path = Path(ref).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -102,6 +125,8 @@ def load_task_model(spec: ModelSpec) -> torch.nn.Module:
     directory = Path(spec.checkpoint or "")
     auto = getattr(transformers, spec.task.auto_class)
     common = dict(num_labels=num_labels(spec.task), return_dict=False, attn_implementation=spec.attention)
+    if spec.own_head:  # its trained head keeps its own labels
+        del common["num_labels"]
     if (directory / SAFETENSORS_NAME).is_file():
         model, info = auto.from_pretrained(
             directory, use_safetensors=True, trust_remote_code=False, local_files_only=True,

@@ -29,6 +29,11 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
 
     if spec.checkpoint is not None:
         return load_task_model(spec)
+    if spec.factory is not None:
+        from .factory import factory_build
+        from .inputs import TRACE_SHAPE
+
+        return factory_build(spec.factory, spec.task, spec.shape or TRACE_SHAPE)[0]
     config = build_config(spec)
     auto = getattr(transformers, spec.task.auto_class)
     model = auto.from_config(config, attn_implementation=spec.attention)
@@ -51,7 +56,7 @@ def attention_problem(spec: ModelSpec) -> str | None:
     The zoo declares what an architecture has in the newest lane; older transformers lack some
     (measured: ELECTRA has no SDPA in 4.57.6, has it in 5.24.0).
     """
-    if spec.attention != "sdpa":
+    if spec.attention != "sdpa" or spec.factory is not None:
         return None
     cls = task_model_class(spec.arch.model_type, spec.task)
     if getattr(cls, "_supports_sdpa", False):

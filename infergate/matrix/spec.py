@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .dtypes import DType
+from .inputs import Shape
 from .zoo import NUM_SEQ_LABELS, NUM_TOKEN_LABELS, Arch, Size, Task
 
 if TYPE_CHECKING:
@@ -27,11 +29,30 @@ class ModelSpec:
     seed: int = 0
     checkpoint: str | None = None  # a local directory: weights come from it, heads are seeded
     label: str | None = None  # short name of a checkpoint, used in ids instead of the arch
+    # A user's model (user_models.py); the built-in matrix leaves these at their defaults.
+    factory: str | None = None  # package.module:build, the module and inputs come from it
+    shape: Shape | None = None  # its example (trace) shape; None: the matrix's, or a checkpoint's texts
+    own_head: bool = False  # the checkpoint has this task's head: keep its labels, seed nothing
+    tolerances: tuple[tuple[DType, float, float], ...] = ()  # (dtype, atol, rtol) overrides
+    skips: tuple[tuple[str | None, DType | None, str], ...] = ()  # (variant, dtype, reason), None: any
 
     @property
     def id(self) -> str:
         name = self.label or self.arch.name
+        if self.factory is not None:  # no size or attention of ours: the factory decides both
+            return f"{name}-{self.task.value}-custom"
         return f"{name}-{self.task.value}-{self.size.name}-{self.attention}_attn"
+
+    @property
+    def random_head(self) -> bool:
+        """A real checkpoint run for a task whose head it lacks: that head is seeded, not trained."""
+        return self.checkpoint is not None and not self.own_head
+
+    def skip_reason(self, variant: str, dtype: DType) -> str | None:
+        for skip_variant, skip_dtype, reason in self.skips:
+            if skip_variant in (None, variant) and skip_dtype in (None, dtype):
+                return f"skipped by the config: {reason}"
+        return None
 
 
 def num_labels(task: Task) -> int:

@@ -28,14 +28,17 @@ QA_PAIRS = (
 )
 
 
-def tokenize(directory: str, task: Task, batch: int) -> dict[str, torch.Tensor]:
-    """A padded batch of real text, cycling through the written examples to fill ``batch`` rows."""
+def tokenize(directory: str, task: Task, batch: int, seq_len: int | None = None) -> dict[str, torch.Tensor]:
+    """A padded batch of real text, cycling through the written examples to fill ``batch`` rows:
+    padded to the longest text, or padded and truncated to ``seq_len`` (a user's shape)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)
+    fit: dict = {"padding": True} if seq_len is None else {"padding": "max_length", "truncation": True,
+                                                            "max_length": seq_len}
     if task is Task.QA:
         pairs = [QA_PAIRS[i % len(QA_PAIRS)] for i in range(batch)]
-        enc = tok([q for q, _ in pairs], [c for _, c in pairs], padding=True, return_tensors="pt")
+        enc = tok([q for q, _ in pairs], [c for _, c in pairs], return_tensors="pt", **fit)
     else:
-        enc = tok([SENTENCES[i % len(SENTENCES)] for i in range(batch)], padding=True, return_tensors="pt")
+        enc = tok([SENTENCES[i % len(SENTENCES)] for i in range(batch)], return_tensors="pt", **fit)
     return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}

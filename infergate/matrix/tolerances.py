@@ -36,3 +36,13 @@ TOLERANCES: dict[DType, Tolerance] = {
             "worst token-tag agreement measured 0.976",
     ),
 }
+
+
+def tolerance(dtype: DType, overrides: tuple[tuple[DType, float, float], ...] = ()) -> Tolerance:
+    """The dtype's tolerance, with a configured model's (atol, rtol) override where it gives one."""
+    from dataclasses import replace
+
+    for over_dtype, atol, rtol in overrides:
+        if over_dtype is dtype:
+            return replace(TOLERANCES[dtype], atol=atol, rtol=rtol, why="set in the config")
+    return TOLERANCES[dtype]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..building.cases import Case
+from ..building.user_cases import user_cases
 from ..building.variants import get_variant
 from ..core.errors import DataFileError, InfergateError
 from ..measuring import fusions
@@ -150,7 +151,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker(FUSIONS_MARK) is None or "case" not in metafunc.fixturenames:
         return
-    metafunc.parametrize("case", matrix_params(fusions.fusion_cases(run_session(metafunc.config).settings.profile)))
+    run = run_session(metafunc.config)
+    # Configured models: their own variants and dtypes, where those have a graph to count fusions in.
+    mine = [c for c in user_cases(run.models, perf=False)
+            if c.variant in fusions.FUSION_VARIANTS and c.dtype in fusions.FUSION_DTYPES]
+    metafunc.parametrize("case", matrix_params(fusions.fusion_cases(run.settings.profile) + mine))
 
 
 def _needs_ipex(item: pytest.Item) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..building.cases import Case, perf_cases
+from ..building.user_cases import user_cases
 from ..building.variants import REFERENCE
 from ..core.errors import DataFileError, UsageError
 from ..measuring.measuring_env import suite_env
@@ -87,6 +88,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         # cases); ignoring the option would give them numbers for our models instead.
         cases += checkpoint_cases(settings.checkpoints, tuple(dict.fromkeys(c.variant for c in cases)),
                                   tuple(dict.fromkeys(c.dtype for c in cases)))
+        cases += user_cases(run_session(metafunc.config).models, perf=True)
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
     metafunc.parametrize("perf_case", matrix_params(cases, perf=True))
@@ -111,7 +113,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settings = run_session(session.config).settings
     family = None
     if settings.shard is not None:  # the whole run's gateable cases, not this shard's
-        family = [c for c in perf_cases(settings.profile) + checkpoint_cases(settings.checkpoints)
+        everything = perf_cases(settings.profile) + checkpoint_cases(settings.checkpoints)
+        family = [c for c in everything + user_cases(run_session(session.config).models, perf=True)
                   if perf_skip_reason(c) is None]
     try:
         perf_run_of(session.config).prepare(cases, family)

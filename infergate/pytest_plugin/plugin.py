@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..building.cases import Case, correctness_cases
+from ..building.user_cases import notes, user_cases
 from ..building.variants import REFERENCE
 from ..core.errors import InfergateError
 from . import fusion_plugin, isolation_plugin, perf_plugin
@@ -42,6 +43,20 @@ def pytest_configure(config: pytest.Config) -> None:
     register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    models = session(config).models
+    if not models:
+        return []
+    ids = ", ".join(m.model.id for m in models)
+    return [f"infergate: your models ({models[0].model.path}): {ids}", *(f"infergate: {n}" for n in notes(models))]
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    # Again under the results: a random head's answers and speed are not the trained model's.
+    for note in notes(session(config).models):
+        terminalreporter.write_line(f"infergate: {note}")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     mark = metafunc.definition.get_closest_marker(MATRIX_MARK)
     if mark is None or "case" not in metafunc.fixturenames:
@@ -50,6 +65,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         cases = correctness_cases(settings.profile)
         cases += checkpoint_cases(settings.checkpoints)
+        cases += user_cases(session(metafunc.config).models, perf=False)
         variants, dtypes = checked_axes(mark.kwargs.get("variants"), mark.kwargs.get("dtypes"))
     except InfergateError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -80,7 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         callspec = getattr(item, "callspec", None)
         case = callspec.params.get("case", callspec.params.get("perf_case")) if callspec else None
-        # A model outside the profile (--ig-checkpoint) goes to shard 1, once.
+        # A model outside the profile (--ig-checkpoint, a configured model) goes to shard 1, once.
         home = assignment.get(case.spec.id, 1) if isinstance(case, Case) else index
         (kept if home == index else dropped).append(item)
     if dropped:

