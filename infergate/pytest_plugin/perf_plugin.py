@@ -200,7 +200,8 @@ def summary_lines(run: PerfRun) -> list[str]:
     lines = [
         f"speedup = median over same-run shuffled rounds of eager / variant; judged as a new session against "
         f"the baseline's sessions at {run.confidence:.4f} (family alpha {run.alpha:g} over {run.gated_cases} "
-        f"gated case(s)); floor {run.floor:.0%} or the detectable drop if larger ('sees', * = it was); "
+        f"gated case(s)), one-sided; pass rules out a {run.floor:.0%} drop ('sees': the drop a case can see; "
+        f"* = more than the floor); "
         f"{run.repeat} run(s) per model, up to {run.confirm_runs} re-measure(s) of a flagged case",
         f"measuring environment: {', '.join(run.menv.names) or 'none'} "
         f"({' '.join(f'{k}={v}' for k, v in sorted(run.menv.env.items())) or 'nothing added'})",
