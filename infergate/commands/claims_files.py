@@ -47,7 +47,9 @@ def _timing(raw: dict):
     from ..measuring.inrun_noise import InRunNoise
     from ..measuring.sampling import Cost, ModelMeasurement
 
-    return ModelMeasurement(**{**raw, "noise": InRunNoise(**raw["noise"]),
+    # build_s: older files repeat each variant's build time here; ``costs`` holds it.
+    kept = {k: v for k, v in raw.items() if k != "build_s"}
+    return ModelMeasurement(**{**kept, "noise": InRunNoise(**raw["noise"]),
                                "costs": {k: Cost(**v) for k, v in raw.get("costs", {}).items()}})
 
 

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import exit_codes
+from ..core.defaults import CHANGE_HOLD as DEFAULT_HOLD
+from ..core.defaults import CHANGE_PENALTY as DEFAULT_PENALTY
+from ..core.defaults import MAX_SESSIONS
 from ..core.errors import DataFileError, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import fraction_type, whole_number
-from ..measuring import baselines as bl
-from ..measuring import history as hi
-from ..measuring.baseline_records import MAX_SESSIONS
-from ..measuring.changepoints import DEFAULT_HOLD, DEFAULT_PENALTY
-from ..measuring.history_analysis import analyse, describe, window
-from ..measuring.history_replay import Recorded, calibrate, false_rate_long, recorded
-from ..reports import dashboard
-from .history_simulate import simulate
+
+if TYPE_CHECKING:
+    from ..measuring.history_replay import Recorded
 
 CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
 CALIBRATION_PENALTIES = (1.25, 1.5, 1.75, 2.5)
@@ -57,6 +55,11 @@ def add_parsers(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> list[str]:
+    from ..measuring import history as hi
+    from ..measuring.history_analysis import analyse
+    from ..reports import dashboard
+    from .history_simulate import simulate
+
     if args.action == "detect":
         return detect_lines(args.history, args.hold)
     if args.action == "promote":
@@ -84,6 +87,9 @@ def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
 
 
 def detect_lines(root: Path, hold: int) -> list[str]:
+    from ..measuring import history as hi
+    from ..measuring.history_analysis import analyse, describe
+
     found = analyse(hi.load(root))
     lines = [describe(s, c, hold) for s in found for c in s.fit.changes]
     alerts = sum(1 for s in found for _ in s.alerts(hold))
@@ -94,6 +100,10 @@ def detect_lines(root: Path, hold: int) -> list[str]:
 
 
 def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines: Path) -> list[str]:
+    from ..measuring import baselines as bl
+    from ..measuring import history as hi
+    from ..measuring.history_analysis import window
+
     chosen = window(hi.load(root, machine_class), machine_class, lane, sessions)
     if not chosen:
         raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r}")
@@ -106,6 +116,8 @@ def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines:
 
 
 def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
+    from ..measuring import history as hi
+
     pairs = hi.load(root).classes_and_lanes()
     if not pairs:
         raise DataFileError(f"history {root} holds no runs: nothing to promote")
@@ -113,6 +125,9 @@ def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
 
 
 def _recorded(root: Path) -> Recorded:
+    from ..measuring import baselines as bl
+    from ..measuring.history_replay import recorded
+
     cases = [c for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")
              for c in bl.load(p).cases.values()]
     try:
@@ -122,6 +137,8 @@ def _recorded(root: Path) -> Recorded:
 
 
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = 20, runs: int = 3) -> list[str]:
+    from ..measuring.history_replay import calibrate, false_rate_long
+
     data = _recorded(root)
     lines = [f"replays of {warm} quiet nights then a drop, {runs} runs a night, built from {len(data.levels)} "
              f"recorded case(s) / {data.sessions} case-session(s) under {root} (within-session sd "

@@ -16,12 +16,12 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InfergateError
-from ..measuring import history as hi
 from . import history_actions as actions
-from .history_add import add
 
 
 def show(root: Path) -> list[str]:
+    from ..measuring import history as hi
+
     history = hi.load(root)
     lines = []
     for machine_class, lane in history.classes_and_lanes():
@@ -53,6 +53,8 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.action == "add":
+            from .history_add import add
+
             lines = add(args.results, args.history)
         elif args.action == "show":
             lines = show(args.history)

@@ -21,3 +21,8 @@ DEFAULT_BUDGET_S = 12.0  # measuring time per model, all its variants together
 # The upgrade gate (python -m infergate gate).
 UPGRADE_ALPHA = 0.05  # family-wise false-alarm rate over all comparisons
 UPGRADE_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
+
+# Baselines and the results history.
+MAX_SESSIONS = 8  # sessions a baseline keeps, the newest; older ones age out on the next update
+CHANGE_PENALTY = 1.5  # change-point fit: the penalty per segment, times ln(nights) (measuring/changepoints.py)
+CHANGE_HOLD = 2  # nights a regression must hold before it alerts

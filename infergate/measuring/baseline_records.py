@@ -38,6 +38,7 @@ from typing import Any
 
 from ..building.variants import REFERENCE
 from ..core.datafile import InvalidData, describe
+from ..core.defaults import MAX_SESSIONS as MAX_SESSIONS  # re-exported: baselines and tests read it here
 from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
 
 SCHEMA = "infergate-baselines"
@@ -69,7 +70,6 @@ _CASE_REQUIRED = {1: _RUN_KEYS | {"confidence", "environment"}, 2: frozenset({"r
                   4: frozenset({"runs", "confidence", "environment", "estimator"})}
 _CASE_OPTIONAL = frozenset({"floor", "fusions"})
 MAX_RUNS = 60  # per case, over all its sessions
-MAX_SESSIONS = 8  # the newest kept; older ones age out on the next update
 LEGACY_SESSION = "legacy"  # the one session a version 1-3 file is read as
 
 

@@ -18,14 +18,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..core.defaults import CHANGE_HOLD, CHANGE_PENALTY
 from .run_spread import student_t_quantile
 from .session_gate import POOLED_PRIOR_SD, PRIOR_DF
 
 # × sd² × ln(points): chosen on the replays of `history calibrate` (docs/calibration.md). A penalty
 # that does not grow with the series (5 sd², tried first) found 520 change points, 6 of them real,
 # in a simulated year of 21 900 case-nights (history simulate --nights 365); this one 26.
-DEFAULT_PENALTY = 1.5
-DEFAULT_HOLD = 2  # nights a regression must hold before it alerts
+DEFAULT_PENALTY = CHANGE_PENALTY
+DEFAULT_HOLD = CHANGE_HOLD
 INTERVAL = 0.95
 
 
