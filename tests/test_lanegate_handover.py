@@ -15,6 +15,10 @@ from infergate.core.errors import PackageMissing
 from infergate.gate import lanegate
 from infergate.matrix import checkpoint
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 ARGV = ["--from", "A", "--to", "B", "--profile", "default", "--no-ensure"]
 
 
