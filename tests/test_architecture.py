@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 PACKAGE = Path(__file__).resolve().parent.parent / "infergate"
 # Bottom to top; each subpackage's docstring says what it owns.
 LAYERS = ("core", "matrix", "building", "measuring", "reports", "gate", "pytest_plugin", "commands")

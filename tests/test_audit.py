@@ -5,7 +5,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from infergate.commands.audit import main
+
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
 
 
 def fake(stdout: str, code: int):

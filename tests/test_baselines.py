@@ -17,6 +17,10 @@ from infergate.core.errors import DataFileError
 from infergate.measuring import baselines
 from infergate.measuring.baseline_records import BaselineFile, CaseBaseline, InvalidBaseline, RunRecord
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 MACHINE = "amd-epyc-9b14__avx2__2c2t"
 LANE = "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
 

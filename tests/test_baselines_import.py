@@ -14,6 +14,10 @@ from infergate.measuring import baselines as bl
 from infergate.measuring import fusions
 from infergate.measuring.baseline_records import CaseBaseline, RunRecord, SessionInfo
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 MACHINE, LANE = "amd-epyc__avx512__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
 ORIGIN = "runner amd-epyc__avx512__2c2t, recorded 2026-12-06 from c48a9e4"
 STAMP = "2026-12-06T02:02:57+00:00"

@@ -11,6 +11,10 @@ from infergate.commands import calibrate, calibration_report, calibration_rules,
 from infergate.core.errors import UsageError
 from infergate.measuring.sampling import ModelMeasurement
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 SLOWDOWNS = (2, 10)
 
 

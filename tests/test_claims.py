@@ -150,6 +150,7 @@ def test_the_memory_sampler_sees_a_known_allocation(keep: bool) -> None:
         assert abs(use.held_mib) < 32, use
 
 
+@pytest.mark.slow  # builds compile, in three worker processes per dtype
 def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
     from infergate.commands.claims_cli import main
 

@@ -23,6 +23,10 @@ from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan, worke
 from infergate.gate.lane_worker import case_matcher, select_cases
 from infergate.measuring import lane_compare, lane_results
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 MODEL = "bert-qa-small-eager_attn"
 BASE_MS = {"eager": 20.0, "jit": 14.0, "jit_ipex": 11.0, "compile": 10.0}
 CLASS = "test-cpu__avx2__2c2t"

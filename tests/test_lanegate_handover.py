@@ -16,6 +16,10 @@ from infergate.core import exit_codes
 from infergate.core.errors import PackageMissing
 from infergate.matrix import checkpoint
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 ARGV = ["--from", "A", "--to", "B", "--profile", "default", "--no-ensure"]
 
 

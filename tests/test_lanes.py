@@ -20,6 +20,10 @@ from infergate.gate.lane_pip import classify_pip_failure
 from infergate.gate.lane_venvs import LaneError, lock_digest
 from infergate.gate.lanes import ensure, lane_python, lock, lock_text_from_freeze
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 REPO = Path(__file__).resolve().parent.parent
 
 LOCK_V1 = "# Lane 'ipex': pinned\npkg-a==1.0\npkg-b==2.0\ntorch==2.8.0\n"

@@ -10,6 +10,10 @@ import pytest
 from infergate.measuring import baselines as bl
 from infergate.measuring import fusions
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 REPO = Path(__file__).resolve().parent.parent
 RUNNER_CLASS = "amd-epyc__avx512__2c2t"
 RUNNER_LANES = ("torch-2.8.0__ipex-2.8.0__tf-4.57.6", "torch-2.13.0__noipex__tf-5.24.0")

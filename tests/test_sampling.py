@@ -115,6 +115,15 @@ def test_each_built_variant_has_its_cost_and_the_perf_summary_shows_it(tiny_meas
 def test_injected_slowdown_is_measured_and_a_copy_of_itself_is_not(tiny_measurement) -> None:
     s = tiny_measurement[0].samples()
     slow = s.speedup_estimate("eager+100%", reference="eager+0%")  # a 2x slower copy: ratio ~0.5
+    # The shared measurement is 0.3 s; on a loaded machine its interval was [0.03, 0.93] around
+    # 0.43. Then the test measures again, longer, up to twice: the bound itself does not move.
+    for _ in range(2):
+        if slow.high < 0.8:
+            break
+        again = SamplingPlan(budget_s=1.5, warmup_s=0.3, min_rounds=30, max_rounds=600, threads=1)
+        s = measure_model(TINY, DType.FP32, ("eager",), again,
+                          copies=(Copy("eager+0%", "eager"), Copy("eager+100%", "eager", 1.0))).samples()
+        slow = s.speedup_estimate("eager+100%", reference="eager+0%")
     assert slow.high < 0.8, slow
     same = s.speedup_estimate("eager+0%", reference="eager")
     assert same.low < 1.0 < same.high or abs(same.point - 1.0) < 0.1, same

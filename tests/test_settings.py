@@ -10,6 +10,10 @@ import pytest
 
 from infergate.pytest_plugin import settings as s
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 pytest_plugins = ["pytester"]
 
 ARGV = ["--ig-profile", "smoke", "--ig-floor", "0.03", "--ig-repeat", "4", "--ig-isolate", "never",

@@ -15,6 +15,10 @@ import pytest
 
 from infergate.core.paths import REPO_ROOT
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 
 def _needs(module: str) -> None:
     if importlib.util.find_spec(module) is None:

@@ -8,6 +8,10 @@ import pytest
 from infergate.measuring import other_tools, run_spread, speedup_verdicts, stats
 from infergate.measuring.stats import Estimate, Samples
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 
 def paired_rounds(
     rounds: int, eager_ms: float, variant_ms: float, seed: int, noise: float = 0.03

@@ -125,6 +125,7 @@ def test_a_compile_variant_that_never_compiles_is_rejected(tiny_bert, monkeypatc
         prove_compiled([], model_inputs=3, parameters=71)
 
 
+@pytest.mark.slow  # builds compile
 def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monkeypatch) -> None:
     import torch._inductor.config as inductor_config
 
@@ -159,6 +160,7 @@ def test_compile_options_are_proven_in_every_graph_not_assumed() -> None:
         prove_options([CompiledGraph(3, True, cpp_wrapper=True)], CompileAutotune.options)
 
 
+@pytest.mark.slow  # builds compile
 def test_a_compile_option_that_does_not_apply_fails_the_build(tiny_bert, monkeypatch) -> None:
     from infergate.building import inductor
 

@@ -18,6 +18,10 @@ from infergate.measuring.session_gate import components, one_sided_t, prior_for
 from infergate.measuring.speedup_verdicts import family_confidence
 from infergate.reports.summary import staged_verdict
 
+# Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
+# in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
 FLOOR = 0.05
 WITHIN_SD = 0.013  # the AMD class's within-session sd of `jit` (docs/calibration.md)
 TRIALS = 1500
