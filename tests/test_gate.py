@@ -568,6 +568,10 @@ def test_a_case_that_looks_a_floor_slower_but_cannot_be_confirmed_is_unverified_
     assert result.verdict == "unverified" and result.mdd > 0.10, result.message
     assert "slower, not significant at this precision" in result.message
     assert run.outcome(0).exit_code == EXIT_UNVERIFIED
+    run.update = True  # a recording run: its new session is the point, the older one's blindness is reported
+    assert run.outcome(0).exit_code == 0
+    assert any("UNVERIFIED" in line and "a recording run" in line for line in run.outcome(0).lines())
+    run.update = False
     run.unverified_fails = False  # --ig-unverified pass: reported only, and the last line still says so
     assert run.outcome(0).exit_code == 0
     assert any("1 case(s) UNVERIFIED" in line for line in run.outcome(0).lines())

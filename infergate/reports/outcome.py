@@ -42,7 +42,8 @@ class RunOutcome:
             return exit_codes.REGRESSION
         if counts.get(INCONCLUSIVE) and self.inconclusive_fails:
             return exit_codes.INCONCLUSIVE
-        if counts.get(UNVERIFIED) and self.unverified_fails:
+        # A recording run's purpose is the new session: that older ones cannot see the floor is reported.
+        if counts.get(UNVERIFIED) and self.unverified_fails and not self.recording:
             return exit_codes.UNVERIFIED
         if self.nothing_judged:
             return exit_codes.NOTHING_JUDGED
@@ -67,8 +68,8 @@ class RunOutcome:
                f"{len(verified)} verified against the {self.floor:.0%} floor, {len(only_mdd)} only at their "
                "detectable drop" + (f" ({min(sees):.1%}-{max(sees):.1%})" if sees else "")]
         if counts.get(UNVERIFIED):
-            effect = (f"the run exits with code {exit_codes.UNVERIFIED}" if self.unverified_fails
-                      else "reported only (--ig-unverified pass)")
+            effect = (f"the run exits with code {exit_codes.UNVERIFIED}" if self.unverified_fails and not self.recording
+                      else "reported only (" + ("a recording run" if self.recording else "--ig-unverified pass") + ")")
             out.append(f"!!! {counts[UNVERIFIED]} case(s) UNVERIFIED: no significant drop, but a {self.floor:.0%} "
                        f"drop could not be ruled out (record more sessions to see smaller drops); {effect}")
         if counts.get(INCONCLUSIVE):
