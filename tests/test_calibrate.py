@@ -91,3 +91,12 @@ def test_the_emulated_family_confidence_is_the_default_profiles() -> None:
     assert calibrate.DEFAULT_GATED_CASES == len(gated)
     assert {c.variant for c in gated} == set(default_variants()) - {"eager"}
     assert calibration_rules.GateShape(gated_cases=12).confidence == pytest.approx(1 - 0.01 / 12)
+
+
+@pytest.mark.parametrize("name", ["a27", "b40", "t1", "t1s", "x1", "xi"])
+def test_every_committed_calibration_file_loads(name: str) -> None:
+    # docs/calibration.md's tables are re-judged from these files; older ones carry keys a later
+    # ModelMeasurement dropped (build_s), which once made every `calibrate --load` a traceback.
+    trials, meta = calibration_trials.load_trials(f"docs/calibration-data/{name}.json.gz")
+    assert len(trials) >= 2 and all(t.shuffled.times_ns and t.blocks.times_ns for t in trials)
+    assert isinstance(meta, dict)

@@ -93,8 +93,4 @@ def load_trials(path: str) -> tuple[list[Trial], dict[str, Any]]:
 
 
 def _measurement(data: dict) -> ModelMeasurement:
-    from ..measuring.inrun_noise import InRunNoise
-
-    if isinstance(data.get("noise"), dict):  # saved by dataclasses.asdict
-        data = {**data, "noise": InRunNoise(**data["noise"])}
-    return ModelMeasurement(**data)
+    return ModelMeasurement.from_dict(data)

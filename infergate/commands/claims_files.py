@@ -44,13 +44,9 @@ def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls:
 
 
 def _timing(raw: dict):
-    from ..measuring.inrun_noise import InRunNoise
-    from ..measuring.sampling import Cost, ModelMeasurement
+    from ..measuring.sampling import ModelMeasurement
 
-    # build_s: older files repeat each variant's build time here; ``costs`` holds it.
-    kept = {k: v for k, v in raw.items() if k != "build_s"}
-    return ModelMeasurement(**{**kept, "noise": InRunNoise(**raw["noise"]),
-                               "costs": {k: Cost(**v) for k, v in raw.get("costs", {}).items()}})
+    return ModelMeasurement.from_dict(raw)
 
 
 def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:

@@ -55,8 +55,7 @@ def load(path: Path) -> tuple[dict, list]:
     """A guide-recipe.json back into rows (refusing another schema or version)."""
     from ..core.errors import DataFileError
     from ..measuring.guide_recipe import RecipeRow
-    from ..measuring.inrun_noise import InRunNoise
-    from ..measuring.sampling import Cost, ModelMeasurement
+    from ..measuring.sampling import ModelMeasurement
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -69,8 +68,7 @@ def load(path: Path) -> tuple[dict, list]:
         for raw in data["rows"]:
             timing = raw.pop("timing")
             if timing is not None:
-                timing = ModelMeasurement(**{**timing, "noise": InRunNoise(**timing["noise"]),
-                                             "costs": {k: Cost(**v) for k, v in timing["costs"].items()}})
+                timing = ModelMeasurement.from_dict(timing)
             rows.append(RecipeRow(**raw, timing=timing))
     except (KeyError, TypeError, AttributeError) as exc:
         raise DataFileError(f"guide-recipe file {path}: a malformed row ({type(exc).__name__}: {exc})") from None

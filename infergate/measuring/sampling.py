@@ -125,6 +125,16 @@ class ModelMeasurement:
     def median_ms(self, variant: str) -> float:
         return statistics.median(self.times_ns[variant]) / 1e6
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> ModelMeasurement:
+        """Back from ``dataclasses.asdict`` (a saved file). Older files repeat each variant's build
+        time as ``build_s``; ``costs`` holds it, so that key is dropped."""
+        kept = {k: v for k, v in raw.items() if k != "build_s"}
+        if isinstance(kept.get("noise"), dict):
+            kept["noise"] = InRunNoise(**kept["noise"])
+        kept["costs"] = {k: v if isinstance(v, Cost) else Cost(**v) for k, v in kept.get("costs", {}).items()}
+        return cls(**kept)
+
 
 # --------------------------------------------------------------------------------------------
 # The slowdown injector
