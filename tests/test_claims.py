@@ -390,3 +390,16 @@ def test_a_row_whose_rounds_scatter_is_flagged_even_when_the_samples_missed_it()
     times = quiet.timing.times_ns["eager"]
     quiet.timing.times_ns["eager"] = [t * 5 if i % 2 else t for i, t in enumerate(times)]  # half the rounds 5x slower
     assert any("eager" in r and "IQR" in r for r in disturbed(quiet))
+
+
+@pytest.mark.parametrize("between_sd", [0.0, 0.003, 0.01, 0.05])
+def test_across_hosts_is_never_narrower_than_this_host(between_sd: float) -> None:
+    # A prediction for another host adds that host's offset to this one's: it cannot be surer than
+    # this host's own interval, however many sessions measured the spread (review M3: with a small
+    # between-session sd and its df in the quantile, it once was).
+    m = trial_row(math.log(1.06), [0.02, -0.015, 0.004], seed=7)
+    here = speedup(m, "jit_ipex", "jit")
+    there = speedup(m, "jit_ipex", "jit", hosts=HostSpread(sd=between_sd, sessions=8, cases=4))
+    assert here is not None and there is not None
+    assert there.low <= here.low * (1 + 1e-12) and there.high >= here.high * (1 - 1e-12)  # equal at sd 0
+    assert there.se ** 2 == pytest.approx(here.se ** 2 + 2 * between_sd ** 2)

@@ -104,8 +104,9 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
 def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
             hosts: HostSpread | None = None) -> Speedup | None:
     """How many times faster ``faster`` ran than ``slower``, with its interval; None when either
-    was not timed. With ``hosts``, the interval any host of the class can expect: the
-    between-session spread of the ratio added to this session's."""
+    was not timed. With ``hosts``, a prediction for another host of the class: its offset and this
+    host's both scatter by the measured between-session sd, so that variance counts twice, and the
+    quantile takes the smaller of the two parts' df (never narrower than this host's interval)."""
     if m.trials:
         logs = per_process_logs(m, faster, slower)
         if not logs:
@@ -122,8 +123,9 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
         est = Speedup(point, low, high, 1, half / NormalDist().inv_cdf(0.5 + confidence / 2))
     if hosts is None:
         return est
-    se = math.sqrt(est.se ** 2 + hosts.sd ** 2)
-    half = _t(confidence, hosts.sessions - 1) * se
+    se = math.sqrt(est.se ** 2 + 2.0 * hosts.sd ** 2)
+    process_df = est.processes - 1 if m.trials else math.inf  # a version 1 row: a bootstrap, df unknown
+    half = _t(confidence, int(min(process_df, hosts.sessions - 1))) * se
     return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
 
 

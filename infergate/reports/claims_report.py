@@ -268,7 +268,8 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
                         + (NOT_ASSESSABLE if hs is None else
                            f"between-session sd {hs.sd:.1%} ({hs.sessions} sessions, {hs.cases} case(s))"))
     where = f"baselines/{machine_class}/{lane}.json" if lane else "the baselines (no lane named)"
-    return _wrap(f"**Across hosts of the class**: widened by the between-session spread of the ratio itself, measured "
+    return _wrap(f"**Across hosts of the class**: a prediction for another host, widened by twice the "
+                 f"between-session variance of the ratio itself (that host's offset and this one's), measured "
                  f"in {where} where it holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. "
                  + "; ".join(said) + ".")
 
