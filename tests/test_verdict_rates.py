@@ -11,10 +11,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from infergate.building.cases import get_profile, perf_cases
 from infergate.core.defaults import DEFAULT_FAMILY_ALPHA
-from infergate.measuring.session_gate import components, one_sided_t, prior_for
+from infergate.measuring.session_gate import components, prior_for
 from infergate.measuring.speedup_verdicts import family_confidence
 from infergate.reports.summary import staged_verdict
 
@@ -87,6 +88,9 @@ def test_the_gate_uses_the_one_sided_t_quantile_with_the_between_session_df() ->
                               CONFIDENCE, None)
     j = decision.judgement
     assert j is not None and j.df < 10  # the prior's few df reach the quantile
-    # One-sided: the bounds are the centre -/+ t(confidence) se, not t(1 - (1 - confidence) / 2).
-    assert math.log(j.ratio.point / j.ratio.low) == pytest.approx(one_sided_t(CONFIDENCE, j.df) * j.se)
-    assert one_sided_t(CONFIDENCE, j.df) < one_sided_t(0.5 + CONFIDENCE / 2, j.df)
+    # One-sided: the bounds are the centre -/+ t(confidence) se, not t(1 - (1 - confidence) / 2);
+    # the quantile is scipy's, not the code's own, at the df rounded down.
+    t_one_sided = stats.t.ppf(CONFIDENCE, math.floor(j.df))
+    assert math.log(j.ratio.point / j.ratio.low) == pytest.approx(t_one_sided * j.se, rel=1e-4)
+    assert math.log(j.ratio.high / j.ratio.point) == pytest.approx(t_one_sided * j.se, rel=1e-4)
+    assert t_one_sided < stats.t.ppf(0.5 + CONFIDENCE / 2, math.floor(j.df))
