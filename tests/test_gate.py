@@ -296,8 +296,8 @@ def test_an_inconclusive_case_gives_its_own_exit_code(tmp_path, monkeypatch) -> 
     config = SimpleNamespace(stash={perf_plugin._RUN: run})
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
     perf_plugin.pytest_sessionfinish(session)
-    assert session.exitstatus == EXIT_INCONCLUSIVE == 6
-    assert any("INCONCLUSIVE" in line and "exits with code 6" in line for line in run.outcome(0).lines())
+    assert session.exitstatus == EXIT_INCONCLUSIVE == 10
+    assert any("INCONCLUSIVE" in line and "exits with code 10" in line for line in run.outcome(0).lines())
     run.inconclusive_fails = False  # --ig-inconclusive pass: reported, the run passes
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
     perf_plugin.pytest_sessionfinish(session)

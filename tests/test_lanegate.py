@@ -362,7 +362,7 @@ def test_a_worker_that_dies_is_one_message_and_exit_2(tmp_path, capsys):
 
     code = gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
                          start=dead, lane_python=lambda lane: Path("/x"))
-    assert code == 2
+    assert code == exit_codes.ERROR  # the run could not complete: not a usage error
     assert capsys.readouterr().err.strip() == "infergate: lane worker 'B' exited with status 1: boom (log: x)"
 
 
@@ -581,7 +581,7 @@ def test_a_worker_failing_mid_pair_closes_both_and_is_one_message(tmp_path, caps
 
     code = gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
                          start=start, lane_python=lambda lane: Path("/x"))
-    assert code == 2 and sorted(closed) == ["lane-A", "lane-B"]
+    assert code == exit_codes.ERROR and sorted(closed) == ["lane-A", "lane-B"]
     assert "gave no answer within 300 s (stopped)" in capsys.readouterr().err
 
 

@@ -3,9 +3,10 @@
 Both lanes are measured now, on the same machine, in lockstep (``gate.lanegate``); per case the
 latency to/from, speedups in each lane, outputs, fusions, availability and the correctness suite
 under "to" are compared (``measuring.lane_compare``). Exit codes (``core.exit_codes``): 0 pass,
-1 a regression, 2 a usage or set-up error, 6 inconclusive (a case could not rule out a slowdown of
-``--floor``; with ``--inconclusive pass`` it exits 0 and says so). With ``--bisect``, a regression
-between lanes that differ in more than one top-level pin is traced to the package that carries it.
+1 a regression, 2 a usage or set-up error, 9 the run could not complete, 10 inconclusive (a case
+could not rule out a slowdown of ``--floor``; with ``--inconclusive pass`` it exits 0 and says so).
+With ``--bisect``, a regression between lanes that differ in more than one top-level pin is traced
+to the package that carries it.
 Starts under the bare ``python3`` (it sets the lanes up), then hands over to the "to" lane's python.
 """
 
@@ -19,9 +20,10 @@ from pathlib import Path
 
 from ..core import exit_codes
 from ..core.defaults import UPGRADE_ALPHA, UPGRADE_MIN_CHANGE
-from ..core.errors import InfergateError, PackageMissing, UsageError
+from ..core.errors import DataFileError, InfergateError, PackageMissing, UsageError
 from ..core.validate import alpha_type, fraction_type, whole_number
 from ..gate.gate_outputs import write_outputs
+from ..gate.lane_venvs import LaneError
 from ..gate.lanegate import (
     DEFAULT_PAIRS,
     DEFAULT_ROUNDS,
@@ -169,9 +171,12 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         from ..reports.report import gate_terminal
 
         print(gate_terminal(gate))
-    except (InfergateError, ValueError, OSError) as exc:
+    except (UsageError, DataFileError, LaneError) as exc:  # bad input or set-up: nothing was measured
         print(f"infergate: {exc}", file=sys.stderr)
         return exit_codes.USAGE
+    except (InfergateError, ValueError, OSError) as exc:  # e.g. a worker died mid-run
+        print(f"infergate: {exc}", file=sys.stderr)
+        return exit_codes.ERROR
     if args.bisect:
         from ..gate.lane_bisect import bisect_after
 

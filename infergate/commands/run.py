@@ -2,9 +2,10 @@
 
 A thin front to pytest: any argument it does not know itself is passed to pytest unchanged
 (``-k bert``, ``--ig-json out.json``, ``--ig-floor 0.03``...). Exit codes (``core.exit_codes``):
-0 every gated case passed; 1 a regression (or another test failure); 6 a case could not be judged
+0 every gated case passed; 1 a regression (or another test failure); 10 a case could not be judged
 (``--ig-inconclusive fail``); 8 a case could not rule out the floor (``--ig-unverified fail``);
-7 nothing was judged (no baselines for this machine class and lane); 2-5 pytest's own.
+7 nothing was judged (no baselines for this machine class and lane); 2-6 pytest's own (2
+interrupted, 3 internal error, 4 usage error, 5 nothing collected, 6 --max-warnings).
 
 """
 
@@ -49,6 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra)))
     elapsed = time.perf_counter() - start
-    meaning = exit_codes.MEANING.get(code, "pytest error")
+    meaning = exit_codes.run_meaning(code)
     print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code

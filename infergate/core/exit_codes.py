@@ -1,4 +1,7 @@
-"""Exit codes of the perf run and the upgrade gate, declared once. pytest's own are 0-5."""
+"""Exit codes of the perf run and the upgrade gate, declared once. pytest's own are 0-6
+(``pytest.ExitCode``; 6 is pytest 9.2's --max-warnings); infergate's own are 7-10, outside them. The
+``run`` command passes pytest's 2-6 through with pytest's meaning (``run_meaning``); the other
+commands use 2 for a usage error, as argparse does."""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ from typing import Final
 
 OK: Final = 0
 REGRESSION: Final = 1  # pytest's "tests failed": a regression or any failed test
-USAGE: Final = 2
-INCONCLUSIVE: Final = 6  # nothing regressed, but a case could not be judged (--ig-inconclusive fail)
+USAGE: Final = 2  # a bad option, input file or lane set-up: one line on stderr, nothing run
+INCONCLUSIVE: Final = 10  # (6 until pytest 9.2 took it for --max-warnings)
+# nothing regressed, but a case could not be judged (--ig-inconclusive fail)
 NOTHING_JUDGED: Final = 7  # no case had a baseline or fusion expectation for this machine class and lane
 UNVERIFIED: Final = 8  # nothing regressed, but a case could not rule out the floor (--ig-unverified fail)
+ERROR: Final = 9  # the run could not complete: a worker died or gave no answer, an I/O error
 
 MEANING: Final = {
     OK: "pass",
@@ -18,4 +23,21 @@ MEANING: Final = {
     INCONCLUSIVE: "INCONCLUSIVE (no regression, but a case could not be judged)",
     NOTHING_JUDGED: "NOTHING JUDGED (no baselines for this machine class and lane)",
     UNVERIFIED: "UNVERIFIED (no significant drop, but the floor was not ruled out)",
+    ERROR: "ERROR (the run could not complete)",
 }
+
+# pytest's own codes other than 0 and 1 (pytest.ExitCode), as the run command reports them.
+PYTEST_MEANING: Final = {
+    2: "INTERRUPTED (pytest)",
+    3: "pytest internal error",
+    4: "pytest usage error",
+    5: "no tests collected (pytest)",
+    6: "pytest's --max-warnings exceeded",
+}
+
+
+def run_meaning(code: int) -> str:
+    """What an exit code of the ``run`` command (pytest with the infergate plugin) means."""
+    if code in PYTEST_MEANING:
+        return PYTEST_MEANING[code]
+    return MEANING.get(code, f"unknown exit code {code}")

@@ -1,0 +1,23 @@
+"""The exit codes: infergate's own never reuse pytest's meanings in the run command."""
+
+from __future__ import annotations
+
+import pytest
+
+from infergate.core import exit_codes
+
+
+def test_run_reports_pytests_own_codes_with_pytests_meaning() -> None:
+    # pytest.ExitCode is the reference; a Ctrl-C (2) once read "usage error" (review S5).
+    assert exit_codes.run_meaning(int(pytest.ExitCode.INTERRUPTED)).startswith("INTERRUPTED")
+    assert exit_codes.run_meaning(int(pytest.ExitCode.INTERNAL_ERROR)) == "pytest internal error"
+    assert exit_codes.run_meaning(int(pytest.ExitCode.USAGE_ERROR)) == "pytest usage error"
+    assert exit_codes.run_meaning(int(pytest.ExitCode.NO_TESTS_COLLECTED)).startswith("no tests collected")
+    assert exit_codes.run_meaning(exit_codes.NOTHING_JUDGED).startswith("NOTHING JUDGED")
+    assert exit_codes.run_meaning(42) == "unknown exit code 42"
+
+
+def test_infergates_own_codes_are_distinct_and_outside_pytests_range() -> None:
+    own = [exit_codes.INCONCLUSIVE, exit_codes.NOTHING_JUDGED, exit_codes.UNVERIFIED, exit_codes.ERROR]
+    assert len(set(own)) == len(own)
+    assert not set(own) & {int(c) for c in pytest.ExitCode}
