@@ -13,7 +13,7 @@ import pytest
 from infergate.commands import baselines_cli
 from infergate.measuring import baselines as bl
 from infergate.measuring.reference_data import from_baselines, from_summary
-from infergate.measuring.reference_runs import MS, AlignmentError, FormRun, align, rebased_speedups
+from infergate.measuring.reference_runs import MS, AlignmentError, FormRun, align, rebase_runs, rebased_speedups
 from infergate.measuring.reference_spread import Spread, cells_for, chi2_quantile, spreads
 
 pytestmark = pytest.mark.lane_independent
@@ -115,6 +115,17 @@ def test_rebased_speedups_refuse_runs_of_different_processes() -> None:
         rebased_speedups([(1.3, 10.0), (1.2, 9.0)], [(1.1, 10.0)])
 
 
+def test_rebase_runs_pairs_each_variant_run_with_its_worker(tmp_path: Path) -> None:
+    eagers1, eagers2 = [10.0, 10.4], [11.0, 11.5]
+    cases = {"m-jit-fp32": [_run(e, "jit", 1.2, T1) for e in eagers1] + [_run(e, "jit", 1.25, T2) for e in eagers2],
+             "m-compile-fp32": [_run(e, "compile", 1.3, T2) for e in eagers2]}
+    f = bl.load(_file(tmp_path, cases))
+    jit, comp = f.cases["m-jit-fp32"].runs, f.cases["m-compile-fp32"].runs
+    assert rebase_runs(comp, jit) == [("h-1", pytest.approx(1.3 / 1.25))] * 2
+    with pytest.raises(AlignmentError, match="has 0 run"):
+        rebase_runs(jit, comp)
+
+
 def test_chi2_quantile_matches_scipy() -> None:
     stats = pytest.importorskip("scipy.stats")
     for df in (1, 2, 3, 7, 40, 500):
@@ -184,3 +195,23 @@ def test_recipes_and_summaries(tmp_path: Path) -> None:
     assert occasion.df == 1
     stale = align(from_baselines(f) + from_summary(summary, "h-1", "later", {}))
     assert spreads(cells_for(stale, "compile", "jit", MS))[1].df == 0
+
+
+def test_the_command_prints_the_spreads_and_refuses_an_occasion_without_its_boot(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = {"m-jit-fp32": [_run(10.0, "jit", 1.2, T1), _run(10.4, "jit", 1.22, T1)],
+             "m-compile-fp32": [_run(10.0, "compile", 1.3, T1), _run(10.4, "compile", 1.33, T1)]}
+    _file(tmp_path / "b", cases)
+    summary = tmp_path / "later.txt"
+    summary.write_text("= infergate perf: cls / lane ==\n2 run(s) per model\nm-eager-fp32 11.00 1.000 - reference\n"
+                       "m-jit-fp32 9.00 1.230 x\nm-compile-fp32 8.40 1.320 x\n")
+    argv = ["reference", "--baselines", str(tmp_path / "b"), "--occasion", str(summary), "--prior", "0.015:3"]
+    assert baselines_cli.main(argv) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| compile / jit | speedup |"))
+    assert "1 occasion contrast(s) in 1 boot(s)" in row
+    assert "| compile / jit | 0." in out and "1.50% (df 3, proposed)" in out
+    other = tmp_path / "other.txt"
+    other.write_text(summary.read_text().replace("cls / lane", "cls / other-lane"))
+    assert baselines_cli.main(argv[:3] + ["--occasion", str(other)]) == 2
+    assert "needs its class and lane's baselines file" in capsys.readouterr().out

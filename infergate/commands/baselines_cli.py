@@ -37,6 +37,17 @@ from ..pytest_plugin.settings import BASELINES_DIR, Settings, option
 from .front import prog
 
 
+def _prior(text: str) -> tuple[float, int]:
+    try:
+        sd, df = text.split(":")
+        value = (float(sd), int(df))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SD:DF such as 0.015:3, got {text!r}") from None
+    if not (0 < value[0] < 1 and value[1] >= 1):
+        raise argparse.ArgumentTypeError(f"need 0 < SD < 1 and DF >= 1, got {text!r}")
+    return value
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=prog("baselines"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +81,8 @@ def main(argv: list[str]) -> int:
                        help=f"runs today, for the detectable drop. Default: {DEFAULT_REPEAT}")
     p_ref.add_argument("--gated-cases", type=whole_number(1, 10_000), default=15,
                        help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane")
+    p_ref.add_argument("--prior", type=_prior, action="append", default=[], metavar="SD:DF",
+                       help="also the detectable drops with this prior (e.g. 0.015:3), for every ratio; repeatable")
     args = parser.parse_args(argv)
     root = Settings.from_args(args, REPO_ROOT).baselines_dir
     # The files' formats and statistics need a lane's numpy and filelock: imported once the
@@ -87,7 +100,7 @@ def main(argv: list[str]) -> int:
             from .reference_report import report
 
             print("\n".join(report(root, args.other_boot, args.occasion, args.confidence, args.runs,
-                                   args.gated_cases)))
+                                   args.gated_cases, args.prior)))
         elif args.action == "import":
             for line in import_files(args.files, root, args.origin):
                 print(f"infergate baselines: {line}")

@@ -87,6 +87,26 @@ def spread_table(runs: Sequence[AlignedRun], confidence: float) -> tuple[list[st
     return lines, found
 
 
+def source_table(runs: Sequence[AlignedRun], confidence: float) -> list[str]:
+    """Where each contrast comes from: the occasion spread per boot (speedup estimator) and the boot
+    spread per machine class (``ms``, the only estimator spanning boots), each on its own."""
+    lines = ["per source: between-occasion sd within each boot (speedup), between-session sd per class (ms)",
+             "| ratio | source | between-occasion sd (df) [CI] | between-session sd (df) [CI] |", "|---|---|---|---|"]
+    for variant, reference in RATIOS:
+        for estimator, level in ((SPEEDUP, 1), (MS, 2)):
+            cells = cells_for(runs, variant, reference, estimator)
+            keys = sorted({(k[0], k[1]) if level == 1 else (k[0].split("/", 1)[0], "") for k in cells})
+            for unit, session in keys:
+                part = spreads({k: v for k, v in cells.items() if (k[0], k[1]) == (unit, session)
+                                or (level == 2 and k[0].split("/", 1)[0] == unit)}, confidence)[level]
+                if part.sd is None:
+                    continue
+                shown = [part.describe(), ""] if level == 1 else ["", part.describe()]
+                where = f"{unit}, {session}" if session else f"{unit}, every boot"
+                lines.append(f"| {variant} / {reference} | {where} | {shown[0]} | {shown[1]} |")
+    return lines
+
+
 def _mdd(within: Spread, prior: float, prior_df: int, sessions: int, today: int, conf: float) -> float:
     comp = Components(within.sd or 0.0, within.df, prior, float(prior_df + sessions - 1), sessions,
                       None if sessions < 2 else prior, prior, prior_df)
@@ -109,7 +129,28 @@ def _priors(found: Found, variant: str, reference: str) -> list[tuple[float, int
     return out
 
 
-def mdd_table(found: Found, today: int, gated: int) -> list[str]:
+def reference_priors(found: Found) -> list[str]:
+    """The ratios over one reference pooled into one prior, as docs/calibration.md pools its variants
+    (they share the reference's drift); the df is the largest ratio's, not their sum: they rest on the
+    same occasions."""
+    lines = []
+    for reference in (EAGER, JIT):
+        ratios = [(v, r) for v, r in RATIOS if r == reference]
+        for what, estimator, level in (("occasions of one boot, speedup", SPEEDUP, 1),
+                                       ("occasions and boots, ms", MS, 0)):
+            parts = []
+            for v, r in ratios:
+                _, occasion, session = found[(v, r, estimator)]
+                parts.append(pooled_prior(occasion, session) if level == 0 else (occasion.sd, occasion.df))
+            usable = [(sd, df) for sd, df in parts if sd is not None and df]
+            if usable:
+                var = sum(df * sd ** 2 for sd, df in usable) / sum(df for _, df in usable)
+                lines.append(f"pooled prior over {reference} ({', '.join(v for v, _ in ratios)}), {what}: "
+                             f"{math.sqrt(var):.2%} (df {max(df for _, df in usable)})")
+    return lines
+
+
+def mdd_table(found: Found, today: int, gated: int, proposed_priors: Sequence[tuple[float, int]] = ()) -> list[str]:
     conf = family_confidence(DEFAULT_FAMILY_ALPHA, gated)
     head = " | ".join(f"{s} session(s)" for s in SESSIONS)
     lines = [f"minimum detectable drop (session_gate: {today} run(s) today, {RECORD_RUNS} per recorded session "
@@ -120,7 +161,8 @@ def mdd_table(found: Found, today: int, gated: int) -> list[str]:
     ratios = dict.fromkeys((v, proposed.get(v, EAGER)) for _, proposed in SCHEMES for v in (JIT, JIT_IPEX, COMPILE))
     for variant, reference in ratios:
         within = found[(variant, reference, SPEEDUP)][0]
-        for prior, prior_df, what in _priors(found, variant, reference):
+        extra = [(sd, df, "proposed") for sd, df in proposed_priors]
+        for prior, prior_df, what in _priors(found, variant, reference) + extra:
             cells = " | ".join(f"{_mdd(within, prior, prior_df, s, today, conf):.1%}" for s in SESSIONS)
             lines.append(f"| {variant} / {reference} | {within.sd or 0.0:.2%} (df {within.df}) | "
                          f"{prior:.2%} (df {prior_df}, {what}) | {cells} |")
@@ -128,9 +170,10 @@ def mdd_table(found: Found, today: int, gated: int) -> list[str]:
 
 
 def report(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path], confidence: float = 0.95,
-           today: int = DEFAULT_REPEAT, gated: int = 15) -> list[str]:
+           today: int = DEFAULT_REPEAT, gated: int = 15, priors: Sequence[tuple[float, int]] = ()) -> list[str]:
     if not 0.5 < confidence < 1 or math.isnan(confidence):
         raise UsageError(f"--confidence must be in (0.5, 1), got {confidence}")
     runs, notes = load_runs(root, other_boots, occasions)
     table, found = spread_table(runs, confidence)
-    return notes + [""] + table + [""] + mdd_table(found, today, gated)
+    return (notes + [""] + table + [""] + source_table(runs, confidence) + [""] + reference_priors(found) + [""]
+            + mdd_table(found, today, gated, priors))

@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Final
+from typing import Final, Protocol
 
 from ..building.variants import COMPILE, EAGER, JIT, JIT_IPEX
 
@@ -147,6 +147,37 @@ def rebased_speedups(variant: Sequence[tuple[float, float]], reference: Sequence
         if not (s_v > 0 and s_r > 0):
             raise ValueError(f"run {i}: speedups must be > 0, got {s_v} and {s_r}")
         out.append(s_v / s_r)
+    return out
+
+
+class RecordedRun(Protocol):
+    """What ``rebase_runs`` reads of a run (``baseline_records.RunRecord`` has it)."""
+
+    @property
+    def session(self) -> str: ...
+    @property
+    def speedup(self) -> float: ...
+    @property
+    def median_ms(self) -> Mapping[str, float]: ...
+
+
+def rebase_runs(variant: Sequence[RecordedRun], reference: Sequence[RecordedRun]) -> list[tuple[str, float]]:
+    """A baseline case's runs over another case's form: ``(session, speedup_variant / speedup_reference)``.
+
+    Each variant run is paired with the reference case's run of its session that carries the identical
+    eager median (its worker), wherever the files list them: a case recorded on fewer occasions than its
+    reference still pairs. A variant run with no such partner, or with two, is ``AlignmentError``."""
+    partners: dict[tuple[str, float], list[RecordedRun]] = {}
+    for r in reference:
+        partners.setdefault((r.session, r.median_ms[EAGER]), []).append(r)
+    out = []
+    for i, v in enumerate(variant):
+        found = partners.get((v.session, v.median_ms[EAGER]), [])
+        if len(found) != 1:
+            raise AlignmentError(
+                f"not run-aligned: run {i} of the variant (session {v.session}, eager median "
+                f"{v.median_ms[EAGER]:.6g} ms) has {len(found)} run(s) of its reference from the same worker, not 1")
+        out.append((v.session, v.speedup / found[0].speedup))
     return out
 
 
