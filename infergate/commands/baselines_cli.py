@@ -48,6 +48,23 @@ def _prior(text: str) -> tuple[float, int]:
     return value
 
 
+def _reference_parser(p: argparse.ArgumentParser) -> None:
+    option(BASELINES_DIR).add_to(p.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
+    p.add_argument("--other-boot", type=Path, action="append", default=[], metavar="FILE",
+                   help="a baselines file recorded on another host boot (e.g. an older version from git); "
+                        "repeatable")
+    p.add_argument("--occasion", type=Path, action="append", default=[], metavar="SUMMARY",
+                   help="a summary ./suite main printed on the boot of its class and lane's one recorded "
+                        "session, at another time; repeatable")
+    p.add_argument("--confidence", type=float, default=0.95, help="of each sd's interval. Default: 0.95")
+    p.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
+                   help=f"runs today, for the detectable drop. Default: {DEFAULT_REPEAT}")
+    p.add_argument("--gated-cases", type=whole_number(1, 10_000), default=15,
+                   help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane")
+    p.add_argument("--prior", type=_prior, action="append", default=[], metavar="SD:DF",
+                   help="also the detectable drops with this prior (e.g. 0.015:3), for every ratio; repeatable")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=prog("baselines"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,7 +74,7 @@ def main(argv: list[str]) -> int:
     # --baselines is --ig-baselines (one type, one default: the project's baselines/).
     option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_add.add_argument("--replace", action="store_true",
-                       help="the cases keep only these runs (accepting an intended change). Default: append")
+                   help="the cases keep only these runs (accepting an intended change). Default: append")
     p_import = sub.add_parser("import", help="baselines and fusion expectation files recorded on another machine")
     p_import.add_argument("files", type=Path, nargs="+", metavar="PATH",
                           help="<class>/<lane>.json or <class>/<lane>.fusions.json, as --update-baselines wrote them")
@@ -68,21 +85,7 @@ def main(argv: list[str]) -> int:
     option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_show.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs today. Default: {DEFAULT_REPEAT}")
-    p_ref = sub.add_parser("reference", help="each variant's spreads over eager and over jit, from recorded runs")
-    option(BASELINES_DIR).add_to(p_ref.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
-    p_ref.add_argument("--other-boot", type=Path, action="append", default=[], metavar="FILE",
-                       help="a baselines file recorded on another host boot (e.g. an older version from git); "
-                            "repeatable")
-    p_ref.add_argument("--occasion", type=Path, action="append", default=[], metavar="SUMMARY",
-                       help="a summary ./suite main printed on the boot of its class and lane's one recorded "
-                            "session, at another time; repeatable")
-    p_ref.add_argument("--confidence", type=float, default=0.95, help="of each sd's interval. Default: 0.95")
-    p_ref.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
-                       help=f"runs today, for the detectable drop. Default: {DEFAULT_REPEAT}")
-    p_ref.add_argument("--gated-cases", type=whole_number(1, 10_000), default=15,
-                       help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane")
-    p_ref.add_argument("--prior", type=_prior, action="append", default=[], metavar="SD:DF",
-                       help="also the detectable drops with this prior (e.g. 0.015:3), for every ratio; repeatable")
+    _reference_parser(sub.add_parser("reference", help="each variant's spreads over eager and over jit"))
     args = parser.parse_args(argv)
     root = Settings.from_args(args, REPO_ROOT).baselines_dir
     # The files' formats and statistics need a lane's numpy and filelock: imported once the
