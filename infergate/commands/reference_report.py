@@ -55,6 +55,13 @@ def load_runs(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path]
         records += from_summary(text, session, path.stem, recipes(own))
         notes.append(f"{path}: an occasion of {unit}'s session {session}")
     runs = align(records)
+    occasions_of: dict[tuple[str, str], dict[str, int]] = {}
+    for r in runs:
+        per = occasions_of.setdefault((r.unit, r.session), {})
+        per[r.occasion] = per.get(r.occasion, 0) + r.processes
+    for (unit, session), per in sorted(occasions_of.items()):
+        notes.append(f"occasions of {unit}, session {session}: "
+                     + ", ".join(f"{o} ({n} process(es))" for o, n in sorted(per.items())))
     models = {(r.unit, r.model) for r in runs}
     notes.append(f"aligned: {len(runs)} run(s) of {len(models)} model group(s); every form of a run carries "
                  "its worker's eager median (checked)")

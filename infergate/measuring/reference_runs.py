@@ -28,8 +28,9 @@ ESTIMATORS: Final = (SPEEDUP, MS)
 # Relative: one float written twice agrees to the last digit; two workers' eager medians never do.
 SAME_RUN_TOLERANCE: Final = 1e-9
 
-# The change docs/calibration.md "A steadier reference" proposes: the variant each gated variant's
-# ratio is taken over (the others stay over eager).
+# docs/calibration.md "A steadier reference": the form each variant's ratio would be taken over when
+# a run is judged in its recording's own boot, once the prior over jit rests on enough occasions (the
+# others stay over eager). Nothing gates with it yet.
 PROPOSED_REFERENCE: Mapping[str, str] = MappingProxyType({COMPILE: JIT, JIT_IPEX: JIT})
 
 
