@@ -12,7 +12,7 @@ import pytest
 
 from infergate.commands import baselines_cli
 from infergate.measuring import baselines as bl
-from infergate.measuring.reference_data import from_baselines, from_summary
+from infergate.measuring.reference_data import from_baselines, from_envprobe, from_summary
 from infergate.measuring.reference_runs import MS, AlignmentError, FormRun, align, rebase_runs, rebased_speedups
 from infergate.measuring.reference_spread import Spread, cells_for, chi2_quantile, spreads
 
@@ -215,3 +215,15 @@ def test_the_command_prints_the_spreads_and_refuses_an_occasion_without_its_boot
     other.write_text(summary.read_text().replace("cls / lane", "cls / other-lane"))
     assert baselines_cli.main(argv[:3] + ["--occasion", str(other)]) == 2
     assert "needs its class and lane's baselines file" in capsys.readouterr().out
+
+
+def test_envprobe_workers_are_runs_of_one_occasion_and_busy_ones_are_left_out() -> None:
+    rows = [{"eager_ms": 16.0 + i, "others_runnable": 0.9 if i == 2 else 0.0, "jit": [1.15 + i / 100, 1.1, 1.2],
+             "compile": [1.3, 1.2, 1.4], "observed": {"env": {}}} for i in range(4)]
+    runs = align(from_envprobe({"model": "m", "rows": rows}, "probe"))
+    assert sorted(r.run for r in runs) == [0, 1, 3]
+    within, occasion, session = spreads(cells_for(runs, "compile", "jit"))
+    assert within.df == 2 and occasion.sd is None and session.sd is None
+    logs = [math.log(1.3 / (1.15 + i / 100)) for i in (0, 1, 3)]
+    mean = sum(logs) / 3
+    assert within.sd == pytest.approx(math.sqrt(sum((x - mean) ** 2 for x in logs) / 2))

@@ -61,6 +61,8 @@ def _reference_parser(p: argparse.ArgumentParser) -> None:
                    help=f"runs today, for the detectable drop. Default: {DEFAULT_REPEAT}")
     p.add_argument("--gated-cases", type=whole_number(1, 10_000), default=15,
                    help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane")
+    p.add_argument("--envprobe", type=Path, action="append", default=[], metavar="FILE",
+                   help="an envprobe --save file: its between-process spreads on their own; repeatable")
     p.add_argument("--prior", type=_prior, action="append", default=[], metavar="SD:DF",
                    help="also the detectable drops with this prior (e.g. 0.015:3), for every ratio; repeatable")
 
@@ -103,7 +105,7 @@ def main(argv: list[str]) -> int:
             from .reference_report import report
 
             print("\n".join(report(root, args.other_boot, args.occasion, args.confidence, args.runs,
-                                   args.gated_cases, args.prior)))
+                                   args.gated_cases, args.prior, args.envprobe)))
         elif args.action == "import":
             for line in import_files(args.files, root, args.origin):
                 print(f"infergate baselines: {line}")

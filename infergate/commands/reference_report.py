@@ -9,6 +9,8 @@ each reference's prior would make of the gate's minimum detectable drop (``sessi
 
 from __future__ import annotations
 
+import gzip
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +19,7 @@ from ..building.variants import COMPILE, EAGER, JIT, JIT_IPEX
 from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_RUNS
 from ..core.errors import UsageError
 from ..measuring import baselines as bl
-from ..measuring.reference_data import from_baselines, from_summary, recipes, summary_unit
+from ..measuring.reference_data import from_baselines, from_envprobe, from_summary, recipes, summary_unit
 from ..measuring.reference_runs import ESTIMATORS, MS, PROPOSED_REFERENCE, SPEEDUP, AlignedRun, FormRun, align
 from ..measuring.reference_spread import Spread, cells_for, pooled_prior, spreads
 from ..measuring.session_gate import POOLED_PRIOR_SD, PRIOR_DF, Components, minimum_detectable_drop, predictive_se
@@ -114,6 +116,21 @@ def source_table(runs: Sequence[AlignedRun], confidence: float) -> list[str]:
     return lines
 
 
+def envprobe_table(paths: Sequence[Path], confidence: float) -> list[str]:
+    """Each envprobe file on its own: the between-process sd of every ratio over its quiet workers."""
+    lines = ["between-process sd within each envprobe file (quiet workers; settings and minutes mixed)",
+             "| ratio | file | workers | within-session sd (df) [CI] |", "|---|---|---|---|"]
+    for path in paths:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as fh:
+            runs = align(from_envprobe(json.load(fh), path.name))
+        for variant, reference in RATIOS:
+            within = spreads(cells_for(runs, variant, reference), confidence)[0]
+            if within.sd is not None:
+                lines.append(f"| {variant} / {reference} | {path.name} | {within.df + 1} | {within.describe()} |")
+    return lines
+
+
 def _mdd(within: Spread, prior: float, prior_df: int, sessions: int, today: int, conf: float) -> float:
     comp = Components(within.sd or 0.0, within.df, prior, float(prior_df + sessions - 1), sessions,
                       None if sessions < 2 else prior, prior, prior_df)
@@ -177,10 +194,12 @@ def mdd_table(found: Found, today: int, gated: int, proposed_priors: Sequence[tu
 
 
 def report(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path], confidence: float = 0.95,
-           today: int = DEFAULT_REPEAT, gated: int = 15, priors: Sequence[tuple[float, int]] = ()) -> list[str]:
+           today: int = DEFAULT_REPEAT, gated: int = 15, priors: Sequence[tuple[float, int]] = (),
+           envprobes: Sequence[Path] = ()) -> list[str]:
     if not 0.5 < confidence < 1 or math.isnan(confidence):
         raise UsageError(f"--confidence must be in (0.5, 1), got {confidence}")
     runs, notes = load_runs(root, other_boots, occasions)
     table, found = spread_table(runs, confidence)
-    return (notes + [""] + table + [""] + source_table(runs, confidence) + [""] + reference_priors(found) + [""]
-            + mdd_table(found, today, gated, priors))
+    probes = envprobe_table(envprobes, confidence) + [""] if envprobes else []
+    return (notes + [""] + table + [""] + source_table(runs, confidence) + [""] + probes + reference_priors(found)
+            + [""] + mdd_table(found, today, gated, priors))

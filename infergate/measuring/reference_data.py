@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from ..building.variants import EAGER, process_group
 from ..matrix.dtypes import DType
@@ -129,4 +130,24 @@ def from_summary(text: str, session: str, occasion: str, case_recipes: dict[str,
             raise ValueError(f"{model}-{variant}-{dtype}: the summary has no eager row for its model")
         out.append(FormRun(unit, session, occasion, _model_key(model, variant, dtype), 0, variant, speedup,
                            eager, ms, processes, case_recipes.get(f"{model}-{variant}-{dtype}", 1)))
+    return out
+
+
+QUIET_OTHERS_RUNNABLE: Final = 0.3  # docs/calibration.md's envprobe tables keep workers below this
+
+
+def from_envprobe(data: Mapping[str, Any], name: str) -> list[FormRun]:
+    """The quiet workers of one ``envprobe --save`` file, each a run of one occasion of its own session
+    (its workers mix settings and minutes: a between-process spread, never an occasion contrast)."""
+    model, out = str(data["model"]), []
+    for i, row in enumerate(data["rows"]):
+        if float(row.get("others_runnable", 0.0)) >= QUIET_OTHERS_RUNNABLE:
+            continue
+        eager = float(row["eager_ms"])
+        forms = [k for k, v in row.items() if isinstance(v, list) and v and isinstance(v[0], (int, float))]
+        out.append(FormRun(f"envprobe/{name}", name, name, f"{model}-fp32", i, EAGER, 1.0, eager, eager))
+        for form in forms:
+            speedup = float(row[form][0])
+            out.append(FormRun(f"envprobe/{name}", name, name, f"{model}-fp32", i, form, speedup, eager,
+                               eager / speedup))
     return out
