@@ -78,9 +78,9 @@ def from_baselines(bf: BaselineFile, session_prefix: str = "") -> list[FormRun]:
             position[(r.session, occasion)] += 1
             eager = r.median_ms[EAGER]
             where = (unit, session_prefix + r.session, occasion, key, i)
-            out.append(FormRun(*where, EAGER, 1.0, eager, eager))
+            out.append(FormRun(*where, EAGER, 1.0, eager, eager, source=case_id))
             out.append(FormRun(*where, variant, r.speedup if exact else None, eager, r.median_ms[variant],
-                               recipe=recipe_of(case.environment)))
+                               recipe=recipe_of(case.environment), source=case_id))
     return out
 
 

@@ -53,6 +53,11 @@ class FormRun:
     form_ms: float
     processes: int = 1  # worker processes behind the figures (a summary row pools several)
     recipe: int = 1  # the form's recipe revision: figures of two revisions are different quantities
+    source: str = ""  # where the figures were read (a case id), for messages
+
+    @property
+    def named(self) -> str:
+        return self.source or self.form
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
@@ -90,8 +95,8 @@ def _where(r: FormRun) -> str:
 def _check(first: FormRun, r: FormRun) -> None:
     if not _same(first.eager_ms, r.eager_ms) or first.processes != r.processes:
         raise AlignmentError(
-            f"not run-aligned: {_where(r)} has eager median {first.eager_ms:.6g} ms beside {first.form} and "
-            f"{r.eager_ms:.6g} ms beside {r.form}: these figures were not measured in one worker process")
+            f"not run-aligned: {_where(r)} has eager median {first.eager_ms:.6g} ms in {first.named} and "
+            f"{r.eager_ms:.6g} ms in {r.named}: these figures were not measured in one worker process")
 
 
 def align(runs: Iterable[FormRun]) -> list[AlignedRun]:
