@@ -17,6 +17,11 @@ already there count once) and every imported session and expectation records whe
 
 ``show`` prints, per baselines file, its sessions and the two variance components per variant
 with the detectable drop they allow: the figures docs/calibration.md tabulates.
+
+``reference`` prints, from the same files (plus ``--other-boot`` files and ``--occasion``
+summaries), each variant's within-session, between-occasion and between-session spread over eager
+and over ``jit``, and the detectable drop each reference's prior allows: docs/calibration.md, "A
+steadier reference".
 """
 
 from __future__ import annotations
@@ -32,6 +37,36 @@ from ..pytest_plugin.settings import BASELINES_DIR, Settings, option
 from .front import prog
 
 
+def _prior(text: str) -> tuple[float, int]:
+    try:
+        sd, df = text.split(":")
+        value = (float(sd), int(df))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected SD:DF such as 0.015:3, got {text!r}") from None
+    if not (0 < value[0] < 1 and value[1] >= 1):
+        raise argparse.ArgumentTypeError(f"need 0 < SD < 1 and DF >= 1, got {text!r}")
+    return value
+
+
+def _reference_parser(p: argparse.ArgumentParser) -> None:
+    option(BASELINES_DIR).add_to(p.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
+    p.add_argument("--other-boot", type=Path, action="append", default=[], metavar="FILE",
+                   help="a baselines file recorded on another host boot (e.g. an older version from git); "
+                        "repeatable")
+    p.add_argument("--occasion", type=Path, action="append", default=[], metavar="SUMMARY",
+                   help="a summary ./suite main printed on the boot of its class and lane's one recorded "
+                        "session, at another time; repeatable")
+    p.add_argument("--confidence", type=float, default=0.95, help="of each sd's interval. Default: 0.95")
+    p.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
+                   help=f"runs today, for the detectable drop. Default: {DEFAULT_REPEAT}")
+    p.add_argument("--gated-cases", type=whole_number(1, 10_000), default=15,
+                   help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane")
+    p.add_argument("--envprobe", type=Path, action="append", default=[], metavar="FILE",
+                   help="an envprobe --save file: its between-process spreads on their own; repeatable")
+    p.add_argument("--prior", type=_prior, action="append", default=[], metavar="SD:DF",
+                   help="also the detectable drops with this prior (e.g. 0.015:3), for every ratio; repeatable")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=prog("baselines"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +76,7 @@ def main(argv: list[str]) -> int:
     # --baselines is --ig-baselines (one type, one default: the project's baselines/).
     option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_add.add_argument("--replace", action="store_true",
-                       help="the cases keep only these runs (accepting an intended change). Default: append")
+                   help="the cases keep only these runs (accepting an intended change). Default: append")
     p_import = sub.add_parser("import", help="baselines and fusion expectation files recorded on another machine")
     p_import.add_argument("files", type=Path, nargs="+", metavar="PATH",
                           help="<class>/<lane>.json or <class>/<lane>.fusions.json, as --update-baselines wrote them")
@@ -52,6 +87,7 @@ def main(argv: list[str]) -> int:
     option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
     p_show.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs today. Default: {DEFAULT_REPEAT}")
+    _reference_parser(sub.add_parser("reference", help="each variant's spreads over eager and over jit"))
     args = parser.parse_args(argv)
     root = Settings.from_args(args, REPO_ROOT).baselines_dir
     # The files' formats and statistics need a lane's numpy and filelock: imported once the
@@ -65,12 +101,17 @@ def main(argv: list[str]) -> int:
                 # --replace replaces what was there before this command, not an earlier file's runs.
                 for line in add(results, root, args.replace, replaced):
                     print(f"infergate baselines: {line}")
+        elif args.action == "reference":
+            from .reference_report import report
+
+            print("\n".join(report(root, args.other_boot, args.occasion, args.confidence, args.runs,
+                                   args.gated_cases, args.prior, args.envprobe)))
         elif args.action == "import":
             for line in import_files(args.files, root, args.origin):
                 print(f"infergate baselines: {line}")
         else:
             print("\n".join(show(root, args.runs)))
-    except InfergateError as exc:
+    except (InfergateError, ValueError) as exc:  # ValueError: reference_runs.AlignmentError, a bad summary
         print(f"infergate baselines: {exc}")
         return 2
     return 0
