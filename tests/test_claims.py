@@ -368,6 +368,21 @@ def test_a_version_1_file_still_renders_and_says_its_intervals_are_one_process(t
     text = (tmp_path / "claims.md").read_text()
     assert "**One-process intervals**: 24 row(s) come from claims.json version 1" in text
     assert "| claims.json v1 | 48 | o |" in text
+    # The legend does not claim across-process intervals for them (review S15).
+    assert "Version 1 rows' intervals are one process's bootstrap" in " ".join(text.split())
+
+
+def test_a_bf16_headline_timed_beside_ipex_says_so_itself() -> None:
+    # The runner's AVX-512 rows (version 1): BF16 eager/jit/compile shared a process with IPEX; the
+    # headline line, which people quote alone, carries that caveat, and FP32's does not.
+    from pathlib import Path
+
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx512__2c2t"
+                 / "torch-2.8.0__ipex-2.8.0__tf-4.57.6" / "claims.md")
+    text = " ".join(committed.read_text().split())
+    fp32 = text[text.index("- amd-epyc__avx512__2c2t, FP32"):text.index("- amd-epyc__avx512__2c2t, BF16")]
+    bf16 = text[text.index("- amd-epyc__avx512__2c2t, BF16"):text.index("- **One-process intervals**")]
+    assert "timed beside IPEX" in bf16 and "timed beside IPEX" not in fp32
 
 
 def test_bf16_jit_ipex_has_workers_of_its_own_and_fp32_shares_one() -> None:

@@ -274,16 +274,19 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
                  + "; ".join(said) + ".")
 
 
-def _method_lines() -> list[str]:
-    """How the report counts and what its symbols mean."""
+def _method_lines(version_1_rows: bool = False) -> list[str]:
+    """How the report counts and what its symbols mean; ``version_1_rows``: some rows are one
+    process's bootstrap, so the interval sentence must not speak of processes for them."""
     need = 1 / (1 + LEAVE_WITHIN)
+    which = ("Intervals of claims.json version 2 rows are" if version_1_rows else "Intervals are")
+    v1 = (" Version 1 rows' intervals are one process's bootstrap (see above)." if version_1_rows else "")
     return _wrap(
         f"Counted over one row per model at sequence {HEADLINE_SEQ} (QA's 384 rows are extra evidence); the share's "
         "interval is Wilson's on k of n models. Every ratio is \"× faster\": the first variant named over the "
         f"second (slower time / faster time). A fusion benefit counts when `jit_ipex` is faster than `jit` with its "
-        f"{CONFIDENCE:.0%} interval above 1 and by at least {BENEFIT:.0%}. Intervals are across the row's worker "
+        f"{CONFIDENCE:.0%} interval above 1 and by at least {BENEFIT:.0%}. {which} across the row's worker "
         "processes (per-process log speedups, t with df = processes - 1); `jit_ipex` vs `jit` in BF16 pairs "
-        "process i's IPEX worker with process i's plain-torch worker. \"Can leave IPEX\": `compile` gives eager "
+        f"process i's IPEX worker with process i's plain-torch worker.{v1} \"Can leave IPEX\": `compile` gives eager "
         f"FP32's answers and is at least {need:.3f}× as fast as `jit_ipex` (at most {LEAVE_WITHIN:.0%} slower) over "
         "its whole interval (`yes`), below that over all of it (`no`), else `undecided`. ⚠: something competed "
         "for the CPUs while the row was timed (sampled from /proc/stat between rounds; listed below the tables).")
@@ -304,13 +307,16 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
         lines += [f"| `{s['path']}` | claims.json v{s['version']} | {s['rows']} | {s['origin']} | {s['command']} "
                   f"| {s['wall time']} |" for s in sources]
     lines += ["", "## The guide's \"about 70 %\"", ""]
+    beside_ipex = {m.dtype for m in rows if timings(m) and not m.trials and _beside_ipex(m)}
     for dtype in dtypes:
-        lines += _wrap(f"- {fusion_share(rows, dtype, spreads[dtype][(JIT_IPEX, JIT)]).sentence(machine_class)}",
-                       "  ")
+        said = fusion_share(rows, dtype, spreads[dtype][(JIT_IPEX, JIT)]).sentence(machine_class)
+        if dtype in beside_ipex:  # the headline itself carries it: people quote the headline alone
+            said += "; timed beside IPEX, not plain torch: to be re-measured"
+        lines += _wrap(f"- {said}", "  ")
     caveats = _caveats(rows, machine_class, lane, baselines)
     if caveats:
         lines += ["", *caveats]
-    lines += ["", *_method_lines()]
+    lines += ["", *_method_lines(any(timings(m) and not m.trials for m in rows))]
     lines += ["", *_hosts_lines(spreads, machine_class, lane), ""]
     for dtype in dtypes:
         sel = [m for m in rows if m.dtype == dtype]
