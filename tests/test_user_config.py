@@ -107,6 +107,15 @@ def _model(**keys: str) -> str:
     ({"skip": '[{ variant = "jit" }]'}, "tool.infergate.models[0].skip[0].reason", "missing: a skip says why"),
     ({"variants": '["jit-ipex"]'}, "tool.infergate.models[0].variants", "unknown variant 'jit-ipex'"),
     ({"source": '"no/such-dir"'}, "tool.infergate.models[0].source", "checkpoint not found"),
+    # Settings that would be accepted and never applied (review S8):
+    ({"source": '"igfactories:build"', "tasks": '["seqcls"]', "attention": '"sdpa"'},
+     "tool.infergate.models[0].attention", "a factory's module chooses its own attention"),
+    ({"tasks": '["seqcls"]', "skip": '[{ dtype = "bf16", reason = "r" }]'}, "tool.infergate.models[0].skip[0].dtype",
+     "'bf16' is not among this model's dtypes (fp32)"),
+    ({"tasks": '["seqcls"]', "variants": '["jit"]', "skip": '[{ variant = "compile", reason = "r" }]'},
+     "tool.infergate.models[0].skip[0].variant", "'compile' is not among this model's variants (jit)"),
+    ({"tasks": '["seqcls"]', "tolerance": "{ bf16 = { atol = 1e-2, rtol = 1e-2 } }"},
+     "tool.infergate.models[0].tolerance.bf16", "this model does not run bf16 (dtypes: fp32)"),
 ])
 def test_a_bad_key_is_refused_naming_the_key_and_the_file(tmp_path: Path, keys: dict, key: str,
                                                           problem: str) -> None:
@@ -241,8 +250,10 @@ def test_the_readme_config_validates(tmp_path: Path) -> None:
     block = readme.split("## Your models", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     minilm, mine = configured(load_config(_write(tmp_path, block), required=True))
     assert [s.id for s in minilm.specs] == ["minilm-seqcls-real-eager_attn"] and mine.specs[0].factory
-    assert [c.id for c in user_cases((minilm,), perf=True)][:2] == [
-        "minilm-seqcls-real-eager_attn-b1s128-eager-fp32", "minilm-seqcls-real-eager_attn-b1s128-jit-fp32"]
+    ids = [c.id for c in user_cases((minilm,), perf=True)]
+    assert ids[:2] == ["minilm-seqcls-real-eager_attn-b1s128-eager-fp32",
+                       "minilm-seqcls-real-eager_attn-b1s128-eager-bf16"]
+    assert "minilm-seqcls-real-eager_attn-b1s128-jit-fp32" in ids
 
 
 def current_ids() -> dict:

@@ -5,7 +5,7 @@ for a checkpoint, ``<id>-<task>-custom[-<shape>]-<variant>-<dtype>`` for a facto
 from __future__ import annotations
 
 from ..core.errors import UsageError
-from ..matrix.user_config import UserConfig, config_error
+from ..matrix.user_config import UserConfig, UserModel, config_error
 from ..matrix.user_models import UserSpecs, user_specs
 from .cases import Case
 from .variants import default_variants, get_variant
@@ -19,11 +19,30 @@ def configured(config: UserConfig | None) -> tuple[UserSpecs, ...]:
     for model in config.models:
         for name in model.variants or ():
             _checked(name, model.path, f"{model.key}.variants")
-        for i, skip in enumerate(model.skips):
-            if skip.variant is not None:
-                _checked(skip.variant, model.path, f"{model.key}.skip[{i}].variant")
+        _check_applies(model)
         out.append(user_specs(model))
     return tuple(out)
+
+
+def _check_applies(model: UserModel) -> None:
+    """A skip or a tolerance for a variant or dtype the model does not run would be accepted and
+    never used: refused, naming its key."""
+    runs = model.variants or default_variants()
+    for i, skip in enumerate(model.skips):
+        key = f"{model.key}.skip[{i}]"
+        if skip.variant is not None:
+            _checked(skip.variant, model.path, f"{key}.variant")
+            if skip.variant not in runs:
+                raise config_error(model.path, f"{key}.variant",
+                                   f"{skip.variant!r} is not among this model's variants ({', '.join(runs)})")
+        if skip.dtype is not None and skip.dtype not in model.dtypes:
+            raise config_error(model.path, f"{key}.dtype", f"{skip.dtype.value!r} is not among this model's dtypes "
+                                                           f"({', '.join(d.value for d in model.dtypes)})")
+    for dtype, _, _ in model.tolerances:
+        if dtype not in model.dtypes:
+            raise config_error(model.path, f"{model.key}.tolerance.{dtype.value}",
+                               f"this model does not run {dtype.value} (dtypes: "
+                               f"{', '.join(d.value for d in model.dtypes)})")
 
 
 def _checked(name: str, path, key: str) -> None:

@@ -129,7 +129,7 @@ def _model(raw: Any, key: str, path: Path) -> UserModel:
     if attention not in ATTENTIONS:
         raise config_error(path, f"{key}.attention", f"{attention!r}; valid: {', '.join(ATTENTIONS)}")
     variants = raw.get("variants")
-    return UserModel(
+    model = UserModel(
         id=model_id, source=check_string(raw["source"], f"{key}.source", path),
         tasks=each(raw, "tasks", [], parse_task, key, path, nonempty=False),
         shapes=each(raw, "shapes", ["1x128"], parse_shape, key, path),
@@ -141,6 +141,10 @@ def _model(raw: Any, key: str, path: Path) -> UserModel:
                     for i, s in enumerate(check_array(raw.get("skip", []), f"{key}.skip", path))),
         key=key, path=path,
     )
+    if "attention" in raw and model.is_factory:  # it would be accepted and never applied
+        raise config_error(path, f"{key}.attention",
+                           "a factory's module chooses its own attention; this key applies to checkpoints only")
+    return model
 
 
 def each(raw: dict, name: str, default: Any, parse: Callable[[Any, str, Path], T], key: str, path: Path,
