@@ -268,18 +268,16 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
                         + (NOT_ASSESSABLE if hs is None else
                            f"between-session sd {hs.sd:.1%} ({hs.sessions} sessions, {hs.cases} case(s))"))
     where = f"baselines/{machine_class}/{lane}.json" if lane else "the baselines (no lane named)"
-    return _wrap(f"**Across hosts of the class**: a prediction for another host, widened by twice the "
-                 f"between-session variance of the ratio itself (that host's offset and this one's), measured "
-                 f"in {where} where it holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. "
-                 + "; ".join(said) + ".")
+    return _wrap("**Across hosts of the class**: a prediction for another host, widened by twice the between-session "
+                 f"variance of the ratio itself (that host's offset and this one's), measured in {where} where it "
+                 f"holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. " + "; ".join(said) + ".")
 
 
 def _method_lines(version_1_rows: bool = False) -> list[str]:
-    """How the report counts and what its symbols mean; ``version_1_rows``: some rows are one
-    process's bootstrap, so the interval sentence must not speak of processes for them."""
+    """How the report counts and what its symbols mean (version 1 rows: one process's bootstrap)."""
     need = 1 / (1 + LEAVE_WITHIN)
-    which = ("Intervals of claims.json version 2 rows are" if version_1_rows else "Intervals are")
-    v1 = (" Version 1 rows' intervals are one process's bootstrap (see above)." if version_1_rows else "")
+    which, v1 = (("Intervals of claims.json version 2 rows are", " Version 1 rows' intervals are one process's "
+                  "bootstrap (see above).") if version_1_rows else ("Intervals are", ""))
     return _wrap(
         f"Counted over one row per model at sequence {HEADLINE_SEQ} (QA's 384 rows are extra evidence); the share's "
         "interval is Wilson's on k of n models. Every ratio is \"× faster\": the first variant named over the "
@@ -309,9 +307,8 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
     lines += ["", "## The guide's \"about 70 %\"", ""]
     beside_ipex = {m.dtype for m in rows if timings(m) and not m.trials and _beside_ipex(m)}
     for dtype in dtypes:
-        said = fusion_share(rows, dtype, spreads[dtype][(JIT_IPEX, JIT)]).sentence(machine_class)
-        if dtype in beside_ipex:  # the headline itself carries it: people quote the headline alone
-            said += "; timed beside IPEX, not plain torch: to be re-measured"
+        said = fusion_share(rows, dtype, spreads[dtype][(JIT_IPEX, JIT)]).sentence(machine_class) + (
+            "; timed beside IPEX, not plain torch: to be re-measured" if dtype in beside_ipex else "")
         lines += _wrap(f"- {said}", "  ")
     caveats = _caveats(rows, machine_class, lane, baselines)
     if caveats:
