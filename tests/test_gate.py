@@ -22,10 +22,12 @@ from infergate.measuring.baseline_records import MAX_SESSIONS, CaseBaseline, Run
 from infergate.measuring.inrun_noise import InRunNoise
 from infergate.measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
 from infergate.measuring.session_gate import components
+from infergate.measuring.speedup_gate import judge_runs
 from infergate.pytest_plugin import perf_plugin, perf_run
+from infergate.pytest_plugin.perf_plugin import PERF_TEST
 from infergate.pytest_plugin.perf_run import PerfRun, no_baseline_line
 from infergate.pytest_plugin.settings import EXIT_INCONCLUSIVE, EXIT_NOTHING_JUDGED, EXIT_UNVERIFIED
-from infergate.reports.summary import format_table, judge, results_json
+from infergate.reports.summary import format_table, results_json
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "eager")
@@ -431,7 +433,7 @@ def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
     results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
     lines = format_table(results)
     assert lines[0].split()[:3] == ["case", "ms", "speedup"] and "no-baseline" in lines[2]
-    data = results_json(results, run.machine_info())
+    data = results_json(results, run.machine_info(), PERF_TEST)
     assert {"machine_class", "lane"} <= data["machine_info"].keys()
     extra = data["benchmarks"][1]["extra_info"]
     assert {"variant", "dtype", "lane", "threads", "speedup", "ci", "baseline", "verdict"} <= extra.keys()
@@ -473,7 +475,7 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
         # gate. A spin preempted by a neighbour only makes the copy slower still.
         eager = np.asarray(m.times_ns["eager"], dtype=float)
         implied.append(float(np.median(eager / (eager + delay_ns))))
-        verdict, message, est, _ = judge(runs, "slow", baseline, comp, 0.05, 0.99)
+        verdict, message, est, _ = judge_runs(runs, "slow", baseline, comp, 0.05, 0.99)
         if verdict != "inconclusive":
             break
     expected = float(np.exp(np.mean(np.log(implied))))  # runs pool as a geometric mean (runs_speedup_estimate)
@@ -487,8 +489,7 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
 
 def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_command_alike() -> None:
     from infergate.commands.run import pytest_args
-    from infergate.core.defaults import DEFAULT_REPEAT, RECORD_RUNS
-    from infergate.reports.summary import runs_per_model
+    from infergate.core.defaults import DEFAULT_REPEAT, RECORD_RUNS, runs_per_model
 
     assert runs_per_model(None, True) == RECORD_RUNS
     assert runs_per_model(None, False) == DEFAULT_REPEAT

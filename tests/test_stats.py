@@ -230,7 +230,7 @@ def _simulate_staged(drop: float, within: float, between: float, trials: int, se
     within) (the gate's own model): 9 cases x 6 recorded sessions x 5 runs pool the components,
     today is a new session of 2 runs, a flagged case gets 3 re-measures (same session)."""
     from infergate.measuring.session_gate import components, prior_for
-    from infergate.reports.summary import staged_verdict
+    from infergate.measuring.staging import staged_verdict
 
     rng = np.random.default_rng(seed)
     fails = undecided = 0

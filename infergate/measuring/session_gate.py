@@ -24,14 +24,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Final, Literal
+from typing import Final
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX
 from .run_spread import student_t_quantile
 from .stats import Estimate
-
-# The one verdict vocabulary of the speedup gate (statistics plus the run-level outcomes).
-Status = Literal["pass", "unverified", "improvement", "regression", "inconclusive"]
+from .verdicts import JudgedVerdict
 
 # Between-session sd of the log-speedup (docs/calibration.md, "The between-session prior"): every
 # occasion pair the project measured, pooled over variants, rounded up; worth PRIOR_DF sessions.
@@ -112,7 +110,7 @@ def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_
 
 @dataclass(frozen=True)
 class Judgement:
-    status: Status
+    status: JudgedVerdict
     ratio: Estimate  # today's speedup / the baseline's; one-sided bounds at ``confidence``
     mdd: float  # minimum detectable drop (a fraction)
     floor: float  # --ig-floor (or the case's own): what "pass" rules out
@@ -179,7 +177,7 @@ def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]
     ratio = Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
     mdd = minimum_detectable_drop(se, df, confidence, power)
     if ratio.high < 1.0 and ratio.point <= 1.0 - floor / 2:
-        status: Status = "regression"
+        status: JudgedVerdict = "regression"
     elif ratio.low > 1.0 and ratio.point >= 1.0 + floor / 2:
         status = "improvement"
     elif ratio.low >= 1.0 - floor:

@@ -15,19 +15,12 @@ import pytest
 from ..building.cases import Case, perf_cases
 from ..building.user_cases import user_cases
 from ..building.variants import REFERENCE
+from ..core.defaults import runs_per_model
 from ..core.errors import DataFileError, UsageError
+from ..measuring.case_result import CaseResult
 from ..measuring.measuring_env import suite_env
-from ..reports.summary import (
-    INCONCLUSIVE,
-    UNVERIFIED,
-    CaseResult,
-    cost_table,
-    format_table,
-    legend,
-    results_json,
-    runs_per_model,
-    write_json,
-)
+from ..measuring.verdicts import INCONCLUSIVE, REGRESSION, UNVERIFIED
+from ..reports.summary import cost_table, format_table, legend, results_json, write_json
 from .params import checkpoint_cases, matrix_params
 from .perf_run import MEASURE_TIMEOUT_S, PerfRun
 from .session import session as run_session
@@ -37,6 +30,8 @@ if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
 PERF_MARK = "infergate_perf"
+# The perf test every case is a parameter of (the results JSON names each benchmark after it).
+PERF_TEST = "perf/test_speedups.py::test_speedup"
 
 # --------------------------------------------------------------------------------------------
 # Hooks
@@ -156,7 +151,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     # The results first: a baselines file that cannot be written must not lose the run's measurements.
     if run.results_path is not None:
-        write_json(run.results_path, results_json(run.results, run.machine_info()))
+        write_json(run.results_path, results_json(run.results, run.machine_info(), PERF_TEST))
         run.notes.append(f"infergate: results JSON written to {run.results_path}")
     if run.update:
         try:
@@ -215,7 +210,7 @@ def summary_lines(run: PerfRun) -> list[str]:
     for key, comp in sorted(run.spreads.items()):
         lines.append(f"spread {key[0]} ({key[1]}): {comp.describe()}")
     for r in run.results:
-        if r.verdict in ("regression", INCONCLUSIVE, UNVERIFIED):
+        if r.verdict in (REGRESSION, INCONCLUSIVE, UNVERIFIED):
             lines.append(f"{r.case_id}: {r.verdict.upper()}: {r.message}")
     lines += noise_lines(run.results)
     if run.confirm_skipped:

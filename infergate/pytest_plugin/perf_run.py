@@ -8,38 +8,32 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..building.cases import Case, Profile
-from ..building.variants import REFERENCE, get_variant, process_group
+from ..building.variants import REFERENCE, process_group
 from ..core.defaults import DEFAULT_CONFIRM_BUDGET_S, DEFAULT_CONFIRM_RUNS
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
 from ..matrix.dtypes import DType
 from ..matrix.inputs import TRACE_SHAPE, Shape
 from ..matrix.spec import ModelSpec
 from ..measuring import baselines as bl
-from ..measuring.baseline_rules import not_comparable_reason, stale_reason
+from ..measuring.baseline_rules import stale_reason
+from ..measuring.case_result import CaseResult, Failed, build_failure, case_result
 from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
+from ..measuring.recording import to_case_baseline
 from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
 from ..measuring.session_gate import Components
+from ..measuring.speedup_gate import GateRules, SpreadKey, judge_case, spreads
 from ..measuring.speedup_verdicts import family_confidence
-from ..measuring.stats import Estimate, Samples, runs_speedup_estimate
+from ..measuring.verdicts import INCONCLUSIVE
 from ..reports.outcome import RunOutcome
-from ..reports.summary import (
-    INCONCLUSIVE,
-    CaseResult,
-    Decision,
-    SpreadKey,
-    judge,
-    run_record,
-    spreads,
-    to_case_baseline,
-)
+from ..reports.results_json import RESULTS_VERSION
 from .settings import INJECT, REPEAT, REQUIRE_BASELINE, THREADS
 
 # A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
@@ -85,24 +79,6 @@ def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: Samp
     if problem:
         raise CaseCrashed(f"the measuring environment did not apply in the worker: {problem}")
     return m
-
-
-def build_failure(case: Case, runs: Sequence[ModelMeasurement]) -> str | None:
-    """The case's failure if its variant, or its speedup's reference, did not build in any of the
-    runs (each run is a fresh process: a flaky build shows in one of them only)."""
-    for run in runs:
-        for name in dict.fromkeys((case.variant, REFERENCE)):
-            if name in run.failed:
-                what = "" if name == case.variant else f"its speedup's reference {name} "
-                return f"{case.id}: {what}did not build: {run.failed[name]}"
-    return None
-
-
-def _median_of(runs: list[ModelMeasurement], variant: str) -> float:
-    """Median ms over the runs' medians: for information only, never compared across runs."""
-    import statistics
-
-    return statistics.median(m.median_ms(variant) for m in runs)
 
 
 @dataclass
@@ -218,7 +194,7 @@ class PerfRun:
             self.measurements[key] = self._measure_runs(case, variants, range(self.repeat))
         return self.measurements[key]
 
-    def _remeasure(self, case: Case) -> list[tuple[Samples, tuple[str, ...]]]:
+    def _remeasure(self, case: Case) -> list[ModelMeasurement]:
         """Fresh runs of the case's model, with seeds no first run used, while the run's
         re-measuring budget lasts (none once it is spent: the case is decided as it is). One model's
         variants are re-measured together, once: a disturbance that flags one of them (a busy
@@ -238,80 +214,33 @@ class PerfRun:
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
                 self.remeasured[key] = []
             self.confirm_spent_s += time.perf_counter() - start
-        failure = build_failure(case, self.remeasured[key])
-        if failure:  # built in the first runs, not in a re-measure: a flaky build is this case's failure
-            pytest.fail(f"{failure} (in a re-measure run)", pytrace=False)
-        return [(m.samples([REFERENCE, case.variant]), m.noise.reasons()) for m in self.remeasured[key]]
+        return self.remeasured[key]
 
     def _stale(self, case: Case) -> str | None:
         return stale_reason(case.id, case.variant, self.baseline.cases.get(case.id) if self.baseline else None)
 
-    def _judge(self, case: Case, samples: list[Samples], runs: list[ModelMeasurement],
-               case_baseline: bl.CaseBaseline | None) -> tuple[str, str, Estimate, Decision | None]:
-        comp = self.spreads.get((case.variant, case_baseline.estimator)) if case_baseline else None
-        remeasure = (lambda: self._remeasure(case)) if self.confirm_runs else None
-        verdict, message, est, decision = judge(
-            samples, case.variant, case_baseline, comp, self.floor, self.confidence,
-            [r.noise.reasons() for r in runs], remeasure, self.confirm_runs)
-        if decision is not None and case_baseline is not None and self.session_id in case_baseline.by_session():
-            message += (f"; today's runs come from host boot {self.session_id}, which the baseline already holds: "
-                        "judged as a new occasion of it, with the between-session spread (drift between "
-                        "occasions of one boot was measured as large as between boots: docs/calibration.md)")
-        return verdict, message, est, decision
+    @property
+    def rules(self) -> GateRules:
+        return GateRules(self.floor, self.confidence, self.confirm_runs, THREADS,
+                         REQUIRE_BASELINE if self.require_baseline and not self.update else None)
 
     def run_case(self, case: Case) -> CaseResult:
         runs = self.measurement(case)
-        m = runs[0]
-        if case.variant in m.skipped:  # collection skips these; a worker may still disagree
-            pytest.skip(m.skipped[case.variant])
+        if case.variant in runs[0].skipped:  # collection skips these; a worker may still disagree
+            pytest.skip(runs[0].skipped[case.variant])
         failure = build_failure(case, runs)
         if failure:
             pytest.fail(failure, pytrace=False)
-        names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
-        samples = [r.samples(names) for r in runs]
-        stale = self._stale(case)
-        case_baseline = self.baseline.cases.get(case.id) if self.baseline and not stale else None
-        why_not = (not_comparable_reason(case_baseline, runs[0].threads, self.menv.names, THREADS)
-                   if case_baseline is not None else None)
-        decision = None
-        if stale is not None or why_not is not None:  # measured, never judged against the baseline
-            verdict, message = INCONCLUSIVE, stale or why_not or ""
-            est = runs_speedup_estimate(samples, case.variant, confidence=self.confidence)
-        else:
-            verdict, message, est, decision = self._judge(case, samples, runs, case_baseline)
-        if verdict == "no-baseline" and self.require_baseline and not self.update:
-            verdict, message = "regression", f"no baseline for this case and {REQUIRE_BASELINE} was given"
-        judgement = decision.judgement if decision else None
-        noise = sorted({n for r in runs for n in r.noise.reasons()})
+        recorded = self.baseline.cases.get(case.id) if self.baseline else None
+        judged = judge_case(case, runs, recorded, self.spreads, self.rules, self.menv.names, self.session_id,
+                            lambda: self._remeasure(case))
+        if isinstance(judged, Failed):
+            pytest.fail(judged.message, pytrace=False)
         unobserved = ("infergate: the machine's load could not be read while measuring (no /proc/stat samples): "
                       "a busy run cannot be told from a quiet one, so no run was re-measured for noise")
         if any(r.noise.samples == 0 and r.measure_s > 0.5 for r in runs) and unobserved not in self.notes:
             self.notes.append(unobserved)
-        result = CaseResult(
-            case_id=case.id, model_id=case.model_id, variant=case.variant, dtype=case.dtype.value,
-            lane=self.lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
-            median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, REFERENCE),
-            speedup=est.point, ci=(est.low, est.high),
-            confidence=self.confidence, verdict=verdict, message=message,  # type: ignore[arg-type]
-            baseline=case_baseline.speedup if case_baseline else None,
-            baseline_ci=case_baseline.span if case_baseline else None,
-            runs=len(decision.speedups) if decision else len(runs),
-            baseline_runs=len(case_baseline.runs) if case_baseline else 0,
-            floor=judgement.floor if judgement else (
-                case_baseline.floor if case_baseline and case_baseline.floor is not None else self.floor),
-            noise=tuple(noise), measure_s=sum(r.measure_s for r in runs),
-            times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
-            run_speedups=[s.speedup(case.variant) for s in samples] if case.variant != REFERENCE else [],
-            run_records=[run_record(case.variant, s, self.session_id).to_json() for s in samples]
-            if case.variant != REFERENCE else [],
-            mdd=judgement.mdd if judgement else None,
-            floor_source=("floor" if judgement.verified else "mdd") if judgement else None,
-            spread=(self.spreads[(case.variant, case_baseline.estimator)].describe()
-                    if decision and case_baseline else None),
-            cost=asdict(m.costs[case.variant]) if case.variant in m.costs else None,
-            proof=m.proofs.get(case.variant),
-            recipe=get_variant(case.variant).recipe,
-        )
+        result = case_result(case, runs, judged, self.lane, self.session_id, self.confidence)
         self.results.append(result)
         return result
 
@@ -377,10 +306,3 @@ class PerfRun:
         return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
                           f"{sys.executable} -m infergate run --update-baselines", self.inconclusive_fails,
                           self.unverified_fails, fusions_compared, self.update)
-
-
-# Version of what --ig-json adds to pytest-benchmark's form (machine_info["infergate"] and each
-# benchmark's extra_info), read back by `python -m infergate baselines add`.
-RESULTS_VERSION = 1
-
-
