@@ -1,8 +1,9 @@
 """The perf summary (cases, columns, verdicts, closing lines) and result fields of a scripted run vs a golden file.
 
-The golden file was rendered by the code before the perf path was redesigned (issue 28); the
-redesign must render the same text from the same measurements. A fake measurer returns seeded
-synthetic runs (eager ~10 ms, each variant at its scripted time), so the text is deterministic.
+The golden file was rendered by the code before the perf path was redesigned (issue 28; then through
+the run's ``measure`` function, monkeypatched); the redesign must render the same text from the same
+measurements. The engine's injected measurer returns seeded synthetic runs (eager ~10 ms, each
+variant at its scripted time), so the text is deterministic.
 Regenerate only for an intended change of the summary: ``INFERGATE_UPDATE_GOLDEN=1 pytest THIS``.
 """
 
@@ -17,19 +18,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from infergate.building.cases import Case, get_profile
+from infergate.building.cases import Case
 from infergate.building.variants import get_variant
 from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import baselines as bl
 from infergate.measuring import session_gate
-from infergate.measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord
+from infergate.measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord, SessionInfo
+from infergate.measuring.case_result import Failed, Skipped
 from infergate.measuring.inrun_noise import InRunNoise
 from infergate.measuring.measuring_env import MeasuringEnv
-from infergate.measuring.sampling import ModelMeasurement
-from infergate.pytest_plugin import perf_plugin, perf_run
-from infergate.pytest_plugin.perf_run import PerfRun
+from infergate.measuring.sampling import ModelMeasurement, SamplingPlan
+from infergate.pytest_plugin import perf_plugin
+from tests.perf_fakes import perf_run
 
 GOLDEN = Path(__file__).parent / "golden" / "perf_summary.txt"
 MACHINE, LANE = "test-cpu__avx2__2c2t", "torch-0__noipex__tf-0"
@@ -69,9 +71,9 @@ def synthetic(model: str, variants: tuple[str, ...], seed: int, busy: bool) -> M
                             rounds=rounds, measure_s=1.0, seed=seed, noise=BUSY if busy else QUIET)
 
 
-def fake_measure(spec, dtype, variants, plan, worker_timeout, menv=None, shape=None) -> ModelMeasurement:
-    busy = spec.id == C.id or (spec.id == D.id and plan.seed == 0)  # D: its first run only
-    return synthetic(spec.id, tuple(variants), plan.seed, busy)
+def fake_measure(case: Case, variants: tuple[str, ...], plan: SamplingPlan) -> ModelMeasurement:
+    busy = case.model_id == C.id or (case.model_id == D.id and plan.seed == 0)  # D: its first run only
+    return synthetic(case.model_id, variants, plan.seed, busy)
 
 
 def case_baseline(variant: str, speedup: float, hosts: tuple[float, ...], seed: int,
@@ -103,31 +105,34 @@ def baseline_file() -> BaselineFile:
         Case(D, "jit", DType.FP32).id: case_baseline("jit", eager_over, PRECISE, 8),
         Case(D, "jit_ipex", DType.FP32).id: case_baseline("jit_ipex", EAGER_MS / 7.0, PRECISE, 9),
     }
-    return BaselineFile(MACHINE, LANE, cases)
+    used = sorted({r.session for c in cases.values() for r in c.runs})
+    sessions = {sid: SessionInfo(host=sid, kernel="6.0", first="2026-12-01T00:00:00+00:00",
+                                 last="2026-12-05T00:00:00+00:00") for sid in used}
+    return BaselineFile(MACHINE, LANE, cases, sessions=sessions)
 
 
 def cases() -> list[Case]:
     return [Case(spec, v, DType.FP32) for spec in (A, B, C, D, E) for v in VARIANTS]
 
 
-def drive(root: Path, baseline: BaselineFile | None, **kw) -> list[str]:
+def drive(root: Path, baseline: BaselineFile | None, **changes) -> list[str]:
     """One scripted run: each case's outcome, the summary lines, the closing lines and the exit code."""
-    options = dict(profile=get_profile("smoke"), baselines_root=root, update=False, results_path=None, floor=0.05,
-                   alpha=0.01, budget_s=1.0, require_baseline=False, machine_class=MACHINE, lane=LANE,
-                   worker_timeout=60.0, repeat=2, menv=MENV, load_baseline=lambda: baseline)
-    run = PerfRun(**{**options, **kw})  # type: ignore[arg-type]
+    if baseline is not None:
+        path = bl.baseline_path(root, MACHINE, LANE)
+        path.parent.mkdir(parents=True)
+        path.write_text(bl.dumps(baseline))
+    run = perf_run(root, MACHINE, LANE, fake_measure, MENV, **{"repeat": 2, "budget_s": 1.0, **changes})
     selected = cases()
     run.prepare(selected)
     lines = []
     for case in selected:
-        try:
-            result = run.run_case(case)
-        except pytest.skip.Exception as exc:
-            lines.append(f"{case.id}: skipped: {exc.msg}")
-        except pytest.fail.Exception as exc:
-            lines.append(f"{case.id}: failed: {exc.msg}")
+        outcome = run.run_case(case)
+        if isinstance(outcome, Skipped):
+            lines.append(f"{case.id}: skipped: {outcome.reason}")
+        elif isinstance(outcome, Failed):
+            lines.append(f"{case.id}: failed: {outcome.message}")
         else:
-            lines.append(f"{case.id}: {'failed' if result.failed else 'result'}: {result.verdict}")
+            lines.append(f"{case.id}: {'failed' if outcome.failed else 'result'}: {outcome.verdict}")
     lines += perf_plugin.summary_lines(run)
     if run.update:
         lines.append(run.record_baselines())
@@ -144,12 +149,11 @@ def render(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setattr(bl, "host_identity", lambda *a: TODAY)
     # A steady machine class's between-session prior for jit (0.5 %), so that jit cases can pass.
     monkeypatch.setattr(session_gate, "PRIOR_BETWEEN_SD", {"jit": 0.005})
-    monkeypatch.setattr(perf_run, "measure", fake_measure)
     sections = {
         "gating run": drive(root / "gating", baseline_file()),
         "gating run, --ig-require-baseline": drive(root / "required", baseline_file(), require_baseline=True),
         "no baselines": drive(root / "none", None),
-        "recording run": drive(root / "recording", None, update=True, repeat=5),
+        "recording run": drive(root / "recording", None, update_baselines=True, repeat=5),
     }
     return "".join(f"== {name}\n" + "\n".join(lines) + "\n" for name, lines in sections.items())
 

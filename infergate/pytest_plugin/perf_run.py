@@ -1,44 +1,41 @@
-"""One pytest session's perf run: which models to measure, measuring them in worker processes,
-re-measuring flagged cases within a budget, judging each case against its baseline, and recording
-baselines. Plain code the perf hooks (perf_plugin.py) drive; tests drive it with synthetic
-measurements.
+"""The perf run as an engine: measure each selected model through the injected ``Measurer``, judge
+each case (``measuring/speedup_gate.py``) and record baselines. Built from the pytest session's
+``Session`` (settings, machine class, lane, baselines file); ``run_case`` returns an outcome
+(``CaseResult``, ``Skipped`` or ``Failed``) that the perf hook turns into pytest's.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pytest
+from typing import TYPE_CHECKING, Any
 
 from ..building.cases import Case, Profile
-from ..building.variants import REFERENCE, process_group
-from ..core.defaults import DEFAULT_CONFIRM_BUDGET_S, DEFAULT_CONFIRM_RUNS
+from ..building.variants import REFERENCE
+from ..core.defaults import runs_per_model
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
-from ..matrix.dtypes import DType
-from ..matrix.inputs import TRACE_SHAPE, Shape
-from ..matrix.spec import ModelSpec
 from ..measuring import baselines as bl
 from ..measuring.baseline_rules import stale_reason
-from ..measuring.case_result import CaseResult, Failed, build_failure, case_result
-from ..measuring.measuring_env import MeasuringEnv, check_applied, suite_env
+from ..measuring.case_result import CaseResult, Failed, Outcome, Skipped, build_failure, case_result
+from ..measuring.measuring_env import MeasuringEnv, suite_env
+from ..measuring.perf_measurer import MeasurementKey, Measurer, measurement_key, model_key
 from ..measuring.recording import to_case_baseline
-from ..measuring.sampling import ModelMeasurement, SamplingPlan, measure_model
+from ..measuring.sampling import ModelMeasurement, SamplingPlan
 from ..measuring.session_gate import Components
 from ..measuring.speedup_gate import GateRules, SpreadKey, judge_case, spreads
 from ..measuring.speedup_verdicts import family_confidence
-from ..measuring.verdicts import INCONCLUSIVE
+from ..measuring.verdicts import INCONCLUSIVE, REFERENCE_ONLY
 from ..reports.outcome import RunOutcome
 from ..reports.results_json import RESULTS_VERSION
-from .settings import INJECT, REPEAT, REQUIRE_BASELINE, THREADS
+from .settings import INJECT, REQUIRE_BASELINE, THREADS, Settings
 
-# A perf measurement builds every variant (compile and IPEX included) and runs for the budget;
-# fifteen minutes only trips on a hung worker, never on a slow but healthy build on 2 busy cores.
-MEASURE_TIMEOUT_S = 900.0
+if TYPE_CHECKING:
+    from .session import Session
+
+UNOBSERVED = ("infergate: the machine's load could not be read while measuring (no /proc/stat samples): "
+              "a busy run cannot be told from a quiet one, so no run was re-measured for noise")
 
 
 def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
@@ -48,67 +45,15 @@ def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
     )
 
 
-# (model id, dtype, the variant's process group): the runs one set of worker processes measured.
-MeasurementKey = tuple[str, str, str]
-
-
-def measurement_key(case: Case) -> MeasurementKey:
-    """Which worker measures a case: one per model, shape, dtype and variants.process_group."""
-    return _key(case.model_id, case.dtype.value, case.variant)
-
-
-def _key(model_id: str, dtype: str, variant: str) -> MeasurementKey:
-    return model_id, dtype, process_group(variant, DType(dtype))
-
-
-def measure(spec: ModelSpec, dtype: DType, variants: tuple[str, ...], plan: SamplingPlan,
-            worker_timeout: float | None, menv: MeasuringEnv | None = None,
-            shape: Shape = TRACE_SHAPE) -> ModelMeasurement:
-    """One model's measurement; in a fresh worker process unless ``worker_timeout`` is None
-    (``--ig-isolate never``): the worker shares no compiled graphs, IPEX passes or allocator state
-    with whatever ran before in the session, and a crash or hang fails only this model's cases.
-    The worker starts with the measuring environment ``menv`` and must prove it applied."""
-    if worker_timeout is None:
-        return measure_model(spec, dtype, variants, plan, shape=shape)
-    from ..measuring.isolation import run_in_worker
-
-    menv = menv or suite_env()
-    m = run_in_worker(measure_model, spec, dtype, variants, plan, shape=shape, timeout=worker_timeout,
-                      env=dict(menv.env), argv_prefix=menv.argv_prefix)
-    problem = check_applied(menv, m.observed_env)
-    if problem:
-        raise CaseCrashed(f"the measuring environment did not apply in the worker: {problem}")
-    return m
-
-
 @dataclass
 class PerfRun:
-    """Everything one pytest session knows about its perf cases."""
+    """One pytest session's perf cases: what was measured, judged and noted."""
 
-    profile: Profile
-    baselines_root: Path
-    update: bool
-    results_path: Path | None
-    floor: float
-    alpha: float
-    budget_s: float
-    require_baseline: bool
-    machine_class: str
-    lane: str
-    worker_timeout: float | None = MEASURE_TIMEOUT_S
-    repeat: int = 1
-    confirm_runs: int = DEFAULT_CONFIRM_RUNS
-    threads: int | None = None  # None: every usable CPU
-    inconclusive_fails: bool = True
-    unverified_fails: bool = True
-    confirm_budget_s: float = DEFAULT_CONFIRM_BUDGET_S
-    replace: bool = False
-    inject: tuple[str, float] | None = None
-    menv: MeasuringEnv = field(default_factory=suite_env)
-    # The pytest session's reader, which reads the file once for every plugin; alone, the file.
-    load_baseline: Callable[[], bl.BaselineFile | None] | None = None
+    session: Session
+    measurer: Measurer
+    menv: MeasuringEnv = field(default_factory=suite_env)  # what the measurer's workers run with
     baseline: bl.BaselineFile | None = None
-    variants_by_model: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    variants_by_model: dict[MeasurementKey, tuple[str, ...]] = field(default_factory=dict)
     gated_cases: int = 1
     spreads: dict[SpreadKey, Components] = field(default_factory=dict)
     measurements: dict[MeasurementKey, list[ModelMeasurement]] = field(default_factory=dict)
@@ -119,22 +64,60 @@ class PerfRun:
     confirm_spent_s: float = 0.0
     confirm_skipped: list[str] = field(default_factory=list)
 
+    # -- what the session says ------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
+
+    @property
+    def profile(self) -> Profile:
+        return self.settings.profile
+
+    @property
+    def update(self) -> bool:
+        return self.settings.update_baselines
+
+    @property
+    def floor(self) -> float:
+        return self.settings.floor
+
+    @property
+    def alpha(self) -> float:
+        return self.settings.alpha
+
+    @property
+    def repeat(self) -> int:
+        return runs_per_model(self.settings.repeat, self.update)
+
+    @property
+    def inject(self) -> tuple[str, float] | None:
+        return self.settings.inject
+
+    @property
+    def machine_class(self) -> str:
+        return self.session.machine_class
+
+    @property
+    def lane(self) -> str:
+        return self.session.lane
+
     @property
     def baseline_path(self) -> Path:
-        return bl.baseline_path(self.baselines_root, self.machine_class, self.lane)
+        return self.session.baseline_path
 
     @functools.cached_property
     def session_id(self) -> str:
         """This host boot's session id, read once per run (results and recordings name it)."""
         return bl.host_identity()
 
+    # -- the run --------------------------------------------------------------------------------
+
     def prepare(self, cases: list[Case], family: list[Case] | None = None) -> None:
-        """Called once the selected cases are known: loads the baseline (a bad file is one
-        DataFileError, never rewritten) and fixes the family size for the correction."""
-        if self.repeat > 1 and self.worker_timeout is None:
-            raise DataFileError(f"{REPEAT} {self.repeat} needs a separate process per run; "
-                                "it cannot be combined with --ig-isolate never")
-        self.baseline = self.load_baseline() if self.load_baseline else bl.load_or_none(self.baseline_path)
+        """Called once the selected cases are known: reads the baseline (a bad file is one
+        DataFileError, never rewritten) and fixes the family size for the correction. ``family``:
+        the whole run's cases when this is one shard of it."""
+        self.baseline = self.session.baseline
         if self.baseline is not None and (self.baseline.machine_class, self.baseline.lane) != (
                 self.machine_class, self.lane):
             raise DataFileError(
@@ -143,7 +126,7 @@ class PerfRun:
                 "moved or renamed by hand? refusing to gate against it")
         self.spreads = spreads(self.baseline)
         if self.baseline is None:
-            if self.require_baseline and not self.update:
+            if self.settings.require_baseline and not self.update:
                 raise DataFileError(
                     f"no baselines for machine class {self.machine_class} lane {self.lane} "
                     f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
@@ -155,10 +138,9 @@ class PerfRun:
             if case.variant not in names:
                 names.append(case.variant)
         self.variants_by_model = {k: tuple(v) for k, v in models.items()}
-        # The family is the cases that can fail: a case without a baseline (or with a stale one) is
-        # never judged, so counting it would only widen every other case's interval. A shard of
-        # the nightly judges its cases in the family of the whole run (``family``), so splitting
-        # a run into more jobs never loosens the family-wise false-alarm rate.
+        # The family is the cases that can fail: one without a baseline, or with a stale one, is
+        # never judged and would only widen every other case's interval. A shard is judged in the
+        # family of the whole run, so splitting a run never loosens the family-wise rate.
         self.gated_cases = max(1, sum(1 for c in (family or cases) if c.variant != REFERENCE
                                       and (self.baseline is None or c.id in self.baseline.cases)
                                       and self._stale(c) is None))
@@ -167,45 +149,42 @@ class PerfRun:
     def confidence(self) -> float:
         return family_confidence(self.alpha, self.gated_cases)
 
+    @property
+    def rules(self) -> GateRules:
+        return GateRules(self.floor, self.confidence, self.settings.confirm_runs, THREADS,
+                         REQUIRE_BASELINE if self.settings.require_baseline and not self.update else None)
+
     def plan(self, seed: int = 0) -> SamplingPlan:
-        return SamplingPlan(budget_s=self.budget_s, seed=seed, threads=self.threads,
+        return SamplingPlan(budget_s=self.settings.budget_s, seed=seed, threads=self.settings.threads,
                             inject=(self.inject,) if self.inject else ())
 
     def _measure_seeds(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
-        return [measure(case.spec, case.dtype, variants, self.plan(seed), self.worker_timeout, self.menv,
-                        shape=case.shape) for seed in seeds]
+        return [self.measurer(case, variants, self.plan(seed)) for seed in seeds]
 
-    def _measure_runs(self, case: Case, variants: tuple[str, ...], seeds: range) -> list[ModelMeasurement]:
+    def measurement(self, case: Case) -> list[ModelMeasurement] | Failed:
+        """The model's runs (``repeat`` separate processes), measured when its first case runs; a
+        crash or hang is every case of the model's failure, measured once."""
         key = measurement_key(case)
-        try:
-            return self._measure_seeds(case, variants, seeds)
-        except (CaseCrashed, CaseTimeout) as exc:
-            what = f"measuring {case.model_id}/{case.dtype.value}"
-            self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
-            pytest.fail(self.crashed[key], pytrace=False)
-
-    def measurement(self, case: Case) -> list[ModelMeasurement]:
-        """The model's runs (``repeat`` separate processes), measured when its first case runs."""
-        key = measurement_key(case)
-        if key in self.crashed:  # one crash per model is enough: its other cases report it
-            pytest.fail(self.crashed[key], pytrace=False)
-        if key not in self.measurements:
+        if key not in self.measurements and key not in self.crashed:
             variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
-            self.measurements[key] = self._measure_runs(case, variants, range(self.repeat))
-        return self.measurements[key]
+            try:
+                self.measurements[key] = self._measure_seeds(case, variants, range(self.repeat))
+            except (CaseCrashed, CaseTimeout) as exc:
+                what = f"measuring {case.model_id}/{case.dtype.value}"
+                self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
+        return Failed(self.crashed[key]) if key in self.crashed else self.measurements[key]
 
     def _remeasure(self, case: Case) -> list[ModelMeasurement]:
         """Fresh runs of the case's model, with seeds no first run used, while the run's
-        re-measuring budget lasts (none once it is spent: the case is decided as it is). One model's
-        variants are re-measured together, once: a disturbance that flags one of them (a busy
-        neighbour, stolen time) usually flags them all, and one set of processes serves every case."""
+        re-measuring budget lasts (none once it is spent: the case is decided as it is). A model's
+        variants are re-measured together, once: a disturbance that flags one usually flags all."""
         key = measurement_key(case)
         if key not in self.remeasured:
-            if self.confirm_spent_s >= self.confirm_budget_s:
+            if self.confirm_spent_s >= self.settings.confirm_budget_s:
                 self.confirm_skipped.append(case.id)
                 return []
             start = time.perf_counter()
-            seeds = range(self.repeat, self.repeat + self.confirm_runs)
+            seeds = range(self.repeat, self.repeat + self.settings.confirm_runs)
             variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
             try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
                 self.remeasured[key] = self._measure_seeds(case, variants, seeds)
@@ -219,30 +198,27 @@ class PerfRun:
     def _stale(self, case: Case) -> str | None:
         return stale_reason(case.id, case.variant, self.baseline.cases.get(case.id) if self.baseline else None)
 
-    @property
-    def rules(self) -> GateRules:
-        return GateRules(self.floor, self.confidence, self.confirm_runs, THREADS,
-                         REQUIRE_BASELINE if self.require_baseline and not self.update else None)
-
-    def run_case(self, case: Case) -> CaseResult:
+    def run_case(self, case: Case) -> Outcome:
         runs = self.measurement(case)
+        if isinstance(runs, Failed):
+            return runs
         if case.variant in runs[0].skipped:  # collection skips these; a worker may still disagree
-            pytest.skip(runs[0].skipped[case.variant])
+            return Skipped(runs[0].skipped[case.variant])
         failure = build_failure(case, runs)
         if failure:
-            pytest.fail(failure, pytrace=False)
+            return Failed(failure)
         recorded = self.baseline.cases.get(case.id) if self.baseline else None
         judged = judge_case(case, runs, recorded, self.spreads, self.rules, self.menv.names, self.session_id,
-                            lambda: self._remeasure(case))
+                            functools.partial(self._remeasure, case))
         if isinstance(judged, Failed):
-            pytest.fail(judged.message, pytrace=False)
-        unobserved = ("infergate: the machine's load could not be read while measuring (no /proc/stat samples): "
-                      "a busy run cannot be told from a quiet one, so no run was re-measured for noise")
-        if any(r.noise.samples == 0 and r.measure_s > 0.5 for r in runs) and unobserved not in self.notes:
-            self.notes.append(unobserved)
+            return judged
+        if any(r.noise.samples == 0 and r.measure_s > 0.5 for r in runs) and UNOBSERVED not in self.notes:
+            self.notes.append(UNOBSERVED)
         result = case_result(case, runs, judged, self.lane, self.session_id, self.confidence)
         self.results.append(result)
         return result
+
+    # -- after the run --------------------------------------------------------------------------
 
     def session_environment(self) -> dict[str, Any]:
         from ..building.machine import environment
@@ -259,9 +235,9 @@ class PerfRun:
         session = bl.this_session(env)
         new: dict[str, bl.CaseBaseline] = {}
         for r in self.results:
-            if r.variant == REFERENCE or r.verdict == "reference":
+            if r.variant == REFERENCE or r.verdict == REFERENCE_ONLY:
                 continue
-            runs = self.measurements[_key(r.model_id, r.dtype, r.variant)]
+            runs = self.measurements[model_key(r.model_id, r.dtype, r.variant)]
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
             case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: r.recipe}
@@ -270,12 +246,12 @@ class PerfRun:
         if not new:
             return "infergate: no speedups measured, baselines unchanged"
         notes = bl.update(self.baseline_path, new, self.machine_class, self.lane, session=session,
-                          replace=self.replace)
+                          replace=self.settings.replace_baselines)
         noisy = sum(1 for r in self.results if r.noise and r.variant != REFERENCE)
         warn = f" (WARNING: {noisy} of them measured while the machine was busy)" if noisy else ""
         each = f" of {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
-        how = "replacing their earlier runs" if self.replace else f"as session {session[0]}"
+        how = "replacing their earlier runs" if self.settings.replace_baselines else f"as session {session[0]}"
         lines = [f"infergate: recorded {len(new)} baseline(s){each} in {self.baseline_path}, {how}{warn}"]
         return "\n".join(lines + [f"infergate: {n}" for n in notes])
 
@@ -304,5 +280,6 @@ class PerfRun:
         import sys
 
         return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
-                          f"{sys.executable} -m infergate run --update-baselines", self.inconclusive_fails,
-                          self.unverified_fails, fusions_compared, self.update)
+                          f"{sys.executable} -m infergate run --update-baselines",
+                          self.settings.on_inconclusive == "fail", self.settings.on_unverified == "fail",
+                          fusions_compared, self.update)
