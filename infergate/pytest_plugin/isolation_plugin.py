@@ -24,11 +24,11 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
+from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, WorkerOutcome
 from .session import Session
 from .session import session as run_session
 from .settings import ISOLATE, Mode
@@ -162,6 +162,15 @@ def matrix_case(item: pytest.Item) -> Case | None:
     return case
 
 
+def raise_as_pytest(outcome: WorkerOutcome) -> NoReturn:
+    """A test's skip, xfail or failure in a worker, as the same pytest outcome here."""
+    if outcome.kind == "Skipped":
+        pytest.skip(outcome.message)
+    if outcome.kind == "XFailed":
+        pytest.xfail(outcome.message)
+    pytest.fail(outcome.message, pytrace=False)
+
+
 def run_test_isolated(item: pytest.Function, case: Case, timeout: float) -> None:
     from ..measuring.isolation import run_in_worker
 
@@ -175,6 +184,8 @@ def run_test_isolated(item: pytest.Function, case: Case, timeout: float) -> None
             _hypothesis_profile(), timeout=timeout,
         )
         return
+    except WorkerOutcome as outcome:
+        raise_as_pytest(outcome)
     except (CaseCrashed, CaseTimeout) as exc:
         failure = f"{case.id}: {type(exc).__name__}: {exc}"
     # Outside the except block, so the report is this message alone, not a chain of tracebacks.
