@@ -1,4 +1,4 @@
-"""Test doubles for the perf engine: a run's Settings and Session without pytest, and a measurer
+"""Test doubles for the perf engine: a run's Settings and RunContext without pytest, and a measurer
 that hands out prepared measurements instead of starting workers."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from infergate.building.cases import Case, get_profile
 from infergate.measuring.measuring_env import MeasuringEnv
 from infergate.measuring.sampling import ModelMeasurement, SamplingPlan
 from infergate.pytest_plugin.perf_run import PerfRun
-from infergate.pytest_plugin.session import Session
+from infergate.pytest_plugin.session import RunContext
 from infergate.pytest_plugin.settings import Settings
 
 # Settings fields under the names the tests used for them before the engine took Settings.
@@ -47,10 +47,10 @@ class FakeMeasurer:
 
 def perf_run(root: Path, machine_class: str, lane: str, measurer: Any, menv: MeasuringEnv | None = None,
              **changes: Any) -> PerfRun:
-    session = Session(settings(root, **changes), machine_class, lane, ())
-    return PerfRun(session, measurer, menv) if menv is not None else PerfRun(session, measurer)
+    context = RunContext(settings(root, **changes), machine_class, lane, ())
+    return PerfRun(context, measurer, menv) if menv is not None else PerfRun(context, measurer)
 
 
 def change(run: PerfRun, **changes: Any) -> None:
     """Give the run other options, as if its pytest session had been started with them."""
-    run.session = dataclasses.replace(run.session, settings=dataclasses.replace(run.settings, **changes))
+    run.context = dataclasses.replace(run.context, settings=dataclasses.replace(run.settings, **changes))

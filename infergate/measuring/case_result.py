@@ -103,10 +103,10 @@ def _median_of(runs: Sequence[ModelMeasurement], variant: str) -> float:
     return statistics.median(m.median_ms(variant) for m in runs)
 
 
-def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdict, lane: str, session: str,
+def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdict, lane: str, host_session: str,
                 confidence: float) -> CaseResult:
-    """The case's result from its first runs (``runs``) and its verdict; ``session`` names the
-    host session its run records belong to."""
+    """The case's result from its first runs (``runs``) and its verdict; ``host_session`` names the
+    host boot its run records belong to."""
     m, base, judgement = runs[0], judged.baseline, judged.decision.judgement if judged.decision else None
     names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
     samples = [r.samples(names) for r in runs]
@@ -124,7 +124,7 @@ def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdic
         noise=tuple(sorted({n for r in runs for n in r.noise.reasons()})), measure_s=sum(r.measure_s for r in runs),
         times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
         run_speedups=[s.speedup(case.variant) for s in samples] if measured else [],
-        run_records=[run_record(case.variant, s, session).to_json() for s in samples] if measured else [],
+        run_records=[run_record(case.variant, s, host_session).to_json() for s in samples] if measured else [],
         mdd=judgement.mdd if judgement else None,
         floor_source=("floor" if judgement.verified else "mdd") if judgement else None,
         spread=judged.spread,

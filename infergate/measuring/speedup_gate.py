@@ -103,9 +103,9 @@ class _RemeasureFailed(Exception):
 
 def judge_case(case: Case, runs: Sequence[ModelMeasurement], recorded: CaseBaseline | None,
                spread: Mapping[SpreadKey, Components], rules: GateRules, measuring_settings: Sequence[str],
-               session: str, remeasure: Remeasurer | None) -> CaseVerdict | Failed:
+               host_session: str, remeasure: Remeasurer | None) -> CaseVerdict | Failed:
     """The case's verdict from its first ``runs`` and its ``recorded`` baseline; a build that fails in
-    a re-measure run is the case's failure. ``session``: today's host session."""
+    a re-measure run is the case's failure. ``host_session``: the host boot today's runs come from."""
     names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
     samples = [r.samples(names) for r in runs]
     stale = stale_reason(case.id, case.variant, recorded)
@@ -130,8 +130,8 @@ def judge_case(case: Case, runs: Sequence[ModelMeasurement], recorded: CaseBasel
             more if rules.confirm_runs and remeasure else None, rules.confirm_runs)
     except _RemeasureFailed as exc:
         return Failed(str(exc))
-    if decision is not None and base is not None and session in base.by_session():
-        message += (f"; today's runs come from host boot {session}, which the baseline already holds: "
+    if decision is not None and base is not None and host_session in base.by_session():
+        message += (f"; today's runs come from host boot {host_session}, which the baseline already holds: "
                     "judged as a new occasion of it, with the between-session spread (drift between "
                     "occasions of one boot was measured as large as between boots: docs/calibration.md)")
     if verdict == NO_BASELINE and rules.required_by:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import pytest
 
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, WorkerOutcome
-from .session import Session
+from .session import RunContext
 from .session import session as run_session
 from .settings import ISOLATE, Mode
 
@@ -50,7 +50,7 @@ class IsolationSettings:
     timeout: float | None  # None: the per-variant defaults
 
     @classmethod
-    def of(cls, run: Session) -> IsolationSettings:
+    def of(cls, run: RunContext) -> IsolationSettings:
         return cls(mode=run.settings.isolate, timeout=run.settings.timeout_s)
 
     def timeout_for(self, variant: str) -> float:
@@ -133,7 +133,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 # Plain functions the hooks call (and the tests)
 
 
-def baselines_problem(run: Session) -> str | None:
+def baselines_problem(run: RunContext) -> str | None:
     """The one-line problem of this machine's baselines file, checked before any case runs (the
     session keeps the file it read, so perf does not read it again)."""
     try:

@@ -1,6 +1,6 @@
 """The perf run as an engine: measure each selected model through the injected ``Measurer``, judge
 each case (``measuring/speedup_gate.py``) and record baselines. Built from the pytest session's
-``Session`` (settings, machine class, lane, baselines file); ``run_case`` returns an outcome
+``RunContext`` (settings, machine class, lane, baselines file); ``run_case`` returns an outcome
 (``CaseResult``, ``Skipped`` or ``Failed``) that the perf hook turns into pytest's.
 """
 
@@ -32,7 +32,7 @@ from ..reports.results_json import RESULTS_VERSION
 from .settings import INJECT, REQUIRE_BASELINE, THREADS, Settings
 
 if TYPE_CHECKING:
-    from .session import Session
+    from .session import RunContext
 
 UNOBSERVED = ("infergate: the machine's load could not be read while measuring (no /proc/stat samples): "
               "a busy run cannot be told from a quiet one, so no run was re-measured for noise")
@@ -49,7 +49,7 @@ def no_baseline_line(path: Path, machine_class: str, lane: str) -> str:
 class PerfRun:
     """One pytest session's perf cases: what was measured, judged and noted."""
 
-    session: Session
+    context: RunContext
     measurer: Measurer
     menv: MeasuringEnv = field(default_factory=suite_env)  # what the measurer's workers run with
     baseline: bl.BaselineFile | None = None
@@ -68,7 +68,7 @@ class PerfRun:
 
     @property
     def settings(self) -> Settings:
-        return self.session.settings
+        return self.context.settings
 
     @property
     def profile(self) -> Profile:
@@ -96,18 +96,18 @@ class PerfRun:
 
     @property
     def machine_class(self) -> str:
-        return self.session.machine_class
+        return self.context.machine_class
 
     @property
     def lane(self) -> str:
-        return self.session.lane
+        return self.context.lane
 
     @property
     def baseline_path(self) -> Path:
-        return self.session.baseline_path
+        return self.context.baseline_path
 
     @functools.cached_property
-    def session_id(self) -> str:
+    def host_session(self) -> str:
         """This host boot's session id, read once per run (results and recordings name it)."""
         return bl.host_identity()
 
@@ -117,7 +117,7 @@ class PerfRun:
         """Called once the selected cases are known: reads the baseline (a bad file is one
         DataFileError, never rewritten) and fixes the family size for the correction. ``family``:
         the whole run's cases when this is one shard of it."""
-        self.baseline = self.session.baseline
+        self.baseline = self.context.baseline
         if self.baseline is not None and (self.baseline.machine_class, self.baseline.lane) != (
                 self.machine_class, self.lane):
             raise DataFileError(
@@ -208,13 +208,13 @@ class PerfRun:
         if failure:
             return Failed(failure)
         recorded = self.baseline.cases.get(case.id) if self.baseline else None
-        judged = judge_case(case, runs, recorded, self.spreads, self.rules, self.menv.names, self.session_id,
+        judged = judge_case(case, runs, recorded, self.spreads, self.rules, self.menv.names, self.host_session,
                             functools.partial(self._remeasure, case))
         if isinstance(judged, Failed):
             return judged
         if any(r.noise.samples == 0 and r.measure_s > 0.5 for r in runs) and UNOBSERVED not in self.notes:
             self.notes.append(UNOBSERVED)
-        result = case_result(case, runs, judged, self.lane, self.session_id, self.confidence)
+        result = case_result(case, runs, judged, self.lane, self.host_session, self.confidence)
         self.results.append(result)
         return result
 
