@@ -9,8 +9,10 @@ import of IPEX prints there), its own process group (inductor starts compile wor
 a timeout must kill them all), and its exit status exactly as the OS reports it.
 
 The call travels as a pickle in a private temp directory: ``fn`` must be a top-level function
-(pickled by reference), arguments and result must be picklable. These pickles are our own, written
-and read by this module only; nothing from outside is unpickled here.
+(pickled by reference), arguments and result must be picklable. A pytest skip, xfail or failure
+raised in the worker comes back as ``core.errors.WorkerOutcome`` (the pytest plugin re-raises it).
+These pickles are our own, written and read by this module only; nothing from outside is
+unpickled here.
 """
 
 from __future__ import annotations

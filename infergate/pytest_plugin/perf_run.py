@@ -26,7 +26,7 @@ from ..measuring.sampling import ModelMeasurement, SamplingPlan
 from ..measuring.session_gate import Components
 from ..measuring.speedup_gate import GateRules, SpreadKey, judge_case, spreads
 from ..measuring.speedup_verdicts import family_confidence
-from ..measuring.verdicts import INCONCLUSIVE, REFERENCE_ONLY
+from ..measuring.verdicts import REFERENCE_ONLY
 from ..reports.outcome import RunOutcome
 from ..reports.results_json import RESULTS_VERSION
 from .settings import INJECT, REQUIRE_BASELINE, THREADS, Settings
@@ -271,10 +271,6 @@ class PerfRun:
                 "environment": env, "provenance": provenance(Path(sys.prefix) / STAMP_NAME, REPO_ROOT),
                 "infergate": {"results_version": RESULTS_VERSION, "session": sid,
                               "session_info": info.to_json(), "estimator": "median-of-round-ratios"}}
-
-    @property
-    def inconclusive(self) -> list[CaseResult]:
-        return [r for r in self.results if r.verdict == INCONCLUSIVE]
 
     def outcome(self, fusions_compared: int) -> RunOutcome:
         import sys
