@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from infergate.pytest_plugin.perf_plugin import PERF_MARK, record_benchmark
+from infergate.pytest_plugin.perf_plugin import PERF_MARK, record_benchmark, settle_outcome
 
 
 @getattr(pytest.mark, PERF_MARK)
 def test_speedup(perf_case, perf_run, benchmark):
-    result = perf_run.run_case(perf_case)
+    result = settle_outcome(perf_run.run_case(perf_case))
     record_benchmark(benchmark, result)
     assert not result.failed, f"{result.case_id}: {result.message}"

@@ -151,6 +151,47 @@ def test_a_module_outside_the_layers_fails(tmp_path: Path) -> None:
                                    "misc/__init__.py: in 'misc', which is not a layer"]
 
 
+# -- pytest only where pytest runs: the plugin, and the commands that call pytest.main ----------
+
+PYTEST_FREE = ("core", "matrix", "building", "measuring", "reports", "gate")
+
+
+def pytest_imports(package: Path, layers: tuple[str, ...] = PYTEST_FREE) -> list[str]:
+    """Each import of pytest or _pytest (however spelled, in a function too, or named to importlib)
+    in a module of ``layers``, as 'path:line'."""
+    found = []
+    for layer in layers:
+        for path in sorted((package / layer).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names = [node.module or ""]
+                elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+                        "import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant):
+                    names = [str(node.args[0].value)]
+                if any(n.split(".")[0] in ("pytest", "_pytest") for n in names):
+                    found.append(f"{path.relative_to(package)}:{node.lineno}")
+    return found
+
+
+def test_the_layers_below_the_plugin_never_import_pytest() -> None:
+    assert pytest_imports(PACKAGE) == []
+
+
+@pytest.mark.parametrize("text", [
+    "import pytest\n",
+    "def f():\n    from _pytest.mark.expression import Expression\n",
+    "import importlib\nm = importlib.import_module('_pytest.outcomes')\n",
+    "def f():\n    import pytest as p\n",
+])
+def test_a_pytest_import_below_the_plugin_is_found(tmp_path: Path, text: str) -> None:
+    package = _tree(tmp_path, {"gate/__init__.py": "", "gate/worker.py": text,
+                               "pytest_plugin/__init__.py": "", "pytest_plugin/plugin.py": "import pytest\n"})
+    assert len(pytest_imports(package)) == 1 and pytest_imports(package)[0].startswith("gate/worker.py:")
+
+
 # -- variant names: the registered objects' names, never a literal compared in another module -------
 
 def variant_name_literals(package: Path, names: frozenset[str]) -> list[str]:

@@ -296,8 +296,13 @@ def test_fusion_counts_come_back_from_a_worker_and_so_does_a_skip() -> None:
     assert counts["mha"] == 0 and sum(counts.values()) > 0  # plain jit: no IPEX pattern, its own fused kinds
     # A case found unavailable at build time skips inside the worker; the skip, with its reason,
     # must reach this process (where the fusion test records it in the table), not become a crash.
-    with pytest.raises(pytest.skip.Exception, match="unavailable at build time: a test reason"):
+    from infergate.core.errors import WorkerOutcome
+    from infergate.pytest_plugin.isolation_plugin import raise_as_pytest
+
+    with pytest.raises(WorkerOutcome) as brought:
         run_in_worker(_skips_in_the_worker, timeout=60)
+    with pytest.raises(pytest.skip.Exception, match="unavailable at build time: a test reason"):
+        raise_as_pytest(brought.value)
 
 
 def _skips_in_the_worker() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,20 +13,26 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from infergate.building.cases import Case, get_profile
-from infergate.core.errors import DataFileError
+from infergate.building.cases import Case
+from infergate.core.errors import CaseCrashed, DataFileError
 from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import baselines as bl
 from infergate.measuring.baseline_records import MAX_SESSIONS, CaseBaseline, RunRecord
+from infergate.measuring.case_result import CaseResult, Failed, Skipped
 from infergate.measuring.inrun_noise import InRunNoise
+from infergate.measuring.measuring_env import MeasuringEnv
 from infergate.measuring.sampling import Copy, ModelMeasurement, SamplingPlan, measure_model
 from infergate.measuring.session_gate import components
-from infergate.pytest_plugin import perf_plugin, perf_run
+from infergate.measuring.speedup_gate import judge_runs
+from infergate.pytest_plugin import perf_plugin
+from infergate.pytest_plugin.perf_plugin import PERF_TEST
+from infergate.pytest_plugin.perf_plugin import settle_outcome as settle
 from infergate.pytest_plugin.perf_run import PerfRun, no_baseline_line
 from infergate.pytest_plugin.settings import EXIT_INCONCLUSIVE, EXIT_NOTHING_JUDGED, EXIT_UNVERIFIED
-from infergate.reports.summary import format_table, judge, results_json
+from infergate.reports.summary import format_table, results_json
+from tests.perf_fakes import FakeMeasurer, change, perf_run, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "eager")
@@ -49,14 +56,9 @@ def synthetic(
                             noise=noise or InRunNoise(samples=10))  # observed, and quiet
 
 
-def make_run(root: Path, **kwargs) -> PerfRun:
-    # worker_timeout set (not None) only so that repeat > 1 is allowed: nothing is measured here,
-    # the tests put measurements in and replace ``measure`` for re-measures.
-    defaults = dict(profile=get_profile("smoke"), baselines_root=root, update=False, results_path=None,
-                    floor=0.05, alpha=0.01, budget_s=1.0, require_baseline=False, machine_class=MACHINE,
-                    lane=LANE, worker_timeout=60.0)
-    defaults.update(kwargs)
-    return PerfRun(**defaults)
+def make_run(root: Path, measurer: FakeMeasurer | None = None, **changes) -> PerfRun:
+    """A run of one process per model unless ``repeat`` says otherwise (the tests' measurements)."""
+    return perf_run(root, MACHINE, LANE, measurer or FakeMeasurer([]), **{"budget_s": 1.0, "repeat": 1, **changes})
 
 
 def runs(variant_ms: float, first_seed: int, n: int = 5) -> list[ModelMeasurement]:
@@ -69,9 +71,8 @@ def record(root: Path, measured: list[ModelMeasurement], floor: float | None = N
     mp = monkeypatch or pytest.MonkeyPatch()
     mp.setattr(bl, "host_identity", lambda *a: session)
     try:
-        run = make_run(root, update=True, repeat=len(measured), **kw)
+        run = make_run(root, FakeMeasurer(measured), update=True, repeat=len(measured), **kw)
         run.prepare([CASE])
-        run.measurements[(SPEC.id, "fp32", "torch")] = measured
         run.run_case(CASE)
         note = run.record_baselines()
     finally:
@@ -92,20 +93,13 @@ def sessions(root: Path, factors: list[float], base_ms: float = 7.0) -> None:
 
 
 def gate(root: Path, m: ModelMeasurement | list[ModelMeasurement], confirmation: list[ModelMeasurement],
-         monkeypatch, **kw):
+         monkeypatch, **kw) -> tuple[PerfRun, CaseResult, list]:
+    """A gating run of ``m`` (first runs) whose re-measures are ``confirmation``, in order."""
     first = m if isinstance(m, list) else [m]
-    run = make_run(root, repeat=len(first), **kw)
+    measurer = FakeMeasurer(first, list(confirmation))
+    run = make_run(root, measurer, repeat=len(first), **kw)
     run.prepare([CASE])
-    run.measurements[(SPEC.id, "fp32", "torch")] = first
-    remeasured = []
-    queue = list(confirmation)
-
-    def fake_measure(spec, dtype, variants, plan, worker_timeout, menv=None, shape=None):
-        remeasured.append((variants, plan.seed))
-        return queue.pop(0)
-
-    monkeypatch.setattr(perf_run, "measure", fake_measure)
-    return run, run.run_case(CASE), remeasured
+    return run, settle(run.run_case(CASE)), measurer.remeasured
 
 
 # Five sessions whose host effects scatter by ~0.5 %: a precise baseline.
@@ -298,19 +292,21 @@ def test_an_inconclusive_case_gives_its_own_exit_code(tmp_path, monkeypatch) -> 
     perf_plugin.pytest_sessionfinish(session)
     assert session.exitstatus == EXIT_INCONCLUSIVE == 10
     assert any("INCONCLUSIVE" in line and "exits with code 10" in line for line in run.outcome(0).lines())
-    run.inconclusive_fails = False  # --ig-inconclusive pass: reported, the run passes
+    change(run, on_inconclusive="pass")  # reported, the run passes
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
     perf_plugin.pytest_sessionfinish(session)
     assert session.exitstatus == pytest.ExitCode.OK
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.TESTS_FAILED)
-    run.inconclusive_fails = True
+    change(run, on_inconclusive="fail")
     perf_plugin.pytest_sessionfinish(session)  # a regression's code is never hidden behind it
     assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
 
 
 def test_repeat_needs_worker_processes(tmp_path) -> None:
-    with pytest.raises(DataFileError, match="--ig-isolate never"):
-        make_run(tmp_path, repeat=3, worker_timeout=None).prepare([CASE])
+    never = SimpleNamespace(timeout=None, isolates=lambda *a, **k: False)  # --ig-isolate never
+    with pytest.raises(pytest.UsageError, match="--ig-isolate never"):
+        perf_plugin.worker_measurer(settings(tmp_path, repeat=3), never, MeasuringEnv((), {}, ()))
+    assert perf_plugin.worker_measurer(settings(tmp_path, repeat=1), never, MeasuringEnv((), {}, ())).timeout is None
 
 
 def test_family_confidence_widens_with_the_number_of_cases(tmp_path) -> None:
@@ -330,7 +326,7 @@ def test_no_baseline_is_one_line_and_no_failure(tmp_path) -> None:
     run.prepare([CASE])
     assert run.notes == [no_baseline_line(run.baseline_path, MACHINE, LANE)]
     assert "\n" not in run.notes[0] and MACHINE in run.notes[0] and "not gated" in run.notes[0]
-    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
+    run.measurer = FakeMeasurer([synthetic(7.0)])
     result = run.run_case(CASE)
     assert result.verdict == "no-baseline" and not result.failed
 
@@ -338,7 +334,7 @@ def test_no_baseline_is_one_line_and_no_failure(tmp_path) -> None:
 def test_a_run_that_judged_nothing_has_its_own_exit_code_and_never_says_pass(tmp_path) -> None:
     run = make_run(tmp_path)
     run.prepare([CASE])
-    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
+    run.measurer = FakeMeasurer([synthetic(7.0)])
     run.run_case(CASE)
     outcome = run.outcome(fusions_compared=0)
     assert outcome.exit_code == EXIT_NOTHING_JUDGED == 7
@@ -352,7 +348,7 @@ def test_a_run_that_judged_nothing_has_its_own_exit_code_and_never_says_pass(tmp
     assert session.exitstatus == EXIT_NOTHING_JUDGED
     # A fusion case compared with its expectation was judged; so is a recording run's purpose.
     assert run.outcome(fusions_compared=1).exit_code == 0
-    run.update = True
+    change(run, update_baselines=True)
     assert run.outcome(fusions_compared=0).exit_code == 0
 
 
@@ -394,7 +390,7 @@ def test_a_bad_baseline_file_is_one_message_and_left_untouched(tmp_path, content
     with pytest.raises(DataFileError) as exc:
         run.prepare([CASE])
     assert str(run.baseline_path) in str(exc.value) and "\n" not in str(exc.value)
-    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
+    run.measurer = FakeMeasurer([synthetic(7.0)])
     run.baseline = None
     run.run_case(CASE)
     with pytest.raises(DataFileError):  # and an update refuses to overwrite it
@@ -427,11 +423,11 @@ def test_the_suite_stops_on_a_bad_baseline_file_with_one_error_line(tmp_path) ->
 def test_table_and_json_carry_the_verdicts(tmp_path) -> None:
     run = make_run(tmp_path)
     run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
-    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
+    run.measurer = FakeMeasurer([synthetic(7.0)])
     results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
     lines = format_table(results)
     assert lines[0].split()[:3] == ["case", "ms", "speedup"] and "no-baseline" in lines[2]
-    data = results_json(results, run.machine_info())
+    data = results_json(results, run.machine_info(), PERF_TEST)
     assert {"machine_class", "lane"} <= data["machine_info"].keys()
     extra = data["benchmarks"][1]["extra_info"]
     assert {"variant", "dtype", "lane", "threads", "speedup", "ci", "baseline", "verdict"} <= extra.keys()
@@ -473,7 +469,7 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
         # gate. A spin preempted by a neighbour only makes the copy slower still.
         eager = np.asarray(m.times_ns["eager"], dtype=float)
         implied.append(float(np.median(eager / (eager + delay_ns))))
-        verdict, message, est, _ = judge(runs, "slow", baseline, comp, 0.05, 0.99)
+        verdict, message, est, _ = judge_runs(runs, "slow", baseline, comp, 0.05, 0.99)
         if verdict != "inconclusive":
             break
     expected = float(np.exp(np.mean(np.log(implied))))  # runs pool as a geometric mean (runs_speedup_estimate)
@@ -487,8 +483,7 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
 
 def test_recording_takes_several_runs_unless_told_otherwise_in_pytest_and_the_command_alike() -> None:
     from infergate.commands.run import pytest_args
-    from infergate.core.defaults import DEFAULT_REPEAT, RECORD_RUNS
-    from infergate.reports.summary import runs_per_model
+    from infergate.core.defaults import DEFAULT_REPEAT, RECORD_RUNS, runs_per_model
 
     assert runs_per_model(None, True) == RECORD_RUNS
     assert runs_per_model(None, False) == DEFAULT_REPEAT
@@ -568,17 +563,18 @@ def test_a_case_that_looks_a_floor_slower_but_cannot_be_confirmed_is_unverified_
     assert result.verdict == "unverified" and result.mdd > 0.10, result.message
     assert "slower, not significant at this precision" in result.message
     assert run.outcome(0).exit_code == EXIT_UNVERIFIED
-    run.update = True  # a recording run: its new session is the point, the older one's blindness is reported
+    # A recording run: its new session is the point, the older one's blindness is reported.
+    change(run, update_baselines=True)
     assert run.outcome(0).exit_code == 0
     assert any("UNVERIFIED" in line and "a recording run" in line for line in run.outcome(0).lines())
-    run.update = False
-    run.unverified_fails = False  # --ig-unverified pass: reported only, and the last line still says so
+    # --ig-unverified pass: reported only, and the last line still says so.
+    change(run, update_baselines=False, on_unverified="pass")
     assert run.outcome(0).exit_code == 0
     assert any("1 case(s) UNVERIFIED" in line for line in run.outcome(0).lines())
 
 
 def test_bf16_jit_ipex_is_measured_apart_from_the_variants_it_would_skew() -> None:
-    from infergate.pytest_plugin.perf_run import measurement_key
+    from infergate.measuring.perf_measurer import measurement_key
 
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "sdpa")
     keys = {v: measurement_key(Case(spec, v, DType.BF16)) for v in ("eager", "jit", "jit_ipex", "compile")}
@@ -590,23 +586,46 @@ def test_bf16_jit_ipex_is_measured_apart_from_the_variants_it_would_skew() -> No
 
 
 def test_a_case_whose_build_failed_fails_alone_with_the_error(tmp_path) -> None:
-    """A variant that did not build fails its own case, once, with its error; the model is not
-    re-measured for it, and a case whose reference did not build says so."""
-    run = make_run(tmp_path)
-    run.prepare([CASE])
+    """A variant that did not build fails its own case with its error, and a case whose reference
+    did not build says so; the engine returns the failure, the hook makes it pytest's."""
     m = synthetic(7.0)
     broken = dataclasses.replace(m, failed={"jit": "BuildError: jit/fp32 build failed: RuntimeError: no trace"})
-    run.measurements[(SPEC.id, "fp32", "torch")] = [broken]
-    with pytest.raises(pytest.fail.Exception, match=r"-jit-fp32: did not build: BuildError: jit/fp32 build failed"):
-        run.run_case(CASE)
     no_reference = dataclasses.replace(m, failed={"eager": "ProofError: eager: outputs differ"})
-    run.measurements[(SPEC.id, "fp32", "torch")] = [no_reference]
-    with pytest.raises(pytest.fail.Exception, match="its speedup's reference eager did not build: ProofError"):
-        run.run_case(CASE)
-    # A flaky build: fine in the first run, failed in the second process (--ig-repeat 2).
-    run.measurements[(SPEC.id, "fp32", "torch")] = [m, broken]
-    with pytest.raises(pytest.fail.Exception, match="-jit-fp32: did not build: BuildError"):
-        run.run_case(CASE)
+    # The last: a flaky build, fine in the first run, failed in the second process (--ig-repeat 2).
+    for first, expected in (([broken], r"-jit-fp32: did not build: BuildError: jit/fp32 build failed"),
+                            ([no_reference], "its speedup's reference eager did not build: ProofError"),
+                            ([m, broken], "-jit-fp32: did not build: BuildError")):
+        run = make_run(tmp_path, FakeMeasurer(first), repeat=len(first))
+        run.prepare([CASE])
+        outcome = run.run_case(CASE)
+        assert isinstance(outcome, Failed) and re.search(expected, outcome.message), outcome
+        with pytest.raises(pytest.fail.Exception, match=expected):
+            settle(outcome)
+        assert run.results == []
+
+
+def test_a_crashed_worker_fails_every_case_of_its_model_and_is_measured_once(tmp_path) -> None:
+    def crashing(case, variants, plan):
+        calls.append(plan.seed)
+        raise CaseCrashed("the worker was killed by signal SIGSEGV (11)")
+
+    calls: list[int] = []
+    run = make_run(tmp_path, crashing, repeat=2)
+    other = Case(SPEC, "compile", DType.FP32)
+    run.prepare([CASE, other])
+    outcomes = [run.run_case(CASE), run.run_case(other)]
+    assert outcomes[0] == outcomes[1] and isinstance(outcomes[0], Failed) and calls == [0]
+    assert "CaseCrashed: the worker was killed by signal SIGSEGV" in outcomes[0].message
+
+
+def test_a_worker_that_skips_the_variant_is_the_case_s_skip(tmp_path) -> None:
+    skipping = dataclasses.replace(synthetic(7.0), skipped={"jit": "IPEX BF16 needs AVX-512"})
+    run = make_run(tmp_path, FakeMeasurer([skipping]))
+    run.prepare([CASE])
+    outcome = run.run_case(CASE)
+    assert outcome == Skipped("IPEX BF16 needs AVX-512") and run.results == []
+    with pytest.raises(pytest.skip.Exception, match="IPEX BF16 needs AVX-512"):
+        settle(outcome)
 
 
 def test_a_build_that_fails_in_a_re_measure_fails_the_case_not_a_traceback(tmp_path, monkeypatch) -> None:
@@ -625,7 +644,7 @@ def test_baselines_that_cannot_be_written_lose_no_results(tmp_path, monkeypatch)
     results_path = tmp_path / "results.json"
     run = make_run(tmp_path, update=True, repeat=2, results_path=results_path)
     run.prepare([CASE])
-    run.measurements[(SPEC.id, "fp32", "torch")] = runs(7.0, 1, 2)
+    run.measurer = FakeMeasurer(runs(7.0, 1, 2))
     run.run_case(CASE)
 
     def read_only(*a, **k):
@@ -646,7 +665,7 @@ def test_a_run_that_could_not_observe_the_machine_says_so_once(tmp_path) -> None
     run = make_run(tmp_path, repeat=2)
     run.prepare([CASE])
     blind = [dataclasses.replace(m, noise=InRunNoise()) for m in runs(7.0, 1, 2)]  # no /proc/stat sample
-    run.measurements[(SPEC.id, "fp32", "torch")] = blind
+    run.measurer = FakeMeasurer(blind)
     run.run_case(CASE)
     run.run_case(CASE)
     said = [n for n in run.notes if "could not be read while measuring" in n]

@@ -120,15 +120,16 @@ def test_results_written_by_the_perf_run_become_history_with_their_provenance(tm
     from infergate.building.cases import Case
     from infergate.core.atomic import write_json
     from infergate.matrix.dtypes import DType
+    from infergate.pytest_plugin.perf_plugin import PERF_TEST
     from infergate.reports.summary import results_json
+    from tests.perf_fakes import FakeMeasurer
     from tests.test_gate import CASE, SPEC, make_run, synthetic
 
-    run = make_run(tmp_path)
+    run = make_run(tmp_path, FakeMeasurer([synthetic(7.0)]))
     run.prepare([Case(SPEC, "eager", DType.FP32), CASE])
-    run.measurements[(SPEC.id, "fp32", "torch")] = [synthetic(7.0)]
     results = [run.run_case(Case(SPEC, "eager", DType.FP32)), run.run_case(CASE)]
     path = tmp_path / "perf-run.json"
-    write_json(path, results_json(results, run.machine_info()))
+    write_json(path, results_json(results, run.machine_info(), PERF_TEST))
     lines = history_cli.add([path], tmp_path / "history")
     assert "added run" in lines[0]
     (info, case), = hi.load(tmp_path / "history").of(run.machine_class, run.lane)

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from infergate.building.variants import Compile, Eager
-from infergate.core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
+from infergate.core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError, WorkerOutcome
 from infergate.measuring import baselines
 from infergate.measuring.baseline_records import CaseBaseline
 from infergate.measuring.isolation import STACK_DUMP_GRACE_S, run_in_worker
-from infergate.pytest_plugin.isolation_plugin import IsolationSettings
+from infergate.pytest_plugin.isolation_plugin import IsolationSettings, raise_as_pytest
 from infergate.pytest_plugin.settings import ISOLATE, TIMEOUT_SECONDS, Mode, _mode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -327,5 +327,8 @@ def test_an_in_process_timeout_off_the_main_thread_still_stops_the_case() -> Non
                                            ("fail", pytest.fail.Exception)])
 def test_a_pytest_outcome_in_the_worker_is_the_same_outcome_here(kind: str, outcome: type) -> None:
     # pytest's outcome classes do not pickle: a skip used to come back as a CaseError, i.e. a failure.
-    with pytest.raises(outcome, match=f"^{kind}: because of a test reason$"):
+    # The worker side names it as plain data, and the plugin raises it again as pytest's.
+    with pytest.raises(WorkerOutcome) as brought:
         run_in_worker(pytest_outcome, kind, f"{kind}: because of a test reason", timeout=30)
+    with pytest.raises(outcome, match=f"^{kind}: because of a test reason$"):
+        raise_as_pytest(brought.value)

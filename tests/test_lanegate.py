@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
+from infergate.building.case_expr import case_matcher
 from infergate.building.cases import get_profile
 from infergate.commands import gate_cli
 from infergate.core import exit_codes
 from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan, worker_checks
-from infergate.gate.lane_worker import case_matcher, select_cases
+from infergate.gate.lane_worker import select_cases
 from infergate.measuring import lane_compare, lane_results
 
 # Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only

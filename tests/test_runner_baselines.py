@@ -57,20 +57,19 @@ def _gate_against_committed(lane: str, case_id: str, factor: float, monkeypatch)
     """Today's two runs, and any re-measures, at ``factor`` x the case's lowest recorded runs."""
     from infergate.building.cases import get_profile, perf_cases
     from infergate.measuring.measuring_env import MeasuringEnv
-    from infergate.pytest_plugin import perf_run
+    from tests.perf_fakes import perf_run
 
     case = next(c for p in ("smoke", "default", "nightly") for c in perf_cases(get_profile(p)) if c.id == case_id)
     recorded = sorted(bl.load(bl.baseline_path(REPO / "baselines", RUNNER_CLASS, lane)).cases[case_id].speedups)
-    seeds = iter(range(1000))
-    monkeypatch.setattr(perf_run, "measure", lambda spec, dtype, variants, plan, *a, **k: _today(
-        case, recorded[plan.seed % 2] * factor, 100 + plan.seed))
-    run = perf_run.PerfRun(profile=get_profile("default"), baselines_root=REPO / "baselines", update=False,
-                           results_path=None, floor=0.05, alpha=0.01, budget_s=1.0, require_baseline=True,
-                           machine_class=RUNNER_CLASS, lane=lane, worker_timeout=60.0, repeat=2,
-                           menv=MeasuringEnv(("none",), {}, ()))
+
+    def measurer(case, variants, plan):
+        # First runs (seeds 0, 1) at the two lowest recorded speedups; re-measures alternate them.
+        return _today(case, recorded[plan.seed % 2] * factor, plan.seed if plan.seed < 2 else 100 + plan.seed)
+
+    run = perf_run(REPO / "baselines", RUNNER_CLASS, lane, measurer, MeasuringEnv(("none",), {}, ()),
+                   profile=get_profile("default"), floor=0.05, alpha=0.01, budget_s=1.0, require_baseline=True,
+                   repeat=2)
     run.prepare([case])
-    run.measurements[perf_run.measurement_key(case)] = [_today(case, recorded[i] * factor, next(seeds))
-                                                       for i in range(2)]
     result = run.run_case(case)
     return result.verdict, result.message
 

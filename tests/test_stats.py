@@ -153,9 +153,9 @@ def test_change_below_the_floor_passes_even_when_certain() -> None:
     assert verdict.status == "pass"
 
 
-def test_interval_spanning_both_floors_is_noisy() -> None:
+def test_interval_spanning_both_floors_is_inconclusive() -> None:
     verdict = speedup_verdicts.gate_verdict((1.0, 0.8, 1.25), (1.0, 0.99, 1.01))
-    assert verdict.status == "noisy"
+    assert verdict.status == "inconclusive"
 
 
 def test_family_confidence() -> None:
@@ -230,7 +230,7 @@ def _simulate_staged(drop: float, within: float, between: float, trials: int, se
     within) (the gate's own model): 9 cases x 6 recorded sessions x 5 runs pool the components,
     today is a new session of 2 runs, a flagged case gets 3 re-measures (same session)."""
     from infergate.measuring.session_gate import components, prior_for
-    from infergate.reports.summary import staged_verdict
+    from infergate.measuring.staging import staged_verdict
 
     rng = np.random.default_rng(seed)
     fails = undecided = 0
@@ -267,4 +267,4 @@ def test_ratio_status_floor_rule() -> None:
     # Significant but below half the floor: not a regression.
     assert speedup_verdicts.ratio_status((0.98, 0.975, 0.985), 0.05) == "pass"
     # A floor-sized loss not ruled out: not a pass.
-    assert speedup_verdicts.ratio_status((1.0, 0.9, 1.1), 0.05) == "noisy"
+    assert speedup_verdicts.ratio_status((1.0, 0.9, 1.1), 0.05) == "inconclusive"

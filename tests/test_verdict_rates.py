@@ -1,4 +1,4 @@
-"""The speedup gate's rates, simulated through its own judging code (``summary.staged_verdict``).
+"""The speedup gate's rates, simulated through its own judging code (``staging.staged_verdict``).
 
 Each simulated session draws a host effect (between-session sd) and runs around it (within-session
 sd); the baseline holds S such sessions of 5 runs, today is a new session of 2 runs with up to 3
@@ -17,7 +17,7 @@ from infergate.building.cases import get_profile, perf_cases
 from infergate.core.defaults import DEFAULT_FAMILY_ALPHA
 from infergate.measuring.session_gate import components, prior_for
 from infergate.measuring.speedup_verdicts import family_confidence
-from infergate.reports.summary import staged_verdict
+from infergate.measuring.staging import staged_verdict
 
 # Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
 # in ./suite test (tests/README.md).

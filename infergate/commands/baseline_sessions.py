@@ -16,8 +16,9 @@ from ..measuring import baselines as bl
 from ..measuring import fusions, imported
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
+from ..measuring.speedup_gate import spreads
 from ..measuring.speedup_verdicts import family_confidence
-from ..reports.summary import RECORD_CONFIDENCE, spreads
+from ..measuring.staging import RECORD_CONFIDENCE
 
 RESULTS_VERSIONS = (1,)
 

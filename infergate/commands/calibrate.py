@@ -13,7 +13,7 @@ Rules, per trial and per injected slowdown p (A/A is p = 0):
   99 % paired bootstrap; a regression when the whole interval is below 1 (no floor); and the same
   with the ratio of medians, the issue's reference rule and the suite's estimator until baseline
   format 3;
-- the suite's gate vs a stored baseline (``summary.staged_verdict``, the code the suite runs): the
+- the suite's gate vs a stored baseline (``staging.staged_verdict``, the code the suite runs): the
   speedups eager/(variant+p) of this trial and the next ``--first-runs - 1`` (today's runs)
   against the speedups eager/variant of the ``--baseline-runs`` trials before it (separate
   builds, as a baseline recorded on another day), judged with the between-run spread of the

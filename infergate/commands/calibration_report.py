@@ -30,7 +30,7 @@ def session_markdown(
     lines.append("")
     lines.append(f"Gate shape: {shape.first} run(s) today, up to {shape.baseline} runs per baseline session, "
                  f"{shape.confirm} re-measures, one-sided confidence {shape.confidence:.4g}, floor {floor:.0%}; "
-                 "undecided = unverified or inconclusive (summary.staged_verdict, as the suite runs it).")
+                 "undecided = unverified or inconclusive (staging.staged_verdict, as the suite runs it).")
     return lines
 
 

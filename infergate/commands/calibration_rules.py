@@ -15,8 +15,8 @@ from ..measuring.other_tools import asv_rule, pytest_benchmark_rule
 from ..measuring.run_spread import pooled_spread
 from ..measuring.session_gate import Components, components, prior_for
 from ..measuring.speedup_verdicts import family_confidence, gate_verdict, ratio_status
+from ..measuring.staging import RECORD_CONFIDENCE, staged_verdict
 from ..measuring.stats import LEGACY_ESTIMATOR
-from ..reports.summary import RECORD_CONFIDENCE, staged_verdict
 from .calibration_trials import Trial, copy_name
 
 CONFIDENCE = RECORD_CONFIDENCE  # the interval a recorded baseline carries
@@ -122,7 +122,7 @@ def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str
                    floor: float, shape: GateShape = GateShape()) -> tuple[dict[str, Tally], list[str]]:
     """The suite's gate across sessions: each session in turn is "today" (a host that did not record
     the baseline), judged against the *other* sessions as the baseline's sessions, exactly as
-    ``summary.staged_verdict`` judges a case (the between-session part measured from those
+    ``staging.staged_verdict`` judges a case (the between-session part measured from those
     sessions, shrunk toward the documented prior). Every trial of today's session starts one
     emulated run: it and the next ``shape.first - 1`` are today's runs, the following
     ``shape.confirm`` its re-measures. Returns the tally per today-session and notes with the

@@ -27,7 +27,7 @@ def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra:
     args = [str(PERF_DIR), "--rootdir", str(REPO_ROOT), "-c", str(REPO_ROOT / "pyproject.toml"), PROFILE, profile]
     if update_baselines:
         args.append(UPDATE_BASELINES)
-    if repeat is not None:  # else the plugin's rule (summary.runs_per_model), the same as pytest's
+    if repeat is not None:  # else the plugin's rule (defaults.runs_per_model), the same as pytest's
         args += [REPEAT, str(repeat)]
     return args + extra
 

@@ -26,3 +26,11 @@ UPGRADE_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reporte
 MAX_SESSIONS = 8  # sessions a baseline keeps, the newest; older ones age out on the next update
 CHANGE_PENALTY = 1.5  # change-point fit: the penalty per segment, times ln(nights) (measuring/changepoints.py)
 CHANGE_HOLD = 2  # nights a regression must hold before it alerts
+
+
+def runs_per_model(repeat: int | None, recording: bool) -> int:
+    """--ig-repeat when given; otherwise RECORD_RUNS when recording baselines, DEFAULT_REPEAT when
+    gating. The same rule for ``pytest perf`` and ``python -m infergate run``."""
+    if repeat is not None:
+        return repeat
+    return RECORD_RUNS if recording else DEFAULT_REPEAT

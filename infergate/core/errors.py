@@ -53,3 +53,13 @@ class CaseError(InfergateError):
 
 class CaseUnavailable(InfergateError):
     """Discovered at run time that a case cannot run here; the message is the precise skip reason."""
+
+
+class WorkerOutcome(InfergateError):
+    """A test's own skip, xfail or failure inside a worker, brought back as plain data (pytest's
+    outcome exceptions do not pickle); the pytest plugin raises it again as pytest's."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "Skipped", "XFailed" or "Failed": the name of pytest's outcome class
+        self.message = message

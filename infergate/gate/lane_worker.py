@@ -38,35 +38,12 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import IO, Any
 
+from ..building.case_expr import case_matcher
 from ..building.cases import Case, Profile, perf_cases
 from ..core.errors import UsageError
 
 PROTOCOL = 2
 
-
-
-def case_matcher(expr: str | None) -> Callable[[str], bool]:
-    """A predicate on case ids that follows pytest's ``-k`` rules, so one expression selects the
-    same cases in the correctness run and here: each name is a case-insensitive substring test."""
-    if not expr:
-        return lambda case_id: True
-    # pytest's own parser: the grammar (and, or, not, parentheses) is then exactly pytest's.
-    from _pytest.mark.expression import Expression
-
-    try:
-        compiled = Expression.compile(expr)
-    except Exception as exc:  # pytest raises its own ParseError type
-        raise UsageError(f"invalid case expression {expr!r}: {exc}") from None
-
-    def matches(case_id: str) -> bool:
-        low = case_id.lower()
-
-        def has(name: str, /, **_: object) -> bool:
-            return name.lower() in low
-
-        return compiled.evaluate(has)
-
-    return matches
 
 
 def select_cases(profile: Profile, expr: str | None) -> list[Case]:

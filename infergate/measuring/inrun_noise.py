@@ -22,7 +22,7 @@ from pathlib import Path
 
 PROC_STAT = Path("/proc/stat")
 SAMPLE_EVERY_S = 0.1
-# Judged per run (summary.run_noise): more than this many other runnable threads on average means
+# Judged per run (staging.run_noise): more than this many other runnable threads on average means
 # something competed for the CPUs while measuring; more than this share of stolen CPU time means
 # the hypervisor did.
 MAX_OTHERS_RUNNABLE = 0.5

@@ -9,8 +9,10 @@ import of IPEX prints there), its own process group (inductor starts compile wor
 a timeout must kill them all), and its exit status exactly as the OS reports it.
 
 The call travels as a pickle in a private temp directory: ``fn`` must be a top-level function
-(pickled by reference), arguments and result must be picklable. These pickles are our own, written
-and read by this module only; nothing from outside is unpickled here.
+(pickled by reference), arguments and result must be picklable. A pytest skip, xfail or failure
+raised in the worker comes back as ``core.errors.WorkerOutcome`` (the pytest plugin re-raises it).
+These pickles are our own, written and read by this module only; nothing from outside is
+unpickled here.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
-from ..core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError
+from ..core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError, WorkerOutcome
 
 T = TypeVar("T")
 
@@ -160,15 +162,9 @@ def tail(stderr_text: str, lines: int = STDERR_TAIL_LINES) -> str:
 def _unwrap(outcome: tuple) -> Any:
     if outcome[0] == "ok":
         return outcome[1]
-    if outcome[0] == "pytest":  # a skip, xfail or fail inside the worker is the case's outcome here too
-        import pytest
-
+    if outcome[0] == "pytest":  # a skip, xfail or fail inside the worker: the pytest plugin raises it again
         _, kind, message = outcome
-        if kind == "Skipped":
-            pytest.skip(message)
-        if kind == "XFailed":
-            pytest.xfail(message)
-        pytest.fail(message, pytrace=False)
+        raise WorkerOutcome(kind, message)
     _, exc_bytes, type_name, message, tb_text = outcome
     exc: BaseException | None = None
     if exc_bytes is not None:
@@ -212,7 +208,8 @@ def _worker_main(call_file: BinaryIO, result_path: str) -> None:
 
 def _raised(exc: BaseException) -> tuple:
     # pytest's outcome exceptions do not pickle (their classes claim the module "builtins"): sent as
-    # their kind and message, or a skip in a worker would come back as a CaseError, a failure.
+    # their kind and message, or a skip in a worker would come back as a CaseError, a failure. Only
+    # looked up, never imported: such an exception exists only if the called code loaded pytest.
     outcomes = sys.modules.get("_pytest.outcomes")
     for kind in ("XFailed", "Skipped", "Failed"):  # XFailed is a Failed: most specific first
         if outcomes is not None and isinstance(exc, getattr(outcomes, kind)):

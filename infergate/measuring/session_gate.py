@@ -1,15 +1,9 @@
-"""Judging today's runs against baselines recorded in other sessions: two variance components.
+"""The speedup gate's statistics: today's runs judged as a new host session against the baseline's.
 
-A speedup (eager / variant) scatters between runs of one session (separate processes) and between
-sessions (host boots, and occasions an hour apart within one boot). Per variant, pooled over the
-baseline file's cases, the gate estimates both and judges today's runs as a new session: the
-predictive variance of today's mean log-speedup minus the baseline's mean is
-``between^2 (1 + 1/S) + within^2 (1/m + 1/(S n))`` for S sessions of n runs and m runs today.
-
-The between part is a prior (``PRIOR_BETWEEN_SD`` worth ``PRIOR_DF`` sessions, derived in
-docs/calibration.md) pooled with the sessions' own scatter; its df are ``PRIOR_DF + S - 1`` and
-the predictive t carries them (Welch-Satterthwaite). Every rule is one-sided, at the family
-confidence, because only a drop can fail:
+A speedup scatters between runs of one host session and between host sessions; per variant, pooled
+over the file's cases, ``components`` estimates both (the between part pooled with a prior,
+``PRIOR_BETWEEN_SD`` worth ``PRIOR_DF`` sessions), and ``judge`` applies one-sided rules at the
+family confidence, since only a drop fails (derivations: docs/calibration.md):
 
 - regression:   the upper bound lies below 1 and the drop is at least half the floor;
 - improvement:  the lower bound lies above 1 and the gain is at least half the floor;
@@ -24,14 +18,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Final, Literal
+from typing import Final
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX
 from .run_spread import student_t_quantile
 from .stats import Estimate
-
-# The one verdict vocabulary of the speedup gate (statistics plus the run-level outcomes).
-Status = Literal["pass", "unverified", "improvement", "regression", "inconclusive"]
+from .verdicts import JudgedVerdict
 
 # Between-session sd of the log-speedup (docs/calibration.md, "The between-session prior"): every
 # occasion pair the project measured, pooled over variants, rounded up; worth PRIOR_DF sessions.
@@ -112,7 +104,7 @@ def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_
 
 @dataclass(frozen=True)
 class Judgement:
-    status: Status
+    status: JudgedVerdict
     ratio: Estimate  # today's speedup / the baseline's; one-sided bounds at ``confidence``
     mdd: float  # minimum detectable drop (a fraction)
     floor: float  # --ig-floor (or the case's own): what "pass" rules out
@@ -179,7 +171,7 @@ def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]
     ratio = Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
     mdd = minimum_detectable_drop(se, df, confidence, power)
     if ratio.high < 1.0 and ratio.point <= 1.0 - floor / 2:
-        status: Status = "regression"
+        status: JudgedVerdict = "regression"
     elif ratio.low > 1.0 and ratio.point >= 1.0 + floor / 2:
         status = "improvement"
     elif ratio.low >= 1.0 - floor:

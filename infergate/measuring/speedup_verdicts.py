@@ -1,19 +1,16 @@
-"""Floor rules on a speedup ratio (``ratio_status``, and ``gate_verdict``: the calibration's earlier
-rule, which says "noisy" where the suite's gate says "inconclusive"), combining two intervals on the
-log scale, and the per-case confidence of a family of cases."""
+"""Floor rules on a speedup ratio (``ratio_status``; ``gate_verdict``, the calibration's earlier rule),
+combining two intervals on the log scale, and the per-case confidence of a family of cases. Verdicts
+are the speedup gate's (``verdicts.py``)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from ..core.defaults import DEFAULT_FLOOR
 from .stats import Estimate
-
-Status = Literal["pass", "regression", "improvement", "noisy"]
-
+from .verdicts import INCONCLUSIVE, JudgedVerdict
 
 # --------------------------------------------------------------------------------------------
 # Comparing a measured speedup with a baseline from another day
@@ -52,8 +49,8 @@ def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Est
 
 
 @dataclass(frozen=True)
-class Verdict:
-    status: Status
+class RatioVerdict:
+    status: JudgedVerdict
     message: str
     ratio: Estimate  # measured speedup / baseline speedup, with the combined interval
 
@@ -62,9 +59,9 @@ def gate_verdict(
     measured: Sequence[float],
     baseline: Sequence[float],
     floor: float = DEFAULT_FLOOR,
-) -> Verdict:
+) -> RatioVerdict:
     """The calibration's earlier rule: one measured speedup against one recorded, the whole interval
-    of their ratio past ``floor`` (regression below 1 - floor, improvement above 1 + floor; noisy
+    of their ratio past ``floor`` (regression below 1 - floor, improvement above 1 + floor; inconclusive
     when it reaches past both). Both estimates must be at the same confidence."""
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
@@ -76,15 +73,15 @@ def gate_verdict(
         f"ratio {ratio.point:.3f} [{ratio.low:.3f}, {ratio.high:.3f}], floor {floor:.0%}"
     )
     if hi_log < down:
-        return Verdict("regression", f"regression: {summary}", ratio)
+        return RatioVerdict("regression", f"regression: {summary}", ratio)
     if lo_log > up:
-        return Verdict("improvement", f"improvement (update the baseline): {summary}", ratio)
+        return RatioVerdict("improvement", f"improvement (update the baseline): {summary}", ratio)
     if lo_log < down and hi_log > up:
-        return Verdict("noisy", f"too noisy to decide: {summary}", ratio)
-    return Verdict("pass", f"pass: {summary}", ratio)
+        return RatioVerdict(INCONCLUSIVE, f"too noisy to decide: {summary}", ratio)
+    return RatioVerdict("pass", f"pass: {summary}", ratio)
 
 
-def ratio_status(ratio: Sequence[float], floor: float) -> Status:
+def ratio_status(ratio: Sequence[float], floor: float) -> JudgedVerdict:
     """The floor rule for any ratio where below 1 is worse (a speed ratio): a regression is significant
     and at least half the floor; "pass" means a floor-sized loss was ruled out."""
     point, low, high = (float(x) for x in ratio)
@@ -95,7 +92,7 @@ def ratio_status(ratio: Sequence[float], floor: float) -> Status:
     # "pass" has to mean a floor-sized loss was ruled out; an interval that still reaches below
     # 1 - floor did not rule it out, whatever its point says.
     if low < 1.0 - floor:
-        return "noisy"
+        return INCONCLUSIVE
     return "pass"
 
 

@@ -206,9 +206,9 @@ def fusion_counts(request: pytest.FixtureRequest) -> Callable[[Case], dict[str, 
     """``counts(case)``, built where --ig-isolate and --ig-timeout say, as every matrix case is: IPEX
     builds in a worker of their own by default (its import can exit(127), its kernels abort). The
     check itself stays in this process, where the table and the expectations are."""
-    from ..core.errors import CaseCrashed, CaseTimeout
+    from ..core.errors import CaseCrashed, CaseTimeout, WorkerOutcome
     from ..measuring.isolation import run_in_worker
-    from .isolation_plugin import alarm, settings
+    from .isolation_plugin import alarm, raise_as_pytest, settings
 
     isolation = settings(request.config)
 
@@ -219,6 +219,8 @@ def fusion_counts(request: pytest.FixtureRequest) -> Callable[[Case], dict[str, 
                 return counts_of(case)
         try:
             return run_in_worker(counts_of, case, timeout=timeout)
+        except WorkerOutcome as outcome:  # counts_of's skip, for a case unavailable at build time
+            raise_as_pytest(outcome)
         except (CaseCrashed, CaseTimeout) as exc:
             failure = f"{case.id}: {type(exc).__name__}: {exc}"
         pytest.fail(failure, pytrace=False)

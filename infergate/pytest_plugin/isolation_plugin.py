@@ -24,12 +24,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
-from .session import Session
+from ..core.errors import CaseCrashed, CaseTimeout, DataFileError, WorkerOutcome
+from .session import RunContext
 from .session import session as run_session
 from .settings import ISOLATE, Mode
 
@@ -50,7 +50,7 @@ class IsolationSettings:
     timeout: float | None  # None: the per-variant defaults
 
     @classmethod
-    def of(cls, run: Session) -> IsolationSettings:
+    def of(cls, run: RunContext) -> IsolationSettings:
         return cls(mode=run.settings.isolate, timeout=run.settings.timeout_s)
 
     def timeout_for(self, variant: str) -> float:
@@ -133,7 +133,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 # Plain functions the hooks call (and the tests)
 
 
-def baselines_problem(run: Session) -> str | None:
+def baselines_problem(run: RunContext) -> str | None:
     """The one-line problem of this machine's baselines file, checked before any case runs (the
     session keeps the file it read, so perf does not read it again)."""
     try:
@@ -162,6 +162,15 @@ def matrix_case(item: pytest.Item) -> Case | None:
     return case
 
 
+def raise_as_pytest(outcome: WorkerOutcome) -> NoReturn:
+    """A test's skip, xfail or failure in a worker, as the same pytest outcome here."""
+    if outcome.kind == "Skipped":
+        pytest.skip(outcome.message)
+    if outcome.kind == "XFailed":
+        pytest.xfail(outcome.message)
+    pytest.fail(outcome.message, pytrace=False)
+
+
 def run_test_isolated(item: pytest.Function, case: Case, timeout: float) -> None:
     from ..measuring.isolation import run_in_worker
 
@@ -175,6 +184,8 @@ def run_test_isolated(item: pytest.Function, case: Case, timeout: float) -> None
             _hypothesis_profile(), timeout=timeout,
         )
         return
+    except WorkerOutcome as outcome:
+        raise_as_pytest(outcome)
     except (CaseCrashed, CaseTimeout) as exc:
         failure = f"{case.id}: {type(exc).__name__}: {exc}"
     # Outside the except block, so the report is this message alone, not a chain of tracebacks.

@@ -15,28 +15,24 @@ import pytest
 from ..building.cases import Case, perf_cases
 from ..building.user_cases import user_cases
 from ..building.variants import REFERENCE
+from ..core.defaults import runs_per_model
 from ..core.errors import DataFileError, UsageError
-from ..measuring.measuring_env import suite_env
-from ..reports.summary import (
-    INCONCLUSIVE,
-    UNVERIFIED,
-    CaseResult,
-    cost_table,
-    format_table,
-    legend,
-    results_json,
-    runs_per_model,
-    write_json,
-)
+from ..measuring.case_result import CaseResult, Failed, Outcome, Skipped
+from ..measuring.measuring_env import MeasuringEnv, suite_env
+from ..measuring.perf_measurer import MEASURE_TIMEOUT_S, WorkerMeasurer
+from ..measuring.verdicts import INCONCLUSIVE, REGRESSION, UNVERIFIED
+from ..reports.summary import cost_table, format_table, legend, results_json, write_json
 from .params import checkpoint_cases, matrix_params
-from .perf_run import MEASURE_TIMEOUT_S, PerfRun
+from .perf_run import PerfRun
 from .session import session as run_session
-from .settings import CONFIRM_BUDGET, INJECT
+from .settings import CONFIRM_BUDGET, INJECT, REPEAT, Settings
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
 PERF_MARK = "infergate_perf"
+# The perf test every case is a parameter of (the results JSON names each benchmark after it).
+PERF_TEST = "perf/test_speedups.py::test_speedup"
 
 # --------------------------------------------------------------------------------------------
 # Hooks
@@ -55,21 +51,30 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
             menv = suite_env()
         except UsageError as exc:  # e.g. the allocator library is not installed: one line, no traceback
             raise pytest.UsageError(f"infergate: {exc}") from None
-        # A model's measurement builds every variant, compile included: the compile timeout applies.
-        timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
-        s = run.settings
-        config.stash[_RUN] = PerfRun(
-            profile=s.profile, baselines_root=s.baselines_dir, update=s.update_baselines,
-            results_path=s.results_json, floor=s.floor, alpha=s.alpha, budget_s=s.budget_s,
-            require_baseline=s.require_baseline, machine_class=run.machine_class, lane=run.lane,
-            load_baseline=lambda: run.baseline,
-            worker_timeout=timeout if isolation.isolates(REFERENCE, perf=True) else None,
-            repeat=runs_per_model(s.repeat, s.update_baselines), confirm_runs=s.confirm_runs,
-            threads=s.threads, inconclusive_fails=s.on_inconclusive == "fail",
-            unverified_fails=s.on_unverified == "fail",
-            confirm_budget_s=s.confirm_budget_s, replace=s.replace_baselines, inject=s.inject, menv=menv,
-        )
+        config.stash[_RUN] = PerfRun(run, worker_measurer(run.settings, isolation, menv), menv)
     return config.stash[_RUN]
+
+
+def worker_measurer(settings: Settings, isolation: Any, menv: MeasuringEnv) -> WorkerMeasurer:
+    """The measurer ``--ig-isolate`` and ``--ig-timeout`` ask for (``isolation``: the isolation
+    plugin's settings); several runs per model need a process each."""
+    # A model's measurement builds every variant, compile included: the compile timeout applies.
+    timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
+    isolated = isolation.isolates(REFERENCE, perf=True)
+    repeat = runs_per_model(settings.repeat, settings.update_baselines)
+    if repeat > 1 and not isolated:
+        raise pytest.UsageError(f"infergate: {REPEAT} {repeat} needs a separate process per run; "
+                                "it cannot be combined with --ig-isolate never")
+    return WorkerMeasurer(timeout if isolated else None, menv)
+
+
+def settle_outcome(outcome: Outcome) -> CaseResult:
+    """The perf run's outcome of a case as pytest's: a skip or failure raises, a result returns."""
+    if isinstance(outcome, Skipped):
+        pytest.skip(outcome.reason)
+    if isinstance(outcome, Failed):
+        pytest.fail(outcome.message, pytrace=False)
+    return outcome
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -155,9 +160,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run is None or not run.results:
         return
     # The results first: a baselines file that cannot be written must not lose the run's measurements.
-    if run.results_path is not None:
-        write_json(run.results_path, results_json(run.results, run.machine_info()))
-        run.notes.append(f"infergate: results JSON written to {run.results_path}")
+    results_path = run.settings.results_json
+    if results_path is not None:
+        write_json(results_path, results_json(run.results, run.machine_info(), PERF_TEST))
+        run.notes.append(f"infergate: results JSON written to {results_path}")
     if run.update:
         try:
             run.notes.append(run.record_baselines())
@@ -165,7 +171,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
             run.notes.append(f"infergate: baselines NOT updated: {why}{where}"
-                             + (f"; this run's results are in {run.results_path}" if run.results_path else ""))
+                             + (f"; this run's results are in {results_path}" if results_path else ""))
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     # Could not decide, could not verify and judged nothing are never a pass: with nothing worse to
     # report, the run says so in its own code.
@@ -202,7 +208,7 @@ def summary_lines(run: PerfRun) -> list[str]:
         f"the baseline's sessions at {run.confidence:.4f} (family alpha {run.alpha:g} over {run.gated_cases} "
         f"gated case(s)), one-sided; pass rules out a {run.floor:.0%} drop ('sees': the drop a case can see; "
         f"* = more than the floor); "
-        f"{run.repeat} run(s) per model, up to {run.confirm_runs} re-measure(s) of a flagged case",
+        f"{run.repeat} run(s) per model, up to {run.settings.confirm_runs} re-measure(s) of a flagged case",
         f"measuring environment: {', '.join(run.menv.names) or 'none'} "
         f"({' '.join(f'{k}={v}' for k, v in sorted(run.menv.env.items())) or 'nothing added'})",
     ]
@@ -215,11 +221,11 @@ def summary_lines(run: PerfRun) -> list[str]:
     for key, comp in sorted(run.spreads.items()):
         lines.append(f"spread {key[0]} ({key[1]}): {comp.describe()}")
     for r in run.results:
-        if r.verdict in ("regression", INCONCLUSIVE, UNVERIFIED):
+        if r.verdict in (REGRESSION, INCONCLUSIVE, UNVERIFIED):
             lines.append(f"{r.case_id}: {r.verdict.upper()}: {r.message}")
     lines += noise_lines(run.results)
     if run.confirm_skipped:
-        lines.append(f"re-measuring budget ({run.confirm_budget_s:g} s, {CONFIRM_BUDGET}) spent: "
+        lines.append(f"re-measuring budget ({run.settings.confirm_budget_s:g} s, {CONFIRM_BUDGET}) spent: "
                      f"{', '.join(run.confirm_skipped)} decided without re-measures")
     lines += run.notes
     return lines

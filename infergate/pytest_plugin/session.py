@@ -20,14 +20,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Session:
+class RunContext:
+    """What one pytest session of infergate runs with: its settings, this machine's class and lane,
+    the configured models and (read at most once) the baselines file."""
+
     settings: Settings
     machine_class: str
     lane: str
     models: tuple[UserSpecs, ...]  # the user's configured models (--ig-config or pyproject.toml)
 
     @classmethod
-    def from_pytest_config(cls, config: pytest.Config) -> Session:
+    def from_pytest_config(cls, config: pytest.Config) -> RunContext:
         from ..building.machine import lane_id, lane_versions, machine_class
 
         settings = Settings.from_pytest_config(config)
@@ -69,13 +72,13 @@ def configured_models(given: Path | None, root: Path) -> tuple[UserSpecs, ...]:
     return configured(load_config(pyproject, required=False)) if pyproject.is_file() else ()
 
 
-_SESSION = pytest.StashKey[Session]()
+_SESSION = pytest.StashKey[RunContext]()
 
 
-def start(config: pytest.Config) -> Session:
-    config.stash[_SESSION] = Session.from_pytest_config(config)
+def start(config: pytest.Config) -> RunContext:
+    config.stash[_SESSION] = RunContext.from_pytest_config(config)
     return config.stash[_SESSION]
 
 
-def session(config: pytest.Config) -> Session:
+def session(config: pytest.Config) -> RunContext:
     return config.stash[_SESSION]

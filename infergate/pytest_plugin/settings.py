@@ -258,7 +258,7 @@ class Settings:
     floor: float
     alpha: float
     budget_s: float
-    repeat: int | None  # None: summary.runs_per_model's rule
+    repeat: int | None  # None: defaults.runs_per_model's rule
     threads: int
     confirm_runs: int
     confirm_budget_s: float

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..core import exit_codes
-from .summary import INCONCLUSIVE, JUDGED, UNVERIFIED, CaseResult, outcome_counts
+from ..measuring.case_result import CaseResult
+from ..measuring.verdicts import INCONCLUSIVE, JUDGED, UNVERIFIED
+from .summary import outcome_counts
 
 
 @dataclass(frozen=True)

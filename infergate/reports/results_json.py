@@ -124,3 +124,8 @@ def benchmark_origin(doc: Mapping[str, Any], bench: Mapping[str, Any]) -> tuple[
     machine_class = extra.get("machine_class") or info.get("machine_class") or "unknown-machine"
     lane = extra.get("lane") or info.get("lane") or "unknown-lane"
     return str(machine_class), str(lane)
+
+
+# Version of what --ig-json adds to pytest-benchmark's form (machine_info["infergate"] and each
+# benchmark's extra_info), read back by `python -m infergate baselines add`.
+RESULTS_VERSION = 1
