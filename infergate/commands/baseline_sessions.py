@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..building.variants import REFERENCE
-from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT
+from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT
 from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
@@ -222,7 +222,7 @@ def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
             n = sum(per_session) / len(per_session)
             sessions = round(sum(len(c.by_session()) for c in cases) / len(cases))
             se, df = predictive_se(comp, today_runs, max(1, sessions), n)
-            mdd = minimum_detectable_drop(se, df, conf)
+            mdd = minimum_detectable_drop(se, df, conf, floor=DEFAULT_FLOOR)
             lines.append(f"  {variant:9} {comp.describe()}; detectable drop with {today_runs} run(s) today at "
                          f"{conf:.4f}: {mdd:.1%}")
     return lines

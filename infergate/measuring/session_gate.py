@@ -58,7 +58,8 @@ class Components:
                        f"holds {self.sessions} session(s): record more to measure it)")
         else:
             between = (f"between-session sd {self.between_sd:.2%} (df {self.between_df:g}: measured "
-                       f"{self.measured_between_sd:.2%} over {self.sessions} sessions, pooled with the prior "
+                       f"{self.measured_between_sd:.2%} with {self.between_df - self.prior_df:g} df from "
+                       f"{self.sessions} sessions, pooled with the prior "
                        f"{self.prior_sd:.2%} worth {self.prior_df})")
         return f"within-session sd {self.within_sd:.2%} (df {self.within_df}); {between}"
 
@@ -70,8 +71,9 @@ def prior_for(variant: str) -> float:
 def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_sd: float,
                prior_df: int = PRIOR_DF) -> Components:
     """``cases[c][s]``: the run speedups of case c in its session s; ``sessions``: distinct sessions
-    over all cases (the between-session df is ``sessions - 1``: one host's effect is shared by
-    every case measured on it)."""
+    over all cases. The measured part's df is the smaller of ``sessions - 1`` (one host's effect is
+    shared by every case measured on it) and the df of the cases that scatter over sessions (a
+    case seen in one session says nothing of the spread), and so is its weight against the prior."""
     ss_w, df_w = 0.0, 0
     ss_m, df_m, inv_n = 0.0, 0, []
     for case in cases:
@@ -91,8 +93,8 @@ def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_
             ss_m += sum((m - grand) ** 2 for m in means)
             df_m += len(means) - 1
     within_sd = math.sqrt(ss_w / df_w) if df_w else 0.0
-    between_df_data = max(0, sessions - 1)
-    if not (df_m and between_df_data):
+    between_df_data = min(df_m, max(0, sessions - 1))
+    if not between_df_data:
         return Components(within_sd, df_w, prior_sd, float(prior_df), sessions, None, prior_sd, prior_df)
     # Session means scatter by between^2 + within^2 / n: take the within part out (moment method).
     h = sum(inv_n) / len(inv_n)
@@ -115,8 +117,8 @@ class Judgement:
 
     @property
     def verified(self) -> bool:
-        """The data could see a drop of the floor (pass means the floor was ruled out)."""
-        return self.mdd <= self.floor
+        """The floor was ruled out (a pass or an improvement), or the data could see a drop of it."""
+        return self.ratio.low >= 1.0 - self.floor or self.mdd <= self.floor
 
 
 def _t(p: float, df: float) -> float:
@@ -147,10 +149,14 @@ def predictive_se(comp: Components, today_runs: int, baseline_sessions: int,
     return math.sqrt(var), min(df, float(MAX_DF))
 
 
-def minimum_detectable_drop(se: float, df: float, confidence: float, power: float = POWER) -> float:
-    """The drop caught as a regression in ``power`` of sessions (one-sided test at ``confidence``)."""
+def minimum_detectable_drop(se: float, df: float, confidence: float, power: float = POWER,
+                            floor: float = 0.0) -> float:
+    """The drop caught as a regression in ``power`` of sessions: significant at ``confidence``
+    (one-sided) and, as the regression rule also asks, its point at least half the floor down."""
     k = one_sided_t(confidence, df) + _t(power, df)
-    return 1.0 - math.exp(-k * se)
+    significant = 1.0 - math.exp(-k * se)
+    half_floor = 1.0 - (1.0 - floor / 2) * math.exp(-_t(power, df) * se)
+    return max(significant, half_floor)
 
 
 def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]], comp: Components,
@@ -169,7 +175,7 @@ def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]
     centre = today - base
     half = one_sided_t(confidence, df) * se
     ratio = Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
-    mdd = minimum_detectable_drop(se, df, confidence, power)
+    mdd = minimum_detectable_drop(se, df, confidence, power, floor)
     if ratio.high < 1.0 and ratio.point <= 1.0 - floor / 2:
         status: JudgedVerdict = "regression"
     elif ratio.low > 1.0 and ratio.point >= 1.0 + floor / 2:

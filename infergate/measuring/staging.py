@@ -93,4 +93,4 @@ def _could_verify(runs: int, baseline_sessions: Sequence[Sequence[float]], comp:
     sessions = [s for s in baseline_sessions if s]
     n_h = len(sessions) / sum(1.0 / len(s) for s in sessions)
     se, df = predictive_se(comp, runs, len(sessions), n_h)
-    return minimum_detectable_drop(se, df, confidence) <= floor
+    return minimum_detectable_drop(se, df, confidence, floor=floor) <= floor
