@@ -55,7 +55,8 @@ def test_two_nightlies_append_to_the_branch_and_the_second_alerts_on_the_drop(tm
     assert done.returncode in (0, 1) and "2026-11-21" not in done.stdout, done.stderr
     origin = tmp_path / "origin.git"
     files = _git("--git-dir", str(origin), "ls-tree", "-r", "--name-only", BRANCH).split()
-    assert "docs/index.html" in files and "detect.txt" in files
+    assert "docs/index.html" in files and "detect.txt" in files and "detect-new.txt" in files
+    assert not any(f.endswith("/.lock") for f in files)  # the history's filelocks stay on the runner
     assert any(f.startswith("history/amd-epyc__avx512__2c2t/") and f.endswith(".jsonl") for f in files)
     done = _publish(clone, second)
     assert done.returncode == 1, done.stderr  # the drop held 6 nights: a regression alert

@@ -47,6 +47,8 @@ if [ "$new" -gt 1 ]; then cat "$work/detect-new.txt" >&2; exit "$new"; fi
 rm -rf "$work/docs"
 "$py" -m infergate history --history "$work/history" publish --out "$work/docs" > /dev/null
 git -C "$work" add history docs detect.txt detect-new.txt
+# The history's per-class lock files (filelock) are this machine's, not the branch's.
+git -C "$work" rm -q --cached --ignore-unmatch 'history/*/.lock' > /dev/null
 # A re-run adds no run: nothing to push (its detect-new.txt, all old by then, stays on this machine).
 if git -C "$work" diff --cached --quiet -- history; then
   echo "history_publish: every run was already in the history; nothing to push"
