@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 from infergate.commands import history_actions
 from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
-from infergate.measuring.changepoints import Point, detect
+from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, tail_drop
+from infergate.measuring.history_replay import calibrate
 from tests.test_history import results
 
 
@@ -60,7 +62,60 @@ def test_detect_reads_a_history_and_exits_1_on_an_alert(tmp_path, capsys) -> Non
 
 
 def test_the_calibration_replays_print_a_table_from_the_committed_sessions() -> None:
-    lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1)
+    lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1, year=40)
     assert "recorded case(s)" in lines[0] and lines[1].startswith("| night-to-night sd")
-    rows = 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_PENALTIES) - 1)
-    assert len(lines) == rows + 4 + len(history_actions.CALIBRATION_SDS) and "over a year" in lines[rows + 1]
+    rows = 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_ALARM_ZS) - 1)
+    assert len(lines) == rows + 4 + len(history_actions.CALIBRATION_SDS)
+    assert "over 40 unchanged nights" in lines[rows + 1]
+
+
+def test_detect_new_against_lists_only_what_tonight_added(tmp_path, capsys) -> None:
+    before, root = tmp_path / "before", tmp_path / "history"
+    for n, value in enumerate([1.5] * 12 + [1.5 * 0.9] * 3):
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        made = results(tmp_path / f"r{n}.json", night=f"2026-11-{n + 1:02d}", speedup=value * jitter, session=f"h-{n}")
+        history_cli.add([made], root)
+        if n < 12:  # the copy the publish job takes before tonight's runs: no drop in it yet
+            history_cli.add([made], before)
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(before)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("NEW REGRESSION ALERT m__avx2__2c2t torch-x bert-jit: -9.") and len(out) == 2
+    assert out[-1].startswith("1 change point(s) new tonight, 1 of them regression alert(s)")
+    # Against itself nothing is new, and the drop, though alerting, does not fail the listing again.
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(root)]) == 0
+    assert capsys.readouterr().out.startswith("0 change point(s) new tonight")
+    # No history before (the first night): everything is new.
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / "none")]) == 1
+    assert capsys.readouterr().out.startswith("NEW REGRESSION ALERT")
+
+
+def test_the_tail_test_meets_the_targets_where_the_fit_alone_is_late() -> None:
+    """Seeded replays from the committed sessions. At 1.3 % night-to-night sd (AMD jit's measured
+    sd) the 3 % step is found within 5 nights, within a night of its own, in >= 85 % of 60 replays
+    (the target is 90 %; 60 replays' binomial sd is ~3.5 points, the doc's 400 are the claim), with
+    <= 1 false change point per 100 case-nights of the unchanged series. At 1.7 % the 5 % step
+    within 2 nights is where the penalised fit alone (tail test off: an infinite threshold) falls
+    short: the tail test finds at least 10 points more."""
+    data = history_actions._recorded(history_actions.REPO_ROOT / "baselines")
+    common = dict(penalty=DEFAULT_PENALTY, replays=60, warm=60, runs=3, seed=5)
+    small = calibrate(data, 0.013, alarm_z=DEFAULT_ALARM_Z, step=0.03, target_delay=5, **common)  # type: ignore[arg-type]
+    assert small.within >= 0.85 and small.false_per_100 <= 1.0, small
+    big = dict(step=0.05, target_delay=2, **common)
+    with_tail = calibrate(data, 0.017, alarm_z=DEFAULT_ALARM_Z, **big)  # type: ignore[arg-type]
+    fit_only = calibrate(data, 0.017, alarm_z=math.inf, **big)  # type: ignore[arg-type]
+    assert with_tail.within >= fit_only.within + 0.1, (fit_only, with_tail)
+
+
+def test_a_one_night_dip_does_not_alert_two_low_nights_do_and_a_rise_is_no_drop() -> None:
+    quiet = _series(step_at=None, nights=70, sd=0.01, seed=8)
+    dip = [*quiet[:-1], replace(quiet[-1], value=quiet[-1].value + math.log1p(-0.06))]
+    # One low night alerts nothing: it may show (placed at that night, held 1), an alert needs 2 nights.
+    assert [(c.index, c.alerts(2)) for c in detect(dip).changes] in ([], [(69, False)])
+    low2 = [*quiet[:-2], *(replace(p, value=p.value + math.log1p(-0.05)) for p in quiet[-2:])]
+    found = detect(low2).changes
+    assert [(c.index, c.kind, c.alerts(2)) for c in found] == [(68, "regression", True)]
+    assert found[0].low < -0.05 < found[0].high  # its size's interval, from the pre-change window's sd
+    rise = [*quiet[:-2], *(replace(p, value=p.value + math.log1p(0.05)) for p in quiet[-2:])]
+    assert all(c.kind != "regression" for c in detect(rise).changes)  # one-sided: only drops fire it
+    short = _series(step_at=7, nights=9, sd=0.01, seed=8)  # fewer than MIN_PRE quiet nights: the fit only
+    assert tail_drop([p.value for p in short], 0) is None

@@ -51,6 +51,10 @@ def test_a_page_per_class_and_lane_with_every_series_segment_and_lock_marker(sit
     assert page.count('class="night"') == sum(len(s.points) for s in mine)
     assert page.count('class="lock"') == len(mine)  # the lock changed once, at night 10, in every series
     assert "http" not in page  # nothing fetched from the network
+    # Dated x axes: the first and the newest night under every series, 6 dates each (30 nights).
+    dates = re.findall(r'<text class="xtick"[^>]*>([0-9-]+)</text>', page)
+    assert len(dates) == dashboard.X_TICKS * len(mine) and dates[:1] == ["2026-11-01"] and dates[-1] == "2026-11-30"
+    assert dashboard.tick_indices(4) == [0, 1, 2, 3] and dashboard.tick_indices(30) == [0, 6, 12, 17, 23, 29]
     assert page.count("the speedup gate on night 2026-11-30: not gated (simulated)") == len(mine)
 
 
@@ -66,5 +70,5 @@ def test_headless_chromium_draws_every_point_of_every_series(site) -> None:
     mine = [x for x in found if (x.machine_class, x.lane) == (s.machine_class, s.lane)]
     # data-series and data-drawn are set by the page's script: only a browser that ran it writes them.
     assert re.search(rf'data-series="{len(mine)}"', done.stdout)
-    drawn = re.findall(r'data-points="(\d+)"[^>]*data-drawn="(\d+)"', done.stdout)
-    assert len(drawn) == len(mine) and all(a == b for a, b in drawn)
+    drawn = re.findall(r'data-points="(\d+)"[^>]*data-drawn="(\d+)" data-dated="(\d+)"', done.stdout)
+    assert len(drawn) == len(mine) and all(a == b and int(d) == dashboard.X_TICKS for a, b, d in drawn)

@@ -53,8 +53,11 @@ def actionlint():
     return run
 
 
-def test_the_three_workflows_exist():
-    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly.yml", "upgrade-gate.yml"}
+WRITERS = ("nightly.yml", "canary.yml")  # each has one publish job that pushes the history branch
+
+
+def test_the_four_workflows_exist():
+    assert {p.name for p in WORKFLOWS} >= {"pr.yml", "nightly.yml", "upgrade-gate.yml", "canary.yml"}
 
 
 def test_workflows_lint_clean(actionlint):
@@ -80,11 +83,13 @@ WRITER_JOB = re.compile(r"^  publish:\n(?:(?:    .*)?\n)*", re.MULTILINE)
 
 
 def writer_problems(job: str) -> list[str]:
-    """The one job that may write (the nightly's publish): contents only, queued, nothing uploaded."""
+    """The one job that may write (a publish of the history branch): contents only, queued in the
+    history's group, nothing uploaded."""
     problems = []
     if not re.search(r"^    permissions:\n      contents: write\n(?!      )", job, re.MULTILINE):
         problems.append("the publish job's permissions are not exactly 'contents: write'")
-    if not re.search(r"^    concurrency:\n      group: \S+\n      cancel-in-progress: false\n", job, re.MULTILINE):
+    if not re.search(r"^    concurrency:\n      group: infergate-history\n      cancel-in-progress: false\n", job,
+                     re.MULTILINE):
         problems.append("the publish job has no concurrency group that queues (push races)")
     if "upload-artifact" in job:
         problems.append("the publish job keeps a token in .git/config and uploads artifacts")
@@ -115,7 +120,7 @@ def privilege_problems(text: str, writer: bool = False) -> list[str]:
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_least_privilege_and_no_secrets(path):
-    assert privilege_problems(path.read_text(), writer=path.name == "nightly.yml") == []
+    assert privilege_problems(path.read_text(), writer=path.name in WRITERS) == []
 
 
 def test_privilege_check_catches_a_widened_workflow():
@@ -172,3 +177,15 @@ def test_every_action_is_pinned_by_commit_with_its_tag_beside_it(path):
     for ref, rest in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", ref), f"{path.name}: {ref} is not pinned by a commit SHA"
         assert re.fullmatch(r"\s+# v\d+(\.\d+)*", rest), f"{path.name}: {ref} lacks its '# vX.Y.Z' tag comment"
+
+
+def test_the_canary_gates_current_against_a_lane_resolved_and_locked_at_run_time():
+    text = (ROOT / ".github" / "workflows" / "canary.yml").read_text()
+    assert re.search(r"^  schedule:\n    - cron: ", text, re.MULTILINE)
+    resolve = text.index("-m infergate lanes newest canary --index https://pypi.org/simple")
+    gate = text.index("-m infergate gate --from current --to canary")
+    perf = text.index("-m pytest perf")
+    assert resolve < gate < perf  # the lane is made (and hashed) before the gate uses it, --no-ensure
+    assert "--no-ensure" in text[gate:perf] and "--ig-json results/perf-canary.json" in text[perf:]
+    # Its results reach the history the way the nightly's do: the same script, the same queue.
+    assert "tools/history_publish.sh" in text

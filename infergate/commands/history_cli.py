@@ -5,7 +5,9 @@
 kept once. Refused in one line, nothing written: unknown results version, the test-only slowdown
 hook, a case without runs or recipe revision. Every file is checked before any is appended.
 ``show`` lists, per class and lane, runs, cases, lock digests and bytes on disk.
-``detect`` finds change points in each case's series of session means (measuring/changepoints.py).
+``detect`` finds change points in each case's series of session means (measuring/changepoints.py);
+``detect --new-against BEFORE`` lists only those new since BEFORE, a copy of the history taken
+before tonight's runs were added (the nightly's step summary).
 ``promote`` turns the last K sessions of a class × lane into a baselines file.
 ``publish --out DIR`` writes the static dashboard (reports/dashboard.py).
 """

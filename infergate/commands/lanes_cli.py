@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("lane", metavar="LANE")
     p = sub.add_parser("hash", help="add (or refresh) the sha256 hashes of every pin in lanes/LANE.lock")
     p.add_argument("lane", metavar="LANE")
+    p = sub.add_parser("newest", help="make lane NAME from the newest torch and transformers releases on the "
+                       "indexes: NAME.in, its venv, its lock hashed (the upstream canary)")
+    p.add_argument("lane", metavar="NAME")
+    p.add_argument("--index", action="append", required=True, metavar="URL",
+                   help="where to look: https://pypi.org/simple, or a file:// local index or directory of wheels; "
+                        "repeatable")
+    p.add_argument("--base", default="current", help="the lane whose .in the pins replace. Default: current")
     p = sub.add_parser("python", help="print the lane venv's python path")
     p.add_argument("lane", metavar="LANE")
     return parser
@@ -65,6 +72,13 @@ def main(
                 raise LaneError(str(exc)) from None
             atomic_write_text(lock_path, text)
             print(f"lane {lock_path.stem}: {len(pins(text))} pins hashed in {lock_path}")
+        elif args.command == "newest":
+            from ..gate.lane_newest import make_lane
+
+            made = make_lane(args.lane, args.index, base=args.base, lanes_dir=lanes_dir, venvs=venvs,
+                             pip_runner=pip_runner, venv_creator=venv_creator, freeze_runner=freeze_runner)
+            resolved = ", ".join(f"{pkg} {version}" for pkg, version in made.pins.items())
+            print(f"lane {made.name}: {resolved} (newest final releases); wrote {made.in_file} and {made.lock}")
         else:
             print(lane_python(args.lane, lanes_dir=lanes_dir, venvs=venvs))
     except InfergateError as exc:

@@ -77,3 +77,23 @@ def window(history: hi.History, machine_class: str, lane: str,
                  for _, c in runs}
         out.append((sid, info, cases))
     return out
+
+
+def new_changes(now: list[CaseSeries], before: list[CaseSeries],
+                hold: int = DEFAULT_HOLD) -> list[tuple[CaseSeries, Change]]:
+    """The change points of ``now`` that ``before`` (the same history before tonight's runs were
+    appended) did not report, and the regressions that alert now and did not then: what the
+    nightly's step summary lists. A change point matches one of before of the same kind whose first
+    night is within one night of its own (a split may move by a night as nights are added)."""
+    old = {(s.machine_class, s.lane, s.case_id): s for s in before}
+    out = []
+    for s in now:
+        prior = old.get((s.machine_class, s.lane, s.case_id))
+        position = {p.night: i for i, p in enumerate(s.points)}
+        for c in s.fit.changes:
+            match = [] if prior is None else [
+                b for b in prior.fit.changes
+                if b.kind == c.kind and abs(position.get(b.after.night, -9) - c.index) <= 1]
+            if not match or (c.alerts(hold) and not any(b.alerts(hold) for b in match)):
+                out.append((s, c))
+    return out

@@ -2,7 +2,8 @@
 
 ``index.html``: the open regressions (a case whose newest segment is a significant drop) and one
 link per class × lane; ``<class>__<lane>.html``: each case's nightly series as inline SVG (points,
-segment means, change points, lock-change markers) with its latest verdict; ``regressions.json``:
+segment means, change points, lock-change markers; dates on the x axis, speedups on the y) with its
+latest verdict; ``regressions.json``:
 the open regressions as data. No network: no CDN, no fonts, one small inline script that counts
 what was drawn (the browser test reads it).
 """
@@ -12,20 +13,23 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.atomic import write_text
 from ..measuring.changepoints import DEFAULT_HOLD, Change
 from ..measuring.history_analysis import CaseSeries, describe
 
-WIDTH, HEIGHT, PAD = 640, 170, 34
+WIDTH, HEIGHT, PAD = 640, 190, 34
+BOTTOM = 22  # room under the plot for the dates
+X_TICKS = 6  # dated nights on the x axis: first, last and evenly between
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:60em;color:#222}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}
 .regression{color:#b00}.improvement{color:#070}.case{margin:1.2em 0}
 svg{background:#fafafa;border:1px solid #ddd}"""
 SCRIPT = """document.querySelectorAll('svg.series').forEach(function(s){
-s.setAttribute('data-drawn', s.querySelectorAll('circle.night').length);});
+s.setAttribute('data-drawn', s.querySelectorAll('circle.night').length);
+s.setAttribute('data-dated', s.querySelectorAll('text.xtick').length);});
 document.body.setAttribute('data-series', document.querySelectorAll('svg.series').length);"""
 
 
@@ -44,8 +48,32 @@ def _scale(values: Sequence[float]) -> tuple[float, float]:
     return low - margin, high + margin
 
 
+def tick_indices(n: int, ticks: int = X_TICKS) -> list[int]:
+    """Which nights get a date on the x axis: all of a short series, else ``ticks`` evenly spaced
+    from the first night to the newest."""
+    if n <= ticks:
+        return list(range(n))
+    return sorted({round(k * (n - 1) / (ticks - 1)) for k in range(ticks)})
+
+
+def _axes(s: CaseSeries, x: Callable[[float], float], y: Callable[[float], float], low: float,
+          high: float) -> list[str]:
+    """Dates under the plot (x: the nights, evenly spaced in order) and speedups at the left (y, log)."""
+    parts = [f'<line class="axis" x1="{PAD}" x2="{WIDTH - PAD}" y1="{HEIGHT - BOTTOM}" y2="{HEIGHT - BOTTOM}" '
+             'stroke="#999"/>']
+    for i in tick_indices(len(s.points)):
+        parts.append(f'<line x1="{x(i):.1f}" x2="{x(i):.1f}" y1="{HEIGHT - BOTTOM}" y2="{HEIGHT - BOTTOM + 4}" '
+                     f'stroke="#999"/><text class="xtick" x="{x(i):.1f}" y="{HEIGHT - 6}" font-size="10" '
+                     f'text-anchor="middle">{html.escape(s.points[i].night)}</text>')
+    for v in (low, (low + high) / 2, high):
+        parts.append(f'<line class="grid" x1="{PAD}" x2="{WIDTH - PAD}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
+                     f'stroke="#e4e4e4"/><text class="ytick" x="2" y="{y(v) + 3:.1f}" font-size="10">'
+                     f"{math.exp(v):.3g}x</text>")
+    return parts
+
+
 def svg(s: CaseSeries) -> str:
-    """One case's series: x is the night's index, y the speedup (log scale)."""
+    """One case's series: x the nights in order (dated), y the speedup (log scale)."""
     values = [p.value for p in s.points]
     low, high = _scale(values)
     n = len(values)
@@ -54,18 +82,17 @@ def svg(s: CaseSeries) -> str:
         return PAD + (WIDTH - 2 * PAD) * (i / max(1, n - 1))
 
     def y(v: float) -> float:
-        return HEIGHT - PAD / 2 - (HEIGHT - PAD) * (v - low) / (high - low)
+        return HEIGHT - BOTTOM - 6 - (HEIGHT - BOTTOM - 14) * (v - low) / (high - low)
 
-    parts = [f'<text x="2" y="12" font-size="10">{math.exp(high):.3g}x</text>',
-             f'<text x="2" y="{HEIGHT - 4}" font-size="10">{math.exp(low):.3g}x</text>']
+    parts = _axes(s, x, y, low, high)
     for i in s.fit.lock_starts:
-        parts.append(f'<line class="lock" x1="{x(i - 0.5):.1f}" x2="{x(i - 0.5):.1f}" y1="0" y2="{HEIGHT}" '
+        parts.append(f'<line class="lock" x1="{x(i - 0.5):.1f}" x2="{x(i - 0.5):.1f}" y1="0" y2="{HEIGHT - BOTTOM}" '
                      'stroke="#888" stroke-dasharray="2,3"><title>lock changed</title></line>')
     for c in s.fit.changes:
         colour = {"regression": "#c00", "improvement": "#080"}.get(c.kind, "#c80")
         parts.append(f'<line class="change {c.kind}" x1="{x(c.index - 0.5):.1f}" x2="{x(c.index - 0.5):.1f}" '
-                     f'y1="0" y2="{HEIGHT}" stroke="{colour}" stroke-width="2"><title>{html.escape(describe(s, c))}'
-                     '</title></line>')
+                     f'y1="0" y2="{HEIGHT - BOTTOM}" stroke="{colour}" stroke-width="2"><title>'
+                     f"{html.escape(describe(s, c))}</title></line>")
     ends = [*s.fit.bounds[1:], n]
     for a, b, mean in zip(s.fit.bounds, ends, s.fit.means, strict=True):
         parts.append(f'<line class="segment" x1="{x(a):.1f}" x2="{x(b - 1):.1f}" y1="{y(mean):.1f}" '

@@ -1,0 +1,151 @@
+"""A lane resolved at run time from the newest torch and transformers releases: the upstream canary.
+
+``python3 -m infergate lanes newest NAME --index URL``: the newest final release of each package
+on the indexes (pre-releases, dev and post builds of another version left out), written as
+``lanes/NAME.in`` (the base lane's ``.in`` with those two pins replaced), installed into the lane's
+venv, then frozen and hashed into ``lanes/NAME.lock`` by ``lanes.lock``: the lock is made and
+hashed on the run's own machine, from the indexes it resolved against. An index is a PEP 503 / 691
+URL (PyPI: ``https://pypi.org/simple``) or a ``file://`` directory: a local index (one folder per
+project with an ``index.html``) or a plain directory of wheels, the stand-in tests use.
+
+Stdlib only, as ``lanes``: it runs under the system python3 before the lane exists.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from .lane_pip import FreezeRunner, PipRunner, VenvCreator, create_venv, pip_freeze, run_pip
+from .lane_venvs import DEFAULT_LANES_DIR, LaneError, atomic_write_text, venv_python, venvs_root
+from .lanes import lock
+from .lock_hashes import _HREF, Fetch, _http_get, _pip_config_list, file_version, hash_lock, normalize
+
+PACKAGES = ("torch", "transformers")
+PYPI = "https://pypi.org/simple"
+# A final release: digits and dots, a platform label (+cpu) allowed. 2.15.0rc1, 2.15.0.dev2025 and
+# 2.14.1.post1 are not what users get from "pip install -U torch" by default.
+_FINAL = re.compile(r"^\d+(\.\d+)*(\+[A-Za-z0-9.]+)?$")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    name: str
+    pins: dict[str, str]  # package -> newest final version
+    in_file: Path
+    lock: Path
+
+
+def _release(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("+", 1)[0].split("."))
+
+
+def index_filenames(name: str, index: str, fetch: Fetch = _http_get) -> list[str]:
+    """File names the index offers for ``name``."""
+    if not index.startswith("file://"):
+        data = json.loads(fetch(f"{index.rstrip('/')}/{normalize(name)}/"))
+        return [f["filename"] for f in data.get("files", [])]
+    root = Path(unquote(urlparse(index).path))
+    page = root / normalize(name) / "index.html"
+    if page.is_file():
+        return [unquote(href.rsplit("/", 1)[-1]) for href, _ in _HREF.findall(page.read_text(encoding="utf-8"))]
+    if not root.is_dir():
+        raise LaneError(f"index {index} is not a directory")
+    return [p.name for p in root.iterdir()]
+
+
+def newest(name: str, indexes: Sequence[str], fetch: Fetch = _http_get) -> str:
+    """The newest final release of ``name`` on any of the indexes, without its platform label."""
+    found = set()
+    for index in indexes:
+        for filename in index_filenames(name, index, fetch):
+            parsed = file_version(filename)
+            if parsed and parsed[0] == normalize(name) and _FINAL.match(parsed[1]):
+                found.add(parsed[1].split("+", 1)[0])
+    if not found:
+        raise LaneError(f"no final release of {name} on {', '.join(indexes)}")
+    return max(found, key=_release)
+
+
+def in_text(base_in: str, base: str, name: str, pins: dict[str, str], indexes: Sequence[str]) -> str:
+    """The base lane's ``.in`` with the packages' pins replaced (every other line kept)."""
+    out = [f"# Lane '{name}': lanes/{base}.in with the newest final releases on {' '.join(indexes)}",
+           "# (written at run time by: python3 -m infergate lanes newest; not committed)"]
+    replaced = set()
+    for line in base_in.splitlines():
+        pkg = normalize(re.split(r"[\s=<>!~;\[]", line.strip(), maxsplit=1)[0]) if line.strip() else ""
+        if pkg in pins:
+            out.append(f"{pkg}=={pins[pkg]}")
+            replaced.add(pkg)
+        else:
+            out.append(line)
+    out += [f"{pkg}=={version}" for pkg, version in pins.items() if pkg not in replaced]
+    return "\n".join(out) + "\n"
+
+
+def _wheel_directory(index: str) -> Path | None:
+    """The directory of a ``file://`` index that is a plain directory of wheels (pip's find-links)."""
+    if not index.startswith("file://"):
+        return None
+    path = Path(unquote(urlparse(index).path))
+    is_index = path.is_dir() and any((p / "index.html").is_file() for p in path.iterdir())
+    return None if is_index else path
+
+
+def pip_index_args(indexes: Sequence[str]) -> list[str]:
+    """What pip needs to install from the indexes the lane was resolved against (PyPI is its default)."""
+    args: list[str] = []
+    for index in indexes:
+        directory = _wheel_directory(index)
+        if directory is not None:
+            args += ["--find-links", str(directory)]
+        elif index.rstrip("/") != PYPI:
+            args += ["--extra-index-url", index]
+    return args
+
+
+def _config_lines(indexes: Sequence[str]) -> str:
+    """The indexes as ``pip config list`` lines, so the lock is hashed from them too."""
+    lines = []
+    for index in indexes:
+        directory = _wheel_directory(index)
+        if directory is not None:
+            lines.append(f"global.find-links='{directory}'")
+        elif index.startswith("file://"):
+            lines.append(f"global.extra-index-url='{index}'")
+    return "\n".join(lines)
+
+
+def make_lane(name: str, indexes: Sequence[str], *, base: str = "current", lanes_dir: Path | None = None,
+              venvs: Path | None = None, fetch: Fetch | None = None, pip_runner: PipRunner = run_pip,
+              venv_creator: VenvCreator = create_venv, freeze_runner: FreezeRunner = pip_freeze,
+              hasher: Callable[[str], str] | None = None) -> Resolved:
+    """Resolve, write ``NAME.in``, install it into a fresh venv, lock and hash it."""
+    lanes_dir = lanes_dir or DEFAULT_LANES_DIR
+    fetch = fetch or _http_get
+    base_in = lanes_dir / f"{base}.in"
+    if not base_in.is_file():
+        raise LaneError(f"base lane '{base}' has no {base_in}")
+    pins = {pkg: newest(pkg, indexes, fetch) for pkg in PACKAGES}
+    in_file = lanes_dir / f"{name}.in"
+    atomic_write_text(in_file, in_text(base_in.read_text(encoding="utf-8"), base, name, pins, indexes))
+    venv = venvs_root(venvs) / name
+    if not venv_python(venv).exists():
+        venv_creator(venv)
+    log = venv / "install.log"
+    cmd = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
+           *pip_index_args(indexes), "-r", str(in_file)]
+    if pip_runner(cmd, log) != 0:
+        raise LaneError(f"cannot install lane '{name}' from {in_file}; full log: {log}")
+    if hasher is None:
+        config = _pip_config_list() + "\n" + _config_lines(indexes)
+
+        def hasher(text: str) -> str:
+            return hash_lock(text, fetch=fetch, config_list=config)
+
+    path = lock(name, lanes_dir=lanes_dir, venvs=venvs, freeze_runner=freeze_runner, hasher=hasher)
+    return Resolved(name, pins, in_file, path)

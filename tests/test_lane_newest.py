@@ -1,0 +1,108 @@
+"""The upstream canary's lane: the newest final torch and transformers releases resolved from an
+index, installed into a real venv by pip, locked and hashed on this machine. A ``file://``
+directory of tiny wheels stands in for the index (pip runs with no other index and no network)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import urllib.error
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from infergate.commands import lanes_cli
+from infergate.gate.lane_newest import in_text, newest
+from infergate.gate.lane_pip import create_venv
+from infergate.gate.lanes import ensure, lane_python
+from infergate.gate.lock_hashes import pins
+
+RELEASES = {"torch": ("2.13.0", "2.14.1", "2.15.0rc1"), "transformers": ("5.24.0", "5.25.0", "5.26.0.dev0")}
+
+
+def _wheel(directory: Path, name: str, version: str) -> Path:
+    """A pure-Python wheel pip installs: one module, METADATA, WHEEL and a RECORD with hashes."""
+    info = f"{name}-{version}.dist-info"
+    files = {f"{name}/__init__.py": f"__version__ = '{version}'\n",
+             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    out = directory / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(out, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return out
+
+
+@pytest.fixture
+def wheels(tmp_path) -> Path:
+    directory = tmp_path / "wheels"
+    directory.mkdir()
+    for name, versions in RELEASES.items():
+        for version in versions:
+            _wheel(directory, name, version)
+    return directory
+
+
+def _offline(url: str) -> str:  # PyPI does not know these wheels' packages at these versions: 404
+    raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+
+
+def test_newest_takes_the_highest_final_release_and_numbers_not_strings(tmp_path, wheels) -> None:
+    index = f"file://{wheels}"
+    assert newest("torch", [index]) == "2.14.1" and newest("transformers", [index]) == "5.25.0"
+    _wheel(wheels, "torch", "2.14.10")  # 10 > 9 > 1: compared as numbers
+    assert newest("torch", [index]) == "2.14.10"
+    local = tmp_path / "simple" / "torch"  # a local PEP 503 index (one folder per project) is read too
+    local.mkdir(parents=True)
+    (local / "index.html").write_text('<a href="../../f/torch-2.16.0-py3-none-any.whl#sha256=' + "0" * 64 + '">x</a>')
+    assert newest("torch", [index, f"file://{tmp_path / 'simple'}"]) == "2.16.0"
+    answer = '{"files": [{"filename": "torch-2.17.0-cp311-cp311-manylinux_2_28_x86_64.whl"}, ' \
+             '{"filename": "torch-2.18.0a0-cp311-cp311-manylinux_2_28_x86_64.whl"}]}'
+    asked: list[str] = []
+    assert newest("torch", ["https://pypi.org/simple"], fetch=lambda url: asked.append(url) or answer) == "2.17.0"
+    assert asked == ["https://pypi.org/simple/torch/"]  # PEP 691's JSON, as lock_hashes asks PyPI
+    text = in_text("-r common.in\ntorch==2.13.0\ntransformers==5.24.0\nruff==0.17.6\n", "current", "canary",
+                   {"torch": "2.16.0", "transformers": "5.25.0"}, [index])
+    assert text.splitlines()[2:] == ["-r common.in", "torch==2.16.0", "transformers==5.25.0", "ruff==0.17.6"]
+
+
+def test_lanes_newest_installs_locks_and_hashes_a_lane_from_a_wheel_directory(tmp_path, wheels, monkeypatch,
+                                                                                capsys) -> None:
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")  # this machine's pip.conf names other indexes
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setattr("infergate.gate.lane_newest._http_get", _offline)
+
+    def bare_venv(venv: Path) -> None:  # a 3.11 venv brings setuptools, which no offline source can hash
+        create_venv(venv)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "setuptools"], check=True,
+                       capture_output=True)
+    lanes_dir, venvs = tmp_path / "lanes", tmp_path / "venvs"
+    lanes_dir.mkdir()
+    (lanes_dir / "common.in").write_text("# nothing shared in this test\n")
+    (lanes_dir / "current.in").write_text("-r common.in\ntorch==2.13.0\ntransformers==5.24.0\n")
+    code = lanes_cli.main(["newest", "canary", "--index", f"file://{wheels}"], lanes_dir=lanes_dir, venvs=venvs,
+                          venv_creator=bare_venv)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "lane canary: torch 2.14.1, transformers 5.25.0 (newest final releases)" in out.out
+    lock_text = (lanes_dir / "canary.lock").read_text()
+    assert pins(lock_text) == [("torch", "2.14.1"), ("transformers", "5.25.0")]
+    for name, version in pins(lock_text):  # each pin hashed with the very file pip installed
+        digest = hashlib.sha256((wheels / f"{name}-{version}-py3-none-any.whl").read_bytes()).hexdigest()
+        assert f"--hash=sha256:{digest}" in lock_text
+    # The lock made at run time is what the gate's "to" lane is: stamped, so ensure does not reinstall.
+    assert not ensure("canary", lanes_dir=lanes_dir, venvs=venvs).installed
+    assert lane_python("canary", lanes_dir=lanes_dir, venvs=venvs).exists()
+    # An index without a final release of a package is one line and exit 2, nothing written.
+    for stray in wheels.glob("transformers-*"):
+        stray.unlink()
+    assert lanes_cli.main(["newest", "other", "--index", f"file://{wheels}"], lanes_dir=lanes_dir, venvs=venvs) == 2
+    assert "no final release of transformers" in capsys.readouterr().err
+    assert not (lanes_dir / "other.in").exists()
