@@ -177,7 +177,8 @@ OPTIONS: tuple[Option, ...] = (
            f"Default: {DEFAULT_FLOOR}",
            {"metavar": "FRACTION", "type": fraction_type, "default": DEFAULT_FLOOR}),
     Option(ALPHA, "alpha",
-           "chance of any false alarm over the whole run (Bonferroni over gated cases). "
+           "chance of any false alarm over the whole run (Bonferroni over gated cases), where the "
+           "between-session prior is right: too small a prior can exceed it (docs/calibration.md). "
            f"Default: {DEFAULT_FAMILY_ALPHA}",
            {"metavar": "FRACTION", "type": alpha_type, "default": DEFAULT_FAMILY_ALPHA}),
     Option(BUDGET, "budget_s", f"measuring time per model, all its variants together. Default: {_BUDGET:g}",
