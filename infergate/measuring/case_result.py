@@ -124,7 +124,10 @@ def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdic
         noise=tuple(sorted({n for r in runs for n in r.noise.reasons()})), measure_s=sum(r.measure_s for r in runs),
         times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
         run_speedups=[s.speedup(case.variant) for s in samples] if measured else [],
-        run_records=[run_record(case.variant, s, host_session).to_json() for s in samples] if measured else [],
+        # Only runs measured on a quiet machine feed baselines and the history: a disturbed run the
+        # gate left out must not become tomorrow's reference (nor its spread).
+        run_records=[run_record(case.variant, s, host_session).to_json()
+                     for s, r in zip(samples, runs, strict=True) if not r.noise.reasons()] if measured else [],
         mdd=judgement.mdd if judgement else None,
         floor_source=("floor" if judgement.verified else "mdd") if judgement else None,
         spread=judged.spread,
