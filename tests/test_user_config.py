@@ -118,7 +118,7 @@ def test_a_bad_key_is_refused_naming_the_key_and_the_file(tmp_path: Path, keys: 
 
 
 def test_an_unknown_table_key_and_a_missing_table_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"tool\.infergate\.model: unknown key; valid: version, models"):
+    with pytest.raises(ConfigError, match=r"tool\.infergate\.model: unknown key; valid: version, baselines, models"):
         load_config(_write(tmp_path, "[tool.infergate]\nmodel = []\n"), required=True)
     other = _write(tmp_path, "[tool.black]\nline-length = 1\n", "other.toml")
     assert load_config(other, required=False) is None  # a pyproject.toml that configures nothing

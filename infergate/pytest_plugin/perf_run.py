@@ -372,10 +372,10 @@ class PerfRun:
         return [r for r in self.results if r.verdict == INCONCLUSIVE]
 
     def outcome(self, fusions_compared: int) -> RunOutcome:
-        import sys
+        from .project_plugin import record_command
 
         return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
-                          f"{sys.executable} -m infergate run --update-baselines", self.inconclusive_fails,
+                          record_command(), self.inconclusive_fails,
                           self.unverified_fails, fusions_compared, self.update)
 
 
