@@ -252,3 +252,23 @@ def current_ids() -> dict:
 
 if __name__ == "__main__":
     print(json.dumps(current_ids(), indent=1))
+
+
+def test_measure_takes_the_configured_models_and_the_profile_only_when_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from infergate.commands import measure
+
+    (tmp_path / "igmeasure_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "mine"\nsource = "igmeasure_factories:build"\n'
+                     'tasks = ["seqcls"]\nvariants = ["eager", "jit"]\n')
+    assert measure.main(["-k=-jit-"]) == 0
+    out = capsys.readouterr().out
+    assert "mine-seqcls-custom-jit-fp32" in out and "bert-" not in out  # the pyproject's models, no zoo
+    assert measure.main(["-k=-jit-", "--profile", "smoke"]) == 0  # named: the profile's zoo joins them
+    out = capsys.readouterr().out
+    assert "mine-seqcls-custom-jit-fp32" in out and "bert-qa-tiny-eager_attn-jit-fp32" in out
+    _write(tmp_path, _model(colour='"red"'), "bad.toml")
+    assert measure.main(["--config", "bad.toml"]) == 2
+    assert "bad.toml: tool.infergate.models[0].colour: unknown key" in capsys.readouterr().err
