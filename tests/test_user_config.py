@@ -272,3 +272,19 @@ def test_measure_takes_the_configured_models_and_the_profile_only_when_named(
     _write(tmp_path, _model(colour='"red"'), "bad.toml")
     assert measure.main(["--config", "bad.toml"]) == 2
     assert "bad.toml: tool.infergate.models[0].colour: unknown key" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infergate.commands.claims_cli import main
+
+    (tmp_path / "igclaims_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers take this process's sys.path
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "mine"\nsource = "igclaims_factories:build"\n'
+                     'tasks = ["seqcls"]\nshapes = ["1x16"]\n')
+    out = tmp_path / "out"
+    assert main(["--budget", "0.3", "--out", str(out)]) == 0
+    rows = json.loads((out / "claims.json").read_text())["rows"]
+    assert [(r["model_id"], r["shape"], r["dtype"]) for r in rows] == [("mine-seqcls-custom", "b1s16", "fp32")]
+    assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == 3
