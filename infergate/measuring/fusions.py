@@ -1,11 +1,7 @@
-"""Fusion expectations: a case's fusion signals (``fusion_patterns``) against the counts recorded
-for it, the files that hold those counts, and the coverage table.
+"""Fusion expectations: a case's fusion signals against its recorded counts, their files and the coverage table.
 
-Whether a fusion fired is deterministic, so it is a regression signal free of timing noise. The
-signals of the executed optimized graph of a ``jit`` / ``jit_ipex`` case (``Built.kinds``) are
-compared with per-case expectations stored beside the speedup baselines,
-``<baselines>/<machine_class>/<lane_id>.fusions.json`` (format below): a count that went down is a
-lost fusion and fails; a count that went up is reported.
+Expectations live in ``<baselines>/<machine_class>/<lane_id>.fusions.json``: a count that went down
+is a lost fusion and fails; one that went up is reported.
 """
 
 from __future__ import annotations

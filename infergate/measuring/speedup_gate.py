@@ -1,11 +1,8 @@
 """The speedup gate: one perf case's verdict from its runs and its baseline.
 
-Decides, in this order: eager is the reference; a stale (other recipe) or not comparable (other
-set-up) baseline is never judged against (inconclusive); no baseline is measured only, or a
-regression when every case must have one; otherwise today's runs are judged as a new host session
-against the baseline's sessions (``staging.staged_verdict``), re-measured through the injected
-``remeasure`` when flagged. The speedup's reference is chosen here alone: runs enter the staging
-as plain speedups.
+In order: eager is the reference; a stale or not comparable baseline is inconclusive; no baseline is
+measured only (a regression when one is required); otherwise ``staging.staged_verdict``, re-measured
+through the injected ``remeasure`` when flagged.
 """
 
 from __future__ import annotations
@@ -31,8 +28,7 @@ Remeasurer = Callable[[], Sequence[ModelMeasurement]]
 
 
 def spreads(baseline: BaselineFile | None) -> dict[SpreadKey, Components]:
-    """The two variance components per variant and estimator, pooled over the file's cases of that
-    variant recorded with that estimator."""
+    """The two variance components per variant and estimator, pooled over that variant's cases."""
     groups: dict[SpreadKey, list[CaseBaseline]] = {}
     for case in (baseline.cases.values() if baseline else ()):
         groups.setdefault((case.variant, case.estimator), []).append(case)
@@ -104,8 +100,9 @@ class _RemeasureFailed(Exception):
 def judge_case(case: Case, runs: Sequence[ModelMeasurement], recorded: CaseBaseline | None,
                spread: Mapping[SpreadKey, Components], rules: GateRules, measuring_settings: Sequence[str],
                host_session: str, remeasure: Remeasurer | None) -> CaseVerdict | Failed:
-    """The case's verdict from its first ``runs`` and its ``recorded`` baseline; a build that fails in
-    a re-measure run is the case's failure. ``host_session``: the host boot today's runs come from."""
+    """The case's verdict from its first ``runs`` and its ``recorded`` baseline; a build failing in a
+    re-measure is the case's failure. ``host_session``: the host boot of today's runs.
+    """
     names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
     samples = [r.samples(names) for r in runs]
     stale = stale_reason(case.id, case.variant, recorded)
