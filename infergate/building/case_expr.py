@@ -1,9 +1,7 @@
-"""Case selection by a pytest ``-k`` expression, without pytest: the upgrade gate selects the same
-cases by the same expression as the correctness run does.
+"""Case selection by a pytest ``-k`` expression, without pytest (the upgrade gate selects as pytest does).
 
-The grammar is pytest's (``_pytest/mark/expression.py``): ``or``, ``and``, ``not``, parentheses and
-names, each name a case-insensitive substring test on the case id. A name may carry keyword
-arguments (``name(key=value)``), which pytest's grammar accepts and a case id ignores.
+The grammar is pytest's: ``or``, ``and``, ``not``, parentheses and case-insensitive substring
+names; a name's keyword arguments (``name(key=value)``) are accepted and ignored.
 """
 
 from __future__ import annotations
