@@ -1,11 +1,6 @@
-"""Change points in a case's series of nightly session means (log speedup).
-
-Two parts, chosen on ``history calibrate``'s replays (docs/calibration.md, "The nightly history"):
-``detect`` fits piecewise-constant segments (penalised least squares; every lock-digest change starts
-a segment) and flags significant drops once they have held ``hold`` nights; ``tail_drop`` tests the
-last 2 and last 5 nights against the pre-change window. The noise sd is pooled with the gate's
-prior (``POOLED_PRIOR_SD`` worth ``PRIOR_DF`` nights).
-"""
+"""Change points in a case's series of nightly session means (log speedup): ``detect`` fits
+penalised piecewise-constant segments (every lock change starts one) and ``tail_drop`` tests the
+newest 2 and 5 nights. Chosen on ``history calibrate``'s replays (docs/calibration.md)."""
 
 from __future__ import annotations
 
@@ -147,8 +142,7 @@ def _drop_z(values: Sequence[float], start: int, cut: int) -> tuple[float, float
 
 def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALARM_Z) -> tuple[int, float, int] | None:
     """A drop in the newest nights of the segment starting at ``start``: (its first night, the
-    pre-change sd, that sd's df), or None. A one-sided t-test of the last 2 or 5 nights at ``alarm_z``.
-    """
+    pre-change sd, that sd's df), or None. A one-sided t-test of the last 2 or 5 nights at ``alarm_z``."""
     n = len(values)
     if math.isinf(alarm_z):  # the fit alone: how the calibration shows what the tail test adds
         return None

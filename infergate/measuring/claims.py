@@ -1,10 +1,6 @@
-"""The seed guide's claim measured (``python -m infergate claims``), and the evidence to leave IPEX.
-
-Per architecture x task: the speedups of ``jit``, ``jit_ipex`` and ``compile`` over eager and of
-``jit_ipex`` over ``jit``, the fusion patterns that fired, and whether ``compile`` can replace
-``jit_ipex``. A speedup's interval is taken across worker processes (t, df = processes - 1); a
-version 1 row (one process) keeps its rounds' bootstrap. Method: docs/claims.md.
-"""
+"""The seed guide's claim measured (``infergate claims``) and the evidence to leave IPEX: speedups
+across worker processes (t, df = processes - 1), fusions fired, and whether ``compile`` can replace
+``jit_ipex``. Method: docs/claims.md."""
 
 from __future__ import annotations
 
@@ -96,8 +92,7 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
 def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
             hosts: HostSpread | None = None) -> Speedup | None:
     """How many times faster ``faster`` ran than ``slower``, with its interval; None when either was
-    not timed. With ``hosts``: a prediction for another host of the class (never narrower than this host's).
-    """
+    not timed. With ``hosts``: a prediction for another host of the class (never narrower than this host's)."""
     if m.trials:
         logs = per_process_logs(m, faster, slower)
         if not logs:
@@ -130,8 +125,7 @@ def _session_logs(runs) -> dict[str, list[float]]:
 def _aligned(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
              dtype: str) -> list[dict[str, list[float]]]:
     """Per case and session of ``baselines_dir/<class>/<lane>.json``, the run-aligned log ratio of
-    ``faster`` over ``slower``.
-    """
+    ``faster`` over ``slower``."""
     from .baselines import baseline_path, load_or_none
 
     base = load_or_none(baseline_path(baselines_dir, machine_class, lane))
@@ -203,8 +197,7 @@ class LeaveVerdict:
 def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hosts: bool = False,
                    hosts: HostSpread | None = None) -> LeaveVerdict:
     """Can ``compile`` replace ``jit_ipex``: the same answers as eager FP32 and at most ``within``
-    slower on the interval (``across_hosts``: the one widened by ``hosts``; without it, not assessable).
-    """
+    slower on the interval (``across_hosts``: the one widened by ``hosts``; without it, not assessable)."""
     for variant in (JIT_IPEX, COMPILE):  # a row that cannot run here is n/a, not undecided
         if variant in m.skipped:
             return LeaveVerdict("n/a", f"{variant} skipped")
@@ -238,8 +231,7 @@ MAX_ROUND_SCATTER = 0.5
 
 def disturbed(m: ClaimMeasurement) -> tuple[str, ...]:
     """Did something compete with the row: the in-run samples, or round times scattering beyond
-    ``MAX_ROUND_SCATTER``.
-    """
+    ``MAX_ROUND_SCATTER``."""
     reasons = [r for t in timings(m) for r in t.noise.reasons()]
     for t in timings(m):
         scatter = {}

@@ -1,8 +1,5 @@
-"""One claims row: one model at one shape and dtype, measured in several worker processes (trials).
-
-Each worker builds, proves, checks against FP32 eager answers, costs and times its variants;
-``claims`` draws the verdicts from the plain ``ClaimMeasurement``.
-"""
+"""One claims row: one model at one shape and dtype, built, checked, costed and timed in several
+worker processes (trials), as plain ``ClaimMeasurement`` data."""
 
 from __future__ import annotations
 
@@ -101,8 +98,7 @@ def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> st
 def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan,
                   variants: tuple[str, ...] = CLAIM_VARIANTS) -> ClaimMeasurement:
     """Build, check and cost every variant of ``spec`` at ``shape``, then time them together in
-    shuffled rounds. A failed build is recorded, never replaced.
-    """
+    shuffled rounds. A failed build is recorded, never replaced."""
     import torch
 
     from ..building.builds import build_variants

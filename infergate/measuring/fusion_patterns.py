@@ -1,6 +1,5 @@
 """The fusion patterns as data (the guide's five plus prepacked linear, with IPEX's node kinds for
-each), the other tracked kinds, and ``signals``: a TorchScript graph's kinds as pattern counts.
-"""
+each), the other tracked kinds, and ``signals``: a TorchScript graph's kinds as pattern counts."""
 
 from __future__ import annotations
 

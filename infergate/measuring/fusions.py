@@ -1,8 +1,5 @@
-"""Fusion expectations: a case's fusion signals against its recorded counts, their files and the coverage table.
-
-Expectations live in ``<baselines>/<machine_class>/<lane_id>.fusions.json``: a count that went down
-is a lost fusion and fails; one that went up is reported.
-"""
+"""Fusion expectations: a case's fusion signals against the counts in
+``<baselines>/<class>/<lane>.fusions.json`` (a lost one fails, a new one is reported), and the coverage table."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""The seed guide's own recipe run: the Trainer's evaluation with ``--jit_mode_eval``.
-
-Whether the Trainer traced is read from the model it evaluates with (a ``ScriptModule`` or not),
-never from the flags; a fall-back carries its logged reason. Per model, the Trainer's form and the
-suite's ``jit`` and ``eager`` are timed in the same shuffled rounds.
-"""
+"""The seed guide's recipe run: the Trainer's ``--jit_mode_eval``, traced or not as read from the
+model it evaluates with, timed with the suite's ``jit`` and ``eager`` in the same rounds."""
 
 from __future__ import annotations
 
@@ -155,8 +151,7 @@ def _inspect_evaluated(row: RecipeRow, evaluated: Any, inputs: dict, reference: 
 def measure_recipe(spec: ModelSpec, shape: Shape, plan: SamplingPlan,
                    factory: ModelFactory | None = None) -> RecipeRow:
     """The Trainer's jit evaluation of ``spec`` (built by ``factory``), then the suite's ``jit`` and
-    ``eager``, timed together at ``shape``. A suite build error is recorded, never replaced.
-    """
+    ``eager``, timed together at ``shape``. A suite build error is recorded, never replaced."""
     import torch
 
     from ..building.harness import example_inputs

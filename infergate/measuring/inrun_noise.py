@@ -1,8 +1,5 @@
-"""Evidence of a busy machine taken while measuring, inside the measuring process.
-
-Between rounds the worker samples ``/proc/stat``: ``procs_running`` (less its own runnable threads)
-and the ``steal`` column. Both are machine-wide; why not the load average: docs/calibration.md.
-"""
+"""Evidence of a busy machine sampled while measuring, from ``/proc/stat``: other runnable threads
+and stolen CPU time (docs/calibration.md)."""
 
 from __future__ import annotations
 

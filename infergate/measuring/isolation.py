@@ -1,11 +1,6 @@
-"""Run one case in a fresh worker process, so a crash or a hang fails that case and the session goes on.
-
-The worker is a fresh interpreter, never a fork (a forked child inherits torch's OpenMP state
-without its threads and deadlocks), started in its own process group so a timeout kills its
-compile workers too. ``fn`` must be a top-level function; arguments and result must be picklable.
-A pytest outcome raised in the worker comes back as ``core.errors.WorkerOutcome``. Only this
-module's own pickles are read.
-"""
+"""Run one case in a fresh worker process (never a fork; its own process group), so a crash or a hang
+fails that case only. ``fn`` must be top-level and its arguments and result picklable; a pytest
+outcome raised in the worker comes back as ``core.errors.WorkerOutcome``."""
 
 from __future__ import annotations
 
@@ -53,11 +48,10 @@ class RemoteTraceback(Exception):
 def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
                   env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (),
                   stderr_log: Path | None = None, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a fresh worker process; its result, or its exception re-raised here.
+    """``fn(*args, **kwargs)`` in a fresh worker; its result, or its exception re-raised here.
 
-    ``env`` is added to the worker's environment and ``argv_prefix`` runs before the interpreter (the
-    measuring environment can only be set at start); ``stderr_log`` receives the worker's stderr.
-    Raises CaseCrashed when the worker dies and CaseTimeout after ``timeout`` seconds.
+    ``env`` and ``argv_prefix`` set the worker's measuring environment; ``stderr_log`` receives its
+    stderr. Raises CaseCrashed when the worker dies and CaseTimeout after ``timeout`` seconds.
     """
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"run_in_worker needs a timeout > 0 seconds, got {timeout!r}")

@@ -1,9 +1,5 @@
-"""The measuring environment: process-level settings (allocator, OpenMP waiting, address-space
-randomisation, huge pages) a perf worker is started with.
-
-Each candidate is a ``Setting``; ``envprobe`` measures them, and workers run with ``SUITE_SETTINGS``
-(docs/calibration.md). A setting whose library or tool is missing is refused, never silently skipped.
-"""
+"""Process-level settings a perf worker starts with (allocator, OpenMP waiting, ASLR, huge pages);
+``SUITE_SETTINGS`` are the suite's. A setting whose library or tool is missing is refused."""
 
 from __future__ import annotations
 

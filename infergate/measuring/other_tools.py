@@ -1,6 +1,5 @@
 """Other tools' regression rules, emulated for the calibration: asv's (Mann-Whitney U, p < 0.002,
-10 % factor) and pytest-benchmark's percent rule.
-"""
+10 % factor) and pytest-benchmark's percent rule."""
 
 from __future__ import annotations
 

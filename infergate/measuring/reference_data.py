@@ -1,9 +1,5 @@
-"""Run-aligned records (``reference_runs.FormRun``) from baselines files, printed summaries and envprobe files.
-
-In a baselines file, run i of every case of one recording is one process; a recording (*occasion*)
-is a session's runs within ``OCCASION_GAP_S`` of each other. Cases timed in a worker of their own
-(``variants.process_group``) get their own model key, and are left out of a summary's records.
-"""
+"""Run-aligned records (``reference_runs.FormRun``) from baselines files, printed summaries and
+envprobe files; an *occasion* is a session's runs within ``OCCASION_GAP_S`` of each other."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
 """Run-aligned records of one model's forms, and each variant's ratio over any reference form.
-
-Two forms' figures belong to one run (worker process) when they share unit, session, occasion,
-model and position and carry the same eager ``median_ms``; ``align`` refuses records that claim one
-run but disagree, so a ratio is never taken across processes. Stdlib only.
-"""
+``align`` refuses records that claim one run (worker) but differ in its eager ``median_ms``."""
 
 from __future__ import annotations
 
@@ -129,11 +125,8 @@ def log_ratio(run: AlignedRun, variant: str, reference: str, estimator: str = SP
 
 
 def rebased_speedups(variant: Sequence[tuple[float, float]], reference: Sequence[tuple[float, float]]) -> list[float]:
-    """A variant's per-run speedups over another form: ``speedup_variant / speedup_reference`` per run.
-
-    Both arguments hold ``(speedup over eager, eager median_ms)`` per run, in run order; run i of each
-    must carry the same eager median, else ``AlignmentError``.
-    """
+    """A variant's per-run speedups over another form. Both arguments hold ``(speedup over eager,
+    eager median_ms)`` per run; run i of each must share the eager median, else ``AlignmentError``."""
     if len(variant) != len(reference):
         raise AlignmentError(f"not run-aligned: {len(variant)} run(s) of the variant against "
                              f"{len(reference)} of its reference")
@@ -160,11 +153,8 @@ class RecordedRun(Protocol):
 
 
 def rebase_runs(variant: Sequence[RecordedRun], reference: Sequence[RecordedRun]) -> list[tuple[str, float]]:
-    """A baseline case's runs over another case's form: ``(session, speedup_variant / speedup_reference)``.
-
-    Each run pairs with the reference's run of its session with the identical eager median; none or
-    two such partners is ``AlignmentError``.
-    """
+    """A baseline case's runs over another case's form, ``(session, speedup ratio)``, each paired by
+    identical eager median within its session; none or two partners is ``AlignmentError``."""
     partners: dict[tuple[str, float], list[RecordedRun]] = {}
     for r in reference:
         partners.setdefault((r.session, r.median_ms[EAGER]), []).append(r)

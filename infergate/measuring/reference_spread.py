@@ -1,9 +1,5 @@
-"""Three spreads of a variant's log-ratio over a reference form (within a session, between
-occasions of a boot, between sessions), each with df and a chi-square interval.
-
-The model per case is ``y = case + boot + occasion + process``, estimated by moments
-(docs/calibration.md, "The between-session prior").
-"""
+"""Within-session, between-occasion and between-session spreads of a variant's log-ratio over a
+reference form, each with df and a chi-square interval (moments; docs/calibration.md)."""
 
 from __future__ import annotations
 

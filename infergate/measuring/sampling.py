@@ -1,7 +1,5 @@
-"""Same-run paired sampling: every variant of one model timed in shuffled, seeded rounds in one process.
-
-``measure_model`` takes and returns picklable data, so it can run in a spawned worker (``isolation``).
-"""
+"""Same-run paired sampling: every variant of one model timed in shuffled, seeded rounds in one
+process. ``measure_model`` takes and returns picklable data, to run in a worker (``isolation``)."""
 
 from __future__ import annotations
 
@@ -41,8 +39,7 @@ MIN_WARMUP_ROUNDS = 5
 @dataclass(frozen=True)
 class SamplingPlan:
     """How long and how to sample. ``budget_s`` is the measuring time for all variants of the model
-    together; the round count follows from the warm-up medians, the same for every variant.
-    """
+    together; the round count follows from the warm-up medians, the same for every variant."""
 
     budget_s: float = DEFAULT_BUDGET_S
     warmup_s: float = DEFAULT_WARMUP_S
@@ -75,8 +72,7 @@ class Copy:
 @dataclass(frozen=True)
 class Cost:
     """What building a variant cost in its worker: seconds (build, proof, warm-up), the first call's
-    latency, and resident memory (peak above start, and what the built variant keeps).
-    """
+    latency, and resident memory (peak above start, and what the built variant keeps)."""
 
     build_s: float
     first_call_s: float
@@ -210,10 +206,8 @@ def measure_model(
     copies: Sequence[Copy] = (),
     shape: Shape = TRACE_SHAPE,
 ) -> ModelMeasurement:
-    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), warm up and time in rounds at ``shape``.
-
-    A variant whose ``unavailable()`` gives a reason is not built; the reason is in ``skipped``.
-    """
+    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), warm up and time in rounds at
+    ``shape``; a variant whose ``unavailable()`` gives a reason is skipped with it."""
     return measure_model_plans(spec, dtype, variants, (plan,), copies, shape)[0]
 
 
@@ -268,8 +262,7 @@ def _build_variants(
     caps: Capabilities,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
     """``building.builds.build_variants`` (``plan.inject``: built from a slowed copy), split into
-    skipped reasons, errors, proofs, costs and the calls to time.
-    """
+    skipped reasons, errors, proofs, costs and the calls to time."""
     from ..building.builds import build_variants
     from ..building.variants import get_variant
 

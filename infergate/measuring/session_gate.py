@@ -1,11 +1,8 @@
 """The speedup gate's statistics: today's runs judged as a new host session against the baseline's.
 
-Rules, one-sided at the family confidence (derivations: docs/calibration.md):
-
-- regression:   the upper bound lies below 1 and the drop is at least half the floor;
-- improvement:  the lower bound lies above 1 and the gain is at least half the floor;
-- pass:         the lower bound rules out a drop of the floor (``--ig-floor``);
-- unverified:   none of these; the verdict states the minimum detectable drop.
+One-sided rules at the family confidence (docs/calibration.md): regression, improvement (significant
+and at least half the floor), pass (a floor-sized drop ruled out), else unverified with the minimum
+detectable drop.
 """
 
 from __future__ import annotations
@@ -66,10 +63,8 @@ def prior_for(variant: str) -> float:
 
 def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_sd: float,
                prior_df: int = PRIOR_DF) -> Components:
-    """Variance components from ``cases[c][s]`` (case c's run speedups in session s).
-
-    ``sessions`` counts distinct sessions over all cases; the measured part's df is at most ``sessions - 1``.
-    """
+    """Variance components from ``cases[c][s]`` (case c's run speedups in session s); ``sessions``
+    counts distinct sessions (the measured part's df is at most ``sessions - 1``)."""
     ss_w, df_w = 0.0, 0
     ss_m, df_m, inv_n = 0.0, 0, []
     for case in cases:

@@ -52,8 +52,7 @@ def gate_verdict(
     floor: float = DEFAULT_FLOOR,
 ) -> RatioVerdict:
     """One measured speedup against one recorded: the whole ratio interval past ``floor``, else
-    inconclusive. Both estimates at the same confidence.
-    """
+    inconclusive. Both estimates at the same confidence."""
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
     ratio = ratio_of_ratios(measured, baseline)

@@ -53,11 +53,8 @@ def staged_verdict(
     remeasure: Remeasure | None,
     more_runs: int = DEFAULT_CONFIRM_RUNS,
 ) -> Decision:
-    """Screen, re-measure if flagged, decide on all clean runs at ``confidence``.
-
-    Flagged: a disturbed run, a lenient-screen regression, or unverified where ``more_runs`` could
-    make the floor visible.
-    """
+    """Screen, re-measure if flagged (disturbed, a lenient-screen regression, or unverified where
+    ``more_runs`` could show the floor), decide on all clean runs at ``confidence``."""
     runs = list(measured)
     clean = [s for s, noise in runs if not noise]
     screen = judge_session(clean, baseline_sessions, comp, floor, min(SCREEN_CONFIDENCE, confidence)) if clean else None

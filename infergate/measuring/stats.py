@@ -1,8 +1,5 @@
-"""Statistics of same-run paired sampling: rounds, speedup estimators and the paired bootstrap.
-
-A round calls every variant of one model once, so the bootstrap resamples whole rounds (the same
-indices for all variants) and intervals are combined on the log scale. Numpy and stdlib only.
-"""
+"""Statistics of same-run paired sampling: rounds, speedup estimators and the paired bootstrap
+(whole rounds resampled, intervals combined on the log scale). Numpy and stdlib only."""
 
 from __future__ import annotations
 
@@ -38,10 +35,7 @@ class Estimate(NamedTuple):
 
 @dataclass
 class Samples:
-    """Round-by-round timings of one model's variants; ``times[variant][i]`` is round ``i``'s time.
-
-    Every variant has one time per round (the paired bootstrap needs it); units are free, only ratios matter.
-    """
+    """Round-by-round timings of one model's variants: ``times[variant][i]`` is round ``i``'s, one per round."""
 
     times: dict[str, list[float]] = field(default_factory=dict)
 
@@ -99,10 +93,8 @@ def _round_log_ratios(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def speedup_ratio(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
-    """The median over rounds of eager/variant (> 1: the variant is faster), taken on the log scale.
-
-    Per-round ratios are far steadier than the ratio of medians (docs/calibration.md).
-    """
+    """The median over rounds of eager/variant (> 1: the variant is faster), on the log scale; per-round
+    ratios are far steadier than the ratio of medians (docs/calibration.md)."""
     x, y = _paired_arrays(eager, variant)
     return float(np.exp(np.median(_round_log_ratios(x, y))))
 
@@ -144,10 +136,8 @@ def bootstrap_ratio_ci(
     seed: int = 0,
     estimator: str = ESTIMATOR,
 ) -> tuple[float, float]:
-    """Seeded percentile bootstrap interval of the speedup a/b by ``estimator``, resampling whole rounds.
-
-    The same round indices are drawn for ``a`` and ``b``, which keeps the pairing.
-    """
+    """Seeded percentile bootstrap interval of the speedup a/b by ``estimator``, drawing the same round
+    indices for ``a`` and ``b``."""
     x, y = _paired_arrays(a, b)
     lo_pct, hi_pct = percentile_bounds(confidence)
     draws = _bootstrap_log_speedups(x, y, resamples, np.random.default_rng(seed), estimator)
@@ -159,10 +149,8 @@ def runs_speedup_estimate(
     runs: Sequence[Samples], variant: str, reference: str = REFERENCE, confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 2000, seed: int = 0,
 ) -> Estimate:
-    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run.
-
-    The interval covers the rounds' sampling noise, not the between-run spread (the gate adds that).
-    """
+    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run (rounds'
+    sampling noise only: the gate adds the between-run spread)."""
     if not runs:
         raise ValueError("no runs to estimate a speedup from")
     rng = np.random.default_rng(seed)

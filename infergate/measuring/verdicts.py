@@ -1,6 +1,5 @@
 """The speedup gate's verdicts. Only ``regression`` fails its case; ``inconclusive`` and
-``unverified`` set the run's exit code.
-"""
+``unverified`` set the run's exit code."""
 
 from __future__ import annotations
 
