@@ -1,8 +1,5 @@
-"""Building one model's variants with one error policy for every caller (perf, claims, lane worker).
-
-A variant with a skip reason is not built; a ``BuildError`` or ``ProofError`` is that variant's
-outcome (the others still build); anything else propagates.
-"""
+"""Building one model's variants with one error policy for every caller: a skip reason means not
+built, a ``BuildError`` or ``ProofError`` is that variant's outcome, anything else propagates."""
 
 from __future__ import annotations
 
@@ -24,10 +21,8 @@ W = TypeVar("W")
 
 @dataclass(frozen=True)
 class VariantBuild(Generic[W]):
-    """One variant's outcome: exactly one of ``built``, ``error`` and ``skipped`` is set.
-
-    ``seconds`` and ``watched`` (the value ``watch()`` entered around the build) belong to a built variant.
-    """
+    """One variant's outcome: exactly one of ``built``, ``error`` and ``skipped`` is set; ``seconds`` and
+    ``watched`` (what ``watch()`` entered around the build) belong to a built one."""
 
     name: str
     built: Built | None = None

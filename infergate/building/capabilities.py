@@ -1,8 +1,5 @@
-"""What this machine and lane can run, decided before importing anything that might kill the process.
-
-IPEX's import calls ``exit(127)`` when torch's major.minor differs, so the pairing is read from
-package metadata first and IPEX is imported only when it matches.
-"""
+"""What this machine and lane can run, decided before any import that might kill the process (IPEX
+calls ``exit(127)`` on a torch mismatch, so the pairing is read from package metadata first)."""
 
 from __future__ import annotations
 
@@ -166,11 +163,8 @@ def import_ipex():
 
 @contextlib.contextmanager
 def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
-    """Set IPEX's TorchScript fusion passes on or off for a build or call (a no-op without IPEX).
-
-    Imported IPEX registers its passes for every TorchScript graph in the process; plain ``jit`` runs
-    with them off.
-    """
+    """Set IPEX's TorchScript fusion passes on or off for a build or call; imported IPEX applies them to
+    every graph in the process, so plain ``jit`` runs with them off. A no-op without IPEX."""
     ipex = sys.modules.get("intel_extension_for_pytorch")
     if ipex is None:
         yield
@@ -185,11 +179,8 @@ def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
 
 
 def ipex_autocast_problem(caps: Capabilities) -> str | None:
-    """Why BF16 autocast cannot run in this process once IPEX is imported, or None.
-
-    On a CPU without the BF16 ISA, IPEX's oneDNN autocast kernels refuse to build, breaking BF16 for
-    every variant in the process.
-    """
+    """Why BF16 autocast cannot run in this process once IPEX is imported (on a CPU without the BF16
+    ISA its oneDNN kernels refuse to build), or None."""
     if "intel_extension_for_pytorch" not in sys.modules:
         return None
     isa = bf16_prepack_problem(caps.cpu_flags)

@@ -1,8 +1,5 @@
-"""Case selection by a pytest ``-k`` expression, without pytest (the upgrade gate selects as pytest does).
-
-The grammar is pytest's: ``or``, ``and``, ``not``, parentheses and case-insensitive substring
-names; a name's keyword arguments (``name(key=value)``) are accepted and ignored.
-"""
+"""Case selection by a pytest ``-k`` expression without pytest, in pytest's grammar (``or``,
+``and``, ``not``, parentheses, case-insensitive substrings; ``name(key=value)`` ignored)."""
 
 from __future__ import annotations
 

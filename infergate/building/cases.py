@@ -1,9 +1,5 @@
-"""The case matrix, declared once: model specs x variants x dtypes, selected by named profiles.
-
-Ids are built only here: ``<arch>-<task>-<size>-<attention>_attn[-<shape>]-<variant>-<dtype>``, e.g.
-``bert-qa-small-sdpa_attn-b1s128-compile-fp32``. The trace shape b2s32 is left out of ids, so older
-baseline keys still match.
-"""
+"""The case matrix, declared once: model specs x variants x dtypes, selected by named profiles. Ids
+are built only here: ``<arch>-<task>-<size>-<attention>_attn[-<shape>]-<variant>-<dtype>``."""
 
 from __future__ import annotations
 

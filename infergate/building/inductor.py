@@ -1,6 +1,5 @@
 """What the compile variants hand inductor (freezing, C++ wrapper, max-autotune, no silent eager
-fallback) and the proofs that it took.
-"""
+fallback) and the proofs that it took."""
 
 from __future__ import annotations
 
@@ -59,8 +58,7 @@ class RecordingInductor:
 
 def freeze_compiled_graphs() -> None:
     """Compile frozen, process-wide: dynamo reads the flag while it traces, before any backend runs, so
-    a per-backend patch would not apply. Each compiled graph's proof checks it.
-    """
+    a per-backend patch would not apply. Each compiled graph's proof checks it."""
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True

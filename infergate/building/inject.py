@@ -1,9 +1,6 @@
-"""TEST ONLY: a real, in-graph slowdown of one variant (``--ig-inject-slowdown``), for the gate to catch.
-
-Every encoder layer of a *copy* of the model gets ``h + (h @ A) @ B`` with zero ``A`` and ``B``:
-outputs are unchanged, the extra matmuls are real work for every variant. ``k`` makes the extra
-FLOPs ``fraction`` of a BERT layer's GEMM FLOPs. A run that uses it never records baselines.
-"""
+"""TEST ONLY: a real in-graph slowdown (``--ig-inject-slowdown``): every encoder layer of a model
+copy gets ``h + (h @ A) @ B`` with zero ``A``, ``B``, sized to ``fraction`` of a layer's GEMM FLOPs.
+Outputs are unchanged; a run that uses it never records baselines."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """The built-in preset (``builtin_preset.toml``): the zoo's profiles in ``[tool.infergate]`` format,
-checked by the user config's rules, as plain typed data.
-"""
+checked by the user config's rules, as plain typed data."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """A user's configured models as cases (variants checked against the registry), with ids
-``<id>-<task>-real-<attention>_attn[-<shape>]-<variant>-<dtype>`` or ``<id>-<task>-custom[-<shape>]-...``.
-"""
+``<id>-<task>-real-<attention>_attn[-<shape>]-<variant>-<dtype>`` or ``<id>-<task>-custom[-<shape>]-...``."""
 
 from __future__ import annotations
 

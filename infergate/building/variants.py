@@ -1,7 +1,5 @@
-"""Variants: each builds a runnable form of a model and proves what it built.
-
-A build error is the case's failure; nothing here falls back to eager.
-"""
+"""Variants: each builds a runnable form of a model and proves what it built; a build error is
+the case's failure, never a fall-back to eager."""
 
 from __future__ import annotations
 
@@ -295,8 +293,7 @@ def default_variants() -> tuple[str, ...]:
 
 def process_group(variant: str, dtype: DType) -> str:
     """Which variants may be timed in one process: all, except BF16 ones that import IPEX (``jit_ipex``),
-    which swap torch's CPU autocast kernels for the whole process.
-    """
+    which swap torch's CPU autocast kernels for the whole process."""
     return IPEX_GROUP if dtype is DType.BF16 and get_variant(variant).imports_ipex else TORCH_GROUP
 
 
