@@ -1,8 +1,5 @@
-"""The one atomic file writer: temp file beside the target, fsync, rename, fsync the directory.
-
-A reader sees the old file or the new one, never half; stdlib only (``lanes.py`` runs it under the
-system python3).
-"""
+"""The one atomic file writer (temp file beside the target, fsync, rename, fsync the directory):
+readers see the old file or the new, never half. Stdlib only."""
 
 from __future__ import annotations
 

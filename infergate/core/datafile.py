@@ -1,6 +1,5 @@
 """Strict reading of the project's versioned JSON data files, with one message style naming the kind
-of file: NaN/Infinity, duplicate keys, empty, non-UTF-8 and truncated files are refused.
-"""
+of file: NaN/Infinity, duplicate keys, empty, non-UTF-8 and truncated files are refused."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Exit codes of the perf run and the upgrade gate, declared once: pytest's are 0-6, infergate's 7-10.
-
-``run`` passes pytest's 2-6 through with pytest's meaning; other commands use 2 for a usage error.
-"""
+"""Exit codes of the perf run and the upgrade gate, declared once: pytest's are 0-6 (``run`` passes
+2-6 through), infergate's 7-10; other commands use 2 for a usage error."""
 
 from __future__ import annotations
 
