@@ -1,6 +1,5 @@
 """Comparing a variant's outputs with the reference: raw closeness and task-level answers (BF16 is
-judged on answers, not only logits).
-"""
+judged on answers, not only logits)."""
 
 from __future__ import annotations
 

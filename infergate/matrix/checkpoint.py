@@ -1,6 +1,5 @@
 """Real checkpoints, found offline and loaded without executing anything: safetensors, else a pickle
-with ``weights_only=True``; ``trust_remote_code`` is never on.
-"""
+with ``weights_only=True``; ``trust_remote_code`` is never on."""
 
 from __future__ import annotations
 

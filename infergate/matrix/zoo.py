@@ -1,6 +1,5 @@
 """The model zoo as data: architectures, tasks, sizes, attention implementations; seeded, never
-downloaded. Each architecture maps the generic shape to its own config keys.
-"""
+downloaded. Each architecture maps the generic shape to its own config keys."""
 
 from __future__ import annotations
 
