@@ -345,8 +345,7 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
 
 def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]]) -> list[str]:
     """Per class, lane and dtype from committed reports: the share of models with a fusion benefit (Wilson
-    interval) and what "can leave IPEX" said.
-    """
+    interval) and what "can leave IPEX" said."""
     from ..measuring.claims import wilson
 
     lines = [f"| machine class | lane | dtype | fusion benefit ≥ {BENEFIT:.0%} "

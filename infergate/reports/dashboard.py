@@ -1,7 +1,6 @@
 """The history's static site (``history publish --out DIR``): ``index.html`` (open regressions, a
 link per class x lane), one page of inline SVG series per class x lane, and ``regressions.json``.
-No network: no CDN, no fonts, one small inline script.
-"""
+No network: no CDN, no fonts, one small inline script."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
 """Reports people read: Markdown, PNG plots (matplotlib Agg) and plain text, from a lane gate result
-(``lane_results.GateResult``) or pytest-benchmark-form results files.
-"""
+(``lane_results.GateResult``) or pytest-benchmark-form results files."""
 
 from __future__ import annotations
 
