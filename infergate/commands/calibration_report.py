@@ -1,6 +1,5 @@
 """The calibration's report as markdown lines: the rules' table, the cross-session table, the
-A/A position bias and the between-run spread.
-"""
+A/A position bias and the between-run spread."""
 
 from __future__ import annotations
 
@@ -77,8 +76,7 @@ def rule_label(key: str, shape: GateShape = DEFAULT_SHAPE) -> str:
 
 def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
     """Per estimator, the between-run sd of the log-speedup beside the sd one run's bootstrap implies,
-    and the scatter of single calls against that of per-round ratios.
-    """
+    and the scatter of single calls against that of per-round ratios."""
     import numpy as np
 
     lines = []

@@ -1,6 +1,5 @@
 """The calibration's rules judged on the trials, per injected slowdown, as regression tallies
-(``judge_trials`` within one session, ``judge_sessions`` across sessions).
-"""
+(``judge_trials`` within one session, ``judge_sessions`` across sessions)."""
 
 from __future__ import annotations
 
@@ -65,10 +64,8 @@ def min_trials(shape: GateShape = GateShape()) -> int:
 
 def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[float],
                  floors: Sequence[float], shape: GateShape = GateShape()) -> dict[str, Tally]:
-    """Every rule on every trial. For ``staged@floor``, trials i .. i+first-1 are today's runs, the
-    ``shape.baseline`` trials before i (cyclically) the baseline, the ``shape.confirm`` after them the
-    re-measures; the spread is pooled from the other trials.
-    """
+    """Every rule on every trial; for ``staged@floor`` trials i .. i+first-1 are today's runs, the
+    ``shape.baseline`` trials before them the baseline, the ``shape.confirm`` after them re-measures."""
     rules = {"within": Tally(), "within-floor": Tally(), "within-rom": Tally(),
              **{f"same@{f}": Tally() for f in floors}, **{f"staged@{f}": Tally() for f in floors},
              **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
@@ -118,10 +115,8 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
 
 def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str, slowdowns: Sequence[float],
                    floor: float, shape: GateShape = GateShape()) -> tuple[dict[str, Tally], list[str]]:
-    """The suite's gate across sessions: each session in turn is today's, judged against the others as
-    the baseline's sessions (as ``staging.staged_verdict`` does). Returns the tally per today-session
-    and notes with the measured components.
-    """
+    """The suite's gate across sessions: each session in turn judged as today's against the others
+    (as ``staging.staged_verdict``); the tally per today-session and notes."""
     if len(sessions) < 2:
         raise UsageError("a cross-session calibration needs at least two sessions (--sessions A,B)")
     if len({name for name, _ in sessions}) != len(sessions):

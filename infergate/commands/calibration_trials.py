@@ -1,6 +1,5 @@
 """Calibration trials (one model built once, timed in shuffled rounds and in blocks beside slowed
-copies of the variant), saved to and read back from JSON.
-"""
+copies of the variant), saved to and read back from JSON."""
 
 from __future__ import annotations
 

@@ -14,11 +14,8 @@ from ..measuring.lane_results import Correctness
 
 
 def lean_and_tails(log_ratios: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """The lean and tails of one case's A/A per-pair log ratios (to/from; the truth is 0). Needs n >= 4.
-
-    lean: the mean with a two-sided t interval. tails: each pair's leave-one-out studentized ratio,
-    t(n - 2) under the gate's model, counted beyond the one-sided 2.5 % quantiles and the two-sided 1 %.
-    """
+    """The lean (mean, two-sided t interval) and tails (leave-one-out studentized ratios, t(n - 2) under
+    the gate's model) of one case's A/A per-pair log ratios. Needs n >= 4."""
     from ..measuring.run_spread import student_t_quantile
 
     x = list(log_ratios)
@@ -43,8 +40,7 @@ def lean_and_tails(log_ratios: Sequence[float], confidence: float = 0.95) -> dic
 
 def alarm_rate_at_lean(lean: float, sd: float, pairs: int, cases: int, draws: int = 20000, seed: int = 0) -> float:
     """The gate's per-case false-alarm rate under its model with a systematic ``lean`` and a pair
-    spread ``sd``, by simulation (a plug-in reading of the model, not a measured rate).
-    """
+    spread ``sd``, by simulation (a plug-in reading of the model, not a measured rate)."""
     from ..measuring.run_spread import student_t_quantile
     from ..measuring.speedup_verdicts import family_confidence
 
@@ -97,8 +93,7 @@ def aa_lean_rows(pool: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
 
 def disjoint_gates(pool: Mapping[str, Any], pairs: int) -> list[dict[str, Any]]:
     """The pool's pairs cut in recorded order into disjoint gates of ``pairs``, each judged as
-    ``lanegate`` judges: per (variant, truth), how many gates and what they said.
-    """
+    ``lanegate`` judges: per (variant, truth), how many gates and what they said."""
     records, ids = pool["records"], pool["ids"]
     counts: dict[tuple[str, float], dict[str, Any]] = {}
     for start in range(0, len(records) - pairs + 1, pairs):

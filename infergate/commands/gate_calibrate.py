@@ -133,8 +133,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def whole_pool_lines(pool: Mapping[str, Any], name: str) -> list[str]:
     """Each case over all the pool's pairs at 95 %: an A/A interval missing 0 is a lean; an injected
-    one shows what the injection really cost.
-    """
+    one shows what the injection really cost."""
     from ..measuring.lane_compare import change_over_pairs, gather
 
     out = []

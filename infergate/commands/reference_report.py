@@ -137,8 +137,7 @@ def _mdd(within: Spread, prior: float, prior_df: int, sessions: int, today: int,
 
 def _priors(found: Found, variant: str, reference: str) -> list[tuple[float, int, str]]:
     """The priors a ratio could be gated with: the shipped one, the data's across boots (where a boot
-    contrast exists), and within one boot.
-    """
+    contrast exists), and within one boot."""
     out = [(POOLED_PRIOR_SD, PRIOR_DF, "shipped")]
     _, occasion, session = found[(variant, reference, MS)]
     sd, df = pooled_prior(occasion, session)
