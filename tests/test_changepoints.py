@@ -6,11 +6,14 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from datetime import date, timedelta
 
 from infergate.commands import history_actions
 from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
+from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, tail_drop
+from infergate.measuring.history_analysis import analyse
 from infergate.measuring.history_replay import calibrate
 from tests.test_history import results
 
@@ -119,3 +122,29 @@ def test_a_one_night_dip_does_not_alert_two_low_nights_do_and_a_rise_is_no_drop(
     assert all(c.kind != "regression" for c in detect(rise).changes)  # one-sided: only drops fire it
     short = _series(step_at=7, nights=9, sd=0.01, seed=8)  # fewer than MIN_PRE quiet nights: the fit only
     assert tail_drop([p.value for p in short], 0) is None
+
+
+def _drop_history(tmp_path, fixed_at: int | None):
+    """120 nights of one case, 10 % down from night 10 (up again from ``fixed_at``)."""
+    root, start = tmp_path / "history", date(2026, 1, 1)
+    tmp_path.mkdir()
+    for n in range(120):
+        down = 10 <= n and (fixed_at is None or n < fixed_at)
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        night = (start + timedelta(days=n)).isoformat()
+        history_cli.add([results(tmp_path / "r.json", night=night, speedup=1.5 * (0.9 if down else 1) * jitter,
+                                 session=f"h-{n}")], root)
+    return root
+
+
+def test_detect_alerts_on_an_open_regression_only_not_on_one_fixed_long_ago(tmp_path, capsys) -> None:
+    fixed = _drop_history(tmp_path / "fixed", fixed_at=20)
+    assert main(["history", "--history", str(fixed), "detect"]) == 0
+    out = capsys.readouterr().out
+    assert "REGRESSION (not open) m__avx2__2c2t torch-x bert-jit: -10.0%" in out and "ALERT" not in out
+    assert "0 regression alert(s)" in out
+    assert analyse(hi.load(fixed))[0].open_regression is None  # the dashboard agrees
+    still = _drop_history(tmp_path / "still", fixed_at=None)
+    assert main(["history", "--history", str(still), "detect"]) == 1
+    assert "1 regression alert(s)" in capsys.readouterr().out
+    assert analyse(hi.load(still))[0].open_regression is not None

@@ -117,7 +117,7 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     then = analyse(hi.load(before)) if before.is_dir() else []
     fresh = new_changes(now, then, hold)
     lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]
-    alerts = sum(1 for _, c in fresh if c.alerts(hold))
+    alerts = sum(1 for s, c in fresh if s.alerting(c, hold))
     lines.append(f"{len(fresh)} change point(s) new tonight, {alerts} of them regression alert(s) "
                  f"(held >= {hold} nights); compared with {len(then)} case series before tonight's runs")
     return lines

@@ -231,3 +231,20 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
     # by as much as a free split must (z² over the penalty), else every lock change would be a test.
     changes = tuple(c for c in every if c.index not in forced or (c.kind != "unclear" and c.z**2 > per_sd2))
     return Fit(tuple(bounds), tuple(forced), means, sd, changes)
+
+
+def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
+    """The newest regression the series has not come back from: the newest segment still sits below
+    the segment before the drop, by the same interval a change point is judged by. A drop fixed
+    later is history, not an alarm (else one regression would fail every night after it)."""
+    newest = list(points[fit.bounds[-1]:])
+    for c in reversed(fit.changes):
+        if c.kind != "regression":
+            continue
+        if c.index == fit.bounds[-1]:
+            return c
+        k = fit.bounds.index(c.index)
+        before = list(points[fit.bounds[k - 1]:c.index])
+        if _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd).kind == "regression":
+            return c
+    return None
