@@ -142,3 +142,35 @@ def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, a
     assert main(["history", "--history", str(tmp_path / "nope"), *action]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "does not exist" in out[0]
+
+
+def _shard(path: Path, night: str, session: str, cases: list[str]) -> Path:
+    """One nightly shard job's results: its own session, its share of the cases."""
+    data = json.loads(results(path, night=night, session=session).read_text())
+    data["benchmarks"] = [{"extra_info": {**data["benchmarks"][0]["extra_info"], "case_id": c}} for c in cases]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_promote_keeps_each_case_its_newest_sessions_when_every_shard_is_a_session(tmp_path) -> None:
+    from infergate.measuring import baselines as bl
+
+    shards = [[f"s{k}-a", f"s{k}-b"] for k in range(9)]
+    committed, root, out = tmp_path / "committed", tmp_path / "history", tmp_path / "baselines"
+    history_cli.add([_shard(tmp_path / "c.json", "2026-10-01", "h-committed", sum(shards, []))], committed)
+    assert main(["history", "--history", str(committed), "promote", "--all", "--baselines", str(out)]) == 0
+    for night in range(5):
+        history_cli.add([_shard(tmp_path / f"n{night}-{k}.json", f"2026-11-{night + 10}", f"h-{night}-{k}", cases)
+                         for k, cases in enumerate(shards)], root)
+    assert main(["history", "--history", str(root), "promote", "--all", "--sessions", "8",
+                 "--baselines", str(out)]) == 0
+    f = bl.load(out / "m__avx2__2c2t" / "torch-x.json")
+    assert sorted(f.cases) == sorted(sum(shards, []))
+    for case_id, case in f.cases.items():  # 5 nights' shard sessions and the committed one: min(8, 6)
+        k = case_id[1]
+        assert set(case.by_session()) == {"h-committed", *(f"h-{n}-{k}" for n in range(5))}, case_id
+    fresh = tmp_path / "three"
+    assert main(["history", "--history", str(root), "promote", "--all", "--sessions", "3",
+                 "--baselines", str(fresh)]) == 0
+    for case_id, case in bl.load(fresh / "m__avx2__2c2t" / "torch-x.json").cases.items():  # min(3, 5)
+        assert set(case.by_session()) == {f"h-{n}-{case_id[1]}" for n in (2, 3, 4)}, case_id

@@ -62,17 +62,22 @@ def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
 
 def window(history: hi.History, machine_class: str, lane: str,
            sessions: int) -> list[tuple[str, SessionInfo, dict[str, CaseBaseline]]]:
-    """The last ``sessions`` sessions of a class × lane as baseline sessions, oldest first. Each
-    case keeps only records of its newest set-up (lock, recipe, threads): a baseline never pools
-    runs of another lock."""
+    """Each case's last ``sessions`` sessions of a class × lane as baseline sessions, oldest first.
+    Per case, not per class × lane: every nightly shard is a session of its own, so the newest K
+    sessions of the lane would give each case one at most. Each case keeps only records of its newest
+    set-up (lock, recipe, threads): a baseline never pools runs of another lock."""
     newest: dict[str, str] = {}
     for run, case in history.of(machine_class, lane):
         newest[case.case_id] = hi.set_up_key(run, case)
     pairs = [(r, c) for r, c in history.of(machine_class, lane) if hi.set_up_key(r, c) == newest[c.case_id]]
-    order = list(dict.fromkeys(r.session for r, _ in pairs))
-    kept = order[-sessions:]
+    measured: dict[str, list[str]] = {}
+    for r, c in pairs:
+        if r.session not in (ids := measured.setdefault(c.case_id, [])):
+            ids.append(r.session)
+    kept = {(case_id, sid) for case_id, ids in measured.items() for sid in ids[-sessions:]}
+    pairs = [(r, c) for r, c in pairs if (c.case_id, r.session) in kept]
     out = []
-    for sid in kept:
+    for sid in dict.fromkeys(r.session for r, _ in pairs):
         runs = [(r, c) for r, c in pairs if r.session == sid]
         first, last = min(r.recorded for r, _ in runs), max(r.recorded for r, _ in runs)
         info = SessionInfo(host=sid, kernel="not kept in the history", first=first, last=last,
