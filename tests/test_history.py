@@ -13,13 +13,18 @@ from infergate.core.errors import DataFileError
 from infergate.measuring import history as hi
 
 
-def results(path: Path, night: str = "2026-11-27", speedup: float = 1.4, lock: str = "lock-a",
-            session: str = "h-runner1", version: int = 1) -> Path:
+def results(path: Path, **kw) -> Path:
     """A results file as --ig-json writes it (the fields history add reads)."""
+    path.write_text(json.dumps(results_data(**kw)))
+    return path
+
+
+def results_data(night: str = "2026-11-27", speedup: float = 1.4, lock: str = "lock-a", session: str = "h-runner1",
+                 version: int = 1, machine_class: str = "m__avx2__2c2t", lane: str = "torch-x__noipex__notf") -> dict:
     stamp = f"{night}T02:30:00+00:00"
     run = {"speedup": speedup, "ci": [speedup * 0.99, speedup * 1.01], "rounds": 300,
            "median_ms": {"eager": 14.0, "jit": 14.0 / speedup}, "recorded": stamp, "session": session}
-    info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x", "cpu": "Some CPU", "environment": {},
+    info = {"machine_class": machine_class, "lane": lane, "cpu": "Some CPU", "environment": {},
             "provenance": {"commit": f"c{night}", "lock": lock, "packages": {"torch": "2.8.0"}, "cpu_flags": ["avx2"]},
             "infergate": {"results_version": version, "session": session, "estimator": "median-of-round-ratios",
                           "session_info": {"host": session, "kernel": "6.1", "first": stamp, "last": stamp,
@@ -28,8 +33,7 @@ def results(path: Path, night: str = "2026-11-27", speedup: float = 1.4, lock: s
         {"extra_info": {"case_id": "bert-jit", "variant": "jit", "threads": 1, "recipe": 1,
                         "estimator": "median-of-round-ratios",
                         "run_records": [run, {**run, "speedup": speedup * 1.01}]}}]}
-    path.write_text(json.dumps(data))
-    return path
+    return data
 
 
 def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
@@ -40,7 +44,7 @@ def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
     assert "added run" in first[0] and "already in the history" in again[0] and "added run" in later[0]
     assert sorted(p.name for p in (root / "m__avx2__2c2t").glob("*.jsonl")) == ["2026-11.jsonl", "2026-12.jsonl"]
     h = hi.load(root)
-    pairs = h.of("m__avx2__2c2t", "torch-x")
+    pairs = h.of("m__avx2__2c2t", "torch-x__noipex__notf")
     assert [r.night for r, _ in pairs] == ["2026-11-27", "2026-12-01"]
     run, case = pairs[0]
     assert (run.commit, run.lock, run.cpu_flags, case.eager_ms) == ("c2026-11-27", "lock-a", ["avx2"], 14.0)
@@ -96,15 +100,16 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
         history_cli.add([results(tmp_path / f"r{n}.json", night=f"2026-11-{n + 10}", speedup=1.4 + 0.01 * n,
                                  lock=lock, session=f"h-{n}")], root)
     out_dir = tmp_path / "rolling"
-    argv = ["history", "--history", str(root), "promote", "--class", "m__avx2__2c2t", "--lane", "torch-x",
+    argv = ["history", "--history", str(root), "promote", "--class", "m__avx2__2c2t", "--lane",
+            "torch-x__noipex__notf",
             "--sessions", "3", "--baselines", str(out_dir)]
     assert main(argv) == 0
-    f = bl.load(out_dir / "m__avx2__2c2t" / "torch-x.json")
+    f = bl.load(out_dir / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert list(f.sessions) == ["h-3", "h-4", "h-5"]
     assert len(f.cases["bert-jit"].runs) == 6 and min(f.cases["bert-jit"].speedups) >= 1.43
     wide = tmp_path / "wide"
     assert main([*argv[:-3], "8", "--baselines", str(wide)]) == 0
-    kept = bl.load(wide / "m__avx2__2c2t" / "torch-x.json").sessions
+    kept = bl.load(wide / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions
     assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
     capsys.readouterr()
     assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
@@ -113,7 +118,7 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     assert "needs --lane" in capsys.readouterr().out
     every = tmp_path / "every"
     assert main([*argv[:4], "--all", "--sessions", "3", "--baselines", str(every)]) == 0
-    assert list(bl.load(every / "m__avx2__2c2t" / "torch-x.json").sessions) == ["h-3", "h-4", "h-5"]
+    assert list(bl.load(every / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions) == ["h-3", "h-4", "h-5"]
 
 
 def test_results_written_by_the_perf_run_become_history_with_their_provenance(tmp_path) -> None:
@@ -164,7 +169,7 @@ def test_promote_keeps_each_case_its_newest_sessions_when_every_shard_is_a_sessi
                          for k, cases in enumerate(shards)], root)
     assert main(["history", "--history", str(root), "promote", "--all", "--sessions", "8",
                  "--baselines", str(out)]) == 0
-    f = bl.load(out / "m__avx2__2c2t" / "torch-x.json")
+    f = bl.load(out / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert sorted(f.cases) == sorted(sum(shards, []))
     for case_id, case in f.cases.items():  # 5 nights' shard sessions and the committed one: min(8, 6)
         k = case_id[1]
@@ -172,5 +177,20 @@ def test_promote_keeps_each_case_its_newest_sessions_when_every_shard_is_a_sessi
     fresh = tmp_path / "three"
     assert main(["history", "--history", str(root), "promote", "--all", "--sessions", "3",
                  "--baselines", str(fresh)]) == 0
-    for case_id, case in bl.load(fresh / "m__avx2__2c2t" / "torch-x.json").cases.items():  # min(3, 5)
+    for case_id, case in bl.load(fresh / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases.items():  # min(3,5)
         assert set(case.by_session()) == {f"h-{n}-{case_id[1]}" for n in (2, 3, 4)}, case_id
+
+
+@pytest.mark.parametrize(("machine_class", "lane"), [("merged", "torch-x__noipex__notf"),
+                                                     ("m__avx2__2c2t", "../../etc"), ("../m__avx2__2c2t", "x")])
+@pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
+                                     ["baselines", "add", "--baselines", "{out}"]])
+def test_add_refuses_a_class_or_lane_infergate_does_not_name(tmp_path, capsys, machine_class, lane, command) -> None:
+    """They become a directory and a file name: a merge's output (class "merged") or a crafted one
+    must not be written anywhere, history or baselines."""
+    made = results(tmp_path / "r.json", machine_class=machine_class, lane=lane)
+    out = tmp_path / "out"
+    assert main([*(a.format(out=out) for a in command), str(made)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and f"{machine_class!r} / {lane!r} is not a machine class and lane" in printed[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["r.json"]
