@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,6 +71,38 @@ def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_w
         hi.load(root)
     assert main(["history", "--history", str(root), "add", str(results(tmp_path / "c.json", night="2026-11-29"))]) == 2
     assert "history version 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_a_version_that_only_equals_1_is_refused(tmp_path, version) -> None:
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    month.write_text(month.read_text().replace('"version": 1', f'"version": {version}'))
+    with pytest.raises(DataFileError, match=f"line 1 has history version {version.title()}"):
+        hi.load(root)
+
+
+def test_an_append_cut_short_leaves_the_history_as_it_was(tmp_path) -> None:
+    """A write that fails part-way (here the file size limit; a full disk or a killed job alike)
+    must not leave a torn last line: load would then refuse the whole class."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    before = month.read_bytes()
+
+    def limited() -> None:  # the child may write 200 bytes past the month file's size
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 200, resource.RLIM_INFINITY))
+
+    later = results(tmp_path / "b.json", night="2026-11-28", session="h-runner2")
+    cmd = [sys.executable, "-m", "infergate", "history", "--history", str(root), "add", str(later)]
+    proc = subprocess.run(cmd, cwd=Path(__file__).parents[1], capture_output=True, text=True, preexec_fn=limited)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert month.read_bytes() == before and len(hi.load(root).runs) == 1
+    assert [p.name for p in month.parent.iterdir() if p.name.endswith(".tmp")] == []
+    history_cli.add([later], root)  # the retry appends it
+    assert len(hi.load(root).runs) == 2
 
 
 def test_a_truncated_history_is_named(tmp_path) -> None:
