@@ -8,6 +8,8 @@ import random
 from dataclasses import replace
 from datetime import date, timedelta
 
+import pytest
+
 from infergate.commands import history_actions
 from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
@@ -15,6 +17,8 @@ from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, tail_drop
 from infergate.measuring.history_analysis import analyse
 from infergate.measuring.history_replay import calibrate
+from infergate.measuring.run_spread import student_t_quantile
+from infergate.measuring.session_gate import PRIOR_DF
 from tests.test_history import results
 
 
@@ -143,7 +147,8 @@ def test_detect_alerts_on_an_open_regression_only_not_on_one_fixed_long_ago(tmp_
     fixed = _drop_history(tmp_path / "fixed", fixed_at=20)
     assert main(["history", "--history", str(fixed), "detect"]) == 0
     out = capsys.readouterr().out
-    assert "REGRESSION (not open) m__avx2__2c2t torch-x__noipex__notf bert-jit: -10.0%" in out
+    assert "REGRESSION (not open) m__avx2__2c2t torch-x__noipex__notf bert-jit: -10.0% [" in out
+    assert "] (95 % given the split) between night 2026-01-10" in out  # the interval is conditional
     assert "ALERT" not in out
     assert "0 regression alert(s)" in out
     assert analyse(hi.load(fixed))[0].open_regression is None  # the dashboard agrees
@@ -151,3 +156,16 @@ def test_detect_alerts_on_an_open_regression_only_not_on_one_fixed_long_ago(tmp_
     assert main(["history", "--history", str(still), "detect"]) == 1
     assert "1 regression alert(s)" in capsys.readouterr().out
     assert analyse(hi.load(still))[0].open_regression is not None
+
+
+def test_a_change_interval_uses_the_df_of_the_fitted_sd_points_minus_segments() -> None:
+    """The sd is the spread around the fitted segments: n - segments df (pooled with the prior's),
+    not n - 1, which would make every interval too narrow by one df per extra segment."""
+    points = _series(step_at=20, nights=40)
+    fit = detect(points)
+    assert len(fit.bounds) == 2 and len(fit.changes) == 1
+    c = fit.changes[0]
+    diff = math.log1p(c.size)
+    t = (math.log1p(c.high) - diff) / (diff / c.z)
+    assert t == pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 2), rel=1e-9)
+    assert t != pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 1), rel=1e-9)

@@ -6,10 +6,12 @@ history"):
 - The past: an exact piecewise-constant least-squares fit with a penalty per segment (optimal
   partitioning, the family asv's step detection belongs to), ``penalty`` × sd² × ln(points).
   Every lock-digest change starts a segment; it is a change point when the step across it is
-  significant. The noise scale is the sd around the fitted segments (found first with the robust
-  successive-difference sd), pooled with the gate's between-session prior (``POOLED_PRIOR_SD``
-  worth ``PRIOR_DF`` nights), so a short series is not trusted to be quiet. A drop whose interval
-  excludes zero is a regression; it alerts once its segment has held ``hold`` nights.
+  significant (its 95 % interval, conditional on where the split is: the nights that placed it
+  also size it, so it excludes 0 by construction). The noise scale is the sd around the fitted
+  segments (found first with the robust successive-difference sd), pooled with the gate's
+  between-session prior (``POOLED_PRIOR_SD`` worth ``PRIOR_DF`` nights; df: points - segments +
+  ``PRIOR_DF``), so a short series is not trusted to be quiet. A drop whose interval excludes zero
+  is a regression; it alerts once its segment has held ``hold`` nights.
 - The newest nights (``tail_drop``): a one-sided test of the last 2 and the last 5 nights against
   the mean of the pre-change window (up to ``PRE_WINDOW`` nights of the last segment, its own sd, a
   Student-t threshold for that sd's df), a window-limited likelihood-ratio scan. The penalised fit
@@ -89,6 +91,7 @@ class Fit:
     means: tuple[float, ...]
     sd: float
     changes: tuple[Change, ...]
+    df: int  # of sd: points - segments, pooled with the prior's
 
 
 def noise_sd(values: Sequence[float], forced: Sequence[int]) -> float:
@@ -136,13 +139,15 @@ def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
     return moved or (f"lock {str(a.lock)[:12]} -> {str(b.lock)[:12]}",)
 
 
-def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, df: int | None = None) -> Change:
-    """The change at ``nxt`` between segment [start, nxt) and [nxt, end); ``df`` of the sd."""
+def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, df: int) -> Change:
+    """The change at ``nxt`` between segment [start, nxt) and [nxt, end); ``df`` of the sd. The
+    interval is conditional on the split: the same nights chose it, so it excludes 0 by construction
+    (the penalty, the hold and the replays' false rate guard against false change points)."""
     old = [p.value for p in points[start:nxt]]
     new = [p.value for p in points[nxt:end]]
     diff = sum(new) / len(new) - sum(old) / len(old)
     se = sd * math.sqrt(1 / len(old) + 1 / len(new))
-    t = _t_quantile(1 - (1 - INTERVAL) / 2, PRIOR_DF + len(points) - 1 if df is None else df)
+    t = _t_quantile(1 - (1 - INTERVAL) / 2, df)
     return Change(nxt, points[nxt - 1], points[nxt], math.expm1(diff), math.expm1(diff - t * se),
                   math.expm1(diff + t * se), end - nxt, lock_differences(points[nxt - 1], points[nxt]), diff / se)
 
@@ -215,6 +220,7 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
     sd = noise_sd(values, forced)
     bounds = _segments(values, edges, per_sd2 * sd * sd)
     sd = residual_sd(values, bounds)
+    df = PRIOR_DF + len(points) - len(bounds)  # residual_sd's: points - segments, pooled with the prior's
     bounds = _segments(values, edges, per_sd2 * sd * sd)
     # A split the fit placed among the newest nights is judged with the prior-pooled sd and may read
     # "unclear"; the tail test, from the segment before it, decides there, and replaces it if it fires.
@@ -224,13 +230,13 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
         bounds = [*bounds[:-1], tail[0]] if recent else [*bounds, tail[0]]
     ends = [*bounds[1:], len(points)]
     means = tuple(sum(values[a:b]) / (b - a) for a, b in zip(bounds, ends, strict=True))
-    every = [_change(points, bounds[k - 1], ends[k], bounds[k], sd) for k in range(1, len(bounds))]
+    every = [_change(points, bounds[k - 1], ends[k], bounds[k], sd, df) for k in range(1, len(bounds))]
     if tail is not None:  # sized with the sd its test used (a measured one, not the prior-pooled)
         every[-1] = _change(points, max(bounds[-2], tail[0] - PRE_WINDOW), len(points), tail[0], tail[1], tail[2])
     # A lock change starts a segment unconditionally; it is a change point when it moved the speedup
     # by as much as a free split must (z² over the penalty), else every lock change would be a test.
     changes = tuple(c for c in every if c.index not in forced or (c.kind != "unclear" and c.z**2 > per_sd2))
-    return Fit(tuple(bounds), tuple(forced), means, sd, changes)
+    return Fit(tuple(bounds), tuple(forced), means, sd, changes, df)
 
 
 def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
@@ -245,6 +251,7 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
             return c
         k = fit.bounds.index(c.index)
         before = list(points[fit.bounds[k - 1]:c.index])
-        if _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd).kind == "regression":
+        back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
+        if back.kind == "regression":
             return c
     return None

@@ -56,7 +56,8 @@ def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
             else " (not open)" if c.kind == "regression" else "")
     lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
     return (f"{c.kind.upper()}{flag} {s.machine_class} {s.lane} {s.case_id}: {c.size:+.1%} "
-            f"[{c.low:+.1%}, {c.high:+.1%}] between night {c.before.night} (commit {str(c.before.commit)[:10]}) "
+            f"[{c.low:+.1%}, {c.high:+.1%}] (95 % given the split) between night {c.before.night} "
+            f"(commit {str(c.before.commit)[:10]}) "
             f"and night {c.after.night} (commit {str(c.after.commit)[:10]}), held {c.nights_held} night(s){lock}")
 
 

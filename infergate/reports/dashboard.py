@@ -112,7 +112,7 @@ def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
     state = "open" if s.open_regression is last else "not the newest segment"
     held = f", ALERT (held {last.nights_held} nights)" if s.alerting(last, hold) else ""
     return (f'<span class="{last.kind}">latest change: {last.kind} {last.size:+.1%} [{last.low:+.1%}, '
-            f'{last.high:+.1%}] at night {html.escape(last.after.night)} ({state}{held})</span>')
+            f'{last.high:+.1%}] (95 % given the split) at night {html.escape(last.after.night)} ({state}{held})</span>')
 
 
 def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> str:
