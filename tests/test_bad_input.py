@@ -88,6 +88,12 @@ def _runner_text(**changes) -> str:
     return json.dumps(data, indent=2)
 
 
+def _results_text(**info) -> str:
+    from tests.test_history import results_data
+
+    return json.dumps(results_data(**info))
+
+
 def _import(*paths: str, origin: tuple[str, ...] = ("--origin", "runner X")) -> tuple[str, ...]:
     return ("-m", "infergate", "baselines", "import", *paths, *origin, "--baselines", "baselines")
 
@@ -231,6 +237,14 @@ SCENARIOS: tuple[Scenario, ...] = (
              cli=_import(RUNNER_PATH)),
     Scenario("import-origin", "`baselines import` with an empty `--origin`", (), "--origin must be one line",
              files={RUNNER_PATH: _runner_text()}, cli=_import(RUNNER_PATH, origin=("--origin", " "))),
+    Scenario("add-merged", "`history add` of a results file whose machine class is a merge's (`merged`)", (),
+             "'merged' / 'torch-2.8.0__ipex-2.8.0__tf-4.57.6' is not a machine class and lane",
+             files={"r.json": _results_text(machine_class="merged", lane=RUNNER_LANE)},
+             cli=("-m", "infergate", "history", "--history", "history", "add", "r.json")),
+    Scenario("add-path", "`baselines add` of a results file whose lane is a path", (),
+             "'amd-epyc__avx512__2c2t' / '../../x' is not a machine class and lane",
+             files={"r.json": _results_text(machine_class=RUNNER_CLASS, lane="../../x")},
+             cli=("-m", "infergate", "baselines", "add", "r.json", "--baselines", "baselines")),
 )
 
 
@@ -278,7 +292,7 @@ def message_of(output: str) -> str:
                 return m.group(1)
         if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
             return line[len("ERROR: "):]
-        if line.startswith(("infergate: ", "infergate baselines: ", "infergate init: ")):
+        if line.startswith(("infergate: ", "infergate baselines: ", "infergate init: ", "infergate history: ")):
             return line
     raise AssertionError(f"no message found in:\n{output}")
 
@@ -317,7 +331,7 @@ def test_bad_input_gets_one_clear_line(scenario: Scenario, pytester: pytest.Pyte
         assert path.read_bytes() == data, f"{path} was changed"
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id.startswith("import-")],
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id.startswith(("import-", "add-"))],
                          ids=lambda s: s.id)
 def test_a_refused_import_exits_2_and_writes_nothing(scenario: Scenario, tmp_path: Path) -> None:
     output, status, written = run_scenario(scenario, tmp_path)

@@ -6,12 +6,19 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
 
 from infergate.commands import history_actions
 from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
+from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, tail_drop
+from infergate.measuring.history_analysis import analyse
 from infergate.measuring.history_replay import calibrate
+from infergate.measuring.run_spread import student_t_quantile
+from infergate.measuring.session_gate import PRIOR_DF
 from tests.test_history import results
 
 
@@ -58,7 +65,8 @@ def test_detect_reads_a_history_and_exits_1_on_an_alert(tmp_path, capsys) -> Non
                                  session=f"h-{n}")], root)
     assert main(["history", "--history", str(root), "detect"]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION ALERT m__avx2__2c2t torch-x bert-jit: -9." in out and "and night 2026-11-13" in out
+    assert "REGRESSION ALERT m__avx2__2c2t torch-x__noipex__notf bert-jit: -9." in out
+    assert "and night 2026-11-13" in out
 
 
 def test_the_calibration_replays_print_a_table_from_the_committed_sessions() -> None:
@@ -79,7 +87,8 @@ def test_detect_new_against_lists_only_what_tonight_added(tmp_path, capsys) -> N
             history_cli.add([made], before)
     assert main(["history", "--history", str(root), "detect", "--new-against", str(before)]) == 1
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("NEW REGRESSION ALERT m__avx2__2c2t torch-x bert-jit: -9.") and len(out) == 2
+    assert out[0].startswith("NEW REGRESSION ALERT m__avx2__2c2t torch-x__noipex__notf bert-jit: -9.")
+    assert len(out) == 2
     assert out[-1].startswith("1 change point(s) new tonight, 1 of them regression alert(s)")
     # Against itself nothing is new, and the drop, though alerting, does not fail the listing again.
     assert main(["history", "--history", str(root), "detect", "--new-against", str(root)]) == 0
@@ -119,3 +128,44 @@ def test_a_one_night_dip_does_not_alert_two_low_nights_do_and_a_rise_is_no_drop(
     assert all(c.kind != "regression" for c in detect(rise).changes)  # one-sided: only drops fire it
     short = _series(step_at=7, nights=9, sd=0.01, seed=8)  # fewer than MIN_PRE quiet nights: the fit only
     assert tail_drop([p.value for p in short], 0) is None
+
+
+def _drop_history(tmp_path, fixed_at: int | None):
+    """120 nights of one case, 10 % down from night 10 (up again from ``fixed_at``)."""
+    root, start = tmp_path / "history", date(2026, 1, 1)
+    tmp_path.mkdir()
+    for n in range(120):
+        down = 10 <= n and (fixed_at is None or n < fixed_at)
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        night = (start + timedelta(days=n)).isoformat()
+        history_cli.add([results(tmp_path / "r.json", night=night, speedup=1.5 * (0.9 if down else 1) * jitter,
+                                 session=f"h-{n}")], root)
+    return root
+
+
+def test_detect_alerts_on_an_open_regression_only_not_on_one_fixed_long_ago(tmp_path, capsys) -> None:
+    fixed = _drop_history(tmp_path / "fixed", fixed_at=20)
+    assert main(["history", "--history", str(fixed), "detect"]) == 0
+    out = capsys.readouterr().out
+    assert "REGRESSION (not open) m__avx2__2c2t torch-x__noipex__notf bert-jit: -10.0% [" in out
+    assert "] (95 % given the split) between night 2026-01-10" in out  # the interval is conditional
+    assert "ALERT" not in out
+    assert "0 regression alert(s)" in out
+    assert analyse(hi.load(fixed))[0].open_regression is None  # the dashboard agrees
+    still = _drop_history(tmp_path / "still", fixed_at=None)
+    assert main(["history", "--history", str(still), "detect"]) == 1
+    assert "1 regression alert(s)" in capsys.readouterr().out
+    assert analyse(hi.load(still))[0].open_regression is not None
+
+
+def test_a_change_interval_uses_the_df_of_the_fitted_sd_points_minus_segments() -> None:
+    """The sd is the spread around the fitted segments: n - segments df (pooled with the prior's),
+    not n - 1, which would make every interval too narrow by one df per extra segment."""
+    points = _series(step_at=20, nights=40)
+    fit = detect(points)
+    assert len(fit.bounds) == 2 and len(fit.changes) == 1
+    c = fit.changes[0]
+    diff = math.log1p(c.size)
+    t = (math.log1p(c.high) - diff) / (diff / c.z)
+    assert t == pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 2), rel=1e-9)
+    assert t != pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 1), rel=1e-9)

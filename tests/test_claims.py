@@ -206,6 +206,16 @@ def test_rendering_a_bad_claims_file_is_one_line_and_leaves_it(tmp_path, capsys,
     assert (tmp_path / "claims.json").read_text() == content and not (tmp_path / "claims.md").exists()
 
 
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_a_claims_version_that_only_equals_1_is_refused(tmp_path, version) -> None:
+    from infergate.commands.claims_files import load_rows
+    from infergate.core.errors import DataFileError
+
+    (tmp_path / "claims.json").write_text(f'{{"schema": "infergate-claims", "version": {version}, "rows": []}}')
+    with pytest.raises(DataFileError, match="not an infergate-claims file of version"):
+        load_rows(tmp_path / "claims.json")
+
+
 # --- across processes, across hosts, the report's legends, the worker log -----------------------
 
 

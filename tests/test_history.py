@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,13 +17,18 @@ from infergate.core.errors import DataFileError
 from infergate.measuring import history as hi
 
 
-def results(path: Path, night: str = "2026-11-27", speedup: float = 1.4, lock: str = "lock-a",
-            session: str = "h-runner1", version: int = 1) -> Path:
+def results(path: Path, **kw) -> Path:
     """A results file as --ig-json writes it (the fields history add reads)."""
+    path.write_text(json.dumps(results_data(**kw)))
+    return path
+
+
+def results_data(night: str = "2026-11-27", speedup: float = 1.4, lock: str = "lock-a", session: str = "h-runner1",
+                 version: int = 1, machine_class: str = "m__avx2__2c2t", lane: str = "torch-x__noipex__notf") -> dict:
     stamp = f"{night}T02:30:00+00:00"
     run = {"speedup": speedup, "ci": [speedup * 0.99, speedup * 1.01], "rounds": 300,
            "median_ms": {"eager": 14.0, "jit": 14.0 / speedup}, "recorded": stamp, "session": session}
-    info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x", "cpu": "Some CPU", "environment": {},
+    info = {"machine_class": machine_class, "lane": lane, "cpu": "Some CPU", "environment": {},
             "provenance": {"commit": f"c{night}", "lock": lock, "packages": {"torch": "2.8.0"}, "cpu_flags": ["avx2"]},
             "infergate": {"results_version": version, "session": session, "estimator": "median-of-round-ratios",
                           "session_info": {"host": session, "kernel": "6.1", "first": stamp, "last": stamp,
@@ -28,8 +37,7 @@ def results(path: Path, night: str = "2026-11-27", speedup: float = 1.4, lock: s
         {"extra_info": {"case_id": "bert-jit", "variant": "jit", "threads": 1, "recipe": 1,
                         "estimator": "median-of-round-ratios",
                         "run_records": [run, {**run, "speedup": speedup * 1.01}]}}]}
-    path.write_text(json.dumps(data))
-    return path
+    return data
 
 
 def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
@@ -40,7 +48,7 @@ def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
     assert "added run" in first[0] and "already in the history" in again[0] and "added run" in later[0]
     assert sorted(p.name for p in (root / "m__avx2__2c2t").glob("*.jsonl")) == ["2026-11.jsonl", "2026-12.jsonl"]
     h = hi.load(root)
-    pairs = h.of("m__avx2__2c2t", "torch-x")
+    pairs = h.of("m__avx2__2c2t", "torch-x__noipex__notf")
     assert [r.night for r, _ in pairs] == ["2026-11-27", "2026-12-01"]
     run, case = pairs[0]
     assert (run.commit, run.lock, run.cpu_flags, case.eager_ms) == ("c2026-11-27", "lock-a", ["avx2"], 14.0)
@@ -63,6 +71,38 @@ def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_w
         hi.load(root)
     assert main(["history", "--history", str(root), "add", str(results(tmp_path / "c.json", night="2026-11-29"))]) == 2
     assert "history version 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+def test_a_version_that_only_equals_1_is_refused(tmp_path, version) -> None:
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    month.write_text(month.read_text().replace('"version": 1', f'"version": {version}'))
+    with pytest.raises(DataFileError, match=f"line 1 has history version {version.title()}"):
+        hi.load(root)
+
+
+def test_an_append_cut_short_leaves_the_history_as_it_was(tmp_path) -> None:
+    """A write that fails part-way (here the file size limit; a full disk or a killed job alike)
+    must not leave a torn last line: load would then refuse the whole class."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    before = month.read_bytes()
+
+    def limited() -> None:  # the child may write 200 bytes past the month file's size
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 200, resource.RLIM_INFINITY))
+
+    later = results(tmp_path / "b.json", night="2026-11-28", session="h-runner2")
+    cmd = [sys.executable, "-m", "infergate", "history", "--history", str(root), "add", str(later)]
+    proc = subprocess.run(cmd, cwd=Path(__file__).parents[1], capture_output=True, text=True, preexec_fn=limited)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert month.read_bytes() == before and len(hi.load(root).runs) == 1
+    assert [p.name for p in month.parent.iterdir() if p.name.endswith(".tmp")] == []
+    history_cli.add([later], root)  # the retry appends it
+    assert len(hi.load(root).runs) == 2
 
 
 def test_a_truncated_history_is_named(tmp_path) -> None:
@@ -96,15 +136,16 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
         history_cli.add([results(tmp_path / f"r{n}.json", night=f"2026-11-{n + 10}", speedup=1.4 + 0.01 * n,
                                  lock=lock, session=f"h-{n}")], root)
     out_dir = tmp_path / "rolling"
-    argv = ["history", "--history", str(root), "promote", "--class", "m__avx2__2c2t", "--lane", "torch-x",
+    argv = ["history", "--history", str(root), "promote", "--class", "m__avx2__2c2t", "--lane",
+            "torch-x__noipex__notf",
             "--sessions", "3", "--baselines", str(out_dir)]
     assert main(argv) == 0
-    f = bl.load(out_dir / "m__avx2__2c2t" / "torch-x.json")
+    f = bl.load(out_dir / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert list(f.sessions) == ["h-3", "h-4", "h-5"]
     assert len(f.cases["bert-jit"].runs) == 6 and min(f.cases["bert-jit"].speedups) >= 1.43
     wide = tmp_path / "wide"
     assert main([*argv[:-3], "8", "--baselines", str(wide)]) == 0
-    kept = bl.load(wide / "m__avx2__2c2t" / "torch-x.json").sessions
+    kept = bl.load(wide / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions
     assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
     capsys.readouterr()
     assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
@@ -113,7 +154,7 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     assert "needs --lane" in capsys.readouterr().out
     every = tmp_path / "every"
     assert main([*argv[:4], "--all", "--sessions", "3", "--baselines", str(every)]) == 0
-    assert list(bl.load(every / "m__avx2__2c2t" / "torch-x.json").sessions) == ["h-3", "h-4", "h-5"]
+    assert list(bl.load(every / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions) == ["h-3", "h-4", "h-5"]
 
 
 def test_results_written_by_the_perf_run_become_history_with_their_provenance(tmp_path) -> None:
@@ -142,3 +183,50 @@ def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, a
     assert main(["history", "--history", str(tmp_path / "nope"), *action]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "does not exist" in out[0]
+
+
+def _shard(path: Path, night: str, session: str, cases: list[str]) -> Path:
+    """One nightly shard job's results: its own session, its share of the cases."""
+    data = json.loads(results(path, night=night, session=session).read_text())
+    data["benchmarks"] = [{"extra_info": {**data["benchmarks"][0]["extra_info"], "case_id": c}} for c in cases]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_promote_keeps_each_case_its_newest_sessions_when_every_shard_is_a_session(tmp_path) -> None:
+    from infergate.measuring import baselines as bl
+
+    shards = [[f"s{k}-a", f"s{k}-b"] for k in range(9)]
+    committed, root, out = tmp_path / "committed", tmp_path / "history", tmp_path / "baselines"
+    history_cli.add([_shard(tmp_path / "c.json", "2026-10-01", "h-committed", sum(shards, []))], committed)
+    assert main(["history", "--history", str(committed), "promote", "--all", "--baselines", str(out)]) == 0
+    for night in range(5):
+        history_cli.add([_shard(tmp_path / f"n{night}-{k}.json", f"2026-11-{night + 10}", f"h-{night}-{k}", cases)
+                         for k, cases in enumerate(shards)], root)
+    assert main(["history", "--history", str(root), "promote", "--all", "--sessions", "8",
+                 "--baselines", str(out)]) == 0
+    f = bl.load(out / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
+    assert sorted(f.cases) == sorted(sum(shards, []))
+    for case_id, case in f.cases.items():  # 5 nights' shard sessions and the committed one: min(8, 6)
+        k = case_id[1]
+        assert set(case.by_session()) == {"h-committed", *(f"h-{n}-{k}" for n in range(5))}, case_id
+    fresh = tmp_path / "three"
+    assert main(["history", "--history", str(root), "promote", "--all", "--sessions", "3",
+                 "--baselines", str(fresh)]) == 0
+    for case_id, case in bl.load(fresh / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases.items():  # min(3,5)
+        assert set(case.by_session()) == {f"h-{n}-{case_id[1]}" for n in (2, 3, 4)}, case_id
+
+
+@pytest.mark.parametrize(("machine_class", "lane"), [("merged", "torch-x__noipex__notf"),
+                                                     ("m__avx2__2c2t", "../../etc"), ("../m__avx2__2c2t", "x")])
+@pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
+                                     ["baselines", "add", "--baselines", "{out}"]])
+def test_add_refuses_a_class_or_lane_infergate_does_not_name(tmp_path, capsys, machine_class, lane, command) -> None:
+    """They become a directory and a file name: a merge's output (class "merged") or a crafted one
+    must not be written anywhere, history or baselines."""
+    made = results(tmp_path / "r.json", machine_class=machine_class, lane=lane)
+    out = tmp_path / "out"
+    assert main([*(a.format(out=out) for a in command), str(made)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and f"{machine_class!r} / {lane!r} is not a machine class and lane" in printed[0]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["r.json"]

@@ -139,7 +139,7 @@ def test_the_injected_slowdown_keeps_outputs_and_adds_work_in_the_graph() -> Non
 def _results(tmp_path: Path, recipe: int | None = 1, **machine) -> Path:
     run = {"speedup": 1.4, "ci": [1.38, 1.42], "rounds": 300, "median_ms": {"eager": 14.0, "jit": 10.0},
            "recorded": "2026-11-27T12:00:00+00:00", "session": "h-runner1"}
-    info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x", "environment": {"torch_threads": 1},
+    info = {"machine_class": "m__avx2__2c2t", "lane": "torch-x__noipex__notf", "environment": {"torch_threads": 1},
             "infergate": {"results_version": 1, "session": "h-runner1", "estimator": "median-of-round-ratios",
                           "session_info": {"host": "h-runner1", "kernel": "6.1", "first": run["recorded"],
                                            "last": run["recorded"], "environment": {}, "source": "recorded"}}}
@@ -157,7 +157,7 @@ def _results(tmp_path: Path, recipe: int | None = 1, **machine) -> Path:
 def test_ci_results_are_added_as_a_session(tmp_path) -> None:
     root = tmp_path / "baselines"
     lines = baseline_sessions.add(_results(tmp_path), root)
-    f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
+    f = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert "added 2 run(s) of 1 case(s) as session h-runner1" in lines[0]
     assert set(f.sessions) == {"h-runner1"} and f.sessions["h-runner1"].source == "added from results.json"
     assert f.cases["bert-jit"].speedups == (1.4, 1.41)
@@ -167,7 +167,8 @@ def test_ci_results_are_added_as_a_session(tmp_path) -> None:
 def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path) -> None:
     root = tmp_path / "baselines"
     baseline_sessions.add(_results(tmp_path, recipe=2), root)
-    assert bl.recipe_of(bl.load(root / "m__avx2__2c2t" / "torch-x.json").cases["bert-jit"].environment) == 2
+    case = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases["bert-jit"]
+    assert bl.recipe_of(case.environment) == 2
     with pytest.raises(DataFileError, match="does not say which recipe revision"):
         baseline_sessions.add(_results(tmp_path, recipe=None), tmp_path / "other")
 
@@ -195,7 +196,7 @@ def test_adding_the_same_results_twice_counts_each_run_once(tmp_path) -> None:
     root = tmp_path / "baselines"
     baseline_sessions.add(_results(tmp_path), root)
     lines = baseline_sessions.add(_results(tmp_path), root)
-    f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
+    f = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert f.cases["bert-jit"].speedups == (1.4, 1.41) and any("already recorded" in line for line in lines)
 
 
@@ -229,6 +230,6 @@ def test_replace_over_several_results_files_replaces_every_case_once(tmp_path) -
     (b_dir / "results.json").write_text(json.dumps(b))
     assert baselines_cli.main(["add", "--replace", str(a_dir / "results.json"), str(b_dir / "results.json"),
                                "--baselines", str(root)]) == 0
-    f = bl.load(root / "m__avx2__2c2t" / "torch-x.json")
+    f = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     # A case found only in the second file is replaced too, not appended to the old session's runs.
     assert f.cases["bert-jit"].speedups == (1.5, 1.5) and f.cases["bert-compile"].speedups == (1.6, 1.6)

@@ -86,10 +86,7 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
     across several files of one command, ``replaced`` remembers which (file, case) were replaced
     already, so a later file's runs of that case are appended to them rather than replacing them."""
     data = read_results(path)
-    info = data["machine_info"]
-    machine_class, lane = info.get("machine_class"), info.get("lane")
-    if not isinstance(machine_class, str) or not isinstance(lane, str):
-        raise DataFileError(f"results file {path} names no machine class and lane")
+    machine_class, lane = class_and_lane(path, data["machine_info"])
     cases, session = cases_from_results(path, data)
     target = bl.baseline_path(root, machine_class, lane)
     # Keep the floors and fusion counts someone set by hand in the file.
@@ -118,6 +115,22 @@ _LANE = re.compile(r"(?:torch-[A-Za-z0-9.-]+|notorch)__(?:ipex-[A-Za-z0-9.-]+|no
 FUSIONS_SUFFIX = ".fusions.json"
 
 
+def class_and_lane(path: Path, info: dict[str, Any]) -> tuple[str, str]:
+    """A results file's machine class and lane, refused unless they are names infergate makes: they
+    become a directory and a file name (a merge's class "merged" or a crafted "../x" must not)."""
+    machine_class, lane = info.get("machine_class"), info.get("lane")
+    if not isinstance(machine_class, str) or not isinstance(lane, str):
+        raise DataFileError(f"results file {path} names no machine class and lane")
+    _check_names(f"results file {path}", machine_class, lane)
+    return machine_class, lane
+
+
+def _check_names(what: str, machine_class: str, lane: str) -> None:
+    if not _MACHINE_CLASS.fullmatch(machine_class) or not _LANE.fullmatch(lane):
+        raise DataFileError(f"{what}: {machine_class!r} / {lane!r} is not a machine class and lane "
+                            "infergate names (e.g. 'amd-epyc__avx512__2c2t' / 'torch-2.8.0__ipex-2.8.0__tf-4.57.6')")
+
+
 def _check_origin(origin: str) -> str:
     origin = origin.strip()
     if not origin or not origin.isprintable() or len(origin) > 200:
@@ -133,9 +146,7 @@ def _check_placed(path: Path, kind: str, machine_class: str, lane: str) -> None:
     if (machine_class, lane) != named:
         raise DataFileError(f"{kind} file {path} says machine class {machine_class!r} lane {lane!r}, but its path "
                             f"names {named[0]!r} {named[1]!r}: refusing to import it (renamed or moved by hand?)")
-    if not _MACHINE_CLASS.fullmatch(machine_class) or not _LANE.fullmatch(lane):
-        raise DataFileError(f"{kind} file {path}: {machine_class!r} / {lane!r} is not a machine class and lane "
-                            "infergate names (e.g. 'amd-epyc__avx512__2c2t' / 'torch-2.8.0__ipex-2.8.0__tf-4.57.6')")
+    _check_names(f"{kind} file {path}", machine_class, lane)
 
 
 def _check_unhooked(path: Path, f: bl.BaselineFile) -> None:

@@ -59,7 +59,10 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise DataFileError(f"claims file {path}: cannot read it: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("version") not in READABLE_VERSIONS:
+    # type() is int: True and 1.0 equal 1 but are not a version this infergate wrote.
+    version = data.get("version") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or type(version) is not int \
+            or version not in READABLE_VERSIONS:
         raise DataFileError(f"claims file {path}: not an {SCHEMA} file of version "
                             f"{' or '.join(map(str, READABLE_VERSIONS))}")
     rows = []

@@ -40,7 +40,8 @@ def add_parsers(sub: Any) -> None:
     which.add_argument("--all", action="store_true", help="every class x lane in the history")
     p_promote.add_argument("--lane", help="the lane's name as results give it (torch-...__tf-...)")
     p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
-                           help=f"how many of the newest sessions. Default: {MAX_SESSIONS}, as many as a file keeps")
+                           help=f"how many of each case's newest sessions. Default: {MAX_SESSIONS}, "
+                                "as many as a case keeps")
     p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                            help="where the baselines file is written (a rolling window: a directory of its own)")
     p_pub = sub.add_parser("publish", help="the static site: a page per class x lane, open regressions")
@@ -117,7 +118,7 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     then = analyse(hi.load(before)) if before.is_dir() else []
     fresh = new_changes(now, then, hold)
     lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]
-    alerts = sum(1 for _, c in fresh if c.alerts(hold))
+    alerts = sum(1 for s, c in fresh if s.alerting(c, hold))
     lines.append(f"{len(fresh)} change point(s) new tonight, {alerts} of them regression alert(s) "
                  f"(held >= {hold} nights); compared with {len(then)} case series before tonight's runs")
     return lines

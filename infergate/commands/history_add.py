@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.errors import DataFileError
 from ..measuring import history as hi
 from ..measuring.baseline_records import CaseBaseline
-from .baseline_sessions import cases_from_results, read_results
+from .baseline_sessions import cases_from_results, class_and_lane, read_results
 
 
 def records_from_results(path: Path) -> tuple[hi.RunInfo, list[hi.CaseRecord]]:
     data = read_results(path)
     info = data["machine_info"]
-    machine_class, lane = info.get("machine_class"), info.get("lane")
-    if not isinstance(machine_class, str) or not isinstance(lane, str):
-        raise DataFileError(f"results file {path} names no machine class and lane")
+    machine_class, lane = class_and_lane(path, info)
     cases, (session, _) = cases_from_results(path, data)
     prov = info.get("provenance") or {}
     recorded = [r.recorded for c in cases.values() for r in c.runs]

@@ -23,7 +23,7 @@ UPGRADE_ALPHA = 0.05  # family-wise false-alarm rate over all comparisons
 UPGRADE_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reported, not failed
 
 # Baselines and the results history.
-MAX_SESSIONS = 8  # sessions a baseline keeps, the newest; older ones age out on the next update
+MAX_SESSIONS = 8  # sessions a baseline case keeps, its newest; older ones age out on the next update
 CHANGE_PENALTY = 2.5  # change-point fit: the penalty per segment, times ln(nights) (measuring/changepoints.py)
 CHANGE_HOLD = 2  # nights a regression must hold before it alerts
 CHANGE_ALARM_Z = 2.4  # change points: the newest nights' one-sided drop test, in normal sds (docs/calibration.md)

@@ -19,7 +19,8 @@ Why several runs: one run's bootstrap interval covers the noise of its own round
 processes scatter by more than that (docs/calibration.md). Why sessions: another host or boot of
 the same machine class scatters by more again, and only runs from several sessions measure it
 (``session_gate``). A session is a host boot (``baselines.host_identity``); a recording appends its runs to
-its session and the oldest sessions age out beyond ``MAX_SESSIONS``. Why the estimator is
+its session and each case's oldest sessions age out beyond ``MAX_SESSIONS`` (per case: every nightly
+shard is a session of its own, and other shards' sessions must not push a case's out). Why the estimator is
 recorded: speedups taken another way (versions 1 and 2 hold ratios of medians) differ
 systematically from today's, so the gate must not compare them, and an update drops a case's runs
 of another estimator.

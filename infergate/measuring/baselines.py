@@ -233,7 +233,8 @@ def merge(
     sessions = _merged_sessions(current, cases, session)
     kept = _kept_sessions(sessions, cases, notes)
     _drop_aged_runs(cases, kept, notes)
-    sessions = {sid: info for sid, info in sessions.items() if sid in kept}
+    used = {r.session for c in cases.values() for r in c.runs}
+    sessions = {sid: info for sid, info in sessions.items() if sid in used}
     return BaselineFile(machine_class, lane, cases, _merged_history(current), VERSION, sessions)
 
 
@@ -276,21 +277,25 @@ def _merged_sessions(current: BaselineFile | None, cases: Mapping[str, CaseBasel
 
 
 def _kept_sessions(sessions: Mapping[str, SessionInfo], cases: Mapping[str, CaseBaseline],
-                   notes: list[str]) -> set[str]:
-    """Age out: the newest MAX_SESSIONS sessions by their last record are kept."""
-    used = {r.session for c in cases.values() for r in c.runs}
-    ordered = sorted((sid for sid in sessions if sid in used), key=lambda sid: sessions[sid].last)
-    kept = set(ordered[-MAX_SESSIONS:])
-    aged = [sid for sid in ordered if sid not in kept]
-    if aged:
-        notes.append(f"aged out {len(aged)} session(s) beyond the newest {MAX_SESSIONS}: {', '.join(aged)}")
+                   notes: list[str]) -> dict[str, set[str]]:
+    """Age out per case: each case keeps the newest MAX_SESSIONS sessions it was measured in, by their
+    last record. Not per file: every nightly shard is a session of its own, and a file-wide window
+    would let the other shards' sessions push out a case's only ones."""
+    kept = {}
+    for case_id, case in cases.items():
+        own = {r.session for r in case.runs}  # in the file's order: a tie on last keeps the older first
+        ordered = sorted((sid for sid in sessions if sid in own), key=lambda sid: sessions[sid].last)
+        kept[case_id] = set(ordered[-MAX_SESSIONS:])
+        if aged := ordered[:-MAX_SESSIONS]:
+            notes.append(f"{case_id}: aged out {len(aged)} session(s) beyond its newest {MAX_SESSIONS}: "
+                         f"{', '.join(aged)}")
     return kept
 
 
-def _drop_aged_runs(cases: dict[str, CaseBaseline], kept: set[str], notes: list[str]) -> None:
+def _drop_aged_runs(cases: dict[str, CaseBaseline], kept: Mapping[str, set[str]], notes: list[str]) -> None:
     for case_id in list(cases):
         case = cases[case_id]
-        runs = tuple(r for r in case.runs if r.session in kept)
+        runs = tuple(r for r in case.runs if r.session in kept[case_id])
         if not runs:
             del cases[case_id]
             notes.append(f"{case_id}: every run aged out; case removed")

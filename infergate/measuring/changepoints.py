@@ -1,6 +1,8 @@
 """Change points in a case's series of nightly session means (log speedup): ``detect`` fits
 penalised piecewise-constant segments (every lock change starts one) and ``tail_drop`` tests the
-newest 2 and 5 nights. Chosen on ``history calibrate``'s replays (docs/calibration.md)."""
+newest 2 and 5 nights. A change's 95 % interval is conditional on where the split is (the nights
+that placed it also size it), with df points - segments + ``PRIOR_DF``. Chosen on ``history
+calibrate``'s replays (docs/calibration.md)."""
 
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class Fit:
     means: tuple[float, ...]
     sd: float
     changes: tuple[Change, ...]
+    df: int  # of sd: points - segments, pooled with the prior's
 
 
 def noise_sd(values: Sequence[float], forced: Sequence[int]) -> float:
@@ -114,13 +117,15 @@ def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
     return moved or (f"lock {str(a.lock)[:12]} -> {str(b.lock)[:12]}",)
 
 
-def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, df: int | None = None) -> Change:
-    """The change at ``nxt`` between segment [start, nxt) and [nxt, end); ``df`` of the sd."""
+def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, df: int) -> Change:
+    """The change at ``nxt`` between segment [start, nxt) and [nxt, end); ``df`` of the sd. The
+    interval is conditional on the split: the same nights chose it, so it excludes 0 by construction
+    (the penalty, the hold and the replays' false rate guard against false change points)."""
     old = [p.value for p in points[start:nxt]]
     new = [p.value for p in points[nxt:end]]
     diff = sum(new) / len(new) - sum(old) / len(old)
     se = sd * math.sqrt(1 / len(old) + 1 / len(new))
-    t = _t_quantile(1 - (1 - INTERVAL) / 2, PRIOR_DF + len(points) - 1 if df is None else df)
+    t = _t_quantile(1 - (1 - INTERVAL) / 2, df)
     return Change(nxt, points[nxt - 1], points[nxt], math.expm1(diff), math.expm1(diff - t * se),
                   math.expm1(diff + t * se), end - nxt, lock_differences(points[nxt - 1], points[nxt]), diff / se)
 
@@ -189,6 +194,7 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
     sd = noise_sd(values, forced)
     bounds = _segments(values, edges, per_sd2 * sd * sd)
     sd = residual_sd(values, bounds)
+    df = PRIOR_DF + len(points) - len(bounds)  # residual_sd's: points - segments, pooled with the prior's
     bounds = _segments(values, edges, per_sd2 * sd * sd)
     # A split the fit placed among the newest nights is judged with the prior-pooled sd and may read
     # "unclear"; the tail test, from the segment before it, decides there, and replaces it if it fires.
@@ -198,10 +204,28 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
         bounds = [*bounds[:-1], tail[0]] if recent else [*bounds, tail[0]]
     ends = [*bounds[1:], len(points)]
     means = tuple(sum(values[a:b]) / (b - a) for a, b in zip(bounds, ends, strict=True))
-    every = [_change(points, bounds[k - 1], ends[k], bounds[k], sd) for k in range(1, len(bounds))]
+    every = [_change(points, bounds[k - 1], ends[k], bounds[k], sd, df) for k in range(1, len(bounds))]
     if tail is not None:  # sized with the sd its test used (a measured one, not the prior-pooled)
         every[-1] = _change(points, max(bounds[-2], tail[0] - PRE_WINDOW), len(points), tail[0], tail[1], tail[2])
     # A lock change starts a segment unconditionally; it is a change point when it moved the speedup
     # by as much as a free split must (z² over the penalty), else every lock change would be a test.
     changes = tuple(c for c in every if c.index not in forced or (c.kind != "unclear" and c.z**2 > per_sd2))
-    return Fit(tuple(bounds), tuple(forced), means, sd, changes)
+    return Fit(tuple(bounds), tuple(forced), means, sd, changes, df)
+
+
+def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
+    """The newest regression the series has not come back from: the newest segment still sits below
+    the segment before the drop, by the same interval a change point is judged by. A drop fixed
+    later is history, not an alarm (else one regression would fail every night after it)."""
+    newest = list(points[fit.bounds[-1]:])
+    for c in reversed(fit.changes):
+        if c.kind != "regression":
+            continue
+        if c.index == fit.bounds[-1]:
+            return c
+        k = fit.bounds.index(c.index)
+        before = list(points[fit.bounds[k - 1]:c.index])
+        back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
+        if back.kind == "regression":
+            return c
+    return None

@@ -5,7 +5,9 @@ dedicated branch). Each line is one JSON object with ``schema``, ``version`` and
 a ``run`` line (one perf results file: session, commit, lock digest, package versions, CPU) and
 one ``case`` line per case of that run (its per-run speedups, eager latency, measuring cost).
 A run already in the history (same run id) is never written twice. Lines of another schema or
-an unknown version are refused with the file and line named; nothing is rewritten.
+an unknown version (an integer: ``true`` or ``1.0`` is none) are refused with the file and line
+named. Append-only in content; on disk a month file gains its lines by an atomic rewrite
+(``core.atomic``), so a write cut short leaves the file as it was.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import filelock
 
 from ..building.variants import REFERENCE
+from ..core.atomic import write_text
 from ..core.datafile import parse_json
 from ..core.errors import DataFileError
 from .baseline_records import InvalidBaseline, RunRecord
@@ -121,7 +124,8 @@ def _check_line(path: Path, number: int, data: Any) -> str:
     where = f"history file {path} line {number}"
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise DataFileError(f"{where} is not an infergate history record")
-    if data.get("version") not in READABLE_VERSIONS:
+    # type() is int: True and 1.0 equal 1 but are not a version this infergate wrote.
+    if type(data.get("version")) is not int or data.get("version") not in READABLE_VERSIONS:
         raise DataFileError(f"{where} has history version {data.get('version')!r}; this infergate reads "
                             f"{', '.join(map(str, READABLE_VERSIONS))}")
     kind = data.get("kind")
@@ -200,9 +204,11 @@ def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) ->
                 text = [json.dumps(run.to_json(), sort_keys=True)]
                 text += [json.dumps(c.to_json(), sort_keys=True, allow_nan=False) for c in cases]
                 lines.setdefault(month_path(root, machine_class, run.night), []).extend(text)
+            # The month file is rewritten whole (temp file, rename), not appended to: a write cut short
+            # would leave a torn last line, and load would then refuse the whole class.
             for path, text in lines.items():
-                with path.open("a", encoding="utf-8") as out:
-                    out.write("\n".join(text) + "\n")
+                old = path.read_text(encoding="utf-8") if path.exists() else ""
+                write_text(path, old + "\n".join(text) + "\n")
     return added
 
 

@@ -3,13 +3,14 @@ with lock, recipe and thread changes as forced segment starts."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..core.defaults import DEFAULT_CONFIDENCE as RECORD_CONFIDENCE  # what reports.summary records at
 from . import baselines as bl
 from . import history as hi
 from .baseline_records import CaseBaseline, SessionInfo
-from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect
+from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect, open_drop
 
 
 @dataclass(frozen=True)
@@ -23,13 +24,16 @@ class CaseSeries:
     gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
 
     def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
-        return [c for c in self.fit.changes if c.alerts(hold)]
+        return [c for c in self.fit.changes if self.alerting(c, hold)]
 
-    @property
+    def alerting(self, c: Change, hold: int = DEFAULT_HOLD) -> bool:
+        """Only the open regression alerts: detect's exit code and the dashboard say the same."""
+        return c is self.open_regression and c.alerts(hold)
+
+    @functools.cached_property
     def open_regression(self) -> Change | None:
-        """The newest change, when it is a drop the series has not come back from."""
-        last = self.fit.changes[-1] if self.fit.changes else None
-        return last if last is not None and last.kind == "regression" and last.index == self.fit.bounds[-1] else None
+        """The newest drop the series has not come back from (changepoints.open_drop)."""
+        return open_drop(self.points, self.fit)
 
 
 def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, ...]:
@@ -48,26 +52,33 @@ def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseS
 
 
 def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
-    flag = " ALERT" if c.alerts(hold) else (f" (alerts after {hold} nights)" if c.kind == "regression" else "")
+    flag = (" ALERT" if s.alerting(c, hold) else f" (alerts after {hold} nights)" if c is s.open_regression
+            else " (not open)" if c.kind == "regression" else "")
     lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
     return (f"{c.kind.upper()}{flag} {s.machine_class} {s.lane} {s.case_id}: {c.size:+.1%} "
-            f"[{c.low:+.1%}, {c.high:+.1%}] between night {c.before.night} (commit {str(c.before.commit)[:10]}) "
+            f"[{c.low:+.1%}, {c.high:+.1%}] (95 % given the split) between night {c.before.night} "
+            f"(commit {str(c.before.commit)[:10]}) "
             f"and night {c.after.night} (commit {str(c.after.commit)[:10]}), held {c.nights_held} night(s){lock}")
 
 
 def window(history: hi.History, machine_class: str, lane: str,
            sessions: int) -> list[tuple[str, SessionInfo, dict[str, CaseBaseline]]]:
-    """The last ``sessions`` sessions of a class × lane as baseline sessions, oldest first. Each
-    case keeps only records of its newest set-up (lock, recipe, threads): a baseline never pools
-    runs of another lock."""
+    """Each case's last ``sessions`` sessions of a class × lane as baseline sessions, oldest first.
+    Per case, not per class × lane: every nightly shard is a session of its own, so the newest K
+    sessions of the lane would give each case one at most. Each case keeps only records of its newest
+    set-up (lock, recipe, threads): a baseline never pools runs of another lock."""
     newest: dict[str, str] = {}
     for run, case in history.of(machine_class, lane):
         newest[case.case_id] = hi.set_up_key(run, case)
     pairs = [(r, c) for r, c in history.of(machine_class, lane) if hi.set_up_key(r, c) == newest[c.case_id]]
-    order = list(dict.fromkeys(r.session for r, _ in pairs))
-    kept = order[-sessions:]
+    measured: dict[str, list[str]] = {}
+    for r, c in pairs:
+        if r.session not in (ids := measured.setdefault(c.case_id, [])):
+            ids.append(r.session)
+    kept = {(case_id, sid) for case_id, ids in measured.items() for sid in ids[-sessions:]}
+    pairs = [(r, c) for r, c in pairs if (c.case_id, r.session) in kept]
     out = []
-    for sid in kept:
+    for sid in dict.fromkeys(r.session for r, _ in pairs):
         runs = [(r, c) for r, c in pairs if r.session == sid]
         first, last = min(r.recorded for r, _ in runs), max(r.recorded for r, _ in runs)
         info = SessionInfo(host=sid, kernel="not kept in the history", first=first, last=last,
@@ -94,6 +105,7 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
             match = [] if prior is None else [
                 b for b in prior.fit.changes
                 if b.kind == c.kind and abs(position.get(b.after.night, -9) - c.index) <= 1]
-            if not match or (c.alerts(hold) and not any(b.alerts(hold) for b in match)):
+            alerted = prior is not None and any(prior.alerting(b, hold) for b in match)
+            if not match or (s.alerting(c, hold) and not alerted):
                 out.append((s, c))
     return out

@@ -103,9 +103,9 @@ def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
     if last is None:
         return "no change point"
     state = "open" if s.open_regression is last else "not the newest segment"
-    held = f", ALERT (held {last.nights_held} nights)" if last.alerts(hold) else ""
+    held = f", ALERT (held {last.nights_held} nights)" if s.alerting(last, hold) else ""
     return (f'<span class="{last.kind}">latest change: {last.kind} {last.size:+.1%} [{last.low:+.1%}, '
-            f'{last.high:+.1%}] at night {html.escape(last.after.night)} ({state}{held})</span>')
+            f'{last.high:+.1%}] (95 % given the split) at night {html.escape(last.after.night)} ({state}{held})</span>')
 
 
 def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> str:
@@ -129,7 +129,7 @@ def regressions(found: Sequence[CaseSeries]) -> list[dict[str, object]]:
             out.append({"machine_class": s.machine_class, "lane": s.lane, "case_id": s.case_id, "size": c.size,
                         "interval": [c.low, c.high], "since_night": c.after.night, "commit": c.after.commit,
                         "before_night": c.before.night, "before_commit": c.before.commit,
-                        "nights_held": c.nights_held, "alerts": c.alerts(), "lock_changes": list(c.lock_changes)})
+                        "nights_held": c.nights_held, "alerts": s.alerting(c), "lock_changes": list(c.lock_changes)})
     return out
 
 
