@@ -127,7 +127,7 @@ def test_a_bad_key_is_refused_naming_the_key_and_the_file(tmp_path: Path, keys: 
 
 
 def test_an_unknown_table_key_and_a_missing_table_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"tool\.infergate\.model: unknown key; valid: version, models"):
+    with pytest.raises(ConfigError, match=r"tool\.infergate\.model: unknown key; valid: version, baselines, models"):
         load_config(_write(tmp_path, "[tool.infergate]\nmodel = []\n"), required=True)
     other = _write(tmp_path, "[tool.black]\nline-length = 1\n", "other.toml")
     assert load_config(other, required=False) is None  # a pyproject.toml that configures nothing
@@ -263,3 +263,39 @@ def current_ids() -> dict:
 
 if __name__ == "__main__":
     print(json.dumps(current_ids(), indent=1))
+
+
+def test_measure_takes_the_configured_models_and_the_profile_only_when_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from infergate.commands import measure
+
+    (tmp_path / "igmeasure_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "mine"\nsource = "igmeasure_factories:build"\n'
+                     'tasks = ["seqcls"]\nvariants = ["eager", "jit"]\n')
+    assert measure.main(["-k=-jit-"]) == 0
+    out = capsys.readouterr().out
+    assert "mine-seqcls-custom-jit-fp32" in out and "bert-" not in out  # the pyproject's models, no zoo
+    assert measure.main(["-k=-jit-", "--profile", "smoke"]) == 0  # named: the profile's zoo joins them
+    out = capsys.readouterr().out
+    assert "mine-seqcls-custom-jit-fp32" in out and "bert-qa-tiny-eager_attn-jit-fp32" in out
+    _write(tmp_path, _model(colour='"red"'), "bad.toml")
+    assert measure.main(["--config", "bad.toml"]) == 2
+    assert "bad.toml: tool.infergate.models[0].colour: unknown key" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infergate.commands.claims_cli import main
+
+    (tmp_path / "igclaims_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers take this process's sys.path
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "mine"\nsource = "igclaims_factories:build"\n'
+                     'tasks = ["seqcls"]\nshapes = ["1x16"]\n')
+    out = tmp_path / "out"
+    assert main(["--budget", "0.3", "--out", str(out)]) == 0
+    rows = json.loads((out / "claims.json").read_text())["rows"]
+    assert [(r["model_id"], r["shape"], r["dtype"]) for r in rows] == [("mine-seqcls-custom", "b1s16", "fp32")]
+    assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == 3

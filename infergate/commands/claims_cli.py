@@ -27,6 +27,7 @@ from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, ATTENTIONS, EAGER_ATTENTION, SIZES, Task
+from ..pytest_plugin.settings import CONFIG, option
 from .front import prog
 
 if TYPE_CHECKING:
@@ -69,6 +70,19 @@ def plan_rows(archs: Sequence[str], tasks: Sequence[Task], size: str, attention:
     return rows
 
 
+def configured_rows(config: Path | None, argv: Sequence[str]) -> list[Row]:
+    """The configured models' rows (``--config``, else the working directory's pyproject.toml table):
+    each model's shapes and dtypes. None when nothing is configured, or when ``--archs`` names the
+    zoo's architectures: a user's project asks about its own models, as the installed plugin does."""
+    from ..building.user_cases import configured
+    from ..pytest_plugin.session import user_config
+
+    if any(a == "--archs" or a.startswith("--archs=") for a in argv):
+        return []
+    return [Row(spec, shape, dtype) for m in configured(user_config(config, Path.cwd()))
+            for spec in m.specs for shape in m.model.shapes for dtype in m.model.dtypes]
+
+
 def _csv(kind, valid):
     def parse(value: str):
         items = [v.strip() for v in value.split(",") if v.strip()]
@@ -91,6 +105,9 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated; a dtype this CPU cannot run is measured as skipped rows with the "
                         "reason. Default: fp32,bf16")
     p.add_argument("--size", choices=sorted(SIZES), default="base", help="model size. Default: base")
+    option(CONFIG).add_to(p.add_argument, "--config",
+                          default_help="the working directory's pyproject.toml, when it has that table; its models "
+                                       "replace the zoo's rows unless --archs is given")
     p.add_argument("--attention", choices=ATTENTIONS, default=EAGER_ATTENTION,
                    help="attention implementation; IPEX's MHA fusion matches eager attention only. Default: eager")
     p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",
@@ -267,14 +284,16 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     from ..measuring.sampling import SamplingPlan
     from .claims_files import _write
 
+    dtypes = [DType(d) for d in args.dtypes]
+    # Before any directory is made: a bad config stops here, in one line (main).
+    rows = (configured_rows(args.ig_config, sys.argv[2:] if argv is None else argv)
+            or plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes))
     cls, lane = machine_class(), lane_id(lane_versions())
     out_dir = args.out or default_out(args, cls, lane)
     partial = out_dir / "in-progress"
     partial.mkdir(parents=True, exist_ok=True)
     log = out_dir / LOG_NAME
     log.write_text("", encoding="utf-8")
-    dtypes = [DType(d) for d in args.dtypes]
-    rows = plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes)
     plan = SamplingPlan(budget_s=args.budget, threads=args.threads)
     print(f"infergate claims: {len(rows)} rows ({args.size} models, {args.attention} attention) on {cls}, "
           f"lane {lane}, {args.processes} processes per row; writing {out_dir} (rows so far in {partial} "

@@ -2,21 +2,26 @@
 
 This is where the tolerance table's numbers come from: for every case it prints the worst absolute
 difference from the FP32 eager reference, the worst difference relative to |reference|, and how
-often the task answer agrees with the reference's.
+often the task answer agrees with the reference's. With configured models (``--config FILE``, else
+the working directory's pyproject.toml when it has a ``[tool.infergate]`` table) it measures those,
+at their first shape and two others, and the profile's zoo only when ``--profile`` is given too:
+a user's project asks about its own models, as the installed plugin's pytest run does.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
-from ..building.cases import correctness_cases
+from ..building.cases import Case, correctness_cases
 from ..building.harness import example_inputs, harness, skip_reason
-from ..core.errors import BuildError, CaseUnavailable, ProofError
+from ..core.errors import BuildError, CaseUnavailable, InfergateError, ProofError
 from ..matrix.agreement import closeness, task_agreement
 from ..matrix.inputs import Shape
 from ..matrix.tolerances import Tolerance
-from ..pytest_plugin.settings import PROFILE, option
+from ..pytest_plugin.settings import CONFIG, PROFILE, option
 from .front import prog
 
 # A tolerance that accepts everything, so we see raw numbers.
@@ -25,14 +30,21 @@ _OPEN = Tolerance(atol=0.0, rtol=0.0, decisive_margin=float("inf"), min_agreemen
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog("measure"), description=__doc__)
-    option(PROFILE).add_to(parser.add_argument, "--profile")
+    option(PROFILE).add_to(parser.add_argument, "--profile", default_help="default; with configured models, none")
+    option(CONFIG).add_to(parser.add_argument, "--config",
+                          default_help="the working directory's pyproject.toml, when it has that table")
     parser.add_argument("-k", default="", help="substring a case id must contain")
     args = parser.parse_args(argv)
+    try:
+        cases = _cases(args, sys.argv[1:] if argv is None else argv)
+    except InfergateError as exc:  # a bad config: one line naming the file and the key
+        print(f"infergate: {exc}", file=sys.stderr)
+        return 2
     h = harness()
     worst: dict[str, float] = {}
     failed = 0
     print(f"{'case':55} {'max_abs':>9} {'max_rel':>9} {'agree':>6}")
-    for case in correctness_cases(args.ig_profile):
+    for case in cases:
         if args.k not in case.id or skip_reason(case):
             continue
         try:
@@ -56,16 +68,31 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
+def _cases(args: argparse.Namespace, argv: list[str]) -> list[Case]:
+    """The configured models' correctness cases, with the profile's when it is named; else the profile's."""
+    from ..building.user_cases import configured, user_cases
+    from ..pytest_plugin.session import user_config
+
+    models = configured(user_config(args.ig_config, Path.cwd()))
+    named = any(a == "--profile" or a.startswith(("--profile=", PROFILE)) for a in argv)
+    zoo = correctness_cases(args.ig_profile) if named or not models else []
+    return zoo + user_cases(models, perf=False)
+
+
 def _differences(h: Any, case: Any) -> list[tuple[float, float, float]]:
     """(max |out - ref|, max relative difference, agreement rate) on the trace example and on two
     other shapes with their own seeds."""
+    import torch
+
     rows = []
     for inputs in (example_inputs(case.spec), example_inputs(case.spec, Shape(4, 24), 7),
                    example_inputs(case.spec, Shape(3, 40), 8)):
         ref = h.reference(case.spec, inputs)
         out = h.built(case)(inputs)
-        c = closeness(ref, out, _OPEN, inputs["attention_mask"])
+        mask = inputs.get("attention_mask")  # a factory's module may take none: every position counts
+        c = closeness(ref, out, _OPEN, mask)
         rel = max(float(((o.float() - r).abs() / (r.abs() + 1.0)).max()) for r, o in zip(ref, out, strict=True))
-        a = task_agreement(case.spec.task, ref, out, inputs["attention_mask"], _OPEN)
+        a = task_agreement(case.spec.task, ref, out, torch.ones(ref[0].shape[:2], dtype=torch.long)
+                           if mask is None else mask, _OPEN)
         rows.append((c.max_abs, rel, a.rate))
     return rows

@@ -74,6 +74,7 @@ class UserModel:
 class UserConfig:
     path: Path
     models: tuple[UserModel, ...]
+    baselines: Path | None = None  # the project's baselines directory, relative to the file; --ig-baselines wins
 
 
 DEFAULT_SHAPES = (Shape(1, 128),)
@@ -99,7 +100,7 @@ def load_config(path: Path, required: bool) -> UserConfig | None:
 
 def parse_config(table: Any, path: Path) -> UserConfig:
     check_table(table, TABLE, path)
-    check_known(table, TABLE, ("version", "models"), path)
+    check_known(table, TABLE, ("version", "baselines", "models"), path)
     version = table.get("version", CONFIG_VERSION)
     if isinstance(version, bool) or version != CONFIG_VERSION:
         raise config_error(path, f"{TABLE}.version", f"{version!r}: this infergate reads version {CONFIG_VERSION}")
@@ -112,7 +113,19 @@ def parse_config(table: Any, path: Path) -> UserConfig:
         if m.id in seen:
             raise config_error(path, f"{m.key}.id", f"{m.id!r} is declared twice")
         seen.add(m.id)
-    return UserConfig(path, parsed)
+    return UserConfig(path, parsed, _baselines(table, path))
+
+
+def _baselines(table: dict, path: Path) -> Path | None:
+    if "baselines" not in table:
+        return None
+    value = table["baselines"]
+    if not isinstance(value, str) or not value:
+        raise config_error(path, f"{TABLE}.baselines", f"{value!r}: must be a directory path (relative to this file)")
+    where = path.parent / value
+    if where.exists() and not where.is_dir():
+        raise config_error(path, f"{TABLE}.baselines", f"{value!r} exists and is not a directory")
+    return where
 
 
 def _model(raw: Any, key: str, path: Path) -> UserModel:

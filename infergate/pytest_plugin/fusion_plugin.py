@@ -16,7 +16,7 @@ from ..building.user_cases import user_cases
 from ..building.variants import get_variant
 from ..core.errors import DataFileError, InfergateError
 from ..measuring import fusions
-from .params import matrix_params
+from .params import matrix_params, profile_of
 from .session import session as run_session
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Configured models: their own variants and dtypes, where those have a graph to count fusions in.
     mine = [c for c in user_cases(run.models, perf=False)
             if c.variant in fusions.FUSION_VARIANTS and c.dtype in fusions.FUSION_DTYPES]
-    metafunc.parametrize("case", matrix_params(fusions.fusion_cases(run.settings.profile) + mine))
+    metafunc.parametrize("case", matrix_params(fusions.fusion_cases(profile_of(metafunc, run.settings.profile)) + mine))
 
 
 def _needs_ipex(item: pytest.Item) -> bool:

@@ -3,9 +3,11 @@ pytest params with their skip reasons, user checkpoints' cases, and the hypothes
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from ..building.cases import Case
+from ..building.cases import Case, Profile
 
 MATRIX_MARK = "infergate_matrix"
 
@@ -19,6 +21,14 @@ def matrix_params(cases: list[Case], perf: bool = False) -> list:
         marks = [pytest.mark.skip(reason=reason)] if reason else []
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params
+
+
+def profile_of(metafunc: pytest.Metafunc, profile: Profile) -> Profile:
+    """The profile whose zoo cases this test module runs: none for the packaged suite collected in a
+    user's project (its modules say ``CONFIGURED_MODELS_ONLY``), which runs the user's models only."""
+    if getattr(metafunc.module, "CONFIGURED_MODELS_ONLY", False):
+        return dataclasses.replace(profile, correctness=(), perf=())
+    return profile
 
 
 def checkpoint_cases(refs: tuple[str, ...], variants: tuple[str, ...] | None = None,

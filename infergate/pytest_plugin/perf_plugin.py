@@ -22,7 +22,7 @@ from ..measuring.measuring_env import MeasuringEnv, suite_env
 from ..measuring.perf_measurer import MEASURE_TIMEOUT_S, WorkerMeasurer
 from ..measuring.verdicts import INCONCLUSIVE, REGRESSION, UNVERIFIED
 from ..reports.summary import cost_table, format_table, legend, results_json, write_json
-from .params import checkpoint_cases, matrix_params
+from .params import checkpoint_cases, matrix_params, profile_of
 from .perf_run import PerfRun
 from .session import session as run_session
 from .settings import CONFIRM_BUDGET, INJECT, REPEAT, Settings
@@ -87,7 +87,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from ..core.errors import InfergateError
 
     settings = run_session(metafunc.config).settings
-    cases = perf_cases(settings.profile)
+    cases = perf_cases(profile_of(metafunc, settings.profile))
     try:
         # A user's own checkpoint is timed too (same variants and dtypes as the profile's perf
         # cases); ignoring the option would give them numbers for our models instead.

@@ -273,9 +273,9 @@ class PerfRun:
                               "session_info": info.to_json(), "estimator": "median-of-round-ratios"}}
 
     def outcome(self, fusions_compared: int) -> RunOutcome:
-        import sys
+        from .project_plugin import record_command
 
         return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
-                          f"{sys.executable} -m infergate run --update-baselines",
+                          record_command(),
                           self.settings.on_inconclusive == "fail", self.settings.on_unverified == "fail",
                           fusions_compared, self.update)

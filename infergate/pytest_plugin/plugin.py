@@ -10,7 +10,7 @@ from ..building.cases import Case, correctness_cases
 from ..building.user_cases import notes, user_cases
 from ..building.variants import REFERENCE
 from ..core.errors import InfergateError
-from . import fusion_plugin, isolation_plugin, perf_plugin
+from . import fusion_plugin, isolation_plugin, params, perf_plugin, project_plugin
 from .params import MATRIX_MARK, checked_axes, checkpoint_cases, matrix_params, register_hypothesis_profiles
 from .session import session, start
 from .settings import add_options
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # Feature plugins, each owning its hooks; registered here so the root conftest stays
 # one line. They receive the session (session.py) and never import this module.
-FEATURE_PLUGINS = (perf_plugin, isolation_plugin, fusion_plugin)
+FEATURE_PLUGINS = (perf_plugin, isolation_plugin, fusion_plugin, project_plugin)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -63,7 +63,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     settings = session(metafunc.config).settings
     try:
-        cases = correctness_cases(settings.profile)
+        cases = correctness_cases(params.profile_of(metafunc, settings.profile))
         cases += checkpoint_cases(settings.checkpoints)
         cases += user_cases(session(metafunc.config).models, perf=False)
         variants, dtypes = checked_axes(mark.kwargs.get("variants"), mark.kwargs.get("dtypes"))

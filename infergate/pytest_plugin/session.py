@@ -5,6 +5,7 @@ plugin."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .settings import Settings
+from .settings import BASELINES_DIR, Settings
 
 if TYPE_CHECKING:
+    from ..matrix.user_config import UserConfig
     from ..matrix.user_models import UserSpecs
     from ..measuring.baselines import BaselineFile
 
@@ -32,10 +34,13 @@ class RunContext:
     @classmethod
     def from_pytest_config(cls, config: pytest.Config) -> RunContext:
         from ..building.machine import lane_id, lane_versions, machine_class
+        from ..building.user_cases import configured
 
         settings = Settings.from_pytest_config(config)
-        models = configured_models(settings.config, Path(config.rootpath))
-        return cls(settings, machine_class(), lane_id(lane_versions()), models)
+        user = user_config(settings.config, Path(config.rootpath))
+        if user is not None and user.baselines is not None and config.getoption(BASELINES_DIR) is None:
+            settings = dataclasses.replace(settings, baselines_dir=user.baselines)  # the project's own, by its config
+        return cls(settings, machine_class(), lane_id(lane_versions()), configured(user))
 
     @property
     def baseline_path(self) -> Path:
@@ -60,16 +65,15 @@ class RunContext:
         return load_or_none(self.baseline_path)
 
 
-def configured_models(given: Path | None, root: Path) -> tuple[UserSpecs, ...]:
-    """The models of ``--ig-config`` FILE, else of the rootdir's pyproject.toml when it has a
+def user_config(given: Path | None, root: Path) -> UserConfig | None:
+    """The config of ``--ig-config`` FILE, else of the rootdir's pyproject.toml when it has a
     [tool.infergate] table; read and checked once, so a bad key stops the run before collection."""
-    from ..building.user_cases import configured
     from ..matrix.user_config import load_config
 
     if given is not None:
-        return configured(load_config(given, required=True))
+        return load_config(given, required=True)
     pyproject = root / "pyproject.toml"
-    return configured(load_config(pyproject, required=False)) if pyproject.is_file() else ()
+    return load_config(pyproject, required=False) if pyproject.is_file() else None
 
 
 _SESSION = pytest.StashKey[RunContext]()

@@ -59,6 +59,8 @@ INJECT = "--ig-inject-slowdown"
 ISOLATE = "--ig-isolate"
 TIMEOUT = "--ig-timeout"
 FUSIONS_MD = "--ig-fusions-md"
+SUITE = "--ig-suite"
+SUITE_CHOICES = ("auto", "all", "perf", "correctness", "none")
 
 MAX_RUNS = 20
 EXIT_INCONCLUSIVE, EXIT_UNVERIFIED, EXIT_NOTHING_JUDGED = exit_codes.INCONCLUSIVE, exit_codes.UNVERIFIED, \
@@ -144,8 +146,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(PROFILE, "profile", f"which slice of the matrix to run ({', '.join(PROFILES)}). Default: default",
            {"metavar": "NAME", "type": _profile, "default": get_profile("default")}),
     Option(BASELINES_DIR, "baselines_dir",
-           "where baseline files live (one per machine class x lane). Default: baselines/ beside "
-           "the rootdir's conftest.py, wherever pytest is started from",
+           "where baseline files live (one per machine class x lane). Default: the config's "
+           "[tool.infergate] baselines (relative to its file), else baselines/ in the rootdir, wherever "
+           "pytest is started from",
            {"metavar": "DIR", "type": directory, "default": None}),
     Option(UPDATE_BASELINES, "update_baselines",
            "record this run's speedups and fusions into the baselines (merged, atomic). Default: off",
@@ -226,6 +229,11 @@ OPTIONS: tuple[Option, ...] = (
            "also write the fusion table into this Markdown file, replacing only this lane's "
            "section. Default: none",
            {"metavar": "PATH", "type": _markdown_path, "default": None}),
+    Option(SUITE, "suite",
+           "collect the plugin's own perf and correctness tests for your configured models, in a project "
+           "that has no such test files (README: Your models): all, perf, correctness or none. Default: auto: "
+           "all when the rootdir's pyproject.toml configures models and pytest is given no paths, else none",
+           {"choices": SUITE_CHOICES, "default": "auto"}),
 )
 
 
@@ -270,6 +278,7 @@ class Settings:
     isolate: Mode
     timeout_s: float | None  # None: each variant's own
     fusions_md: Path | None
+    suite: Literal["auto", "all", "perf", "correctness", "none"]
 
     @classmethod
     def from_values(cls, value: Callable[[Option], Any], root: Path) -> Settings:
