@@ -162,6 +162,9 @@ def test_bad_refs_a_dirty_head_and_no_git_are_one_line_and_exit_2(repo: Path, tm
     assert err == f"infergate: git ref 'nosuchref' names no commit in {repo.resolve()}"
     err = _refused(repo, ["--from-ref", "base", "--to-ref=-x", *lane], monkeypatch, capsys)
     assert err == "infergate: '-x' is not a git ref"
+    err = _refused(repo, ["--from-ref", "base", "--to-ref", "HEAD", *lane, "--config", str(repo / "m.toml")],
+                   monkeypatch, capsys)
+    assert err.endswith("give the file relative to the repository's directory, so each commit's own copy is read")
     (repo / "tinymod.py").write_text(MODULE.format(extra=5))
     err = _refused(repo, ["--from-ref", "base", "--to-ref", "HEAD", *lane], monkeypatch, capsys)
     assert "--to-ref HEAD: " in err and "has uncommitted changes (1 tracked file(s), e.g. tinymod.py)" in err

@@ -166,13 +166,14 @@ def _revisions_main(args: argparse.Namespace, argv: Sequence[str], start: Starte
     """Two revisions of the repository the command runs in, each in a temporary worktree, in one lane.
     Refs, a dirty HEAD and a directory outside git are refused before anything is set up or run."""
     from ..gate import lanes as lanes_mod
-    from ..gate.revisions import check_clean_head, checked_out, repository, resolve
+    from ..gate.revisions import check_clean_head, check_config_arg, checked_out, repository, resolve
 
     refs = {"from": args.from_ref, "to": args.to_ref}
     try:
         repo = repository(Path.cwd())
         commits = {side: resolve(repo, ref)[:10] for side, ref in refs.items()}
         check_clean_head(repo, refs)
+        check_config_arg(args.config)
         if not args.no_ensure:
             print(lanes_mod.ensure(args.lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
         python = (lane_python or lanes_mod.lane_python)(args.lane)

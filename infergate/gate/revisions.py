@@ -89,6 +89,12 @@ def check_clean_head(repo: Path, refs: Mapping[str, str]) -> None:
                          "stash them first")
 
 
+def check_config_arg(config: Path | None) -> None:
+    if config is not None and config.is_absolute():
+        raise UsageError(f"--config {config}: with --from-ref/--to-ref give the file relative to the "
+                         "repository's directory, so each commit's own copy is read")
+
+
 def config_in(tree: Path, rel_cwd: Path, config: Path | None) -> Path | None:
     """The configured models' file in ``tree``: ``config`` (relative to the directory the command
     ran in) if given, which the tree must hold; else the tree's ``pyproject.toml`` when it has a
@@ -112,9 +118,7 @@ def checked_out(cwd: Path, refs: Mapping[str, str], config: Path | None = None) 
     repo = repository(cwd)
     commits = {side: resolve(repo, refs[side]) for side in SIDES}
     check_clean_head(repo, refs)
-    if config is not None and config.is_absolute():
-        raise UsageError(f"--config {config}: with --from-ref/--to-ref give the file relative to the "
-                         "repository's directory, so each commit's own copy is read")
+    check_config_arg(config)
     rel_cwd = Path(cwd).resolve().relative_to(repo)
     root = Path(tempfile.mkdtemp(prefix="infergate-revs-"))
     added: list[Path] = []
@@ -139,9 +143,12 @@ def short(revision: Revision) -> str:
     return f"{revision.ref} ({revision.commit[:10]})"
 
 
-# The import root of the infergate running the gate: a user's tree has no infergate of its own, so its
-# workers import this one (after the tree, so that infergate's own repository measures each ref's code).
-IMPORT_ROOT = Path(__file__).resolve().parents[2]
+# The checkout the running infergate is imported from, if it is one (core.paths' rule: its pyproject.toml
+# beside the package). A user's tree has no infergate of its own, so its workers import this one, after
+# the tree, so that in infergate's own repository each ref's code is measured. An installed infergate
+# (site-packages) is not added: that directory would put the gate's packages before the lane's own.
+_ROOT = Path(__file__).resolve().parents[2]
+IMPORT_ROOT = _ROOT if (_ROOT / "pyproject.toml").is_file() and (_ROOT / "infergate").is_dir() else None
 
 
 def runs_own_infergate(revision: Revision) -> bool:
@@ -150,12 +157,14 @@ def runs_own_infergate(revision: Revision) -> bool:
 
 def worker_trees(revisions: Mapping[str, Revision], environ: Mapping[str, str]) -> dict[str, tuple[Path, dict]]:
     """side -> (cwd, environment) of that side's workers: the tree first on PYTHONPATH (factory modules
-    are imported from it, and inductor's compile workers inherit it), then the running infergate."""
+    are imported from it, and inductor's compile workers inherit it), then the running infergate's
+    checkout (``IMPORT_ROOT``), then the PYTHONPATH the gate was given."""
     import os
 
     out = {}
     for side, rev in revisions.items():
-        path = [str(rev.cwd), str(IMPORT_ROOT), *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
+        path = [str(rev.cwd), *([str(IMPORT_ROOT)] if IMPORT_ROOT else []),
+                *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
         out[side] = (rev.cwd, {"PYTHONPATH": os.pathsep.join(path)})
     return out
 
@@ -182,5 +191,6 @@ def describe(revisions: Mapping[str, Revision], lane: str) -> dict[str, Any]:
     """For gate.json and the report: which commits, in which one lane, and whose infergate ran them."""
     return {"lane": lane, "same_lane": True, **{side: rev.describe() for side, rev in revisions.items()},
             "uncommitted_changes": "not included: commits are compared (HEAD with uncommitted changes is refused)",
-            "infergate": {side: "the revision's own" if runs_own_infergate(rev) else f"the gate's ({IMPORT_ROOT})"
+            "infergate": {side: "the revision's own" if runs_own_infergate(rev) else
+                          f"the gate's ({IMPORT_ROOT})" if IMPORT_ROOT else "the lane's installed one"
                           for side, rev in revisions.items()}}
