@@ -15,6 +15,7 @@ import pytest
 
 from infergate.commands import gate_cli
 from infergate.gate import revisions
+from infergate.measuring import lane_results
 
 # A user's module through a factory (matrix/factory.py). EXTRA matmuls per layer are multiplied by zero:
 # the slower commit has the same outputs, so the gate can only see its latency.
@@ -224,6 +225,7 @@ def test_real_tiny_slower_commit_is_a_regression_and_the_same_commit_is_not(repo
                                         "config": "pyproject.toml"}
     assert doc["revisions"]["to"]["commit"] == _git(repo, "rev-parse", "HEAD").strip()
     assert doc["revisions"]["lane"] == "current" and doc["from_lane"] == doc["to_lane"] == "current"
+    assert lane_results.GateResult.from_json(doc).revisions == doc["revisions"]  # `report gate.json` reads it
     report = (tmp_path / "slower" / "report.md").read_text()
     assert report.startswith("## Two revisions in lane `current`: `base (") and "the same lane `current`" in report
     code, doc = _gate(repo, "HEAD", "HEAD", tmp_path / "aa", monkeypatch)
