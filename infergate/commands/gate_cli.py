@@ -1,4 +1,5 @@
-"""``python -m infergate gate --from LANE --to LANE``: gate an upgrade of torch / IPEX / transformers.
+"""``python -m infergate gate --from LANE --to LANE``: gate an upgrade of torch / IPEX / transformers;
+``--from-ref REF --to-ref REF --lane LANE``: gate your change, two commits of your code in one lane.
 
 Both lanes are measured now, on the same machine, in lockstep (``gate.lanegate``); per case the
 latency to/from, speedups in each lane, outputs, fusions, availability and the correctness suite
@@ -6,7 +7,9 @@ under "to" are compared (``measuring.lane_compare``). Exit codes (``core.exit_co
 1 a regression, 2 a usage or set-up error, 9 the run could not complete, 10 inconclusive (a case
 could not rule out a slowdown of ``--floor``; with ``--inconclusive pass`` it exits 0 and says so).
 With ``--bisect``, a regression between lanes that differ in more than one top-level pin is traced
-to the package that carries it.
+to the package that carries it. With ``--from-ref REF --to-ref REF --lane LANE`` the two sides are
+two commits of the git repository it runs in, each in a temporary worktree, in one lane
+(``gate.revisions``); the rest is the same.
 Starts under the bare ``python3`` (it sets the lanes up), then hands over to the "to" lane's python.
 """
 
