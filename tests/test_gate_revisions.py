@@ -160,7 +160,8 @@ def test_bad_refs_a_dirty_head_and_no_git_are_one_line_and_exit_2(repo: Path, tm
                                                                   capsys) -> None:
     lane = ["--lane", "current"]
     err = _refused(repo, ["--from-ref", "nosuchref", "--to-ref", "HEAD", *lane], monkeypatch, capsys)
-    assert err == f"infergate: git ref 'nosuchref' names no commit in {repo.resolve()}"
+    assert err == (f"infergate: git ref 'nosuchref' names no commit in {repo.resolve()} "
+                   "(in a shallow or single-branch clone, fetch it)")
     err = _refused(repo, ["--from-ref", "base", "--to-ref=-x", *lane], monkeypatch, capsys)
     assert err == "infergate: '-x' is not a git ref"
     err = _refused(repo, ["--from-ref", "base", "--to-ref", "HEAD", *lane, "--config", str(repo / "m.toml")],

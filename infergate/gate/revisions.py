@@ -68,7 +68,8 @@ def resolve(repo: Path, ref: str) -> str:
         raise UsageError(f"{ref!r} is not a git ref")
     proc = _git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
     if proc.returncode != 0:
-        raise UsageError(f"git ref {ref!r} names no commit in {repo}")
+        # CI checkouts are often shallow or of one branch: the base branch is then simply not there yet.
+        raise UsageError(f"git ref {ref!r} names no commit in {repo} (in a shallow or single-branch clone, fetch it)")
     return proc.stdout.strip()
 
 
