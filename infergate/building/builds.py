@@ -1,6 +1,5 @@
-"""Building one model's variants, with one error policy for every caller (perf, claims, the lane
-worker): a variant with a declared skip reason is not built; a ``BuildError`` or ``ProofError`` is
-that variant's outcome (its case fails, the other variants still build); anything else propagates."""
+"""Building one model's variants with one error policy for every caller: a skip reason means not
+built, a ``BuildError`` or ``ProofError`` is that variant's outcome, anything else propagates."""
 
 from __future__ import annotations
 
@@ -22,9 +21,8 @@ W = TypeVar("W")
 
 @dataclass(frozen=True)
 class VariantBuild(Generic[W]):
-    """One variant's outcome: exactly one of ``built``, ``error`` (``"BuildError: ..."``) and
-    ``skipped`` (the reason) is set. ``seconds`` and ``watched`` (the value ``watch()`` entered
-    around the build, e.g. a memory window) belong to a built variant."""
+    """One variant's outcome: exactly one of ``built``, ``error`` and ``skipped`` is set; ``seconds`` and
+    ``watched`` (what ``watch()`` entered around the build) belong to a built one."""
 
     name: str
     built: Built | None = None
@@ -40,8 +38,7 @@ def build_variants(
     skip_reason: Callable[[str], str | None], watch: Callable[[], AbstractContextManager[W]],
     inject: Mapping[str, float] | None = None,
 ) -> list[VariantBuild[W]]:
-    """Each of ``variants`` built once from ``model`` (or, for a variant in ``inject``, from a slowed
-    copy of it), in order: later builds may reuse memory earlier ones freed."""
+    """Each of ``variants`` built once from ``model`` (a variant in ``inject``: from a slowed copy), in order."""
     out: list[VariantBuild[W]] = []
     for name in variants:
         reason = skip_reason(name)

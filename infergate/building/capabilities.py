@@ -1,10 +1,5 @@
-"""What this machine and this lane can run, decided once, before anything is imported that might
-kill the process.
-
-IPEX pairs only with the torch of the same major.minor, and on a mismatch
-``import intel_extension_for_pytorch`` calls ``exit(127)`` (a SystemExit, not an ImportError).
-So the pairing is read from package metadata first and IPEX is imported only when it matches.
-"""
+"""What this machine and lane can run, decided before any import that might kill the process (IPEX
+calls ``exit(127)`` on a torch mismatch, so the pairing is read from package metadata first)."""
 
 from __future__ import annotations
 
@@ -168,13 +163,8 @@ def import_ipex():
 
 @contextlib.contextmanager
 def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
-    """Set IPEX's TorchScript fusion passes on or off for the duration of a build or call.
-
-    Importing IPEX registers its graph passes for every TorchScript graph in the process, so a plain
-    ``jit`` case built after any IPEX case would silently become IPEX (and, measured on AVX2, its
-    BF16 graph then fails in ``ipex::mha_scores_calc``). Plain ``jit`` runs with them off.
-    A no-op when IPEX was never imported.
-    """
+    """Set IPEX's TorchScript fusion passes on or off for a build or call; imported IPEX applies them to
+    every graph in the process, so plain ``jit`` runs with them off. A no-op without IPEX."""
     ipex = sys.modules.get("intel_extension_for_pytorch")
     if ipex is None:
         yield
@@ -189,13 +179,8 @@ def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
 
 
 def ipex_autocast_problem(caps: Capabilities) -> str | None:
-    """Why BF16 autocast cannot run in THIS process once IPEX is imported, or None.
-
-    Importing IPEX re-registers CPU autocast kernels (layer_norm, addmm...) with oneDNN ones; on a
-    CPU without the BF16 ISA those refuse to build ("could not create a primitive descriptor for the
-    layer normalization forward propagation primitive", measured here). That breaks BF16 for
-    eager/jit/compile too, so those cases must run in a process that never imported IPEX.
-    """
+    """Why BF16 autocast cannot run in this process once IPEX is imported (on a CPU without the BF16
+    ISA its oneDNN kernels refuse to build), or None."""
     if "intel_extension_for_pytorch" not in sys.modules:
         return None
     isa = bf16_prepack_problem(caps.cpu_flags)

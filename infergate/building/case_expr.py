@@ -1,10 +1,5 @@
-"""Case selection by a pytest ``-k`` expression, without pytest: the upgrade gate selects the same
-cases by the same expression as the correctness run does.
-
-The grammar is pytest's (``_pytest/mark/expression.py``): ``or``, ``and``, ``not``, parentheses and
-names, each name a case-insensitive substring test on the case id. A name may carry keyword
-arguments (``name(key=value)``), which pytest's grammar accepts and a case id ignores.
-"""
+"""Case selection by a pytest ``-k`` expression without pytest, in pytest's grammar (``or``,
+``and``, ``not``, parentheses, case-insensitive substrings; ``name(key=value)`` ignored)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""The case matrix, declared once: model specs × variants × dtypes, selected by named profiles
-(the built-in preset, declared as data in ``builtin_preset.toml`` and read by ``preset.py``).
-
-Ids are built here and only here, so ``-k`` expressions and baseline keys never drift apart:
-``<arch>-<task>-<size>-<attention>_attn[-<shape>]-<variant>-<dtype>``, e.g.
-``bert-qa-tiny-eager_attn-jit_ipex-fp32`` or ``bert-qa-small-sdpa_attn-b1s128-compile-fp32``. A perf
-case's shape (batch x sequence) is what it is traced at and timed at; the trace shape b2s32 is left
-out of ids, so that baselines recorded before shapes were declared keep their keys.
-"""
+"""The case matrix, declared once: model specs x variants x dtypes, selected by named profiles. Ids
+are built only here: ``<arch>-<task>-<size>-<attention>_attn[-<shape>]-<variant>-<dtype>``."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Builds and caches what tests need: models, example inputs, FP32 eager references, variants.
-
-One cache per process (pytest-xdist workers each have their own), so a model is built once however
-many variants and tests use it.
-"""
+"""Builds and caches what tests need, once per process: models, inputs, FP32 eager references, variants."""
 
 from __future__ import annotations
 
@@ -46,8 +42,7 @@ def skip_reason(case: Case) -> str | None:
 
 
 def perf_skip_reason(case: Case) -> str | None:
-    """Why a case is not timed here: it cannot run, or it is BF16 on a CPU that only emulates BF16
-    (correctness still checks those answers; their speed would measure nothing anyone deploys)."""
+    """Why a case is not timed here: it cannot run, or it is BF16 on a CPU that only emulates BF16."""
     from .capabilities import bf16_perf_problem
 
     if case.dtype is DType.BF16 and (problem := bf16_perf_problem(probe().cpu_flags)):

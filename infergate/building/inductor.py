@@ -1,9 +1,5 @@
-"""What the compile variants hand inductor, and how they prove it took: freezing, the C++ wrapper,
-max-autotune, and no silent eager fallback past dynamo's recompile limit.
-
-Split from ``variants`` (which owns the variants themselves) because these are inductor's
-mechanics: a recording backend, process-wide settings, and the proofs read from what it recorded.
-"""
+"""What the compile variants hand inductor (freezing, C++ wrapper, max-autotune, no silent eager
+fallback) and the proofs that it took."""
 
 from __future__ import annotations
 
@@ -61,20 +57,18 @@ class RecordingInductor:
 
 
 def freeze_compiled_graphs() -> None:
-    """Inference compiles frozen, as PyTorch's CPU inference guidance asks: weights become constants
-    that inductor folds and prepacks. It is process-wide on purpose: dynamo reads the flag while it
-    traces (to lift parameters as constants), long before any backend runs, so a patch inside the
-    backend does not apply (measured: the graph then still took all 75 parameters of small BERT as
-    inputs), and a patch around each call would add ~40 us to every timed call. Every compile in
-    our processes is this variant's, and its proof checks each graph, so nothing relies on it silently."""
+    """Compile frozen, process-wide: dynamo reads the flag while it traces, before any backend runs, so
+    a per-backend patch would not apply. Each compiled graph's proof checks it."""
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True
 
 
 def refuse_silent_recompile_fallback(dynamo_config: Any = None) -> None:
-    """Past its recompile limit dynamo quietly runs the frame eagerly; we want an error instead.
-    ``dynamo_config``: torch._dynamo.config unless given (tests give a torch without the flags)."""
+    """Make dynamo raise past its recompile limit instead of running the frame eagerly.
+
+    ``dynamo_config``: torch._dynamo.config unless given.
+    """
     if dynamo_config is None:
         import torch._dynamo.config as dynamo_config
 
@@ -109,8 +103,7 @@ def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) 
 
 
 def prove_compiled(graphs: Sequence[CompiledGraph], model_inputs: int, parameters: int) -> str:
-    """A compile that ran: at least one graph, and every graph inductor compiled frozen, i.e. the
-    model's weights are constants in it and its tensor inputs are at most the model's own inputs."""
+    """A compile that ran: at least one graph, each frozen (its tensor inputs at most the model's inputs)."""
     if not graphs:
         raise ProofError("torch.compile produced no compiled graph: the model ran uncompiled")
     for i, graph in enumerate(graphs):

@@ -1,17 +1,6 @@
-"""TEST ONLY: a real, in-graph slowdown of one variant, to see the gate catch one (``--ig-inject-slowdown``).
-
-A spin after each call (``sampling.Slowed``) slows a variant by a share of its time, but nothing in
-the graph changes, and a user's regression always lives in the graph. Here every encoder layer of a
-*copy* of the model gets an extra block after it: ``h + (h @ A) @ B`` with zero-valued ``A`` (hidden
-x k) and ``B`` (k x hidden). The result is exactly ``h`` (zeros times finite values), so outputs and
-task answers do not change, while the work is real: tracing records the two matmuls, freezing keeps
-them (constants whose values no pass inspects), IPEX prepacks them, inductor compiles them. ``k``
-is sized so the extra FLOPs are ``fraction`` of a BERT layer's GEMM FLOPs (12 hidden^2 per token:
-Q, K, V, output, and the 4x feed-forward up and down); what that costs in time is what the gate
-then measures, which is the point.
-
-Off unless asked for; the summary flags a run that used it, and such a run never records baselines.
-"""
+"""TEST ONLY: a real in-graph slowdown (``--ig-inject-slowdown``): every encoder layer of a model
+copy gets ``h + (h @ A) @ B`` with zero ``A``, ``B``, sized to ``fraction`` of a layer's GEMM FLOPs.
+Outputs are unchanged; a run that uses it never records baselines."""
 
 from __future__ import annotations
 
@@ -22,8 +11,7 @@ LAYER_FLOPS_PER_HIDDEN2 = 12
 
 
 def _layers(model: Any) -> Any:
-    """The encoder's layers: the largest ModuleList in the model (BERT's ``encoder.layer``,
-    DistilBERT's ``transformer.layer``, ALBERT's shared ``albert_layers``...)."""
+    """The encoder's layers: the largest ModuleList in the model."""
     import torch
 
     lists = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) > 0]

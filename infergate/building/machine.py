@@ -1,12 +1,5 @@
-"""Which machine class and which lane a measurement belongs to, and the environment it ran in.
-
-Baselines are only comparable within one machine class (same CPU model, ISA level and usable
-core/thread count) and one lane (same torch / IPEX / transformers). Both are turned into
-filesystem-safe slugs because they name baseline directories and files.
-
-Nothing here imports torch at module level: this module is used to name files before any lane
-is set up, and importing torch costs seconds.
-"""
+"""The machine class and lane a measurement belongs to (baselines compare only within both), and
+its environment. No torch import at module level."""
 
 from __future__ import annotations
 
@@ -95,11 +88,7 @@ def _cpuinfo_core_keys(cpuinfo: Path) -> dict[int, tuple[int, int]]:
 
 
 def physical_cores(cpus: Iterable[int], sysfs: Path = SYSFS_CPU, cpuinfo: Path = CPUINFO) -> int:
-    """Distinct physical cores among ``cpus``: SMT siblings share a core and its FP units.
-
-    Counted from (package, core) pairs, because core ids repeat across sockets. When the topology
-    cannot be read, every logical CPU is counted as a core (the honest upper bound).
-    """
+    """Distinct physical cores among ``cpus`` (from (package, core) pairs; every CPU if unreadable)."""
     cpus = list(cpus)
     keys = [_sysfs_core_key(c, sysfs) for c in cpus]
     if None in keys:
@@ -115,11 +104,8 @@ def machine_class(
     sysfs: Path = SYSFS_CPU,
     cpus: Iterable[int] | None = None,
 ) -> str:
-    """A slug such as 'amd-epyc-9b14__avx2__2c2t': CPU model, ISA level, cores c, threads t.
-
-    Threads are the CPUs this process may use, not the host's: two VMs of the same CPU family
-    with 2 and 8 vCPUs are different machines for a speedup (compile and IPEX scale differently).
-    """
+    """A slug such as 'amd-epyc-9b14__avx2__2c2t': CPU model, ISA level, cores c, threads t (the CPUs
+    this process may use, not the host's)."""
     cpu_ids = logical_cpus() if cpus is None else sorted(cpus)
     model = normalise_cpu_model(read_cpu_model(cpuinfo))
     isa = slug(isa_level(read_cpu_flags(cpuinfo)))
@@ -174,10 +160,7 @@ def allocator(ld_preload: str) -> str:
 
 
 def torch_threads() -> int | None:
-    """torch's intra-op thread count, or None where torch is not installed.
-
-    Imported here, not at module level: callers that only name files must not pay for torch.
-    """
+    """torch's intra-op thread count, or None where torch is not installed (imported lazily)."""
     try:
         import torch
     except ImportError:
@@ -206,9 +189,8 @@ _SPEED_FLAGS = ("avx", "amx", "fma", "f16c", "sse4")
 
 
 def provenance(lock_stamp: Path, repo: Path) -> dict[str, Any]:
-    """What a perf run was measured with, for the history: commit (None outside a git checkout),
-    the lane's lock digest (its venv stamp; None when the lane was not set up by ``lanes ensure``),
-    the installed package versions and the speed-relevant CPU flags."""
+    """What a perf run was measured with, for the history: commit, lane lock digest (each None when
+    unknown), installed package versions and speed-relevant CPU flags."""
     import subprocess
     from importlib import metadata
 

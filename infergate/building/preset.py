@@ -1,6 +1,5 @@
-"""The built-in preset (``builtin_preset.toml``): the zoo's profiles, declared in the same
-``[tool.infergate]`` format as a user's models and checked by the same reader's rules. Returned as
-plain typed data; ``cases.py`` turns each selection into a ``Selection``."""
+"""The built-in preset (``builtin_preset.toml``): the zoo's profiles in ``[tool.infergate]`` format,
+checked by the user config's rules, as plain typed data."""
 
 from __future__ import annotations
 

@@ -1,12 +1,5 @@
-"""Splitting a profile across CI jobs by model, derived from the profile itself, never hand-listed.
-
-A model (a ``ModelSpec``: architecture x task x size x attention, or a checkpoint) is the unit: its
-perf cases share one worker per run and its correctness cases share one built model, so splitting
-a model would pay its builds twice. Models are assigned greedily, largest estimated cost first, to
-the least loaded shard (deterministic: ties broken by id), so every job of a run agrees on the
-plan without talking to the others. ``python -m infergate shards`` prints the GitHub Actions
-matrix; ``--ig-shard I/N`` makes pytest keep shard I's models and deselect the rest.
-"""
+"""Splitting a profile across CI jobs by model: greedy, largest estimated cost first, to the least
+loaded shard (ties by id), so every job computes the same plan."""
 
 from __future__ import annotations
 
@@ -31,8 +24,7 @@ PLAN_REPEAT = 3
 
 
 def _cost_s(profile: Profile, repeat: int) -> dict[str, float]:
-    """Estimated seconds per model id (spec id): one perf run per measured model and dtype,
-    ``repeat`` times, plus its correctness; correctness-only models (tiny) cost correctness alone."""
+    """Estimated seconds per model id: its perf runs (``repeat`` times per dtype) plus its correctness."""
     measured: dict[str, set[tuple[str, str]]] = defaultdict(set)
     sizes: dict[str, float] = {}
     for case in perf_cases(profile):
@@ -67,8 +59,7 @@ def loads_s(profile: Profile, shards: int, repeat: int = PLAN_REPEAT) -> list[fl
 
 
 def shards_needed(profile: Profile, budget_s: float, repeat: int = PLAN_REPEAT, most: int = 64) -> int:
-    """The fewest shards whose busiest job fits ``budget_s``; an error naming the model when one
-    model alone does not fit (no number of shards can help then)."""
+    """The fewest shards whose busiest job fits ``budget_s``; an error naming a model that alone does not fit."""
     costs = _cost_s(profile, repeat)  # once: the profile's cases are built and read only here
     biggest = max(costs.items(), key=lambda kv: kv[1], default=("", 0.0))
     if biggest[1] > budget_s:

@@ -1,6 +1,5 @@
-"""A user's configured models as cases: their variants (checked against the registry here, which
-owns it), dtypes and shapes. Ids: ``<id>-<task>-real-<attention>_attn[-<shape>]-<variant>-<dtype>``
-for a checkpoint, ``<id>-<task>-custom[-<shape>]-<variant>-<dtype>`` for a factory."""
+"""A user's configured models as cases (variants checked against the registry), with ids
+``<id>-<task>-real-<attention>_attn[-<shape>]-<variant>-<dtype>`` or ``<id>-<task>-custom[-<shape>]-...``."""
 
 from __future__ import annotations
 
@@ -25,8 +24,7 @@ def configured(config: UserConfig | None) -> tuple[UserSpecs, ...]:
 
 
 def _check_applies(model: UserModel) -> None:
-    """A skip or a tolerance for a variant or dtype the model does not run would be accepted and
-    never used: refused, naming its key."""
+    """Refuse, naming its key, a skip or tolerance for a variant or dtype the model does not run."""
     runs = model.variants or default_variants()
     for i, skip in enumerate(model.skips):
         key = f"{model.key}.skip[{i}]"

@@ -1,8 +1,5 @@
-"""Variants: each a small object that builds a runnable form of a model and proves what it built.
-
-A build error is the case's failure with its cause. Nothing here falls back to eager: that is the
-flaw of the Trainer recipe in the seed guide, which kept the eager model on a trace error.
-"""
+"""Variants: each builds a runnable form of a model and proves what it built; a build error is
+the case's failure, never a fall-back to eager."""
 
 from __future__ import annotations
 
@@ -55,8 +52,7 @@ def _as_tuple(out: Any) -> Outputs:
 
 
 def _caller(fn: Callable[..., Any], dtype: DType, ipex_fusion: bool | None = None) -> Callable[[Inputs], Outputs]:
-    """A call under no_grad and the dtype's autocast; for TorchScript variants also with IPEX's
-    graph passes pinned on or off (``ipex_fusion``), since they are process-global."""
+    """A call under no_grad and the dtype's autocast, with IPEX's passes pinned (``ipex_fusion``) for TorchScript."""
     import contextlib
 
     import torch
@@ -89,9 +85,7 @@ def prove_ipex_fused(kinds: Counter[str]) -> str:
 
 
 def prove_output_dtype(label: str, outputs: Outputs, dtype: DType) -> str:
-    """Every floating output is in the case's dtype. A BF16 case whose autocast (or IPEX's weight
-    conversion) did not apply still runs, in FP32, and still meets the BF16 tolerances: only the
-    outputs' dtype tells, and a case timed in the wrong dtype measures nothing its id says."""
+    """Every floating output is in the case's dtype (a BF16 case that silently ran in FP32 fails here)."""
     found = sorted({str(o.dtype).removeprefix("torch.") for o in outputs
                     if hasattr(o, "is_floating_point") and o.is_floating_point()})
     want = str(dtype.torch_dtype).removeprefix("torch.")
@@ -102,8 +96,7 @@ def prove_output_dtype(label: str, outputs: Outputs, dtype: DType) -> str:
 
 
 def _warm_up(call: Callable[[Inputs], Outputs], example: Inputs) -> tuple[float, ...]:
-    """The warm-up calls, timed: the first is what a server's first request pays (compile compiles
-    there, TorchScript profiles), reported as the variant's first-call latency."""
+    """The warm-up calls, timed; the first is reported as the variant's first-call latency."""
     import time
 
     seconds = []
@@ -293,18 +286,14 @@ VARIANTS: dict[str, Variant] = {
 
 
 def default_variants() -> tuple[str, ...]:
-    """The matrix's variants when a selection names none: every registered variant that is
-    ``in_default_matrix`` (read at call time, so a test may register one). The compile options are
-    measured where named (correctness of one model per lane, and claims --compile-options), being
-    slow to build."""
+    """Every registered variant that is ``in_default_matrix``, read at call time."""
     return tuple(n for n, v in VARIANTS.items() if v.in_default_matrix)
 
 
 
 def process_group(variant: str, dtype: DType) -> str:
-    """Which variants may be timed in one process: all, except BF16 ones that import IPEX (``jit_ipex``). Importing IPEX
-    replaces torch's CPU autocast kernels with oneDNN ones for the whole process, so BF16 eager, jit
-    and compile timed beside it would measure torch-with-IPEX; FP32 has no such swap."""
+    """Which variants may be timed in one process: all, except BF16 ones that import IPEX (``jit_ipex``),
+    which swap torch's CPU autocast kernels for the whole process."""
     return IPEX_GROUP if dtype is DType.BF16 and get_variant(variant).imports_ipex else TORCH_GROUP
 
 

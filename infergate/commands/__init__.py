@@ -1,7 +1,4 @@
-"""The command line: ``python -m infergate <command>`` and each command's module. Worker entry points
-stay in their own layers.
+"""The command line: ``python -m infergate COMMAND``, one module per command.
 
-May import every layer. The order of layers, checked by tests/test_architecture.py: core < matrix <
-building < measuring < reports < gate < pytest_plugin < commands; a layer imports only layers before
-it.
+May import every layer (layer order: docs/architecture.md).
 """

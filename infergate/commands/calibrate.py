@@ -1,32 +1,9 @@
 """``python -m infergate calibrate``: measure the speedup gate itself on this machine.
 
-Each trial builds one model's eager and ``--variant`` forms once, adds copies of the variant
-slowed by 0 % (A/A) and by each injected slowdown (``sampling.Slowed``: a spin of a fixed share
-of the variant's own warm-up median), then times them twice:
-
-- shuffled paired rounds (what the suite does) -> our rules;
-- in blocks, one entry after the other, ~``--block-s`` seconds each (what a pytest-benchmark or
-  asv comparison of two runs amounts to) -> their rules, on the same built variants.
-
-Rules, per trial and per injected slowdown p (A/A is p = 0):
-- within-run: the median over the same rounds of variant/(variant+p) (``stats.speedup_ratio``),
-  99 % paired bootstrap; a regression when the whole interval is below 1 (no floor); and the same
-  with the ratio of medians, the issue's reference rule and the suite's estimator until baseline
-  format 3;
-- the suite's gate vs a stored baseline (``staging.staged_verdict``, the code the suite runs): the
-  speedups eager/(variant+p) of this trial and the next ``--first-runs - 1`` (today's runs)
-  against the speedups eager/variant of the ``--baseline-runs`` trials before it (separate
-  builds, as a baseline recorded on another day), judged with the between-run spread of the
-  other trials; when the screen flags it, the same copy in the next ``--confirm-runs`` trials is
-  its re-measure (fresh processes, as in the suite); the final verdict at the suite's family
-  confidence over ``--gated-cases``;
-- the earlier rule, kept for comparison: against the single speedup recorded by the *previous*
-  trial, bootstrap intervals combined in quadrature (``speedup_verdicts.gate_verdict``);
-- pytest-benchmark ``compare-fail=mean:5%`` and asv (Mann-Whitney p < 0.002 and ratio > 1.1),
-  on the blocks of the variant (A) and the slowed copy (B, timed after A).
-
-Position bias: the A/A ratio (variant+0%)/variant - 1, mean over trials (shuffled: the suite's
-estimator; blocks: the ratio of medians, as their calls are not paired).
+Each trial builds one model's eager and ``--variant`` once, adds copies of the variant slowed by 0 %
+(A/A) and by each injected slowdown, and times them in shuffled paired rounds (the suite's rules)
+and in blocks (pytest-benchmark's and asv's rules). It prints each rule's regression rate per
+slowdown, the A/A position bias and the between-run spread. The rules: docs/calibration.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The calibration's report as markdown lines: the rules' table, the cross-session table, the
-A/A position bias and the between-run spread.
-"""
+A/A position bias and the between-run spread."""
 
 from __future__ import annotations
 
@@ -35,8 +34,7 @@ def session_markdown(
 
 
 def _bias(trials: Sequence[Trial], variant: str, schedule: str) -> tuple[float, float]:
-    """Mean and standard deviation over trials of (variant+0%)/variant - 1: shuffled rounds with
-    the suite's per-round estimator, blocks (not paired) with the ratio of medians."""
+    """Mean and sd over trials of (variant+0%)/variant - 1: shuffled with the suite's estimator, blocks with medians."""
     values = []
     for t in trials:
         m = t.shuffled if schedule == "shuffled" else t.blocks
@@ -77,9 +75,8 @@ def rule_label(key: str, shape: GateShape = DEFAULT_SHAPE) -> str:
 
 
 def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
-    """Per estimator, the between-run sd of the log-speedup next to the sd one run's bootstrap
-    implies (the gap is why a stored baseline needs several runs), and the scatter of single
-    calls against that of per-round ratios (why the suite takes ratios per round)."""
+    """Per estimator, the between-run sd of the log-speedup beside the sd one run's bootstrap implies,
+    and the scatter of single calls against that of per-round ratios."""
     import numpy as np
 
     lines = []

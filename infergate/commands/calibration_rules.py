@@ -1,7 +1,5 @@
-"""The calibration's rules: every gate rule judged on the trials, per injected slowdown, as tallies
-of the regressions each found (``judge_trials`` within one session, ``judge_sessions`` across
-sessions), and the shape of the emulated suite gate (``GateShape``).
-"""
+"""The calibration's rules judged on the trials, per injected slowdown, as regression tallies
+(``judge_trials`` within one session, ``judge_sessions`` across sessions)."""
 
 from __future__ import annotations
 
@@ -66,11 +64,8 @@ def min_trials(shape: GateShape = GateShape()) -> int:
 
 def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[float],
                  floors: Sequence[float], shape: GateShape = GateShape()) -> dict[str, Tally]:
-    """Every rule on every trial. For the suite's gate (``staged@floor``), trials i .. i+first-1
-    are today's runs; the baseline is the ``shape.baseline`` trials before i (cyclically), the
-    re-measures the ``shape.confirm`` trials after today's (each a fresh process, as in the suite),
-    and the between-run spread is pooled from every trial except today's and the re-measures
-    (standing in for the suite's pooling over models)."""
+    """Every rule on every trial; for ``staged@floor`` trials i .. i+first-1 are today's runs, the
+    ``shape.baseline`` trials before them the baseline, the ``shape.confirm`` after them re-measures."""
     rules = {"within": Tally(), "within-floor": Tally(), "within-rom": Tally(),
              **{f"same@{f}": Tally() for f in floors}, **{f"staged@{f}": Tally() for f in floors},
              **{f"baseline@{f}": Tally() for f in floors}, "pytest-benchmark": Tally(), "asv": Tally()}
@@ -120,13 +115,8 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
 
 def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str, slowdowns: Sequence[float],
                    floor: float, shape: GateShape = GateShape()) -> tuple[dict[str, Tally], list[str]]:
-    """The suite's gate across sessions: each session in turn is "today" (a host that did not record
-    the baseline), judged against the *other* sessions as the baseline's sessions, exactly as
-    ``staging.staged_verdict`` judges a case (the between-session part measured from those
-    sessions, shrunk toward the documented prior). Every trial of today's session starts one
-    emulated run: it and the next ``shape.first - 1`` are today's runs, the following
-    ``shape.confirm`` its re-measures. Returns the tally per today-session and notes with the
-    measured components."""
+    """The suite's gate across sessions: each session in turn judged as today's against the others
+    (as ``staging.staged_verdict``); the tally per today-session and notes."""
     if len(sessions) < 2:
         raise UsageError("a cross-session calibration needs at least two sessions (--sessions A,B)")
     if len({name for name, _ in sessions}) != len(sessions):

@@ -1,6 +1,5 @@
-"""Calibration trials: one model built once, timed in shuffled rounds and in blocks beside copies
-of the variant slowed by each injected slowdown; and the trials saved to and read back from JSON.
-"""
+"""Calibration trials (one model built once, timed in shuffled rounds and in blocks beside slowed
+copies of the variant), saved to and read back from JSON."""
 
 from __future__ import annotations
 

@@ -82,8 +82,7 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
 
 
 def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
-    """Where a file's rows come from: its own sources when it has them (a report rendered before),
-    else the file itself."""
+    """Where a file's rows come from: its own sources when it has them, else the file itself."""
     if data.get("sources"):
         return list(data["sources"])
     facts = data.get("facts", {})
@@ -94,8 +93,7 @@ def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
 
 def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
                  command: str | None = None) -> int:
-    """Render one or several claims.json of one class and lane into one report; a file of another
-    class or lane is refused before anything is written."""
+    """Render one or several claims.json of one class and lane into one report; another class or lane is refused."""
     from ..core.errors import DataFileError, UsageError
 
     loaded = []

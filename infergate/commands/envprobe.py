@@ -1,12 +1,9 @@
 """``python -m infergate envprobe``: which process-level settings narrow the between-process spread.
 
-Each repetition starts one fresh worker per setting (``measuring_env.SETTINGS``), in an order
-shuffled every repetition (so a drift of the machine over the probe does not favour one setting);
-each worker builds one model's variants and times them in the suite's shuffled paired rounds.
-Per setting and variant it prints the mean speedup and the between-process sd of the log-speedup
-(the spread a stored baseline has to be judged with), next to the mean half-width of one run's own
-interval, and the eager time (only to see what a setting costs: absolute times are never gated).
-Every worker proves its settings applied (``measuring_env.check_applied``) or the probe stops.
+Each repetition starts one fresh worker per setting (``measuring_env.SETTINGS``) in a shuffled
+order; each times one model's variants in the suite's rounds. Per setting and variant it prints the
+mean speedup, the between-process sd of the log-speedup, one run's mean interval half-width and
+the eager time. A worker whose settings did not apply stops the probe.
 """
 
 from __future__ import annotations

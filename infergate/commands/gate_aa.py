@@ -14,13 +14,8 @@ from ..measuring.lane_results import Correctness
 
 
 def lean_and_tails(log_ratios: Sequence[float], confidence: float = 0.95) -> dict[str, float]:
-    """The lean and tails of one case's A/A per-pair log ratios (to/from; the truth is 0).
-
-    lean: the mean with a two-sided t interval (df n - 1); the gate's false-alarm bound assumes 0.
-    tails: r_i = (x_i - mean without i) / (sd without i * sqrt(1 + 1/(n - 1))) is t(n - 2) exactly
-    for independent normal x; counted beyond its one-sided 2.5 % quantile above and below (skew
-    shows as one side's excess) and beyond the two-sided 1 %. The r_i of one case share their
-    data, so a binomial reading of the counts is approximate. Needs n >= 4."""
+    """The lean (mean, two-sided t interval) and tails (leave-one-out studentized ratios, t(n - 2) under
+    the gate's model) of one case's A/A per-pair log ratios. Needs n >= 4."""
     from ..measuring.run_spread import student_t_quantile
 
     x = list(log_ratios)
@@ -44,10 +39,8 @@ def lean_and_tails(log_ratios: Sequence[float], confidence: float = 0.95) -> dic
 
 
 def alarm_rate_at_lean(lean: float, sd: float, pairs: int, cases: int, draws: int = 20000, seed: int = 0) -> float:
-    """The gate's per-case false-alarm rate under its model with a systematic ``lean`` (log ratio)
-    and a spread ``sd`` between pairs, by simulation: a regression needs the one-sided t bound
-    above 1 at the family confidence over ``cases`` and a change of at least the default min-change.
-    Plug-in: ``sd`` is an estimate, so this is a reading of the model, not a measured rate."""
+    """The gate's per-case false-alarm rate under its model with a systematic ``lean`` and a pair
+    spread ``sd``, by simulation (a plug-in reading of the model, not a measured rate)."""
     from ..measuring.run_spread import student_t_quantile
     from ..measuring.speedup_verdicts import family_confidence
 
@@ -69,8 +62,7 @@ def binomial_tail(k: int, n: int, p: float) -> float:
 
 
 def rate_bound(k: int, n: int, upper: bool, confidence: float = 0.95) -> float:
-    """One-sided Clopper-Pearson bound on a rate seen k times in n independent trials: the upper
-    bound (for k = 0, 1 - (1 - confidence) ** (1 / n)) or the lower one."""
+    """One-sided Clopper-Pearson bound on a rate seen k times in n independent trials (upper or lower)."""
     if n < 1 or not 0 <= k <= n:
         raise ValueError(f"k must be in 0..n and n >= 1, got k={k}, n={n}")
     a = 1.0 - confidence
@@ -100,8 +92,8 @@ def aa_lean_rows(pool: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def disjoint_gates(pool: Mapping[str, Any], pairs: int) -> list[dict[str, Any]]:
-    """The pool's pairs cut in recorded order into disjoint gates of ``pairs`` (the rest unused),
-    each judged as ``lanegate`` judges: per (variant, truth), how many gates and what they said."""
+    """The pool's pairs cut in recorded order into disjoint gates of ``pairs``, each judged as
+    ``lanegate`` judges: per (variant, truth), how many gates and what they said."""
     records, ids = pool["records"], pool["ids"]
     counts: dict[tuple[str, float], dict[str, Any]] = {}
     for start in range(0, len(records) - pairs + 1, pairs):

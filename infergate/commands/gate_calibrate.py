@@ -1,26 +1,9 @@
-"""``python -m infergate gate-calibrate``: the upgrade gate checked on recorded pools of pairs.
+"""``python -m infergate gate-calibrate``: the upgrade gate checked on recorded pools of lock-step pairs.
 
-Recording is the slow part, so it runs once:
-
-``record LANE --pairs M [--inject-slowdown VARIANT=FRACTION ...] --out POOL.json.gz``
-    M lockstep pairs of the lane against itself (two fresh processes of one lane per pair), the
-    "to" worker optionally built with the TEST-ONLY in-graph slowdowns of ``infergate.building.inject``.
-    Without an injection every case is an A/A comparison; with one, the injected variant's truth
-    is its fraction and the other variants stay A/A.
-
-``table POOL.json.gz [...] --pairs 4,6,8 [--subsets N]``
-    Trials are gates over P pairs drawn without replacement from a pool; per true change and P:
-    how often the gate said regression, inconclusive, pass, and the interval's half-width. The
-    trials share pairs (a pool of M pairs holds only M / P disjoint gates), so a rate is only as
-    certain as ~M / P independent gates: the table prints that number beside every rate. Then
-    the ``aa`` report below.
-
-``aa POOL.json.gz [...] --pairs 6``
-    What the pools support without resampling. Per case and pool, over all its A/A pairs: the
-    lean (mean log ratio, two-sided t interval) and the tails (each pair's leave-one-out
-    studentized log ratio against t(n - 2), which it follows exactly under the gate's model).
-    And the independent trials: each pool's pairs cut into disjoint gates of P pairs, with
-    the one-sided 95 % Clopper-Pearson bound on the rate that count supports.
+``record LANE --pairs M [--inject-slowdown VARIANT=FRACTION ...] --out POOL.json.gz`` records M
+pairs of the lane against itself (optionally with a TEST-ONLY in-graph slowdown); ``table POOL...
+--pairs 4,6,8`` reports the gate's verdict rates over subsets of P pairs; ``aa POOL... --pairs 6``
+what the pools support without resampling. Method and results: docs/upgrade-gate.md.
 """
 
 from __future__ import annotations
@@ -149,8 +132,8 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def whole_pool_lines(pool: Mapping[str, Any], name: str) -> list[str]:
-    """Each case over all the pool's pairs at 95 %: for an A/A case, an interval that misses 0 is a
-    lean one way (a bias the subsets would all inherit); for an injected one, what it really cost."""
+    """Each case over all the pool's pairs at 95 %: an A/A interval missing 0 is a lean; an injected
+    one shows what the injection really cost."""
     from ..measuring.lane_compare import change_over_pairs, gather
 
     out = []

@@ -1,9 +1,7 @@
-"""``python -m infergate guide-recipe``: the seed guide's Trainer recipe (``--jit_mode_eval``), run on
-each model in a worker of its own: whether the Trainer really traced or fell back (and why), which
-of the guide's flags this lane's ``TrainingArguments`` still has, and the Trainer's model timed
-against the suite's ``jit`` and ``eager`` in the same rounds. Writes guide-recipe.md and .json to
-``--out``. Where ``jit_mode_eval`` is gone, the rows say so and nothing is timed.
-"""
+"""``python -m infergate guide-recipe``: the seed guide's Trainer recipe (``--jit_mode_eval``) run on
+each model in a worker of its own: whether the Trainer traced or fell back (and why), which of the
+guide's flags this lane still has, and the Trainer's model timed against the suite's ``jit`` and
+``eager``. Writes guide-recipe.md and .json to ``--out``."""
 
 from __future__ import annotations
 
@@ -92,8 +90,7 @@ def specs(archs: Sequence[str], tasks: Sequence[str], size: str) -> list[ModelSp
 
 def measure_rows(models: Sequence[ModelSpec], shape: Shape, plan, timeout: float, flags: dict[str, bool],
                  out=print) -> list:
-    """Each model in a fresh worker (IPEX, once imported, stays for the process); a crash or hang
-    is that row's failure."""
+    """Each model in a fresh worker (IPEX, once imported, stays); a crash or hang is that row's failure."""
     from ..core.errors import CaseCrashed, CaseTimeout
     from ..measuring.guide_recipe import FAILED, RECIPE_FLAG, RecipeRow, measure_recipe
     from ..measuring.isolation import run_in_worker

@@ -1,10 +1,8 @@
 """``python -m infergate baselines reference``: the spreads of each variant over eager and over ``jit``.
 
-Reads every committed baselines file, baselines files of other boots (``--other-boot``) and summaries
-printed by ``./suite main`` on a recording's own boot (``--occasion``), aligns their runs
-(``measuring.reference_runs``) and prints, per variant and reference, the within-session,
-between-occasion (one boot) and between-session sd (``measuring.reference_spread``), then what
-each reference's prior would make of the gate's minimum detectable drop (``session_gate``, read only).
+Aligns the runs of the committed baselines files, ``--other-boot`` files and ``--occasion``
+summaries, and prints per variant and reference the within-session, between-occasion and
+between-session sd, and what each reference's prior makes of the gate's minimum detectable drop.
 """
 
 from __future__ import annotations
@@ -97,8 +95,7 @@ def spread_table(runs: Sequence[AlignedRun], confidence: float) -> tuple[list[st
 
 
 def source_table(runs: Sequence[AlignedRun], confidence: float) -> list[str]:
-    """Where each contrast comes from: the occasion spread per boot (speedup estimator) and the boot
-    spread per machine class (``ms``, the only estimator spanning boots), each on its own."""
+    """Where each contrast comes from: the occasion spread per boot and the boot spread per machine class."""
     lines = ["per source: between-occasion sd within each boot (speedup), between-session sd per class (ms)",
              "| ratio | source | between-occasion sd (df) [CI] | between-session sd (df) [CI] |", "|---|---|---|---|"]
     for variant, reference in RATIOS:
@@ -139,9 +136,8 @@ def _mdd(within: Spread, prior: float, prior_df: int, sessions: int, today: int,
 
 
 def _priors(found: Found, variant: str, reference: str) -> list[tuple[float, int, str]]:
-    """The priors a ratio could be gated with: the shipped one; the data's across boots (the ``ms``
-    contrasts, the only ones that span boots, pooled with its occasions), where a boot contrast exists;
-    and within one boot (the gate's estimator, occasions only)."""
+    """The priors a ratio could be gated with: the shipped one, the data's across boots (where a boot
+    contrast exists), and within one boot."""
     out = [(POOLED_PRIOR_SD, PRIOR_DF, "shipped")]
     _, occasion, session = found[(variant, reference, MS)]
     sd, df = pooled_prior(occasion, session)
@@ -154,9 +150,7 @@ def _priors(found: Found, variant: str, reference: str) -> list[tuple[float, int
 
 
 def reference_priors(found: Found) -> list[str]:
-    """The ratios over one reference pooled into one prior, as docs/calibration.md pools its variants
-    (they share the reference's drift); the df is the largest ratio's, not their sum: they rest on the
-    same occasions."""
+    """The ratios over one reference pooled into one prior; the df is the largest ratio's (they share occasions)."""
     lines = []
     for reference in (EAGER, JIT):
         ratios = [(v, r) for v, r in RATIOS if r == reference]

@@ -1,7 +1,4 @@
-"""The ground floor: errors, the one atomic file writer, argument types shared by pytest options and
-the commands, the repository's paths.
+"""The ground floor: errors, the atomic writer, shared argument types, defaults, paths.
 
-May import nothing else in infergate. The order of layers, checked by tests/test_architecture.py: core <
-matrix < building < measuring < reports < gate < pytest_plugin < commands; a layer imports only
-layers before it.
+May import nothing else in infergate (layer order: docs/architecture.md).
 """

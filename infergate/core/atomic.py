@@ -1,8 +1,5 @@
-"""The one atomic file writer: temp file in the same directory, fsync, rename over the target,
-fsync the directory. A reader (a gate, an artifact upload, a second process merging baselines)
-sees the old file or the new one, never half of one, and a crash mid-write leaves the old intact.
-Standard library only: lanes.py uses it under the system python3 before any lane exists.
-"""
+"""The one atomic file writer (temp file beside the target, fsync, rename, fsync the directory):
+readers see the old file or the new, never half. Stdlib only."""
 
 from __future__ import annotations
 

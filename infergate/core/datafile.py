@@ -1,6 +1,5 @@
-"""Reading the project's versioned JSON data files (baselines, fusion expectations) strictly and
-with one message style that names the kind of file: NaN/Infinity and duplicate keys are refused
-(JSON allows neither; a botched merge leaves the second), as are empty, non-UTF-8 and truncated files."""
+"""Strict reading of the project's versioned JSON data files, with one message style naming the kind
+of file: NaN/Infinity, duplicate keys, empty, non-UTF-8 and truncated files are refused."""
 
 from __future__ import annotations
 

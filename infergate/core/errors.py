@@ -12,8 +12,7 @@ class UsageError(InfergateError):
 
 
 class PackageMissing(UsageError):
-    """A package every lane installs (the packaged checkpoint) is absent from this interpreter, e.g.
-    the bare python3 that sets the lanes up. ``module`` is the missing import name."""
+    """A package every lane installs is absent from this interpreter; ``module`` is the import name."""
 
     def __init__(self, message: str, module: str) -> None:
         super().__init__(message)
@@ -21,10 +20,7 @@ class PackageMissing(UsageError):
 
 
 class DataFileError(InfergateError):
-    """A baseline or result file that is corrupt, truncated, ill-typed or of an unknown version.
-
-    The file is never rewritten when this is raised: the user's data is left as it was.
-    """
+    """A baseline or result file that is corrupt, truncated, ill-typed or of an unknown version; never rewritten."""
 
 
 class BuildError(InfergateError):
@@ -36,10 +32,7 @@ class ProofError(InfergateError):
 
 
 class CaseCrashed(InfergateError):
-    """A case's worker process died: killed by a signal (segfault, abort) or exited (IPEX's exit(127)).
-
-    The message names the signal or exit code and ends with the last lines of the worker's stderr.
-    """
+    """A case's worker process died (signal or exit code); the message ends with its stderr's last lines."""
 
 
 class CaseTimeout(InfergateError):
@@ -47,8 +40,7 @@ class CaseTimeout(InfergateError):
 
 
 class CaseError(InfergateError):
-    """An exception raised inside a case's worker that could not travel back as itself (unpicklable);
-    the message keeps its type and text."""
+    """An exception from a case's worker that could not travel back as itself; keeps its type and text."""
 
 
 class CaseUnavailable(InfergateError):
@@ -56,8 +48,7 @@ class CaseUnavailable(InfergateError):
 
 
 class WorkerOutcome(InfergateError):
-    """A test's own skip, xfail or failure inside a worker, brought back as plain data (pytest's
-    outcome exceptions do not pickle); the pytest plugin raises it again as pytest's."""
+    """A test's own skip, xfail or failure inside a worker, as plain data; the plugin re-raises it."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)

@@ -1,7 +1,5 @@
-"""Exit codes of the perf run and the upgrade gate, declared once. pytest's own are 0-6
-(``pytest.ExitCode``; 6 is pytest 9.2's --max-warnings); infergate's own are 7-10, outside them. The
-``run`` command passes pytest's 2-6 through with pytest's meaning (``run_meaning``); the other
-commands use 2 for a usage error, as argparse does."""
+"""Exit codes of the perf run and the upgrade gate, declared once: pytest's are 0-6 (``run`` passes
+2-6 through), infergate's 7-10; other commands use 2 for a usage error."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Argument types shared by pytest options and the commands: one message per kind of bad value,
-so a value means and is checked the same wherever it is given."""
+"""Argument types shared by pytest options and the commands, one message per kind of bad value."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""What is measured, declared as data: architectures, tasks and sizes (zoo), dtypes and their
-tolerances, inputs and shapes, seeded models, the packaged real checkpoint, task-answer agreement.
+"""What is measured, as data: architectures, tasks, sizes, dtypes and tolerances, inputs, seeded
+models, the packaged checkpoint, answer agreement.
 
-May import infergate.core only. Never imports torch at module level. The order of layers, checked by
-tests/test_architecture.py: core < matrix < building < measuring < reports < gate < pytest_plugin <
-commands; a layer imports only layers before it.
+May import core only, and never torch at module level (layer order: docs/architecture.md).
 """

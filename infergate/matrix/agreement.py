@@ -1,8 +1,5 @@
-"""Comparing a variant's outputs with the reference: raw closeness and task-level answers.
-
-BF16 must be judged on answers (class, QA span, token tags), not only on logits: a logit 0.2 off
-matters only if it changes what the user gets back.
-"""
+"""Comparing a variant's outputs with the reference: raw closeness and task-level answers (BF16 is
+judged on answers, not only logits)."""
 
 from __future__ import annotations
 
@@ -29,8 +26,7 @@ class Closeness:
 
 def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tolerance,
               mask: torch.Tensor | None = None) -> Closeness:
-    """Compare all output tensors; positions under padding (mask == 0) are ignored for per-token
-    outputs because no user ever reads them."""
+    """Compare all output tensors, ignoring padded positions (mask == 0) of per-token outputs."""
     import torch
 
     if len(ref) != len(out):

@@ -1,8 +1,5 @@
-"""Real checkpoints: found offline, loaded without running anything from outside as code.
-
-Weights load from safetensors; where only a pickle exists it is read with ``weights_only=True``, so
-a payload in it is refused, never executed. ``trust_remote_code`` is never turned on.
-"""
+"""Real checkpoints, found offline and loaded without executing anything: safetensors, else a pickle
+with ``weights_only=True``; ``trust_remote_code`` is never on."""
 
 from __future__ import annotations
 
@@ -158,9 +155,7 @@ def load_task_model(spec: ModelSpec) -> torch.nn.Module:
 
 
 def _refuse_missing_encoder(model: torch.nn.Module, missing: set[str], directory: Path) -> None:
-    """Only the new task head may be missing. An encoder weight the checkpoint did not provide (a
-    key-prefix mismatch, another architecture's names) would leave a randomly initialised encoder
-    timed and checked as if it were the user's model."""
+    """Refuse a checkpoint missing any encoder weight (only the new task head may be missing)."""
     base = getattr(model, "base_model_prefix", "") or ""
     params = {name for name, _ in model.named_parameters()}
     encoder = sorted(k for k in missing if k in params and k.split(".")[0] == base)

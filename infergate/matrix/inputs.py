@@ -41,8 +41,7 @@ def make_inputs(
     seed: int,
     lengths: list[int] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """A padded batch. ``lengths`` (real tokens per row) default to seeded draws in [s/2, s] with
-    one full row, like a real serving batch padded to its longest sequence."""
+    """A padded batch; ``lengths`` (real tokens per row) default to seeded draws in [s/2, s] with one full row."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)

@@ -51,11 +51,7 @@ def task_model_class(model_type: str, task: Task) -> type:
 
 
 def attention_problem(spec: ModelSpec) -> str | None:
-    """Why this lane's transformers cannot build ``spec`` with its attention implementation.
-
-    The zoo declares what an architecture has in the newest lane; older transformers lack some
-    (measured: ELECTRA has no SDPA in 4.57.6, has it in 5.24.0).
-    """
+    """Why this lane's transformers cannot build ``spec`` with its attention implementation, or None."""
     if spec.attention != "sdpa" or spec.factory is not None:
         return None
     cls = task_model_class(spec.arch.model_type, spec.task)

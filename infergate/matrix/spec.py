@@ -60,11 +60,7 @@ def num_labels(task: Task) -> int:
 
 
 def seeded_init_(model: torch.nn.Module, seed: int, head_names: tuple[str, ...] = HEAD_PREFIXES) -> None:
-    """Overwrite every parameter from one seeded generator, in name order.
-
-    Independent of transformers' own init, so the same spec gives the same weights in every lane:
-    that is what lets two lanes' outputs be compared at all.
-    """
+    """Overwrite every parameter from one seeded generator, in name order: the same weights in every lane."""
     import torch
 
     gen = torch.Generator().manual_seed(seed)

@@ -29,8 +29,7 @@ QA_PAIRS = (
 
 
 def tokenize(directory: str, task: Task, batch: int, seq_len: int | None = None) -> dict[str, torch.Tensor]:
-    """A padded batch of real text, cycling through the written examples to fill ``batch`` rows:
-    padded to the longest text, or padded and truncated to ``seq_len`` (a user's shape)."""
+    """A padded batch of the written texts, cycled to ``batch`` rows; truncated to ``seq_len`` when given."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(directory, local_files_only=True, trust_remote_code=False)

@@ -1,9 +1,5 @@
-"""The model zoo, declared once as data: architectures, tasks, sizes, attention implementations.
-
-Models are built from configs with seeded weights: no download ever happens. Every architecture's
-config names differ (DistilBERT says ``dim``/``n_layers``), so each architecture carries a small
-mapping from our generic shape to its own config keys.
-"""
+"""The model zoo as data: architectures, tasks, sizes, attention implementations; seeded, never
+downloaded. Each architecture maps the generic shape to its own config keys."""
 
 from __future__ import annotations
 

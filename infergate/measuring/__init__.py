@@ -1,8 +1,5 @@
-"""Measuring and judging: timing rounds and the statistics of speedups, worker processes, the measuring
-environment, memory, the baseline and fusion-expectation files and the gates' verdict rules, lane
-comparison, and the claims measurements.
+"""Measuring and judging: timing and its statistics, worker processes, the measuring environment,
+memory, baseline and fusion files, the gates' verdict rules, lane comparison, claims measurements.
 
-May import core, matrix and building. The order of layers, checked by tests/test_architecture.py:
-core < matrix < building < measuring < reports < gate < pytest_plugin < commands; a layer imports
-only layers before it.
+May import core, matrix and building (layer order: docs/architecture.md).
 """

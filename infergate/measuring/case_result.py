@@ -1,7 +1,4 @@
-"""What a perf case comes out as: a ``CaseResult``, a ``Skipped`` with its reason or a ``Failed``.
-
-Plain data: the perf run returns these and the pytest hook alone turns them into pytest outcomes.
-"""
+"""A perf case's outcome as plain data: a ``CaseResult``, a ``Skipped`` with its reason, or a ``Failed``."""
 
 from __future__ import annotations
 
@@ -88,8 +85,7 @@ class CaseVerdict:
 
 
 def build_failure(case: Case, runs: Sequence[ModelMeasurement]) -> str | None:
-    """The case's failure if its variant, or its speedup's reference, did not build in any of the
-    runs (each run is a fresh process: a flaky build shows in one of them only)."""
+    """The case's failure if its variant, or its speedup's reference, failed to build in any run."""
     for run in runs:
         for name in dict.fromkeys((case.variant, REFERENCE)):
             if name in run.failed:
@@ -105,8 +101,7 @@ def _median_of(runs: Sequence[ModelMeasurement], variant: str) -> float:
 
 def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdict, lane: str, host_session: str,
                 confidence: float) -> CaseResult:
-    """The case's result from its first runs (``runs``) and its verdict; ``host_session`` names the
-    host boot its run records belong to."""
+    """The case's result from its first ``runs`` and its verdict; ``host_session``: their host boot."""
     m, base, judgement = runs[0], judged.baseline, judged.decision.judgement if judged.decision else None
     names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
     samples = [r.samples(names) for r in runs]

@@ -1,23 +1,6 @@
-"""Change points in a case's series of nightly session means (log speedup).
-
-Two parts, both chosen on the replays of ``history calibrate`` (docs/calibration.md, "The nightly
-history"):
-
-- The past: an exact piecewise-constant least-squares fit with a penalty per segment (optimal
-  partitioning, the family asv's step detection belongs to), ``penalty`` × sd² × ln(points).
-  Every lock-digest change starts a segment; it is a change point when the step across it is
-  significant. The noise scale is the sd around the fitted segments (found first with the robust
-  successive-difference sd), pooled with the gate's between-session prior (``POOLED_PRIOR_SD``
-  worth ``PRIOR_DF`` nights), so a short series is not trusted to be quiet. A drop whose interval
-  excludes zero is a regression; it alerts once its segment has held ``hold`` nights.
-- The newest nights (``tail_drop``): a one-sided test of the last 2 and the last 5 nights against
-  the mean of the pre-change window (up to ``PRE_WINDOW`` nights of the last segment, its own sd, a
-  Student-t threshold for that sd's df), a window-limited likelihood-ratio scan. The penalised fit
-  needs a step's segment to pay for itself and so finds a 3 % step at 1.7 % sd late; a known
-  pre-change mean makes the same nights nearly as informative as a z of 3/1.7·√5 ≈ 3.9. Only two
-  windows are tested, the ones the targets need (a 5 % step within 2 nights, 3 % within 5): every
-  further window is a further chance of a false alarm.
-"""
+"""Change points in a case's series of nightly session means (log speedup): ``detect`` fits
+penalised piecewise-constant segments (every lock change starts one) and ``tail_drop`` tests the
+newest 2 and 5 nights. Chosen on ``history calibrate``'s replays (docs/calibration.md)."""
 
 from __future__ import annotations
 
@@ -33,16 +16,13 @@ from ..core.defaults import CHANGE_ALARM_Z, CHANGE_HOLD, CHANGE_PENALTY
 from .run_spread import student_t_quantile
 from .session_gate import POOLED_PRIOR_SD, PRIOR_DF
 
-# × sd² × ln(points): chosen on the replays of `history calibrate` (docs/calibration.md). A penalty
-# that does not grow with the series (5 sd², tried first) found 520 change points, 6 of them real,
-# in a simulated year of 21 900 case-nights (history simulate --nights 365); this one 26.
+# × sd² × ln(points), chosen on the replays of `history calibrate` (docs/calibration.md).
 DEFAULT_PENALTY = CHANGE_PENALTY
 DEFAULT_HOLD = CHANGE_HOLD
 DEFAULT_ALARM_Z = CHANGE_ALARM_Z
 INTERVAL = 0.95
-# The newest nights tested as a new segment, and their threshold above ``alarm_z``: the targets' 5 % in
-# 2 nights and 3 % in 5. The 2-night test is stricter: a 5 % step clears 2.8 there in 90 % of replays
-# at 1.7 % sd, and it is the noisier one; the calibration measured 0.4 against 0.3 and 0.0.
+# The newest nights tested as a new segment, and their threshold above ``alarm_z`` (the targets: 5 % in
+# 2 nights, 3 % in 5); the stricter 2-night window is the noisier one (docs/calibration.md).
 TAIL_WINDOWS = ((2, 0.4), (5, 0.0))
 LOCATE = 8  # a drop the tail test found is placed at the best split among the last LOCATE nights
 PRE_WINDOW = 60  # nights of pre-change mean: two months; longer reacts late to slow drift
@@ -92,8 +72,7 @@ class Fit:
 
 
 def noise_sd(values: Sequence[float], forced: Sequence[int]) -> float:
-    """Robust night-to-night sd from successive differences inside lock segments, pooled with
-    the prior: sd² = (PRIOR_DF·prior² + m·measured²) / (PRIOR_DF + m) over m differences."""
+    """Robust night-to-night sd from successive differences inside lock segments, pooled with the prior."""
     starts = set(forced)
     diffs = sorted(abs(values[i] - values[i - 1]) for i in range(1, len(values)) if i not in starts)
     m = len(diffs)
@@ -105,8 +84,7 @@ def noise_sd(values: Sequence[float], forced: Sequence[int]) -> float:
 
 
 def _partition(values: Sequence[float], penalty: float) -> list[int]:
-    """Segment starts minimising squared error + penalty per segment (exact, O(n²), one numpy
-    step per point: the calibration replays run it on every prefix of every series)."""
+    """Segment starts minimising squared error + penalty per segment (exact, O(n²))."""
     v = np.asarray(values, dtype=float)
     n = len(v)
     s1 = np.concatenate(([0.0], np.cumsum(v)))
@@ -164,9 +142,7 @@ def _drop_z(values: Sequence[float], start: int, cut: int) -> tuple[float, float
 
 def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALARM_Z) -> tuple[int, float, int] | None:
     """A drop in the newest nights of the segment starting at ``start``: (its first night, the
-    pre-change sd, that sd's df), or None. It fires when the last 2 or last 5 nights fall below the
-    pre-change mean by more than the one-sided Student-t quantile at the normal level of ``alarm_z``
-    (plus the window's extra): a t-test, so a short pre-change window asks for more."""
+    pre-change sd, that sd's df), or None. A one-sided t-test of the last 2 or 5 nights at ``alarm_z``."""
     n = len(values)
     if math.isinf(alarm_z):  # the fit alone: how the calibration shows what the tail test adds
         return None
@@ -205,9 +181,7 @@ def residual_sd(values: Sequence[float], bounds: Sequence[int]) -> float:
 
 
 def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: float = DEFAULT_ALARM_Z) -> Fit:
-    """Segments and change points of one case's series (oldest first). Two passes: the robust
-    successive-difference sd finds the segments, the sd around them (more efficient than a
-    median) refits them; then the tail test looks at the newest nights of the last segment."""
+    """Segments and change points of one case's series (oldest first), then the tail test."""
     values = [p.value for p in points]
     forced = [i for i in range(1, len(points)) if points[i].lock != points[i - 1].lock]
     edges = [0, *forced, len(points)]

@@ -1,16 +1,6 @@
-"""``python -m infergate claims``: the seed guide's claim, measured, and the evidence to leave IPEX.
-
-The guide says IPEX's jit-mode fusions speed up "about 70 %" of popular question-answering,
-text-classification and token-classification models, in FP32 and BF16. For each architecture x
-task at a base shape this measures the speedup of ``jit`` over eager, of ``jit_ipex`` over ``jit``
-(the fusions' own benefit), of ``jit_ipex`` and ``compile`` over eager, which fusion patterns fired,
-and whether ``compile`` can replace ``jit_ipex`` (same answers, within 5 % of its speed). The
-verdicts here are plain functions of the measurements.
-
-A row is timed in several worker processes, and a speedup's interval is taken across them
-(per-process log speedups, t with df = processes - 1): a process moves a speedup by more than its
-own rounds show. A version 1 row (one process) keeps its rounds' bootstrap, and says so.
-"""
+"""The seed guide's claim measured (``infergate claims``) and the evidence to leave IPEX: speedups
+across worker processes (t, df = processes - 1), fusions fired, and whether ``compile`` can replace
+``jit_ipex``. Method: docs/claims.md."""
 
 from __future__ import annotations
 
@@ -47,8 +37,7 @@ SPEEDUPS: tuple[tuple[str, str, str], ...] = (
 
 
 class Speedup(NamedTuple):
-    """``point`` [``low``, ``high``] times faster; ``se`` of its log; ``processes`` it came from
-    (1: a version 1 row's one-process bootstrap)."""
+    """``point`` [``low``, ``high``] times faster; ``se`` of its log; ``processes`` (1: a version 1 row)."""
 
     point: float
     low: float
@@ -71,8 +60,7 @@ def _t(confidence: float, df: int) -> float:
 
 
 def per_process_logs(m: ClaimMeasurement, faster: str, slower: str) -> list[float]:
-    """log(slower's time / faster's time) per process: per-round ratios within one worker, medians
-    when the two ran in different workers of process i (BF16 jit_ipex against jit)."""
+    """log(slower's time / faster's time) per process (medians when the two ran in different workers)."""
     by_process = defaultdict(list)
     for trial in m.trials:
         by_process[trial.process].append(trial.timing)
@@ -103,10 +91,8 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
 
 def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
             hosts: HostSpread | None = None) -> Speedup | None:
-    """How many times faster ``faster`` ran than ``slower``, with its interval; None when either
-    was not timed. With ``hosts``, a prediction for another host of the class: its offset and this
-    host's both scatter by the measured between-session sd, so that variance counts twice, and the
-    quantile takes the smaller of the two parts' df (never narrower than this host's interval)."""
+    """How many times faster ``faster`` ran than ``slower``, with its interval; None when either was
+    not timed. With ``hosts``: a prediction for another host of the class (never narrower than this host's)."""
     if m.trials:
         logs = per_process_logs(m, faster, slower)
         if not logs:
@@ -138,8 +124,8 @@ def _session_logs(runs) -> dict[str, list[float]]:
 
 def _aligned(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
              dtype: str) -> list[dict[str, list[float]]]:
-    """Per case of ``baselines_dir/<class>/<lane>.json``, per session, the run-aligned log ratio:
-    run i of ``faster`` over run i of ``slower``, both measured in process i against its eager."""
+    """Per case and session of ``baselines_dir/<class>/<lane>.json``, the run-aligned log ratio of
+    ``faster`` over ``slower``."""
     from .baselines import baseline_path, load_or_none
 
     base = load_or_none(baseline_path(baselines_dir, machine_class, lane))
@@ -164,8 +150,7 @@ def _aligned(baselines_dir: Path, machine_class: str, lane: str, faster: str, sl
 
 def process_sd(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
                dtype: str) -> tuple[float, int] | None:
-    """(sd, df) of the ratio's log between processes of one session, pooled over the baselines'
-    cases and sessions; None where they hold no two runs of a session."""
+    """(sd, df) of the ratio's log between processes of one session, pooled; None without two runs of a session."""
     ss = df = 0.0
     for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
         for v in sessions.values():
@@ -177,9 +162,7 @@ def process_sd(baselines_dir: Path, machine_class: str, lane: str, faster: str, 
 
 def host_spread(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
                 dtype: str) -> HostSpread | None:
-    """The ratio's between-session sd from the baselines (``_aligned``): per case, the variance of
-    its session means less what the within-session spread explains, pooled over cases. None below
-    ``MIN_SESSIONS``."""
+    """The ratio's between-session sd from the baselines, pooled over cases; None below ``MIN_SESSIONS``."""
     between, weight, seen, used = 0.0, 0, set(), 0
     for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
         if len(sessions) < MIN_SESSIONS:
@@ -213,9 +196,8 @@ class LeaveVerdict:
 
 def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hosts: bool = False,
                    hosts: HostSpread | None = None) -> LeaveVerdict:
-    """Can ``compile`` replace ``jit_ipex`` for this model: the same answers as eager FP32 and at
-    most ``within`` slower, judged on the interval (never on a point alone): this session's, or
-    with ``across_hosts`` the one widened by ``hosts`` (without it: not assessable)."""
+    """Can ``compile`` replace ``jit_ipex``: the same answers as eager FP32 and at most ``within``
+    slower on the interval (``across_hosts``: the one widened by ``hosts``; without it, not assessable)."""
     for variant in (JIT_IPEX, COMPILE):  # a row that cannot run here is n/a, not undecided
         if variant in m.skipped:
             return LeaveVerdict("n/a", f"{variant} skipped")
@@ -248,8 +230,8 @@ MAX_ROUND_SCATTER = 0.5
 
 
 def disturbed(m: ClaimMeasurement) -> tuple[str, ...]:
-    """Evidence that something competed with the row while it was timed: the in-run samples
-    (inrun_noise), or its rounds' times scattering beyond ``MAX_ROUND_SCATTER``."""
+    """Did something compete with the row: the in-run samples, or round times scattering beyond
+    ``MAX_ROUND_SCATTER``."""
     reasons = [r for t in timings(m) for r in t.noise.reasons()]
     for t in timings(m):
         scatter = {}

@@ -1,11 +1,5 @@
-"""One row of the claims report: one model at one serving shape and dtype, measured in several
-worker processes (trials). Each worker builds its variants, proves them, checks them against the
-FP32 eager answers, costs them (build, first call, memory) and times them in shuffled rounds as
-perf/ does. BF16 ``jit_ipex`` has workers of its own (``variants.process_group``).
-
-Plain data out (``ClaimMeasurement`` pickles across the worker boundary); the verdicts are drawn
-from it by ``claims``, so they can be tested on synthetic timings.
-"""
+"""One claims row: one model at one shape and dtype, built, checked, costed and timed in several
+worker processes (trials), as plain ``ClaimMeasurement`` data."""
 
 from __future__ import annotations
 
@@ -94,8 +88,7 @@ def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers
 
 
 def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> str | None:
-    """perf's skip rule (harness.perf_skip_reason): BF16 jit_ipex is timed in workers of its own, so
-    BF16 autocast never shares a process with IPEX."""
+    """perf's skip rule (``harness.perf_skip_reason``): BF16 jit_ipex is timed in workers of its own."""
     from ..building.cases import Case
     from ..building.harness import perf_skip_reason
 
@@ -104,8 +97,8 @@ def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> st
 
 def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan,
                   variants: tuple[str, ...] = CLAIM_VARIANTS) -> ClaimMeasurement:
-    """Build every variant of ``spec`` traced/compiled at ``shape``, check and cost each, then time
-    them together in shuffled rounds at that shape. A failed build is recorded, never replaced."""
+    """Build, check and cost every variant of ``spec`` at ``shape``, then time them together in
+    shuffled rounds. A failed build is recorded, never replaced."""
     import torch
 
     from ..building.builds import build_variants

@@ -1,11 +1,5 @@
-"""The fusion patterns as data, and the signals counted from a TorchScript graph's node kinds.
-
-Owns the seed guide's five patterns plus prepacked linear, each with the node kinds IPEX's graph
-passes emit for it (``csrc/cpu/jit/passes/graph_rewrite*.cpp``, ``concat_linear.cpp`` in IPEX,
-cross-checked against the op names in the installed ``libintel-ext-pt-cpu.so``), the other tracked
-kinds (every IPEX kind, the non-IPEX fused ones), and ``signals``: a graph's kinds as pattern
-counts. Comparing signals with recorded expectations is ``fusions``.
-"""
+"""The fusion patterns as data (the guide's five plus prepacked linear, with IPEX's node kinds for
+each), the other tracked kinds, and ``signals``: a TorchScript graph's kinds as pattern counts."""
 
 from __future__ import annotations
 
@@ -101,11 +95,9 @@ def linear_nodes(kinds: Mapping[str, int]) -> int:
 
 
 def signals(kinds: Mapping[str, int], linear_calls: int | None) -> dict[str, int]:
-    """Pattern counts (every pattern, 0 included) plus the count of each tracked kind present that
-    no pattern names (a pattern's kinds are counted once, under the pattern).
+    """Pattern counts (every pattern, 0 included) plus each tracked kind present that no pattern names.
 
-    ``linear_calls``: nn.Linear forward calls of the eager model on the same input (see
-    ``count_linear_calls``); None leaves Concat Linear out.
+    ``linear_calls``: the eager model's nn.Linear calls (``count_linear_calls``); None leaves Concat Linear out.
     """
     out: dict[str, int] = {}
     for pattern in PATTERNS:
@@ -126,10 +118,7 @@ def label(signal: str) -> str:
 
 
 def count_linear_calls(model: torch.nn.Module, inputs: Mapping[str, torch.Tensor]) -> int:
-    """How many nn.Linear forwards one eager call makes: the reference for Concat Linear.
-
-    Calls, not modules: DeBERTa-v2 holds Linear modules it never calls, and a graph node is a call.
-    """
+    """How many nn.Linear forwards (calls, not modules) one eager call makes: Concat Linear's reference."""
     import torch
 
     calls = 0

@@ -1,12 +1,5 @@
-"""Fusion expectations: a case's fusion signals (``fusion_patterns``) against the counts recorded
-for it, the files that hold those counts, and the coverage table.
-
-Whether a fusion fired is deterministic, so it is a regression signal free of timing noise. The
-signals of the executed optimized graph of a ``jit`` / ``jit_ipex`` case (``Built.kinds``) are
-compared with per-case expectations stored beside the speedup baselines,
-``<baselines>/<machine_class>/<lane_id>.fusions.json`` (format below): a count that went down is a
-lost fusion and fails; a count that went up is reported.
-"""
+"""Fusion expectations: a case's fusion signals against the counts in
+``<baselines>/<class>/<lane>.fusions.json`` (a lost one fails, a new one is reported), and the coverage table."""
 
 from __future__ import annotations
 

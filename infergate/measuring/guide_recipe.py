@@ -1,16 +1,5 @@
-"""The seed guide's own recipe, run: the Trainer's evaluation with ``--jit_mode_eval``.
-
-The guide tells users to evaluate with ``run_qa.py ... --no_cuda --jit_mode_eval`` (and the same
-with ``--use_ipex``). ``Trainer.torch_jit_model_eval`` traces with ``strict=False``, freezes, warms
-up twice and, on a trace error, logs one warning and keeps the eager model. So whether it traced
-is read from what the Trainer evaluates with (a ``torch.jit.ScriptModule`` or not), never from
-the flags; a fall-back carries the Trainer's logged reason.
-
-One worker per model: the Trainer evaluates the model's inputs (no labels, so its graph is the
-suite's), then the suite's ``jit`` and ``eager`` are built from the same model and all three are
-timed in the same shuffled rounds (``sampling.sample_rounds``). The Trainer's entry times the
-model it evaluated with, called as its ``prediction_step`` calls it, not its evaluation loop.
-"""
+"""The seed guide's recipe run: the Trainer's ``--jit_mode_eval``, traced or not as read from the
+model it evaluates with, timed with the suite's ``jit`` and ``eager`` in the same rounds."""
 
 from __future__ import annotations
 
@@ -80,8 +69,7 @@ class RecipeRow:
 
 
 def trainer_outcome(evaluated: Any, warnings: list[str]) -> tuple[str, str]:
-    """(status, reason) from the model the Trainer evaluated with: traced only when it is a
-    ScriptModule; anything else fell back, with the Trainer's jit warning as the reason."""
+    """(status, reason) from the model the Trainer evaluated with: traced only for a ScriptModule."""
     import torch
 
     if evaluated is None:
@@ -109,8 +97,7 @@ def _dataset(inputs: dict[str, torch.Tensor], batches: int) -> list[dict[str, to
 
 def run_trainer_eval(model: torch.nn.Module, inputs: dict[str, torch.Tensor], flags: dict[str, bool],
                      out_dir: str) -> tuple[Any, list[str], dict[str, float]]:
-    """``Trainer.evaluate`` with the guide's flags that exist here: the model its prediction_step
-    received, the Trainer's warnings, its metrics."""
+    """``Trainer.evaluate`` with this lane's guide flags: the model prediction_step received, warnings, metrics."""
     from transformers import HfArgumentParser, PrinterCallback, Trainer, TrainingArguments
     from transformers.utils import logging as hf_logging
 
@@ -163,9 +150,8 @@ def _inspect_evaluated(row: RecipeRow, evaluated: Any, inputs: dict, reference: 
 
 def measure_recipe(spec: ModelSpec, shape: Shape, plan: SamplingPlan,
                    factory: ModelFactory | None = None) -> RecipeRow:
-    """In this process: the Trainer's jit evaluation of ``spec`` (built by ``factory``, default the
-    zoo's seeded model), then the suite's ``jit`` and ``eager`` of the same model, all three timed
-    together at ``shape``. A suite build error is recorded, never replaced."""
+    """The Trainer's jit evaluation of ``spec`` (built by ``factory``), then the suite's ``jit`` and
+    ``eager``, timed together at ``shape``. A suite build error is recorded, never replaced."""
     import torch
 
     from ..building.harness import example_inputs
@@ -219,8 +205,7 @@ COMPARISONS: tuple[tuple[str, str, str], ...] = (
 
 
 def speedup(row: RecipeRow, faster: str, slower: str) -> Estimate | None:
-    """How many times faster ``faster`` ran than ``slower`` in the same rounds (median of per-round
-    ratios, paired bootstrap interval); None when either was not timed."""
+    """How many times faster ``faster`` ran than ``slower`` in the same rounds; None when either was not timed."""
     t = row.timing
     if t is None or faster not in t.times_ns or slower not in t.times_ns:
         return None

@@ -1,18 +1,5 @@
-"""Evidence of a busy machine taken *while* measuring, inside the measuring process.
-
-The 1-minute load average before a run says what the machine did in the minute before: after any
-set-up step (a lane install, a compile) it is near 1 on 2 cores although the machine is idle by the
-time timing starts, and a neighbour that starts mid-run is missed. What disturbs a measurement is
-what competes with it while it runs, so the worker samples, between rounds and outside every timed
-call, from ``/proc/stat``:
-
-- ``procs_running``: runnable threads on the machine; minus the sampling thread itself (which is
-  the measuring thread), what else wanted a CPU at that moment;
-- the ``steal`` column: time the hypervisor gave this VM's CPUs to someone else.
-
-Both are machine-wide, so the suite's own idle pytest process does not count (it sleeps) and an
-inductor compile worker left behind would (it should not be running).
-"""
+"""Evidence of a busy machine sampled while measuring, from ``/proc/stat``: other runnable threads
+and stolen CPU time (docs/calibration.md)."""
 
 from __future__ import annotations
 
@@ -50,8 +37,7 @@ class InRunNoise:
 
 
 def own_running(tasks: Path = Path("/proc/self/task")) -> int:
-    """This process's runnable threads (state R), the sampling thread included: with several torch
-    threads, OpenMP workers still spinning after a round are the measurement's own, not a neighbour."""
+    """This process's runnable threads (state R), the sampling thread included."""
     count = 0
     try:
         entries = list(tasks.iterdir())

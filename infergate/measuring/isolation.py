@@ -1,19 +1,6 @@
-"""Run one case in a fresh worker process, so a segfault, an abort, an ``exit()`` or a hang is that
-case's failure and the session goes on.
-
-The worker is a fresh interpreter (``sys.executable``), the equivalent of multiprocessing's
-'spawn': never ``fork``, because a forked child inherits torch's OpenMP pool and oneDNN state
-without their threads and deadlocks on its first parallel op. A plain subprocess rather than
-``multiprocessing`` because we need its stderr in a file from the first byte (a crash inside the
-import of IPEX prints there), its own process group (inductor starts compile workers of its own:
-a timeout must kill them all), and its exit status exactly as the OS reports it.
-
-The call travels as a pickle in a private temp directory: ``fn`` must be a top-level function
-(pickled by reference), arguments and result must be picklable. A pytest skip, xfail or failure
-raised in the worker comes back as ``core.errors.WorkerOutcome`` (the pytest plugin re-raises it).
-These pickles are our own, written and read by this module only; nothing from outside is
-unpickled here.
-"""
+"""Run one case in a fresh worker process (never a fork; its own process group), so a crash or a hang
+fails that case only. ``fn`` must be top-level and its arguments and result picklable; a pytest
+outcome raised in the worker comes back as ``core.errors.WorkerOutcome``."""
 
 from __future__ import annotations
 
@@ -61,15 +48,10 @@ class RemoteTraceback(Exception):
 def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
                   env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (),
                   stderr_log: Path | None = None, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a fresh worker process; its result, or its exception re-raised here.
+    """``fn(*args, **kwargs)`` in a fresh worker; its result, or its exception re-raised here.
 
-    ``env`` is added to this process's environment for the worker and ``argv_prefix`` runs before
-    the interpreter (e.g. ``setarch x86_64 -R``): the measuring environment (``measuring_env``) is
-    fixed when a process starts, so it can only be given here. ``stderr_log``: the worker's stderr
-    is appended to that file instead of this process's stderr.
-
-    Raises CaseCrashed when the worker dies (signal or exit code, with the tail of its stderr) and
-    CaseTimeout when it runs over ``timeout`` seconds (its process group is killed first).
+    ``env`` and ``argv_prefix`` set the worker's measuring environment; ``stderr_log`` receives its
+    stderr. Raises CaseCrashed when the worker dies and CaseTimeout after ``timeout`` seconds.
     """
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"run_in_worker needs a timeout > 0 seconds, got {timeout!r}")

@@ -1,5 +1,4 @@
-"""Was the machine quiet while we measured? The load average and CPU affinity, read cheaply (the
-reasons a run is not trusted are staging.run_noise's and inrun_noise's)."""
+"""The load average and CPU affinity, read cheaply."""
 
 from __future__ import annotations
 

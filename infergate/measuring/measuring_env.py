@@ -1,19 +1,5 @@
-"""The measuring environment: process-level settings a perf worker is started with.
-
-A speedup moves between processes and sessions by more than one run's interval says
-(docs/calibration.md). Some of that comes from settings that are fixed when a process starts and
-that nothing inside the process can change afterwards: the allocator (``LD_PRELOAD``), OpenMP's
-spin-wait after a parallel region (``KMP_BLOCKTIME``/``OMP_WAIT_POLICY``: an idle OpenMP thread that
-spins takes the core another process is measuring on), address-space randomisation (where weights,
-prepacked buffers and the interpreter's objects land), transparent huge pages for torch's CPU
-allocator. Each candidate is one ``Setting``; ``python -m infergate envprobe`` measures them one at
-a time as A/A over fresh processes, and the suite's workers run with ``SUITE_SETTINGS`` (the ones
-that narrowed the spread, docs/calibration.md), recorded in every result and baseline session.
-
-A setting that needs something the machine lacks (an allocator library, ``setarch``) is refused with
-one message naming what is missing: a measurement silently taken without it would be recorded as if
-it had been taken with it.
-"""
+"""Process-level settings a perf worker starts with (allocator, OpenMP waiting, ASLR, huge pages);
+``SUITE_SETTINGS`` are the suite's. A setting whose library or tool is missing is refused."""
 
 from __future__ import annotations
 
@@ -121,8 +107,7 @@ ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
 
 def observed(maps: Path = Path("/proc/self/maps"), personality: Path = Path("/proc/self/personality"),
              environ: Mapping[str, str] | None = None) -> dict[str, object]:
-    """What this process really runs with, read from the inside: the proof that a setting applied
-    (an ``LD_PRELOAD`` the loader ignored would otherwise be recorded as in effect)."""
+    """What this process really runs with, read from the inside: the proof that a setting applied."""
     environ = os.environ if environ is None else environ
     try:
         mapped = maps.read_text()

@@ -1,11 +1,4 @@
-"""Resident memory of a window of work in this process: what building and running a variant costs.
-
-Prepacked weights (IPEX), frozen constants (TorchScript, inductor) and compiled kernels are copies
-a server pays for in RAM, so a variant's cost includes its memory. Like memory-tracking benchmark
-tools, a thread samples the resident set while the work runs; the kernel's own high-water mark
-(``ru_maxrss``) makes the peak exact whenever the window raised it, and the sampling covers windows
-that stay below an earlier peak.
-"""
+"""Resident memory of a window of work in this process: a sampling thread plus ``ru_maxrss`` for the peak."""
 
 from __future__ import annotations
 

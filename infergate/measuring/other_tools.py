@@ -1,7 +1,5 @@
-"""Other tools' regression rules, emulated so that the calibration can set their verdicts beside
-ours on the same data: asv's (Mann-Whitney U at p < 0.002 and a 10 % factor) and
-pytest-benchmark's percent rule. The Mann-Whitney test is implemented here because scipy is not in
-every lane."""
+"""Other tools' regression rules, emulated for the calibration: asv's (Mann-Whitney U, p < 0.002,
+10 % factor) and pytest-benchmark's percent rule."""
 
 from __future__ import annotations
 
@@ -26,11 +24,7 @@ def _average_ranks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mann_whitney_u_p(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Two-sided Mann-Whitney U p-value: normal approximation, tie and continuity corrections.
-
-    Matches scipy.stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True). Not exact
-    for tiny samples (< ~8 per side), where it is somewhat conservative.
-    """
+    """Two-sided Mann-Whitney U p-value, as scipy's ``mannwhitneyu(method="asymptotic", use_continuity=True)``."""
     x = np.asarray(a, dtype=float)
     y = np.asarray(b, dtype=float)
     n1, n2 = x.size, y.size
@@ -49,11 +43,7 @@ def mann_whitney_u_p(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 def asv_rule(a_times: npt.ArrayLike, b_times: npt.ArrayLike) -> bool:
-    """asv's default regression call for b against a: significant (p < 0.002) and >10% slower.
-
-    An emulation: asv switches to the exact U distribution for small tie-free samples, where this
-    normal approximation is a little conservative; from ~20 samples a side they agree closely.
-    """
+    """asv's default regression call for b against a: p < 0.002 and > 10 % slower (normal approximation)."""
     ratio = float(np.median(np.asarray(b_times, dtype=float)) / np.median(np.asarray(a_times, dtype=float)))
     return mann_whitney_u_p(a_times, b_times) < 0.002 and ratio > 1.1
 

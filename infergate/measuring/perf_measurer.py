@@ -32,16 +32,15 @@ def model_key(model_id: str, dtype: str, variant: str) -> MeasurementKey:
 
 class Measurer(Protocol):
     def __call__(self, case: Case, variants: tuple[str, ...], plan: SamplingPlan) -> ModelMeasurement:
-        """One run of the case's model: ``variants`` timed together under ``plan``. A crash or hang
-        raises CaseCrashed or CaseTimeout (the model's cases fail, the run goes on)."""
+        """One run of the case's model: ``variants`` timed together under ``plan``; CaseCrashed or
+        CaseTimeout on a crash or hang."""
         ...
 
 
 @dataclass(frozen=True)
 class WorkerMeasurer:
-    """Each run in a fresh worker process started with ``menv`` (which must prove it applied); in
-    this process when ``timeout`` is None (``--ig-isolate never``). A worker shares no compiled
-    graphs, IPEX passes or allocator state with what ran before, and its crash fails only its model."""
+    """Each run in a fresh worker process started with ``menv`` (which must prove it applied), or in
+    this process when ``timeout`` is None."""
 
     timeout: float | None
     menv: MeasuringEnv

@@ -1,16 +1,5 @@
-"""Run-aligned records (``reference_runs.FormRun``) from baselines files and from the suite's printed summary.
-
-Baselines file: a case's runs are appended per recording, in worker order (``PerfRun.record_baselines``
-writes every case of one worker group from the same list of processes), so within one recording run i
-of every case of a model is one process. A recording is an *occasion*: the runs of one session whose
-``recorded`` stamps lie within ``OCCASION_GAP_S`` of each other. ``align`` then checks that run i of
-each case carries the same eager median. Cases timed in a worker of their own (BF16 ``jit_ipex``:
-``variants.process_group``) get a model key of their own, so they are never paired with the others.
-
-Summary (``./suite main``'s table): one record per case, the occasion's pooled figures over its
-``N run(s) per model``; the eager row gives the model's eager ms. A case timed in a worker of its
-own is left out: its eager is not the one the summary prints.
-"""
+"""Run-aligned records (``reference_runs.FormRun``) from baselines files, printed summaries and
+envprobe files; an *occasion* is a session's runs within ``OCCASION_GAP_S`` of each other."""
 
 from __future__ import annotations
 
@@ -98,8 +87,7 @@ def summary_unit(text: str) -> str:
 
 
 def from_summary(text: str, session: str, occasion: str, case_recipes: dict[str, int]) -> list[FormRun]:
-    """The cases of one printed perf summary, as one occasion of ``session`` (the caller knows the
-    boot), each case at the recipe ``case_recipes`` names (its boot's baselines file: ``recipes``)."""
+    """The cases of one printed perf summary as one occasion of ``session``, at ``case_recipes``' recipes."""
     lines = text.splitlines()
     unit = summary_unit(text)
     runs = next((m for m in map(_RUNS.search, lines) if m), None)
@@ -137,8 +125,7 @@ QUIET_OTHERS_RUNNABLE: Final = 0.3  # docs/calibration.md's envprobe tables keep
 
 
 def from_envprobe(data: Mapping[str, Any], name: str) -> list[FormRun]:
-    """The quiet workers of one ``envprobe --save`` file, each a run of one occasion of its own session
-    (its workers mix settings and minutes: a between-process spread, never an occasion contrast)."""
+    """The quiet workers of one ``envprobe --save`` file, each one occasion of its own session."""
     model, out = str(data["model"]), []
     for i, row in enumerate(data["rows"]):
         if float(row.get("others_runnable", 0.0)) >= QUIET_OTHERS_RUNNABLE:

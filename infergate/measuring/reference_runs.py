@@ -1,17 +1,5 @@
 """Run-aligned records of one model's forms, and each variant's ratio over any reference form.
-
-A perf run times eager and every variant of one model (dtype, shape and ``variants.process_group``)
-in one worker process, in shuffled paired rounds; a case's ``speedup`` is eager / variant over
-those rounds. Two forms' figures belong to one run when they share unit (machine class and lane),
-session, occasion, model and position, and the data proves it: both carry the same eager
-``median_ms``, which that worker measured once. ``align`` refuses records that claim one run but
-disagree on it, so a ratio over a reference is never taken across processes.
-
-Over a reference R a variant V's ratio in one run is ``speedup_V / speedup_R`` (estimator
-``speedup``: the suite's median of round ratios; over eager, the case's own speedup) or
-``ms_R / ms_V`` (``ms``: the ratio of the run's medians, the only figure format 1-2 files hold).
-Pure standard library: the spreads are in ``reference_spread``, the file readers in ``reference_data``.
-"""
+``align`` refuses records that claim one run (worker) but differ in its eager ``median_ms``."""
 
 from __future__ import annotations
 
@@ -137,11 +125,8 @@ def log_ratio(run: AlignedRun, variant: str, reference: str, estimator: str = SP
 
 
 def rebased_speedups(variant: Sequence[tuple[float, float]], reference: Sequence[tuple[float, float]]) -> list[float]:
-    """A variant's per-run speedups over another form, for the gate.
-
-    Both arguments hold ``(speedup over eager, eager median_ms)`` per run, in run order, as a case's
-    baseline runs or today's runs list them; run i of each must be one worker process (the same eager
-    median), else ``AlignmentError``. Returns ``speedup_variant / speedup_reference`` per run."""
+    """A variant's per-run speedups over another form. Both arguments hold ``(speedup over eager,
+    eager median_ms)`` per run; run i of each must share the eager median, else ``AlignmentError``."""
     if len(variant) != len(reference):
         raise AlignmentError(f"not run-aligned: {len(variant)} run(s) of the variant against "
                              f"{len(reference)} of its reference")
@@ -168,11 +153,8 @@ class RecordedRun(Protocol):
 
 
 def rebase_runs(variant: Sequence[RecordedRun], reference: Sequence[RecordedRun]) -> list[tuple[str, float]]:
-    """A baseline case's runs over another case's form: ``(session, speedup_variant / speedup_reference)``.
-
-    Each variant run is paired with the reference case's run of its session that carries the identical
-    eager median (its worker), wherever the files list them: a case recorded on fewer occasions than its
-    reference still pairs. A variant run with no such partner, or with two, is ``AlignmentError``."""
+    """A baseline case's runs over another case's form, ``(session, speedup ratio)``, each paired by
+    identical eager median within its session; none or two partners is ``AlignmentError``."""
     partners: dict[tuple[str, float], list[RecordedRun]] = {}
     for r in reference:
         partners.setdefault((r.session, r.median_ms[EAGER]), []).append(r)

@@ -1,19 +1,5 @@
-"""Three spreads of a variant's log-ratio over a reference form, each with df and a chi-square interval.
-
-From run-aligned records (``reference_runs``) the model is, per case (unit, model):
-``y = case + boot + occasion + process``, and each component is estimated by moments:
-
-- **within**: runs (worker processes) around their occasion's mean, pooled; df = sum(runs - 1);
-- **occasion**: occasion means of one boot around the boot's mean, less what ``within`` explains;
-  the cases of one boot share its occasions' host state, so df = occasions - 1 per unit and boot,
-  not per case (docs/calibration.md, "The between-session prior": one df per occasion pair);
-- **session**: boot means of a case around the case's mean, less what processes explain (as
-  ``session_gate.components`` measures it: a new boot is also a new occasion, so this includes the
-  boots' occasion drift); df = boots - 1 per machine class (its lanes share the boot).
-
-Each mean square is averaged over the cases behind its df, pooled over df, and its interval is
-chi-square with those df, the within part taken as known (it has many more df).
-"""
+"""Within-session, between-occasion and between-session spreads of a variant's log-ratio over a
+reference form, each with df and a chi-square interval (moments; docs/calibration.md)."""
 
 from __future__ import annotations
 
@@ -208,8 +194,7 @@ def spreads(cells: Cells, confidence: float = 0.95) -> tuple[Spread, Spread, Spr
 
 
 def pooled_prior(occasion: Spread, session: Spread) -> tuple[float | None, int]:
-    """The between-session prior these data justify, pooled the way docs/calibration.md derives it:
-    every occasion contrast (within a boot or across boots) one df, variances weighted by df."""
+    """The between-session prior these data justify: every occasion contrast one df, variances weighted by df."""
     parts = [(s.sd, s.df) for s in (occasion, session) if s.sd is not None and s.df]
     df = sum(d for _, d in parts)
     if not df:

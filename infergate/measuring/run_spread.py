@@ -1,8 +1,4 @@
-"""Between-run spread: what a stored baseline cannot know from one run's bootstrap.
-
-Owns the pooled spread of log-speedups over separate runs (``RunSpread``) and Student's t without
-scipy. Only numpy and the standard library.
-"""
+"""Between-run spread of log-speedups (``RunSpread``) and Student's t without scipy."""
 
 from __future__ import annotations
 
@@ -16,11 +12,7 @@ import numpy as np
 
 @functools.lru_cache(maxsize=256)  # the gate asks for the same few (p, df) over and over
 def student_t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t with ``df`` degrees of freedom (scipy is not in every lane).
-
-    The CDF is integrated numerically (Simpson's rule on the density, which is smooth) and inverted
-    by bisection; accurate to ~1e-6, far below what a gate decision can feel.
-    """
+    """Quantile of Student's t with ``df`` degrees of freedom (numerical CDF and bisection, ~1e-6)."""
     if not 0.0 < p < 1.0:
         raise ValueError(f"p must be in (0, 1), got {p}")
     if df < 1:
@@ -48,9 +40,7 @@ def student_t_quantile(p: float, df: int) -> float:
 
 @dataclass(frozen=True)
 class RunSpread:
-    """Standard deviation of one run's log-speedup around its case's mean, pooled over cases: what
-    a comparison with a stored baseline is judged against, since a separate process moves a
-    speedup by more than one run's bootstrap interval says (docs/calibration.md)."""
+    """Sd of one run's log-speedup around its case's mean, pooled over cases."""
 
     sd: float
     df: int
@@ -61,12 +51,7 @@ class RunSpread:
 
 
 def pooled_spread(groups: Sequence[Sequence[float]]) -> RunSpread:
-    """Pool the within-case variance of log-speedups over cases: df = sum of (runs - 1).
-
-    Pooling is what makes a handful of runs per case usable: five runs of one case give 4 degrees
-    of freedom (t at 99.9 % one-sided: 7.2); five runs of nine cases give 36 (3.3). A case with a
-    single run adds nothing. Returns df 0 (and sd 0) when no case has two runs.
-    """
+    """Pool the within-case variance of log-speedups over cases: df = sum of (runs - 1); 0 without two runs."""
     ss, df = 0.0, 0
     for runs in groups:
         logs = np.log(np.asarray(runs, dtype=float))

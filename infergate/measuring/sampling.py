@@ -1,14 +1,5 @@
-"""Same-run paired sampling: every variant of one model timed in shuffled rounds, in one process.
-
-Why rounds: a round calls each variant once, so the variants of one round share whatever the
-machine was doing (clock, a neighbour's burst); ``stats`` resamples whole rounds and that shared
-noise cancels out of a speedup. Why shuffled: a fixed call order biases an A/A comparison by a few
-percent (caches, turbo state); shuffling every round, seeded, turns that bias into noise.
-
-``measure_model`` is a top-level function with picklable arguments and a picklable result, so it
-can run in a spawned worker (``infergate.measuring.isolation``): a perf measurement then never shares a
-process with the correctness suite's compiled graphs, IPEX passes or allocator state.
-"""
+"""Same-run paired sampling: every variant of one model timed in shuffled, seeded rounds in one
+process. ``measure_model`` takes and returns picklable data, to run in a worker (``isolation``)."""
 
 from __future__ import annotations
 
@@ -47,9 +38,8 @@ MIN_WARMUP_ROUNDS = 5
 
 @dataclass(frozen=True)
 class SamplingPlan:
-    """How long and how to sample. ``budget_s`` is the measuring time for the whole model (all its
-    variants together); the number of rounds follows from the warm-up medians, so it is fixed
-    before timing starts and every variant gets the same count."""
+    """How long and how to sample. ``budget_s`` is the measuring time for all variants of the model
+    together; the round count follows from the warm-up medians, the same for every variant."""
 
     budget_s: float = DEFAULT_BUDGET_S
     warmup_s: float = DEFAULT_WARMUP_S
@@ -72,10 +62,7 @@ class SamplingPlan:
 
 @dataclass(frozen=True)
 class Copy:
-    """An extra timed entry: the already-built ``base`` variant again, optionally slowed.
-
-    Used for A/A checks (``slowdown=0``) and for calibrating the gate with a known slowdown.
-    """
+    """An extra timed entry: the built ``base`` variant again, slowed by ``slowdown`` (0: an A/A check)."""
 
     name: str
     base: str
@@ -84,9 +71,8 @@ class Copy:
 
 @dataclass(frozen=True)
 class Cost:
-    """What building a variant cost in its worker: seconds (build, proof and warm-up calls), the
-    first call's latency (what a server's first request pays), and resident memory (memory.py):
-    the build's highest point above its start, and what the built variant keeps."""
+    """What building a variant cost in its worker: seconds (build, proof, warm-up), the first call's
+    latency, and resident memory (peak above start, and what the built variant keeps)."""
 
     build_s: float
     first_call_s: float
@@ -127,8 +113,7 @@ class ModelMeasurement:
 
     @classmethod
     def from_dict(cls, raw: dict) -> ModelMeasurement:
-        """Back from ``dataclasses.asdict`` (a saved file). Older files repeat each variant's build
-        time as ``build_s``; ``costs`` holds it, so that key is dropped."""
+        """Back from ``dataclasses.asdict``; an older file's ``build_s`` (held in ``costs``) is dropped."""
         kept = {k: v for k, v in raw.items() if k != "build_s"}
         if isinstance(kept.get("noise"), dict):
             kept["noise"] = InRunNoise(**kept["noise"])
@@ -150,11 +135,7 @@ def busy_wait_ns(duration_ns: int) -> None:
 
 
 class Slowed:
-    """A call followed by a spin of ``fraction`` x the reference time.
-
-    The reference is set from the variant's own warm-up median (``set_reference``), so an
-    injected 2 % is 2 % of what this variant really takes here, not of a guessed constant.
-    """
+    """A call followed by a spin of ``fraction`` x the reference time (``set_reference``: the warm-up median)."""
 
     def __init__(self, call: Callable[[Inputs], Outputs], fraction: float) -> None:
         if not 0.0 <= fraction < 10.0:
@@ -225,11 +206,8 @@ def measure_model(
     copies: Sequence[Copy] = (),
     shape: Shape = TRACE_SHAPE,
 ) -> ModelMeasurement:
-    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), traced at ``shape``, warm up,
-    time in rounds at ``shape``.
-
-    A variant whose ``unavailable()`` gives a reason is not built; the reason is in ``skipped``.
-    """
+    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), warm up and time in rounds at
+    ``shape``; a variant whose ``unavailable()`` gives a reason is skipped with it."""
     return measure_model_plans(spec, dtype, variants, (plan,), copies, shape)[0]
 
 
@@ -241,8 +219,7 @@ def measure_model_plans(
     copies: Sequence[Copy] = (),
     shape: Shape = TRACE_SHAPE,
 ) -> list[ModelMeasurement]:
-    """Like ``measure_model``, one measurement per plan from a single build (calibration times
-    the same built variants in shuffled rounds and in blocks). Threads come from the first plan."""
+    """Like ``measure_model``, one measurement per plan from a single build; threads from the first plan."""
     from ..building.capabilities import probe
     from ..building.cases import measured_model_id
     from ..building.harness import example_inputs
@@ -284,8 +261,8 @@ def _build_variants(
     model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
     caps: Capabilities,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
-    """``building.builds.build_variants`` (``plan.inject``: built from a slowed copy), as skipped
-    reasons, build or proof errors, proofs, costs and the calls to time."""
+    """``building.builds.build_variants`` (``plan.inject``: built from a slowed copy), split into
+    skipped reasons, errors, proofs, costs and the calls to time."""
     from ..building.builds import build_variants
     from ..building.variants import get_variant
 

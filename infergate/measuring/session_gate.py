@@ -1,15 +1,8 @@
 """The speedup gate's statistics: today's runs judged as a new host session against the baseline's.
 
-A speedup scatters between runs of one host session and between host sessions; per variant, pooled
-over the file's cases, ``components`` estimates both (the between part pooled with a prior,
-``PRIOR_BETWEEN_SD`` worth ``PRIOR_DF`` sessions), and ``judge`` applies one-sided rules at the
-family confidence, since only a drop fails (derivations: docs/calibration.md):
-
-- regression:   the upper bound lies below 1 and the drop is at least half the floor;
-- improvement:  the lower bound lies above 1 and the gain is at least half the floor;
-- pass:         the lower bound rules out a drop of the floor (``--ig-floor``);
-- unverified:   no significant drop, but the data cannot rule out the floor; the verdict states the
-                minimum detectable drop (caught in ``POWER`` of sessions).
+One-sided rules at the family confidence (docs/calibration.md): regression, improvement (significant
+and at least half the floor), pass (a floor-sized drop ruled out), else unverified with the minimum
+detectable drop.
 """
 
 from __future__ import annotations
@@ -70,10 +63,8 @@ def prior_for(variant: str) -> float:
 
 def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_sd: float,
                prior_df: int = PRIOR_DF) -> Components:
-    """``cases[c][s]``: the run speedups of case c in its session s; ``sessions``: distinct sessions
-    over all cases. The measured part's df is the smaller of ``sessions - 1`` (one host's effect is
-    shared by every case measured on it) and the df of the cases that scatter over sessions (a
-    case seen in one session says nothing of the spread), and so is its weight against the prior."""
+    """Variance components from ``cases[c][s]`` (case c's run speedups in session s); ``sessions``
+    counts distinct sessions (the measured part's df is at most ``sessions - 1``)."""
     ss_w, df_w = 0.0, 0
     ss_m, df_m, inv_n = 0.0, 0, []
     for case in cases:
@@ -151,8 +142,7 @@ def predictive_se(comp: Components, today_runs: int, baseline_sessions: int,
 
 def minimum_detectable_drop(se: float, df: float, confidence: float, power: float = POWER,
                             floor: float = 0.0) -> float:
-    """The drop caught as a regression in ``power`` of sessions: significant at ``confidence``
-    (one-sided) and, as the regression rule also asks, its point at least half the floor down."""
+    """The drop caught as a regression in ``power`` of sessions at ``confidence`` (one-sided)."""
     k = one_sided_t(confidence, df) + _t(power, df)
     significant = 1.0 - math.exp(-k * se)
     half_floor = 1.0 - (1.0 - floor / 2) * math.exp(-_t(power, df) * se)

@@ -1,12 +1,5 @@
-"""The speedup gate: one perf case's verdict from its runs and its baseline.
-
-Decides, in this order: eager is the reference; a stale (other recipe) or not comparable (other
-set-up) baseline is never judged against (inconclusive); no baseline is measured only, or a
-regression when every case must have one; otherwise today's runs are judged as a new host session
-against the baseline's sessions (``staging.staged_verdict``), re-measured through the injected
-``remeasure`` when flagged. The speedup's reference is chosen here alone: runs enter the staging
-as plain speedups.
-"""
+"""The speedup gate: one perf case's verdict from its runs and its baseline (stale or not comparable:
+inconclusive; none: measured only, or a regression when required; else ``staging.staged_verdict``)."""
 
 from __future__ import annotations
 
@@ -31,8 +24,7 @@ Remeasurer = Callable[[], Sequence[ModelMeasurement]]
 
 
 def spreads(baseline: BaselineFile | None) -> dict[SpreadKey, Components]:
-    """The two variance components per variant and estimator, pooled over the file's cases of that
-    variant recorded with that estimator."""
+    """The two variance components per variant and estimator, pooled over that variant's cases."""
     groups: dict[SpreadKey, list[CaseBaseline]] = {}
     for case in (baseline.cases.values() if baseline else ()):
         groups.setdefault((case.variant, case.estimator), []).append(case)
@@ -55,11 +47,8 @@ def judge_runs(
     remeasure: Callable[[], Sequence[tuple[Samples, Sequence[str]]]] | None = None,
     confirm_runs: int = DEFAULT_CONFIRM_RUNS,
 ) -> tuple[Verdict, str, Estimate, Decision | None]:
-    """One case's verdict from its runs: (verdict, message, speedup estimate, decision).
-
-    ``in_run_noise[i]``: what run i's worker saw while measuring; ``remeasure`` gives fresh runs
-    with theirs, and is called only when the screen flags the case.
-    """
+    """One case's verdict from its runs: (verdict, message, speedup estimate, decision); ``remeasure``
+    (called only when the screen flags the case) gives fresh runs with their in-run noise."""
     if variant == REFERENCE:
         return REFERENCE_ONLY, "eager is the reference every speedup is taken against", Estimate(1.0, 1.0, 1.0), None
     est = runs_speedup_estimate(runs, variant, confidence=confidence)
@@ -104,8 +93,8 @@ class _RemeasureFailed(Exception):
 def judge_case(case: Case, runs: Sequence[ModelMeasurement], recorded: CaseBaseline | None,
                spread: Mapping[SpreadKey, Components], rules: GateRules, measuring_settings: Sequence[str],
                host_session: str, remeasure: Remeasurer | None) -> CaseVerdict | Failed:
-    """The case's verdict from its first ``runs`` and its ``recorded`` baseline; a build that fails in
-    a re-measure run is the case's failure. ``host_session``: the host boot today's runs come from."""
+    """The case's verdict from its first ``runs`` and its ``recorded`` baseline; a build failing in a
+    re-measure is the case's failure. ``host_session``: the host boot of today's runs."""
     names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
     samples = [r.samples(names) for r in runs]
     stale = stale_reason(case.id, case.variant, recorded)

@@ -1,6 +1,4 @@
-"""Floor rules on a speedup ratio (``ratio_status``; ``gate_verdict``, the calibration's earlier rule),
-combining two intervals on the log scale, and the per-case confidence of a family of cases. Verdicts
-are the speedup gate's (``verdicts.py``)."""
+"""Floor rules on a speedup ratio, two intervals combined on the log scale, and a family's per-case confidence."""
 
 from __future__ import annotations
 
@@ -18,12 +16,7 @@ from .verdicts import INCONCLUSIVE, JudgedVerdict
 
 
 def _log_half_widths(est: Sequence[float]) -> tuple[float, float]:
-    """Lower and upper half-widths of an estimate on the log scale.
-
-    Kept separately because a bootstrap interval of a ratio is usually asymmetric. A percentile
-    interval can, rarely, not contain its point estimate; the half-width is then clamped at 0
-    rather than allowed to go negative and *narrow* a combined interval.
-    """
+    """Lower and upper half-widths on the log scale, each clamped at 0."""
     point, low, high = (float(x) for x in est)
     if not (point > 0 and low > 0 and high > 0):
         raise ValueError(f"ratios and their bounds must be positive, got {tuple(est)}")
@@ -32,9 +25,7 @@ def _log_half_widths(est: Sequence[float]) -> tuple[float, float]:
 
 
 def ratio_of_ratios(measured: Sequence[float], baseline: Sequence[float]) -> Estimate:
-    """measured/baseline, its interval both log half-widths in quadrature (independent runs: errors
-    add as variances); the lower bound pairs measured's lower error with baseline's upper one. Both
-    inputs must be at the same confidence."""
+    """measured/baseline with its interval (log half-widths in quadrature); both at the same confidence."""
     m_lo, m_hi = _log_half_widths(measured)
     b_lo, b_hi = _log_half_widths(baseline)
     centre = math.log(float(measured[0])) - math.log(float(baseline[0]))
@@ -60,9 +51,8 @@ def gate_verdict(
     baseline: Sequence[float],
     floor: float = DEFAULT_FLOOR,
 ) -> RatioVerdict:
-    """The calibration's earlier rule: one measured speedup against one recorded, the whole interval
-    of their ratio past ``floor`` (regression below 1 - floor, improvement above 1 + floor; inconclusive
-    when it reaches past both). Both estimates must be at the same confidence."""
+    """One measured speedup against one recorded: the whole ratio interval past ``floor``, else
+    inconclusive. Both estimates at the same confidence."""
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
     ratio = ratio_of_ratios(measured, baseline)
@@ -82,8 +72,7 @@ def gate_verdict(
 
 
 def ratio_status(ratio: Sequence[float], floor: float) -> JudgedVerdict:
-    """The floor rule for any ratio where below 1 is worse (a speed ratio): a regression is significant
-    and at least half the floor; "pass" means a floor-sized loss was ruled out."""
+    """The floor rule for a ratio where below 1 is worse; "pass" means a floor-sized loss was ruled out."""
     point, low, high = (float(x) for x in ratio)
     if high < 1.0 and point <= 1.0 - floor / 2:
         return "regression"
@@ -97,8 +86,7 @@ def ratio_status(ratio: Sequence[float], floor: float) -> JudgedVerdict:
 
 
 def family_confidence(family_alpha: float, n_cases: int) -> float:
-    """Per-case confidence so that the chance of *any* false alarm over ``n_cases`` is <= alpha:
-    Bonferroni, 1 - alpha/n, valid whatever the dependence between cases."""
+    """Per-case confidence so that any false alarm over ``n_cases`` has chance <= alpha (Bonferroni)."""
     if not 0.0 < family_alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {family_alpha}")
     if n_cases < 1:

@@ -1,6 +1,4 @@
-"""The speedup gate's staging: screen a case's runs, re-measure a flagged one, decide at the family
-confidence on its clean runs. Plain speedups in and out, so the calibration harness and the
-simulated rates (tests/test_verdict_rates.py) judge with this very code."""
+"""The speedup gate's staging: screen a case's runs, re-measure a flagged one, decide on its clean runs."""
 
 from __future__ import annotations
 
@@ -29,8 +27,7 @@ Remeasure = Callable[[], Sequence[tuple[float, RunNoise]]]
 
 
 def run_noise(samples: Samples, variant: str, in_run: Sequence[str]) -> RunNoise:
-    """Why one run of a case is not to be trusted: what the worker saw while measuring, and its own
-    interval when that is over-wide (the rounds disagreed with each other)."""
+    """Why one run is not to be trusted: in-run noise, or its own interval over-wide; None if trusted."""
     reasons = list(in_run)
     est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
     width = (est.high - est.low) / est.point if est.point > 0 else float("inf")
@@ -56,12 +53,8 @@ def staged_verdict(
     remeasure: Remeasure | None,
     more_runs: int = DEFAULT_CONFIRM_RUNS,
 ) -> Decision:
-    """Screen, re-measure if flagged, decide on all clean runs at ``confidence``.
-
-    A case is flagged when a run was disturbed, the lenient screen sees a regression, or it is
-    unverified and ``more_runs`` more runs could make the floor visible (where the between-session
-    part dominates, more runs today cannot).
-    """
+    """Screen, re-measure if flagged (disturbed, a lenient-screen regression, or unverified where
+    ``more_runs`` could show the floor), decide on all clean runs at ``confidence``."""
     runs = list(measured)
     clean = [s for s, noise in runs if not noise]
     screen = judge_session(clean, baseline_sessions, comp, floor, min(SCREEN_CONFIDENCE, confidence)) if clean else None

@@ -1,18 +1,5 @@
-"""Statistics for same-run paired sampling: rounds, the speedup estimators and the paired bootstrap.
-
-How timings are taken: one *round* calls every variant of one model once, in a shuffled order. So
-each round yields one time per variant, and the times within a round share whatever the machine
-was doing at that moment (frequency, a noisy neighbour, a page-cache hiccup). That sharing is why
-everything here works on *rounds*: the bootstrap resamples whole rounds (the same indices for
-eager and variant), which keeps the pairing and lets the shared noise cancel out of the ratio.
-
-Speedups are ratios, so intervals are combined on the log scale, where a ratio is a difference
-and "5% slower" is the same distance whatever the absolute speed.
-
-Only numpy and the standard library are used: scipy is not in every lane. The spread between
-separate runs is in ``run_spread``; the verdicts against a baseline in ``speedup_verdicts``. Other
-tools' rules, emulated for comparison, are in ``other_tools``; whether the machine was quiet, in ``load``.
-"""
+"""Statistics of same-run paired sampling: rounds, speedup estimators and the paired bootstrap
+(whole rounds resampled, intervals combined on the log scale). Numpy and stdlib only."""
 
 from __future__ import annotations
 
@@ -48,11 +35,7 @@ class Estimate(NamedTuple):
 
 @dataclass
 class Samples:
-    """Round-by-round timings of the variants of one model (seconds or ms; only ratios matter).
-
-    ``times[variant][i]`` is the time of ``variant`` in round ``i``; every variant has one time
-    per round, which is what makes the paired bootstrap valid.
-    """
+    """Round-by-round timings of one model's variants: ``times[variant][i]`` is round ``i``'s, one per round."""
 
     times: dict[str, list[float]] = field(default_factory=dict)
 
@@ -110,22 +93,14 @@ def _round_log_ratios(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def speedup_ratio(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
-    """The median over rounds of eager/variant: > 1 means the variant is faster.
-
-    Per round, not median(eager)/median(variant): the two calls of one round share the machine's
-    state of that moment (clock, a neighbour, the caches), so their ratio is far steadier than
-    either time. From the calibration data (docs/calibration.md, AMD EPYC run `t1`): single calls
-    scatter by an IQR of ~22 % of their median, per-round ratios by ~6 %, and the 99 % interval
-    of an A/A comparison is ~1.4 % wide this way against ~5 % for the ratio of medians. The median (on
-    the log scale, so eager/variant and variant/eager agree) keeps one disturbed round harmless.
-    """
+    """The median over rounds of eager/variant (> 1: the variant is faster), on the log scale; per-round
+    ratios are far steadier than the ratio of medians (docs/calibration.md)."""
     x, y = _paired_arrays(eager, variant)
     return float(np.exp(np.median(_round_log_ratios(x, y))))
 
 
 def ratio_of_medians(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
-    """median(eager) / median(variant): the estimator before ``speedup_ratio`` (baseline formats
-    1 and 2), and what the issue's reference rule used; kept for the calibration's comparison."""
+    """median(eager) / median(variant): baseline formats 1 and 2, kept for the calibration's comparison."""
     x, y = _paired_arrays(eager, variant)
     return float(np.median(x) / np.median(y))
 
@@ -144,9 +119,7 @@ def percentile_bounds(confidence: float) -> tuple[float, float]:
 
 def _bootstrap_log_speedups(x: np.ndarray, y: np.ndarray, resamples: int, rng: np.random.Generator,
                             estimator: str = ESTIMATOR) -> np.ndarray:
-    """``resamples`` bootstrap draws of the log-speedup by ``estimator`` (vectorised, hence not
-    through ``SPEEDUP_ESTIMATORS``), resampling whole rounds: the same indices for both, so the
-    pairing is kept."""
+    """``resamples`` bootstrap draws of the log-speedup by ``estimator``, resampling whole rounds."""
     idx = rng.integers(0, x.size, size=(resamples, x.size))
     if estimator == ESTIMATOR:
         return np.median(_round_log_ratios(x, y)[idx], axis=1)
@@ -163,13 +136,8 @@ def bootstrap_ratio_ci(
     seed: int = 0,
     estimator: str = ESTIMATOR,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of the speedup a/b by ``estimator`` (``SPEEDUP_ESTIMATORS``),
-    resampling whole rounds.
-
-    The same round indices are drawn for ``a`` and ``b`` so that a round that was slow for both
-    (the machine was busy) stays slow for both; resampling them independently would throw that
-    pairing away and give a needlessly wide interval. Seeded, so a run is reproducible.
-    """
+    """Seeded percentile bootstrap interval of the speedup a/b by ``estimator``, drawing the same round
+    indices for ``a`` and ``b``."""
     x, y = _paired_arrays(a, b)
     lo_pct, hi_pct = percentile_bounds(confidence)
     draws = _bootstrap_log_speedups(x, y, resamples, np.random.default_rng(seed), estimator)
@@ -181,12 +149,8 @@ def runs_speedup_estimate(
     runs: Sequence[Samples], variant: str, reference: str = REFERENCE, confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 2000, seed: int = 0,
 ) -> Estimate:
-    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run.
-
-    Each run's rounds are resampled on their own (rounds of different processes are not pairs),
-    and the runs' log-ratios averaged per resample. Like a single run's interval it covers the
-    sampling noise of the rounds, not the between-run spread; the gate adds that separately.
-    """
+    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run (rounds'
+    sampling noise only: the gate adds the between-run spread)."""
     if not runs:
         raise ValueError("no runs to estimate a speedup from")
     rng = np.random.default_rng(seed)

@@ -1,9 +1,5 @@
-"""The one verdict vocabulary of the speedup gate: what a perf case can come out as.
-
-``session_gate.judge`` decides the five statistical ones; a case that was not judged against a
-baseline is ``no-baseline`` (measured only) or ``reference`` (eager itself). Only ``regression``
-fails its case; ``inconclusive`` and ``unverified`` set the run's exit code (core/exit_codes.py).
-"""
+"""The speedup gate's verdicts. Only ``regression`` fails its case; ``inconclusive`` and
+``unverified`` set the run's exit code."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The claims report: Markdown tables and one PNG, from ``ClaimMeasurement`` rows.
-
-Every ratio reads "× faster" (the first named over the second); a skip or failure reason is one
-line of a legend, cited in the cells by its number.
-"""
+"""The claims report: Markdown tables and one PNG from ``ClaimMeasurement`` rows; reasons are numbered in a legend."""
 
 from __future__ import annotations
 
@@ -150,8 +146,8 @@ OPTION_RATIOS = ((COMPILE_CPP, COMPILE), (COMPILE_AUTOTUNE, COMPILE),
 
 
 def options_table(rows: Sequence[ClaimMeasurement], legend: Legend) -> list[str]:
-    """compile's inductor options against plain (frozen) compile and against jit_ipex, for the rows
-    that built any of them (claims --compile-options); empty when none did."""
+    """compile's inductor options against plain compile and jit_ipex (claims --compile-options); empty when none built.
+    """
     rows = [m for m in rows if any(v in m.costs or v in m.failed or v in m.skipped for v, _ in OPTION_RATIOS)]
     if not rows:
         return []
@@ -348,8 +344,8 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
 
 
 def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]]) -> list[str]:
-    """Per class, lane and dtype: the share of models with a fusion benefit, its Wilson interval,
-    and what "can leave IPEX" said, from committed reports (class, lane, dtypes, rows)."""
+    """Per class, lane and dtype from committed reports: the share of models with a fusion benefit (Wilson
+    interval) and what "can leave IPEX" said."""
     from ..measuring.claims import wilson
 
     lines = [f"| machine class | lane | dtype | fusion benefit ≥ {BENEFIT:.0%} "

@@ -1,12 +1,6 @@
-"""The history's static site (``history publish --out DIR``), ready for GitHub Pages.
-
-``index.html``: the open regressions (a case whose newest segment is a significant drop) and one
-link per class × lane; ``<class>__<lane>.html``: each case's nightly series as inline SVG (points,
-segment means, change points, lock-change markers; dates on the x axis, speedups on the y) with its
-latest verdict; ``regressions.json``:
-the open regressions as data. No network: no CDN, no fonts, one small inline script that counts
-what was drawn (the browser test reads it).
-"""
+"""The history's static site (``history publish --out DIR``): ``index.html`` (open regressions, a
+link per class x lane), one page of inline SVG series per class x lane, and ``regressions.json``.
+No network: no CDN, no fonts, one small inline script."""
 
 from __future__ import annotations
 
@@ -49,8 +43,7 @@ def _scale(values: Sequence[float]) -> tuple[float, float]:
 
 
 def tick_indices(n: int, ticks: int = X_TICKS) -> list[int]:
-    """Which nights get a date on the x axis: all of a short series, else ``ticks`` evenly spaced
-    from the first night to the newest."""
+    """Which nights get a date on the x axis: all of a short series, else ``ticks`` evenly spaced."""
     if n <= ticks:
         return list(range(n))
     return sorted({round(k * (n - 1) / (ticks - 1)) for k in range(ticks)})

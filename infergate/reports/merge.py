@@ -1,14 +1,6 @@
-"""``python -m infergate merge``: many runners' results files (``results_json``), one report.
+"""``python -m infergate merge``: many runners' results files (``results_json``) into one file and report.
 
-Why pytest-benchmark's form: ``pytest-benchmark compare``, github-action-benchmark and Bencher
-already read it, so our results plug into them without an exporter. Our own fields ride along in
-each benchmark's ``extra_info`` (variant, dtype, lane, threads, speedup, ci, baseline, verdict) and
-in ``machine_info`` (machine_class, lane), which those tools carry through untouched.
-
-Merging: CI shards run on several machine classes; each uploads its file. ``merge`` joins them into
-one file (each benchmark keeps its machine class and lane in ``extra_info``) and writes one
-Markdown report. The same case measured twice on the same machine class and lane is refused: it
-means two shards overlapped, and keeping either silently would hide it.
+The same case twice for one machine class and lane is refused (two shards overlapped).
 """
 
 from __future__ import annotations

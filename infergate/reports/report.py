@@ -1,12 +1,5 @@
-"""Reports people read: Markdown (fits a GitHub step summary), PNG plots, a plain-text summary.
-
-Two inputs: a lane gate result (``lane_results.GateResult``: latency change to/from per case, speedups
-in both lanes, fusions, correctness) and results files in pytest-benchmark form (one run, or a merge
-of several machine classes: speedups per case against their baselines).
-
-``python -m infergate report gate.json --out DIR`` re-renders a gate's reports from its JSON.
-Plots use matplotlib's Agg backend: no display, same PNG on every runner.
-"""
+"""Reports people read: Markdown, PNG plots (matplotlib Agg) and plain text, from a lane gate result
+(``lane_results.GateResult``) or pytest-benchmark-form results files."""
 
 from __future__ import annotations
 
@@ -42,8 +35,7 @@ def _outputs_cell(outputs: Mapping[str, Any]) -> str:
 
 
 def _what_it_saw(c: Any) -> str:
-    """The case's verdict in the words the issue asked for: a regression with its interval, or the
-    largest change the run rules out."""
+    """The case's verdict in words: a regression with its interval, or the largest change ruled out."""
     if c.latency is None:
         return "—"  # the note says why, on its own line
     interval = _change(c.latency)[len(_pct(c.latency[0])) + 1:]

@@ -38,8 +38,7 @@ def _plt():
 def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
                    xlabel: str, reference: float, path: Path, title: str,
                    marks: Sequence[tuple[float, str]] = ()) -> Path:
-    """Horizontal point-and-interval plot, one row per label, one marker per series; ``marks``: more
-    labelled vertical lines (a threshold)."""
+    """Horizontal point-and-interval plot, a row per label, a marker per series; ``marks``: labelled vertical lines."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6))
     n = len(series)

@@ -1,6 +1,4 @@
-"""Results files in pytest-benchmark's JSON format, so its tools (``pytest-benchmark compare``) read
-ours: one builder for every writer (perf runs, the upgrade gate, merged files) and one reader. The
-format version written is the installed pytest-benchmark's own."""
+"""Results files in pytest-benchmark's JSON format (its installed version): one builder for every writer, one reader."""
 
 from __future__ import annotations
 
@@ -27,8 +25,7 @@ def pytest_benchmark_version() -> str:
 
 
 def bench_stats(times_s: Sequence[float]) -> dict[str, Any]:
-    """pytest-benchmark's stats block for timings in seconds, computed by its own Stats class so
-    every field means exactly what its readers expect."""
+    """pytest-benchmark's stats block for timings in seconds, computed by its own Stats class."""
     from pytest_benchmark.stats import Stats
 
     if not times_s:

@@ -1,5 +1,4 @@
-"""The perf results report: speedups per case against their baselines, from results files in
-pytest-benchmark form (one run, or a merge of several machine classes), as Markdown and PNG."""
+"""The perf results report: speedups per case against their baselines, as Markdown and PNG."""
 
 from __future__ import annotations
 
@@ -11,8 +10,7 @@ from .report_parts import _ICON, _est, _interval_plot
 
 
 def result_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per benchmark, from the fields the perf suite (``summary.results_json``) and the lane
-    gate put in ``extra_info``; the benchmark's name is used when no ``case_id`` is given."""
+    """One row per benchmark from its ``extra_info``; the benchmark's name when there is no ``case_id``."""
     from .results_json import benchmark_origin
 
     rows = []

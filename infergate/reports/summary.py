@@ -1,5 +1,4 @@
-"""The perf run's terminal summary and results JSON, from its ``CaseResult`` s (formatting only;
-the verdicts are ``measuring/speedup_gate.py``'s)."""
+"""The perf run's terminal summary and results JSON from its ``CaseResult`` s (formatting only)."""
 
 from __future__ import annotations
 
@@ -90,8 +89,8 @@ def cost_table(results: Sequence[CaseResult]) -> list[str]:
 
 
 def results_json(results: Sequence[CaseResult], machine_info: Mapping[str, Any], test: str) -> dict[str, Any]:
-    """The pytest-benchmark JSON layout (results_json), with our fields in each benchmark's extra_info;
-    ``test`` is the perf test's node id ("path::function"), each case one of its parameters."""
+    """The pytest-benchmark JSON layout with our fields in each benchmark's extra_info; ``test`` is the
+    perf test's node id, each case one of its parameters."""
     benchmarks = []
     for r in results:
         extra = {k: v for k, v in asdict(r).items() if k not in ("times_s",)}
