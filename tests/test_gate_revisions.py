@@ -204,9 +204,9 @@ def test_a_config_outside_the_commits_tree_is_refused_and_the_trees_removed(repo
 
 
 def _gate(repo: Path, from_ref: str, to_ref: str, out: Path, monkeypatch) -> tuple[int, dict]:
-    """A real gate of the tiny module in this lane: 4 pairs x 30 rounds, ~40 s on the busy 2-vCPU
-    machine. --min-change 5 % (the floor) so that only a large change fails: the injected one is
-    over +100 %, and an A/A run would need a significant +5 % to fail."""
+    """A real gate of the tiny module in this lane, 4 pairs x 30 rounds (the two runs of the test: 50-70 s
+    on the busy 2-vCPU machine). --min-change 5 % (the floor) so that only a large change fails: the
+    injected one is about +100 %, and an A/A run would need a significant +5 % to fail."""
     monkeypatch.chdir(repo)
     code = gate_cli.main(["--from-ref", from_ref, "--to-ref", to_ref, "--lane", "current", "--no-ensure",
                           "--pairs", "4", "--rounds", "30", "--min-change", "0.05", "--out", str(out)],
