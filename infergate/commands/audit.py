@@ -1,13 +1,9 @@
 """``python3 -m infergate audit``: known vulnerabilities in every committed lane lock (pip-audit).
 
-Each lock is audited as written (hashed pins, no resolution: ``--no-deps --disable-pip``) with
-``--strict``: a pin the vulnerability service cannot look up fails the audit instead of being
-skipped. Without ``--strict`` pip-audit exits 0 on a machine that cannot reach the service, every
-package "could not be audited" — a silent pass. Offline (these machines reach package indexes
-only) the answer is therefore NOT AUDITED and exit 3, never a pass; CI runs it where PyPI's JSON
-API is reachable.
-
-Exit codes: 0 no known vulnerability in any lock; 1 a vulnerability (listed); 3 not audited.
+Each lock is audited as written (``--no-deps --disable-pip``) with ``--strict``, so a pin the
+vulnerability service cannot look up fails instead of passing silently; offline the answer is NOT
+AUDITED (docs/lanes.md). Exit codes: 0 no known vulnerability in any lock; 1 a vulnerability
+(listed); 3 not audited.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
 """``python -m infergate claims``: measure the claims matrix, each row in ``--processes`` worker
-processes (BF16 jit_ipex in workers of its own), and write the report (Markdown, PNG and the raw
-rows as JSON) under ``--out``; or ``--render`` stored rows again, several runs of one class and
-lane into one report.
-
-Long (one to two minutes per base-size row and process on 2 cores), so every finished row is
-printed with its headline numbers and the time left; the workers' warnings go to claims.log beside
-the report. A row whose worker crashes or hangs is reported as failed; the other rows still run.
+processes, and write the report (Markdown, PNG and raw JSON rows) under ``--out``; or ``--render``
+stored rows again, several runs of one class and lane into one report. Every finished row is
+printed with its headline numbers and the time left; workers' warnings go to claims.log beside the
+report; a row whose worker crashes or hangs is reported as failed and the other rows still run.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """``python -m infergate <command>`` (and the ``infergate`` script): one front for every command.
 
-Stdlib only until a command is chosen: ``lanes`` and ``measuring-env`` run under the system Python
-before any lane (and so before torch) exists, and every command's ``--help`` works there too. A
-command that needs a lane's packages says so in one line (exit 2); ``gate`` hands itself over.
-The worker entry points (``infergate.measuring.isolation``, ``infergate.gate.lane_worker``) are
-internal and not listed.
+Stdlib only until a command is chosen: ``lanes``, ``measuring-env`` and every ``--help`` run under
+the system Python before any lane exists. A command that needs a lane's packages says so in one
+line (exit 2). The worker entry points are internal and not listed.
 """
 
 from __future__ import annotations

@@ -1,11 +1,8 @@
-"""``python -m infergate measure``: measure output differences over the correctness matrix.
-
-This is where the tolerance table's numbers come from: for every case it prints the worst absolute
-difference from the FP32 eager reference, the worst difference relative to |reference|, and how
-often the task answer agrees with the reference's. With configured models (``--config FILE``, else
-the working directory's pyproject.toml when it has a ``[tool.infergate]`` table) it measures those,
-at their first shape and two others, and the profile's zoo only when ``--profile`` is given too:
-a user's project asks about its own models, as the installed plugin's pytest run does.
+"""``python -m infergate measure``: measure output differences over the correctness matrix, the
+source of the tolerance table's numbers. Per case: the worst absolute and relative difference from
+the FP32 eager reference, and how often the task answer agrees. With configured models (``--config
+FILE``, else the working directory's pyproject.toml ``[tool.infergate]`` table) it measures those at
+three shapes, and the profile's zoo only when ``--profile`` is given too.
 """
 
 from __future__ import annotations

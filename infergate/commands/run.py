@@ -6,7 +6,6 @@ A thin front to pytest: any argument it does not know itself is passed to pytest
 (``--ig-inconclusive fail``); 8 a case could not rule out the floor (``--ig-unverified fail``);
 7 nothing was judged (no baselines for this machine class and lane); 2-6 pytest's own (2
 interrupted, 3 internal error, 4 usage error, 5 nothing collected, 6 --max-warnings).
-
 """
 
 from __future__ import annotations

@@ -1,5 +1,2 @@
 """The pytest face: the plugin, every option (``settings.py``), the per-session ``RunContext``, and
-the thin perf, fusion and isolation hooks.
-
-May import every layer but commands (layer order: docs/architecture.md).
-"""
+the thin perf, fusion and isolation hooks. May import every layer but commands."""

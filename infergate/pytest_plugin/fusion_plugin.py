@@ -203,8 +203,7 @@ def counts_of(case: Case) -> dict[str, int]:
 
 @pytest.fixture
 def fusion_counts(request: pytest.FixtureRequest) -> Callable[[Case], dict[str, int]]:
-    """``counts(case)``, built where --ig-isolate and --ig-timeout say, as every matrix case is: IPEX
-    builds in a worker of their own by default (its import can exit(127), its kernels abort). The
+    """``counts(case)``, built where --ig-isolate and --ig-timeout say, as every matrix case is; the
     check itself stays in this process, where the table and the expectations are."""
     from ..core.errors import CaseCrashed, CaseTimeout, WorkerOutcome
     from ..measuring.isolation import run_in_worker

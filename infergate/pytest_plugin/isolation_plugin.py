@@ -1,18 +1,11 @@
 """Pytest side of isolation: a case that crashes or hangs is that test's failure, and the night goes on.
 
-For a matrix correctness test whose case is isolated, the test function's body (build + run) runs
-in a fresh worker (``isolation.run_in_worker``): the worker re-imports the test module, rebuilds
-process-local fixtures such as ``harness`` itself, and calls the function with the same ``case``.
-The cost is a worker start-up (an interpreter plus ``import torch``) and a model build per test,
-since no cache survives between workers; see docs/bad-input.md for the measured figure. That is
-why ``auto`` isolates only IPEX cases (IPEX's import can ``exit(127)`` and its oneDNN kernels
-abort on ISA gaps) and perf measurements (which also want a process of their own).
-
-Cases run in-process get a best-effort timeout from SIGALRM: it interrupts Python code and
-signal-aware waits, not a hang inside native code. Only a worker's timeout is a hard one.
-
-This plugin also guards the session's inputs: a broken baselines file or a CPU without AVX2 is
-reported before any case runs, in one line.
+An isolated case's test body (build + run) runs in a fresh worker (``isolation.run_in_worker``),
+which re-imports the test module and rebuilds process-local fixtures such as ``harness``. A worker
+costs a start-up and a build per test (docs/bad-input.md), so ``auto`` isolates only IPEX cases
+(its import can ``exit(127)``, its kernels abort on ISA gaps) and perf measurements. In-process
+cases get a best-effort SIGALRM timeout (not a hang in native code); only a worker's is hard. A
+broken baselines file or a CPU without AVX2 is reported before any case runs, in one line.
 """
 
 from __future__ import annotations
@@ -232,12 +225,8 @@ def _factory(fixture: str) -> Any:
 
 @contextlib.contextmanager
 def alarm(seconds: float, case_id: str) -> Iterator[None]:
-    """Raise CaseTimeout in the main thread after ``seconds``.
-
-    Off the main thread (or without ``setitimer``) a signal cannot reach the case, and no timeout
-    at all would be a silent one: faulthandler then dumps every thread's stack and ends the
-    process when the time is up, which is loud, and ``--ig-isolate always`` is the clean way.
-    """
+    """Raise CaseTimeout in the main thread after ``seconds``. Off the main thread (or without
+    ``setitimer``) faulthandler instead dumps every stack and ends the process: loud, not silent."""
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         import faulthandler
         import sys

@@ -1,8 +1,7 @@
 """The perf suite's pytest hooks: the ``perf_case`` matrix, the run object (perf_run.py), the summary.
 
-Hooks stay thin; measuring is ``sampling.measure_model``, the gate and the output ``summary``.
-One model's variants are measured together the first time one of its cases runs (same-run paired
-rounds), then each case reads its own speedup from that measurement.
+One model's variants are measured together when its first case runs; each case then reads its own
+speedup from that measurement.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""The perf run as an engine: measure each selected model through the injected ``Measurer``, judge
-each case (``measuring/speedup_gate.py``) and record baselines. Built from the pytest session's
-``RunContext`` (settings, machine class, lane, baselines file); ``run_case`` returns an outcome
-(``CaseResult``, ``Skipped`` or ``Failed``) that the perf hook turns into pytest's.
+"""The perf run as an engine, built from the session's ``RunContext``: measure each selected model
+through the injected ``Measurer``, judge each case and record baselines. ``run_case`` returns a
+``CaseResult``, ``Skipped`` or ``Failed`` that the perf hook turns into pytest's outcome.
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """The installed plugin in a user's project: the perf and correctness tests for their configured models.
 
-The wheel holds the package only; this repository's ``perf/`` and ``correctness/`` files are not in
-it. A user's project has none of them either, so the plugin hands pytest its own test modules
-(``suite/test_perf.py``, ``suite/test_correctness.py``) as if their directory had been given on the
-command line (node ids ``test_perf.py::test_speedup[...]``), and their matrix is the configured
-models alone (``params.profile_of``). ``--ig-suite`` chooses; its default, ``auto``, adds both only
-when the rootdir's pyproject.toml configures models and pytest was given no paths: ``pytest`` in a
-user's project runs their tests and these, while ``pytest tests/test_x.py`` runs what it names.
-
-This repository has no ``[tool.infergate]`` table and its runs name ``perf``/``correctness`` or its
-testpaths, so its own run never collects these modules; nor, with the wheel also installed, is the
-plugin registered twice: the root conftest names it only while it is not loaded, and the ``pytest11``
-entry point is named after the module, so ``-p infergate.pytest_plugin.plugin`` is a no-op
-(tests/test_plugin_wheel.py shows a differently named entry point failing).
+A user's project has no ``perf/`` or ``correctness/`` files, so the plugin hands pytest the
+packaged ``suite/test_perf.py`` and ``suite/test_correctness.py`` as if given on the command line,
+with a matrix of the configured models alone (``params.profile_of``). ``--ig-suite auto`` (the
+default) adds them only when the rootdir's pyproject.toml configures models and pytest was given
+no paths. The ``pytest11`` entry point is named after the module, so ``-p
+infergate.pytest_plugin.plugin`` with the wheel installed is a no-op, not a second registration.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""One pytest session's settings (``settings.Settings``) and facts, built once in the root plugin's ``pytest_configure``
-(tryfirst) and handed to the feature plugins: the options, this machine's class and lane, and the
-baselines file, read at most once. The feature plugins read it from here and never import the root
-plugin."""
+"""One pytest session's settings, machine class, lane and baselines file (read at most once), built in
+the root plugin's ``pytest_configure`` (tryfirst); feature plugins read it here, never importing the
+root plugin."""
 
 from __future__ import annotations
 

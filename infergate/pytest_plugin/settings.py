@@ -1,9 +1,8 @@
 """Every infergate option, declared once as data, and the one frozen ``Settings`` built from them.
 
-pytest's option group and the commands' argparse parsers take the same ``Option`` objects, so a flag
-has one spelling, one type (the validators in ``core.validate``), one default and one help text
-wherever it is accepted. ``Settings`` is built from a pytest config or from parsed CLI arguments and
-is what the feature plugins read; nothing else calls ``getoption`` for an infergate flag.
+pytest's option group and the commands' parsers take the same ``Option`` objects, so a flag has one
+spelling, type, default and help text wherever it is accepted; nothing but ``Settings`` calls
+``getoption`` for an infergate flag.
 """
 
 from __future__ import annotations

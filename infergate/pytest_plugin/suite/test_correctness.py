@@ -1,11 +1,7 @@
-"""Every variant x dtype against the FP32 eager reference: raw outputs within the named tolerance
-table (``matrix/tolerances.py``), the answers a user sees (class, QA span, token tags), hypothesis
-property tests (a graph built at one shape is right at others), and determinism.
-
-TorchScript tracing records Python control flow on shapes as constants; a model that branches on
-``seq_len`` or on "is there padding" can be silently wrong at any shape but the traced one.
-Hypothesis draws batch sizes, sequence lengths and padding patterns; on failure it shrinks to the
-smallest shape that breaks.
+"""Every variant x dtype against the FP32 eager reference: raw outputs within the tolerance table
+(``matrix/tolerances.py``), the answers a user sees, determinism, and hypothesis shape tests:
+tracing freezes control flow on shapes, so a graph can be silently wrong at any shape but the
+traced one.
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """Speedup of every variant over eager, and fusion coverage, per configured model x variant x dtype.
 
-All variants of one model are measured together (same-run shuffled rounds) when its first case
-runs; each case then gates its own speedup against the baseline of this machine class and lane.
-Latency goes into pytest-benchmark's stats from those same samples (no second timing). Fusion
-coverage is deterministic (node kinds, no timing): a fusion lost against this machine class and
-lane's expectations fails naming the pattern and the counts; a new one is reported. The table is
-printed in the terminal summary (and written with --ig-fusions-md). Patterns:
-infergate/measuring/fusion_patterns.py.
+Each case gates its own speedup against this machine class and lane's baseline; pytest-benchmark's
+stats come from the same samples. A fusion lost against the expectations fails naming the pattern
+and counts; a new one is reported (patterns: infergate/measuring/fusion_patterns.py).
 """
 
 from __future__ import annotations
