@@ -278,7 +278,7 @@ def test_the_from_to_order_alternates_by_round_and_is_saved_in_gate_json(tmp_pat
         assert [o["from"] for o in c.order_first] == [5, 4, 5, 4]
         assert sum(o["from"] for o in c.order_first) == sum(o["to"] for o in c.order_first) == 18
     doc = json.loads((tmp_path / "gate.json").read_text())
-    assert doc["version"] == 4 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
+    assert doc["version"] == 5 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
     assert "'from' first in 72, 'to' first in 72" in (tmp_path / "report.md").read_text()
 
 
@@ -343,7 +343,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
     text = (tmp_path / "report.md").read_text()
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
-    assert doc["version"] == 4 and "each end is a one-sided bound at" in text
+    assert doc["version"] == 5 and "each end is a one-sided bound at" in text
     assert json.loads((tmp_path / "to.json").read_text())["benchmarks"]
     with pytest.raises(Exception, match="not a lane gate result of version 2"):
         lane_results.GateResult.from_json({**doc, "version": 1})

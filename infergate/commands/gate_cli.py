@@ -1,4 +1,5 @@
-"""``python -m infergate gate --from LANE --to LANE``: gate an upgrade of torch / IPEX / transformers.
+"""``python -m infergate gate --from LANE --to LANE``: gate an upgrade of torch / IPEX / transformers;
+``--from-ref REF --to-ref REF --lane LANE``: gate your change, two commits of your code in one lane.
 
 Both lanes are measured now, on the same machine, in lockstep (``gate.lanegate``); per case the
 latency to/from, speedups in each lane, outputs, fusions, availability and the correctness suite
@@ -6,7 +7,9 @@ under "to" are compared (``measuring.lane_compare``). Exit codes (``core.exit_co
 1 a regression, 2 a usage or set-up error, 9 the run could not complete, 10 inconclusive (a case
 could not rule out a slowdown of ``--floor``; with ``--inconclusive pass`` it exits 0 and says so).
 With ``--bisect``, a regression between lanes that differ in more than one top-level pin is traced
-to the package that carries it.
+to the package that carries it. With ``--from-ref REF --to-ref REF --lane LANE`` the two sides are
+two commits of the git repository it runs in, each in a temporary worktree, in one lane
+(``gate.revisions``); the rest is the same.
 Starts under the bare ``python3`` (it sets the lanes up), then hands over to the "to" lane's python.
 """
 
@@ -45,8 +48,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=prog("gate"), description=__doc__.split("\n\n")[0])
     g = p.add_argument_group("lanes and cases")
-    g.add_argument("--from", dest="from_lane", required=True, metavar="LANE", help="lane name or .lock path")
-    g.add_argument("--to", dest="to_lane", required=True, metavar="LANE", help="lane name or .lock path")
+    g.add_argument("--from", dest="from_lane", metavar="LANE", help="lane name or .lock path")
+    g.add_argument("--to", dest="to_lane", metavar="LANE", help="lane name or .lock path")
+    r = p.add_argument_group("or two revisions of your code in one lane (instead of --from/--to)")
+    r.add_argument("--from-ref", metavar="REF", help="git ref of the repository you run in, e.g. main")
+    r.add_argument("--to-ref", metavar="REF",
+                   help="git ref, e.g. HEAD (commits are compared: HEAD with uncommitted changes is refused)")
+    r.add_argument("--lane", metavar="LANE", help="the one lane both revisions run in")
+    r.add_argument("--config", type=Path, metavar="FILE",
+                   help="file with the [tool.infergate] models, relative to the repository's directory; each "
+                        "revision's own copy is read. Default: each revision's pyproject.toml if it has the "
+                        "table, else --profile")
     g.add_argument("--profile", choices=tuple(PROFILES), default="smoke", help="Default: smoke")
     g.add_argument("--cases", default=None, metavar="EXPR",
                    help="pytest -k expression on case ids. Default: all of the profile's perf cases")
@@ -127,12 +139,78 @@ def _hand_over(argv: Sequence[str], to_python: Path, missing: str) -> None:
     os.execv(str(to_python), [str(to_python), "-m", "infergate", "gate", *argv, "--no-ensure"])
 
 
+def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Two lanes (--from/--to), or two revisions in one lane (--from-ref/--to-ref/--lane): never a mix."""
+    refs = (args.from_ref, args.to_ref, args.lane)
+    if any(refs):
+        if not all(refs):
+            parser.error("two revisions need all of --from-ref, --to-ref and --lane")
+        if args.from_lane or args.to_lane:
+            parser.error("--from/--to compare two lanes; with --from-ref/--to-ref name the one lane with --lane")
+        if args.bisect:
+            parser.error("--bisect moves lane pins; two revisions of your code have none to move")
+        return
+    if not (args.from_lane and args.to_lane):
+        parser.error("give --from LANE --to LANE (two lanes), or --from-ref REF --to-ref REF --lane LANE")
+    if args.config:
+        parser.error("--config names the models of two revisions (--from-ref/--to-ref)")
+
+
 def exit_code(gate: GateResult, inconclusive: str) -> int:
     if gate.regressions:
         return exit_codes.REGRESSION
     if gate.inconclusive and inconclusive == "fail":
         return exit_codes.INCONCLUSIVE
     return 0
+
+
+def _revisions_main(args: argparse.Namespace, argv: Sequence[str], start: Starter | None,
+                    lane_python: Callable[[str], Path] | None) -> int:
+    """Two revisions of the repository the command runs in, each in a temporary worktree, in one lane.
+    Refs, a dirty HEAD and a directory outside git are refused before anything is set up or run."""
+    from ..gate import lanes as lanes_mod
+    from ..gate.revisions import check_clean_head, check_config_arg, checked_out, repository, resolve
+
+    refs = {"from": args.from_ref, "to": args.to_ref}
+    try:
+        repo = repository(Path.cwd())
+        commits = {side: resolve(repo, ref)[:10] for side, ref in refs.items()}
+        check_clean_head(repo, refs)
+        check_config_arg(args.config)
+        if not args.no_ensure:
+            print(lanes_mod.ensure(args.lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
+        python = (lane_python or lanes_mod.lane_python)(args.lane)
+        missing = _lacks_report_deps()
+        if missing and start is None:
+            _hand_over(argv, python, missing)
+        args.from_lane = args.to_lane = args.lane
+        out = args.out or Path("results") / f"gate-{Path(args.lane).stem}-{commits['from']}-to-{commits['to']}"
+        with checked_out(Path.cwd(), refs, args.config) as revisions:
+            print(f"two revisions in lane '{args.lane}': " + ", ".join(
+                f"{side} {r.ref} = {r.commit[:10]} ({r.config.name if r.config else 'profile ' + args.profile})"
+                for side, r in revisions.items()), flush=True)
+            correctness = Correctness(False, summary="not run: two revisions of your code are compared by their "
+                                                     "outputs on the same inputs and weights; run your tests at each")
+            gate, _ = run_gate(args, {"from": python, "to": python}, out, start=start, correctness=correctness,
+                               progress=lambda m: print(m, flush=True), revisions=revisions)
+        paths = write_outputs(gate, out)
+        from ..reports.report import gate_terminal
+
+        print(gate_terminal(gate))
+    except (UsageError, DataFileError, LaneError) as exc:
+        print(f"infergate: {exc}", file=sys.stderr)
+        return exit_codes.USAGE
+    except (InfergateError, ValueError, OSError) as exc:
+        print(f"infergate: {exc}", file=sys.stderr)
+        return exit_codes.ERROR
+    print(f"reports: {paths['markdown']}")
+    return _final_code(gate, args)
+
+
+def _final_code(gate: GateResult, args: argparse.Namespace) -> int:
+    if gate.inconclusive and args.inconclusive == "pass":
+        print(f"exit 0 although {len(gate.inconclusive)} case(s) were inconclusive (--inconclusive pass)")
+    return exit_code(gate, args.inconclusive)
 
 
 def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
@@ -145,9 +223,12 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
     if args.bisect and args.replace:
         parser.error("--bisect traces a change to the package that carries it; with --replace a case compares "
                      "two different variants, so every move would carry their gap: bisect without --replace")
+    _check_mode(parser, args)
     if args.min_change > args.floor:
         parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "
                      "them could be neither a regression nor ruled out, whatever the number of pairs")
+    if args.from_ref:
+        return _revisions_main(args, argv, start, lane_python)
     try:
         unlisted = _check_selection_early(args, can_defer=start is None and not os.environ.get(HANDED_OVER))
         if not args.no_ensure:
@@ -186,7 +267,4 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
             print(line, flush=True)
     others = ", ".join(p.name for k, p in paths.items() if k != "markdown")
     print(f"reports: {paths['markdown']} (and {others})")
-    code = exit_code(gate, args.inconclusive)
-    if gate.inconclusive and args.inconclusive == "pass":
-        print(f"exit 0 although {len(gate.inconclusive)} case(s) were inconclusive (--inconclusive pass)")
-    return code
+    return _final_code(gate, args)

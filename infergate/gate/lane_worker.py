@@ -11,8 +11,9 @@ Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
 to stderr. Operations:
 
 - ``hello``: lane versions, machine class, torch threads, the measuring environment seen inside.
-- ``build`` {profile, model, dtype, variants, inject}: build one model's variants (dropping the previous
-  model's); each variant is built, skipped (with the precise reason) or failed (with its cause).
+- ``build`` {profile, model, dtype, variants, inject, config}: build one model's variants (dropping the
+  previous model's; ``config``: a file of configured models to take the model from, not the profile);
+  each variant is built, skipped (with the precise reason) or failed (with its cause).
   ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.building.inject``: {variant: fraction}.
 - ``warmup`` {seconds}: shuffled untimed rounds of the built variants; says the CPUs it runs on and
   whether IPEX is loaded in this process.
@@ -36,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
+from pathlib import Path
 from typing import IO, Any
 
 from ..building.case_expr import case_matcher
@@ -49,6 +51,19 @@ PROTOCOL = 2
 def select_cases(profile: Profile, expr: str | None) -> list[Case]:
     match = case_matcher(expr)
     return [c for c in perf_cases(profile) if match(c.id)]
+
+
+def gate_cases(profile: str, config: str | None) -> list[Case]:
+    """The perf cases a worker can build: the configured models of ``config`` (a file with a
+    ``[tool.infergate]`` table: a revision's own, ``gate.revisions``), else the profile's."""
+    from ..building.cases import get_profile
+
+    if config is None:
+        return perf_cases(get_profile(profile))
+    from ..building.user_cases import configured, user_cases
+    from ..matrix.user_config import load_config
+
+    return user_cases(configured(load_config(Path(config), required=True)), perf=True)
 
 
 def weights_digest(model: Any) -> str:
@@ -91,9 +106,8 @@ class Worker:
                 "pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0))}
 
     def build(self, profile: str, model: str, dtype: str, variants: Sequence[str],
-              inject: Mapping[str, float] | None = None, seed: int = 0) -> dict[str, Any]:
+              inject: Mapping[str, float] | None = None, seed: int = 0, config: str | None = None) -> dict[str, Any]:
         from ..building.builds import build_variants
-        from ..building.cases import get_profile
         from ..building.harness import example_inputs, perf_skip_reason
         from ..matrix.dtypes import DType
         from ..matrix.models import build_model
@@ -101,9 +115,10 @@ class Worker:
         gc.enable()
         self.calls, self.built, self.model = {}, {}, None
         gc.collect()
-        models = {c.model_id: c for c in perf_cases(get_profile(profile))}
+        models = {c.model_id: c for c in gate_cases(profile, config)}
         if model not in models:
-            raise UsageError(f"model {model!r} is not in this lane's {profile!r} perf profile")
+            where = f"the configured models of {config}" if config else f"this lane's {profile!r} perf profile"
+            raise UsageError(f"model {model!r} is not in {where}")
         self.spec, dt = models[model].spec, DType(dtype)
         self.rng = random.Random(seed)
         self.model = build_model(self.spec)

@@ -26,6 +26,7 @@ from ..measuring.lane_results import Correctness, GateResult
 from .gate_outputs import attach_run_facts
 from .lockstep import PairRecord, Starter
 from .lockstep_plan import case_ids, plan_models
+from .revisions import Revision
 
 DEFAULT_PAIRS = 6
 DEFAULT_ROUNDS = 100
@@ -118,6 +119,7 @@ def replacements(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
 
 def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pairs: int, rounds: int,
             start: Starter, to_versions: Mapping[str, str | None], injections: Sequence[Injection] = (),
+            configs: Mapping[str, str] | None = None,
             progress: Callable[[str], None] = lambda msg: None) -> list[PairRecord]:
     from .lockstep import run_pair
 
@@ -126,20 +128,23 @@ def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pai
     for p in range(pairs):
         progress(f"[pair {p + 1}/{pairs}] fresh workers: '{lanes['from']}' (from) and '{lanes['to']}' (to)")
         rec = run_pair(p, lanes, plans, profile=profile, rounds=rounds, start=start, inject_to=inject,
-                       first=(p == 0), seed=p, progress=progress)
+                       first=(p == 0), seed=p, configs=configs, progress=progress)
         records.append(rec)
     return records
 
 
-def selection(args: argparse.Namespace) -> tuple[list[Any], dict[str, str]]:
+def selection(args: argparse.Namespace, cases: list[Any] | None = None,
+              source: str | None = None) -> tuple[list[Any], dict[str, str]]:
     """The selected perf cases and the replacements, refused in one line before anything is set up
-    or measured: no case, a variant given two stand-ins, or a replacement no selected case uses."""
+    or measured: no case, a variant given two stand-ins, or a replacement no selected case uses.
+    ``cases``: already selected elsewhere (two revisions' own), from ``source``."""
     from ..building.cases import get_profile
     from .lane_worker import select_cases
 
-    cases = select_cases(get_profile(args.profile), args.cases)
+    if cases is None:
+        cases = select_cases(get_profile(args.profile), args.cases)
     if not cases:
-        raise UsageError(f"no perf case of profile {args.profile!r} matches {args.cases!r}")
+        raise UsageError(f"no perf case of {source or f'profile {args.profile!r}'} matches {args.cases!r}")
     replaced = replacements(args.replace)
     idle = sorted(set(replaced) - {c.variant for c in cases})
     if idle:
@@ -164,24 +169,36 @@ def correctness_cases(args: argparse.Namespace) -> str | None:
 
 def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *,
              start: Starter | None = None, correctness: Correctness | None = None,
-             progress: Callable[[str], None] = print) -> tuple[GateResult, list[PairRecord]]:
-    """Measure and compare two set-up lanes; ``start`` replaces the real workers in tests."""
+             progress: Callable[[str], None] = print,
+             revisions: Mapping[str, Revision] | None = None) -> tuple[GateResult, list[PairRecord]]:
+    """Measure and compare two set-up lanes, or two ``revisions`` of the user's code in one lane;
+    ``start`` replaces the real workers in tests."""
+    import os
+
     from ..building.machine import lane_versions
     from .lockstep import measuring_cpus, process_starter
+    from .revisions import describe, revision_cases, worker_trees
     from .worker_checks import worker_env
 
-    cases, replaced = selection(args)
+    only_one: list[str] = []
+    if revisions:
+        both, only_one = revision_cases(args, revisions)
+        cases, replaced = selection(args, both, source="both revisions")
+    else:
+        cases, replaced = selection(args)
     plans = plan_models(cases, replaced)
     env, prefix, env_desc = worker_env()
     if start is None:
         worker_cpus = measuring_cpus()
         env_desc = {**env_desc, "worker_cpus": sorted(worker_cpus)}
-        start = process_starter(pythons, out / "logs", env, prefix, worker_cpus)
+        start = process_starter(pythons, out / "logs", env, prefix, worker_cpus,
+                                trees=worker_trees(revisions, os.environ) if revisions else None)
     lanes = {"from": args.from_lane, "to": args.to_lane}
     to_versions = _versions_of(pythons["to"]) if pythons.get("to") else lane_versions()
     t0 = time.perf_counter()
     records = measure(lanes, plans, profile=args.profile, pairs=args.pairs, rounds=args.rounds, start=start,
                       to_versions=to_versions, injections=args.inject_slowdown,
+                      configs={s: str(r.config) for s, r in (revisions or {}).items() if r.config},
                       progress=lambda msg: progress(msg))
     seconds = time.perf_counter() - t0
     ids = case_ids(plans)
@@ -191,6 +208,9 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
                    gated={c.id for c in cases})
     attach_run_facts(gate, records, env_desc, plans, seconds)
     gate.replaced = replaced
+    gate.warnings += only_one
+    if revisions:
+        gate.revisions = describe(revisions, args.from_lane)
     # What the "to" workers really built slowed (their own word), not what was asked: a condition
     # on a version that this lane does not meet, or a variant not in the run, injects nothing.
     gate.injected = {b.get("variant", v): float(b["injected"]) for r in records for m in r.models

@@ -87,7 +87,7 @@ class ProcessEndpoint(Endpoint):
     """``<lane python> -m infergate.gate.lane_worker`` speaking one JSON line per request and reply."""
 
     def __init__(self, name: str, python: Path, log: Path, env: Mapping[str, str],
-                 argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None) -> None:
+                 argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None, cwd: Path = REPO_ROOT) -> None:
         self.name, self.log = name, log
         log.parent.mkdir(parents=True, exist_ok=True)
         self._err = log.open("w", encoding="utf-8")
@@ -96,7 +96,7 @@ class ProcessEndpoint(Endpoint):
             self.proc = subprocess.Popen(
                 [*argv_prefix, str(python), "-m", "infergate.gate.lane_worker"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
-                cwd=REPO_ROOT, env={**os.environ, **env}, start_new_session=True,
+                cwd=cwd, env={**os.environ, **env}, start_new_session=True,
             )
         except OSError as exc:
             self._err.close()
@@ -199,7 +199,9 @@ def measuring_cpus() -> frozenset[int]:
 
 
 def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str, str],
-                    argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None) -> Starter:
+                    argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None,
+                    trees: Mapping[str, tuple[Path, Mapping[str, str]]] | None = None) -> Starter:
+    """``trees``: side -> (cwd, environment to add) of that side's workers (``gate.revisions``)."""
     started: dict[str, int] = {}
 
     def start(side: str, lane: str, pair: int) -> Endpoint:
@@ -207,8 +209,9 @@ def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str
         name = f"pair{pair + 1}-{side}-{lane}"
         started[name] = started.get(name, 0) + 1
         suffix = f"-{started[name]}" if started[name] > 1 else ""
+        cwd, own_env = trees[side] if trees else (REPO_ROOT, {})
         return ProcessEndpoint(f"'{lane}' ({side}, pair {pair + 1}{suffix})", pythons[side],
-                               log_dir / f"{name}{suffix}.log", env, argv_prefix, cpus)
+                               log_dir / f"{name}{suffix}.log", {**env, **own_env}, argv_prefix, cpus, cwd)
 
     return start
 
@@ -262,13 +265,14 @@ def _both(endpoints: Mapping[str, Endpoint], op: str, timeout: float, per_side: 
 
 def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *, profile: str, rounds: int,
              start: Starter, inject_to: Mapping[str, float] | None = None, first: bool = False,
-             warmup_s: float = DEFAULT_WARMUP_S, seed: int = 0,
+             warmup_s: float = DEFAULT_WARMUP_S, seed: int = 0, configs: Mapping[str, str] | None = None,
              progress: Callable[[str], None] = lambda msg: None) -> PairRecord:
     """Start one worker per lane, build each model in both, time ``rounds`` lockstep rounds. Plans of
     another process group or dtype (``ModelPlan.workers``) get a fresh pair of workers.
 
     ``first``: also fetch outputs and fusion signals (deterministic: one pair is enough).
     ``inject_to``: TEST ONLY, an in-graph slowdown of variants in the "to" worker (inject.py).
+    ``configs``: side -> the configured models' file that side's worker builds from (``gate.revisions``).
     """
     t_pair = time.perf_counter()
     rng = random.Random(seed * 7919 + pair)
@@ -291,7 +295,7 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
                 hello = said
             for plan in (p for p in plans if p.workers == key):
                 rec = _run_model(endpoints, plan, profile=profile, rounds=rounds, rng=rng, inject_to=inject_to,
-                                 first=first, warmup_s=warmup_s, pair=pair)
+                                 first=first, warmup_s=warmup_s, pair=pair, configs=configs or {})
                 records.append(rec)
                 progress(f"  {plan.model} {plan.dtype}"
                          f"{'' if plan.group == TORCH_GROUP else f' ({plan.group} worker)'}: built from "
@@ -305,14 +309,16 @@ def run_pair(pair: int, lanes: Mapping[str, str], plans: Sequence[ModelPlan], *,
 
 def _run_model(endpoints: Mapping[str, Endpoint], plan: ModelPlan, *, profile: str, rounds: int,
                rng: random.Random, inject_to: Mapping[str, float] | None, first: bool,
-               warmup_s: float, pair: int) -> ModelRecord:
+               warmup_s: float, pair: int, configs: Mapping[str, str]) -> ModelRecord:
     t_model = time.perf_counter()
     base = {"profile": profile, "model": plan.model, "dtype": plan.dtype,
             "variants": list(plan.variants), "seed": rng.randrange(2**31)}
     for ep in endpoints.values():
         ep.unpin()
+    own = {s: {"config": configs[s]} if configs.get(s) else {} for s in SIDES}
     built = _both(endpoints, "build", BUILD_TIMEOUT_S,
-                  {"from": base, "to": {**base, "variants": plan.built_on("to"), "inject": dict(inject_to or {})}})
+                  {"from": {**base, **own["from"]}, "to": {**base, **own["to"], "variants": plan.built_on("to"),
+                                                         "inject": dict(inject_to or {})}})
     rec = ModelRecord(plan.model, plan.dtype, {s: builds_by_case(plan, s, built[s]["variants"]) for s in SIDES},
                       {s: built[s]["weights"] for s in SIDES}, group=plan.group)
     timed = {s: [v for v in plan.variants if "proof" in rec.built[s][v]] for s in SIDES}

@@ -15,9 +15,9 @@ from ..core.errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
 # 3 added CaseComparison.to_variant and GateResult.replaced; 4 added GateResult.one_sided (the
-# intervals' ends are one-sided bounds) and CaseComparison.order_first
-GATE_VERSION = 4
-READABLE_VERSIONS = (2, 3, 4)  # a version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided
+# intervals' ends are one-sided bounds) and CaseComparison.order_first; 5 added GateResult.revisions
+GATE_VERSION = 5
+READABLE_VERSIONS = (2, 3, 4, 5)  # a version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided
 
 
 @dataclass
@@ -101,6 +101,9 @@ class GateResult:
     # True: low and high are each a one-sided bound at ``confidence`` (version 4 on); False: a
     # two-sided interval at ``confidence`` (versions 2 and 3, which lack the field)
     one_sided: bool = False
+    # Two revisions of the user's code in one lane (version 5 on; gate.revisions.describe): the lane,
+    # each side's ref, commit and config; {} for a gate between two lanes
+    revisions: dict[str, Any] = field(default_factory=dict)
 
     @property
     def inconclusive(self) -> list[str]:

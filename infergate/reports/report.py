@@ -68,8 +68,9 @@ def _gate_header(gate: GateResult) -> list[str]:
     env = gate.environment.get("measuring", {})
     timing = gate.timing
     out = [
-        f"## Upgrade gate: `{gate.from_lane}` → `{gate.to_lane}`: {verdict}",
+        f"## {_gate_title(gate)}: {verdict}",
         "",
+        *_revision_lines(gate),
         f"- from: `{gate.from_id}`",
         f"- to: `{gate.to_id}`",
         f"- machine class `{gate.machine_class}`, {gate.threads} torch thread(s) per worker; "
@@ -163,8 +164,38 @@ def _fusion_rows(gate: GateResult) -> list[str]:
     return out
 
 
+def _revisions_of(gate: GateResult) -> tuple[str, str] | None:
+    r = gate.revisions
+    if not r:
+        return None
+    return f"{r['from']['ref']} ({r['from']['commit'][:10]})", f"{r['to']['ref']} ({r['to']['commit'][:10]})"
+
+
+def _gate_title(gate: GateResult) -> str:
+    refs = _revisions_of(gate)
+    if refs:
+        return f"Two revisions in lane `{gate.revisions['lane']}`: `{refs[0]}` → `{refs[1]}`"
+    return f"Upgrade gate: `{gate.from_lane}` → `{gate.to_lane}`"
+
+
+def _revision_lines(gate: GateResult) -> list[str]:
+    """Which commits were compared, and that nothing else differed: the lane was the same."""
+    r = gate.revisions
+    if not r:
+        return []
+    configs = {s: r[s].get("config") or "the built-in profile" for s in ("from", "to")}
+    return [f"- revisions: from `{r['from']['ref']}` = `{r['from']['commit']}`, to `{r['to']['ref']}` = "
+            f"`{r['to']['commit']}`; the same lane `{r['lane']}` for both; uncommitted changes "
+            f"{r['uncommitted_changes']}",
+            f"- models: from {configs['from']}, to {configs['to']}; infergate code: from "
+            f"{r['infergate']['from']}, to {r['infergate']['to']}"]
+
+
 def gate_terminal(gate: GateResult) -> str:
-    lines = [f"upgrade gate {gate.from_lane} -> {gate.to_lane} on {gate.machine_class}: {gate.headline()}"]
+    refs = _revisions_of(gate)
+    head = f"two revisions {refs[0]} -> {refs[1]} in lane {gate.revisions['lane']}" if refs else \
+        f"upgrade gate {gate.from_lane} -> {gate.to_lane}"
+    lines = [f"{head} on {gate.machine_class}: {gate.headline()}"]
     width = max((len(c.label) for c in gate.cases), default=10)
     for c in gate.cases:
         if c.latency:
