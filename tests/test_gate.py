@@ -359,8 +359,8 @@ def test_a_run_with_some_cases_gated_says_how_many(tmp_path, monkeypatch, steady
     run.results.append(dataclasses.replace(result, case_id=other.id, variant="compile", verdict="no-baseline",
                                            mdd=None, floor_source=None))
     last = run.outcome(0).lines()[0]
-    assert last.startswith("infergate: 1 of 2 case(s) gated (1 pass, 1 no-baseline); 1 verified against the 5% "
-                           "floor, 0 only at their detectable drop"), last
+    assert last.startswith("infergate: 1 of 2 case(s) gated (1 pass, 1 no-baseline); 1 ruled out a 5% drop, "
+                           "0 could not (unverified)"), last
     assert run.outcome(0).exit_code == 0
 
 

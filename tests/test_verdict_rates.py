@@ -96,12 +96,24 @@ def test_the_gate_uses_the_one_sided_t_quantile_with_the_between_session_df() ->
     assert t_one_sided < stats.t.ppf(0.5 + CONFIDENCE / 2, math.floor(j.df))
 
 
-def test_a_drop_of_exactly_the_floor_is_passed_at_most_at_the_per_case_alpha() -> None:
-    # A pass can come from the first look or, after re-measuring an unverified case, from the second:
-    # on a steady, measured class (between-session sd 0.4 %) the two together stay within alpha.
-    decisions = simulate(np.random.default_rng(11), FLOOR, 8, 0.004, 0.004)
-    alpha = 1 - CONFIDENCE
-    assert share(decisions, "pass", "improvement") <= alpha + 3 * math.sqrt(alpha / TRIALS)
+def test_a_drop_of_exactly_the_floor_is_passed_at_most_at_alpha_over_both_looks() -> None:
+    # A pass can come from the first look or, after re-measuring an unverified case, from the second,
+    # so two looks could make it up to 2 alpha. At the family's alpha (0.07 %) no affordable number
+    # of trials tells alpha from 2 alpha, so this runs the same code at alpha 5 %, where 4,000 trials
+    # do (3 binomial standard errors: 1.0 %), on a steady, measured class (between-session sd 0.4 %).
+    confidence, trials = 0.95, 4000
+    rng = np.random.default_rng(11)
+    decisions = []
+    for _ in range(trials):
+        base = [list(np.exp(0.2 + h + rng.normal(0, WITHIN_SD, 5))) for h in rng.normal(0, 0.004, 8)]
+        host = 0.2 + math.log(1 - FLOOR) + rng.normal(0, 0.004)
+        today = [(float(x), ()) for x in np.exp(host + rng.normal(0, WITHIN_SD, 2))]
+        more = [(float(x), ()) for x in np.exp(host + rng.normal(0, WITHIN_SD, 3))]
+        decisions.append(staged_verdict(today, base, components([base], 8, 0.004), FLOOR, confidence,
+                                        lambda more=more: more))
+    assert sum(len(d.speedups) > 2 for d in decisions) > trials / 2  # most took the second look
+    alpha = 1 - confidence
+    assert share(decisions, "pass", "improvement") <= alpha + 3 * math.sqrt(alpha * confidence / trials)
 
 
 def test_the_measured_between_session_part_gets_only_the_df_of_the_cases_that_scatter() -> None:

@@ -189,3 +189,24 @@ def test_the_canary_gates_current_against_a_lane_resolved_and_locked_at_run_time
     assert "--no-ensure" in text[gate:perf] and "--ig-json results/perf-canary.json" in text[perf:]
     # Its results reach the history the way the nightly's do: the same script, the same queue.
     assert "tools/history_publish.sh" in text
+
+
+_CASE = re.compile(r'case "\$code" in ([0-9|]+)\)')
+_CODE_TEST = re.compile(r'"\$code" = ([0-9]+)')
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_exit_code_a_workflow_names_means_what_it_says(path):
+    # Codes are named as literals in shell; one that moved (INCONCLUSIVE 6 -> 10) must not linger.
+    from infergate.core import exit_codes
+
+    own = set(exit_codes.MEANING)
+    text = path.read_text()
+    named = [int(c) for m in _CASE.finditer(text) for c in m.group(1).split("|")]
+    named += [int(m.group(1)) for m in _CODE_TEST.finditer(text)]
+    assert set(named) <= own, f"{path.name}: exit codes {sorted(set(named) - own)} are not infergate's"
+    assert "6 inconclusive" not in text and "6: inconclusive" not in text
+
+
+def test_the_exit_code_check_catches_a_stale_code():
+    assert [int(c) for c in _CASE.search('case "$code" in 0|6|7|8) ;;').group(1).split("|")] == [0, 6, 7, 8]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..building.variants import COMPILE, EAGER, JIT, JIT_IPEX
-from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_REPEAT, RECORD_RUNS
+from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT, RECORD_RUNS
 from ..core.errors import UsageError
 from ..measuring import baselines as bl
 from ..measuring.reference_data import from_baselines, from_envprobe, from_summary, recipes, summary_unit
@@ -132,7 +132,7 @@ def _mdd(within: Spread, prior: float, prior_df: int, sessions: int, today: int,
     comp = Components(within.sd or 0.0, within.df, prior, float(prior_df + sessions - 1), sessions,
                       None if sessions < 2 else prior, prior, prior_df)
     se, df = predictive_se(comp, today, sessions, RECORD_RUNS)
-    return minimum_detectable_drop(se, df, conf)
+    return minimum_detectable_drop(se, df, conf, floor=DEFAULT_FLOOR)
 
 
 def _priors(found: Found, variant: str, reference: str) -> list[tuple[float, int, str]]:

@@ -35,7 +35,7 @@ _HEAD_NAMES = ("HEAD", "@")
 class Revision:
     ref: str  # as the user gave it
     commit: str  # the full hash it resolved to
-    tree: Path  # the temporary worktree (the worker's cwd and first PYTHONPATH entry)
+    tree: Path  # the temporary worktree (on the workers' PYTHONPATH right after ``cwd``)
     cwd: Path  # the worker's cwd: the tree's counterpart of the directory the command ran in
     config: Path | None  # the configured models' file in this tree; None: the built-in profile
 
@@ -77,7 +77,9 @@ def check_clean_head(repo: Path, refs: Mapping[str, str]) -> None:
     """Refuse ``HEAD`` while tracked files have uncommitted changes: the gate compares commits, so
     those changes would be left out without a word. Untracked files are no part of any commit (and
     the gate's own results land among them), so they do not count."""
-    asked = [f"--{side}-ref {ref}" for side, ref in refs.items() if ref in _HEAD_NAMES]
+    # Any ref naming the checked-out commit (HEAD, @, the current branch, HEAD~0) would stand for it.
+    head = resolve(repo, "HEAD")
+    asked = [f"--{side}-ref {ref}" for side, ref in refs.items() if ref in _HEAD_NAMES or resolve(repo, ref) == head]
     if not asked:
         return
     proc = _git(repo, "status", "--porcelain", "--untracked-files=no")
@@ -153,7 +155,7 @@ IMPORT_ROOT = _ROOT if (_ROOT / "pyproject.toml").is_file() and (_ROOT / "inferg
 
 
 def runs_own_infergate(revision: Revision) -> bool:
-    return (revision.cwd / "infergate" / "gate" / "lane_worker.py").is_file()
+    return (revision.tree / "infergate" / "gate" / "lane_worker.py").is_file()
 
 
 def worker_trees(revisions: Mapping[str, Revision], environ: Mapping[str, str]) -> dict[str, tuple[Path, dict]]:
@@ -164,7 +166,10 @@ def worker_trees(revisions: Mapping[str, Revision], environ: Mapping[str, str]) 
 
     out = {}
     for side, rev in revisions.items():
-        path = [str(rev.cwd), *([str(IMPORT_ROOT)] if IMPORT_ROOT else []),
+        # The tree's root too, when the command ran in a subdirectory: infergate's own repository
+        # then still imports the revision's infergate, not the running checkout's.
+        own = [str(rev.cwd)] + ([str(rev.tree)] if rev.tree != rev.cwd else [])
+        path = [*own, *([str(IMPORT_ROOT)] if IMPORT_ROOT else []),
                 *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
         out[side] = (rev.cwd, {"PYTHONPATH": os.pathsep.join(path)})
     return out

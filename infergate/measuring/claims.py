@@ -53,6 +53,11 @@ class HostSpread:
     sd: float
     sessions: int
     cases: int
+    df: int | None = None  # what the sd rests on: min(sessions - 1, the scattering cases' df); None: sessions - 1
+
+    @property
+    def dof(self) -> int:
+        return self.df if self.df is not None else self.sessions - 1
 
 
 def _t(confidence: float, df: int) -> float:
@@ -111,7 +116,7 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
         return est
     se = math.sqrt(est.se ** 2 + 2.0 * hosts.sd ** 2)
     process_df = est.processes - 1 if m.trials else math.inf  # a version 1 row: a bootstrap, df unknown
-    half = _t(confidence, int(min(process_df, hosts.sessions - 1))) * se
+    half = _t(confidence, int(min(process_df, hosts.dof))) * se
     return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
 
 
@@ -177,7 +182,8 @@ def host_spread(baselines_dir: Path, machine_class: str, lane: str, faster: str,
         used += 1
     if not used:
         return None
-    return HostSpread(math.sqrt(between / weight), len(seen), used)
+    # One host's effect is shared by every case measured on it, as in session_gate.components.
+    return HostSpread(math.sqrt(between / weight), len(seen), used, min(weight, len(seen) - 1))
 
 
 def benefit_counts(est: Speedup | None, at_least: float = BENEFIT) -> bool:

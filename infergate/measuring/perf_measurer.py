@@ -22,7 +22,8 @@ MeasurementKey = tuple[str, str, str]
 
 
 def measurement_key(case: Case) -> MeasurementKey:
-    """Which worker measures a case: one per model, shape, dtype and variants.process_group."""
+    """Which worker measures a case: one per model id (which names the shape), dtype and
+    ``variants.process_group``."""
     return model_key(case.model_id, case.dtype.value, case.variant)
 
 

@@ -35,7 +35,7 @@ class Components:
     within_sd: float
     within_df: int
     between_sd: float  # what the gate uses: the measured part pooled with the prior
-    between_df: float  # the prior's df plus sessions - 1
+    between_df: float  # the prior's df plus the measured part's (min of sessions - 1 and the scattering cases' df)
     sessions: int
     measured_between_sd: float | None  # None: fewer than 2 sessions
     prior_sd: float

@@ -27,7 +27,7 @@ Remeasure = Callable[[], Sequence[tuple[float, RunNoise]]]
 
 
 def run_noise(samples: Samples, variant: str, in_run: Sequence[str]) -> RunNoise:
-    """Why one run is not to be trusted: in-run noise, or its own interval over-wide; None if trusted."""
+    """Why one run is not to be trusted: in-run noise, or its own interval over-wide; empty if trusted."""
     reasons = list(in_run)
     est = samples.speedup_estimate(variant, confidence=RECORD_CONFIDENCE)
     width = (est.high - est.low) / est.point if est.point > 0 else float("inf")

@@ -233,10 +233,17 @@ class PerfRun:
         env = self.session_environment()
         session = bl.this_session(env)
         new: dict[str, bl.CaseBaseline] = {}
+        left_out, fewer = [], 0
         for r in self.results:
             if r.variant == REFERENCE or r.verdict == REFERENCE_ONLY:
                 continue
-            runs = self.measurements[model_key(r.model_id, r.dtype, r.variant)]
+            # As for the history: a run measured on a busy machine is not tomorrow's reference.
+            measured = self.measurements[model_key(r.model_id, r.dtype, r.variant)]
+            runs = [m for m in measured if not m.noise.reasons()]
+            if not runs:
+                left_out.append(r.case_id)
+                continue
+            fewer += len(runs) < len(measured)
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
             case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: r.recipe}
@@ -246,12 +253,13 @@ class PerfRun:
             return "infergate: no speedups measured, baselines unchanged"
         notes = bl.update(self.baseline_path, new, self.machine_class, self.lane, session=session,
                           replace=self.settings.replace_baselines)
-        noisy = sum(1 for r in self.results if r.noise and r.variant != REFERENCE)
-        warn = f" (WARNING: {noisy} of them measured while the machine was busy)" if noisy else ""
-        each = f" of {self.repeat} runs each" if self.repeat > 1 else (
+        warn = (f" ({fewer} of them with fewer: their runs on a busy machine were left out)" if fewer else "")
+        each = f" of up to {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
         how = "replacing their earlier runs" if self.settings.replace_baselines else f"as session {session[0]}"
         lines = [f"infergate: recorded {len(new)} baseline(s){each} in {self.baseline_path}, {how}{warn}"]
+        if left_out:
+            lines.append(f"infergate: NOT recorded (every run measured on a busy machine): {', '.join(left_out)}")
         return "\n".join(lines + [f"infergate: {n}" for n in notes])
 
     def machine_info(self) -> dict[str, Any]:

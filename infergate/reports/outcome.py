@@ -61,14 +61,16 @@ class RunOutcome:
                     f"{self.record_command}",
                     "!" * 100]
         counts = outcome_counts(self.results)
-        verified = [r for r in judged if r.floor_source == "floor"]
-        only_mdd = [r for r in judged if r.floor_source == "mdd"]
+        # Verified means the floor was ruled out (pass, improvement); an unverified case may have seen
+        # the floor and still not ruled it out, so it is counted with its detectable drop.
+        verified = [r for r in judged if r.verdict in ("pass", "improvement")]
+        only_mdd = [r for r in judged if r.verdict == UNVERIFIED]
         parts = [f"{counts[v]} {v}" for v in ("pass", UNVERIFIED, "improvement", "regression", INCONCLUSIVE,
                                              "no-baseline") if counts.get(v)]
         sees = [r.mdd or 0.0 for r in only_mdd]
         out = [f"infergate: {len(judged)} of {len(measured)} case(s) gated ({', '.join(parts) or 'none'}); "
-               f"{len(verified)} verified against the {self.floor:.0%} floor, {len(only_mdd)} only at their "
-               "detectable drop" + (f" ({min(sees):.1%}-{max(sees):.1%})" if sees else "")]
+               f"{len(verified)} ruled out a {self.floor:.0%} drop, {len(only_mdd)} could not (unverified"
+               + (f": they see drops of {min(sees):.1%}-{max(sees):.1%})" if sees else ")")]
         if counts.get(UNVERIFIED):
             effect = (f"the run exits with code {exit_codes.UNVERIFIED}" if self.unverified_fails and not self.recording
                       else "reported only (" + ("a recording run" if self.recording else "--ig-unverified pass") + ")")
