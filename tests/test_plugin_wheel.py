@@ -111,7 +111,7 @@ def test_the_example_project_runs_perf_and_correctness_from_the_installed_plugin
     # runs gate); --ig-budget keeps the rounds short, the test is the plugin's path, not the timing.
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--ig-profile", "smoke", "--ig-update-baselines",
-         "--ig-repeat", "1", "--ig-budget", "4", "--junitxml", str(tmp_path / "junit.xml")],
+         "--ig-record-disturbed", "--ig-repeat", "1", "--ig-budget", "4", "--junitxml", str(tmp_path / "junit.xml")],
         cwd=project, env=env, capture_output=True, text=True, timeout=1800)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]

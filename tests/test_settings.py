@@ -79,3 +79,9 @@ def test_replace_without_update_is_one_message_not_a_setting_that_does_nothing(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*infergate: --ig-replace-baselines changes how --ig-update-baselines records*"])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_record_disturbed_needs_update_baselines(tmp_path) -> None:
+    with pytest.raises(s.UsageError, match="--ig-record-disturbed changes how --ig-update-baselines records"):
+        _from_argparse(["--ig-record-disturbed"], tmp_path)
+    assert _from_argparse(["--ig-record-disturbed", "--ig-update-baselines"], tmp_path).record_disturbed

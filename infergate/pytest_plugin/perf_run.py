@@ -239,7 +239,7 @@ class PerfRun:
                 continue
             # As for the history: a run measured on a busy machine is not tomorrow's reference.
             measured = self.measurements[model_key(r.model_id, r.dtype, r.variant)]
-            runs = [m for m in measured if not m.noise.reasons()]
+            runs = [m for m in measured if self.settings.record_disturbed or not m.noise.reasons()]
             if not runs:
                 left_out.append(r.case_id)
                 continue

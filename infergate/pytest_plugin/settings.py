@@ -42,6 +42,7 @@ CONFIG = "--ig-config"
 BASELINES_DIR = "--ig-baselines"
 UPDATE_BASELINES = "--ig-update-baselines"
 REPLACE_BASELINES = "--ig-replace-baselines"
+RECORD_DISTURBED = "--ig-record-disturbed"
 RESULTS_JSON = "--ig-json"
 SHARD = "--ig-shard"
 FLOOR = "--ig-floor"
@@ -156,6 +157,11 @@ OPTIONS: tuple[Option, ...] = (
            "with --ig-update-baselines: the recorded cases keep only this session's runs (accepting an "
            "intended change) instead of appending a session. Default: off",
            {"action": "store_true", "default": False}),
+    Option(RECORD_DISTURBED, "record_disturbed",
+           "with --ig-update-baselines: also record runs measured while the machine was busy (for tests "
+           "on a loaded machine; such runs widen the spread the gate learns). Default: off, they are "
+           "left out and a case with no other run is not recorded",
+           {"action": "store_true", "default": False}),
     Option(RESULTS_JSON, "results_json",
            "also write this run's results (pytest-benchmark JSON form) to PATH. Default: none",
            {"metavar": "PATH", "type": Path, "default": None}),
@@ -259,6 +265,7 @@ class Settings:
     baselines_dir: Path
     update_baselines: bool
     replace_baselines: bool
+    record_disturbed: bool
     results_json: Path | None
     shard: tuple[int, int] | None
     config: Path | None
@@ -288,9 +295,9 @@ class Settings:
         assert set(values) == known, sorted(set(values) ^ known)  # one field per option, no more
         values["checkpoints"] = tuple(values["checkpoints"] or ())
         values["baselines_dir"] = values["baselines_dir"] or root / "baselines"
-        if values["replace_baselines"] and not values["update_baselines"]:  # it would silently do nothing
-            raise UsageError(f"{REPLACE_BASELINES} changes how {UPDATE_BASELINES} records: give both, "
-                             f"or leave {REPLACE_BASELINES} out")
+        for flag, name in ((REPLACE_BASELINES, "replace_baselines"), (RECORD_DISTURBED, "record_disturbed")):
+            if values[name] and not values["update_baselines"]:  # it would silently do nothing
+                raise UsageError(f"{flag} changes how {UPDATE_BASELINES} records: give both, or leave {flag} out")
         return cls(**values)
 
     @classmethod
