@@ -55,19 +55,22 @@ def test_the_checkers_fail_on_a_broken_module(tmp_path: Path) -> None:
     assert mypy.returncode == 1 and "Incompatible return value type" in mypy.stdout, mypy.stdout + mypy.stderr
 
 
-MAX_MODULE_LINES = 400
+# Modules are split by concept; past WARN_MODULE_LINES the test says so (a hint to look for a
+# concept to split out, never a reason to cut a module in two), past MAX_MODULE_LINES it fails.
+WARN_MODULE_LINES = 400
+MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
 
 
-def oversized(package: Path) -> list[str]:
-    """Modules over MAX_MODULE_LINES and functions over MAX_FUNCTION_LINES, as 'path[:name] lines'."""
+def oversized(package: Path, module_limit: int = MAX_MODULE_LINES) -> list[str]:
+    """Modules over ``module_limit`` and functions over MAX_FUNCTION_LINES, as 'path[:name] lines'."""
     import ast
 
     found = []
     for path in sorted(package.rglob("*.py")):
         text = path.read_text(encoding="utf-8")
         rel = path.relative_to(package).as_posix()
-        if len(text.splitlines()) > MAX_MODULE_LINES:
+        if len(text.splitlines()) > module_limit:
             found.append(f"{rel} {len(text.splitlines())}")
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -78,8 +81,20 @@ def oversized(package: Path) -> list[str]:
 
 
 def test_modules_and_functions_stay_small() -> None:
-    """Small modules with names that explain themselves: split by concern rather than grow."""
+    """Small modules with names that explain themselves: split by concept rather than grow."""
+    import warnings
+
     assert oversized(REPO_ROOT / "infergate") == []
+    large = [f for f in oversized(REPO_ROOT / "infergate", WARN_MODULE_LINES) if ":" not in f.split(" ")[0]]
+    if large:
+        warnings.warn(f"modules over {WARN_MODULE_LINES} lines (is a concept hiding in them?): {', '.join(large)}",
+                      stacklevel=1)
+
+
+def test_an_oversized_module_is_found(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text("x = 1\n" * (MAX_MODULE_LINES + 1), encoding="utf-8")
+    assert oversized(tmp_path) == [f"big.py {MAX_MODULE_LINES + 1}"]
+    assert oversized(tmp_path, WARN_MODULE_LINES) == [f"big.py {MAX_MODULE_LINES + 1}"]
 
 
 def test_an_oversized_function_is_found(tmp_path: Path) -> None:
