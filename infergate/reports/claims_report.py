@@ -209,7 +209,7 @@ def proof_lines(rows: Sequence[ClaimMeasurement]) -> list[str]:
         for v, p in m.proofs.items():
             seen.setdefault((v, m.dtype), []).append(p)
     out = []
-    for (v, dtype), proofs in seen.items():
+    for (v, dtype), proofs in sorted(seen.items()):  # a re-render reads as the first (JSON reorders)
         out += _wrap(f"- {v} {dtype.upper()}, {len(proofs)} row(s), e.g.: {proofs[0]}", "  ")
     return out
 

@@ -59,9 +59,9 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    if n > 1 or marks:
-        ax.legend(fontsize=8)
+    if n > 1 or marks:  # below the axes: inside, it hid points (a claims plot lost one behind it)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
