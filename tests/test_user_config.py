@@ -285,6 +285,9 @@ def test_measure_takes_the_configured_models_and_the_profile_only_when_named(
     assert "bad.toml: tool.infergate.models[0].colour: unknown key" in capsys.readouterr().err
 
 
+# One lane only: the configured models' plumbing into claims; claims' lane-specific runs are
+# test_claims.py's tiny end-to-end run, in both lanes.
+@pytest.mark.lane_independent
 @pytest.mark.slow
 def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from infergate.commands.claims_cli import main
