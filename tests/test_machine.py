@@ -155,3 +155,30 @@ def test_modules_do_not_import_torch() -> None:
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", code], cwd=root, env={"PYTHONPATH": str(root)}, timeout=60)
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize(("environ", "cpus", "threads"), [
+    ({}, 2, None),  # not under xdist: torch's own choice
+    ({"PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_WORKER_COUNT": "2"}, 2, 1),
+    ({"PYTEST_XDIST_WORKER": "gw1", "PYTEST_XDIST_WORKER_COUNT": "2"}, 8, 4),
+    ({"PYTEST_XDIST_WORKER": "gw3", "PYTEST_XDIST_WORKER_COUNT": "4"}, 2, 1),  # never 0
+    ({"PYTEST_XDIST_WORKER": "gw0", "PYTEST_XDIST_WORKER_COUNT": "2", "OMP_NUM_THREADS": "2"}, 2, None),
+])
+def test_xdist_workers_share_the_cpus_unless_the_user_chose(environ, cpus, threads) -> None:
+    from infergate.pytest_plugin.xdist_threads import worker_threads
+
+    assert worker_threads(environ, cpus) == threads
+
+
+def test_this_xdist_worker_took_its_share_of_the_cpus() -> None:
+    import os
+
+    import torch
+
+    from infergate.measuring.load import usable_cpus
+    from infergate.pytest_plugin.xdist_threads import worker_threads
+
+    expected = worker_threads(os.environ, usable_cpus())
+    if expected is None:
+        pytest.skip("not one of several xdist workers (or OMP_NUM_THREADS is set): torch keeps its own threads")
+    assert torch.get_num_threads() == expected

@@ -14,6 +14,7 @@ from . import fusion_plugin, isolation_plugin, params, perf_plugin, project_plug
 from .params import MATRIX_MARK, checked_axes, checkpoint_cases, matrix_params, register_hypothesis_profiles
 from .session import session, start
 from .settings import add_options
+from .xdist_threads import share_cpus_among_workers
 
 if TYPE_CHECKING:
     from ..building.harness import Harness
@@ -41,6 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except InfergateError as exc:  # a bad combination of options: one line, no traceback
         raise pytest.UsageError(f"infergate: {exc}") from None
     register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
+    share_cpus_among_workers()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
