@@ -115,8 +115,7 @@ FUSIONS_SUFFIX = ".fusions.json"
 
 
 def class_and_lane(path: Path, info: dict[str, Any]) -> tuple[str, str]:
-    """A results file's machine class and lane, refused unless they are names infergate makes: they
-    become a directory and a file name (a merge's class "merged" or a crafted "../x" must not)."""
+    """A results file's machine class and lane, refused unless infergate would name them so (they become paths)."""
     machine_class, lane = info.get("machine_class"), info.get("lane")
     if not isinstance(machine_class, str) or not isinstance(lane, str):
         raise DataFileError(f"results file {path} names no machine class and lane")
