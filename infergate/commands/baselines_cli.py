@@ -1,10 +1,8 @@
 """``python -m infergate baselines add|import|show|reference``: CI results and files recorded elsewhere
-become baseline sessions; what the files hold. ``add`` appends the runs of ``--ig-json`` results files
-as a session of the runner's host boot; ``import`` takes baselines and fusion expectation files
-written by ``--update-baselines`` on another machine, keeping their ``--origin`` (docs/runner-data.md);
-a refused file leaves every file as it was (docs/bad-input.md). ``show`` prints each file's sessions,
-variance components and detectable drops, ``reference`` each variant's spreads over eager and over
-``jit`` (docs/calibration.md).
+become baseline sessions; what the files hold. ``add`` appends ``--ig-json`` results as a session of
+the runner's host boot; ``import`` takes baselines and fusion expectation files recorded on another
+machine with their ``--origin`` (docs/runner-data.md); a refused file writes nothing (docs/bad-input.md).
+``show``: sessions, variance components, detectable drops; ``reference``: spreads over eager and ``jit``.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class Correctness:
 
     @property
     def checked_nothing(self) -> bool:
-        """It ran and no test passed (none matched ``--cases``, or all skipped): neither a failure nor a check."""
+        """It ran and no test passed (none matched ``--cases``, or all skipped): not a failure, not a check."""
         return self.ran and (self.returncode == 5 or (self.returncode == 0 and " passed" not in f" {self.summary}"))
 
 

@@ -171,7 +171,8 @@ class PerfRun:
         return Failed(self.crashed[key]) if key in self.crashed else self.measurements[key]
 
     def _remeasure(self, case: Case) -> list[ModelMeasurement]:
-        """Fresh runs of the case's model (unused seeds), all its variants together, while the budget lasts."""
+        """Fresh runs of the case's model (unused seeds), all its variants at once (a disturbance that flags one
+        usually flags all), while the budget lasts; once it is spent the case is decided as it is."""
         key = measurement_key(case)
         if key not in self.remeasured:
             if self.confirm_spent_s >= self.settings.confirm_budget_s:
