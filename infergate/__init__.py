@@ -1,8 +1,5 @@
 """infergate: a pytest-based performance regression suite for CPU inference of HF task models.
-
-Importing the package must stay cheap and free of torch: the lane set-up (``infergate.gate.lanes``)
-runs under the system Python before any lane exists.
-"""
+Importing it stays cheap and torch-free: the lane set-up runs under the system Python."""
 
 from __future__ import annotations
 

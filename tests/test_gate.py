@@ -14,12 +14,15 @@ import numpy as np
 import pytest
 
 from infergate.building.cases import Case
+from infergate.core.defaults import MAX_SESSIONS
 from infergate.core.errors import CaseCrashed, DataFileError
 from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import baselines as bl
-from infergate.measuring.baseline_records import MAX_SESSIONS, CaseBaseline, RunRecord
+from infergate.measuring import host_session
+from infergate.measuring.baseline_records import CaseBaseline, RunRecord
+from infergate.measuring.baseline_rules import recipe_of
 from infergate.measuring.case_result import CaseResult, Failed, Skipped
 from infergate.measuring.inrun_noise import InRunNoise
 from infergate.measuring.measuring_env import MeasuringEnv
@@ -69,7 +72,7 @@ def record(root: Path, measured: list[ModelMeasurement], floor: float | None = N
            monkeypatch=None, **kw) -> str:
     """Record ``measured`` as the runs of one session (a host boot named ``session``)."""
     mp = monkeypatch or pytest.MonkeyPatch()
-    mp.setattr(bl, "host_identity", lambda *a: session)
+    mp.setattr(host_session, "host_identity", lambda *a: session)
     try:
         run = make_run(root, FakeMeasurer(measured), update=True, repeat=len(measured), **kw)
         run.prepare([CASE])
@@ -527,7 +530,7 @@ def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_d
 
     record(tmp_path, runs(7.0, 1))
     path = make_run(tmp_path).baseline_path
-    assert bl.recipe_of(bl.load(path).cases[CASE.id].environment) == Jit.recipe == 1
+    assert recipe_of(bl.load(path).cases[CASE.id].environment) == Jit.recipe == 1
     # The variant's recipe moves on (as compile's did when freezing began to apply): the old
     # speedups measured something else, so they are neither judged against nor pooled.
     monkeypatch.setattr(Jit, "recipe", 2)
@@ -538,7 +541,7 @@ def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_d
     assert run.outcome(0).exit_code == EXIT_INCONCLUSIVE  # never a silent exit 0
     note = record(tmp_path, runs(6.0, 30, 3), session="h-b")
     case = bl.load(path).cases[CASE.id]
-    assert len(case.runs) == 3 and bl.recipe_of(case.environment) == 2
+    assert len(case.runs) == 3 and recipe_of(case.environment) == 2
     assert "dropped 5 run(s)" in note
 
 
@@ -640,7 +643,7 @@ def test_baselines_that_cannot_be_written_lose_no_results(tmp_path, monkeypatch)
 
     from infergate.pytest_plugin import perf_plugin
 
-    monkeypatch.setattr(bl, "host_identity", lambda *a: "h-a")
+    monkeypatch.setattr(host_session, "host_identity", lambda *a: "h-a")
     results_path = tmp_path / "results.json"
     run = make_run(tmp_path, update=True, repeat=2, results_path=results_path)
     run.prepare([CASE])

@@ -15,6 +15,7 @@ from infergate.core.errors import DataFileError, UsageError
 from infergate.measuring import baselines as bl
 from infergate.measuring import inrun_noise, measuring_env
 from infergate.measuring.baseline_records import CaseBaseline, RunRecord
+from infergate.measuring.baseline_rules import recipe_of
 
 STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\nprocs_running {running}\nprocs_blocked 0\n"
 
@@ -161,14 +162,14 @@ def test_ci_results_are_added_as_a_session(tmp_path) -> None:
     assert "added 2 run(s) of 1 case(s) as session h-runner1" in lines[0]
     assert set(f.sessions) == {"h-runner1"} and f.sessions["h-runner1"].source == "added from results.json"
     assert f.cases["bert-jit"].speedups == (1.4, 1.41)
-    assert bl.recipe_of(f.cases["bert-jit"].environment) == 1
+    assert recipe_of(f.cases["bert-jit"].environment) == 1
 
 
 def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path) -> None:
     root = tmp_path / "baselines"
     baseline_sessions.add(_results(tmp_path, recipe=2), root)
     case = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases["bert-jit"]
-    assert bl.recipe_of(case.environment) == 2
+    assert recipe_of(case.environment) == 2
     with pytest.raises(DataFileError, match="does not say which recipe revision"):
         baseline_sessions.add(_results(tmp_path, recipe=None), tmp_path / "other")
 

@@ -24,8 +24,9 @@ from infergate.matrix.dtypes import DType
 from infergate.matrix.spec import ModelSpec
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 from infergate.measuring import baselines as bl
-from infergate.measuring import session_gate
+from infergate.measuring import host_session, session_gate
 from infergate.measuring.baseline_records import BaselineFile, CaseBaseline, RunRecord, SessionInfo
+from infergate.measuring.baseline_rules import RECIPE
 from infergate.measuring.case_result import Failed, Skipped
 from infergate.measuring.inrun_noise import InRunNoise
 from infergate.measuring.measuring_env import MeasuringEnv
@@ -86,7 +87,7 @@ def case_baseline(variant: str, speedup: float, hosts: tuple[float, ...], seed: 
                            recorded=f"2026-12-0{1 + i}T00:00:00+00:00", session=name)
                  for i, (h, name) in enumerate(zip(hosts, names, strict=True))
                  for s in speedup * h * rng.lognormal(0.0, 0.004, 5))
-    environment = {"torch_threads": 2, bl.RECIPE: get_variant(variant).recipe, **environment}
+    environment = {"torch_threads": 2, RECIPE: get_variant(variant).recipe, **environment}
     return CaseBaseline(runs=runs, confidence=0.99, environment=environment)
 
 
@@ -146,7 +147,7 @@ def drive(root: Path, baseline: BaselineFile | None, **changes) -> list[str]:
 
 
 def render(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(bl, "host_identity", lambda *a: TODAY)
+    monkeypatch.setattr(host_session, "host_identity", lambda *a: TODAY)
     # A steady machine class's between-session prior for jit (0.5 %), so that jit cases can pass.
     monkeypatch.setattr(session_gate, "PRIOR_BETWEEN_SD", {"jit": 0.005})
     sections = {

@@ -1,5 +1,2 @@
-"""Building and proving: capabilities and machine class, the variants and their proofs, cases and
-profiles, the harness, the shard plan, the slowdown injector.
-
-May import core and matrix (layer order: docs/architecture.md).
-"""
+"""Building and proving: capabilities, machine class, variants and proofs, cases, profiles, the
+harness, shards, the slowdown injector. May import core and matrix (docs/architecture.md)."""

@@ -21,8 +21,7 @@ W = TypeVar("W")
 
 @dataclass(frozen=True)
 class VariantBuild(Generic[W]):
-    """One variant's outcome: exactly one of ``built``, ``error`` and ``skipped`` is set; ``seconds`` and
-    ``watched`` (what ``watch()`` entered around the build) belong to a built one."""
+    """One variant's outcome: exactly one of ``built``, ``error``, ``skipped``; ``seconds``, ``watched``: built only."""
 
     name: str
     built: Built | None = None

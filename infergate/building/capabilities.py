@@ -163,8 +163,7 @@ def import_ipex():
 
 @contextlib.contextmanager
 def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
-    """Set IPEX's TorchScript fusion passes on or off for a build or call; imported IPEX applies them to
-    every graph in the process, so plain ``jit`` runs with them off. A no-op without IPEX."""
+    """Set IPEX's TorchScript fusion passes on or off (process-wide once IPEX is imported); no-op without IPEX."""
     ipex = sys.modules.get("intel_extension_for_pytorch")
     if ipex is None:
         yield
@@ -179,8 +178,7 @@ def ipex_jit_fusion(enabled: bool) -> Iterator[None]:
 
 
 def ipex_autocast_problem(caps: Capabilities) -> str | None:
-    """Why BF16 autocast cannot run in this process once IPEX is imported (on a CPU without the BF16
-    ISA its oneDNN kernels refuse to build), or None."""
+    """Why BF16 autocast cannot run in this process once IPEX is imported (no BF16 ISA), or None."""
     if "intel_extension_for_pytorch" not in sys.modules:
         return None
     isa = bf16_prepack_problem(caps.cpu_flags)

@@ -1,5 +1,4 @@
-"""What the compile variants hand inductor (freezing, C++ wrapper, max-autotune, no silent eager
-fallback) and the proofs that it took."""
+"""What the compile variants hand inductor (freezing, C++ wrapper, max-autotune, no eager fallback), and proofs."""
 
 from __future__ import annotations
 
@@ -65,10 +64,7 @@ def freeze_compiled_graphs() -> None:
 
 
 def refuse_silent_recompile_fallback(dynamo_config: Any = None) -> None:
-    """Make dynamo raise past its recompile limit instead of running the frame eagerly.
-
-    ``dynamo_config``: torch._dynamo.config unless given.
-    """
+    """Make dynamo raise past its recompile limit instead of running the frame eagerly."""
     if dynamo_config is None:
         import torch._dynamo.config as dynamo_config
 

@@ -1,5 +1,4 @@
-"""The machine class and lane a measurement belongs to (baselines compare only within both), and
-its environment. No torch import at module level."""
+"""The machine class and lane a measurement belongs to, and its environment. No torch at module level."""
 
 from __future__ import annotations
 
@@ -104,8 +103,7 @@ def machine_class(
     sysfs: Path = SYSFS_CPU,
     cpus: Iterable[int] | None = None,
 ) -> str:
-    """A slug such as 'amd-epyc-9b14__avx2__2c2t': CPU model, ISA level, cores c, threads t (the CPUs
-    this process may use, not the host's)."""
+    """A slug such as 'amd-epyc-9b14__avx2__2c2t': CPU model, ISA level, the cores and threads this process may use."""
     cpu_ids = logical_cpus() if cpus is None else sorted(cpus)
     model = normalise_cpu_model(read_cpu_model(cpuinfo))
     isa = slug(isa_level(read_cpu_flags(cpuinfo)))
@@ -189,8 +187,7 @@ _SPEED_FLAGS = ("avx", "amx", "fma", "f16c", "sse4")
 
 
 def provenance(lock_stamp: Path, repo: Path) -> dict[str, Any]:
-    """What a perf run was measured with, for the history: commit, lane lock digest (each None when
-    unknown), installed package versions and speed-relevant CPU flags."""
+    """What a perf run was measured with: commit, lock digest (None when unknown), versions, CPU flags."""
     import subprocess
     from importlib import metadata
 

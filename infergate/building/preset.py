@@ -1,5 +1,4 @@
-"""The built-in preset (``builtin_preset.toml``): the zoo's profiles in ``[tool.infergate]`` format,
-checked by the user config's rules, as plain typed data."""
+"""The built-in preset (``builtin_preset.toml``): the zoo's profiles, checked by the user config's rules."""
 
 from __future__ import annotations
 

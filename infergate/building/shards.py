@@ -1,5 +1,4 @@
-"""Splitting a profile across CI jobs by model: greedy, largest estimated cost first, to the least
-loaded shard (ties by id), so every job computes the same plan."""
+"""Splitting a profile across CI jobs by model: greedy by estimated cost, so every job computes the same plan."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""A user's configured models as cases (variants checked against the registry), with ids
-``<id>-<task>-real-<attention>_attn[-<shape>]-<variant>-<dtype>`` or ``<id>-<task>-custom[-<shape>]-...``."""
+"""A user's configured models as cases, ids ``<id>-<task>-real-...`` or ``<id>-<task>-custom-...``."""
 
 from __future__ import annotations
 

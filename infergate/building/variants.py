@@ -1,5 +1,4 @@
-"""Variants: each builds a runnable form of a model and proves what it built; a build error is
-the case's failure, never a fall-back to eager."""
+"""Variants: each builds a runnable form of a model and proves what it built; never a fall-back to eager."""
 
 from __future__ import annotations
 

@@ -1,4 +1,1 @@
-"""The command line: ``python -m infergate COMMAND``, one module per command.
-
-May import every layer (layer order: docs/architecture.md).
-"""
+"""The command line, ``python -m infergate COMMAND``, one module each. May import every layer."""

@@ -1,9 +1,6 @@
-"""``python3 -m infergate audit``: known vulnerabilities in every committed lane lock (pip-audit).
-
-Each lock is audited as written (``--no-deps --disable-pip``) with ``--strict``, so a pin the
-vulnerability service cannot look up fails instead of passing silently; offline the answer is NOT
-AUDITED (docs/lanes.md). Exit codes: 0 no known vulnerability in any lock; 1 a vulnerability
-(listed); 3 not audited.
+"""``python3 -m infergate audit``: known vulnerabilities in every committed lane lock (pip-audit,
+``--strict``: a pin that cannot be looked up fails; offline the answer is NOT AUDITED, docs/lanes.md).
+Exit codes: 0 none known; 1 a vulnerability (listed); 3 not audited.
 """
 
 from __future__ import annotations

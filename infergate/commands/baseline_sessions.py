@@ -1,5 +1,4 @@
-"""What ``python -m infergate baselines`` does: CI results and files recorded elsewhere become
-baseline sessions (``add``, ``import``); what a baselines file holds (``show``)."""
+"""What ``baselines add``, ``import`` and ``show`` do (the parser is ``baselines_cli``)."""
 
 from __future__ import annotations
 
@@ -15,6 +14,7 @@ from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
+from ..measuring.baseline_rules import RECIPE
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
 from ..measuring.speedup_gate import spreads
 from ..measuring.speedup_verdicts import family_confidence
@@ -72,7 +72,7 @@ def cases_from_results(
             runs = tuple(RunRecord.from_json(r) for r in records)
             cases[extra["case_id"]] = CaseBaseline(
                 runs=runs, confidence=RECORD_CONFIDENCE,
-                environment={**env, "torch_threads": extra.get("threads"), bl.RECIPE: recipe},
+                environment={**env, "torch_threads": extra.get("threads"), RECIPE: recipe},
                 estimator=extra.get("estimator", "median-of-round-ratios"))
         except (KeyError, TypeError, InvalidBaseline) as exc:
             raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None
@@ -83,8 +83,7 @@ def cases_from_results(
 
 def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path, str]] | None = None) -> list[str]:
     """Append the results file's runs as a session. ``replace``: its cases keep only the new runs;
-    across several files of one command, ``replaced`` remembers which (file, case) were replaced
-    already, so a later file's runs of that case are appended to them rather than replacing them."""
+    ``replaced`` holds the (file, case) pairs an earlier file of this command replaced already."""
     data = read_results(path)
     machine_class, lane = class_and_lane(path, data["machine_info"])
     cases, session = cases_from_results(path, data)
@@ -116,8 +115,7 @@ FUSIONS_SUFFIX = ".fusions.json"
 
 
 def class_and_lane(path: Path, info: dict[str, Any]) -> tuple[str, str]:
-    """A results file's machine class and lane, refused unless they are names infergate makes: they
-    become a directory and a file name (a merge's class "merged" or a crafted "../x" must not)."""
+    """A results file's machine class and lane, refused unless infergate would name them so (they become paths)."""
     machine_class, lane = info.get("machine_class"), info.get("lane")
     if not isinstance(machine_class, str) or not isinstance(lane, str):
         raise DataFileError(f"results file {path} names no machine class and lane")

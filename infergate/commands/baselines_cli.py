@@ -1,27 +1,8 @@
-"""``python -m infergate baselines add|import|show``: CI results and files recorded elsewhere become
-baseline sessions; what a file holds.
-
-``add RESULTS.json`` takes a results file written by ``--ig-json`` (pytest-benchmark's form with
-infergate's fields), on any runner of the machine class, and appends its runs as a session of that
-runner's host boot to ``<baselines>/<machine class>/<lane>.json``: nightly artifacts from many
-runners are how the between-session spread becomes measured instead of assumed. Refused, with
-the file left as it was: an unknown results version, a run that used the test-only slowdown hook,
-a case with no runs, a file of another machine class or lane than the one it would land in.
-
-``import PATH... --origin TEXT`` takes baselines files (``<class>/<lane>.json``) and fusion
-expectation files (``<class>/<lane>.fusions.json``) written by ``--update-baselines`` on another
-machine, such as a runner of a class this project has no machine of. Each is validated by the
-loaders, must say the machine class and lane its path names, and must not come from a run with the
-test-only slowdown hook; if any file is refused, no file is written. Its sessions are appended (runs
-already there count once) and every imported session and expectation records where it came from.
-
-``show`` prints, per baselines file, its sessions and the two variance components per variant
-with the detectable drop they allow: the figures docs/calibration.md tabulates.
-
-``reference`` prints, from the same files (plus ``--other-boot`` files and ``--occasion``
-summaries), each variant's within-session, between-occasion and between-session spread over eager
-and over ``jit``, and the detectable drop each reference's prior allows: docs/calibration.md, "A
-steadier reference".
+"""``python -m infergate baselines add|import|show|reference``: CI results and files recorded elsewhere
+become baseline sessions; what the files hold. ``add`` appends ``--ig-json`` results as a session of
+the runner's host boot; ``import`` takes baselines and fusion expectation files recorded on another
+machine with their ``--origin`` (docs/runner-data.md); a refused file writes nothing (docs/bad-input.md).
+``show``: sessions, variance components, detectable drops; ``reference``: spreads over eager and ``jit``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""``python -m infergate calibrate``: measure the speedup gate itself on this machine.
-
-Each trial builds one model's eager and ``--variant`` once, adds copies of the variant slowed by 0 %
-(A/A) and by each injected slowdown, and times them in shuffled paired rounds (the suite's rules)
-and in blocks (pytest-benchmark's and asv's rules). It prints each rule's regression rate per
-slowdown, the A/A position bias and the between-run spread. The rules: docs/calibration.md.
+"""``python -m infergate calibrate``: measure the speedup gate itself on this machine: each trial
+times one model's eager, ``--variant`` and copies of it slowed by 0 % and by each injected slowdown,
+and prints each rule's regression rate per slowdown, the A/A position bias and the between-run
+spread (docs/calibration.md).
 """
 
 from __future__ import annotations
@@ -145,7 +143,7 @@ def _print_loaded(path: str, floors: tuple[float, ...], shape: GateShape) -> Non
 def _measure(args: argparse.Namespace, slowdowns: tuple[float, ...], floors: tuple[float, ...],
              shape: GateShape, argv: list[str]) -> list[str]:
     """The trials measured now (and saved with --save), as the report's lines."""
-    from ..measuring.baselines import host_identity
+    from ..measuring.host_session import host_identity
     from ..measuring.load import read_load
     from .calibration_report import report
     from .calibration_trials import find_spec, run_trial, save_trials

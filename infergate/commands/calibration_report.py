@@ -1,5 +1,4 @@
-"""The calibration's report as markdown lines: the rules' table, the cross-session table, the
-A/A position bias and the between-run spread."""
+"""The calibration's report as markdown lines."""
 
 from __future__ import annotations
 
@@ -75,8 +74,7 @@ def rule_label(key: str, shape: GateShape = DEFAULT_SHAPE) -> str:
 
 
 def spread_lines(trials: Sequence[Trial], variant: str) -> list[str]:
-    """Per estimator, the between-run sd of the log-speedup beside the sd one run's bootstrap implies,
-    and the scatter of single calls against that of per-round ratios."""
+    """Per estimator, the between-run sd of the log-speedup beside what one run's bootstrap implies."""
     import numpy as np
 
     lines = []

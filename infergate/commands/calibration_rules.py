@@ -1,5 +1,4 @@
-"""The calibration's rules judged on the trials, per injected slowdown, as regression tallies
-(``judge_trials`` within one session, ``judge_sessions`` across sessions)."""
+"""The calibration's rules judged on the trials, per injected slowdown, as regression tallies."""
 
 from __future__ import annotations
 
@@ -115,8 +114,7 @@ def judge_trials(trials: Sequence[Trial], variant: str, slowdowns: Sequence[floa
 
 def judge_sessions(sessions: Sequence[tuple[str, Sequence[Trial]]], variant: str, slowdowns: Sequence[float],
                    floor: float, shape: GateShape = GateShape()) -> tuple[dict[str, Tally], list[str]]:
-    """The suite's gate across sessions: each session in turn judged as today's against the others
-    (as ``staging.staged_verdict``); the tally per today-session and notes."""
+    """The suite's gate across sessions: each session in turn judged as today's against the others."""
     if len(sessions) < 2:
         raise UsageError("a cross-session calibration needs at least two sessions (--sessions A,B)")
     if len({name for name, _ in sessions}) != len(sessions):

@@ -1,5 +1,4 @@
-"""Calibration trials (one model built once, timed in shuffled rounds and in blocks beside slowed
-copies of the variant), saved to and read back from JSON."""
+"""Calibration trials (a model's variant beside slowed copies, in rounds and in blocks), saved as JSON."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""``python -m infergate envprobe``: which process-level settings narrow the between-process spread.
-
-Each repetition starts one fresh worker per setting (``measuring_env.SETTINGS``) in a shuffled
-order; each times one model's variants in the suite's rounds. Per setting and variant it prints the
-mean speedup, the between-process sd of the log-speedup, one run's mean interval half-width and
-the eager time. A worker whose settings did not apply stops the probe.
+"""``python -m infergate envprobe``: which process-level settings (``measuring_env.SETTINGS``) narrow
+the between-process spread: fresh workers per setting in shuffled order, and per setting and variant
+the mean speedup, the between-process sd of the log-speedup, one run's interval and the eager time.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""What the upgrade gate's A/A pools support without resampling: the lean and tails of each case's
-per-pair ratios, the model's false-alarm rate at that lean, and disjoint (independent) gates."""
+"""What the upgrade gate's A/A pools support without resampling: leans, tails, false-alarm rates, disjoint gates."""
 
 from __future__ import annotations
 
@@ -92,8 +91,7 @@ def aa_lean_rows(pool: Mapping[str, Any], name: str) -> list[dict[str, Any]]:
 
 
 def disjoint_gates(pool: Mapping[str, Any], pairs: int) -> list[dict[str, Any]]:
-    """The pool's pairs cut in recorded order into disjoint gates of ``pairs``, each judged as
-    ``lanegate`` judges: per (variant, truth), how many gates and what they said."""
+    """The pool's pairs cut in recorded order into disjoint gates of ``pairs``, each judged as ``lanegate`` does."""
     records, ids = pool["records"], pool["ids"]
     counts: dict[tuple[str, float], dict[str, Any]] = {}
     for start in range(0, len(records) - pairs + 1, pairs):

@@ -1,9 +1,7 @@
 """``python -m infergate gate-calibrate``: the upgrade gate checked on recorded pools of lock-step pairs.
 
-``record LANE --pairs M [--inject-slowdown VARIANT=FRACTION ...] --out POOL.json.gz`` records M
-pairs of the lane against itself (optionally with a TEST-ONLY in-graph slowdown); ``table POOL...
---pairs 4,6,8`` reports the gate's verdict rates over subsets of P pairs; ``aa POOL... --pairs 6``
-what the pools support without resampling. Method and results: docs/upgrade-gate.md.
+``record`` pairs of a lane against itself (optionally slowed, TEST-ONLY); ``table`` the verdict
+rates over subsets of P pairs; ``aa`` what the pools support without resampling (docs/upgrade-gate.md).
 """
 
 from __future__ import annotations
@@ -132,8 +130,7 @@ def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def whole_pool_lines(pool: Mapping[str, Any], name: str) -> list[str]:
-    """Each case over all the pool's pairs at 95 %: an A/A interval missing 0 is a lean; an injected
-    one shows what the injection really cost."""
+    """Each case over all the pool's pairs at 95 %: an A/A lean, or what an injection really cost."""
     from ..measuring.lane_compare import change_over_pairs, gather
 
     out = []

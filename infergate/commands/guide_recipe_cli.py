@@ -1,7 +1,6 @@
-"""``python -m infergate guide-recipe``: the seed guide's Trainer recipe (``--jit_mode_eval``) run on
-each model in a worker of its own: whether the Trainer traced or fell back (and why), which of the
-guide's flags this lane still has, and the Trainer's model timed against the suite's ``jit`` and
-``eager``. Writes guide-recipe.md and .json to ``--out``."""
+"""``python -m infergate guide-recipe``: the seed guide's Trainer recipe (``--jit_mode_eval``) on each
+model in its own worker: traced or fell back (and why), which guide flags this lane still has, and
+its model timed against ``jit`` and ``eager``. Writes guide-recipe.md and .json to ``--out``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""``history add``: perf results files (``--ig-json``) become history records; every file is
-checked before any is appended, and a run already in the history is kept once."""
+"""``history add``: perf results files become history records; all are checked before any is appended."""
 
 from __future__ import annotations
 

@@ -1,15 +1,9 @@
-"""``python -m infergate history add|show|detect|promote|publish``: the nightly's memory.
-
-``add RESULTS.json...`` appends perf results (``--ig-json``) to the history directory
-(``<history>/<machine class>/<YYYY-MM>.jsonl``, measuring/history.py); a run already there is
-kept once. Refused in one line, nothing written: unknown results version, the test-only slowdown
-hook, a case without runs or recipe revision. Every file is checked before any is appended.
-``show`` lists, per class and lane, runs, cases, lock digests and bytes on disk.
-``detect`` finds change points in each case's series of session means (measuring/changepoints.py);
-``detect --new-against BEFORE`` lists only those new since BEFORE, a copy of the history taken
-before tonight's runs were added (the nightly's step summary).
-``promote`` turns the last K sessions of a class × lane into a baselines file.
-``publish --out DIR`` writes the static dashboard (reports/dashboard.py).
+"""``python -m infergate history add|show|detect|promote|publish``: the nightly's memory, perf
+results kept per machine class and month (docs/calibration.md, "The nightly history"). ``add``
+appends ``--ig-json`` results (every file checked first; a refused one writes nothing); ``show``
+lists runs, cases, lock digests and bytes per class and lane; ``detect`` finds change points in
+each case's session means (``--new-against BEFORE``: only those new since that copy); ``promote``
+turns a class × lane's last sessions into a baselines file; ``publish`` writes the dashboard.
 """
 
 from __future__ import annotations

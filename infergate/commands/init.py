@@ -1,8 +1,6 @@
 """``python -m infergate init [CHECKPOINT]``: write a commented starter config of your models.
-
-CHECKPOINT is a local directory, an installed package's directory (pkg:module/relative) or a hub id
-in the offline cache; without one the starter names the packaged MiniLM-L6. The file is checked as
-the suite would read it before it is written, and an existing file is never overwritten.
+CHECKPOINT is a directory, ``pkg:module/relative`` or an offline hub id (default: the packaged
+MiniLM-L6); the file is checked before it is written, and an existing one is never overwritten.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
 """``python -m infergate <command>`` (and the ``infergate`` script): one front for every command.
-
-Stdlib only until a command is chosen: ``lanes``, ``measuring-env`` and every ``--help`` run under
-the system Python before any lane exists. A command that needs a lane's packages says so in one
-line (exit 2). The worker entry points are internal and not listed.
+Stdlib only until a command is chosen, so ``lanes``, ``measuring-env`` and every ``--help`` run under
+the system Python; a command that needs a lane says so in one line (exit 2).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""``python -m infergate measure``: measure output differences over the correctness matrix, the
-source of the tolerance table's numbers. Per case: the worst absolute and relative difference from
-the FP32 eager reference, and how often the task answer agrees. With configured models (``--config
-FILE``, else the working directory's pyproject.toml ``[tool.infergate]`` table) it measures those at
-three shapes, and the profile's zoo only when ``--profile`` is given too.
+"""``python -m infergate measure``: output differences over the correctness matrix, the source of the
+tolerance table: per case the worst absolute and relative difference from FP32 eager and how often
+the task answer agrees. Configured models (``--config``, else ``[tool.infergate]``) are measured at
+three shapes, the profile's zoo only with ``--profile``.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ def _cases(args: argparse.Namespace, argv: list[str]) -> list[Case]:
 
 
 def _differences(h: Any, case: Any) -> list[tuple[float, float, float]]:
-    """(max |out - ref|, max relative difference, agreement rate) on the trace example and on two
-    other shapes with their own seeds."""
+    """(max abs difference, max relative difference, agreement) on the trace example and two other shapes."""
     import torch
 
     rows = []

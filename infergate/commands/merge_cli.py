@@ -1,5 +1,4 @@
-"""``python -m infergate merge``: join results files of sharded or repeated runs into one file and
-one report."""
+"""``python -m infergate merge``: join results files of sharded or repeated runs into one file and report."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""``python -m infergate baselines reference``: the spreads of each variant over eager and over ``jit``.
-
-Aligns the runs of the committed baselines files, ``--other-boot`` files and ``--occasion``
-summaries, and prints per variant and reference the within-session, between-occasion and
-between-session sd, and what each reference's prior makes of the gate's minimum detectable drop.
-"""
+"""``baselines reference``: each variant's within-session, between-occasion and between-session
+spread over eager and over ``jit``, and the detectable drop each reference's prior allows."""
 
 from __future__ import annotations
 
@@ -136,8 +132,7 @@ def _mdd(within: Spread, prior: float, prior_df: int, sessions: int, today: int,
 
 
 def _priors(found: Found, variant: str, reference: str) -> list[tuple[float, int, str]]:
-    """The priors a ratio could be gated with: the shipped one, the data's across boots (where a boot
-    contrast exists), and within one boot."""
+    """The priors a ratio could be gated with: the shipped one, the data's across boots, within one boot."""
     out = [(POOLED_PRIOR_SD, PRIOR_DF, "shipped")]
     _, occasion, session = found[(variant, reference, MS)]
     sd, df = pooled_prior(occasion, session)

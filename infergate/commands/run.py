@@ -1,11 +1,8 @@
-"""``python -m infergate run``: the perf suite (everything under ``perf/``) with the speedup gate.
-
-A thin front to pytest: any argument it does not know itself is passed to pytest unchanged
-(``-k bert``, ``--ig-json out.json``, ``--ig-floor 0.03``...). Exit codes (``core.exit_codes``):
-0 every gated case passed; 1 a regression (or another test failure); 10 a case could not be judged
-(``--ig-inconclusive fail``); 8 a case could not rule out the floor (``--ig-unverified fail``);
-7 nothing was judged (no baselines for this machine class and lane); 2-6 pytest's own (2
-interrupted, 3 internal error, 4 usage error, 5 nothing collected, 6 --max-warnings).
+"""``python -m infergate run``: the perf suite (``perf/``) with the speedup gate, a thin front to
+pytest that passes on every argument it does not know (``-k bert``, ``--ig-json out.json``). Exit
+codes (``core.exit_codes``): 0 every gated case passed; 1 a regression or another failure; 10 not
+judged (``--ig-inconclusive fail``); 8 the floor not ruled out (``--ig-unverified fail``); 7 nothing
+judged (no baselines); 2-6 pytest's own.
 """
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""``python -m infergate shards``: the nightly's shard plan as a GitHub Actions matrix, derived from a
-profile (``building.shards``); ``--ig-shard I/N`` makes pytest keep shard I's models."""
+"""``python -m infergate shards``: the nightly's shard plan (``building.shards``) as a GitHub Actions matrix."""
 
 from __future__ import annotations
 

@@ -1,4 +1,2 @@
-"""The ground floor: errors, the atomic writer, shared argument types, defaults, paths.
-
-May import nothing else in infergate (layer order: docs/architecture.md).
-"""
+"""The ground floor: errors, the atomic writer, argument types, defaults, paths. May import nothing
+else in infergate (docs/architecture.md)."""

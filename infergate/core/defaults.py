@@ -1,6 +1,5 @@
-"""The gates' and the perf run's defaults, one of each, stdlib-only: every command's ``--help`` and
-the upgrade gate start under the system Python, before any lane's numpy exists. Why each value is
-what it is: docs/calibration.md."""
+"""The gates' and the perf run's defaults, stdlib only (every ``--help`` runs under the system Python).
+Why each value: docs/calibration.md."""
 
 from __future__ import annotations
 
@@ -30,8 +29,7 @@ CHANGE_ALARM_Z = 2.4  # change points: the newest nights' one-sided drop test, i
 
 
 def runs_per_model(repeat: int | None, recording: bool) -> int:
-    """--ig-repeat when given; otherwise RECORD_RUNS when recording baselines, DEFAULT_REPEAT when
-    gating. The same rule for ``pytest perf`` and ``python -m infergate run``."""
+    """--ig-repeat when given; else RECORD_RUNS when recording baselines, DEFAULT_REPEAT when gating."""
     if repeat is not None:
         return repeat
     return RECORD_RUNS if recording else DEFAULT_REPEAT

@@ -1,5 +1,4 @@
-"""What the upgrade gate writes: gate.json, each lane's timings in pytest-benchmark form, the
-Markdown report and plots, and the facts of how it measured."""
+"""What the upgrade gate writes: gate.json, each lane's timings, the report and plots, how it measured."""
 
 from __future__ import annotations
 
@@ -14,8 +13,7 @@ from .lockstep_plan import case_ids
 
 
 def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
-    """One lane's timings in pytest-benchmark form, so ``pytest-benchmark compare from.json to.json``
-    shows both lanes side by side."""
+    """One lane's timings in pytest-benchmark form, for ``pytest-benchmark compare from.json to.json``."""
     from ..reports.results_json import benchmark_entry, machine_info, results_doc
 
     lane_name = gate.from_lane if side == "from" else gate.to_lane

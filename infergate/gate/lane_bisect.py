@@ -1,17 +1,6 @@
-"""``lanegate --bisect``: which package's move carries a regression between two lanes.
-
-When "from" and "to" differ in more than one top-level pin, the gate's regression could come from
-any of them. Bisection builds the lanes in between, one *move* at a time (a move is one top-level
-pin, or pins that only move together: IPEX x.y works only with torch x.y), gates "from" against
-each with the same lockstep pairs, and gives each move its share of the regression:
-log(change of the move alone) / log(change of the whole upgrade).
-
-An intermediate lane is a lock file written under the gate's output directory: the "from" lock,
-with the move's top-level packages at the "to" pins; dependencies whose pins the two locks disagree
-on are left for pip to resolve (they may belong to either move). A combination that cannot install
-or cannot start a worker is reported and skipped, never a crash: some pairs of versions simply do
-not go together, and that is an answer too.
-"""
+"""``gate --bisect``: which package's move (one top-level pin, or pins that only move together) carries
+a regression between two lanes, each intermediate lane gated against "from" (docs/upgrade-gate.md).
+A lane that cannot install or start a worker is reported and skipped, never a crash."""
 
 from __future__ import annotations
 
@@ -116,9 +105,9 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callabl
                  write: Callable[[Any, Path], Any] | None = None, start: Any = None,
                  lane_python: Callable[[str], Path] | None = None,
                  ensure: Callable[[str], Any] | None = None) -> list[str]:
-    """Bisect a finished gate, running the gate (``run``, ``write``: lanegate's run_gate and
-    write_outputs, passed in so that this module does not import the gate back) once per move;
-    without ``write`` the intermediate gates' reports are not written."""
+    """Bisect a finished gate, gating once per move. ``run``, ``write``: lanegate's run_gate and
+    write_outputs, passed in so this module does not import the gate; without ``write`` the
+    intermediate gates' reports are not written."""
     from . import lanes as lanes_mod
 
     ensure = ensure or (lambda lane: lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)))

@@ -1,15 +1,5 @@
-"""A lane resolved at run time from the newest torch and transformers releases: the upstream canary.
-
-``python3 -m infergate lanes newest NAME --index URL``: the newest final release of each package
-on the indexes (pre-releases, dev and post builds of another version left out), written as
-``lanes/NAME.in`` (the base lane's ``.in`` with those two pins replaced), installed into the lane's
-venv, then frozen and hashed into ``lanes/NAME.lock`` by ``lanes.lock``: the lock is made and
-hashed on the run's own machine, from the indexes it resolved against. An index is a PEP 503 / 691
-URL (PyPI: ``https://pypi.org/simple``) or a ``file://`` directory: a local index (one folder per
-project with an ``index.html``) or a plain directory of wheels, the stand-in tests use.
-
-Stdlib only, as ``lanes``: it runs under the system python3 before the lane exists.
-"""
+"""A lane of the newest final torch and transformers releases on the given indexes, installed, locked and
+hashed here: the upstream canary (``lanes newest``, docs/lanes.md). Stdlib only."""
 
 from __future__ import annotations
 

@@ -1,9 +1,5 @@
-"""Running pip and venv for a lane, and reading a failed install's log into one line.
-
-The defaults of the side effects ``lanes.ensure`` and ``lanes.lock`` take as arguments (tests
-pass fakes), and ``classify_pip_failure``: why a ``pip install`` failed, without the noise.
-Stdlib only, as ``lanes``.
-"""
+"""Running pip and venv for a lane (the side effects ``lanes`` takes as arguments, so tests pass fakes),
+and ``classify_pip_failure``: a failed install's reason in one line. Stdlib only."""
 
 from __future__ import annotations
 
@@ -141,11 +137,8 @@ def _conflict_lines(lines: list[str]) -> list[str]:
 
 
 def classify_pip_failure(log_text: str, returncode: int | None = None) -> str:
-    """The reason a ``pip install`` failed, as one line (without lane name or log path).
-
-    Order matters: an unreachable registry also ends in "No matching distribution", so the
-    network markers are checked first.
-    """
+    """The reason a ``pip install`` failed, as one line. Network markers are checked first: an
+    unreachable registry also ends in "No matching distribution"."""
     lines = log_text.splitlines()
 
     network = [ln for ln in lines if any(m in ln for m in _NETWORK_MARKERS)]

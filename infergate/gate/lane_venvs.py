@@ -1,11 +1,5 @@
-"""Where a lane's lock and venv live, and whether the venv still matches its lock.
-
-Owns the lane names and paths (``resolve_lane``: ``lanes/<lane>.lock`` and ``<repo>/.venvs/<lane>``,
-root overridable with ``INFERGATE_VENVS``), ``LaneError``, and the install stamp: the digest of the
-lock and the venv's Python that ``lanes.ensure`` leaves once an install completed.
-
-Stdlib only, as ``lanes``: it runs under the system ``python3`` before any lane exists.
-"""
+"""Where a lane's lock and venv live (``resolve_lane``), ``LaneError``, and the install stamp: the
+digest of the lock and the venv's Python that ``lanes.ensure`` leaves. Stdlib only."""
 
 from __future__ import annotations
 
@@ -104,10 +98,7 @@ def resolve_lane(
 
 
 def venv_python_version(venv: Path) -> str:
-    """The venv interpreter's version, read from ``pyvenv.cfg`` (no subprocess needed).
-
-    Part of the digest so that a venv rebuilt on another Python reinstalls its wheels.
-    """
+    """The venv's Python version, from ``pyvenv.cfg``; in the digest, so another Python reinstalls."""
     cfg = venv / "pyvenv.cfg"
     values: dict[str, str] = {}
     if cfg.is_file():

@@ -1,20 +1,5 @@
-"""Lanes: one pinned virtualenv per torch/transformers pairing, set up idempotently.
-
-A lane is a fully pinned requirement file ``lanes/<lane>.lock`` plus a venv at
-``<repo>/.venvs/<lane>`` (root overridable with ``INFERGATE_VENVS``). ``ensure`` installs the
-lock into the venv once and leaves a stamp; while the lock and the venv's Python are unchanged,
-later runs never call pip.
-
-This module owns the commands (``ensure``, ``lock``, ``lane_python``, the CLI); where a lane lives
-and its stamp are ``lane_venvs``, running pip and reading its failures ``lane_pip``.
-
-This module must stay stdlib-only: it runs under the system ``python3`` before any lane exists.
-Usage (from the repository root)::
-
-    python3 -m infergate lanes ensure ipex current
-    python3 -m infergate lanes lock current
-    python3 -m infergate lanes python ipex
-"""
+"""Lanes: one pinned venv per torch/transformers pairing (``lanes/<lane>.lock`` into ``.venvs/<lane>``),
+set up idempotently: ``ensure``, ``lock``, ``lane_python``. Stdlib only (docs/lanes.md)."""
 
 from __future__ import annotations
 

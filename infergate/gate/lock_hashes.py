@@ -1,14 +1,5 @@
-"""Hashes for a lane's lock: every pin gets the sha256 of every file its index offers for that
-version, so ``pip install --require-hashes`` installs nothing that was not reviewed.
-
-Every platform's file of a pinned version is listed, as pip-tools does: a runner picks another
-wheel than this machine (GitHub's runners take torch's CUDA build from PyPI; these machines take
-a CPU build from a local wheel directory), and each must be allowed. Sources: PyPI's JSON simple
-API, the local file indexes and find-links directories in pip's configuration. A pin no source
-knows is an error naming it: a lock is never written with a pin left unhashed.
-
-Runs under the system ``python3`` before any lane exists: standard library only.
-"""
+"""Hashes for a lane's lock: the sha256 of every file each pin's indexes offer, all platforms, for
+``pip install --require-hashes``; a pin no source knows is an error (docs/lanes.md). Stdlib only."""
 
 from __future__ import annotations
 
@@ -124,11 +115,8 @@ def _pip_config_list() -> str:
 
 def hashes_for(name: str, version: str, indexes: Sequence[Path], links: Sequence[Path],
                fetch: Fetch = _http_get) -> list[str]:
-    """Every file's hash, except that a CPU build (``+cpu``) on this machine's disk, when there is
-    one, is the only one allowed. In --require-hashes mode pip ranks a candidate whose link carries
-    an allowed hash above any other, and a find-links file carries none: with PyPI's CUDA wheel
-    allowed too, pip took it (526 MB plus CUDA dependencies the lock does not pin) over the CPU
-    wheel the lane was frozen from. Elsewhere the CPU build comes from PyTorch's CPU index."""
+    """Every file's hash, except that a CPU build (``+cpu``) on this machine's disk, when there is one,
+    is the only one allowed: in hash mode pip would prefer PyPI's CUDA wheel to it (docs/lanes.md)."""
     cpu = set()
     for directory in links:
         cpu |= find_links_hashes(name, version, directory, local="cpu")

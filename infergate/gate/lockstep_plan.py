@@ -1,9 +1,5 @@
-"""What the upgrade gate measures per model: the variants each side builds and times, and case ids.
-
-Plain data, shared by ``lockstep`` (which drives the workers) and ``lanegate`` (which names the
-cases). ``gate --replace`` lives here: a replaced case keeps the "from" variant's name and id while
-the "to" worker builds and calls its stand-in.
-"""
+"""What the upgrade gate measures per model: the variants each side builds and times, and case ids;
+``gate --replace``'s stand-ins."""
 
 from __future__ import annotations
 
@@ -17,17 +13,9 @@ from ..building.variants import REFERENCE, TORCH_GROUP, process_group
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """One model at one dtype: the variants its selected cases need (eager always: every speedup is
-    against the same rounds' eager time) and their case ids.
-
-    ``replaced``: variant -> the variant the "to" lane times in its place (``gate --replace``), e.g.
-    jit_ipex -> compile for leaving IPEX. A case keeps the "from" variant's name and id; only the
-    "to" worker's build and calls use the replacement (``on``).
-
-    ``group``: ``variants.process_group`` of the plan's variants. Each group gets workers of its
-    own: importing IPEX swaps torch's BF16 autocast kernels for the whole process, so BF16 eager,
-    jit and compile must never share a worker with BF16 ``jit_ipex``. A plan outside the torch group
-    times eager only as its speedups' reference; the eager *case* is the torch group's."""
+    """One model at one dtype: the variants its selected cases need (eager always) and their case ids.
+    ``replaced``: variant -> its stand-in in the "to" lane (``gate --replace``), the case keeping the
+    "from" name and id. ``group``: the plan's ``variants.process_group``, which gets workers of its own."""
 
     model: str
     dtype: str
@@ -45,15 +33,13 @@ class ModelPlan:
 
     @property
     def workers(self) -> tuple[str, str]:
-        """Which plans may share a pair of workers: the same group *and* dtype. FP32 ``jit_ipex`` is
-        in the torch group (FP32 has no kernel swap) yet imports IPEX for good, so BF16 eager, jit
-        and compile must not follow it into the same process either."""
+        """Which plans may share a pair of workers: the same group and dtype (FP32 ``jit_ipex``, in the
+        torch group, still imports IPEX for good)."""
         return self.group, self.dtype
 
 
 def _group(case: Case, replaced: Mapping[str, str]) -> str:
-    """The case's process group on both sides: a stand-in that imports IPEX (``--replace
-    compile=jit_ipex``) needs the IPEX group as much as the variant it stands in for."""
+    """The case's process group on both sides: a stand-in that imports IPEX needs the IPEX group too."""
     names = {case.variant, replaced.get(case.variant, case.variant)}
     groups = {process_group(n, case.dtype) for n in names}
     return TORCH_GROUP if groups == {TORCH_GROUP} else (groups - {TORCH_GROUP}).pop()

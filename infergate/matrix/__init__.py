@@ -1,5 +1,2 @@
-"""What is measured, as data: architectures, tasks, sizes, dtypes and tolerances, inputs, seeded
-models, the packaged checkpoint, answer agreement.
-
-May import core only, and never torch at module level (layer order: docs/architecture.md).
-"""
+"""What is measured, as data: models, tasks, sizes, dtypes, tolerances, inputs, answer agreement.
+May import core only, and never torch at module level (docs/architecture.md)."""

@@ -1,5 +1,4 @@
-"""Comparing a variant's outputs with the reference: raw closeness and task-level answers (BF16 is
-judged on answers, not only logits)."""
+"""Comparing a variant's outputs with the reference: raw closeness and the task answers."""
 
 from __future__ import annotations
 

@@ -60,8 +60,7 @@ def package_checkpoint_dir(ref: str) -> Path:
 
 
 def resolve_checkpoint(ref: str) -> Path:
-    """A local directory, an installed package's directory (``pkg:``), or a hub id resolved from the
-    local HF cache only (never downloaded)."""
+    """A local directory, an installed package's directory (``pkg:``), or a hub id from the local cache only."""
     if ref.startswith(PACKAGE_PREFIX):
         return package_checkpoint_dir(ref)
     path = Path(ref).expanduser()

@@ -1,10 +1,6 @@
-"""A user's own module through a factory: ``build(task, dtype, shape) -> (module, example inputs)``.
-
-``task`` is the config's task name ("qa", "seqcls", "tokcls"), ``dtype`` is ``torch.float32`` (the
-reference is built in FP32; each variant converts it to its case's dtype, as for the zoo's models),
-``shape`` is ``(batch, sequence)``. The module must return a tuple of tensors from
-``module(**inputs)``, as transformers' models do with ``return_dict=False``. Anything else the
-factory does wrong is a ``BuildError``: that case's failure, never the session's.
+"""A user's own module through a factory ``build(task, dtype, shape) -> (module, inputs)``: ``task`` is
+"qa", "seqcls" or "tokcls", ``dtype`` ``torch.float32`` (variants convert it), ``shape`` (batch,
+sequence); ``module(**inputs)`` returns a tuple of tensors. Anything else is that case's BuildError.
 """
 
 from __future__ import annotations

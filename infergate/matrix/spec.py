@@ -1,5 +1,4 @@
-"""What a model is: its spec (architecture, task, size, attention, seed, or a real checkpoint) and the
-seeded weights every lane draws the same, with no download."""
+"""What a model is (architecture, task, size, attention, seed, or a checkpoint) and its seeded weights."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""A user's models, declared as data: ``[tool.infergate]`` in the rootdir's ``pyproject.toml`` or in
-a file given with ``--ig-config``. Read and validated here, stdlib only; every refusal is one line
-naming the key and the file (``ConfigError``). Variant names are checked by the building layer,
-which owns the registry, with the same message form (``config_error``)."""
+"""A user's models as data: ``[tool.infergate]`` in the rootdir's ``pyproject.toml`` or ``--ig-config``,
+read and validated, stdlib only; every refusal is one ``ConfigError`` line naming key and file."""
 
 from __future__ import annotations
 
@@ -82,8 +80,7 @@ DEFAULT_DTYPES = (DType.FP32,)
 
 
 def load_config(path: Path, required: bool) -> UserConfig | None:
-    """The ``[tool.infergate]`` table of ``path``. A ``pyproject.toml`` without one is no config
-    (None) unless ``required`` (given with --ig-config: a file that configures nothing is a mistake)."""
+    """The ``[tool.infergate]`` table of ``path``; None for a pyproject without one, unless ``required``."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

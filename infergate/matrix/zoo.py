@@ -1,5 +1,4 @@
-"""The model zoo as data: architectures, tasks, sizes, attention implementations; seeded, never
-downloaded. Each architecture maps the generic shape to its own config keys."""
+"""The model zoo as data: architectures, tasks, sizes, attention implementations; seeded, never downloaded."""
 
 from __future__ import annotations
 

@@ -1,32 +1,5 @@
-"""The baselines file's format and its records: ``RunRecord``, ``SessionInfo``, ``CaseBaseline``
-and ``BaselineFile``, each validating and normalising every field on construction.
-
-Format, version 4 (versions 1-3 are read as one session each, and rewritten as version 4 on the
-next update)::
-
-    {"schema": "infergate-baselines", "version": 4, "history": ["1: ...", ..., "4: ..."],
-     "machine_class": "...", "lane": "...",
-     "sessions": {session_id: {"host": "h-<hash>", "kernel": "...", "first": ISO, "last": ISO,
-                               "environment": {...}, "source": "recorded" | "added from <file>" | ...}},
-     "cases": {case_id: {"confidence": 0.99, "environment": {...},
-                         "estimator": "median-of-round-ratios" (``ESTIMATORS``),
-                         "floor": 0.05 (optional), "fusions": {pattern: count} (optional),
-                         "runs": [{"speedup": float, "ci": [lo, hi], "rounds": int,
-                                   "median_ms": {"eager": float, "<variant>": float},
-                                   "recorded": ISO timestamp, "session": session_id}, ...]}}}
-
-Why several runs: one run's bootstrap interval covers the noise of its own rounds only; separate
-processes scatter by more than that (docs/calibration.md). Why sessions: another host or boot of
-the same machine class scatters by more again, and only runs from several sessions measure it
-(``session_gate``). A session is a host boot (``baselines.host_identity``); a recording appends its runs to
-its session and each case's oldest sessions age out beyond ``MAX_SESSIONS`` (per case: every nightly
-shard is a session of its own, and other shards' sessions must not push a case's out). Why the estimator is
-recorded: speedups taken another way (versions 1 and 2 hold ratios of medians) differ
-systematically from today's, so the gate must not compare them, and an update drops a case's runs
-of another estimator.
-
-Reading, merging and writing the files: ``baselines``.
-"""
+"""The records a baselines file holds and their JSON form, version 4 (1-3 are read as one session each;
+the format: docs/architecture.md, "Baseline files"). Construction validates and normalises every field."""
 
 from __future__ import annotations
 
@@ -39,7 +12,6 @@ from typing import Any
 
 from ..building.variants import REFERENCE
 from ..core.datafile import InvalidData, describe
-from ..core.defaults import MAX_SESSIONS as MAX_SESSIONS  # re-exported: baselines and tests read it here
 from .stats import ESTIMATOR, LEGACY_ESTIMATOR, SPEEDUP_ESTIMATORS
 
 SCHEMA = "infergate-baselines"
@@ -57,8 +29,7 @@ HISTORY: tuple[str, ...] = (
     "per run the 'session' it was measured in, so the gate can tell within-session from "
     "between-session spread; a version 1-3 file is one session",
 )
-# The names a case may record; what each means is in infergate.measuring.stats. Every case of a version 1
-# or 2 file holds LEGACY_ESTIMATOR's speedups.
+# What each means: infergate.measuring.stats. Versions 1 and 2 hold LEGACY_ESTIMATOR's speedups.
 ESTIMATORS = tuple(SPEEDUP_ESTIMATORS)
 
 TOP_KEYS = frozenset({"schema", "version", "history", "machine_class", "lane", "cases"})
@@ -202,8 +173,7 @@ class RunRecord:
     session: str = LEGACY_SESSION
 
     def __post_init__(self) -> None:
-        # object.__setattr__ because the dataclass is frozen; normalising here means every
-        # record in memory, from a file or from a run, is known to be well-formed.
+        # Frozen, so object.__setattr__; every record in memory, from a file or a run, is well-formed.
         set_ = object.__setattr__
         set_(self, "speedup", _positive("speedup", self.speedup))
         set_(self, "ci", _ci(self.ci))

@@ -1,15 +1,32 @@
-"""When a recorded baseline may not be judged against at all: another recipe, another set-up."""
+"""Which recorded runs may be compared with today's or pooled: the recipe revision and the set-up."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..building.variants import get_variant
 from .baseline_records import CaseBaseline
-from .baselines import recipe_of
 
+# The environment key holding the variant's recipe revision (variants.Variant.recipe); files
+# recorded before it existed were all measured with revision 1.
+RECIPE = "recipe"
 # In the lane's python; recording drops the runs of an older recipe.
 RERECORD = "python -m infergate run --update-baselines"
+
+
+def recipe_of(environment: Mapping[str, Any]) -> int:
+    value = environment.get(RECIPE, 1)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1
+
+
+def set_up(environment: Mapping[str, Any]) -> tuple[Any, Any, int]:
+    """What makes runs incomparable: torch threads, measuring settings (None when unrecorded) and recipe revision."""
+    measuring = environment.get("measuring")
+    settings = measuring.get("settings") if isinstance(measuring, Mapping) else None
+    return (environment.get("torch_threads"),
+            tuple(settings) if settings not in (None, ["none"], ("none",)) else None,
+            recipe_of(environment))
 
 
 def stale_reason(case_id: str, variant: str, base: CaseBaseline | None) -> str | None:

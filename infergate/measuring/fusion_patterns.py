@@ -1,5 +1,5 @@
-"""The fusion patterns as data (the guide's five plus prepacked linear, with IPEX's node kinds for
-each), the other tracked kinds, and ``signals``: a TorchScript graph's kinds as pattern counts."""
+"""The fusion patterns as data (the guide's five plus prepacked linear, with IPEX's node kinds) and
+``signals``: a TorchScript graph's kinds as pattern counts."""
 
 from __future__ import annotations
 
@@ -95,10 +95,8 @@ def linear_nodes(kinds: Mapping[str, int]) -> int:
 
 
 def signals(kinds: Mapping[str, int], linear_calls: int | None) -> dict[str, int]:
-    """Pattern counts (every pattern, 0 included) plus each tracked kind present that no pattern names.
-
-    ``linear_calls``: the eager model's nn.Linear calls (``count_linear_calls``); None leaves Concat Linear out.
-    """
+    """Pattern counts (0 included) plus each tracked kind no pattern names. ``linear_calls``: the eager
+    model's nn.Linear calls; None leaves Concat Linear out."""
     out: dict[str, int] = {}
     for pattern in PATTERNS:
         if pattern.key == CONCAT_LINEAR:

@@ -1,5 +1,4 @@
-"""Fusion expectations: a case's fusion signals against the counts in
-``<baselines>/<class>/<lane>.fusions.json`` (a lost one fails, a new one is reported), and the coverage table."""
+"""Fusion expectations (``<class>/<lane>.fusions.json``: a lost signal fails, a new one is reported), and coverage."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The seed guide's recipe run: the Trainer's ``--jit_mode_eval``, traced or not as read from the
-model it evaluates with, timed with the suite's ``jit`` and ``eager`` in the same rounds."""
+"""The seed guide's recipe run: the Trainer's ``--jit_mode_eval``, timed with the suite's ``jit`` and ``eager``."""
 
 from __future__ import annotations
 
@@ -150,8 +149,7 @@ def _inspect_evaluated(row: RecipeRow, evaluated: Any, inputs: dict, reference: 
 
 def measure_recipe(spec: ModelSpec, shape: Shape, plan: SamplingPlan,
                    factory: ModelFactory | None = None) -> RecipeRow:
-    """The Trainer's jit evaluation of ``spec`` (built by ``factory``), then the suite's ``jit`` and
-    ``eager``, timed together at ``shape``. A suite build error is recorded, never replaced."""
+    """The Trainer's jit evaluation of ``spec``, then the suite's ``jit`` and ``eager``, timed together."""
     import torch
 
     from ..building.harness import example_inputs

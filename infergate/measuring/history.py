@@ -1,14 +1,6 @@
-"""The results history: every perf run's cases, append-only, as JSONL per machine class and month.
-
-Layout ``<root>/<machine class>/<YYYY-MM>.jsonl`` (locally a directory; in CI the files of a
-dedicated branch). Each line is one JSON object with ``schema``, ``version`` and ``kind``:
-a ``run`` line (one perf results file: session, commit, lock digest, package versions, CPU) and
-one ``case`` line per case of that run (its per-run speedups, eager latency, measuring cost).
-A run already in the history (same run id) is never written twice. Lines of another schema or
-an unknown version (an integer: ``true`` or ``1.0`` is none) are refused with the file and line
-named. Append-only in content; on disk a month file gains its lines by an atomic rewrite
-(``core.atomic``), so a write cut short leaves the file as it was.
-"""
+"""The results history: every perf run's cases, append-only JSONL in ``<root>/<class>/<YYYY-MM>.jsonl``:
+a ``run`` line per results file and its ``case`` lines. A run id is written once; a month file is
+rewritten atomically; a line of another schema or version is refused, naming file and line."""
 
 from __future__ import annotations
 
@@ -184,8 +176,7 @@ def load(root: Path, machine_class: str | None = None) -> History:
 
 
 def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) -> list[bool]:
-    """Append each run and its cases, under one lock per class; False where the run (its id) is
-    already in the history or earlier in ``items``: nothing written for it."""
+    """Append each run and its cases under one lock per class; False where the run id is already there."""
     by_class: dict[str, list[int]] = {}
     for k, (run, _) in enumerate(items):
         by_class.setdefault(run.machine_class, []).append(k)

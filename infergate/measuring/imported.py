@@ -1,7 +1,5 @@
-"""Files recorded on another machine (a runner's ``--update-baselines``) merged into this tree's:
-baseline sessions and fusion expectations, each keeping where it came from. What may be imported
-is checked by the command (``commands.baselines_cli``); here are the locked, atomic merges.
-"""
+"""Files recorded on another machine merged into this tree's, locked and atomic: baseline sessions and
+fusion expectations, each keeping where it came from (what may be imported: ``baselines_cli``)."""
 
 from __future__ import annotations
 
@@ -16,6 +14,7 @@ from ..core.atomic import write_text
 from ..core.errors import DataFileError
 from . import baselines as bl
 from . import fusions
+from .baseline_merge import merge, run_key
 from .baseline_records import BaselineFile, CaseBaseline, SessionInfo
 
 
@@ -25,25 +24,21 @@ def merge_sessions(
     source_of: Callable[[str, SessionInfo], str],
     lock_timeout: float = bl.LOCK_TIMEOUT_S,
 ) -> tuple[int, int, list[str]]:
-    """Append every session of ``source`` (a file recorded elsewhere) to the file at ``path`` in one
-    locked, atomic update; ``source_of(id, info)`` is the source each session is recorded with.
-
-    A run already in the file (same case, session, record time, speedup, interval) counts once:
-    importing a session twice adds nothing. Returns (runs added, runs already there, notes).
-    """
+    """Append every session of ``source`` to the file at ``path`` in one locked update, each with the
+    source ``source_of(id, info)``. A run already there counts once. Returns (added, already there, notes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with filelock.FileLock(str(path) + ".lock", timeout=lock_timeout):
             merged = bl.load_or_none(path)
-            seen = {(cid, bl.run_key(r)) for cid, c in (merged.cases if merged else {}).items() for r in c.runs}
+            seen = {(cid, run_key(r)) for cid, c in (merged.cases if merged else {}).items() for r in c.runs}
             added = present = 0
             notes: list[str] = []
             for sid, info in source.sessions.items():
                 new_cases = {}
                 for cid, case in source.cases.items():
                     runs = [r for r in case.runs if r.session == sid]
-                    fresh = tuple(r for r in runs if (cid, bl.run_key(r)) not in seen)
+                    fresh = tuple(r for r in runs if (cid, run_key(r)) not in seen)
                     present += len(runs) - len(fresh)
                     if not fresh:
                         continue
@@ -57,7 +52,7 @@ def merge_sessions(
                     continue
                 described = dataclasses.replace(info, source=source_of(sid, info))
                 before = merged.sessions.get(sid) if merged else None
-                merged = bl.merge(path, merged, new_cases, source.machine_class, source.lane, (sid, described),
+                merged = merge(path, merged, new_cases, source.machine_class, source.lane, (sid, described),
                                   notes=notes)
                 if before is not None and described.source not in before.source:
                     # The session was there already (an earlier partial import, a recording): its
@@ -77,10 +72,9 @@ def merge_sessions(
 
 def merge_fusions(path: Path | str, source: fusions.FusionFile, source_of: Callable[[fusions.Expectation], str],
                   lock_timeout: float = bl.LOCK_TIMEOUT_S) -> tuple[int, int, int]:
-    """Merge the expectations of ``source`` (a file recorded elsewhere) into the file at ``path``,
-    each recorded with ``source_of(expectation)`` as its source. One already there with the same
-    counts and record time is left as it is; one the file holds a newer record of is not replaced.
-    Returns (merged, already there, kept newer)."""
+    """Merge ``source``'s expectations into the file at ``path``, each with the source
+    ``source_of(expectation)``; one already there, or recorded later there, is kept. Returns (merged,
+    already there, kept newer)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

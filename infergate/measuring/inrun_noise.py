@@ -1,5 +1,4 @@
-"""Evidence of a busy machine sampled while measuring, from ``/proc/stat``: other runnable threads
-and stolen CPU time (docs/calibration.md)."""
+"""Evidence of a busy machine sampled while measuring (``/proc/stat``): runnable threads, stolen time."""
 
 from __future__ import annotations
 

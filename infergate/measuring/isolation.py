@@ -1,6 +1,5 @@
-"""Run one case in a fresh worker process (never a fork; its own process group), so a crash or a hang
-fails that case only. ``fn`` must be top-level and its arguments and result picklable; a pytest
-outcome raised in the worker comes back as ``core.errors.WorkerOutcome``."""
+"""Run one case in a fresh worker process (never a fork), so a crash or hang fails that case only. ``fn``
+must be top-level, its arguments and result picklable; a pytest outcome comes back as ``WorkerOutcome``."""
 
 from __future__ import annotations
 
@@ -48,11 +47,7 @@ class RemoteTraceback(Exception):
 def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
                   env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (),
                   stderr_log: Path | None = None, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a fresh worker; its result, or its exception re-raised here.
-
-    ``env`` and ``argv_prefix`` set the worker's measuring environment; ``stderr_log`` receives its
-    stderr. Raises CaseCrashed when the worker dies and CaseTimeout after ``timeout`` seconds.
-    """
+    """``fn(*args, **kwargs)`` in a worker (``env``, ``argv_prefix``: its environment); CaseCrashed, CaseTimeout."""
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"run_in_worker needs a timeout > 0 seconds, got {timeout!r}")
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"

@@ -1,24 +1,6 @@
-"""How two lanes compare, case by case, from lockstep worker pairs: latency, speedup, outputs, fusions.
-
-Plain data in (``lockstep.PairRecord``), plain data out (``lane_results``), so the statistics are tested on synthetic
-workers with per-process offsets (tests/test_lanegate.py). ``infergate.gate.lanegate`` runs the workers.
-
-- latency: in each pair, the median over lockstep rounds of to/from (both calls of a round share the
-  machine's state); across pairs, t bounds on the log scale with df = pairs - 1. Each pair is
-  two fresh processes, so the spread between pairs carries the per-process offset that rounds
-  inside one process cannot see (docs/upgrade-gate.md, "Calibration"). The rule is one-sided
-  (only a slowdown fails), so each end of the interval is a one-sided bound at the family
-  confidence: a regression needs the lower bound above 1, a pass the upper one within the floor.
-- speedup over eager: per pair and lane the median over rounds of eager/variant; the lanes' ratio
-  with the same interval, reported (users serve the variant: its latency is the verdict).
-- outputs: "to" against "from" on the same seeded weights (their digests must match) and inputs,
-  per variant and dtype, with the tolerance table; task answers must agree.
-- fusions: a fusion signal whose count went down; availability: a variant lost in "to".
-
-Verdicts: a slowdown of at least ``min_change`` whose lower bound is above 1 is a regression; a case
-passes only when its upper bound rules out a slowdown of ``floor``; anything else is inconclusive,
-which is never a pass.
-"""
+"""How two lanes compare, case by case, from lock-step worker pairs (``lockstep.PairRecord``): latency
+(t bounds across pairs on the log scale, one-sided at the family confidence), speedup, outputs,
+fusions, availability, as ``lane_results`` data. The rules: docs/upgrade-gate.md, "What it does"."""
 
 from __future__ import annotations
 
@@ -59,11 +41,8 @@ class PairedChange:
 
 
 def change_over_pairs(per_pair: Sequence[float], confidence: float, *, one_sided: bool) -> PairedChange:
-    """The mean log ratio over pairs with t bounds (df = pairs - 1).
-
-    ``one_sided``: low and high are each a one-sided bound at ``confidence`` (what a one-sided
-    decision needs; together a two-sided interval at 2 * confidence - 1). Otherwise a two-sided
-    interval at ``confidence`` (a lean either way, as in calibration)."""
+    """The mean log ratio over pairs with t bounds (df = pairs - 1). ``one_sided``: each end is a
+    one-sided bound at ``confidence``; otherwise a two-sided interval at ``confidence``."""
     from .run_spread import student_t_quantile
 
     logs = [math.log(r) for r in per_pair]
@@ -78,8 +57,7 @@ def change_over_pairs(per_pair: Sequence[float], confidence: float, *, one_sided
 
 
 def change_status(change: PairedChange, floor: float, min_change: float) -> str:
-    """regression | improvement | pass | inconclusive, for a ratio where above 1 is worse.
-    ``change`` should carry one-sided bounds: each verdict is a one-sided claim."""
+    """regression | improvement | pass | inconclusive for a ratio where above 1 is worse (one-sided bounds)."""
     if change.low > 1.0 and change.point >= 1.0 + min_change:
         return "regression"
     if change.high < 1.0 and change.point <= 1.0 - min_change:
@@ -249,8 +227,7 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
 
 
 def _availability(cid: str, c: _Case, cmp: CaseComparison) -> list[str] | None:
-    """The case's verdict lines when a side did not measure it, else None (and a note on pairs
-    that lost it in 'from' only)."""
+    """The case's verdict lines when a side did not measure it, else None."""
     a, b = c.built["from"], c.built["to"]
     if "proof" not in a:
         cmp.status = "unavailable"
@@ -314,9 +291,8 @@ def compare(
     correctness: Correctness, rounds: int, floor: float = DEFAULT_FLOOR,
     min_change: float = UPGRADE_MIN_CHANGE, alpha: float = UPGRADE_ALPHA, gated: set[str] | None = None,
 ) -> GateResult:
-    """``pairs``: ``lockstep.PairRecord``s; ``case_ids``: (model, variant, dtype) -> case id;
-    ``gated``: the selected cases (default all). Eager is always timed, for the speedups; when it
-    was not selected it is shown as a reference, outside the verdict and the family."""
+    """``case_ids``: (model, variant, dtype) -> case id; ``gated``: the selected cases (default all).
+    Eager, always timed for the speedups, is shown as a reference when not selected."""
     from .speedup_verdicts import family_confidence
 
     if not pairs:

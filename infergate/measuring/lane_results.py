@@ -1,9 +1,5 @@
-"""A lane gate's result as data: per case comparison (``CaseComparison``), the correctness run
-(``Correctness``) and the whole gate (``GateResult``), with its headline and its JSON form.
-
-Produced by ``lane_compare``; read back and rendered by ``reports.report``. Standard library only:
-the gate's front starts under a Python without numpy.
-"""
+"""A lane gate's result as data (``CaseComparison``, ``Correctness``, ``GateResult``) with its headline
+and JSON form. Stdlib only: the gate's front starts under a Python without numpy."""
 
 from __future__ import annotations
 
@@ -72,8 +68,7 @@ class Correctness:
 
     @property
     def checked_nothing(self) -> bool:
-        """It ran and no test passed: none matched ``--cases`` (pytest exit 5), or every one skipped
-        (e.g. the cases of a variant this lane cannot build). Not a failure, and not a check either."""
+        """It ran and no test passed (none matched ``--cases``, or all skipped): not a failure, not a check."""
         return self.ran and (self.returncode == 5 or (self.returncode == 0 and " passed" not in f" {self.summary}"))
 
 
@@ -114,8 +109,7 @@ class GateResult:
         return not self.regressions
 
     def headline(self) -> str:
-        """FAIL, INCONCLUSIVE (never a pass: a case that could hide a floor-sized slowdown proved
-        nothing), or PASS with the largest change the run could still hide."""
+        """FAIL, INCONCLUSIVE (never a pass), or PASS with the largest change the run could still hide."""
         if self.regressions:
             return f"FAIL ({len(self.regressions)} regression(s))"
         if self.inconclusive:

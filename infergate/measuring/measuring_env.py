@@ -1,5 +1,5 @@
 """Process-level settings a perf worker starts with (allocator, OpenMP waiting, ASLR, huge pages);
-``SUITE_SETTINGS`` are the suite's. A setting whose library or tool is missing is refused."""
+``SUITE_SETTINGS`` are the suite's."""
 
 from __future__ import annotations
 

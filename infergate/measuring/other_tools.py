@@ -1,5 +1,4 @@
-"""Other tools' regression rules, emulated for the calibration: asv's (Mann-Whitney U, p < 0.002,
-10 % factor) and pytest-benchmark's percent rule."""
+"""Other tools' regression rules for the calibration: asv's (Mann-Whitney U) and pytest-benchmark's."""
 
 from __future__ import annotations
 

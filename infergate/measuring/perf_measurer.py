@@ -1,5 +1,4 @@
-"""How the perf run measures a model: the ``Measurer`` it is given, and the one it uses for real
-(``WorkerMeasurer``: a fresh worker process per run)."""
+"""How the perf run measures a model: the ``Measurer`` protocol and ``WorkerMeasurer``."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ MeasurementKey = tuple[str, str, str]
 
 
 def measurement_key(case: Case) -> MeasurementKey:
-    """Which worker measures a case: one per model id (which names the shape), dtype and
-    ``variants.process_group``."""
+    """Which worker measures a case: one per model id, dtype and ``variants.process_group``."""
     return model_key(case.model_id, case.dtype.value, case.variant)
 
 
@@ -33,15 +31,13 @@ def model_key(model_id: str, dtype: str, variant: str) -> MeasurementKey:
 
 class Measurer(Protocol):
     def __call__(self, case: Case, variants: tuple[str, ...], plan: SamplingPlan) -> ModelMeasurement:
-        """One run of the case's model: ``variants`` timed together under ``plan``; CaseCrashed or
-        CaseTimeout on a crash or hang."""
+        """One run of the case's model under ``plan``; CaseCrashed or CaseTimeout on a crash or hang."""
         ...
 
 
 @dataclass(frozen=True)
 class WorkerMeasurer:
-    """Each run in a fresh worker process started with ``menv`` (which must prove it applied), or in
-    this process when ``timeout`` is None."""
+    """Each run in a fresh worker started with ``menv``, or in this process when ``timeout`` is None."""
 
     timeout: float | None
     menv: MeasuringEnv

@@ -23,8 +23,7 @@ def run_record(variant: str, samples: Samples, session: str, recorded: str | Non
 
 def to_case_baseline(variant: str, runs: Sequence[Samples] | Sequence[RunRecord], environment: Mapping[str, Any],
                      previous: CaseBaseline | None, session: str) -> CaseBaseline:
-    """Every run of this host session, to append to the case's earlier sessions; hand-set floor and
-    fusion counts are kept."""
+    """This host session's runs, to append to the case's earlier ones; hand-set floor and fusions are kept."""
     records = tuple(r if isinstance(r, RunRecord) else run_record(variant, r, session) for r in runs)
     return CaseBaseline(
         runs=records,

@@ -1,5 +1,4 @@
-"""Run-aligned records (``reference_runs.FormRun``) from baselines files, printed summaries and
-envprobe files; an *occasion* is a session's runs within ``OCCASION_GAP_S`` of each other."""
+"""Run-aligned records from baselines files, summaries and envprobe files; *occasions*: runs close in time."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ from typing import Any, Final
 from ..building.variants import EAGER, process_group
 from ..matrix.dtypes import DType
 from .baseline_records import BaselineFile
-from .baselines import recipe_of
+from .baseline_rules import recipe_of
 from .reference_runs import FormRun
 
 OCCASION_GAP_S: Final = 1800.0  # a recording's runs are stamped seconds apart; two recordings, hours

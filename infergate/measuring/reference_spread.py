@@ -1,5 +1,4 @@
-"""Within-session, between-occasion and between-session spreads of a variant's log-ratio over a
-reference form, each with df and a chi-square interval (moments; docs/calibration.md)."""
+"""Within-session, between-occasion and between-session spreads of a variant's log-ratio over a reference form."""
 
 from __future__ import annotations
 

@@ -38,8 +38,7 @@ MIN_WARMUP_ROUNDS = 5
 
 @dataclass(frozen=True)
 class SamplingPlan:
-    """How long and how to sample. ``budget_s`` is the measuring time for all variants of the model
-    together; the round count follows from the warm-up medians, the same for every variant."""
+    """How long and how to sample. ``budget_s``: the measuring time for all of the model's variants together."""
 
     budget_s: float = DEFAULT_BUDGET_S
     warmup_s: float = DEFAULT_WARMUP_S
@@ -71,8 +70,7 @@ class Copy:
 
 @dataclass(frozen=True)
 class Cost:
-    """What building a variant cost in its worker: seconds (build, proof, warm-up), the first call's
-    latency, and resident memory (peak above start, and what the built variant keeps)."""
+    """What building a variant cost in its worker: seconds, the first call's latency, resident memory."""
 
     build_s: float
     first_call_s: float
@@ -206,8 +204,7 @@ def measure_model(
     copies: Sequence[Copy] = (),
     shape: Shape = TRACE_SHAPE,
 ) -> ModelMeasurement:
-    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), warm up and time in rounds at
-    ``shape``; a variant whose ``unavailable()`` gives a reason is skipped with it."""
+    """Build ``variants`` of ``spec`` at ``dtype`` (plus ``copies``), warm up and time in rounds at ``shape``."""
     return measure_model_plans(spec, dtype, variants, (plan,), copies, shape)[0]
 
 
@@ -261,8 +258,7 @@ def _build_variants(
     model: torch.nn.Module, inputs: Inputs, dtype: DType, variants: Sequence[str], plan: SamplingPlan,
     caps: Capabilities,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, Cost], dict[str, Callable[[Inputs], Outputs]]]:
-    """``building.builds.build_variants`` (``plan.inject``: built from a slowed copy), split into
-    skipped reasons, errors, proofs, costs and the calls to time."""
+    """``build_variants`` (``plan.inject``: from a slowed copy), split into skips, errors, proofs, costs, calls."""
     from ..building.builds import build_variants
     from ..building.variants import get_variant
 

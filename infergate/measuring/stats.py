@@ -93,8 +93,7 @@ def _round_log_ratios(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def speedup_ratio(eager: npt.ArrayLike, variant: npt.ArrayLike) -> float:
-    """The median over rounds of eager/variant (> 1: the variant is faster), on the log scale; per-round
-    ratios are far steadier than the ratio of medians (docs/calibration.md)."""
+    """The median over rounds of eager/variant (> 1: the variant is faster), on the log scale."""
     x, y = _paired_arrays(eager, variant)
     return float(np.exp(np.median(_round_log_ratios(x, y))))
 
@@ -136,8 +135,7 @@ def bootstrap_ratio_ci(
     seed: int = 0,
     estimator: str = ESTIMATOR,
 ) -> tuple[float, float]:
-    """Seeded percentile bootstrap interval of the speedup a/b by ``estimator``, drawing the same round
-    indices for ``a`` and ``b``."""
+    """Seeded percentile bootstrap interval of the speedup a/b, drawing the same round indices for both."""
     x, y = _paired_arrays(a, b)
     lo_pct, hi_pct = percentile_bounds(confidence)
     draws = _bootstrap_log_speedups(x, y, resamples, np.random.default_rng(seed), estimator)
@@ -149,8 +147,7 @@ def runs_speedup_estimate(
     runs: Sequence[Samples], variant: str, reference: str = REFERENCE, confidence: float = DEFAULT_CONFIDENCE,
     resamples: int = 2000, seed: int = 0,
 ) -> Estimate:
-    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run (rounds'
-    sampling noise only: the gate adds the between-run spread)."""
+    """Geometric mean of several runs' speedups, with a bootstrap interval stratified by run (rounds' noise only)."""
     if not runs:
         raise ValueError("no runs to estimate a speedup from")
     rng = np.random.default_rng(seed)

@@ -1,5 +1,4 @@
-"""The speedup gate's verdicts. Only ``regression`` fails its case; ``inconclusive`` and
-``unverified`` set the run's exit code."""
+"""The speedup gate's verdicts: only ``regression`` fails its case; ``inconclusive``, ``unverified`` set exit codes."""
 
 from __future__ import annotations
 

@@ -187,8 +187,7 @@ def fusion_session(request: pytest.FixtureRequest) -> FusionSession:
 
 
 def counts_of(case: Case) -> dict[str, int]:
-    """The fusion signals of the case's executed graph, built by this process's harness. Top level:
-    an isolated case runs it in a worker, which imports it by name."""
+    """The fusion signals of the case's executed graph. Top level: an isolated case imports it by name."""
     from ..building.harness import example_inputs, harness
     from ..core.errors import CaseUnavailable
     from ..measuring.fusion_patterns import count_linear_calls, signals
@@ -203,8 +202,7 @@ def counts_of(case: Case) -> dict[str, int]:
 
 @pytest.fixture
 def fusion_counts(request: pytest.FixtureRequest) -> Callable[[Case], dict[str, int]]:
-    """``counts(case)``, built where --ig-isolate and --ig-timeout say, as every matrix case is; the
-    check itself stays in this process, where the table and the expectations are."""
+    """``counts(case)``, built where --ig-isolate and --ig-timeout say; the check stays in this process."""
     from ..core.errors import CaseCrashed, CaseTimeout, WorkerOutcome
     from ..measuring.isolation import run_in_worker
     from .isolation_plugin import alarm, raise_as_pytest, settings

@@ -1,11 +1,6 @@
-"""Pytest side of isolation: a case that crashes or hangs is that test's failure, and the night goes on.
-
-An isolated case's test body (build + run) runs in a fresh worker (``isolation.run_in_worker``),
-which re-imports the test module and rebuilds process-local fixtures such as ``harness``. A worker
-costs a start-up and a build per test (docs/bad-input.md), so ``auto`` isolates only IPEX cases
-(its import can ``exit(127)``, its kernels abort on ISA gaps) and perf measurements. In-process
-cases get a best-effort SIGALRM timeout (not a hang in native code); only a worker's is hard. A
-broken baselines file or a CPU without AVX2 is reported before any case runs, in one line.
+"""Pytest side of isolation: a case that crashes or hangs fails alone. ``auto`` runs IPEX cases and perf
+measurements in a fresh worker (``isolation.run_in_worker``; cost: docs/bad-input.md); in-process cases
+get a best-effort SIGALRM timeout. A broken baselines file or a CPU without AVX2 is one line up front.
 """
 
 from __future__ import annotations
@@ -36,8 +31,7 @@ PROCESS_LOCAL_FIXTURES: dict[str, str] = {"harness": "infergate.building.harness
 
 @dataclass(frozen=True)
 class IsolationSettings:
-    """Which cases run in a worker and their timeouts: --ig-isolate and --ig-timeout applied to the
-    variants' own rules (Variant.crash_prone, Variant.timeout_s)."""
+    """Which cases run in a worker and their timeouts: --ig-isolate and --ig-timeout over the variants' rules."""
 
     mode: Mode
     timeout: float | None  # None: the per-variant defaults
@@ -127,8 +121,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def baselines_problem(run: RunContext) -> str | None:
-    """The one-line problem of this machine's baselines file, checked before any case runs (the
-    session keeps the file it read, so perf does not read it again)."""
+    """The one-line problem of this machine's baselines file, checked before any case runs."""
     try:
         _ = run.baseline  # reading the property loads and checks the file
     except DataFileError as exc:
@@ -225,8 +218,7 @@ def _factory(fixture: str) -> Any:
 
 @contextlib.contextmanager
 def alarm(seconds: float, case_id: str) -> Iterator[None]:
-    """Raise CaseTimeout in the main thread after ``seconds``. Off the main thread (or without
-    ``setitimer``) faulthandler instead dumps every stack and ends the process: loud, not silent."""
+    """Raise CaseTimeout in the main thread after ``seconds``; elsewhere faulthandler dumps stacks and exits."""
     if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         import faulthandler
         import sys

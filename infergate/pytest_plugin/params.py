@@ -1,5 +1,4 @@
-"""What the root plugin and the feature plugins share: the matrix marker, turning cases into
-pytest params with their skip reasons, user checkpoints' cases, and the hypothesis profiles."""
+"""What the plugins share: the matrix marker, cases as pytest params, checkpoint cases, hypothesis profiles."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ def matrix_params(cases: list[Case], perf: bool = False) -> list:
 
 
 def profile_of(metafunc: pytest.Metafunc, profile: Profile) -> Profile:
-    """The profile whose zoo cases this test module runs: none for the packaged suite collected in a
-    user's project (its modules say ``CONFIGURED_MODELS_ONLY``), which runs the user's models only."""
+    """The profile whose zoo cases this module runs: none for the packaged suite in a user's project."""
     if getattr(metafunc.module, "CONFIGURED_MODELS_ONLY", False):
         return dataclasses.replace(profile, correctness=(), perf=())
     return profile
@@ -33,8 +31,7 @@ def profile_of(metafunc: pytest.Metafunc, profile: Profile) -> Profile:
 
 def checkpoint_cases(refs: tuple[str, ...], variants: tuple[str, ...] | None = None,
                      dtypes: tuple | None = None) -> list[Case]:
-    """The cases of user checkpoints (``--ig-checkpoint``): every task, the given variants and
-    dtypes (default all). Shared by correctness and perf, so neither can ignore the option."""
+    """The cases of ``--ig-checkpoint``: every task, the given variants and dtypes (default all)."""
     from ..building.variants import default_variants
     from ..matrix.checkpoint import checkpoint_spec
     from ..matrix.dtypes import DType

@@ -1,8 +1,4 @@
-"""The perf suite's pytest hooks: the ``perf_case`` matrix, the run object (perf_run.py), the summary.
-
-One model's variants are measured together when its first case runs; each case then reads its own
-speedup from that measurement.
-"""
+"""The perf suite's pytest hooks: the ``perf_case`` matrix, the engine, the outcomes and the summary."""
 
 from __future__ import annotations
 
@@ -55,8 +51,7 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
 
 
 def worker_measurer(settings: Settings, isolation: Any, menv: MeasuringEnv) -> WorkerMeasurer:
-    """The measurer ``--ig-isolate`` and ``--ig-timeout`` ask for (``isolation``: the isolation
-    plugin's settings); several runs per model need a process each."""
+    """The measurer ``--ig-isolate`` and ``--ig-timeout`` ask for."""
     # A model's measurement builds every variant, compile included: the compile timeout applies.
     timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
     isolated = isolation.isolates(REFERENCE, perf=True)
@@ -200,8 +195,7 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
 
 
 def summary_lines(run: PerfRun) -> list[str]:
-    """The summary's text: how speedups were judged, the table, each failing or undecided case, the
-    environment, and a loud block when something could not be decided."""
+    """The summary's text: how speedups were judged, the table, undecided cases, the environment."""
     lines = [
         f"speedup = median over same-run shuffled rounds of eager / variant; judged as a new session against "
         f"the baseline's sessions at {run.confidence:.4f} (family alpha {run.alpha:g} over {run.gated_cases} "

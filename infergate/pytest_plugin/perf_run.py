@@ -1,7 +1,5 @@
-"""The perf run as an engine, built from the session's ``RunContext``: measure each selected model
-through the injected ``Measurer``, judge each case and record baselines. ``run_case`` returns a
-``CaseResult``, ``Skipped`` or ``Failed`` that the perf hook turns into pytest's outcome.
-"""
+"""The perf run as an engine built from the ``RunContext``: measures each model through the injected
+``Measurer``, judges each case (``CaseResult``, ``Skipped`` or ``Failed``) and records baselines."""
 
 from __future__ import annotations
 
@@ -16,7 +14,8 @@ from ..building.variants import REFERENCE
 from ..core.defaults import runs_per_model
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
 from ..measuring import baselines as bl
-from ..measuring.baseline_rules import stale_reason
+from ..measuring import host_session
+from ..measuring.baseline_rules import RECIPE, stale_reason
 from ..measuring.case_result import CaseResult, Failed, Outcome, Skipped, build_failure, case_result
 from ..measuring.measuring_env import MeasuringEnv, suite_env
 from ..measuring.perf_measurer import MeasurementKey, Measurer, measurement_key, model_key
@@ -108,14 +107,13 @@ class PerfRun:
     @functools.cached_property
     def host_session(self) -> str:
         """This host boot's session id, read once per run (results and recordings name it)."""
-        return bl.host_identity()
+        return host_session.host_identity()
 
     # -- the run --------------------------------------------------------------------------------
 
     def prepare(self, cases: list[Case], family: list[Case] | None = None) -> None:
-        """Called once the selected cases are known: reads the baseline (a bad file is one
-        DataFileError, never rewritten) and fixes the family size for the correction. ``family``:
-        the whole run's cases when this is one shard of it."""
+        """Once the selection is known: read the baseline and fix the family size (``family``: the whole
+        run's cases when this is one shard)."""
         self.baseline = self.context.baseline
         if self.baseline is not None and (self.baseline.machine_class, self.baseline.lane) != (
                 self.machine_class, self.lane):
@@ -161,8 +159,7 @@ class PerfRun:
         return [self.measurer(case, variants, self.plan(seed)) for seed in seeds]
 
     def measurement(self, case: Case) -> list[ModelMeasurement] | Failed:
-        """The model's runs (``repeat`` separate processes), measured when its first case runs; a
-        crash or hang is every case of the model's failure, measured once."""
+        """The model's runs, measured when its first case runs; a crash or hang fails every case of the model."""
         key = measurement_key(case)
         if key not in self.measurements and key not in self.crashed:
             variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
@@ -174,9 +171,8 @@ class PerfRun:
         return Failed(self.crashed[key]) if key in self.crashed else self.measurements[key]
 
     def _remeasure(self, case: Case) -> list[ModelMeasurement]:
-        """Fresh runs of the case's model, with seeds no first run used, while the run's
-        re-measuring budget lasts (none once it is spent: the case is decided as it is). A model's
-        variants are re-measured together, once: a disturbance that flags one usually flags all."""
+        """Fresh runs of the case's model (unused seeds), all its variants at once (a disturbance that flags one
+        usually flags all), while the budget lasts; once it is spent the case is decided as it is."""
         key = measurement_key(case)
         if key not in self.remeasured:
             if self.confirm_spent_s >= self.settings.confirm_budget_s:
@@ -231,7 +227,7 @@ class PerfRun:
             return (f"infergate: baselines NOT updated: {INJECT} was given; a deliberately slowed variant "
                     "is never recorded as the accepted state")
         env = self.session_environment()
-        session = bl.this_session(env)
+        session = host_session.this_session(env)
         new: dict[str, bl.CaseBaseline] = {}
         left_out, fewer = [], 0
         for r in self.results:
@@ -246,7 +242,7 @@ class PerfRun:
             fewer += len(runs) < len(measured)
             previous = self.baseline.cases.get(r.case_id) if self.baseline else None
             # The worker's thread count, not this process's: the measurement ran there.
-            case_env = {**env, "torch_threads": runs[0].threads, bl.RECIPE: r.recipe}
+            case_env = {**env, "torch_threads": runs[0].threads, RECIPE: r.recipe}
             samples = [m.samples([REFERENCE, r.variant]) for m in runs]
             new[r.case_id] = to_case_baseline(r.variant, samples, case_env, previous, session[0])
         if not new:
@@ -272,7 +268,7 @@ class PerfRun:
         from ..gate.lane_venvs import STAMP_NAME
 
         env = self.session_environment()
-        sid, info = bl.this_session(env)
+        sid, info = host_session.this_session(env)
         return {"machine_class": self.machine_class, "lane": self.lane, "cpu": read_cpu_model(),
                 "node": platform.node(), "python_version": platform.python_version(),
                 "environment": env, "provenance": provenance(Path(sys.prefix) / STAMP_NAME, REPO_ROOT),

@@ -1,11 +1,6 @@
-"""The installed plugin in a user's project: the perf and correctness tests for their configured models.
-
-A user's project has no ``perf/`` or ``correctness/`` files, so the plugin hands pytest the
-packaged ``suite/test_perf.py`` and ``suite/test_correctness.py`` as if given on the command line,
-with a matrix of the configured models alone (``params.profile_of``). ``--ig-suite auto`` (the
-default) adds them only when the rootdir's pyproject.toml configures models and pytest was given
-no paths. The ``pytest11`` entry point is named after the module, so ``-p
-infergate.pytest_plugin.plugin`` with the wheel installed is a no-op, not a second registration.
+"""The installed plugin in a user's project: the packaged perf and correctness tests
+(``suite/``) for the configured models alone, collected as if named on the command line
+(``--ig-suite``; ``auto``: when ``[tool.infergate]`` configures models and pytest got no paths).
 """
 
 from __future__ import annotations
@@ -26,8 +21,8 @@ _CHOSEN = pytest.StashKey[tuple[Path, ...]]()
 
 
 def chosen_suites(run: RunContext, paths_given: bool) -> tuple[Path, ...]:
-    """The packaged test modules this run collects (``--ig-suite``, its ``auto`` rule above); a
-    suite asked for by name in a run without configured models is refused: it would collect nothing."""
+    """The packaged test modules this run collects (``--ig-suite``); a suite named in a run without
+    configured models is refused: it would collect nothing."""
     choice = run.settings.suite
     if choice == "auto":
         from_pyproject = run.settings.config is None and bool(run.models)
@@ -42,8 +37,7 @@ def chosen_suites(run: RunContext, paths_given: bool) -> tuple[Path, ...]:
 
 
 def naming_problem(python_files: list[str], python_functions: list[str]) -> str | None:
-    """Why pytest would collect none of the packaged tests under the project's own naming rules
-    (they would vanish without a word), else None."""
+    """Why pytest would silently collect none of the packaged tests under the project's naming rules, or None."""
     name = SUITE_FILES["perf"].name
     if not any(fnmatch.fnmatch(name, pattern) for pattern in python_files):
         return (f"python_files = {' '.join(python_files)} does not match the plugin's test modules ({name}): "
@@ -55,8 +49,7 @@ def naming_problem(python_files: list[str], python_functions: list[str]) -> str 
 
 
 def record_command() -> str:
-    """The command that records this run's baselines: this repository's ``run`` where its perf suite
-    is, else (the installed plugin in a user's project) pytest itself."""
+    """The command that records this run's baselines: ``run`` in this repository, else pytest itself."""
     import sys
 
     from ..core.paths import REPO_ROOT

@@ -1,6 +1,5 @@
-"""One pytest session's settings, machine class, lane and baselines file (read at most once), built in
-the root plugin's ``pytest_configure`` (tryfirst); feature plugins read it here, never importing the
-root plugin."""
+"""One pytest session's settings, machine class, lane and baselines file (read at most once), built
+first in ``pytest_configure``; feature plugins read it here, never importing the root plugin."""
 
 from __future__ import annotations
 
@@ -22,8 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunContext:
-    """What one pytest session of infergate runs with: its settings, this machine's class and lane,
-    the configured models and (read at most once) the baselines file."""
+    """What one pytest session runs with: settings, machine class, lane, configured models, baselines."""
 
     settings: Settings
     machine_class: str
@@ -49,24 +47,21 @@ class RunContext:
 
     @property
     def fusions_path(self) -> Path:
-        """This class and lane's fusion expectations (read by the fusion plugin's FusionSession,
-        which also records into it)."""
+        """This class and lane's fusion expectations file."""
         from ..measuring.fusions import fusions_path
 
         return fusions_path(self.settings.baselines_dir, self.machine_class, self.lane)
 
     @functools.cached_property
     def baseline(self) -> BaselineFile | None:
-        """This class and lane's baselines file (None when none is recorded); a bad file raises
-        DataFileError, on every access (a failed load is not cached)."""
+        """This class and lane's baselines file (None when none); a bad file raises DataFileError on every access."""
         from ..measuring.baselines import load_or_none
 
         return load_or_none(self.baseline_path)
 
 
 def user_config(given: Path | None, root: Path) -> UserConfig | None:
-    """The config of ``--ig-config`` FILE, else of the rootdir's pyproject.toml when it has a
-    [tool.infergate] table; read and checked once, so a bad key stops the run before collection."""
+    """The config of ``--ig-config``, else the rootdir pyproject's ``[tool.infergate]``; read once."""
     from ..matrix.user_config import load_config
 
     if given is not None:

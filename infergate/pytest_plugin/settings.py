@@ -1,9 +1,5 @@
-"""Every infergate option, declared once as data, and the one frozen ``Settings`` built from them.
-
-pytest's option group and the commands' parsers take the same ``Option`` objects, so a flag has one
-spelling, type, default and help text wherever it is accepted; nothing but ``Settings`` calls
-``getoption`` for an infergate flag.
-"""
+"""Every infergate option, declared once as data (``OPTIONS``), and the frozen ``Settings`` built from
+them; nothing but ``Settings`` calls ``getoption`` for an infergate flag."""
 
 from __future__ import annotations
 
@@ -116,8 +112,7 @@ def _timeout_help() -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One flag: its spelling, the ``Settings`` field it fills, and argparse's keyword arguments
-    (pytest's ``addoption`` takes the same)."""
+    """One flag: its spelling, the ``Settings`` field it fills, and argparse's keyword arguments."""
 
     flag: str
     setting: str
@@ -128,9 +123,8 @@ class Option:
         return self.help() if callable(self.help) else self.help
 
     def add_to(self, add: Callable[..., Any], *aliases: str, default_help: str | None = None) -> None:
-        """Declare the option with ``add`` (``group.addoption`` or ``parser.add_argument``); an alias
-        (a command's short spelling) means exactly the same. ``default_help`` replaces the text
-        after "Default:" where a command resolves the default differently (e.g. without a rootdir)."""
+        """Declare the option with ``add`` (``group.addoption`` or ``parser.add_argument``). ``default_help``
+        replaces the text after "Default:" where a command resolves the default differently."""
         text = self.help_text()
         if default_help is not None:
             text = text.split("Default:")[0] + f"Default: {default_help}"
@@ -258,8 +252,7 @@ def add_options(parser: pytest.Parser) -> None:
 
 @dataclass(frozen=True)
 class Settings:
-    """This run's infergate options, typed and validated (each by its option's type). No field has a
-    default of its own: the defaults are the options' (OPTIONS), so there is one place to change one."""
+    """This run's infergate options, typed and validated; the defaults are the options' (``OPTIONS``)."""
 
     profile: Profile
     baselines_dir: Path
@@ -288,8 +281,7 @@ class Settings:
 
     @classmethod
     def from_values(cls, value: Callable[[Option], Any], root: Path) -> Settings:
-        """Settings from ``value(option)``, each already converted by the option's type; an unset
-        baselines directory is ``root``/baselines."""
+        """Settings from ``value(option)``, each already converted; baselines default to ``root``/baselines."""
         known = {f.name for f in fields(cls)}
         values = {o.setting: value(o) for o in OPTIONS}
         assert set(values) == known, sorted(set(values) ^ known)  # one field per option, no more
@@ -308,7 +300,6 @@ class Settings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, root: Path) -> Settings:
-        """From a command's parsed arguments. Options the command does not declare hold their
-        declared defaults here, even when given on to pytest (``run`` passes them through): read
-        only the fields the command declares."""
+        """From a command's parsed arguments. Options the command does not declare hold their defaults
+        here, even when passed on to pytest: read only the fields the command declares."""
         return cls.from_values(lambda o: getattr(args, o.dest, o.kwargs.get("default")), root)

@@ -1,4 +1,2 @@
-"""Reports: terminal summary, results JSON, merged results, Markdown/PNG, claims and dashboard.
-
-May import core, matrix, building and measuring (layer order: docs/architecture.md).
-"""
+"""Reports: summary, results JSON, merging, Markdown/PNG, claims and dashboard. May import core,
+matrix, building and measuring (docs/architecture.md)."""

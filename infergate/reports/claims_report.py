@@ -146,8 +146,7 @@ OPTION_RATIOS = ((COMPILE_CPP, COMPILE), (COMPILE_AUTOTUNE, COMPILE),
 
 
 def options_table(rows: Sequence[ClaimMeasurement], legend: Legend) -> list[str]:
-    """compile's inductor options against plain compile and jit_ipex (claims --compile-options); empty when none built.
-    """
+    """compile's inductor options against plain compile and jit_ipex; empty when none built."""
     rows = [m for m in rows if any(v in m.costs or v in m.failed or v in m.skipped for v, _ in OPTION_RATIOS)]
     if not rows:
         return []
@@ -344,8 +343,7 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
 
 
 def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]]) -> list[str]:
-    """Per class, lane and dtype from committed reports: the share of models with a fusion benefit (Wilson
-    interval) and what "can leave IPEX" said."""
+    """Per class, lane and dtype: the share of models with a fusion benefit (Wilson) and "can leave IPEX"."""
     from ..measuring.claims import wilson
 
     lines = [f"| machine class | lane | dtype | fusion benefit ≥ {BENEFIT:.0%} "

@@ -1,6 +1,5 @@
-"""The history's static site (``history publish --out DIR``): ``index.html`` (open regressions, a
-link per class x lane), one page of inline SVG series per class x lane, and ``regressions.json``.
-No network: no CDN, no fonts, one small inline script."""
+"""The history's static site (``history publish``): an index of open regressions, a page of SVG series
+per class x lane, ``regressions.json``. No network: no CDN, no fonts."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""``python -m infergate merge``: many runners' results files (``results_json``) into one file and report.
-
-The same case twice for one machine class and lane is refused (two shards overlapped).
-"""
+"""``python -m infergate merge``: many runners' results files into one file and report; the same case
+twice for one class and lane (overlapping shards) is refused."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Reports people read: Markdown, PNG plots (matplotlib Agg) and plain text, from a lane gate result
-(``lane_results.GateResult``) or pytest-benchmark-form results files."""
+"""Markdown, PNG plots and plain text from a lane gate result or pytest-benchmark-form results files."""
 
 from __future__ import annotations
 

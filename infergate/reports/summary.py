@@ -89,8 +89,7 @@ def cost_table(results: Sequence[CaseResult]) -> list[str]:
 
 
 def results_json(results: Sequence[CaseResult], machine_info: Mapping[str, Any], test: str) -> dict[str, Any]:
-    """The pytest-benchmark JSON layout with our fields in each benchmark's extra_info; ``test`` is the
-    perf test's node id, each case one of its parameters."""
+    """The pytest-benchmark JSON layout with our fields in extra_info; ``test``: the perf test's node id."""
     benchmarks = []
     for r in results:
         extra = {k: v for k, v in asdict(r).items() if k not in ("times_s",)}

@@ -1,4 +1,2 @@
-"""The perf and correctness tests themselves, shipped so an installed plugin has them; this
-repository's ``perf/`` and ``correctness/`` import them, a user's project collects them through
-``project_plugin.py``. Absolute imports: tests/test_architecture.py reads a relative one as a layer's.
-"""
+"""The perf and correctness tests, shipped with the plugin (``project_plugin.py``) and imported by
+``perf/`` and ``correctness/``. Absolute imports: the layer test reads a relative one as a layer's."""

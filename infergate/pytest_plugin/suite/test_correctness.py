@@ -1,8 +1,5 @@
-"""Every variant x dtype against the FP32 eager reference: raw outputs within the tolerance table
-(``matrix/tolerances.py``), the answers a user sees, determinism, and hypothesis shape tests:
-tracing freezes control flow on shapes, so a graph can be silently wrong at any shape but the
-traced one.
-"""
+"""Every variant x dtype against the FP32 eager reference: outputs within the tolerance table, the
+answers a user sees, determinism, and shapes other than the traced one (hypothesis)."""
 
 from __future__ import annotations
 

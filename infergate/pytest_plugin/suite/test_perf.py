@@ -1,9 +1,5 @@
-"""Speedup of every variant over eager, and fusion coverage, per configured model x variant x dtype.
-
-Each case gates its own speedup against this machine class and lane's baseline; pytest-benchmark's
-stats come from the same samples. A fusion lost against the expectations fails naming the pattern
-and counts; a new one is reported (patterns: infergate/measuring/fusion_patterns.py).
-"""
+"""Speedup of every variant over eager, gated against this machine class and lane's baselines, and
+fusion coverage against the expectations (patterns: infergate/measuring/fusion_patterns.py)."""
 
 from __future__ import annotations
 
