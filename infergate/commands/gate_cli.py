@@ -9,7 +9,8 @@ could not rule out a slowdown of ``--floor``; with ``--inconclusive pass`` it ex
 With ``--bisect``, a regression between lanes that differ in more than one top-level pin is traced
 to the package that carries it. With ``--from-ref REF --to-ref REF --lane LANE`` the two sides are
 two commits of the git repository it runs in, each in a temporary worktree, in one lane
-(``gate.revisions``); the rest is the same.
+(``gate.revisions``); the rest is the same. Configured models (``--config FILE``, else the
+working directory's pyproject.toml ``[tool.infergate]`` table) replace the profile's cases.
 Starts under the bare ``python3`` (it sets the lanes up), then hands over to the "to" lane's python.
 """
 
@@ -55,13 +56,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--to-ref", metavar="REF",
                    help="git ref, e.g. HEAD (commits are compared: HEAD with uncommitted changes is refused)")
     r.add_argument("--lane", metavar="LANE", help="the one lane both revisions run in")
-    r.add_argument("--config", type=Path, metavar="FILE",
-                   help="file with the [tool.infergate] models, relative to the repository's directory; each "
-                        "revision's own copy is read. Default: each revision's pyproject.toml if it has the "
-                        "table, else --profile")
-    g.add_argument("--profile", choices=tuple(PROFILES), default="smoke", help="Default: smoke")
+    g.add_argument("--config", type=Path, metavar="FILE",
+                   help="[tool.infergate] models to gate instead of --profile's (two revisions: relative to the "
+                        "repository, each revision's own copy). Default: the working directory's (each revision's) "
+                        "pyproject.toml if it has the table, else --profile")
+    g.add_argument("--profile", choices=tuple(PROFILES), default="smoke",
+                   help="the built-in preset's cases. Default: smoke; with configured models, none")
     g.add_argument("--cases", default=None, metavar="EXPR",
-                   help="pytest -k expression on case ids. Default: all of the profile's perf cases")
+                   help="pytest -k expression on case ids. Default: all perf cases of the models gated")
     m = p.add_argument_group("measuring")
     m.add_argument("--pairs", type=whole_number(2, 100), default=DEFAULT_PAIRS, metavar="N",
                    help="pairs of fresh workers (one per lane, driven in lockstep); the interval comes "
@@ -120,7 +122,11 @@ HANDED_OVER = "INFERGATE_GATE_HANDED_OVER"
 def _check_selection_early(args: argparse.Namespace, can_defer: bool) -> str | None:
     """A bad --cases or --replace is one line before set-up and correctness. Returns the module this
     python lacks to list the profile's cases, when the check is left to the python the gate hands
-    over to (the bare python3 that sets the lanes up has no packaged checkpoint; every lane has it)."""
+    over to (the bare python3 that sets the lanes up has no packaged checkpoint; every lane has it).
+    Configured models' keys were checked already (``find_config``); resolving their sources is left
+    to that python too, which has their packages."""
+    if can_defer and args.models_config is not None and _lacks_report_deps():
+        return _lacks_report_deps()
     try:
         selection(args)
     except PackageMissing as exc:
@@ -152,8 +158,20 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         return
     if not (args.from_lane and args.to_lane):
         parser.error("give --from LANE --to LANE (two lanes), or --from-ref REF --to-ref REF --lane LANE")
-    if args.config:
-        parser.error("--config names the models of two revisions (--from-ref/--to-ref)")
+
+
+def _models_config(args: argparse.Namespace, argv: Sequence[str]) -> Path | None:
+    """The configured models of a gate between two lanes (``lanegate.find_config``); a named
+    ``--profile`` beside them is refused, since the gate would time only one of the two."""
+    from ..gate.lanegate import find_config
+
+    config = find_config(args.config, Path.cwd())
+    named = any(len(a.split("=")[0]) > 3 and "--profile".startswith(a.split("=")[0]) for a in argv)
+    if config is not None and named:
+        raise UsageError(f"--profile selects the built-in preset's cases, and the gate times the configured models "
+                         f"of {config} instead: leave out --profile, or gate the preset where no config is given "
+                         "or found")
+    return config
 
 
 def exit_code(gate: GateResult, inconclusive: str) -> int:
@@ -230,6 +248,7 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
     if args.from_ref:
         return _revisions_main(args, argv, start, lane_python)
     try:
+        args.models_config = _models_config(args, argv)
         unlisted = _check_selection_early(args, can_defer=start is None and not os.environ.get(HANDED_OVER))
         if not args.no_ensure:
             for lane in (args.from_lane, args.to_lane):
@@ -243,9 +262,10 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         if args.no_correctness:
             correctness = Correctness(False, summary="not run (--no-correctness)")
         else:
-            print(f"correctness under '{args.to_lane}' ({args.profile} profile)...", flush=True)
+            what = f"configured models of {args.models_config}" if args.models_config else f"{args.profile} profile"
+            print(f"correctness under '{args.to_lane}' ({what})...", flush=True)
             correctness = run_correctness(pythons["to"], args.profile, correctness_cases(args),
-                                          out / "correctness-to.log")
+                                          out / "correctness-to.log", args.models_config)
         gate, _ = run_gate(args, pythons, out, start=start, correctness=correctness,
                         progress=lambda m: print(m, flush=True))
         paths = write_outputs(gate, out)

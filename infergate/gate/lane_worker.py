@@ -13,7 +13,9 @@ to stderr. Operations:
 - ``hello``: lane versions, machine class, torch threads, the measuring environment seen inside.
 - ``build`` {profile, model, dtype, variants, inject, config}: build one model's variants (dropping the
   previous model's; ``config``: a file of configured models to take the model from, not the profile);
-  each variant is built, skipped (with the precise reason) or failed (with its cause).
+  each variant is built, skipped (with the precise reason) or failed (with its cause). A model this
+  lane cannot resolve or build (a factory that does not import here, a package it lacks) fails
+  every variant with that cause, and its weights digest is null.
   ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.building.inject``: {variant: fraction}.
 - ``warmup`` {seconds}: shuffled untimed rounds of the built variants; says the CPUs it runs on and
   whether IPEX is loaded in this process.
@@ -28,6 +30,7 @@ to stderr. Operations:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import hashlib
 import json
@@ -42,7 +45,7 @@ from typing import IO, Any
 
 from ..building.case_expr import case_matcher
 from ..building.cases import Case, Profile, perf_cases
-from ..core.errors import UsageError
+from ..core.errors import InfergateError, UsageError
 
 PROTOCOL = 2
 
@@ -64,6 +67,38 @@ def gate_cases(profile: str, config: str | None) -> list[Case]:
     from ..matrix.user_config import load_config
 
     return user_cases(configured(load_config(Path(config), required=True)), perf=True)
+
+
+def find_case(profile: str, model: str, config: str | None) -> tuple[Case, None] | tuple[None, str]:
+    """The perf case of ``model``, or why this lane cannot resolve it. With ``config``, only that
+    model's entry is resolved here, so one lane's missing package fails that model alone; a model
+    the config or profile does not declare is a usage error (the gate asked for something else)."""
+    if config is None:
+        models = {c.model_id: c for c in gate_cases(profile, None)}
+        if model not in models:
+            raise UsageError(f"model {model!r} is not in this lane's {profile!r} perf profile")
+        return models[model], None
+    from ..building.user_cases import configured, user_cases
+    from ..matrix.user_config import load_config
+
+    cfg = load_config(Path(config), required=True)
+    assert cfg is not None  # required: a file without the table raises
+    entry = next((m for m in cfg.models if model.startswith(f"{m.id}-")), None)  # ids hold no "-"
+    if entry is None:
+        raise UsageError(f"model {model!r} is not in the configured models of {config}")
+    try:
+        cases = user_cases(configured(dataclasses.replace(cfg, models=(entry,))), perf=True)
+    except UsageError as exc:  # e.g. a pkg: checkpoint this lane has not installed
+        return None, str(exc)
+    found = next((c for c in cases if c.model_id == model), None)
+    if found is None:
+        raise UsageError(f"model {model!r} is not in the configured models of {config}")
+    return found, None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) if isinstance(exc, InfergateError) else f"{type(exc).__name__}: {exc}"
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
 
 
 def weights_digest(model: Any) -> str:
@@ -113,18 +148,23 @@ class Worker:
         from ..matrix.models import build_model
 
         gc.enable()
-        self.calls, self.built, self.model = {}, {}, None
+        self.calls, self.built, self.model, self.spec, self.inputs = {}, {}, None, None, None
         gc.collect()
-        models = {c.model_id: c for c in gate_cases(profile, config)}
-        if model not in models:
-            where = f"the configured models of {config}" if config else f"this lane's {profile!r} perf profile"
-            raise UsageError(f"model {model!r} is not in {where}")
-        self.spec, dt = models[model].spec, DType(dtype)
+        case, problem = find_case(profile, model, config)
+        dt = DType(dtype)
         self.rng = random.Random(seed)
-        self.model = build_model(self.spec)
-        self.inputs = example_inputs(self.spec, models[model].shape)
+        if case is not None:
+            try:  # the user's factory or checkpoint: its error is this model's, in this lane
+                self.model = build_model(case.spec)
+                self.inputs = example_inputs(case.spec, case.shape)
+                self.spec = case.spec
+            except Exception as exc:
+                self.model, problem = None, _first_line(exc)
+        if case is None or self.spec is None:
+            return {"variants": {v: {"failed": f"model not built in this lane: {problem}"} for v in variants},
+                    "weights": None}
         out: dict[str, dict[str, Any]] = {}
-        shape = models[model].shape
+        shape = case.shape
         for b in build_variants(self.model, self.inputs, dt, variants, watch=nullcontext, inject=inject,
                                 skip_reason=lambda n: perf_skip_reason(Case(self.spec, n, dt, shape))):
             if b.built is None:  # one reply line each: the gate compares availability across the lanes
@@ -163,6 +203,8 @@ class Worker:
         return {"ns": time.perf_counter_ns() - t0}
 
     def outputs(self) -> dict[str, Any]:
+        if self.spec is None:  # the model did not build here: nothing to compare
+            return {"task": None, "outputs": {}, "mask": None}
         mask = self.inputs.get("attention_mask")
         outs = {name: _to_lists(built(self.inputs)) for name, built in self.built.items()}
         return {"task": self.spec.task.value, "outputs": outs,
@@ -172,6 +214,8 @@ class Worker:
         from ..measuring.fusion_patterns import count_linear_calls, signals
         from ..measuring.fusions import FUSION_VARIANTS
 
+        if self.model is None:
+            return {"fusions": {}}
         linear_calls = count_linear_calls(self.model, self.inputs)
         return {"fusions": {name: signals(b.kinds, linear_calls)
                             for name, b in self.built.items() if name in FUSION_VARIANTS}}

@@ -38,15 +38,35 @@ DEFAULT_ROUNDS = 100
 _SUMMARY = re.compile(r"^=+ (.*) =+$")
 
 
-def run_correctness(python: Path, profile: str, cases: str | None, log: Path) -> Correctness:
-    cmd = [str(python), "-m", "pytest", "correctness", "-q", "-p", "no:cacheprovider",
-           "--ig-profile", profile]
-    if cases:
-        cmd += ["-k", cases]
+# The installed plugin's own correctness module: run for configured models, it collects them alone.
+PACKAGED_SUITE = Path(__file__).resolve().parents[1] / "pytest_plugin" / "suite"
+
+
+def correctness_command(python: Path, profile: str, cases: str | None, config: Path | None = None) -> list[str]:
+    """The pytest command of the correctness run under "to": this repository's ``correctness/`` at
+    ``profile``, or, for configured models, the plugin's packaged suite on ``config``'s models only
+    (run from the command's directory, as the lane workers are)."""
+    if config is None:
+        cmd = [str(python), "-m", "pytest", "correctness", "-q", "-p", "no:cacheprovider", "--ig-profile", profile]
+    else:
+        # The plugin is this checkout's (its root conftest) or the installed wheel's (its entry point).
+        cmd = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--ig-suite", "correctness",
+               "--ig-config", str(config), str(PACKAGED_SUITE)]
+    return cmd + (["-k", cases] if cases else [])
+
+
+def run_correctness(python: Path, profile: str, cases: str | None, log: Path,
+                    config: Path | None = None) -> Correctness:
+    import os
+
+    from .revisions import project_workers
+
+    cmd = correctness_command(python, profile, cases, config)
+    cwd, env = (REPO_ROOT, {}) if config is None else project_workers(Path.cwd(), os.environ)["to"]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as out:
         proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              cwd=REPO_ROOT)
+                              cwd=cwd, env={**os.environ, **env})
     summary = ""
     for line in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()):
         m = _SUMMARY.match(line.strip())
@@ -133,22 +153,47 @@ def measure(lanes: Mapping[str, str], plans: Sequence[Any], *, profile: str, pai
     return records
 
 
+def find_config(given: Path | None, cwd: Path) -> Path | None:
+    """The configured models' file of a gate between two lanes, as ``measure`` and ``claims`` find
+    it: ``--config FILE`` (relative to ``cwd``), else ``cwd``'s pyproject.toml when it has a
+    ``[tool.infergate]`` table, else None (the profile's cases). Its keys are checked here (stdlib
+    only); resolving its models needs the lane's packages (``selection``)."""
+    from ..matrix.user_config import load_config
+
+    if given is not None:
+        path = (cwd / given).resolve()
+        load_config(path, required=True)  # a missing file or a bad key: one line naming it
+        return path
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file() and load_config(pyproject, required=False) is not None:
+        return pyproject.resolve()
+    return None
+
+
 def selection(args: argparse.Namespace, cases: list[Any] | None = None,
               source: str | None = None) -> tuple[list[Any], dict[str, str]]:
     """The selected perf cases and the replacements, refused in one line before anything is set up
     or measured: no case, a variant given two stand-ins, or a replacement no selected case uses.
-    ``cases``: already selected elsewhere (two revisions' own), from ``source``."""
+    ``cases``: already selected elsewhere (two revisions' own), from ``source``; else the configured
+    models of ``args.models_config`` when set (``find_config``), else the profile's."""
+    from ..building.case_expr import case_matcher
     from ..building.cases import get_profile
-    from .lane_worker import select_cases
+    from .lane_worker import gate_cases, select_cases
 
-    if cases is None:
+    config = getattr(args, "models_config", None)
+    if cases is None and config is not None:
+        match = case_matcher(args.cases)
+        cases = [c for c in gate_cases(args.profile, str(config)) if match(c.id)]
+        source = f"the configured models of {config}"
+    elif cases is None:
         cases = select_cases(get_profile(args.profile), args.cases)
+    source = source or f"profile {args.profile!r}"
     if not cases:
-        raise UsageError(f"no perf case of {source or f'profile {args.profile!r}'} matches {args.cases!r}")
+        raise UsageError(f"no perf case of {source} matches {args.cases!r}")
     replaced = replacements(args.replace)
     idle = sorted(set(replaced) - {c.variant for c in cases})
     if idle:
-        raise UsageError(f"--replace {', '.join(idle)}: no selected case of profile {args.profile!r} times "
+        raise UsageError(f"--replace {', '.join(idle)}: no selected case of {source} times "
                          f"{' or '.join(idle)}, so it would replace nothing")
     for injection in args.inject_slowdown:
         if injection.variant in replaced:
@@ -173,32 +218,25 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
              revisions: Mapping[str, Revision] | None = None) -> tuple[GateResult, list[PairRecord]]:
     """Measure and compare two set-up lanes, or two ``revisions`` of the user's code in one lane;
     ``start`` replaces the real workers in tests."""
-    import os
-
     from ..building.machine import lane_versions
     from .lockstep import measuring_cpus, process_starter
-    from .revisions import describe, revision_cases, worker_trees
+    from .revisions import describe
     from .worker_checks import worker_env
 
-    only_one: list[str] = []
-    if revisions:
-        both, only_one = revision_cases(args, revisions)
-        cases, replaced = selection(args, both, source="both revisions")
-    else:
-        cases, replaced = selection(args)
+    config = getattr(args, "models_config", None)
+    cases, replaced, only_one, configs, trees = _sources(args, revisions, config)
     plans = plan_models(cases, replaced)
     env, prefix, env_desc = worker_env()
     if start is None:
         worker_cpus = measuring_cpus()
         env_desc = {**env_desc, "worker_cpus": sorted(worker_cpus)}
-        start = process_starter(pythons, out / "logs", env, prefix, worker_cpus,
-                                trees=worker_trees(revisions, os.environ) if revisions else None)
+        start = process_starter(pythons, out / "logs", env, prefix, worker_cpus, trees=trees)
     lanes = {"from": args.from_lane, "to": args.to_lane}
     to_versions = _versions_of(pythons["to"]) if pythons.get("to") else lane_versions()
     t0 = time.perf_counter()
     records = measure(lanes, plans, profile=args.profile, pairs=args.pairs, rounds=args.rounds, start=start,
                       to_versions=to_versions, injections=args.inject_slowdown,
-                      configs={s: str(r.config) for s, r in (revisions or {}).items() if r.config},
+                      configs=configs,
                       progress=lambda msg: progress(msg))
     seconds = time.perf_counter() - t0
     ids = case_ids(plans)
@@ -211,6 +249,9 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
     gate.warnings += only_one
     if revisions:
         gate.revisions = describe(revisions, args.from_lane)
+    elif config:
+        gate.config = str(config)
+        gate.warnings += _head_notes(config, {c.spec.label for c in cases})
     # What the "to" workers really built slowed (their own word), not what was asked: a condition
     # on a version that this lane does not meet, or a variant not in the run, injects nothing.
     gate.injected = {b.get("variant", v): float(b["injected"]) for r in records for m in r.models
@@ -224,6 +265,35 @@ def run_gate(args: argparse.Namespace, pythons: Mapping[str, Path], out: Path, *
         gate.warnings.append("TEST ONLY: slowdowns were injected into the 'to' lane: "
                              + ", ".join(f"{k} {v:.0%}" for k, v in gate.injected.items()))
     return gate, records
+
+
+def _sources(args: argparse.Namespace, revisions: Mapping[str, Revision] | None, config: Path | None) -> tuple[
+        list[Any], dict[str, str], list[str], dict[str, str], Mapping[str, tuple[Path, Mapping[str, str]]] | None]:
+    """(cases, replacements, warnings on cases only one revision has, side -> config file, side ->
+    the workers' cwd and environment or None for the repository's): two revisions' own trees, or
+    two lanes building configured models from the command's directory, or the profile's."""
+    import os
+
+    from .revisions import project_workers, revision_cases, worker_trees
+
+    if revisions:
+        both, only_one = revision_cases(args, revisions)
+        cases, replaced = selection(args, both, source="both revisions")
+        configs = {s: str(r.config) for s, r in revisions.items() if r.config}
+        return cases, replaced, only_one, configs, worker_trees(revisions, os.environ)
+    cases, replaced = selection(args)
+    if config is None:
+        return cases, replaced, [], {}, None
+    return cases, replaced, [], {s: str(config) for s in ("from", "to")}, project_workers(Path.cwd(), os.environ)
+
+
+def _head_notes(config: Path, models: set[str | None]) -> list[str]:
+    """The gated checkpoints' random heads, as a pytest run's header says them: their outputs are
+    compared across the lanes on the same seeded head, not a trained one."""
+    from ..building.user_cases import configured, notes
+    from ..matrix.user_config import load_config
+
+    return [n for n in notes(configured(load_config(config, required=True))) if n.split(":")[0] in models]
 
 
 def _versions_of(python: Path) -> dict[str, str | None]:

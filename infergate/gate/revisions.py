@@ -162,17 +162,28 @@ def worker_trees(revisions: Mapping[str, Revision], environ: Mapping[str, str]) 
     """side -> (cwd, environment) of that side's workers: the tree first on PYTHONPATH (factory modules
     are imported from it, and inductor's compile workers inherit it), then the running infergate's
     checkout (``IMPORT_ROOT``), then the PYTHONPATH the gate was given."""
-    import os
-
     out = {}
     for side, rev in revisions.items():
         # The tree's root too, when the command ran in a subdirectory: infergate's own repository
         # then still imports the revision's infergate, not the running checkout's.
-        own = [str(rev.cwd)] + ([str(rev.tree)] if rev.tree != rev.cwd else [])
-        path = [*own, *([str(IMPORT_ROOT)] if IMPORT_ROOT else []),
-                *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
-        out[side] = (rev.cwd, {"PYTHONPATH": os.pathsep.join(path)})
+        own = [rev.cwd] + ([rev.tree] if rev.tree != rev.cwd else [])
+        out[side] = (rev.cwd, {"PYTHONPATH": _pythonpath(own, environ)})
     return out
+
+
+def project_workers(cwd: Path, environ: Mapping[str, str]) -> dict[str, tuple[Path, dict]]:
+    """side -> (cwd, environment) for two lanes' workers building configured models: both run in the
+    directory the command runs in, which comes first on PYTHONPATH (factory modules import from it,
+    relative checkpoint directories resolve against it), then the running infergate's checkout."""
+    return {side: (cwd, {"PYTHONPATH": _pythonpath([cwd], environ)}) for side in SIDES}
+
+
+def _pythonpath(own: list[Path], environ: Mapping[str, str]) -> str:
+    import os
+
+    path = [*map(str, own), *([str(IMPORT_ROOT)] if IMPORT_ROOT else []),
+            *([environ["PYTHONPATH"]] if environ.get("PYTHONPATH") else [])]
+    return os.pathsep.join(path)
 
 
 def revision_cases(args: Any, revisions: Mapping[str, Revision]) -> tuple[list[Any], list[str]]:

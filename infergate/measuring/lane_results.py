@@ -11,9 +11,11 @@ from ..core.errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
 # 3 added CaseComparison.to_variant and GateResult.replaced; 4 added GateResult.one_sided (the
-# intervals' ends are one-sided bounds) and CaseComparison.order_first; 5 added GateResult.revisions
-GATE_VERSION = 5
-READABLE_VERSIONS = (2, 3, 4, 5)  # a version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided
+# intervals' ends are one-sided bounds) and CaseComparison.order_first; 5 added GateResult.revisions;
+# 6 added GateResult.config
+GATE_VERSION = 6
+# A version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided.
+READABLE_VERSIONS = (2, 3, 4, 5, 6)
 
 
 @dataclass
@@ -99,6 +101,8 @@ class GateResult:
     # Two revisions of the user's code in one lane (version 5 on; gate.revisions.describe): the lane,
     # each side's ref, commit and config; {} for a gate between two lanes
     revisions: dict[str, Any] = field(default_factory=dict)
+    # The configured models' file both lanes built from (version 6 on); None: the built-in profile
+    config: str | None = None
 
     @property
     def inconclusive(self) -> list[str]:

@@ -70,6 +70,7 @@ def _gate_header(gate: GateResult) -> list[str]:
         f"## {_gate_title(gate)}: {verdict}",
         "",
         *_revision_lines(gate),
+        *([f"- models: configured in `{gate.config}`"] if gate.config else []),
         f"- from: `{gate.from_id}`",
         f"- to: `{gate.to_id}`",
         f"- machine class `{gate.machine_class}`, {gate.threads} torch thread(s) per worker; "
@@ -195,6 +196,8 @@ def gate_terminal(gate: GateResult) -> str:
     head = f"two revisions {refs[0]} -> {refs[1]} in lane {gate.revisions['lane']}" if refs else \
         f"upgrade gate {gate.from_lane} -> {gate.to_lane}"
     lines = [f"{head} on {gate.machine_class}: {gate.headline()}"]
+    if gate.config:
+        lines.append(f"  models: configured in {gate.config}")
     width = max((len(c.label) for c in gate.cases), default=10)
     for c in gate.cases:
         if c.latency:
