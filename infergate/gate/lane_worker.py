@@ -1,30 +1,6 @@
-"""``<lane python> -m infergate.gate.lane_worker``: a live worker in one lane, driven call by call.
-
-The upgrade gate (``infergate.gate.lanegate``) keeps one of these per lane and drives both in lockstep
-(``infergate.gate.lockstep``): each round it calls every built variant of both lanes once, a variant's
-"from" and "to" calls back to back, so the two calls of a ratio share the machine's state. A worker
-process is one sample of the per-process offset (memory layout, JIT decisions), so the gate starts
-several pairs of them.
-
-Protocol: one JSON object per line on stdin, one JSON reply per line on stdout
-(``{"ok": true, ...}`` or ``{"ok": false, "error": "one line"}``). Anything the libraries print goes
-to stderr. Operations:
-
-- ``hello``: lane versions, machine class, torch threads, the measuring environment seen inside.
-- ``build`` {profile, model, dtype, variants, inject, config}: build one model's variants (dropping the
-  previous model's; ``config``: a file of configured models to take the model from, not the profile);
-  each variant is built, skipped (with the precise reason) or failed (with its cause). A model this
-  lane cannot resolve or build (a factory that does not import here, a package it lacks) fails
-  every variant with that cause, and its weights digest is null.
-  ``inject`` is the TEST-ONLY in-graph slowdown of ``infergate.building.inject``: {variant: fraction}.
-- ``warmup`` {seconds}: shuffled untimed rounds of the built variants; says the CPUs it runs on and
-  whether IPEX is loaded in this process.
-- ``time`` {variant}: one timed call (ns); garbage collection is off from the warm-up's end to the
-  next ``build``. The build reply carries a digest of the seeded weights (the lanes must share them).
-- ``outputs``: every built variant's outputs on the example inputs (for the cross-lane check), the
-  padding mask and the task.
-- ``fusions``: fusion signals of the TorchScript variants (``fusion_patterns.signals``).
-- ``quit``.
+"""``<lane python> -m infergate.gate.lane_worker``: a live worker in one lane, driven call by call by the
+upgrade gate's lockstep rounds. Its JSON-lines protocol is in docs/upgrade-gate.md ("The worker protocol");
+``inject`` in ``build`` is the TEST-ONLY in-graph slowdown of ``infergate.building.inject``.
 """
 
 from __future__ import annotations

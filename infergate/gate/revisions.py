@@ -1,15 +1,6 @@
-"""Two revisions of the user's code in one lane: each git ref checked out into a temporary
-``git worktree`` for the gate's workers (``gate --from-ref REF --to-ref REF``), as ``asv continuous``
-does with commits.
-
-"The user's code" is the git repository the command runs in: its configured models (``[tool.infergate]``
-of the tree's ``pyproject.toml`` or ``--config FILE``, factory modules imported from the tree) and,
-when that repository is infergate itself, infergate's own code. The user's working tree is never
-touched: each ref gets a detached worktree under a temporary directory, removed (and pruned from
-the repository's worktree list) even when the run fails.
-
-Commits are compared, never uncommitted changes: ``HEAD`` with modified tracked files is refused
-(commit or stash them), so what was measured is always named by a commit hash.
+"""Two revisions of the user's code in one lane (``gate --from-ref REF --to-ref REF``), as ``asv continuous``
+does with commits: each ref in a detached temporary ``git worktree``, removed even when the run fails; a
+``HEAD`` with modified tracked files is refused. docs/upgrade-gate.md, "Two revisions in one lane".
 """
 
 from __future__ import annotations
