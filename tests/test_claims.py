@@ -600,3 +600,20 @@ def test_a_lockstep_row_reads_back_as_written_and_version_2_files_stay_unpaired(
                  / "bf16-plain-torch-seqcls" / "claims.json")
     data, rows = load_rows(committed)
     assert data["version"] == 2 and rows and not any(t.lockstep for m in rows for t in m.trials)
+
+
+def test_the_driver_waits_for_the_last_worker_to_stop_running_and_no_longer_than_its_limit(tmp_path,
+                                                                                        monkeypatch) -> None:
+    from infergate.measuring.claims_pair import PAIR_ENV, _observed, paired_env, quiet
+
+    task = tmp_path / "42" / "task"
+    for tid, state in (("42", "S"), ("43", "S")):
+        (task / tid).mkdir(parents=True)
+        (task / tid / "stat").write_text(f"{tid} (python (x)) {state} 1 2 3\n")
+    assert quiet(42, 0.5, proc=tmp_path) < 0.1  # every thread asleep: no wait
+    (task / "43" / "stat").write_text("43 (omp (spin)) R 1 2 3\n")  # an OpenMP thread still spinning
+    assert 0.05 <= quiet(42, 0.05, proc=tmp_path) < 0.5
+    # The pair's setting is on top of the suite's and each worker says what it sees.
+    assert paired_env().env["GOMP_SPINCOUNT"] == PAIR_ENV["GOMP_SPINCOUNT"]
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
+    assert _observed()["env"]["GOMP_SPINCOUNT"] == "7"

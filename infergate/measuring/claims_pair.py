@@ -14,10 +14,10 @@ taken across replicates (``claims.across_processes``).
 
 The workers run with the suite's measuring environment (as FP32 rows and perf/) plus a short
 OpenMP spin (``PAIR_ENV``): torch's GNU OpenMP keeps an idle thread spinning for 300,000 iterations
-after a parallel region (30-50 ms on the shared 2-vCPU machine), so the worker that has just been
-called would spin on the CPUs the other is being timed on; with 30,000 it sleeps after about a
-millisecond, while the gaps between the ops of one call (microseconds) are still spun through as
-under the default. Passive OpenMP, the gate's choice for its one-thread lane workers, is not used:
+after a parallel region (tens of ms in a probe on the busy shared 2-vCPU machine), so the worker
+that has just been called would spin on the CPUs the other is being timed on; with 30,000 it sleeps
+ten times sooner, while the gaps between the ops of one call (microseconds) are still spun through
+as under the default. Passive OpenMP, the gate's choice for its one-thread lane workers, is not used:
 with two threads it would charge a wake-up to every parallel region, more to ``jit``'s many than to
 ``jit_ipex``'s fused few. Before a call switches worker, the driver also waits until the previous
 worker has no running thread (``quiet``, at most ``QUIET_MAX_S``). Each worker proves its setting
