@@ -174,6 +174,7 @@ def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> Clai
     from ..measuring.claims_pair import SCHEDULE as LOCKSTEP
 
     out = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape), row.dtype.value)
+    walls: dict[tuple[int, bool], list[float]] = {}
     for process, group, m in parts:
         own = [v for v in (*m.costs, *m.skipped, *m.failed) if process_group(v, row.dtype) == group]
         if process == 0:
@@ -183,11 +184,14 @@ def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> Clai
             out.failed.update({v: m.failed[v] for v in own if v in m.failed})
             out.answers.update({v: m.answers[v] for v in own if v in m.answers})
             out.fusions.update({v: m.fusions[v] for v in own if v in m.fusions})
+        lockstep = m.timing is not None and m.timing.schedule == LOCKSTEP
         if m.timing is not None:
-            out.trials.append(Trial(process, group, m.timing, m.ipex_imported, m.timing.schedule == LOCKSTEP))
-        out.wall_s += m.wall_s
+            out.trials.append(Trial(process, group, m.timing, m.ipex_imported, lockstep))
+        walls.setdefault((process, lockstep), []).append(m.wall_s)
         if group == TORCH_GROUP and row.dtype is DType.BF16 and m.ipex_imported:
             out.failed["worker"] = "IPEX was imported in a BF16 plain-torch worker: its autocast kernels were IPEX's"
+    # A lockstep pair's workers live at once: the replicate took as long as the longer-lived one.
+    out.wall_s = sum(max(w) if lockstep else sum(w) for (_, lockstep), w in walls.items())
     return out
 
 
