@@ -617,3 +617,16 @@ def test_the_driver_waits_for_the_last_worker_to_stop_running_and_no_longer_than
     assert paired_env().env["GOMP_SPINCOUNT"] == PAIR_ENV["GOMP_SPINCOUNT"]
     monkeypatch.setenv("GOMP_SPINCOUNT", "7")
     assert _observed()["env"]["GOMP_SPINCOUNT"] == "7"
+
+
+def test_a_pair_worker_that_fails_before_it_is_timed_fails_the_replicate_with_its_own_error() -> None:
+    # A real worker process whose build fails at once (no model given): the driver, waiting for it
+    # to connect, raises the worker's own error, and the other worker is never started.
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.inputs import Shape
+    from infergate.measuring.claims_pair import measure_pair
+    from infergate.measuring.sampling import SamplingPlan
+
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'id'"):
+        measure_pair(None, Shape(1, 16), DType.BF16, SamplingPlan(budget_s=0.1),  # type: ignore[arg-type]
+                     {"torch": ("eager",), "ipex": ("jit_ipex",)}, 0, timeout=120)

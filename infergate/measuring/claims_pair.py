@@ -261,7 +261,11 @@ class LiveWorker:
             listener.close()
         conn.settimeout(CALL_TIMEOUT_S if timeout > CALL_TIMEOUT_S else timeout)
         self.conn, self.stream = conn, conn.makefile("rw", encoding="utf-8")
-        hello = self._receive()
+        try:
+            hello = self._receive()
+        except BaseException:
+            self.close()  # the worker reads the end of its connection and returns
+            raise
         self.built: list[str] = list(hello["built"])
         self.pid: int = int(hello["pid"])
         self.observed_env: dict[str, object] = dict(hello["observed_env"])
