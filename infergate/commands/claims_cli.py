@@ -108,7 +108,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=ATTENTIONS, default=EAGER_ATTENTION,
                    help="attention implementation; IPEX's MHA fusion matches eager attention only. Default: eager")
     p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",
-                   help=f"timed rounds per row, all variants together. Default: {DEFAULT_BUDGET_S:g}")
+                   help="timed rounds per worker, its variants together (a BF16 row's two workers, timed in "
+                        f"lockstep, share twice this). Default: {DEFAULT_BUDGET_S:g}")
     p.add_argument("--threads", type=whole_number(1, 1024), default=None, metavar="N",
                    help="torch threads. Default: every CPU this process may use")
     p.add_argument("--timeout", type=seconds_up_to(7200), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
@@ -124,7 +125,8 @@ def parser() -> argparse.ArgumentParser:
                         "wrapper + max-autotune), PyTorch's measured options for CPU inference; adds 1-2 min "
                         "per row. Default: off")
     p.add_argument("--processes", type=whole_number(3, 20), default=DEFAULT_PROCESSES, metavar="N",
-                   help="worker processes per row (per worker group): the interval is taken across them. "
+                   help="worker processes per row (per worker group; a BF16 row's two groups timed in lockstep "
+                        "pairs): the interval is taken across them. "
                         f"Default: {DEFAULT_PROCESSES}")
     p.add_argument("--render", type=Path, nargs="+", default=None, metavar="DIR",
                    help="measure nothing: render DIR/claims.json (several: one report of one class and lane) "
