@@ -158,7 +158,7 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
                  "--budget", "0.3", "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "claims.json").read_text())
-    assert (data["schema"], data["version"]) == ("infergate-claims", 2)
+    assert (data["schema"], data["version"]) == ("infergate-claims", 3)
     fp32 = next(r for r in data["rows"] if r["dtype"] == "fp32")
     assert "frozen" in fp32["proofs"]["compile"] and fp32["answers"]["compile"]["within_tolerance"]
     assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"] is None
@@ -167,6 +167,16 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
     if bf16["trials"]:  # a native-BF16 CPU in the ipex lane: jit_ipex apart, the plain workers never import IPEX
         groups = {t["group"]: t for t in bf16["trials"]}
         assert not groups["torch"]["ipex_imported"] and "jit_ipex" not in groups["torch"]["timing"]["times_ns"]
+        if "ipex" in groups:  # ... and the two workers of each process timed in lockstep (version 3)
+            assert sorted((t["process"], t["group"]) for t in bf16["trials"]) == [
+                (p, g) for p in range(3) for g in ("ipex", "torch")]
+            for p in range(3):
+                pair = [t["timing"] for t in bf16["trials"] if t["process"] == p]
+                assert all(t["lockstep"] for t in bf16["trials"])
+                assert {len(ns) for t in pair for ns in t["times_ns"].values()} == {pair[0]["rounds"]}
+                assert all(t["schedule"] == "lockstep" and t["observed_env"]["env"]["GOMP_SPINCOUNT"] == "30000"
+                           for t in pair)
+            assert "lockstep: " in (tmp_path / "claims.log").read_text()  # the waits before switching worker
     assert (tmp_path / "claims.log").is_file()  # the workers' stderr, not the console
     from infergate.building.capabilities import probe
 
@@ -361,7 +371,7 @@ def test_several_runs_render_into_one_report_with_their_origin_and_classes_never
     assert "- **rendered by**: `python -m infergate claims --render" in text
     assert "| m0-qa-base-eager_attn |" in text and "| m-qa-base-eager_attn |" in text
     merged = json.loads((out / "claims.json").read_text())
-    assert merged["version"] == 2 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
+    assert merged["version"] == 3 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
     assert main(["--render", str(out)]) == 0  # the merged file renders again, its sources kept
     assert (out / "claims.md").read_text() == text
 
@@ -428,3 +438,195 @@ def test_across_hosts_is_never_narrower_than_this_host(between_sd: float) -> Non
     assert here is not None and there is not None
     assert there.low <= here.low * (1 + 1e-12) and there.high >= here.high * (1 - 1e-12)  # equal at sd 0
     assert there.se ** 2 == pytest.approx(here.se ** 2 + 2 * between_sd ** 2)
+
+
+# --- a BF16 row's two workers in lockstep (claims.json version 3) --------------------------------
+
+
+def test_lockstep_rounds_call_every_variant_once_and_jit_ipex_right_beside_jit() -> None:
+    import random
+
+    from infergate.measuring.claims_pair import lockstep_times
+
+    calls: list[tuple[str, str]] = []
+
+    def timer(group: str):
+        return lambda v: calls.append((group, v)) or 1
+
+    timed = {"torch": ["eager", "jit", "compile"], "ipex": ["jit_ipex"]}
+    switches: list[str] = []
+    times = lockstep_times({g: timer(g) for g in timed}, timed, 8, random.Random(0), replicate=1,
+                           switch=switches.append)
+    # before every call in the other worker, and only then, the driver waits for the last one to go quiet
+    assert switches == [a[0] for a, b in zip(calls, calls[1:], strict=False) if a[0] != b[0]] and switches
+    assert {v: len(ns) for by_v in times.values() for v, ns in by_v.items()} == dict.fromkeys(
+        ("eager", "jit", "compile", "jit_ipex"), 8)
+    rounds = [calls[i:i + 4] for i in range(0, len(calls), 4)]
+    firsts = []
+    for r in rounds:
+        assert sorted(r) == sorted([("torch", "eager"), ("torch", "jit"), ("torch", "compile"), ("ipex", "jit_ipex")])
+        i = r.index(("ipex", "jit_ipex"))
+        beside = {r[i - 1] if i else None, r[i + 1] if i < 3 else None}
+        assert ("torch", "jit") in beside  # back to back with its partner
+        firsts.append(r.index(("torch", "jit")) < i)
+    assert firsts == [False, True] * 4  # replicate 1 starts with the IPEX worker, then they alternate
+
+
+def _simulated_row(truth: float, rng: np.random.Generator, paired: bool, rounds: int = 30,
+                   replicates: int = 3) -> ClaimMeasurement:
+    """A BF16 row on a drifting host: a shared log speed that wanders (a random walk, 1 % a call) and
+    trends (the host slowing by 0.1 % a call), moved on by every call of either worker; each worker
+    process has its own offset per variant (1 % level, 0.5 % variant) and each call 2 % noise.
+    ``paired``: each replicate's workers in lockstep rounds; else one after the other (version 2)."""
+    import random
+
+    from infergate.measuring.claims_pair import lockstep_times
+
+    base = {"eager": 100.0, "jit": 80.0, "compile": 75.0, "jit_ipex": 80.0 * math.exp(-truth)}
+    timed = {"torch": ["eager", "jit", "compile"], "ipex": ["jit_ipex"]}
+    n_calls = replicates * rounds * 4
+    host = iter(np.cumsum(rng.normal(0.001, 0.01, n_calls)))
+    noise = iter(rng.normal(0.0, 0.02, n_calls))
+    trials = []
+    for rep in range(replicates):
+        level = rng.normal(0.0, 0.01, 2)
+        offsets = {g: {v: level[i] + rng.normal(0.0, 0.005) for v in vs} for i, (g, vs) in enumerate(timed.items())}
+
+        def timer(own: dict[str, float]):
+            return lambda variant: int(base[variant] * 1e6 * math.exp(next(host) + own[variant] + next(noise)))
+
+        timers = {g: timer(offsets[g]) for g in timed}
+        if paired:
+            times = lockstep_times(timers, timed, rounds, random.Random(rep), rep)
+        else:  # the groups one after the other, alternating which goes first
+            order = list(timed) if rep % 2 == 0 else list(timed)[::-1]
+            times = {g: lockstep_times({g: timers[g]}, {g: timed[g]}, rounds, random.Random(rep), rep)[g]
+                     for g in order}
+        trials += [Trial(rep, g, ModelMeasurement("m", "bf16", list(ns), ns, rounds=rounds), lockstep=paired)
+                   for g, ns in times.items()]
+    return ClaimMeasurement("m-seqcls-base-eager_attn", "m", "seqcls", "b1s128", "bf16", trials=trials)
+
+
+def test_the_lockstep_pair_covers_the_fusion_benefit_on_a_drifting_host_unpaired_workers_are_far_wider() -> None:
+    # 400 simulated rows of 3 replicates: the paired ratio's 99 % t interval (df 2) covers the true
+    # jit_ipex/jit at about its rate; the same workers run one after the other carry the host's
+    # drift between their moments into every replicate: an interval many times wider (it covers,
+    # t with 2 df is that wide), which so rarely clears 1 that a 15 % fusion benefit seldom counts.
+    truth, n = math.log(1.15), 400
+    rng = np.random.default_rng(2026)
+    covered = {True: 0, False: 0}
+    counted = {True: 0, False: 0}
+    widths: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(n):
+        for paired in (True, False):
+            est = speedup(_simulated_row(truth, rng, paired), "jit_ipex", "jit")
+            assert est is not None and est.processes == 3
+            covered[paired] += est.low <= math.exp(truth) <= est.high
+            counted[paired] += benefit_counts(est)
+            widths[paired].append(math.log(est.high / est.low))
+    assert covered[True] / n >= 0.97, covered  # nominal 0.99: 400 rows' binomial sd is 0.005
+    wide, narrow = float(np.median(widths[False])), float(np.median(widths[True]))
+    assert wide > 5 * narrow, (wide, narrow)
+    assert counted[True] / n > 0.75 and counted[False] / n < 0.1, counted  # measured: 86 % and 3 %
+    # A ratio inside one worker is paired as before: jit over eager covers too.
+    est = speedup(_simulated_row(truth, rng, True), "jit", "eager")
+    assert est is not None and est.low < 1.25 < est.high
+
+
+def test_a_lockstep_rows_interval_is_a_t_over_its_replicates_with_replicates_minus_1_df() -> None:
+    from infergate.measuring.claims import per_process_logs
+    from infergate.measuring.run_spread import student_t_quantile
+
+    m = _simulated_row(math.log(1.15), np.random.default_rng(5), paired=True, replicates=4)
+    logs = per_process_logs(m, "jit_ipex", "jit")
+    est = speedup(m, "jit_ipex", "jit")
+    assert est is not None and len(logs) == est.processes == 4
+    half = student_t_quantile(0.995, 3) * float(np.std(logs, ddof=1)) / math.sqrt(4)
+    assert est.point == pytest.approx(math.exp(np.mean(logs)))
+    assert (est.low, est.high) == pytest.approx((math.exp(np.mean(logs) - half), math.exp(np.mean(logs) + half)))
+    # Paired round by round: the same trials marked as version 2's (one worker after the other) take
+    # the ratio of medians instead, a different number.
+    for t in m.trials:
+        t.lockstep = False
+    assert per_process_logs(m, "jit_ipex", "jit") != pytest.approx(logs, abs=1e-12)
+
+
+def test_a_bf16_row_with_jit_ipex_runs_one_lockstep_pair_per_replicate_and_fp32_one_worker(monkeypatch) -> None:
+    from infergate.commands import claims_cli
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.zoo import Task
+    from infergate.measuring import claims_measure, claims_pair, isolation
+
+    pairs: list[int] = []
+
+    def fake_pair(spec, shape, dtype, plan, groups, replicate, **kw):
+        pairs.append(replicate)
+        assert groups == {"torch": ("eager", "jit", "compile"), "ipex": ("jit_ipex",)}
+        m = _simulated_row(math.log(1.2), np.random.default_rng(replicate), True, replicates=1)
+        return [(t.group, ClaimMeasurement(spec.id, "bert", "seqcls", str(shape), "bf16",
+                                           timing=dataclasses.replace(t.timing, schedule="lockstep")))
+                for t in m.trials]
+
+    def fake_worker(fn, spec, shape, dtype, plan, variants, **kw):
+        m = row({v: 80.0 for v in variants}, model=spec.id, dtype=dtype.value)
+        return m
+
+    import dataclasses
+
+    monkeypatch.setattr(claims_pair, "measure_pair", fake_pair)
+    monkeypatch.setattr(isolation, "run_in_worker", fake_worker)
+    monkeypatch.setattr(claims_measure, "unavailable", lambda *a: None)  # as on a native-BF16 CPU with IPEX
+    rows = claims_cli.plan_rows(["bert"], [Task.SEQ_CLS], "tiny", "eager", [DType.FP32, DType.BF16])
+    fp32, bf16 = claims_cli.run_rows(rows, None, 60.0, out=lambda *a, **k: None, processes=3)
+    assert pairs == [0, 1, 2]  # one pair per replicate, the replicate its index (build order, first caller)
+    assert [(t.process, t.group, t.lockstep) for t in bf16.trials] == [
+        (p, g, True) for p in range(3) for g in ("torch", "ipex")]
+    est = speedup(bf16, "jit_ipex", "jit")
+    assert est is not None and est.processes == 3 and est.low > 1.0
+    assert [(t.process, t.group, t.lockstep) for t in fp32.trials] == [(p, "torch", False) for p in range(3)]
+
+
+def test_a_lockstep_row_reads_back_as_written_and_version_2_files_stay_unpaired(tmp_path) -> None:
+    from pathlib import Path
+
+    from infergate.commands.claims_files import load_rows
+
+    m = _simulated_row(math.log(1.15), np.random.default_rng(9), paired=True)
+    _write_claims(tmp_path, "cls", "lane", [m])
+    data, (back,) = load_rows(tmp_path / "claims.json")
+    assert data["version"] == 3 and all(t.lockstep for t in back.trials)
+    assert speedup(back, "jit_ipex", "jit") == speedup(m, "jit_ipex", "jit")
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx512__2c2t"
+                 / "bf16-plain-torch-seqcls" / "claims.json")
+    data, rows = load_rows(committed)
+    assert data["version"] == 2 and rows and not any(t.lockstep for m in rows for t in m.trials)
+
+
+def test_the_driver_waits_for_the_last_worker_to_stop_running_and_no_longer_than_its_limit(tmp_path,
+                                                                                        monkeypatch) -> None:
+    from infergate.measuring.claims_pair import PAIR_ENV, _observed, paired_env, quiet
+
+    task = tmp_path / "42" / "task"
+    for tid, state in (("42", "S"), ("43", "S")):
+        (task / tid).mkdir(parents=True)
+        (task / tid / "stat").write_text(f"{tid} (python (x)) {state} 1 2 3\n")
+    assert quiet(42, 0.5, proc=tmp_path) < 0.1  # every thread asleep: no wait
+    (task / "43" / "stat").write_text("43 (omp (spin)) R 1 2 3\n")  # an OpenMP thread still spinning
+    assert 0.05 <= quiet(42, 0.05, proc=tmp_path) < 0.5
+    # The pair's setting is on top of the suite's and each worker says what it sees.
+    assert paired_env().env["GOMP_SPINCOUNT"] == PAIR_ENV["GOMP_SPINCOUNT"]
+    monkeypatch.setenv("GOMP_SPINCOUNT", "7")
+    assert _observed()["env"]["GOMP_SPINCOUNT"] == "7"
+
+
+def test_a_pair_worker_that_fails_before_it_is_timed_fails_the_replicate_with_its_own_error() -> None:
+    # A real worker process whose build fails at once (no model given): the driver, waiting for it
+    # to connect, raises the worker's own error, and the other worker is never started.
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.inputs import Shape
+    from infergate.measuring.claims_pair import measure_pair
+    from infergate.measuring.sampling import SamplingPlan
+
+    with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'id'"):
+        measure_pair(None, Shape(1, 16), DType.BF16, SamplingPlan(budget_s=0.1),  # type: ignore[arg-type]
+                     {"torch": ("eager",), "ipex": ("jit_ipex",)}, 0, timeout=120)

@@ -108,7 +108,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--attention", choices=ATTENTIONS, default=EAGER_ATTENTION,
                    help="attention implementation; IPEX's MHA fusion matches eager attention only. Default: eager")
     p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",
-                   help=f"timed rounds per row, all variants together. Default: {DEFAULT_BUDGET_S:g}")
+                   help="timed rounds per worker, its variants together (a BF16 row's two workers, timed in "
+                        f"lockstep, share twice this). Default: {DEFAULT_BUDGET_S:g}")
     p.add_argument("--threads", type=whole_number(1, 1024), default=None, metavar="N",
                    help="torch threads. Default: every CPU this process may use")
     p.add_argument("--timeout", type=seconds_up_to(7200), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
@@ -124,7 +125,8 @@ def parser() -> argparse.ArgumentParser:
                         "wrapper + max-autotune), PyTorch's measured options for CPU inference; adds 1-2 min "
                         "per row. Default: off")
     p.add_argument("--processes", type=whole_number(3, 20), default=DEFAULT_PROCESSES, metavar="N",
-                   help="worker processes per row (per worker group): the interval is taken across them. "
+                   help="worker processes per row (per worker group; a BF16 row's two groups timed in lockstep "
+                        "pairs): the interval is taken across them. "
                         f"Default: {DEFAULT_PROCESSES}")
     p.add_argument("--render", type=Path, nargs="+", default=None, metavar="DIR",
                    help="measure nothing: render DIR/claims.json (several: one report of one class and lane) "
@@ -171,8 +173,10 @@ def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> Clai
     """One row from its workers: each variant's build facts from its own group's first worker,
     every worker's timing as a trial."""
     from ..measuring.claims_measure import ClaimMeasurement, Trial
+    from ..measuring.claims_pair import SCHEDULE as LOCKSTEP
 
     out = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape), row.dtype.value)
+    walls: dict[tuple[int, bool], list[float]] = {}
     for process, group, m in parts:
         own = [v for v in (*m.costs, *m.skipped, *m.failed) if process_group(v, row.dtype) == group]
         if process == 0:
@@ -182,24 +186,59 @@ def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> Clai
             out.failed.update({v: m.failed[v] for v in own if v in m.failed})
             out.answers.update({v: m.answers[v] for v in own if v in m.answers})
             out.fusions.update({v: m.fusions[v] for v in own if v in m.fusions})
+        lockstep = m.timing is not None and m.timing.schedule == LOCKSTEP
         if m.timing is not None:
-            out.trials.append(Trial(process, group, m.timing, m.ipex_imported))
-        out.wall_s += m.wall_s
+            out.trials.append(Trial(process, group, m.timing, m.ipex_imported, lockstep))
+        walls.setdefault((process, lockstep), []).append(m.wall_s)
         if group == TORCH_GROUP and row.dtype is DType.BF16 and m.ipex_imported:
             out.failed["worker"] = "IPEX was imported in a BF16 plain-torch worker: its autocast kernels were IPEX's"
+    # A lockstep pair's workers live at once: the replicate took as long as the longer-lived one.
+    out.wall_s = sum(max(w) if lockstep else sum(w) for (_, lockstep), w in walls.items())
     return out
+
+
+def _log_header(log: Path | None, text: str) -> None:
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"=== {text} ===\n")
+
+
+def _measure_row(row: Row, groups: dict[str, tuple[str, ...]], plan: SamplingPlan, processes: int, timeout: float,
+                 log: Path | None) -> tuple[list[tuple[int, str, ClaimMeasurement]], str | None]:
+    """(process, group, part) of every worker of the row, or the first worker's error. One group:
+    a worker per process, as measured since version 2. Two (BF16 with jit_ipex): per process
+    (replicate) a pair of workers timed in lockstep (``claims_pair``, version 3)."""
+    from ..core.errors import CaseCrashed, CaseTimeout
+    from ..measuring.claims_measure import measure_claim
+    from ..measuring.claims_pair import measure_pair, paired_env
+    from ..measuring.isolation import run_in_worker
+    from ..measuring.measuring_env import suite_env
+
+    menv = suite_env() if len(groups) == 1 else paired_env()
+    parts: list[tuple[int, str, ClaimMeasurement]] = []
+    for process in range(processes):
+        try:
+            if len(groups) == 1:
+                group = next(iter(groups))
+                _log_header(log, f"{row.name}, process {process}, {group} worker")
+                parts.append((process, group, run_in_worker(
+                    measure_claim, row.spec, row.shape, row.dtype, plan, groups[group], timeout=timeout,
+                    env=dict(menv.env), argv_prefix=menv.argv_prefix, stderr_log=log)))
+            else:
+                _log_header(log, f"{row.name}, process {process}, {' and '.join(groups)} workers in lockstep")
+                parts += [(process, g, m) for g, m in measure_pair(row.spec, row.shape, row.dtype, plan, groups,
+                                                                   process, timeout=timeout, menv=menv, log=log)]
+        except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
+            first = (str(exc).splitlines() or [""])[0]
+            return parts, first if isinstance(exc, (CaseCrashed, CaseTimeout)) else f"{type(exc).__name__}: {first}"
+    return parts, None
 
 
 def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
              after_row=None, variants: tuple[str, ...] | None = None, processes: int = DEFAULT_PROCESSES,
              log: Path | None = None) -> list[ClaimMeasurement]:
-    from ..core.errors import CaseCrashed, CaseTimeout
-    from ..measuring.isolation import run_in_worker
-    from ..measuring.measuring_env import suite_env
-
-    menv = suite_env()
     results, started, skipped_rows = [], time.perf_counter(), 0
-    from ..measuring.claims_measure import CLAIM_VARIANTS, ClaimMeasurement, measure_claim, unavailable
+    from ..measuring.claims_measure import CLAIM_VARIANTS, ClaimMeasurement, unavailable
 
     variants = variants or CLAIM_VARIANTS
     plans = [{v: unavailable(row.spec, row.shape, v, row.dtype) for v in variants} for row in rows]
@@ -213,25 +252,7 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
             out(f"[{i}/{len(rows)}] {row.name}: skipped: {next(iter(m.skipped.values()))}", flush=True)
             continue
         groups = worker_groups(row, [v for v in variants if not reasons[v]])
-        parts, error = [], None
-        for process in range(processes):
-            # alternate the groups' order, so neither always runs first after a row's start
-            order = list(groups) if process % 2 == 0 else list(groups)[::-1]
-            for group in order:
-                if log is not None:
-                    with open(log, "a", encoding="utf-8") as fh:
-                        fh.write(f"=== {row.name}, process {process}, {group} worker ===\n")
-                try:
-                    m = run_in_worker(measure_claim, row.spec, row.shape, row.dtype, plan, groups[group],
-                                      timeout=timeout, env=dict(menv.env), argv_prefix=menv.argv_prefix,
-                                      stderr_log=log)
-                except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
-                    first = (str(exc).splitlines() or [""])[0]
-                    error = first if isinstance(exc, (CaseCrashed, CaseTimeout)) else f"{type(exc).__name__}: {first}"
-                    break
-                parts.append((process, group, m))
-            if error:
-                break
+        parts, error = _measure_row(row, groups, plan, processes, timeout, log)
         if error:
             m = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape),
                                  row.dtype.value, failed={"worker": error})

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from ..measuring.claims_measure import ClaimMeasurement
 
-SCHEMA, VERSION = "infergate-claims", 2
-# 1: one process per row (``timing``); 2: ``trials``, one per worker process, and ``sources``.
-READABLE_VERSIONS = (1, 2)
+SCHEMA, VERSION = "infergate-claims", 3
+# 1: one process per row (``timing``); 2: ``trials``, one per worker process, and ``sources``;
+# 3: a trial's ``lockstep`` (a BF16 row's two workers timed in lockstep rounds, ``claims_pair``).
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def _finite(value):
@@ -70,8 +71,8 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
         for raw in data["rows"]:
             raw = dict(raw)
             timing = raw.pop("timing")
-            trials = [Trial(t["process"], t["group"], _timing(t["timing"]), t.get("ipex_imported", False))
-                      for t in raw.pop("trials", [])]
+            trials = [Trial(t["process"], t["group"], _timing(t["timing"]), t.get("ipex_imported", False),
+                            t.get("lockstep", False) is True) for t in raw.pop("trials", [])]
             answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
                                      "disagreements": tuple(v["disagreements"])})
                        for k, v in raw.pop("answers").items()}

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 from ..building.variants import TORCH_GROUP
 from ..core.paths import REPO_ROOT
+from ..measuring.lockstep_order import lockstep_order
 from .lockstep_plan import ModelPlan, builds_by_case, by_case
 from .worker_checks import WorkerError, check_no_ipex, check_pinned, check_worker_env
 
@@ -355,24 +356,20 @@ def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec
 def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
                      rng: random.Random, rec: ModelRecord, plan: ModelPlan, pair: int) -> None:
     """Every round: the variants in a shuffled order, and each variant's "from" and "to" calls
-    back to back. Back to back, because the machine's state moves on the scale of a few calls:
-    with every call of a round shuffled over both lanes (and 40 rounds), A/A pairs spread by
-    1.3-1.7 % between pairs; back to back (and 100 rounds), by 0.7-1.0 % (docs/upgrade-gate.md,
-    "Calibration").
+    back to back (``measuring.lockstep_order``, shared with claims' BF16 worker pairs). Back to
+    back, because the machine's state moves on the scale of a few calls: with every call of a round
+    shuffled over both lanes (and 40 rounds), A/A pairs spread by 1.3-1.7 % between pairs; back to
+    back (and 100 rounds), by 0.7-1.0 % (docs/upgrade-gate.md, "Calibration").
 
     Which of the two goes first alternates round by round, starting with "from" in even pairs and
     "to" in odd ones: any edge of going first is balanced within each pair (to one call when
     ``rounds`` is odd, and that one alternates by pair), where a random order only balanced it on
     average. Counted in ``rec.first_by_variant``."""
     variants = list(dict.fromkeys([*timed["from"], *timed["to"]]))
-    for r in range(rounds):
-        rng.shuffle(variants)
-        for variant in variants:
-            sides = [s for s in SIDES if variant in timed[s]]
-            if (r + pair) % 2 and len(sides) == 2:
-                sides.reverse()
-            rec.order_first[sides[0]] += 1
-            rec.first_by_variant[variant][sides[0]] += 1
-            for side in sides:
-                ns = endpoints[side].request("time", variant=plan.on(side, variant))["ns"]
-                rec.times_ns[side][variant].append(int(ns))
+    sides = {v: [s for s in SIDES if v in timed[s]] for v in variants}
+    for _, variant, order in lockstep_order(variants, sides, rounds, rng, offset=pair):
+        rec.order_first[order[0]] += 1
+        rec.first_by_variant[variant][order[0]] += 1
+        for side in order:
+            ns = endpoints[side].request("time", variant=plan.on(side, variant))["ns"]
+            rec.times_ns[side][variant].append(int(ns))

@@ -1,6 +1,6 @@
 """The seed guide's claim measured (``infergate claims``) and the evidence to leave IPEX: speedups
-across worker processes (t, df = processes - 1), fusions fired, and whether ``compile`` can replace
-``jit_ipex``. Method: docs/claims.md."""
+across worker processes (t, df = processes - 1; a BF16 row's two workers paired round by round in
+lockstep), fusions fired, and whether ``compile`` can replace ``jit_ipex``. Method: docs/claims.md."""
 
 from __future__ import annotations
 
@@ -65,21 +65,25 @@ def _t(confidence: float, df: int) -> float:
 
 
 def per_process_logs(m: ClaimMeasurement, faster: str, slower: str) -> list[float]:
-    """log(slower's time / faster's time) per process (medians when the two ran in different workers)."""
+    """log(slower's time / faster's time) per process: the median of the per-round ratios when the
+    two ran in one worker, or in two workers timed in lockstep (claims.json version 3: round r of
+    each is the same moment); the ratio of the two workers' medians when they ran one after the
+    other (version 2)."""
     by_process = defaultdict(list)
     for trial in m.trials:
-        by_process[trial.process].append(trial.timing)
+        by_process[trial.process].append(trial)
     logs = []
     for process in sorted(by_process):
         group = by_process[process]
-        a = next((t for t in group if slower in t.times_ns), None)
-        b = next((t for t in group if faster in t.times_ns), None)
+        a = next((t for t in group if slower in t.timing.times_ns), None)
+        b = next((t for t in group if faster in t.timing.times_ns), None)
         if a is None or b is None:
             continue
-        if a is b:
-            logs.append(math.log(speedup_ratio(a.times_ns[slower], b.times_ns[faster])))
+        x, y = a.timing.times_ns[slower], b.timing.times_ns[faster]
+        if a is b or (a.lockstep and b.lockstep and len(x) == len(y)):
+            logs.append(math.log(speedup_ratio(x, y)))
         else:
-            logs.append(math.log(statistics.median(a.times_ns[slower]) / statistics.median(b.times_ns[faster])))
+            logs.append(math.log(statistics.median(x) / statistics.median(y)))
     return logs
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..building.variants import default_variants
+from ..building.variants import Inputs, Outputs, default_variants
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
@@ -16,6 +17,7 @@ from .sampling import Cost, ModelMeasurement, SamplingPlan
 # Built (and so held in memory) in this order; the report says so beside the memory columns.
 # (the registry's default matrix: eager, jit, jit_ipex, compile)
 CLAIM_VARIANTS = default_variants()
+Call = Callable[[Inputs], Outputs]
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,16 @@ class ClaimMeasurement:
 
 @dataclass
 class Trial:
-    """One worker's timing: ``process`` i of the row, in the worker group ``group``."""
+    """One worker's timing: ``process`` i of the row (a replicate), in the worker group ``group``.
+    ``lockstep`` (claims.json version 3): the replicate's workers were timed in lockstep rounds
+    (``claims_pair``), so round r of this trial and round r of its replicate's other worker were
+    taken at the same moments."""
 
     process: int
     group: str
     timing: ModelMeasurement
     ipex_imported: bool = False
+    lockstep: bool = False
 
 
 def timings(m: ClaimMeasurement) -> list[ModelMeasurement]:
@@ -95,21 +101,19 @@ def unavailable(spec: ModelSpec, shape: Shape, variant: str, dtype: DType) -> st
     return perf_skip_reason(Case(spec, variant, dtype, shape))
 
 
-def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan,
-                  variants: tuple[str, ...] = CLAIM_VARIANTS) -> ClaimMeasurement:
-    """Build, check and cost every variant of ``spec`` at ``shape``, then time them together in
-    shuffled rounds. A failed build is recorded, never replaced."""
+def build_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan,
+                variants: tuple[str, ...] = CLAIM_VARIANTS) -> tuple[ClaimMeasurement, dict[str, Call], Inputs, int]:
+    """Build, check and cost every variant of ``spec`` at ``shape``: the row so far, the calls to
+    time, the inputs and the torch threads in effect. A failed build is recorded, never replaced."""
     import torch
 
     from ..building.builds import build_variants
     from ..building.harness import example_inputs
     from ..matrix.models import build_model
     from .fusion_patterns import count_linear_calls, signals
-    from .load import read_load
     from .memory import PeakResident
-    from .sampling import pin_threads, sample_rounds
+    from .sampling import pin_threads
 
-    start = time.perf_counter()
     out = ClaimMeasurement(spec.id, spec.arch.name, spec.task.value, str(shape), dtype.value)
     threads = pin_threads(plan.threads)
     model = build_model(spec)
@@ -117,7 +121,7 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
     with torch.no_grad():
         reference = tuple(model(**inputs))
     linear_calls = count_linear_calls(model, inputs)
-    calls = {}
+    calls: dict[str, Call] = {}
     for b in build_variants(model, inputs, dtype, variants, watch=PeakResident,
                             skip_reason=lambda n: unavailable(spec, shape, n, dtype)):
         if b.skipped:
@@ -135,6 +139,17 @@ def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPla
         if built.kinds:
             out.fusions[b.name] = signals(built.kinds, linear_calls)
         calls[b.name] = built.call
+    return out, calls, inputs, threads
+
+
+def measure_claim(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan,
+                  variants: tuple[str, ...] = CLAIM_VARIANTS) -> ClaimMeasurement:
+    """``build_claim``, then the variants timed together in shuffled rounds."""
+    from .load import read_load
+    from .sampling import sample_rounds
+
+    start = time.perf_counter()
+    out, calls, inputs, threads = build_claim(spec, shape, dtype, plan, variants)
     if calls:
         timing = ModelMeasurement(f"{spec.id}-{shape}", dtype.value, list(calls), {n: [] for n in calls},
                                   threads=threads, schedule=plan.schedule, seed=plan.seed, load_start=read_load())
