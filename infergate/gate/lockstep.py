@@ -1,19 +1,7 @@
-"""Driving one live worker per lane in lockstep: the measuring half of the upgrade gate.
-
-Why lockstep: a lane's worker processes used to run minutes apart, so each block's absolute latency
-carried that moment's machine state (about 10 % from one process to the next on a 2-core VM). Here
-both lanes' workers are alive together and the gate calls them one call at a time: every round
-takes the variants in a shuffled order and calls each variant's "from" and "to" back to back, in a
-random order of the two, so the two calls of a ratio share the machine's state of that moment. The
-spin-wait of an idle worker's OpenMP threads would burn the core the other is measuring on, so
-workers run with passive OpenMP (``measuring_env`` "passive-omp") on top of the suite's settings,
-and prove it from the inside.
-
-Why pairs: a fresh process has its own offset (memory layout, JIT and oneDNN decisions) that no
-number of rounds inside it averages away. A *pair* (one fresh worker per lane) gives one paired
-latency ratio per case; ``lane_compare`` takes the interval from the spread between pairs.
-
-The endpoints are injected (``Starter``), so tests drive synthetic workers with per-process offsets.
+"""Driving one live worker per lane in lockstep: the measuring half of the upgrade gate. Both lanes'
+workers are alive together, on one CPU, with passive OpenMP, and each variant's "from" and "to" calls
+run back to back; a pair of fresh workers gives one paired ratio per case (docs/upgrade-gate.md, "What
+it does"). The endpoints are injected (``Starter``), so tests drive synthetic workers.
 """
 
 from __future__ import annotations
@@ -187,15 +175,8 @@ Starter = Callable[[str, str, int], Endpoint]
 
 
 def measuring_cpus() -> frozenset[int]:
-    """The one CPU both lanes' workers measure on.
-
-    The workers build on every CPU and move to this one before warming up (``Endpoint.pin``).
-    The same CPU for both lanes: on a VM, vCPUs differ in speed (a busy sibling on the host), and
-    a scheduler that keeps "from" on one vCPU and "to" on another turns that difference into a
-    per-pair lane difference. Only one worker runs at a time, so they never compete for it; the
-    gate itself only works between timed calls (it waits on the worker's reply during one), so it
-    needs no CPU of its own.
-    """
+    """The one CPU both lanes' workers measure on, after building on every CPU (``Endpoint.pin``): vCPUs
+    differ in speed, and only one worker runs at a time."""
     return frozenset({max(os.sched_getaffinity(0))})
 
 
@@ -355,16 +336,8 @@ def _outputs_and_fusions(endpoints: Mapping[str, Endpoint], plan: ModelPlan, rec
 
 def _lockstep_rounds(endpoints: Mapping[str, Endpoint], timed: Mapping[str, Sequence[str]], rounds: int,
                      rng: random.Random, rec: ModelRecord, plan: ModelPlan, pair: int) -> None:
-    """Every round: the variants in a shuffled order, and each variant's "from" and "to" calls
-    back to back (``measuring.lockstep_order``, shared with claims' BF16 worker pairs). Back to
-    back, because the machine's state moves on the scale of a few calls: with every call of a round
-    shuffled over both lanes (and 40 rounds), A/A pairs spread by 1.3-1.7 % between pairs; back to
-    back (and 100 rounds), by 0.7-1.0 % (docs/upgrade-gate.md, "Calibration").
-
-    Which of the two goes first alternates round by round, starting with "from" in even pairs and
-    "to" in odd ones: any edge of going first is balanced within each pair (to one call when
-    ``rounds`` is odd, and that one alternates by pair), where a random order only balanced it on
-    average. Counted in ``rec.first_by_variant``."""
+    """Every round: the variants shuffled, each variant's "from" and "to" back to back, the first
+    alternating by round and pair (``measuring.lockstep_order``); counted in ``rec.first_by_variant``."""
     variants = list(dict.fromkeys([*timed["from"], *timed["to"]]))
     sides = {v: [s for s in SIDES if v in timed[s]] for v in variants}
     for _, variant, order in lockstep_order(variants, sides, rounds, rng, offset=pair):

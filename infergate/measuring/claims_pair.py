@@ -1,28 +1,8 @@
-"""A BF16 claims row's two workers timed in lockstep (claims.json version 3).
-
-Importing IPEX swaps torch's CPU autocast kernels for the whole process, so a BF16 row times
-``jit_ipex`` in a worker of its own and eager, ``jit`` and ``compile`` in one that never imports
-IPEX (``variants.process_group``). A ratio across the two (the fusion benefit, ``jit_ipex`` over
-``jit``) used to compare workers run one after the other, so the machine's drift between their
-moments entered it. Here each replicate starts both workers, builds them one at a time (build
-seconds and memory as in one worker), and then times them in lockstep rounds, as the upgrade gate
-times its lane workers (``lockstep_order``): every round calls each worker's variants once in a
-shuffled order, and ``jit`` and ``jit_ipex`` (``PARTNERS``) back to back, the first alternating by
-round and replicate. Round r of one worker and round r of the other are then the same moments: the
-replicate's ratio is the median of per-round ratios, as within one worker, and the row's interval is
-taken across replicates (``claims.across_processes``).
-
-The workers run with the suite's measuring environment (as FP32 rows and perf/) plus a short
-OpenMP spin (``PAIR_ENV``): torch's GNU OpenMP keeps an idle thread spinning for 300,000 iterations
-after a parallel region (tens of ms in a probe on the busy shared 2-vCPU machine), so the worker
-that has just been called would spin on the CPUs the other is being timed on; with 30,000 it sleeps
-ten times sooner, while the gaps between the ops of one call (microseconds) are still spun through
-as under the default. Passive OpenMP, the gate's choice for its one-thread lane workers, is not used:
-with two threads it would charge a wake-up to every parallel region, more to ``jit``'s many than to
-``jit_ipex``'s fused few. Before a call switches worker, the driver also waits until the previous
-worker has no running thread (``quiet``, at most ``QUIET_MAX_S``). Each worker proves its setting
-from the inside. The timing loop takes plain callables (``Timer``), so tests drive it with simulated
-workers.
+"""A BF16 claims row's plain-torch and IPEX workers timed in lockstep (claims.json version 3): both alive,
+built one at a time, then rounds in ``lockstep_order`` with ``jit`` and ``jit_ipex`` back to back, so a
+ratio across the workers compares calls taken at the same moments. Why, the short OpenMP spin
+(``PAIR_ENV``) and the wait for a quiet worker (``QUIET_MAX_S``): docs/claims.md. The timing loop takes
+plain callables (``Timer``), so tests drive it with simulated workers.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
-"""The call order of lockstep rounds: two live workers timed one call at a time, so that a ratio
-across them compares calls taken at the same moments.
-
-Shared by the upgrade gate (``gate.lockstep``: a "from" and a "to" lane worker) and claims
-(``claims_pair``: a BF16 row's plain-torch worker and its IPEX worker). Every round takes the
-*units* in a shuffled order; a unit is one variant called in one worker, or two calls made back to
-back, one in each worker (a variant and its counterpart). Back to back, because the machine's state
-moves on the scale of a few calls (docs/upgrade-gate.md, "Calibration"). Which worker goes first
-alternates round by round, starting with the first side in even ``offset`` (pair or replicate
-index) and the second in odd ones: any edge of going first is balanced within each pair of rounds.
+"""The call order of lockstep rounds, shared by the upgrade gate's lane workers and claims' BF16 worker
+pairs: every round takes the units (a variant in one worker, or a variant and its counterpart back to
+back) in a shuffled order; which worker goes first alternates by round, starting with the first side in
+even ``offset`` (pair or replicate) and the second in odd ones (docs/upgrade-gate.md, "Calibration").
 """
 
 from __future__ import annotations

@@ -279,7 +279,9 @@ def _method_lines(version_1_rows: bool = False) -> list[str]:
         f"second (slower time / faster time). A fusion benefit counts when `jit_ipex` is faster than `jit` with its "
         f"{CONFIDENCE:.0%} interval above 1 and by at least {BENEFIT:.0%}. {which} across the row's worker "
         "processes (per-process log speedups, t with df = processes - 1); `jit_ipex` vs `jit` in BF16 pairs "
-        f"process i's IPEX worker with process i's plain-torch worker.{v1} \"Can leave IPEX\": `compile` gives eager "
+        "process i's IPEX worker with process i's plain-torch worker, timed in lockstep rounds from claims.json "
+        f"version 3 on (each process's ratio the median of per-round ratios).{v1} \"Can leave IPEX\": `compile` "
+        "gives eager "
         f"FP32's answers and is at least {need:.3f}× as fast as `jit_ipex` (at most {LEAVE_WITHIN:.0%} slower) over "
         "its whole interval (`yes`), below that over all of it (`no`), else `undecided`. ⚠: something competed "
         "for the CPUs while the row was timed (sampled from /proc/stat between rounds; listed below the tables).")

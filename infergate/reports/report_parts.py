@@ -40,7 +40,7 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
                    marks: Sequence[tuple[float, str]] = ()) -> Path:
     """Horizontal point-and-interval plot, a row per label, a marker per series; ``marks``: labelled vertical lines."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6), layout="constrained")
     n = len(series)
     for s, (name, ests) in enumerate(series):
         offset = (s - (n - 1) / 2) * 0.25
@@ -60,8 +60,7 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
     if n > 1 or marks:  # below the axes: inside, it hid points (a claims plot lost one behind it)
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, frameon=False)
-    fig.tight_layout()
+        fig.legend(fontsize=8, loc="outside lower center", ncol=2, frameon=False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
