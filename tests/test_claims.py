@@ -154,8 +154,9 @@ def test_the_memory_sampler_sees_a_known_allocation(keep: bool) -> None:
 def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
     from infergate.commands.claims_cli import main
 
+    # One torch thread per worker: under ./suite test's two xdist workers, two would spin against the other's tests.
     code = main(["--size", "tiny", "--archs", "bert", "--tasks", "seqcls", "--dtypes", "fp32,bf16",
-                 "--budget", "0.3", "--out", str(tmp_path)])
+                 "--budget", "0.3", "--threads", "1", "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "claims.json").read_text())
     assert (data["schema"], data["version"]) == ("infergate-claims", 3)
