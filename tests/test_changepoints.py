@@ -72,9 +72,12 @@ def test_detect_reads_a_history_and_exits_1_on_an_alert(tmp_path, capsys) -> Non
 def test_the_calibration_replays_print_a_table_from_the_committed_sessions() -> None:
     lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1, year=40)
     assert "recorded case(s)" in lines[0] and lines[1].startswith("| night-to-night sd")
-    rows = 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_ALARM_ZS) - 1)
+    rows = 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_VARIANTS))
     assert len(lines) == rows + 4 + len(history_actions.CALIBRATION_SDS)
     assert "over 40 unchanged nights" in lines[rows + 1]
+    assert lines[3 + 2 * len(history_actions.CALIBRATION_SDS)].startswith("| 1.7% | 2.5 | 2.4 |")  # until 2026-12-06
+    assert " fires every night | " in lines[rows - 1]  # where placement alone puts the step
+    assert all(line.endswith("] |") for line in lines[3:rows])  # every false rate with its interval
 
 
 def test_detect_new_against_lists_only_what_tonight_added(tmp_path, capsys) -> None:

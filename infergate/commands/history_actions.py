@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from ..measuring.history_replay import Recorded
 
 CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
-# The tail test's threshold, measured around the default at 1.7 %; inf: the tail test off, the fit alone.
-CALIBRATION_ALARM_ZS = (2.2, 2.4, 2.8, math.inf)
+# Detectors measured beside the default at 1.7 %: (penalty, alarm z). The one used until 2026-12-06,
+# the threshold either side, the tail test off (inf: the fit alone) and firing every night (-inf: how
+# often a drop is placed within a night of the step at all, whatever the false rate).
+CALIBRATION_VARIANTS = ((2.5, 2.4), (DEFAULT_PENALTY, 2.0), (DEFAULT_PENALTY, 2.6), (DEFAULT_PENALTY, math.inf),
+                        (DEFAULT_PENALTY, -math.inf))
 WARM = 60  # quiet nights before the step: two months of nightly history, the tail test's pre-change window
 YEAR = 365
 STEPS = ((0.05, 2), (0.03, 5))  # step, the issue's target delay in nights
@@ -168,26 +171,40 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
     data = _recorded(root)
     lines = [f"replays of {warm} quiet nights then a drop, {runs} runs a night, built from {len(data.levels)} "
              f"recorded case(s) / {data.sessions} case-session(s) under {root} (within-session sd "
-             f"{data.within_sd:.2%}); {replays} independent replays per row and as many unchanged ones, seed {seed}",
-             "| night-to-night sd | penalty | alarm z | step | detected within target, placed ±1 night | placed ±2 "
-             "| median delay (nights) | false change points per 100 case-nights |", "|---|---|---|---|---|---|---|---|"]
-    rows = [(sd, DEFAULT_ALARM_Z) for sd in CALIBRATION_SDS]
-    rows += [(0.017, z) for z in CALIBRATION_ALARM_ZS if z != DEFAULT_ALARM_Z]
-    for sd, alarm_z in rows:
+             f"{data.within_sd:.2%}); {replays} independent replays per row and as many unchanged ones, seed "
+             f"{seed}; intervals 95 % over the replays (Wilson for shares, t over the unchanged series' counts)",
+             "| night-to-night sd | penalty | alarm z | step | detected within target, placed ±1 night "
+             "| placed ±2 | median delay (nights) | false change points per 100 case-nights |",
+             "|---|---|---|---|---|---|---|---|"]
+    rows = [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in CALIBRATION_SDS]
+    rows += [(0.017, *variant) for variant in CALIBRATION_VARIANTS]
+    for sd, penalty, alarm_z in rows:
         for step, target in STEPS:
-            r = calibrate(data, sd, DEFAULT_PENALTY, alarm_z, step, target, replays, warm, runs, seed)
-            delay = "-" if r.median_delay is None else f"{r.median_delay:g}"
-            low = " (recorded within-session spread alone is wider)" if data.within_sd**2 / runs > sd * sd else ""
-            shown = "off (the fit alone)" if math.isinf(alarm_z) else f"{alarm_z:g}"
-            lines.append(f"| {sd:.1%}{low} | {DEFAULT_PENALTY:g} | {shown}"
-                         f"{' (default)' if alarm_z == DEFAULT_ALARM_Z else ''} | {step:.0%} | {r.within:.1%} within "
-                         f"{target} | {r.within_2:.1%} | {delay} | {r.false_per_100:.2f} |")
+            r = calibrate(data, sd, penalty, alarm_z, step, target, replays, warm, runs, seed)
+            lines.append(_calibration_row(r, target, data.within_sd**2 / runs > sd * sd))
     long_replays = max(5, replays // 40)  # a year of nights, every night detected: O(n²) numpy steps each
     lines += ["", f"over {year} unchanged nights (365: a year), detection on every night, {long_replays} independent "
-              "replays per row:",
+              "replays per row (the default detector):",
               "| night-to-night sd | penalty | alarm z | false change points per 100 case-nights |",
               "|---|---|---|---|"]
     for sd in CALIBRATION_SDS:
-        rate = false_rate_long(data, sd, DEFAULT_PENALTY, year, long_replays, runs, seed)
-        lines.append(f"| {sd:.1%} | {DEFAULT_PENALTY:g} | {DEFAULT_ALARM_Z:g} | {rate:.2f} |")
+        rate, (low, high) = false_rate_long(data, sd, DEFAULT_PENALTY, year, long_replays, runs, seed)
+        lines.append(f"| {sd:.1%} | {DEFAULT_PENALTY:g} | {DEFAULT_ALARM_Z:g} | {rate:.2f} [{low:.2f}, {high:.2f}] |")
     return lines
+
+
+def _calibration_row(r: Any, target: int, narrow: bool) -> str:
+    from ..measuring.claims import wilson
+
+    def share(x: float) -> str:
+        low, high = wilson(round(x * r.replays), r.replays, 0.95)
+        return f"{x:.1%} [{low:.1%}, {high:.1%}]"
+
+    delay = "-" if r.median_delay is None else f"{r.median_delay:g}"
+    low = " (recorded within-session spread alone is wider)" if narrow else ""
+    z = ("off (the fit alone)" if r.alarm_z == math.inf else "fires every night" if r.alarm_z == -math.inf
+         else f"{r.alarm_z:g}")
+    default = " (default)" if (r.penalty, r.alarm_z) == (DEFAULT_PENALTY, DEFAULT_ALARM_Z) else ""
+    return (f"| {r.sd:.1%}{low} | {r.penalty:g}{default} | {z} | {r.step:.0%} | "
+            f"{share(r.within)} within {target} | {share(r.within_2)} | {delay} | {r.false_per_100:.2f} "
+            f"[{r.false_interval[0]:.2f}, {r.false_interval[1]:.2f}] |")

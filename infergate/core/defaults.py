@@ -23,9 +23,9 @@ UPGRADE_MIN_CHANGE = 0.01  # a significant slowdown smaller than this is reporte
 
 # Baselines and the results history.
 MAX_SESSIONS = 8  # sessions a baseline case keeps, its newest; older ones age out on the next update
-CHANGE_PENALTY = 2.5  # change-point fit: the penalty per segment, times ln(nights) (measuring/changepoints.py)
+CHANGE_PENALTY = 3.0  # change-point fit: the penalty per segment, times ln(nights) (measuring/changepoints.py)
 CHANGE_HOLD = 2  # nights a regression must hold before it alerts
-CHANGE_ALARM_Z = 2.4  # change points: the newest nights' one-sided drop test, in normal sds (docs/calibration.md)
+CHANGE_ALARM_Z = 2.3  # change points: the newest nights' one-sided drop test, in normal sds (docs/calibration.md)
 
 
 def runs_per_model(repeat: int | None, recording: bool) -> int:

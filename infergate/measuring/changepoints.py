@@ -149,16 +149,16 @@ def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALAR
     """A drop in the newest nights of the segment starting at ``start``: (its first night, the
     pre-change sd, that sd's df), or None. A one-sided t-test of the last 2 or 5 nights at ``alarm_z``."""
     n = len(values)
-    if math.isinf(alarm_z):  # the fit alone: how the calibration shows what the tail test adds
+    if alarm_z == math.inf:  # the fit alone: how the calibration shows what the tail test adds
         return None
-    fired = False
+    fired = alarm_z == -math.inf  # every night: how often placement alone finds the step (calibration)
     for window, extra in TAIL_WINDOWS:
         cut = n - window
         if cut - start >= MIN_PRE:
             z, _, df = _drop_z(values, start, cut)
             level = 0.5 * (1 + math.erf((alarm_z + extra) / math.sqrt(2)))  # the normal level of that z
             fired = fired or z > _t_quantile(level, df)
-    if not fired:
+    if not fired or n - 1 - start < MIN_PRE:
         return None
     # Placed at the split that explains the drop best (the likelihood ratio's argmax, known sd).
     cuts = [n - w for w in range(1, LOCATE + 1) if n - w - start >= MIN_PRE]

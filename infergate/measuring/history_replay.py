@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from .baseline_records import CaseBaseline
 from .changepoints import DEFAULT_ALARM_Z, Point, detect
+from .run_spread import student_t_quantile
 
 MAX_DELAY = 6  # nights after a step that a replay watches
 FIRST_NIGHT = 2  # the nightly runs detection from its second night on; false points are counted from there
@@ -96,6 +97,7 @@ class Row:
     median_delay: float | None
     false_per_100: float
     replays: int
+    false_interval: tuple[float, float] = (0.0, 0.0)  # 95 %, over the independent unchanged series
 
 
 def calibrate(data: Recorded, sd: float, penalty: float, alarm_z: float, step: float, target_delay: int,
@@ -108,19 +110,30 @@ def calibrate(data: Recorded, sd: float, penalty: float, alarm_z: float, step: f
     near = [detection_delay(s, warm, penalty, alarm_z, 1) for s in stepped]
     near_2 = [detection_delay(s, warm, penalty, alarm_z, 2) for s in stepped]
     found = sorted(d for d in near if d is not None)
-    false = sum(false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
-                for _ in range(replays))
+    false = [false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
+             for _ in range(replays)]
     return Row(sd, penalty, alarm_z, step, sum(1 for d in found if d <= target_delay) / replays,
                sum(1 for d in near_2 if d is not None and d <= target_delay) / replays,
                float(found[len(found) // 2]) if len(found) * 2 > replays else None,
-               100.0 * false / (replays * nights), replays)
+               100.0 * sum(false) / (replays * nights), replays, per_100_interval(false, nights))
+
+
+def per_100_interval(counts: Sequence[int], nights: int) -> tuple[float, float]:
+    """95 % interval of false change points per 100 case-nights from per-series counts: the series
+    are the independent trials (one series' nights share its draws and are re-fitted every night),
+    so the spread is the counts' across series, not a Poisson one over case-nights."""
+    n = len(counts)
+    mean = sum(counts) / n
+    sd = math.sqrt(sum((c - mean) ** 2 for c in counts) / (n - 1)) if n > 1 else 0.0
+    half = student_t_quantile(0.975, max(1, n - 1)) * sd / math.sqrt(n)
+    return 100.0 * max(0.0, mean - half) / nights, 100.0 * (mean + half) / nights
 
 
 def false_rate_long(data: Recorded, sd: float, penalty: float, nights: int, replays: int, runs: int,
-                    seed: int, alarm_z: float = DEFAULT_ALARM_Z) -> float:
+                    seed: int, alarm_z: float = DEFAULT_ALARM_Z) -> tuple[float, tuple[float, float]]:
     """False change points per 100 case-nights of long unchanged series, detection run on every
-    night as the nightly does (``false_points``), each series its own draw."""
+    night as the nightly does (``false_points``), each series its own draw; with its 95 % interval."""
     rng = random.Random(seed)
-    false = sum(false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
-                for _ in range(replays))
-    return 100.0 * false / (replays * nights)
+    false = [false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
+             for _ in range(replays)]
+    return 100.0 * sum(false) / (replays * nights), per_100_interval(false, nights)
