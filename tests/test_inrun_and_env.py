@@ -56,6 +56,28 @@ def test_stolen_time_is_noise(tmp_path) -> None:
     assert sampler.result().steal_share == pytest.approx(0.1) and "stolen" in sampler.result().reasons()[0]
 
 
+def _tasks(root: Path, states: str) -> Path:
+    for i, state in enumerate(states):
+        (root / str(i)).mkdir(parents=True)
+        (root / str(i) / "stat").write_text(f"{i} (python3 (worker)) {state} 1 2 3")
+    return root
+
+
+def test_a_lockstep_partners_running_threads_are_not_others(tmp_path) -> None:
+    # A BF16 claims pair: the worker just called may still spin for a moment; it is the measurement.
+    stat = tmp_path / "stat"
+    _stat(stat, 0, 0, 0, 4)
+    partner = _tasks(tmp_path / "partner", "RRS")
+    sampler = inrun_noise.NoiseSampler(stat, every_s=0.0, partners=[partner])
+    alone = inrun_noise.NoiseSampler(stat, every_s=0.0)
+    for i in range(1, 4):
+        _stat(stat, 100 * i, 100 * i, 0, 4)  # the reader, the partner's 2 running threads, 1 other
+        sampler.sample()
+        alone.sample()
+    assert sampler.result().others_runnable == 1.0 and alone.result().others_runnable == 3.0
+    assert inrun_noise.running_threads(tmp_path / "gone") == 0 and inrun_noise.own_running(tmp_path / "gone") == 1
+
+
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")
 def test_a_real_busy_process_is_seen_by_the_sampler() -> None:
     spinner = subprocess.Popen([sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<3: pass"])

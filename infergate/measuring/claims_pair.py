@@ -122,10 +122,11 @@ class PairTiming:
 
 def time_pair(timers: Mapping[str, Timer], timed: Mapping[str, Sequence[str]], plan: SamplingPlan,
               replicate: int, settle: Callable[[], None] = lambda: None,
-              switch: Callable[[str], object] | None = None) -> PairTiming:
+              switch: Callable[[str], object] | None = None, partners: Sequence[int] = ()) -> PairTiming:
     """Warm-up rounds (at least ``plan.warmup_s`` and MIN_WARMUP_ROUNDS), ``settle``, then lockstep
     rounds for ``plan.budget_s`` per worker (the pair's budget is the two workers' together, as when
-    each was timed alone), at least ``plan.min_rounds``."""
+    each was timed alone), at least ``plan.min_rounds``. ``partners``: the workers' pids, whose threads
+    the noise sampler does not count as others."""
     rng = random.Random(plan.seed * 7919 + replicate)
     warm: dict[str, dict[str, list[int]]] = {g: {v: [] for v in vs} for g, vs in timed.items()}
     t0 = time.perf_counter()
@@ -141,7 +142,7 @@ def time_pair(timers: Mapping[str, Timer], timed: Mapping[str, Sequence[str]], p
     budget = plan.budget_s * sum(1 for vs in timed.values() if vs)
     rounds = max(plan.min_rounds, min(plan.max_rounds, int(budget * 1e9 // max(per_round, 1.0))))
     settle()
-    sampler = NoiseSampler()
+    sampler = NoiseSampler(partners=[Path(f"/proc/{pid}/task") for pid in partners])
     t0 = time.perf_counter()
     times = lockstep_times(timers, timed, rounds, rng, replicate, between=sampler.sample, switch=switch)
     return PairTiming(times, medians, rounds, warmup_s, time.perf_counter() - t0, sampler.result())
@@ -330,7 +331,8 @@ def measure_pair(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan
 
             waits: list[float] = []
             pair = time_pair({g: live[g].time for g in groups}, timed, plan, replicate, settle,
-                             switch=lambda g: waits.append(quiet(live[g].pid)))
+                             switch=lambda g: waits.append(quiet(live[g].pid)),
+                             partners=[live[g].pid for g in groups])
             parts = [(g, live[g].finish()) for g in order]
             _log_waits(log, waits)
         except BaseException:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +36,13 @@ class InRunNoise:
         return tuple(out)
 
 
-def own_running(tasks: Path = Path("/proc/self/task")) -> int:
-    """This process's runnable threads (state R), the sampling thread included."""
+def running_threads(tasks: Path) -> int:
+    """Runnable threads (state R) under a ``/proc/PID/task`` directory; 0 when it cannot be read."""
     count = 0
     try:
         entries = list(tasks.iterdir())
     except OSError:
-        return 1
+        return 0
     for task in entries:
         try:
             stat = (task / "stat").read_text()
@@ -50,7 +51,12 @@ def own_running(tasks: Path = Path("/proc/self/task")) -> int:
         # "pid (comm) S ...": the state follows the last ')', as comm may contain spaces and ')'.
         if stat[stat.rfind(")") + 2: stat.rfind(")") + 3] == "R":
             count += 1
-    return max(count, 1)
+    return count
+
+
+def own_running(tasks: Path = Path("/proc/self/task")) -> int:
+    """This process's runnable threads (state R), the sampling thread included."""
+    return max(running_threads(tasks), 1)
 
 
 def read_proc_stat(path: Path = PROC_STAT) -> tuple[int, int, int] | None:
@@ -74,12 +80,15 @@ def read_proc_stat(path: Path = PROC_STAT) -> tuple[int, int, int] | None:
 
 
 class NoiseSampler:
-    """Call ``sample()`` between rounds (it reads at most every ``every_s``), then ``result()``."""
+    """Call ``sample()`` between rounds (it reads at most every ``every_s``), then ``result()``.
+    ``partners``: task directories of processes that are part of the measurement (a lockstep pair's
+    workers, whose threads may still be running right after their call), not counted as others."""
 
     def __init__(self, path: Path = PROC_STAT, every_s: float = SAMPLE_EVERY_S,
-                 tasks: Path = Path("/proc/self/task")) -> None:
+                 tasks: Path = Path("/proc/self/task"), partners: Sequence[Path] = ()) -> None:
         self.path = path
         self.tasks = tasks
+        self.partners = tuple(partners)
         self.every_s = every_s
         self.first = read_proc_stat(path)
         self.last = self.first
@@ -95,6 +104,7 @@ class NoiseSampler:
         if reading is not None:
             self.last = reading
             mine = own_running(self.tasks) if self.path == PROC_STAT else 1  # a fake /proc/stat: only the reader
+            mine += sum(running_threads(p) for p in self.partners)
             self.running.append(max(0, reading[2] - mine))
 
     def result(self) -> InRunNoise:
