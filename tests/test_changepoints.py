@@ -3,6 +3,7 @@ lock changes, alerting only once held; the replays the penalty was chosen on."""
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 from dataclasses import replace
@@ -172,3 +173,14 @@ def test_a_change_interval_uses_the_df_of_the_fitted_sd_points_minus_segments() 
     t = (math.log1p(c.high) - diff) / (diff / c.z)
     assert t == pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 2), rel=1e-9)
     assert t != pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 1), rel=1e-9)
+
+
+def test_calibrate_takes_detector_variants_and_refuses_a_bad_one() -> None:
+    parse = history_actions._detector_variants
+    assert parse("3/2.2,4/inf,3.5/-inf") == ((3.0, 2.2), (4.0, math.inf), (3.5, -math.inf))
+    for bad in ("3", "3/2/1", "x/2", "0/2", "inf/2", "3/nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+    lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1, year=40,
+                                              variants=((3.5, 2.2),))
+    assert sum(line.startswith("| 1.7% | 3.5 | 2.2 |") for line in lines) == 2  # one row per step

@@ -63,6 +63,10 @@ def add_parsers(sub: Any) -> None:
     p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
     p_cal.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                        help="the recorded sessions the nights are built from. Default: the committed baselines/")
+    p_cal.add_argument("--variants", type=_detector_variants, default=CALIBRATION_VARIANTS, metavar="P/Z,...",
+                       help="the rows at 1.7 %% after the default detector's: change penalty / alarm z pairs "
+                            "(inf / -inf: tail test off / firing every night). Default: 2.5/2.4 (the detector "
+                            "before 2026-12-06), 3/2.0, 3/2.6, 3/inf, 3/-inf")
 
 
 def run(args: argparse.Namespace) -> list[str]:
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> list[str]:
         return simulate(args.baselines, args.out, args.history, args.nights, args.step, args.at, args.sd,
                         seed=args.seed, lock_at=args.lock_at)
     if args.action == "calibrate":
-        return calibration_lines(args.baselines, args.replays, args.seed)
+        return calibration_lines(args.baselines, args.replays, args.seed, variants=args.variants)
     raise AssertionError(f"unknown history action {args.action}")
 
 
@@ -164,8 +168,18 @@ def _recorded(root: Path) -> Recorded:
         raise DataFileError(f"baselines under {root}: {exc}") from None
 
 
+def _detector_variants(text: str) -> tuple[tuple[float, float], ...]:
+    try:
+        pairs = tuple((float(p), float(z)) for p, z in (item.split("/") for item in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected PENALTY/Z pairs, comma-separated, e.g. 3/2.2") from None
+    if any(not (p > 0 and math.isfinite(p)) or math.isnan(z) for p, z in pairs):
+        raise argparse.ArgumentTypeError(f"{text!r}: a penalty is a positive number, z a number, inf or -inf")
+    return pairs
+
+
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, runs: int = 3,
-                      year: int = YEAR) -> list[str]:
+                      year: int = YEAR, variants: tuple[tuple[float, float], ...] = CALIBRATION_VARIANTS) -> list[str]:
     from ..measuring.history_replay import calibrate, false_rate_long
 
     data = _recorded(root)
@@ -177,7 +191,7 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
              "| placed ±2 | median delay (nights) | false change points per 100 case-nights |",
              "|---|---|---|---|---|---|---|---|"]
     rows = [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in CALIBRATION_SDS]
-    rows += [(0.017, *variant) for variant in CALIBRATION_VARIANTS]
+    rows += [(0.017, *variant) for variant in variants]
     for sd, penalty, alarm_z in rows:
         for step, target in STEPS:
             r = calibrate(data, sd, penalty, alarm_z, step, target, replays, warm, runs, seed)

@@ -1,8 +1,8 @@
 """Torch threads for pytest-xdist workers: the CPUs shared out, not every worker taking them all.
 
-Two workers with two OpenMP threads each on two CPUs spin-wait against each other: a small BERT's
-forward ran several times slower than with one thread each (tests/README.md: the CI steps before and after).
-Perf timings are not affected: their workers set their own threads (``measuring/sampling.py``).
+Two workers with two OpenMP threads each on two CPUs spin-wait against each other (tests/README.md,
+"Threads under xdist"). Perf timings are not affected: their workers set their own threads
+(``measuring/sampling.py``). ``OMP_NUM_THREADS`` set by the user wins.
 """
 
 from __future__ import annotations
@@ -22,10 +22,15 @@ def worker_threads(environ: os._Environ[str] | dict[str, str], cpus: int) -> int
     return max(1, cpus // int(workers))
 
 
+applied: int | None = None  # what this process's configure set: later tests may pin threads themselves
+
+
 def share_cpus_among_workers() -> None:
+    global applied
     threads = worker_threads(os.environ, usable_cpus())
     if threads is None:
         return
     import torch
 
     torch.set_num_threads(threads)
+    applied = int(torch.get_num_threads())
