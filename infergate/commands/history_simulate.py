@@ -18,6 +18,7 @@ from typing import Any
 
 from ..building.variants import REFERENCE
 from ..measuring import baselines as bl
+from ..measuring.baseline_rules import recipe_of
 from ..measuring.history_replay import recorded
 from .history_add import add
 
@@ -37,7 +38,7 @@ def night_results(f: bl.BaselineFile, night: int, day: date, values: dict[str, l
                           "session_info": {"host": session, "kernel": "simulated", "first": stamp, "last": stamp,
                                            "environment": {}, "source": "simulated"}}}
     benches = [{"extra_info": {"case_id": cid, "variant": f.cases[cid].variant, "threads": 1,
-                               "recipe": bl.recipe_of(f.cases[cid].environment),
+                               "recipe": recipe_of(f.cases[cid].environment),
                                "estimator": "median-of-round-ratios", "verdict": "not gated (simulated)",
                                "run_records": [_run(f.cases[cid].variant, v, stamp, session) for v in runs]}}
                for cid, runs in values.items()]

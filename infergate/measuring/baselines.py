@@ -29,8 +29,6 @@ from .baseline_records import (
     SessionInfo,
     valid_session_id,
 )
-from .baseline_rules import RECIPE as RECIPE  # history_analysis and history_simulate read them here
-from .baseline_rules import recipe_of as recipe_of
 
 LOCK_TIMEOUT_S = 120.0
 

@@ -7,9 +7,9 @@ import functools
 from dataclasses import dataclass
 
 from ..core.defaults import DEFAULT_CONFIDENCE as RECORD_CONFIDENCE  # what reports.summary records at
-from . import baselines as bl
 from . import history as hi
 from .baseline_records import CaseBaseline, SessionInfo
+from .baseline_rules import RECIPE
 from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect, open_drop
 
 
@@ -84,7 +84,7 @@ def window(history: hi.History, machine_class: str, lane: str,
         info = SessionInfo(host=sid, kernel="not kept in the history", first=first, last=last,
                            source=f"promoted from the history (nights {runs[0][0].night}..{runs[-1][0].night})")
         cases = {c.case_id: CaseBaseline(c.runs, RECORD_CONFIDENCE,
-                                         {**c.environment, "torch_threads": c.threads, bl.RECIPE: c.recipe})
+                                         {**c.environment, "torch_threads": c.threads, RECIPE: c.recipe})
                  for _, c in runs}
         out.append((sid, info, cases))
     return out
