@@ -214,7 +214,7 @@ def _gate(repo: Path, from_ref: str, to_ref: str, out: Path, monkeypatch) -> tup
 
 
 # One lane only: what two revisions add (worktrees, configs, the report) is plumbing; the worker it
-# drives speaks the same protocol in each lane (test_lanegate's real worker test runs in both).
+# drives speaks the same protocol in each lane (test_gate_configured runs real workers of both lanes).
 @pytest.mark.lane_independent
 @pytest.mark.slow
 def test_real_tiny_slower_commit_is_a_regression_and_the_same_commit_is_not(repo: Path, tmp_path: Path,

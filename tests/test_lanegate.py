@@ -716,6 +716,14 @@ def test_replacements_that_cannot_apply_are_one_message(tmp_path, capsys, extra,
     assert err.startswith("infergate: ") and problem in err and len(err.splitlines()) == 1
 
 
+def test_a_version_5_gate_result_without_config_still_reads(tmp_path):
+    run(tmp_path, offset_sd=0.005)
+    doc = json.loads((tmp_path / "gate.json").read_text())
+    del doc["config"]  # version 6 added it
+    gate = lane_results.GateResult.from_json({**doc, "version": 5})
+    assert gate.config is None and gate.cases
+
+
 def test_a_version_2_gate_result_still_reads():
     doc = json.loads((Path(__file__).parents[1] / "docs/reports/ipex27-to-ipex/gate.json").read_text())
     assert doc["version"] == 2
@@ -939,11 +947,61 @@ def test_a_model_one_lane_cannot_build_is_that_lanes_failure_never_dropped(tmp_p
     assert gate_cli.main(argv, start=starter(0, 0.005, to={"failed_model": why}),
                          lane_python=lambda lane: Path("/x")) == 1
     assert f"REGRESSION {TINY}-jit-fp32: variant lost in 'to' (build failed: {why})" in capsys.readouterr().out
-    # In "from" only: not measured there, said so, not a regression of the upgrade.
+    # In "from" only: not a regression of the upgrade, but nothing decided either: never a pass.
     assert gate_cli.main(argv, start=starter(0, 0.005, frm={"failed_model": why}),
-                         lane_python=lambda lane: Path("/x")) == 0
-    notes = {c.case: (c.status, c.note) for c in gate_of(tmp_path / "out").cases}
-    assert notes[f"{TINY}-jit-fp32"] == ("unavailable", f"not measured in 'from': {why}; available in 'to'")
+                         lane_python=lambda lane: Path("/x")) == exit_codes.INCONCLUSIVE
+    cause = f"not measured in 'from': build failed: {why}; available in 'to'"
+    gate = gate_of(tmp_path / "out")
+    assert {c.case: (c.status, c.note) for c in gate.cases}[f"{TINY}-jit-fp32"] == ("inconclusive", cause)
+    assert gate.headline().startswith("INCONCLUSIVE")
+    out = capsys.readouterr().out
+    assert any(line.split()[:2] == [f"{TINY}-jit-fp32", "INCONCLUSIVE"] and line.endswith(cause)
+               for line in out.splitlines())
+    assert f"warning: {TINY}-jit-fp32: inconclusive ({cause}): nothing to compare 'to' against" in out
+
+
+def test_outputs_of_a_side_that_did_not_build_say_so_not_different_weights():
+    for weights, side in (({"from": None, "to": "w0"}, "from"), ({"from": "w0", "to": None}, "to")):
+        assert lane_compare.compare_outputs("jit", "fp32", {}, weights) == {
+            "status": "not compared", "detail": f"the model did not build in '{side}'"}
+
+
+def test_a_documented_skip_in_from_is_unavailable_and_still_passes(tmp_path):
+    # IPEX absent in "from" is what that lane is, not a failure to decide.
+    assert run(tmp_path, frm={"skipped": {"jit_ipex": "IPEX is not installed"}}, offset_sd=0.005) == 0
+    notes = {c.case: (c.status, c.note) for c in gate_of(tmp_path).cases}
+    assert notes[case_id("jit_ipex")] == ("unavailable",
+                                          "not measured in 'from': IPEX is not installed; available in 'to'")
+
+
+def test_a_pkg_checkpoint_the_driver_lacks_is_left_to_each_lanes_worker(tmp_path, monkeypatch, capsys):
+    (tmp_path / "models.toml").write_text(TINY_CONFIG + """
+[[tool.infergate.models]]
+id = "gone"
+source = "pkg:infergate_no_such_package_xyz/model"
+tasks = ["seqcls"]
+shapes = ["1x16"]
+variants = ["eager", "jit"]
+""")
+    monkeypatch.chdir(tmp_path)
+    builds: list[tuple[str, dict]] = []
+    argv = ["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", "out", "--config", "models.toml"]
+    # Its ids come from the config's keys; every worker of both lanes is asked to build it.
+    assert gate_cli.main(argv, start=_spying_starter(builds), lane_python=lambda lane: Path("/x")) == 0
+    gone = "gone-seqcls-real-eager_attn-b1s16"
+    assert {(side, b["model"]) for side, b in builds} >= {("from", gone), ("to", gone)}
+    assert f"{gone}-jit-fp32" in {c.case for c in gate_of(tmp_path / "out").cases}
+    # A lane whose worker cannot resolve it fails that model's variants there, not the whole gate.
+    why = "model not built in this lane: checkpoint pkg:infergate_no_such_package_xyz/model: no installed package"
+    assert gate_cli.main([*argv, "--cases", "gone"], start=starter(0, 0.005, to={"failed_model": why}),
+                         lane_python=lambda lane: Path("/x")) == 1
+    assert f"REGRESSION {gone}-jit-fp32: variant lost in 'to' (build failed: {why})" in capsys.readouterr().out
+    # Without tasks its ids need its checkpoint: refused in one line, naming the key.
+    text = (tmp_path / "models.toml").read_text()
+    (tmp_path / "models.toml").write_text(text.replace('tasks = ["seqcls"]\nshapes = ["1x16"]', 'shapes = ["1x16"]'))
+    assert gate_cli.main(argv, start=starter(0), lane_python=_never) == exit_codes.USAGE
+    err = capsys.readouterr().err
+    assert "models[1].tasks: missing: pkg:infergate_no_such_package_xyz/model is not installed here" in err
 
 
 def _never(lane: str) -> Path:
@@ -1008,3 +1066,42 @@ def test_the_real_worker_fails_a_model_its_lane_cannot_import_and_answers_on(tmp
         "model not built in this lane: factory no_such_module_here:build: cannot import no_such_module_here")
     assert outputs == {"ok": True, "task": None, "outputs": {}, "mask": None} and fusions == {"ok": True, "fusions": {}}
     assert not unknown["ok"] and "is not in the configured models of" in unknown["error"]  # a gate bug: protocol error
+
+
+def test_the_real_configured_gate_runs_in_the_suites_ipex_step_after_that_lane_is_installed():
+    import test_gate_configured
+    from _pytest.mark.expression import Expression
+
+    root = Path(__file__).parents[1]
+    marks = {m.name for m in test_gate_configured.pytestmark}
+    script = (root / "suite").read_text()
+    steps = {}
+    for line in script.splitlines():
+        words = line.split()
+        if words[:1] == ["step"] and words[1].startswith("tool-"):
+            expr = line.split('-m "')[1].split('"')[0] if '-m "' in line else ""
+            steps[words[1]] = (script.index(line), expr)
+
+    def selects(step: str) -> bool:
+        expr = steps[step][1]
+        return not expr or Expression.compile(expr).evaluate(lambda name: name in marks)
+
+    # The current lane's step runs while the ipex lane installs: there the test would only skip.
+    assert not selects("tool-current") and selects("tool-ipex")
+    assert script.index('wait "$ipex_lane"') < steps["tool-ipex"][0]
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_the_real_configured_gate_fails_in_ci_when_a_lane_is_missing(tmp_path, monkeypatch, capsys, ci, outcome):
+    import test_gate_configured
+
+    from infergate.gate.lane_venvs import LaneError
+
+    def missing(lane: str) -> Path:
+        raise LaneError(f"lane {lane!r} was never installed completely")
+
+    monkeypatch.setattr(test_gate_configured.lanes, "lane_python", missing)
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="never installed completely"):
+        test_gate_configured.test_configured_models_gated_ipex_to_current_with_a_model_one_lane_cannot_import(
+            tmp_path, monkeypatch, capsys)

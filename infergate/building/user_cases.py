@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from ..core.errors import UsageError
 from ..matrix.user_config import UserConfig, UserModel, config_error
-from ..matrix.user_models import UserSpecs, user_specs
+from ..matrix.user_models import UserSpecs, missing_package, unresolved_specs, user_specs
 from .cases import Case
 from .variants import default_variants, get_variant
 
 
-def configured(config: UserConfig | None) -> tuple[UserSpecs, ...]:
-    """Every configured model's specs, checked: a bad variant name is refused naming its key."""
+def configured(config: UserConfig | None, elsewhere: bool = False) -> tuple[UserSpecs, ...]:
+    """Every configured model's specs, checked: a bad variant name is refused naming its key.
+    ``elsewhere``: the models are built by other pythons (the gate's lanes), so a ``pkg:``
+    checkpoint this one lacks is left to them (``unresolved_specs``)."""
     if config is None:
         return ()
     out = []
@@ -18,7 +20,8 @@ def configured(config: UserConfig | None) -> tuple[UserSpecs, ...]:
         for name in model.variants or ():
             _checked(name, model.path, f"{model.key}.variants")
         _check_applies(model)
-        out.append(user_specs(model))
+        package = missing_package(model.source) if elsewhere else None
+        out.append(unresolved_specs(model, package) if package else user_specs(model))
     return tuple(out)
 
 

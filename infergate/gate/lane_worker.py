@@ -32,9 +32,10 @@ def select_cases(profile: Profile, expr: str | None) -> list[Case]:
     return [c for c in perf_cases(profile) if match(c.id)]
 
 
-def gate_cases(profile: str, config: str | None) -> list[Case]:
+def gate_cases(profile: str, config: str | None, elsewhere: bool = False) -> list[Case]:
     """The perf cases a worker can build: the configured models of ``config`` (a file with a
-    ``[tool.infergate]`` table: a revision's own, ``gate.revisions``), else the profile's."""
+    ``[tool.infergate]`` table: a revision's own, ``gate.revisions``), else the profile's.
+    ``elsewhere``: as ``user_cases.configured``."""
     from ..building.cases import get_profile
 
     if config is None:
@@ -42,7 +43,7 @@ def gate_cases(profile: str, config: str | None) -> list[Case]:
     from ..building.user_cases import configured, user_cases
     from ..matrix.user_config import load_config
 
-    return user_cases(configured(load_config(Path(config), required=True)), perf=True)
+    return user_cases(configured(load_config(Path(config), required=True), elsewhere), perf=True)
 
 
 def find_case(profile: str, model: str, config: str | None) -> tuple[Case, None] | tuple[None, str]:

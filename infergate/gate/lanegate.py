@@ -183,7 +183,8 @@ def selection(args: argparse.Namespace, cases: list[Any] | None = None,
     config = getattr(args, "models_config", None)
     if cases is None and config is not None:
         match = case_matcher(args.cases)
-        cases = [c for c in gate_cases(args.profile, str(config)) if match(c.id)]
+        # The lanes' workers build them: a pkg: checkpoint this python lacks is theirs to resolve.
+        cases = [c for c in gate_cases(args.profile, str(config), elsewhere=True) if match(c.id)]
         source = f"the configured models of {config}"
     elif cases is None:
         cases = select_cases(get_profile(args.profile), args.cases)
@@ -293,7 +294,8 @@ def _head_notes(config: Path, models: set[str | None]) -> list[str]:
     from ..building.user_cases import configured, notes
     from ..matrix.user_config import load_config
 
-    return [n for n in notes(configured(load_config(config, required=True))) if n.split(":")[0] in models]
+    specs = configured(load_config(config, required=True), elsewhere=True)
+    return [n for n in notes(specs) if n.split(":")[0] in models]
 
 
 def _versions_of(python: Path) -> dict[str, str | None]:

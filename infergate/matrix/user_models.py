@@ -49,6 +49,36 @@ def user_specs(model: UserModel) -> UserSpecs:
     return UserSpecs(model, specs, ())
 
 
+def missing_package(source: str) -> str | None:
+    """The package a ``pkg:`` source names when this python has not installed it, else None."""
+    import importlib.util
+
+    from .checkpoint import PACKAGE_PREFIX
+
+    if not source.startswith(PACKAGE_PREFIX):
+        return None
+    module = source[len(PACKAGE_PREFIX):].partition("/")[0]
+    try:
+        return None if importlib.util.find_spec(module) is not None else module
+    except (ImportError, ValueError):
+        return module
+
+
+def unresolved_specs(model: UserModel, package: str) -> UserSpecs:
+    """A ``pkg:`` checkpoint this python lacks, as the ids its config keys give (tasks named): each
+    lane's worker resolves it, or fails its variants with the cause."""
+    if not model.tasks:
+        raise config_error(model.path, f"{model.key}.tasks",
+                           f"missing: {model.source} is not installed here (no package {package!r}), so its "
+                           "tasks cannot be read from its checkpoint; name them to gate it between lanes")
+    arch = Arch(f"unresolved:{model.source}", "", (model.attention,), False, 0)
+    size = Size("real", layers=0, hidden=0, heads=0, intermediate=0, vocab=0)
+    specs = tuple(ModelSpec(arch, task, size, model.attention, checkpoint=model.source, label=model.id,
+                            shape=model.shapes[0], tolerances=model.tolerances, skips=_skips(model))
+                  for task in model.tasks)
+    return UserSpecs(model, specs, ())
+
+
 def _checkpoint_specs(model: UserModel) -> UserSpecs:
     key = f"{model.key}.source"
     try:

@@ -99,6 +99,9 @@ def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weight
     from ..matrix.tolerances import TOLERANCES
     from ..matrix.zoo import Task
 
+    missing = [s for s in ("from", "to") if weights[s] is None]
+    if missing:
+        return {"status": "not compared", "detail": f"the model did not build in '{missing[0]}'"}
     if weights["from"] != weights["to"]:
         return {"status": "not compared",
                 "detail": f"the lanes built different seeded weights (digest {weights['from']} vs "
@@ -230,8 +233,10 @@ def _availability(cid: str, c: _Case, cmp: CaseComparison) -> list[str] | None:
     """The case's verdict lines when a side did not measure it, else None."""
     a, b = c.built["from"], c.built["to"]
     if "proof" not in a:
-        cmp.status = "unavailable"
-        cmp.note = f"not measured in 'from': {a.get('skipped') or a.get('failed')}"
+        # A documented skip is what the "from" lane is; a failed build there decided nothing.
+        cmp.status = "unavailable" if "skipped" in a else "inconclusive"
+        cmp.note = (f"not measured in 'from': {a['skipped']}" if "skipped" in a
+                    else f"not measured in 'from': build failed: {a.get('failed')}")
         if "proof" in b:
             cmp.note += "; available in 'to'"
         return []
@@ -321,7 +326,9 @@ def compare(
                             f"significant but below --min-change {min_change:.0%}: reported, not failed")
         cases.append(cmp)
         regressions += lines
-        if cmp.status == "inconclusive":
+        if cmp.status == "inconclusive" and "proof" not in c.built["from"]:
+            warnings.append(f"{cmp.label}: inconclusive ({cmp.note}): nothing to compare 'to' against")
+        elif cmp.status == "inconclusive":
             why = (cmp.outputs.get("detail") if cmp.outputs.get("status") == "not compared"
                    else f"latency {_pct(cmp.latency[0])} [{_pct(cmp.latency[1])}, {_pct(cmp.latency[2])}]"
                    if cmp.latency else "no interval")
