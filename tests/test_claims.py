@@ -539,9 +539,15 @@ def test_a_lockstep_rows_interval_is_a_t_over_its_replicates_with_replicates_min
     from infergate.measuring.run_spread import student_t_quantile
 
     m = _simulated_row(math.log(1.15), np.random.default_rng(5), paired=True, replicates=4)
-    logs = per_process_logs(m, "jit_ipex", "jit")
+    # Per replicate, computed here from the raw rounds: the median of log(jit) - log(jit_ipex), round by round.
+    logs = []
+    for p in range(4):
+        by_group = {t.group: t.timing.times_ns for t in m.trials if t.process == p}
+        jit, ipex = np.array(by_group["torch"]["jit"], float), np.array(by_group["ipex"]["jit_ipex"], float)
+        logs.append(float(np.median(np.log(jit) - np.log(ipex))))
+    assert per_process_logs(m, "jit_ipex", "jit") == pytest.approx(logs, rel=1e-12)
     est = speedup(m, "jit_ipex", "jit")
-    assert est is not None and len(logs) == est.processes == 4
+    assert est is not None and est.processes == 4
     half = student_t_quantile(0.995, 3) * float(np.std(logs, ddof=1)) / math.sqrt(4)
     assert est.point == pytest.approx(math.exp(np.mean(logs)))
     assert (est.low, est.high) == pytest.approx((math.exp(np.mean(logs) - half), math.exp(np.mean(logs) + half)))
@@ -620,14 +626,121 @@ def test_the_driver_waits_for_the_last_worker_to_stop_running_and_no_longer_than
     assert _observed()["env"]["GOMP_SPINCOUNT"] == "7"
 
 
-def test_a_pair_worker_that_fails_before_it_is_timed_fails_the_replicate_with_its_own_error() -> None:
+def test_a_pair_worker_that_fails_before_it_is_timed_fails_the_replicate_with_its_own_error(monkeypatch) -> None:
     # A real worker process whose build fails at once (no model given): the driver, waiting for it
     # to connect, raises the worker's own error, and the other worker is never started.
     from infergate.matrix.dtypes import DType
     from infergate.matrix.inputs import Shape
+    from infergate.measuring import claims_pair
     from infergate.measuring.claims_pair import measure_pair
     from infergate.measuring.sampling import SamplingPlan
 
+    started: list[str] = []
+
+    class Recorded(claims_pair.LiveWorker):
+        def __init__(self, group: str, *args, **kw) -> None:
+            started.append(group)
+            super().__init__(group, *args, **kw)
+
+    monkeypatch.setattr(claims_pair, "LiveWorker", Recorded)
     with pytest.raises(AttributeError, match="'NoneType' object has no attribute 'id'"):
         measure_pair(None, Shape(1, 16), DType.BF16, SamplingPlan(budget_s=0.1),  # type: ignore[arg-type]
                      {"torch": ("eager",), "ipex": ("jit_ipex",)}, 0, timeout=120)
+    assert started == ["torch"]
+
+
+def _bf16_row():
+    from infergate.commands.claims_cli import plan_rows
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.zoo import Task
+
+    return plan_rows(["bert"], [Task.SEQ_CLS], "tiny", "eager", [DType.BF16])[0]
+
+
+@pytest.mark.parametrize("lost", [0, 1, 2])
+def test_a_build_failure_in_any_replicate_fails_the_variant_and_no_interval_rests_on_fewer(lost: int) -> None:
+    # Review M1: only process 0's failures were kept, and the ratio quietly used the other replicates.
+    from infergate.commands.claims_cli import _merge
+
+    m = _simulated_row(math.log(1.15), np.random.default_rng(3), paired=True)
+    parts = []
+    for t in m.trials:
+        part = ClaimMeasurement(m.model_id, "m", "seqcls", "b1s128", "bf16", timing=t.timing)
+        if (t.process, t.group) == (lost, "ipex"):
+            part = ClaimMeasurement(m.model_id, "m", "seqcls", "b1s128", "bf16", failed={"jit_ipex": "trace failed"})
+        parts.append((t.process, t.group, part))
+    merged = _merge(_bf16_row(), parts)
+    assert merged.failed == {"jit_ipex": f"process {lost}: trace failed"}
+    assert speedup(merged, "jit_ipex", "jit") is None and speedup(merged, "jit", "eager") is not None
+    assert fusion_share([merged], "bf16").failed == 1
+    assert can_leave_ipex(merged).answer == "n/a" and "jit_ipex failed" in can_leave_ipex(merged).why
+    assert f"process {lost}: trace failed" in render([merged], {"command": "`x`"}, "cls", ["bf16"])
+
+
+def test_the_same_failure_in_several_replicates_is_named_once_with_its_processes() -> None:
+    from infergate.commands.claims_cli import _merge
+
+    parts = [(p, "ipex", ClaimMeasurement("m", "m", "seqcls", "b1s128", "bf16", failed={"jit_ipex": e}))
+             for p, e in ((0, "boom"), (1, "other"), (2, "boom"))]
+    assert _merge(_bf16_row(), parts).failed == {"jit_ipex": "processes 0, 2: boom; process 1: other"}
+
+
+def test_a_lockstep_pair_whose_round_counts_differ_is_an_error_never_another_estimator(tmp_path) -> None:
+    # Review M2: it fell back to the ratio of medians.
+    from infergate.commands.claims_files import load_rows
+    from infergate.core.errors import DataFileError
+
+    m = _simulated_row(math.log(1.15), np.random.default_rng(4), paired=True)
+    _write_claims(tmp_path, "cls", "lane", [m])
+    ipex = next(t for t in m.trials if t.process == 1 and t.group == "ipex")
+    ipex.timing.times_ns["jit_ipex"].pop()
+    with pytest.raises(ValueError, match="m-seqcls-base-eager_attn b1s128 bf16, process 1"):
+        speedup(m, "jit_ipex", "jit")
+    data = json.loads((tmp_path / "claims.json").read_text())
+    trial = next(t for t in data["rows"][0]["trials"] if (t["process"], t["group"]) == (1, "ipex"))
+    trial["timing"]["times_ns"]["jit_ipex"].pop()
+    (tmp_path / "claims.json").write_text(json.dumps(data))
+    with pytest.raises(DataFileError, match="row m-seqcls-base-eager_attn b1s128 bf16: process 1's lockstep"):
+        load_rows(tmp_path / "claims.json")
+
+
+@pytest.mark.parametrize("timed", [{"torch": ["eager", "jit", "compile"], "ipex": ["jit_ipex"]},
+                                   {"ipex": ["jit_ipex"], "torch": ["eager", "jit", "compile"]}])
+def test_jit_ipex_shares_jits_unit_whichever_group_comes_first(timed) -> None:
+    from infergate.measuring.claims_pair import pair_units
+
+    units, sides, on = pair_units(timed)
+    assert sorted(units) == ["compile", "eager", "jit"]
+    assert on["jit"] == {"torch": "jit", "ipex": "jit_ipex"} and sides["jit"] == list(timed)
+
+
+def test_time_pair_warms_up_then_settles_once_then_times_the_rounds_of_both_workers_budgets(monkeypatch) -> None:
+    import types
+
+    from infergate.measuring import claims_pair
+    from infergate.measuring.sampling import MIN_WARMUP_ROUNDS, SamplingPlan
+
+    clock = [0.0]
+    events: list[str] = []
+    ms = {"eager": 2.0, "jit": 1.0, "jit_ipex": 1.0}  # 4 ms a round
+
+    def timer(group: str):
+        def call(v: str) -> int:
+            clock[0] += ms[v] / 1e3
+            events.append(v)
+            return int(ms[v] * 1e6)
+        return call
+
+    monkeypatch.setattr(claims_pair, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    timed = {"torch": ["eager", "jit"], "ipex": ["jit_ipex"]}
+    plan = SamplingPlan(budget_s=0.1, warmup_s=0.05, min_rounds=20)
+    pair = claims_pair.time_pair({g: timer(g) for g in timed}, timed, plan, 0,
+                                 settle=lambda: events.append("settle"))
+    warm_rounds = 13  # 4 ms rounds until the clock passes 50 ms (more than MIN_WARMUP_ROUNDS)
+    assert warm_rounds > MIN_WARMUP_ROUNDS and events.count("settle") == 1
+    assert events.index("settle") == 3 * warm_rounds  # after every warm-up call, before any timed one
+    assert pair.rounds == 50  # the pair's budget is both workers': 2 x 0.1 s of 4 ms rounds
+    assert {v: len(ns) for by_v in pair.times_ns.values() for v, ns in by_v.items()} == dict.fromkeys(ms, 50)
+    assert pair.warmup_median_ns == {"torch": {"eager": 2e6, "jit": 1e6}, "ipex": {"jit_ipex": 1e6}}
+    assert pair.warmup_s == pytest.approx(0.052) and pair.measure_s == pytest.approx(0.2)
+    assert len(events) == 3 * warm_rounds + 1 + 3 * 50

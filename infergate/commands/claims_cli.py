@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE, TORCH_GROUP, process_group
 from ..core.paths import REPO_ROOT
@@ -170,28 +170,36 @@ def worker_groups(row: Row, variants: Sequence[str]) -> dict[str, tuple[str, ...
 
 
 def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> ClaimMeasurement:
-    """One row from its workers: each variant's build facts from its own group's first worker,
-    every worker's timing as a trial."""
+    """One row from its workers: each variant's build facts from its own group's first worker that
+    has them, every worker's timing as a trial. A variant that failed in any worker failed in the row,
+    each error with the processes it came from (a replicate's failure is never dropped)."""
     from ..measuring.claims_measure import ClaimMeasurement, Trial
     from ..measuring.claims_pair import SCHEDULE as LOCKSTEP
 
     out = ClaimMeasurement(row.spec.id, row.spec.arch.name, row.spec.task.value, str(row.shape), row.dtype.value)
     walls: dict[tuple[int, bool], list[float]] = {}
+    failures: dict[str, dict[str, list[int]]] = {}  # variant -> error -> processes
     for process, group, m in parts:
         own = [v for v in (*m.costs, *m.skipped, *m.failed) if process_group(v, row.dtype) == group]
-        if process == 0:
-            out.costs.update({v: m.costs[v] for v in own if v in m.costs})
-            out.proofs.update({v: m.proofs[v] for v in own if v in m.proofs})
-            out.skipped.update({v: m.skipped[v] for v in own if v in m.skipped})
-            out.failed.update({v: m.failed[v] for v in own if v in m.failed})
-            out.answers.update({v: m.answers[v] for v in own if v in m.answers})
-            out.fusions.update({v: m.fusions[v] for v in own if v in m.fusions})
+        kinds: tuple[tuple[dict[str, Any], dict[str, Any]], ...] = (
+            (m.costs, out.costs), (m.proofs, out.proofs), (m.skipped, out.skipped), (m.answers, out.answers),
+            (m.fusions, out.fusions))
+        for facts, into in kinds:
+            for v in own:
+                if v in facts:
+                    into.setdefault(v, facts[v])
+        for v in own:
+            if v in m.failed:
+                failures.setdefault(v, {}).setdefault(m.failed[v], []).append(process)
         lockstep = m.timing is not None and m.timing.schedule == LOCKSTEP
         if m.timing is not None:
             out.trials.append(Trial(process, group, m.timing, m.ipex_imported, lockstep))
         walls.setdefault((process, lockstep), []).append(m.wall_s)
         if group == TORCH_GROUP and row.dtype is DType.BF16 and m.ipex_imported:
             out.failed["worker"] = "IPEX was imported in a BF16 plain-torch worker: its autocast kernels were IPEX's"
+    for v, errors in failures.items():
+        out.failed[v] = "; ".join(f"process{'es' if len(ps) > 1 else ''} {', '.join(map(str, ps))}: {error}"
+                                  for error, ps in errors.items())
     # A lockstep pair's workers live at once: the replicate took as long as the longer-lived one.
     out.wall_s = sum(max(w) if lockstep else sum(w) for (_, lockstep), w in walls.items())
     return out

@@ -82,7 +82,21 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
                                          trials=trials, answers=answers, costs=costs))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataFileError(f"claims file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
+    for m in rows:
+        problem = _unpaired_lockstep(m)
+        if problem:
+            raise DataFileError(f"claims file {path}: row {m.model_id} {m.shape} {m.dtype}: {problem}")
     return data, rows
+
+
+def _unpaired_lockstep(m: ClaimMeasurement) -> str | None:
+    """Why a row's lockstep trials cannot be one lockstep pair per process (round counts differ), or None."""
+    counts: dict[int, set[int]] = {}
+    for t in m.trials:
+        if t.lockstep:
+            counts.setdefault(t.process, set()).update(len(ns) for ns in t.timing.times_ns.values())
+    bad = {p: sorted(c) for p, c in counts.items() if len(c) > 1}
+    return "; ".join(f"process {p}'s lockstep trials have {c} rounds" for p, c in sorted(bad.items())) or None
 
 
 def _source(path: Path, data: dict, origin: str | None) -> list[dict]:

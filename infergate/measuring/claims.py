@@ -68,7 +68,8 @@ def per_process_logs(m: ClaimMeasurement, faster: str, slower: str) -> list[floa
     """log(slower's time / faster's time) per process: the median of the per-round ratios when the
     two ran in one worker, or in two workers timed in lockstep (claims.json version 3: round r of
     each is the same moment); the ratio of the two workers' medians when they ran one after the
-    other (version 2)."""
+    other (version 2). Processes lacking either side are left out (``speedup`` refuses such a row);
+    a lockstep pair whose round counts differ raises ValueError naming the row."""
     by_process = defaultdict(list)
     for trial in m.trials:
         by_process[trial.process].append(trial)
@@ -80,11 +81,23 @@ def per_process_logs(m: ClaimMeasurement, faster: str, slower: str) -> list[floa
         if a is None or b is None:
             continue
         x, y = a.timing.times_ns[slower], b.timing.times_ns[faster]
-        if a is b or (a.lockstep and b.lockstep and len(x) == len(y)):
+        if a is not b and (a.lockstep or b.lockstep) and not (a.lockstep and b.lockstep and len(x) == len(y)):
+            raise ValueError(f"{m.model_id} {m.shape} {m.dtype}, process {process}: {slower} ({a.group}, "
+                             f"{len(x)} rounds, lockstep {a.lockstep}) and {faster} ({b.group}, {len(y)} rounds, "
+                             f"lockstep {b.lockstep}) are not one lockstep pair")
+        if a is b or a.lockstep:
             logs.append(math.log(speedup_ratio(x, y)))
         else:
             logs.append(math.log(statistics.median(x) / statistics.median(y)))
     return logs
+
+
+def _timed_in(m: ClaimMeasurement, faster: str, slower: str) -> tuple[int, int]:
+    """(processes that timed both, processes that timed either) of a row's trials."""
+    both: dict[int, set[str]] = defaultdict(set)
+    for t in m.trials:
+        both[t.process] |= {faster, slower} & set(t.timing.times_ns)
+    return sum(len(v) == 2 for v in both.values()), sum(bool(v) for v in both.values())
 
 
 def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> Speedup:
@@ -101,8 +114,12 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
 def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
             hosts: HostSpread | None = None) -> Speedup | None:
     """How many times faster ``faster`` ran than ``slower``, with its interval; None when either was
-    not timed. With ``hosts``: a prediction for another host of the class (never narrower than this host's)."""
+    not timed in every process that timed the other (the row's ``failed`` names why).
+    With ``hosts``: a prediction for another host of the class (never narrower than this host's)."""
     if m.trials:
+        both, either = _timed_in(m, faster, slower)
+        if both < either:  # a replicate lost one side (its build failed there): no interval on fewer
+            return None
         logs = per_process_logs(m, faster, slower)
         if not logs:
             return None

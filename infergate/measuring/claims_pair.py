@@ -75,15 +75,23 @@ def quiet(pid: int, limit_s: float = QUIET_MAX_S, proc: Path = Path("/proc")) ->
 
 def pair_units(timed: Mapping[str, Sequence[str]]) -> tuple[list[str], dict[str, list[str]], dict[str, dict[str, str]]]:
     """(units, unit -> the groups that call it, unit -> group -> variant) for ``lockstep_order``: a
-    variant of a later group whose partner (``PARTNERS``) an earlier group times shares its unit."""
+    variant and its partner (``PARTNERS``) timed by another group share a unit named after the
+    partner, whichever group comes first in ``timed``; its groups are in ``timed``'s order."""
+    def partner_group(group: str, v: str) -> bool:
+        return v in PARTNERS and any(PARTNERS[v] in vs for g, vs in timed.items() if g != group)
+
+    paired = {PARTNERS[v] for g, vs in timed.items() for v in vs if partner_group(g, v)}
     on: dict[str, dict[str, str]] = {}
     for group, variants in timed.items():
         for v in variants:
-            unit = PARTNERS.get(v)
-            if unit in on and group not in on[unit]:
-                on[unit][group] = v
+            if partner_group(group, v):
+                unit = PARTNERS[v]
+            elif v in paired and any(partner_group(g, p) and PARTNERS[p] == v
+                                     for g, vs in timed.items() if g != group for p in vs):
+                unit = v
             else:
-                on[v if v not in on else f"{group}:{v}"] = {group: v}
+                unit = v if v not in on and v not in paired else f"{group}:{v}"
+            on.setdefault(unit, {})[group] = v
     return list(on), {u: list(by_group) for u, by_group in on.items()}, on
 
 
