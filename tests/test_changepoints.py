@@ -175,12 +175,23 @@ def test_a_change_interval_uses_the_df_of_the_fitted_sd_points_minus_segments() 
     assert t != pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 1), rel=1e-9)
 
 
-def test_calibrate_takes_detector_variants_and_refuses_a_bad_one() -> None:
+def test_calibrate_takes_detector_variants_and_refuses_a_bad_one(monkeypatch) -> None:
+    from infergate.measuring import history_replay
+
     parse = history_actions._detector_variants
     assert parse("3/2.2,4/inf,3.5/-inf") == ((3.0, 2.2), (4.0, math.inf), (3.5, -math.inf))
     for bad in ("3", "3/2/1", "x/2", "0/2", "inf/2", "3/nan"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(bad)
+    asked: list[tuple[float, float, float]] = []
+
+    def calibrate(data, sd, penalty, alarm_z, step, target, *rest):  # the replays are test_the_calibration_...'s
+        asked.append((sd, penalty, alarm_z))
+        return history_replay.Row(sd, penalty, alarm_z, step, 0.9, 0.95, 2.0, 0.5, 20)
+
+    monkeypatch.setattr(history_replay, "calibrate", calibrate)
+    monkeypatch.setattr(history_replay, "false_rate_long", lambda *a: (0.5, (0.1, 0.9)))
     lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1, year=40,
                                               variants=((3.5, 2.2),))
-    assert sum(line.startswith("| 1.7% | 3.5 | 2.2 |") for line in lines) == 2  # one row per step
+    assert asked.count((0.017, 3.5, 2.2)) == 2 and (0.017, 2.5, 2.4) not in asked  # one row per step, only those
+    assert sum(line.startswith("| 1.7% | 3.5 | 2.2 |") for line in lines) == 2

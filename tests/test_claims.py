@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -744,3 +746,14 @@ def test_time_pair_warms_up_then_settles_once_then_times_the_rounds_of_both_work
     assert pair.warmup_median_ns == {"torch": {"eager": 2e6, "jit": 1e6}, "ipex": {"jit_ipex": 1e6}}
     assert pair.warmup_s == pytest.approx(0.052) and pair.measure_s == pytest.approx(0.2)
     assert len(events) == 3 * warm_rounds + 1 + 3 * 50
+
+
+def test_the_summary_names_a_partial_runs_lane_from_its_facts(tmp_path, capsys) -> None:
+    from infergate.commands.claims_files import print_summary
+
+    committed = Path(__file__).parents[1] / "docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep-seqcls/claims.json"
+    (tmp_path / "cls" / "bf16-part").mkdir(parents=True)
+    shutil.copy(committed, tmp_path / "cls" / "bf16-part" / "claims.json")
+    assert print_summary(tmp_path) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert row.startswith("| cls | torch-2.8.0__ipex-2.8.0__tf-4.57.6 (bf16-part) | BF16 | 6 of 6 models |"), row

@@ -159,7 +159,11 @@ def print_summary(root: Path) -> int:
     reports = []
     for path in sorted(root.glob("*/*/claims.json")):
         data, rows = load_rows(path)
-        reports.append((path.parent.parent.name, path.parent.name,
+        # A partial run lives under its own directory name; its lane is in its facts.
+        lane = (data.get("facts") or {}).get("lane") or path.parent.name
+        if lane != path.parent.name:
+            lane = f"{lane} ({path.parent.name})"
+        reports.append((path.parent.parent.name, lane,
                         data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
     print("\n".join(summary_table(reports)))
     return 0
