@@ -16,6 +16,7 @@ import pytest
 from infergate.commands import gate_cli
 from infergate.gate import revisions
 from infergate.measuring import lane_results
+from tests.user_configs import TINY_CONFIG
 
 # A user's module through a factory (matrix/factory.py). EXTRA matmuls per layer are multiplied by zero:
 # the slower commit has the same outputs, so the gate can only see its latency.
@@ -51,15 +52,7 @@ def build(task, dtype, shape):
     return Tiny().to(dtype), inputs
 '''
 
-CONFIG = '''
-[tool.infergate]
-[[tool.infergate.models]]
-id = "tiny"
-source = "tinymod:build"
-tasks = ["seqcls"]
-shapes = ["1x64"]
-variants = ["eager", "jit"]
-'''
+CONFIG = TINY_CONFIG
 
 # Added by the second commit of ``test_a_model_in_one_revision_only_is_not_compared``.
 SECOND_MODEL = '''

@@ -23,6 +23,7 @@ from infergate.core import exit_codes
 from infergate.gate import lane_bisect, lanegate, lockstep, lockstep_plan, worker_checks
 from infergate.gate.lane_worker import select_cases
 from infergate.measuring import lane_compare, lane_results
+from tests.user_configs import TINY_CONFIG
 
 # Pure Python: the same in both lanes (same Python, numpy, pytest, hypothesis): current lane only
 # in ./suite test (tests/README.md).
@@ -857,15 +858,6 @@ def test_the_correctness_run_under_to_checks_the_stand_ins_too():
 # Configured models (--config FILE, or the working directory's pyproject.toml table)
 # --------------------------------------------------------------------------------------------
 
-TINY_CONFIG = """
-[tool.infergate]
-[[tool.infergate.models]]
-id = "tiny"
-source = "tinymod:build"
-tasks = ["seqcls"]
-shapes = ["1x64"]
-variants = ["eager", "jit"]
-"""
 TINY = "tiny-seqcls-custom-b1s64"
 
 
