@@ -117,8 +117,13 @@ class GateResult:
         if self.regressions:
             return f"FAIL ({len(self.regressions)} regression(s))"
         if self.inconclusive:
-            return (f"INCONCLUSIVE: {len(self.inconclusive)} case(s) could not rule out a "
-                    f"{self.floor:.0%} slowdown")
+            # A case "from" could not build was never timed: saying it "could not rule out a
+            # slowdown" would name the wrong cause (its note holds the build error).
+            unbuilt = sum(c.status == "inconclusive" and c.latency is None for c in self.cases)
+            timed = len(self.inconclusive) - unbuilt
+            parts = ([f"{timed} case(s) could not rule out a {self.floor:.0%} slowdown"] if timed else []) + (
+                [f"{unbuilt} case(s) not measured ('from' could not build them)"] if unbuilt else [])
+            return "INCONCLUSIVE: " + "; ".join(parts)
         widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
         faster = sum(c.status == "improvement" for c in self.cases)
         text = f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
