@@ -89,6 +89,19 @@ def test_can_leave_ipex(compile_ms: float, answers: Answers, expected: str) -> N
         assert "answers differ: outputs off by 0.5" in verdict.why
 
 
+def test_compile_missing_a_tolerance_jit_ipex_misses_too_is_judged_on_speed_and_says_so() -> None:
+    # BF16 ELECTRA on the AVX-512 class: eager BF16, jit_ipex and compile all miss eager FP32's table.
+    off = {"jit_ipex": Answers(0.43, False, 2, 2, 0.95), "compile": Answers(0.48, False, 2, 2, 0.95)}
+    verdict = can_leave_ipex(row({"jit_ipex": 80.0, "compile": 79.0}, answers=off))
+    assert verdict.answer == "yes", verdict.why
+    assert "neither meets eager FP32's tolerance (compile off by 0.48, jit_ipex by 0.43" in verdict.why
+    # ... but not when compile's task answers agree less often, nor when jit_ipex meets the table.
+    worse = {**off, "compile": Answers(0.48, False, 1, 2, 0.95)}
+    assert can_leave_ipex(row({"jit_ipex": 80.0, "compile": 79.0}, answers=worse)).answer == "no"
+    ipex_fine = {**off, "jit_ipex": SAME}
+    assert can_leave_ipex(row({"jit_ipex": 80.0, "compile": 79.0}, answers=ipex_fine)).answer == "no"
+
+
 def test_leaving_is_undecided_when_the_interval_straddles_the_limit_and_n_a_without_ipex() -> None:
     # compile 5 % slower than jit_ipex: the interval straddles 1.05 on this host, and any host of
     # the class is further from knowing (the between-host spread widens it).
@@ -751,9 +764,36 @@ def test_time_pair_warms_up_then_settles_once_then_times_the_rounds_of_both_work
 def test_the_summary_names_a_partial_runs_lane_from_its_facts(tmp_path, capsys) -> None:
     from infergate.commands.claims_files import print_summary
 
-    committed = Path(__file__).parents[1] / "docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep-seqcls/claims.json"
+    committed = Path(__file__).parents[1] / "docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep/runs/seqcls/claims.json"
     (tmp_path / "cls" / "bf16-part").mkdir(parents=True)
     shutil.copy(committed, tmp_path / "cls" / "bf16-part" / "claims.json")
     assert print_summary(tmp_path) == 0
     row = capsys.readouterr().out.splitlines()[2]
     assert row.startswith("| cls | torch-2.8.0__ipex-2.8.0__tf-4.57.6 (bf16-part) | BF16 | 6 of 6 models |"), row
+
+
+def test_the_summary_lists_a_class_with_baselines_but_no_claims_report(tmp_path, capsys) -> None:
+    from infergate.commands.claims_files import print_summary
+
+    committed = Path(__file__).parents[1] / "docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep/runs/seqcls/claims.json"
+    (tmp_path / "claims" / "cls" / "bf16-part").mkdir(parents=True)
+    shutil.copy(committed, tmp_path / "claims" / "cls" / "bf16-part" / "claims.json")
+    for cls in ("cls", "other-class"):
+        (tmp_path / "baselines" / cls).mkdir(parents=True)
+    assert print_summary(tmp_path / "claims", tmp_path / "baselines") == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == ["| cls", "| other-class"]
+    assert rows[1] == "| other-class | — | FP32, BF16 | not measured: no claims report for this class yet | — | — | — |"
+
+
+def test_a_report_is_not_rendered_under_another_class_or_lanes_name(tmp_path, capsys) -> None:
+    from infergate.commands.claims_cli import main
+
+    a = tmp_path / "a"
+    _write_claims(a, "amd__avx2__2c2t", "torch-2.8.0__ipex", models_with_benefits([1.3]))
+    for out, why in ((tmp_path / "intel__amx__2c2t" / "part", "machine class amd__avx2__2c2t, not intel__amx__2c2t"),
+                     (tmp_path / "amd__avx2__2c2t" / "torch-2.13.0__noipex", "lane torch-2.8.0__ipex, not")):
+        assert main(["--render", str(a), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and why in err and not out.exists(), err
+    assert main(["--render", str(a), "--out", str(tmp_path / "amd__avx2__2c2t" / "bf16-part")]) == 0

@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.summary:
-            return print_summary(REPO_ROOT / "docs" / "claims")
+            return print_summary(REPO_ROOT / "docs" / "claims", REPO_ROOT / "baselines")
         if args.render is not None:
             command = "python -m infergate claims " + " ".join(
                 shlex.quote(a) for a in (sys.argv[2:] if argv is None else argv))
@@ -308,7 +308,7 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     from ..building.capabilities import probe
     from ..building.machine import lane_id, lane_versions, machine_class
     from ..measuring.sampling import SamplingPlan
-    from .claims_files import _write
+    from .claims_files import _write, refuse_misnamed
 
     dtypes = [DType(d) for d in args.dtypes]
     # Before any directory is made: a bad config stops here, in one line (main).
@@ -316,6 +316,7 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
             or plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes))
     cls, lane = machine_class(), lane_id(lane_versions())
     out_dir = args.out or default_out(args, cls, lane)
+    refuse_misnamed(out_dir, cls, lane)
     partial = out_dir / "in-progress"
     partial.mkdir(parents=True, exist_ok=True)
     log = out_dir / LOG_NAME

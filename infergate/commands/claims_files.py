@@ -109,6 +109,18 @@ def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
              "origin": origin or facts.get("date", "not recorded in the file")}]
 
 
+def refuse_misnamed(target: Path, cls: str, lane: str) -> None:
+    """docs/claims/<class>/<lane>/ is where readers look a report up: rows of one class or lane under
+    another's name would be read as that one's answer. A partial run's own directory name is free."""
+    from ..core.errors import UsageError
+
+    parent, name = target.resolve().parent.name, target.resolve().name
+    if "__" in parent and parent != cls:
+        raise UsageError(f"--out {target}: its rows are of machine class {cls}, not {parent}")
+    if name.startswith("torch-") and name != lane:
+        raise UsageError(f"--out {target}: its rows are of lane {lane}, not {name}")
+
+
 def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
                  command: str | None = None) -> int:
     """Render one or several claims.json of one class and lane into one report; another class or lane is refused."""
@@ -148,12 +160,15 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
         if command:
             facts["rendered by"] = f"`{command}`"
     target = out_dir or directories[0]
+    refuse_misnamed(target, first[3], first[4])
     _write(target, results, facts, first[3], first[4], dtypes, sources, rows_too=not in_place)
     print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s)")
     return 0
 
 
-def print_summary(root: Path) -> int:
+def print_summary(root: Path, baselines: Path | None = None) -> int:
+    """The cross-class table; a class with baselines but no claims report is listed as not measured,
+    so a class nobody has run claims on is visible rather than absent."""
     from ..reports.claims_report import summary_table
 
     reports = []
@@ -165,7 +180,10 @@ def print_summary(root: Path) -> int:
             lane = f"{lane} ({path.parent.name})"
         reports.append((path.parent.parent.name, lane,
                         data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
-    print("\n".join(summary_table(reports)))
+    measured = {cls for cls, *_ in reports}
+    classes = sorted(p.name for p in baselines.iterdir() if p.is_dir()) if baselines else []
+    unmeasured = [c for c in classes if c not in measured]
+    print("\n".join(summary_table(reports, unmeasured)))
     return 0
 
 

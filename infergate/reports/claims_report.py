@@ -283,7 +283,8 @@ def _method_lines(version_1_rows: bool = False) -> list[str]:
         f"version 3 on (each process's ratio the median of per-round ratios).{v1} \"Can leave IPEX\": `compile` "
         "gives eager "
         f"FP32's answers and is at least {need:.3f}× as fast as `jit_ipex` (at most {LEAVE_WITHIN:.0%} slower) over "
-        "its whole interval (`yes`), below that over all of it (`no`), else `undecided`. ⚠: something competed "
+        "its whole interval (`yes`), below that over all of it (`no`), else `undecided`; where `jit_ipex` misses "
+        "eager FP32's tolerance too, compile's answers need only agree as often as its. ⚠: something competed "
         "for the CPUs while the row was timed (sampled from /proc/stat between rounds; listed below the tables).")
 
 
@@ -344,8 +345,10 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
     return "\n".join(lines) + "\n"
 
 
-def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]]) -> list[str]:
-    """Per class, lane and dtype: the share of models with a fusion benefit (Wilson) and "can leave IPEX"."""
+def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]],
+                  unmeasured: Sequence[str] = ()) -> list[str]:
+    """Per class, lane and dtype: the share of models with a fusion benefit (Wilson) and "can leave IPEX";
+    then each class in ``unmeasured`` (it has baselines, no claims report) as one "not measured" row."""
     from ..measuring.claims import wilson
 
     lines = [f"| machine class | lane | dtype | fusion benefit ≥ {BENEFIT:.0%} "
@@ -367,6 +370,8 @@ def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[Clai
             tally = " / ".join(str(verdicts.count(a)) for a in ("yes", "no", "undecided"))
             lines.append(f"| {cls} | {lane} | {dtype.upper()} | {share.counted} of {share.measured} models "
                          f"| {share.fraction:.0%} [{low:.0%}, {high:.0%}] | {', '.join(kinds)} | {tally} |")
+    lines += [f"| {cls} | — | FP32, BF16 | not measured: no claims report for this class yet | — | — | — |"
+              for cls in unmeasured]
     return lines
 
 
