@@ -17,7 +17,7 @@ from infergate.commands.main import main
 from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, tail_drop
 from infergate.measuring.history_analysis import analyse
-from infergate.measuring.history_replay import calibrate
+from infergate.measuring.history_replay import calibrate, per_100_ratio, persistence, persistence_row
 from infergate.measuring.run_spread import student_t_quantile
 from infergate.measuring.session_gate import PRIOR_DF
 from tests.test_history import results
@@ -195,3 +195,34 @@ def test_calibrate_takes_detector_variants_and_refuses_a_bad_one(monkeypatch) ->
                                               variants=((3.5, 2.2),))
     assert asked.count((0.017, 3.5, 2.2)) == 2 and (0.017, 2.5, 2.4) not in asked  # one row per step, only those
     assert sum(line.startswith("| 1.7% | 3.5 | 2.2 |") for line in lines) == 2
+
+
+def test_persistence_counts_what_is_lost_after_a_step_was_found() -> None:
+    """A clear step (10 %, 1 % sd) is found on its own night and stays; a drop fixed after 3 nights
+    stays reported (the fit keeps its segment) but is no longer the open drop that alerts."""
+    quiet = _series(step_at=None, nights=75, sd=0.01, seed=8)
+    clear = persistence(_series(step_at=60, nights=75, step=0.10, sd=0.01, seed=8), 60, 15, DEFAULT_PENALTY,
+                        DEFAULT_ALARM_Z)
+    assert (clear.delay, clear.nights, clear.gaps, clear.wrong, clear.unalerted) == (1, 14, 0, 0, 0)
+    fixed = [replace(p, value=p.value + (math.log1p(-0.10) if 60 <= i < 63 else 0.0)) for i, p in enumerate(quiet)]
+    back = persistence(fixed, 60, 15, DEFAULT_PENALTY, DEFAULT_ALARM_Z)
+    assert (back.delay, back.gaps, back.wrong, back.unalerted) == (1, 0, 0, 12)  # nights 64-75: back up
+
+
+def test_per_100_ratio_pools_the_replays_and_its_interval_is_their_spread() -> None:
+    assert per_100_ratio([1, 2], [10, 20]) == (10.0, 10.0, 10.0)  # every replay at the pooled rate
+    rate, low, high = per_100_ratio([0, 2, 1], [10, 10, 20])
+    assert rate == pytest.approx(7.5) and 0.0 <= low < rate < high
+    assert per_100_ratio([], []) == (0.0, 0.0, 0.0)
+
+
+def test_a_tiny_seeded_persistence_replay_and_its_table(capsys) -> None:
+    data = history_actions._recorded(history_actions.REPO_ROOT / "baselines")
+    row = persistence_row(data, 0.013, 0.10, watch=6, replays=8, warm=60, runs=3, seed=1, penalty=DEFAULT_PENALTY)
+    assert row.detected == 8 and row.with_gap == 0 and row.gaps == (0.0, 0.0, 0.0)  # 10 %: found and kept
+    assert 8 * 4 <= row.nights <= 8 * 5  # found on the step's night or the next, watched to the 6th
+    assert main(["history", "calibrate", "--persistence", "4", "--replays", "20"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = len(history_actions.PERSISTENCE_SDS) * len(history_actions.PERSISTENCE_STEPS)
+    assert len(lines) == 3 + rows and "gap night" in lines[0]
+    assert lines[3].startswith("| 1.0% | 3% | ") and lines[-1].startswith("| 1.7% | 10% | ")

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .baseline_records import CaseBaseline
-from .changepoints import DEFAULT_ALARM_Z, Point, detect
+from .changepoints import DEFAULT_ALARM_Z, Point, detect, open_drop
 from .run_spread import student_t_quantile
 
 MAX_DELAY = 6  # nights after a step that a replay watches
@@ -137,3 +137,72 @@ def false_rate_long(data: Recorded, sd: float, penalty: float, nights: int, repl
     false = [false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
              for _ in range(replays)]
     return 100.0 * sum(false) / (replays * nights), per_100_interval(false, nights)
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """One replay's nights after the one its step was first detected on (a regression at the step ±1)."""
+    delay: int | None  # nights after the step (1 = its own night) until first detected, None: not within the watch
+    nights: int  # nights watched after that one
+    gaps: int  # of those, nights no regression was reported at the step ±1: the dashboard lost it
+    wrong: int  # nights a regression was reported more than a night from the step
+    unalerted: int  # nights the open drop (what alerts) was not the step ±1
+
+
+def persistence(points: Sequence[Point], at: int, watch: int, penalty: float, alarm_z: float) -> Persistence:
+    """Detection on every night from the step's to ``watch`` nights after it, as the nightly runs it:
+    detection is stateless, so a step found once is not thereby found the next night."""
+    delay = None
+    gaps = wrong = unalerted = 0
+    for night in range(1, watch + 1):
+        seen = points[: at + night]
+        fit = detect(seen, penalty, alarm_z)
+        near = any(c.kind == "regression" and abs(c.index - at) <= 1 for c in fit.changes)
+        if delay is None:
+            delay = night if near else None
+            continue
+        drop = open_drop(seen, fit)
+        gaps += not near
+        wrong += any(c.kind == "regression" and abs(c.index - at) > 1 for c in fit.changes)
+        unalerted += drop is None or abs(drop.index - at) > 1
+    return Persistence(delay, 0 if delay is None else watch - delay, gaps, wrong, unalerted)
+
+
+@dataclass(frozen=True)
+class PersistenceRow:
+    sd: float
+    step: float
+    replays: int
+    detected: int  # replays whose step was detected within the watch
+    with_gap: int  # of those, replays with at least one gap night
+    nights: int  # post-detection nights watched, all replays
+    gaps: tuple[float, float, float]  # per 100 post-detection nights, with its 95 % interval
+    wrong: tuple[float, float, float]
+    unalerted: tuple[float, float, float]
+
+
+def persistence_row(data: Recorded, sd: float, step: float, watch: int, replays: int, warm: int, runs: int,
+                    seed: int, penalty: float, alarm_z: float = DEFAULT_ALARM_Z) -> PersistenceRow:
+    """``replays`` independent series of ``warm`` quiet nights then the step, each watched ``watch`` nights."""
+    rng = random.Random(seed)
+    found = [p for p in (persistence(series(data, sd, warm + watch, runs, step, warm, rng), warm, watch, penalty,
+                                     alarm_z) for _ in range(replays)) if p.delay is not None]
+    nights = [p.nights for p in found]
+    return PersistenceRow(sd, step, replays, len(found), sum(1 for p in found if p.gaps), sum(nights),
+                          per_100_ratio([p.gaps for p in found], nights),
+                          per_100_ratio([p.wrong for p in found], nights),
+                          per_100_ratio([p.unalerted for p in found], nights))
+
+
+def per_100_ratio(counts: Sequence[int], nights: Sequence[int]) -> tuple[float, float, float]:
+    """Counts per 100 nights pooled over replays that watched different numbers of nights, with the
+    ratio estimator's 95 % t interval: the replays are the independent trials (a replay's nights are
+    re-fits of one series), so the spread is that of the replays' counts around the pooled rate."""
+    n, total = len(counts), sum(nights)
+    if n == 0 or total == 0:
+        return 0.0, 0.0, 0.0
+    rate = sum(counts) / total
+    residuals = [c - rate * m for c, m in zip(counts, nights, strict=True)]
+    sd = math.sqrt(sum(r * r for r in residuals) / (n - 1)) if n > 1 else 0.0
+    half = student_t_quantile(0.975, max(1, n - 1)) * sd / math.sqrt(n) / (total / n)
+    return 100.0 * rate, 100.0 * max(0.0, rate - half), 100.0 * (rate + half)
