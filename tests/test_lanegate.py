@@ -1099,3 +1099,15 @@ def test_the_real_configured_gate_fails_in_ci_when_a_lane_is_missing(tmp_path, m
     with pytest.raises(outcome, match="never installed completely"):
         test_gate_configured.test_configured_models_gated_ipex_to_current_with_a_model_one_lane_cannot_import(
             tmp_path, monkeypatch, capsys)
+
+
+def test_the_inconclusive_headline_counts_unbuilt_and_undecided_cases_apart():
+    from infergate.measuring.lane_results import CaseComparison, Correctness, GateResult
+
+    unbuilt = CaseComparison("a-jit-fp32", "a", "jit", "fp32", "inconclusive")  # never timed in 'from'
+    # Timed in one pair only (a later pair lost it): no interval, but 'from' did build it.
+    one_pair = CaseComparison("b-jit-fp32", "b", "jit", "fp32", "inconclusive", from_ms=7.0, to_ms=7.1)
+    gate = GateResult("A", "B", "a", "b", "cls", 1, 6, 100, 0.99, 0.05, 0.01, [unbuilt, one_pair],
+                      Correctness(False), [], [])
+    assert gate.headline() == ("INCONCLUSIVE: 1 case(s) could not rule out a 5% slowdown; "
+                               "1 case(s) not measured ('from' could not build them)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -109,15 +110,20 @@ def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
              "origin": origin or facts.get("date", "not recorded in the file")}]
 
 
+# What docs/claims/<class>/<lane>/ names look like (building.machine): cpu__isa__NcNt, torch-…__…__tf-….
+CLASS_NAME = re.compile(r"[a-z0-9-]+__[a-z0-9_]+__\d+c\d+t")
+LANE_NAME = re.compile(r"torch-[^_]+__[^_]+__tf-[^_]+")
+
+
 def refuse_misnamed(target: Path, cls: str, lane: str) -> None:
     """docs/claims/<class>/<lane>/ is where readers look a report up: rows of one class or lane under
     another's name would be read as that one's answer. A partial run's own directory name is free."""
     from ..core.errors import UsageError
 
     parent, name = target.resolve().parent.name, target.resolve().name
-    if "__" in parent and parent != cls:
+    if CLASS_NAME.fullmatch(parent) and parent != cls:
         raise UsageError(f"--out {target}: its rows are of machine class {cls}, not {parent}")
-    if name.startswith("torch-") and name != lane:
+    if LANE_NAME.fullmatch(name) and name != lane:
         raise UsageError(f"--out {target}: its rows are of lane {lane}, not {name}")
 
 
@@ -181,7 +187,7 @@ def print_summary(root: Path, baselines: Path | None = None) -> int:
         reports.append((path.parent.parent.name, lane,
                         data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
     measured = {cls for cls, *_ in reports}
-    classes = sorted(p.name for p in baselines.iterdir() if p.is_dir()) if baselines else []
+    classes = sorted(p.name for p in baselines.iterdir() if p.is_dir()) if baselines and baselines.is_dir() else []
     unmeasured = [c for c in classes if c not in measured]
     print("\n".join(summary_table(reports, unmeasured)))
     return 0

@@ -119,7 +119,7 @@ class GateResult:
         if self.inconclusive:
             # A case "from" could not build was never timed: saying it "could not rule out a
             # slowdown" would name the wrong cause (its note holds the build error).
-            unbuilt = sum(c.status == "inconclusive" and c.latency is None for c in self.cases)
+            unbuilt = sum(c.status == "inconclusive" and c.from_ms is None for c in self.cases)
             timed = len(self.inconclusive) - unbuilt
             parts = ([f"{timed} case(s) could not rule out a {self.floor:.0%} slowdown"] if timed else []) + (
                 [f"{unbuilt} case(s) not measured ('from' could not build them)"] if unbuilt else [])

@@ -284,7 +284,8 @@ def _method_lines(version_1_rows: bool = False) -> list[str]:
         "gives eager "
         f"FP32's answers and is at least {need:.3f}× as fast as `jit_ipex` (at most {LEAVE_WITHIN:.0%} slower) over "
         "its whole interval (`yes`), below that over all of it (`no`), else `undecided`; where `jit_ipex` misses "
-        "eager FP32's tolerance too, compile's answers need only agree as often as its. ⚠: something competed "
+        "eager FP32's tolerance too, compile may be as far off as it or eager BF16 if its answers agree. ⚠: something "
+        "competed "
         "for the CPUs while the row was timed (sampled from /proc/stat between rounds; listed below the tables).")
 
 
