@@ -226,3 +226,9 @@ def test_a_tiny_seeded_persistence_replay_and_its_table(capsys) -> None:
     rows = len(history_actions.PERSISTENCE_SDS) * len(history_actions.PERSISTENCE_STEPS)
     assert len(lines) == 3 + rows and "gap night" in lines[0]
     assert lines[3].startswith("| 1.0% | 3% | ") and lines[-1].startswith("| 1.7% | 10% | ")
+
+
+def test_persistence_refuses_detector_variants_it_would_ignore(capsys) -> None:
+    assert main(["history", "calibrate", "--persistence", "4", "--variants", "3/2.3"]) == 2
+    out = capsys.readouterr().out.strip().splitlines()  # the history command's one line, as its other refusals
+    assert len(out) == 1 and "--variants does not apply" in out[0], out

@@ -65,7 +65,7 @@ def add_parsers(sub: Any) -> None:
     p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
     p_cal.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                        help="the recorded sessions the nights are built from. Default: the committed baselines/")
-    p_cal.add_argument("--variants", type=_detector_variants, default=CALIBRATION_VARIANTS, metavar="P/Z,...",
+    p_cal.add_argument("--variants", type=_detector_variants, default=None, metavar="P/Z,...",
                        help="the rows at 1.7 %% after the default detector's: change penalty / alarm z pairs "
                             "(inf / -inf: tail test off / firing every night). Default: 2.5/2.4 (the detector "
                             "before 2026-12-06), 3/2.0, 3/2.6, 3/inf, 3/-inf")
@@ -98,10 +98,13 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.action == "simulate":
         return simulate(args.baselines, args.out, args.history, args.nights, args.step, args.at, args.sd,
                         seed=args.seed, lock_at=args.lock_at)
+    if args.action == "calibrate" and args.persistence is not None and args.variants is not None:
+        raise UsageError("--persistence replays the default detector: --variants does not apply to it")
     if args.action == "calibrate" and args.persistence is not None:
         return persistence_lines(args.baselines, args.replays, args.seed, args.persistence)
     if args.action == "calibrate":
-        return calibration_lines(args.baselines, args.replays, args.seed, variants=args.variants)
+        return calibration_lines(args.baselines, args.replays, args.seed,
+                                 variants=CALIBRATION_VARIANTS if args.variants is None else args.variants)
     raise AssertionError(f"unknown history action {args.action}")
 
 
