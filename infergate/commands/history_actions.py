@@ -217,8 +217,17 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
     return lines
 
 
-def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int = WARM, runs: int = 3) -> list[str]:
+def _share(k: int, n: int) -> str:
+    """k of n as a share with its 95 % Wilson interval: every replay table's share column."""
     from ..measuring.claims import wilson
+
+    if n == 0:
+        return "-"
+    low, high = wilson(k, n, 0.95)
+    return f"{k / n:.1%} [{low:.1%}, {high:.1%}]"
+
+
+def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int = WARM, runs: int = 3) -> list[str]:
     from ..measuring.history_replay import persistence_row
 
     data = _recorded(root)
@@ -233,29 +242,21 @@ def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int
              "| nights the open drop (what alerts) is not the step per 100 | post-detection nights |",
              "|---|---|---|---|---|---|---|---|"]
 
-    def share(k: int, n: int) -> str:
-        if n == 0:
-            return "-"
-        low, high = wilson(k, n, 0.95)
-        return f"{k / n:.1%} [{low:.1%}, {high:.1%}]"
-
     def rate(r: tuple[float, float, float]) -> str:
         return f"{r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}]"
 
     for sd in PERSISTENCE_SDS:
         for step in PERSISTENCE_STEPS:
             r = persistence_row(data, sd, step, watch, replays, warm, runs, seed, DEFAULT_PENALTY)
-            lines.append(f"| {sd:.1%} | {step:.0%} | {share(r.detected, r.replays)} | {share(r.with_gap, r.detected)} "
-                         f"| {rate(r.gaps)} | {rate(r.wrong)} | {rate(r.unalerted)} | {r.nights} |")
+            lines.append(f"| {sd:.1%} | {step:.0%} | {_share(r.detected, r.replays)} "
+                         f"| {_share(r.with_gap, r.detected)} | {rate(r.gaps)} | {rate(r.wrong)} "
+                         f"| {rate(r.unalerted)} | {r.nights} |")
     return lines
 
 
 def _calibration_row(r: Any, target: int, narrow: bool) -> str:
-    from ..measuring.claims import wilson
-
     def share(x: float) -> str:
-        low, high = wilson(round(x * r.replays), r.replays, 0.95)
-        return f"{x:.1%} [{low:.1%}, {high:.1%}]"
+        return _share(round(x * r.replays), r.replays)
 
     delay = "-" if r.median_delay is None else f"{r.median_delay:g}"
     low = " (recorded within-session spread alone is wider)" if narrow else ""

@@ -262,11 +262,10 @@ def _as_close_as(m: ClaimMeasurement, answers: Answers, ipex: Answers | None) ->
     """compile misses the tolerance, but so does the jit_ipex it would replace; its outputs are no
     further from FP32 than a BF16 form already served (jit_ipex or eager BF16), and its own task
     answers pass their agreement check."""
-    if ipex is None or ipex.within_tolerance or answers.within_tolerance or not answers.total:
+    if ipex is None or ipex.within_tolerance or answers.within_tolerance:
         return False
     eager = m.answers.get(REFERENCE)
-    served = max(ipex.max_abs, eager.max_abs if eager else 0.0)
-    return answers.agreed / answers.total >= answers.min_agreement and answers.max_abs <= served
+    return answers.agrees and answers.max_abs <= max(ipex.max_abs, eager.max_abs if eager else 0.0)
 
 
 # On a quiet machine one call's time scatters by an IQR of ~22 % of its median (stats.speedup_ratio,
