@@ -325,7 +325,7 @@ def test_across_hosts_is_not_assessable_with_one_session_and_measured_with_two(t
     cls, lane = _baselines(tmp_path, extra_session=False)
     assert host_spread(tmp_path, cls, lane, "jit_ipex", "jit", "fp32") is None  # the committed files: 1 session
     rows = models_with_benefits([1.3, 1.0])
-    text = render(rows, {"command": "`x`"}, cls, ["fp32"], lane=lane, baselines=tmp_path)
+    text = " ".join(render(rows, {"command": "`x`"}, cls, ["fp32"], lane=lane, baselines=tmp_path).split())
     assert "across hosts: not assessable yet" in text and "jit_ipex vs jit FP32: not assessable yet" in text
     assert "hosts [" not in text  # no interval drawn from priors
 
@@ -335,8 +335,9 @@ def test_across_hosts_is_not_assessable_with_one_session_and_measured_with_two(t
     spread = host_spread(two, cls, lane, "jit_ipex", "jit", "fp32")
     assert spread is not None and spread.sessions == 2 and 0.01 < spread.sd < 0.03  # a 3 % shift between 2
     assert host_spread(two, cls, lane, "jit_ipex", "jit", "bf16") is None  # no BF16 cases recorded
-    text = render(rows, {"command": "`x`"}, cls, ["fp32"], lane=lane, baselines=two)
-    assert "jit_ipex vs jit FP32: between-session sd" in text and "hosts [" in text
+    text = " ".join(render(rows, {"command": "`x`"}, cls, ["fp32"], lane=lane, baselines=two).split())
+    assert "jit_ipex vs jit FP32: between-session sd" in text and "(2 sessions, 4 case(s), 1 df)" in text
+    assert "hosts [" in text
 
 
 def test_one_legend_line_per_skip_reason_and_a_flag_for_a_disturbed_row() -> None:
@@ -788,9 +789,31 @@ def test_the_summary_lists_a_class_with_baselines_but_no_claims_report(tmp_path,
     assert print_summary(tmp_path / "claims", tmp_path / "baselines") == 0
     rows = capsys.readouterr().out.splitlines()[2:]
     assert [r.split(" | ")[0] for r in rows] == ["| cls", "| other-class"]
-    assert rows[1] == "| other-class | — | FP32, BF16 | not measured: no claims report for this class yet | — | — | — |"
+    assert rows[1] == ("| other-class | — | FP32, BF16 | not measured: no claims report for this class yet "
+                       "| — | — | — | — |")
     assert print_summary(tmp_path / "claims", tmp_path / "no-baselines-here") == 0  # a user's project: no crash
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_the_summary_counts_across_hosts_only_where_the_baselines_hold_two_sessions(tmp_path, capsys) -> None:
+    from infergate.commands.claims_files import print_summary
+
+    cls, lane = "amd-epyc__avx2__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
+    (tmp_path / "claims" / cls / lane).mkdir(parents=True)
+    (tmp_path / "claims" / cls / lane / "claims.json").write_text(
+        (Path(__file__).parents[1] / "docs/claims" / cls / lane / "claims.json").read_text())
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    _baselines(one, extra_session=False)
+    _baselines(two, extra_session=True)
+    cells = {}
+    for name, where in (("one", one), ("two", two)):
+        assert print_summary(tmp_path / "claims", where) == 0
+        fp32 = [r for r in capsys.readouterr().out.splitlines() if f"| {lane} | FP32 |" in r]
+        assert len(fp32) == 1, fp32
+        cells[name] = fp32[0].split(" | ")[5]
+    assert cells["one"] == "not assessable yet"
+    assert re.fullmatch(r"\d+ of 18 \(2 sessions, 1 df\)", cells["two"]), cells["two"]
 
 
 def test_a_report_is_not_rendered_under_another_class_or_lanes_name(tmp_path, capsys) -> None:

@@ -175,21 +175,28 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
 def print_summary(root: Path, baselines: Path | None = None) -> int:
     """The cross-class table; a class with baselines but no claims report is listed as not measured,
     so a class nobody has run claims on is visible rather than absent."""
+    from ..building.variants import JIT, JIT_IPEX
+    from ..measuring.claims import host_spread
     from ..reports.claims_report import summary_table
 
-    reports = []
+    reports, lanes = [], {}
     for path in sorted(root.glob("*/*/claims.json")):
         data, rows = load_rows(path)
         # A partial run lives under its own directory name; its lane is in its facts.
         lane = (data.get("facts") or {}).get("lane") or path.parent.name
-        if lane != path.parent.name:
-            lane = f"{lane} ({path.parent.name})"
+        shown = lane if lane == path.parent.name else f"{lane} ({path.parent.name})"
+        lanes[(path.parent.parent.name, shown)] = lane
+        lane = shown
         reports.append((path.parent.parent.name, lane,
                         data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
     measured = {cls for cls, *_ in reports}
     classes = sorted(p.name for p in baselines.iterdir() if p.is_dir()) if baselines and baselines.is_dir() else []
     unmeasured = [c for c in classes if c not in measured]
-    print("\n".join(summary_table(reports, unmeasured)))
+
+    def hosts(cls: str, shown: str, dtype: str):  # the report's lane's baselines, as its own render reads them
+        return host_spread(baselines, cls, lanes[(cls, shown)], JIT_IPEX, JIT, dtype) if baselines else None
+
+    print("\n".join(summary_table(reports, unmeasured, hosts)))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..building.variants import COMPILE, COMPILE_AUTOTUNE, COMPILE_CPP, JIT, JIT_IPEX, REFERENCE
@@ -29,6 +29,7 @@ from ..measuring.claims import (
 )
 from ..measuring.claims_measure import ClaimMeasurement, timings
 from ..measuring.fusion_patterns import label as fusion_label
+from ..measuring.run_spread import student_t_quantile
 
 WIDTH = 120  # prose lines; table rows are as wide as their cells
 BASELINES = REPO_ROOT / "baselines"
@@ -252,6 +253,10 @@ def _caveats(rows: Sequence[ClaimMeasurement], machine_class: str, lane: str | N
     return out
 
 
+def _t_at(df: int) -> float:
+    return student_t_quantile(0.5 + CONFIDENCE / 2, df)
+
+
 def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpread | None]], machine_class: str,
                  lane: str | None) -> list[str]:
     said = []
@@ -261,11 +266,16 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
                 continue
             said.append(f"{a} vs {b} {dtype.upper()}: "
                         + (NOT_ASSESSABLE if hs is None else
-                           f"between-session sd {hs.sd:.1%} ({hs.sessions} sessions, {hs.cases} case(s))"))
+                           f"between-session sd {hs.sd:.1%} ({hs.sessions} sessions, {hs.cases} case(s), {hs.dof} df)"))
     where = f"baselines/{machine_class}/{lane}.json" if lane else "the baselines (no lane named)"
     return _wrap("**Across hosts of the class**: a prediction for another host, widened by twice the between-session "
                  f"variance of the ratio itself (that host's offset and this one's), measured in {where} where it "
-                 f"holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. " + "; ".join(said) + ".")
+                 f"holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. Every case measured on one host "
+                 "shares that host's offset, so the sd rests on sessions - 1 df however many cases it pools, and the "
+                 "interval's Student t takes the smaller of that df and the processes' (at 1 df, t is "
+                 f"{_t_at(1) / _t_at(2):.1f} times its 2-df value at {CONFIDENCE:.0%}: a barely measured spread, "
+                 "which one more session changes most). "
+                 + "; ".join(said) + ".")
 
 
 def _method_lines(version_1_rows: bool = False) -> list[str]:
@@ -347,22 +357,30 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
 
 
 def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[ClaimMeasurement]]],
-                  unmeasured: Sequence[str] = ()) -> list[str]:
-    """Per class, lane and dtype: the share of models with a fusion benefit (Wilson) and "can leave IPEX";
-    then each class in ``unmeasured`` (it has baselines, no claims report) as one "not measured" row."""
+                  unmeasured: Sequence[str] = (),
+                  hosts: Callable[[str, str, str], HostSpread | None] | None = None) -> list[str]:
+    """Per class, lane and dtype: the share of models with a fusion benefit (Wilson), the same count
+    across hosts (``hosts(class, lane, dtype)``: the class's measured between-session spread of `jit_ipex`
+    over `jit`, or None) and "can leave IPEX"; then each class in ``unmeasured`` (it has baselines,
+    no claims report) as one "not measured" row."""
     from ..measuring.claims import wilson
 
     lines = [f"| machine class | lane | dtype | fusion benefit ≥ {BENEFIT:.0%} "
-             f"| share, {CONFIDENCE:.0%} Wilson interval | intervals | can leave IPEX (rows: yes / no / undecided) |",
-             "|---|---|---|---|---|---|---|"]
+             f"| share, {CONFIDENCE:.0%} Wilson interval | across hosts | intervals "
+             "| can leave IPEX (rows: yes / no / undecided) |",
+             "|---|---|---|---|---|---|---|---|"]
     for cls, lane, dtypes, rows in reports:
         for dtype in dtypes:
             share = fusion_share(rows, dtype)
             if not share.measured:
                 lines.append(f"| {cls} | {lane} | {dtype.upper()} | not measured ({share.skipped} skipped) "
-                             "| — | — | — |")
+                             "| — | — | — | — |")
                 continue
             low, high = wilson(share.counted, share.measured)
+            spread = hosts(cls, lane, dtype) if hosts else None
+            across = (NOT_ASSESSABLE if spread is None else
+                      f"{fusion_share(rows, dtype, spread).counted_across_hosts} of {share.measured} "
+                      f"({spread.sessions} sessions, {spread.dof} df)")
             kinds = sorted({f"{e.processes} process(es)" for m in rows if m.dtype == dtype
                             for e in [speedup(m, JIT_IPEX, JIT)] if e is not None})
             if any(_beside_ipex(m) for m in rows if m.dtype == dtype):
@@ -370,8 +388,9 @@ def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[Clai
             verdicts = [can_leave_ipex(m).answer for m in rows if m.dtype == dtype]
             tally = " / ".join(str(verdicts.count(a)) for a in ("yes", "no", "undecided"))
             lines.append(f"| {cls} | {lane} | {dtype.upper()} | {share.counted} of {share.measured} models "
-                         f"| {share.fraction:.0%} [{low:.0%}, {high:.0%}] | {', '.join(kinds)} | {tally} |")
-    lines += [f"| {cls} | — | FP32, BF16 | not measured: no claims report for this class yet | — | — | — |"
+                         f"| {share.fraction:.0%} [{low:.0%}, {high:.0%}] | {across} | {', '.join(kinds)} "
+                         f"| {tally} |")
+    lines += [f"| {cls} | — | FP32, BF16 | not measured: no claims report for this class yet | — | — | — | — |"
               for cls in unmeasured]
     return lines
 
