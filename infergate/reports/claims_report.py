@@ -129,7 +129,8 @@ def speedup_table(rows: Sequence[ClaimMeasurement], legend: Legend, fusions: Leg
     for m in rows:
         here = can_leave_ipex(m)
         leave = f"**{here.answer}**"
-        if leave_hosts is not None:
+        # An interval widened for other hosts cannot leave "undecided": said only where this host decided.
+        if leave_hosts is not None and here.answer in ("yes", "no"):
             leave += f"; hosts: {can_leave_ipex(m, across_hosts=True, hosts=leave_hosts).answer}"
         if here.answer in ("no", "undecided") and "×" not in here.why:
             leave += f": {here.why}"
@@ -274,7 +275,8 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
                  "shares that host's offset, so the sd rests on sessions - 1 df however many cases it pools, and the "
                  "interval's Student t takes the smaller of that df and the processes' (at 1 df, t is "
                  f"{_t_at(1) / _t_at(2):.1f} times its 2-df value at {CONFIDENCE:.0%}: a barely measured spread, "
-                 "which one more session changes most). "
+                 "which one more session changes most). A row's \"can leave IPEX\" adds \"hosts: ...\" where this "
+                 "host's answer is yes or no; an undecided one is undecided across hosts too. "
                  + "; ".join(said) + ".")
 
 
@@ -297,6 +299,28 @@ def _method_lines(version_1_rows: bool = False) -> list[str]:
         "eager FP32's tolerance too, compile may be as far off as it or eager BF16 if its answers agree. ⚠: something "
         "competed "
         "for the CPUs while the row was timed (sampled from /proc/stat between rounds; listed below the tables).")
+
+
+def common_ending(ids: Sequence[str]) -> str:
+    """The "-"-separated parts every id ends with (e.g. "-base-eager_attn": every claims row is at base
+    size with eager attention), which the tables leave out; "" for fewer than two ids or none shared."""
+    parts = [i.split("-") for i in ids]
+    if len(parts) < 2:
+        return ""
+    k = 0
+    while all(len(p) > k + 1 for p in parts) and len({p[-1 - k] for p in parts}) == 1:
+        k += 1
+    return "-" + "-".join(parts[0][-k:]) if k else ""
+
+
+def _shortened(lines: Sequence[str], ids: set[str], ending: str) -> list[str]:
+    """Table lines whose first cell is a row's model id, without ``ending`` (said once above them)."""
+    out = []
+    for line in lines:
+        first, _, rest = line[2:].partition(" ")
+        out.append(f"| {first[:-len(ending)]} {rest}" if ending and line.startswith("| ") and first in ids
+                   else line)
+    return out
 
 
 def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_class: str,
@@ -324,6 +348,10 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
         lines += ["", *caveats]
     lines += ["", *_method_lines(any(timings(m) and not m.trials for m in rows))]
     lines += ["", *_hosts_lines(spreads, machine_class, lane), ""]
+    ending = common_ending(sorted({m.model_id for m in rows}))
+    if ending:  # 18 models x 3 tables of one repeated ending kept the whole matrix over 30 KB
+        lines += [*_wrap(f"Model ids in the tables below leave out `{ending}`, which every row's id ends with."), ""]
+    tables_from = len(lines)
     for dtype in dtypes:
         sel = [m for m in rows if m.dtype == dtype]
         if sel:
@@ -353,6 +381,7 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
                    "one, so later variants' figures are lower bounds. From each variant's first worker.")
     lines += ["", *cost_table(rows), "", "## Answers against eager FP32", "", *answers_lines(rows), "",
               "## Proofs", "", *proof_lines(rows)]
+    lines[tables_from:] = _shortened(lines[tables_from:], {m.model_id for m in rows}, ending)
     return "\n".join(lines) + "\n"
 
 
