@@ -35,6 +35,7 @@ def test_the_committed_runner_files_are_imported_with_their_origin_and_hold_both
         assert "2026-12-06 from " in imported[0].source and "from c48a9e4" in imported[0].source
         assert "not measured on this tree" in imported[0].source
         assert all(i.source == "recorded" for i in f.sessions.values() if i is not imported[0])
+        assert set(f.sessions) == {"h-77aa7f9228b6", "h-07b4ded02b23"}  # the runner's, then this project's boot
         ff = fusions.load(fusions.fusions_path(REPO / "baselines", RUNNER_CLASS, lane))
         assert ff is not None and ff.cases and all(e.source.startswith("imported ") for e in ff.cases.values())
         assert any(cid.endswith("-bf16") for cid in ff.cases)  # the first BF16 expectations recorded anywhere

@@ -54,6 +54,14 @@ class HostSpread:
     sessions: int
     cases: int
     df: int | None = None  # what the sd rests on: min(sessions - 1, the scattering cases' df); None: sessions - 1
+    # Cases whose estimate fell below what their sessions resolve (a session mean's own noise from
+    # its runs), so ``sd`` holds that resolution for them: an upper figure, not a measurement.
+    floored: int = 0
+    process_var: float = 0.0  # pooled variance of the ratio's log between runs (processes) of a session
+
+    @property
+    def resolved(self) -> bool:
+        return self.floored < self.cases
 
     @property
     def dof(self) -> int:
@@ -135,7 +143,9 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
         est = Speedup(point, low, high, 1, half / NormalDist().inv_cdf(0.5 + confidence / 2))
     if hosts is None:
         return est
-    se = math.sqrt(est.se ** 2 + 2.0 * hosts.sd ** 2)
+    # A version 1 row is one process: its bootstrap misses the spread between processes, which the
+    # baselines' runs (one process each) measure, so a prediction for another host adds it.
+    se = math.sqrt(est.se ** 2 + (0.0 if m.trials else hosts.process_var) + 2.0 * hosts.sd ** 2)
     process_df = est.processes - 1 if m.trials else math.inf  # a version 1 row: a bootstrap, df unknown
     half = _t(confidence, int(min(process_df, hosts.dof))) * se
     return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
@@ -189,22 +199,31 @@ def process_sd(baselines_dir: Path, machine_class: str, lane: str, faster: str, 
 def host_spread(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
                 dtype: str) -> HostSpread | None:
     """The ratio's between-session sd from the baselines, pooled over cases; None below ``MIN_SESSIONS``."""
-    between, weight, seen, used = 0.0, 0, set(), 0
+    between, weight, seen, used, floored = 0.0, 0, set(), 0, 0
+    within_ss = within_df = 0.0
     for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
         if len(sessions) < MIN_SESSIONS:
             continue
         means = [sum(v) / len(v) for v in sessions.values()]
         within = [statistics.variance(v) for v in sessions.values() if len(v) > 1]
+        within_ss += sum(statistics.variance(v) * (len(v) - 1) for v in sessions.values() if len(v) > 1)
+        within_df += sum(len(v) - 1 for v in sessions.values() if len(v) > 1)
         mean_inv_n = sum(1 / len(v) for v in sessions.values()) / len(sessions)
-        var = statistics.variance(means) - (statistics.mean(within) if within else 0.0) * mean_inv_n
-        between += max(0.0, var) * (len(sessions) - 1)
+        # What the session means scatter by from their runs alone: an estimate below it is not a
+        # measured zero (with 2 sessions it falls there about half the time when the true spread is
+        # that size), so it is taken at that resolution, an upper figure the report names as such.
+        resolution = (statistics.mean(within) if within else 0.0) * mean_inv_n
+        var = statistics.variance(means) - resolution
+        floored += var < resolution
+        between += max(resolution, var) * (len(sessions) - 1)
         weight += len(sessions) - 1
         seen |= set(sessions)
         used += 1
     if not used:
         return None
     # One host's effect is shared by every case measured on it, as in session_gate.components.
-    return HostSpread(math.sqrt(between / weight), len(seen), used, min(weight, len(seen) - 1))
+    return HostSpread(math.sqrt(between / weight), len(seen), used, min(weight, len(seen) - 1), floored,
+                      within_ss / within_df if within_df else 0.0)
 
 
 def benefit_counts(est: Speedup | None, at_least: float = BENEFIT) -> bool:

@@ -265,19 +265,22 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
         for (a, b), hs in spreads.items():
             if (a, b) not in ((JIT_IPEX, JIT), (COMPILE, JIT_IPEX)):
                 continue
-            said.append(f"{a} vs {b} {dtype.upper()}: "
-                        + (NOT_ASSESSABLE if hs is None else
-                           f"between-session sd {hs.sd:.1%} ({hs.sessions} sessions, {hs.cases} case(s), {hs.dof} df)"))
+            if hs is None:
+                said.append(f"{a} vs {b} {dtype.upper()}: {NOT_ASSESSABLE}")
+                continue
+            sd = f"sd {hs.sd:.1%}" if hs.resolved else f"sd not resolved, taken at the runs' {hs.sd:.1%}"
+            part = f"; {hs.floored} case(s) at their runs'" if 0 < hs.floored < hs.cases else ""
+            said.append(f"{a} vs {b} {dtype.upper()}: {sd} ({hs.sessions} sessions, {hs.cases} case(s), "
+                        f"{hs.dof} df{part})")
     where = f"baselines/{machine_class}/{lane}.json" if lane else "the baselines (no lane named)"
     return _wrap("**Across hosts of the class**: a prediction for another host, widened by twice the between-session "
-                 f"variance of the ratio itself (that host's offset and this one's), measured in {where} where it "
-                 f"holds at least {MIN_SESSIONS} sessions; else {NOT_ASSESSABLE}. Every case measured on one host "
-                 "shares that host's offset, so the sd rests on sessions - 1 df however many cases it pools, and the "
-                 "interval's Student t takes the smaller of that df and the processes' (at 1 df, t is "
-                 f"{_t_at(1) / _t_at(2):.1f} times its 2-df value at {CONFIDENCE:.0%}: a barely measured spread, "
-                 "which one more session changes most). A row's \"can leave IPEX\" adds \"hosts: ...\" where this "
-                 "host's answer is yes or no; an undecided one is undecided across hosts too. "
-                 + "; ".join(said) + ".")
+                 "variance of the ratio (that host's offset and this one's; a one-process row also by the baselines' "
+                 f"spread between processes), measured in {where} where it holds at least {MIN_SESSIONS} sessions, "
+                 f"else {NOT_ASSESSABLE}. The cases of one host share its offset, so the sd rests on sessions - 1 df, "
+                 "and the interval's t takes the smaller of that df and the processes' (at 1 df, "
+                 f"{_t_at(1) / _t_at(2):.1f} times its 2-df value at {CONFIDENCE:.0%}). An estimate below what the "
+                 "sessions' runs resolve is taken at that resolution. \"Can leave IPEX\" adds \"hosts: ...\" where "
+                 "this host's answer is yes or no (undecided stays undecided). " + "; ".join(said) + ".")
 
 
 def _method_lines(version_1_rows: bool = False) -> list[str]:
