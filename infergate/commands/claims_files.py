@@ -183,7 +183,7 @@ def print_summary(root: Path, baselines: Path | None = None) -> int:
     for path in sorted(root.glob("*/*/claims.json")):
         data, rows = load_rows(path)
         # A partial run lives under its own directory name; its lane is in its facts.
-        lane = (data.get("facts") or {}).get("lane") or path.parent.name
+        lane = data.get("lane") or (data.get("facts") or {}).get("lane") or path.parent.name
         shown = lane if lane == path.parent.name else f"{lane} ({path.parent.name})"
         lanes[(path.parent.parent.name, shown)] = lane
         lane = shown
