@@ -35,8 +35,9 @@ DEFAULT_PERSIST = CHANGE_PERSIST
 PERSIST_SLACK = 1
 # The kept drop's threshold above ``alarm_z``: the whole segment's z does not fade when the alarm
 # came from a high pre-change mean (it tends to that mean's own error), so a kept drop must clear
-# more than the test that found it. 0.5 on the tuning seed's 200-replay gap rows, between 0 (the
-# 1.0 % / 5 % step's regressions placed elsewhere doubled) and 1.0 (little of the gap closed).
+# more than the test that found it. 0.5 on the tuning seed's 200-replay gap rows (an earlier form of
+# the rule, which also re-placed fresh drops), between 0 (the 1.0 % / 5 % step's regressions placed
+# elsewhere doubled) and 1.0 (little of the gap closed).
 PERSIST_EXTRA = 0.5
 # A kept drop needs this many nights before its split in the segment: the gap it closes is a step
 # older than the windows in a long segment (the fit has no split there yet); in a young segment
@@ -191,15 +192,16 @@ def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALAR
     pre-change sd, that sd's df), or None. A one-sided t-test of the last 2 or 5 nights at ``alarm_z``,
     placed at the best split among the last LOCATE nights.
 
-    Kept while it holds (``persist`` nights back, 0: not kept): detection is a function of the series,
-    so a drop the test found on one of the last ``persist`` nights (the same test on the series as it
-    stood then, each placing its own split) is re-placed on the whole series, at the best split within
-    a night of one of those placements, and kept while the WHOLE segment after that split is below the
-    ``PRE_WINDOW`` nights before it at the 5-night window's threshold, its newest nights too (``_holds``). Without it a step found on its
-    2nd-5th night is lost once it is older than the windows: the 5-night window's pre-change nights
-    then hold post-step nights (a diluted mean, an inflated sd) and placement reaches back only LOCATE
-    nights, while the penalised fit has not yet paid for the new segment (docs/calibration.md, "the
-    hand-off gap"). The split's own pre-change window ends at the split, so its test is not diluted.
+    Kept while it holds (``persist`` nights back, 0: not kept): detection is a function of the
+    series, so a drop the test found on one of the last ``persist`` nights (the same test on the
+    series as it stood then, each placing its own split) is re-placed on the whole series, at the
+    best split within a night of one of those placements, and kept while it holds (``_holds``): the
+    WHOLE segment after that split below the ``PRE_WINDOW`` nights before it. Without it a step
+    found on its 2nd-5th night is lost once it is older than the windows: the 5-night window's
+    pre-change nights then hold post-step nights (a diluted mean, an inflated sd) and placement
+    reaches back only LOCATE nights, while the penalised fit has not yet paid for the new segment
+    (docs/calibration.md, "the hand-off gap"). The split's own pre-change window ends at the split,
+    so its test is not diluted.
     Only a drop the test does not find tonight is kept, and only where the fit has no split of its own
     among the newest nights (``fit_cut``, the split it placed there): then the fit, which has paid
     for that segment, speaks. So keeping adds a change point on the nights the old rule lost one,
@@ -216,7 +218,8 @@ def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALAR
         return None
     placed = [_best_cut(values[:m], start, _newest_cuts(m, start)) for m in range(n - 1, n - 1 - persist, -1)
               if m - 1 - start >= MIN_PRE and _fires(values[:m], start, alarm_z)]
-    cuts = {c for p in placed for c in range(p - PERSIST_SLACK, p + PERSIST_SLACK + 1) if c - start >= MIN_PRE and c < n}
+    cuts = {c for p in placed for c in range(p - PERSIST_SLACK, p + PERSIST_SLACK + 1)
+            if c - start >= MIN_PRE and c < n}
     if not cuts:
         return None
     cut = _best_cut(values, start, list(cuts))
@@ -225,10 +228,11 @@ def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALAR
 
 
 def _holds(values: Sequence[float], start: int, cut: int, z: float, df: int, alarm_z: float) -> bool:
-    """A kept drop holds while its split has ``KEEP_PRE`` nights before it, the whole segment from ``cut`` is below the nights before it at the
-    5-night window's threshold (noise that fired once fades as normal nights join it) and the newest
-    nights still sit nearer the new level than the old one (a drop fixed after a week is let go
-    at once, not when the fixed nights outweigh the dropped ones in the segment's mean)."""
+    """A kept drop holds while its split has ``KEEP_PRE`` nights before it in the segment, the whole
+    segment from ``cut`` is below the nights before it at ``PERSIST_EXTRA`` above the 5-night
+    window's threshold (noise that fired once fades as normal nights join it) and the newest nights
+    still sit nearer the new level than the old one (a drop fixed after a week is let go at once,
+    not when the fixed nights outweigh the dropped ones in the segment's mean)."""
     if cut - start < KEEP_PRE or z <= _t_quantile(_level(alarm_z + PERSIST_EXTRA), df):
         return False
     pre = values[max(start, cut - PRE_WINDOW):cut]
