@@ -182,8 +182,9 @@ def _newest_cuts(n: int, start: int) -> list[int]:
 
 
 def _best_cut(values: Sequence[float], start: int, cuts: Sequence[int]) -> int:
-    """The split that explains the drop best (the likelihood ratio's argmax, known sd)."""
-    return max(sorted(cuts), key=lambda c: _drop_z(values, start, c)[0])
+    """The split that explains the drop best (the likelihood ratio's argmax, known sd); on a tie the
+    first of ``cuts`` (newest first, as the tail test always took them)."""
+    return max(cuts, key=lambda c: _drop_z(values, start, c)[0])
 
 
 def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALARM_Z,
@@ -204,8 +205,8 @@ def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALAR
     so its test is not diluted.
     Only a drop the test does not find tonight is kept, and only where the fit has no split of its own
     among the newest nights (``fit_cut``, the split it placed there): then the fit, which has paid
-    for that segment, speaks. So keeping adds a change point on the nights the old rule lost one,
-    and leaves every other night's as it was (the delay and false-rate replays' nights)."""
+    for that segment, speaks. So keeping only adds a change point, on nights the test does not fire
+    and the fit has no recent split; the nights the test fires are placed as before."""
     n = len(values)
     if alarm_z == math.inf or n - 1 - start < MIN_PRE:  # inf: the fit alone (how the calibration shows the tail)
         return None
@@ -222,7 +223,7 @@ def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALAR
             if c - start >= MIN_PRE and c < n}
     if not cuts:
         return None
-    cut = _best_cut(values, start, list(cuts))
+    cut = _best_cut(values, start, sorted(cuts, reverse=True))
     z, sd, df = _drop_z(values, start, cut)
     return (cut, sd, df) if _holds(values, start, cut, z, df, alarm_z) else None
 
@@ -231,8 +232,9 @@ def _holds(values: Sequence[float], start: int, cut: int, z: float, df: int, ala
     """A kept drop holds while its split has ``KEEP_PRE`` nights before it in the segment, the whole
     segment from ``cut`` is below the nights before it at ``PERSIST_EXTRA`` above the 5-night
     window's threshold (noise that fired once fades as normal nights join it) and the newest nights
-    still sit nearer the new level than the old one (a drop fixed after a week is let go at once,
-    not when the fixed nights outweigh the dropped ones in the segment's mean)."""
+    still sit nearer the new level than the old one (a drop that was fixed is let go once most of
+    the newest nights are back, not only when the fixed nights outweigh the dropped ones in the
+    segment's mean)."""
     if cut - start < KEEP_PRE or z <= _t_quantile(_level(alarm_z + PERSIST_EXTRA), df):
         return False
     pre = values[max(start, cut - PRE_WINDOW):cut]
