@@ -26,6 +26,9 @@ MAX_SESSIONS = 8  # sessions a baseline case keeps, its newest; older ones age o
 CHANGE_PENALTY = 3.0  # change-point fit: the penalty per segment, times ln(nights) (measuring/changepoints.py)
 CHANGE_HOLD = 2  # nights a regression must hold before it alerts
 CHANGE_ALARM_Z = 2.3  # change points: the newest nights' one-sided drop test, in normal sds (docs/calibration.md)
+# Nights back a drop the tail test found is kept while it holds: until the penalised fit pays for the
+# new segment (docs/calibration.md, "the hand-off gap"); 0: not kept.
+CHANGE_PERSIST = 15
 
 
 def runs_per_model(repeat: int | None, recording: bool) -> int:
