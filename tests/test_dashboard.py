@@ -36,9 +36,13 @@ def test_the_month_of_nights_reports_each_injected_drop_at_its_night(site) -> No
     injected = {(s.machine_class, s.lane, sorted({x.case_id for x in found
                                                   if (x.machine_class, x.lane) == (s.machine_class, s.lane)})[0])
                 for s in found}
-    hits = {(r["machine_class"], r["lane"], r["case_id"]) for r in opened if r["since_night"] == "2026-11-21"}
-    assert hits == injected and all(r["alerts"] for r in opened if r["since_night"] == "2026-11-21")
-    assert all(r["interval"][0] < -0.02 for r in opened if r["since_night"] == "2026-11-21")
+    # "Reported at its night" as the calibration counts a detection: placed at the step's night
+    # 2026-11-21 or a night either side (a 5 % step is ~3.8 sd a night at 1.3 %: a night off is rare,
+    # not impossible, and which draw it happens in moves with every session the baselines gain).
+    near = {"2026-11-20", "2026-11-21", "2026-11-22"}
+    hits = {(r["machine_class"], r["lane"], r["case_id"]) for r in opened if r["since_night"] in near}
+    assert hits == injected and all(r["alerts"] for r in opened if r["since_night"] in near)
+    assert all(r["interval"][1] < -0.02 for r in opened if r["since_night"] in near)
 
 
 def test_a_page_per_class_and_lane_with_every_series_segment_and_lock_marker(site) -> None:
