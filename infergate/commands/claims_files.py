@@ -186,8 +186,7 @@ def print_summary(root: Path, baselines: Path | None = None) -> int:
         lane = data.get("lane") or (data.get("facts") or {}).get("lane") or path.parent.name
         shown = lane if lane == path.parent.name else f"{lane} ({path.parent.name})"
         lanes[(path.parent.parent.name, shown)] = lane
-        lane = shown
-        reports.append((path.parent.parent.name, lane,
+        reports.append((path.parent.parent.name, shown,
                         data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
     measured = {cls for cls, *_ in reports}
     classes = sorted(p.name for p in baselines.iterdir() if p.is_dir()) if baselines and baselines.is_dir() else []

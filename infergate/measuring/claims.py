@@ -68,7 +68,7 @@ class HostSpread:
         return self.df if self.df is not None else self.sessions - 1
 
 
-def _t(confidence: float, df: int) -> float:
+def two_sided_t(confidence: float, df: int) -> float:
     return student_t_quantile(0.5 + confidence / 2.0, df)
 
 
@@ -115,7 +115,7 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
     if n < 2:  # one process says nothing about the next one
         return Speedup(math.exp(mean), 0.0, math.inf, n, math.inf)
     se = statistics.stdev(logs) / math.sqrt(n)
-    half = _t(confidence, n - 1) * se
+    half = two_sided_t(confidence, n - 1) * se
     return Speedup(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, se)
 
 
@@ -147,7 +147,7 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
     # baselines' runs (one process each) measure, so a prediction for another host adds it.
     se = math.sqrt(est.se ** 2 + (0.0 if m.trials else hosts.process_var) + 2.0 * hosts.sd ** 2)
     process_df = est.processes - 1 if m.trials else math.inf  # a version 1 row: a bootstrap, df unknown
-    half = _t(confidence, int(min(process_df, hosts.dof))) * se
+    half = two_sided_t(confidence, int(min(process_df, hosts.dof))) * se
     return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
 
 
@@ -184,30 +184,33 @@ def _aligned(baselines_dir: Path, machine_class: str, lane: str, faster: str, sl
     return out
 
 
+def _run_spreads(sessions: dict[str, list[float]]) -> list[tuple[float, int]]:
+    """Per session with two runs or more: the variance of its runs (processes) and its df."""
+    return [(statistics.variance(v), len(v) - 1) for v in sessions.values() if len(v) > 1]
+
+
 def process_sd(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
                dtype: str) -> tuple[float, int] | None:
     """(sd, df) of the ratio's log between processes of one session, pooled; None without two runs of a session."""
-    ss = df = 0.0
-    for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
-        for v in sessions.values():
-            if len(v) > 1:
-                ss += statistics.variance(v) * (len(v) - 1)
-                df += len(v) - 1
-    return (math.sqrt(ss / df), int(df)) if df else None
+    spreads = [x for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype)
+               for x in _run_spreads(sessions)]
+    df = sum(d for _, d in spreads)
+    return (math.sqrt(sum(var * d for var, d in spreads) / df), df) if df else None
 
 
 def host_spread(baselines_dir: Path, machine_class: str, lane: str, faster: str, slower: str,
                 dtype: str) -> HostSpread | None:
     """The ratio's between-session sd from the baselines, pooled over cases; None below ``MIN_SESSIONS``."""
     between, weight, seen, used, floored = 0.0, 0, set(), 0, 0
-    within_ss = within_df = 0.0
+    within_ss, within_df = 0.0, 0
     for sessions in _aligned(baselines_dir, machine_class, lane, faster, slower, dtype):
         if len(sessions) < MIN_SESSIONS:
             continue
         means = [sum(v) / len(v) for v in sessions.values()]
-        within = [statistics.variance(v) for v in sessions.values() if len(v) > 1]
-        within_ss += sum(statistics.variance(v) * (len(v) - 1) for v in sessions.values() if len(v) > 1)
-        within_df += sum(len(v) - 1 for v in sessions.values() if len(v) > 1)
+        spreads = _run_spreads(sessions)
+        within = [var for var, _ in spreads]
+        within_ss += sum(var * d for var, d in spreads)
+        within_df += sum(d for _, d in spreads)
         mean_inv_n = sum(1 / len(v) for v in sessions.values()) / len(sessions)
         # What the session means scatter by from their runs alone: an estimate below it is not a
         # measured zero (with 2 sessions it falls there about half the time when the true spread is

@@ -26,10 +26,10 @@ from ..measuring.claims import (
     host_spread,
     process_sd,
     speedup,
+    two_sided_t,
 )
 from ..measuring.claims_measure import ClaimMeasurement, timings
 from ..measuring.fusion_patterns import label as fusion_label
-from ..measuring.run_spread import student_t_quantile
 
 WIDTH = 120  # prose lines; table rows are as wide as their cells
 BASELINES = REPO_ROOT / "baselines"
@@ -254,10 +254,6 @@ def _caveats(rows: Sequence[ClaimMeasurement], machine_class: str, lane: str | N
     return out
 
 
-def _t_at(df: int) -> float:
-    return student_t_quantile(0.5 + CONFIDENCE / 2, df)
-
-
 def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpread | None]], machine_class: str,
                  lane: str | None) -> list[str]:
     said = []
@@ -278,7 +274,8 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
                  f"spread between processes), measured in {where} where it holds at least {MIN_SESSIONS} sessions, "
                  f"else {NOT_ASSESSABLE}. The cases of one host share its offset, so the sd rests on sessions - 1 df, "
                  "and the interval's t takes the smaller of that df and the processes' (at 1 df, "
-                 f"{_t_at(1) / _t_at(2):.1f} times its 2-df value at {CONFIDENCE:.0%}). An estimate below what the "
+                 f"{two_sided_t(CONFIDENCE, 1) / two_sided_t(CONFIDENCE, 2):.1f} times its 2-df value at "
+                 f"{CONFIDENCE:.0%}). An estimate below what the "
                  "sessions' runs resolve is taken at that resolution. \"Can leave IPEX\" adds \"hosts: ...\" where "
                  "this host's answer is yes or no (undecided stays undecided). " + "; ".join(said) + ".")
 
