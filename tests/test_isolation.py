@@ -4,6 +4,7 @@ session, the other cases' results and the baselines survive it."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -138,6 +139,53 @@ def test_hang_is_a_timeout_that_kills_the_whole_process_group(tmp_path: Path) ->
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(child), f"the worker's child {child} survived the timeout kill"
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
+def test_a_worker_and_its_children_end_when_their_driver_is_killed(tmp_path: Path, how: str) -> None:
+    # A cancelled nightly kills the driver; nothing of its own cleanup runs. Its worker (in a session
+    # of its own, out of reach of a kill of the driver's group) must not go on beside the next job.
+    import signal
+
+    pid_file = tmp_path / "child.pid"
+    driver = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        sys.path[:0] = [{str(REPO)!r}, {str(Path(__file__).parent)!r}]
+        from infergate.measuring.isolation import run_in_worker
+        import test_isolation
+        run_in_worker(test_isolation.hang_with_a_child, {str(pid_file)!r}, timeout=600)
+    """)])
+    worker = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline and driver.poll() is None, "the worker never started its child"
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        worker = int(Path(f"/proc/{child}/stat").read_text().split(")")[-1].split()[1])  # the child's parent
+        assert worker != driver.pid and _alive(worker)
+        os.kill(driver.pid, getattr(signal, how))
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while (_alive(worker) or _alive(child)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), f"the worker {worker} outlived its driver"
+        assert not _alive(child), f"the worker's child {child} outlived the driver"
+    finally:
+        driver.kill()
+        if worker:  # a failed run must not leave them behind either
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(worker, signal.SIGKILL)
+
+
+def test_a_lane_worker_whose_driver_is_already_gone_ends_at_once() -> None:
+    # The lane gate's workers take the same guard (--driver); a driver that died before the worker
+    # asked for the signal is caught by the worker itself, which ends its group instead of serving.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    worker = subprocess.run([sys.executable, "-m", "infergate.gate.lane_worker", "--driver", str(gone.pid)],
+                            cwd=REPO, stdin=subprocess.PIPE, capture_output=True, timeout=120, start_new_session=True)
+    assert worker.returncode == -9, worker.stderr.decode(errors="replace")[-500:]
 
 
 def test_a_local_function_is_refused_before_starting_a_worker() -> None:

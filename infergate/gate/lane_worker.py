@@ -225,7 +225,13 @@ def serve(stdin: IO[str], stdout: IO[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infergate.gate.lane_worker", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
+    parser.add_argument("--driver", type=int, default=None, metavar="PID",
+                        help="the driver's pid: this worker ends with it (isolation.die_with_driver)")
+    args = parser.parse_args(argv)
+    if args.driver is not None:
+        from ..measuring.isolation import die_with_driver
+
+        die_with_driver(args.driver)
     # Libraries print warnings and banners; the protocol owns the real stdout.
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

@@ -81,9 +81,10 @@ class ProcessEndpoint(Endpoint):
         log.parent.mkdir(parents=True, exist_ok=True)
         self._err = log.open("w", encoding="utf-8")
         try:
-            # A session of its own, so closing it also ends inductor's compile-worker processes.
+            # A session of its own, so closing it also ends inductor's compile-worker processes; it
+            # ends with this process (--driver), which a kill of this one's group would not reach.
             self.proc = subprocess.Popen(
-                [*argv_prefix, str(python), "-m", "infergate.gate.lane_worker"],
+                [*argv_prefix, str(python), "-m", "infergate.gate.lane_worker", "--driver", str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
                 cwd=cwd, env={**os.environ, **env}, start_new_session=True,
             )

@@ -33,8 +33,9 @@ _BOOTSTRAP = (
     "with open(sys.argv[1], 'rb') as f:\n"
     "    sys.path[:] = pickle.load(f)\n"
     "    from infergate.measuring.isolation import _worker_main\n"
-    "    _worker_main(f, sys.argv[2])\n"
+    "    _worker_main(f, sys.argv[2], int(sys.argv[3]))\n"
 )
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class RemoteTraceback(Exception):
@@ -65,7 +66,7 @@ def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
                              "picklable arguments are needed)") from None
         with open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
-                [*argv_prefix, sys.executable, "-c", _BOOTSTRAP, str(call_path), str(result_path)],
+                [*argv_prefix, sys.executable, "-c", _BOOTSTRAP, str(call_path), str(result_path), str(os.getpid())],
                 stdin=subprocess.DEVNULL, stderr=err, start_new_session=True,
                 env=None if not env else {**os.environ, **env},
             )
@@ -158,8 +159,38 @@ def _unwrap(outcome: tuple) -> Any:
 # Worker side
 
 
-def _worker_main(call_file: BinaryIO, result_path: str) -> None:
+def die_with_driver(driver: int) -> None:
+    """End this worker and its process group (its compile workers; the worker must lead a session of
+    its own, as run_in_worker's and the lane gate's do) when the thread that started it ends: a
+    driver killed or cancelled (a nightly job's SIGTERM, a SIGKILL: no cleanup of its own runs) must
+    not leave a worker building or timing beside the next job's measurements. The kernel sends
+    SIGTERM then (PR_SET_PDEATHSIG); Linux only."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    signal.signal(signal.SIGTERM, _end_own_group)
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    try:
+        os.kill(driver, 0)
+    except ProcessLookupError:  # it ended before the request was made: nobody will send the signal
+        _end_own_group()
+
+
+def _end_own_group(*_: object) -> None:
+    # run_in_worker starts every worker in a session of its own: its group is it and its children.
+    os.killpg(0, signal.SIGKILL)
+
+
+def _worker_main(call_file: BinaryIO, result_path: str, driver: int | None = None) -> None:
     import faulthandler
+
+    if driver is not None:
+        die_with_driver(driver)
 
     # A segfault/abort prints the Python stack to stderr (the tail in CaseCrashed shows it), and
     # the parent's SIGUSR1 before a timeout kill prints where the case hung.
