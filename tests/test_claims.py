@@ -171,13 +171,13 @@ def test_the_memory_sampler_sees_a_known_allocation(keep: bool) -> None:
         assert abs(use.held_mib) < 32, use
 
 
-@pytest.mark.slow  # builds compile, in three worker processes per dtype
+@pytest.mark.slow  # builds compile, in three worker processes per dtype (the least --processes takes)
 def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
     from infergate.commands.claims_cli import main
 
     # One torch thread per worker: under ./suite test's two xdist workers, two would spin against the other's tests.
     code = main(["--size", "tiny", "--archs", "bert", "--tasks", "seqcls", "--dtypes", "fp32,bf16",
-                 "--budget", "0.3", "--threads", "1", "--out", str(tmp_path)])
+                 "--budget", "0.3", "--threads", "1", "--processes", "3", "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "claims.json").read_text())
     assert (data["schema"], data["version"]) == ("infergate-claims", 3)
@@ -876,3 +876,25 @@ def test_the_tables_leave_out_only_an_ending_every_row_shares() -> None:
     assert common_ending(["bert-qa-base-eager_attn", "bert-qa-base-sdpa_attn"]) == ""
     assert common_ending(["bert-qa-base-eager_attn"]) == ""  # one row: nothing to save, say it whole
     assert common_ending(["qa-base", "x-qa-base"]) == "-base"  # an id is never left empty
+
+
+def test_the_budget_tool_splits_the_variance_and_reproduces_the_rows_own_wall_time(monkeypatch) -> None:
+    # tools/claims_budget.py, behind docs/claims.md's "Processes or rounds" and the defaults it chose.
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "tools"))
+    import claims_budget
+
+    between, within = 0.02 ** 2, 0.01 ** 2
+    b, w = claims_budget.fit([(f, between + within / f) for f in claims_budget.FRACTIONS])
+    assert (b, w) == (pytest.approx(between), pytest.approx(within))
+    m = _simulated_row(math.log(1.15), np.random.default_rng(5), paired=True, rounds=60)
+    for t in m.trials:
+        t.timing.warmup_s, t.timing.measure_s = 2.0, 30.0
+    m.wall_s = 3 * 80.0  # three replicates of 80 s: 48 s fixed, 32 s timed
+    assert claims_budget.row_minutes([m], 3, 15.0, 15.0) == pytest.approx(4.0)
+    # a third of the budget takes a third of the rounds (60 -> 20, the floor), a fourth process its share
+    assert claims_budget.row_minutes([m], 4, 5.0, 15.0) == pytest.approx(4 * (48 + 2 + 10) / 60)
+    full, _ = claims_budget.pooled_variance([m], "jit_ipex", "jit", 1.0)
+    third, _ = claims_budget.pooled_variance([m], "jit_ipex", "jit", 1 / 3)
+    assert full != third  # the shorter budget is taken on fewer rounds, not the same ones

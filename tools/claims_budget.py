@@ -1,0 +1,123 @@
+"""Processes or rounds? How a claims row's interval would narrow for other ``--processes`` and
+``--budget`` settings, from committed claims.json files whose rows ran in several processes
+(docs/claims.md, "Processes or rounds"). Run from the repository root with a lane's python:
+``.venvs/current/bin/python tools/claims_budget.py [claims.json ...]``.
+
+Per ratio, each process's log ratio is taken again on the first half and the first third of its
+rounds (the two workers of a lockstep pair keep their round alignment); pooled over rows, the
+across-process variance at a fraction f of the rounds is modelled as ``between + within / f`` and
+fitted by least squares. A design (P processes, budget B) then has a 99 % half-width of
+``t(0.995, P - 1) * sqrt((between + within * B0 / B) / P)``, B0 the budget the rows ran at, and
+takes ``P * (fixed + warm-up + measuring * B / B0)`` per row, each row's per-process fixed part
+(start, model, builds, checks) being its wall time per process less its timed rounds.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from infergate.commands.claims_files import load_rows  # noqa: E402
+from infergate.measuring.claims import per_process_logs, two_sided_t  # noqa: E402
+from infergate.measuring.claims_measure import ClaimMeasurement  # noqa: E402
+from infergate.measuring.sampling import SamplingPlan  # noqa: E402
+
+RATIOS = (("jit", "eager"), ("jit_ipex", "jit"), ("compile", "eager"), ("compile", "jit_ipex"))
+FRACTIONS = (1.0, 1 / 2, 1 / 3)
+MIN_ROUNDS = 5
+DESIGNS = ((3, 15.0), (3, 5.0), (4, 5.0), (4, 10.0), (5, 5.0))
+# The committed rows timed in 3 processes under the current design (claims.json version 3: BF16,
+# the two workers in lockstep). A version 2 file's cross-worker ratios are ratios of medians taken
+# minutes apart, not this design's.
+DEFAULT_FILES = (ROOT / "docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep/claims.json",)
+
+
+def truncated(m: ClaimMeasurement, fraction: float) -> ClaimMeasurement:
+    """The row with each trial's first ``fraction`` of its rounds (at least MIN_ROUNDS)."""
+    out = copy.deepcopy(m)
+    for t in out.trials:
+        n = len(next(iter(t.timing.times_ns.values())))
+        k = max(MIN_ROUNDS, int(n * fraction))
+        t.timing.times_ns = {v: ns[:k] for v, ns in t.timing.times_ns.items()}
+    return out
+
+
+def pooled_variance(rows: list[ClaimMeasurement], faster: str, slower: str, fraction: float) -> tuple[float, int]:
+    """The across-process variance of log(slower/faster), pooled over rows, and its df."""
+    ss, df = 0.0, 0
+    for m in rows:
+        logs = per_process_logs(truncated(m, fraction), faster, slower)
+        if len(logs) >= 2:
+            ss += statistics.variance(logs) * (len(logs) - 1)
+            df += len(logs) - 1
+    return (ss / df if df else math.nan), df
+
+
+def row_minutes(rows: list[ClaimMeasurement], processes: int, budget: float, budget0: float) -> float:
+    """The rows' wall time under (processes, budget), from their own fixed and timed parts."""
+    total = 0.0
+    for m in rows:
+        reps = {t.process: t.timing for t in m.trials}  # a lockstep pair's workers share one timing's rounds
+        warm = statistics.fmean(t.warmup_s for t in reps.values())
+        measure = statistics.fmean(t.measure_s for t in reps.values())
+        fixed = m.wall_s / len(reps) - warm - measure
+        # Rounds scale with the budget down to the sampling plan's floor (a slow row already sits on it).
+        rounds = statistics.fmean(t.rounds for t in reps.values())
+        scaled = max(SamplingPlan().min_rounds, rounds * budget / budget0)
+        total += processes * (fixed + warm + measure * scaled / rounds)
+    return total / 60
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """(between, within) minimising the squared error of ``var = between + within / f``."""
+    xs, ys = [1 / f for f, _ in points], [v for _, v in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return max(0.0, my - slope * mx), max(0.0, slope)
+
+
+def main(argv: list[str]) -> int:
+    files = [Path(a) for a in argv] or list(DEFAULT_FILES)
+    rows, budgets = [], set()
+    for path in files:
+        data, loaded = load_rows(path)
+        kept = [m for m in loaded if len({t.process for t in m.trials}) >= 3]
+        rows += kept
+        budgets.add(data["facts"].get("rows", "?"))
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(kept)} row(s) "
+              f"in 3 or more processes ({data['facts'].get('rows', '?')})")
+    budget = 15.0
+    print(f"\nacross-process sd of the log ratio, pooled over {len(rows)} rows, by the share of each process's "
+          f"rounds kept; the fit var = between + within / share; 99 % half-widths for (processes, budget s), "
+          f"the rows' budget taken as {budget:g} s\n")
+    head = " | ".join(f"P={p}, {b:g} s" for p, b in DESIGNS)
+    print(f"| ratio | sd at 1, 1/2, 1/3 of the rounds (df) | between sd | within sd at {budget:g} s | {head} |")
+    print("|---|---|---|---|" + "---|" * len(DESIGNS))
+    for faster, slower in RATIOS:
+        points, dfs = [], set()
+        for f in FRACTIONS:
+            var, df = pooled_variance(rows, faster, slower, f)
+            if math.isfinite(var):
+                points.append((f, var))
+                dfs.add(df)
+        if len(points) < 2:
+            continue
+        between, within = fit(points)
+        sds = ", ".join(f"{math.sqrt(v):.2%}" for _, v in points)
+        halves = " | ".join(
+            f"±{two_sided_t(0.99, p - 1) * math.sqrt((between + within * budget / b) / p):.1%}" for p, b in DESIGNS)
+        print(f"| {faster} / {slower} | {sds} ({'/'.join(map(str, sorted(dfs)))}) | {math.sqrt(between):.2%} | "
+              f"{math.sqrt(within):.2%} | {halves} |")
+    times = " | ".join(f"{row_minutes(rows, p, b, budget):.0f} min" for p, b in DESIGNS)
+    print(f"| these {len(rows)} rows' wall time | | | | {times} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
