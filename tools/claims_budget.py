@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from infergate.commands.claims_files import load_rows  # noqa: E402
-from infergate.measuring.claims import per_process_logs, two_sided_t  # noqa: E402
+from infergate.measuring.claims import per_process_logs, speedup, two_sided_t  # noqa: E402
 from infergate.measuring.claims_measure import ClaimMeasurement  # noqa: E402
 from infergate.measuring.sampling import SamplingPlan  # noqa: E402
 
@@ -35,7 +36,9 @@ DESIGNS = ((3, 15.0), (3, 5.0), (4, 5.0), (4, 10.0), (5, 5.0))
 # The committed rows timed in 3 processes under the current design (claims.json version 3: BF16,
 # the two workers in lockstep). A version 2 file's cross-worker ratios are ratios of medians taken
 # minutes apart, not this design's.
-DEFAULT_FILES = (ROOT / "docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep/claims.json",)
+# (the two runs' own files: the merged report's facts no longer say the budget)
+DEFAULT_FILES = tuple(ROOT / f"docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep/runs/{run}/claims.json"
+                      for run in ("seqcls", "qa-tokcls"))
 
 
 def truncated(m: ClaimMeasurement, fraction: float) -> ClaimMeasurement:
@@ -57,6 +60,13 @@ def pooled_variance(rows: list[ClaimMeasurement], faster: str, slower: str, frac
             ss += statistics.variance(logs) * (len(logs) - 1)
             df += len(logs) - 1
     return (ss / df if df else math.nan), df
+
+
+def observed_half(rows: list[ClaimMeasurement], faster: str, slower: str) -> float:
+    """The median over rows of their own 99 % half-width (log scale), as the report prints them."""
+    halves = [math.log(est.high / est.point) for m in rows if (est := speedup(m, faster, slower)) is not None
+              and math.isfinite(est.high)]
+    return statistics.median(halves) if halves else math.nan
 
 
 def row_minutes(rows: list[ClaimMeasurement], processes: int, budget: float, budget0: float) -> float:
@@ -89,16 +99,25 @@ def main(argv: list[str]) -> int:
         data, loaded = load_rows(path)
         kept = [m for m in loaded if len({t.process for t in m.trials}) >= 3]
         rows += kept
-        budgets.add(data["facts"].get("rows", "?"))
+        said = re.search(r"budget (\d+(?:\.\d+)?) s", str(data["facts"].get("rows", "")))
+        if said is None:
+            print(f"{path}: its facts do not say the budget its rows ran at (a merged report? give the runs' "
+                  "own files)", file=sys.stderr)
+            return 2
+        budgets.add(float(said.group(1)))
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(kept)} row(s) "
               f"in 3 or more processes ({data['facts'].get('rows', '?')})")
-    budget = 15.0
+    if len(budgets) != 1:
+        print(f"the files' rows ran at different budgets ({sorted(budgets)} s): give files of one", file=sys.stderr)
+        return 2
+    budget = budgets.pop()
     print(f"\nacross-process sd of the log ratio, pooled over {len(rows)} rows, by the share of each process's "
           f"rounds kept; the fit var = between + within / share; 99 % half-widths for (processes, budget s), "
           f"the rows' budget taken as {budget:g} s\n")
     head = " | ".join(f"P={p}, {b:g} s" for p, b in DESIGNS)
-    print(f"| ratio | sd at 1, 1/2, 1/3 of the rounds (df) | between sd | within sd at {budget:g} s | {head} |")
-    print("|---|---|---|---|" + "---|" * len(DESIGNS))
+    print(f"| ratio | the rows' own median ± | sd at 1, 1/2, 1/3 of the rounds (df) | between sd | "
+          f"within sd at {budget:g} s | {head} |")
+    print("|---|---|---|---|---|" + "---|" * len(DESIGNS))
     for faster, slower in RATIOS:
         points, dfs = [], set()
         for f in FRACTIONS:
@@ -112,10 +131,11 @@ def main(argv: list[str]) -> int:
         sds = ", ".join(f"{math.sqrt(v):.2%}" for _, v in points)
         halves = " | ".join(
             f"±{two_sided_t(0.99, p - 1) * math.sqrt((between + within * budget / b) / p):.1%}" for p, b in DESIGNS)
-        print(f"| {faster} / {slower} | {sds} ({'/'.join(map(str, sorted(dfs)))}) | {math.sqrt(between):.2%} | "
+        print(f"| {faster} / {slower} | ±{observed_half(rows, faster, slower):.1%} | {sds} "
+              f"({'/'.join(map(str, sorted(dfs)))}) | {math.sqrt(between):.2%} | "
               f"{math.sqrt(within):.2%} | {halves} |")
     times = " | ".join(f"{row_minutes(rows, p, b, budget):.0f} min" for p, b in DESIGNS)
-    print(f"| these {len(rows)} rows' wall time | | | | {times} |")
+    print(f"| these {len(rows)} rows' wall time | {sum(m.wall_s for m in rows) / 60:.0f} min | | | | {times} |")
     return 0
 
 
