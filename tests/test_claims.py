@@ -888,6 +888,9 @@ def test_the_budget_tool_splits_the_variance_and_reproduces_the_rows_own_wall_ti
     between, within = 0.02 ** 2, 0.01 ** 2
     b, w = claims_budget.fit([(f, between + within / f) for f in claims_budget.FRACTIONS])
     assert (b, w) == (pytest.approx(between), pytest.approx(within))
+    # Variances that do not grow with fewer rounds: all between, none within (never a negative part).
+    flat = [(f, between * (1.02 if f == 1.0 else 0.99)) for f in claims_budget.FRACTIONS]
+    assert claims_budget.fit(flat) == (pytest.approx(sum(v for _, v in flat) / 3), 0.0)
     m = _simulated_row(math.log(1.15), np.random.default_rng(5), paired=True, rounds=60)
     for t in m.trials:
         t.timing.warmup_s, t.timing.measure_s = 2.0, 30.0

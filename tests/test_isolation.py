@@ -141,6 +141,7 @@ def test_hang_is_a_timeout_that_kills_the_whole_process_group(tmp_path: Path) ->
     assert not _alive(child), f"the worker's child {child} survived the timeout kill"
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_a_worker_and_its_children_end_when_their_driver_is_killed(tmp_path: Path, how: str) -> None:
     # A cancelled nightly kills the driver; nothing of its own cleanup runs. Its worker (in a session
@@ -178,6 +179,7 @@ def test_a_worker_and_its_children_end_when_their_driver_is_killed(tmp_path: Pat
                 os.killpg(worker, signal.SIGKILL)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_lane_worker_whose_driver_is_already_gone_ends_at_once() -> None:
     # The lane gate's workers take the same guard (--driver); a driver that died before the worker
     # asked for the signal is caught by the worker itself, which ends its group instead of serving.
@@ -186,6 +188,18 @@ def test_a_lane_worker_whose_driver_is_already_gone_ends_at_once() -> None:
     worker = subprocess.run([sys.executable, "-m", "infergate.gate.lane_worker", "--driver", str(gone.pid)],
                             cwd=REPO, stdin=subprocess.PIPE, capture_output=True, timeout=120, start_new_session=True)
     assert worker.returncode == -9, worker.stderr.decode(errors="replace")[-500:]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_in_its_callers_process_group_never_arms_the_group_kill() -> None:
+    # Started without a session of its own (by hand, a script), a dead --driver must not end the
+    # caller's group: here the caller is a shell that reports it survived.
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    shell = subprocess.run(["sh", "-c", f"{sys.executable} -m infergate.gate.lane_worker --driver {gone.pid} "
+                                        "< /dev/null; echo survived"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120, start_new_session=True)
+    assert "survived" in shell.stdout, shell.stderr[-500:]
 
 
 def test_a_local_function_is_refused_before_starting_a_worker() -> None:

@@ -1,7 +1,7 @@
 """Processes or rounds? How a claims row's interval would narrow for other ``--processes`` and
 ``--budget`` settings, from committed claims.json files whose rows ran in several processes
 (docs/claims.md, "Processes or rounds"). Run from the repository root with a lane's python:
-``.venvs/current/bin/python tools/claims_budget.py [claims.json ...]``.
+``.venvs/current/bin/python tools/claims_budget.py [--dtype fp32|bf16] [claims.json ...]``.
 
 Per ratio, each process's log ratio is taken again on the first half and the first third of its
 rounds (the two workers of a lockstep pair keep their round alignment); pooled over rows, the
@@ -85,19 +85,34 @@ def row_minutes(rows: list[ClaimMeasurement], processes: int, budget: float, bud
 
 
 def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
-    """(between, within) minimising the squared error of ``var = between + within / f``."""
+    """(between, within) >= 0 minimising the squared error of ``var = between + within / f``: the
+    unconstrained least squares, else the better of its two edges (within 0: the mean; between 0:
+    through the origin). The shares are nested (a third of the rounds within the half within all),
+    so the split is a rough one; the rows' own widths are printed beside it."""
     xs, ys = [1 / f for f, _ in points], [v for _, v in points]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
-    return max(0.0, my - slope * mx), max(0.0, slope)
+    if slope >= 0 and my - slope * mx >= 0:
+        return my - slope * mx, slope
+    if slope < 0:
+        return my, 0.0
+    return 0.0, sum(x * y for x, y in zip(xs, ys, strict=True)) / sum(x * x for x in xs)
 
 
 def main(argv: list[str]) -> int:
-    files = [Path(a) for a in argv] or list(DEFAULT_FILES)
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="tools/claims_budget.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dtype", choices=("fp32", "bf16"), default=None,
+                        help="only the rows of this dtype (their spreads differ). Default: every row")
+    parser.add_argument("files", nargs="*", type=Path, help="claims.json files. Default: the committed lockstep runs")
+    args = parser.parse_args(argv)
+    files = args.files or list(DEFAULT_FILES)
     rows, budgets = [], set()
     for path in files:
         data, loaded = load_rows(path)
-        kept = [m for m in loaded if len({t.process for t in m.trials}) >= 3]
+        kept = [m for m in loaded if len({t.process for t in m.trials}) >= 3
+                and (args.dtype is None or m.dtype == args.dtype)]
         rows += kept
         said = re.search(r"budget (\d+(?:\.\d+)?) s", str(data["facts"].get("rows", "")))
         if said is None:
@@ -105,14 +120,15 @@ def main(argv: list[str]) -> int:
                   "own files)", file=sys.stderr)
             return 2
         budgets.add(float(said.group(1)))
-        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(kept)} row(s) "
-              f"in 3 or more processes ({data['facts'].get('rows', '?')})")
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(kept)} "
+              f"{args.dtype or ''} row(s) in 3 or more processes ({data['facts'].get('rows', '?')})")
     if len(budgets) != 1:
         print(f"the files' rows ran at different budgets ({sorted(budgets)} s): give files of one", file=sys.stderr)
         return 2
     budget = budgets.pop()
     print(f"\nacross-process sd of the log ratio, pooled over {len(rows)} rows, by the share of each process's "
-          f"rounds kept; the fit var = between + within / share; 99 % half-widths for (processes, budget s), "
+          f"rounds kept; the fit var = between + within / share; 99 % half-widths at that pooled variance "
+          f"(t * sd / sqrt(P): a row's own sd scatters around it, mostly below) for (processes, budget s), "
           f"the rows' budget taken as {budget:g} s\n")
     head = " | ".join(f"P={p}, {b:g} s" for p, b in DESIGNS)
     print(f"| ratio | the rows' own median ± | sd at 1, 1/2, 1/3 of the rounds (df) | between sd | "

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 # A row's interval is a t across its processes: at 3 processes t(0.995, 2) = 9.92, at 4 t(0.995, 3) =
 # 5.84, while a longer budget only shrinks the within-process part, already the smaller one at 5 s.
-# 4 processes at 5 s take about the time 3 at 15 s took, with intervals 30-50 % narrower on every
-# ratio (tools/claims_budget.py on the committed lockstep rows; docs/claims.md, "Processes or rounds").
+# 4 processes at 5 s take about the time 3 at 15 s took, with intervals 23-48 % narrower by a model of
+# the committed lockstep rows (tools/claims_budget.py; docs/claims.md, "Processes or rounds").
 DEFAULT_PROCESSES = 4
 LOG_NAME = "claims.log"
 SEQ, QA_LONG_SEQ = 128, 384

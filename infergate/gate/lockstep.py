@@ -82,7 +82,9 @@ class ProcessEndpoint(Endpoint):
         self._err = log.open("w", encoding="utf-8")
         try:
             # A session of its own, so closing it also ends inductor's compile-worker processes; it
-            # ends with this process (--driver), which a kill of this one's group would not reach.
+            # ends with the thread that starts it (--driver: the kernel's parent-death signal follows the
+            # starting thread, so start endpoints from a thread that outlives them), which a kill of this
+            # one's group would not reach.
             self.proc = subprocess.Popen(
                 [*argv_prefix, str(python), "-m", "infergate.gate.lane_worker", "--driver", str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,

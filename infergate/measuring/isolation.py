@@ -48,7 +48,8 @@ class RemoteTraceback(Exception):
 def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
                   env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (),
                   stderr_log: Path | None = None, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a worker (``env``, ``argv_prefix``: its environment); CaseCrashed, CaseTimeout."""
+    """``fn(*args, **kwargs)`` in a worker (``env``, ``argv_prefix``: its environment, a prefix must exec in
+    place); CaseCrashed, CaseTimeout. The worker ends with the calling thread (``die_with_driver``)."""
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"run_in_worker needs a timeout > 0 seconds, got {timeout!r}")
     name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
@@ -160,30 +161,46 @@ def _unwrap(outcome: tuple) -> Any:
 
 
 def die_with_driver(driver: int) -> None:
-    """End this worker and its process group (its compile workers; the worker must lead a session of
-    its own, as run_in_worker's and the lane gate's do) when the thread that started it ends: a
-    driver killed or cancelled (a nightly job's SIGTERM, a SIGKILL: no cleanup of its own runs) must
-    not leave a worker building or timing beside the next job's measurements. The kernel sends
-    SIGTERM then (PR_SET_PDEATHSIG); Linux only."""
-    if not sys.platform.startswith("linux"):
+    """End this worker and its process group (its compile workers) when the thread that started it
+    ends: a driver killed or cancelled (a nightly job's SIGTERM, a SIGKILL: no cleanup of its own
+    runs) must not leave a worker building or timing beside the next job's measurements. The kernel
+    sends SIGTERM then (PR_SET_PDEATHSIG, Linux only), so the thread that starts a worker must live
+    until the worker ends (run_in_worker's waits for it; the lane gate's endpoints are started and
+    closed by the driver's own thread). The handler runs when the main thread next runs Python: a C
+    call in progress (an op, a compile step) finishes first. Armed only in a worker that leads its
+    own process group (run_in_worker's and the lane gate's start a session each): a kill of its group
+    must never reach whoever started it."""
+    if not sys.platform.startswith("linux") or os.getpgrp() != os.getpid():
         return
     import ctypes
 
-    signal.signal(signal.SIGTERM, _end_own_group)
+    leader = os.getpid()
+
+    def end(*_: object) -> None:
+        if os.getpid() == leader:
+            os.killpg(leader, signal.SIGKILL)
+        else:  # a child forked from the worker inherits the handler: it ends alone, as by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, end)
     try:
-        if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-            return
+        ok = ctypes.CDLL(None, use_errno=True).prctl(
+            ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGTERM), ctypes.c_ulong(0), ctypes.c_ulong(0),
+            ctypes.c_ulong(0)) == 0
     except (OSError, AttributeError):
+        ok = False
+    if not ok:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return
+    if os.getppid() == driver:  # started by it directly (or through a wrapper that execs in place)
         return
     try:
         os.kill(driver, 0)
     except ProcessLookupError:  # it ended before the request was made: nobody will send the signal
-        _end_own_group()
-
-
-def _end_own_group(*_: object) -> None:
-    # run_in_worker starts every worker in a session of its own: its group is it and its children.
-    os.killpg(0, signal.SIGKILL)
+        end()
+    except PermissionError:  # that pid is another user's now: not a driver of ours, but leave it be
+        pass
 
 
 def _worker_main(call_file: BinaryIO, result_path: str, driver: int | None = None) -> None:
