@@ -290,7 +290,7 @@ def test_measure_takes_the_configured_models_and_the_profile_only_when_named(
 @pytest.mark.lane_independent
 @pytest.mark.slow
 def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from infergate.commands.claims_cli import main
+    from infergate.commands.claims_cli import DEFAULT_PROCESSES, main
 
     (tmp_path / "igclaims_factories.py").write_text(FACTORIES)
     monkeypatch.syspath_prepend(str(tmp_path))  # the workers take this process's sys.path
@@ -301,4 +301,4 @@ def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch:
     assert main(["--budget", "0.3", "--out", str(out)]) == 0
     rows = json.loads((out / "claims.json").read_text())["rows"]
     assert [(r["model_id"], r["shape"], r["dtype"]) for r in rows] == [("mine-seqcls-custom", "b1s16", "fp32")]
-    assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == 3
+    assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == DEFAULT_PROCESSES
