@@ -898,6 +898,6 @@ def test_the_budget_tool_splits_the_variance_and_reproduces_the_rows_own_wall_ti
     assert claims_budget.row_minutes([m], 3, 15.0, 15.0) == pytest.approx(4.0)
     # a third of the budget takes a third of the rounds (60 -> 20, the floor), a fourth process its share
     assert claims_budget.row_minutes([m], 4, 5.0, 15.0) == pytest.approx(4 * (48 + 2 + 10) / 60)
-    full, _ = claims_budget.pooled_variance([m], "jit_ipex", "jit", 1.0)
-    third, _ = claims_budget.pooled_variance([m], "jit_ipex", "jit", 1 / 3)
+    full, _ = claims_budget.pooled_variance([claims_budget.truncated(m, 1.0)], "jit_ipex", "jit")
+    third, _ = claims_budget.pooled_variance([claims_budget.truncated(m, 1 / 3)], "jit_ipex", "jit")
     assert full != third  # the shorter budget is taken on fewer rounds, not the same ones
