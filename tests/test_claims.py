@@ -859,7 +859,8 @@ def test_a_report_is_not_rendered_under_another_class_or_lanes_name(tmp_path, ca
 def test_every_committed_claims_report_is_under_30_kb_and_its_prose_fits_120_columns() -> None:
     """Issue 27's targets for a report people read, on the committed reports (the whole matrix is the
     largest): tables may be wide, prose may not."""
-    reports = sorted((Path(__file__).parents[1] / "docs" / "claims").glob("*/*/claims.md"))
+    # every report, the runs and experiments kept in sub-directories too
+    reports = sorted((Path(__file__).parents[1] / "docs" / "claims").rglob("claims.md"))
     assert reports
     for path in reports:
         text = path.read_text(encoding="utf-8")
@@ -901,3 +902,22 @@ def test_the_budget_tool_splits_the_variance_and_reproduces_the_rows_own_wall_ti
     full, _ = claims_budget.pooled_variance([claims_budget.truncated(m, 1.0)], "jit_ipex", "jit")
     third, _ = claims_budget.pooled_variance([claims_budget.truncated(m, 1 / 3)], "jit_ipex", "jit")
     assert full != third  # the shorter budget is taken on fewer rounds, not the same ones
+
+
+def test_the_paired_design_tool_says_narrower_only_when_the_f_interval_excludes_equal_widths(monkeypatch) -> None:
+    # tools/claims_paired.py, which decides docs/claims.md's "Processes or rounds" from interleaved rows.
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "tools"))
+    import claims_paired
+
+    lo, hi = claims_paired.f_interval(18, 12)
+    assert (lo, hi) == (pytest.approx(0.3612, rel=0.03), pytest.approx(3.108, rel=0.03))  # F(18, 12) 2.5 %, 97.5 %
+    # 6 rows of 3 processes (df 12) against 6 rows of 4 (df 18): at one variance the fourth process
+    # and t's third df halve the width, clearly; at 4x the variance the widths match (undecided);
+    # at 16x B is twice as wide, clearly.
+    ratio, lo, hi, verdict = claims_paired.compare(1e-4, 12, 3, 1e-4, 18, 4)
+    assert ratio == pytest.approx(0.51, abs=0.01) and hi < 1 and verdict == "B narrower"
+    assert claims_paired.compare(1e-4, 12, 3, 4e-4, 18, 4)[3] == "could not decide"
+    ratio, lo, hi, verdict = claims_paired.compare(1e-4, 12, 3, 16e-4, 18, 4)
+    assert ratio == pytest.approx(2.04, abs=0.02) and lo > 1 and verdict == "A narrower"
