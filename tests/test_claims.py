@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import re
@@ -921,3 +922,52 @@ def test_the_paired_design_tool_says_narrower_only_when_the_f_interval_excludes_
     assert claims_paired.compare(1e-4, 12, 3, 4e-4, 18, 4)[3] == "could not decide"
     ratio, lo, hi, verdict = claims_paired.compare(1e-4, 12, 3, 16e-4, 18, 4)
     assert ratio == pytest.approx(2.04, abs=0.02) and lo > 1 and verdict == "A narrower"
+
+
+def test_the_pair_is_sampled_for_other_processes_only_once_the_worker_called_last_is_quiet(monkeypatch) -> None:
+    # A worker's threads run on for ~2 ms after its call; sampled then, a thread stopping between the
+    # sampler's reads counted as another process's and flagged rows of a quiet machine as disturbed.
+    import types
+
+    from infergate.measuring import claims_pair
+    from infergate.measuring.sampling import SamplingPlan
+
+    clock = [0.0]
+    events: list[str] = []
+    ms = {"eager": 20.0, "jit": 10.0, "jit_ipex": 10.0}
+
+    def timer(group: str):
+        def call(v: str) -> int:
+            clock[0] += ms[v] / 1e3
+            events.append(f"call {group}")
+            return int(ms[v] * 1e6)
+        return call
+
+    class Sampler:
+        def __init__(self, **_: object) -> None:
+            self.next = 0.0
+
+        def due(self) -> bool:
+            return clock[0] >= self.next
+
+        def sample(self) -> None:
+            if self.due():
+                self.next = clock[0] + 0.1
+                events.append("sample")
+
+        def result(self):
+            return claims_pair.InRunNoise()
+
+    fake_time = types.SimpleNamespace(perf_counter=lambda: clock[0])
+    monkeypatch.setattr(claims_pair, "time", fake_time)
+    monkeypatch.setattr(claims_pair, "NoiseSampler", Sampler)
+    timed = {"torch": ["eager", "jit"], "ipex": ["jit_ipex"]}
+    claims_pair.time_pair({g: timer(g) for g in timed}, timed, SamplingPlan(budget_s=1.0, warmup_s=0.05, min_rounds=20),
+                          0, switch=lambda g: events.append(f"quiet {g}"))
+    assert events.count("sample") >= 10
+    for i, e in enumerate(events):
+        if e == "sample":
+            last_call = next(x for x in reversed(events[:i]) if x.startswith("call "))
+            assert events[i - 1] == f"quiet {last_call[5:]}"  # the worker called last went quiet first
+    # and it is not waited for twice: every wait follows a call (never another wait)
+    assert all(a.startswith("call ") for a, b in itertools.pairwise(events) if b.startswith("quiet "))

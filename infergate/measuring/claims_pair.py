@@ -96,21 +96,23 @@ def pair_units(timed: Mapping[str, Sequence[str]]) -> tuple[list[str], dict[str,
 
 
 def lockstep_times(timers: Mapping[str, Timer], timed: Mapping[str, Sequence[str]], rounds: int,
-                   rng: random.Random, replicate: int, between: Callable[[], None] | None = None,
+                   rng: random.Random, replicate: int, between: Callable[[str | None], bool] | None = None,
                    switch: Callable[[str], object] | None = None) -> dict[str, dict[str, list[int]]]:
     """group -> variant -> ns per round: ``rounds`` lockstep rounds. Outside every timed call,
-    ``between`` runs between rounds and ``switch`` (given the group called last) before a call in
-    another group."""
+    ``between`` (given the group called last) runs between rounds and ``switch`` (the same) before a
+    call in another group; ``between`` returns whether it waited for that group to go quiet, so the
+    next switch need not wait again."""
     units, sides, on = pair_units(timed)
     times: dict[str, dict[str, list[int]]] = {g: {v: [] for v in vs} for g, vs in timed.items()}
-    last, previous = 0, None
+    last, previous, quiet_already = 0, None, False
     for r, unit, order in lockstep_order(units, sides, rounds, rng, offset=replicate):
         if r != last and between is not None:
-            between()
+            quiet_already = between(previous)
         last = r
         for group in order:
-            if switch is not None and previous is not None and group != previous:
+            if switch is not None and previous is not None and group != previous and not quiet_already:
                 switch(previous)
+            quiet_already = False
             previous = group
             times[group][on[unit][group]].append(int(timers[group](on[unit][group])))
     return times
@@ -151,8 +153,23 @@ def time_pair(timers: Mapping[str, Timer], timed: Mapping[str, Sequence[str]], p
     rounds = max(plan.min_rounds, min(plan.max_rounds, int(budget * 1e9 // max(per_round, 1.0))))
     settle()
     sampler = NoiseSampler(partners=[Path(f"/proc/{pid}/task") for pid in partners])
+
+    def between(called_last: str | None) -> bool:
+        # Sample a quiet pair: right after its call a worker's threads run on for a few ms (the
+        # switches' waits in claims.log, ~2 ms median), and a thread that stops between the sampler's
+        # reads of /proc/stat and of the workers' threads would count as another process's: on a
+        # quiet machine that read 0.2-0.7 "other runnable threads" and flagged rows (docs/claims.md).
+        if not sampler.due():
+            return False
+        if switch is None or called_last is None:
+            sampler.sample()
+            return False
+        switch(called_last)
+        sampler.sample()
+        return True
+
     t0 = time.perf_counter()
-    times = lockstep_times(timers, timed, rounds, rng, replicate, between=sampler.sample, switch=switch)
+    times = lockstep_times(timers, timed, rounds, rng, replicate, between=between, switch=switch)
     return PairTiming(times, medians, rounds, warmup_s, time.perf_counter() - t0, sampler.result())
 
 

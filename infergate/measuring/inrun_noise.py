@@ -95,11 +95,14 @@ class NoiseSampler:
         self.running: list[int] = []
         self._next = 0.0
 
+    def due(self) -> bool:
+        """Whether ``sample()`` would read now (a caller may first let its partners go quiet)."""
+        return self.first is not None and time.perf_counter() >= self._next
+
     def sample(self) -> None:
-        now = time.perf_counter()
-        if now < self._next or self.first is None:
+        if not self.due():
             return
-        self._next = now + self.every_s
+        self._next = time.perf_counter() + self.every_s
         reading = read_proc_stat(self.path)
         if reading is not None:
             self.last = reading
