@@ -918,7 +918,9 @@ def test_the_paired_design_tool_says_narrower_only_when_the_f_interval_excludes_
     # and t's third df halve the width, clearly; at 4x the variance the widths match (undecided);
     # at 16x B is twice as wide, clearly.
     ratio, lo, hi, verdict = claims_paired.compare(1e-4, 12, 3, 1e-4, 18, 4)
-    assert ratio == pytest.approx(0.51, abs=0.01) and hi < 1 and verdict == "B narrower"
+    assert ratio == pytest.approx(0.51, abs=0.01) and verdict == "B narrower"
+    # ratio / sqrt(F(18, 12)'s 97.5 % and 2.5 % points): the interval of the true ratio, not its mirror
+    assert (lo, hi) == (pytest.approx(0.289, rel=0.02), pytest.approx(0.846, rel=0.02))
     assert claims_paired.compare(1e-4, 12, 3, 4e-4, 18, 4)[3] == "could not decide"
     ratio, lo, hi, verdict = claims_paired.compare(1e-4, 12, 3, 16e-4, 18, 4)
     assert ratio == pytest.approx(2.04, abs=0.02) and lo > 1 and verdict == "A narrower"
@@ -963,8 +965,13 @@ def test_the_pair_is_sampled_for_other_processes_only_once_the_worker_called_las
     monkeypatch.setattr(claims_pair, "NoiseSampler", Sampler)
     timed = {"torch": ["eager", "jit"], "ipex": ["jit_ipex"]}
     claims_pair.time_pair({g: timer(g) for g in timed}, timed, SamplingPlan(budget_s=1.0, warmup_s=0.05, min_rounds=20),
-                          0, switch=lambda g: events.append(f"quiet {g}"))
+                          0, settle=lambda: events.append("settle"), switch=lambda g: events.append(f"quiet {g}"))
     assert events.count("sample") >= 10
+    # every call in the other worker still waits for the last one first (the timed rounds: after settle)
+    timed_calls = [(i, e) for i, e in enumerate(events) if e.startswith("call ") and i > events.index("settle")]
+    for (i, a), (j, b) in itertools.pairwise(timed_calls):
+        if a != b:
+            assert f"quiet {a[5:]}" in events[i + 1:j], (i, a, b)
     for i, e in enumerate(events):
         if e == "sample":
             last_call = next(x for x in reversed(events[:i]) if x.startswith("call "))

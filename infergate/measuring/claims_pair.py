@@ -371,12 +371,14 @@ def measure_pair(spec: ModelSpec, shape: Shape, dtype: DType, plan: SamplingPlan
 
 
 def _log_waits(log: Path | None, waits: Sequence[float]) -> None:
-    """How long the driver waited for the previous worker to stop running before each switch."""
+    """How long the driver waited for the worker called last to stop running, before each switch of worker
+    and each noise sample."""
     if log is None or not waits:
         return
     capped = sum(w >= QUIET_MAX_S for w in waits)
     with open(log, "a", encoding="utf-8") as fh:
-        fh.write(f"lockstep: {len(waits)} switches of worker, waited median {statistics.median(waits) * 1e3:.2f} ms, "
+        fh.write(f"lockstep: {len(waits)} waits for the worker called last to go quiet (before calling the other "
+                 f"worker or sampling), median {statistics.median(waits) * 1e3:.2f} ms, "
                  f"max {max(waits) * 1e3:.1f} ms; {capped} reached the {QUIET_MAX_S * 1e3:.0f} ms limit\n")
 
 
