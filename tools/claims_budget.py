@@ -41,6 +41,18 @@ DEFAULT_FILES = tuple(ROOT / f"docs/claims/amd-epyc__avx512__2c2t/bf16-lockstep/
                       for run in ("seqcls", "qa-tokcls"))
 
 
+def said_budget(data: dict) -> float | None:
+    """The budget a claims.json's rows ran at, as its facts say it (``claims_cli`` writes it into the
+    "rows" fact only; a merged report's facts do not say it): seconds, or None."""
+    said = re.search(r"budget (\d+(?:\.\d+)?) s", str(data["facts"].get("rows", "")))
+    return None if said is None else float(said.group(1))
+
+
+def process_count(m: ClaimMeasurement) -> int:
+    """The worker processes (replicates) a row ran in."""
+    return len({t.process for t in m.trials})
+
+
 def truncated(m: ClaimMeasurement, fraction: float) -> ClaimMeasurement:
     """The row with each trial's first ``fraction`` of its rounds (at least MIN_ROUNDS)."""
     out = copy.deepcopy(m)
@@ -111,15 +123,14 @@ def main(argv: list[str]) -> int:
     rows, budgets = [], set()
     for path in files:
         data, loaded = load_rows(path)
-        kept = [m for m in loaded if len({t.process for t in m.trials}) >= 3
-                and (args.dtype is None or m.dtype == args.dtype)]
+        kept = [m for m in loaded if process_count(m) >= 3 and (args.dtype is None or m.dtype == args.dtype)]
         rows += kept
-        said = re.search(r"budget (\d+(?:\.\d+)?) s", str(data["facts"].get("rows", "")))
+        said = said_budget(data)
         if said is None:
             print(f"{path}: its facts do not say the budget its rows ran at (a merged report? give the runs' "
                   "own files)", file=sys.stderr)
             return 2
-        budgets.add(float(said.group(1)))
+        budgets.add(said)
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {len(kept)} "
               f"{args.dtype or ''} row(s) in 3 or more processes ({data['facts'].get('rows', '?')})")
     if len(budgets) != 1:

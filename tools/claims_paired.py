@@ -15,9 +15,9 @@ for 4 against 3 processes.) The interval assumes normal per-process log ratios.
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
-from claims_budget import RATIOS, observed_half, pooled_variance  # noqa: E402
+from claims_budget import RATIOS, observed_half, pooled_variance, process_count, said_budget  # noqa: E402
 
 from infergate.commands.claims_files import load_rows  # noqa: E402
 from infergate.measuring.claims import two_sided_t  # noqa: E402
@@ -39,10 +39,10 @@ def design_rows(directory: Path) -> tuple[list[ClaimMeasurement], float]:
     rows, budgets = [], set()
     for path in sorted(directory.glob("*/claims.json")):
         data, loaded = load_rows(path)
-        said = re.search(r"budget (\d+(?:\.\d+)?) s", str(data["facts"].get("rows", "")))
+        said = said_budget(data)
         if said is None:
             raise SystemExit(f"{path}: its facts do not say the budget its rows ran at")
-        budgets.add(float(said.group(1)))
+        budgets.add(said)
         rows += loaded
     if not rows:
         raise SystemExit(f"{directory}: no */claims.json (tools/claims_interleave.sh writes one per row)")
@@ -52,12 +52,13 @@ def design_rows(directory: Path) -> tuple[list[ClaimMeasurement], float]:
 
 
 def processes(rows: list[ClaimMeasurement]) -> int:
-    counts = {len({t.process for t in m.trials}) for m in rows}
+    counts = {process_count(m) for m in rows}
     if len(counts) != 1:
         raise SystemExit(f"rows ran in different numbers of processes ({sorted(counts)})")
     return counts.pop()
 
 
+@functools.cache  # every ratio of one comparison asks for the same (df_b, df_a)
 def f_interval(df_num: int, df_den: int, seed: int = 1) -> tuple[float, float]:
     """The 2.5 % and 97.5 % points of F(df_num, df_den), by simulation (no scipy in every lane)."""
     rng = random.Random(seed)
