@@ -197,6 +197,43 @@ def test_calibrate_takes_detector_variants_and_refuses_a_bad_one(monkeypatch) ->
     assert sum(line.startswith("| 1.7% | 3.5 | 2.2 |") for line in lines) == 2
 
 
+def test_calibrate_replays_at_the_sds_asked_for_and_only_those(monkeypatch, capsys) -> None:
+    """A class's measured between-session sd (AVX2 `jit`: 2.0-2.3 %, 1 df) gets rows of its own."""
+    from infergate.measuring import history_replay
+
+    parse = history_actions._night_sds
+    assert parse("0.02,0.023") == (0.02, 0.023)
+    for bad in ("0", "2.3", "0.5", "x", "0.02,", "-0.01"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
+    assert history_actions._detector_variants("none") == ()
+    asked: list[tuple[float, float, float]] = []
+    long_sds: list[float] = []
+
+    def calibrate(data, sd, penalty, alarm_z, step, target, *rest):
+        asked.append((sd, penalty, alarm_z))
+        return history_replay.Row(sd, penalty, alarm_z, step, 0.9, 0.95, 2.0, 0.5, 20)
+
+    def false_rate_long(data, sd, *rest):
+        long_sds.append(sd)
+        return 0.5, (0.1, 0.9)
+
+    monkeypatch.setattr(history_replay, "calibrate", calibrate)
+    monkeypatch.setattr(history_replay, "false_rate_long", false_rate_long)
+    assert main(["history", "calibrate", "--replays", "20", "--sds", "0.02,0.023", "--variants", "none"]) == 0
+    assert asked == [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in (0.02, 0.02, 0.023, 0.023)]
+    assert long_sds == [0.02, 0.023]
+    out = capsys.readouterr().out
+    assert "| 2.0% | 3 (default) | 2.3 | 5% |" in out and "| 2.3% | 3 (default) | 2.3 | 3% |" in out
+    assert "| 1.7% |" not in out
+    sds: list[float] = []
+    monkeypatch.setattr(history_replay, "persistence_row",
+                        lambda data, sd, *rest: sds.append(sd) or history_replay.PersistenceRow(
+                            sd, 0.05, 20, 0, 0, 0, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)))
+    assert main(["history", "calibrate", "--persistence", "4", "--replays", "20", "--sds", "0.023"]) == 0
+    assert set(sds) == {0.023}
+
+
 def test_persistence_counts_what_is_lost_after_a_step_was_found() -> None:
     """A clear step (10 %, 1 % sd) is found on its own night and stays; a drop fixed after 3 nights
     stays reported (the fit keeps its segment) but is no longer the open drop that alerts."""

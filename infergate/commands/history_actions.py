@@ -19,7 +19,7 @@ from ..core.validate import fraction_type, whole_number
 if TYPE_CHECKING:
     from ..measuring.history_replay import Recorded
 
-CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit's measured between-session sd
+CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit between three calibration sessions (--sds for others)
 # Detectors measured beside the default at 1.7 %: (penalty, alarm z). The one used until 2026-12-06,
 # the threshold either side, the tail test off (inf: the fit alone) and firing every night (-inf: how
 # often a drop is placed within a night of the step at all, whatever the false rate).
@@ -68,7 +68,12 @@ def add_parsers(sub: Any) -> None:
     p_cal.add_argument("--variants", type=_detector_variants, default=None, metavar="P/Z,...",
                        help="the rows at 1.7 %% after the default detector's: change penalty / alarm z pairs "
                             "(inf / -inf: tail test off / firing every night). Default: 2.5/2.4 (the detector "
-                            "before 2026-12-06), 3/2.0, 3/2.6, 3/inf, 3/-inf")
+                            "before 2026-12-06), 3/2.0, 3/2.6, 3/inf, 3/-inf; none: no such rows")
+    p_cal.add_argument("--sds", type=_night_sds, default=None, metavar="SD,...",
+                       help="the night-to-night sds the default detector is replayed at, as fractions (a class's "
+                            "measured between-session sd, say). Default: "
+                            + ",".join(f"{sd:g}" for sd in CALIBRATION_SDS) + "; with --persistence "
+                            + ",".join(f"{sd:g}" for sd in PERSISTENCE_SDS))
     p_cal.add_argument("--persistence", type=whole_number(2, YEAR), default=None, metavar="NIGHTS",
                        help="instead of the tables above: whether a step, once detected, stays reported on every "
                             "night up to NIGHTS after it (the default detector; steps of 3, 5 and 10 %%)")
@@ -101,9 +106,11 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.action == "calibrate" and args.persistence is not None and args.variants is not None:
         raise UsageError("--persistence replays the default detector: --variants does not apply to it")
     if args.action == "calibrate" and args.persistence is not None:
-        return persistence_lines(args.baselines, args.replays, args.seed, args.persistence)
+        return persistence_lines(args.baselines, args.replays, args.seed, args.persistence,
+                                 sds=PERSISTENCE_SDS if args.sds is None else args.sds)
     if args.action == "calibrate":
         return calibration_lines(args.baselines, args.replays, args.seed,
+                                 sds=CALIBRATION_SDS if args.sds is None else args.sds,
                                  variants=CALIBRATION_VARIANTS if args.variants is None else args.variants)
     raise AssertionError(f"unknown history action {args.action}")
 
@@ -179,6 +186,8 @@ def _recorded(root: Path) -> Recorded:
 
 
 def _detector_variants(text: str) -> tuple[tuple[float, float], ...]:
+    if text == "none":
+        return ()
     try:
         pairs = tuple((float(p), float(z)) for p, z in (item.split("/") for item in text.split(",")))
     except ValueError:
@@ -188,8 +197,17 @@ def _detector_variants(text: str) -> tuple[tuple[float, float], ...]:
     return pairs
 
 
+def _night_sds(text: str) -> tuple[float, ...]:
+    """Night-to-night sds as fractions, comma-separated: each in (0, 0.5), so 2.3 % is 0.023."""
+    sds = tuple(fraction_type(item) for item in text.split(","))
+    if any(not 0.0 < sd < 0.5 for sd in sds):
+        raise argparse.ArgumentTypeError(f"{text!r}: each sd is a fraction in (0, 0.5), e.g. 0.023 for 2.3%")
+    return sds
+
+
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, runs: int = 3,
-                      year: int = YEAR, variants: tuple[tuple[float, float], ...] = CALIBRATION_VARIANTS) -> list[str]:
+                      year: int = YEAR, variants: tuple[tuple[float, float], ...] = CALIBRATION_VARIANTS,
+                      sds: tuple[float, ...] = CALIBRATION_SDS) -> list[str]:
     from ..measuring.history_replay import calibrate, false_rate_long
 
     data = _recorded(root)
@@ -200,7 +218,7 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
              "| night-to-night sd | penalty | alarm z | step | detected within target, placed ±1 night "
              "| placed ±2 | median delay (nights) | false change points per 100 case-nights |",
              "|---|---|---|---|---|---|---|---|"]
-    rows = [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in CALIBRATION_SDS]
+    rows = [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in sds]
     rows += [(0.017, *variant) for variant in variants]
     for sd, penalty, alarm_z in rows:
         for step, target in STEPS:
@@ -211,7 +229,7 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
               "replays per row (the default detector):",
               "| night-to-night sd | penalty | alarm z | false change points per 100 case-nights |",
               "|---|---|---|---|"]
-    for sd in CALIBRATION_SDS:
+    for sd in sds:
         rate, (low, high) = false_rate_long(data, sd, DEFAULT_PENALTY, year, long_replays, runs, seed)
         lines.append(f"| {sd:.1%} | {DEFAULT_PENALTY:g} | {DEFAULT_ALARM_Z:g} | {rate:.2f} [{low:.2f}, {high:.2f}] |")
     return lines
@@ -227,7 +245,8 @@ def _share(k: int, n: int) -> str:
     return f"{k / n:.1%} [{low:.1%}, {high:.1%}]"
 
 
-def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int = WARM, runs: int = 3) -> list[str]:
+def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int = WARM, runs: int = 3,
+                      sds: tuple[float, ...] = PERSISTENCE_SDS) -> list[str]:
     from ..measuring.history_replay import persistence_row
 
     data = _recorded(root)
@@ -245,7 +264,7 @@ def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int
     def rate(r: tuple[float, float, float]) -> str:
         return f"{r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}]"
 
-    for sd in PERSISTENCE_SDS:
+    for sd in sds:
         for step in PERSISTENCE_STEPS:
             r = persistence_row(data, sd, step, watch, replays, warm, runs, seed, DEFAULT_PENALTY)
             lines.append(f"| {sd:.1%} | {step:.0%} | {_share(r.detected, r.replays)} "
