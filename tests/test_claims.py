@@ -983,3 +983,30 @@ def test_the_pair_is_sampled_for_other_processes_only_once_the_worker_called_las
             assert events[i - 1] == f"quiet {last_call[5:]}"  # the worker called last went quiet first
     # and it is not waited for twice: every wait follows a call (never another wait)
     assert all(a.startswith("call ") for a, b in itertools.pairwise(events) if b.startswith("quiet "))
+
+
+def test_baseline_ratios_pair_the_runs_of_one_worker_not_list_positions() -> None:
+    """The AVX2 class's first session kept `compile` runs of one recording and `jit_ipex` runs of two:
+    a run's partner is the other form's run with the same eager median (one worker times eager once
+    for all its forms), never the run at the same position. BF16 `jit_ipex` has a worker of its own
+    (perf's process groups), so it has no partner in a `jit` case: no ratio, not a cross-process one."""
+    import math
+    from pathlib import Path
+
+    from infergate.measuring.baselines import load
+    from infergate.measuring.claims import _aligned
+
+    root = Path(__file__).resolve().parents[1] / "baselines"
+    cls, lane = "amd-epyc__avx2__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
+    cases = load(root / cls / f"{lane}.json").cases
+    got = _aligned(root, cls, lane, "compile", "jit_ipex", "fp32")
+    prefix = "bert-qa-small-eager_attn"
+    compile_runs = cases[f"{prefix}-compile-fp32"].runs
+    ipex_runs = cases[f"{prefix}-jit_ipex-fp32"].runs
+    first = "h-dd383e95f764"
+    assert len([r for r in ipex_runs if r.session == first]) > len([r for r in compile_runs if r.session == first])
+    by_eager = {(r.session, r.median_ms["eager"]): r.speedup for r in ipex_runs}
+    expected = {s: [math.log(r.speedup / by_eager[(s, r.median_ms["eager"])]) for r in compile_runs if r.session == s]
+                for s in {r.session for r in compile_runs}}
+    assert expected in got
+    assert all(not s for s in _aligned(root, "amd-epyc__avx512__2c2t", lane, "jit_ipex", "jit", "bf16"))

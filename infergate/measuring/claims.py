@@ -151,10 +151,23 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
     return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
 
 
-def _session_logs(runs) -> dict[str, list[float]]:
+def _session_logs(runs, over=None) -> dict[str, list[float]]:
+    """Per session, each run's log speedup; with ``over`` (another form's runs), over that form's
+    run from the same worker process, found by the eager median both carry (one worker times eager
+    once for all its forms). A run with no such partner (another recording's worker, or two
+    partners) is no ratio and is left out: pairing by list position paired different processes
+    and recordings where a form's runs were kept from another recording than its partner's."""
+    partners: dict[tuple[str, float], list] = defaultdict(list)
+    for r in over or ():
+        partners[(r.session, r.median_ms.get(REFERENCE))].append(r)
     out: dict[str, list[float]] = defaultdict(list)
     for r in runs:
-        out[r.session].append(math.log(r.speedup))
+        if over is None:
+            out[r.session].append(math.log(r.speedup))
+            continue
+        found = partners.get((r.session, r.median_ms.get(REFERENCE)), [])
+        if len(found) == 1:
+            out[r.session].append(math.log(r.speedup / found[0].speedup))
     return out
 
 
@@ -176,10 +189,8 @@ def _aligned(baselines_dir: Path, machine_class: str, lane: str, faster: str, sl
     for variants in cases.values():
         if faster not in variants or (slower != REFERENCE and slower not in variants):
             continue
-        f = _session_logs(variants[faster].runs)
-        s = _session_logs(variants[slower].runs) if slower != REFERENCE else {}
-        sessions = {k: [x - s[k][i] for i, x in enumerate(v) if i < len(s[k])] if s else v
-                    for k, v in f.items() if not s or k in s}
+        sessions = _session_logs(variants[faster].runs,
+                                 variants[slower].runs if slower != REFERENCE else None)
         out.append({k: v for k, v in sessions.items() if v})
     return out
 
