@@ -61,8 +61,11 @@ def test_two_nightlies_append_to_the_branch_and_the_second_alerts_on_the_drop(tm
     done = _publish(clone, second)
     assert done.returncode == 1, done.stderr  # the drop held 6 nights: a regression alert
     detect = _git("--git-dir", str(origin), "show", f"{BRANCH}:detect.txt")
-    # Placed at the step's night within one night: what the calibration measures (docs/calibration.md).
-    near = ("and night 2026-11-20", "and night 2026-11-21", "and night 2026-11-22")
+    # Placed near the step's night (2026-11-21). This tests the publish job; how often a drop is placed
+    # within one night is the calibration's to measure (docs/calibration.md), ~98 % per series here, so
+    # six series all within one held only for some draws: after the AVX2 class's second session changed
+    # the draws, one was placed two nights early ("The placement's blind spot", docs/calibration.md).
+    near = tuple(f"and night 2026-11-{day}" for day in (19, 20, 21, 22, 23))
     dropped = [line for line in detect.splitlines() if "REGRESSION ALERT" in line and any(n in line for n in near)
                and any(f" {lane} {case}:" in line for lane, case in _first_cases())]
     assert len(dropped) == 6, detect  # each class x lane file's first case
