@@ -226,6 +226,10 @@ def test_calibrate_replays_at_the_sds_asked_for_and_only_those(monkeypatch, caps
     out = capsys.readouterr().out
     assert "| 2.0% | 3 (default) | 2.3 | 5% |" in out and "| 2.3% | 3 (default) | 2.3 | 3% |" in out
     assert "| 1.7% |" not in out
+    asked.clear()
+    assert main(["history", "calibrate", "--replays", "20", "--variants", "none"]) == 0  # without --sds: the defaults
+    assert [sd for sd, _, _ in asked] == [sd for sd in history_actions.CALIBRATION_SDS for _ in range(2)]
+    capsys.readouterr()
     sds: list[float] = []
     monkeypatch.setattr(history_replay, "persistence_row",
                         lambda data, sd, *rest: sds.append(sd) or history_replay.PersistenceRow(
