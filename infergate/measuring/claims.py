@@ -16,6 +16,7 @@ from typing import NamedTuple
 from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE
 from .claims_measure import Answers, ClaimMeasurement, timings
+from .reference_runs import worker_partners
 from .run_spread import student_t_quantile
 from .stats import bootstrap_ratio_ci, speedup_ratio
 
@@ -153,19 +154,16 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
 
 def _session_logs(runs, over=None) -> dict[str, list[float]]:
     """Per session, each run's log speedup; with ``over`` (another form's runs), over that form's
-    run from the same worker process, found by the eager median both carry (one worker times eager
-    once for all its forms). A run with no such partner (another recording's worker, or two
-    partners) is no ratio and is left out: pairing by list position paired different processes
-    and recordings where a form's runs were kept from another recording than its partner's."""
-    partners: dict[tuple[str, float], list] = defaultdict(list)
-    for r in over or ():
-        partners[(r.session, r.median_ms.get(REFERENCE))].append(r)
+    run from the same worker process (``reference_runs.worker_partners``). A run with no such
+    partner (another recording's worker, or two partners) is no ratio and is left out: pairing by
+    list position paired different processes and recordings where a form's runs were kept from
+    another recording than its partner's."""
     out: dict[str, list[float]] = defaultdict(list)
-    for r in runs:
-        if over is None:
+    if over is None:
+        for r in runs:
             out[r.session].append(math.log(r.speedup))
-            continue
-        found = partners.get((r.session, r.median_ms.get(REFERENCE)), [])
+        return out
+    for r, found in worker_partners(runs, over):
         if len(found) == 1:
             out[r.session].append(math.log(r.speedup / found[0].speedup))
     return out

@@ -152,15 +152,22 @@ class RecordedRun(Protocol):
     def median_ms(self) -> Mapping[str, float]: ...
 
 
-def rebase_runs(variant: Sequence[RecordedRun], reference: Sequence[RecordedRun]) -> list[tuple[str, float]]:
-    """A baseline case's runs over another case's form, ``(session, speedup ratio)``, each paired by
-    identical eager median within its session; none or two partners is ``AlignmentError``."""
+def worker_partners(variant: Sequence[RecordedRun], reference: Sequence[RecordedRun]
+                    ) -> list[tuple[RecordedRun, list[RecordedRun]]]:
+    """Each run of ``variant`` with the runs of ``reference`` from the same worker: same session and
+    identical eager median (one worker times eager once for all its forms). One partner is a pair;
+    none or two is not."""
     partners: dict[tuple[str, float], list[RecordedRun]] = {}
     for r in reference:
         partners.setdefault((r.session, r.median_ms[EAGER]), []).append(r)
+    return [(v, partners.get((v.session, v.median_ms[EAGER]), [])) for v in variant]
+
+
+def rebase_runs(variant: Sequence[RecordedRun], reference: Sequence[RecordedRun]) -> list[tuple[str, float]]:
+    """A baseline case's runs over another case's form, ``(session, speedup ratio)``, each paired by
+    identical eager median within its session; none or two partners is ``AlignmentError``."""
     out = []
-    for i, v in enumerate(variant):
-        found = partners.get((v.session, v.median_ms[EAGER]), [])
+    for i, (v, found) in enumerate(worker_partners(variant, reference)):
         if len(found) != 1:
             raise AlignmentError(
                 f"not run-aligned: run {i} of the variant (session {v.session}, eager median "
