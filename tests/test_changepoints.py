@@ -14,6 +14,7 @@ import pytest
 from infergate.commands import history_actions
 from infergate.commands import history_add as history_cli
 from infergate.commands.main import main
+from infergate.measuring import changepoints as cp
 from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, open_drop, tail_drop
 from infergate.measuring.history_analysis import analyse
@@ -203,7 +204,7 @@ def test_calibrate_replays_at_the_sds_asked_for_and_only_those(monkeypatch, caps
 
     parse = history_actions._night_sds
     assert parse("0.02,0.023") == (0.02, 0.023)
-    for bad in ("0", "2.3", "0.5", "x", "0.02,", "-0.01"):
+    for bad in ("0", "2.3", "0.5", "x", "0.02,", "-0.01", "0.02,0.02", "0.0231,0.0234"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(bad)
     assert history_actions._detector_variants("none") == ()
@@ -302,3 +303,16 @@ def test_a_kept_drop_is_let_go_once_it_has_gone_away() -> None:
     assert tail_drop(values, 0) is None
     fit = detect(gone)
     assert open_drop(gone, fit) is None
+
+
+def test_a_drop_is_placed_at_its_step_not_where_two_low_nights_before_it_shrink_the_sd() -> None:
+    """The placement's blind spot (docs/calibration.md): 40 nights alternating ±1 %, two nights 3 %
+    low, then a 10 % step. Scored with each candidate's own pre-change sd (``_drop_z``), the split
+    two nights early wins (the low nights leave the pre-change side, its sd shrinks); one sd for
+    every candidate (least squares) places it at the step."""
+    values = [0.01 * (-1) ** i for i in range(40)] + [-0.03, -0.03] + [-0.10] * 4
+    cuts = cp._newest_cuts(len(values), 0)
+    assert max(cuts, key=lambda c: cp._drop_z(values, 0, c)[0]) == 40  # the old rule: two nights early
+    assert cp._best_cut(values, 0, cuts) == 42
+    found = tail_drop(values, 0)
+    assert found is not None and found[0] == 42

@@ -53,16 +53,19 @@ def add_parsers(sub: Any) -> None:
     p_pub.add_argument("--out", type=Path, required=True, metavar="DIR")
     p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
     p_sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the results files go")
-    p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30)
-    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts")
+    p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30, help="nights appended. Default: 30")
+    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts. Default: 20")
     p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
     p_sim.add_argument("--sd", type=fraction_type, default=0.013, help="night-to-night sd. Default: 0.013")
     p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None, help="the night the lock changes")
-    p_sim.add_argument("--seed", type=whole_number(0, 2**31), default=1)
-    p_sim.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines")
+    p_sim.add_argument("--seed", type=whole_number(0, 2**31), default=1, help="the generator's seed. Default: 1")
+    p_sim.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+                       help="the recorded sessions the nights are built from. Default: the committed baselines/")
     p_cal = sub.add_parser("calibrate", help="detection delay and false change points on replayed nights")
-    p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400)
-    p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1)
+    p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400,
+                       help="independent replays per row (20-5000). Default: 400")
+    p_cal.add_argument("--seed", type=whole_number(0, 2**31), default=1,
+                       help="the generator's seed; 1 is the one the detector was tuned on, 2 held out. Default: 1")
     p_cal.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                        help="the recorded sessions the nights are built from. Default: the committed baselines/")
     p_cal.add_argument("--variants", type=_detector_variants, default=None, metavar="P/Z,...",
@@ -202,6 +205,10 @@ def _night_sds(text: str) -> tuple[float, ...]:
     sds = tuple(fraction_type(item) for item in text.split(","))
     if any(not 0.0 < sd < 0.5 for sd in sds):
         raise argparse.ArgumentTypeError(f"{text!r}: each sd is a fraction in (0, 0.5), e.g. 0.023 for 2.3%")
+    labels = [f"{sd:.1%}" for sd in sds]  # how the tables name a row: two sds one label would be two rows one name
+    if len(set(labels)) < len(labels):
+        raise argparse.ArgumentTypeError(f"{text!r}: each sd once, apart by 0.1 % at least (the rows read "
+                                         f"{', '.join(labels)})")
     return sds
 
 

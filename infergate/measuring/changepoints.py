@@ -182,9 +182,26 @@ def _newest_cuts(n: int, start: int) -> list[int]:
 
 
 def _best_cut(values: Sequence[float], start: int, cuts: Sequence[int]) -> int:
-    """The split that explains the drop best (the likelihood ratio's argmax, known sd); on a tie the
-    first of ``cuts`` (newest first, as the tail test always took them)."""
-    return max(cuts, key=lambda c: _drop_z(values, start, c)[0])
+    """The split that explains the drop best: the two-sample likelihood ratio's argmax with ONE sd
+    for every candidate (least squares), over one range of nights (from ``PRE_WINDOW`` before the
+    oldest candidate to the newest night), so every candidate is scored on the same nights. On a tie
+    the first of ``cuts`` (newest first, as the tail test always took them).
+
+    Not the argmax of ``_drop_z``: its sd is each candidate's own pre-change window's, so a split
+    placed early, moving a night or two that sat low into the post-change side, shrank that sd and
+    won although the step it described was diluted (docs/calibration.md, "The placement's blind
+    spot")."""
+    lo = max(start, min(cuts) - PRE_WINDOW)
+    window = np.asarray(values[lo:], dtype=float)
+    sums = np.concatenate(([0.0], np.cumsum(window)))
+    n = len(window)
+
+    def score(cut: int) -> float:
+        k = cut - lo  # nights before the split in the range
+        pre, post = sums[k] / k, (sums[n] - sums[k]) / (n - k)
+        return float((pre - post) * math.sqrt(k * (n - k) / n))  # the drop over its se, in sd units
+
+    return max(cuts, key=score)
 
 
 def tail_drop(values: Sequence[float], start: int, alarm_z: float = DEFAULT_ALARM_Z,
