@@ -18,10 +18,12 @@ from infergate.measuring import changepoints as cp
 from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, open_drop, tail_drop
 from infergate.measuring.history_analysis import analyse
-from infergate.measuring.history_replay import calibrate, per_100_ratio, persistence, persistence_row
+from infergate.measuring.history_replay import Watch, calibrate, per_100_ratio, persistence, persistence_row
 from infergate.measuring.run_spread import student_t_quantile
 from infergate.measuring.session_gate import PRIOR_DF
 from tests.test_history import results
+
+pytestmark = pytest.mark.lane_independent  # statistics on series of floats: no torch, no lane
 
 
 def _series(step_at: int | None, nights: int = 26, step: float = 0.05, sd: float = 0.01, seed: int = 3,
@@ -72,14 +74,32 @@ def test_detect_reads_a_history_and_exits_1_on_an_alert(tmp_path, capsys) -> Non
 
 
 def test_the_calibration_replays_print_a_table_from_the_committed_sessions() -> None:
-    lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1, year=40)
+    # Two sds and two variants, not the defaults (which test_calibrate_replays_at_the_sds_asked_for
+    # checks without replaying): the replays are real, a third of the default table's time.
+    sds, variants = (0.013, 0.017), ((2.5, 2.4), (DEFAULT_PENALTY, -math.inf))
+    lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1, year=40,
+                                              variants=variants, sds=sds)
     assert "recorded case(s)" in lines[0] and lines[1].startswith("| night-to-night sd")
-    rows = 3 + 2 * (len(history_actions.CALIBRATION_SDS) + len(history_actions.CALIBRATION_VARIANTS))
-    assert len(lines) == rows + 4 + len(history_actions.CALIBRATION_SDS)
+    rows = 3 + 2 * (len(sds) + len(variants))
+    assert len(lines) == rows + 4 + len(sds)
     assert "over 40 unchanged nights" in lines[rows + 1]
-    assert lines[3 + 2 * len(history_actions.CALIBRATION_SDS)].startswith("| 1.7% | 2.5 | 2.4 |")  # until 2026-12-06
+    assert lines[3].startswith("| 1.3% | 3 (default) | 2.3 | 5% |")
+    assert lines[3 + 2 * len(sds)].startswith("| 1.7% | 2.5 | 2.4 |")  # the detector until 2026-12-06
     assert " fires every night | " in lines[rows - 1]  # where placement alone puts the step
     assert all(line.endswith("] |") for line in lines[3:rows])  # every false rate with its interval
+    for line in lines[3:rows]:  # each replay is detected (±1, within target) or missed for one reason
+        cells = [c.strip() for c in line.split("|")]
+        within = float(cells[5].split("%")[0])
+        none, elsewhere = (float(x.rstrip("%")) for x in cells[7].split(" / "))
+        assert abs(within + none + elsewhere - 100.0) < 0.2, line
+
+
+def test_a_watch_gives_the_delay_and_why_a_step_was_missed() -> None:
+    """Per night, the regressions reported (their first nights); the step at night 60."""
+    w = Watch(((), (57,), (61,), (), (), ()))
+    assert w.delay(60, 1) == 3 and w.delay(60, 3) == 2 and w.delay(60, 0) is None
+    assert w.miss(60, 2) == "elsewhere" and w.miss(60, 5) is None  # 57 is placement's miss; 61 within 1
+    assert Watch(((),) * 6).miss(60, 5) == "none"  # nothing reported: the tests did not fire
 
 
 def test_detect_new_against_lists_only_what_tonight_added(tmp_path, capsys) -> None:

@@ -17,6 +17,8 @@ from infergate.measuring import history as hi
 from infergate.measuring.history_analysis import analyse
 from infergate.reports import dashboard
 
+pytestmark = pytest.mark.lane_independent  # HTML from a history, in a browser: no torch
+
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser") if shutil.which(n)), None)
 
 

@@ -16,6 +16,8 @@ from infergate.commands.main import main
 from infergate.core.errors import DataFileError
 from infergate.measuring import history as hi
 
+pytestmark = pytest.mark.lane_independent  # JSONL files and their versions: no torch
+
 
 def results(path: Path, **kw) -> Path:
     """A results file as --ig-json writes it (the fields history add reads)."""

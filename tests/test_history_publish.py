@@ -15,8 +15,9 @@ from infergate.core.paths import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "tools" / "history_publish.sh"
 BRANCH = "infergate-history"
-pytestmark = pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None,
-                                reason="git and bash run the publish job; this machine lacks one")
+pytestmark = [pytest.mark.skipif(shutil.which("git") is None or shutil.which("bash") is None,
+                                 reason="git and bash run the publish job; this machine lacks one"),
+              pytest.mark.lane_independent]  # files, git and the history's statistics: no torch
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:

@@ -223,8 +223,9 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
              f"{data.within_sd:.2%}); {replays} independent replays per row and as many unchanged ones, seed "
              f"{seed}; intervals 95 % over the replays (Wilson for shares, t over the unchanged series' counts)",
              "| night-to-night sd | penalty | alarm z | step | detected within target, placed ±1 night "
-             "| placed ±2 | median delay (nights) | false change points per 100 case-nights |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| placed ±2 | missed: no regression reported / one placed elsewhere | median delay (nights) "
+             "| false change points per 100 case-nights |",
+             "|---|---|---|---|---|---|---|---|---|"]
     rows = [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in sds]
     rows += [(0.017, *variant) for variant in variants]
     for sd, penalty, alarm_z in rows:
@@ -290,5 +291,6 @@ def _calibration_row(r: Any, target: int, narrow: bool) -> str:
          else f"{r.alarm_z:g}")
     default = " (default)" if (r.penalty, r.alarm_z) == (DEFAULT_PENALTY, DEFAULT_ALARM_Z) else ""
     return (f"| {r.sd:.1%}{low} | {r.penalty:g}{default} | {z} | {r.step:.0%} | "
-            f"{share(r.within)} within {target} | {share(r.within_2)} | {delay} | {r.false_per_100:.2f} "
+            f"{share(r.within)} within {target} | {share(r.within_2)} | "
+            f"{r.missed_none:.1%} / {r.missed_elsewhere:.1%} | {delay} | {r.false_per_100:.2f} "
             f"[{r.false_interval[0]:.2f}, {r.false_interval[1]:.2f}] |")

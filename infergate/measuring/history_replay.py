@@ -64,14 +64,34 @@ def series(data: Recorded, sd: float, nights: int, runs: int, step: float, at: i
     return out
 
 
-def detection_delay(points: Sequence[Point], at: int, penalty: float, alarm_z: float, slack: int) -> int | None:
-    """Nights after the step (1 = the step's own night) until a regression is reported at it
-    (± ``slack`` nights)."""
+@dataclass(frozen=True)
+class Watch:
+    """The regressions reported on each night after a step (the split each is placed at), from the
+    step's own night to ``MAX_DELAY`` nights on: one detection per night, every figure of a row read
+    from it."""
+    reported: tuple[tuple[int, ...], ...]  # [night - 1]: the regressions' first nights
+
+    def delay(self, at: int, slack: int) -> int | None:
+        """The first night a regression was reported within ``slack`` nights of the step."""
+        return next((night for night, found in enumerate(self.reported, 1)
+                     if any(abs(i - at) <= slack for i in found)), None)
+
+    def miss(self, at: int, target: int) -> str | None:
+        """Why the step was not detected within ``target`` nights placed ±1: ``"none"``, no regression
+        reported on those nights (the tests did not fire: power), ``"elsewhere"``, one reported more
+        than a night from it (placement); None when it was detected."""
+        delay = self.delay(at, 1)
+        if delay is not None and delay <= target:
+            return None
+        return "elsewhere" if any(self.reported[:target]) else "none"
+
+
+def watch(points: Sequence[Point], at: int, penalty: float, alarm_z: float) -> Watch:
+    reported = []
     for delay in range(1, MAX_DELAY + 1):
         fit = detect(points[: at + delay], penalty, alarm_z)
-        if any(c.kind == "regression" and abs(c.index - at) <= slack for c in fit.changes):
-            return delay
-    return None
+        reported.append(tuple(c.index for c in fit.changes if c.kind == "regression"))
+    return Watch(tuple(reported))
 
 
 def false_points(points: Sequence[Point], penalty: float, alarm_z: float, first: int = FIRST_NIGHT) -> int:
@@ -98,6 +118,10 @@ class Row:
     false_per_100: float
     replays: int
     false_interval: tuple[float, float] = (0.0, 0.0)  # 95 %, over the independent unchanged series
+    # Of the replays not detected within target placed ±1: the share with no regression reported on
+    # those nights (the tests' power) and with one reported elsewhere (placement).
+    missed_none: float = 0.0
+    missed_elsewhere: float = 0.0
 
 
 def calibrate(data: Recorded, sd: float, penalty: float, alarm_z: float, step: float, target_delay: int,
@@ -107,15 +131,18 @@ def calibrate(data: Recorded, sd: float, penalty: float, alarm_z: float, step: f
     rng = random.Random(seed)
     nights = warm + MAX_DELAY
     stepped = [series(data, sd, nights, runs, step, warm, rng) for _ in range(replays)]
-    near = [detection_delay(s, warm, penalty, alarm_z, 1) for s in stepped]
-    near_2 = [detection_delay(s, warm, penalty, alarm_z, 2) for s in stepped]
+    watched = [watch(s, warm, penalty, alarm_z) for s in stepped]
+    near = [w.delay(warm, 1) for w in watched]
+    near_2 = [w.delay(warm, 2) for w in watched]
+    missed = [w.miss(warm, target_delay) for w in watched]
     found = sorted(d for d in near if d is not None)
     false = [false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
              for _ in range(replays)]
     return Row(sd, penalty, alarm_z, step, sum(1 for d in found if d <= target_delay) / replays,
                sum(1 for d in near_2 if d is not None and d <= target_delay) / replays,
                float(found[len(found) // 2]) if len(found) * 2 > replays else None,
-               100.0 * sum(false) / (replays * nights), replays, per_100_interval(false, nights))
+               100.0 * sum(false) / (replays * nights), replays, per_100_interval(false, nights),
+               missed.count("none") / replays, missed.count("elsewhere") / replays)
 
 
 def per_100_interval(counts: Sequence[int], nights: int) -> tuple[float, float]:
