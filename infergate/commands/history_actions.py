@@ -207,7 +207,7 @@ def _night_sds(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"{text!r}: each sd is a fraction in (0, 0.5), e.g. 0.023 for 2.3%")
     labels = [f"{sd:.1%}" for sd in sds]  # how the tables name a row: two sds one label would be two rows one name
     if len(set(labels)) < len(labels):
-        raise argparse.ArgumentTypeError(f"{text!r}: each sd once, apart by 0.1 % at least (the rows read "
+        raise argparse.ArgumentTypeError(f"{text!r}: each sd once, no two that round to one row label (the rows read "
                                          f"{', '.join(labels)})")
     return sds
 
@@ -215,6 +215,7 @@ def _night_sds(text: str) -> tuple[float, ...]:
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, runs: int = 3,
                       year: int = YEAR, variants: tuple[tuple[float, float], ...] = CALIBRATION_VARIANTS,
                       sds: tuple[float, ...] = CALIBRATION_SDS) -> list[str]:
+    from ..measuring.changepoints import LOCATE
     from ..measuring.history_replay import calibrate, false_rate_long
 
     data = _recorded(root)
@@ -223,8 +224,8 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
              f"{data.within_sd:.2%}); {replays} independent replays per row and as many unchanged ones, seed "
              f"{seed}; intervals 95 % over the replays (Wilson for shares, t over the unchanged series' counts)",
              "| night-to-night sd | penalty | alarm z | step | detected within target, placed ±1 night "
-             "| placed ±2 | missed: no regression reported / one placed elsewhere | median delay (nights) "
-             "| false change points per 100 case-nights |",
+             "| placed ±2 | missed (of all replays): none reported near the step / one placed 2-"
+             f"{LOCATE} nights off | median delay (nights) | false change points per 100 case-nights |",
              "|---|---|---|---|---|---|---|---|---|"]
     rows = [(sd, DEFAULT_PENALTY, DEFAULT_ALARM_Z) for sd in sds]
     rows += [(0.017, *variant) for variant in variants]

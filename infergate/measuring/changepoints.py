@@ -190,7 +190,7 @@ def _best_cut(values: Sequence[float], start: int, cuts: Sequence[int]) -> int:
     Not the argmax of ``_drop_z``: its sd is each candidate's own pre-change window's, so a split
     placed early, moving a night or two that sat low into the post-change side, shrank that sd and
     won although the step it described was diluted (docs/calibration.md, "The placement's blind
-    spot")."""
+    spot"). One-sided: the score is the drop (pre mean above post mean), not its square."""
     lo = max(start, min(cuts) - PRE_WINDOW)
     window = np.asarray(values[lo:], dtype=float)
     sums = np.concatenate(([0.0], np.cumsum(window)))
