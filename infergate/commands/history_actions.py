@@ -200,12 +200,17 @@ def _detector_variants(text: str) -> tuple[tuple[float, float], ...]:
     return pairs
 
 
+def _sd_label(sd: float) -> str:
+    """How every replay table names a night-to-night sd's rows (``--sds`` refuses two of one label)."""
+    return f"{sd:.1%}"
+
+
 def _night_sds(text: str) -> tuple[float, ...]:
     """Night-to-night sds as fractions, comma-separated: each in (0, 0.5), so 2.3 % is 0.023."""
     sds = tuple(fraction_type(item) for item in text.split(","))
     if any(not 0.0 < sd < 0.5 for sd in sds):
         raise argparse.ArgumentTypeError(f"{text!r}: each sd is a fraction in (0, 0.5), e.g. 0.023 for 2.3%")
-    labels = [f"{sd:.1%}" for sd in sds]  # how the tables name a row: two sds one label would be two rows one name
+    labels = [_sd_label(sd) for sd in sds]  # two sds of one label would be two rows of one name
     if len(set(labels)) < len(labels):
         raise argparse.ArgumentTypeError(f"{text!r}: each sd once, no two that round to one row label (the rows read "
                                          f"{', '.join(labels)})")
@@ -240,7 +245,8 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
               "|---|---|---|---|"]
     for sd in sds:
         rate, (low, high) = false_rate_long(data, sd, DEFAULT_PENALTY, year, long_replays, runs, seed)
-        lines.append(f"| {sd:.1%} | {DEFAULT_PENALTY:g} | {DEFAULT_ALARM_Z:g} | {rate:.2f} [{low:.2f}, {high:.2f}] |")
+        lines.append(f"| {_sd_label(sd)} | {DEFAULT_PENALTY:g} | {DEFAULT_ALARM_Z:g} | "
+                     f"{rate:.2f} [{low:.2f}, {high:.2f}] |")
     return lines
 
 
@@ -276,7 +282,7 @@ def persistence_lines(root: Path, replays: int, seed: int, watch: int, warm: int
     for sd in sds:
         for step in PERSISTENCE_STEPS:
             r = persistence_row(data, sd, step, watch, replays, warm, runs, seed, DEFAULT_PENALTY)
-            lines.append(f"| {sd:.1%} | {step:.0%} | {_share(r.detected, r.replays)} "
+            lines.append(f"| {_sd_label(sd)} | {step:.0%} | {_share(r.detected, r.replays)} "
                          f"| {_share(r.with_gap, r.detected)} | {rate(r.gaps)} | {rate(r.wrong)} "
                          f"| {rate(r.unalerted)} | {r.nights} |")
     return lines
@@ -291,7 +297,7 @@ def _calibration_row(r: Any, target: int, narrow: bool) -> str:
     z = ("off (the fit alone)" if r.alarm_z == math.inf else "fires every night" if r.alarm_z == -math.inf
          else f"{r.alarm_z:g}")
     default = " (default)" if (r.penalty, r.alarm_z) == (DEFAULT_PENALTY, DEFAULT_ALARM_Z) else ""
-    return (f"| {r.sd:.1%}{low} | {r.penalty:g}{default} | {z} | {r.step:.0%} | "
+    return (f"| {_sd_label(r.sd)}{low} | {r.penalty:g}{default} | {z} | {r.step:.0%} | "
             f"{share(r.within)} within {target} | {share(r.within_2)} | "
             f"{r.missed_none:.1%} / {r.missed_elsewhere:.1%} | {delay} | {r.false_per_100:.2f} "
             f"[{r.false_interval[0]:.2f}, {r.false_interval[1]:.2f}] |")
