@@ -302,3 +302,29 @@ def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch:
     rows = json.loads((out / "claims.json").read_text())["rows"]
     assert [(r["model_id"], r["shape"], r["dtype"]) for r in rows] == [("mine-seqcls-custom", "b1s16", "fp32")]
     assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == DEFAULT_PROCESSES
+
+
+class _WouldWrite(Exception):
+    pass
+
+
+@pytest.mark.lane_independent
+def test_claims_of_configured_models_never_default_to_the_committed_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every flag at its default reads as "the whole matrix", but configured models replace the zoo's
+    rows: without --out the report goes to results/, not over docs/claims/<class>/<lane>."""
+    from infergate.commands import claims_files
+    from infergate.commands.claims_cli import main
+
+    def stop(out_dir: Path, cls: str, lane: str) -> None:
+        raise _WouldWrite(out_dir)
+
+    monkeypatch.setattr(claims_files, "refuse_misnamed", stop)  # the first use of the chosen directory
+    (tmp_path / "igclaims_factories.py").write_text(FACTORIES)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "mine"\nsource = "igclaims_factories:build"\n'
+                     'tasks = ["seqcls"]\nshapes = ["1x16"]\n')
+    with pytest.raises(_WouldWrite) as chosen:
+        main([])
+    assert Path(chosen.value.args[0]).parts[-4] == "results"

@@ -279,11 +279,13 @@ def run_rows(rows: Sequence[Row], plan: SamplingPlan, timeout: float, out=print,
     return results
 
 
-def default_out(args: argparse.Namespace, cls: str, lane: str) -> Path:
-    """The committed report's directory only for a run of the whole matrix at base size: a run of
-    one model must not replace the report of eighteen."""
-    whole = (set(args.archs) >= set(ARCHS) and set(args.tasks) >= {t.value for t in Task} and args.size == "base"
-             and args.attention == EAGER_ATTENTION and set(args.dtypes) >= {d.value for d in DType})
+def default_out(args: argparse.Namespace, cls: str, lane: str, configured: bool = False) -> Path:
+    """The committed report's directory only for a run of the zoo's whole matrix at base size: a run of
+    one model, or of a user's configured models (whatever the other flags), must not replace the report
+    of eighteen."""
+    whole = (not configured and set(args.archs) >= set(ARCHS) and set(args.tasks) >= {t.value for t in Task}
+             and args.size == "base" and args.attention == EAGER_ATTENTION
+             and set(args.dtypes) >= {d.value for d in DType})
     return REPO_ROOT / ("docs" if whole else "results") / "claims" / cls / lane
 
 
@@ -316,10 +318,10 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
     dtypes = [DType(d) for d in args.dtypes]
     # Before any directory is made: a bad config stops here, in one line (main).
-    rows = (configured_rows(args.ig_config, sys.argv[2:] if argv is None else argv)
-            or plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes))
+    users = configured_rows(args.ig_config, sys.argv[2:] if argv is None else argv)
+    rows = users or plan_rows(args.archs, [Task(t) for t in args.tasks], args.size, args.attention, dtypes)
     cls, lane = machine_class(), lane_id(lane_versions())
-    out_dir = args.out or default_out(args, cls, lane)
+    out_dir = args.out or default_out(args, cls, lane, configured=bool(users))
     refuse_misnamed(out_dir, cls, lane)
     partial = out_dir / "in-progress"
     partial.mkdir(parents=True, exist_ok=True)
