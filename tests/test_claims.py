@@ -1010,3 +1010,62 @@ def test_baseline_ratios_pair_the_runs_of_one_worker_not_list_positions() -> Non
                 for s in {r.session for r in compile_runs}}
     assert expected in got
     assert all(not s for s in _aligned(root, "amd-epyc__avx512__2c2t", lane, "jit_ipex", "jit", "bf16"))
+
+
+# --- review 2026-12-07: what feeds the share --------------------------------------------------
+
+
+def test_several_directories_render_only_into_a_new_out_and_their_rows_stay(tmp_path, capsys) -> None:
+    # Without --out the merged rows replaced the first input's, and a second render counted them twice.
+    from infergate.commands.claims_cli import main
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    _write_claims(a, "cls", "lane", models_with_benefits([1.3]))
+    _write_claims(b, "cls", "lane", [trial_row(math.log(1.1), [0.0, 0.01, -0.01])])
+    before = {d: (d / "claims.json").read_bytes() for d in (a, b)}
+    for extra in ([], ["--out", str(a)], ["--out", str(b / ".." / "b")]):
+        assert main(["--render", str(a), str(b), *extra]) == 2, extra
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--out" in err, extra
+    assert {d: (d / "claims.json").read_bytes() for d in (a, b)} == before
+
+
+def test_a_row_rendered_twice_is_refused_and_a_model_counts_once_whatever_its_shapes(tmp_path, capsys) -> None:
+    from infergate.commands.claims_cli import main
+
+    a, copy, out = tmp_path / "a", tmp_path / "copy", tmp_path / "out"
+    _write_claims(a, "cls", "lane", models_with_benefits([1.3, 1.2]))
+    shutil.copytree(a, copy)
+    assert main(["--render", str(a), str(copy), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "m0-qa-base-eager_attn b1s128 fp32 is also in" in err and not out.exists()
+    # One model at two batch sizes of the headline length, another measured only off it (a user's shapes).
+    rows = [row({"jit": 80.0, "jit_ipex": 60.0}, model="mine", shape="b8s128"),
+            row({"jit": 80.0, "jit_ipex": 60.0}, model="mine", shape="b1s128"),
+            row({"jit": 80.0, "jit_ipex": 60.0}, model="yours", shape="b8s64")]
+    share = fusion_share(rows, "fp32")
+    assert (share.counted, share.measured) == (2, 2)
+
+
+def test_a_process_that_lost_both_sides_is_no_interval_on_fewer_and_one_process_never_crashes() -> None:
+    # Review: a process where jit and jit_ipex both failed timed neither, so it left the count and
+    # the interval rested on the other three; with one process left a prediction across hosts
+    # asked for a t at 0 df.
+    m = trial_row(math.log(1.15), [0.0, 0.01, -0.01])
+    m.failed = {"jit": "process 3: boom", "jit_ipex": "process 3: boom"}
+    assert speedup(m, "jit_ipex", "jit") is None
+    share = fusion_share([m], "fp32")
+    assert (share.measured, share.failed) == (0, 1)
+    one = trial_row(math.log(1.15), [0.0])
+    hosts = HostSpread(sd=0.01, sessions=2, cases=3)
+    est = speedup(one, "jit_ipex", "jit", hosts=hosts)
+    assert est is not None and est.processes == 1 and est.low == 0.0 and est.high == math.inf
+
+
+def test_a_row_whose_plain_torch_worker_had_ipex_loaded_is_failed_not_counted() -> None:
+    m = trial_row(math.log(1.3), [0.0, 0.01, -0.01], split=True, dtype="bf16")
+    assert benefit_counts(speedup(m, "jit_ipex", "jit"))
+    m.failed = {"worker": "IPEX was imported in a BF16 plain-torch worker: its autocast kernels were IPEX's"}
+    assert speedup(m, "jit_ipex", "jit") is None
+    share = fusion_share([m], "bf16")
+    assert (share.counted, share.measured, share.failed) == (0, 0, 1) and "FAILED" in share.sentence("cls")

@@ -133,8 +133,8 @@ def parser() -> argparse.ArgumentParser:
                         "pairs): the interval is taken across them. "
                         f"Default: {DEFAULT_PROCESSES}")
     p.add_argument("--render", type=Path, nargs="+", default=None, metavar="DIR",
-                   help="measure nothing: render DIR/claims.json (several: one report of one class and lane) "
-                        "into claims.md and claims.png, in DIR or --out")
+                   help="measure nothing: render DIR/claims.json into claims.md and claims.png, in DIR or --out; "
+                        "several DIRs (one class and lane, each row once) need --out, a directory of their own")
     p.add_argument("--summary", action="store_true",
                    help="measure nothing: print the cross-class table of every committed report "
                         "(docs/claims/*/*/claims.json) as Markdown")

@@ -132,6 +132,13 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
     """Render one or several claims.json of one class and lane into one report; another class or lane is refused."""
     from ..core.errors import DataFileError, UsageError
 
+    if len(directories) > 1:  # the merged rows are a new report: never over one of its inputs
+        if out_dir is None:
+            raise UsageError("--render of several directories writes one new report: name it with --out")
+        inputs = {d.resolve() for d in directories}
+        if out_dir.resolve() in inputs:
+            raise UsageError(f"--out {out_dir} is one of the directories rendered: their rows would be "
+                             "replaced by the merged ones; name a new directory")
     loaded = []
     for directory in directories:
         path = directory / "claims.json"
@@ -149,6 +156,14 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
             raise DataFileError(f"claims file {path}: {cls}, {lane}, not {first[3]}, {first[4]} as "
                                 f"{first[0]}: one report is one class and lane")
     results = [m for _, _, rows, _, _ in loaded for m in rows]
+    seen: dict[tuple[str, str, str], Path] = {}
+    for path, _, rows, _, _ in loaded:
+        for m in rows:  # one model's row twice would count that model twice in the share
+            key = (m.model_id, m.shape, m.dtype)
+            if key in seen:
+                raise DataFileError(f"claims file {path}: row {' '.join(key)} is also in {seen[key]}: "
+                                    "render each row once")
+            seen[key] = path
     dtypes = list(dict.fromkeys(d for _, data, rows, _, _ in loaded
                                 for d in (data.get("dtypes") or [m.dtype for m in rows])))
     in_place = len(loaded) == 1 and (out_dir is None or out_dir.resolve() == directories[0].resolve())

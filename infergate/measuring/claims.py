@@ -122,9 +122,15 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
 
 def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = CONFIDENCE,
             hosts: HostSpread | None = None) -> Speedup | None:
-    """How many times faster ``faster`` ran than ``slower``, with its interval; None when either was
-    not timed in every process that timed the other (the row's ``failed`` names why).
+    """How many times faster ``faster`` ran than ``slower``, with its interval; None when either failed
+    in any process or was not timed in every process that timed the other, or the row's worker was
+    flagged (the row's ``failed`` names why).
     With ``hosts``: a prediction for another host of the class (never narrower than this host's)."""
+    if {faster, slower, "worker"} & set(m.failed):
+        # A variant that failed in any process, even where its partner failed too (that process then
+        # timed neither and would drop out of the count), or a worker that was not what it claimed:
+        # no interval rests on fewer replicates than were run, or on a worker's wrong kernels.
+        return None
     if m.trials:
         both, either = _timed_in(m, faster, slower)
         if both < either:  # a replicate lost one side (its build failed there): no interval on fewer
@@ -148,7 +154,7 @@ def speedup(m: ClaimMeasurement, faster: str, slower: str, confidence: float = C
     # baselines' runs (one process each) measure, so a prediction for another host adds it.
     se = math.sqrt(est.se ** 2 + (0.0 if m.trials else hosts.process_var) + 2.0 * hosts.sd ** 2)
     process_df = est.processes - 1 if m.trials else math.inf  # a version 1 row: a bootstrap, df unknown
-    half = two_sided_t(confidence, int(min(process_df, hosts.dof))) * se
+    half = two_sided_t(confidence, max(1, int(min(process_df, hosts.dof)))) * se  # 1 process: se is inf
     return Speedup(est.point, est.point * math.exp(-half), est.point * math.exp(half), est.processes, se)
 
 
@@ -347,7 +353,8 @@ class Share:
 
     def sentence(self, machine_class: str) -> str:
         if not self.measured:
-            return f"{machine_class}, {self.dtype.upper()}: not measured ({self.skipped} model(s) skipped)"
+            failed = f"; {self.failed} model(s) FAILED" if self.failed else ""
+            return f"{machine_class}, {self.dtype.upper()}: not measured ({self.skipped} model(s) skipped{failed})"
         frac = self.fraction
         assert frac is not None
         low, high = wilson(self.counted, self.measured)
@@ -363,8 +370,17 @@ class Share:
 
 
 def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMeasurement]:
-    """One row per model at the headline sequence length (QA's 384 rows are extra evidence)."""
-    return [m for m in rows if m.dtype == dtype and m.shape.endswith(f"s{HEADLINE_SEQ}")]
+    """One row per model, so the share counts models: its batch-1 row at the headline sequence length
+    (QA's 384 rows are extra evidence), else its first at that length, else (a configured model
+    measured at other shapes only) its first row."""
+    def rank(m: ClaimMeasurement) -> int:
+        return 0 if m.shape == f"b1s{HEADLINE_SEQ}" else 1 if m.shape.endswith(f"s{HEADLINE_SEQ}") else 2
+
+    best: dict[str, ClaimMeasurement] = {}
+    for m in rows:
+        if m.dtype == dtype and (m.model_id not in best or rank(m) < rank(best[m.model_id])):
+            best[m.model_id] = m
+    return list(best.values())
 
 
 def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str, hosts: HostSpread | None = None) -> Share:
