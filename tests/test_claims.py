@@ -1069,3 +1069,52 @@ def test_a_row_whose_plain_torch_worker_had_ipex_loaded_is_failed_not_counted() 
     assert speedup(m, "jit_ipex", "jit") is None
     share = fusion_share([m], "bf16")
     assert (share.counted, share.measured, share.failed) == (0, 0, 1) and "FAILED" in share.sentence("cls")
+
+
+@pytest.mark.parametrize("damage", ["one worker unpaired", "lockstep in a version 2 file", "lockstep not a bool"])
+def test_a_lockstep_file_that_cannot_be_paired_is_refused_on_load_in_one_line(tmp_path, capsys, damage) -> None:
+    # Review: a process with one lockstep and one unpaired worker passed loading and crashed the render.
+    from infergate.commands.claims_cli import main
+
+    m = _simulated_row(math.log(1.15), np.random.default_rng(4), paired=True)
+    _write_claims(tmp_path, "cls", "lane", [m])
+    data = json.loads((tmp_path / "claims.json").read_text())
+    trial = next(t for t in data["rows"][0]["trials"] if (t["process"], t["group"]) == (1, "ipex"))
+    if damage == "one worker unpaired":
+        trial["lockstep"] = False
+    elif damage == "lockstep in a version 2 file":
+        data["version"] = 2
+    else:
+        trial["lockstep"] = "yes"
+    (tmp_path / "claims.json").write_text(json.dumps(data))
+    before = (tmp_path / "claims.json").read_bytes()
+    assert main(["--render", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "claims file" in err, err
+    assert (tmp_path / "claims.json").read_bytes() == before
+
+
+def test_origin_is_refused_for_a_report_whose_sources_carry_their_own(tmp_path, capsys) -> None:
+    # Review: --origin was accepted and kept nowhere.
+    from infergate.commands.claims_cli import main
+
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "out"
+    _write_claims(a, "cls", "lane", models_with_benefits([1.3]))
+    _write_claims(b, "cls", "lane", models_with_benefits([1.3, 1.2])[1:])
+    assert main(["--render", str(a), str(b), "--out", str(out)]) == 0
+    merged = (out / "claims.json").read_bytes()
+    assert main(["--render", str(out), "--out", str(tmp_path / "again"), "--origin", "MY ORIGIN"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--origin" in err and not (tmp_path / "again").exists()
+    assert (out / "claims.json").read_bytes() == merged
+
+
+def test_a_figure_that_rounds_onto_a_verdicts_threshold_gets_the_decimals_that_set_it_apart() -> None:
+    # Review: a benefit's lower bound of 1.0031 printed "1.00" beside "≥5 %", and 0.9543 printed
+    # "0.95" beside "straddles 0.952": read by the printed figures, the verdicts looked wrong.
+    from infergate.measuring.claims import BENEFIT_MARKS, LEAVE_MARKS, shown
+
+    assert [shown(x, BENEFIT_MARKS.low) for x in (1.0031, 0.9543, 1.17, math.inf)] == ["1.003", "0.95", "1.17", "∞"]
+    assert shown(1.0498, BENEFIT_MARKS.point) == "1.0498" and shown(1.0031, BENEFIT_MARKS.point) == "1.00"
+    assert [shown(x, LEAVE_MARKS.high) for x in (0.9543, 0.95255, 1.0031)] == ["0.954", "0.953", "1.00"]
+    assert shown(1.0031) == "1.00"  # a column no verdict reads keeps two decimals

@@ -148,7 +148,7 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
               measured: int, to_measure: int) -> str:
     """The row's headline; the time left extrapolates the rows measured so far (skipped rows cost
     nothing) over the rows still to measure."""
-    from ..measuring.claims import can_leave_ipex, disturbed, speedup
+    from ..measuring.claims import BENEFIT_MARKS, NO_MARKS, can_leave_ipex, disturbed, shown_span, speedup
 
     elapsed = time.perf_counter() - started
     left = elapsed / max(measured, 1) * to_measure
@@ -157,9 +157,10 @@ def _progress(i: int, n: int, row: Row, m: ClaimMeasurement | None, error: str |
         return f"{head}: FAILED: {error} ({elapsed / 60:.1f} min, ~{left / 60:.0f} min left)"
     assert m is not None
     parts = []
-    for name, a, b in ((JIT, JIT, REFERENCE), ("fusions", JIT_IPEX, JIT), (COMPILE, COMPILE, REFERENCE)):
+    for name, a, b, marks in ((JIT, JIT, REFERENCE, NO_MARKS), ("fusions", JIT_IPEX, JIT, BENEFIT_MARKS),
+                              (COMPILE, COMPILE, REFERENCE, NO_MARKS)):
         est = speedup(m, a, b)
-        parts.append(f"{name} {est.point:.2f}× [{est.low:.2f}, {est.high:.2f}]" if est else f"{name} -")
+        parts.append(f"{name} {shown_span(est, marks)}" if est else f"{name} -")
     noisy = "; DISTURBED" if disturbed(m) else ""
     return (f"{head}: {', '.join(parts)}; leave IPEX: {can_leave_ipex(m).answer}{noisy} "
             f"(row {m.wall_s:.0f} s; {elapsed / 60:.1f} min, ~{left / 60:.0f} min left)")

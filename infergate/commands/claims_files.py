@@ -73,7 +73,7 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
             raw = dict(raw)
             timing = raw.pop("timing")
             trials = [Trial(t["process"], t["group"], _timing(t["timing"]), t.get("ipex_imported", False),
-                            t.get("lockstep", False) is True) for t in raw.pop("trials", [])]
+                            _lockstep(t, version)) for t in raw.pop("trials", [])]
             answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
                                      "disagreements": tuple(v["disagreements"])})
                        for k, v in raw.pop("answers").items()}
@@ -90,14 +90,32 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
     return data, rows
 
 
+LOCKSTEP_SINCE = 3  # the claims.json version that added a trial's ``lockstep``
+
+
+def _lockstep(trial: dict, version: int) -> bool:
+    """A trial's ``lockstep`` flag: a boolean, and only in files of the version that has it."""
+    flag = trial.get("lockstep", False)
+    if type(flag) is not bool:
+        raise ValueError(f"a trial's lockstep is {flag!r}, not true or false")
+    if flag and version < LOCKSTEP_SINCE:
+        raise ValueError(f"a lockstep trial in a version {version} file (lockstep rows are version {LOCKSTEP_SINCE})")
+    return flag
+
+
 def _unpaired_lockstep(m: ClaimMeasurement) -> str | None:
-    """Why a row's lockstep trials cannot be one lockstep pair per process (round counts differ), or None."""
+    """Why a row's lockstep trials cannot be one lockstep pair per process (round counts differ, or a
+    process's workers are not all lockstep), or None: checked on load, so the ratio never meets it."""
     counts: dict[int, set[int]] = {}
+    flags: dict[int, set[bool]] = {}
     for t in m.trials:
+        flags.setdefault(t.process, set()).add(t.lockstep)
         if t.lockstep:
             counts.setdefault(t.process, set()).update(len(ns) for ns in t.timing.times_ns.values())
-    bad = {p: sorted(c) for p, c in counts.items() if len(c) > 1}
-    return "; ".join(f"process {p}'s lockstep trials have {c} rounds" for p, c in sorted(bad.items())) or None
+    problems = [f"process {p}'s lockstep trials have {sorted(c)} rounds" for p, c in sorted(counts.items())
+                if len(c) > 1]
+    problems += [f"process {p} has lockstep and unpaired trials" for p, f in sorted(flags.items()) if len(f) > 1]
+    return "; ".join(problems) or None
 
 
 def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
@@ -127,6 +145,20 @@ def refuse_misnamed(target: Path, cls: str, lane: str) -> None:
         raise UsageError(f"--out {target}: its rows are of lane {lane}, not {name}")
 
 
+def _refuse_twice(loaded) -> None:
+    """One model's row in two files would count that model twice in the share."""
+    from ..core.errors import DataFileError
+
+    seen: dict[tuple[str, str, str], Path] = {}
+    for path, _, rows, _, _ in loaded:
+        for m in rows:
+            key = (m.model_id, m.shape, m.dtype)
+            if key in seen:
+                raise DataFileError(f"claims file {path}: row {' '.join(key)} is also in {seen[key]}: "
+                                    "render each row once")
+            seen[key] = path
+
+
 def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
                  command: str | None = None) -> int:
     """Render one or several claims.json of one class and lane into one report; another class or lane is refused."""
@@ -151,19 +183,17 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
             raise DataFileError(f"claims file {path}: no {exc} among its facts") from None
         loaded.append((path, data, results, cls, lane))
     first = loaded[0]
+    if origin:  # a rendered report's sources carry their own origins: one TEXT would be kept for none of them
+        for path, data, *_ in loaded:
+            if data.get("sources"):
+                raise UsageError(f"--origin: {path} was rendered from several files, each with its origin "
+                                 "kept in its sources; render it without --origin")
     for path, _, _, cls, lane in loaded[1:]:
         if (cls, lane) != (first[3], first[4]):
             raise DataFileError(f"claims file {path}: {cls}, {lane}, not {first[3]}, {first[4]} as "
                                 f"{first[0]}: one report is one class and lane")
     results = [m for _, _, rows, _, _ in loaded for m in rows]
-    seen: dict[tuple[str, str, str], Path] = {}
-    for path, _, rows, _, _ in loaded:
-        for m in rows:  # one model's row twice would count that model twice in the share
-            key = (m.model_id, m.shape, m.dtype)
-            if key in seen:
-                raise DataFileError(f"claims file {path}: row {' '.join(key)} is also in {seen[key]}: "
-                                    "render each row once")
-            seen[key] = path
+    _refuse_twice(loaded)
     dtypes = list(dict.fromkeys(d for _, data, rows, _, _ in loaded
                                 for d in (data.get("dtypes") or [m.dtype for m in rows])))
     in_place = len(loaded) == 1 and (out_dir is None or out_dir.resolve() == directories[0].resolve())

@@ -47,6 +47,39 @@ class Speedup(NamedTuple):
     se: float
 
 
+# A figure printed to two decimals that rounds onto the threshold its verdict compares it with reads
+# as on the wrong side of it (a benefit's lower bound of 1.003 as "1.00" beside "≥5 %", a bound of
+# 0.954 as "0.95" beside "straddles 0.952"), so it gets the decimals that tell the two apart.
+@dataclass(frozen=True)
+class Marks:
+    """The thresholds a verdict compares a speedup's point and bounds with."""
+
+    point: tuple[float, ...] = ()
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+
+
+NO_MARKS = Marks()  # a figure no verdict reads: two decimals
+BENEFIT_MARKS = Marks(point=(1.0 + BENEFIT,), low=(1.0,))  # a fusion benefit: above 1, its point >= 1.05
+LEAVE = 1.0 / (1.0 + LEAVE_WITHIN)
+LEAVE_MARKS = Marks(low=(LEAVE,), high=(LEAVE,))  # compile over jit_ipex: yes above 0.952, no below
+
+
+def shown(value: float, marks: Sequence[float] = ()) -> str:
+    """A speedup to two decimals, or as many more (up to five) as set it apart from ``marks``."""
+    if math.isinf(value):
+        return "∞"
+    places = 2
+    while places < 5 and value not in marks and any(round(value, places) == round(t, places) for t in marks):
+        places += 1
+    return f"{value:.{places}f}"
+
+
+def shown_span(est: Speedup, marks: Marks = NO_MARKS) -> str:
+    """``point× [low, high]``, each figure ``shown`` against the thresholds its verdict uses."""
+    return f"{shown(est.point, marks.point)}× [{shown(est.low, marks.low)}, {shown(est.high, marks.high)}]"
+
+
 @dataclass(frozen=True)
 class HostSpread:
     """Between-session sd of a ratio's log, measured in the committed baselines."""
@@ -287,7 +320,7 @@ def can_leave_ipex(m: ClaimMeasurement, within: float = LEAVE_WITHIN, across_hos
     if est is None:
         return LeaveVerdict("n/a", "compile and jit_ipex were not both timed")
     need = 1.0 / (1.0 + within)  # at most ``within`` slower, as a speed
-    span = f"{est.point:.2f}× [{est.low:.2f}, {est.high:.2f}]"
+    span = shown_span(est, LEAVE_MARKS)
     if est.low >= need:
         return LeaveVerdict("yes", span + caveat)
     if est.high < need:

@@ -12,12 +12,16 @@ from ..building.variants import COMPILE, COMPILE_AUTOTUNE, COMPILE_CPP, JIT, JIT
 from ..core.paths import REPO_ROOT
 from ..measuring.claims import (
     BENEFIT,
+    BENEFIT_MARKS,
     CONFIDENCE,
     HEADLINE_SEQ,
+    LEAVE_MARKS,
     LEAVE_WITHIN,
     MIN_SESSIONS,
+    NO_MARKS,
     NOT_ASSESSABLE,
     HostSpread,
+    Marks,
     Speedup,
     benefit_counts,
     can_leave_ipex,
@@ -25,6 +29,8 @@ from ..measuring.claims import (
     fusion_share,
     host_spread,
     process_sd,
+    shown,
+    shown_span,
     speedup,
     two_sided_t,
 )
@@ -65,11 +71,10 @@ class Legend:
         return out
 
 
-def _est(est: Speedup | None) -> str:
+def _est(est: Speedup | None, marks: Marks = NO_MARKS) -> str:
     if est is None:
         return "—"
-    high = "∞" if math.isinf(est.high) else f"{est.high:.2f}"
-    return f"{est.point:.2f}× [{est.low:.2f}, {high}]"
+    return shown_span(est, marks)
 
 
 def _why_missing(m: ClaimMeasurement, legend: Legend, *variants: str) -> str:
@@ -87,14 +92,17 @@ def _cell(m: ClaimMeasurement, faster: str, slower: str, legend: Legend, hosts: 
     est = speedup(m, faster, slower)
     if est is None:
         return _why_missing(m, legend, faster, slower)
+    if (faster, slower) == (COMPILE, JIT_IPEX):
+        return _est(est, LEAVE_MARKS)
     if not (faster == JIT_IPEX and slower == JIT):
         return _est(est)
     mark = " **≥5 %**" if benefit_counts(est) else ""
     if hosts is not None:
         wide = speedup(m, faster, slower, hosts=hosts)
         assert wide is not None
-        mark += f"; hosts [{wide.low:.2f}, {wide.high:.2f}]" + (" **≥5 %**" if benefit_counts(wide) else "")
-    return _est(est) + mark
+        mark += (f"; hosts [{shown(wide.low, BENEFIT_MARKS.low)}, {shown(wide.high)}]"
+                 + (" **≥5 %**" if benefit_counts(wide) else ""))
+    return _est(est, BENEFIT_MARKS) + mark
 
 
 def _fired(m: ClaimMeasurement, legend: Legend) -> str:
