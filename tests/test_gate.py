@@ -222,6 +222,36 @@ def test_replace_keeps_only_the_new_runs(tmp_path) -> None:
     assert len(f.cases[CASE.id].runs) == 3 and set(f.sessions) == {"h-b"}
 
 
+def test_adding_a_recording_runs_own_results_counts_each_run_once(tmp_path, monkeypatch) -> None:
+    """A run's results copy is stamped when its case is judged, its recording at the session's end;
+    a clock that moves between the two (any run of several models) must not make each run count twice."""
+    from datetime import datetime, timedelta, timezone
+
+    from infergate.commands import baseline_sessions
+    from infergate.measuring import recording
+
+    class Clock:  # every stamp a minute after the last
+        t = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+        @classmethod
+        def now(cls, tz=None):
+            cls.t += timedelta(minutes=1)
+            return cls.t
+
+    monkeypatch.setattr(recording, "datetime", Clock)
+    monkeypatch.setattr(host_session, "host_identity", lambda *a: "h-a")
+    measured = runs(7.0, 1)
+    run = make_run(tmp_path, FakeMeasurer(measured), update=True, repeat=len(measured))
+    run.prepare([CASE])
+    run.run_case(CASE)
+    run.record_baselines()
+    results = tmp_path / "perf.json"
+    results.write_text(json.dumps(results_json(run.results, run.machine_info(), PERF_TEST)))
+    lines = baseline_sessions.add(results, tmp_path)
+    assert len(bl.load(run.baseline_path).cases[CASE.id].runs) == len(measured), lines
+    assert any(f"{len(measured)} run(s) already recorded" in line for line in lines), lines
+
+
 def test_a_run_measured_while_the_machine_was_busy_is_re_measured_and_left_out(tmp_path, monkeypatch,
                                                                               steady_prior) -> None:
     sessions(tmp_path, PRECISE)
