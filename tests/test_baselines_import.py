@@ -254,3 +254,33 @@ def test_a_version_1_fusion_file_loads_as_recorded(tmp_path: Path) -> None:
     with pytest.raises(DataFileError, match="must be an object with exactly"):
         fusions.load(fsrc)
 
+
+
+def test_a_runner_file_of_another_set_up_is_refused_and_the_trees_runs_are_kept(tmp_path: Path, capsys) -> None:
+    """Pooling runs of another thread count keeps only the newcomers: an import must not drop this
+    tree's runs the gate judges against (it did, with a note and exit 0)."""
+    root = tmp_path / "baselines"
+    runner_files(root, session="h-mine", speedups=(1.30, 1.31, 1.29))
+    src, fsrc = runner_files(tmp_path / "runner", env={**ENV, "torch_threads": 2})
+    before = files_under(root)
+    assert main(["baselines", "import", str(src), str(fsrc), "--origin", ORIGIN, "--baselines", str(root)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "refusing to import" in out[0] and "bert-jit" in out[0], out
+    assert "1 torch thread(s)" in out[0] and "2 torch thread(s)" in out[0], out
+    assert files_under(root) == before  # nothing written, not even the fusion file
+
+
+def test_a_runner_file_of_an_older_recipe_is_refused_and_one_replacing_a_stale_case_is_not(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    old_recipe = {**ENV, "recipe": 0}  # jit's current recipe is 1: 0 is an older build
+    src, _ = runner_files(tmp_path / "old", env=old_recipe)
+    with pytest.raises(DataFileError, match="revision 0 of the jit recipe"):
+        baseline_sessions.import_files([src], root, ORIGIN)
+    assert not root.exists()
+    # This tree's case is the stale one: the runner's current runs replace it, as a recording would.
+    path = bl.baseline_path(root, MACHINE, LANE)
+    stale = RunRecord(1.5, (1.49, 1.51), 400, {"eager": 9.0, "jit": 6.0}, STAMP, "h-mine")
+    bl.update(path, {"bert-jit": CaseBaseline((stale,), 0.99, old_recipe)}, MACHINE, LANE)
+    src, _ = runner_files(tmp_path / "runner")
+    baseline_sessions.import_files([src], root, ORIGIN)
+    assert bl.load(path).cases["bert-jit"].speedups == (1.22, 1.23, 1.24)

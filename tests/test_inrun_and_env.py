@@ -187,7 +187,10 @@ def test_ci_results_are_added_as_a_session(tmp_path) -> None:
     assert recipe_of(f.cases["bert-jit"].environment) == 1
 
 
-def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path) -> None:
+def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path, monkeypatch) -> None:
+    from infergate.building.variants import Jit
+
+    monkeypatch.setattr(Jit, "recipe", 2)  # a variant past its first revision (results of another are refused)
     root = tmp_path / "baselines"
     baseline_sessions.add(_results(tmp_path, recipe=2), root)
     case = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases["bert-jit"]
@@ -221,6 +224,29 @@ def test_adding_the_same_results_twice_counts_each_run_once(tmp_path) -> None:
     lines = baseline_sessions.add(_results(tmp_path), root)
     f = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert f.cases["bert-jit"].speedups == (1.4, 1.41) and any("already recorded" in line for line in lines)
+
+
+def test_results_that_cannot_be_pooled_are_refused_and_the_trees_runs_kept(tmp_path) -> None:
+    """``add`` dropped the tree's runs when the results' set-up differed (exit 0, a note): an older
+    recipe's results added onto a current baseline left only runs the gate never judges."""
+    root = tmp_path / "baselines"
+    baseline_sessions.add(_results(tmp_path), root)
+    path = root / "m__avx2__2c2t" / "torch-x__noipex__notf.json"
+    before = path.read_bytes()
+    with pytest.raises(DataFileError, match="revision 0 of the jit recipe"):
+        baseline_sessions.add(_results(tmp_path, recipe=0), root)
+    two = _results(tmp_path, environment={"torch_threads": 2})
+    data = json.loads(two.read_text())
+    data["benchmarks"][0]["extra_info"]["threads"] = 2
+    two.write_text(json.dumps(data))
+    with pytest.raises(DataFileError, match=r"refusing to add it .*1 torch thread\(s\).*2 torch thread\(s\)"):
+        baseline_sessions.add(two, root)
+    assert path.read_bytes() == before
+    # Accepting a change of set-up is said so: --replace keeps only the new runs.
+    baseline_sessions.add(two, root, replace=True)
+    assert bl.load(path).cases["bert-jit"].environment["torch_threads"] == 2
+    with pytest.raises(DataFileError, match="revision 0"):  # never another build, replacing or not
+        baseline_sessions.add(_results(tmp_path, recipe=0), root, replace=True)
 
 
 def test_runs_of_another_thread_count_are_not_pooled_on_update(tmp_path) -> None:

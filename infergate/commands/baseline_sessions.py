@@ -14,7 +14,7 @@ from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
-from ..measuring.baseline_rules import RECIPE
+from ..measuring.baseline_rules import RECIPE, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
 from ..measuring.speedup_gate import spreads
 from ..measuring.speedup_verdicts import family_confidence
@@ -98,6 +98,12 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
     done = replaced if replaced is not None else set()
     fresh = {cid: c for cid, c in cases.items() if replace and (target, cid) not in done}
     again = {cid: c for cid, c in cases.items() if cid not in fresh}
+    refused = [why for cid, c in cases.items()
+               if (why := pooling_refusal(cid, current.cases.get(cid) if current else None, c, cid in fresh))]
+    if refused:
+        raise DataFileError(f"results file {path}: refusing to add it to {target}, which keeps its runs: "
+                            f"{'; '.join(refused)} (re-record them on this machine class; for a set-up changed on "
+                            "purpose, add with --replace to keep only these runs)")
     notes = []
     for group, replacing in ((fresh, True), (again, False)):
         if group:
@@ -174,11 +180,22 @@ def _load_import(path: Path) -> bl.BaselineFile | fusions.FusionFile:
     return f
 
 
+def _check_poolable(path: Path, data: bl.BaselineFile, target: Path, cases: dict[str, CaseBaseline]) -> None:
+    """Refuses ``data`` if importing it would drop runs of ``cases`` (``target``'s); else updates them."""
+    refused = [why for cid, c in data.cases.items() if (why := pooling_refusal(cid, cases.get(cid), c))]
+    if refused:
+        raise DataFileError(f"baselines file {path}: refusing to import it into {target}, which keeps its runs: "
+                            f"{'; '.join(refused)} (measured otherwise than this tree's: re-record them so that "
+                            "they match)")
+    cases.update(data.cases)  # each passed: new, replacing a stale case, or of the same set-up
+
+
 def import_files(paths: list[Path], root: Path, origin: str, today: str | None = None) -> list[str]:
     """Validate every file first (one bad file: nothing written), then merge each into ``root``."""
     origin = _check_origin(origin)
     day = today or datetime.now(timezone.utc).date().isoformat()
     loaded = [(path, _load_import(path)) for path in paths]
+    effective: dict[Path, dict[str, CaseBaseline]] = {}  # each target's cases as the files before would leave them
     for path, data in loaded:  # the files they would land in must load too, and be of their class and lane
         if isinstance(data, fusions.FusionFile):
             target = fusions.fusions_path(root, data.machine_class, data.lane)
@@ -189,6 +206,9 @@ def import_files(paths: list[Path], root: Path, origin: str, today: str | None =
         if current is not None and (current.machine_class, current.lane) != (data.machine_class, data.lane):
             raise DataFileError(f"{target} is for machine class {current.machine_class!r} lane {current.lane!r}, "
                                 f"not {data.machine_class!r} {data.lane!r}: refusing to import {path} into it")
+        if isinstance(data, bl.BaselineFile):
+            _check_poolable(path, data, target, effective.setdefault(
+                target, dict(current.cases) if isinstance(current, bl.BaselineFile) else {}))
     lines = []
     for path, data in loaded:
         def source_of(was: str, path: Path = path) -> str:
