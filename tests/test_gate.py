@@ -325,10 +325,10 @@ def test_an_inconclusive_case_gives_its_own_exit_code(tmp_path, monkeypatch) -> 
     perf_plugin.pytest_sessionfinish(session)
     assert session.exitstatus == EXIT_INCONCLUSIVE == 10
     assert any("INCONCLUSIVE" in line and "exits with code 10" in line for line in run.outcome(0).lines())
-    change(run, on_inconclusive="pass")  # reported, the run passes
+    change(run, on_inconclusive="pass")  # reported; but this run's only case was not judged: it judged nothing
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
     perf_plugin.pytest_sessionfinish(session)
-    assert session.exitstatus == pytest.ExitCode.OK
+    assert session.exitstatus == EXIT_NOTHING_JUDGED
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.TESTS_FAILED)
     change(run, on_inconclusive="fail")
     perf_plugin.pytest_sessionfinish(session)  # a regression's code is never hidden behind it
@@ -383,6 +383,25 @@ def test_a_run_that_judged_nothing_has_its_own_exit_code_and_never_says_pass(tmp
     assert run.outcome(fusions_compared=1).exit_code == 0
     change(run, update_baselines=True)
     assert run.outcome(fusions_compared=0).exit_code == 0
+
+
+@pytest.mark.parametrize("verdicts", [("inconclusive", "inconclusive"), ("inconclusive", "no-baseline")])
+def test_a_run_that_judged_nothing_exits_7_whatever_the_inconclusive_policy(verdicts) -> None:
+    """--ig-inconclusive pass says what an undecided case does to a run that judged others; a run
+    that judged none exited 0 with it ('0 of 2 case(s) gated')."""
+    from infergate.reports.outcome import RunOutcome
+
+    results = [CaseResult(case_id=f"c{i}", model_id="m", variant="jit", dtype="fp32", lane=LANE, threads=2,
+                          rounds=10, median_ms=1.0, eager_median_ms=1.2, speedup=1.2, ci=(1.1, 1.3),
+                          confidence=0.99, verdict=v, message="x") for i, v in enumerate(verdicts)]
+    lenient = RunOutcome(results, 0.05, MACHINE, LANE, "record", inconclusive_fails=False)
+    assert lenient.exit_code == EXIT_NOTHING_JUDGED
+    text = "\n".join(lenient.lines())
+    assert "NOTHING JUDGED" in text and "2 case(s) measured, none gated (" in text and "pass" not in text, text
+    assert RunOutcome(results, 0.05, MACHINE, LANE, "record").exit_code == EXIT_INCONCLUSIVE  # the more specific
+    # One case judged: the policy decides again.
+    judged = [*results, dataclasses.replace(results[0], case_id="c9", verdict="pass")]
+    assert RunOutcome(judged, 0.05, MACHINE, LANE, "record", inconclusive_fails=False).exit_code == 0
 
 
 def test_a_run_with_some_cases_gated_says_how_many(tmp_path, monkeypatch, steady_prior) -> None:

@@ -207,7 +207,8 @@ OPTIONS: tuple[Option, ...] = (
            {"action": "store_true", "default": False}),
     Option(ON_INCONCLUSIVE, "on_inconclusive",
            "what a case the gate could not decide does to the run: 'fail' exits with code "
-           f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
+           f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it (a run that judged no case "
+           f"still exits {EXIT_NOTHING_JUDGED}). Default: fail",
            {"choices": ("fail", "pass"), "default": "fail"}),
     Option(ON_UNVERIFIED, "on_unverified",
            "what a case that showed no significant drop but could not rule out the floor does to the run: "

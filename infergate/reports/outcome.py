@@ -33,8 +33,9 @@ class RunOutcome:
 
     @property
     def nothing_judged(self) -> bool:
-        return not self.recording and not self.judged and not self.fusions_compared and bool(self.measured) and all(
-            r.verdict == "no-baseline" for r in self.measured)
+        """Cases measured, none gated and no fusion compared: whatever left them undecided (no baseline,
+        an inconclusive case under --ig-inconclusive pass), such a run has checked nothing."""
+        return not self.recording and not self.judged and not self.fusions_compared and bool(self.measured)
 
     @property
     def exit_code(self) -> int:
@@ -53,14 +54,21 @@ class RunOutcome:
 
     def lines(self) -> list[str]:
         measured, judged = self.measured, self.judged
-        if self.nothing_judged:
+        counts = outcome_counts(self.results)
+        if self.nothing_judged and counts.get("no-baseline") == len(measured):
             return ["!" * 100,
                     f"!!! NOTHING JUDGED: no baselines for machine class {self.machine_class} lane {self.lane}: "
                     f"{len(measured)} case(s) measured, none gated, no fusion expectation compared "
                     f"(exit code {exit_codes.NOTHING_JUDGED}); record them on a quiet machine of this class: "
                     f"{self.record_command}",
                     "!" * 100]
-        counts = outcome_counts(self.results)
+        if self.nothing_judged and not (counts.get(INCONCLUSIVE) and self.inconclusive_fails):
+            undecided = ", ".join(f"{counts[v]} {v}" for v in (INCONCLUSIVE, "no-baseline") if counts.get(v))
+            return ["!" * 100,
+                    f"!!! NOTHING JUDGED on machine class {self.machine_class} lane {self.lane}: {len(measured)} "
+                    f"case(s) measured, none gated ({undecided}), no fusion expectation compared (exit code "
+                    f"{exit_codes.NOTHING_JUDGED}, whatever --ig-inconclusive says); the case lines say why",
+                    "!" * 100]
         # Verified means the floor was ruled out (pass, improvement); an unverified case may have seen
         # the floor and still not ruled it out, so it is counted with its detectable drop.
         verified = [r for r in judged if r.verdict in ("pass", "improvement")]
