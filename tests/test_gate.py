@@ -594,6 +594,35 @@ def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_d
     assert "dropped 5 run(s)" in note
 
 
+@pytest.mark.parametrize("mismatch", ["recipe", "threads"])
+def test_the_re_record_the_gate_prescribes_does_not_fail_the_recording_run(tmp_path, monkeypatch, mismatch) -> None:
+    """A stale or not-comparable case is INCONCLUSIVE and names `run --update-baselines -k CASE`;
+    that recording re-recorded it and still exited 10."""
+    from infergate.building.variants import Jit
+
+    record(tmp_path, runs(7.0, 1))
+    if mismatch == "recipe":
+        monkeypatch.setattr(Jit, "recipe", 2)
+    else:  # the baseline was measured with another thread count
+        path = make_run(tmp_path).baseline_path
+        case = bl.load(path).cases[CASE.id]
+        bl.update(path, {CASE.id: CaseBaseline(**{**case.__dict__, "environment": {
+            **case.environment, "torch_threads": 7}})}, MACHINE, LANE, replace=True)
+    monkeypatch.setattr(host_session, "host_identity", lambda *a: "h-b")
+    measured = runs(7.0, 30)
+    run = make_run(tmp_path, FakeMeasurer(measured), update=True, repeat=len(measured))
+    run.prepare([CASE])
+    assert run.run_case(CASE).verdict == "inconclusive"
+    run.record_baselines()
+    outcome = run.outcome(0)
+    assert outcome.exit_code == 0, outcome.lines()
+    assert outcome.lines()[0].startswith("infergate: 0 of 1 case(s) gated (1 re-recorded)"), outcome.lines()
+    assert any("1 case(s) re-recorded" in line for line in outcome.lines())
+    # Not recorded (a run disturbed throughout, or before recording): still INCONCLUSIVE, exit 10.
+    run.rerecorded.clear()
+    assert run.outcome(0).exit_code == EXIT_INCONCLUSIVE
+
+
 def test_a_baseline_of_the_earlier_estimator_is_judged_that_way_and_says_so(tmp_path, monkeypatch) -> None:
     record(tmp_path, runs(7.0, 1))
     path = make_run(tmp_path).baseline_path

@@ -10,6 +10,8 @@ from ..measuring.case_result import CaseResult
 from ..measuring.verdicts import INCONCLUSIVE, JUDGED, UNVERIFIED
 from .summary import outcome_counts
 
+RERECORDED = "re-recorded"
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -22,6 +24,8 @@ class RunOutcome:
     unverified_fails: bool = True
     fusions_compared: int = 0
     recording: bool = False
+    # Inconclusive for a baseline of another build or set-up, and re-recorded by this (recording) run.
+    rerecorded: frozenset[str] = frozenset()
 
     @property
     def measured(self) -> list[CaseResult]:
@@ -38,9 +42,19 @@ class RunOutcome:
         return not self.recording and not self.judged and not self.fusions_compared and bool(self.measured)
 
     @property
+    def counts(self) -> dict[str, int]:
+        """The verdicts' counts, a re-recorded case apart: the re-record its message prescribed was done."""
+        counts = outcome_counts(self.results)
+        done = sum(1 for r in self.measured if r.verdict == INCONCLUSIVE and r.case_id in self.rerecorded)
+        if done:
+            counts[INCONCLUSIVE] -= done
+            counts[RERECORDED] = done
+        return {k: n for k, n in counts.items() if n}
+
+    @property
     def exit_code(self) -> int:
         """For a run in which no test failed: the most serious of what was left undecided."""
-        counts = outcome_counts(self.results)
+        counts = self.counts
         if counts.get("regression"):
             return exit_codes.REGRESSION
         if counts.get(INCONCLUSIVE) and self.inconclusive_fails:
@@ -54,7 +68,7 @@ class RunOutcome:
 
     def lines(self) -> list[str]:
         measured, judged = self.measured, self.judged
-        counts = outcome_counts(self.results)
+        counts = self.counts
         if self.nothing_judged and counts.get("no-baseline") == len(measured):
             return ["!" * 100,
                     f"!!! NOTHING JUDGED: no baselines for machine class {self.machine_class} lane {self.lane}: "
@@ -74,7 +88,7 @@ class RunOutcome:
         verified = [r for r in judged if r.verdict in ("pass", "improvement")]
         only_mdd = [r for r in judged if r.verdict == UNVERIFIED]
         parts = [f"{counts[v]} {v}" for v in ("pass", UNVERIFIED, "improvement", "regression", INCONCLUSIVE,
-                                             "no-baseline") if counts.get(v)]
+                                             RERECORDED, "no-baseline") if counts.get(v)]
         sees = [r.mdd or 0.0 for r in only_mdd]
         out = [f"infergate: {len(judged)} of {len(measured)} case(s) gated ({', '.join(parts) or 'none'}); "
                f"{len(verified)} ruled out a {self.floor:.0%} drop, {len(only_mdd)} could not (unverified"
@@ -84,6 +98,9 @@ class RunOutcome:
                       else "reported only (" + ("a recording run" if self.recording else "--ig-unverified pass") + ")")
             out.append(f"!!! {counts[UNVERIFIED]} case(s) UNVERIFIED: no significant drop, but a {self.floor:.0%} "
                        f"drop could not be ruled out (record more sessions to see smaller drops); {effect}")
+        if counts.get(RERECORDED):
+            out.append(f"infergate: {counts[RERECORDED]} case(s) re-recorded: their baseline measured another "
+                       "build or set-up, so they were not judged, and this run replaced it with its runs")
         if counts.get(INCONCLUSIVE):
             effect = (f"the run exits with code {exit_codes.INCONCLUSIVE}" if self.inconclusive_fails
                       else "reported only (--ig-inconclusive pass)")
