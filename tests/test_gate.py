@@ -432,6 +432,24 @@ def test_require_baseline_turns_a_missing_baseline_into_an_error(tmp_path) -> No
         make_run(tmp_path, require_baseline=True).prepare([CASE])
 
 
+def test_require_baseline_without_a_baselines_file_stops_the_session_with_the_code_its_help_names(
+        tmp_path) -> None:
+    """The help and README said exit 1 for this; the plugin stops the session with a usage error."""
+    from infergate.pytest_plugin import session as run_session
+    from infergate.pytest_plugin.settings import REQUIRE_BASELINE, option
+
+    run = make_run(tmp_path, require_baseline=True)
+    config = SimpleNamespace(stash={perf_plugin._RUN: run, run_session._SESSION: run.context})
+    session = SimpleNamespace(config=config, items=[SimpleNamespace(
+        callspec=SimpleNamespace(params={"perf_case": CASE}), get_closest_marker=lambda name: None)])
+    with pytest.raises(pytest.UsageError, match="nothing is measured"):
+        perf_plugin.pytest_collection_finish(session)
+    text = " ".join(option(REQUIRE_BASELINE).help_text().split())
+    assert f"stops before measuring (exit {int(pytest.ExitCode.USAGE_ERROR)}, a usage error)" in text, text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"stops before measuring, pytest's usage error, exit {int(pytest.ExitCode.USAGE_ERROR)}" in readme
+
+
 @pytest.mark.parametrize("content", [b'{"schema": "infergate-baselines", "version": 1, "cases": {', (
     b'{"schema": "infergate-baselines", "version": 99, "history": [], "machine_class": "m", '
     b'"lane": "l", "cases": {}}\n')], ids=["truncated", "future-version"])

@@ -24,11 +24,13 @@ MEANING: Final = {
     ERROR: "ERROR (the run could not complete)",
 }
 
+PYTEST_USAGE: Final = 4  # pytest.ExitCode.USAGE_ERROR: the session stopped before any test ran
+
 # pytest's own codes other than 0 and 1 (pytest.ExitCode), as the run command reports them.
 PYTEST_MEANING: Final = {
     2: "INTERRUPTED (pytest)",
     3: "pytest internal error",
-    4: "pytest usage error",
+    PYTEST_USAGE: "pytest usage error",
     5: "no tests collected (pytest)",
     6: "pytest's --max-warnings exceeded",
 }

@@ -129,7 +129,8 @@ class PerfRun:
             if self.settings.require_baseline and not self.update:
                 raise DataFileError(
                     f"no baselines for machine class {self.machine_class} lane {self.lane} "
-                    f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
+                    f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given: nothing could be "
+                    "gated, so nothing is measured"
                 )
             self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
         models: dict[MeasurementKey, list[str]] = {}
