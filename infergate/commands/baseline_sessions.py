@@ -14,9 +14,9 @@ from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
-from ..measuring.baseline_rules import RECIPE, pooling_refusal
+from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
-from ..measuring.speedup_gate import spreads
+from ..measuring.speedup_gate import current_cases, spreads
 from ..measuring.speedup_verdicts import family_confidence
 from ..measuring.staging import RECORD_CONFIDENCE
 
@@ -241,12 +241,22 @@ def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
         if path.name.endswith(".fusions.json"):
             continue
         f = bl.load(path)
-        gated = sum(1 for _ in f.cases)
-        conf = family_confidence(DEFAULT_FAMILY_ALPHA, max(1, gated))
-        lines.append(f"{path.relative_to(root)}: {len(f.cases)} case(s), {len(f.sessions)} session(s): "
+        # The gate's family and spreads: a stale case (an older recipe revision) is never judged,
+        # so it neither widens the others' intervals nor lends them its spread.
+        current = current_cases(f)
+        conf = family_confidence(DEFAULT_FAMILY_ALPHA, max(1, len(current)))
+        stale = len(f.cases) - len(current)
+        lines.append(f"{path.relative_to(root)}: {len(f.cases)} case(s)"
+                     + (f" ({stale} stale, not judged)" if stale else "") + f", {len(f.sessions)} session(s): "
                      + ", ".join(f"{sid} ({info.first[:10]}, {info.source})" for sid, info in f.sessions.items()))
-        for (variant, estimator), comp in sorted(spreads(f).items()):
-            cases = [c for c in f.cases.values() if c.variant == variant and c.estimator == estimator]
+        comps = spreads(f)
+        for variant, estimator in sorted({(c.variant, c.estimator) for c in f.cases.values()}):
+            comp = comps.get((variant, estimator))
+            if comp is None:
+                lines.append(f"  {variant:9} stale, not judged: every case recorded with an older recipe revision "
+                             f"(re-record them: {RERECORD})")
+                continue
+            cases = [c for c in current.values() if c.variant == variant and c.estimator == estimator]
             per_session = [len(c.runs) / max(1, len(c.by_session())) for c in cases]
             n = sum(per_session) / len(per_session)
             sessions = round(sum(len(c.by_session()) for c in cases) / len(cases))
