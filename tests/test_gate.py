@@ -208,6 +208,24 @@ def test_a_per_case_floor_in_the_baseline_overrides_the_default(tmp_path, monkey
     assert (result.verdict, result.floor, remeasured) == ("pass", 0.25, []), result.message
 
 
+def test_a_pass_against_a_cases_own_floor_is_not_said_to_rule_out_the_runs(tmp_path, monkeypatch) -> None:
+    """The closing line said '1 ruled out a 5% drop' of a case that passed against its own 25 % floor,
+    and the legend's star read 'larger than the 5% floor' where it follows the case's verdict."""
+    from infergate.reports.summary import legend
+
+    sessions(tmp_path, PRECISE)
+    path = make_run(tmp_path).baseline_path
+    case = bl.load(path).cases[CASE.id]
+    bl.update(path, {CASE.id: CaseBaseline(**{**case.__dict__, "floor": 0.25})}, MACHINE, LANE, replace=True)
+    run, result, _ = gate(tmp_path, [synthetic(7.7, seed=20), synthetic(7.7, seed=21)], [], monkeypatch)
+    assert (result.verdict, result.floor) == ("pass", 0.25), result.message
+    last = run.outcome(0).lines()[0]
+    assert "1 ruled out a drop of their floor (1 at 25% (the case's own))" in last, last
+    assert "5% drop" not in last, last
+    text = " ".join(legend(0.05, 0.99))
+    assert "larger than the 5% floor" not in text and "the case's own where its baseline sets one" in text
+
+
 def test_recording_keeps_a_hand_set_floor_and_appends_a_session(tmp_path) -> None:
     record(tmp_path, runs(7.0, 1), floor=0.2, session="h-a")
     record(tmp_path, runs(7.0, 6, 3), session="h-b")

@@ -66,6 +66,19 @@ class RunOutcome:
             return exit_codes.NOTHING_JUDGED
         return exit_codes.OK
 
+    def _drop(self, cases: Sequence[CaseResult]) -> str:
+        """The drop ``cases`` were judged at: the run's floor, or a case's own from its baseline, each
+        named with how many cases it held for (a pass rules out its case's floor, not --ig-floor)."""
+        floors: dict[float, int] = {}
+        for r in cases:
+            floor = r.floor if r.floor is not None else self.floor
+            floors[floor] = floors.get(floor, 0) + 1
+        if set(floors) <= {self.floor}:
+            return f"a {self.floor:.0%} drop"
+        return "a drop of their floor (" + ", ".join(
+            f"{n} at {f:.0%}" + (" (--ig-floor)" if f == self.floor else " (the case's own)")
+            for f, n in sorted(floors.items())) + ")"
+
     def lines(self) -> list[str]:
         measured, judged = self.measured, self.judged
         counts = self.counts
@@ -91,13 +104,13 @@ class RunOutcome:
                                              RERECORDED, "no-baseline") if counts.get(v)]
         sees = [r.mdd or 0.0 for r in only_mdd]
         out = [f"infergate: {len(judged)} of {len(measured)} case(s) gated ({', '.join(parts) or 'none'}); "
-               f"{len(verified)} ruled out a {self.floor:.0%} drop, {len(only_mdd)} could not (unverified"
+               f"{len(verified)} ruled out {self._drop(verified)}, {len(only_mdd)} could not (unverified"
                + (f": they see drops of {min(sees):.1%}-{max(sees):.1%})" if sees else ")")]
         if counts.get(UNVERIFIED):
             effect = (f"the run exits with code {exit_codes.UNVERIFIED}" if self.unverified_fails and not self.recording
                       else "reported only (" + ("a recording run" if self.recording else "--ig-unverified pass") + ")")
-            out.append(f"!!! {counts[UNVERIFIED]} case(s) UNVERIFIED: no significant drop, but a {self.floor:.0%} "
-                       f"drop could not be ruled out (record more sessions to see smaller drops); {effect}")
+            out.append(f"!!! {counts[UNVERIFIED]} case(s) UNVERIFIED: no significant drop, but {self._drop(only_mdd)} "
+                       f"could not be ruled out (record more sessions to see smaller drops); {effect}")
         if counts.get(RERECORDED):
             out.append(f"infergate: {counts[RERECORDED]} case(s) re-recorded: their baseline measured another "
                        "build or set-up, so they were not judged, and this run replaced it with its runs")
