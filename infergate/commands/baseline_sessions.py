@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ..building.variants import REFERENCE
+from ..core.datafile import describe
 from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT
 from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
-from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
+from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo, valid_session_id
 from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
 from ..measuring.speedup_gate import current_cases, spreads
@@ -45,40 +46,73 @@ def cases_from_results(
     path: Path, data: dict[str, Any]
 ) -> tuple[dict[str, CaseBaseline], tuple[str, SessionInfo]]:
     info = data["machine_info"]
-    ig = info["infergate"]
-    env = info.get("environment") or {}
+    env = info.get("environment")
+    env = {} if env is None else env
+    if not isinstance(env, dict):
+        raise DataFileError(f"results file {path}: machine_info.environment must be an object, got {describe(env)}")
     if env.get("injected_slowdown"):
         raise DataFileError(f"results file {path} comes from a run with the test-only slowdown hook "
                             f"({env['injected_slowdown']}); it is never a baseline")
-    try:
-        session = (str(ig["session"]), SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"}))
-    except (KeyError, TypeError, InvalidBaseline) as exc:
-        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
-    cases: dict[str, CaseBaseline] = {}
-    for bench in data.get("benchmarks", []):
-        extra = bench.get("extra_info") or {}
-        if extra.get("variant") in (None, REFERENCE):
-            continue
-        records = extra.get("run_records") or []
-        recipe = extra.get("recipe")
-        if not isinstance(recipe, int) or isinstance(recipe, bool):
-            # Results written before variants had recipe revisions: which build they measured is
-            # unknown, so they never become a baseline (compile's revision 1 was not frozen).
-            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} does not say which recipe "
-                                "revision of its variant it measured (written by an older infergate): re-run it")
-        if not records:
-            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} carries no runs")
-        try:
-            runs = tuple(RunRecord.from_json(r) for r in records)
-            cases[extra["case_id"]] = CaseBaseline(
-                runs=runs, confidence=RECORD_CONFIDENCE,
-                environment={**env, "torch_threads": extra.get("threads"), RECIPE: recipe},
-                estimator=extra.get("estimator", "median-of-round-ratios"))
-        except (KeyError, TypeError, InvalidBaseline) as exc:
-            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None
+    session = _session_of(path, info["infergate"])
+    benchmarks = data.get("benchmarks", [])
+    if not isinstance(benchmarks, list):
+        raise DataFileError(f"results file {path}: benchmarks must be a list, got {describe(benchmarks)}")
+    cases = dict(case for i, bench in enumerate(benchmarks)
+                 if (case := _case_of(path, i, bench, env, session[0])) is not None)
     if not cases:
         raise DataFileError(f"results file {path} holds no measured speedups")
     return cases, session
+
+
+def _session_of(path: Path, ig: dict[str, Any]) -> tuple[str, SessionInfo]:
+    try:
+        # Not str(): a null session became the session "None", its origin lost.
+        sid = valid_session_id(ig.get("session"))
+        return sid, SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"})
+    except (KeyError, TypeError, InvalidBaseline) as exc:
+        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
+
+
+def _case_of(path: Path, i: int, bench: Any, env: dict[str, Any], sid: str) -> tuple[str, CaseBaseline] | None:
+    """benchmarks[i] as a case's runs of session ``sid``; None for eager (the reference, never a baseline)."""
+    if not isinstance(bench, dict):
+        raise DataFileError(f"results file {path}: benchmarks[{i}] must be an object, got {describe(bench)}")
+    extra = bench.get("extra_info")
+    if not isinstance(extra, dict):
+        raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info must be an object, got "
+                            f"{describe(extra)}")
+    if extra.get("variant") in (None, REFERENCE):
+        return None
+    case_id = extra.get("case_id")
+    if not isinstance(case_id, str) or not case_id:
+        raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info.case_id must be a case id string, "
+                            f"got {describe(case_id)}")
+    records = extra.get("run_records") or []
+    recipe = extra.get("recipe")
+    if not isinstance(recipe, int) or isinstance(recipe, bool):
+        # Results written before variants had recipe revisions: which build they measured is
+        # unknown, so they never become a baseline (compile's revision 1 was not frozen).
+        raise DataFileError(f"results file {path}: case {case_id!r} does not say which recipe "
+                            "revision of its variant it measured (written by an older infergate): re-run it")
+    if not records:
+        raise DataFileError(f"results file {path}: case {case_id!r} carries no runs")
+    if not isinstance(records, list):
+        raise DataFileError(f"results file {path}: case {case_id!r}: run_records must be a list, got "
+                            f"{describe(records)}")
+    try:
+        runs = tuple(RunRecord.from_json(r) for r in records)
+        case = CaseBaseline(runs=runs, confidence=RECORD_CONFIDENCE,
+                            environment={**env, "torch_threads": extra.get("threads"), RECIPE: recipe},
+                            estimator=extra.get("estimator", "median-of-round-ratios"))
+    except (KeyError, TypeError, InvalidBaseline) as exc:
+        raise DataFileError(f"results file {path}: case {case_id!r}: {exc}") from None
+    # Every run is of the results' session (its host boot): one of another would be kept with no
+    # description of where it was measured.
+    others = sorted({r.session for r in runs} - {sid})
+    if others:
+        raise DataFileError(f"results file {path}: case {case_id!r} holds runs of session(s) "
+                            f"{', '.join(others)}, not of the results' session {sid}")
+    return case_id, case
 
 
 def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path, str]] | None = None) -> list[str]:
@@ -236,6 +270,10 @@ def import_files(paths: list[Path], root: Path, origin: str, today: str | None =
 
 
 def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
+    # A mistyped --baselines printed a blank line and exit 0, as if the tree had no baselines.
+    if not root.is_dir():
+        raise DataFileError(f"baselines directory {root} " + ("is not a directory" if root.exists()
+                                                               else "does not exist"))
     lines = []
     for path in sorted(root.glob("*/*.json")):
         if path.name.endswith(".fusions.json"):
