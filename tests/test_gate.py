@@ -268,6 +268,7 @@ def test_adding_a_recording_runs_own_results_counts_each_run_once(tmp_path, monk
     lines = baseline_sessions.add(results, tmp_path)
     assert len(bl.load(run.baseline_path).cases[CASE.id].runs) == len(measured), lines
     assert any(f"{len(measured)} run(s) already recorded" in line for line in lines), lines
+    assert lines[0].startswith(f"added 0 of the file's {len(measured)} run(s) of 1 case(s)"), lines
 
 
 def test_a_run_measured_while_the_machine_was_busy_is_re_measured_and_left_out(tmp_path, monkeypatch,

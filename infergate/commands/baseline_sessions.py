@@ -14,6 +14,7 @@ from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT
 from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
+from ..measuring.baseline_merge import run_key
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo, valid_session_id
 from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
@@ -144,7 +145,12 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
             notes += bl.update(target, group, machine_class, lane, session=session, replace=replacing)
     done |= {(target, cid) for cid in fresh}
     runs = sum(len(c.runs) for c in cases.values())
-    return [f"added {runs} run(s) of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
+    # A run already there (this file added before, or the run's own recording) is kept once, so
+    # "added" counts only the others.
+    seen = {(cid, run_key(r)) for cid, c in (current.cases.items() if current else ()) for r in c.runs}
+    added = sum(1 for cid, c in cases.items() for r in c.runs if cid in fresh or (cid, run_key(r)) not in seen)
+    what = f"{runs} run(s)" if added == runs else f"{added} of the file's {runs} run(s)"
+    return [f"added {what} of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
 
 
 # What building.machine names: '<cpu model>__<isa level>__<cores>c<threads>t' and
