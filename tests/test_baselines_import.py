@@ -254,3 +254,65 @@ def test_a_version_1_fusion_file_loads_as_recorded(tmp_path: Path) -> None:
     with pytest.raises(DataFileError, match="must be an object with exactly"):
         fusions.load(fsrc)
 
+
+
+def test_a_runner_file_of_another_set_up_is_refused_and_the_trees_runs_are_kept(tmp_path: Path, capsys) -> None:
+    """Pooling runs of another thread count keeps only the newcomers: an import must not drop this
+    tree's runs the gate judges against (it did, with a note and exit 0)."""
+    root = tmp_path / "baselines"
+    runner_files(root, session="h-mine", speedups=(1.30, 1.31, 1.29))
+    src, fsrc = runner_files(tmp_path / "runner", env={**ENV, "torch_threads": 2})
+    before = files_under(root)
+    assert main(["baselines", "import", str(src), str(fsrc), "--origin", ORIGIN, "--baselines", str(root)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "refusing to import" in out[0] and "bert-jit" in out[0], out
+    assert "1 torch thread(s)" in out[0] and "2 torch thread(s)" in out[0], out
+    assert files_under(root) == before  # nothing written, not even the fusion file
+
+
+def test_a_runner_file_of_an_older_recipe_is_refused_and_one_replacing_a_stale_case_is_not(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    old_recipe = {**ENV, "recipe": 0}  # jit's current recipe is 1: 0 is an older build
+    src, _ = runner_files(tmp_path / "old", env=old_recipe)
+    with pytest.raises(DataFileError, match="revision 0 of the jit recipe"):
+        baseline_sessions.import_files([src], root, ORIGIN)
+    assert not root.exists()
+    # This tree's case is the stale one: the runner's current runs replace it, as a recording would.
+    path = bl.baseline_path(root, MACHINE, LANE)
+    stale = RunRecord(1.5, (1.49, 1.51), 400, {"eager": 9.0, "jit": 6.0}, STAMP, "h-mine")
+    bl.update(path, {"bert-jit": CaseBaseline((stale,), 0.99, old_recipe)}, MACHINE, LANE)
+    src, _ = runner_files(tmp_path / "runner")
+    baseline_sessions.import_files([src], root, ORIGIN)
+    assert bl.load(path).cases["bert-jit"].speedups == (1.22, 1.23, 1.24)
+
+
+def test_show_and_the_gate_leave_stale_cases_out_of_the_family_and_the_spreads(tmp_path: Path, monkeypatch) -> None:
+    """`show` counted stale cases in its Bonferroni family, printed detectable drops for variants
+    the gate never judges, and spreads() pooled a stale case's runs into the current ones'."""
+    from infergate.building.variants import Jit
+    from infergate.core.defaults import DEFAULT_FAMILY_ALPHA
+    from infergate.measuring.speedup_gate import spreads
+    from infergate.measuring.speedup_verdicts import family_confidence
+
+    root = tmp_path / "baselines"
+    path = bl.baseline_path(root, MACHINE, LANE)
+
+    def case(variant: str, recipe: int, speedups: tuple[float, ...]) -> CaseBaseline:
+        runs = tuple(RunRecord(s, (s - 0.01, s + 0.01), 400, {"eager": 9.0, variant: 9.0 / s}, STAMP, "h-a")
+                     for s in speedups)
+        return CaseBaseline(runs, 0.99, {**ENV, "recipe": recipe})
+
+    bl.update(path, {"a-jit": case("jit", 1, (1.2, 1.21, 1.22)), "b-jit": case("jit", 1, (1.3, 1.31)),
+                     "c-jit_ipex": case("jit_ipex", 1, (1.5, 1.6, 1.7))}, MACHINE, LANE)
+    current_only = spreads(bl.load(path))
+    monkeypatch.setattr(Jit, "recipe", 2)
+    bl.update(path, {"a-jit": case("jit", 2, (1.2, 1.21, 1.22))}, MACHINE, LANE, replace=True)  # b-jit is stale
+    f = bl.load(path)
+    assert spreads(f)[("jit", "median-of-round-ratios")].within_df == 2  # a-jit's runs alone, not b-jit's
+    assert spreads(f)[("jit_ipex", "median-of-round-ratios")] == current_only[("jit_ipex", "median-of-round-ratios")]
+    monkeypatch.setattr(Jit, "recipe", 3)  # now every jit case is stale
+    lines = baseline_sessions.show(root)
+    assert "2 case(s) stale, not judged" in lines[0] or "(2 stale, not judged)" in lines[0], lines
+    assert any(line.split()[:4] == ["jit", "stale,", "not", "judged:"] for line in lines), lines
+    ipex = next(line for line in lines if line.split()[0] == "jit_ipex")
+    assert f"at {family_confidence(DEFAULT_FAMILY_ALPHA, 1):.4f}:" in ipex, ipex  # a family of its one case

@@ -208,6 +208,24 @@ def test_a_per_case_floor_in_the_baseline_overrides_the_default(tmp_path, monkey
     assert (result.verdict, result.floor, remeasured) == ("pass", 0.25, []), result.message
 
 
+def test_a_pass_against_a_cases_own_floor_is_not_said_to_rule_out_the_runs(tmp_path, monkeypatch) -> None:
+    """The closing line said '1 ruled out a 5% drop' of a case that passed against its own 25 % floor,
+    and the legend's star read 'larger than the 5% floor' where it follows the case's verdict."""
+    from infergate.reports.summary import legend
+
+    sessions(tmp_path, PRECISE)
+    path = make_run(tmp_path).baseline_path
+    case = bl.load(path).cases[CASE.id]
+    bl.update(path, {CASE.id: CaseBaseline(**{**case.__dict__, "floor": 0.25})}, MACHINE, LANE, replace=True)
+    run, result, _ = gate(tmp_path, [synthetic(7.7, seed=20), synthetic(7.7, seed=21)], [], monkeypatch)
+    assert (result.verdict, result.floor) == ("pass", 0.25), result.message
+    last = run.outcome(0).lines()[0]
+    assert "1 ruled out a drop of their floor (1 at 25% (the case's own))" in last, last
+    assert "5% drop" not in last, last
+    text = " ".join(legend(0.05, 0.99))
+    assert "larger than the 5% floor" not in text and "the case's own where its baseline sets one" in text
+
+
 def test_recording_keeps_a_hand_set_floor_and_appends_a_session(tmp_path) -> None:
     record(tmp_path, runs(7.0, 1), floor=0.2, session="h-a")
     record(tmp_path, runs(7.0, 6, 3), session="h-b")
@@ -220,6 +238,37 @@ def test_replace_keeps_only_the_new_runs(tmp_path) -> None:
     record(tmp_path, runs(6.0, 6, 3), session="h-b", replace=True)
     f = bl.load(make_run(tmp_path).baseline_path)
     assert len(f.cases[CASE.id].runs) == 3 and set(f.sessions) == {"h-b"}
+
+
+def test_adding_a_recording_runs_own_results_counts_each_run_once(tmp_path, monkeypatch) -> None:
+    """A run's results copy is stamped when its case is judged, its recording at the session's end;
+    a clock that moves between the two (any run of several models) must not make each run count twice."""
+    from datetime import datetime, timedelta, timezone
+
+    from infergate.commands import baseline_sessions
+    from infergate.measuring import recording
+
+    class Clock:  # every stamp a minute after the last
+        t = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+        @classmethod
+        def now(cls, tz=None):
+            cls.t += timedelta(minutes=1)
+            return cls.t
+
+    monkeypatch.setattr(recording, "datetime", Clock)
+    monkeypatch.setattr(host_session, "host_identity", lambda *a: "h-a")
+    measured = runs(7.0, 1)
+    run = make_run(tmp_path, FakeMeasurer(measured), update=True, repeat=len(measured))
+    run.prepare([CASE])
+    run.run_case(CASE)
+    run.record_baselines()
+    results = tmp_path / "perf.json"
+    results.write_text(json.dumps(results_json(run.results, run.machine_info(), PERF_TEST)))
+    lines = baseline_sessions.add(results, tmp_path)
+    assert len(bl.load(run.baseline_path).cases[CASE.id].runs) == len(measured), lines
+    assert any(f"{len(measured)} run(s) already recorded" in line for line in lines), lines
+    assert lines[0].startswith(f"added 0 of the file's {len(measured)} run(s) of 1 case(s)"), lines
 
 
 def test_a_run_measured_while_the_machine_was_busy_is_re_measured_and_left_out(tmp_path, monkeypatch,
@@ -295,10 +344,10 @@ def test_an_inconclusive_case_gives_its_own_exit_code(tmp_path, monkeypatch) -> 
     perf_plugin.pytest_sessionfinish(session)
     assert session.exitstatus == EXIT_INCONCLUSIVE == 10
     assert any("INCONCLUSIVE" in line and "exits with code 10" in line for line in run.outcome(0).lines())
-    change(run, on_inconclusive="pass")  # reported, the run passes
+    change(run, on_inconclusive="pass")  # reported; but this run's only case was not judged: it judged nothing
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.OK)
     perf_plugin.pytest_sessionfinish(session)
-    assert session.exitstatus == pytest.ExitCode.OK
+    assert session.exitstatus == EXIT_NOTHING_JUDGED
     session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode.TESTS_FAILED)
     change(run, on_inconclusive="fail")
     perf_plugin.pytest_sessionfinish(session)  # a regression's code is never hidden behind it
@@ -355,6 +404,25 @@ def test_a_run_that_judged_nothing_has_its_own_exit_code_and_never_says_pass(tmp
     assert run.outcome(fusions_compared=0).exit_code == 0
 
 
+@pytest.mark.parametrize("verdicts", [("inconclusive", "inconclusive"), ("inconclusive", "no-baseline")])
+def test_a_run_that_judged_nothing_exits_7_whatever_the_inconclusive_policy(verdicts) -> None:
+    """--ig-inconclusive pass says what an undecided case does to a run that judged others; a run
+    that judged none exited 0 with it ('0 of 2 case(s) gated')."""
+    from infergate.reports.outcome import RunOutcome
+
+    results = [CaseResult(case_id=f"c{i}", model_id="m", variant="jit", dtype="fp32", lane=LANE, threads=2,
+                          rounds=10, median_ms=1.0, eager_median_ms=1.2, speedup=1.2, ci=(1.1, 1.3),
+                          confidence=0.99, verdict=v, message="x") for i, v in enumerate(verdicts)]
+    lenient = RunOutcome(results, 0.05, MACHINE, LANE, "record", inconclusive_fails=False)
+    assert lenient.exit_code == EXIT_NOTHING_JUDGED
+    text = "\n".join(lenient.lines())
+    assert "NOTHING JUDGED" in text and "2 case(s) measured, none gated (" in text and "pass" not in text, text
+    assert RunOutcome(results, 0.05, MACHINE, LANE, "record").exit_code == EXIT_INCONCLUSIVE  # the more specific
+    # One case judged: the policy decides again.
+    judged = [*results, dataclasses.replace(results[0], case_id="c9", verdict="pass")]
+    assert RunOutcome(judged, 0.05, MACHINE, LANE, "record", inconclusive_fails=False).exit_code == 0
+
+
 def test_a_run_with_some_cases_gated_says_how_many(tmp_path, monkeypatch, steady_prior) -> None:
     sessions(tmp_path, PRECISE)
     run, result, _ = gate(tmp_path, [synthetic(7.0, seed=30), synthetic(7.0, seed=31)], [], monkeypatch)
@@ -381,6 +449,24 @@ def test_the_summary_table_has_a_legend_for_every_column(tmp_path, monkeypatch) 
 def test_require_baseline_turns_a_missing_baseline_into_an_error(tmp_path) -> None:
     with pytest.raises(DataFileError, match="--ig-require-baseline"):
         make_run(tmp_path, require_baseline=True).prepare([CASE])
+
+
+def test_require_baseline_without_a_baselines_file_stops_the_session_with_the_code_its_help_names(
+        tmp_path) -> None:
+    """The help and README said exit 1 for this; the plugin stops the session with a usage error."""
+    from infergate.pytest_plugin import session as run_session
+    from infergate.pytest_plugin.settings import REQUIRE_BASELINE, option
+
+    run = make_run(tmp_path, require_baseline=True)
+    config = SimpleNamespace(stash={perf_plugin._RUN: run, run_session._SESSION: run.context})
+    session = SimpleNamespace(config=config, items=[SimpleNamespace(
+        callspec=SimpleNamespace(params={"perf_case": CASE}), get_closest_marker=lambda name: None)])
+    with pytest.raises(pytest.UsageError, match="nothing is measured"):
+        perf_plugin.pytest_collection_finish(session)
+    text = " ".join(option(REQUIRE_BASELINE).help_text().split())
+    assert f"stops before measuring (exit {int(pytest.ExitCode.USAGE_ERROR)}, a usage error)" in text, text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"stops before measuring, pytest's usage error, exit {int(pytest.ExitCode.USAGE_ERROR)}" in readme
 
 
 @pytest.mark.parametrize("content", [b'{"schema": "infergate-baselines", "version": 1, "cases": {', (
@@ -543,6 +629,35 @@ def test_a_baseline_of_an_earlier_recipe_of_the_variant_is_not_compared_and_is_d
     case = bl.load(path).cases[CASE.id]
     assert len(case.runs) == 3 and recipe_of(case.environment) == 2
     assert "dropped 5 run(s)" in note
+
+
+@pytest.mark.parametrize("mismatch", ["recipe", "threads"])
+def test_the_re_record_the_gate_prescribes_does_not_fail_the_recording_run(tmp_path, monkeypatch, mismatch) -> None:
+    """A stale or not-comparable case is INCONCLUSIVE and names `run --update-baselines -k CASE`;
+    that recording re-recorded it and still exited 10."""
+    from infergate.building.variants import Jit
+
+    record(tmp_path, runs(7.0, 1))
+    if mismatch == "recipe":
+        monkeypatch.setattr(Jit, "recipe", 2)
+    else:  # the baseline was measured with another thread count
+        path = make_run(tmp_path).baseline_path
+        case = bl.load(path).cases[CASE.id]
+        bl.update(path, {CASE.id: CaseBaseline(**{**case.__dict__, "environment": {
+            **case.environment, "torch_threads": 7}})}, MACHINE, LANE, replace=True)
+    monkeypatch.setattr(host_session, "host_identity", lambda *a: "h-b")
+    measured = runs(7.0, 30)
+    run = make_run(tmp_path, FakeMeasurer(measured), update=True, repeat=len(measured))
+    run.prepare([CASE])
+    assert run.run_case(CASE).verdict == "inconclusive"
+    run.record_baselines()
+    outcome = run.outcome(0)
+    assert outcome.exit_code == 0, outcome.lines()
+    assert outcome.lines()[0].startswith("infergate: 0 of 1 case(s) gated (1 re-recorded)"), outcome.lines()
+    assert any("1 case(s) re-recorded" in line for line in outcome.lines())
+    # Not recorded (a run disturbed throughout, or before recording): still INCONCLUSIVE, exit 10.
+    run.rerecorded.clear()
+    assert run.outcome(0).exit_code == EXIT_INCONCLUSIVE
 
 
 def test_a_baseline_of_the_earlier_estimator_is_judged_that_way_and_says_so(tmp_path, monkeypatch) -> None:

@@ -187,7 +187,10 @@ def test_ci_results_are_added_as_a_session(tmp_path) -> None:
     assert recipe_of(f.cases["bert-jit"].environment) == 1
 
 
-def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path) -> None:
+def test_added_results_keep_their_recipe_revision_and_results_without_one_are_refused(tmp_path, monkeypatch) -> None:
+    from infergate.building.variants import Jit
+
+    monkeypatch.setattr(Jit, "recipe", 2)  # a variant past its first revision (results of another are refused)
     root = tmp_path / "baselines"
     baseline_sessions.add(_results(tmp_path, recipe=2), root)
     case = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases["bert-jit"]
@@ -215,12 +218,79 @@ def test_the_baselines_command_exits_2_with_one_line(tmp_path, capsys) -> None:
     assert len(out) == 1 and "does not exist" in out[0]
 
 
+def _edited(path: Path, edit) -> Path:
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _first_extra(d: dict) -> dict:
+    return d["benchmarks"][0]["extra_info"]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d.update(benchmarks=None), "benchmarks must be a list, got NoneType None"),
+    (lambda d: d.update(benchmarks=[None]), "benchmarks[0] must be an object"),
+    (lambda d: d["benchmarks"][0].update(extra_info=None), "benchmarks[0].extra_info must be an object"),
+    (lambda d: _first_extra(d).update(case_id=5), "benchmarks[0].extra_info.case_id must be a case id string"),
+    (lambda d: _first_extra(d).update(run_records={"a": 1}), "run_records must be a list"),
+    (lambda d: d["machine_info"].update(environment=[]), "machine_info.environment must be an object"),
+    (lambda d: d["machine_info"]["infergate"].update(session=None), "session must be a non-empty id string"),
+    (lambda d: _first_extra(d)["run_records"][0].update(session="h-other"),
+     "holds runs of session(s) h-other, not of the results' session h-runner1"),
+], ids=["benchmarks-null", "bench-null", "extra-null", "caseid-int", "records-object", "env-list", "session-null",
+        "run-other-session"])
+def test_a_malformed_results_file_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, edit, message) -> None:
+    """These crashed with a traceback (exit 1, read as a regression) or were kept silently: a null
+    session became the session 'None', a run of another session lost its origin."""
+    from infergate.commands.main import main
+
+    results = _edited(_results(tmp_path), edit)
+    root = tmp_path / "baselines"
+    assert main(["baselines", "add", str(results), "--baselines", str(root)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and str(results) in out[0] and message in out[0], out
+    assert not root.exists()
+
+
+def test_show_of_a_missing_baselines_directory_is_one_line_exit_2(tmp_path, capsys) -> None:
+    from infergate.commands.main import main
+
+    assert main(["baselines", "show", "--baselines", str(tmp_path / "nope")]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"infergate baselines: baselines directory {tmp_path / 'nope'} does not exist"], out
+
+
 def test_adding_the_same_results_twice_counts_each_run_once(tmp_path) -> None:
     root = tmp_path / "baselines"
     baseline_sessions.add(_results(tmp_path), root)
     lines = baseline_sessions.add(_results(tmp_path), root)
     f = bl.load(root / "m__avx2__2c2t" / "torch-x__noipex__notf.json")
     assert f.cases["bert-jit"].speedups == (1.4, 1.41) and any("already recorded" in line for line in lines)
+
+
+def test_results_that_cannot_be_pooled_are_refused_and_the_trees_runs_kept(tmp_path) -> None:
+    """``add`` dropped the tree's runs when the results' set-up differed (exit 0, a note): an older
+    recipe's results added onto a current baseline left only runs the gate never judges."""
+    root = tmp_path / "baselines"
+    baseline_sessions.add(_results(tmp_path), root)
+    path = root / "m__avx2__2c2t" / "torch-x__noipex__notf.json"
+    before = path.read_bytes()
+    with pytest.raises(DataFileError, match="revision 0 of the jit recipe"):
+        baseline_sessions.add(_results(tmp_path, recipe=0), root)
+    two = _results(tmp_path, environment={"torch_threads": 2})
+    data = json.loads(two.read_text())
+    data["benchmarks"][0]["extra_info"]["threads"] = 2
+    two.write_text(json.dumps(data))
+    with pytest.raises(DataFileError, match=r"refusing to add it .*1 torch thread\(s\).*2 torch thread\(s\)"):
+        baseline_sessions.add(two, root)
+    assert path.read_bytes() == before
+    # Accepting a change of set-up is said so: --replace keeps only the new runs.
+    baseline_sessions.add(two, root, replace=True)
+    assert bl.load(path).cases["bert-jit"].environment["torch_threads"] == 2
+    with pytest.raises(DataFileError, match="revision 0"):  # never another build, replacing or not
+        baseline_sessions.add(_results(tmp_path, recipe=0), root, replace=True)
 
 
 def test_runs_of_another_thread_count_are_not_pooled_on_update(tmp_path) -> None:

@@ -216,6 +216,21 @@ def test_student_t_quantiles_match_tables() -> None:
     assert run_spread.student_t_quantile(0.025, 4) == pytest.approx(-2.776, abs=2e-3)
 
 
+# scipy 1.17.1's scipy.stats.t.ppf(p, df), computed once (scipy is no dependency of infergate's).
+T_PPF_SCIPY = ((0.9995, 1, 636.6192487687897), (0.999967, 1, 9645.754092238709), (0.999967, 2, 123.08539786684193),
+               (0.999967, 3, 32.17160785727884), (0.9995, 4, 8.610301581379522), (0.999967, 12, 5.9610810152167755),
+               (0.99999, 5, 15.546854534969158), (0.975, 30, 2.0422724563012378), (0.9, 1, 3.0776835371752544),
+               (0.99, 2, 6.9645567342832715), (0.9983, 40, 3.1145280863421028))
+
+
+@pytest.mark.parametrize(("p", "df", "reference"), T_PPF_SCIPY)
+def test_student_t_quantiles_hold_at_extreme_p_and_df_1(p, df, reference) -> None:
+    """A Bonferroni family's p is extreme: Simpson's rule over [0, t] lost df 1's peak and ended near
+    5700 for every p above ~0.9994 (anti-conservative at the nightly's 306-case 0.999967)."""
+    assert run_spread.student_t_quantile(p, df) == pytest.approx(reference, rel=1e-9)
+    assert run_spread.student_t_quantile(1 - p, df) == pytest.approx(-reference, rel=1e-9)
+
+
 def test_pooled_spread_pools_log_deviations_and_ignores_single_runs() -> None:
     a, b = [1.0, math.e ** 0.02], [2.0, 2.0 * math.e ** -0.02, 2.0 * math.e ** 0.02]
     spread = run_spread.pooled_spread([a, b, [5.0]])

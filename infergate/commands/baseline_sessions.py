@@ -9,14 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from ..building.variants import REFERENCE
+from ..core.datafile import describe
 from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT
 from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
-from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo
-from ..measuring.baseline_rules import RECIPE
+from ..measuring.baseline_merge import run_key
+from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo, valid_session_id
+from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
-from ..measuring.speedup_gate import spreads
+from ..measuring.speedup_gate import current_cases, spreads
 from ..measuring.speedup_verdicts import family_confidence
 from ..measuring.staging import RECORD_CONFIDENCE
 
@@ -45,40 +47,73 @@ def cases_from_results(
     path: Path, data: dict[str, Any]
 ) -> tuple[dict[str, CaseBaseline], tuple[str, SessionInfo]]:
     info = data["machine_info"]
-    ig = info["infergate"]
-    env = info.get("environment") or {}
+    env = info.get("environment")
+    env = {} if env is None else env
+    if not isinstance(env, dict):
+        raise DataFileError(f"results file {path}: machine_info.environment must be an object, got {describe(env)}")
     if env.get("injected_slowdown"):
         raise DataFileError(f"results file {path} comes from a run with the test-only slowdown hook "
                             f"({env['injected_slowdown']}); it is never a baseline")
-    try:
-        session = (str(ig["session"]), SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"}))
-    except (KeyError, TypeError, InvalidBaseline) as exc:
-        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
-    cases: dict[str, CaseBaseline] = {}
-    for bench in data.get("benchmarks", []):
-        extra = bench.get("extra_info") or {}
-        if extra.get("variant") in (None, REFERENCE):
-            continue
-        records = extra.get("run_records") or []
-        recipe = extra.get("recipe")
-        if not isinstance(recipe, int) or isinstance(recipe, bool):
-            # Results written before variants had recipe revisions: which build they measured is
-            # unknown, so they never become a baseline (compile's revision 1 was not frozen).
-            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} does not say which recipe "
-                                "revision of its variant it measured (written by an older infergate): re-run it")
-        if not records:
-            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r} carries no runs")
-        try:
-            runs = tuple(RunRecord.from_json(r) for r in records)
-            cases[extra["case_id"]] = CaseBaseline(
-                runs=runs, confidence=RECORD_CONFIDENCE,
-                environment={**env, "torch_threads": extra.get("threads"), RECIPE: recipe},
-                estimator=extra.get("estimator", "median-of-round-ratios"))
-        except (KeyError, TypeError, InvalidBaseline) as exc:
-            raise DataFileError(f"results file {path}: case {extra.get('case_id')!r}: {exc}") from None
+    session = _session_of(path, info["infergate"])
+    benchmarks = data.get("benchmarks", [])
+    if not isinstance(benchmarks, list):
+        raise DataFileError(f"results file {path}: benchmarks must be a list, got {describe(benchmarks)}")
+    cases = dict(case for i, bench in enumerate(benchmarks)
+                 if (case := _case_of(path, i, bench, env, session[0])) is not None)
     if not cases:
         raise DataFileError(f"results file {path} holds no measured speedups")
     return cases, session
+
+
+def _session_of(path: Path, ig: dict[str, Any]) -> tuple[str, SessionInfo]:
+    try:
+        # Not str(): a null session became the session "None", its origin lost.
+        sid = valid_session_id(ig.get("session"))
+        return sid, SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"})
+    except (KeyError, TypeError, InvalidBaseline) as exc:
+        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
+
+
+def _case_of(path: Path, i: int, bench: Any, env: dict[str, Any], sid: str) -> tuple[str, CaseBaseline] | None:
+    """benchmarks[i] as a case's runs of session ``sid``; None for eager (the reference, never a baseline)."""
+    if not isinstance(bench, dict):
+        raise DataFileError(f"results file {path}: benchmarks[{i}] must be an object, got {describe(bench)}")
+    extra = bench.get("extra_info")
+    if not isinstance(extra, dict):
+        raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info must be an object, got "
+                            f"{describe(extra)}")
+    if extra.get("variant") in (None, REFERENCE):
+        return None
+    case_id = extra.get("case_id")
+    if not isinstance(case_id, str) or not case_id:
+        raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info.case_id must be a case id string, "
+                            f"got {describe(case_id)}")
+    records = extra.get("run_records") or []
+    recipe = extra.get("recipe")
+    if not isinstance(recipe, int) or isinstance(recipe, bool):
+        # Results written before variants had recipe revisions: which build they measured is
+        # unknown, so they never become a baseline (compile's revision 1 was not frozen).
+        raise DataFileError(f"results file {path}: case {case_id!r} does not say which recipe "
+                            "revision of its variant it measured (written by an older infergate): re-run it")
+    if not records:
+        raise DataFileError(f"results file {path}: case {case_id!r} carries no runs")
+    if not isinstance(records, list):
+        raise DataFileError(f"results file {path}: case {case_id!r}: run_records must be a list, got "
+                            f"{describe(records)}")
+    try:
+        runs = tuple(RunRecord.from_json(r) for r in records)
+        case = CaseBaseline(runs=runs, confidence=RECORD_CONFIDENCE,
+                            environment={**env, "torch_threads": extra.get("threads"), RECIPE: recipe},
+                            estimator=extra.get("estimator", "median-of-round-ratios"))
+    except (KeyError, TypeError, InvalidBaseline) as exc:
+        raise DataFileError(f"results file {path}: case {case_id!r}: {exc}") from None
+    # Every run is of the results' session (its host boot): one of another would be kept with no
+    # description of where it was measured.
+    others = sorted({r.session for r in runs} - {sid})
+    if others:
+        raise DataFileError(f"results file {path}: case {case_id!r} holds runs of session(s) "
+                            f"{', '.join(others)}, not of the results' session {sid}")
+    return case_id, case
 
 
 def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path, str]] | None = None) -> list[str]:
@@ -98,13 +133,24 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
     done = replaced if replaced is not None else set()
     fresh = {cid: c for cid, c in cases.items() if replace and (target, cid) not in done}
     again = {cid: c for cid, c in cases.items() if cid not in fresh}
+    refused = [why for cid, c in cases.items()
+               if (why := pooling_refusal(cid, current.cases.get(cid) if current else None, c, cid in fresh))]
+    if refused:
+        raise DataFileError(f"results file {path}: refusing to add it to {target}, which keeps its runs: "
+                            f"{'; '.join(refused)} (re-record them on this machine class; for a set-up changed on "
+                            "purpose, add with --replace to keep only these runs)")
     notes = []
     for group, replacing in ((fresh, True), (again, False)):
         if group:
             notes += bl.update(target, group, machine_class, lane, session=session, replace=replacing)
     done |= {(target, cid) for cid in fresh}
     runs = sum(len(c.runs) for c in cases.values())
-    return [f"added {runs} run(s) of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
+    # A run already there (this file added before, or the run's own recording) is kept once, so
+    # "added" counts only the others.
+    seen = {(cid, run_key(r)) for cid, c in (current.cases.items() if current else ()) for r in c.runs}
+    added = sum(1 for cid, c in cases.items() for r in c.runs if cid in fresh or (cid, run_key(r)) not in seen)
+    what = f"{runs} run(s)" if added == runs else f"{added} of the file's {runs} run(s)"
+    return [f"added {what} of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
 
 
 # What building.machine names: '<cpu model>__<isa level>__<cores>c<threads>t' and
@@ -174,11 +220,22 @@ def _load_import(path: Path) -> bl.BaselineFile | fusions.FusionFile:
     return f
 
 
+def _check_poolable(path: Path, data: bl.BaselineFile, target: Path, cases: dict[str, CaseBaseline]) -> None:
+    """Refuses ``data`` if importing it would drop runs of ``cases`` (``target``'s); else updates them."""
+    refused = [why for cid, c in data.cases.items() if (why := pooling_refusal(cid, cases.get(cid), c))]
+    if refused:
+        raise DataFileError(f"baselines file {path}: refusing to import it into {target}, which keeps its runs: "
+                            f"{'; '.join(refused)} (measured otherwise than this tree's: re-record them so that "
+                            "they match)")
+    cases.update(data.cases)  # each passed: new, replacing a stale case, or of the same set-up
+
+
 def import_files(paths: list[Path], root: Path, origin: str, today: str | None = None) -> list[str]:
     """Validate every file first (one bad file: nothing written), then merge each into ``root``."""
     origin = _check_origin(origin)
     day = today or datetime.now(timezone.utc).date().isoformat()
     loaded = [(path, _load_import(path)) for path in paths]
+    effective: dict[Path, dict[str, CaseBaseline]] = {}  # each target's cases as the files before would leave them
     for path, data in loaded:  # the files they would land in must load too, and be of their class and lane
         if isinstance(data, fusions.FusionFile):
             target = fusions.fusions_path(root, data.machine_class, data.lane)
@@ -189,6 +246,9 @@ def import_files(paths: list[Path], root: Path, origin: str, today: str | None =
         if current is not None and (current.machine_class, current.lane) != (data.machine_class, data.lane):
             raise DataFileError(f"{target} is for machine class {current.machine_class!r} lane {current.lane!r}, "
                                 f"not {data.machine_class!r} {data.lane!r}: refusing to import {path} into it")
+        if isinstance(data, bl.BaselineFile):
+            _check_poolable(path, data, target, effective.setdefault(
+                target, dict(current.cases) if isinstance(current, bl.BaselineFile) else {}))
     lines = []
     for path, data in loaded:
         def source_of(was: str, path: Path = path) -> str:
@@ -216,17 +276,31 @@ def import_files(paths: list[Path], root: Path, origin: str, today: str | None =
 
 
 def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
+    # A mistyped --baselines printed a blank line and exit 0, as if the tree had no baselines.
+    if not root.is_dir():
+        raise DataFileError(f"baselines directory {root} " + ("is not a directory" if root.exists()
+                                                               else "does not exist"))
     lines = []
     for path in sorted(root.glob("*/*.json")):
         if path.name.endswith(".fusions.json"):
             continue
         f = bl.load(path)
-        gated = sum(1 for _ in f.cases)
-        conf = family_confidence(DEFAULT_FAMILY_ALPHA, max(1, gated))
-        lines.append(f"{path.relative_to(root)}: {len(f.cases)} case(s), {len(f.sessions)} session(s): "
+        # The gate's family and spreads: a stale case (an older recipe revision) is never judged,
+        # so it neither widens the others' intervals nor lends them its spread.
+        current = current_cases(f)
+        conf = family_confidence(DEFAULT_FAMILY_ALPHA, max(1, len(current)))
+        stale = len(f.cases) - len(current)
+        lines.append(f"{path.relative_to(root)}: {len(f.cases)} case(s)"
+                     + (f" ({stale} stale, not judged)" if stale else "") + f", {len(f.sessions)} session(s): "
                      + ", ".join(f"{sid} ({info.first[:10]}, {info.source})" for sid, info in f.sessions.items()))
-        for (variant, estimator), comp in sorted(spreads(f).items()):
-            cases = [c for c in f.cases.values() if c.variant == variant and c.estimator == estimator]
+        comps = spreads(f)
+        for variant, estimator in sorted({(c.variant, c.estimator) for c in f.cases.values()}):
+            comp = comps.get((variant, estimator))
+            if comp is None:
+                lines.append(f"  {variant:9} stale, not judged: every case recorded with an older recipe revision "
+                             f"(re-record them: {RERECORD})")
+                continue
+            cases = [c for c in current.values() if c.variant == variant and c.estimator == estimator]
             per_session = [len(c.runs) / max(1, len(c.by_session())) for c in cases]
             n = sum(per_session) / len(per_session)
             sessions = round(sum(len(c.by_session()) for c in cases) / len(cases))

@@ -10,7 +10,7 @@ REGRESSION: Final = 1  # pytest's "tests failed": a regression or any failed tes
 USAGE: Final = 2  # a bad option, input file or lane set-up: one line on stderr, nothing run
 INCONCLUSIVE: Final = 10  # (6 until pytest 9.2 took it for --max-warnings)
 # nothing regressed, but a case could not be judged (--ig-inconclusive fail)
-NOTHING_JUDGED: Final = 7  # no case had a baseline or fusion expectation for this machine class and lane
+NOTHING_JUDGED: Final = 7  # cases measured, none gated (no baselines, or every one undecided) nor a fusion compared
 UNVERIFIED: Final = 8  # nothing regressed, but a case could not rule out the floor (--ig-unverified fail)
 ERROR: Final = 9  # the run could not complete: a worker died or gave no answer, an I/O error
 
@@ -19,16 +19,18 @@ MEANING: Final = {
     REGRESSION: "REGRESSION or a failed test",
     USAGE: "usage error",
     INCONCLUSIVE: "INCONCLUSIVE (no regression, but a case could not be judged)",
-    NOTHING_JUDGED: "NOTHING JUDGED (no baselines for this machine class and lane)",
+    NOTHING_JUDGED: "NOTHING JUDGED (no case gated, no fusion expectation compared)",
     UNVERIFIED: "UNVERIFIED (no significant drop, but the floor was not ruled out)",
     ERROR: "ERROR (the run could not complete)",
 }
+
+PYTEST_USAGE: Final = 4  # pytest.ExitCode.USAGE_ERROR: the session stopped before any test ran
 
 # pytest's own codes other than 0 and 1 (pytest.ExitCode), as the run command reports them.
 PYTEST_MEANING: Final = {
     2: "INTERRUPTED (pytest)",
     3: "pytest internal error",
-    4: "pytest usage error",
+    PYTEST_USAGE: "pytest usage error",
     5: "no tests collected (pytest)",
     6: "pytest's --max-warnings exceeded",
 }

@@ -11,9 +11,12 @@ from .baseline_records import HISTORY, MAX_RUNS, VERSION, BaselineFile, CaseBase
 from .baseline_rules import set_up
 
 
-def run_key(r: RunRecord) -> tuple[str, str, float, tuple[float, float]]:
-    """What makes two runs the same run (a CI retry, a file imported twice)."""
-    return r.session, r.recorded, r.speedup, r.ci
+def run_key(r: RunRecord) -> tuple[str, float, tuple[float, float], int, tuple[tuple[str, float], ...]]:
+    """What makes two runs the same run (a CI retry, a file imported twice, `add` of a run that also
+    recorded): its session and what it measured. Not ``recorded``: that stamps when a copy was written,
+    and a run's two copies are written apart (its results record when its case is judged, its
+    recording at the session's end), so keyed on it every such run was pooled twice."""
+    return r.session, r.speedup, r.ci, r.rounds, tuple(sorted(r.median_ms.items()))
 
 
 def merge(

@@ -54,3 +54,28 @@ def not_comparable_reason(base: CaseBaseline, threads: int, measuring_settings: 
         return (f"not comparable: the baseline was measured with settings {measuring.get('settings')}, "
                 f"this run with {list(measuring_settings)} (infergate.measuring.measuring_env); re-record it")
     return None
+
+
+def pooling_refusal(case_id: str, old: CaseBaseline | None, new: CaseBaseline, replace: bool = False) -> str | None:
+    """Why runs measured elsewhere (``baselines add`` / ``import``) may not join the case's recorded ones.
+    Pooling runs of another set-up keeps only the newcomers, and a file brought in is no statement
+    that this tree's runs are obsolete (a recording, or ``--replace``, is): so instead of dropping
+    runs the gate judges against, the file is refused. Runs of another recipe revision than this
+    infergate's are refused even into an empty case: they measured another build, never judged."""
+    variant = new.variant
+    recorded, current = recipe_of(new.environment), get_variant(variant).recipe
+    if recorded != current:
+        return (f"{case_id}: its runs measured revision {recorded} of the {variant} recipe, this infergate's is "
+                f"revision {current}: another build, never judged")
+    if old is None or replace or recipe_of(old.environment) != current:
+        return None  # nothing the gate uses is dropped: a stale case's runs give way, as on recording
+    if old.estimator != new.estimator:
+        return f"{case_id}: recorded as {old.estimator}, these runs as {new.estimator}"
+    if set_up(old.environment) != set_up(new.environment):
+        return f"{case_id}: recorded with {_described(old.environment)}, these runs with {_described(new.environment)}"
+    return None
+
+
+def _described(environment: Mapping[str, Any]) -> str:
+    threads, settings, recipe = set_up(environment)
+    return f"{threads} torch thread(s), measuring settings {list(settings) if settings else None}, recipe {recipe}"

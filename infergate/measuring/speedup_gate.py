@@ -23,10 +23,17 @@ SpreadKey = tuple[str, str]  # (variant, estimator)
 Remeasurer = Callable[[], Sequence[ModelMeasurement]]
 
 
+def current_cases(baseline: BaselineFile | None) -> dict[str, CaseBaseline]:
+    """The cases the gate may judge against: not stale (of the variant's current recipe revision)."""
+    return {cid: c for cid, c in (baseline.cases.items() if baseline else ())
+            if stale_reason(cid, c.variant, c) is None}
+
+
 def spreads(baseline: BaselineFile | None) -> dict[SpreadKey, Components]:
-    """The two variance components per variant and estimator, pooled over that variant's cases."""
+    """The two variance components per variant and estimator, pooled over that variant's current
+    cases: a stale case measured another build, whose spread says nothing of this one's."""
     groups: dict[SpreadKey, list[CaseBaseline]] = {}
-    for case in (baseline.cases.values() if baseline else ()):
+    for case in current_cases(baseline).values():
         groups.setdefault((case.variant, case.estimator), []).append(case)
     out = {}
     for (variant, estimator), cases in groups.items():

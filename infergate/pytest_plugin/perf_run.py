@@ -15,7 +15,7 @@ from ..core.defaults import runs_per_model
 from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
 from ..measuring import baselines as bl
 from ..measuring import host_session
-from ..measuring.baseline_rules import RECIPE, stale_reason
+from ..measuring.baseline_rules import RECIPE, not_comparable_reason, stale_reason
 from ..measuring.case_result import CaseResult, Failed, Outcome, Skipped, build_failure, case_result
 from ..measuring.measuring_env import MeasuringEnv, suite_env
 from ..measuring.perf_measurer import MeasurementKey, Measurer, measurement_key, model_key
@@ -24,7 +24,7 @@ from ..measuring.sampling import ModelMeasurement, SamplingPlan
 from ..measuring.session_gate import Components
 from ..measuring.speedup_gate import GateRules, SpreadKey, judge_case, spreads
 from ..measuring.speedup_verdicts import family_confidence
-from ..measuring.verdicts import REFERENCE_ONLY
+from ..measuring.verdicts import INCONCLUSIVE, REFERENCE_ONLY
 from ..reports.outcome import RunOutcome
 from ..reports.results_json import RESULTS_VERSION
 from .settings import INJECT, REQUIRE_BASELINE, THREADS, Settings
@@ -58,6 +58,9 @@ class PerfRun:
     crashed: dict[MeasurementKey, str] = field(default_factory=dict)
     results: list[CaseResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Cases left INCONCLUSIVE because their baseline measured another build or set-up, which this
+    # recording run re-recorded: what the gate's message told the user to do, so no failure of the run.
+    rerecorded: set[str] = field(default_factory=set)
     remeasured: dict[MeasurementKey, list[ModelMeasurement]] = field(default_factory=dict)
     confirm_spent_s: float = 0.0
     confirm_skipped: list[str] = field(default_factory=list)
@@ -126,7 +129,8 @@ class PerfRun:
             if self.settings.require_baseline and not self.update:
                 raise DataFileError(
                     f"no baselines for machine class {self.machine_class} lane {self.lane} "
-                    f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given"
+                    f"({self.baseline_path} does not exist) and {REQUIRE_BASELINE} was given: nothing could be "
+                    "gated, so nothing is measured"
                 )
             self.notes.append(no_baseline_line(self.baseline_path, self.machine_class, self.lane))
         models: dict[MeasurementKey, list[str]] = {}
@@ -190,6 +194,13 @@ class PerfRun:
             self.confirm_spent_s += time.perf_counter() - start
         return self.remeasured[key]
 
+    def _mismatch(self, r: CaseResult, base: bl.CaseBaseline | None) -> bool:
+        """Whether the case's baseline was not compared for measuring another build or set-up (judge_case)."""
+        if base is None:
+            return False
+        return stale_reason(r.case_id, r.variant, base) is not None or not_comparable_reason(
+            base, r.threads, self.menv.names, THREADS) is not None
+
     def _stale(self, case: Case) -> str | None:
         return stale_reason(case.id, case.variant, self.baseline.cases.get(case.id) if self.baseline else None)
 
@@ -249,6 +260,9 @@ class PerfRun:
             return "infergate: no speedups measured, baselines unchanged"
         notes = bl.update(self.baseline_path, new, self.machine_class, self.lane, session=session,
                           replace=self.settings.replace_baselines)
+        # Their old runs of another recipe or set-up were dropped in the update (baseline_merge._pooled_runs).
+        self.rerecorded |= {r.case_id for r in self.results if r.case_id in new and r.verdict == INCONCLUSIVE
+                            and self.baseline is not None and self._mismatch(r, self.baseline.cases.get(r.case_id))}
         warn = (f" ({fewer} of them with fewer: their runs on a busy machine were left out)" if fewer else "")
         each = f" of up to {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
@@ -281,4 +295,4 @@ class PerfRun:
         return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
                           record_command(),
                           self.settings.on_inconclusive == "fail", self.settings.on_unverified == "fail",
-                          fusions_compared, self.update)
+                          fusions_compared, self.update, frozenset(self.rerecorded))

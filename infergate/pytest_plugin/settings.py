@@ -59,6 +59,9 @@ SUITE = "--ig-suite"
 SUITE_CHOICES = ("auto", "all", "perf", "correctness", "none")
 
 MAX_RUNS = 20
+# pytest's status for a UsageError raised while the session starts (what a missing baselines file
+# under --ig-require-baseline is: nothing could be gated, so nothing is measured).
+EXIT_USAGE_ERROR = exit_codes.PYTEST_USAGE
 EXIT_INCONCLUSIVE, EXIT_UNVERIFIED, EXIT_NOTHING_JUDGED = exit_codes.INCONCLUSIVE, exit_codes.UNVERIFIED, \
     exit_codes.NOTHING_JUDGED
 # Per-variant timeouts are the variants' own (Variant.timeout_s); --ig-timeout overrides them all.
@@ -203,11 +206,14 @@ OPTIONS: tuple[Option, ...] = (
            {"metavar": "SECONDS", "type": seconds_up_to(7200.0), "default": DEFAULT_CONFIRM_BUDGET_S}),
     Option(REQUIRE_BASELINE, "require_baseline",
            "fail perf cases (exit 1) that have no baseline or fusion expectation for this machine class and lane; "
-           f"without it, a run that judged nothing exits {EXIT_NOTHING_JUDGED}. Default: off",
+           "with no baselines file for the class and lane at all, nothing could be gated: the run stops before "
+           f"measuring (exit {EXIT_USAGE_ERROR}, a usage error). Without it, a run that judged nothing exits "
+           f"{EXIT_NOTHING_JUDGED}. Default: off",
            {"action": "store_true", "default": False}),
     Option(ON_INCONCLUSIVE, "on_inconclusive",
            "what a case the gate could not decide does to the run: 'fail' exits with code "
-           f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it. Default: fail",
+           f"{EXIT_INCONCLUSIVE} (when nothing regressed), 'pass' only reports it (a run that judged no case "
+           f"still exits {EXIT_NOTHING_JUDGED}). Default: fail",
            {"choices": ("fail", "pass"), "default": "fail"}),
     Option(ON_UNVERIFIED, "on_unverified",
            "what a case that showed no significant drop but could not rule out the floor does to the run: "

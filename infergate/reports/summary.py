@@ -49,8 +49,9 @@ def legend(floor: float, confidence: float) -> list[str]:
         "  baseline = geometric mean of the recorded runs, xN = recorded runs (all sessions), [low, high] = the "
         "lowest and highest recorded run;",
         "  sees = the smallest drop this case catches in 95 % of sessions (minimum detectable drop); * = larger "
-        f"than the {floor:.0%} floor, so the floor cannot be ruled out;",
-        f"  verdicts: pass = a {floor:.0%} drop ruled out; unverified = no significant drop, floor not ruled out; "
+        "than the case's floor, which its runs did not rule out either;",
+        f"  the floor = --ig-floor ({floor:.0%}), or the case's own where its baseline sets one; verdicts: pass = a "
+        "drop of the floor ruled out; unverified = no significant drop, floor not ruled out; "
         "REGRESSION = significantly slower;",
         "  INCONCLUSIVE = not judged (every run disturbed, set-up mismatch, stale recipe); no-baseline = measured, "
         "not gated; reference = eager itself.",
