@@ -232,3 +232,39 @@ def test_add_refuses_a_class_or_lane_infergate_does_not_name(tmp_path, capsys, m
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and f"{machine_class!r} / {lane!r} is not a machine class and lane" in printed[0]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["r.json"]
+
+
+def _with_runless(path: Path, cases: list[str], keep: bool = True, **kw) -> Path:
+    """A shard whose ``cases`` had every run disturbed: the perf run writes them with no runs."""
+    data = results_data(**kw)
+    extra = data["benchmarks"][0]["extra_info"]
+    data["benchmarks"] = [*data["benchmarks"][:keep], *({"extra_info": {**extra, "case_id": c, "run_records": []}}
+                                                        for c in cases)]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_case_whose_every_run_was_disturbed_is_left_out_and_the_night_is_kept(tmp_path, capsys) -> None:
+    """Before, one such case refused its file, and with it (all checked first) every shard of the night."""
+    root = tmp_path / "history"
+    good = results(tmp_path / "perf-job0.json")
+    mixed = _with_runless(tmp_path / "perf-job1.json", ["bert-jit-b"], session="h-other")
+    busy = _with_runless(tmp_path / "perf-job2.json", ["bert-jit-c", "bert-jit-d"], keep=False, session="h-busy")
+    assert main(["history", "--history", str(root), "add", str(good), str(mixed), str(busy)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 3 and "added run" in out[0] and "left out" not in out[0]
+    assert "added run" in out[1] and "1 case(s) left out (every run measured on a busy machine): bert-jit-b" in out[1]
+    assert out[2].endswith("nothing added from perf-job2.json: 2 case(s) left out (every run measured on a busy "
+                           "machine): bert-jit-c, bert-jit-d")
+    h = hi.load(root)
+    assert sorted(r.session for r in h.runs.values()) == ["h-other", "h-runner1"]
+    assert [c.case_id for c in h.cases] == ["bert-jit", "bert-jit"]
+
+
+def test_a_night_with_no_case_that_has_runs_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    root = tmp_path / "history"
+    busy = _with_runless(tmp_path / "perf-job0.json", ["bert-jit-b"], keep=False)
+    assert main(["history", "--history", str(root), "add", str(busy)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "no run to add" in out[0] and "bert-jit-b" in out[0] and "busy machine" in out[0]
+    assert not root.exists()
