@@ -375,3 +375,33 @@ def test_a_drop_is_placed_at_its_step_not_where_two_low_nights_before_it_shrink_
     assert cp._best_cut(values, 0, cuts) == 42
     found = tail_drop(values, 0)
     assert found is not None and found[0] == 42
+
+
+@pytest.mark.parametrize(("later", "still_open"), [("partial fix", -0.05), ("lock change", -0.10)])
+def test_an_open_regression_holds_from_its_split_to_the_newest_night_past_a_later_segment(
+        tmp_path, capsys, later, still_open) -> None:
+    """10 % down on night 60 of 81; from night 61 a later segment starts: half of it fixed, or the
+    lock changed (the speed unchanged). The regression is open all along; its hold was its own
+    segment's length (1 night), so it never alerted. Now it holds 21 nights, sized as what is open."""
+    from infergate.reports import dashboard
+
+    root, start = tmp_path / "history", date(2026, 1, 1)
+    for n in range(81):
+        level = 1.0 if n < 60 else 0.95 if later == "partial fix" and n > 60 else 0.9
+        lock = "lock-b" if later == "lock change" and n > 60 else "lock-a"
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        history_cli.add([results(tmp_path / "r.json", night=(start + timedelta(days=n)).isoformat(),
+                                 speedup=1.5 * level * jitter, lock=lock, session=f"h-{n}")], root)
+    (s,) = analyse(hi.load(root))
+    assert s.fit.bounds == (0, 60, 61)  # the regression's own segment is the one night 60
+    drop = s.open_regression
+    assert drop is not None and drop.after.night == "2026-03-02" and drop.nights_held == 21
+    assert drop.size == pytest.approx(still_open, abs=0.005) and drop.high < 0
+    assert s.alerts(2) == [drop] and not drop.alerts(22)
+    assert main(["history", "--history", str(root), "detect"]) == 1
+    out = capsys.readouterr().out
+    assert (f"REGRESSION ALERT m__avx2__2c2t torch-x__noipex__notf bert-jit: {still_open:+.1%} [" in out
+            and "the newest segment against the one before the drop) between night 2026-03-01" in out
+            and "held 21 night(s)" in out), out
+    (row,) = dashboard.regressions([s])
+    assert row["alerts"] is True and row["nights_held"] == 21 and row["size"] == drop.size

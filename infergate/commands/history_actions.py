@@ -129,7 +129,7 @@ def detect_lines(root: Path, hold: int) -> list[str]:
     from ..measuring.history_analysis import analyse, describe
 
     found = analyse(hi.load(root))
-    lines = [describe(s, c, hold) for s in found for c in s.fit.changes]
+    lines = [describe(s, c, hold) for s in found for c in s.changes]
     alerts = sum(1 for s in found for _ in s.alerts(hold))
     nights = sum(len(s.points) for s in found)
     lines.append(f"{len(found)} case series, {nights} case-nights: {len(lines)} change point(s), "

@@ -6,6 +6,7 @@ calibrate``'s replays (docs/calibration.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -312,7 +313,12 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
 def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
     """The newest regression the series has not come back from: the newest segment still sits below
     the segment before the drop, by the same interval a change point is judged by. A drop fixed
-    later is history, not an alarm (else one regression would fail every night after it)."""
+    later is history, not an alarm (else one regression would fail every night after it).
+
+    Returned as what is open tonight, not as the step the fit placed: held from its split to the
+    newest night, and sized (with its interval and z) as the newest segment against the one before
+    the drop. A later segment (a partial fix, a lock change) ends the step's own segment, and its
+    length would stay the night(s) before it: the regression would never hold long enough to alert."""
     newest = list(points[fit.bounds[-1]:])
     for c in reversed(fit.changes):
         if c.kind != "regression":
@@ -323,5 +329,6 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
         before = list(points[fit.bounds[k - 1]:c.index])
         back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
         if back.kind == "regression":
-            return c
+            return dataclasses.replace(c, size=back.size, low=back.low, high=back.high, z=back.z,
+                                       nights_held=len(points) - c.index)
     return None

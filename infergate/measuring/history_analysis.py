@@ -24,7 +24,7 @@ class CaseSeries:
     gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
 
     def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
-        return [c for c in self.fit.changes if self.alerting(c, hold)]
+        return [c for c in self.changes if self.alerting(c, hold)]
 
     def alerting(self, c: Change, hold: int = DEFAULT_HOLD) -> bool:
         """Only the open regression alerts: detect's exit code and the dashboard say the same."""
@@ -32,8 +32,20 @@ class CaseSeries:
 
     @functools.cached_property
     def open_regression(self) -> Change | None:
-        """The newest drop the series has not come back from (changepoints.open_drop)."""
+        """The newest drop the series has not come back from, as it stands tonight (changepoints.open_drop)."""
         return open_drop(self.points, self.fit)
+
+    @functools.cached_property
+    def changes(self) -> tuple[Change, ...]:
+        """The fit's change points with the open regression as it stands tonight (held to the newest
+        night, its size the newest segment's): what detect, new_changes and the dashboard report."""
+        o = self.open_regression
+        return tuple(o if o is not None and c.index == o.index else c for c in self.fit.changes)
+
+    def reopened(self, c: Change) -> bool:
+        """Whether ``c`` is the open regression with a later segment after its own (a partial fix, a lock
+        change): its size is then the newest segment's against the nights before the drop."""
+        return c is self.open_regression and c.index != self.fit.bounds[-1]
 
 
 def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, ...]:
@@ -55,8 +67,10 @@ def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
     flag = (" ALERT" if s.alerting(c, hold) else f" (alerts after {hold} nights)" if c is s.open_regression
             else " (not open)" if c.kind == "regression" else "")
     lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
+    given = ("95 % given the split; the newest segment against the one before the drop" if s.reopened(c)
+             else "95 % given the split")
     return (f"{c.kind.upper()}{flag} {s.machine_class} {s.lane} {s.case_id}: {c.size:+.1%} "
-            f"[{c.low:+.1%}, {c.high:+.1%}] (95 % given the split) between night {c.before.night} "
+            f"[{c.low:+.1%}, {c.high:+.1%}] ({given}) between night {c.before.night} "
             f"(commit {str(c.before.commit)[:10]}) "
             f"and night {c.after.night} (commit {str(c.after.commit)[:10]}), held {c.nights_held} night(s){lock}")
 
@@ -101,9 +115,9 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
     for s in now:
         prior = old.get((s.machine_class, s.lane, s.case_id))
         position = {p.night: i for i, p in enumerate(s.points)}
-        for c in s.fit.changes:
+        for c in s.changes:
             match = [] if prior is None else [
-                b for b in prior.fit.changes
+                b for b in prior.changes
                 if b.kind == c.kind and abs(position.get(b.after.night, -9) - c.index) <= 1]
             alerted = prior is not None and any(prior.alerting(b, hold) for b in match)
             if not match or (s.alerting(c, hold) and not alerted):

@@ -80,7 +80,7 @@ def svg(s: CaseSeries) -> str:
     for i in s.fit.lock_starts:
         parts.append(f'<line class="lock" x1="{x(i - 0.5):.1f}" x2="{x(i - 0.5):.1f}" y1="0" y2="{HEIGHT - BOTTOM}" '
                      'stroke="#888" stroke-dasharray="2,3"><title>lock changed</title></line>')
-    for c in s.fit.changes:
+    for c in s.changes:
         colour = {"regression": "#c00", "improvement": "#080"}.get(c.kind, "#c80")
         parts.append(f'<line class="change {c.kind}" x1="{x(c.index - 0.5):.1f}" x2="{x(c.index - 0.5):.1f}" '
                      f'y1="0" y2="{HEIGHT - BOTTOM}" stroke="{colour}" stroke-width="2"><title>'
@@ -98,7 +98,7 @@ def svg(s: CaseSeries) -> str:
 
 
 def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
-    last: Change | None = s.fit.changes[-1] if s.fit.changes else None
+    last: Change | None = s.changes[-1] if s.changes else None
     if last is None:
         return "no change point"
     state = "open" if s.open_regression is last else "not the newest segment"
