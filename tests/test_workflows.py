@@ -210,3 +210,33 @@ def test_every_exit_code_a_workflow_names_means_what_it_says(path):
 
 def test_the_exit_code_check_catches_a_stale_code():
     assert [int(c) for c in _CASE.search('case "$code" in 0|6|7|8) ;;').group(1).split("|")] == [0, 6, 7, 8]
+
+
+def _after_publish(name: str) -> str:
+    """The publish step's shell after it took tools/history_publish.sh's exit code as ``code``."""
+    job = WRITER_JOB.search((ROOT / ".github" / "workflows" / name).read_text())
+    assert job, name
+    lines = job.group(0).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "code=$?") + 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    tail = []
+    for line in lines[start:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        tail.append(line[indent:])
+    return "\n".join(tail)
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_a_publish_that_failed_fails_its_job_and_an_alert_fails_the_nightly_only(name, tmp_path):
+    """tools/history_publish.sh: 1 is a regression alert (after the push), 2-5 the publish failing,
+    tonight not recorded. The canary's job passes on the alert (its verdict is its gate job's), and
+    must fail on every other code: it tests for 1, not for 'more than 1'."""
+    tail = _after_publish(name)
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "GITHUB_REPOSITORY_OWNER": "o",
+           "GITHUB_REPOSITORY": "o/r"}
+    for code in range(6):
+        # As GitHub runs a step's script: bash -e with pipefail.
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", f"code={code}\n{tail}"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == (0 if (name, code) == ("canary.yml", 1) else code), (code, done.stderr)
