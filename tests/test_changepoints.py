@@ -405,3 +405,32 @@ def test_an_open_regression_holds_from_its_split_to_the_newest_night_past_a_late
             and "held 21 night(s)" in out), out
     (row,) = dashboard.regressions([s])
     assert row["alerts"] is True and row["nights_held"] == 21 and row["size"] == drop.size
+
+
+def test_sessions_of_one_night_hold_one_night_and_are_told_apart_by_new_against(tmp_path, capsys) -> None:
+    """Night 21 has three sessions, each 10 % down: the scheduled nightly, then two dispatched by hand.
+    The drop has held one night: no alert (it was 'held 3 night(s)', an ALERT), 21 case-nights, and
+    against the history as it stood after the first session nothing is new (the three points share a
+    night, which matched the change to the last of them, two points off: listed again as new)."""
+    import shutil
+
+    root = tmp_path / "history"
+    for n in range(20):
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        history_cli.add([results(tmp_path / "r.json", night=f"2026-11-{n + 1:02d}", speedup=1.5 * jitter,
+                                 session=f"h-{n}")], root)
+    for k in range(3):
+        path = results(tmp_path / "r.json", night="2026-11-21", speedup=1.35 * (1 + 0.003 * k), session=f"h-21-{k}")
+        path.write_text(path.read_text().replace("T02:30:00", f"T0{3 + k}:30:00"))
+        history_cli.add([path], root)
+        if k == 0:
+            shutil.copytree(root, tmp_path / "before")
+    capsys.readouterr()
+    assert main(["history", "--history", str(tmp_path / "before"), "detect"]) == 0
+    assert "REGRESSION (alerts after 2 nights)" in capsys.readouterr().out  # reported before the re-runs
+    assert main(["history", "--history", str(root), "detect"]) == 0
+    out = capsys.readouterr().out
+    assert "between night 2026-11-20" in out and "held 1 night(s)" in out and "ALERT" not in out, out
+    assert "1 case series, 21 case-nights:" in out
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / "before")]) == 0
+    assert capsys.readouterr().out.startswith("0 change point(s) new tonight")

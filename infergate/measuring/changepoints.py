@@ -66,7 +66,7 @@ class Change:
     size: float  # exp(new mean - old mean) - 1
     low: float
     high: float
-    nights_held: int
+    nights_held: int  # distinct nights from its split on (``nights``)
     lock_changes: tuple[str, ...]
     z: float  # the step over its standard error; z² is what the split saved, in sd² units
 
@@ -126,6 +126,12 @@ def _partition(values: Sequence[float], penalty: float) -> list[int]:
     return sorted(starts)
 
 
+def nights(points: Sequence[Point]) -> int:
+    """How many nights ``points`` span: two sessions of one night (a run dispatched by hand beside the
+    scheduled one) are one night of holding, not two."""
+    return len({p.night for p in points})
+
+
 def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
     if a.lock == b.lock:
         return ()
@@ -145,7 +151,8 @@ def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, 
     se = sd * math.sqrt(1 / len(old) + 1 / len(new))
     t = _t_quantile(1 - (1 - INTERVAL) / 2, df)
     return Change(nxt, points[nxt - 1], points[nxt], math.expm1(diff), math.expm1(diff - t * se),
-                  math.expm1(diff + t * se), end - nxt, lock_differences(points[nxt - 1], points[nxt]), diff / se)
+                  math.expm1(diff + t * se), nights(points[nxt:end]), lock_differences(points[nxt - 1], points[nxt]),
+                  diff / se)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -330,5 +337,5 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
         back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
         if back.kind == "regression":
             return dataclasses.replace(c, size=back.size, low=back.low, high=back.high, z=back.z,
-                                       nights_held=len(points) - c.index)
+                                       nights_held=nights(points[c.index:]))
     return None

@@ -109,17 +109,23 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
     """The change points of ``now`` that ``before`` (the same history before tonight's runs were
     appended) did not report, and the regressions that alert now and did not then: what the
     nightly's step summary lists. A change point matches one of before of the same kind whose first
-    night is within one night of its own (a split may move by a night as nights are added)."""
+    point is within one point of its own (a split may move by a night as nights are added). The
+    point is found as itself, not by its night: two sessions of one night are two points."""
     old = {(s.machine_class, s.lane, s.case_id): s for s in before}
     out = []
     for s in now:
         prior = old.get((s.machine_class, s.lane, s.case_id))
-        position = {p.night: i for i, p in enumerate(s.points)}
+        position = {_key(p): i for i, p in enumerate(s.points)}
         for c in s.changes:
             match = [] if prior is None else [
                 b for b in prior.changes
-                if b.kind == c.kind and abs(position.get(b.after.night, -9) - c.index) <= 1]
+                if b.kind == c.kind and abs(position.get(_key(b.after), -9) - c.index) <= 1]
             alerted = prior is not None and any(prior.alerting(b, hold) for b in match)
             if not match or (s.alerting(c, hold) and not alerted):
                 out.append((s, c))
     return out
+
+
+def _key(p: Point) -> tuple[str, float, str | None, str | None]:
+    """A point as itself (its night, session mean, commit and set-up): one a night no longer names."""
+    return p.night, p.value, p.commit, p.lock
