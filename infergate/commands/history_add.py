@@ -81,6 +81,11 @@ def _left_out(runless: list[str]) -> str:
 def add(paths: list[Path], root: Path) -> list[str]:
     loaded = [(path, records_from_results(path)) for path in paths]  # all checked before any is written
     usable = [(path, got.run, got.cases) for path, got in loaded if got.run is not None]
+    for path, run, cases in usable:
+        try:
+            hi.check(root, run, cases)
+        except hi.BadLine as exc:
+            raise DataFileError(f"results file {path} would give the history {exc}") from None
     if not usable:
         # Nothing at all to append is the night lost: said as an error, not as a quiet "nothing added".
         raise DataFileError("no run to add: " + "; ".join(f"results file {path}: {_left_out(got.runless)}"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.atomic import write_text
+from ..core.errors import DataFileError
 from ..measuring.changepoints import DEFAULT_HOLD, Change
 from ..measuring.history_analysis import CaseSeries, describe
 
@@ -148,9 +149,17 @@ def index_page(found: Sequence[CaseSeries], open_: list[dict[str, object]]) -> s
 
 
 def publish(found: Sequence[CaseSeries], out: Path) -> list[Path]:
+    pairs = sorted({(s.machine_class, s.lane) for s in found})
+    for machine_class, lane in pairs:
+        # The history's reader checks the names; the site is written from them all the same, so a name
+        # that is a path (../..) is refused here too, before anything is written.
+        name = page_name(machine_class, lane)
+        if Path(name).name != name or name.startswith("."):
+            raise DataFileError(f"machine class {machine_class!r} lane {lane!r} would name a page outside "
+                                f"{out}: nothing published")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for machine_class, lane in sorted({(s.machine_class, s.lane) for s in found}):
+    for machine_class, lane in pairs:
         mine = [s for s in found if (s.machine_class, s.lane) == (machine_class, lane)]
         path = out / page_name(machine_class, lane)
         write_text(path, class_page(machine_class, lane, mine))
