@@ -356,3 +356,16 @@ def test_add_refuses_results_that_would_make_an_unreadable_history_line(tmp_path
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "would give the history a run record packages must be an object" in out[0], out
     assert not root.exists()
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+@pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
+                                     ["baselines", "add", "--baselines", "{out}"]])
+def test_a_results_version_that_only_equals_1_is_refused(tmp_path, capsys, version, command) -> None:
+    made = tmp_path / "r.json"
+    made.write_text(json.dumps(results_data()).replace('"results_version": 1', f'"results_version": {version}'))
+    out = tmp_path / "out"
+    assert main([*(a.format(out=out) for a in command), str(made)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and f"has results version {version.title()}" in printed[0], printed
+    assert not out.exists()

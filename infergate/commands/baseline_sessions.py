@@ -35,7 +35,8 @@ def read_results(path: Path) -> dict[str, Any]:
     if not isinstance(ig, dict) or "results_version" not in ig:
         raise DataFileError(f"results file {path} has no machine_info.infergate: not written by --ig-json "
                             "of this infergate (or written before results carried their runs)")
-    if ig["results_version"] not in RESULTS_VERSIONS:
+    # type() is int: True and 1.0 equal 1 but are not a version this infergate wrote.
+    if type(ig["results_version"]) is not int or ig["results_version"] not in RESULTS_VERSIONS:
         raise DataFileError(f"results file {path} has results version {ig['results_version']!r}; this "
                             f"infergate reads {', '.join(map(str, RESULTS_VERSIONS))}")
     return data
