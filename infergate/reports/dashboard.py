@@ -98,14 +98,35 @@ def svg(s: CaseSeries) -> str:
             f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">{"".join(parts)}</svg>')
 
 
+def _where(s: CaseSeries, c: Change) -> str:
+    """Whether ``c`` starts the newest segment: a later one (a fix, a lock change) may follow it."""
+    newest = s.fit.bounds[-1]
+    return "the newest segment starts there" if c.index == newest else (
+        f"a later segment starts at night {html.escape(s.points[newest].night)}")
+
+
+def _interval(c: Change) -> str:
+    return f"{c.size:+.1%} [{c.low:+.1%}, {c.high:+.1%}] (95 % given the split)"
+
+
 def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
+    """The case page's verdict: the open regression and its alert whatever came after it (the index
+    lists it), then the latest change point when it is another one."""
+    parts = []
+    drop = s.open_regression
+    if drop is not None:
+        held = (f"ALERT, held {drop.nights_held} night(s)" if s.alerting(drop, hold)
+                else f"held {drop.nights_held} night(s), alerts after {hold}")
+        parts.append(f'<span class="regression">open regression: {_interval(drop)} since night '
+                     f"{html.escape(drop.after.night)} ({held}; {_where(s, drop)})</span>")
     last: Change | None = s.changes[-1] if s.changes else None
     if last is None:
-        return "no change point"
-    state = "open" if s.open_regression is last else "not the newest segment"
-    held = f", ALERT (held {last.nights_held} nights)" if s.alerting(last, hold) else ""
-    return (f'<span class="{last.kind}">latest change: {last.kind} {last.size:+.1%} [{last.low:+.1%}, '
-            f'{last.high:+.1%}] (95 % given the split) at night {html.escape(last.after.night)} ({state}{held})</span>')
+        parts.append("no change point")
+    elif last is not drop:
+        fixed = "not open; " if last.kind == "regression" else ""
+        parts.append(f'<span class="{last.kind}">latest change: {last.kind} {_interval(last)} at night '
+                     f"{html.escape(last.after.night)} ({fixed}{_where(s, last)})</span>")
+    return "; ".join(parts)
 
 
 def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> str:
