@@ -4,6 +4,7 @@ lock changes, alerting only once held; the replays the penalty was chosen on."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 from dataclasses import replace
@@ -434,3 +435,27 @@ def test_sessions_of_one_night_hold_one_night_and_are_told_apart_by_new_against(
     assert "1 case series, 21 case-nights:" in out
     assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / "before")]) == 0
     assert capsys.readouterr().out.startswith("0 change point(s) new tonight")
+
+
+@pytest.mark.parametrize(("field", "after", "says"), [("recipe", 2, "recipe 1 -> 2"), ("threads", 2, "threads 1 -> 2")])
+def test_a_recipe_or_threads_change_is_named_not_read_as_the_same_lock(tmp_path, capsys, field, after, says) -> None:
+    """The set-up key is lock|recipe|threads; with the packages unchanged the old fallback cut it to
+    its first 12 characters, 'lock lock-a|recip -> lock-a|recip'."""
+    from tests.test_history import results_data
+
+    root = tmp_path / "history"
+    for n in range(24):
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        data = results_data(night=f"2026-11-{n + 1:02d}", speedup=1.5 * (0.8 if n >= 12 else 1) * jitter,
+                            session=f"h-{n}")
+        if n >= 12:
+            data["benchmarks"][0]["extra_info"][field] = after
+        (tmp_path / "r.json").write_text(json.dumps(data))
+        history_cli.add([tmp_path / "r.json"], root)
+    (s,) = analyse(hi.load(root))
+    assert [c.lock_changes for c in s.changes] == [(says,)]
+    main(["history", "--history", str(root), "detect"])
+    assert f"set-up changed: {says}" in capsys.readouterr().out
+    lock = replace(s.points[0], lock="d2|recipe 1|threads 1", packages={"torch": "2.9"})
+    assert cp.lock_differences(s.points[0], lock) == ("torch 2.8.0 -> 2.9",)  # packages, as before
+    assert cp.lock_differences(s.points[0], replace(lock, packages=s.points[0].packages)) == ("lock lock-a -> d2",)

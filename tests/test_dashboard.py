@@ -56,6 +56,7 @@ def test_a_page_per_class_and_lane_with_every_series_segment_and_lock_marker(sit
     assert page.count('<svg class="series"') == len(mine)
     assert page.count('class="night"') == sum(len(s.points) for s in mine)
     assert page.count('class="lock"') == len(mine)  # the lock changed once, at night 10, in every series
+    assert page.count("<title>set-up changed: ") == len(mine)  # named, as detect names it
     assert "http" not in page  # nothing fetched from the network
     # Dated x axes: the first and the newest night under every series, 6 dates each (30 nights).
     dates = re.findall(r'<text class="xtick"[^>]*>([0-9-]+)</text>', page)

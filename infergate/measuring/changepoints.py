@@ -133,12 +133,25 @@ def nights(points: Sequence[Point]) -> int:
 
 
 def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
+    """What changed in the set-up between two points: the packages that moved (else the lock digest),
+    and each other part that differs ("recipe 1 -> 2", "threads 1 -> 2"). ``Point.lock`` is the
+    set-up key, '|'-separated, the lock digest first, then 'name value' parts (history.set_up_key):
+    compared whole, a recipe or threads change read as "lock <digest> -> <the same digest>"."""
     if a.lock == b.lock:
         return ()
-    pa, pb = dict(a.packages or {}), dict(b.packages or {})
-    moved = tuple(f"{name} {pa.get(name, '-')} -> {pb.get(name, '-')}" for name in sorted(set(pa) | set(pb))
-                  if pa.get(name) != pb.get(name))
-    return moved or (f"lock {str(a.lock)[:12]} -> {str(b.lock)[:12]}",)
+    la, lb = str(a.lock).split("|"), str(b.lock).split("|")
+    out: list[str] = []
+    if la[0] != lb[0]:
+        pa, pb = dict(a.packages or {}), dict(b.packages or {})
+        out += [f"{name} {pa.get(name, '-')} -> {pb.get(name, '-')}" for name in sorted(set(pa) | set(pb))
+                if pa.get(name) != pb.get(name)] or [f"lock {la[0][:12]} -> {lb[0][:12]}"]
+    if len(la) != len(lb):  # keys of another form: said whole rather than paired part by part
+        return (*out, f"set-up {'|'.join(la[1:]) or '-'} -> {'|'.join(lb[1:]) or '-'}")
+    for x, y in zip(la[1:], lb[1:], strict=True):
+        if x != y:
+            name, _, old = x.partition(" ")
+            out.append(f"{name} {old} -> {y.partition(' ')[2]}" if y.startswith(f"{name} ") else f"{x} -> {y}")
+    return tuple(out)
 
 
 def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, df: int) -> Change:

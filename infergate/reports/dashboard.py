@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..core.atomic import write_text
 from ..core.errors import DataFileError
-from ..measuring.changepoints import DEFAULT_HOLD, Change
+from ..measuring.changepoints import DEFAULT_HOLD, Change, lock_differences
 from ..measuring.history_analysis import CaseSeries, describe
 
 WIDTH, HEIGHT, PAD = 640, 190, 34
@@ -79,8 +79,9 @@ def svg(s: CaseSeries) -> str:
 
     parts = _axes(s, x, y, low, high)
     for i in s.fit.lock_starts:
+        what = html.escape(", ".join(lock_differences(s.points[i - 1], s.points[i])))
         parts.append(f'<line class="lock" x1="{x(i - 0.5):.1f}" x2="{x(i - 0.5):.1f}" y1="0" y2="{HEIGHT - BOTTOM}" '
-                     'stroke="#888" stroke-dasharray="2,3"><title>lock changed</title></line>')
+                     f'stroke="#888" stroke-dasharray="2,3"><title>set-up changed: {what}</title></line>')
     for c in s.changes:
         colour = {"regression": "#c00", "improvement": "#080"}.get(c.kind, "#c80")
         parts.append(f'<line class="change {c.kind}" x1="{x(c.index - 0.5):.1f}" x2="{x(c.index - 0.5):.1f}" '
@@ -134,7 +135,7 @@ def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> st
     body = [f"<h1>{html.escape(machine_class)} · {html.escape(lane)}</h1>",
             f'<p><a href="index.html">all classes</a> · {len(found)} case(s), nights {nights[0]} .. {nights[-1]}. '
             "Dots: nightly session means; blue: segment means; red/green lines: change points (regression / "
-            "improvement); grey dashes: the lock changed.</p>"]
+            "improvement); grey dashes: the set-up changed (lock, recipe or threads).</p>"]
     for s in found:
         gate = html.escape(s.gate_verdict or "not recorded")
         body.append(f'<div class="case"><h3>{html.escape(s.case_id)}</h3>{svg(s)}<p>{verdict(s)}; noise sd '
