@@ -4,6 +4,7 @@ lock changes, alerting only once held; the replays the penalty was chosen on."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 from dataclasses import replace
@@ -375,3 +376,86 @@ def test_a_drop_is_placed_at_its_step_not_where_two_low_nights_before_it_shrink_
     assert cp._best_cut(values, 0, cuts) == 42
     found = tail_drop(values, 0)
     assert found is not None and found[0] == 42
+
+
+@pytest.mark.parametrize(("later", "still_open"), [("partial fix", -0.05), ("lock change", -0.10)])
+def test_an_open_regression_holds_from_its_split_to_the_newest_night_past_a_later_segment(
+        tmp_path, capsys, later, still_open) -> None:
+    """10 % down on night 60 of 81; from night 61 a later segment starts: half of it fixed, or the
+    lock changed (the speed unchanged). The regression is open all along; its hold was its own
+    segment's length (1 night), so it never alerted. Now it holds 21 nights, sized as what is open."""
+    from infergate.reports import dashboard
+
+    root, start = tmp_path / "history", date(2026, 1, 1)
+    for n in range(81):
+        level = 1.0 if n < 60 else 0.95 if later == "partial fix" and n > 60 else 0.9
+        lock = "lock-b" if later == "lock change" and n > 60 else "lock-a"
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        history_cli.add([results(tmp_path / "r.json", night=(start + timedelta(days=n)).isoformat(),
+                                 speedup=1.5 * level * jitter, lock=lock, session=f"h-{n}")], root)
+    (s,) = analyse(hi.load(root))
+    assert s.fit.bounds == (0, 60, 61)  # the regression's own segment is the one night 60
+    drop = s.open_regression
+    assert drop is not None and drop.after.night == "2026-03-02" and drop.nights_held == 21
+    assert drop.size == pytest.approx(still_open, abs=0.005) and drop.high < 0
+    assert s.alerts(2) == [drop] and not drop.alerts(22)
+    assert main(["history", "--history", str(root), "detect"]) == 1
+    out = capsys.readouterr().out
+    assert (f"REGRESSION ALERT m__avx2__2c2t torch-x__noipex__notf bert-jit: {still_open:+.1%} [" in out
+            and "the newest segment against the one before the drop) between night 2026-03-01" in out
+            and "held 21 night(s)" in out), out
+    (row,) = dashboard.regressions([s])
+    assert row["alerts"] is True and row["nights_held"] == 21 and row["size"] == drop.size
+
+
+def test_sessions_of_one_night_hold_one_night_and_are_told_apart_by_new_against(tmp_path, capsys) -> None:
+    """Night 21 has three sessions, each 10 % down: the scheduled nightly, then two dispatched by hand.
+    The drop has held one night: no alert (it was 'held 3 night(s)', an ALERT), 21 case-nights, and
+    against the history as it stood after the first session nothing is new (the three points share a
+    night, which matched the change to the last of them, two points off: listed again as new)."""
+    import shutil
+
+    root = tmp_path / "history"
+    for n in range(20):
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        history_cli.add([results(tmp_path / "r.json", night=f"2026-11-{n + 1:02d}", speedup=1.5 * jitter,
+                                 session=f"h-{n}")], root)
+    for k in range(3):
+        path = results(tmp_path / "r.json", night="2026-11-21", speedup=1.35 * (1 + 0.003 * k), session=f"h-21-{k}")
+        path.write_text(path.read_text().replace("T02:30:00", f"T0{3 + k}:30:00"))
+        history_cli.add([path], root)
+        if k == 0:
+            shutil.copytree(root, tmp_path / "before")
+    capsys.readouterr()
+    assert main(["history", "--history", str(tmp_path / "before"), "detect"]) == 0
+    assert "REGRESSION (alerts after 2 nights)" in capsys.readouterr().out  # reported before the re-runs
+    assert main(["history", "--history", str(root), "detect"]) == 0
+    out = capsys.readouterr().out
+    assert "between night 2026-11-20" in out and "held 1 night(s)" in out and "ALERT" not in out, out
+    assert "1 case series, 21 case-nights:" in out
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / "before")]) == 0
+    assert capsys.readouterr().out.startswith("0 change point(s) new tonight")
+
+
+@pytest.mark.parametrize(("field", "after", "says"), [("recipe", 2, "recipe 1 -> 2"), ("threads", 2, "threads 1 -> 2")])
+def test_a_recipe_or_threads_change_is_named_not_read_as_the_same_lock(tmp_path, capsys, field, after, says) -> None:
+    """The set-up key is lock|recipe|threads; with the packages unchanged the old fallback cut it to
+    its first 12 characters, 'lock lock-a|recip -> lock-a|recip'."""
+    from tests.test_history import results_data
+
+    root = tmp_path / "history"
+    for n in range(24):
+        jitter = 1 + 0.004 * ((n * 7) % 5 - 2)
+        data = results_data(night=f"2026-11-{n + 1:02d}", speedup=1.5 * (0.8 if n >= 12 else 1) * jitter,
+                            session=f"h-{n}")
+        if n >= 12:
+            data["benchmarks"][0]["extra_info"][field] = after
+        (tmp_path / "r.json").write_text(json.dumps(data))
+        history_cli.add([tmp_path / "r.json"], root)
+    (s,) = analyse(hi.load(root))
+    assert [c.lock_changes for c in s.changes] == [(says,)]
+    main(["history", "--history", str(root), "detect"])
+    assert f"set-up changed: {says}" in capsys.readouterr().out
+    lock = replace(s.points[0], lock="d2|recipe 1|threads 1", packages={"torch": "2.9"})
+    assert cp.lock_differences(s.points[0], lock) == ("torch 2.8.0 -> 2.9",)  # packages, as before
+    assert cp.lock_differences(s.points[0], replace(lock, packages=s.points[0].packages)) == ("lock lock-a -> d2",)

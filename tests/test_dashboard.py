@@ -56,6 +56,7 @@ def test_a_page_per_class_and_lane_with_every_series_segment_and_lock_marker(sit
     assert page.count('<svg class="series"') == len(mine)
     assert page.count('class="night"') == sum(len(s.points) for s in mine)
     assert page.count('class="lock"') == len(mine)  # the lock changed once, at night 10, in every series
+    assert page.count("<title>set-up changed: ") == len(mine)  # named, as detect names it
     assert "http" not in page  # nothing fetched from the network
     # Dated x axes: the first and the newest night under every series, 6 dates each (30 nights).
     dates = re.findall(r'<text class="xtick"[^>]*>([0-9-]+)</text>', page)
@@ -78,3 +79,36 @@ def test_headless_chromium_draws_every_point_of_every_series(site) -> None:
     assert re.search(rf'data-series="{len(mine)}"', done.stdout)
     drawn = re.findall(r'data-points="(\d+)"[^>]*data-drawn="(\d+)" data-dated="(\d+)"', done.stdout)
     assert len(drawn) == len(mine) and all(a == b and int(d) == dashboard.X_TICKS for a, b, d in drawn)
+
+
+def _series(levels: list[float], lock_at: int | None = None):
+    """One case's nights at ``levels`` (fractions off 1.5x), 1 % night-to-night noise, fitted."""
+    import math
+    import random
+
+    from infergate.measuring.changepoints import Point, detect
+    from infergate.measuring.history_analysis import CaseSeries
+
+    rng = random.Random(3)
+    points = tuple(Point(f"n{i:03d}", math.log(1.5) + rng.gauss(0, 0.01) + math.log1p(level), f"c{i}",
+                         "b" if lock_at is not None and i >= lock_at else "a") for i, level in enumerate(levels))
+    return CaseSeries("m__avx2__2c2t", "torch-x__noipex__notf", "case", "jit", points, detect(points))
+
+
+def test_the_case_page_shows_the_open_regression_and_says_where_the_newest_segment_starts() -> None:
+    """A 10 % drop on night 60, half fixed from 61: the index lists the drop as an ALERT; the case
+    page showed only the later improvement, marked '(not the newest segment)' although it is."""
+    partial = _series([0.0] * 60 + [-0.10] + [-0.05] * 20)
+    page = dashboard.verdict(partial)
+    assert page.startswith('<span class="regression">open regression: -4.6% [') and "since night n060" in page
+    assert "(ALERT, held 21 night(s); a later segment starts at night n061)" in page
+    assert "latest change: improvement +5.9% [" in page and "at night n061 (the newest segment starts there)" in page
+    assert "not the newest segment" not in page
+    fresh = dashboard.verdict(_series([0.0] * 60 + [-0.10] * 3))  # the drop is the newest split: said once
+    assert "open regression: " in fresh and "(ALERT, held 3 night(s); the newest segment starts there)" in fresh
+    assert "latest change" not in fresh
+    fixed = dashboard.verdict(_series([0.0] * 60 + [-0.10] * 20 + [0.0] * 20))
+    assert "open regression" not in fixed and "latest change: improvement" in fixed
+    assert "(the newest segment starts there)" in fixed
+    locked = dashboard.verdict(_series([0.0] * 60 + [-0.10] * 20 + [0.0] * 20, lock_at=90))  # no change at it
+    assert "latest change: improvement" in locked and "(a later segment starts at night n090)" in locked

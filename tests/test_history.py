@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import signal
@@ -232,3 +233,139 @@ def test_add_refuses_a_class_or_lane_infergate_does_not_name(tmp_path, capsys, m
     printed = capsys.readouterr().out.strip().splitlines()
     assert len(printed) == 1 and f"{machine_class!r} / {lane!r} is not a machine class and lane" in printed[0]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["r.json"]
+
+
+def _with_runless(path: Path, cases: list[str], keep: bool = True, **kw) -> Path:
+    """A shard whose ``cases`` had every run disturbed: the perf run writes them with no runs."""
+    data = results_data(**kw)
+    extra = data["benchmarks"][0]["extra_info"]
+    data["benchmarks"] = [*data["benchmarks"][:keep], *({"extra_info": {**extra, "case_id": c, "run_records": []}}
+                                                        for c in cases)]
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_case_whose_every_run_was_disturbed_is_left_out_and_the_night_is_kept(tmp_path, capsys) -> None:
+    """Before, one such case refused its file, and with it (all checked first) every shard of the night."""
+    root = tmp_path / "history"
+    good = results(tmp_path / "perf-job0.json")
+    mixed = _with_runless(tmp_path / "perf-job1.json", ["bert-jit-b"], session="h-other")
+    busy = _with_runless(tmp_path / "perf-job2.json", ["bert-jit-c", "bert-jit-d"], keep=False, session="h-busy")
+    assert main(["history", "--history", str(root), "add", str(good), str(mixed), str(busy)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 3 and "added run" in out[0] and "left out" not in out[0]
+    assert "added run" in out[1] and "1 case(s) left out (every run measured on a busy machine): bert-jit-b" in out[1]
+    assert out[2].endswith("nothing added from perf-job2.json: 2 case(s) left out (every run measured on a busy "
+                           "machine): bert-jit-c, bert-jit-d")
+    h = hi.load(root)
+    assert sorted(r.session for r in h.runs.values()) == ["h-other", "h-runner1"]
+    assert [c.case_id for c in h.cases] == ["bert-jit", "bert-jit"]
+
+
+def test_a_night_with_no_case_that_has_runs_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    root = tmp_path / "history"
+    busy = _with_runless(tmp_path / "perf-job0.json", ["bert-jit-b"], keep=False)
+    assert main(["history", "--history", str(root), "add", str(busy)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "no run to add" in out[0] and "bert-jit-b" in out[0] and "busy machine" in out[0]
+    assert not root.exists()
+
+
+def _two_nights(tmp_path: Path) -> Path:
+    root = tmp_path / "h"
+    history_cli.add([results(tmp_path / "a.json"), results(tmp_path / "b.json", night="2026-11-28", session="h-2")],
+                    root)
+    return root
+
+
+def _edit(root: Path, kind: str, edit) -> tuple[Path, int]:
+    """Edit the newest ``kind`` line of the class's November file; its path and line number."""
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    lines = [json.loads(line) for line in month.read_text().splitlines()]
+    number = max(i for i, line in enumerate(lines, 1) if line["kind"] == kind)
+    edit(lines[number - 1])
+    month.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return month, number
+
+
+BAD_LINES = {  # what a hand edit or another writer can leave; each crashed a command or was read as valid
+    "recorded null": ("run", lambda d: d.update(recorded=None), "recorded must be a non-empty string"),
+    "recorded not a time": ("run", lambda d: d.update(recorded="yesterday"), "recorded must be an ISO timestamp"),
+    "night not a date": ("run", lambda d: d.update(night="2026-11-31"), "night must be a date"),
+    "night of another month": ("run", lambda d: d.update(night="2026-12-28", recorded="2026-12-28T02:30:00+00:00"),
+                               "is not the date of its recorded"),
+    "night not its recorded date": ("run", lambda d: d.update(night="2026-11-29"), "is not the date of its recorded"),
+    "packages a list": ("run", lambda d: d.update(packages=["torch"], lock="other"), "packages must be an object"),
+    "a package version a number": ("run", lambda d: d.update(packages={"torch": 2.8}), "packages must be an object"),
+    "cpu_flags a string": ("run", lambda d: d.update(cpu_flags="avx2"), "cpu_flags must be a list of strings"),
+    "class a path": ("run", lambda d: d.update(machine_class="../../escaped"), "is not a machine class and lane"),
+    "lane a path": ("run", lambda d: d.update(lane="../x"), "is not a machine class and lane"),
+    "class of another directory": ("run", lambda d: d.update(machine_class="other__avx2__2c2t"),
+                                   "is not its directory's 'm__avx2__2c2t'"),
+    "run field missing": ("run", lambda d: d.pop("session"), "is missing session"),
+    "unknown field": ("run", lambda d: d.update(sesion="x"), "unknown field(s) 'sesion'"),
+    "recipe a string": ("case", lambda d: d.update(recipe="2"), "recipe must be a revision number"),
+    "recipe a float": ("case", lambda d: d.update(recipe=1.9), "recipe must be a revision number"),
+    "recipe true": ("case", lambda d: d.update(recipe=True), "recipe must be a revision number"),
+    "threads a string": ("case", lambda d: d.update(threads="abc"), "threads must be a positive integer or null"),
+    "environment a list": ("case", lambda d: d.update(environment=["x"]), "environment must be an object"),
+    "verdict a number": ("case", lambda d: d.update(verdict=3), "verdict must be a non-empty string or null"),
+    "no runs": ("case", lambda d: d.update(runs=[]), "runs must be a non-empty list"),
+    "a run's speedup a string": ("case", lambda d: d["runs"][0].update(speedup="1.4"), "a run speedup"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_LINES)
+def test_a_bad_field_in_a_history_line_is_one_line_naming_file_and_line_for_every_reader(tmp_path, capsys,
+                                                                                          bad) -> None:
+    kind, edit, says = BAD_LINES[bad]
+    root = _two_nights(tmp_path)
+    month, number = _edit(root, kind, edit)
+    with pytest.raises(DataFileError, match=f"line {number}: a {kind} record"):
+        hi.load(root)
+    for action in (["show"], ["detect"], ["promote", "--all", "--baselines", str(tmp_path / "out")],
+                   ["publish", "--out", str(tmp_path / "site")]):
+        assert main(["history", "--history", str(root), *action]) == 2, (bad, action)
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and f"history file {month} line {number}: a {kind} record" in out[0], out
+        assert says in out[0], out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "h"]  # nothing written
+
+
+def test_publish_never_writes_outside_out(tmp_path) -> None:
+    """A class named '../../escaped' made publish write escaped__<lane>.html two levels above --out."""
+    from infergate.measuring.history_analysis import analyse
+    from infergate.reports import dashboard
+
+    found = analyse(hi.load(_two_nights(tmp_path)))
+    crafted = [dataclasses.replace(s, machine_class="../../escaped") for s in found]
+    out = tmp_path / "a" / "b" / "site"
+    with pytest.raises(DataFileError, match="would name a page outside"):
+        dashboard.publish(crafted, out)
+    assert not (tmp_path / "a").exists() and not list(tmp_path.rglob("escaped*"))
+
+
+def test_add_refuses_results_that_would_make_an_unreadable_history_line(tmp_path, capsys) -> None:
+    """Provenance is written to the history as given: a list of packages was appended, and every later
+    load of the class refused (or crashed on) it."""
+    data = results_data()
+    data["machine_info"]["provenance"]["packages"] = ["torch"]
+    (tmp_path / "r.json").write_text(json.dumps(data))
+    root = tmp_path / "history"
+    assert main(["history", "--history", str(root), "add", str(tmp_path / "r.json")]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "would give the history a run record packages must be an object" in out[0], out
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("version", ["true", "1.0"])
+@pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
+                                     ["baselines", "add", "--baselines", "{out}"]])
+def test_a_results_version_that_only_equals_1_is_refused(tmp_path, capsys, version, command) -> None:
+    made = tmp_path / "r.json"
+    made.write_text(json.dumps(results_data()).replace('"results_version": 1', f'"results_version": {version}'))
+    out = tmp_path / "out"
+    assert main([*(a.format(out=out) for a in command), str(made)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and f"has results version {version.title()}" in printed[0], printed
+    assert not out.exists()

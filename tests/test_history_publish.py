@@ -111,3 +111,45 @@ def test_no_results_is_one_line_and_exit_2(tmp_path, clone) -> None:
     (tmp_path / "empty").mkdir()
     done = _publish(clone, tmp_path / "empty")
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0 and "nothing to append" in done.stderr
+
+
+def _one_night(tmp_path: Path) -> Path:
+    from tests.test_history import results
+
+    (tmp_path / "night").mkdir()
+    results(tmp_path / "night" / "perf-job0.json")
+    return tmp_path / "night"
+
+
+def test_a_refused_push_is_exit_4_not_the_alert_code(tmp_path, clone) -> None:
+    """Before, a refused push exited 1 (set -e passing git's code on): the nightly read it as a
+    regression alert and the canary's publish job, which lets 1 through, went green unrecorded."""
+    hook = tmp_path / "origin.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'refused by the test' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    done = _publish(clone, _one_night(tmp_path))
+    assert done.returncode == 4, done.stdout + done.stderr
+    assert "the push of infergate-history to origin failed" in done.stderr
+    assert BRANCH not in _git("--git-dir", str(tmp_path / "origin.git"), "branch", "--list", BRANCH)
+
+
+def test_an_unreachable_origin_is_exit_3_not_a_first_night(tmp_path, clone) -> None:
+    """Before, any failed fetch was taken for a first night: an orphan branch of tonight's runs alone,
+    whose push then failed with git's code (128 here; 1, the alert code, when origin refuses it)."""
+    _git("remote", "set-url", "origin", str(tmp_path / "gone.git"), cwd=clone)
+    done = _publish(clone, _one_night(tmp_path))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "could not read origin's branches" in done.stderr
+    assert not (clone / ".history-worktree").exists()  # no orphan branch was started
+
+
+def test_an_infergate_command_that_crashes_is_exit_5_not_the_alert_code(tmp_path, clone) -> None:
+    """A traceback exits 1, as an alert does: only a detect whose summary counts an alert is 1."""
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\ncase "$*" in *" detect"*) echo Traceback >&2; exit 1 ;; esac\n'
+                      f'exec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    done = subprocess.run(["bash", str(SCRIPT), str(python), str(clone), BRANCH, str(_one_night(tmp_path))],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert "Traceback" in done.stderr

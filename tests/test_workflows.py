@@ -143,13 +143,44 @@ def test_only_the_nightly_publish_job_writes_and_the_check_catches_a_wider_one()
     assert privilege_problems(widened, writer=True)
 
 
+# The commands made to run under the runner's own python3 (stdlib only, infergate/commands/main.py):
+# ``lanes`` sets the lanes up and says where their pythons are; ``audit`` runs pip-audit, installed in
+# a venv of its own, over every lane's lock. Every other command needs a lane's packages.
+RUNNER_COMMANDS = ("lanes", "audit")
+# The runner's python (a bare python/python3/pip, not a lane's "$py" or a venv's path) running a module;
+# a comment (from a # at a line's start or after a space) is not run.
+_RUNNER_MODULE = re.compile(r"(?<![\w./$-])(?:python3?|pip3?)\s+-m\s+(\S+)(?:\s+(\S+))?")
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+
+
+def runner_python_problems(text: str) -> list[str]:
+    """Each line where the runner's own python runs pytest or a project command other than RUNNER_COMMANDS."""
+    problems = []
+    for line in text.splitlines():
+        for m in _RUNNER_MODULE.finditer(_COMMENT.sub("", line)):
+            module, command = m.group(1), m.group(2)
+            if module == "pytest" or module.startswith("infergate.") or (
+                    module == "infergate" and command not in RUNNER_COMMANDS):
+                problems.append(line.strip())
+    return problems
+
+
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_lanes_are_set_up_by_the_project_then_used(path):
     text = path.read_text()
     assert "python3 -m infergate lanes ensure" in text, path.name
     # Every project command runs under a lane's python, never the runner's own.
-    runner_python = r"^\s+(python3?|pip3?) -m (pytest|infergate\.(lanegate|report|merge))"
-    assert not re.search(runner_python, text, re.MULTILINE)
+    assert runner_python_problems(text) == [], path.name
+
+
+def test_the_lane_check_catches_a_command_run_by_the_runners_python():
+    text = (ROOT / ".github" / "workflows" / "nightly.yml").read_text()
+    assert runner_python_problems(text) == []
+    for command in ("history", "merge", "report", "shards", "run"):
+        mutated = text.replace('"$py" -m infergate history', f"python3 -m infergate {command}", 1)
+        assert runner_python_problems(mutated), command
+    assert runner_python_problems(text.replace('"$py" -m pytest', "python -m pytest", 1))
+    assert runner_python_problems(text.replace('"$py" -m infergate', "python3 -m infergate.commands.main", 1))
 
 
 def test_correctness_is_sharded_with_xdist():
@@ -210,3 +241,33 @@ def test_every_exit_code_a_workflow_names_means_what_it_says(path):
 
 def test_the_exit_code_check_catches_a_stale_code():
     assert [int(c) for c in _CASE.search('case "$code" in 0|6|7|8) ;;').group(1).split("|")] == [0, 6, 7, 8]
+
+
+def _after_publish(name: str) -> str:
+    """The publish step's shell after it took tools/history_publish.sh's exit code as ``code``."""
+    job = WRITER_JOB.search((ROOT / ".github" / "workflows" / name).read_text())
+    assert job, name
+    lines = job.group(0).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "code=$?") + 1
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    tail = []
+    for line in lines[start:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        tail.append(line[indent:])
+    return "\n".join(tail)
+
+
+@pytest.mark.parametrize("name", WRITERS)
+def test_a_publish_that_failed_fails_its_job_and_an_alert_fails_the_nightly_only(name, tmp_path):
+    """tools/history_publish.sh: 1 is a regression alert (after the push), 2-5 the publish failing,
+    tonight not recorded. The canary's job passes on the alert (its verdict is its gate job's), and
+    must fail on every other code: it tests for 1, not for 'more than 1'."""
+    tail = _after_publish(name)
+    env = {**os.environ, "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"), "GITHUB_REPOSITORY_OWNER": "o",
+           "GITHUB_REPOSITORY": "o/r"}
+    for code in range(6):
+        # As GitHub runs a step's script: bash -e with pipefail.
+        done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", f"code={code}\n{tail}"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert done.returncode == (0 if (name, code) == ("canary.yml", 1) else code), (code, done.stderr)

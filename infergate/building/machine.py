@@ -111,6 +111,13 @@ def machine_class(
     return f"{model}__{isa}__{cores}c{len(cpu_ids)}t"
 
 
+# What machine_class and lane_id name: '<cpu model>__<isa level>__<cores>c<threads>t' and
+# 'torch-<v>|notorch__ipex-<v>|noipex__tf-<v>|notf'. Names read from a file are checked against these
+# before either names a directory or file (results, baselines, the history).
+MACHINE_CLASS_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*__(?:amx|avx512|avx2|avx|baseline)__[0-9]+c[0-9]+t")
+LANE_NAME = re.compile(r"(?:torch-[A-Za-z0-9.-]+|notorch)__(?:ipex-[A-Za-z0-9.-]+|noipex)__(?:tf-[A-Za-z0-9.-]+|notf)")
+
+
 # --------------------------------------------------------------------------------------------
 # Lane
 # --------------------------------------------------------------------------------------------

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..building.machine import LANE_NAME, MACHINE_CLASS_NAME
 from ..building.variants import REFERENCE
 from ..core.datafile import describe
 from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT
@@ -37,7 +37,8 @@ def read_results(path: Path) -> dict[str, Any]:
     if not isinstance(ig, dict) or "results_version" not in ig:
         raise DataFileError(f"results file {path} has no machine_info.infergate: not written by --ig-json "
                             "of this infergate (or written before results carried their runs)")
-    if ig["results_version"] not in RESULTS_VERSIONS:
+    # type() is int: True and 1.0 equal 1 but are not a version this infergate wrote.
+    if type(ig["results_version"]) is not int or ig["results_version"] not in RESULTS_VERSIONS:
         raise DataFileError(f"results file {path} has results version {ig['results_version']!r}; this "
                             f"infergate reads {', '.join(map(str, RESULTS_VERSIONS))}")
     return data
@@ -153,10 +154,8 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
     return [f"added {what} of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
 
 
-# What building.machine names: '<cpu model>__<isa level>__<cores>c<threads>t' and
-# 'torch-<v>|notorch__ipex-<v>|noipex__tf-<v>|notf'. Checked before either names a directory or file.
-_MACHINE_CLASS = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*__(?:amx|avx512|avx2|avx|baseline)__[0-9]+c[0-9]+t")
-_LANE = re.compile(r"(?:torch-[A-Za-z0-9.-]+|notorch)__(?:ipex-[A-Za-z0-9.-]+|noipex)__(?:tf-[A-Za-z0-9.-]+|notf)")
+# What building.machine names; checked before either names a directory or file.
+_MACHINE_CLASS, _LANE = MACHINE_CLASS_NAME, LANE_NAME
 FUSIONS_SUFFIX = ".fusions.json"
 
 

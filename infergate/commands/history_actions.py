@@ -125,13 +125,14 @@ def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
 
 
 def detect_lines(root: Path, hold: int) -> list[str]:
+    from ..measuring import changepoints as cp
     from ..measuring import history as hi
     from ..measuring.history_analysis import analyse, describe
 
     found = analyse(hi.load(root))
-    lines = [describe(s, c, hold) for s in found for c in s.fit.changes]
+    lines = [describe(s, c, hold) for s in found for c in s.changes]
     alerts = sum(1 for s in found for _ in s.alerts(hold))
-    nights = sum(len(s.points) for s in found)
+    nights = sum(cp.nights(s.points) for s in found)  # sessions of one night are one case-night
     lines.append(f"{len(found)} case series, {nights} case-nights: {len(lines)} change point(s), "
                  f"{alerts} regression alert(s) (held >= {hold} nights)")
     return lines

@@ -6,6 +6,7 @@ calibrate``'s replays (docs/calibration.md)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -65,7 +66,7 @@ class Change:
     size: float  # exp(new mean - old mean) - 1
     low: float
     high: float
-    nights_held: int
+    nights_held: int  # distinct nights from its split on (``nights``)
     lock_changes: tuple[str, ...]
     z: float  # the step over its standard error; z² is what the split saved, in sd² units
 
@@ -125,13 +126,32 @@ def _partition(values: Sequence[float], penalty: float) -> list[int]:
     return sorted(starts)
 
 
+def nights(points: Sequence[Point]) -> int:
+    """How many nights ``points`` span: two sessions of one night (a run dispatched by hand beside the
+    scheduled one) are one night of holding, not two."""
+    return len({p.night for p in points})
+
+
 def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
+    """What changed in the set-up between two points: the packages that moved (else the lock digest),
+    and each other part that differs ("recipe 1 -> 2", "threads 1 -> 2"). ``Point.lock`` is the
+    set-up key, '|'-separated, the lock digest first, then 'name value' parts (history.set_up_key):
+    compared whole, a recipe or threads change read as "lock <digest> -> <the same digest>"."""
     if a.lock == b.lock:
         return ()
-    pa, pb = dict(a.packages or {}), dict(b.packages or {})
-    moved = tuple(f"{name} {pa.get(name, '-')} -> {pb.get(name, '-')}" for name in sorted(set(pa) | set(pb))
-                  if pa.get(name) != pb.get(name))
-    return moved or (f"lock {str(a.lock)[:12]} -> {str(b.lock)[:12]}",)
+    la, lb = str(a.lock).split("|"), str(b.lock).split("|")
+    out: list[str] = []
+    if la[0] != lb[0]:
+        pa, pb = dict(a.packages or {}), dict(b.packages or {})
+        out += [f"{name} {pa.get(name, '-')} -> {pb.get(name, '-')}" for name in sorted(set(pa) | set(pb))
+                if pa.get(name) != pb.get(name)] or [f"lock {la[0][:12]} -> {lb[0][:12]}"]
+    if len(la) != len(lb):  # keys of another form: said whole rather than paired part by part
+        return (*out, f"set-up {'|'.join(la[1:]) or '-'} -> {'|'.join(lb[1:]) or '-'}")
+    for x, y in zip(la[1:], lb[1:], strict=True):
+        if x != y:
+            name, _, old = x.partition(" ")
+            out.append(f"{name} {old} -> {y.partition(' ')[2]}" if y.startswith(f"{name} ") else f"{x} -> {y}")
+    return tuple(out)
 
 
 def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, df: int) -> Change:
@@ -144,7 +164,8 @@ def _change(points: Sequence[Point], start: int, end: int, nxt: int, sd: float, 
     se = sd * math.sqrt(1 / len(old) + 1 / len(new))
     t = _t_quantile(1 - (1 - INTERVAL) / 2, df)
     return Change(nxt, points[nxt - 1], points[nxt], math.expm1(diff), math.expm1(diff - t * se),
-                  math.expm1(diff + t * se), end - nxt, lock_differences(points[nxt - 1], points[nxt]), diff / se)
+                  math.expm1(diff + t * se), nights(points[nxt:end]), lock_differences(points[nxt - 1], points[nxt]),
+                  diff / se)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -312,7 +333,12 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
 def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
     """The newest regression the series has not come back from: the newest segment still sits below
     the segment before the drop, by the same interval a change point is judged by. A drop fixed
-    later is history, not an alarm (else one regression would fail every night after it)."""
+    later is history, not an alarm (else one regression would fail every night after it).
+
+    Returned as what is open tonight, not as the step the fit placed: held from its split to the
+    newest night, and sized (with its interval and z) as the newest segment against the one before
+    the drop. A later segment (a partial fix, a lock change) ends the step's own segment, and its
+    length would stay the night(s) before it: the regression would never hold long enough to alert."""
     newest = list(points[fit.bounds[-1]:])
     for c in reversed(fit.changes):
         if c.kind != "regression":
@@ -323,5 +349,6 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
         before = list(points[fit.bounds[k - 1]:c.index])
         back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
         if back.kind == "regression":
-            return c
+            return dataclasses.replace(c, size=back.size, low=back.low, high=back.high, z=back.z,
+                                       nights_held=nights(points[c.index:]))
     return None

@@ -1,22 +1,26 @@
 """The results history: every perf run's cases, append-only JSONL in ``<root>/<class>/<YYYY-MM>.jsonl``:
 a ``run`` line per results file and its ``case`` lines. A run id is written once; a month file is
-rewritten atomically; a line of another schema or version is refused, naming file and line."""
+rewritten atomically; a line of another schema or version, or with any field that is not what
+infergate writes, is refused, naming file and line."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import filelock
 
+from ..building.machine import LANE_NAME, MACHINE_CLASS_NAME
 from ..building.variants import REFERENCE
 from ..core.atomic import write_text
-from ..core.datafile import parse_json
+from ..core.datafile import describe, parse_json
 from ..core.errors import DataFileError
 from .baseline_records import InvalidBaseline, RunRecord
 
@@ -126,18 +130,114 @@ def _check_line(path: Path, number: int, data: Any) -> str:
     return str(kind)
 
 
-def _run_from(data: Mapping[str, Any]) -> RunInfo:
-    keys = ("run_id", "machine_class", "lane", "session", "night", "recorded", "commit", "lock", "packages",
-            "cpu", "cpu_flags", "source")
-    return RunInfo(**{k: data[k] for k in keys})
+RUN_KEYS = ("run_id", "machine_class", "lane", "session", "night", "recorded", "commit", "lock", "packages", "cpu",
+            "cpu_flags", "source")
+CASE_KEYS = ("run_id", "case_id", "variant", "recipe", "threads", "runs", "environment", "verdict")
+_DERIVED = ("eager_ms", "cost_s")  # written for readers of the file, recomputed from the runs here
+_NIGHT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class BadLine(ValueError):
+    """What is wrong with one line's field; read_file names the file and line."""
+
+
+def _keys(data: Mapping[str, Any], required: Sequence[str], derived: Sequence[str] = ()) -> None:
+    missing = [k for k in (*required, *derived) if k not in data]
+    if missing:
+        raise BadLine(f"is missing {', '.join(missing)}")
+    unknown = sorted(set(data) - {"schema", "version", "kind", *required, *derived})
+    if unknown:  # a misspelt field would otherwise be ignored
+        raise BadLine(f"has unknown field(s) {', '.join(map(repr, unknown))}")
+
+
+def _text(data: Mapping[str, Any], key: str, optional: bool = False) -> Any:
+    value = data[key]
+    if not (isinstance(value, str) and value) and not (optional and value is None):
+        raise BadLine(f"{key} must be a non-empty string{' or null' if optional else ''}, got {describe(value)}")
+    return value
+
+
+def _strings(data: Mapping[str, Any], key: str) -> Any:
+    value = data[key]
+    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise BadLine(f"{key} must be a list of strings or null, got {describe(value)}")
+    return value
+
+
+def _run_from(path: Path, data: Mapping[str, Any]) -> RunInfo:
+    """Every field checked: a line edited by hand or written by something else is one DataFileError,
+    never a crash in show, detect, promote or publish (whose exit 1 would read as a regression) nor a
+    path: the class and lane name the history's directory and the dashboard's pages."""
+    _keys(data, RUN_KEYS)
+    for key in ("run_id", "machine_class", "lane", "session", "cpu", "source"):
+        _text(data, key)
+    for key in ("commit", "lock"):
+        _text(data, key, optional=True)
+    machine_class, lane = data["machine_class"], data["lane"]
+    if not MACHINE_CLASS_NAME.fullmatch(machine_class) or not LANE_NAME.fullmatch(lane):
+        raise BadLine(f"{machine_class!r} / {lane!r} is not a machine class and lane infergate names")
+    if machine_class != path.parent.name:
+        raise BadLine(f"machine class {machine_class!r} is not its directory's {path.parent.name!r}")
+    recorded = _text(data, "recorded")
+    try:
+        datetime.fromisoformat(recorded)
+    except ValueError:
+        raise BadLine(f"recorded must be an ISO timestamp, got {recorded!r}") from None
+    night = _text(data, "night")
+    try:
+        date.fromisoformat(night)
+        if not _NIGHT.fullmatch(night):
+            raise ValueError
+    except ValueError:
+        raise BadLine(f"night must be a date YYYY-MM-DD, got {night!r}") from None
+    if night != recorded[:10] or path.name != f"{night[:7]}.jsonl":
+        raise BadLine(f"night {night} is not the date of its recorded {recorded} in month file {path.name}")
+    packages = data["packages"]
+    if packages is not None and not (isinstance(packages, dict)
+                                     and all(isinstance(v, str) for v in (*packages, *packages.values()))):
+        raise BadLine(f"packages must be an object of package names to version strings, or null, got "
+                      f"{describe(packages)}")
+    _strings(data, "cpu_flags")
+    return RunInfo(**{k: data[k] for k in RUN_KEYS})
 
 
 def _case_from(data: Mapping[str, Any]) -> CaseRecord:
-    runs = tuple(RunRecord.from_json(r) for r in data["runs"])
-    if not runs:
-        raise InvalidBaseline("a case record with no runs")
-    return CaseRecord(data["run_id"], data["case_id"], data["variant"], int(data["recipe"]), data["threads"],
-                      runs, data["environment"], data["verdict"])
+    _keys(data, CASE_KEYS, _DERIVED)
+    for key in ("run_id", "case_id", "variant"):
+        _text(data, key)
+    _text(data, "verdict", optional=True)
+    recipe, threads = data["recipe"], data["threads"]
+    # type() is int: True, "2" and 1.9 are not a recipe revision or a thread count this infergate wrote.
+    if type(recipe) is not int or recipe < 1:
+        raise BadLine(f"recipe must be a revision number (an integer from 1), got {describe(recipe)}")
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise BadLine(f"threads must be a positive integer or null, got {describe(threads)}")
+    if not isinstance(data["environment"], dict):
+        raise BadLine(f"environment must be an object, got {describe(data['environment'])}")
+    if not isinstance(data["runs"], list) or not data["runs"]:
+        raise BadLine(f"runs must be a non-empty list of runs, got {describe(data['runs'])}")
+    try:
+        runs = tuple(RunRecord.from_json(r) for r in data["runs"])
+    except InvalidBaseline as exc:
+        raise BadLine(f"a run {exc}") from None
+    return CaseRecord(data["run_id"], data["case_id"], data["variant"], recipe, threads, runs, data["environment"],
+                      data["verdict"])
+
+
+def check(root: Path, run: RunInfo, cases: Sequence[CaseRecord]) -> None:
+    """What ``append`` would write, read back as ``load`` reads it (BadLine, naming the record): a
+    results file whose provenance or case the history could not read is refused before anything is
+    written, not appended for every later load of its class to refuse."""
+    path = month_path(root, run.machine_class, run.night)
+    fields = {k: getattr(run, k) for k in RUN_KEYS}  # not to_json: it assumes the types checked here
+    for kind, data in (("run", fields), *(("case", c.to_json()) for c in cases)):
+        try:
+            if kind == "run":
+                _run_from(path, json.loads(json.dumps(data)))
+            else:
+                _case_from(json.loads(json.dumps(data)))
+        except BadLine as exc:
+            raise BadLine(f"a {kind} record {exc}") from None
 
 
 def read_file(path: Path, into: History) -> None:
@@ -153,12 +253,12 @@ def read_file(path: Path, into: History) -> None:
         kind = _check_line(path, number, data)
         try:
             if kind == "run":
-                info = _run_from(data)
+                info = _run_from(path, data)
                 into.runs[info.run_id] = info
             else:
                 into.cases.append(_case_from(data))
-        except (KeyError, TypeError, ValueError, InvalidBaseline) as exc:
-            raise DataFileError(f"history file {path} line {number}: {exc!s} is missing or invalid") from None
+        except BadLine as exc:
+            raise DataFileError(f"history file {path} line {number}: a {kind} record {exc}") from None
 
 
 def load(root: Path, machine_class: str | None = None) -> History:

@@ -24,7 +24,7 @@ class CaseSeries:
     gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
 
     def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
-        return [c for c in self.fit.changes if self.alerting(c, hold)]
+        return [c for c in self.changes if self.alerting(c, hold)]
 
     def alerting(self, c: Change, hold: int = DEFAULT_HOLD) -> bool:
         """Only the open regression alerts: detect's exit code and the dashboard say the same."""
@@ -32,8 +32,20 @@ class CaseSeries:
 
     @functools.cached_property
     def open_regression(self) -> Change | None:
-        """The newest drop the series has not come back from (changepoints.open_drop)."""
+        """The newest drop the series has not come back from, as it stands tonight (changepoints.open_drop)."""
         return open_drop(self.points, self.fit)
+
+    @functools.cached_property
+    def changes(self) -> tuple[Change, ...]:
+        """The fit's change points with the open regression as it stands tonight (held to the newest
+        night, its size the newest segment's): what detect, new_changes and the dashboard report."""
+        o = self.open_regression
+        return tuple(o if o is not None and c.index == o.index else c for c in self.fit.changes)
+
+    def reopened(self, c: Change) -> bool:
+        """Whether ``c`` is the open regression with a later segment after its own (a partial fix, a lock
+        change): its size is then the newest segment's against the nights before the drop."""
+        return c is self.open_regression and c.index != self.fit.bounds[-1]
 
 
 def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, ...]:
@@ -55,8 +67,10 @@ def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
     flag = (" ALERT" if s.alerting(c, hold) else f" (alerts after {hold} nights)" if c is s.open_regression
             else " (not open)" if c.kind == "regression" else "")
     lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
+    given = ("95 % given the split; the newest segment against the one before the drop" if s.reopened(c)
+             else "95 % given the split")
     return (f"{c.kind.upper()}{flag} {s.machine_class} {s.lane} {s.case_id}: {c.size:+.1%} "
-            f"[{c.low:+.1%}, {c.high:+.1%}] (95 % given the split) between night {c.before.night} "
+            f"[{c.low:+.1%}, {c.high:+.1%}] ({given}) between night {c.before.night} "
             f"(commit {str(c.before.commit)[:10]}) "
             f"and night {c.after.night} (commit {str(c.after.commit)[:10]}), held {c.nights_held} night(s){lock}")
 
@@ -95,17 +109,23 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
     """The change points of ``now`` that ``before`` (the same history before tonight's runs were
     appended) did not report, and the regressions that alert now and did not then: what the
     nightly's step summary lists. A change point matches one of before of the same kind whose first
-    night is within one night of its own (a split may move by a night as nights are added)."""
+    point is within one point of its own (a split may move by a night as nights are added). The
+    point is found as itself, not by its night: two sessions of one night are two points."""
     old = {(s.machine_class, s.lane, s.case_id): s for s in before}
     out = []
     for s in now:
         prior = old.get((s.machine_class, s.lane, s.case_id))
-        position = {p.night: i for i, p in enumerate(s.points)}
-        for c in s.fit.changes:
+        position = {_key(p): i for i, p in enumerate(s.points)}
+        for c in s.changes:
             match = [] if prior is None else [
-                b for b in prior.fit.changes
-                if b.kind == c.kind and abs(position.get(b.after.night, -9) - c.index) <= 1]
+                b for b in prior.changes
+                if b.kind == c.kind and abs(position.get(_key(b.after), -9) - c.index) <= 1]
             alerted = prior is not None and any(prior.alerting(b, hold) for b in match)
             if not match or (s.alerting(c, hold) and not alerted):
                 out.append((s, c))
     return out
+
+
+def _key(p: Point) -> tuple[str, float, str | None, str | None]:
+    """A point as itself (its night, session mean, commit and set-up): one a night no longer names."""
+    return p.night, p.value, p.commit, p.lock

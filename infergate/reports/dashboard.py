@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.atomic import write_text
-from ..measuring.changepoints import DEFAULT_HOLD, Change
+from ..core.errors import DataFileError
+from ..measuring.changepoints import DEFAULT_HOLD, Change, lock_differences
 from ..measuring.history_analysis import CaseSeries, describe
 
 WIDTH, HEIGHT, PAD = 640, 190, 34
@@ -78,9 +79,10 @@ def svg(s: CaseSeries) -> str:
 
     parts = _axes(s, x, y, low, high)
     for i in s.fit.lock_starts:
+        what = html.escape(", ".join(lock_differences(s.points[i - 1], s.points[i])))
         parts.append(f'<line class="lock" x1="{x(i - 0.5):.1f}" x2="{x(i - 0.5):.1f}" y1="0" y2="{HEIGHT - BOTTOM}" '
-                     'stroke="#888" stroke-dasharray="2,3"><title>lock changed</title></line>')
-    for c in s.fit.changes:
+                     f'stroke="#888" stroke-dasharray="2,3"><title>set-up changed: {what}</title></line>')
+    for c in s.changes:
         colour = {"regression": "#c00", "improvement": "#080"}.get(c.kind, "#c80")
         parts.append(f'<line class="change {c.kind}" x1="{x(c.index - 0.5):.1f}" x2="{x(c.index - 0.5):.1f}" '
                      f'y1="0" y2="{HEIGHT - BOTTOM}" stroke="{colour}" stroke-width="2"><title>'
@@ -97,14 +99,35 @@ def svg(s: CaseSeries) -> str:
             f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img">{"".join(parts)}</svg>')
 
 
+def _where(s: CaseSeries, c: Change) -> str:
+    """Whether ``c`` starts the newest segment: a later one (a fix, a lock change) may follow it."""
+    newest = s.fit.bounds[-1]
+    return "the newest segment starts there" if c.index == newest else (
+        f"a later segment starts at night {html.escape(s.points[newest].night)}")
+
+
+def _interval(c: Change) -> str:
+    return f"{c.size:+.1%} [{c.low:+.1%}, {c.high:+.1%}] (95 % given the split)"
+
+
 def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
-    last: Change | None = s.fit.changes[-1] if s.fit.changes else None
+    """The case page's verdict: the open regression and its alert whatever came after it (the index
+    lists it), then the latest change point when it is another one."""
+    parts = []
+    drop = s.open_regression
+    if drop is not None:
+        held = (f"ALERT, held {drop.nights_held} night(s)" if s.alerting(drop, hold)
+                else f"held {drop.nights_held} night(s), alerts after {hold}")
+        parts.append(f'<span class="regression">open regression: {_interval(drop)} since night '
+                     f"{html.escape(drop.after.night)} ({held}; {_where(s, drop)})</span>")
+    last: Change | None = s.changes[-1] if s.changes else None
     if last is None:
-        return "no change point"
-    state = "open" if s.open_regression is last else "not the newest segment"
-    held = f", ALERT (held {last.nights_held} nights)" if s.alerting(last, hold) else ""
-    return (f'<span class="{last.kind}">latest change: {last.kind} {last.size:+.1%} [{last.low:+.1%}, '
-            f'{last.high:+.1%}] (95 % given the split) at night {html.escape(last.after.night)} ({state}{held})</span>')
+        parts.append("no change point")
+    elif last is not drop:
+        fixed = "not open; " if last.kind == "regression" else ""
+        parts.append(f'<span class="{last.kind}">latest change: {last.kind} {_interval(last)} at night '
+                     f"{html.escape(last.after.night)} ({fixed}{_where(s, last)})</span>")
+    return "; ".join(parts)
 
 
 def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> str:
@@ -112,7 +135,7 @@ def class_page(machine_class: str, lane: str, found: Sequence[CaseSeries]) -> st
     body = [f"<h1>{html.escape(machine_class)} · {html.escape(lane)}</h1>",
             f'<p><a href="index.html">all classes</a> · {len(found)} case(s), nights {nights[0]} .. {nights[-1]}. '
             "Dots: nightly session means; blue: segment means; red/green lines: change points (regression / "
-            "improvement); grey dashes: the lock changed.</p>"]
+            "improvement); grey dashes: the set-up changed (lock, recipe or threads).</p>"]
     for s in found:
         gate = html.escape(s.gate_verdict or "not recorded")
         body.append(f'<div class="case"><h3>{html.escape(s.case_id)}</h3>{svg(s)}<p>{verdict(s)}; noise sd '
@@ -148,9 +171,17 @@ def index_page(found: Sequence[CaseSeries], open_: list[dict[str, object]]) -> s
 
 
 def publish(found: Sequence[CaseSeries], out: Path) -> list[Path]:
+    pairs = sorted({(s.machine_class, s.lane) for s in found})
+    for machine_class, lane in pairs:
+        # The history's reader checks the names; the site is written from them all the same, so a name
+        # that is a path (../..) is refused here too, before anything is written.
+        name = page_name(machine_class, lane)
+        if Path(name).name != name or name.startswith("."):
+            raise DataFileError(f"machine class {machine_class!r} lane {lane!r} would name a page outside "
+                                f"{out}: nothing published")
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for machine_class, lane in sorted({(s.machine_class, s.lane) for s in found}):
+    for machine_class, lane in pairs:
         mine = [s for s in found if (s.machine_class, s.lane) == (machine_class, lane)]
         path = out / page_name(machine_class, lane)
         write_text(path, class_page(machine_class, lane, mine))
