@@ -100,7 +100,8 @@ def test_bf16_cases_are_timed_recorded_and_gated_like_fp32(pytester: pytest.Pyte
     # A run whose every case was undecided judged nothing: --ig-inconclusive pass does not make it a pass.
     assert gate.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, NOTHING_JUDGED), gate.stdout.str()
     if gate.ret == NOTHING_JUDGED:
-        assert all(r["verdict"] == "inconclusive" for r in judged.values()), gate.stdout.str()
+        assert not any(r["verdict"] in ("pass", "regression", "improvement") for r in judged.values()), \
+            gate.stdout.str()
     for case in recorded:
         assert judged[case]["baseline"] is not None, (case, gate.stdout.str())
         assert judged[case]["verdict"] in ("pass", "regression", "improvement", "inconclusive"), judged[case]
