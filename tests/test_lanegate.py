@@ -1111,3 +1111,19 @@ def test_the_inconclusive_headline_counts_unbuilt_and_undecided_cases_apart():
                       Correctness(False), [], [])
     assert gate.headline() == ("INCONCLUSIVE: 1 case(s) could not rule out a 5% slowdown; "
                                "1 case(s) not measured ('from' could not build them)")
+
+
+@pytest.mark.parametrize("extra, kw", [
+    # Every variant skipped in both lanes, as BF16 is on a CPU without native BF16.
+    ((), {"frm": {"skipped": {v: "no native BF16" for v in BASE_MS}},
+          "to": {"skipped": {v: "no native BF16" for v in BASE_MS}}}),
+    # The one gated case is a documented skip in "from": nothing to compare "to" against.
+    (("--cases", "jit_ipex"), {"frm": {"skipped": {"jit_ipex": "IPEX is not installed"}}}),
+])
+def test_a_gate_that_timed_no_gated_case_is_nothing_judged_never_a_pass(tmp_path, capsys, extra, kw):
+    for policy in ("fail", "pass"):
+        assert run(tmp_path, *extra, "--inconclusive", policy, offset_sd=0.005, **kw) == exit_codes.NOTHING_JUDGED
+        out = capsys.readouterr().out
+        assert "NOTHING JUDGED" in out and "PASS" not in out and "exit 0 although" not in out
+        assert "NOTHING JUDGED" in (tmp_path / "report.md").read_text()
+    assert gate_of(tmp_path).nothing_judged

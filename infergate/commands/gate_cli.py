@@ -179,6 +179,8 @@ def exit_code(gate: GateResult, inconclusive: str) -> int:
         return exit_codes.REGRESSION
     if gate.inconclusive and inconclusive == "fail":
         return exit_codes.INCONCLUSIVE
+    if gate.nothing_judged:  # "--inconclusive pass" passes undecided cases, never a run that decided none
+        return exit_codes.NOTHING_JUDGED
     return 0
 
 
@@ -226,7 +228,7 @@ def _revisions_main(args: argparse.Namespace, argv: Sequence[str], start: Starte
 
 
 def _final_code(gate: GateResult, args: argparse.Namespace) -> int:
-    if gate.inconclusive and args.inconclusive == "pass":
+    if gate.inconclusive and args.inconclusive == "pass" and exit_code(gate, args.inconclusive) == 0:
         print(f"exit 0 although {len(gate.inconclusive)} case(s) were inconclusive (--inconclusive pass)")
     return exit_code(gate, args.inconclusive)
 

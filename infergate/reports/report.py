@@ -62,7 +62,7 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
 
 def _gate_header(gate: GateResult) -> list[str]:
     """The verdict and how the gate measured: lanes, machine, environment, intervals, correctness."""
-    icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive else "✅")
+    icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive or gate.nothing_judged else "✅")
     verdict = f"{icon} {gate.headline()}"
     env = gate.environment.get("measuring", {})
     timing = gate.timing
