@@ -1127,3 +1127,21 @@ def test_a_gate_that_timed_no_gated_case_is_nothing_judged_never_a_pass(tmp_path
         assert "NOTHING JUDGED" in out and "PASS" not in out and "exit 0 although" not in out
         assert "NOTHING JUDGED" in (tmp_path / "report.md").read_text()
     assert gate_of(tmp_path).nothing_judged
+
+
+def test_a_variant_lost_in_to_in_some_pairs_is_a_regression_in_every_output(tmp_path, capsys):
+    base = starter(offset_sd=0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        worker = base(side, lane, pair)
+        if side == "to" and pair == 2:
+            worker.skipped = {"compile": "flaky"}
+        return worker
+
+    code = gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
+                         start=start, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python"))
+    assert code == 1
+    assert f"REGRESSION {case_id('compile')}: variant lost in 'to' in some pairs" in capsys.readouterr().out
+    assert {c.case: c.status for c in gate_of(tmp_path).cases}[case_id("compile")] == "regression"
+    row = next(x for x in (tmp_path / "report.md").read_text().splitlines() if case_id("compile") in x and "|" in x)
+    assert "✅" not in row
