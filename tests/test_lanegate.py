@@ -543,12 +543,28 @@ def test_disjoint_gates_count_each_pair_once(tmp_path):
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     pool = {"records": recs, "ids": ids, "lane": "A", "rounds": 10, "injected": {"compile": 0.10}}
     rows = {(g["variant"], g["truth"]): g for g in gate_aa.disjoint_gates(pool, 6)}
-    assert rows[("compile", 0.10)] == {"variant": "compile", "truth": 0.10, "gates": 2, "regression": 2}
+    assert rows[("compile", 0.10)] == {"variant": "compile", "truth": 0.10, "gates": 2, "regression": 2,
+                                       "by_gate": {0: True, 1: True}}
     assert rows[("jit", 0.0)]["gates"] == 2
     text = gate_aa.aa_markdown(gate_aa.aa_lean_rows(pool, "p"), {"p": list(rows.values())}, 6)
     assert "| p | compile | +10% | 2 | 2 | caught ≥ 22% |" in text
-    assert "| all pools | every A/A case | +0% | 6 | " in text
+    # The three A/A cases of a gate share its processes: 2 gates are 2 trials, never 6 case-gates.
+    assert "| all pools | any A/A case of a gate | +0% | 2 | 0 | false alarms ≤ 78% |" in text
+    assert "| all pools | every injected case of a gate | > 0 | 2 | 2 | caught ≥ 22% |" in text
+    assert "every A/A case |" not in text and "tails over all" not in text
+    assert "tails of jit over its 13 A/A pairs:" in text  # binomial tails per case, over independent pairs
     assert "| p | compile |" not in text.split("\n\n")[0]  # an injected case has no lean to test
+
+
+def test_a_gate_is_one_trial_alarming_if_any_of_its_aa_cases_does_and_catching_only_if_all_injected_do():
+    from infergate.commands import gate_aa
+
+    gates = {"p": [{"variant": "jit", "truth": 0.0, "by_gate": {0: False, 1: True}},
+                   {"variant": "eager", "truth": 0.0, "by_gate": {0: False, 1: True}},
+                   {"variant": "compile", "truth": 0.05, "by_gate": {0: True, 1: False}},
+                   {"variant": "jit_ipex", "truth": 0.10, "by_gate": {0: True, 1: True}}],
+             "q": [{"variant": "eager", "truth": 0.0, "by_gate": {0: False}}]}
+    assert gate_aa.gate_trials(gates) == {"aa": [3, 1], "injected": [2, 1]}
 
 
 def test_the_docs_aa_figures_are_the_commands_output_on_the_committed_pools(capsys):
