@@ -106,3 +106,66 @@ def test_lanes_newest_installs_locks_and_hashes_a_lane_from_a_wheel_directory(tm
     assert lanes_cli.main(["newest", "other", "--index", f"file://{wheels}"], lanes_dir=lanes_dir, venvs=venvs) == 2
     assert "no final release of transformers" in capsys.readouterr().err
     assert not (lanes_dir / "other.in").exists()
+
+
+def _stub_lanes(tmp_path: Path, monkeypatch) -> tuple[Path, Path, list[str]]:
+    """A lanes directory with a committed lane (ipex), an index answering PEP 691 JSON from memory,
+    and installs that only record what was asked (no pip, no network)."""
+    import json
+
+    lanes_dir, venvs = tmp_path / "lanes", tmp_path / "venvs"
+    lanes_dir.mkdir()
+    (lanes_dir / "common.in").write_text("# shared\n")
+    (lanes_dir / "current.in").write_text("-r common.in\ntorch==2.13.0\ntransformers==5.24.0\n")
+    (lanes_dir / "ipex.in").write_text("-r common.in\ntorch==2.8.0\nintel-extension-for-pytorch==2.8.0\n")
+    (lanes_dir / "ipex.lock").write_text("torch==2.8.0\nintel-extension-for-pytorch==2.8.0\n")
+    asked: list[str] = []
+
+    def fetch(url: str) -> str:
+        asked.append(url)
+        return json.dumps({"files": [{"filename": "torch-2.14.1-py3-none-any.whl", "hashes": {"sha256": "a" * 64}},
+                                     {"filename": "transformers-5.25.0-py3-none-any.whl",
+                                      "hashes": {"sha256": "b" * 64}}]})
+
+    monkeypatch.setattr("infergate.gate.lane_newest._http_get", fetch)
+    monkeypatch.setattr("infergate.gate.lock_hashes._http_get", fetch)
+    monkeypatch.setattr("infergate.gate.lane_newest._pip_config_list", lambda: "")
+    return lanes_dir, venvs, asked
+
+
+def _fake_venv(venv: Path) -> None:
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("")
+    (venv / "pyvenv.cfg").write_text("version = 3.11.7\n")
+
+
+def _newest(name: str, lanes_dir: Path, venvs: Path, *extra: str) -> int:
+    return lanes_cli.main(["newest", name, "--index", "https://pypi.org/simple", *extra], lanes_dir=lanes_dir,
+                          venvs=venvs, pip_runner=lambda cmd, log: 0, venv_creator=_fake_venv,
+                          freeze_runner=lambda python: "torch==2.14.1\ntransformers==5.25.0\n")
+
+
+@pytest.mark.parametrize("answer, problem", [
+    (urllib.error.URLError("Temporary failure in name resolution"), "cannot read https://pypi.org/simple/torch/"),
+    (urllib.error.HTTPError("u", 503, "Unavailable", None, None), "HTTP 503"),  # type: ignore[arg-type]
+    ("<html><a href='torch-2.14.1-py3-none-any.whl'>x</a></html>", "as an index's JSON (PEP 691)"),
+])
+def test_an_index_that_cannot_be_read_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, answer, problem):
+    lanes_dir, venvs, _ = _stub_lanes(tmp_path, monkeypatch)
+
+    def fetch(url: str) -> str:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr("infergate.gate.lane_newest._http_get", fetch)
+    assert _newest("canary", lanes_dir, venvs) == 2
+    err = capsys.readouterr().err
+    assert problem in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_hashing_a_lane_without_a_lock_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    lanes_dir = tmp_path / "lanes"
+    lanes_dir.mkdir()
+    assert lanes_cli.main(["hash", "nosuch"], lanes_dir=lanes_dir) == 2
+    assert "no lock file for lane 'nosuch'" in capsys.readouterr().err

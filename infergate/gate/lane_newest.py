@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,18 @@ def _release(version: str) -> tuple[int, ...]:
 def index_filenames(name: str, index: str, fetch: Fetch = _http_get) -> list[str]:
     """File names the index offers for ``name``."""
     if not index.startswith("file://"):
-        data = json.loads(fetch(f"{index.rstrip('/')}/{normalize(name)}/"))
-        return [f["filename"] for f in data.get("files", [])]
+        url = f"{index.rstrip('/')}/{normalize(name)}/"
+        # An index that is down, refuses, or answers something other than PEP 691's JSON is one line
+        # naming it, never a traceback.
+        try:
+            data = json.loads(fetch(url))
+            return [f["filename"] for f in data.get("files", [])]
+        except urllib.error.HTTPError as exc:
+            raise LaneError(f"cannot read {url}: HTTP {exc.code}") from None
+        except OSError as exc:  # unreachable or timed out
+            raise LaneError(f"cannot read {url}: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LaneError(f"cannot read {url} as an index's JSON (PEP 691): {exc}") from None
     root = Path(unquote(urlparse(index).path))
     page = root / normalize(name) / "index.html"
     if page.is_file():
