@@ -145,6 +145,34 @@ def _newest(name: str, lanes_dir: Path, venvs: Path, *extra: str) -> int:
                           freeze_runner=lambda python: "torch==2.14.1\ntransformers==5.25.0\n")
 
 
+@pytest.mark.parametrize("name, extra, problem", [
+    ("ipex", (), "lane 'ipex' exists"),  # a committed lane: its .in and lock would be rewritten
+    ("bad name", (), "invalid lane name 'bad name'"),
+    ("current", (), "is the --base lane"),
+])
+def test_newest_refuses_a_name_it_would_overwrite_or_cannot_use_before_anything_is_done(
+        tmp_path, monkeypatch, capsys, name, extra, problem) -> None:
+    lanes_dir, venvs, asked = _stub_lanes(tmp_path, monkeypatch)
+    before = {p.name: p.read_text() for p in lanes_dir.iterdir()}
+    assert _newest(name, lanes_dir, venvs, *extra) == 2
+    err = capsys.readouterr().err
+    assert problem in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_text() for p in lanes_dir.iterdir()} == before  # nothing written
+    assert not venvs.exists() and asked == []  # nothing installed, no index asked
+
+
+def test_newest_installs_into_a_fresh_venv_and_never_into_one_it_did_not_make(tmp_path, monkeypatch, capsys) -> None:
+    lanes_dir, venvs, _ = _stub_lanes(tmp_path, monkeypatch)
+    assert _newest("canary", lanes_dir, venvs) == 0, capsys.readouterr().err
+    (venvs / "canary" / "left-over").write_text("a package the new .in does not name")
+    assert _newest("canary", lanes_dir, venvs) == 0, capsys.readouterr().err  # its own lane: made again
+    assert not (venvs / "canary" / "left-over").exists()
+    _fake_venv(venvs / "other")  # a venv this command did not make
+    assert _newest("other", lanes_dir, venvs) == 2
+    assert "is not the venv of an earlier 'lanes newest other'" in capsys.readouterr().err
+    assert not (lanes_dir / "other.in").exists()
+
+
 @pytest.mark.parametrize("answer, problem", [
     (urllib.error.URLError("Temporary failure in name resolution"), "cannot read https://pypi.org/simple/torch/"),
     (urllib.error.HTTPError("u", 503, "Unavailable", None, None), "HTTP 503"),  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import urllib.error
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .lane_pip import FreezeRunner, PipRunner, VenvCreator, create_venv, pip_freeze, run_pip
-from .lane_venvs import DEFAULT_LANES_DIR, LaneError, atomic_write_text, venv_python, venvs_root
+from .lane_venvs import _LANE_NAME, DEFAULT_LANES_DIR, LaneError, atomic_write_text, venv_python, venvs_root
 from .lanes import lock
 from .lock_hashes import _HREF, Fetch, _http_get, _pip_config_list, file_version, hash_lock, normalize
 
@@ -21,6 +22,8 @@ PYPI = "https://pypi.org/simple"
 # A final release: digits and dots, a platform label (+cpu) allowed. 2.15.0rc1, 2.15.0.dev2025 and
 # 2.14.1.post1 are not what users get from "pip install -U torch" by default.
 _FINAL = re.compile(r"^\d+(\.\d+)*(\+[A-Za-z0-9.]+)?$")
+# The mark of a lane this command wrote (in its .in); only such a lane may be made again over.
+MADE_HERE = "(written at run time by: python3 -m infergate lanes newest; not committed)"
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def newest(name: str, indexes: Sequence[str], fetch: Fetch = _http_get) -> str:
 def in_text(base_in: str, base: str, name: str, pins: dict[str, str], indexes: Sequence[str]) -> str:
     """The base lane's ``.in`` with the packages' pins replaced (every other line kept)."""
     out = [f"# Lane '{name}': lanes/{base}.in with the newest final releases on {' '.join(indexes)}",
-           "# (written at run time by: python3 -m infergate lanes newest; not committed)"]
+           f"# {MADE_HERE}"]
     replaced = set()
     for line in base_in.splitlines():
         pkg = normalize(re.split(r"[\s=<>!~;\[]", line.strip(), maxsplit=1)[0]) if line.strip() else ""
@@ -121,22 +124,46 @@ def _config_lines(indexes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _check_name(name: str, base: str, lanes_dir: Path, venv: Path) -> bool:
+    """Refuse a name that is not a lane name, is the base, or is a lane this command did not make (a
+    committed lane's .in and lock would be rewritten into another lane); also a venv of that name
+    this command did not make. True when the name is this command's own earlier lane."""
+    if name.endswith(".lock") or not _LANE_NAME.match(name):
+        raise LaneError(f"invalid lane name {name!r}: use letters, digits, '_', '-', '.' (not ending in .lock)")
+    if name == base:
+        raise LaneError(f"lane '{name}' is the --base lane: name the newest lane otherwise")
+    in_file, lock_file = lanes_dir / f"{name}.in", lanes_dir / f"{name}.lock"
+    again = in_file.is_file() and MADE_HERE in in_file.read_text(encoding="utf-8", errors="replace")
+    if not again and (in_file.exists() or lock_file.exists()):
+        raise LaneError(f"lane '{name}' exists ({lock_file if lock_file.exists() else in_file}) and was not made "
+                        "by 'lanes newest': it would be overwritten; choose another name")
+    if not again and venv.exists():
+        raise LaneError(f"{venv} exists and is not the venv of an earlier 'lanes newest {name}': the lane "
+                        "must be installed into a fresh venv; remove it or choose another name")
+    return again
+
+
 def make_lane(name: str, indexes: Sequence[str], *, base: str = "current", lanes_dir: Path | None = None,
               venvs: Path | None = None, fetch: Fetch | None = None, pip_runner: PipRunner = run_pip,
               venv_creator: VenvCreator = create_venv, freeze_runner: FreezeRunner = pip_freeze,
               hasher: Callable[[str], str] | None = None) -> Resolved:
-    """Resolve, write ``NAME.in``, install it into a fresh venv, lock and hash it."""
+    """Resolve, write ``NAME.in``, install it into a fresh venv, lock and hash it. Every refusal
+    comes before anything is resolved, written or installed."""
     lanes_dir = lanes_dir or DEFAULT_LANES_DIR
     fetch = fetch or _http_get
+    venv = venvs_root(venvs) / name
+    again = _check_name(name, base, lanes_dir, venv)
     base_in = lanes_dir / f"{base}.in"
     if not base_in.is_file():
         raise LaneError(f"base lane '{base}' has no {base_in}")
     pins = {pkg: newest(pkg, indexes, fetch) for pkg in PACKAGES}
     in_file = lanes_dir / f"{name}.in"
     atomic_write_text(in_file, in_text(base_in.read_text(encoding="utf-8"), base, name, pins, indexes))
-    venv = venvs_root(venvs) / name
-    if not venv_python(venv).exists():
-        venv_creator(venv)
+    if again and venv.exists():
+        # The venv of an earlier run of this command: packages it had that the new .in does not
+        # name would stay installed and be locked and hashed as if resolved now.
+        shutil.rmtree(venv)
+    venv_creator(venv)
     log = venv / "install.log"
     cmd = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
            *pip_index_args(indexes), "-r", str(in_file)]
