@@ -197,3 +197,48 @@ def test_hashing_a_lane_without_a_lock_is_one_line_and_exit_2(tmp_path, capsys) 
     lanes_dir.mkdir()
     assert lanes_cli.main(["hash", "nosuch"], lanes_dir=lanes_dir) == 2
     assert "no lock file for lane 'nosuch'" in capsys.readouterr().err
+
+
+def test_a_lock_is_hashed_from_every_http_index_in_pips_configuration() -> None:
+    """canary.yml sets PIP_EXTRA_INDEX_URL to PyTorch's CPU index: its +cpu wheel, the file installed
+    and measured, must be in the lock beside PyPI's. That index answers PEP 503 HTML."""
+    import json
+
+    from infergate.gate.lock_hashes import hash_lock
+
+    pypi, cpu = "a" * 64, "c" * 64
+    asked: list[str] = []
+
+    def fetch(url: str) -> str:
+        asked.append(url)
+        if url.startswith("https://pypi.org/simple/"):
+            return json.dumps({"files": [{"filename": "torch-2.14.1-cp311-cp311-manylinux_2_28_x86_64.whl",
+                                          "hashes": {"sha256": pypi}}]})
+        return (f'<html><body><a href="/whl/cpu/torch-2.14.1%2Bcpu-cp311-cp311-linux_x86_64.whl#sha256={cpu}">x</a>'
+                f'<a href="/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-linux_x86_64.whl#sha256={"d" * 64}">y</a>'
+                "</body></html>")
+
+    text = hash_lock("torch==2.14.1\n", fetch=fetch,
+                     config_list=":env:.extra-index-url='https://download.pytorch.org/whl/cpu'\n")
+    assert asked == ["https://pypi.org/simple/torch/", "https://download.pytorch.org/whl/cpu/torch/"]
+    assert f"--hash=sha256:{pypi}" in text and f"--hash=sha256:{cpu}" in text and "d" * 64 not in text
+
+
+def test_newest_installs_its_lock_again_in_hash_mode_and_leaves_no_stamp_when_that_fails(
+        tmp_path, monkeypatch, capsys) -> None:
+    lanes_dir, venvs, _ = _stub_lanes(tmp_path, monkeypatch)
+    commands: list[list[str]] = []
+
+    def pip(cmd: list[str], log: Path) -> int:
+        commands.append(cmd)
+        return 1 if "--require-hashes" in cmd else 0
+
+    code = lanes_cli.main(["newest", "canary", "--index", "https://pypi.org/simple", "--index",
+                           "https://download.pytorch.org/whl/cpu"], lanes_dir=lanes_dir, venvs=venvs,
+                          pip_runner=pip, venv_creator=_fake_venv,
+                          freeze_runner=lambda python: "torch==2.14.1\ntransformers==5.25.0\n")
+    assert code == 2 and "does not install with --require-hashes" in capsys.readouterr().err
+    check = commands[-1]
+    assert check[-2:] == ["-r", str(lanes_dir / "canary.lock")]
+    assert "--extra-index-url" in check and "https://download.pytorch.org/whl/cpu" in check
+    assert not (venvs / "canary" / ".infergate-lock.sha256").exists()  # ensure will not trust the venv

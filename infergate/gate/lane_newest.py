@@ -13,7 +13,15 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .lane_pip import FreezeRunner, PipRunner, VenvCreator, create_venv, pip_freeze, run_pip
-from .lane_venvs import _LANE_NAME, DEFAULT_LANES_DIR, LaneError, atomic_write_text, venv_python, venvs_root
+from .lane_venvs import (
+    _LANE_NAME,
+    DEFAULT_LANES_DIR,
+    STAMP_NAME,
+    LaneError,
+    atomic_write_text,
+    venv_python,
+    venvs_root,
+)
 from .lanes import lock
 from .lock_hashes import _HREF, Fetch, _http_get, _pip_config_list, file_version, hash_lock, normalize
 
@@ -119,7 +127,7 @@ def _config_lines(indexes: Sequence[str]) -> str:
         directory = _wheel_directory(index)
         if directory is not None:
             lines.append(f"global.find-links='{directory}'")
-        elif index.startswith("file://"):
+        else:  # a file:// index, or an http(s) one (lock_hashes.remote_indexes asks it)
             lines.append(f"global.extra-index-url='{index}'")
     return "\n".join(lines)
 
@@ -176,4 +184,13 @@ def make_lane(name: str, indexes: Sequence[str], *, base: str = "current", lanes
             return hash_lock(text, fetch=fetch, config_list=config)
 
     path = lock(name, lanes_dir=lanes_dir, venvs=venvs, freeze_runner=freeze_runner, hasher=hasher)
+    # The lock's hashes must admit the very files installed: install it again in hash mode, as
+    # 'ensure' will, or the stamp lock() left would vouch for a venv the lock cannot reproduce.
+    check = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check", "--require-hashes",
+             *pip_index_args(indexes), "-r", str(path)]
+    check_log = venv / "install-require-hashes.log"
+    if pip_runner(check, check_log) != 0:
+        (venv / STAMP_NAME).unlink(missing_ok=True)
+        raise LaneError(f"lane '{name}': {path} does not install with --require-hashes from the indexes it was "
+                        f"hashed from; full log: {check_log}")
     return Resolved(name, pins, in_file, path)
