@@ -467,6 +467,28 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
     assert "### Bisection" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_bisect_measures_exactly_the_regressed_cases_never_ids_that_contain_theirs(tmp_path, monkeypatch):
+    from infergate.gate import lane_venvs
+
+    monkeypatch.setattr(lane_venvs, "DEFAULT_LANES_DIR", _lane_files(tmp_path))
+    # In the nightly profile bert's id is a substring of distilbert's and albert's.
+    bert = "bert-qa-small-eager_attn-eager-fp32"
+    total = lane_results.CaseComparison(bert, "bert-qa-small", "eager", "fp32", "regression",
+                                        latency=(1.06, 1.04, 1.08), latency_status="regression")
+    gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
+                                   lane_results.Correctness(False), ["REGRESSION x"], [])
+    args = gate_cli._parser().parse_args(["--from", "old", "--to", "new", "--profile", "nightly"])
+    selected: list[list[str]] = []
+
+    def fake_run(sub, pythons, out, **kw):
+        selected.append([c.id for c in lanegate.selection(sub)[0]])
+        return gate, []
+
+    lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=lambda lock: None, run=fake_run,
+                             lane_python=lambda lane: Path("/x"))
+    assert selected and all(ids == [bert] for ids in selected)
+
+
 # --------------------------------------------------------------------------------------------
 # Calibration pools
 # --------------------------------------------------------------------------------------------
