@@ -165,8 +165,20 @@ def test_lane_given_as_lock_path(env, tmp_path):
     other.parent.mkdir()
     other.write_text("pkg-a==1.0\n")
     result = env.ensure(str(other))
-    assert result.lane == "exp" and result.venv == env.venvs / "exp"
+    assert result.lane == "exp" and result.venv.parent == env.venvs and result.venv.name.startswith("exp-")
     assert env.pip.calls[0][-1] == str(other)
+
+
+def test_a_lock_given_by_path_never_shares_a_committed_lanes_venv(env, tmp_path):
+    # A file named like a committed lane (ipex.lock) elsewhere is another lane: its own venv.
+    other = tmp_path / "elsewhere" / "ipex.lock"
+    other.parent.mkdir()
+    other.write_text("pkg-a==1.0\n")
+    committed, by_path = env.ensure("ipex"), env.ensure(str(other))
+    assert committed.venv == env.venvs / "ipex" and by_path.venv != committed.venv
+    assert by_path.installed and env.ensure(str(other)).venv == by_path.venv  # the same path: the same venv
+    # The lanes directory's own lock given by path is that lane.
+    assert env.ensure(str(env.lanes_dir / "ipex.lock")).venv == committed.venv
 
 
 def test_venvs_root_from_environment(env, monkeypatch, tmp_path):

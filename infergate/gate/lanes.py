@@ -20,9 +20,9 @@ from .lane_venvs import (
     name_and_lock,
     read_stamp,
     resolve_lane,
+    venv_of,
     venv_python,
     venv_python_version,
-    venvs_root,
 )
 
 
@@ -147,7 +147,7 @@ def lock(
         hasher = hash_lock
     # The lock may not exist yet (a new lane), so no resolve_lane() here.
     name, lock_path = name_and_lock(lane, lanes_dir or DEFAULT_LANES_DIR)
-    venv = venvs_root(venvs) / name
+    venv = venv_of(name, lock_path, lanes_dir or DEFAULT_LANES_DIR, venvs)
     python = venv_python(venv)
     if not python.exists():
         raise LaneError(
