@@ -598,3 +598,28 @@ def test_the_gate_starts_under_a_python_without_numpy() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-800:]
+
+
+def test_an_unhashed_lock_is_said_loudly_except_bisections_own(env, tmp_path, capsys):
+    plain = tmp_path / "mine" / "exp.lock"
+    plain.parent.mkdir()
+    plain.write_text("pkg-a==1.0\n")
+    assert main(["ensure", str(plain)], lanes_dir=env.lanes_dir, venvs=env.venvs, pip_runner=env.pip,
+                venv_creator=env.mkvenv) == 0
+    err = capsys.readouterr().err
+    assert f"WARNING: lane exp: {plain} has no --hash lines" in err and "--require-hashes" not in env.pip.calls[-1]
+    from infergate.gate.lanes import BISECTION_HEADER
+
+    bisect = tmp_path / "mine" / "bisect-a-torch.lock"
+    bisect.write_text(f"{BISECTION_HEADER}bisect-a-torch': ...\npkg-a==1.0\n")
+    assert main(["ensure", str(bisect)], lanes_dir=env.lanes_dir, venvs=env.venvs, pip_runner=env.pip,
+                venv_creator=env.mkvenv) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_hashing_refuses_a_lock_line_that_is_not_a_pin():
+    from infergate.gate.lock_hashes import HashError, hash_lock
+
+    with pytest.raises(HashError, match=r"not pins \(name==version\).*local @ file:///w/local-1.0-py3-none-any.whl"):
+        hash_lock("pkg-a==1.0\nlocal @ file:///w/local-1.0-py3-none-any.whl\n", fetch=lambda url: "{}",
+                  config_list="")

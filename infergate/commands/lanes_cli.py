@@ -59,6 +59,8 @@ def main(
                     venv_creator=venv_creator, on_install=on_install,
                 )
                 print(result.message, flush=True)
+                if result.warning:
+                    print(f"infergate: {result.warning}", file=sys.stderr, flush=True)
         elif args.command == "lock":
             path = lock(args.lane, lanes_dir=lanes_dir, venvs=venvs, freeze_runner=freeze_runner)
             print(f"lane {Path(path).stem}: wrote {path}")

@@ -66,7 +66,9 @@ def intermediate_lock(from_lock: Path, to_lock: Path, move: Move, name: str,
     a, b = read_pins(from_lock), read_pins(to_lock)
     moved = {p for p, _, _ in move.packages}
     held = {p for m in others for p, _, _ in m.packages} - moved
-    lines = [f"# Bisection lane '{name}': {from_lock.stem} with {move.describe()}; dependencies whose pins "
+    from .lanes import BISECTION_HEADER
+
+    lines = [f"{BISECTION_HEADER}{name}': {from_lock.stem} with {move.describe()}; dependencies whose pins "
              f"{from_lock.stem} and {to_lock.stem} disagree on are resolved by pip (infergate.gate.lane_bisect)"]
     for pkg in sorted(set(a) | {p for p, _, to in move.packages if to}):
         if pkg in moved:

@@ -172,7 +172,22 @@ def with_hashes(lock_text: str, hashes: Mapping[tuple[str, str], Iterable[str]])
     return "\n".join(out) + "\n"
 
 
+def not_pins(lock_text: str) -> list[str]:
+    """Requirement lines that are not ``name==version``: a ``pkg @ file:///...whl`` or a range has no
+    version to hash files for, and would install unchecked beside hashed pins."""
+    out = []
+    for raw in lock_text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("#", "-")) and not _PIN.match(line):
+            out.append(line)
+    return out
+
+
 def hash_lock(lock_text: str, fetch: Fetch = _http_get, config_list: str | None = None) -> str:
+    odd = not_pins(lock_text)
+    if odd:
+        raise HashError(f"{len(odd)} line(s) of the lock are not pins (name==version), so no hash can cover "
+                        f"them: {'; '.join(odd[:3])}")
     config = _pip_config_list() if config_list is None else config_list
     indexes, links = pip_sources(config)
     remotes = remote_indexes(config)
