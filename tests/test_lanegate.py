@@ -353,7 +353,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
         lane_results.GateResult.from_json({**doc, "version": 1})
 
 
-def test_a_worker_that_dies_is_one_message_and_exit_2(tmp_path, capsys):
+def test_a_worker_that_dies_is_one_message_and_exit_9(tmp_path, capsys):
     fake_python = tmp_path / "python"
     fake_python.write_text("#!/bin/sh\necho 'cannot import torch' >&2\nexit 3\n")
     fake_python.chmod(0o755)
@@ -1183,3 +1183,18 @@ def test_a_variant_lost_in_to_in_some_pairs_is_a_regression_in_every_output(tmp_
     assert {c.case: c.status for c in gate_of(tmp_path).cases}[case_id("compile")] == "regression"
     row = next(x for x in (tmp_path / "report.md").read_text().splitlines() if case_id("compile") in x and "|" in x)
     assert "✅" not in row
+
+
+def test_the_reports_df_is_the_cases_own_when_a_case_lost_pairs():
+    from infergate.measuring.lane_results import CaseComparison, Correctness, GateResult
+    from infergate.reports.report import _intervals_line
+
+    full = CaseComparison("a-jit-fp32", "a", "jit", "fp32", "pass", latency=(1.0, 0.99, 1.01),
+                          latency_pairs=[1.0] * 6)
+    lost = CaseComparison("b-jit-fp32", "b", "jit", "fp32", "pass", latency=(1.0, 0.98, 1.02),
+                          latency_pairs=[1.0] * 4)  # 'from' lost it in two pairs
+    gate = GateResult("A", "B", "a", "b", "cls", 1, 6, 100, 0.99, 0.05, 0.01, [full, lost], Correctness(False), [],
+                      [], one_sided=True)
+    assert "(df 3-5, per case its pairs - 1)" in _intervals_line(gate)
+    gate.cases = [full]
+    assert "(df 5)" in _intervals_line(gate)

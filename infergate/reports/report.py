@@ -227,7 +227,11 @@ def _order_note(gate: GateResult) -> str:
 
 def _intervals_line(gate: GateResult) -> str:
     """What the intervals are: one-sided bounds (version 4 on) or two-sided intervals (older results)."""
-    df = max(gate.pairs - 1, 0)
+    # Each case's df is its own pairs - 1: a case that lost pairs has fewer than the run's.
+    dfs = sorted({len(c.latency_pairs) - 1 for c in gate.cases if c.latency is not None and c.latency_pairs})
+    df: int | str = max(gate.pairs - 1, 0)
+    if dfs and dfs != [df]:
+        df = f"{dfs[0]}-{dfs[-1]}, per case its pairs - 1" if len(dfs) > 1 else f"{dfs[0]}"
     if gate.one_sided:
         return (f"- intervals: t across worker pairs (df {df}); each end is a one-sided bound at "
                 f"{gate.confidence:.2%} per comparison (Bonferroni over all comparisons of the run; together "
