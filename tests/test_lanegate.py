@@ -353,7 +353,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
         lane_results.GateResult.from_json({**doc, "version": 1})
 
 
-def test_a_worker_that_dies_is_one_message_and_exit_2(tmp_path, capsys):
+def test_a_worker_that_dies_is_one_message_and_exit_9(tmp_path, capsys):
     fake_python = tmp_path / "python"
     fake_python.write_text("#!/bin/sh\necho 'cannot import torch' >&2\nexit 3\n")
     fake_python.chmod(0o755)
@@ -467,6 +467,28 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
     assert "### Bisection" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_bisect_measures_exactly_the_regressed_cases_never_ids_that_contain_theirs(tmp_path, monkeypatch):
+    from infergate.gate import lane_venvs
+
+    monkeypatch.setattr(lane_venvs, "DEFAULT_LANES_DIR", _lane_files(tmp_path))
+    # In the nightly profile bert's id is a substring of distilbert's and albert's.
+    bert = "bert-qa-small-eager_attn-eager-fp32"
+    total = lane_results.CaseComparison(bert, "bert-qa-small", "eager", "fp32", "regression",
+                                        latency=(1.06, 1.04, 1.08), latency_status="regression")
+    gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
+                                   lane_results.Correctness(False), ["REGRESSION x"], [])
+    args = gate_cli._parser().parse_args(["--from", "old", "--to", "new", "--profile", "nightly"])
+    selected: list[list[str]] = []
+
+    def fake_run(sub, pythons, out, **kw):
+        selected.append([c.id for c in lanegate.selection(sub)[0]])
+        return gate, []
+
+    lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=lambda lock: None, run=fake_run,
+                             lane_python=lambda lane: Path("/x"))
+    assert selected and all(ids == [bert] for ids in selected)
+
+
 # --------------------------------------------------------------------------------------------
 # Calibration pools
 # --------------------------------------------------------------------------------------------
@@ -543,12 +565,28 @@ def test_disjoint_gates_count_each_pair_once(tmp_path):
     ids = {(p.model, v, p.dtype): p.case_ids[v] for p in plans for v in p.variants}
     pool = {"records": recs, "ids": ids, "lane": "A", "rounds": 10, "injected": {"compile": 0.10}}
     rows = {(g["variant"], g["truth"]): g for g in gate_aa.disjoint_gates(pool, 6)}
-    assert rows[("compile", 0.10)] == {"variant": "compile", "truth": 0.10, "gates": 2, "regression": 2}
+    assert rows[("compile", 0.10)] == {"variant": "compile", "truth": 0.10, "gates": 2, "regression": 2,
+                                       "by_gate": {0: True, 1: True}}
     assert rows[("jit", 0.0)]["gates"] == 2
     text = gate_aa.aa_markdown(gate_aa.aa_lean_rows(pool, "p"), {"p": list(rows.values())}, 6)
     assert "| p | compile | +10% | 2 | 2 | caught ≥ 22% |" in text
-    assert "| all pools | every A/A case | +0% | 6 | " in text
+    # The three A/A cases of a gate share its processes: 2 gates are 2 trials, never 6 case-gates.
+    assert "| all pools | any A/A case of a gate | +0% | 2 | 0 | false alarms ≤ 78% |" in text
+    assert "| all pools | every injected case of a gate | > 0 | 2 | 2 | caught ≥ 22% |" in text
+    assert "every A/A case |" not in text and "tails over all" not in text
+    assert "tails of jit over its 13 A/A pairs:" in text  # binomial tails per case, over independent pairs
     assert "| p | compile |" not in text.split("\n\n")[0]  # an injected case has no lean to test
+
+
+def test_a_gate_is_one_trial_alarming_if_any_of_its_aa_cases_does_and_catching_only_if_all_injected_do():
+    from infergate.commands import gate_aa
+
+    gates = {"p": [{"variant": "jit", "truth": 0.0, "by_gate": {0: False, 1: True}},
+                   {"variant": "eager", "truth": 0.0, "by_gate": {0: False, 1: True}},
+                   {"variant": "compile", "truth": 0.05, "by_gate": {0: True, 1: False}},
+                   {"variant": "jit_ipex", "truth": 0.10, "by_gate": {0: True, 1: True}}],
+             "q": [{"variant": "eager", "truth": 0.0, "by_gate": {0: False}}]}
+    assert gate_aa.gate_trials(gates) == {"aa": [3, 1], "injected": [2, 1]}
 
 
 def test_the_docs_aa_figures_are_the_commands_output_on_the_committed_pools(capsys):
@@ -1111,3 +1149,52 @@ def test_the_inconclusive_headline_counts_unbuilt_and_undecided_cases_apart():
                       Correctness(False), [], [])
     assert gate.headline() == ("INCONCLUSIVE: 1 case(s) could not rule out a 5% slowdown; "
                                "1 case(s) not measured ('from' could not build them)")
+
+
+@pytest.mark.parametrize("extra, kw", [
+    # Every variant skipped in both lanes, as BF16 is on a CPU without native BF16.
+    ((), {"frm": {"skipped": {v: "no native BF16" for v in BASE_MS}},
+          "to": {"skipped": {v: "no native BF16" for v in BASE_MS}}}),
+    # The one gated case is a documented skip in "from": nothing to compare "to" against.
+    (("--cases", "jit_ipex"), {"frm": {"skipped": {"jit_ipex": "IPEX is not installed"}}}),
+])
+def test_a_gate_that_timed_no_gated_case_is_nothing_judged_never_a_pass(tmp_path, capsys, extra, kw):
+    for policy in ("fail", "pass"):
+        assert run(tmp_path, *extra, "--inconclusive", policy, offset_sd=0.005, **kw) == exit_codes.NOTHING_JUDGED
+        out = capsys.readouterr().out
+        assert "NOTHING JUDGED" in out and "PASS" not in out and "exit 0 although" not in out
+        assert "NOTHING JUDGED" in (tmp_path / "report.md").read_text()
+    assert gate_of(tmp_path).nothing_judged
+
+
+def test_a_variant_lost_in_to_in_some_pairs_is_a_regression_in_every_output(tmp_path, capsys):
+    base = starter(offset_sd=0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        worker = base(side, lane, pair)
+        if side == "to" and pair == 2:
+            worker.skipped = {"compile": "flaky"}
+        return worker
+
+    code = gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
+                         start=start, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python"))
+    assert code == 1
+    assert f"REGRESSION {case_id('compile')}: variant lost in 'to' in some pairs" in capsys.readouterr().out
+    assert {c.case: c.status for c in gate_of(tmp_path).cases}[case_id("compile")] == "regression"
+    row = next(x for x in (tmp_path / "report.md").read_text().splitlines() if case_id("compile") in x and "|" in x)
+    assert "✅" not in row
+
+
+def test_the_reports_df_is_the_cases_own_when_a_case_lost_pairs():
+    from infergate.measuring.lane_results import CaseComparison, Correctness, GateResult
+    from infergate.reports.report import _intervals_line
+
+    full = CaseComparison("a-jit-fp32", "a", "jit", "fp32", "pass", latency=(1.0, 0.99, 1.01),
+                          latency_pairs=[1.0] * 6)
+    lost = CaseComparison("b-jit-fp32", "b", "jit", "fp32", "pass", latency=(1.0, 0.98, 1.02),
+                          latency_pairs=[1.0] * 4)  # 'from' lost it in two pairs
+    gate = GateResult("A", "B", "a", "b", "cls", 1, 6, 100, 0.99, 0.05, 0.01, [full, lost], Correctness(False), [],
+                      [], one_sided=True)
+    assert "(df 3-5, per case its pairs - 1)" in _intervals_line(gate)
+    gate.cases = [full]
+    assert "(df 5)" in _intervals_line(gate)

@@ -165,8 +165,20 @@ def test_lane_given_as_lock_path(env, tmp_path):
     other.parent.mkdir()
     other.write_text("pkg-a==1.0\n")
     result = env.ensure(str(other))
-    assert result.lane == "exp" and result.venv == env.venvs / "exp"
+    assert result.lane == "exp" and result.venv.parent == env.venvs and result.venv.name.startswith("exp-")
     assert env.pip.calls[0][-1] == str(other)
+
+
+def test_a_lock_given_by_path_never_shares_a_committed_lanes_venv(env, tmp_path):
+    # A file named like a committed lane (ipex.lock) elsewhere is another lane: its own venv.
+    other = tmp_path / "elsewhere" / "ipex.lock"
+    other.parent.mkdir()
+    other.write_text("pkg-a==1.0\n")
+    committed, by_path = env.ensure("ipex"), env.ensure(str(other))
+    assert committed.venv == env.venvs / "ipex" and by_path.venv != committed.venv
+    assert by_path.installed and env.ensure(str(other)).venv == by_path.venv  # the same path: the same venv
+    # The lanes directory's own lock given by path is that lane.
+    assert env.ensure(str(env.lanes_dir / "ipex.lock")).venv == committed.venv
 
 
 def test_venvs_root_from_environment(env, monkeypatch, tmp_path):
@@ -586,3 +598,28 @@ def test_the_gate_starts_under_a_python_without_numpy() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-800:]
+
+
+def test_an_unhashed_lock_is_said_loudly_except_bisections_own(env, tmp_path, capsys):
+    plain = tmp_path / "mine" / "exp.lock"
+    plain.parent.mkdir()
+    plain.write_text("pkg-a==1.0\n")
+    assert main(["ensure", str(plain)], lanes_dir=env.lanes_dir, venvs=env.venvs, pip_runner=env.pip,
+                venv_creator=env.mkvenv) == 0
+    err = capsys.readouterr().err
+    assert f"WARNING: lane exp: {plain} has no --hash lines" in err and "--require-hashes" not in env.pip.calls[-1]
+    from infergate.gate.lanes import BISECTION_HEADER
+
+    bisect = tmp_path / "mine" / "bisect-a-torch.lock"
+    bisect.write_text(f"{BISECTION_HEADER}bisect-a-torch': ...\npkg-a==1.0\n")
+    assert main(["ensure", str(bisect)], lanes_dir=env.lanes_dir, venvs=env.venvs, pip_runner=env.pip,
+                venv_creator=env.mkvenv) == 0
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_hashing_refuses_a_lock_line_that_is_not_a_pin():
+    from infergate.gate.lock_hashes import HashError, hash_lock
+
+    with pytest.raises(HashError, match=r"not pins \(name==version\).*local @ file:///w/local-1.0-py3-none-any.whl"):
+        hash_lock("pkg-a==1.0\nlocal @ file:///w/local-1.0-py3-none-any.whl\n", fetch=lambda url: "{}",
+                  config_list="")

@@ -94,7 +94,7 @@ def disjoint_gates(pool: Mapping[str, Any], pairs: int) -> list[dict[str, Any]]:
     """The pool's pairs cut in recorded order into disjoint gates of ``pairs``, each judged as ``lanegate`` does."""
     records, ids = pool["records"], pool["ids"]
     counts: dict[tuple[str, float], dict[str, Any]] = {}
-    for start in range(0, len(records) - pairs + 1, pairs):
+    for index, start in enumerate(range(0, len(records) - pairs + 1, pairs)):
         gate = compare(records[start:start + pairs], ids, from_lane=pool["lane"], to_lane=pool["lane"],
                        rounds=pool["rounds"], correctness=Correctness(False))
         for c in gate.cases:
@@ -102,10 +102,31 @@ def disjoint_gates(pool: Mapping[str, Any], pairs: int) -> list[dict[str, Any]]:
                 continue
             truth = float(pool["injected"].get(c.variant, 0.0))
             row = counts.setdefault((c.variant, truth), {"variant": c.variant, "truth": truth, "gates": 0,
-                                                         "regression": 0})
+                                                         "regression": 0, "by_gate": {}})
             row["gates"] += 1
             row["regression"] += c.status == "regression"
+            row["by_gate"][index] = c.status == "regression"  # which gate: the gate-level counts need it
     return list(counts.values())
+
+
+def gate_trials(gates: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, list[int]]:
+    """One trial per disjoint gate, over all pools: ``aa`` [gates with an A/A case, gates where any
+    A/A case alarmed]; ``injected`` [gates with an injected case, gates where every injected case
+    was a regression]. The cases of one gate share its worker processes and machine time (their
+    per-pair ratios correlate), so only whole gates are independent trials."""
+    out = {"aa": [0, 0], "injected": [0, 0]}
+    for rows in gates.values():
+        per_gate: dict[int, dict[str, list[bool]]] = {}
+        for row in rows:
+            kind = "aa" if row["truth"] == 0.0 else "injected"
+            for index, regression in row["by_gate"].items():
+                per_gate.setdefault(index, {"aa": [], "injected": []})[kind].append(bool(regression))
+        for said in per_gate.values():
+            if said["aa"]:
+                out["aa"] = [out["aa"][0] + 1, out["aa"][1] + any(said["aa"])]
+            if said["injected"]:
+                out["injected"] = [out["injected"][0] + 1, out["injected"][1] + all(said["injected"])]
+    return out
 
 
 def aa_markdown(leans: Sequence[Mapping[str, Any]], gates: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -130,7 +151,7 @@ def aa_markdown(leans: Sequence[Mapping[str, Any]], gates: Mapping[str, Sequence
     by_case: dict[str, list[Mapping[str, Any]]] = {}
     for r in leans:
         by_case.setdefault(r["variant"], []).append(r)
-    total = {"n": 0, "above": 0, "below": 0, "beyond_99": 0}
+    tails = []
     for variant, rows in by_case.items():
         if len(rows) > 1:  # every pair of the case in one sample: a lean the pools share
             pooled = lean_and_tails([x for r in rows for x in r["logs"]])
@@ -138,14 +159,15 @@ def aa_markdown(leans: Sequence[Mapping[str, Any]], gates: Mapping[str, Sequence
             pooled.update({key: sum(r[key] for r in rows) for key in ("above", "below", "beyond_99")},
                           max_abs_r=max(r["max_abs_r"] for r in rows))
             out.append(line(f"all {len(rows)} pools", variant, pooled, max(r["cases"] for r in rows)))
-        for key in total:
-            total[key] += sum(r[key] for r in rows)
-    n = total["n"]
-    out += ["", f"tails over all {n} A/A pairs: {total['above']} above and {total['below']} below the t 97.5 % "
-            f"quantiles (expected {0.025 * n:.1f} each; P(>= that many) under the model, binomial, approximate: "
-            f"{binomial_tail(total['above'], n, 0.025):.2f} and {binomial_tail(total['below'], n, 0.025):.2f}); "
-            f"{total['beyond_99']} beyond the two-sided 99 % (expected {0.01 * n:.1f}; "
-            f"P {binomial_tail(total['beyond_99'], n, 0.01):.2f})", ""]
+        # Per case only: the cases of one pair share its processes and machine time, so their ratios
+        # correlate and counts summed over cases are not binomial over independent pairs.
+        n, above, below, beyond = (sum(r[key] for r in rows) for key in ("n", "above", "below", "beyond_99"))
+        tails.append(f"tails of {variant} over its {n} A/A pairs: {above} above and {below} below the t 97.5 % "
+                     f"quantiles (expected {0.025 * n:.1f} each; P(>= that many) under the model, binomial, "
+                     f"approximate: {binomial_tail(above, n, 0.025):.2f} and {binomial_tail(below, n, 0.025):.2f}); "
+                     f"{beyond} beyond the two-sided 99 % (expected {0.01 * n:.2f}; "
+                     f"P {binomial_tail(beyond, n, 0.01):.2f})")
+    out += ["", *[x for t in tails for x in (t, "")]]
     return "\n".join(out + _gates_markdown(gates, pairs))
 
 
@@ -154,7 +176,7 @@ def _gates_markdown(gates: Mapping[str, Sequence[Mapping[str, Any]]], pairs: int
     out = [f"| pool | case | injected | independent gates of {pairs} pairs | regression | one-sided 95 % bound |",
            "|---|---|---:|---:|---:|---|"]
     pooled: dict[str, list[int]] = {}
-    caught = [0, 0]  # injected case-gates, and how many said regression
+    caught = [0, 0]  # injected case-gates, and how many said regression (only whether there were any is used)
     for name, rows in gates.items():
         for g in sorted(rows, key=lambda g: (g["truth"], g["variant"])):
             n, k, aa = int(g["gates"]), int(g["regression"]), g["truth"] == 0.0
@@ -169,11 +191,15 @@ def _gates_markdown(gates: Mapping[str, Sequence[Mapping[str, Any]]], pairs: int
                 caught = [caught[0] + n, caught[1] + k]
     for variant, (n, k) in pooled.items():
         out.append(f"| all pools | {variant} | +0% | {n} | {k} | false alarms ≤ {rate_bound(k, n, upper=True):.0%} |")
-    if len(pooled) > 1:  # as if every case had the same rate: one count over all A/A case-gates
-        n, k = (sum(x[i] for x in pooled.values()) for i in (0, 1))
-        out.append(f"| all pools | every A/A case | +0% | {n} | {k} | "
+    # Over cases, whole gates are the trials (``gate_trials``), never case-gates: the cases of one
+    # gate share its processes, so counting each would claim independent trials that are not.
+    trials = gate_trials(gates)
+    n, k = trials["aa"]
+    if len(pooled) > 1 and n:
+        out.append(f"| all pools | any A/A case of a gate | +0% | {n} | {k} | "
                    f"false alarms ≤ {rate_bound(k, n, upper=True):.0%} |")
-    if caught[0]:  # as if every injected change were caught at the same rate
-        out.append(f"| all pools | every injected case | > 0 | {caught[0]} | {caught[1]} | "
-                   f"caught ≥ {rate_bound(caught[1], caught[0], upper=False):.0%} |")
+    n, k = trials["injected"]
+    if caught[0] and n:
+        out.append(f"| all pools | every injected case of a gate | > 0 | {n} | {k} | "
+                   f"caught ≥ {rate_bound(k, n, upper=False):.0%} |")
     return out

@@ -21,6 +21,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..gate.lanes import EnsureResult
 
 from ..core import exit_codes
 from ..core.defaults import UPGRADE_ALPHA, UPGRADE_MIN_CHANGE
@@ -174,11 +178,20 @@ def _models_config(args: argparse.Namespace, argv: Sequence[str]) -> Path | None
     return config
 
 
+def _said(result: EnsureResult) -> None:
+    """An ensured lane's line, and its warning (an unhashed lock) on stderr."""
+    print(result.message, flush=True)
+    if result.warning:
+        print(f"infergate: {result.warning}", file=sys.stderr, flush=True)
+
+
 def exit_code(gate: GateResult, inconclusive: str) -> int:
     if gate.regressions:
         return exit_codes.REGRESSION
     if gate.inconclusive and inconclusive == "fail":
         return exit_codes.INCONCLUSIVE
+    if gate.nothing_judged:  # "--inconclusive pass" passes undecided cases, never a run that decided none
+        return exit_codes.NOTHING_JUDGED
     return 0
 
 
@@ -196,7 +209,7 @@ def _revisions_main(args: argparse.Namespace, argv: Sequence[str], start: Starte
         check_clean_head(repo, refs)
         check_config_arg(args.config)
         if not args.no_ensure:
-            print(lanes_mod.ensure(args.lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
+            _said(lanes_mod.ensure(args.lane, on_install=lambda m: print(m, flush=True)))
         python = (lane_python or lanes_mod.lane_python)(args.lane)
         missing = _lacks_report_deps()
         if missing and start is None:
@@ -226,7 +239,7 @@ def _revisions_main(args: argparse.Namespace, argv: Sequence[str], start: Starte
 
 
 def _final_code(gate: GateResult, args: argparse.Namespace) -> int:
-    if gate.inconclusive and args.inconclusive == "pass":
+    if gate.inconclusive and args.inconclusive == "pass" and exit_code(gate, args.inconclusive) == 0:
         print(f"exit 0 although {len(gate.inconclusive)} case(s) were inconclusive (--inconclusive pass)")
     return exit_code(gate, args.inconclusive)
 
@@ -252,7 +265,7 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
         unlisted = _check_selection_early(args, can_defer=start is None and not os.environ.get(HANDED_OVER))
         if not args.no_ensure:
             for lane in (args.from_lane, args.to_lane):
-                print(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)).message, flush=True)
+                _said(lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)))
         find_python = lane_python or (lambda lane: lanes_mod.lane_python(lane))
         pythons = {"from": find_python(args.from_lane), "to": find_python(args.to_lane)}
         missing = _lacks_report_deps() or unlisted  # the system python3 may lack them; every lane has them

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..core.errors import InfergateError
 from ..gate.lane_pip import FreezeRunner, PipRunner, VenvCreator, create_venv, pip_freeze, run_pip
-from ..gate.lane_venvs import DEFAULT_LANES_DIR, LaneError, atomic_write_text, name_and_lock
+from ..gate.lane_venvs import LaneError, atomic_write_text, resolve_lane
 from ..gate.lanes import ensure, lane_python, lock
 from .front import prog
 
@@ -59,13 +59,15 @@ def main(
                     venv_creator=venv_creator, on_install=on_install,
                 )
                 print(result.message, flush=True)
+                if result.warning:
+                    print(f"infergate: {result.warning}", file=sys.stderr, flush=True)
         elif args.command == "lock":
             path = lock(args.lane, lanes_dir=lanes_dir, venvs=venvs, freeze_runner=freeze_runner)
             print(f"lane {Path(path).stem}: wrote {path}")
         elif args.command == "hash":
             from ..gate.lock_hashes import HashError, hash_lock, pins
 
-            _, lock_path = name_and_lock(args.lane, lanes_dir or DEFAULT_LANES_DIR)
+            lock_path = resolve_lane(args.lane, lanes_dir=lanes_dir, venvs=venvs).lock  # a missing lock: one line
             try:
                 text = hash_lock(lock_path.read_text(encoding="utf-8"))
             except HashError as exc:

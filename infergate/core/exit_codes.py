@@ -10,7 +10,9 @@ REGRESSION: Final = 1  # pytest's "tests failed": a regression or any failed tes
 USAGE: Final = 2  # a bad option, input file or lane set-up: one line on stderr, nothing run
 INCONCLUSIVE: Final = 10  # (6 until pytest 9.2 took it for --max-warnings)
 # nothing regressed, but a case could not be judged (--ig-inconclusive fail)
-NOTHING_JUDGED: Final = 7  # cases measured, none gated (no baselines, or every one undecided) nor a fusion compared
+# run: cases measured, none gated (no baselines, or every one undecided) nor a fusion compared;
+# gate: no gated case was timed in both lanes (all skipped or unbuilt)
+NOTHING_JUDGED: Final = 7
 UNVERIFIED: Final = 8  # nothing regressed, but a case could not rule out the floor (--ig-unverified fail)
 ERROR: Final = 9  # the run could not complete: a worker died or gave no answer, an I/O error
 

@@ -66,7 +66,9 @@ def intermediate_lock(from_lock: Path, to_lock: Path, move: Move, name: str,
     a, b = read_pins(from_lock), read_pins(to_lock)
     moved = {p for p, _, _ in move.packages}
     held = {p for m in others for p, _, _ in m.packages} - moved
-    lines = [f"# Bisection lane '{name}': {from_lock.stem} with {move.describe()}; dependencies whose pins "
+    from .lanes import BISECTION_HEADER
+
+    lines = [f"{BISECTION_HEADER}{name}': {from_lock.stem} with {move.describe()}; dependencies whose pins "
              f"{from_lock.stem} and {to_lock.stem} disagree on are resolved by pip (infergate.gate.lane_bisect)"]
     for pkg in sorted(set(a) | {p for p, _, to in move.packages if to}):
         if pkg in moved:
@@ -152,8 +154,12 @@ def _measure_move(move: Move, all_moves: Sequence[Move], regressed: Mapping[str,
         lock.write_text(intermediate_lock(from_lock, to_lock, move, name, all_moves), encoding="utf-8")
         ensure(str(lock))
         pythons = {"from": lane_python(args.from_lane), "to": lane_python(str(lock))}
+        # The exact regressed cases: a -k expression of their ids would also match every id that
+        # contains one (bert-... inside distilbert-... and albert-...), timing extra models and
+        # widening each move's Bonferroni correction.
         sub = argparse.Namespace(**{**vars(args), "to_lane": str(lock), "no_correctness": True,
-                                    "cases": " or ".join(regressed), "bisect": False})
+                                    "cases": " or ".join(regressed), "exact_cases": sorted(regressed),
+                                    "bisect": False})
         sub_gate, _ = run(sub, pythons, out / name, start=start, progress=lambda m: print(m, flush=True))
         if write is not None:
             write(sub_gate, out / name)  # each intermediate gate's own report beside the main one

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import urllib.error
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .lane_pip import FreezeRunner, PipRunner, VenvCreator, create_venv, pip_freeze, run_pip
-from .lane_venvs import DEFAULT_LANES_DIR, LaneError, atomic_write_text, venv_python, venvs_root
+from .lane_venvs import (
+    _LANE_NAME,
+    DEFAULT_LANES_DIR,
+    STAMP_NAME,
+    LaneError,
+    atomic_write_text,
+    venv_python,
+    venvs_root,
+)
 from .lanes import lock
 from .lock_hashes import _HREF, Fetch, _http_get, _pip_config_list, file_version, hash_lock, normalize
 
@@ -20,6 +30,8 @@ PYPI = "https://pypi.org/simple"
 # A final release: digits and dots, a platform label (+cpu) allowed. 2.15.0rc1, 2.15.0.dev2025 and
 # 2.14.1.post1 are not what users get from "pip install -U torch" by default.
 _FINAL = re.compile(r"^\d+(\.\d+)*(\+[A-Za-z0-9.]+)?$")
+# The mark of a lane this command wrote (in its .in); only such a lane may be made again over.
+MADE_HERE = "(written at run time by: python3 -m infergate lanes newest; not committed)"
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,18 @@ def _release(version: str) -> tuple[int, ...]:
 def index_filenames(name: str, index: str, fetch: Fetch = _http_get) -> list[str]:
     """File names the index offers for ``name``."""
     if not index.startswith("file://"):
-        data = json.loads(fetch(f"{index.rstrip('/')}/{normalize(name)}/"))
-        return [f["filename"] for f in data.get("files", [])]
+        url = f"{index.rstrip('/')}/{normalize(name)}/"
+        # An index that is down, refuses, or answers something other than PEP 691's JSON is one line
+        # naming it, never a traceback.
+        try:
+            data = json.loads(fetch(url))
+            return [f["filename"] for f in data.get("files", [])]
+        except urllib.error.HTTPError as exc:
+            raise LaneError(f"cannot read {url}: HTTP {exc.code}") from None
+        except OSError as exc:  # unreachable or timed out
+            raise LaneError(f"cannot read {url}: {exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LaneError(f"cannot read {url} as an index's JSON (PEP 691): {exc}") from None
     root = Path(unquote(urlparse(index).path))
     page = root / normalize(name) / "index.html"
     if page.is_file():
@@ -64,7 +86,7 @@ def newest(name: str, indexes: Sequence[str], fetch: Fetch = _http_get) -> str:
 def in_text(base_in: str, base: str, name: str, pins: dict[str, str], indexes: Sequence[str]) -> str:
     """The base lane's ``.in`` with the packages' pins replaced (every other line kept)."""
     out = [f"# Lane '{name}': lanes/{base}.in with the newest final releases on {' '.join(indexes)}",
-           "# (written at run time by: python3 -m infergate lanes newest; not committed)"]
+           f"# {MADE_HERE}"]
     replaced = set()
     for line in base_in.splitlines():
         pkg = normalize(re.split(r"[\s=<>!~;\[]", line.strip(), maxsplit=1)[0]) if line.strip() else ""
@@ -105,27 +127,51 @@ def _config_lines(indexes: Sequence[str]) -> str:
         directory = _wheel_directory(index)
         if directory is not None:
             lines.append(f"global.find-links='{directory}'")
-        elif index.startswith("file://"):
+        else:  # a file:// index, or an http(s) one (lock_hashes.remote_indexes asks it)
             lines.append(f"global.extra-index-url='{index}'")
     return "\n".join(lines)
+
+
+def _check_name(name: str, base: str, lanes_dir: Path, venv: Path) -> bool:
+    """Refuse a name that is not a lane name, is the base, or is a lane this command did not make (a
+    committed lane's .in and lock would be rewritten into another lane); also a venv of that name
+    this command did not make. True when the name is this command's own earlier lane."""
+    if name.endswith(".lock") or not _LANE_NAME.match(name):
+        raise LaneError(f"invalid lane name {name!r}: use letters, digits, '_', '-', '.' (not ending in .lock)")
+    if name == base:
+        raise LaneError(f"lane '{name}' is the --base lane: name the newest lane otherwise")
+    in_file, lock_file = lanes_dir / f"{name}.in", lanes_dir / f"{name}.lock"
+    again = in_file.is_file() and MADE_HERE in in_file.read_text(encoding="utf-8", errors="replace")
+    if not again and (in_file.exists() or lock_file.exists()):
+        raise LaneError(f"lane '{name}' exists ({lock_file if lock_file.exists() else in_file}) and was not made "
+                        "by 'lanes newest': it would be overwritten; choose another name")
+    if not again and venv.exists():
+        raise LaneError(f"{venv} exists and is not the venv of an earlier 'lanes newest {name}': the lane "
+                        "must be installed into a fresh venv; remove it or choose another name")
+    return again
 
 
 def make_lane(name: str, indexes: Sequence[str], *, base: str = "current", lanes_dir: Path | None = None,
               venvs: Path | None = None, fetch: Fetch | None = None, pip_runner: PipRunner = run_pip,
               venv_creator: VenvCreator = create_venv, freeze_runner: FreezeRunner = pip_freeze,
               hasher: Callable[[str], str] | None = None) -> Resolved:
-    """Resolve, write ``NAME.in``, install it into a fresh venv, lock and hash it."""
+    """Resolve, write ``NAME.in``, install it into a fresh venv, lock and hash it. Every refusal
+    comes before anything is resolved, written or installed."""
     lanes_dir = lanes_dir or DEFAULT_LANES_DIR
     fetch = fetch or _http_get
+    venv = venvs_root(venvs) / name
+    again = _check_name(name, base, lanes_dir, venv)
     base_in = lanes_dir / f"{base}.in"
     if not base_in.is_file():
         raise LaneError(f"base lane '{base}' has no {base_in}")
     pins = {pkg: newest(pkg, indexes, fetch) for pkg in PACKAGES}
     in_file = lanes_dir / f"{name}.in"
     atomic_write_text(in_file, in_text(base_in.read_text(encoding="utf-8"), base, name, pins, indexes))
-    venv = venvs_root(venvs) / name
-    if not venv_python(venv).exists():
-        venv_creator(venv)
+    if again and venv.exists():
+        # The venv of an earlier run of this command: packages it had that the new .in does not
+        # name would stay installed and be locked and hashed as if resolved now.
+        shutil.rmtree(venv)
+    venv_creator(venv)
     log = venv / "install.log"
     cmd = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check",
            *pip_index_args(indexes), "-r", str(in_file)]
@@ -138,4 +184,13 @@ def make_lane(name: str, indexes: Sequence[str], *, base: str = "current", lanes
             return hash_lock(text, fetch=fetch, config_list=config)
 
     path = lock(name, lanes_dir=lanes_dir, venvs=venvs, freeze_runner=freeze_runner, hasher=hasher)
+    # The lock's hashes must admit the very files installed: install it again in hash mode, as
+    # 'ensure' will, or the stamp lock() left would vouch for a venv the lock cannot reproduce.
+    check = [str(venv_python(venv)), "-m", "pip", "install", "--disable-pip-version-check", "--require-hashes",
+             *pip_index_args(indexes), "-r", str(path)]
+    check_log = venv / "install-require-hashes.log"
+    if pip_runner(check, check_log) != 0:
+        (venv / STAMP_NAME).unlink(missing_ok=True)
+        raise LaneError(f"lane '{name}': {path} does not install with --require-hashes from the indexes it was "
+                        f"hashed from; full log: {check_log}")
     return Resolved(name, pins, in_file, path)

@@ -81,16 +81,26 @@ def name_and_lock(spec: str, lanes_dir: Path) -> tuple[str, Path]:
     return name, lock
 
 
+def venv_of(name: str, lock: Path, lanes_dir: Path, venvs: Path | None = None) -> Path:
+    """The lane's venv: ``<venvs>/<name>`` for the lanes directory's own lock; a lock elsewhere (given
+    by path) gets ``<name>-<8 hex of its resolved path>``, so that a file that happens to share a
+    committed lane's name never installs into, or is taken for, that lane's venv."""
+    own = (lanes_dir / f"{name}.lock").resolve()
+    if lock.resolve() == own:
+        return venvs_root(venvs) / name
+    return venvs_root(venvs) / f"{name}-{hashlib.sha256(str(lock.resolve()).encode()).hexdigest()[:8]}"
+
+
 def resolve_lane(
     spec: str, *, lanes_dir: Path | None = None, venvs: Path | None = None
 ) -> Lane:
-    """A lane name (``ipex``) or a path to a ``.lock`` file (lane name = file stem)."""
+    """A lane name (``ipex``) or a path to a ``.lock`` file (lane name = file stem; venv: ``venv_of``)."""
     lanes_dir = lanes_dir or DEFAULT_LANES_DIR
     name, lock = name_and_lock(spec, lanes_dir)
     if not lock.is_file():
         valid = ", ".join(available_lanes(lanes_dir)) or "none"
         raise LaneError(f"no lock file for lane '{name}' at {lock}; valid lanes: {valid}")
-    return Lane(name=name, lock=lock, venv=venvs_root(venvs) / name)
+    return Lane(name=name, lock=lock, venv=venv_of(name, lock, lanes_dir, venvs))
 
 
 # --------------------------------------------------------------------------------------------

@@ -188,6 +188,9 @@ def selection(args: argparse.Namespace, cases: list[Any] | None = None,
         source = f"the configured models of {config}"
     elif cases is None:
         cases = select_cases(get_profile(args.profile), args.cases)
+    exact = getattr(args, "exact_cases", None)  # set by bisection: these ids and no other
+    if exact is not None:
+        cases = [c for c in cases if c.id in set(exact)]
     source = source or f"profile {args.profile!r}"
     if not cases:
         raise UsageError(f"no perf case of {source} matches {args.cases!r}")

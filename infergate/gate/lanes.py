@@ -20,10 +20,13 @@ from .lane_venvs import (
     name_and_lock,
     read_stamp,
     resolve_lane,
+    venv_of,
     venv_python,
     venv_python_version,
-    venvs_root,
 )
+
+# How bisection's intermediate locks begin (lane_bisect.intermediate_lock): unhashed by design.
+BISECTION_HEADER = "# Bisection lane '"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,16 @@ class EnsureResult:
     installed: bool  # False: the stamp matched and pip was not called
     packages: int
     seconds: float
+    # A user's lock without hashes: installed without --require-hashes, which must not pass unsaid
+    unhashed: Path | None = None
+
+    @property
+    def warning(self) -> str | None:
+        if self.unhashed is None:
+            return None
+        return (f"WARNING: lane {self.lane}: {self.unhashed} has no --hash lines, so pip installed it without "
+                f"--require-hashes: a file changed on an index is not refused; add them with: python3 -m "
+                f"infergate lanes hash {self.unhashed}")
 
     @property
     def message(self) -> str:
@@ -62,9 +75,14 @@ def ensure(
         if not spec.python.exists():
             raise LaneError(f"cannot set up lane '{spec.name}': venv {spec.venv} has no python")
 
+    lock_text = spec.lock.read_text(encoding="utf-8")
+    hashed = "--hash=" in lock_text
+    # Bisection's intermediate locks leave disputed dependencies to pip by design; any other lock
+    # without hashes is said (EnsureResult.warning), never installed unchecked in silence.
+    unhashed = None if hashed or lock_text.startswith(BISECTION_HEADER) else spec.lock
     digest = lock_digest(spec.lock, venv_python_version(spec.venv))
     if read_stamp(spec.stamp) == digest:
-        return EnsureResult(spec.name, spec.venv, installed=False, packages=0, seconds=0.0)
+        return EnsureResult(spec.name, spec.venv, installed=False, packages=0, seconds=0.0, unhashed=unhashed)
 
     # Drop any old stamp before touching the venv: if this install fails half-way and the lock
     # is later reverted, a surviving old stamp would vouch for a venv that no longer matches it.
@@ -78,7 +96,7 @@ def ensure(
         str(spec.python), "-m", "pip", "install", "--disable-pip-version-check",
         "-r", str(spec.lock),
     ]
-    if "--hash=" in spec.lock.read_text(encoding="utf-8"):
+    if hashed:
         # Every file pip fetches must match a reviewed hash (lock_hashes); a committed lane's lock
         # always has them. Bisection's intermediate locks leave disputed dependencies to pip and
         # carry none.
@@ -97,7 +115,7 @@ def ensure(
         )
 
     atomic_write_text(spec.stamp, digest + "\n")
-    return EnsureResult(spec.name, spec.venv, installed=True, packages=packages, seconds=seconds)
+    return EnsureResult(spec.name, spec.venv, installed=True, packages=packages, seconds=seconds, unhashed=unhashed)
 
 
 # PyTorch's compute-platform local labels (2.8.0+cpu, 2.8.0+cu128, ...). Stripped so the lock
@@ -147,7 +165,7 @@ def lock(
         hasher = hash_lock
     # The lock may not exist yet (a new lane), so no resolve_lane() here.
     name, lock_path = name_and_lock(lane, lanes_dir or DEFAULT_LANES_DIR)
-    venv = venvs_root(venvs) / name
+    venv = venv_of(name, lock_path, lanes_dir or DEFAULT_LANES_DIR, venvs)
     python = venv_python(venv)
     if not python.exists():
         raise LaneError(

@@ -58,9 +58,15 @@ def _http_get(url: str) -> str:
 
 
 def pypi_hashes(name: str, version: str, fetch: Fetch = _http_get, base: str = PYPI_SIMPLE) -> set[str]:
-    url = f"{base}/{normalize(name)}/"
+    """The matching files' hashes on an http(s) index: PEP 691's JSON where it answers with it (PyPI),
+    else PEP 503's page with ``#sha256=`` links (download.pytorch.org answers HTML whatever is asked)."""
+    url = f"{base.rstrip('/')}/{normalize(name)}/"
     try:
-        data = json.loads(fetch(url))
+        text = fetch(url)
+        if not text.lstrip().startswith("{"):
+            return {digest for href, digest in _HREF.findall(text)
+                    if _matches(unquote(href.rsplit("/", 1)[-1]), name, version)}
+        data = json.loads(text)
     except urllib.error.HTTPError as exc:
         if exc.code == 404:  # the index does not know the package (a local-only wheel): other sources may
             return set()
@@ -107,6 +113,19 @@ def pip_sources(config_list: str) -> tuple[list[Path], list[Path]]:
     return list(dict.fromkeys(indexes)), list(dict.fromkeys(links))
 
 
+def remote_indexes(config_list: str) -> list[str]:
+    """The http(s) indexes in ``pip config list`` output other than PyPI, which is always asked: an
+    index pip installs from (canary.yml's PIP_EXTRA_INDEX_URL, PyTorch's CPU wheels) must be hashed
+    too, or the file installed and measured is not in the lock."""
+    out = []
+    for line in config_list.splitlines():
+        key, _, value = line.partition("=")
+        if key.endswith(("index-url", "extra-index-url")):
+            out += [v.rstrip("/") for v in value.strip().strip("'\"").split()
+                    if v.startswith(("http://", "https://")) and v.rstrip("/") != PYPI_SIMPLE]
+    return list(dict.fromkeys(out))
+
+
 def _pip_config_list() -> str:
     proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
@@ -114,7 +133,7 @@ def _pip_config_list() -> str:
 
 
 def hashes_for(name: str, version: str, indexes: Sequence[Path], links: Sequence[Path],
-               fetch: Fetch = _http_get) -> list[str]:
+               fetch: Fetch = _http_get, remotes: Sequence[str] = ()) -> list[str]:
     """Every file's hash, except that a CPU build (``+cpu``) on this machine's disk, when there is one,
     is the only one allowed: in hash mode pip would prefer PyPI's CUDA wheel to it (docs/lanes.md)."""
     cpu = set()
@@ -123,6 +142,8 @@ def hashes_for(name: str, version: str, indexes: Sequence[Path], links: Sequence
     if cpu:
         return sorted(cpu)
     found = pypi_hashes(name, version, fetch)
+    for remote in remotes:
+        found |= pypi_hashes(name, version, fetch, base=remote)
     for index in indexes:
         found |= local_index_hashes(name, version, index)
     for directory in links:
@@ -151,11 +172,28 @@ def with_hashes(lock_text: str, hashes: Mapping[tuple[str, str], Iterable[str]])
     return "\n".join(out) + "\n"
 
 
+def not_pins(lock_text: str) -> list[str]:
+    """Requirement lines that are not ``name==version``: a ``pkg @ file:///...whl`` or a range has no
+    version to hash files for, and would install unchecked beside hashed pins."""
+    out = []
+    for raw in lock_text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith(("#", "-")) and not _PIN.match(line):
+            out.append(line)
+    return out
+
+
 def hash_lock(lock_text: str, fetch: Fetch = _http_get, config_list: str | None = None) -> str:
-    indexes, links = pip_sources(_pip_config_list() if config_list is None else config_list)
+    odd = not_pins(lock_text)
+    if odd:
+        raise HashError(f"{len(odd)} line(s) of the lock are not pins (name==version), so no hash can cover "
+                        f"them: {'; '.join(odd[:3])}")
+    config = _pip_config_list() if config_list is None else config_list
+    indexes, links = pip_sources(config)
+    remotes = remote_indexes(config)
     found, missing = {}, []
     for name, version in pins(lock_text):
-        digests = hashes_for(name, version, indexes, links, fetch)
+        digests = hashes_for(name, version, indexes, links, fetch, remotes)
         if not digests:
             missing.append(f"{name}=={version}")
         found[(name, version)] = digests

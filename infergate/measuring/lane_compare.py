@@ -249,6 +249,8 @@ def _availability(cid: str, c: _Case, cmp: CaseComparison) -> list[str] | None:
         side_to = any("'to'" in x for x in c.lost_in)
         cmp.note = "; ".join(c.lost_in)
         if side_to:
+            # The status too, not only the line: gate.json, to.json and the report read the status.
+            cmp.status = "regression"
             return [f"REGRESSION {cid}: variant lost in 'to' in some pairs ({cmp.note})"]
     return None
 

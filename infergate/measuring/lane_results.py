@@ -112,8 +112,16 @@ class GateResult:
     def passed(self) -> bool:
         return not self.regressions
 
+    @property
+    def nothing_judged(self) -> bool:
+        """No gated case got a latency verdict: every one was skipped or unbuilt in a lane (e.g.
+        ``--cases bf16`` on a CPU without native BF16, or jit_ipex with no IPEX in "from"). Such a
+        run ruled nothing out, so it must never read as a pass."""
+        return not any(c.latency_status not in (None, "reference") for c in self.cases if c.status != "reference")
+
     def headline(self) -> str:
-        """FAIL, INCONCLUSIVE (never a pass), or PASS with the largest change the run could still hide."""
+        """FAIL, INCONCLUSIVE or NOTHING JUDGED (never a pass), or PASS with the largest change the run
+        could still hide."""
         if self.regressions:
             return f"FAIL ({len(self.regressions)} regression(s))"
         if self.inconclusive:
@@ -124,10 +132,19 @@ class GateResult:
             parts = ([f"{timed} case(s) could not rule out a {self.floor:.0%} slowdown"] if timed else []) + (
                 [f"{unbuilt} case(s) not measured ('from' could not build them)"] if unbuilt else [])
             return "INCONCLUSIVE: " + "; ".join(parts)
+        if self.nothing_judged:
+            return f"NOTHING JUDGED (no gated case was timed in both lanes: {self._why_unjudged()})"
         widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
         faster = sum(c.status == "improvement" for c in self.cases)
         text = f"PASS (no case changed beyond ±{max(widths) * 100:.1f}%)" if widths else "PASS"
         return text + (f", {faster} case(s) faster" if faster else "")
+
+    def _why_unjudged(self) -> str:
+        gated = [c for c in self.cases if c.status != "reference"]
+        if not gated:
+            return "no case was selected"
+        notes = sorted({c.note or c.status for c in gated})
+        return f"{len(gated)} case(s); " + "; ".join(notes)
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": GATE_SCHEMA, "version": GATE_VERSION, **asdict(self)}

@@ -62,7 +62,7 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
 
 def _gate_header(gate: GateResult) -> list[str]:
     """The verdict and how the gate measured: lanes, machine, environment, intervals, correctness."""
-    icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive else "✅")
+    icon = "❌" if not gate.passed else ("⚠️" if gate.inconclusive or gate.nothing_judged else "✅")
     verdict = f"{icon} {gate.headline()}"
     env = gate.environment.get("measuring", {})
     timing = gate.timing
@@ -227,7 +227,11 @@ def _order_note(gate: GateResult) -> str:
 
 def _intervals_line(gate: GateResult) -> str:
     """What the intervals are: one-sided bounds (version 4 on) or two-sided intervals (older results)."""
-    df = max(gate.pairs - 1, 0)
+    # Each case's df is its own pairs - 1: a case that lost pairs has fewer than the run's.
+    dfs = sorted({len(c.latency_pairs) - 1 for c in gate.cases if c.latency is not None and c.latency_pairs})
+    df: int | str = max(gate.pairs - 1, 0)
+    if dfs and dfs != [df]:
+        df = f"{dfs[0]}-{dfs[-1]}, per case its pairs - 1" if len(dfs) > 1 else f"{dfs[0]}"
     if gate.one_sided:
         return (f"- intervals: t across worker pairs (df {df}); each end is a one-sided bound at "
                 f"{gate.confidence:.2%} per comparison (Bonferroni over all comparisons of the run; together "
