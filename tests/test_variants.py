@@ -115,6 +115,16 @@ def test_ipex_proof_rejects_a_graph_without_ipex_kinds(tiny_bert) -> None:
     assert "ipex::add_layernorm" in prove_ipex_fused(Counter({"ipex::add_layernorm": 2}))
 
 
+def test_ipex_proof_needs_a_kind_of_ipexs_graph_passes_not_its_module_swap() -> None:
+    """ipex.optimize alone puts torch_ipex::ipex_MKLSGEMM in every graph (its linear modules trace to
+    it) even with IPEX's TorchScript passes off: that kind proves no fusion."""
+    swapped_only = Counter({"torch_ipex::ipex_MKLSGEMM": 25, "aten::matmul": 8, "aten::softmax": 4})
+    with pytest.raises(ProofError, match=r"no IPEX node kind.*only torch_ipex::ipex_MKLSGEMM"):
+        prove_ipex_fused(swapped_only)
+    prepacked = prove_ipex_fused(swapped_only + Counter({"ipex_prepack::mkl_sgemm_run": 17}))
+    assert prepacked.endswith("ipex_prepack::mkl_sgemm_run")
+
+
 def test_a_compile_variant_that_never_compiles_is_rejected(tiny_bert, monkeypatch) -> None:
     spec, model = tiny_bert
     # torch.compile replaced by identity: the model runs eagerly and the recorder sees no graph.
