@@ -145,6 +145,8 @@ SCENARIOS: tuple[Scenario, ...] = (
              "unknown isolation mode 'sometimes'; valid: auto, always, never"),
     Scenario("baselines-dir", "`--ig-baselines` naming a file", ("--ig-baselines", "afile"),
              "afile exists and is not a directory", files={"afile": "x"}),
+    Scenario("results-json-dir", "`--ig-json` naming a directory", ("--ig-json", "adir"),
+             "adir is a directory: name a file", files={"adir/mine.txt": "x"}),
     Scenario("baseline-empty", "empty baselines file", ("--co", "-q"), "is empty", files={"{baselines}": ""}),
     Scenario("baseline-truncated", "truncated baselines file", ("--co", "-q"),
              "is not valid JSON (truncated or corrupt?)", files={"{baselines}": _baseline_text()[:150]}),
