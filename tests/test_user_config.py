@@ -126,6 +126,22 @@ def test_a_bad_key_is_refused_naming_the_key_and_the_file(tmp_path: Path, keys: 
     assert message.startswith(f"{path}: {key}: ") and problem in message and "\n" not in message, message
 
 
+def test_a_config_that_cannot_be_read_is_one_line_naming_it(tmp_path: Path, monkeypatch) -> None:
+    """A directory or an unreadable file raised past load_config (pytest's INTERNALERROR)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path, required=True)
+    assert str(err.value) == f"{tmp_path}: cannot read it: Is a directory"
+    path = _write(tmp_path, "[tool.infergate]\n")
+
+    def refuse(self, *args, **kwargs):  # the tests run as root, where chmod 000 still reads
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, required=True)
+    assert str(err.value) == f"{path}: cannot read it: Permission denied"
+
+
 def test_an_unknown_table_key_and_a_missing_table_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"tool\.infergate\.model: unknown key; valid: version, baselines, models"):
         load_config(_write(tmp_path, "[tool.infergate]\nmodel = []\n"), required=True)

@@ -85,6 +85,8 @@ def load_config(path: Path, required: bool) -> UserConfig | None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:  # a directory, no permission: the file named, not an INTERNALERROR
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     table = data.get("tool", {}).get("infergate") if isinstance(data.get("tool"), dict) else None
