@@ -103,7 +103,17 @@ def _model(**keys: str) -> str:
     ({"attention": '"flash"'}, "tool.infergate.models[0].attention", "'flash'; valid: eager, sdpa"),
     ({"id": '"my-model"'}, "tool.infergate.models[0].id", "no '-'"),
     ({"tolerance": "{ fp32 = { atol = -1, rtol = 1e-3 } }"}, "tool.infergate.models[0].tolerance.fp32.atol",
-     "must be a positive number, got -1"),
+     "must be a finite positive number, got -1"),
+    # Values that would make a check meaningless: an infinite bound passes every output; an item
+    # listed twice made two cases with one id and one baseline key.
+    ({"tolerance": "{ fp32 = { atol = inf, rtol = 0.1 } }"}, "tool.infergate.models[0].tolerance.fp32.atol",
+     "must be a finite positive number, got inf"),
+    ({"tolerance": "{ fp32 = { atol = 1e-3, rtol = nan } }"}, "tool.infergate.models[0].tolerance.fp32.rtol",
+     "must be a finite positive number, got nan"),
+    ({"tasks": '["seqcls", "seqcls"]'}, "tool.infergate.models[0].tasks", "'seqcls' is listed twice"),
+    ({"shapes": '["1x128", "2x8", "1x128"]'}, "tool.infergate.models[0].shapes", "'1x128' is listed twice"),
+    ({"dtypes": '["fp32", "fp32"]'}, "tool.infergate.models[0].dtypes", "'fp32' is listed twice"),
+    ({"variants": '["jit", "eager", "jit"]'}, "tool.infergate.models[0].variants", "'jit' is listed twice"),
     ({"skip": '[{ variant = "jit" }]'}, "tool.infergate.models[0].skip[0].reason", "missing: a skip says why"),
     ({"variants": '["jit-ipex"]'}, "tool.infergate.models[0].variants", "unknown variant 'jit-ipex'"),
     ({"source": '"no/such-dir"'}, "tool.infergate.models[0].source", "checkpoint not found"),
