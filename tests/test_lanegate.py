@@ -1156,3 +1156,13 @@ def test_a_worker_sends_its_models_configured_tolerances_with_its_outputs():
                                       tolerances=((DType.FP32, 1e-2, 0.0),))
     worker.inputs = {"attention_mask": torch.ones(1, 4, dtype=torch.long)}
     assert worker.outputs()["tolerances"] == [["fp32", 1e-2, 0.0]]
+
+
+def test_a_nan_in_either_lanes_outputs_is_a_drift_naming_the_lane():
+    weights = {"from": "w0", "to": "w0"}
+    nan = float("nan")
+    for frm, to, said in (([[nan, 1.0]], [[0.0, 5e3]], "'from' returned NaN outputs"),
+                          ([[0.0, 1.0]], [[nan, 1.0]], "'to' returned NaN outputs")):
+        assert lane_compare.compare_outputs(
+            "jit", "fp32", {"from": _outputs_record(frm), "to": _outputs_record(to)}, weights) == {
+            "status": "drift", "detail": said}

@@ -145,8 +145,9 @@ def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weight
     if agree.decisive_disagreements:
         detail += f"; decisive flips: {', '.join(agree.decisive_disagreements)}"
     detail += tol_note
-    if math.isnan(close.max_abs):  # closeness() says NaN this way; JSON has no NaN
-        return {"status": "drift", "detail": "'to' returned NaN outputs"}
+    if close.nan_in:  # JSON has no NaN: the detail says where it was ("reference" is 'from''s outputs)
+        where = {"output": "'to' returned NaN outputs", "reference": "'from' returned NaN outputs"}
+        return {"status": "drift", "detail": where.get(close.nan_in, f"NaN in the {close.nan_in}")}
     return {"status": "same" if ok else "drift", "max_abs": close.max_abs, "agreement": agree.rate,
             "detail": detail}
 

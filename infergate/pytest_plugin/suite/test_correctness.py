@@ -33,6 +33,7 @@ def test_outputs_match_fp32_eager(case, harness):
     tol = tolerance(case.dtype, case.spec.tolerances)
     result = closeness(reference, outputs, tol, inputs.get("attention_mask"))  # a factory's module may take none
     assert result.ok, (
+        f"{case.id}: NaN in the {result.nan_in}" if result.nan_in else
         f"{case.id}: max |diff| {result.max_abs:.3e} exceeds atol={tol.atol} rtol={tol.rtol} "
         f"by {result.worst_excess:.3e}"
     )
@@ -79,8 +80,7 @@ def test_other_shapes_match_eager(case, harness, batch):
     tol = tolerance(case.dtype, case.spec.tolerances)
     result = closeness(reference, outputs, tol, inputs["attention_mask"])
     assert result.ok, (
-        f"{case.id} at {shape} lengths={lengths}: max |diff| {result.max_abs:.3e} "
-        f"(atol={tol.atol}, rtol={tol.rtol})"
+        f"{case.id} at {shape} lengths={lengths}: {result} (atol={tol.atol}, rtol={tol.rtol})"
     )
 
 
