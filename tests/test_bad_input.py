@@ -217,7 +217,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("ipex-missing", "IPEX missing", SMOKE, "IPEX is not installed in this lane",
              files={**_matrix(), **_probe(torch="2.13.0", ipex=None)}),
     Scenario("ipex-mismatch", "IPEX and torch mismatch", SMOKE,
-             "IPEX 2.8.0 needs torch 2.8.*, this lane has torch 2.13.0 (importing IPEX would exit(127))",
+             "IPEX 2.8.0 needs torch 2.8.*, this lane has torch 2.13.0 (IPEX's import refuses that pairing)",
              files={**_matrix(), **_probe(torch="2.13.0", ipex="2.8.0")}),
     Scenario("avx2", "CPU without AVX2 (every model case skipped)", SMOKE,
              "this suite's baselines and kernels assume AVX2; this CPU (Test CPU) has AVX",

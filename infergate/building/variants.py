@@ -124,8 +124,8 @@ class Variant(abc.ABC):
     # A worker's limit for one case: generous, so that only a hang trips it (a cold cache, a
     # base-size model and a loaded machine multiply a build's usual seconds).
     timeout_s: ClassVar[float] = 300.0
-    # Whether --ig-isolate auto runs its correctness cases in a worker: a variant whose import can
-    # exit() or whose kernels can abort (IPEX) would otherwise take the whole session down.
+    # Whether --ig-isolate auto runs its correctness cases in a worker: a variant whose kernels can
+    # abort (IPEX's oneDNN on ISA gaps) would otherwise take the whole session down.
     crash_prone: ClassVar[bool] = False
     # Whether building it imports IPEX, which swaps torch's CPU autocast kernels for the whole
     # process (so BF16 timings beside it, and later BF16 cases in the process, change).
@@ -194,7 +194,7 @@ class Jit(Variant):
 
 class JitIpex(Variant):
     name = "jit_ipex"
-    crash_prone = True  # IPEX's import calls exit(127) on a torch mismatch; its kernels can abort
+    crash_prone = True  # IPEX's kernels can abort (oneDNN on ISA gaps); a native library can crash on import
     imports_ipex = True
     has_graph = True
     bf16_by_autocast = False  # ipex.optimize(dtype=bfloat16) converts and prepacks the weights
