@@ -243,6 +243,63 @@ def test_a_factory_module_runs_the_correctness_check_and_an_untraceable_one_fail
                                  "*BuildError*this module cannot be traced*"])
 
 
+SHAPE_BOUND_FACTORY = FACTORIES + '''
+
+class ShapeBound(Tiny):
+    def forward(self, input_ids, attention_mask):
+        # float() of a size is a constant in a trace: right at the traced shape only.
+        return (self.head(self.embed(input_ids).sum(1) / float(input_ids.shape[1])),)
+
+
+def build_shape_bound(task, dtype, shape):
+    torch.manual_seed(0)
+    return ShapeBound(3).to(dtype), _inputs(shape)
+
+
+def build_qa_one_output(task, dtype, shape):
+    torch.manual_seed(0)
+    return Tiny(3).to(dtype), _inputs(shape)
+'''
+
+
+def test_a_factory_model_is_checked_at_each_configured_shape(pytester: pytest.Pytester) -> None:
+    """The property test skips a factory's model saying correctness checks it at its configured
+    shapes: it checked only the first, so a variant right at the traced shape alone passed."""
+    pytester.makepyfile(igfactories=SHAPE_BOUND_FACTORY, test_outputs=OUTPUTS_TEST)
+    pytester.makefile(".toml", infergate='''
+[tool.infergate]
+[[tool.infergate.models]]
+id = "bound"
+source = "igfactories:build_shape_bound"
+tasks = ["seqcls"]
+shapes = ["2x8", "1x16"]
+variants = ["eager", "jit"]
+''')
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                          "--ig-profile", "smoke", "--ig-config", "infergate.toml",
+                                          "-k", "custom and jit", "-W", "ignore::torch.jit.TracerWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*bound-seqcls-custom-jit-fp32 at b1s16: max |diff|*exceeds*"])
+
+
+def test_a_factory_whose_outputs_do_not_fit_its_task_is_one_build_error_naming_the_layout(
+        pytester: pytest.Pytester) -> None:
+    from infergate.matrix.factory import factory_build
+    from infergate.matrix.inputs import Shape
+    from infergate.matrix.zoo import Task
+
+    pytester.makepyfile(igfactories=SHAPE_BOUND_FACTORY)
+    pytester.syspathinsert()
+    with pytest.raises(BuildError) as err:
+        factory_build("igfactories:build_qa_one_output", Task.QA, Shape(2, 8))
+    assert str(err.value) == (
+        "factory igfactories:build_qa_one_output: qa reads outputs[0] and outputs[1]: start and end logits, "
+        "each [batch, sequence] (here batch 2, sequence 8); the module returned 1 output(s) of shape [2, 3]")
+    # The same module fits sequence classification.
+    assert factory_build("igfactories:build_qa_one_output", Task.SEQ_CLS, Shape(2, 8))
+
+
 def test_the_built_in_preset_keeps_every_id() -> None:
     recorded = json.loads(IDS_FILE.read_text())
     assert recorded["schema"] == "infergate-builtin-ids" and recorded["version"] == 1
