@@ -1118,3 +1118,20 @@ def test_a_figure_that_rounds_onto_a_verdicts_threshold_gets_the_decimals_that_s
     assert shown(1.0498, BENEFIT_MARKS.point) == "1.0498" and shown(1.0031, BENEFIT_MARKS.point) == "1.00"
     assert [shown(x, LEAVE_MARKS.high) for x in (0.9543, 0.95255, 1.0031)] == ["0.954", "0.953", "1.00"]
     assert shown(1.0031) == "1.00"  # a column no verdict reads keeps two decimals
+
+
+def test_a_claims_rows_answers_use_the_models_configured_tolerance() -> None:
+    """claims checks a variant's outputs as the correctness suite does: with the config's override."""
+    import torch
+
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.spec import ModelSpec
+    from infergate.matrix.zoo import ARCHS, SIZES, Task
+    from infergate.measuring.claims_measure import _answers
+
+    spec = ModelSpec(ARCHS["bert"], Task.SEQ_CLS, SIZES["tiny"], "eager")
+    ref, out = (torch.tensor([[0.5, -0.5]]),), (torch.tensor([[0.501, -0.501]]),)
+    mask = torch.ones(1, 4, dtype=torch.long)
+    assert not _answers(spec, DType.FP32, ref, out, mask).within_tolerance  # FP32's default atol 1e-4
+    configured = dataclasses.replace(spec, tolerances=((DType.FP32, 1e-2, 0.0),))
+    assert _answers(configured, DType.FP32, ref, out, mask).within_tolerance

@@ -354,6 +354,25 @@ def test_an_inconclusive_case_gives_its_own_exit_code(tmp_path, monkeypatch) -> 
     assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
 
 
+def test_a_results_json_that_cannot_be_written_loses_nothing_else(tmp_path, monkeypatch) -> None:
+    """The baselines are recorded even when writing --ig-json fails (a traceback there lost them),
+    and the failure is one line and a failed run."""
+    recorded: list[str] = []
+
+    def record() -> str:
+        recorded.append("yes")
+        return "infergate: baselines updated"
+
+    run = SimpleNamespace(results=[object()], settings=SimpleNamespace(results_json=tmp_path), update=True,
+                          notes=[], machine_info=dict, record_baselines=record)
+    monkeypatch.setattr(perf_plugin, "results_json", lambda *a: {"benchmarks": []})
+    session = SimpleNamespace(config=SimpleNamespace(stash={perf_plugin._RUN: run}), exitstatus=pytest.ExitCode.OK)
+    perf_plugin.pytest_sessionfinish(session)
+    assert recorded == ["yes"] and session.exitstatus == pytest.ExitCode.TESTS_FAILED
+    assert run.notes == [f"infergate: results JSON NOT written to {tmp_path}: Is a directory",
+                         "infergate: baselines updated"]
+
+
 def test_repeat_needs_worker_processes(tmp_path) -> None:
     never = SimpleNamespace(timeout=None, isolates=lambda *a, **k: False)  # --ig-isolate never
     with pytest.raises(pytest.UsageError, match="--ig-isolate never"):

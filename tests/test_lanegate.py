@@ -1198,3 +1198,58 @@ def test_the_reports_df_is_the_cases_own_when_a_case_lost_pairs():
     assert "(df 3-5, per case its pairs - 1)" in _intervals_line(gate)
     gate.cases = [full]
     assert "(df 5)" in _intervals_line(gate)
+
+
+def _outputs_record(logits, tolerances=()):
+    return {"task": "seqcls", "outputs": {"jit": [logits]}, "mask": [[1, 1, 1, 1]],
+            "tolerances": [list(t) for t in tolerances]}
+
+
+def test_outputs_are_compared_with_the_tolerance_the_models_config_sets():
+    """A configured tolerance applies in the gate as in the correctness suite: 'to' off by 1e-3 is a
+    drift at FP32's default atol 1e-4 and the same at the config's atol 1e-2."""
+    weights = {"from": "w0", "to": "w0"}
+    frm, to = [[0.5, -0.5]], [[0.501, -0.501]]
+    default = lane_compare.compare_outputs("jit", "fp32", {"from": _outputs_record(frm), "to": _outputs_record(to)},
+                                           weights)
+    assert default["status"] == "drift" and "atol 0.0001" in default["detail"]
+    loose = (("fp32", 1e-2, 0.0),)
+    configured = lane_compare.compare_outputs(
+        "jit", "fp32", {"from": _outputs_record(frm, loose), "to": _outputs_record(to, loose)}, weights)
+    assert configured["status"] == "same" and "atol 0.01, rtol 0" in configured["detail"]
+    # A BF16 override leaves an FP32 case at FP32's tolerance.
+    bf16_only = (("bf16", 1e-2, 0.0),)
+    assert lane_compare.compare_outputs(
+        "jit", "fp32", {"from": _outputs_record(frm, bf16_only), "to": _outputs_record(to, bf16_only)},
+        weights)["status"] == "drift"
+    # Two configs that disagree: the tighter bound of each, said in the detail, never the looser.
+    mixed = lane_compare.compare_outputs(
+        "jit", "fp32", {"from": _outputs_record(frm), "to": _outputs_record(to, loose)}, weights)
+    assert mixed["status"] == "drift" and "the lanes' configs set different tolerances" in mixed["detail"]
+
+
+def test_a_worker_sends_its_models_configured_tolerances_with_its_outputs():
+    import dataclasses
+
+    import torch
+
+    from infergate.gate.lane_worker import Worker
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.spec import ModelSpec
+    from infergate.matrix.zoo import ARCHS, SIZES, Task
+
+    worker = Worker()
+    worker.spec = dataclasses.replace(ModelSpec(ARCHS["bert"], Task.SEQ_CLS, SIZES["tiny"], "eager"),
+                                      tolerances=((DType.FP32, 1e-2, 0.0),))
+    worker.inputs = {"attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    assert worker.outputs()["tolerances"] == [["fp32", 1e-2, 0.0]]
+
+
+def test_a_nan_in_either_lanes_outputs_is_a_drift_naming_the_lane():
+    weights = {"from": "w0", "to": "w0"}
+    nan = float("nan")
+    for frm, to, said in (([[nan, 1.0]], [[0.0, 5e3]], "'from' returned NaN outputs"),
+                          ([[0.0, 1.0]], [[nan, 1.0]], "'to' returned NaN outputs")):
+        assert lane_compare.compare_outputs(
+            "jit", "fp32", {"from": _outputs_record(frm), "to": _outputs_record(to)}, weights) == {
+            "status": "drift", "detail": said}

@@ -69,6 +69,34 @@ def test_a_bad_value_is_refused_by_its_type(argv: list[str], tmp_path: Path,
     assert argv[0] in capsys.readouterr().err
 
 
+def test_a_results_json_that_cannot_be_a_file_is_refused_when_parsed(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Refused before anything is measured: at the end of the run it lost the run's recording."""
+    (tmp_path / "afile").write_text("")
+    for value, why in ((str(tmp_path), "is a directory: name a file"),
+                       (str(tmp_path / "afile" / "r.json"), "exists and is not a directory")):
+        with pytest.raises(SystemExit):
+            _from_argparse(["--ig-json", value], tmp_path)
+        err = capsys.readouterr().err
+        assert "--ig-json" in err and why in err
+    new_dir = tmp_path / "new" / "r.json"  # a missing directory is created when written
+    assert _from_argparse(["--ig-json", str(new_dir)], tmp_path).results_json == new_dir
+
+
+def test_the_checkpoint_options_default_is_none_and_the_profile_chooses_the_packaged_minilm() -> None:
+    """Its help said 'Default: only the packaged MiniLM-L6', untrue for a profile without it and for
+    the plugin's suite in a user's project (which runs none of the profile's models)."""
+    help_text = s.option(s.CHECKPOINT).help_text()
+    assert _from_argparse([], Path(".")).checkpoints == ()
+    with_it = sorted(p.name for p in s.PROFILES.values()
+                     if any(sel.real_checkpoint for sel in (*p.correctness, *p.perf)))
+    assert with_it and len(with_it) < len(s.PROFILES)  # the preset has profiles of both kinds
+    default = help_text.split("Default: ")[1]
+    assert default.startswith("none; the profile decides whether the packaged MiniLM-L6 runs")
+    assert f"with it: {', '.join(n for n in s.PROFILES if n in with_it)};" in default
+    assert "runs none of the profile's models" in default
+
+
 def test_replace_without_update_is_one_message_not_a_setting_that_does_nothing(
         pytester: pytest.Pytester, tmp_path: Path) -> None:
     with pytest.raises(s.UsageError, match="--ig-replace-baselines changes how --ig-update-baselines records"):

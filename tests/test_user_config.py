@@ -103,7 +103,17 @@ def _model(**keys: str) -> str:
     ({"attention": '"flash"'}, "tool.infergate.models[0].attention", "'flash'; valid: eager, sdpa"),
     ({"id": '"my-model"'}, "tool.infergate.models[0].id", "no '-'"),
     ({"tolerance": "{ fp32 = { atol = -1, rtol = 1e-3 } }"}, "tool.infergate.models[0].tolerance.fp32.atol",
-     "must be a positive number, got -1"),
+     "must be a finite positive number, got -1"),
+    # Values that would make a check meaningless: an infinite bound passes every output; an item
+    # listed twice made two cases with one id and one baseline key.
+    ({"tolerance": "{ fp32 = { atol = inf, rtol = 0.1 } }"}, "tool.infergate.models[0].tolerance.fp32.atol",
+     "must be a finite positive number, got inf"),
+    ({"tolerance": "{ fp32 = { atol = 1e-3, rtol = nan } }"}, "tool.infergate.models[0].tolerance.fp32.rtol",
+     "must be a finite positive number, got nan"),
+    ({"tasks": '["seqcls", "seqcls"]'}, "tool.infergate.models[0].tasks", "'seqcls' is listed twice"),
+    ({"shapes": '["1x128", "2x8", "1x128"]'}, "tool.infergate.models[0].shapes", "'1x128' is listed twice"),
+    ({"dtypes": '["fp32", "fp32"]'}, "tool.infergate.models[0].dtypes", "'fp32' is listed twice"),
+    ({"variants": '["jit", "eager", "jit"]'}, "tool.infergate.models[0].variants", "'jit' is listed twice"),
     ({"skip": '[{ variant = "jit" }]'}, "tool.infergate.models[0].skip[0].reason", "missing: a skip says why"),
     ({"variants": '["jit-ipex"]'}, "tool.infergate.models[0].variants", "unknown variant 'jit-ipex'"),
     ({"source": '"no/such-dir"'}, "tool.infergate.models[0].source", "checkpoint not found"),
@@ -124,6 +134,22 @@ def test_a_bad_key_is_refused_naming_the_key_and_the_file(tmp_path: Path, keys: 
         configured(load_config(path, required=True))
     message = str(err.value)
     assert message.startswith(f"{path}: {key}: ") and problem in message and "\n" not in message, message
+
+
+def test_a_config_that_cannot_be_read_is_one_line_naming_it(tmp_path: Path, monkeypatch) -> None:
+    """A directory or an unreadable file raised past load_config (pytest's INTERNALERROR)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path, required=True)
+    assert str(err.value) == f"{tmp_path}: cannot read it: Is a directory"
+    path = _write(tmp_path, "[tool.infergate]\n")
+
+    def refuse(self, *args, **kwargs):  # the tests run as root, where chmod 000 still reads
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, required=True)
+    assert str(err.value) == f"{path}: cannot read it: Permission denied"
 
 
 def test_an_unknown_table_key_and_a_missing_table_are_refused(tmp_path: Path) -> None:
@@ -215,6 +241,63 @@ def test_a_factory_module_runs_the_correctness_check_and_an_untraceable_one_fail
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*tiny-seqcls-custom-jit-fp32*PASSED*", "*broken-seqcls-custom-jit-fp32*FAILED*",
                                  "*BuildError*this module cannot be traced*"])
+
+
+SHAPE_BOUND_FACTORY = FACTORIES + '''
+
+class ShapeBound(Tiny):
+    def forward(self, input_ids, attention_mask):
+        # float() of a size is a constant in a trace: right at the traced shape only.
+        return (self.head(self.embed(input_ids).sum(1) / float(input_ids.shape[1])),)
+
+
+def build_shape_bound(task, dtype, shape):
+    torch.manual_seed(0)
+    return ShapeBound(3).to(dtype), _inputs(shape)
+
+
+def build_qa_one_output(task, dtype, shape):
+    torch.manual_seed(0)
+    return Tiny(3).to(dtype), _inputs(shape)
+'''
+
+
+def test_a_factory_model_is_checked_at_each_configured_shape(pytester: pytest.Pytester) -> None:
+    """The property test skips a factory's model saying correctness checks it at its configured
+    shapes: it checked only the first, so a variant right at the traced shape alone passed."""
+    pytester.makepyfile(igfactories=SHAPE_BOUND_FACTORY, test_outputs=OUTPUTS_TEST)
+    pytester.makefile(".toml", infergate='''
+[tool.infergate]
+[[tool.infergate.models]]
+id = "bound"
+source = "igfactories:build_shape_bound"
+tasks = ["seqcls"]
+shapes = ["2x8", "1x16"]
+variants = ["eager", "jit"]
+''')
+    pytester.syspathinsert()
+    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                          "--ig-profile", "smoke", "--ig-config", "infergate.toml",
+                                          "-k", "custom and jit", "-W", "ignore::torch.jit.TracerWarning")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*bound-seqcls-custom-jit-fp32 at b1s16: max |diff|*exceeds*"])
+
+
+def test_a_factory_whose_outputs_do_not_fit_its_task_is_one_build_error_naming_the_layout(
+        pytester: pytest.Pytester) -> None:
+    from infergate.matrix.factory import factory_build
+    from infergate.matrix.inputs import Shape
+    from infergate.matrix.zoo import Task
+
+    pytester.makepyfile(igfactories=SHAPE_BOUND_FACTORY)
+    pytester.syspathinsert()
+    with pytest.raises(BuildError) as err:
+        factory_build("igfactories:build_qa_one_output", Task.QA, Shape(2, 8))
+    assert str(err.value) == (
+        "factory igfactories:build_qa_one_output: qa reads outputs[0] and outputs[1]: start and end logits, "
+        "each [batch, sequence] (here batch 2, sequence 8); the module returned 1 output(s) of shape [2, 3]")
+    # The same module fits sequence classification.
+    assert factory_build("igfactories:build_qa_one_output", Task.SEQ_CLS, Shape(2, 8))
 
 
 def test_the_built_in_preset_keeps_every_id() -> None:

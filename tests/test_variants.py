@@ -84,7 +84,8 @@ def test_capability_rules_give_precise_reasons() -> None:
     assert bf16_prepack_problem(AVX2_FLAGS | {"avx_ne_convert"}) is None
     assert isa_level(AVX2_FLAGS) == "AVX2"
     assert ipex_pairing_problem("2.8.0", "2.8.0") is None
-    assert "needs torch 2.8.*, this lane has torch 2.13.0" in ipex_pairing_problem("2.13.0", "2.8.0")
+    assert ipex_pairing_problem("2.13.0", "2.8.0") == ("IPEX 2.8.0 needs torch 2.8.*, this lane has torch 2.13.0 "
+                                                       "(IPEX's import refuses that pairing)")
     assert "IPEX is not installed" in ipex_pairing_problem("2.13.0", None)
 
 
@@ -113,6 +114,16 @@ def test_ipex_proof_rejects_a_graph_without_ipex_kinds(tiny_bert) -> None:
     with pytest.raises(ProofError, match="no IPEX node kind"):
         prove_ipex_fused(plain.kinds)
     assert "ipex::add_layernorm" in prove_ipex_fused(Counter({"ipex::add_layernorm": 2}))
+
+
+def test_ipex_proof_needs_a_kind_of_ipexs_graph_passes_not_its_module_swap() -> None:
+    """ipex.optimize alone puts torch_ipex::ipex_MKLSGEMM in every graph (its linear modules trace to
+    it) even with IPEX's TorchScript passes off: that kind proves no fusion."""
+    swapped_only = Counter({"torch_ipex::ipex_MKLSGEMM": 25, "aten::matmul": 8, "aten::softmax": 4})
+    with pytest.raises(ProofError, match=r"no IPEX node kind.*only torch_ipex::ipex_MKLSGEMM"):
+        prove_ipex_fused(swapped_only)
+    prepacked = prove_ipex_fused(swapped_only + Counter({"ipex_prepack::mkl_sgemm_run": 17}))
+    assert prepacked.endswith("ipex_prepack::mkl_sgemm_run")
 
 
 def test_a_compile_variant_that_never_compiles_is_rejected(tiny_bert, monkeypatch) -> None:
@@ -291,3 +302,66 @@ def test_a_bf16_build_whose_autocast_does_not_apply_fails_its_proof(tiny_bert, m
     monkeypatch.setattr(DType, "autocast", lambda self: contextlib.nullcontext())
     with pytest.raises(ProofError, match="eager/bf16: the outputs are float32, not bfloat16: bf16 did not apply"):
         Eager().build(model, example_inputs(spec), DType.BF16)
+
+
+_MISMATCHED_IMPORT = """
+import sys
+import torch
+torch.__version__ = "2.13.0"  # the running torch disagrees with its package metadata (2.8.x here)
+from infergate.building.capabilities import import_ipex
+from infergate.core.errors import BuildError
+try:
+    import_ipex()
+except BuildError as exc:
+    print("BuildError:", exc)
+print("imported:", "intel_extension_for_pytorch" in sys.modules)
+try:
+    import intel_extension_for_pytorch  # IPEX's own guard, unchecked: what it really does
+except BaseException as exc:
+    print("IPEX itself:", type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.ipex
+def test_a_running_torch_ipex_refuses_is_refused_before_importing_ipex() -> None:
+    """IPEX compares the running torch.__version__, not the package metadata the probe reads. Its guard
+    then calls os.exit(127), which does not exist: an AttributeError, not an exit."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from infergate.building.capabilities import probe
+
+    problem = probe().ipex_problem
+    if problem:
+        pytest.skip(problem)
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-c", _MISMATCHED_IMPORT], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    lines = proc.stdout.splitlines()
+    ours = next(line for line in lines if line.startswith("BuildError:"))
+    assert f"IPEX {probe().ipex_version} needs torch 2.8.*" in ours and "reports 2.13.0" in ours, proc.stdout
+    assert f"its package metadata: {probe().torch_version}" in ours
+    assert "imported: False" in lines, proc.stdout + proc.stderr
+    assert "IPEX itself: AttributeError module 'os' has no attribute 'exit'" in lines, proc.stdout + proc.stderr
+
+
+def test_an_ipex_import_that_raises_is_one_build_error_naming_the_versions(tmp_path, monkeypatch) -> None:
+    """IPEX 2.8's guard, as written in its __init__.py, stands in for any import failure."""
+    import sys
+
+    from infergate.building import capabilities
+
+    fake = tmp_path / "intel_extension_for_pytorch"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import os\nos.exit(127)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "intel_extension_for_pytorch", raising=False)  # restored after
+    caps = capabilities.probe()
+    running = torch.__version__
+    monkeypatch.setattr(capabilities, "probe", lambda: capabilities.Capabilities(
+        caps.cpu_model, caps.cpu_flags, running, running.split("+")[0], caps.transformers_version, "AVX2"))
+    with pytest.raises(BuildError) as err:
+        capabilities.import_ipex()
+    assert str(err.value) == (f"importing IPEX {running.split('+')[0]} with torch {running} failed: "
+                              "AttributeError: module 'os' has no attribute 'exit'")

@@ -1,5 +1,6 @@
-"""What this machine and lane can run, decided before any import that might kill the process (IPEX
-calls ``exit(127)`` on a torch mismatch, so the pairing is read from package metadata first)."""
+"""What this machine and lane can run, decided before any import that might fail or kill the process
+(IPEX refuses a torch of another major.minor when imported, so the pairing is read from package
+metadata first, and from the running torch before IPEX is imported)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def ipex_pairing_problem(torch_version: str | None, ipex_version: str | None) ->
     if major_minor(torch_version) != major_minor(ipex_version):
         return (
             f"IPEX {ipex_version} needs torch {'.'.join(map(str, major_minor(ipex_version)))}.*, "
-            f"this lane has torch {torch_version} (importing IPEX would exit(127))"
+            f"this lane has torch {torch_version} (IPEX's import refuses that pairing)"
         )
     return None
 
@@ -148,16 +149,34 @@ def probe() -> Capabilities:
 
 
 def import_ipex():
-    """Import IPEX only after the pairing check; never lets its exit(127) reach the caller."""
+    """Import IPEX only after both pairing checks; a failing import is one BuildError naming the versions.
+
+    IPEX 2.8's guard (``intel_extension_for_pytorch/__init__.py``) compares the *running*
+    ``torch.__version__`` with its own major.minor, prints "ERROR! Intel® Extension for PyTorch*
+    needs to work with PyTorch 2.8.*, ..." and calls ``os.exit(127)``, a function that does not exist:
+    the import raises AttributeError ("module 'os' has no attribute 'exit'"), it does not exit. The
+    metadata check keeps IPEX from being imported at all on a mismatch; the runtime check catches a
+    torch whose reported version differs from its package metadata (IPEX compares the former)."""
+    import torch
+
     from ..core.errors import BuildError
 
-    problem = probe().ipex_problem
+    caps = probe()
+    problem = caps.ipex_problem
     if problem:
         raise BuildError(problem)
+    assert caps.ipex_version is not None  # ipex_problem says so otherwise
+    running = str(torch.__version__)
+    if major_minor(running) != major_minor(caps.ipex_version):
+        wanted = ".".join(map(str, major_minor(caps.ipex_version)))
+        raise BuildError(f"IPEX {caps.ipex_version} needs torch {wanted}.*, but the torch running in this process "
+                         f"reports {running} (its package metadata: {caps.torch_version}); IPEX's import "
+                         "compares the running version and refuses it")
     try:
         import intel_extension_for_pytorch as ipex
-    except SystemExit as exc:  # IPEX's own mismatch guard; metadata said OK, so report both
-        raise BuildError(f"importing IPEX called exit({exc.code}) although metadata reported a match") from None
+    except Exception as exc:  # whatever its guard or its libraries raise: the case's failure, one line
+        raise BuildError(f"importing IPEX {caps.ipex_version} with torch {running} failed: "
+                         f"{type(exc).__name__}: {exc}") from None
     return ipex
 
 

@@ -6,8 +6,13 @@ from collections import Counter
 from typing import Any
 
 # The namespaces of IPEX's own ops in an executed graph (its fused ops, prepacked kernels, and
-# the torch_ipex:: ops some versions register): one list for the variant's proof and the fusion table.
+# the torch_ipex:: ops some versions register): what plain jit must not hold, and the fusion table's
+# tracked kinds.
 IPEX_KIND_PREFIXES = ("ipex::", "ipex_prepack::", "torch_ipex::")
+# The namespaces only IPEX's TorchScript graph passes create: jit_ipex's proof that they ran.
+# Not torch_ipex::: ipex.optimize swaps every nn.Linear for a module that traces to
+# torch_ipex::ipex_MKLSGEMM / ipex_linear, so that kind is in the graph even when no pass ran.
+IPEX_JIT_PASS_PREFIXES = ("ipex::", "ipex_prepack::")
 
 
 def node_kinds(graph: Any) -> Counter[str]:

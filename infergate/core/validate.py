@@ -14,6 +14,20 @@ def directory(value: str) -> Path:
     return path
 
 
+def output_file(value: str) -> Path:
+    """A file to write at the end of a run: refused now, not after the run, when it cannot be one
+    (a directory, or a path under an existing file; missing directories are created on writing)."""
+    path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a directory: name a file")
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{value}: {parent} exists and is not a directory")
+            break
+    return path
+
+
 def fraction_type(value: str) -> float:
     try:
         number = float(value)

@@ -184,8 +184,11 @@ class Worker:
             return {"task": None, "outputs": {}, "mask": None}
         mask = self.inputs.get("attention_mask")
         outs = {name: _to_lists(built(self.inputs)) for name, built in self.built.items()}
+        # The config's tolerance overrides travel with the outputs: the driver compares them with
+        # the tolerance this lane's config sets for the model, as the correctness suite does.
         return {"task": self.spec.task.value, "outputs": outs,
-                "mask": mask.tolist() if mask is not None else None}
+                "mask": mask.tolist() if mask is not None else None,
+                "tolerances": [[d.value, atol, rtol] for d, atol, rtol in self.spec.tolerances]}
 
     def fusions(self) -> dict[str, Any]:
         from ..measuring.fusion_patterns import count_linear_calls, signals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,10 +18,18 @@ if TYPE_CHECKING:
 class Closeness:
     max_abs: float
     worst_excess: float  # max(|d| - (atol + rtol*|ref|)); > 0 means out of tolerance
+    # Where a NaN was met ("output", "reference", "tolerance bound", "difference"): never ok.
+    # Both figures are NaN then; a NaN compared with max() would have been dropped silently.
+    nan_in: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.worst_excess <= 0
+        return not self.nan_in and self.worst_excess <= 0
+
+    def __str__(self) -> str:
+        if self.nan_in:
+            return f"NaN in the {self.nan_in}"
+        return f"max |diff| {self.max_abs:.3e}, worst excess over the bound {self.worst_excess:.3e}"
 
 
 def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tolerance,
@@ -40,10 +49,17 @@ def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tol
         keep = torch.ones_like(diff, dtype=torch.bool)
         if mask is not None and r.dim() >= 2 and r.shape[:2] == mask.shape:
             keep = mask.bool().reshape(*mask.shape, *([1] * (r.dim() - 2))).expand_as(diff)
-        if bool(torch.isnan(o32[keep]).any()):
-            return Closeness(float("nan"), float("inf"))
-        max_abs = max(max_abs, float(diff[keep].max()))
-        excess = max(excess, float((diff - bound)[keep].max()))
+        nan = float("nan")
+        # Python's max(x, nan) keeps x and torch's max over a NaN is NaN: a NaN on either side (or
+        # in the bound) passed as long as another position was finite. It is never close.
+        for side, values in (("output", o32), ("reference", r32), ("tolerance bound", bound)):
+            if bool(torch.isnan(values[keep]).any()):
+                return Closeness(nan, nan, side)
+        worst_abs, worst_excess = float(diff[keep].max()), float((diff - bound)[keep].max())
+        if math.isnan(worst_abs) or math.isnan(worst_excess):  # inf - inf: both sides infinite
+            return Closeness(nan, nan, "difference (both sides infinite)")
+        max_abs = max(max_abs, worst_abs)
+        excess = max(excess, worst_excess)
     return Closeness(max_abs, excess)
 
 

@@ -1,6 +1,7 @@
 """A user's own module through a factory ``build(task, dtype, shape) -> (module, inputs)``: ``task`` is
 "qa", "seqcls" or "tokcls", ``dtype`` ``torch.float32`` (variants convert it), ``shape`` (batch,
-sequence); ``module(**inputs)`` returns a tuple of tensors. Anything else is that case's BuildError.
+sequence); ``module(**inputs)`` returns a tuple of tensors laid out as its task's answers are read
+(``OUTPUT_LAYOUT``). Anything else is that case's BuildError.
 """
 
 from __future__ import annotations
@@ -30,6 +31,31 @@ def load_factory(ref: str) -> Any:
     return factory
 
 
+# What the task-answer check reads from a factory's outputs (agreement.task_agreement): anything
+# else would fail there as a bare IndexError or a shape mismatch, far from its cause.
+OUTPUT_LAYOUT = {
+    Task.QA: "outputs[0] and outputs[1]: start and end logits, each [batch, sequence]",
+    Task.SEQ_CLS: "outputs[0]: class logits [batch, classes], classes >= 2",
+    Task.TOKEN_CLS: "outputs[0]: tag logits [batch, sequence, tags], tags >= 2",
+}
+
+
+def layout_problem(task: Task, outputs: tuple[torch.Tensor, ...], shape: Shape) -> str | None:
+    """Why ``outputs`` do not fit ``task``'s layout at ``shape``, or None."""
+    b, s = shape.batch, shape.seq_len
+    shapes = [tuple(o.shape) for o in outputs]
+    if task is Task.QA:
+        fits = len(shapes) >= 2 and shapes[0] == shapes[1] == (b, s)
+    elif task is Task.SEQ_CLS:
+        fits = len(shapes[0]) == 2 and shapes[0][0] == b and shapes[0][1] >= 2
+    else:
+        fits = len(shapes[0]) == 3 and shapes[0][:2] == (b, s) and shapes[0][2] >= 2
+    if fits:
+        return None
+    return (f"{task.value} reads {OUTPUT_LAYOUT[task]} (here batch {b}, sequence {s}); "
+            f"the module returned {len(shapes)} output(s) of shape {', '.join(str(list(x)) for x in shapes)}")
+
+
 @functools.cache
 def factory_build(ref: str, task: Task, shape: Shape) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     """The factory's module (in eval mode) and inputs at ``shape``, checked against the contract."""
@@ -55,4 +81,7 @@ def factory_build(ref: str, task: Task, shape: Shape) -> tuple[torch.nn.Module, 
     if not (isinstance(outputs, tuple) and outputs and all(isinstance(o, torch.Tensor) for o in outputs)):
         raise BuildError(f"factory {ref}: module(**inputs) must return a tuple of tensors, "
                          f"got {type(outputs).__name__}")
+    problem = layout_problem(task, outputs, shape)
+    if problem:
+        raise BuildError(f"factory {ref}: {problem}")
     return module, inputs

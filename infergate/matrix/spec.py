@@ -31,6 +31,9 @@ class ModelSpec:
     # A user's model (user_models.py); the built-in matrix leaves these at their defaults.
     factory: str | None = None  # package.module:build, the module and inputs come from it
     shape: Shape | None = None  # its example (trace) shape; None: the matrix's, or a checkpoint's texts
+    # A factory's configured shapes after the first: its inputs are its own, so the property test
+    # cannot draw shapes for it; correctness checks its outputs at each of these instead.
+    other_shapes: tuple[Shape, ...] = ()
     own_head: bool = False  # the checkpoint has this task's head: keep its labels, seed nothing
     tolerances: tuple[tuple[DType, float, float], ...] = ()  # (dtype, atol, rtol) overrides
     skips: tuple[tuple[str | None, DType | None, str], ...] = ()  # (variant, dtype, reason), None: any

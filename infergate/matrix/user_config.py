@@ -3,6 +3,7 @@ read and validated, stdlib only; every refusal is one ``ConfigError`` line namin
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -85,6 +86,8 @@ def load_config(path: Path, required: bool) -> UserConfig | None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:  # a directory, no permission: the file named, not an INTERNALERROR
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     table = data.get("tool", {}).get("infergate") if isinstance(data.get("tool"), dict) else None
@@ -159,9 +162,16 @@ def _model(raw: Any, key: str, path: Path) -> UserModel:
 
 def each(raw: dict, name: str, default: Any, parse: Callable[[Any, str, Path], T], key: str, path: Path,
          nonempty: bool = True) -> tuple[T, ...]:
-    """``raw[name]`` (or ``default``), an array, each item parsed; errors name ``key.name``."""
+    """``raw[name]`` (or ``default``), an array, each item parsed; errors name ``key.name``. An item
+    listed twice is refused: it would make two cases with one id and one baseline key."""
     full = f"{key}.{name}"
-    return tuple(parse(item, full, path) for item in check_array(raw.get(name, default), full, path, nonempty))
+    parsed: list[T] = []
+    for item in check_array(raw.get(name, default), full, path, nonempty):
+        value = parse(item, full, path)
+        if value in parsed:
+            raise config_error(path, full, f"{item!r} is listed twice")
+        parsed.append(value)
+    return tuple(parsed)
 
 
 def _tolerances(raw: Any, key: str, path: Path) -> tuple[tuple[DType, float, float], ...]:
@@ -214,8 +224,9 @@ def check_string(value: Any, key: str, path: Path) -> str:
 
 
 def _positive(value: Any, key: str, path: Path) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise config_error(path, key, f"must be a positive number, got {value!r}")
+    # Finite too: TOML has inf, and an infinite bound passes every output (1e30 against 0).
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise config_error(path, key, f"must be a finite positive number, got {value!r}")
     return float(value)
 
 

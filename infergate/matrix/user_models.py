@@ -44,7 +44,8 @@ def user_specs(model: UserModel) -> UserSpecs:
     if not model.tasks:
         raise config_error(model.path, f"{model.key}.tasks", "missing: a factory's model names its tasks")
     specs = tuple(ModelSpec(FACTORY_ARCH, task, FACTORY_SIZE, EAGER_ATTENTION, factory=model.source,
-                            label=model.id, shape=model.shapes[0], tolerances=model.tolerances, skips=_skips(model))
+                            label=model.id, shape=model.shapes[0], other_shapes=model.shapes[1:],
+                            tolerances=model.tolerances, skips=_skips(model))
                   for task in model.tasks)
     return UserSpecs(model, specs, ())
 

@@ -89,14 +89,35 @@ def _interval(c: PairedChange) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+def _tolerance(dtype: Any, frm: Mapping[str, Any], to: Mapping[str, Any]) -> tuple[Any, str]:
+    """The tolerance both lanes' configs set for the model at ``dtype`` (each worker sends its
+    overrides with its outputs), and a note for the detail when the two configs differ: then each
+    bound is the tighter of the two, so neither side's check is loosened."""
+    from dataclasses import replace
+
+    from ..matrix.dtypes import DType
+    from ..matrix.tolerances import tolerance
+
+    def of(record: Mapping[str, Any]) -> Any:
+        overrides = tuple((DType(d), float(atol), float(rtol)) for d, atol, rtol in record.get("tolerances", ()))
+        return tolerance(dtype, overrides)
+
+    t_from, t_to = of(frm), of(to)
+    if (t_from.atol, t_from.rtol) == (t_to.atol, t_to.rtol):
+        return t_to, ""
+    tight = replace(t_to, atol=min(t_from.atol, t_to.atol), rtol=min(t_from.rtol, t_to.rtol))
+    return tight, (f"; the lanes' configs set different tolerances (from atol {t_from.atol:g}, rtol {t_from.rtol:g}; "
+                   f"to atol {t_to.atol:g}, rtol {t_to.rtol:g}): the tighter of each applied")
+
+
 def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weights: Mapping[str, str]
                     ) -> dict[str, Any]:
-    """"to" against "from" for one variant: closeness with the dtype's tolerance, task answers."""
+    """"to" against "from" for one variant: closeness with the dtype's tolerance (the model's
+    configured override where its config sets one), task answers."""
     import torch
 
     from ..matrix.agreement import closeness, task_agreement
     from ..matrix.dtypes import DType
-    from ..matrix.tolerances import TOLERANCES
     from ..matrix.zoo import Task
 
     missing = [s for s in ("from", "to") if weights[s] is None]
@@ -109,7 +130,7 @@ def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weight
     a, b = records["from"], records["to"]
     if variant not in a["outputs"] or variant not in b["outputs"]:
         return {"status": "not compared", "detail": "not built in both lanes"}
-    tol = TOLERANCES[DType(dtype)]
+    tol, tol_note = _tolerance(DType(dtype), a, b)
     ref = [torch.tensor(x) for x in a["outputs"][variant]]
     out = [torch.tensor(x) for x in b["outputs"][variant]]
     mask = torch.tensor(a["mask"]) if a.get("mask") is not None else None
@@ -123,8 +144,10 @@ def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weight
               f"answers agree {agree.agreed}/{agree.total}")
     if agree.decisive_disagreements:
         detail += f"; decisive flips: {', '.join(agree.decisive_disagreements)}"
-    if math.isnan(close.max_abs):  # closeness() says NaN this way; JSON has no NaN
-        return {"status": "drift", "detail": "'to' returned NaN outputs"}
+    detail += tol_note
+    if close.nan_in:  # JSON has no NaN: the detail says where it was ("reference" is 'from''s outputs)
+        where = {"output": "'to' returned NaN outputs", "reference": "'from' returned NaN outputs"}
+        return {"status": "drift", "detail": where.get(close.nan_in, f"NaN in the {close.nan_in}")}
     return {"status": "same" if ok else "drift", "max_abs": close.max_abs, "agreement": agree.rate,
             "detail": detail}
 

@@ -154,10 +154,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run is None or not run.results:
         return
     # The results first: a baselines file that cannot be written must not lose the run's measurements.
+    # Nor the other way round: a results file that cannot be written (its path is checked when parsed,
+    # but the disk can still refuse) is one line and a failed run, and the baselines are still recorded.
     results_path = run.settings.results_json
     if results_path is not None:
-        write_json(results_path, results_json(run.results, run.machine_info(), PERF_TEST))
-        run.notes.append(f"infergate: results JSON written to {results_path}")
+        try:
+            write_json(results_path, results_json(run.results, run.machine_info(), PERF_TEST))
+            run.notes.append(f"infergate: results JSON written to {results_path}")
+        except OSError as exc:
+            run.notes.append(f"infergate: results JSON NOT written to {results_path}: {exc.strerror or exc}")
+            results_path = None
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if run.update:
         try:
             run.notes.append(run.record_baselines())
