@@ -985,11 +985,15 @@ def test_a_model_one_lane_cannot_build_is_that_lanes_failure_never_dropped(tmp_p
     assert {c.case: (c.status, c.note) for c in gate.cases}[f"{TINY}-jit-fp32"] == ("inconclusive", cause)
     # The headline names the cause: these cases were never timed, not timed and undecided.
     unbuilt = sum(c.status == "inconclusive" for c in gate.cases)
-    assert gate.headline() == f"INCONCLUSIVE: {unbuilt} case(s) not measured ('from' could not build them)"
+    assert gate.headline() == (f"INCONCLUSIVE: {unbuilt} case(s) not measured ('from' could not build them); "
+                               "no case was judged (exit 7 under --inconclusive pass)")
     out = capsys.readouterr().out
     assert any(line.split()[:2] == [f"{TINY}-jit-fp32", "INCONCLUSIVE"] and line.endswith(cause)
                for line in out.splitlines())
     assert f"warning: {TINY}-jit-fp32: inconclusive ({cause}): nothing to compare 'to' against" in out
+    # --inconclusive pass passes undecided cases, never a gate that timed none (review 2026-12-07).
+    assert gate_cli.main([*argv, "--inconclusive", "pass"], start=starter(0, 0.005, frm={"failed_model": why}),
+                         lane_python=lambda lane: Path("/x")) == exit_codes.NOTHING_JUDGED
 
 
 def test_outputs_of_a_side_that_did_not_build_say_so_not_different_weights():
@@ -1148,7 +1152,8 @@ def test_the_inconclusive_headline_counts_unbuilt_and_undecided_cases_apart():
     gate = GateResult("A", "B", "a", "b", "cls", 1, 6, 100, 0.99, 0.05, 0.01, [unbuilt, one_pair],
                       Correctness(False), [], [])
     assert gate.headline() == ("INCONCLUSIVE: 1 case(s) could not rule out a 5% slowdown; "
-                               "1 case(s) not measured ('from' could not build them)")
+                               "1 case(s) not measured ('from' could not build them); "
+                               "no case was judged (exit 7 under --inconclusive pass)")
 
 
 @pytest.mark.parametrize("extra, kw", [

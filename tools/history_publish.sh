@@ -48,7 +48,9 @@ git -C "$repo" worktree prune
 # ls-remote --exit-code: 2 is "no such branch" (a first night); anything else non-zero is a failure,
 # which must not start an orphan branch (its push would be refused, or would replace the history).
 listed=0
-git -C "$repo" ls-remote --quiet --exit-code --heads origin "$branch" > /dev/null || listed=$?
+# The full ref: ls-remote matches a pattern against refs' tails, so a bare name would also match
+# refs/heads/<x>/<branch>, and the exact fetch below would then fail every night.
+git -C "$repo" ls-remote --quiet --exit-code origin "refs/heads/$branch" > /dev/null || listed=$?
 if [ "$listed" -eq 0 ]; then
   if ! git -C "$repo" fetch --quiet origin "$branch:refs/remotes/origin/$branch"; then
     echo "history_publish: could not fetch $branch from origin: nothing changed" >&2

@@ -131,7 +131,9 @@ class GateResult:
             timed = len(self.inconclusive) - unbuilt
             parts = ([f"{timed} case(s) could not rule out a {self.floor:.0%} slowdown"] if timed else []) + (
                 [f"{unbuilt} case(s) not measured ('from' could not build them)"] if unbuilt else [])
-            return "INCONCLUSIVE: " + "; ".join(parts)
+            # No case judged at all: --inconclusive pass cannot make that a pass (exit 7, gate_cli.exit_code).
+            never = "; no case was judged (exit 7 under --inconclusive pass)" if self.nothing_judged else ""
+            return "INCONCLUSIVE: " + "; ".join(parts) + never
         if self.nothing_judged:
             return f"NOTHING JUDGED (no gated case was timed in both lanes: {self._why_unjudged()})"
         widths = [c.beyond for c in self.cases if c.beyond is not None and c.status == "pass"]
