@@ -198,6 +198,9 @@ def _merge(row: Row, parts: Sequence[tuple[int, str, ClaimMeasurement]]) -> Clai
                 failures.setdefault(v, {}).setdefault(m.failed[v], []).append(process)
         lockstep = m.timing is not None and m.timing.schedule == LOCKSTEP
         if m.timing is not None:
+            # Each worker's own builds, kept with its timing (the row's costs are the first worker's):
+            # what every process paid, for the report's "Where the time went".
+            m.timing.costs = {v: m.costs[v] for v in own if v in m.costs}
             out.trials.append(Trial(process, group, m.timing, m.ipex_imported, lockstep))
         walls.setdefault((process, lockstep), []).append(m.wall_s)
         if group == TORCH_GROUP and row.dtype is DType.BF16 and m.ipex_imported:
@@ -236,7 +239,7 @@ def _measure_row(row: Row, groups: dict[str, tuple[str, ...]], plan: SamplingPla
                 _log_header(log, f"{row.name}, process {process}, {group} worker")
                 parts.append((process, group, run_in_worker(
                     measure_claim, row.spec, row.shape, row.dtype, plan, groups[group], timeout=timeout,
-                    env=dict(menv.env), argv_prefix=menv.argv_prefix, stderr_log=log)))
+                    env=menv.worker_env(), argv_prefix=menv.argv_prefix, stderr_log=log)))
             else:
                 _log_header(log, f"{row.name}, process {process}, {' and '.join(groups)} workers in lockstep")
                 parts += [(process, g, m) for g, m in measure_pair(row.spec, row.shape, row.dtype, plan, groups,
@@ -352,6 +355,7 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     dtype_names = [d.value for d in dtypes]
     from ..building.cases import COMPILE_OPTIONS
     from ..measuring.claims_measure import CLAIM_VARIANTS, timings
+    from ..measuring.claims_time import time_summary
 
     variants = CLAIM_VARIANTS + (COMPILE_OPTIONS if args.compile_options else ())
     results = run_rows(rows, plan, args.timeout, variants=variants, processes=args.processes, log=log,
@@ -359,6 +363,7 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
     _write(out_dir, results, facts(results, True), cls, lane, dtype_names)
     shutil.rmtree(partial, ignore_errors=True)  # the whole run is in out_dir now
     failed = [m.model_id for m in results if m.failed]
+    print(f"infergate claims: {time_summary(results)}")
     print(f"infergate claims: {(time.perf_counter() - started) / 60:.1f} min; report {out_dir / 'claims.md'}; "
           f"workers' warnings in {log}" + (f"; {len(failed)} row(s) with a failed variant" if failed else ""))
     return 1 if failed else 0

@@ -35,6 +35,7 @@ from ..measuring.claims import (
     two_sided_t,
 )
 from ..measuring.claims_measure import ClaimMeasurement, timings
+from ..measuring.claims_time import time_lines
 from ..measuring.fusion_patterns import label as fusion_label
 
 WIDTH = 120  # prose lines; table rows are as wide as their cells
@@ -331,6 +332,23 @@ def _shortened(lines: Sequence[str], ids: set[str], ending: str) -> list[str]:
     return out
 
 
+def _cost_lines(rows: Sequence[ClaimMeasurement]) -> list[str]:
+    """The cost per variant (each variant's first worker) and where the whole run's time went."""
+    lines = ["## Cost per variant", ""]
+    lines += _wrap(f"Built in the order {', '.join(_variants(rows))} in each worker; \"peak rise\" is the resident "
+                   "set's highest point above its level when the build began (build, proof, warm-up calls), \"held\" "
+                   "what stayed resident after it. Memory glibc keeps from an earlier build may be reused by a later "
+                   "one, so later variants' figures are lower bounds. From each variant's first worker.")
+    lines += ["", *cost_table(rows), ""]
+    table, note = time_lines(rows, _variants(rows))
+    if table:
+        lines += ["## Where the time went", ""]
+        lines += _wrap("Summed over every row's workers, from each worker's first build to its last timed round "
+                       "(a lockstep pair's shared rounds counted once); process start-up and imports are outside.")
+        lines += ["", *table, ""] + ([*_wrap(note), ""] if note else [])
+    return lines
+
+
 def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_class: str,
            dtypes: Sequence[str], lane: str | None = None, sources: Sequence[Mapping] = (),
            baselines: Path = BASELINES) -> str:
@@ -382,12 +400,8 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
                   "", *fusions.lines(), ""]
     if legend.reasons:
         lines += ["## Skips and failures", "", *legend.lines(), ""]
-    lines += ["## Cost per variant", ""]
-    lines += _wrap(f"Built in the order {', '.join(_variants(rows))} in each worker; \"peak rise\" is the resident "
-                   "set's highest point above its level when the build began (build, proof, warm-up calls), \"held\" "
-                   "what stayed resident after it. Memory glibc keeps from an earlier build may be reused by a later "
-                   "one, so later variants' figures are lower bounds. From each variant's first worker.")
-    lines += ["", *cost_table(rows), "", "## Answers against eager FP32", "", *answers_lines(rows), "",
+    lines += _cost_lines(rows)
+    lines += ["## Answers against eager FP32", "", *answers_lines(rows), "",
               "## Proofs", "", *proof_lines(rows)]
     lines[tables_from:] = _shortened(lines[tables_from:], {m.model_id for m in rows}, ending)
     return "\n".join(lines) + "\n"
