@@ -59,3 +59,15 @@ def test_a_missing_pip_audit_is_not_audited_in_one_line(tmp_path: Path, capsys) 
     out = capsys.readouterr().out.strip()
     missing = tmp_path / "no-such-pip-audit"
     assert out == f"infergate audit: x.lock: NOT AUDITED: cannot run {missing}: No such file or directory"
+
+
+def test_no_lock_to_audit_is_a_usage_error_not_a_pass(tmp_path: Path, monkeypatch, capsys) -> None:
+    # With no lock files it audited nothing and exited 0, silently.
+    from infergate.commands import audit
+
+    run, calls = fake("No known vulnerabilities found", 0)
+    monkeypatch.setattr(audit, "REPO_ROOT", tmp_path)
+    assert main(["--pip-audit", "pa"], run=run) == 2
+    err = capsys.readouterr().err
+    assert err == f"infergate audit: no lock files under {tmp_path / 'lanes'}: name the locks to audit\n"
+    assert calls == []

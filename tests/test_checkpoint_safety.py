@@ -131,3 +131,17 @@ def test_no_data_file_is_a_pickle() -> None:
     readers = [p.name for p in _sources() if importing.search(p.read_text())]
     assert set(readers) <= PICKLE_ALLOWED, readers
     assert "isolation.py" in readers  # the check sees an import when there is one
+
+
+def test_a_pickle_saved_from_a_base_model_loads_its_encoder(tmp_path: Path) -> None:
+    # BertModel.state_dict() (and sentence-transformers exports) name weights without the 'bert.'
+    # prefix the task model uses; from_pretrained maps them, and so must the pickle path.
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps(TINY_BERT))
+    _save_encoder(ckpt, rename="")
+    saved = torch.load(ckpt / "pytorch_model.bin", weights_only=True)
+    model = load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager"))
+    loaded = model.state_dict()
+    assert torch.equal(loaded["bert.embeddings.word_embeddings.weight"], saved["embeddings.word_embeddings.weight"])
+    assert torch.equal(loaded["bert.encoder.layer.0.output.dense.weight"], saved["encoder.layer.0.output.dense.weight"])

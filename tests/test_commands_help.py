@@ -54,3 +54,11 @@ def test_a_command_that_needs_a_lane_says_so_in_one_line(bare_python: Path, tmp_
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "has no " in out.stderr and "run it under a lane's python" in out.stderr
     assert out.stdout == ""
+
+
+def test_shards_without_a_lane_says_so_in_one_line(bare_python: Path) -> None:
+    """The nightly profile names the packaged checkpoint, which only a lane has installed."""
+    out = _run(bare_python, "-m", "infergate", "shards", "--profile", "nightly")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and out.stderr.startswith("infergate shards: "), out.stderr
+    assert out.stdout == ""

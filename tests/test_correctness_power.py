@@ -42,6 +42,12 @@ def _without_last_layer(model):
 # layers is near an identity) leaving out the last layer moves the outputs by about as much as the
 # BF16 tolerance allows (0.3 + 5 % of the reference), and the BF16 check passes them. strict: the
 # day the check catches them, this fails and the mark goes.
+# Tried and not kept (2026-12-07): a whole-tensor bound, ||out - ref|| / ||ref||, as a shift over the
+# whole output should stand out of rounding. Over 8 weight seeds of these models a correct BF16
+# eager and one without its last layer overlapped at the trace shape (sequence classification at
+# batch 1 is 3 numbers), and at 8 x 32 no bound left the 2x headroom the table keeps on both sides;
+# BF16 jit_ipex, which cannot be built on AVX2, went unmeasured. A larger trunk sd (0.08) separated
+# them but flipped 13 BF16 QA answers. The blind spot is a property of near-identity layers.
 BF16_BLIND = {("bert", Task.QA), ("distilbert", Task.SEQ_CLS), ("roberta", Task.QA)}
 CASES = [(a, t) for a in LAYERED for t in Task]
 

@@ -226,6 +226,24 @@ def test_a_pass_against_a_cases_own_floor_is_not_said_to_rule_out_the_runs(tmp_p
     assert "larger than the 5% floor" not in text and "the case's own where its baseline sets one" in text
 
 
+def test_the_legend_says_the_ci_is_of_the_rounds_only_and_the_speedup_a_mean_of_the_runs() -> None:
+    """Two runs at 1.16 and 1.24 show a CI of about +-0.2 % around 1.20: the interval is the rounds'
+    noise only. The legend called it 'its interval at the family confidence', runs 'pooled'."""
+    from infergate.measuring.stats import Samples, runs_speedup_estimate
+    from infergate.reports.summary import legend
+
+    rng = np.random.default_rng(3)
+    two = []
+    for true in (1.16, 1.24):
+        eager = rng.lognormal(np.log(10), 0.05, 300)
+        two.append(Samples({"eager": list(eager), "jit": list(eager / true * rng.lognormal(0, 0.01, 300))}))
+    est = runs_speedup_estimate(two, "jit", confidence=0.999)
+    assert est.high < two[1].speedup("jit") and est.low > two[0].speedup("jit")  # the runs lie outside it
+    text = " ".join(legend(0.05, 0.999))
+    assert "geometric mean of the runs' medians" in text and "runs pooled" not in text
+    assert "rounds-only interval" in text and "not the between-run spread" in text
+
+
 def test_recording_keeps_a_hand_set_floor_and_appends_a_session(tmp_path) -> None:
     record(tmp_path, runs(7.0, 1), floor=0.2, session="h-a")
     record(tmp_path, runs(7.0, 6, 3), session="h-b")
@@ -279,6 +297,21 @@ def test_a_run_measured_while_the_machine_was_busy_is_re_measured_and_left_out(t
     assert len(remeasured) == 3 and result.verdict == "pass", result.message
     assert "2 disturbed run(s) left out" in result.message
     assert any("other runnable" in n for n in result.noise)
+
+
+def test_what_is_shown_of_a_re_measured_case_is_of_the_runs_its_verdict_used(tmp_path, monkeypatch,
+                                                                            steady_prior) -> None:
+    """The table showed the disturbed first runs' speedup and CI (1.10 against a 1.43 baseline) beside
+    a pass taken on the clean re-measures, and counted runs of one set with rounds of the other."""
+    sessions(tmp_path, PRECISE)
+    slow_busy = [synthetic(7.0 * 1.3, seed=40 + i, noise=BUSY) for i in range(2)]
+    clean = runs(7.0, 50, 3)
+    _, result, remeasured = gate(tmp_path, slow_busy, clean, monkeypatch)
+    assert len(remeasured) == 3 and result.verdict == "pass", result.message
+    assert result.baseline is not None and abs(result.speedup / result.baseline - 1) < 0.02, result
+    assert result.ci[0] > 10 / 7.0 / 1.05, result.ci  # nowhere near the disturbed runs' 1.10
+    assert (result.runs, result.rounds, len(result.run_speedups)) == (3, 3 * 150, 3)
+    assert len(result.times_s) == 3 * 150
 
 
 def test_every_run_busy_is_inconclusive_never_a_pass(tmp_path, monkeypatch) -> None:
@@ -377,15 +410,46 @@ def test_repeat_needs_worker_processes(tmp_path) -> None:
     never = SimpleNamespace(timeout=None, isolates=lambda *a, **k: False)  # --ig-isolate never
     with pytest.raises(pytest.UsageError, match="--ig-isolate never"):
         perf_plugin.worker_measurer(settings(tmp_path, repeat=3), never, MeasuringEnv((), {}, ()))
-    assert perf_plugin.worker_measurer(settings(tmp_path, repeat=1), never, MeasuringEnv((), {}, ())).timeout is None
 
 
-def test_family_confidence_widens_with_the_number_of_cases(tmp_path) -> None:
+def test_perf_in_process_is_bounded_by_its_timeout_as_the_help_says(tmp_path) -> None:
+    """--ig-isolate never measured perf with no timeout at all while --ig-timeout's help promised SIGALRM
+    in-process, and the help named per-variant defaults where perf bounds a whole model's run (900 s)."""
+    import time
+
+    from infergate.core.errors import CaseTimeout
+    from infergate.measuring.perf_measurer import MEASURE_TIMEOUT_S
+    from infergate.pytest_plugin.settings import TIMEOUT, option
+
+    menv = MeasuringEnv((), {}, ())
+    never = SimpleNamespace(timeout=None, isolates=lambda *a, **k: False)
+    assert perf_plugin.worker_measurer(settings(tmp_path, repeat=1), never, menv).timeout == MEASURE_TIMEOUT_S
+    never.timeout = 0.2
+    measurer = perf_plugin.worker_measurer(settings(tmp_path, repeat=1), never, menv)
+    hung = dataclasses.replace(measurer, inner=lambda *a: time.sleep(5))
+    with pytest.raises(CaseTimeout, match="ran over its timeout of 0.2s in-process"):
+        hung(CASE, ("eager", "jit"), SamplingPlan(budget_s=1.0))
+    text = option(TIMEOUT).help_text()
+    assert "per perf run of a whole model" in text and text.endswith(f"; perf {MEASURE_TIMEOUT_S:g}"), text
+
+
+def test_family_confidence_widens_with_the_number_of_gated_cases_and_none_is_none(tmp_path) -> None:
+    """Without a baselines file every case counted as gated: 'family alpha 0.01 over 2 gated case(s)'
+    in the header of a run whose closing line said none was gated, and every CI wider for it."""
     run = make_run(tmp_path)
-    run.prepare([CASE])
-    one = run.confidence
-    run.prepare([Case(SPEC, v, DType.FP32) for v in ("eager", "jit", "jit_ipex", "compile")] * 3)
-    assert one == pytest.approx(0.99) and run.confidence > one
+    run.prepare([Case(SPEC, v, DType.FP32) for v in ("eager", "jit", "jit_ipex", "compile")])
+    assert (run.gated_cases, run.confidence) == (0, pytest.approx(0.99))
+    assert perf_plugin.family_text(run) == "no gated cases: family alpha 0.01 as for one"
+    record(tmp_path, runs(7.0, 1, 2))
+    other = Case(ModelSpec(ARCHS["bert"], Task.QA, SIZES["tiny"], "eager"), "jit", DType.FP32)
+    path = make_run(tmp_path).baseline_path
+    bl.update(path, {other.id: bl.load(path).cases[CASE.id]}, MACHINE, LANE)
+    run = make_run(tmp_path)
+    run.prepare([CASE, Case(SPEC, "eager", DType.FP32)])
+    assert (run.gated_cases, run.confidence) == (1, pytest.approx(0.99))
+    run.prepare([CASE, other, Case(SPEC, "compile", DType.FP32)])  # compile: no baseline, not gated
+    assert (run.gated_cases, run.confidence) == (2, pytest.approx(0.995))
+    assert perf_plugin.family_text(run) == "family alpha 0.01 over 2 gated case(s)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -741,18 +805,39 @@ def test_a_case_whose_build_failed_fails_alone_with_the_error(tmp_path) -> None:
         assert run.results == []
 
 
-def test_a_crashed_worker_fails_every_case_of_its_model_and_is_measured_once(tmp_path) -> None:
-    def crashing(case, variants, plan):
+def _fails_its_model_once(tmp_path, error: Exception, expected: str) -> None:
+    """Two cases of one model whose measuring raises ``error``: both fail with it, measured once."""
+    def raising(case, variants, plan):
         calls.append(plan.seed)
-        raise CaseCrashed("the worker was killed by signal SIGSEGV (11)")
+        raise error
 
     calls: list[int] = []
-    run = make_run(tmp_path, crashing, repeat=2)
+    run = make_run(tmp_path, raising, repeat=2)
     other = Case(SPEC, "compile", DType.FP32)
     run.prepare([CASE, other])
     outcomes = [run.run_case(CASE), run.run_case(other)]
     assert outcomes[0] == outcomes[1] and isinstance(outcomes[0], Failed) and calls == [0]
-    assert "CaseCrashed: the worker was killed by signal SIGSEGV" in outcomes[0].message
+    assert expected in outcomes[0].message
+
+
+def test_a_crashed_worker_fails_every_case_of_its_model_and_is_measured_once(tmp_path) -> None:
+    _fails_its_model_once(tmp_path, CaseCrashed("the worker was killed by signal SIGSEGV (11)"),
+                          "CaseCrashed: the worker was killed by signal SIGSEGV")
+
+
+def test_any_error_while_measuring_fails_every_case_of_the_model_once_and_is_not_measured_again(
+        tmp_path, monkeypatch) -> None:
+    """Only a crash or a hang was kept: any other error (a worker's exception re-raised) measured the
+    whole model again for each of its cases, and in a re-measure escaped uncharged."""
+    _fails_its_model_once(tmp_path, RuntimeError("oneDNN: could not create a primitive"),
+                          "RuntimeError: oneDNN: could not create a primitive")
+    sessions(tmp_path, PRECISE)  # a flagged case whose re-measure raises: decided on its first runs
+    run = make_run(tmp_path, FakeMeasurer([synthetic(7.0, seed=20, noise=BUSY)]))
+    run.prepare([CASE])
+    run.measurer.more = []  # the re-measure pops from an empty list: an IndexError
+    result = settle(run.run_case(CASE))
+    assert result.verdict == "inconclusive" and list(run.remeasured.values()) == [[]]
+    assert any("re-measuring" in n and "failed (IndexError" in n for n in run.notes), run.notes
 
 
 def test_a_worker_that_skips_the_variant_is_the_case_s_skip(tmp_path) -> None:

@@ -158,3 +158,22 @@ def test_a_written_report_reads_back_and_renders_the_same(tmp_path) -> None:
     assert load(tmp_path / "guide-recipe.json")[1] == rows
     assert "3 rounds; busy: 2.00 other runnable" in first and "fell back: why" in first
     assert render_again(tmp_path) == 0 and (tmp_path / "guide-recipe.md").read_text() == first
+
+
+@pytest.mark.parametrize(("header", "problem"), [
+    ({}, "facts must be an object, got null"),
+    ({"facts": {}, "flags": {}}, "facts.lane must be a string, got null"),
+    ({"facts": {"lane": "l"}, "flags": []}, "flags must be an object, got []"),
+    ({"facts": {"lane": "l"}, "flags": {"jit_mode_eval": "yes"}}, "flags must map each flag to true or false"),
+])
+def test_a_report_missing_its_facts_or_flags_is_one_line_not_a_traceback(tmp_path, capsys, header, problem) -> None:
+    import json
+
+    from infergate.commands.guide_recipe_cli import SCHEMA, VERSION, main
+
+    report = tmp_path / "guide-recipe.json"
+    report.write_text(json.dumps({"schema": SCHEMA, "version": VERSION, "rows": [], **header}))
+    before = report.read_bytes()
+    assert main(["--render", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"infergate guide-recipe: guide-recipe file {report}: {problem}\n"
+    assert report.read_bytes() == before and not (tmp_path / "guide-recipe.md").exists()

@@ -120,12 +120,33 @@ def test_an_allocator_the_worker_did_not_load_is_caught(tmp_path) -> None:
     assert measuring_env.check_applied(menv, {**seen, "allocator": "jemalloc"}) is None
 
 
-def test_the_suite_settings_apply_in_a_real_worker() -> None:
+def test_a_worker_runs_as_its_settings_ask_whatever_the_shell_exports_and_the_check_catches_otherwise(
+        monkeypatch) -> None:
+    """With the suite's settings ("none") any observation passed, and a worker inherited the shell's
+    OpenMP variables and LD_PRELOAD: it was measured and recorded as "none". Now a worker's
+    environment drops every watched variable its settings do not set, and the check catches one
+    that is there all the same."""
     from infergate.measuring.isolation import run_in_worker
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # in the environment perf is started from
+    monkeypatch.setenv("MALLOC_CONF", "background_thread:true")
     menv = measuring_env.suite_env()
-    seen = run_in_worker(measuring_env.observed, timeout=60, env=dict(menv.env), argv_prefix=menv.argv_prefix)
-    assert measuring_env.check_applied(menv, seen) is None, seen
+    seen = run_in_worker(measuring_env.observed, timeout=60, env=menv.worker_env(), argv_prefix=menv.argv_prefix)
+    assert seen["env"] == {} and measuring_env.check_applied(menv, seen) is None, seen
+    threads = measuring_env.resolve(["omp-threads"])  # a setting's own variables are still set
+    seen = run_in_worker(measuring_env.observed, timeout=60, env=threads.worker_env(), argv_prefix=threads.argv_prefix)
+    assert seen["env"] == {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, seen
+    problem = measuring_env.check_applied(menv, {"allocator": "glibc", "aslr": True, "env": {"OMP_NUM_THREADS": "3"}})
+    assert problem is not None and "asked for OMP_NUM_THREADS unset" in problem and "'3'" in problem
+    none = measuring_env.resolve(["none"])
+    assert "asked for glibc, the worker runs jemalloc" in measuring_env.check_applied(
+        none, {"allocator": "jemalloc", "aslr": True, "env": {}})
+
+
+def test_child_environ_sets_and_unsets() -> None:
+    base = {"A": "1", "LD_PRELOAD": "/x/libjemalloc.so.2", "PATH": "/bin"}
+    assert measuring_env.child_environ({"A": None, "LD_PRELOAD": None, "B": "2"}, base) == {"PATH": "/bin", "B": "2"}
+    assert base["A"] == "1"  # the driver's own environment is left as it was
 
 
 # -- the in-graph slowdown ---------------------------------------------------------------------

@@ -74,7 +74,8 @@ class FakeWorker(lockstep.Endpoint):
         self.pending = None
         if op == "hello":
             return {"ok": True, "lane": self.lane, "versions": {"torch": self.lane}, "machine_class": CLASS,
-                    "threads": 1, "observed_env": {"env": {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}},
+                    "threads": 1, "observed_env": {"allocator": "glibc",
+                                                   "env": {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"}},
                     "pid": 1, "cpus": [1]}
         if op == "build" and self.failed_model:
             return {"ok": True, "weights": None, "variants": {v: {"failed": self.failed_model} for v in kw["variants"]}}
@@ -282,7 +283,7 @@ def test_the_from_to_order_alternates_by_round_and_is_saved_in_gate_json(tmp_pat
         assert [o["from"] for o in c.order_first] == [5, 4, 5, 4]
         assert sum(o["from"] for o in c.order_first) == sum(o["to"] for o in c.order_first) == 18
     doc = json.loads((tmp_path / "gate.json").read_text())
-    assert doc["version"] == 6 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
+    assert doc["version"] == 7 and doc["cases"][0]["order_first"][1] == {"from": 4, "to": 5}
     assert "'from' first in 72, 'to' first in 72" in (tmp_path / "report.md").read_text()
 
 
@@ -347,7 +348,7 @@ def test_gate_json_round_trips_and_reports_render(tmp_path):
     assert {c.case: c.status for c in gate.cases}[case_id("jit")] == "improvement"
     text = (tmp_path / "report.md").read_text()
     assert "### Latency to/from in each worker pair" in text and "OMP_WAIT_POLICY=PASSIVE" in text
-    assert doc["version"] == 6 and "each end is a one-sided bound at" in text
+    assert doc["version"] == 7 and "each end is a one-sided bound at" in text
     assert json.loads((tmp_path / "to.json").read_text())["benchmarks"]
     with pytest.raises(Exception, match="not a lane gate result of version 2"):
         lane_results.GateResult.from_json({**doc, "version": 1})
@@ -435,12 +436,13 @@ def test_intermediate_lock_moves_one_pin_and_floats_disputed_dependencies(tmp_pa
     assert text.splitlines()[1:] == ["numpy==2.0", "tokenizers", "torch==2.14.1", "transformers==5.23.0"]
 
 
-def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_path, monkeypatch):
+def _bisected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A bisection of two moves into tmp_path/out, one of them a lane that cannot install."""
     from infergate.gate import lane_venvs
 
     d = _lane_files(tmp_path)
     monkeypatch.setattr(lane_venvs, "DEFAULT_LANES_DIR", d)
-    total = lane_results.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
+    total = lane_results.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression", 10.0, 10.6,
                                         latency=(1.06, 1.04, 1.08), latency_status="regression")
     gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
                                    lane_results.Correctness(False), ["REGRESSION x"], [])
@@ -457,14 +459,44 @@ def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_pat
         return lane_results.GateResult("old", sub.to_lane, "a", "c", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [moved],
                                        lane_results.Correctness(False), [], []), []
 
-    lines = lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=ensure, run=fake_run,
-                                     lane_python=lambda lane: Path("/x"))
-    text = "\n".join(lines)
+    return lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=ensure, run=fake_run,
+                                    lane_python=lambda lane: Path("/x"))
+
+
+def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_path, monkeypatch):
+    text = "\n".join(_bisected(tmp_path, monkeypatch))
     assert "transformers 5.23.0 -> 5.24.0: could not be measured, skipped (cannot set up lane" in text
     # The culprit line says what could not be measured: the evidence is partial.
     assert (f"CULPRIT for {case_id('compile')}: torch 2.13.0 -> 2.14.1 (alone +5.8%, 97% of the regression; "
             "not measured: transformers 5.23.0 -> 5.24.0)") in text
     assert "### Bisection" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_bisected_gates_report_re_renders_its_bisection(tmp_path, monkeypatch, capsys):
+    """gate.json holds the bisection, so `report gate.json` over the gate's own directory keeps it."""
+    from infergate.commands import report_cli
+
+    lines = _bisected(tmp_path, monkeypatch)
+    out = tmp_path / "out"
+    assert json.loads((out / "gate.json").read_text())["bisection"] == lines
+    before = (out / "report.md").read_text()
+    assert report_cli.main([str(out / "gate.json"), "--out", str(out)]) == 0
+    assert (out / "report.md").read_text() == before and "CULPRIT for" in before
+
+
+def test_report_refuses_to_drop_the_bisection_an_older_gate_json_lacks(tmp_path, capsys):
+    from infergate.commands import report_cli
+
+    gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [],
+                                   lane_results.Correctness(False), [], [])
+    doc = {**gate.to_json(), "version": 6}
+    del doc["bisection"]
+    (tmp_path / "gate.json").write_text(json.dumps(doc))
+    report = tmp_path / "report.md"
+    report.write_text("## old\n\n### Bisection (`--bisect`)\n\n- CULPRIT for x: torch\n")
+    assert report_cli.main([str(tmp_path / "gate.json"), "--out", str(tmp_path)]) == 2
+    assert "re-rendering would delete it" in capsys.readouterr().err
+    assert "CULPRIT for x" in report.read_text()
 
 
 def test_bisect_measures_exactly_the_regressed_cases_never_ids_that_contain_theirs(tmp_path, monkeypatch):
@@ -1188,6 +1220,37 @@ def test_a_variant_lost_in_to_in_some_pairs_is_a_regression_in_every_output(tmp_
     assert {c.case: c.status for c in gate_of(tmp_path).cases}[case_id("compile")] == "regression"
     row = next(x for x in (tmp_path / "report.md").read_text().splitlines() if case_id("compile") in x and "|" in x)
     assert "✅" not in row
+
+
+def test_the_pair_table_puts_each_ratio_under_its_own_pair_when_one_was_lost(tmp_path):
+    base = starter(offset_sd=0.005)
+
+    def start(side: str, lane: str, pair: int) -> lockstep.Endpoint:
+        worker = base(side, lane, pair)
+        if side == "from" and pair == 1:  # the second pair ('to' losing it would be a regression, not timed)
+            worker.skipped = {"compile": "flaky"}
+        return worker
+
+    gate_cli.main(["--from", "A", "--to", "B", "--no-ensure", "--no-correctness", "--out", str(tmp_path)],
+                  start=start, lane_python=lambda lane: Path(f"/venvs/{lane}/bin/python"))
+    gate = gate_of(tmp_path)
+    lost = next(c for c in gate.cases if c.case == case_id("compile"))
+    assert lost.latency_pair_numbers == [n for n in range(1, gate.pairs + 1) if n != 2]
+    text = (tmp_path / "report.md").read_text().split("### Latency to/from in each worker pair")[1]
+    cells = next(x for x in text.splitlines() if case_id("compile") in x).strip("| ").split(" | ")[1:]
+    assert len(cells) == gate.pairs and cells[1] == "—" and "—" not in cells[:1] + cells[2:]
+    assert cells[2] == f"{(lost.latency_pairs[1] - 1) * 100:+.1f}%"  # pair 3's ratio, under pair 3
+
+
+def test_an_older_gate_json_says_it_cannot_place_a_lost_pairs_ratios():
+    from infergate.measuring.lane_results import CaseComparison, Correctness, GateResult
+    from infergate.reports.report import gate_markdown
+
+    lost = CaseComparison("b-jit-fp32", "b", "jit", "fp32", "pass", 10.0, 10.1, (1.01, 0.99, 1.03), [1.0, 1.02],
+                          "pass")  # version 6: no pair numbers
+    gate = GateResult("A", "B", "a", "b", "cls", 1, 3, 100, 0.99, 0.05, 0.01, [lost], Correctness(False), [], [])
+    text = gate_markdown(gate)
+    assert "| `b-jit-fp32` | +0.0% | +2.0% | ? |" in text and "did not record which" in text
 
 
 def test_the_reports_df_is_the_cases_own_when_a_case_lost_pairs():

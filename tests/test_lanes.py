@@ -4,7 +4,9 @@ package or builds a real venv: pip, venv creation and pip freeze are replaced by
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -568,6 +570,56 @@ def test_hashes_come_from_every_source_for_every_platform_and_a_missing_pin_is_r
         hash_lock("tiny-pkg==1.0\n", fetch=unreachable, config_list=config)
 
 
+def _simple_json(files: dict[str, list[tuple[str, str]]]):
+    import json as json_
+
+    def fetch(url: str) -> str:
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        if name not in files:
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+        return json_.dumps({"files": [{"filename": f, "hashes": {"sha256": h}} for f, h in files[name]]})
+    return fetch
+
+
+def test_hashing_keeps_a_pins_environment_marker_and_comment() -> None:
+    # They were dropped: the pin was rewritten as name==version, so tomli installed on every python.
+    from infergate.gate.lock_hashes import hash_lock
+
+    fetch = _simple_json({"tomli": [("tomli-2.0.1-py3-none-any.whl", "1" * 64)],
+                          "numpy": [("numpy-2.4.6-cp311-cp311-manylinux_2_28_x86_64.whl", "2" * 64)]})
+    text = hash_lock('tomli==2.0.1 ; python_version < "3.11"  # for 3.10\nnumpy==2.4.6\n', fetch=fetch,
+                     config_list="")
+    assert text == ('# for 3.10\ntomli==2.0.1 ; python_version < "3.11" \\\n    --hash=sha256:' + "1" * 64
+                    + "\nnumpy==2.4.6 \\\n    --hash=sha256:" + "2" * 64 + "\n")
+    assert hash_lock(text, fetch=fetch, config_list="") == text  # re-hashing keeps them, once
+
+
+def test_hashing_asks_the_locks_own_indexes_and_a_local_label_takes_only_that_build(tmp_path) -> None:
+    # A +cpu pin got PyPI's CUDA wheel hash: the lock's --extra-index-url was not asked, and any
+    # 2.13.0 file matched 2.13.0+cpu.
+    from infergate.gate.lock_hashes import hash_lock
+
+    cpu_index = "https://download.pytorch.org/whl/cpu"
+    pypi = _simple_json({"torch": [("torch-2.13.0-cp311-cp311-manylinux_2_28_x86_64.whl", "3" * 64)]})
+    page = ('<a href="/whl/cpu/torch-2.13.0%2Bcpu-cp311-cp311-manylinux_2_28_x86_64.whl#sha256=' + "6" * 64
+            + '">x</a><a href="/whl/cpu/torch-2.13.0-cp311-none-macosx_11_0_arm64.whl#sha256=' + "7" * 64 + '">x</a>')
+    asked = []
+
+    def fetch(url: str) -> str:
+        asked.append(url)
+        return page if url.startswith(cpu_index) else pypi(url)
+
+    lock = f"--extra-index-url {cpu_index}\ntorch==2.13.0+cpu\n"
+    assert hash_lock(lock, fetch=fetch, config_list="") == (
+        f"--extra-index-url {cpu_index}\ntorch==2.13.0+cpu \\\n    --hash=sha256:" + "6" * 64 + "\n")
+    assert f"{cpu_index}/torch/" in asked
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "tiny_pkg-1.0-py3-none-any.whl").write_bytes(b"tiny")
+    text = hash_lock(f"--find-links={wheels}\ntiny-pkg==1.0\n", fetch=pypi, config_list="")
+    assert hashlib.sha256(b"tiny").hexdigest() in text
+
+
 def test_every_committed_lane_lock_has_a_hash_for_every_pin_and_ensure_requires_them(env) -> None:
     from infergate.gate.lane_bisect import read_pins
     from infergate.gate.lock_hashes import pins
@@ -623,3 +675,24 @@ def test_hashing_refuses_a_lock_line_that_is_not_a_pin():
     with pytest.raises(HashError, match=r"not pins \(name==version\).*local @ file:///w/local-1.0-py3-none-any.whl"):
         hash_lock("pkg-a==1.0\nlocal @ file:///w/local-1.0-py3-none-any.whl\n", fetch=lambda url: "{}",
                   config_list="")
+
+
+def test_a_lock_given_by_path_is_named_as_given_in_the_set_up_hint(env, tmp_path, capsys):
+    # The hint said "lanes ensure current", which sets up the committed lane, not this file's.
+    mine = tmp_path / "mine" / "current.lock"
+    mine.parent.mkdir()
+    mine.write_text("# mine\ntorch==2.13.0\n")
+    kw = dict(lanes_dir=env.lanes_dir, venvs=env.venvs)
+    with pytest.raises(LaneError, match=rf"run: python3 -m infergate lanes ensure {re.escape(str(mine))}$"):
+        lane_python(str(mine), **kw)
+    assert main(["lock", str(mine)], **kw, freeze_runner=lambda p: FREEZE) == 2
+    assert capsys.readouterr().err.rstrip().endswith(f"lanes ensure {mine}")
+
+
+def test_a_lock_that_is_not_utf8_is_one_line_naming_it(env, tmp_path, capsys):
+    bad = tmp_path / "bad.lock"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\xff")
+    for command in ("python", "hash"):
+        assert main([command, str(bad)], lanes_dir=env.lanes_dir, venvs=env.venvs) == 2
+        err = capsys.readouterr().err
+        assert err == f"infergate: lock file {bad} is not UTF-8 text (byte 0): is it a lock?\n", err

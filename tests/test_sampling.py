@@ -157,3 +157,36 @@ def test_a_copy_of_a_variant_that_failed_to_build_says_the_build_error(monkeypat
     monkeypatch.setitem(variants.VARIANTS, "broken", _Broken())
     with pytest.raises(BuildError, match="copy 'broken\\+5%' of broken: BuildError: broken/fp32 build failed"):
         measure_model(TINY, DType.FP32, ("eager", "broken"), QUICK, copies=(Copy("broken+5%", "broken", 0.05),))
+
+
+@pytest.mark.parametrize("bad", [{"budget_s": float("inf")}, {"warmup_s": float("nan")},
+                                 {"warmup_s": float("inf")}, {"budget_s": float("nan")}])
+def test_a_plan_refuses_a_budget_or_warm_up_that_is_not_finite(bad) -> None:
+    """An infinite budget or warm-up never ends (NaN warm-up was accepted: it compared as not < 0)."""
+    with pytest.raises(ValueError, match="finite"):
+        SamplingPlan(**bad)
+
+
+def test_envprobe_budget_is_checked_like_every_seconds_option(capsys) -> None:
+    from infergate.commands import envprobe
+
+    with pytest.raises(SystemExit) as exit_info:
+        envprobe.main(["--budget", "inf"])
+    assert exit_info.value.code == 2 and "inf must be in (0, 600] seconds" in capsys.readouterr().err
+
+
+def test_the_seed_fixes_the_order_of_the_timed_rounds_however_long_the_warm_up() -> None:
+    """The warm-up, which runs for a wall-clock time, drew its orders from the timed rounds' generator."""
+    from infergate.measuring.sampling import ModelMeasurement, sample_rounds
+
+    def timed_order(warmup_s: float) -> list[str]:
+        log: list[str] = []
+        def call(name: str):
+            return lambda inputs: log.append(name)
+
+        calls = {v: call(v) for v in ("eager", "jit", "compile")}
+        m = ModelMeasurement("m", "fp32", list(calls), {k: [] for k in calls})
+        sample_rounds(calls, {}, SamplingPlan(budget_s=1e-6, warmup_s=warmup_s, min_rounds=8, max_rounds=8), m)
+        return log[-24:]
+
+    assert timed_order(0.0) == timed_order(0.003) == timed_order(0.007)

@@ -283,3 +283,24 @@ def test_ratio_status_floor_rule() -> None:
     assert speedup_verdicts.ratio_status((0.98, 0.975, 0.985), 0.05) == "pass"
     # A floor-sized loss not ruled out: not a pass.
     assert speedup_verdicts.ratio_status((1.0, 0.9, 1.1), 0.05) == "inconclusive"
+
+
+def test_an_interval_at_a_family_confidence_does_not_move_with_the_bootstrap_seed() -> None:
+    """At 15 gated cases each tail is 0.033 %: 0.67 of 2000 draws, so the percentile bound was an extreme
+    draw or two and moved with the seed by 0.37 % of the speedup (1.1791..1.1835 against 1.1823 at
+    200000 draws)."""
+    from infergate.measuring.speedup_verdicts import family_confidence
+    from infergate.measuring.stats import runs_speedup_estimate
+
+    rng = np.random.default_rng(1)
+    two = []
+    for _ in range(2):
+        eager = rng.lognormal(np.log(10), 0.05, 150)
+        two.append(Samples({"eager": list(eager), "jit": list(eager / 1.2 * rng.lognormal(0, 0.08, 150))}))
+    confidence = family_confidence(0.01, 15)
+    lows = [runs_speedup_estimate(two, "jit", confidence=confidence, seed=seed).low for seed in range(5)]
+    assert (max(lows) - min(lows)) / 1.2 < 0.0015, lows
+    assert all(abs(low / 1.1823 - 1) < 0.003 for low in lows), lows
+    # At 0.99 (10 draws in each tail) the interval is the bootstrap's percentiles, as before.
+    one = runs_speedup_estimate(two[:1], "jit", confidence=0.99)
+    assert (one.low, one.high) == pytest.approx(two[0].speedup_estimate("jit", confidence=0.99)[1:], rel=1e-12)

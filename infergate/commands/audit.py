@@ -1,6 +1,6 @@
 """``python3 -m infergate audit``: known vulnerabilities in every committed lane lock (pip-audit,
 ``--strict``: a pin that cannot be looked up fails; offline the answer is NOT AUDITED, docs/lanes.md).
-Exit codes: 0 none known; 1 a vulnerability (listed); 3 not audited.
+Exit codes: 0 none known; 1 a vulnerability (listed); 3 not audited; 2 no lock to audit.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..core import exit_codes
 from ..core.paths import REPO_ROOT
 from .front import prog
 
@@ -50,6 +51,10 @@ def main(argv: Sequence[str] | None = None, run: Runner = _run) -> int:
     p.add_argument("locks", nargs="*", type=Path, help="lock files. Default: every lanes/*.lock")
     args = p.parse_args(argv)
     locks = args.locks or sorted((REPO_ROOT / "lanes").glob("*.lock"))
+    if not locks:  # auditing nothing must not exit 0 as if every pin were clean
+        print(f"infergate audit: no lock files under {REPO_ROOT / 'lanes'}: name the locks to audit",
+              file=sys.stderr)
+        return exit_codes.USAGE
     worst = 0
     for lock in locks:
         status, detail = audit_lock(lock, args.pip_audit, run)

@@ -33,6 +33,12 @@ def read_results(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataFileError(f"results file {path} is not readable JSON: {exc}") from None
     info = data.get("machine_info", {}) if isinstance(data, dict) else {}
+    if isinstance(info, dict) and isinstance(info.get("sources"), list):
+        # Checked first: a merge keeps its sources' blocks under sources, so the next check's "not
+        # written by --ig-json" would name the wrong cause.
+        raise DataFileError(f"results file {path} is a merge of {len(info['sources'])} results files "
+                            "(python -m infergate merge); history and baselines take one run's file: add each "
+                            "runner's own --ig-json file")
     ig = info.get("infergate") if isinstance(info, dict) else None
     if not isinstance(ig, dict) or "results_version" not in ig:
         raise DataFileError(f"results file {path} has no machine_info.infergate: not written by --ig-json "

@@ -41,7 +41,8 @@ def _reference_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                    help=f"runs today, for the detectable drop. Default: {DEFAULT_REPEAT}")
     p.add_argument("--gated-cases", type=whole_number(1, 10_000), default=15,
-                   help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane")
+                   help="cases in the family (Bonferroni). Default: 15, the default profile on the ipex lane "
+                        "of a native-BF16 class (12 on AVX2, where BF16 is not timed)")
     p.add_argument("--envprobe", type=Path, action="append", default=[], metavar="FILE",
                    help="an envprobe --save file: its between-process spreads on their own; repeatable")
     p.add_argument("--prior", type=_prior, action="append", default=[], metavar="SD:DF",

@@ -54,7 +54,7 @@ def run_trial(spec: ModelSpec, variant: str, slowdowns: Sequence[float], budget_
     # The suite's measuring environment unless told otherwise: calibration measures what the suite does.
     menv = suite_env() if settings is None else resolve(settings)
     shuffled, blocks = run_in_worker(measure_model_plans, spec, DType.FP32, (REFERENCE, variant), plans, copies,
-                                     timeout=900.0, env=dict(menv.env), argv_prefix=menv.argv_prefix)
+                                     timeout=900.0, env=menv.worker_env(), argv_prefix=menv.argv_prefix)
     return Trial(shuffled, blocks, time.perf_counter() - t0)
 
 

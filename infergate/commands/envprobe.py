@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from ..building.variants import REFERENCE
 from ..core.defaults import DEFAULT_CONFIDENCE, DEFAULT_THREADS
 from ..core.errors import InfergateError
+from ..core.validate import seconds_up_to
 from ..matrix.dtypes import DType
 from ..measuring.measuring_env import SETTINGS, check_applied, resolve
 from .front import prog
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5, help="fresh workers per setting. Default: 5")
     parser.add_argument("--model", default="bert-qa-small-eager_attn", help="model id. Default: %(default)s")
     parser.add_argument("--variants", default="jit,jit_ipex,compile", help="Default: %(default)s")
-    parser.add_argument("--budget", type=float, default=12.0, help="seconds of rounds per worker. Default: 12")
+    parser.add_argument("--budget", type=seconds_up_to(600), default=12.0, help="timed seconds per worker. Default: 12")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"Default: {DEFAULT_THREADS}")
     parser.add_argument("--save", metavar="FILE", help="write every worker's speedups and settings (JSON)")
     args = parser.parse_args(argv)
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 menv = settings[name]
                 plan = SamplingPlan(budget_s=args.budget, seed=rep, threads=args.threads)
                 m = run_in_worker(measure_model, spec, DType.FP32, variants, plan, timeout=WORKER_TIMEOUT_S,
-                                  env=dict(menv.env), argv_prefix=menv.argv_prefix)
+                                  env=menv.worker_env(), argv_prefix=menv.argv_prefix)
                 problem = check_applied(menv, m.observed_env)
                 if problem:
                     raise InfergateError(f"setting {name}: {problem}")

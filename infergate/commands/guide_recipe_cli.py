@@ -60,6 +60,9 @@ def load(path: Path) -> tuple[dict, list]:
         raise DataFileError(f"guide-recipe file {path}: cannot read it: {exc}") from None
     if not isinstance(data, dict) or (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
         raise DataFileError(f"guide-recipe file {path}: not an {SCHEMA} version {VERSION} file")
+    problem = _header_problem(data)
+    if problem:  # render_again reads these: a KeyError traceback otherwise
+        raise DataFileError(f"guide-recipe file {path}: {problem}")
     rows = []
     try:
         for raw in data["rows"]:
@@ -70,6 +73,18 @@ def load(path: Path) -> tuple[dict, list]:
     except (KeyError, TypeError, AttributeError) as exc:
         raise DataFileError(f"guide-recipe file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
     return data, rows
+
+
+def _header_problem(data: dict) -> str | None:
+    """What is wrong with the report's facts and flags (which re-rendering reads), or None."""
+    for key in ("facts", "flags"):
+        if not isinstance(data.get(key), dict):
+            return f"{key} must be an object, got {json.dumps(data.get(key))}"
+    if not isinstance(data["facts"].get("lane"), str):
+        return f"facts.lane must be a string, got {json.dumps(data['facts'].get('lane'))}"
+    if not all(isinstance(v, bool) for v in data["flags"].values()):
+        return "flags must map each flag to true or false"
+    return None
 
 
 def _write(out_dir: Path, rows: Sequence, facts: dict, flags: dict[str, bool], lane: str) -> None:
@@ -104,7 +119,7 @@ def measure_rows(models: Sequence[ModelSpec], shape: Shape, plan, timeout: float
             out(f"[{i}/{len(models)}] {line(rows[-1])}", flush=True)
             continue
         try:
-            row = run_in_worker(measure_recipe, spec, shape, plan, timeout=timeout, env=dict(menv.env),
+            row = run_in_worker(measure_recipe, spec, shape, plan, timeout=timeout, env=menv.worker_env(),
                                 argv_prefix=menv.argv_prefix)
         except Exception as exc:  # noqa: BLE001 - a crash, hang or error loses this row, not the run
             first = (str(exc).splitlines() or [""])[0]

@@ -48,7 +48,9 @@ def add_parsers(sub: Any) -> None:
                            help=f"how many of each case's newest sessions. Default: {MAX_SESSIONS}, "
                                 "as many as a case keeps")
     p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
-                           help="where the baselines file is written (a rolling window: a directory of its own)")
+                           help="where the baselines are written: the history's sessions join the files there "
+                                "(a rolling window: give a directory of its own). Default: this checkout's "
+                                "baselines/, the committed files")
     p_pub = sub.add_parser("publish", help="the static site: a page per class x lane, open regressions")
     p_pub.add_argument("--out", type=Path, required=True, metavar="DIR")
     p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")

@@ -1,5 +1,5 @@
-"""``python -m infergate history add|show|detect|promote|publish``: the nightly's memory, perf
-results kept per machine class and month (docs/calibration.md, "The nightly history"). ``add``
+"""``python -m infergate history add|show|detect|promote|publish|simulate|calibrate``: the nightly's
+memory, perf results kept per machine class and month (docs/calibration.md, "The nightly history"). ``add``
 appends ``--ig-json`` results (every file checked first; a refused one writes nothing); ``show``
 lists runs, cases, lock digests and bytes per class and lane; ``detect`` finds change points in
 each case's session means (``--new-against BEFORE``: only those new since that copy); ``promote``

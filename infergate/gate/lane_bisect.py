@@ -136,7 +136,7 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callabl
                                      start=start, lane_python=lane_python, ensure=ensure))
         lines += _move_lines(results[-1], regressed)
     lines += culprit_lines(results, regressed)
-    _append_report(out, lines)
+    _record(gate, out, lines)
     return lines
 
 
@@ -208,9 +208,10 @@ def culprit_lines(results: Sequence[MoveResult], regressed: Mapping[str, float])
     return out
 
 
-def _append_report(out: Path, lines: Sequence[str]) -> None:
-    report = out / "report.md"
-    text = report.read_text(encoding="utf-8") if report.exists() else ""
-    items = "\n".join(f"- {line.removeprefix('bisect: ')}" for line in lines)
-    text += "\n### Bisection (`--bisect`)\n\n" + items + "\n"
-    report.write_text(text, encoding="utf-8")
+def _record(gate: Any, out: Path, lines: Sequence[str]) -> None:
+    """The bisection into the gate's gate.json and report.md: in gate.json too, so that
+    ``report gate.json`` re-renders it rather than dropping it."""
+    from .gate_outputs import write_outputs
+
+    gate.bisection = list(lines)
+    write_outputs(gate, out)

@@ -100,6 +100,12 @@ def resolve_lane(
     if not lock.is_file():
         valid = ", ".join(available_lanes(lanes_dir)) or "none"
         raise LaneError(f"no lock file for lane '{name}' at {lock}; valid lanes: {valid}")
+    try:  # every command reads it as text: a wrong file given by path is one line here, not a traceback
+        lock.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise LaneError(f"lock file {lock} is not UTF-8 text (byte {exc.start}): is it a lock?") from None
+    except OSError as exc:
+        raise LaneError(f"cannot read lock file {lock}: {exc.strerror or exc}") from None
     return Lane(name=name, lock=lock, venv=venv_of(name, lock, lanes_dir, venvs))
 
 

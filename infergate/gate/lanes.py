@@ -4,6 +4,7 @@ set up idempotently: ``ensure``, ``lock``, ``lane_python``. Stdlib only (docs/la
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,7 @@ class EnsureResult:
             return None
         return (f"WARNING: lane {self.lane}: {self.unhashed} has no --hash lines, so pip installed it without "
                 f"--require-hashes: a file changed on an index is not refused; add them with: python3 -m "
-                f"infergate lanes hash {self.unhashed}")
+                f"infergate lanes hash {shlex.quote(str(self.unhashed))}")
 
     @property
     def message(self) -> str:
@@ -169,7 +170,7 @@ def lock(
     python = venv_python(venv)
     if not python.exists():
         raise LaneError(
-            f"lane '{name}' has no venv at {venv}; run: python3 -m infergate lanes ensure {name}"
+            f"lane '{name}' has no venv at {venv}; run: python3 -m infergate lanes ensure {shlex.quote(lane)}"
         )
     from .lock_hashes import HashError
 
@@ -189,7 +190,8 @@ def lane_python(
 ) -> Path:
     """The python of a lane that 'ensure' has completed for its current lock."""
     spec = resolve_lane(lane, lanes_dir=lanes_dir, venvs=venvs)
-    hint = f"run: python3 -m infergate lanes ensure {spec.name}"
+    # What the user typed: for a lock given by path, the bare name would set up the committed lane.
+    hint = f"run: python3 -m infergate lanes ensure {shlex.quote(lane)}"
     if not spec.python.exists():
         raise LaneError(f"lane '{spec.name}' is not set up (no venv at {spec.venv}); {hint}")
     stamp = read_stamp(spec.stamp)

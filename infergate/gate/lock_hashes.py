@@ -47,8 +47,11 @@ def file_version(filename: str) -> tuple[str, str] | None:
 
 def _matches(filename: str, name: str, version: str) -> bool:
     parsed = file_version(filename)
-    # A pin without a local label (torch==2.13.0) is satisfied by 2.13.0+cpu too: list both.
-    return parsed is not None and parsed[0] == normalize(name) and _public(parsed[1]) == _public(version)
+    if parsed is None or parsed[0] != normalize(name):
+        return False
+    # A pin without a local label (torch==2.13.0) is satisfied by 2.13.0+cpu too: list both. One with a
+    # label (2.13.0+cpu) only by that build: PyPI's 2.13.0 (CUDA) would be a hash pip never checks against.
+    return parsed[1] == version if "+" in version else _public(parsed[1]) == _public(version)
 
 
 def _http_get(url: str) -> str:
@@ -155,8 +158,14 @@ def pins(lock_text: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(2)) for line in lock_text.splitlines() if (m := _PIN.match(line.strip()))]
 
 
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_HASH_OPTION = re.compile(r"--hash[= ]\S+")
+
+
 def with_hashes(lock_text: str, hashes: Mapping[tuple[str, str], Iterable[str]]) -> str:
-    """The lock with each pin followed by its ``--hash`` lines (existing hash lines replaced)."""
+    """The lock with each pin followed by its ``--hash`` lines (existing hash lines replaced). A pin's
+    environment marker stays on its line; its comment goes on a line of its own above it, since pip
+    would join a comment before a ``\\`` with the hashes after it and drop them all."""
     out = []
     for raw in lock_text.splitlines():
         line = raw.strip()
@@ -166,10 +175,30 @@ def with_hashes(lock_text: str, hashes: Mapping[tuple[str, str], Iterable[str]])
         if not m:
             out.append(raw)
             continue
+        rest = line[m.end():]
+        comment = _COMMENT.search(rest)
+        if comment:
+            out.append(comment.group(0).strip())
+            rest = rest[:comment.start()]
+        marker = _HASH_OPTION.sub("", rest).strip().rstrip("\\").strip()
         digests = sorted(hashes[(m.group(1), m.group(2))])
-        out.append(f"{m.group(1)}=={m.group(2)} \\")
+        out.append(f"{m.group(1)}=={m.group(2)}{' ' + marker if marker else ''} \\")
         out += [f"    --hash=sha256:{d}" + (" \\" if i < len(digests) - 1 else "") for i, d in enumerate(digests)]
     return "\n".join(out) + "\n"
+
+
+def lock_options(lock_text: str) -> str:
+    """The lock's own ``--index-url``/``--extra-index-url``/``--find-links`` lines as ``pip config list``
+    would give them: pip installs from those, so their files are hashed too."""
+    keys = {"-i": "index-url", "--index-url": "index-url", "--extra-index-url": "extra-index-url",
+            "-f": "find-links", "--find-links": "find-links"}
+    out = []
+    for raw in lock_text.splitlines():
+        line = _COMMENT.sub("", raw).strip()
+        option, _, value = line.partition("=") if re.match(r"-[-\w]+=", line) else line.partition(" ")
+        if option in keys and value.strip():
+            out.append(f"lock.{keys[option]}='{value.strip()}'")
+    return "\n".join(out)
 
 
 def not_pins(lock_text: str) -> list[str]:
@@ -188,7 +217,7 @@ def hash_lock(lock_text: str, fetch: Fetch = _http_get, config_list: str | None 
     if odd:
         raise HashError(f"{len(odd)} line(s) of the lock are not pins (name==version), so no hash can cover "
                         f"them: {'; '.join(odd[:3])}")
-    config = _pip_config_list() if config_list is None else config_list
+    config = (_pip_config_list() if config_list is None else config_list) + "\n" + lock_options(lock_text)
     indexes, links = pip_sources(config)
     remotes = remote_indexes(config)
     found, missing = {}, []

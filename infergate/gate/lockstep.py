@@ -21,6 +21,7 @@ from typing import IO, Any
 from ..building.variants import TORCH_GROUP
 from ..core.paths import REPO_ROOT
 from ..measuring.lockstep_order import lockstep_order
+from ..measuring.measuring_env import child_environ
 from .lockstep_plan import ModelPlan, builds_by_case, by_case
 from .worker_checks import WorkerError, check_no_ipex, check_pinned, check_worker_env
 
@@ -75,7 +76,7 @@ def pin_process(pid: int, cpus: frozenset[int]) -> None:
 class ProcessEndpoint(Endpoint):
     """``<lane python> -m infergate.gate.lane_worker`` speaking one JSON line per request and reply."""
 
-    def __init__(self, name: str, python: Path, log: Path, env: Mapping[str, str],
+    def __init__(self, name: str, python: Path, log: Path, env: Mapping[str, str | None],
                  argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None, cwd: Path = REPO_ROOT) -> None:
         self.name, self.log = name, log
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +89,7 @@ class ProcessEndpoint(Endpoint):
             self.proc = subprocess.Popen(
                 [*argv_prefix, str(python), "-m", "infergate.gate.lane_worker", "--driver", str(os.getpid())],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
-                cwd=cwd, env={**os.environ, **env}, start_new_session=True,
+                cwd=cwd, env=child_environ(env), start_new_session=True,
             )
         except OSError as exc:
             self._err.close()
@@ -183,7 +184,7 @@ def measuring_cpus() -> frozenset[int]:
     return frozenset({max(os.sched_getaffinity(0))})
 
 
-def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str, str],
+def process_starter(pythons: Mapping[str, Path], log_dir: Path, env: Mapping[str, str | None],
                     argv_prefix: Sequence[str] = (), cpus: frozenset[int] | None = None,
                     trees: Mapping[str, tuple[Path, Mapping[str, str]]] | None = None) -> Starter:
     """``trees``: side -> (cwd, environment to add) of that side's workers (``gate.revisions``)."""

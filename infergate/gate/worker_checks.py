@@ -29,10 +29,10 @@ def _worker_menv() -> Any:
     return resolve(tuple(n for n in (*SUITE_SETTINGS, *WORKER_SETTINGS) if n != "none") or ("none",))
 
 
-def worker_env() -> tuple[dict[str, str], tuple[str, ...], dict[str, object]]:
-    """(environment to add, argv prefix, description to record) for starting a lane worker."""
+def worker_env() -> tuple[dict[str, str | None], tuple[str, ...], dict[str, object]]:
+    """(environment changes, None unsetting, argv prefix, description to record) for a lane worker."""
     menv = _worker_menv()
-    return dict(menv.env), tuple(menv.argv_prefix), menv.describe()
+    return menv.worker_env(), tuple(menv.argv_prefix), menv.describe()
 
 
 def check_worker_env(hello: Mapping[str, Mapping[str, Any]]) -> None:

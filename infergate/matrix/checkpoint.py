@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..core.errors import PackageMissing, UsageError
+from ..core.errors import BuildError, PackageMissing, UsageError
 from .spec import ModelSpec, num_labels, seeded_init_
 from .zoo import ARCHS, Arch, Size, Task
 
@@ -59,11 +59,14 @@ def package_checkpoint_dir(ref: str) -> Path:
     return path.resolve()
 
 
-def resolve_checkpoint(ref: str) -> Path:
-    """A local directory, an installed package's directory (``pkg:``), or a hub id from the local cache only."""
+def resolve_checkpoint(ref: str, base: Path | None = None) -> Path:
+    """A local directory, an installed package's directory (``pkg:``), or a hub id from the local cache only.
+    A relative directory is relative to ``base`` (a config file's directory), else to the working one."""
     if ref.startswith(PACKAGE_PREFIX):
         return package_checkpoint_dir(ref)
     path = Path(ref).expanduser()
+    if base is not None and not path.is_absolute():
+        path = Path(os.path.normpath(base / path))  # lexically: "../x" from a directory not made yet
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise UsageError(f"checkpoint directory {path} has no config.json")
@@ -90,24 +93,58 @@ def arch_for_model_type(model_type: str) -> Arch:
     )
 
 
-def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | None = None) -> ModelSpec:
+# config.json's fields we read as integers: absent is 0, anything but an integer is refused.
+CONFIG_INTS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size",
+               "type_vocab_size", "max_position_embeddings")
+
+
+def read_checkpoint_config(directory: Path) -> dict:
+    """``config.json`` as a dict whose CONFIG_INTS are integers and whose ``architectures`` is a list of
+    class names; anything else is a UsageError naming the file and the field."""
     import json
 
+    file = directory / "config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{file} is not readable JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise UsageError(f"{file} must hold a JSON object, got a {type(config).__name__}")
+    for field in CONFIG_INTS:
+        value = config.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{file}: {field} must be an integer, got {value!r}")
+    names = config.get("architectures") or []
+    if isinstance(names, str):  # one class name written bare: read it as one, not letter by letter
+        names = [names]
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise UsageError(f"{file}: architectures must be a list of class names, got {names!r}")
+    return {**config, "architectures": names}
 
+
+def checkpoint_size(config: dict) -> Size:
+    """The size fields of a config from read_checkpoint_config."""
+    return Size("real", layers=config.get("num_hidden_layers", 0), hidden=config.get("hidden_size", 0),
+                heads=config.get("num_attention_heads", 0), intermediate=config.get("intermediate_size", 0),
+                vocab=config.get("vocab_size", 0))
+
+
+def weights_file(directory: Path) -> Path | None:
+    """The file load_task_model reads: safetensors first, else the pickle; None when neither is there."""
+    for path in (directory / SAFETENSORS_NAME, *(directory / n for n in PICKLE_NAMES)):
+        if path.is_file():
+            return path
+    return None
+
+
+def checkpoint_spec(ref: str, task: Task, attention: str = "sdpa", label: str | None = None) -> ModelSpec:
     directory = resolve_checkpoint(ref)
-    config = json.loads((directory / "config.json").read_text())
-    arch = arch_for_model_type(config.get("model_type", ""))
+    config = read_checkpoint_config(directory)
+    arch = arch_for_model_type(str(config.get("model_type", "")))
     if attention not in arch.attentions:
         raise UsageError(f"{arch.name} supports attention {arch.attentions}, not {attention!r}")
-    size = Size(
-        "real",
-        layers=int(config.get("num_hidden_layers", 0)),
-        hidden=int(config.get("hidden_size", 0)),
-        heads=int(config.get("num_attention_heads", 0)),
-        intermediate=int(config.get("intermediate_size", 0)),
-        vocab=int(config.get("vocab_size", 0)),
-    )
-    return ModelSpec(arch, task, size, attention, checkpoint=str(directory), label=label or directory.name)
+    return ModelSpec(arch, task, checkpoint_size(config), attention, checkpoint=str(directory),
+                     label=label or directory.name)
 
 
 def default_checkpoint_spec(task: Task, attention: str = "sdpa") -> ModelSpec:
@@ -115,7 +152,6 @@ def default_checkpoint_spec(task: Task, attention: str = "sdpa") -> ModelSpec:
 
 
 def load_task_model(spec: ModelSpec) -> torch.nn.Module:
-    import torch
     import transformers
 
     directory = Path(spec.checkpoint or "")
@@ -123,34 +159,62 @@ def load_task_model(spec: ModelSpec) -> torch.nn.Module:
     common = dict(num_labels=num_labels(spec.task), return_dict=False, attn_implementation=spec.attention)
     if spec.own_head:  # its trained head keeps its own labels
         del common["num_labels"]
-    if (directory / SAFETENSORS_NAME).is_file():
-        model, info = auto.from_pretrained(
-            directory, use_safetensors=True, trust_remote_code=False, local_files_only=True,
-            output_loading_info=True, **common,
-        )
-        missing = set(info["missing_keys"])
-    else:
-        pickles = [directory / n for n in PICKLE_NAMES if (directory / n).is_file()]
-        if not pickles:
-            raise UsageError(f"checkpoint {directory} has neither {SAFETENSORS_NAME} nor {PICKLE_NAMES[0]}")
-        try:
-            state = torch.load(pickles[0], map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise UsageError(
-                f"refusing to load {pickles[0]}: it is not a plain tensor pickle "
-                f"(weights_only=True rejected it: {_unpickler_reason(exc)}); "
-                f"convert it to {SAFETENSORS_NAME} from a trusted copy"
-            ) from None
-        config = transformers.AutoConfig.from_pretrained(directory, trust_remote_code=False, **common)
-        model = auto.from_config(config, attn_implementation=spec.attention)
-        result = model.load_state_dict(state, strict=False)
-        missing = set(result.missing_keys)
+    weights = weights_file(directory)
+    if weights is None:
+        raise UsageError(f"checkpoint {directory} has neither {SAFETENSORS_NAME} nor {PICKLE_NAMES[0]}")
+    try:
+        load = _from_safetensors if weights.name == SAFETENSORS_NAME else _from_pickle
+        model, missing = load(auto, weights, common)
+    except UsageError:
+        raise
+    except Exception as exc:  # e.g. config.json's sizes disagree with the weights': this model's build error
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise BuildError(f"checkpoint {directory}: transformers cannot load {weights.name} into the model its "
+                         f"config.json describes: {type(exc).__name__}: {reason}") from exc
     _refuse_missing_encoder(model, missing, directory)
     # New task heads must be reproducible: reseed exactly the weights the checkpoint lacked.
     head_parts = tuple(sorted({k.split(".")[0] for k in missing}))
     if head_parts:
         seeded_init_(_only(model, head_parts), spec.seed, head_names=head_parts)
     return model.eval()
+
+
+def _from_safetensors(auto, weights: Path, common: dict) -> tuple[torch.nn.Module, set[str]]:
+    model, info = auto.from_pretrained(
+        weights.parent, use_safetensors=True, trust_remote_code=False, local_files_only=True,
+        output_loading_info=True, **common,
+    )
+    return model, set(info["missing_keys"])
+
+
+def _from_pickle(auto, weights: Path, common: dict) -> tuple[torch.nn.Module, set[str]]:
+    import torch
+    import transformers
+
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UsageError(
+            f"refusing to load {weights}: it is not a plain tensor pickle "
+            f"(weights_only=True rejected it: {_unpickler_reason(exc)}); "
+            f"convert it to {SAFETENSORS_NAME} from a trusted copy"
+        ) from None
+    config = transformers.AutoConfig.from_pretrained(weights.parent, trust_remote_code=False, **common)
+    model = auto.from_config(config, attn_implementation=common["attn_implementation"])
+    result = model.load_state_dict(_with_base_prefix(model, state), strict=False)
+    return model, set(result.missing_keys)
+
+
+def _with_base_prefix(model: torch.nn.Module, state: dict) -> dict:
+    """A base model's state dict (``embeddings.…``, as BertModel or sentence-transformers save it) under
+    the task model's names (``bert.embeddings.…``), as from_pretrained maps them for safetensors."""
+    base = getattr(model, "base_model_prefix", "") or ""
+    prefix = f"{base}."
+    if not base or any(k.startswith(prefix) for k in state):
+        return state
+    if not any(name.startswith(prefix) for name, _ in model.named_parameters()):
+        return state
+    return {prefix + k: v for k, v in state.items()}
 
 
 def _refuse_missing_encoder(model: torch.nn.Module, missing: set[str], directory: Path) -> None:

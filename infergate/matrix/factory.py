@@ -76,8 +76,11 @@ def factory_build(ref: str, task: Task, shape: Shape) -> tuple[torch.nn.Module, 
                                                         for k, v in inputs.items())):
         raise BuildError(f"factory {ref}: the inputs must be a non-empty dict of tensors by argument name")
     module.eval()
-    with torch.no_grad():
-        outputs = module(**inputs)
+    try:
+        with torch.no_grad():
+            outputs = module(**inputs)
+    except Exception as exc:  # the user's module, as the factory's call above: this case's build error
+        raise BuildError(f"factory {ref}: module(**inputs) raised {type(exc).__name__}: {exc}") from exc
     if not (isinstance(outputs, tuple) and outputs and all(isinstance(o, torch.Tensor) for o in outputs)):
         raise BuildError(f"factory {ref}: module(**inputs) must return a tuple of tensors, "
                          f"got {type(outputs).__name__}")

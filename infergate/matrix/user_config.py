@@ -66,7 +66,7 @@ class UserModel:
     def is_factory(self) -> bool:
         # pkg:module/dir names a package's directory; a path that exists is a directory, whatever its name.
         return (not self.source.startswith("pkg:") and _FACTORY.match(self.source) is not None
-                and not Path(self.source).exists())
+                and not (self.path.parent / self.source).exists())
 
 
 @dataclass(frozen=True)

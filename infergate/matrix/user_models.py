@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ..core.errors import UsageError
-from .checkpoint import resolve_checkpoint
+from .checkpoint import (
+    PICKLE_NAMES,
+    SAFETENSORS_NAME,
+    checkpoint_size,
+    read_checkpoint_config,
+    resolve_checkpoint,
+    weights_file,
+)
 from .dtypes import DType
 from .spec import ModelSpec
 from .user_config import UserModel, config_error
@@ -29,7 +35,8 @@ class UserSpecs:
 
 
 def checkpoint_tasks(config: dict) -> tuple[Task, ...]:
-    """The tasks whose heads the checkpoint has, from its config's ``architectures``."""
+    """The tasks whose heads the checkpoint has, from its config's ``architectures`` (a list, as
+    read_checkpoint_config gives it)."""
     found = []
     for name in config.get("architectures") or ():
         for suffix, task in HEAD_SUFFIXES.items():
@@ -83,14 +90,17 @@ def unresolved_specs(model: UserModel, package: str) -> UserSpecs:
 def _checkpoint_specs(model: UserModel) -> UserSpecs:
     key = f"{model.key}.source"
     try:
-        directory = resolve_checkpoint(model.source)
+        directory = resolve_checkpoint(model.source, model.path.parent)  # as baselines: beside the file
     except UsageError as exc:
         raise config_error(model.path, key, str(exc)) from None
     try:
-        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise config_error(model.path, key, f"{directory / 'config.json'} is not readable JSON: {exc}") from None
+        config = read_checkpoint_config(directory)
+    except UsageError as exc:
+        raise config_error(model.path, key, str(exc)) from None
     arch = _arch(config, model, key)
+    if weights_file(directory) is None:  # found now, not as a traceback once the session builds it
+        raise config_error(model.path, key, f"{directory} has neither {SAFETENSORS_NAME} nor {PICKLE_NAMES[0]}")
+    _check_positions(config, model, directory)
     if model.attention not in arch.attentions:
         raise config_error(model.path, f"{model.key}.attention",
                            f"{arch.name} supports attention {', '.join(arch.attentions)}, not {model.attention!r}")
@@ -100,9 +110,7 @@ def _checkpoint_specs(model: UserModel) -> UserSpecs:
         raise config_error(model.path, f"{model.key}.tasks",
                            f"missing: {directory.name} has no task head (architectures: {heads}); name the tasks "
                            "to run, and their heads are seeded at random")
-    size = Size("real", layers=int(config.get("num_hidden_layers", 0)), hidden=int(config.get("hidden_size", 0)),
-                heads=int(config.get("num_attention_heads", 0)),
-                intermediate=int(config.get("intermediate_size", 0)), vocab=int(config.get("vocab_size", 0)))
+    size = checkpoint_size(config)
     specs, notes = [], []
     if arch.name not in ARCHS:  # the zoo's architectures have every task; another may lack one
         _check_heads(arch, model.tasks or own, model)
@@ -116,6 +124,16 @@ def _checkpoint_specs(model: UserModel) -> UserSpecs:
     return UserSpecs(model, tuple(specs), tuple(notes))
 
 
+def _check_positions(config: dict, model: UserModel, directory) -> None:
+    """A shape longer than the checkpoint's position table would fail in every case's forward."""
+    limit = config.get("max_position_embeddings", 0)
+    for shape in model.shapes:
+        if limit and shape.seq_len > limit:
+            raise config_error(model.path, f"{model.key}.shapes",
+                               f"{shape.batch}x{shape.seq_len}: sequence {shape.seq_len} is longer than "
+                               f"{directory.name}'s max_position_embeddings ({limit})")
+
+
 def _arch(config: dict, model: UserModel, key: str) -> Arch:
     model_type = str(config.get("model_type", ""))
     for arch in ARCHS.values():
@@ -126,8 +144,8 @@ def _arch(config: dict, model: UserModel, key: str) -> Arch:
     if model_type not in CONFIG_MAPPING:
         raise config_error(model.path, key, f"model_type {model_type!r} is not one transformers knows")
     # Not one of the zoo's: its inputs come from its tokenizer; these fields serve the property tests.
-    return Arch(model_type, model_type, ("eager", "sdpa"), int(config.get("type_vocab_size", 0) or 0) > 1,
-                int(config.get("vocab_size", 0)))
+    return Arch(model_type, model_type, ("eager", "sdpa"), config.get("type_vocab_size", 0) > 1,
+                config.get("vocab_size", 0))
 
 
 def _check_heads(arch: Arch, tasks: tuple[Task, ...], model: UserModel) -> None:

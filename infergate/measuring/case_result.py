@@ -41,7 +41,7 @@ class CaseResult:
     noise: tuple[str, ...] = ()
     measure_s: float = 0.0
     times_s: list[float] = field(default_factory=list, repr=False)  # the variant's raw samples
-    run_speedups: list[float] = field(default_factory=list)  # the first runs' own speedups
+    run_speedups: list[float] = field(default_factory=list)  # the judged runs' own speedups (re-measures too)
     run_records: list[dict[str, Any]] = field(default_factory=list, repr=False)  # as a baseline stores them
     mdd: float | None = None  # minimum detectable drop at the run's family confidence
     floor_source: str | None = None  # "floor" (--ig-floor) or "mdd" (the data could see no less)
@@ -82,6 +82,7 @@ class CaseVerdict:
     baseline: CaseBaseline | None  # None: none, or a stale one
     floor: float  # the run's floor, or the case's own from its baseline
     spread: str | None  # the variance components a decision used
+    runs: tuple[ModelMeasurement, ...] = ()  # the runs the verdict and ``estimate`` were taken on
 
 
 def build_failure(case: Case, runs: Sequence[ModelMeasurement]) -> str | None:
@@ -101,24 +102,25 @@ def _median_of(runs: Sequence[ModelMeasurement], variant: str) -> float:
 
 def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdict, lane: str, host_session: str,
                 confidence: float) -> CaseResult:
-    """The case's result from its first ``runs`` and its verdict; ``host_session``: their host boot."""
+    """The case's result from its first ``runs`` and its verdict; ``host_session``: their host boot. What is
+    shown of the speedup (rounds, times, each run's speedup) is of the runs the verdict was taken on."""
     m, base, judgement = runs[0], judged.baseline, judged.decision.judgement if judged.decision else None
     names = [REFERENCE, case.variant] if case.variant != REFERENCE else [REFERENCE]
     samples = [r.samples(names) for r in runs]
+    used = judged.runs or tuple(runs)
     measured = case.variant != REFERENCE
     return CaseResult(
         case_id=case.id, model_id=case.model_id, variant=case.variant, dtype=case.dtype.value,
-        lane=lane, threads=m.threads, rounds=sum(r.rounds for r in runs),
-        median_ms=_median_of(runs, case.variant), eager_median_ms=_median_of(runs, REFERENCE),
+        lane=lane, threads=m.threads, rounds=sum(r.rounds for r in used),
+        median_ms=_median_of(used, case.variant), eager_median_ms=_median_of(used, REFERENCE),
         speedup=judged.estimate.point, ci=(judged.estimate.low, judged.estimate.high),
         confidence=confidence, verdict=judged.verdict, message=judged.message,
         baseline=base.speedup if base else None, baseline_ci=base.span if base else None,
-        runs=len(judged.decision.speedups) if judged.decision else len(runs),
-        baseline_runs=len(base.runs) if base else 0,
+        runs=len(used), baseline_runs=len(base.runs) if base else 0,
         floor=judgement.floor if judgement else judged.floor,
         noise=tuple(sorted({n for r in runs for n in r.noise.reasons()})), measure_s=sum(r.measure_s for r in runs),
-        times_s=[t / 1e9 for r in runs for t in r.times_ns[case.variant]],
-        run_speedups=[s.speedup(case.variant) for s in samples] if measured else [],
+        times_s=[t / 1e9 for r in used for t in r.times_ns[case.variant]],
+        run_speedups=[r.samples(names).speedup(case.variant) for r in used] if measured else [],
         # Only runs measured on a quiet machine feed baselines and the history: a disturbed run the
         # gate left out must not become tomorrow's reference (nor its spread).
         run_records=[run_record(case.variant, s, host_session).to_json()

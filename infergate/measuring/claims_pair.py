@@ -248,7 +248,7 @@ class LiveWorker:
         def run() -> None:
             try:
                 self.outcome["result"] = run_in_worker(serve_pair_worker, *args, address, timeout=timeout,
-                                                       env=dict(menv.env), argv_prefix=menv.argv_prefix,
+                                                       env=menv.worker_env(), argv_prefix=menv.argv_prefix,
                                                        stderr_log=log)
             except BaseException as exc:  # noqa: BLE001 - raised again in the driver
                 self.outcome["error"] = exc

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from ..core.errors import CaseCrashed, CaseError, CaseTimeout, UsageError, WorkerOutcome
+from .measuring_env import child_environ
 
 T = TypeVar("T")
 
@@ -46,9 +47,10 @@ class RemoteTraceback(Exception):
 
 
 def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
-                  env: Mapping[str, str] | None = None, argv_prefix: Sequence[str] = (),
+                  env: Mapping[str, str | None] | None = None, argv_prefix: Sequence[str] = (),
                   stderr_log: Path | None = None, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a worker (``env``, ``argv_prefix``: its environment, a prefix must exec in
+    """``fn(*args, **kwargs)`` in a worker (``env``: changes to this process's environment, None unsetting a
+    variable, as ``MeasuringEnv.worker_env`` gives them; ``argv_prefix``: a prefix that must exec in
     place); CaseCrashed, CaseTimeout. The worker ends with the calling thread (``die_with_driver``)."""
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise UsageError(f"run_in_worker needs a timeout > 0 seconds, got {timeout!r}")
@@ -69,7 +71,7 @@ def run_in_worker(fn: Callable[..., T], *args: Any, timeout: float,
             proc = subprocess.Popen(
                 [*argv_prefix, sys.executable, "-c", _BOOTSTRAP, str(call_path), str(result_path), str(os.getpid())],
                 stdin=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                env=None if not env else {**os.environ, **env},
+                env=None if not env else child_environ(env),
             )
             try:
                 _wait(proc, timeout, name, stderr_path)

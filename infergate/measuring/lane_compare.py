@@ -166,6 +166,7 @@ class _Case:
     dtype: str
     built: dict[str, dict[str, Any]] = field(default_factory=dict)  # side -> first pair's build reply
     lat_pairs: list[float] = field(default_factory=list)
+    pair_numbers: list[int] = field(default_factory=list)  # per lat_pairs entry: its worker pair, from 1
     order_first: list[dict[str, int]] = field(default_factory=list)  # per pair as lat_pairs: side -> calls first
     speed_pairs: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})
     times: dict[str, list[float]] = field(default_factory=lambda: {"from": [], "to": []})  # ms, all rounds
@@ -203,6 +204,7 @@ def gather(pairs: Sequence[Any], case_ids: Mapping[tuple[str, str, str], str]) -
                     continue
                 f, g = t["from"][variant], t["to"][variant]
                 c.lat_pairs.append(round_ratio(g, f))
+                c.pair_numbers.append(pair.pair + 1)
                 c.order_first.append(dict(m.first_by_variant.get(variant, {})))  # {}: an older pool's, not recorded
                 c.times["from"] += [x / 1e6 for x in f]
                 c.times["to"] += [x / 1e6 for x in g]
@@ -226,6 +228,7 @@ def compare_case(cid: str, c: _Case, confidence: float, floor: float, min_change
     cmp.from_ms = statistics.median(c.times["from"])
     cmp.to_ms = statistics.median(c.times["to"])
     cmp.latency_pairs = list(c.lat_pairs)
+    cmp.latency_pair_numbers = list(c.pair_numbers)
     cmp.order_first = list(c.order_first)
     if len(c.lat_pairs) < MIN_PAIRS:
         cmp.status, cmp.latency_status = "inconclusive", "inconclusive"

@@ -7,15 +7,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core import fields as f
+from ..core.datafile import InvalidData
 from ..core.errors import DataFileError
 
 GATE_SCHEMA = "infergate-lane-gate"
 # 3 added CaseComparison.to_variant and GateResult.replaced; 4 added GateResult.one_sided (the
 # intervals' ends are one-sided bounds) and CaseComparison.order_first; 5 added GateResult.revisions;
-# 6 added GateResult.config
-GATE_VERSION = 6
+# 6 added GateResult.config; 7 added GateResult.bisection and CaseComparison.latency_pair_numbers
+GATE_VERSION = 7
 # A version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided.
-READABLE_VERSIONS = (2, 3, 4, 5, 6)
+READABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
 
 
 @dataclass
@@ -43,6 +45,9 @@ class CaseComparison:
     to_variant: str | None = None  # what "to" timed in ``variant``'s place (gate --replace), else None
     # per pair, as latency_pairs: side -> calls of the case where that side went first (version 4 on)
     order_first: list[dict[str, int]] = field(default_factory=list)
+    # per latency_pairs entry, the worker pair it came from (1 to pairs; version 7 on): a pair that
+    # lost the case has no entry, so the entries' positions are not their pairs. [] before version 7
+    latency_pair_numbers: list[int] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -103,6 +108,9 @@ class GateResult:
     revisions: dict[str, Any] = field(default_factory=dict)
     # The configured models' file both lanes built from (version 6 on); None: the built-in profile
     config: str | None = None
+    # gate --bisect's lines, as printed (version 7 on): kept here, not only in report.md, so that
+    # `report gate.json` re-renders them; [] when the gate was not bisected (or is older)
+    bisection: list[str] = field(default_factory=list)
 
     @property
     def inconclusive(self) -> list[str]:
@@ -153,13 +161,23 @@ class GateResult:
 
     @classmethod
     def from_json(cls, doc: Mapping[str, Any]) -> GateResult:
-        if doc.get("schema") != GATE_SCHEMA or doc.get("version") not in READABLE_VERSIONS:
+        version = doc.get("version")
+        # type(): True == 1 and 2.0 == 2 would pass `in` as versions
+        if doc.get("schema") != GATE_SCHEMA or type(version) is not int or version not in READABLE_VERSIONS:
             raise DataFileError(
                 f"not a lane gate result of version {' or '.join(map(str, READABLE_VERSIONS))} "
                 f"(schema {doc.get('schema')!r}, version {doc.get('version')!r})"
             )
+        fields = {k: v for k, v in doc.items() if k not in ("schema", "version")}
         try:
-            return cls._from_fields({k: v for k, v in doc.items() if k not in ("schema", "version")})
+            # What the reports read, checked before they read it: a wrong type or length would
+            # otherwise be a TypeError or IndexError in the middle of rendering.
+            _GATE_SHAPE("", fields)
+            gate = cls._from_fields(fields)
+            _check_pair_numbers(gate)
+            return gate
+        except InvalidData as exc:
+            raise DataFileError(f"a lane gate result with a malformed field: {exc}") from None
         except (KeyError, TypeError, ValueError) as exc:
             raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
 
@@ -175,3 +193,51 @@ class GateResult:
         fields["cases"] = cases
         fields["correctness"] = Correctness(**fields["correctness"])
         return cls(**fields)
+
+
+
+_TRIPLE = f.optional(f.list_of(f.number, 3))  # (point, low, high)
+_CASE_SHAPE = f.obj({
+    **dict.fromkeys(("case", "model", "variant", "dtype", "status"), f.text),
+    **dict.fromkeys(("from_ms", "to_ms", "speedup_from", "speedup_to"), f.optional(f.number)),
+    **dict.fromkeys(("latency_status", "speedup_status", "note", "to_variant"), f.optional(f.text)),
+    "latency": _TRIPLE, "speedup_change": _TRIPLE, "latency_pairs": f.list_of(f.number),
+    "latency_pair_numbers": f.list_of(f.integer),
+    "outputs": f.obj({"status": f.optional(f.text), "max_abs": f.number, "agreement": f.number,
+                      "detail": f.optional(f.text)}),
+    "fusions_from": f.dict_of(f.integer), "fusions_to": f.dict_of(f.integer), "lost_fusions": f.list_of(f.text),
+    "proofs": f.dict_of(f.anything), "order_first": f.list_of(f.dict_of(f.integer)),
+})
+_SIDE = f.obj({"ref": f.text, "commit": f.text, "config": f.optional(f.text)}, required=("ref", "commit"))
+_REVISIONS = f.obj({"lane": f.text, "from": _SIDE, "to": _SIDE, "infergate": f.obj({}, required=("from", "to"))},
+                   required=("lane", "from", "to", "uncommitted_changes", "infergate"))
+
+
+def _revisions(where: str, value: Any) -> None:
+    if value != {}:  # {}: a gate between two lanes
+        _REVISIONS(where, value)
+
+
+_GATE_SHAPE = f.obj({
+    **dict.fromkeys(("from_lane", "to_lane", "from_id", "to_id", "machine_class"), f.text),
+    **dict.fromkeys(("threads", "pairs", "rounds"), f.integer),
+    **dict.fromkeys(("confidence", "floor", "min_change"), f.number),
+    "cases": f.list_of(_CASE_SHAPE),
+    "correctness": f.obj({"ran": f.flag, "returncode": f.optional(f.integer), "summary": f.text,
+                          "log": f.optional(f.text)}),
+    "regressions": f.list_of(f.text), "warnings": f.list_of(f.text), "bisection": f.list_of(f.text),
+    "environment": f.obj({"measuring": f.obj({"settings": f.list_of(f.text),
+                                              "env": f.optional(f.dict_of(f.anything))})}),
+    "timing": f.obj({"seconds": f.number}), "injected": f.dict_of(f.number), "replaced": f.dict_of(f.text),
+    "one_sided": f.flag, "revisions": _revisions, "config": f.optional(f.text),
+})
+
+
+def _check_pair_numbers(gate: GateResult) -> None:
+    """Each case's pair numbers, where recorded, name its latency_pairs' own pairs, once each."""
+    for i, c in enumerate(gate.cases):
+        numbers = c.latency_pair_numbers
+        if numbers and (len(numbers) != len(c.latency_pairs) or len(set(numbers)) != len(numbers)
+                        or not all(1 <= n <= gate.pairs for n in numbers)):
+            raise InvalidData(f"cases[{i}].latency_pair_numbers: {numbers} are not {len(c.latency_pairs)} "
+                              f"different pairs of 1 to {gate.pairs}")

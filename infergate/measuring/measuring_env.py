@@ -52,6 +52,14 @@ class MeasuringEnv:
     env: Mapping[str, str]
     argv_prefix: tuple[str, ...]
 
+    def worker_env(self) -> dict[str, str | None]:
+        """What a worker's environment changes: the settings' variables set, and every other watched
+        variable and LD_PRELOAD unset (None), so a worker runs as asked whatever the shell that started
+        the run exports (an OMP_NUM_THREADS or a preloaded allocator would be measured, and recorded,
+        as this setting's). ``child_environ`` applies it."""
+        dropped: dict[str, str | None] = {k: None for k in (*WATCHED_ENV, "LD_PRELOAD") if k not in self.env}
+        return {**dropped, **self.env}
+
     def describe(self) -> dict[str, object]:
         """Recorded with every result and baseline session: what the worker ran with."""
         return {"settings": list(self.names), "env": dict(sorted(self.env.items())),
@@ -103,6 +111,19 @@ def suite_env() -> MeasuringEnv:
 
 
 ADDR_NO_RANDOMIZE = 0x0040000  # linux/personality.h
+# Every variable a setting sets: a worker must have each exactly as its settings ask, none inherited.
+WATCHED_ENV = tuple(dict.fromkeys(k for s in SETTINGS.values() for k in s.env))
+
+
+def child_environ(changes: Mapping[str, str | None], base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``base`` (this process's environment) with ``changes`` applied: a None value unsets its variable."""
+    env = dict(os.environ if base is None else base)
+    for k, v in changes.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
 
 
 def observed(maps: Path = Path("/proc/self/maps"), personality: Path = Path("/proc/self/personality"),
@@ -118,24 +139,27 @@ def observed(maps: Path = Path("/proc/self/maps"), personality: Path = Path("/pr
         aslr: bool | None = not (int(personality.read_text().strip(), 16) & ADDR_NO_RANDOMIZE)
     except (OSError, ValueError):
         aslr = None
-    keys = ("OMP_WAIT_POLICY", "KMP_BLOCKTIME", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "THP_MEM_ALLOC_ENABLE",
-            "MALLOC_CONF")
-    return {"allocator": allocator, "aslr": aslr, "env": {k: environ[k] for k in keys if k in environ}}
+    return {"allocator": allocator, "aslr": aslr, "env": {k: environ[k] for k in WATCHED_ENV if k in environ}}
+
 
 
 
 def check_applied(menv: MeasuringEnv, seen: Mapping[str, object]) -> str | None:
-    """None when what the worker saw matches what was asked; else why not."""
+    """None when what the worker saw matches what was asked; else why not. What was not asked must not
+    be there either: an allocator preloaded or a watched variable set by the parent's environment
+    would be measured as if it were ``menv``'s (as "none", say) and recorded so."""
+    env = seen.get("env") or {}
+    for k in WATCHED_ENV:
+        if isinstance(env, Mapping) and env.get(k) != menv.env.get(k):
+            asked = f"{k}={menv.env[k]}" if k in menv.env else f"{k} unset"
+            return (f"asked for {asked} (settings: {', '.join(menv.names) or 'none'}), the worker has "
+                    f"{env.get(k)!r}: unset it in the environment perf runs from, or choose the setting that sets it")
     wanted_alloc = ("jemalloc" if JEMALLOC in menv.env.get("LD_PRELOAD", "") else
-                    "tcmalloc" if "tcmalloc" in menv.env.get("LD_PRELOAD", "") else None)
-    if wanted_alloc and seen.get("allocator") != wanted_alloc:
-        return f"asked for {wanted_alloc}, the worker runs {seen.get('allocator')}"
+                    "tcmalloc" if "tcmalloc" in menv.env.get("LD_PRELOAD", "") else "glibc")
+    if seen.get("allocator") != wanted_alloc:
+        return f"asked for {wanted_alloc}, the worker runs {seen.get('allocator')} (an inherited LD_PRELOAD?)"
     if menv.argv_prefix and seen.get("aslr") is not False:
         return "asked for ASLR off, the worker has it on"
-    env = seen.get("env") or {}
-    for k, v in menv.env.items():
-        if k != "LD_PRELOAD" and isinstance(env, Mapping) and env.get(k) != v:
-            return f"asked for {k}={v}, the worker has {env.get(k)!r}"
     return None
 
 

@@ -48,7 +48,7 @@ class WorkerMeasurer:
         from .isolation import run_in_worker
 
         m = run_in_worker(measure_model, case.spec, case.dtype, variants, plan, shape=case.shape,
-                          timeout=self.timeout, env=dict(self.menv.env), argv_prefix=self.menv.argv_prefix)
+                          timeout=self.timeout, env=self.menv.worker_env(), argv_prefix=self.menv.argv_prefix)
         problem = check_applied(self.menv, m.observed_env)
         if problem:
             raise CaseCrashed(f"the measuring environment did not apply in the worker: {problem}")

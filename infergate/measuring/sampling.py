@@ -4,6 +4,7 @@ process. ``measure_model`` takes and returns picklable data, to run in a worker 
 from __future__ import annotations
 
 import gc
+import math
 import random
 import statistics
 import time
@@ -51,8 +52,11 @@ class SamplingPlan:
     inject: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.budget_s > 0 or self.warmup_s < 0:
-            raise ValueError(f"budget_s must be > 0 and warmup_s >= 0, got {self.budget_s}, {self.warmup_s}")
+        # Finite too: an infinite budget or warm-up never ends, a NaN one ends at once.
+        if not (math.isfinite(self.budget_s) and self.budget_s > 0 and math.isfinite(self.warmup_s)
+                and self.warmup_s >= 0):
+            raise ValueError(f"budget_s must be finite and > 0 and warmup_s finite and >= 0, got {self.budget_s}, "
+                             f"{self.warmup_s}")
         if not 1 <= self.min_rounds <= self.max_rounds:
             raise ValueError(f"need 1 <= min_rounds <= max_rounds, got {self.min_rounds}, {self.max_rounds}")
         if self.schedule not in ("shuffled", "blocks"):
@@ -286,10 +290,13 @@ def sample_rounds(
         if isinstance(call, Slowed):  # an earlier plan's delay must not leak into this reference
             call.set_reference(0.0)
     rng = random.Random(plan.seed)
+    # The warm-up runs for a wall-clock time, so it draws a varying number of orders: from its own
+    # generator, or the seed would not fix the timed rounds' order.
+    warm_rng = random.Random(f"warm-up {plan.seed}")
     warm: dict[str, list[int]] = {name: [] for name in calls}
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < plan.warmup_s or len(next(iter(warm.values()))) < MIN_WARMUP_ROUNDS:
-        _shuffled_rounds(calls, inputs, 1, rng, warm)
+        _shuffled_rounds(calls, inputs, 1, warm_rng, warm)
     result.warmup_s = time.perf_counter() - t0
     result.warmup_median_ns = {name: float(statistics.median(ts)) for name, ts in warm.items()}
     for name, call in calls.items():

@@ -72,10 +72,19 @@ def judge_runs(
     def taken(samples: Samples, reasons: Sequence[str]) -> tuple[float, RunNoise]:
         return samples.speedup(variant, estimator=how), run_noise(samples, variant, reasons)
 
-    more = None if remeasure is None else (lambda: [taken(s, n) for s, n in remeasure()])
+    fresh: list[Samples] = []
+
+    def more() -> list[tuple[float, RunNoise]]:
+        got = list(remeasure()) if remeasure else []
+        fresh.extend(s for s, _ in got)
+        return [taken(s, n) for s, n in got]
+
     first = [taken(s, n) for s, n in zip(runs, noise, strict=True)]
-    decision = staged_verdict(first, list(baseline.by_session().values()), comp, floor, confidence, more,
-                              confirm_runs)
+    decision = staged_verdict(first, list(baseline.by_session().values()), comp, floor, confidence,
+                              more if remeasure else None, confirm_runs)
+    if decision.used and decision.used != tuple(range(len(runs))):  # shown: the runs the verdict was taken on
+        every = [*runs, *fresh]
+        est = runs_speedup_estimate([every[i] for i in decision.used], variant, confidence=confidence)
     message = decision.message
     if how != ESTIMATOR:
         message += f" (judged as {how}, as the baseline was recorded; re-record it to gate on {ESTIMATOR})"
@@ -110,11 +119,13 @@ def judge_case(case: Case, runs: Sequence[ModelMeasurement], recorded: CaseBasel
     floor = base.floor if base is not None and base.floor is not None else rules.floor
     if stale is not None or why_not is not None:  # measured, never judged against the baseline
         est = runs_speedup_estimate(samples, case.variant, confidence=rules.confidence)
-        return CaseVerdict(INCONCLUSIVE, stale or why_not or "", est, None, base, floor, None)
+        return CaseVerdict(INCONCLUSIVE, stale or why_not or "", est, None, base, floor, None, tuple(runs))
     comp = spread.get((case.variant, base.estimator)) if base else None
 
+    fresh: list[ModelMeasurement] = []
+
     def more() -> list[tuple[Samples, Sequence[str]]]:
-        fresh = list(remeasure()) if remeasure else []
+        fresh.extend(remeasure() if remeasure else [])
         failure = build_failure(case, fresh)
         if failure:  # built in the first runs, not in a re-measure: a flaky build is this case's failure
             raise _RemeasureFailed(f"{failure} (in a re-measure run)")
@@ -133,4 +144,6 @@ def judge_case(case: Case, runs: Sequence[ModelMeasurement], recorded: CaseBasel
     if verdict == NO_BASELINE and rules.required_by:
         verdict, message = REGRESSION, f"no baseline for this case and {rules.required_by} was given"
     spread_text = comp.describe() if decision is not None and comp is not None else None
-    return CaseVerdict(verdict, message, est, decision, base, floor, spread_text)
+    every = [*runs, *fresh]
+    used = tuple(every[i] for i in decision.used) if decision is not None and decision.used else tuple(runs)
+    return CaseVerdict(verdict, message, est, decision, base, floor, spread_text, used)

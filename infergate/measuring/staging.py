@@ -42,6 +42,8 @@ class Decision:
     message: str
     judgement: Judgement | None = None
     speedups: tuple[float, ...] = ()  # every run's speedup, re-measures included
+    # The runs the final judgement used (clean ones, re-measures included), as indices into ``speedups``.
+    used: tuple[int, ...] = ()
 
 
 def staged_verdict(
@@ -78,7 +80,9 @@ def staged_verdict(
     prefix = {"regression": "regression", "improvement": "improvement (update the baseline)",
               "pass": "pass", UNVERIFIED: "unverified (no significant drop; the floor was not ruled out)",
               INCONCLUSIVE: "could not decide"}[final.status]
-    return Decision(final.status, f"{how}{prefix}: {final.message}{extra}; {comp.describe()}", final, speedups)
+    used = tuple(i for i, (_, noise) in enumerate(runs) if not noise)
+    return Decision(final.status, f"{how}{prefix}: {final.message}{extra}; {comp.describe()}", final, speedups,
+                    used)
 
 
 def _could_verify(runs: int, baseline_sessions: Sequence[Sequence[float]], comp: Components, floor: float,

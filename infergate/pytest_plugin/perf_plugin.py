@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -14,7 +15,8 @@ from ..core.defaults import runs_per_model
 from ..core.errors import DataFileError, UsageError
 from ..measuring.case_result import CaseResult, Failed, Outcome, Skipped
 from ..measuring.measuring_env import MeasuringEnv, suite_env
-from ..measuring.perf_measurer import MEASURE_TIMEOUT_S, WorkerMeasurer
+from ..measuring.perf_measurer import MEASURE_TIMEOUT_S, Measurer, WorkerMeasurer
+from ..measuring.sampling import ModelMeasurement, SamplingPlan
 from ..measuring.verdicts import INCONCLUSIVE, REGRESSION, UNVERIFIED
 from ..reports.summary import cost_table, format_table, legend, results_json, write_json
 from .params import checkpoint_cases, matrix_params, profile_of
@@ -50,16 +52,30 @@ def perf_run_of(config: pytest.Config) -> PerfRun:
     return config.stash[_RUN]
 
 
-def worker_measurer(settings: Settings, isolation: Any, menv: MeasuringEnv) -> WorkerMeasurer:
-    """The measurer ``--ig-isolate`` and ``--ig-timeout`` ask for."""
-    # A model's measurement builds every variant, compile included: the compile timeout applies.
+def worker_measurer(settings: Settings, isolation: Any, menv: MeasuringEnv) -> Measurer:
+    """The measurer ``--ig-isolate`` and ``--ig-timeout`` ask for: the timeout bounds one run of a whole
+    model (every variant built and timed), in a worker or, with ``--ig-isolate never``, by SIGALRM here."""
     timeout = isolation.timeout if isolation.timeout is not None else MEASURE_TIMEOUT_S
     isolated = isolation.isolates(REFERENCE, perf=True)
     repeat = runs_per_model(settings.repeat, settings.update_baselines)
     if repeat > 1 and not isolated:
         raise pytest.UsageError(f"infergate: {REPEAT} {repeat} needs a separate process per run; "
                                 "it cannot be combined with --ig-isolate never")
-    return WorkerMeasurer(timeout if isolated else None, menv)
+    return WorkerMeasurer(timeout, menv) if isolated else InProcessMeasurer(WorkerMeasurer(None, menv), timeout)
+
+
+@dataclass(frozen=True)
+class InProcessMeasurer:
+    """A measurement in this process, bounded best effort (SIGALRM) as in-process correctness cases are."""
+
+    inner: Measurer
+    timeout: float
+
+    def __call__(self, case: Case, variants: tuple[str, ...], plan: SamplingPlan) -> ModelMeasurement:
+        from .isolation_plugin import alarm
+
+        with alarm(self.timeout, f"measuring {case.model_id}/{case.dtype.value}"):
+            return self.inner(case, variants, plan)
 
 
 def settle_outcome(outcome: Outcome) -> CaseResult:
@@ -93,18 +109,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("perf_case", matrix_params(cases, perf=True))
 
 
-def _selected_cases(items: list[pytest.Item]) -> list[Case]:
-    cases = []
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is None or "perf_case" not in callspec.params or item.get_closest_marker("skip"):
-            continue
-        cases.append(callspec.params["perf_case"])
-    return cases
+XDIST_REFUSED = ("infergate: perf cases cannot run under pytest-xdist (-n): its workers would time the same "
+                 "model at once on the same CPUs; run perf with -n 0 or -p no:xdist")
+# The perf test's function name (suite/test_perf.py), as the xdist controller sees it in node ids.
+PERF_FUNCTION = PERF_TEST.rpartition("::")[2]
+
+
+def _perf_case(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params["perf_case"] if callspec is not None and "perf_case" in callspec.params else None
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    cases = _selected_cases(session.items)
+    perf_items = [item for item in session.items if _perf_case(item) is not None]
+    if not perf_items:
+        return
+    perf_run_of(session.config)  # every case skipped too: the run's end says it judged nothing
+    cases = [c for item in perf_items if not item.get_closest_marker("skip") and (c := _perf_case(item))]
     if not cases:
         return
     from ..building.harness import perf_skip_reason
@@ -117,8 +138,30 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                   if perf_skip_reason(c) is None]
     try:
         perf_run_of(session.config).prepare(cases, family)
-    except DataFileError as exc:
+    except (DataFileError, UsageError) as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under xdist (the controller, before any test is sent out): refuse perf cases. Each worker would
+    measure every model of its cases at once with the others, on the same CPUs, and the summary, exit
+    code and baselines live in a PerfRun that only the workers hold. Only the ids reach the controller."""
+    if any(f"::{PERF_FUNCTION}[" in nodeid for nodeid in ids):
+        pytest.exit(XDIST_REFUSED, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each perf case's skip reason (a skip mark, or a skip while run) and failure for the run's end."""
+    report = yield
+    run = item.config.stash.get(_RUN, None)
+    if run is not None and _perf_case(item) is not None:
+        if report.skipped and isinstance(report.longrepr, tuple):
+            run.skipped[item.nodeid] = str(report.longrepr[2]).removeprefix("Skipped: ")
+        elif report.failed:
+            run.failed.add(item.nodeid)
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +194,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(_RUN, None)
-    if run is None or not run.results:
+    if run is None:
         return
     # The results first: a baselines file that cannot be written must not lose the run's measurements.
     # Nor the other way round: a results file that cannot be written (its path is checked when parsed,
@@ -187,11 +230,12 @@ def fusions_compared(config: pytest.Config) -> int:
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
     run = terminalreporter.config.stash.get(_RUN, None)
-    if run is None or not run.results:
+    if run is None:
         return
     tr = terminalreporter
     tr.write_sep("=", f"infergate perf: {run.machine_class} / {run.lane}")
-    for line in summary_lines(run):
+    # No table without a result (every case skipped or failed); the notes and the outcome still.
+    for line in summary_lines(run) if run.results else run.notes:
         tr.write_line(line)
     measured = sum(m.measure_s for runs in run.measurements.values() for m in runs)
     tr.write_line(f"measuring time: {measured:.1f} s over {len(run.measurements)} model(s), "
@@ -204,15 +248,15 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter) -> None:
 def summary_lines(run: PerfRun) -> list[str]:
     """The summary's text: how speedups were judged, the table, undecided cases, the environment."""
     lines = [
-        f"speedup = median over same-run shuffled rounds of eager / variant; judged as a new session against "
-        f"the baseline's sessions at {run.confidence:.4f} (family alpha {run.alpha:g} over {run.gated_cases} "
-        f"gated case(s)), one-sided; pass rules out a {run.floor:.0%} drop ('sees': the drop a case can see; "
-        f"* = more than the floor); "
+        f"speedup = each run's median over its shuffled rounds of eager / variant, geometric mean over runs; "
+        f"judged as a new session against "
+        f"the baseline's sessions at {run.confidence:.4f} ({family_text(run)}), one-sided; pass rules out a "
+        f"{run.floor:.0%} drop ('sees': the drop a case can see; * = more than the floor); "
         f"{run.repeat} run(s) per model, up to {run.settings.confirm_runs} re-measure(s) of a flagged case",
         f"measuring environment: {', '.join(run.menv.names) or 'none'} "
         f"({' '.join(f'{k}={v}' for k, v in sorted(run.menv.env.items())) or 'nothing added'})",
     ]
-    if run.inject:
+    if run.inject and any(r.variant == run.inject[0] for r in run.results):  # else none was slowed
         lines.append(f"!!! TEST HOOK {INJECT} {run.inject[0]}={run.inject[1]:g}: {run.inject[0]} was built with "
                      "extra in-graph work; its regression is deliberate")
     lines += format_table(run.results)
@@ -232,6 +276,12 @@ def summary_lines(run: PerfRun) -> list[str]:
 
 
 _T0 = time.perf_counter()
+
+
+def family_text(run: PerfRun) -> str:
+    if not run.gated_cases:
+        return f"no gated cases: family alpha {run.alpha:g} as for one"
+    return f"family alpha {run.alpha:g} over {run.gated_cases} gated case(s)"
 
 
 def noise_lines(results: list[CaseResult]) -> list[str]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..building.cases import Case, Profile
 from ..building.variants import REFERENCE
 from ..core.defaults import runs_per_model
-from ..core.errors import CaseCrashed, CaseTimeout, DataFileError
+from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import host_session
 from ..measuring.baseline_rules import RECIPE, not_comparable_reason, stale_reason
@@ -52,7 +52,7 @@ class PerfRun:
     menv: MeasuringEnv = field(default_factory=suite_env)  # what the measurer's workers run with
     baseline: bl.BaselineFile | None = None
     variants_by_model: dict[MeasurementKey, tuple[str, ...]] = field(default_factory=dict)
-    gated_cases: int = 1
+    gated_cases: int = 0
     spreads: dict[SpreadKey, Components] = field(default_factory=dict)
     measurements: dict[MeasurementKey, list[ModelMeasurement]] = field(default_factory=dict)
     crashed: dict[MeasurementKey, str] = field(default_factory=dict)
@@ -64,6 +64,10 @@ class PerfRun:
     remeasured: dict[MeasurementKey, list[ModelMeasurement]] = field(default_factory=dict)
     confirm_spent_s: float = 0.0
     confirm_skipped: list[str] = field(default_factory=list)
+    # The perf cases pytest skipped (node id -> reason) and failed (node ids), however early: a run
+    # whose every case was skipped judged nothing.
+    skipped: dict[str, str] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
 
     # -- what the session says ------------------------------------------------------------------
 
@@ -117,6 +121,10 @@ class PerfRun:
     def prepare(self, cases: list[Case], family: list[Case] | None = None) -> None:
         """Once the selection is known: read the baseline and fix the family size (``family``: the whole
         run's cases when this is one shard)."""
+        if self.inject and self.inject[0] not in {c.variant for c in cases}:
+            raise UsageError(f"{INJECT} {self.inject[0]}={self.inject[1]:g}: no selected perf case is of variant "
+                             f"{self.inject[0]}, so nothing would be slowed (selected: "
+                             f"{', '.join(sorted({c.variant for c in cases}))})")
         self.baseline = self.context.baseline
         if self.baseline is not None and (self.baseline.machine_class, self.baseline.lane) != (
                 self.machine_class, self.lane):
@@ -142,13 +150,14 @@ class PerfRun:
         # The family is the cases that can fail: one without a baseline, or with a stale one, is
         # never judged and would only widen every other case's interval. A shard is judged in the
         # family of the whole run, so splitting a run never loosens the family-wise rate.
-        self.gated_cases = max(1, sum(1 for c in (family or cases) if c.variant != REFERENCE
-                                      and (self.baseline is None or c.id in self.baseline.cases)
-                                      and self._stale(c) is None))
+        # Without a baselines file no case is gated: 0, as the summary's header says.
+        self.gated_cases = sum(1 for c in (family or cases) if c.variant != REFERENCE and self.baseline is not None
+                               and c.id in self.baseline.cases and self._stale(c) is None)
 
     @property
     def confidence(self) -> float:
-        return family_confidence(self.alpha, self.gated_cases)
+        """The per-case confidence over the gated family; with none gated, that of a family of one."""
+        return family_confidence(self.alpha, max(1, self.gated_cases))
 
     @property
     def rules(self) -> GateRules:
@@ -163,13 +172,15 @@ class PerfRun:
         return [self.measurer(case, variants, self.plan(seed)) for seed in seeds]
 
     def measurement(self, case: Case) -> list[ModelMeasurement] | Failed:
-        """The model's runs, measured when its first case runs; a crash or hang fails every case of the model."""
+        """The model's runs, measured when its first case runs; a crash, hang or error fails every case of the model."""
         key = measurement_key(case)
         if key not in self.measurements and key not in self.crashed:
             variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
             try:
                 self.measurements[key] = self._measure_seeds(case, variants, range(self.repeat))
-            except (CaseCrashed, CaseTimeout) as exc:
+            # Any error, not only a crash or hang: kept, so each case of the model fails once with it
+            # instead of measuring the whole model again for every one of its cases.
+            except Exception as exc:
                 what = f"measuring {case.model_id}/{case.dtype.value}"
                 self.crashed[key] = f"{what}: {type(exc).__name__}: {exc}"
         return Failed(self.crashed[key]) if key in self.crashed else self.measurements[key]
@@ -185,11 +196,12 @@ class PerfRun:
             start = time.perf_counter()
             seeds = range(self.repeat, self.repeat + self.settings.confirm_runs)
             variants = self.variants_by_model.get(key, (REFERENCE, case.variant))
-            try:  # a crash while confirming loses the confirmation, not the first runs' verdicts
+            try:  # an error while confirming (a crash, or any) loses the confirmation, not the first runs' verdicts
                 self.remeasured[key] = self._measure_seeds(case, variants, seeds)
-            except (CaseCrashed, CaseTimeout) as exc:
+            except Exception as exc:  # kept for every case of the model, its time charged
+                first_line = (str(exc).splitlines() or [""])[0]
                 self.notes.append(f"infergate: re-measuring {case.model_id}/{case.dtype.value} failed "
-                                  f"({type(exc).__name__}: {str(exc).splitlines()[0]}); decided on the first runs")
+                                  f"({type(exc).__name__}: {first_line}); decided on the first runs")
                 self.remeasured[key] = []
             self.confirm_spent_s += time.perf_counter() - start
         return self.remeasured[key]
@@ -295,4 +307,5 @@ class PerfRun:
         return RunOutcome(self.results, self.floor, self.machine_class, self.lane,
                           record_command(),
                           self.settings.on_inconclusive == "fail", self.settings.on_unverified == "fail",
-                          fusions_compared, self.update, frozenset(self.rerecorded))
+                          fusions_compared, self.update, frozenset(self.rerecorded),
+                          tuple(self.skipped.values()), len(self.failed))

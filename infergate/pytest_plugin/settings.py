@@ -107,10 +107,12 @@ def _markdown_path(value: str) -> Path:
 
 def _timeout_help() -> str:
     from ..building.variants import VARIANTS
+    from ..measuring.perf_measurer import MEASURE_TIMEOUT_S
 
     own = ", ".join(f"{n} {v.timeout_s:g}" for n, v in VARIANTS.items())
-    return ("per-case timeout, a hard kill for cases in a worker, best effort (SIGALRM) in-process. "
-            f"Default: each variant's own ({own})")
+    return ("timeout, a hard kill in a worker, best effort (SIGALRM) in-process: per correctness case, and "
+            "per perf run of a whole model (every variant built and timed). Default: a correctness case's "
+            f"variant's own ({own}); perf {MEASURE_TIMEOUT_S:g}")
 
 
 def _checkpoint_help() -> str:

@@ -1,8 +1,8 @@
 """Torch threads for pytest-xdist workers: the CPUs shared out, not every worker taking them all.
 
 Two workers with two OpenMP threads each on two CPUs spin-wait against each other (tests/README.md,
-"Threads under xdist"). Perf timings are not affected: their workers set their own threads
-(``measuring/sampling.py``). ``OMP_NUM_THREADS`` set by the user wins.
+"Threads under xdist"). Perf refuses xdist (``perf_plugin``); its own measuring workers set
+their own threads (``measuring/sampling.py``). ``OMP_NUM_THREADS`` set by the user wins.
 """
 
 from __future__ import annotations

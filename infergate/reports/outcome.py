@@ -26,6 +26,13 @@ class RunOutcome:
     recording: bool = False
     # Inconclusive for a baseline of another build or set-up, and re-recorded by this (recording) run.
     rerecorded: frozenset[str] = frozenset()
+    skipped: tuple[str, ...] = ()  # the skip reason of each perf case that was selected and skipped
+    failed: int = 0  # perf cases that failed: their failure is the run's outcome
+
+    @property
+    def unmeasured(self) -> bool:
+        """Perf cases selected and none measured against eager (each skipped, or eager alone), none failed."""
+        return not self.measured and not self.failed and bool(self.skipped or self.results)
 
     @property
     def measured(self) -> list[CaseResult]:
@@ -39,7 +46,9 @@ class RunOutcome:
     def nothing_judged(self) -> bool:
         """Cases measured, none gated and no fusion compared: whatever left them undecided (no baseline,
         an inconclusive case under --ig-inconclusive pass), such a run has checked nothing."""
-        return not self.recording and not self.judged and not self.fusions_compared and bool(self.measured)
+        if self.judged or self.fusions_compared:
+            return False
+        return self.unmeasured or (not self.recording and bool(self.measured))
 
     @property
     def counts(self) -> dict[str, int]:
@@ -79,9 +88,24 @@ class RunOutcome:
             f"{n} at {f:.0%}" + (" (--ig-floor)" if f == self.floor else " (the case's own)")
             for f, n in sorted(floors.items())) + ")"
 
+    def _unmeasured_why(self) -> str:
+        """Each skip reason with how many cases it skipped, and the eager (reference) cases."""
+        reasons: dict[str, int] = {}
+        for reason in self.skipped:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        parts = [f"{n} skipped: {reason}" for reason, n in reasons.items()]
+        eager = len(self.results)
+        return "; ".join(parts + ([f"{eager} eager case(s), the reference itself"] if eager else []))
+
     def lines(self) -> list[str]:
         measured, judged = self.measured, self.judged
         counts = self.counts
+        if self.nothing_judged and self.unmeasured:
+            return ["!" * 100,
+                    f"!!! NOTHING JUDGED on machine class {self.machine_class} lane {self.lane}: no perf case was "
+                    f"measured against eager ({self._unmeasured_why()}), no fusion expectation compared (exit code "
+                    f"{exit_codes.NOTHING_JUDGED})",
+                    "!" * 100]
         if self.nothing_judged and counts.get("no-baseline") == len(measured):
             return ["!" * 100,
                     f"!!! NOTHING JUDGED: no baselines for machine class {self.machine_class} lane {self.lane}: "

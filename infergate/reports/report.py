@@ -11,6 +11,8 @@ from .report_parts import _ICON, _interval_plot, _md_escape, _pct
 if TYPE_CHECKING:
     from ..measuring.lane_results import GateResult
 
+BISECTION_HEADING = "### Bisection (`--bisect`)"
+
 # --------------------------------------------------------------------------------------------
 # Lane gate
 # --------------------------------------------------------------------------------------------
@@ -57,6 +59,8 @@ def gate_markdown(gate: GateResult, images: Mapping[str, str] | None = None) -> 
     for key, title in (("latency", "Latency change"), ("speedups", "Speedups over eager")):
         if key in images:
             out += [f"![{title}]({images[key]})", ""]
+    if gate.bisection:
+        out += [BISECTION_HEADING, "", *[f"- {line.removeprefix('bisect: ')}" for line in gate.bisection], ""]
     return "\n".join(out)
 
 
@@ -130,11 +134,24 @@ def _pair_rows(gate: GateResult) -> list[str]:
         out += ["### Latency to/from in each worker pair", "",
                 "| case | " + " | ".join(f"pair {i + 1}" for i in range(gate.pairs)) + " |",
                 "|---|" + "---:|" * gate.pairs]
+        unplaced = []
         for c in pair_rows:
-            cells = [_pct(r) for r in c.latency_pairs] + ["—"] * (gate.pairs - len(c.latency_pairs))
+            cells = _pair_cells(c, gate.pairs)
+            unplaced += ["?" in cells]
             out.append(f"| {_md_label(c)} | " + " | ".join(cells) + " |")
         out.append("")
+        if any(unplaced):
+            out += ["A `?`: the case lost that many pairs, and a gate.json before version 7 did not record "
+                    "which: its other values are in pair order, not necessarily under their own pairs.", ""]
     return out
+
+
+def _pair_cells(c: Any, pairs: int) -> list[str]:
+    """Each ratio under its own pair, "—" under a pair that lost the case (its note says why)."""
+    if c.latency_pair_numbers:
+        by_pair = dict(zip(c.latency_pair_numbers, c.latency_pairs, strict=True))
+        return [_pct(by_pair[n]) if n in by_pair else "—" for n in range(1, pairs + 1)]
+    return [_pct(r) for r in c.latency_pairs] + ["?"] * (pairs - len(c.latency_pairs))
 
 
 def _drift_lines(gate: GateResult) -> list[str]:

@@ -26,6 +26,12 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def require_plotting() -> None:
+    """Import matplotlib now: a command calls this before writing anything, so that a Python without
+    it leaves no half of the outputs behind (commands.main turns the ImportError into one line)."""
+    _plt()
+
+
 def _plt():
     import matplotlib
 
@@ -37,8 +43,9 @@ def _plt():
 
 def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
                    xlabel: str, reference: float, path: Path, title: str,
-                   marks: Sequence[tuple[float, str]] = ()) -> Path:
-    """Horizontal point-and-interval plot, a row per label, a marker per series; ``marks``: labelled vertical lines."""
+                   marks: Sequence[tuple[float, str]] = (), fmts: Sequence[str] = ()) -> Path:
+    """Horizontal point-and-interval plot, a row per label, a marker per series; ``marks``: labelled vertical lines;
+    ``fmts``: per series, its marker and a ':' for dotted bars (default a dot, solid bars)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6), layout="constrained")
     n = len(series)
@@ -51,7 +58,10 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
                 xs.append(est[0])
                 lo.append(est[0] - est[1])
                 hi.append(est[2] - est[0])
-        ax.errorbar(xs, ys, xerr=[lo, hi], fmt="o", capsize=3, label=name)
+        fmt = fmts[s] if s < len(fmts) else "o"
+        bars = ax.errorbar(xs, ys, xerr=[lo, hi], fmt=fmt.rstrip(":"), capsize=3, label=name)
+        if fmt.endswith(":"):
+            bars[2][0].set_linestyle(":")
     ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
     for (x, text), color in zip(marks, ("tab:red", "tab:purple", "tab:brown"), strict=False):
         ax.axvline(x, color=color, linestyle=":", linewidth=1, label=text)

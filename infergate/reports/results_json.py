@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import platform
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core import fields
+from ..core.datafile import InvalidData
 from ..core.errors import DataFileError
 
 _STAT_FIELDS = (
@@ -89,29 +90,71 @@ def write_json(path: Path, doc: Mapping[str, Any]) -> None:
 
 def load_results(path: Path) -> dict[str, Any]:
     """A pytest-benchmark JSON file, checked for what merging and reporting rely on."""
+    from ..core.datafile import parse_json
+
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = Path(path).read_bytes()
     except OSError as exc:
-        raise DataFileError(f"{path}: cannot read: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise DataFileError(f"{path}: not JSON ({exc.msg} at line {exc.lineno})") from None
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path}: not UTF-8 text (byte {exc.start}): not a results file, or corrupt") from None
+        raise DataFileError(f"results file {path}: cannot read: {exc.strerror}") from None
+    return check_results(path, parse_json(path, raw, "results"))
+
+
+_STATS = fields.optional(fields.obj({"median": fields.number}, required=("median",)))
+_PAIR = fields.optional(fields.list_of(fields.number, 2))
+_EXTRA = fields.obj({
+    **dict.fromkeys(("speedup", "baseline", "median_ms"), fields.optional(fields.number)),
+    "ci": _PAIR, "baseline_ci": _PAIR, "fusions": fields.optional(fields.dict_of(fields.integer)),
+    **dict.fromkeys(("case_id", "verdict", "variant", "machine_class", "lane"), fields.optional(fields.text)),
+})
+_IG = fields.optional(fields.obj({"results_version": fields.integer, "estimator": fields.optional(fields.text)},
+                                 required=("results_version",)))
+_MEASURED = {"environment": fields.optional(fields.obj({})), "infergate": _IG}
+_INFO = fields.obj({"machine_class": fields.optional(fields.text), "lane": fields.optional(fields.text), **_MEASURED,
+                    "sources": fields.optional(fields.list_of(fields.obj({"source": fields.text, **_MEASURED},
+                                                                         required=("source",))))})
+
+
+def _check_versions(path: Path, info: Mapping[str, Any]) -> None:
+    """Refuse --ig-json results of a version this infergate does not know (a newer one's fields may mean
+    something else), in the file or in any source of a merged one."""
+    for where in [info, *(info.get("sources") or [])]:
+        version = (where.get("infergate") or {}).get("results_version", RESULTS_VERSION)
+        if version != RESULTS_VERSION:
+            raise DataFileError(f"{path}: results version {version}; this infergate reads {RESULTS_VERSION}")
+
+
+def check_results(path: Path, doc: Any) -> dict[str, Any]:
+    """``doc``, read from ``path``, if it has the fields merging and the report read, of their types."""
     if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
         raise DataFileError(f"{path}: not a pytest-benchmark results file (no 'benchmarks' list)")
     info = doc.get("machine_info")
     if not isinstance(info, dict):
         raise DataFileError(f"{path}: no 'machine_info' object")
-    for i, bench in enumerate(doc["benchmarks"]):
-        if not isinstance(bench, dict) or not isinstance(bench.get("name"), str):
-            raise DataFileError(f"{path}: benchmark #{i} has no 'name'")
-        # stats is null for a case that was skipped or crashed (the perf suite writes those too).
-        stats = bench.get("stats")
-        if stats is not None and (not isinstance(stats, dict) or "median" not in stats):
-            raise DataFileError(f"{path}: benchmark {bench['name']!r}: 'stats' has no median")
-        if not isinstance(bench.get("extra_info", {}), dict):
-            raise DataFileError(f"{path}: benchmark {bench['name']!r}: 'extra_info' is not an object")
+    try:
+        _INFO("machine_info", info)
+        for i, bench in enumerate(doc["benchmarks"]):
+            if not isinstance(bench, dict) or not isinstance(bench.get("name"), str):
+                raise InvalidData(f"benchmark #{i} has no 'name'")
+            # stats is null for a case that was skipped or crashed (the perf suite writes those too).
+            _STATS(f"benchmark {bench['name']!r}: stats", bench.get("stats"))
+            _EXTRA(f"benchmark {bench['name']!r}: extra_info", bench.get("extra_info", {}))
+    except InvalidData as exc:
+        raise DataFileError(f"{path}: {exc}") from None
+    _check_versions(path, info)
+    seen: set[tuple[str, str, str]] = set()
+    for bench in doc["benchmarks"]:
+        key = (*benchmark_origin(doc, bench), case_key(bench))
+        if key in seen:
+            raise DataFileError(f"{path}: {key[2]!r} on {key[0]} / {key[1]} is in it twice: one case, one result")
+        seen.add(key)
     return doc
+
+
+def case_key(bench: Mapping[str, Any]) -> str:
+    """The case a benchmark measured: its ``extra_info.case_id``, else its name. Not the name first:
+    the perf suite names a case ``test_speedup[<case>]``, the gate's from.json/to.json name it
+    ``<case>``, and the same case from both must be seen as one."""
+    return str((bench.get("extra_info") or {}).get("case_id") or bench["name"])
 
 
 def benchmark_origin(doc: Mapping[str, Any], bench: Mapping[str, Any]) -> tuple[str, str]:

@@ -44,8 +44,9 @@ def legend(floor: float, confidence: float) -> list[str]:
     """What every column of ``format_table`` means, printed under it."""
     return [
         "legend: ms = the variant's median call time in this run (information only: never compared across runs);",
-        "  speedup = median over shuffled rounds of eager / variant, runs pooled; CI = its interval at the family "
-        f"confidence {confidence:.4g};",
+        "  speedup = geometric mean of the runs' medians over shuffled rounds of eager / variant (the runs the "
+        f"verdict used); CI = its rounds-only interval at the family confidence {confidence:.4g}: within-run noise, "
+        "not the between-run spread (the verdict adds that; 'sees' shows what it can detect);",
         "  baseline = geometric mean of the recorded runs, xN = recorded runs (all sessions), [low, high] = the "
         "lowest and highest recorded run;",
         "  sees = the smallest drop this case catches in 95 % of sessions (minimum detectable drop); * = larger "

@@ -45,21 +45,25 @@ def test_outputs_match_fp32_eager(case, harness):
 
 @matrix(suite="correctness", against_reference=True)
 def test_task_answers_agree(case, harness):
-    inputs = example_inputs(case.spec, AGREEMENT_SHAPE, seed=99)
-    reference = harness.reference(case.spec, inputs)
-    outputs = harness.built(case)(inputs)
     tol = tolerance(case.dtype, case.spec.tolerances)
-    mask = inputs.get("attention_mask")  # a factory's module may take none: every position counts
-    if mask is None:
-        mask = torch.ones(reference[0].shape[:2], dtype=torch.long)
-    agreement = task_agreement(case.spec.task, reference, outputs, mask, tol)
-    assert not agreement.decisive_disagreements, (
-        f"{case.id}: answers changed where the reference was decisive "
-        f"(margin > {tol.decisive_margin}): {agreement.decisive_disagreements}"
-    )
-    assert agreement.rate >= tol.min_agreement, (
-        f"{case.id}: {agreement.agreed}/{agreement.total} answers agree, below {tol.min_agreement:.0%}"
-    )
+    # A factory's model serves the shapes it was configured for, and may take no other: each of those.
+    shapes = (None, *case.spec.other_shapes) if case.spec.factory is not None else (AGREEMENT_SHAPE,)
+    for shape in shapes:
+        inputs = example_inputs(case.spec, shape, seed=99)
+        reference = harness.reference(case.spec, inputs)
+        outputs = harness.built(case)(inputs)
+        mask = inputs.get("attention_mask")  # a factory's module may take none: every position counts
+        if mask is None:
+            mask = torch.ones(reference[0].shape[:2], dtype=torch.long)
+        agreement = task_agreement(case.spec.task, reference, outputs, mask, tol)
+        at = "" if case.spec.factory is None else f" at {shape or case.spec.shape}"
+        assert not agreement.decisive_disagreements, (
+            f"{case.id}{at}: answers changed where the reference was decisive "
+            f"(margin > {tol.decisive_margin}): {agreement.decisive_disagreements}"
+        )
+        assert agreement.rate >= tol.min_agreement, (
+            f"{case.id}{at}: {agreement.agreed}/{agreement.total} answers agree, below {tol.min_agreement:.0%}"
+        )
 
 
 @st.composite
