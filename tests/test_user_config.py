@@ -531,6 +531,31 @@ def test_measure_takes_the_configured_models_and_the_profile_only_when_named(
     assert "bad.toml: tool.infergate.models[0].colour: unknown key" in capsys.readouterr().err
 
 
+def test_measure_calls_a_factory_model_only_at_its_configured_shapes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """measure took every model's differences at 4x24 and 3x40 too: a factory's model serving only
+    its own shapes failed there, in a command meant to help choose its tolerances."""
+    from infergate.commands import measure
+
+    (tmp_path / "igmeasure_fixed.py").write_text(FACTORIES + '''
+
+def build_fixed(task, dtype, shape):
+    with open("calls.log", "a") as log:
+        log.write(f"{shape[0]}x{shape[1]}\\n")
+    if tuple(shape) not in ((2, 8), (1, 16)):
+        raise ValueError(f"this model serves 2x8 and 1x16 only, asked for {shape}")
+    return build(task, dtype, shape)
+''')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "fixed"\n'
+                     'source = "igmeasure_fixed:build_fixed"\ntasks = ["seqcls"]\n'
+                     'shapes = ["2x8", "1x16"]\nvariants = ["eager", "jit"]\n')
+    assert measure.main(["-k=-jit-"]) == 0, capsys.readouterr().out
+    assert "fixed-seqcls-custom-jit-fp32" in capsys.readouterr().out
+    assert set((tmp_path / "calls.log").read_text().split()) == {"2x8", "1x16"}
+
+
 # One lane only: the configured models' plumbing into claims; claims' lane-specific runs are
 # test_claims.py's tiny end-to-end run, in both lanes.
 @pytest.mark.lane_independent

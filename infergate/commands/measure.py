@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,12 +90,11 @@ def _cases(args: argparse.Namespace, argv: list[str]) -> list[Case]:
 
 
 def _differences(h: Any, case: Any) -> list[tuple[float, float, float]]:
-    """(max abs difference, max relative difference, agreement) on the trace example and two other shapes."""
+    """(max abs difference, max relative difference, agreement) on the trace example and other shapes."""
     import torch
 
     rows = []
-    for inputs in (example_inputs(case.spec), example_inputs(case.spec, Shape(4, 24), 7),
-                   example_inputs(case.spec, Shape(3, 40), 8)):
+    for inputs in _probe_inputs(case.spec):
         ref = h.reference(case.spec, inputs)
         out = h.built(case)(inputs)
         mask = inputs.get("attention_mask")  # a factory's module may take none: every position counts
@@ -104,3 +104,15 @@ def _differences(h: Any, case: Any) -> list[tuple[float, float, float]]:
                            if mask is None else mask, _OPEN)
         rows.append((c.max_abs, rel, a.rate))
     return rows
+
+
+# Two shapes besides the traced one, so a tolerance is not fitted to one shape alone.
+_OTHER_SHAPES = ((Shape(4, 24), 7), (Shape(3, 40), 8))
+
+
+def _probe_inputs(spec: Any) -> list[Mapping[str, Any]]:
+    """The inputs the differences are taken on: a factory's model at the shapes it was configured for
+    (it may take no other, as the correctness suite assumes), any other model at two extra shapes."""
+    if spec.factory is not None:
+        return [example_inputs(spec, shape) for shape in (None, *spec.other_shapes)]
+    return [example_inputs(spec), *(example_inputs(spec, shape, seed) for shape, seed in _OTHER_SHAPES)]
