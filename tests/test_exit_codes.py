@@ -17,6 +17,15 @@ def test_run_reports_pytests_own_codes_with_pytests_meaning() -> None:
     assert exit_codes.run_meaning(42) == "unknown exit code 42"
 
 
+def test_a_recording_runs_zero_is_not_called_a_pass() -> None:
+    """--update-baselines on a class with no baselines gated nothing, exited 0 and its closing line
+    said 'exit code 0: pass'."""
+    assert exit_codes.run_meaning(exit_codes.OK) == "pass"
+    assert exit_codes.run_meaning(exit_codes.OK, recording=True).startswith("recorded")
+    assert "pass" not in exit_codes.run_meaning(exit_codes.OK, recording=True).replace("not a pass", "")
+    assert exit_codes.run_meaning(exit_codes.REGRESSION, recording=True).startswith("REGRESSION")
+
+
 def test_infergates_own_codes_are_distinct_and_outside_pytests_range() -> None:
     own = [exit_codes.INCONCLUSIVE, exit_codes.NOTHING_JUDGED, exit_codes.UNVERIFIED, exit_codes.ERROR]
     assert len(set(own)) == len(own)

@@ -46,6 +46,6 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra)))
     elapsed = time.perf_counter() - start
-    meaning = exit_codes.run_meaning(code)
+    meaning = exit_codes.run_meaning(code, recording=settings.update_baselines)
     print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code

@@ -38,8 +38,15 @@ PYTEST_MEANING: Final = {
 }
 
 
-def run_meaning(code: int) -> str:
+# A recording run exits 0 when nothing regressed or failed, whatever the older sessions could see
+# (outcome.exit_code): its purpose is the new session, so its 0 is not a verdict.
+RECORDED: Final = "recorded (no regression, no failed test: a recording run's 0 is not a pass)"
+
+
+def run_meaning(code: int, recording: bool = False) -> str:
     """What an exit code of the ``run`` command (pytest with the infergate plugin) means."""
+    if recording and code == OK:
+        return RECORDED
     if code in PYTEST_MEANING:
         return PYTEST_MEANING[code]
     return MEANING.get(code, f"unknown exit code {code}")
