@@ -63,16 +63,17 @@ def test_two_nightlies_append_to_the_branch_and_the_second_alerts_on_the_drop(tm
     assert done.returncode == 1, done.stderr  # the drop held 6 nights: a regression alert
     detect = _git("--git-dir", str(origin), "show", f"{BRANCH}:detect.txt")
     # Placed within a night of the step's night (2026-11-21). This tests the publish job; how often a
-    # drop is placed within one night is the calibration's to measure (docs/calibration.md), so six
-    # series all within one holds for some draws only: a new committed session changes the draws.
+    # drop is placed within one night is the calibration's to measure (docs/calibration.md), so every
+    # series within one holds for some draws only: a new committed session changes the draws.
     # Before "The placement's blind spot" was fixed, one of these six was placed two nights early.
     near = tuple(f"and night 2026-11-{day}" for day in (20, 21, 22))
     dropped = [line for line in detect.splitlines() if "REGRESSION ALERT" in line and any(n in line for n in near)
                and any(f" {lane} {case}:" in line for lane, case in _first_cases())]
-    assert len(dropped) == 6, detect  # each class x lane file's first case
+    files = len(_first_cases())  # a class recorded later adds its two lanes' files to the simulation
+    assert files >= 6 and len(dropped) == files, detect  # each class x lane file's first case
     new = _git("--git-dir", str(origin), "show", f"{BRANCH}:detect-new.txt").splitlines()
     # The drops came with this publish: new tonight, each of them (and nothing reported the night before).
-    assert sum(1 for line in new if line.removeprefix("NEW ") in dropped) == 6
+    assert sum(1 for line in new if line.removeprefix("NEW ") in dropped) == files
     before = _git("--git-dir", str(origin), "show", f"{BRANCH}~1:detect.txt").splitlines()
     assert not any(line.removeprefix("NEW ") in before for line in new[:-1])
     assert len(_git("--git-dir", str(origin), "log", "--format=%H", BRANCH).split()) == 2
