@@ -292,10 +292,8 @@ def test_a_factory_model_is_checked_at_each_configured_shape(pytester: pytest.Py
 AGREEMENT_TEST = (Path(__file__).parent.parent / "correctness" / "test_task_agreement.py").read_text()
 
 
-def test_a_factory_model_is_called_only_at_its_configured_shapes(pytester: pytest.Pytester) -> None:
-    """The answers check asked a factory for 8x32, a shape never configured: a model serving only
-    its own shapes failed there."""
-    pytester.makepyfile(igfactories=FACTORIES + '''
+# FACTORIES plus build_fixed: a model serving 2x8 and 1x16 only, logging every shape it is asked for.
+FIXED_SHAPE_FACTORIES = FACTORIES + '''
 
 def build_fixed(task, dtype, shape):
     with open("calls.log", "a") as log:
@@ -303,7 +301,15 @@ def build_fixed(task, dtype, shape):
     if tuple(shape) not in ((2, 8), (1, 16)):
         raise ValueError(f"this model serves 2x8 and 1x16 only, asked for {shape}")
     return build(task, dtype, shape)
-''', test_outputs=OUTPUTS_TEST, test_factory_answers=AGREEMENT_TEST)  # tests/ has a test_agreement module
+'''
+
+
+def test_a_factory_model_is_called_only_at_its_configured_shapes(pytester: pytest.Pytester) -> None:
+    """The answers check asked a factory for 8x32, a shape never configured: a model serving only
+    its own shapes failed there."""
+    # tests/ has a test_agreement module: the copy here is named apart
+    pytester.makepyfile(igfactories=FIXED_SHAPE_FACTORIES, test_outputs=OUTPUTS_TEST,
+                        test_factory_answers=AGREEMENT_TEST)
     result = _run_two_shape_factory(pytester, "fixed", "build_fixed", "-v")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_task_answers_agree*fixed-seqcls-custom-jit-fp32*PASSED*"])
@@ -537,15 +543,7 @@ def test_measure_calls_a_factory_model_only_at_its_configured_shapes(
     its own shapes failed there, in a command meant to help choose its tolerances."""
     from infergate.commands import measure
 
-    (tmp_path / "igmeasure_fixed.py").write_text(FACTORIES + '''
-
-def build_fixed(task, dtype, shape):
-    with open("calls.log", "a") as log:
-        log.write(f"{shape[0]}x{shape[1]}\\n")
-    if tuple(shape) not in ((2, 8), (1, 16)):
-        raise ValueError(f"this model serves 2x8 and 1x16 only, asked for {shape}")
-    return build(task, dtype, shape)
-''')
+    (tmp_path / "igmeasure_fixed.py").write_text(FIXED_SHAPE_FACTORIES)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     _write(tmp_path, '[tool.infergate]\n[[tool.infergate.models]]\nid = "fixed"\n'
