@@ -259,6 +259,16 @@ def _intervals_line(gate: GateResult) -> str:
             f"slowdown of ≥{gate.min_change:.0%} is a regression, a pass rules out {gate.floor:.0%}")
 
 
+def _gate_marks(gate: GateResult) -> list[tuple[float, str]]:
+    """The latency plot's lines: where a significant slowdown becomes a regression, and the slowdown a
+    pass rules out (one line when they are the same), so a reader sees what each interval was held to."""
+    slower, floor = 1 + gate.min_change, 1 + gate.floor
+    if abs(slower - floor) < 1e-9:
+        return [(slower, f"{slower:.2f}: a pass ends below it; a regression starts above it")]
+    return [(slower, f"{slower:.2f}: a significant slowdown from here is a regression"),
+            (floor, f"{floor:.2f}: a pass's upper bound ends below it")]
+
+
 def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = [c for c in gate.cases if c.latency]
@@ -270,6 +280,7 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
             f"{gate.from_lane} → {gate.to_lane} ("
             + (f"one-sided bounds at {gate.confidence:.1%}" if gate.one_sided else f"{gate.confidence:.1%} intervals")
             + ")",
+            marks=_gate_marks(gate),
         )
     sped = [c for c in gate.cases if c.speedup_change]
     if sped:
