@@ -25,8 +25,8 @@ from infergate.building.variants import (
 )
 from infergate.core.errors import BuildError, ProofError, UsageError
 from infergate.matrix.dtypes import DType
-from infergate.matrix.models import attention_problem, build_model
-from infergate.matrix.spec import ModelSpec
+from infergate.matrix.models import attention_problem, build_config, build_model, library_init_skipped
+from infergate.matrix.spec import ModelSpec, seeded_init_
 from infergate.matrix.zoo import ARCHS, SIZES, Task
 
 AVX2_FLAGS = frozenset({"sse4_2", "avx", "avx2", "fma"})
@@ -69,6 +69,38 @@ def test_seeded_weights_and_inputs_are_reproducible(tiny_bert) -> None:
     assert int(lengths.max()) == x["input_ids"].shape[1] and int(lengths.min()) < int(lengths.max()), (
         "example batches must carry padding and variable lengths"
     )
+
+
+@pytest.mark.parametrize("task", list(Task), ids=lambda t: t.value)
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_skipping_the_library_init_changes_no_weight(arch: str, task: Task) -> None:
+    """build_model skips transformers' weight init because seeded_init_ overwrites every parameter;
+    a parameter it missed would keep uninitialised memory here, and a buffer the library's init set
+    would differ. Compared with the library's init run first, tied weights and all."""
+    import contextlib
+
+    import transformers
+
+    assert not isinstance(library_init_skipped(), contextlib.nullcontext), (
+        f"transformers {transformers.__version__} has no no_init_weights where build_model looks"
+    )
+    spec = ModelSpec(ARCHS[arch], task, SIZES["tiny"], "eager")
+    auto = getattr(transformers, task.auto_class)
+    reference = auto.from_config(build_config(spec), attn_implementation="eager")
+    seeded_init_(reference, spec.seed)
+    built = build_model(spec)
+
+    def tensors(m: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {**dict(m.named_parameters(remove_duplicate=False)),
+                **{f"buffer {k}": v for k, v in m.named_buffers(remove_duplicate=False)}}
+
+    def tied(m: torch.nn.Module) -> set[str]:
+        return {k for k, _ in m.named_parameters(remove_duplicate=False)} - {k for k, _ in m.named_parameters()}
+
+    want, got = tensors(reference), tensors(built)
+    assert want.keys() == got.keys()
+    assert [k for k in want if not want[k].equal(got[k])] == []
+    assert tied(reference) == tied(built)
 
 
 def test_unknown_names_list_the_valid_ones() -> None:

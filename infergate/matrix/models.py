@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .checkpoint import load_task_model
 from .spec import ModelSpec, num_labels, seeded_init_
@@ -36,9 +37,27 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
         return factory_build(spec.factory, spec.task, spec.shape or TRACE_SHAPE)[0]
     config = build_config(spec)
     auto = getattr(transformers, spec.task.auto_class)
-    model = auto.from_config(config, attn_implementation=spec.attention)
+    # seeded_init_ overwrites every parameter next, so transformers' own initialisation is skipped:
+    # it is most of from_config's time at base size, paid by every claims worker and perf build, and
+    # changes no weight (tests/test_variants.py compares both ways, tied weights and buffers too).
+    with library_init_skipped():
+        model = auto.from_config(config, attn_implementation=spec.attention)
     seeded_init_(model, spec.seed)
     return model.eval()
+
+
+def library_init_skipped() -> contextlib.AbstractContextManager[Any]:
+    """transformers' switch that skips its weight initialisation (its module moved in 5.0); where a
+    version has none, a no-op: the weights are the same either way, only slower to make. The lanes'
+    test asserts the switch is found, so a lane that loses it shows."""
+    try:
+        from transformers.initialization import no_init_weights  # transformers 5
+    except ImportError:
+        try:
+            from transformers.modeling_utils import no_init_weights  # type: ignore[attr-defined,no-redef]  # 4.x
+        except ImportError:
+            return contextlib.nullcontext()
+    return no_init_weights()
 
 
 @functools.cache
