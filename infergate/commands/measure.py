@@ -113,6 +113,6 @@ _OTHER_SHAPES = ((Shape(4, 24), 7), (Shape(3, 40), 8))
 def _probe_inputs(spec: Any) -> list[Mapping[str, Any]]:
     """The inputs the differences are taken on: a factory's model at the shapes it was configured for
     (it may take no other, as the correctness suite assumes), any other model at two extra shapes."""
-    if spec.factory is not None:
-        return [example_inputs(spec, shape) for shape in (None, *spec.other_shapes)]
+    if spec.factory_shapes:
+        return [example_inputs(spec, shape) for shape in spec.factory_shapes]
     return [example_inputs(spec), *(example_inputs(spec, shape, seed) for shape, seed in _OTHER_SHAPES)]

@@ -50,6 +50,12 @@ class ModelSpec:
         """A real checkpoint run for a task whose head it lacks: that head is seeded, not trained."""
         return self.checkpoint is not None and not self.own_head
 
+    @property
+    def factory_shapes(self) -> tuple[Shape | None, ...]:
+        """A factory's configured shapes (None: its first, the example), the only ones its module may
+        take: the inputs are its own, so no other shape is drawn for it. Empty for any other model."""
+        return (None, *self.other_shapes) if self.factory is not None else ()
+
     def skip_reason(self, variant: str, dtype: DType) -> str | None:
         for skip_variant, skip_dtype, reason in self.skips:
             if skip_variant in (None, variant) and skip_dtype in (None, dtype):

@@ -30,7 +30,7 @@ def test_outputs_match_fp32_eager(case, harness):
     tol = tolerance(case.dtype, case.spec.tolerances)
     # A factory's model at each configured shape (the property test cannot draw its inputs); the
     # variant stays the one built at the first.
-    for shape in (None, *case.spec.other_shapes):
+    for shape in case.spec.factory_shapes or (None,):
         inputs = example_inputs(case.spec, shape)
         reference = harness.reference(case.spec, inputs)
         outputs = harness.built(case)(inputs)
@@ -47,7 +47,7 @@ def test_outputs_match_fp32_eager(case, harness):
 def test_task_answers_agree(case, harness):
     tol = tolerance(case.dtype, case.spec.tolerances)
     # A factory's model serves the shapes it was configured for, and may take no other: each of those.
-    shapes = (None, *case.spec.other_shapes) if case.spec.factory is not None else (AGREEMENT_SHAPE,)
+    shapes = case.spec.factory_shapes or (AGREEMENT_SHAPE,)
     for shape in shapes:
         inputs = example_inputs(case.spec, shape, seed=99)
         reference = harness.reference(case.spec, inputs)
@@ -80,7 +80,7 @@ def padded_batches(draw, max_batch: int = 4, max_seq: int = 48):
 def test_other_shapes_match_eager(case, harness, batch):
     shape, lengths, seed = batch
     spec = case.spec
-    if spec.factory is not None:
+    if spec.factory_shapes:
         pytest.skip("a factory's inputs are its own, not token ids and padding: test_outputs_match_fp32_eager "
                     "checks it at each of its configured shapes instead")
     inputs = make_inputs(spec.arch, spec.size.vocab, shape, seed, lengths=lengths)
