@@ -62,6 +62,34 @@ def test_a_lock_change_starts_a_segment_and_names_the_packages_when_the_speed_mo
     assert moved.changes[0].lock_changes == ("torch 2.8 -> 2.9",)
 
 
+def test_the_tail_test_reaches_across_a_lock_change_that_moved_nothing() -> None:
+    """A drop a few nights after an upgrade (or on its night) is tested against the nights before
+    the lock change when the change itself moved nothing: inside the young segment alone the tail
+    test would have no pre-change nights for about two weeks. A 5 % step at 1.7 % sd, 30 seeded
+    series each: found within 2 nights at its night ±1 in 29 of 30 with the reach, for the lock
+    change 3 nights before the step and on its night; without it 14 and 23."""
+    for lock_at in (57, 60):
+        found = 0
+        for seed in range(30):
+            points = _series(step_at=60, nights=62, step=0.05, sd=0.017, seed=seed, lock_at=lock_at)
+            found += any(c.kind == "regression" and abs(c.index - 60) <= 1
+                         for night in (61, 62) for c in detect(points[:night]).changes)
+        assert found >= 26, (lock_at, found)
+    # A lock change that moved the speed is a level of its own: the test stays after it. A 10 %
+    # rise on the lock change, then a 5 % drop: both found, each at its night.
+    rise = [replace(p, value=p.value + (math.log(1.10) if i >= 57 else 0.0))
+            for i, p in enumerate(_series(step_at=60, nights=72, step=0.05, sd=0.01, seed=5, lock_at=57))]
+    kinds = {c.index: c.kind for c in detect(rise).changes}
+    assert kinds.get(57) == "improvement" and kinds.get(60) == "regression", kinds
+
+
+def test_the_calibration_replays_take_a_lock_change_before_the_step() -> None:
+    lines = history_actions.calibration_lines(history_actions.REPO_ROOT / "baselines", replays=20, seed=1,
+                                              variants=(), sds=(0.017,), lock_before=3)
+    assert "the lock changing 3 night(s) before the drop" in lines[0]
+    assert len(lines) == 3 + 2 and all(line.startswith("| 1.7% | 3 (default) | 2.3 |") for line in lines[3:])
+
+
 def test_detect_reads_a_history_and_exits_1_on_an_alert(tmp_path, capsys) -> None:
     root = tmp_path / "history"
     for n, value in enumerate([1.5] * 12 + [1.5 * 0.9] * 3):

@@ -79,6 +79,10 @@ def add_parsers(sub: Any) -> None:
                             "measured between-session sd, say). Default: "
                             + ",".join(f"{sd:g}" for sd in CALIBRATION_SDS) + "; with --persistence "
                             + ",".join(f"{sd:g}" for sd in PERSISTENCE_SDS))
+    p_cal.add_argument("--lock-before", type=whole_number(0, WARM - 1), default=None, metavar="NIGHTS",
+                       help="a lock change NIGHTS before each replay's step (0: on the step's night; the unchanged "
+                            "replays change on the same night), one that moves nothing: detection across an "
+                            "upgrade. Only the replay table, not the year of nights. Default: no lock change")
     p_cal.add_argument("--persistence", type=whole_number(2, YEAR), default=None, metavar="NIGHTS",
                        help="instead of the tables above: whether a step, once detected, stays reported on every "
                             "night up to NIGHTS after it (the default detector; steps of 3, 5 and 10 %%)")
@@ -110,13 +114,16 @@ def run(args: argparse.Namespace) -> list[str]:
                         seed=args.seed, lock_at=args.lock_at)
     if args.action == "calibrate" and args.persistence is not None and args.variants is not None:
         raise UsageError("--persistence replays the default detector: --variants does not apply to it")
+    if args.action == "calibrate" and args.persistence is not None and args.lock_before is not None:
+        raise UsageError("--persistence replays series without a lock change: --lock-before does not apply to it")
     if args.action == "calibrate" and args.persistence is not None:
         return persistence_lines(args.baselines, args.replays, args.seed, args.persistence,
                                  sds=PERSISTENCE_SDS if args.sds is None else args.sds)
     if args.action == "calibrate":
         return calibration_lines(args.baselines, args.replays, args.seed,
                                  sds=CALIBRATION_SDS if args.sds is None else args.sds,
-                                 variants=CALIBRATION_VARIANTS if args.variants is None else args.variants)
+                                 variants=CALIBRATION_VARIANTS if args.variants is None else args.variants,
+                                 lock_before=args.lock_before)
     raise AssertionError(f"unknown history action {args.action}")
 
 
@@ -222,12 +229,14 @@ def _night_sds(text: str) -> tuple[float, ...]:
 
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, runs: int = 3,
                       year: int = YEAR, variants: tuple[tuple[float, float], ...] = CALIBRATION_VARIANTS,
-                      sds: tuple[float, ...] = CALIBRATION_SDS) -> list[str]:
+                      sds: tuple[float, ...] = CALIBRATION_SDS, lock_before: int | None = None) -> list[str]:
     from ..measuring.changepoints import LOCATE
     from ..measuring.history_replay import calibrate, false_rate_long
 
     data = _recorded(root)
-    lines = [f"replays of {warm} quiet nights then a drop, {runs} runs a night, built from {len(data.levels)} "
+    lock = ("" if lock_before is None else
+            f", the lock changing {lock_before} night(s) before the drop (in the unchanged replays on the same night)")
+    lines = [f"replays of {warm} quiet nights then a drop{lock}, {runs} runs a night, built from {len(data.levels)} "
              f"recorded case(s) / {data.sessions} case-session(s) under {root} (within-session sd "
              f"{data.within_sd:.2%}); {replays} independent replays per row and as many unchanged ones, seed "
              f"{seed}; intervals 95 % over the replays (Wilson for shares, t over the unchanged series' counts)",
@@ -239,8 +248,10 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
     rows += [(0.017, *variant) for variant in variants]
     for sd, penalty, alarm_z in rows:
         for step, target in STEPS:
-            r = calibrate(data, sd, penalty, alarm_z, step, target, replays, warm, runs, seed)
+            r = calibrate(data, sd, penalty, alarm_z, step, target, replays, warm, runs, seed, lock_before)
             lines.append(_calibration_row(r, target, data.within_sd**2 / runs > sd * sd))
+    if lock_before is not None:  # the year of nights is the unchanged series' own: no lock change in it
+        return lines
     long_replays = max(5, replays // 40)  # a year of nights, every night detected: O(n²) numpy steps each
     lines += ["", f"over {year} unchanged nights (365: a year), detection on every night, {long_replays} independent "
               "replays per row (the default detector):",

@@ -316,18 +316,40 @@ def detect(points: Sequence[Point], penalty: float = DEFAULT_PENALTY, alarm_z: f
     # A split the fit placed among the newest nights is judged with the prior-pooled sd and may read
     # "unclear"; the tail test, from the segment before it, decides there, and replaces it if it fires.
     recent = len(bounds) > 1 and len(points) - bounds[-1] <= LOCATE and bounds[-1] not in forced
-    tail = tail_drop(values, bounds[-2] if recent else bounds[-1], alarm_z, persist, bounds[-1] if recent else None)
-    if tail is not None:
-        bounds = [*bounds[:-1], tail[0]] if recent else [*bounds, tail[0]]
+    start = _tail_start(points, bounds, set(forced), bounds[-2] if recent else bounds[-1], sd, df, per_sd2)
+    tail = tail_drop(values, start, alarm_z, persist, bounds[-1] if recent else None)
+    if tail is not None:  # replaces the fit's recent split; on a lock change the test reached across, it is that one
+        bounds = sorted({*(bounds[:-1] if recent else bounds), tail[0]})
     ends = [*bounds[1:], len(points)]
     means = tuple(sum(values[a:b]) / (b - a) for a, b in zip(bounds, ends, strict=True))
     every = [_change(points, bounds[k - 1], ends[k], bounds[k], sd, df) for k in range(1, len(bounds))]
-    if tail is not None:  # sized with the sd its test used (a measured one, not the prior-pooled)
-        every[-1] = _change(points, max(bounds[-2], tail[0] - PRE_WINDOW), len(points), tail[0], tail[1], tail[2])
+    if tail is not None:  # sized as its test saw it: against its pre-change window, with that window's sd
+        k = bounds.index(tail[0])
+        every[k - 1] = _change(points, max(start, tail[0] - PRE_WINDOW), len(points), tail[0], tail[1], tail[2])
     # A lock change starts a segment unconditionally; it is a change point when it moved the speedup
-    # by as much as a free split must (z² over the penalty), else every lock change would be a test.
-    changes = tuple(c for c in every if c.index not in forced or (c.kind != "unclear" and c.z**2 > per_sd2))
+    # by as much as a free split must (z² over the penalty), else every lock change would be a test,
+    # or when the tail test placed its drop there.
+    changes = tuple(c for c in every if c.index not in forced or (c.kind != "unclear" and c.z**2 > per_sd2)
+                    or (tail is not None and c.index == tail[0]))
     return Fit(tuple(bounds), tuple(forced), means, sd, changes, df)
+
+
+def _tail_start(points: Sequence[Point], bounds: Sequence[int], forced: set[int], start: int, sd: float,
+                df: int, per_sd2: float) -> int:
+    """Where the tail test's segment starts: ``start``, or before a recent lock change that did not move
+    the speedup (no change point there). A lock change starts a segment, and the test needs MIN_PRE
+    nights before its longest window inside it: after every upgrade it was blind for about two weeks,
+    the nights an upgrade's own regression shows (a 5 % step 3 nights after a lock change was found
+    within 2 nights a quarter as often as without it; docs/calibration.md). A lock change that moved
+    the speedup by a change point's z is a level of its own, and the test stays inside it."""
+    while start in forced and len(points) - NEWEST - start < MIN_PRE:
+        k = bounds.index(start)
+        end = bounds[k + 1] if k + 1 < len(bounds) else len(points)
+        at = _change(points, bounds[k - 1], end, start, sd, df)
+        if at.kind != "unclear" and at.z**2 > per_sd2:
+            break
+        start = bounds[k - 1]
+    return start
 
 
 def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:

@@ -53,14 +53,17 @@ def recorded(cases: Iterable[CaseBaseline]) -> Recorded:
 
 
 def series(data: Recorded, sd: float, nights: int, runs: int, step: float, at: int,
-           rng: random.Random) -> list[Point]:
+           rng: random.Random, lock_at: int | None = None) -> list[Point]:
+    """One case's nights, dropping by ``step`` from night ``at``; its lock changes on night
+    ``lock_at`` (None: never), which moves nothing: an upgrade that kept the speed."""
     between = math.sqrt(max(0.0, sd * sd - data.within_sd**2 / runs))
     level = rng.choice(data.levels)
     out = []
     for night in range(nights):
         noise = rng.gauss(0.0, between) + sum(rng.choice(data.deviations) for _ in range(runs)) / runs
         shift = math.log1p(-step) if night >= at else 0.0
-        out.append(Point(f"night-{night:03d}", level + noise + shift, f"c{night}", "lock"))
+        lock = "lock-2" if lock_at is not None and night >= lock_at else "lock"
+        out.append(Point(f"night-{night:03d}", level + noise + shift, f"c{night}", lock))
     return out
 
 
@@ -130,18 +133,20 @@ class Row:
 
 
 def calibrate(data: Recorded, sd: float, penalty: float, alarm_z: float, step: float, target_delay: int,
-              replays: int, warm: int, runs: int, seed: int) -> Row:
+              replays: int, warm: int, runs: int, seed: int, lock_before: int | None = None) -> Row:
     """One row: ``replays`` independent series with the step, then ``replays`` more without (each
-    its own draw: no series is a window of another)."""
+    its own draw: no series is a window of another); with ``lock_before``, every series (the
+    unchanged ones too) changes its lock that many nights before the step's night."""
     rng = random.Random(seed)
     nights = warm + MAX_DELAY
-    stepped = [series(data, sd, nights, runs, step, warm, rng) for _ in range(replays)]
+    lock_at = None if lock_before is None else warm - lock_before
+    stepped = [series(data, sd, nights, runs, step, warm, rng, lock_at) for _ in range(replays)]
     watched = [watch_step(s, warm, penalty, alarm_z) for s in stepped]
     near = [w.delay(warm, 1) for w in watched]
     near_2 = [w.delay(warm, 2) for w in watched]
     missed = [w.miss(warm, target_delay) for w in watched]
     found = sorted(d for d in near if d is not None)
-    false = [false_points(series(data, sd, nights, runs, 0.0, nights, rng), penalty, alarm_z)
+    false = [false_points(series(data, sd, nights, runs, 0.0, nights, rng, lock_at), penalty, alarm_z)
              for _ in range(replays)]
     return Row(sd, penalty, alarm_z, step, sum(1 for d in found if d <= target_delay) / replays,
                sum(1 for d in near_2 if d is not None and d <= target_delay) / replays,
