@@ -19,7 +19,15 @@ from infergate.measuring import changepoints as cp
 from infergate.measuring import history as hi
 from infergate.measuring.changepoints import DEFAULT_ALARM_Z, DEFAULT_PENALTY, Point, detect, open_drop, tail_drop
 from infergate.measuring.history_analysis import analyse
-from infergate.measuring.history_replay import Watch, calibrate, per_100_ratio, persistence, persistence_row
+from infergate.measuring.history_replay import (
+    Watch,
+    _median_delay,
+    calibrate,
+    per_100_interval,
+    per_100_ratio,
+    persistence,
+    persistence_row,
+)
 from infergate.measuring.run_spread import student_t_quantile
 from infergate.measuring.session_gate import PRIOR_DF
 from tests.test_history import results
@@ -344,12 +352,24 @@ def test_per_100_ratio_pools_the_replays_and_its_interval_is_their_spread() -> N
     rate, low, high = per_100_ratio([0, 2, 1], [10, 10, 20])
     assert rate == pytest.approx(7.5) and 0.0 <= low < rate < high
     assert per_100_ratio([], []) == (0.0, 0.0, 0.0)
+    # No event in any replay is not a rate of exactly 0: the upper end is 3 events over the nights.
+    assert per_100_ratio([0, 0, 0], [100, 100, 100]) == (0.0, 0.0, 1.0)
+    assert per_100_interval([0] * 10, 60) == (0.0, pytest.approx(0.5))
+    assert per_100_interval([0, 1, 0, 2], 60)[1] > 0.0
+
+
+def test_the_median_delay_counts_a_missed_replay_as_later_than_any_night() -> None:
+    """150 of 400 found on night 1, 51 on night 6, 199 never: the median replay is found on night 6
+    (the detected replays' own median would say 1)."""
+    assert _median_delay([1] * 150 + [6] * 51, 400) == 6.0
+    assert _median_delay([1] * 150 + [6] * 49, 400) is None  # half or more missed
+    assert _median_delay([2, 3, 4], 3) == 3.0
 
 
 def test_a_tiny_seeded_persistence_replay_and_its_table(capsys) -> None:
     data = history_actions._recorded(history_actions.REPO_ROOT / "baselines")
     row = persistence_row(data, 0.013, 0.10, watch=6, replays=8, warm=60, runs=3, seed=1, penalty=DEFAULT_PENALTY)
-    assert row.detected == 8 and row.with_gap == 0 and row.gaps == (0.0, 0.0, 0.0)  # 10 %: found and kept
+    assert row.detected == 8 and row.with_gap == 0 and row.gaps == (0.0, 0.0, 300.0 / row.nights)  # 10 %: kept
     assert 8 * 4 <= row.nights <= 8 * 5  # found on the step's night or the next, watched to the 6th
     assert main(["history", "calibrate", "--persistence", "4", "--replays", "20"]) == 0
     lines = capsys.readouterr().out.splitlines()

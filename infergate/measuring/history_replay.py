@@ -150,9 +150,22 @@ def calibrate(data: Recorded, sd: float, penalty: float, alarm_z: float, step: f
              for _ in range(replays)]
     return Row(sd, penalty, alarm_z, step, sum(1 for d in found if d <= target_delay) / replays,
                sum(1 for d in near_2 if d is not None and d <= target_delay) / replays,
-               float(found[len(found) // 2]) if len(found) * 2 > replays else None,
+               _median_delay(found, replays),
                100.0 * sum(false) / (replays * nights), replays, per_100_interval(false, nights),
                missed.count("none") / replays, missed.count("elsewhere") / replays)
+
+
+def _median_delay(found: Sequence[int], replays: int) -> float | None:
+    """The median night of detection over ALL replays, a missed one counted as later than any
+    night (so None when half or more were missed); ``found`` sorted, the detected replays' nights.
+    Not the median of ``found`` alone: with many misses that is biased low."""
+    middle = (replays - 1) // 2  # the lower median's index among all replays
+    return float(found[middle]) if middle < len(found) else None
+
+
+# No event in any replay: the interval's upper end is the rule of three (3 events over the nights
+# watched, 95 %), not the zero a t interval of all-zero counts would give.
+RULE_OF_THREE = 3.0
 
 
 def per_100_interval(counts: Sequence[int], nights: int) -> tuple[float, float]:
@@ -160,6 +173,8 @@ def per_100_interval(counts: Sequence[int], nights: int) -> tuple[float, float]:
     are the independent trials (one series' nights share its draws and are re-fitted every night),
     so the spread is the counts' across series, not a Poisson one over case-nights."""
     n = len(counts)
+    if not any(counts):
+        return 0.0, 100.0 * RULE_OF_THREE / (n * nights)
     mean = sum(counts) / n
     sd = math.sqrt(sum((c - mean) ** 2 for c in counts) / (n - 1)) if n > 1 else 0.0
     half = student_t_quantile(0.975, max(1, n - 1)) * sd / math.sqrt(n)
@@ -238,6 +253,8 @@ def per_100_ratio(counts: Sequence[int], nights: Sequence[int]) -> tuple[float, 
     n, total = len(counts), sum(nights)
     if n == 0 or total == 0:
         return 0.0, 0.0, 0.0
+    if not any(counts):
+        return 0.0, 0.0, 100.0 * RULE_OF_THREE / total
     rate = sum(counts) / total
     residuals = [c - rate * m for c, m in zip(counts, nights, strict=True)]
     sd = math.sqrt(sum(r * r for r in residuals) / (n - 1)) if n > 1 else 0.0
