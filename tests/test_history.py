@@ -108,6 +108,19 @@ def test_an_append_cut_short_leaves_the_history_as_it_was(tmp_path) -> None:
     assert len(hi.load(root).runs) == 2
 
 
+def test_a_month_file_without_a_final_newline_gets_the_next_run_on_a_line_of_its_own(tmp_path) -> None:
+    """load reads a last line with no newline (an editor or a git merge can leave one); the next run's
+    line was glued onto it, and every later load of the class refused the file."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    month.write_bytes(month.read_bytes().rstrip(b"\n"))
+    assert len(hi.load(root).runs) == 1
+    history_cli.add([results(tmp_path / "b.json", night="2026-11-28", session="h-2")], root)
+    assert [r.night for r, _ in hi.load(root).of("m__avx2__2c2t", "torch-x__noipex__notf")] == ["2026-11-27",
+                                                                                              "2026-11-28"]
+
+
 def test_a_truncated_history_is_named(tmp_path) -> None:
     root = tmp_path / "history"
     history_cli.add([results(tmp_path / "a.json")], root)

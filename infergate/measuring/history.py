@@ -299,6 +299,8 @@ def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) ->
             # would leave a torn last line, and load would then refuse the whole class.
             for path, text in lines.items():
                 old = path.read_text(encoding="utf-8") if path.exists() else ""
+                if old and not old.endswith("\n"):  # load reads a last line without one; glued to ours, neither parses
+                    old += "\n"
                 write_text(path, old + "\n".join(text) + "\n")
     return added
 
