@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import resource
 import signal
 import subprocess
@@ -343,6 +344,42 @@ def test_a_bad_field_in_a_history_line_is_one_line_naming_file_and_line_for_ever
         assert len(out) == 1 and f"history file {month} line {number}: a {kind} record" in out[0], out
         assert says in out[0], out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "h"]  # nothing written
+
+
+def _write_lines(month: Path, lines: list[dict]) -> None:
+    month.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _repeat_case(month: Path, lines: list[dict]) -> tuple[Path, int, str]:
+    _write_lines(month, [*lines, lines[1]])
+    return month, len(lines) + 1, f"repeats case bert-jit of run {lines[1]['run_id']}, already on line 2:"
+
+
+def _repeat_run(month: Path, lines: list[dict]) -> tuple[Path, int, str]:
+    _write_lines(month, [*lines, {**lines[0], "lock": "lock-other"}])  # it replaced the first: another segment
+    return month, len(lines) + 1, f"repeats run {lines[0]['run_id']}, already on line 1:"
+
+
+def _repeat_run_in_another_class(month: Path, lines: list[dict]) -> tuple[Path, int, str]:
+    other = month.parents[1] / "n__avx2__2c2t" / month.name
+    other.parent.mkdir()
+    _write_lines(other, [{**lines[0], "machine_class": "n__avx2__2c2t"}])
+    return other, 1, f"repeats run {lines[0]['run_id']}, already on line 1 of history file {month}:"
+
+
+@pytest.mark.parametrize("repeat", [_repeat_case, _repeat_run, _repeat_run_in_another_class])
+def test_a_run_or_case_read_twice_is_refused_naming_both_lines(tmp_path, capsys, repeat) -> None:
+    """The same case line twice was read as a second point of its night; a second run line of the same
+    run id silently replaced the first, whatever its lock or class."""
+    root = _two_nights(tmp_path)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    where, number, says = repeat(month, [json.loads(line) for line in month.read_text().splitlines()])
+    with pytest.raises(DataFileError, match=re.escape(f"history file {where} line {number} {says}")):
+        hi.load(root)
+    for action in (["show"], ["detect"], ["promote", "--all", "--baselines", str(tmp_path / "out")]):
+        assert main(["history", "--history", str(root), *action]) == 2, action
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and f"history file {where} line {number} {says}" in out[0], out
 
 
 def test_publish_never_writes_outside_out(tmp_path) -> None:

@@ -1,7 +1,7 @@
 """The results history: every perf run's cases, append-only JSONL in ``<root>/<class>/<YYYY-MM>.jsonl``:
 a ``run`` line per results file and its ``case`` lines. A run id is written once; a month file is
 rewritten atomically; a line of another schema or version, or with any field that is not what
-infergate writes, is refused, naming file and line."""
+infergate writes, or a run or case read twice, is refused, naming file and line."""
 
 from __future__ import annotations
 
@@ -240,8 +240,24 @@ def check(root: Path, run: RunInfo, cases: Sequence[CaseRecord]) -> None:
             raise BadLine(f"a {kind} record {exc}") from None
 
 
-def read_file(path: Path, into: History) -> None:
-    """Add one JSONL file's records to ``into``; any bad line is one DataFileError naming it."""
+Seen = dict[tuple[str, ...], tuple[Path, int]]  # a run's (run_id,) or a case's (run_id, case_id): its file and line
+
+
+def _once(seen: Seen, key: tuple[str, ...], path: Path, number: int) -> None:
+    """A record is written once: a case read twice would be a second point of its night, and a run read
+    twice would replace the first (its lock, commit and night) without a word."""
+    if key in seen:
+        first, line = seen[key]
+        where = f"line {line}" if first == path else f"line {line} of history file {first}"
+        what = f"run {key[0]}" if len(key) == 1 else f"case {key[1]} of run {key[0]}"
+        raise DataFileError(f"history file {path} line {number} repeats {what}, already on {where}: each record is "
+                            "written once (a line copied by hand, or two copies of the history joined?)")
+    seen[key] = (path, number)
+
+
+def read_file(path: Path, into: History, seen: Seen) -> None:
+    """Add one JSONL file's records to ``into``; any bad line, or a run or case already in ``seen``, is
+    one DataFileError naming it."""
     try:
         raw_lines = path.read_bytes().splitlines()
     except OSError as exc:
@@ -252,13 +268,15 @@ def read_file(path: Path, into: History) -> None:
         data = parse_json(path, raw, f"{KIND} (line {number})")
         kind = _check_line(path, number, data)
         try:
-            if kind == "run":
-                info = _run_from(path, data)
-                into.runs[info.run_id] = info
-            else:
-                into.cases.append(_case_from(data))
+            record = _run_from(path, data) if kind == "run" else _case_from(data)
         except BadLine as exc:
             raise DataFileError(f"history file {path} line {number}: a {kind} record {exc}") from None
+        if isinstance(record, RunInfo):
+            _once(seen, (record.run_id,), path, number)
+            into.runs[record.run_id] = record
+        else:
+            _once(seen, (record.run_id, record.case_id), path, number)
+            into.cases.append(record)
 
 
 def load(root: Path, machine_class: str | None = None) -> History:
@@ -266,8 +284,9 @@ def load(root: Path, machine_class: str | None = None) -> History:
         raise DataFileError(f"history directory {root} does not exist")
     history = History()
     pattern = f"{machine_class}/*.jsonl" if machine_class else "*/*.jsonl"
+    seen: Seen = {}
     for path in sorted(root.glob(pattern)):
-        read_file(path, history)
+        read_file(path, history, seen)
     orphans = {c.run_id for c in history.cases} - set(history.runs)
     if orphans:
         raise DataFileError(f"history {root}: case records of run(s) {', '.join(sorted(orphans)[:3])} have no run "
