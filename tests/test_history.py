@@ -382,6 +382,30 @@ def test_a_run_or_case_read_twice_is_refused_naming_both_lines(tmp_path, capsys,
         assert len(out) == 1 and f"history file {where} line {number} {says}" in out[0], out
 
 
+@pytest.mark.parametrize("moved_to", ["n__avx2__2c2t/2026-11.jsonl", "m__avx2__2c2t/2026-12.jsonl"])
+def test_a_case_line_away_from_its_run_s_file_is_refused_alike_by_every_loader(tmp_path, capsys, moved_to) -> None:
+    """A run and its cases are written to one month file. Moved to another class's directory, a case
+    was a point of its run's class for load(root) (detect, publish) and an orphan for load(root, class)
+    (add); moved to another month of its class, it was read as if still beside its run."""
+    root = _two_nights(tmp_path)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    lines = [json.loads(line) for line in month.read_text().splitlines()]
+    _write_lines(month, [line for k, line in enumerate(lines, 1) if k != 4])
+    other = root / moved_to
+    other.parent.mkdir(exist_ok=True)
+    _write_lines(other, [lines[3]])
+    says = (f"history file {other} line(s) 1: case record(s) of run(s) {lines[3]['run_id']} whose run record is "
+            "not in this file")
+    for load in (lambda: hi.load(root), lambda: hi.load(root, other.parent.name)):
+        with pytest.raises(DataFileError, match=re.escape(says)):
+            load()
+    later = results(tmp_path / "c.json", night="2026-11-29", session="h-3", machine_class=other.parent.name)
+    for action in (["detect"], ["publish", "--out", str(tmp_path / "site")], ["add", str(later)]):
+        assert main(["history", "--history", str(root), *action]) == 2, action
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and says in out[0], out
+
+
 def test_publish_never_writes_outside_out(tmp_path) -> None:
     """A class named '../../escaped' made publish write escaped__<lane>.html two levels above --out."""
     from infergate.measuring.history_analysis import analyse

@@ -255,13 +255,27 @@ def _once(seen: Seen, key: tuple[str, ...], path: Path, number: int) -> None:
     seen[key] = (path, number)
 
 
+def _runless(path: Path, cases: Mapping[int, CaseRecord], runs: set[str]) -> None:
+    """``append`` writes a run and its cases to one month file: a case whose run is not there was moved or
+    truncated. Paired by id across files, a case filed in another class's directory was read as a
+    point of that class's run by ``load(root)`` and refused by ``load(root, class)``."""
+    orphans = {number: c.run_id for number, c in cases.items() if c.run_id not in runs}
+    if orphans:
+        numbers = ", ".join(map(str, sorted(orphans)[:3])) + (", ..." if len(orphans) > 3 else "")
+        raise DataFileError(f"history file {path} line(s) {numbers}: case record(s) of run(s) "
+                            f"{', '.join(sorted(set(orphans.values()))[:3])} whose run record is not in this file "
+                            "(a run's cases are written to its month file: moved, truncated or edited by hand?)")
+
+
 def read_file(path: Path, into: History, seen: Seen) -> None:
-    """Add one JSONL file's records to ``into``; any bad line, or a run or case already in ``seen``, is
-    one DataFileError naming it."""
+    """Add one JSONL file's records to ``into``; any bad line, a run or case already in ``seen``, or a case
+    whose run is not in this file, is one DataFileError naming it."""
     try:
         raw_lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise DataFileError(f"history file {path} is not readable: {exc}") from None
+    runs: set[str] = set()
+    cases: dict[int, CaseRecord] = {}
     for number, raw in enumerate(raw_lines, 1):
         if not raw.strip():
             continue
@@ -273,10 +287,13 @@ def read_file(path: Path, into: History, seen: Seen) -> None:
             raise DataFileError(f"history file {path} line {number}: a {kind} record {exc}") from None
         if isinstance(record, RunInfo):
             _once(seen, (record.run_id,), path, number)
+            runs.add(record.run_id)
             into.runs[record.run_id] = record
         else:
             _once(seen, (record.run_id, record.case_id), path, number)
-            into.cases.append(record)
+            cases[number] = record
+    _runless(path, cases, runs)
+    into.cases.extend(cases.values())
 
 
 def load(root: Path, machine_class: str | None = None) -> History:
@@ -287,10 +304,6 @@ def load(root: Path, machine_class: str | None = None) -> History:
     seen: Seen = {}
     for path in sorted(root.glob(pattern)):
         read_file(path, history, seen)
-    orphans = {c.run_id for c in history.cases} - set(history.runs)
-    if orphans:
-        raise DataFileError(f"history {root}: case records of run(s) {', '.join(sorted(orphans)[:3])} have no run "
-                            "record (a file was truncated or edited by hand)")
     return history
 
 
