@@ -406,6 +406,29 @@ def test_a_case_line_away_from_its_run_s_file_is_refused_alike_by_every_loader(t
         assert len(out) == 1 and says in out[0], out
 
 
+@pytest.mark.parametrize("sessions", ["none", "one run each"])
+def test_simulate_from_baselines_with_no_session_of_two_runs_is_one_line_and_exit_2(tmp_path, capsys,
+                                                                                  sessions) -> None:
+    """It resamples within-session deviations: an empty --baselines directory, or one whose sessions hold
+    one run each, gave a ValueError traceback (calibrate said it in one line)."""
+    baselines = tmp_path / "baselines"
+    baselines.mkdir()
+    if sessions == "one run each":
+        data = results_data()
+        data["benchmarks"][0]["extra_info"]["run_records"] = data["benchmarks"][0]["extra_info"]["run_records"][:1]
+        (tmp_path / "r.json").write_text(json.dumps(data))
+        history_cli.add([tmp_path / "r.json"], tmp_path / "recorded")
+        assert main(["history", "--history", str(tmp_path / "recorded"), "promote", "--all",
+                     "--baselines", str(baselines)]) == 0
+        capsys.readouterr()
+    out, root = tmp_path / "out", tmp_path / "history"
+    assert main(["history", "--history", str(root), "simulate", "--out", str(out), "--baselines", str(baselines)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [f"infergate history: baselines under {baselines}: no recorded session has two runs: "
+                       "nothing to resample"]
+    assert not out.exists() and not root.exists()
+
+
 def test_publish_never_writes_outside_out(tmp_path) -> None:
     """A class named '../../escaped' made publish write escaped__<lane>.html two levels above --out."""
     from infergate.measuring.history_analysis import analyse

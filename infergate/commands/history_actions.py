@@ -180,15 +180,9 @@ def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
 
 
 def _recorded(root: Path) -> Recorded:
-    from ..measuring import baselines as bl
-    from ..measuring.history_replay import recorded
+    from .history_simulate import baseline_files, recorded_sessions
 
-    cases = [c for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")
-             for c in bl.load(p).cases.values()]
-    try:
-        return recorded(cases)
-    except ValueError as exc:
-        raise DataFileError(f"baselines under {root}: {exc}") from None
+    return recorded_sessions(root, baseline_files(root))
 
 
 def _detector_variants(text: str) -> tuple[tuple[float, float], ...]:
