@@ -429,6 +429,23 @@ def test_simulate_from_baselines_with_no_session_of_two_runs_is_one_line_and_exi
     assert not out.exists() and not root.exists()
 
 
+def test_history_runs_are_read_in_the_baselines_version_history_1_embeds(tmp_path, monkeypatch) -> None:
+    """A later baselines format (here a version 5 whose runs need a field history lines lack) must not
+    make the existing history unreadable: its own version is unchanged."""
+    from infergate.measuring.baseline_records import InvalidBaseline, RunRecord
+
+    root = _two_nights(tmp_path)
+    read = RunRecord.from_json.__func__
+
+    def version_5(cls, data, version=5):
+        if version == 5:
+            raise InvalidBaseline("is missing a field of baselines version 5")
+        return read(cls, data, version)
+
+    monkeypatch.setattr(RunRecord, "from_json", classmethod(version_5))
+    assert len(hi.load(root).cases) == 2
+
+
 def test_publish_never_writes_outside_out(tmp_path) -> None:
     """A class named '../../escaped' made publish write escaped__<lane>.html two levels above --out."""
     from infergate.measuring.history_analysis import analyse

@@ -28,6 +28,11 @@ SCHEMA = "infergate-history"
 VERSION = 1
 READABLE_VERSIONS = (1,)
 KIND = "history"
+# A case line's runs are in the form of baselines version 4's runs (each with its session), what
+# RunRecord wrote when history version 1 was made. Read as that, not as the baselines' current
+# VERSION: a later baselines format must not make every history line unreadable; a change of the
+# runs' form is a new history version (``check`` refuses to append a line this could not read).
+RUN_RECORD_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -217,7 +222,7 @@ def _case_from(data: Mapping[str, Any]) -> CaseRecord:
     if not isinstance(data["runs"], list) or not data["runs"]:
         raise BadLine(f"runs must be a non-empty list of runs, got {describe(data['runs'])}")
     try:
-        runs = tuple(RunRecord.from_json(r) for r in data["runs"])
+        runs = tuple(RunRecord.from_json(r, RUN_RECORD_VERSION) for r in data["runs"])
     except InvalidBaseline as exc:
         raise BadLine(f"a run {exc}") from None
     return CaseRecord(data["run_id"], data["case_id"], data["variant"], recipe, threads, runs, data["environment"],
