@@ -187,9 +187,23 @@ def test_detect_new_against_lists_only_what_tonight_added(tmp_path, capsys) -> N
     # Against itself nothing is new, and the drop, though alerting, does not fail the listing again.
     assert main(["history", "--history", str(root), "detect", "--new-against", str(root)]) == 0
     assert capsys.readouterr().out.startswith("0 change point(s) new tonight")
-    # No history before (the first night): everything is new.
-    assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / "none")]) == 1
+    # No history before (the first night, an empty copy): everything is new.
+    (tmp_path / "empty").mkdir()
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / "empty")]) == 1
     assert capsys.readouterr().out.startswith("NEW REGRESSION ALERT")
+
+
+@pytest.mark.parametrize("before", ["missing", "a-file"])
+def test_detect_new_against_a_path_that_is_no_directory_is_one_line_and_exit_2(tmp_path, capsys, before) -> None:
+    """A mistyped or missing BEFORE was read as the first night: every change point listed as new."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "r.json", night="2026-11-01", session="h-0")], root)
+    if before == "a-file":
+        (tmp_path / before).write_text("")
+    assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / before)]) == 2
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"infergate history: --new-against {tmp_path / before} is not a directory: give the copy of the history "
+        "taken before tonight's runs were added (on the first night, an empty directory)"]
 
 
 def test_the_tail_test_meets_the_targets_where_the_fit_alone_is_late() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import resource
 import signal
 import subprocess
@@ -106,6 +107,19 @@ def test_an_append_cut_short_leaves_the_history_as_it_was(tmp_path) -> None:
     assert [p.name for p in month.parent.iterdir() if p.name.endswith(".tmp")] == []
     history_cli.add([later], root)  # the retry appends it
     assert len(hi.load(root).runs) == 2
+
+
+def test_a_month_file_without_a_final_newline_gets_the_next_run_on_a_line_of_its_own(tmp_path) -> None:
+    """load reads a last line with no newline (an editor or a git merge can leave one); the next run's
+    line was glued onto it, and every later load of the class refused the file."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    month.write_bytes(month.read_bytes().rstrip(b"\n"))
+    assert len(hi.load(root).runs) == 1
+    history_cli.add([results(tmp_path / "b.json", night="2026-11-28", session="h-2")], root)
+    assert [r.night for r, _ in hi.load(root).of("m__avx2__2c2t", "torch-x__noipex__notf")] == ["2026-11-27",
+                                                                                              "2026-11-28"]
 
 
 def test_a_truncated_history_is_named(tmp_path) -> None:
@@ -330,6 +344,106 @@ def test_a_bad_field_in_a_history_line_is_one_line_naming_file_and_line_for_ever
         assert len(out) == 1 and f"history file {month} line {number}: a {kind} record" in out[0], out
         assert says in out[0], out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "h"]  # nothing written
+
+
+def _write_lines(month: Path, lines: list[dict]) -> None:
+    month.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _repeat_case(month: Path, lines: list[dict]) -> tuple[Path, int, str]:
+    _write_lines(month, [*lines, lines[1]])
+    return month, len(lines) + 1, f"repeats case bert-jit of run {lines[1]['run_id']}, already on line 2:"
+
+
+def _repeat_run(month: Path, lines: list[dict]) -> tuple[Path, int, str]:
+    _write_lines(month, [*lines, {**lines[0], "lock": "lock-other"}])  # it replaced the first: another segment
+    return month, len(lines) + 1, f"repeats run {lines[0]['run_id']}, already on line 1:"
+
+
+def _repeat_run_in_another_class(month: Path, lines: list[dict]) -> tuple[Path, int, str]:
+    other = month.parents[1] / "n__avx2__2c2t" / month.name
+    other.parent.mkdir()
+    _write_lines(other, [{**lines[0], "machine_class": "n__avx2__2c2t"}])
+    return other, 1, f"repeats run {lines[0]['run_id']}, already on line 1 of history file {month}:"
+
+
+@pytest.mark.parametrize("repeat", [_repeat_case, _repeat_run, _repeat_run_in_another_class])
+def test_a_run_or_case_read_twice_is_refused_naming_both_lines(tmp_path, capsys, repeat) -> None:
+    """The same case line twice was read as a second point of its night; a second run line of the same
+    run id silently replaced the first, whatever its lock or class."""
+    root = _two_nights(tmp_path)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    where, number, says = repeat(month, [json.loads(line) for line in month.read_text().splitlines()])
+    with pytest.raises(DataFileError, match=re.escape(f"history file {where} line {number} {says}")):
+        hi.load(root)
+    for action in (["show"], ["detect"], ["promote", "--all", "--baselines", str(tmp_path / "out")]):
+        assert main(["history", "--history", str(root), *action]) == 2, action
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and f"history file {where} line {number} {says}" in out[0], out
+
+
+@pytest.mark.parametrize("moved_to", ["n__avx2__2c2t/2026-11.jsonl", "m__avx2__2c2t/2026-12.jsonl"])
+def test_a_case_line_away_from_its_run_s_file_is_refused_alike_by_every_loader(tmp_path, capsys, moved_to) -> None:
+    """A run and its cases are written to one month file. Moved to another class's directory, a case
+    was a point of its run's class for load(root) (detect, publish) and an orphan for load(root, class)
+    (add); moved to another month of its class, it was read as if still beside its run."""
+    root = _two_nights(tmp_path)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    lines = [json.loads(line) for line in month.read_text().splitlines()]
+    _write_lines(month, [line for k, line in enumerate(lines, 1) if k != 4])
+    other = root / moved_to
+    other.parent.mkdir(exist_ok=True)
+    _write_lines(other, [lines[3]])
+    says = (f"history file {other} line(s) 1: case record(s) of run(s) {lines[3]['run_id']} whose run record is "
+            "not in this file")
+    for load in (lambda: hi.load(root), lambda: hi.load(root, other.parent.name)):
+        with pytest.raises(DataFileError, match=re.escape(says)):
+            load()
+    later = results(tmp_path / "c.json", night="2026-11-29", session="h-3", machine_class=other.parent.name)
+    for action in (["detect"], ["publish", "--out", str(tmp_path / "site")], ["add", str(later)]):
+        assert main(["history", "--history", str(root), *action]) == 2, action
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and says in out[0], out
+
+
+@pytest.mark.parametrize("sessions", ["none", "one run each"])
+def test_simulate_from_baselines_with_no_session_of_two_runs_is_one_line_and_exit_2(tmp_path, capsys,
+                                                                                  sessions) -> None:
+    """It resamples within-session deviations: an empty --baselines directory, or one whose sessions hold
+    one run each, gave a ValueError traceback (calibrate said it in one line)."""
+    baselines = tmp_path / "baselines"
+    baselines.mkdir()
+    if sessions == "one run each":
+        data = results_data()
+        data["benchmarks"][0]["extra_info"]["run_records"] = data["benchmarks"][0]["extra_info"]["run_records"][:1]
+        (tmp_path / "r.json").write_text(json.dumps(data))
+        history_cli.add([tmp_path / "r.json"], tmp_path / "recorded")
+        assert main(["history", "--history", str(tmp_path / "recorded"), "promote", "--all",
+                     "--baselines", str(baselines)]) == 0
+        capsys.readouterr()
+    out, root = tmp_path / "out", tmp_path / "history"
+    assert main(["history", "--history", str(root), "simulate", "--out", str(out), "--baselines", str(baselines)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [f"infergate history: baselines under {baselines}: no recorded session has two runs: "
+                       "nothing to resample"]
+    assert not out.exists() and not root.exists()
+
+
+def test_history_runs_are_read_in_the_baselines_version_history_1_embeds(tmp_path, monkeypatch) -> None:
+    """A later baselines format (here a version 5 whose runs need a field history lines lack) must not
+    make the existing history unreadable: its own version is unchanged."""
+    from infergate.measuring.baseline_records import InvalidBaseline, RunRecord
+
+    root = _two_nights(tmp_path)
+    read = RunRecord.from_json.__func__
+
+    def version_5(cls, data, version=5):
+        if version == 5:
+            raise InvalidBaseline("is missing a field of baselines version 5")
+        return read(cls, data, version)
+
+    monkeypatch.setattr(RunRecord, "from_json", classmethod(version_5))
+    assert len(hi.load(root).cases) == 2
 
 
 def test_publish_never_writes_outside_out(tmp_path) -> None:

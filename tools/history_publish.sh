@@ -70,6 +70,7 @@ fi
 abs=()
 for f in "${inputs[@]}"; do abs+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")"); done
 # The history as it was before tonight: what is new tonight is what detect did not report on it.
+# Always a directory, empty on a first night: detect --new-against refuses a missing one.
 before="$(mktemp -d)"
 trap 'rm -rf "$before"' EXIT
 if [ -d "$work/history" ]; then cp -r "$work/history/." "$before/"; fi

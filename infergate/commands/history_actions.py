@@ -37,8 +37,9 @@ def add_parsers(sub: Any) -> None:
     p_detect.add_argument("--hold", type=whole_number(1, 30), default=DEFAULT_HOLD,
                           help=f"nights a regression must hold before it alerts. Default: {DEFAULT_HOLD}")
     p_detect.add_argument("--new-against", type=Path, metavar="BEFORE", help="list only what is new against "
-                          "BEFORE, a copy of the history taken before tonight's runs were added (missing or empty: "
-                          "everything is new): change points it did not report, regressions that alert now only")
+                          "BEFORE, a copy of the history taken before tonight's runs were added (an empty directory "
+                          "on the first night: everything is new; a missing one is refused): change points it did "
+                          "not report, regressions that alert now only")
     p_promote = sub.add_parser("promote", help="the last K sessions of a class x lane into a baselines file")
     which = p_promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--class", dest="machine_class", metavar="MACHINE_CLASS", help="with --lane")
@@ -151,8 +152,11 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     from ..measuring import history as hi
     from ..measuring.history_analysis import analyse, describe, new_changes
 
+    if not before.is_dir():  # a mistyped path read as "no history before" listed every change point as new
+        raise UsageError(f"--new-against {before} is not a directory: give the copy of the history taken before "
+                         "tonight's runs were added (on the first night, an empty directory)")
     now = analyse(hi.load(root))
-    then = analyse(hi.load(before)) if before.is_dir() else []
+    then = analyse(hi.load(before))
     fresh = new_changes(now, then, hold)
     lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]
     alerts = sum(1 for s, c in fresh if s.alerting(c, hold))
@@ -187,15 +191,9 @@ def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
 
 
 def _recorded(root: Path) -> Recorded:
-    from ..measuring import baselines as bl
-    from ..measuring.history_replay import recorded
+    from .history_simulate import baseline_files, recorded_sessions
 
-    cases = [c for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")
-             for c in bl.load(p).cases.values()]
-    try:
-        return recorded(cases)
-    except ValueError as exc:
-        raise DataFileError(f"baselines under {root}: {exc}") from None
+    return recorded_sessions(root, baseline_files(root))
 
 
 def _detector_variants(text: str) -> tuple[tuple[float, float], ...]:

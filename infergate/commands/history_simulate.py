@@ -12,15 +12,31 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..building.variants import REFERENCE
+from ..core.errors import DataFileError
 from ..measuring import baselines as bl
 from ..measuring.baseline_rules import recipe_of
-from ..measuring.history_replay import recorded
+from ..measuring.history_replay import Recorded, recorded
 from .history_add import add
+
+
+def baseline_files(root: Path) -> list[bl.BaselineFile]:
+    """The baselines files under ``root`` (its fusion expectations files hold no sessions)."""
+    return [bl.load(p) for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")]
+
+
+def recorded_sessions(root: Path, files: Sequence[bl.BaselineFile]) -> Recorded:
+    """What simulate and calibrate resample: a ``--baselines`` with no session of two runs (an empty
+    directory, say) is one line and exit 2, not a ValueError's traceback."""
+    try:
+        return recorded(c for f in files for c in f.cases.values())
+    except ValueError as exc:
+        raise DataFileError(f"baselines under {root}: {exc}") from None
 
 
 def _run(variant: str, speedup: float, stamp: str, session: str) -> dict[str, Any]:
@@ -50,8 +66,8 @@ def simulate(baselines: Path, out: Path, history: Path, nights: int, step: float
     """Writes ``nights`` results files to ``out`` and appends them to ``history``; the first case
     (sorted) of each file drops by ``step`` from night ``at``; the lock changes at ``lock_at``."""
     rng = random.Random(seed)
-    files = [bl.load(p) for p in sorted(baselines.glob("*/*.json")) if not p.name.endswith(".fusions.json")]
-    data = recorded(c for f in files for c in f.cases.values())
+    files = baseline_files(baselines)
+    data = recorded_sessions(baselines, files)
     between = math.sqrt(max(0.0, sd * sd - data.within_sd**2 / runs))
     out.mkdir(parents=True, exist_ok=True)
     paths = []

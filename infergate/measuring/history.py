@@ -1,7 +1,7 @@
 """The results history: every perf run's cases, append-only JSONL in ``<root>/<class>/<YYYY-MM>.jsonl``:
 a ``run`` line per results file and its ``case`` lines. A run id is written once; a month file is
 rewritten atomically; a line of another schema or version, or with any field that is not what
-infergate writes, is refused, naming file and line."""
+infergate writes, or a run or case read twice, is refused, naming file and line."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ SCHEMA = "infergate-history"
 VERSION = 1
 READABLE_VERSIONS = (1,)
 KIND = "history"
+# A case line's runs are in the form of baselines version 4's runs (each with its session), what
+# RunRecord wrote when history version 1 was made. Read as that, not as the baselines' current
+# VERSION: a later baselines format must not make every history line unreadable; a change of the
+# runs' form is a new history version (``check`` refuses to append a line this could not read).
+RUN_RECORD_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -217,7 +222,7 @@ def _case_from(data: Mapping[str, Any]) -> CaseRecord:
     if not isinstance(data["runs"], list) or not data["runs"]:
         raise BadLine(f"runs must be a non-empty list of runs, got {describe(data['runs'])}")
     try:
-        runs = tuple(RunRecord.from_json(r) for r in data["runs"])
+        runs = tuple(RunRecord.from_json(r, RUN_RECORD_VERSION) for r in data["runs"])
     except InvalidBaseline as exc:
         raise BadLine(f"a run {exc}") from None
     return CaseRecord(data["run_id"], data["case_id"], data["variant"], recipe, threads, runs, data["environment"],
@@ -240,25 +245,60 @@ def check(root: Path, run: RunInfo, cases: Sequence[CaseRecord]) -> None:
             raise BadLine(f"a {kind} record {exc}") from None
 
 
-def read_file(path: Path, into: History) -> None:
-    """Add one JSONL file's records to ``into``; any bad line is one DataFileError naming it."""
+Seen = dict[tuple[str, ...], tuple[Path, int]]  # a run's (run_id,) or a case's (run_id, case_id): its file and line
+
+
+def _once(seen: Seen, key: tuple[str, ...], path: Path, number: int) -> None:
+    """A record is written once: a case read twice would be a second point of its night, and a run read
+    twice would replace the first (its lock, commit and night) without a word."""
+    if key in seen:
+        first, line = seen[key]
+        where = f"line {line}" if first == path else f"line {line} of history file {first}"
+        what = f"run {key[0]}" if len(key) == 1 else f"case {key[1]} of run {key[0]}"
+        raise DataFileError(f"history file {path} line {number} repeats {what}, already on {where}: each record is "
+                            "written once (a line copied by hand, or two copies of the history joined?)")
+    seen[key] = (path, number)
+
+
+def _runless(path: Path, cases: Mapping[int, CaseRecord], runs: set[str]) -> None:
+    """``append`` writes a run and its cases to one month file: a case whose run is not there was moved or
+    truncated. Paired by id across files, a case filed in another class's directory was read as a
+    point of that class's run by ``load(root)`` and refused by ``load(root, class)``."""
+    orphans = {number: c.run_id for number, c in cases.items() if c.run_id not in runs}
+    if orphans:
+        numbers = ", ".join(map(str, sorted(orphans)[:3])) + (", ..." if len(orphans) > 3 else "")
+        raise DataFileError(f"history file {path} line(s) {numbers}: case record(s) of run(s) "
+                            f"{', '.join(sorted(set(orphans.values()))[:3])} whose run record is not in this file "
+                            "(a run's cases are written to its month file: moved, truncated or edited by hand?)")
+
+
+def read_file(path: Path, into: History, seen: Seen) -> None:
+    """Add one JSONL file's records to ``into``; any bad line, a run or case already in ``seen``, or a case
+    whose run is not in this file, is one DataFileError naming it."""
     try:
         raw_lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise DataFileError(f"history file {path} is not readable: {exc}") from None
+    runs: set[str] = set()
+    cases: dict[int, CaseRecord] = {}
     for number, raw in enumerate(raw_lines, 1):
         if not raw.strip():
             continue
         data = parse_json(path, raw, f"{KIND} (line {number})")
         kind = _check_line(path, number, data)
         try:
-            if kind == "run":
-                info = _run_from(path, data)
-                into.runs[info.run_id] = info
-            else:
-                into.cases.append(_case_from(data))
+            record = _run_from(path, data) if kind == "run" else _case_from(data)
         except BadLine as exc:
             raise DataFileError(f"history file {path} line {number}: a {kind} record {exc}") from None
+        if isinstance(record, RunInfo):
+            _once(seen, (record.run_id,), path, number)
+            runs.add(record.run_id)
+            into.runs[record.run_id] = record
+        else:
+            _once(seen, (record.run_id, record.case_id), path, number)
+            cases[number] = record
+    _runless(path, cases, runs)
+    into.cases.extend(cases.values())
 
 
 def load(root: Path, machine_class: str | None = None) -> History:
@@ -266,12 +306,9 @@ def load(root: Path, machine_class: str | None = None) -> History:
         raise DataFileError(f"history directory {root} does not exist")
     history = History()
     pattern = f"{machine_class}/*.jsonl" if machine_class else "*/*.jsonl"
+    seen: Seen = {}
     for path in sorted(root.glob(pattern)):
-        read_file(path, history)
-    orphans = {c.run_id for c in history.cases} - set(history.runs)
-    if orphans:
-        raise DataFileError(f"history {root}: case records of run(s) {', '.join(sorted(orphans)[:3])} have no run "
-                            "record (a file was truncated or edited by hand)")
+        read_file(path, history, seen)
     return history
 
 
@@ -299,6 +336,8 @@ def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) ->
             # would leave a torn last line, and load would then refuse the whole class.
             for path, text in lines.items():
                 old = path.read_text(encoding="utf-8") if path.exists() else ""
+                if old and not old.endswith("\n"):  # load reads a last line without one; glued to ours, neither parses
+                    old += "\n"
                 write_text(path, old + "\n".join(text) + "\n")
     return added
 
