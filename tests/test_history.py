@@ -188,6 +188,23 @@ def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, a
     assert len(out) == 1 and "does not exist" in out[0]
 
 
+@pytest.mark.parametrize("action", [["publish", "--out"], ["simulate", "--out"], ["promote", "--all", "--baselines"]])
+@pytest.mark.parametrize("below", [(), ("sub",)])
+def test_an_output_directory_that_is_a_file_is_refused_in_one_line_and_the_file_kept(tmp_path, capsys, action,
+                                                                                     below) -> None:
+    """It used to end in a FileExistsError or NotADirectoryError traceback once the command wrote."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "r.json")], root)
+    afile = tmp_path / "README.md"
+    afile.write_text("kept")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as exit_:
+        main(["history", "--history", str(root), *action, str(afile.joinpath(*below))])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and f"{afile} exists and is not a directory" in err[-1]
+    assert afile.read_text() == "kept" and {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
 def _shard(path: Path, night: str, session: str, cases: list[str]) -> Path:
     """One nightly shard job's results: its own session, its share of the cases."""
     data = json.loads(results(path, night=night, session=session).read_text())

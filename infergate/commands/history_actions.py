@@ -14,7 +14,7 @@ from ..core.defaults import CHANGE_PENALTY as DEFAULT_PENALTY
 from ..core.defaults import MAX_SESSIONS
 from ..core.errors import DataFileError, UsageError
 from ..core.paths import REPO_ROOT
-from ..core.validate import fraction_type, whole_number
+from ..core.validate import directory, fraction_type, whole_number
 
 if TYPE_CHECKING:
     from ..measuring.history_replay import Recorded
@@ -47,14 +47,14 @@ def add_parsers(sub: Any) -> None:
     p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
                            help=f"how many of each case's newest sessions. Default: {MAX_SESSIONS}, "
                                 "as many as a case keeps")
-    p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+    p_promote.add_argument("--baselines", type=directory, default=REPO_ROOT / "baselines",
                            help="where the baselines are written: the history's sessions join the files there "
                                 "(a rolling window: give a directory of its own). Default: this checkout's "
                                 "baselines/, the committed files")
     p_pub = sub.add_parser("publish", help="the static site: a page per class x lane, open regressions")
-    p_pub.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p_pub.add_argument("--out", type=directory, required=True, metavar="DIR")
     p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
-    p_sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the results files go")
+    p_sim.add_argument("--out", type=directory, required=True, metavar="DIR", help="where the results files go")
     p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30, help="nights appended. Default: 30")
     p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts. Default: 20")
     p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
