@@ -237,6 +237,59 @@ def test_promote_keeps_each_case_its_newest_sessions_when_every_shard_is_a_sessi
         assert set(case.by_session()) == {f"h-{n}-{case_id[1]}" for n in (2, 3, 4)}, case_id
 
 
+def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines_file(tmp_path, capsys,
+                                                                                     monkeypatch) -> None:
+    """Invented nights in the committed baselines/ would be what the gate judges real runs against;
+    --simulated lets them into a directory of their own, saying so in each session's source."""
+    from infergate.commands import history_actions
+    from infergate.commands.history_simulate import simulate
+    from infergate.core.paths import REPO_ROOT
+    from infergate.measuring import baselines as bl
+
+    one = next(p for p in sorted((REPO_ROOT / "baselines").glob("*/*.json")) if not p.name.endswith(".fusions.json"))
+    recorded = tmp_path / "recorded" / one.parent.name / one.name
+    recorded.parent.mkdir(parents=True)
+    recorded.write_bytes(one.read_bytes())
+    root, out = tmp_path / "history", tmp_path / "baselines"
+    # A measured class x lane that sorts first: --all must refuse before it writes that one's file.
+    history_cli.add([results(tmp_path / "r.json", machine_class="a__avx2__2c2t")], root)
+    simulate(recorded.parent.parent, tmp_path / "made", root, nights=3, step=0.05, at=1, sd=0.013)
+    for which in (["--all"], ["--class", one.parent.name, "--lane", one.stem]):
+        assert main(["history", "--history", str(root), "promote", *which, "--baselines", str(out)]) == 2
+        said = capsys.readouterr().out.strip().splitlines()
+        assert len(said) == 1 and "3 of the 3 session(s)" in said[0], said
+        assert "made by history simulate (sim-000, sim-001, sim-002; their runs record commit 'simulated')" in said[0]
+    assert not out.exists()
+    monkeypatch.setattr(history_actions, "REPO_ROOT", tmp_path)  # out stands for this checkout's baselines/
+    simulated = ["history", "--history", str(root), "promote", "--all", "--simulated", "--baselines"]
+    assert main([*simulated, str(out)]) == 2
+    assert "--simulated writes invented nights" in capsys.readouterr().out and not out.exists()
+    scratch = tmp_path / "scratch"
+    assert main([*simulated, str(scratch)]) == 0
+    sessions = bl.load(scratch / one.parent.name / one.name).sessions
+    assert sessions["sim-002"].source.startswith("simulated by history simulate; promoted from the history")
+    assert bl.load(scratch / "a__avx2__2c2t" / "torch-x__noipex__notf.json").sessions["h-runner1"].source.startswith(
+        "promoted from the history")
+
+
+def test_promote_says_which_sessions_the_baselines_file_kept(tmp_path, capsys) -> None:
+    """Older sessions than the file's newest eight age out as they are written: 'promoted 3' would be untrue."""
+    from infergate.measuring import baselines as bl
+
+    newer, older, out = tmp_path / "newer", tmp_path / "older", tmp_path / "baselines"
+    for n in range(7):
+        history_cli.add([results(tmp_path / f"n{n}.json", night=f"2026-11-{n + 10}", session=f"new-{n}")], newer)
+    for n in range(3):
+        history_cli.add([results(tmp_path / f"o{n}.json", night=f"2026-10-{n + 10}", session=f"old-{n}")], older)
+    assert main(["history", "--history", str(newer), "promote", "--all", "--baselines", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--history", str(older), "promote", "--all", "--baselines", str(out)]) == 0
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert said.startswith("infergate history: promoted 1 session(s) (old-2) into ")
+    assert said.endswith("; 2 of the 3 aged out at once, older than the newest 8 session(s) its cases keep")
+    assert "old-2" in bl.load(out / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions
+
+
 @pytest.mark.parametrize(("machine_class", "lane"), [("merged", "torch-x__noipex__notf"),
                                                      ("m__avx2__2c2t", "../../etc"), ("../m__avx2__2c2t", "x")])
 @pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
