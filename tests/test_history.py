@@ -151,8 +151,14 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     kept = bl.load(wide / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions
     assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
     capsys.readouterr()
-    assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
-    assert "holds no runs" in capsys.readouterr().out
+    assert main([*argv[:7], "ipex", *argv[8:]]) == 2  # a lock's name: the history knows lanes by results' names
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and "holds no runs of machine class 'm__avx2__2c2t' lane 'ipex' (its lanes of that " \
+                              "class: torch-x__noipex__notf; --lane is the name results give" in said[0], said
+    assert main([*argv[:5], "other__avx2__2c2t", *argv[6:]]) == 2
+    assert "lane 'torch-x__noipex__notf' (no run of that class;" in capsys.readouterr().out
+    assert main([*argv[:4], "--all", *argv[6:]]) == 2  # --all with --lane: it promoted every lane, unsaid
+    assert "--all takes every class x lane: --lane applies with --class only" in capsys.readouterr().out
     assert main([*argv[:4], "--class", "m__avx2__2c2t", "--baselines", str(tmp_path / "x")]) == 2
     assert "needs --lane" in capsys.readouterr().out
     every = tmp_path / "every"

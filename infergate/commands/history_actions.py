@@ -110,6 +110,8 @@ def run(args: argparse.Namespace) -> list[str]:
             raise UsageError("history promote --simulated writes invented nights: give --baselines a directory of "
                              f"its own, not this checkout's {REPO_ROOT / 'baselines'}, which the gate judges real "
                              "runs against")
+        if args.all and args.lane is not None:  # --all used to drop it in silence and promote every lane
+            raise UsageError("history promote --all takes every class x lane: --lane applies with --class only")
         if args.all:
             return promote_all(args.history, args.sessions, args.baselines, args.simulated)
         if args.lane is None:
@@ -203,7 +205,10 @@ def _promotable(history: History, root: Path, machine_class: str, lane: str, ses
 
     chosen = window(history, machine_class, lane, sessions)
     if not chosen:
-        raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r}")
+        lanes = [held for c, held in history.classes_and_lanes() if c == machine_class]
+        there = f"its lanes of that class: {', '.join(lanes)}" if lanes else "no run of that class"
+        raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r} "
+                            f"({there}; --lane is the name results give, torch-...__tf-..., not a lock's)")
     invented = {r.session for r, _ in history.of(machine_class, lane) if r.commit == SIMULATED}
     if simulated:
         return [(sid, dataclasses.replace(info, source=f"simulated by history simulate; {info.source}"), cases)
