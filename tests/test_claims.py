@@ -225,6 +225,23 @@ def test_only_a_whole_matrix_run_writes_the_committed_report_by_default() -> Non
         assert default_out(parser().parse_args(smaller), "cls", "lane").parts[-4] == "results", smaller
 
 
+@pytest.mark.parametrize("below", [(), ("sub",)])
+def test_an_out_that_is_a_file_is_refused_before_anything_is_measured(tmp_path, capsys, monkeypatch, below) -> None:
+    """It used to fail making OUT/in-progress (a NotADirectoryError traceback) once measuring had begun."""
+    from infergate.commands import claims_cli
+
+    def measuring(*_: object) -> int:
+        raise AssertionError("measuring started")
+
+    monkeypatch.setattr(claims_cli, "measure_claims", measuring)
+    afile = tmp_path / "README.md"
+    afile.write_text("kept")
+    with pytest.raises(SystemExit) as exit_:
+        claims_cli.main(["--archs", "bert", "--tasks", "seqcls", "--out", str(afile.joinpath(*below))])
+    assert exit_.value.code == 2 and f"{afile} exists and is not a directory" in capsys.readouterr().err
+    assert afile.read_text() == "kept"
+
+
 @pytest.mark.parametrize("content", ['{"schema": "something-else", "version": 1}',
                                      '{"schema": "infergate-claims", "version": 1, "rows": [{"model_id": 1}]}',
                                      '{"schema": "infergate-claims", "version": 99, "rows": []}',

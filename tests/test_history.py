@@ -165,8 +165,14 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     kept = bl.load(wide / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions
     assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
     capsys.readouterr()
-    assert main([*argv[:7], "other-lane", *argv[8:]]) == 2
-    assert "holds no runs" in capsys.readouterr().out
+    assert main([*argv[:7], "ipex", *argv[8:]]) == 2  # a lock's name: the history knows lanes by results' names
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and "holds no runs of machine class 'm__avx2__2c2t' lane 'ipex' (its lanes of that " \
+                              "class: torch-x__noipex__notf; --lane is the name results give" in said[0], said
+    assert main([*argv[:5], "other__avx2__2c2t", *argv[6:]]) == 2
+    assert "lane 'torch-x__noipex__notf' (no run of that class;" in capsys.readouterr().out
+    assert main([*argv[:4], "--all", *argv[6:]]) == 2  # --all with --lane: it promoted every lane, unsaid
+    assert "--all takes every class x lane: --lane applies with --class only" in capsys.readouterr().out
     assert main([*argv[:4], "--class", "m__avx2__2c2t", "--baselines", str(tmp_path / "x")]) == 2
     assert "needs --lane" in capsys.readouterr().out
     every = tmp_path / "every"
@@ -202,6 +208,23 @@ def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, a
     assert len(out) == 1 and "does not exist" in out[0]
 
 
+@pytest.mark.parametrize("action", [["publish", "--out"], ["simulate", "--out"], ["promote", "--all", "--baselines"]])
+@pytest.mark.parametrize("below", [(), ("sub",)])
+def test_an_output_directory_that_is_a_file_is_refused_in_one_line_and_the_file_kept(tmp_path, capsys, action,
+                                                                                     below) -> None:
+    """It used to end in a FileExistsError or NotADirectoryError traceback once the command wrote."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "r.json")], root)
+    afile = tmp_path / "README.md"
+    afile.write_text("kept")
+    before = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    with pytest.raises(SystemExit) as exit_:
+        main(["history", "--history", str(root), *action, str(afile.joinpath(*below))])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and f"{afile} exists and is not a directory" in err[-1]
+    assert afile.read_text() == "kept" and {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
+
+
 def _shard(path: Path, night: str, session: str, cases: list[str]) -> Path:
     """One nightly shard job's results: its own session, its share of the cases."""
     data = json.loads(results(path, night=night, session=session).read_text())
@@ -232,6 +255,59 @@ def test_promote_keeps_each_case_its_newest_sessions_when_every_shard_is_a_sessi
                  "--baselines", str(fresh)]) == 0
     for case_id, case in bl.load(fresh / "m__avx2__2c2t" / "torch-x__noipex__notf.json").cases.items():  # min(3,5)
         assert set(case.by_session()) == {f"h-{n}-{case_id[1]}" for n in (2, 3, 4)}, case_id
+
+
+def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines_file(tmp_path, capsys,
+                                                                                     monkeypatch) -> None:
+    """Invented nights in the committed baselines/ would be what the gate judges real runs against;
+    --simulated lets them into a directory of their own, saying so in each session's source."""
+    from infergate.commands import history_actions
+    from infergate.commands.history_simulate import simulate
+    from infergate.core.paths import REPO_ROOT
+    from infergate.measuring import baselines as bl
+
+    one = next(p for p in sorted((REPO_ROOT / "baselines").glob("*/*.json")) if not p.name.endswith(".fusions.json"))
+    recorded = tmp_path / "recorded" / one.parent.name / one.name
+    recorded.parent.mkdir(parents=True)
+    recorded.write_bytes(one.read_bytes())
+    root, out = tmp_path / "history", tmp_path / "baselines"
+    # A measured class x lane that sorts first: --all must refuse before it writes that one's file.
+    history_cli.add([results(tmp_path / "r.json", machine_class="a__avx2__2c2t")], root)
+    simulate(recorded.parent.parent, tmp_path / "made", root, nights=3, step=0.05, at=1, sd=0.013)
+    for which in (["--all"], ["--class", one.parent.name, "--lane", one.stem]):
+        assert main(["history", "--history", str(root), "promote", *which, "--baselines", str(out)]) == 2
+        said = capsys.readouterr().out.strip().splitlines()
+        assert len(said) == 1 and "3 of the 3 session(s)" in said[0], said
+        assert "made by history simulate (sim-000, sim-001, sim-002; their runs record commit 'simulated')" in said[0]
+    assert not out.exists()
+    monkeypatch.setattr(history_actions, "REPO_ROOT", tmp_path)  # out stands for this checkout's baselines/
+    simulated = ["history", "--history", str(root), "promote", "--all", "--simulated", "--baselines"]
+    assert main([*simulated, str(out)]) == 2
+    assert "--simulated writes invented nights" in capsys.readouterr().out and not out.exists()
+    scratch = tmp_path / "scratch"
+    assert main([*simulated, str(scratch)]) == 0
+    sessions = bl.load(scratch / one.parent.name / one.name).sessions
+    assert sessions["sim-002"].source.startswith("simulated by history simulate; promoted from the history")
+    assert bl.load(scratch / "a__avx2__2c2t" / "torch-x__noipex__notf.json").sessions["h-runner1"].source.startswith(
+        "promoted from the history")
+
+
+def test_promote_says_which_sessions_the_baselines_file_kept(tmp_path, capsys) -> None:
+    """Older sessions than the file's newest eight age out as they are written: 'promoted 3' would be untrue."""
+    from infergate.measuring import baselines as bl
+
+    newer, older, out = tmp_path / "newer", tmp_path / "older", tmp_path / "baselines"
+    for n in range(7):
+        history_cli.add([results(tmp_path / f"n{n}.json", night=f"2026-11-{n + 10}", session=f"new-{n}")], newer)
+    for n in range(3):
+        history_cli.add([results(tmp_path / f"o{n}.json", night=f"2026-10-{n + 10}", session=f"old-{n}")], older)
+    assert main(["history", "--history", str(newer), "promote", "--all", "--baselines", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--history", str(older), "promote", "--all", "--baselines", str(out)]) == 0
+    said = capsys.readouterr().out.strip().splitlines()[-1]
+    assert said.startswith("infergate history: promoted 1 session(s) (old-2) into ")
+    assert said.endswith("; 2 of the 3 aged out at once, older than the newest 8 session(s) its cases keep")
+    assert "old-2" in bl.load(out / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions
 
 
 @pytest.mark.parametrize(("machine_class", "lane"), [("merged", "torch-x__noipex__notf"),

@@ -275,10 +275,11 @@ def test_a_malformed_results_file_is_one_line_exit_2_and_writes_nothing(tmp_path
     assert not root.exists()
 
 
-def test_show_of_a_missing_baselines_directory_is_one_line_exit_2(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("action", ["show", "reference"])  # reference printed an empty report and exit 0
+def test_show_or_reference_of_a_missing_baselines_directory_is_one_line_exit_2(tmp_path, capsys, action) -> None:
     from infergate.commands.main import main
 
-    assert main(["baselines", "show", "--baselines", str(tmp_path / "nope")]) == 2
+    assert main(["baselines", action, "--baselines", str(tmp_path / "nope")]) == 2
     out = capsys.readouterr().out.strip().splitlines()
     assert out == [f"infergate baselines: baselines directory {tmp_path / 'nope'} does not exist"], out
 

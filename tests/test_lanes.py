@@ -223,12 +223,12 @@ def test_failed_upgrade_removes_old_stamp(env):
         (
             NOT_FOUND_LOG,
             "infergate: cannot set up lane 'ipex': intel_extension_for_pytorch==2.8.0 is not"
-            " available from the configured registries; full log: ",
+            " available from the configured registries; removed the venv ",
         ),
         (
             OTHER_LOG,
             "infergate: cannot set up lane 'ipex': pip failed: Could not install packages due to"
-            " an OSError: [Errno 28] No space left on device; full log: ",
+            " an OSError: [Errno 28] No space left on device; removed the venv ",
         ),
         (CONFLICT_LOG, "infergate: cannot set up lane 'ipex': conflicting pins: "),
     ],
@@ -245,7 +245,9 @@ def test_cli_failure_is_one_line_on_stderr_exit_2(env, capsys, log, expected):
     assert out == ""
     assert err.count("\n") == 1 and err.endswith("\n")
     assert err.startswith(expected)
-    assert err.rstrip("\n").endswith(f"full log: {env.venvs / 'ipex' / lane_venvs.INSTALL_LOG_NAME}")
+    # The venv this first install made is removed; its log is kept beside it.
+    assert err.rstrip("\n").endswith(f"; removed the venv {env.venvs / 'ipex'} it had made; full log: "
+                                      f"{env.venvs / ('ipex' + lane_venvs.INSTALL_LOG_NAME)}")
 
 
 def test_missing_lock_lists_valid_lanes(env, capsys):
@@ -471,11 +473,43 @@ def test_python_command(env, capsys):
 
 
 def test_python_after_failed_install(env):
-    env.pip.returncode = 1
+    env.ensure()
+    (env.lanes_dir / "ipex.lock").write_text(LOCK_V2)
+    env.pip.returncode = 1  # a failed upgrade keeps the venv it did not make, without its stamp
     with pytest.raises(LaneError):
         env.ensure()
     with pytest.raises(LaneError, match="never installed completely"):
         lane_python("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs)
+
+
+def test_a_failed_first_install_removes_the_venv_it_made_and_keeps_its_log(env):
+    """A half-installed venv stayed behind (26 MB for a file pip could not read)."""
+    env.pip.returncode, env.pip.log = 1, OTHER_LOG
+    with pytest.raises(LaneError, match=f"; removed the venv {re.escape(str(env.venvs / 'ipex'))} it had made; "):
+        env.ensure()
+    assert env.mkvenv.created == [env.venvs / "ipex"] and not (env.venvs / "ipex").exists()
+    assert (env.venvs / ("ipex" + lane_venvs.INSTALL_LOG_NAME)).read_text() == OTHER_LOG
+    with pytest.raises(LaneError, match="is not set up"):
+        lane_python("ipex", lanes_dir=env.lanes_dir, venvs=env.venvs)
+
+
+@pytest.mark.parametrize("name, text, problem", [
+    ("ok.toml", "[tool.infergate]\n", "is not a lock file: a lane is a name (e.g. ipex) or a path to a .lock file"),
+    ("ok.lock", "# mine\n[tool.infergate]\nmodels = []\n",
+     "line 2 is not a requirement (name==version): '[tool.infergate]'; is it a lock?"),
+    ("ok.lock", "# only a comment\n", "pins no package: is it a lock?"),
+])
+def test_a_file_that_is_not_a_lock_is_refused_before_any_venv_is_made(env, tmp_path, capsys, name, text, problem):
+    """It made a venv, then failed in pip ("Invalid requirement: '[tool.infergate]'") and left it."""
+    given = tmp_path / "cfg" / name
+    given.parent.mkdir()
+    given.write_text(text)
+    assert main(["ensure", str(given)], lanes_dir=env.lanes_dir, venvs=env.venvs, pip_runner=env.pip,
+                venv_creator=env.mkvenv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err, err
+    assert env.mkvenv.created == [] and env.pip.calls == [] and not env.venvs.exists()
+    assert given.read_text() == text
 
 
 # ---- stdlib only ----------------------------------------------------------------------------

@@ -280,11 +280,16 @@ def import_files(paths: list[Path], root: Path, origin: str, today: str | None =
     return lines
 
 
-def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
-    # A mistyped --baselines printed a blank line and exit 0, as if the tree had no baselines.
+def require_baselines_dir(root: Path) -> None:
+    """What ``show`` and ``reference`` read: a mistyped --baselines printed an empty report and exit 0,
+    as if the tree had no baselines."""
     if not root.is_dir():
         raise DataFileError(f"baselines directory {root} " + ("is not a directory" if root.exists()
                                                                else "does not exist"))
+
+
+def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
+    require_baselines_dir(root)
     lines = []
     for path in sorted(root.glob("*/*.json")):
         if path.name.endswith(".fusions.json"):

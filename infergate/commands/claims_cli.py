@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..building.variants import COMPILE, JIT, JIT_IPEX, REFERENCE, TORCH_GROUP, process_group
 from ..core.paths import REPO_ROOT
-from ..core.validate import seconds_up_to, whole_number
+from ..core.validate import directory, seconds_up_to, whole_number
 from ..matrix.dtypes import DType
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
@@ -118,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
                    help="torch threads. Default: every CPU this process may use")
     p.add_argument("--timeout", type=seconds_up_to(7200), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                    help=f"per-row worker limit. Default: {DEFAULT_TIMEOUT_S:g}")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=directory, default=None,
                    help="report directory; rows are written to OUT/in-progress as they finish and the report "
                         "replaces OUT's only when the run ends. Default: docs/claims/<machine class>/<lane> for "
                         "the whole matrix (every architecture, task and dtype, base size, eager attention: "

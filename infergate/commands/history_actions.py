@@ -14,10 +14,14 @@ from ..core.defaults import CHANGE_PENALTY as DEFAULT_PENALTY
 from ..core.defaults import MAX_SESSIONS
 from ..core.errors import DataFileError, UsageError
 from ..core.paths import REPO_ROOT
-from ..core.validate import fraction_type, whole_number
+from ..core.validate import directory, fraction_type, whole_number
 
 if TYPE_CHECKING:
+    from ..measuring.baseline_records import CaseBaseline, SessionInfo
+    from ..measuring.history import History
     from ..measuring.history_replay import Recorded
+
+    Promoted = list[tuple[str, SessionInfo, dict[str, CaseBaseline]]]  # (session id, its description, cases)
 
 CALIBRATION_SDS = (0.010, 0.013, 0.017, 0.030)  # 1.3 %: AMD jit between three calibration sessions (--sds for others)
 # Detectors measured beside the default at 1.7 %: (penalty, alarm z). The one used until 2026-12-06,
@@ -48,14 +52,17 @@ def add_parsers(sub: Any) -> None:
     p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
                            help=f"how many of each case's newest sessions. Default: {MAX_SESSIONS}, "
                                 "as many as a case keeps")
-    p_promote.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
+    p_promote.add_argument("--baselines", type=directory, default=REPO_ROOT / "baselines",
                            help="where the baselines are written: the history's sessions join the files there "
                                 "(a rolling window: give a directory of its own). Default: this checkout's "
                                 "baselines/, the committed files")
+    p_promote.add_argument("--simulated", action="store_true",
+                           help="also promote nights made by history simulate, their sessions' source saying so "
+                                "(experiments: refused into this checkout's baselines/). Default: refused")
     p_pub = sub.add_parser("publish", help="the static site: a page per class x lane, open regressions")
-    p_pub.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p_pub.add_argument("--out", type=directory, required=True, metavar="DIR")
     p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
-    p_sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the results files go")
+    p_sim.add_argument("--out", type=directory, required=True, metavar="DIR", help="where the results files go")
     p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30, help="nights appended. Default: 30")
     p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts. Default: 20")
     p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
@@ -100,11 +107,17 @@ def run(args: argparse.Namespace) -> list[str]:
             return new_lines(args.history, args.new_against, args.hold)
         return detect_lines(args.history, args.hold)
     if args.action == "promote":
+        if args.simulated and args.baselines.resolve() == (REPO_ROOT / "baselines").resolve():
+            raise UsageError("history promote --simulated writes invented nights: give --baselines a directory of "
+                             f"its own, not this checkout's {REPO_ROOT / 'baselines'}, which the gate judges real "
+                             "runs against")
+        if args.all and args.lane is not None:  # --all used to drop it in silence and promote every lane
+            raise UsageError("history promote --all takes every class x lane: --lane applies with --class only")
         if args.all:
-            return promote_all(args.history, args.sessions, args.baselines)
+            return promote_all(args.history, args.sessions, args.baselines, args.simulated)
         if args.lane is None:
             raise UsageError("history promote --class needs --lane")
-        return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines)
+        return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines, args.simulated)
     if args.action == "publish":
         found = analyse(hi.load(args.history))
         if not found:
@@ -165,29 +178,70 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     return lines
 
 
-def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines: Path) -> list[str]:
-    from ..measuring import baselines as bl
+def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines: Path,
+            simulated: bool = False) -> list[str]:
     from ..measuring import history as hi
-    from ..measuring.history_analysis import window
 
-    chosen = window(hi.load(root, machine_class), machine_class, lane, sessions)
+    chosen = _promotable(hi.load(root, machine_class), root, machine_class, lane, sessions, simulated)
+    return _write_promoted(chosen, machine_class, lane, baselines)
+
+
+def promote_all(root: Path, sessions: int, baselines: Path, simulated: bool = False) -> list[str]:
+    from ..measuring import history as hi
+
+    history = hi.load(root)
+    pairs = history.classes_and_lanes()
+    if not pairs:
+        raise DataFileError(f"history {root} holds no runs: nothing to promote")
+    # Every class x lane is chosen and checked before one is written: a refused one leaves all as they were.
+    chosen = [(c, lane, _promotable(history, root, c, lane, sessions, simulated)) for c, lane in pairs]
+    return [line for c, lane, sessions_of in chosen for line in _write_promoted(sessions_of, c, lane, baselines)]
+
+
+def _promotable(history: History, root: Path, machine_class: str, lane: str, sessions: int,
+                simulated: bool) -> Promoted:
+    """The sessions promote would write; refused when there are none, or when any was simulated
+    unless ``simulated`` allows them (their source then says so, as ``baselines show`` lists it)."""
+    import dataclasses
+
+    from ..measuring.history_analysis import window
+    from .history_simulate import SIMULATED
+
+    chosen = window(history, machine_class, lane, sessions)
     if not chosen:
-        raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r}")
+        lanes = [held for c, held in history.classes_and_lanes() if c == machine_class]
+        there = f"its lanes of that class: {', '.join(lanes)}" if lanes else "no run of that class"
+        raise DataFileError(f"history {root} holds no runs of machine class {machine_class!r} lane {lane!r} "
+                            f"({there}; --lane is the name results give, torch-...__tf-..., not a lock's)")
+    invented = {r.session for r, _ in history.of(machine_class, lane) if r.commit == SIMULATED}
+    if simulated:
+        return [(sid, dataclasses.replace(info, source=f"simulated by history simulate; {info.source}"), cases)
+                if sid in invented else (sid, info, cases) for sid, info, cases in chosen]
+    if made_up := [sid for sid, _, _ in chosen if sid in invented]:
+        named = ", ".join(made_up) if len(made_up) <= 4 else f"{made_up[0]} … {made_up[-1]}"
+        raise DataFileError(f"history {root}: {len(made_up)} of the {len(chosen)} session(s) of machine class "
+                            f"{machine_class!r} lane {lane!r} promote would write were made by history simulate "
+                            f"({named}; their runs record commit {SIMULATED!r}): invented nights never become "
+                            "baselines unasked, the gate would judge real runs against them; promote from a "
+                            "history of measured nights, or into a baselines directory of its own with --simulated")
+    return chosen
+
+
+def _write_promoted(chosen: Promoted, machine_class: str, lane: str, baselines: Path) -> list[str]:
+    """Joins the sessions to the class x lane's baselines file and says which of them it kept: the
+    file keeps each case's newest sessions only, so older promoted ones can age out at once."""
+    from ..measuring import baselines as bl
+
     target = bl.baseline_path(baselines, machine_class, lane)
     lines = []
     for sid, info, cases in chosen:
         lines += bl.update(target, cases, machine_class, lane, session=(sid, info))
-    lines.append(f"promoted {len(chosen)} session(s) ({', '.join(s for s, _, _ in chosen)}) into {target}")
+    held = {r.session for case in bl.load(target).cases.values() for r in case.runs}
+    kept = [sid for sid, _, _ in chosen if sid in held]
+    aged = (f"; {len(chosen) - len(kept)} of the {len(chosen)} aged out at once, older than the newest "
+            f"{MAX_SESSIONS} session(s) its cases keep" if len(kept) < len(chosen) else "")
+    lines.append(f"promoted {len(kept)} session(s) ({', '.join(kept) or 'none'}) into {target}{aged}")
     return lines
-
-
-def promote_all(root: Path, sessions: int, baselines: Path) -> list[str]:
-    from ..measuring import history as hi
-
-    pairs = hi.load(root).classes_and_lanes()
-    if not pairs:
-        raise DataFileError(f"history {root} holds no runs: nothing to promote")
-    return [line for machine_class, lane in pairs for line in promote(root, machine_class, lane, sessions, baselines)]
 
 
 def _recorded(root: Path) -> Recorded:

@@ -4,7 +4,8 @@ history directory through ``history add``, with a drop injected into one case at
 Every case of the committed baselines file of a class and lane gives its recorded speedup level;
 each night adds a between-night draw (``--sd``) and the mean of ``--runs`` within-session
 deviations resampled from the recorded sessions (measuring/history_replay.py). The results files
-say they are simulated: session ``sim-NNN``, commit ``simulated``, source ``simulated-*.json``.
+say they are simulated: session ``sim-NNN``, commit ``simulated``, source ``simulated-*.json``; the
+history keeps the commit, and ``history promote`` refuses those nights unless given ``--simulated``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from ..measuring import baselines as bl
 from ..measuring.baseline_rules import recipe_of
 from ..measuring.history_replay import Recorded, recorded
 from .history_add import add
+
+# The commit every simulated night records, kept by the history as its run's commit: a measured run's
+# is a git hash or null, so this marks the nights as invented wherever they go (promote refuses them).
+SIMULATED = "simulated"
 
 
 def baseline_files(root: Path) -> list[bl.BaselineFile]:
@@ -49,7 +54,7 @@ def night_results(f: bl.BaselineFile, night: int, day: date, values: dict[str, l
     stamp = f"{day.isoformat()}T02:{night % 60:02d}:00+00:00"
     session = f"sim-{night:03d}"
     info = {"machine_class": f.machine_class, "lane": f.lane, "cpu": "simulated", "environment": {},
-            "provenance": {"commit": "simulated", "lock": lock, "packages": {"lock": lock}, "cpu_flags": []},
+            "provenance": {"commit": SIMULATED, "lock": lock, "packages": {"lock": lock}, "cpu_flags": []},
             "infergate": {"results_version": 1, "session": session, "estimator": "median-of-round-ratios",
                           "session_info": {"host": session, "kernel": "simulated", "first": stamp, "last": stamp,
                                            "environment": {}, "source": "simulated"}}}

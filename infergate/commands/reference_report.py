@@ -185,8 +185,11 @@ def mdd_table(found: Found, today: int, gated: int, proposed_priors: Sequence[tu
 def report(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path], confidence: float = 0.95,
            today: int = DEFAULT_REPEAT, gated: int = 15, priors: Sequence[tuple[float, int]] = (),
            envprobes: Sequence[Path] = ()) -> list[str]:
+    from .baseline_sessions import require_baselines_dir
+
     if not 0.5 < confidence < 1 or math.isnan(confidence):
         raise UsageError(f"--confidence must be in (0.5, 1), got {confidence}")
+    require_baselines_dir(root)
     runs, notes = load_runs(root, other_boots, occasions)
     table, found = spread_table(runs, confidence)
     probes = envprobe_table(envprobes, confidence) + [""] if envprobes else []

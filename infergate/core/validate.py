@@ -8,9 +8,13 @@ from typing import Any
 
 
 def directory(value: str) -> Path:
+    """A directory to write into (made when missing): refused now, before anything is measured or
+    written, when it cannot be one (an existing file, or a path under one), where creating it later
+    ended in a FileExistsError or NotADirectoryError traceback."""
     path = Path(value)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} exists and is not a directory")
+    _refuse_a_file_above(value, path)
     return path
 
 
@@ -20,12 +24,17 @@ def output_file(value: str) -> Path:
     path = Path(value)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is a directory: name a file")
+    _refuse_a_file_above(value, path)
+    return path
+
+
+def _refuse_a_file_above(value: str, path: Path) -> None:
+    """The nearest existing ancestor must be a directory: the missing ones cannot be made under a file."""
     for parent in path.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"{value}: {parent} exists and is not a directory")
             break
-    return path
 
 
 def fraction_type(value: str) -> float:

@@ -72,6 +72,9 @@ def available_lanes(lanes_dir: Path) -> list[str]:
 def name_and_lock(spec: str, lanes_dir: Path) -> tuple[str, Path]:
     if spec.endswith(".lock") or os.sep in spec:
         lock = Path(spec)
+        if lock.suffix != ".lock":  # a config or requirements file made a venv, then failed in pip
+            raise LaneError(f"{spec} is not a lock file: a lane is a name (e.g. ipex) or a path to a .lock file, "
+                            "as 'python3 -m infergate lanes lock' writes them")
         name = lock.stem
     else:
         name = spec
@@ -101,12 +104,51 @@ def resolve_lane(
         valid = ", ".join(available_lanes(lanes_dir)) or "none"
         raise LaneError(f"no lock file for lane '{name}' at {lock}; valid lanes: {valid}")
     try:  # every command reads it as text: a wrong file given by path is one line here, not a traceback
-        lock.read_text(encoding="utf-8")
+        text = lock.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise LaneError(f"lock file {lock} is not UTF-8 text (byte {exc.start}): is it a lock?") from None
     except OSError as exc:
         raise LaneError(f"cannot read lock file {lock}: {exc.strerror or exc}") from None
+    check_requirements(lock, text)
     return Lane(name=name, lock=lock, venv=venv_of(name, lock, lanes_dir, venvs))
+
+
+# A lock's line, its continuations joined and its comment cut: a pip option (-r, --index-url), or a
+# distribution name followed by nothing, extras, a version specifier, '@ url', a marker or --hash.
+_REQUIREMENT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?\s*(?:\[[^\]]*\]\s*)?"
+                          r"(?:$|===?|~=|!=|<=?|>=?|@|;|--hash=)")
+_CONTINUED = "\\"  # a line ending in a backslash goes on on the next one (a hashed pin's --hash lines)
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) of each requirement as pip reads it: continuations joined, comments cut."""
+    out: list[tuple[int, str]] = []
+    pending: tuple[int, str] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(?:^|\s)#.*$", "", raw).strip()
+        start, joined = pending or (number, "")
+        joined = f"{joined} {line.removesuffix(_CONTINUED).strip()}".strip()
+        pending = (start, joined) if line.endswith(_CONTINUED) else None
+        if pending is None and joined:
+            out.append((start, joined))
+    if pending is not None and pending[1]:
+        out.append(pending)
+    return out
+
+
+def check_requirements(lock: Path, text: str) -> None:
+    """Before a venv is made for it: every line of the lock a requirement pip reads, and one at least.
+    Any other file (a TOML config, say) made a venv, then failed in pip ("Invalid requirement")."""
+    pins = 0
+    for number, line in _logical_lines(text):
+        if line.startswith("-"):
+            continue
+        if not _REQUIREMENT.match(line):
+            raise LaneError(f"lock file {lock} line {number} is not a requirement (name==version): "
+                            f"{line[:60]!r}; is it a lock?")
+        pins += 1
+    if not pins:
+        raise LaneError(f"lock file {lock} pins no package: is it a lock?")
 
 
 # --------------------------------------------------------------------------------------------

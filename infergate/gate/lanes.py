@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from .lane_pip import FreezeRunner, PipRunner, VenvCreator, classify_pip_failure, create_venv, pip_freeze, run_pip
 from .lane_venvs import (
     DEFAULT_LANES_DIR,
+    INSTALL_LOG_NAME,
     STAMP_NAME,
     LaneError,
     atomic_write_text,
@@ -71,7 +73,8 @@ def ensure(
 ) -> EnsureResult:
     """Create the lane's venv if needed and install its lock unless the stamp says it's done."""
     spec = resolve_lane(lane, lanes_dir=lanes_dir, venvs=venvs)
-    if not spec.python.exists():
+    made = not spec.python.exists()
+    if made:
         venv_creator(spec.venv)
         if not spec.python.exists():
             raise LaneError(f"cannot set up lane '{spec.name}': venv {spec.venv} has no python")
@@ -111,12 +114,26 @@ def ensure(
         except OSError:
             log_text = ""
         reason = classify_pip_failure(log_text, returncode)
-        raise LaneError(
-            f"cannot set up lane '{spec.name}': {reason}; full log: {spec.install_log}"
-        )
+        log, removed = (_remove_venv(spec.venv, spec.install_log) if made else (spec.install_log, ""))
+        raise LaneError(f"cannot set up lane '{spec.name}': {reason}{removed}; full log: {log}")
 
     atomic_write_text(spec.stamp, digest + "\n")
     return EnsureResult(spec.name, spec.venv, installed=True, packages=packages, seconds=seconds, unhashed=unhashed)
+
+
+def _remove_venv(venv: Path, install_log: Path) -> tuple[Path, str]:
+    """Removes a venv this ensure made and pip failed to fill (a half-installed venv stayed behind,
+    tens of MB); its install log is kept beside it. The log's path, and what the message adds."""
+    kept = venv.with_name(venv.name + INSTALL_LOG_NAME)
+    try:
+        install_log.replace(kept)
+    except OSError:
+        kept = install_log  # still in the venv: the venv stays too, so the log it names is there
+        return kept, f"; the venv {venv} it made is left (its install log could not be moved out)"
+    shutil.rmtree(venv, ignore_errors=True)
+    if venv.exists():
+        return kept, f"; the venv {venv} it made could not be removed whole: remove it by hand"
+    return kept, f"; removed the venv {venv} it had made"
 
 
 # PyTorch's compute-platform local labels (2.8.0+cpu, 2.8.0+cu128, ...). Stripped so the lock
