@@ -471,16 +471,23 @@ def test_init_writes_a_path_with_quotes_or_backslashes_as_valid_toml(tmp_path: P
 def test_init_says_how_to_run_the_file_where_it_is_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture) -> None:
     # In a project, --ig-config alone collects nothing (auto adds the packaged suites only for the
-    # rootdir's pyproject): the hint names --ig-suite all. This checkout collects them in correctness/.
+    # rootdir's pyproject): the hint names --ig-suite all. This checkout collects them in correctness/
+    # and perf/, which a bare pytest (testpaths: tests/, correctness/) leaves out. "--ig-config FILE"
+    # with a space failed here: pytest took FILE for a test path and moved the rootdir to its directory.
     from infergate.commands.init import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["--output", "models.toml"]) == 0
-    assert capsys.readouterr().out == "wrote models.toml; run: pytest --ig-config models.toml --ig-suite all\n"
-    assert "Run them with   pytest --ig-config models.toml --ig-suite all\n" in Path("models.toml").read_text()
-    monkeypatch.chdir(Path(__file__).parent.parent)
+    assert capsys.readouterr().out == "wrote models.toml; run: pytest --ig-config=models.toml --ig-suite all\n"
+    assert "Run them with   pytest --ig-config=models.toml --ig-suite all\n" in Path("models.toml").read_text()
+    checkout = Path(__file__).parent.parent
+    monkeypatch.chdir(checkout)
     assert main(["--output", str(tmp_path / "here.toml")]) == 0
-    assert capsys.readouterr().out.endswith(f"run: pytest --ig-config {tmp_path / 'here.toml'}\n")
+    assert capsys.readouterr().out.endswith(f"run: pytest correctness perf --ig-config={tmp_path / 'here.toml'}\n")
+    monkeypatch.chdir(checkout / "examples")  # the suites' paths are the working directory's
+    there = tmp_path / "there.toml"
+    assert main(["--output", str(there)]) == 0
+    assert capsys.readouterr().out.endswith(f"run: pytest ../correctness ../perf --ig-config={there}\n")
 
 
 def test_init_writes_a_relative_checkpoint_as_the_config_file_reads_it(
