@@ -14,7 +14,7 @@ import pytest
 
 from infergate.building.cases import PROFILES, Case, correctness_cases, perf_cases
 from infergate.building.user_cases import configured, notes, user_cases
-from infergate.core.errors import BuildError
+from infergate.core.errors import BuildError, UsageError
 from infergate.matrix.dtypes import DType
 from infergate.matrix.user_config import ConfigError, load_config
 
@@ -578,6 +578,21 @@ def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch:
     rows = json.loads((out / "claims.json").read_text())["rows"]
     assert [(r["model_id"], r["shape"], r["dtype"]) for r in rows] == [("mine-seqcls-custom", "b1s16", "fp32")]
     assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == DEFAULT_PROCESSES
+
+
+@pytest.mark.lane_independent
+def test_claims_refuses_a_given_config_with_archs_and_keeps_the_implicit_pyproject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--archs`` selects the zoo's rows: a --config given with it was ignored, unread, even when broken."""
+    from infergate.commands.claims_cli import configured_rows
+
+    monkeypatch.chdir(tmp_path)
+    broken = _write(tmp_path, "[tool.infergate\n", "broken.toml")
+    with pytest.raises(UsageError, match="^--config and --archs choose the rows from different sources"):
+        configured_rows(broken, ["--archs", "bert", "--config", str(broken)])
+    _write(tmp_path, _model(tasks='["seqcls"]'))  # the implicit default: --archs still replaces it
+    assert configured_rows(None, ["--archs=bert"]) == []
+    assert [r.name for r in configured_rows(None, [])] == ["m-seqcls-real-eager_attn b1s128 fp32"]
 
 
 class _WouldWrite(Exception):
