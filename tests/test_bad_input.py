@@ -157,6 +157,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              "afile exists and is not a directory", files={"afile": "x"}),
     Scenario("results-json-dir", "`--ig-json` naming a directory", ("--ig-json", "adir"),
              "adir is a directory: name a file", files={"adir/mine.txt": "x"}),
+    # Refused only after the whole run's measuring, once ("baselines NOT updated").
+    Scenario("inject-record", "`--ig-inject-slowdown` with `--ig-update-baselines`",
+             ("--ig-inject-slowdown", "jit=0.1", "--ig-update-baselines"),
+             "--ig-inject-slowdown slows a variant on purpose and such a run never records baselines"),
     Scenario("baseline-empty", "empty baselines file", ("--co", "-q"), "is empty", files={"{baselines}": ""}),
     Scenario("baseline-truncated", "truncated baselines file", ("--co", "-q"),
              "is not valid JSON (truncated or corrupt?)", files={"{baselines}": _baseline_text()[:150]}),
@@ -282,6 +286,13 @@ SCENARIOS: tuple[Scenario, ...] = (
              "'amd-epyc__avx512__2c2t' / '../../x' is not a machine class and lane",
              files={"r.json": _results_text(machine_class=RUNNER_CLASS, lane="../../x")},
              cli=("-m", "infergate", "baselines", "add", "r.json", "--baselines", "baselines")),
+    # The --config was ignored unread. --out names another lane: were the refusal gone, the run would
+    # stop there (refuse_misnamed) before measuring anything.
+    Scenario("claims-config-archs", "`claims --config FILE` with `--archs`", (),
+             "--config and --archs choose the rows from different sources",
+             files={"malformed.toml": "[tool.infergate\n"},
+             cli=("-m", "infergate", "claims", "--archs", "bert", "--tasks", "seqcls", "--config", "malformed.toml",
+                  "--out", "claims/torch-0.0__noipex__tf-0.0")),
 )
 
 
@@ -329,7 +340,8 @@ def message_of(output: str) -> str:
                 return m.group(1)
         if line.startswith("ERROR: ") and not line.startswith("ERROR: usage:"):
             return line[len("ERROR: "):]
-        if line.startswith(("infergate: ", "infergate baselines: ", "infergate init: ", "infergate history: ")):
+        if line.startswith(("infergate: ", "infergate baselines: ", "infergate init: ", "infergate history: ",
+                            "infergate claims: ")):
             return line
     raise AssertionError(f"no message found in:\n{output}")
 
@@ -368,9 +380,9 @@ def test_bad_input_gets_one_clear_line(scenario: Scenario, pytester: pytest.Pyte
         assert path.read_bytes() == data, f"{path} was changed"
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id.startswith(("import-", "add-"))],
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.id.startswith(("import-", "add-", "claims-"))],
                          ids=lambda s: s.id)
-def test_a_refused_import_exits_2_and_writes_nothing(scenario: Scenario, tmp_path: Path) -> None:
+def test_a_refused_command_exits_2_and_writes_nothing(scenario: Scenario, tmp_path: Path) -> None:
     output, status, written = run_scenario(scenario, tmp_path)
     assert status == 2 and len(output.strip().splitlines()) == 1, output
     assert {p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".lock"} == set(written), output

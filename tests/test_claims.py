@@ -66,6 +66,22 @@ def test_the_share_comes_out_below_the_guides_seventy_percent_when_the_models_sa
     assert "8 of 10 models (80%), at or above" in high.sentence("cls")
 
 
+def test_the_headline_says_how_many_counted_models_were_measured_while_disturbed() -> None:
+    """The tables flag a disturbed row (⚠); the one-line answer, quoted alone, counted them without a word."""
+    from infergate.measuring.inrun_noise import InRunNoise
+    from infergate.reports.claims_report import summary_table
+
+    rows = models_with_benefits([1.3, 1.2, 1.12, 1.08, 1.07, 1.06, 1.02, 1.02, 0.95, 0.9])
+    assert "disturbed" not in fusion_share(rows, "fp32").sentence("cls")
+    for m in (rows[0], rows[3], rows[9]):  # two counted, one not: only the counted are the count's
+        assert m.timing is not None
+        m.timing.noise = InRunNoise(samples=20, others_runnable=1.2, others_runnable_max=2)
+    note = "; 2 of the 6 counted measured while disturbed (⚠)"
+    assert fusion_share(rows, "fp32").sentence("cls").endswith(note)
+    assert note in " ".join(render(rows, {"command": "`x`"}, "cls", ["fp32"]).split())  # claims.md wraps it
+    assert f"| 6 of 10 models{note} |" in "\n".join(summary_table([("cls", "lane", ["fp32"], rows)]))
+
+
 def test_the_share_counts_one_row_per_model_and_says_when_a_dtype_was_not_measured() -> None:
     rows = models_with_benefits([1.3, 1.0])
     rows.append(row({"jit": 80.0, "jit_ipex": 60.0}, model="m0-qa-base-eager_attn", shape="b1s384"))

@@ -6,6 +6,8 @@ import pytest
 
 from infergate.core import exit_codes
 
+pytest_plugins = ["pytester"]
+
 
 def test_run_reports_pytests_own_codes_with_pytests_meaning() -> None:
     # pytest.ExitCode is the reference; a Ctrl-C (2) once read "usage error" (review S5).
@@ -30,3 +32,30 @@ def test_infergates_own_codes_are_distinct_and_outside_pytests_range() -> None:
     own = [exit_codes.INCONCLUSIVE, exit_codes.NOTHING_JUDGED, exit_codes.UNVERIFIED, exit_codes.ERROR]
     assert len(set(own)) == len(own)
     assert not set(own) & {int(c) for c in pytest.ExitCode}
+
+
+def test_a_run_that_started_no_test_is_not_called_a_pass() -> None:
+    """`run --collect-only` judged nothing, exited 0 and its closing line said 'exit code 0: pass'."""
+    for recording in (False, True):  # nor "recorded": nothing was
+        meaning = exit_codes.run_meaning(exit_codes.OK, recording=recording, nothing_run="--collect-only")
+        assert meaning == "nothing run (--collect-only): not a pass"
+    # A failure is still the failure: the reason is pytest's code's.
+    assert exit_codes.run_meaning(4, nothing_run="--collect-only") == "pytest usage error"
+
+
+@pytest.mark.parametrize(("argv", "closing"), [(["--collect-only"], "nothing run (--collect-only): not a pass"),
+                                               (["--fixtures"], "nothing run (no test started): not a pass"),
+                                               ([], "pass")])
+def test_the_run_commands_closing_line_says_whether_a_test_started(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+        argv: list[str], closing: str) -> None:
+    from infergate.commands import run
+
+    pytester.makepyfile("def test_one():\n    pass\n")
+
+    def one_test(args: list[str], plugins: list[object] | None = None) -> int:  # in place of perf/: one test
+        return int(pytester.inline_run("-p", "no:cacheprovider", *argv, plugins=plugins or []).ret)
+
+    monkeypatch.setattr(pytest, "main", one_test)
+    assert run.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(f"exit code 0: {closing}")

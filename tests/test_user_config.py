@@ -14,7 +14,7 @@ import pytest
 
 from infergate.building.cases import PROFILES, Case, correctness_cases, perf_cases
 from infergate.building.user_cases import configured, notes, user_cases
-from infergate.core.errors import BuildError
+from infergate.core.errors import BuildError, UsageError
 from infergate.matrix.dtypes import DType
 from infergate.matrix.user_config import ConfigError, load_config
 
@@ -471,16 +471,23 @@ def test_init_writes_a_path_with_quotes_or_backslashes_as_valid_toml(tmp_path: P
 def test_init_says_how_to_run_the_file_where_it_is_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        capsys: pytest.CaptureFixture) -> None:
     # In a project, --ig-config alone collects nothing (auto adds the packaged suites only for the
-    # rootdir's pyproject): the hint names --ig-suite all. This checkout collects them in correctness/.
+    # rootdir's pyproject): the hint names --ig-suite all. This checkout collects them in correctness/
+    # and perf/, which a bare pytest (testpaths: tests/, correctness/) leaves out. "--ig-config FILE"
+    # with a space failed here: pytest took FILE for a test path and moved the rootdir to its directory.
     from infergate.commands.init import main
 
     monkeypatch.chdir(tmp_path)
     assert main(["--output", "models.toml"]) == 0
-    assert capsys.readouterr().out == "wrote models.toml; run: pytest --ig-config models.toml --ig-suite all\n"
-    assert "Run them with   pytest --ig-config models.toml --ig-suite all\n" in Path("models.toml").read_text()
-    monkeypatch.chdir(Path(__file__).parent.parent)
+    assert capsys.readouterr().out == "wrote models.toml; run: pytest --ig-config=models.toml --ig-suite all\n"
+    assert "Run them with   pytest --ig-config=models.toml --ig-suite all\n" in Path("models.toml").read_text()
+    checkout = Path(__file__).parent.parent
+    monkeypatch.chdir(checkout)
     assert main(["--output", str(tmp_path / "here.toml")]) == 0
-    assert capsys.readouterr().out.endswith(f"run: pytest --ig-config {tmp_path / 'here.toml'}\n")
+    assert capsys.readouterr().out.endswith(f"run: pytest correctness perf --ig-config={tmp_path / 'here.toml'}\n")
+    monkeypatch.chdir(checkout / "examples")  # the suites' paths are the working directory's
+    there = tmp_path / "there.toml"
+    assert main(["--output", str(there)]) == 0
+    assert capsys.readouterr().out.endswith(f"run: pytest ../correctness ../perf --ig-config={there}\n")
 
 
 def test_init_writes_a_relative_checkpoint_as_the_config_file_reads_it(
@@ -571,6 +578,21 @@ def test_claims_measures_the_configured_models_rows(tmp_path: Path, monkeypatch:
     rows = json.loads((out / "claims.json").read_text())["rows"]
     assert [(r["model_id"], r["shape"], r["dtype"]) for r in rows] == [("mine-seqcls-custom", "b1s16", "fp32")]
     assert rows[0]["answers"]["compile"]["within_tolerance"] and len(rows[0]["trials"]) == DEFAULT_PROCESSES
+
+
+@pytest.mark.lane_independent
+def test_claims_refuses_a_given_config_with_archs_and_keeps_the_implicit_pyproject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--archs`` selects the zoo's rows: a --config given with it was ignored, unread, even when broken."""
+    from infergate.commands.claims_cli import configured_rows
+
+    monkeypatch.chdir(tmp_path)
+    broken = _write(tmp_path, "[tool.infergate\n", "broken.toml")
+    with pytest.raises(UsageError, match="^--config and --archs choose the rows from different sources"):
+        configured_rows(broken, ["--archs", "bert", "--config", str(broken)])
+    _write(tmp_path, _model(tasks='["seqcls"]'))  # the implicit default: --archs still replaces it
+    assert configured_rows(None, ["--archs=bert"]) == []
+    assert [r.name for r in configured_rows(None, [])] == ["m-seqcls-real-eager_attn b1s128 fp32"]
 
 
 class _WouldWrite(Exception):

@@ -74,11 +74,16 @@ def plan_rows(archs: Sequence[str], tasks: Sequence[Task], size: str, attention:
 def configured_rows(config: Path | None, argv: Sequence[str]) -> list[Row]:
     """The configured models' rows (``--config``, else the working directory's pyproject.toml table):
     each model's shapes and dtypes. None when nothing is configured, or when ``--archs`` names the
-    zoo's architectures: a user's project asks about its own models, as the installed plugin does."""
+    zoo's architectures: a user's project asks about its own models, as the installed plugin does.
+    ``--config`` given with ``--archs`` is refused: one of the two would be ignored, unread."""
     from ..building.user_cases import configured
+    from ..core.errors import UsageError
     from ..pytest_plugin.session import user_config
 
     if any(a == "--archs" or a.startswith("--archs=") for a in argv):
+        if config is not None:
+            raise UsageError("--config and --archs choose the rows from different sources (your configured "
+                             "models, the zoo's architectures): give one of them")
         return []
     return [Row(spec, shape, dtype) for m in configured(user_config(config, Path.cwd()))
             for spec in m.specs for shape in m.model.shapes for dtype in m.model.dtypes]
@@ -108,7 +113,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", choices=sorted(SIZES), default="base", help="model size. Default: base")
     option(CONFIG).add_to(p.add_argument, "--config",
                           default_help="the working directory's pyproject.toml, when it has that table; its models "
-                                       "replace the zoo's rows unless --archs is given")
+                                       "replace the zoo's rows unless --archs is given (--config with "
+                                       "--archs is refused)")
     p.add_argument("--attention", choices=ATTENTIONS, default=EAGER_ATTENTION,
                    help="attention implementation; IPEX's MHA fusion matches eager attention only. Default: eager")
     p.add_argument("--budget", type=seconds_up_to(600), default=DEFAULT_BUDGET_S, metavar="SECONDS",

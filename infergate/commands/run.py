@@ -1,8 +1,9 @@
 """``python -m infergate run``: the perf suite (``perf/``) with the speedup gate, a thin front to
 pytest that passes on every argument it does not know (``-k bert``, ``--ig-json out.json``). Exit
-codes (``core.exit_codes``): 0 every gated case passed; 1 a regression or another failure; 10 not
-judged (``--ig-inconclusive fail``); 8 the floor not ruled out (``--ig-unverified fail``); 7 nothing
-judged (no baselines); 2-6 pytest's own.
+codes (``core.exit_codes``): 0 every gated case passed (or no test ran: ``--collect-only``, which the
+closing line calls not a pass); 1 a regression or another failure; 10 not judged
+(``--ig-inconclusive fail``); 8 the floor not ruled out (``--ig-unverified fail``); 7 nothing judged
+(no baselines); 2-6 pytest's own.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ..core import exit_codes
 from ..core.paths import REPO_ROOT
 from ..pytest_plugin.settings import PROFILE, REPEAT, UPDATE_BASELINES, Settings, option
 from .front import prog
+
+if TYPE_CHECKING:
+    import pytest  # imported when run: --help works under the bare python3
 
 PERF_DIR = REPO_ROOT / "perf"
 
@@ -26,6 +31,27 @@ def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra:
     if repeat is not None:  # else the plugin's rule (defaults.runs_per_model), the same as pytest's
         args += [REPEAT, str(repeat)]
     return args + extra
+
+
+class StartedTests:
+    """A pytest plugin counting the tests that started: a run that started none judged nothing,
+    though pytest exits 0 for ``--collect-only``."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.collect_only = False
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.collect_only = bool(config.getoption("collectonly"))
+
+    def pytest_runtest_logstart(self) -> None:
+        self.started += 1
+
+    def nothing_run(self) -> str | None:
+        """Why no test ran, or None when one did."""
+        if self.started:
+            return None
+        return "--collect-only" if self.collect_only else "no test started"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -43,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_args(args, REPO_ROOT)
     import pytest
 
-    start = time.perf_counter()
-    code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra)))
+    start, started = time.perf_counter(), StartedTests()
+    code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra),
+                           plugins=[started]))
     elapsed = time.perf_counter() - start
-    meaning = exit_codes.run_meaning(code, recording=settings.update_baselines)
+    meaning = exit_codes.run_meaning(code, recording=settings.update_baselines, nothing_run=started.nothing_run())
     print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code

@@ -43,8 +43,12 @@ PYTEST_MEANING: Final = {
 RECORDED: Final = "recorded (no regression, no failed test: a recording run's 0 is not a pass)"
 
 
-def run_meaning(code: int, recording: bool = False) -> str:
-    """What an exit code of the ``run`` command (pytest with the infergate plugin) means."""
+def run_meaning(code: int, recording: bool = False, nothing_run: str | None = None) -> str:
+    """What an exit code of the ``run`` command (pytest with the infergate plugin) means.
+    ``nothing_run``: why no test started (``--collect-only``), when none did: pytest's 0 then judged
+    nothing and recorded nothing."""
+    if nothing_run is not None and code == OK:
+        return f"nothing run ({nothing_run}): not a pass"
     if recording and code == OK:
         return RECORDED
     if code in PYTEST_MEANING:

@@ -379,10 +379,18 @@ class Share:
     failed: int = 0  # models where a build, proof or the worker failed: named in the rows
     counted_across_hosts: int | None = None  # with the between-session spread; None: not assessable
     one_process: int = 0  # of the measured, rows with one process's interval (version 1)
+    counted_disturbed: int = 0  # of the counted, rows measured while the machine was disturbed (⚠)
 
     @property
     def fraction(self) -> float | None:
         return self.counted / self.measured if self.measured else None
+
+    def disturbed_note(self) -> str:
+        """How many counted rows were disturbed (a row's ⚠ sits in the tables, far from the count
+        people quote); empty when none was."""
+        if not self.counted_disturbed:
+            return ""
+        return f"; {self.counted_disturbed} of the {self.counted} counted measured while disturbed (⚠)"
 
     def sentence(self, machine_class: str) -> str:
         if not self.measured:
@@ -399,7 +407,7 @@ class Share:
         return (f"{machine_class}, {self.dtype.upper()}: fusion benefit >= {BENEFIT:.0%} in {self.counted} of "
                 f"{self.measured} models ({frac:.0%}), {side} the guide's about {GUIDE_SHARE:.0%} "
                 f"({CONFIDENCE:.0%} Wilson interval of the share {low:.0%}-{high:.0%}; across hosts: {hosts}"
-                f"{one}){failed}")
+                f"{one}){failed}{self.disturbed_note()}")
 
 
 def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMeasurement]:
@@ -417,7 +425,7 @@ def headline_rows(rows: Sequence[ClaimMeasurement], dtype: str) -> list[ClaimMea
 
 
 def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str, hosts: HostSpread | None = None) -> Share:
-    counted = measured = skipped = failed = wide = one = 0
+    counted = measured = skipped = failed = wide = one = flagged = 0
     for m in headline_rows(rows, dtype):
         est = speedup(m, JIT_IPEX, JIT)
         if est is None:
@@ -428,7 +436,9 @@ def fusion_share(rows: Sequence[ClaimMeasurement], dtype: str, hosts: HostSpread
             continue
         measured += 1
         one += est.processes == 1
-        counted += benefit_counts(est)
+        counts = benefit_counts(est)
+        counted += counts
+        flagged += counts and bool(disturbed(m))
         if hosts is not None:
             wide += benefit_counts(speedup(m, JIT_IPEX, JIT, hosts=hosts))
-    return Share(dtype, counted, measured, skipped, failed, wide if hosts is not None else None, one)
+    return Share(dtype, counted, measured, skipped, failed, wide if hosts is not None else None, one, flagged)

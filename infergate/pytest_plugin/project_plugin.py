@@ -32,7 +32,7 @@ def chosen_suites(run: RunContext, paths_given: bool) -> tuple[Path, ...]:
     if not run.models and not run.settings.checkpoints:
         raise pytest.UsageError(
             f"infergate: {SUITE} {choice}: no models configured: add a [tool.infergate] table to the rootdir's "
-            f"pyproject.toml or give {CONFIG} FILE.toml (python -m infergate init writes a starter)")
+            f"pyproject.toml or give {CONFIG}=FILE.toml (python -m infergate init writes a starter)")
     return tuple(SUITE_FILES.values()) if choice == "all" else (SUITE_FILES[choice],)
 
 

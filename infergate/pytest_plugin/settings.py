@@ -234,7 +234,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(INJECT, "inject",
            "TEST ONLY: build VARIANT with extra in-graph work in every layer (zero-weight matmuls "
            "sized to FRACTION of the layer's FLOPs) to see the gate catch a real slowdown; the "
-           "summary flags it. Default: off",
+           f"summary flags it, and {UPDATE_BASELINES} is refused with it. Default: off",
            {"metavar": "VARIANT=FRACTION", "type": injection_type, "default": None}),
     Option(ISOLATE, "isolate",
            "run each case's build and run in a worker process, so a crash or hang fails only that "
@@ -307,6 +307,9 @@ class Settings:
         for flag, name in ((REPLACE_BASELINES, "replace_baselines"), (RECORD_DISTURBED, "record_disturbed")):
             if values[name] and not values["update_baselines"]:  # it would silently do nothing
                 raise UsageError(f"{flag} changes how {UPDATE_BASELINES} records: give both, or leave {flag} out")
+        if values["inject"] and values["update_baselines"]:  # refused here, not after the whole run's measuring
+            raise UsageError(f"{INJECT} slows a variant on purpose and such a run never records baselines: "
+                             f"leave out {INJECT} or {UPDATE_BASELINES}")
         return cls(**values)
 
     @classmethod

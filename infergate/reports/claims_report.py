@@ -438,9 +438,9 @@ def summary_table(reports: Sequence[tuple[str, str, Sequence[str], Sequence[Clai
                 kinds.append("BF16 timed beside IPEX")
             verdicts = [can_leave_ipex(m).answer for m in rows if m.dtype == dtype]
             tally = " / ".join(str(verdicts.count(a)) for a in ("yes", "no", "undecided"))
-            lines.append(f"| {cls} | {lane} | {dtype.upper()} | {share.counted} of {share.measured} models "
-                         f"| {share.fraction:.0%} [{low:.0%}, {high:.0%}] | {across} | {', '.join(kinds)} "
-                         f"| {tally} |")
+            lines.append(f"| {cls} | {lane} | {dtype.upper()} | {share.counted} of {share.measured} models"
+                         f"{share.disturbed_note()} | {share.fraction:.0%} [{low:.0%}, {high:.0%}] | {across} "
+                         f"| {', '.join(kinds)} | {tally} |")
     lines += [f"| {cls} | — | FP32, BF16 | not measured: no claims report for this class yet | — | — | — | — |"
               for cls in unmeasured]
     return lines
