@@ -593,6 +593,10 @@ def test_claims_refuses_a_given_config_with_archs_and_keeps_the_implicit_pyproje
     _write(tmp_path, _model(tasks='["seqcls"]'))  # the implicit default: --archs still replaces it
     assert configured_rows(None, ["--archs=bert"]) == []
     assert [r.name for r in configured_rows(None, [])] == ["m-seqcls-real-eager_attn b1s128 fp32"]
+    from infergate.commands.claims_cli import parser
+
+    with pytest.raises(SystemExit):  # an abbreviation would pass argv's --archs test unseen
+        parser().parse_args(["--arch", "bert"])
 
 
 class _WouldWrite(Exception):

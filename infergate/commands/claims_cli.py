@@ -101,7 +101,9 @@ def _csv(kind, valid):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog("claims"), description=__doc__,
+    # No abbreviations: whether --archs was given is read from argv (configured_rows), and an
+    # abbreviated "--arch" would choose the zoo's rows while the config's silently won.
+    p = argparse.ArgumentParser(prog=prog("claims"), description=__doc__, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", type=_csv("architectures", list(ARCHS)), default=list(ARCHS),
                    help=f"comma-separated. Default: {','.join(ARCHS)}")
