@@ -202,6 +202,21 @@ def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, a
     assert len(out) == 1 and "does not exist" in out[0]
 
 
+@pytest.mark.parametrize("action", [["detect"], ["detect", "--new-against", "{before}"], ["show"]])
+def test_a_directory_that_holds_no_history_is_refused_not_reported_as_a_quiet_night(tmp_path, capsys,
+                                                                                    action) -> None:
+    """``--history docs`` (a directory of something else) printed "0 case series, ... 0 regression
+    alert(s)" and exit 0, as a clean night reads; publish and promote refused it already."""
+    root, before = tmp_path / "docs", tmp_path / "before"
+    root.mkdir()
+    before.mkdir()
+    (root / "README.md").write_text("not a history\n")
+    argv = ["history", "--history", str(root), *(a.format(before=before) for a in action)]
+    assert main(argv) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"infergate history: history {root} holds no runs: nothing to {action[0]}"]
+
+
 def _shard(path: Path, night: str, session: str, cases: list[str]) -> Path:
     """One nightly shard job's results: its own session, its share of the cases."""
     data = json.loads(results(path, night=night, session=session).read_text())

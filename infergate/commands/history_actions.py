@@ -139,7 +139,7 @@ def detect_lines(root: Path, hold: int) -> list[str]:
     from ..measuring import history as hi
     from ..measuring.history_analysis import analyse, describe
 
-    found = analyse(hi.load(root))
+    found = analyse(hi.load_runs(root, "detect"))
     lines = [describe(s, c, hold) for s in found for c in s.changes]
     alerts = sum(1 for s in found for _ in s.alerts(hold))
     nights = sum(cp.nights(s.points) for s in found)  # sessions of one night are one case-night
@@ -155,7 +155,7 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     if not before.is_dir():  # a mistyped path read as "no history before" listed every change point as new
         raise UsageError(f"--new-against {before} is not a directory: give the copy of the history taken before "
                          "tonight's runs were added (on the first night, an empty directory)")
-    now = analyse(hi.load(root))
+    now = analyse(hi.load_runs(root, "detect"))  # BEFORE may be empty (a first night), tonight's may not
     then = analyse(hi.load(before))
     fresh = new_changes(now, then, hold)
     lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]

@@ -18,7 +18,7 @@ from . import history_actions as actions
 def show(root: Path) -> list[str]:
     from ..measuring import history as hi
 
-    history = hi.load(root)
+    history = hi.load_runs(root, "show")
     lines = []
     for machine_class, lane in history.classes_and_lanes():
         pairs = history.of(machine_class, lane)
@@ -29,7 +29,7 @@ def show(root: Path) -> list[str]:
         lines.append(f"{machine_class} {lane}: {len(runs)} run(s) over {len(nights)} night(s) "
                      f"({nights[0]} .. {nights[-1]}), {len({c.case_id for _, c in pairs})} case(s), "
                      f"lock digest(s) {', '.join(locks)}; class files {size} bytes")
-    return lines or [f"no history under {root}"]
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:

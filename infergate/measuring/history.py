@@ -312,6 +312,15 @@ def load(root: Path, machine_class: str | None = None) -> History:
     return history
 
 
+def load_runs(root: Path, action: str) -> History:
+    """``load``, refusing a directory that holds no run: a mistyped ``--history`` (an existing directory
+    of something else) must not read as a night with nothing to report."""
+    history = load(root)
+    if not history.runs:
+        raise DataFileError(f"history {root} holds no runs: nothing to {action}")
+    return history
+
+
 def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) -> list[bool]:
     """Append each run and its cases under one lock per class; False where the run id is already there."""
     by_class: dict[str, list[int]] = {}
