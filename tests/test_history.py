@@ -444,6 +444,18 @@ def test_simulate_from_baselines_with_no_session_of_two_runs_is_one_line_and_exi
     assert not out.exists() and not root.exists()
 
 
+@pytest.mark.parametrize(("given", "says"), [
+    (["--nights", "10", "--at", "20"], "--at 20 is not one of the 10 simulated nights: give 0 to 9"),
+    (["--nights", "10", "--at", "10"], "--at 10 is not one of the 10 simulated nights: give 0 to 9"),
+    (["--lock-at", "100"], "--lock-at 100 is not one of the 30 simulated nights after the first: give 1 to 29")])
+def test_simulate_refuses_a_drop_or_lock_change_outside_the_simulated_nights(tmp_path, capsys, given, says) -> None:
+    """``--nights 10 --at 20`` said "a 5% drop ... from night 20" and exit 0: no night had it."""
+    out, root = tmp_path / "out", tmp_path / "history"
+    assert main(["history", "--history", str(root), "simulate", "--out", str(out), *given]) == 2
+    assert capsys.readouterr().out.strip().splitlines() == [f"infergate history: {says}"]
+    assert not out.exists() and not root.exists()
+
+
 def test_history_runs_are_read_in_the_baselines_version_history_1_embeds(tmp_path, monkeypatch) -> None:
     """A later baselines format (here a version 5 whose runs need a field history lines lack) must not
     make the existing history unreadable: its own version is unchanged."""

@@ -57,10 +57,13 @@ def add_parsers(sub: Any) -> None:
     p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
     p_sim.add_argument("--out", type=Path, required=True, metavar="DIR", help="where the results files go")
     p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30, help="nights appended. Default: 30")
-    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts. Default: 20")
+    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20,
+                       help="the night the drop starts, from 0 to --nights - 1. Default: 20")
     p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
     p_sim.add_argument("--sd", type=fraction_type, default=0.013, help="night-to-night sd. Default: 0.013")
-    p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None, help="the night the lock changes")
+    p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None,
+                       help="the night the lock digest changes (simulated-lock-a to simulated-lock-b), from 1 to "
+                            "--nights - 1. Default: none, one lock throughout")
     p_sim.add_argument("--seed", type=whole_number(0, 2**31), default=1, help="the generator's seed. Default: 1")
     p_sim.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                        help="the recorded sessions the nights are built from. Default: the committed baselines/")

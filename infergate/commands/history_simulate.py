@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..building.variants import REFERENCE
-from ..core.errors import DataFileError
+from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring.baseline_rules import recipe_of
 from ..measuring.history_replay import Recorded, recorded
@@ -65,6 +65,12 @@ def simulate(baselines: Path, out: Path, history: Path, nights: int, step: float
              runs: int = 3, seed: int = 1, start: date = date(2026, 11, 1), lock_at: int | None = None) -> list[str]:
     """Writes ``nights`` results files to ``out`` and appends them to ``history``; the first case
     (sorted) of each file drops by ``step`` from night ``at``; the lock changes at ``lock_at``."""
+    # Checked before anything is written: a night past the last was reported as if it had been injected.
+    if not 0 <= at < nights:
+        raise UsageError(f"--at {at} is not one of the {nights} simulated nights: give 0 to {nights - 1}")
+    if lock_at is not None and not 1 <= lock_at < nights:
+        raise UsageError(f"--lock-at {lock_at} is not one of the {nights} simulated nights after the first: "
+                         f"give 1 to {nights - 1}")
     rng = random.Random(seed)
     files = baseline_files(baselines)
     data = recorded_sessions(baselines, files)
