@@ -59,6 +59,30 @@ def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
     assert case.cost_s == pytest.approx(2 * 300 * 24.0 / 1000, rel=1e-3)
 
 
+def test_a_run_id_already_in_the_history_with_other_records_is_refused_not_kept_once(tmp_path, capsys) -> None:
+    """Same class, lane, session and timestamps are the same run id: other speedups under it were
+    reported "already in the history: kept once" and dropped. The same file under another name is
+    still the same run, kept once."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    before = month.read_bytes()
+    renamed = results(tmp_path / "renamed.json")
+    assert "already in the history: kept once" in history_cli.add([renamed], root)[0]
+    edited = results(tmp_path / "edited.json", speedup=1.2)
+    later = results(tmp_path / "later.json", night="2026-11-28", session="h-2")
+    assert main(["history", "--history", str(root), "add", str(later), str(edited)]) == 2
+    rid = hi.load(root).cases[0].run_id
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"infergate history: results file {edited}: run {rid} (session h-runner1) is already in the history "
+        f"{root} with other records; a run id is kept once, so these would be lost (a results file edited by "
+        "hand?): nothing was added"]
+    assert month.read_bytes() == before  # nor the good file beside it
+    assert main(["history", "--history", str(tmp_path / "fresh"), "add", str(renamed), str(edited)]) == 2
+    assert f"is already in results file {renamed} with other records" in capsys.readouterr().out
+    assert not (tmp_path / "fresh").exists()
+
+
 def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys) -> None:
     root = tmp_path / "history"
     good = results(tmp_path / "good.json")
@@ -454,6 +478,26 @@ def test_simulate_refuses_a_drop_or_lock_change_outside_the_simulated_nights(tmp
     assert main(["history", "--history", str(root), "simulate", "--out", str(out), *given]) == 2
     assert capsys.readouterr().out.strip().splitlines() == [f"infergate history: {says}"]
     assert not out.exists() and not root.exists()
+
+
+def test_another_draw_simulated_into_a_history_is_added_and_a_repeated_one_said_so(tmp_path, capsys) -> None:
+    """A second simulate with another seed printed "simulated 2 night(s) ... into" and added nothing:
+    its run ids were the first draw's (same sessions and timestamps), each dropped as already there."""
+    root = tmp_path / "history"
+    argv = ["history", "--history", str(root), "simulate", "--out", str(tmp_path / "out"), "--nights", "2",
+            "--at", "1"]
+    assert main([*argv, "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    runs = len(hi.load(root).runs)
+    assert first.strip().endswith(f"added {runs} of {runs} run(s)"), first
+    assert main([*argv, "--seed", "2"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"added {runs} of {runs} run(s)")
+    assert len(hi.load(root).runs) == 2 * runs
+    assert main([*argv, "--seed", "2"]) == 0
+    again = capsys.readouterr().out.strip()
+    assert again.endswith(f"added 0 of {runs} run(s); {runs} of them already in the history (draw "
+                          f"{again.split('(draw ')[1][:8]} simulated into it before): kept once"), again
+    assert len(hi.load(root).runs) == 2 * runs
 
 
 def test_history_runs_are_read_in_the_baselines_version_history_1_embeds(tmp_path, monkeypatch) -> None:

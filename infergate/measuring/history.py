@@ -321,6 +321,33 @@ def load_runs(root: Path, action: str) -> History:
     return history
 
 
+def _records(run: RunInfo, cases: Iterable[CaseRecord]) -> Any:
+    """A run's records as written and read back, its source (the results file's name) aside: the same
+    file added again under another name is the same run."""
+    fields = {k: v for k, v in run.to_json().items() if k != "source"}
+    return json.loads(json.dumps([fields, sorted((c.to_json() for c in cases), key=lambda d: d["case_id"])]))
+
+
+def check_repeats(root: Path, items: Sequence[tuple[Path, RunInfo, Sequence[CaseRecord]]]) -> None:
+    """A run id already in the history (or given twice) is kept once: only right when it comes with the
+    same records. The id is the class, lane, session and run timestamps; other records under it (an
+    edited copy of a results file, another draw of ``history simulate``) were dropped without a word."""
+    known: dict[str, tuple[str, Any]] = {}
+    for machine_class in sorted({run.machine_class for _, run, _ in items}):
+        if not (root / machine_class).is_dir():
+            continue
+        history = load(root, machine_class)
+        for rid, run in history.runs.items():
+            known[rid] = (f"the history {root}", _records(run, (c for c in history.cases if c.run_id == rid)))
+    for path, run, cases in items:
+        records = _records(run, cases)
+        where, had = known.setdefault(run.run_id, (f"results file {path}", records))
+        if had != records:
+            raise DataFileError(f"results file {path}: run {run.run_id} (session {run.session}) is already in "
+                                f"{where} with other records; a run id is kept once, so these would be lost "
+                                "(a results file edited by hand?): nothing was added")
+
+
 def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) -> list[bool]:
     """Append each run and its cases under one lock per class; False where the run id is already there."""
     by_class: dict[str, list[int]] = {}
