@@ -543,6 +543,25 @@ def test_add_refuses_results_that_would_make_an_unreadable_history_line(tmp_path
     assert not root.exists()
 
 
+@pytest.mark.parametrize("field", ["first", "last"])
+@pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
+                                     ["baselines", "add", "--baselines", "{out}"]])
+def test_a_bad_session_time_is_named_as_the_field_read(tmp_path, capsys, field, command) -> None:
+    """A session_info.first of 'yesterday' was reported as "recorded must be an ISO timestamp": the runs'
+    field, which was fine."""
+    data = results_data()
+    data["machine_info"]["infergate"]["session_info"][field] = "yesterday"
+    made = tmp_path / "r.json"
+    made.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert main([*(a.format(out=out) for a in command), str(made)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and printed[0].endswith(
+        f"results file {made}: machine_info.infergate session or session_info is not valid: {field} must be an "
+        "ISO timestamp, got 'yesterday'"), printed
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("version", ["true", "1.0"])
 @pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
                                      ["baselines", "add", "--baselines", "{out}"]])
