@@ -226,6 +226,16 @@ def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, a
     assert len(out) == 1 and "does not exist" in out[0]
 
 
+def test_show_tells_apart_locks_that_share_their_first_12_characters(tmp_path, capsys) -> None:
+    """Cut to 12 characters, simulate's two locks (--lock-at) both read "simulated-lo"."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json", lock="simulated-lock-a"),
+                     results(tmp_path / "b.json", night="2026-11-28", session="h-2", lock="simulated-lock-b"),
+                     results(tmp_path / "c.json", night="2026-11-29", session="h-3", lock="f" * 64)], root)
+    assert main(["history", "--history", str(root), "show"]) == 0
+    assert f"lock digest(s) {'f' * 16}, simulated-lock-a, simulated-lock-b;" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("action", [["detect"], ["detect", "--new-against", "{before}"], ["show"]])
 def test_a_directory_that_holds_no_history_is_refused_not_reported_as_a_quiet_night(tmp_path, capsys,
                                                                                     action) -> None:
