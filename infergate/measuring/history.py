@@ -284,7 +284,7 @@ def read_file(path: Path, into: History, seen: Seen) -> None:
     for number, raw in enumerate(raw_lines, 1):
         if not raw.strip():
             continue
-        data = parse_json(path, raw, f"{KIND} (line {number})")
+        data = parse_json(path, raw, KIND, number)
         kind = _check_line(path, number, data)
         try:
             record = _run_from(path, data) if kind == "run" else _case_from(data)
