@@ -15,7 +15,7 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -404,6 +404,15 @@ def test_with_avx2_nothing_is_skipped_for_it(pytester: pytest.Pytester,
     files = {**_matrix(variants='("eager",)'), **_probe()}
     output, status, _ = run_inprocess(Scenario("ok", "", SMOKE, "", files=files), pytester, monkeypatch)
     assert status == 0 and "AVX2" not in output and re.search(r"\b3 passed\b", output), output
+
+
+def test_a_bad_checkpoint_is_said_once_not_once_per_test_module(pytester: pytest.Pytester,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each matrix module's parametrization read it: one collection error per module, the same line."""
+    scenario = next(s for s in SCENARIOS if s.id == "checkpoint")
+    files = {**scenario.files, "test_other.py": scenario.files["test_matrix.py"]}
+    output, status, _ = run_inprocess(replace(scenario, files=files), pytester, monkeypatch)
+    assert status != 0 and output.count(scenario.expected) == 1, output
 
 
 def test_messages_are_the_same_from_a_real_subprocess_run(tmp_path: Path) -> None:

@@ -521,3 +521,10 @@ def test_a_recipe_or_threads_change_is_named_not_read_as_the_same_lock(tmp_path,
     lock = replace(s.points[0], lock="d2|recipe 1|threads 1", packages={"torch": "2.9"})
     assert cp.lock_differences(s.points[0], lock) == ("torch 2.8.0 -> 2.9",)  # packages, as before
     assert cp.lock_differences(s.points[0], replace(lock, packages=s.points[0].packages)) == ("lock lock-a -> d2",)
+    # Cut at 12 characters, two locks that share them read as one ("simulated-lo -> simulated-lo").
+    same, other = s.points[0].packages, "simulated-lock-b|recipe 1|threads 1"
+    before = replace(lock, lock="simulated-lock-a|recipe 1|threads 1", packages=same)
+    assert cp.lock_differences(before, replace(lock, lock=other, packages=same)) == (
+        "lock simulated-lock-a -> simulated-lock-b",)
+    digests = [replace(lock, lock=f"{c * 64}|recipe 1|threads 1", packages=same) for c in "ab"]
+    assert cp.lock_differences(*digests) == (f"lock {'a' * 12} -> {'b' * 12}",)  # told apart at 12: cut there

@@ -59,6 +59,30 @@ def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
     assert case.cost_s == pytest.approx(2 * 300 * 24.0 / 1000, rel=1e-3)
 
 
+def test_a_run_id_already_in_the_history_with_other_records_is_refused_not_kept_once(tmp_path, capsys) -> None:
+    """Same class, lane, session and timestamps are the same run id: other speedups under it were
+    reported "already in the history: kept once" and dropped. The same file under another name is
+    still the same run, kept once."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json")], root)
+    month = root / "m__avx2__2c2t" / "2026-11.jsonl"
+    before = month.read_bytes()
+    renamed = results(tmp_path / "renamed.json")
+    assert "already in the history: kept once" in history_cli.add([renamed], root)[0]
+    edited = results(tmp_path / "edited.json", speedup=1.2)
+    later = results(tmp_path / "later.json", night="2026-11-28", session="h-2")
+    assert main(["history", "--history", str(root), "add", str(later), str(edited)]) == 2
+    rid = hi.load(root).cases[0].run_id
+    assert capsys.readouterr().out.strip().splitlines() == [
+        f"infergate history: results file {edited}: run {rid} (session h-runner1) is already in the history "
+        f"{root} with other records; a run id is kept once, so these would be lost (a results file edited by "
+        "hand?): nothing was added"]
+    assert month.read_bytes() == before  # nor the good file beside it
+    assert main(["history", "--history", str(tmp_path / "fresh"), "add", str(renamed), str(edited)]) == 2
+    assert f"is already in results file {renamed} with other records" in capsys.readouterr().out
+    assert not (tmp_path / "fresh").exists()
+
+
 def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_written(tmp_path, capsys) -> None:
     root = tmp_path / "history"
     good = results(tmp_path / "good.json")
@@ -127,7 +151,10 @@ def test_a_truncated_history_is_named(tmp_path) -> None:
     history_cli.add([results(tmp_path / "a.json")], root)
     month = root / "m__avx2__2c2t" / "2026-11.jsonl"
     month.write_bytes(month.read_bytes()[:-40])
-    with pytest.raises(DataFileError, match="line 2"):
+    # Named as bad-input.md names a line (it read "history (line 2) file ..."), the position a column.
+    says = (re.escape(f"history file {month} line 2 is not valid JSON (truncated or corrupt?): ")
+            + ".* at column [0-9]+$")
+    with pytest.raises(DataFileError, match=says):
         hi.load(root)
 
 
@@ -225,6 +252,31 @@ def test_an_output_directory_that_is_a_file_is_refused_in_one_line_and_the_file_
     assert afile.read_text() == "kept" and {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
 
 
+def test_show_tells_apart_locks_that_share_their_first_12_characters(tmp_path, capsys) -> None:
+    """Cut to 12 characters, simulate's two locks (--lock-at) both read "simulated-lo"."""
+    root = tmp_path / "history"
+    history_cli.add([results(tmp_path / "a.json", lock="simulated-lock-a"),
+                     results(tmp_path / "b.json", night="2026-11-28", session="h-2", lock="simulated-lock-b"),
+                     results(tmp_path / "c.json", night="2026-11-29", session="h-3", lock="f" * 64)], root)
+    assert main(["history", "--history", str(root), "show"]) == 0
+    assert f"lock digest(s) {'f' * 16}, simulated-lock-a, simulated-lock-b;" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("action", [["detect"], ["detect", "--new-against", "{before}"], ["show"]])
+def test_a_directory_that_holds_no_history_is_refused_not_reported_as_a_quiet_night(tmp_path, capsys,
+                                                                                    action) -> None:
+    """``--history docs`` (a directory of something else) printed "0 case series, ... 0 regression
+    alert(s)" and exit 0, as a clean night reads; publish and promote refused it already."""
+    root, before = tmp_path / "docs", tmp_path / "before"
+    root.mkdir()
+    before.mkdir()
+    (root / "README.md").write_text("not a history\n")
+    argv = ["history", "--history", str(root), *(a.format(before=before) for a in action)]
+    assert main(argv) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [f"infergate history: history {root} holds no runs: nothing to {action[0]}"]
+
+
 def _shard(path: Path, night: str, session: str, cases: list[str]) -> Path:
     """One nightly shard job's results: its own session, its share of the cases."""
     data = json.loads(results(path, night=night, session=session).read_text())
@@ -278,7 +330,8 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
         assert main(["history", "--history", str(root), "promote", *which, "--baselines", str(out)]) == 2
         said = capsys.readouterr().out.strip().splitlines()
         assert len(said) == 1 and "3 of the 3 session(s)" in said[0], said
-        assert "made by history simulate (sim-000, sim-001, sim-002; their runs record commit 'simulated')" in said[0]
+        assert re.search(r"made by history simulate \(sim-000-\w+, sim-001-\w+, sim-002-\w+; their runs record "
+                         r"commit 'simulated'\)", said[0]), said
     assert not out.exists()
     monkeypatch.setattr(history_actions, "REPO_ROOT", tmp_path)  # out stands for this checkout's baselines/
     simulated = ["history", "--history", str(root), "promote", "--all", "--simulated", "--baselines"]
@@ -287,7 +340,8 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
     scratch = tmp_path / "scratch"
     assert main([*simulated, str(scratch)]) == 0
     sessions = bl.load(scratch / one.parent.name / one.name).sessions
-    assert sessions["sim-002"].source.startswith("simulated by history simulate; promoted from the history")
+    newest, = (s for name, s in sessions.items() if name.startswith("sim-002-"))
+    assert newest.source.startswith("simulated by history simulate; promoted from the history")
     assert bl.load(scratch / "a__avx2__2c2t" / "torch-x__noipex__notf.json").sessions["h-runner1"].source.startswith(
         "promoted from the history")
 
@@ -505,6 +559,38 @@ def test_simulate_from_baselines_with_no_session_of_two_runs_is_one_line_and_exi
     assert not out.exists() and not root.exists()
 
 
+@pytest.mark.parametrize(("given", "says"), [
+    (["--nights", "10", "--at", "20"], "--at 20 is not one of the 10 simulated nights: give 0 to 9"),
+    (["--nights", "10", "--at", "10"], "--at 10 is not one of the 10 simulated nights: give 0 to 9"),
+    (["--lock-at", "100"], "--lock-at 100 is not one of the 30 simulated nights after the first: give 1 to 29")])
+def test_simulate_refuses_a_drop_or_lock_change_outside_the_simulated_nights(tmp_path, capsys, given, says) -> None:
+    """``--nights 10 --at 20`` said "a 5% drop ... from night 20" and exit 0: no night had it."""
+    out, root = tmp_path / "out", tmp_path / "history"
+    assert main(["history", "--history", str(root), "simulate", "--out", str(out), *given]) == 2
+    assert capsys.readouterr().out.strip().splitlines() == [f"infergate history: {says}"]
+    assert not out.exists() and not root.exists()
+
+
+def test_another_draw_simulated_into_a_history_is_added_and_a_repeated_one_said_so(tmp_path, capsys) -> None:
+    """A second simulate with another seed printed "simulated 2 night(s) ... into" and added nothing:
+    its run ids were the first draw's (same sessions and timestamps), each dropped as already there."""
+    root = tmp_path / "history"
+    argv = ["history", "--history", str(root), "simulate", "--out", str(tmp_path / "out"), "--nights", "2",
+            "--at", "1"]
+    assert main([*argv, "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    runs = len(hi.load(root).runs)
+    assert first.strip().endswith(f"added {runs} of {runs} run(s)"), first
+    assert main([*argv, "--seed", "2"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"added {runs} of {runs} run(s)")
+    assert len(hi.load(root).runs) == 2 * runs
+    assert main([*argv, "--seed", "2"]) == 0
+    again = capsys.readouterr().out.strip()
+    assert again.endswith(f"added 0 of {runs} run(s); {runs} of them already in the history (draw "
+                          f"{again.split('(draw ')[1][:8]} simulated into it before): kept once"), again
+    assert len(hi.load(root).runs) == 2 * runs
+
+
 def test_history_runs_are_read_in_the_baselines_version_history_1_embeds(tmp_path, monkeypatch) -> None:
     """A later baselines format (here a version 5 whose runs need a field history lines lack) must not
     make the existing history unreadable: its own version is unchanged."""
@@ -546,6 +632,25 @@ def test_add_refuses_results_that_would_make_an_unreadable_history_line(tmp_path
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "would give the history a run record packages must be an object" in out[0], out
     assert not root.exists()
+
+
+@pytest.mark.parametrize("field", ["first", "last"])
+@pytest.mark.parametrize("command", [["history", "--history", "{out}", "add"],
+                                     ["baselines", "add", "--baselines", "{out}"]])
+def test_a_bad_session_time_is_named_as_the_field_read(tmp_path, capsys, field, command) -> None:
+    """A session_info.first of 'yesterday' was reported as "recorded must be an ISO timestamp": the runs'
+    field, which was fine."""
+    data = results_data()
+    data["machine_info"]["infergate"]["session_info"][field] = "yesterday"
+    made = tmp_path / "r.json"
+    made.write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert main([*(a.format(out=out) for a in command), str(made)]) == 2
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and printed[0].endswith(
+        f"results file {made}: machine_info.infergate session or session_info is not valid: {field} must be an "
+        "ISO timestamp, got 'yesterday'"), printed
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("version", ["true", "1.0"])

@@ -78,7 +78,8 @@ def _session_of(path: Path, ig: dict[str, Any]) -> tuple[str, SessionInfo]:
         sid = valid_session_id(ig.get("session"))
         return sid, SessionInfo(**{**ig["session_info"], "source": f"added from {path.name}"})
     except (KeyError, TypeError, InvalidBaseline) as exc:
-        raise DataFileError(f"results file {path}: machine_info.infergate session is not valid: {exc}") from None
+        raise DataFileError(f"results file {path}: machine_info.infergate session or session_info is not valid: "
+                            f"{exc}") from None
 
 
 def _case_of(path: Path, i: int, bench: Any, env: dict[str, Any], sid: str) -> tuple[str, CaseBaseline] | None:

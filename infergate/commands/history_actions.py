@@ -64,13 +64,20 @@ def add_parsers(sub: Any) -> None:
     p_sim = sub.add_parser("simulate", help="append nights built from recorded sessions, a drop injected")
     p_sim.add_argument("--out", type=directory, required=True, metavar="DIR", help="where the results files go")
     p_sim.add_argument("--nights", type=whole_number(2, 1000), default=30, help="nights appended. Default: 30")
-    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20, help="the night the drop starts. Default: 20")
+    p_sim.add_argument("--at", type=whole_number(0, 1000), default=20,
+                       help="the night the drop starts, from 0 to --nights - 1. Default: 20")
     p_sim.add_argument("--step", type=fraction_type, default=0.05, help="the drop. Default: 0.05")
     p_sim.add_argument("--sd", type=fraction_type, default=0.013, help="night-to-night sd. Default: 0.013")
-    p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None, help="the night the lock changes")
+    p_sim.add_argument("--lock-at", type=whole_number(1, 1000), default=None,
+                       help="the night the lock digest changes (simulated-lock-a to simulated-lock-b), from 1 to "
+                            "--nights - 1. Default: none, one lock throughout")
     p_sim.add_argument("--seed", type=whole_number(0, 2**31), default=1, help="the generator's seed. Default: 1")
     p_sim.add_argument("--baselines", type=Path, default=REPO_ROOT / "baselines",
                        help="the recorded sessions the nights are built from. Default: the committed baselines/")
+    _add_calibrate_parser(sub)
+
+
+def _add_calibrate_parser(sub: Any) -> None:
     p_cal = sub.add_parser("calibrate", help="detection delay and false change points on replayed nights")
     p_cal.add_argument("--replays", type=whole_number(20, 5000), default=400,
                        help="independent replays per row (20-5000). Default: 400")
@@ -152,7 +159,7 @@ def detect_lines(root: Path, hold: int) -> list[str]:
     from ..measuring import history as hi
     from ..measuring.history_analysis import analyse, describe
 
-    found = analyse(hi.load(root))
+    found = analyse(hi.load_runs(root, "detect"))
     lines = [describe(s, c, hold) for s in found for c in s.changes]
     alerts = sum(1 for s in found for _ in s.alerts(hold))
     nights = sum(cp.nights(s.points) for s in found)  # sessions of one night are one case-night
@@ -168,7 +175,7 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     if not before.is_dir():  # a mistyped path read as "no history before" listed every change point as new
         raise UsageError(f"--new-against {before} is not a directory: give the copy of the history taken before "
                          "tonight's runs were added (on the first night, an empty directory)")
-    now = analyse(hi.load(root))
+    now = analyse(hi.load_runs(root, "detect"))  # BEFORE may be empty (a first night), tonight's may not
     then = analyse(hi.load(before))
     fresh = new_changes(now, then, hold)
     lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]

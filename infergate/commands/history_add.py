@@ -79,6 +79,11 @@ def _left_out(runless: list[str]) -> str:
 
 
 def add(paths: list[Path], root: Path) -> list[str]:
+    return add_counted(paths, root)[0]
+
+
+def add_counted(paths: list[Path], root: Path) -> tuple[list[str], int]:
+    """``add``'s lines and how many runs it appended (a run already in the history is not one)."""
     loaded = [(path, records_from_results(path)) for path in paths]  # all checked before any is written
     usable = [(path, got.run, got.cases) for path, got in loaded if got.run is not None]
     for path, run, cases in usable:
@@ -86,11 +91,13 @@ def add(paths: list[Path], root: Path) -> list[str]:
             hi.check(root, run, cases)
         except hi.BadLine as exc:
             raise DataFileError(f"results file {path} would give the history {exc}") from None
+    hi.check_repeats(root, usable)
     if not usable:
         # Nothing at all to append is the night lost: said as an error, not as a quiet "nothing added".
         raise DataFileError("no run to add: " + "; ".join(f"results file {path}: {_left_out(got.runless)}"
                                                           for path, got in loaded))
-    written = iter(hi.append(root, [(run, cases) for _, run, cases in usable]))
+    appended = hi.append(root, [(run, cases) for _, run, cases in usable])
+    written = iter(appended)
     lines = []
     for path, got in loaded:
         skipped = f"; {_left_out(got.runless)}" if got.runless else ""
@@ -102,4 +109,4 @@ def add(paths: list[Path], root: Path) -> list[str]:
                          f"{skipped}")
         else:
             lines.append(f"run {got.run.run_id} from {path.name} is already in the history: kept once{skipped}")
-    return lines
+    return lines, sum(appended)

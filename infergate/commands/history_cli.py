@@ -16,20 +16,23 @@ from . import history_actions as actions
 
 
 def show(root: Path) -> list[str]:
+    from ..measuring import changepoints as cp
     from ..measuring import history as hi
 
-    history = hi.load(root)
+    history = hi.load_runs(root, "show")
     lines = []
     for machine_class, lane in history.classes_and_lanes():
         pairs = history.of(machine_class, lane)
         runs = {r.run_id: r for r, _ in pairs}
-        locks = sorted({str(r.lock)[:12] for r in runs.values()})
+        locks = {str(r.lock) for r in runs.values()}
+        width = cp.lock_width(locks)
+        shown = sorted({lock[:width] for lock in locks})
         nights = sorted({r.night for r in runs.values()})
         size = sum(p.stat().st_size for p in (root / machine_class).glob("*.jsonl"))
         lines.append(f"{machine_class} {lane}: {len(runs)} run(s) over {len(nights)} night(s) "
                      f"({nights[0]} .. {nights[-1]}), {len({c.case_id for _, c in pairs})} case(s), "
-                     f"lock digest(s) {', '.join(locks)}; class files {size} bytes")
-    return lines or [f"no history under {root}"]
+                     f"lock digest(s) {', '.join(shown)}; class files {size} bytes")
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -37,22 +37,23 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def parse_json(path: Path, raw: bytes, kind: str) -> Any:
-    """The JSON in ``raw`` (read from ``path``), or one DataFileError beginning '<kind> file <path>'."""
+def parse_json(path: Path, raw: bytes, kind: str, line: int | None = None) -> Any:
+    """The JSON in ``raw`` (read from ``path``), or one DataFileError beginning '<kind> file <path>';
+    ``line``: ``raw`` is that line of a JSON-lines file, named as '<kind> file <path> line <line>', as
+    its other errors are (the position inside it is then a column alone)."""
+    where = f"{kind} file {path}" if line is None else f"{kind} file {path} line {line}"
     if not raw.strip():
-        raise DataFileError(f"{kind} file {path} is empty")
+        raise DataFileError(f"{where} is empty")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataFileError(f"{kind} file {path} is not UTF-8 text (byte {exc.start}): corrupt?") from None
+        raise DataFileError(f"{where} is not UTF-8 text (byte {exc.start}): corrupt?") from None
     try:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
     except InvalidData as exc:
-        raise DataFileError(f"{kind} file {path} {exc}") from None
+        raise DataFileError(f"{where} {exc}") from None
     except json.JSONDecodeError as exc:
-        raise DataFileError(
-            f"{kind} file {path} is not valid JSON (truncated or corrupt?): "
-            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+        at = f"line {exc.lineno} column {exc.colno}" if line is None else f"column {exc.colno}"
+        raise DataFileError(f"{where} is not valid JSON (truncated or corrupt?): {exc.msg} at {at}") from None
     except (ValueError, RecursionError) as exc:  # e.g. an integer too long to convert, absurd nesting
-        raise DataFileError(f"{kind} file {path} could not be parsed: {exc}") from None
+        raise DataFileError(f"{where} could not be parsed: {exc}") from None

@@ -122,13 +122,14 @@ def _fusions(value: Any) -> Mapping[str, int] | None:
     return MappingProxyType(out)
 
 
-def _recorded(value: Any) -> str:
+def _recorded(value: Any, name: str = "recorded") -> str:
+    """``name``: the field read (a session's first and last are checked here too, and were called "recorded")."""
     if not isinstance(value, str):
-        raise InvalidBaseline(f"recorded must be an ISO timestamp string, got {describe(value)}")
+        raise InvalidBaseline(f"{name} must be an ISO timestamp string, got {describe(value)}")
     try:
         datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidBaseline(f"recorded must be an ISO timestamp, got {value!r}") from None
+        raise InvalidBaseline(f"{name} must be an ISO timestamp, got {value!r}") from None
     return value
 
 
@@ -215,8 +216,8 @@ class SessionInfo:
         for name in ("host", "kernel", "source"):
             if not isinstance(getattr(self, name), str):
                 raise InvalidBaseline(f"{name} must be a string, got {describe(getattr(self, name))}")
-        set_(self, "first", _recorded(self.first))
-        set_(self, "last", _recorded(self.last))
+        set_(self, "first", _recorded(self.first, "first"))
+        set_(self, "last", _recorded(self.last, "last"))
         set_(self, "environment", _environment(self.environment))
 
     @classmethod

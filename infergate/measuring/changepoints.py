@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +132,16 @@ def nights(points: Sequence[Point]) -> int:
     return len({p.night for p in points})
 
 
+def lock_width(locks: Iterable[str]) -> int:
+    """How many of their first characters lock digests are shown by: 12, or as many as tell them apart;
+    cut at 12, two locks that share those ("simulated-lock-a", "-b") both read "simulated-lo"."""
+    whole = set(locks)
+    width = 12
+    while len({lock[:width] for lock in whole}) < len(whole):
+        width += 1
+    return width
+
+
 def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
     """What changed in the set-up between two points: the packages that moved (else the lock digest),
     and each other part that differs ("recipe 1 -> 2", "threads 1 -> 2"). ``Point.lock`` is the
@@ -142,9 +152,10 @@ def lock_differences(a: Point, b: Point) -> tuple[str, ...]:
     la, lb = str(a.lock).split("|"), str(b.lock).split("|")
     out: list[str] = []
     if la[0] != lb[0]:
+        width = lock_width((la[0], lb[0]))
         pa, pb = dict(a.packages or {}), dict(b.packages or {})
         out += [f"{name} {pa.get(name, '-')} -> {pb.get(name, '-')}" for name in sorted(set(pa) | set(pb))
-                if pa.get(name) != pb.get(name)] or [f"lock {la[0][:12]} -> {lb[0][:12]}"]
+                if pa.get(name) != pb.get(name)] or [f"lock {la[0][:width]} -> {lb[0][:width]}"]
     if len(la) != len(lb):  # keys of another form: said whole rather than paired part by part
         return (*out, f"set-up {'|'.join(la[1:]) or '-'} -> {'|'.join(lb[1:]) or '-'}")
     for x, y in zip(la[1:], lb[1:], strict=True):

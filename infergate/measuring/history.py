@@ -284,7 +284,7 @@ def read_file(path: Path, into: History, seen: Seen) -> None:
     for number, raw in enumerate(raw_lines, 1):
         if not raw.strip():
             continue
-        data = parse_json(path, raw, f"{KIND} (line {number})")
+        data = parse_json(path, raw, KIND, number)
         kind = _check_line(path, number, data)
         try:
             record = _run_from(path, data) if kind == "run" else _case_from(data)
@@ -310,6 +310,42 @@ def load(root: Path, machine_class: str | None = None) -> History:
     for path in sorted(root.glob(pattern)):
         read_file(path, history, seen)
     return history
+
+
+def load_runs(root: Path, action: str) -> History:
+    """``load``, refusing a directory that holds no run: a mistyped ``--history`` (an existing directory
+    of something else) must not read as a night with nothing to report."""
+    history = load(root)
+    if not history.runs:
+        raise DataFileError(f"history {root} holds no runs: nothing to {action}")
+    return history
+
+
+def _records(run: RunInfo, cases: Iterable[CaseRecord]) -> Any:
+    """A run's records as written and read back, its source (the results file's name) aside: the same
+    file added again under another name is the same run."""
+    fields = {k: v for k, v in run.to_json().items() if k != "source"}
+    return json.loads(json.dumps([fields, sorted((c.to_json() for c in cases), key=lambda d: d["case_id"])]))
+
+
+def check_repeats(root: Path, items: Sequence[tuple[Path, RunInfo, Sequence[CaseRecord]]]) -> None:
+    """A run id already in the history (or given twice) is kept once: only right when it comes with the
+    same records. The id is the class, lane, session and run timestamps; other records under it (an
+    edited copy of a results file, another draw of ``history simulate``) were dropped without a word."""
+    known: dict[str, tuple[str, Any]] = {}
+    for machine_class in sorted({run.machine_class for _, run, _ in items}):
+        if not (root / machine_class).is_dir():
+            continue
+        history = load(root, machine_class)
+        for rid, run in history.runs.items():
+            known[rid] = (f"the history {root}", _records(run, (c for c in history.cases if c.run_id == rid)))
+    for path, run, cases in items:
+        records = _records(run, cases)
+        where, had = known.setdefault(run.run_id, (f"results file {path}", records))
+        if had != records:
+            raise DataFileError(f"results file {path}: run {run.run_id} (session {run.session}) is already in "
+                                f"{where} with other records; a run id is kept once, so these would be lost "
+                                "(a results file edited by hand?): nothing was added")
 
 
 def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) -> list[bool]:

@@ -41,6 +41,12 @@ def pytest_configure(config: pytest.Config) -> None:
         start(config)
     except InfergateError as exc:  # a bad combination of options: one line, no traceback
         raise pytest.UsageError(f"infergate: {exc}") from None
+    try:
+        # Checked once here: found first in each matrix module's parametrization, a checkpoint that
+        # cannot be read was one collection error per module, the same message four times.
+        checkpoint_cases(session(config).settings.checkpoints)
+    except InfergateError as exc:
+        raise pytest.UsageError(str(exc)) from None
     register_hypothesis_profiles(explicit=config.getoption("hypothesis_profile", None) is not None)
     share_cpus_among_workers()
 
