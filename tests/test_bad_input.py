@@ -157,7 +157,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              "afile exists and is not a directory", files={"afile": "x"}),
     Scenario("results-json-dir", "`--ig-json` naming a directory", ("--ig-json", "adir"),
              "adir is a directory: name a file", files={"adir/mine.txt": "x"}),
-    # Refused only after the whole run's measuring, once ("baselines NOT updated").
+    # Refused when the options are read, before anything is measured.
     Scenario("inject-record", "`--ig-inject-slowdown` with `--ig-update-baselines`",
              ("--ig-inject-slowdown", "jit=0.1", "--ig-update-baselines"),
              "--ig-inject-slowdown slows a variant on purpose and such a run never records baselines"),

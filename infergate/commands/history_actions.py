@@ -126,9 +126,7 @@ def run(args: argparse.Namespace) -> list[str]:
             raise UsageError("history promote --class needs --lane")
         return promote(args.history, args.machine_class, args.lane, args.sessions, args.baselines, args.simulated)
     if args.action == "publish":
-        found = analyse(hi.load(args.history))
-        if not found:
-            raise DataFileError(f"history {args.history} holds no runs: nothing to publish")
+        found = analyse(hi.load_runs(args.history, "publish"))
         return [f"wrote {p}" for p in dashboard.publish(found, args.out)]
     if args.action == "simulate":
         return simulate(args.baselines, args.out, args.history, args.nights, args.step, args.at, args.sd,
@@ -196,10 +194,8 @@ def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines:
 def promote_all(root: Path, sessions: int, baselines: Path, simulated: bool = False) -> list[str]:
     from ..measuring import history as hi
 
-    history = hi.load(root)
+    history = hi.load_runs(root, "promote")
     pairs = history.classes_and_lanes()
-    if not pairs:
-        raise DataFileError(f"history {root} holds no runs: nothing to promote")
     # Every class x lane is chosen and checked before one is written: a refused one leaves all as they were.
     chosen = [(c, lane, _promotable(history, root, c, lane, sessions, simulated)) for c, lane in pairs]
     return [line for c, lane, sessions_of in chosen for line in _write_promoted(sessions_of, c, lane, baselines)]

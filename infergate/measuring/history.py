@@ -333,12 +333,18 @@ def check_repeats(root: Path, items: Sequence[tuple[Path, RunInfo, Sequence[Case
     same records. The id is the class, lane, session and run timestamps; other records under it (an
     edited copy of a results file, another draw of ``history simulate``) were dropped without a word."""
     known: dict[str, tuple[str, Any]] = {}
+    wanted = {run.run_id for _, run, _ in items}  # only these are compared: not the whole class's history
     for machine_class in sorted({run.machine_class for _, run, _ in items}):
         if not (root / machine_class).is_dir():
             continue
         history = load(root, machine_class)
-        for rid, run in history.runs.items():
-            known[rid] = (f"the history {root}", _records(run, (c for c in history.cases if c.run_id == rid)))
+        there = wanted & history.runs.keys()
+        of_run: dict[str, list[CaseRecord]] = {rid: [] for rid in there}
+        for c in history.cases:
+            if c.run_id in there:
+                of_run[c.run_id].append(c)
+        for rid in there:
+            known[rid] = (f"the history {root}", _records(history.runs[rid], of_run[rid]))
     for path, run, cases in items:
         records = _records(run, cases)
         where, had = known.setdefault(run.run_id, (f"results file {path}", records))
