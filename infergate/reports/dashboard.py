@@ -18,7 +18,7 @@ WIDTH, HEIGHT, PAD = 640, 190, 34
 BOTTOM = 22  # room under the plot for the dates
 X_TICKS = 6  # dated nights on the x axis: first, last and evenly between
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:60em;color:#222}
-table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;font-size:90%}.nw{white-space:nowrap}
 .regression{color:#b00}.improvement{color:#070}.case{margin:1.2em 0}
 svg{background:#fafafa;border:1px solid #ddd}"""
 SCRIPT = """document.querySelectorAll('svg.series').forEach(function(s){
@@ -156,9 +156,10 @@ def regressions(found: Sequence[CaseSeries]) -> list[dict[str, object]]:
 
 
 def index_page(found: Sequence[CaseSeries], open_: list[dict[str, object]]) -> str:
-    rows = "".join(f"<tr><td>{html.escape(str(r['machine_class']))}</td><td>{html.escape(str(r['lane']))}</td>"
+    # Class names and dates unbroken: wrapped at their hyphens they read as two words.
+    rows = "".join(f"<tr><td class=nw>{html.escape(str(r['machine_class']))}</td><td>{html.escape(str(r['lane']))}</td>"
                    f"<td>{html.escape(str(r['case_id']))}</td><td class=regression>{float(str(r['size'])):+.1%}</td>"
-                   f"<td>{html.escape(str(r['since_night']))}</td><td>{r['nights_held']}</td>"
+                   f"<td class=nw>{html.escape(str(r['since_night']))}</td><td>{r['nights_held']}</td>"
                    f"<td>{'ALERT' if r['alerts'] else 'not yet held'}</td></tr>" for r in open_)
     pages = sorted({(s.machine_class, s.lane) for s in found})
     links = "".join(f'<li><a href="{html.escape(page_name(c, lane))}">{html.escape(c)} · {html.escape(lane)}</a>'
