@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from infergate.commands.lanes_cli import main
-from infergate.gate import lane_pip, lane_venvs
+from infergate.gate import lane_pip, lane_venvs, lanes
 from infergate.gate.lane_pip import classify_pip_failure
 from infergate.gate.lane_venvs import LaneError, lock_digest
 from infergate.gate.lanes import ensure, lane_python, lock, lock_text_from_freeze
@@ -62,6 +62,17 @@ Traceback-ish noise
 ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device
 """
 
+# pip 23's shape for an exception it does not handle: "ERROR: Exception:", a traceback, the cause last.
+EXCEPTION_LOG = """\
+Collecting torch==2.8.0
+  Downloading torch-2.8.0-cp311-cp311-manylinux_2_28_x86_64.whl (888.1 MB)
+ERROR: Exception:
+Traceback (most recent call last):
+  File "/v/lib/python3.11/site-packages/pip/_internal/cli/base_command.py", line 180, in exc_logging_wrapper
+    status = run_func(*args)
+{last}
+"""
+
 
 class FakePip:
     """Stands in for ``run_pip``: records commands, writes a canned log, returns a status."""
@@ -70,11 +81,14 @@ class FakePip:
         self.returncode = returncode
         self.log = log
         self.calls: list[list[str]] = []
+        # (returncode, log) for the first calls, before returncode and log take over
+        self.script: list[tuple[int, str]] = []
 
     def __call__(self, cmd: Sequence[str], log_path: Path) -> int:
         self.calls.append(list(cmd))
-        log_path.write_text(self.log, encoding="utf-8")
-        return self.returncode
+        returncode, log = self.script.pop(0) if self.script else (self.returncode, self.log)
+        log_path.write_text(log, encoding="utf-8")
+        return returncode
 
 
 class FakeVenv:
@@ -110,9 +124,13 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     e = Env()
     e.lanes_dir, e.venvs, e.pip, e.mkvenv = lanes_dir, venvs, FakePip(), FakeVenv()
 
+    e.said, e.slept = [], []
+
     def run(lane: str = "ipex", **kw):
         kw.setdefault("pip_runner", e.pip)
         kw.setdefault("venv_creator", e.mkvenv)
+        kw.setdefault("sleep", e.slept.append)
+        kw.setdefault("say", e.said.append)
         return ensure(lane, lanes_dir=lanes_dir, venvs=venvs, **kw)
 
     e.ensure = run
@@ -216,10 +234,35 @@ def test_failed_upgrade_removes_old_stamp(env):
     assert env.ensure().installed
 
 
+def test_a_cut_off_download_is_tried_again_saying_so_and_then_succeeds(env):
+    cut = EXCEPTION_LOG.format(last="ProtocolError: ('Connection broken: IncompleteRead(1 bytes read)')")
+    env.pip.script = [(2, cut), (2, NETWORK_LOG)]
+    result = env.ensure()
+    assert result.installed and len(env.pip.calls) == 3 and env.slept == list(lanes.PIP_RETRY_PAUSES_S)
+    assert env.said[0] == ("lane ipex: a download was cut off (ProtocolError: ('Connection broken: "
+                           "IncompleteRead(1 bytes read)')); pip again in 10 s (attempt 2 of 3)")
+    assert env.said[1].startswith("lane ipex: package registry unreachable (WARNING: Retrying")
+    assert env.said[1].endswith("; pip again in 30 s (attempt 3 of 3)")
+
+
+def test_transient_failures_stop_after_the_last_attempt_and_others_at_once(env):
+    env.pip.returncode, env.pip.log = 2, NETWORK_LOG
+    after_three = r"^cannot set up lane 'ipex' \(after 3 attempts\): package registry unreachable"
+    with pytest.raises(LaneError, match=after_three):
+        env.ensure()
+    assert len(env.pip.calls) == lanes.PIP_ATTEMPTS == 3 and len(env.said) == 2
+    env.pip.calls.clear()
+    env.said.clear()
+    env.pip.log = NOT_FOUND_LOG  # not transient: one attempt, no pause
+    with pytest.raises(LaneError, match=r"^cannot set up lane 'ipex': intel_extension"):
+        env.ensure()
+    assert len(env.pip.calls) == 1 and env.said == []
+
+
 @pytest.mark.parametrize(
     "log, expected",
     [
-        (NETWORK_LOG, "infergate: cannot set up lane 'ipex': package registry unreachable ("),
+        (NETWORK_LOG, "infergate: cannot set up lane 'ipex' (after 3 attempts): package registry unreachable ("),
         (
             NOT_FOUND_LOG,
             "infergate: cannot set up lane 'ipex': intel_extension_for_pytorch==2.8.0 is not"
@@ -227,8 +270,8 @@ def test_failed_upgrade_removes_old_stamp(env):
         ),
         (
             OTHER_LOG,
-            "infergate: cannot set up lane 'ipex': pip failed: Could not install packages due to"
-            " an OSError: [Errno 28] No space left on device; removed the venv ",
+            "infergate: cannot set up lane 'ipex': the disk is full (ERROR: Could not install packages due to"
+            " an OSError: [Errno 28] No space left on device); now ",
         ),
         (CONFLICT_LOG, "infergate: cannot set up lane 'ipex': conflicting pins: "),
     ],
@@ -238,12 +281,16 @@ def test_cli_failure_is_one_line_on_stderr_exit_2(env, capsys, log, expected):
     env.pip.returncode, env.pip.log = 1, log
     rc = main(
         ["ensure", "ipex"], lanes_dir=env.lanes_dir, venvs=env.venvs,
-        pip_runner=env.pip, venv_creator=env.mkvenv,
+        pip_runner=env.pip, venv_creator=env.mkvenv, sleep=lambda s: None,
     )
     out, err = capsys.readouterr()
     assert rc == 2
     assert out == ""
-    assert err.count("\n") == 1 and err.endswith("\n")
+    *retries, err = err.splitlines(keepends=True)
+    # A transient failure is tried again, one line each; any other failure is one line at once.
+    assert len(retries) == (2 if log is NETWORK_LOG else 0)
+    assert all(line.startswith("infergate: lane ipex: package registry unreachable (") for line in retries)
+    assert err.endswith("\n")
     assert err.startswith(expected)
     # The venv this first install made is removed; its log is kept beside it.
     assert err.rstrip("\n").endswith(f"; removed the venv {env.venvs / 'ipex'} it had made; full log: "
@@ -350,9 +397,25 @@ def test_classify_conflict_names_the_cause():
 
 
 def test_classify_last_error_line():
+    log = "Collecting a\nERROR: Could not install packages: one\nERROR: Could not install packages: two\n"
+    assert classify_pip_failure(log) == "pip failed: Could not install packages: two"
+
+
+def test_a_full_disk_is_named_whichever_way_pip_reports_it():
     assert classify_pip_failure(OTHER_LOG) == (
-        "pip failed: Could not install packages due to an OSError: [Errno 28] No space left on device"
+        "the disk is full (ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device)"
     )
+    assert classify_pip_failure(EXCEPTION_LOG.format(last="OSError: [Errno 28] No space left on device")) == (
+        "the disk is full (OSError: [Errno 28] No space left on device)"
+    )
+
+
+def test_an_unhandled_pip_exception_is_named_by_its_tracebacks_last_line():
+    """CI once printed only 'pip failed: Exception:'; the cause is the traceback's last line."""
+    assert classify_pip_failure(EXCEPTION_LOG.format(last="MemoryError")) == "pip failed: MemoryError"
+    cut = EXCEPTION_LOG.format(last="pip._vendor.urllib3.exceptions.ProtocolError: ('Connection broken: "
+                                    "IncompleteRead(4096 bytes read, 98 more expected)', IncompleteRead(4096))")
+    assert classify_pip_failure(cut).startswith("a download was cut off (pip._vendor.urllib3.exceptions.ProtocolError")
 
 
 def test_classify_without_error_line():

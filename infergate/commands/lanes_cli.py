@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..core.errors import InfergateError
@@ -47,6 +48,7 @@ def main(
     pip_runner: PipRunner = run_pip,
     venv_creator: VenvCreator = create_venv,
     freeze_runner: FreezeRunner = pip_freeze,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -56,7 +58,7 @@ def main(
             for lane in args.lanes:
                 result = ensure(
                     lane, lanes_dir=lanes_dir, venvs=venvs, pip_runner=pip_runner,
-                    venv_creator=venv_creator, on_install=on_install,
+                    venv_creator=venv_creator, on_install=on_install, sleep=sleep,
                 )
                 print(result.message, flush=True)
                 if result.warning:

@@ -108,8 +108,22 @@ _NETWORK_MARKERS = (
     "Read timed out",
     "Failed to establish a new connection",
 )
+# A download cut off half-way (pip raises these through its unhandled-exception path).
+_CUT_OFF_MARKERS = ("Connection broken", "IncompleteRead", "Connection reset by peer", "RemoteDisconnected")
+# A full disk, wherever pip was writing (its temp directory, its cache, the venv).
+_DISK_FULL_MARKERS = ("[Errno 28]", "No space left on device")
 _NO_MATCH = re.compile(r"No matching distribution found for\s+(\S+)")
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement\s+(\S+)")
+
+
+DISK_FULL = "the disk is full"
+NETWORK = "package registry unreachable"
+CUT_OFF = "a download was cut off"
+
+
+def is_transient(reason: str) -> bool:
+    """A failure another attempt may not repeat: the registry unreachable or a download cut off."""
+    return reason.startswith((NETWORK, CUT_OFF))
 
 
 def _trim(line: str, limit: int = 200) -> str:
@@ -136,14 +150,32 @@ def _conflict_lines(lines: list[str]) -> list[str]:
     return out
 
 
+def _unhandled_exception(lines: list[str]) -> str | None:
+    """pip's "ERROR: Exception:" is followed by a traceback whose last line is the cause (seen in CI:
+    the bare "Exception:" was all the one-line reason said)."""
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip() == "ERROR: Exception:":
+            tail = [ln.strip() for ln in lines[i + 1:] if ln.strip()]
+            return tail[-1] if tail else None
+    return None
+
+
 def classify_pip_failure(log_text: str, returncode: int | None = None) -> str:
-    """The reason a ``pip install`` failed, as one line. Network markers are checked first: an
-    unreachable registry also ends in "No matching distribution"."""
+    """The reason a ``pip install`` failed, as one line. A full disk first (a download cut short by
+    it can look like a network fault), then network markers: an unreachable registry also ends in
+    "No matching distribution"."""
     lines = log_text.splitlines()
+
+    disk = [ln for ln in lines if any(m in ln for m in _DISK_FULL_MARKERS)]
+    if disk:
+        return f"{DISK_FULL} ({_trim(disk[-1])})"
 
     network = [ln for ln in lines if any(m in ln for m in _NETWORK_MARKERS)]
     if network:
-        return f"package registry unreachable ({_trim(network[-1])})"
+        return f"{NETWORK} ({_trim(network[-1])})"
+    cut = [ln for ln in lines if any(m in ln for m in _CUT_OFF_MARKERS)]
+    if cut:
+        return f"{CUT_OFF} ({_trim(cut[-1])})"
 
     for pattern in (_NO_MATCH, _NO_VERSION):
         for line in reversed(lines):
@@ -157,6 +189,9 @@ def classify_pip_failure(log_text: str, returncode: int | None = None) -> str:
         conflict = _conflict_lines(lines)
         if conflict:
             return _trim("conflicting pins: " + "; ".join(conflict), limit=300)
+    cause = _unhandled_exception(lines)
+    if cause:
+        return "pip failed: " + _trim(cause)
     if errors:
         return "pip failed: " + _trim(errors[-1][len("ERROR:"):].strip())
 

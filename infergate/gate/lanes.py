@@ -6,12 +6,24 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lane_pip import FreezeRunner, PipRunner, VenvCreator, classify_pip_failure, create_venv, pip_freeze, run_pip
+from .lane_pip import (
+    DISK_FULL,
+    FreezeRunner,
+    PipRunner,
+    VenvCreator,
+    classify_pip_failure,
+    create_venv,
+    is_transient,
+    pip_freeze,
+    run_pip,
+)
 from .lane_venvs import (
     DEFAULT_LANES_DIR,
     INSTALL_LOG_NAME,
@@ -30,6 +42,17 @@ from .lane_venvs import (
 
 # How bisection's intermediate locks begin (lane_bisect.intermediate_lock): unhashed by design.
 BISECTION_HEADER = "# Bisection lane '"
+
+
+# A registry that drops a connection or cuts a download off (a several-GB CUDA build of torch is ~20
+# files) would otherwise fail a whole CI run: pip is run again, saying so, this many times in all,
+# with these pauses between; pip's cache keeps the files it finished.
+PIP_ATTEMPTS = 3
+PIP_RETRY_PAUSES_S = (10.0, 30.0)
+
+
+def _say(line: str) -> None:
+    print(f"infergate: {line}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,8 @@ def ensure(
     venv_creator: VenvCreator = create_venv,
     clock: Callable[[], float] = time.monotonic,
     on_install: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    say: Callable[[str], None] = _say,
 ) -> EnsureResult:
     """Create the lane's venv if needed and install its lock unless the stamp says it's done."""
     spec = resolve_lane(lane, lanes_dir=lanes_dir, venvs=venvs)
@@ -106,19 +131,49 @@ def ensure(
         # carry none.
         cmd.append("--require-hashes")
     start = clock()
-    returncode = pip_runner(cmd, spec.install_log)
+    _install(spec.name, cmd, spec.install_log, spec.venv if made else None, pip_runner, sleep, say)
     seconds = clock() - start
-    if returncode != 0:
-        try:
-            log_text = spec.install_log.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            log_text = ""
-        reason = classify_pip_failure(log_text, returncode)
-        log, removed = (_remove_venv(spec.venv, spec.install_log) if made else (spec.install_log, ""))
-        raise LaneError(f"cannot set up lane '{spec.name}': {reason}{removed}; full log: {log}")
 
     atomic_write_text(spec.stamp, digest + "\n")
     return EnsureResult(spec.name, spec.venv, installed=True, packages=packages, seconds=seconds, unhashed=unhashed)
+
+
+def _install(name: str, cmd: list[str], install_log: Path, made: Path | None, pip_runner: PipRunner,
+             sleep: Callable[[float], None], say: Callable[[str], None]) -> None:
+    """Run pip, again after a transient failure (PIP_ATTEMPTS); raise LaneError with the reason.
+    ``made``: the venv this ensure created, removed on failure."""
+    for attempt in range(1, PIP_ATTEMPTS + 1):
+        returncode = pip_runner(cmd, install_log)
+        if returncode == 0:
+            return
+        try:
+            log_text = install_log.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            log_text = ""
+        reason = classify_pip_failure(log_text, returncode)
+        if is_transient(reason) and attempt < PIP_ATTEMPTS:
+            pause = PIP_RETRY_PAUSES_S[min(attempt, len(PIP_RETRY_PAUSES_S)) - 1]
+            say(f"lane {name}: {reason}; pip again in {pause:.0f} s (attempt {attempt + 1} of {PIP_ATTEMPTS})")
+            sleep(pause)
+            continue
+        if reason.startswith(DISK_FULL):
+            reason += _free_space_note(install_log.parent)  # the venv
+        tries = f" (after {attempt} attempts)" if attempt > 1 else ""
+        log, removed = _remove_venv(made, install_log) if made else (install_log, "")
+        raise LaneError(f"cannot set up lane '{name}'{tries}: {reason}{removed}; full log: {log}")
+
+
+def _free_space_note(venv: Path) -> str:
+    """Where pip writes (the venv, the temp directory) and how much is free there now, after pip
+    removed its own temp files: a lane of torch's CUDA build needs several GB (docs/lanes.md)."""
+    places: dict[str, str] = {}
+    for where in (venv.parent, Path(tempfile.gettempdir())):
+        try:
+            free = shutil.disk_usage(where).free
+        except OSError:
+            continue
+        places.setdefault(str(where), f"{free / 1e9:.1f} GB free at {where}")
+    return f"; now {', '.join(places.values())}" if places else ""
 
 
 def _remove_venv(venv: Path, install_log: Path) -> tuple[Path, str]:
