@@ -99,8 +99,11 @@ def test_a_checkpoint_whose_encoder_names_do_not_match_is_refused(tmp_path: Path
     _save_encoder(ckpt, rename="roberta.")
     with pytest.raises(UsageError, match=r"does not provide \d+ of the encoder's weights \(first: bert\."):
         load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager"))
-    _save_encoder(ckpt)  # the control: the same weights under the right names load
-    assert load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager")) is not None
+    _save_encoder(ckpt)  # the control: the same weights under the right names load, and are used
+    saved = torch.load(ckpt / "pytorch_model.bin", weights_only=True)
+    loaded = load_task_model(checkpoint_spec(str(ckpt), Task.SEQ_CLS, attention="eager")).state_dict()
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.equal(loaded[name], saved[name])
 
 
 def _sources() -> list[Path]:

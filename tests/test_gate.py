@@ -40,21 +40,24 @@ from tests.perf_fakes import FakeMeasurer, change, perf_run, settings
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ModelSpec(ARCHS["bert"], Task.QA, SIZES["small"], "eager")
 CASE = Case(SPEC, "jit", DType.FP32)
+COMPILE_CASE = Case(SPEC, "compile", DType.FP32)  # another case of the same model
 MACHINE, LANE = "test-cpu__avx2__2c2t", "torch-0__noipex__tf-0"
 BUSY = InRunNoise(samples=50, others_runnable=1.4, others_runnable_max=3)
 
 
 def synthetic(
     variant_ms: float, eager_ms: float = 10.0, rounds: int = 150, seed: int = 0, noise: InRunNoise | None = None,
+    variants: tuple[str, ...] = ("jit",),
 ) -> ModelMeasurement:
-    """Paired rounds: a per-round machine factor shared by both variants plus per-call noise."""
+    """Paired rounds: a per-round machine factor shared by every variant plus per-call noise; each of
+    ``variants`` at ``variant_ms``."""
     rng = np.random.default_rng(seed)
     machine = rng.lognormal(0.0, 0.05, rounds)
     times = {
         name: [int(ms * 1e6 * f * g) for f, g in zip(machine, rng.lognormal(0.0, 0.02, rounds), strict=True)]
-        for name, ms in (("eager", eager_ms), ("jit", variant_ms))
+        for name, ms in (("eager", eager_ms), *((v, variant_ms) for v in variants))
     }
-    return ModelMeasurement(SPEC.id, "fp32", ["eager", "jit"], times, threads=2, rounds=rounds,
+    return ModelMeasurement(SPEC.id, "fp32", ["eager", *variants], times, threads=2, rounds=rounds,
                             measure_s=1.0, seed=seed, load_start=0.0, load_end=0.0,
                             noise=noise or InRunNoise(samples=10))  # observed, and quiet
 
@@ -64,19 +67,21 @@ def make_run(root: Path, measurer: FakeMeasurer | None = None, **changes) -> Per
     return perf_run(root, MACHINE, LANE, measurer or FakeMeasurer([]), **{"budget_s": 1.0, "repeat": 1, **changes})
 
 
-def runs(variant_ms: float, first_seed: int, n: int = 5) -> list[ModelMeasurement]:
-    return [synthetic(variant_ms, seed=first_seed + i) for i in range(n)]
+def runs(variant_ms: float, first_seed: int, n: int = 5,
+         variants: tuple[str, ...] = ("jit",)) -> list[ModelMeasurement]:
+    return [synthetic(variant_ms, seed=first_seed + i, variants=variants) for i in range(n)]
 
 
 def record(root: Path, measured: list[ModelMeasurement], floor: float | None = None, session: str = "h-a",
-           monkeypatch=None, **kw) -> str:
+           monkeypatch=None, cases: tuple[Case, ...] = (CASE,), **kw) -> str:
     """Record ``measured`` as the runs of one session (a host boot named ``session``)."""
     mp = monkeypatch or pytest.MonkeyPatch()
     mp.setattr(host_session, "host_identity", lambda *a: session)
     try:
         run = make_run(root, FakeMeasurer(measured), update=True, repeat=len(measured), **kw)
-        run.prepare([CASE])
-        run.run_case(CASE)
+        run.prepare(list(cases))
+        for case in cases:
+            run.run_case(case)
         note = run.record_baselines()
     finally:
         if monkeypatch is None:
@@ -89,10 +94,11 @@ def record(root: Path, measured: list[ModelMeasurement], floor: float | None = N
     return note
 
 
-def sessions(root: Path, factors: list[float], base_ms: float = 7.0) -> None:
+def sessions(root: Path, factors: list[float], base_ms: float = 7.0, cases: tuple[Case, ...] = (CASE,)) -> None:
     """Baseline sessions whose speedups differ by ``factors`` (host effects), 5 runs each."""
+    variants = tuple(c.variant for c in cases)
     for i, f in enumerate(factors):
-        record(root, runs(base_ms * f, 100 * (i + 1)), session=f"h-{i}")
+        record(root, runs(base_ms * f, 100 * (i + 1), variants=variants), session=f"h-{i}", cases=cases)
 
 
 def gate(root: Path, m: ModelMeasurement | list[ModelMeasurement], confirmation: list[ModelMeasurement],
@@ -124,8 +130,9 @@ def test_a_slowed_variant_fails_the_gate_after_confirming_re_measures(tmp_path, 
     run, result, remeasured = gate(tmp_path, slowed, runs(7.0 * 1.12, 21, 3), monkeypatch)
     assert result.verdict == "regression" and result.failed, result.message
     assert result.mdd is not None and result.mdd < 0.12, result.message
-    if remeasured:  # only the flagged variant, against eager, with seeds no first run used
-        assert remeasured == [(("eager", "jit"), 2), (("eager", "jit"), 3), (("eager", "jit"), 4)]
+    # A regression is always confirmed: the model's variants, with seeds no first run used.
+    assert remeasured == [(("eager", "jit"), 2), (("eager", "jit"), 3), (("eager", "jit"), 4)]
+    assert "after 3 re-measure(s)" in result.message, result.message
 
 
 def test_an_unchanged_variant_passes_without_a_re_measure(tmp_path, monkeypatch, steady_prior) -> None:
@@ -333,11 +340,22 @@ def test_the_re_measuring_budget_bounds_the_time_spent(tmp_path, monkeypatch) ->
     assert second.verdict == "inconclusive" and CASE.id in run.confirm_skipped
 
 
-def test_a_model_is_re_measured_once_for_all_its_flagged_variants(tmp_path, monkeypatch, steady_prior) -> None:
-    sessions(tmp_path, PRECISE)
-    run, first, remeasured = gate(tmp_path, [synthetic(7.0, seed=20, noise=BUSY)], runs(7.0, 60, 3), monkeypatch)
-    second = run.run_case(CASE)  # another case of the same model: the same re-measures serve it
-    assert len(remeasured) == 3 and first.verdict == second.verdict == "pass"
+def test_a_model_is_re_measured_once_for_all_its_flagged_variants(tmp_path, monkeypatch) -> None:
+    from infergate.measuring import session_gate
+
+    monkeypatch.setattr(session_gate, "PRIOR_BETWEEN_SD", {"jit": 0.005, "compile": 0.005})  # as steady_prior
+    both = (CASE, COMPILE_CASE)
+    variants = tuple(c.variant for c in both)
+    sessions(tmp_path, PRECISE, cases=both)
+    # One busy first run flags both cases; the fake has re-measures for one confirmation only.
+    measurer = FakeMeasurer([synthetic(7.0, seed=20, noise=BUSY, variants=variants)],
+                            runs(7.0, 60, 3, variants=variants))
+    run = make_run(tmp_path, measurer)
+    run.prepare(list(both))
+    first, second = settle(run.run_case(CASE)), settle(run.run_case(COMPILE_CASE))
+    # The second case of the model is served by the first's re-measures, which took every variant.
+    assert measurer.remeasured == [(("eager", *variants), seed) for seed in (1, 2, 3)]
+    assert first.verdict == second.verdict == "pass", (first.message, second.message)
 
 
 def test_a_baseline_with_no_two_runs_in_a_session_is_not_gated_and_says_how_to_fix_it(tmp_path, monkeypatch) -> None:

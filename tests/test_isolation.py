@@ -249,20 +249,24 @@ def test_bad_mode_lists_the_valid_ones() -> None:
 # -- a test body run in a worker, as the plugin does it --------------------------------------------
 
 
-def body_using_the_harness(case_id: str, harness) -> str:
+def body_using_the_harness(case_id: str, harness, pid_file: str | None = None) -> str:
     from infergate.building.harness import Harness
 
     assert isinstance(harness, Harness)  # rebuilt in the worker, not pickled from here
+    if pid_file is not None:  # where it ran: the worker's return value is not passed back
+        Path(pid_file).write_text(str(os.getpid()), encoding="utf-8")
     return f"{case_id} in {os.getpid()}"
 
 
-def test_a_test_body_runs_in_a_worker_with_its_own_harness() -> None:
+def test_a_test_body_runs_in_a_worker_with_its_own_harness(tmp_path) -> None:
     from infergate.pytest_plugin.isolation_plugin import _LocalFixture, call_test_function
 
-    kwargs = {"case_id": "x", "harness": _LocalFixture("harness")}
-    out = run_in_worker(call_test_function, __name__, None, "body_using_the_harness", kwargs, None,
-                        timeout=60)
-    assert out is None  # a test function's return value is not used; reaching here means it passed
+    pid_file = tmp_path / "pid"
+    kwargs = {"case_id": "x", "harness": _LocalFixture("harness"), "pid_file": str(pid_file)}
+    # A test function's return value is not used (call_test_function returns None): that the body ran,
+    # in another process, with a harness rebuilt there, is what its assertion and the pid it wrote say.
+    run_in_worker(call_test_function, __name__, None, "body_using_the_harness", kwargs, None, timeout=60)
+    assert int(pid_file.read_text()) != os.getpid()
     with pytest.raises(AssertionError):
         kwargs = {"case_id": "x", "harness": "not a harness"}
         run_in_worker(call_test_function, __name__, None, "body_using_the_harness", kwargs, None,

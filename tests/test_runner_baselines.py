@@ -28,6 +28,7 @@ def test_the_committed_runner_files_are_imported_with_their_origin_and_hold_both
     for lane in RUNNER_LANES:
         f = bl.load(bl.baseline_path(REPO / "baselines", RUNNER_CLASS, lane))
         assert (f.machine_class, f.lane) == (RUNNER_CLASS, lane)
+        assert f.cases, f"{lane}: no cases, so the two gate tests below would collect nothing and pass"
         # The runner's session keeps its origin; a later session of this project's own (another
         # host boot, recorded by `--update-baselines`) sits beside it and says so.
         imported = [i for i in f.sessions.values() if i.source.startswith("imported ")]

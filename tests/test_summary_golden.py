@@ -176,4 +176,6 @@ def test_the_summary_of_a_scripted_run_is_the_golden_one(tmp_path, monkeypatch) 
     if os.environ.get("INFERGATE_UPDATE_GOLDEN"):
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(text)
+        # A regenerating run compared nothing: it must not count as a pass (in CI or anywhere).
+        pytest.fail(f"{GOLDEN} regenerated: review its diff, then run again without INFERGATE_UPDATE_GOLDEN")
     assert text == GOLDEN.read_text()
