@@ -235,7 +235,7 @@ def test_the_command_prints_one_line_and_exits_2_on_bad_input_and_0_otherwise(tm
     root = tmp_path / "baselines"
     _edited(fsrc, version=3)
     assert main(["baselines", "import", str(src), str(fsrc), "--origin", ORIGIN, "--baselines", str(root)]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("infergate baselines: fusion expectations file") and not root.exists()
     assert main(["baselines", "import", str(src), "--origin", ORIGIN, "--baselines", str(root)]) == 0
     assert capsys.readouterr().out.startswith("infergate baselines: imported 3 run(s)")
@@ -264,7 +264,7 @@ def test_a_runner_file_of_another_set_up_is_refused_and_the_trees_runs_are_kept(
     src, fsrc = runner_files(tmp_path / "runner", env={**ENV, "torch_threads": 2})
     before = files_under(root)
     assert main(["baselines", "import", str(src), str(fsrc), "--origin", ORIGIN, "--baselines", str(root)]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and "refusing to import" in out[0] and "bert-jit" in out[0], out
     assert "1 torch thread(s)" in out[0] and "2 torch thread(s)" in out[0], out
     assert files_under(root) == before  # nothing written, not even the fusion file

@@ -74,13 +74,13 @@ def test_a_run_id_already_in_the_history_with_other_records_is_refused_not_kept_
     later = results(tmp_path / "later.json", night="2026-11-28", session="h-2")
     assert main(["history", "--history", str(root), "add", str(later), str(edited)]) == 2
     rid = hi.load(root).cases[0].run_id
-    assert capsys.readouterr().out.strip().splitlines() == [
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"infergate history: results file {edited}: run {rid} (session h-runner1) is already in the history "
         f"{root} with other records; a run id is kept once, so these would be lost (a results file edited by "
         "hand?): nothing was added"]
     assert month.read_bytes() == before  # nor the good file beside it
     assert main(["history", "--history", str(tmp_path / "fresh"), "add", str(renamed), str(edited)]) == 2
-    assert f"is already in results file {renamed} with other records" in capsys.readouterr().out
+    assert f"is already in results file {renamed} with other records" in capsys.readouterr().err
     assert not (tmp_path / "fresh").exists()
 
 
@@ -89,7 +89,7 @@ def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_w
     good = results(tmp_path / "good.json")
     bad = results(tmp_path / "bad.json", version=9, night="2026-11-28")
     assert main(["history", "--history", str(root), "add", str(good), str(bad)]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and "results version 9" in out[0]
     assert not root.exists()  # the good file was not appended either
     history_cli.add([good], root)
@@ -99,7 +99,7 @@ def test_unknown_versions_and_bad_files_are_refused_in_one_line_and_nothing_is_w
     with pytest.raises(DataFileError, match="line 3 has history version 2"):
         hi.load(root)
     assert main(["history", "--history", str(root), "add", str(results(tmp_path / "c.json", night="2026-11-29"))]) == 2
-    assert "history version 2" in capsys.readouterr().out
+    assert "history version 2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("version", ["true", "1.0"])
@@ -200,15 +200,15 @@ def test_promote_turns_the_last_sessions_of_the_newest_lock_into_a_baselines_fil
     assert list(kept) == ["h-2", "h-3", "h-4", "h-5"]  # lock-b only
     capsys.readouterr()
     assert main([*argv[:7], "ipex", *argv[8:]]) == 2  # a lock's name: the history knows lanes by results' names
-    said = capsys.readouterr().out.strip().splitlines()
+    said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1 and "holds no runs of machine class 'm__avx2__2c2t' lane 'ipex' (its lanes of that " \
                               "class: torch-x__noipex__notf; --lane is the name results give" in said[0], said
     assert main([*argv[:5], "other__avx2__2c2t", *argv[6:]]) == 2
-    assert "lane 'torch-x__noipex__notf' (no run of that class;" in capsys.readouterr().out
+    assert "lane 'torch-x__noipex__notf' (no run of that class;" in capsys.readouterr().err
     assert main([*argv[:4], "--all", *argv[6:]]) == 2  # --all with --lane: it promoted every lane, unsaid
-    assert "--all takes every class x lane: --lane applies with --class only" in capsys.readouterr().out
+    assert "--all takes every class x lane: --lane applies with --class only" in capsys.readouterr().err
     assert main([*argv[:4], "--class", "m__avx2__2c2t", "--baselines", str(tmp_path / "x")]) == 2
-    assert "needs --lane" in capsys.readouterr().out
+    assert "needs --lane" in capsys.readouterr().err
     every = tmp_path / "every"
     assert main([*argv[:4], "--all", "--sessions", "3", "--baselines", str(every)]) == 0
     assert list(bl.load(every / "m__avx2__2c2t" / "torch-x__noipex__notf.json").sessions) == ["h-3", "h-4", "h-5"]
@@ -238,7 +238,7 @@ def test_results_written_by_the_perf_run_become_history_with_their_provenance(tm
 @pytest.mark.parametrize("action", [["detect"], ["show"], ["publish", "--out", "site"]])
 def test_a_mistyped_history_directory_is_one_line_and_exit_2(tmp_path, capsys, action) -> None:
     assert main(["history", "--history", str(tmp_path / "nope"), *action]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and "does not exist" in out[0]
 
 
@@ -280,7 +280,7 @@ def test_a_directory_that_holds_no_history_is_refused_not_reported_as_a_quiet_ni
     (root / "README.md").write_text("not a history\n")
     argv = ["history", "--history", str(root), *(a.format(before=before) for a in action)]
     assert main(argv) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert out == [f"infergate history: history {root} holds no runs: nothing to {action[0]}"]
 
 
@@ -335,7 +335,7 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
     simulate(recorded.parent.parent, tmp_path / "made", root, nights=3, step=0.05, at=1, sd=0.013)
     for which in (["--all"], ["--class", one.parent.name, "--lane", one.stem]):
         assert main(["history", "--history", str(root), "promote", *which, "--baselines", str(out)]) == 2
-        said = capsys.readouterr().out.strip().splitlines()
+        said = capsys.readouterr().err.strip().splitlines()
         assert len(said) == 1 and "3 of the 3 session(s)" in said[0], said
         assert re.search(r"made by history simulate \(sim-000-\w+, sim-001-\w+, sim-002-\w+; their runs record "
                          r"commit 'simulated'\)", said[0]), said
@@ -343,7 +343,7 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
     monkeypatch.setattr(history_actions, "REPO_ROOT", tmp_path)  # out stands for this checkout's baselines/
     simulated = ["history", "--history", str(root), "promote", "--all", "--simulated", "--baselines"]
     assert main([*simulated, str(out)]) == 2
-    assert "--simulated writes invented nights" in capsys.readouterr().out and not out.exists()
+    assert "--simulated writes invented nights" in capsys.readouterr().err and not out.exists()
     scratch = tmp_path / "scratch"
     assert main([*simulated, str(scratch)]) == 0
     sessions = bl.load(scratch / one.parent.name / one.name).sessions
@@ -381,7 +381,7 @@ def test_add_refuses_a_class_or_lane_infergate_does_not_name(tmp_path, capsys, m
     made = results(tmp_path / "r.json", machine_class=machine_class, lane=lane)
     out = tmp_path / "out"
     assert main([*(a.format(out=out) for a in command), str(made)]) == 2
-    printed = capsys.readouterr().out.strip().splitlines()
+    printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and f"{machine_class!r} / {lane!r} is not a machine class and lane" in printed[0]
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["r.json"]
 
@@ -417,7 +417,7 @@ def test_a_night_with_no_case_that_has_runs_is_one_line_and_exit_2(tmp_path, cap
     root = tmp_path / "history"
     busy = _with_runless(tmp_path / "perf-job0.json", ["bert-jit-b"], keep=False)
     assert main(["history", "--history", str(root), "add", str(busy)]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and "no run to add" in out[0] and "bert-jit-b" in out[0] and "busy machine" in out[0]
     assert not root.exists()
 
@@ -477,7 +477,7 @@ def test_a_bad_field_in_a_history_line_is_one_line_naming_file_and_line_for_ever
     for action in (["show"], ["detect"], ["promote", "--all", "--baselines", str(tmp_path / "out")],
                    ["publish", "--out", str(tmp_path / "site")]):
         assert main(["history", "--history", str(root), *action]) == 2, (bad, action)
-        out = capsys.readouterr().out.strip().splitlines()
+        out = capsys.readouterr().err.strip().splitlines()
         assert len(out) == 1 and f"history file {month} line {number}: a {kind} record" in out[0], out
         assert says in out[0], out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json", "h"]  # nothing written
@@ -515,7 +515,7 @@ def test_a_run_or_case_read_twice_is_refused_naming_both_lines(tmp_path, capsys,
         hi.load(root)
     for action in (["show"], ["detect"], ["promote", "--all", "--baselines", str(tmp_path / "out")]):
         assert main(["history", "--history", str(root), *action]) == 2, action
-        out = capsys.readouterr().out.strip().splitlines()
+        out = capsys.readouterr().err.strip().splitlines()
         assert len(out) == 1 and f"history file {where} line {number} {says}" in out[0], out
 
 
@@ -539,7 +539,7 @@ def test_a_case_line_away_from_its_run_s_file_is_refused_alike_by_every_loader(t
     later = results(tmp_path / "c.json", night="2026-11-29", session="h-3", machine_class=other.parent.name)
     for action in (["detect"], ["publish", "--out", str(tmp_path / "site")], ["add", str(later)]):
         assert main(["history", "--history", str(root), *action]) == 2, action
-        out = capsys.readouterr().out.strip().splitlines()
+        out = capsys.readouterr().err.strip().splitlines()
         assert len(out) == 1 and says in out[0], out
 
 
@@ -560,7 +560,7 @@ def test_simulate_from_baselines_with_no_session_of_two_runs_is_one_line_and_exi
         capsys.readouterr()
     out, root = tmp_path / "out", tmp_path / "history"
     assert main(["history", "--history", str(root), "simulate", "--out", str(out), "--baselines", str(baselines)]) == 2
-    printed = capsys.readouterr().out.strip().splitlines()
+    printed = capsys.readouterr().err.strip().splitlines()
     assert printed == [f"infergate history: baselines under {baselines}: no recorded session has two runs: "
                        "nothing to resample"]
     assert not out.exists() and not root.exists()
@@ -574,7 +574,7 @@ def test_simulate_refuses_a_drop_or_lock_change_outside_the_simulated_nights(tmp
     """``--nights 10 --at 20`` said "a 5% drop ... from night 20" and exit 0: no night had it."""
     out, root = tmp_path / "out", tmp_path / "history"
     assert main(["history", "--history", str(root), "simulate", "--out", str(out), *given]) == 2
-    assert capsys.readouterr().out.strip().splitlines() == [f"infergate history: {says}"]
+    assert capsys.readouterr().err.strip().splitlines() == [f"infergate history: {says}"]
     assert not out.exists() and not root.exists()
 
 
@@ -636,7 +636,7 @@ def test_add_refuses_results_that_would_make_an_unreadable_history_line(tmp_path
     (tmp_path / "r.json").write_text(json.dumps(data))
     root = tmp_path / "history"
     assert main(["history", "--history", str(root), "add", str(tmp_path / "r.json")]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and "would give the history a run record packages must be an object" in out[0], out
     assert not root.exists()
 
@@ -653,7 +653,7 @@ def test_a_bad_session_time_is_named_as_the_field_read(tmp_path, capsys, field, 
     made.write_text(json.dumps(data))
     out = tmp_path / "out"
     assert main([*(a.format(out=out) for a in command), str(made)]) == 2
-    printed = capsys.readouterr().out.strip().splitlines()
+    printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and printed[0].endswith(
         f"results file {made}: machine_info.infergate session or session_info is not valid: {field} must be an "
         "ISO timestamp, got 'yesterday'"), printed
@@ -668,6 +668,6 @@ def test_a_results_version_that_only_equals_1_is_refused(tmp_path, capsys, versi
     made.write_text(json.dumps(results_data()).replace('"results_version": 1', f'"results_version": {version}'))
     out = tmp_path / "out"
     assert main([*(a.format(out=out) for a in command), str(made)]) == 2
-    printed = capsys.readouterr().out.strip().splitlines()
+    printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and f"has results version {version.title()}" in printed[0], printed
     assert not out.exists()

@@ -178,7 +178,7 @@ def test_the_command_refuses_misaligned_baselines_in_one_line(tmp_path: Path,
              "m-compile-fp32": [_run(10.0, "compile", 1.3, T1), _run(10.9, "compile", 1.3, T1)]}
     _file(tmp_path, cases)
     assert baselines_cli.main(["reference", "--baselines", str(tmp_path)]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert out.count("\n") == 1 and "not run-aligned: m-fp32 run 1" in out
 
 
@@ -217,7 +217,7 @@ def test_the_command_prints_the_spreads_and_refuses_an_occasion_without_its_boot
     other = tmp_path / "other.txt"
     other.write_text(summary.read_text().replace("cls / lane", "cls / other-lane"))
     assert baselines_cli.main(argv[:3] + ["--occasion", str(other)]) == 2
-    assert "needs its class and lane's baselines file" in capsys.readouterr().out
+    assert "needs its class and lane's baselines file" in capsys.readouterr().err
 
 
 def test_envprobe_workers_are_runs_of_one_occasion_and_busy_ones_are_left_out() -> None:

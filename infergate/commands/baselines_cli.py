@@ -8,6 +8,7 @@ machine with their ``--origin`` (docs/runner-data.md); a refused file writes not
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core.defaults import DEFAULT_REPEAT
@@ -94,6 +95,6 @@ def main(argv: list[str]) -> int:
         else:
             print("\n".join(show(root, args.runs)))
     except (InfergateError, ValueError) as exc:  # ValueError: reference_runs.AlignmentError, a bad summary
-        print(f"infergate baselines: {exc}")
+        print(f"infergate baselines: {exc}", file=sys.stderr)  # an error: never into a redirected report
         return 2
     return 0

@@ -9,6 +9,7 @@ turns a class × lane's last sessions into a baselines file; ``publish`` writes 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core.errors import InfergateError
@@ -60,7 +61,8 @@ def main(argv: list[str]) -> int:
         else:
             lines = actions.run(args)
     except InfergateError as exc:
-        print(f"infergate history: {exc}")
+        # stderr: the nightly redirects detect's lines into a file; its error must reach the log
+        print(f"infergate history: {exc}", file=sys.stderr)
         return 2
     for line in lines:
         print(f"infergate history: {line}" if args.action in ("add", "promote") else line)
