@@ -201,7 +201,7 @@ def test_detect_new_against_a_path_that_is_no_directory_is_one_line_and_exit_2(t
     if before == "a-file":
         (tmp_path / before).write_text("")
     assert main(["history", "--history", str(root), "detect", "--new-against", str(tmp_path / before)]) == 2
-    assert capsys.readouterr().out.strip().splitlines() == [
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"infergate history: --new-against {tmp_path / before} is not a directory: give the copy of the history "
         "taken before tonight's runs were added (on the first night, an empty directory)"]
 
@@ -277,6 +277,27 @@ def test_a_change_interval_uses_the_df_of_the_fitted_sd_points_minus_segments() 
     t = (math.log1p(c.high) - diff) / (diff / c.z)
     assert t == pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 2), rel=1e-9)
     assert t != pytest.approx(student_t_quantile(0.975, PRIOR_DF + 40 - 1), rel=1e-9)
+
+
+def test_calibrate_sizes_the_year_table_as_asked_and_refuses_it_where_there_is_none(monkeypatch, capsys) -> None:
+    from infergate.measuring import history_replay
+
+    sized: list[int] = []
+    monkeypatch.setattr(history_replay, "calibrate",
+                        lambda data, sd, penalty, alarm_z, step, *rest: history_replay.Row(
+                            sd, penalty, alarm_z, step, 0.9, 0.95, 2.0, 0.5, 20))
+    monkeypatch.setattr(history_replay, "false_rate_long",
+                        lambda data, sd, penalty, year, replays, *rest: sized.append(replays) or (0.5, (0.1, 0.9)))
+    assert main(["history", "calibrate", "--replays", "20", "--sds", "0.017", "--variants", "none"]) == 0
+    assert sized == [5]  # the default: --replays / 40, at least 5
+    sized.clear()
+    assert main(["history", "calibrate", "--replays", "20", "--sds", "0.017", "--variants", "none",
+                 "--year-replays", "120"]) == 0
+    assert sized == [120] and "detection on every night, 120 independent replays per row" in capsys.readouterr().out
+    for other in (["--persistence", "30"], ["--lock-before", "3"]):
+        assert main(["history", "calibrate", "--replays", "20", "--year-replays", "120", *other]) == 2
+        assert "--year-replays sizes the year-of-nights table" in capsys.readouterr().err
+    assert sized == [120]  # nothing replayed for a refused command
 
 
 def test_calibrate_takes_detector_variants_and_refuses_a_bad_one(monkeypatch) -> None:
@@ -394,7 +415,7 @@ def test_a_tiny_seeded_persistence_replay_and_its_table(capsys) -> None:
 
 def test_persistence_refuses_detector_variants_it_would_ignore(capsys) -> None:
     assert main(["history", "calibrate", "--persistence", "4", "--variants", "3/2.3"]) == 2
-    out = capsys.readouterr().out.strip().splitlines()  # the history command's one line, as its other refusals
+    out = capsys.readouterr().err.strip().splitlines()  # the history command's one line, as its other refusals
     assert len(out) == 1 and "--variants does not apply" in out[0], out
 
 

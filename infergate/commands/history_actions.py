@@ -98,6 +98,9 @@ def _add_calibrate_parser(sub: Any) -> None:
                        help="a lock change NIGHTS before each replay's step (0: on the step's night; the unchanged "
                             "replays change on the same night), one that moves nothing: detection across an "
                             "upgrade. Only the replay table, not the year of nights. Default: no lock change")
+    p_cal.add_argument("--year-replays", type=whole_number(5, 2000), default=None, metavar="N",
+                       help="independent unchanged series of a year of nights per sd in the false-rate table "
+                            "(5-2000; each costs about as much as 40 replays). Default: --replays / 40, at least 5")
     p_cal.add_argument("--persistence", type=whole_number(2, YEAR), default=None, metavar="NIGHTS",
                        help="instead of the tables above: whether a step, once detected, stays reported on every "
                             "night up to NIGHTS after it (the default detector; steps of 3, 5 and 10 %%)")
@@ -133,6 +136,10 @@ def run(args: argparse.Namespace) -> list[str]:
                         seed=args.seed, lock_at=args.lock_at)
     if args.action == "calibrate" and args.persistence is not None and args.variants is not None:
         raise UsageError("--persistence replays the default detector: --variants does not apply to it")
+    if args.action == "calibrate" and args.year_replays is not None and (args.persistence is not None
+                                                                        or args.lock_before is not None):
+        raise UsageError("--year-replays sizes the year-of-nights table, which --persistence and --lock-before "
+                         "do not print")
     if args.action == "calibrate" and args.persistence is not None and args.lock_before is not None:
         raise UsageError("--persistence replays series without a lock change: --lock-before does not apply to it")
     if args.action == "calibrate" and args.persistence is not None:
@@ -142,7 +149,7 @@ def run(args: argparse.Namespace) -> list[str]:
         return calibration_lines(args.baselines, args.replays, args.seed,
                                  sds=CALIBRATION_SDS if args.sds is None else args.sds,
                                  variants=CALIBRATION_VARIANTS if args.variants is None else args.variants,
-                                 lock_before=args.lock_before)
+                                 lock_before=args.lock_before, year_replays=args.year_replays)
     raise AssertionError(f"unknown history action {args.action}")
 
 
@@ -284,7 +291,8 @@ def _night_sds(text: str) -> tuple[float, ...]:
 
 def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, runs: int = 3,
                       year: int = YEAR, variants: tuple[tuple[float, float], ...] = CALIBRATION_VARIANTS,
-                      sds: tuple[float, ...] = CALIBRATION_SDS, lock_before: int | None = None) -> list[str]:
+                      sds: tuple[float, ...] = CALIBRATION_SDS, lock_before: int | None = None,
+                      year_replays: int | None = None) -> list[str]:
     from ..measuring.changepoints import LOCATE
     from ..measuring.history_replay import calibrate, false_rate_long
 
@@ -307,7 +315,8 @@ def calibration_lines(root: Path, replays: int, seed: int, warm: int = WARM, run
             lines.append(_calibration_row(r, target, data.within_sd**2 / runs > sd * sd))
     if lock_before is not None:  # the year of nights is the unchanged series' own: no lock change in it
         return lines
-    long_replays = max(5, replays // 40)  # a year of nights, every night detected: O(n²) numpy steps each
+    # A year of nights, every night detected: O(n²) numpy steps each, so fewer than the replays by default.
+    long_replays = max(5, replays // 40) if year_replays is None else year_replays
     lines += ["", f"over {year} unchanged nights (365: a year), detection on every night, {long_replays} independent "
               "replays per row (the default detector):",
               "| night-to-night sd | penalty | alarm z | false change points per 100 case-nights |",
