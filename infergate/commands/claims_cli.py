@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 # A row's interval is a t across its processes (t(0.995, 2) = 9.92, t(0.995, 3) = 5.84), so a model of
 # the committed rows puts 4 processes of 5 s 23-48 % narrower than 3 of 15 s at the same time; two runs
-# of 4 of 5 s did not show it (docs/claims.md, "Processes or rounds"): the default stays until a run
-# that interleaves the two settings decides.
+# of 4 of 5 s did not show it, nor did a run interleaving the two settings row by row (docs/claims.md,
+# "Processes or rounds"), so the default stays at 3 of 15 s.
 DEFAULT_PROCESSES = 3
 LOG_NAME = "claims.log"
 SEQ, QA_LONG_SEQ = 128, 384
