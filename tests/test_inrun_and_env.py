@@ -235,7 +235,7 @@ def test_the_baselines_command_exits_2_with_one_line(tmp_path, capsys) -> None:
     from infergate.commands.main import main
 
     assert main(["baselines", "add", str(tmp_path / "nope.json")]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and "does not exist" in out[0]
 
 
@@ -270,7 +270,7 @@ def test_a_malformed_results_file_is_one_line_exit_2_and_writes_nothing(tmp_path
     results = _edited(_results(tmp_path), edit)
     root = tmp_path / "baselines"
     assert main(["baselines", "add", str(results), "--baselines", str(root)]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert len(out) == 1 and str(results) in out[0] and message in out[0], out
     assert not root.exists()
 
@@ -280,7 +280,7 @@ def test_show_or_reference_of_a_missing_baselines_directory_is_one_line_exit_2(t
     from infergate.commands.main import main
 
     assert main(["baselines", action, "--baselines", str(tmp_path / "nope")]) == 2
-    out = capsys.readouterr().out.strip().splitlines()
+    out = capsys.readouterr().err.strip().splitlines()
     assert out == [f"infergate baselines: baselines directory {tmp_path / 'nope'} does not exist"], out
 
 
