@@ -134,23 +134,28 @@ def run(args: argparse.Namespace) -> list[str]:
     if args.action == "simulate":
         return simulate(args.baselines, args.out, args.history, args.nights, args.step, args.at, args.sd,
                         seed=args.seed, lock_at=args.lock_at)
-    if args.action == "calibrate" and args.persistence is not None and args.variants is not None:
-        raise UsageError("--persistence replays the default detector: --variants does not apply to it")
-    if args.action == "calibrate" and args.year_replays is not None and (args.persistence is not None
-                                                                        or args.lock_before is not None):
+    if args.action == "calibrate":
+        return _calibrate(args)
+    raise AssertionError(f"unknown history action {args.action}")
+
+
+def _calibrate(args: argparse.Namespace) -> list[str]:
+    """``history calibrate``: the replay tables, or with --persistence the persistence table."""
+    if args.year_replays is not None and (args.persistence is not None or args.lock_before is not None):
         raise UsageError("--year-replays sizes the year-of-nights table, which --persistence and --lock-before "
                          "do not print")
-    if args.action == "calibrate" and args.persistence is not None and args.lock_before is not None:
-        raise UsageError("--persistence replays series without a lock change: --lock-before does not apply to it")
-    if args.action == "calibrate" and args.persistence is not None:
+    if args.persistence is not None:
+        if args.variants is not None:
+            raise UsageError("--persistence replays the default detector: --variants does not apply to it")
+        if args.lock_before is not None:
+            raise UsageError("--persistence replays series without a lock change: --lock-before does not apply "
+                             "to it")
         return persistence_lines(args.baselines, args.replays, args.seed, args.persistence,
                                  sds=PERSISTENCE_SDS if args.sds is None else args.sds)
-    if args.action == "calibrate":
-        return calibration_lines(args.baselines, args.replays, args.seed,
-                                 sds=CALIBRATION_SDS if args.sds is None else args.sds,
-                                 variants=CALIBRATION_VARIANTS if args.variants is None else args.variants,
-                                 lock_before=args.lock_before, year_replays=args.year_replays)
-    raise AssertionError(f"unknown history action {args.action}")
+    return calibration_lines(args.baselines, args.replays, args.seed,
+                             sds=CALIBRATION_SDS if args.sds is None else args.sds,
+                             variants=CALIBRATION_VARIANTS if args.variants is None else args.variants,
+                             lock_before=args.lock_before, year_replays=args.year_replays)
 
 
 def exit_code(args: argparse.Namespace, lines: list[str]) -> int:

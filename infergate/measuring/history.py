@@ -338,13 +338,11 @@ def check_repeats(root: Path, items: Sequence[tuple[Path, RunInfo, Sequence[Case
         if not (root / machine_class).is_dir():
             continue
         history = load(root, machine_class)
-        there = wanted & history.runs.keys()
-        of_run: dict[str, list[CaseRecord]] = {rid: [] for rid in there}
-        for c in history.cases:
-            if c.run_id in there:
-                of_run[c.run_id].append(c)
-        for rid in there:
-            known[rid] = (f"the history {root}", _records(history.runs[rid], of_run[rid]))
+        of_run: dict[str, list[CaseRecord]] = {rid: [] for rid in wanted & history.runs.keys()}
+        for c in history.cases:  # one pass over the class's cases, not one per run
+            of_run.get(c.run_id, []).append(c)
+        for rid, held in of_run.items():
+            known[rid] = (f"the history {root}", _records(history.runs[rid], held))
     for path, run, cases in items:
         records = _records(run, cases)
         where, had = known.setdefault(run.run_id, (f"results file {path}", records))

@@ -287,6 +287,6 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
         plots["speedups"] = _interval_plot(
             [c.label for c in sped], [("from / to", [c.speedup_change for c in sped])],
             "speedup over eager, from / to (> 1: 'to' lost speedup)", 1.0, out_dir / "speedups.png",
-            "speedup over eager lost by the upgrade",
+            "speedup over eager, before / after the upgrade (< 1: gained, > 1: lost)",
         )
     return plots
