@@ -18,6 +18,7 @@ from ..measuring.baseline_merge import run_key
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo, valid_session_id
 from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
+from ..measuring.session_shift import pooled, shared_shift
 from ..measuring.speedup_gate import current_cases, spreads
 from ..measuring.speedup_verdicts import family_confidence
 from ..measuring.staging import RECORD_CONFIDENCE
@@ -292,6 +293,7 @@ def require_baselines_dir(root: Path) -> None:
 def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
     require_baselines_dir(root)
     lines = []
+    shifts = []
     for path in sorted(root.glob("*/*.json")):
         if path.name.endswith(".fusions.json"):
             continue
@@ -319,4 +321,13 @@ def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
             mdd = minimum_detectable_drop(se, df, conf, floor=DEFAULT_FLOOR)
             lines.append(f"  {variant:9} {comp.describe()}; detectable drop with {today_runs} run(s) today at "
                          f"{conf:.4f}: {mdd:.1%}")
+            shift = shared_shift([c.by_session() for c in cases], comp.within_sd)
+            if shift is not None:
+                lines.append(f"  {'':9} {shift.describe()}")
+                shifts.append(shift)
+    if len(shifts) >= 2:
+        shared, s_df, own, o_df = pooled(shifts)
+        lines.append(f"pooled over the {len(shifts)} variant(s) above whose cases share 2+ sessions: the shared move "
+                     f"sd {shared:.2%} (df {s_df}), each case's own {own:.2%} (df {o_df}); a case compared with "
+                     "its peers of the same session would carry the own part only (docs/calibration.md)")
     return lines

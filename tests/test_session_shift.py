@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infergate.building.variants import get_variant
+from infergate.commands import baseline_sessions
+from infergate.measuring import baselines as bl
+from infergate.measuring.baseline_records import CaseBaseline, RunRecord
+from infergate.measuring.session_shift import pooled, shared_shift
+
+# Pure Python: current lane only in ./suite test (tests/README.md).
+pytestmark = pytest.mark.lane_independent
+
+SESSIONS = ("h-a", "h-b", "h-c", "h-d", "h-e")
+
+
+def split_cases(level: list[float], session_effect: list[float], own: np.ndarray, runs: int = 3):
+    """cases[c][s]: `runs` equal speedups at exp(level[c] + session_effect[s] + own[c, s])."""
+    return [{s: (math.exp(level[c] + session_effect[j] + own[c, j]),) * runs for j, s in enumerate(SESSIONS)}
+            for c in range(len(level))]
+
+
+def test_a_move_every_case_shares_is_all_shared_and_none_of_it_the_cases_own() -> None:
+    effect = [0.0, 0.03, -0.02, 0.01, 0.025]
+    cases = split_cases([0.1, 0.2, 0.3, 0.4], effect, np.zeros((4, 5)))
+    shift = shared_shift(cases, within_sd=0.0)
+    assert shift is not None and (shift.cases, shift.sessions, shift.shared_df, shift.own_df) == (4, 5, 4, 12)
+    assert shift.shared_sd == pytest.approx(float(np.std(effect, ddof=1)), rel=1e-9)
+    assert shift.own_sd == pytest.approx(0.0, abs=1e-9)
+
+
+def test_moves_that_cancel_across_cases_are_each_cases_own_and_none_shared() -> None:
+    rng = np.random.default_rng(3)
+    own = rng.normal(0, 0.02, (4, 5))
+    own -= own.mean(axis=0)  # every session's moves sum to 0 over the cases: no shared part
+    shift = shared_shift(split_cases([0.1, 0.2, 0.3, 0.4], [0.0] * 5, own), within_sd=0.0)
+    assert shift is not None and shift.shared_sd == 0.0 and shift.shared_var < 0  # clipped, kept unclipped
+    resid = own - own.mean(axis=1, keepdims=True)
+    assert shift.own_sd == pytest.approx(math.sqrt((resid ** 2).sum() / 12), rel=1e-9)
+
+
+def test_the_runs_noise_is_taken_out_of_the_cases_own_move() -> None:
+    rng = np.random.default_rng(5)
+    own = rng.normal(0, 0.01, (6, 5))
+    without = shared_shift(split_cases([0.0] * 6, [0.0] * 5, own), within_sd=0.0)
+    with_noise = shared_shift(split_cases([0.0] * 6, [0.0] * 5, own), within_sd=0.005)
+    assert without is not None and with_noise is not None
+    assert with_noise.noise_var == pytest.approx(0.005 ** 2 / 3)  # 3 runs per session mean
+    assert with_noise.own_var == pytest.approx(without.own_var - 0.005 ** 2 / 3)
+
+
+def test_only_cases_and_sessions_of_a_complete_block_count_and_too_few_is_none() -> None:
+    cases = split_cases([0.1, 0.2, 0.3], [0.0, 0.02, -0.01, 0.0, 0.0], np.zeros((3, 5)))
+    cases.append({"h-a": (1.1,)})  # one session: says nothing of a move
+    cases[0] = {s: v for s, v in cases[0].items() if s != "h-e"}  # h-e is not shared by every case
+    shift = shared_shift(cases, within_sd=0.0)
+    assert shift is not None and (shift.cases, shift.sessions) == (3, 4)
+    assert shift.shared_sd == pytest.approx(float(np.std([0.0, 0.02, -0.01, 0.0], ddof=1)), rel=1e-9)
+    assert shared_shift([cases[1], {"h-a": (1.1,)}], within_sd=0.0) is None  # one case with 2 sessions
+    assert shared_shift([{"h-a": (1.0,), "h-b": (1.0,)}, {"h-c": (1.0,), "h-d": (1.0,)}], 0.0) is None
+    with pytest.raises(ValueError, match="finite and > 0"):
+        shared_shift([{"h-a": (1.0,), "h-b": (0.0,)}, {"h-a": (1.0,), "h-b": (1.0,)}], 0.0)
+
+
+def test_pooling_weights_each_split_by_its_df_before_clipping() -> None:
+    big = shared_shift(split_cases([0.0] * 4, [0.0, 0.04, 0.0, 0.04, 0.0], np.zeros((4, 5))), 0.0)
+    rng = np.random.default_rng(1)
+    own = rng.normal(0, 0.02, (3, 2))
+    own -= own.mean(axis=0)
+    small = shared_shift([{s: c[s] for s in SESSIONS[:2]} for c in split_cases([0.0] * 3, [0.0] * 5,
+                                                                                   np.pad(own, ((0, 0), (0, 3))))],
+                         0.0)
+    assert big is not None and small is not None and small.shared_var < 0
+    shared, s_df, own_sd, o_df = pooled([big, small])
+    assert (s_df, o_df) == (5, 14)
+    assert shared == pytest.approx(math.sqrt((4 * big.shared_var + small.shared_var) / 5))
+    assert own_sd == pytest.approx(math.sqrt(2 * small.own_var / 14))
+    with pytest.raises(ValueError, match="nothing to pool"):
+        pooled([])
+
+
+def test_show_prints_each_variants_split_and_the_pool(tmp_path: Path) -> None:
+    root = tmp_path / "baselines"
+    path = bl.baseline_path(root, "amd-epyc__avx2__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6")
+    shift_of = {"h-a": 0.0, "h-b": 0.05}  # every case 5 % up in h-b: all shared
+
+    def case(variant: str, level: float) -> CaseBaseline:
+        runs = tuple(RunRecord(level * math.exp(shift_of[s] + e), (0.9, 1.1), 400, {"eager": 9.0, variant: 5.0},
+                               f"2026-12-0{i + 1}T00:00:00+00:00", s)
+                     for i, s in enumerate(shift_of) for e in (-0.004, 0.004))
+        return CaseBaseline(runs, 0.99, {"recipe": get_variant(variant).recipe})
+
+    bl.update(path, {f"m{i}-{v}": case(v, 1.2 + i / 10) for i in range(3) for v in ("jit", "compile")},
+              "amd-epyc__avx2__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6")
+    lines = baseline_sessions.show(root)
+    splits = [line for line in lines if "move together" in line]
+    assert len(splits) == 2, lines
+    for line in splits:
+        assert f"move together by sd {0.05 / math.sqrt(2):.2%} (df 1)" in line, line
+        assert "each case's own move beyond that: sd 0.00% (df 2;" in line, line
+    assert lines[-1].startswith("pooled over the 2 variant(s)") and f"sd {0.05 / math.sqrt(2):.2%} (df 2)" in lines[-1]
