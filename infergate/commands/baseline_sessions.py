@@ -18,7 +18,7 @@ from ..measuring.baseline_merge import run_key
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo, valid_session_id
 from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
-from ..measuring.session_shift import pooled, shared_shift
+from ..measuring.session_shift import SharedShift, pooled, shared_shift
 from ..measuring.speedup_gate import current_cases, spreads
 from ..measuring.speedup_verdicts import family_confidence
 from ..measuring.staging import RECORD_CONFIDENCE
@@ -293,7 +293,7 @@ def require_baselines_dir(root: Path) -> None:
 def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
     require_baselines_dir(root)
     lines = []
-    shifts = []
+    shifts: dict[str, list[SharedShift]] = {}
     for path in sorted(root.glob("*/*.json")):
         if path.name.endswith(".fusions.json"):
             continue
@@ -324,10 +324,14 @@ def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
             shift = shared_shift([c.by_session() for c in cases], comp.within_sd)
             if shift is not None:
                 lines.append(f"  {'':9} {shift.describe()}")
-                shifts.append(shift)
-    if len(shifts) >= 2:
-        shared, s_df, own, o_df = pooled(shifts)
-        lines.append(f"pooled over the {len(shifts)} variant(s) above whose cases share 2+ sessions: the shared move "
-                     f"sd {shared:.2%} (df {s_df}), each case's own {own:.2%} (df {o_df}); a case compared with "
-                     "its peers of the same session would carry the own part only (docs/calibration.md)")
+                shifts.setdefault(str(path.relative_to(root)), []).append(shift)
+    if sum(map(len, shifts.values())) >= 2:
+        p = pooled(shifts)
+        lines.append(
+            f"pooled over the {sum(map(len, shifts.values()))} variant(s) above whose cases share 2+ sessions: the "
+            f"shared level sd {p.shared_sd:.2%} ({p.shared_contrasts} independent session contrast(s): a class's "
+            f"variants share its sessions), each case's own {p.own_sd:.2%} (df {p.own_df_low}-{p.own_df_high}: a "
+            "model's variants share its eager runs); compared with its peers' mean in the same session, a case "
+            "would carry its own part and its runs' noise, times 1 + 1/peers, not the shared part "
+            "(docs/calibration.md)")
     return lines

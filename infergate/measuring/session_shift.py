@@ -14,15 +14,22 @@ from dataclasses import dataclass
 class SharedShift:
     """A two-way split of case session means (log speedups) into case + session + the rest. The
     variances are the unclipped moment estimates (one can be below 0 by chance), so that pooling
-    several splits is not biased upwards; the sds clip them at 0."""
+    several splits is not biased upwards; the sds clip them at 0. Like the gate's between-session
+    sd, each is the sd of a session's level: a move between two sessions is √2 times it."""
 
     cases: int
-    sessions: int
-    shared_var: float  # a session's effect common to every case
-    shared_df: int  # sessions - 1
-    own_var: float  # a case's own between-session move, beyond the shared effect and its runs' noise
-    own_df: int  # (cases - 1) (sessions - 1)
+    sessions: tuple[str, ...]  # the block's session ids
+    shared_var: float  # a session's level common to every case
+    own_var: float  # a case's own session level, beyond the shared one and its runs' noise
     noise_var: float  # what the within-session noise alone puts in one case's session mean
+
+    @property
+    def shared_df(self) -> int:
+        return len(self.sessions) - 1
+
+    @property
+    def own_df(self) -> int:
+        return (self.cases - 1) * (len(self.sessions) - 1)
 
     @property
     def shared_sd(self) -> float:
@@ -33,56 +40,93 @@ class SharedShift:
         return math.sqrt(max(0.0, self.own_var))
 
     def describe(self) -> str:
-        return (f"between sessions the cases move together by sd {self.shared_sd:.2%} (df {self.shared_df}); "
-                f"each case's own move beyond that: sd {self.own_sd:.2%} (df {self.own_df}; its runs' "
-                f"noise alone {math.sqrt(self.noise_var):.2%}); {self.cases} cases seen in the same "
-                f"{self.sessions} sessions")
+        return (f"between sessions the cases share a level of sd {self.shared_sd:.2%} (df {self.shared_df}); "
+                f"each case's own beyond it: sd {self.own_sd:.2%} (df {self.own_df}; its runs' noise alone "
+                f"{math.sqrt(self.noise_var):.2%}); {self.cases} cases seen in the same {len(self.sessions)} sessions")
 
 
-def pooled(shifts: Sequence[SharedShift]) -> tuple[float, int, float, int]:
-    """The shared and the own sd pooled over several splits, each variance weighted by its df:
-    (shared sd, its df, own sd, its df)."""
-    s_df = sum(x.shared_df for x in shifts)
-    o_df = sum(x.own_df for x in shifts)
-    if not s_df or not o_df:
-        raise ValueError("nothing to pool: no split with at least 2 cases in 2 sessions")
-    shared = sum(x.shared_var * x.shared_df for x in shifts) / s_df
-    own = sum(x.own_var * x.own_df for x in shifts) / o_df
-    return math.sqrt(max(0.0, shared)), s_df, math.sqrt(max(0.0, own)), o_df
+def _block(cases: Sequence[Mapping[str, Sequence[float]]]) -> tuple[list[str], list[Mapping[str, Sequence[float]]]]:
+    """The complete block (every case in every session: the session effect is then not confounded
+    with which cases a session measured) with the most df, (cases - 1)(sessions - 1). Candidates: each
+    case's sessions and each two cases' common sessions, so a model added later drops out of the
+    block instead of taking the older sessions with it."""
+    sets = {frozenset(c) for c in cases}
+    candidates = sets | {a & b for a in sets for b in sets}
+    best: tuple[int, int, list[str]] | None = None
+    for sessions in candidates:
+        members = sum(1 for c in cases if sessions <= c.keys())
+        score = (members - 1) * (len(sessions) - 1)
+        if members >= 2 and len(sessions) >= 2 and (best is None or (score, len(sessions)) > best[:2]):
+            best = (score, len(sessions), sorted(sessions))
+    if best is None:
+        return [], []
+    return best[2], [c for c in cases if set(best[2]) <= c.keys()]
 
 
 def shared_shift(cases: Sequence[Mapping[str, Sequence[float]]], within_sd: float) -> SharedShift | None:
-    """``cases[c]`` maps session -> run speedups. Cases seen in fewer than 2 sessions say nothing of a
-    move and are left out; the rest are compared on the sessions they all share (a complete block, so
-    the session effect is not confounded with which cases a session happened to measure). None when
-    fewer than 2 cases share at least 2 sessions."""
-    seen = [c for c in cases if len(c) >= 2]
-    if len(seen) < 2:
+    """``cases[c]`` maps session -> run speedups. Measured on the complete block with the most df
+    (``_block``); None when no 2 cases share 2 sessions."""
+    sessions, members = _block(cases)
+    if not members:
         return None
-    common = set(seen[0]).intersection(*seen[1:])
-    if len(common) < 2:
-        return None
-    sessions = sorted(common)
     means = []
     inv_n = []
-    for case in seen:
+    for case in members:
         row = []
         for s in sessions:
             values = [float(v) for v in case[s]]
             if not values or not all(math.isfinite(v) and v > 0 for v in values):
                 raise ValueError(f"speedups must be finite and > 0, got {list(case[s])}")
-            logs = [math.log(v) for v in values]
-            row.append(sum(logs) / len(logs))
-            inv_n.append(1.0 / len(logs))
+            row.append(sum(math.log(v) for v in values) / len(values))
+            inv_n.append(1.0 / len(values))
         means.append(row)
     n_c, n_s = len(means), len(sessions)
     grand = sum(map(sum, means)) / (n_c * n_s)
     row_mean = [sum(r) / n_s for r in means]
     col_mean = [sum(r[j] for r in means) / n_c for j in range(n_s)]
     ms_session = n_c * sum((m - grand) ** 2 for m in col_mean) / (n_s - 1)
-    own_df = (n_c - 1) * (n_s - 1)
     ms_rest = sum((means[i][j] - row_mean[i] - col_mean[j] + grand) ** 2
-                  for i in range(n_c) for j in range(n_s)) / own_df
+                  for i in range(n_c) for j in range(n_s)) / ((n_c - 1) * (n_s - 1))
+    # The runs' noise in a session mean, averaged over the block's cells: it enters both mean squares
+    # (with unequal runs per cell too) and cancels out of the shared part.
     noise = within_sd ** 2 * sum(inv_n) / len(inv_n)
     # Expected mean squares: rest = own^2 + noise; session = n_c * shared^2 + rest.
-    return SharedShift(n_c, n_s, (ms_session - ms_rest) / n_c, n_s - 1, ms_rest - noise, own_df, noise)
+    return SharedShift(n_c, tuple(sessions), (ms_session - ms_rest) / n_c, ms_rest - noise, noise)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Splits pooled, each variance weighted by its df, with the df that are independent: every
+    variant of a machine class was moved by the same host sessions (the shared part's independent
+    contrasts are the distinct sessions less one per connected set of them), and a model's variants
+    share its eager runs (a file's own parts are worth at least its largest split's df, at most their
+    sum)."""
+
+    shared_sd: float
+    shared_contrasts: int
+    own_sd: float
+    own_df_low: int
+    own_df_high: int
+
+
+def pooled(groups: Mapping[str, Sequence[SharedShift]]) -> Pooled:
+    """``groups``: a baselines file's splits (one per variant) under the file's name."""
+    shifts = [s for g in groups.values() for s in g]
+    s_df = sum(x.shared_df for x in shifts)
+    o_df = sum(x.own_df for x in shifts)
+    if not s_df or not o_df:
+        raise ValueError("nothing to pool: no split with at least 2 cases in 2 sessions")
+    parent: dict[str, str] = {}
+
+    def root(s: str) -> str:
+        while parent.setdefault(s, s) != s:
+            s = parent[s]
+        return s
+
+    for x in shifts:
+        for s in x.sessions[1:]:
+            parent[root(s)] = root(x.sessions[0])
+    contrasts = len(parent) - len({root(s) for s in list(parent)})
+    return Pooled(math.sqrt(max(0.0, sum(x.shared_var * x.shared_df for x in shifts) / s_df)), contrasts,
+                  math.sqrt(max(0.0, sum(x.own_var * x.own_df for x in shifts) / o_df)),
+                  sum(max(x.own_df for x in g) for g in groups.values() if g), o_df)
