@@ -671,3 +671,34 @@ def test_a_results_version_that_only_equals_1_is_refused(tmp_path, capsys, versi
     printed = capsys.readouterr().err.strip().splitlines()
     assert len(printed) == 1 and f"has results version {version.title()}" in printed[0], printed
     assert not out.exists()
+
+
+def test_show_splits_each_variants_night_to_night_spread_on_its_newest_set_up_only(tmp_path, capsys) -> None:
+    """Three cases whose nights move together by a known level: all of it shared, none their own;
+    the older lock's nights, 20 % apart (an upgrade, not a host's night), are left out."""
+    import math
+    import statistics
+
+    root = tmp_path / "history"
+    effects = [0.0, 0.02, -0.01, 0.015]
+    nights = [("2026-11-20", "lock-old", 0.2), ("2026-11-21", "lock-old", 0.0)] + [
+        (f"2026-11-2{2 + i}", "lock-new", e) for i, e in enumerate(effects)]
+    files = []
+    for i, (night, lock, effect) in enumerate(nights):
+        data = results_data(night=night, lock=lock, session=f"h-{i}")
+        bench = data["benchmarks"][0]["extra_info"]
+        data["benchmarks"] = []
+        for c, level in enumerate((1.2, 1.4, 1.6)):
+            s = level * math.exp(effect)
+            runs = [{**run, "speedup": s * f} for run, f in zip(bench["run_records"], (1.0, 1.01), strict=True)]
+            data["benchmarks"].append({"extra_info": {**bench, "case_id": f"m{c}-jit", "run_records": runs}})
+        files.append(tmp_path / f"n{i}.json")
+        files[-1].write_text(json.dumps(data))
+    history_cli.add(files, root)
+    assert main(["history", "--history", str(root), "show"]) == 0
+    split = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  jit ")]
+    assert len(split) == 1, split
+    assert f"share a level of sd {statistics.stdev(effects):.2%} (df 3)" in split[0], split
+    # two runs a night, 1 % apart: their sd log(1.01)/sqrt(2), a night's mean carries that over sqrt(2)
+    assert f"each case's own beyond it: sd 0.00% (df 6; its runs' noise alone {math.log(1.01) / 2:.2%})" in split[0]
+    assert "3 cases seen in the same 4 nights (its newest set-up)" in split[0], split

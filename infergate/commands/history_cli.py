@@ -1,7 +1,8 @@
 """``python -m infergate history add|show|detect|promote|publish|simulate|calibrate``: the nightly's
 memory, perf results kept per machine class and month (docs/calibration.md, "The nightly history"). ``add``
 appends ``--ig-json`` results (every file checked first; a refused one writes nothing); ``show``
-lists runs, cases, lock digests and bytes per class and lane; ``detect`` finds change points in
+lists runs, cases, lock digests and bytes per class and lane, and per variant how much of its cases'
+night-to-night spread they share (on its newest set-up's nights); ``detect`` finds change points in
 each case's session means (``--new-against BEFORE``: only those new since that copy); ``promote``
 turns a class × lane's last sessions into a baselines file; ``publish`` writes the dashboard.
 """
@@ -19,6 +20,7 @@ from . import history_actions as actions
 def show(root: Path) -> list[str]:
     from ..measuring import changepoints as cp
     from ..measuring import history as hi
+    from ..measuring.history_analysis import night_split
 
     history = hi.load_runs(root, "show")
     lines = []
@@ -33,6 +35,8 @@ def show(root: Path) -> list[str]:
         lines.append(f"{machine_class} {lane}: {len(runs)} run(s) over {len(nights)} night(s) "
                      f"({nights[0]} .. {nights[-1]}), {len({c.case_id for _, c in pairs})} case(s), "
                      f"lock digest(s) {', '.join(shown)}; class files {size} bytes")
+        for variant, _, split in night_split(history, machine_class, lane):
+            lines.append(f"  {variant:9} {split.describe().replace('sessions', 'nights')} (its newest set-up)")
     return lines
 
 
@@ -44,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     p_add = sub.add_parser("add", help="append perf results (--ig-json) to the history")
     p_add.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
-    sub.add_parser("show", help="runs, cases, lock digests and size per class and lane")
+    sub.add_parser("show", help="runs, cases, lock digests and size per class and lane; per variant, the "
+                   "night-to-night spread its cases share and each case's own")
     actions.add_parsers(sub)
     return parser
 

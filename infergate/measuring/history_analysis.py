@@ -11,6 +11,7 @@ from . import history as hi
 from .baseline_records import CaseBaseline, SessionInfo
 from .baseline_rules import RECIPE
 from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect, open_drop
+from .session_shift import SharedShift, pooled_within_sd, shared_shift
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,24 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
 def _key(p: Point) -> tuple[str, float, str | None, str | None]:
     """A point as itself (its night, session mean, commit and set-up): one a night no longer names."""
     return p.night, p.value, p.commit, p.lock
+
+
+def night_split(history: hi.History, machine_class: str, lane: str) -> list[tuple[str, str, SharedShift]]:
+    """Per variant, how much of its cases' night-to-night spread they share (``session_shift``), on
+    the nights of its newest set-up (lock, recipe, threads): an upgrade moves every case at once and
+    is a change, not a host's night. Nights are the unit, whichever shard's session measured a case.
+    (variant, set-up key, split) for each variant where 2 cases share 2 such nights."""
+    by_variant: dict[str, list[tuple[hi.RunInfo, hi.CaseRecord]]] = {}
+    for run, case in history.of(machine_class, lane):
+        by_variant.setdefault(case.variant, []).append((run, case))
+    out = []
+    for variant, pairs in sorted(by_variant.items()):
+        newest = hi.set_up_key(*pairs[-1])
+        nights: dict[str, dict[str, list[float]]] = {}
+        for run, case in pairs:
+            if hi.set_up_key(run, case) == newest:
+                nights.setdefault(case.case_id, {}).setdefault(run.night, []).extend(r.speedup for r in case.runs)
+        split = shared_shift(list(nights.values()), pooled_within_sd(list(nights.values())))
+        if split is not None:
+            out.append((variant, newest, split))
+    return out

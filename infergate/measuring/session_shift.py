@@ -94,6 +94,19 @@ def shared_shift(cases: Sequence[Mapping[str, Sequence[float]]], within_sd: floa
     return SharedShift(n_c, tuple(sessions), (ms_session - ms_rest) / n_c, ms_rest - noise, noise)
 
 
+def pooled_within_sd(cases: Sequence[Mapping[str, Sequence[float]]]) -> float:
+    """The runs' sd around their own session's mean (log scale), pooled over every case and session."""
+    ss, df = 0.0, 0
+    for case in cases:
+        for runs in case.values():
+            logs = [math.log(float(v)) for v in runs if math.isfinite(float(v)) and float(v) > 0]
+            if len(logs) >= 2:
+                mean = sum(logs) / len(logs)
+                ss += sum((x - mean) ** 2 for x in logs)
+                df += len(logs) - 1
+    return math.sqrt(ss / df) if df else 0.0
+
+
 @dataclass(frozen=True)
 class Pooled:
     """Splits pooled, each variance weighted by its df, with the df that are independent: every
