@@ -45,13 +45,19 @@ class SharedShift:
                 f"{math.sqrt(self.noise_var):.2%}); {self.cases} cases seen in the same {len(self.sessions)} sessions")
 
 
+PAIRED = 16
+
+
 def _block(cases: Sequence[Mapping[str, Sequence[float]]]) -> tuple[list[str], list[Mapping[str, Sequence[float]]]]:
     """The complete block (every case in every session: the session effect is then not confounded
     with which cases a session measured) with the most df, (cases - 1)(sessions - 1). Candidates: each
     case's sessions and each two cases' common sessions, so a model added later drops out of the
     block instead of taking the older sessions with it."""
     sets = {frozenset(c) for c in cases}
-    candidates = sets | {a & b for a in sets for b in sets}
+    # Pairwise intersections of at most PAIRED sets (the largest): a year of nights whose shards
+    # missed a few nights each makes every case's set distinct, and all pairs would grow as cases^2.
+    paired = sorted(sets, key=len, reverse=True)[:PAIRED]
+    candidates = sets | {frozenset.intersection(*sets)} | {a & b for a in paired for b in paired}
     best: tuple[int, int, list[str]] | None = None
     for sessions in candidates:
         members = sum(1 for c in cases if sessions <= c.keys())
