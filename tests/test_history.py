@@ -8,6 +8,7 @@ import platform
 import re
 import resource
 import signal
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -702,3 +703,42 @@ def test_show_splits_each_variants_night_to_night_spread_on_its_newest_set_up_on
     # two runs a night, 1 % apart: their sd log(1.01)/sqrt(2), a night's mean carries that over sqrt(2)
     assert f"each case's own beyond it: sd 0.00% (df 6; its runs' noise alone {math.log(1.01) / 2:.2%})" in split[0]
     assert "3 cases seen in the same 4 nights (its newest set-up)" in split[0], split
+
+
+def test_show_counts_a_cases_newest_run_of_a_night_and_says_when_it_splits_an_older_set_up(tmp_path, capsys) -> None:
+    """A re-run on one night, 10 % off: its gap is not run noise and not a second night; and a
+    newest lock seen on one night only leaves the split on the lock before it, said so."""
+    import math
+
+    root = tmp_path / "history"
+    effects = [0.0, 0.02, -0.01]
+
+    def night_file(i: int, night: str, lock: str, effect: float) -> Path:
+        data = results_data(night=night, lock=lock, session=f"h-{i}")
+        bench = data["benchmarks"][0]["extra_info"]
+        data["benchmarks"] = []
+        for c, level in enumerate((1.2, 1.4)):
+            runs = [{**run, "speedup": level * math.exp(effect) * f, "recorded": f"{night}T0{i % 10}:00:00+00:00"}
+                    for run, f in zip(bench["run_records"], (1.0, 1.01), strict=True)]
+            data["benchmarks"].append({"extra_info": {**bench, "case_id": f"m{c}-jit", "run_records": runs}})
+        path = tmp_path / f"n{i}.json"
+        path.write_text(json.dumps(data))
+        return path
+
+    files = [night_file(i, f"2026-11-2{i}", "lock-a", e) for i, e in enumerate(effects)]
+    files.append(night_file(5, "2026-11-20", "lock-a", 0.1))  # the first night again, later: newest counts
+    history_cli.add(files, root)
+    assert main(["history", "--history", str(root), "show"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  jit "))
+    shared = statistics.stdev([0.1, 0.02, -0.01])  # the re-run's level replaced the first night's
+    assert f"share a level of sd {shared:.2%} (df 2)" in line, line
+    assert (f"its runs' noise alone {math.log(1.01) / 2:.2%}); 2 cases seen in the same 3 nights "
+            "(its newest set-up)") in line, line
+    history_cli.add([night_file(6, "2026-11-29", "lock-b", 0.0)], root)
+    assert main(["history", "--history", str(root), "show"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  jit "))
+    assert "2 cases seen in the same 3 nights (an older set-up: its newest lock, recipe or threads" in line, line
+    history_cli.add([night_file(7, "2026-11-30", "lock-b", 0.01)], root)  # lock-b's 2nd night: its own split
+    assert main(["history", "--history", str(root), "show"]) == 0
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("  jit ")]
+    assert len(lines) == 1 and "2 cases seen in the same 2 nights (its newest set-up)" in lines[0], lines

@@ -73,6 +73,19 @@ def test_the_block_is_the_complete_one_with_the_most_df_and_too_few_is_none() ->
         shared_shift([{"h-a": (1.0,), "h-b": (0.0,)}, {"h-a": (1.0,), "h-b": (1.0,)}], 0.0)
 
 
+def test_shards_that_missed_different_nights_and_a_late_model_keep_the_older_cases_block() -> None:
+    """Three shards of 4 cases over 60 nights, each shard missing 2 nights of its own, and a case added
+    for the last 5 nights: the block is the 12 older cases on the 54 nights they all have (df 583),
+    not one shard dropped (8 x 56, df 385) nor the late case's 5 nights."""
+    nights = [f"n{i:02d}" for i in range(60)]
+    missed = [{"n03", "n10"}, {"n20", "n33"}, {"n41", "n50"}]
+    cases: list[dict[str, tuple[float, ...]]] = [
+        {n: (1.2 + c / 100,) for n in nights if n not in missed[c // 4]} for c in range(12)]
+    cases.append({n: (1.5,) for n in nights[-5:]})
+    shift = shared_shift(cases, within_sd=0.0)
+    assert shift is not None and (shift.cases, len(shift.sessions), shift.own_df) == (12, 54, 583)
+
+
 def test_with_noisy_runs_of_unequal_counts_both_parts_come_out_unbiased() -> None:
     """Runs that vary, 2 to 10 per session mean: the noise subtracted is the mean of sd^2/n over the
     cells (1/mean(n) would leave some in), and it leaves the shared part alone."""

@@ -35,8 +35,10 @@ def show(root: Path) -> list[str]:
         lines.append(f"{machine_class} {lane}: {len(runs)} run(s) over {len(nights)} night(s) "
                      f"({nights[0]} .. {nights[-1]}), {len({c.case_id for _, c in pairs})} case(s), "
                      f"lock digest(s) {', '.join(shown)}; class files {size} bytes")
-        for variant, _, split in night_split(history, machine_class, lane):
-            lines.append(f"  {variant:9} {split.describe().replace('sessions', 'nights')} (its newest set-up)")
+        for variant, _, newest, split in night_split(history, machine_class, lane):
+            which = ("its newest set-up" if newest else
+                     "an older set-up: its newest lock, recipe or threads has no 2 cases on 2 nights yet")
+            lines.append(f"  {variant:9} {split.describe().replace('sessions', 'nights')} ({which})")
     return lines
 
 

@@ -132,22 +132,28 @@ def _key(p: Point) -> tuple[str, float, str | None, str | None]:
     return p.night, p.value, p.commit, p.lock
 
 
-def night_split(history: hi.History, machine_class: str, lane: str) -> list[tuple[str, str, SharedShift]]:
+def night_split(history: hi.History, machine_class: str, lane: str) -> list[tuple[str, str, bool, SharedShift]]:
     """Per variant, how much of its cases' night-to-night spread they share (``session_shift``), on
-    the nights of its newest set-up (lock, recipe, threads): an upgrade moves every case at once and
-    is a change, not a host's night. Nights are the unit, whichever shard's session measured a case.
-    (variant, set-up key, split) for each variant where 2 cases share 2 such nights."""
+    the nights of one set-up (lock, recipe, threads): an upgrade moves every case at once and is a
+    change, not a host's night. The newest set-up where 2 cases share 2 nights; an older one while
+    the newest has fewer (the flag says which). Nights are the unit, whichever shard measured a
+    case; a case run twice on one night counts its newest run (two sessions' gap is not run noise).
+    (variant, set-up key, newest?, split) per variant that has such a set-up."""
     by_variant: dict[str, list[tuple[hi.RunInfo, hi.CaseRecord]]] = {}
     for run, case in history.of(machine_class, lane):
         by_variant.setdefault(case.variant, []).append((run, case))
     out = []
     for variant, pairs in sorted(by_variant.items()):
-        newest = hi.set_up_key(*pairs[-1])
-        nights: dict[str, dict[str, list[float]]] = {}
+        # set-up key -> case -> night -> the newest run's speedups (pairs are oldest first)
+        cells: dict[str, dict[str, dict[str, list[float]]]] = {}
         for run, case in pairs:
-            if hi.set_up_key(run, case) == newest:
-                nights.setdefault(case.case_id, {}).setdefault(run.night, []).extend(r.speedup for r in case.runs)
-        split = shared_shift(list(nights.values()), pooled_within_sd(list(nights.values())))
-        if split is not None:
-            out.append((variant, newest, split))
+            cells.setdefault(hi.set_up_key(run, case), {}).setdefault(case.case_id, {})[run.night] = [
+                r.speedup for r in case.runs]
+        newest_first = list(dict.fromkeys(hi.set_up_key(r, c) for r, c in reversed(pairs)))
+        for key in newest_first:
+            cases = list(cells[key].values())
+            split = shared_shift(cases, pooled_within_sd(cases))
+            if split is not None:
+                out.append((variant, key, key == newest_first[0], split))
+                break
     return out

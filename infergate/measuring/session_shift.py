@@ -45,28 +45,33 @@ class SharedShift:
                 f"{math.sqrt(self.noise_var):.2%}); {self.cases} cases seen in the same {len(self.sessions)} sessions")
 
 
-PAIRED = 16
-
-
 def _block(cases: Sequence[Mapping[str, Sequence[float]]]) -> tuple[list[str], list[Mapping[str, Sequence[float]]]]:
     """The complete block (every case in every session: the session effect is then not confounded
-    with which cases a session measured) with the most df, (cases - 1)(sessions - 1). Candidates: each
-    case's sessions and each two cases' common sessions, so a model added later drops out of the
-    block instead of taking the older sessions with it."""
-    sets = {frozenset(c) for c in cases}
-    # Pairwise intersections of at most PAIRED sets (the largest): a year of nights whose shards
-    # missed a few nights each makes every case's set distinct, and all pairs would grow as cases^2.
-    paired = sorted(sets, key=len, reverse=True)[:PAIRED]
-    candidates = sets | {frozenset.intersection(*sets)} | {a & b for a in paired for b in paired}
-    best: tuple[int, int, list[str]] | None = None
-    for sessions in candidates:
-        members = sum(1 for c in cases if sessions <= c.keys())
-        score = (members - 1) * (len(sessions) - 1)
-        if members >= 2 and len(sessions) >= 2 and (best is None or (score, len(sessions)) > best[:2]):
-            best = (score, len(sessions), sorted(sessions))
+    with which cases a session measured) with the most df, (cases - 1)(sessions - 1), found greedily:
+    from every case with 2+ sessions, drop one case at a time, the one whose absence completes the most
+    sessions, keeping the best block seen. So a model added later, or a case a shard missed some nights
+    of, leaves the block instead of taking the other cases' sessions with it. O(sessions x cases^2)."""
+    remaining = [c for c in cases if len(c) >= 2]
+    best: tuple[int, list[str], list[Mapping[str, Sequence[float]]]] | None = None
+    while len(remaining) >= 2:
+        count: dict[str, int] = {}
+        for c in remaining:
+            for s in c:
+                count[s] = count.get(s, 0) + 1
+        m = len(remaining)
+        full = sorted(s for s, k in count.items() if k == m)
+        if len(full) >= 2 and (best is None or (m - 1) * (len(full) - 1) > best[0]):
+            best = ((m - 1) * (len(full) - 1), full, list(remaining))
+        gain = [0] * m
+        for s, k in count.items():
+            if k == m - 1:
+                gain[next(i for i, c in enumerate(remaining) if s not in c)] += 1
+        if not any(gain):  # dropping any one case completes no session: the block only shrinks
+            break
+        remaining.pop(max(range(m), key=lambda i: (gain[i], -len(remaining[i]))))
     if best is None:
         return [], []
-    return best[2], [c for c in cases if set(best[2]) <= c.keys()]
+    return best[1], best[2]
 
 
 def shared_shift(cases: Sequence[Mapping[str, Sequence[float]]], within_sd: float) -> SharedShift | None:
