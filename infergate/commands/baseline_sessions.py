@@ -325,10 +325,11 @@ def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
             if shift is not None:
                 lines.append(f"  {'':9} {shift.describe()}")
                 shifts.setdefault(str(path.relative_to(root)), []).append(shift)
-    if sum(map(len, shifts.values())) >= 2:
+    split_count = sum(map(len, shifts.values()))
+    if split_count >= 2:
         p = pooled(shifts)
         lines.append(
-            f"pooled over the {sum(map(len, shifts.values()))} variant(s) above whose cases share 2+ sessions: the "
+            f"pooled over the {split_count} variant(s) above whose cases share 2+ sessions: the "
             f"shared level sd {p.shared_sd:.2%} ({p.shared_contrasts} independent session contrast(s): a class's "
             f"variants share its sessions), each case's own {p.own_sd:.2%} (df {p.own_df_low}-{p.own_df_high}: a "
             "model's variants share its eager runs); compared with its peers' mean in the same session, a case "

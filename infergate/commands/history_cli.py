@@ -38,7 +38,7 @@ def show(root: Path) -> list[str]:
         for variant, _, newest, split in night_split(history, machine_class, lane):
             which = ("its newest set-up" if newest else
                      "an older set-up: its newest lock, recipe or threads has no 2 cases on 2 nights yet")
-            lines.append(f"  {variant:9} {split.describe().replace('sessions', 'nights')} ({which})")
+            lines.append(f"  {variant:9} {split.describe('nights')} ({which})")
     return lines
 
 

@@ -11,7 +11,8 @@ from . import history as hi
 from .baseline_records import CaseBaseline, SessionInfo
 from .baseline_rules import RECIPE
 from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, detect, open_drop
-from .session_shift import SharedShift, pooled_within_sd, shared_shift
+from .session_gate import components, prior_for
+from .session_shift import SharedShift, shared_shift
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,9 @@ def night_split(history: hi.History, machine_class: str, lane: str) -> list[tupl
         newest_first = list(dict.fromkeys(hi.set_up_key(r, c) for r, c in reversed(pairs)))
         for key in newest_first:
             cases = list(cells[key].values())
-            split = shared_shift(cases, pooled_within_sd(cases))
+            within = components([list(c.values()) for c in cases], len({n for c in cases for n in c}),
+                                prior_for(variant)).within_sd
+            split = shared_shift(cases, within)
             if split is not None:
                 out.append((variant, key, key == newest_first[0], split))
                 break

@@ -39,10 +39,11 @@ class SharedShift:
     def own_sd(self) -> float:
         return math.sqrt(max(0.0, self.own_var))
 
-    def describe(self) -> str:
-        return (f"between sessions the cases share a level of sd {self.shared_sd:.2%} (df {self.shared_df}); "
+    def describe(self, unit: str = "sessions") -> str:
+        """``unit``: what the block's columns are (host sessions, or the history's nights)."""
+        return (f"between {unit} the cases share a level of sd {self.shared_sd:.2%} (df {self.shared_df}); "
                 f"each case's own beyond it: sd {self.own_sd:.2%} (df {self.own_df}; its runs' noise alone "
-                f"{math.sqrt(self.noise_var):.2%}); {self.cases} cases seen in the same {len(self.sessions)} sessions")
+                f"{math.sqrt(self.noise_var):.2%}); {self.cases} cases seen in the same {len(self.sessions)} {unit}")
 
 
 def _block(cases: Sequence[Mapping[str, Sequence[float]]]) -> tuple[list[str], list[Mapping[str, Sequence[float]]]]:
@@ -103,19 +104,6 @@ def shared_shift(cases: Sequence[Mapping[str, Sequence[float]]], within_sd: floa
     noise = within_sd ** 2 * sum(inv_n) / len(inv_n)
     # Expected mean squares: rest = own^2 + noise; session = n_c * shared^2 + rest.
     return SharedShift(n_c, tuple(sessions), (ms_session - ms_rest) / n_c, ms_rest - noise, noise)
-
-
-def pooled_within_sd(cases: Sequence[Mapping[str, Sequence[float]]]) -> float:
-    """The runs' sd around their own session's mean (log scale), pooled over every case and session."""
-    ss, df = 0.0, 0
-    for case in cases:
-        for runs in case.values():
-            logs = [math.log(float(v)) for v in runs if math.isfinite(float(v)) and float(v) > 0]
-            if len(logs) >= 2:
-                mean = sum(logs) / len(logs)
-                ss += sum((x - mean) ** 2 for x in logs)
-                df += len(logs) - 1
-    return math.sqrt(ss / df) if df else 0.0
 
 
 @dataclass(frozen=True)
