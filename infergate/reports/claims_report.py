@@ -466,6 +466,7 @@ def plot(rows: Sequence[ClaimMeasurement], path: Path, title: str) -> Path | Non
     if not series:
         return None
     return _interval_plot(labels, series, "× faster (the first named over the second)", 1.0, path, title,
+                          reference_label="as fast as each other",
                           marks=((1.0 + BENEFIT, f"{1 + BENEFIT:.2f}: a fusion benefit that counts"),
                                  (1 / (1 + LEAVE_WITHIN), f"{1 / (1 + LEAVE_WITHIN):.3f}: compile may replace jit_ipex "
                                                           "from here up")))

@@ -285,8 +285,9 @@ def gate_plots(gate: GateResult, out_dir: Path) -> dict[str, Path]:
     sped = [c for c in gate.cases if c.speedup_change]
     if sped:
         plots["speedups"] = _interval_plot(
-            [c.label for c in sped], [("from / to", [c.speedup_change for c in sped])],
-            "speedup over eager, from / to (> 1: 'to' lost speedup)", 1.0, out_dir / "speedups.png",
-            "speedup over eager, before / after the upgrade (< 1: gained, > 1: lost)",
+            [c.label for c in sped], [("speedup over eager, from / to", [c.speedup_change for c in sped])],
+            "speedup over eager, from / to (< 1: gained by the upgrade, > 1: lost)", 1.0, out_dir / "speedups.png",
+            f"{gate.from_lane} → {gate.to_lane}: speedup over eager, before / after",
+            reference_label="the same speedup in both lanes",
         )
     return plots

@@ -43,9 +43,11 @@ def _plt():
 
 def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Sequence[float] | None]]],
                    xlabel: str, reference: float, path: Path, title: str,
-                   marks: Sequence[tuple[float, str]] = (), fmts: Sequence[str] = ()) -> Path:
+                   marks: Sequence[tuple[float, str]] = (), fmts: Sequence[str] = (),
+                   reference_label: str = "no change") -> Path:
     """Horizontal point-and-interval plot, a row per label, a marker per series; ``marks``: labelled vertical lines;
-    ``fmts``: per series, its marker and a ':' for dotted bars (default a dot, solid bars)."""
+    ``fmts``: per series, its marker and a ':' for dotted bars (default a dot, solid bars); the dashed
+    ``reference`` line is labelled ``reference_label`` in the legend every plot has."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) + 1.6), layout="constrained")
     n = len(series)
@@ -62,15 +64,16 @@ def _interval_plot(labels: list[str], series: Sequence[tuple[str, Sequence[Seque
         bars = ax.errorbar(xs, ys, xerr=[lo, hi], fmt=fmt.rstrip(":"), capsize=3, label=name)
         if fmt.endswith(":"):
             bars[2][0].set_linestyle(":")
-    ax.axvline(reference, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(reference, color="grey", linestyle="--", linewidth=1, label=f"{reference:g}: {reference_label}")
     for (x, text), color in zip(marks, ("tab:red", "tab:purple", "tab:brown"), strict=False):
         ax.axvline(x, color=color, linestyle=":", linewidth=1, label=text)
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    if n > 1 or marks:  # below the axes: inside, it hid points (a claims plot lost one behind it)
-        fig.legend(fontsize=8, loc="outside lower center", ncol=2, frameon=False)
+    # Below the axes: inside, it hid points (a claims plot lost one behind it). Always: a single-series
+    # plot without marks left its dashed line and its markers unexplained (the gate's speedups plot).
+    fig.legend(fontsize=8, loc="outside lower center", ncol=2, frameon=False)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
