@@ -1173,3 +1173,11 @@ def test_a_claims_rows_answers_use_the_models_configured_tolerance() -> None:
     assert not _answers(spec, DType.FP32, ref, out, mask).within_tolerance  # FP32's default atol 1e-4
     configured = dataclasses.replace(spec, tolerances=((DType.FP32, 1e-2, 0.0),))
     assert _answers(configured, DType.FP32, ref, out, mask).within_tolerance
+
+
+def test_identical_processes_are_copies_not_a_zero_spread() -> None:
+    from infergate.measuring.claims import across_processes
+
+    est = across_processes([math.log(1.2)] * 3)
+    assert est.point == pytest.approx(1.2) and (est.low, est.high) == (0.0, math.inf)
+    assert across_processes([math.log(1.2), math.log(1.21), math.log(1.19)]).high < math.inf

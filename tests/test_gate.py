@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import subprocess
 import sys
@@ -256,6 +257,32 @@ def test_recording_keeps_a_hand_set_floor_and_appends_a_session(tmp_path) -> Non
     record(tmp_path, runs(7.0, 6, 3), session="h-b")
     case = bl.load(make_run(tmp_path).baseline_path).cases[CASE.id]
     assert case.floor == 0.2 and len(case.runs) == 8 and set(case.by_session()) == {"h-a", "h-b"}
+
+
+def test_recording_leaves_out_a_run_the_gate_would_leave_out_for_its_over_wide_interval(tmp_path) -> None:
+    """The gate drops a run whose own speedup interval is over 10 % wide (staging.run_noise), quiet
+    machine or not; a recording kept it, so it widened tomorrow's spread and moved its mean."""
+    scattered = synthetic(7.0, seed=40)
+    rng = np.random.default_rng(41)
+    scattered.times_ns["jit"] = [int(t * f) for t, f in zip(scattered.times_ns["jit"], rng.lognormal(0.0, 0.4, 150),
+                                                         strict=True)]
+    measured = [*runs(7.0, 1, 2), scattered]
+    record(tmp_path, measured)
+    assert len(bl.load(make_run(tmp_path).baseline_path).cases[CASE.id].runs) == 2
+    record(tmp_path, measured, session="h-b", replace=True, record_disturbed=True)
+    assert len(bl.load(make_run(tmp_path).baseline_path).cases[CASE.id].runs) == 3
+
+
+def test_the_tables_baseline_is_the_one_the_verdict_judges_against(tmp_path) -> None:
+    """Sessions weigh the same in the verdict (session_gate.judge): a session of 5 runs beside one of
+    1 must not pull the table's baseline towards itself."""
+    def run(speedup: float, session: str) -> RunRecord:
+        return RunRecord(speedup, (speedup - 0.01, speedup + 0.01), 150, {"eager": 9.0, "jit": 9.0 / speedup},
+                         "2026-12-01T00:00:00+00:00", session)
+
+    case = CaseBaseline((*(run(1.5, "h-a") for _ in range(5)), run(1.4, "h-b")), 0.99, {})
+    assert case.level == pytest.approx(math.sqrt(1.5 * 1.4))
+    assert case.speedup == pytest.approx(math.exp((5 * math.log(1.5) + math.log(1.4)) / 6))
 
 
 def test_replace_keeps_only_the_new_runs(tmp_path) -> None:

@@ -161,8 +161,28 @@ def test_a_wide_interval_is_inconclusive_never_a_pass(tmp_path, capsys):
     # Large per-process offsets and only two pairs: nothing can be ruled out.
     assert run(tmp_path, "--pairs", "2", offset_sd=0.08) == exit_codes.INCONCLUSIVE
     assert "INCONCLUSIVE" in capsys.readouterr().out
-    assert run(tmp_path, "--pairs", "2", "--inconclusive", "pass", offset_sd=0.08) == 0
-    assert "exit 0 although" in capsys.readouterr().out
+    # Every case undecided: --inconclusive pass passes undecided cases, never a run that decided none.
+    assert run(tmp_path, "--pairs", "2", "--inconclusive", "pass", offset_sd=0.08) == exit_codes.NOTHING_JUDGED
+    assert "no case was judged (exit 7 under --inconclusive pass)" in capsys.readouterr().out
+
+
+def test_inconclusive_pass_passes_undecided_cases_beside_decided_ones():
+    ids = {(MODEL, v, "fp32"): case_id(v) for v in BASE_MS}
+    gate = lane_compare.compare(_pair_records({"compile": [1.3, 0.8, 1.25, 0.85, 1.2, 0.9]}), ids, from_lane="A",
+                                to_lane="B", rounds=5, correctness=lane_results.Correctness(False))
+    statuses = {c.variant: c.status for c in gate.cases}
+    assert statuses["compile"] == "inconclusive" and "pass" in statuses.values() and not gate.nothing_judged
+    assert gate_cli.exit_code(gate, "pass") == 0 and gate_cli.exit_code(gate, "fail") == exit_codes.INCONCLUSIVE
+    every = lane_compare.compare(_pair_records({v: [1.3, 0.8, 1.25, 0.85, 1.2, 0.9] for v in BASE_MS}), ids,
+                                 from_lane="A", to_lane="B", rounds=5, correctness=lane_results.Correctness(False))
+    assert every.nothing_judged and gate_cli.exit_code(every, "pass") == exit_codes.NOTHING_JUDGED
+
+
+def test_identical_pairs_are_copies_not_a_zero_spread():
+    for ratio in (1.0, 1.03):
+        change = lane_compare.change_over_pairs([ratio] * 4, 0.99, one_sided=True)
+        assert (change.low, change.high) == (0.0, math.inf)
+        assert lane_compare.change_status(change, 0.05, 0.01) == "inconclusive"
 
 
 def test_the_interval_covers_the_true_change_despite_per_process_offsets():
@@ -206,13 +226,15 @@ def test_aa_false_alarms_stay_rare_with_per_process_offsets():
 
 
 def _pair_records(ratios: dict[str, list[float]], rounds: int = 5) -> list[lockstep.PairRecord]:
-    """Pairs whose every round gives exactly ``ratios[variant][pair]`` (to/from); variants not named: 1."""
+    """Pairs whose every round gives exactly ``ratios[variant][pair]`` (to/from); variants not named:
+    1 ± 0.1 % by pair (identical pairs would be copies: no bounds, change_over_pairs)."""
     n = len(next(iter(ratios.values())))
+    ratios = {**{v: [1.0 + 0.001 * (-1) ** i for i in range(n)] for v in BASE_MS}, **ratios}
     hello = {s: {"lane": f"lane-{s}", "machine_class": CLASS, "threads": 1} for s in lockstep.SIDES}
     out = []
     for i in range(n):
         times = {"from": {v: [int(ms * 1e6)] * rounds for v, ms in BASE_MS.items()},
-                 "to": {v: [int(ms * 1e6 * ratios.get(v, [1.0] * n)[i])] * rounds for v, ms in BASE_MS.items()}}
+                 "to": {v: [int(ms * 1e6 * ratios[v][i])] * rounds for v, ms in BASE_MS.items()}}
         built = {s: {v: {"proof": f"{v} built"} for v in BASE_MS} for s in lockstep.SIDES}
         out.append(lockstep.PairRecord(i, hello, [lockstep.ModelRecord(MODEL, "fp32", built, {"from": "w", "to": "w"},
                                                                        times)]))

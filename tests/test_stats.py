@@ -158,6 +158,12 @@ def test_interval_spanning_both_floors_is_inconclusive() -> None:
     assert verdict.status == "inconclusive"
 
 
+def test_interval_reaching_below_the_floor_is_no_pass() -> None:
+    # Not past the upper floor, but its low end does not rule out a 5 % loss.
+    verdict = speedup_verdicts.gate_verdict((0.96, 0.90, 1.02), (1.0, 0.999, 1.001), floor=0.05)
+    assert verdict.status == "inconclusive", verdict.message
+
+
 def test_family_confidence() -> None:
     assert speedup_verdicts.family_confidence(0.01, 1) == pytest.approx(0.99)
     assert speedup_verdicts.family_confidence(0.01, 10) == pytest.approx(0.999)
@@ -304,3 +310,20 @@ def test_an_interval_at_a_family_confidence_does_not_move_with_the_bootstrap_see
     # At 0.99 (10 draws in each tail) the interval is the bootstrap's percentiles, as before.
     one = runs_speedup_estimate(two[:1], "jit", confidence=0.99)
     assert (one.low, one.high) == pytest.approx(two[0].speedup_estimate("jit", confidence=0.99)[1:], rel=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, math.nan, math.inf])
+def test_a_round_time_no_timer_yields_is_refused_naming_it(bad: float) -> None:
+    samples = Samples()
+    samples.add_round({"eager": 10.0, "jit": 8.0})
+    with pytest.raises(ValueError, match="round times must be finite and > 0"):
+        samples.add_round({"eager": 10.0, "jit": bad})
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.2, math.nan, math.inf])
+def test_a_speedup_no_timing_yields_gets_an_error_not_a_verdict(bad: float) -> None:
+    from infergate.measuring.session_gate import components, judge
+
+    comp = components([[[1.5, 1.51, 1.49]], [[1.2, 1.21]]], 1, 0.03)
+    with pytest.raises(ValueError, match="speedups must be finite and > 0"):
+        judge([1.5, bad], [[1.5, 1.51, 1.49]], comp, 0.05, 0.99)

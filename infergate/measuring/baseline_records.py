@@ -278,6 +278,13 @@ class CaseBaseline:
         return float(math.exp(sum(math.log(s) for s in self.speedups) / len(self.runs)))
 
     @property
+    def level(self) -> float:
+        """Geometric mean of the session means: the baseline the gate judges against
+        (``session_gate.judge``), each session weighing the same however many runs it holds."""
+        means = [sum(math.log(s) for s in runs) / len(runs) for runs in self.by_session().values()]
+        return float(math.exp(sum(means) / len(means)))
+
+    @property
     def span(self) -> tuple[float, float]:
         """Lowest and highest run, for people reading a table; the gate uses the pooled spread."""
         return min(self.speedups), max(self.speedups)

@@ -12,7 +12,7 @@ from ..building.variants import REFERENCE, get_variant
 from .baseline_records import CaseBaseline
 from .recording import run_record
 from .sampling import ModelMeasurement
-from .staging import Decision
+from .staging import Decision, trusted_runs
 from .stats import ESTIMATOR, Estimate
 from .verdicts import FAILING, Verdict
 
@@ -115,7 +115,7 @@ def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdic
         median_ms=_median_of(used, case.variant), eager_median_ms=_median_of(used, REFERENCE),
         speedup=judged.estimate.point, ci=(judged.estimate.low, judged.estimate.high),
         confidence=confidence, verdict=judged.verdict, message=judged.message,
-        baseline=base.speedup if base else None, baseline_ci=base.span if base else None,
+        baseline=base.level if base else None, baseline_ci=base.span if base else None,
         runs=len(used), baseline_runs=len(base.runs) if base else 0,
         floor=judgement.floor if judgement else judged.floor,
         noise=tuple(sorted({n for r in runs for n in r.noise.reasons()})), measure_s=sum(r.measure_s for r in runs),
@@ -123,8 +123,9 @@ def case_result(case: Case, runs: Sequence[ModelMeasurement], judged: CaseVerdic
         run_speedups=[r.samples(names).speedup(case.variant) for r in used] if measured else [],
         # Only runs measured on a quiet machine feed baselines and the history: a disturbed run the
         # gate left out must not become tomorrow's reference (nor its spread).
-        run_records=[run_record(case.variant, s, host_session).to_json()
-                     for s, r in zip(samples, runs, strict=True) if not r.noise.reasons()] if measured else [],
+        run_records=[run_record(case.variant, samples[i], host_session).to_json()
+                     for i in trusted_runs(samples, case.variant, [r.noise.reasons() for r in runs])]
+        if measured else [],
         mdd=judgement.mdd if judgement else None,
         floor_source=("floor" if judgement.verified else "mdd") if judgement else None,
         spread=judged.spread,

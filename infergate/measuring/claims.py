@@ -149,6 +149,8 @@ def across_processes(logs: Sequence[float], confidence: float = CONFIDENCE) -> S
     if n < 2:  # one process says nothing about the next one
         return Speedup(math.exp(mean), 0.0, math.inf, n, math.inf)
     se = statistics.stdev(logs) / math.sqrt(n)
+    if se == 0.0:  # identical processes are copies, not a zero spread: no bounds, as for one process
+        return Speedup(math.exp(mean), 0.0, math.inf, n, math.inf)
     half = two_sided_t(confidence, n - 1) * se
     return Speedup(math.exp(mean), math.exp(mean - half), math.exp(mean + half), n, se)
 

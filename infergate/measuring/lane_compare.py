@@ -51,6 +51,10 @@ def change_over_pairs(per_pair: Sequence[float], confidence: float, *, one_sided
     if n < MIN_PAIRS:
         return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), math.nan, 0)
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    if sd == 0.0:
+        # Timed pairs never agree to the last bit; identical ratios are copies, not evidence of a
+        # zero spread, and a zero-width interval would decide anything: no bounds, as for one pair.
+        return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), 0.0, n - 1)
     q = student_t_quantile(confidence if one_sided else 1.0 - (1.0 - confidence) / 2.0, n - 1)
     half = q * sd / math.sqrt(n)
     return PairedChange(math.exp(mean), math.exp(mean - half), math.exp(mean + half), tuple(per_pair), sd, n - 1, q)

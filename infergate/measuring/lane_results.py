@@ -18,6 +18,8 @@ GATE_SCHEMA = "infergate-lane-gate"
 GATE_VERSION = 7
 # A version-2 result is a version-3 one that replaced nothing; 2 and 3 are two-sided.
 READABLE_VERSIONS = (2, 3, 4, 5, 6, 7)
+# The latency verdicts that decided something (lane_compare.change_status); "inconclusive" did not.
+DECIDED = ("pass", "improvement", "regression")
 
 
 @dataclass
@@ -122,10 +124,11 @@ class GateResult:
 
     @property
     def nothing_judged(self) -> bool:
-        """No gated case got a latency verdict: every one was skipped or unbuilt in a lane (e.g.
-        ``--cases bf16`` on a CPU without native BF16, or jit_ipex with no IPEX in "from"). Such a
-        run ruled nothing out, so it must never read as a pass."""
-        return not any(c.latency_status not in (None, "reference") for c in self.cases if c.status != "reference")
+        """No gated case got a decided latency verdict: every one was skipped or unbuilt in a lane
+        (e.g. ``--cases bf16`` on a CPU without native BF16, or jit_ipex with no IPEX in "from"), or
+        timed and left inconclusive. Such a run ruled nothing out, so it must never read as a pass
+        (as a perf run whose every case is inconclusive exits 7 under --ig-inconclusive pass)."""
+        return not any(c.latency_status in DECIDED for c in self.cases if c.status != "reference")
 
     def headline(self) -> str:
         """FAIL, INCONCLUSIVE or NOTHING JUDGED (never a pass), or PASS with the largest change the run

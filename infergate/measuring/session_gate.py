@@ -61,6 +61,14 @@ def prior_for(variant: str) -> float:
     return PRIOR_BETWEEN_SD.get(variant, DEFAULT_PRIOR_BETWEEN_SD)
 
 
+def _logs(speedups: Sequence[float]) -> list[float]:
+    """Log speedups, refusing what no timing yields (0, negative, NaN, inf) with the values named."""
+    values = [float(v) for v in speedups]
+    if not values or not all(math.isfinite(v) and v > 0.0 for v in values):
+        raise ValueError(f"speedups must be finite and > 0, got {values}")
+    return [math.log(v) for v in values]
+
+
 def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_sd: float,
                prior_df: int = PRIOR_DF) -> Components:
     """Variance components from ``cases[c][s]`` (case c's run speedups in session s); ``sessions``
@@ -70,9 +78,7 @@ def components(cases: Sequence[Sequence[Sequence[float]]], sessions: int, prior_
     for case in cases:
         means, case_inv_n = [], []
         for runs in case:
-            logs = [math.log(float(v)) for v in runs]
-            if not logs or not all(math.isfinite(x) for x in logs):
-                raise ValueError(f"speedups must be finite and > 0, got {list(runs)}")
+            logs = _logs(runs)
             mean = sum(logs) / len(logs)
             ss_w += sum((x - mean) ** 2 for x in logs)
             df_w += len(logs) - 1
@@ -157,8 +163,8 @@ def judge(measured: Sequence[float], baseline_sessions: Sequence[Sequence[float]
     sessions = [list(s) for s in baseline_sessions if s]
     if not measured or not sessions:
         raise ValueError("need at least one measured run and one baseline session")
-    today = sum(math.log(v) for v in measured) / len(measured)
-    means = [sum(math.log(v) for v in s) / len(s) for s in sessions]
+    today = sum(_logs(measured)) / len(measured)
+    means = [sum(_logs(s)) / len(s) for s in sessions]
     base = sum(means) / len(means)
     n_h = len(sessions) / sum(1.0 / len(s) for s in sessions)  # harmonic mean runs per session
     se, df = predictive_se(comp, len(measured), len(sessions), n_h)

@@ -51,8 +51,9 @@ def gate_verdict(
     baseline: Sequence[float],
     floor: float = DEFAULT_FLOOR,
 ) -> RatioVerdict:
-    """One measured speedup against one recorded: the whole ratio interval past ``floor``, else
-    inconclusive. Both estimates at the same confidence."""
+    """One measured speedup against one recorded: the whole ratio interval past ``floor``; "pass" only
+    when the interval's low end rules out a floor-sized loss; else inconclusive. Both estimates at the
+    same confidence."""
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor must be in [0, 1), got {floor}")
     ratio = ratio_of_ratios(measured, baseline)
@@ -66,8 +67,8 @@ def gate_verdict(
         return RatioVerdict("regression", f"regression: {summary}", ratio)
     if lo_log > up:
         return RatioVerdict("improvement", f"improvement (update the baseline): {summary}", ratio)
-    if lo_log < down and hi_log > up:
-        return RatioVerdict(INCONCLUSIVE, f"too noisy to decide: {summary}", ratio)
+    if lo_log < down:  # "pass" must mean a floor-sized loss was ruled out, as in ratio_status
+        return RatioVerdict(INCONCLUSIVE, f"too noisy to rule out the floor: {summary}", ratio)
     return RatioVerdict("pass", f"pass: {summary}", ratio)
 
 

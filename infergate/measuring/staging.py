@@ -36,6 +36,12 @@ def run_noise(samples: Samples, variant: str, in_run: Sequence[str]) -> RunNoise
     return tuple(reasons)
 
 
+def trusted_runs(samples: Sequence[Samples], variant: str, in_run: Sequence[Sequence[str]]) -> list[int]:
+    """The indices of the runs the gate would keep (``run_noise`` empty): what baselines and the history
+    take, so that a run the gate leaves out as disturbed never becomes tomorrow's reference."""
+    return [i for i, (s, reasons) in enumerate(zip(samples, in_run, strict=True)) if not run_noise(s, variant, reasons)]
+
+
 @dataclass(frozen=True)
 class Decision:
     verdict: JudgedVerdict

@@ -46,6 +46,9 @@ class Samples:
             raise ValueError(
                 f"round has variants {sorted(round_times)}, earlier rounds had {sorted(self.times)}"
             )
+        bad = {v: t for v, t in round_times.items() if not (math.isfinite(float(t)) and float(t) > 0.0)}
+        if bad:  # a timer never yields these; one would turn every ratio it enters into nan or inf
+            raise ValueError(f"round times must be finite and > 0, got {bad}")
         for variant, t in round_times.items():
             self.times.setdefault(variant, []).append(float(t))
 

@@ -24,6 +24,7 @@ from ..measuring.sampling import ModelMeasurement, SamplingPlan
 from ..measuring.session_gate import Components
 from ..measuring.speedup_gate import GateRules, SpreadKey, judge_case, spreads
 from ..measuring.speedup_verdicts import family_confidence
+from ..measuring.staging import trusted_runs
 from ..measuring.verdicts import INCONCLUSIVE, REFERENCE_ONLY
 from ..reports.outcome import RunOutcome
 from ..reports.results_json import RESULTS_VERSION
@@ -256,7 +257,10 @@ class PerfRun:
                 continue
             # As for the history: a run measured on a busy machine is not tomorrow's reference.
             measured = self.measurements[model_key(r.model_id, r.dtype, r.variant)]
-            runs = [m for m in measured if self.settings.record_disturbed or not m.noise.reasons()]
+            keep = (range(len(measured)) if self.settings.record_disturbed else
+                    trusted_runs([m.samples([REFERENCE, r.variant]) for m in measured], r.variant,
+                                 [m.noise.reasons() for m in measured]))
+            runs = [measured[i] for i in keep]
             if not runs:
                 left_out.append(r.case_id)
                 continue

@@ -169,9 +169,10 @@ OPTIONS: tuple[Option, ...] = (
            "intended change) instead of appending a session. Default: off",
            {"action": "store_true", "default": False}),
     Option(RECORD_DISTURBED, "record_disturbed",
-           "with --ig-update-baselines: also record runs measured while the machine was busy (for tests "
-           "on a loaded machine; such runs widen the spread the gate learns). Default: off, they are "
-           "left out and a case with no other run is not recorded",
+           "with --ig-update-baselines: also record runs measured while the machine was busy, or whose "
+           "own interval is over-wide (the runs the gate leaves out; for tests on a loaded machine: such "
+           "runs widen the spread the gate learns). Default: off, they are left out and a case with no "
+           "other run is not recorded",
            {"action": "store_true", "default": False}),
     Option(RESULTS_JSON, "results_json",
            "also write this run's results (pytest-benchmark JSON form) to PATH. Default: none",
