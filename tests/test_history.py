@@ -46,6 +46,21 @@ def results_data(night: str = "2026-11-27", speedup: float = 1.4, lock: str = "l
     return data
 
 
+def test_the_night_is_the_utc_date_whatever_offset_the_file_carries(tmp_path) -> None:
+    """22:30 at UTC-5 on 2026-11-30 is 03:30 UTC on 2026-12-01: read as the string's own date, the run
+    was filed on the 30th, in November's file."""
+    data = results_data(night="2026-11-30")
+    for run in data["benchmarks"][0]["extra_info"]["run_records"]:
+        run["recorded"] = "2026-11-30T22:30:00-05:00"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(data))
+    root = tmp_path / "history"
+    history_cli.add([path], root)
+    assert [p.name for p in (root / "m__avx2__2c2t").glob("*.jsonl")] == ["2026-12.jsonl"]
+    (run, _), = hi.load(root).of("m__avx2__2c2t", "torch-x__noipex__notf")
+    assert (run.night, run.recorded) == ("2026-12-01", "2026-12-01T03:30:00+00:00")
+
+
 def test_a_run_is_appended_once_per_class_and_month(tmp_path) -> None:
     root = tmp_path / "history"
     first = history_cli.add([results(tmp_path / "a.json")], root)

@@ -19,6 +19,7 @@ from ..core.validate import directory, fraction_type, whole_number
 if TYPE_CHECKING:
     from ..measuring.baseline_records import CaseBaseline, SessionInfo
     from ..measuring.history import History
+    from ..measuring.history_analysis import CaseSeries
     from ..measuring.history_replay import Recorded
 
     Promoted = list[tuple[str, SessionInfo, dict[str, CaseBaseline]]]  # (session id, its description, cases)
@@ -174,8 +175,19 @@ def detect_lines(root: Path, hold: int) -> list[str]:
     alerts = sum(1 for s in found for _ in s.alerts(hold))
     nights = sum(cp.nights(s.points) for s in found)  # sessions of one night are one case-night
     lines.append(f"{len(found)} case series, {nights} case-nights: {len(lines)} change point(s), "
-                 f"{alerts} regression alert(s) (held >= {hold} nights)")
+                 f"{alerts} regression alert(s) (held >= {hold} nights)" + _unjudged(found))
     return lines
+
+
+def _unjudged(found: list[CaseSeries]) -> str:
+    """What the summary's counts do not cover: series with one night (nothing to compare it with: a
+    first nightly judged nothing, which must not read as a quiet history) and stopped series."""
+    single = sum(1 for s in found if len({p.night for p in s.points}) < 2)
+    stopped = sum(1 for s in found if s.stopped)
+    parts = ([f"{single} series with one night (nothing to compare it with yet"
+              + ("; nothing was judged" if single == len(found) else "") + ")"] if single else []) + (
+        [f"{stopped} series no longer measured (their open regressions do not alert)"] if stopped else [])
+    return "; " + "; ".join(parts) if parts else ""
 
 
 def new_lines(root: Path, before: Path, hold: int) -> list[str]:

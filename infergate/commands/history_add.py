@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -59,12 +60,21 @@ def records_from_results(path: Path) -> Loaded:
     prov = info.get("provenance") or {}
     recorded = [r.recorded for c in cases.values() for r in c.runs]
     rid = hi.run_id(machine_class, lane, session, recorded)
-    first = min(recorded)
+    # The night is the UTC date of the first run: the timestamps' own offsets (a foreign or hand-made
+    # file may carry one) compared as strings, or their local dates taken, filed runs on the wrong night.
+    first = min(_utc(r) for r in recorded).isoformat()
     run = hi.RunInfo(rid, machine_class, lane, session, first[:10], first, prov.get("commit"), prov.get("lock"),
                      prov.get("packages"), str(info.get("cpu", "unknown")), prov.get("cpu_flags"), path.name)
     verdicts = {(b.get("extra_info") or {}).get("case_id"): (b.get("extra_info") or {}).get("verdict")
                 for b in data.get("benchmarks", [])}
     return Loaded(run, [_case_record(rid, cid, c, verdicts.get(cid)) for cid, c in sorted(cases.items())], runless)
+
+
+def _utc(stamp: str) -> datetime:
+    """An ISO timestamp (validated on reading) in UTC; one without an offset is taken as UTC, as
+    infergate writes every timestamp."""
+    t = datetime.fromisoformat(stamp)
+    return t.astimezone(timezone.utc) if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _case_record(rid: str, case_id: str, case: CaseBaseline, verdict: object) -> hi.CaseRecord:

@@ -46,7 +46,10 @@ PERSIST_EXTRA = 0.5
 # step (tuning seed, 200 replays: at 1.0 % sd / 5 % step 0.76 -> 0.62 regressions elsewhere per 100
 # nights, the old detector's, with the 1.7 % / 3 % gap figures unchanged).
 KEEP_PRE = PRE_WINDOW // 2
-NEWEST = max(w for w, _ in TAIL_WINDOWS)  # a kept drop's newest nights: the longest tail window
+NEWEST = max(w for w, _ in TAIL_WINDOWS)
+# The tail test's sd is its window's own: on (near) copies any dip would be a huge z. 0.1 % is below
+# every night-to-night spread measured (the runs' noise alone puts 0.37-0.75 % in a session mean).
+SD_FLOOR = 1e-3  # a kept drop's newest nights: the longest tail window
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def _drop_z(values: Sequence[float], start: int, cut: int) -> tuple[float, float
     pre = values[max(start, cut - PRE_WINDOW):cut]
     post = values[cut:]
     mean = sum(pre) / len(pre)
-    sd = math.sqrt(sum((v - mean) ** 2 for v in pre) / (len(pre) - 1)) or 1e-12
+    sd = max(math.sqrt(sum((v - mean) ** 2 for v in pre) / (len(pre) - 1)), SD_FLOOR)
     return (mean - sum(post) / len(post)) / (sd * math.sqrt(1 / len(pre) + 1 / len(post))), sd, len(pre) - 1
 
 
@@ -371,14 +374,23 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
     Returned as what is open tonight, not as the step the fit placed: held from its split to the
     newest night, and sized (with its interval and z) as the newest segment against the one before
     the drop. A later segment (a partial fix, a lock change) ends the step's own segment, and its
-    length would stay the night(s) before it: the regression would never hold long enough to alert."""
-    newest = list(points[fit.bounds[-1]:])
+    length would stay the night(s) before it: the regression would never hold long enough to alert.
+
+    The newest level reaches back across lock changes that are no change point (they moved nothing):
+    judged on the newest segment alone, a drop read "not open" on the night of every such lock change
+    (one night, an interval too wide to say it is still down) and was announced as new again once
+    the nights after it outweighed that, on the nights an upgrade's own regression shows."""
+    at = {c.index for c in fit.changes}
     for c in reversed(fit.changes):
         if c.kind != "regression":
             continue
         if c.index == fit.bounds[-1]:
             return c
         k = fit.bounds.index(c.index)
+        start = len(fit.bounds) - 1
+        while fit.bounds[start] in fit.lock_starts and fit.bounds[start] not in at:  # bounds[k] is in at
+            start -= 1
+        newest = list(points[fit.bounds[start]:])
         before = list(points[fit.bounds[k - 1]:c.index])
         back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
         if back.kind == "regression":

@@ -14,6 +14,10 @@ from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, det
 from .session_gate import components, prior_for
 from .session_shift import SharedShift, shared_shift
 
+# Lane nights without a case before its series counts as stopped: a shard that failed for a night
+# or two is not a stop, and its open regression keeps alerting meanwhile.
+STOPPED_AFTER = 3
+
 
 @dataclass(frozen=True)
 class CaseSeries:
@@ -24,13 +28,23 @@ class CaseSeries:
     points: tuple[Point, ...]
     fit: Fit
     gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
+    # The class × lane's nights after this series' last one: a case removed or renamed, a shard
+    # dropped, a canary lane left behind by the next release stop their series there.
+    nights_missed: int = 0
+
+    @property
+    def stopped(self) -> bool:
+        """Not measured on the lane's newest ``STOPPED_AFTER`` nights: its open regression is shown as
+        such and no longer alerts (else a series nobody runs would fail every nightly for ever)."""
+        return self.nights_missed >= STOPPED_AFTER
 
     def alerts(self, hold: int = DEFAULT_HOLD) -> list[Change]:
         return [c for c in self.changes if self.alerting(c, hold)]
 
     def alerting(self, c: Change, hold: int = DEFAULT_HOLD) -> bool:
-        """Only the open regression alerts: detect's exit code and the dashboard say the same."""
-        return c is self.open_regression and c.alerts(hold)
+        """Only the open regression of a series still measured alerts: detect's exit code and the
+        dashboard say the same."""
+        return c is self.open_regression and c.alerts(hold) and not self.stopped
 
     @functools.cached_property
     def open_regression(self) -> Change | None:
@@ -58,15 +72,25 @@ def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, .
 def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseSeries]:
     out = []
     for machine_class, lane in history.classes_and_lanes():
-        for case_id, records in sorted(hi.series(history, machine_class, lane).items()):
+        every = sorted(hi.series(history, machine_class, lane).items())
+        nights = sorted({run.night for _, records in every for run, _ in records})
+        for case_id, records in every:
             points = points_of(records)
+            missed = len(nights) - 1 - nights.index(points[-1].night)
             out.append(CaseSeries(machine_class, lane, case_id, records[-1][1].variant, points,
-                                  detect(points, penalty), records[-1][1].verdict))
+                                  detect(points, penalty), records[-1][1].verdict, missed))
     return out
 
 
+def stopped_note(s: CaseSeries) -> str:
+    """Why a stopped series' open regression does not alert."""
+    return (f"not measured on the lane's newest {s.nights_missed} night(s), since night {s.points[-1].night}: "
+            "not alerting")
+
+
 def describe(s: CaseSeries, c: Change, hold: int = DEFAULT_HOLD) -> str:
-    flag = (" ALERT" if s.alerting(c, hold) else f" (alerts after {hold} nights)" if c is s.open_regression
+    flag = (" ALERT" if s.alerting(c, hold) else f" ({stopped_note(s)})" if c is s.open_regression and s.stopped
+            else f" (alerts after {hold} nights)" if c is s.open_regression
             else " (not open)" if c.kind == "regression" else "")
     lock = f"; set-up changed: {', '.join(c.lock_changes)}" if c.lock_changes else ""
     given = ("95 % given the split; the newest segment against the one before the drop" if s.reopened(c)

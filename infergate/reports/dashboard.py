@@ -6,13 +6,13 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..core.atomic import write_text
 from ..core.errors import DataFileError
 from ..measuring.changepoints import DEFAULT_HOLD, Change, lock_differences
-from ..measuring.history_analysis import CaseSeries, describe
+from ..measuring.history_analysis import CaseSeries, describe, stopped_note
 
 WIDTH, HEIGHT, PAD = 640, 190, 34
 BOTTOM = 22  # room under the plot for the dates
@@ -117,6 +117,7 @@ def verdict(s: CaseSeries, hold: int = DEFAULT_HOLD) -> str:
     drop = s.open_regression
     if drop is not None:
         held = (f"ALERT, held {drop.nights_held} night(s)" if s.alerting(drop, hold)
+                else f"held {drop.nights_held} night(s), {html.escape(stopped_note(s))}" if s.stopped
                 else f"held {drop.nights_held} night(s), alerts after {hold}")
         parts.append(f'<span class="regression">open regression: {_interval(drop)} since night '
                      f"{html.escape(drop.after.night)} ({held}; {_where(s, drop)})</span>")
@@ -151,8 +152,17 @@ def regressions(found: Sequence[CaseSeries]) -> list[dict[str, object]]:
             out.append({"machine_class": s.machine_class, "lane": s.lane, "case_id": s.case_id, "size": c.size,
                         "interval": [c.low, c.high], "since_night": c.after.night, "commit": c.after.commit,
                         "before_night": c.before.night, "before_commit": c.before.commit,
-                        "nights_held": c.nights_held, "alerts": s.alerting(c), "lock_changes": list(c.lock_changes)})
+                        "nights_held": c.nights_held, "alerts": s.alerting(c), "lock_changes": list(c.lock_changes),
+                        "measured_last": s.points[-1].night, "stopped": s.stopped})
     return out
+
+
+def _alert_cell(r: Mapping[str, object]) -> str:
+    if r["alerts"]:
+        return "ALERT"
+    if r["stopped"]:
+        return f"no: not measured since {html.escape(str(r['measured_last']))}"
+    return "not yet held"
 
 
 def index_page(found: Sequence[CaseSeries], open_: list[dict[str, object]]) -> str:
@@ -160,7 +170,7 @@ def index_page(found: Sequence[CaseSeries], open_: list[dict[str, object]]) -> s
     rows = "".join(f"<tr><td class=nw>{html.escape(str(r['machine_class']))}</td><td>{html.escape(str(r['lane']))}</td>"
                    f"<td>{html.escape(str(r['case_id']))}</td><td class=regression>{float(str(r['size'])):+.1%}</td>"
                    f"<td class=nw>{html.escape(str(r['since_night']))}</td><td>{r['nights_held']}</td>"
-                   f"<td>{'ALERT' if r['alerts'] else 'not yet held'}</td></tr>" for r in open_)
+                   f"<td>{_alert_cell(r)}</td></tr>" for r in open_)
     pages = sorted({(s.machine_class, s.lane) for s in found})
     links = "".join(f'<li><a href="{html.escape(page_name(c, lane))}">{html.escape(c)} · {html.escape(lane)}</a>'
                     "</li>" for c, lane in pages)
