@@ -10,6 +10,7 @@ import torch
 from infergate.matrix.agreement import closeness
 from infergate.matrix.dtypes import DType
 from infergate.matrix.tolerances import TOLERANCES, tolerance
+from infergate.matrix.zoo import Task
 
 FP32 = TOLERANCES[DType.FP32]
 NAN, INF = float("nan"), float("inf")
@@ -45,4 +46,51 @@ def test_a_nan_in_a_later_output_or_only_at_padding() -> None:
     # A padded position (mask 0) of a per-token output is not compared: a NaN there is not looked at.
     mask = torch.tensor([[1, 0]])
     per_token = (torch.tensor([[[1.0], [NAN]]]),)
-    assert closeness(per_token, (torch.tensor([[[1.0], [0.0]]]),), FP32, mask).ok
+    assert closeness(per_token, (torch.tensor([[[1.0], [0.0]]]),), FP32, mask, Task.TOKEN_CLS).ok
+
+
+def test_a_class_logit_is_compared_even_when_the_sequence_is_as_long_as_the_labels() -> None:
+    """Which outputs are per token is the task's, not the shape's: a [batch, labels] output matched a
+    [batch, 3] mask and its padded "positions" (here label 2) went uncompared."""
+    ref = (torch.tensor([[0.1, 0.2, 0.3]]),)
+    off = (torch.tensor([[0.1, 0.2, 5.3]]),)
+    mask = torch.tensor([[1, 1, 0]])
+    assert not closeness(ref, off, FP32, mask, Task.SEQ_CLS).ok
+    # The same tensors as QA's start and end logits: per token, the padded position is not compared.
+    assert closeness((*ref, *ref), (*off, *off), FP32, mask, Task.QA).ok
+    with pytest.raises(ValueError, match="a mask needs the task"):
+        closeness(ref, off, FP32, mask)
+
+
+def test_a_decisive_flip_is_reported_and_a_near_tie_is_tolerated() -> None:
+    from infergate.matrix.agreement import task_agreement
+
+    tol = tolerance(DType.BF16)
+    ref = torch.tensor([[0.0, 3.0], [1.0, 1.0 + tol.decisive_margin / 2]])
+    flipped = torch.tensor([[3.0, 0.0], [1.0 + tol.decisive_margin / 2, 1.0]])  # row 0 decisive, row 1 a near tie
+    mask = torch.ones(2, 4, dtype=torch.long)
+    a = task_agreement(Task.SEQ_CLS, (ref,), (flipped,), mask, tol)
+    assert (a.total, a.agreed) == (2, 0) and a.decisive_disagreements == ["row(0,): 1->0"]
+    assert task_agreement(Task.SEQ_CLS, (ref,), (ref.clone(),), mask, tol).decisive_disagreements == []
+
+
+def test_padding_never_answers_and_padded_tokens_are_not_counted() -> None:
+    from infergate.matrix.agreement import task_agreement
+
+    tol = tolerance(DType.FP32)
+    mask = torch.tensor([[1, 1, 0]])
+    start = torch.tensor([[5.0, 0.0, -1.0]])
+    # The variant's highest logit sits on the padded position: the answer over real tokens is unchanged.
+    padded_wins = torch.tensor([[5.0, 0.0, 9.0]])
+    qa = task_agreement(Task.QA, (start, start), (padded_wins, padded_wins), mask, tol)
+    assert (qa.total, qa.agreed, qa.decisive_disagreements) == (2, 2, [])
+    moved = torch.tensor([[0.0, 5.0, -1.0]])
+    assert task_agreement(Task.QA, (start, start), (moved, start), mask, tol).decisive_disagreements == [
+        "start row(0,): 0->1"]
+    # Token classification: the padded token's flip is not counted, a real token's is.
+    ref = torch.tensor([[[4.0, 0.0], [4.0, 0.0], [4.0, 0.0]]])
+    pad_flip = torch.tensor([[[4.0, 0.0], [4.0, 0.0], [0.0, 4.0]]])
+    real_flip = torch.tensor([[[0.0, 4.0], [4.0, 0.0], [4.0, 0.0]]])
+    assert task_agreement(Task.TOKEN_CLS, (ref,), (pad_flip,), mask, tol).agreed == 2
+    tok = task_agreement(Task.TOKEN_CLS, (ref,), (real_flip,), mask, tol)
+    assert (tok.total, tok.agreed, tok.decisive_disagreements) == (2, 1, ["token(0, 0): 0->1"])

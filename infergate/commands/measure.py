@@ -98,7 +98,7 @@ def _differences(h: Any, case: Any) -> list[tuple[float, float, float]]:
         ref = h.reference(case.spec, inputs)
         out = h.built(case)(inputs)
         mask = inputs.get("attention_mask")  # a factory's module may take none: every position counts
-        c = closeness(ref, out, _OPEN, mask)
+        c = closeness(ref, out, _OPEN, mask, case.spec.task)
         rel = max(float(((o.float() - r).abs() / (r.abs() + 1.0)).max()) for r, o in zip(ref, out, strict=True))
         a = task_agreement(case.spec.task, ref, out, torch.ones(ref[0].shape[:2], dtype=torch.long)
                            if mask is None else mask, _OPEN)

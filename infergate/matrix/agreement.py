@@ -32,22 +32,35 @@ class Closeness:
         return f"max |diff| {self.max_abs:.3e}, worst excess over the bound {self.worst_excess:.3e}"
 
 
+# The outputs that hold a value per token, by task (QA's start and end logits, token classification's
+# logits): only these have padded positions. Decided by the task, not by shape: a sequence
+# classifier's [batch, labels] logits matched a [batch, sequence] mask whenever the sequence was as
+# long as the labels, and a logit went uncompared.
+PER_TOKEN_OUTPUTS = {Task.QA: (0, 1), Task.TOKEN_CLS: (0,), Task.SEQ_CLS: ()}
+
+
 def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tolerance,
-              mask: torch.Tensor | None = None) -> Closeness:
-    """Compare all output tensors, ignoring padded positions (mask == 0) of per-token outputs."""
+              mask: torch.Tensor | None = None, task: Task | None = None) -> Closeness:
+    """Compare all output tensors, ignoring padded positions (mask == 0) of ``task``'s per-token
+    outputs; every other output is compared whole."""
     import torch
 
+    if mask is not None and task is None:
+        raise ValueError("a mask needs the task: it says which outputs are per token")
+    per_token = PER_TOKEN_OUTPUTS[task] if mask is not None and task is not None else ()
     if len(ref) != len(out):
         raise AssertionError(f"variant returned {len(out)} outputs, reference {len(ref)}")
     max_abs, excess = 0.0, float("-inf")
-    for r, o in zip(ref, out, strict=True):
+    for i, (r, o) in enumerate(zip(ref, out, strict=True)):
         if r.shape != o.shape:
             raise AssertionError(f"output shape {tuple(o.shape)} != reference {tuple(r.shape)}")
         r32, o32 = r.float(), o.float()
         diff = (o32 - r32).abs()
         bound = tol.atol + tol.rtol * r32.abs()
         keep = torch.ones_like(diff, dtype=torch.bool)
-        if mask is not None and r.dim() >= 2 and r.shape[:2] == mask.shape:
+        if mask is not None and i in per_token:
+            if r.shape[:2] != mask.shape:
+                raise AssertionError(f"per-token output {i} has shape {tuple(r.shape)}, the mask {tuple(mask.shape)}")
             keep = mask.bool().reshape(*mask.shape, *([1] * (r.dim() - 2))).expand_as(diff)
         nan = float("nan")
         # Python's max(x, nan) keeps x and torch's max over a NaN is NaN: a NaN on either side (or

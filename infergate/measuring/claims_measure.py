@@ -92,7 +92,7 @@ def _answers(spec: ModelSpec, dtype: DType, reference, outputs, mask) -> Answers
     from ..matrix.tolerances import tolerance
 
     tol = tolerance(dtype, spec.tolerances)  # the config's override, as the correctness suite applies it
-    close = closeness(reference, outputs, tol, mask)
+    close = closeness(reference, outputs, tol, mask, spec.task)
     agreement = task_agreement(spec.task, reference, outputs, mask, tol)
     return Answers(close.max_abs, close.ok, agreement.agreed, agreement.total, tol.min_agreement,
                    tuple(agreement.decisive_disagreements))

@@ -139,7 +139,7 @@ def compare_outputs(variant: str, dtype: str, records: Mapping[str, Any], weight
     out = [torch.tensor(x) for x in b["outputs"][variant]]
     mask = torch.tensor(a["mask"]) if a.get("mask") is not None else None
     try:
-        close = closeness(ref, out, tol, mask)
+        close = closeness(ref, out, tol, mask, Task(a["task"]))
     except AssertionError as exc:  # a shape or arity change is a drift of its own
         return {"status": "drift", "detail": str(exc)}
     agree = task_agreement(Task(a["task"]), ref, out, mask if mask is not None else torch.ones(ref[0].shape[:2]), tol)
