@@ -336,7 +336,6 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
                                                                                      monkeypatch) -> None:
     """Invented nights in the committed baselines/ would be what the gate judges real runs against;
     --simulated lets them into a directory of their own, saying so in each session's source."""
-    from infergate.commands import history_actions
     from infergate.commands.history_simulate import simulate
     from infergate.core.paths import REPO_ROOT
     from infergate.measuring import baselines as bl
@@ -356,7 +355,9 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
         assert re.search(r"made by history simulate \(sim-000-\w+, sim-001-\w+, sim-002-\w+; their runs record "
                          r"commit 'simulated'\)", said[0]), said
     assert not out.exists()
-    monkeypatch.setattr(history_actions, "REPO_ROOT", tmp_path)  # out stands for this checkout's baselines/
+    from infergate.core import paths
+
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)  # out stands for the project's committed baselines/
     simulated = ["history", "--history", str(root), "promote", "--all", "--simulated", "--baselines"]
     assert main([*simulated, str(out)]) == 2
     assert "--simulated writes invented nights" in capsys.readouterr().err and not out.exists()

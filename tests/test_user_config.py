@@ -623,3 +623,22 @@ def test_claims_of_configured_models_never_default_to_the_committed_report(
     with pytest.raises(_WouldWrite) as chosen:
         main([])
     assert Path(chosen.value.args[0]).parts[-4] == "results"
+
+
+def test_the_baselines_commands_default_to_the_projects_configured_directory(tmp_path, monkeypatch, capsys) -> None:
+    """`baselines add|show|import` and `history promote` look where the project's perf run looks: its
+    [tool.infergate] baselines. They defaulted to baselines/ beside it, so `baselines add` of a CI
+    run's results wrote a tree the gate never read."""
+    from infergate.commands.front import default_baselines
+    from infergate.commands.main import main
+    from infergate.core import paths
+    from tests.user_configs import TINY_CONFIG
+
+    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG.replace("[tool.infergate]\n",
+                                                                 '[tool.infergate]\nbaselines = "mybl"\n', 1))
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)  # an installed infergate: the project is the working dir
+    assert default_baselines() == tmp_path / "mybl"
+    assert main(["baselines", "show"]) == 2
+    assert f"{tmp_path / 'mybl'}" in capsys.readouterr().err
+    (tmp_path / "pyproject.toml").write_text(TINY_CONFIG)
+    assert default_baselines() == tmp_path / "baselines"

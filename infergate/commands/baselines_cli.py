@@ -13,10 +13,9 @@ from pathlib import Path
 
 from ..core.defaults import DEFAULT_REPEAT
 from ..core.errors import InfergateError
-from ..core.paths import REPO_ROOT
 from ..core.validate import whole_number
-from ..pytest_plugin.settings import BASELINES_DIR, Settings, option
-from .front import prog
+from ..pytest_plugin.settings import BASELINES_DIR, option
+from .front import BASELINES_DEFAULT_HELP, default_baselines, prog
 
 
 def _prior(text: str) -> tuple[float, int]:
@@ -31,7 +30,7 @@ def _prior(text: str) -> tuple[float, int]:
 
 
 def _reference_parser(p: argparse.ArgumentParser) -> None:
-    option(BASELINES_DIR).add_to(p.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
+    option(BASELINES_DIR).add_to(p.add_argument, "--baselines", default_help=BASELINES_DEFAULT_HELP)
     p.add_argument("--other-boot", type=Path, action="append", default=[], metavar="FILE",
                    help="a baselines file recorded on another host boot (e.g. an older version from git); "
                         "repeatable")
@@ -57,7 +56,7 @@ def main(argv: list[str]) -> int:
     p_add = sub.add_parser("add", help="append a results file's runs as a baseline session")
     p_add.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json")
     # --baselines is --ig-baselines (one type, one default: the project's baselines/).
-    option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
+    option(BASELINES_DIR).add_to(p_add.add_argument, "--baselines", default_help=BASELINES_DEFAULT_HELP)
     p_add.add_argument("--replace", action="store_true",
                    help="the cases keep only these runs (accepting an intended change). Default: append")
     p_import = sub.add_parser("import", help="baselines and fusion expectation files recorded on another machine")
@@ -65,14 +64,14 @@ def main(argv: list[str]) -> int:
                           help="<class>/<lane>.json or <class>/<lane>.fusions.json, as --update-baselines wrote them")
     p_import.add_argument("--origin", required=True, metavar="TEXT",
                           help="where they were recorded, kept with every imported session and expectation")
-    option(BASELINES_DIR).add_to(p_import.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
+    option(BASELINES_DIR).add_to(p_import.add_argument, "--baselines", default_help=BASELINES_DEFAULT_HELP)
     p_show = sub.add_parser("show", help="sessions, variance components and detectable drops per file")
-    option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines", default_help=str(REPO_ROOT / "baselines"))
+    option(BASELINES_DIR).add_to(p_show.add_argument, "--baselines", default_help=BASELINES_DEFAULT_HELP)
     p_show.add_argument("--runs", type=whole_number(1, 100), default=DEFAULT_REPEAT,
                         help=f"runs today. Default: {DEFAULT_REPEAT}")
     _reference_parser(sub.add_parser("reference", help="each variant's spreads over eager and over jit"))
     args = parser.parse_args(argv)
-    root = Settings.from_args(args, REPO_ROOT).baselines_dir
+    root = getattr(args, option(BASELINES_DIR).dest) or default_baselines()
     # The files' formats and statistics need a lane's numpy and filelock: imported once the
     # arguments are read, so that --help works under the bare python3.
     from .baseline_sessions import add, import_files, show

@@ -15,6 +15,7 @@ from ..core.defaults import MAX_SESSIONS
 from ..core.errors import DataFileError, UsageError
 from ..core.paths import REPO_ROOT
 from ..core.validate import directory, fraction_type, whole_number
+from .front import BASELINES_DEFAULT_HELP, default_baselines
 
 if TYPE_CHECKING:
     from ..measuring.baseline_records import CaseBaseline, SessionInfo
@@ -53,10 +54,10 @@ def add_parsers(sub: Any) -> None:
     p_promote.add_argument("--sessions", type=whole_number(1, MAX_SESSIONS), default=MAX_SESSIONS,
                            help=f"how many of each case's newest sessions. Default: {MAX_SESSIONS}, "
                                 "as many as a case keeps")
-    p_promote.add_argument("--baselines", type=directory, default=REPO_ROOT / "baselines",
+    p_promote.add_argument("--baselines", type=directory, default=None,
                            help="where the baselines are written: the history's sessions join the files there "
-                                "(a rolling window: give a directory of its own). Default: this checkout's "
-                                "baselines/, the committed files")
+                                "(a rolling window: give a directory of its own). Default: "
+                                f"{BASELINES_DEFAULT_HELP}, the committed files")
     p_promote.add_argument("--simulated", action="store_true",
                            help="also promote nights made by history simulate, their sessions' source saying so "
                                 "(experiments: refused into this checkout's baselines/). Default: refused")
@@ -118,10 +119,11 @@ def run(args: argparse.Namespace) -> list[str]:
             return new_lines(args.history, args.new_against, args.hold)
         return detect_lines(args.history, args.hold)
     if args.action == "promote":
-        if args.simulated and args.baselines.resolve() == (REPO_ROOT / "baselines").resolve():
+        committed = default_baselines()
+        args.baselines = args.baselines or committed
+        if args.simulated and args.baselines.resolve() == committed.resolve():
             raise UsageError("history promote --simulated writes invented nights: give --baselines a directory of "
-                             f"its own, not this checkout's {REPO_ROOT / 'baselines'}, which the gate judges real "
-                             "runs against")
+                             f"its own, not the project's {committed}, which the gate judges real runs against")
         if args.all and args.lane is not None:  # --all used to drop it in silence and promote every lane
             raise UsageError("history promote --all takes every class x lane: --lane applies with --class only")
         if args.all:

@@ -98,6 +98,15 @@ def load_config(path: Path, required: bool) -> UserConfig | None:
     return parse_config(table, path)
 
 
+def project_baselines(project: Path, fallback: Path) -> Path:
+    """The baselines directory the perf run of ``project`` (its pyproject.toml) reads: its
+    ``[tool.infergate] baselines``, else ``fallback``. The commands that read or write baselines
+    outside pytest default to it, so that they never write where the run does not look."""
+    pyproject = project / "pyproject.toml"
+    config = load_config(pyproject, required=False) if pyproject.is_file() else None
+    return config.baselines if config is not None and config.baselines is not None else fallback
+
+
 def parse_config(table: Any, path: Path) -> UserConfig:
     check_table(table, TABLE, path)
     check_known(table, TABLE, ("version", "baselines", "models"), path)
