@@ -59,3 +59,22 @@ def test_the_run_commands_closing_line_says_whether_a_test_started(
     monkeypatch.setattr(pytest, "main", one_test)
     assert run.main(argv) == 0
     assert capsys.readouterr().out.splitlines()[-1].endswith(f"exit code 0: {closing}")
+
+
+def test_a_zero_with_cases_passed_undecided_by_policy_is_not_called_a_pass(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """`--ig-unverified pass` (or `--ig-inconclusive pass`) exits 0 with cases that did not rule out
+    the floor: the closing line said 'exit code 0: pass' under '0 ruled out a 5% drop'."""
+    from infergate.commands import run
+    from infergate.pytest_plugin import perf_plugin
+
+    meaning = exit_codes.run_meaning(exit_codes.OK, undecided="2 unverified")
+    assert meaning.startswith("no regression; 2 unverified case(s) passed by policy") and "did not rule out" in meaning
+    assert exit_codes.run_meaning(exit_codes.REGRESSION, undecided="2 unverified").startswith("REGRESSION")
+    pytester.makepyfile("def test_one():\n    pass\n")
+    monkeypatch.setattr(pytest, "main", lambda args, plugins=None: int(
+        pytester.inline_run("-p", "no:cacheprovider", plugins=plugins or []).ret))
+    monkeypatch.setattr(perf_plugin, "passed_undecided", lambda config: "1 inconclusive, 2 unverified")
+    assert run.main([]) == 0
+    assert "exit code 0: no regression; 1 inconclusive, 2 unverified case(s) passed by policy" in \
+        capsys.readouterr().out.splitlines()[-1]

@@ -109,6 +109,15 @@ def test_replace_without_update_is_one_message_not_a_setting_that_does_nothing(
     assert "Traceback" not in result.stderr.str()
 
 
+def test_a_baselines_directory_that_does_not_exist_is_refused_unless_recording(tmp_path) -> None:
+    """A mistyped --ig-baselines measured the whole profile, then judged nothing (exit 7)."""
+    missing = tmp_path / "no-such-dir"
+    with pytest.raises(s.UsageError, match=f"--ig-baselines {missing} does not exist"):
+        _from_argparse(["--ig-baselines", str(missing)], tmp_path)
+    assert _from_argparse(["--ig-baselines", str(missing), "--ig-update-baselines"], tmp_path).baselines_dir == missing
+    assert _from_argparse(["--ig-baselines", str(tmp_path)], tmp_path).baselines_dir == tmp_path
+
+
 def test_record_disturbed_needs_update_baselines(tmp_path) -> None:
     with pytest.raises(s.UsageError, match="--ig-record-disturbed changes how --ig-update-baselines records"):
         _from_argparse(["--ig-record-disturbed"], tmp_path)

@@ -9,6 +9,7 @@ closing line calls not a pass); 1 a regression or another failure; 10 not judged
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -40,6 +41,12 @@ class StartedTests:
     def __init__(self) -> None:
         self.started = 0
         self.collect_only = False
+        self.undecided: str | None = None  # perf cases passed undecided by a pass policy
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:  # after every plugin's sessionfinish
+        from ..pytest_plugin.perf_plugin import passed_undecided
+
+        self.undecided = passed_undecided(config)
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self.collect_only = bool(config.getoption("collectonly"))
@@ -69,10 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_args(args, REPO_ROOT)
     import pytest
 
+    # pytest would wrap a missing lane package in its own ImportError about the plugin (a traceback,
+    # exit 1); imported here, the front names the missing module in one line (exit 2).
+    importlib.import_module("infergate.pytest_plugin.plugin")
+
     start, started = time.perf_counter(), StartedTests()
     code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra),
                            plugins=[started]))
     elapsed = time.perf_counter() - start
-    meaning = exit_codes.run_meaning(code, recording=settings.update_baselines, nothing_run=started.nothing_run())
+    meaning = exit_codes.run_meaning(code, recording=settings.update_baselines, nothing_run=started.nothing_run(),
+                                     undecided=started.undecided)
     print(f"infergate run: profile {settings.profile.name}, {elapsed:.0f} s, exit code {code}: {meaning}")
     return code

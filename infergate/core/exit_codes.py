@@ -43,14 +43,19 @@ PYTEST_MEANING: Final = {
 RECORDED: Final = "recorded (no regression, no failed test: a recording run's 0 is not a pass)"
 
 
-def run_meaning(code: int, recording: bool = False, nothing_run: str | None = None) -> str:
+def run_meaning(code: int, recording: bool = False, nothing_run: str | None = None,
+                undecided: str | None = None) -> str:
     """What an exit code of the ``run`` command (pytest with the infergate plugin) means.
     ``nothing_run``: why no test started (``--collect-only``), when none did: pytest's 0 then judged
-    nothing and recorded nothing."""
+    nothing and recorded nothing. ``undecided``: the cases a pass policy let through undecided
+    ("2 unverified"): 0 then says no regression, not that those cases ruled out the floor."""
     if nothing_run is not None and code == OK:
         return f"nothing run ({nothing_run}): not a pass"
     if recording and code == OK:
         return RECORDED
+    if undecided and code == OK:
+        return f"no regression; {undecided} case(s) passed by policy (--ig-inconclusive/--ig-unverified pass): " \
+               "those did not rule out the floor"
     if code in PYTEST_MEANING:
         return PYTEST_MEANING[code]
     return MEANING.get(code, f"unknown exit code {code}")

@@ -223,6 +223,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = run.outcome(fusions_compared(session.config)).exit_code
 
 
+def passed_undecided(config: pytest.Config) -> str | None:
+    """The perf cases a pass policy (--ig-inconclusive / --ig-unverified pass) let through undecided,
+    counted ("2 unverified"); None when there were none or no perf run."""
+    run = config.stash.get(_RUN, None)
+    if run is None:
+        return None
+    counts = run.outcome(fusions_compared(config)).counts
+    return ", ".join(f"{counts[v]} {v}" for v in (INCONCLUSIVE, UNVERIFIED) if counts.get(v)) or None
+
+
 def fusions_compared(config: pytest.Config) -> int:
     from .fusion_plugin import compared_count
 

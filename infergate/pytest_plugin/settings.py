@@ -304,7 +304,12 @@ class Settings:
         values = {o.setting: value(o) for o in OPTIONS}
         assert set(values) == known, sorted(set(values) ^ known)  # one field per option, no more
         values["checkpoints"] = tuple(values["checkpoints"] or ())
-        values["baselines_dir"] = values["baselines_dir"] or root / "baselines"
+        given = values["baselines_dir"]
+        if given is not None and not given.is_dir() and not values["update_baselines"]:
+            # A mistyped directory measured the whole profile and then judged nothing (exit 7).
+            raise UsageError(f"{BASELINES_DIR} {given} does not exist: nothing there to judge against (give "
+                             f"{UPDATE_BASELINES} to record into it)")
+        values["baselines_dir"] = given or root / "baselines"
         for flag, name in ((REPLACE_BASELINES, "replace_baselines"), (RECORD_DISTURBED, "record_disturbed")):
             if values[name] and not values["update_baselines"]:  # it would silently do nothing
                 raise UsageError(f"{flag} changes how {UPDATE_BASELINES} records: give both, or leave {flag} out")
