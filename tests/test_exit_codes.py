@@ -78,3 +78,11 @@ def test_a_zero_with_cases_passed_undecided_by_policy_is_not_called_a_pass(
     assert run.main([]) == 0
     assert "exit code 0: no regression; 1 inconclusive, 2 unverified case(s) passed by policy" in \
         capsys.readouterr().out.splitlines()[-1]
+
+
+def test_a_bad_option_of_runs_own_is_pytests_usage_error_not_an_interrupt(capsys: pytest.CaptureFixture) -> None:
+    """argparse exits 2, which run reports as pytest's INTERRUPTED: a CI script could not tell them apart."""
+    from infergate.commands import run
+
+    assert run.main(["--repeat", "0"]) == exit_codes.PYTEST_USAGE
+    assert "--repeat" in capsys.readouterr().err

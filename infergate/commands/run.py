@@ -3,7 +3,7 @@ pytest that passes on every argument it does not know (``-k bert``, ``--ig-json 
 codes (``core.exit_codes``): 0 every gated case passed (or no test ran: ``--collect-only``, which the
 closing line calls not a pass); 1 a regression or another failure; 10 not judged
 (``--ig-inconclusive fail``); 8 the floor not ruled out (``--ig-unverified fail``); 7 nothing judged
-(no baselines); 2-6 pytest's own.
+(no baselines); 2-6 pytest's own (4 also for a bad option of run's own).
 """
 
 from __future__ import annotations
@@ -72,7 +72,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, extra = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args, extra = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:
+        # argparse's usage error is 2, which pytest (whose codes run passes on) uses for an interrupted
+        # session: a bad option of run's own is pytest's usage error, as a bad --ig-* option is.
+        return exit_codes.PYTEST_USAGE if exc.code == 2 else int(exc.code or 0)
     settings = Settings.from_args(args, REPO_ROOT)
     import pytest
 
