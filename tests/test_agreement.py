@@ -58,6 +58,11 @@ def test_a_class_logit_is_compared_even_when_the_sequence_is_as_long_as_the_labe
     assert not closeness(ref, off, FP32, mask, Task.SEQ_CLS).ok
     # The same tensors as QA's start and end logits: per token, the padded position is not compared.
     assert closeness((*ref, *ref), (*off, *off), FP32, mask, Task.QA).ok
+    # An output after the head (a factory module's hidden states, [batch, sequence, hidden]) is per
+    # token by its shape: its padded position is not compared.
+    hidden, hidden_off = torch.zeros(1, 3, 2), torch.zeros(1, 3, 2)
+    hidden_off[0, 2] = 9.0
+    assert closeness((*ref, hidden), (*ref, hidden_off), FP32, mask, Task.SEQ_CLS).ok
     with pytest.raises(ValueError, match="a mask needs the task"):
         closeness(ref, off, FP32, mask)
 

@@ -537,9 +537,25 @@ def test_a_series_no_longer_measured_stops_alerting_and_says_so(tmp_path, capsys
     assert main(["history", "--history", str(root), "detect"]) == (1 if alerts else 0)
     out = capsys.readouterr().out
     if not alerts:
-        assert (f"REGRESSION (not measured on the lane's newest {nights - 22} night(s), since night 2026-01-22: "
+        assert (f"REGRESSION (not measured on its class's newest {nights - 22} night(s), since night 2026-01-22: "
                 "not alerting) m__avx2__2c2t torch-x__noipex__notf bert2-jit" in out), out
         assert "1 series no longer measured (their open regressions do not alert)" in out, out
+
+
+def test_a_lane_left_behind_stops_alerting(tmp_path) -> None:
+    """Lane ids carry their versions: after an upgrade (or the next canary release) the old lane gets
+    no nights at all, so counted over its own lane's nights its series never stopped."""
+    root, start = tmp_path / "history", date(2026, 1, 1)
+    for n in range(30):
+        lane = "torch-x__noipex__notf" if n < 22 else "torch-y__noipex__notf"
+        level = 0.9 if 15 <= n < 22 else 1.0
+        path = tmp_path / "r.json"
+        path.write_text(json.dumps(results_data(night=(start + timedelta(days=n)).isoformat(), lane=lane,
+                                                speedup=1.5 * level * (1 + 0.004 * ((n * 7) % 5 - 2)),
+                                                session=f"h-{n}")))
+        history_cli.add([path], root)
+    old = next(s for s in analyse(hi.load(root)) if s.lane == "torch-x__noipex__notf")
+    assert old.open_regression is not None and old.nights_missed == 8 and old.stopped and not old.alerts()
 
 
 def test_detect_says_when_series_have_one_night_and_when_nothing_was_judged(tmp_path, capsys) -> None:
@@ -611,3 +627,14 @@ def test_a_recipe_or_threads_change_is_named_not_read_as_the_same_lock(tmp_path,
         "lock simulated-lock-a -> simulated-lock-b",)
     digests = [replace(lock, lock=f"{c * 64}|recipe 1|threads 1", packages=same) for c in "ab"]
     assert cp.lock_differences(*digests) == (f"lock {'a' * 12} -> {'b' * 12}",)  # told apart at 12: cut there
+
+
+def test_copies_of_one_value_are_no_drop() -> None:
+    """The tail test's sd is its window's own: on nights that are copies a dip of 0.01 % was a drop of
+    huge z (and a split placed on exact copies divided by a zero sd). 5 % still is one."""
+    def nights(tail: float, n: int) -> list[Point]:
+        return [Point(f"n{i:02d}", 0.0 if i < 20 else tail) for i in range(20 + n)]
+
+    for n in (1, 3):
+        assert detect(nights(-1e-4, n)).changes == ()
+    assert [c.kind for c in detect(nights(math.log(0.95), 3)).changes] == ["regression"]

@@ -355,7 +355,11 @@ def test_promote_refuses_nights_made_by_history_simulate_and_writes_no_baselines
         assert re.search(r"made by history simulate \(sim-000-\w+, sim-001-\w+, sim-002-\w+; their runs record "
                          r"commit 'simulated'\)", said[0]), said
     assert not out.exists()
-    from infergate.core import paths
+    import importlib
+
+    # The module the code reads (sys.modules'), not the package attribute: pytester's in-process runs
+    # restore sys.modules, and the two can differ after one.
+    paths = importlib.import_module("infergate.core.paths")
 
     monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)  # out stands for the project's committed baselines/
     simulated = ["history", "--history", str(root), "promote", "--all", "--simulated", "--baselines"]

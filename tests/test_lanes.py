@@ -105,6 +105,9 @@ class FakeVenv:
         python.write_text("#!/bin/sh\nexit 0\n")
         python.chmod(0o755)
         (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {self.version}\n")
+        pip = venv / "lib" / f"python{self.version.rsplit('.', 1)[0]}" / "site-packages" / "pip"
+        pip.mkdir(parents=True, exist_ok=True)
+        (pip / "__init__.py").write_text("")
 
 
 @pytest.fixture
@@ -154,6 +157,25 @@ def test_first_ensure_creates_venv_installs_and_stamps(env):
     stamp = (venv / lane_venvs.STAMP_NAME).read_text().strip()
     assert stamp == lock_digest(env.lanes_dir / "ipex.lock", "3.11.7")
     assert (venv / lane_venvs.INSTALL_LOG_NAME).is_file()
+
+
+def test_a_venv_whose_creation_failed_half_way_is_made_again_not_reused(env):
+    """`python3 -m venv` without ensurepip (or interrupted) leaves bin/python and no pip: reused, every
+    later ensure failed at "No module named pip", even after the user installed python3-venv."""
+    venv = env.venvs / "ipex"
+
+    def no_ensurepip(path: Path) -> None:
+        python = lane_venvs.venv_python(path)
+        python.parent.mkdir(parents=True)
+        python.write_text("")
+        raise lane_venvs.LaneError(f"cannot create venv {path}: ensurepip is not available")
+
+    with pytest.raises(lane_venvs.LaneError, match="ensurepip is not available"):
+        env.ensure(venv_creator=no_ensurepip)
+    assert not venv.exists()
+    lane_venvs.venv_python(venv).parent.mkdir(parents=True)  # and one left by an interrupted creation
+    lane_venvs.venv_python(venv).write_text("")
+    assert env.ensure().installed and env.mkvenv.created == [venv] and len(env.pip.calls) == 1
 
 
 def test_second_ensure_does_not_call_pip(env):

@@ -54,6 +54,7 @@ def perf_dir(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
     monkeypatch.setenv("FAKE_MEASURER_LOG", str(pytester.path / "calls.log"))
     pytester.makepyfile(fake_measurer=FAKE_PLUGIN)
     pytester.makepyfile(test_speedups=(REPO / "perf" / "test_speedups.py").read_text())
+    pytester.mkdir("bl")  # RUN's --ig-baselines: a directory that does not exist is refused
     return pytester
 
 

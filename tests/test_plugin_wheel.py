@@ -232,13 +232,18 @@ def test_the_configs_baselines_directory_is_the_projects_and_the_option_wins(pyt
     pytester.makeconftest(SHOW)
     _, lines = _collected(pytester, "--ig-suite", "none")
     assert f"baselines at {pytester.path / 'perf-baselines'}" in lines
+    pytester.mkdir("elsewhere")
     _, lines = _collected(pytester, "--ig-suite", "none", "--ig-baselines", "elsewhere")
     assert "baselines at elsewhere" in lines
 
 
 def test_a_run_outside_this_repository_is_told_to_record_with_pytest(monkeypatch: pytest.MonkeyPatch,
                                                                       tmp_path: Path) -> None:
-    from infergate.core import paths
+    import importlib
+
+    # The module the code reads (sys.modules'), not the package attribute: pytester's in-process runs
+    # restore sys.modules, and the two can differ after one.
+    paths = importlib.import_module("infergate.core.paths")
     from infergate.pytest_plugin.project_plugin import record_command
 
     assert record_command().endswith("-m infergate run --update-baselines")  # this checkout: its perf suite

@@ -629,9 +629,14 @@ def test_the_baselines_commands_default_to_the_projects_configured_directory(tmp
     """`baselines add|show|import` and `history promote` look where the project's perf run looks: its
     [tool.infergate] baselines. They defaulted to baselines/ beside it, so `baselines add` of a CI
     run's results wrote a tree the gate never read."""
+    import importlib
+
     from infergate.commands.front import default_baselines
     from infergate.commands.main import main
-    from infergate.core import paths
+
+    # The module the code reads (sys.modules'), not the package attribute: pytester's in-process runs
+    # restore sys.modules, and the two can differ after one.
+    paths = importlib.import_module("infergate.core.paths")
     from tests.user_configs import TINY_CONFIG
 
     (tmp_path / "pyproject.toml").write_text(TINY_CONFIG.replace("[tool.infergate]\n",

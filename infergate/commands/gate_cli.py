@@ -5,7 +5,8 @@ Both lanes are measured now, on the same machine, in lockstep (``gate.lanegate``
 latency to/from, speedups in each lane, outputs, fusions, availability and the correctness suite
 under "to" are compared (``measuring.lane_compare``). Exit codes (``core.exit_codes``): 0 pass,
 1 a regression, 2 a usage or set-up error, 9 the run could not complete, 10 inconclusive (a case
-could not rule out a slowdown of ``--floor``; with ``--inconclusive pass`` it exits 0 and says so).
+could not rule out a slowdown of ``--floor``; with ``--inconclusive pass`` it exits 0 and says so while
+another case was decided), 7 nothing judged (no case decided).
 With ``--bisect``, a regression between lanes that differ in more than one top-level pin is traced
 to the package that carries it. With ``--from-ref REF --to-ref REF --lane LANE`` the two sides are
 two commits of the git repository it runs in, each in a temporary worktree, in one lane
@@ -87,7 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                         f"across pairs, no systematic lean; docs/upgrade-gate.md). Default: {UPGRADE_ALPHA}")
     v.add_argument("--inconclusive", **option(ON_INCONCLUSIVE).kwargs,
                    help=f"what a case that cannot rule out a --floor slowdown does to the exit code: "
-                        f"fail (exit {exit_codes.INCONCLUSIVE}) or pass (exit 0, still reported). Default: fail")
+                        f"fail (exit {exit_codes.INCONCLUSIVE}) or pass (exit 0, still reported; "
+                        f"{exit_codes.NOTHING_JUDGED} when no case was decided). Default: fail")
     o = p.add_argument_group("other")
     g.add_argument("--replace", type=replacement_arg, action="append", default=[], metavar="VARIANT=VARIANT",
                    help="time the second variant in the 'to' lane where 'from' times the first, e.g. "

@@ -11,7 +11,7 @@ USAGE: Final = 2  # a bad option, input file or lane set-up: one line on stderr,
 INCONCLUSIVE: Final = 10  # (6 until pytest 9.2 took it for --max-warnings)
 # nothing regressed, but a case could not be judged (--ig-inconclusive fail)
 # run: cases measured, none gated (no baselines, or every one undecided) nor a fusion compared;
-# gate: no gated case was timed in both lanes (all skipped or unbuilt)
+# gate: no gated case was decided (all skipped or unbuilt, or inconclusive under --inconclusive pass)
 NOTHING_JUDGED: Final = 7
 UNVERIFIED: Final = 8  # nothing regressed, but a case could not rule out the floor (--ig-unverified fail)
 ERROR: Final = 9  # the run could not complete: a worker died or gave no answer, an I/O error

@@ -23,6 +23,13 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def bisect_lane_name(from_lane: str, move: Move) -> str:
+    """The intermediate lane's name: a lane name's characters only (a grouped move's name joins its
+    packages with "+", which a lane name refuses: torch and IPEX, the ipex lane's main move, were
+    never measured)."""
+    return f"bisect-{_norm(Path(from_lane).stem)}-{re.sub(r'[^a-z0-9]+', '-', move.name.lower())}"
+
+
 def read_pins(path: Path) -> dict[str, str]:
     """name -> version of every ``name==version`` line (``-r`` includes and comments skipped)."""
     pins = {}
@@ -146,7 +153,7 @@ def _measure_move(move: Move, all_moves: Sequence[Move], regressed: Mapping[str,
     """The gate of "from" against the lane with this one move, on the regressed cases."""
     from .lane_venvs import resolve_lane
 
-    name = f"bisect-{Path(args.from_lane).stem}-{_norm(move.name)}"
+    name = bisect_lane_name(args.from_lane, move)
     lock = lock_dir / f"{name}.lock"
     try:
         from_lock = resolve_lane(args.from_lane).lock

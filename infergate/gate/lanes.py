@@ -3,6 +3,7 @@ set up idempotently: ``ensure``, ``lock``, ``lane_python``. Stdlib only (docs/la
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shlex
 import shutil
@@ -28,6 +29,7 @@ from .lane_venvs import (
     DEFAULT_LANES_DIR,
     INSTALL_LOG_NAME,
     STAMP_NAME,
+    Lane,
     LaneError,
     atomic_write_text,
     count_pins,
@@ -96,11 +98,30 @@ def ensure(
     sleep: Callable[[float], None] = time.sleep,
     say: Callable[[str], None] = _say,
 ) -> EnsureResult:
-    """Create the lane's venv if needed and install its lock unless the stamp says it's done."""
+    """Create the lane's venv if needed and install its lock unless the stamp says it's done. One
+    ensure of a venv at a time (a file lock beside it): two pips in one venv (a re-run beside a
+    ``./suite`` whose background install is still going) left it half of each, stamped by the first
+    to finish."""
     spec = resolve_lane(lane, lanes_dir=lanes_dir, venvs=venvs)
-    made = not spec.python.exists()
+    spec.venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.venv.parent / f".{spec.venv.name}.ensure.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _ensure(spec, pip_runner, venv_creator, clock, on_install, sleep, say)
+
+
+def _ensure(spec: Lane, pip_runner: PipRunner, venv_creator: VenvCreator, clock: Callable[[], float],
+            on_install: Callable[[str], None] | None, sleep: Callable[[float], None],
+            say: Callable[[str], None]) -> EnsureResult:
+    # A venv whose creation failed or was interrupted (no ensurepip, a full disk, Ctrl-C) can leave
+    # its python without pip: reused, every later ensure failed at "No module named pip" for ever.
+    made = not spec.python.exists() or not (spec.stamp.exists() or _has_pip(spec.venv))
     if made:
-        venv_creator(spec.venv)
+        shutil.rmtree(spec.venv, ignore_errors=True)
+        try:
+            venv_creator(spec.venv)
+        except BaseException:
+            shutil.rmtree(spec.venv, ignore_errors=True)
+            raise
         if not spec.python.exists():
             raise LaneError(f"cannot set up lane '{spec.name}': venv {spec.venv} has no python")
 
@@ -136,6 +157,10 @@ def ensure(
 
     atomic_write_text(spec.stamp, digest + "\n")
     return EnsureResult(spec.name, spec.venv, installed=True, packages=packages, seconds=seconds, unhashed=unhashed)
+
+
+def _has_pip(venv: Path) -> bool:
+    return any(venv.glob("lib/python*/site-packages/pip/__init__.py"))
 
 
 def _install(name: str, cmd: list[str], install_log: Path, made: Path | None, pip_runner: PipRunner,

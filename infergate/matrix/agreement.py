@@ -32,11 +32,19 @@ class Closeness:
         return f"max |diff| {self.max_abs:.3e}, worst excess over the bound {self.worst_excess:.3e}"
 
 
-# The outputs that hold a value per token, by task (QA's start and end logits, token classification's
-# logits): only these have padded positions. Decided by the task, not by shape: a sequence
-# classifier's [batch, labels] logits matched a [batch, sequence] mask whenever the sequence was as
-# long as the labels, and a logit went uncompared.
+# The task's head outputs that hold a value per token (QA's start and end logits, token
+# classification's logits): decided by the task, not by shape, since a sequence classifier's
+# [batch, labels] logits matched a [batch, sequence] mask whenever the sequence was as long as the
+# labels, and a logit went uncompared. Outputs after the head (a factory module's hidden states)
+# are per token where their shape says so.
+HEAD_OUTPUTS = {Task.QA: 2, Task.TOKEN_CLS: 1, Task.SEQ_CLS: 1}
 PER_TOKEN_OUTPUTS = {Task.QA: (0, 1), Task.TOKEN_CLS: (0,), Task.SEQ_CLS: ()}
+
+
+def _per_token(i: int, shape: tuple[int, ...], mask_shape: tuple[int, ...], task: Task) -> bool:
+    if i < HEAD_OUTPUTS[task]:
+        return i in PER_TOKEN_OUTPUTS[task]
+    return len(shape) >= 2 and shape[:2] == mask_shape
 
 
 def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tolerance,
@@ -47,7 +55,6 @@ def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tol
 
     if mask is not None and task is None:
         raise ValueError("a mask needs the task: it says which outputs are per token")
-    per_token = PER_TOKEN_OUTPUTS[task] if mask is not None and task is not None else ()
     if len(ref) != len(out):
         raise AssertionError(f"variant returned {len(out)} outputs, reference {len(ref)}")
     max_abs, excess = 0.0, float("-inf")
@@ -58,7 +65,7 @@ def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tol
         diff = (o32 - r32).abs()
         bound = tol.atol + tol.rtol * r32.abs()
         keep = torch.ones_like(diff, dtype=torch.bool)
-        if mask is not None and i in per_token:
+        if mask is not None and task is not None and _per_token(i, tuple(r.shape), tuple(mask.shape), task):
             if r.shape[:2] != mask.shape:
                 raise AssertionError(f"per-token output {i} has shape {tuple(r.shape)}, the mask {tuple(mask.shape)}")
             keep = mask.bool().reshape(*mask.shape, *([1] * (r.dim() - 2))).expand_as(diff)

@@ -46,10 +46,9 @@ PERSIST_EXTRA = 0.5
 # step (tuning seed, 200 replays: at 1.0 % sd / 5 % step 0.76 -> 0.62 regressions elsewhere per 100
 # nights, the old detector's, with the 1.7 % / 3 % gap figures unchanged).
 KEEP_PRE = PRE_WINDOW // 2
-NEWEST = max(w for w, _ in TAIL_WINDOWS)
-# The tail test's sd is its window's own: on (near) copies any dip would be a huge z. 0.1 % is below
-# every night-to-night spread measured (the runs' noise alone puts 0.37-0.75 % in a session mean).
-SD_FLOOR = 1e-3  # a kept drop's newest nights: the longest tail window
+NEWEST = max(w for w, _ in TAIL_WINDOWS)  # a kept drop's newest nights: the longest tail window
+# The tail test's sd is its window's own: on copies any dip was a huge z. 0.1 %: below every measured spread.
+SD_FLOOR = 1e-3
 
 
 @dataclass(frozen=True)
@@ -371,15 +370,13 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
     the segment before the drop, by the same interval a change point is judged by. A drop fixed
     later is history, not an alarm (else one regression would fail every night after it).
 
-    Returned as what is open tonight, not as the step the fit placed: held from its split to the
-    newest night, and sized (with its interval and z) as the newest segment against the one before
-    the drop. A later segment (a partial fix, a lock change) ends the step's own segment, and its
-    length would stay the night(s) before it: the regression would never hold long enough to alert.
+    Returned as what is open tonight: held from its split to the newest night (a later segment, a
+    partial fix or a lock change, would keep its own length short of the hold for ever), sized as
+    the newest segment against the one before the drop.
 
-    The newest level reaches back across lock changes that are no change point (they moved nothing):
-    judged on the newest segment alone, a drop read "not open" on the night of every such lock change
-    (one night, an interval too wide to say it is still down) and was announced as new again once
-    the nights after it outweighed that, on the nights an upgrade's own regression shows."""
+    Whether it is still down is judged back across lock changes that are no change point (they moved
+    nothing): on the newest segment alone, a drop read "not open" on the night of such a lock change
+    (one night: too wide to say) and was announced as new again a night or two later."""
     at = {c.index for c in fit.changes}
     for c in reversed(fit.changes):
         if c.kind != "regression":
@@ -390,10 +387,15 @@ def open_drop(points: Sequence[Point], fit: Fit) -> Change | None:
         start = len(fit.bounds) - 1
         while fit.bounds[start] in fit.lock_starts and fit.bounds[start] not in at:  # bounds[k] is in at
             start -= 1
-        newest = list(points[fit.bounds[start]:])
         before = list(points[fit.bounds[k - 1]:c.index])
+        pooled = list(points[fit.bounds[start]:])
+        held = _change([*before, *pooled], 0, len(before) + len(pooled), len(before), fit.sd, fit.df)
+        if held.kind != "regression":
+            continue
+        # Open: sized as the newest segment alone stands (a lock change that made it worse, or
+        # better, is not averaged away), with that segment's own, wider interval.
+        newest = list(points[fit.bounds[-1]:])
         back = _change([*before, *newest], 0, len(before) + len(newest), len(before), fit.sd, fit.df)
-        if back.kind == "regression":
-            return dataclasses.replace(c, size=back.size, low=back.low, high=back.high, z=back.z,
-                                       nights_held=nights(points[c.index:]))
+        return dataclasses.replace(c, size=back.size, low=back.low, high=back.high, z=back.z,
+                                   nights_held=nights(points[c.index:]))
     return None

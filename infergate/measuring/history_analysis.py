@@ -14,7 +14,7 @@ from .changepoints import DEFAULT_HOLD, DEFAULT_PENALTY, Change, Fit, Point, det
 from .session_gate import components, prior_for
 from .session_shift import SharedShift, shared_shift
 
-# Lane nights without a case before its series counts as stopped: a shard that failed for a night
+# Nights of its class without a case before its series counts as stopped: a shard that failed for a night
 # or two is not a stop, and its open regression keeps alerting meanwhile.
 STOPPED_AFTER = 3
 
@@ -28,13 +28,13 @@ class CaseSeries:
     points: tuple[Point, ...]
     fit: Fit
     gate_verdict: str | None = None  # the speedup gate's verdict on the newest night
-    # The class × lane's nights after this series' last one: a case removed or renamed, a shard
-    # dropped, a canary lane left behind by the next release stop their series there.
+    # The class's nights (any lane) after this series' last one: a case removed or renamed, a shard
+    # dropped, a lane left behind by an upgrade or the next canary release stop their series there.
     nights_missed: int = 0
 
     @property
     def stopped(self) -> bool:
-        """Not measured on the lane's newest ``STOPPED_AFTER`` nights: its open regression is shown as
+        """Not measured on the class's newest ``STOPPED_AFTER`` nights: its open regression is shown as
         such and no longer alerts (else a series nobody runs would fail every nightly for ever)."""
         return self.nights_missed >= STOPPED_AFTER
 
@@ -71,9 +71,14 @@ def points_of(records: list[tuple[hi.RunInfo, hi.CaseRecord]]) -> tuple[Point, .
 
 def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseSeries]:
     out = []
+    # A class's nights over all its lanes: a lane left behind (an upgraded "current", last month's
+    # canary: lane ids carry their versions) has no nights of its own after its last one.
+    class_nights: dict[str, set[str]] = {}
+    for machine_class, lane in history.classes_and_lanes():
+        class_nights.setdefault(machine_class, set()).update(run.night for run, _ in history.of(machine_class, lane))
     for machine_class, lane in history.classes_and_lanes():
         every = sorted(hi.series(history, machine_class, lane).items())
-        nights = sorted({run.night for _, records in every for run, _ in records})
+        nights = sorted(class_nights[machine_class])
         for case_id, records in every:
             points = points_of(records)
             missed = len(nights) - 1 - nights.index(points[-1].night)
@@ -84,7 +89,7 @@ def analyse(history: hi.History, penalty: float = DEFAULT_PENALTY) -> list[CaseS
 
 def stopped_note(s: CaseSeries) -> str:
     """Why a stopped series' open regression does not alert."""
-    return (f"not measured on the lane's newest {s.nights_missed} night(s), since night {s.points[-1].night}: "
+    return (f"not measured on its class's newest {s.nights_missed} night(s), since night {s.points[-1].night}: "
             "not alerting")
 
 

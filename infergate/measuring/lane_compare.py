@@ -51,7 +51,7 @@ def change_over_pairs(per_pair: Sequence[float], confidence: float, *, one_sided
     if n < MIN_PAIRS:
         return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), math.nan, 0)
     sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
-    if sd == 0.0:
+    if max(logs) == min(logs):  # not sd == 0: the mean of copies can round off them
         # Timed pairs never agree to the last bit; identical ratios are copies, not evidence of a
         # zero spread, and a zero-width interval would decide anything: no bounds, as for one pair.
         return PairedChange(math.exp(mean), 0.0, math.inf, tuple(per_pair), 0.0, n - 1)

@@ -277,13 +277,15 @@ class PerfRun:
         # Their old runs of another recipe or set-up were dropped in the update (baseline_merge._pooled_runs).
         self.rerecorded |= {r.case_id for r in self.results if r.case_id in new and r.verdict == INCONCLUSIVE
                             and self.baseline is not None and self._mismatch(r, self.baseline.cases.get(r.case_id))}
-        warn = (f" ({fewer} of them with fewer: their runs on a busy machine were left out)" if fewer else "")
+        warn = (f" ({fewer} of them with fewer: the runs the gate leaves out, measured on a busy machine or "
+                "with an over-wide interval, were left out)" if fewer else "")
         each = f" of up to {self.repeat} runs each" if self.repeat > 1 else (
             " of 1 run each (the gate needs several: --ig-repeat 5)")
         how = "replacing their earlier runs" if self.settings.replace_baselines else f"as session {session[0]}"
         lines = [f"infergate: recorded {len(new)} baseline(s){each} in {self.baseline_path}, {how}{warn}"]
         if left_out:
-            lines.append(f"infergate: NOT recorded (every run measured on a busy machine): {', '.join(left_out)}")
+            lines.append("infergate: NOT recorded (every run measured on a busy machine or with an over-wide "
+                         f"interval, as the gate leaves them out): {', '.join(left_out)}")
         return "\n".join(lines + [f"infergate: {n}" for n in notes])
 
     def machine_info(self) -> dict[str, Any]:
