@@ -815,3 +815,17 @@ def test_a_lock_that_is_not_utf8_is_one_line_naming_it(env, tmp_path, capsys):
         assert main([command, str(bad)], lanes_dir=env.lanes_dir, venvs=env.venvs) == 2
         err = capsys.readouterr().err
         assert err == f"infergate: lock file {bad} is not UTF-8 text (byte 0): is it a lock?\n", err
+
+
+def test_an_edited_file_the_lock_includes_makes_the_venv_stale(tmp_path):
+    """The stamp hashed the lock's own bytes: with `-r base.txt` in it, an edited base.txt left the
+    venv "up to date" and accepted."""
+    (tmp_path / "base.txt").write_text("torch==2.8.0\n")
+    lock = tmp_path / "u.lock"
+    lock.write_text("-r base.txt\nsix==1.16.0\n")
+    before = lock_digest(lock, "3.11.7")
+    (tmp_path / "base.txt").write_text("torch==2.13.0\n")
+    assert lock_digest(lock, "3.11.7") != before
+    lock.write_text("--requirement=missing.txt\n")
+    with pytest.raises(lane_venvs.LaneError, match="includes missing.txt, which is not a file beside it"):
+        lock_digest(lock, "3.11.7")

@@ -184,12 +184,34 @@ def _query_python_version(python: Path) -> str:
 
 
 def lock_digest(lock: Path, python_version: str) -> str:
-    """sha256 of the lock's bytes plus the Python version: what a stamp must equal."""
+    """sha256 of the lock's bytes, of every file it includes (``-r``/``-c``, recursively: an edited
+    included file left the venv "up to date"), plus the Python version: what a stamp must equal."""
     h = hashlib.sha256()
-    h.update(lock.read_bytes())
+    first, *included = _lock_files(lock)
+    h.update(first.read_bytes())
+    for path in included:  # none: the digest a lock had before includes were hashed (no needless reinstall)
+        h.update(b"\0include=" + path.read_bytes())
     h.update(b"\0python=")
     h.update(python_version.encode("utf-8"))
     return h.hexdigest()
+
+
+_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s+|=)(\S+)")
+
+
+def _lock_files(lock: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
+    """The lock and the files it includes, in order (a cycle of includes is read once)."""
+    if lock.resolve() in seen:
+        return []
+    out = [lock]
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        m = _INCLUDE.match(line)
+        if m:
+            included = lock.parent / m.group(1)
+            if not included.is_file():
+                raise LaneError(f"{lock} includes {m.group(1)}, which is not a file beside it")
+            out += _lock_files(included, (*seen, lock.resolve()))
+    return out
 
 
 def read_stamp(stamp: Path) -> str | None:
