@@ -1132,6 +1132,33 @@ def test_a_lockstep_file_that_cannot_be_paired_is_refused_on_load_in_one_line(tm
     assert (tmp_path / "claims.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("damage", ["no rows", "times not a list", "a zero time", "dtype not text"])
+def test_a_claims_file_no_measurement_writes_is_one_line_and_writes_nothing(tmp_path, capsys, damage) -> None:
+    """Review: such files gave a traceback (exit 1) with claims.json already written to --out, or an
+    empty report (exit 0) whose facts still counted their rows."""
+    from infergate.commands.claims_cli import main
+
+    src = tmp_path / "src"
+    _write_claims(src, "cls", "lane", [_simulated_row(math.log(1.15), np.random.default_rng(4), paired=True)])
+    data = json.loads((src / "claims.json").read_text())
+    row = data["rows"][0]
+    timing = row["trials"][0]["timing"]
+    if damage == "no rows":
+        data["rows"] = []
+    elif damage == "times not a list":
+        timing["times_ns"]["jit"] = "fast"
+    elif damage == "a zero time":
+        timing["times_ns"]["jit"][0] = 0
+    else:
+        row["dtype"] = 16
+    (src / "claims.json").write_text(json.dumps(data))
+    out = tmp_path / "out"
+    assert main(["--render", str(src), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "claims file" in err, err
+    assert not out.exists()
+
+
 def test_origin_is_refused_for_a_report_whose_sources_carry_their_own(tmp_path, capsys) -> None:
     # Review: --origin was accepted and kept nowhere.
     from infergate.commands.claims_cli import main

@@ -314,10 +314,12 @@ def test_results_report_shows_a_bare_speedup_and_calls_the_baseline_a_span(tmp_p
     path = results_file(tmp_path / "r.json", "amd-epyc__avx2__2c2t", "lane", {CASES[0]: 1.2, CASES[1]: 1.384}, 1)
     doc = json.loads(path.read_text())
     doc["benchmarks"][1]["extra_info"]["ci"] = None
+    doc["benchmarks"][0]["extra_info"]["confidence"] = 0.99
     path.write_text(json.dumps(doc))
     assert report_cli.main([str(path), "--out", str(tmp_path / "r")]) == 0
     text = (tmp_path / "r" / "report.md").read_text()
-    assert "| speedup [interval] | baseline [lowest, highest run] |" in text
+    # The interval's level and what it spans, as the perf run's legend says.
+    assert "| speedup [rounds-only interval at 0.99] | baseline [lowest, highest run] |" in text
     assert f"| `{CASES[1]}` | " in text and "| 1.38 (no interval) |" in text
     assert (tmp_path / "r" / "speedups.png").read_bytes().startswith(b"\x89PNG")
 

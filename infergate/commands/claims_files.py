@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,15 +35,16 @@ def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls:
     from ..reports.claims_report import plot, render
     from ..reports.summary import write_json
 
+    # The report first: rows it cannot render leave nothing behind (not a claims.json without its report).
+    text = render(results, facts, cls, dtypes, lane=lane, sources=sources)
     out_dir.mkdir(parents=True, exist_ok=True)
+    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
+    (out_dir / "claims.md").write_text(text, encoding="utf-8")
     if rows_too:
         write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
                                              "dtypes": list(dtypes), "machine_class": cls, "lane": lane,
                                              "sources": list(sources),
                                              "rows": [_finite(dataclasses.asdict(m)) for m in results]})
-    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes, lane=lane, sources=sources),
-                                       encoding="utf-8")
-    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
 
 
 def _timing(raw: dict):
@@ -67,6 +69,9 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
             or version not in READABLE_VERSIONS:
         raise DataFileError(f"claims file {path}: not an {SCHEMA} file of version "
                             f"{' or '.join(map(str, READABLE_VERSIONS))}")
+    if not isinstance(data.get("rows"), list) or not data["rows"]:
+        raise DataFileError(f"claims file {path}: its rows must be a non-empty list, got "
+                            f"{json.dumps(data.get('rows'))[:60]}")
     rows = []
     try:
         for raw in data["rows"]:
@@ -81,13 +86,28 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
                      for k, v in raw.pop("costs").items()}
             rows.append(ClaimMeasurement(**raw, timing=None if timing is None else _timing(timing),
                                          trials=trials, answers=answers, costs=costs))
+        for m in rows:
+            problem = _row_problem(m) or _unpaired_lockstep(m)
+            if problem:
+                raise DataFileError(f"claims file {path}: row {m.model_id} {m.shape} {m.dtype}: {problem}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataFileError(f"claims file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
-    for m in rows:
-        problem = _unpaired_lockstep(m)
-        if problem:
-            raise DataFileError(f"claims file {path}: row {m.model_id} {m.shape} {m.dtype}: {problem}")
     return data, rows
+
+
+def _row_problem(m: ClaimMeasurement) -> str | None:
+    """What no measurement writes: a name that is not text, a time that no timer yields."""
+    for name in ("model_id", "arch", "task", "shape", "dtype"):
+        if not isinstance(getattr(m, name), str):
+            return f"{name} is {getattr(m, name)!r}, not text"
+    if isinstance(m.wall_s, bool) or not isinstance(m.wall_s, (int, float)):
+        return f"wall_s is {m.wall_s!r}, not a number"
+    for timing in [t.timing for t in m.trials] + ([m.timing] if m.timing else []):
+        for variant, times in timing.times_ns.items():
+            if not isinstance(times, list) or not all(
+                    isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < math.inf for t in times):
+                return f"{variant}'s times must be a list of positive numbers"
+    return None
 
 
 LOCKSTEP_SINCE = 3  # the claims.json version that added a trial's ``lockstep``

@@ -87,9 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="family-wise false-alarm rate over all comparisons, under the model (one-sided t "
                         f"across pairs, no systematic lean; docs/upgrade-gate.md). Default: {UPGRADE_ALPHA}")
     v.add_argument("--inconclusive", **option(ON_INCONCLUSIVE).kwargs,
-                   help=f"what a case that cannot rule out a --floor slowdown does to the exit code: "
-                        f"fail (exit {exit_codes.INCONCLUSIVE}) or pass (exit 0, still reported; "
-                        f"{exit_codes.NOTHING_JUDGED} when no case was decided). Default: fail")
+                   help=f"a case that cannot rule out a --floor slowdown: fail (exit {exit_codes.INCONCLUSIVE}) or "
+                        f"pass (0, reported; {exit_codes.NOTHING_JUDGED} if none was decided). Default: fail")
     o = p.add_argument_group("other")
     g.add_argument("--replace", type=replacement_arg, action="append", default=[], metavar="VARIANT=VARIANT",
                    help="time the second variant in the 'to' lane where 'from' times the first, e.g. "

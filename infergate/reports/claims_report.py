@@ -452,7 +452,13 @@ def plot(rows: Sequence[ClaimMeasurement], path: Path, title: str) -> Path | Non
     timed = [m for m in rows if timings(m)]
     if not timed:
         return None
-    labels = [f"{m.model_id} {m.shape} {m.dtype}" for m in timed]
+    labels = [f"{m.model_id} {m.shape} {m.dtype}" + (" ⚠" if disturbed(m) else "") for m in timed]
+    # What the intervals are, as claims.md says: their level and the boundary they cross.
+    counts = sorted({len({t.process for t in m.trials}) for m in timed if m.trials})
+    basis = ("one process's bootstrap" if not counts else f"across {counts[0]} processes" if len(counts) == 1
+             else f"across {counts[0]}-{counts[-1]} processes")
+    title = f"{title}: {CONFIDENCE:.0%} intervals {basis}" + (
+        "; ⚠ disturbed while timed" if any(disturbed(m) for m in timed) else "")
 
     def finite(est: Speedup | None) -> Speedup | None:
         return est if est is not None and math.isfinite(est.high) else None

@@ -13,6 +13,11 @@ def _est(est: Estimate | None) -> str:
     return "—" if est is None else f"{est.point:.2f}x [{est.low:.2f}, {est.high:.2f}]"
 
 
+# The facts in the order they are written: a JSON file keeps them sorted, and a re-render must
+# reproduce the report.
+FACTS_ORDER = ("command", "wall time", "machine class", "lane", "packages", "models", "torch threads")
+
+
 def ordered(flags: Mapping[str, bool]) -> dict[str, bool]:
     """The guide's flags in the guide's order (a JSON file keeps them sorted)."""
     return {f: flags[f] for f in (*GUIDE_FLAGS, *sorted(flags)) if f in flags}
@@ -45,7 +50,7 @@ def busy(row: RecipeRow) -> str:
 def line(row: RecipeRow) -> str:
     if row.timing is None and not row.failed:  # nothing was timed: the outcome is the whole row
         return f"{row.model_id} {row.shape}: {what_it_did(row)}"
-    parts = [f"{label.replace('_vs_', '/')} {_est(speedup(row, a, b))}" for label, a, b in COMPARISONS]
+    parts = [f"{label.replace('_vs_', ' vs ')} {_est(speedup(row, a, b))} faster" for label, a, b in COMPARISONS]
     failed = "; suite FAILED: " + "; ".join(f"{k}: {v}" for k, v in row.failed.items()) if row.failed else ""
     return f"{row.model_id} {row.shape}: {what_it_did(row)}; {', '.join(parts)}{failed} (row {row.wall_s:.0f} s)"
 
@@ -55,13 +60,15 @@ def render(rows: Sequence[RecipeRow], facts: Mapping[str, str], flags_by_lane: M
            "`Trainer.evaluate()` with the seed guide's flags (`--no_cuda --jit_mode_eval`, and `--use_ipex`) "
            "as `TrainingArguments` parses them, where they exist. *Traced* means the model the Trainer's "
            "`prediction_step` received is a `torch.jit.ScriptModule`; anything else is *fell back*, with the "
-           "Trainer's own logged warning as the reason. Speedups are the median of per-round time ratios over "
+           "Trainer's own logged warning as the reason. Speedups (\"× faster\": above 1, the first ran faster) are the "
+           "median of per-round time ratios (the second's time over the first's) over "
            f"shuffled same-process rounds with a {DEFAULT_CONFIDENCE:.0%} paired-bootstrap interval (this process's "
            "noise only): "
            "`trainer` is the model the Trainer evaluated with, called as `prediction_step` calls it "
            "(not its evaluation loop); `jit` is the suite's variant (trace + freeze, IPEX passes pinned off); "
            "`eager` the `nn.Module`. Same model, weights and inputs (no labels).", ""]
-    out += [f"- {k}: {v}" for k, v in facts.items()]
+    order = sorted(facts, key=lambda k: (FACTS_ORDER.index(k) if k in FACTS_ORDER else len(FACTS_ORDER), k))
+    out += [f"- {k}: {facts[k]}" for k in order]
     flags_by_lane = {lane: ordered(flags) for lane, flags in flags_by_lane.items()}
     out += ["", "## The guide's flags on `TrainingArguments`, per lane", "",
             "| lane | " + " | ".join(f"`--{f}`" for f in next(iter(flags_by_lane.values()), {})) + " |",
@@ -69,8 +76,9 @@ def render(rows: Sequence[RecipeRow], facts: Mapping[str, str], flags_by_lane: M
     out += [f"| {lane} | " + " | ".join("exists" if ok else "**gone**" for ok in flags.values()) + " |"
             for lane, flags in flags_by_lane.items()]
     out += ["", "## What the Trainer did, per model", "",
-            "| model | shape | Trainer | Trainer's jit time (s) | trainer/eager | jit/eager | trainer/jit | "
-            "max abs vs eager | while timed |", "|---|---|---|---|---|---|---|---|---|"]
+            "| model | shape | Trainer | Trainer's jit time (s) | trainer vs eager (× faster) "
+            "| jit vs eager (× faster) | trainer vs jit (× faster) | max abs vs eager | while timed |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         cells = [_est(speedup(row, a, b)) for _, a, b in COMPARISONS]
         jit_s = "—" if row.jit_compilation_s is None else f"{row.jit_compilation_s:.1f}"

@@ -32,7 +32,7 @@ def result_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append({
             "case": key[2], "machine_class": machine_class, "lane": lane,
             "median_ms": median_ms, "variant": extra.get("variant"),
-            "speedup": extra.get("speedup"), "ci": extra.get("ci"),
+            "speedup": extra.get("speedup"), "ci": extra.get("ci"), "confidence": extra.get("confidence"),
             "baseline": ((float(baseline), *map(float, baseline_ci))
                          if baseline is not None and baseline_ci else None),
             "verdict": extra.get("verdict"), "fusions": extra.get("fusions") or {},
@@ -98,8 +98,11 @@ def results_markdown(doc: Mapping[str, Any], images: Mapping[str, str] | None = 
         out += ["- ⚠️ TEST ONLY: measured with the test-only slowdown hook: " + ", ".join(hooked)
                 + "; its regressions were injected, not measured", ""]
     for (machine_class, lane), group in sorted(groups.items()):
+        # The interval's level and what it spans (summary.legend): its runs' rounds, within-run noise only.
+        levels = sorted({float(r["confidence"]) for r in group if r["confidence"] is not None})
+        at = f" at {' / '.join(f'{c:.4g}' for c in levels)}" if levels else ""
         out += [f"### `{machine_class}` · `{lane}`", "",
-                "| case | median ms | speedup [interval] | baseline [lowest, highest run] | verdict |",
+                f"| case | median ms | speedup [rounds-only interval{at}] | baseline [lowest, highest run] | verdict |",
                 "|---|---:|---|---|---|"]
         for r in sorted(group, key=lambda r: r["case"]):
             median = f"{r['median_ms']:.2f}" if r["median_ms"] is not None else "—"
@@ -136,5 +139,6 @@ def results_plots(doc: Mapping[str, Any], out_dir: Path) -> dict[str, Path]:
                             for c in cases]))
             fmts.append("D:")  # a span of runs, not an interval: another marker and dotted bars
     return {"speedups": _interval_plot(cases, series, "speedup over eager (x)", 1.0, out_dir / "speedups.png",
-                                       "speedup per case [interval] vs baseline [lowest, highest run]", fmts=fmts,
+                                       "speedup per case [rounds-only interval] vs baseline [lowest, highest run]",
+                                       fmts=fmts,
                                        reference_label="as fast as eager")}
