@@ -524,8 +524,12 @@ def test_report_refuses_to_drop_the_bisection_an_older_gate_json_lacks(tmp_path,
     report = tmp_path / "report.md"
     report.write_text("## old\n\n### Bisection (`--bisect`)\n\n- CULPRIT for x: torch\n")
     assert report_cli.main([str(tmp_path / "gate.json"), "--out", str(tmp_path)]) == 2
-    assert "re-rendering would delete it" in capsys.readouterr().err
+    assert "a report rendered from it would lack it" in capsys.readouterr().err
     assert "CULPRIT for x" in report.read_text()
+    # Nor rendered elsewhere without it (it was, in silence).
+    assert report_cli.main([str(tmp_path / "gate.json"), "--out", str(tmp_path / "elsewhere")]) == 2
+    assert "a report rendered from it would lack it" in capsys.readouterr().err
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_bisect_measures_exactly_the_regressed_cases_never_ids_that_contain_theirs(tmp_path, monkeypatch):

@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gate = GateResult.from_json(doc)
             except DataFileError as exc:  # its messages do not name the file
                 raise DataFileError(f"gate file {args.input}: {exc}") from None
-            _keeps_bisection(gate, args.out, args.input)
+            for where in dict.fromkeys((args.out, args.input.parent)):  # the target's, and the source's own
+                _keeps_bisection(gate, where, args.input)
             plots = gate_plots(gate, args.out)
             text = gate_markdown(gate, {k: p.name for k, p in plots.items()})
             print(gate_terminal(gate))
@@ -61,15 +62,16 @@ def _read(path: Path) -> Any:
     return parse_json(path, raw, "JSON")
 
 
-def _keeps_bisection(gate: Any, out: Path, source: Path) -> None:
-    """Refuse to overwrite a report.md whose bisection ``source`` lacks: a gate.json before version 7
-    kept ``--bisect``'s lines in report.md only, and re-rendering would delete them."""
+def _keeps_bisection(gate: Any, where: Path, source: Path) -> None:
+    """Refuse to render without a bisection that ``where``'s report.md holds and ``source`` lacks: a
+    gate.json before version 7 kept ``--bisect``'s lines in report.md only, and a re-render would
+    delete them there, or leave them out of a report rendered elsewhere."""
     from ..reports.report import BISECTION_HEADING
 
-    report = out / "report.md"
+    report = where / "report.md"
     if gate.bisection or not report.is_file():
         return
     if BISECTION_HEADING in report.read_text(encoding="utf-8", errors="replace"):
         raise DataFileError(f"{report} has a bisection section that {source} does not hold (a gate.json "
-                            "before version 7 kept it in report.md only): re-rendering would delete it; "
-                            "give --out another directory")
+                            "before version 7 kept it in report.md only): a report rendered from it would lack it; "
+                            "keep that report.md as it is")
