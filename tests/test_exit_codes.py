@@ -86,3 +86,21 @@ def test_a_bad_option_of_runs_own_is_pytests_usage_error_not_an_interrupt(capsys
 
     assert run.main(["--repeat", "0"]) == exit_codes.PYTEST_USAGE
     assert "--repeat" in capsys.readouterr().err
+
+
+def test_the_run_command_collects_the_perf_suite_for_real() -> None:
+    """The main job's own path, unpatched: importing the plugin before pytest (to name a missing lane
+    package in one line) kept the root conftest from registering it, and `./suite main` ended in
+    'unrecognized arguments: --ig-profile' (exit 4)."""
+    import subprocess
+    import sys
+
+    from infergate.commands.run import PLUGIN_MODULES
+    from infergate.core.paths import REPO_ROOT
+
+    assert "infergate.pytest_plugin.plugin" not in PLUGIN_MODULES
+    done = subprocess.run([sys.executable, "-m", "infergate", "run", "--collect-only", "-q", "-k",
+                           "bert-qa-small"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "exit code 0: nothing run (--collect-only): not a pass" in done.stdout

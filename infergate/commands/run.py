@@ -34,6 +34,10 @@ def pytest_args(profile: str, update_baselines: bool, repeat: int | None, extra:
     return args + extra
 
 
+PLUGIN_MODULES = tuple(f"infergate.pytest_plugin.{m}" for m in (
+    "perf_plugin", "fusion_plugin", "isolation_plugin", "project_plugin", "params"))
+
+
 class StartedTests:
     """A pytest plugin counting the tests that started: a run that started none judged nothing,
     though pytest exits 0 for ``--collect-only``."""
@@ -82,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     import pytest
 
     # pytest would wrap a missing lane package in its own ImportError about the plugin (a traceback,
-    # exit 1); imported here, the front names the missing module in one line (exit 2).
-    importlib.import_module("infergate.pytest_plugin.plugin")
+    # exit 1); imported here, the front names the missing module in one line (exit 2). The plugin's
+    # modules, not the plugin itself: the root conftest names the plugin only while it is not loaded.
+    for module in PLUGIN_MODULES:
+        importlib.import_module(module)
 
     start, started = time.perf_counter(), StartedTests()
     code = int(pytest.main(pytest_args(settings.profile.name, settings.update_baselines, settings.repeat, extra),
