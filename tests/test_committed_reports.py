@@ -1,6 +1,9 @@
 """Every committed report still renders from its own data: a renderer change that was not followed by
 re-rendering them (the plots' legends, an interval's wording) left reports that their JSON no longer
-gives. Markdown only, byte for byte (PNGs differ by font and library version, not by meaning)."""
+gives. Markdown only, byte for byte (PNGs differ by font and library version, not by meaning).
+
+Not the claims reports: their "across hosts" columns read the live baselines/, so every recorded
+session would fail them (they re-rendered identical on 2026-12-08, their plots re-drawn)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from infergate.commands.main import main
 
 pytestmark = pytest.mark.lane_independent  # renders from files; the lanes pin the same matplotlib
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-CLAIMS = sorted(p.parent for p in (DOCS / "claims").rglob("claims.md"))
 GATES = sorted(p.parent for p in (DOCS / "reports").rglob("gate.json"))
 RECIPES = sorted(p.parent for p in (DOCS / "claims").rglob("guide-recipe.json"))
 
@@ -24,19 +26,9 @@ def _copy(src: Path, tmp_path: Path) -> Path:
     return dst
 
 
-@pytest.mark.parametrize("src", CLAIMS, ids=[str(p.relative_to(DOCS)) for p in CLAIMS])
-def test_a_committed_claims_report_renders_from_its_claims_json(src: Path, tmp_path: Path) -> None:
-    dst = _copy(src, tmp_path)
-    assert main(["claims", "--render", str(dst)]) == 0
-    assert (dst / "claims.md").read_text() == (src / "claims.md").read_text(), (
-        f"{src} is stale: python -m infergate claims --render {src.relative_to(DOCS.parent)}")
-
-
 @pytest.mark.parametrize("src", GATES, ids=[str(p.relative_to(DOCS)) for p in GATES])
 def test_a_committed_gate_report_renders_from_its_gate_json(src: Path, tmp_path: Path) -> None:
     dst = _copy(src, tmp_path)
-    if "### Bisection" in (src / "report.md").read_text() and '"bisection"' not in (src / "gate.json").read_text():
-        pytest.skip("its gate.json predates version 7 and does not hold the bisection its report.md shows")
     assert main(["report", str(dst / "gate.json"), "--out", str(dst)]) == 0
     assert (dst / "report.md").read_text() == (src / "report.md").read_text(), (
         f"{src} is stale: python -m infergate report {src.relative_to(DOCS.parent)}/gate.json --out ...")

@@ -826,6 +826,10 @@ def test_an_edited_file_the_lock_includes_makes_the_venv_stale(tmp_path):
     before = lock_digest(lock, "3.11.7")
     (tmp_path / "base.txt").write_text("torch==2.13.0\n")
     assert lock_digest(lock, "3.11.7") != before
+    lock.write_text("-rbase.txt  # pip's own spelling, no space\n-r https://example.org/x.txt\n")
+    with_url = lock_digest(lock, "3.11.7")  # the URL is pip's to fetch: nothing here to hash
+    (tmp_path / "base.txt").write_text("torch==2.14.0\n")
+    assert lock_digest(lock, "3.11.7") != with_url
     lock.write_text("--requirement=missing.txt\n")
     with pytest.raises(lane_venvs.LaneError, match="includes missing.txt, which is not a file beside it"):
         lock_digest(lock, "3.11.7")

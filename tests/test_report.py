@@ -385,3 +385,14 @@ def test_a_gates_to_json_with_an_injected_slowdown_says_test_only_when_reported(
     assert report_cli.main([str(to), "--out", str(tmp_path / "r")]) == 0
     assert "TEST ONLY: measured with the test-only slowdown hook: `compile` 5%, `jit` 2%;" in (
         tmp_path / "r/report.md").read_text()
+
+
+def test_a_confidence_that_is_not_a_number_is_refused_in_one_line(tmp_path, capsys):
+    """The results report prints its intervals' level: a level no run writes raised a traceback."""
+    path = results_file(tmp_path / "r.json", "amd-epyc__avx2__2c2t", "lane", {CASES[0]: 1.2}, 1)
+    doc = json.loads(path.read_text())
+    doc["benchmarks"][0]["extra_info"]["confidence"] = "high"
+    path.write_text(json.dumps(doc))
+    assert report_cli.main([str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "confidence" in err, err

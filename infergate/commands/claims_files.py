@@ -35,16 +35,17 @@ def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls:
     from ..reports.claims_report import plot, render
     from ..reports.summary import write_json
 
-    # The report first: rows it cannot render leave nothing behind (not a claims.json without its report).
-    text = render(results, facts, cls, dtypes, lane=lane, sources=sources)
+    # The rows first: measured ones (minutes each) must survive a report that fails to render; rows
+    # read back from a file were validated by load_rows before they get here.
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
-    (out_dir / "claims.md").write_text(text, encoding="utf-8")
     if rows_too:
         write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
                                              "dtypes": list(dtypes), "machine_class": cls, "lane": lane,
                                              "sources": list(sources),
                                              "rows": [_finite(dataclasses.asdict(m)) for m in results]})
+    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes, lane=lane, sources=sources),
+                                       encoding="utf-8")
+    plot(results, out_dir / "claims.png", f"{cls}, {lane}")
 
 
 def _timing(raw: dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,8 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gate = GateResult.from_json(doc)
             except DataFileError as exc:  # its messages do not name the file
                 raise DataFileError(f"gate file {args.input}: {exc}") from None
-            for where in dict.fromkeys((args.out, args.input.parent)):  # the target's, and the source's own
-                _keeps_bisection(gate, where, args.input)
+            if not gate.bisection:
+                kept = _bisection_kept(args.input.parent) or _bisection_kept(args.out)
+                gate = dataclasses.replace(gate, bisection=kept) if kept else gate
             plots = gate_plots(gate, args.out)
             text = gate_markdown(gate, {k: p.name for k, p in plots.items()})
             print(gate_terminal(gate))
@@ -62,16 +64,20 @@ def _read(path: Path) -> Any:
     return parse_json(path, raw, "JSON")
 
 
-def _keeps_bisection(gate: Any, where: Path, source: Path) -> None:
-    """Refuse to render without a bisection that ``where``'s report.md holds and ``source`` lacks: a
-    gate.json before version 7 kept ``--bisect``'s lines in report.md only, and a re-render would
-    delete them there, or leave them out of a report rendered elsewhere."""
+def _bisection_kept(where: Path) -> list[str]:
+    """The bisection lines of ``where``'s report.md (as ``gate_markdown`` writes them), or []: a
+    gate.json before version 7 kept ``--bisect``'s lines there only, so a re-render carries them over
+    instead of deleting them (in place) or leaving them out (elsewhere)."""
     from ..reports.report import BISECTION_HEADING
 
     report = where / "report.md"
-    if gate.bisection or not report.is_file():
-        return
-    if BISECTION_HEADING in report.read_text(encoding="utf-8", errors="replace"):
-        raise DataFileError(f"{report} has a bisection section that {source} does not hold (a gate.json "
-                            "before version 7 kept it in report.md only): a report rendered from it would lack it; "
-                            "keep that report.md as it is")
+    text = report.read_text(encoding="utf-8", errors="replace") if report.is_file() else ""
+    if BISECTION_HEADING not in text:
+        return []
+    out: list[str] = []
+    for line in text.split(BISECTION_HEADING, 1)[1].splitlines()[1:]:
+        if line.startswith("- "):
+            out.append(line[2:])
+        elif out or line.strip():  # the first line after the bullets ends the section
+            break
+    return out

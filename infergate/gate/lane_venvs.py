@@ -196,7 +196,7 @@ def lock_digest(lock: Path, python_version: str) -> str:
     return h.hexdigest()
 
 
-_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s+|=)(\S+)")
+_INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s+|=)?([^\s#]+)")
 
 
 def _lock_files(lock: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
@@ -204,9 +204,13 @@ def _lock_files(lock: Path, seen: tuple[Path, ...] = ()) -> list[Path]:
     if lock.resolve() in seen:
         return []
     out = [lock]
-    for line in lock.read_text(encoding="utf-8").splitlines():
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise LaneError(f"{lock} is not UTF-8 text") from None
+    for line in text.splitlines():
         m = _INCLUDE.match(line)
-        if m:
+        if m and "://" not in m.group(1):  # a URL is pip's to fetch: no file here to hash
             included = lock.parent / m.group(1)
             if not included.is_file():
                 raise LaneError(f"{lock} includes {m.group(1)}, which is not a file beside it")

@@ -50,7 +50,8 @@ def busy(row: RecipeRow) -> str:
 def line(row: RecipeRow) -> str:
     if row.timing is None and not row.failed:  # nothing was timed: the outcome is the whole row
         return f"{row.model_id} {row.shape}: {what_it_did(row)}"
-    parts = [f"{label.replace('_vs_', ' vs ')} {_est(speedup(row, a, b))} faster" for label, a, b in COMPARISONS]
+    parts = [f"{label.replace('_vs_', ' vs ')} " + (f"{_est(e)} faster" if (e := speedup(row, a, b)) else "—")
+             for label, a, b in COMPARISONS]
     failed = "; suite FAILED: " + "; ".join(f"{k}: {v}" for k, v in row.failed.items()) if row.failed else ""
     return f"{row.model_id} {row.shape}: {what_it_did(row)}; {', '.join(parts)}{failed} (row {row.wall_s:.0f} s)"
 

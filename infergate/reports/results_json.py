@@ -102,7 +102,7 @@ def load_results(path: Path) -> dict[str, Any]:
 _STATS = fields.optional(fields.obj({"median": fields.number}, required=("median",)))
 _PAIR = fields.optional(fields.list_of(fields.number, 2))
 _EXTRA = fields.obj({
-    **dict.fromkeys(("speedup", "baseline", "median_ms"), fields.optional(fields.number)),
+    **dict.fromkeys(("speedup", "baseline", "median_ms", "confidence"), fields.optional(fields.number)),
     "ci": _PAIR, "baseline_ci": _PAIR, "fusions": fields.optional(fields.dict_of(fields.integer)),
     **dict.fromkeys(("case_id", "verdict", "variant", "machine_class", "lane"), fields.optional(fields.text)),
 })
