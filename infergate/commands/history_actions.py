@@ -184,7 +184,9 @@ def detect_lines(root: Path, hold: int) -> list[str]:
 def _unjudged(found: list[CaseSeries]) -> str:
     """What the summary's counts do not cover: series with one night (nothing to compare it with: a
     first nightly judged nothing, which must not read as a quiet history) and stopped series."""
-    single = sum(1 for s in found if len({p.night for p in s.points}) < 2)
+    from ..measuring.changepoints import nights
+
+    single = sum(1 for s in found if nights(s.points) < 2)
     stopped = sum(1 for s in found if s.stopped)
     parts = ([f"{single} series with one night (nothing to compare it with yet"
               + ("; nothing was judged" if single == len(found) else "") + ")"] if single else []) + (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -10,6 +10,7 @@ from ..building.variants import REFERENCE
 from ..core.errors import DataFileError
 from ..measuring import history as hi
 from ..measuring.baseline_records import CaseBaseline
+from ..measuring.imported import aware_stamp
 from .baseline_sessions import cases_from_results, class_and_lane, read_results
 
 BUSY = "every run measured on a busy machine"
@@ -62,19 +63,12 @@ def records_from_results(path: Path) -> Loaded:
     rid = hi.run_id(machine_class, lane, session, recorded)
     # The night is the UTC date of the first run: the timestamps' own offsets (a foreign or hand-made
     # file may carry one) compared as strings, or their local dates taken, filed runs on the wrong night.
-    first = min(_utc(r) for r in recorded).isoformat()
+    first = min(aware_stamp(r) for r in recorded).astimezone(timezone.utc).isoformat()
     run = hi.RunInfo(rid, machine_class, lane, session, first[:10], first, prov.get("commit"), prov.get("lock"),
                      prov.get("packages"), str(info.get("cpu", "unknown")), prov.get("cpu_flags"), path.name)
     verdicts = {(b.get("extra_info") or {}).get("case_id"): (b.get("extra_info") or {}).get("verdict")
                 for b in data.get("benchmarks", [])}
     return Loaded(run, [_case_record(rid, cid, c, verdicts.get(cid)) for cid, c in sorted(cases.items())], runless)
-
-
-def _utc(stamp: str) -> datetime:
-    """An ISO timestamp (validated on reading) in UTC; one without an offset is taken as UTC, as
-    infergate writes every timestamp."""
-    t = datetime.fromisoformat(stamp)
-    return t.astimezone(timezone.utc) if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _case_record(rid: str, case_id: str, case: CaseBaseline, verdict: object) -> hi.CaseRecord:

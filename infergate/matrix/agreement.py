@@ -37,14 +37,12 @@ class Closeness:
 # [batch, labels] logits matched a [batch, sequence] mask whenever the sequence was as long as the
 # labels, and a logit went uncompared. Outputs after the head (a factory module's hidden states)
 # are per token where their shape says so.
-HEAD_OUTPUTS = {Task.QA: 2, Task.TOKEN_CLS: 1, Task.SEQ_CLS: 1}
-PER_TOKEN_OUTPUTS = {Task.QA: (0, 1), Task.TOKEN_CLS: (0,), Task.SEQ_CLS: ()}
+HEAD_PER_TOKEN = {Task.QA: (True, True), Task.TOKEN_CLS: (True,), Task.SEQ_CLS: (False,)}
 
 
 def _per_token(i: int, shape: tuple[int, ...], mask_shape: tuple[int, ...], task: Task) -> bool:
-    if i < HEAD_OUTPUTS[task]:
-        return i in PER_TOKEN_OUTPUTS[task]
-    return len(shape) >= 2 and shape[:2] == mask_shape
+    head = HEAD_PER_TOKEN[task]
+    return head[i] if i < len(head) else len(shape) >= 2 and shape[:2] == mask_shape
 
 
 def closeness(ref: Sequence[torch.Tensor], out: Sequence[torch.Tensor], tol: Tolerance,

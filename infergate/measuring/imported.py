@@ -90,7 +90,7 @@ def merge_fusions(path: Path | str, source: fusions.FusionFile, source_of: Calla
                 old = cases.get(cid)
                 if old is not None and (dict(old.counts), old.recorded) == (dict(e.counts), e.recorded):
                     present += 1
-                elif old is not None and _stamp(old.recorded) > _stamp(e.recorded):
+                elif old is not None and aware_stamp(old.recorded) > aware_stamp(e.recorded):
                     newer += 1
                 else:
                     cases[cid] = fusions.Expectation(e.counts, e.recorded, source_of(e))
@@ -106,6 +106,7 @@ def merge_fusions(path: Path | str, source: fusions.FusionFile, source_of: Calla
         ) from None
 
 
-def _stamp(recorded: str) -> datetime:
+def aware_stamp(recorded: str) -> datetime:
+    """An ISO timestamp, one without an offset taken as UTC (as infergate writes every timestamp)."""
     stamp = datetime.fromisoformat(recorded)
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)

@@ -454,12 +454,12 @@ def plot(rows: Sequence[ClaimMeasurement], path: Path, title: str) -> Path | Non
         return None
     labels = [f"{m.model_id} {m.shape} {m.dtype}" + (" ⚠" if disturbed(m) else "") for m in timed]
     # What the intervals are, as claims.md says: their level and the boundary they cross.
-    counts = sorted({len({t.process for t in m.trials}) for m in timed if m.trials})
-    across = ("" if not counts or counts[-1] < 2 else f"across {counts[0]} processes" if len(counts) == 1
-              else f"across {counts[0]}-{counts[-1]} processes")
-    one = any(not m.trials or len({t.process for t in m.trials}) < 2 for m in timed)
-    basis = " and ".join(b for b in (across, "one process's bootstrap (version 1 rows)" if one and across else
-                                     "one process's bootstrap" if one else "") if b)
+    counts = {len({t.process for t in m.trials}) for m in timed}  # 0: a version 1 row's one process
+    many = sorted(c for c in counts if c > 1)
+    across = f"across {many[0]}-{many[-1]} processes" if many and many[0] < many[-1] else \
+        f"across {many[0]} processes" if many else ""
+    one = "one process's bootstrap" + (" (version 1 rows)" if many else "") if counts - set(many) else ""
+    basis = " and ".join(b for b in (across, one) if b)
     title = f"{title}: {CONFIDENCE:.0%} intervals {basis}" + (
         "; ⚠ disturbed while timed" if any(disturbed(m) for m in timed) else "")
 
