@@ -197,7 +197,8 @@ def test_a_tiny_claims_run_end_to_end(tmp_path) -> None:
                  "--budget", "0.3", "--threads", "1", "--processes", "3", "--out", str(tmp_path)])
     assert code == 0
     data = json.loads((tmp_path / "claims.json").read_text())
-    assert (data["schema"], data["version"]) == ("infergate-claims", 3)
+    assert (data["schema"], data["version"]) == ("infergate-claims", 4)
+    assert data["hosts"]["source"].startswith("baselines/") and data["hosts"]["read on"] == data["facts"]["date"]
     fp32 = next(r for r in data["rows"] if r["dtype"] == "fp32")
     assert "frozen" in fp32["proofs"]["compile"] and fp32["answers"]["compile"]["within_tolerance"]
     assert fp32["costs"]["compile"]["first_call_s"] > 0 and fp32["timing"] is None
@@ -385,6 +386,67 @@ def test_across_hosts_is_not_assessable_with_one_session_and_measured_with_two(t
     assert "hosts [" in text
 
 
+def test_a_report_renders_again_from_its_own_file_after_a_session_is_recorded(tmp_path, monkeypatch,
+                                                                              capsys) -> None:
+    # Until 2026-12-08 "across hosts" was read from the live baselines at every render: a committed
+    # report no longer rendered from its own claims.json once a new session was recorded.
+    from infergate.commands.claims_cli import main
+    from infergate.commands.claims_files import _write
+    from infergate.measuring.claims_hosts import hosts_from_json, read_hosts
+
+    one, two, report = tmp_path / "one", tmp_path / "two", tmp_path / "report"
+    one.mkdir(), two.mkdir()
+    cls, lane = _baselines(one, extra_session=False)
+    _baselines(two, extra_session=True)
+    hosts = read_hosts(one, cls, lane, ["fp32"], "2026-12-01")
+    assert hosts.spread("fp32", "jit_ipex", "jit") is None and hosts.process  # 1 session: runs only
+    assert hosts_from_json(json.loads(json.dumps(hosts.to_json()))) == hosts
+    _write(report, models_with_benefits([1.3, 1.0]), {"command": "`x`"}, cls, lane, ["fp32"], hosts)
+    first = (report / "claims.md").read_text()
+    assert "as read on 2026-12-01" in " ".join(first.split())
+    monkeypatch.setattr("infergate.reports.claims_report.BASELINES", two)  # a session recorded since
+    assert main(["--render", str(report)]) == 0
+    assert (report / "claims.md").read_text() == first and "kept in claims.json" in capsys.readouterr().out
+    rows = json.loads((report / "claims.json").read_text())["rows"]
+    assert main(["--render", str(report), "--refresh-hosts"]) == 0
+    data = json.loads((report / "claims.json").read_text())
+    assert data["rows"] == rows and data["hosts"]["read on"] != "2026-12-01"
+    refreshed = " ".join((report / "claims.md").read_text().split())
+    assert "jit_ipex vs jit FP32: sd " in refreshed and "(2 sessions, 4 case(s), 1 df)" in refreshed
+    with pytest.raises(SystemExit) as exited:
+        main(["--refresh-hosts"])
+    assert exited.value.code == 2 and "go with --render" in capsys.readouterr().err
+
+
+def test_a_file_that_keeps_no_hosts_gains_them_in_place_and_bad_hosts_are_refused(tmp_path, monkeypatch,
+                                                                                  capsys) -> None:
+    from infergate.commands.claims_cli import main
+    from infergate.measuring.claims_hosts import HostFigures
+
+    monkeypatch.setattr("infergate.reports.claims_report.BASELINES", tmp_path / "none")
+    _write_claims(tmp_path / "r", "cls", "lane", models_with_benefits([1.3]))
+    path = tmp_path / "r" / "claims.json"
+    data = json.loads(path.read_text())
+    del data["hosts"]
+    path.write_text(json.dumps({**data, "version": 3}))
+    assert main(["--render", str(tmp_path / "r")]) == 0
+    back = json.loads(path.read_text())
+    assert back["version"] == 4 and back["rows"] == data["rows"]
+    assert back["hosts"]["source"] == "baselines/cls/lane.json" and back["hosts"]["between sessions"] == []
+    capsys.readouterr()
+    for bad, said in (({**back, "version": 3}, "hosts in a version 3 file"),
+                      ({**back, "hosts": {"source": "x"}}, "a 'read on' date"),
+                      ({**back, "hosts": {**HostFigures("x", "d").to_json(), "between sessions": [
+                          {"dtype": "fp32", "faster": "jit_ipex", "slower": "jit", "sd": -1.0, "sessions": 2,
+                           "cases": 1, "df": 1, "floored": 0, "process_var": 0.0}]}}, "sd is -1.0")):
+        path.write_text(json.dumps(bad))
+        before = path.read_bytes()
+        assert main(["--render", str(tmp_path / "r")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and said in err, err
+        assert path.read_bytes() == before
+
+
 def test_a_between_session_spread_below_what_the_runs_resolve_is_taken_at_that_resolution(tmp_path) -> None:
     # The second session repeats the first one's runs: the session means agree exactly, so the
     # moment estimate (their variance minus what the runs alone scatter them by) is negative. It is
@@ -436,8 +498,10 @@ def test_a_workers_stderr_goes_to_the_log_not_the_console(tmp_path, capfd) -> No
 
 def _write_claims(directory, cls: str, lane: str, rows: list[ClaimMeasurement]) -> None:
     from infergate.commands.claims_files import _write
+    from infergate.measuring.claims_hosts import HostFigures
 
-    _write(directory, rows, {"command": "`x`", "machine class": cls, "lane": lane}, cls, lane, ["fp32"])
+    _write(directory, rows, {"command": "`x`", "machine class": cls, "lane": lane}, cls, lane, ["fp32"],
+           HostFigures("no baselines (a test)", "2026-12-08"))
 
 
 def test_several_runs_render_into_one_report_with_their_origin_and_classes_never_mix(tmp_path, capsys) -> None:
@@ -457,7 +521,7 @@ def test_several_runs_render_into_one_report_with_their_origin_and_classes_never
     assert "- **rendered by**: `python -m infergate claims --render" in text
     assert "| m0 |" in text and "| m |" in text and "leave out `-qa-base-eager_attn`" in text
     merged = json.loads((out / "claims.json").read_text())
-    assert merged["version"] == 3 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
+    assert merged["version"] == 4 and len(merged["sources"]) == 2 and len(merged["rows"]) == 2
     assert main(["--render", str(out)]) == 0  # the merged file renders again, its sources kept
     assert (out / "claims.md").read_text() == text
 
@@ -469,9 +533,16 @@ def test_a_version_1_file_still_renders_and_says_its_intervals_are_one_process(t
 
     committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx2__2c2t"
                  / "torch-2.8.0__ipex-2.8.0__tf-4.57.6")
-    assert json.loads((committed / "claims.json").read_text())["version"] == 1
-    assert main(["--render", str(committed), "--out", str(tmp_path), "--origin", "o"]) == 0
-    text = (tmp_path / "claims.md").read_text()
+    # Its rows as version 1 wrote them (one process, no trials); the file is version 4 since it keeps
+    # the across-hosts spreads it was last rendered with.
+    data = json.loads((committed / "claims.json").read_text())
+    assert data["version"] == 4 and all(not r.get("trials") for r in data["rows"])
+    (tmp_path / "v1").mkdir()
+    del data["hosts"]
+    (tmp_path / "v1" / "claims.json").write_text(json.dumps({**data, "version": 1}))
+    out = tmp_path / "out"
+    assert main(["--render", str(tmp_path / "v1"), "--out", str(out), "--origin", "o"]) == 0
+    text = (out / "claims.md").read_text()
     assert "**One-process intervals**: 24 row(s) come from claims.json version 1" in text
     assert "| claims.json v1 | 48 | o |" in text
     # The legend does not claim across-process intervals for them (review S15).
@@ -686,11 +757,14 @@ def test_a_lockstep_row_reads_back_as_written_and_version_2_files_stay_unpaired(
     m = _simulated_row(math.log(1.15), np.random.default_rng(9), paired=True)
     _write_claims(tmp_path, "cls", "lane", [m])
     data, (back,) = load_rows(tmp_path / "claims.json")
-    assert data["version"] == 3 and all(t.lockstep for t in back.trials)
+    assert data["version"] == 4 and all(t.lockstep for t in back.trials)
     assert speedup(back, "jit_ipex", "jit") == speedup(m, "jit_ipex", "jit")
-    committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx512__2c2t"
-                 / "bf16-plain-torch-seqcls" / "claims.json")
-    data, rows = load_rows(committed)
+    # The rows of a run measured as version 2 (before lockstep), as that version wrote them.
+    committed = json.loads((Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx512__2c2t"
+                            / "bf16-plain-torch-seqcls" / "claims.json").read_text())
+    committed.pop("hosts", None)
+    (tmp_path / "v2.json").write_text(json.dumps({**committed, "version": 2}))
+    data, rows = load_rows(tmp_path / "v2.json")
     assert data["version"] == 2 and rows and not any(t.lockstep for m in rows for t in m.trials)
 
 
@@ -861,11 +935,13 @@ def test_the_summary_lists_a_class_with_baselines_but_no_claims_report(tmp_path,
 
 def test_the_summary_counts_across_hosts_only_where_the_baselines_hold_two_sessions(tmp_path, capsys) -> None:
     from infergate.commands.claims_files import print_summary
+    from infergate.measuring.claims_hosts import hosts_from_json
 
     cls, lane = "amd-epyc__avx2__2c2t", "torch-2.8.0__ipex-2.8.0__tf-4.57.6"
     (tmp_path / "claims" / cls / lane).mkdir(parents=True)
-    (tmp_path / "claims" / cls / lane / "claims.json").write_text(
-        (Path(__file__).parents[1] / "docs/claims" / cls / lane / "claims.json").read_text())
+    committed = json.loads((Path(__file__).parents[1] / "docs/claims" / cls / lane / "claims.json").read_text())
+    kept = committed.pop("hosts")  # a file that keeps none: the summary reads the baselines it is given
+    (tmp_path / "claims" / cls / lane / "claims.json").write_text(json.dumps(committed))
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir(), two.mkdir()
     _baselines(one, extra_session=False)
@@ -882,6 +958,12 @@ def test_the_summary_counts_across_hosts_only_where_the_baselines_hold_two_sessi
     _, rows = load_rows(tmp_path / "claims" / cls / lane / "claims.json")
     counted = fusion_share(rows, "fp32", host_spread(two, cls, lane, "jit_ipex", "jit", "fp32")).counted_across_hosts
     assert cells["two"] == f"{counted} of 18 (2 sessions, 1 df)", cells["two"]
+    # A file that keeps them: its own, whatever the baselines hold now (as its claims.md shows them).
+    (tmp_path / "claims" / cls / lane / "claims.json").write_text(json.dumps({**committed, "hosts": kept}))
+    assert print_summary(tmp_path / "claims", one) == 0
+    own = hosts_from_json(kept).spread("fp32", "jit_ipex", "jit")
+    assert own is not None and f"| {fusion_share(rows, 'fp32', own).counted_across_hosts} of 18 ({own.sessions} " \
+        f"sessions, {own.dof} df) |" in capsys.readouterr().out
 
 
 def test_a_report_is_not_rendered_under_another_class_or_lanes_name(tmp_path, capsys) -> None:

@@ -2,8 +2,9 @@
 re-rendering them (the plots' legends, an interval's wording) left reports that their JSON no longer
 gives. Markdown only, byte for byte (PNGs differ by font and library version, not by meaning).
 
-Not the claims reports: their "across hosts" columns read the live baselines/, so every recorded
-session would fail them (they re-rendered identical on 2026-12-08, their plots re-drawn)."""
+The claims reports too, since their claims.json keeps the across-hosts spreads they were rendered with
+(version 4, 2026-12-08): until then those columns read the live baselines/, and every recorded session
+would have failed them."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.lane_independent  # renders from files; the lanes pin t
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 GATES = sorted(p.parent for p in (DOCS / "reports").rglob("gate.json"))
 RECIPES = sorted(p.parent for p in (DOCS / "claims").rglob("guide-recipe.json"))
+CLAIMS = sorted(p.parent for p in (DOCS / "claims").glob("*/*/claims.json"))
 
 
 def _copy(src: Path, tmp_path: Path) -> Path:
@@ -40,3 +42,13 @@ def test_a_committed_guide_recipe_report_renders_from_its_json(src: Path, tmp_pa
     assert main(["guide-recipe", "--render", str(dst)]) == 0
     assert (dst / "guide-recipe.md").read_text() == (src / "guide-recipe.md").read_text(), (
         f"{src} is stale: python -m infergate guide-recipe --render {src.relative_to(DOCS.parent)}")
+
+
+@pytest.mark.parametrize("src", CLAIMS, ids=[str(p.relative_to(DOCS)) for p in CLAIMS])
+def test_a_committed_claims_report_renders_from_its_claims_json(src: Path, tmp_path: Path, monkeypatch) -> None:
+    dst = _copy(src, tmp_path)
+    # Whatever baselines/ holds by now: the report's across-hosts figures are its own file's.
+    monkeypatch.setattr("infergate.reports.claims_report.BASELINES", tmp_path / "no-baselines")
+    assert main(["claims", "--render", str(dst)]) == 0
+    assert (dst / "claims.md").read_text() == (src / "claims.md").read_text(), (
+        f"{src} is stale: python -m infergate claims --render {src.relative_to(DOCS.parent)}")

@@ -143,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--render", type=Path, nargs="+", default=None, metavar="DIR",
                    help="measure nothing: render DIR/claims.json into claims.md and claims.png, in DIR or --out; "
                         "several DIRs (one class and lane, each row once) need --out, a directory of their own")
+    p.add_argument("--refresh-hosts", action="store_true",
+                   help="with --render: read the across-hosts spreads from baselines/ again and keep them in "
+                        "claims.json. Default: the ones claims.json keeps (read from baselines/ when it keeps none)")
     p.add_argument("--summary", action="store_true",
                    help="measure nothing: print the cross-class table of every committed report "
                         "(docs/claims/*/*/claims.json) as Markdown")
@@ -304,7 +307,10 @@ def default_out(args: argparse.Namespace, cls: str, lane: str, configured: bool 
 def main(argv: Sequence[str] | None = None) -> int:
     from ..core.errors import InfergateError
 
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if args.render is None and (args.origin is not None or args.refresh_hosts):
+        p.error("--origin and --refresh-hosts go with --render: a measuring run reads the baselines as they are")
     from .claims_files import print_summary, render_again
 
     try:
@@ -313,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.render is not None:
             command = "python -m infergate claims " + " ".join(
                 shlex.quote(a) for a in (sys.argv[2:] if argv is None else argv))
-            return render_again(args.render, args.out, args.origin, command)
+            return render_again(args.render, args.out, args.origin, command, args.refresh_hosts)
         return measure_claims(args, argv)
     except InfergateError as exc:  # a bad or foreign claims file: one line, the file untouched
         print(f"infergate claims: {exc}", file=sys.stderr)
@@ -362,13 +368,17 @@ def measure_claims(args: argparse.Namespace, argv: Sequence[str] | None) -> int:
 
     dtype_names = [d.value for d in dtypes]
     from ..building.cases import COMPILE_OPTIONS
+    from ..measuring.claims_hosts import read_hosts
+
+    hosts = read_hosts(REPO_ROOT / "baselines", cls, lane, dtype_names, date)
     from ..measuring.claims_measure import CLAIM_VARIANTS, timings
     from ..measuring.claims_time import time_summary
 
     variants = CLAIM_VARIANTS + (COMPILE_OPTIONS if args.compile_options else ())
     results = run_rows(rows, plan, args.timeout, variants=variants, processes=args.processes, log=log,
-                       after_row=lambda so_far: _write(partial, so_far, facts(so_far, False), cls, lane, dtype_names))
-    _write(out_dir, results, facts(results, True), cls, lane, dtype_names)
+                       after_row=lambda so_far: _write(partial, so_far, facts(so_far, False), cls, lane, dtype_names,
+                                                       hosts))
+    _write(out_dir, results, facts(results, True), cls, lane, dtype_names, hosts)
     shutil.rmtree(partial, ignore_errors=True)  # the whole run is in out_dir now
     failed = [m.model_id for m in results if m.failed]
     print(f"infergate claims: {time_summary(results)}")

@@ -10,12 +10,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..measuring.claims_hosts import HostFigures, hosts_from_json, read_hosts, utc_today
 from ..measuring.claims_measure import ClaimMeasurement
 
-SCHEMA, VERSION = "infergate-claims", 3
+SCHEMA, VERSION = "infergate-claims", 4
 # 1: one process per row (``timing``); 2: ``trials``, one per worker process, and ``sources``;
-# 3: a trial's ``lockstep`` (a BF16 row's two workers timed in lockstep rounds, ``claims_pair``).
-READABLE_VERSIONS = (1, 2, 3)
+# 3: a trial's ``lockstep`` (a BF16 row's two workers timed in lockstep rounds, ``claims_pair``);
+# 4: ``hosts``, the baselines' spreads the report was rendered with (``claims_hosts``).
+READABLE_VERSIONS = (1, 2, 3, 4)
+HOSTS_SINCE = 4
 
 
 def _finite(value):
@@ -30,8 +33,8 @@ def _finite(value):
 
 
 def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls: str, lane: str,
-           dtypes: Sequence[str], sources: Sequence[dict] = (), rows_too: bool = True) -> None:
-    """The report; with ``rows_too`` also claims.json (a re-render in place leaves its file as it is)."""
+           dtypes: Sequence[str], hosts: HostFigures, sources: Sequence[dict] = (), rows_too: bool = True) -> None:
+    """The report; with ``rows_too`` also claims.json (a re-render in place leaves its rows as they are)."""
     from ..reports.claims_report import plot, render
     from ..reports.summary import write_json
 
@@ -41,9 +44,10 @@ def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls:
     if rows_too:
         write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
                                              "dtypes": list(dtypes), "machine_class": cls, "lane": lane,
-                                             "sources": list(sources),
+                                             "sources": list(sources), "hosts": hosts.to_json(),
                                              "rows": [_finite(dataclasses.asdict(m)) for m in results]})
-    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes, lane=lane, sources=sources),
+    (out_dir / "claims.md").write_text(render(results, facts, cls, dtypes, lane=lane, sources=sources,
+                                                              hosts=hosts),
                                        encoding="utf-8")
     plot(results, out_dir / "claims.png", f"{cls}, {lane}")
 
@@ -93,7 +97,39 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
                 raise DataFileError(f"claims file {path}: row {m.model_id} {m.shape} {m.dtype}: {problem}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataFileError(f"claims file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
+    stored_hosts(path, data)
     return data, rows
+
+
+def stored_hosts(path: Path, data: dict) -> HostFigures | None:
+    """The spreads a file's report was rendered with (version 4 on), or None when it keeps none."""
+    from ..core.errors import DataFileError
+
+    if "hosts" not in data:
+        return None
+    if data["version"] < HOSTS_SINCE:
+        raise DataFileError(f"claims file {path}: hosts in a version {data['version']} file (they are version "
+                            f"{HOSTS_SINCE} on)")
+    try:
+        return hosts_from_json(data["hosts"])
+    except ValueError as exc:
+        raise DataFileError(f"claims file {path}: {exc}") from None
+
+
+def _hosts_for(loaded: Sequence, dtypes: Sequence[str], refresh: bool, in_place: bool) -> tuple[HostFigures, str]:
+    """A single file's own spreads unless ``refresh`` (a file without them reads the baselines, and
+    keeps what it read when rendered in place); several files' merge reads the baselines: a new report."""
+    from ..core.atomic import write_json
+    from ..reports.claims_report import BASELINES
+
+    path, data, _, cls, lane = loaded[0]
+    kept = stored_hosts(path, data) if len(loaded) == 1 and not refresh else None
+    if kept is not None:
+        return kept, f"across hosts as read on {kept.read_on}, kept in claims.json"
+    hosts = read_hosts(BASELINES, cls, lane, dtypes, utc_today())
+    if in_place:  # the rows stay as they are; the version says the file now has hosts
+        write_json(path, {**data, "version": max(data["version"], HOSTS_SINCE), "hosts": hosts.to_json()})
+    return hosts, f"across hosts read from {hosts.source} today" + (", kept in claims.json" if in_place else "")
 
 
 def _row_problem(m: ClaimMeasurement) -> str | None:
@@ -181,7 +217,7 @@ def _refuse_twice(loaded) -> None:
 
 
 def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
-                 command: str | None = None) -> int:
+                 command: str | None = None, refresh_hosts: bool = False) -> int:
     """Render one or several claims.json of one class and lane into one report; another class or lane is refused."""
     from ..core.errors import DataFileError, UsageError
 
@@ -233,32 +269,39 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
             facts["rendered by"] = f"`{command}`"
     target = out_dir or directories[0]
     refuse_misnamed(target, first[3], first[4])
-    _write(target, results, facts, first[3], first[4], dtypes, sources, rows_too=not in_place)
-    print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s)")
+    hosts, said = _hosts_for(loaded, dtypes, refresh_hosts, in_place)
+    _write(target, results, facts, first[3], first[4], dtypes, hosts, sources, rows_too=not in_place)
+    print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s); "
+          f"{said}")
     return 0
 
 
 def print_summary(root: Path, baselines: Path | None = None) -> int:
     """The cross-class table; a class with baselines but no claims report is listed as not measured,
-    so a class nobody has run claims on is visible rather than absent."""
+    so a class nobody has run claims on is visible rather than absent. Across hosts: each report's own
+    spreads, as its claims.md shows them (the baselines read now for a file that keeps none)."""
     from ..building.variants import JIT, JIT_IPEX
     from ..measuring.claims import host_spread
     from ..reports.claims_report import summary_table
 
-    reports, lanes = [], {}
+    reports, lanes, kept = [], {}, {}
     for path in sorted(root.glob("*/*/claims.json")):
         data, rows = load_rows(path)
         # A partial run lives under its own directory name; its lane is in its facts.
         lane = data.get("lane") or (data.get("facts") or {}).get("lane") or path.parent.name
         shown = lane if lane == path.parent.name else f"{lane} ({path.parent.name})"
         lanes[(path.parent.parent.name, shown)] = lane
+        kept[(path.parent.parent.name, shown)] = stored_hosts(path, data)
         reports.append((path.parent.parent.name, shown,
                         data.get("dtypes") or list(dict.fromkeys(m.dtype for m in rows)), rows))
     measured = {cls for cls, *_ in reports}
     classes = sorted(p.name for p in baselines.iterdir() if p.is_dir()) if baselines and baselines.is_dir() else []
     unmeasured = [c for c in classes if c not in measured]
 
-    def hosts(cls: str, shown: str, dtype: str):  # the report's lane's baselines, as its own render reads them
+    def hosts(cls: str, shown: str, dtype: str):
+        own = kept[(cls, shown)]
+        if own is not None:
+            return own.spread(dtype, JIT_IPEX, JIT)
         return host_spread(baselines, cls, lanes[(cls, shown)], JIT_IPEX, JIT, dtype) if baselines else None
 
     print("\n".join(summary_table(reports, unmeasured, hosts)))

@@ -27,13 +27,12 @@ from ..measuring.claims import (
     can_leave_ipex,
     disturbed,
     fusion_share,
-    host_spread,
-    process_sd,
     shown,
     shown_span,
     speedup,
     two_sided_t,
 )
+from ..measuring.claims_hosts import HOST_RATIOS, PROCESS_DTYPES, PROCESS_RATIOS, HostFigures, read_hosts, utc_today
 from ..measuring.claims_measure import ClaimMeasurement, timings
 from ..measuring.claims_time import time_lines
 from ..measuring.fusion_patterns import label as fusion_label
@@ -42,7 +41,6 @@ WIDTH = 120  # prose lines; table rows are as wide as their cells
 BASELINES = REPO_ROOT / "baselines"
 FACTS_ORDER = ("command", "rendered by", "date", "wall time", "machine class", "lane", "CPU", "torch threads", "rows",
                "variants")
-MAIN_RATIOS = ((JIT, REFERENCE), (JIT_IPEX, JIT), (JIT_IPEX, REFERENCE), (COMPILE, REFERENCE), (COMPILE, JIT_IPEX))
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
@@ -119,13 +117,6 @@ def _fired(m: ClaimMeasurement, legend: Legend) -> str:
 def _eager_ms(m: ClaimMeasurement) -> str:
     medians = [t.median_ms(REFERENCE) for t in timings(m) if REFERENCE in t.times_ns]
     return f"{statistics.median(medians):.1f}" if medians else "—"
-
-
-def _spreads(machine_class: str, lane: str | None, dtype: str,
-             baselines: Path) -> dict[tuple[str, str], HostSpread | None]:
-    if lane is None:
-        return {r: None for r in MAIN_RATIOS}
-    return {(a, b): host_spread(baselines, machine_class, lane, a, b, dtype) for a, b in MAIN_RATIOS}
 
 
 def speedup_table(rows: Sequence[ClaimMeasurement], legend: Legend, fusions: Legend,
@@ -230,30 +221,27 @@ def _beside_ipex(m: ClaimMeasurement) -> bool:
             and len(m.timing.times_ns) > 1)
 
 
-def _process_spread(machine_class: str, lane: str | None, baselines: Path) -> str:
+def _process_spread(lane: str | None, hosts: HostFigures) -> str:
     """What another process does to the fusion ratio, from the baselines' runs, for the caveat."""
     if lane is None:
         return "another process moves these ratios by more than the rounds show"
-    for faster, slower in ((JIT_IPEX, JIT), (JIT, REFERENCE)):  # a lane without IPEX has the second only
-        said = []
-        for dtype in ("fp32", "bf16"):
-            got = process_sd(baselines, machine_class, lane, faster, slower, dtype)
-            if got is not None:
-                said.append(f"{dtype.upper()} sd {got[0]:.1%} ({got[1]} df)")
+    for faster, slower in PROCESS_RATIOS:  # a lane without IPEX has the second only
+        said = [f"{dtype.upper()} sd {got[0]:.1%} ({got[1]} df)" for dtype in PROCESS_DTYPES
+                for got in [hosts.process.get((dtype, faster, slower))] if got is not None]
         if said:
             return (f"between processes of one session, log({faster}/{slower}) moves by {', '.join(said)} in "
-                    f"baselines/{machine_class}/{lane}.json (its small models' run-aligned speedups)")
+                    f"{hosts.source} as read on {hosts.read_on} (its small models' run-aligned speedups)")
     return "how far another process moves them is not in this class's baselines yet"
 
 
-def _caveats(rows: Sequence[ClaimMeasurement], machine_class: str, lane: str | None, baselines: Path) -> list[str]:
+def _caveats(rows: Sequence[ClaimMeasurement], lane: str | None, hosts: HostFigures) -> list[str]:
     one = [m for m in rows if timings(m) and not m.trials]
     shared_bf16 = [m for m in one if _beside_ipex(m)]
     out = []
     if one:
         out += _wrap(f"- **One-process intervals**: {len(one)} row(s) come from claims.json version 1: all "
                      "variants timed in one worker process, the interval a bootstrap of its rounds. It covers that "
-                     f"process's noise only: {_process_spread(machine_class, lane, baselines)}. Such an interval "
+                     f"process's noise only: {_process_spread(lane, hosts)}. Such an interval "
                      "is too narrow for the session, let alone the class.", "  ")
     if shared_bf16:
         out += _wrap(f"- **BF16 timed beside IPEX**: in {len(shared_bf16)} BF16 row(s) eager, jit and compile were "
@@ -263,8 +251,8 @@ def _caveats(rows: Sequence[ClaimMeasurement], machine_class: str, lane: str | N
     return out
 
 
-def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpread | None]], machine_class: str,
-                 lane: str | None) -> list[str]:
+def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpread | None]],
+                 hosts: HostFigures) -> list[str]:
     said = []
     for dtype, spreads in spreads_by_dtype.items():
         for (a, b), hs in spreads.items():
@@ -277,7 +265,7 @@ def _hosts_lines(spreads_by_dtype: Mapping[str, Mapping[tuple[str, str], HostSpr
             part = f"; {hs.floored} case(s) at their runs'" if 0 < hs.floored < hs.cases else ""
             said.append(f"{a} vs {b} {dtype.upper()}: {sd} ({hs.sessions} sessions, {hs.cases} case(s), "
                         f"{hs.dof} df{part})")
-    where = f"baselines/{machine_class}/{lane}.json" if lane else "the baselines (no lane named)"
+    where = f"{hosts.source} (as read on {hosts.read_on}: `claims --render DIR --refresh-hosts` reads it again)"
     return _wrap("**Across hosts of the class**: a prediction for another host, widened by twice the between-session "
                  "variance of the ratio (that host's offset and this one's; a one-process row also by the baselines' "
                  f"spread between processes), measured in {where} where it holds at least {MIN_SESSIONS} sessions, "
@@ -351,9 +339,11 @@ def _cost_lines(rows: Sequence[ClaimMeasurement]) -> list[str]:
 
 def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_class: str,
            dtypes: Sequence[str], lane: str | None = None, sources: Sequence[Mapping] = (),
-           baselines: Path = BASELINES) -> str:
+           hosts: HostFigures | None = None, baselines: Path = BASELINES) -> str:
+    """claims.md; ``hosts``: the spreads claims.json keeps, else read from ``baselines`` now."""
+    hosts = hosts or read_hosts(baselines, machine_class, lane, dtypes, utc_today())
     legend, fusions = Legend(), Legend()
-    spreads = {d: _spreads(machine_class, lane, d, baselines) for d in dtypes}
+    spreads = {d: {r: hosts.spread(d, *r) for r in HOST_RATIOS} for d in dtypes}
     lines = [f"# The guide's claim, measured: {machine_class}", ""]
     # A fixed order: claims.json keeps its keys sorted, and a re-render must read as the first.
     for k in sorted(facts, key=lambda k: (FACTS_ORDER.index(k) if k in FACTS_ORDER else len(FACTS_ORDER), k)):
@@ -369,11 +359,11 @@ def render(rows: Sequence[ClaimMeasurement], facts: Mapping[str, str], machine_c
         said = fusion_share(rows, dtype, spreads[dtype][(JIT_IPEX, JIT)]).sentence(machine_class) + (
             "; timed beside IPEX, not plain torch: to be re-measured" if dtype in beside_ipex else "")
         lines += _wrap(f"- {said}", "  ")
-    caveats = _caveats(rows, machine_class, lane, baselines)
+    caveats = _caveats(rows, lane, hosts)
     if caveats:
         lines += ["", *caveats]
     lines += ["", *_method_lines(any(timings(m) and not m.trials for m in rows))]
-    lines += ["", *_hosts_lines(spreads, machine_class, lane), ""]
+    lines += ["", *_hosts_lines(spreads, hosts), ""]
     ending = common_ending(sorted({m.model_id for m in rows}))
     if ending:  # 18 models x 3 tables of one repeated ending kept the whole matrix over 30 KB
         lines += [*_wrap(f"Model ids in the tables below leave out `{ending}`, which every row's id ends with."), ""]
