@@ -489,7 +489,7 @@ def _bisected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
                                        lane_results.Correctness(False), [], []), []
 
     return lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=ensure, run=fake_run,
-                                    lane_python=lambda lane: Path("/x"))
+                                    lane_python=lambda lane: Path("/x"), remove=lambda lock: None)
 
 
 def test_bisect_names_the_culprit_and_reports_a_lane_that_cannot_install(tmp_path, monkeypatch):
@@ -548,8 +548,48 @@ def test_bisect_measures_exactly_the_regressed_cases_never_ids_that_contain_thei
         return gate, []
 
     lane_bisect.bisect_after(gate, args, tmp_path / "out", ensure=lambda lock: None, run=fake_run,
-                             lane_python=lambda lane: Path("/x"))
+                             lane_python=lambda lane: Path("/x"), remove=lambda lock: None)
     assert selected and all(ids == [bert] for ids in selected)
+
+
+def test_bisect_removes_each_intermediate_venv_after_its_gate_unless_asked_to_keep_them(tmp_path, monkeypatch,
+                                                                                         capsys):
+    # Until 2026-12-08 every bisection left one venv per move behind (~7 GB each from the ipex lock).
+    from infergate.gate import lane_venvs
+
+    monkeypatch.setattr(lane_venvs, "DEFAULT_LANES_DIR", _lane_files(tmp_path))
+    monkeypatch.setenv(lane_venvs.VENVS_ENV_VAR, str(tmp_path / "venvs"))
+    total = lane_results.CaseComparison(case_id("compile"), MODEL, "compile", "fp32", "regression",
+                                        latency=(1.06, 1.04, 1.08), latency_status="regression")
+    gate = lane_results.GateResult("old", "new", "a", "b", CLASS, 1, 4, 10, 0.99, 0.05, 0.01, [total],
+                                   lane_results.Correctness(False), ["REGRESSION x"], [])
+    unrelated = tmp_path / "venvs" / "old"
+    unrelated.mkdir(parents=True)
+
+    def ensure(lock: str) -> None:  # what lanes.ensure leaves: a venv under the lock's own name
+        venv = lane_venvs.resolve_lane(lock).venv
+        venv.mkdir(parents=True)
+        (venv / "big").write_bytes(b"x" * 1000)
+
+    def fake_run(sub, pythons, out, **kw):
+        assert lane_venvs.resolve_lane(sub.to_lane).venv.is_dir()  # there while its gate runs
+        return gate, []
+
+    for keep in (False, True):
+        out = tmp_path / f"out-{keep}"
+        flags = ["--from", "old", "--to", "new", "--bisect"] + (["--keep-bisect-venvs"] if keep else [])
+        lines = lane_bisect.bisect_after(gate, gate_cli._parser().parse_args(flags), out, ensure=ensure,
+                                         run=fake_run, lane_python=lambda lane: Path("/x"))
+        made = sorted((tmp_path / "venvs").glob("bisect-*"))
+        removed = [line for line in lines if "removed its venv" in line]
+        if keep:
+            assert len(made) == 2 and not removed
+        else:
+            assert not made and len(removed) == 2 and all("--keep-bisect-venvs keeps them" in x for x in removed)
+    assert unrelated.is_dir()
+    with pytest.raises(SystemExit):
+        gate_cli.main(["--from", "old", "--to", "new", "--keep-bisect-venvs"])
+    assert "--keep-bisect-venvs goes with --bisect" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------

@@ -96,9 +96,10 @@ def _parser() -> argparse.ArgumentParser:
                         "the old? The case keeps the first variant's id; fusions are not compared. "
                         "Repeatable. Default: none")
     o.add_argument("--bisect", action="store_true",
-                   help="on a regression between lanes that differ in more than one top-level pin, build "
-                        "the lanes in between (one pin moved at a time) and name the package that carries "
-                        "it. Default: off")
+                   help="on a regression between lanes that differ in more than one top-level pin, build the lanes "
+                        "in between (one pin moved at a time) and name the package that carries it. Default: off")
+    o.add_argument("--keep-bisect-venvs", action="store_true", help="with --bisect: keep each intermediate "
+                   "lane's venv (gigabytes each). Default: removed after its gate")
     o.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where reports go. Default: results/gate-FROM-to-TO")
     o.add_argument("--no-correctness", action="store_true", help="skip the correctness run. Default: run it")
@@ -255,6 +256,8 @@ def main(argv: Sequence[str] | None = None, *, start: Starter | None = None,
     if args.bisect and args.replace:
         parser.error("--bisect traces a change to the package that carries it; with --replace a case compares "
                      "two different variants, so every move would carry their gap: bisect without --replace")
+    if args.keep_bisect_venvs and not args.bisect:
+        parser.error("--keep-bisect-venvs goes with --bisect: without it no intermediate lane is made")
     _check_mode(parser, args)
     if args.min_change > args.floor:
         parser.error(f"--min-change {args.min_change} is above --floor {args.floor}: a change between "

@@ -110,13 +110,32 @@ def regressed_cases(gate: Any) -> dict[str, float]:
     return {c.case: c.latency[0] for c in gate.cases if c.latency_status == "regression" and c.latency}
 
 
+def remove_bisect_venv(lock: str) -> str | None:
+    """Remove an intermediate lane's venv (gigabytes each: the ipex lock's is ~7 GB, and every bisection
+    makes new ones under locks of its own --out); what was removed, or None when there was none."""
+    import shutil
+
+    from .lane_venvs import resolve_lane
+
+    venv = resolve_lane(lock).venv
+    if not venv.name.startswith("bisect-") or not venv.is_dir():
+        return None
+    size = sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink())
+    shutil.rmtree(venv, ignore_errors=True)
+    if venv.exists():
+        return f"could not remove its venv {venv} whole: remove it by hand"
+    return f"removed its venv {venv} ({size / 1e9:.1f} GB)"
+
+
 def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callable[..., Any],
                  write: Callable[[Any, Path], Any] | None = None, start: Any = None,
                  lane_python: Callable[[str], Path] | None = None,
-                 ensure: Callable[[str], Any] | None = None) -> list[str]:
+                 ensure: Callable[[str], Any] | None = None,
+                 remove: Callable[[str], str | None] = remove_bisect_venv) -> list[str]:
     """Bisect a finished gate, gating once per move. ``run``, ``write``: lanegate's run_gate and
     write_outputs, passed in so this module does not import the gate; without ``write`` the
-    intermediate gates' reports are not written."""
+    intermediate gates' reports are not written. Each intermediate venv is removed after its gate
+    (``remove``) unless ``args.keep_bisect_venvs``."""
     from . import lanes as lanes_mod
 
     ensure = ensure or (lambda lane: lanes_mod.ensure(lane, on_install=lambda m: print(m, flush=True)))
@@ -142,6 +161,13 @@ def bisect_after(gate: Any, args: argparse.Namespace, out: Path, *, run: Callabl
         results.append(_measure_move(move, all_moves, regressed, args, out, lock_dir, run=run, write=write,
                                      start=start, lane_python=lane_python, ensure=ensure))
         lines += _move_lines(results[-1], regressed)
+        if not getattr(args, "keep_bisect_venvs", False):
+            try:
+                removed = remove(str(lock_dir / f"{results[-1].lane}.lock"))
+            except (OSError, InfergateError) as exc:
+                removed = f"could not remove its venv: {exc}"
+            if removed:
+                lines.append(f"bisect: {results[-1].lane}: {removed} (--keep-bisect-venvs keeps them)")
     lines += culprit_lines(results, regressed)
     _record(gate, out, lines)
     return lines
