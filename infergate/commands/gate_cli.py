@@ -49,6 +49,14 @@ from ..pytest_plugin.settings import FLOOR, ON_INCONCLUSIVE, option
 from .front import prog
 
 
+def _bisect_options(o: argparse._ArgumentGroup) -> None:
+    o.add_argument("--bisect", action="store_true",
+                   help="on a regression between lanes that differ in more than one top-level pin, build the lanes "
+                        "in between (one pin moved at a time) and name the package that carries it. Default: off")
+    o.add_argument("--keep-bisect-venvs", action="store_true", help="with --bisect: keep each intermediate "
+                   "lane's venv (gigabytes each). Default: removed after its gate")
+
+
 def _parser() -> argparse.ArgumentParser:
     from ..building.cases import PROFILES
 
@@ -95,11 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                         "jit_ipex=compile: does torch.compile in the new lane keep IPEX's speed and answers in "
                         "the old? The case keeps the first variant's id; fusions are not compared. "
                         "Repeatable. Default: none")
-    o.add_argument("--bisect", action="store_true",
-                   help="on a regression between lanes that differ in more than one top-level pin, build the lanes "
-                        "in between (one pin moved at a time) and name the package that carries it. Default: off")
-    o.add_argument("--keep-bisect-venvs", action="store_true", help="with --bisect: keep each intermediate "
-                   "lane's venv (gigabytes each). Default: removed after its gate")
+    _bisect_options(o)
     o.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="where reports go. Default: results/gate-FROM-to-TO")
     o.add_argument("--no-correctness", action="store_true", help="skip the correctness run. Default: run it")
