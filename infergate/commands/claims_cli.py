@@ -311,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.render is None and (args.origin is not None or args.refresh_hosts):
         p.error("--origin and --refresh-hosts go with --render: a measuring run reads the baselines as they are")
+    if args.summary and args.render is not None:
+        p.error("--summary prints the committed reports' table; --render renders DIR: give one of them")
+    if args.origin is not None and (not args.origin.strip() or "\n" in args.origin):
+        p.error(f"--origin {args.origin!r}: one line of text, e.g. 'recorded on a runner, 2026-12-06'")
     from .claims_files import print_summary, render_again
 
     try:

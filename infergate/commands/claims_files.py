@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core.validate import is_number
 from ..measuring.claims_hosts import HostFigures, hosts_from_json, read_hosts, utc_today
 from ..measuring.claims_measure import ClaimMeasurement
 
@@ -35,11 +36,13 @@ def _finite(value):
 def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls: str, lane: str,
            dtypes: Sequence[str], hosts: HostFigures, sources: Sequence[dict] = (), rows_too: bool = True) -> None:
     """The report; with ``rows_too`` also claims.json (a re-render in place leaves its rows as they are)."""
+    from ..core.validate import refuse_non_files
     from ..reports.claims_report import plot, render
     from ..reports.summary import write_json
 
     # The rows first: measured ones (minutes each) must survive a report that fails to render; rows
     # read back from a file were validated by load_rows before they get here.
+    refuse_non_files(out_dir, ("claims.json", "claims.md", "claims.png"))
     out_dir.mkdir(parents=True, exist_ok=True)
     if rows_too:
         write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
@@ -77,6 +80,10 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
     if not isinstance(data.get("rows"), list) or not data["rows"]:
         raise DataFileError(f"claims file {path}: its rows must be a non-empty list, got "
                             f"{json.dumps(data.get('rows'))[:60]}")
+    problem = _header_problem(data) or next(
+        (f"row {i + 1}: {why}" for i, raw in enumerate(data["rows"]) for why in [_raw_row_problem(raw)] if why), None)
+    if problem:  # the renderer reads these: a traceback, or a Python error's words, otherwise
+        raise DataFileError(f"claims file {path}: {problem}")
     rows = []
     try:
         for raw in data["rows"]:
@@ -130,6 +137,59 @@ def _hosts_for(loaded: Sequence, dtypes: Sequence[str], refresh: bool, in_place:
     if in_place:  # the rows stay as they are; the version says the file now has hosts
         write_json(path, {**data, "version": max(data["version"], HOSTS_SINCE), "hosts": hosts.to_json()})
     return hosts, f"across hosts read from {hosts.source} today" + (", kept in claims.json" if in_place else "")
+
+
+def _table_problem(name: str, value: object, check, what: str) -> str | None:
+    """``name`` must be an object whose every value passes ``check``."""
+    if not isinstance(value, dict):
+        return f"{name} is {json.dumps(value)[:60]}, not an object"
+    bad = next((k for k, v in value.items() if not check(v)), None)
+    return None if bad is None else f"{name}.{bad} is {json.dumps(value[bad])[:60]}, not {what}"
+
+
+ANSWER_CHECKS = {"max_abs": lambda x: is_number(x, True), "within_tolerance": lambda x: isinstance(x, bool),
+                 "agreed": lambda x: type(x) is int, "total": lambda x: type(x) is int,
+                 "min_agreement": is_number,
+                 "disagreements": lambda x: isinstance(x, list) and all(isinstance(d, str) for d in x)}
+SOURCE_KEYS = ("path", "version", "rows", "origin", "command", "wall time")  # what the Sources table prints
+COST_FIELDS = ("build_s", "first_call_s", "peak_rise_mib", "held_mib")
+
+
+def _raw_row_problem(raw: object) -> str | None:
+    """What in a row as written would reach the report as a type it cannot use, or None."""
+    if not isinstance(raw, dict):
+        return f"{json.dumps(raw)[:60]} is not an object"
+    for key in ("skipped", "proofs", "failed"):
+        problem = _table_problem(key, raw.get(key, {}), lambda v: isinstance(v, str), "text")
+        if problem:
+            return problem
+    for key, fields, checks in (("answers", tuple(ANSWER_CHECKS), ANSWER_CHECKS),
+                                ("costs", COST_FIELDS, dict.fromkeys(COST_FIELDS, lambda x: is_number(x, True)))):
+        table = raw.get(key)
+        problem = _table_problem(key, table, lambda v, want=set(fields): isinstance(v, dict) and set(v) == want,
+                                 f"an object of {', '.join(fields)}")
+        if problem:
+            return problem
+        for variant, entry in table.items():  # type: ignore[union-attr]
+            bad = next((f for f in fields if not checks[f](entry[f])), None)
+            if bad:
+                return f"{key}.{variant}.{bad} is {json.dumps(entry[bad])[:60]}, not what it records"
+    return _table_problem("fusions", raw.get("fusions", {}), lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and type(n) is int for k, n in v.items()), "an object of counts")
+
+
+def _header_problem(data: dict) -> str | None:
+    """The file-level fields the report prints: facts (text by name), dtypes and sources."""
+    problem = _table_problem("facts", data.get("facts"), lambda v: isinstance(v, str), "text")
+    if problem:
+        return problem
+    dtypes = data.get("dtypes", [])
+    if not isinstance(dtypes, list) or not all(isinstance(d, str) for d in dtypes):
+        return f"dtypes is {json.dumps(dtypes)[:60]}, not a list of names"
+    sources = data.get("sources", [])
+    if not isinstance(sources, list) or not all(isinstance(x, dict) and set(SOURCE_KEYS) <= set(x) for x in sources):
+        return f"sources is {json.dumps(sources)[:60]}, not a list of objects of {', '.join(SOURCE_KEYS)}"
+    return None
 
 
 def _row_problem(m: ClaimMeasurement) -> str | None:
@@ -202,6 +262,16 @@ def refuse_misnamed(target: Path, cls: str, lane: str) -> None:
         raise UsageError(f"--out {target}: its rows are of lane {lane}, not {name}")
 
 
+def _refuse_target(target: Path, cls: str, lane: str, in_place: bool) -> None:
+    """Rows go under their own class and lane's name, and never over another report's rows."""
+    from ..core.errors import UsageError
+
+    refuse_misnamed(target, cls, lane)
+    if not in_place and (target / "claims.json").exists():
+        raise UsageError(f"--out {target} already holds a claims report: its rows would be replaced by these; "
+                         "render into a new directory (or render that one in place)")
+
+
 def _refuse_twice(loaded) -> None:
     """One model's row in two files would count that model twice in the share."""
     from ..core.errors import DataFileError
@@ -268,7 +338,7 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
         if command:
             facts["rendered by"] = f"`{command}`"
     target = out_dir or directories[0]
-    refuse_misnamed(target, first[3], first[4])
+    _refuse_target(target, first[3], first[4], in_place)
     hosts, said = _hosts_for(loaded, dtypes, refresh_hosts, in_place)
     _write(target, results, facts, first[3], first[4], dtypes, hosts, sources, rows_too=not in_place)
     print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s); "

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.paths import REPO_ROOT
-from ..core.validate import seconds_up_to, whole_number
+from ..core.validate import is_number, seconds_up_to, whole_number
 from ..matrix.inputs import Shape
 from ..matrix.spec import ModelSpec
 from ..matrix.zoo import ARCHS, EAGER_ATTENTION, SIZES, Task
@@ -44,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None,
                    help="report directory. Default: results/guide-recipe/<machine class>/<lane>")
     p.add_argument("--render", type=Path, default=None, metavar="DIR",
-                   help="measure nothing: re-render DIR/guide-recipe.md from DIR/guide-recipe.json")
+                   help="measure nothing: re-render DIR/guide-recipe.md from DIR/guide-recipe.json, in DIR or --out")
     return p
 
 
@@ -60,7 +60,7 @@ def load(path: Path) -> tuple[dict, list]:
         raise DataFileError(f"guide-recipe file {path}: cannot read it: {exc}") from None
     if not isinstance(data, dict) or (data.get("schema"), data.get("version")) != (SCHEMA, VERSION):
         raise DataFileError(f"guide-recipe file {path}: not an {SCHEMA} version {VERSION} file")
-    problem = _header_problem(data)
+    problem = _header_problem(data) or _rows_problem(data.get("rows"))
     if problem:  # render_again reads these: a KeyError traceback otherwise
         raise DataFileError(f"guide-recipe file {path}: {problem}")
     rows = []
@@ -73,6 +73,37 @@ def load(path: Path) -> tuple[dict, list]:
     except (KeyError, TypeError, AttributeError) as exc:
         raise DataFileError(f"guide-recipe file {path}: a malformed row ({type(exc).__name__}: {exc})") from None
     return data, rows
+
+
+def _texts(x: object) -> bool:
+    return isinstance(x, list) and all(isinstance(v, str) for v in x)
+
+
+def _table(check):
+    return lambda x: isinstance(x, dict) and all(isinstance(k, str) and check(v) for k, v in x.items())
+
+
+# What each field of a row as written must be for the report to print it (RecipeRow's types).
+ROW_CHECKS = {**dict.fromkeys(("model_id", "arch", "task", "shape", "status", "reason", "evaluated_with"),
+                              lambda x: isinstance(x, str)),
+              "script_module": lambda x: isinstance(x, bool), "ipex_imported": lambda x: isinstance(x, bool),
+              "parameters": lambda x: type(x) is int, "ipex_kinds": _texts, "trainer_logs": _texts,
+              "jit_compilation_s": lambda x: is_number(x, True), "max_abs_vs_eager": lambda x: is_number(x, True),
+              "wall_s": is_number, "metrics": _table(is_number), "failed": _table(lambda v: isinstance(v, str)),
+              "flags": _table(lambda v: isinstance(v, bool))}
+
+
+def _rows_problem(rows: object) -> str | None:
+    """Why the rows cannot be rendered (not a non-empty list, a field of the wrong type), or None."""
+    if not isinstance(rows, list) or not rows:
+        return f"its rows must be a non-empty list, got {json.dumps(rows)[:60]}"
+    for i, raw in enumerate(rows, 1):
+        if not isinstance(raw, dict):
+            return f"row {i} is {json.dumps(raw)[:60]}, not an object"
+        bad = next((k for k, check in ROW_CHECKS.items() if k in raw and not check(raw[k])), None)
+        if bad:
+            return f"row {i} ({raw.get('model_id', '?')}): {bad} is {json.dumps(raw[bad])[:60]}, not what it records"
+    return None
 
 
 def _header_problem(data: dict) -> str | None:
@@ -88,9 +119,11 @@ def _header_problem(data: dict) -> str | None:
 
 
 def _write(out_dir: Path, rows: Sequence, facts: dict, flags: dict[str, bool], lane: str) -> None:
+    from ..core.validate import refuse_non_files
     from ..reports.guide_recipe_report import render
     from ..reports.summary import write_json
 
+    refuse_non_files(out_dir, ("guide-recipe.json", "guide-recipe.md"))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "guide-recipe.json", {"schema": SCHEMA, "version": VERSION, "facts": facts, "flags": flags,
                                                "rows": [dataclasses.asdict(r) for r in rows]})
@@ -136,16 +169,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     try:
-        return render_again(args.render) if args.render is not None else measure(args, argv)
+        return render_again(args.render, args.out) if args.render is not None else measure(args, argv)
     except InfergateError as exc:  # a bad or foreign report file: one line, the file untouched
         print(f"infergate guide-recipe: {exc}", file=sys.stderr)
         return 2
 
 
-def render_again(directory: Path) -> int:
+def render_again(directory: Path, out: Path | None = None) -> int:
+    """DIR's report again, in DIR or in ``out`` (never over another report there)."""
+    from ..core.errors import UsageError
+
     data, rows = load(directory / "guide-recipe.json")
-    _write(directory, rows, data["facts"], data["flags"], data["facts"]["lane"])
-    print(f"infergate guide-recipe: re-rendered {directory / 'guide-recipe.md'} from its {len(rows)} rows")
+    target = out or directory
+    if target.resolve() != directory.resolve() and (target / "guide-recipe.json").exists():
+        raise UsageError(f"--out {target} already holds a guide-recipe report: its rows would be replaced by "
+                         "these; render into a new directory")
+    _write(target, rows, data["facts"], data["flags"], data["facts"]["lane"])
+    print(f"infergate guide-recipe: re-rendered {target / 'guide-recipe.md'} from the {len(rows)} rows of "
+          f"{directory / 'guide-recipe.json'}")
     return 0
 
 

@@ -31,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--plots", type=directory, default=None, metavar="DIR",
                         help="also write PNG plots into DIR. Default: none")
     args = parser.parse_args(argv)
+    inputs = {p.resolve() for p in args.inputs}
+    for flag, path in (("--out", args.out), ("--markdown", args.markdown)):
+        if path is not None and path.resolve() in inputs:
+            parser.error(f"{flag} {path} is one of the results files merged: it would be overwritten; name a new file")
+    if args.markdown is not None and args.markdown.resolve() == args.out.resolve():
+        parser.error(f"--markdown {args.markdown} is --out too: the report would replace the merged JSON")
     try:
         if args.plots:
             from ..reports.report_parts import require_plotting

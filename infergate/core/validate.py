@@ -28,6 +28,26 @@ def output_file(value: str) -> Path:
     return path
 
 
+def results_output_file(value: str) -> Path:
+    """``output_file`` for a run's results JSON: an existing file is replaced only when it is empty or
+    a results file itself (pytest-benchmark's form: a "benchmarks" list), so a path mistyped onto a
+    baselines, claims, gate or history file does not overwrite it."""
+    import json
+
+    path = output_file(value)
+    if path.is_file() and path.stat().st_size:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = None
+        if not (isinstance(data, dict) and isinstance(data.get("benchmarks"), list)):
+            kind = data.get("schema") if isinstance(data, dict) and isinstance(data.get("schema"), str) else None
+            raise argparse.ArgumentTypeError(
+                f"{value} exists and is not a results file ({f'an {kind} file' if kind else 'no benchmarks list'}"
+                "): it would be overwritten; name a new file")
+    return path
+
+
 def _refuse_a_file_above(value: str, path: Path) -> None:
     """The nearest existing ancestor must be a directory: the missing ones cannot be made under a file."""
     for parent in path.absolute().parents:
@@ -82,3 +102,17 @@ def whole_number(low: int, high: int) -> Any:
 
     parse.__name__ = "whole number"  # argparse names the type in its error message
     return parse
+
+
+def is_number(x: object, none_too: bool = False) -> bool:
+    """A JSON number (not a boolean), or null where ``none_too`` (a NaN written as null)."""
+    return (x is None and none_too) or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+
+def refuse_non_files(out_dir: Path, names: tuple[str, ...]) -> None:
+    """A report's files must be files where they exist: found before any of them is written."""
+    from .errors import UsageError
+
+    taken = [n for n in names if (out_dir / n).exists() and not (out_dir / n).is_file()]
+    if taken:
+        raise UsageError(f"{out_dir / taken[0]} is not a file: the report cannot be written there")

@@ -24,7 +24,14 @@ from ..core.defaults import (
     RECORD_RUNS,
 )
 from ..core.errors import UsageError
-from ..core.validate import alpha_type, directory, fraction_type, output_file, seconds_up_to, whole_number
+from ..core.validate import (
+    alpha_type,
+    directory,
+    fraction_type,
+    results_output_file,
+    seconds_up_to,
+    whole_number,
+)
 
 if TYPE_CHECKING:
     import pytest
@@ -176,7 +183,7 @@ OPTIONS: tuple[Option, ...] = (
            {"action": "store_true", "default": False}),
     Option(RESULTS_JSON, "results_json",
            "also write this run's results (pytest-benchmark JSON form) to PATH. Default: none",
-           {"metavar": "PATH", "type": output_file, "default": None}),
+           {"metavar": "PATH", "type": results_output_file, "default": None}),
     Option(SHARD, "shard",
            "run only shard I of N of the profile's models (python -m infergate shards plans them: "
            "by model, balanced by estimated cost, the same plan in every job). Default: all",
