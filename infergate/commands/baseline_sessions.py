@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..building.machine import LANE_NAME, MACHINE_CLASS_NAME
 from ..building.variants import REFERENCE
@@ -14,7 +15,7 @@ from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT
 from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring import fusions, imported
-from ..measuring.baseline_merge import run_key
+from ..measuring.baseline_merge import merge, run_key
 from ..measuring.baseline_records import CaseBaseline, InvalidBaseline, RunRecord, SessionInfo, valid_session_id
 from ..measuring.baseline_rules import RECIPE, RERECORD, pooling_refusal
 from ..measuring.session_gate import minimum_detectable_drop, predictive_se
@@ -66,8 +67,15 @@ def cases_from_results(
     benchmarks = data.get("benchmarks", [])
     if not isinstance(benchmarks, list):
         raise DataFileError(f"results file {path}: benchmarks must be a list, got {describe(benchmarks)}")
-    cases = dict(case for i, bench in enumerate(benchmarks)
-                 if (case := _case_of(path, i, bench, env, session[0])) is not None)
+    cases: dict[str, CaseBaseline] = {}
+    at: dict[str, int] = {}
+    for i, bench in enumerate(benchmarks):
+        if (found := _case_of(path, i, bench, env, session[0])) is None:
+            continue
+        if found[0] in at:  # a dict kept the last copy, the other's runs lost without a word
+            raise DataFileError(f"results file {path}: case {found[0]!r} is in it twice (benchmarks[{at[found[0]]}] "
+                                f"and [{i}]): one case, one result")
+        cases[found[0]], at[found[0]] = found[1], i
     if not cases:
         raise DataFileError(f"results file {path} holds no measured speedups")
     return cases, session
@@ -91,12 +99,9 @@ def _case_of(path: Path, i: int, bench: Any, env: dict[str, Any], sid: str) -> t
     if not isinstance(extra, dict):
         raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info must be an object, got "
                             f"{describe(extra)}")
-    if extra.get("variant") in (None, REFERENCE):
+    if extra.get("variant") == REFERENCE:
         return None
-    case_id = extra.get("case_id")
-    if not isinstance(case_id, str) or not case_id:
-        raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info.case_id must be a case id string, "
-                            f"got {describe(case_id)}")
+    case_id = _case_id(path, i, extra)
     records = extra.get("run_records") or []
     recipe = extra.get("recipe")
     if not isinstance(recipe, int) or isinstance(recipe, bool):
@@ -112,7 +117,7 @@ def _case_of(path: Path, i: int, bench: Any, env: dict[str, Any], sid: str) -> t
     try:
         runs = tuple(RunRecord.from_json(r) for r in records)
         case = CaseBaseline(runs=runs, confidence=RECORD_CONFIDENCE,
-                            environment={**env, "torch_threads": extra.get("threads"), RECIPE: recipe},
+                            environment={**env, "torch_threads": _threads(path, case_id, extra), RECIPE: recipe},
                             estimator=extra.get("estimator", "median-of-round-ratios"))
     except (KeyError, TypeError, InvalidBaseline) as exc:
         raise DataFileError(f"results file {path}: case {case_id!r}: {exc}") from None
@@ -125,22 +130,78 @@ def _case_of(path: Path, i: int, bench: Any, env: dict[str, Any], sid: str) -> t
     return case_id, case
 
 
-def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path, str]] | None = None) -> list[str]:
-    """Append the results file's runs as a session. ``replace``: its cases keep only the new runs;
-    ``replaced`` holds the (file, case) pairs an earlier file of this command replaced already."""
+def _case_id(path: Path, i: int, extra: dict[str, Any]) -> str:
+    """benchmarks[i]'s case id, of a case that measured a variant (a null one was dropped without a word)."""
+    case_id = extra.get("case_id")
+    if not isinstance(case_id, str) or not case_id:
+        raise DataFileError(f"results file {path}: benchmarks[{i}].extra_info.case_id must be a case id string, "
+                            f"got {describe(case_id)}")
+    variant = extra.get("variant")
+    if not isinstance(variant, str) or not variant:
+        raise DataFileError(f"results file {path}: case {case_id!r}: variant must be a variant name, got "
+                            f"{describe(variant)}")
+    return case_id
+
+
+def _threads(path: Path, case_id: str, extra: dict[str, Any]) -> int | None:
+    """The case's torch threads; null is unrecorded (as ``history add`` takes it), so never compared."""
+    threads = extra.get("threads")
+    # type() is int: True and 2.0 are not a thread count --ig-json writes.
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise DataFileError(f"results file {path}: case {case_id!r}: threads must be a positive whole number, "
+                            f"got {describe(threads)}")
+    return threads
+
+
+class _Adding(NamedTuple):
+    """One results file's runs as ``add`` writes them: each group of cases and whether it replaces."""
+
+    target: Path
+    machine_class: str
+    lane: str
+    session: tuple[str, SessionInfo]
+    groups: tuple[tuple[dict[str, CaseBaseline], bool], ...]
+    line: str
+
+
+def add(path: Path, root: Path, replace: bool = False) -> list[str]:
+    """``add_files`` of one results file."""
+    return add_files([path], root, replace)
+
+
+def add_files(paths: Sequence[Path], root: Path, replace: bool = False) -> list[str]:
+    """Append each results file's runs as a session. ``replace``: its cases keep only the new runs (the
+    runs there before this command, not an earlier file's). Every file, and every baselines file they
+    would change, is checked before any is written: a bad second file had replaced the first's cases."""
+    effective: dict[Path, bl.BaselineFile | None] = {}  # each target as the files before would leave it
+    replaced: set[tuple[Path, str]] = set()
+    planned = [_planned(path, root, replace, replaced, effective) for path in paths]
+    lines = []
+    for step in planned:
+        notes = [note for group, replacing in step.groups if group
+                 for note in bl.update(step.target, group, step.machine_class, step.lane, session=step.session,
+                                       replace=replacing)]
+        lines += [step.line, *notes]
+    return lines
+
+
+def _planned(path: Path, root: Path, replace: bool, replaced: set[tuple[Path, str]],
+             effective: dict[Path, bl.BaselineFile | None]) -> _Adding:
+    """``path``'s cases checked against its target as ``effective`` holds it, which then holds them too."""
     data = read_results(path)
     machine_class, lane = class_and_lane(path, data["machine_info"])
     cases, session = cases_from_results(path, data)
     target = bl.baseline_path(root, machine_class, lane)
+    if target not in effective:
+        effective[target] = bl.load_or_none(target)
+    current = effective[target]
     # Keep the floors and fusion counts someone set by hand in the file.
-    current = bl.load_or_none(target)
     if current is not None:
         cases = {cid: CaseBaseline(c.runs, c.confidence, c.environment,
                                       current.cases[cid].floor if cid in current.cases else None,
                                       current.cases[cid].fusions if cid in current.cases else None, c.estimator)
                  for cid, c in cases.items()}
-    done = replaced if replaced is not None else set()
-    fresh = {cid: c for cid, c in cases.items() if replace and (target, cid) not in done}
+    fresh = {cid: c for cid, c in cases.items() if replace and (target, cid) not in replaced}
     again = {cid: c for cid, c in cases.items() if cid not in fresh}
     refused = [why for cid, c in cases.items()
                if (why := pooling_refusal(cid, current.cases.get(cid) if current else None, c, cid in fresh))]
@@ -148,18 +209,23 @@ def add(path: Path, root: Path, replace: bool = False, replaced: set[tuple[Path,
         raise DataFileError(f"results file {path}: refusing to add it to {target}, which keeps its runs: "
                             f"{'; '.join(refused)} (re-record them on this machine class; for a set-up changed on "
                             "purpose, add with --replace to keep only these runs)")
-    notes = []
-    for group, replacing in ((fresh, True), (again, False)):
+    groups = ((fresh, True), (again, False))
+    for group, replacing in groups:  # what update will write, in memory: it must merge, and the next file sees it
         if group:
-            notes += bl.update(target, group, machine_class, lane, session=session, replace=replacing)
-    done |= {(target, cid) for cid in fresh}
+            effective[target] = merge(target, effective[target], group, machine_class, lane, session, replacing)
+    replaced |= {(target, cid) for cid in fresh}
+    return _Adding(target, machine_class, lane, session, groups, _added_line(cases, fresh, current, session[0], target))
+
+
+def _added_line(cases: dict[str, CaseBaseline], fresh: dict[str, CaseBaseline], current: bl.BaselineFile | None,
+                sid: str, target: Path) -> str:
     runs = sum(len(c.runs) for c in cases.values())
     # A run already there (this file added before, or the run's own recording) is kept once, so
     # "added" counts only the others.
     seen = {(cid, run_key(r)) for cid, c in (current.cases.items() if current else ()) for r in c.runs}
     added = sum(1 for cid, c in cases.items() for r in c.runs if cid in fresh or (cid, run_key(r)) not in seen)
     what = f"{runs} run(s)" if added == runs else f"{added} of the file's {runs} run(s)"
-    return [f"added {what} of {len(cases)} case(s) as session {session[0]} to {target}", *notes]
+    return f"added {what} of {len(cases)} case(s) as session {sid} to {target}"
 
 
 # What building.machine names; checked before either names a directory or file.
@@ -290,13 +356,21 @@ def require_baselines_dir(root: Path) -> None:
                                                                else "does not exist"))
 
 
-def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
+def baselines_files(root: Path) -> list[Path]:
+    """The baselines files ``show`` and ``reference`` read; none (an empty directory, or a history or
+    results directory given by mistake) printed a blank or all-zero report and exit 0."""
     require_baselines_dir(root)
+    found = [p for p in sorted(root.glob("*/*.json")) if not p.name.endswith(FUSIONS_SUFFIX)]
+    if not found:
+        raise DataFileError(f"baselines directory {root} holds no baselines files (<machine class>/<lane>.json): "
+                            "is it the right directory?")
+    return found
+
+
+def show(root: Path, today_runs: int = DEFAULT_REPEAT) -> list[str]:
     lines = []
     shifts: dict[str, list[SharedShift]] = {}
-    for path in sorted(root.glob("*/*.json")):
-        if path.name.endswith(".fusions.json"):
-            continue
+    for path in baselines_files(root):
         f = bl.load(path)
         # The gate's family and spreads: a stale case (an older recipe revision) is never judged,
         # so it neither widens the others' intervals nor lends them its spread.

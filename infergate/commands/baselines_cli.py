@@ -74,15 +74,12 @@ def main(argv: list[str]) -> int:
     root = getattr(args, option(BASELINES_DIR).dest) or default_baselines()
     # The files' formats and statistics need a lane's numpy and filelock: imported once the
     # arguments are read, so that --help works under the bare python3.
-    from .baseline_sessions import add, import_files, show
+    from .baseline_sessions import add_files, import_files, show
 
     try:
         if args.action == "add":
-            replaced: set[tuple[Path, str]] = set()
-            for results in args.results:
-                # --replace replaces what was there before this command, not an earlier file's runs.
-                for line in add(results, root, args.replace, replaced):
-                    print(f"infergate baselines: {line}")
+            for line in add_files(args.results, root, args.replace):
+                print(f"infergate baselines: {line}")
         elif args.action == "reference":
             from .reference_report import report
 

@@ -4,20 +4,22 @@ spread over eager and over ``jit``, and the detectable drop each reference's pri
 from __future__ import annotations
 
 import gzip
-import json
 import math
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..building.variants import COMPILE, EAGER, JIT, JIT_IPEX
+from ..core.datafile import InvalidData, parse_json
 from ..core.defaults import DEFAULT_FAMILY_ALPHA, DEFAULT_FLOOR, DEFAULT_REPEAT, RECORD_RUNS
-from ..core.errors import UsageError
+from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
 from ..measuring.reference_data import from_baselines, from_envprobe, from_summary, recipes, summary_unit
 from ..measuring.reference_runs import ESTIMATORS, MS, PROPOSED_REFERENCE, SPEEDUP, AlignedRun, FormRun, align
 from ..measuring.reference_spread import Spread, cells_for, pooled_prior, spreads
 from ..measuring.session_gate import POOLED_PRIOR_SD, PRIOR_DF, Components, minimum_detectable_drop, predictive_se
 from ..measuring.speedup_verdicts import family_confidence
+from .baseline_sessions import baselines_files
 
 RATIOS = ((JIT, EAGER), (JIT_IPEX, EAGER), (COMPILE, EAGER), (JIT_IPEX, JIT), (COMPILE, JIT))
 SESSIONS = (1, 4, 8)
@@ -30,25 +32,27 @@ def load_runs(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path]
     records: list[FormRun] = []
     notes: list[str] = []
     files: dict[str, bl.BaselineFile] = {}
-    for path in sorted(root.glob("*/*.json")):
-        if not path.name.endswith(".fusions.json"):
-            f = bl.load(path)
-            files[f"{f.machine_class}/{f.lane}"] = f
-            records += from_baselines(f)
-            notes.append(f"{path.relative_to(root)}: {len(f.sessions) or 1} session(s)")
+    for path in baselines_files(root):
+        f = bl.load(path)
+        files[f"{f.machine_class}/{f.lane}"] = f
+        records += from_baselines(f)
+        notes.append(f"{path.relative_to(root)}: {len(f.sessions) or 1} session(s)")
     for path in other_boots:
         f = bl.load(path)
         records += from_baselines(f, session_prefix=f"{path}:")  # its own boot, whatever its session id
         notes.append(f"{path}: another boot of {f.machine_class}")
     for path in occasions:
-        text = path.read_text()
-        unit = summary_unit(text)
-        own = files.get(unit)
-        if own is None or len(own.sessions) != 1:
-            raise UsageError(f"{path}: an --occasion needs its class and lane's baselines file ({unit}) to hold "
-                             "exactly one session, the boot it was printed on")
-        session = next(iter(own.sessions))
-        records += from_summary(text, session, path.stem, recipes(own))
+        text = _read(path, "summary")
+        try:
+            unit = summary_unit(text)
+            own = files.get(unit)
+            if own is None or len(own.sessions) != 1:
+                raise UsageError(f"{path}: an --occasion needs its class and lane's baselines file ({unit}) to "
+                                 "hold exactly one session, the boot it was printed on")
+            session = next(iter(own.sessions))
+            records += from_summary(text, session, path.stem, recipes(own))
+        except ValueError as exc:  # the summary's own problem, which does not say which file it is
+            raise DataFileError(f"summary file {path}: {exc}") from None
         notes.append(f"{path}: an occasion of {unit}'s session {session}")
     runs = align(records)
     occasions_of: dict[tuple[str, str], dict[str, int]] = {}
@@ -62,6 +66,40 @@ def load_runs(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path]
     notes.append(f"aligned: {len(runs)} run(s) of {len(models)} model group(s); every form of a run carries "
                  "its worker's eager median (checked)")
     return runs, notes
+
+
+def _read_bytes(path: Path, kind: str) -> bytes:
+    """``path``'s bytes, or one DataFileError naming it: a missing file or a directory was a traceback."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(f"{kind} file {path} does not exist") from None
+    except IsADirectoryError:
+        raise DataFileError(f"{kind} file {path} is a directory: name a file") from None
+    except OSError as exc:
+        raise DataFileError(f"{kind} file {path} could not be read: {exc.strerror or exc}") from None
+
+
+def _read(path: Path, kind: str) -> str:
+    raw = _read_bytes(path, kind)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{kind} file {path} is not UTF-8 text (byte {exc.start}): corrupt?") from None
+
+
+def envprobe_runs(path: Path) -> list[AlignedRun]:
+    """The aligned runs of one ``envprobe --save`` file (gzipped when named ``.gz``)."""
+    raw = _read_bytes(path, "envprobe")
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:  # not gzip, or cut short
+            raise DataFileError(f"envprobe file {path} is not readable gzip data: {exc}") from None
+    try:
+        return align(from_envprobe(parse_json(path, raw, "envprobe"), path.name))
+    except InvalidData as exc:
+        raise DataFileError(f"envprobe file {path}: {exc}") from None
 
 
 def _row(variant: str, reference: str, estimator: str, parts: tuple[Spread, Spread, Spread]) -> str:
@@ -114,9 +152,7 @@ def envprobe_table(paths: Sequence[Path], confidence: float) -> list[str]:
     lines = ["between-process sd within each envprobe file (quiet workers; settings and minutes mixed)",
              "| ratio | file | workers | within-session sd (df) [CI] |", "|---|---|---|---|"]
     for path in paths:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as fh:
-            runs = align(from_envprobe(json.load(fh), path.name))
+        runs = envprobe_runs(path)
         for variant, reference in RATIOS:
             within = spreads(cells_for(runs, variant, reference), confidence)[0]
             if within.sd is not None:
@@ -185,11 +221,8 @@ def mdd_table(found: Found, today: int, gated: int, proposed_priors: Sequence[tu
 def report(root: Path, other_boots: Sequence[Path], occasions: Sequence[Path], confidence: float = 0.95,
            today: int = DEFAULT_REPEAT, gated: int = 15, priors: Sequence[tuple[float, int]] = (),
            envprobes: Sequence[Path] = ()) -> list[str]:
-    from .baseline_sessions import require_baselines_dir
-
     if not 0.5 < confidence < 1 or math.isnan(confidence):
         raise UsageError(f"--confidence must be in (0.5, 1), got {confidence}")
-    require_baselines_dir(root)
     runs, notes = load_runs(root, other_boots, occasions)
     table, found = spread_table(runs, confidence)
     probes = envprobe_table(envprobes, confidence) + [""] if envprobes else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -9,6 +10,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from ..building.variants import EAGER, process_group
+from ..core import fields
+from ..core.datafile import InvalidData, describe
 from ..matrix.dtypes import DType
 from .baseline_records import BaselineFile
 from .baseline_rules import recipe_of
@@ -121,19 +124,36 @@ def from_summary(text: str, session: str, occasion: str, case_recipes: dict[str,
 
 
 QUIET_OTHERS_RUNNABLE: Final = 0.3  # docs/calibration.md's envprobe tables keep workers below this
+# What from_envprobe reads of an envprobe --save file; the forms' [point, low, high] lists are found by shape.
+_ENVPROBE = fields.obj({"model": fields.text, "rows": fields.list_of(fields.obj(
+    {"eager_ms": fields.number, "others_runnable": fields.number}, required=("eager_ms",)))})
 
 
-def from_envprobe(data: Mapping[str, Any], name: str) -> list[FormRun]:
-    """The quiet workers of one ``envprobe --save`` file, each one occasion of its own session."""
-    model, out = str(data["model"]), []
+def from_envprobe(data: Any, name: str) -> list[FormRun]:
+    """The quiet workers of one ``envprobe --save`` file, each one occasion of its own session; a field
+    that is not what envprobe writes is an InvalidData naming it (it was a KeyError or a TypeError)."""
+    if not isinstance(data, Mapping):
+        raise InvalidData(f"must hold a JSON object, got {type(data).__name__}: not an envprobe --save file")
+    missing = [key for key in ("model", "rows") if key not in data]
+    if missing:  # a baselines or results file named by mistake
+        raise InvalidData(f"has no {' or '.join(map(repr, missing))}: not an envprobe --save file")
+    _ENVPROBE("", data)
+    model, out = data["model"], []
     for i, row in enumerate(data["rows"]):
-        if float(row.get("others_runnable", 0.0)) >= QUIET_OTHERS_RUNNABLE:
+        if row.get("others_runnable", 0.0) >= QUIET_OTHERS_RUNNABLE:
             continue
-        eager = float(row["eager_ms"])
+        eager = _positive(f"rows[{i}].eager_ms", row["eager_ms"])
         forms = [k for k, v in row.items() if isinstance(v, list) and v and isinstance(v[0], (int, float))]
         out.append(FormRun(f"envprobe/{name}", name, name, f"{model}-fp32", i, EAGER, 1.0, eager, eager))
         for form in forms:
-            speedup = float(row[form][0])
+            speedup = _positive(f"rows[{i}].{form}[0]", row[form][0])
             out.append(FormRun(f"envprobe/{name}", name, name, f"{model}-fp32", i, form, speedup, eager,
                                eager / speedup))
     return out
+
+
+def _positive(where: str, value: Any) -> float:
+    # A ratio's log and eager / speedup: zero, a negative or a bool is no time or speedup.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidData(f"{where}: expected a finite number > 0, got {describe(value)}")
+    return float(value)
