@@ -202,7 +202,12 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
         raise UsageError(f"--new-against {before} is not a directory: give the copy of the history taken before "
                          "tonight's runs were added (on the first night, an empty directory)")
     now = analyse(hi.load_runs(root, "detect"))  # BEFORE may be empty (a first night), tonight's may not
-    then = analyse(hi.load(before))
+    earlier = hi.load(before)
+    if not earlier.runs and any(before.iterdir()):  # a baselines directory, say: every change point read as new
+        raise UsageError(f"--new-against {before} holds no history (no class directory of month files) and is not "
+                         "empty: give the copy of the history taken before tonight's runs were added (on the first "
+                         "night, an empty directory)")
+    then = analyse(earlier)
     fresh = new_changes(now, then, hold)
     lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]
     alerts = sum(1 for s, c in fresh if s.alerting(c, hold))
@@ -216,6 +221,7 @@ def promote(root: Path, machine_class: str, lane: str, sessions: int, baselines:
     from ..measuring import history as hi
 
     chosen = _promotable(hi.load(root, machine_class), root, machine_class, lane, sessions, simulated)
+    _check_target(chosen, machine_class, lane, baselines)
     return _write_promoted(chosen, machine_class, lane, baselines)
 
 
@@ -226,6 +232,8 @@ def promote_all(root: Path, sessions: int, baselines: Path, simulated: bool = Fa
     pairs = history.classes_and_lanes()
     # Every class x lane is chosen and checked before one is written: a refused one leaves all as they were.
     chosen = [(c, lane, _promotable(history, root, c, lane, sessions, simulated)) for c, lane in pairs]
+    for c, lane, sessions_of in chosen:
+        _check_target(sessions_of, c, lane, baselines)
     return [line for c, lane, sessions_of in chosen for line in _write_promoted(sessions_of, c, lane, baselines)]
 
 
@@ -256,6 +264,21 @@ def _promotable(history: History, root: Path, machine_class: str, lane: str, ses
                             "baselines unasked, the gate would judge real runs against them; promote from a "
                             "history of measured nights, or into a baselines directory of its own with --simulated")
     return chosen
+
+
+def _check_target(chosen: Promoted, machine_class: str, lane: str, baselines: Path) -> None:
+    """The sessions merged into the class x lane's baselines file in memory, as ``_write_promoted`` will:
+    a file it could not read or join (emptied, another class's, its class's path a file) is refused
+    before any file, or any file's lock, is written (with --all, another class x lane's)."""
+    from ..measuring import baselines as bl
+    from ..measuring.baseline_merge import merge
+
+    target = bl.baseline_path(baselines, machine_class, lane)
+    if target.parent.exists() and not target.parent.is_dir():
+        raise DataFileError(f"baselines directory {baselines}: {target.parent} is not a directory of baselines files")
+    current = bl.load_or_none(target)
+    for sid, info, cases in chosen:
+        current = merge(target, current, cases, machine_class, lane, session=(sid, info))
 
 
 def _write_promoted(chosen: Promoted, machine_class: str, lane: str, baselines: Path) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..building.variants import REFERENCE
+from ..core.datafile import describe
 from ..core.errors import DataFileError
 from ..measuring import history as hi
 from ..measuring.baseline_records import CaseBaseline
@@ -59,6 +61,9 @@ def records_from_results(path: Path) -> Loaded:
         return Loaded(None, [], runless)
     cases, (session, _) = cases_from_results(path, data)
     prov = info.get("provenance") or {}
+    if not isinstance(prov, dict):  # its fields are read below; hi.check says what is wrong with each
+        raise DataFileError(f"results file {path}: machine_info.provenance must be an object (commit, lock, "
+                            f"packages, cpu_flags), got {describe(prov)}")
     recorded = [r.recorded for c in cases.values() for r in c.runs]
     rid = hi.run_id(machine_class, lane, session, recorded)
     # The night is the UTC date of the first run: the timestamps' own offsets (a foreign or hand-made
@@ -78,6 +83,20 @@ def _case_record(rid: str, case_id: str, case: CaseBaseline, verdict: object) ->
                          verdict if isinstance(verdict, str) else None)
 
 
+def check_history(root: Path, classes: Iterable[str]) -> None:
+    """Whether ``append`` can write the classes' directories under ``root``, asked before anything is
+    written: a history path that is a file (or under one), or a class's path that is, ended in a traceback
+    after other classes' runs (or simulate's results files) had been written."""
+    if root.exists() and not root.is_dir():
+        raise DataFileError(f"history directory {root} is not a directory")
+    above = next((p for p in root.absolute().parents if p.exists()), None)
+    if not root.exists() and above is not None and not above.is_dir():
+        raise DataFileError(f"history directory {root} cannot be made: {above} is not a directory")
+    if root.is_dir():
+        for machine_class in sorted(set(classes)):
+            hi.check_class_dirs(root, machine_class)
+
+
 def _left_out(runless: list[str]) -> str:
     return f"{len(runless)} case(s) left out ({BUSY}): {', '.join(runless)}"
 
@@ -95,6 +114,7 @@ def add_counted(paths: list[Path], root: Path) -> tuple[list[str], int]:
             hi.check(root, run, cases)
         except hi.BadLine as exc:
             raise DataFileError(f"results file {path} would give the history {exc}") from None
+    check_history(root, [run.machine_class for _, run, _ in usable])
     hi.check_repeats(root, usable)
     if not usable:
         # Nothing at all to append is the night lost: said as an error, not as a quiet "nothing added".

@@ -24,9 +24,10 @@ from typing import Any
 from ..building.variants import REFERENCE
 from ..core.errors import DataFileError, UsageError
 from ..measuring import baselines as bl
+from ..measuring import history as hi
 from ..measuring.baseline_rules import recipe_of
 from ..measuring.history_replay import Recorded, recorded
-from .history_add import add_counted
+from .history_add import add_counted, check_history
 
 # The commit every simulated night records, kept by the history as its run's commit: a measured run's
 # is a git hash or null, so this marks the nights as invented wherever they go (promote refuses them).
@@ -35,6 +36,8 @@ SIMULATED = "simulated"
 
 def baseline_files(root: Path) -> list[bl.BaselineFile]:
     """The baselines files under ``root`` (its fusion expectations files hold no sessions)."""
+    if not root.is_dir():  # read as no files, it was refused as "no recorded session has two runs"
+        raise DataFileError(f"baselines directory {root} {'is not a directory' if root.exists() else 'does not exist'}")
     return [bl.load(p) for p in sorted(root.glob("*/*.json")) if not p.name.endswith(".fusions.json")]
 
 
@@ -45,6 +48,16 @@ def recorded_sessions(root: Path, files: Sequence[bl.BaselineFile]) -> Recorded:
         return recorded(c for f in files for c in f.cases.values())
     except ValueError as exc:
         raise DataFileError(f"baselines under {root}: {exc}") from None
+
+
+def _check_history(root: Path, files: Sequence[bl.BaselineFile]) -> None:
+    """What ``add`` would refuse in the history, refused before the results files are written to --out:
+    the paths ``append`` writes, and the classes' month files it reads first."""
+    classes = {f.machine_class for f in files}
+    check_history(root, classes)
+    if root.is_dir():
+        for machine_class in sorted(classes):
+            hi.load(root, machine_class)
 
 
 def _run(variant: str, speedup: float, stamp: str, session: str) -> dict[str, Any]:
@@ -92,6 +105,7 @@ def simulate(baselines: Path, out: Path, history: Path, nights: int, step: float
     files = baseline_files(baselines)
     data = recorded_sessions(baselines, files)
     between = math.sqrt(max(0.0, sd * sd - data.within_sd**2 / runs))
+    _check_history(history, files)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for n in range(nights):

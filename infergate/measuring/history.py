@@ -279,6 +279,8 @@ def read_file(path: Path, into: History, seen: Seen) -> None:
         raw_lines = path.read_bytes().splitlines()
     except OSError as exc:
         raise DataFileError(f"history file {path} is not readable: {exc}") from None
+    if not any(raw.strip() for raw in raw_lines):  # append never leaves a month file without its run
+        raise DataFileError(f"history file {path} holds no record (emptied or truncated?)")
     runs: set[str] = set()
     cases: dict[int, CaseRecord] = {}
     for number, raw in enumerate(raw_lines, 1):
@@ -301,9 +303,19 @@ def read_file(path: Path, into: History, seen: Seen) -> None:
     into.cases.extend(cases.values())
 
 
+def check_class_dirs(root: Path, machine_class: str | None = None) -> None:
+    """A path under ``root`` named as a class (or as ``machine_class``) that is not a directory is refused:
+    read as no runs of that class, it was skipped without a word (``append`` makes directories only)."""
+    for path in [root / machine_class] if machine_class else sorted(root.iterdir()):
+        if MACHINE_CLASS_NAME.fullmatch(path.name) and path.exists() and not path.is_dir():
+            raise DataFileError(f"history {root}: {path} is not a directory of month files (a file moved or "
+                                "written there by hand?)")
+
+
 def load(root: Path, machine_class: str | None = None) -> History:
     if not root.is_dir():  # a mistyped --history must not read as an empty history
-        raise DataFileError(f"history directory {root} does not exist")
+        raise DataFileError(f"history directory {root} {'is not a directory' if root.exists() else 'does not exist'}")
+    check_class_dirs(root, machine_class)
     history = History()
     pattern = f"{machine_class}/*.jsonl" if machine_class else "*/*.jsonl"
     seen: Seen = {}
@@ -359,7 +371,10 @@ def append(root: Path, items: Sequence[tuple[RunInfo, Sequence[CaseRecord]]]) ->
         by_class.setdefault(run.machine_class, []).append(k)
     added = [False] * len(items)
     for machine_class, indices in by_class.items():
-        (root / machine_class).mkdir(parents=True, exist_ok=True)
+        try:  # add and simulate check the paths first; this is for what changed since (a race, permissions)
+            (root / machine_class).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataFileError(f"history {root}: cannot make {root / machine_class}: {exc.strerror or exc}") from None
         with filelock.FileLock(str(root / machine_class / ".lock"), timeout=120):
             known = set(load(root, machine_class).runs)
             lines: dict[Path, list[str]] = {}
