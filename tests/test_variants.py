@@ -192,10 +192,15 @@ def test_compile_freezes_and_an_unfrozen_compile_fails_its_proof(tiny_bert, monk
 
 
 def test_compile_options_are_proven_in_every_graph_not_assumed() -> None:
-    cpp = CompiledGraph(3, True, cpp_wrapper=True, max_autotune=True, templated_kernels=2)
+    cpp = CompiledGraph(3, True, cpp_wrapper=True, max_autotune=True, templated_kernels=2, autotuned=17,
+                        benchmarked=6)
     plain = CompiledGraph(3, True)
     assert "C++ wrapper" in prove_options([cpp], CompileCpp.options)
-    assert "max-autotune (2 C++ GEMM template kernel(s) chosen)" in prove_options([cpp], CompileAutotune.options)
+    assert ("max-autotune (17 kernel choice(s) by timing: 6 timed in this process, 11 from timings in inductor's "
+            "autotune cache; 2 C++ GEMM template kernel(s) chosen)") in prove_options([cpp], CompileAutotune.options)
+    # In effect, and nothing to choose: the name would promise timed kernels the build does not have.
+    with pytest.raises(ProofError, match="chose no kernel by timing"):
+        prove_options([CompiledGraph(3, True, cpp_wrapper=True, max_autotune=True)], CompileAutotune.options)
     assert prove_options([plain], Compile.options) == ""
     with pytest.raises(ProofError, match="cpp_wrapper was asked for, but inductor generated a Python wrapper"):
         prove_options([cpp, plain], CompileCpp.options)
@@ -215,6 +220,26 @@ def test_a_compile_option_that_does_not_apply_fails_the_build(tiny_bert, monkeyp
     torch._dynamo.reset()
     with pytest.raises(ProofError, match="cpp_wrapper was asked for"):
         CompileCpp().build(model, example_inputs(spec), DType.FP32)
+
+
+@pytest.mark.slow  # max-autotune times GEMM candidates: about a minute on 2 cores
+def test_compile_autotune_proves_that_kernels_were_chosen_by_timing(tiny_bert, tmp_path) -> None:
+    import re
+
+    from infergate.building.capabilities import probe
+
+    why = CompileAutotune().unavailable(DType.FP32, probe())
+    if why:
+        pytest.skip(why)
+    from torch._inductor.runtime.cache_dir_utils import temporary_cache_dir
+
+    spec, model = tiny_bert
+    torch._dynamo.reset()
+    # A cache of its own: what it times is then this build's, whatever other tests or runs left on disk.
+    with temporary_cache_dir(str(tmp_path / "inductor")):
+        proof = CompileAutotune().build(model, example_inputs(spec), DType.FP32).proof
+    said = re.search(r"max-autotune \((\d+) kernel choice\(s\) by timing: (\d+) timed in this process", proof)
+    assert said and int(said[1]) >= int(said[2]) > 0, proof
 
 
 def test_max_autotune_skips_on_torch_2_8_with_the_measured_reason() -> None:
