@@ -638,3 +638,27 @@ def test_copies_of_one_value_are_no_drop() -> None:
     for n in (1, 3):
         assert detect(nights(-1e-4, n)).changes == ()
     assert [c.kind for c in detect(nights(math.log(0.95), 3)).changes] == ["regression"]
+
+
+def test_a_partly_fixed_drop_that_read_as_back_is_announced_open_again_not_new() -> None:
+    # A 6 % drop on night 60, fixed to 2 % on night 70, 1.3 % night-to-night sd (seed 4 of a simulation
+    # in which 16 of 30 such series read closed for 1-10 nights and then open): the nights after the
+    # fix sat high, so the drop read as back on nights 73-77 and open again on night 78. The step
+    # summary listed it as NEW, a second regression; it is the same one.
+    from infergate.measuring.history_analysis import CaseSeries, new_changes
+
+    rng = random.Random(4)
+    values = [0.3 + (0.0 if n < 60 else math.log(0.94) if n < 70 else math.log(0.98)) + rng.gauss(0, 0.013)
+              for n in range(78)]
+    points = [Point(f"2026-{1 + n // 28:02d}-{1 + n % 28:02d}", v) for n, v in enumerate(values)]
+
+    def series(n: int) -> CaseSeries:
+        return CaseSeries("cls", "lane", "case", "jit", tuple(points[:n]), detect(points[:n]))
+
+    before, now = series(77), series(78)
+    assert before.open_regression is None and now.open_regression is not None
+    assert now.open_regression.index == 60 and now.alerting(now.open_regression)
+    assert [(s.case_id, c.index, again) for s, c, again in new_changes([now], [before])] == [("case", 60, True)]
+    # A drop alerting for the first time is new.
+    first = [(c.index, again) for _, c, again in new_changes([series(62)], [series(61)])]
+    assert first == [(60, False)]

@@ -161,9 +161,13 @@ def _calibrate(args: argparse.Namespace) -> list[str]:
                              lock_before=args.lock_before, year_replays=args.year_replays)
 
 
+# A regression the history before tonight had, held, and read as back (detect --new-against).
+OPEN_AGAIN = "OPEN AGAIN"
+
+
 def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
-    alerted = args.action == "detect" and any(line.removeprefix("NEW ").startswith("REGRESSION ALERT")
-                                              for line in lines)
+    alerted = args.action == "detect" and any(
+        line.removeprefix("NEW ").removeprefix(f"{OPEN_AGAIN} ").startswith("REGRESSION ALERT") for line in lines)
     return exit_codes.REGRESSION if alerted else exit_codes.OK
 
 
@@ -209,10 +213,13 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
                          "night, an empty directory)")
     then = analyse(earlier)
     fresh = new_changes(now, then, hold)
-    lines = [f"NEW {describe(s, c, hold)}" for s, c in fresh]
-    alerts = sum(1 for s, c in fresh if s.alerting(c, hold))
+    lines = [f"{OPEN_AGAIN if again else 'NEW'} {describe(s, c, hold)}" for s, c, again in fresh]
+    alerts = sum(1 for s, c, _ in fresh if s.alerting(c, hold))
+    again = sum(1 for *_, a in fresh if a)
     lines.append(f"{len(fresh)} change point(s) new tonight, {alerts} of them regression alert(s) "
-                 f"(held >= {hold} nights); compared with {len(then)} case series before tonight's runs")
+                 f"(held >= {hold} nights)" + (f", {again} of those a drop open again after reading as back"
+                                               if again else "")
+                 + f"; compared with {len(then)} case series before tonight's runs")
     return lines
 
 
