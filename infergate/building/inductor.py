@@ -18,16 +18,20 @@ class CompiledGraph:
     frozen: bool
     # The inductor settings in effect while it lowered this graph (where inductor reads them) and
     # what it made: the C++ wrapper as its fx_kwargs say, and how many C++ GEMM template kernels
-    # max-autotune chose (0 when ATen won every choice). The count is always this build's own:
-    # frozen graphs bypass inductor's FX graph cache and AOTAutograd's cache (measured, torch 2.13,
-    # tiny BERT: fxgraph_cache_bypass 1, autograd_cache_bypass 1, 13 template kernels on every build).
+    # max-autotune chose (0 when ATen won every choice). The count is this build's own: frozen FP32
+    # graphs bypass inductor's FX graph cache (oneDNN-packed weights cannot be pickled; measured, torch
+    # 2.13, tiny BERT: fxgraph_cache_bypass 1, 13 template kernels on every build), but a BF16 graph
+    # on a CPU without oneDNN BF16 keeps plain weights and is cached (found by a review), which is why
+    # max-autotune builds turn that cache off.
     cpp_wrapper: bool = False
     max_autotune: bool = False
     templated_kernels: int = 0
     # Kernel choices max-autotune made by timing (GEMMs with more than one candidate), and how many
     # of those it timed in this process: the rest came from timings inductor's autotune cache holds
     # (this process's earlier identical GEMMs, or an earlier process's on disk). Measured, torch 2.13,
-    # tiny BERT: 17 choices, 6 timed on a cold cache, 0 timed in the next process.
+    # tiny BERT: 17 choices, 6 timed on a cold cache, 0 timed in the next process. Counted only when
+    # inductor lowers the graph, so a max-autotune build does not take a lowered graph from the FX
+    # graph cache (``inductor_options``).
     autotuned: int = 0
     benchmarked: int = 0
 
@@ -92,9 +96,16 @@ class RecordingInductor:
 
         # The options are read while inductor lowers and generates code, all inside compile_fx here
         # (unlike freezing, which dynamo reads while tracing); the proof checks each one took effect.
-        with inductor_config.patch(self.options), (count.patch() if self.options.get("max_autotune")
-                                                   else contextlib.nullcontext()):
+        with inductor_config.patch(inductor_options(self.options)), (
+                count.patch() if self.options.get("max_autotune") else contextlib.nullcontext()):
             return compile_fx(gm, example_inputs, inner_compile=inner)
+
+
+def inductor_options(options: Mapping[str, bool]) -> dict[str, bool]:
+    """The variant's options as inductor is patched with them. With max-autotune the FX graph cache is
+    off: a graph it serves is not lowered again, so nothing would show that kernels were chosen by
+    timing (its autotune cache of timings stays on: a choice found there is still counted)."""
+    return {**options, "fx_graph_cache": False} if options.get("max_autotune") else dict(options)
 
 
 def freeze_compiled_graphs() -> None:
@@ -138,8 +149,8 @@ def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) 
             raise ProofError("max_autotune was asked for, but was not in effect while inductor lowered the graph")
         chosen, timed = sum(g.autotuned for g in graphs), sum(g.benchmarked for g in graphs)
         if not chosen:  # nothing had two candidates: the build is compile_cpp under another name
-            raise ProofError("max_autotune was in effect, but it chose no kernel by timing (no GEMM had more than "
-                             "one candidate on this CPU and dtype)")
+            raise ProofError("max_autotune was in effect, but no kernel choice went through its timing (nothing "
+                             "to choose between, or choices made without timing): the build is compile_cpp's")
         said.append(f"max-autotune ({chosen} kernel choice(s) by timing: {timed} timed in this process, "
                     f"{chosen - timed} from timings in inductor's autotune cache; "
                     f"{sum(g.templated_kernels for g in graphs)} C++ GEMM template kernel(s) chosen)")
