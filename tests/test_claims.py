@@ -429,12 +429,20 @@ def test_a_file_that_keeps_no_hosts_gains_them_in_place_and_bad_hosts_are_refuse
     data = json.loads(path.read_text())
     del data["hosts"]
     path.write_text(json.dumps({**data, "version": 3}))
+    (tmp_path / "r" / "claims.md").unlink()
+    (tmp_path / "r" / "claims.md").mkdir()  # a render that is refused keeps the file as it was
+    before = path.read_bytes()
+    assert main(["--render", str(tmp_path / "r")]) == 2
+    assert path.read_bytes() == before
+    (tmp_path / "r" / "claims.md").rmdir()
     assert main(["--render", str(tmp_path / "r")]) == 0
     back = json.loads(path.read_text())
-    assert back["version"] == 4 and back["rows"] == data["rows"]
+    assert (back["version"], back["rows_version"]) == (4, 3) and back["rows"] == data["rows"]
     assert back["hosts"]["source"] == "baselines/cls/lane.json" and back["hosts"]["between sessions"] == []
     capsys.readouterr()
-    for bad, said in (({**back, "version": 3}, "hosts in a version 3 file"),
+    for bad, said in (({**back, "version": 3, "rows_version": 3}, "hosts in a version 3 file"),
+                      ({**back, "rows_version": 5}, "rows_version 5 is not a version before its own"),
+                      ({**back, "rows_version": "1"}, "rows_version \"1\""),
                       ({**back, "hosts": {"source": "x"}}, "a 'read on' date"),
                       ({**back, "hosts": {**HostFigures("x", "d").to_json(), "between sessions": [
                           {"dtype": "fp32", "faster": "jit_ipex", "slower": "jit", "sd": -1.0, "sessions": 2,
@@ -534,17 +542,15 @@ def test_a_version_1_file_still_renders_and_says_its_intervals_are_one_process(t
     committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx2__2c2t"
                  / "torch-2.8.0__ipex-2.8.0__tf-4.57.6")
     # Its rows as version 1 wrote them (one process, no trials); the file is version 4 since it keeps
-    # the across-hosts spreads it was last rendered with.
+    # the across-hosts spreads it was last rendered with, and says so (rows_version).
     data = json.loads((committed / "claims.json").read_text())
-    assert data["version"] == 4 and all(not r.get("trials") for r in data["rows"])
-    (tmp_path / "v1").mkdir()
-    del data["hosts"]
-    (tmp_path / "v1" / "claims.json").write_text(json.dumps({**data, "version": 1}))
+    assert (data["version"], data["rows_version"]) == (4, 1) and all(not r.get("trials") for r in data["rows"])
     out = tmp_path / "out"
-    assert main(["--render", str(tmp_path / "v1"), "--out", str(out), "--origin", "o"]) == 0
+    assert main(["--render", str(committed), "--out", str(out), "--origin", "o"]) == 0
     text = (out / "claims.md").read_text()
     assert "**One-process intervals**: 24 row(s) come from claims.json version 1" in text
     assert "| claims.json v1 | 48 | o |" in text
+    assert json.loads((out / "claims.json").read_text())["rows_version"] == 1
     # The legend does not claim across-process intervals for them (review S15).
     assert "Version 1 rows' intervals are one process's bootstrap" in " ".join(text.split())
 
@@ -753,19 +759,23 @@ def test_a_lockstep_row_reads_back_as_written_and_version_2_files_stay_unpaired(
     from pathlib import Path
 
     from infergate.commands.claims_files import load_rows
+    from infergate.core.errors import DataFileError
 
     m = _simulated_row(math.log(1.15), np.random.default_rng(9), paired=True)
     _write_claims(tmp_path, "cls", "lane", [m])
     data, (back,) = load_rows(tmp_path / "claims.json")
     assert data["version"] == 4 and all(t.lockstep for t in back.trials)
     assert speedup(back, "jit_ipex", "jit") == speedup(m, "jit_ipex", "jit")
-    # The rows of a run measured as version 2 (before lockstep), as that version wrote them.
-    committed = json.loads((Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx512__2c2t"
-                            / "bf16-plain-torch-seqcls" / "claims.json").read_text())
-    committed.pop("hosts", None)
-    (tmp_path / "v2.json").write_text(json.dumps({**committed, "version": 2}))
-    data, rows = load_rows(tmp_path / "v2.json")
-    assert data["version"] == 2 and rows and not any(t.lockstep for m in rows for t in m.trials)
+    committed = (Path(__file__).resolve().parents[1] / "docs" / "claims" / "amd-epyc__avx512__2c2t"
+                 / "bf16-plain-torch-seqcls" / "claims.json")
+    data, rows = load_rows(committed)
+    assert data["rows_version"] == 2 and rows and not any(t.lockstep for m in rows for t in m.trials)
+    # Its rows stay version 2's: a lockstep flag in them is refused as in a version 2 file.
+    raw = json.loads(committed.read_text())
+    raw["rows"][0]["trials"][0]["lockstep"] = True
+    (tmp_path / "v2.json").write_text(json.dumps(raw))
+    with pytest.raises(DataFileError, match="a lockstep trial in a version 2 file"):
+        load_rows(tmp_path / "v2.json")
 
 
 def test_the_driver_waits_for_the_last_worker_to_stop_running_and_no_longer_than_its_limit(tmp_path,

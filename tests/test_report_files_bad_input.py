@@ -126,6 +126,11 @@ def test_merge_never_writes_over_one_of_its_inputs(tmp_path, capsys) -> None:
             merge_cli.main([str(a), str(b), *extra])
         assert exited.value.code == 2 and said in capsys.readouterr().err
     assert _snapshot(tmp_path) == before
+    other = tmp_path / "baselines.json"
+    other.write_text(json.dumps({"schema": "infergate-baselines", "version": 4}))
+    with pytest.raises(SystemExit):
+        merge_cli.main([str(a), str(b), "--out", str(other)])
+    assert "is not a results file" in capsys.readouterr().err and "baselines" in other.read_text()
 
 
 def test_results_json_replaces_only_a_results_file(tmp_path) -> None:
@@ -139,3 +144,14 @@ def test_results_json_replaces_only_a_results_file(tmp_path) -> None:
     (tmp_path / "empty.json").write_text("")
     for ok in (_results(tmp_path / "old.json"), tmp_path / "empty.json", tmp_path / "new.json"):
         assert results_output_file(str(ok)) == ok
+
+
+def test_a_merged_claims_report_is_rendered_again_over_itself_from_the_same_rows(tmp_path, capsys) -> None:
+    # The docs' commands that rebuild a committed merged report render its runs into its own directory:
+    # the same rows, nothing lost. Other rows there are refused (above).
+    base = DOCS / "claims" / "amd-epyc__avx2__2c2t" / "fp32-3proc"
+    merged = _copy(base, tmp_path / "amd-epyc__avx2__2c2t" / "fp32-3proc")
+    runs = [str(merged / "runs" / "seqcls-tokcls"), str(merged / "runs" / "qa")]
+    assert claims(["--render", *runs, "--out", str(merged)]) == 0
+    assert claims(["--render", runs[1], "--out", str(merged)]) == 2
+    _one_line(capsys, "already holds a claims report")

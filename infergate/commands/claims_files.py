@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.validate import is_number
 from ..measuring.claims_hosts import HostFigures, hosts_from_json, read_hosts, utc_today
 from ..measuring.claims_measure import ClaimMeasurement
+from .claims_rows import header_problem, lockstep_flag, raw_row_problem, row_problem, unpaired_lockstep
 
 SCHEMA, VERSION = "infergate-claims", 4
 # 1: one process per row (``timing``); 2: ``trials``, one per worker process, and ``sources``;
 # 3: a trial's ``lockstep`` (a BF16 row's two workers timed in lockstep rounds, ``claims_pair``);
-# 4: ``hosts``, the baselines' spreads the report was rendered with (``claims_hosts``).
+# 4: ``hosts``, the baselines' spreads the report was rendered with (``claims_hosts``), and
+#    ``rows_version``: the version its rows were written in, when older (a file given hosts later).
 READABLE_VERSIONS = (1, 2, 3, 4)
 HOSTS_SINCE = 4
+
+
+def rows_version(data: dict) -> int:
+    """The version a file's rows were written in: its own, unless it was given hosts later."""
+    return data.get("rows_version", data["version"])
 
 
 def _finite(value):
@@ -34,7 +39,8 @@ def _finite(value):
 
 
 def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls: str, lane: str,
-           dtypes: Sequence[str], hosts: HostFigures, sources: Sequence[dict] = (), rows_too: bool = True) -> None:
+           dtypes: Sequence[str], hosts: HostFigures, sources: Sequence[dict] = (), rows_too: bool = True,
+           written_in: int = VERSION) -> None:
     """The report; with ``rows_too`` also claims.json (a re-render in place leaves its rows as they are)."""
     from ..core.validate import refuse_non_files
     from ..reports.claims_report import plot, render
@@ -45,7 +51,8 @@ def _write(out_dir: Path, results: Sequence[ClaimMeasurement], facts: dict, cls:
     refuse_non_files(out_dir, ("claims.json", "claims.md", "claims.png"))
     out_dir.mkdir(parents=True, exist_ok=True)
     if rows_too:
-        write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, "facts": facts,
+        older = {"rows_version": written_in} if written_in < VERSION else {}
+        write_json(out_dir / "claims.json", {"schema": SCHEMA, "version": VERSION, **older, "facts": facts,
                                              "dtypes": list(dtypes), "machine_class": cls, "lane": lane,
                                              "sources": list(sources), "hosts": hosts.to_json(),
                                              "rows": [_finite(dataclasses.asdict(m)) for m in results]})
@@ -77,11 +84,16 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
             or version not in READABLE_VERSIONS:
         raise DataFileError(f"claims file {path}: not an {SCHEMA} file of version "
                             f"{' or '.join(map(str, READABLE_VERSIONS))}")
+    written = data.get("rows_version", version)
+    if type(written) is not int or written not in READABLE_VERSIONS or written > version \
+            or (written != version and version < HOSTS_SINCE):
+        raise DataFileError(f"claims file {path}: rows_version {json.dumps(written)} is not a version before its "
+                            f"own ({version}) that this infergate reads")
     if not isinstance(data.get("rows"), list) or not data["rows"]:
         raise DataFileError(f"claims file {path}: its rows must be a non-empty list, got "
                             f"{json.dumps(data.get('rows'))[:60]}")
-    problem = _header_problem(data) or next(
-        (f"row {i + 1}: {why}" for i, raw in enumerate(data["rows"]) for why in [_raw_row_problem(raw)] if why), None)
+    problem = header_problem(data) or next(
+        (f"row {i + 1}: {why}" for i, raw in enumerate(data["rows"]) for why in [raw_row_problem(raw)] if why), None)
     if problem:  # the renderer reads these: a traceback, or a Python error's words, otherwise
         raise DataFileError(f"claims file {path}: {problem}")
     rows = []
@@ -90,7 +102,7 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
             raw = dict(raw)
             timing = raw.pop("timing")
             trials = [Trial(t["process"], t["group"], _timing(t["timing"]), t.get("ipex_imported", False),
-                            _lockstep(t, version)) for t in raw.pop("trials", [])]
+                            lockstep_flag(t, written)) for t in raw.pop("trials", [])]
             answers = {k: Answers(**{**v, "max_abs": float("nan") if v["max_abs"] is None else v["max_abs"],
                                      "disagreements": tuple(v["disagreements"])})
                        for k, v in raw.pop("answers").items()}
@@ -99,7 +111,7 @@ def load_rows(path: Path) -> tuple[dict, list[ClaimMeasurement]]:
             rows.append(ClaimMeasurement(**raw, timing=None if timing is None else _timing(timing),
                                          trials=trials, answers=answers, costs=costs))
         for m in rows:
-            problem = _row_problem(m) or _unpaired_lockstep(m)
+            problem = row_problem(m) or unpaired_lockstep(m)
             if problem:
                 raise DataFileError(f"claims file {path}: row {m.model_id} {m.shape} {m.dtype}: {problem}")
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -123,116 +135,23 @@ def stored_hosts(path: Path, data: dict) -> HostFigures | None:
         raise DataFileError(f"claims file {path}: {exc}") from None
 
 
-def _hosts_for(loaded: Sequence, dtypes: Sequence[str], refresh: bool, in_place: bool) -> tuple[HostFigures, str]:
+def _hosts_for(loaded: Sequence, dtypes: Sequence[str], refresh: bool,
+               in_place: bool) -> tuple[HostFigures, str, dict | None]:
     """A single file's own spreads unless ``refresh`` (a file without them reads the baselines, and
-    keeps what it read when rendered in place); several files' merge reads the baselines: a new report."""
-    from ..core.atomic import write_json
+    keeps what it read when rendered in place: the document to write once the report is); several
+    files' merge reads the baselines: a new report."""
     from ..reports.claims_report import BASELINES
 
     path, data, _, cls, lane = loaded[0]
     kept = stored_hosts(path, data) if len(loaded) == 1 and not refresh else None
     if kept is not None:
-        return kept, f"across hosts as read on {kept.read_on}, kept in claims.json"
+        return kept, f"across hosts as read on {kept.read_on}, kept in claims.json", None
     hosts = read_hosts(BASELINES, cls, lane, dtypes, utc_today())
-    if in_place:  # the rows stay as they are; the version says the file now has hosts
-        write_json(path, {**data, "version": max(data["version"], HOSTS_SINCE), "hosts": hosts.to_json()})
-    return hosts, f"across hosts read from {hosts.source} today" + (", kept in claims.json" if in_place else "")
-
-
-def _table_problem(name: str, value: object, check, what: str) -> str | None:
-    """``name`` must be an object whose every value passes ``check``."""
-    if not isinstance(value, dict):
-        return f"{name} is {json.dumps(value)[:60]}, not an object"
-    bad = next((k for k, v in value.items() if not check(v)), None)
-    return None if bad is None else f"{name}.{bad} is {json.dumps(value[bad])[:60]}, not {what}"
-
-
-ANSWER_CHECKS = {"max_abs": lambda x: is_number(x, True), "within_tolerance": lambda x: isinstance(x, bool),
-                 "agreed": lambda x: type(x) is int, "total": lambda x: type(x) is int,
-                 "min_agreement": is_number,
-                 "disagreements": lambda x: isinstance(x, list) and all(isinstance(d, str) for d in x)}
-SOURCE_KEYS = ("path", "version", "rows", "origin", "command", "wall time")  # what the Sources table prints
-COST_FIELDS = ("build_s", "first_call_s", "peak_rise_mib", "held_mib")
-
-
-def _raw_row_problem(raw: object) -> str | None:
-    """What in a row as written would reach the report as a type it cannot use, or None."""
-    if not isinstance(raw, dict):
-        return f"{json.dumps(raw)[:60]} is not an object"
-    for key in ("skipped", "proofs", "failed"):
-        problem = _table_problem(key, raw.get(key, {}), lambda v: isinstance(v, str), "text")
-        if problem:
-            return problem
-    for key, fields, checks in (("answers", tuple(ANSWER_CHECKS), ANSWER_CHECKS),
-                                ("costs", COST_FIELDS, dict.fromkeys(COST_FIELDS, lambda x: is_number(x, True)))):
-        table = raw.get(key)
-        problem = _table_problem(key, table, lambda v, want=set(fields): isinstance(v, dict) and set(v) == want,
-                                 f"an object of {', '.join(fields)}")
-        if problem:
-            return problem
-        for variant, entry in table.items():  # type: ignore[union-attr]
-            bad = next((f for f in fields if not checks[f](entry[f])), None)
-            if bad:
-                return f"{key}.{variant}.{bad} is {json.dumps(entry[bad])[:60]}, not what it records"
-    return _table_problem("fusions", raw.get("fusions", {}), lambda v: isinstance(v, dict) and all(
-        isinstance(k, str) and type(n) is int for k, n in v.items()), "an object of counts")
-
-
-def _header_problem(data: dict) -> str | None:
-    """The file-level fields the report prints: facts (text by name), dtypes and sources."""
-    problem = _table_problem("facts", data.get("facts"), lambda v: isinstance(v, str), "text")
-    if problem:
-        return problem
-    dtypes = data.get("dtypes", [])
-    if not isinstance(dtypes, list) or not all(isinstance(d, str) for d in dtypes):
-        return f"dtypes is {json.dumps(dtypes)[:60]}, not a list of names"
-    sources = data.get("sources", [])
-    if not isinstance(sources, list) or not all(isinstance(x, dict) and set(SOURCE_KEYS) <= set(x) for x in sources):
-        return f"sources is {json.dumps(sources)[:60]}, not a list of objects of {', '.join(SOURCE_KEYS)}"
-    return None
-
-
-def _row_problem(m: ClaimMeasurement) -> str | None:
-    """What no measurement writes: a name that is not text, a time that no timer yields."""
-    for name in ("model_id", "arch", "task", "shape", "dtype"):
-        if not isinstance(getattr(m, name), str):
-            return f"{name} is {getattr(m, name)!r}, not text"
-    if isinstance(m.wall_s, bool) or not isinstance(m.wall_s, (int, float)):
-        return f"wall_s is {m.wall_s!r}, not a number"
-    for timing in [t.timing for t in m.trials] + ([m.timing] if m.timing else []):
-        for variant, times in timing.times_ns.items():
-            if not isinstance(times, list) or not all(
-                    isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < math.inf for t in times):
-                return f"{variant}'s times must be a list of positive numbers"
-    return None
-
-
-LOCKSTEP_SINCE = 3  # the claims.json version that added a trial's ``lockstep``
-
-
-def _lockstep(trial: dict, version: int) -> bool:
-    """A trial's ``lockstep`` flag: a boolean, and only in files of the version that has it."""
-    flag = trial.get("lockstep", False)
-    if type(flag) is not bool:
-        raise ValueError(f"a trial's lockstep is {flag!r}, not true or false")
-    if flag and version < LOCKSTEP_SINCE:
-        raise ValueError(f"a lockstep trial in a version {version} file (lockstep rows are version {LOCKSTEP_SINCE})")
-    return flag
-
-
-def _unpaired_lockstep(m: ClaimMeasurement) -> str | None:
-    """Why a row's lockstep trials cannot be one lockstep pair per process (round counts differ, or a
-    process's workers are not all lockstep), or None: checked on load, so the ratio never meets it."""
-    counts: dict[int, set[int]] = {}
-    flags: dict[int, set[bool]] = {}
-    for t in m.trials:
-        flags.setdefault(t.process, set()).add(t.lockstep)
-        if t.lockstep:
-            counts.setdefault(t.process, set()).update(len(ns) for ns in t.timing.times_ns.values())
-    problems = [f"process {p}'s lockstep trials have {sorted(c)} rounds" for p, c in sorted(counts.items())
-                if len(c) > 1]
-    problems += [f"process {p} has lockstep and unpaired trials" for p, f in sorted(flags.items()) if len(f) > 1]
-    return "; ".join(problems) or None
+    said = f"across hosts read from {hosts.source} today" + (", kept in claims.json" if in_place else "")
+    if not in_place:
+        return hosts, said, None
+    # The rows stay as they are, and so does the version they were written in.
+    return hosts, said, {**data, "version": VERSION, "rows_version": rows_version(data), "hosts": hosts.to_json()}
 
 
 def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
@@ -240,7 +159,7 @@ def _source(path: Path, data: dict, origin: str | None) -> list[dict]:
     if data.get("sources"):
         return list(data["sources"])
     facts = data.get("facts", {})
-    return [{"path": str(path), "version": data["version"], "command": facts.get("command", "—"),
+    return [{"path": str(path), "version": rows_version(data), "command": facts.get("command", "—"),
              "wall time": facts.get("wall time", "—"), "rows": len(data["rows"]),
              "origin": origin or facts.get("date", "not recorded in the file")}]
 
@@ -262,12 +181,27 @@ def refuse_misnamed(target: Path, cls: str, lane: str) -> None:
         raise UsageError(f"--out {target}: its rows are of lane {lane}, not {name}")
 
 
-def _refuse_target(target: Path, cls: str, lane: str, in_place: bool) -> None:
-    """Rows go under their own class and lane's name, and never over another report's rows."""
+def _same_rows(existing: Path, results: Sequence[ClaimMeasurement]) -> bool:
+    """Whether the report at ``existing`` holds exactly these rows (as written): replacing it then
+    loses nothing, as when the docs' commands rebuild a committed merged report from its runs."""
+    def written(rows) -> list[str]:
+        return sorted(json.dumps(r, sort_keys=True) for r in rows)
+
+    try:
+        there = json.loads(existing.read_text(encoding="utf-8"))["rows"]
+        return written(there) == written(json.loads(json.dumps([_finite(dataclasses.asdict(m)) for m in results])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _refuse_target(target: Path, cls: str, lane: str, in_place: bool, results: Sequence[ClaimMeasurement]) -> None:
+    """Rows go under their own class and lane's name, and never over another report's rows: a report
+    there is replaced only by one of the same rows."""
     from ..core.errors import UsageError
 
     refuse_misnamed(target, cls, lane)
-    if not in_place and (target / "claims.json").exists():
+    existing = target / "claims.json"
+    if not in_place and existing.exists() and not _same_rows(existing, results):
         raise UsageError(f"--out {target} already holds a claims report: its rows would be replaced by these; "
                          "render into a new directory (or render that one in place)")
 
@@ -284,6 +218,25 @@ def _refuse_twice(loaded) -> None:
                 raise DataFileError(f"claims file {path}: row {' '.join(key)} is also in {seen[key]}: "
                                     "render each row once")
             seen[key] = path
+
+
+def _facts_and_sources(loaded: Sequence, rows: int, origin: str | None, command: str | None,
+                       in_place: bool) -> tuple[dict, list[dict]]:
+    """One file keeps its own facts and sources (``origin`` then names it as the source); several
+    files' merge gets facts of its own and each file as a source."""
+    from ..core.errors import UsageError
+
+    first = loaded[0]
+    if len(loaded) == 1:
+        if origin and in_place:
+            raise UsageError("--origin is kept in claims.json: render into another --out")
+        return first[1]["facts"], _source(first[0], first[1], origin) if origin else first[1].get("sources") or []
+    facts = {"machine class": first[3], "lane": first[4], "CPU": first[1]["facts"].get("CPU", "—"),
+             "torch threads": first[1]["facts"].get("torch threads", "—"),
+             "rows": f"{rows}, from {len(loaded)} runs (see Sources)"}
+    if command:
+        facts["rendered by"] = f"`{command}`"
+    return facts, [s for path, data, *_ in loaded for s in _source(path, data, origin)]
 
 
 def render_again(directories: Sequence[Path], out_dir: Path | None = None, origin: str | None = None,
@@ -324,23 +277,16 @@ def render_again(directories: Sequence[Path], out_dir: Path | None = None, origi
     dtypes = list(dict.fromkeys(d for _, data, rows, _, _ in loaded
                                 for d in (data.get("dtypes") or [m.dtype for m in rows])))
     in_place = len(loaded) == 1 and (out_dir is None or out_dir.resolve() == directories[0].resolve())
-    if len(loaded) == 1:
-        facts, sources = first[1]["facts"], first[1].get("sources") or []
-        if origin:
-            if in_place:
-                raise UsageError("--origin is kept in claims.json: render into another --out")
-            sources = _source(first[0], first[1], origin)
-    else:
-        sources = [s for path, data, *_ in loaded for s in _source(path, data, origin)]
-        facts = {"machine class": first[3], "lane": first[4], "CPU": first[1]["facts"].get("CPU", "—"),
-                 "torch threads": first[1]["facts"].get("torch threads", "—"),
-                 "rows": f"{len(results)}, from {len(loaded)} runs (see Sources)"}
-        if command:
-            facts["rendered by"] = f"`{command}`"
+    facts, sources = _facts_and_sources(loaded, len(results), origin, command, in_place)
     target = out_dir or directories[0]
-    _refuse_target(target, first[3], first[4], in_place)
-    hosts, said = _hosts_for(loaded, dtypes, refresh_hosts, in_place)
-    _write(target, results, facts, first[3], first[4], dtypes, hosts, sources, rows_too=not in_place)
+    _refuse_target(target, first[3], first[4], in_place, results)
+    hosts, said, keep = _hosts_for(loaded, dtypes, refresh_hosts, in_place)
+    _write(target, results, facts, first[3], first[4], dtypes, hosts, sources, rows_too=not in_place,
+           written_in=max(rows_version(data) for _, data, *_ in loaded))
+    if keep is not None:  # after the report: a render refused or failed leaves the file as it was
+        from ..core.atomic import write_json
+
+        write_json(first[0], {k: v for k, v in keep.items() if k != "rows_version" or v < VERSION})
     print(f"infergate claims: rendered {target / 'claims.md'} from {len(results)} rows of {len(loaded)} file(s); "
           f"{said}")
     return 0

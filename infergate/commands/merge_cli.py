@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InfergateError
-from ..core.validate import directory, output_file
+from ..core.validate import directory, output_file, results_output_file
 from ..reports.merge import merge_docs
 from ..reports.results_json import load_results, write_json
 from .front import prog
@@ -25,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", type=Path, metavar="RESULTS.json")
     # Checked before anything is read or written: a directory where a file goes, or a file where
     # the plots' directory goes, is refused now rather than after half the outputs are written.
-    parser.add_argument("--out", type=output_file, required=True, metavar="PATH", help="merged JSON to write")
+    parser.add_argument("--out", type=results_output_file, required=True, metavar="PATH",
+                        help="merged JSON to write (an existing file only if empty or a results file)")
     parser.add_argument("--markdown", type=output_file, default=None, metavar="PATH",
                         help="also write a Markdown report. Default: none")
     parser.add_argument("--plots", type=directory, default=None, metavar="DIR",

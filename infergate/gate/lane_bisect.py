@@ -111,8 +111,8 @@ def regressed_cases(gate: Any) -> dict[str, float]:
 
 
 def remove_bisect_venv(lock: str) -> str | None:
-    """Remove an intermediate lane's venv (gigabytes each: the ipex lock's is ~7 GB, and every bisection
-    makes new ones under locks of its own --out); what was removed, or None when there was none."""
+    """Remove an intermediate lane's venv (gigabytes each: the ipex lock's is ~7 GB; only a bisection
+    into the same --out would reuse it); what was removed, or None when there was none."""
     import shutil
 
     from .lane_venvs import resolve_lane
