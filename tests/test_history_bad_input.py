@@ -184,3 +184,23 @@ def test_simulate_refuses_a_corrupt_history_before_writing_its_results_files(tmp
     line = refused(capsys, [*argv[:5], str(again), *argv[6:], "--seed", "2"], tmp_path)
     assert line.startswith(f"infergate history: history file {month} line ") and "is not valid JSON" in line
     assert not again.exists()
+
+
+def test_add_into_a_baselines_directory_given_as_the_history_is_refused(tmp_path, capsys) -> None:
+    # The audit's repro: `history --history baselines/ add ...` wrote month files beside the baselines.
+    import shutil
+
+    from infergate.commands.main import main
+
+    repo = Path(__file__).resolve().parent.parent
+    wrong = tmp_path / "baselines"
+    shutil.copytree(repo / "baselines", wrong)
+    sims = tmp_path / "sims"
+    assert main(["history", "--history", str(tmp_path / "h"), "simulate", "--nights", "2", "--at", "1",
+                 "--out", str(sims), "--baselines", str(wrong)]) in (0, 1)
+    before = {p: p.read_bytes() for p in wrong.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["history", "--history", str(wrong), "add", str(sorted(sims.glob("*.json"))[0])]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a baselines directory?" in err, err
+    assert {p: p.read_bytes() for p in wrong.rglob("*") if p.is_file()} == before

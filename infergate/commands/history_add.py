@@ -93,6 +93,12 @@ def check_history(root: Path, classes: Iterable[str]) -> None:
     if not root.exists() and above is not None and not above.is_dir():
         raise DataFileError(f"history directory {root} cannot be made: {above} is not a directory")
     if root.is_dir():
+        # A baselines directory given as --history (the layout is alike: <class>/...) took month files
+        # beside its baselines files without a word.
+        foreign = next((p for p in sorted(root.glob("*/*.json"))), None)
+        if foreign is not None:
+            raise DataFileError(f"history directory {root} holds {foreign.relative_to(root)}, not a history's "
+                                "<class>/<YYYY-MM>.jsonl month files (a baselines directory?): give the history's")
         for machine_class in sorted(set(classes)):
             hi.check_class_dirs(root, machine_class)
 
