@@ -641,10 +641,9 @@ def test_copies_of_one_value_are_no_drop() -> None:
 
 
 def test_a_partly_fixed_drop_that_read_as_back_is_announced_open_again_not_new() -> None:
-    # A 6 % drop on night 60, fixed to 2 % on night 70, 1.3 % night-to-night sd (seed 4 of a simulation
-    # in which 16 of 30 such series read closed for 1-10 nights and then open): the nights after the
-    # fix sat high, so the drop read as back on nights 73-77 and open again on night 78. The step
-    # summary listed it as NEW, a second regression; it is the same one.
+    # A 6 % drop on point 60, fixed to 2 % on point 70, 1.3 % night-to-night sd: the nights after the
+    # fix sat high, so the drop read as back on the series of 71-77 points and open again on 78's.
+    # The step summary listed it as NEW, a second regression; it is the same one.
     from infergate.measuring.history_analysis import CaseSeries, new_changes
 
     rng = random.Random(4)
@@ -662,3 +661,28 @@ def test_a_partly_fixed_drop_that_read_as_back_is_announced_open_again_not_new()
     # A drop alerting for the first time is new.
     first = [(c.index, again) for _, c, again in new_changes([series(62)], [series(61)])]
     assert first == [(60, False)]
+    # A series stopped with its drop open, then measured again: the drop never read as back.
+    stopped = CaseSeries("cls", "lane", "case", "jit", tuple(points[:65]), detect(points[:65]), nights_missed=3)
+    assert stopped.open_regression is not None and not stopped.alerting(stopped.open_regression)
+    assert [again for *_, again in new_changes([series(66)], [stopped])] == [False]
+
+
+def test_the_step_summary_says_open_again_with_where_the_newest_level_starts(tmp_path, monkeypatch) -> None:
+    # A fix followed by a new drop reads the same as a partial fix: the line names the commit range.
+    from infergate.measuring import history_analysis
+    from infergate.measuring.history_analysis import CaseSeries
+
+    rng = random.Random(4)
+    values = [0.3 + (0.0 if n < 60 else math.log(0.94) if n < 70 else math.log(0.98)) + rng.gauss(0, 0.013)
+              for n in range(78)]
+    points = [Point(f"2026-{1 + n // 28:02d}-{1 + n % 28:02d}", v, f"c{n}") for n, v in enumerate(values)]
+    now, before = (CaseSeries("cls", "lane", "case", "jit", tuple(points[:n]), detect(points[:n])) for n in (78, 77))
+    monkeypatch.setattr(hi, "load_runs", lambda root, action: root)
+    monkeypatch.setattr(hi, "load", lambda root: hi.History(runs={"r": None}))
+    monkeypatch.setattr(history_analysis, "analyse", lambda history: [now] if history == "now" else [before])
+    (tmp_path / "before").mkdir()
+    lines = history_actions.new_lines("now", tmp_path / "before", 2)  # type: ignore[arg-type]
+    assert lines[0].startswith(f"OPEN AGAIN (read as back before tonight; the level it is judged on since night "
+                               f"{points[now.fit.bounds[-1]].night}, commit c{now.fit.bounds[-1]}) REGRESSION ALERT")
+    assert "1 of those a drop open again after reading as back" in lines[-1]
+    assert history_actions.exit_code(argparse.Namespace(action="detect"), lines) == 1

@@ -199,8 +199,11 @@ def test_compile_options_are_proven_in_every_graph_not_assumed() -> None:
     assert ("max-autotune (17 kernel choice(s) by timing: 6 timed in this process, 11 from timings in inductor's "
             "autotune cache; 2 C++ GEMM template kernel(s) chosen)") in prove_options([cpp], CompileAutotune.options)
     # In effect, and nothing to choose: the name would promise timed kernels the build does not have.
-    with pytest.raises(ProofError, match="no kernel choice went through its timing"):
+    with pytest.raises(ProofError, match="no kernel choice went through its timing .nothing to choose"):
         prove_options([CompiledGraph(3, True, cpp_wrapper=True, max_autotune=True)], CompileAutotune.options)
+    with pytest.raises(ProofError, match="TORCHINDUCTOR_FX_GRAPH_CACHE=1 overrides"):
+        prove_options([CompiledGraph(3, True, cpp_wrapper=True, max_autotune=True, graph_cache=True)],
+                      CompileAutotune.options)
     assert prove_options([plain], Compile.options) == ""
     with pytest.raises(ProofError, match="cpp_wrapper was asked for, but inductor generated a Python wrapper"):
         prove_options([cpp, plain], CompileCpp.options)

@@ -34,6 +34,7 @@ class CompiledGraph:
     # graph cache (``inductor_options``).
     autotuned: int = 0
     benchmarked: int = 0
+    graph_cache: bool = False  # inductor's FX graph cache on (TORCHINDUCTOR_FX_GRAPH_CACHE=1 overrides a patch)
 
 
 class AutotuneCount:
@@ -91,7 +92,8 @@ class RecordingInductor:
                 tensors, has_frozen_params(graph), cpp_wrapper=bool(made.get("cpp_wrapper")),
                 max_autotune=bool(inductor_config.max_autotune),
                 templated_kernels=int(counters.get("cpp_templated_kernel_counter", 0)),
-                autotuned=count.autotuned - before[0], benchmarked=count.benchmarked - before[1]))
+                autotuned=count.autotuned - before[0], benchmarked=count.benchmarked - before[1],
+                graph_cache=bool(inductor_config.fx_graph_cache)))
             return compiled
 
         # The options are read while inductor lowers and generates code, all inside compile_fx here
@@ -149,8 +151,11 @@ def prove_options(graphs: Sequence[CompiledGraph], options: Mapping[str, bool]) 
             raise ProofError("max_autotune was asked for, but was not in effect while inductor lowered the graph")
         chosen, timed = sum(g.autotuned for g in graphs), sum(g.benchmarked for g in graphs)
         if not chosen:  # nothing had two candidates: the build is compile_cpp under another name
-            raise ProofError("max_autotune was in effect, but no kernel choice went through its timing (nothing "
-                             "to choose between, or choices made without timing): the build is compile_cpp's")
+            why = ("inductor's FX graph cache was on (TORCHINDUCTOR_FX_GRAPH_CACHE=1 overrides the variant's "
+                   "setting), so a cached graph was not lowered and its choices cannot be seen; unset it"
+                   if any(g.graph_cache for g in graphs) else
+                   "nothing to choose between, or choices made without timing: the build is compile_cpp's")
+            raise ProofError(f"max_autotune was in effect, but no kernel choice went through its timing ({why})")
         said.append(f"max-autotune ({chosen} kernel choice(s) by timing: {timed} timed in this process, "
                     f"{chosen - timed} from timings in inductor's autotune cache; "
                     f"{sum(g.templated_kernels for g in graphs)} C++ GEMM template kernel(s) chosen)")

@@ -183,7 +183,8 @@ def refuse_misnamed(target: Path, cls: str, lane: str) -> None:
 
 def _same_rows(existing: Path, results: Sequence[ClaimMeasurement]) -> bool:
     """Whether the report at ``existing`` holds exactly these rows (as written): replacing it then
-    loses nothing, as when the docs' commands rebuild a committed merged report from its runs."""
+    loses no measurement, as when the docs' commands rebuild a committed merged report from its runs
+    (its facts, sources and hosts are the new render's)."""
     def written(rows) -> list[str]:
         return sorted(json.dumps(r, sort_keys=True) for r in rows)
 

@@ -167,7 +167,7 @@ OPEN_AGAIN = "OPEN AGAIN"
 
 def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
     alerted = args.action == "detect" and any(
-        line.removeprefix("NEW ").removeprefix(f"{OPEN_AGAIN} ").startswith("REGRESSION ALERT") for line in lines)
+        line.startswith((f"{OPEN_AGAIN} ", "NEW REGRESSION ALERT", "REGRESSION ALERT")) for line in lines)
     return exit_codes.REGRESSION if alerted else exit_codes.OK
 
 
@@ -213,7 +213,9 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
                          "night, an empty directory)")
     then = analyse(earlier)
     fresh = new_changes(now, then, hold)
-    lines = [f"{OPEN_AGAIN if again else 'NEW'} {describe(s, c, hold)}" for s, c, again in fresh]
+    lines = [f"{OPEN_AGAIN} (read as back before tonight; the level it is judged on since night "
+             f"{s.points[s.fit.bounds[-1]].night}, commit {s.points[s.fit.bounds[-1]].commit or 'not recorded'}) "
+             f"{describe(s, c, hold)}" if again else f"NEW {describe(s, c, hold)}" for s, c, again in fresh]
     alerts = sum(1 for s, c, _ in fresh if s.alerting(c, hold))
     again = sum(1 for *_, a in fresh if a)
     lines.append(f"{len(fresh)} change point(s) new tonight, {alerts} of them regression alert(s) "

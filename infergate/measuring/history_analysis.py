@@ -143,10 +143,11 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
     point is within one point of its own (a split may move by a night as nights are added). The
     point is found as itself, not by its night: two sessions of one night are two points.
 
-    The flag says a regression is open again: before had it, held long enough to alert, but not
-    open (a partial fix read as back while its newest nights were too few to tell a residual drop
-    from none: 16 of 30 simulated 6 % drops fixed to 2 %, at 1.3 % sd, read closed for 1-10 nights
-    and then open). It is the same drop, not a new one, and the summary says so."""
+    The flag says a regression is open again: before had it, held long enough to alert, and read it
+    as back (a partial fix, while its newest nights were too few to tell a residual drop from none;
+    or a fix followed by a new drop, which the newest level cannot tell apart: the step summary names
+    where that level starts). A series that was stopped, its drop open, and is measured again is
+    not "open again": its drop never read as back."""
     old = {(s.machine_class, s.lane, s.case_id): s for s in before}
     out = []
     for s in now:
@@ -158,7 +159,8 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
                 if b.kind == c.kind and abs(position.get(_key(b.after), -9) - c.index) <= 1]
             alerted = prior is not None and any(prior.alerting(b, hold) for b in match)
             if not match or (s.alerting(c, hold) and not alerted):
-                out.append((s, c, any(b.alerts(hold) for b in match)))
+                back = [b for b in match if prior is None or b.index != getattr(prior.open_regression, "index", None)]
+                out.append((s, c, any(b.alerts(hold) for b in back)))
     return out
 
 
