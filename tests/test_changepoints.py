@@ -657,14 +657,14 @@ def test_a_partly_fixed_drop_that_read_as_back_is_announced_open_again_not_new()
     before, now = series(77), series(78)
     assert before.open_regression is None and now.open_regression is not None
     assert now.open_regression.index == 60 and now.alerting(now.open_regression)
-    assert [(s.case_id, c.index, again) for s, c, again in new_changes([now], [before])] == [("case", 60, True)]
+    assert [(s.case_id, c.index, label) for s, c, label in new_changes([now], [before])] == [("case", 60, "OPEN AGAIN")]
     # A drop alerting for the first time is new.
-    first = [(c.index, again) for _, c, again in new_changes([series(62)], [series(61)])]
-    assert first == [(60, False)]
+    first = [(c.index, label) for _, c, label in new_changes([series(62)], [series(61)])]
+    assert first == [(60, "NEW")]
     # A series stopped with its drop open, then measured again: the drop never read as back.
     stopped = CaseSeries("cls", "lane", "case", "jit", tuple(points[:65]), detect(points[:65]), nights_missed=3)
     assert stopped.open_regression is not None and not stopped.alerting(stopped.open_regression)
-    assert [again for *_, again in new_changes([series(66)], [stopped])] == [False]
+    assert [label for *_, label in new_changes([series(66)], [stopped])] == ["MEASURED AGAIN"]
 
 
 def test_the_step_summary_says_open_again_with_where_the_newest_level_starts(tmp_path, monkeypatch) -> None:

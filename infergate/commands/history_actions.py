@@ -161,13 +161,12 @@ def _calibrate(args: argparse.Namespace) -> list[str]:
                              lock_before=args.lock_before, year_replays=args.year_replays)
 
 
-# A regression the history before tonight had, held, and read as back (detect --new-against).
-OPEN_AGAIN = "OPEN AGAIN"
-
-
 def exit_code(args: argparse.Namespace, lines: list[str]) -> int:
+    from ..measuring.history_analysis import MEASURED_AGAIN, OPEN_AGAIN
+
     alerted = args.action == "detect" and any(
-        line.startswith((f"{OPEN_AGAIN} ", "NEW REGRESSION ALERT", "REGRESSION ALERT")) for line in lines)
+        line.startswith((f"{OPEN_AGAIN} ", f"{MEASURED_AGAIN} ", "NEW REGRESSION ALERT", "REGRESSION ALERT"))
+        for line in lines)
     return exit_codes.REGRESSION if alerted else exit_codes.OK
 
 
@@ -200,7 +199,7 @@ def _unjudged(found: list[CaseSeries]) -> str:
 
 def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     from ..measuring import history as hi
-    from ..measuring.history_analysis import analyse, describe, new_changes
+    from ..measuring.history_analysis import MEASURED_AGAIN, OPEN_AGAIN, analyse, describe, new_changes
 
     if not before.is_dir():  # a mistyped path read as "no history before" listed every change point as new
         raise UsageError(f"--new-against {before} is not a directory: give the copy of the history taken before "
@@ -215,9 +214,11 @@ def new_lines(root: Path, before: Path, hold: int) -> list[str]:
     fresh = new_changes(now, then, hold)
     lines = [f"{OPEN_AGAIN} (read as back before tonight; the level it is judged on since night "
              f"{s.points[s.fit.bounds[-1]].night}, commit {s.points[s.fit.bounds[-1]].commit or 'not recorded'}) "
-             f"{describe(s, c, hold)}" if again else f"NEW {describe(s, c, hold)}" for s, c, again in fresh]
+             f"{describe(s, c, hold)}" if label == OPEN_AGAIN else
+             f"{MEASURED_AGAIN} (its series had stopped; open all along) {describe(s, c, hold)}"
+             if label == MEASURED_AGAIN else f"NEW {describe(s, c, hold)}" for s, c, label in fresh]
     alerts = sum(1 for s, c, _ in fresh if s.alerting(c, hold))
-    again = sum(1 for *_, a in fresh if a)
+    again = sum(1 for *_, label in fresh if label == OPEN_AGAIN)
     lines.append(f"{len(fresh)} change point(s) new tonight, {alerts} of them regression alert(s) "
                  f"(held >= {hold} nights)" + (f", {again} of those a drop open again after reading as back"
                                                if again else "")

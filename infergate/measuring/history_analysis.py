@@ -135,19 +135,23 @@ def window(history: hi.History, machine_class: str, lane: str,
     return out
 
 
+# What the step summary calls an entry of new_changes.
+NEW, OPEN_AGAIN, MEASURED_AGAIN = "NEW", "OPEN AGAIN", "MEASURED AGAIN"
+
+
 def new_changes(now: list[CaseSeries], before: list[CaseSeries],
-                hold: int = DEFAULT_HOLD) -> list[tuple[CaseSeries, Change, bool]]:
+                hold: int = DEFAULT_HOLD) -> list[tuple[CaseSeries, Change, str]]:
     """The change points of ``now`` that ``before`` (the same history before tonight's runs were
     appended) did not report, and the regressions that alert now and did not then: what the
     nightly's step summary lists. A change point matches one of before of the same kind whose first
     point is within one point of its own (a split may move by a night as nights are added). The
     point is found as itself, not by its night: two sessions of one night are two points.
 
-    The flag says a regression is open again: before had it, held long enough to alert, and read it
-    as back (a partial fix, while its newest nights were too few to tell a residual drop from none;
-    or a fix followed by a new drop, which the newest level cannot tell apart: the step summary names
-    where that level starts). A series that was stopped, its drop open, and is measured again is
-    not "open again": its drop never read as back."""
+    Each is NEW, OPEN_AGAIN or MEASURED_AGAIN. Open again: before had the regression, held long
+    enough to alert, and read it as back (a partial fix, while its newest nights were too few to tell
+    a residual drop from none; or a fix followed by a new drop, which the newest level cannot tell
+    apart: the step summary names where that level starts). Measured again: before had it open but
+    not alerting, its series stopped (no nights of its own), and tonight measured it again."""
     old = {(s.machine_class, s.lane, s.case_id): s for s in before}
     out = []
     for s in now:
@@ -159,9 +163,17 @@ def new_changes(now: list[CaseSeries], before: list[CaseSeries],
                 if b.kind == c.kind and abs(position.get(_key(b.after), -9) - c.index) <= 1]
             alerted = prior is not None and any(prior.alerting(b, hold) for b in match)
             if not match or (s.alerting(c, hold) and not alerted):
-                back = [b for b in match if prior is None or b.index != getattr(prior.open_regression, "index", None)]
-                out.append((s, c, any(b.alerts(hold) for b in back)))
+                out.append((s, c, _label(prior, match, hold)))
     return out
+
+
+def _label(prior: CaseSeries | None, match: list[Change], hold: int) -> str:
+    was_open = getattr(prior and prior.open_regression, "index", None)
+    if any(b.alerts(hold) and b.index != was_open for b in match):
+        return OPEN_AGAIN
+    if prior is not None and prior.stopped and any(b.alerts(hold) and b.index == was_open for b in match):
+        return MEASURED_AGAIN
+    return NEW
 
 
 def _key(p: Point) -> tuple[str, float, str | None, str | None]:
