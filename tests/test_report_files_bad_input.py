@@ -155,3 +155,16 @@ def test_a_merged_claims_report_is_rendered_again_over_itself_from_the_same_rows
     assert claims(["--render", *runs, "--out", str(merged)]) == 0
     assert claims(["--render", runs[1], "--out", str(merged)]) == 2
     _one_line(capsys, "already holds a claims report")
+
+
+def test_a_gate_json_case_without_its_id_is_one_line_without_pythons_words(tmp_path, capsys) -> None:
+    from infergate.commands.main import main
+
+    src = sorted((DOCS / "reports").rglob("gate.json"))[0]
+    data = json.loads(src.read_text())
+    del data["cases"][0]["case"]
+    (tmp_path / "gate.json").write_text(json.dumps(data))
+    assert main(["report", str(tmp_path / "gate.json"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing field: missing 1 required positional argument: 'case'" in err
+    assert "TypeError" not in err and "__init__" not in err

@@ -46,8 +46,10 @@ def read_results(path: Path) -> dict[str, Any]:
         raise DataFileError(f"results file {path} has no machine_info.infergate: not written by --ig-json "
                             "of this infergate (or written before results carried their runs)")
     # type() is int: True and 1.0 equal 1 but are not a version this infergate wrote.
-    if type(ig["results_version"]) is not int or ig["results_version"] not in RESULTS_VERSIONS:
-        raise DataFileError(f"results file {path} has results version {ig['results_version']!r}; this "
+    version = ig["results_version"]
+    if type(version) is not int or version not in RESULTS_VERSIONS:
+        kind = "" if type(version) is int else f" ({type(version).__name__}, not a whole number)"
+        raise DataFileError(f"results file {path} has results version {version!r}{kind}; this "
                             f"infergate reads {', '.join(map(str, RESULTS_VERSIONS))}")
     return data
 

@@ -181,8 +181,11 @@ class GateResult:
             return gate
         except InvalidData as exc:
             raise DataFileError(f"a lane gate result with a malformed field: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataFileError(f"a lane gate result with a malformed field ({type(exc).__name__}: {exc})") from None
+        except KeyError as exc:
+            raise DataFileError(f"a lane gate result without its field {exc}") from None
+        except (TypeError, ValueError) as exc:  # a dataclass's own words name the field ("missing ... 'case'")
+            said = str(exc).split("__init__() ", 1)[-1]
+            raise DataFileError(f"a lane gate result with a malformed or missing field: {said}") from None
 
     @classmethod
     def _from_fields(cls, fields: dict[str, Any]) -> GateResult:
