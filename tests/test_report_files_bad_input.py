@@ -25,6 +25,15 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _corrupted(src: Path, dst: Path, name: str, corrupt) -> Path:
+    """A copy of the report directory ``src`` whose ``name`` file ``corrupt`` changed in place."""
+    _copy(src, dst)
+    data = json.loads((dst / name).read_text())
+    corrupt(data)
+    (dst / name).write_text(json.dumps(data))
+    return dst
+
+
 def _snapshot(*dirs: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for d in dirs for p in sorted(d.rglob("*")) if p.is_file()}
 
@@ -57,10 +66,7 @@ def test_claims_render_never_replaces_another_report_in_out(tmp_path, capsys) ->
 def test_a_claims_file_with_a_field_of_the_wrong_type_is_one_line_naming_it(tmp_path, capsys, corrupt, said) -> None:
     # Each of these reached the renderer: a ValueError or TypeError traceback, or "a malformed row
     # (AttributeError: 'str' object has no attribute 'items')".
-    a = _copy(CLAIMS, tmp_path / "a")
-    data = json.loads((a / "claims.json").read_text())
-    corrupt(data)
-    (a / "claims.json").write_text(json.dumps(data))
+    a = _corrupted(CLAIMS, tmp_path / "a", "claims.json", corrupt)
     before = _snapshot(a)
     assert claims(["--render", str(a)]) == 2
     _one_line(capsys, said)
@@ -100,10 +106,7 @@ def test_guide_recipe_render_honours_out_and_never_replaces_another_report(tmp_p
     (lambda d: d["rows"][0].update(max_abs_vs_eager="x"), "max_abs_vs_eager is \"x\""),
 ])
 def test_a_guide_recipe_file_with_bad_rows_is_one_line(tmp_path, capsys, corrupt, said) -> None:
-    src = _copy(RECIPE, tmp_path / "src")
-    data = json.loads((src / "guide-recipe.json").read_text())
-    corrupt(data)
-    (src / "guide-recipe.json").write_text(json.dumps(data))
+    src = _corrupted(RECIPE, tmp_path / "src", "guide-recipe.json", corrupt)
     before = _snapshot(src)
     assert guide_recipe_cli.main(["--render", str(src)]) == 2  # rows [] replaced the report with an empty one
     _one_line(capsys, said)
